@@ -1,0 +1,117 @@
+"""Generation config: frozen pydantic models, validated once at the edge.
+
+Only what changes the generated dataset lives here; the bench adds its own sections on top
+(``breachbench.config``). Dates are calendar days in the company's time zone; ``time.end`` is
+exclusive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Frozen(BaseModel):
+    """Base of every config model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WorldConfig(Frozen):
+    """Size and make-up of the synthetic company."""
+
+    customers: int = Field(4000, gt=0, description="customer accounts")
+    employees: int = Field(200, gt=0, description="employees and contractors")
+    locales: dict[str, float] = Field(
+        default_factory=lambda: {"ko_KR": 1.0},
+        description="Faker locale -> weight of customers in that locale",
+    )
+    block_size: int = Field(50_000, gt=0, description="customers per entity-ID block (unit of seeding and of files)")
+    signing_keys: int = Field(6, ge=1, description="token-signing keys in production use")
+    orphaned_keys: int = Field(
+        2, ge=0, description="signing keys whose owner has left and that were never revoked"
+    )
+    founded: dt.date = Field(dt.date(2014, 1, 1), description="first possible signup date")
+
+    @field_validator("locales")
+    @classmethod
+    def _locales(cls, v: dict[str, float]) -> dict[str, float]:
+        from faker.config import AVAILABLE_LOCALES
+
+        if not v:
+            raise ValueError("at least one locale is required, e.g. {ko_KR = 1.0}")
+        for name, weight in v.items():
+            if name not in AVAILABLE_LOCALES:
+                raise ValueError(f"unknown locale {name!r}: Faker has e.g. ko_KR, en_US, ja_JP, de_DE")
+            if not weight > 0:
+                raise ValueError(f"weight of {name!r} must be > 0, got {weight}")
+        return v
+
+    @model_validator(mode="after")
+    def _keys(self) -> WorldConfig:
+        if self.orphaned_keys > self.signing_keys:
+            raise ValueError(
+                f"orphaned_keys={self.orphaned_keys} must be <= signing_keys={self.signing_keys}"
+            )
+        return self
+
+
+class TimeConfig(Frozen):
+    """The simulated span and its buckets."""
+
+    start: dt.date = Field(dt.date(2025, 4, 1), description="first day (company time zone)")
+    end: dt.date = Field(dt.date(2025, 4, 29), description="day after the last day (exclusive)")
+    timezone: str = Field("Asia/Seoul", description="company time zone; buckets are its calendar days")
+    warmup_days: int = Field(7, ge=1, description="days detectors may fit on before scoring starts")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as 'Asia/Seoul'") from None
+        return v
+
+    @model_validator(mode="after")
+    def _span(self) -> TimeConfig:
+        if self.end <= self.start:
+            raise ValueError(f"end={self.end} must be after start={self.start}")
+        days = (self.end - self.start).days
+        if self.warmup_days >= days:
+            raise ValueError(f"warmup_days={self.warmup_days} must be smaller than the span ({days} days)")
+        return self
+
+    @property
+    def days(self) -> int:
+        """Number of buckets in the span."""
+        return (self.end - self.start).days
+
+
+class TrafficConfig(Frozen):
+    """Normal customer behaviour (defaults from shared/CALIBRATION.md)."""
+
+    daily_active_fraction: float = Field(0.47, gt=0, le=1, description="share of accounts active on an average day")
+    pages_per_session: float = Field(6.0, ge=1, description="mean page calls per session")
+    foreign_share: float = Field(0.005, ge=0, le=1, description="share of sessions from abroad")
+    mobile_share: float = Field(0.55, ge=0, le=1, description="share of sessions on a mobile carrier network")
+
+
+class ScenarioSpec(Frozen):
+    """One scenario to inject: its versioned id and its knobs (validated by the scenario)."""
+
+    id: str
+    knobs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SimConfig(Frozen):
+    """Everything that determines a generated dataset."""
+
+    seed: int = Field(0, ge=0, lt=2**63, description="root seed")
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    time: TimeConfig = Field(default_factory=TimeConfig)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    scenarios: list[ScenarioSpec] = Field(default_factory=list)

@@ -1,0 +1,180 @@
+"""coupang-forged-token-v1: a departed engineer forges access tokens with a signing key he kept.
+
+The actor is an engineer who left before the scenario starts and owns a token-signing key that
+was never revoked (and that the auth service still uses for real tokens, so the key alone
+gives nothing away). He mints tokens that have no issuance record in auth, for sequential
+customer ids, and calls the customer pages as those customers from rotating overseas cloud
+addresses: a probing phase of a few scattered reads a day, then a slow bulk phase that sweeps
+the id range a slice a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulator import pools
+from simulator.config import SimConfig
+from simulator.errors import ScenarioError
+from simulator.seeding import rng
+from simulator.traffic import ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINT_BYTES, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC
+from simulator.world import ENGINEERS, utc_micros
+
+
+class Knobs(BaseModel):
+    """Knobs of the forged-token scenario. Offsets are days after the end of the warm-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start_offset: int = Field(2, ge=0, description="days after warm-up when probing starts")
+    probe_days: int = Field(4, ge=0, description="days of probing before the bulk phase")
+    probe_reads_per_day: int = Field(12, ge=1, description="customers read per probing day")
+    daily_share: float = Field(
+        0.0072, gt=0, le=1, description="share of all customers read per bulk day (case: 33.7M over ~138 days)"
+    )
+    bulk_days: int | None = Field(None, ge=1, description="bulk-phase length; default: to the end of the span")
+    ip_pool: int = Field(40, ge=1, description="overseas addresses the crawler rotates through")
+    rotation_hours: float = Field(2.0, gt=0, description="hours one address is used before rotating")
+    address_list_reads: float = Field(4.4, ge=1, description="address-list reads per customer (case: 148M / 33.7M)")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to render any (day, block) of the incident."""
+
+    incident_id: int
+    actor: int
+    key_id: str
+    first_day: int
+    bulk_day: int
+    end_day: int  # exclusive
+    lo: np.ndarray  # per bulk day: first customer id read
+    hi: np.ndarray  # per bulk day: one past the last
+    ips: np.ndarray
+    ip_asn: np.ndarray
+    ip_country: np.ndarray
+    knobs: Knobs
+
+
+class ForgedToken:
+    """The 2025 case: forged tokens from a departed engineer's unrevoked signing key."""
+
+    id = "coupang-forged-token-v1"
+    summary = "departed engineer mints tokens with an unrevoked signing key; probing, then a slow sequential sweep from rotating overseas IPs"
+    Knobs = Knobs
+
+    def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: Knobs) -> Plan:
+        """Pick the actor and key by fit and lay out the daily id ranges."""
+        r = rng(cfg.seed, "scenario-plan", incident_id)
+        start = cfg.time.start
+        emp = staff["employees"].filter(pl.col("role").is_in(ENGINEERS) & (pl.col("termination_date") < start))
+        keys = (
+            staff["credentials"]
+            .filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())
+            .join(emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id")
+            .sort("key_id")
+        )
+        if keys.height == 0:
+            raise ScenarioError(
+                f"{self.id}: no departed engineer owns an unrevoked signing key; set world.orphaned_keys >= 1"
+            )
+        pick = keys.row(int(r.integers(keys.height)), named=True)
+        first = cfg.time.warmup_days + knobs.start_offset
+        bulk = first + knobs.probe_days
+        end = cfg.time.days if knobs.bulk_days is None else min(cfg.time.days, bulk + knobs.bulk_days)
+        if bulk >= end:
+            raise ScenarioError(
+                f"{self.id}: knobs put the bulk phase (day {bulk}) at or after the end of the span (day {end}); "
+                f"lower start_offset/probe_days or lengthen time"
+            )
+        n_days = end - bulk
+        w = r.uniform(0.7, 1.3, n_days)  # "a little every day", not exactly the same amount
+        per_day = np.maximum(1, np.round(w * knobs.daily_share * cfg.world.customers)).astype(np.int64)
+        cuts = np.minimum(np.concatenate([[0], np.cumsum(per_day)]), cfg.world.customers)  # the sweep stops at the last id
+        ips, asn, idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
+        return Plan(
+            incident_id=incident_id, actor=int(pick["owner_employee_id"]), key_id=pick["key_id"],
+            first_day=first, bulk_day=bulk, end_day=end, lo=cuts[:-1], hi=cuts[1:],
+            ips=ips, ip_asn=asn, ip_country=pools.FOREIGN_CLOUD.country[idx], knobs=knobs,
+        )
+
+    def window(self, plan: Plan) -> tuple[int, int]:
+        """First and one-past-last day index of malicious activity."""
+        return plan.first_day, plan.end_day
+
+    def phases(self, plan: Plan) -> str:
+        """Phase layout as text for the incidents table."""
+        return f"probe:{plan.first_day}-{plan.bulk_day};bulk:{plan.bulk_day}-{plan.end_day}"
+
+    def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.ndarray]) -> dict[str, pl.DataFrame]:
+        """Malicious gateway rows of one (day, block); no auth rows (the tokens were never issued)."""
+        if not plan.first_day <= day_index < plan.end_day:
+            return {}
+        k = plan.knobs
+        ids = ctx["ids"]
+        b_lo, b_hi = int(ids[0]), int(ids[-1]) + 1
+        t0 = utc_micros(cfg.time.start + dt.timedelta(days=day_index), cfg.time.timezone)
+        day_rng = rng(cfg.seed, "scenario-day", plan.incident_id, day_index)
+        slot_ip = day_rng.integers(0, len(plan.ips), int(np.ceil(24 / k.rotation_hours)) + 1)
+        if day_index < plan.bulk_day:
+            phase = "probe"
+            targets = np.sort(day_rng.integers(0, cfg.world.customers, k.probe_reads_per_day))
+            frac = np.sort(day_rng.random(len(targets)))
+            sel = (targets >= b_lo) & (targets < b_hi)
+            targets, frac = targets[sel], frac[sel]
+        else:
+            phase = "bulk"
+            d = day_index - plan.bulk_day
+            lo, hi = int(plan.lo[d]), int(plan.hi[d])
+            a, b = max(lo, b_lo), min(hi, b_hi)
+            if a >= b:
+                return {}
+            targets = np.arange(a, b, dtype=np.int64)
+            frac = (targets - lo + 0.5) / max(hi - lo, 1)  # the sweep walks the range in order over the day
+        if len(targets) == 0:
+            return {}
+        r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
+        n = len(targets)
+        t_cust = t0 + (frac * (DAY_US - 600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
+        token = r.integers(1, np.iinfo(np.int64).max, n, dtype=np.int64)
+        # page mix per customer: my-info once, the address list a few times, rarely edit or orders
+        al = 1 + r.poisson(k.address_list_reads - 1, n)
+        extra_edit = (r.random(n) < 0.0015).astype(np.int64)
+        extra_orders = (r.random(n) < 0.003).astype(np.int64)
+        per = 1 + al + extra_edit + extra_orders
+        cust = np.repeat(np.arange(n), per)
+        pos = np.arange(len(cust)) - np.repeat(np.cumsum(per) - per, per)
+        ep = np.full(len(cust), ADDRESS_LIST)
+        ep[pos == 0] = MY_INFO
+        last = pos == np.repeat(per - 1, per)
+        ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
+        ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
+        ts = t_cust[cust] + pos * r.integers(300_000, 1_500_000, len(cust))
+        ts = np.minimum(ts, t0 + DAY_US - 1)
+        slot = ((ts - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)
+        ip_i = slot_ip[slot]
+        cid = targets[cust]
+        n_addr = ctx["n_addresses"][cid - b_lo]
+        records = np.where(ep == MY_INFO, 1, np.where(ep == ADDRESS_LIST, n_addr, np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), 1)))
+        gateway = pl.DataFrame(
+            {
+                "ts": ts,
+                "customer_id": cid,
+                "token_id": token[cust],
+                "key_id": pl.Series([plan.key_id]).gather(np.zeros(len(cust), dtype=np.int64)),
+                "endpoint": pl.Series(ENDPOINTS).gather(ep),
+                "ip": plan.ips[ip_i],
+                "country": plan.ip_country[ip_i].tolist(),
+                "asn": plan.ip_asn[ip_i],
+                "user_agent": pools.UA_POOL.gather(np.zeros(len(cust), dtype=np.int64)),  # mimics the Android app
+                "status": np.full(len(cust), 200),
+                "bytes": (ENDPOINT_BYTES[ep] * r.uniform(0.8, 1.2, len(cust)) + records * 350).astype(np.int32),
+                "records_returned": records.astype(np.int32),
+                "phase": [phase] * len(cust),
+            }
+        )
+        return {"gateway": gateway}

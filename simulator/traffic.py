@@ -1,0 +1,136 @@
+"""Normal customer traffic: sessions in the auth stream and page calls in the gateway stream.
+
+One call makes one (day, customer block): who is active that day, their sessions (login and
+token issuance in auth), and the pages each session calls with its token (gateway). All
+columns are drawn with numpy from the (``traffic``, day, block) stream; no loop over rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from simulator import pools
+from simulator.config import SimConfig
+from simulator.seeding import hash_u64, hash_unit, rng
+from simulator.world import utc_micros
+
+DAY_US = 86_400_000_000
+SEC = 1_000_000
+
+#: Customer-facing endpoints, their share of page calls and their base response size.
+ENDPOINTS = ("/home", "/search", "/product", "/cart", "/checkout", "/my-info", "/address-list", "/address-edit", "/order-history")
+ENDPOINT_SHARE = np.array([0.22, 0.20, 0.27, 0.08, 0.04, 0.04, 0.04, 0.01, 0.10])
+ENDPOINT_BYTES = np.array([48_000, 22_000, 35_000, 9_000, 12_000, 2_500, 1_200, 1_500, 6_000])
+MY_INFO, ADDRESS_LIST, ADDRESS_EDIT, ORDER_HISTORY = 5, 6, 7, 8
+SESSIONS_PER_ACTIVE_DAY = 1.8
+FOREIGN_CLOUD_SHARE = 0.15  # of sessions from abroad: VPN exits and hosting, not residential
+
+
+def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-customer habits that persist across days (client, home network), from stable hashes."""
+    ids = customers["customer_id"].to_numpy()
+    client = np.searchsorted(np.cumsum(pools.CLIENT_SHARE), hash_unit(cfg.seed, "client", ids), side="right").clip(0, 3)
+    ua = pools.UA_OFFSET[client] + (hash_u64(cfg.seed, "ua", ids) % pools.UA_COUNT[client].astype(np.uint64)).astype(np.int64)
+    home_ip, home_asn, home_pref = pools.addresses_in(pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids))
+    carrier = hash_unit(cfg.seed, "carrier", ids)
+    signup_day = (customers["signup_date"] - cfg.time.start).dt.total_days().to_numpy()
+    return {
+        "ids": ids, "activity": customers["activity"].to_numpy(), "ua": ua, "home_ip": home_ip,
+        "home_asn": home_asn, "carrier": carrier, "signup_day": signup_day, "n_addresses": n_addresses,
+    }
+
+
+def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each segment of ``counts`` rows."""
+    c = np.cumsum(values)
+    starts = np.cumsum(counts) - counts
+    return c - np.repeat(c[starts] - values[starts], counts)
+
+
+def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.ndarray], key_ids: list[str]) -> dict[str, pl.DataFrame]:
+    """Gateway and auth rows of normal customer traffic for one (day, block), unsorted, without ids."""
+    r = rng(cfg.seed, "traffic", day_index, block)
+    day = cfg.time.start + dt.timedelta(days=day_index)
+    t0 = utc_micros(day, cfg.time.timezone)
+    mult = pools.day_multiplier(day)
+    eligible = ctx["signup_day"] <= day_index
+    active = (r.random(len(ctx["ids"])) < np.clip(ctx["activity"] * mult, 0, 1)) & eligible
+    act = np.flatnonzero(active)
+    n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY - 1, len(act))
+    cust = np.repeat(act, n_sess)  # index into the block
+    s = len(cust)
+    start = (r.choice(24, size=s, p=pools.HOURLY_SHARE) * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
+    start = t0 + start
+    # network of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad
+    u = r.random(s)
+    foreign = u < cfg.traffic.foreign_share
+    mobile = ~foreign & (r.random(s) < cfg.traffic.mobile_share)
+    ip = ctx["home_ip"][cust].copy()
+    asn = ctx["home_asn"][cust].copy()
+    country = np.full(s, "KR", dtype=object)
+    m_ip, m_asn, _ = pools.addresses_in(pools.KR_MOBILE, ctx["carrier"][cust], r.random(s))
+    ip[mobile], asn[mobile] = m_ip[mobile], m_asn[mobile]
+    nf = int(foreign.sum())
+    if nf:
+        cloud = r.random(nf) < FOREIGN_CLOUD_SHARE
+        f_ip, f_asn, f_idx = pools.addresses_in(pools.FOREIGN_RESIDENTIAL, r.random(nf), r.random(nf))
+        c_ip, c_asn, c_idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(nf), r.random(nf))
+        ip[foreign] = np.where(cloud, c_ip, f_ip)
+        asn[foreign] = np.where(cloud, c_asn, f_asn)
+        country[foreign] = np.where(cloud, pools.FOREIGN_CLOUD.country[c_idx], pools.FOREIGN_RESIDENTIAL.country[f_idx])
+    token = r.integers(1, np.iinfo(np.int64).max, s, dtype=np.int64)
+    key = r.integers(0, len(key_ids), s)
+    # pages of each session, spaced by exponential think times, cut at the end of the bucket
+    pages = np.minimum(r.geometric(1.0 / cfg.traffic.pages_per_session, s), 60)
+    sess = np.repeat(np.arange(s), pages)
+    gaps = r.exponential(20.0, len(sess)) * SEC
+    ts = start[sess] + 1_000_000 + _segment_cumsum(gaps, pages).astype(np.int64)
+    ep = r.choice(len(ENDPOINTS), size=len(sess), p=ENDPOINT_SHARE)
+    c = cust[sess]
+    records = np.zeros(len(sess), dtype=np.int32)
+    records[ep == MY_INFO] = 1
+    records[ep == ADDRESS_EDIT] = 1
+    al = ep == ADDRESS_LIST
+    records[al] = ctx["n_addresses"][c[al]]
+    oh = ep == ORDER_HISTORY
+    records[oh] = 1 + r.poisson(4, int(oh.sum()))
+    status = np.where(r.random(len(sess)) < 0.985, 200, r.choice(np.array([304, 404, 429, 500]), len(sess)))
+    keep = ts < t0 + DAY_US
+    key_series = pl.Series(key_ids, dtype=pl.String)
+    gateway = pl.DataFrame(
+        {
+            "ts": ts[keep],
+            "customer_id": ctx["ids"][c[keep]],
+            "token_id": token[sess[keep]],
+            "key_id": key_series.gather(key[sess[keep]]),
+            "endpoint": pl.Series(ENDPOINTS).gather(ep[keep]),
+            "ip": ip[sess[keep]],
+            "country": country[sess[keep]].tolist(),
+            "asn": asn[sess[keep]],
+            "user_agent": pools.UA_POOL.gather(ctx["ua"][c[keep]]),
+            "status": status[keep],
+            "bytes": (ENDPOINT_BYTES[ep[keep]] * r.uniform(0.8, 1.2, int(keep.sum())) + records[keep] * 350).astype(np.int32),
+            "records_returned": records[keep],
+        }
+    )
+    # auth: login and token issuance just before the first page; a logout after the last for some
+    last = ts[np.cumsum(pages) - 1]
+    logout = (r.random(s) < 0.3) & (last + 5 * SEC < t0 + DAY_US)
+    idx = np.concatenate([np.arange(s), np.arange(s), np.flatnonzero(logout)])
+    ev = np.concatenate([np.zeros(s, np.int64), np.ones(s, np.int64), np.full(int(logout.sum()), 2)])
+    a_ts = np.concatenate([start - 1_500_000, start - 1_000_000, last[logout] + 5 * SEC])
+    auth = pl.DataFrame(
+        {
+            "ts": a_ts,
+            "event": pl.Series(["login", "token_issued", "logout"]).gather(ev),
+            "customer_id": ctx["ids"][cust[idx]],
+            "token_id": pl.Series(token[idx]).scatter(np.flatnonzero(ev == 0), None),
+            "key_id": key_series.gather(key[idx]).scatter(np.flatnonzero(ev != 1), None),
+            "ip": ip[idx],
+            "country": country[idx].tolist(),
+        }
+    )
+    return {"gateway": gateway, "auth": auth}

@@ -1,0 +1,191 @@
+"""The ``breachbench`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="BreachBench: generate a synthetic company with insider attacks, run detectors, score them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+detectors_app = typer.Typer(help="Registered detectors.", no_args_is_help=True)
+scenarios_app = typer.Typer(help="Registered attack scenarios.", no_args_is_help=True)
+app.add_typer(detectors_app, name="detectors")
+app.add_typer(scenarios_app, name="scenarios")
+
+err_console = Console(stderr=True)
+out_console = Console() if Console().is_terminal else Console(width=160)  # tables stay readable in logs
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn bad-input exceptions into one-line messages and exit status 2."""
+    from breachbench.config import ConfigError
+    from breachbench.dataset import DatasetError
+    from detectors.contract import AlertsError
+    from detectors.registry import DetectorLoadError
+    from simulator.errors import SimulationError
+
+    try:
+        yield
+    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError) as exc:
+        _fail(str(exc))
+    except FileNotFoundError as exc:
+        _fail(f"{exc.filename or exc}: file not found")
+    except KeyboardInterrupt:
+        _fail("interrupted; no partial output was kept")
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """A rich progress display on a terminal; a no-op when output is not a terminal."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True,
+    ) as p:
+        yield p
+
+
+def _gen_progress(p: Any) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if p is None:
+            return
+        if stage not in tasks:
+            tasks[stage] = p.add_task(f"generate {stage}", total=total)
+        p.update(tasks[stage], completed=done)
+
+    return report
+
+
+@app.command()
+def generate(
+    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/tiny.toml")],
+    out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
+    workers: WorkersOpt = 1,
+    set_: SetOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
+    only: Annotated[str | None, typer.Option("--only", help="generate one part only: world")] = None,
+) -> None:
+    """Generate a dataset (world tables, logs, truth, manifest) from a config."""
+    from breachbench.config import load_config
+    from simulator.engine import generate as gen
+
+    with _user_errors():
+        cfg = load_config(config, set_)
+        with _progress() as p:
+            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, progress=_gen_progress(p))
+    out_console.print(f"dataset written to {path}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/default.toml")],
+    out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
+    set_: SetOpt = None,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Generate (or reuse a matching dataset), run every configured detector, score, report."""
+    from breachbench.config import load_config
+    from breachbench.suite import run_suite
+
+    with _user_errors():
+        cfg = load_config(config, set_)
+        out = out or Path("runs") / cfg.name
+        with _progress() as p:
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print)
+    from breachbench.report import print_leaderboard
+
+    print_leaderboard(result["rows"], cfg.name, out_console)
+    out_console.print(f"results: {result['results']}\nleaderboard: {result['leaderboard']}")
+
+
+@app.command()
+def score(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
+    alerts: Annotated[Path, typer.Argument(help="Parquet file with columns bucket, entity_kind, entity_id, score [, reason]")],
+    budget: Annotated[int, typer.Option("--budget", min=1, help="alert units read per bucket (k)")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
+    profile: Annotated[str, typer.Option("--profile", help="cost profile of op_score")] = "standard",
+) -> None:
+    """Score alerts computed anywhere against a dataset's truth."""
+    import polars as pl
+
+    from breachbench.dataset import Dataset, DatasetError
+    from breachbench.scoring import Truth, cost_profiles, score_alerts
+    from detectors.contract import AlertsError
+
+    with _user_errors():
+        if profile not in cost_profiles()["profiles"]:
+            raise DatasetError(f"--profile {profile!r}: unknown; accepted: {', '.join(cost_profiles()['profiles'])}")
+        ds = Dataset.open(dataset)
+        if not alerts.is_file():
+            raise FileNotFoundError(2, "not found", str(alerts))
+        try:
+            frame = pl.read_parquet(alerts)
+        except Exception as exc:  # not Parquet, truncated...
+            raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
+        result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{alerts.name} on {dataset}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in result["overall"].items():
+        t.add_row(k, json.dumps(v, default=str) if isinstance(v, dict) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
+    out_console.print(t)
+
+
+@detectors_app.command("list")
+def detectors_list() -> None:
+    """List registered detectors (built-ins and plugins, entry point breachbench.detectors)."""
+    from detectors.registry import registry
+
+    for name, target in registry().items():
+        out_console.print(f"{name}\t{target}", highlight=False)
+
+
+@scenarios_app.command("list")
+def scenarios_list() -> None:
+    """List registered scenarios with their knobs and a one-line summary."""
+    from simulator.scenarios import load, registry
+
+    for name in registry():
+        try:
+            cls = load(name)
+        except Exception as exc:  # a broken plugin is listed, not fatal
+            out_console.print(f"{name}\t[red]failed to load: {exc}[/red]")
+            continue
+        knobs = ", ".join(f"{k}={f.default!r}" for k, f in cls.Knobs.model_fields.items())
+        out_console.print(f"[bold]{name}[/bold]: {cls.summary}\n  knobs: {knobs}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

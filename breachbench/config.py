@@ -1,0 +1,137 @@
+"""Bench config: the generation config plus the detection run, loaded from TOML once.
+
+``load_config(path, overrides)`` reads the file, applies ``--set dotted.key=value``
+overrides, validates, and raises :class:`ConfigError` with a one-line message naming the file,
+the field, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from simulator.config import Frozen, SimConfig
+
+
+class ConfigError(ValueError):
+    """Bad config input; the message is meant for the user as is."""
+
+
+class DetectionConfig(Frozen):
+    """Which detectors run and how alerts are read."""
+
+    budget: int = Field(10, gt=0, description="alert units an analyst reads per bucket (k)")
+    detectors: list[str] = Field(
+        default_factory=lambda: ["*"], description="registered detector ids to run; '*' runs every registered one"
+    )
+    cost_profile: str = Field("standard", description="cost profile of the headline operational score")
+
+    @field_validator("detectors")
+    @classmethod
+    def _nonempty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one detector id, or '*' for all")
+        return v
+
+
+class BenchConfig(SimConfig):
+    """A whole benchmark run: what to generate and what to run on it."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="name of the run (used for the default output dir)")
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+
+    def sim(self) -> SimConfig:
+        """The generation part alone (what a dataset is cached by)."""
+        return SimConfig(**{k: getattr(self, k) for k in SimConfig.model_fields})
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value if the text is one (numbers, booleans, dates, arrays), else the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``dotted.key=value`` to the raw config mapping (list items by index)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected dotted.key=value, e.g. world.customers=5000")
+    key, _, raw = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: empty key segment in {key!r}")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: index {part!r} out of range for a list of {len(node)}")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} is a value, not a table")
+    last = parts[-1]
+    value = _parse_value(raw.strip())
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {key}: index {last!r} out of range for a list of {len(node)}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key (value {err['input']!r}); check the spelling against configs/default.toml"
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    if isinstance(err.get("input"), dict):  # a check across several keys of one table
+        return f"{loc}: {msg}"
+    return f"{loc} = {err['input']!r}: {msg}"
+
+
+def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
+    """Validate a raw mapping; raise :class:`ConfigError` naming the first bad field."""
+    try:
+        cfg = BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {_describe(errors[0])}{more}") from None
+    from simulator.errors import SimulationError
+    from simulator.scenarios import load as load_scenario
+
+    for i, spec in enumerate(cfg.scenarios):
+        try:
+            cls = load_scenario(spec.id)
+        except SimulationError as exc:
+            raise ConfigError(f"{source}: scenarios.{i}.id = {spec.id!r}: {exc}") from None
+        try:
+            cls.Knobs(**spec.knobs)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            err = {**err, "loc": ("scenarios", i, "knobs", *err["loc"])}
+            raise ConfigError(f"{source}: {_describe(err)}") from None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> BenchConfig:
+    """Read a TOML config, apply ``--set`` overrides, validate."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    data.setdefault("name", p.stem)
+    return validate(data, str(p))

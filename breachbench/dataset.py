@@ -1,0 +1,116 @@
+"""Bench-side access to a dataset: manifest, buckets, truth, positive units and the universe.
+
+This is the only code that reads ``truth/``. Detectors get a :class:`detectors.view.View`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from detectors.features import ENTITY_COLUMNS, entity_units
+from detectors.view import View
+from simulator import layout
+from simulator.schema import LOG_STREAMS
+
+
+class DatasetError(ValueError):
+    """A path that is not a complete dataset."""
+
+
+@dataclass
+class Dataset:
+    """A generated dataset directory."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | Path) -> Dataset:
+        """Open a dataset, checking that its manifest exists."""
+        p = Path(root)
+        if not (p / layout.MANIFEST).is_file():
+            raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
+        ds = cls(p)
+        if ds.manifest.get("only"):
+            raise DatasetError(f"{p}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
+        return ds
+
+    @cached_property
+    def manifest(self) -> dict:
+        """The parsed manifest."""
+        return json.loads((self.root / layout.MANIFEST).read_text())
+
+    @property
+    def timezone(self) -> str:
+        """Company time zone."""
+        return self.manifest["config"]["time"]["timezone"]
+
+    @cached_property
+    def buckets(self) -> list[dt.date]:
+        """Every bucket of the span."""
+        t = self.manifest["config"]["time"]
+        start, end = dt.date.fromisoformat(t["start"]), dt.date.fromisoformat(t["end"])
+        return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+    @property
+    def warmup(self) -> list[dt.date]:
+        """Buckets detectors fit on."""
+        return self.buckets[: self.manifest["config"]["time"]["warmup_days"]]
+
+    @property
+    def scored(self) -> list[dt.date]:
+        """Buckets detectors are scored on."""
+        return self.buckets[self.manifest["config"]["time"]["warmup_days"] :]
+
+    def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
+        """The detector's view up to ``upto``."""
+        return View.open(self.root, upto, bucket)
+
+    def truth(self, table: str) -> pl.DataFrame:
+        """A truth table (bench only)."""
+        return pl.read_parquet(layout.truth_file(self.root, table))
+
+    def _bucket_expr(self) -> pl.Expr:
+        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date().alias("bucket")
+
+    @cached_property
+    def positive_units(self) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id, incident_id) for every entity a malicious event involves."""
+        mal = self.truth("malicious_events")
+        parts = []
+        for stream in LOG_STREAMS:
+            ids = mal.filter(pl.col("stream") == stream).select("event_id", "incident_id")
+            if ids.height == 0:
+                continue
+            files = layout.log_files(self.root, stream, self.buckets)
+            rows = pl.scan_parquet(files).join(ids.lazy(), on="event_id", how="inner").with_columns(self._bucket_expr())
+            names = rows.collect_schema().names()
+            for kind, col in ENTITY_COLUMNS.items():
+                if col in names:
+                    parts.append(
+                        rows.select("bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), "incident_id")
+                        .drop_nulls("entity_id")
+                    )
+        if not parts:
+            return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "incident_id": pl.Int32})
+        return pl.concat(parts).collect().unique().sort("bucket", "entity_kind", "entity_id", "incident_id")
+
+    @cached_property
+    def universe_size(self) -> pl.DataFrame:
+        """Distinct alert units per bucket (the denominator of prevalence)."""
+        rows = []
+        for day in self.buckets:
+            v = self.view(day, day)
+            units = entity_units(v.logs("gateway", current_only=True), v.logs("auth", current_only=True))
+            rows.append({"bucket": day, "units": units.height})
+        return pl.DataFrame(rows, schema={"bucket": pl.Date, "units": pl.Int64})
+
+    def event_count(self, buckets: list[dt.date]) -> int:
+        """Log rows (all streams) in the given buckets, from the manifest."""
+        names = {f"date={d.isoformat()}" for d in buckets}
+        return sum(f["rows"] for f in self.manifest["files"] if f["path"].startswith("logs/") and f["path"].split("/")[2] in names)

@@ -1,0 +1,102 @@
+"""Run detectors over a dataset bucket by bucket, and the bench-side anchors (oracle).
+
+Each detector is constructed without arguments, fitted once on a view of the warm-up
+buckets, then asked to score each later bucket in order with a view that ends at that bucket.
+A detector that fails to load, raises, or returns a frame that breaks the contract gets an
+``ERROR`` row with the message; the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from breachbench.dataset import Dataset
+from detectors.contract import ALERTS, empty_alerts, validate_alerts
+from detectors.registry import DetectorLoadError, load, registry
+
+ORACLE = "oracle"
+
+
+@dataclass
+class DetectorRun:
+    """Outcome of running one detector."""
+
+    detector: str
+    status: str = "OK"
+    error: str | None = None
+    version: str | None = None
+    fit_s: float = 0.0
+    score_s: float = 0.0
+    events_per_s: float | None = None
+    alerts: pl.DataFrame = field(default_factory=empty_alerts)
+
+
+def resolve_detectors(requested: list[str]) -> list[str]:
+    """Expand ``'*'`` to every registered id, keeping order and dropping repeats."""
+    out: list[str] = []
+    for name in requested:
+        for d in (sorted(registry()) if name == "*" else [name]):
+            if d not in out:
+                out.append(d)
+    return out
+
+
+def oracle_alerts(ds: Dataset) -> pl.DataFrame:
+    """Bench-only anchor: every positive unit of every scored bucket, score 1."""
+    pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored))
+    return (
+        pos.select("bucket", "entity_kind", "entity_id").unique()
+        .with_columns(score=pl.lit(1.0), reason=pl.lit("reads truth"))
+        .select(ALERTS.names()).sort("bucket", "entity_kind", "entity_id")
+    )
+
+
+def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None) -> DetectorRun:
+    """Fit and score one registered detector over the dataset; never raises for its faults."""
+    run = DetectorRun(detector_id)
+    try:
+        cls = load(detector_id)
+        det = cls()
+        run.version = str(getattr(det, "version", getattr(cls, "__version__", "")) or "") or None
+        t = time.perf_counter()
+        det.fit(ds.view(ds.warmup[-1], None))
+        run.fit_s = time.perf_counter() - t
+        parts = []
+        for bucket in ds.scored:
+            t = time.perf_counter()
+            out = det.score(ds.view(bucket, bucket))
+            run.score_s += time.perf_counter() - t
+            parts.append(validate_alerts(out, bucket=bucket, source=f"detector {detector_id!r}"))
+            if on_bucket:
+                on_bucket()
+        run.alerts = pl.concat(parts) if parts else empty_alerts()
+        events = ds.event_count(ds.scored)
+        run.events_per_s = events / run.score_s if run.score_s > 0 else None
+    except DetectorLoadError as exc:
+        run.status, run.error = "ERROR", str(exc)
+    except Exception as exc:  # a detector's bug is its result, not our crash
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}{where}"
+        run.alerts = empty_alerts()
+    return run
+
+
+def summary_row(run: DetectorRun, metrics: dict[str, Any]) -> dict[str, Any]:
+    """One results entry: status, timings and metrics of a detector."""
+    return {
+        "detector": run.detector,
+        "version": run.version,
+        "status": run.status,
+        "error": run.error,
+        "fit_s": round(run.fit_s, 4),
+        "score_s": round(run.score_s, 4),
+        "events_per_s": round(run.events_per_s, 1) if run.events_per_s else None,
+        **metrics,
+    }

@@ -1,0 +1,97 @@
+"""The view a detector receives: world tables as of now and logs up to the current bucket.
+
+A view holds only the lists of log and world files it may read; it has no path to the
+dataset root and so none to ``truth/``. World tables are masked to what was known at the end
+of the latest visible bucket: an employee's future termination, a key's future revocation and
+customers who have not signed up yet are not visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from simulator import layout
+from simulator.schema import LOG_STREAMS, WORLD_TABLES
+
+
+class View:
+    """Read-only access to the visible part of a dataset.
+
+    Attributes:
+        bucket: the bucket being scored, or None while fitting.
+        buckets: every visible bucket, oldest first (the last one is ``bucket`` when scoring).
+        timezone: the company's time zone (buckets are its calendar days).
+    """
+
+    def __init__(self, logs: dict[str, dict[dt.date, list[str]]], world: dict[str, list[str]], buckets: list[dt.date], bucket: dt.date | None, timezone: str) -> None:
+        self._logs = logs
+        self._world = world
+        self.buckets: tuple[dt.date, ...] = tuple(buckets)
+        self.bucket = bucket
+        self.timezone = timezone
+
+    @classmethod
+    def open(cls, dataset: Path, upto: dt.date, bucket: dt.date | None = None) -> View:
+        """A view of ``dataset`` with every bucket up to ``upto`` (inclusive) visible."""
+        dataset = Path(dataset)
+        manifest = json.loads((dataset / layout.MANIFEST).read_text())
+        cfg = manifest["config"]["time"]
+        start = dt.date.fromisoformat(cfg["start"])
+        days = [start + dt.timedelta(days=i) for i in range((upto - start).days + 1)]
+        logs = {s: {d: [str(p) for p in layout.log_files(dataset, s, [d])] for d in days} for s in LOG_STREAMS}
+        world = {t: [str(p) for p in layout.world_glob(dataset, t)] for t in WORLD_TABLES}
+        return cls(logs, world, days, bucket, cfg["timezone"])
+
+    def _end_utc(self) -> dt.datetime:
+        last = self.buckets[-1] + dt.timedelta(days=1)
+        return dt.datetime.combine(last, dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.timezone.utc)
+
+    def logs(self, stream: str, *, current_only: bool = False) -> pl.LazyFrame:
+        """A lazy frame of ``stream`` over the visible buckets (or the current one), with ``bucket``.
+
+        Raises:
+            KeyError: unknown stream.
+        """
+        if stream not in self._logs:
+            raise KeyError(f"unknown stream {stream!r}; available: {', '.join(self._logs)}")
+        days = [self.bucket] if current_only and self.bucket is not None else list(self.buckets)
+        frames = [
+            pl.scan_parquet(files).with_columns(bucket=pl.lit(day, pl.Date))
+            for day in days
+            if (files := self._logs[stream].get(day))
+        ]
+        if not frames:
+            return pl.LazyFrame(schema={**LOG_STREAMS[stream], "bucket": pl.Date})
+        return pl.concat(frames, how="vertical")
+
+    def world(self, table: str) -> pl.DataFrame:
+        """A world table as known at the end of the latest visible bucket."""
+        if table not in self._world:
+            raise KeyError(f"unknown world table {table!r}; available: {', '.join(self._world)}")
+        files = self._world[table]
+        df = pl.read_parquet(files) if files else pl.DataFrame(schema=WORLD_TABLES[table])
+        end_ts = self._end_utc()
+        last_day = self.buckets[-1]
+        if table == "employees":
+            df = df.filter(pl.col("hire_date") <= last_day).with_columns(
+                termination_date=pl.when(pl.col("termination_date") <= last_day).then(pl.col("termination_date"))
+            )
+        elif table == "credentials":
+            df = df.filter(pl.col("created") < end_ts).with_columns(
+                [pl.when(pl.col(c) < end_ts).then(pl.col(c)).alias(c) for c in ("rotated", "revoked")]
+            )
+        elif table == "customers":
+            df = df.filter(pl.col("signup_date") <= last_day)
+        elif table == "orders":
+            df = df.filter(pl.col("ts") < end_ts)
+        elif table == "addresses":
+            df = df  # address books carry no dates
+        return df
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (View, (self._logs, self._world, list(self.buckets), self.bucket, self.timezone))

@@ -1,0 +1,35 @@
+# BreachBench: `make run` runs the default suite, `make test` runs every test.
+# Both create .venv once (Python 3.11+) and install the project with its test extras.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PERF_OUT ?= .benchmarks/perf.json
+
+.PHONY: run test perf setup clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "BreachBench needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/breachbench run configs/default.toml --out runs/default --workers 2
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+perf: $(STAMP)
+	@mkdir -p $(dir $(PERF_OUT))
+	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-json=$(PERF_OUT)
+	@echo "pytest-benchmark JSON: $(PERF_OUT)"
+
+clean:
+	rm -rf $(VENV) runs .benchmarks .pytest_cache *.egg-info

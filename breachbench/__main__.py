@@ -1,0 +1,5 @@
+"""``python -m breachbench`` runs the CLI."""
+
+from breachbench.cli import main
+
+main()

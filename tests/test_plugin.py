@@ -1,0 +1,59 @@
+"""A detector from a separate package, installed with pip, is found through its entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = ROOT / "tests" / "example_plugin"
+PLUGIN_ID = "example-foreign-sweep-v1"
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Install the example plugin with pip into a private target dir; return an env that sees it."""
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(PLUGIN)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path_factory.mktemp("pip-cwd"),
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "breachbench", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_plugin_is_listed(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    listed = _cli(["detectors", "list"], plugin_env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert PLUGIN_ID in listed.stdout
+    without = _cli(["detectors", "list"], {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, tmp_path)
+    assert PLUGIN_ID not in without.stdout  # it is the installed package that brings it, not our code
+
+
+def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = _cli(
+        ["run", str(ROOT / "configs" / "tiny.toml"), "--out", str(out), "--workers", "1",
+         "--set", f'detection.detectors=["null", "{PLUGIN_ID}"]'],
+        plugin_env, tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    assert PLUGIN_ID in res.stdout
+    rows = {r["detector"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    assert rows[PLUGIN_ID]["status"] == "OK", rows[PLUGIN_ID]["error"]
+    # the attack comes from overseas cloud addresses sweeping customers: the plugin must find it
+    assert rows[PLUGIN_ID]["recall_at_k"] == 1.0
+    assert rows[PLUGIN_ID]["auprc"] > rows["null"]["auprc"]
+    assert PLUGIN_ID in (out / "leaderboard.md").read_text()

@@ -136,7 +136,7 @@ def score(
 
     from breachbench.dataset import Dataset, DatasetError
     from breachbench.scoring import Truth, cost_profiles, score_alerts
-    from detectors.contract import AlertsError
+    from detectors.contract import AlertsError, validate_alerts
 
     with _user_errors():
         if profile not in cost_profiles()["profiles"]:
@@ -148,6 +148,7 @@ def score(
             frame = pl.read_parquet(alerts)
         except Exception as exc:  # not Parquet, truncated...
             raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
+        frame = validate_alerts(frame, source=str(alerts))
         result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")

@@ -112,7 +112,7 @@ def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
         try:
             cls = load_scenario(spec.id)
         except SimulationError as exc:
-            raise ConfigError(f"{source}: scenarios.{i}.id = {spec.id!r}: {exc}") from None
+            raise ConfigError(f"{source}: scenarios.{i}.id = {spec.id!r}: {str(exc).split(': ', 1)[-1]}") from None
         try:
             cls.Knobs(**spec.knobs)
         except ValidationError as exc:

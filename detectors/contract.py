@@ -82,7 +82,7 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         df = df.select(ALERTS.names()).cast(ALERTS, strict=True)
     except Exception as exc:  # polars raises several types; report the column types instead
         got = ", ".join(f"{c}: {t}" for c, t in zip(df.columns, df.dtypes, strict=True))
-        raise AlertsError(f"{source}: columns cannot be read as bucket: date, entity_kind: str, entity_id: str, score: float ({got}): {exc}") from None
+        raise AlertsError(f"{source}: columns cannot be read as bucket: date, entity_kind: str, entity_id: str, score: float ({got}): {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     bad = df.filter(~pl.col("entity_kind").is_in(list(ENTITY_KINDS)))["entity_kind"].unique().sort().to_list()
     if bad:
         raise AlertsError(f"{source}: unknown entity_kind {bad[0]!r}; accepted: {', '.join(ENTITY_KINDS)}")

@@ -89,6 +89,9 @@ def generate(
     set_: SetOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
     only: Annotated[str | None, typer.Option("--only", help="generate one part only: world")] = None,
+    shard_size: Annotated[
+        int | None, typer.Option("--shard-size", help="customers per unit of work, whole blocks (output is identical for any size)")
+    ] = None,
 ) -> None:
     """Generate a dataset (world tables, logs, truth, manifest) from a config."""
     from breachbench.config import load_config
@@ -97,7 +100,7 @@ def generate(
     with _user_errors():
         cfg = load_config(config, set_)
         with _progress() as p:
-            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, progress=_gen_progress(p))
+            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
     out_console.print(f"dataset written to {path}")
 
 

@@ -81,6 +81,10 @@ class View:
             df = df.filter(pl.col("hire_date") <= last_day).with_columns(
                 termination_date=pl.when(pl.col("termination_date") <= last_day).then(pl.col("termination_date"))
             )
+        elif table == "employee_roles":
+            df = df.filter(pl.col("start_date") <= last_day).with_columns(
+                end_date=pl.when(pl.col("end_date") <= last_day).then(pl.col("end_date"))
+            )
         elif table == "credentials":
             df = df.filter(pl.col("created") < end_ts).with_columns(
                 [pl.when(pl.col(c) < end_ts).then(pl.col(c)).alias(c) for c in ("rotated", "revoked")]

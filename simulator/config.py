@@ -35,6 +35,29 @@ class WorldConfig(Frozen):
         2, ge=0, description="signing keys whose owner has left and that were never revoked"
     )
     founded: dt.date = Field(dt.date(2014, 1, 1), description="first possible signup date")
+    signup_growth: float = Field(
+        2.0, gt=0, description="signup density grows as t**(g-1) from founded to time.end (1 = uniform)"
+    )
+    address_book_pmf: list[float] = Field(
+        default_factory=lambda: [0.45, 0.30, 0.13, 0.05, 0.03, 0.008, 0.008, 0.008, 0.008, 0.008],
+        description="probability of 1, 2, ... entries in a customer's address book (CALIBRATION)",
+    )
+    order_history_days: int = Field(90, ge=0, description="days of order history before time.start in the orders table")
+    orders_per_month: float = Field(3.5, ge=0, description="orders a month of a customer who orders (CALIBRATION: 3.5)")
+    ordering_share: float = Field(0.73, ge=0, le=1, description="share of customers who order at all (24.7M / 33.7M)")
+    roles: dict[str, float] = Field(
+        default_factory=lambda: {
+            "support_agent": 0.25, "logistics": 0.20, "analyst": 0.08, "backend_engineer": 0.15,
+            "platform_engineer": 0.12, "administrator": 0.05, "other": 0.15,
+        },
+        description="role mix of employees and contractors",
+    )
+    attrition: dict[str, float] = Field(
+        default_factory=lambda: {"support_agent": 0.35, "default": 0.12},
+        description="annual attrition by role ('default' for the others)",
+    )
+    contractor_share: float = Field(0.15, ge=0, le=1, description="share of staff who are contractors")
+    role_change_rate: float = Field(0.08, ge=0, description="role changes per person-year")
 
     @field_validator("locales")
     @classmethod
@@ -48,6 +71,34 @@ class WorldConfig(Frozen):
                 raise ValueError(f"unknown locale {name!r}: Faker has e.g. ko_KR, en_US, ja_JP, de_DE")
             if not weight > 0:
                 raise ValueError(f"weight of {name!r} must be > 0, got {weight}")
+        return v
+
+    @field_validator("address_book_pmf")
+    @classmethod
+    def _pmf(cls, v: list[float]) -> list[float]:
+        if not 1 <= len(v) <= 16 or any(x < 0 for x in v) or sum(v) <= 0:
+            raise ValueError("1 to 16 non-negative weights for 1, 2, ... entries, with a positive sum")
+        return v
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, v: dict[str, float]) -> dict[str, float]:
+        known = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other")
+        for name, w in v.items():
+            if name not in known:
+                raise ValueError(f"unknown role {name!r}; accepted: {', '.join(known)}")
+            if w < 0:
+                raise ValueError(f"weight of role {name!r} must be >= 0, got {w}")
+        if sum(v.values()) <= 0:
+            raise ValueError("role weights must have a positive sum")
+        return v
+
+    @field_validator("attrition")
+    @classmethod
+    def _attrition(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, rate in v.items():
+            if not 0 < rate < 5:
+                raise ValueError(f"annual attrition of {name!r} must be in (0, 5), got {rate}")
         return v
 
     @model_validator(mode="after")

@@ -159,13 +159,46 @@ def log_shard(cfg: SimConfig, root: Path, day_index: int, block: int, plans: lis
     return files, t, e
 
 
-def _world_task(args: tuple[SimConfig, Path, int]) -> list[dict[str, Any]]:
-    cfg, root, block = args
-    return staff_shard(cfg, root) if block < 0 else world_shard(cfg, root, block)
+def _world_task(args: tuple[SimConfig, Path, list[int]]) -> list[dict[str, Any]]:
+    """One shard of the world: a run of consecutive blocks (block -1 is the staff tables)."""
+    cfg, root, blocks = args
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        out.extend(staff_shard(cfg, root) if block < 0 else world_shard(cfg, root, block))
+    return out
 
 
-def _log_task(args: tuple[SimConfig, Path, int, int, list[tuple[str, Any]], list[str]]) -> tuple[list[dict[str, Any]], pl.DataFrame, pl.DataFrame]:
-    return log_shard(*args)
+def _log_task(args: tuple[SimConfig, Path, int, list[int], list[tuple[str, Any]], list[str]]) -> tuple[list[dict[str, Any]], pl.DataFrame, pl.DataFrame]:
+    """One shard of the logs: one day over a run of consecutive blocks."""
+    cfg, root, day, blocks, plans, key_ids = args
+    files, truth, exposure = [], [], []
+    for block in blocks:
+        f, t, e = log_shard(cfg, root, day, block, plans, key_ids)
+        files.extend(f)
+        truth.append(t)
+        exposure.append(e)
+    return files, pl.concat(truth), pl.concat(exposure)
+
+
+def shards(cfg: SimConfig, shard_size: int | None) -> list[list[int]]:
+    """Blocks grouped into shards of about ``shard_size`` customers (whole blocks).
+
+    Shards only decide how work is handed out; files are per block, so the output does not
+    depend on the shard size.
+    """
+    blocks = block_count(cfg)
+    if shard_size is None:
+        per = 1
+    else:
+        if shard_size < 1:
+            raise SimulationError(f"--shard-size: must be >= 1 customer, got {shard_size}")
+        if shard_size > cfg.world.customers:
+            raise SimulationError(
+                f"--shard-size: {shard_size} is larger than the world (world.customers={cfg.world.customers}); "
+                f"use at most {cfg.world.customers}"
+            )
+        per = max(1, -(-shard_size // cfg.world.block_size))
+    return [list(range(b, min(b + per, blocks))) for b in range(0, blocks, per)]
 
 
 # ---- the whole dataset -------------------------------------------------------------------
@@ -195,13 +228,18 @@ def _check_out(out: Path, force: bool) -> None:
         raise SimulationError(f"--out: directory {out} exists and is not empty; pass --force to replace it")
 
 
-def generate(cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False, only: str | None = None, progress: Progress | None = None) -> Path:
+def generate(
+    cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False, only: str | None = None,
+    shard_size: int | None = None, progress: Progress | None = None,
+) -> Path:
     """Generate the dataset of ``cfg`` into ``out``; returns ``out``.
 
     Args:
         cfg: validated generation config.
         out: dataset directory; must be absent or empty unless ``force``.
         workers: processes; 1 runs in this process. Output bytes do not depend on it.
+        shard_size: customers per unit of work (rounded up to whole blocks; default one
+            block). Output bytes do not depend on it.
         force: replace an existing non-empty ``out``.
         only: ``"world"`` to write the world tables alone.
         progress: called as ``progress(stage, done, total)``.
@@ -212,6 +250,7 @@ def generate(cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
     out = Path(out).resolve()
     _check_out(out, force)
+    groups = shards(cfg, shard_size)
     scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
     knobs = []
     for i, (spec, cls) in enumerate(scenarios):
@@ -227,9 +266,8 @@ def generate(cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False
     report = progress or (lambda *_: None)
     try:
         files: list[dict[str, Any]] = []
-        blocks = block_count(cfg)
         with make_executor(workers) as ex:
-            tasks = [(cfg, tmp, b) for b in [-1, *range(blocks)]]
+            tasks = [(cfg, tmp, [-1])] + [(cfg, tmp, g) for g in groups]
             for i, res in enumerate(ex.map(_world_task, tasks)):
                 files.extend(res)
                 report("world", i + 1, len(tasks))
@@ -240,7 +278,7 @@ def generate(cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False
                 key_ids = (
                     st["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
                 )
-                tasks2 = [(cfg, tmp, d, b, plans, key_ids) for d in range(cfg.time.days) for b in range(blocks)]
+                tasks2 = [(cfg, tmp, d, g, plans, key_ids) for d in range(cfg.time.days) for g in groups]
                 mal, expo = [], []
                 for i, (res, t, e) in enumerate(ex.map(_log_task, tasks2)):
                     files.extend(res)

@@ -52,12 +52,23 @@ EMPLOYEES = pl.Schema(
     {
         "employee_id": pl.Int64,
         "name": pl.String,
+        "kind": pl.String,
         "role": pl.String,
         "team": pl.String,
         "hire_date": pl.Date,
         "termination_date": pl.Date,
         "home_office": pl.String,
         "shift": pl.String,
+    }
+)
+
+ROLE_HISTORY = pl.Schema(
+    {
+        "employee_id": pl.Int64,
+        "role": pl.String,
+        "team": pl.String,
+        "start_date": pl.Date,
+        "end_date": pl.Date,
     }
 )
 
@@ -78,6 +89,7 @@ WORLD_TABLES: dict[str, pl.Schema] = {
     "addresses": ADDRESSES,
     "orders": ORDERS,
     "employees": EMPLOYEES,
+    "employee_roles": ROLE_HISTORY,
     "credentials": CREDENTIALS,
 }
 

@@ -18,20 +18,14 @@ from simulator.config import SimConfig
 from simulator.pools import EMAIL_DOMAINS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
 from simulator.seeding import rng
 
-#: Address-book size pmf (CALIBRATION: {1: .45, 2: .30, 3: .13, 4: .05, 5: .03, 6-10: .04}).
-BOOK_SIZES = np.arange(1, 11)
-BOOK_PMF = np.array([0.45, 0.30, 0.13, 0.05, 0.03, 0.008, 0.008, 0.008, 0.008, 0.008])
 TIERS = pl.Series(["basic", "wow"])
 
 ROLES = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other")
-ROLE_SHARE = np.array([0.25, 0.20, 0.08, 0.15, 0.12, 0.05, 0.15])
 TEAMS = {
     "support_agent": ("cs-seoul", "cs-busan"), "logistics": ("fc-ops", "last-mile"), "analyst": ("bi", "growth"),
     "backend_engineer": ("identity", "checkout", "catalog"), "platform_engineer": ("infra", "security-eng"),
     "administrator": ("it-ops",), "other": ("finance", "legal", "hr"),
 }
-#: Annual attrition by role (CALIBRATION: support 0.35, others 0.12).
-ATTRITION = {"support_agent": 0.35}
 OFFICES = ("Seoul", "Busan", "Incheon", "Pangyo")
 SHIFTS = ("day", "evening", "night")
 ENGINEERS = ("backend_engineer", "platform_engineer")
@@ -123,7 +117,7 @@ def customers_block(cfg: SimConfig, block: int) -> dict[str, pl.DataFrame]:
     domain = pl.Series(list(EMAIL_DOMAINS)).gather(r.integers(0, len(EMAIL_DOMAINS), n))
     # signups grow over time: more recent dates are likelier
     span = (cfg.time.end - cfg.world.founded).days
-    signup_off = (span * np.sqrt(r.random(n))).astype(np.int64).clip(0, span - 1)
+    signup_off = (span * r.random(n) ** (1.0 / cfg.world.signup_growth)).astype(np.int64).clip(0, span - 1)
     mean = cfg.traffic.daily_active_fraction
     activity = r.beta(0.8, 0.8 * (1 - mean) / mean, n).astype(np.float32) if mean < 1 else np.ones(n, np.float32)
     customers = pl.DataFrame(
@@ -145,7 +139,8 @@ def customers_block(cfg: SimConfig, block: int) -> dict[str, pl.DataFrame]:
     ).select(schema.CUSTOMERS.names()).cast(schema.CUSTOMERS)
 
     # address books: entry 0 is the customer; others are family (same surname) or friends
-    sizes = BOOK_SIZES[r.choice(len(BOOK_SIZES), size=n, p=BOOK_PMF / BOOK_PMF.sum())]
+    pmf = np.asarray(cfg.world.address_book_pmf, dtype=np.float64)
+    sizes = 1 + r.choice(len(pmf), size=n, p=pmf / pmf.sum())
     owner = np.repeat(np.arange(n), sizes)
     m = len(owner)
     starts = np.cumsum(sizes) - sizes
@@ -171,105 +166,217 @@ def customers_block(cfg: SimConfig, block: int) -> dict[str, pl.DataFrame]:
         }
     ).cast(schema.ADDRESSES)
 
-    # orders during the simulated span: ~3.5 a month for an active customer
-    days = cfg.time.days
-    rate = 3.5 / 30.0 * days * activity / max(mean, 1e-9)
-    counts = r.poisson(rate)
+    # order history before the span: orderers place ~orders_per_month, scaled by their activity
+    days = cfg.world.order_history_days
+    orders_rate = cfg.world.orders_per_month / 30.0 * days * activity / max(mean, 1e-9)
+    orderer = r.random(n) < cfg.world.ordering_share
+    counts = np.minimum(np.where(orderer, r.poisson(orders_rate), 0), 4095)
     o_owner = np.repeat(np.arange(n), counts)
     k = len(o_owner)
-    start_us = utc_micros(cfg.time.start, cfg.time.timezone)
-    day = r.integers(0, days, k)
-    sec = r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)
+    first_day = utc_micros(cfg.time.start - dt.timedelta(days=days), cfg.time.timezone)
+    ts = first_day + r.integers(0, max(days, 1), k) * 86_400_000_000 + (r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)) * 1_000_000
+    order = np.lexsort((ts, o_owner))  # by customer, then time
+    o_owner, ts = o_owner[order], ts[order]
     o_starts = np.cumsum(counts) - counts
     orders = pl.DataFrame(
         {
             "order_id": ids[o_owner] * 4096 + (np.arange(k) - o_starts[o_owner]),
             "customer_id": ids[o_owner],
-            "ts": start_us + day * 86_400_000_000 + sec * 1_000_000,
+            "ts": ts,
             "amount": np.round(r.lognormal(np.log(30_000), 0.7, k), -1).astype(np.int64),
             "items": 1 + r.poisson(1.5, k),
         }
-    ).with_columns(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")).cast(schema.ORDERS).sort("ts", "order_id")
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")).cast(schema.ORDERS)
     return {"customers": customers, "addresses": addresses, "orders": orders}
 
 
+def _days(d: dt.date) -> np.int64:
+    return np.int64((d - EPOCH).days)
+
+
+EPOCH = dt.date(1970, 1, 1)
+#: Offboarding lag between an owner's departure and the revocation of their keys
+#: (CALIBRATION §6, OneLogin 2017: 50% same day, 25% within a week, 5% within a month, 20% never).
+OFFBOARD_LAG = ((0, 0, 0.50), (1, 7, 0.25), (8, 30, 0.05))
+OFFBOARD_NEVER = 0.20
+
+
 def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
-    """Employees and credentials (one piece: a few thousand rows at most)."""
+    """Employees, their role history and credentials (one piece: thousands of rows at most)."""
     root = cfg.seed
+    w = cfg.world
     r = rng(root, "employees", 0)
-    n = cfg.world.employees
+    n = w.employees
     ids = np.arange(n, dtype=np.int64)
-    role_idx = r.choice(len(ROLES), size=n, p=ROLE_SHARE)
-    roles = np.asarray(ROLES, dtype=object)[role_idx]
-    teams = np.array([TEAMS[x][j % len(TEAMS[x])] for x, j in zip(roles, r.integers(0, 6, n), strict=True)], dtype=object)
-    names, _ = _names(root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
-    start = cfg.time.start
-    span_before = (start - cfg.world.founded).days
-    hire_off = (span_before * r.random(n)).astype(np.int64)
-    hire = np.array([cfg.world.founded + dt.timedelta(days=int(d)) for d in hire_off])
-    attr = np.array([ATTRITION.get(x, 0.12) for x in roles])
-    tenure = r.exponential(365.0 / attr).astype(np.int64) + 30
-    term = np.array([h + dt.timedelta(days=int(t)) for h, t in zip(hire, tenure, strict=True)], dtype=object)
-    term[term >= np.array([cfg.time.end] * n)] = None
-    # the orphaned keys need owners who left before the span: make sure enough engineers did
-    eng = np.flatnonzero(np.isin(roles, ENGINEERS))
-    departed_eng = [i for i in eng if term[i] is not None and term[i] < start]
-    need = cfg.world.orphaned_keys - len(departed_eng)
+    roles = [x for x in ROLES if w.roles.get(x, 0) > 0]
+    p_roles = np.array([w.roles[x] for x in roles], dtype=np.float64)
+    p_roles /= p_roles.sum()
+    role_names = np.asarray(roles, dtype=object)
+    role0 = r.choice(len(roles), size=n, p=p_roles)
+    contractor = r.random(n) < w.contractor_share
+    start, end = _days(cfg.time.start), _days(cfg.time.end)
+    founded = _days(w.founded)
+    hire = founded + ((end - founded) * r.random(n) ** (1 / 1.5)).astype(np.int64)  # headcount grows
+    rate = np.array([w.attrition.get(x, w.attrition.get("default", 0.12)) for x in roles])[role0] * np.where(contractor, 1.5, 1.0)
+    tenure = 30 + r.exponential(365.0 / rate).astype(np.int64)
+    term = hire + tenure  # >= end means still employed at the end of the span
+    # the orphaned keys need owners: engineers who left before the span
+    is_eng = np.isin(role_names[role0], ENGINEERS)
+    departed_eng = np.flatnonzero(is_eng & (term < start))
+    need = w.orphaned_keys - len(departed_eng)
+    forced = np.zeros(n, dtype=bool)
     if need > 0:
-        stayers = [i for i in eng if i not in departed_eng]
-        if len(stayers) < need:
+        pool = np.flatnonzero(is_eng & (term >= start))
+        if len(pool) < need:
             raise ValueError(
-                f"world.employees={n} gives too few engineers for world.orphaned_keys={cfg.world.orphaned_keys}; "
+                f"world.employees={n} gives too few engineers for world.orphaned_keys={w.orphaned_keys}; "
                 "raise world.employees or lower world.orphaned_keys"
             )
-        for i in r.choice(np.asarray(stayers), size=need, replace=False):
-            term[i] = start - dt.timedelta(days=int(r.integers(30, 240)))
-            if hire[i] >= term[i]:
-                hire[i] = term[i] - dt.timedelta(days=int(r.integers(400, 900)))
+        pick = r.choice(pool, size=need, replace=False)
+        term[pick] = start - r.integers(30, 240, need)
+        hire[pick] = np.minimum(hire[pick], term[pick] - r.integers(400, 900, need))
+        forced[pick] = True
+    stop = np.minimum(term, end)
+    # role changes: Poisson in person-years, none for the forced leavers (they stay engineers)
+    years = np.maximum(stop - hire, 0) / 365.25
+    changes = np.where(forced, 0, r.poisson(w.role_change_rate * years))
+    owner = np.repeat(ids, changes)
+    at = hire[owner] + 1 + (r.random(len(owner)) * np.maximum(stop[owner] - hire[owner] - 1, 1)).astype(np.int64)
+    seg_owner = np.concatenate([ids, owner])
+    seg_start = np.concatenate([hire, at])
+    seg_role = np.concatenate([role0, r.choice(len(roles), size=len(owner), p=p_roles)])
+    order = np.lexsort((seg_start, seg_owner))
+    seg_owner, seg_start, seg_role = seg_owner[order], seg_start[order], seg_role[order]
+    keep = np.r_[(seg_owner[1:] != seg_owner[:-1]) | (seg_start[1:] != seg_start[:-1]), True]  # same-day changes: last wins
+    seg_owner, seg_start, seg_role = seg_owner[keep], seg_start[keep], seg_role[keep]
+    last = np.r_[seg_owner[1:] != seg_owner[:-1], True]
+    seg_end = np.where(last, term[seg_owner], np.r_[seg_start[1:], 0])
+    seg_end_known = np.where(last & (term[seg_owner] >= end), -1, seg_end)  # -1: still in that role
+    team_pick = r.integers(0, 6, len(seg_owner))
+    seg_team = np.array([TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, team_pick, strict=True)], dtype=object)
+    # the role of record: at the start of the span, or the last one for those who left before
+    snap = np.minimum(start, term - 1)
+    in_seg = (seg_start <= snap[seg_owner]) & (snap[seg_owner] < np.where(last, np.iinfo(np.int64).max, seg_end))
+    cur = np.full(n, -1)
+    cur[seg_owner[in_seg]] = np.flatnonzero(in_seg)
+    cur[cur < 0] = np.flatnonzero(np.r_[True, seg_owner[1:] != seg_owner[:-1]])[np.flatnonzero(cur < 0)]  # hired later: first role
+    role_now = seg_role[cur]
+    names, _ = _names(root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
+    shift = np.where(
+        role_names[role_now] == "support_agent",
+        np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])],
+        np.where(role_names[role_now] == "logistics", np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.5, 0.3, 0.2])], "day"),
+    )
+    to_date = lambda a: pl.Series(a.astype("datetime64[D]"))  # noqa: E731
     employees = pl.DataFrame(
         {
             "employee_id": ids,
             "name": names,
-            "role": roles.tolist(),
-            "team": teams.tolist(),
-            "hire_date": hire.tolist(),
-            "termination_date": term.tolist(),
+            "kind": np.where(contractor, "contractor", "employee").tolist(),
+            "role": role_names[role_now].tolist(),
+            "team": seg_team[cur].tolist(),
+            "hire_date": to_date(hire),
+            "termination_date": to_date(term).set(pl.Series(term >= end), None),
             "home_office": np.asarray(OFFICES, dtype=object)[r.integers(0, len(OFFICES), n)].tolist(),
-            "shift": np.where(roles == "support_agent", np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])], "day").tolist(),
-        },
-        schema=schema.EMPLOYEES,
-    )
-    return {"employees": employees, "credentials": _credentials(cfg, employees, r)}
+            "shift": shift.tolist(),
+        }
+    ).cast(schema.EMPLOYEES)
+    role_history = pl.DataFrame(
+        {
+            "employee_id": seg_owner,
+            "role": role_names[seg_role].tolist(),
+            "team": seg_team.tolist(),
+            "start_date": to_date(seg_start),
+            "end_date": to_date(seg_end_known).set(pl.Series(seg_end_known < 0), None),
+        }
+    ).cast(schema.ROLE_HISTORY)
+    creds = _credentials(cfg, r, role_names[role_now], hire, term, forced)
+    return {"employees": employees, "employee_roles": role_history, "credentials": creds}
 
 
-def _credentials(cfg: SimConfig, employees: pl.DataFrame, r: np.random.Generator) -> pl.DataFrame:
-    start = cfg.time.start
-    eng = employees.filter(pl.col("role").is_in(ENGINEERS))
-    departed = eng.filter(pl.col("termination_date") < start).sort("employee_id")
-    current = eng.filter(pl.col("termination_date").is_null() | (pl.col("termination_date") >= cfg.time.end)).sort("employee_id")
-    n_orph, n_keys = cfg.world.orphaned_keys, cfg.world.signing_keys
-    orph_owner = departed["employee_id"].to_numpy()[r.choice(departed.height, size=n_orph, replace=False)] if n_orph else np.array([], dtype=np.int64)
-    cur_ids = current["employee_id"].to_numpy()
-    owners = list(orph_owner) + [int(cur_ids[i]) if len(cur_ids) else None for i in r.integers(0, max(len(cur_ids), 1), n_keys - n_orph)]
-    # a couple of properly revoked keys of departed owners too, so "owner left" is not unique
-    revoked_owner = departed["employee_id"].to_numpy()[r.integers(0, departed.height, 2)] if departed.height else np.array([], dtype=np.int64)
-    start_us = utc_micros(start, cfg.time.timezone)
-    day_us = 86_400_000_000
-    rows = []
-    key_hex = r.integers(0, 1 << 32, n_keys + len(revoked_owner))
-    for j, owner in enumerate(owners):
-        created = start_us - int(r.integers(200, 2200)) * day_us
-        rotated = None if j < n_orph or r.random() < 0.5 else created + int(r.integers(100, 400)) * day_us
-        rows.append((f"sk-{key_hex[j]:08x}", "token-signing", owner, "identity", created, rotated, None))
-    for j, owner in enumerate(revoked_owner):
-        created = start_us - int(r.integers(900, 2500)) * day_us
-        rows.append((f"sk-{key_hex[n_keys + j]:08x}", "token-signing", int(owner), "identity", created, None, created + int(r.integers(300, 800)) * day_us))
+def _offboard_lag(r: np.random.Generator, n: int) -> np.ndarray:
+    """Days from departure to revocation; -1 for never."""
+    u = r.random(n)
+    lag = np.full(n, -1, dtype=np.int64)
+    edge = 0.0
+    for lo, hi, p in OFFBOARD_LAG:
+        sel = (u >= edge) & (u < edge + p)
+        lag[sel] = r.integers(lo, hi + 1, int(sel.sum()))
+        edge += p
+    return lag
+
+
+def _credentials(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray, forced: np.ndarray) -> pl.DataFrame:
+    """Signing keys, personal API keys and team service accounts with their lifecycle.
+
+    Signing keys are long-lived (the case: 5-10 years); ``world.orphaned_keys`` of them belong
+    to engineers who left before the span and were never rotated or revoked. Personal API keys
+    follow a 90-day rotation policy kept with a lag (some never rotated) and are revoked after
+    the owner leaves with the calibrated offboarding lag (20% never).
+    """
+    w = cfg.world
+    start, end = _days(cfg.time.start), _days(cfg.time.end)
+    ids = np.arange(len(role))
+    is_eng = np.isin(role, ENGINEERS)
+    departed = np.flatnonzero(is_eng & (term < start))
+    current = np.flatnonzero(is_eng & (term >= end) & (hire < start))
+    n_orph = w.orphaned_keys
+    forced_ids = np.flatnonzero(forced)
+    rest = np.setdiff1d(departed, forced_ids)
+    orph = np.concatenate([forced_ids, r.choice(rest, size=max(0, n_orph - len(forced_ids)), replace=False)])[:n_orph]
+    live = r.choice(current, size=w.signing_keys - n_orph, replace=True) if len(current) else np.full(w.signing_keys - n_orph, -1)
+    revoked_old = r.choice(np.setdiff1d(departed, orph), size=min(2, len(np.setdiff1d(departed, orph))), replace=False)
+    n_sk = w.signing_keys + len(revoked_old)
+    sk_owner = np.concatenate([orph, live, revoked_old]).astype(np.int64)
+    sk_created = start - r.integers(200, 2200, n_sk)
+    sk_rot = np.where((np.arange(n_sk) >= n_orph) & (r.random(n_sk) < 0.5), sk_created + r.integers(300, 500, n_sk), -1)
+    sk_rot = np.where(sk_rot >= start, -1, sk_rot)
+    sk_rev = np.full(n_sk, -1)
+    k = len(revoked_old)
+    if k:
+        sk_rev[-k:] = term[revoked_old] + r.integers(0, 30, k)
+        sk_created[-k:] = np.minimum(sk_created[-k:], term[revoked_old] - 100)
+    # personal API keys of engineers, analysts and administrators
+    holders = ids[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
+    m = len(holders)
+    ak_created = np.maximum(hire[holders], start - 1500) + r.integers(0, 200, m)
+    ak_created = np.maximum(np.minimum(ak_created, term[holders] - 1), hire[holders])  # made while employed
+    alive_to = np.minimum(term[holders], end)
+    policy = r.random(m) < 0.7  # the rest never rotate
+    periods = np.maximum(alive_to - ak_created, 0) // (90 + r.integers(0, 60, m))  # rotation kept with a lag
+    ak_rot = np.where(policy & (periods > 0), ak_created + periods * 90 + r.integers(0, 30, m), -1)
+    ak_rot = np.where(ak_rot >= np.minimum(alive_to, end), -1, ak_rot)
+    lag = _offboard_lag(r, m)
+    ak_rev = np.where((term[holders] < end) & (lag >= 0), term[holders] + lag, -1)
+    ak_rev = np.where(ak_rev >= end, -1, ak_rev)
+    # service accounts of teams: machine keys, never revoked
     teams = sorted({t for ts in TEAMS.values() for t in ts})
-    for j in range(max(4, cfg.world.employees // 50)):
-        created = start_us - int(r.integers(10, 1500)) * day_us
-        kind = "service-account" if j % 2 else "api-key"
-        rows.append((f"{'sa' if j % 2 else 'ak'}-{int(r.integers(0, 1 << 32)):08x}", kind, None, teams[j % len(teams)], created, None, None))
-    df = pl.DataFrame(rows, schema=["key_id", "kind", "owner_employee_id", "owner_team", "created", "rotated", "revoked"], orient="row")
-    return df.with_columns(
-        [pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for c in ("created", "rotated", "revoked")]
-    ).cast(schema.CREDENTIALS).sort("key_id")
+    n_sa = max(len(teams), w.employees // 40)
+    sa_created = start - r.integers(10, 1500, n_sa)
+    sa_rot = np.where(r.random(n_sa) < 0.4, sa_created + r.integers(30, 365, n_sa), -1)
+    sa_rot = np.where(sa_rot >= start, -1, sa_rot)
+    total = n_sk + m + n_sa
+    hexes = r.choice(1 << 32, size=total, replace=False)
+    prefix = np.array(["sk"] * n_sk + ["ak"] * m + ["sa"] * n_sa, dtype=object)
+    key_id = [f"{p}-{h:08x}" for p, h in zip(prefix, hexes, strict=True)]
+
+    def ts(days: np.ndarray) -> pl.Series:
+        """Local midnight of each day (company time zone) as UTC; -1 becomes null."""
+        local = pl.Series(np.maximum(days, 0).astype("datetime64[D]")).cast(pl.Datetime("us"))
+        utc = local.dt.replace_time_zone(cfg.time.timezone).dt.convert_time_zone("UTC")
+        return utc.set(pl.Series(days < 0), None)
+
+    df = pl.DataFrame(
+        {
+            "key_id": key_id,
+            "kind": ["token-signing"] * n_sk + ["api-key"] * m + ["service-account"] * n_sa,
+            "owner_employee_id": pl.Series(np.concatenate([sk_owner, holders, np.full(n_sa, -1)])).set(
+                pl.Series(np.concatenate([sk_owner < 0, np.zeros(m, bool), np.ones(n_sa, bool)])), None
+            ),
+            "owner_team": ["identity"] * n_sk + [None] * m + [teams[j % len(teams)] for j in range(n_sa)],
+            "created": ts(np.concatenate([sk_created, ak_created, sa_created])),
+            "rotated": ts(np.concatenate([sk_rot, ak_rot, sa_rot])),
+            "revoked": ts(np.concatenate([sk_rev, ak_rev, np.full(n_sa, -1)])),
+        }
+    )
+    return df.cast(schema.CREDENTIALS).sort("key_id")

@@ -122,7 +122,7 @@ def test_layout_paths(manifest: dict, tiny_config) -> None:
     world = [p for p in paths if p.startswith("world/")]
     logs = [p for p in paths if p.startswith("logs/")]
     assert len(world) + len(logs) == len(paths), "files outside world/ and logs/"
-    assert {re.match(r"world/([a-z]+)-\d{5}\.parquet$", p).group(1) for p in world} == set(schema.WORLD_TABLES)
+    assert {re.match(r"world/([a-z_]+)-\d{5}\.parquet$", p).group(1) for p in world} == set(schema.WORLD_TABLES)
     seen: dict[str, set[str]] = {}
     for p in logs:
         m = re.fullmatch(r"logs/([a-z]+)/date=(\d{4}-\d{2}-\d{2})/part-\d{5}\.parquet", p)

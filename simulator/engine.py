@@ -89,6 +89,13 @@ def world_shard(cfg: SimConfig, root: Path, block: int) -> list[dict[str, Any]]:
     return [_write(df, layout.world_file(root, name, block), root) for name, df in tables.items()]
 
 
+def customers_table_shard(args: tuple[SimConfig, Path, int]) -> list[dict[str, Any]]:
+    """The customer table of one block alone (for benchmarks of that table)."""
+    cfg, root, block = args
+    df = customers_block(cfg, block, tables=("customers",))["customers"]
+    return [_write(df, layout.world_file(root, "customers", block), root)]
+
+
 def staff_shard(cfg: SimConfig, root: Path) -> list[dict[str, Any]]:
     """Employees and credentials."""
     return [_write(df, layout.world_file(root, name, 0), root) for name, df in staff(cfg).items()]

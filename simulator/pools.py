@@ -59,25 +59,25 @@ def locale_pools(root: int, locale: str) -> LocalePools:
     )
 
 
-def phones(locale: str, rng: np.random.Generator, n: int) -> pl.Series:
-    """Phone numbers from ranges never assigned to subscribers.
+#: Per-locale phone layouts inside ranges reserved for fiction or never allocated:
+#: (prefix, digits of the first random group, separator, digits of the second group).
+PHONE_FORMATS: dict[str, tuple[str, int, str, int]] = {
+    "ko_KR": ("010-0", 3, "-", 4),  # mobile middle blocks starting with 0 are not allocated
+    "en_GB": ("+44 7700 900", 3, "", 0),  # Ofcom drama range 07700 900000-900999
+    "fr_FR": ("+33 1 99 00 ", 2, " ", 2),  # ARCEP: 01 99 00 xx xx reserved for fiction
+}
+DEFAULT_PHONE = ("+999 ", 3, " ", 4)  # ITU country code 999 is unassigned
 
-    ko_KR: ``010-0XXX-XXXX`` (mobile middle blocks starting with 0 are not allocated);
-    en_US and en_CA: ``+1-AAA-555-01XX`` (NANP fictional range); others: ``+999 ...`` (ITU
-    country code 999 is unassigned).
+
+def phones(locale: str, rng: np.random.Generator, n: int) -> pl.Series:
+    """Phone numbers from ranges never assigned to subscribers, in the locale's layout.
+
+    ko_KR ``010-0XXX-XXXX``; en_US and en_CA ``+1-AAA-555-01XX`` (NANP fictional range);
+    en_GB and fr_FR their regulators' drama ranges; others ``+999 XXX XXXX`` (unassigned
+    country code).
     """
     a = rng.integers(0, 1000, n)
     b = rng.integers(0, 10000, n)
-    if locale == "ko_KR":
-        return (
-            pl.DataFrame({"a": a, "b": b})
-            .select(
-                pl.concat_str(
-                    [pl.lit("010-0"), pl.col("a").cast(pl.String).str.zfill(3), pl.lit("-"), pl.col("b").cast(pl.String).str.zfill(4)]
-                )
-            )
-            .to_series()
-        )
     if locale in ("en_US", "en_CA"):
         area = 201 + (a % 780)
         return (
@@ -85,11 +85,11 @@ def phones(locale: str, rng: np.random.Generator, n: int) -> pl.Series:
             .select(pl.concat_str([pl.lit("+1-"), pl.col("a").cast(pl.String), pl.lit("-555-01"), pl.col("b").cast(pl.String).str.zfill(2)]))
             .to_series()
         )
-    return (
-        pl.DataFrame({"a": a, "b": b})
-        .select(pl.concat_str([pl.lit("+999 "), pl.col("a").cast(pl.String).str.zfill(3), pl.lit(" "), pl.col("b").cast(pl.String).str.zfill(4)]))
-        .to_series()
-    )
+    prefix, d1, sep, d2 = PHONE_FORMATS.get(locale, DEFAULT_PHONE)
+    parts = [pl.lit(prefix), (pl.col("a") % 10**d1).cast(pl.String).str.zfill(d1)]
+    if d2:
+        parts += [pl.lit(sep), (pl.col("b") % 10**d2).cast(pl.String).str.zfill(d2)]
+    return pl.DataFrame({"a": a, "b": b}).select(pl.concat_str(parts)).to_series()
 
 
 # ---- network -------------------------------------------------------------------------------

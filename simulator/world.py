@@ -92,8 +92,12 @@ def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random
     return out
 
 
-def customers_block(cfg: SimConfig, block: int) -> dict[str, pl.DataFrame]:
-    """Customers, their address books and their orders for one block."""
+def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("customers", "addresses", "orders")) -> dict[str, pl.DataFrame]:
+    """Customers, their address books and their orders for one block.
+
+    ``tables`` may leave out the address books and orders (they are drawn after the
+    customers, so the customers' rows are the same either way).
+    """
     root = cfg.seed
     lo, hi = block_range(cfg, block)
     n = hi - lo
@@ -137,6 +141,8 @@ def customers_block(cfg: SimConfig, block: int) -> dict[str, pl.DataFrame]:
         email=pl.concat_str([pl.col("user"), pl.lit("."), pl.col("customer_id").cast(pl.String), pl.lit("@"), pl.col("domain")]),
         signup_date=pl.lit(cfg.world.founded) + pl.duration(days=pl.col("signup_date")),
     ).select(schema.CUSTOMERS.names()).cast(schema.CUSTOMERS)
+    if tables == ("customers",):
+        return {"customers": customers}
 
     # address books: entry 0 is the customer; others are family (same surname) or friends
     pmf = np.asarray(cfg.world.address_book_pmf, dtype=np.float64)

@@ -7,7 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PERF_OUT ?= .benchmarks/perf.json
 
-.PHONY: run test perf setup clean
+BASE ?= main
+THRESHOLD ?= 0.15
+
+.PHONY: run test perf perf-compare setup clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "BreachBench needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -31,5 +34,9 @@ perf: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-json=$(PERF_OUT)
 	@echo "pytest-benchmark JSON: $(PERF_OUT)"
 
+# head (the working tree) against BASE, side by side in this job; fails on a slowdown > THRESHOLD
+perf-compare: $(STAMP)
+	$(BIN)/python benchmarks/compare.py --base $(BASE) --threshold $(THRESHOLD)
+
 clean:
-	rm -rf $(VENV) runs .benchmarks .pytest_cache *.egg-info
+	rm -rf $(VENV) runs .benchmarks .perf .pytest_cache *.egg-info

@@ -1,0 +1,119 @@
+"""Throughput of every stage on a cached dataset: log shards, scenario rendering, the feature
+table, each built-in detector's fit and score, and scoring. Rates and peak memory go to
+``extra_info``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benchmarks.conftest import bench_config, peak_rss
+from breachbench.dataset import Dataset
+from breachbench.runner import run_detector
+from breachbench.scoring import Truth, score_alerts
+from detectors.features import gateway_features
+from detectors.registry import load, registry
+from simulator import engine
+from simulator.scenarios import load as load_scenario
+
+BUILTINS = sorted(k for k, v in registry().items() if v.startswith("detectors."))
+
+
+@pytest.fixture(scope="module")
+def world_root(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A generated world (no logs) plus what a log shard needs: config, plans, key ids."""
+    cfg = bench_config("world.customers=20000", "world.block_size=10000").sim()
+    root = tmp_path_factory.mktemp("world")
+    engine._world_task((cfg, root, [-1]))
+    for b in range(2):
+        engine._world_task((cfg, root, [b]))
+    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
+    spec = cfg.scenarios[0]
+    cls = load_scenario(spec.id)
+    plan = cls().plan(cfg, st, 0, cls.Knobs(**spec.knobs))
+    keys = st["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
+    yield cfg, root, [(spec.id, plan)], keys
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_log_shard(benchmark, world_root) -> None:  # noqa: ANN001
+    """One (day, block) of every log stream, with the scenario merged, sorted and written."""
+    cfg, root, plans, keys = world_root
+    day = plans[0][1].bulk_day
+    with peak_rss() as mem:
+        files, _, _ = benchmark.pedantic(engine.log_shard, args=(cfg, root, day, 0, plans, keys), rounds=5, iterations=1)
+    rows = {f["path"].split("/")[1]: f["rows"] for f in files}
+    benchmark.extra_info.update(rows=sum(rows.values()), rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean, rows_by_stream=rows, **mem)
+
+
+def test_scenario_render(benchmark, world_root) -> None:  # noqa: ANN001
+    """coupang-forged-token-v1: the malicious rows of one bulk (day, block)."""
+    cfg, root, plans, _ = world_root
+    sid, plan = plans[0]
+    ctx = engine._context(cfg, root, 0)
+    scenario = load_scenario(sid)()
+    out = benchmark(scenario.render, plan, cfg, plan.bulk_day, 0, ctx)
+    n = sum(df.height for df in out.values())
+    benchmark.extra_info.update(scenario=sid, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
+
+
+@pytest.mark.parametrize("kind", ["ip", "customer"])
+def test_feature_table(benchmark, medium_dataset: Path, kind: str) -> None:
+    """Entity-bucket features over every bucket of the medium dataset."""
+    ds = Dataset.open(medium_dataset)
+    view = ds.view(ds.buckets[-1])
+    with peak_rss() as mem:
+        out = benchmark.pedantic(gateway_features, args=(view.logs("gateway"), view.logs("auth"), ds.timezone, kind), rounds=3, iterations=1)
+    events = ds.event_count(ds.buckets)
+    benchmark.extra_info.update(kind=kind, events=events, events_per_s=events / benchmark.stats.stats.mean, feature_rows=out.height, **mem)
+
+
+@pytest.mark.parametrize("detector", BUILTINS)
+def test_detector_fit(benchmark, medium_dataset: Path, detector: str) -> None:
+    """fit() on the warm-up buckets."""
+    ds = Dataset.open(medium_dataset)
+    view = ds.view(ds.warmup[-1])
+    with peak_rss() as mem:
+        benchmark.pedantic(lambda: load(detector)().fit(view), rounds=3, iterations=1)
+    events = ds.event_count(ds.warmup)
+    benchmark.extra_info.update(detector=detector, events=events, events_per_s=events / benchmark.stats.stats.mean, **mem)
+
+
+@pytest.mark.parametrize("detector", BUILTINS)
+def test_detector_score(benchmark, medium_dataset: Path, detector: str) -> None:
+    """score() on three consecutive buckets after fitting."""
+    ds = Dataset.open(medium_dataset)
+    det = load(detector)().fit(ds.view(ds.warmup[-1]))
+    days = ds.scored[5:8]
+    views = [ds.view(d, d) for d in days]
+    with peak_rss() as mem:
+        benchmark.pedantic(lambda: [det.score(v) for v in views], rounds=3, iterations=1)
+    events = ds.event_count(days)
+    benchmark.extra_info.update(detector=detector, events=events, events_per_s=events / benchmark.stats.stats.mean, **mem)
+
+
+def test_scoring(benchmark, medium_dataset: Path) -> None:
+    """score_alerts of the random detector's alerts (every entity of every bucket)."""
+    ds = Dataset.open(medium_dataset)
+    truth = Truth.of(ds)
+    alerts = run_detector("random", ds).alerts
+    benchmark.pedantic(score_alerts, args=(alerts, truth), rounds=3, iterations=1)
+    benchmark.extra_info.update(alert_units=alerts.height, rows_per_s=alerts.height / benchmark.stats.stats.mean)
+
+
+def test_dataset_truth(benchmark, medium_dataset: Path) -> None:
+    """Positive units and the universe size (computed once per dataset before scoring)."""
+    def fresh() -> None:
+        ds = Dataset.open(medium_dataset)
+        ds.positive_units  # noqa: B018 - computing it is the point
+        ds.universe_size  # noqa: B018
+
+    benchmark.pedantic(fresh, rounds=3, iterations=1)
+    ds = Dataset.open(medium_dataset)
+    events = ds.event_count(ds.buckets)
+    benchmark.extra_info.update(events=events, events_per_s=events / benchmark.stats.stats.mean, days=len(ds.buckets), first=str(ds.buckets[0]), last=str(ds.buckets[-1] + dt.timedelta(days=0)))

@@ -54,7 +54,7 @@ class WorldConfig(Frozen):
     )
     attrition: dict[str, float] = Field(
         default_factory=lambda: {"support_agent": 0.35, "default": 0.12},
-        description="annual attrition by role ('default' for the others)",
+        description="annual attrition by role ('default' for the others); contractors leave 1.5 times as fast",
     )
     contractor_share: float = Field(0.15, ge=0, le=1, description="share of staff who are contractors")
     role_change_rate: float = Field(0.08, ge=0, description="role changes per person-year")
@@ -96,7 +96,10 @@ class WorldConfig(Frozen):
     @field_validator("attrition")
     @classmethod
     def _attrition(cls, v: dict[str, float]) -> dict[str, float]:
+        known = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other", "default")
         for name, rate in v.items():
+            if name not in known:
+                raise ValueError(f"unknown role {name!r}; accepted: {', '.join(known)}")
             if not 0 < rate < 5:
                 raise ValueError(f"annual attrition of {name!r} must be in (0, 5), got {rate}")
         return v

@@ -15,6 +15,7 @@ import polars as pl
 
 from simulator import schema
 from simulator.config import SimConfig
+from simulator.errors import SimulationError
 from simulator.pools import EMAIL_DOMAINS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
 from simulator.seeding import rng
 
@@ -226,46 +227,64 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
     rate = np.array([w.attrition.get(x, w.attrition.get("default", 0.12)) for x in roles])[role0] * np.where(contractor, 1.5, 1.0)
     tenure = 30 + r.exponential(365.0 / rate).astype(np.int64)
     term = hire + tenure  # >= end means still employed at the end of the span
-    # the orphaned keys need owners: engineers who left before the span
-    is_eng = np.isin(role_names[role0], ENGINEERS)
-    departed_eng = np.flatnonzero(is_eng & (term < start))
-    need = w.orphaned_keys - len(departed_eng)
+    # role changes: Poisson in person-years, at uniform days of the employment
+    stop = np.minimum(term, end)
+    changes = r.poisson(w.role_change_rate * np.maximum(stop - hire, 0) / 365.25)
+    owner = np.repeat(ids, changes)
+    u_at = r.random(len(owner))
+    new_role = r.choice(len(roles), size=len(owner), p=p_roles)
+    team_pick = r.integers(0, 6, n + len(owner))
     forced = np.zeros(n, dtype=bool)
+
+    def segments() -> tuple[np.ndarray, ...]:
+        """Role segments (owner, start, role, team pick, last?) and each person's role of record."""
+        keep_ev = ~forced[owner]  # forced leavers keep their engineering role
+        o = owner[keep_ev]
+        at = hire[o] + 1 + (u_at[keep_ev] * np.maximum(np.minimum(term, end)[o] - hire[o] - 1, 1)).astype(np.int64)
+        s_owner = np.concatenate([ids, o])
+        s_start = np.concatenate([hire, at])
+        s_role = np.concatenate([role0, new_role[keep_ev]])
+        s_team = np.concatenate([team_pick[:n], team_pick[n:][keep_ev]])
+        order = np.lexsort((s_start, s_owner))
+        s_owner, s_start, s_role, s_team = s_owner[order], s_start[order], s_role[order], s_team[order]
+        keep = np.r_[(s_owner[1:] != s_owner[:-1]) | (s_start[1:] != s_start[:-1]), True]  # same-day changes: last wins
+        s_owner, s_start, s_role, s_team = s_owner[keep], s_start[keep], s_role[keep], s_team[keep]
+        last = np.r_[s_owner[1:] != s_owner[:-1], True]
+        s_end = np.where(last, term[s_owner], np.r_[s_start[1:], 0])
+        # the role of record: at the start of the span, or the last one for those who left before
+        snap = np.minimum(start, term - 1)
+        in_seg = (s_start <= snap[s_owner]) & (snap[s_owner] < np.where(last, np.iinfo(np.int64).max, s_end))
+        cur = np.full(n, -1)
+        cur[s_owner[in_seg]] = np.flatnonzero(in_seg)
+        first = np.flatnonzero(np.r_[True, s_owner[1:] != s_owner[:-1]])
+        cur[cur < 0] = first[np.flatnonzero(cur < 0)]  # hired after the snapshot day: first role
+        return s_owner, s_start, s_role, s_team, s_end, last, cur
+
+    seg_owner, seg_start, seg_role, seg_team_pick, seg_end, last, cur = segments()
+    # the orphaned keys need owners: engineers (by their last role) who left before the span
+    departed_eng = np.flatnonzero(np.isin(role_names[seg_role[cur]], ENGINEERS) & (term < start))
+    need = w.orphaned_keys - len(departed_eng)
     if need > 0:
-        pool = np.flatnonzero(is_eng & (term >= start))
+        pool = np.flatnonzero(np.isin(role_names[role0], ENGINEERS) & (term >= start))
         if len(pool) < need:
-            raise ValueError(
+            raise SimulationError(
                 f"world.employees={n} gives too few engineers for world.orphaned_keys={w.orphaned_keys}; "
                 "raise world.employees or lower world.orphaned_keys"
             )
         pick = r.choice(pool, size=need, replace=False)
-        term[pick] = start - r.integers(30, 240, need)
-        hire[pick] = np.minimum(hire[pick], term[pick] - r.integers(400, 900, need))
+        if start - founded <= 61:
+            raise SimulationError(
+                f"world.founded={w.founded} is too close to time.start={cfg.time.start} for engineers to have left "
+                f"and kept world.orphaned_keys={w.orphaned_keys} keys; move founded earlier or set orphaned_keys=0"
+            )
+        term[pick] = start - r.integers(30, min(240, int(start - founded) - 30), need)  # left 1-8 months before
+        hire[pick] = np.maximum(founded, np.minimum(hire[pick], term[pick] - r.integers(400, 900, need)))
         forced[pick] = True
-    stop = np.minimum(term, end)
-    # role changes: Poisson in person-years, none for the forced leavers (they stay engineers)
-    years = np.maximum(stop - hire, 0) / 365.25
-    changes = np.where(forced, 0, r.poisson(w.role_change_rate * years))
-    owner = np.repeat(ids, changes)
-    at = hire[owner] + 1 + (r.random(len(owner)) * np.maximum(stop[owner] - hire[owner] - 1, 1)).astype(np.int64)
-    seg_owner = np.concatenate([ids, owner])
-    seg_start = np.concatenate([hire, at])
-    seg_role = np.concatenate([role0, r.choice(len(roles), size=len(owner), p=p_roles)])
-    order = np.lexsort((seg_start, seg_owner))
-    seg_owner, seg_start, seg_role = seg_owner[order], seg_start[order], seg_role[order]
-    keep = np.r_[(seg_owner[1:] != seg_owner[:-1]) | (seg_start[1:] != seg_start[:-1]), True]  # same-day changes: last wins
-    seg_owner, seg_start, seg_role = seg_owner[keep], seg_start[keep], seg_role[keep]
-    last = np.r_[seg_owner[1:] != seg_owner[:-1], True]
-    seg_end = np.where(last, term[seg_owner], np.r_[seg_start[1:], 0])
+        seg_owner, seg_start, seg_role, seg_team_pick, seg_end, last, cur = segments()
     seg_end_known = np.where(last & (term[seg_owner] >= end), -1, seg_end)  # -1: still in that role
-    team_pick = r.integers(0, 6, len(seg_owner))
-    seg_team = np.array([TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, team_pick, strict=True)], dtype=object)
-    # the role of record: at the start of the span, or the last one for those who left before
-    snap = np.minimum(start, term - 1)
-    in_seg = (seg_start <= snap[seg_owner]) & (snap[seg_owner] < np.where(last, np.iinfo(np.int64).max, seg_end))
-    cur = np.full(n, -1)
-    cur[seg_owner[in_seg]] = np.flatnonzero(in_seg)
-    cur[cur < 0] = np.flatnonzero(np.r_[True, seg_owner[1:] != seg_owner[:-1]])[np.flatnonzero(cur < 0)]  # hired later: first role
+    seg_team = np.array(
+        [TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, seg_team_pick, strict=True)], dtype=object
+    )
     role_now = seg_role[cur]
     names, _ = _names(root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
     shift = np.where(
@@ -335,18 +354,20 @@ def _credentials(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire:
     n_sk = w.signing_keys + len(revoked_old)
     sk_owner = np.concatenate([orph, live, revoked_old]).astype(np.int64)
     sk_created = start - r.integers(200, 2200, n_sk)
+    owner_hire = np.where(sk_owner >= 0, hire[np.maximum(sk_owner, 0)], sk_created)
+    owner_left = np.where(sk_owner >= 0, term[np.maximum(sk_owner, 0)], end)
+    sk_created = np.clip(sk_created, owner_hire, np.maximum(owner_hire, np.minimum(owner_left, start) - 1))
     sk_rot = np.where((np.arange(n_sk) >= n_orph) & (r.random(n_sk) < 0.5), sk_created + r.integers(300, 500, n_sk), -1)
     sk_rot = np.where(sk_rot >= start, -1, sk_rot)
     sk_rev = np.full(n_sk, -1)
     k = len(revoked_old)
     if k:
         sk_rev[-k:] = term[revoked_old] + r.integers(0, 30, k)
-        sk_created[-k:] = np.minimum(sk_created[-k:], term[revoked_old] - 100)
     # personal API keys of engineers, analysts and administrators
     holders = ids[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
     m = len(holders)
     ak_created = np.maximum(hire[holders], start - 1500) + r.integers(0, 200, m)
-    ak_created = np.maximum(np.minimum(ak_created, term[holders] - 1), hire[holders])  # made while employed
+    ak_created = np.maximum(np.minimum(ak_created, np.minimum(term[holders], end) - 1), hire[holders])  # while employed, before the end
     alive_to = np.minimum(term[holders], end)
     policy = r.random(m) < 0.7  # the rest never rotate
     periods = np.maximum(alive_to - ak_created, 0) // (90 + r.integers(0, 60, m))  # rotation kept with a lag

@@ -79,8 +79,14 @@ def run_side(py: str, src: Path, out: Path, cache: Path, select: str | None, sam
     return {b["fullname"]: b["stats"]["min"] for b in data["benchmarks"]}
 
 
-def compare(base: dict[str, list[float]], head: dict[str, list[float]], threshold: float) -> tuple[list[tuple[str, float | None, float | None, float | None, str]], list[str]]:
-    """Rows of (name, base s, head s, ratio, verdict) and the names that regressed."""
+def compare(
+    base: dict[str, list[float]], head: dict[str, list[float]], threshold: float, floor: float = 0.0
+) -> tuple[list[tuple[str, float | None, float | None, float | None, str]], list[str]]:
+    """Rows of (name, base s, head s, ratio, verdict) and the names that regressed.
+
+    A benchmark whose head and base both take under ``floor`` seconds is reported but not
+    gated: at that scale a ratio measures timer and scheduler noise.
+    """
     rows, bad = [], []
     for name in sorted(set(base) | set(head)):
         b = min(base[name]) if name in base else None
@@ -90,6 +96,8 @@ def compare(base: dict[str, list[float]], head: dict[str, list[float]], threshol
             continue
         ratio = h / b if b > 0 else float("inf")
         verdict = "SLOWER" if ratio > 1 + threshold else ("faster" if ratio < 1 - threshold else "ok")
+        if max(b, h) < floor and verdict != "ok":
+            verdict = f"{verdict.lower()} (< floor, not gated)"
         if verdict == "SLOWER":
             bad.append(name)
         rows.append((name, b, h, ratio, verdict))
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", required=True, help="git ref to compare against (e.g. main, HEAD~1)")
     p.add_argument("--threshold", type=float, default=0.15, help="allowed relative slowdown (default 0.15)")
     p.add_argument("--rounds", type=int, default=2, help="alternating runs per side (default 2)")
+    p.add_argument("--floor", type=float, default=0.002, help="seconds under which a benchmark is not gated (default 0.002)")
     p.add_argument("-k", dest="select", default=None, help="pytest -k expression to pick benchmarks")
     p.add_argument("--same-env", action="store_true", help="run both sides with this interpreter (quick check)")
     p.add_argument("--workdir", type=Path, default=ROOT / ".perf", help="where sources, environments and JSON go")
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             res = run_side(py, src, work / f"{side}-{i}.json", work / f"cache-{side}", a.select, a.same_env)
             for name, t in res.items():
                 times[side].setdefault(name, []).append(t)
-    rows, bad = compare(times["base"], times["head"], a.threshold)
+    rows, bad = compare(times["base"], times["head"], a.threshold, a.floor)
     width = max([len(r[0]) for r in rows] + [9])
     print(f"{'benchmark':<{width}}  {'base s':>9}  {'head s':>9}  {'head/base':>9}  verdict")
     for name, b, h, ratio, verdict in rows:

@@ -123,7 +123,7 @@ def run(
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console)
-    out_console.print(f"results: {result['results']}\nleaderboard: {result['leaderboard']}")
+    out_console.print(f"results: {result['results']}\nleaderboard: {result['leaderboard']}\nreport: {result['report']}", highlight=False)
 
 
 @app.command()
@@ -164,6 +164,35 @@ def score(
     for k, v in result["overall"].items():
         t.add_row(k, json.dumps(v, default=str) if isinstance(v, dict) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
     out_console.print(t)
+
+
+@app.command()
+def compare(
+    old: Annotated[Path, typer.Argument(help="results.json of the reference run")],
+    new: Annotated[Path, typer.Argument(help="results.json of the run under test")],
+    metric: Annotated[str, typer.Option("--metric", help="metric that gates the exit status")] = "op_score",
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0, help="allowed drop of --metric (absolute)")] = 0.0,
+) -> None:
+    """Per-metric deltas between two runs; exit 1 when --metric drops by more than --tolerance."""
+    from rich.table import Table
+
+    from breachbench.compare import CompareError, compare as do_compare, load_results
+
+    try:
+        rows, bad = do_compare(load_results(old), load_results(new), metric, tolerance)
+    except CompareError as exc:
+        _fail(str(exc))
+    t = Table(title=f"{old} -> {new}")
+    for c in ("detector", "metric", "old", "new", "delta", ""):
+        t.add_column(c, justify="left" if c in ("detector", "metric") else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    for r in rows:
+        t.add_row(r["detector"], r["metric"], fmt(r["old"]), fmt(r["new"]), fmt(r["delta"]), "REGRESSED" if r["regressed"] else "")
+    out_console.print(t)
+    if bad:
+        err_console.print(f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False)
+        raise typer.Exit(1)
+    out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)
 
 
 @detectors_app.command("list")

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from simulator.config import Frozen, SimConfig
 
@@ -37,11 +37,50 @@ class DetectionConfig(Frozen):
         return v
 
 
+class SuiteConfig(Frozen):
+    """The grid a run covers and how its results are summarised."""
+
+    seeds: list[int] = Field(default_factory=list, description="test seeds; empty means the top-level seed alone")
+    tuning_seeds: list[int] = Field(
+        default_factory=list, description="seeds whose datasets (with labels) detectors that have tune() may learn thresholds on"
+    )
+    budgets: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], description="budgets k reported besides detection.budget")
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for confidence intervals")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
+
+    @field_validator("seeds", "tuning_seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if any(x < 0 for x in v) or len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+        return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 for k in v):
+            raise ValueError(f"budgets must be positive integers, got {v}")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SuiteConfig:
+        both = sorted(set(self.seeds) & set(self.tuning_seeds))
+        if both:
+            raise ValueError(f"seeds {both} are both test and tuning seeds; a seed may be one or the other")
+        return self
+
+
 class BenchConfig(SimConfig):
     """A whole benchmark run: what to generate and what to run on it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="name of the run (used for the default output dir)")
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    suite: SuiteConfig = Field(default_factory=SuiteConfig)
+
+    @property
+    def test_seeds(self) -> list[int]:
+        """The seeds results are reported on."""
+        return list(self.suite.seeds) or [self.seed]
 
     def sim(self) -> SimConfig:
         """The generation part alone (what a dataset is cached by)."""

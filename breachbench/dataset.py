@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from detectors.features import ENTITY_COLUMNS, entity_units
+from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
 from simulator.schema import LOG_STREAMS
@@ -75,30 +75,49 @@ class Dataset:
         """A truth table (bench only)."""
         return pl.read_parquet(layout.truth_file(self.root, table))
 
-    def _bucket_expr(self) -> pl.Expr:
-        return pl.col("ts").dt.convert_time_zone(self.timezone).dt.date().alias("bucket")
+    def scan(self, stream: str) -> pl.LazyFrame:
+        """Every delivered row of a stream with its ``bucket``: the partition it arrived in
+        (late rows arrive in the bucket after their ``ts``), as detectors see it."""
+        frames = [
+            pl.scan_parquet(files).with_columns(bucket=pl.lit(day, pl.Date))
+            for day in self.buckets
+            if (files := layout.log_files(self.root, stream, [day]))
+        ]
+        return pl.concat(frames) if frames else pl.LazyFrame(schema={**LOG_STREAMS[stream], "bucket": pl.Date})
 
-    @cached_property
-    def positive_units(self) -> pl.DataFrame:
-        """(bucket, entity_kind, entity_id, incident_id) for every entity a malicious event involves."""
-        mal = self.truth("malicious_events")
+    def _units(self, table: str, label: str) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id, <label>) of every delivered event listed in a truth table."""
+        tagged = self.truth(table)
         parts = []
         for stream in LOG_STREAMS:
-            ids = mal.filter(pl.col("stream") == stream).select("event_id", "incident_id")
+            ids = tagged.filter(pl.col("stream") == stream).select("event_id", label).unique()
             if ids.height == 0:
                 continue
-            files = layout.log_files(self.root, stream, self.buckets)
-            rows = pl.scan_parquet(files).join(ids.lazy(), on="event_id", how="inner").with_columns(self._bucket_expr())
+            rows = self.scan(stream).join(ids.lazy(), on="event_id", how="inner")
             names = rows.collect_schema().names()
             for kind, col in ENTITY_COLUMNS.items():
                 if col in names:
                     parts.append(
-                        rows.select("bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), "incident_id")
+                        rows.select("bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), label)
                         .drop_nulls("entity_id")
                     )
+        dtype = tagged.schema[label]
         if not parts:
-            return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "incident_id": pl.Int32})
-        return pl.concat(parts).collect().unique().sort("bucket", "entity_kind", "entity_id", "incident_id")
+            return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, label: dtype})
+        return pl.concat(parts).collect().unique().sort("bucket", "entity_kind", "entity_id", label)
+
+    @cached_property
+    def positive_units(self) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id, incident_id) for every entity a delivered malicious event involves.
+
+        The bucket is the one the event was delivered in; lost rows involve nobody.
+        """
+        return self._units("malicious_events", "incident_id")
+
+    @cached_property
+    def benign_units(self) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id, pattern) for every entity a delivered benign anomaly involves."""
+        return self._units("benign_anomalies", "pattern")
 
     @cached_property
     def universe_size(self) -> pl.DataFrame:
@@ -106,7 +125,7 @@ class Dataset:
         rows = []
         for day in self.buckets:
             v = self.view(day, day)
-            units = entity_units(v.logs("gateway", current_only=True), v.logs("auth", current_only=True))
+            units = entity_units(*(v.logs(s, current_only=True) for s in UNIT_STREAMS))
             rows.append({"bucket": day, "units": units.height})
         return pl.DataFrame(rows, schema={"bucket": pl.Date, "units": pl.Int64})
 

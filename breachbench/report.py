@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 COLUMNS = [
     ("detector", "detector", "{}"),
@@ -27,13 +27,20 @@ COLUMNS = [
 ]
 
 
+CI_KEYS = {"op_score", "auprc", "recall_at_k", "exposure_prevented", "ttd_median_buckets"}
+
+
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     if row.get("status") != "OK" and key not in ("detector", "status"):
         return "-"
     v = row.get(key)
     if v is None:
         return "missed" if key == "ttd_median_buckets" else "-"
-    return fmt.format(v)
+    text = fmt.format(v)
+    lo, hi = (row.get("ci") or {}).get(key, [None, None])
+    if key in CI_KEYS and lo is not None and hi is not None and lo != hi:
+        text += f" [{fmt.format(lo)}, {fmt.format(hi)}]"
+    return text
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -49,7 +56,8 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int) ->
     errors = [f"- `{r['detector']}`: {r['error']}" for r in rows if r["status"] != "OK"]
     notes = (
         f"\nBudget k = {budget} alert units per bucket. op score: 0 = null (no alerts), 100 = alert in the first "
-        "malicious bucket with no false alert (standard cost profile). `oracle` reads truth: it is an anchor, not a detector.\n"
+        "malicious bucket with no false alert (standard cost profile). Brackets: bootstrap confidence interval over runs "
+        "(seed x scenario). `oracle` reads truth: it is an anchor, not a detector.\n"
     )
     return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *(["## Errors", "", *errors, ""] if errors else [])])
 

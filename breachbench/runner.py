@@ -8,6 +8,7 @@ A detector that fails to load, raises, or returns a frame that breaks the contra
 
 from __future__ import annotations
 
+import copy
 import time
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class DetectorRun:
     fit_s: float = 0.0
     score_s: float = 0.0
     events_per_s: float | None = None
+    events: int = 0
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
 
 
@@ -57,12 +59,30 @@ def oracle_alerts(ds: Dataset) -> pl.DataFrame:
     )
 
 
-def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None) -> DetectorRun:
-    """Fit and score one registered detector over the dataset; never raises for its faults."""
+def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
+    """A detector instance, tuned on the tuning datasets when it has ``tune(view, labels)``.
+
+    ``labels`` are the tuning dataset's positive alert units (bucket, entity_kind, entity_id):
+    labels of other worlds than the ones it is tested on. Without tuning datasets or a
+    ``tune`` method the fresh instance is returned. Raises whatever the detector raises.
+    """
+    det = load(detector_id)()
+    if tuning and callable(getattr(det, "tune", None)):
+        for ds in tuning:
+            labels = ds.positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+            det.tune(ds.view(ds.buckets[-1]), labels)
+    return det
+
+
+def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None, prototype: Any = None) -> DetectorRun:
+    """Fit and score one registered detector over the dataset; never raises for its faults.
+
+    ``prototype``: an instance (tuned) to copy instead of constructing a fresh one.
+    """
     run = DetectorRun(detector_id)
     try:
         cls = load(detector_id)
-        det = cls()
+        det = copy.deepcopy(prototype) if prototype is not None else cls()
         run.version = str(getattr(det, "version", getattr(cls, "__version__", "")) or "") or None
         t = time.perf_counter()
         det.fit(ds.view(ds.warmup[-1], None))
@@ -76,8 +96,8 @@ def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | 
             if on_bucket:
                 on_bucket()
         run.alerts = pl.concat(parts) if parts else empty_alerts()
-        events = ds.event_count(ds.scored)
-        run.events_per_s = events / run.score_s if run.score_s > 0 else None
+        run.events = ds.event_count(ds.scored)
+        run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
     except DetectorLoadError as exc:
         run.status, run.error = "ERROR", str(exc)
     except Exception as exc:  # a detector's bug is its result, not our crash
@@ -86,17 +106,3 @@ def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | 
         run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}{where}"
         run.alerts = empty_alerts()
     return run
-
-
-def summary_row(run: DetectorRun, metrics: dict[str, Any]) -> dict[str, Any]:
-    """One results entry: status, timings and metrics of a detector."""
-    return {
-        "detector": run.detector,
-        "version": run.version,
-        "status": run.status,
-        "error": run.error,
-        "fit_s": round(run.fit_s, 4),
-        "score_s": round(run.score_s, 4),
-        "events_per_s": round(run.events_per_s, 1) if run.events_per_s else None,
-        **metrics,
-    }

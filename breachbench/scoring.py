@@ -92,23 +92,13 @@ class Truth:
         return ts.astimezone(ZoneInfo(self.timezone)).date()
 
 
-def score_alerts(alerts: pl.DataFrame, truth: Truth, budget: int = 10, profile: str = "standard") -> dict[str, Any]:
-    """Every metric of one detector's alerts; ``overall`` plus ``incidents`` (one entry each)."""
-    alerts = validate_alerts(alerts, source="alerts").filter(pl.col("bucket").is_in(truth.scored))
-    pos_units = truth.positives.select(KEYS).unique()
-    n_pos = pos_units.height
-    labelled = alerts.join(pos_units.with_columns(hit=pl.lit(True)), on=KEYS, how="left").with_columns(pl.col("hit").fill_null(False))
-    ap = average_precision(labelled["score"].to_numpy(), labelled["hit"].to_numpy(), n_pos)
-    prevalence = n_pos / truth.universe if truth.universe else 0.0
-
-    read = top_k(labelled, budget)
+def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Budget-dependent metrics at ``k``: detection per incident, exposure, false alerts, cost."""
+    read = top_k(labelled, k)
     false_read = read.filter(~pl.col("hit"))
     n_buckets = len(truth.scored)
-    false_per_bucket = false_read.height / n_buckets if n_buckets else 0.0
     true_read = read.filter(pl.col("hit")).join(truth.positives, on=KEYS, how="inner")
     first = true_read.group_by("incident_id").agg(pl.col("bucket").min().alias("detected_bucket"))
-
-    profiles = cost_profiles()["profiles"]
     per_incident = []
     exposed_before_total = exposed_total = perfect_total = 0
     for inc in truth.incidents.sort("incident_id").iter_rows(named=True):
@@ -138,35 +128,92 @@ def score_alerts(alerts: pl.DataFrame, truth: Truth, budget: int = 10, profile: 
                 "incident_id": iid, "scenario": inc["scenario"], "detected": detected,
                 "detected_bucket": det_bucket.isoformat() if det_bucket else None,
                 "ttd_buckets": ttd_buckets, "ttd_hours": ttd_hours,
-                "exposed_before_detection": before, "exposed_total": total,
+                "exposed_before_detection": before, "exposed_total": total, "exposed_perfect": perfect,
                 "false_alerts_before_detection": false_before,
             }
         )
     n_inc = len(per_incident)
     ttds = [math.inf if p["ttd_buckets"] is None else p["ttd_buckets"] for p in per_incident]
     med = float(np.median(ttds)) if ttds else None
-    op = {}
-    for name, prof in profiles.items():
-        cost = exposed_before_total + prof["false_alert"] * false_read.height
-        null, perfect = float(exposed_total), float(perfect_total)
-        op[name] = 100.0 * (null - cost) / (null - perfect) if null > perfect else (100.0 if cost <= perfect else 0.0)
-    overall = {
-        "auprc": ap,
-        "prevalence": prevalence,
-        "lift": ap / prevalence if prevalence else None,
+    op = {
+        name: op_score(exposed_before_total, exposed_total, perfect_total, false_read.height, prof["false_alert"])
+        for name, prof in cost_profiles()["profiles"].items()
+    }
+    out = {
+        "budget": k,
         "recall_at_k": (sum(p["detected"] for p in per_incident) / n_inc) if n_inc else None,
-        "budget": budget,
         "ttd_median_buckets": None if med is None or math.isinf(med) else med,
         "exposed_before_detection": exposed_before_total,
         "exposed_total": exposed_total,
         "exposure_prevented": (1 - exposed_before_total / exposed_total) if exposed_total else None,
-        "false_alerts_per_bucket": false_per_bucket,
+        "false_alerts_read": false_read.height,
+        "false_alerts_per_bucket": false_read.height / n_buckets if n_buckets else 0.0,
         "alerts_before_first_true": (float(np.mean([p["false_alerts_before_detection"] for p in per_incident])) if n_inc else None),
         "op_score": op[profile],
         "op_score_profiles": op,
+    }
+    return out, per_incident
+
+
+def op_score(exposed_before: float, exposed_total: float, exposed_perfect: float, false_alerts: float, false_alert_cost: float) -> float:
+    """100 * (cost of null - cost) / (cost of null - cost of perfect); see the module docstring."""
+    cost = exposed_before + false_alert_cost * false_alerts
+    null, perfect = float(exposed_total), float(exposed_perfect)
+    if null > perfect:
+        return 100.0 * (null - cost) / (null - perfect)
+    return 100.0 if cost <= perfect else 0.0
+
+
+def pr_curve(scores: np.ndarray, labels: np.ndarray, n_positive: int, points: int = 200) -> dict[str, list[float]]:
+    """Precision and recall at each distinct threshold (at most ``points`` of them kept)."""
+    if n_positive == 0 or len(scores) == 0:
+        return {"precision": [], "recall": []}
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp = np.cumsum(y)[last]
+    precision, recall = tp / (last + 1), tp / n_positive
+    keep = np.unique(np.linspace(0, len(last) - 1, min(points, len(last))).astype(int))
+    return {"precision": precision[keep].round(6).tolist(), "recall": recall[keep].round(6).tolist()}
+
+
+def budget_curve(labelled: pl.DataFrame, truth: Truth, max_k: int) -> list[float | None]:
+    """Incident recall at every budget 1..max_k."""
+    n_inc = truth.incidents.height
+    if n_inc == 0:
+        return [None] * max_k
+    ranked = top_k(labelled, max_k).filter(pl.col("hit")).join(truth.positives, on=KEYS, how="inner")
+    best = ranked.group_by("incident_id").agg(pl.col("rank").min())  # the smallest budget that finds it at all
+    ranks = best["rank"].to_numpy()
+    return [float((ranks <= k).sum() / n_inc) for k in range(1, max_k + 1)]
+
+
+def score_alerts(alerts: pl.DataFrame, truth: Truth, budget: int = 10, profile: str = "standard", budgets: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Every metric of one detector's alerts.
+
+    Returns ``overall`` (at ``budget``), ``incidents`` (one entry each, at ``budget``),
+    ``by_budget`` (the budget-dependent metrics at each of ``budgets``) and ``curves``
+    (precision-recall points and the budget curve of incident recall at k = 1..max budget).
+    """
+    alerts = validate_alerts(alerts, source="alerts").filter(pl.col("bucket").is_in(truth.scored))
+    pos_units = truth.positives.select(KEYS).unique()
+    n_pos = pos_units.height
+    labelled = alerts.join(pos_units.with_columns(hit=pl.lit(True)), on=KEYS, how="left").with_columns(pl.col("hit").fill_null(False))
+    scores, hits = labelled["score"].to_numpy(), labelled["hit"].to_numpy()
+    ap = average_precision(scores, hits, n_pos)
+    prevalence = n_pos / truth.universe if truth.universe else 0.0
+    main, per_incident = _at_budget(labelled, truth, budget, profile)
+    overall = {
+        "auprc": ap,
+        "prevalence": prevalence,
+        "lift": ap / prevalence if prevalence else None,
+        **main,
         "cost_profiles_version": cost_profiles()["version"],
         "alert_units": alerts.height,
         "positive_units": n_pos,
-        "scored_buckets": n_buckets,
+        "scored_buckets": len(truth.scored),
     }
-    return {"overall": overall, "incidents": per_incident}
+    ks = sorted(set(budgets) | {budget})
+    by_budget = {str(k): (main if k == budget else _at_budget(labelled, truth, k, profile)[0]) for k in ks}
+    curves = {"pr": pr_curve(scores, hits, n_pos), "budget": budget_curve(labelled, truth, max(ks))}
+    return {"overall": overall, "incidents": per_incident, "by_budget": by_budget, "curves": curves}

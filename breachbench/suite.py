@@ -1,19 +1,39 @@
-"""A benchmark run end to end: dataset (generated or reused), detectors, oracle, scores, files."""
+"""A benchmark run end to end: the grid of datasets, detectors, anchors, scores and reports.
+
+The grid is every test seed (``suite.seeds``, or the top-level seed) times every scenario
+entry of the config: each point is its own dataset with that one scenario, so per-scenario
+metrics never mix. With one seed and at most one scenario the dataset is ``OUT/dataset``;
+otherwise ``OUT/datasets/seed<S>-<i>``. A dataset whose manifest matches is reused.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
 from breachbench.report import SCHEMA_VERSION, write_results
-from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, summary_row
-from breachbench.scoring import Truth, score_alerts
+from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
+from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
+from breachbench.stats import METRICS, aggregate, bootstrap
 from simulator import layout
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
+
+
+@dataclass
+class GridPoint:
+    """One dataset of the grid."""
+
+    seed: int
+    index: int  # scenario entry, -1 when the config has none
+    scenario: str  # id, or "none"
+    label: str
+    path: Path
+    tuning: bool = False
 
 
 def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None) -> tuple[Dataset, bool]:
@@ -31,42 +51,154 @@ def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Call
     return Dataset.open(path), False
 
 
+def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
+    """The datasets of a run: test seeds x scenario entries, then tuning seeds x entries."""
+    entries = list(enumerate(cfg.scenarios)) or [(-1, None)]
+    single = len(cfg.test_seeds) == 1 and len(entries) == 1 and not cfg.suite.tuning_seeds
+    points = []
+    for tuning, seeds in ((False, cfg.test_seeds), (True, cfg.suite.tuning_seeds)):
+        for seed in seeds:
+            for i, spec in entries:
+                sid = spec.id if spec is not None else "none"
+                label = f"{'tune-' if tuning else ''}seed{seed}-{max(i, 0)}-{sid}"
+                path = out / "dataset" if single else out / "datasets" / label
+                points.append(GridPoint(seed, i, sid, label, path, tuning))
+    return points
+
+
+def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
+    scen = [cfg.scenarios[p.index]] if p.index >= 0 else []
+    return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})
+
+
+def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[str, Any]:
+    rows = [r["by_budget"][k] for r in runs]
+    n_inc = [len(r["incidents"]) for r in runs]
+    before = sum(x["exposed_before_detection"] for x in rows)
+    total = sum(x["exposed_total"] for x in rows)
+    perfect = sum(i["exposed_perfect"] for r in runs for i in r["incidents"])
+    false = sum(x["false_alerts_read"] for x in rows)
+    buckets = sum(r["overall"]["scored_buckets"] for r in runs)
+    detected = sum((x["recall_at_k"] or 0) * n for x, n in zip(rows, n_inc, strict=True))
+    cost = cost_profiles()["profiles"][profile]["false_alert"]
+    return {
+        "recall_at_k": detected / sum(n_inc) if sum(n_inc) else None,
+        "exposure_prevented": (1 - before / total) if total else None,
+        "false_alerts_per_bucket": false / buckets if buckets else 0.0,
+        "op_score": op_score(before, total, perfect, false, cost) if sum(n_inc) else None,
+    }
+
+
+def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig) -> dict[str, Any]:
+    """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget."""
+    profile = cfg.detection.cost_profile
+    bad = [(p, r) for p, r, _ in runs if r.status != "OK"]
+    scored = [s | {"seed": p.seed, "scenario": p.scenario} for p, r, s in runs if s is not None]
+    fit_s = sum(r.fit_s for _, r, _ in runs)
+    score_s = sum(r.score_s for _, r, _ in runs)
+    events = sum(r.events for _, r, _ in runs)
+    row: dict[str, Any] = {
+        "detector": detector,
+        "version": next((r.version for _, r, _ in runs if r.version), None),
+        "status": bad[0][1].status if bad else "OK",
+        "error": f"{bad[0][0].label}: {bad[0][1].error}" if bad else None,
+        "fit_s": round(fit_s, 4),
+        "score_s": round(score_s, 4),
+        "events_per_s": round(events / score_s, 1) if score_s > 0 and events else None,
+        "runs_ok": len(scored),
+        "runs_total": len(runs),
+    }
+    if bad:
+        row.update({m: None for m in METRICS})
+        row["ci"] = {}
+    else:
+        point = aggregate(scored, profile)
+        row.update(point)
+        row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
+        row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
+        row["by_scenario"] = {
+            sid: {"point": aggregate(group, profile), "ci": bootstrap(group, profile, cfg.suite.bootstrap, cfg.suite.confidence)}
+            for sid in sorted({s["scenario"] for s in scored})
+            if (group := [s for s in scored if s["scenario"] == sid])
+        }
+        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile) for k in scored[0]["by_budget"]}
+        row["incidents"] = [i | {"seed": s["seed"]} for s in scored for i in s["incidents"]]
+    row["runs"] = [
+        {
+            "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
+            "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4),
+            **({"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]} if s else {}),
+        }
+        for p, r, s in runs
+    ]
+    return row
+
+
 def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print) -> dict[str, Any]:
-    """Run the whole benchmark of ``cfg`` into ``out``; returns rows and file paths."""
+    """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
     out = Path(out)
-    ds, reused = ensure_dataset(cfg, out / "dataset", workers=workers, progress=gen_progress)
-    log(f"dataset: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
-    truth = Truth.of(ds)
+    points = grid(cfg, out)
+    datasets: dict[str, Dataset] = {}
+    for p in points:
+        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress)
+        datasets[p.label] = ds
+        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
+    tests = [p for p in points if not p.tuning]
+    tuning = [datasets[p.label] for p in points if p.tuning]
+    truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
-    task = progress.add_task("detect", total=len(ids) * len(ds.scored)) if progress is not None else None
+    task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
 
     def tick() -> None:
         if progress is not None:
             progress.advance(task)
 
-    runs: list[DetectorRun] = []
-    for det in ids:
-        runs.append(run_detector(det, ds, on_bucket=tick))
-    runs.append(DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds)))
-    alerts_dir = out / "alerts"
-    alerts_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for r in runs:
-        scored = score_alerts(r.alerts, truth, budget=budget, profile=cfg.detection.cost_profile) if r.status == "OK" else {"overall": {}, "incidents": []}
-        rows.append(summary_row(r, {**scored["overall"], "incidents": scored["incidents"]}))
-        if r.status == "OK":
-            r.alerts.write_parquet(alerts_dir / f"{r.detector}.parquet")
+    rows, single = [], len(tests) == 1
+    for det in [*ids, ORACLE]:
+        runs = []
+        proto, proto_err = None, None
+        if det != ORACLE and tuning:
+            try:
+                proto = tuned_prototype(det, tuning)
+            except Exception as exc:  # a detector's bug is its result
+                proto_err = f"tune: {type(exc).__name__}: {exc}"
+        for p in tests:
+            ds = datasets[p.label]
+            if det == ORACLE:
+                r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
+            elif proto_err:
+                r = DetectorRun(det, status="ERROR", error=proto_err)
+            else:
+                r = run_detector(det, ds, on_bucket=tick, prototype=proto)
+            s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
+            if r.status == "OK":
+                target = out / "alerts" / (f"{det}.parquet" if single else f"{p.label}/{det}.parquet")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                r.alerts.write_parquet(target)
+            runs.append((p, r, s))
+        rows.append(summarise(det, runs, cfg))
     payload = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
         "config": cfg.model_dump(mode="json"),
         "config_hash": config_hash(cfg.sim()),
-        "dataset": {"path": str(ds.root), "config_hash": ds.manifest["config_hash"], "data_version": ds.manifest["data_version"]},
-        "seeds": [cfg.seed],
+        "seeds": {"test": cfg.test_seeds, "tuning": list(cfg.suite.tuning_seeds)},
         "budget": budget,
+        "budgets": sorted(set(cfg.suite.budgets) | {budget}),
+        "cost_profile": cfg.detection.cost_profile,
+        "cost_profiles": cost_profiles(),
+        "confidence": cfg.suite.confidence,
+        "datasets": [
+            {"label": p.label, "seed": p.seed, "scenario": p.scenario, "tuning": p.tuning, "path": str(p.path),
+             "config_hash": datasets[p.label].manifest["config_hash"], "data_version": datasets[p.label].manifest["data_version"]}
+            for p in points
+        ],
         "versions": package_versions(),
         "results": rows,
     }
     res, board = write_results(out, payload, rows, cfg.name, budget)
-    return {"rows": rows, "results": res, "leaderboard": board}
+    from breachbench.html import write_report
+
+    report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
+    return {"rows": rows, "results": res, "leaderboard": board, "report": report}

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from detectors.contract import ALERTS, empty_alerts
-from detectors.features import FEATURES, entity_units, gateway_features, with_issuance
+from detectors.features import FEATURES, UNIT_STREAMS, entity_units, gateway_features, with_issuance
 
 
 class NullDetector:
@@ -43,7 +43,7 @@ class RandomDetector:
 
     def score(self, view) -> pl.DataFrame:  # noqa: ANN001 - any View
         """A uniform score for every entity of the current bucket, seeded by (seed, bucket)."""
-        units = entity_units(view.logs("gateway", current_only=True), view.logs("auth", current_only=True))
+        units = entity_units(*(view.logs(s, current_only=True) for s in UNIT_STREAMS))
         r = np.random.default_rng([self.seed, view.bucket.toordinal()])
         return units.with_columns(score=pl.Series(r.random(units.height)), reason=pl.lit(None, pl.String)).select(ALERTS.names())
 

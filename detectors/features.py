@@ -20,10 +20,14 @@ ENTITY_COLUMNS: dict[str, str] = {
 }
 
 
-def entity_units(gateway: pl.LazyFrame, auth: pl.LazyFrame) -> pl.DataFrame:
+#: Streams whose rows name alert-able entities.
+UNIT_STREAMS = ("gateway", "auth", "admin")
+
+
+def entity_units(*frames: pl.LazyFrame) -> pl.DataFrame:
     """Every (bucket, entity_kind, entity_id) that appears in the given logs."""
     parts = []
-    for frame in (gateway, auth):
+    for frame in frames:
         names = frame.collect_schema().names()
         for kind, col in ENTITY_COLUMNS.items():
             if col in names:

@@ -44,7 +44,7 @@ class Benign:
             per_day = -(-self.size // max(self.last_day - self.first_day, 1))
             lo = self.lo + (day_index - self.first_day) * per_day
             ids = np.arange(lo, min(lo + per_day, self.lo + self.size, cfg.world.customers), dtype=np.int64)
-            batch = 500  # the job reads in batches of 500 records
+            batch = 100  # the job reads in batches of 100 records
             starts = ids[::batch]
             k = len(starts)
             return pl.DataFrame(

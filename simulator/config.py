@@ -152,6 +152,29 @@ class TrafficConfig(Frozen):
     pages_per_session: float = Field(6.0, ge=1, description="mean page calls per session")
     foreign_share: float = Field(0.005, ge=0, le=1, description="share of sessions from abroad")
     mobile_share: float = Field(0.55, ge=0, le=1, description="share of sessions on a mobile carrier network")
+    habit_share: float = Field(
+        0.4, ge=0, le=1, description="share of a customer's sessions at their own habitual hour (drawn from the same hourly profile)"
+    )
+    sale_days: list[dt.date] = Field(default_factory=list, description="sale events: days with more traffic")
+    sale_multiplier: float = Field(1.6, ge=1, description="traffic on a sale day relative to an ordinary one (CALIBRATION: 1.6)")
+
+
+class BenignConfig(Frozen):
+    """How many hard negatives (benign but odd activity) to plant; each is tagged in truth."""
+
+    data_migrations: int = Field(1, ge=0, description="jobs reading a sequential block of 5% of customers over two days")
+    batch_exports: int = Field(2, ge=0, description="analyst exports far larger than usual")
+    support_campaigns: int = Field(1, ge=0, description="days when ten support agents open ~120 extra records each")
+    travellers: int = Field(2, ge=0, description="employees logging in from abroad for 3-7 days")
+    key_rotations: int = Field(1, ge=0, description="scheduled signing-key rotations")
+
+
+class LogsConfig(Frozen):
+    """Imperfect collection: rates of missing, duplicated and late rows in every stream."""
+
+    missing_rate: float = Field(0.001, ge=0, le=0.5, description="share of rows lost")
+    duplicate_rate: float = Field(0.001, ge=0, le=0.5, description="share of rows delivered twice (same event_id)")
+    late_rate: float = Field(0.001, ge=0, le=0.5, description="share of rows delivered in the next bucket's partition")
 
 
 class ScenarioSpec(Frozen):
@@ -168,4 +191,6 @@ class SimConfig(Frozen):
     world: WorldConfig = Field(default_factory=WorldConfig)
     time: TimeConfig = Field(default_factory=TimeConfig)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    benign: BenignConfig = Field(default_factory=BenignConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
     scenarios: list[ScenarioSpec] = Field(default_factory=list)

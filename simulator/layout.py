@@ -1,7 +1,8 @@
 """Where things live in a dataset directory.
 
 ``DIR/manifest.json``; ``DIR/world/<table>-<block>.parquet``;
-``DIR/logs/<stream>/date=<YYYY-MM-DD>/part-<block>.parquet``; ``DIR/truth/<table>.parquet``.
+``DIR/logs/<stream>/date=<YYYY-MM-DD>/part-<block>.parquet`` (and ``late-<block>.parquet`` for rows
+of the previous bucket delivered late); ``DIR/truth/<table>.parquet``.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ def log_file(root: Path, stream: str, day: dt.date, block: int) -> Path:
     return log_dir(root, stream, day) / f"part-{block:05d}.parquet"
 
 
+def late_file(root: Path, stream: str, day: dt.date, block: int) -> Path:
+    """Rows of the previous bucket that reached ``day``'s partition late."""
+    return log_dir(root, stream, day) / f"late-{block:05d}.parquet"
+
+
 def log_files(root: Path, stream: str, days: list[dt.date]) -> list[Path]:
-    """Every file of ``stream`` in the given buckets, in (bucket, block) order."""
+    """Every file of ``stream`` delivered in the given buckets, in (bucket, name) order."""
     out: list[Path] = []
     for day in days:
-        out.extend(sorted(log_dir(root, stream, day).glob("part-*.parquet")))
+        out.extend(sorted(log_dir(root, stream, day).glob("*.parquet")))
     return out
 
 

@@ -144,10 +144,11 @@ FOREIGN_CLOUD = _prefixes([
 
 
 def ip_strings(ip: np.ndarray) -> pl.Series:
-    """Dotted-quad strings of uint32 addresses, built column-wise."""
-    ip = ip.astype(np.int64)
-    df = pl.DataFrame({f"o{k}": ((ip >> (24 - 8 * k)) & 255).astype(np.int16) for k in range(4)})
-    return df.select(pl.concat_str([pl.col(f"o{k}") for k in range(4)], separator=".").alias("src_ip")).to_series()
+    """Dotted-quad strings of uint32 addresses, built column-wise (once per distinct address)."""
+    uniq, inverse = np.unique(ip.astype(np.int64), return_inverse=True)
+    df = pl.DataFrame({f"o{k}": ((uniq >> (24 - 8 * k)) & 255).astype(np.int16) for k in range(4)})
+    strings = df.select(pl.concat_str([pl.col(f"o{k}") for k in range(4)], separator=".")).to_series()
+    return strings.gather(inverse.ravel()).alias("src_ip")
 
 
 def addresses_in(prefixes: Prefixes, u_prefix: np.ndarray, u_host: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,3 +211,8 @@ _KR_HOLIDAYS = {
 def day_multiplier(day: dt.date) -> float:
     """Traffic multiplier of a calendar day: weekday rhythm times the holiday dip."""
     return float(WEEKDAY_MULT[day.weekday()] * _KR_HOLIDAYS.get(day.isoformat(), 1.0))
+
+
+def is_holiday(day: dt.date) -> bool:
+    """A Korean public holiday (2024-2026)."""
+    return day.isoformat() in _KR_HOLIDAYS

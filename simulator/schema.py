@@ -127,10 +127,40 @@ AUTH = pl.Schema(
     }
 )
 
-LOG_STREAMS: dict[str, pl.Schema] = {"gateway": GATEWAY, "auth": AUTH}
+ADMIN = pl.Schema(
+    {
+        "event_id": pl.Int64,
+        "ts": TS,
+        "employee_id": pl.Int64,
+        "customer_id": pl.Int64,
+        "row_count": pl.Int64,
+        "action": pl.String,
+        "channel": pl.String,
+        "ticket_id": pl.Int64,
+        "src_ip": pl.String,
+        "country": pl.String,
+        "device": pl.String,
+    }
+)
+
+HR = pl.Schema(
+    {
+        "event_id": pl.Int64,
+        "ts": TS,
+        "subject_kind": pl.String,
+        "subject_id": pl.String,
+        "event": pl.String,
+        "detail": pl.String,
+    }
+)
+
+LOG_STREAMS: dict[str, pl.Schema] = {"gateway": GATEWAY, "auth": AUTH, "admin": ADMIN, "hr": HR}
 
 #: Top bits of ``event_id`` per stream, so ids never collide across streams.
-STREAM_CODES: dict[str, int] = {"gateway": 1, "auth": 2}
+STREAM_CODES: dict[str, int] = {"gateway": 1, "auth": 2, "admin": 3, "hr": 4}
+
+#: Block number of the staff's partition files (employees are not split by customer block).
+STAFF_BLOCK = 0xFFFF
 
 #: Kinds of entity an alert may name.
 ENTITY_KINDS: tuple[str, ...] = ("employee", "customer", "ip", "key", "token")
@@ -167,10 +197,19 @@ EXPOSURE = pl.Schema(
     }
 )
 
+BENIGN_ANOMALIES = pl.Schema(
+    {
+        "event_id": pl.Int64,
+        "stream": pl.String,
+        "pattern": pl.String,
+    }
+)
+
 TRUTH_TABLES: dict[str, pl.Schema] = {
     "incidents": INCIDENTS,
     "malicious_events": MALICIOUS_EVENTS,
     "exposure": EXPOSURE,
+    "benign_anomalies": BENIGN_ANOMALIES,
 }
 
 

@@ -100,6 +100,15 @@ def roles_on(ctx: StaffContext, day: int) -> np.ndarray:
     return out
 
 
+def _in_day(ts: np.ndarray, t0: int) -> np.ndarray:
+    """Fold times past midnight back into the day: a night shift's small hours are this day's.
+
+    The person on the night rota of a day works its first hours and its last ones, so every
+    row stays in its bucket's partition.
+    """
+    return t0 + (ts - t0) % DAY_US
+
+
 def _ips(net: tuple[int, int, int], u: np.ndarray) -> np.ndarray:
     base, size, _ = net
     return base + (u * size).astype(np.int64)
@@ -141,7 +150,7 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
     auth = [
         pl.DataFrame(
             {
-                "ts": start - 60 * SEC,
+                "ts": _in_day(start - 60 * SEC, t0),
                 "event": ["employee_login"] * len(who),
                 "employee_id": ctx.ids[who],
                 "ip": ip,
@@ -163,7 +172,7 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
         auth.append(
             pl.DataFrame(
                 {
-                    "ts": start[pos] + r.integers(0, 8 * HOUR, len(e_rep)),
+                    "ts": _in_day(start[pos] + r.integers(0, 8 * HOUR, len(e_rep)), t0),
                     "event": ["key_use"] * len(e_rep),
                     "employee_id": ctx.ids[e_rep],
                     "key_id": [ctx.api_key_id[owner_pos[int(e)]] for e in ctx.ids[e_rep]],
@@ -212,7 +221,7 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
     n_reads = r.poisson(mean * ramp)
     idx = np.repeat(np.arange(len(who)), n_reads)
     m = len(idx)
-    ts = start[idx] + r.integers(0, 8 * HOUR, m)
+    ts = _in_day(start[idx] + r.integers(0, 8 * HOUR, m), t0)
     ticket_p = np.array([TICKET_SHARE.get(x, 0.8) for x in roles_w])[idx]
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (CALIBRATION: 1.8 record views per contact)
@@ -248,7 +257,7 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
         frames.append(
             pl.DataFrame(
                 {
-                    "ts": start[a_idx] + r.integers(0, 8 * HOUR, k),
+                    "ts": _in_day(start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
                     "employee_id": ctx.ids[who][a_idx],
                     "customer_id": pl.Series([None] * k, dtype=pl.Int64),
                     "row_count": np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), 1.2, k)).astype(np.int64) + 1),

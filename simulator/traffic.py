@@ -37,9 +37,11 @@ def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.nd
     home_ip, home_asn, home_pref = pools.addresses_in(pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids))
     carrier = hash_unit(cfg.seed, "carrier", ids)
     signup_day = (customers["signup_date"] - cfg.time.start).dt.total_days().to_numpy()
+    # a habitual hour per customer, drawn from the same profile so the aggregate shape holds
+    habit_hour = np.searchsorted(np.cumsum(pools.HOURLY_SHARE), hash_unit(cfg.seed, "habit-hour", ids), side="right").clip(0, 23)
     return {
         "ids": ids, "activity": customers["activity"].to_numpy(), "ua": ua, "home_ip": home_ip,
-        "home_asn": home_asn, "carrier": carrier, "signup_day": signup_day, "n_addresses": n_addresses,
+        "home_asn": home_asn, "carrier": carrier, "signup_day": signup_day, "n_addresses": n_addresses, "habit_hour": habit_hour,
     }
 
 
@@ -55,14 +57,16 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.nda
     r = rng(cfg.seed, "traffic", day_index, block)
     day = cfg.time.start + dt.timedelta(days=day_index)
     t0 = utc_micros(day, cfg.time.timezone)
-    mult = pools.day_multiplier(day)
+    mult = pools.day_multiplier(day) * (cfg.traffic.sale_multiplier if day in cfg.traffic.sale_days else 1.0)
     eligible = ctx["signup_day"] <= day_index
-    active = (r.random(len(ctx["ids"])) < np.clip(ctx["activity"] * mult, 0, 1)) & eligible
+    want = ctx["activity"] * mult  # expected active-days; above 1 the customer is active and does more sessions
+    active = (r.random(len(ctx["ids"])) < np.clip(want, 0, 1)) & eligible
     act = np.flatnonzero(active)
-    n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY - 1, len(act))
+    n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY * np.maximum(want[act], 1.0) - 1)
     cust = np.repeat(act, n_sess)  # index into the block
     s = len(cust)
-    start = (r.choice(24, size=s, p=pools.HOURLY_SHARE) * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
+    hour = np.where(r.random(s) < cfg.traffic.habit_share, ctx["habit_hour"][cust], r.choice(24, size=s, p=pools.HOURLY_SHARE))
+    start = (hour * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
     start = t0 + start
     # network of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad
     u = r.random(s)

@@ -104,3 +104,27 @@ def tiny_logs(tiny_dataset: Path):
                 frames.append(pl.read_parquet(f).with_columns(partition=pl.lit(day, pl.Date)))
         out[stream] = pl.concat(frames)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clean_config(tiny_config):
+    """The tiny generation config with perfect collection (no missing, duplicated or late rows)."""
+    sim = tiny_config.sim()
+    perfect = {"missing_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0}
+    return sim.model_copy(update={"logs": sim.logs.model_copy(update=perfect)})
+
+
+@pytest.fixture(scope="session")
+def tiny_clean_dataset(tiny_clean_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset with clean logs: same seed, so the same rows and event ids as ``tiny_dataset`` before its faults."""
+    from simulator.engine import generate
+
+    return generate(tiny_clean_config, tmp_path_factory.mktemp("tinyclean") / "dataset", workers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_clean_ds(tiny_clean_dataset: Path):
+    """The clean tiny dataset opened bench-side."""
+    from breachbench.dataset import Dataset
+
+    return Dataset.open(tiny_clean_dataset)

@@ -240,7 +240,29 @@ def test_unissued_rule_flags_the_forged_tokens(tiny_ds, attack_bucket: dt.date) 
     out = _fit_score(tiny_ds, "unissued-token-v1", attack_bucket)
     pos = tiny_ds.positive_units.filter(pl.col("bucket") == attack_bucket).select("entity_kind", "entity_id").unique()
     flagged = out.select("entity_kind", "entity_id")
-    assert flagged.join(pos, on=["entity_kind", "entity_id"], how="anti").height == 0, "flagged a normal entity"
+    # collection faults lose or delay some token_issued rows: a normal token may be flagged only
+    # when its issuance is absent from the auth rows delivered in this bucket and the previous one
+    prev = attack_bucket - dt.timedelta(days=1)
+    issued = (
+        tiny_ds.scan("auth")
+        .filter(pl.col("bucket").is_between(prev, attack_bucket) & (pl.col("event") == "token_issued"))
+        .select("token_id")
+    )
+    mal = tiny_ds.truth("malicious_events").select("event_id").lazy()
+    normal = tiny_ds.scan("gateway").filter(pl.col("bucket") == attack_bucket).join(mal, on="event_id", how="anti")
+    lost = normal.join(issued, on="token_id", how="anti").collect()
+    excused = pl.concat(
+        [lost.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"))
+         for kind, col in (("ip", "src_ip"), ("key", "key_id"), ("customer", "customer_id"), ("token", "token_id"))]
+    )
+    keys = ["entity_kind", "entity_id"]
+    wrong = flagged.join(pos, on=keys, how="anti").join(excused, on=keys, how="anti")
+    assert wrong.height == 0, f"flagged a normal entity whose tokens were all issued: {wrong.head(5)}"
+    # and the excuse is rare: lost or late issuance rows, within the configured fault rates
+    tokens = normal.select(pl.col("token_id").n_unique()).collect().item()
+    p = tiny_ds.manifest["config"]["logs"]["missing_rate"] + tiny_ds.manifest["config"]["logs"]["late_rate"]
+    n_lost = lost["token_id"].n_unique()
+    assert n_lost <= tokens * p + 5 * math.sqrt(tokens * p) + 1, (n_lost, tokens)
     top = out.sort("score", descending=True).row(0, named=True)
     assert top["entity_kind"] in ("ip", "key")
 

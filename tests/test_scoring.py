@@ -8,6 +8,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from pathlib import Path
 
 from breachbench.runner import oracle_alerts
 from breachbench.scoring import average_precision, cost_profiles, score_alerts, top_k
@@ -173,8 +174,12 @@ def test_incident_entries(tiny_rows, tiny_truth) -> None:
 def test_run_wrote_results(tiny_run) -> None:
     import json
 
+    import jsonschema
+
     payload = json.loads(tiny_run["results"].read_text())
-    assert payload["schema_version"] == 1
+    assert payload["schema_version"] == 2
+    schema = json.loads((Path(__file__).resolve().parents[1] / "breachbench" / "data" / "results.schema.json").read_text())
+    jsonschema.validate(payload, schema)
     assert {r["detector"] for r in payload["results"]} >= {"oracle", "null", "random"}
     board = tiny_run["leaderboard"].read_text()
     assert board.splitlines()[0] == "# Leaderboard: tiny"

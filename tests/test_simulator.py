@@ -87,11 +87,15 @@ def test_different_seed_differs(tiny_config, tiny_dataset: Path, tmp_path: Path)
     m1, m2 = _manifest(tiny_dataset), _manifest(other)
     assert m2["seed"] == tiny_config.seed + 1
     assert m1["config_hash"] != m2["config_hash"]
-    h1 = {f["path"]: f["sha256"] for f in m1["files"] + m1["truth"]}
-    h2 = {f["path"]: f["sha256"] for f in m2["files"] + m2["truth"]}
-    assert h1.keys() == h2.keys()
-    same = [p for p in h1 if h1[p] == h2[p]]
-    # every data file of a different seed has different content
+    h1 = {f["path"]: (f["sha256"], f["rows"]) for f in m1["files"] + m1["truth"]}
+    h2 = {f["path"]: (f["sha256"], f["rows"]) for f in m2["files"] + m2["truth"]}
+    # which rows arrive late is drawn from the seed too, so only the late files may come and go
+    late = re.compile(r"/late-\d{5}\.parquet$")
+    assert {p for p in h1 if not late.search(p)} == {p for p in h2 if not late.search(p)}
+    assert any(late.search(p) for p in h1) and any(late.search(p) for p in h2)
+    # every non-empty data file of a different seed has different content (an empty file of a
+    # sparse stream, e.g. hr on a quiet day, is the same few bytes whatever the seed)
+    same = [p for p in h1.keys() & h2.keys() if h1[p] == h2[p] and h1[p][1] > 0]
     assert not same, f"unchanged with a new seed: {same[:5]}"
 
 
@@ -124,13 +128,24 @@ def test_layout_paths(manifest: dict, tiny_config) -> None:
     assert len(world) + len(logs) == len(paths), "files outside world/ and logs/"
     assert {re.match(r"world/([a-z_]+)-\d{5}\.parquet$", p).group(1) for p in world} == set(schema.WORLD_TABLES)
     seen: dict[str, set[str]] = {}
+    late: dict[str, set[str]] = {}
     for p in logs:
-        m = re.fullmatch(r"logs/([a-z]+)/date=(\d{4}-\d{2}-\d{2})/part-\d{5}\.parquet", p)
+        m = re.fullmatch(r"logs/([a-z]+)/date=(\d{4}-\d{2}-\d{2})/(part|late)-(\d{5})\.parquet", p)
         assert m, p
-        seen.setdefault(m.group(1), set()).add(m.group(2))
-    assert set(seen) == set(schema.LOG_STREAMS)
+        stream, day, kind, block = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        (seen if kind == "part" else late).setdefault(stream, set()).add(day)
+        if stream in ("admin", "hr"):
+            assert block == schema.STAFF_BLOCK, p
+        elif stream == "gateway":
+            assert block != schema.STAFF_BLOCK, p
+    assert set(seen) == set(schema.LOG_STREAMS) == {"gateway", "auth", "admin", "hr"}
     for stream, got in seen.items():
         assert got == days, f"{stream}: partitions do not cover the span"
+    # late rows arrive in the next bucket: never in the first one; the big streams have some
+    first = tiny_config.time.start.isoformat()
+    for stream, got in late.items():
+        assert got <= days - {first}, f"{stream}: late files outside the span or in its first bucket"
+    assert {"gateway", "auth", "admin"} <= set(late)
     assert sorted(f["path"] for f in manifest["truth"]) == [f"truth/{t}.parquet" for t in sorted(schema.TRUTH_TABLES)]
 
 
@@ -157,24 +172,47 @@ def test_schemas(tiny_dataset: Path, manifest: dict) -> None:
         assert pl.read_parquet_schema(tiny_dataset / f["path"]) == dict(expected), f["path"]
 
 
-def test_event_ids_unique_across_streams(tiny_logs: dict[str, pl.DataFrame]) -> None:
-    ids = pl.concat([tiny_logs[s].select("event_id") for s in schema.LOG_STREAMS])["event_id"]
+def test_event_ids_unique_across_streams(tiny_dataset: Path, manifest: dict) -> None:
+    ids = []
+    dups = 0
+    for f in manifest["files"]:
+        if not f["path"].startswith("logs/"):
+            continue
+        df = pl.read_parquet(tiny_dataset / f["path"])
+        # a duplicated row sits right after its original and is identical to it
+        again = df["event_id"] == df["event_id"].shift(1)
+        if again.any():
+            pos = again.arg_true()
+            assert df[pos].equals(df[pos - 1]), f"{f['path']}: a repeated event_id with different content"
+            assert not (again.shift(1).fill_null(False) & again).any(), f"{f['path']}: a row delivered three times"
+            dups += int(again.sum())
+        ids.append(df.filter(~again)["event_id"])
+    assert dups > 0, "the default config duplicates 0.1% of rows: expected some"
+    ids = pl.concat(ids)
     assert ids.null_count() == 0
-    assert ids.n_unique() == ids.len()
+    assert ids.n_unique() == ids.len(), "an event_id repeats outside an adjacent exact duplicate"
+    # the stream is in the top bits
+    streams = {f["path"].split("/")[1] for f in manifest["files"] if f["path"].startswith("logs/")}
+    assert streams == set(schema.LOG_STREAMS)
+    assert set((ids // (1 << 60)).unique().to_list()) == {schema.STREAM_CODES[s] for s in schema.LOG_STREAMS}
 
 
 def test_log_files_sorted_and_in_their_partition(tiny_dataset: Path, manifest: dict) -> None:
-    n = 0
+    n = late = 0
     for f in manifest["files"]:
         if not f["path"].startswith("logs/"):
             continue
         day = dt.date.fromisoformat(re.search(r"date=([\d-]+)", f["path"]).group(1))
         df = pl.read_parquet(tiny_dataset / f["path"], columns=["ts"])
         assert df["ts"].is_sorted(), f["path"]
-        dates = df.select(_local_date())["ts"].unique().to_list()
-        assert dates in ([day], []), f"{f['path']}: rows dated {dates}"
+        # a part file holds its partition's local date; a late file rows of the previous date
+        own = day - dt.timedelta(days=1) if "/late-" in f["path"] else day
+        dates = df.select(_local_date())["ts"].unique().sort().to_list()
+        assert dates in ([own], []), f"{f['path']}: rows dated {dates}, expected {own}"
         n += df.height
+        late += df.height if "/late-" in f["path"] else 0
     assert n > 100_000
+    assert late > 0
 
 
 def test_every_day_has_traffic(tiny_logs: dict[str, pl.DataFrame], tiny_config) -> None:
@@ -319,16 +357,19 @@ def knobs(tiny_config):
     return load(spec.id).Knobs(**spec.knobs)
 
 
-def test_one_incident_with_events(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame) -> None:
+def test_one_incident_with_events(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame, tiny_config) -> None:
     inc = truth["incidents"]
     assert inc.height == 1
     assert inc["scenario"][0] == "coupang-forged-token-v1"
     mal = truth["malicious_events"]
     assert mal.height > 0
     assert set(mal["incident_id"].unique()) == {inc["incident_id"][0]}
-    # every truth row points at a real log row with the same ts
-    joined = mal.filter(pl.col("stream") == "gateway").join(gateway.select("event_id", pl.col("ts").alias("log_ts")), on="event_id")
-    assert joined.height == mal.filter(pl.col("stream") == "gateway").height
+    # every truth row points at a delivered log row with the same ts, except rows the collection lost
+    mal_gw = mal.filter(pl.col("stream") == "gateway")
+    joined = mal_gw.join(gateway.select("event_id", pl.col("ts").alias("log_ts")).unique("event_id"), on="event_id")
+    lost = mal_gw.height - joined.height
+    p_lost = tiny_config.logs.missing_rate + tiny_config.logs.late_rate  # late rows of the last day are dropped too
+    assert 0 <= lost <= mal_gw.height * p_lost + 5 * (mal_gw.height * p_lost) ** 0.5 + 1
     assert (joined["ts"] == joined["log_ts"]).all()
     # start and end of the incident are its first and last malicious events
     assert inc["start"][0] == mal["ts"].min() and inc["end"][0] == mal["ts"].max()
@@ -385,7 +426,16 @@ def test_no_malicious_event_before_first_day(truth: dict[str, pl.DataFrame], kno
     assert days.max() < tiny_config.time.end
 
 
-def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame) -> None:
+def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], tiny_clean_dataset: Path) -> None:
+    # truth records what happened: the same whether or not collection lost, doubled or delayed rows
+    for name in schema.TRUTH_TABLES:
+        clean = pl.read_parquet(layout.truth_file(tiny_clean_dataset, name))
+        assert clean.equals(truth[name]), f"truth/{name} depends on the collection faults"
+    # so it matches the logs exactly where collection is perfect
+    mal = truth["malicious_events"].filter(pl.col("stream") == "gateway").select("event_id", "incident_id")
+    gateway = pl.read_parquet(layout.log_files(tiny_clean_dataset, "gateway", sorted(
+        dt.date.fromisoformat(p.name.removeprefix("date=")) for p in (tiny_clean_dataset / "logs" / "gateway").iterdir()
+    ))).join(mal, on="event_id", how="left")
     read = (
         gateway.filter(pl.col("incident_id").is_not_null() & (pl.col("records_returned") > 0))
         .group_by("incident_id", "customer_id")

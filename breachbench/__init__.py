@@ -27,6 +27,10 @@ _EXPORTS = {
     "Dataset": "breachbench.dataset",
     "score_alerts": "breachbench.scoring",
     "generate": "simulator.engine",
+    "from_estimator": "detectors.adapters",
+    "check_detector": "detectors.checks",
+    "parametrize_with_checks": "detectors.checks",
+    "DetectorCheckError": "detectors.checks",
 }
 
 __all__ = sorted(_EXPORTS)

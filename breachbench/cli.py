@@ -204,6 +204,30 @@ def detectors_list() -> None:
         out_console.print(f"{name}\t{target}", highlight=False)
 
 
+@detectors_app.command("check")
+def detectors_check(
+    names: Annotated[list[str], typer.Argument(help="registered detector ids ('all' for every one)")],
+) -> None:
+    """Run the conformance checks (schema, direction, determinism, prefix, no_truth, pickle) on detectors."""
+    from detectors.checks import check_detector
+    from detectors.registry import registry
+
+    reg = registry()
+    ids = sorted(reg) if names == ["all"] else names
+    unknown = [n for n in ids if n not in reg]
+    if unknown:
+        _fail(f"unknown detector {unknown[0]!r}; registered: {', '.join(reg)}")
+    failed = 0
+    for name in ids:
+        for r in check_detector(name, raise_on_failure=False):
+            mark = "[green]ok[/green]" if r.ok else "[red]FAIL[/red]"
+            out_console.print(f"{name}\t{r.check}\t{mark}\t{r.message}", highlight=False)
+            failed += not r.ok
+    if failed:
+        err_console.print(f"[bold red]{failed} check(s) failed[/bold red]")
+        raise typer.Exit(1)
+
+
 @scenarios_app.command("list")
 def scenarios_list() -> None:
     """List registered scenarios with their knobs and a one-line summary."""

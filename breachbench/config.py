@@ -28,6 +28,9 @@ class DetectionConfig(Frozen):
         default_factory=lambda: ["*"], description="registered detector ids to run; '*' runs every registered one"
     )
     cost_profile: str = Field("standard", description="cost profile of the headline operational score")
+    isolate: bool = Field(True, description="run each detector in its own process with the limits below")
+    timeout_s: float = Field(900.0, gt=0, description="wall-clock limit of one detector on one dataset (fit and score)")
+    memory_mb: int = Field(4096, gt=0, description="resident memory limit of one detector's process")
 
     @field_validator("detectors")
     @classmethod

@@ -179,7 +179,7 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     rows = payload["results"]
     budget = payload["budget"]
     single = len(datasets) == 1
-    ordered = sorted(rows, key=lambda r: (r["status"] != "OK", -(r.get("op_score") or -1e18)))
+    ordered = sorted(rows, key=lambda r: (r["status"] != "OK", -(r["op_score"] if r.get("op_score") is not None else -1e18)))
     board = _table(
         ["detector", "status", "op score", "AUPRC", "recall@k", "TTD (buckets)", "exposure prevented", "false/bucket", "runs"],
         [[html.escape(r["detector"]), html.escape(r["status"]) + (f"<br><small>{html.escape(r['error'] or '')}</small>" if r["error"] else ""),

@@ -24,13 +24,14 @@ COLUMNS = [
     ("false_alerts_per_bucket", "false/bucket", "{:.2f}"),
     ("score_s", "score s", "{:.2f}"),
     ("events_per_s", "events/s", "{:,.0f}"),
+    ("peak_mb", "peak MB", "{:,.0f}"),
 ]
 
 
 CI_KEYS = {"op_score", "auprc", "recall_at_k", "exposure_prevented", "ttd_median_buckets"}
 
 
-def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+def _cell(row: dict[str, Any], key: str, fmt: str, ci_keys: set[str] = CI_KEYS) -> str:
     if row.get("status") != "OK" and key not in ("detector", "status"):
         return "-"
     v = row.get(key)
@@ -38,14 +39,14 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
         return "missed" if key == "ttd_median_buckets" else "-"
     text = fmt.format(v)
     lo, hi = (row.get("ci") or {}).get(key, [None, None])
-    if key in CI_KEYS and lo is not None and hi is not None and lo != hi:
+    if key in ci_keys and lo is not None and hi is not None and lo != hi:
         text += f" [{fmt.format(lo)}, {fmt.format(hi)}]"
     return text
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows by operational score, best first; failed runs last."""
-    return sorted(rows, key=lambda r: (r["status"] != "OK", -(r.get("op_score") or -1e18), r["detector"]))
+    return sorted(rows, key=lambda r: (r["status"] != "OK", -(r["op_score"] if r.get("op_score") is not None else -1e18), r["detector"]))
 
 
 def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int) -> str:
@@ -67,9 +68,9 @@ def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console |
     console = console or Console()
     table = Table(title=f"Leaderboard: {title}")
     for _, h, _ in COLUMNS:
-        table.add_column(h, justify="left" if h in ("detector", "status") else "right")
+        table.add_column(h, justify="left" if h in ("detector", "status") else "right", no_wrap=h == "detector")
     for r in ordered(rows):
-        table.add_row(*(_cell(r, k, f) for k, _, f in COLUMNS))
+        table.add_row(*(_cell(r, k, f, {"op_score"}) for k, _, f in COLUMNS))  # intervals of the rest: leaderboard.md
     console.print(table)
     for r in rows:
         if r["status"] != "OK":

@@ -36,6 +36,7 @@ class DetectorRun:
     score_s: float = 0.0
     events_per_s: float | None = None
     events: int = 0
+    peak_mb: float | None = None
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
 
 

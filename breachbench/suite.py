@@ -9,6 +9,7 @@ otherwise ``OUT/datasets/seed<S>-<i>``. A dataset whose manifest matches is reus
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
+from breachbench.isolation import run_isolated
 from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
@@ -105,6 +107,7 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         "fit_s": round(fit_s, 4),
         "score_s": round(score_s, 4),
         "events_per_s": round(events / score_s, 1) if score_s > 0 and events else None,
+        "peak_mb": round(max((r.peak_mb or 0.0) for _, r, _ in runs), 1) if any(r.peak_mb for _, r, _ in runs) else None,
         "runs_ok": len(scored),
         "runs_total": len(runs),
     }
@@ -126,7 +129,7 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
     row["runs"] = [
         {
             "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
-            "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4),
+            "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4), "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
             **({"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]} if s else {}),
         }
         for p, r, s in runs
@@ -154,30 +157,43 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         if progress is not None:
             progress.advance(task)
 
+    # the shared feature table: computed once per dataset bucket, read by every detector after
+    old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
+    os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
     rows, single = [], len(tests) == 1
-    for det in [*ids, ORACLE]:
-        runs = []
-        proto, proto_err = None, None
-        if det != ORACLE and tuning:
-            try:
-                proto = tuned_prototype(det, tuning)
-            except Exception as exc:  # a detector's bug is its result
-                proto_err = f"tune: {type(exc).__name__}: {exc}"
-        for p in tests:
-            ds = datasets[p.label]
-            if det == ORACLE:
-                r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
-            elif proto_err:
-                r = DetectorRun(det, status="ERROR", error=proto_err)
-            else:
-                r = run_detector(det, ds, on_bucket=tick, prototype=proto)
-            s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
-            if r.status == "OK":
-                target = out / "alerts" / (f"{det}.parquet" if single else f"{p.label}/{det}.parquet")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                r.alerts.write_parquet(target)
-            runs.append((p, r, s))
-        rows.append(summarise(det, runs, cfg))
+    try:
+        for det in [*ids, ORACLE]:
+            runs = []
+            proto, proto_err = None, None
+            if det != ORACLE and tuning:
+                try:
+                    proto = tuned_prototype(det, tuning)
+                except Exception as exc:  # a detector's bug is its result
+                    proto_err = f"tune: {type(exc).__name__}: {exc}"
+            for p in tests:
+                ds = datasets[p.label]
+                if det == ORACLE:
+                    r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
+                elif proto_err:
+                    r = DetectorRun(det, status="ERROR", error=proto_err)
+                elif cfg.detection.isolate:
+                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto)
+                    for _ in ds.scored:
+                        tick()
+                else:
+                    r = run_detector(det, ds, on_bucket=tick, prototype=proto)
+                s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
+                if r.status == "OK":
+                    target = out / "alerts" / (f"{det}.parquet" if single else f"{p.label}/{det}.parquet")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    r.alerts.write_parquet(target)
+                runs.append((p, r, s))
+            rows.append(summarise(det, runs, cfg))
+    finally:
+        if old_cache is None:
+            os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
+        else:
+            os.environ["BREACHBENCH_FEATURE_CACHE"] = old_cache
     payload = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from detectors.contract import ALERTS, empty_alerts
-from detectors.features import FEATURES, UNIT_STREAMS, entity_units, gateway_features, with_issuance
+from detectors.features import FEATURES, UNIT_STREAMS, entity_units, feature_table, with_issuance
 
 
 class NullDetector:
@@ -111,22 +111,18 @@ class IsolationForestDetector:
         """Fit one forest per kind on the warm-up features."""
         from sklearn.ensemble import IsolationForest
 
-        gw, auth = view.logs("gateway"), view.logs("auth")
         self.forests_ = {}
         for kind in self.kinds:
-            x = self._matrix(gateway_features(gw, auth, view.timezone, kind))
+            x = self._matrix(feature_table(view, kind, current_only=False))
             forest = IsolationForest(n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(x)), random_state=self.seed)
             self.forests_[kind] = forest.fit(x)
         return self
 
     def score(self, view) -> pl.DataFrame:  # noqa: ANN001 - any View
         """Anomaly score of every entity of the current bucket."""
-        bucket = view.bucket
-        gw = view.logs("gateway", current_only=True)
-        auth = view.logs("auth").filter(pl.col("bucket") >= bucket - dt.timedelta(days=1))
         parts = []
         for kind, forest in self.forests_.items():
-            f = gateway_features(gw, auth, view.timezone, kind)
+            f = feature_table(view, kind)
             if f.height == 0:
                 continue
             s = -forest.score_samples(self._matrix(f))

@@ -6,8 +6,14 @@ Every function takes lazy frames from a :class:`detectors.view.View` and returns
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from pathlib import Path
+
 import polars as pl
 
+#: Bumped whenever the features change (cached tables are keyed by it).
+FEATURE_VERSION = 1
 SENSITIVE = ["/my-info", "/address-list", "/address-edit", "/order-history"]
 
 #: Log column that names each kind of entity.
@@ -73,8 +79,37 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
         .with_columns(entity_kind=pl.lit(kind), entity_id=pl.col(col).cast(pl.String))
         .drop(col)
         .sort("bucket", "entity_id")
-        .collect()
+        .collect(engine="streaming")
     )
+
+
+def feature_table(view, kind: str, *, current_only: bool = True) -> pl.DataFrame:  # noqa: ANN001 - View
+    """The shared entity-bucket feature table of ``kind`` for the view's current bucket (or all
+    visible buckets), one bucket at a time.
+
+    Each bucket's features use that bucket's gateway rows and the auth rows of the bucket and the
+    one before (tokens issued before midnight). When ``$BREACHBENCH_FEATURE_CACHE`` names a
+    directory (the bench sets it for a run), each bucket's table is computed once per dataset and
+    read back by every later detector that asks.
+    """
+    days = [view.bucket] if current_only and view.bucket is not None else list(view.buckets)
+    cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
+    parts = []
+    for day in days:
+        path = Path(cache) / f"v{FEATURE_VERSION}-{view.dataset_id}" / kind / f"{day.isoformat()}.parquet" if cache and view.dataset_id else None
+        if path is not None and path.is_file():
+            parts.append(pl.read_parquet(path))
+            continue
+        gw = view.logs_of(stream="gateway", day=day)
+        auth = pl.concat([view.logs_of(stream="auth", day=day - dt.timedelta(days=1)), view.logs_of(stream="auth", day=day)])
+        table = gateway_features(gw, auth, view.timezone, kind)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+            table.write_parquet(tmp)
+            tmp.replace(path)
+        parts.append(table)
+    return pl.concat(parts) if parts else gateway_features(view.logs("gateway").head(0), view.logs("auth").head(0), view.timezone, kind)
 
 
 FEATURES = ["requests", "customers", "tokens", "ips", "unissued_share", "foreign_share", "night_share", "sensitive_share", "records", "sequential_share"]

@@ -23,15 +23,20 @@ def registry() -> dict[str, str]:
 
 
 def load(detector_id: str) -> Any:
-    """The class registered as ``detector_id``.
+    """The class registered as ``detector_id``, or named directly as ``"module:attr"``.
 
     Raises:
         DetectorLoadError: unknown id, or the plugin's module or attribute fails to import.
     """
     reg = registry()
-    if detector_id not in reg:
-        raise DetectorLoadError(f"unknown detector {detector_id!r}; registered: {', '.join(reg) or 'none'}")
-    module, _, attr = reg[detector_id].partition(":")
+    if detector_id in reg:
+        target = reg[detector_id]
+    elif ":" in detector_id:  # an unregistered class named by its import path
+        target = detector_id
+    else:
+        raise DetectorLoadError(f"unknown detector {detector_id!r}; registered: {', '.join(reg) or 'none'} (or give module:attr)")
+    reg = {detector_id: target}
+    module, _, attr = target.partition(":")
     try:
         obj: Any = import_module(module)
         for part in attr.split("."):

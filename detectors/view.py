@@ -28,12 +28,14 @@ class View:
         timezone: the company's time zone (buckets are its calendar days).
     """
 
-    def __init__(self, logs: dict[str, dict[dt.date, list[str]]], world: dict[str, list[str]], buckets: list[dt.date], bucket: dt.date | None, timezone: str) -> None:
+    def __init__(self, logs: dict[str, dict[dt.date, list[str]]], world: dict[str, list[str]], buckets: list[dt.date], bucket: dt.date | None,
+                 timezone: str, dataset_id: str | None = None) -> None:
         self._logs = logs
         self._world = world
         self.buckets: tuple[dt.date, ...] = tuple(buckets)
         self.bucket = bucket
         self.timezone = timezone
+        self.dataset_id = dataset_id
 
     @classmethod
     def open(cls, dataset: Path, upto: dt.date, bucket: dt.date | None = None) -> View:
@@ -45,7 +47,7 @@ class View:
         days = [start + dt.timedelta(days=i) for i in range((upto - start).days + 1)]
         logs = {s: {d: [str(p) for p in layout.log_files(dataset, s, [d])] for d in days} for s in LOG_STREAMS}
         world = {t: [str(p) for p in layout.world_glob(dataset, t)] for t in WORLD_TABLES}
-        return cls(logs, world, days, bucket, cfg["timezone"])
+        return cls(logs, world, days, bucket, cfg["timezone"], manifest["config_hash"][:16])
 
     def _end_utc(self) -> dt.datetime:
         last = self.buckets[-1] + dt.timedelta(days=1)
@@ -68,6 +70,13 @@ class View:
         if not frames:
             return pl.LazyFrame(schema={**LOG_STREAMS[stream], "bucket": pl.Date})
         return pl.concat(frames, how="vertical")
+
+    def logs_of(self, *, stream: str, day: dt.date) -> pl.LazyFrame:
+        """One visible bucket of a stream (empty when the bucket is not visible)."""
+        files = self._logs.get(stream, {}).get(day) if day in self.buckets else None
+        if not files:
+            return pl.LazyFrame(schema={**LOG_STREAMS[stream], "bucket": pl.Date})
+        return pl.scan_parquet(files).with_columns(bucket=pl.lit(day, pl.Date))
 
     def world(self, table: str) -> pl.DataFrame:
         """A world table as known at the end of the latest visible bucket."""
@@ -98,4 +107,4 @@ class View:
         return df
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (View, (self._logs, self._world, list(self.buckets), self.bucket, self.timezone))
+        return (View, (self._logs, self._world, list(self.buckets), self.bucket, self.timezone, self.dataset_id))

@@ -1,0 +1,49 @@
+"""Scale benchmarks, opt-in (``BREACHBENCH_BIG=1 make perf``): minutes of generation first.
+
+The feature table over about 100M gateway events (400k customers over 56 days), against the
+polars streaming reference: a plain group-by of the same events (requests and distinct
+customers per source IP and bucket) in the same run. Events per second and peak RSS growth go
+to ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import pytest
+
+from benchmarks.conftest import CACHE, bench_config, peak_rss
+from breachbench.dataset import Dataset
+from breachbench.testing import cached_dataset
+from detectors.features import gateway_features
+
+pytestmark = pytest.mark.skipif(not os.environ.get("BREACHBENCH_BIG"), reason="scale benchmark: set BREACHBENCH_BIG=1")
+
+
+@pytest.fixture(scope="module")
+def big() -> Dataset:
+    cfg = bench_config("world.customers=400000", "world.block_size=100000", "world.employees=2000", "time.end=2025-05-27").sim()
+    return Dataset.open(cached_dataset(cfg, CACHE))
+
+
+def _events(ds: Dataset) -> int:
+    return sum(f["rows"] for f in ds.manifest["files"] if f["path"].startswith("logs/gateway/"))
+
+
+def test_feature_table_100m(benchmark, big: Dataset) -> None:  # noqa: ANN001
+    """Per-IP features over every bucket (streaming engine)."""
+    view = big.view(big.buckets[-1])
+    with peak_rss() as mem:
+        benchmark.pedantic(gateway_features, args=(view.logs("gateway"), view.logs("auth"), big.timezone, "ip"), rounds=1, iterations=1)
+    n = _events(big)
+    benchmark.extra_info.update(gateway_events=n, events_per_s=n / benchmark.stats.stats.min, **mem)
+
+
+def test_streaming_reference_100m(benchmark, big: Dataset) -> None:  # noqa: ANN001
+    """The yardstick: requests and distinct customers per (bucket, IP) with the streaming engine."""
+    lf = big.scan("gateway").group_by("bucket", "src_ip").agg(pl.len(), pl.col("customer_id").n_unique())
+    with peak_rss() as mem:
+        benchmark.pedantic(lambda: lf.collect(engine="streaming"), rounds=1, iterations=1)
+    n = _events(big)
+    benchmark.extra_info.update(gateway_events=n, events_per_s=n / benchmark.stats.stats.min, **mem)

@@ -1,0 +1,268 @@
+"""Conformance checks for detectors (scikit-learn's ``check_estimator``, gymnasium's ``check_env``).
+
+``check_detector(target)`` runs a detector over a small cached dataset and checks that:
+
+* ``schema``: it is constructible without arguments, has ``fit`` and ``score``, and every
+  ``score`` returns a valid alerts frame for exactly the bucket asked (no NaN or infinite scores);
+* ``direction``: higher means more suspicious, i.e. its alerts do not rank the planted incident's
+  units far below chance while the reversed ranking would rank them far above it;
+* ``determinism``: two fresh instances give identical alerts;
+* ``prefix``: the alerts of past buckets do not change when later buckets are removed from the
+  dataset (no look-ahead, whatever way the detector reads files);
+* ``no_truth``: the alerts do not change when the dataset's truth is removed;
+* ``pickle``: a fitted detector pickles, and the copy scores identically.
+
+``target`` is a registered id, a class, or a zero-argument factory. Failures raise
+:class:`DetectorCheckError` listing every failed check; :func:`parametrize_with_checks` turns the
+registry into pytest cases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from detectors.contract import validate_alerts
+from detectors.registry import load, registry
+from detectors.view import View
+from simulator import layout
+from simulator.config import SimConfig
+
+CHECKS = ("schema", "direction", "determinism", "prefix", "no_truth", "pickle")
+
+#: The check world: small and quick, one blatant forged-token incident.
+CHECK_WORLD = {
+    "seed": 11,
+    "world": {"customers": 2000, "employees": 150},
+    "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 5},
+    "scenarios": [{"id": "coupang-forged-token-v1", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}}],
+}
+N_SCORED = 4  # buckets scored in each run
+PREFIX = 2  # buckets kept in the truncated copy for the prefix check
+
+
+class DetectorCheckError(AssertionError):
+    """A detector failed one or more conformance checks; the message lists them."""
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check."""
+
+    check: str
+    ok: bool
+    message: str = ""
+
+
+def _factory(target: str | type | Callable[[], Any]) -> Callable[[], Any]:
+    return (lambda: load(target)()) if isinstance(target, str) else target  # type: ignore[return-value]
+
+
+def check_dataset(cache_dir: str | Path | None = None) -> Path:
+    """The cached check dataset (generated on first use)."""
+    from simulator.engine import config_hash, generate
+
+    cfg = SimConfig.model_validate(CHECK_WORLD)
+    base = Path(cache_dir or os.environ.get("BREACHBENCH_CACHE") or Path(tempfile.gettempdir()) / "breachbench-datasets")
+    path = base / f"check-{config_hash(cfg)[:16]}"
+    if not (path / layout.MANIFEST).is_file():
+        generate(cfg, path, workers=1, force=True)
+    return path
+
+
+def _copy(src: Path, dst: Path, *, keep_days: int | None = None, truth: bool = True) -> Path:
+    """A copy of a dataset (symlinked files), optionally truncated to its first days or without truth."""
+    manifest = json.loads((src / layout.MANIFEST).read_text())
+    t = manifest["config"]["time"]
+    start = dt.date.fromisoformat(t["start"])
+    if keep_days is not None:
+        t["end"] = (start + dt.timedelta(days=keep_days)).isoformat()
+    dst.mkdir(parents=True)
+    (dst / layout.MANIFEST).write_text(json.dumps(manifest))
+    last = dt.date.fromisoformat(t["end"])
+    for f in src.rglob("*.parquet"):
+        rel = f.relative_to(src)
+        if rel.parts[0] == "truth" and not truth:
+            continue
+        if rel.parts[0] == "logs" and dt.date.fromisoformat(rel.parts[2].removeprefix("date=")) >= last:
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).symlink_to(f)
+    return dst
+
+
+def _buckets(root: Path) -> tuple[list[dt.date], int]:
+    t = json.loads((root / layout.MANIFEST).read_text())["config"]["time"]
+    start, end = dt.date.fromisoformat(t["start"]), dt.date.fromisoformat(t["end"])
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)], t["warmup_days"]
+
+
+def _run(det: Any, root: Path, n: int) -> pl.DataFrame:
+    """Fit on the warm-up, score the first ``n`` later buckets, validating each frame."""
+    days, warm = _buckets(root)
+    det.fit(View.open(root, days[warm - 1]))
+    frames = []
+    for day in days[warm : warm + n]:
+        out = validate_alerts(det.score(View.open(root, day, day)), bucket=day, source=type(det).__name__)
+        bad = out.filter(~pl.col("score").is_finite())
+        if bad.height:
+            raise DetectorCheckError(f"schema: {bad.height} infinite score(s) in bucket {day}")
+        frames.append(out)
+    return pl.concat(frames).sort("bucket", "entity_kind", "entity_id")
+
+
+def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    return a.shape == b.shape and a.equals(b)
+
+
+def _positives(root: Path) -> pl.DataFrame:
+    """Alert units of the check world's malicious gateway events (the harness may read truth)."""
+    ids = pl.read_parquet(layout.truth_file(root, "malicious_events")).filter(pl.col("stream") == "gateway").select("event_id")
+    days, _ = _buckets(root)
+    parts = []
+    for day in days:
+        files = layout.log_files(root, "gateway", [day])
+        if files:
+            rows = pl.scan_parquet(files).join(ids.lazy(), on="event_id").collect()
+            for kind, col in (("customer", "customer_id"), ("ip", "src_ip"), ("key", "key_id"), ("token", "token_id")):
+                parts.append(rows.select(pl.lit(day, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id")))
+    return pl.concat(parts).unique() if parts else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+
+
+def _ap(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision of a ranking (ties broken by order; enough for a direction test)."""
+    order = np.argsort(-scores, kind="stable")
+    y = labels[order].astype(np.float64)
+    hits = np.cumsum(y)
+    return float(np.sum((hits / np.arange(1, len(y) + 1)) * y) / max(y.sum(), 1))
+
+
+def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str, ...] = CHECKS, cache_dir: str | Path | None = None,
+                   raise_on_failure: bool = True) -> list[CheckResult]:
+    """Run the conformance checks on a detector (see the module docstring).
+
+    Raises:
+        DetectorCheckError: when any check fails and ``raise_on_failure``.
+    """
+    unknown = [c for c in checks if c not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check(s) {unknown}; accepted: {', '.join(CHECKS)}")
+    make = _factory(target)
+    root = check_dataset(cache_dir)
+    results: list[CheckResult] = []
+    try:
+        det = make()
+        for m in ("fit", "score"):
+            if not callable(getattr(det, m, None)):
+                raise DetectorCheckError(f"schema: no {m}() method")
+        ref = _run(det, root, N_SCORED)
+        results.append(CheckResult("schema", True))
+    except Exception as exc:  # everything after needs a working run
+        results.append(CheckResult("schema", False, f"{type(exc).__name__}: {exc}"))
+        return _finish(results, raise_on_failure)
+    work = Path(tempfile.mkdtemp(prefix="bb-check-"))
+    try:
+        if "direction" in checks:
+            results.append(_direction(ref, _positives(root)))
+        if "determinism" in checks:
+            again = _run(make(), root, N_SCORED)
+            results.append(CheckResult("determinism", _same(ref, again), "" if _same(ref, again) else "two fresh instances gave different alerts"))
+        if "prefix" in checks:
+            days, warm = _buckets(root)
+            short = _copy(root, work / "prefix", keep_days=warm + PREFIX, truth=False)
+            try:
+                cut = _run(make(), short, PREFIX)
+                ok = _same(ref.filter(pl.col("bucket") < days[warm + PREFIX]), cut)
+                msg = "" if ok else "alerts of past buckets changed when later buckets were removed: the detector looks ahead"
+            except Exception as exc:
+                ok, msg = False, f"failed when later buckets were removed ({type(exc).__name__}: {exc}): the detector reads ahead"
+            results.append(CheckResult("prefix", ok, msg))
+        if "no_truth" in checks:
+            blind = _copy(root, work / "blind", truth=False)
+            try:
+                other = _run(make(), blind, N_SCORED)
+                ok = _same(ref, other)
+                msg = "" if ok else "alerts changed when truth/ was removed: the detector reads truth"
+            except Exception as exc:
+                ok, msg = False, f"failed without truth/ ({type(exc).__name__}: {exc}): the detector reads truth"
+            results.append(CheckResult("no_truth", ok, msg))
+        if "pickle" in checks:
+            try:
+                days, warm = _buckets(root)
+                d = make()
+                d.fit(View.open(root, days[warm - 1]))
+                clone = pickle.loads(pickle.dumps(d))
+                day = days[warm]
+                a = validate_alerts(d.score(View.open(root, day, day)), bucket=day).sort("entity_kind", "entity_id")
+                b = validate_alerts(clone.score(View.open(root, day, day)), bucket=day).sort("entity_kind", "entity_id")
+                ok = _same(a, b)
+                results.append(CheckResult("pickle", ok, "" if ok else "the unpickled copy scored differently"))
+            except Exception as exc:
+                results.append(CheckResult("pickle", False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _finish(results, raise_on_failure)
+
+
+def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
+    """Inverted scores: positives ranked far below chance, far above it when reversed."""
+    if alerts.height == 0:
+        return CheckResult("direction", True, "no alerts (nothing to rank)")
+    lab = alerts.join(positives.with_columns(hit=pl.lit(True)), on=["bucket", "entity_kind", "entity_id"], how="left").with_columns(pl.col("hit").fill_null(False))
+    y = lab["hit"].to_numpy()
+    if y.sum() == 0 or y.sum() == len(y):
+        return CheckResult("direction", True, "alerts are all of one class")
+    s = lab["score"].to_numpy()
+    base = y.mean()
+    ap, rev = _ap(s, y), _ap(-s, y)
+    inverted = ap < 0.5 * base and rev > 2 * base and not math.isclose(float(np.std(s)), 0.0)
+    return CheckResult("direction", not inverted, f"AP {ap:.3f} vs {rev:.3f} reversed (base rate {base:.3f}): higher scores must mean more suspicious" if inverted else "")
+
+
+def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:
+    failed = [r for r in results if not r.ok]
+    if failed and raise_on_failure:
+        raise DetectorCheckError("; ".join(f"{r.check}: {r.message}" for r in failed))
+    return results
+
+
+def parametrize_with_checks(ids: list[str] | None = None) -> Any:
+    """A pytest decorator running every check on every registered detector (or ``ids``)::
+
+        @parametrize_with_checks()
+        def test_conformance(detector_id, check):
+            check(detector_id)
+    """
+    import pytest
+
+    names = ids if ids is not None else sorted(registry())
+    cases = [pytest.param(n, _single(c), id=f"{n}-{c}") for n in names for c in CHECKS]
+    return pytest.mark.parametrize(("detector_id", "check"), cases)
+
+
+_RESULTS: dict[str, dict[str, CheckResult]] = {}
+
+
+def _single(name: str) -> Callable[[str], None]:
+    def run(detector_id: str) -> None:
+        if detector_id not in _RESULTS:  # every check of a detector runs once, whichever case asks first
+            _RESULTS[detector_id] = {r.check: r for r in check_detector(detector_id, raise_on_failure=False)}
+        res = _RESULTS[detector_id]
+        r = res.get(name) or res["schema"]
+        if not r.ok:
+            raise DetectorCheckError(f"{r.check}: {r.message}")
+
+    run.__name__ = f"check_{name}"
+    return run

@@ -8,34 +8,11 @@ this samples /proc (Linux) every 50 ms instead. Usage::
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 
-
-def _tree_rss(root: int) -> int:
-    """Summed resident set size (bytes) of ``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        pid = int(entry)
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
+from breachbench.isolation import tree_rss
 
 
 def main(argv: list[str]) -> int:
@@ -47,7 +24,7 @@ def main(argv: list[str]) -> int:
     proc = subprocess.Popen(argv)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.05)
     wall = time.perf_counter() - t
     print(f"wall_s={wall:.1f} peak_tree_rss_gib={peak / 2**30:.2f} exit={proc.returncode}", file=sys.stderr)

@@ -69,7 +69,7 @@ class SuiteConfig(Frozen):
     def _disjoint(self) -> SuiteConfig:
         both = sorted(set(self.seeds) & set(self.tuning_seeds))
         if both:
-            raise ValueError(f"seeds {both} are both test and tuning seeds; a seed may be one or the other")
+            raise ValueError(f"seeds {both} appear in both suite.seeds and suite.tuning_seeds; a seed may be a test or a tuning seed, not both")
         return self
 
 

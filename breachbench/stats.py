@@ -5,7 +5,11 @@ runs; incident-level metrics are pooled over the incidents of all runs (recall, 
 prevented, time to detect); the operational score is computed from pooled costs, so null stays
 0 and the oracle 100 by construction. Intervals resample whole runs with replacement (the
 incidents of a run travel with it), which captures both seed-to-seed and incident-to-incident
-variation; they narrow as seeds are added.
+variation. With few runs a percentile interval is far too narrow (two runs give just their
+range), so the interval is the point estimate plus or minus Student's t quantile for n - 1
+degrees of freedom times the bootstrap standard error (inflated by sqrt(n / (n - 1))), clipped
+to the metric's range; it narrows as seeds are added. Where a resample misses every incident
+(time to detect is infinite), the percentile interval is used for that metric.
 """
 
 from __future__ import annotations
@@ -71,7 +75,11 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
         for m in METRICS:
             v = agg[m]
             draws[m].append(math.inf if v is None and m == "ttd_median_buckets" else (math.nan if v is None else float(v)))
+    from scipy.stats import t as student_t
+
+    n = len(runs)
     lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
+    t_q = float(student_t.ppf((1 + confidence) / 2, n - 1))
     out: dict[str, list[float | None]] = {}
     for m, vals in draws.items():
         a = np.asarray(vals, dtype=np.float64)
@@ -79,6 +87,19 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
         if len(a) == 0:
             out[m] = [None, None]
             continue
-        lo, hi = np.percentile(a, [lo_q, hi_q], method="nearest")  # no interpolation across an infinite (missed) value
-        out[m] = [None if math.isinf(lo) else float(lo), None if math.isinf(hi) else float(hi)]
+        if np.isinf(a).any() or point[m] is None:
+            lo, hi = np.percentile(a, [lo_q, hi_q], method="nearest")  # no interpolation across an infinite (missed) value
+            out[m] = [None if math.isinf(lo) else float(lo), None if math.isinf(hi) else float(hi)]
+            continue
+        half = t_q * float(np.std(a, ddof=1)) * math.sqrt(n / (n - 1))
+        lo_b, hi_b = BOUNDS.get(m, (-math.inf, math.inf))
+        out[m] = [float(max(lo_b, point[m] - half)), float(min(hi_b, point[m] + half))]
     return out
+
+
+#: Natural ranges of the metrics (intervals are clipped to them).
+BOUNDS = {
+    "auprc": (0.0, 1.0), "lift": (0.0, math.inf), "recall_at_k": (0.0, 1.0), "ttd_median_buckets": (0.0, math.inf),
+    "exposed_before_detection": (0.0, math.inf), "exposure_prevented": (0.0, 1.0), "false_alerts_per_bucket": (0.0, math.inf),
+    "op_score": (-math.inf, 100.0),
+}

@@ -17,6 +17,7 @@ fitted on the warm-up buckets.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,12 @@ def higher_is_anomalous(estimator: Any) -> bool:
 
 def anomaly_scores(estimator: Any, x: np.ndarray) -> np.ndarray:
     """Scores where higher means more anomalous, whatever the estimator's convention."""
+    with warnings.catch_warnings():  # third-party models warn about constant features; the run log is not theirs
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _scores(estimator, x)
+
+
+def _scores(estimator: Any, x: np.ndarray) -> np.ndarray:
     if hasattr(estimator, "decision_function"):
         s = np.asarray(estimator.decision_function(x), dtype=np.float64)
     elif hasattr(estimator, "score_samples"):
@@ -72,7 +79,9 @@ def from_estimator(factory: Callable[[], Any], *, name: str = "estimator-v1", ki
             for kind in kinds:
                 x = feature_matrix(feature_table(view, kind, current_only=False), features)
                 if len(x):
-                    self.models_[kind] = factory().fit(x)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        self.models_[kind] = factory().fit(x)
             return self
 
         def score(self, view: Any) -> pl.DataFrame:

@@ -4,8 +4,8 @@
 
 * ``schema``: it is constructible without arguments, has ``fit`` and ``score``, and every
   ``score`` returns a valid alerts frame for exactly the bucket asked (no NaN or infinite scores);
-* ``direction``: higher means more suspicious, i.e. its alerts do not rank the planted incident's
-  units far below chance while the reversed ranking would rank them far above it;
+* ``direction``: higher means more suspicious, i.e. within each bucket and entity kind its alerts
+  do not rank the planted incident's units below the others (pair-weighted AUC under 0.25);
 * ``determinism``: two fresh instances give identical alerts;
 * ``prefix``: the alerts of past buckets do not change when later buckets are removed from the
   dataset (no look-ahead, whatever way the detector reads files);
@@ -83,7 +83,7 @@ def check_dataset(cache_dir: str | Path | None = None) -> Path:
 
 
 def _copy(src: Path, dst: Path, *, keep_days: int | None = None, truth: bool = True) -> Path:
-    """A copy of a dataset (symlinked files), optionally truncated to its first days or without truth."""
+    """A copy of a dataset (hard-linked files), optionally truncated to its first days or without truth."""
     manifest = json.loads((src / layout.MANIFEST).read_text())
     t = manifest["config"]["time"]
     start = dt.date.fromisoformat(t["start"])
@@ -99,7 +99,10 @@ def _copy(src: Path, dst: Path, *, keep_days: int | None = None, truth: bool = T
         if rel.parts[0] == "logs" and dt.date.fromisoformat(rel.parts[2].removeprefix("date=")) >= last:
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        (dst / rel).symlink_to(f)
+        try:  # hard links: resolving a path cannot lead back to the full dataset
+            os.link(f, dst / rel)
+        except OSError:  # another file system: copy
+            shutil.copyfile(f, dst / rel)
     return dst
 
 
@@ -141,12 +144,7 @@ def _positives(root: Path) -> pl.DataFrame:
     return pl.concat(parts).unique() if parts else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
 
 
-def _ap(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Average precision of a ranking (ties broken by order; enough for a direction test)."""
-    order = np.argsort(-scores, kind="stable")
-    y = labels[order].astype(np.float64)
-    hits = np.cumsum(y)
-    return float(np.sum((hits / np.arange(1, len(y) + 1)) * y) / max(y.sum(), 1))
+
 
 
 def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str, ...] = CHECKS, cache_dir: str | Path | None = None,
@@ -217,18 +215,29 @@ def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str,
 
 
 def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
-    """Inverted scores: positives ranked far below chance, far above it when reversed."""
+    """Inverted scores: within each (bucket, entity kind), positives ranked below the others.
+
+    The statistic is the mean ROC AUC of the detector's scores over the groups of its alerts
+    that hold both positives and negatives and scores that are not all tied: about 0.5 for
+    random scores, above for a working detector, near 0 for one whose scores are upside down.
+    Below 0.25 fails.
+    """
     if alerts.height == 0:
         return CheckResult("direction", True, "no alerts (nothing to rank)")
     lab = alerts.join(positives.with_columns(hit=pl.lit(True)), on=["bucket", "entity_kind", "entity_id"], how="left").with_columns(pl.col("hit").fill_null(False))
-    y = lab["hit"].to_numpy()
-    if y.sum() == 0 or y.sum() == len(y):
-        return CheckResult("direction", True, "alerts are all of one class")
-    s = lab["score"].to_numpy()
-    base = y.mean()
-    ap, rev = _ap(s, y), _ap(-s, y)
-    inverted = ap < 0.5 * base and rev > 2 * base and not math.isclose(float(np.std(s)), 0.0)
-    return CheckResult("direction", not inverted, f"AP {ap:.3f} vs {rev:.3f} reversed (base rate {base:.3f}): higher scores must mean more suspicious" if inverted else "")
+    aucs = []
+    for (_, _), g in lab.group_by("bucket", "entity_kind"):
+        y = g["hit"].to_numpy()
+        p, n = int(y.sum()), int(len(y) - y.sum())
+        if p == 0 or n == 0 or g["score"].n_unique() == 1:
+            continue
+        ranks = g["score"].rank("average").to_numpy()
+        aucs.append((ranks[y].sum() - p * (p + 1) / 2) / (p * n))
+    if not aucs:
+        return CheckResult("direction", True, "no group with both positive and negative alerts to rank")
+    auc = float(np.mean(aucs))
+    ok = auc >= 0.25
+    return CheckResult("direction", ok, "" if ok else f"within-group AUC {auc:.3f}: positives rank below the others; higher scores must mean more suspicious")
 
 
 def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:

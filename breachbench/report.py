@@ -70,8 +70,10 @@ def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console |
     for _, h, _ in COLUMNS:
         table.add_column(h, justify="left" if h in ("detector", "status") else "right", no_wrap=h == "detector")
     for r in ordered(rows):
-        table.add_row(*(_cell(r, k, f, {"op_score"}) for k, _, f in COLUMNS))  # intervals of the rest: leaderboard.md
+        table.add_row(*(_cell(r, k, f, set()) for k, _, f in COLUMNS))  # intervals: leaderboard.md and report.html
     console.print(table)
+    if any(r.get("runs_total", 1) > 1 for r in rows):
+        console.print("confidence intervals over seeds: leaderboard.md and report.html", highlight=False)
     for r in rows:
         if r["status"] != "OK":
             console.print(f"[red]{r['detector']}[/red]: {r['error']}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 #: Bumped whenever the features change (cached tables are keyed by it).
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 SENSITIVE = ["/my-info", "/address-list", "/address-edit", "/order-history"]
 
 #: Log column that names each kind of entity.
@@ -61,7 +61,16 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
     g = with_issuance(gateway, auth).with_columns(
         hour=pl.col("ts").dt.convert_time_zone(timezone).dt.hour(),
     )
-    ids = pl.col("customer_id").unique().sort()
+    # sequential ids: sort the distinct (entity, customer) pairs once, compare with the row above
+    if col == "customer_id":  # one customer per entity: no sequence to speak of
+        seq = g.select("bucket", col).unique().with_columns(seq=pl.lit(0.0))
+    else:
+        pairs = g.select("bucket", col, "customer_id").unique().sort("bucket", col, "customer_id")
+        same = (pl.col("bucket") == pl.col("bucket").shift(1)) & (pl.col(col) == pl.col(col).shift(1))
+        seq = (
+            pairs.with_columns(step=same & (pl.col("customer_id") - pl.col("customer_id").shift(1) == 1))
+            .group_by("bucket", col).agg(seq=pl.col("step").sum().cast(pl.Float64))
+        )
     return (
         g.group_by("bucket", col)
         .agg(
@@ -74,8 +83,10 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
             night_share=(pl.col("hour") < 6).mean().cast(pl.Float64),
             sensitive_share=pl.col("endpoint").is_in(SENSITIVE).mean().cast(pl.Float64),
             records=pl.col("records_returned").sum().cast(pl.Float64),
-            sequential_share=(ids.diff() == 1).sum().cast(pl.Float64) / pl.col("customer_id").n_unique().cast(pl.Float64),
         )
+        .join(seq, on=["bucket", col], how="left", nulls_equal=True)
+        .with_columns(sequential_share=pl.col("seq").fill_null(0.0) / pl.col("customers"))
+        .drop("seq")
         .with_columns(entity_kind=pl.lit(kind), entity_id=pl.col(col).cast(pl.String))
         .drop(col)
         .sort("bucket", "entity_id")

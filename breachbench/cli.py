@@ -111,7 +111,12 @@ def run(
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
 ) -> None:
-    """Generate (or reuse a matching dataset), run every configured detector, score, report."""
+    """Run the suite: datasets, every configured detector, scores, reports.
+
+    One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
+    process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
+    confidence intervals. Writes results.json, leaderboard.md, report.html and alerts/ under --out.
+    """
     from breachbench.config import load_config
     from breachbench.suite import run_suite
 

@@ -119,3 +119,33 @@ def test_dataset_truth(benchmark, medium_dataset: Path) -> None:
     ds = Dataset.open(medium_dataset)
     events = ds.event_count(ds.buckets)
     benchmark.extra_info.update(events=events, events_per_s=events / benchmark.stats.stats.mean, days=len(ds.buckets), first=str(ds.buckets[0]), last=str(ds.buckets[-1] + dt.timedelta(days=0)))
+
+
+@pytest.mark.parametrize("stream", ["gateway", "auth"])
+def test_customer_stream(benchmark, world_root, stream: str) -> None:  # noqa: ANN001
+    """One customer stream of one (day, block): the normal rows of the day generated, then that
+    stream ordered, numbered, soiled and written (generation is shared by gateway and auth)."""
+    cfg, root, plans, keys = world_root
+    ctx = engine._context(cfg, root, 0)
+    day = plans[0][1].bulk_day
+
+    def once() -> int:
+        rows = engine.normal_day(cfg, day, 0, ctx, keys)[stream]
+        return sum(f["rows"] for f in engine._finish(cfg, root, stream, day, 0, [rows])[0])
+
+    n = benchmark.pedantic(once, rounds=5, iterations=1)
+    benchmark.extra_info.update(stream=stream, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
+
+
+def test_staff_streams(benchmark, world_root) -> None:  # noqa: ANN001
+    """The staff's streams of one day (admin, staff auth, hr) with the hard negatives."""
+    cfg, root, plans, keys = world_root
+    from simulator.benign import plan_benign
+
+    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
+    benign = plan_benign(cfg, st["employees"], st["credentials"])
+    files, _, _, _ = benchmark.pedantic(engine.staff_log_shard, args=(cfg, root, plans[0][1].bulk_day, benign), rounds=5, iterations=1)
+    rows: dict[str, int] = {}
+    for f in files:
+        rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]
+    benchmark.extra_info.update(rows=sum(rows.values()), rows_by_stream=rows, rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean)

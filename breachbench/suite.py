@@ -152,10 +152,15 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
     task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
+    scoring = progress.add_task("score", total=(len(ids) + 1) * len(tests)) if progress is not None else None
 
     def tick() -> None:
         if progress is not None:
             progress.advance(task)
+
+    def scored() -> None:
+        if progress is not None:
+            progress.advance(scoring)
 
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
@@ -188,6 +193,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     target.parent.mkdir(parents=True, exist_ok=True)
                     r.alerts.write_parquet(target)
                 runs.append((p, r, s))
+                scored()
             rows.append(summarise(det, runs, cfg))
     finally:
         if old_cache is None:

@@ -81,7 +81,7 @@ def test_detector_fit(benchmark, medium_dataset: Path, detector: str) -> None:
     ds = Dataset.open(medium_dataset)
     view = ds.view(ds.warmup[-1])
     with peak_rss() as mem:
-        benchmark.pedantic(lambda: load(detector)().fit(view), rounds=3, iterations=1)
+        benchmark.pedantic(lambda: load(detector)().fit(view), rounds=7, iterations=1)
     events = ds.event_count(ds.warmup)
     benchmark.extra_info.update(detector=detector, events=events, events_per_s=events / benchmark.stats.stats.mean, **mem)
 
@@ -94,7 +94,7 @@ def test_detector_score(benchmark, medium_dataset: Path, detector: str) -> None:
     days = ds.scored[5:8]
     views = [ds.view(d, d) for d in days]
     with peak_rss() as mem:
-        benchmark.pedantic(lambda: [det.score(v) for v in views], rounds=3, iterations=1)
+        benchmark.pedantic(lambda: [det.score(v) for v in views], rounds=7, iterations=1)
     events = ds.event_count(days)
     benchmark.extra_info.update(detector=detector, events=events, events_per_s=events / benchmark.stats.stats.mean, **mem)
 

@@ -13,7 +13,7 @@ PLANT = '''
 
 @pytest.fixture(autouse=True)
 def _planted_slowdown(monkeypatch):
-    """Deliberate regression: the forged-token renderer sleeps 20 ms per call."""
+    """Deliberate regression: the forged-token renderer sleeps 50 ms per call."""
     import time
 
     from simulator.scenarios.forged_token import ForgedToken
@@ -21,7 +21,7 @@ def _planted_slowdown(monkeypatch):
     original = ForgedToken.render
 
     def slow(self, *args, **kwargs):
-        time.sleep(0.02)
+        time.sleep(0.05)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(ForgedToken, "render", slow)

@@ -25,7 +25,7 @@ app.add_typer(detectors_app, name="detectors")
 app.add_typer(scenarios_app, name="scenarios")
 
 err_console = Console(stderr=True)
-out_console = Console() if Console().is_terminal else Console(width=160)  # tables stay readable in logs
+out_console = Console() if Console().is_terminal else Console(width=200)  # tables stay readable in logs
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]

@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 
 from detectors.contract import ALERTS, empty_alerts
-from detectors.features import FEATURES, UNIT_STREAMS, entity_units, feature_table, with_issuance
+from detectors.adapters import feature_matrix
+from detectors.features import UNIT_STREAMS, entity_units, feature_table, with_issuance
 
 
 class NullDetector:
@@ -102,18 +103,13 @@ class IsolationForestDetector:
         self.max_samples = max_samples
         self.seed = seed
 
-    @staticmethod
-    def _matrix(df: pl.DataFrame) -> np.ndarray:
-        logged = {"requests", "customers", "tokens", "ips", "records"}
-        return df.select([pl.col(c).log1p() if c in logged else pl.col(c) for c in FEATURES]).fill_null(0).to_numpy()
-
     def fit(self, view) -> IsolationForestDetector:  # noqa: ANN001 - any View
         """Fit one forest per kind on the warm-up features."""
         from sklearn.ensemble import IsolationForest
 
         self.forests_ = {}
         for kind in self.kinds:
-            x = self._matrix(feature_table(view, kind, current_only=False))
+            x = feature_matrix(feature_table(view, kind, current_only=False))
             forest = IsolationForest(n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(x)), random_state=self.seed)
             self.forests_[kind] = forest.fit(x)
         return self
@@ -125,6 +121,6 @@ class IsolationForestDetector:
             f = feature_table(view, kind)
             if f.height == 0:
                 continue
-            s = -forest.score_samples(self._matrix(f))
+            s = -forest.score_samples(feature_matrix(f))
             parts.append(f.select("bucket", "entity_kind", "entity_id").with_columns(score=pl.Series(s), reason=pl.lit(None, pl.String)))
         return pl.concat(parts).select(ALERTS.names()) if parts else empty_alerts()

@@ -81,7 +81,8 @@ def _write(df: pl.DataFrame, path: Path, root: Path) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     df.write_parquet(tmp, compression="zstd", statistics=True)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    with open(tmp, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     tmp.replace(path)
     return {"path": path.relative_to(root).as_posix(), "rows": df.height, "sha256": digest, "bytes": path.stat().st_size}
 

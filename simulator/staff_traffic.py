@@ -100,6 +100,16 @@ def roles_on(ctx: StaffContext, day: int) -> np.ndarray:
     return out
 
 
+def _api_key_index(ctx: StaffContext, employees: np.ndarray) -> np.ndarray:
+    """Index into ``ctx.api_key_id`` of each employee's API key (the last one listed), -1 for none."""
+    if len(ctx.api_key_owner) == 0:
+        return np.full(len(employees), -1)
+    order = np.argsort(ctx.api_key_owner, kind="stable")
+    owners = ctx.api_key_owner[order]
+    pos = np.clip(np.searchsorted(owners, employees, side="right") - 1, 0, None)
+    return np.where(owners[pos] == employees, order[pos], -1)
+
+
 def _in_day(ts: np.ndarray, t0: int) -> np.ndarray:
     """Fold times past midnight back into the day: a night shift's small hours are this day's.
 
@@ -162,12 +172,13 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
     ]
     # vault key use: engineers use their API keys a few times a day; services steadily
     eng = who[np.isin(role[who], ["backend_engineer", "platform_engineer"])]
-    owner_pos = {int(e): i for i, e in enumerate(ctx.api_key_owner)}
-    have = np.array([int(e) in owner_pos for e in ctx.ids[eng]], dtype=bool)
-    eng = eng[have]
+    key_of = _api_key_index(ctx, ctx.ids[eng])
+    have = key_of >= 0
+    eng, key_of = eng[have], key_of[have]
     if len(eng):
         uses = r.poisson(3, len(eng))
         e_rep = np.repeat(eng, uses)
+        k_rep = np.repeat(key_of, uses)
         pos = np.searchsorted(who, e_rep)
         auth.append(
             pl.DataFrame(
@@ -175,7 +186,7 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
                     "ts": _in_day(start[pos] + r.integers(0, 8 * HOUR, len(e_rep)), t0),
                     "event": ["key_use"] * len(e_rep),
                     "employee_id": ctx.ids[e_rep],
-                    "key_id": [ctx.api_key_id[owner_pos[int(e)]] for e in ctx.ids[e_rep]],
+                    "key_id": ctx.api_key_id[k_rep].tolist(),
                     "ip": ip[pos],
                     "country": country[pos].tolist(),
                     "_benign": tags[pos].tolist(),

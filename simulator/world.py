@@ -49,6 +49,11 @@ def utc_micros(day: dt.date, tz: str) -> int:
     return int(local.timestamp()) * 1_000_000
 
 
+def _nulls(n: int, name: str = "") -> pl.Series:
+    """A string column of ``n`` nulls, to scatter per-locale values into (no Python list of n items)."""
+    return pl.repeat(None, n, dtype=pl.String, eager=True).alias(name)
+
+
 def _locale_of(cfg: SimConfig, r: np.random.Generator, n: int) -> tuple[list[str], np.ndarray]:
     names = sorted(cfg.world.locales)
     w = np.array([cfg.world.locales[k] for k in names], dtype=np.float64)
@@ -61,7 +66,7 @@ def _names(root: int, locales: list[str], loc: np.ndarray, r: np.random.Generato
     first_idx = r.integers(0, 1 << 30, n)
     if last_idx is None:
         last_idx = r.integers(0, 1 << 30, n)
-    out = pl.Series("name", [None] * n, dtype=pl.String)
+    out = _nulls(n, "name")
     for k, locale in enumerate(locales):
         mask = loc == k
         if not mask.any():
@@ -79,7 +84,7 @@ def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random
     n = len(loc)
     city_idx, street_idx = r.integers(0, 1 << 30, n), r.integers(0, 1 << 30, n)
     number = pl.Series(r.integers(1, 999, n)).cast(pl.String)
-    out = pl.Series("address", [None] * n, dtype=pl.String)
+    out = _nulls(n, "address")
     for k, locale in enumerate(locales):
         mask = loc == k
         if not mask.any():
@@ -107,9 +112,9 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
     locales, loc = _locale_of(cfg, r, n)
     names, last_idx = _names(root, locales, loc, r)
     users_idx = r.integers(0, 1 << 30, n)
-    user = pl.Series([None] * n, dtype=pl.String)
-    phone = pl.Series([None] * n, dtype=pl.String)
-    region = pl.Series([None] * n, dtype=pl.String)
+    user = _nulls(n)
+    phone = _nulls(n)
+    region = _nulls(n)
     region_idx = r.integers(0, 1 << 30, n)
     for k, locale in enumerate(locales):
         mask = loc == k
@@ -154,7 +159,7 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
     is_self = np.zeros(m, dtype=bool)
     is_self[starts] = True
     fam_names, _ = _names(root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, last_idx[owner], r.integers(0, 1 << 30, m)))
-    fam_phone = pl.Series([None] * m, dtype=pl.String)
+    fam_phone = _nulls(m)
     for k, locale in enumerate(locales):
         mask = loc[owner] == k
         if mask.any():

@@ -19,7 +19,9 @@ from breachbench.scoring import Truth, score_alerts
 from detectors.features import gateway_features
 from detectors.registry import load, registry
 from simulator import engine
+from simulator.errors import ScenarioError
 from simulator.scenarios import load as load_scenario
+from simulator.scenarios import registry as scenario_registry
 
 BUILTINS = sorted(k for k, v in registry().items() if v.startswith("detectors."))
 
@@ -60,6 +62,26 @@ def test_scenario_render(benchmark, world_root) -> None:  # noqa: ANN001
     ctx = engine._context(cfg, root, 0)
     scenario = load_scenario(sid)()
     out = benchmark(scenario.render, plan, cfg, plan.bulk_day, 0, ctx)
+    n = sum(df.height for df in out.values())
+    benchmark.extra_info.update(scenario=sid, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
+
+
+STAFF_SCENARIOS = sorted(k for k, v in scenario_registry().items() if v.startswith("simulator.scenarios.insiders:"))
+
+
+@pytest.mark.parametrize("sid", STAFF_SCENARIOS)
+def test_staff_scenario_render(benchmark, world_root, sid: str) -> None:  # noqa: ANN001
+    """A staff-side scenario: one weekday's malicious admin and auth rows of five blatant actors at ten times the rate."""
+    cfg, root, _, _ = world_root
+    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
+    cls = load_scenario(sid)
+    try:
+        plan = cls().plan(cfg, st, 0, cls.Knobs(actors=5, rate=10.0, stealth=0.0, start_offset=0))
+    except ScenarioError:  # a small world may not have five people who fit (administrators)
+        plan = cls().plan(cfg, st, 0, cls.Knobs(actors=1, rate=50.0, stealth=0.0, start_offset=0))
+    ctx = engine._staff_context(cfg, root)
+    day = next(d for d in range(plan.first_day, plan.end_day) if (cfg.time.start + dt.timedelta(days=d)).weekday() < 5)
+    out = benchmark(cls().render_staff, plan, cfg, day, ctx)
     n = sum(df.height for df in out.values())
     benchmark.extra_info.update(scenario=sid, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
 

@@ -2,8 +2,9 @@
 
 If a shortcut that knows nothing about the attack reaches 0.9 of the oracle's operational
 score (the oracle scores 100), the scenario is too easy or leaks its label, and the report says
-so, naming the shortcut. Each shortcut reads only what a detector could (logs and world tables
-through the view).
+so, naming the shortcut, unless the scenario declares the variant easy on purpose (the
+forged-token case: its key's owner left), in which case the report gives the scenario's reason.
+Each shortcut reads only what a detector could (logs and world tables through the view).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from breachbench.dataset import Dataset
 from breachbench.scoring import Truth, score_alerts
 from detectors.contract import ALERTS
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
+from simulator.scenarios import load as load_scenario
 
 LEAK_SHARE = 0.9
 
@@ -57,6 +59,20 @@ def departed_owner(view) -> pl.DataFrame:  # noqa: ANN001
     return _alerts(hit, view.bucket, "key", "owner left")
 
 
+def terminated_employee(view) -> pl.DataFrame:  # noqa: ANN001
+    """Employees with a known termination date who show up in the bucket (the leaver rule)."""
+    gone = view.world("employees").filter(pl.col("termination_date").is_not_null()).select(pl.col("employee_id").cast(pl.String).alias("entity_id"))
+    seen = pl.concat([view.logs(s, current_only=True).select(pl.col("employee_id").cast(pl.String).alias("entity_id")) for s in ("auth", "admin")])
+    hit = seen.drop_nulls().group_by("entity_id").len().collect().join(gone, on="entity_id").rename({"len": "score"})
+    return _alerts(hit, view.bucket, "employee", "terminated")
+
+
+def biggest_pull(view) -> pl.DataFrame:  # noqa: ANN001
+    """Employees by the largest number of rows in one admin action of the bucket."""
+    top = view.logs("admin", current_only=True).group_by("employee_id").agg(pl.col("row_count").max().alias("score")).collect()
+    return _alerts(top.rename({"employee_id": "entity_id"}), view.bucket, "employee", "biggest pull")
+
+
 def newest_key(view) -> pl.DataFrame:  # noqa: ANN001
     """The most recently created key in use."""
     used = pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
@@ -74,18 +90,45 @@ SHORTCUTS: dict[str, Callable] = {
     "any-foreign-ip": foreign_ip,
     "busiest-entity": busiest_entity,
     "departed-owner": departed_owner,
+    "terminated-employee": terminated_employee,
+    "biggest-pull": biggest_pull,
     "newest-key": newest_key,
     "id-range": top_id_range,
 }
 
 
+def declared_easy(ds: Dataset) -> dict[str, str]:
+    """Scenario id -> why it is easy on purpose, for the dataset's scenarios that say so at their knobs."""
+    out = {}
+    for spec in ds.manifest.get("config", {}).get("scenarios", []):
+        try:
+            cls = load_scenario(spec["id"])
+            reason = cls().declared_easy(cls.Knobs(**spec.get("knobs", {}))) if hasattr(cls, "declared_easy") else None
+        except Exception:  # noqa: BLE001 - a scenario that no longer loads is simply not declared easy
+            reason = None
+        if reason:
+            out[spec["id"]] = reason
+    return out
+
+
 def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> list[dict]:
-    """Each shortcut's operational score on the dataset and whether it reaches the leak line."""
+    """Each shortcut's operational score on the dataset and whether it reaches the leak line.
+
+    A shortcut is scored at the run's budget and at budgets 1 and 3, and keeps its best: an
+    analyst who reads only a shortcut's top alert is a fair use of it, and a scenario whose
+    few records make a full budget of false alerts too dear must not hide a leak behind that.
+    """
     rows = []
+    easy = "; ".join(f"{sid}: {why}" for sid, why in declared_easy(ds).items()) or None
+    budgets = tuple(sorted({1, 3, budget}))
     for name, fn in SHORTCUTS.items():
         frames = [fn(ds.view(b, b)).select(ALERTS.names()) for b in ds.scored]
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
-        m = score_alerts(alerts, truth, budget=budget, profile=profile)["overall"]
-        rows.append({"shortcut": name, "op_score": m["op_score"], "auprc": m["auprc"], "recall_at_k": m["recall_at_k"],
-                     "leaks": m["op_score"] is not None and m["op_score"] >= LEAK_SHARE * 100})
+        res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
+        scores = {int(k): m["op_score"] for k, m in res["by_budget"].items() if m["op_score"] is not None}
+        best_k = max(scores, key=lambda k: (scores[k], -k)) if scores else budget
+        m = res["by_budget"][str(best_k)]
+        rows.append({"shortcut": name, "op_score": m["op_score"], "budget": best_k, "auprc": res["overall"]["auprc"],
+                     "recall_at_k": m["recall_at_k"], "leaks": m["op_score"] is not None and m["op_score"] >= LEAK_SHARE * 100,
+                     "declared_easy": easy})
     return rows

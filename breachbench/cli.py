@@ -245,7 +245,31 @@ def scenarios_list() -> None:
             out_console.print(f"{name}\t[red]failed to load: {exc}[/red]")
             continue
         knobs = ", ".join(f"{k}={f.default!r}" for k, f in cls.Knobs.model_fields.items())
-        out_console.print(f"[bold]{name}[/bold]: {cls.summary}\n  knobs: {knobs}", highlight=False)
+        easy = cls().declared_easy(cls.Knobs()) if hasattr(cls, "declared_easy") else None
+        text = f"[bold]{name}[/bold]: {cls.summary}\n  knobs: {knobs}"
+        if easy:
+            text += f"\n  easy on purpose at these knobs: {easy}"
+        out_console.print(text + "\n", highlight=False)
+
+
+@scenarios_app.command("check")
+def scenarios_check(
+    ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
+) -> None:
+    """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents) on scenarios."""
+    from simulator.scenarios import registry
+    from simulator.scenarios.checks import check_scenario
+
+    failed = 0
+    with _user_errors():
+        for name in ids or list(registry()):
+            for r in check_scenario(name, raise_on_failure=False):
+                mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
+                out_console.print(f"{name}\t{r.check}\t{mark}\t{r.message}", highlight=False)
+                failed += not r.passed
+    if failed:
+        err_console.print(f"[bold red]{failed} check(s) failed[/bold red]")
+        raise typer.Exit(1)
 
 
 def main() -> None:

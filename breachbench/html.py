@@ -211,16 +211,20 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     fooled_img, fooled_rows = _fooled(out, rows, datasets, budget, single)
     figs.append(("What fooled each detector", fooled_img))
     audit_rows = []
+    easy: dict[str, str] = {}
     for label, ds in datasets.items():
         for a in audit(ds, Truth.of(ds), budget, payload["cost_profile"]):
-            audit_rows.append([html.escape(label), html.escape(a["shortcut"]), _fmt(a["op_score"]), _fmt(a["auprc"]), _fmt(a["recall_at_k"]),
-                               "<b>LEAKS</b>" if a["leaks"] else "no"])
-    leaks = sorted({row[0] for row in audit_rows if "LEAKS" in row[5]})
+            verdict = ("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no"
+            audit_rows.append([html.escape(label), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), _fmt(a["auprc"]),
+                               _fmt(a["recall_at_k"]), verdict])
+            if a["leaks"] and a["declared_easy"]:
+                easy[label] = a["declared_easy"]
+    leaks = sorted({row[0] for row in audit_rows if "LEAKS" in row[6]})
     audit_note = (
         f"<p class='warn'>These datasets are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score): "
         f"{', '.join(leaks)}. Their scenario is too easy or leaks its label; read their results with that in mind.</p>"
-        if leaks else "<p>No shortcut reaches the leak line on any dataset.</p>"
-    )
+        if leaks else "<p>No shortcut reaches the leak line on any dataset whose scenario is not declared easy.</p>"
+    ) + "".join(f"<p>{html.escape(label)} is easy on purpose ({html.escape(why)}).</p>" for label, why in easy.items())
     body = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{src}'>" for t, src in figs)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>BreachBench report: {html.escape(payload['name'])}</title>
@@ -243,7 +247,7 @@ budget k = {budget}; cost profile <code>{html.escape(payload['cost_profile'])}</
 <h2>Plots</h2>{body}
 <h2>What fooled each detector</h2>{_table(['detector', 'benign pattern counts'], [[html.escape(r['detector']), html.escape(', '.join(f'{k}: {v}' for k, v in r.items() if k != 'detector') or 'none')] for r in fooled_rows])}
 <h2>Leakage audit</h2>{audit_note}
-{_table(['dataset', 'shortcut', 'op score', 'AUPRC', 'recall@k', 'verdict'], audit_rows)}
+{_table(['dataset', 'shortcut', 'best op score', 'at budget', 'AUPRC', 'recall@k', 'verdict'], audit_rows)}
 </body></html>
 """
     path = out / "report.html"

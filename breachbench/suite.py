@@ -32,7 +32,7 @@ class GridPoint:
 
     seed: int
     index: int  # scenario entry, -1 when the config has none
-    scenario: str  # id, or "none"
+    scenario: str  # the entry's label (default: its id), or "none"
     label: str
     path: Path
     tuning: bool = False
@@ -64,7 +64,8 @@ def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
                 sid = spec.id if spec is not None else "none"
                 label = f"{'tune-' if tuning else ''}seed{seed}-{max(i, 0)}-{sid}"
                 path = out / "dataset" if single else out / "datasets" / label
-                points.append(GridPoint(seed, i, sid, label, path, tuning))
+                name = (spec.label or spec.id) if spec is not None else "none"
+                points.append(GridPoint(seed, i, name, label, path, tuning))
     return points
 
 

@@ -18,6 +18,7 @@ import polars as pl
 
 from simulator.config import SimConfig
 from simulator.seeding import rng
+from simulator.staff_traffic import scaled_rows
 
 SEC = 1_000_000
 HOUR = 3600 * SEC
@@ -67,7 +68,7 @@ class Benign:
                     "ts": [t0 + 15 * HOUR],
                     "employee_id": [self.employee],
                     "customer_id": pl.Series([None], dtype=pl.Int64),
-                    "row_count": [self.size],
+                    "row_count": [int(scaled_rows(cfg, np.array([self.size]))[0])],
                     "action": ["export"],
                     "channel": ["export"],
                     "ticket_id": [(1 << 51) | day_index],

@@ -180,8 +180,10 @@ class LogsConfig(Frozen):
 class ScenarioSpec(Frozen):
     """One scenario to inject: its versioned id and its knobs (validated by the scenario)."""
 
-    id: str
+    id: str = Field(description="registered scenario id (see `breachbench scenarios list`) or 'module:attr'")
     knobs: dict[str, Any] = Field(default_factory=dict)
+    count: int = Field(1, ge=1, le=10_000, description="incidents of this scenario (prevalence), each with its own actors")
+    label: str | None = Field(None, min_length=1, max_length=80, description="name in reports (default: the id); tells apart entries of one scenario with different knobs")
 
 
 class SimConfig(Frozen):

@@ -35,6 +35,20 @@ SHIFT_START = {"day": 9, "evening": 15, "night": 23}
 READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
 TICKET_SHARE = {"support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "backend_engineer": 0.95, "platform_engineer": 0.95}
 ANALYST_QUERIES = 6.0
+#: World size at which the row counts of analysts' queries and exports are given; a query
+#: selects a share of the customer base ("customers who signed up in March"), so row counts
+#: scale with the world.
+ROWS_AT = 1_000_000
+
+
+def row_scale(cfg: SimConfig) -> float:
+    """Factor from row counts at a 1M-customer world to this world's."""
+    return cfg.world.customers / ROWS_AT
+
+
+def scaled_rows(cfg: SimConfig, rows: np.ndarray) -> np.ndarray:
+    """Row counts given at 1M customers, in this world (at least 1, at most every customer)."""
+    return np.clip(np.round(np.asarray(rows, dtype=np.float64) * row_scale(cfg)), 1, cfg.world.customers).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -271,7 +285,7 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
                     "ts": _in_day(start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
                     "employee_id": ctx.ids[who][a_idx],
                     "customer_id": pl.Series([None] * k, dtype=pl.Int64),
-                    "row_count": np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), 1.2, k)).astype(np.int64) + 1),
+                    "row_count": scaled_rows(cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), 1.2, k)) + 1)),
                     "action": np.where(export, "export", "query").tolist(),
                     "channel": np.where(export, "export", "sql").tolist(),
                     "ticket_id": pl.Series((np.int64(day_index) << 40) | (ctx.ids[who][a_idx] << 16) | (1 << 15) | np.arange(k)).set(pl.Series(~export), None),

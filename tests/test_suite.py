@@ -491,12 +491,14 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
         assert 0.0 <= r["auprc"] <= 1.0 and 0.0 <= r["recall_at_k"] <= 1.0
     doc = Path(tiny_run["report"]).read_text(encoding="utf-8")
     section = doc.split("<h2>Leakage audit</h2>", 1)[1]
-    table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){3}<td>(.*?)</td></tr>", section)
-    assert [(name, verdict) for _, name, verdict in table] == [(r["shortcut"], "<b>LEAKS</b>" if r["leaks"] else "no") for r in rows]
+    table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){4}<td>(.*?)</td></tr>", section)
+    # the tiny world's forged-token case is declared easy: its leaks are expected, and said so
+    assert all(r["declared_easy"] and r["declared_easy"].startswith("coupang-forged-token-v1: ") for r in rows)
+    assert [(name, verdict) for _, name, verdict in table] == [(r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows]
     assert {label for label, _, _ in table} == {_label(tiny_config.seed)}
-    leaking = any(r["leaks"] for r in rows)
-    assert ("solved by a one-line shortcut" in section) == leaking
-    assert ("No shortcut reaches the leak line" in section) == (not leaking)
+    assert any(r["leaks"] for r in rows)  # the departed-owner key gives the case away
+    assert "solved by a one-line shortcut" not in section and "No shortcut reaches the leak line" in section
+    assert "is easy on purpose (coupang-forged-token-v1: the case as it happened" in section
 
 
 def test_audit_flags_a_planted_perfect_shortcut(tiny_ds, tiny_truth, monkeypatch: pytest.MonkeyPatch) -> None:

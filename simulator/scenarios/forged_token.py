@@ -20,9 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulator import pools
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
-from simulator.seeding import rng
+from simulator.seeding import hash_unit, rng
 from simulator.traffic import ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINT_BYTES, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC
 from simulator.world import ENGINEERS, utc_micros
+
+#: Cumulative share of the customers' requests at each local hour 0..24 (for stealthy timing).
+_DIURNAL_CDF = np.concatenate([[0.0], np.cumsum(pools.HOURLY_SHARE)])
 
 
 class Knobs(BaseModel):
@@ -40,6 +43,11 @@ class Knobs(BaseModel):
     ip_pool: int = Field(40, ge=1, description="overseas addresses the crawler rotates through")
     rotation_hours: float = Field(2.0, gt=0, description="hours one address is used before rotating")
     address_list_reads: float = Field(4.4, ge=1, description="address-list reads per customer (case: 148M / 33.7M)")
+    stealth: float = Field(
+        0.0, ge=0, le=1,
+        description="0: the case (cloud IPs abroad, strict id order, round the clock, one app version); 1: domestic proxies, scattered ids, human hours",
+    )
+    extortion: bool = Field(False, description="end the incident with an extortion e-mail to the company (the case's 16 November)")
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Plan:
     """Everything needed to render any (day, block) of the incident."""
 
     incident_id: int
-    actor: int
+    actors: tuple[int, ...]
     key_id: str
     first_day: int
     bulk_day: int
@@ -58,6 +66,7 @@ class Plan:
     ip_asn: np.ndarray
     ip_country: np.ndarray
     knobs: Knobs
+    scatter: tuple[int, int] = (1, 0)  # (a, c): scattered position of an id is (a * id + c) mod customers
 
 
 class ForgedToken:
@@ -96,19 +105,64 @@ class ForgedToken:
         per_day = np.maximum(1, np.round(w * knobs.daily_share * cfg.world.customers)).astype(np.int64)
         cuts = np.minimum(np.concatenate([[0], np.cumsum(per_day)]), cfg.world.customers)  # the sweep stops at the last id
         ips, asn, idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
+        country = pools.FOREIGN_CLOUD.country[idx]
+        # stealth: that share of the crawler's addresses are domestic mobile proxies instead
+        proxy = r.random(knobs.ip_pool) < knobs.stealth
+        k_ip, k_asn, k_idx = pools.addresses_in(pools.KR_MOBILE, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
+        ips, asn, country = np.where(proxy, k_ip, ips), np.where(proxy, k_asn, asn), np.where(proxy, pools.KR_MOBILE.country[k_idx], country)
+        n = cfg.world.customers
+        a = int(n * 0.6180339887) | 1
+        while np.gcd(a, n) != 1:
+            a += 2
         return Plan(
-            incident_id=incident_id, actor=int(pick["owner_employee_id"]), key_id=pick["key_id"],
+            incident_id=incident_id, actors=(int(pick["owner_employee_id"]),), key_id=pick["key_id"],
             first_day=first, bulk_day=bulk, end_day=end, lo=cuts[:-1], hi=cuts[1:],
-            ips=ips, ip_asn=asn, ip_country=pools.FOREIGN_CLOUD.country[idx], knobs=knobs,
+            ips=ips, ip_asn=asn, ip_country=country, knobs=knobs, scatter=(a, int(r.integers(n))),
         )
 
+    def declared_easy(self, knobs: Knobs) -> str | None:
+        """Easy on purpose, whatever the knobs: the case's hole is a key whose owner has left."""
+        return "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
+
     def window(self, plan: Plan) -> tuple[int, int]:
-        """First and one-past-last day index of malicious activity."""
-        return plan.first_day, plan.end_day
+        """First and one-past-last day index of malicious activity (the e-mail's day included)."""
+        return plan.first_day, plan.end_day + self._mail_days(plan)
+
+    @staticmethod
+    def _mail_days(plan: Plan) -> int:
+        return 1 if plan.knobs.extortion else 0
 
     def phases(self, plan: Plan) -> str:
         """Phase layout as text for the incidents table."""
-        return f"probe:{plan.first_day}-{plan.bulk_day};bulk:{plan.bulk_day}-{plan.end_day}"
+        text = f"probe:{plan.first_day}-{plan.bulk_day};bulk:{plan.bulk_day}-{plan.end_day}"
+        return text + (f";extortion:{plan.end_day}-{plan.end_day + 1}" if plan.knobs.extortion else "")
+
+    def render_staff(self, plan: Plan, cfg: SimConfig, day_index: int, ctx: object) -> dict[str, pl.DataFrame]:
+        """The extortion e-mail, logged by the company's security desk the day after the last read."""
+        if not (plan.knobs.extortion and day_index == plan.end_day and day_index < cfg.time.days):
+            return {}
+        t0 = utc_micros(cfg.time.start + dt.timedelta(days=day_index), cfg.time.timezone)
+        return {
+            "hr": pl.DataFrame(
+                {
+                    "ts": [t0 + 10 * 3600 * SEC],
+                    "subject_kind": ["company"],
+                    "subject_id": ["security-desk"],
+                    "event": ["extortion_email"],
+                    "detail": ["sender claims to hold customer names, addresses and phone numbers"],
+                    "phase": ["extortion"],
+                }
+            )
+        }
+
+    @staticmethod
+    def _position(plan: Plan, cfg: SimConfig, ids: np.ndarray) -> np.ndarray:
+        """Where each id falls in the sweep: its own id, or (a stealth share of ids) a scattered slot."""
+        n = cfg.world.customers
+        a, c = plan.scatter
+        scattered = (ids * a + c) % n  # a < n, so no int64 overflow below 3 billion customers
+        pick = hash_unit(cfg.seed, "sweep-scatter", ids) < plan.knobs.stealth
+        return np.where(pick, scattered, ids)
 
     def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.ndarray]) -> dict[str, pl.DataFrame]:
         """Malicious gateway rows of one (day, block); no auth rows (the tokens were never issued)."""
@@ -130,13 +184,16 @@ class ForgedToken:
             phase = "bulk"
             d = day_index - plan.bulk_day
             lo, hi = int(plan.lo[d]), int(plan.hi[d])
-            a, b = max(lo, b_lo), min(hi, b_hi)
-            if a >= b:
-                return {}
-            targets = np.arange(a, b, dtype=np.int64)
-            frac = (targets - lo + 0.5) / max(hi - lo, 1)  # the sweep walks the range in order over the day
+            pos = self._position(plan, cfg, ids.astype(np.int64))
+            sel = (pos >= lo) & (pos < hi)
+            targets, pos = ids[sel].astype(np.int64), pos[sel]
+            order = np.argsort(pos, kind="stable")
+            targets, pos = targets[order], pos[order]
+            frac = (pos - lo + 0.5) / max(hi - lo, 1)  # the sweep walks its positions in order over the day
         if len(targets) == 0:
             return {}
+        if k.stealth > 0:  # human hours: bend the day's clock toward the customers' diurnal curve
+            frac = (1 - k.stealth) * frac + k.stealth * np.interp(frac, _DIURNAL_CDF, np.linspace(0, 1, 25))
         r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
         n = len(targets)
         t_cust = t0 + (frac * (DAY_US - 600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
@@ -170,7 +227,8 @@ class ForgedToken:
                 "ip": plan.ips[ip_i],
                 "country": plan.ip_country[ip_i].tolist(),
                 "asn": plan.ip_asn[ip_i],
-                "user_agent": pools.UA_POOL.gather(np.zeros(len(cust), dtype=np.int64)),  # mimics the Android app
+                # one Android app version; with stealth, the app versions customers use
+                "user_agent": pools.UA_POOL.gather(np.where(r.random(len(cust)) < k.stealth, r.integers(0, len(pools.UA_POOL), len(cust)), 0)),
                 "status": np.full(len(cust), 200),
                 "bytes": (ENDPOINT_BYTES[ep] * r.uniform(0.8, 1.2, len(cust)) + records * 350).astype(np.int32),
                 "records_returned": records.astype(np.int32),

@@ -1,0 +1,484 @@
+"""Staff-side insider scenarios: the catalogue of DOMAIN section 4 beyond the forged-token case.
+
+Every scenario here is an employee (or someone holding an employee's account) acting in the
+staff's streams (admin reads, employee logins, exports), rendered once per day for the whole
+staff like normal staff traffic. A scenario is a short declaration:
+
+- who fits (roles, a leaver, a survivor of a team that lost people, a colleague to misuse);
+- its phases, each an :class:`Act`: reads per day, bulk pulls per day and their size, the
+  share of night work, the share of reads tied to a ticket, whose identity and device the rows
+  carry, where they come from;
+
+and :class:`StaffScenario` turns that into rows. Volumes are per actor and day at ``rate=1``
+and ``stealth=0``; row counts of bulk pulls are given at a 1M-customer world and scale with
+the world, like the analysts' routine queries. ``stealth`` moves each phase toward the
+actor's peers:
+
+- fewer reads and pulls (a quarter of them at stealth 1);
+- pull sizes toward the analysts' routine median;
+- work inside the actor's shift instead of at night, and not on days off;
+- reads tied to a (reused) ticket;
+- bulk pulls run as routine SQL queries (like the analysts', with no ticket) or, for roles
+  that never pull in bulk, given up;
+- a domestic address instead of a foreign one, abroad only for the last days.
+
+Bulk pulls (exports, queries) log a row count and no customer id, like the analysts' routine
+queries; the customers they cover (a contiguous id range: ids follow signup order, so "the
+customers who signed up in March" is a range) reach the exposure truth through hidden
+columns that never reach the logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from simulator import pools
+from simulator.config import SimConfig
+from simulator.errors import ScenarioError
+from simulator.seeding import hash_u64, rng
+from simulator.staff_traffic import DAY_US, HOUR, OFFICE_NET, SEC, SHIFT_START, VPN_NET, StaffContext, scaled_rows
+from simulator.world import EPOCH, utc_micros
+
+#: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
+ROUTINE_ROWS = 3_000
+#: Roles whose routine includes bulk queries and exports.
+BULK_ROLES = ("analyst", "administrator")
+#: Roles that can see customer records in the internal tools.
+ACCESS = ("support_agent", "logistics", "analyst", "administrator", "backend_engineer", "platform_engineer")
+
+
+class StaffKnobs(BaseModel):
+    """Knobs shared by the staff-side scenarios. Offsets are days after the end of the warm-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start_offset: int = Field(2, ge=0, description="days after warm-up when the incident starts (leavers: at the latest)")
+    duration_days: int = Field(14, ge=2, description="days of malicious activity (cut at the end of the span)")
+    rate: float = Field(1.0, gt=0, le=100, description="multiplier of the scenario's reads and pulls per day")
+    stealth: float = Field(0.5, ge=0, le=1, description="0 blatant ... 1 mimics the actor's peers")
+    actors: int = Field(1, ge=1, le=50, description="insiders acting in the incident, each on their own")
+
+
+class PhasedKnobs(StaffKnobs):
+    """Knobs of a two-phase staff scenario."""
+
+    phase_split: float = Field(0.5, gt=0, lt=1, description="share of the duration in the first phase")
+
+
+@dataclass(frozen=True)
+class Act:
+    """What an actor does on a day of one phase (at rate 1, stealth 0)."""
+
+    phase: str
+    views: float = 0.0  # single-record reads per day
+    view_action: str = "view"
+    pulls: float = 0.0  # bulk pulls (exports or queries) per day
+    pull_rows: float = 0.0  # mean rows per pull
+    pull_channel: str = "export"  # export | sql | api
+    night: float = 0.0  # share of the day's rows at night (local 0-5h)
+    ticket: float = 0.0  # share of single reads tied to a ticket
+    targets: int = 0  # > 0: reads revisit this many fixed people (neighbours, celebrities); 0: anyone
+    identity: str = "self"  # self | as_colleague (colleague's id, actor's device) | colleague_device (own id, colleague's device)
+    origin: str = "office"  # office | takeover (someone else's device, from abroad)
+    days_off: bool = False  # works on weekends and holidays too
+    ramp: bool = False  # volume grows over the phase (more and more often)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to render any day of the incident."""
+
+    incident_id: int
+    actors: tuple[int, ...]
+    colleagues: tuple[int, ...]  # per actor: the colleague misused (-1 when none)
+    first_day: int
+    end_day: int  # exclusive
+    phases: tuple[tuple[str, int, int], ...]  # (name, first day, end day)
+    knobs: StaffKnobs
+    note: str = ""  # how the actors were chosen
+    targets: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+
+
+def _role(ctx: StaffContext, employee: int, day_index: int, cfg: SimConfig) -> str:
+    """The employee's role on a day (their last one if none is open that day)."""
+    day = (cfg.time.start + dt.timedelta(days=day_index) - EPOCH).days
+    mine = np.flatnonzero(ctx.seg_owner == employee)
+    open_ = mine[(ctx.seg_start[mine] <= day) & (day < ctx.seg_end[mine])]
+    pick = open_[-1] if len(open_) else mine[-1] if len(mine) else -1
+    return str(ctx.seg_role[pick]) if pick >= 0 else ""
+
+
+class StaffScenario:
+    """Base class: actor selection by fit, phase layout and rendering of the staff streams."""
+
+    id = ""
+    summary = ""
+    Knobs = StaffKnobs
+    roles: tuple[str, ...] = ACCESS
+    leaver = False  # prefer employees who leave during the span; the window ends at the departure
+    layoff_team = False  # prefer members of the team that lost the most people
+    acts: tuple[Act, ...] = ()
+    stream_kinds = ("admin", "auth")
+
+    def declared_easy(self, knobs: StaffKnobs) -> str | None:
+        """Why this variant is easy on purpose (shortcut audits expect a leak), or None."""
+        return None
+
+    # ---- plan ---------------------------------------------------------------------------------
+
+    def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: StaffKnobs) -> Plan:
+        """Pick the actors by fit and lay the phases out over the window."""
+        r = rng(cfg.seed, "scenario-plan", incident_id)
+        start = cfg.time.start
+        first = cfg.time.warmup_days + knobs.start_offset
+        if first >= cfg.time.days - 1:
+            raise ScenarioError(
+                f"{self.id}: knobs.start_offset={knobs.start_offset} puts the start (day {first}) at or past the end of the span "
+                f"({cfg.time.days} days, {cfg.time.warmup_days} of warm-up); lower start_offset or lengthen time"
+            )
+        first_date = start + dt.timedelta(days=first)
+        emp = staff["employees"]
+        active = emp.filter(
+            (pl.col("hire_date") < start - dt.timedelta(days=30))
+            & (pl.col("termination_date").is_null() | (pl.col("termination_date") > first_date + dt.timedelta(days=2)))
+        )
+        fit = active.filter(pl.col("role").is_in(self.roles)).sort("employee_id")
+        note = "role fit"
+        end_of = cfg.time.end
+        if self.leaver:
+            # leavers with room for the scenario: at least a week (or its duration) after the start
+            room = first_date + dt.timedelta(days=min(knobs.duration_days, 7))
+            leaving = fit.filter(pl.col("termination_date").is_not_null() & (pl.col("termination_date") >= room) & (pl.col("termination_date") <= end_of))
+            if leaving.height >= knobs.actors:
+                fit, note = leaving, "leaves during the span"
+            else:
+                note = "role fit; the departure falls after the span"
+        if self.layoff_team:
+            gone = emp.filter(pl.col("termination_date").is_not_null() & (pl.col("termination_date") < first_date))
+            losses = gone.group_by("team").len().sort("len", "team", descending=[True, False])
+            for team in losses["team"].to_list():
+                members = fit.filter(pl.col("team") == team)
+                if members.height >= knobs.actors:
+                    fit, note = members, f"survivor of team {team}, which lost the most people"
+                    break
+        if fit.height < knobs.actors:
+            raise ScenarioError(
+                f"{self.id}: knobs.actors={knobs.actors} but only {fit.height} active employees fit (roles {', '.join(self.roles)}); "
+                f"lower actors or raise world.employees"
+            )
+        pick = np.sort(r.choice(fit.height, size=knobs.actors, replace=False))
+        chosen = fit[pick]
+        actors = tuple(int(x) for x in chosen["employee_id"])
+        colleagues = tuple(self._colleague(r, active, row) for row in chosen.iter_rows(named=True)) if self._needs_colleague() else (-1,) * len(actors)
+        end = min(cfg.time.days, first + knobs.duration_days)
+        if self.leaver and note.startswith("leaves"):
+            # the window ends at the (earliest) departure; it starts duration days before, not before the start day
+            term = min((d - start).days for d in chosen["termination_date"].to_list())
+            end = min(end, max(first + 2, term))
+            first = max(first, end - knobs.duration_days)
+        if end - first < 2:
+            raise ScenarioError(
+                f"{self.id}: the window (days {first}-{end}) is shorter than 2 days; lower start_offset or lengthen time"
+            )
+        phases = self._phases(first, end, knobs)
+        n_targets = max(a.targets for a in self.acts)
+        targets = tuple(
+            tuple(int(x) for x in np.sort(r.choice(cfg.world.customers, size=min(n_targets, cfg.world.customers), replace=False)))
+            for _ in actors
+        ) if n_targets else ()
+        return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets)
+
+    def _needs_colleague(self) -> bool:
+        return any(a.identity != "self" for a in self.acts)
+
+    @staticmethod
+    def _colleague(r: np.random.Generator, active: pl.DataFrame, row: dict) -> int:
+        """A colleague of the actor: same team if possible, else same role, else anyone active."""
+        for col in ("team", "role"):
+            peers = active.filter((pl.col(col) == row[col]) & (pl.col("employee_id") != row["employee_id"]))
+            if peers.height:
+                return int(peers["employee_id"].sort()[int(r.integers(peers.height))])
+        others = active.filter(pl.col("employee_id") != row["employee_id"])["employee_id"].sort()
+        return int(others[int(r.integers(len(others)))]) if len(others) else -1
+
+    def _phases(self, first: int, end: int, knobs: StaffKnobs) -> tuple[tuple[str, int, int], ...]:
+        if len(self.acts) == 1:
+            return ((self.acts[0].phase, first, end),)
+        cut = min(end - 1, max(first + 1, first + round(getattr(knobs, "phase_split", 0.5) * (end - first))))
+        return ((self.acts[0].phase, first, cut), (self.acts[1].phase, cut, end))
+
+    def window(self, plan: Plan) -> tuple[int, int]:
+        """First and one-past-last day index of malicious activity."""
+        return plan.first_day, plan.end_day
+
+    def phases(self, plan: Plan) -> str:
+        """Phase layout as text for the incidents table."""
+        return ";".join(f"{name}:{a}-{b}" for name, a, b in plan.phases)
+
+    # ---- render -------------------------------------------------------------------------------
+
+    def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: dict) -> dict[str, pl.DataFrame]:
+        """Nothing in the customers' streams."""
+        return {}
+
+    def render_staff(self, plan: Plan, cfg: SimConfig, day_index: int, ctx: StaffContext) -> dict[str, pl.DataFrame]:
+        """Admin and auth rows of one day (unsorted; ``phase`` column; hidden exposure columns)."""
+        if not plan.first_day <= day_index < plan.end_day:
+            return {}
+        phase_i = next(i for i, (_, a, b) in enumerate(plan.phases) if a <= day_index < b)
+        act = self.acts[phase_i]
+        _, p_first, p_end = plan.phases[phase_i]
+        k = plan.knobs
+        s = k.stealth
+        day = cfg.time.start + dt.timedelta(days=day_index)
+        t0 = utc_micros(day, cfg.time.timezone)
+        off_day = day.weekday() >= 5 or pools.is_holiday(day)
+        admin, auth = [], []
+        for j, actor in enumerate(plan.actors):
+            r = rng(cfg.seed, "scenario-staff", plan.incident_id, day_index, j)
+            if off_day and not (act.days_off and r.random() < 1 - s):
+                continue
+            ramp = (1 + 2 * (day_index - p_first + 0.5) / max(p_end - p_first, 1)) / 2 if act.ramp else 1.0
+            vol = k.rate * (1 - 0.75 * s) * ramp
+            n_views = int(r.poisson(act.views * vol))
+            # people whose role never pulls in bulk (support, logistics) give up pulls as they hide
+            pull_habit = 1.0 if _role(ctx, actor, day_index, cfg) in BULK_ROLES else 1 - s
+            n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
+            if day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
+                n_views, n_pulls = (1, 0) if act.views >= act.pulls else (0, 1)
+            n = n_views + n_pulls
+            if n == 0:
+                continue
+            # when: the actor's shift, or at night (the blatant share shrinks with stealth)
+            shift = SHIFT_START.get(str(ctx.shift[actor]), 9)
+            night = r.random(n) < act.night * (1 - s)
+            ts = np.where(
+                night,
+                t0 + r.integers(0, 5 * HOUR, n),
+                t0 + (shift * HOUR + r.integers(0, 8 * HOUR, n)) % DAY_US,
+            )
+            # where from, and as whom on which device
+            colleague = plan.colleagues[j]
+            emp_id = colleague if act.identity == "as_colleague" else actor
+            device_of = colleague if act.identity == "colleague_device" else actor
+            device = f"LT-{device_of:05d}"
+            if act.origin == "takeover":
+                device = f"UNK-{hash_u64(cfg.seed, 'device', np.array([plan.incident_id * 1000 + j]))[0] % 10**6:06d}"
+                # blatant: abroad from the first day; stealthy: a domestic mobile address at first,
+                # abroad only for the last (1 - stealth)^2 share of the days
+                abroad = day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
+                net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
+                u = rng(cfg.seed, "scenario-ip", plan.incident_id, j).random(2)
+                ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
+                ip = np.full(n, ip1[0])
+                country = np.full(n, net.country[idx[0]], dtype=object)
+            else:
+                office = OFFICE_NET[0] + (r.random(n) * OFFICE_NET[1]).astype(np.int64)
+                vpn = VPN_NET[0] + (r.random(n) * VPN_NET[1]).astype(np.int64)
+                ip = np.where(night, vpn, office)
+                country = np.full(n, "KR", dtype=object)
+            # what: single reads (fixed targets or anyone), then bulk pulls over an id range
+            is_pull = np.arange(n) >= n_views
+            if plan.targets:
+                tg = np.asarray(plan.targets[j], dtype=np.int64)
+                customer = tg[r.integers(0, len(tg), n)]
+            else:
+                customer = r.integers(0, cfg.world.customers, n)
+            ticket_p = act.ticket + (0.95 - act.ticket) * s
+            tied = r.random(n) < ticket_p
+            # a reused ticket: one of today's ticket numbers of the actor (the format of staff tickets)
+            ticket = (np.int64(day_index) << 40) | (np.int64(actor) << 16) | r.integers(0, 40, n)
+            # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
+            size = act.pull_rows ** (1 - s) * ROUTINE_ROWS**s
+            rows = scaled_rows(cfg, np.exp(r.normal(np.log(max(size, 1)), 0.5, n)))
+            lo = (r.random(n) * (cfg.world.customers - rows + 1)).astype(np.int64)
+            routine = r.random(n) < s  # stealthy pulls run as routine SQL queries
+            channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
+            action = np.where(is_pull, np.where(channel == "sql", "query", "export"), act.view_action)
+            admin.append(
+                pl.DataFrame(
+                    {
+                        "ts": ts,
+                        "employee_id": np.full(n, emp_id, dtype=np.int64),
+                        "customer_id": pl.Series(customer).set(pl.Series(is_pull), None),
+                        "row_count": np.where(is_pull, rows, 1),
+                        "action": action.tolist(),
+                        "channel": channel.tolist(),
+                        "ticket_id": pl.Series(ticket).set(pl.Series(~tied | (is_pull & (channel == "sql"))), None),
+                        "ip": ip,
+                        "country": country.tolist(),
+                        "device": [device] * n,
+                        "phase": [act.phase] * n,
+                        "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
+                        "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),
+                    }
+                )
+            )
+            # a login opens each session that is not the actor's ordinary day in the office
+            odd = night | (act.origin == "takeover") | (act.identity == "as_colleague")
+            if odd.any():
+                sess = np.unique(np.where(night, 0, 1)[odd])
+                first_ts = np.array([ts[odd & (np.where(night, 0, 1) == x)].min() for x in sess])  # at most two sessions
+                auth.append(
+                    pl.DataFrame(
+                        {
+                            "ts": np.maximum(first_ts - 60 * SEC, t0),
+                            "event": ["employee_login"] * len(sess),
+                            "employee_id": np.full(len(sess), emp_id, dtype=np.int64),
+                            "ip": ip[[int(np.flatnonzero(odd & (np.where(night, 0, 1) == x))[0]) for x in sess]],
+                            "country": [country[0]] * len(sess),
+                            "phase": [act.phase] * len(sess),
+                        }
+                    )
+                )
+        out = {}
+        if admin:
+            out["admin"] = pl.concat(admin, how="diagonal_relaxed")
+        if auth:
+            out["auth"] = pl.concat(auth, how="diagonal_relaxed")
+        return out
+
+
+# ---- the catalogue ------------------------------------------------------------------------------
+
+
+def _knobs(model_name: str, base: type[StaffKnobs] = StaffKnobs, **defaults: object) -> type[StaffKnobs]:
+    """A Knobs model with scenario-specific defaults (same fields, same checks), importable by name for pickling."""
+    fields = {name: (base.model_fields[name].annotation, Field(value, **_constraints(base, name))) for name, value in defaults.items()}
+    model = create_model(model_name, __base__=base, __module__=__name__, **fields)  # type: ignore[call-overload]
+    globals()[model_name] = model
+    return model
+
+
+def _constraints(base: type[StaffKnobs], name: str) -> dict:
+    info = base.model_fields[name]
+    out: dict = {"description": info.description}
+    for m in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(m, attr, None) is not None:
+                out[attr] = getattr(m, attr)
+    return out
+
+
+class BulkExportBeforeDeparture(StaffScenario):
+    """An employee who gives notice and exports far more than usual before leaving."""
+
+    id = "bulk-export-before-departure-v1"
+    summary = "an employee with export rights works out the notice period, then exports far more than usual before leaving"
+    roles = ("analyst", "administrator")
+    leaver = True
+    Knobs = _knobs("BulkExportBeforeDepartureKnobs", PhasedKnobs, duration_days=14, stealth=0.5, phase_split=0.5)
+    acts = (
+        Act("notice", pulls=0.6, pull_rows=8_000, night=0.2),
+        Act("exfiltration", pulls=3.0, pull_rows=30_000, night=0.4),
+    )
+
+
+class SnoopingAgent(StaffScenario):
+    """A support agent who opens records with no ticket: neighbours, celebrities, an ex."""
+
+    id = "snooping-agent-v1"
+    summary = "a support or logistics agent opens a small set of people's records again and again, with no ticket"
+    roles = ("support_agent", "logistics")
+    Knobs = _knobs("SnoopingAgentKnobs", duration_days=21, stealth=0.5)
+    acts = (Act("snooping", views=8.0, ticket=0.0, targets=25),)
+
+
+class CompromisedEmployee(StaffScenario):
+    """Someone else using an employee's account: new device, another country, odd hours."""
+
+    id = "compromised-employee-v1"
+    summary = "an outsider uses an employee's account from a new device and another country at odd hours, scraping records"
+    roles = ("support_agent", "logistics", "administrator", "analyst")
+    Knobs = _knobs("CompromisedEmployeeKnobs", duration_days=6, stealth=0.5)
+    acts = (Act("takeover", views=60.0, pulls=0.3, pull_rows=5_000, night=0.8, origin="takeover", days_off=True),)
+
+
+class SlowDripAnalyst(StaffScenario):
+    """An analyst with legitimate bulk rights who siphons a little every day."""
+
+    id = "slow-drip-analyst-v1"
+    summary = "an analyst with legitimate bulk rights siphons a few thousand records every day for weeks"
+    roles = ("analyst",)
+    Knobs = _knobs("SlowDripAnalystKnobs", duration_days=30, stealth=0.5)
+    acts = (Act("drip", pulls=1.2, pull_rows=6_000, night=0.3, pull_channel="export"),)
+
+
+class PrivilegeMisuse(StaffScenario):
+    """Access to fields or actions outside the role."""
+
+    id = "privilege-misuse-v1"
+    summary = "a support or logistics employee edits customer records and exports lists, actions outside the role"
+    roles = ("support_agent", "logistics")
+    Knobs = _knobs("PrivilegeMisuseKnobs", duration_days=10, stealth=0.5)
+    acts = (Act("misuse", views=10.0, view_action="update", ticket=0.2, pulls=0.3, pull_rows=2_000),)
+
+
+# The five classic insider scripts (the CERT insider-threat test data set), in this world.
+
+
+class AfterHoursTheft(StaffScenario):
+    """CERT script 1: starts working after hours, takes data, leaves shortly after."""
+
+    id = "classic-after-hours-theft-v1"
+    summary = "classic 1: an employee who never worked late starts logging in at night, takes data, and leaves"
+    roles = ("support_agent", "logistics", "analyst", "administrator")
+    leaver = True
+    Knobs = _knobs("AfterHoursTheftKnobs", PhasedKnobs, duration_days=10, stealth=0.5, phase_split=0.6)
+    acts = (
+        Act("after-hours", views=15.0, night=0.9, days_off=True),
+        Act("theft", views=10.0, pulls=1.5, pull_rows=8_000, night=0.9, days_off=True),
+    )
+
+
+class JobHuntThenTheft(StaffScenario):
+    """CERT script 2: job hunting, then takes data at a far higher rate than before leaving."""
+
+    id = "classic-job-hunt-theft-v1"
+    summary = "classic 2: an employee scouts what to take while job hunting, then takes it at a far higher rate before leaving"
+    roles = ("support_agent", "logistics", "analyst", "administrator")
+    leaver = True
+    Knobs = _knobs("JobHuntThenTheftKnobs", PhasedKnobs, duration_days=20, stealth=0.5, phase_split=0.6)
+    acts = (
+        Act("job-hunting", pulls=1.0, pull_rows=400, pull_channel="sql", ticket=0.5),
+        Act("theft", views=120.0, pulls=2.0, pull_rows=20_000, night=0.2),
+    )
+
+
+class AdminImpersonation(StaffScenario):
+    """CERT script 3: an administrator takes over a colleague's login and acts as them."""
+
+    id = "classic-admin-impersonation-v1"
+    summary = "classic 3: an administrator obtains a colleague's login, then reads, edits and exports as that colleague from his own device"
+    roles = ("administrator",)
+    Knobs = _knobs("AdminImpersonationKnobs", PhasedKnobs, duration_days=6, stealth=0.5, phase_split=0.34)
+    acts = (
+        Act("capture", views=12.0, night=0.5, identity="as_colleague"),
+        Act("impersonation", views=25.0, view_action="update", pulls=1.0, pull_rows=15_000, night=0.5, identity="as_colleague"),
+    )
+
+
+class ColleagueMailout(StaffScenario):
+    """CERT script 4: reads data on a colleague's machine and mails it out, more and more often."""
+
+    id = "classic-colleague-mailout-v1"
+    summary = "classic 4: an employee works from a colleague's machine and mails records out, more and more often"
+    roles = ("support_agent", "logistics", "analyst")
+    Knobs = _knobs("ColleagueMailoutKnobs", duration_days=21, stealth=0.5)
+    acts = (Act("mailout", views=12.0, pulls=0.6, pull_rows=300, pull_channel="api", identity="colleague_device", ramp=True),)
+
+
+class LayoffSurvivorUpload(StaffScenario):
+    """CERT script 5: a survivor of a team hit by departures uploads data for later use."""
+
+    id = "classic-layoff-survivor-upload-v1"
+    summary = "classic 5: a member of the team that lost the most people uploads customer data to outside storage"
+    roles = ACCESS
+    layoff_team = True
+    Knobs = _knobs("LayoffSurvivorUploadKnobs", duration_days=14, stealth=0.5)
+    acts = (Act("upload", views=6.0, pulls=1.0, pull_rows=4_000, pull_channel="api"),)

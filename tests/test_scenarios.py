@@ -1,0 +1,280 @@
+"""The attack library: every scenario's conformance, truth, knobs, prevalence, leakage and stealth.
+
+The leakage and stealth-ladder tests generate one dataset per (scenario, stealth, seed) in the
+world of ``configs/stealth-ladder.toml`` (2,000 customers, 800 employees, 22 days), two at a
+time in spawned processes (the function below is importable from here because pytest puts the
+tests directory on ``sys.path``, which spawned children inherit).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from simulator import layout
+from simulator.config import SimConfig
+from simulator.errors import SimulationError
+from simulator.scenarios import load, registry
+from simulator.scenarios.checks import CHECK_WORLD, ScenarioCheckError, check_scenario
+
+REPO = Path(__file__).resolve().parent.parent
+LADDER = REPO / "configs" / "stealth-ladder.toml"
+CATALOGUE = [
+    "coupang-forged-token-v1", "bulk-export-before-departure-v1", "snooping-agent-v1", "compromised-employee-v1",
+    "slow-drip-analyst-v1", "privilege-misuse-v1", "classic-after-hours-theft-v1", "classic-job-hunt-theft-v1",
+    "classic-admin-impersonation-v1", "classic-colleague-mailout-v1", "classic-layoff-survivor-upload-v1",
+]
+RULES_AND_STATS = [
+    "rule-departed-owner-key-v1", "rule-stale-key-v1", "rule-new-country-v1", "rule-after-termination-v1", "rule-no-ticket-reads-v1",
+    "rule-off-hours-bulk-v1", "stat-own-history-v1", "stat-peer-group-v1", "stat-sequential-sweep-v1", "stat-ip-rotation-v1",
+]
+STEALTH = (0.0, 0.5, 1.0)
+
+
+def test_catalogue_is_registered() -> None:
+    assert set(CATALOGUE) <= set(registry())
+
+
+def test_scenarios_list_shows_every_id_with_knobs_and_summary() -> None:
+    proc = subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "list"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for sid in CATALOGUE:
+        cls = load(sid)
+        block = proc.stdout.split(sid, 1)[1].split("\n\n", 1)[0]
+        assert cls.summary.split()[0] in block, sid
+        for knob in cls.Knobs.model_fields:
+            assert knob in block, (sid, knob)
+    assert "stealth" in proc.stdout and "easy on purpose" in proc.stdout
+
+
+# ---- conformance ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sid", CATALOGUE)
+def test_check_scenario_passes_for_every_builtin(sid: str, tmp_path: Path) -> None:
+    results = check_scenario(sid, workdir=tmp_path)
+    assert {r.check for r in results} == {"interface", "determinism", "truth_complete", "exposure", "window", "incidents"}
+
+
+def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path) -> None:
+    check_scenario("coupang-forged-token-v1", knobs={"extortion": True, "bulk_days": 3, "start_offset": 1, "probe_days": 1}, workdir=tmp_path)
+    check_scenario("snooping-agent-v1", knobs={"actors": 2}, count=3, workdir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "failing"),
+    [
+        ("StartsEarly", "window"),
+        ("Nondeterministic", "determinism"),
+        ("UnexposedPulls", "exposure"),
+        ("BadId", "interface"),
+    ],
+)
+def test_check_scenario_fails_a_broken_scenario(name: str, failing: str, tmp_path: Path) -> None:
+    import bad_scenarios
+
+    cls = getattr(bad_scenarios, name)
+    results = check_scenario(cls, workdir=tmp_path, raise_on_failure=False)
+    failed = {r.check for r in results if not r.passed}
+    assert failing in failed, results
+    with pytest.raises(ScenarioCheckError, match=failing):
+        check_scenario(cls, workdir=tmp_path)
+
+
+# ---- truth, knobs and prevalence -------------------------------------------------------------
+
+
+def _small(scenarios: list[dict[str, Any]], **over: Any) -> SimConfig:
+    return SimConfig.model_validate(CHECK_WORLD | {"scenarios": scenarios} | over)
+
+
+@pytest.fixture(scope="module")
+def prevalence_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from simulator.engine import generate
+
+    cfg = _small([
+        {"id": "slow-drip-analyst-v1", "count": 2},
+        {"id": "snooping-agent-v1", "count": 3, "knobs": {"actors": 2}},
+        {"id": "coupang-forged-token-v1", "knobs": {"start_offset": 1, "probe_days": 1, "bulk_days": 4, "extortion": True}},
+    ])
+    return generate(cfg, tmp_path_factory.mktemp("prev") / "ds")
+
+
+def test_prevalence_gives_many_incidents_with_distinct_actors(prevalence_ds: Path) -> None:
+    inc = pl.read_parquet(layout.truth_file(prevalence_ds, "incidents")).sort("incident_id")
+    assert inc["scenario"].to_list() == ["slow-drip-analyst-v1"] * 2 + ["snooping-agent-v1"] * 3 + ["coupang-forged-token-v1"]
+    assert inc["incident_id"].to_list() == list(range(6))
+    actors = [a for row in inc["actors"].to_list() for a in row]
+    assert len(actors) == 2 + 3 * 2 + 1 and len(set(actors)) == len(actors)  # nobody acts in two incidents
+    ev = pl.read_parquet(layout.truth_file(prevalence_ds, "malicious_events"))
+    assert sorted(ev["incident_id"].unique().to_list()) == list(range(6))
+    # each snooping actor's rows are in the admin stream under their own id
+    admin = pl.concat([pl.read_parquet(f) for f in (prevalence_ds / "logs" / "admin").rglob("*.parquet")])
+    snoop = admin.join(ev.filter(pl.col("incident_id").is_between(2, 4)).select("event_id", "incident_id"), on="event_id")
+    for row in inc.filter(pl.col("scenario") == "snooping-agent-v1").iter_rows(named=True):
+        who = set(snoop.filter(pl.col("incident_id") == row["incident_id"])["employee_id"].unique().to_list())
+        assert who == set(row["actors"]), row
+
+
+def test_extortion_mail_ends_the_forged_token_incident(prevalence_ds: Path) -> None:
+    ev = pl.read_parquet(layout.truth_file(prevalence_ds, "malicious_events")).filter(pl.col("incident_id") == 5)
+    inc = pl.read_parquet(layout.truth_file(prevalence_ds, "incidents")).filter(pl.col("incident_id") == 5).row(0, named=True)
+    mail = ev.filter(pl.col("phase") == "extortion")
+    assert mail.height == 1 and mail["stream"].item() == "hr"
+    assert mail["ts"].item() == ev["ts"].max() == inc["end"]  # nothing after the e-mail
+    first = CHECK_WORLD["time"]["warmup_days"] + 1  # start_offset 1, then 1 day of probing and 4 of bulk
+    assert inc["phases"] == f"probe:{first}-{first + 1};bulk:{first + 1}-{first + 5};extortion:{first + 5}-{first + 6}"
+    hr = pl.concat([pl.read_parquet(f) for f in (prevalence_ds / "logs" / "hr").rglob("*.parquet")])
+    assert hr.join(mail.select("event_id"), on="event_id")["event"].to_list() == ["extortion_email"]
+    assert set(ev["phase"].unique().to_list()) == {"probe", "bulk", "extortion"}
+
+
+def test_bulk_pulls_expose_customers_the_logs_do_not_name(prevalence_ds: Path) -> None:
+    ev = pl.read_parquet(layout.truth_file(prevalence_ds, "malicious_events"))
+    expo = pl.read_parquet(layout.truth_file(prevalence_ds, "exposure"))
+    admin = pl.concat([pl.read_parquet(f) for f in (prevalence_ds / "logs" / "admin").rglob("*.parquet")])
+    assert not [c for c in admin.columns if c.startswith("_")]  # hidden columns never reach the logs
+    drip = admin.join(ev.filter(pl.col("incident_id") < 2).select("event_id", "incident_id"), on="event_id")
+    pulls = drip.filter(pl.col("customer_id").is_null())
+    assert pulls.height > 0 and pulls["row_count"].min() >= 1
+    # a pull's rows are exposed: at least as many customers as the largest pull, first read at a pull's time
+    mine = expo.filter(pl.col("incident_id") < 2)
+    assert mine.height >= pulls.group_by("incident_id").agg(pl.col("row_count").max())["row_count"].min()
+    assert set(mine["first_ts"].unique().to_list()) <= set(pulls["ts"].to_list())
+    # each exposed customer is counted once per incident
+    assert mine.select("incident_id", "customer_id").n_unique() == mine.height
+
+
+def test_stealth_changes_the_rows_and_defaults_are_the_declared_ones(tmp_path: Path) -> None:
+    from simulator.engine import generate
+
+    def admin_rows(stealth: float) -> pl.DataFrame:
+        out = generate(_small([{"id": "compromised-employee-v1", "knobs": {"stealth": stealth}}]), tmp_path / f"s{stealth}")
+        ev = pl.read_parquet(layout.truth_file(out, "malicious_events"))
+        admin = pl.concat([pl.read_parquet(f) for f in (out / "logs" / "admin").rglob("*.parquet")])
+        return admin.join(ev.select("event_id"), on="event_id")
+
+    blatant, quiet = admin_rows(0.0), admin_rows(1.0)
+    assert blatant.height > 2 * quiet.height  # fewer reads
+    assert (blatant["country"] != "KR").all() and (quiet["country"] == "KR").all()  # abroad from day one vs a domestic address
+    assert blatant["ticket_id"].null_count() == blatant.height and quiet["ticket_id"].null_count() < quiet.height / 2
+    assert load("compromised-employee-v1").Knobs().stealth == 0.5
+
+
+def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> None:
+    from breachbench.config import ConfigError, validate
+    from simulator.engine import generate
+
+    with pytest.raises(ConfigError, match=r"scenarios\.0\.knobs\.stealth.*1\.5"):
+        validate({"name": "x", "scenarios": [{"id": "snooping-agent-v1", "knobs": {"stealth": 1.5}}]})
+    cfg = _small([{"id": "classic-admin-impersonation-v1", "count": 500}])
+    with pytest.raises(SimulationError, match=r"classic-admin-impersonation-v1.*actors=1.*only 0 active employees fit"):
+        generate(cfg, tmp_path / "too-many")
+    assert not (tmp_path / "too-many").exists()
+
+
+# ---- leakage and the stealth ladder -------------------------------------------------------------
+
+
+def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
+    """Generate one (scenario, stealth, seed) dataset of the ladder world; audit and/or score it."""
+    sid, stealth, seed, root, do_audit, do_detect = args
+    from breachbench.audit import audit
+    from breachbench.config import load_config
+    from breachbench.dataset import Dataset
+    from breachbench.runner import run_detector
+    from breachbench.scoring import Truth, score_alerts
+    from simulator.engine import generate
+
+    cfg = load_config(LADDER)
+    spec = next(s for s in cfg.scenarios if s.id == sid)
+    knobs = dict(spec.knobs)
+    if stealth < 0:
+        knobs.pop("stealth", None)  # the scenario's default
+    else:
+        knobs["stealth"] = stealth
+    sim = cfg.sim().model_copy(update={"seed": seed, "scenarios": [spec.model_copy(update={"knobs": knobs})]})
+    ds = Dataset.open(generate(sim, Path(root) / f"{sid}-{stealth}-{seed}", workers=1))
+    truth = Truth.of(ds)
+    out: dict[str, Any] = {"sid": sid, "stealth": stealth, "seed": seed}
+    if do_audit:
+        out["audit"] = audit(ds, truth, cfg.detection.budget)
+    if do_detect:
+        out["detect"] = {}
+        for det in RULES_AND_STATS:
+            run = run_detector(det, ds)
+            assert run.status == "OK", (det, run.error)
+            m = score_alerts(run.alerts, truth, budget=cfg.detection.budget)["overall"]
+            out["detect"][det] = m["exposure_prevented"] or 0.0
+    return out
+
+
+def _default_stealth(sid: str) -> float:
+    return float(load(sid).Knobs().stealth)
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Default knobs on seeds 1 and 2 (audited and scored), plus the other rungs of the ladder (scored)."""
+    root = str(tmp_path_factory.mktemp("ladder"))
+    cases = []
+    for seed in (1, 2):
+        for sid in CATALOGUE:
+            cases.append((sid, -1.0, seed, root, True, True))
+            cases += [(sid, s, seed, root, False, True) for s in STEALTH if s != _default_stealth(sid)]
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as ex:
+        out = list(ex.map(_case, cases))
+    for c in out:
+        if c["stealth"] < 0:
+            c["stealth"] = _default_stealth(c["sid"])
+    return out
+
+
+@pytest.mark.slow
+def test_no_shortcut_reaches_the_leak_line_at_default_knobs(ladder: list[dict[str, Any]]) -> None:
+    from breachbench.audit import LEAK_SHARE
+
+    audited = [c for c in ladder if "audit" in c]
+    assert len(audited) == 2 * len(CATALOGUE)
+    leaks, easy = [], set()
+    for c in audited:
+        cls = load(c["sid"])
+        reason = cls().declared_easy(cls.Knobs())
+        for row in c["audit"]:
+            assert row["declared_easy"] == (f"{c['sid']}: {reason}" if reason else None)
+            if row["leaks"]:
+                (easy.add(c["sid"]) if reason else leaks.append((c["sid"], c["seed"], row["shortcut"], round(row["op_score"], 1))))
+    assert not leaks, f"shortcuts at >= {LEAK_SHARE:.0%} of the oracle: {leaks}"
+    assert easy == {"coupang-forged-token-v1"}  # the declared-easy case does leak, as declared
+
+
+@pytest.mark.slow
+def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[dict[str, Any]]) -> None:
+    scored = [c for c in ladder if "detect" in c]
+    assert len(scored) == 2 * len(CATALOGUE) * len(STEALTH)
+
+    def mean(cases: list[dict[str, Any]]) -> float:
+        return float(np.mean([v for c in cases for v in c["detect"].values()]))
+
+    # the trend over the ladder, pooled over scenarios, seeds and detectors: strictly falling
+    pooled = {s: mean([c for c in scored if c["stealth"] == s]) for s in STEALTH}
+    assert pooled[0.0] > pooled[0.5] > pooled[1.0], pooled
+    assert pooled[1.0] < 0.7 * pooled[0.0], pooled  # most of these detectors watch the gateway, so the means are low; the fall is not
+    # per staff scenario (two seeds): the detectors catch less at the top of the ladder than at the bottom
+    staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v1"]  # the case is declared easy: its key gives it away
+    per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
+    rising = [sid for sid in staff if per[sid][1.0] >= per[sid][0.0]]
+    assert len(rising) <= 1, {sid: per[sid] for sid in rising}
+    # and at stealth 0 some rule or statistic catches the staff scenarios before most of their records are out
+    # (all but one: the slow drip is small even when blatant, and the zoo has no export-volume rule)
+    best = {sid: float(np.mean([max(c["detect"].values()) for c in scored if c["sid"] == sid and c["stealth"] == 0.0])) for sid in staff}
+    assert sum(v > 0.5 for v in best.values()) >= len(staff) - 1, best

@@ -1,9 +1,10 @@
 """Leakage audit: one-line shortcut detectors run bench-side on every scenario.
 
 If a shortcut that knows nothing about the attack reaches 0.9 of the oracle's operational
-score (the oracle scores 100), the scenario is too easy or leaks its label, and the report says
-so, naming the shortcut, unless the scenario declares the variant easy on purpose (the
-forged-token case: its key's owner left), in which case the report gives the scenario's reason.
+score (the oracle scores 100) on a scenario, pooled over the run's seeds, the scenario is too
+easy or leaks its label, and the report says so, naming the shortcut, unless the scenario
+declares the variant easy on purpose (the forged-token case: its key's owner left), in which
+case the report gives the scenario's reason.
 Each shortcut reads only what a detector could (logs and world tables through the view).
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 import polars as pl
 
 from breachbench.dataset import Dataset
-from breachbench.scoring import Truth, score_alerts
+from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
 from detectors.contract import ALERTS
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
 from simulator.scenarios import load as load_scenario
@@ -112,11 +113,13 @@ def declared_easy(ds: Dataset) -> dict[str, str]:
 
 
 def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> list[dict]:
-    """Each shortcut's operational score on the dataset and whether it reaches the leak line.
+    """Each shortcut's operational score on one dataset and whether it reaches the leak line there.
 
     A shortcut is scored at the run's budget and at budgets 1 and 3, and keeps its best: an
     analyst who reads only a shortcut's top alert is a fair use of it, and a scenario whose
     few records make a full budget of false alerts too dear must not hide a leak behind that.
+    Each row keeps its cost parts per budget (``parts``) so that :func:`pooled` can judge a
+    scenario over several datasets.
     """
     rows = []
     easy = "; ".join(f"{sid}: {why}" for sid, why in declared_easy(ds).items()) or None
@@ -125,10 +128,42 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
         frames = [fn(ds.view(b, b)).select(ALERTS.names()) for b in ds.scored]
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
         res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
-        scores = {int(k): m["op_score"] for k, m in res["by_budget"].items() if m["op_score"] is not None}
-        best_k = max(scores, key=lambda k: (scores[k], -k)) if scores else budget
+        perfect = float(sum(i["exposed_perfect"] for i in res["incidents"]))
+        parts = {
+            int(k): (float(m["exposed_before_detection"]), float(m["exposed_total"]), perfect, float(m["false_alerts_read"]))
+            for k, m in res["by_budget"].items()
+        }
+        best_k, best = _best(parts, profile)
         m = res["by_budget"][str(best_k)]
-        rows.append({"shortcut": name, "op_score": m["op_score"], "budget": best_k, "auprc": res["overall"]["auprc"],
-                     "recall_at_k": m["recall_at_k"], "leaks": m["op_score"] is not None and m["op_score"] >= LEAK_SHARE * 100,
-                     "declared_easy": easy})
+        rows.append({"shortcut": name, "op_score": best, "budget": best_k, "auprc": res["overall"]["auprc"],
+                     "recall_at_k": m["recall_at_k"], "leaks": best is not None and best >= LEAK_SHARE * 100,
+                     "declared_easy": easy, "parts": parts})
     return rows
+
+
+def _best(parts: dict[int, tuple[float, float, float, float]], profile: str) -> tuple[int, float | None]:
+    """(budget, op score) of the best budget; None when there is nothing to expose."""
+    cost = cost_profiles()["profiles"][profile]["false_alert"]
+    scores = {k: op_score(b, t, p, f, cost) for k, (b, t, p, f) in parts.items() if t > 0}
+    if not scores:
+        return min(parts), None
+    k = max(scores, key=lambda k: (scores[k], -k))
+    return k, scores[k]
+
+
+def pooled(per_dataset: list[list[dict]], profile: str = "standard") -> list[dict]:
+    """One scenario's audit over several datasets (seeds): costs summed, then the best budget.
+
+    This is the verdict that counts: a shortcut that leaks a label wins on every seed, while a
+    shortcut that happens to rank the actor first on one seed's first day does not lift the
+    pooled score to the line.
+    """
+    out = []
+    for i, first in enumerate(per_dataset[0]):
+        rows = [d[i] for d in per_dataset]
+        parts = {k: tuple(sum(r["parts"][k][j] for r in rows) for j in range(4)) for k in first["parts"]}
+        k, best = _best(parts, profile)
+        out.append({"shortcut": first["shortcut"], "op_score": best, "budget": k, "datasets": len(rows),
+                    "per_dataset": [r["op_score"] for r in rows], "leaks": best is not None and best >= LEAK_SHARE * 100,
+                    "declared_easy": first["declared_easy"]})
+    return out

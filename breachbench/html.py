@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from breachbench.audit import LEAK_SHARE, audit
+from breachbench.audit import LEAK_SHARE, audit, pooled
 from breachbench.dataset import Dataset
 from breachbench.scoring import KEYS, Truth, top_k
 
@@ -210,21 +210,28 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     figs.append(("Time to detect", _ttd_plot(rows)))
     fooled_img, fooled_rows = _fooled(out, rows, datasets, budget, single)
     figs.append(("What fooled each detector", fooled_img))
-    audit_rows = []
+    audit_rows, scenario_rows = [], []
     easy: dict[str, str] = {}
+    scenario_of = {d["label"]: d["scenario"] for d in payload.get("datasets", [])}
+    per_scenario: dict[str, list[list[dict[str, Any]]]] = {}
     for label, ds in datasets.items():
-        for a in audit(ds, Truth.of(ds), budget, payload["cost_profile"]):
-            verdict = ("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no"
+        rows_ds = audit(ds, Truth.of(ds), budget, payload["cost_profile"])
+        per_scenario.setdefault(scenario_of.get(label, label), []).append(rows_ds)
+        for a in rows_ds:
             audit_rows.append([html.escape(label), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), _fmt(a["auprc"]),
-                               _fmt(a["recall_at_k"]), verdict])
+                               _fmt(a["recall_at_k"]), "at or above the line on this seed" if a["leaks"] else "no"])
+    for name, runs in per_scenario.items():
+        for a in pooled(runs, payload["cost_profile"]):
+            verdict = ("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no"
+            scenario_rows.append([html.escape(name), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), str(a["datasets"]), verdict])
             if a["leaks"] and a["declared_easy"]:
-                easy[label] = a["declared_easy"]
-    leaks = sorted({row[0] for row in audit_rows if "LEAKS" in row[6]})
+                easy[name] = a["declared_easy"]
+    leaks = sorted({row[0] for row in scenario_rows if "LEAKS" in row[5]})
     audit_note = (
-        f"<p class='warn'>These datasets are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score): "
-        f"{', '.join(leaks)}. Their scenario is too easy or leaks its label; read their results with that in mind.</p>"
-        if leaks else "<p>No shortcut reaches the leak line on any dataset whose scenario is not declared easy.</p>"
-    ) + "".join(f"<p>{html.escape(label)} is easy on purpose ({html.escape(why)}).</p>" for label, why in easy.items())
+        f"<p class='warn'>These scenarios are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score, pooled "
+        f"over seeds): {', '.join(leaks)}. They are too easy or leak their label; read their results with that in mind.</p>"
+        if leaks else "<p>No shortcut reaches the leak line on any scenario that is not declared easy.</p>"
+    ) + "".join(f"<p>{html.escape(name)} is easy on purpose ({html.escape(why)}).</p>" for name, why in easy.items())
     body = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{src}'>" for t, src in figs)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>BreachBench report: {html.escape(payload['name'])}</title>
@@ -247,7 +254,9 @@ budget k = {budget}; cost profile <code>{html.escape(payload['cost_profile'])}</
 <h2>Plots</h2>{body}
 <h2>What fooled each detector</h2>{_table(['detector', 'benign pattern counts'], [[html.escape(r['detector']), html.escape(', '.join(f'{k}: {v}' for k, v in r.items() if k != 'detector') or 'none')] for r in fooled_rows])}
 <h2>Leakage audit</h2>{audit_note}
-{_table(['dataset', 'shortcut', 'best op score', 'at budget', 'AUPRC', 'recall@k', 'verdict'], audit_rows)}
+{_table(['scenario', 'shortcut', 'best op score (pooled)', 'at budget', 'datasets', 'verdict'], scenario_rows)}
+<p>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank the actor on the first day):</p>
+{_table(['dataset', 'shortcut', 'best op score', 'at budget', 'AUPRC', 'recall@k', 'on this dataset'], audit_rows)}
 </body></html>
 """
     path = out / "report.html"

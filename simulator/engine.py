@@ -27,7 +27,7 @@ import polars as pl
 from simulator import layout, pools, schema
 from simulator.benign import Benign, plan_benign
 from simulator.config import SimConfig
-from simulator.errors import SimulationError
+from simulator.errors import ScenarioError, SimulationError
 from simulator.scenarios import load as load_scenario
 from simulator.seeding import rng
 from simulator.staff_traffic import StaffContext, staff_context, staff_day
@@ -343,10 +343,18 @@ def plan_incidents(cfg: SimConfig, staff: dict[str, pl.DataFrame], scenarios: li
     """
     plans: list[tuple[str, Any]] = []
     taken: list[int] = []
-    for spec, cls, knobs in scenarios:
-        for _ in range(spec.count):
+    for i, (spec, cls, knobs) in enumerate(scenarios):
+        for j in range(spec.count):
             st = dict(staff, employees=staff["employees"].filter(~pl.col("employee_id").is_in(taken)))
-            plan = cls().plan(cfg, st, len(plans), knobs)
+            try:
+                plan = cls().plan(cfg, st, len(plans), knobs)
+            except ScenarioError as exc:
+                if not taken:
+                    raise
+                raise ScenarioError(
+                    f"{exc} (scenarios[{i}], incident {j + 1} of count={spec.count}: {len(taken)} employees already act in "
+                    f"earlier incidents and are left out; lower count)"
+                ) from None
             taken.extend(plan.actors)
             plans.append((spec.id, plan))
     return plans

@@ -1,19 +1,23 @@
 """The attack library: every scenario's conformance, truth, knobs, prevalence, leakage and stealth.
 
 The leakage and stealth-ladder tests generate one dataset per (scenario, stealth, seed) in the
-world of ``configs/stealth-ladder.toml`` (2,000 customers, 800 employees, 22 days), two at a
+world of ``configs/stealth-ladder.toml`` (20,000 quiet customers, 3,000 employees, 22 days), two at a
 time in spawned processes (the function below is importable from here because pytest puts the
 tests directory on ``sys.path``, which spawned children inherit).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -37,6 +41,8 @@ RULES_AND_STATS = [
     "rule-off-hours-bulk-v1", "stat-own-history-v1", "stat-peer-group-v1", "stat-sequential-sweep-v1", "stat-ip-rotation-v1",
 ]
 STEALTH = (0.0, 0.5, 1.0)
+AUDIT_SEEDS = (1, 2, 3)  # the leak verdict pools a scenario's seeds, as the report does
+LADDER_SEEDS = (1, 2)
 
 
 def test_catalogue_is_registered() -> None:
@@ -59,8 +65,8 @@ def test_scenarios_list_shows_every_id_with_knobs_and_summary() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sid", CATALOGUE)
-def test_check_scenario_passes_for_every_builtin(sid: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sid", sorted(set(CATALOGUE) | set(registry())))
+def test_check_scenario_passes_for_every_registered_scenario(sid: str, tmp_path: Path) -> None:
     results = check_scenario(sid, workdir=tmp_path)
     assert {r.check for r in results} == {"interface", "determinism", "truth_complete", "exposure", "window", "incidents"}
 
@@ -177,7 +183,7 @@ def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"scenarios\.0\.knobs\.stealth.*1\.5"):
         validate({"name": "x", "scenarios": [{"id": "snooping-agent-v1", "knobs": {"stealth": 1.5}}]})
     cfg = _small([{"id": "classic-admin-impersonation-v1", "count": 500}])
-    with pytest.raises(SimulationError, match=r"classic-admin-impersonation-v1.*actors=1.*only 0 active employees fit"):
+    with pytest.raises(SimulationError, match=r"classic-admin-impersonation-v1.*actors=1.*only 0 active employees fit.*count=500.*lower count"):
         generate(cfg, tmp_path / "too-many")
     assert not (tmp_path / "too-many").exists()
 
@@ -224,13 +230,14 @@ def _default_stealth(sid: str) -> float:
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Default knobs on seeds 1 and 2 (audited and scored), plus the other rungs of the ladder (scored)."""
+    """Default knobs on the audit seeds (audited; scored on the ladder seeds), plus the other rungs of the ladder (scored)."""
     root = str(tmp_path_factory.mktemp("ladder"))
     cases = []
-    for seed in (1, 2):
+    for seed in AUDIT_SEEDS:
         for sid in CATALOGUE:
-            cases.append((sid, -1.0, seed, root, True, True))
-            cases += [(sid, s, seed, root, False, True) for s in STEALTH if s != _default_stealth(sid)]
+            cases.append((sid, -1.0, seed, root, True, seed in LADDER_SEEDS))
+            if seed in LADDER_SEEDS:
+                cases += [(sid, s, seed, root, False, True) for s in STEALTH if s != _default_stealth(sid)]
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as ex:
         out = list(ex.map(_case, cases))
     for c in out:
@@ -243,24 +250,27 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 def test_no_shortcut_reaches_the_leak_line_at_default_knobs(ladder: list[dict[str, Any]]) -> None:
     from breachbench.audit import LEAK_SHARE
 
+    from breachbench.audit import pooled
+
     audited = [c for c in ladder if "audit" in c]
-    assert len(audited) == 2 * len(CATALOGUE)
+    assert len(audited) == len(AUDIT_SEEDS) * len(CATALOGUE)
     leaks, easy = [], set()
-    for c in audited:
-        cls = load(c["sid"])
+    for sid in CATALOGUE:
+        cls = load(sid)
         reason = cls().declared_easy(cls.Knobs())
-        for row in c["audit"]:
-            assert row["declared_easy"] == (f"{c['sid']}: {reason}" if reason else None)
+        runs = [c["audit"] for c in audited if c["sid"] == sid]
+        for row in pooled(runs):
+            assert row["declared_easy"] == (f"{sid}: {reason}" if reason else None)
             if row["leaks"]:
-                (easy.add(c["sid"]) if reason else leaks.append((c["sid"], c["seed"], row["shortcut"], round(row["op_score"], 1))))
-    assert not leaks, f"shortcuts at >= {LEAK_SHARE:.0%} of the oracle: {leaks}"
+                (easy.add(sid) if reason else leaks.append((sid, row["shortcut"], round(row["op_score"], 1), row["per_dataset"])))
+    assert not leaks, f"shortcuts at >= {LEAK_SHARE:.0%} of the oracle, pooled over seeds {AUDIT_SEEDS}: {leaks}"
     assert easy == {"coupang-forged-token-v1"}  # the declared-easy case does leak, as declared
 
 
 @pytest.mark.slow
 def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[dict[str, Any]]) -> None:
     scored = [c for c in ladder if "detect" in c]
-    assert len(scored) == 2 * len(CATALOGUE) * len(STEALTH)
+    assert len(scored) == len(LADDER_SEEDS) * len(CATALOGUE) * len(STEALTH)
 
     def mean(cases: list[dict[str, Any]]) -> float:
         return float(np.mean([v for c in cases for v in c["detect"].values()]))
@@ -269,12 +279,54 @@ def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[di
     pooled = {s: mean([c for c in scored if c["stealth"] == s]) for s in STEALTH}
     assert pooled[0.0] > pooled[0.5] > pooled[1.0], pooled
     assert pooled[1.0] < 0.7 * pooled[0.0], pooled  # most of these detectors watch the gateway, so the means are low; the fall is not
-    # per staff scenario (two seeds): the detectors catch less at the top of the ladder than at the bottom
+    # per staff scenario (two seeds): the detectors catch no more in the middle and less at the top of the ladder
     staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v1"]  # the case is declared easy: its key gives it away
     per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
-    rising = [sid for sid in staff if per[sid][1.0] >= per[sid][0.0]]
-    assert len(rising) <= 1, {sid: per[sid] for sid in rising}
-    # and at stealth 0 some rule or statistic catches the staff scenarios before most of their records are out
-    # (all but one: the slow drip is small even when blatant, and the zoo has no export-volume rule)
+    rising = [sid for sid in staff if not per[sid][1.0] < per[sid][0.5] <= per[sid][0.0]]
+    assert not rising, {sid: per[sid] for sid in rising}
+    # and at stealth 0 some rule or statistic catches every staff scenario before most of its records are out
     best = {sid: float(np.mean([max(c["detect"].values()) for c in scored if c["sid"] == sid and c["stealth"] == 0.0])) for sid in staff}
-    assert sum(v > 0.5 for v in best.values()) >= len(staff) - 1, best
+    assert min(best.values()) > 0.5, best
+
+
+# ---- alerts from any program, scored against this truth ------------------------------------------
+
+
+def test_external_alerts_are_scored_against_staff_truth(prevalence_ds: Path, tmp_path: Path) -> None:
+    """Alerts written by another program (plain polars here) naming the snooping actors, through `breachbench score`."""
+    inc = pl.read_parquet(layout.truth_file(prevalence_ds, "incidents"))
+    snoopers = inc.filter(pl.col("scenario") == "snooping-agent-v1")
+    first = snoopers.sort("start").row(0, named=True)
+    start_day = first["start"].astimezone(ZoneInfo(CHECK_WORLD.get("time", {}).get("timezone", "Asia/Seoul"))).date()
+    alerts = pl.DataFrame(
+        {
+            "bucket": [start_day] * len(first["actors"]),
+            "entity_kind": ["employee"] * len(first["actors"]),
+            "entity_id": [str(a) for a in first["actors"]],
+            "score": [1.0] * len(first["actors"]),
+        }
+    )
+    path = tmp_path / "alerts.parquet"
+    alerts.write_parquet(path)
+    proc = subprocess.run([sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path), "--json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    by_id = {i["incident_id"]: i for i in res["incidents"]}
+    assert len(by_id) == inc.height
+    caught = by_id[first["incident_id"]]
+    assert caught["detected"] and caught["ttd_buckets"] == 0 and caught["exposed_before_detection"] == caught["exposed_perfect"]
+    assert sum(i["detected"] for i in res["incidents"]) == 1  # the other incidents' actors were not named
+    # a file another program got wrong: the error names the column
+    alerts.drop("entity_kind").write_parquet(path)
+    bad = subprocess.run([sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path)], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "missing column" in bad.stderr and "entity_kind" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_scenarios_check_cli_names_the_failed_check() -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "check", "bad_scenarios:StartsEarly"], capture_output=True, text=True, check=False, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"window\s+FAIL", proc.stdout) and "before its start" in proc.stdout
+    assert re.search(r"determinism\s+ok", proc.stdout)
+    unknown = subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "check", "no-such-v1"], capture_output=True, text=True, check=False)
+    assert unknown.returncode == 2 and "unknown scenario 'no-such-v1'" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -491,14 +491,32 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
         assert 0.0 <= r["auprc"] <= 1.0 and 0.0 <= r["recall_at_k"] <= 1.0
     doc = Path(tiny_run["report"]).read_text(encoding="utf-8")
     section = doc.split("<h2>Leakage audit</h2>", 1)[1]
-    table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){4}<td>(.*?)</td></tr>", section)
-    # the tiny world's forged-token case is declared easy: its leaks are expected, and said so
+    pooled_table, per_dataset = section.split("Per dataset", 1)
+    # one dataset: the pooled verdict is that dataset's; the tiny world's forged-token case is declared easy
+    scen = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){3}<td>(.*?)</td></tr>", pooled_table)
     assert all(r["declared_easy"] and r["declared_easy"].startswith("coupang-forged-token-v1: ") for r in rows)
-    assert [(name, verdict) for _, name, verdict in table] == [(r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows]
+    assert [(name, verdict) for _, name, verdict in scen] == [(r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows]
+    assert {s for s, _, _ in scen} == {"coupang-forged-token-v1"}
+    table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){4}<td>(.*?)</td></tr>", per_dataset)
+    assert [(name, verdict) for _, name, verdict in table] == [(r["shortcut"], "at or above the line on this seed" if r["leaks"] else "no") for r in rows]
     assert {label for label, _, _ in table} == {_label(tiny_config.seed)}
     assert any(r["leaks"] for r in rows)  # the departed-owner key gives the case away
     assert "solved by a one-line shortcut" not in section and "No shortcut reaches the leak line" in section
     assert "is easy on purpose (coupang-forged-token-v1: the case as it happened" in section
+
+
+def test_pooled_audit_sums_costs_over_seeds() -> None:
+    from breachbench.audit import pooled
+
+    def row(before: float, total: float, perfect: float, false: float, easy: str | None = None) -> dict[str, Any]:
+        return {"shortcut": "s", "op_score": None, "declared_easy": easy, "parts": {1: (before, total, perfect, false), 10: (total, total, perfect, 0.0)}}
+
+    # a chance catch on one seed (op 100 there) and misses on two: pooled well under the line
+    out = pooled([[row(10, 100, 10, 0)], [row(100, 100, 10, 0)], [row(100, 100, 10, 0)]])[0]
+    assert out["op_score"] == pytest.approx(100 * (300 - 210) / (300 - 30)) and not out["leaks"] and out["datasets"] == 3
+    # caught on the first bucket of every seed: a leak
+    out = pooled([[row(10, 100, 10, 0)]] * 3)[0]
+    assert out["op_score"] == pytest.approx(100.0) and out["leaks"] and out["budget"] == 1
 
 
 def test_audit_flags_a_planted_perfect_shortcut(tiny_ds, tiny_truth, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,7 +123,6 @@ class StaffScenario:
     leaver = False  # prefer employees who leave during the span; the window ends at the departure
     layoff_team = False  # prefer members of the team that lost the most people
     acts: tuple[Act, ...] = ()
-    stream_kinds = ("admin", "auth")
 
     def declared_easy(self, knobs: StaffKnobs) -> str | None:
         """Why this variant is easy on purpose (shortcut audits expect a leak), or None."""
@@ -159,7 +158,8 @@ class StaffScenario:
             else:
                 note = "role fit; the departure falls after the span"
         if self.layoff_team:
-            gone = emp.filter(pl.col("termination_date").is_not_null() & (pl.col("termination_date") < first_date))
+            # departures in the year before the incident
+            gone = emp.filter(pl.col("termination_date").is_between(first_date - dt.timedelta(days=365), first_date, closed="left"))
             losses = gone.group_by("team").len().sort("len", "team", descending=[True, False])
             for team in losses["team"].to_list():
                 members = fit.filter(pl.col("team") == team)
@@ -179,7 +179,7 @@ class StaffScenario:
         if self.leaver and note.startswith("leaves"):
             # the window ends at the (earliest) departure; it starts duration days before, not before the start day
             term = min((d - start).days for d in chosen["termination_date"].to_list())
-            end = min(end, max(first + 2, term))
+            end = min(cfg.time.days, term)
             first = max(first, end - knobs.duration_days)
         if end - first < 2:
             raise ScenarioError(
@@ -477,7 +477,7 @@ class LayoffSurvivorUpload(StaffScenario):
     """CERT script 5: a survivor of a team hit by departures uploads data for later use."""
 
     id = "classic-layoff-survivor-upload-v1"
-    summary = "classic 5: a member of the team that lost the most people uploads customer data to outside storage"
+    summary = "classic 5: a member of the team that lost the most people in the past year uploads customer data to outside storage"
     roles = ACCESS
     layoff_team = True
     Knobs = _knobs("LayoffSurvivorUploadKnobs", duration_days=14, stealth=0.5)

@@ -167,3 +167,25 @@ def pooled(per_dataset: list[list[dict]], profile: str = "standard") -> list[dic
                     "per_dataset": [r["op_score"] for r in rows], "leaks": best is not None and best >= LEAK_SHARE * 100,
                     "declared_easy": first["declared_easy"]})
     return out
+
+
+def leakage_audit(datasets: dict[str, Dataset], scenario_of: dict[str, str], budget: int, profile: str = "standard") -> dict:
+    """The whole run's audit, as ``results.json`` carries it: per dataset, then per scenario pooled over seeds.
+
+    ``scenario_of`` maps a dataset label to its scenario entry's label. A scenario leaks when a
+    shortcut's pooled score reaches the line and the scenario does not declare itself easy.
+    """
+    per_dataset, per_scenario = [], {}
+    for label, ds in datasets.items():
+        rows = audit(ds, Truth.of(ds), budget, profile)
+        per_scenario.setdefault(scenario_of.get(label, label), []).append(rows)
+        per_dataset += [{"dataset": label, **{k: v for k, v in r.items() if k not in ("parts", "declared_easy")}} for r in rows]
+    scenarios = [{"scenario": name, **r} for name, runs in per_scenario.items() for r in pooled(runs, profile)]
+    return {
+        "line": LEAK_SHARE * 100,
+        "shortcuts": list(SHORTCUTS),
+        "leaking": sorted({r["scenario"] for r in scenarios if r["leaks"] and not r["declared_easy"]}),
+        "declared_easy": {r["scenario"]: r["declared_easy"] for r in scenarios if r["declared_easy"]},
+        "scenarios": scenarios,
+        "datasets": per_dataset,
+    }

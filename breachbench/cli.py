@@ -128,6 +128,13 @@ def run(
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console)
+    leak = result["leakage_audit"]
+    if leak["leaking"]:
+        out_console.print(f"[bold red]leakage audit:[/bold red] a one-line shortcut reaches {leak['line']:.0f}% of the oracle on "
+                          f"{', '.join(leak['leaking'])}; read those results with that in mind (report.html)", highlight=False)
+    else:
+        out_console.print("leakage audit: no shortcut reaches the leak line on a scenario that is not declared easy"
+                          + (f" (declared easy: {', '.join(leak['declared_easy'])})" if leak["declared_easy"] else ""), highlight=False)
     out_console.print(f"results: {result['results']}\nleaderboard: {result['leaderboard']}\nreport: {result['report']}", highlight=False)
 
 

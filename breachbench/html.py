@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from breachbench.audit import LEAK_SHARE, audit, pooled
+from breachbench.audit import LEAK_SHARE, leakage_audit
 from breachbench.dataset import Dataset
 from breachbench.scoring import KEYS, Truth, top_k
 
@@ -210,22 +210,20 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     figs.append(("Time to detect", _ttd_plot(rows)))
     fooled_img, fooled_rows = _fooled(out, rows, datasets, budget, single)
     figs.append(("What fooled each detector", fooled_img))
-    audit_rows, scenario_rows = [], []
-    easy: dict[str, str] = {}
-    scenario_of = {d["label"]: d["scenario"] for d in payload.get("datasets", [])}
-    per_scenario: dict[str, list[list[dict[str, Any]]]] = {}
-    for label, ds in datasets.items():
-        rows_ds = audit(ds, Truth.of(ds), budget, payload["cost_profile"])
-        per_scenario.setdefault(scenario_of.get(label, label), []).append(rows_ds)
-        for a in rows_ds:
-            audit_rows.append([html.escape(label), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), _fmt(a["auprc"]),
-                               _fmt(a["recall_at_k"]), "at or above the line on this seed" if a["leaks"] else "no"])
-    for name, runs in per_scenario.items():
-        for a in pooled(runs, payload["cost_profile"]):
-            verdict = ("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no"
-            scenario_rows.append([html.escape(name), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), str(a["datasets"]), verdict])
-            if a["leaks"] and a["declared_easy"]:
-                easy[name] = a["declared_easy"]
+    leak = payload.get("leakage_audit") or leakage_audit(
+        datasets, {d["label"]: d["scenario"] for d in payload.get("datasets", [])}, budget, payload["cost_profile"]
+    )
+    audit_rows = [
+        [html.escape(a["dataset"]), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), _fmt(a["auprc"]),
+         _fmt(a["recall_at_k"]), "at or above the line on this seed" if a["leaks"] else "no"]
+        for a in leak["datasets"]
+    ]
+    scenario_rows = [
+        [html.escape(a["scenario"]), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), str(a["datasets"]),
+         (("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no")]
+        for a in leak["scenarios"]
+    ]
+    easy = {a["scenario"]: a["declared_easy"] for a in leak["scenarios"] if a["leaks"] and a["declared_easy"]}
     leaks = sorted({row[0] for row in scenario_rows if "LEAKS" in row[5]})
     audit_note = (
         f"<p class='warn'>These scenarios are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score, pooled "

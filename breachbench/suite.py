@@ -220,8 +220,14 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         "versions": package_versions(),
         "results": rows,
     }
+    from breachbench.audit import leakage_audit
+
+    log("leakage audit: one-line shortcuts on every test dataset")
+    payload["leakage_audit"] = leakage_audit(
+        {p.label: datasets[p.label] for p in tests}, {p.label: p.scenario for p in tests}, budget, cfg.detection.cost_profile
+    )
     res, board = write_results(out, payload, rows, cfg.name, budget)
     from breachbench.html import write_report
 
     report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
-    return {"rows": rows, "results": res, "leaderboard": board, "report": report}
+    return {"rows": rows, "results": res, "leaderboard": board, "report": report, "leakage_audit": payload["leakage_audit"]}

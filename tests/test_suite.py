@@ -503,6 +503,12 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
     assert any(r["leaks"] for r in rows)  # the departed-owner key gives the case away
     assert "solved by a one-line shortcut" not in section and "No shortcut reaches the leak line" in section
     assert "is easy on purpose (coupang-forged-token-v1: the case as it happened" in section
+    # results.json carries the same audit, for CI
+    leak = json.loads(Path(tiny_run["results"]).read_text())["leakage_audit"]
+    assert leak["line"] == LEAK_SHARE * 100 and leak["shortcuts"] == list(SHORTCUTS)
+    assert leak["leaking"] == [] and list(leak["declared_easy"]) == ["coupang-forged-token-v1"]
+    assert [(r["shortcut"], r["leaks"]) for r in leak["scenarios"]] == [(r["shortcut"], r["leaks"]) for r in rows]
+    assert [r["op_score"] for r in leak["datasets"]] == pytest.approx([r["op_score"] for r in rows])
 
 
 def test_pooled_audit_sums_costs_over_seeds() -> None:

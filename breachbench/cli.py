@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -229,15 +229,7 @@ def detectors_check(
     unknown = [n for n in ids if n not in reg]
     if unknown:
         _fail(f"unknown detector {unknown[0]!r}; registered: {', '.join(reg)}")
-    failed = 0
-    for name in ids:
-        for r in check_detector(name, raise_on_failure=False):
-            mark = "[green]ok[/green]" if r.ok else "[red]FAIL[/red]"
-            out_console.print(f"{name}\t{r.check}\t{mark}\t{r.message}", highlight=False)
-            failed += not r.ok
-    if failed:
-        err_console.print(f"[bold red]{failed} check(s) failed[/bold red]")
-        raise typer.Exit(1)
+    _print_checks((name, r.check, r.ok, r.message) for name in ids for r in check_detector(name, raise_on_failure=False))
 
 
 @scenarios_app.command("list")
@@ -267,13 +259,17 @@ def scenarios_check(
     from simulator.scenarios import registry
     from simulator.scenarios.checks import check_scenario
 
-    failed = 0
     with _user_errors():
-        for name in ids or list(registry()):
-            for r in check_scenario(name, raise_on_failure=False):
-                mark = "[green]ok[/green]" if r.passed else "[red]FAIL[/red]"
-                out_console.print(f"{name}\t{r.check}\t{mark}\t{r.message}", highlight=False)
-                failed += not r.passed
+        _print_checks((name, r.check, r.passed, r.message) for name in ids or list(registry()) for r in check_scenario(name, raise_on_failure=False))
+
+
+def _print_checks(results: Iterable[tuple[str, str, bool, str]]) -> None:
+    """One line per (target, check, passed, message) as it comes; exit 1 when any failed."""
+    failed = 0
+    for name, check, passed, message in results:
+        mark = "[green]ok[/green]" if passed else "[red]FAIL[/red]"
+        out_console.print(f"{name}\t{check}\t{mark}\t{message}", highlight=False)
+        failed += not passed
     if failed:
         err_console.print(f"[bold red]{failed} check(s) failed[/bold red]")
         raise typer.Exit(1)

@@ -156,6 +156,16 @@ class ForgedToken:
         }
 
     @staticmethod
+    def _app_versions(r: np.random.Generator, n: int, stealth: float) -> np.ndarray:
+        """Index into the UA pool: one Android app version; with stealth, the versions customers use.
+
+        At stealth 0 nothing is drawn, so the case's rows are those the scenario always rendered.
+        """
+        if stealth == 0:
+            return np.zeros(n, dtype=np.int64)
+        return np.where(r.random(n) < stealth, r.integers(0, len(pools.UA_POOL), n), 0)
+
+    @staticmethod
     def _position(plan: Plan, cfg: SimConfig, ids: np.ndarray) -> np.ndarray:
         """Where each id falls in the sweep: its own id, or (a stealth share of ids) a scattered slot."""
         n = cfg.world.customers
@@ -227,8 +237,7 @@ class ForgedToken:
                 "ip": plan.ips[ip_i],
                 "country": plan.ip_country[ip_i].tolist(),
                 "asn": plan.ip_asn[ip_i],
-                # one Android app version; with stealth, the app versions customers use
-                "user_agent": pools.UA_POOL.gather(np.where(r.random(len(cust)) < k.stealth, r.integers(0, len(pools.UA_POOL), len(cust)), 0)),
+                "user_agent": pools.UA_POOL.gather(self._app_versions(r, len(cust), k.stealth)),
                 "status": np.full(len(cust), 200),
                 "bytes": (ENDPOINT_BYTES[ep] * r.uniform(0.8, 1.2, len(cust)) + records * 350).astype(np.int32),
                 "records_returned": records.astype(np.int32),

@@ -72,8 +72,9 @@ class Truth:
     timezone: str
     positives: pl.DataFrame  # bucket, entity_kind, entity_id, incident_id (scored buckets only)
     incidents: pl.DataFrame
-    exposure: pl.DataFrame
+    exposure: pl.DataFrame  # incident_id, customer_id, first_ts: each customer once per incident
     universe: int
+    exposure_kinds: pl.DataFrame | None = None  # the truth table: one row per (incident, customer, kind)
 
     @classmethod
     def of(cls, ds: Dataset) -> Truth:
@@ -81,7 +82,9 @@ class Truth:
         scored = ds.scored
         pos = ds.positive_units.filter(pl.col("bucket").is_in(scored))
         uni = ds.universe_size.filter(pl.col("bucket").is_in(scored))["units"].sum()
-        return cls(scored, ds.timezone, pos, ds.truth("incidents"), ds.truth("exposure"), int(uni))
+        kinds = ds.truth("exposure")
+        records = kinds.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min(), pl.col("reads").sum()).sort("incident_id", "customer_id")
+        return cls(scored, ds.timezone, pos, ds.truth("incidents"), records, int(uni), kinds)
 
     def bucket_end(self, day: dt.date) -> dt.datetime:
         """UTC instant at which a bucket is over (when its alerts reach an analyst)."""

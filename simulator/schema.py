@@ -192,6 +192,7 @@ EXPOSURE = pl.Schema(
     {
         "incident_id": pl.Int32,
         "customer_id": pl.Int64,
+        "kind": pl.String,
         "first_ts": TS,
         "reads": pl.Int32,
     }
@@ -204,6 +205,12 @@ BENIGN_ANOMALIES = pl.Schema(
         "pattern": pl.String,
     }
 )
+
+#: What an exposed record held (the ``kind`` of an exposure row). Gateway pages by endpoint;
+#: ``record``: one customer's record opened in an internal tool; ``bulk_row``: a row of a bulk
+#: pull (export, query, upload); ``targeted``: a record of a person the actor reads again and
+#: again on purpose (snooping), whose harm per person is far above a row in a list.
+EXPOSURE_KINDS: tuple[str, ...] = ("my_info", "address_book", "address_edit", "order_history", "page", "record", "bulk_row", "targeted")
 
 TRUTH_TABLES: dict[str, pl.Schema] = {
     "incidents": INCIDENTS,

@@ -442,7 +442,10 @@ def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], tiny_clean_datase
         .agg(first=pl.col("ts").min(), n=pl.len())
         .sort("incident_id", "customer_id")
     )
-    exp = truth["exposure"].sort("incident_id", "customer_id")
+    kinds = truth["exposure"]
+    assert kinds.select("incident_id", "customer_id", "kind").is_unique().all()
+    assert set(kinds["kind"].unique()) <= {"my_info", "address_book", "address_edit", "order_history"}
+    exp = kinds.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min(), pl.col("reads").sum()).sort("incident_id", "customer_id")
     assert exp["customer_id"].to_list() == read["customer_id"].to_list()
     assert exp["customer_id"].is_unique().all()
     assert (exp["first_ts"] == read["first"]).all()

@@ -11,8 +11,13 @@ model, and these methods:
   in the staff's streams (admin, auth, hr); admin rows may carry hidden ``_xlo``/``_xn``
   columns, the customer-id range a bulk pull read, which reach the exposure truth only;
 - ``window(plan)`` (first and one-past-last day), ``phases(plan)`` (text for the truth) and
-  ``declared_easy(knobs)`` (a reason when the variant is easy on purpose, else None). Built-ins and plugins are
-registered through the entry-point group ``breachbench.scenarios`` as ``"module:attr"``
+  ``declared_easy(knobs)`` (a reason when the variant is easy on purpose, else None);
+- ``signals(knobs)``: phase name -> the behavioural signals (names from
+  :data:`simulator.signals.VOCABULARY`) its rows carry at these knobs. Everything else about the
+  rows must look like the rows of comparable benign actors; the artefact audit checks it.
+  A hidden ``_xkind`` column sets the exposure kind of a row (``targeted`` for snooping).
+
+Built-ins and plugins are registered through the entry-point group ``breachbench.scenarios`` as ``"module:attr"``
 strings and loaded lazily.
 """
 

@@ -201,8 +201,11 @@ def _truth_complete(cfg: SimConfig, root: Path, cls: type, plans: list, events: 
 def _exposure(truth: dict[str, pl.DataFrame], logs: dict[str, pl.DataFrame]) -> CheckResult:
     problems = []
     expo, events = truth["exposure"], truth["malicious_events"]
-    if expo.select("incident_id", "customer_id").n_unique() != expo.height:
-        problems.append("a customer is exposed twice by one incident")
+    if expo.select("incident_id", "customer_id", "kind").n_unique() != expo.height:
+        problems.append("a customer's record of one kind is exposed twice by one incident")
+    bad_kind = sorted(set(expo["kind"].unique().to_list()) - set(schema.EXPOSURE_KINDS))
+    if bad_kind:
+        problems.append(f"exposure kinds {bad_kind} are not among {list(schema.EXPOSURE_KINDS)}")
     if expo.filter(pl.col("reads") < 1).height:
         problems.append("an exposure row has no reads")
     unknown = expo.join(truth["incidents"].select("incident_id"), on="incident_id", how="anti").height
@@ -216,7 +219,8 @@ def _exposure(truth: dict[str, pl.DataFrame], logs: dict[str, pl.DataFrame]) -> 
     g = logs["gateway"].filter((pl.col("records_returned") > 0) & (pl.col("status") == 200)).join(ev, on="event_id").select("incident_id", "customer_id", "ts")
     a = logs["admin"].filter(pl.col("customer_id").is_not_null()).join(ev, on="event_id").select("incident_id", "customer_id", "ts")
     read = pl.concat([g, a]).group_by("incident_id", "customer_id").agg(pl.col("ts").min())
-    joined = read.join(expo, on=["incident_id", "customer_id"], how="left")
+    first = expo.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min())
+    joined = read.join(first, on=["incident_id", "customer_id"], how="left")
     not_exposed = joined.filter(pl.col("first_ts").is_null()).height
     late = joined.filter(pl.col("first_ts") > pl.col("ts")).height
     # every read counted: a page that returned records, a single-record admin read, each row of a bulk pull

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator import pools
+from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_unit, rng
@@ -123,6 +123,20 @@ class ForgedToken:
     def declared_easy(self, knobs: Knobs) -> str | None:
         """Easy on purpose, whatever the knobs: the case's hole is a key whose owner has left."""
         return "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
+
+    def signals(self, knobs: Knobs) -> dict[str, tuple[str, ...]]:
+        """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
+        s = knobs.stealth
+        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin"}
+        if s < 1:
+            common |= {"foreign_origin", "cloud_origin", "sequential_ids", "off_hours", "uniform_client"}
+        out = {
+            "probe": signals.check(common, f"{self.id} phase probe"),
+            "bulk": signals.check(common | {"volume", "breadth"}, f"{self.id} phase bulk"),
+        }
+        if knobs.extortion:
+            out["extortion"] = signals.check({"extortion"}, f"{self.id} phase extortion")
+        return out
 
     def window(self, plan: Plan) -> tuple[int, int]:
         """First and one-past-last day index of malicious activity (the e-mail's day included)."""

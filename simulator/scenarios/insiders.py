@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from simulator import pools
+from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_u64, rng
@@ -46,6 +46,8 @@ from simulator.world import EPOCH, utc_micros
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
+#: Share of single reads tied to a ticket at stealth 1 (the peers' habit); below it, reads lack tickets.
+TICKET_FLOOR = 0.95
 #: Roles whose routine includes bulk queries and exports.
 BULK_ROLES = ("analyst", "administrator")
 #: Roles that can see customer records in the internal tools.
@@ -127,6 +129,31 @@ class StaffScenario:
     def declared_easy(self, knobs: StaffKnobs) -> str | None:
         """Why this variant is easy on purpose (shortcut audits expect a leak), or None."""
         return None
+
+    def signals(self, knobs: StaffKnobs) -> dict[str, tuple[str, ...]]:
+        """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
+        s = knobs.stealth
+        out = {}
+        for act in self.acts:
+            sig = {"volume"}  # the actor's reads come on top of their ordinary work
+            if act.pulls > 0 and s < 1:
+                sig.add("bulk_pull")
+            if (act.night > 0 or act.days_off) and s < 1:
+                sig.add("off_hours")
+            if act.ticket < TICKET_FLOOR and s < 1 or act.pulls > 0:
+                sig.add("no_ticket")  # pulls run as routine queries carry no ticket, like the analysts'
+            if act.targets:
+                sig.add("repeat_targets")
+            else:
+                sig.add("breadth")
+            if act.identity != "self":
+                sig.add("impersonation")
+            if act.origin == "takeover":
+                sig |= {"new_device", "new_origin"} | ({"foreign_origin"} if s < 1 else set())
+            if act.view_action != "view" or act.pull_channel == "api":
+                sig.add("out_of_role")
+            out[act.phase] = signals.check(sig, f"{self.id} phase {act.phase}")
+        return out
 
     # ---- plan ---------------------------------------------------------------------------------
 
@@ -316,6 +343,8 @@ class StaffScenario:
                         "phase": [act.phase] * n,
                         "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
                         "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),
+                        # reads of a few chosen people: a targeted record, not a row in a list
+                        "_xkind": pl.Series(["targeted" if plan.targets else None] * n, dtype=pl.String),
                     }
                 )
             )

@@ -1,0 +1,72 @@
+"""The vocabulary of behavioural signals a scenario may declare.
+
+A scenario's rows may differ from the rows of comparable benign actors only in the signals it
+declares (``Scenario.signals(knobs)``: phase name -> signal names). Everything else about its
+rows (identifiers, formats, devices, addresses, agents, status codes, timing) comes from the
+generators benign traffic uses. The artefact audit compares attack rows with benign rows column
+by column and treats a difference as declared only when one of the declared signals names that
+column (``columns``) or that per-entity-day aggregate (``aggregates``).
+
+Aggregates are computed per (entity, bucket) by the audit:
+
+- ``rows``: events of the entity in the bucket;
+- ``customers``: distinct customers it read;
+- ``records``: records it read (row counts of pulls included);
+- ``ips``, ``devices``, ``agents``, ``tickets``: distinct values it used;
+- ``new_ip``, ``new_device``: values it never used before the bucket;
+- ``night``: share of its rows in the local small hours (0-6h) or on days off;
+- ``sequential``: share of its customer ids that follow the previous one;
+- ``repeat``: reads per distinct customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One behavioural signal: what it means and what it may change."""
+
+    name: str
+    meaning: str
+    columns: tuple[str, ...] = ()  # raw log columns whose values may differ (stream.column or column in every stream)
+    aggregates: tuple[str, ...] = ()  # per-entity-day aggregates (see the module docstring)
+
+
+VOCABULARY: dict[str, Signal] = {
+    s.name: s
+    for s in (
+        Signal("volume", "more events per day than comparable actors", aggregates=("rows", "records")),
+        Signal("breadth", "more distinct customers per day than comparable actors", aggregates=("customers", "records")),
+        Signal("bulk_pull", "bulk pulls (exports, queries, uploads) larger or more frequent than the role's routine",
+               columns=("admin.row_count", "admin.action", "admin.channel"), aggregates=("records",)),
+        Signal("off_hours", "work at night or on days off, outside the actor's shift", columns=("ts",), aggregates=("night",)),
+        Signal("no_ticket", "reads or pulls without a ticket where peers have one", columns=("admin.ticket_id",), aggregates=("tickets",)),
+        Signal("foreign_origin", "requests from abroad", columns=("country", "src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
+        Signal("cloud_origin", "requests from hosting or VPN providers' networks", columns=("src_ip", "gateway.asn")),
+        Signal("new_origin", "an address the account or client never used before", columns=("src_ip", "gateway.asn"), aggregates=("new_ip", "ips")),
+        Signal("new_device", "a device the account never used before", columns=("admin.device",), aggregates=("new_device", "devices")),
+        Signal("rotating_ips", "one client or key spread over many addresses", columns=("src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
+        Signal("sequential_ids", "customer ids read in order", columns=("customer_id",), aggregates=("sequential",)),
+        Signal("repeat_targets", "the same few customers read again and again", columns=("customer_id",), aggregates=("repeat", "customers")),
+        Signal("page_mix", "a mix of pages no human customer produces (personal data pages only)",
+               columns=("gateway.endpoint", "gateway.records_returned", "gateway.bytes")),
+        Signal("uniform_client", "one client version across many customers' sessions", columns=("gateway.user_agent",), aggregates=("agents",)),
+        Signal("unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",)),
+        Signal("departed_owner", "a credential whose owner has left", columns=("key_id",)),
+        Signal("out_of_role", "actions or channels outside the actor's role", columns=("admin.action", "admin.channel")),
+        Signal("impersonation", "an account used from another employee's device, or as another employee",
+               columns=("employee_id", "admin.device"), aggregates=("devices", "new_device")),
+        Signal("extortion", "an extortion message to the company", columns=("hr.event", "hr.subject_kind", "hr.subject_id", "hr.detail")),
+    )
+}
+
+
+def check(names: object, where: str) -> tuple[str, ...]:
+    """The declared names as a sorted tuple; raises ``ValueError`` naming an unknown one."""
+    out = tuple(sorted(set(names)))  # type: ignore[call-overload]
+    unknown = [n for n in out if n not in VOCABULARY]
+    if unknown:
+        raise ValueError(f"{where}: unknown signals {unknown}; the vocabulary is {sorted(VOCABULARY)}")
+    return out

@@ -56,7 +56,7 @@ def test_log_shard(benchmark, world_root) -> None:  # noqa: ANN001
 
 
 def test_scenario_render(benchmark, world_root) -> None:  # noqa: ANN001
-    """coupang-forged-token-v1: the malicious rows of one bulk (day, block)."""
+    """coupang-forged-token-v2: the malicious rows of one bulk (day, block)."""
     cfg, root, plans, _ = world_root
     sid, plan = plans[0]
     ctx = engine._context(cfg, root, 0)

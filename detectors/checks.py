@@ -47,7 +47,7 @@ CHECK_WORLD = {
     "seed": 11,
     "world": {"customers": 2000, "employees": 150},
     "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 5},
-    "scenarios": [{"id": "coupang-forged-token-v1", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}}],
+    "scenarios": [{"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}}],
 }
 N_SCORED = 4  # buckets scored in each run
 PREFIX = 2  # buckets kept in the truncated copy for the prefix check

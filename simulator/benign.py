@@ -18,7 +18,8 @@ import polars as pl
 
 from simulator.config import SimConfig
 from simulator.seeding import rng
-from simulator.staff_traffic import scaled_rows
+from simulator.staff_traffic import StaffDay, laptops, scaled_rows, ticket_ids
+
 
 SEC = 1_000_000
 HOUR = 3600 * SEC
@@ -39,12 +40,13 @@ class Benign:
     u: float = 0.0
     team: tuple[int, ...] = field(default_factory=tuple)
 
-    def render(self, cfg: SimConfig, ctx, day_index: int, t0: int, r: np.random.Generator) -> pl.DataFrame | None:  # noqa: ANN001
+    def render(self, sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
         """Admin rows of the pattern on one day (None when it has none)."""
+        cfg, day_index, t0 = sd.cfg, sd.day_index, sd.t0
         if self.pattern == "data_migration":
             per_day = -(-self.size // max(self.last_day - self.first_day, 1))
             lo = self.lo + (day_index - self.first_day) * per_day
-            ids = np.arange(lo, min(lo + per_day, self.lo + self.size, cfg.world.customers), dtype=np.int64)
+            ids = np.arange(lo, min(lo + per_day, self.lo + self.size, sd.customers_signed_up), dtype=np.int64)
             batch = 100  # the job reads in batches of 100 records
             starts = ids[::batch]
             k = len(starts)
@@ -56,43 +58,48 @@ class Benign:
                     "row_count": np.minimum(batch, ids[-1] + 1 - starts) if k else np.zeros(0, np.int64),
                     "action": ["migrate"] * k,
                     "channel": ["api"] * k,
-                    "ticket_id": np.full(k, (1 << 50) | self.first_day),
+                    "ticket_id": np.full(k, ticket_ids("migration", self.first_day, self.employee, 0)),
                     "ip": np.full(k, 0x0A000000 + 77),
                     "country": ["KR"] * k,
+                    "device": laptops(np.full(k, self.employee)).tolist(),
                     "_benign": ["data_migration"] * k,
                 }
             )
         if self.pattern == "batch_export":
+            s = sd.session(self.employee, r)
             return pl.DataFrame(
                 {
-                    "ts": [t0 + 15 * HOUR],
+                    "ts": [int(sd.work_times(s, 1, r)[0])],
                     "employee_id": [self.employee],
                     "customer_id": pl.Series([None], dtype=pl.Int64),
                     "row_count": [int(scaled_rows(cfg, np.array([self.size]))[0])],
                     "action": ["export"],
                     "channel": ["export"],
-                    "ticket_id": [(1 << 51) | day_index],
-                    "ip": [0xCB007100 + 10],
-                    "country": ["KR"],
+                    "ticket_id": [int(ticket_ids("batch_export", day_index, self.employee, 0))],
+                    "ip": [s.ip],
+                    "country": [s.country],
+                    "device": [s.device],
                     "_benign": ["batch_export"],
                 }
             )
         if self.pattern == "support_campaign":
             team = np.asarray(self.team, dtype=np.int64)
             per = r.poisson(self.size, len(team))
-            who = np.repeat(team, per)
-            k = len(who)
+            sessions = [sd.session(int(e), r) for e in team]  # ten agents: their sessions of the day
+            member = np.repeat(np.arange(len(team)), per)
+            k = len(member)
             return pl.DataFrame(
                 {
                     "ts": t0 + 10 * HOUR + r.integers(0, 7 * HOUR, k),
-                    "employee_id": who,
-                    "customer_id": r.integers(0, cfg.world.customers, k),
+                    "employee_id": team[member],
+                    "customer_id": sd.customers(k, r),
                     "row_count": np.ones(k, dtype=np.int64),
                     "action": ["view"] * k,
                     "channel": ["console"] * k,
-                    "ticket_id": np.full(k, (1 << 52) | self.first_day),
-                    "ip": 0xCB007100 + r.integers(0, 256, k),
-                    "country": ["KR"] * k,
+                    "ticket_id": np.full(k, ticket_ids("campaign", self.first_day, 0, 0)),
+                    "ip": np.array([x.ip for x in sessions], dtype=np.int64)[member],
+                    "country": np.array([x.country for x in sessions], dtype=object)[member].tolist(),
+                    "device": np.array([x.device for x in sessions], dtype=object)[member].tolist(),
                     "_benign": ["support_campaign"] * k,
                 }
             )

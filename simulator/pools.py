@@ -182,6 +182,15 @@ UA_POOL = pl.Series("user_agent", [ua for c in CLIENTS for ua in USER_AGENTS[c]]
 UA_OFFSET = np.cumsum([0] + [len(USER_AGENTS[c]) for c in CLIENTS])[:-1]
 UA_COUNT = np.array([len(USER_AGENTS[c]) for c in CLIENTS])
 
+
+def user_agent_index(u_client: np.ndarray, version: np.ndarray) -> np.ndarray:
+    """Index into :data:`UA_POOL`: a client by :data:`CLIENT_SHARE` from a uniform, then one of its versions.
+
+    ``version`` is any non-negative integer per row (reduced modulo the client's versions).
+    """
+    client = np.searchsorted(np.cumsum(CLIENT_SHARE), u_client, side="right").clip(0, len(CLIENTS) - 1)
+    return UA_OFFSET[client] + (np.asarray(version).astype(np.uint64) % UA_COUNT[client].astype(np.uint64)).astype(np.int64)
+
 # ---- calendar ------------------------------------------------------------------------------
 
 #: Share of customer sessions per local hour (CALIBRATION, "hourly_share_pct").

@@ -227,3 +227,78 @@ def event_ids(stream: str, day: int, block: int, n: int) -> "pl.Series":
     """
     base = (STREAM_CODES[stream] << 60) | (day << 44) | (block << 28)
     return pl.int_range(base, base + n, dtype=pl.Int64, eager=True).alias("event_id")
+
+
+# ---- rows a scenario renders ------------------------------------------------------------------
+
+#: Columns every rendered row of a stream must carry (the others may be left out: null). The
+#: address is the integer column ``ip`` (the engine writes it as ``src_ip`` text); ``event_id``
+#: is the engine's. Every rendered row also names its ``phase``.
+RENDER_REQUIRED: dict[str, tuple[str, ...]] = {
+    "gateway": ("ts", "customer_id", "token_id", "key_id", "endpoint", "ip", "country", "asn", "user_agent", "status", "bytes", "records_returned", "phase"),
+    "auth": ("ts", "event", "ip", "country", "phase"),
+    "admin": ("ts", "employee_id", "row_count", "action", "channel", "ip", "country", "device", "phase"),
+    "hr": ("ts", "subject_kind", "subject_id", "event", "phase"),
+}
+#: Hidden columns a rendered row may carry: they reach the truth, never the logs.
+RENDER_HIDDEN: dict[str, pl.DataType] = {"_xlo": pl.Int64, "_xn": pl.Int64, "_xkind": pl.String}
+
+
+def render_schema(stream: str) -> dict[str, pl.DataType]:
+    """Every column a scenario may render in ``stream``, with its type."""
+    cols: dict[str, pl.DataType] = {c: t for c, t in LOG_STREAMS[stream].items() if c not in ("event_id", "src_ip")}
+    if "src_ip" in LOG_STREAMS[stream]:
+        cols["ip"] = pl.Int64
+    cols["phase"] = pl.String
+    if stream == "admin":
+        cols.update({c: t for c, t in RENDER_HIDDEN.items() if c != "_xkind"})
+    if stream in ("admin", "gateway"):
+        cols["_xkind"] = pl.String
+    return cols
+
+
+def _kind(t: pl.DataType) -> str:
+    if t == pl.Null:
+        return "null"
+    if t.is_integer():
+        return "integer"
+    if t.is_float():
+        return "float"
+    if t == pl.String:
+        return "string"
+    if t == pl.Boolean:
+        return "boolean"
+    if isinstance(t, pl.Datetime):
+        return "datetime"
+    return str(t)
+
+
+def check_rendered(stream: str, df: pl.DataFrame, where: str) -> pl.DataFrame:
+    """Validate rendered rows strictly and return them with the stream's types.
+
+    An unknown column, a missing required one, a wrong type (text for a number, a number for
+    text) or a null in a required column raises ``ValueError`` naming ``where``, the stream and
+    the column. ``ts`` may be UTC microseconds (integer) or a datetime.
+    """
+    want = render_schema(stream)
+    unknown = [c for c in df.columns if c not in want]
+    if unknown:
+        hint = " (give the address as the integer column 'ip'; the engine writes src_ip)" if "src_ip" in unknown else ""
+        raise ValueError(f"{where}: {stream} rows have unknown columns {unknown}{hint}; accepted: {sorted(want)}")
+    missing = [c for c in RENDER_REQUIRED[stream] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: {stream} rows lack the required columns {missing}")
+    casts = {}
+    for c, t in df.schema.items():
+        got, need = _kind(t), _kind(want[c])
+        ok = got == need or got == "null" or (need == "float" and got == "integer") or (c == "ts" and got in ("integer", "datetime"))
+        if not ok:
+            raise ValueError(f"{where}: {stream}.{c} has type {t}; expected {want[c]}")
+        if c != "ts":
+            casts[c] = want[c]
+    nulls = [c for c in RENDER_REQUIRED[stream] if df[c].null_count()]
+    if nulls:
+        raise ValueError(f"{where}: {stream} rows have nulls in the required columns {nulls}")
+    if isinstance(df.schema["ts"], pl.Datetime):
+        df = df.with_columns(pl.col("ts").dt.epoch("us"))
+    return df.cast(casts)

@@ -19,8 +19,9 @@ import polars as pl
 
 from simulator import pools
 from simulator.config import SimConfig
-from simulator.seeding import hash_unit, rng
-from simulator.world import EPOCH, utc_micros
+from simulator.errors import ScenarioError
+from simulator.seeding import hash_u64, hash_unit, rng
+from simulator.world import EPOCH, signed_up, utc_micros
 
 SEC = 1_000_000
 HOUR = 3600 * SEC
@@ -32,8 +33,13 @@ VPN_NET = (0xC6336400, 256, 64500)  # 198.51.100.0/24
 #: Local hour each shift starts.
 SHIFT_START = {"day": 9, "evening": 15, "night": 23}
 #: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, CALIBRATION).
-READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
-TICKET_SHARE = {"support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "backend_engineer": 0.95, "platform_engineer": 0.95}
+#: Analysts open the odd single record to check their data.
+READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "analyst": 2.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
+TICKET_SHARE = {
+    "support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "analyst": 0.5, "backend_engineer": 0.95, "platform_engineer": 0.95,
+}
+#: Spread (log-normal sigma) of the row counts of analysts' routine queries, around their median.
+QUERY_SIGMA = 1.2
 ANALYST_QUERIES = 6.0
 #: World size at which the row counts of analysts' queries and exports are given; a query
 #: selects a share of the customer base ("customers who signed up in March"), so row counts
@@ -138,39 +144,106 @@ def _ips(net: tuple[int, int, int], u: np.ndarray) -> np.ndarray:
     return base + (u * size).astype(np.int64)
 
 
-def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -> dict[str, pl.DataFrame]:  # noqa: PLR0915
-    """Admin, employee auth and hr rows of one day (unsorted, without ids)."""
-    r = rng(cfg.seed, "staff", day_index)
+#: Kinds of ticket, the top byte of a ticket id (see :func:`ticket_ids`).
+TICKET_KINDS = {"contact": 0, "export": 1, "on_call": 2, "migration": 3, "batch_export": 4, "campaign": 5}
+#: Share of the days an employee works remotely (VPN) and, then, from their personal device.
+REMOTE_SHARE = 0.2
+PERSONAL_DEVICE_SHARE = 0.1
+#: Share of analysts' exports run without a ticket (ad-hoc requests), as ticketing audits find.
+EXPORT_UNTICKETED = 0.1
+
+
+def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, seq: np.ndarray | int) -> np.ndarray:
+    """Ticket ids: kind (8 bits) | day (16) | employee (24) | sequence of the employee's tickets that day (16).
+
+    Every ticket in the logs, benign or not, is made here.
+    """
+    emp = np.asarray(employee, dtype=np.int64)
+    return (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16) | (np.asarray(seq, dtype=np.int64) & 0xFFFF)
+
+
+def laptops(employees: np.ndarray) -> np.ndarray:
+    """The company laptop of each employee (``LT-<employee>``)."""
+    return np.array([f"LT-{int(e):05d}" for e in np.asarray(employees)], dtype=object)
+
+
+def personal_devices(root: int, owners: np.ndarray) -> np.ndarray:
+    """A personal device id (``MB-<6 digits>``) per owner key, stable for a given root seed."""
+    digits = hash_u64(root, "personal-device", np.asarray(owners, dtype=np.int64)) % np.uint64(10**6)
+    return np.array([f"MB-{int(d):06d}" for d in digits], dtype=object)
+
+
+@dataclass(frozen=True)
+class WorkDay:
+    """Who works on a day and how: the draws the staff model makes before any row.
+
+    Arrays over ``who`` (indices into :class:`StaffContext` arrays of the employees at work).
+    """
+
+    role: np.ndarray  # every employee's role that day (None when not employed)
+    who: np.ndarray
+    start: np.ndarray  # UTC microseconds work starts
+    ip: np.ndarray  # the day's address (office egress, or VPN when remote, or abroad when travelling)
+    country: np.ndarray
+    device: np.ndarray  # laptop, or a personal device on some remote days
+    tags: np.ndarray  # benign pattern (travel) or None
+    reads: np.ndarray  # single-record reads planned for the day
+
+
+def usual_start(cfg: SimConfig, ctx: StaffContext, idx: np.ndarray, shift_role: np.ndarray, t0: int, r: np.random.Generator) -> np.ndarray:
+    """Start of work: the shift's hour (support and logistics) or 9h, a personal habit and daily jitter."""
+    habit = (hash_unit(cfg.seed, "habit", ctx.ids[idx]) - 0.5) * 2 * HOUR
+    shift_h = np.array([SHIFT_START.get(s, 9) if sr else 9 for s, sr in zip(ctx.shift[idx], shift_role, strict=True)], dtype=np.int64)
+    return t0 + shift_h * HOUR + habit.astype(np.int64) + r.integers(0, 20 * 60 * SEC, len(idx))
+
+
+def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: list, r: np.random.Generator) -> WorkDay:
+    """Who works today, from when, from where, on which device, and how many records they will open."""
     day = cfg.time.start + dt.timedelta(days=day_index)
     dnum = (day - EPOCH).days
     t0 = utc_micros(day, cfg.time.timezone)
     holiday = pools.is_holiday(day)
-    weekend = day.weekday() >= 5
+    quiet = holiday or day.weekday() >= 5
     role = roles_on(ctx, dnum)
     employed = role != None  # noqa: E711 - object array
     n = len(ctx.ids)
-    # who works today: support and logistics rota 5 of 7 days (a stable per-person pattern),
-    # office roles work weekdays that are not holidays
+    # support and logistics rota 5 of 7 days (a stable per-person pattern); office roles work
+    # weekdays that are not holidays
     rota = hash_unit(cfg.seed, "rota", ctx.ids * 7 + day.weekday()) < 5 / 7
-    office_day = not weekend and not holiday
     shift_role = np.isin(role, ["support_agent", "logistics"])
-    works = employed & np.where(shift_role, rota & (r.random(n) < (0.8 if holiday else 1.0)), office_day)
+    works = employed & np.where(shift_role, rota & (r.random(n) < (0.8 if holiday else 1.0)), not quiet)
     who = np.flatnonzero(works)
-    # start of work: the shift's hour plus a personal habit (stable offset) and daily jitter
-    habit = (hash_unit(cfg.seed, "habit", ctx.ids) - 0.5) * 2 * HOUR
-    shift_h = np.array([SHIFT_START.get(s, 9) if sr else 9 for s, sr in zip(ctx.shift[who], shift_role[who], strict=True)], dtype=np.int64)
-    start = t0 + shift_h * HOUR + habit[who].astype(np.int64) + r.integers(0, 20 * 60 * SEC, len(who))
-    remote = hash_unit(cfg.seed, "remote", ctx.ids[who] * 1000 + day_index) < 0.2
+    start = usual_start(cfg, ctx, who, shift_role[who], t0, r)
+    remote = hash_unit(cfg.seed, "remote", ctx.ids[who] * 1000 + day_index) < REMOTE_SHARE
     ip = np.where(remote, _ips(VPN_NET, r.random(len(who))), _ips(OFFICE_NET, r.random(len(who))))
     country = np.full(len(who), "KR", dtype=object)
-    # travel (benign): logins from abroad for the traveller's days
+    personal = remote & (hash_unit(cfg.seed, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
+    device = np.where(personal, personal_devices(cfg.seed, ctx.ids[who]), laptops(ctx.ids[who])) if len(who) else np.array([], dtype=object)
     tags = np.full(len(who), None, dtype=object)
-    for b in benign:
+    for b in benign:  # travel: the traveller works from abroad
         if b.pattern == "travel" and b.first_day <= day_index < b.last_day:
             k = np.flatnonzero(ctx.ids[who] == b.employee)
             if len(k):
                 f_ip, _, f_idx = pools.addresses_in(pools.FOREIGN_RESIDENTIAL, np.array([b.u]), np.array([r.random()]))
                 ip[k], country[k], tags[k] = f_ip[0], pools.FOREIGN_RESIDENTIAL.country[f_idx[0]], "travel"
+    mean = np.array([READS_PER_DAY.get(x, 0.0) for x in role[who]]) * (0.75 if quiet else 1.0)
+    ramp = np.clip((dnum - ctx.hire[who] + 1) / 14.0, 0.1, 1.0)  # new hires ramp up over two weeks
+    return WorkDay(role, who, start, ip, country, device, tags, r.poisson(mean * ramp))
+
+
+def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list, work: WorkDay | None = None) -> dict[str, pl.DataFrame]:
+    """Admin, employee auth and hr rows of one day (unsorted, without ids).
+
+    ``work``: the day's :func:`plan_work_day`, when the caller made it already (it is drawn
+    first from the day's stream, so it is the same either way).
+    """
+    r = rng(cfg.seed, "staff", day_index)
+    day = cfg.time.start + dt.timedelta(days=day_index)
+    dnum = (day - EPOCH).days
+    t0 = utc_micros(day, cfg.time.timezone)
+    drawn = plan_work_day(cfg, ctx, day_index, benign, r)
+    work = work or drawn
+    who, start, ip, country, tags, role = work.who, work.start, work.ip, work.country, work.tags, work.role
     auth = [
         pl.DataFrame(
             {
@@ -222,9 +295,10 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
                 }
             )
         )
-    admin = [_reads(cfg, r, ctx, who, role, start, ip, country, tags, day_index, dnum, t0, holiday or weekend)]
+    sd = StaffDay(cfg, day_index, day, t0, ctx, work, signed_up(cfg, day_index))
+    admin = [_reads(sd, r)]
     for b in benign:
-        rows = b.render(cfg, ctx, day_index, t0, r) if b.first_day <= day_index < b.last_day else None
+        rows = b.render(sd, r) if b.first_day <= day_index < b.last_day else None
         if rows is not None and rows.height:
             admin.append(rows)
     hr = _hr_events(cfg, ctx, day_index, dnum, t0, r, benign)
@@ -235,24 +309,123 @@ def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list) -
     }
 
 
-def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.ndarray, role: np.ndarray, start: np.ndarray,
-           ip: np.ndarray, country: np.ndarray, tags: np.ndarray, day_index: int, dnum: int, t0: int, quiet: bool) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Session:
+    """Where and from when an employee works on a day: what their rows of that day carry."""
+
+    start: int  # UTC microseconds
+    ip: int
+    country: str
+    device: str
+
+
+@dataclass(frozen=True)
+class StaffDay:
+    """One day of the staff's world, as a scenario's ``render_staff`` (and benign traffic) sees it.
+
+    Everything a staff-side scenario needs to make rows that look like the actor's ordinary
+    rows comes from here: the actor's role, their session of the day (start of work, address,
+    device), read times inside their working hours, ticket numbers like the ones their ordinary
+    reads carry, and customers who exist on the day. Rows built from these differ from benign
+    rows only where the scenario chooses to (night work, no ticket, volume, ...).
+    """
+
+    cfg: SimConfig
+    day_index: int
+    date: dt.date
+    t0: int  # UTC microseconds of local midnight
+    staff: StaffContext
+    work: WorkDay
+    customers_signed_up: int  # customers who exist by the end of the day: ids [0, n)
+
+    @property
+    def off_day(self) -> bool:
+        """A weekend or public holiday."""
+        return self.date.weekday() >= 5 or pools.is_holiday(self.date)
+
+    def _index(self, employee: int) -> int:
+        pos = int(np.searchsorted(self.staff.ids, employee))
+        if pos >= len(self.staff.ids) or self.staff.ids[pos] != employee:
+            raise ScenarioError(f"employee {employee} is not in the world's employees table")
+        return pos
+
+    def role(self, employee: int) -> str:
+        """The employee's role on the day (their last role when none is open that day)."""
+        dnum = (self.date - EPOCH).days
+        ctx = self.staff
+        mine = np.flatnonzero(ctx.seg_owner == employee)
+        open_ = mine[(ctx.seg_start[mine] <= dnum) & (dnum < ctx.seg_end[mine])]
+        pick = open_[-1] if len(open_) else mine[-1] if len(mine) else -1
+        return str(ctx.seg_role[pick]) if pick >= 0 else ""
+
+    def works(self, employee: int) -> bool:
+        """Whether the employee is at work on the day."""
+        i = self._index(employee)
+        k = int(np.searchsorted(self.work.who, i))
+        return k < len(self.work.who) and self.work.who[k] == i
+
+    def session(self, employee: int, r: np.random.Generator) -> Session:
+        """The employee's working session of the day: the one benign traffic uses when they work,
+        else one drawn the same way (usual start, remote from the VPN, their laptop)."""
+        i = self._index(employee)
+        k = int(np.searchsorted(self.work.who, i))
+        if k < len(self.work.who) and self.work.who[k] == i:
+            w = self.work
+            return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
+        shift_role = np.array([self.role(employee) in ("support_agent", "logistics")])
+        start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
+        return Session(int(start[0]), int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
+
+    def night_session(self, employee: int, r: np.random.Generator) -> Session:
+        """A session in the small hours from home (the VPN), as the on-call engineer's."""
+        return Session(self.t0, int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
+
+    def work_times(self, session: Session, n: int, r: np.random.Generator) -> np.ndarray:
+        """Times of ``n`` rows inside a working session (eight hours from its start), as benign reads."""
+        return _in_day(session.start + r.integers(0, 8 * HOUR, n), self.t0)
+
+    def night_times(self, n: int, r: np.random.Generator) -> np.ndarray:
+        """Times of ``n`` rows in the local small hours (0-6h), as the on-call engineer's reads."""
+        return self.t0 + r.integers(0, 6 * HOUR, n)
+
+    def tickets(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
+        """``n`` contact tickets of the employee on the day: numbers their ordinary reads carry
+        (about two views a ticket), or the next ones when they have none."""
+        i = self._index(employee)
+        k = int(np.searchsorted(self.work.who, i))
+        planned = int(self.work.reads[k]) if k < len(self.work.who) and self.work.who[k] == i else 0
+        return ticket_ids("contact", self.day_index, employee, r.integers(0, max(1, -(-planned // 2)), n))
+
+    def customers(self, n: int, r: np.random.Generator) -> np.ndarray:
+        """``n`` customers drawn uniformly among those who exist on the day."""
+        return r.integers(0, self.customers_signed_up, n)
+
+    def pull_ranges(self, rows: np.ndarray, r: np.random.Generator) -> np.ndarray:
+        """First id of a contiguous range of ``rows`` existing customers for each pull (ids follow signup order)."""
+        rows = np.minimum(np.asarray(rows, dtype=np.int64), self.customers_signed_up)
+        return (r.random(len(rows)) * (self.customers_signed_up - rows + 1)).astype(np.int64)
+
+    def new_device(self, key: int) -> str:
+        """A personal device id that is none of the staff's own (an outsider's phone or laptop)."""
+        return str(personal_devices(self.cfg.seed, np.array([-1 - int(key)]))[0])
+
+
+def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     """Routine reads of customer data by role, plus the night's on-call engineer."""
-    roles_w = role[who]
-    mean = np.array([READS_PER_DAY.get(x, 0.0) for x in roles_w]) * (0.75 if quiet else 1.0)
-    # new hires ramp up over their first two weeks
-    tenure = dnum - ctx.hire[who]
-    ramp = np.clip((tenure + 1) / 14.0, 0.1, 1.0)
-    n_reads = r.poisson(mean * ramp)
-    idx = np.repeat(np.arange(len(who)), n_reads)
+    cfg, ctx, work, day_index, t0 = sd.cfg, sd.staff, sd.work, sd.day_index, sd.t0
+    who = work.who
+    dnum = (sd.date - EPOCH).days
+    roles_w = work.role[who]
+    idx = np.repeat(np.arange(len(who)), work.reads)
     m = len(idx)
-    ts = _in_day(start[idx] + r.integers(0, 8 * HOUR, m), t0)
+    ts = _in_day(work.start[idx] + r.integers(0, 8 * HOUR, m), t0)
     ticket_p = np.array([TICKET_SHARE.get(x, 0.8) for x in roles_w])[idx]
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (CALIBRATION: 1.8 record views per contact)
-    ticket = (np.int64(day_index) << 40) | (ctx.ids[who][idx].astype(np.int64) << 16) | (np.arange(m) // 2)
-    tag = tags[idx].copy()
-    newbie = tenure[idx] < 14
+    nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
+    ticket = ticket_ids("contact", day_index, ctx.ids[who][idx], nth // 2)
+    tag = work.tags[idx].copy()
+    newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
     action = np.where(roles_w[idx] == "administrator", np.where(r.random(m) < 0.3, "update", "view"), "view")
     frames = [
@@ -260,16 +433,17 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
             {
                 "ts": ts,
                 "employee_id": ctx.ids[who][idx],
-                "customer_id": r.integers(0, ctx.customers, m),
+                "customer_id": sd.customers(m, r),
                 "row_count": np.ones(m, dtype=np.int64),
                 "action": action.tolist(),
                 "channel": ["console"] * m,
                 "ticket_id": pl.Series(ticket).set(pl.Series(~has_ticket), None),
-                "ip": ip[idx],
-                "country": country[idx].tolist(),
+                "ip": work.ip[idx],
+                "country": work.country[idx].tolist(),
+                "device": work.device[idx].tolist(),
                 "_benign": tag.tolist(),
             },
-            schema_overrides={"_benign": pl.String},
+            schema_overrides={"_benign": pl.String, "device": pl.String},
         )
     ]
     # analysts: batch queries (no single customer), an export now and then
@@ -279,40 +453,45 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
         a_idx = np.repeat(an, q)
         k = len(a_idx)
         export = r.random(k) < 0.03
+        ticketed = export & (r.random(k) >= EXPORT_UNTICKETED)
+        nth = np.arange(k) - np.repeat(np.cumsum(q) - q, q)
         frames.append(
             pl.DataFrame(
                 {
-                    "ts": _in_day(start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
+                    "ts": _in_day(work.start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
                     "employee_id": ctx.ids[who][a_idx],
                     "customer_id": pl.Series([None] * k, dtype=pl.Int64),
-                    "row_count": scaled_rows(cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), 1.2, k)) + 1)),
+                    "row_count": scaled_rows(cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), QUERY_SIGMA, k)) + 1)),
                     "action": np.where(export, "export", "query").tolist(),
                     "channel": np.where(export, "export", "sql").tolist(),
-                    "ticket_id": pl.Series((np.int64(day_index) << 40) | (ctx.ids[who][a_idx] << 16) | (1 << 15) | np.arange(k)).set(pl.Series(~export), None),
-                    "ip": ip[a_idx],
-                    "country": country[a_idx].tolist(),
-                    "_benign": tags[a_idx].tolist(),
+                    "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(pl.Series(~ticketed), None),
+                    "ip": work.ip[a_idx],
+                    "country": work.country[a_idx].tolist(),
+                    "device": work.device[a_idx].tolist(),
+                    "_benign": work.tags[a_idx].tolist(),
                 },
-                schema_overrides={"_benign": pl.String},
+                schema_overrides={"_benign": pl.String, "device": pl.String},
             )
         )
-    # on call: one engineer a night (rotating over today's engineers) reads a few records at night
-    eng = np.flatnonzero(np.isin(role, ["backend_engineer", "platform_engineer"]))
+    # on call: one engineer a night (rotating over today's engineers) reads a few records at night from home
+    eng = np.flatnonzero(np.isin(work.role, ["backend_engineer", "platform_engineer"]))
     if len(eng):
-        oc = eng[day_index % len(eng)]
+        oc = int(ctx.ids[eng[day_index % len(eng)]])
         c = int(r.integers(1, 7))
+        night = sd.night_session(oc, r)
         frames.append(
             pl.DataFrame(
                 {
-                    "ts": t0 + r.integers(0, 6 * HOUR, c),
-                    "employee_id": np.full(c, ctx.ids[oc]),
-                    "customer_id": r.integers(0, ctx.customers, c),
+                    "ts": sd.night_times(c, r),
+                    "employee_id": np.full(c, oc),
+                    "customer_id": sd.customers(c, r),
                     "row_count": np.ones(c, dtype=np.int64),
                     "action": ["view"] * c,
                     "channel": ["console"] * c,
-                    "ticket_id": np.full(c, (np.int64(day_index) << 40) | (1 << 39) | int(ctx.ids[oc])),
-                    "ip": _ips(VPN_NET, r.random(c)),
-                    "country": ["KR"] * c,
+                    "ticket_id": np.full(c, ticket_ids("on_call", day_index, oc, 0)),
+                    "ip": np.full(c, night.ip),
+                    "country": [night.country] * c,
+                    "device": [night.device] * c,
                     "_benign": ["night_on_call"] * c,
                 }
             )

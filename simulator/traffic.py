@@ -8,6 +8,7 @@ columns are drawn with numpy from the (``traffic``, day, block) stream; no loop 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -29,20 +30,72 @@ SESSIONS_PER_ACTIVE_DAY = 1.8
 FOREIGN_CLOUD_SHARE = 0.15  # of sessions from abroad: VPN exits and hosting, not residential
 
 
-def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.ndarray) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class CustomerBlock:
+    """One block of customers as traffic (and a scenario's ``render``) sees it, one array entry per customer.
+
+    Habits persist across days and come from stable hashes: the client and its user agent, the
+    home network, the mobile carrier, the habitual hour. Scenarios that act as customers take
+    these from here so that their rows carry what the customer's own rows carry.
+    """
+
+    ids: np.ndarray  # customer ids of the block, ascending
+    activity: np.ndarray
+    ua: np.ndarray  # index into pools.UA_POOL of the customer's client
+    home_ip: np.ndarray
+    home_asn: np.ndarray
+    carrier: np.ndarray  # uniform that picks the mobile carrier's prefix
+    signup_day: np.ndarray  # day index of the span (negative: before the span)
+    n_addresses: np.ndarray  # entries in the address book
+    habit_hour: np.ndarray
+
+    def signed_up(self, day_index: int) -> np.ndarray:
+        """Mask of the block's customers who exist on the day."""
+        return self.signup_day <= day_index
+
+    def index(self, customer_ids: np.ndarray) -> np.ndarray:
+        """Positions of customer ids of this block in the arrays."""
+        return np.asarray(customer_ids, dtype=np.int64) - int(self.ids[0])
+
+    def user_agents(self, customer_ids: np.ndarray) -> pl.Series:
+        """The user agent of each customer's own client."""
+        return pools.UA_POOL.gather(self.ua[self.index(customer_ids)])
+
+
+def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.ndarray) -> CustomerBlock:
     """Per-customer habits that persist across days (client, home network), from stable hashes."""
     ids = customers["customer_id"].to_numpy()
-    client = np.searchsorted(np.cumsum(pools.CLIENT_SHARE), hash_unit(cfg.seed, "client", ids), side="right").clip(0, 3)
-    ua = pools.UA_OFFSET[client] + (hash_u64(cfg.seed, "ua", ids) % pools.UA_COUNT[client].astype(np.uint64)).astype(np.int64)
-    home_ip, home_asn, home_pref = pools.addresses_in(pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids))
+    ua = pools.user_agent_index(hash_unit(cfg.seed, "client", ids), hash_u64(cfg.seed, "ua", ids))
+    home_ip, home_asn, _ = pools.addresses_in(pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids))
     carrier = hash_unit(cfg.seed, "carrier", ids)
     signup_day = (customers["signup_date"] - cfg.time.start).dt.total_days().to_numpy()
     # a habitual hour per customer, drawn from the same profile so the aggregate shape holds
     habit_hour = np.searchsorted(np.cumsum(pools.HOURLY_SHARE), hash_unit(cfg.seed, "habit-hour", ids), side="right").clip(0, 23)
-    return {
-        "ids": ids, "activity": customers["activity"].to_numpy(), "ua": ua, "home_ip": home_ip,
-        "home_asn": home_asn, "carrier": carrier, "signup_day": signup_day, "n_addresses": n_addresses, "habit_hour": habit_hour,
-    }
+    return CustomerBlock(
+        ids=ids, activity=customers["activity"].to_numpy(), ua=ua, home_ip=home_ip, home_asn=home_asn, carrier=carrier,
+        signup_day=signup_day, n_addresses=n_addresses, habit_hour=habit_hour,
+    )
+
+
+#: HTTP status of a page call: 98.5% OK, the rest spread over these.
+STATUS_OK_SHARE = 0.985
+STATUS_OTHER = np.array([304, 404, 429, 500])
+
+
+def statuses(r: np.random.Generator, n: int) -> np.ndarray:
+    """HTTP status codes of ``n`` page calls, as the gateway logs them for customers."""
+    return np.where(r.random(n) < STATUS_OK_SHARE, 200, r.choice(STATUS_OTHER, n))
+
+
+def think_times(r: np.random.Generator, pages: np.ndarray) -> np.ndarray:
+    """Microseconds from a session's start to each of its pages (exponential think times, 20 s mean)."""
+    gaps = r.exponential(20.0, int(np.sum(pages))) * SEC
+    return 1_000_000 + _segment_cumsum(gaps, pages).astype(np.int64)
+
+
+def response_bytes(r: np.random.Generator, endpoint: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """Response size of each page call: the endpoint's base size +-20% and 350 bytes a record."""
+    return (ENDPOINT_BYTES[endpoint] * r.uniform(0.8, 1.2, len(endpoint)) + records * 350).astype(np.int32)
 
 
 def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -58,24 +111,24 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.nda
     day = cfg.time.start + dt.timedelta(days=day_index)
     t0 = utc_micros(day, cfg.time.timezone)
     mult = pools.day_multiplier(day) * (cfg.traffic.sale_multiplier if day in cfg.traffic.sale_days else 1.0)
-    eligible = ctx["signup_day"] <= day_index
-    want = ctx["activity"] * mult  # expected active-days; above 1 the customer is active and does more sessions
-    active = (r.random(len(ctx["ids"])) < np.clip(want, 0, 1)) & eligible
+    eligible = ctx.signed_up(day_index)
+    want = ctx.activity * mult  # expected active-days; above 1 the customer is active and does more sessions
+    active = (r.random(len(ctx.ids)) < np.clip(want, 0, 1)) & eligible
     act = np.flatnonzero(active)
     n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY * np.maximum(want[act], 1.0) - 1)
     cust = np.repeat(act, n_sess)  # index into the block
     s = len(cust)
-    hour = np.where(r.random(s) < cfg.traffic.habit_share, ctx["habit_hour"][cust], r.choice(24, size=s, p=pools.HOURLY_SHARE))
+    hour = np.where(r.random(s) < cfg.traffic.habit_share, ctx.habit_hour[cust], r.choice(24, size=s, p=pools.HOURLY_SHARE))
     start = (hour * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
     start = t0 + start
     # network of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad
     u = r.random(s)
     foreign = u < cfg.traffic.foreign_share
     mobile = ~foreign & (r.random(s) < cfg.traffic.mobile_share)
-    ip = ctx["home_ip"][cust].copy()
-    asn = ctx["home_asn"][cust].copy()
+    ip = ctx.home_ip[cust].copy()
+    asn = ctx.home_asn[cust].copy()
     country = np.full(s, "KR", dtype=object)
-    m_ip, m_asn, _ = pools.addresses_in(pools.KR_MOBILE, ctx["carrier"][cust], r.random(s))
+    m_ip, m_asn, _ = pools.addresses_in(pools.KR_MOBILE, ctx.carrier[cust], r.random(s))
     ip[mobile], asn[mobile] = m_ip[mobile], m_asn[mobile]
     nf = int(foreign.sum())
     if nf:
@@ -90,33 +143,32 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.nda
     # pages of each session, spaced by exponential think times, cut at the end of the bucket
     pages = np.minimum(r.geometric(1.0 / cfg.traffic.pages_per_session, s), 60)
     sess = np.repeat(np.arange(s), pages)
-    gaps = r.exponential(20.0, len(sess)) * SEC
-    ts = start[sess] + 1_000_000 + _segment_cumsum(gaps, pages).astype(np.int64)
+    ts = start[sess] + think_times(r, pages)
     ep = r.choice(len(ENDPOINTS), size=len(sess), p=ENDPOINT_SHARE)
     c = cust[sess]
     records = np.zeros(len(sess), dtype=np.int32)
     records[ep == MY_INFO] = 1
     records[ep == ADDRESS_EDIT] = 1
     al = ep == ADDRESS_LIST
-    records[al] = ctx["n_addresses"][c[al]]
+    records[al] = ctx.n_addresses[c[al]]
     oh = ep == ORDER_HISTORY
     records[oh] = 1 + r.poisson(4, int(oh.sum()))
-    status = np.where(r.random(len(sess)) < 0.985, 200, r.choice(np.array([304, 404, 429, 500]), len(sess)))
+    status = statuses(r, len(sess))
     keep = ts < t0 + DAY_US
     key_series = pl.Series(key_ids, dtype=pl.String)
     gateway = pl.DataFrame(
         {
             "ts": ts[keep],
-            "customer_id": ctx["ids"][c[keep]],
+            "customer_id": ctx.ids[c[keep]],
             "token_id": token[sess[keep]],
             "key_id": key_series.gather(key[sess[keep]]),
             "endpoint": pl.Series(ENDPOINTS).gather(ep[keep]),
             "ip": ip[sess[keep]],
             "country": country[sess[keep]].tolist(),
             "asn": asn[sess[keep]],
-            "user_agent": pools.UA_POOL.gather(ctx["ua"][c[keep]]),
+            "user_agent": pools.UA_POOL.gather(ctx.ua[c[keep]]),
             "status": status[keep],
-            "bytes": (ENDPOINT_BYTES[ep[keep]] * r.uniform(0.8, 1.2, int(keep.sum())) + records[keep] * 350).astype(np.int32),
+            "bytes": response_bytes(r, ep[keep], records[keep]),
             "records_returned": records[keep],
         }
     )
@@ -130,7 +182,7 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.nda
         {
             "ts": a_ts,
             "event": pl.Series(["login", "token_issued", "logout"]).gather(ev),
-            "customer_id": ctx["ids"][cust[idx]],
+            "customer_id": ctx.ids[cust[idx]],
             "token_id": pl.Series(token[idx]).scatter(np.flatnonzero(ev == 0), None),
             "key_id": key_series.gather(key[idx]).scatter(np.flatnonzero(ev != 1), None),
             "ip": ip[idx],

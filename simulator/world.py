@@ -43,6 +43,34 @@ def block_range(cfg: SimConfig, block: int) -> tuple[int, int]:
     return lo, min(lo + cfg.world.block_size, cfg.world.customers)
 
 
+def signup_offsets(cfg: SimConfig, ids: np.ndarray) -> np.ndarray:
+    """Days from ``world.founded`` to each customer's signup: a non-decreasing function of the id.
+
+    Customer ids follow signup order, as sequential account numbers do. Signups grow over time:
+    the density of signup dates is proportional to t**(g-1) from ``founded`` to ``time.end``
+    (``world.signup_growth`` = g), so the id at quantile q signs up at ``span * q**(1/g)``.
+    """
+    span = (cfg.time.end - cfg.world.founded).days
+    q = (np.asarray(ids, dtype=np.float64) + 0.5) / cfg.world.customers
+    return (span * q ** (1.0 / cfg.world.signup_growth)).astype(np.int64).clip(0, span - 1)
+
+
+def signed_up(cfg: SimConfig, day_index: int) -> int:
+    """How many customers have signed up by the end of day ``day_index`` of the span: ids ``[0, n)``.
+
+    Ids follow signup order, so the customers who exist on a day are a prefix of the ids.
+    """
+    limit = (cfg.time.start - cfg.world.founded).days + day_index
+    lo, hi = 0, cfg.world.customers  # first id whose signup is after the day lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if signup_offsets(cfg, np.array([mid]))[0] <= limit:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def utc_micros(day: dt.date, tz: str) -> int:
     """UTC microseconds of local midnight starting ``day`` in ``tz``."""
     local = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz))
@@ -125,9 +153,9 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
             phone = phone.scatter(pos, phones(locale, r, int(mask.sum())))
             region = region.scatter(pos, p.city.gather(region_idx[mask] % len(p.city)))
     domain = pl.Series(list(EMAIL_DOMAINS)).gather(r.integers(0, len(EMAIL_DOMAINS), n))
-    # signups grow over time: more recent dates are likelier
-    span = (cfg.time.end - cfg.world.founded).days
-    signup_off = (span * r.random(n) ** (1.0 / cfg.world.signup_growth)).astype(np.int64).clip(0, span - 1)
+    # ids follow signup order; signups grow over time (see signup_offsets)
+    r.random(n)  # the draw that once placed signups at random, kept so that later columns stay the same
+    signup_off = signup_offsets(cfg, ids)
     mean = cfg.traffic.daily_active_fraction
     activity = r.beta(0.8, 0.8 * (1 - mean) / mean, n).astype(np.float32) if mean < 1 else np.ones(n, np.float32)
     customers = pl.DataFrame(

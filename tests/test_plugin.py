@@ -58,4 +58,4 @@ def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Pa
     assert rows[PLUGIN_ID]["auprc"] > rows["null"]["auprc"]
     assert PLUGIN_ID in (out / "leaderboard.md").read_text()
     # the run says what the leakage audit found: the tiny world's forged-token case is easy on purpose
-    assert "leakage audit: no shortcut reaches the leak line" in res.stdout and "declared easy: coupang-forged-token-v1" in res.stdout
+    assert "leakage audit: no shortcut reaches the leak line" in res.stdout and "declared easy: coupang-forged-token-v2" in res.stdout

@@ -345,7 +345,7 @@ def test_failure_with_force_keeps_old_dataset(tiny_config, tmp_path: Path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-# ---- scenario truth: coupang-forged-token-v1 ------------------------------------------------
+# ---- scenario truth: coupang-forged-token-v2 ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -353,14 +353,14 @@ def knobs(tiny_config):
     from simulator.scenarios import load
 
     spec = tiny_config.scenarios[0]
-    assert spec.id == "coupang-forged-token-v1"
+    assert spec.id == "coupang-forged-token-v2"
     return load(spec.id).Knobs(**spec.knobs)
 
 
 def test_one_incident_with_events(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame, tiny_config) -> None:
     inc = truth["incidents"]
     assert inc.height == 1
-    assert inc["scenario"][0] == "coupang-forged-token-v1"
+    assert inc["scenario"][0] == "coupang-forged-token-v2"
     mal = truth["malicious_events"]
     assert mal.height > 0
     assert set(mal["incident_id"].unique()) == {inc["incident_id"][0]}
@@ -416,7 +416,9 @@ def test_malicious_rows_from_abroad(gateway: pl.DataFrame) -> None:
     mal = gateway.filter(pl.col("incident_id").is_not_null())
     assert (mal["country"] != "KR").all()
     assert mal["src_ip"].n_unique() > 1, "the crawler should rotate addresses"
-    assert (mal["status"] == 200).all()
+    # status codes come from the gateway's usual mix, not a constant 200
+    assert set(mal["status"].unique()) <= set(gateway.filter(pl.col("incident_id").is_null())["status"].unique())
+    assert 0.95 < (mal["status"] == 200).mean() < 1.0
 
 
 def test_no_malicious_event_before_first_day(truth: dict[str, pl.DataFrame], knobs, tiny_config) -> None:
@@ -437,7 +439,7 @@ def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], tiny_clean_datase
         dt.date.fromisoformat(p.name.removeprefix("date=")) for p in (tiny_clean_dataset / "logs" / "gateway").iterdir()
     ))).join(mal, on="event_id", how="left")
     read = (
-        gateway.filter(pl.col("incident_id").is_not_null() & (pl.col("records_returned") > 0))
+        gateway.filter(pl.col("incident_id").is_not_null() & (pl.col("records_returned") > 0) & (pl.col("status") == 200))
         .group_by("incident_id", "customer_id")
         .agg(first=pl.col("ts").min(), n=pl.len())
         .sort("incident_id", "customer_id")

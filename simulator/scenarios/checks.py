@@ -163,18 +163,21 @@ def _determinism(a: Path, b: Path) -> CheckResult:
 
 def _rendered_counts(cfg: SimConfig, root: Path, cls: type, plans: list[tuple[str, Any]]) -> dict[tuple[int, str], int]:
     """Rows the scenario renders, per (incident, stream), rendered again from the plans."""
-    from simulator.engine import _context, _staff_context, block_count
+    from simulator.benign import plan_benign
+    from simulator.engine import customer_block, staff_day_context
+    from simulator.world import block_count
 
     out: dict[tuple[int, str], int] = {}
     scen = cls()
-    staff_ctx = _staff_context(cfg, root)
+    st = {n: pl.read_parquet(layout.world_file(root, n, 0)) for n in ("employees", "credentials")}
+    benign = plan_benign(cfg, st["employees"], st["credentials"])
     for _, plan in plans:
         for day in range(cfg.time.days):
             frames = []
             for block in range(block_count(cfg)):
-                frames.append(scen.render(plan, cfg, day, block, _context(cfg, root, block)))
+                frames.append(scen.render(plan, cfg, day, block, customer_block(cfg, root, block)))
             if hasattr(scen, "render_staff"):
-                frames.append(scen.render_staff(plan, cfg, day, staff_ctx))
+                frames.append(scen.render_staff(plan, cfg, day, staff_day_context(cfg, root, day, benign)))
             for f in frames:
                 for stream, df in f.items():
                     if df is not None:

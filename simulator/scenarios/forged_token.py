@@ -1,4 +1,4 @@
-"""coupang-forged-token-v1: a departed engineer forges access tokens with a signing key he kept.
+"""coupang-forged-token-v2: a departed engineer forges access tokens with a signing key he kept.
 
 The actor is an engineer who left before the scenario starts and owns a token-signing key that
 was never revoked (and that the auth service still uses for real tokens, so the key alone
@@ -21,8 +21,10 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_unit, rng
-from simulator.traffic import ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINT_BYTES, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC
-from simulator.world import ENGINEERS, utc_micros
+from simulator.traffic import (
+    ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC, CustomerBlock, response_bytes, statuses, think_times,
+)
+from simulator.world import ENGINEERS, signed_up, utc_micros
 
 #: Cumulative share of the customers' requests at each local hour 0..24 (for stealthy timing).
 _DIURNAL_CDF = np.concatenate([[0.0], np.cumsum(pools.HOURLY_SHARE)])
@@ -72,7 +74,7 @@ class Plan:
 class ForgedToken:
     """The 2025 case: forged tokens from a departed engineer's unrevoked signing key."""
 
-    id = "coupang-forged-token-v1"
+    id = "coupang-forged-token-v2"
     summary = "departed engineer mints tokens with an unrevoked signing key; probing, then a slow sequential sweep from rotating overseas IPs"
     Knobs = Knobs
 
@@ -171,13 +173,12 @@ class ForgedToken:
 
     @staticmethod
     def _app_versions(r: np.random.Generator, n: int, stealth: float) -> np.ndarray:
-        """Index into the UA pool: one Android app version; with stealth, the versions customers use.
-
-        At stealth 0 nothing is drawn, so the case's rows are those the scenario always rendered.
-        """
+        """Index into the UA pool per forged token: one Android app version, or (a stealth share of
+        tokens) a client and version drawn as customers' own clients are."""
         if stealth == 0:
             return np.zeros(n, dtype=np.int64)
-        return np.where(r.random(n) < stealth, r.integers(0, len(pools.UA_POOL), n), 0)
+        drawn = pools.user_agent_index(r.random(n), r.integers(0, 1 << 30, n))
+        return np.where(r.random(n) < stealth, drawn, 0)
 
     @staticmethod
     def _position(plan: Plan, cfg: SimConfig, ids: np.ndarray) -> np.ndarray:
@@ -188,19 +189,24 @@ class ForgedToken:
         pick = hash_unit(cfg.seed, "sweep-scatter", ids) < plan.knobs.stealth
         return np.where(pick, scattered, ids)
 
-    def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.ndarray]) -> dict[str, pl.DataFrame]:
-        """Malicious gateway rows of one (day, block); no auth rows (the tokens were never issued)."""
+    def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock) -> dict[str, pl.DataFrame]:
+        """Malicious gateway rows of one (day, block); no auth rows (the tokens were never issued).
+
+        Only customers who exist on the day are read. Per forged token (one per customer read)
+        the pages follow a customer's think times, the status codes the gateway's usual mix, and
+        the client one app version (stealth: the version a customer's app would be).
+        """
         if not plan.first_day <= day_index < plan.end_day:
             return {}
         k = plan.knobs
-        ids = ctx["ids"]
+        ids = ctx.ids
         b_lo, b_hi = int(ids[0]), int(ids[-1]) + 1
         t0 = utc_micros(cfg.time.start + dt.timedelta(days=day_index), cfg.time.timezone)
         day_rng = rng(cfg.seed, "scenario-day", plan.incident_id, day_index)
         slot_ip = day_rng.integers(0, len(plan.ips), int(np.ceil(24 / k.rotation_hours)) + 1)
         if day_index < plan.bulk_day:
             phase = "probe"
-            targets = np.sort(day_rng.integers(0, cfg.world.customers, k.probe_reads_per_day))
+            targets = np.sort(day_rng.integers(0, signed_up(cfg, day_index), k.probe_reads_per_day))
             frac = np.sort(day_rng.random(len(targets)))
             sel = (targets >= b_lo) & (targets < b_hi)
             targets, frac = targets[sel], frac[sel]
@@ -209,7 +215,7 @@ class ForgedToken:
             d = day_index - plan.bulk_day
             lo, hi = int(plan.lo[d]), int(plan.hi[d])
             pos = self._position(plan, cfg, ids.astype(np.int64))
-            sel = (pos >= lo) & (pos < hi)
+            sel = (pos >= lo) & (pos < hi) & ctx.signed_up(day_index)
             targets, pos = ids[sel].astype(np.int64), pos[sel]
             order = np.argsort(pos, kind="stable")
             targets, pos = targets[order], pos[order]
@@ -220,7 +226,7 @@ class ForgedToken:
             frac = (1 - k.stealth) * frac + k.stealth * np.interp(frac, _DIURNAL_CDF, np.linspace(0, 1, 25))
         r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
         n = len(targets)
-        t_cust = t0 + (frac * (DAY_US - 600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
+        t_cust = t0 + (frac * (DAY_US - 3600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
         token = r.integers(1, np.iinfo(np.int64).max, n, dtype=np.int64)
         # page mix per customer: my-info once, the address list a few times, rarely edit or orders
         al = 1 + r.poisson(k.address_list_reads - 1, n)
@@ -234,12 +240,11 @@ class ForgedToken:
         last = pos == np.repeat(per - 1, per)
         ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
         ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
-        ts = t_cust[cust] + pos * r.integers(300_000, 1_500_000, len(cust))
-        ts = np.minimum(ts, t0 + DAY_US - 1)
+        ts = np.minimum(t_cust[cust] + think_times(r, per), t0 + DAY_US - 1)
         slot = ((ts - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)
         ip_i = slot_ip[slot]
         cid = targets[cust]
-        n_addr = ctx["n_addresses"][cid - b_lo]
+        n_addr = ctx.n_addresses[ctx.index(cid)]
         records = np.where(ep == MY_INFO, 1, np.where(ep == ADDRESS_LIST, n_addr, np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), 1)))
         gateway = pl.DataFrame(
             {
@@ -251,9 +256,9 @@ class ForgedToken:
                 "ip": plan.ips[ip_i],
                 "country": plan.ip_country[ip_i].tolist(),
                 "asn": plan.ip_asn[ip_i],
-                "user_agent": pools.UA_POOL.gather(self._app_versions(r, len(cust), k.stealth)),
-                "status": np.full(len(cust), 200),
-                "bytes": (ENDPOINT_BYTES[ep] * r.uniform(0.8, 1.2, len(cust)) + records * 350).astype(np.int32),
+                "user_agent": pools.UA_POOL.gather(self._app_versions(r, n, k.stealth)[cust]),
+                "status": statuses(r, len(cust)),
+                "bytes": response_bytes(r, ep, records),
                 "records_returned": records.astype(np.int32),
                 "phase": [phase] * len(cust),
             }

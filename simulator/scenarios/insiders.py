@@ -40,9 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
-from simulator.seeding import hash_u64, rng
-from simulator.staff_traffic import DAY_US, HOUR, OFFICE_NET, SEC, SHIFT_START, VPN_NET, StaffContext, scaled_rows
-from simulator.world import EPOCH, utc_micros
+from simulator.seeding import rng
+from simulator.world import signed_up
+from simulator.staff_traffic import QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, ticket_ids
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
@@ -106,15 +106,6 @@ class Plan:
     targets: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
 
 
-def _role(ctx: StaffContext, employee: int, day_index: int, cfg: SimConfig) -> str:
-    """The employee's role on a day (their last one if none is open that day)."""
-    day = (cfg.time.start + dt.timedelta(days=day_index) - EPOCH).days
-    mine = np.flatnonzero(ctx.seg_owner == employee)
-    open_ = mine[(ctx.seg_start[mine] <= day) & (day < ctx.seg_end[mine])]
-    pick = open_[-1] if len(open_) else mine[-1] if len(mine) else -1
-    return str(ctx.seg_role[pick]) if pick >= 0 else ""
-
-
 class StaffScenario:
     """Base class: actor selection by fit, phase layout and rendering of the staff streams."""
 
@@ -140,7 +131,7 @@ class StaffScenario:
                 sig.add("bulk_pull")
             if (act.night > 0 or act.days_off) and s < 1:
                 sig.add("off_hours")
-            if act.ticket < TICKET_FLOOR and s < 1 or act.pulls > 0:
+            if (act.ticket < TICKET_FLOOR and s < 1) or act.pulls > 0:
                 sig.add("no_ticket")  # pulls run as routine queries carry no ticket, like the analysts'
             if act.targets:
                 sig.add("repeat_targets")
@@ -214,8 +205,9 @@ class StaffScenario:
             )
         phases = self._phases(first, end, knobs)
         n_targets = max(a.targets for a in self.acts)
+        existing = signed_up(cfg, first)  # people who exist when the snooping starts
         targets = tuple(
-            tuple(int(x) for x in np.sort(r.choice(cfg.world.customers, size=min(n_targets, cfg.world.customers), replace=False)))
+            tuple(int(x) for x in np.sort(r.choice(existing, size=min(n_targets, existing), replace=False)))
             for _ in actors
         ) if n_targets else ()
         return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets)
@@ -253,8 +245,13 @@ class StaffScenario:
         """Nothing in the customers' streams."""
         return {}
 
-    def render_staff(self, plan: Plan, cfg: SimConfig, day_index: int, ctx: StaffContext) -> dict[str, pl.DataFrame]:
-        """Admin and auth rows of one day (unsorted; ``phase`` column; hidden exposure columns)."""
+    def render_staff(self, plan: Plan, cfg: SimConfig, day_index: int, sd: StaffDay) -> dict[str, pl.DataFrame]:
+        """Admin and auth rows of one day (unsorted; ``phase`` column; hidden exposure columns).
+
+        Everything but the declared signals comes from the actor's own day (:class:`StaffDay`):
+        their session's address and device, read times inside their working hours, tickets their
+        ordinary reads carry, customers who exist on the day.
+        """
         if not plan.first_day <= day_index < plan.end_day:
             return {}
         phase_i = next(i for i, (_, a, b) in enumerate(plan.phases) if a <= day_index < b)
@@ -262,71 +259,66 @@ class StaffScenario:
         _, p_first, p_end = plan.phases[phase_i]
         k = plan.knobs
         s = k.stealth
-        day = cfg.time.start + dt.timedelta(days=day_index)
-        t0 = utc_micros(day, cfg.time.timezone)
-        off_day = day.weekday() >= 5 or pools.is_holiday(day)
         admin, auth = [], []
         for j, actor in enumerate(plan.actors):
             r = rng(cfg.seed, "scenario-staff", plan.incident_id, day_index, j)
-            if off_day and not (act.days_off and r.random() < 1 - s):
-                continue
+            if not sd.works(actor) and not (act.days_off and r.random() < 1 - s):
+                continue  # a day off (rota, weekend, holiday): only blatant actors come in
             ramp = (1 + 2 * (day_index - p_first + 0.5) / max(p_end - p_first, 1)) / 2 if act.ramp else 1.0
             vol = k.rate * (1 - 0.75 * s) * ramp
             n_views = int(r.poisson(act.views * vol))
             # people whose role never pulls in bulk (support, logistics) give up pulls as they hide
-            pull_habit = 1.0 if _role(ctx, actor, day_index, cfg) in BULK_ROLES else 1 - s
+            pull_habit = 1.0 if sd.role(actor) in BULK_ROLES else 1 - s
             n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
             if day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
                 n_views, n_pulls = (1, 0) if act.views >= act.pulls else (0, 1)
             n = n_views + n_pulls
             if n == 0:
                 continue
-            # when: the actor's shift, or at night (the blatant share shrinks with stealth)
-            shift = SHIFT_START.get(str(ctx.shift[actor]), 9)
-            night = r.random(n) < act.night * (1 - s)
-            ts = np.where(
-                night,
-                t0 + r.integers(0, 5 * HOUR, n),
-                t0 + (shift * HOUR + r.integers(0, 8 * HOUR, n)) % DAY_US,
-            )
-            # where from, and as whom on which device
             colleague = plan.colleagues[j]
-            emp_id = colleague if act.identity == "as_colleague" else actor
-            device_of = colleague if act.identity == "colleague_device" else actor
-            device = f"LT-{device_of:05d}"
+            emp_id = colleague if act.identity == "as_colleague" else actor  # whose account the rows carry
+            device_of = colleague if act.identity == "colleague_device" else actor  # whose machine they run on
+            day_s = sd.session(actor, r)
+            night_s = sd.night_session(actor, r)
             if act.origin == "takeover":
-                device = f"UNK-{hash_u64(cfg.seed, 'device', np.array([plan.incident_id * 1000 + j]))[0] % 10**6:06d}"
-                # blatant: abroad from the first day; stealthy: a domestic mobile address at first,
-                # abroad only for the last (1 - stealth)^2 share of the days
+                # an outsider's own device; blatant: abroad from the first day; stealthy: a domestic
+                # mobile address at first, abroad only for the last (1 - stealth)^2 share of the days
                 abroad = day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
                 net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
                 u = rng(cfg.seed, "scenario-ip", plan.incident_id, j).random(2)
                 ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
-                ip = np.full(n, ip1[0])
-                country = np.full(n, net.country[idx[0]], dtype=object)
+                device = sd.new_device(plan.incident_id * 1000 + j)
+                day_s = night_s = Session(day_s.start, int(ip1[0]), str(net.country[idx[0]]), device)
             else:
-                office = OFFICE_NET[0] + (r.random(n) * OFFICE_NET[1]).astype(np.int64)
-                vpn = VPN_NET[0] + (r.random(n) * VPN_NET[1]).astype(np.int64)
-                ip = np.where(night, vpn, office)
-                country = np.full(n, "KR", dtype=object)
-            # what: single reads (fixed targets or anyone), then bulk pulls over an id range
+                own = sd.session(device_of, r).device if device_of != actor else day_s.device
+                day_s = Session(day_s.start, day_s.ip, day_s.country, own)
+                night_s = Session(night_s.start, night_s.ip, night_s.country, own)
+            # when: inside the actor's working hours, or at night (the blatant share shrinks with stealth)
+            night = r.random(n) < act.night * (1 - s)
+            ts = np.where(night, sd.night_times(n, r), sd.work_times(day_s, n, r))
+            ip = np.where(night, night_s.ip, day_s.ip)
+            country = np.where(night, night_s.country, day_s.country)
+            device = np.where(night, night_s.device, day_s.device)
+            # what: single reads (fixed targets or anyone who exists), then bulk pulls over an id range
             is_pull = np.arange(n) >= n_views
             if plan.targets:
                 tg = np.asarray(plan.targets[j], dtype=np.int64)
                 customer = tg[r.integers(0, len(tg), n)]
             else:
-                customer = r.integers(0, cfg.world.customers, n)
-            ticket_p = act.ticket + (0.95 - act.ticket) * s
+                customer = sd.customers(n, r)
+            ticket_p = act.ticket + (TICKET_FLOOR - act.ticket) * s
             tied = r.random(n) < ticket_p
-            # a reused ticket: one of today's ticket numbers of the actor (the format of staff tickets)
-            ticket = (np.int64(day_index) << 40) | (np.int64(actor) << 16) | r.integers(0, 40, n)
+            ticket = sd.tickets(emp_id, n, r)  # reused: numbers of the account's own tickets of the day
             # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
             size = act.pull_rows ** (1 - s) * ROUTINE_ROWS**s
-            rows = scaled_rows(cfg, np.exp(r.normal(np.log(max(size, 1)), 0.5, n)))
-            lo = (r.random(n) * (cfg.world.customers - rows + 1)).astype(np.int64)
+            sigma = 0.5 * (1 - s) + QUERY_SIGMA * s  # and their spread toward the routine queries' spread
+            rows = np.minimum(scaled_rows(cfg, np.exp(r.normal(np.log(max(size, 1)), sigma, n))), sd.customers_signed_up)
+            lo = sd.pull_ranges(rows, r)
             routine = r.random(n) < s  # stealthy pulls run as routine SQL queries
             channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
             action = np.where(is_pull, np.where(channel == "sql", "query", "export"), act.view_action)
+            export_ticket = ticket_ids("export", day_index, emp_id, r.integers(0, 8, n))
+            ticket = np.where(is_pull, export_ticket, ticket)
             admin.append(
                 pl.DataFrame(
                     {
@@ -339,7 +331,7 @@ class StaffScenario:
                         "ticket_id": pl.Series(ticket).set(pl.Series(~tied | (is_pull & (channel == "sql"))), None),
                         "ip": ip,
                         "country": country.tolist(),
-                        "device": [device] * n,
+                        "device": device.tolist(),
                         "phase": [act.phase] * n,
                         "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
                         "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),
@@ -348,20 +340,22 @@ class StaffScenario:
                     }
                 )
             )
-            # a login opens each session that is not the actor's ordinary day in the office
-            odd = night | (act.origin == "takeover") | (act.identity == "as_colleague")
-            if odd.any():
-                sess = np.unique(np.where(night, 0, 1)[odd])
-                first_ts = np.array([ts[odd & (np.where(night, 0, 1) == x)].min() for x in sess])  # at most two sessions
+            # a login opens each session that is not the account's ordinary working session of the day
+            sessions = []
+            if night.any():
+                sessions.append((night, night_s))
+            if (~night).any() and (act.origin == "takeover" or act.identity == "as_colleague" or not sd.works(emp_id)):
+                sessions.append((~night, day_s))
+            for mask, sess in sessions:
                 auth.append(
                     pl.DataFrame(
                         {
-                            "ts": np.maximum(first_ts - 60 * SEC, t0),
-                            "event": ["employee_login"] * len(sess),
-                            "employee_id": np.full(len(sess), emp_id, dtype=np.int64),
-                            "ip": ip[[int(np.flatnonzero(odd & (np.where(night, 0, 1) == x))[0]) for x in sess]],
-                            "country": [country[0]] * len(sess),
-                            "phase": [act.phase] * len(sess),
+                            "ts": [max(int(ts[mask].min()) - 60 * SEC, sd.t0)],
+                            "event": ["employee_login"],
+                            "employee_id": [emp_id],
+                            "ip": [sess.ip],
+                            "country": [sess.country],
+                            "phase": [act.phase],
                         }
                     )
                 )
@@ -397,7 +391,7 @@ def _constraints(base: type[StaffKnobs], name: str) -> dict:
 class BulkExportBeforeDeparture(StaffScenario):
     """An employee who gives notice and exports far more than usual before leaving."""
 
-    id = "bulk-export-before-departure-v1"
+    id = "bulk-export-before-departure-v2"
     summary = "an employee with export rights works out the notice period, then exports far more than usual before leaving"
     roles = ("analyst", "administrator")
     leaver = True
@@ -411,7 +405,7 @@ class BulkExportBeforeDeparture(StaffScenario):
 class SnoopingAgent(StaffScenario):
     """A support agent who opens records with no ticket: neighbours, celebrities, an ex."""
 
-    id = "snooping-agent-v1"
+    id = "snooping-agent-v2"
     summary = "a support or logistics agent opens a small set of people's records again and again, with no ticket"
     roles = ("support_agent", "logistics")
     Knobs = _knobs("SnoopingAgentKnobs", duration_days=21, stealth=0.5)
@@ -421,7 +415,7 @@ class SnoopingAgent(StaffScenario):
 class CompromisedEmployee(StaffScenario):
     """Someone else using an employee's account: new device, another country, odd hours."""
 
-    id = "compromised-employee-v1"
+    id = "compromised-employee-v2"
     summary = "an outsider uses an employee's account from a new device and another country at odd hours, scraping records"
     roles = ("support_agent", "logistics", "administrator", "analyst")
     Knobs = _knobs("CompromisedEmployeeKnobs", duration_days=6, stealth=0.5)
@@ -431,7 +425,7 @@ class CompromisedEmployee(StaffScenario):
 class SlowDripAnalyst(StaffScenario):
     """An analyst with legitimate bulk rights who siphons a little every day."""
 
-    id = "slow-drip-analyst-v1"
+    id = "slow-drip-analyst-v2"
     summary = "an analyst with legitimate bulk rights siphons a few thousand records every day for weeks"
     roles = ("analyst",)
     Knobs = _knobs("SlowDripAnalystKnobs", duration_days=30, stealth=0.5)
@@ -441,7 +435,7 @@ class SlowDripAnalyst(StaffScenario):
 class PrivilegeMisuse(StaffScenario):
     """Access to fields or actions outside the role."""
 
-    id = "privilege-misuse-v1"
+    id = "privilege-misuse-v2"
     summary = "a support or logistics employee edits customer records and exports lists, actions outside the role"
     roles = ("support_agent", "logistics")
     Knobs = _knobs("PrivilegeMisuseKnobs", duration_days=10, stealth=0.5)
@@ -454,7 +448,7 @@ class PrivilegeMisuse(StaffScenario):
 class AfterHoursTheft(StaffScenario):
     """CERT script 1: starts working after hours, takes data, leaves shortly after."""
 
-    id = "classic-after-hours-theft-v1"
+    id = "classic-after-hours-theft-v2"
     summary = "classic 1: an employee who never worked late starts logging in at night, takes data, and leaves"
     roles = ("support_agent", "logistics", "analyst", "administrator")
     leaver = True
@@ -468,7 +462,7 @@ class AfterHoursTheft(StaffScenario):
 class JobHuntThenTheft(StaffScenario):
     """CERT script 2: job hunting, then takes data at a far higher rate than before leaving."""
 
-    id = "classic-job-hunt-theft-v1"
+    id = "classic-job-hunt-theft-v2"
     summary = "classic 2: an employee scouts what to take while job hunting, then takes it at a far higher rate before leaving"
     roles = ("support_agent", "logistics", "analyst", "administrator")
     leaver = True
@@ -482,7 +476,7 @@ class JobHuntThenTheft(StaffScenario):
 class AdminImpersonation(StaffScenario):
     """CERT script 3: an administrator takes over a colleague's login and acts as them."""
 
-    id = "classic-admin-impersonation-v1"
+    id = "classic-admin-impersonation-v2"
     summary = "classic 3: an administrator obtains a colleague's login, then reads, edits and exports as that colleague from his own device"
     roles = ("administrator",)
     Knobs = _knobs("AdminImpersonationKnobs", PhasedKnobs, duration_days=6, stealth=0.5, phase_split=0.34)
@@ -495,7 +489,7 @@ class AdminImpersonation(StaffScenario):
 class ColleagueMailout(StaffScenario):
     """CERT script 4: reads data on a colleague's machine and mails it out, more and more often."""
 
-    id = "classic-colleague-mailout-v1"
+    id = "classic-colleague-mailout-v2"
     summary = "classic 4: an employee works from a colleague's machine and mails records out, more and more often"
     roles = ("support_agent", "logistics", "analyst")
     Knobs = _knobs("ColleagueMailoutKnobs", duration_days=21, stealth=0.5)
@@ -505,7 +499,7 @@ class ColleagueMailout(StaffScenario):
 class LayoffSurvivorUpload(StaffScenario):
     """CERT script 5: a survivor of a team hit by departures uploads data for later use."""
 
-    id = "classic-layoff-survivor-upload-v1"
+    id = "classic-layoff-survivor-upload-v2"
     summary = "classic 5: a member of the team that lost the most people in the past year uploads customer data to outside storage"
     roles = ACCESS
     layoff_team = True

@@ -1,0 +1,116 @@
+"""The contract of rendered rows: strict schema, customers who exist, ids in signup order, and helpers that draw like benign traffic."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from simulator import schema
+from simulator.errors import ScenarioError
+from simulator.scenarios.insiders import SnoopingAgent
+
+
+def _admin_row(**over: object) -> pl.DataFrame:
+    row = {
+        "ts": [1_743_465_600_000_000], "employee_id": [3], "customer_id": [5], "row_count": [1], "action": ["view"],
+        "channel": ["console"], "ticket_id": [None], "ip": [0xCB007105], "country": ["KR"], "device": ["LT-00003"], "phase": ["p"],
+    }
+    row.update(over)
+    return pl.DataFrame(row)
+
+
+def test_check_rendered_accepts_a_complete_row() -> None:
+    out = schema.check_rendered("admin", _admin_row(), "test")
+    assert out.schema["employee_id"] == pl.Int64 and out.schema["row_count"] == pl.Int64
+
+
+@pytest.mark.parametrize(
+    ("frame", "named"),
+    [
+        (_admin_row().rename({"ip": "src_ip"}).with_columns(pl.lit("203.0.113.5").alias("src_ip")), "src_ip"),
+        (_admin_row().drop("device"), "device"),
+        (_admin_row(employee_id=["emp-3"]), "admin.employee_id"),
+        (_admin_row(country=[None]), "country"),
+        (_admin_row().with_columns(pl.lit(1).alias("user_agent")), "user_agent"),
+    ],
+    ids=["src_ip-text", "missing-device", "text-for-id", "null-required", "unknown-column"],
+)
+def test_check_rendered_names_the_bad_column(frame: pl.DataFrame, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        schema.check_rendered("admin", frame, "test")
+
+
+def _sim(dataset):  # noqa: ANN001, ANN202
+    import json
+
+    from simulator import layout
+    from simulator.config import SimConfig
+
+    return SimConfig.model_validate(json.loads((dataset / layout.MANIFEST).read_text())["config"])
+
+
+def test_customer_ids_follow_signup_order(tiny_dataset) -> None:  # noqa: ANN001
+    from simulator import layout
+    from simulator.world import signed_up
+
+    cust = pl.read_parquet(layout.world_glob(tiny_dataset, "customers")).sort("customer_id")
+    assert (cust["signup_date"].diff().drop_nulls().dt.total_days() >= 0).all()
+    sim = _sim(tiny_dataset)
+    assert cust["signup_date"].max() > sim.time.start, "some customers sign up during the span"
+    for day in (0, sim.time.days // 2, sim.time.days - 1):
+        date = sim.time.start + dt.timedelta(days=day)
+        assert signed_up(sim, day) == cust.filter(pl.col("signup_date") <= date).height
+
+
+class ReadsTheUnborn(SnoopingAgent):
+    """Reads customers who have not signed up yet: the engine must refuse it."""
+
+    id = "bad-reads-unborn-v1"
+
+    def render_staff(self, plan, cfg, day_index, sd):  # noqa: ANN001, ANN201
+        out = super().render_staff(plan, cfg, day_index, sd)
+        if "admin" in out:
+            out["admin"] = out["admin"].with_columns(pl.lit(cfg.world.customers - 1, pl.Int64).alias("customer_id"))
+        return out
+
+
+def test_engine_refuses_reads_before_signup(tmp_path, tiny_config) -> None:  # noqa: ANN001
+    from simulator.config import ScenarioSpec
+    from simulator.engine import generate
+    from simulator.world import signed_up
+
+    sim = tiny_config.sim()
+    sim = sim.model_copy(update={"scenarios": [ScenarioSpec(id="test_render_contract:ReadsTheUnborn", knobs={"start_offset": 0})]})
+    assert signed_up(sim, sim.time.warmup_days) < sim.world.customers, "the tiny world must have customers who sign up later"
+    with pytest.raises(ScenarioError, match="do not exist on that day"):
+        generate(sim, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:  # noqa: ANN001
+    """Session, tickets and customers of a scenario's helpers carry what the same employee's benign rows carry."""
+    from simulator import layout
+    from simulator.benign import plan_benign
+    from simulator.engine import staff_day_context
+    from simulator.pools import ip_strings
+
+    sim = _sim(tiny_dataset)
+    st = {n: pl.read_parquet(layout.world_file(tiny_dataset, n, 0)) for n in ("employees", "credentials")}
+    day = sim.time.warmup_days + 1
+    sd = staff_day_context(sim, tiny_dataset, day, plan_benign(sim, st["employees"], st["credentials"]))
+    date = sim.time.start + dt.timedelta(days=day)
+    admin = pl.read_parquet(layout.log_file(tiny_dataset, "admin", date, schema.STAFF_BLOCK))
+    agents = admin.filter(pl.col("ticket_id").is_not_null() & (pl.col("channel") == "console")).group_by("employee_id").len().sort("len", descending=True)
+    emp = int(agents["employee_id"][0])
+    mine = admin.filter(pl.col("employee_id") == emp)
+    r = np.random.default_rng(0)
+    s = sd.session(emp, r)
+    assert ip_strings(np.array([s.ip]))[0] in set(mine["src_ip"])  # the same address as their reads of the day
+    assert s.device in set(mine["device"])
+    own = set(mine["ticket_id"].drop_nulls().to_list())
+    tickets = set(sd.tickets(emp, 50, r).tolist())
+    assert len(tickets & own) >= 0.8 * len(tickets)  # numbers the agent's own reads carry, not invented ones
+    assert (sd.customers(1000, r) < sd.customers_signed_up).all()

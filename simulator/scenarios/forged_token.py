@@ -241,7 +241,8 @@ class ForgedToken:
         ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
         ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
         ts = np.minimum(t_cust[cust] + think_times(r, per), t0 + DAY_US - 1)
-        slot = ((ts - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)
+        # the address a token is used from is the one of the rotation slot its first page falls in
+        slot = ((np.minimum(t_cust, t0 + DAY_US - 1) - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)[cust]
         ip_i = slot_ip[slot]
         cid = targets[cust]
         n_addr = ctx.n_addresses[ctx.index(cid)]

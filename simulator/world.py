@@ -8,12 +8,14 @@ Employees and credentials are small and made in one piece.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
-from simulator import schema
+from simulator import layout, schema
 from simulator.config import SimConfig
 from simulator.errors import SimulationError
 from simulator.pools import EMAIL_DOMAINS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
@@ -69,6 +71,35 @@ def signed_up(cfg: SimConfig, day_index: int) -> int:
         else:
             hi = mid
     return lo
+
+
+@dataclass(frozen=True)
+class CustomerWorld:
+    """Read-only access to a generated world's customer tables, for a scenario's ``plan``.
+
+    ``plan(cfg, staff, incident_id, knobs)`` finds it as ``staff["customers"]``: a scenario that
+    targets people (the neighbours of one building, the residents of one district) picks them
+    here, among customers who exist when it acts.
+    """
+
+    cfg: SimConfig
+    root: Path
+
+    def signed_up(self, day_index: int) -> int:
+        """Customers who exist by the end of day ``day_index``: ids ``[0, n)``."""
+        return signed_up(self.cfg, day_index)
+
+    def table(self, name: str) -> pl.LazyFrame:
+        """``customers``, ``addresses`` or ``orders`` of every block, lazily."""
+        if name not in ("customers", "addresses", "orders"):
+            raise SimulationError(f"CustomerWorld.table: unknown table {name!r}; accepted: customers, addresses, orders")
+        files = layout.world_glob(self.root, name)
+        return pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema.WORLD_TABLES[name])
+
+    def residents(self, address: str, day_index: int) -> np.ndarray:
+        """Ids of the customers (existing on the day) whose address book has an entry at ``address``."""
+        ids = self.table("addresses").filter(pl.col("address") == address).select("customer_id").unique().collect()["customer_id"]
+        return np.sort(ids.filter(ids < self.signed_up(day_index)).to_numpy())
 
 
 def utc_micros(day: dt.date, tz: str) -> int:

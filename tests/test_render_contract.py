@@ -114,3 +114,18 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:  # noqa: ANN0
     tickets = set(sd.tickets(emp, 50, r).tolist())
     assert len(tickets & own) >= 0.8 * len(tickets)  # numbers the agent's own reads carry, not invented ones
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
+
+
+def test_customer_world_for_plans(tiny_dataset) -> None:  # noqa: ANN001
+    from simulator.errors import SimulationError
+    from simulator.world import CustomerWorld
+
+    sim = _sim(tiny_dataset)
+    w = CustomerWorld(sim, tiny_dataset)
+    assert w.signed_up(0) <= w.signed_up(sim.time.days - 1) <= sim.world.customers
+    addr = w.table("addresses").collect()
+    shared = addr.group_by("address").agg(pl.col("customer_id").n_unique().alias("n")).sort("n", "address", descending=[True, False]).row(0)[0]
+    residents = w.residents(shared, sim.time.days - 1)
+    assert set(residents.tolist()) == set(addr.filter(pl.col("address") == shared)["customer_id"].to_list())
+    with pytest.raises(SimulationError, match="unknown table 'truth'"):
+        w.table("truth")

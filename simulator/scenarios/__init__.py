@@ -4,12 +4,19 @@ A scenario class has a versioned ``id``, a one-line ``summary``, a frozen pydant
 model, and these methods:
 
 - ``plan(cfg, staff, incident_id, knobs)``: a picklable plan, made once from the world, with
-  ``incident_id`` and ``actors`` (employee ids) attributes;
+  ``incident_id`` and ``actors`` (employee ids) attributes; ``staff`` holds the ``employees``
+  and ``credentials`` tables and ``customers``, a :class:`simulator.world.CustomerWorld`
+  (customers who exist on a day, the customer tables, the residents of an address);
 - ``render(plan, cfg, day_index, block, ctx)``: the malicious rows of one (day, customer
-  block), per customer stream (gateway, auth), each with a ``phase`` column;
-- optionally ``render_staff(plan, cfg, day_index, staff_ctx)``: the malicious rows of one day
-  in the staff's streams (admin, auth, hr); admin rows may carry hidden ``_xlo``/``_xn``
-  columns, the customer-id range a bulk pull read, which reach the exposure truth only;
+  block), per customer stream (gateway, auth), each with a ``phase`` column; ``ctx`` is a
+  :class:`simulator.traffic.CustomerBlock`;
+- optionally ``render_staff(plan, cfg, day_index, sd)``: the malicious rows of one day in the
+  staff's streams (admin, auth, hr); ``sd`` is a :class:`simulator.staff_traffic.StaffDay`,
+  whose helpers draw sessions, times, tickets and customers as benign traffic does; admin rows
+  may carry hidden ``_xlo``/``_xn`` columns, the customer-id range a bulk pull read, which reach
+  the exposure truth only;
+- rendered rows are validated by :func:`simulator.schema.check_rendered` (strict columns and
+  types), and the engine refuses reads of customers before their signup;
 - ``window(plan)`` (first and one-past-last day), ``phases(plan)`` (text for the truth) and
   ``declared_easy(knobs)`` (a reason when the variant is easy on purpose, else None);
 - ``signals(knobs)``: phase name -> the behavioural signals (names from

@@ -88,6 +88,7 @@ def check_scenario(
         raise_on_failure: raise :class:`ScenarioCheckError` when any check fails.
     """
     from simulator.engine import generate, plan_incidents  # the engine imports this package
+    from simulator.world import CustomerWorld
 
     sid, cls = _target(target)
     results: list[CheckResult] = []
@@ -103,8 +104,8 @@ def check_scenario(
         except Exception as exc:  # noqa: BLE001 - report, do not crash the check run
             results.append(CheckResult("generate", False, f"generation failed: {type(exc).__name__}: {exc}"))
             return _finish(results, raise_on_failure)
-        staff = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}
-        plans = plan_incidents(cfg, staff, [(cfg.scenarios[0], cls, cls.Knobs(**(knobs or {})))])
+        staff: dict[str, Any] = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}
+        plans = plan_incidents(cfg, staff | {"customers": CustomerWorld(cfg, a)}, [(cfg.scenarios[0], cls, cls.Knobs(**(knobs or {})))])
         truth = {t: pl.read_parquet(layout.truth_file(a, t)) for t in ("incidents", "malicious_events", "exposure")}
         logs = {s: _logs(a, s) for s in schema.LOG_STREAMS}
         if "determinism" in checks:

@@ -1,4 +1,4 @@
-"""Scoring alerts against truth (DOMAIN §5).
+"""Scoring alerts against truth (the evaluation protocol in README, "Metrics").
 
 Alert unit: (bucket, entity_kind, entity_id). It is a true positive for incident I when an
 event of I in that bucket involves that entity. Analysts read the top ``k`` units of each

@@ -1,4 +1,4 @@
-"""The detector contract (DOMAIN §5).
+"""The detector contract (README, "Writing a detector").
 
 A detector is any class constructible without arguments that has two methods:
 

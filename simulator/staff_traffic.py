@@ -32,7 +32,7 @@ OFFICE_NET = (0xCB007100, 256, 64500)  # 203.0.113.0/24, private ASN 64500
 VPN_NET = (0xC6336400, 256, 64500)  # 198.51.100.0/24
 #: Local hour each shift starts.
 SHIFT_START = {"day": 9, "evening": 15, "night": 23}
-#: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, CALIBRATION).
+#: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, docs/calibration.md §4).
 #: Analysts open the odd single record to check their data.
 READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "analyst": 2.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
 TICKET_SHARE = {
@@ -421,7 +421,7 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     ts = _in_day(work.start[idx] + r.integers(0, 8 * HOUR, m), t0)
     ticket_p = np.array([TICKET_SHARE.get(x, 0.8) for x in roles_w])[idx]
     has_ticket = r.random(m) < ticket_p
-    # about two views per ticket (CALIBRATION: 1.8 record views per contact)
+    # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
     ticket = ticket_ids("contact", day_index, ctx.ids[who][idx], nth // 2)
     tag = work.tags[idx].copy()

@@ -19,7 +19,7 @@ from simulator.seeding import seed_int
 POOL_SIZE = 2000
 
 #: Reserved e-mail domains (RFC 2606 / RFC 6761): never deliverable.
-EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "shop.test", "mail.invalid")
+EMAIL_HOSTS = ("example.com", "example.net", "example.org", "shop.test", "mail.invalid")
 
 #: Locales whose names are written family name first, without a space.
 FAMILY_FIRST = {"ko_KR", "ja_JP", "zh_CN", "zh_TW"}

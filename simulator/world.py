@@ -18,7 +18,7 @@ import polars as pl
 from simulator import layout, schema
 from simulator.config import SimConfig
 from simulator.errors import SimulationError
-from simulator.pools import EMAIL_DOMAINS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
+from simulator.pools import EMAIL_HOSTS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
 from simulator.seeding import rng
 
 TIERS = pl.Series(["basic", "wow"])
@@ -183,7 +183,7 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
             user = user.scatter(pos, p.user.gather(users_idx[mask] % len(p.user)))
             phone = phone.scatter(pos, phones(locale, r, int(mask.sum())))
             region = region.scatter(pos, p.city.gather(region_idx[mask] % len(p.city)))
-    domain = pl.Series(list(EMAIL_DOMAINS)).gather(r.integers(0, len(EMAIL_DOMAINS), n))
+    domain = pl.Series(list(EMAIL_HOSTS)).gather(r.integers(0, len(EMAIL_HOSTS), n))
     # ids follow signup order; signups grow over time (see signup_offsets)
     r.random(n)  # the draw that once placed signups at random, kept so that later columns stay the same
     signup_off = signup_offsets(cfg, ids)

@@ -207,6 +207,30 @@ def compare(
     out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)
 
 
+@app.command("export")
+def export_cmd(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
+    fmt: Annotated[str, typer.Option("--format", help="event schema: ocsf (1.3.0) or ecs (8.11)")],
+    out: Annotated[Path, typer.Option("--out", help="directory to write <stream>/<day>.<ext> and export.json into")],
+    as_: Annotated[str, typer.Option("--as", help="file format: ndjson or parquet")] = "ndjson",
+    truth: Annotated[bool, typer.Option("--truth", help="also write the truth tables to OUT/truth/, marked as truth")] = False,
+) -> None:
+    """Export the logs as OCSF or ECS events, one file per stream and delivery day, streaming."""
+    from breachbench.interop.export import export_dataset
+    from breachbench.interop.mapping import MappingError
+
+    if as_ not in ("ndjson", "parquet"):
+        _fail(f"--as {as_!r}: unknown; accepted: ndjson, parquet")
+    with _user_errors():
+        try:
+            m = export_dataset(dataset, out, fmt, as_=as_, truth=truth)  # type: ignore[arg-type]
+        except MappingError as exc:
+            _fail(str(exc))
+    rows = sum(f["rows"] for f in m["files"])
+    out_console.print(f"{rows} events in {len(m['files'])} files ({m['format']} {m['schema_version']}, mapping {m['mapping']}) written to {out}",
+                      highlight=False)
+
+
 @detectors_app.command("list")
 def detectors_list() -> None:
     """List registered detectors (built-ins and plugins, entry point breachbench.detectors)."""

@@ -231,6 +231,43 @@ def export_cmd(
                       highlight=False)
 
 
+@app.command("replay")
+def replay_cmd(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
+    to: Annotated[str, typer.Option("--to", help="stdout, a file path, tcp://HOST:PORT or udp://HOST:PORT")] = "stdout",
+    speed: Annotated[str, typer.Option("--speed", help="N times real time (1000 or 1000x), or max for as fast as possible")] = "max",
+    as_: Annotated[str, typer.Option("--as", help="ecs or ocsf JSON lines, or syslog (RFC 5424 around the ECS JSON)")] = "ecs",
+    start: Annotated[str | None, typer.Option("--start", help="first delivery time to send (ISO 8601; UTC unless it names an offset)")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="delivery time to stop before (ISO 8601)")] = None,
+    buffer: Annotated[int, typer.Option("--buffer", min=1000, help="events held at most between reader and sender")] = 10_000,
+) -> None:
+    """Send the logs as one stream in delivery order (late rows when they were delivered), paced or as fast as possible."""
+    import datetime as dt
+
+    from breachbench.interop.replay import ReplayError, replay
+
+    def when(text: str | None, name: str) -> dt.datetime | None:
+        if text is None:
+            return None
+        try:
+            t = dt.datetime.fromisoformat(text)
+        except ValueError:
+            _fail(f"{name} {text!r}: not an ISO 8601 time such as 2025-04-10T00:00:00Z")
+        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+    factor = None if speed == "max" else speed.removesuffix("x")
+    try:
+        factor_f = None if factor is None else float(factor)
+    except ValueError:
+        _fail(f"--speed {speed!r}: give N, Nx or max")
+    with _user_errors():
+        try:
+            stats = replay(dataset, to, as_=as_, speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # type: ignore[arg-type]
+        except (ReplayError, OSError) as exc:
+            _fail(str(exc))
+    err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
+
+
 @detectors_app.command("list")
 def detectors_list() -> None:
     """List registered detectors (built-ins and plugins, entry point breachbench.detectors)."""

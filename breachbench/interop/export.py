@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -50,8 +51,21 @@ def partitions(ds: Dataset) -> Iterator[tuple[str, dt.date, list[Path]]]:
                 yield stream, day, files
 
 
-def convert(frame: pl.LazyFrame, mapping: Mapping, stream: str) -> pl.LazyFrame:
-    """One stream's rows (log schema) as mapped events."""
+def delivered_at(day: dt.date, timezone: str) -> dt.datetime:
+    """Start of a delivery bucket in UTC: when a late row of that bucket's partition was delivered."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(dt.timezone.utc)
+
+
+def convert(frame: pl.LazyFrame, mapping: Mapping, stream: str, bucket_start: dt.datetime | None = None) -> pl.LazyFrame:
+    """One stream's rows (log schema) as mapped events.
+
+    ``bucket_start``: start of the delivery bucket the rows came in; the column ``_delivered``
+    (the later of ``ts`` and it: late rows were delivered when their partition opened) is what
+    the mappings write as OCSF ``metadata.logged_time`` and ECS ``event.ingested``, so an import
+    puts every row back in the bucket it was delivered in.
+    """
+    at = pl.col("ts") if bucket_start is None else pl.max_horizontal(pl.col("ts"), pl.lit(bucket_start, pl.Datetime("us", "UTC")))
+    frame = frame.with_columns(_delivered=at)
     return frame.select(stream_exprs(mapping, stream, frame.collect_schema().names()))
 
 
@@ -80,7 +94,7 @@ def export_dataset(dataset: str | Path, out: str | Path, fmt: str, *, as_: As = 
     for i, (stream, day, files) in enumerate(parts):
         rel = Path(stream) / f"{day.isoformat()}.{as_}"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        _write(convert(pl.scan_parquet(files), mapping, stream), root / rel, as_)
+        _write(convert(pl.scan_parquet(files), mapping, stream, delivered_at(day, ds.timezone)), root / rel, as_)
         rows = pl.scan_parquet(files).select(pl.len()).collect().item()
         written.append(ExportedFile(stream, day.isoformat(), rel.as_posix(), rows))
         if progress:

@@ -54,11 +54,11 @@ class ReplayStats:
     last_us: int | None
 
 
-def _lines(frame: pl.DataFrame, stream: str, as_: As) -> list[str]:
+def _lines(frame: pl.DataFrame, stream: str, as_: As, bucket_start: dt.datetime) -> list[str]:
     """JSON lines of a frame of one stream (log schema), in its row order."""
     mapping = load_mapping("ocsf" if as_ == "ocsf" else "ecs")
     buf = io.BytesIO()
-    convert(frame.lazy(), mapping, stream).collect().write_ndjson(buf)
+    convert(frame.lazy(), mapping, stream, bucket_start).collect().write_ndjson(buf)
     lines = buf.getvalue().decode().splitlines()
     if as_ == "syslog":
         ts = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_list()
@@ -110,7 +110,7 @@ def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.d
         if df.height == 0:
             continue
         parts.append(pl.DataFrame({"_at": df["_at"], "_s": [_STREAM_ORDER[stream]] * df.height, "event_id": df["event_id"],
-                                   "_line": _lines(df.drop("_at"), stream, as_)}))
+                                   "_line": _lines(df.drop("_at"), stream, as_, b0)}))
     if not parts:
         return [], []
     merged = pl.concat(parts).sort("_at", "_s", "event_id")

@@ -268,6 +268,31 @@ def replay_cmd(
     err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
 
 
+@app.command("import")
+def import_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="log files or folders (Parquet, CSV, JSON lines)")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="import mapping TOML (example: breachbench/data/mappings/import-ocsf-1.3.0.toml)")],
+    out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
+    world: Annotated[Path | None, typer.Option("--world", help="folder of world tables (<table>.parquet or <table>-*.parquet); optional")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="folder of truth tables (<table>.parquet or .ndjson) to score against; optional")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
+) -> None:
+    """Build a dataset folder from your own logs, mapped to the four streams by a declarative mapping."""
+    from breachbench.interop.importer import import_logs
+    from breachbench.interop.mapping import MappingError
+
+    with _user_errors():
+        try:
+            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)  # type: ignore[arg-type]
+        except (MappingError, FileExistsError) as exc:
+            _fail(f"{exc.filename}: {exc.strerror}" if isinstance(exc, FileExistsError) else str(exc))
+    t = m["config"]["time"]
+    rows = sum(f["rows"] for f in m["files"])
+    out_console.print(f"dataset written to {out}: {rows} events, {t['start']} to {t['end']} ({t['timezone']}), "
+                      f"world tables: {', '.join(m['imported']['world_tables']) or 'none'}, labels: {', '.join(m['imported']['labels']) or 'none'}",
+                      highlight=False)
+
+
 @detectors_app.command("list")
 def detectors_list() -> None:
     """List registered detectors (built-ins and plugins, entry point breachbench.detectors)."""

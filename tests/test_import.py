@@ -43,6 +43,14 @@ def ndjson_roundtrip(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactor
     return _roundtrip(tiny_dataset, tmp_path_factory.mktemp("rt-ndjson"), "ndjson")
 
 
+def test_ecs_roundtrip_gives_back_every_row(tiny_dataset: Path, tmp_path: Path) -> None:
+    """The ECS example mapping, through ECS Parquet."""
+    export_dataset(tiny_dataset, tmp_path / "export", "ecs", as_="parquet")
+    import_logs(MAPPINGS_DIR / "import-ecs-8.11.toml", tmp_path / "imported", [tmp_path / "export"])
+    for stream in LOG_STREAMS:
+        assert _logs(tmp_path / "imported", stream).equals(_logs(tiny_dataset, stream)), stream
+
+
 def _logs(root: Path, stream: str) -> pl.DataFrame:
     return Dataset.open(root).scan(stream).collect()
 

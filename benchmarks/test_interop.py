@@ -33,7 +33,7 @@ def _events(dataset: Path) -> int:
 
 
 @pytest.mark.parametrize(("fmt", "as_"), [("ocsf", "ndjson"), ("ecs", "ndjson"), ("ocsf", "parquet")])
-def test_export(benchmark, tiny_bench_dataset: Path, tmp_path: Path, fmt: str, as_: str) -> None:  # noqa: ANN001
+def test_export(benchmark, tiny_bench_dataset: Path, tmp_path: Path, fmt: str, as_: str) -> None:
     out = tmp_path / "out"
     with peak_rss() as mem:
         benchmark.pedantic(export_dataset, args=(tiny_bench_dataset, out, fmt), kwargs={"as_": as_},
@@ -42,14 +42,14 @@ def test_export(benchmark, tiny_bench_dataset: Path, tmp_path: Path, fmt: str, a
     benchmark.extra_info.update(format=fmt, file_format=as_, events=n, events_per_s=n / benchmark.stats.stats.mean, **mem)
 
 
-def test_replay_to_file(benchmark, tiny_bench_dataset: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_replay_to_file(benchmark, tiny_bench_dataset: Path, tmp_path: Path) -> None:
     """ECS JSON lines, no pacing."""
     with peak_rss() as mem:
         stats = benchmark.pedantic(replay, args=(tiny_bench_dataset, str(tmp_path / "r.ndjson")), rounds=2, iterations=1)
     benchmark.extra_info.update(events=stats.events, events_per_s=stats.events / benchmark.stats.stats.mean, **mem)
 
 
-def test_replay_to_tcp(benchmark, tiny_bench_dataset: Path) -> None:  # noqa: ANN001
+def test_replay_to_tcp(benchmark, tiny_bench_dataset: Path) -> None:
     """RFC 5424 syslog lines into a loopback TCP listener that discards them, no pacing."""
 
     def once() -> int:
@@ -74,7 +74,7 @@ def test_replay_to_tcp(benchmark, tiny_bench_dataset: Path) -> None:  # noqa: AN
 
 
 @pytest.mark.parametrize("as_", ["parquet", "ndjson"])
-def test_import(benchmark, tiny_bench_dataset: Path, tmp_path: Path, as_: str) -> None:  # noqa: ANN001
+def test_import(benchmark, tiny_bench_dataset: Path, tmp_path: Path, as_: str) -> None:
     """An OCSF export read back with the example mapping."""
     export_dataset(tiny_bench_dataset, tmp_path / "export", "ocsf", as_=as_)  # type: ignore[arg-type]
     out = tmp_path / "imported"

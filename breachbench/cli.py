@@ -253,7 +253,7 @@ def replay_cmd(
             t = dt.datetime.fromisoformat(text)
         except ValueError:
             _fail(f"{name} {text!r}: not an ISO 8601 time such as 2025-04-10T00:00:00Z")
-        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
     factor = None if speed == "max" else speed.removesuffix("x")
     try:

@@ -57,7 +57,14 @@ def to_expr(node: Any, columns: set[str], where: str) -> pl.Expr:
     """A polars boolean expression of a pySigma condition tree (Sigma semantics: strings match case-insensitively)."""
     from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT, ConditionOR
     from sigma.types import (
-        CompareOperators, SigmaBool, SigmaCompareExpression, SigmaExists, SigmaNull, SigmaNumber, SigmaRegularExpression, SigmaString,
+        CompareOperators,
+        SigmaBool,
+        SigmaCompareExpression,
+        SigmaExists,
+        SigmaNull,
+        SigmaNumber,
+        SigmaRegularExpression,
+        SigmaString,
     )
 
     if isinstance(node, ConditionAND | ConditionOR):
@@ -141,7 +148,7 @@ class SigmaPack:
     def __init__(self, rules: str | None = None) -> None:
         self.rules = rules
 
-    def fit(self, view: Any) -> SigmaPack:  # noqa: ARG002 - rules are not learned
+    def fit(self, view: Any) -> SigmaPack:
         """Read the rule files and check that every rule can be evaluated."""
         folder = Path(self.rules) if self.rules else RULES_DIR
         self.texts_ = {p.name: p.read_text() for p in sorted(folder.glob("*.yml"))}

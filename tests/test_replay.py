@@ -55,7 +55,7 @@ def _expected(dataset: Path, start: dt.datetime, end: dt.datetime) -> pl.DataFra
     for i, stream in enumerate(LOG_STREAMS):
         for d in range((dt.date.fromisoformat(str(man["end"])) - day0).days):
             day = day0 + dt.timedelta(days=d)
-            b0 = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+            b0 = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
             for f in layout.log_files(dataset, stream, [day]):
                 df = pl.read_parquet(f, columns=["event_id", "ts"])
                 at = df["ts"] if not f.name.startswith("late-") else pl.Series([b0] * df.height, dtype=pl.Datetime("us", "UTC"))
@@ -66,7 +66,7 @@ def _expected(dataset: Path, start: dt.datetime, end: dt.datetime) -> pl.DataFra
 
 def test_replay_into_a_loopback_listener_at_1000x(tiny_dataset: Path) -> None:
     """30 minutes of traffic at 1000x: about 1.8 s, every row once, in order, never faster than asked."""
-    start = dt.datetime(2025, 4, 10, 0, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 4, 10, 0, 0, tzinfo=dt.UTC)
     end = start + dt.timedelta(minutes=30)
     want = _expected(tiny_dataset, start, end)
     assert want.height > 300
@@ -89,7 +89,7 @@ def test_late_rows_are_sent_when_they_were_delivered(tiny_dataset: Path, tmp_pat
     late = sorted((tiny_dataset / "logs" / "gateway").glob("date=*/late-*.parquet"))
     assert late, "the tiny dataset has late rows"
     day = dt.date.fromisoformat(late[0].parent.name.removeprefix("date="))
-    b0 = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo("Asia/Seoul")).astimezone(dt.timezone.utc)
+    b0 = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo("Asia/Seoul")).astimezone(dt.UTC)
     out = tmp_path / "r.log"
     stats = replay(tiny_dataset, str(out), as_="syslog", start=b0, end=b0 + dt.timedelta(minutes=5))
     lines = out.read_text().splitlines()
@@ -102,7 +102,7 @@ def test_late_rows_are_sent_when_they_were_delivered(tiny_dataset: Path, tmp_pat
 
 def test_every_row_once_as_fast_as_possible(tiny_dataset: Path, tmp_path: Path) -> None:
     """A whole day, no pacing, OCSF: the multiset of event ids equals the day's delivered rows."""
-    start = dt.datetime(2025, 4, 11, 15, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 4, 11, 15, 0, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=1)
     want = _expected(tiny_dataset, start, end)
     out = tmp_path / "day.ndjson"
@@ -115,7 +115,7 @@ def test_udp_datagrams(tiny_dataset: Path) -> None:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     rx.settimeout(5)
-    start = dt.datetime(2025, 4, 10, 3, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 4, 10, 3, 0, tzinfo=dt.UTC)
     stats = replay(tiny_dataset, f"udp://127.0.0.1:{rx.getsockname()[1]}", as_="syslog", start=start, end=start + dt.timedelta(seconds=20))
     got = []
     for _ in range(stats.events):

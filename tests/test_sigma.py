@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("sigma", reason="the siem extra is not installed")
 
-from breachbench.interop.sigma_convert import TARGETS, convert, ecs_field_map, rule_files  # noqa: E402
-from detectors.sigma import SigmaPack, SigmaRuleError, parse_rules, to_expr  # noqa: E402
+from breachbench.interop.sigma_convert import TARGETS, convert, ecs_field_map, rule_files
+from detectors.sigma import SigmaPack, SigmaRuleError, parse_rules, to_expr
 
 RULE = """
 title: t
@@ -84,7 +84,7 @@ def test_ecs_field_map_follows_the_export_mapping() -> None:
 
 
 @pytest.fixture(scope="module")
-def pack_run(tiny_ds: Any):  # noqa: ANN201
+def pack_run(tiny_ds: Any):
     from breachbench.runner import run_detector
 
     run = run_detector("sigma-pack-v1", tiny_ds)

@@ -53,7 +53,7 @@ def partitions(ds: Dataset) -> Iterator[tuple[str, dt.date, list[Path]]]:
 
 def delivered_at(day: dt.date, timezone: str) -> dt.datetime:
     """Start of a delivery bucket in UTC: when a late row of that bucket's partition was delivered."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(dt.UTC)
 
 
 def convert(frame: pl.LazyFrame, mapping: Mapping, stream: str, bucket_start: dt.datetime | None = None) -> pl.LazyFrame:
@@ -133,7 +133,7 @@ def _export_truth(ds: Dataset, root: Path, as_: As) -> list[dict]:
     return out
 
 
-def validator(mapping: Mapping):  # noqa: ANN201 - a jsonschema validator
+def validator(mapping: Mapping):
     """A JSON Schema validator of ``mapping``'s events, with format checks (ip, date-time)."""
     from jsonschema import Draft202012Validator
 

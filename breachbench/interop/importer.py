@@ -19,7 +19,7 @@ import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
@@ -44,7 +44,7 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
         raise MappingError(f"{p}: [dataset] needs timezone (the company's, e.g. \"Asia/Seoul\")")
     try:
         ZoneInfo(ds["timezone"])
-    except Exception:
+    except (ZoneInfoNotFoundError, ValueError):
         raise MappingError(f"{p}: [dataset] timezone {ds['timezone']!r} is not an IANA time zone") from None
     streams = m.get("streams", {})
     if not streams:

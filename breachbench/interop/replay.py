@@ -67,7 +67,7 @@ def _lines(frame: pl.DataFrame, stream: str, as_: As, bucket_start: dt.datetime)
 
 
 def _bucket_start(day: dt.date, tz: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
 
 
 def slices(ds: Dataset, as_: As = "ecs", *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -181,7 +181,7 @@ def replay(dataset: str | Path, to: str = "stdout", *, as_: As = "ecs", speed: f
             for at, lines in slices(ds, as_, start=start, end=end, slice_s=slice_s):
                 for i in range(0, len(lines), 1000):
                     q.put((at[i : i + 1000], lines[i : i + 1000]))
-        except BaseException as exc:  # reported by the sender
+        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread, which raises it
             failure.append(exc)
         finally:
             q.put(_END)

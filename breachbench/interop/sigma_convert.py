@@ -27,7 +27,7 @@ def ecs_field_map(stream: str) -> dict[str, str]:
     return out
 
 
-def pipeline():  # noqa: ANN201 - sigma ProcessingPipeline
+def pipeline():
     """The pySigma pipeline: per-stream field renaming to ECS."""
     from sigma.processing.conditions import LogsourceCondition
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline

@@ -106,7 +106,7 @@ def generate(
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/default.toml")],
+    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/default.toml, or a dataset directory")],
     out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
@@ -116,7 +116,14 @@ def run(
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
     confidence intervals. Writes results.json, leaderboard.md, report.html and alerts/ under --out.
+
+    Given a dataset directory instead (e.g. made by `breachbench import`), runs every registered detector
+    on it and writes alerts/, top-alerts.md (the top alerts of each day) and results.json, with scores when
+    the dataset has labels.
     """
+    if config.is_dir():  # a dataset folder (an imported one, say): every detector on it, labels or not
+        _run_on_dataset(config, out, set_)
+        return
     from breachbench.config import load_config
     from breachbench.suite import run_suite
 
@@ -291,6 +298,27 @@ def import_cmd(
     out_console.print(f"dataset written to {out}: {rows} events, {t['start']} to {t['end']} ({t['timezone']}), "
                       f"world tables: {', '.join(m['imported']['world_tables']) or 'none'}, labels: {', '.join(m['imported']['labels']) or 'none'}",
                       highlight=False)
+
+
+def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> None:
+    """`breachbench run DATASET`: every registered detector on one dataset folder."""
+    from breachbench.interop.dataset_run import run_dataset
+
+    if set_:
+        _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
+    out = out or Path("runs") / dataset.name
+    with _user_errors():
+        result = run_dataset(dataset, out, log=err_console.print)
+    for r in result["rows"]:
+        s = r.get("scores") or {}
+        out_console.print(f"{r['detector']}\t{r['status']}\t{r['alerts']} alerts" + (f"\top_score {s['op_score']:.4g}" if "op_score" in s else ""),
+                          highlight=False)
+    if result["world_tables_absent"]:
+        out_console.print(f"world tables absent: {', '.join(result['world_tables_absent'])}; detectors that read them saw them empty",
+                          highlight=False)
+    if not result["labels"]:
+        out_console.print("no labels (truth/): alerts and top alerts written, nothing scored", highlight=False)
+    out_console.print(f"results: {out / 'results.json'}\ntop alerts: {out / 'top-alerts.md'}", highlight=False)
 
 
 @detectors_app.command("list")

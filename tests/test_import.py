@@ -182,3 +182,33 @@ def test_cli_import_refuses_a_non_empty_out(tiny_dataset: Path, tmp_path: Path) 
     assert r.exit_code == 2 and "not a dataset" in r.output and (tmp_path / "busy" / "keep.txt").is_file()
     r = CliRunner().invoke(app, [*args, str(tmp_path / "ds")])
     assert r.exit_code == 0 and "dataset written" in r.output, r.output
+
+
+def test_run_on_an_imported_dataset_without_labels(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`breachbench run DATASET`: alerts and a report of the top alerts per day, no scores without labels."""
+    from typer.testing import CliRunner
+
+    import breachbench.interop.dataset_run as dr
+    from breachbench.cli import app
+
+    _own_csv(tiny_dataset, tmp_path / "crm.csv")
+    (tmp_path / "m.toml").write_text(CSV_MAPPING)
+    import_logs(tmp_path / "m.toml", tmp_path / "ds", [tmp_path / "crm.csv"])
+    monkeypatch.setattr(dr, "resolve_detectors", lambda ids: ["rule-no-ticket-reads-v1", "null"])
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "ds"), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    assert "no labels" in r.output and "world tables absent: customers" in r.output
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [row["status"] for row in res["rows"]] == ["OK", "OK"] and "scores" not in res["rows"][0]
+    alerts = pl.read_parquet(tmp_path / "run" / "alerts" / "rule-no-ticket-reads-v1.parquet")
+    assert alerts.height == res["rows"][0]["alerts"] > 0
+    top = (tmp_path / "run" / "top-alerts.md").read_text()
+    ds = Dataset.open(tmp_path / "ds")
+    assert all(str(d) in top for d in ds.scored) and "## null" in top and "No alerts." in top
+
+
+def test_run_on_a_labelled_dataset_scores(parquet_roundtrip: Path, tmp_path: Path) -> None:
+    from breachbench.interop.dataset_run import run_dataset
+
+    res = run_dataset(parquet_roundtrip, tmp_path / "run", detectors=["unissued-token-v1"], log=lambda *a: None)
+    assert res["labels"] and res["world_tables_absent"] == [] and res["rows"][0]["scores"]["op_score"] is not None

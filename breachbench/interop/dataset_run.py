@@ -1,0 +1,77 @@
+"""``breachbench run DATASET``: every detector on one dataset folder (an imported one, say), labels or not.
+
+Each detector runs in its own process under the default limits (``[detection]`` of the bench
+config), as in a suite. Writes ``alerts/<detector>.parquet``, ``top-alerts.md`` (each
+detector's top ``budget`` alerts of every scored day) and ``results.json``; with labels
+(``truth/``) each detector is also scored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from breachbench.config import DetectionConfig
+from breachbench.dataset import Dataset
+from breachbench.isolation import run_isolated
+from breachbench.runner import resolve_detectors
+from simulator import layout
+from simulator.schema import WORLD_TABLES
+
+
+def has_labels(ds: Dataset) -> bool:
+    """Whether the dataset carries truth tables to score against."""
+    return layout.truth_file(ds.root, "malicious_events").is_file()
+
+
+def missing_world(ds: Dataset) -> list[str]:
+    """World tables the dataset lacks (detectors that read one see it empty)."""
+    return [t for t in WORLD_TABLES if not layout.world_glob(ds.root, t)]
+
+
+def top_alerts_markdown(alerts: dict[str, pl.DataFrame], days: list[Any], budget: int, title: str) -> str:
+    """Each detector's top ``budget`` alerts of each day, as Markdown tables."""
+    out = [f"# Top alerts: {title}", "", f"The {budget} highest-scored alert units of each day, per detector.", ""]
+    for det, df in alerts.items():
+        out += [f"## {det}", ""]
+        if df.height == 0:
+            out += ["No alerts.", ""]
+            continue
+        out += ["| day | rank | entity | score | reason |", "|---|---|---|---|---|"]
+        for day in days:
+            top = df.filter(pl.col("bucket") == day).sort(["score", "entity_kind", "entity_id"], descending=[True, False, False]).head(budget)
+            for i, r in enumerate(top.iter_rows(named=True)):  # a report of at most budget x days rows
+                out.append(f"| {day} | {i + 1} | {r['entity_kind']} {r['entity_id']} | {r['score']:.4g} | {r['reason'] or ''} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def run_dataset(dataset: str | Path, out: str | Path, *, detectors: list[str] | None = None, log: Callable[..., None] = print) -> dict[str, Any]:
+    """Run detectors on ``dataset``; returns the results written to ``out/results.json``."""
+    from breachbench.scoring import Truth, score_alerts
+
+    cfg = DetectionConfig()
+    ds = Dataset.open(dataset)
+    out = Path(out)
+    (out / "alerts").mkdir(parents=True, exist_ok=True)
+    labelled = has_labels(ds)
+    truth = Truth.of(ds) if labelled else None
+    absent = missing_world(ds)
+    rows, alerts = [], {}
+    for det in resolve_detectors(detectors or cfg.detectors):
+        run = run_isolated(det, ds.root, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+        run.alerts.write_parquet(out / "alerts" / f"{det}.parquet")
+        alerts[det] = run.alerts
+        row: dict[str, Any] = {"detector": det, "status": run.status, "error": run.error, "alerts": run.alerts.height}
+        if truth is not None and run.status == "OK":
+            row["scores"] = score_alerts(run.alerts, truth, budget=cfg.budget, profile=cfg.cost_profile)["overall"]
+        rows.append(row)
+        log(f"{det}: {run.status}" + (f" ({run.error})" if run.error else "") + f", {run.alerts.height} alerts")
+    (out / "top-alerts.md").write_text(top_alerts_markdown(alerts, ds.scored, cfg.budget, str(dataset)))
+    result = {"dataset": str(dataset), "labels": labelled, "world_tables_absent": absent, "budget": cfg.budget, "rows": rows}
+    (out / "results.json").write_text(json.dumps(result, indent=1, default=str, sort_keys=True))
+    return result

@@ -194,12 +194,14 @@ def test_run_on_an_imported_dataset_without_labels(tiny_dataset: Path, tmp_path:
     _own_csv(tiny_dataset, tmp_path / "crm.csv")
     (tmp_path / "m.toml").write_text(CSV_MAPPING)
     import_logs(tmp_path / "m.toml", tmp_path / "ds", [tmp_path / "crm.csv"])
-    monkeypatch.setattr(dr, "resolve_detectors", lambda ids: ["rule-no-ticket-reads-v1", "null"])
+    monkeypatch.setattr(dr, "resolve_detectors", lambda ids: ["rule-no-ticket-reads-v1", "null", "rule-departed-owner-key-v1"])
     r = CliRunner().invoke(app, ["run", str(tmp_path / "ds"), "--out", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
     assert "no labels" in r.output and "world tables absent: customers" in r.output
     res = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert [row["status"] for row in res["rows"]] == ["OK", "OK"] and "scores" not in res["rows"][0]
+    status = [row["status"] for row in res["rows"]]
+    assert status[:2] == ["OK", "OK"] and "scores" not in res["rows"][0]
+    assert status[2] == "OK (needs world tables: credentials, employees; saw them empty)"  # it says it needs world tables
     alerts = pl.read_parquet(tmp_path / "run" / "alerts" / "rule-no-ticket-reads-v1.parquet")
     assert alerts.height == res["rows"][0]["alerts"] > 0
     top = (tmp_path / "run" / "top-alerts.md").read_text()

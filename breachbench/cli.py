@@ -106,7 +106,7 @@ def generate(
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/default.toml")],
+    config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/default.toml, or a dataset directory")],
     out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
@@ -116,7 +116,14 @@ def run(
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
     confidence intervals. Writes results.json, leaderboard.md, report.html and alerts/ under --out.
+
+    Given a dataset directory instead (e.g. made by `breachbench import`), runs every registered detector
+    on it and writes alerts/, top-alerts.md (the top alerts of each day) and results.json, with scores when
+    the dataset has labels.
     """
+    if config.is_dir():  # a dataset folder (an imported one, say): every detector on it, labels or not
+        _run_on_dataset(config, out, set_)
+        return
     from breachbench.config import load_config
     from breachbench.suite import run_suite
 
@@ -205,6 +212,113 @@ def compare(
         err_console.print(f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False)
         raise typer.Exit(1)
     out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)
+
+
+@app.command("export")
+def export_cmd(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
+    fmt: Annotated[str, typer.Option("--format", help="event schema: ocsf (1.3.0) or ecs (8.11)")],
+    out: Annotated[Path, typer.Option("--out", help="directory to write <stream>/<day>.<ext> and export.json into")],
+    as_: Annotated[str, typer.Option("--as", help="file format: ndjson or parquet")] = "ndjson",
+    truth: Annotated[bool, typer.Option("--truth", help="also write the truth tables to OUT/truth/, marked as truth")] = False,
+) -> None:
+    """Export the logs as OCSF or ECS events, one file per stream and delivery day, streaming."""
+    from breachbench.interop.export import export_dataset
+    from breachbench.interop.mapping import MappingError
+
+    if as_ not in ("ndjson", "parquet"):
+        _fail(f"--as {as_!r}: unknown; accepted: ndjson, parquet")
+    with _user_errors():
+        try:
+            m = export_dataset(dataset, out, fmt, as_=as_, truth=truth)  # type: ignore[arg-type]
+        except MappingError as exc:
+            _fail(str(exc))
+    rows = sum(f["rows"] for f in m["files"])
+    out_console.print(f"{rows} events in {len(m['files'])} files ({m['format']} {m['schema_version']}, mapping {m['mapping']}) written to {out}",
+                      highlight=False)
+
+
+@app.command("replay")
+def replay_cmd(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
+    to: Annotated[str, typer.Option("--to", help="stdout, a file path, tcp://HOST:PORT or udp://HOST:PORT")] = "stdout",
+    speed: Annotated[str, typer.Option("--speed", help="N times real time (1000 or 1000x), or max for as fast as possible")] = "max",
+    as_: Annotated[str, typer.Option("--as", help="ecs or ocsf JSON lines, or syslog (RFC 5424 around the ECS JSON)")] = "ecs",
+    start: Annotated[str | None, typer.Option("--start", help="first delivery time to send (ISO 8601; UTC unless it names an offset)")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="delivery time to stop before (ISO 8601)")] = None,
+    buffer: Annotated[int, typer.Option("--buffer", min=1000, help="events held at most between reader and sender")] = 10_000,
+) -> None:
+    """Send the logs as one stream in delivery order (late rows when they were delivered), paced or as fast as possible."""
+    import datetime as dt
+
+    from breachbench.interop.replay import ReplayError, replay
+
+    def when(text: str | None, name: str) -> dt.datetime | None:
+        if text is None:
+            return None
+        try:
+            t = dt.datetime.fromisoformat(text)
+        except ValueError:
+            _fail(f"{name} {text!r}: not an ISO 8601 time such as 2025-04-10T00:00:00Z")
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+    factor = None if speed == "max" else speed.removesuffix("x")
+    try:
+        factor_f = None if factor is None else float(factor)
+    except ValueError:
+        _fail(f"--speed {speed!r}: give N, Nx or max")
+    with _user_errors():
+        try:
+            stats = replay(dataset, to, as_=as_, speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # type: ignore[arg-type]
+        except (ReplayError, OSError) as exc:
+            _fail(str(exc))
+    err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
+
+
+@app.command("import")
+def import_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="log files or folders (Parquet, CSV, JSON lines)")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="import mapping TOML (example: breachbench/data/mappings/import-ocsf-1.3.0.toml)")],
+    out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
+    world: Annotated[Path | None, typer.Option("--world", help="folder of world tables (<table>.parquet or <table>-*.parquet); optional")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="folder of truth tables (<table>.parquet or .ndjson) to score against; optional")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
+) -> None:
+    """Build a dataset folder from your own logs, mapped to the four streams by a declarative mapping."""
+    from breachbench.interop.importer import import_logs
+    from breachbench.interop.mapping import MappingError
+
+    with _user_errors():
+        try:
+            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)  # type: ignore[arg-type]
+        except (MappingError, FileExistsError) as exc:
+            _fail(f"{exc.filename}: {exc.strerror}" if isinstance(exc, FileExistsError) else str(exc))
+    t = m["config"]["time"]
+    rows = sum(f["rows"] for f in m["files"])
+    out_console.print(f"dataset written to {out}: {rows} events, {t['start']} to {t['end']} ({t['timezone']}), "
+                      f"world tables: {', '.join(m['imported']['world_tables']) or 'none'}, labels: {', '.join(m['imported']['labels']) or 'none'}",
+                      highlight=False)
+
+
+def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> None:
+    """`breachbench run DATASET`: every registered detector on one dataset folder."""
+    from breachbench.interop.dataset_run import run_dataset
+
+    if set_:
+        _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
+    out = out or Path("runs") / dataset.name
+    with _user_errors():
+        result = run_dataset(dataset, out, log=err_console.print)
+    for r in result["rows"]:
+        s = r.get("scores") or {}
+        out_console.print(f"{r['detector']}\t{r['status']}\t{r['alerts']} alerts" + (f"\top_score {s['op_score']:.4g}" if "op_score" in s else ""),
+                          highlight=False)
+    if result["world_tables_absent"]:
+        out_console.print(f"world tables absent: {', '.join(result['world_tables_absent'])}; detectors that read them saw them empty",
+                          highlight=False)
+    if not result["labels"]:
+        out_console.print("no labels (truth/): alerts and top alerts written, nothing scored", highlight=False)
+    out_console.print(f"results: {out / 'results.json'}\ntop alerts: {out / 'top-alerts.md'}", highlight=False)
 
 
 @detectors_app.command("list")

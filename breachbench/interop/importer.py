@@ -1,0 +1,258 @@
+"""Build a dataset folder from one's own logs (Parquet, CSV or JSON lines) with a declarative mapping.
+
+The mapping (TOML; ``breachbench/data/mappings/import-ocsf-1.3.0.toml`` is the documented
+example) picks each stream's records and gives each log column a source path. Every source
+file is read lazily, its records of each stream are cast to the stream's schema, put in the
+bucket they were delivered in (company time zone), and written as one part file per (stream,
+day, source file), atomically; memory holds one source file at a time. World tables (``--world``) and labels in the truth format
+(``--labels``) are optional: without labels, ``score`` cannot score the dataset; without world
+tables, detectors that read them see empty tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from breachbench.interop.mapping import MappingError
+from simulator import layout
+from simulator.schema import LOG_STREAMS, TRUTH_TABLES, WORLD_TABLES, event_ids
+
+READABLE = (".parquet", ".csv", ".ndjson", ".jsonl", ".json")
+TIME_TYPES = ("timestamp", "epoch_ms", "epoch_us")
+IMPORT_FORMAT = 1
+
+
+def load_import_mapping(path: str | Path) -> dict[str, Any]:
+    """Parse and check an import mapping; MappingError names the bad entry."""
+    p = Path(path)
+    try:
+        m = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{p}: not TOML: {exc}") from None
+    ds = m.get("dataset", {})
+    if "timezone" not in ds:
+        raise MappingError(f"{p}: [dataset] needs timezone (the company's, e.g. \"Asia/Seoul\")")
+    try:
+        ZoneInfo(ds["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MappingError(f"{p}: [dataset] timezone {ds['timezone']!r} is not an IANA time zone") from None
+    streams = m.get("streams", {})
+    if not streams:
+        raise MappingError(f"{p}: no [streams.<stream>] table; streams: {', '.join(LOG_STREAMS)}")
+    for s, spec in streams.items():
+        if s not in LOG_STREAMS:
+            raise MappingError(f"{p}: unknown stream {s!r}; accepted: {', '.join(LOG_STREAMS)}")
+        cols = spec.get("columns", {})
+        unknown = [c for c in cols if c not in LOG_STREAMS[s] and c != "delivered"]
+        if unknown:
+            raise MappingError(f"{p}: [streams.{s}.columns] unknown column(s) {unknown}; the stream has {list(LOG_STREAMS[s])} and delivered")
+        if "ts" not in cols:
+            raise MappingError(f"{p}: [streams.{s}.columns] needs ts")
+        for c, v in cols.items():
+            if not isinstance(v, dict) or "path" not in v:
+                raise MappingError(f"{p}: [streams.{s}.columns] {c}: expected {{ path = \"...\" }}, got {v!r}")
+            if v.get("type") not in (None, *TIME_TYPES):
+                raise MappingError(f"{p}: [streams.{s}.columns] {c}: type {v['type']!r}; accepted: {', '.join(TIME_TYPES)}")
+    return m
+
+
+def source_files(sources: list[str | Path]) -> list[Path]:
+    """Files to read: each file given, and in each folder (recursively) its Parquet, CSV and JSON-lines files."""
+    out: list[Path] = []
+    for s in map(Path, sources):
+        if s.is_dir():
+            out.extend(f for f in sorted(s.rglob("*")) if f.suffix in (".parquet", ".csv", ".ndjson", ".jsonl") and "truth" not in f.relative_to(s).parts)
+        elif s.is_file():
+            out.append(s)
+        else:
+            raise FileNotFoundError(2, "not found", str(s))
+    bad = [f for f in out if f.suffix not in READABLE]
+    if bad:
+        raise MappingError(f"{bad[0]}: cannot read {bad[0].suffix} files; accepted: {', '.join(READABLE)}")
+    return out
+
+
+def _scan(f: Path) -> pl.LazyFrame:
+    if f.suffix == ".parquet":
+        return pl.scan_parquet(f)
+    if f.suffix == ".csv":
+        return pl.scan_csv(f, infer_schema_length=10_000)
+    return pl.scan_ndjson(f, infer_schema_length=10_000)
+
+
+def _path(schema: pl.Schema, path: str) -> pl.Expr | None:
+    """The expression of a source path (a column name, or dotted into structs); None when the file lacks it."""
+    if path in schema:
+        return pl.col(path)
+    head, *rest = path.split(".")
+    if head not in schema:
+        return None
+    e, t = pl.col(head), schema[head]
+    for part in rest:
+        if not isinstance(t, pl.Struct):
+            return None
+        fields = {f.name: f.dtype for f in t.fields}
+        if part not in fields:
+            return None
+        e, t = e.struct.field(part), fields[part]
+    return e
+
+
+def _value(schema: pl.Schema, spec: dict[str, Any], dtype: pl.DataType) -> pl.Expr:
+    paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
+    found = [e for p in paths if (e := _path(schema, p)) is not None]
+    if not found:
+        return pl.lit(None, dtype)
+    how = spec.get("type")
+    if how is None:
+        return pl.coalesce([e.cast(dtype) for e in found])
+    parts = []
+    for e in found:
+        if how == "timestamp":
+            parts.append(e.cast(pl.String).str.to_datetime(time_unit="us", time_zone="UTC"))
+        else:
+            parts.append(pl.from_epoch(e.cast(pl.Int64), time_unit="ms" if how == "epoch_ms" else "us").dt.replace_time_zone("UTC"))
+    return pl.coalesce(parts).cast(dtype)
+
+
+def stream_rows(lf: pl.LazyFrame, stream: str, spec: dict[str, Any], tz: str) -> pl.LazyFrame | None:
+    """The records of ``lf`` that belong to ``stream``, in its schema plus ``bucket``; None when the file has none."""
+    schema = lf.collect_schema()
+    cond = pl.lit(True)
+    for path, want in spec.get("where", {}).items():
+        e = _path(schema, path)
+        if e is None:
+            return None
+        cond = cond & (e.cast(pl.String) == str(want))
+    cols = spec["columns"]
+    out = [_value(schema, cols[c], t).alias(c) if c in cols else pl.lit(None, t).alias(c) for c, t in LOG_STREAMS[stream].items()]
+    delivered = _value(schema, cols["delivered"], pl.Datetime("us", "UTC")) if "delivered" in cols else None
+    rows = lf.filter(cond).select(*out, (delivered if delivered is not None else pl.col("ts")).alias("_delivered")) if delivered is not None \
+        else lf.filter(cond).select(*out).with_columns(_delivered=pl.col("ts"))
+    return rows.with_columns(bucket=pl.coalesce(pl.col("_delivered"), pl.col("ts")).dt.convert_time_zone(tz).dt.date()).drop("_delivered")
+
+
+def _write(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path, name: str) -> list[str]:
+    """Copy ``<table>.parquet|ndjson`` or ``<table>-*.parquet`` of a folder, cast to the schema, to ``out``."""
+    written = []
+    for table, schema in schemas.items():
+        files = sorted(folder.glob(f"{table}-*.parquet")) or [f for ext in (".parquet", ".ndjson", ".jsonl") if (f := folder / f"{table}{ext}").is_file()][:1]
+        if not files:
+            continue
+        df = pl.concat([_scan(f) for f in files], how="diagonal_relaxed").collect()
+        cols = []
+        for c, t in schema.items():
+            if c not in df.columns:
+                cols.append(pl.lit(None, t).alias(c))
+            elif isinstance(t, pl.Datetime) and df.schema[c] == pl.String:
+                cols.append(pl.col(c).str.to_datetime(time_unit="us", time_zone="UTC").alias(c))
+            elif isinstance(t, pl.List) and isinstance(df.schema[c], pl.List):
+                cols.append(pl.col(c).list.eval(pl.element().cast(t.inner)).alias(c))  # type: ignore[union-attr]
+            else:
+                cols.append(pl.col(c).cast(t).alias(c))
+        try:
+            _write(df.select(cols), out(table) if callable(out) else out / f"{table}.parquet")  # type: ignore[operator]
+        except pl.exceptions.PolarsError as exc:
+            raise MappingError(f"{name} {files[0]}: cannot be read as the {table} schema: {str(exc).splitlines()[0]}") from None
+        written.append(table)
+    return written
+
+
+def import_logs(mapping: str | Path, out: str | Path, sources: list[str | Path], *, world: str | Path | None = None,
+                labels: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+    """Build a dataset folder at ``out``; returns its manifest.
+
+    Raises:
+        MappingError: a bad mapping or unreadable source. FileExistsError: ``out`` not empty and not ``force``.
+    """
+    m = load_import_mapping(mapping)
+    root = Path(out)
+    if root.exists() and any(root.iterdir()):
+        if not force:
+            raise FileExistsError(17, "not empty (use --force to replace)", str(root))
+        if not (root / layout.MANIFEST).is_file():
+            raise FileExistsError(17, "not empty and not a dataset; --force replaces datasets only", str(root))
+        shutil.rmtree(root)
+    files = source_files(sources)
+    if not files:
+        raise MappingError("no source files (Parquet, CSV or JSON lines) found")
+    tz = m["dataset"]["timezone"]
+    counts: dict[tuple[str, dt.date], int] = {}
+    written: list[dict[str, Any]] = []
+    for i, f in enumerate(files):
+        if f.stat().st_size == 0:  # an empty partition: nothing to read (and nothing to infer a schema from)
+            continue
+        try:  # read once (memory: one source file), then pick each stream's records
+            lf = _scan(f).collect().lazy()
+        except pl.exceptions.PolarsError as exc:
+            raise MappingError(f"{f}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
+        for stream, spec in m["streams"].items():
+            rows = stream_rows(lf, stream, spec, tz)
+            if rows is None:
+                continue
+            try:
+                df = rows.collect()
+            except pl.exceptions.PolarsError as exc:
+                raise MappingError(f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}") from None
+            for (day,), part in df.partition_by("bucket", as_dict=True, maintain_order=True).items():
+                part = part.drop("bucket")
+                if "event_id" not in spec["columns"]:
+                    part = part.with_columns(event_ids(stream, day.toordinal() & 0xFFFF, i & 0xFFFF, part.height))
+                path = layout.log_file(root, stream, day, i)
+                _write(part, path)
+                counts[(stream, day)] = counts.get((stream, day), 0) + part.height
+                written.append({"path": path.relative_to(root).as_posix(), "rows": part.height, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+    days = sorted({d for _, d in counts})
+    if not days:
+        raise MappingError("no source record matched any stream of the mapping (check the `where` tables)")
+    span = m["dataset"]
+    start = dt.date.fromisoformat(str(span["start"])) if "start" in span else days[0]
+    end = dt.date.fromisoformat(str(span["end"])) if "end" in span else days[-1] + dt.timedelta(days=1)
+    warm = int(span.get("warmup_days", 7))
+    if not 0 < warm < (end - start).days:
+        raise MappingError(f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)")
+    world_tables = _tables(Path(world), WORLD_TABLES, lambda t: layout.world_file(root, t, 0), "--world") if world else []
+    truth_tables = []
+    if labels:
+        truth_tables = _tables(Path(labels), TRUTH_TABLES, root / "truth", "--labels")
+        for table, schema in TRUTH_TABLES.items():  # tables not given: empty (no incident of that kind)
+            if table not in truth_tables:
+                _write(pl.DataFrame(schema=schema), layout.truth_file(root, table))
+    h = hashlib.sha256(Path(mapping).read_bytes())
+    for w in written:
+        h.update(w["sha256"].encode())
+    manifest = {
+        "format": IMPORT_FORMAT, "data_version": None, "seed": None, "only": None, "versions": {},
+        "imported": {"mapping": str(mapping), "sources": [str(f) for f in files], "world_tables": world_tables, "labels": truth_tables},
+        "config": {"time": {"start": start.isoformat(), "end": end.isoformat(), "timezone": tz, "warmup_days": warm}, "scenarios": []},
+        "config_hash": h.hexdigest(),
+        "files": written,
+        "truth": bool(labels),
+    }
+    (root / layout.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest

@@ -39,10 +39,13 @@ VOCABULARY: dict[str, Signal] = {
     for s in (
         Signal("volume", "more events per day than comparable actors", aggregates=("rows", "records")),
         Signal("breadth", "more distinct customers per day than comparable actors", aggregates=("customers", "records")),
+        # a pull names no single customer: its customer_id is null, as routine queries' are
         Signal("bulk_pull", "bulk pulls (exports, queries, uploads) larger or more frequent than the role's routine",
-               columns=("admin.row_count", "admin.action", "admin.channel"), aggregates=("records",)),
-        # night work is done from home: the VPN's address of that night on top of the day's
-        Signal("off_hours", "work at night or on days off, outside the actor's shift", columns=("ts",), aggregates=("night", "ips", "new_ip")),
+               columns=("admin.row_count", "admin.action", "admin.channel", "admin.customer_id"), aggregates=("records",)),
+        # night work is done from home, through the VPN (as the on-call engineer's): that night's
+        # address on top of the day's
+        Signal("off_hours", "work at night or on days off, outside the actor's shift", columns=("ts", "src_ip"),
+               aggregates=("night", "ips", "new_ip")),
         Signal("no_ticket", "reads or pulls without a ticket where peers have one", columns=("admin.ticket_id",), aggregates=("tickets",)),
         Signal("foreign_origin", "requests from abroad", columns=("country", "src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
         Signal("cloud_origin", "requests from hosting or VPN providers' networks", columns=("src_ip", "gateway.asn")),
@@ -59,7 +62,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal("out_of_role", "actions or channels outside the actor's role", columns=("admin.action", "admin.channel")),
         # the account's rows of the day then come from two people's sessions: two addresses, two devices
         Signal("impersonation", "an account used from another employee's device, or as another employee",
-               columns=("employee_id", "admin.device"), aggregates=("devices", "new_device", "ips", "new_ip")),
+               columns=("employee_id", "admin.device", "src_ip"), aggregates=("devices", "new_device", "ips", "new_ip")),
         Signal("extortion", "an extortion message to the company", columns=("hr.event", "hr.subject_kind", "hr.subject_id", "hr.detail")),
     )
 }

@@ -129,12 +129,12 @@ class ForgedToken:
     def signals(self, knobs: Knobs) -> dict[str, tuple[str, ...]]:
         """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
         s = knobs.stealth
-        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin"}
+        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin", "volume"}
         if s < 1:
             common |= {"foreign_origin", "cloud_origin", "sequential_ids", "off_hours", "uniform_client"}
         out = {
             "probe": signals.check(common, f"{self.id} phase probe"),
-            "bulk": signals.check(common | {"volume", "breadth"}, f"{self.id} phase bulk"),
+            "bulk": signals.check(common | {"breadth"}, f"{self.id} phase bulk"),
         }
         if knobs.extortion:
             out["extortion"] = signals.check({"extortion"}, f"{self.id} phase extortion")

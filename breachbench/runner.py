@@ -37,6 +37,7 @@ class DetectorRun:
     events_per_s: float | None = None
     events: int = 0
     peak_mb: float | None = None
+    note: str | None = None  # e.g. the kernel did not restrict the sealed process's file access
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
 
 
@@ -101,7 +102,7 @@ def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | 
         run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
     except DetectorLoadError as exc:
         run.status, run.error = "ERROR", str(exc)
-    except Exception as exc:  # a detector's bug is its result, not our crash
+    except (Exception, SystemExit) as exc:  # a detector's bug (or its sys.exit) is its result, not our crash
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}{where}"

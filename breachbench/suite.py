@@ -17,7 +17,7 @@ from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
-from breachbench.isolation import run_isolated
+from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
@@ -131,6 +131,7 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         {
             "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
             "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4), "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
+            **({"note": r.note} if r.note else {}),
             **({"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]} if s else {}),
         }
         for p, r, s in runs
@@ -167,6 +168,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
     rows, single = [], len(tests) == 1
+    feats: dict[str, dict[str, str]] = {}
     try:
         for det in [*ids, ORACLE]:
             runs = []
@@ -183,7 +185,10 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                 elif proto_err:
                     r = DetectorRun(det, status="ERROR", error=proto_err)
                 elif cfg.detection.isolate:
-                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto)
+                    if p.label not in feats:  # computed by the bench, handed to each sealed slot read-only
+                        feats[p.label] = shared_features(ds.root, out / "features")
+                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto,
+                                     features=feats[p.label], features_root=out / "features", protected=[out])
                     for _ in ds.scored:
                         tick()
                 else:

@@ -43,11 +43,12 @@ def _user_errors() -> Iterator[None]:
     from breachbench.dataset import DatasetError
     from detectors.contract import AlertsError
     from detectors.registry import DetectorLoadError
+    from breachbench.verify import VerifyError
     from simulator.errors import SimulationError
 
     try:
         yield
-    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError) as exc:
+    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError, VerifyError) as exc:
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc.filename or exc}: file not found")
@@ -110,6 +111,7 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
+    verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
 
@@ -124,7 +126,7 @@ def run(
         cfg = load_config(config, set_)
         out = out or Path("runs") / cfg.name
         with _progress() as p:
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print)
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console)
@@ -145,6 +147,7 @@ def score(
     budget: Annotated[int, typer.Option("--budget", min=1, help="alert units read per bucket (k)")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
     profile: Annotated[str, typer.Option("--profile", help="cost profile of op_score")] = "standard",
+    verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of the dataset's files (default: sizes)")] = False,
 ) -> None:
     """Score alerts computed anywhere against a dataset's truth."""
     import polars as pl
@@ -157,6 +160,9 @@ def score(
         if profile not in cost_profiles()["profiles"]:
             raise DatasetError(f"--profile {profile!r}: unknown; accepted: {', '.join(cost_profiles()['profiles'])}")
         ds = Dataset.open(dataset)
+        from breachbench.verify import check_dataset
+
+        check_dataset(dataset, full=verify)
         if not alerts.is_file():
             raise FileNotFoundError(2, "not found", str(alerts))
         try:
@@ -205,6 +211,30 @@ def compare(
         err_console.print(f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False)
         raise typer.Exit(1)
     out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)
+
+
+@app.command("verify")
+def verify_cmd(
+    target: Annotated[Path, typer.Argument(help="a dataset directory (manifest.json) or a run directory (results.json)")],
+    quick: Annotated[bool, typer.Option("--quick", help="compare sizes only (default: full SHA-256)")] = False,
+) -> None:
+    """Check a dataset's files against its manifest, or a run's alerts and datasets against results.json; exit 1 naming what differs."""
+    from breachbench.verify import verify_dataset, verify_run
+    from simulator import layout
+
+    if (target / "results.json").is_file():
+        kind, problems = "run", verify_run(target, full=not quick)
+    elif (target / layout.MANIFEST).is_file():
+        kind, problems = "dataset", verify_dataset(target, full=not quick)
+    else:
+        _fail(f"{target}: neither a dataset (no {layout.MANIFEST}) nor a run (no results.json)")
+        return
+    for p in problems:
+        out_console.print(f"{p.path}\t{p.what}", highlight=False, soft_wrap=True)
+    if problems:
+        err_console.print(f"[bold red]{kind} {target} does not verify:[/bold red] {len(problems)} problem(s)", highlight=False)
+        raise typer.Exit(1)
+    out_console.print(f"{kind} {target} verifies ({'sizes' if quick else 'sha256'} of every file)", highlight=False)
 
 
 @detectors_app.command("list")

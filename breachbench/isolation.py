@@ -166,7 +166,12 @@ def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memo
             [*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p), *_import_roots(detector_id)],
             [*guarded, slot.scratch],
         )]
-        return _supervise(run, slot, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb)
+        run = _supervise(run, slot, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb)
+        if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
+            from breachbench.verify import check_dataset
+
+            check_dataset(dataset_root)
+        return run
     except sealing.SealError as exc:
         run.status, run.error, run.alerts = "ERROR", f"sealing: {exc}", empty_alerts()
         return run

@@ -22,6 +22,7 @@ from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap
+from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
 
@@ -38,16 +39,22 @@ class GridPoint:
     tuning: bool = False
 
 
-def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None) -> tuple[Dataset, bool]:
+def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None,
+                   verify: bool = False) -> tuple[Dataset, bool]:
     """Reuse the dataset at ``path`` when its manifest matches the config, else (re)generate it.
 
+    A dataset is reused only when its files match its manifest (sizes; SHA-256 with ``verify``).
     Returns the dataset and whether it was reused.
+
+    Raises:
+        VerifyError: the dataset at ``path`` matches the config but not its own manifest.
     """
     sim = cfg.sim()
     manifest = path / layout.MANIFEST
     if manifest.is_file():
         m = json.loads(manifest.read_text())
         if m.get("config_hash") == config_hash(sim) and m.get("data_version") == DATA_VERSION and not m.get("only"):
+            check_dataset(path, full=verify)
             return Dataset.open(path), True
     generate(sim, path, workers=workers, force=True, progress=progress)
     return Dataset.open(path), False
@@ -139,13 +146,14 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
     return row
 
 
-def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print) -> dict[str, Any]:
+def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
+              verify: bool = False) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
     out = Path(out)
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}
     for p in points:
-        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress)
+        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
         datasets[p.label] = ds
         log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
     tests = [p for p in points if not p.tuning]
@@ -223,6 +231,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
             for p in points
         ],
         "versions": package_versions(),
+        "alerts": alerts_hashes(out),
         "results": rows,
     }
     from breachbench.audit import leakage_audit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,9 +36,36 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> None:
+    """One line for an interrupt, saying what was kept; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    try:
+        what = kept() if kept else "no partial output was kept"
+    except Exception as exc:  # noqa: BLE001 - the report must not turn into a traceback
+        what = f"could not list what was kept ({type(exc).__name__})"
+    err_console.print(f"[bold red]interrupted[/bold red] ({signame}): {what}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _disk_full(exc: OSError) -> None:
+    import shutil
+
+    where = Path(exc.filename or ".")
+    probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    _fail(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free on {probe}); free space or choose another --out "
+          "(a tiny dataset needs about 20 MiB, the default one several hundred)")
+
+
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn bad-input exceptions into one-line messages and exit status 2."""
+def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
+    """Turn bad-input exceptions into one-line messages and exit status 2; interrupts into one line and 130/143.
+
+    Args:
+        kept: describes what an interrupted command kept on disk (default: nothing).
+    """
+    import errno
+
+    from breachbench.safety import Terminated, signals_as_exceptions
     from breachbench.config import ConfigError
     from breachbench.dataset import DatasetError
     from detectors.contract import AlertsError
@@ -47,13 +74,20 @@ def _user_errors() -> Iterator[None]:
     from simulator.errors import SimulationError
 
     try:
-        yield
+        with signals_as_exceptions():
+            yield
     except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError, VerifyError) as exc:
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc.filename or exc}: file not found")
     except KeyboardInterrupt:
-        _fail("interrupted; no partial output was kept")
+        _interrupted("SIGINT", 130, kept)
+    except Terminated:
+        _interrupted("SIGTERM", 143, kept)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            _disk_full(exc)
+        raise
 
 
 @contextlib.contextmanager
@@ -98,7 +132,7 @@ def generate(
     from breachbench.config import load_config
     from simulator.engine import generate as gen
 
-    with _user_errors():
+    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)"):
         cfg = load_config(config, set_)
         with _progress() as p:
             path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
@@ -121,11 +155,33 @@ def run(
     """
     from breachbench.config import load_config
     from breachbench.suite import run_suite
+    from simulator.errors import SimulationError
 
-    with _user_errors():
+    holder: dict[str, Path] = {}
+
+    def kept() -> str:
+        if "out" not in holder:
+            return "nothing was written"
+        from breachbench.safety import clear_run_outputs
+        from breachbench.verify import verify_dataset
+
+        run_dir = holder["out"]
+        removed = clear_run_outputs(run_dir)
+        sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
+        good = [str(p) for p in sets if not verify_dataset(p)]
+        return (f"kept {len(good)} complete dataset(s) that verify" + (f" ({', '.join(good)})" if good else "")
+                + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written")
+
+    with _user_errors(kept):
+        from simulator.outdir import locked
+
         cfg = load_config(config, set_)
         out = out or Path("runs") / cfg.name
-        with _progress() as p:
+        for parent in (out, *out.parents):
+            if parent.exists() and not parent.is_dir():
+                raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
+        with locked(out), _progress() as p:
+            holder["out"] = out
             result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
     from breachbench.report import print_leaderboard
 

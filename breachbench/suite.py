@@ -20,6 +20,7 @@ from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
+from breachbench.safety import clear_run_outputs, sweep_scratch
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap
 from breachbench.verify import alerts_hashes, check_dataset
@@ -150,6 +151,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
               verify: bool = False) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
     out = Path(out)
+    sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}
     for p in points:
@@ -175,6 +177,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
+    clear_run_outputs(out)  # results.json never sits beside alerts it did not score
     rows, single = [], len(tests) == 1
     feats: dict[str, dict[str, str]] = {}
     try:

@@ -15,8 +15,9 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simulator import layout, pools, schema
+from simulator import layout, outdir, pools, schema
 from simulator.benign import Benign, plan_benign
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError, SimulationError
@@ -64,8 +65,22 @@ def make_executor(workers: int) -> Iterator[Executor]:
     old = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = threads  # inherited by the spawned children
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            yield ex
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=outdir.die_with_parent, initargs=(os.getpid(),)) as ex:
+            try:
+                yield ex
+            except BaseException:  # interrupted or failed: do not wait for the queued shards
+                # no public way to stop running workers; killing them breaks the pool, whose manager thread
+                # then trips over the futures map() already cancelled (InvalidStateError): keep that quiet
+                hook = threading.excepthook
+                threading.excepthook = lambda a: None if issubclass(a.exc_type, InvalidStateError) else hook(a)
+                try:
+                    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                        proc.kill()
+                    ex.shutdown(wait=True)  # joins the manager thread
+                finally:
+                    threading.excepthook = hook
+                raise
     finally:
         if old is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
@@ -414,10 +429,10 @@ def config_hash(cfg: SimConfig) -> str:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SimulationError(f"--out: {out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SimulationError(f"--out: directory {out} exists and is not empty; pass --force to replace it")
+    for parent in out.parents:  # --out under a regular file
+        if parent.exists() and not parent.is_dir():
+            raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a directory")
+    outdir.check_replace(out, force)
 
 
 def generate(
@@ -442,6 +457,14 @@ def generate(
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
     out = Path(out).resolve()
     _check_out(out, force)
+    with outdir.locked(out):
+        outdir.sweep(out.parent)
+        _check_out(out, force)  # again, now that no other writer can change it
+        return _generate(cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress)
+
+
+def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shard_size: int | None, progress: Progress | None) -> Path:
+    """The body of :func:`generate`, run under the output directory's lock."""
     groups = shards(cfg, shard_size)
     scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
     knobs = []

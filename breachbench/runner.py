@@ -51,6 +51,34 @@ def resolve_detectors(requested: list[str]) -> list[str]:
     return out
 
 
+def preflight_detectors(ids: list[str]) -> None:
+    """Check that every detector id names something loadable, without running any plugin code.
+
+    A registered id passes; ``module:attr`` passes when its top-level module can be found on the
+    import path (it is imported only in the detector's sealed process).
+
+    Raises:
+        DetectorLoadError: an id that is neither registered nor an importable ``module:attr``.
+    """
+    import importlib.util
+
+    reg = registry()
+    for d in ids:
+        if d == ORACLE:
+            raise DetectorLoadError(f"detection.detectors: {d!r} is the bench's anchor, added to every run; remove it")
+        if d in reg:
+            continue
+        module, sep, attr = d.partition(":")
+        top = module.split(".")[0]
+        try:
+            found = bool(sep and attr and top and importlib.util.find_spec(top) is not None)
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise DetectorLoadError(f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
+                                    "(or give module:attr of a class on the import path)")
+
+
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
     """Bench-only anchor: every positive unit of every scored bucket, score 1."""
     pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored))

@@ -19,7 +19,7 @@ from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
-from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
+from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
 from breachbench.safety import clear_run_outputs, sweep_scratch
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap
@@ -151,6 +151,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
               verify: bool = False) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
     out = Path(out)
+    preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
     sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}

@@ -361,3 +361,17 @@ class Exits(UnissuedTokenRule):
         import sys
 
         sys.exit(0)
+
+
+class TruthEraser(UnissuedTokenRule):
+    """Scores like the unissued-token rule, after emptying every malicious_events table it can reach."""
+
+    def fit(self, view):
+        for root in _truth_roots(view):
+            f = root / "truth" / "malicious_events.parquet"
+            try:
+                if f.is_file():
+                    pl.read_parquet(f).head(0).write_parquet(f)
+            except Exception:  # noqa: BLE001, S112
+                continue
+        return super().fit(view)

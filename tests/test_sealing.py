@@ -191,3 +191,29 @@ def test_no_scratch_left_in_the_temp_folder(hostile_suite: dict[str, Any]) -> No
 
     left = list(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*"))
     assert left == []
+
+
+# ---- conformance checks that mean it ----------------------------------------------------------
+
+
+def test_a_checked_eraser_cannot_empty_the_cached_check_world() -> None:
+    from detectors.checks import _intact, _positives, check_dataset, check_detector
+
+    before = _positives(check_dataset())
+    assert before.height > 0
+    results = {r.check: r.ok for r in check_detector("bad_detectors:TruthEraser", checks=("schema", "direction"), raise_on_failure=False)}
+    assert results == {"schema": True, "direction": True}
+    root = check_dataset()  # verified again, regenerated if the eraser reached it
+    assert _intact(root)
+    assert _positives(root).sort(pl.all()).equals(before.sort(pl.all()))
+
+
+def test_score_comparisons_tolerate_float_noise() -> None:
+    import datetime as dt
+
+    from detectors.checks import _same
+
+    a = pl.DataFrame({"bucket": [dt.date(2025, 4, 1)] * 2, "entity_kind": ["ip", "ip"], "entity_id": ["a", "b"], "score": [0.3, 1.0]})
+    assert _same(a, a.with_columns(score=pl.col("score") + 1.8e-15))
+    assert not _same(a, a.with_columns(score=pl.col("score") + 1e-6))
+    assert not _same(a, a.with_columns(entity_id=pl.Series(["a", "c"])))

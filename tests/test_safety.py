@@ -159,3 +159,47 @@ def test_clear_run_outputs_only_touches_ours(tmp_path: Path) -> None:
     assert (tmp_path / "results.json").read_text() == "not ours"
     (tmp_path / "results.json").write_text(json.dumps({"schema_version": 2, "results": []}))
     assert clear_run_outputs(tmp_path) == ["results.json"]
+
+
+RUN_SET = ["--set", "world.customers=1500", "--set", "time.end=2025-04-18", "--set", 'detection.detectors=["null", "unissued-token-v1"]']
+
+
+@pytest.fixture(scope="module")
+def run_results() -> list[dict]:
+    """results.json of each rerun after a kill -9 (filled by the parametrized test below)."""
+    return []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["generating", "detector-slot", "alerts-written"])
+def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: list[dict]) -> None:
+    out = tmp_path / "run"
+    p = _popen("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET)
+    scratch_glob = f"bb-det-{p.pid}-*"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 90 and p.poll() is None:
+        if moment == "generating" and (out / f".dataset.tmp-{p.pid}" / "logs").is_dir():
+            break
+        if moment == "detector-slot" and list(Path(tempfile.gettempdir()).glob(scratch_glob)):
+            break
+        if moment == "alerts-written" and list((out / "alerts").glob("*.parquet")) if (out / "alerts").is_dir() else False:
+            break
+        time.sleep(0.005)
+    assert p.poll() is None, "the run finished before the kill"
+    kids = _children(p.pid)
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(k) for k in kids), "a child of the killed run outlived it"
+    assert not (out / "results.json").exists()
+    r = _cli("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET)
+    assert r.returncode == 0, r.stderr
+    assert _cli("verify", str(out)).returncode == 0
+    assert sorted(x.name for x in out.iterdir() if x.name.startswith(".")) == []
+    assert list(Path(tempfile.gettempdir()).glob(scratch_glob)) == [], "scratch of the killed run left"
+    res = json.loads((out / "results.json").read_text())
+    run_results.append(res)
+    assert all(x["alerts"] == run_results[0]["alerts"] for x in run_results), "reruns differ in their alert bytes"
+    assert len(res["alerts"]) == 3  # null, the rule, the oracle

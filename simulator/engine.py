@@ -435,6 +435,24 @@ def _check_out(out: Path, force: bool) -> None:
     outdir.check_replace(out, force)
 
 
+#: Upper estimate of dataset bytes per customer and day, and per employee and day (measured: about
+#: 130 and 400 for customers in the tiny and default worlds).
+BYTES_PER_CUSTOMER_DAY, BYTES_PER_EMPLOYEE_DAY = 600, 2_000
+
+
+def _check_size(cfg: SimConfig, out: Path) -> None:
+    """Refuse a world whose dataset cannot fit on the disk under ``out`` before any work starts."""
+    days = (cfg.time.end - cfg.time.start).days
+    need = days * (cfg.world.customers * BYTES_PER_CUSTOMER_DAY + cfg.world.employees * BYTES_PER_EMPLOYEE_DAY)
+    probe = next((p for p in (out, *out.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        biggest = max(1, int(free // max(1, days * BYTES_PER_CUSTOMER_DAY)))
+        raise SimulationError(f"world.customers = {cfg.world.customers}: the dataset would need about {need / 2**30:,.1f} GiB over "
+                              f"{days} days, more than the {free / 2**30:,.1f} GiB free on {probe}; at most about {biggest:,} "
+                              "customers fit there")
+
+
 def generate(
     cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False, only: str | None = None,
     shard_size: int | None = None, progress: Progress | None = None,
@@ -457,6 +475,7 @@ def generate(
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
     out = Path(out).resolve()
     _check_out(out, force)
+    _check_size(cfg, out)
     with outdir.locked(out):
         outdir.sweep(out.parent)
         _check_out(out, force)  # again, now that no other writer can change it

@@ -226,6 +226,13 @@ def score(
         except Exception as exc:  # not Parquet, truncated...
             raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
         frame = validate_alerts(frame, source=str(alerts))
+        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored))["units"].max() or 0)
+        if budget > units:
+            raise DatasetError(f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}")
+        outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
+        if outside.height:
+            err_console.print(f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
+                              f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored", highlight=False, soft_wrap=True)
         result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")

@@ -142,6 +142,7 @@ def _describe(err: dict[str, Any]) -> str:
 
 def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
     """Validate a raw mapping; raise :class:`ConfigError` naming the first bad field."""
+    _strict_values(data, data, source, ())  # non-finite numbers first: clearer than the range message they would get
     try:
         cfg = BenchConfig.model_validate(data)
     except ValidationError as exc:

@@ -149,3 +149,26 @@ def test_alert_frames_are_valid_or_refused_in_one_line(scores: pl.Series, bucket
     assert out.schema["bucket"] == pl.Date and out.schema["score"] == pl.Float64
     assert out["score"].is_finite().all() and scores.dtype.is_numeric() and scores.dtype != pl.Boolean
     assert bucket_kind == "date" and kind in ("ip", "customer") and (not dup or n == 1)
+
+
+def test_disk_full_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import simulator.engine
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ds" / "logs" / "x.parquet"))
+
+    monkeypatch.setattr(simulator.engine, "generate", full)
+    res = CliRunner().invoke(app, ["generate", str(TINY), "--out", str(tmp_path / "ds")])
+    assert res.exit_code == 2 and _one_line(res.output), res.output
+    assert "x.parquet: no space left on the device" in res.output and "MiB free" in res.output
+
+
+def test_oversized_detector_output_is_refused_unread(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import breachbench.isolation as iso
+
+    monkeypatch.setattr(iso, "MAX_ALERT_ROWS_PER_BUCKET", 10)
+    r = iso.run_isolated("random", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "ERROR" and "more than the bench reads (10 per scored bucket)" in r.error, r.error
+    assert r.alerts.height == 0

@@ -69,6 +69,33 @@ def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
     return out
 
 
+def _tuning_view(dataset_root: Path, tslot: sealing.SealedSlot, *, link: bool) -> None:
+    """A sealed view of a tuning dataset with its labels (positive units) beside it, read-only."""
+    from breachbench.dataset import Dataset
+
+    sealing.build_view(dataset_root, tslot, link=link)
+    labels = Dataset.open(dataset_root).positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+    os.chmod(tslot.scratch, 0o755)
+    labels.write_parquet(tslot.scratch / "labels.parquet")
+    os.chmod(tslot.scratch / "labels.parquet", 0o444)
+    tslot.work.rmdir()
+
+
+def _tuned(detector_id: str, views: list[Path]) -> Any:
+    """In the child: a fresh instance tuned on the slot's tuning views (None when there are none)."""
+    from breachbench.dataset import Dataset
+    from detectors.registry import load
+
+    if not views:
+        return None
+    det = load(detector_id)()
+    if callable(getattr(det, "tune", None)):
+        for v in views:
+            ds = Dataset.open(v / "view")
+            det.tune(ds.view(ds.buckets[-1]), pl.read_parquet(v / "labels.parquet"))
+    return det
+
+
 def _import_roots(detector_id: str) -> list[str]:
     """Folders the child must read to import the bench and the detector (never executes it)."""
     import importlib.util
@@ -102,7 +129,8 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
     os.environ.update(TMPDIR=str(slot.work), JOBLIB_TEMP_FOLDER=str(slot.work), PYTHONDONTWRITEBYTECODE="1",
                       BREACHBENCH_FEATURE_CACHE=str(slot.features))
     tempfile.tempdir = None
-    note = sealing.restrict([Path(p) for p in read] + [slot.view], [slot.work])
+    tune_views = sorted(slot.scratch.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
+    note = sealing.restrict([Path(p) for p in read] + [slot.view, *tune_views], [slot.work])
     meta: dict[str, Any] = {"status": "ERROR", "error": "did not finish"}
     if note and linked:  # hard links to the bench's files are only safe under the kernel's restriction
         meta = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}"}
@@ -113,17 +141,29 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
         from breachbench.runner import run_detector
 
         proto = pickle.loads(prototype) if prototype else None
+        if proto is None:
+            try:
+                proto = _tuned(detector_id, tune_views)
+            except Exception as exc:  # noqa: BLE001 - a detector's bug in tune() is its row
+                meta = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
+                raise _TuneFailed() from exc
         run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
         run.alerts.write_parquet(slot.work / "alerts.parquet")
         meta = {"status": run.status, "error": run.error, "version": run.version, "fit_s": run.fit_s, "score_s": run.score_s, "events": run.events}
         if run.error and run.error.startswith("MemoryError"):
             meta["status"] = "OOM"
+    except _TuneFailed:
+        pass
     except MemoryError:
         meta = {"status": "OOM", "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # noqa: BLE001 - anything the child hits becomes its row
         meta = {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
     meta["note"] = note
     (slot.work / "meta.json").write_text(json.dumps(meta))
+
+
+class _TuneFailed(Exception):
+    """tune() raised; its message is already in the child's status."""
 
 
 def _clean_env(protected: list[Path]) -> dict[str, str]:
@@ -137,7 +177,7 @@ def _clean_env(protected: list[Path]) -> dict[str, str]:
 
 def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memory_mb: int, prototype: Any = None,
                  features: dict[str, str] | None = None, features_root: Path | None = None,
-                 protected: list[Path] | None = None) -> DetectorRun:
+                 protected: list[Path] | None = None, tuning: list[Path] | None = None) -> DetectorRun:
     """Run one detector on one dataset in a sealed child process under the limits; never raises for its faults.
 
     Args:
@@ -149,6 +189,8 @@ def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memo
         features: shared feature tables (relative path -> sha256) handed over read-only.
         features_root: where those tables are.
         protected: further folders the detector must not read (the run's output folder).
+        tuning: tuning datasets; a detector with ``tune(view, labels)`` is tuned on sealed views of
+            them (their world and logs, and their positive units as labels) inside the slot.
     """
     dataset_root = Path(dataset_root).resolve()
     run = DetectorRun(detector_id)
@@ -162,6 +204,10 @@ def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memo
     enforced = sealing.landlock_abi() >= 1
     try:
         sealing.build_view(dataset_root, slot, link=enforced, features=features, features_root=features_root)
+        tuning = [Path(t).resolve() for t in tuning or []]
+        guarded += tuning
+        for i, t in enumerate(tuning):
+            _tuning_view(t, sealing.SealedSlot(slot.scratch / f"tune-{i}"), link=enforced)
         read = [str(p) for p in sealing.readable_roots(
             [*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p), *_import_roots(detector_id)],
             [*guarded, slot.scratch],

@@ -271,8 +271,8 @@ def build_view(dataset: Path, slot: SealedSlot, *, link: bool, features: dict[st
 
 def unseal(slot: SealedSlot) -> None:
     """Remove a slot's scratch directory (making its read-only folders writable first)."""
-    if slot.view.exists():
-        for d in [slot.view, *(p for p in slot.view.rglob("*") if p.is_dir() and not p.is_symlink())]:
+    if slot.scratch.exists():
+        for d in [slot.scratch, *(p for p in slot.scratch.rglob("*") if p.is_dir() and not p.is_symlink())]:
             try:
                 os.chmod(d, 0o755)
             except OSError:

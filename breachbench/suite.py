@@ -185,7 +185,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         for det in [*ids, ORACLE]:
             runs = []
             proto, proto_err = None, None
-            if det != ORACLE and tuning:
+            if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
                 try:
                     proto = tuned_prototype(det, tuning)
                 except Exception as exc:  # a detector's bug is its result
@@ -200,7 +200,8 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     if p.label not in feats:  # computed by the bench, handed to each sealed slot read-only
                         feats[p.label] = shared_features(ds.root, out / "features")
                     r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto,
-                                     features=feats[p.label], features_root=out / "features", protected=[out])
+                                     features=feats[p.label], features_root=out / "features", protected=[out],
+                                     tuning=[d.root for d in tuning])
                     for _ in ds.scored:
                         tick()
                 else:

@@ -375,3 +375,11 @@ class TruthEraser(UnissuedTokenRule):
             except Exception:  # noqa: BLE001, S112
                 continue
         return super().fit(view)
+
+
+class TunesOnTruth(TruthSeeker):
+    """Has tune(view, labels): looks for truth there too, and records how many labels it was given."""
+
+    def tune(self, view, labels):
+        self.found_in_tune_ = find_truth(view) is not None
+        self.version = f"labels={labels.height} truth_in_tune={self.found_in_tune_}"

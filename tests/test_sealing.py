@@ -217,3 +217,15 @@ def test_score_comparisons_tolerate_float_noise() -> None:
     assert _same(a, a.with_columns(score=pl.col("score") + 1.8e-15))
     assert not _same(a, a.with_columns(score=pl.col("score") + 1e-6))
     assert not _same(a, a.with_columns(entity_id=pl.Series(["a", "c"])))
+
+
+def test_tune_runs_sealed_with_labels_and_no_truth(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, "suite.tuning_seeds=[11]", 'detection.detectors=["bad_detectors:TunesOnTruth"]',
+                                                        "detection.timeout_s=120", "detection.memory_mb=4096"])
+    rows = {r["detector"]: r for r in run_suite(cfg, tmp_path, workers=1, log=lambda *a, **k: None)["rows"]}
+    row = rows["bad_detectors:TunesOnTruth"]
+    assert row["status"] == "OK", row["error"]
+    labels, truth = row["version"].split()
+    assert int(labels.removeprefix("labels=")) > 0
+    if LANDLOCK:
+        assert truth == "truth_in_tune=False" and row["op_score"] == 0

@@ -62,7 +62,9 @@ def preflight_detectors(ids: list[str]) -> None:
     """
     import importlib.util
 
-    reg = registry()
+    import detectors.registry
+
+    reg = detectors.registry.registry()  # looked up at call time, like load() does
     for d in ids:
         if d == ORACLE:
             raise DetectorLoadError(f"detection.detectors: {d!r} is the bench's anchor, added to every run; remove it")

@@ -278,21 +278,31 @@ class TruthSeeker:
         )
 
 
+#: The hostile writers below damage only paths with this marker in them (the tests' own temp
+#: folders), so that a test run can never touch another session's datasets or the shared check
+#: world cache, sealed or not.
+DAMAGE_MARKER = "bb-hostile-"
+
+
+def _damageable(p: Path) -> bool:
+    return DAMAGE_MARKER in str(p)
+
+
 class Writer(UnissuedTokenRule):
-    """Scores like the unissued-token rule, and first tries to damage everything it can reach."""
+    """Scores like the unissued-token rule, and first tries to damage everything of the test's it can reach."""
 
     def fit(self, view):
         import os
 
         targets: list[Path] = []
-        for root in _truth_roots(view):
+        for root in filter(_damageable, _truth_roots(view)):
             for sub in ("truth", "logs", "features", "alerts", "dataset/truth", "dataset/logs", "world"):
                 d = root / sub
                 try:
                     targets.extend(p for p in d.rglob("*.parquet"))
                 except OSError:
                     continue
-        for p in targets[:400]:
+        for p in [t for t in targets if _damageable(t)][:400]:
             for attempt in (lambda: p.write_bytes(b"poison"), lambda: (os.chmod(p, 0o644), p.write_bytes(b"poison")), p.unlink):
                 try:
                     attempt()
@@ -364,13 +374,13 @@ class Exits(UnissuedTokenRule):
 
 
 class TruthEraser(UnissuedTokenRule):
-    """Scores like the unissued-token rule, after emptying every malicious_events table it can reach."""
+    """Scores like the unissued-token rule, after emptying every malicious_events table of the test's it can reach."""
 
     def fit(self, view):
-        for root in _truth_roots(view):
+        for root in filter(_damageable, _truth_roots(view)):
             f = root / "truth" / "malicious_events.parquet"
             try:
-                if f.is_file():
+                if _damageable(f.resolve()) and f.is_file():
                     pl.read_parquet(f).head(0).write_parquet(f)
             except Exception:  # noqa: BLE001, S112
                 continue

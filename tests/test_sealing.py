@@ -140,7 +140,7 @@ except PermissionError:
 @pytest.fixture(scope="module")
 def hostile_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small sealed run: an honest rule, then a truth seeker, a writer and a forker."""
-    out = tmp_path_factory.mktemp("hostile")
+    out = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "suite")
     dets = json.dumps(["unissued-token-v1", "bad_detectors:TruthSeeker", "bad_detectors:Writer", "bad_detectors:Forker", "null"])
     cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, f"detection.detectors={dets}", "detection.timeout_s=120", "detection.memory_mb=4096"])
     from simulator.engine import generate
@@ -196,14 +196,18 @@ def test_no_scratch_left_in_the_temp_folder(hostile_suite: dict[str, Any]) -> No
 # ---- conformance checks that mean it ----------------------------------------------------------
 
 
-def test_a_checked_eraser_cannot_empty_the_cached_check_world() -> None:
+def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: pytest.TempPathFactory) -> None:
     from detectors.checks import _intact, _positives, check_dataset, check_detector
 
-    before = _positives(check_dataset())
+    cache = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "checks")  # private: the shared cache is never exposed to the eraser
+    before = _positives(check_dataset(cache))
     assert before.height > 0
-    results = {r.check: r.ok for r in check_detector("bad_detectors:TruthEraser", checks=("schema", "direction"), raise_on_failure=False)}
+    results = {r.check: r.ok for r in check_detector("bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache,
+                                                     raise_on_failure=False)}
     assert results == {"schema": True, "direction": True}
-    root = check_dataset()  # verified again, regenerated if the eraser reached it
+    hit = [p for p in cache.iterdir() if p.name.startswith("check-") and not _intact(p)]
+    assert hit, "the eraser did not reach the cached check world: the test proves nothing"
+    root = check_dataset(cache)  # verified again, regenerated because the eraser reached it
     assert _intact(root)
     assert _positives(root).sort(pl.all()).equals(before.sort(pl.all()))
 

@@ -203,3 +203,23 @@ def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: 
     run_results.append(res)
     assert all(x["alerts"] == run_results[0]["alerts"] for x in run_results), "reruns differ in their alert bytes"
     assert len(res["alerts"]) == 3  # null, the rule, the oracle
+
+
+@pytest.mark.slow
+def test_sigterm_in_the_detector_phase_says_what_was_kept(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    p = _popen("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET)
+    scratch_glob = f"bb-det-{p.pid}-*"
+    t0 = time.monotonic()
+    while not list(Path(tempfile.gettempdir()).glob(scratch_glob)) and time.monotonic() - t0 < 90 and p.poll() is None:
+        time.sleep(0.005)
+    os.killpg(p.pid, signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert p.returncode == 143, err
+    assert lines[-1].startswith("interrupted (SIGTERM): kept 1 complete dataset(s) that verify") and "results.json not written" in lines[-1], err
+    assert "Traceback" not in err
+    assert not (out / "results.json").exists()
+    assert not (out / "alerts").exists() or not list((out / "alerts").rglob("*.parquet"))
+    assert list(Path(tempfile.gettempdir()).glob(scratch_glob)) == []
+    assert _cli("verify", str(out / "dataset")).returncode == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,23 +36,58 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> None:
+    """One line for an interrupt, saying what was kept; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    try:
+        what = kept() if kept else "no partial output was kept"
+    except Exception as exc:  # noqa: BLE001 - the report must not turn into a traceback
+        what = f"could not list what was kept ({type(exc).__name__})"
+    err_console.print(f"[bold red]interrupted[/bold red] ({signame}): {what}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _disk_full(exc: OSError) -> None:
+    import shutil
+
+    where = Path(exc.filename or ".")
+    probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    _fail(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free on {probe}); free space or choose another --out "
+          "(a tiny dataset needs about 20 MiB, the default one several hundred)")
+
+
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn bad-input exceptions into one-line messages and exit status 2."""
+def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
+    """Turn bad-input exceptions into one-line messages and exit status 2; interrupts into one line and 130/143.
+
+    Args:
+        kept: describes what an interrupted command kept on disk (default: nothing).
+    """
+    import errno
+
+    from breachbench.safety import Terminated, signals_as_exceptions
     from breachbench.config import ConfigError
     from breachbench.dataset import DatasetError
     from detectors.contract import AlertsError
     from detectors.registry import DetectorLoadError
+    from breachbench.verify import VerifyError
     from simulator.errors import SimulationError
 
     try:
-        yield
-    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError) as exc:
+        with signals_as_exceptions():
+            yield
+    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError, VerifyError) as exc:
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc.filename or exc}: file not found")
     except KeyboardInterrupt:
-        _fail("interrupted; no partial output was kept")
+        _interrupted("SIGINT", 130, kept)
+    except Terminated:
+        _interrupted("SIGTERM", 143, kept)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            _disk_full(exc)
+        raise
 
 
 @contextlib.contextmanager
@@ -97,7 +132,7 @@ def generate(
     from breachbench.config import load_config
     from simulator.engine import generate as gen
 
-    with _user_errors():
+    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)"):
         cfg = load_config(config, set_)
         with _progress() as p:
             path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
@@ -110,6 +145,7 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
+    verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
 
@@ -126,12 +162,34 @@ def run(
         return
     from breachbench.config import load_config
     from breachbench.suite import run_suite
+    from simulator.errors import SimulationError
 
-    with _user_errors():
+    holder: dict[str, Path] = {}
+
+    def kept() -> str:
+        if "out" not in holder:
+            return "nothing was written"
+        from breachbench.safety import clear_run_outputs
+        from breachbench.verify import verify_dataset
+
+        run_dir = holder["out"]
+        removed = clear_run_outputs(run_dir)
+        sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
+        good = [str(p) for p in sets if not verify_dataset(p)]
+        return (f"kept {len(good)} complete dataset(s) that verify" + (f" ({', '.join(good)})" if good else "")
+                + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written")
+
+    with _user_errors(kept):
+        from simulator.outdir import locked
+
         cfg = load_config(config, set_)
         out = out or Path("runs") / cfg.name
-        with _progress() as p:
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print)
+        for parent in (out, *out.parents):
+            if parent.exists() and not parent.is_dir():
+                raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
+        with locked(out), _progress() as p:
+            holder["out"] = out
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console)
@@ -152,6 +210,7 @@ def score(
     budget: Annotated[int, typer.Option("--budget", min=1, help="alert units read per bucket (k)")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
     profile: Annotated[str, typer.Option("--profile", help="cost profile of op_score")] = "standard",
+    verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of the dataset's files (default: sizes)")] = False,
 ) -> None:
     """Score alerts computed anywhere against a dataset's truth."""
     import polars as pl
@@ -164,6 +223,9 @@ def score(
         if profile not in cost_profiles()["profiles"]:
             raise DatasetError(f"--profile {profile!r}: unknown; accepted: {', '.join(cost_profiles()['profiles'])}")
         ds = Dataset.open(dataset)
+        from breachbench.verify import check_dataset
+
+        check_dataset(dataset, full=verify)
         if not alerts.is_file():
             raise FileNotFoundError(2, "not found", str(alerts))
         try:
@@ -171,6 +233,13 @@ def score(
         except Exception as exc:  # not Parquet, truncated...
             raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
         frame = validate_alerts(frame, source=str(alerts))
+        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored))["units"].max() or 0)
+        if budget > units:
+            raise DatasetError(f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}")
+        outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
+        if outside.height:
+            err_console.print(f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
+                              f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored", highlight=False, soft_wrap=True)
         result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")
@@ -319,6 +388,30 @@ def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> 
     if not result["labels"]:
         out_console.print("no labels (truth/): alerts and top alerts written, nothing scored", highlight=False)
     out_console.print(f"results: {out / 'results.json'}\ntop alerts: {out / 'top-alerts.md'}", highlight=False)
+
+
+@app.command("verify")
+def verify_cmd(
+    target: Annotated[Path, typer.Argument(help="a dataset directory (manifest.json) or a run directory (results.json)")],
+    quick: Annotated[bool, typer.Option("--quick", help="compare sizes only (default: full SHA-256)")] = False,
+) -> None:
+    """Check a dataset's files against its manifest, or a run's alerts and datasets against results.json; exit 1 naming what differs."""
+    from breachbench.verify import verify_dataset, verify_run
+    from simulator import layout
+
+    if (target / "results.json").is_file():
+        kind, problems = "run", verify_run(target, full=not quick)
+    elif (target / layout.MANIFEST).is_file():
+        kind, problems = "dataset", verify_dataset(target, full=not quick)
+    else:
+        _fail(f"{target}: neither a dataset (no {layout.MANIFEST}) nor a run (no results.json)")
+        return
+    for p in problems:
+        out_console.print(f"{p.path}\t{p.what}", highlight=False, soft_wrap=True)
+    if problems:
+        err_console.print(f"[bold red]{kind} {target} does not verify:[/bold red] {len(problems)} problem(s)", highlight=False)
+        raise typer.Exit(1)
+    out_console.print(f"{kind} {target} verifies ({'sizes' if quick else 'sha256'} of every file)", highlight=False)
 
 
 @detectors_app.command("list")

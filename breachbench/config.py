@@ -7,6 +7,7 @@ the field, the value and what is accepted.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ def _describe(err: dict[str, Any]) -> str:
 
 def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
     """Validate a raw mapping; raise :class:`ConfigError` naming the first bad field."""
+    _strict_values(data, data, source, ())  # non-finite numbers first: clearer than the range message they would get
     try:
         cfg = BenchConfig.model_validate(data)
     except ValidationError as exc:
@@ -150,18 +152,41 @@ def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
     from simulator.errors import SimulationError
     from simulator.scenarios import load as load_scenario
 
+    _strict_values(data, cfg.model_dump(), source, ())
+    seen: dict[str, int] = {}
     for i, spec in enumerate(cfg.scenarios):
         try:
             cls = load_scenario(spec.id)
         except SimulationError as exc:
             raise ConfigError(f"{source}: scenarios.{i}.id = {spec.id!r}: {str(exc).split(': ', 1)[-1]}") from None
         try:
-            cls.Knobs(**spec.knobs)
+            knobs = cls.Knobs(**spec.knobs)
         except ValidationError as exc:
             err = exc.errors()[0]
             err = {**err, "loc": ("scenarios", i, "knobs", *err["loc"])}
             raise ConfigError(f"{source}: {_describe(err)}") from None
+        _strict_values(spec.knobs, knobs.model_dump(), source, ("scenarios", i, "knobs"))
+        name = spec.label or spec.id
+        if name in seen:
+            raise ConfigError(f"{source}: scenarios.{i}: label {name!r} repeats scenarios.{seen[name]} (their results would be pooled); "
+                              "give each entry a distinct label")
+        seen[name] = i
     return cfg
+
+
+def _strict_values(raw: Any, validated: Any, source: str, path: tuple[Any, ...]) -> None:
+    """Reject what validation would coerce silently: infinite or NaN numbers, booleans where numbers belong."""
+    where = ".".join(map(str, path))
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ConfigError(f"{source}: {where} = {raw!r}: not a finite number; accepted: a finite number")
+    if isinstance(raw, bool) and not isinstance(validated, bool) and validated is not None:
+        raise ConfigError(f"{source}: {where} = {str(raw).lower()}: a boolean where a number or text is expected")
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            _strict_values(v, validated.get(k) if isinstance(validated, dict) else None, source, (*path, k))
+    elif isinstance(raw, list):
+        for i, v in enumerate(raw):
+            _strict_values(v, validated[i] if isinstance(validated, list | tuple) and i < len(validated) else None, source, (*path, i))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> BenchConfig:
@@ -173,6 +198,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> BenchCo
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); a config is a UTF-8 TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot be read: {exc.strerror}") from None
+    if not data:
+        raise ConfigError(f"{p}: the config is empty; start from configs/tiny.toml")
     for assignment in overrides or []:
         apply_override(data, assignment)
     data.setdefault("name", p.stem)

@@ -1,19 +1,24 @@
-"""Run a detector in its own process with time and memory limits.
+"""Run a detector in its own sealed process with time and memory limits on its whole process tree.
 
-The child (a ``spawn`` process) loads the detector, fits and scores it over the dataset and
-writes its alerts and timings to a scratch directory. The parent samples the child's resident
-memory (its whole process tree) every 20 ms and kills it past ``memory_mb`` (status ``OOM``) or
-past ``timeout_s`` (``TIMEOUT``); a crash, an exception or a broken contract is ``ERROR`` with
-the message. The run always ends with a row, and the other detectors are unaffected.
+The child (a ``spawn`` process) starts a session of its own, dies with the bench, moves to its
+scratch folder, drops the bench's environment, applies the Landlock ruleset of
+:mod:`breachbench.sealing` and only then loads the detector: it sees a private view of the
+dataset's ``world/`` and ``logs/`` plus the shared feature tables, and may write only to its
+``work/`` folder. The parent samples the resident memory of the slot's whole tree (double-forked
+descendants included: the bench is a child subreaper meanwhile) every 20 ms and kills the tree
+past ``memory_mb`` (status ``OOM``) or past ``timeout_s`` (``TIMEOUT``); a crash, an exception or
+a broken contract is ``ERROR`` with the message. When the slot ends, every process of it is
+killed. The run always ends with a row, and the other detectors are unaffected.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import os
 import pickle
-import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,102 +26,309 @@ from typing import Any
 
 import polars as pl
 
+from breachbench import sealing
 from breachbench.runner import DetectorRun
 from detectors.contract import empty_alerts
+
+#: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
+FEATURE_KINDS = ("customer", "ip", "key")
+#: Most alert rows a detector may return per scored bucket before the bench refuses to read them.
+MAX_ALERT_ROWS_PER_BUCKET = 1_000_000
 
 
 def tree_rss(pid: int) -> int:
     """Summed resident memory (bytes) of ``pid`` and its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        rss[int(entry)] = int(fields[21]) * page
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
+    children, rss = sealing.proc_table()
+    return sum(rss.get(p, 0) for p in sealing.tree([pid], children))
 
 
-def _child(detector_id: str, root: str, prototype: bytes | None, scratch: str) -> None:
-    """Child process body: run the detector, write alerts and a status file."""
+def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
+    """Compute the shared feature tables of a dataset into ``cache``; relative path -> sha256.
+
+    Always recomputed by the bench (never read back from an earlier run), so nothing a detector
+    wrote earlier can reach the next one.
+    """
     from breachbench.dataset import Dataset
-    from breachbench.runner import run_detector
+    from detectors.features import FEATURE_VERSION, gateway_features
 
-    meta: dict[str, Any] = {"status": "ERROR", "error": "did not finish"}
+    ds = Dataset.open(dataset_root)
+    view = ds.view(ds.buckets[-1])
+    base = f"v{FEATURE_VERSION}-{view.dataset_id}"
+    out: dict[str, str] = {}
+    for kind in FEATURE_KINDS:
+        for day in ds.buckets:
+            gw = view.logs_of(stream="gateway", day=day)
+            auth = pl.concat([view.logs_of(stream="auth", day=day - dt.timedelta(days=1)), view.logs_of(stream="auth", day=day)])
+            rel = f"{base}/{kind}/{day.isoformat()}.parquet"
+            path = cache / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+            gateway_features(gw, auth, view.timezone, kind).write_parquet(tmp)
+            tmp.replace(path)
+            out[rel] = sealing.sha256(path)
+    return out
+
+
+def _tuning_view(dataset_root: Path, tslot: sealing.SealedSlot, *, link: bool) -> None:
+    """A sealed view of a tuning dataset with its labels (positive units) beside it, read-only."""
+    from breachbench.dataset import Dataset
+
+    sealing.build_view(dataset_root, tslot, link=link)
+    labels = Dataset.open(dataset_root).positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+    os.chmod(tslot.scratch, 0o755)
+    labels.write_parquet(tslot.scratch / "labels.parquet")
+    os.chmod(tslot.scratch / "labels.parquet", 0o444)
+    tslot.work.rmdir()
+
+
+def _tuned(detector_id: str, views: list[Path]) -> Any:
+    """In the child: a fresh instance tuned on the slot's tuning views (None when there are none)."""
+    from breachbench.dataset import Dataset
+    from detectors.registry import load
+
+    if not views:
+        return None
+    det = load(detector_id)()
+    if callable(getattr(det, "tune", None)):
+        for v in views:
+            ds = Dataset.open(v / "view")
+            det.tune(ds.view(ds.buckets[-1]), pl.read_parquet(v / "labels.parquet"))
+    return det
+
+
+def _import_roots(detector_id: str) -> list[str]:
+    """Folders the child must read to import the bench and the detector (never executes it)."""
+    import importlib.util
+
+    import breachbench
+    import detectors
+    import simulator
+    from detectors.registry import registry
+
+    roots = [str(Path(m.__file__).parent) for m in (breachbench, detectors, simulator)]
+    target = registry().get(detector_id, detector_id)
+    module = target.partition(":")[0]
     try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        roots.extend(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
+    return roots
+
+
+def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool) -> None:
+    """Child process body: seal itself, run the detector, write alerts and a status file to ``work/``."""
+    os.setsid()  # the slot's process group; the bench kills it whole
+    sealing.die_with_parent(parent)
+    slot = sealing.SealedSlot(Path(scratch))
+    os.chdir(slot.work)
+    sys.argv = ["breachbench-detector"]
+    for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
+        del os.environ[k]
+    os.environ.update(TMPDIR=str(slot.work), JOBLIB_TEMP_FOLDER=str(slot.work), PYTHONDONTWRITEBYTECODE="1",
+                      BREACHBENCH_FEATURE_CACHE=str(slot.features))
+    tempfile.tempdir = None
+    tune_views = sorted(slot.scratch.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
+    note = sealing.restrict([Path(p) for p in read] + [slot.view, *tune_views], [slot.work])
+    meta: dict[str, Any] = {"status": "ERROR", "error": "did not finish"}
+    if note and linked:  # hard links to the bench's files are only safe under the kernel's restriction
+        meta = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}"}
+        (slot.work / "meta.json").write_text(json.dumps(meta))
+        return
+    try:
+        from breachbench.dataset import Dataset
+        from breachbench.runner import run_detector
+
         proto = pickle.loads(prototype) if prototype else None
-        run = run_detector(detector_id, Dataset.open(root), prototype=proto)
-        run.alerts.write_parquet(Path(scratch) / "alerts.parquet")
+        if proto is None:
+            try:
+                proto = _tuned(detector_id, tune_views)
+            except Exception as exc:  # noqa: BLE001 - a detector's bug in tune() is its row
+                meta = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
+                raise _TuneFailed() from exc
+        run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
+        run.alerts.write_parquet(slot.work / "alerts.parquet")
         meta = {"status": run.status, "error": run.error, "version": run.version, "fit_s": run.fit_s, "score_s": run.score_s, "events": run.events}
         if run.error and run.error.startswith("MemoryError"):
             meta["status"] = "OOM"
+    except _TuneFailed:
+        pass
     except MemoryError:
         meta = {"status": "OOM", "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # noqa: BLE001 - anything the child hits becomes its row
         meta = {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
-    (Path(scratch) / "meta.json").write_text(json.dumps(meta))
+    meta["note"] = note
+    (slot.work / "meta.json").write_text(json.dumps(meta))
 
 
-def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memory_mb: int, prototype: Any = None) -> DetectorRun:
-    """Run one detector on one dataset in a child process under the limits; never raises for its faults."""
-    scratch = Path(tempfile.mkdtemp(prefix="bb-det-"))
+class _TuneFailed(Exception):
+    """tune() raised; its message is already in the child's status."""
+
+
+def _clean_env(protected: list[Path]) -> dict[str, str]:
+    """Remove (and return) environment variables that name the bench's folders."""
+    saved = {}
+    for k, v in list(os.environ.items()):
+        if k.startswith(sealing.BENCH_ENV_PREFIXES) or any(str(p) in v for p in protected):
+            saved[k] = os.environ.pop(k)
+    return saved
+
+
+def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memory_mb: int, prototype: Any = None,
+                 features: dict[str, str] | None = None, features_root: Path | None = None,
+                 protected: list[Path] | None = None, tuning: list[Path] | None = None) -> DetectorRun:
+    """Run one detector on one dataset in a sealed child process under the limits; never raises for its faults.
+
+    Args:
+        detector_id: registered id or ``module:attr``.
+        dataset_root: the bench's dataset; the detector gets a private view of its world and logs.
+        timeout_s: wall-clock limit of the slot.
+        memory_mb: limit on the summed resident memory of the slot's process tree.
+        prototype: a tuned instance to copy instead of constructing a fresh one.
+        features: shared feature tables (relative path -> sha256) handed over read-only.
+        features_root: where those tables are.
+        protected: further folders the detector must not read (the run's output folder).
+        tuning: tuning datasets; a detector with ``tune(view, labels)`` is tuned on sealed views of
+            them (their world and logs, and their positive units as labels) inside the slot.
+    """
+    dataset_root = Path(dataset_root).resolve()
     run = DetectorRun(detector_id)
     try:
         proto = pickle.dumps(prototype) if prototype is not None else None
     except Exception as exc:  # an unpicklable tuned detector cannot be isolated
         run.status, run.error = "ERROR", f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
         return run
+    slot = sealing.SealedSlot(Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-")))
+    guarded = [dataset_root, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
+    enforced = sealing.landlock_abi() >= 1
+    try:
+        sealing.build_view(dataset_root, slot, link=enforced, features=features, features_root=features_root)
+        tuning = [Path(t).resolve() for t in tuning or []]
+        guarded += tuning
+        for i, t in enumerate(tuning):
+            _tuning_view(t, sealing.SealedSlot(slot.scratch / f"tune-{i}"), link=enforced)
+        read = [str(p) for p in sealing.readable_roots(
+            [*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p), *_import_roots(detector_id)],
+            [*guarded, slot.scratch],
+        )]
+        run = _supervise(run, slot, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb)
+        if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
+            from breachbench.verify import check_dataset
+
+            check_dataset(dataset_root)
+        return run
+    except sealing.SealError as exc:
+        run.status, run.error, run.alerts = "ERROR", f"sealing: {exc}", empty_alerts()
+        return run
+    finally:
+        sealing.unseal(slot)
+
+
+def _supervise(run: DetectorRun, slot: sealing.SealedSlot, detector_id: str, proto: bytes | None, read: list[str],
+               guarded: list[Path], *, linked: bool, timeout_s: float, memory_mb: int) -> DetectorRun:
+    """Start the child, watch its tree, kill the tree at the end and turn what it left into ``run``."""
     ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=_child, args=(detector_id, str(dataset_root), proto, str(scratch)), daemon=True)
+    proc = ctx.Process(target=_child, args=(detector_id, proto, str(slot.scratch), read, os.getpid(), linked), daemon=True)
     limit = memory_mb * 2**20
     peak = 0
+    was_reaper = sealing.set_child_subreaper(True)
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # a child of ours that spawn starts: not part of the slot
+    before = set(sealing.proc_table()[0].get(os.getpid(), []))
+    saved = _clean_env(guarded)
     t0 = time.perf_counter()
-    proc.start()
+    try:
+        proc.start()
+    finally:
+        os.environ.update(saved)
     killed = None
+    slot_pids: set[int] = set()
     try:
         while proc.is_alive():
-            peak = max(peak, tree_rss(proc.pid))
+            children, rss = sealing.proc_table()
+            orphans = set(children.get(os.getpid(), [])) - before
+            slot_pids = sealing.tree([proc.pid, *orphans], children)
+            peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
             if peak > limit:
                 killed = "OOM"
             elif time.perf_counter() - t0 > timeout_s:
                 killed = "TIMEOUT"
             if killed:
-                proc.kill()
                 break
             proc.join(0.02)
-        proc.join()
-        meta_path = scratch / "meta.json"
-        if killed == "OOM":
-            run.status, run.error = "OOM", f"resident memory passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)"
-        elif killed == "TIMEOUT":
-            run.status, run.error = "TIMEOUT", f"still running after the limit of {timeout_s:g} s"
-        elif not meta_path.is_file():
-            code = proc.exitcode
-            run.status = "OOM" if code == -9 else "ERROR"
-            run.error = f"the detector's process died (exit code {code})" + (" - killed, likely out of memory" if code == -9 else "")
-        else:
-            meta = json.loads(meta_path.read_text())
-            run.status, run.error, run.version = meta["status"], meta.get("error"), meta.get("version")
-            run.fit_s, run.score_s, run.events = meta.get("fit_s", 0.0), meta.get("score_s", 0.0), meta.get("events", 0)
-            run.events_per_s = run.events / run.score_s if run.score_s else None
-            if run.status == "OK":
-                run.alerts = pl.read_parquet(scratch / "alerts.parquet")
-        if run.status != "OK":
-            run.alerts = empty_alerts()
-        run.peak_mb = peak / 2**20
     finally:
-        if proc.is_alive():
-            proc.kill()
-        shutil.rmtree(scratch, ignore_errors=True)
+        _end_slot(proc, before)
+        if not was_reaper:
+            sealing.set_child_subreaper(False)
+    meta_path = slot.work / "meta.json"
+    if killed == "OOM":
+        run.status, run.error = "OOM", f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)"
+    elif killed == "TIMEOUT":
+        run.status, run.error = "TIMEOUT", f"still running after the limit of {timeout_s:g} s"
+    elif not meta_path.is_file():
+        code = proc.exitcode
+        run.status = "OOM" if code == -9 else "ERROR"
+        run.error = f"the detector's process died (exit code {code})" + (" - killed, likely out of memory" if code == -9 else "")
+    else:
+        _read_child(run, slot)
+    if run.status != "OK":
+        run.alerts = empty_alerts()
+    run.peak_mb = peak / 2**20
     return run
+
+
+def _end_slot(proc: Any, before: set[int]) -> None:
+    """Kill every process of the slot (its group, its tree, orphans handed to us) and reap them."""
+    me = os.getpid()
+    for _ in range(50):
+        children, _ = sealing.proc_table()
+        orphans = set(children.get(me, [])) - before
+        pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
+        live = {p for p in pids if _alive(p)}
+        if not live:
+            break
+        sealing.kill_all(live, group=proc.pid)
+        sealing.reap(orphans - {proc.pid})
+        time.sleep(0.01)
+    proc.join(5)
+    sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
+    """Fill ``run`` from the child's status file and alerts, bounding what the bench loads."""
+    try:
+        meta = json.loads((slot.work / "meta.json").read_text())
+        run.status, run.error, run.version = str(meta["status"]), meta.get("error"), meta.get("version")
+        run.fit_s, run.score_s, run.events = float(meta.get("fit_s", 0.0)), float(meta.get("score_s", 0.0)), int(meta.get("events", 0))
+    except Exception as exc:  # the child owns that file: anything in it is untrusted
+        run.status, run.error = "ERROR", f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
+        return
+    run.events_per_s = run.events / run.score_s if run.score_s else None
+    if meta.get("note"):
+        run.note = str(meta["note"])
+    if run.status != "OK":
+        return
+    from breachbench.dataset import Dataset
+    from detectors.contract import validate_alerts
+
+    try:
+        path = slot.work / "alerts.parquet"
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        cap = MAX_ALERT_ROWS_PER_BUCKET * max(1, len(Dataset.open(slot.view).scored))
+        if rows > cap:
+            run.status, run.error = "ERROR", f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)"
+            return
+        run.alerts = validate_alerts(pl.read_parquet(path), source=f"detector {run.detector!r}")
+    except Exception as exc:  # the child wrote it: anything in it is untrusted
+        run.status, run.error = "ERROR", f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"

@@ -37,6 +37,7 @@ class DetectorRun:
     events_per_s: float | None = None
     events: int = 0
     peak_mb: float | None = None
+    note: str | None = None  # e.g. the kernel did not restrict the sealed process's file access
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
 
 
@@ -48,6 +49,36 @@ def resolve_detectors(requested: list[str]) -> list[str]:
             if d not in out:
                 out.append(d)
     return out
+
+
+def preflight_detectors(ids: list[str]) -> None:
+    """Check that every detector id names something loadable, without running any plugin code.
+
+    A registered id passes; ``module:attr`` passes when its top-level module can be found on the
+    import path (it is imported only in the detector's sealed process).
+
+    Raises:
+        DetectorLoadError: an id that is neither registered nor an importable ``module:attr``.
+    """
+    import importlib.util
+
+    import detectors.registry
+
+    reg = detectors.registry.registry()  # looked up at call time, like load() does
+    for d in ids:
+        if d == ORACLE:
+            raise DetectorLoadError(f"detection.detectors: {d!r} is the bench's anchor, added to every run; remove it")
+        if d in reg:
+            continue
+        module, sep, attr = d.partition(":")
+        top = module.split(".")[0]
+        try:
+            found = bool(sep and attr and top and importlib.util.find_spec(top) is not None)
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise DetectorLoadError(f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
+                                    "(or give module:attr of a class on the import path)")
 
 
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
@@ -101,7 +132,7 @@ def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | 
         run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
     except DetectorLoadError as exc:
         run.status, run.error = "ERROR", str(exc)
-    except Exception as exc:  # a detector's bug is its result, not our crash
+    except (Exception, SystemExit) as exc:  # a detector's bug (or its sys.exit) is its result, not our crash
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}{where}"

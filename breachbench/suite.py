@@ -17,11 +17,13 @@ from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
-from breachbench.isolation import run_isolated
+from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
-from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, resolve_detectors, run_detector, tuned_prototype
+from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
+from breachbench.safety import clear_run_outputs, sweep_scratch
 from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap
+from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
 
@@ -38,16 +40,22 @@ class GridPoint:
     tuning: bool = False
 
 
-def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None) -> tuple[Dataset, bool]:
+def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None,
+                   verify: bool = False) -> tuple[Dataset, bool]:
     """Reuse the dataset at ``path`` when its manifest matches the config, else (re)generate it.
 
+    A dataset is reused only when its files match its manifest (sizes; SHA-256 with ``verify``).
     Returns the dataset and whether it was reused.
+
+    Raises:
+        VerifyError: the dataset at ``path`` matches the config but not its own manifest.
     """
     sim = cfg.sim()
     manifest = path / layout.MANIFEST
     if manifest.is_file():
         m = json.loads(manifest.read_text())
         if m.get("config_hash") == config_hash(sim) and m.get("data_version") == DATA_VERSION and not m.get("only"):
+            check_dataset(path, full=verify)
             return Dataset.open(path), True
     generate(sim, path, workers=workers, force=True, progress=progress)
     return Dataset.open(path), False
@@ -131,6 +139,7 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         {
             "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
             "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4), "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
+            **({"note": r.note} if r.note else {}),
             **({"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]} if s else {}),
         }
         for p, r, s in runs
@@ -138,13 +147,16 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
     return row
 
 
-def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print) -> dict[str, Any]:
+def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
+              verify: bool = False) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
     out = Path(out)
+    preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
+    sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}
     for p in points:
-        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress)
+        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
         datasets[p.label] = ds
         log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
     tests = [p for p in points if not p.tuning]
@@ -166,12 +178,14 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
+    clear_run_outputs(out)  # results.json never sits beside alerts it did not score
     rows, single = [], len(tests) == 1
+    feats: dict[str, dict[str, str]] = {}
     try:
         for det in [*ids, ORACLE]:
             runs = []
             proto, proto_err = None, None
-            if det != ORACLE and tuning:
+            if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
                 try:
                     proto = tuned_prototype(det, tuning)
                 except Exception as exc:  # a detector's bug is its result
@@ -183,7 +197,11 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                 elif proto_err:
                     r = DetectorRun(det, status="ERROR", error=proto_err)
                 elif cfg.detection.isolate:
-                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto)
+                    if p.label not in feats:  # computed by the bench, handed to each sealed slot read-only
+                        feats[p.label] = shared_features(ds.root, out / "features")
+                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto,
+                                     features=feats[p.label], features_root=out / "features", protected=[out],
+                                     tuning=[d.root for d in tuning])
                     for _ in ds.scored:
                         tick()
                 else:
@@ -218,6 +236,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
             for p in points
         ],
         "versions": package_versions(),
+        "alerts": alerts_hashes(out),
         "results": rows,
     }
     from breachbench.audit import leakage_audit

@@ -63,8 +63,9 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         source: named in error messages (a detector id or a file path).
 
     Raises:
-        AlertsError: missing columns, wrong types, unknown entity kinds, NaN scores, rows for
-            another bucket, or duplicate alert units.
+        AlertsError: missing columns, wrong types (a score that is not a number, a bucket that
+            is not a date), unknown entity kinds, NaN or infinite scores, rows for another bucket,
+            or duplicate alert units.
     """
     if df is None:
         return empty_alerts()
@@ -76,6 +77,10 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
     extra = [c for c in df.columns if c not in ALERTS.names()]
     if extra:
         raise AlertsError(f"{source}: unexpected column(s) {', '.join(extra)}; accepted: {', '.join(ALERTS.names())}")
+    if df.schema["score"] == pl.Boolean or not df.schema["score"].is_numeric():
+        raise AlertsError(f"{source}: score is {df.schema['score']}; accepted: a number (float or integer)")
+    if df.schema["bucket"] != pl.Date:
+        raise AlertsError(f"{source}: bucket is {df.schema['bucket']}; accepted: a date (pl.Date)")
     if "reason" not in df.columns:
         df = df.with_columns(reason=pl.lit(None, pl.String))
     try:
@@ -90,6 +95,8 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         raise AlertsError(f"{source}: null bucket, entity_id or score")
     if df.filter(pl.col("score").is_nan()).height:
         raise AlertsError(f"{source}: score is NaN in {df.filter(pl.col('score').is_nan()).height} row(s)")
+    if df.filter(pl.col("score").is_infinite()).height:
+        raise AlertsError(f"{source}: score is infinite in {df.filter(pl.col('score').is_infinite()).height} row(s); accepted: finite numbers")
     if bucket is not None:
         other = df.filter(pl.col("bucket") != bucket)
         if other.height:

@@ -15,8 +15,9 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simulator import layout, pools, schema
+from simulator import layout, outdir, pools, schema
 from simulator.benign import Benign, plan_benign
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError, SimulationError
@@ -64,8 +65,22 @@ def make_executor(workers: int) -> Iterator[Executor]:
     old = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = threads  # inherited by the spawned children
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            yield ex
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=outdir.die_with_parent, initargs=(os.getpid(),)) as ex:
+            try:
+                yield ex
+            except BaseException:  # interrupted or failed: do not wait for the queued shards
+                # no public way to stop running workers; killing them breaks the pool, whose manager thread
+                # then trips over the futures map() already cancelled (InvalidStateError): keep that quiet
+                hook = threading.excepthook
+                threading.excepthook = lambda a: None if issubclass(a.exc_type, InvalidStateError) else hook(a)
+                try:
+                    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                        proc.kill()
+                    ex.shutdown(wait=True)  # joins the manager thread
+                finally:
+                    threading.excepthook = hook
+                raise
     finally:
         if old is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
@@ -414,10 +429,28 @@ def config_hash(cfg: SimConfig) -> str:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SimulationError(f"--out: {out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SimulationError(f"--out: directory {out} exists and is not empty; pass --force to replace it")
+    for parent in out.parents:  # --out under a regular file
+        if parent.exists() and not parent.is_dir():
+            raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a directory")
+    outdir.check_replace(out, force)
+
+
+#: Upper estimate of dataset bytes per customer and day, and per employee and day (measured: about
+#: 130 and 400 for customers in the tiny and default worlds).
+BYTES_PER_CUSTOMER_DAY, BYTES_PER_EMPLOYEE_DAY = 600, 2_000
+
+
+def _check_size(cfg: SimConfig, out: Path) -> None:
+    """Refuse a world whose dataset cannot fit on the disk under ``out`` before any work starts."""
+    days = (cfg.time.end - cfg.time.start).days
+    need = days * (cfg.world.customers * BYTES_PER_CUSTOMER_DAY + cfg.world.employees * BYTES_PER_EMPLOYEE_DAY)
+    probe = next((p for p in (out, *out.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        biggest = max(1, int(free // max(1, days * BYTES_PER_CUSTOMER_DAY)))
+        raise SimulationError(f"world.customers = {cfg.world.customers}: the dataset would need about {need / 2**30:,.1f} GiB over "
+                              f"{days} days, more than the {free / 2**30:,.1f} GiB free on {probe}; at most about {biggest:,} "
+                              "customers fit there")
 
 
 def generate(
@@ -442,6 +475,15 @@ def generate(
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
     out = Path(out).resolve()
     _check_out(out, force)
+    _check_size(cfg, out)
+    with outdir.locked(out):
+        outdir.sweep(out.parent)
+        _check_out(out, force)  # again, now that no other writer can change it
+        return _generate(cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress)
+
+
+def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shard_size: int | None, progress: Progress | None) -> Path:
+    """The body of :func:`generate`, run under the output directory's lock."""
     groups = shards(cfg, shard_size)
     scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
     knobs = []

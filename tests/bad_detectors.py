@@ -182,3 +182,214 @@ class NoScoreColumn(UnissuedTokenRule):
 
     def score(self, view):
         return super().score(view).drop("score")
+
+
+# ---- hostile plugins for the sealing tests -----------------------------------------------------
+
+
+def _truth_roots(view) -> list[Path]:
+    """Every dataset root a plugin can find from inside its process, by every channel we know."""
+    import gc
+    import multiprocessing
+    import os
+    import re
+    import sys
+
+    found: list[Path] = []
+
+    def add(p) -> None:
+        try:
+            p = Path(str(p))
+        except Exception:  # noqa: BLE001
+            return
+        for q in (p, *p.parents):
+            if q not in found and q != Path("/"):
+                found.append(q)
+
+    for files in view._logs.values():  # the view's private path dicts
+        for paths in files.values():
+            for f in paths[:1]:
+                add(f)
+    for f in view._world.values():
+        for x in f[:1]:
+            add(x)
+    for files in view.__reduce__()[1][0].values():  # __reduce__
+        for paths in files.values():
+            for f in paths[:1]:
+                add(f)
+    for k, v in os.environ.items():  # variables
+        if "/" in v:
+            for part in v.split(os.pathsep):
+                add(part)
+    try:  # the parent's command line
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+            for arg in fh.read().split(b"\0"):
+                if arg:
+                    add(Path(os.fsdecode(arg)).absolute())
+    except OSError:
+        pass
+    for arg in [*sys.argv, *map(str, getattr(multiprocessing.current_process(), "_args", ()) or ())]:  # process arguments
+        for m in re.findall(r"/[\w./-]+", str(arg)):
+            add(m)
+    frame = sys._getframe()
+    while frame is not None:  # stack frames
+        for v in list(frame.f_locals.values()):
+            if isinstance(v, str | Path) and "/" in str(v):
+                add(v)
+        frame = frame.f_back
+    for obj in gc.get_objects():  # a live Dataset
+        if type(obj).__name__ == "Dataset" and hasattr(obj, "root"):
+            add(obj.root)
+    add(os.getcwd())
+    import glob
+
+    for pattern in ("/tmp/pytest-of-*/pytest-*/*/dataset", "/tmp/pytest-of-*/pytest-*/*/*/dataset", "/tmp/breachbench-datasets/*"):
+        for m in glob.glob(pattern):  # the file system
+            add(m)
+    return found
+
+
+def find_truth(view) -> pl.DataFrame | None:
+    """malicious_events of the first truth table reachable, or None."""
+    for root in _truth_roots(view):
+        for cand in (root / "truth" / "malicious_events.parquet", root / "dataset" / "truth" / "malicious_events.parquet"):
+            try:
+                return pl.read_parquet(cand)
+            except Exception:  # noqa: BLE001, S112 - unreadable: try the next
+                continue
+    return None
+
+
+class TruthSeeker:
+    """Looks for the dataset root through every channel it can and scores customers by truth; alerts nothing otherwise."""
+
+    def fit(self, view):
+        return self
+
+    def score(self, view):
+        truth = find_truth(view)
+        if truth is None:
+            return empty_alerts()
+        gw = view.logs("gateway", current_only=True).select("event_id", "customer_id").collect()
+        hit = gw.join(truth.select("event_id"), on="event_id").group_by("customer_id").agg(score=pl.len().cast(pl.Float64))
+        return hit.select(
+            pl.lit(view.bucket, pl.Date).alias("bucket"), pl.lit("customer").alias("entity_kind"),
+            pl.col("customer_id").cast(pl.String).alias("entity_id"), "score",
+        )
+
+
+#: The hostile writers below damage only paths with this marker in them (the tests' own temp
+#: folders), so that a test run can never touch another session's datasets or the shared check
+#: world cache, sealed or not.
+DAMAGE_MARKER = "bb-hostile-"
+
+
+def _damageable(p: Path) -> bool:
+    return DAMAGE_MARKER in str(p)
+
+
+class Writer(UnissuedTokenRule):
+    """Scores like the unissued-token rule, and first tries to damage everything of the test's it can reach."""
+
+    def fit(self, view):
+        import os
+
+        targets: list[Path] = []
+        for root in filter(_damageable, _truth_roots(view)):
+            for sub in ("truth", "logs", "features", "alerts", "dataset/truth", "dataset/logs", "world"):
+                d = root / sub
+                try:
+                    targets.extend(p for p in d.rglob("*.parquet"))
+                except OSError:
+                    continue
+        for p in [t for t in targets if _damageable(t)][:400]:
+            for attempt in (lambda: p.write_bytes(b"poison"), lambda: (os.chmod(p, 0o644), p.write_bytes(b"poison")), p.unlink):
+                try:
+                    attempt()
+                    break
+                except Exception:  # noqa: BLE001, S112
+                    continue
+        return super().fit(view)
+
+
+def _name(name: bytes) -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME: what the test looks for in /proc/*/comm
+
+
+FORK_NAMES = (b"bbhost-child", b"bbhost-grand")
+HOG_NAME = b"bbhost-hog"
+
+
+class Forker(UnissuedTokenRule):
+    """Leaves a forked child and a double-forked grandchild (in a session of its own) running."""
+
+    def fit(self, view):
+        import os
+
+        if os.fork() == 0:
+            _name(FORK_NAMES[0])
+            time.sleep(120)
+            os._exit(0)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                _name(FORK_NAMES[1])
+                time.sleep(120)
+                os._exit(0)
+            os._exit(0)
+        return super().fit(view)
+
+
+class GrandchildHog:
+    """A double-forked grandchild holds 800 MB while the detector itself stays small and waits."""
+
+    def fit(self, view):
+        import os
+
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                _name(HOG_NAME)
+                ballast = np.ones(800_000_000 // 8)
+                time.sleep(60)
+                del ballast
+                os._exit(0)
+            os._exit(0)
+        time.sleep(30)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class Exits(UnissuedTokenRule):
+    """Calls sys.exit(0) while scoring."""
+
+    def score(self, view):
+        import sys
+
+        sys.exit(0)
+
+
+class TruthEraser(UnissuedTokenRule):
+    """Scores like the unissued-token rule, after emptying every malicious_events table of the test's it can reach."""
+
+    def fit(self, view):
+        for root in filter(_damageable, _truth_roots(view)):
+            f = root / "truth" / "malicious_events.parquet"
+            try:
+                if _damageable(f.resolve()) and f.is_file():
+                    pl.read_parquet(f).head(0).write_parquet(f)
+            except Exception:  # noqa: BLE001, S112
+                continue
+        return super().fit(view)
+
+
+class TunesOnTruth(TruthSeeker):
+    """Has tune(view, labels): looks for truth there too, and records how many labels it was given."""
+
+    def tune(self, view, labels):
+        self.found_in_tune_ = find_truth(view) is not None
+        self.version = f"labels={labels.height} truth_in_tune={self.found_in_tune_}"

@@ -285,9 +285,15 @@ def test_out_is_a_file(tiny_config, tmp_path: Path) -> None:
     assert out.read_text() == "x"
 
 
+def _ours(out: Path) -> None:
+    """Make ``out`` look like a dataset this tool wrote (what --force may replace)."""
+    out.mkdir()
+    (out / layout.MANIFEST).write_text(json.dumps({"format": "breachbench-dataset"}))
+
+
 def test_force_replaces(tiny_config, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    _ours(out)
     (out / "stale.txt").write_text("old")
     generate(_small(tiny_config), out, only="world", force=True)
     assert not (out / "stale.txt").exists()
@@ -332,7 +338,7 @@ def test_failure_mid_generation_leaves_nothing(tiny_config, tmp_path: Path, monk
 
 def test_failure_with_force_keeps_old_dataset(tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    _ours(out)
     (out / "old.txt").write_text("old")
 
     def boom(*args, **kwargs):
@@ -341,7 +347,7 @@ def test_failure_with_force_keeps_old_dataset(tiny_config, tmp_path: Path, monke
     monkeypatch.setattr(simulator.engine, "log_shard", boom)
     with pytest.raises(RuntimeError):
         generate(_small(tiny_config), out, workers=1, force=True)
-    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [layout.MANIFEST, "old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 

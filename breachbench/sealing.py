@@ -1,0 +1,341 @@
+"""Seal a detector's process off from everything but its own view of one dataset.
+
+A detector slot gets a scratch directory with two parts:
+
+* ``view/``: a dataset of ``world/`` and ``logs/`` only (hard links when the kernel enforces
+  read-only access, copies otherwise), a reduced manifest (time span, time zone, config hash and
+  the world and log files; no scenarios, no truth) and ``features/``, the shared feature tables
+  the bench computed, checked against the hashes it recorded when it wrote them;
+* ``work/``: the only place the detector may write (its temp folder, its alerts, its status).
+
+In the child, before any plugin code is imported, :func:`restrict` applies a Landlock ruleset
+(Linux 5.13+, here through the raw system calls: no binding is needed): read-only access to
+``view/``, the Python installation, the import path and system folders, minus the bench's own
+dataset and output folders; read-write access to ``work/`` alone; no TCP; no signals to
+processes outside the slot (Landlock ABI 6+). Where the kernel has no Landlock the slot still
+runs on copies, and its status row carries a note saying the kernel did not restrict it.
+
+Processes: the child starts its own session (so its process group is the slot) and dies with
+the bench (``PR_SET_PDEATHSIG``); the bench is a child subreaper while a slot runs, so even a
+double-forked grandchild stays in the slot's tree, is counted against its memory limit and is
+killed when the slot ends.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# ---- Landlock (linux/landlock.h) ---------------------------------------------------------------
+
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # the same on every architecture
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG = 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8
+MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM, REFER, TRUNCATE = 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14
+FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
+READ = EXECUTE | READ_FILE | READ_DIR
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+#: Environment variables a slot's process never inherits (they name the bench's folders).
+BENCH_ENV_PREFIXES = ("BREACHBENCH_",)
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev")
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+class _Ruleset(ctypes.Structure):
+    _fields_ = (("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64), ("scoped", ctypes.c_uint64))
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when it has none (or it is disabled)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        v = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    except (OSError, AttributeError):
+        return 0
+    return max(int(v), 0)
+
+
+def _prctl(option: int, arg: int) -> int:
+    return _libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def set_child_subreaper(on: bool) -> bool:
+    """Make this process a child subreaper (Linux), returning the previous setting."""
+    if not sys.platform.startswith("linux"):
+        return False
+    old = ctypes.c_int(0)
+    _libc().prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(old), 0, 0, 0)
+    _prctl(_PR_SET_CHILD_SUBREAPER, int(on))
+    return bool(old.value)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when ``parent`` exits (and now, if it already has)."""
+    if sys.platform.startswith("linux"):
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | Path]) -> list[Path]:
+    """Folders (and files) to grant read access to: ``candidates``, minus every protected subtree.
+
+    A candidate that holds a protected path is replaced by its entries, recursively, leaving out
+    the protected one; a candidate inside a protected path is dropped; ``/`` is never granted.
+    """
+    prot = [Path(os.path.realpath(p)) for p in protected]
+    out: list[Path] = []
+
+    def add(p: Path) -> None:
+        if not p.exists() or any(_under(p, q) for q in prot):
+            return
+        if any(_under(q, p) for q in prot) and p.is_dir():
+            try:
+                entries = list(p.iterdir())
+            except OSError:
+                return
+            for e in entries:
+                if not e.is_symlink():
+                    add(e)
+            return
+        if p not in out:
+            out.append(p)
+
+    for c in candidates:
+        p = Path(os.path.realpath(c))
+        if p != Path("/"):
+            add(p)
+    return out
+
+
+def restrict(read: Iterable[Path], write: Iterable[Path]) -> str | None:
+    """Landlock this process: read-only ``read``, read-write ``write``, nothing else; no TCP.
+
+    Returns None when the kernel enforces it, else a note saying why it does not.
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        return "Landlock unavailable on this kernel: file access not restricted by the OS (the slot runs on private copies)"
+    handled = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
+    if abi >= 2:
+        handled |= REFER
+    if abi >= 3:
+        handled |= TRUNCATE
+    attr = _Ruleset(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    libc = _libc()
+    fd = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if fd < 0:
+        return f"Landlock ruleset refused ({os.strerror(ctypes.get_errno())}): file access not restricted by the OS"
+    try:
+        rules = [(p, READ) for p in read] + [(p, handled) for p in write]
+        for path, access in rules:
+            try:
+                pfd = os.open(path, _O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not os.path.isdir(path):
+                    access &= FILE_RIGHTS
+                rule = _PathBeneath(access & handled, pfd)
+                if libc.syscall(_SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)) < 0:
+                    e = ctypes.get_errno()
+                    if e != errno.EINVAL:
+                        return f"Landlock rule for {path} refused ({os.strerror(e)}): file access not restricted by the OS"
+            finally:
+                os.close(pfd)
+        if _prctl(_PR_SET_NO_NEW_PRIVS, 1) != 0:
+            return "PR_SET_NO_NEW_PRIVS refused: file access not restricted by the OS"
+        if libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) < 0:
+            return f"Landlock restrict_self refused ({os.strerror(ctypes.get_errno())}): file access not restricted by the OS"
+    finally:
+        os.close(fd)
+    return None
+
+
+# ---- the sealed view ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedSlot:
+    """Paths of one detector slot's scratch directory."""
+
+    scratch: Path
+
+    @property
+    def view(self) -> Path:
+        """The sealed dataset (read-only for the detector)."""
+        return self.scratch / "view"
+
+    @property
+    def features(self) -> Path:
+        """The shared feature tables (read-only for the detector)."""
+        return self.scratch / "view" / "features"
+
+    @property
+    def work(self) -> Path:
+        """The detector's only writable folder."""
+        return self.scratch / "work"
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def view_manifest(manifest: dict) -> dict:
+    """What a detector may know of a manifest: the time span, the config hash, world and log files."""
+    return {
+        "format": "breachbench-view",
+        "data_version": manifest.get("data_version"),
+        "config": {"time": manifest["config"]["time"]},
+        "config_hash": manifest["config_hash"],
+        "only": None,
+        "files": [f for f in manifest["files"] if f["path"].split("/", 1)[0] in ("world", "logs")],
+    }
+
+
+def _place(src: Path, dst: Path, link: bool) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o444)
+
+
+def build_view(dataset: Path, slot: SealedSlot, *, link: bool, features: dict[str, str] | None = None, features_root: Path | None = None) -> None:
+    """Fill ``slot.view`` with the world and log files of ``dataset`` and the verified feature tables.
+
+    Args:
+        dataset: the bench's dataset directory (never handed to the detector).
+        slot: the slot to fill.
+        link: hard-link files (only when the kernel makes them read-only for the detector).
+        features: relative path -> sha256 of every shared feature table, as the bench wrote them.
+        features_root: where those tables are.
+
+    Raises:
+        SealError: a feature table that no longer matches its recorded hash.
+    """
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    slot.view.mkdir(parents=True)
+    slot.work.mkdir(parents=True)
+    vm = view_manifest(manifest)
+    for f in vm["files"]:
+        _place(dataset / f["path"], slot.view / f["path"], link)
+    (slot.view / "manifest.json").write_text(json.dumps(vm))
+    for rel, digest in (features or {}).items():
+        src = Path(features_root or "") / rel
+        if sha256(src) != digest:
+            raise SealError(f"shared feature table {src} changed after the bench wrote it (sha256 mismatch)")
+        _place(src, slot.features / rel, link=False)  # a copy: a hard link could be chmod-ed back by its owner
+    for d in [slot.view, *(p for p in slot.view.rglob("*") if p.is_dir())]:
+        os.chmod(d, 0o555)
+
+
+def unseal(slot: SealedSlot) -> None:
+    """Remove a slot's scratch directory (making its read-only folders writable first)."""
+    if slot.scratch.exists():
+        for d in [slot.scratch, *(p for p in slot.scratch.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            try:
+                os.chmod(d, 0o755)
+            except OSError:
+                pass
+    shutil.rmtree(slot.scratch, ignore_errors=True)
+
+
+class SealError(RuntimeError):
+    """The material of a slot could not be prepared as the bench wrote it."""
+
+
+# ---- processes -----------------------------------------------------------------------------------
+
+
+def proc_table() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """(parent pid -> child pids, pid -> resident bytes) from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = int(fields[21]) * page
+    return children, rss
+
+
+def tree(roots: Iterable[int], children: dict[int, list[int]]) -> set[int]:
+    """Every pid in the subtrees of ``roots``."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        stack.extend(children.get(p, []))
+    return seen
+
+
+def kill_all(pids: Iterable[int], group: int | None = None) -> None:
+    """SIGKILL ``pids`` and the process group ``group``; never raises."""
+    if group is not None:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def reap(pids: Iterable[int]) -> None:
+    """Collect the exit status of any of ``pids`` that are this process's children."""
+    for p in pids:
+        try:
+            os.waitpid(p, os.WNOHANG)
+        except OSError:
+            pass

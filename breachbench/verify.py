@@ -1,0 +1,136 @@
+"""Check datasets and runs against what the bench recorded when it wrote them.
+
+A dataset's ``manifest.json`` lists every world, log and truth file with its size, row count and
+SHA-256, and the config it was made from with that config's hash. :func:`verify_dataset` finds
+files that are missing, of another size or (``full``) other bytes, files under ``world/``,
+``logs/`` or ``truth/`` that the manifest does not list, and a config that no longer matches its
+hash (an edited ``warmup_days`` or time zone). A run's ``results.json`` records the hash of every
+alerts file it scored; :func:`verify_run` checks those and every dataset the run used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator import layout
+
+#: Folders of a dataset whose every file must be in the manifest.
+DATA_DIRS = ("world", "logs", "truth")
+DATASET_FORMAT = "breachbench-dataset"
+
+
+class VerifyError(ValueError):
+    """A dataset or run whose files do not match what the bench recorded; the message names them."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file (or the manifest) that does not match its record."""
+
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_manifest(root: Path) -> dict | None:
+    """The parsed manifest of a dataset written by this tool, or None."""
+    try:
+        m = json.loads((Path(root) / layout.MANIFEST).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return m if isinstance(m, dict) and m.get("format") == DATASET_FORMAT else None
+
+
+def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
+    """Every way ``root`` differs from its manifest (empty when it verifies).
+
+    Args:
+        root: dataset directory.
+        full: compare SHA-256 of every file (else sizes only, which is cheap).
+    """
+    from pydantic import ValidationError
+
+    from simulator.config import SimConfig
+    from simulator.engine import config_hash
+
+    root = Path(root)
+    m = read_manifest(root)
+    if m is None:
+        return [Problem(layout.MANIFEST, f"missing, unreadable or not a {DATASET_FORMAT} manifest")]
+    problems: list[Problem] = []
+    try:
+        if config_hash(SimConfig.model_validate(m["config"])) != m.get("config_hash"):
+            problems.append(Problem(layout.MANIFEST, "config does not match its config_hash (edited after generation)"))
+    except (ValidationError, KeyError, TypeError) as exc:
+        problems.append(Problem(layout.MANIFEST, f"config is not valid ({type(exc).__name__})"))
+    listed: dict[str, dict] = {}
+    for entry in [*m.get("files", []), *m.get("truth", [])]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            problems.append(Problem(layout.MANIFEST, f"malformed file entry {entry!r:.80}"))
+            continue
+        listed[entry["path"]] = entry
+    for rel, entry in sorted(listed.items()):
+        p = root / rel
+        if not p.is_file():
+            problems.append(Problem(rel, "missing"))
+        elif p.stat().st_size != entry.get("bytes"):
+            problems.append(Problem(rel, f"{p.stat().st_size} bytes, manifest says {entry.get('bytes')}"))
+        elif full and _sha256(p) != entry.get("sha256"):
+            problems.append(Problem(rel, "sha256 differs from the manifest"))
+    for d in DATA_DIRS:
+        if (root / d).is_dir():
+            for p in sorted((root / d).rglob("*")):
+                rel = p.relative_to(root).as_posix()
+                if (p.is_file() or p.is_symlink()) and rel not in listed:
+                    problems.append(Problem(rel, "not in the manifest"))
+    return problems
+
+
+def check_dataset(root: str | Path, *, full: bool = False) -> None:
+    """Raise :class:`VerifyError` naming the files when ``root`` does not verify."""
+    problems = verify_dataset(root, full=full)
+    if problems:
+        shown = "; ".join(map(str, problems[:5])) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise VerifyError(f"{root}: dataset does not match its manifest ({len(problems)} problem(s)): {shown}; "
+                          "regenerate it (`breachbench generate --force`)")
+
+
+def alerts_hashes(out: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every alerts file of a run."""
+    base = Path(out) / "alerts"
+    return {p.relative_to(out).as_posix(): _sha256(p) for p in sorted(base.rglob("*.parquet"))} if base.is_dir() else {}
+
+
+def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
+    """Every way a run directory differs from its ``results.json`` (alerts files and datasets)."""
+    out = Path(out)
+    try:
+        res = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return [Problem("results.json", "missing or unreadable")]
+    problems: list[Problem] = []
+    recorded = res.get("alerts")
+    if isinstance(recorded, dict):
+        have = alerts_hashes(out)
+        for rel, digest in sorted(recorded.items()):
+            if rel not in have:
+                problems.append(Problem(rel, "missing"))
+            elif have[rel] != digest:
+                problems.append(Problem(rel, "sha256 differs from results.json"))
+        problems.extend(Problem(rel, "not in results.json") for rel in sorted(set(have) - set(recorded)))
+    for d in res.get("datasets", []):
+        label = str(d.get("label", ""))
+        cands = [Path(str(d.get("path", ""))), out / "datasets" / label, out / "dataset"]
+        path = next((c for c in cands if (c / layout.MANIFEST).is_file()), cands[0])
+        problems.extend(Problem(f"{d.get('label')}/{p.path}", p.what) for p in verify_dataset(path, full=full))
+    return problems

@@ -1,0 +1,235 @@
+"""Hostile plugins against the sealed detector slots: truth seekers, writers, forkers, memory in a grandchild.
+
+Each slot gets a private, read-only view of ``world/`` and ``logs/`` and the shared features
+(Landlock where the kernel has it), a process group of its own, and the bench kills its whole
+tree when the slot ends. These tests assert what a plugin could not do: find truth, change a byte
+outside its scratch, leave a process behind, or escape the memory limit through a grandchild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import bad_detectors
+from breachbench import sealing
+from breachbench.config import load_config
+from breachbench.dataset import Dataset
+from breachbench.isolation import run_isolated, shared_features
+from breachbench.runner import run_detector
+from breachbench.suite import run_suite
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = ["world.customers=1500", "time.end=2025-04-18"]
+LANDLOCK = sealing.landlock_abi() >= 1
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root``."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _named(names: tuple[bytes, ...]) -> list[int]:
+    """Pids of live (non-zombie) processes whose comm is one of ``names``."""
+    want = {n.decode() for n in names}
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                comm = Path(f"/proc/{e}/comm").read_text().strip()
+                state = Path(f"/proc/{e}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if comm in want and state != "Z":
+                out.append(int(e))
+    return out
+
+
+def test_truth_seeker_finds_truth_when_not_sealed(tiny_ds) -> None:
+    """The seeker is real: in the bench's own process it finds truth and flags attackers."""
+    r = run_detector("bad_detectors:TruthSeeker", tiny_ds)
+    assert r.status == "OK", r.error
+    assert r.alerts.height > 0 and r.alerts["score"].max() > 0
+
+
+def test_sealed_view_has_no_truth_and_no_scenarios(tiny_dataset: Path, tmp_path: Path) -> None:
+    slot = sealing.SealedSlot(tmp_path / "slot")
+    sealing.build_view(tiny_dataset, slot, link=False)
+    tops = {p.name for p in slot.view.iterdir()}
+    assert tops == {"world", "logs", "manifest.json"}, tops
+    m = json.loads((slot.view / "manifest.json").read_text())
+    assert set(m["config"]) == {"time"} and "truth" not in m
+    assert all(f["path"].startswith(("world/", "logs/")) for f in m["files"])
+    ds = Dataset.open(slot.view)
+    assert ds.scored == Dataset.open(tiny_dataset).scored
+    sealing.unseal(slot)
+    assert not slot.scratch.exists()
+
+
+def test_readable_roots_leave_out_protected_subtrees(tmp_path: Path) -> None:
+    (tmp_path / "repo" / "pkg").mkdir(parents=True)
+    (tmp_path / "repo" / "runs" / "x" / "dataset").mkdir(parents=True)
+    (tmp_path / "repo" / "runs" / "y").mkdir(parents=True)
+    roots = sealing.readable_roots([tmp_path / "repo", "/"], [tmp_path / "repo" / "runs" / "x"])
+    assert tmp_path / "repo" / "pkg" in roots and tmp_path / "repo" / "runs" / "y" in roots
+    assert not any(r == Path("/") or (tmp_path / "repo" / "runs" / "x").is_relative_to(r) for r in roots), roots
+
+
+def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
+    r = run_isolated("bad_detectors:Forker", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK", r.error
+    assert r.alerts.height > 0
+    time.sleep(0.2)
+    assert _named(bad_detectors.FORK_NAMES) == []
+
+
+def test_memory_of_a_grandchild_counts_against_the_limit(tiny_dataset: Path) -> None:
+    t = time.perf_counter()
+    r = run_isolated("bad_detectors:GrandchildHog", tiny_dataset, timeout_s=60, memory_mb=400)
+    assert r.status == "OOM", (r.status, r.error)
+    assert "limit of 400 MiB" in r.error and r.peak_mb > 400
+    assert time.perf_counter() - t < 30
+    time.sleep(0.2)
+    assert _named((bad_detectors.HOG_NAME,)) == []
+
+
+def test_sys_exit_in_process_is_an_error_row(tiny_ds) -> None:
+    r = run_detector("bad_detectors:Exits", tiny_ds)
+    assert r.status == "ERROR" and "SystemExit" in r.error
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")
+def test_landlock_blocks_reads_outside_the_view(tmp_path: Path) -> None:
+    """A restricted child cannot read a file outside its read roots, and can write only its work folder."""
+    import subprocess
+    import sys
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("truth")
+    work = tmp_path / "work"
+    work.mkdir()
+    code = f"""
+import sys
+from pathlib import Path
+from breachbench import sealing
+note = sealing.restrict([Path(p) for p in sys.path if p and Path(p).exists()] + [Path(sys.base_prefix)], [Path({str(work)!r})])
+assert note is None, note
+try:
+    open({str(secret)!r}).read(); print("read")
+except PermissionError:
+    print("denied")
+Path({str(work)!r}, "ok").write_text("1")
+try:
+    Path({str(tmp_path)!r}, "x").write_text("1"); print("wrote")
+except PermissionError:
+    print("denied")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["denied", "denied"]
+    assert (work / "ok").read_text() == "1" and not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def hostile_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A small sealed run: an honest rule, then a truth seeker, a writer and a forker."""
+    out = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "suite")
+    dets = json.dumps(["unissued-token-v1", "bad_detectors:TruthSeeker", "bad_detectors:Writer", "bad_detectors:Forker", "null"])
+    cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, f"detection.detectors={dets}", "detection.timeout_s=120", "detection.memory_mb=4096"])
+    from simulator.engine import generate
+
+    generate(cfg.sim(), out / "dataset", workers=1)
+    before = _hashes(out / "dataset")
+    result = run_suite(cfg, out, workers=1, log=lambda *a, **k: None)
+    return {"out": out, "before": before, "result": result, "rows": {r["detector"]: r for r in result["rows"]}}
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: a sealed slot runs on copies but can read the bench's files")
+def test_truth_seeker_finds_nothing_when_sealed(hostile_suite: dict[str, Any]) -> None:
+    row = hostile_suite["rows"]["bad_detectors:TruthSeeker"]
+    assert row["status"] == "OK", row["error"]
+    assert row["op_score"] == 0, row["op_score"]
+    alerts = pl.read_parquet(hostile_suite["out"] / "alerts" / "bad_detectors:TruthSeeker.parquet")
+    assert alerts.height == 0
+    assert all("note" not in r for r in row["runs"])
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")
+def test_writer_changes_nothing_outside_its_scratch(hostile_suite: dict[str, Any], tiny_config) -> None:
+    out = hostile_suite["out"]
+    assert _hashes(out / "dataset") == hostile_suite["before"]
+    row = hostile_suite["rows"]["bad_detectors:Writer"]
+    assert row["status"] == "OK", row["error"]
+    # the honest rule's alerts (written before the writer ran) are what it computes in process
+    honest = pl.read_parquet(out / "alerts" / "unissued-token-v1.parquet")
+    ref = run_detector("unissued-token-v1", Dataset.open(out / "dataset")).alerts
+    assert honest.equals(ref)
+    # the shared features are what the bench computes afresh
+    feats = out / "features"
+    got = {rel: hashlib.sha256((feats / rel).read_bytes()).hexdigest() for rel in shared_features(out / "dataset", out / "features2")}
+    again = {rel: hashlib.sha256((out / "features2" / rel).read_bytes()).hexdigest() for rel in got}
+    assert got == again
+    # the writer scored what the honest rule scores: it hurt nobody, itself included
+    rows = hostile_suite["rows"]
+    assert rows["bad_detectors:Writer"]["op_score"] == rows["unissued-token-v1"]["op_score"]
+
+
+def test_forker_leaves_no_process_after_the_suite(hostile_suite: dict[str, Any]) -> None:
+    assert hostile_suite["rows"]["bad_detectors:Forker"]["status"] == "OK"
+    assert _named(bad_detectors.FORK_NAMES) == []
+
+
+def test_no_scratch_left_in_the_temp_folder(hostile_suite: dict[str, Any]) -> None:
+    import tempfile
+
+    left = list(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*"))
+    assert left == []
+
+
+# ---- conformance checks that mean it ----------------------------------------------------------
+
+
+def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from detectors.checks import _intact, _positives, check_dataset, check_detector
+
+    cache = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "checks")  # private: the shared cache is never exposed to the eraser
+    before = _positives(check_dataset(cache))
+    assert before.height > 0
+    results = {r.check: r.ok for r in check_detector("bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache,
+                                                     raise_on_failure=False)}
+    assert results == {"schema": True, "direction": True}
+    hit = [p for p in cache.iterdir() if p.name.startswith("check-") and not _intact(p)]
+    assert hit, "the eraser did not reach the cached check world: the test proves nothing"
+    root = check_dataset(cache)  # verified again, regenerated because the eraser reached it
+    assert _intact(root)
+    assert _positives(root).sort(pl.all()).equals(before.sort(pl.all()))
+
+
+def test_score_comparisons_tolerate_float_noise() -> None:
+    import datetime as dt
+
+    from detectors.checks import _same
+
+    a = pl.DataFrame({"bucket": [dt.date(2025, 4, 1)] * 2, "entity_kind": ["ip", "ip"], "entity_id": ["a", "b"], "score": [0.3, 1.0]})
+    assert _same(a, a.with_columns(score=pl.col("score") + 1.8e-15))
+    assert not _same(a, a.with_columns(score=pl.col("score") + 1e-6))
+    assert not _same(a, a.with_columns(entity_id=pl.Series(["a", "c"])))
+
+
+def test_tune_runs_sealed_with_labels_and_no_truth(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, "suite.tuning_seeds=[11]", 'detection.detectors=["bad_detectors:TunesOnTruth"]',
+                                                        "detection.timeout_s=120", "detection.memory_mb=4096"])
+    rows = {r["detector"]: r for r in run_suite(cfg, tmp_path, workers=1, log=lambda *a, **k: None)["rows"]}
+    row = rows["bad_detectors:TunesOnTruth"]
+    assert row["status"] == "OK", row["error"]
+    labels, truth = row["version"].split()
+    assert int(labels.removeprefix("labels=")) > 0
+    if LANDLOCK:
+        assert truth == "truth_in_tune=False" and row["op_score"] == 0

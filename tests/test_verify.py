@@ -1,0 +1,110 @@
+"""`breachbench verify` and the checks `run` and `score` make: flipped, truncated, missing and extra files, edited configs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from breachbench.suite import ensure_dataset
+from breachbench.verify import VerifyError, verify_dataset, verify_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "breachbench", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def copy(tiny_dataset: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny dataset, free to damage."""
+    return Path(shutil.copytree(tiny_dataset, tmp_path / "dataset"))
+
+
+def _a_log(root: Path) -> Path:
+    return sorted((root / "logs" / "gateway").rglob("*.parquet"))[3]
+
+
+def test_clean_copy_verifies(copy: Path) -> None:
+    assert verify_dataset(copy, full=True) == []
+    p = _cli("verify", str(copy))
+    assert p.returncode == 0 and "verifies" in p.stdout, p.stderr
+
+
+def test_flipped_byte_is_caught_by_hashes_only(copy: Path) -> None:
+    f = _a_log(copy)
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    rel = f.relative_to(copy).as_posix()
+    assert verify_dataset(copy, full=False) == []
+    assert [(p.path, p.what) for p in verify_dataset(copy, full=True)] == [(rel, "sha256 differs from the manifest")]
+    p = _cli("verify", str(copy))
+    assert p.returncode == 1 and rel in p.stdout and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "extra", "config"])
+def test_damage_is_named(copy: Path, damage: str) -> None:
+    f = _a_log(copy)
+    rel = f.relative_to(copy).as_posix()
+    if damage == "truncated":
+        f.write_bytes(f.read_bytes()[:100])
+        want = (rel, "100 bytes")
+    elif damage == "missing":
+        f.unlink()
+        want = (rel, "missing")
+    elif damage == "extra":
+        shutil.copyfile(f, f.with_name("part-99999.parquet"))
+        want = (f.with_name("part-99999.parquet").relative_to(copy).as_posix(), "not in the manifest")
+    else:
+        m = json.loads((copy / "manifest.json").read_text())
+        m["config"]["time"]["warmup_days"] += 1
+        (copy / "manifest.json").write_text(json.dumps(m))
+        want = ("manifest.json", "config does not match")
+    problems = verify_dataset(copy, full=False)
+    assert len(problems) == 1 and problems[0].path == want[0] and want[1] in problems[0].what, problems
+    p = _cli("verify", str(copy), "--quick")
+    assert p.returncode == 1 and want[0] in p.stdout
+
+
+def test_run_refuses_to_reuse_a_tampered_dataset(copy: Path, tiny_config) -> None:
+    _, reused = ensure_dataset(tiny_config, copy, workers=1)
+    assert reused
+    (copy / "truth" / "malicious_events.parquet").write_bytes(b"")
+    with pytest.raises(VerifyError, match=r"truth/malicious_events.parquet: 0 bytes"):
+        ensure_dataset(tiny_config, copy, workers=1)
+
+
+def test_score_refuses_a_tampered_dataset(copy: Path, tiny_run, tiny_run_dir: Path) -> None:
+    alerts = tiny_run_dir / "alerts" / "unissued-token-v1.parquet"
+    assert _cli("score", str(copy), str(alerts), "--verify", "--json").returncode == 0
+    f = _a_log(copy)
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    p = _cli("score", str(copy), str(alerts), "--verify")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and f.relative_to(copy).as_posix() in lines[0], p.stderr
+
+
+def test_run_records_alert_hashes_and_verifies(tiny_run, tiny_run_dir: Path, tmp_path: Path) -> None:
+    res = json.loads((tiny_run_dir / "results.json").read_text())
+    assert "alerts/unissued-token-v1.parquet" in res["alerts"]
+    assert verify_run(tiny_run_dir) == []
+    run = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
+    res["datasets"][0]["path"] = str(run / "dataset")
+    (run / "results.json").write_text(json.dumps(res))
+    (run / "alerts" / "null.parquet").write_bytes((run / "alerts" / "random.parquet").read_bytes())
+    assert [(p.path, p.what) for p in verify_run(run)] == [("alerts/null.parquet", "sha256 differs from results.json")]
+    p = _cli("verify", str(run))
+    assert p.returncode == 1 and "alerts/null.parquet" in p.stdout
+
+
+def test_verify_rejects_what_is_neither(tmp_path: Path) -> None:
+    p = _cli("verify", str(tmp_path))
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "neither a dataset" in p.stderr

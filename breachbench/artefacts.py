@@ -85,7 +85,7 @@ MIN_DAYS = 3
 MAX_CLASS_ROWS = 4000
 #: Folds of the adversarial classifier.
 FOLDS = 3
-MAX_KS_ROWS = 50_000
+MAX_KS_ROWS = 20_000
 
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
@@ -602,49 +602,37 @@ def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray) -
 def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
     """A null draw: random benign actors standing in for the attack's, each unit mirrored.
 
-    For each attack entity a random benign entity of its group; for each of the attack entity's
-    days, that entity's rows of the same day (another day when it has none), as large a share of
-    them as the attack's rows are of the actor's rows that day. Entity-day and token units: as
-    many random units of the stand-in as the attack entity has. A random benign actor differs from
-    its peers by its own habits (hours, rota, ids) too; the audit judges attack rows against what
-    such draws reach, not against zero.
+    For each attack entity a random benign entity of its group; rows: for each of the attack
+    entity's days, the stand-in's rows of the same day, as large a share of them as the attack's
+    rows are of the actor's rows that day; entity-day and token units: as many random units of
+    the stand-in as the attack entity has. A random benign actor differs from its peers by its own
+    habits (hours, rota, ids) too; the audit judges attack rows against what such draws reach, not
+    against zero. Columnar: joins on random ranks, no loop over entities.
     """
     r = np.random.default_rng(seed)
-    pool = ben.group_by("_group").agg(pl.col("_entity").unique().sort())
-    pool = dict(zip(pool["_group"].to_list(), pool["_entity"].to_list(), strict=True))
+    pool = ben.select("_group", "_entity").unique().sort("_group", "_entity").with_columns(
+        _i=pl.int_range(pl.len()).over("_group"), _m=pl.len().over("_group")
+    )
     per = att.group_by("_entity").agg(pl.col("_group").mode().first()).sort("_entity")
-    stand_in = {}
-    for e, g in per.iter_rows():
-        cands = pool.get(g) or []
-        if cands:
-            stand_in[e] = cands[int(r.integers(len(cands)))]
-    if not stand_in:
+    per = per.join(pool.select("_group", "_m").unique(), on="_group", how="inner")
+    if per.height == 0:
         return ben.head(0)
-    mapping = pl.DataFrame({"_entity": list(stand_in), "_stand": list(stand_in.values())})
+    per = per.with_columns(_i=(pl.Series(r.random(per.height)) * pl.col("_m")).floor().cast(pl.Int64))
+    mapping = per.join(pool.select("_group", "_i", pl.col("_entity").alias("_stand")), on=["_group", "_i"]).select("_entity", "_stand")
+    u = pl.Series("_u", r.random(ben.height))
     if "event_id" not in att.columns or "_day" not in att.columns:  # entity-days, tokens: whole units
-        counts = att.group_by("_entity").len().join(mapping, on="_entity")
-        parts = []
-        for _, n, s in counts.iter_rows():
-            units = ben.filter(pl.col("_entity") == s)
-            parts.append(units.sample(min(n, units.height), seed=int(r.integers(2**31))))
-        return pl.concat(parts) if parts else ben.head(0)
-    # rows: per attack entity-day, the stand-in's rows of that day, the same share of them
+        need = att.group_by("_entity").len().join(mapping, on="_entity").group_by("_stand").agg(pl.col("len").sum().alias("_k"))
+        cand = ben.with_columns(u).join(need.rename({"_stand": "_entity"}), on="_entity", how="inner")
+        cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity") - 1)
+        return cand.filter(pl.col("_rank") < pl.col("_k")).drop("_u", "_k", "_rank")
     own = ben.group_by("_entity", "_day").len().rename({"len": "_own"})
     days = (att.group_by("_entity", "_day").len().join(own, on=["_entity", "_day"], how="left")
-            .with_columns(_share=pl.col("len") / (pl.col("len") + pl.col("_own").fill_null(0))).join(mapping, on="_entity"))
-    cand = ben.join(mapping.select(pl.col("_stand").alias("_entity")).unique(), on="_entity")
-    by_day = cand.group_by("_entity", "_day").len().rename({"len": "_n"})
-    picks = []
-    for _, day, _n_att, _own, share, s in days.iter_rows():
-        mine = by_day.filter(pl.col("_entity") == s)
-        if mine.height == 0:
-            continue
-        same = mine.filter(pl.col("_day") == day)
-        d = day if same.height else mine["_day"][int(r.integers(mine.height))]
-        rows = cand.filter((pl.col("_entity") == s) & (pl.col("_day") == d))
-        k = max(1, min(rows.height, round(share * rows.height)))
-        picks.append(rows.sample(k, seed=int(r.integers(2**31))))
-    return pl.concat(picks) if picks else ben.head(0)
+            .with_columns(_share=pl.col("len") / (pl.col("len") + pl.col("_own").fill_null(0))).join(mapping, on="_entity")
+            .group_by("_stand", "_day").agg(pl.col("_share").max()))
+    cand = ben.with_columns(u).join(days.rename({"_stand": "_entity"}), on=["_entity", "_day"], how="inner")
+    cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity", "_day") - 1, _n=pl.len().over("_entity", "_day"))
+    k = (pl.col("_share") * pl.col("_n")).round().clip(1)
+    return cand.filter(pl.col("_rank") < k).drop("_u", "_share", "_rank", "_n")
 
 
 def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
@@ -884,6 +872,7 @@ def audit_config(scenario: str, knobs: dict[str, Any], seed: int, overrides: Seq
 def audit_scenarios(
     ids: Sequence[str], *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: Sequence[str] = (), workdir: str | Path | None = None,
     world: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None, workers: int = 1,
+    on_result: Callable[[AuditResult], None] | None = None,
 ) -> list[AuditResult]:
     """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
 
@@ -896,6 +885,7 @@ def audit_scenarios(
         world: the base world (default :data:`AUDIT_WORLD`).
         progress: called with one line per step.
         workers: generation workers.
+        on_result: called with each scenario's result as soon as it is ready (to print as it goes).
     """
     from simulator.engine import generate
     from simulator.scenarios import load
@@ -929,6 +919,8 @@ def audit_scenarios(
                 dsets.append(Dataset.open(out))
             say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
             results.append(audit_datasets(dsets, declared, scenario=sid, knobs=_knob_text(mine), seeds=seeds, progress=say))
+            if on_result is not None:
+                on_result(results[-1])
             for d in dsets:
                 shutil.rmtree(d.root, ignore_errors=True)
     finally:

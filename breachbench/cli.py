@@ -327,13 +327,7 @@ def scenarios_audit(
     from breachbench.artefacts import AuditError, artefact_summary, audit_scenarios, classifier_lines, table
     from simulator.scenarios import registry
 
-    seed_list = _seeds(seeds)
-    with _user_errors():
-        try:
-            results = audit_scenarios(ids or list(registry()), seeds=seed_list, overrides=set_ or [], progress=_say, workers=workers)
-        except AuditError as exc:
-            _fail(str(exc))
-    for res in results:
+    def show(res: Any) -> None:
         t = Table(title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)", title_justify="left")
         for c in ("stream", "phase", "unit", "column", "feature", "test", "attack", "benign", "threshold", "verdict"):
             t.add_column(c, justify="right" if c in ("attack", "benign", "threshold") else "left")
@@ -344,6 +338,14 @@ def scenarios_audit(
             out_console.print(f"  {line}", highlight=False, markup=False, emoji=False)
         for line in res.problems:
             out_console.print(f"  {line}", style="red", highlight=False, soft_wrap=True, markup=False, emoji=False)
+        sys.stdout.flush()  # each scenario's table as soon as it is ready, also in a log
+
+    seed_list = _seeds(seeds)
+    with _user_errors():
+        try:
+            results = audit_scenarios(ids or list(registry()), seeds=seed_list, overrides=set_ or [], progress=_say, workers=workers, on_result=show)
+        except AuditError as exc:
+            _fail(str(exc))
     if json_out is not None:
         json_out.write_text(json.dumps(artefact_summary(results), indent=2, default=str) + "\n")
     _print_checks(

@@ -28,7 +28,7 @@ SEED = (5,)
 
 PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # plant -> (target, knobs); stealth 1 where it leaves the planted column undeclared
-    "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, "probe_days": 2, "start_offset": 1}),
+    "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003}),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "fresh_ip": ("bad_scenarios:FreshIpPerRow", {}),
     "signup": ("bad_scenarios:ReadsBeforeSignup", {"stealth": 1.0}),
@@ -42,6 +42,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AuditResult]:
     out = {}
     for name, (target, knobs) in PLANTS.items():
         sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
+        if name == "agent":  # the customer side is what costs: a smaller, quieter one
+            sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
         (out[name],) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name))
     return out
 

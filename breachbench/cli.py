@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 app = typer.Typer(
@@ -461,13 +462,103 @@ def scenarios_list() -> None:
 @scenarios_app.command("check")
 def scenarios_check(
     ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
+    audit: Annotated[bool, typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three seeds)")] = True,
 ) -> None:
-    """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents) on scenarios."""
+    """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents) and the artefact audit on scenarios."""
     from simulator.scenarios import registry
     from simulator.scenarios.checks import check_scenario
 
+    def results() -> Iterator[tuple[str, str, bool, str]]:
+        for name in ids or list(registry()):
+            res = check_scenario(name, raise_on_failure=False)
+            yield from ((name, r.check, r.passed, r.message) for r in res)
+            if audit and all(r.passed for r in res if r.check in ("interface", "generate")):
+                yield _check_audit(name)
+
     with _user_errors():
-        _print_checks((name, r.check, r.passed, r.message) for name in ids or list(registry()) for r in check_scenario(name, raise_on_failure=False))
+        _print_checks(results())
+
+
+def _check_audit(name: str) -> tuple[str, str, bool, str]:
+    """The artefact audit of one scenario on the small check world (three seeds, pooled), as a check line."""
+    from breachbench.artefacts import CHECK_AUDIT_SEEDS, CHECK_AUDIT_WORLD, audit_scenarios
+
+    try:
+        (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say)
+    except Exception as exc:  # noqa: BLE001 - a scenario that cannot be audited fails this check
+        return name, "artefacts", False, f"audit failed: {type(exc).__name__}: {exc}"
+    problems = res.problems
+    for line in problems:
+        out_console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False, emoji=False)
+    msg = f"{len(problems)} undeclared difference(s); first: {problems[0]}" if problems else ""
+    return name, "artefacts", not problems, msg
+
+
+def _say(line: str) -> None:
+    """A progress line on stderr (shown in logs too)."""
+    err_console.print(line, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def _seeds(text: str) -> list[int]:
+    """``1,2,3`` or ``1-3`` (or both, comma-separated)."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        if not (lo.isdigit() and (not dash or hi.isdigit())):
+            _fail(f"--seeds {text!r}: expected non-negative integers like 1,2,3 or 1-3")
+        out.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
+    if not out or len(set(out)) != len(out):
+        _fail(f"--seeds {text!r}: expected distinct non-negative integers like 1,2,3 or 1-3")
+    return out
+
+
+@scenarios_app.command("audit")
+def scenarios_audit(
+    ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="seeds pooled per scenario: 1,2,3 or 1-3")] = "1-3",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="knobs.<name>=v (scenario knob) or a world key, e.g. world.customers=50000 (repeatable)")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="print every test, not only the differences")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results as JSON to this file")] = None,
+    workers: WorkersOpt = 1,
+) -> None:
+    """Artefact audit: generate each scenario on a 20,000-customer world per seed and compare its rows with comparable benign rows.
+
+    Per stream, phase and column: values never seen in benign rows, distinct values per entity-day and token,
+    distribution distances, single-feature AUCs, and an adversarial classifier with and without the declared
+    signals' features. Exit 1 on an undeclared difference (each named with its figure), 2 on bad input.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from breachbench.artefacts import AuditError, artefact_summary, audit_scenarios, classifier_lines, table
+    from simulator.scenarios import registry
+
+    def show(res: Any) -> None:
+        t = Table(title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)", title_justify="left")
+        for c in ("stream", "phase", "unit", "column", "feature", "test", "attack", "benign", "threshold", "verdict"):
+            t.add_column(c, justify="right" if c in ("attack", "benign", "threshold") else "left")
+        for row in table(res, all_rows=all_rows):
+            t.add_row(*(Text(c) for c in row), style="red" if row[-1] == "UNDECLARED" else None)
+        out_console.print(t)
+        for line in classifier_lines(res):
+            out_console.print(f"  {line}", highlight=False, markup=False, emoji=False)
+        for line in res.problems:
+            out_console.print(f"  {line}", style="red", highlight=False, soft_wrap=True, markup=False, emoji=False)
+        sys.stdout.flush()  # each scenario's table as soon as it is ready, also in a log
+
+    seed_list = _seeds(seeds)
+    with _user_errors():
+        try:
+            results = audit_scenarios(ids or list(registry()), seeds=seed_list, overrides=set_ or [], progress=_say, workers=workers, on_result=show)
+        except AuditError as exc:
+            _fail(str(exc))
+    if json_out is not None:
+        json_out.write_text(json.dumps(artefact_summary(results), indent=2, default=str) + "\n")
+    _print_checks(
+        (f"{r.scenario} {r.knobs}", "artefacts", r.passed, f"{len(r.problems)} undeclared difference(s)" if r.problems else "")
+        for r in results
+    )
 
 
 def _print_checks(results: Iterable[tuple[str, str, bool, str]]) -> None:
@@ -475,7 +566,7 @@ def _print_checks(results: Iterable[tuple[str, str, bool, str]]) -> None:
     failed = 0
     for name, check, passed, message in results:
         mark = "[green]ok[/green]" if passed else "[red]FAIL[/red]"
-        out_console.print(f"{name}\t{check}\t{mark}\t{message}", highlight=False)
+        out_console.print(f"{escape(name)}\t{check}\t{mark}\t{escape(message)}", highlight=False, emoji=False)
         failed += not passed
     if failed:
         err_console.print(f"[bold red]{failed} check(s) failed[/bold red]")

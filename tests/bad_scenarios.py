@@ -48,3 +48,82 @@ class BadId(SnoopingAgent):
     """An id without a version."""
 
     id = "snooping"
+
+
+# ---- planted artefacts: the artefact audit (breachbench.artefacts) must name the column of each ----------
+# Each subclasses a built-in and overrides only what plants the leak, so it stays a plant after the
+# built-ins are fixed.
+
+from simulator.scenarios.forged_token import ForgedToken  # noqa: E402
+from simulator.scenarios.insiders import CompromisedEmployee  # noqa: E402
+from simulator.seeding import rng  # noqa: E402
+from simulator.staff_traffic import OFFICE_NET  # noqa: E402
+
+#: A user agent no benign client sends.
+PLANTED_AGENT = "BreachBot/1.0 (planted; +https://example.invalid/bot)"
+
+
+class ConstantAgent(ForgedToken):
+    """Forged-token rows that all carry one user agent no customer's client sends (audit at stealth 1, where nothing declares it)."""
+
+    id = "planted-constant-agent-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):  # noqa: ANN001, ANN201
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            out["gateway"] = out["gateway"].with_columns(user_agent=pl.lit(PLANTED_AGENT))
+        return out
+
+
+class PrivateTickets(SnoopingAgent):
+    """Tickets from a private range (ids >= 2**60) that no ticketing system hands out."""
+
+    id = "planted-private-tickets-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            a = out["admin"]
+            fresh = rng(cfg.seed, "planted-tickets", day_index).integers(0, 1 << 20, a.height)
+            out["admin"] = a.with_columns(
+                ticket_id=pl.when(pl.col("ticket_id").is_not_null()).then(pl.lit(1 << 60, pl.Int64) + pl.Series(fresh, dtype=pl.Int64))
+            )
+        return out
+
+
+class FreshIpPerRow(SnoopingAgent):
+    """A fresh random office address on every admin row (benign staff keep their login's address all day)."""
+
+    id = "planted-fresh-ip-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            a = out["admin"]
+            u = rng(cfg.seed, "planted-ip", day_index).random(a.height)
+            out["admin"] = a.with_columns(ip=pl.Series(OFFICE_NET[0] + (u * OFFICE_NET[1]).astype(np.int64)))
+        return out
+
+
+class ReadsBeforeSignup(CompromisedEmployee):
+    """Reads of customers who have not signed up yet: ids above the largest customer id."""
+
+    id = "planted-before-signup-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            out["admin"] = out["admin"].with_columns(pl.col("customer_id") + cfg.world.customers)
+        return out
+
+
+class WrongColumn(SnoopingAgent):
+    """Writes the address as a ``src_ip`` string instead of the integer ``ip`` column the engine expects."""
+
+    id = "planted-wrong-column-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            out["admin"] = out["admin"].drop("ip").with_columns(src_ip=pl.lit("203.0.113.9"))
+        return out

@@ -1,0 +1,1008 @@
+"""The artefact audit: do attack rows differ from benign rows only in what their scenario declares?
+
+A scenario declares, per phase, the behavioural signals its rows carry
+(``Scenario.signals(knobs)``, names from :data:`simulator.signals.VOCABULARY`); each signal
+names the raw columns and the per-entity-day aggregates it may change. Everything else about an
+attack row must look like the rows of comparable benign actors. This module measures it, per
+stream, phase and column, on generated datasets (it reads ``truth/`` to know which rows are
+attack rows, so it is bench side):
+
+* **unseen values**: the share of attack rows whose value (and, separately, whose value *shape*,
+  letters -> ``A``, digits -> ``9``, or prefix) never occurs in comparable benign rows, against
+  the same share for held-out benign rows (benign split in halves by event id);
+* **stickiness**: distinct values of each column per entity-day (and per token in the gateway),
+  days with attack rows against benign days of comparable actors: the share of attack days above
+  the benign 99th percentile;
+* **distributions**: the Kolmogorov-Smirnov distance of every numeric feature (a numeric
+  column, the local hour, weekday and gap of ``ts``, string lengths, id bit fields, days since a
+  customer signed up...) between attack rows and benign rows, against the distance between two
+  benign halves;
+* **one-line separation**: the AUC of each feature alone (the best one-line shortcut on it);
+* **adversarial validation**: a gradient-boosted classifier, cross-validated with folds grouped
+  by entity, trained to tell attack rows (and entity-days with attack rows) from comparable
+  benign ones, once on every feature and once with the declared signals' features removed.
+
+Comparable benign rows: admin rows and employees' auth rows of employees who held the same role
+that day (``world/employee_roles``), auth rows of the same event kind, all benign customer
+traffic for the gateway. Rows tagged as benign anomalies stay benign (they are benign
+behaviour); the result counts them.
+
+Every feature belongs to one raw column (its derived features are the column's); entity-day
+aggregates may also name an aggregate of the vocabulary (``ips``, ``tickets``, ``night``...). A
+difference is *declared* when a signal declared for the rows' phase names the column (row
+features and unnamed aggregates) or the aggregate (named aggregates); any other difference beyond
+its threshold is *undeclared* and fails the audit.
+
+Entry points: :func:`audit_datasets` (datasets of one scenario at one set of knobs, pooled),
+:func:`audit_scenarios` (generate and audit scenario ids x seeds x knob settings) and
+:func:`artefact_audit` (a JSON-able section for ``results.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from breachbench.dataset import Dataset
+from simulator import layout, pools, signals
+from simulator.schema import LOG_STREAMS
+
+# ---- thresholds ----------------------------------------------------------------------------------
+
+#: An unseen-value share this much above the highest share of the null draws (random benign actors) is a difference.
+UNSEEN_GAP = 0.2
+#: A KS distance is a difference above max(KS_FLOOR, the null draws' highest + NULL_MARGIN,
+#: the two-sample critical value at KS_ALPHA).
+KS_FLOOR = 0.2
+KS_ALPHA = 1e-4
+#: Share of attack entity-days (tokens) above the benign 99th percentile of distinct values that is a difference.
+STICKY_SHARE = 0.25
+#: A single feature that separates attack from benign with at least this AUC is a one-line shortcut.
+SINGLE_AUC = 0.7
+#: The adversarial classifier with the declared features removed must stay at or below this AUC.
+CHANCE_AUC = 0.6
+#: Null draws (random benign actors standing in for the attack's) per test, and the margin above their highest figure.
+NULL_DRAWS = 4
+NULL_MARGIN = 0.1
+NULL_MARGIN_FEW = 0.2
+#: The classifier gives a verdict only with this many attack entities (folds grouped by entity); pool seeds or raise knobs.actors.
+MIN_ENTITIES = 3
+#: Benign rows the unseen-value test looks values up in (a sample, the same for attack and null draws).
+MAX_REF_ROWS = 300_000
+#: Fewer attack rows (entity-days) than this in a (stream, phase): no figure.
+MIN_ROWS = 10
+MIN_DAYS = 3
+#: Caps of the samples the classifier and the KS test see.
+MAX_CLASS_ROWS = 4000
+#: Folds of the adversarial classifier.
+FOLDS = 3
+MAX_KS_ROWS = 20_000
+
+#: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
+DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
+NEW_AGG = {"src_ip": "new_ip", "device": "new_device"}
+#: The entity of a row, per stream (auth: the employee, else the customer, else the key).
+ENTITY = {"gateway": ("customer_id",), "admin": ("employee_id",), "auth": ("employee_id", "customer_id", "key_id"), "hr": ("subject_id",)}
+#: Per-token grouping (sessions) where the stream has a token.
+TOKEN = "token_id"
+#: Columns never used as features: row ids.
+SKIP = {"event_id"}
+
+
+class AuditError(ValueError):
+    """Bad input to the audit (a knob, a seed, a dataset); the message names the field and value."""
+
+
+# ---- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One test of one feature in one (stream, phase)."""
+
+    stream: str
+    phase: str
+    column: str
+    feature: str
+    test: str  # unseen | shape | ks | sticky | single_auc
+    attack: float
+    benign: float
+    threshold: float
+    n_attack: int
+    differs: bool
+    declared: bool
+    unit: str = "rows"  # rows | entity-days | tokens
+
+    @property
+    def undeclared(self) -> bool:
+        """A difference no declared signal covers."""
+        return self.differs and not self.declared
+
+    def describe(self, where: str = "") -> str:
+        """One line naming the stream, column, feature and figure."""
+        what = {
+            "unseen": f"{self.attack:.0%} of attack {self.unit} carry a value no comparable benign row has (a random benign actor: {self.benign:.0%})",
+            "shape": f"{self.attack:.0%} of attack {self.unit} carry a value shape no comparable benign row has (a random benign actor: {self.benign:.0%})",
+            "ks": f"KS distance {self.attack:.2f} from benign (a random benign actor: {self.benign:.2f}; threshold {self.threshold:.2f})",
+            "sticky": f"{self.attack:.0%} of attack {self.unit} above the benign p99 of {self.benign:g} distinct",
+            "single_auc": f"alone separates attack {self.unit} with AUC {self.attack:.2f} (a random benign actor: {self.benign:.2f})",
+        }[self.test]
+        tag = "declared" if self.declared else "undeclared"
+        return f"{where}{self.stream}.{self.column or '(rows)'} in phase {self.phase}, {self.feature} -> {what} ({tag})"
+
+
+@dataclass(frozen=True)
+class ClassifierScore:
+    """Cross-validated AUC of the adversarial classifier in one (stream, phase, level)."""
+
+    stream: str
+    phase: str
+    level: str  # rows | entity-days
+    auc_all: float | None
+    auc_undeclared: float | None
+    n_attack: int
+    n_benign: int
+    folds: int
+    top_undeclared: tuple[str, ...] = ()  # features with the strongest single separation among the undeclared ones
+    entities: int = 0  # attack entities (actors; customers in the gateway)
+    verdict: bool = True  # False with fewer than MIN_ENTITIES attack entities: folds by entity-day, figures for information only
+
+    @property
+    def near_chance(self) -> bool:
+        """Without the declared signals' features the classifier is near chance (or gives no verdict)."""
+        return not self.verdict or self.auc_undeclared is None or self.auc_undeclared <= CHANCE_AUC
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The audit of one scenario at one set of knobs, pooled over its datasets (seeds)."""
+
+    scenario: str
+    knobs: str  # "stealth=1.0" (the knobs set explicitly) or "defaults"
+    seeds: tuple[int, ...]
+    declared: dict[str, tuple[str, ...]]
+    findings: tuple[Finding, ...]
+    classifiers: tuple[ClassifierScore, ...]
+    benign_anomalies: dict[str, dict[str, int]] = field(default_factory=dict)  # stream -> pattern -> rows kept as benign
+    attack_rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def where(self) -> str:
+        """Scenario and knobs, as problems name them."""
+        return f"{self.scenario} {self.knobs}: "
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per undeclared difference and per classifier above chance without the declared features."""
+        out = [f.describe(self.where) for f in self.findings if f.undeclared]
+        for c in self.classifiers:
+            if not c.near_chance:
+                out.append(
+                    f"{self.where}{c.stream} in phase {c.phase}, adversarial classifier on {c.level} -> AUC {c.auc_undeclared:.2f} > {CHANCE_AUC} "
+                    f"without the declared signals' features (with them {c.auc_all:.2f}); strongest undeclared: {', '.join(c.top_undeclared) or '-'}"
+                )
+        return out
+
+    @property
+    def passed(self) -> bool:
+        """No undeclared difference and every classifier near chance without the declared features."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (for ``results.json``)."""
+        return {
+            "scenario": self.scenario,
+            "knobs": self.knobs,
+            "seeds": list(self.seeds),
+            "passed": self.passed,
+            "declared": {k: list(v) for k, v in self.declared.items()},
+            "problems": self.problems,
+            "attack_rows": self.attack_rows,
+            "benign_anomalies": self.benign_anomalies,
+            "classifiers": [asdict(c) | {"top_undeclared": list(c.top_undeclared)} for c in self.classifiers],
+            "findings": [asdict(f) for f in self.findings if f.differs],
+            "seconds": round(self.seconds, 2),
+        }
+
+
+# ---- loading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature of a row (or entity-day), the raw column it belongs to and the aggregate it is, if any."""
+
+    name: str
+    column: str
+    kind: str  # num | cat
+    aggregate: str | None = None
+
+
+def _entry_of_incidents(ds: Dataset) -> list[int]:
+    """Scenario entry (index into the config's ``scenarios``) of each incident id, in order."""
+    out: list[int] = []
+    for i, spec in enumerate(ds.manifest["config"]["scenarios"]):
+        out.extend([i] * int(spec.get("count", 1)))
+    return out
+
+
+def _local(ts: pl.Expr, tz: str) -> pl.Expr:
+    return ts.dt.convert_time_zone(tz)
+
+
+def _load_stream(ds: Dataset, k: int, stream: str, incidents: list[int], roles: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
+    """Rows of one stream of one dataset with labels, entity, comparability group and day (deduplicated).
+
+    The group of an employee's row is their role that day and their shift (a night-shift agent is
+    compared with night-shift agents).
+    """
+    files = sorted((ds.root / "logs" / stream).rglob("*.parquet"))
+    if not files:
+        return pl.DataFrame()
+    df = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").unique("event_id", keep="first", maintain_order=True)
+    if df.height == 0:
+        return df
+    ev = ds.truth("malicious_events").filter(pl.col("stream") == stream).select("event_id", "incident_id", "phase")
+    tags = ds.truth("benign_anomalies").filter(pl.col("stream") == stream).select("event_id", pl.col("pattern").alias("_pattern"))
+    df = df.join(ev, on="event_id", how="left").join(tags, on="event_id", how="left")
+    # rows of other scenario entries are neither attack nor benign here
+    df = df.filter(pl.col("incident_id").is_null() | pl.col("incident_id").is_in(incidents))
+    tz = ds.timezone
+    cols = ENTITY[stream]
+    ent = pl.coalesce([pl.concat_str([pl.lit(f"{c}:"), pl.col(c).cast(pl.String)]) for c in cols if c in df.columns])
+    eid = pl.coalesce([pl.col(c).cast(pl.Int64, strict=False) for c in cols if c in df.columns and df.schema[c].is_integer()] or [pl.lit(None, pl.Int64)])
+    df = df.with_columns(
+        _ds=pl.lit(k, pl.Int32),
+        _entity=pl.concat_str([pl.lit(f"{k}/"), ent]),
+        _eid=eid,
+        _day=_local(pl.col("ts"), tz).dt.date(),
+        _attack=pl.col("incident_id").is_not_null(),
+        _phase=pl.col("phase"),
+    ).drop("incident_id", "phase")
+    # comparability group: the employee's role that day; the event kind in auth
+    if "employee_id" in df.columns:
+        pairs = df.select("employee_id", "_day").drop_nulls().unique()
+        role = (
+            pairs.join(roles, on="employee_id", how="inner")
+            .filter((pl.col("start_date") <= pl.col("_day")) & (pl.col("end_date").is_null() | (pl.col("_day") < pl.col("end_date"))))
+            .group_by("employee_id", "_day").agg(pl.col("role").last())
+        )
+        df = df.join(role, on=["employee_id", "_day"], how="left").join(shifts, on="employee_id", how="left").with_columns(
+            pl.concat_str([pl.col("role").fill_null("none"), pl.lit("/"), pl.col("_shift").fill_null("-")]).alias("role")
+        ).drop("_shift")
+    else:
+        df = df.with_columns(role=pl.lit(None, pl.String))
+    kind = pl.col("event") if "event" in df.columns and stream == "auth" else pl.lit(stream)
+    df = df.with_columns(
+        _group=pl.when(pl.col("employee_id").is_not_null() if "employee_id" in df.columns else pl.lit(False))
+        .then(pl.concat_str([kind, pl.lit(":"), pl.col("role")]))
+        .otherwise(kind)
+    ).drop("role")
+    return df
+
+
+def _cross_presence(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Add, per column shared with another stream, whether (entity, day, value) occurs there (else (day, value))."""
+    out = {}
+    for s, df in frames.items():
+        if df.height == 0:
+            out[s] = df
+            continue
+        ent_cols = [c for c in ENTITY[s] if c in df.columns]
+        for t, other in frames.items():
+            if t == s or other.height == 0:
+                continue
+            for c in df.columns:
+                if c.startswith("_") or c in SKIP or c == "ts" or c not in other.columns or c in ent_cols:
+                    continue
+                keys = [e for e in ent_cols[:1] if e in other.columns] + ["_day", c]
+                seen = other.select(keys).drop_nulls().unique().with_columns(pl.lit(True).alias(f"f:{c}:in_{t}"))
+                df = df.join(seen, on=keys, how="left").with_columns(pl.col(f"f:{c}:in_{t}").fill_null(False).cast(pl.Float64))
+        out[s] = df
+    return out
+
+
+def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
+    """The rows of the datasets (pooled), labelled, with their raw and derived features.
+
+    Attack rows are those of incidents of scenario entry ``entry`` of each dataset's config;
+    other incidents' rows are dropped. ``streams``: which streams to return (default: those with
+    attack rows).
+    """
+    pooled: dict[str, list[pl.DataFrame]] = {s: [] for s in LOG_STREAMS}
+    incidents = [[i for i, e in enumerate(_entry_of_incidents(ds)) if e == entry] for ds in datasets]
+    wanted = set()  # streams with attack rows in some dataset: only those are featurised
+    for ds, inc in zip(datasets, incidents, strict=True):
+        wanted |= set(ds.truth("malicious_events").filter(pl.col("incident_id").is_in(inc))["stream"].unique().to_list())
+    if streams is not None:
+        wanted = set(streams)
+    for k, ds in enumerate(datasets):
+        inc = incidents[k]
+        roles = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employee_roles")]).select("employee_id", "role", "start_date", "end_date")
+        shifts = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")]).select("employee_id", pl.col("shift").alias("_shift"))
+        frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
+        frames = _cross_presence(frames)
+        customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
+        for s, df in frames.items():
+            if df.height and s in wanted:
+                pooled[s].append(_row_features(df, s, ds.timezone, customers))
+    # a row's own entity column is not a feature, but the other streams' presence columns of it stay
+    return {s: pl.concat(v, how="diagonal_relaxed") for s, v in pooled.items() if v}
+
+
+# ---- row features --------------------------------------------------------------------------------
+
+
+def _shape(col: pl.Expr) -> pl.Expr:
+    """Letters -> A, digits -> 9, runs collapsed (``LT-00042`` -> ``AA-9``... kept short)."""
+    return col.str.replace_all(r"[A-Za-z]+", "A").str.replace_all(r"[0-9]+", "9")
+
+
+def _prefix(col: pl.Expr) -> pl.Expr:
+    """The value without its last alphanumeric run (``203.0.113.7`` -> ``203.0.113.``)."""
+    return col.str.replace(r"[A-Za-z0-9]+$", "")
+
+
+def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFrame) -> pl.DataFrame:
+    """Derived features of every column, named ``f:<column>:<feature>``, driven by dtype."""
+    exprs: list[pl.Expr] = []
+    days = df["_day"].unique().to_list()
+    off = pl.DataFrame({"_day": days, "_off": [d.weekday() >= 5 or pools.is_holiday(d) for d in days]}, schema={"_day": pl.Date, "_off": pl.Boolean})
+    df = df.join(off, on="_day", how="left")
+    for c, t in df.schema.items():
+        if c.startswith(("_", "f:")) or c in SKIP:
+            continue
+        col = pl.col(c)
+        exprs.append(col.is_null().cast(pl.Float64).alias(f"f:{c}:null"))
+        if c in ENTITY[stream]:
+            continue  # the entity's id: never a feature (the classifier would learn the actor, not the attack)
+        if t == pl.Datetime or isinstance(t, pl.Datetime):
+            loc = _local(col, tz)
+            exprs += [
+                (loc.dt.hour() + loc.dt.minute() / 60).cast(pl.Float64).alias(f"f:{c}:hour"),
+                loc.dt.weekday().cast(pl.Float64).alias(f"f:{c}:weekday"),
+                (loc.dt.hour() < 6).or_(pl.col("_off")).cast(pl.Float64).alias(f"f:{c}:night"),
+                (col.dt.epoch("us") % 1_000_000).cast(pl.Float64).alias(f"f:{c}:subsecond"),
+            ]
+        elif t == pl.String:
+            exprs += [
+                col.fill_null("<null>").alias(f"f:{c}:value"),
+                _shape(col).fill_null("<null>").alias(f"f:{c}:shape"),
+                _prefix(col).fill_null("<null>").alias(f"f:{c}:prefix"),
+                col.str.len_chars().cast(pl.Float64).alias(f"f:{c}:length"),
+                (col.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) == pl.col("_eid")).fill_null(False).cast(pl.Float64).alias(f"f:{c}:has_entity"),
+            ]
+        elif t.is_integer():
+            v = col.cast(pl.Int64)
+            if c.endswith("_id"):
+                has = pl.any_horizontal([(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]).fill_null(False)
+                exprs += [
+                    (64 - v.abs().bitwise_leading_zeros().cast(pl.Int64)).cast(pl.Float64).alias(f"f:{c}:bits"),
+                    (v.abs() % (1 << 16)).cast(pl.Float64).alias(f"f:{c}:low16"),
+                    (v.abs() // (1 << 40)).cast(pl.Float64).alias(f"f:{c}:high"),
+                    has.cast(pl.Float64).alias(f"f:{c}:has_entity"),
+                    v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value"),
+                ]
+            else:
+                exprs += [v.cast(pl.Float64).alias(f"f:{c}:num"), v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value")]
+        elif t.is_float():
+            exprs.append(col.cast(pl.Float64).alias(f"f:{c}:num"))
+    df = df.with_columns(exprs)
+    # time since the entity's previous row (whatever its label), as a detector sees the stream
+    df = df.sort("_entity", "ts").with_columns(
+        (pl.col("ts").diff().over("_entity").dt.total_microseconds().cast(pl.Float64) / 1e6 + 1).log10().fill_null(-1.0).alias("f:ts:gap")
+    )
+    # the customers a row names: known? signed up before the row? how active?
+    if "customer_id" in df.columns:
+        cust = customers.select(
+            "customer_id", pl.col("signup_date").alias("_signup"), pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
+            pl.col("tier").alias("f:customer_id:tier"),
+        )
+        df = df.join(cust, on="customer_id", how="left").with_columns(
+            pl.col("_signup").is_null().and_(pl.col("customer_id").is_not_null()).cast(pl.Float64).alias("f:customer_id:unknown"),
+            (pl.col("_day") - pl.col("_signup")).dt.total_days().cast(pl.Float64).fill_null(-1e4).alias("f:customer_id:days_since_signup"),
+            pl.col("f:customer_id:activity").fill_null(-1.0),
+            pl.col("f:customer_id:tier").fill_null("<null>"),
+        ).drop("_signup")
+    return df.drop("_off")
+
+
+def row_features(df: pl.DataFrame) -> list[Feature]:
+    """The features of a row frame (columns ``f:<column>:<feature>``)."""
+    out = []
+    for c, t in df.schema.items():
+        if not c.startswith("f:"):
+            continue
+        _, col, name = c.split(":", 2)
+        out.append(Feature(c, col, "cat" if t == pl.String else "num"))
+    return out
+
+
+# ---- entity-day aggregates -----------------------------------------------------------------------
+
+
+def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFrame, list[Feature]]:
+    """One row per unit (entity-day or token): counts, distinct values, new values, means of numeric features."""
+    raw = [c for c in df.columns if not c.startswith(("_", "f:")) and c not in SKIP and c != "ts" and c not in keys]
+    num = [f for f in row_features(df) if f.kind == "num"]
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Float64).alias("a:rows"), pl.col("_attack").any().alias("_attack"),
+                           pl.col("_phase").drop_nulls().mode().first().alias("_phase"), pl.col("_group").mode().first().alias("_group"),
+                           pl.col("_pattern").drop_nulls().first().alias("_pattern")]
+    feats = [Feature("a:rows", "", "num", "rows")]
+    rec = "row_count" if "row_count" in df.columns else "records_returned" if "records_returned" in df.columns else None
+    if rec:
+        aggs.append(pl.col(rec).sum().cast(pl.Float64).alias("a:records"))
+        feats.append(Feature("a:records", rec, "num", "records"))
+    for c in raw:
+        aggs += [pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
+                 (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share")]
+        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num")]
+        if f"_new:{c}" in df.columns:
+            aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
+            feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
+    for f in num:
+        aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
+        feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else None))
+    if "customer_id" in df.columns:
+        # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
+        aggs += [
+            (pl.col("customer_id").sort_by("ts").diff() == 1).mean().fill_null(0).cast(pl.Float64).alias("a:customer_id:sequential"),
+            (pl.col("customer_id").count() / pl.col("customer_id").n_unique().clip(1)).cast(pl.Float64).alias("a:customer_id:repeat"),
+        ]
+        feats += [Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
+                  Feature("a:customer_id:repeat", "customer_id", "num", "repeat")]
+    return df.group_by(keys).agg(aggs), feats
+
+
+def entity_days(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Feature]]:
+    """Entity-day units (all rows of an entity's day; attack when any row is) with their aggregates."""
+    first = df.group_by("_entity").agg(pl.col("_day").min().alias("_first"))
+    news = []
+    for c in df.columns:
+        if c.startswith(("_", "f:")) or c in SKIP or c == "ts" or df.schema[c] != pl.String:
+            continue
+        seen = df.select("_entity", c, "_day").drop_nulls().group_by("_entity", c).agg(pl.col("_day").min().alias(f"_since:{c}"))
+        news.append((c, seen))
+    d = df.join(first, on="_entity", how="left")
+    for c, seen in news:
+        d = d.join(seen, on=["_entity", c], how="left").with_columns(
+            ((pl.col(f"_since:{c}") == pl.col("_day")) & (pl.col("_day") > pl.col("_first"))).fill_null(False).alias(f"_new:{c}")
+        ).drop(f"_since:{c}")
+    return _groups(d.drop("_first"), ["_ds", "_entity", "_day"], stream)
+
+
+def token_units(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Feature]] | None:
+    """Token units (every row of a token; attack when any row is), or None when the stream has no token."""
+    if TOKEN not in df.columns or df[TOKEN].null_count() == df.height:
+        return None
+    d = df.filter(pl.col(TOKEN).is_not_null())
+    units, feats = _groups(d, ["_ds", TOKEN], stream)
+    return units.with_columns(_entity=pl.concat_str([pl.col("_ds").cast(pl.String), pl.lit("/t"), pl.col(TOKEN).cast(pl.String)])), feats
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+
+
+def _declared_sets(names: Iterable[str], stream: str) -> tuple[set[str], set[str]]:
+    """(columns, aggregates) the named signals cover in ``stream``."""
+    cols, aggs = set(), set()
+    for n in names:
+        sig = signals.VOCABULARY[n]
+        for c in sig.columns:
+            s, _, col = c.rpartition(".")
+            if not s or s == stream:
+                cols.add(col)
+        aggs |= set(sig.aggregates)
+    return cols, aggs
+
+
+def _is_declared(f: Feature, cols: set[str], aggs: set[str]) -> bool:
+    """Declared when a declared signal names the feature's column or its aggregate (``rows``: the aggregate only)."""
+    return (f.aggregate is not None and f.aggregate in aggs) or (bool(f.column) and f.column in cols)
+
+
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov distance (0 when a side is empty)."""
+    from scipy.stats import ks_2samp
+
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    return float(ks_2samp(a, b).statistic)
+
+
+def _auc1(y: np.ndarray, x: np.ndarray) -> float:
+    """AUC of one feature, either direction (0.5 = no separation)."""
+    from scipy.stats import rankdata
+
+    pos = y == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return 0.5
+    r = rankdata(x)
+    auc = (r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return float(max(auc, 1 - auc))
+
+
+def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: int) -> pl.DataFrame:
+    """Benign units sampled with the attack units' mix of groups and days, ``per`` of them per attack unit (at most ``cap``).
+
+    Same role (or kind) on the same days: an attack window covers some days only, and days differ
+    (weekdays, holidays), so benign units of other days are not comparable.
+    """
+    keys = ["_group", "_day"] if "_day" in att.columns else ["_group"]
+    want = att.group_by(keys).len().rename({"len": "_want"})
+    pool = ben.join(want, on=keys, how="inner")
+    if pool.height == 0:  # no benign unit on those days: the groups alone
+        keys = ["_group"]
+        want = att.group_by(keys).len().rename({"len": "_want"})
+        pool = ben.join(want, on=keys, how="inner")
+    total = max(1, int(want["_want"].sum()))
+    n = min(cap, int(per * total))
+    r = np.random.default_rng(seed)
+    pool = pool.with_columns(_u=pl.Series(r.random(pool.height)))
+    # per (group, day): the first round(n * want / total) units in a random order
+    quota = (pl.col("_want") * n / total).round().clip(1).cast(pl.Int64)
+    out = pool.sort("_u").with_columns(_rank=pl.int_range(pl.len()).over(keys)).filter(pl.col("_rank") < quota)
+    return out.drop("_u", "_rank", "_want")
+
+
+def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, list[Feature], np.ndarray]:
+    """Matrix of numeric features and ordinal-coded categoricals (the 60 commonest values; none for values that name an entity)."""
+    cols, out, cat = [], [], []
+    for f in feats:
+        if f.kind == "num":
+            cols.append(_num(sample, f.name))
+            out.append(f)
+            cat.append(False)
+            continue
+        b = sample.filter(~pl.col("_attack"))
+        per_entity = b.height > 0 and b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].median() <= 1
+        if per_entity:
+            continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
+        top = sample[f.name].value_counts(sort=True).head(60)[f.name].to_list()
+        codes = sample[f.name].replace_strict({v: i for i, v in enumerate(top)}, default=len(top), return_dtype=pl.Int32)
+        cols.append(codes.to_numpy().astype(np.float64))
+        out.append(Feature(f.name + ".code", f.column, "num", f.aggregate))
+        cat.append(True)
+    return (np.column_stack(cols) if cols else np.zeros((sample.height, 0))), out, np.array(cat, dtype=bool)
+
+
+def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray) -> tuple[float | None, int]:
+    """Mean AUC over stratified folds grouped by ``groups``; None when fewer than two groups hold attack units."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if X.shape[1] == 0:
+        return 0.5, 0
+    k = min(FOLDS, len(set(groups[y == 1])))
+    if k < 2:
+        return None, 0
+    aucs = []
+    for tr, te in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(X, y, groups):
+        if len(set(y[te])) < 2 or len(set(y[tr])) < 2:
+            continue
+        m = HistGradientBoostingClassifier(max_iter=40, learning_rate=0.15, max_leaf_nodes=15, min_samples_leaf=10, max_bins=64,
+                                           categorical_features=cat if cat.any() else None, class_weight="balanced", random_state=0)
+        m.fit(X[tr], y[tr])
+        aucs.append(roc_auc_score(y[te], m.predict_proba(X[te])[:, 1]))
+    return (float(np.mean(aucs)) if aucs else None), len(aucs)
+
+
+def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """A null draw: random benign actors standing in for the attack's, each unit mirrored.
+
+    For each attack entity a random benign entity of its group; rows: for each of the attack
+    entity's days, the stand-in's rows of the same day, as large a share of them as the attack's
+    rows are of the actor's rows that day; entity-day and token units: as many random units of
+    the stand-in as the attack entity has. A random benign actor differs from its peers by its own
+    habits (hours, rota, ids) too; the audit judges attack rows against what such draws reach, not
+    against zero. Columnar: joins on random ranks, no loop over entities.
+    """
+    r = np.random.default_rng(seed)
+    pool = ben.select("_group", "_entity").unique().sort("_group", "_entity").with_columns(
+        _i=pl.int_range(pl.len()).over("_group"), _m=pl.len().over("_group")
+    )
+    per = att.group_by("_entity").agg(pl.col("_group").mode().first()).sort("_entity")
+    per = per.join(pool.select("_group", "_m").unique(), on="_group", how="inner")
+    if per.height == 0:
+        return ben.head(0)
+    per = per.with_columns(_i=(pl.Series(r.random(per.height)) * pl.col("_m")).floor().cast(pl.Int64))
+    mapping = per.join(pool.select("_group", "_i", pl.col("_entity").alias("_stand")), on=["_group", "_i"]).select("_entity", "_stand")
+    u = pl.Series("_u", r.random(ben.height))
+    if "event_id" not in att.columns or "_day" not in att.columns:  # entity-days, tokens: whole units
+        need = att.group_by("_entity").len().join(mapping, on="_entity").group_by("_stand").agg(pl.col("len").sum().alias("_k"))
+        cand = ben.with_columns(u).join(need.rename({"_stand": "_entity"}), on="_entity", how="inner")
+        cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity") - 1)
+        return cand.filter(pl.col("_rank") < pl.col("_k")).drop("_u", "_k", "_rank")
+    own = ben.group_by("_entity", "_day").len().rename({"len": "_own"})
+    days = (att.group_by("_entity", "_day").len().join(own, on=["_entity", "_day"], how="left")
+            .with_columns(_share=pl.col("len") / (pl.col("len") + pl.col("_own").fill_null(0))).join(mapping, on="_entity")
+            .group_by("_stand", "_day").agg(pl.col("_share").max()))
+    cand = ben.with_columns(u).join(days.rename({"_stand": "_entity"}), on=["_entity", "_day"], how="inner")
+    cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity", "_day") - 1, _n=pl.len().over("_entity", "_day"))
+    k = (pl.col("_share") * pl.col("_n")).round().clip(1)
+    return cand.filter(pl.col("_rank") < k).drop("_u", "_share", "_rank", "_n")
+
+
+def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
+    """Share of ``x``'s units whose value no ``ref`` unit of their group has."""
+    if x.height == 0:
+        return 0.0
+    seen = ref.select("_group", feat).unique().with_columns(_seen=pl.lit(True))
+    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().mean())
+
+
+def _num(df: pl.DataFrame, name: str) -> np.ndarray:
+    return df[name].cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9).to_numpy()
+
+
+def _stats(att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str, p99: dict[str, float], seed: int) -> dict[tuple[str, str], float]:
+    """Every test's figure for ``att`` against ``ben`` (which must not hold ``att``'s units)."""
+    out: dict[tuple[str, str], float] = {}
+    matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed)
+    ref = matched
+    big = ben.sample(MAX_REF_ROWS, seed=seed) if ben.height > MAX_REF_ROWS else ben
+    xs = att.sample(MAX_KS_ROWS, seed=seed) if att.height > MAX_KS_ROWS else att
+    y = np.r_[np.ones(xs.height, dtype=np.int8), np.zeros(matched.height, dtype=np.int8)]
+    for f in feats:
+        if f.kind == "cat":
+            if unit == "rows":
+                test = "shape" if f.name.endswith((":shape", ":prefix")) else "unseen"
+                out[(f.name, test)] = _unseen_share(att, big, f.name)
+            continue
+        if f.name in p99:
+            out[(f.name, "sticky")] = float((att[f.name].fill_null(0).to_numpy() > p99[f.name]).mean())
+        if unit != "rows" and f.name.endswith(":mean") and f.aggregate is None:
+            continue  # a day's mean of a row feature: the row tests judge it (and one actor's habits dominate it)
+        xa = _num(xs, f.name)
+        out[(f.name, "ks")] = _ks(xa, _num(ref, f.name))
+        out[(f.name, "single_auc")] = _auc1(y, np.r_[xa, _num(matched, f.name)])
+    return out
+
+
+def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature],
+                cols: set[str], aggs: set[str], seed: int) -> tuple[list[Finding], ClassifierScore | None]:
+    """Every test on one unit kind (rows, entity-days or tokens) of one (stream, phase), against null draws of benign entities."""
+    findings: list[Finding] = []
+    n = att.height
+    if n < (MIN_ROWS if unit == "rows" else MIN_DAYS):
+        return findings, None
+    ben = ben.filter(pl.col("_group").is_in(att["_group"].unique().implode()))
+    if ben.height < 2 * MIN_ROWS:
+        return findings, None
+    keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
+    p99 = {f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99)) for f in feats
+           if unit != "rows" and f.name.endswith((":distinct", ":new"))}
+    real = _stats(att, ben, feats, unit, p99, seed)
+    nulls = []
+    for i in range(NULL_DRAWS):
+        ps = _pseudo(att, ben, seed + 101 * (i + 1))
+        if ps.height == 0:
+            continue
+        rest = ben.join(ps.select(keys).unique(), on=keys, how="anti")
+        nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1))
+    few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
+    margin = NULL_MARGIN_FEW if few else NULL_MARGIN
+    crit = math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt((min(n, MAX_KS_ROWS) + min(ben.height, MAX_KS_ROWS)) / max(min(n, MAX_KS_ROWS) * min(ben.height, MAX_KS_ROWS), 1))
+    by_name = {f.name: f for f in feats}
+    for (name, test), value in real.items():
+        f = by_name[name]
+        base = max([nl.get((name, test), 0.0 if test != "single_auc" else 0.5) for nl in nulls], default=0.0 if test != "single_auc" else 0.5)
+        if test in ("unseen", "shape"):
+            thr = base + UNSEEN_GAP
+        elif test == "ks":
+            thr = max(KS_FLOOR, base + margin, crit)
+        elif test == "sticky":
+            thr = max(STICKY_SHARE, base + margin)
+        else:
+            thr = max(SINGLE_AUC, base + margin)
+        shown = p99[name] if test == "sticky" else base  # sticky: the p99; otherwise the null draws' highest figure
+        findings.append(Finding(stream, phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, _is_declared(f, cols, aggs), unit))
+    if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
+        return findings, None
+    # the adversarial classifier on a matched sample, with every feature and without the declared ones
+    a_s = att.sample(MAX_CLASS_ROWS // 4, seed=seed) if n > MAX_CLASS_ROWS // 4 else att
+    b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed)
+    sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
+    y = sample["_attack"].cast(pl.Int8).to_numpy()
+    X, dfeats, cat = _design(sample, ben, feats)
+    keep = np.array([not _is_declared(f, cols, aggs) for f in dfeats], dtype=bool)
+    entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
+    groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
+    auc_all, folds = _cv_auc(X, y, groups, cat)
+    auc_und, _ = _cv_auc(X[:, keep], y, groups, cat[keep])
+    verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
+    singles = sorted(((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not _is_declared(by_name[k[0]], cols, aggs)), reverse=True)
+    top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
+    return findings, ClassifierScore(stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict)
+
+
+def _groups_of(sample: pl.DataFrame, by_day: bool) -> np.ndarray:
+    """CV groups: the entity, or the entity-day when the attack has fewer than three entities."""
+    if by_day and "_day" in sample.columns:
+        key = sample.select(pl.concat_str([pl.col("_entity"), pl.lit("@"), pl.col("_day").cast(pl.String)])).to_series()
+    else:
+        key = sample["_entity"]
+    return key.rank("dense").to_numpy()
+
+
+def audit_datasets(
+    datasets: Sequence[Dataset], declared: dict[str, Sequence[str]], *, scenario: str = "", knobs: str = "", entry: int = 0,
+    seeds: Sequence[int] = (), progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Audit the attack rows of one scenario entry in ``datasets`` (pooled) against comparable benign rows.
+
+    Args:
+        datasets: generated datasets with the same scenario at the same knobs (e.g. several seeds).
+        declared: phase -> declared signal names (``Scenario.signals(knobs)``).
+        scenario: scenario id, for messages.
+        knobs: the knobs as text, for messages.
+        entry: index of the scenario entry in each dataset's config (its incidents' rows are the attack rows).
+        seeds: the datasets' seeds, for the record.
+        progress: called with one line per stream audited.
+
+    Returns:
+        The per-feature findings, the classifier scores and the verdict.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    say = progress or (lambda _m: None)
+    for phase, names in declared.items():
+        signals.check(names, f"{scenario} phase {phase}")
+    rows = load_rows(datasets, entry)
+    return audit_rows(rows, declared, scenario=scenario, knobs=knobs, seeds=seeds, progress=progress, started=t0)
+
+
+def audit_rows(
+    rows: dict[str, pl.DataFrame], declared: dict[str, Sequence[str]], *, scenario: str = "", knobs: str = "",
+    seeds: Sequence[int] = (), progress: Callable[[str], None] | None = None, started: float | None = None,
+) -> AuditResult:
+    """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows)."""
+    import time
+
+    t0 = started if started is not None else time.perf_counter()
+    say = progress or (lambda _m: None)
+    findings: list[Finding] = []
+    scores: list[ClassifierScore] = []
+    anomalies: dict[str, dict[str, int]] = {}
+    attack_rows: dict[str, int] = {}
+    for stream, df in rows.items():
+        att_all = df.filter(pl.col("_attack"))
+        attack_rows[stream] = att_all.height
+        if att_all.height == 0:
+            continue
+        ben_all = df.filter(~pl.col("_attack"))
+        tags = ben_all.filter(pl.col("_pattern").is_not_null()).group_by("_pattern").len()
+        anomalies[stream] = {p: int(n) for p, n in tags.iter_rows()}
+        units = [("rows", df, row_features(df))]
+        ed, ed_feats = entity_days(df, stream)
+        units.append(("entity-days", ed, ed_feats))
+        tok = token_units(df, stream)
+        if tok is not None:
+            units.append(("tokens", tok[0], tok[1]))
+        for phase in sorted(att_all["_phase"].drop_nulls().unique().to_list()):
+            names = declared.get(phase)
+            if names is None:
+                raise AuditError(f"{scenario}: rows of phase {phase!r} but signals() declares only {sorted(declared)}")
+            cols, aggs = _declared_sets(names, stream)
+            for unit, frame, feats in units:
+                att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
+                ben = frame.filter(~pl.col("_attack"))
+                f, c = _judge_unit(stream, phase, unit, att, ben, feats, cols, aggs, seed=len(findings))
+                findings += f
+                if c is not None and unit != "tokens":
+                    scores.append(c)
+            say(f"  {scenario} {knobs}: {stream} phase {phase}, {att_all.filter(pl.col('_phase') == phase).height} attack rows audited")
+    return AuditResult(scenario, knobs or "defaults", tuple(seeds), {k: tuple(v) for k, v in declared.items()}, tuple(findings), tuple(scores),
+                       anomalies, attack_rows, time.perf_counter() - t0)
+
+
+# ---- generating and auditing scenarios ------------------------------------------------------------
+
+#: The audit world: small but not tiny; collection faults off (the audit is about generation).
+AUDIT_WORLD: dict[str, Any] = {
+    "world": {"customers": 20_000, "employees": 1000, "block_size": 10_000},
+    "time": {"start": "2025-04-01", "end": "2025-04-25", "warmup_days": 4},
+    "traffic": {"daily_active_fraction": 0.1},
+    "logs": {"missing_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0},
+}
+#: A smaller world for ``scenarios check``.
+CHECK_AUDIT_WORLD: dict[str, Any] = {
+    "world": {"customers": 6000, "employees": 600, "block_size": 6000},
+    "time": {"start": "2025-04-01", "end": "2025-04-19", "warmup_days": 4},
+    "traffic": {"daily_active_fraction": 0.1},
+    "logs": {"missing_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0},
+}
+DEFAULT_SEEDS = (1, 2, 3)
+#: Seeds of the audit in ``scenarios check`` (three actors, so the classifier gives a verdict).
+CHECK_AUDIT_SEEDS = (5, 6, 7)
+
+
+def _knob_text(knobs: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(knobs.items())) or "defaults"
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """(config overrides, scenario knobs) from ``--set`` assignments; ``knobs.<name>=value`` are knobs."""
+    from breachbench.config import ConfigError, _parse_value
+
+    config, knobs = [], {}
+    for a in overrides:
+        if "=" not in a:
+            raise AuditError(f"--set {a!r}: expected dotted.key=value, e.g. knobs.stealth=1 or world.customers=50000")
+        key, _, raw = a.partition("=")
+        key = key.strip()
+        if key.startswith("knobs."):
+            name = key.removeprefix("knobs.")
+            if not name or "." in name:
+                raise AuditError(f"--set {key}: a knob is knobs.<name>, e.g. knobs.stealth=1")
+            knobs[name] = _parse_value(raw.strip())
+        elif key.split(".")[0] in ("scenarios", "seed", "name", "detection", "suite"):
+            raise ConfigError(f"--set {key}: not settable in an audit (scenarios and seeds come from the IDs and --seeds)")
+        else:
+            config.append(a)
+    return config, knobs
+
+
+def audit_config(scenario: str, knobs: dict[str, Any], seed: int, overrides: Sequence[str] = (), world: dict[str, Any] | None = None) -> Any:
+    """The SimConfig of one audit dataset (the audit world, overrides applied, one scenario entry)."""
+    import copy
+
+    from breachbench.config import apply_override, validate
+
+    data = copy.deepcopy(world or AUDIT_WORLD)
+    data |= {"name": "audit", "seed": seed, "scenarios": [{"id": scenario, "knobs": dict(knobs)}]}
+    for a in overrides:
+        apply_override(data, a)
+    return validate(data, "audit").sim()
+
+
+def audit_scenarios(
+    ids: Sequence[str], *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: Sequence[str] = (), workdir: str | Path | None = None,
+    world: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None, workers: int = 1,
+    on_result: Callable[[AuditResult], None] | None = None,
+) -> list[AuditResult]:
+    """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
+
+    Args:
+        ids: registered scenario ids or ``module:attr``.
+        seeds: one dataset per seed, pooled before judging.
+        overrides: ``--set`` assignments: ``knobs.<name>=v`` set scenario knobs (on the scenarios that have
+            the knob), anything else a key of the audit world's config.
+        workdir: where the datasets go (a temporary directory, removed afterwards, by default).
+        world: the base world (default :data:`AUDIT_WORLD`).
+        progress: called with one line per step.
+        workers: generation workers.
+        on_result: called with each scenario's result as soon as it is ready (to print as it goes).
+    """
+    from simulator.engine import generate
+    from simulator.scenarios import load
+
+    say = progress or (lambda _m: None)
+    if not seeds or any((not isinstance(s, int)) or s < 0 for s in seeds):
+        raise AuditError(f"--seeds: expected non-negative integers, got {list(seeds)}")
+    config, knobs = split_overrides(overrides)
+    classes = {sid: load(sid) for sid in ids}
+    for name in knobs:
+        if not any(name in cls.Knobs.model_fields for cls in classes.values()):
+            raise AuditError(f"--set knobs.{name}: no selected scenario has that knob; knobs: "
+                             f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}")
+    tmp = Path(tempfile.mkdtemp(prefix="artefact-audit-", dir=workdir))
+    results = []
+    try:
+        for sid, cls in classes.items():
+            mine = {k: v for k, v in knobs.items() if k in cls.Knobs.model_fields}
+            try:
+                kn = cls.Knobs(**mine)
+            except Exception as exc:  # noqa: BLE001 - pydantic: one line naming the knob
+                raise AuditError(f"--set knobs ({sid}): {str(exc).splitlines()[0]}; {' '.join(str(exc).split())[:200]}") from None
+            if not hasattr(cls(), "signals"):
+                raise AuditError(f"{sid}: the scenario has no signals(knobs); declare its phases' signals (simulator/signals.py)")
+            declared = cls().signals(kn)
+            dsets = []
+            for seed in seeds:
+                cfg = audit_config(sid, mine, seed, config, world)
+                say(f"generate {sid} {_knob_text(mine)} seed {seed}")
+                out = generate(cfg, tmp / f"{len(results)}-{seed}", workers=workers)
+                dsets.append(Dataset.open(out))
+            say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
+            results.append(audit_datasets(dsets, declared, scenario=sid, knobs=_knob_text(mine), seeds=seeds, progress=say))
+            if on_result is not None:
+                on_result(results[-1])
+            for d in dsets:
+                shutil.rmtree(d.root, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def artefact_audit(datasets: dict[str, Dataset] | Sequence[Dataset]) -> dict[str, Any]:
+    """The audit section of ``results.json``: every (scenario entry, knobs) of the datasets, seeds pooled.
+
+    Datasets whose config holds the same scenario at the same knobs are pooled. Returns
+    ``{"passed": bool, "chance_auc": 0.6, "thresholds": {...}, "scenarios": [AuditResult.to_dict()...]}``.
+    """
+    from simulator.scenarios import load
+
+    items = list(datasets.values()) if isinstance(datasets, dict) else list(datasets)
+    groups: dict[tuple[str, str, int], list[tuple[Dataset, int]]] = {}
+    for ds in items:
+        for i, spec in enumerate(ds.manifest["config"]["scenarios"]):
+            key = (spec["id"], json.dumps(spec.get("knobs", {}), sort_keys=True))
+            groups.setdefault(key, []).append((ds, i))
+    out: list[AuditResult] = []
+    for (sid, kjson), members in groups.items():
+        cls = load(sid)
+        kn = json.loads(kjson)
+        declared = cls().signals(cls.Knobs(**kn)) if hasattr(cls(), "signals") else {}
+        by_entry: dict[int, list[Dataset]] = {}
+        for ds, i in members:
+            by_entry.setdefault(i, []).append(ds)
+        for entry, dsets in by_entry.items():
+            out.append(audit_datasets(dsets, declared, scenario=sid, knobs=_knob_text(kn), entry=entry, seeds=[d.manifest["seed"] for d in dsets]))
+    return artefact_summary(out)
+
+
+def artefact_summary(results: Sequence[AuditResult]) -> dict[str, Any]:
+    """The JSON-able audit section: verdict, thresholds and each scenario's result."""
+    return {
+        "passed": all(r.passed for r in results),
+        "thresholds": thresholds(),
+        "problems": [p for r in results for p in r.problems],
+        "scenarios": [r.to_dict() for r in results],
+    }
+
+
+def thresholds() -> dict[str, float]:
+    """The audit's thresholds, for the record."""
+    return {"unseen_gap": UNSEEN_GAP, "ks_floor": KS_FLOOR, "ks_alpha": KS_ALPHA, "sticky_share": STICKY_SHARE,
+            "single_auc": SINGLE_AUC, "chance_auc": CHANCE_AUC, "null_draws": NULL_DRAWS, "null_margin": NULL_MARGIN,
+            "null_margin_few": NULL_MARGIN_FEW, "min_entities": MIN_ENTITIES}
+
+
+# ---- printing ------------------------------------------------------------------------------------
+
+
+def table(result: AuditResult, *, all_rows: bool = False) -> list[tuple[str, ...]]:
+    """Rows of the per-column table: stream, phase, unit, column, feature, test, attack, benign, threshold, verdict.
+
+    Only differences (declared or not) unless ``all_rows``.
+    """
+    out = []
+    for f in sorted(result.findings, key=lambda f: (f.stream, f.phase, f.unit, f.column, f.feature, f.test)):
+        if not (f.differs or all_rows):
+            continue
+        verdict = "UNDECLARED" if f.undeclared else "declared" if f.differs else "ok"
+        fmt = (lambda v: f"{v:.0%}") if f.test in ("unseen", "shape", "sticky") else (lambda v: f"{v:.2f}")
+        ben = f"p99 {f.benign:g}" if f.test == "sticky" else fmt(f.benign)
+        out.append((f.stream, f.phase, f.unit, f.column, f.feature, f.test, fmt(f.attack), ben, fmt(f.threshold), verdict))
+    return out
+
+
+def classifier_lines(result: AuditResult) -> list[str]:
+    """One line per (stream, phase, level): AUC with every feature and without the declared ones."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    return [
+        f"{c.stream} phase {c.phase} {c.level}: AUC all {fmt(c.auc_all)}, without declared {fmt(c.auc_undeclared)} "
+        f"({c.n_attack} attack / {c.n_benign} benign, {c.entities} attack entities, {c.folds} folds)"
+        f"{'' if c.near_chance else '  ABOVE CHANCE'}{'' if c.verdict else f'  (no verdict: fewer than {MIN_ENTITIES} attack entities)'}"
+        for c in result.classifiers
+    ]
+
+
+__all__ = [
+    "AuditError", "AuditResult", "ClassifierScore", "Finding", "artefact_audit", "artefact_summary", "audit_datasets", "audit_rows", "audit_scenarios",
+    "classifier_lines", "load_rows", "table", "thresholds",
+]

@@ -1,0 +1,171 @@
+"""The artefact audit (breachbench.artefacts): planted leaks are named by column, benign stand-ins pass.
+
+Each planted scenario (tests/bad_scenarios.py) subclasses a built-in and adds one artefact; the
+built-ins still have artefacts of their own (issue 12), so every test asserts that the planted
+column is named among the undeclared differences, not that it is the only one. Worlds are
+small (one seed of ``CHECK_AUDIT_WORLD``), so the classifier gives no verdict here (fewer than
+three actors); the per-column tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from breachbench.artefacts import (
+    CHECK_AUDIT_WORLD, AuditError, AuditResult, audit_config, audit_rows, audit_scenarios, load_rows, split_overrides,
+)
+
+TESTS = Path(__file__).resolve().parent
+SEED = (5,)
+
+PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # plant -> (target, knobs); stealth 1 where it leaves the planted column undeclared
+    "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003}),
+    "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
+    "fresh_ip": ("bad_scenarios:FreshIpPerRow", {}),
+    "signup": ("bad_scenarios:ReadsBeforeSignup", {"stealth": 1.0}),
+}
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AuditResult]:
+    """Each planted scenario audited once on the small world."""
+    sys.path.insert(0, str(TESTS))
+    out = {}
+    for name, (target, knobs) in PLANTS.items():
+        sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
+        if name == "agent":  # the customer side is what costs: a smaller, quieter one
+            sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
+        (out[name],) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name))
+    return out
+
+
+def _named(res: AuditResult, stream: str, column: str, features: tuple[str, ...] = (), tests: tuple[str, ...] = ()) -> list:
+    return [
+        f for f in res.findings
+        if f.undeclared and f.stream == stream and f.column == column
+        and (not features or f.feature in features) and (not tests or f.test in tests)
+    ]
+
+
+def test_constant_user_agent_is_named(planted: dict[str, AuditResult]) -> None:
+    res = planted["agent"]
+    assert not res.passed
+    hits = _named(res, "gateway", "user_agent", tests=("unseen",))
+    assert hits and max(f.attack for f in hits) > 0.9, res.problems
+    assert any("gateway.user_agent" in p for p in res.problems)
+
+
+def test_tickets_from_a_private_range_are_named(planted: dict[str, AuditResult]) -> None:
+    res = planted["tickets"]
+    hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
+    assert hits, res.problems
+    assert any("admin.ticket_id" in p for p in res.problems)
+
+
+def test_fresh_ip_per_row_is_named(planted: dict[str, AuditResult]) -> None:
+    res = planted["fresh_ip"]
+    sticky = _named(res, "admin", "src_ip", tests=("sticky",))
+    assert sticky and sticky[0].unit == "entity-days" and sticky[0].attack >= 0.5, res.problems
+    assert any("admin.src_ip" in p and "distinct" in p for p in res.problems)
+
+
+def test_reads_before_signup_are_named(planted: dict[str, AuditResult]) -> None:
+    res = planted["signup"]
+    hits = _named(res, "admin", "customer_id", features=("customer_id:unknown", "customer_id:days_since_signup"))
+    assert hits, res.problems
+    assert any("admin.customer_id" in p for p in res.problems)
+
+
+@pytest.mark.xfail(strict=False, reason="issue 12 part 4: the engine's strict schema check (in /work/main) is not merged yet")
+def test_wrong_column_name_fails_generation_naming_the_column(tmp_path: Path) -> None:
+    from simulator.engine import generate
+
+    sys.path.insert(0, str(TESTS))
+    cfg = audit_config("bad_scenarios:WrongColumn", {}, SEED[0], world=CHECK_AUDIT_WORLD)
+    with pytest.raises(Exception, match="src_ip"):
+        generate(cfg, tmp_path / "wrong")
+
+
+def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Negative control: rows of three benign support agents (a share of their rows on a week of days) relabelled as an attack."""
+    from breachbench.dataset import Dataset
+    from simulator.engine import generate
+
+    cfg = audit_config("snooping-agent-v1", {}, 11, world=CHECK_AUDIT_WORLD)
+    cfg = cfg.model_copy(update={"scenarios": []})
+    ds = Dataset.open(generate(cfg, tmp_path_factory.mktemp("benign") / "ds"))
+    rows = load_rows([ds], streams=["admin"])
+    adm = rows["admin"]
+    days = sorted(adm["_day"].unique().to_list())[6:13]
+    busy = (adm.filter(pl.col("_group").str.starts_with("admin:support_agent/day") & pl.col("_day").is_in(days))
+            .group_by("_entity").len().sort("len", "_entity", descending=[True, False]))
+    assert busy.height >= 10
+    who = busy["_entity"].gather([1, 4, 7]).implode()  # three agents who work that week, not the busiest
+    u = pl.Series(np.random.default_rng(3).random(adm.height))
+    pick = pl.col("_entity").is_in(who) & pl.col("_day").is_in(days) & (u < 0.15)
+    rows["admin"] = adm.with_columns(_attack=pick, _phase=pl.when(pick).then(pl.lit("p")))
+    res = audit_rows(rows, {"p": ()}, scenario="benign-stand-ins")
+    assert res.attack_rows["admin"] > 40
+    assert res.passed, res.problems
+    (row_level,) = [c for c in res.classifiers if c.level == "rows"]
+    assert row_level.verdict and row_level.entities == 3 and row_level.auc_undeclared is not None and row_level.auc_undeclared <= 0.6
+
+
+def test_declared_signals_cover_their_columns() -> None:
+    """A difference in a declared column is reported as declared, not as a problem (the planted agent, declared)."""
+    from breachbench.artefacts import Feature, _declared_sets, _is_declared
+
+    cols, aggs = _declared_sets(["uniform_client"], "gateway")
+    assert _is_declared(Feature("f:user_agent:value", "user_agent", "cat"), cols, aggs)
+    assert _is_declared(Feature("a:user_agent:distinct", "user_agent", "num", "agents"), cols, aggs)
+    assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
+    cols, aggs = _declared_sets(["no_ticket"], "gateway")  # admin.ticket_id: another stream's column
+    assert "ticket_id" not in cols and "tickets" in aggs
+
+
+def test_overrides_split_into_knobs_and_config() -> None:
+    config, knobs = split_overrides(["knobs.stealth=1", "world.customers=50000"])
+    assert knobs == {"stealth": 1} and config == ["world.customers=50000"]
+    with pytest.raises(AuditError, match="knobs.<name>"):
+        split_overrides(["knobs.=1"])
+    with pytest.raises(AuditError, match="knobs.nope: no selected scenario has that knob"):
+        audit_scenarios(["snooping-agent-v1"], seeds=(1,), overrides=["knobs.nope=1"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "audit", *args], capture_output=True, text=True, check=False, env=env)
+
+
+def test_cli_bad_input_is_one_line_and_exit_2() -> None:
+    for args, needle in (
+        (("--seeds", "one"), "--seeds"),
+        (("snooping-agent-v1", "--set", "knobs.stealth=7"), "stealth"),
+        (("snooping-agent-v1", "--set", "world.customers=-5"), "world.customers"),
+        (("no-such-v1",), "no-such-v1"),
+    ):
+        proc = _cli(*args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert needle in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_cli_names_the_planted_column_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "audit.json"
+    proc = _cli("bad_scenarios:FreshIpPerRow", "--seeds", "5", "--set", "world.customers=6000", "--set", "world.employees=600",
+                "--set", "world.block_size=6000", "--set", "time.end=2025-04-19", "--json", str(out))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "admin.src_ip" in proc.stdout and "UNDECLARED" in proc.stdout and "artefacts" in proc.stdout
+    assert "generate bad_scenarios:FreshIpPerRow" in proc.stderr  # progress on stderr, also when piped
+    import json
+
+    doc = json.loads(out.read_text())
+    assert doc["passed"] is False and any("admin.src_ip" in p for p in doc["problems"])

@@ -424,7 +424,9 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
         if not c.startswith("f:"):
             continue
         _, col, name = c.split(":", 2)
-        out.append(Feature(c, col, "cat" if t == pl.String else "num"))
+        # presence of the value in another stream is that cross-stream link (``in_auth``: the auth
+        # rows of the entity's day carry it), which a signal may name (no issuance record: ``in_auth``)
+        out.append(Feature(c, col, "cat" if t == pl.String else "num", name if name.startswith("in_") else None))
     return out
 
 
@@ -446,13 +448,15 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     for c in raw:
         aggs += [pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
                  (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share")]
-        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num")]
+        # a distinct share (distinct values over rows) moves with the number of rows as much as with the
+        # values: volume explains it too; per-row redraws still show in the distinct count
+        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num", "rows")]
         if f"_new:{c}" in df.columns:
             aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
             feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
     for f in num:
         aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
-        feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else None))
+        feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else f.aggregate))
     if "customer_id" in df.columns:
         # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
         aggs += [

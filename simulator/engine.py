@@ -286,7 +286,7 @@ def _check_signed_up(df: pl.DataFrame, name: str, sid: str, cfg: SimConfig, day_
         bad += df.filter(pl.col("_xn").is_not_null() & ((pl.col("_xlo") < 0) | (pl.col("_xlo") + pl.col("_xn") > n))).height
     if bad or df.filter(pl.col("customer_id") < 0).height:
         raise ScenarioError(
-            f"{sid}: {where}: {bad} {name} rows read customers who do not exist on that day (ids >= {n}, "
+            f"{sid}: {where}: {bad} {name} rows read customers (customer_id, or a pull's range) who do not exist on that day (ids >= {n}, "
             f"the customers signed up by then); draw customers with StaffDay.customers / CustomerBlock.signed_up"
         )
 

@@ -16,7 +16,9 @@ Aggregates are computed per (entity, bucket) by the audit:
 - ``new_ip``, ``new_device``: values it never used before the bucket;
 - ``night``: share of its rows in the local small hours (0-6h) or on days off;
 - ``sequential``: share of its customer ids that follow the previous one;
-- ``repeat``: reads per distinct customer.
+- ``repeat``: reads per distinct customer;
+- ``in_<stream>``: whether a row's value also shows in that stream's rows of the entity's day
+  (a gateway row's address in the customer's auth rows, say).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ VOCABULARY: dict[str, Signal] = {
         Signal("page_mix", "a mix of pages no human customer produces (personal data pages only)",
                columns=("gateway.endpoint", "gateway.records_returned", "gateway.bytes")),
         Signal("uniform_client", "one client version across many customers' sessions", columns=("gateway.user_agent",), aggregates=("agents",)),
-        Signal("unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",)),
+        # with no issuance there are no auth rows of that session: no value of it shows in auth
+        Signal("unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",), aggregates=("in_auth",)),
         Signal("departed_owner", "a credential whose owner has left", columns=("key_id",)),
         Signal("out_of_role", "actions or channels outside the actor's role", columns=("admin.action", "admin.channel")),
         # the account's rows of the day then come from two people's sessions: two addresses, two devices

@@ -31,7 +31,6 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003}),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "fresh_ip": ("bad_scenarios:FreshIpPerRow", {}),
-    "signup": ("bad_scenarios:ReadsBeforeSignup", {"stealth": 1.0}),
 }
 
 
@@ -78,29 +77,39 @@ def test_fresh_ip_per_row_is_named(planted: dict[str, AuditResult]) -> None:
     assert any("admin.src_ip" in p and "distinct" in p for p in res.problems)
 
 
-def test_reads_before_signup_are_named(planted: dict[str, AuditResult]) -> None:
-    res = planted["signup"]
-    hits = _named(res, "admin", "customer_id", features=("customer_id:unknown", "customer_id:days_since_signup"))
-    assert hits, res.problems
-    assert any("admin.customer_id" in p for p in res.problems)
+def test_reads_before_signup_fail_generation_naming_the_column(tmp_path: Path) -> None:
+    """The engine, not the audit, guarantees that nobody reads a customer before signup."""
+    from simulator.engine import generate
+    from simulator.errors import ScenarioError
+
+    sys.path.insert(0, str(TESTS))
+    cfg = audit_config("bad_scenarios:ReadsBeforeSignup", {"stealth": 1.0}, SEED[0], world=CHECK_AUDIT_WORLD)
+    with pytest.raises(ScenarioError, match=r"admin rows read customers \(customer_id"):
+        generate(cfg, tmp_path / "unborn")
+    assert not (tmp_path / "unborn").exists()
 
 
-@pytest.mark.xfail(strict=False, reason="issue 12 part 4: the engine's strict schema check (in /work/main) is not merged yet")
 def test_wrong_column_name_fails_generation_naming_the_column(tmp_path: Path) -> None:
     from simulator.engine import generate
+    from simulator.errors import ScenarioError
 
     sys.path.insert(0, str(TESTS))
     cfg = audit_config("bad_scenarios:WrongColumn", {}, SEED[0], world=CHECK_AUDIT_WORLD)
-    with pytest.raises(Exception, match="src_ip"):
+    with pytest.raises(ScenarioError, match=r"admin rows have unknown columns \['src_ip'\]"):
         generate(cfg, tmp_path / "wrong")
+    assert not (tmp_path / "wrong").exists()
 
 
 def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Negative control: rows of three benign support agents (a share of their rows on a week of days) relabelled as an attack."""
+    """Negative control: rows of six benign support agents (a share of their rows on a week of days) relabelled as an attack.
+
+    Six, not three: with three actors the grouped folds hold one actor each, and one agent's
+    remote days alone move the classifier's AUC by about 0.05 around chance.
+    """
     from breachbench.dataset import Dataset
     from simulator.engine import generate
 
-    cfg = audit_config("snooping-agent-v1", {}, 11, world=CHECK_AUDIT_WORLD)
+    cfg = audit_config("snooping-agent-v2", {}, 11, world=CHECK_AUDIT_WORLD)
     cfg = cfg.model_copy(update={"scenarios": []})
     ds = Dataset.open(generate(cfg, tmp_path_factory.mktemp("benign") / "ds"))
     rows = load_rows([ds], streams=["admin"])
@@ -108,8 +117,8 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
     days = sorted(adm["_day"].unique().to_list())[6:13]
     busy = (adm.filter(pl.col("_group").str.starts_with("admin:support_agent/day") & pl.col("_day").is_in(days))
             .group_by("_entity").len().sort("len", "_entity", descending=[True, False]))
-    assert busy.height >= 10
-    who = busy["_entity"].gather([1, 4, 7]).implode()  # three agents who work that week, not the busiest
+    assert busy.height >= 14
+    who = busy["_entity"].gather([1, 3, 5, 7, 9, 11]).implode()  # six agents who work that week, not the busiest
     u = pl.Series(np.random.default_rng(3).random(adm.height))
     pick = pl.col("_entity").is_in(who) & pl.col("_day").is_in(days) & (u < 0.15)
     rows["admin"] = adm.with_columns(_attack=pick, _phase=pl.when(pick).then(pl.lit("p")))
@@ -117,7 +126,7 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
     assert res.attack_rows["admin"] > 40
     assert res.passed, res.problems
     (row_level,) = [c for c in res.classifiers if c.level == "rows"]
-    assert row_level.verdict and row_level.entities == 3 and row_level.auc_undeclared is not None and row_level.auc_undeclared <= 0.6
+    assert row_level.verdict and row_level.entities == 6 and row_level.auc_undeclared is not None and row_level.auc_undeclared <= 0.6
 
 
 def test_declared_signals_cover_their_columns() -> None:
@@ -138,7 +147,7 @@ def test_overrides_split_into_knobs_and_config() -> None:
     with pytest.raises(AuditError, match="knobs.<name>"):
         split_overrides(["knobs.=1"])
     with pytest.raises(AuditError, match="knobs.nope: no selected scenario has that knob"):
-        audit_scenarios(["snooping-agent-v1"], seeds=(1,), overrides=["knobs.nope=1"])
+        audit_scenarios(["snooping-agent-v2"], seeds=(1,), overrides=["knobs.nope=1"])
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -149,8 +158,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_bad_input_is_one_line_and_exit_2() -> None:
     for args, needle in (
         (("--seeds", "one"), "--seeds"),
-        (("snooping-agent-v1", "--set", "knobs.stealth=7"), "stealth"),
-        (("snooping-agent-v1", "--set", "world.customers=-5"), "world.customers"),
+        (("snooping-agent-v2", "--set", "knobs.stealth=7"), "stealth"),
+        (("snooping-agent-v2", "--set", "world.customers=-5"), "world.customers"),
         (("no-such-v1",), "no-such-v1"),
     ):
         proc = _cli(*args)

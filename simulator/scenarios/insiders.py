@@ -48,8 +48,8 @@ from simulator.staff_traffic import QUERY_SIGMA, SEC, Session, StaffDay, scaled_
 ROUTINE_ROWS = 3_000
 #: Share of single reads tied to a ticket at stealth 1 (the peers' habit); below it, reads lack tickets.
 TICKET_FLOOR = 0.95
-#: Roles whose routine includes bulk queries and exports.
-BULK_ROLES = ("analyst", "administrator")
+#: Roles whose routine includes bulk queries and exports (administrators' does not: they view and edit).
+BULK_ROLES = ("analyst",)
 #: Roles that can see customer records in the internal tools.
 ACCESS = ("support_agent", "logistics", "analyst", "administrator", "backend_engineer", "platform_engineer")
 
@@ -271,7 +271,7 @@ class StaffScenario:
             pull_habit = 1.0 if sd.role(actor) in BULK_ROLES else 1 - s
             n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
             if day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
-                n_views, n_pulls = (1, 0) if act.views >= act.pulls else (0, 1)
+                n_views, n_pulls = (1, 0) if act.views >= act.pulls * pull_habit else (0, 1)
             n = n_views + n_pulls
             if n == 0:
                 continue

@@ -51,8 +51,8 @@ def resolve_detectors(requested: list[str]) -> list[str]:
 
 
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
-    """Bench-only anchor: every positive unit of every scored bucket, score 1."""
-    pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored))
+    """Bench-only anchor: every actor unit of every scored bucket, score 1 (victims and shared units never)."""
+    pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored) & (pl.col("role") == "actor"))
     return (
         pos.select("bucket", "entity_kind", "entity_id").unique()
         .with_columns(score=pl.lit(1.0), reason=pl.lit("reads truth"))
@@ -63,14 +63,15 @@ def oracle_alerts(ds: Dataset) -> pl.DataFrame:
 def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
     """A detector instance, tuned on the tuning datasets when it has ``tune(view, labels)``.
 
-    ``labels`` are the tuning dataset's positive alert units (bucket, entity_kind, entity_id):
+    ``labels`` are the tuning dataset's actor units (bucket, entity_kind, entity_id), the only
+    true positives (victims and shared infrastructure are not):
     labels of other worlds than the ones it is tested on. Without tuning datasets or a
     ``tune`` method the fresh instance is returned. Raises whatever the detector raises.
     """
     det = load(detector_id)()
     if tuning and callable(getattr(det, "tune", None)):
         for ds in tuning:
-            labels = ds.positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+            labels = ds.positive_units.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
             det.tune(ds.view(ds.buckets[-1]), labels)
     return det
 

@@ -17,13 +17,13 @@ COLUMNS = [
     ("detection_score", "detection score", "{:.1f}"),
     ("recall_at_k", "caught", "{:.2f}"),
     ("timeliness", "timely", "{:.2f}"),
-    ("exposure_prevented", "prevented", "{:.1%}"),
-    ("op_score", "op score", "{:.1f}"),
+    ("exposure_prevented", "prevented", "{:.0%}"),
+    ("op_score", "op", "{:.1f}"),
     ("auprc", "AUPRC", "{:.3f}"),
     ("lift", "lift", "{:.1f}"),
     ("victims_flagged_share", "victims", "{:.1%}"),
     ("ttd_median_buckets", "TTD (days)", "{:.0f}"),
-    ("false_alerts_per_bucket", "false/bucket", "{:.2f}"),
+    ("false_alerts_per_bucket", "false/bkt", "{:.2f}"),
     ("score_s", "score s", "{:.2f}"),
     ("events_per_s", "events/s", "{:,.0f}"),
     ("peak_mb", "peak MB", "{:,.0f}"),
@@ -76,18 +76,18 @@ def chance_row(chance: dict[str, Any] | None, budget: int) -> dict[str, Any] | N
 
 
 def stability_lines(payload: dict[str, Any]) -> list[str]:
-    """Plain-text lines on the headline's precision: interval widths of the top three and split-half correlation."""
+    """Plain-text lines (under 100 columns) on the headline's precision: interval widths of the top three, split-half correlation."""
     out = []
     head = payload.get("headline") or {}
     if head.get("top"):
-        widths = ", ".join(f"{d} {'-' if w is None else f'{w:.1f}'}" for d, w in zip(head["top"], head["widths"], strict=True))
-        out.append(f"detection score interval widths, top {len(head['top'])}: {widths} (points; target at most 10)")
+        out.append(f"detection score 95% interval widths, top {len(head['top'])} (target: at most 10 points):")
+        out += [f"  {d}: {'-' if w is None else f'{w:.1f}'}" for d, w in zip(head["top"], head["widths"], strict=True)]
     stab = payload.get("stability") or {}
     if stab:
         rho = stab.get("rho")
         halves = " vs ".join(str(h) for h in stab.get("halves", []))
-        out.append(f"split-half rank correlation of detectors (seeds {halves}): "
-                   f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'} (target at least 0.8)")
+        out.append(f"split-half rank correlation (seeds {halves}, target at least 0.8): "
+                   f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'}")
     return out
 
 
@@ -115,7 +115,7 @@ def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console |
     from rich import box
 
     console = console or Console()
-    table = Table(title=f"Leaderboard: {title}", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=f"Leaderboard: {title}", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     cols = [c for c in COLUMNS if c[0] in PRINTED]
     for key, h, _ in cols:
         table.add_column(h, justify="left" if key == "detector" else "right", no_wrap=True)

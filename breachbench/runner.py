@@ -50,12 +50,28 @@ def resolve_detectors(requested: list[str]) -> list[str]:
     return out
 
 
+#: Order in which the oracle picks each incident's representative unit of a bucket.
+_KIND_ORDER = {"employee": 0, "key": 1, "ip": 2, "token": 3}
+
+
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
-    """Bench-only anchor: every actor unit of every scored bucket, score 1 (victims and shared units never)."""
+    """Bench-only anchor: every actor unit of every scored bucket (victims and shared units never).
+
+    One unit per incident and bucket (an employee, else a key, an address, a token) scores 2,
+    the rest 1, so that with up to ``k`` incidents active in a bucket every one of them is read
+    within budget ``k``.
+    """
     pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored) & (pl.col("role") == "actor"))
+    first = (
+        pos.with_columns(order=pl.col("entity_kind").replace_strict(_KIND_ORDER, default=9, return_dtype=pl.Int64))
+        .sort("bucket", "incident_id", "order", "entity_kind", "entity_id")
+        .group_by("bucket", "incident_id", maintain_order=True).first()
+        .select("bucket", "entity_kind", "entity_id").unique().with_columns(top=pl.lit(True))
+    )
     return (
         pos.select("bucket", "entity_kind", "entity_id").unique()
-        .with_columns(score=pl.lit(1.0), reason=pl.lit("reads truth"))
+        .join(first, on=["bucket", "entity_kind", "entity_id"], how="left")
+        .with_columns(score=pl.when(pl.col("top")).then(pl.lit(2.0)).otherwise(pl.lit(1.0)), reason=pl.lit("reads truth"))
         .select(ALERTS.names()).sort("bucket", "entity_kind", "entity_id")
     )
 

@@ -1,4 +1,4 @@
-"""The detector contract (DOMAIN §5).
+"""The detector contract.
 
 A detector is any class constructible without arguments that has two methods:
 

@@ -45,10 +45,14 @@ def _exposure_plot(ds: Dataset, label: str, rows: list[dict[str, Any]]) -> str |
     if exp.height == 0:
         return None
     fig, ax = plt.subplots(figsize=(8, 3.6))
+    labelled: set[str] = set()  # one legend entry per detector and one for the incidents, however many incidents
     for inc in truth.incidents.iter_rows(named=True):
         e = exp.filter(pl.col("incident_id") == inc["incident_id"])
         ts = e["first_ts"].to_list()
-        ax.step(ts, range(1, len(ts) + 1), where="post", color="black", label=f"incident {inc['incident_id']} ({inc['scenario']})")
+        many = truth.incidents.height > 1
+        ax.step(ts, range(1, len(ts) + 1), where="post", color="black", linewidth=0.8 if many else 1.5,
+                label=None if "incidents" in labelled else (f"{truth.incidents.height} incidents ({inc['scenario']})" if many else f"incident {inc['incident_id']} ({inc['scenario']})"))
+        labelled.add("incidents")
         for j, r in enumerate(_ok(rows)):
             run = next((x for x in r["runs"] if x["dataset"] == label), None)
             det = next((i for i in (run or {}).get("incidents", []) if i["incident_id"] == inc["incident_id"]), None)
@@ -56,7 +60,9 @@ def _exposure_plot(ds: Dataset, label: str, rows: list[dict[str, Any]]) -> str |
                 import datetime as dt
 
                 when = truth.bucket_end(dt.date.fromisoformat(det["detected_bucket"]))
-                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
+                label = None if r["detector"] in labelled else (f"{r['detector']}: first true alert" if many else f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
+                labelled.add(r["detector"])
+                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=label)
     ax.set_ylabel("customer records exposed")
     ax.set_title(f"Records exposed over time: {label}")
     ax.legend(fontsize=7, loc="upper left")

@@ -17,13 +17,13 @@ COLUMNS = [
     ("detection_score", "detection score", "{:.1f}"),
     ("recall_at_k", "caught", "{:.2f}"),
     ("timeliness", "timely", "{:.2f}"),
-    ("exposure_prevented", "prevented", "{:.0%}"),
+    ("exposure_prevented", "prevent", "{:.0%}"),
     ("op_score", "op", "{:.1f}"),
     ("auprc", "AUPRC", "{:.3f}"),
     ("lift", "lift", "{:.1f}"),
     ("victims_flagged_share", "victims", "{:.1%}"),
     ("ttd_median_buckets", "TTD (days)", "{:.0f}"),
-    ("false_alerts_per_bucket", "false/bkt", "{:.2f}"),
+    ("false_alerts_per_bucket", "false", "{:.2f}"),
     ("score_s", "score s", "{:.2f}"),
     ("events_per_s", "events/s", "{:,.0f}"),
     ("peak_mb", "peak MB", "{:,.0f}"),
@@ -129,6 +129,8 @@ def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console |
     console.print(table)
     for line in stability_lines(payload or {}):
         console.print(line, highlight=False)
+    console.print("caught: incidents caught; prevent: exposure prevented; op: operational score; false: per bucket",
+                  highlight=False)
     if any(r.get("runs_total", 1) > 1 for r in rows):
         console.print("intervals of the other metrics: leaderboard.md and report.html", highlight=False)
     for r in rows:

@@ -80,6 +80,73 @@ def aggregate(runs: list[dict[str, Any]], profile: str = "standard") -> dict[str
     }
 
 
+def _weighted_median(values: np.ndarray, owner: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of ``weights`` (resamples x runs): the median of ``values`` (one per incident, run
+    ``owner``) with each incident repeated as often as its run was drawn, as ``np.median`` of the
+    concatenated incidents would give."""
+    order = np.argsort(values, kind="stable")
+    vals = values[order]
+    w = weights[:, owner[order]]
+    cum = np.cumsum(w, axis=1)
+    total = cum[:, -1]
+    out = np.full(len(total), np.nan)
+    ok = total > 0
+    lo_pos, hi_pos = np.floor((total - 1) / 2), np.ceil((total - 1) / 2)  # 0-based positions of the middle element(s)
+    lo = vals[np.minimum((cum <= lo_pos[:, None]).sum(axis=1), len(vals) - 1)] if len(vals) else out
+    hi = vals[np.minimum((cum <= hi_pos[:, None]).sum(axis=1), len(vals) - 1)] if len(vals) else out
+    with np.errstate(invalid="ignore"):
+        mid = np.where(np.isinf(lo) | np.isinf(hi), np.where(np.isinf(hi), np.inf, lo), (lo + hi) / 2)
+    return np.where(ok, mid, np.nan)
+
+
+def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric of :func:`aggregate` for each row of run weights (resamples x runs), vectorised."""
+    ov = [r["overall"] for r in runs]
+
+    def col(f: Any) -> np.ndarray:
+        return np.array([f(r, o) for r, o in zip(runs, ov, strict=True)], dtype=np.float64)
+
+    def det(r: dict[str, Any]) -> list[dict[str, Any]]:
+        return [i for i in r["incidents"] if i.get("detectable", True)]
+
+    n_inc = col(lambda r, o: len(r["incidents"]))
+    sums = {
+        "auprc": col(lambda r, o: o["auprc"]), "chance": col(lambda r, o: o.get("chance_auprc") or 0.0),
+        "n": n_inc, "detected": col(lambda r, o: sum(i["detected"] for i in r["incidents"])),
+        "detectable": col(lambda r, o: len(det(r))), "tl": col(lambda r, o: sum(i["timeliness"] for i in det(r))),
+        "preventable": col(lambda r, o: sum(i["harm_total"] - i["harm_perfect"] for i in det(r))),
+        "prevented": col(lambda r, o: sum(i["harm_total"] - i["harm_before_detection"] for i in det(r))),
+        "records": col(lambda r, o: sum(i["exposed_before_detection"] for i in r["incidents"])),
+        "harm": col(lambda r, o: sum(i["harm_before_detection"] for i in r["incidents"])),
+        "false": col(lambda r, o: o["false_alerts_read"]), "buckets": col(lambda r, o: o["scored_buckets"]),
+        "vf": col(lambda r, o: o.get("victims_flagged", 0)), "vu": col(lambda r, o: o.get("victim_units", 0)),
+        "hb": col(lambda r, o: o["harm_by_profile"][profile][0]), "ht": col(lambda r, o: o["harm_by_profile"][profile][1]),
+        "hp": col(lambda r, o: o["harm_by_profile"][profile][2]),
+    }
+    w = {k: weights @ v for k, v in sums.items()}
+    m = weights.sum(axis=1)
+    ttd = np.array([math.inf if i["ttd_buckets"] is None else i["ttd_buckets"] for r in runs for i in r["incidents"]], dtype=np.float64)
+    owner = np.repeat(np.arange(len(runs)), n_inc.astype(np.int64))
+    cost = false_alert_cost(profile)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auprc = w["auprc"] / m
+        spent = w["hb"] + cost * w["false"]
+        op = np.where(w["ht"] > w["hp"], 100.0 * (w["ht"] - spent) / (w["ht"] - w["hp"]), np.where(spent <= w["hp"], 100.0, 0.0))
+        return {
+            "auprc": auprc,
+            "lift": np.where(w["chance"] > 0, w["auprc"] / w["chance"], np.nan),
+            "recall_at_k": np.where(w["n"] > 0, w["detected"] / w["n"], np.nan),
+            "timeliness": np.where(w["detectable"] > 0, w["tl"] / w["detectable"], np.nan),
+            "ttd_median_buckets": _weighted_median(ttd, owner, weights) if len(ttd) else np.full(len(m), np.nan),
+            "exposed_before_detection": w["records"],
+            "exposure_prevented": np.where((w["detectable"] > 0) & (w["preventable"] > 0), np.clip(w["prevented"] / w["preventable"], 0.0, 1.0), np.nan),
+            "harm_before_detection": w["harm"],
+            "false_alerts_per_bucket": np.where(w["buckets"] > 0, w["false"] / w["buckets"], 0.0),
+            "victims_flagged_share": np.where(w["vu"] > 0, w["vf"] / w["vu"], np.nan),
+            "op_score": np.where(w["n"] > 0, op, np.nan),
+        }
+
+
 def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, list[float | None]]:
     """Intervals of :func:`aggregate` over runs resampled with replacement (see the module docstring).
 
@@ -89,21 +156,18 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
     if len(runs) < 2:
         return {m: [point[m], point[m]] for m in METRICS}
     r = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {m: [] for m in METRICS}
-    for _ in range(resamples):
-        sample = [runs[i] for i in r.integers(0, len(runs), len(runs))]
-        agg = aggregate(sample, profile)
-        for m in METRICS:
-            v = agg[m]
-            draws[m].append(math.inf if v is None and m == "ttd_median_buckets" else (math.nan if v is None else float(v)))
+    n = len(runs)
+    idx = r.integers(0, n, (resamples, n))
+    weights = np.zeros((resamples, n))
+    np.add.at(weights, (np.repeat(np.arange(resamples), n), idx.ravel()), 1.0)
+    draws = _resampled(runs, profile, weights)
     from scipy.stats import t as student_t
 
-    n = len(runs)
     lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     t_q = float(student_t.ppf((1 + confidence) / 2, n - 1))
     out: dict[str, list[float | None]] = {}
-    for m, vals in draws.items():
-        a = np.asarray(vals, dtype=np.float64)
+    for m in METRICS:
+        a = np.asarray(draws[m], dtype=np.float64)
         a = a[~np.isnan(a)]
         if len(a) == 0:
             out[m] = [None, None]

@@ -34,7 +34,7 @@ from simulator.schema import EXPOSURE_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 #: The default suite's scenario entries in a world small enough for a test (a few seconds a dataset).
-SMALL = ["world.customers=1500", "world.employees=300", "time.end=2025-04-26", "time.warmup_days=7", "suite.seeds=[1, 2]",
+SMALL = ["world.customers=1000", "world.employees=300", "time.end=2025-04-23", "time.warmup_days=7", "suite.seeds=[1, 2]",
          "suite.chance_draws=400"]
 STAFF = ("bulk-export-before-departure-v1", "snooping-agent-v1")
 FORGED = "coupang-forged-token-v1"
@@ -45,10 +45,11 @@ FORGED = "coupang-forged-token-v1"
 
 @pytest.fixture(scope="module")
 def small_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Datasets and truths of configs/default.toml's grid in a cheap world: label -> (point, dataset, truth)."""
+    """configs/default.toml's forged-token and two staff entries in a cheap world, two seeds: label -> (point, dataset, truth)."""
     cfg = load_config(REPO / "configs" / "default.toml", SMALL)
     out = tmp_path_factory.mktemp("small_suite")
-    points = [p for p in grid(cfg, out) if not p.tuning]
+    points = [p for p in grid(cfg, out) if not p.tuning and p.scenario in (FORGED, *STAFF)]
+    assert {p.scenario for p in points} == {FORGED, *STAFF}, "the default suite lost one of the scenarios these tests need"
     found = {}
     for p in points:
         sim = cfg.model_copy(update={"seed": p.seed, "scenarios": [cfg.scenarios[p.index]]})
@@ -66,15 +67,17 @@ def _frame(rows: pl.DataFrame, score: float = 1.0) -> pl.DataFrame:
 
 
 def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
-    """``n`` random entities a day: customers seen in the bucket, or office/VPN addresses (staff rows' sources)."""
+    """``n`` random entities a day: customers seen in the bucket, or office/VPN addresses (shared by several employees)."""
     r = np.random.default_rng(seed)
     parts = []
     for day in ds.scored:
         v = ds.view(day, day)
         if kind == "customer":
             pool_ = v.logs("gateway", current_only=True).select(pl.col("customer_id").cast(pl.String).alias("entity_id"))
-        else:
-            pool_ = v.logs("admin", current_only=True).select(pl.col("src_ip").alias("entity_id"))
+        else:  # office and VPN egress: staff addresses that several employees use in the bucket
+            staff = pl.concat([v.logs(s, current_only=True).select("employee_id", "src_ip") for s in ("admin", "auth")]).drop_nulls()
+            pool_ = staff.group_by("src_ip").agg(pl.col("employee_id").n_unique().alias("n")).filter(pl.col("n") >= 2).select(
+                pl.col("src_ip").alias("entity_id"))
         ids = pool_.drop_nulls().unique().collect().sort("entity_id")["entity_id"]
         if ids.len() == 0:
             continue
@@ -241,9 +244,8 @@ def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, 
     assert all(r["overall"]["recall_at_k"] == 1.0 for s, r in b_res if s in STAFF)  # every seed
     assert ha["by_scenario"][FORGED] == pytest.approx(100.0)
     assert hb["point"] > ha["point"], (ha, hb)
-    # the old, record-pooled view would have ranked A first: the forged-token case holds most records
-    rec = {n: sum(r["overall"]["exposed_total"] - r["overall"]["exposed_before_detection"] for _, r in res) for n, res in (("a", a_res), ("b", b_res))}
-    assert rec["a"] > rec["b"]
+    n = len(ha["by_scenario"])
+    assert ha["point"] == pytest.approx(100.0 / n)  # one scenario of n, however many records it holds
 
 
 # ---------------------------------------------------------------- 5. harm
@@ -264,22 +266,34 @@ def test_cost_profiles_weigh_every_kind_and_are_read_once() -> None:
     assert "IBM Cost of a Data Breach" in text and "Driver's Privacy Protection Act" in text
 
 
-def test_catching_the_snooping_agent_in_its_first_week_beats_null(small_suite: dict[str, Any], tiny_run_dir: Path) -> None:
-    """A full budget of false alerts every bucket and the agent flagged on the seventh day of the snooping: op score > 0."""
+def _only(truth: Truth, iid: int) -> Truth:
+    """The truth of one incident of a dataset (synthetic: the dataset as if it had only that one)."""
+    import dataclasses
+
+    keep = pl.col("incident_id") == iid
+    return dataclasses.replace(
+        truth, positives=truth.positives.filter(keep), incidents=truth.incidents.filter(keep), exposure=truth.exposure.filter(keep),
+        exposure_kinds=truth.exposure_kinds.filter(keep), reads=truth.reads.filter(keep),
+    )
+
+
+def test_catching_the_snooping_agent_in_its_first_week_beats_null(small_suite: dict[str, Any]) -> None:
+    """One snooping agent, flagged on the seventh day of its snooping, with a full budget of false alerts every bucket: op score > 0."""
+    checked = 0
     for p, ds, truth in _of(small_suite, "snooping-agent-v1"):
-        fr = truth.frame
-        assert fr.detectable.all()
-        late = truth.actors.join(
-            pl.DataFrame({"incident_id": fr.ids, "lo": [truth.scored[i] for i in fr.first]}).cast({"incident_id": truth.actors.schema["incident_id"]}),
-            on="incident_id",
-        ).filter(pl.col("bucket") >= pl.col("lo") + pl.duration(days=6))
         noise = run_detector("random", ds).alerts.join(truth.actors.select(KEYS), on=KEYS, how="anti").with_columns(score=pl.col("score") + 1.0)
-        alerts = pl.concat([_frame(late, score=10.0), noise])
-        res = score_alerts(alerts, truth, budget=10, profile="standard")
-        o = res["overall"]
-        assert o["recall_at_k"] == 1.0 and o["false_alerts_per_bucket"] >= 9.0, o
-        assert all(i["ttd_buckets"] is not None and i["ttd_buckets"] <= 7 for i in res["incidents"])
-        assert o["op_score"] > 0, (p.label, o["op_score"], o["harm_total"], o["false_alerts_read"])
+        for iid in truth.incidents["incident_id"].to_list()[:3]:
+            one = _only(truth, iid)
+            assert one.frame.detectable.all() and len(one.frame.ids) == 1
+            lo = one.scored[int(one.frame.first[0])]
+            late = one.actors.filter(pl.col("bucket") >= lo + dt.timedelta(days=6))
+            res = score_alerts(pl.concat([_frame(late, score=10.0), noise]), one, budget=10, profile="standard")
+            o = res["overall"]
+            assert o["recall_at_k"] == 1.0 and o["false_alerts_per_bucket"] >= 9.0, o
+            assert res["incidents"][0]["ttd_buckets"] <= 7
+            assert o["op_score"] > 0, (p.label, iid, o["op_score"], o["harm_total"], o["false_alerts_read"])
+            checked += 1
+    assert checked >= 6
 
 
 # ---------------------------------------------------------------- 6. stability and the printed headline
@@ -327,7 +341,7 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
 
     payload = json.loads(Path(tiny_run["results"]).read_text())
     payload["stability"]["rho"] = 0.9  # the tiny run has one seed; the line must show a value when there is one
-    console = Console(width=100, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115  (a wide terminal: the table must not need it)
     print_leaderboard(payload["results"], "tiny", console, payload)
     text = console.export_text()
     assert "detection score" in text and "chance (uniform)" in text

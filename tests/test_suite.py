@@ -298,6 +298,8 @@ def test_null_scores_0_and_oracle_100_under_every_profile(which: str, tiny_rows:
         assert null["op_score_profiles"][name] == 0.0
         assert oracle["op_score_profiles"][name] == pytest.approx(100.0)
     assert null["op_score"] == 0.0 and oracle["op_score"] == pytest.approx(100.0)
+    assert null["detection_score"] == 0.0 and oracle["detection_score"] == pytest.approx(100.0)  # the headline too
+    assert null["ci"]["detection_score"] == [0.0, 0.0] and oracle["ci"]["detection_score"] == pytest.approx([100.0, 100.0])
     assert oracle["ci"]["op_score"] == [100.0, 100.0] and null["ci"]["op_score"] == [0.0, 0.0]
     for scen in oracle["by_scenario"].values():
         assert scen["point"]["op_score"] == 100.0 and scen["ci"]["op_score"] == [100.0, 100.0]

@@ -86,8 +86,11 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
     if stab:
         rho = stab.get("rho")
         halves = " vs ".join(str(h) for h in stab.get("halves", []))
+        exact = stab.get("rho_exact")
         out.append(f"split-half rank correlation (seeds {halves}, target at least 0.8): "
                    f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'}")
+        if rho is not None and exact is not None:
+            out.append(f"  (scores compared at {stab.get('resolution', 1.0):g}-point resolution; unrounded: {exact:.2f})")
     return out
 
 

@@ -233,17 +233,20 @@ def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence:
     return {"point": point, "ci": [float(min(lo, point)), float(max(hi, point))], "by_scenario": per_scenario}
 
 
-def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null")) -> dict[str, Any]:
+def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null"), resolution: float = 1.0) -> dict[str, Any]:
     """Rank correlation (Spearman) of the detectors' detection scores between two disjoint halves of the seeds.
 
     The seeds in sorted order alternate between the halves. Anchors (``exclude``) are left out:
-    they would rank first and last in any half. ``rho`` is None with fewer than two seeds, fewer
-    than three detectors, or a half in which every detector ties.
+    they would rank first and last in any half. Scores are compared at ``resolution`` points
+    (rounded to it first): detectors less than that apart tie, so that 19.9 against 20.0 does not
+    count as a ranking (``rho_exact`` is the correlation of the unrounded scores). ``rho`` is None
+    with fewer than two seeds, fewer than three detectors, or a half in which every detector ties.
     """
     s = sorted(seeds)
     halves = (s[0::2], s[1::2])
     ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in exclude]
-    out: dict[str, Any] = {"halves": [list(h) for h in halves], "detectors": [r["detector"] for r in ok], "scores": [[], []], "rho": None}
+    out: dict[str, Any] = {"halves": [list(h) for h in halves], "detectors": [r["detector"] for r in ok], "scores": [[], []],
+                           "resolution": resolution, "rho": None, "rho_exact": None}
     if len(s) < 2 or len(ok) < 3:
         return out
     for h, half in enumerate(halves):
@@ -254,9 +257,11 @@ def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str,
                     parts[i["scenario"]] = parts.get(i["scenario"], DetectionParts()).plus(incident_parts([i]))
             out["scores"][h].append(detection_score(parts))
     a, b = (np.array([x if x is not None else 0.0 for x in v]) for v in out["scores"])
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return out
     from scipy.stats import spearmanr
 
-    out["rho"] = float(spearmanr(a, b).statistic)
+    if np.ptp(a) > 0 and np.ptp(b) > 0:
+        out["rho_exact"] = float(spearmanr(a, b).statistic)
+    ra, rb = (np.round(x / resolution) * resolution if resolution > 0 else x for x in (a, b))
+    if np.ptp(ra) > 0 and np.ptp(rb) > 0:
+        out["rho"] = float(spearmanr(ra, rb).statistic)
     return out

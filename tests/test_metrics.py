@@ -314,6 +314,11 @@ def test_split_half_rank_correlation() -> None:
     flip = [_row(f"d{j}", {s: (j if s % 2 else 6 - j) / 10 for s in seeds}) for j in range(1, 6)]
     assert split_half(flip, seeds)["rho"] == pytest.approx(-1.0)
     assert split_half(agree, [1])["rho"] is None
+    # detectors less than the resolution apart tie: a 0.1-point wobble is not a ranking
+    wobble = [_row(f"d{j}", {s: 0.5 + (0.0002 * j if s % 2 else -0.0002 * j) for s in seeds}) for j in range(1, 6)]
+    wobble += [_row("low", {s: 0.1 for s in seeds}), _row("high", {s: 0.9 for s in seeds})]
+    out = split_half(wobble, seeds)
+    assert out["rho_exact"] < 0.5 and out["rho"] == pytest.approx(1.0) and out["resolution"] == 1.0
 
 
 def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any], repo_root: Path) -> None:
@@ -326,7 +331,7 @@ def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any]
     line = payload["chance"]["by_budget"][str(payload["budget"])]["overall"]
     assert line["detection_score"]["lo"] <= line["detection_score"]["mean"] <= line["detection_score"]["hi"]
     assert payload["chance"]["draws"] >= 200 and set(payload["chance"]["by_budget"]) == {str(k) for k in payload["budgets"]}
-    assert set(payload["stability"]) == {"halves", "detectors", "scores", "rho"}
+    assert set(payload["stability"]) == {"halves", "detectors", "scores", "resolution", "rho", "rho_exact"}
     assert payload["headline"]["top"] and len(payload["headline"]["widths"]) == len(payload["headline"]["top"])
     for row in payload["results"]:
         if row["status"] == "OK":

@@ -122,7 +122,7 @@ def _prefixes(rows: list[tuple[str, int, int, str, float]]) -> Prefixes:
     )
 
 
-#: Korean fixed broadband (CALIBRATION §7: KT 41%, SK 29%, LG U+ 21%, cable 9%).
+#: Korean fixed broadband (MSIT statistics, Sep 2023: KT 41%, SK 29%, LG U+ 21%, cable 9%).
 KR_FIXED = _prefixes([
     ("121.128.0.0", 10, 4766, "KR", 0.41), ("221.140.0.0", 14, 9318, "KR", 0.29),
     ("106.240.0.0", 12, 17858, "KR", 0.21), ("58.120.0.0", 13, 38091, "KR", 0.09),
@@ -184,12 +184,12 @@ UA_COUNT = np.array([len(USER_AGENTS[c]) for c in CLIENTS])
 
 # ---- calendar ------------------------------------------------------------------------------
 
-#: Share of customer sessions per local hour (CALIBRATION, "hourly_share_pct").
+#: Share of customer sessions per local hour (an estimate fitted to Korean e-commerce hour-of-day reports).
 HOURLY_SHARE = np.array(
     [4.0, 2.1, 1.2, 0.7, 0.5, 0.6, 1.2, 2.3, 3.8, 4.9, 5.6, 5.7, 5.5, 5.4, 5.3, 5.1, 5.1, 4.8, 4.7, 5.1, 5.9, 6.7, 7.4, 6.4]
 )
 HOURLY_SHARE = HOURLY_SHARE / HOURLY_SHARE.sum()
-#: Mon..Sun request multipliers (CALIBRATION, "weekday_multiplier_requests").
+#: Mon..Sun request multipliers (a softened Criteo 2018 / Samsung Card 2013 day-of-week shape).
 WEEKDAY_MULT = np.array([1.06, 1.07, 1.04, 1.02, 0.97, 0.88, 0.96])
 
 #: Korean public holidays 2024-2026; the main days of Seollal and Chuseok get a deeper dip.

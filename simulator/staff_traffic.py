@@ -31,7 +31,7 @@ OFFICE_NET = (0xCB007100, 256, 64500)  # 203.0.113.0/24, private ASN 64500
 VPN_NET = (0xC6336400, 256, 64500)  # 198.51.100.0/24
 #: Local hour each shift starts.
 SHIFT_START = {"day": 9, "evening": 15, "night": 23}
-#: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, CALIBRATION).
+#: Mean admin reads per working day by role (support: ~55 contacts a day, a call-centre benchmark, x 1.8 views: an estimate).
 READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
 TICKET_SHARE = {"support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "backend_engineer": 0.95, "platform_engineer": 0.95}
 ANALYST_QUERIES = 6.0
@@ -249,7 +249,7 @@ def _reads(cfg: SimConfig, r: np.random.Generator, ctx: StaffContext, who: np.nd
     ts = _in_day(start[idx] + r.integers(0, 8 * HOUR, m), t0)
     ticket_p = np.array([TICKET_SHARE.get(x, 0.8) for x in roles_w])[idx]
     has_ticket = r.random(m) < ticket_p
-    # about two views per ticket (CALIBRATION: 1.8 record views per contact)
+    # about two views per ticket (an estimate: 1.8 record views per contact)
     ticket = (np.int64(day_index) << 40) | (ctx.ids[who][idx].astype(np.int64) << 16) | (np.arange(m) // 2)
     tag = tags[idx].copy()
     newbie = tenure[idx] < 14

@@ -208,7 +208,7 @@ def _days(d: dt.date) -> np.int64:
 
 EPOCH = dt.date(1970, 1, 1)
 #: Offboarding lag between an owner's departure and the revocation of their keys
-#: (CALIBRATION §6, OneLogin 2017: 50% same day, 25% within a week, 5% within a month, 20% never).
+#: (OneLogin survey 2017: 50% same day, 25% within a week, 5% within a month, 20% never).
 OFFBOARD_LAG = ((0, 0, 0.50), (1, 7, 0.25), (8, 30, 0.05))
 OFFBOARD_NEVER = 0.20
 

@@ -1,4 +1,4 @@
-"""The four log streams and their imperfect collection (DOMAIN.md §3).
+"""The four log streams and their imperfect collection.
 
 Three datasets beyond the session's: ``tiny_clean_ds`` (conftest: tiny, perfect collection),
 ``dirty`` (tiny with 2% of rows missing, 2% duplicated and 2% late; same seed, so the same
@@ -199,7 +199,7 @@ def test_sale_day_multiplier(daily_gateway: pl.DataFrame, big_config: SimConfig)
     base, base_var, ordinary = _ordinary(daily_gateway)
     sale = daily_gateway.filter(pl.col("day") == SALE).row(0, named=True)
     assert sale["n"] > 1.2 * ordinary["n"].max(), "the sale day is not visibly busier"
-    # traffic on a sale day relative to an ordinary one: traffic.sale_multiplier (CALIBRATION 1.6)
+    # traffic on a sale day relative to an ordinary one: traffic.sale_multiplier (1.6)
     pred = base * sale["m"] * big_config.traffic.sale_multiplier
     sd = math.sqrt(sale["var"] + (sale["m"] * big_config.traffic.sale_multiplier) ** 2 * base_var)
     got = sale["n"] / (base * sale["m"])
@@ -263,7 +263,7 @@ def test_support_reads_carry_tickets(big: Dataset, big_admin: pl.DataFrame) -> N
     assert (support["channel"] == "console").all() and support["customer_id"].null_count() == 0
     share = support["ticket_id"].is_not_null().mean()
     assert abs(share - 0.97) <= 5 * math.sqrt(0.97 * 0.03 / support.height), share
-    # about two views per ticket (CALIBRATION: 1.8 record views per contact)
+    # about two views per ticket (an estimate: 1.8 record views per contact)
     ticketed = support.filter(pl.col("ticket_id").is_not_null())
     assert 1.5 <= ticketed.height / ticketed["ticket_id"].n_unique() <= 2.5
     analysts = big_admin.filter(pl.col("role") == "analyst")

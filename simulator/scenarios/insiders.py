@@ -1,4 +1,4 @@
-"""Staff-side insider scenarios: the catalogue of DOMAIN section 4 beyond the forged-token case.
+"""Staff-side insider scenarios: the insider catalogue beyond the forged-token case.
 
 Every scenario here is an employee (or someone holding an employee's account) acting in the
 staff's streams (admin reads, employee logins, exports), rendered once per day for the whole

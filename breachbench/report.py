@@ -40,7 +40,7 @@ def _cell(row: dict[str, Any], key: str, fmt: str, ci_keys: set[str] = CI_KEYS) 
         return "-"
     v = row.get(key)
     if v is None:
-        return "missed" if key == "ttd_median_buckets" else "-"
+        return "missed" if key == "ttd_median_buckets" and not row.get("chance") else "-"
     text = fmt.format(v)
     lo, hi = (row.get("ci") or {}).get(key, [None, None])
     if key in ci_keys and lo is not None and hi is not None and lo != hi:
@@ -67,7 +67,7 @@ def chance_row(chance: dict[str, Any] | None, budget: int) -> dict[str, Any] | N
     keys = {"detection_score": "detection_score", "recall_at_k": "recall_at_k", "timeliness": "timeliness", "exposure_prevented": "exposure_prevented",
             "op_score": "op_score:standard", "auprc": "auprc", "false_alerts_per_bucket": "false_alerts_per_bucket",
             "victims_flagged_share": "victims_flagged_share"}
-    row: dict[str, Any] = {"detector": "chance (uniform)", "status": "OK", "ci": {}}
+    row: dict[str, Any] = {"detector": "chance (uniform)", "status": "OK", "ci": {}, "chance": True}
     for k, src in keys.items():
         if src in line:
             row[k] = line[src]["mean"]
@@ -109,7 +109,7 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
         "intervals (detection score: incidents resampled within scenarios; others: runs resampled); for the chance row, "
         "the 2.5-97.5 percentiles of a uniform ranking's draws. `oracle` reads truth: it is an anchor, not a detector.\n"
     )
-    extra = ["", *(f"- {line}" for line in stability_lines(payload))] if payload else []
+    extra = ["", "```", *stability_lines(payload), "```"] if payload else []
     return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else [])])
 
 

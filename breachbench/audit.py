@@ -1,7 +1,8 @@
 """Leakage audit: one-line shortcut detectors run bench-side on every scenario.
 
 If a shortcut that knows nothing about the attack reaches 0.9 of the oracle's operational
-score (the oracle scores 100) on a scenario, pooled over the run's seeds, the scenario is too
+score (the oracle scores 100; detections count actor units only, harm as the cost profile
+weighs it) on a scenario, pooled over the run's seeds, the scenario is too
 easy or leaks its label, and the report says so, naming the shortcut, unless the scenario
 declares the variant easy on purpose (the forged-token case: its key's owner left), in which
 case the report gives the scenario's reason.
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import polars as pl
 
 from breachbench.dataset import Dataset
-from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
+from breachbench.scoring import Truth, false_alert_cost, op_score, score_alerts
 from detectors.contract import ALERTS
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
 from simulator.scenarios import load as load_scenario
@@ -128,11 +129,7 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
         frames = [fn(ds.view(b, b)).select(ALERTS.names()) for b in ds.scored]
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
         res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
-        perfect = float(sum(i["exposed_perfect"] for i in res["incidents"]))
-        parts = {
-            int(k): (float(m["exposed_before_detection"]), float(m["exposed_total"]), perfect, float(m["false_alerts_read"]))
-            for k, m in res["by_budget"].items()
-        }
+        parts = {int(k): (*map(float, m["harm_by_profile"][profile]), float(m["false_alerts_read"])) for k, m in res["by_budget"].items()}
         best_k, best = _best(parts, profile)
         m = res["by_budget"][str(best_k)]
         rows.append({"shortcut": name, "op_score": best, "budget": best_k, "auprc": res["overall"]["auprc"],
@@ -143,7 +140,7 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
 
 def _best(parts: dict[int, tuple[float, float, float, float]], profile: str) -> tuple[int, float | None]:
     """(budget, op score) of the best budget; None when there is nothing to expose."""
-    cost = cost_profiles()["profiles"][profile]["false_alert"]
+    cost = false_alert_cost(profile)
     scores = {k: op_score(b, t, p, f, cost) for k, (b, t, p, f) in parts.items() if t > 0}
     if not scores:
         return min(parts), None

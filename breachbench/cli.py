@@ -193,7 +193,7 @@ def run(
             result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
     from breachbench.report import print_leaderboard
 
-    print_leaderboard(result["rows"], cfg.name, out_console)
+    print_leaderboard(result["rows"], cfg.name, out_console, json.loads(Path(result["results"]).read_text()))
     leak = result["leakage_audit"]
     if leak["leaking"]:
         out_console.print(f"[bold red]leakage audit:[/bold red] a one-line shortcut reaches {leak['line']:.0f}% of the oracle on "

@@ -14,6 +14,10 @@ from typing import Any
 #: Metrics where a smaller value is better.
 LOWER_IS_BETTER = {"ttd_median_buckets", "exposed_before_detection", "false_alerts_per_bucket"}
 METRICS = ("op_score", "auprc", "lift", "recall_at_k", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented", "false_alerts_per_bucket")
+#: Metrics of schema version 3 only.
+METRICS_V3 = ("detection_score", "timeliness", "harm_before_detection", "victims_flagged_share")
+LOWER_IS_BETTER |= {"harm_before_detection"}
+SUPPORTED = (2, 3)
 
 
 class CompareError(ValueError):
@@ -28,20 +32,34 @@ def load_results(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CompareError(f"{path}: not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != 2:
-        raise CompareError(f"{path}: schema_version {data.get('schema_version') if isinstance(data, dict) else None!r} is not supported; accepted: 2")
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in SUPPORTED:
+        raise CompareError(f"{path}: schema_version {version!r} is not supported; accepted: {', '.join(map(str, SUPPORTED))}")
+    data["_path"] = str(path)
     return data
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: float) -> tuple[list[dict[str, Any]], list[str]]:
-    """Per detector and metric: old, new, delta; and the detectors whose ``metric`` regressed."""
-    if metric not in METRICS:
-        raise CompareError(f"--metric {metric!r}: unknown; accepted: {', '.join(METRICS)}")
+    """Per detector and metric: old, new, delta; and the detectors whose ``metric`` regressed.
+
+    Both files must have the same schema version: version 3 changed what the scores mean
+    (only actor units detect; costs are harm-weighted), so a v2 figure and a v3 figure of the
+    same name are not comparable.
+    """
+    versions = (old.get("schema_version"), new.get("schema_version"))
+    if versions[0] != versions[1]:
+        raise CompareError(
+            f"{old.get('_path', 'OLD')} has schema_version {versions[0]} and {new.get('_path', 'NEW')} has {versions[1]}: version 3 counts only "
+            "actor units and harm-weighted costs, so its scores do not compare with version 2's; rerun the older side with this version"
+        )
+    metrics = METRICS + (METRICS_V3 if versions[0] >= 3 else ())
+    if metric not in metrics:
+        raise CompareError(f"--metric {metric!r}: unknown for schema_version {versions[0]}; accepted: {', '.join(metrics)}")
     o = {r["detector"]: r for r in old["results"]}
     n = {r["detector"]: r for r in new["results"]}
     rows, bad = [], []
     for det in sorted(set(o) | set(n)):
-        for m in METRICS:
+        for m in metrics:
             a, b = (o.get(det) or {}).get(m), (n.get(det) or {}).get(m)
             delta = None if a is None or b is None else b - a
             worse = None if delta is None else (delta > tolerance if m in LOWER_IS_BETTER else -delta > tolerance)

@@ -51,6 +51,7 @@ class SuiteConfig(Frozen):
     budgets: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], description="budgets k reported besides detection.budget")
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
+    chance_draws: int = Field(1000, ge=200, le=100_000, description="simulated draws of the uniform ranking behind each chance line")
 
     @field_validator("seeds", "tuning_seeds")
     @classmethod

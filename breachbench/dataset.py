@@ -19,6 +19,34 @@ from simulator import layout
 from simulator.schema import LOG_STREAMS
 
 
+#: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
+#: infrastructure other people use too (``shared``, never positive).
+ROLES: tuple[str, ...] = ("actor", "victim", "shared")
+
+#: Role of a malicious event's entity by kind; ``ip`` depends on who else uses the address.
+KIND_ROLES: dict[str, str] = {"employee": "actor", "key": "actor", "token": "actor", "customer": "victim"}
+
+
+def unit_roles(units: pl.DataFrame, benign_ips: pl.DataFrame) -> pl.DataFrame:
+    """``units`` with a ``role`` column (see :data:`ROLES`).
+
+    Employees, keys and tokens of malicious events are accounts or credentials the attacker
+    operates (their own, an impersonated colleague's, a compromised one): ``actor``. Customers
+    are ``victim``. A source address is ``actor`` only when no benign delivered event anywhere
+    in the dataset carries it (``benign_ips``), else ``shared``. A kind not listed is ``shared``.
+    """
+    shared_ip = benign_ips.select("entity_id").unique().with_columns(_shared=pl.lit(True))
+    return (
+        units.join(shared_ip, on="entity_id", how="left")
+        .with_columns(
+            role=pl.when(pl.col("entity_kind") == "ip")
+            .then(pl.when(pl.col("_shared").fill_null(False)).then(pl.lit("shared")).otherwise(pl.lit("actor")))
+            .otherwise(pl.col("entity_kind").replace_strict(KIND_ROLES, default="shared", return_dtype=pl.String))
+        )
+        .drop("_shared")
+    )
+
+
 class DatasetError(ValueError):
     """A path that is not a complete dataset."""
 
@@ -108,11 +136,50 @@ class Dataset:
 
     @cached_property
     def positive_units(self) -> pl.DataFrame:
-        """(bucket, entity_kind, entity_id, incident_id) for every entity a delivered malicious event involves.
+        """(bucket, entity_kind, entity_id, incident_id, role) for every entity a delivered malicious event involves.
 
-        The bucket is the one the event was delivered in; lost rows involve nobody.
+        The bucket is the one the event was delivered in; lost rows involve nobody. ``role`` is
+        one of :data:`ROLES` (see :func:`unit_roles`): only ``actor`` units count as detections.
         """
-        return self._units("malicious_events", "incident_id")
+        units = self._units("malicious_events", "incident_id")
+        return unit_roles(units, self.benign_ips)
+
+    @cached_property
+    def benign_ips(self) -> pl.DataFrame:
+        """(entity_id) of every source address that some delivered non-malicious event carries.
+
+        Over the whole dataset (warm-up included): an address that anyone else uses, on any day,
+        is shared infrastructure (office or VPN egress, a carrier's gateway), not the actor's own.
+        """
+        bad = self.truth("malicious_events").select("event_id").unique()
+        parts = [
+            self.scan(stream).select("event_id", pl.col(ENTITY_COLUMNS["ip"]).cast(pl.String).alias("entity_id"))
+            .drop_nulls("entity_id").join(bad.lazy(), on="event_id", how="anti").select("entity_id")
+            for stream, sch in LOG_STREAMS.items() if ENTITY_COLUMNS["ip"] in sch.names()
+        ]
+        if not parts:
+            return pl.DataFrame(schema={"entity_id": pl.String})
+        return pl.concat(parts).unique().collect()
+
+    @cached_property
+    def malicious_reads(self) -> pl.DataFrame:
+        """(incident_id, customer_id, ts) of every delivered malicious row that names a customer.
+
+        The timeline of harm that accrues per read (targeted snooping); duplicates delivered
+        twice count once.
+        """
+        tagged = self.truth("malicious_events")
+        parts = []
+        for stream, sch in LOG_STREAMS.items():
+            ids = tagged.filter(pl.col("stream") == stream).select("event_id", "incident_id").unique("event_id")
+            if ids.height == 0 or "customer_id" not in sch.names():
+                continue
+            parts.append(
+                self.scan(stream).select("event_id", "customer_id", "ts").drop_nulls("customer_id").unique("event_id")
+                .join(ids.lazy(), on="event_id", how="inner").select("incident_id", "customer_id", "ts")
+            )
+        schema = {"incident_id": tagged.schema["incident_id"], "customer_id": pl.Int64, "ts": LOG_STREAMS["admin"]["ts"]}
+        return pl.concat(parts).collect() if parts else pl.DataFrame(schema=schema)
 
     @cached_property
     def benign_units(self) -> pl.DataFrame:
@@ -120,14 +187,19 @@ class Dataset:
         return self._units("benign_anomalies", "pattern")
 
     @cached_property
+    def universe_units(self) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id) of every unit a detector could alert on: the entities
+        of each bucket's own rows in :data:`~detectors.features.UNIT_STREAMS` (what the ``random``
+        detector ranks, and the universe of the chance lines)."""
+        parts = [entity_units(*(self.view(day, day).logs(s, current_only=True) for s in UNIT_STREAMS)) for day in self.buckets]
+        return pl.concat(parts) if parts else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+
+    @cached_property
     def universe_size(self) -> pl.DataFrame:
         """Distinct alert units per bucket (the denominator of prevalence)."""
-        rows = []
-        for day in self.buckets:
-            v = self.view(day, day)
-            units = entity_units(*(v.logs(s, current_only=True) for s in UNIT_STREAMS))
-            rows.append({"bucket": day, "units": units.height})
-        return pl.DataFrame(rows, schema={"bucket": pl.Date, "units": pl.Int64})
+        counts = self.universe_units.group_by("bucket").len().rename({"len": "units"})
+        days = pl.DataFrame({"bucket": self.buckets}, schema={"bucket": pl.Date})
+        return days.join(counts, on="bucket", how="left").with_columns(pl.col("units").fill_null(0).cast(pl.Int64)).sort("bucket")
 
     def event_count(self, buckets: list[dt.date]) -> int:
         """Log rows (all streams) in the given buckets, from the manifest."""

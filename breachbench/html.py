@@ -45,10 +45,14 @@ def _exposure_plot(ds: Dataset, label: str, rows: list[dict[str, Any]]) -> str |
     if exp.height == 0:
         return None
     fig, ax = plt.subplots(figsize=(8, 3.6))
+    labelled: set[str] = set()  # one legend entry per detector and one for the incidents, however many incidents
     for inc in truth.incidents.iter_rows(named=True):
         e = exp.filter(pl.col("incident_id") == inc["incident_id"])
         ts = e["first_ts"].to_list()
-        ax.step(ts, range(1, len(ts) + 1), where="post", color="black", label=f"incident {inc['incident_id']} ({inc['scenario']})")
+        many = truth.incidents.height > 1
+        ax.step(ts, range(1, len(ts) + 1), where="post", color="black", linewidth=0.8 if many else 1.5,
+                label=None if "incidents" in labelled else (f"{truth.incidents.height} incidents ({inc['scenario']})" if many else f"incident {inc['incident_id']} ({inc['scenario']})"))
+        labelled.add("incidents")
         for j, r in enumerate(_ok(rows)):
             run = next((x for x in r["runs"] if x["dataset"] == label), None)
             det = next((i for i in (run or {}).get("incidents", []) if i["incident_id"] == inc["incident_id"]), None)
@@ -56,7 +60,9 @@ def _exposure_plot(ds: Dataset, label: str, rows: list[dict[str, Any]]) -> str |
                 import datetime as dt
 
                 when = truth.bucket_end(dt.date.fromisoformat(det["detected_bucket"]))
-                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
+                label = None if r["detector"] in labelled else (f"{r['detector']}: first true alert" if many else f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
+                labelled.add(r["detector"])
+                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=label)
     ax.set_ylabel("customer records exposed")
     ax.set_title(f"Records exposed over time: {label}")
     ax.legend(fontsize=7, loc="upper left")
@@ -124,7 +130,7 @@ def _fooled(out: Path, rows: list[dict[str, Any]], datasets: dict[str, Dataset],
     counts: dict[str, dict[str, int]] = {}
     for label, ds in datasets.items():
         benign = ds.benign_units
-        pos = ds.positive_units.select(KEYS).unique()
+        pos = ds.positive_units.filter(pl.col("role") == "actor").select(KEYS).unique()  # anything else read is a false alert
         for r in _ok(rows):
             path = out / "alerts" / (f"{r['detector']}.parquet" if single else f"{label}/{r['detector']}.parquet")
             if not path.is_file():
@@ -179,13 +185,20 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     rows = payload["results"]
     budget = payload["budget"]
     single = len(datasets) == 1
-    ordered = sorted(rows, key=lambda r: (r["status"] != "OK", -(r["op_score"] if r.get("op_score") is not None else -1e18)))
+    from breachbench.report import chance_row, ordered as by_headline
+
+    ordered = by_headline(rows)
+    chance = chance_row(payload.get("chance"), budget)
     board = _table(
-        ["detector", "status", "op score", "AUPRC", "recall@k", "TTD (buckets)", "exposure prevented", "false/bucket", "runs"],
+        ["detector", "status", "detection score", "op score", "AUPRC", "recall@k", "TTD (buckets)", "exposure prevented", "false/bucket", "runs"],
         [[html.escape(r["detector"]), html.escape(r["status"]) + (f"<br><small>{html.escape(r['error'] or '')}</small>" if r["error"] else ""),
-          _ci(r, "op_score"), _ci(r, "auprc"), _ci(r, "recall_at_k"), _ci(r, "ttd_median_buckets"), _ci(r, "exposure_prevented", True),
-          _ci(r, "false_alerts_per_bucket"), f"{r['runs_ok']}/{r['runs_total']}"] for r in ordered],
+          _ci(r, "detection_score"), _ci(r, "op_score"), _ci(r, "auprc"), _ci(r, "recall_at_k"), _ci(r, "ttd_median_buckets"),
+          _ci(r, "exposure_prevented", True), _ci(r, "false_alerts_per_bucket"), f"{r['runs_ok']}/{r['runs_total']}"]
+         for r in [*ordered, *([chance | {"error": None, "runs_ok": "-", "runs_total": "-"}] if chance else [])]],
     )
+    from breachbench.report import stability_lines
+
+    stability = "".join(f"<p><small>{html.escape(line)}</small></p>" for line in stability_lines(payload))
     budgets = payload["budgets"]
     by_k = _table(
         ["detector", *[f"op@{k}" for k in budgets], *[f"recall@{k}" for k in budgets]],
@@ -194,8 +207,9 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     )
     scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
     by_s = _table(
-        ["detector", *[f"{s}: op" for s in scen], *[f"{s}: AUPRC" for s in scen]],
-        [[html.escape(r["detector"]), *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
+        ["detector", *[f"{s}: detection" for s in scen], *[f"{s}: op" for s in scen], *[f"{s}: AUPRC" for s in scen]],
+        [[html.escape(r["detector"]), *[_fmt(r["by_scenario"][s]["point"].get("detection_score")) if s in r["by_scenario"] else "-" for s in scen],
+          *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
           *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen]] for r in _ok(ordered)],
     )
     figs: list[tuple[str, str]] = []
@@ -246,7 +260,7 @@ img {{ max-width: 100%; border: 1px solid #eee; }}
 budget k = {budget}; cost profile <code>{html.escape(payload['cost_profile'])}</code> (version {payload['cost_profiles']['version']});
 {int(payload['confidence'] * 100)}% bootstrap intervals over runs (seed x scenario) in brackets.
 <code>oracle</code> reads truth: an anchor, not a detector. op score: null 0, perfect 100.</p>
-<h2>Leaderboard</h2>{board}
+<h2>Leaderboard</h2>{board}{stability}
 <h2>By budget</h2>{by_k}
 <h2>By scenario</h2>{by_s}
 <h2>Plots</h2>{body}

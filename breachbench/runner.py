@@ -80,13 +80,28 @@ def preflight_detectors(ids: list[str]) -> None:
             raise DetectorLoadError(f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
                                     "(or give module:attr of a class on the import path)")
 
+#: Order in which the oracle picks each incident's representative unit of a bucket.
+_KIND_ORDER = {"employee": 0, "key": 1, "ip": 2, "token": 3}
+
 
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
-    """Bench-only anchor: every positive unit of every scored bucket, score 1."""
-    pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored))
+    """Bench-only anchor: every actor unit of every scored bucket (victims and shared units never).
+
+    One unit per incident and bucket (an employee, else a key, an address, a token) scores 2,
+    the rest 1, so that with up to ``k`` incidents active in a bucket every one of them is read
+    within budget ``k``.
+    """
+    pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored) & (pl.col("role") == "actor"))
+    first = (
+        pos.with_columns(order=pl.col("entity_kind").replace_strict(_KIND_ORDER, default=9, return_dtype=pl.Int64))
+        .sort("bucket", "incident_id", "order", "entity_kind", "entity_id")
+        .group_by("bucket", "incident_id", maintain_order=True).first()
+        .select("bucket", "entity_kind", "entity_id").unique().with_columns(top=pl.lit(True))
+    )
     return (
         pos.select("bucket", "entity_kind", "entity_id").unique()
-        .with_columns(score=pl.lit(1.0), reason=pl.lit("reads truth"))
+        .join(first, on=["bucket", "entity_kind", "entity_id"], how="left")
+        .with_columns(score=pl.when(pl.col("top")).then(pl.lit(2.0)).otherwise(pl.lit(1.0)), reason=pl.lit("reads truth"))
         .select(ALERTS.names()).sort("bucket", "entity_kind", "entity_id")
     )
 
@@ -94,14 +109,15 @@ def oracle_alerts(ds: Dataset) -> pl.DataFrame:
 def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
     """A detector instance, tuned on the tuning datasets when it has ``tune(view, labels)``.
 
-    ``labels`` are the tuning dataset's positive alert units (bucket, entity_kind, entity_id):
+    ``labels`` are the tuning dataset's actor units (bucket, entity_kind, entity_id), the only
+    true positives (victims and shared infrastructure are not):
     labels of other worlds than the ones it is tested on. Without tuning datasets or a
     ``tune`` method the fresh instance is returned. Raises whatever the detector raises.
     """
     det = load(detector_id)()
     if tuning and callable(getattr(det, "tune", None)):
         for ds in tuning:
-            labels = ds.positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+            labels = ds.positive_units.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
             det.tune(ds.view(ds.buckets[-1]), labels)
     return det
 

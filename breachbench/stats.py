@@ -1,15 +1,21 @@
-"""Aggregation over a suite's runs (seeds x scenarios) with cluster-bootstrap confidence intervals.
+"""Aggregation over a suite's runs (seeds x scenarios) with bootstrap confidence intervals.
 
-A run is one detector on one dataset. Dataset-level metrics (AUPRC, lift) are averaged over
-runs; incident-level metrics are pooled over the incidents of all runs (recall, exposure
-prevented, time to detect); the operational score is computed from pooled costs, so null stays
-0 and the oracle 100 by construction. Intervals resample whole runs with replacement (the
-incidents of a run travel with it), which captures both seed-to-seed and incident-to-incident
-variation. With few runs a percentile interval is far too narrow (two runs give just their
-range), so the interval is the point estimate plus or minus Student's t quantile for n - 1
-degrees of freedom times the bootstrap standard error (inflated by sqrt(n / (n - 1))), clipped
-to the metric's range; it narrows as seeds are added. Where a resample misses every incident
-(time to detect is infinite), the percentile interval is used for that metric.
+A run is one detector on one dataset. Dataset-level metrics (AUPRC) are averaged over runs and
+lift is the ratio of the pooled AUPRC to the pooled chance AUPRC; incident-level metrics are
+pooled over the incidents of all runs (recall, timeliness, exposure prevented, time to detect);
+the operational score is computed from pooled harm and false alerts, so null stays 0 and the
+oracle 100 by construction.
+
+Intervals of the pooled metrics resample whole runs with replacement (the incidents of a run
+travel with it). With few runs a percentile interval is far too narrow (two runs give just
+their range), so the interval is the point estimate plus or minus Student's t quantile for
+n - 1 degrees of freedom times the bootstrap standard error (inflated by sqrt(n / (n - 1))),
+clipped to the metric's range. Where a resample misses every incident (time to detect is
+infinite), the percentile interval is used for that metric.
+
+The headline (detection score, :func:`headline`) is an equal-weight mean over scenarios; its
+interval resamples incidents within each scenario (stratified percentile bootstrap), since each
+scenario's figures are pooled over its incidents first.
 """
 
 from __future__ import annotations
@@ -19,48 +25,130 @@ from typing import Any
 
 import numpy as np
 
-from breachbench.scoring import cost_profiles, op_score
+from breachbench.scoring import DetectionParts, detection_score, false_alert_cost, incident_parts, op_score, profile_names
 
 METRICS = (
-    "auprc", "lift", "recall_at_k", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented",
-    "false_alerts_per_bucket", "op_score",
+    "auprc", "lift", "recall_at_k", "timeliness", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented",
+    "harm_before_detection", "false_alerts_per_bucket", "victims_flagged_share", "op_score",
 )
+
+
+def _pooled_op(runs: list[dict[str, Any]], name: str, incidents: list[dict[str, Any]], false: float) -> float | None:
+    """Operational score under profile ``name`` from the runs' pooled harm (``harm_by_profile`` per run)."""
+    if not incidents:
+        return None
+    before = sum(r["overall"]["harm_by_profile"][name][0] for r in runs)
+    total = sum(r["overall"]["harm_by_profile"][name][1] for r in runs)
+    perfect = sum(r["overall"]["harm_by_profile"][name][2] for r in runs)
+    return op_score(before, total, perfect, false, false_alert_cost(name))
 
 
 def aggregate(runs: list[dict[str, Any]], profile: str = "standard") -> dict[str, Any]:
     """Point estimates over runs (each with ``overall`` and ``incidents`` at the main budget)."""
     if not runs:
-        return {m: None for m in METRICS} | {"exposed_total": None, "op_score_profiles": {}}
+        return {m: None for m in METRICS} | {"exposed_total": None, "harm_total": None, "op_score_profiles": {}, "detection_score": None}
     ov = [r["overall"] for r in runs]
     inc = [i for r in runs for i in r["incidents"]]
-    before = sum(i["exposed_before_detection"] for i in inc)
-    total = sum(i["exposed_total"] for i in inc)
-    perfect = sum(i["exposed_perfect"] for i in inc)
+    parts = incident_parts(inc)
+    comp = parts.components()
     false = sum(o["false_alerts_read"] for o in ov)
     buckets = sum(o["scored_buckets"] for o in ov)
     ttds = [math.inf if i["ttd_buckets"] is None else i["ttd_buckets"] for i in inc]
     med = float(np.median(ttds)) if ttds else math.inf
-    lifts = [o["lift"] for o in ov if o.get("lift") is not None]
-    cost = cost_profiles()["profiles"][profile]["false_alert"]
+    auprc = float(np.mean([o["auprc"] for o in ov]))
+    chance = float(np.mean([o.get("chance_auprc") or 0.0 for o in ov]))
+    v_total = sum(o.get("victim_units", 0) for o in ov)
+    ops = {name: _pooled_op(runs, name, inc, false) for name in profile_names()}
     return {
-        "auprc": float(np.mean([o["auprc"] for o in ov])),
-        "lift": float(np.mean(lifts)) if lifts else None,
+        "auprc": auprc,
+        "auprc_victims": float(np.mean([o.get("auprc_victims", 0.0) for o in ov])),
+        "chance_auprc": chance,
+        "lift": auprc / chance if chance else None,
         "recall_at_k": (sum(i["detected"] for i in inc) / len(inc)) if inc else None,
+        "timeliness": comp["timeliness"],
+        "detection_score": parts.score(),
         "ttd_median_buckets": None if math.isinf(med) else med,
-        "exposed_before_detection": before,
-        "exposure_prevented": (1 - before / total) if total else None,
+        "exposed_before_detection": sum(i["exposed_before_detection"] for i in inc),
+        "exposed_total": sum(i["exposed_total"] for i in inc),
+        "exposure_prevented": comp["prevented"],
+        "harm_before_detection": sum(i["harm_before_detection"] for i in inc),
+        "harm_total": sum(i["harm_total"] for i in inc),
         "false_alerts_per_bucket": false / buckets if buckets else 0.0,
-        "op_score": op_score(before, total, perfect, false, cost) if inc else None,
-        "exposed_total": total,
-        "op_score_profiles": {
-            name: op_score(before, total, perfect, false, p["false_alert"]) if inc else None
-            for name, p in cost_profiles()["profiles"].items()
-        },
+        "victims_flagged_share": sum(o.get("victims_flagged", 0) for o in ov) / v_total if v_total else None,
+        "op_score": ops.get(profile),
+        "op_score_profiles": ops,
     }
 
 
+def _weighted_median(values: np.ndarray, owner: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of ``weights`` (resamples x runs): the median of ``values`` (one per incident, run
+    ``owner``) with each incident repeated as often as its run was drawn, as ``np.median`` of the
+    concatenated incidents would give."""
+    order = np.argsort(values, kind="stable")
+    vals = values[order]
+    w = weights[:, owner[order]]
+    cum = np.cumsum(w, axis=1)
+    total = cum[:, -1]
+    out = np.full(len(total), np.nan)
+    ok = total > 0
+    lo_pos, hi_pos = np.floor((total - 1) / 2), np.ceil((total - 1) / 2)  # 0-based positions of the middle element(s)
+    lo = vals[np.minimum((cum <= lo_pos[:, None]).sum(axis=1), len(vals) - 1)] if len(vals) else out
+    hi = vals[np.minimum((cum <= hi_pos[:, None]).sum(axis=1), len(vals) - 1)] if len(vals) else out
+    with np.errstate(invalid="ignore"):
+        mid = np.where(np.isinf(lo) | np.isinf(hi), np.where(np.isinf(hi), np.inf, lo), (lo + hi) / 2)
+    return np.where(ok, mid, np.nan)
+
+
+def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric of :func:`aggregate` for each row of run weights (resamples x runs), vectorised."""
+    ov = [r["overall"] for r in runs]
+
+    def col(f: Any) -> np.ndarray:
+        return np.array([f(r, o) for r, o in zip(runs, ov, strict=True)], dtype=np.float64)
+
+    def det(r: dict[str, Any]) -> list[dict[str, Any]]:
+        return [i for i in r["incidents"] if i.get("detectable", True)]
+
+    n_inc = col(lambda r, o: len(r["incidents"]))
+    sums = {
+        "auprc": col(lambda r, o: o["auprc"]), "chance": col(lambda r, o: o.get("chance_auprc") or 0.0),
+        "n": n_inc, "detected": col(lambda r, o: sum(i["detected"] for i in r["incidents"])),
+        "detectable": col(lambda r, o: len(det(r))), "tl": col(lambda r, o: sum(i["timeliness"] for i in det(r))),
+        "preventable": col(lambda r, o: sum(i["harm_total"] - i["harm_perfect"] for i in det(r))),
+        "prevented": col(lambda r, o: sum(i["harm_total"] - i["harm_before_detection"] for i in det(r))),
+        "records": col(lambda r, o: sum(i["exposed_before_detection"] for i in r["incidents"])),
+        "harm": col(lambda r, o: sum(i["harm_before_detection"] for i in r["incidents"])),
+        "false": col(lambda r, o: o["false_alerts_read"]), "buckets": col(lambda r, o: o["scored_buckets"]),
+        "vf": col(lambda r, o: o.get("victims_flagged", 0)), "vu": col(lambda r, o: o.get("victim_units", 0)),
+        "hb": col(lambda r, o: o["harm_by_profile"][profile][0]), "ht": col(lambda r, o: o["harm_by_profile"][profile][1]),
+        "hp": col(lambda r, o: o["harm_by_profile"][profile][2]),
+    }
+    w = {k: weights @ v for k, v in sums.items()}
+    m = weights.sum(axis=1)
+    ttd = np.array([math.inf if i["ttd_buckets"] is None else i["ttd_buckets"] for r in runs for i in r["incidents"]], dtype=np.float64)
+    owner = np.repeat(np.arange(len(runs)), n_inc.astype(np.int64))
+    cost = false_alert_cost(profile)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auprc = w["auprc"] / m
+        spent = w["hb"] + cost * w["false"]
+        op = np.where(w["ht"] > w["hp"], 100.0 * (w["ht"] - spent) / (w["ht"] - w["hp"]), np.where(spent <= w["hp"], 100.0, 0.0))
+        return {
+            "auprc": auprc,
+            "lift": np.where(w["chance"] > 0, w["auprc"] / w["chance"], np.nan),
+            "recall_at_k": np.where(w["n"] > 0, w["detected"] / w["n"], np.nan),
+            "timeliness": np.where(w["detectable"] > 0, w["tl"] / w["detectable"], np.nan),
+            "ttd_median_buckets": _weighted_median(ttd, owner, weights) if len(ttd) else np.full(len(m), np.nan),
+            "exposed_before_detection": w["records"],
+            "exposure_prevented": np.where((w["detectable"] > 0) & (w["preventable"] > 0), np.clip(w["prevented"] / w["preventable"], 0.0, 1.0), np.nan),
+            "harm_before_detection": w["harm"],
+            "false_alerts_per_bucket": np.where(w["buckets"] > 0, w["false"] / w["buckets"], 0.0),
+            "victims_flagged_share": np.where(w["vu"] > 0, w["vf"] / w["vu"], np.nan),
+            "op_score": np.where(w["n"] > 0, op, np.nan),
+        }
+
+
 def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, list[float | None]]:
-    """Percentile intervals of :func:`aggregate` over runs resampled with replacement.
+    """Intervals of :func:`aggregate` over runs resampled with replacement (see the module docstring).
 
     A single run has no spread to resample: its intervals are ``[value, value]``.
     """
@@ -68,21 +156,18 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
     if len(runs) < 2:
         return {m: [point[m], point[m]] for m in METRICS}
     r = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {m: [] for m in METRICS}
-    for _ in range(resamples):
-        sample = [runs[i] for i in r.integers(0, len(runs), len(runs))]
-        agg = aggregate(sample, profile)
-        for m in METRICS:
-            v = agg[m]
-            draws[m].append(math.inf if v is None and m == "ttd_median_buckets" else (math.nan if v is None else float(v)))
+    n = len(runs)
+    idx = r.integers(0, n, (resamples, n))
+    weights = np.zeros((resamples, n))
+    np.add.at(weights, (np.repeat(np.arange(resamples), n), idx.ravel()), 1.0)
+    draws = _resampled(runs, profile, weights)
     from scipy.stats import t as student_t
 
-    n = len(runs)
     lo_q, hi_q = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     t_q = float(student_t.ppf((1 + confidence) / 2, n - 1))
     out: dict[str, list[float | None]] = {}
-    for m, vals in draws.items():
-        a = np.asarray(vals, dtype=np.float64)
+    for m in METRICS:
+        a = np.asarray(draws[m], dtype=np.float64)
         a = a[~np.isnan(a)]
         if len(a) == 0:
             out[m] = [None, None]
@@ -99,7 +184,84 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
 
 #: Natural ranges of the metrics (intervals are clipped to them).
 BOUNDS = {
-    "auprc": (0.0, 1.0), "lift": (0.0, math.inf), "recall_at_k": (0.0, 1.0), "ttd_median_buckets": (0.0, math.inf),
-    "exposed_before_detection": (0.0, math.inf), "exposure_prevented": (0.0, 1.0), "false_alerts_per_bucket": (0.0, math.inf),
-    "op_score": (-math.inf, 100.0),
+    "auprc": (0.0, 1.0), "lift": (0.0, math.inf), "recall_at_k": (0.0, 1.0), "timeliness": (0.0, 1.0), "ttd_median_buckets": (0.0, math.inf),
+    "exposed_before_detection": (0.0, math.inf), "exposure_prevented": (0.0, 1.0), "harm_before_detection": (0.0, math.inf),
+    "false_alerts_per_bucket": (0.0, math.inf), "victims_flagged_share": (0.0, 1.0), "op_score": (-math.inf, 100.0),
 }
+
+
+def _incident_arrays(incidents: list[dict[str, Any]]) -> np.ndarray:
+    """(n, 5) rows of (1, caught, timeliness, preventable, prevented) per detectable incident."""
+    inc = [i for i in incidents if i.get("detectable", True)]
+    if not inc:
+        return np.zeros((0, 5))
+    return np.array(
+        [(1.0, float(i["detected"]), i["timeliness"], i["harm_total"] - i["harm_perfect"], i["harm_total"] - i["harm_before_detection"]) for i in inc],
+        dtype=np.float64,
+    )
+
+
+def _score_of_sums(s: np.ndarray) -> np.ndarray:
+    """Detection score (0-100) of summed (incidents, caught, timeliness, preventable, prevented) rows, shape (..., 5)."""
+    inc, caught, tl, preventable, prevented = np.moveaxis(s, -1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(inc > 0, caught / inc, np.nan)
+        t = np.where(inc > 0, tl / inc, np.nan)
+        p = np.where((preventable > 0) & (inc > 0), np.clip(prevented / preventable, 0.0, 1.0), np.nan)
+        return 100.0 * np.nanmean(np.stack([c, t, p]), axis=0)
+
+
+def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """The detection score: point, interval and per-scenario scores from per-incident entries.
+
+    Each entry carries ``scenario``; the interval resamples incidents with replacement within
+    each scenario (percentile bootstrap at ``confidence``).
+    """
+    by_scen: dict[str, list[dict[str, Any]]] = {}
+    for i in incidents:
+        by_scen.setdefault(i["scenario"], []).append(i)
+    parts = {s: incident_parts(v) for s, v in by_scen.items()}
+    point = detection_score(parts)
+    per_scenario = {s: p.score() for s, p in sorted(parts.items())}
+    arrays = [a for a in (_incident_arrays(v) for v in by_scen.values()) if len(a)]
+    if point is None or not arrays:
+        return {"point": point, "ci": [point, point], "by_scenario": per_scenario}
+    r = np.random.default_rng(seed)
+    scores = np.vstack([_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)) for a in arrays])
+    draws = np.nanmean(scores, axis=0)
+    lo, hi = np.percentile(draws, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return {"point": point, "ci": [float(min(lo, point)), float(max(hi, point))], "by_scenario": per_scenario}
+
+
+def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null"), resolution: float = 1.0) -> dict[str, Any]:
+    """Rank correlation (Spearman) of the detectors' detection scores between two disjoint halves of the seeds.
+
+    The seeds in sorted order alternate between the halves. Anchors (``exclude``) are left out:
+    they would rank first and last in any half. Scores are compared at ``resolution`` points
+    (rounded to it first): detectors less than that apart tie, so that 19.9 against 20.0 does not
+    count as a ranking (``rho_exact`` is the correlation of the unrounded scores). ``rho`` is None
+    with fewer than two seeds, fewer than three detectors, or a half in which every detector ties.
+    """
+    s = sorted(seeds)
+    halves = (s[0::2], s[1::2])
+    ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in exclude]
+    out: dict[str, Any] = {"halves": [list(h) for h in halves], "detectors": [r["detector"] for r in ok], "scores": [[], []],
+                           "resolution": resolution, "rho": None, "rho_exact": None}
+    if len(s) < 2 or len(ok) < 3:
+        return out
+    for h, half in enumerate(halves):
+        for r in ok:
+            parts: dict[str, DetectionParts] = {}
+            for i in r.get("incidents", []):
+                if i.get("seed") in half:
+                    parts[i["scenario"]] = parts.get(i["scenario"], DetectionParts()).plus(incident_parts([i]))
+            out["scores"][h].append(detection_score(parts))
+    a, b = (np.array([x if x is not None else 0.0 for x in v]) for v in out["scores"])
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) > 0 and np.ptp(b) > 0:
+        out["rho_exact"] = float(spearmanr(a, b).statistic)
+    ra, rb = (np.round(x / resolution) * resolution if resolution > 0 else x for x in (a, b))
+    if np.ptp(ra) > 0 and np.ptp(rb) > 0:
+        out["rho"] = float(spearmanr(ra, rb).statistic)
+    return out

@@ -19,10 +19,11 @@ from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
+from breachbench.chance import chance_draws, chance_lines
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
 from breachbench.safety import clear_run_outputs, sweep_scratch
-from breachbench.scoring import Truth, cost_profiles, op_score, score_alerts
-from breachbench.stats import METRICS, aggregate, bootstrap
+from breachbench.scoring import DetectionParts, Truth, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
+from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
@@ -85,18 +86,30 @@ def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
 def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[str, Any]:
     rows = [r["by_budget"][k] for r in runs]
     n_inc = [len(r["incidents"]) for r in runs]
-    before = sum(x["exposed_before_detection"] for x in rows)
-    total = sum(x["exposed_total"] for x in rows)
-    perfect = sum(i["exposed_perfect"] for r in runs for i in r["incidents"])
     false = sum(x["false_alerts_read"] for x in rows)
     buckets = sum(r["overall"]["scored_buckets"] for r in runs)
     detected = sum((x["recall_at_k"] or 0) * n for x, n in zip(rows, n_inc, strict=True))
-    cost = cost_profiles()["profiles"][profile]["false_alert"]
+    per_scen: dict[str, DetectionParts] = {}
+    for r, x in zip(runs, rows, strict=True):
+        per_scen[r["scenario"]] = per_scen.get(r["scenario"], DetectionParts()).plus(DetectionParts(*x["parts"]))
+    allp = DetectionParts()
+    for p in per_scen.values():
+        allp = allp.plus(p)
+    ops = {}
+    for name in profile_names():
+        before, total, perfect = (sum(x["harm_by_profile"][name][j] for x in rows) for j in range(3))
+        ops[name] = op_score(before, total, perfect, false, false_alert_cost(name)) if sum(n_inc) else None
+    v_total = sum(r["overall"].get("victim_units", 0) for r in runs)
     return {
+        "detection_score": detection_score(per_scen),
         "recall_at_k": detected / sum(n_inc) if sum(n_inc) else None,
-        "exposure_prevented": (1 - before / total) if total else None,
+        "timeliness": allp.components()["timeliness"],
+        "exposure_prevented": allp.components()["prevented"],
         "false_alerts_per_bucket": false / buckets if buckets else 0.0,
-        "op_score": op_score(before, total, perfect, false, cost) if sum(n_inc) else None,
+        "victims_flagged_share": sum(x.get("victims_flagged", 0) for x in rows) / v_total if v_total else None,
+        "op_score": ops.get(profile),
+        "op_score_profiles": ops,
+        "by_scenario": {s: {"detection_score": p.score(), **p.components()} for s, p in sorted(per_scen.items())},
     }
 
 
@@ -122,19 +135,25 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
     }
     if bad:
         row.update({m: None for m in METRICS})
-        row["ci"] = {}
+        row.update(detection_score=None, ci={})
     else:
         point = aggregate(scored, profile)
         row.update(point)
         row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
         row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
+        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence)
+        row["detection_score"] = head["point"]
+        row["ci"]["detection_score"] = head["ci"]
         row["by_scenario"] = {
             sid: {"point": aggregate(group, profile), "ci": bootstrap(group, profile, cfg.suite.bootstrap, cfg.suite.confidence)}
             for sid in sorted({s["scenario"] for s in scored})
             if (group := [s for s in scored if s["scenario"] == sid])
         }
+        for sid, h in head["by_scenario"].items():
+            if sid in row["by_scenario"]:
+                row["by_scenario"][sid]["point"]["detection_score"] = h
         row["by_budget"] = {k: _pooled_by_budget(scored, k, profile) for k in scored[0]["by_budget"]}
-        row["incidents"] = [i | {"seed": s["seed"]} for s in scored for i in s["incidents"]]
+        row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
     row["runs"] = [
         {
             "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
@@ -145,6 +164,18 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         for p, r, s in runs
     ]
     return row
+
+
+def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]:
+    """The detection score's leaders (anchors aside) and the width of their intervals."""
+    ok = [r for r in rows if r["status"] == "OK" and r["detector"] != ORACLE and r.get("detection_score") is not None]
+    best = sorted(ok, key=lambda r: (-r["detection_score"], r["detector"]))[:top]
+    widths = []
+    for r in best:
+        lo, hi = r["ci"].get("detection_score", [None, None])
+        widths.append(None if lo is None or hi is None else hi - lo)
+    return {"metric": "detection_score", "top": [r["detector"] for r in best], "widths": widths,
+            "max_width": max((w for w in widths if w is not None), default=None)}
 
 
 def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
@@ -162,6 +193,11 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     tests = [p for p in points if not p.tuning]
     tuning = [datasets[p.label] for p in points if p.tuning]
     truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
+    budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+    chance = chance_lines(
+        {p.label: chance_draws(truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile) for p in tests},
+        {p.label: p.scenario for p in tests}, cfg.detection.budget,
+    )
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
     task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
@@ -238,6 +274,9 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         "versions": package_versions(),
         "alerts": alerts_hashes(out),
         "results": rows,
+        "chance": chance,
+        "stability": split_half(rows, cfg.test_seeds),
+        "headline": headline_summary(rows),
     }
     from breachbench.audit import leakage_audit
 
@@ -249,4 +288,5 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     from breachbench.html import write_report
 
     report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
-    return {"rows": rows, "results": res, "leaderboard": board, "report": report, "leakage_audit": payload["leakage_audit"]}
+    return {"rows": rows, "results": res, "leaderboard": board, "report": report, "leakage_audit": payload["leakage_audit"],
+            "chance": chance, "stability": payload["stability"], "headline": payload["headline"]}

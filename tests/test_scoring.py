@@ -103,7 +103,8 @@ def test_oracle_is_perfect(tiny_rows) -> None:
     assert o["ttd_median_buckets"] == 0
     assert o["recall_at_k"] == 1.0
     assert o["false_alerts_per_bucket"] == 0.0
-    assert o["lift"] == pytest.approx(1 / o["prevalence"])
+    assert o["lift"] == pytest.approx(1 / o["chance_auprc"])  # lift: pooled AUPRC over pooled chance AUPRC
+    assert o["detection_score"] == pytest.approx(100.0) and o["ci"]["detection_score"] == [100.0, 100.0]
     for name, value in o["op_score_profiles"].items():
         assert value == pytest.approx(100.0), name
 
@@ -152,9 +153,10 @@ def test_unissued_rule_detects(tiny_rows) -> None:
 def test_random_is_near_prevalence(tiny_rows) -> None:
     r = tiny_rows["random"]
     assert 0 < r["prevalence"] < 0.1
-    lift = r["auprc"] / r["prevalence"]
+    lift = r["auprc"] / r["chance_auprc"]
     assert 0.3 <= lift <= 3.0, lift
     assert r["lift"] == pytest.approx(lift)
+    assert r["chance_auprc"] == pytest.approx(r["prevalence"], rel=0.2)  # a uniform ranking's AP is about the prevalence
     assert r["false_alerts_per_bucket"] > 5  # random fills the budget with false alerts
 
 
@@ -177,7 +179,7 @@ def test_run_wrote_results(tiny_run) -> None:
     import jsonschema
 
     payload = json.loads(tiny_run["results"].read_text())
-    assert payload["schema_version"] == 2
+    assert payload["schema_version"] == 3
     schema = json.loads((Path(__file__).resolve().parents[1] / "breachbench" / "data" / "results.schema.json").read_text())
     jsonschema.validate(payload, schema)
     assert {r["detector"] for r in payload["results"]} >= {"oracle", "null", "random"}

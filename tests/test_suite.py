@@ -174,17 +174,28 @@ def test_single_seed_uses_out_dataset(tiny_config, tiny_run: dict[str, Any], tin
 # ---------------------------------------------------------------- 2. confidence intervals
 
 
+def _incident(before: float, total: float = 100, perfect: float = 10, ttd: int | None = 1) -> dict[str, Any]:
+    """A synthetic incident entry: harm and records alike (one record, one unit of harm)."""
+    detected = ttd is not None
+    return {"exposed_before_detection": before, "exposed_total": total, "exposed_perfect": perfect, "harm_before_detection": float(before),
+            "harm_total": float(total), "harm_perfect": float(perfect), "detected": detected, "detectable": True, "ttd_buckets": ttd,
+            "timeliness": 1 - ttd / 10 if detected else 0.0, "scenario": SCENARIO}
+
+
+def _run_of(incidents: list[dict[str, Any]], false: int, auprc: float = 0.5) -> dict[str, Any]:
+    harm = [sum(i[k] for i in incidents) for k in ("harm_before_detection", "harm_total", "harm_perfect")]
+    return {"overall": {"auprc": auprc, "chance_auprc": auprc / 20, "lift": 20.0, "prevalence": 0.01, "false_alerts_read": int(false), "scored_buckets": 10,
+                        "harm_by_profile": {p: harm for p in PROFILES}},
+            "incidents": incidents}
+
+
 def _synthetic_runs(n: int) -> list[dict[str, Any]]:
     """``n`` runs whose exposure and false alerts sit at evenly spaced quantiles: the same spread for every n."""
     q = (np.arange(n) + 0.5) / n
     before = np.round(10 + 90 * q).astype(int)  # 10..100 of 100 records exposed (100: missed)
     false = np.round(40 * np.roll(q, n // 3)).astype(int)  # uncorrelated with exposure
     return [
-        {
-            "overall": {"auprc": 0.2 + 0.6 * float(q[(i + 1) % n]), "lift": 20.0, "prevalence": 0.01, "false_alerts_read": int(f), "scored_buckets": 10},
-            "incidents": [{"exposed_before_detection": int(b), "exposed_total": 100, "exposed_perfect": 10, "detected": bool(b < 100),
-                           "ttd_buckets": None if b >= 100 else int(b // 10)}],
-        }
+        _run_of([_incident(int(b), ttd=None if b >= 100 else int(b // 10))], int(f), 0.2 + 0.6 * float(q[(i + 1) % n]))
         for i, (b, f) in enumerate(zip(before, false, strict=True))
     ]
 
@@ -225,13 +236,11 @@ def test_bootstrap_width_shrinks_like_one_over_sqrt_n() -> None:
 
 def test_two_run_interval_covers_the_true_value_at_close_to_its_level() -> None:
     rng = np.random.default_rng(11)
-    true = 1 - 55 / 100  # exposure prevented when before ~ Uniform(10, 100) of 100 records
+    true = (100 - 55) / (100 - 10)  # exposure prevented (perfect = 1) when before ~ Uniform(10, 100) of 100 records
     covered = 0
     trials = 40
     for t in range(trials):
-        runs = [{"overall": {"auprc": 0.5, "lift": 2.0, "false_alerts_read": 0, "scored_buckets": 10},
-                 "incidents": [{"exposed_before_detection": float(b), "exposed_total": 100, "exposed_perfect": 10, "detected": True, "ttd_buckets": 1}]}
-                for b in rng.uniform(10, 100, 2)]
+        runs = [_run_of([_incident(float(b))], 0) for b in rng.uniform(10, 100, 2)]
         lo, hi = bootstrap(runs, resamples=100, confidence=0.95, seed=t)["exposure_prevented"]
         covered += lo <= true <= hi
     assert covered / trials >= 0.8
@@ -251,8 +260,9 @@ def test_suite_intervals_are_the_run_bootstrap_and_tighten_with_seeds(two_seed_r
         for row in run["rows"]:
             recs = _records(row)
             assert len(recs) == n
-            assert row["ci"] == bootstrap(recs, run["config"].detection.cost_profile, suite.bootstrap, suite.confidence)
-            assert row["by_scenario"][SCENARIO]["ci"] == row["ci"]  # one scenario: the same runs
+            pooled_ci = {m: v for m, v in row["ci"].items() if m != "detection_score"}  # the headline resamples incidents
+            assert pooled_ci == bootstrap(recs, run["config"].detection.cost_profile, suite.bootstrap, suite.confidence)
+            assert row["by_scenario"][SCENARIO]["ci"] == pooled_ci  # one scenario: the same runs
             for m in METRICS:
                 lo, hi = row["ci"][m]
                 if row[m] is not None and lo is not None and hi is not None:
@@ -288,6 +298,8 @@ def test_null_scores_0_and_oracle_100_under_every_profile(which: str, tiny_rows:
         assert null["op_score_profiles"][name] == 0.0
         assert oracle["op_score_profiles"][name] == pytest.approx(100.0)
     assert null["op_score"] == 0.0 and oracle["op_score"] == pytest.approx(100.0)
+    assert null["detection_score"] == 0.0 and oracle["detection_score"] == pytest.approx(100.0)  # the headline too
+    assert null["ci"]["detection_score"] == [0.0, 0.0] and oracle["ci"]["detection_score"] == pytest.approx([100.0, 100.0])
     assert oracle["ci"]["op_score"] == [100.0, 100.0] and null["ci"]["op_score"] == [0.0, 0.0]
     for scen in oracle["by_scenario"].values():
         assert scen["point"]["op_score"] == 100.0 and scen["ci"]["op_score"] == [100.0, 100.0]
@@ -553,7 +565,7 @@ def test_tune_sees_only_tuning_labels(tuned_run: dict[str, Any]) -> None:
     assert calls[0]["files"] and all(Path(f).is_relative_to(tune_root) for f in calls[0]["files"])
 
     def units(ds: Dataset) -> set[tuple]:
-        return set(ds.positive_units.select(UNITS).unique().iter_rows())
+        return set(ds.positive_units.filter(pl.col("role") == "actor").select(UNITS).unique().iter_rows())  # the labels are actor units
 
     given = set(calls[0]["labels"].select(UNITS).iter_rows())
     assert calls[0]["labels"].height == len(given)

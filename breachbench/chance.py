@@ -1,0 +1,241 @@
+"""Chance lines: what a ranking that knows nothing scores, per dataset, budget and metric.
+
+The ranking is uniform over each bucket's universe (every unit of the bucket's own rows in
+``UNIT_STREAMS``, the units the ``random`` detector ranks), so its top ``k`` is a uniform
+``k``-subset of the bucket. How many actor and victim units of each incident such a subset
+holds follows a multivariate hypergeometric law; each draw picks one subset per scored bucket
+(numpy, vectorised over draws) and yields the same sufficient statistics a detector's run
+yields: incidents caught, timeliness, harm before detection, false alerts, victims flagged.
+Draws of the datasets of a scenario are added draw by draw (independent datasets), so chance
+lines pool exactly as the detectors' figures do. AUPRC's chance line is exact in expectation
+(:func:`breachbench.scoring.chance_average_precision`) with its spread simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from breachbench.scoring import KEYS, DetectionParts, Truth, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
+
+#: Percentiles of the draws reported as a chance line's spread.
+SPREAD = (2.5, 97.5)
+
+
+@dataclass(frozen=True)
+class ChanceDraws:
+    """Per-draw sums of one dataset (or a pool of datasets) at one budget.
+
+    Arrays have one value per draw; scalars do not depend on the draw.
+    """
+
+    budget: int
+    incidents: float  # every incident (recall's denominator)
+    detected: np.ndarray  # incidents caught (all incidents)
+    parts: tuple[float, np.ndarray, np.ndarray, float, np.ndarray]  # DetectionParts fields: detectable, caught, timeliness, preventable, prevented
+    harm_before: dict[str, np.ndarray]  # per profile, all incidents
+    harm_total: dict[str, float]
+    harm_perfect: dict[str, float]
+    false_alerts: np.ndarray
+    buckets: float
+    victims_flagged: np.ndarray
+    victims_total: float
+    auprc: np.ndarray  # per draw: one dataset's AP, or the mean over pooled datasets
+    auprc_expected: float
+    auprc_victims: np.ndarray
+    datasets: int = 1
+
+    def plus(self, other: ChanceDraws) -> ChanceDraws:
+        """Pool two independent sets of datasets draw by draw (AUPRC: mean over datasets)."""
+        n = self.datasets + other.datasets
+
+        def mean(a: Any, b: Any) -> Any:
+            return (a * self.datasets + b * other.datasets) / n
+
+        return ChanceDraws(
+            self.budget, self.incidents + other.incidents, self.detected + other.detected,
+            tuple(a + b for a, b in zip(self.parts, other.parts, strict=True)),  # type: ignore[arg-type]
+            {p: self.harm_before[p] + other.harm_before[p] for p in self.harm_before},
+            {p: self.harm_total[p] + other.harm_total[p] for p in self.harm_total},
+            {p: self.harm_perfect[p] + other.harm_perfect[p] for p in self.harm_perfect},
+            self.false_alerts + other.false_alerts, self.buckets + other.buckets,
+            self.victims_flagged + other.victims_flagged, self.victims_total + other.victims_total,
+            mean(self.auprc, other.auprc), mean(self.auprc_expected, other.auprc_expected), mean(self.auprc_victims, other.auprc_victims), n,
+        )
+
+    def detection_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw: caught share, timeliness, exposure prevented and the scenario's detection score (0-100); NaN where undefined."""
+        inc, caught, tl, preventable, prevented = self.parts
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = caught / inc if inc > 0 else np.full_like(caught, np.nan)
+            t = tl / inc if inc > 0 else np.full_like(caught, np.nan)
+            p = np.clip(prevented / preventable, 0.0, 1.0) if preventable > 0 and inc > 0 else np.full_like(caught, np.nan)
+        score = 100.0 * np.nanmean(np.vstack([c, t, p]), axis=0) if inc > 0 else np.full_like(caught, np.nan)
+        return c, t, p, score
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Per draw: every metric with a chance line."""
+        c, t, p, score = self.detection_parts()
+        out = {
+            "detection_score": score, "caught": c, "timeliness": t, "exposure_prevented": p,
+            "recall_at_k": self.detected / self.incidents if self.incidents else np.full_like(c, np.nan),
+            "false_alerts_per_bucket": self.false_alerts / self.buckets if self.buckets else np.zeros_like(c),
+            "victims_flagged_share": self.victims_flagged / self.victims_total if self.victims_total else np.full_like(c, np.nan),
+            "auprc": self.auprc, "auprc_victims": self.auprc_victims,
+        }
+        for name in self.harm_before:
+            ops = _op_vec(self.harm_before[name], self.harm_total[name], self.harm_perfect[name], self.false_alerts, false_alert_cost(name))
+            out[f"op_score:{name}"] = ops
+        return out
+
+
+def _op_vec(before: np.ndarray, total: float, perfect: float, false: np.ndarray, cost: float) -> np.ndarray:
+    if total > perfect:
+        return 100.0 * (total - (before + cost * false)) / (total - perfect)
+    return np.array([op_score(b, total, perfect, f, cost) for b, f in zip(before, false, strict=True)])
+
+
+def summary(values: np.ndarray) -> dict[str, float | None]:
+    """Mean and :data:`SPREAD` percentiles of draws (None when undefined)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return {"mean": None, "lo": None, "hi": None}
+    lo, hi = np.percentile(v, SPREAD)
+    return {"mean": float(v.mean()), "lo": float(lo), "hi": float(hi)}
+
+
+def _groups(units: pl.DataFrame) -> pl.DataFrame:
+    """(bucket, members: list of incident ids, n): units of a bucket grouped by the incidents they belong to."""
+    if units.height == 0:
+        return pl.DataFrame(schema={"bucket": pl.Date, "members": pl.List(pl.Int64), "n": pl.Int64})
+    per_unit = units.group_by(KEYS).agg(pl.col("incident_id").cast(pl.Int64).unique().sort().alias("members"))
+    return per_unit.group_by("bucket", "members").agg(pl.len().cast(pl.Int64).alias("n")).sort("bucket")
+
+
+def _ap_draws(n_units: int, n_positive: int, n_in: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """AP of ``draws`` uniformly random rankings: ``n_in`` of ``n_positive`` positives among ``n_units``."""
+    if n_positive == 0 or n_in == 0 or n_units == 0:
+        return np.zeros(draws)
+    out = np.empty(draws)
+    j = np.arange(1, n_in + 1)
+    for d in range(draws):  # one sample of positions per draw (n_in small against n_units)
+        pos = np.sort(rng.choice(n_units, size=n_in, replace=False)) + 1
+        out[d] = float(np.sum(j / pos)) / n_positive
+    return out
+
+
+def chance_draws(truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200) -> dict[int, ChanceDraws]:
+    """The uniform ranking's draws on one dataset at each budget (detection parts under ``profile``'s harm)."""
+    if truth.universe_units is None:
+        raise ValueError("chance lines need the truth's universe units (Truth.of a dataset)")
+    rng = np.random.default_rng(seed)
+    fr = truth.frame
+    n_inc, nb = len(fr.ids), len(truth.scored)
+    col = {int(i): j for j, i in enumerate(fr.ids)}
+    uni = truth.universe_units.group_by("bucket").len()
+    size = dict(uni.iter_rows())
+    in_uni = truth.universe_units.select(KEYS)
+    actors = _groups(truth.actors.join(in_uni, on=KEYS, how="semi"))
+    victims = _groups(truth.victims.join(in_uni, on=KEYS, how="semi"))
+    a_by = {b: g for (b,), g in actors.group_by(["bucket"])}
+    v_by = {b: g for (b,), g in victims.group_by(["bucket"])}
+    n_act = truth.actors.select(KEYS).unique().height
+    n_vic = truth.victims.select(KEYS).unique().height
+    a_in = truth.actors.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
+    v_in = truth.victims.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
+    ap = _ap_draws(truth.universe, n_act, a_in, ap_draws, rng)
+    ap_v = _ap_draws(truth.universe, n_vic, v_in, ap_draws, rng)
+    ap_exp = chance_average_precision(truth.universe, n_act, a_in)
+    out = {}
+    for k in sorted(set(budgets)):
+        det = np.full((draws, n_inc), -1, dtype=np.int64)
+        false = np.zeros(draws)
+        vflag = np.zeros(draws)
+        for b, day in enumerate(truth.scored):
+            u = int(size.get(day, 0))
+            if u == 0:
+                continue
+            ga, gv = a_by.get(day), v_by.get(day)
+            na = ga["n"].to_numpy() if ga is not None else np.zeros(0, np.int64)
+            nv = gv["n"].to_numpy() if gv is not None else np.zeros(0, np.int64)
+            rest = u - int(na.sum()) - int(nv.sum())
+            colors = np.r_[na, nv, max(rest, 0)].astype(np.int64)
+            take = min(k, int(colors.sum()))
+            got = rng.multivariate_hypergeometric(colors, take, size=draws)
+            ga_n = got[:, : len(na)]
+            false += take - ga_n.sum(axis=1)
+            vflag += got[:, len(na) : len(na) + len(nv)].sum(axis=1)
+            if len(na):
+                member = np.zeros((len(na), n_inc))
+                for g, ms in enumerate(ga["members"].to_list()):
+                    member[g, [col[m] for m in ms if m in col]] = 1.0
+                hit = (ga_n @ member) > 0
+                det = np.where((det < 0) & hit, b, det)
+        detected = det >= 0
+        dmask = fr.detectable
+        tl = timeliness(det, fr.first[None, :], fr.last[None, :])
+        before = {p: fr.harm_before(p, det) for p in profile_names()}
+        std = profile
+        total = fr.harm_total[std]
+        perfect = fr.harm_perfect(std)
+        parts = (
+            float(dmask.sum()), detected[:, dmask].sum(axis=1).astype(np.float64), tl[:, dmask].sum(axis=1),
+            float((total - perfect)[dmask].sum()), (total[None, :] - before[std])[:, dmask].sum(axis=1),
+        )
+        out[k] = ChanceDraws(
+            k, float(n_inc), detected.sum(axis=1).astype(np.float64), parts,
+            {p: before[p].sum(axis=1) for p in before}, {p: float(fr.harm_total[p].sum()) for p in before},
+            {p: float(fr.harm_perfect(p).sum()) for p in before}, false, float(nb), vflag, float(n_vic),
+            _resize(ap, draws), ap_exp, _resize(ap_v, draws),
+        )
+    return out
+
+
+def _resize(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` repeated or cut to ``n`` values (AP draws are fewer than the budget draws)."""
+    return np.resize(a, n) if len(a) else np.zeros(n)
+
+
+def pool(draws: list[ChanceDraws]) -> ChanceDraws:
+    """Datasets pooled draw by draw."""
+    out = draws[0]
+    for d in draws[1:]:
+        out = out.plus(d)
+    return out
+
+
+def headline_draws(per_scenario: dict[str, ChanceDraws]) -> np.ndarray:
+    """Per draw: the equal-weight mean over scenarios of each scenario's detection score."""
+    scores = np.vstack([d.detection_parts()[3] for d in per_scenario.values()])
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(scores, axis=0) if len(scores) else np.zeros(0)
+
+
+def chance_lines(per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: dict[str, str], headline_budget: int) -> dict[str, Any]:
+    """The run's chance lines (as ``results.json`` carries them): per budget, overall and per scenario.
+
+    Overall figures pool every dataset as the leaderboard does; ``detection_score`` is the
+    equal-weight mean over scenarios, like the headline.
+    """
+    budgets = sorted({k for d in per_dataset.values() for k in d})
+    out: dict[str, Any] = {"method": "uniform ranking of each bucket's universe, multivariate hypergeometric draws",
+                           "draws": int(len(next(iter(next(iter(per_dataset.values())).values())).detected)) if per_dataset else 0,
+                           "spread": list(SPREAD), "budget": headline_budget, "by_budget": {}}
+    for k in budgets:
+        scen: dict[str, list[ChanceDraws]] = {}
+        for label, by_k in per_dataset.items():
+            scen.setdefault(scenario_of[label], []).append(by_k[k])
+        pooled = {s: pool(v) for s, v in scen.items()}
+        allp = pool([d for v in scen.values() for d in v])
+        overall = {m: summary(v) for m, v in allp.metrics().items() if m not in ("detection_score",)}
+        overall["detection_score"] = summary(headline_draws(pooled))
+        overall["auprc"]["expected"] = allp.auprc_expected
+        out["by_budget"][str(k)] = {
+            "overall": overall,
+            "by_scenario": {s: {m: summary(v) for m, v in d.metrics().items()} for s, d in sorted(pooled.items())},
+        }
+    return out

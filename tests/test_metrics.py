@@ -1,0 +1,387 @@
+"""Scores that only detection earns: unit roles, chance lines, the detection score, harm, stability, schema v3.
+
+A small multi-scenario suite (the default suite's scenario entries in a cheap world, two
+seeds) is generated once for the module; everything else reuses the session's tiny run.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from breachbench.chance import chance_draws, pool, summary
+from breachbench.config import load_config
+from breachbench.dataset import Dataset, unit_roles
+from breachbench.report import print_leaderboard
+from breachbench.runner import oracle_alerts, run_detector
+from breachbench.scoring import (
+    KEYS, Truth, _cost_profiles, chance_average_precision, cost_profiles, harm_weights, score_alerts,
+)
+from breachbench.stats import headline, split_half
+from breachbench.suite import ensure_dataset, grid
+from detectors.contract import ALERTS, empty_alerts
+from simulator.schema import EXPOSURE_KINDS
+
+REPO = Path(__file__).resolve().parents[1]
+#: The default suite's scenario entries in a world small enough for a test (a few seconds a dataset).
+SMALL = ["world.customers=1000", "world.employees=300", "time.end=2025-04-23", "time.warmup_days=7", "suite.seeds=[1, 2]",
+         "suite.chance_draws=400"]
+STAFF = ("bulk-export-before-departure-v2", "snooping-agent-v2")
+FORGED = "coupang-forged-token-v2"
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def small_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """configs/default.toml's forged-token and two staff entries in a cheap world, two seeds: label -> (point, dataset, truth)."""
+    cfg = load_config(REPO / "configs" / "default.toml", SMALL)
+    out = tmp_path_factory.mktemp("small_suite")
+    points = [p for p in grid(cfg, out) if not p.tuning and p.scenario in (FORGED, *STAFF)]
+    assert {p.scenario for p in points} == {FORGED, *STAFF}, "the default suite lost one of the scenarios these tests need"
+    found = {}
+    for p in points:
+        sim = cfg.model_copy(update={"seed": p.seed, "scenarios": [cfg.scenarios[p.index]]})
+        ds, _ = ensure_dataset(sim, p.path, workers=1)
+        found[p.label] = (p, ds, Truth.of(ds))
+    return {"config": cfg, "points": found}
+
+
+def _of(small_suite: dict[str, Any], scenario: str) -> list[tuple[Any, Dataset, Truth]]:
+    return [v for v in small_suite["points"].values() if v[0].scenario == scenario]
+
+
+def _frame(rows: pl.DataFrame, score: float = 1.0) -> pl.DataFrame:
+    return rows.select(KEYS).unique().with_columns(score=pl.lit(score), reason=pl.lit(None, pl.String)).select(ALERTS.names()).cast(ALERTS)
+
+
+def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
+    """``n`` random entities a day: customers seen in the bucket, or office/VPN addresses (shared by several employees)."""
+    r = np.random.default_rng(seed)
+    parts = []
+    for day in ds.scored:
+        v = ds.view(day, day)
+        if kind == "customer":
+            pool_ = v.logs("gateway", current_only=True).select(pl.col("customer_id").cast(pl.String).alias("entity_id"))
+        else:  # office and VPN egress: staff addresses that several employees use in the bucket
+            staff = pl.concat([v.logs(s, current_only=True).select("employee_id", "src_ip") for s in ("admin", "auth")]).drop_nulls()
+            pool_ = staff.group_by("src_ip").agg(pl.col("employee_id").n_unique().alias("n")).filter(pl.col("n") >= 2).select(
+                pl.col("src_ip").alias("entity_id"))
+        ids = pool_.drop_nulls().unique().collect().sort("entity_id")["entity_id"]
+        if ids.len() == 0:
+            continue
+        pick = ids.gather(r.choice(ids.len(), size=min(n, ids.len()), replace=False))
+        parts.append(pl.DataFrame({"bucket": [day] * pick.len(), "entity_kind": [kind] * pick.len(), "entity_id": pick,
+                                   "score": r.random(pick.len()), "reason": [None] * pick.len()}, schema=ALERTS))
+    return pl.concat(parts)
+
+
+def _headline_of(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The suite's headline from (scenario, score_alerts result) pairs."""
+    return headline([i | {"scenario": scen} for scen, res in results for i in res["incidents"]], resamples=300)
+
+
+# ---------------------------------------------------------------- 1. roles
+
+
+def test_unit_roles_rule() -> None:
+    d = dt.date(2025, 4, 10)
+    units = pl.DataFrame({
+        "bucket": [d] * 6,
+        "entity_kind": ["employee", "key", "token", "customer", "ip", "ip"],
+        "entity_id": ["7", "k1", "99", "123", "10.0.0.1", "203.0.113.9"],
+        "incident_id": [0] * 6,
+    })
+    benign = pl.DataFrame({"entity_id": ["10.0.0.1", "123"]})  # an office address others use; a customer id never matters
+    roles = dict(unit_roles(units, benign).select("entity_id", "role").iter_rows())
+    assert roles == {"7": "actor", "k1": "actor", "99": "actor", "123": "victim", "10.0.0.1": "shared", "203.0.113.9": "actor"}
+    other = units.with_columns(entity_kind=pl.lit("printer"))
+    assert set(unit_roles(other, benign)["role"]) == {"shared"}  # a kind nobody declared never detects
+
+
+def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> None:
+    for ds in [tiny_ds, *(v[1] for v in small_suite["points"].values())]:
+        pos = ds.positive_units
+        assert set(pos["role"].unique()) <= {"actor", "victim", "shared"}
+        assert (pos.filter(pl.col("entity_kind") == "customer")["role"] == "victim").all()
+        assert (pos.filter(pl.col("entity_kind").is_in(["employee", "key", "token"]))["role"] == "actor").all()
+        ips = pos.filter(pl.col("entity_kind") == "ip")
+        shared = ips.filter(pl.col("role") == "shared").select("entity_id").unique()
+        assert shared.join(ds.benign_ips, on="entity_id", how="anti").height == 0  # shared: someone benign uses it
+        actor = ips.filter(pl.col("role") == "actor").select("entity_id").unique()
+        assert actor.join(ds.benign_ips, on="entity_id", how="semi").height == 0  # actor: nobody else does
+        assert pos.filter(pl.col("role") == "actor").height > 0, ds.root
+        # the oracle alerts actor units only
+        oracle = oracle_alerts(ds).select(KEYS)
+        actors = pos.filter(pl.col("role") == "actor", pl.col("bucket").is_in(ds.scored)).select(KEYS).unique()
+        assert oracle.join(actors, on=KEYS, how="anti").height == 0 and oracle.height == actors.height
+
+
+def test_victims_and_shared_units_never_detect(tiny_truth: Truth) -> None:
+    victims = _frame(tiny_truth.victims)
+    res = score_alerts(victims, tiny_truth, budget=10_000)["overall"]
+    assert res["recall_at_k"] == 0.0 and res["detection_score"] == 0.0 and res["auprc"] == 0.0
+    assert res["victims_flagged_share"] == pytest.approx(1.0) and res["auprc_victims"] == pytest.approx(1.0)
+    assert res["false_alerts_read"] == victims.height  # reading a victim is not a detection
+    shared = tiny_truth.positives.filter(pl.col("role") == "shared")
+    if shared.height:
+        assert score_alerts(_frame(shared), tiny_truth, budget=10_000)["overall"]["recall_at_k"] == 0.0
+
+
+# ---------------------------------------------------------------- 2. anchors on the detection score
+
+
+def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any]) -> None:
+    by_scen: dict[str, list] = {}
+    for p, ds, truth in small_suite["points"].values():
+        null = score_alerts(empty_alerts(), truth)
+        oracle = score_alerts(oracle_alerts(ds), truth)
+        by_scen.setdefault(p.scenario, []).append((null, oracle))
+        for name in cost_profiles()["profiles"]:
+            assert null["overall"]["op_score_profiles"][name] == 0.0
+            assert oracle["overall"]["op_score_profiles"][name] == pytest.approx(100.0)
+        assert null["overall"]["detection_score"] == 0.0 and oracle["overall"]["detection_score"] == pytest.approx(100.0)
+    assert len(by_scen) >= 3
+    nulls = _headline_of([(s, n) for s, v in by_scen.items() for n, _ in v])
+    oracles = _headline_of([(s, o) for s, v in by_scen.items() for _, o in v])
+    assert nulls["point"] == 0.0 and nulls["ci"] == [0.0, 0.0]
+    assert oracles["point"] == pytest.approx(100.0) and oracles["ci"] == pytest.approx([100.0, 100.0])
+    assert all(v == pytest.approx(100.0) for v in oracles["by_scenario"].values())
+
+
+# ---------------------------------------------------------------- 3. chance lines
+
+
+def test_chance_auprc_is_exact() -> None:
+    r = np.random.default_rng(5)
+    n, p = 400, 12
+    sims = []
+    for _ in range(4000):
+        y = np.zeros(n, bool)
+        y[r.choice(n, p, replace=False)] = True
+        pos = np.flatnonzero(y) + 1
+        sims.append(np.sum(np.arange(1, p + 1) / pos) / p)
+    assert chance_average_precision(n, p, p) == pytest.approx(np.mean(sims), rel=0.03)
+    assert chance_average_precision(n, 2 * p, p) == pytest.approx(np.mean(sims) / 2, rel=0.03)  # half the positives out of reach
+    assert chance_average_precision(n, p, 0) == 0.0
+
+
+def test_random_sits_inside_its_chance_line(tiny_ds: Dataset, tiny_truth: Truth, tiny_run_dir: Path, tiny_rows) -> None:
+    random = pl.read_parquet(tiny_run_dir / "alerts" / "random.parquet")
+    draws = chance_draws(tiny_truth, [1, 5, 10, 20], draws=1000, seed=3)
+    for k, d in draws.items():
+        got = score_alerts(random, tiny_truth, budget=k)["overall"]
+        line = {m: summary(v) for m, v in d.metrics().items()}
+        for m in ("detection_score", "recall_at_k", "false_alerts_per_bucket", "op_score:standard", "auprc"):
+            lo, hi = line[m]["lo"], line[m]["hi"]
+            assert lo - 1e-9 <= got[m.split(":")[0]] <= hi + 1e-9, (k, m, got[m.split(":")[0]], line[m])
+    assert tiny_rows["random"]["chance_auprc"] == pytest.approx(summary(draws[10].auprc)["mean"], rel=0.1)
+
+
+def test_lotteries_and_random_score_chance_on_staff_scenarios(small_suite: dict[str, Any]) -> None:
+    """Random, 10 random customers a day and 10 random office/VPN addresses a day: inside chance, at most 5 points."""
+    for scen in STAFF:
+        points = _of(small_suite, scen)
+        line = pool([chance_draws(t, [10], draws=1000, seed=p.seed)[10] for p, _, t in points])
+        chance = {m: summary(v) for m, v in line.metrics().items()}
+        for who in ("random", "customer", "ip"):
+            results = []
+            for p, ds, truth in points:
+                alerts = run_detector("random", ds).alerts if who == "random" else _lottery(ds, who, seed=p.seed)
+                results.append((scen, score_alerts(alerts, truth, budget=10)))
+            head = _headline_of(results)
+            assert head["point"] <= 5.0, (scen, who, head)
+            lo, hi = chance["detection_score"]["lo"], chance["detection_score"]["hi"]
+            assert lo - 1e-9 <= head["point"] <= hi + 1e-9, (scen, who, head["point"], chance["detection_score"])
+            if who != "random":  # victims and shared addresses never detect
+                assert head["point"] == 0.0
+                assert all(r["overall"]["recall_at_k"] == 0.0 for _, r in results)
+
+
+def test_lotteries_never_detect_the_forged_token_case(small_suite: dict[str, Any]) -> None:
+    for p, ds, truth in _of(small_suite, FORGED):
+        for who in ("customer", "ip"):
+            res = score_alerts(_lottery(ds, who, seed=p.seed), truth, budget=10)["overall"]
+            assert res["recall_at_k"] == 0.0 and res["detection_score"] == 0.0, (p.label, who)
+        if who == "customer":
+            assert res["victims_flagged"] > 0  # customers it flags are victims: counted apart
+
+
+# ---------------------------------------------------------------- 4. scenarios weigh equally
+
+
+def _late(ds: Dataset, truth: Truth, share: float) -> pl.DataFrame:
+    """Oracle alerts from ``share`` of each incident's detectable window on: caught, late."""
+    actors = truth.actors
+    span = actors.group_by("incident_id").agg(lo=pl.col("bucket").min(), hi=pl.col("bucket").max())
+    keep = actors.join(span, on="incident_id").filter(
+        pl.col("bucket") >= pl.col("lo") + pl.duration(days=((pl.col("hi") - pl.col("lo")).dt.total_days() * share).cast(pl.Int64))
+    )
+    return _frame(keep)
+
+
+def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, Any], tmp_path: Path) -> None:
+    """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, late."""
+    a_res, b_res = [], []
+    for p, ds, truth in small_suite["points"].values():
+        a = oracle_alerts(ds) if p.scenario == FORGED else empty_alerts()
+        b = _late(ds, truth, 0.5) if p.scenario in STAFF else empty_alerts()
+        for name, alerts, into in (("a", a, a_res), ("b", b, b_res)):  # alert files, scored as `breachbench score` would
+            path = tmp_path / f"{name}-{p.label}.parquet"
+            alerts.write_parquet(path)
+            into.append((p.scenario, score_alerts(pl.read_parquet(path), truth, budget=10)))
+    ha, hb = _headline_of(a_res), _headline_of(b_res)
+    assert all(r["overall"]["recall_at_k"] == 1.0 for s, r in b_res if s in STAFF)  # every seed
+    assert ha["by_scenario"][FORGED] == pytest.approx(100.0)
+    assert hb["point"] > ha["point"], (ha, hb)
+    n = len(ha["by_scenario"])
+    assert ha["point"] == pytest.approx(100.0 / n)  # one scenario of n, however many records it holds
+
+
+# ---------------------------------------------------------------- 5. harm
+
+
+def test_cost_profiles_weigh_every_kind_and_are_read_once() -> None:
+    profiles = cost_profiles()
+    assert profiles["version"] == 2
+    for name in profiles["profiles"]:
+        assert set(harm_weights(name)) >= set(EXPOSURE_KINDS)
+    w = harm_weights("standard")
+    assert w["targeted"] > w["address_edit"] > w["address_book"] > w["my_info"] == 1.0
+    before = _cost_profiles.cache_info().misses
+    for _ in range(50):
+        cost_profiles()
+    assert _cost_profiles.cache_info().misses == before  # parsed once per process
+    text = (REPO / "breachbench" / "data" / "cost_profiles.toml").read_text()
+    assert "IBM Cost of a Data Breach" in text and "Driver's Privacy Protection Act" in text
+
+
+def _only(truth: Truth, iid: int) -> Truth:
+    """The truth of one incident of a dataset (synthetic: the dataset as if it had only that one)."""
+    import dataclasses
+
+    keep = pl.col("incident_id") == iid
+    return dataclasses.replace(
+        truth, positives=truth.positives.filter(keep), incidents=truth.incidents.filter(keep), exposure=truth.exposure.filter(keep),
+        exposure_kinds=truth.exposure_kinds.filter(keep), reads=truth.reads.filter(keep),
+    )
+
+
+def test_catching_the_snooping_agent_in_its_first_week_beats_null(small_suite: dict[str, Any]) -> None:
+    """One snooping agent, flagged on the seventh day of its snooping, with a full budget of false alerts every bucket: op score > 0."""
+    checked = 0
+    for p, ds, truth in _of(small_suite, "snooping-agent-v2"):
+        noise = run_detector("random", ds).alerts.join(truth.actors.select(KEYS), on=KEYS, how="anti").with_columns(score=pl.col("score") + 1.0)
+        for iid in truth.incidents["incident_id"].to_list()[:3]:
+            one = _only(truth, iid)
+            assert one.frame.detectable.all() and len(one.frame.ids) == 1
+            lo = one.scored[int(one.frame.first[0])]
+            late = one.actors.filter(pl.col("bucket") >= lo + dt.timedelta(days=6))
+            res = score_alerts(pl.concat([_frame(late, score=10.0), noise]), one, budget=10, profile="standard")
+            o = res["overall"]
+            assert o["recall_at_k"] == 1.0 and o["false_alerts_per_bucket"] >= 9.0, o
+            assert res["incidents"][0]["ttd_buckets"] <= 7
+            assert o["op_score"] > 0, (p.label, iid, o["op_score"], o["harm_total"], o["false_alerts_read"])
+            checked += 1
+    assert checked >= 6
+
+
+# ---------------------------------------------------------------- 6. stability and the printed headline
+
+
+def _row(name: str, by_seed: dict[int, float], scen: str = "s") -> dict[str, Any]:
+    inc = [{"scenario": scen, "seed": s, "detected": v > 0, "detectable": True, "timeliness": v, "harm_total": 10.0, "harm_perfect": 0.0,
+            "harm_before_detection": 10.0 * (1 - v)} for s, v in by_seed.items()]
+    return {"detector": name, "status": "OK", "incidents": inc}
+
+
+def test_split_half_rank_correlation() -> None:
+    seeds = [1, 2, 3, 4]
+    agree = [_row(f"d{j}", {s: j / 10 for s in seeds}) for j in range(1, 6)]
+    out = split_half([*agree, _row("oracle", {s: 1.0 for s in seeds})], seeds)
+    assert out["halves"] == [[1, 3], [2, 4]] and out["rho"] == pytest.approx(1.0) and "oracle" not in out["detectors"]
+    flip = [_row(f"d{j}", {s: (j if s % 2 else 6 - j) / 10 for s in seeds}) for j in range(1, 6)]
+    assert split_half(flip, seeds)["rho"] == pytest.approx(-1.0)
+    assert split_half(agree, [1])["rho"] is None
+    # detectors less than the resolution apart tie: a 0.1-point wobble is not a ranking
+    wobble = [_row(f"d{j}", {s: 0.5 + (0.0002 * j if s % 2 else -0.0002 * j) for s in seeds}) for j in range(1, 6)]
+    wobble += [_row("low", {s: 0.1 for s in seeds}), _row("high", {s: 0.9 for s in seeds})]
+    out = split_half(wobble, seeds)
+    assert out["rho_exact"] < 0.5 and out["rho"] == pytest.approx(1.0) and out["resolution"] == 1.0
+
+
+def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any], repo_root: Path) -> None:
+    import jsonschema
+
+    payload = json.loads(Path(tiny_run["results"]).read_text())
+    schema = json.loads((repo_root / "breachbench" / "data" / "results.schema.json").read_text())
+    jsonschema.validate(payload, schema)
+    assert payload["schema_version"] == 3
+    line = payload["chance"]["by_budget"][str(payload["budget"])]["overall"]
+    assert line["detection_score"]["lo"] <= line["detection_score"]["mean"] <= line["detection_score"]["hi"]
+    assert payload["chance"]["draws"] >= 200 and set(payload["chance"]["by_budget"]) == {str(k) for k in payload["budgets"]}
+    assert set(payload["stability"]) == {"halves", "detectors", "scores", "resolution", "rho", "rho_exact"}
+    assert payload["headline"]["top"] and len(payload["headline"]["widths"]) == len(payload["headline"]["top"])
+    for row in payload["results"]:
+        if row["status"] == "OK":
+            lo, hi = row["ci"]["detection_score"]
+            assert lo <= row["detection_score"] <= hi
+    bad = copy.deepcopy(payload)
+    bad.pop("chance")
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
+
+
+def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    payload = json.loads(Path(tiny_run["results"]).read_text())
+    payload["stability"]["rho"] = 0.9  # the tiny run has one seed; the line must show a value when there is one
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115  (a wide terminal: the table must not need it)
+    print_leaderboard(payload["results"], "tiny", console, payload)
+    text = console.export_text()
+    assert "detection score" in text and "chance (uniform)" in text
+    assert "interval widths, top 3" in text and "split-half rank correlation" in text and "0.90" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    order = [line.split()[0] for line in text.splitlines() if line.strip() and line.split()[0] in {r["detector"] for r in payload["results"]}]
+    assert order[0] == "oracle" and order.index("unissued-token-v1") < order.index("null")
+
+
+# ---------------------------------------------------------------- 7. compare reads v2 and v3
+
+
+def _compare(tmp: Path, old: dict, new: dict, *args: str) -> subprocess.CompletedProcess[str]:
+    a, b = tmp / "old.json", tmp / "new.json"
+    a.write_text(json.dumps(old))
+    b.write_text(json.dumps(new))
+    return subprocess.run([sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
+                          check=False, capture_output=True, text=True, timeout=120, cwd=tmp, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_compare_reads_v2_and_v3(tiny_run: dict[str, Any], tmp_path: Path) -> None:
+    v3 = json.loads(Path(tiny_run["results"]).read_text())
+    same = _compare(tmp_path, v3, v3, "--metric", "detection_score")
+    assert same.returncode == 0, same.stderr
+    assert "detection_score" in same.stdout
+    worse = copy.deepcopy(v3)
+    row = next(r for r in worse["results"] if r["detector"] == "unissued-token-v1")
+    row["detection_score"] -= 5
+    bad = _compare(tmp_path, v3, worse, "--metric", "detection_score", "--tolerance", "1")
+    assert bad.returncode == 1 and "unissued-token-v1" in bad.stderr
+    v2 = copy.deepcopy(v3) | {"schema_version": 2}
+    assert _compare(tmp_path, v2, v2).returncode == 0  # two v2 files still compare
+    mixed = _compare(tmp_path, v2, v3)
+    assert mixed.returncode == 2 and "Traceback" not in mixed.stderr
+    assert len(mixed.stderr.strip().splitlines()) == 1 and "schema_version" in mixed.stderr and "actor units" in mixed.stderr
+    v2_metric = _compare(tmp_path, v2, v2, "--metric", "detection_score")
+    assert v2_metric.returncode == 2 and "detection_score" in v2_metric.stderr

@@ -89,7 +89,7 @@ MAX_KS_ROWS = 20_000
 
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
-NEW_AGG = {"src_ip": "new_ip", "device": "new_device"}
+NEW_AGG = {"src_ip": "new_ip", "device": "new_device", "user_agent": "new_device"}  # a new client is a new device
 #: The entity of a row, per stream (auth: the employee, else the customer, else the key).
 ENTITY = {"gateway": ("customer_id",), "admin": ("employee_id",), "auth": ("employee_id", "customer_id", "key_id"), "hr": ("subject_id",)}
 #: Per-token grouping (sessions) where the stream has a token.
@@ -402,8 +402,9 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     df = df.sort("_entity", "ts").with_columns(
         (pl.col("ts").diff().over("_entity").dt.total_microseconds().cast(pl.Float64) / 1e6 + 1).log10().fill_null(-1.0).alias("f:ts:gap")
     )
-    # the customers a row names: known? signed up before the row? how active?
-    if "customer_id" in df.columns:
+    # the customers a row names: known? signed up before the row? how active? (not where the customer is
+    # the row's entity: who is read is the scenario's choice, as an employee's attributes are)
+    if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:
         cust = customers.select(
             "customer_id", pl.col("signup_date").alias("_signup"), pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
             pl.col("tier").alias("f:customer_id:tier"),
@@ -457,7 +458,7 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     for f in num:
         aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
         feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else f.aggregate))
-    if "customer_id" in df.columns:
+    if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:  # of its own id an entity has one: degenerate
         # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
         aggs += [
             (pl.col("customer_id").sort_by("ts").diff() == 1).mean().fill_null(0).cast(pl.Float64).alias("a:customer_id:sequential"),

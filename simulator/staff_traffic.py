@@ -38,6 +38,8 @@ READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0
 TICKET_SHARE = {
     "support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "analyst": 0.5, "backend_engineer": 0.95, "platform_engineer": 0.95,
 }
+#: Share of an administrator's record opens that are edits.
+ADMIN_UPDATE_SHARE = 0.3
 #: Spread (log-normal sigma) of the row counts of analysts' routine queries, around their median.
 QUERY_SIGMA = 1.2
 ANALYST_QUERIES = 6.0
@@ -396,6 +398,12 @@ class StaffDay:
         planned = int(self.work.reads[k]) if k < len(self.work.who) and self.work.who[k] == i else 0
         return ticket_ids("contact", self.day_index, employee, r.integers(0, max(1, -(-planned // 2)), n))
 
+    def view_actions(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
+        """Actions of ``n`` record opens by the employee, in their role's mix (administrators also edit)."""
+        if self.role(employee) == "administrator":
+            return np.where(r.random(n) < ADMIN_UPDATE_SHARE, "update", "view")
+        return np.full(n, "view", dtype=object)
+
     def customers(self, n: int, r: np.random.Generator) -> np.ndarray:
         """``n`` customers drawn uniformly among those who exist on the day."""
         return r.integers(0, self.customers_signed_up, n)
@@ -427,7 +435,7 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
-    action = np.where(roles_w[idx] == "administrator", np.where(r.random(m) < 0.3, "update", "view"), "view")
+    action = np.where(roles_w[idx] == "administrator", np.where(r.random(m) < ADMIN_UPDATE_SHARE, "update", "view"), "view")
     frames = [
         pl.DataFrame(
             {

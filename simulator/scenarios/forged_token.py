@@ -129,7 +129,8 @@ class ForgedToken:
     def signals(self, knobs: Knobs) -> dict[str, tuple[str, ...]]:
         """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
         s = knobs.stealth
-        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin", "volume"}
+        # the crawler's client is never the customer's own device, whatever version it claims
+        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin", "new_device", "volume"}
         if s < 1:
             common |= {"foreign_origin", "cloud_origin", "sequential_ids", "off_hours", "uniform_client"}
         out = {

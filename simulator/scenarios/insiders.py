@@ -42,7 +42,7 @@ from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
 from simulator.world import signed_up
-from simulator.staff_traffic import QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, ticket_ids
+from simulator.staff_traffic import HOUR, QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, ticket_ids
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
@@ -288,7 +288,9 @@ class StaffScenario:
                 u = rng(cfg.seed, "scenario-ip", plan.incident_id, j).random(2)
                 ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
                 device = sd.new_device(plan.incident_id * 1000 + j)
-                day_s = night_s = Session(day_s.start, int(ip1[0]), str(net.country[idx[0]]), device)
+                # the outsider keeps their own hours: a session of the working day, not the employee's
+                own_start = sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
+                day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
             else:
                 own = sd.session(device_of, r).device if device_of != actor else day_s.device
                 day_s = Session(day_s.start, day_s.ip, day_s.country, own)
@@ -316,7 +318,9 @@ class StaffScenario:
             lo = sd.pull_ranges(rows, r)
             routine = r.random(n) < s  # stealthy pulls run as routine SQL queries
             channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
-            action = np.where(is_pull, np.where(channel == "sql", "query", "export"), act.view_action)
+            # a plain record open follows the account's role mix; an out-of-role action (edits by support) is declared
+            opens = sd.view_actions(emp_id, n, r) if act.view_action == "view" else np.full(n, act.view_action, dtype=object)
+            action = np.where(is_pull, np.where(channel == "sql", "query", "export"), opens)
             export_ticket = ticket_ids("export", day_index, emp_id, r.integers(0, 8, n))
             ticket = np.where(is_pull, export_ticket, ticket)
             admin.append(

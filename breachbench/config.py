@@ -52,6 +52,9 @@ class SuiteConfig(Frozen):
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
     chance_draws: int = Field(1000, ge=200, le=100_000, description="simulated draws of the uniform ranking behind each chance line")
+    artefact_audit: bool = Field(
+        False, description="also run the artefact audit (breachbench scenarios audit) on the test datasets into results.json; minutes per scenario"
+    )
 
     @field_validator("seeds", "tuning_seeds")
     @classmethod

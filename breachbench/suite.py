@@ -284,6 +284,11 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     payload["leakage_audit"] = leakage_audit(
         {p.label: datasets[p.label] for p in tests}, {p.label: p.scenario for p in tests}, budget, cfg.detection.cost_profile
     )
+    if cfg.suite.artefact_audit:
+        from breachbench.artefacts import artefact_audit
+
+        log("artefact audit: attack rows against comparable benign rows, seeds pooled per scenario")
+        payload["artefact_audit"] = artefact_audit([datasets[p.label] for p in tests])
     res, board = write_results(out, payload, rows, cfg.name, budget)
     from breachbench.html import write_report
 

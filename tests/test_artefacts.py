@@ -178,3 +178,26 @@ def test_cli_names_the_planted_column_and_exits_1(tmp_path: Path) -> None:
 
     doc = json.loads(out.read_text())
     assert doc["passed"] is False and any("admin.src_ip" in p for p in doc["problems"])
+
+
+def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config) -> None:  # noqa: ANN001
+    """`suite.artefact_audit = true`: results.json carries the audit of the run's datasets, valid against the schema."""
+    import json
+
+    import jsonschema
+
+    from breachbench.config import load_config
+    from breachbench.suite import run_suite
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "configs" / "tiny.toml", [
+        "suite.artefact_audit=true", "detection.detectors=[\"null\"]", "world.customers=1500",
+        'scenarios=[{id = "snooping-agent-v2", knobs = {start_offset = 1}}]',
+    ])
+    res = run_suite(cfg, tmp_path / "run", workers=1, log=lambda *a, **k: None)
+    payload = json.loads(Path(res["results"]).read_text())
+    audit = payload["artefact_audit"]
+    assert [s["scenario"] for s in audit["scenarios"]] == ["snooping-agent-v2"]
+    assert isinstance(audit["passed"], bool)
+    schema = json.loads((root / "breachbench" / "data" / "results.schema.json").read_text())
+    jsonschema.validate(payload, schema)

@@ -59,7 +59,7 @@ def test_scenario_render(benchmark, world_root) -> None:  # noqa: ANN001
     """coupang-forged-token-v2: the malicious rows of one bulk (day, block)."""
     cfg, root, plans, _ = world_root
     sid, plan = plans[0]
-    ctx = engine._context(cfg, root, 0)
+    ctx = engine.customer_block(cfg, root, 0)
     scenario = load_scenario(sid)()
     out = benchmark(scenario.render, plan, cfg, plan.bulk_day, 0, ctx)
     n = sum(df.height for df in out.values())
@@ -79,9 +79,9 @@ def test_staff_scenario_render(benchmark, world_root, sid: str) -> None:  # noqa
         plan = cls().plan(cfg, st, 0, cls.Knobs(actors=5, rate=10.0, stealth=0.0, start_offset=0))
     except ScenarioError:  # a small world may not have five people who fit (administrators)
         plan = cls().plan(cfg, st, 0, cls.Knobs(actors=1, rate=50.0, stealth=0.0, start_offset=0))
-    ctx = engine._staff_context(cfg, root)
     day = next(d for d in range(plan.first_day, plan.end_day) if (cfg.time.start + dt.timedelta(days=d)).weekday() < 5)
-    out = benchmark(cls().render_staff, plan, cfg, day, ctx)
+    sd = engine.staff_day_context(cfg, root, day, [])
+    out = benchmark(cls().render_staff, plan, cfg, day, sd)
     n = sum(df.height for df in out.values())
     benchmark.extra_info.update(scenario=sid, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
 
@@ -148,7 +148,7 @@ def test_customer_stream(benchmark, world_root, stream: str) -> None:  # noqa: A
     """One customer stream of one (day, block): the normal rows of the day generated, then that
     stream ordered, numbered, soiled and written (generation is shared by gateway and auth)."""
     cfg, root, plans, keys = world_root
-    ctx = engine._context(cfg, root, 0)
+    ctx = engine.customer_block(cfg, root, 0)
     day = plans[0][1].bulk_day
 
     def once() -> int:

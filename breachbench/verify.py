@@ -48,7 +48,8 @@ def read_manifest(root: Path) -> dict | None:
         m = json.loads((Path(root) / layout.MANIFEST).read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return m if isinstance(m, dict) and m.get("format") == DATASET_FORMAT else None
+    # a generated dataset, or one built by `breachbench import` (its manifest says what it imported)
+    return m if isinstance(m, dict) and (m.get("format") == DATASET_FORMAT or isinstance(m.get("imported"), dict)) else None
 
 
 def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
@@ -68,13 +69,15 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
     if m is None:
         return [Problem(layout.MANIFEST, f"missing, unreadable or not a {DATASET_FORMAT} manifest")]
     problems: list[Problem] = []
+    imported = isinstance(m.get("imported"), dict)  # no generation config to hash; its files are checked below
     try:
-        if config_hash(SimConfig.model_validate(m["config"])) != m.get("config_hash"):
+        if not imported and config_hash(SimConfig.model_validate(m["config"])) != m.get("config_hash"):
             problems.append(Problem(layout.MANIFEST, "config does not match its config_hash (edited after generation)"))
     except (ValidationError, KeyError, TypeError) as exc:
         problems.append(Problem(layout.MANIFEST, f"config is not valid ({type(exc).__name__})"))
     listed: dict[str, dict] = {}
-    for entry in [*m.get("files", []), *m.get("truth", [])]:
+    truth = m.get("truth", [])
+    for entry in [*m.get("files", []), *(truth if isinstance(truth, list) else [])]:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             problems.append(Problem(layout.MANIFEST, f"malformed file entry {entry!r:.80}"))
             continue
@@ -87,7 +90,7 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
             problems.append(Problem(rel, f"{p.stat().st_size} bytes, manifest says {entry.get('bytes')}"))
         elif full and _sha256(p) != entry.get("sha256"):
             problems.append(Problem(rel, "sha256 differs from the manifest"))
-    for d in DATA_DIRS:
+    for d in DATA_DIRS if not imported else ():  # an import lists its logs, not its optional world and labels
         if (root / d).is_dir():
             for p in sorted((root / d).rglob("*")):
                 rel = p.relative_to(root).as_posix()

@@ -337,8 +337,6 @@ def test_scenarios_check_cli_names_the_failed_check() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="issue 12 part 3: the built-ins still carry artefacts (`breachbench scenarios audit` lists them); "
-                   "remove this mark when the scenario and generator fixes land")
 @pytest.mark.parametrize("sid", sorted(set(CATALOGUE) | set(registry())))
 def test_artefact_audit_passes_for_every_registered_scenario(sid: str, tmp_path: Path) -> None:
     """No undeclared difference and the classifier near chance without the declared signals (small world, seeds pooled)."""

@@ -268,12 +268,14 @@ def test_support_reads_carry_tickets(big: Dataset, big_admin: pl.DataFrame) -> N
     assert 1.5 <= ticketed.height / ticketed["ticket_id"].n_unique() <= 2.5
     analysts = big_admin.filter(pl.col("role") == "analyst")
     assert analysts.height > 1_000
-    assert analysts["customer_id"].null_count() == analysts.height, "analysts run batch queries, not record views"
+    # analysts run batch queries, and open the odd single record (about 2 a day against 6 queries)
+    assert 0.6 < analysts["customer_id"].null_count() / analysts.height < 0.9, "analysts run batch queries, with a few record views"
     assert (analysts["row_count"] >= 1).all()
     # a query selects a share of the base: 3,000 rows at 1M customers (median), scaled to this world
     expected = 3000 * big.manifest["config"]["world"]["customers"] / 1_000_000
-    assert 0.5 * expected <= analysts["row_count"].median() <= 2 * expected, (analysts["row_count"].median(), expected)
-    assert set(analysts["action"].unique()) == {"query", "export"}
+    queries = analysts.filter(pl.col("action") == "query")
+    assert 0.5 * expected <= queries["row_count"].median() <= 2 * expected, (queries["row_count"].median(), expected)
+    assert set(analysts["action"].unique()) == {"query", "export", "view"}
     # everyone else opens single records
     others = big_admin.filter(pl.col("role") != "analyst")
     assert others.filter(pl.col("channel") == "console")["row_count"].eq(1).all()

@@ -200,7 +200,7 @@ def _suite(out: Path, overrides: list[str]) -> dict[str, Any]:
 def bad_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small run with three faulty detectors among two good ones, under tight limits."""
     dets = json.dumps(["null", *BAD, "unissued-token-v1"])
-    limits = ["detection.timeout_s=3", "detection.memory_mb=400"]
+    limits = ["detection.timeout_s=15", "detection.memory_mb=400"]  # room for the hog to reach its limit on a busy machine
     return _suite(tmp_path_factory.mktemp("badsuite"), [f"detection.detectors={dets}", *limits])
 
 
@@ -217,7 +217,7 @@ def test_suite_survives_faulty_detectors(bad_suite: dict[str, Any]) -> None:
     assert set(rows) == {"null", *BAD, "unissued-token-v1", "oracle"}
     expected = {
         "bad_detectors:Raiser": ("ERROR", bad_detectors.RAISER_MESSAGE),
-        "bad_detectors:Sleeper": ("TIMEOUT", "limit of 3 s"),
+        "bad_detectors:Sleeper": ("TIMEOUT", "limit of 15 s"),
         "bad_detectors:Hog": ("OOM", "limit of 400 MiB"),
     }
     for det, (status, needle) in expected.items():

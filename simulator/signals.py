@@ -52,7 +52,9 @@ VOCABULARY: dict[str, Signal] = {
         Signal("foreign_origin", "requests from abroad", columns=("country", "src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
         Signal("cloud_origin", "requests from hosting or VPN providers' networks", columns=("src_ip", "gateway.asn")),
         Signal("new_origin", "an address the account or client never used before", columns=("src_ip", "gateway.asn"), aggregates=("new_ip", "ips")),
-        Signal("new_device", "a device or client the account never used before", columns=("admin.device", "gateway.user_agent"),
+        # a customer's new client shows per customer-day (new and distinct agents), never as a value
+        # no customer's client carries
+        Signal("new_device", "a device or client the account never used before", columns=("admin.device",),
                aggregates=("new_device", "devices", "agents")),
         Signal("rotating_ips", "one client or key spread over many addresses", columns=("src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
         Signal("sequential_ids", "customer ids read in order", columns=("customer_id",), aggregates=("sequential",)),

@@ -127,7 +127,8 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
     for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
         del os.environ[k]
     # joblib's process pools need shared-memory semaphores the sealed slot does not give: serial, without its warning
-    os.environ.update(TMPDIR=str(slot.work), JOBLIB_TEMP_FOLDER=str(slot.work), JOBLIB_MULTIPROCESSING="0", PYTHONDONTWRITEBYTECODE="1",
+    os.environ.update(TMPDIR=str(slot.work), JOBLIB_TEMP_FOLDER=str(slot.work), JOBLIB_MULTIPROCESSING="0", MPLCONFIGDIR=str(slot.work),
+                      PYTHONDONTWRITEBYTECODE="1",
                       BREACHBENCH_FEATURE_CACHE=str(slot.features))
     tempfile.tempdir = None
     tune_views = sorted(slot.scratch.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed

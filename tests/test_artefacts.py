@@ -119,6 +119,7 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
             .group_by("_entity").len().sort("len", "_entity", descending=[True, False]))
     assert busy.height >= 14
     who = busy["_entity"].gather([1, 3, 5, 7, 9, 11]).implode()  # six agents who work that week, not the busiest
+    adm = adm.sort([c for c in ("_entity", "ts", "event_id", "customer_id") if c in adm.columns], nulls_last=True)  # a fixed order to draw from
     u = pl.Series(np.random.default_rng(3).random(adm.height))
     pick = pl.col("_entity").is_in(who) & pl.col("_day").is_in(days) & (u < 0.15)
     rows["admin"] = adm.with_columns(_attack=pick, _phase=pl.when(pick).then(pl.lit("p")))

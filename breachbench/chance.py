@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from breachbench.scoring import KEYS, DetectionParts, Truth, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
+from breachbench.scoring import KEYS, Truth, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
 
 #: Percentiles of the draws reported as a chance line's spread.
 SPREAD = (2.5, 97.5)

@@ -22,7 +22,7 @@ from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.chance import chance_draws, chance_lines
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
 from breachbench.safety import clear_run_outputs, sweep_scratch
-from breachbench.scoring import DetectionParts, Truth, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
+from breachbench.scoring import DetectionParts, Truth, above_chance, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
@@ -83,7 +83,13 @@ def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
     return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})
 
 
-def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[str, Any]:
+def chance_bars(chance: dict[str, Any] | None, budget: int | str) -> dict[str, float]:
+    """Per scenario: the top of its chance line at ``budget``, the raw score the headline counts from (empty without chance lines)."""
+    by_scen = ((chance or {}).get("by_budget", {}).get(str(budget)) or {}).get("by_scenario", {})
+    return {s: float(hi) for s, line in by_scen.items() if (hi := (line.get("detection_score_raw") or {}).get("hi")) is not None}
+
+
+def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: dict[str, Any] | None = None) -> dict[str, Any]:
     rows = [r["by_budget"][k] for r in runs]
     n_inc = [len(r["incidents"]) for r in runs]
     false = sum(x["false_alerts_read"] for x in rows)
@@ -101,7 +107,7 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[
         ops[name] = op_score(before, total, perfect, false, false_alert_cost(name)) if sum(n_inc) else None
     v_total = sum(r["overall"].get("victim_units", 0) for r in runs)
     return {
-        "detection_score": detection_score(per_scen),
+        "detection_score": detection_score(per_scen, chance_bars(chance, k)),
         "recall_at_k": detected / sum(n_inc) if sum(n_inc) else None,
         "timeliness": allp.components()["timeliness"],
         "exposure_prevented": allp.components()["prevented"],
@@ -109,12 +115,20 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[
         "victims_flagged_share": sum(x.get("victims_flagged", 0) for x in rows) / v_total if v_total else None,
         "op_score": ops.get(profile),
         "op_score_profiles": ops,
-        "by_scenario": {s: {"detection_score": p.score(), **p.components()} for s, p in sorted(per_scen.items())},
+        "by_scenario": {
+            s: {"detection_score": above_chance(p.score(), chance_bars(chance, k).get(s)), "detection_score_raw": p.score(), **p.components()}
+            for s, p in sorted(per_scen.items())
+        },
     }
 
 
-def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig) -> dict[str, Any]:
-    """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget."""
+def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig,
+              chance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget.
+
+    ``chance`` is the run's chance lines (:func:`breachbench.chance.chance_lines`): detection
+    scores count above them.
+    """
     profile = cfg.detection.cost_profile
     bad = [(p, r) for p, r, _ in runs if r.status != "OK"]
     scored = [s | {"seed": p.seed, "scenario": p.scenario} for p, r, s in runs if s is not None]
@@ -141,7 +155,8 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         row.update(point)
         row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
         row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
-        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence)
+        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence,
+                        chance=chance_bars(chance, cfg.detection.budget))
         row["detection_score"] = head["point"]
         row["ci"]["detection_score"] = head["ci"]
         row["by_scenario"] = {
@@ -152,7 +167,8 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         for sid, h in head["by_scenario"].items():
             if sid in row["by_scenario"]:
                 row["by_scenario"][sid]["point"]["detection_score"] = h
-        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile) for k in scored[0]["by_budget"]}
+                row["by_scenario"][sid]["point"]["detection_score_raw"] = head["by_scenario_raw"][sid]
+        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile, chance) for k in scored[0]["by_budget"]}
         row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
     row["runs"] = [
         {
@@ -249,7 +265,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     r.alerts.write_parquet(target)
                 runs.append((p, r, s))
                 scored()
-            rows.append(summarise(det, runs, cfg))
+            rows.append(summarise(det, runs, cfg, chance))
     finally:
         if old_cache is None:
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
@@ -275,7 +291,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         "alerts": alerts_hashes(out),
         "results": rows,
         "chance": chance,
-        "stability": split_half(rows, cfg.test_seeds),
+        "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget)),
         "headline": headline_summary(rows),
     }
     from breachbench.audit import leakage_audit

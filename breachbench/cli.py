@@ -147,8 +147,16 @@ def run(
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
     verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
+    detectors: Annotated[str | None, typer.Option(
+        "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them")] = None,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="run every detector again, even those whose alerts in --out are reusable (same code, datasets and limits)")] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
+
+    Run again into the same --out, a detector whose code (its package's files), datasets and limits are unchanged
+    is not run again: its alerts files, checked against results.json's hashes, are scored afresh with the rest
+    (--rerun runs every one). Add a detector to a finished run with --detectors my-det-v1.
 
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
@@ -184,13 +192,19 @@ def run(
         from simulator.outdir import locked
 
         cfg = load_config(config, set_)
+        if detectors is not None:
+            extra = [d.strip() for d in detectors.split(",")]
+            if not all(extra):
+                raise SimulationError(f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated")
+            cfg = cfg.model_copy(update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})})
         out = out or Path("runs") / cfg.name
         for parent in (out, *out.parents):
             if parent.exists() and not parent.is_dir():
                 raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
         with locked(out), _progress() as p:
             holder["out"] = out
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify,
+                               reuse=not rerun)
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console, json.loads(Path(result["results"]).read_text()))

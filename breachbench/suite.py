@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
+from breachbench.reuse import detector_fingerprint, reusable
 from breachbench.chance import chance_draws, chance_lines
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
 from breachbench.safety import clear_run_outputs, sweep_scratch
@@ -195,8 +197,13 @@ def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]
 
 
 def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
-              verify: bool = False) -> dict[str, Any]:
-    """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
+              verify: bool = False, reuse: bool = True) -> dict[str, Any]:
+    """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths.
+
+    With ``reuse``, a detector whose alerts an earlier run wrote into ``out`` is not run again
+    while nothing it depends on changed (:mod:`breachbench.reuse`); its verified files are
+    scored afresh with the rest.
+    """
     out = Path(out)
     preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
     sweep_scratch()  # detector scratch of benches killed earlier
@@ -216,6 +223,18 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     )
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
+    single = len(tests) == 1
+
+    def rel(det: str, p: GridPoint) -> str:
+        return f"alerts/{det}.parquet" if single else f"alerts/{p.label}/{det}.parquet"
+
+    fingerprints = {d: detector_fingerprint(d) for d in ids}
+    reused = reusable(
+        out, {p.label: datasets[p.label].manifest["config_hash"] for p in points}, cfg.detection.model_dump(mode="json"), SCHEMA_VERSION,
+        fingerprints, {d: {p.label: rel(d, p) for p in tests} for d in ids},
+    ) if reuse else {}
+    if reused:
+        log(f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}")
     task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
     scoring = progress.add_task("score", total=(len(ids) + 1) * len(tests)) if progress is not None else None
 
@@ -230,12 +249,29 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
-    clear_run_outputs(out)  # results.json never sits beside alerts it did not score
-    rows, single = [], len(tests) == 1
+    # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
+    clear_run_outputs(out, keep={rel(d, p) for d in reused for p in tests})
+    rows = []
     feats: dict[str, dict[str, str]] = {}
     try:
         for det in [*ids, ORACLE]:
             runs = []
+            started = time.perf_counter()
+            if det in reused:
+                earlier = reused[det]["row"]
+                for p in tests:
+                    ds = datasets[p.label]
+                    was = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
+                    r = DetectorRun(det, version=earlier.get("version"), alerts=reused[det]["alerts"][p.label], fit_s=was.get("fit_s") or 0.0,
+                                    score_s=was.get("score_s") or 0.0, peak_mb=was.get("peak_mb"), events=ds.event_count(ds.scored), note=was.get("note"))
+                    s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets))
+                    runs.append((p, r, s))
+                    for _ in ds.scored:
+                        tick()
+                    scored()
+                rows.append(summarise(det, runs, cfg, chance) | {"fingerprint": fingerprints.get(det), "reused": True})
+                log(f"detector {det}: reused alerts, re-scored on {len(tests)} dataset(s) in {time.perf_counter() - started:.1f} s")
+                continue
             proto, proto_err = None, None
             if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
                 try:
@@ -260,12 +296,14 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     r = run_detector(det, ds, on_bucket=tick, prototype=proto)
                 s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
                 if r.status == "OK":
-                    target = out / "alerts" / (f"{det}.parquet" if single else f"{p.label}/{det}.parquet")
+                    target = out / rel(det, p)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     r.alerts.write_parquet(target)
                 runs.append((p, r, s))
                 scored()
-            rows.append(summarise(det, runs, cfg, chance))
+            row = summarise(det, runs, cfg, chance)
+            rows.append(row | ({} if det == ORACLE else {"fingerprint": fingerprints.get(det), "reused": False}))
+            log(f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s")
     finally:
         if old_cache is None:
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)

@@ -18,7 +18,7 @@ from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
-from breachbench.isolation import run_isolated, shared_features
+from breachbench.isolation import run_isolated_many, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.reuse import detector_fingerprint, reusable
 from breachbench.chance import chance_draws, chance_lines
@@ -278,20 +278,28 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     proto = tuned_prototype(det, tuning)
                 except Exception as exc:  # a detector's bug is its result
                     proto_err = f"tune: {type(exc).__name__}: {exc}"
-            for p in tests:
+            warm: list[DetectorRun] = []
+            if det != ORACLE and not proto_err and cfg.detection.isolate:
+                for p in tests:  # computed by the bench, handed to the sealed slot read-only
+                    if p.label not in feats:
+                        feats[p.label] = shared_features(datasets[p.label].root, out / "features")
+
+                def done(i: int, _: DetectorRun) -> None:
+                    for _b in datasets[tests[i].label].scored:
+                        tick()
+
+                # one warm sealed process scores every dataset in turn (a fresh one after a dataset that kills it)
+                warm = run_isolated_many(det, [datasets[p.label].root for p in tests], timeout_s=cfg.detection.timeout_s,
+                                         memory_mb=cfg.detection.memory_mb, prototype=proto, features=[feats[p.label] for p in tests],
+                                         features_root=out / "features", protected=[out], tuning=[d.root for d in tuning], on_done=done)
+            for j, p in enumerate(tests):
                 ds = datasets[p.label]
                 if det == ORACLE:
                     r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
                 elif proto_err:
                     r = DetectorRun(det, status="ERROR", error=proto_err)
-                elif cfg.detection.isolate:
-                    if p.label not in feats:  # computed by the bench, handed to each sealed slot read-only
-                        feats[p.label] = shared_features(ds.root, out / "features")
-                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto,
-                                     features=feats[p.label], features_root=out / "features", protected=[out],
-                                     tuning=[d.root for d in tuning])
-                    for _ in ds.scored:
-                        tick()
+                elif warm:
+                    r = warm[j]
                 else:
                     r = run_detector(det, ds, on_bucket=tick, prototype=proto)
                 s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None

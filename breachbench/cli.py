@@ -47,22 +47,29 @@ def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> Non
     raise typer.Exit(code)
 
 
-def _disk_full(exc: OSError) -> None:
+def _disk_full(exc: OSError, need: Callable[[], int | None] | None = None) -> None:
+    """One line for a full disk: the path, the space free there and, when the command knows it, the space its output needs."""
     import shutil
 
     where = Path(exc.filename or ".")
     probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
-    _fail(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free on {probe}); free space or choose another --out "
-          "(a tiny dataset needs about 20 MiB, the default one several hundred)")
+    try:
+        needed = need() if need else None
+    except Exception:  # noqa: BLE001 - the report must not turn into a traceback
+        needed = None
+    what = (f"this command's datasets need up to {needed / 2**20:,.0f} MiB (an upper estimate)" if needed
+            else "a tiny dataset needs about 20 MiB, the default suite's about 500 MiB")
+    _fail(f"{where}: no space left on the device ({free / 2**20:,.0f} MiB free on {probe}); {what}; free space or choose another --out")
 
 
 @contextlib.contextmanager
-def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
+def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int | None] | None = None) -> Iterator[None]:
     """Turn bad-input exceptions into one-line messages and exit status 2; interrupts into one line and 130/143.
 
     Args:
         kept: describes what an interrupted command kept on disk (default: nothing).
+        need: bytes the command's output needs on disk, for the message of a full disk (None: unknown).
     """
     import errno
 
@@ -87,7 +94,7 @@ def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
         _interrupted("SIGTERM", 143, kept)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            _disk_full(exc)
+            _disk_full(exc, need)
         raise
 
 
@@ -133,8 +140,12 @@ def generate(
     from breachbench.config import load_config
     from simulator.engine import generate as gen
 
-    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)"):
+    sized: dict[str, int] = {}
+    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")):
         cfg = load_config(config, set_)
+        from simulator.engine import estimated_bytes
+
+        sized["bytes"] = estimated_bytes(cfg.sim())
         with _progress() as p:
             path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
     out_console.print(f"dataset written to {path}")
@@ -188,10 +199,14 @@ def run(
         return (f"kept {len(good)} complete dataset(s) that verify" + (f" ({', '.join(good)})" if good else "")
                 + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written")
 
-    with _user_errors(kept):
+    sized: dict[str, int] = {}
+    with _user_errors(kept, lambda: sized.get("bytes")):
         from simulator.outdir import locked
 
         cfg = load_config(config, set_)
+        from breachbench.suite import grid_bytes
+
+        sized["bytes"] = grid_bytes(cfg)
         if detectors is not None:
             extra = [d.strip() for d in detectors.split(",")]
             if not all(extra):

@@ -80,6 +80,14 @@ def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     return points
 
 
+def grid_bytes(cfg: BenchConfig) -> int:
+    """Upper estimate of the disk space of every dataset of the grid (test and tuning seeds)."""
+    from simulator.engine import estimated_bytes
+
+    points = grid(cfg, Path("."))
+    return sum(estimated_bytes(_point_config(cfg, p).sim()) for p in points)
+
+
 def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
     scen = [cfg.scenarios[p.index]] if p.index >= 0 else []
     return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})

@@ -74,17 +74,12 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
     import errno
 
     from breachbench.safety import Terminated, signals_as_exceptions
-    from breachbench.config import ConfigError
-    from breachbench.dataset import DatasetError
-    from detectors.contract import AlertsError
-    from detectors.registry import DetectorLoadError
-    from breachbench.verify import VerifyError
-    from simulator.errors import SimulationError
+    from simulator.errors import BreachBenchError
 
     try:
         with signals_as_exceptions():
             yield
-    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError, VerifyError) as exc:
+    except BreachBenchError as exc:  # every error the project raises for bad input or refused work
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc.filename or exc}: file not found")

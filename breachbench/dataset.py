@@ -17,6 +17,7 @@ from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
 from simulator.schema import LOG_STREAMS
+from simulator.errors import BreachBenchError
 
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
@@ -47,7 +48,7 @@ def unit_roles(units: pl.DataFrame, benign_ips: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class DatasetError(ValueError):
+class DatasetError(BreachBenchError, ValueError):
     """A path that is not a complete dataset."""
 
 

@@ -42,6 +42,7 @@ import polars as pl
 from breachbench.dataset import Dataset
 from detectors.contract import validate_alerts
 from simulator.schema import EXPOSURE_KINDS
+from simulator.errors import BreachBenchError
 
 KEYS = ["bucket", "entity_kind", "entity_id"]
 
@@ -49,7 +50,7 @@ KEYS = ["bucket", "entity_kind", "entity_id"]
 PER_READ_KINDS = frozenset({"targeted"})
 
 
-class CostProfileError(ValueError):
+class CostProfileError(BreachBenchError, ValueError):
     """A cost profile file that does not weigh every exposure kind or has no false-alert cost."""
 
 

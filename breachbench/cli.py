@@ -121,11 +121,15 @@ class PlainProgress:
         t = self.tasks[task_id]
         if total is not None:
             t["total"] = total
+        now = time.perf_counter()
         if completed is not None:
+            if completed < t["done"]:  # the stage starts again (the next dataset's generation)
+                t.update(start=now, last=now, finished=False)
+                self.say(f"{description or t['description']}: started again ({completed:g}/{t['total']:g})" if t["total"] is not None
+                         else f"{description or t['description']}: started again")
             t["done"] = completed
         if advance is not None:
             t["done"] += advance
-        now = time.perf_counter()
         if description is not None and description != t["description"]:
             t["description"] = description
             t["last"] = now

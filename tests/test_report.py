@@ -181,6 +181,14 @@ def test_plain_progress_lines() -> None:
     assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in lines[:-1]] == [
         "detect: started (0/4)", "detect null: 0/4", "detect oracle: 2/4"]
     assert re.fullmatch(r"\[ *[0-9.]+ s\] detect oracle: done, 4/4 in [0-9.]+ s", lines[-1])
+    out.truncate(0)
+    out.seek(0)
+    g = p.add_task("generate logs", total=3)
+    p.update(g, completed=3)
+    p.update(g, completed=1)  # the next dataset: the stage starts again and is reported again
+    p.update(g, completed=3)
+    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line).split(" in ")[0] for line in out.getvalue().splitlines()] == [
+        "generate logs: started (0/3)", "generate logs: done, 3/3", "generate logs: started again (1/3)", "generate logs: done, 3/3"]
 
 
 def test_run_piped_prints_a_line_per_stage_and_detector(tmp_path: Path) -> None:

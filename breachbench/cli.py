@@ -146,10 +146,11 @@ class PlainProgress:
 
 
 @contextlib.contextmanager
-def _progress() -> Iterator[Any]:
-    """A rich progress display on a terminal; plain progress lines (:class:`PlainProgress`) when output is not a terminal."""
+def _progress(plain: bool = False) -> Iterator[Any]:
+    """A rich progress display on a terminal; off the terminal, plain progress lines (:class:`PlainProgress`) with ``plain``
+    (``run``: CI logs show where it is), else nothing (``generate`` keeps a failure or an interruption to one line)."""
     if not err_console.is_terminal:
-        yield PlainProgress(err_console)
+        yield PlainProgress(err_console) if plain else None
         return
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -255,7 +256,7 @@ def run(
         for parent in (out, *out.parents):
             if parent.exists() and not parent.is_dir():
                 raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
-        with locked(out), _progress() as p:
+        with locked(out), _progress(plain=True) as p:
             holder["out"] = out
             log = p.say if isinstance(p, PlainProgress) else err_console.print  # plain: every line with the elapsed time
             result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=log, verify=verify,

@@ -66,7 +66,8 @@ def _grid(n: int, cols: int = 2, w: float = 5.2, h: float = 2.9):  # noqa: ANN20
     return fig, flat[:n]
 
 
-def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  # noqa: ANN201
+def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict[str, Any]], styles: dict[str, dict[str, str]],  # noqa: ANN201
+                    truths: dict[str, Truth] | None = None):
     """Small multiples for one scenario, one panel per seed: customer records exposed over time (black steps, one per
     incident) and each detector's first true alert within budget as its marker on the curve."""
     import datetime as dt
@@ -75,7 +76,7 @@ def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict
 
     fig, axes = _grid(len(datasets))
     for ax, (label, ds) in zip(axes, datasets.items(), strict=True):
-        truth = Truth.of(ds)
+        truth = (truths or {}).get(label) or Truth.of(ds)
         exp = truth.exposure.sort("first_ts")
         seen: dict[Any, int] = {}
         for inc in truth.incidents.iter_rows(named=True):
@@ -247,7 +248,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 def _table(head: list[str], body: list[list[str]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     trs = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table></div>"  # scrolls, never widens the page
 
 
 def _ci(r: dict[str, Any], m: str, pct: bool = False) -> str:
@@ -346,7 +347,7 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
         leaks = [a for a in mine if a["leaks"]]
         verdict = ("<b class='warn'>LEAKS</b>" if any(not a["declared_easy"] for a in leaks) else "easy on purpose" if leaks else "clean")
         a = art.get(s)
-        art_verdict = "-" if a is None else "passed" if a["passed"] else f"<b class='warn'>{len(a['problems'])} problem(s)</b>"
+        art_verdict = "not run (suite.artefact_audit)" if a is None else "passed" if a["passed"] else f"<b class='warn'>{len(a['problems'])} problem(s)</b>"
         summary.append([html.escape(s), html.escape(best["shortcut"]) if best else "-", _fmt(best["op_score"]) if best else "-", verdict, art_verdict])
     easy = {a["scenario"]: a["declared_easy"] for a in leak["scenarios"] if a["leaks"] and a["declared_easy"]}
     leaking = sorted({a["scenario"] for a in leak["scenarios"] if a["leaks"] and not a["declared_easy"]})
@@ -376,7 +377,7 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
             + _table(["scenario", "shortcut", "best op score (pooled)", "at budget", "datasets", "verdict"], pooled)
             + "</details><details><summary>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank "
             "the actor on the first day)</summary>"
-            + _table(["dataset", "shortcut", "best op score", "at budget", "AUPRC", "recall@k", "on this dataset"], per_ds)
+            + _table(["dataset", "shortcut", "best op score", "at budget", "AUPRC", "caught", "on this dataset"], per_ds)
             + "</details>" + art_detail)
 
 
@@ -386,7 +387,7 @@ def glossary_html() -> str:
     return "<dl class='glossary'>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items()) + "</dl>"
 
 
-def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset]) -> list[tuple[str, Any]]:
+def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], truths: dict[str, Truth] | None = None) -> list[tuple[str, Any]]:
     """Every plot of the report as (heading, matplotlib figure), in page order."""
     import matplotlib
 
@@ -400,7 +401,7 @@ def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Datas
     figs: list[tuple[str, Any]] = []
     for s in sorted({scen_of.get(label, "") for label in datasets}):
         mine = {label: ds for label, ds in datasets.items() if scen_of.get(label, "") == s or single}
-        figs.append((f"Records exposed over time ({s}, every seed)", exposure_figure(s, mine, rows, styles)))
+        figs.append((f"Records exposed over time ({s}, every seed)", exposure_figure(s, mine, rows, styles, truths)))
     figs.append(("Budget curves", budget_figure(rows, styles)))
     figs.append(("Precision-recall curves", pr_figure(rows, styles)))
     figs.append(("Time to detect", ttd_figure(rows, styles)))
@@ -460,9 +461,10 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
           *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen]] for r in _ok(ordered)]
         + [["<i>chance bar (raw score 97.5% of blind rankings stay under)</i>", *[_fmt(bars.get(s)) for s in scen], *["" for _ in scen], *["" for _ in scen]]],
     )
-    inc_rows = incident_rows(payload, datasets, out)
+    truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
+    inc_rows = incident_rows(payload, datasets, out, truths)
     csv_path = write_incidents_csv(out / "incidents.csv", inc_rows)
-    figs = report_figures(out, payload, datasets)
+    figs = report_figures(out, payload, datasets, truths)
     body = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{_png(fig)}'>" for t, fig in figs)
     leak = payload.get("leakage_audit") or leakage_audit(
         datasets, {d["label"]: d["scenario"] for d in payload.get("datasets", [])}, budget, payload["cost_profile"]
@@ -497,7 +499,7 @@ budget k = {budget} units read per day; cost profile <code>{html.escape(payload[
 {int(payload['confidence'] * 100)}% bootstrap intervals in brackets. Every column is explained in the glossary at the end.</small></p>
 <h2>Leaderboard</h2>{board}{stability}
 <details><summary>By budget</summary>{by_k}</details>
-<details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary><div class='wide'>{by_s}</div></details>
+<details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary>{by_s}</details>
 <h2>Incidents</h2>
 <p><small>Per detector: the day (from the incident's first day, day 0) of its first true alert within budget and that alert's reason
 (hover for all of it). Also in <code>{html.escape(csv_path.name)}</code> beside results.json, one row per incident and detector.</small></p>

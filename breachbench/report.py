@@ -139,7 +139,9 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
         "the 2.5-97.5 percentiles of a uniform ranking's draws. `oracle` reads truth: it is an anchor, not a detector.\n"
     )
     extra = ["", "```", *stability_lines(payload), "```"] if payload else []
-    return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else [])])
+    glossary = ["", "## Glossary", "", *(f"- **{h}**: {GLOSSARY[h]}" for _, h, _ in COLUMNS if h in GLOSSARY), ""]
+    return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else []),
+                      *glossary])
 
 
 def _table(title: str | None, cols: list[tuple[str, str, str]], rows: list[dict[str, Any]], chance: dict[str, Any] | None) -> Table:
@@ -292,7 +294,7 @@ def verdict(payload: dict[str, Any]) -> list[str]:
         second = rows[1 + len(tied)] if len(rows) > 1 + len(tied) else rows[1]
         ci2 = (second.get("ci") or {}).get("detection_score")
         ov = _overlap(ci, ci2)
-        gap = best["detection_score"] - second["detection_score"]
+        gap = round(best["detection_score"], 1) - round(second["detection_score"], 1)  # as the reader would subtract them
         judged = ("their 95% intervals overlap, so the gap is not significant" if ov
                   else "their 95% intervals do not overlap, so the gap is significant" if ov is False
                   else "no interval to judge the gap by (one run)")
@@ -315,6 +317,9 @@ def verdict(payload: dict[str, Any]) -> list[str]:
         out.append(f"How early: {best['detector']} raises its first true alert a median {_days(_median(ttds))} after an incident's first day "
                    f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
                    f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would.")
+    leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
+    if leaking:
+        out.append(f"Read with care: a one-line shortcut reaches the leak line on {', '.join(leaking)} (see the leakage audit).")
     for s in m["scenarios"]:
         ranked = sorted(((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
                         key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]))
@@ -327,7 +332,7 @@ def verdict(payload: dict[str, Any]) -> list[str]:
             out.append(f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text}).")
             continue
         ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]
-        ttd = f", median {_days(c['ttd_median'])} to detect" if c["ttd_median"] is not None else ""
+        ttd = f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}" if c["ttd_median"] is not None else ""
         out.append(f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
                    f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
                    f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}.")
@@ -377,11 +382,12 @@ def _first_reasons(alerts: Any, actors: Any, budget: int) -> dict[tuple[int, str
     return out
 
 
-def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = None, out: Path | None = None) -> list[dict[str, Any]]:
+def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = None, out: Path | None = None,
+                  truths: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
 
     ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
-    adds each first true alert's ``reason`` from the alerts files.
+    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) saves loading them again.
     """
     import polars as pl
 
@@ -393,9 +399,9 @@ def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = Non
         knobs[spec["id"]] = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("knobs") or {}).items()))
     single = len(by_label) == 1
     facts: dict[tuple[str, int], dict[str, Any]] = {}
-    truths: dict[str, Any] = {}
+    truths = dict(truths or {})
     for label, ds in (datasets or {}).items():
-        truth = truths[label] = Truth.of(ds)
+        truth = truths[label] = truths[label] if label in truths else Truth.of(ds)
         kinds = truth.exposure_kinds if truth.exposure_kinds is not None else pl.DataFrame()
         for inc in truth.incidents.iter_rows(named=True):
             iid = int(inc["incident_id"])

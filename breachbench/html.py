@@ -21,7 +21,7 @@ import polars as pl
 
 from breachbench.audit import LEAK_SHARE, leakage_audit
 from breachbench.dataset import Dataset
-from breachbench.scoring import KEYS, Truth, top_k
+from breachbench.scoring import KEYS, Truth
 
 #: Okabe-Ito's colour-blind-safe palette (yellow swapped for grey, which reads on white).
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999999"]
@@ -199,17 +199,20 @@ def ttd_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  
     return fig
 
 
-def _fooled_counts(out: Path, rows: list[dict[str, Any]], datasets: dict[str, Dataset], budget: int, single: bool) -> dict[str, dict[str, int]]:
+def _fooled_counts(out: Path, rows: list[dict[str, Any]], datasets: dict[str, Dataset], budget: int, single: bool,
+                   cache: dict[Any, Any] | None = None) -> dict[str, dict[str, int]]:
     """Benign anomalies among each detector's false alerts within budget, by pattern."""
+    from breachbench.report import within_budget
+
     counts: dict[str, dict[str, int]] = {}
     for label, ds in datasets.items():
         benign = ds.benign_units
         pos = ds.positive_units.filter(pl.col("role") == "actor").select(KEYS).unique()  # anything else read is a false alert
         for r in _ok(rows):
-            path = out / "alerts" / (f"{r['detector']}.parquet" if single else f"{label}/{r['detector']}.parquet")
-            if not path.is_file():
+            top = within_budget(out, label, r["detector"], budget, single, cache)
+            if top is None:
                 continue
-            read = top_k(pl.read_parquet(path), budget).join(pos, on=KEYS, how="anti")
+            read = top.join(pos, on=KEYS, how="anti")
             hit = read.join(benign, on=KEYS, how="inner").group_by("pattern").len()
             c = counts.setdefault(r["detector"], {})
             for pattern, n in hit.iter_rows():
@@ -387,7 +390,8 @@ def glossary_html() -> str:
     return "<dl class='glossary'>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items()) + "</dl>"
 
 
-def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], truths: dict[str, Truth] | None = None) -> list[tuple[str, Any]]:
+def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], truths: dict[str, Truth] | None = None,
+                   cache: dict[Any, Any] | None = None) -> list[tuple[str, Any]]:
     """Every plot of the report as (heading, matplotlib figure), in page order."""
     import matplotlib
 
@@ -405,7 +409,7 @@ def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Datas
     figs.append(("Budget curves", budget_figure(rows, styles)))
     figs.append(("Precision-recall curves", pr_figure(rows, styles)))
     figs.append(("Time to detect", ttd_figure(rows, styles)))
-    figs.append(("What fooled each detector", fooled_figure(_fooled_counts(out, rows, datasets, payload["budget"], single))))
+    figs.append(("What fooled each detector", fooled_figure(_fooled_counts(out, rows, datasets, payload["budget"], single, cache))))
     return figs
 
 
@@ -462,9 +466,10 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
         + [["<i>chance bar (raw score 97.5% of blind rankings stay under)</i>", *[_fmt(bars.get(s)) for s in scen], *["" for _ in scen], *["" for _ in scen]]],
     )
     truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
-    inc_rows = incident_rows(payload, datasets, out, truths)
+    cache: dict[Any, Any] = {}  # every alerts file read and cut to the budget once
+    inc_rows = incident_rows(payload, datasets, out, truths, cache)
     csv_path = write_incidents_csv(out / "incidents.csv", inc_rows)
-    figs = report_figures(out, payload, datasets, truths)
+    figs = report_figures(out, payload, datasets, truths, cache)
     body = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{_png(fig)}'>" for t, fig in figs)
     leak = payload.get("leakage_audit") or leakage_audit(
         datasets, {d["label"]: d["scenario"] for d in payload.get("datasets", [])}, budget, payload["cost_profile"]

@@ -366,16 +366,32 @@ def _actor_role(ds: Any, actors: list[int], when: Any) -> str:
     return "; ".join(sorted(set(out)))
 
 
-def _first_reasons(alerts: Any, actors: Any, budget: int) -> dict[tuple[int, str], str]:
-    """(incident id, bucket) -> the reason of the best-ranked alert within budget on one of that incident's actor units."""
+def within_budget(out: Path, label: str, detector: str, budget: int, single: bool, cache: dict[Any, Any] | None = None) -> Any:
+    """A detector's alerts on one dataset cut to the top ``budget`` units of each day (with ``rank``), or None without a file.
+
+    ``cache`` (any dict) keeps each cut, so the report reads every alerts file once.
+    """
     import polars as pl
 
-    from breachbench.scoring import KEYS, top_k
+    from breachbench.scoring import top_k
 
-    if "reason" not in alerts.columns or alerts.height == 0:
+    key = (label, detector, budget)
+    if cache is not None and key in cache:
+        return cache[key]
+    path = Path(out) / "alerts" / (f"{detector}.parquet" if single else f"{label}/{detector}.parquet")
+    frame = top_k(pl.read_parquet(path), budget) if path.is_file() else None
+    if cache is not None:
+        cache[key] = frame
+    return frame
+
+
+def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
+    """(incident id, bucket) -> the reason of the best-ranked alert within budget (``read``) on one of that incident's actor units."""
+    from breachbench.scoring import KEYS
+
+    if read is None or "reason" not in read.columns or read.height == 0:
         return {}
-    hits = (top_k(alerts.with_columns(pl.col("bucket").cast(pl.Date)), budget).join(actors, on=KEYS, how="inner")
-            .sort("incident_id", "bucket", "rank"))
+    hits = read.join(actors, on=KEYS, how="inner").sort("incident_id", "bucket", "rank")
     out: dict[tuple[int, str], str] = {}
     for iid, bucket, reason in hits.select("incident_id", "bucket", "reason").iter_rows():
         out.setdefault((int(iid), bucket.isoformat()), "" if reason is None else str(reason))
@@ -383,11 +399,12 @@ def _first_reasons(alerts: Any, actors: Any, budget: int) -> dict[tuple[int, str
 
 
 def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = None, out: Path | None = None,
-                  truths: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                  truths: dict[str, Any] | None = None, cache: dict[Any, Any] | None = None) -> list[dict[str, Any]]:
     """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
 
     ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
-    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) saves loading them again.
+    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) and ``cache``
+    (see :func:`within_budget`) save loading them again.
     """
     import polars as pl
 
@@ -422,9 +439,7 @@ def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = Non
             label = run["dataset"]
             reasons: dict[tuple[int, str], str] = {}
             if out is not None and label in truths:
-                path = Path(out) / "alerts" / (f"{r['detector']}.parquet" if single else f"{label}/{r['detector']}.parquet")
-                if path.is_file():
-                    reasons = _first_reasons(pl.read_parquet(path), truths[label].actors, budget)
+                reasons = _first_reasons(within_budget(out, label, r["detector"], budget, single, cache), truths[label].actors)
             for i in run.get("incidents", []):
                 f = facts.get((label, i["incident_id"]), {})
                 start = f.get("start")

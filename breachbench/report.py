@@ -34,10 +34,10 @@ GLOSSARY: dict[str, str] = {
     "events/s": "Log events scored per second of scoring time.",
     "peak MB": "The detector process's peak memory, in megabytes.",
     "runs": "Datasets (seed x scenario) the detector ran on successfully, of all datasets in the run.",
-    "interval": "Numbers in brackets are 95% bootstrap intervals: for the detection score incidents resampled within scenarios, for the other metrics whole datasets resampled. Two detectors whose intervals overlap are not clearly different.",
+    "interval": "Numbers in brackets are bootstrap intervals at suite.confidence (95% by default): for the detection score incidents resampled within scenarios, for the other metrics whole datasets resampled. Two detectors whose intervals overlap are not clearly different.",
     "budget k": "How many units (entity, day) an analyst reads per day, top scores first; only alerts within budget count as detections or false alerts.",
     "first true alert": "For one incident and detector, the day (counted from the incident's first day, day 0) of the first alert within budget on one of the insider's own units, and that alert's `reason` text.",
-    "records exposed": "Distinct (customer, kind of read) rows an incident exposed; harm weighs them by kind (targeted look-ups count most).",
+    "records exposed": "Distinct customers whose records an incident read (by kind of read in the incident table); harm weighs each (customer, kind) row by its kind, in units of one customer record (targeted look-ups count most).",
 }
 
 COLUMNS = [
@@ -295,8 +295,9 @@ def verdict(payload: dict[str, Any]) -> list[str]:
         ci2 = (second.get("ci") or {}).get("detection_score")
         ov = _overlap(ci, ci2)
         gap = round(best["detection_score"], 1) - round(second["detection_score"], 1)  # as the reader would subtract them
-        judged = ("their 95% intervals overlap, so the gap is not significant" if ov
-                  else "their 95% intervals do not overlap, so the gap is significant" if ov is False
+        conf = f"{payload.get('confidence', 0.95):.0%}"
+        judged = (f"their {conf} intervals overlap, so the gap is not significant" if ov
+                  else f"their {conf} intervals do not overlap, so the gap is significant" if ov is False
                   else "no interval to judge the gap by (one run)")
         out.append(f"Runner-up: {second['detector']}, {second['detection_score']:.1f}{_interval(ci2)}, {gap:.1f} points behind; {judged}.")
     cells = m["cells"][best["detector"]]

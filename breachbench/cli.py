@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,11 +94,65 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
         raise
 
 
+class PlainProgress:
+    """Rich ``Progress``'s ``add_task``/``update``/``advance``, written as plain lines for logs (stdout not a terminal).
+
+    One line when a stage starts, one when its description changes (the detector now running), one when it completes
+    (counts and seconds), and at most one every ``every`` seconds in between; each starts with the run's elapsed time.
+    """
+
+    def __init__(self, console: Console, every: float = 30.0) -> None:
+        self.console, self.every, self.t0 = console, every, time.perf_counter()
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def say(self, text: str) -> None:
+        self.console.print(f"[{time.perf_counter() - self.t0:7.1f} s] {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+        tid = len(self.tasks)
+        now = time.perf_counter()
+        self.tasks[tid] = {"description": description, "total": total, "done": 0, "start": now, "last": now, "finished": False}
+        self.say(f"{description}: started (0/{total:g})" if total is not None else f"{description}: started")
+        return tid
+
+    def _counts(self, t: dict[str, Any]) -> str:
+        return f"{t['done']:g}/{t['total']:g}" if t["total"] is not None else f"{t['done']:g}"
+
+    def update(self, task_id: int, *, completed: float | None = None, advance: float | None = None, description: str | None = None,
+               total: float | None = None, **_: Any) -> None:
+        t = self.tasks[task_id]
+        if total is not None:
+            t["total"] = total
+        now = time.perf_counter()
+        if completed is not None:
+            if completed < t["done"]:  # the stage starts again (the next dataset's generation)
+                t.update(start=now, last=now, finished=False)
+                self.say(f"{description or t['description']}: started again ({completed:g}/{t['total']:g})" if t["total"] is not None
+                         else f"{description or t['description']}: started again")
+            t["done"] = completed
+        if advance is not None:
+            t["done"] += advance
+        if description is not None and description != t["description"]:
+            t["description"] = description
+            t["last"] = now
+            self.say(f"{description}: {self._counts(t)}")
+        if not t["finished"] and t["total"] is not None and t["done"] >= t["total"]:
+            t["finished"] = True
+            self.say(f"{t['description']}: done, {self._counts(t)} in {now - t['start']:.1f} s")
+        elif now - t["last"] >= self.every:
+            t["last"] = now
+            self.say(f"{t['description']}: {self._counts(t)} ({now - t['start']:.0f} s so far)")
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, advance=advance)
+
+
 @contextlib.contextmanager
-def _progress() -> Iterator[Any]:
-    """A rich progress display on a terminal; a no-op when output is not a terminal."""
+def _progress(plain: bool = False) -> Iterator[Any]:
+    """A rich progress display on a terminal; off the terminal, plain progress lines (:class:`PlainProgress`) with ``plain``
+    (``run``: CI logs show where it is), else nothing (``generate`` keeps a failure or an interruption to one line)."""
     if not err_console.is_terminal:
-        yield None
+        yield PlainProgress(err_console) if plain else None
         return
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -211,9 +266,10 @@ def run(
         for parent in (out, *out.parents):
             if parent.exists() and not parent.is_dir():
                 raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
-        with locked(out), _progress() as p:
+        with locked(out), _progress(plain=True) as p:
             holder["out"] = out
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify,
+            log = p.say if isinstance(p, PlainProgress) else err_console.print  # plain: every line with the elapsed time
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=log, verify=verify,
                                reuse=not rerun)
     from breachbench.report import print_leaderboard
 

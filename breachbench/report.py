@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,34 @@ from rich.console import Console
 from rich.table import Table
 
 SCHEMA_VERSION = 3
+
+#: One source of truth for what every leaderboard column and report metric means: report.html
+#: renders it and README.md carries the same words (a test checks both).
+GLOSSARY: dict[str, str] = {
+    "detector": "The detector's id. `oracle` reads the ground truth and alerts exactly the insider's units: an anchor at 100, not a detector. `null` alerts nothing (the anchor at 0); `random` ranks units uniformly at random.",
+    "status": "OK, or why the detector failed (ERROR, TIMEOUT, OOM) on at least one dataset; a failed detector scores nothing.",
+    "detection score": "The headline, 0 to 100. Per scenario the mean of caught, timely and prevent, counted above that scenario's chance bar (100 x (raw - bar) / (100 - bar), never below 0), then the plain mean over scenarios, so every scenario weighs the same. Null scores 0, the oracle 100.",
+    "raw score": "A scenario's detection score before the chance bar is subtracted: 100 x the mean of caught, timely and prevent.",
+    "chance bar": "Per scenario, the raw score that 97.5% of blind (uniform) rankings stay under at the run's budget; only the part of a raw score above it counts.",
+    "chance (uniform)": "The leaderboard row of a ranking that knows nothing: the mean of many uniform draws, with the 2.5-97.5 percentiles of the draws in brackets.",
+    "caught": "The share of incidents detected: an analyst reading the top k units of each day sees at least one of the insider's own units (accounts, credentials, own addresses) while the incident runs.",
+    "timely": "Per incident 1 - (days from its first detectable day to detection) / (its detectable window in days), 0 when missed; the mean over incidents.",
+    "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in README) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
+    "op": "Operational score: cost = harm exposed before detection + cost of each false alert read (standard profile: 0.3 records each), scaled so null scores 0 and a detector that alerts on every incident's first detectable day with no false alert 100; below 0 when false alerts cost more than the harm they prevent.",
+    "AUPRC": "Area under the precision-recall curve (average precision) of all emitted alerts against the insider's units, whatever the budget; 0 to 1.",
+    "lift": "Pooled AUPRC divided by the AUPRC a uniform ranking gets on the same data; 1 = no better than chance.",
+    "victims": "The share of victim units (customers whose records were read) that appear within budget; flagging a victim is not a detection.",
+    "TTD (days)": "Median time to detect: days from the incident's first day to the day of the first true alert within budget; missed incidents count as never, so it reads `missed` when more than half are missed.",
+    "false": "False alerts per day: units read within budget (top k of each day) that are not the insider's own, averaged over scored days.",
+    "score s": "Seconds the detector spent scoring (fit excluded), summed over datasets.",
+    "events/s": "Log events scored per second of scoring time.",
+    "peak MB": "The detector process's peak memory, in megabytes.",
+    "runs": "Datasets (seed x scenario) the detector ran on successfully, of all datasets in the run.",
+    "interval": "Numbers in brackets are bootstrap intervals at suite.confidence (95% by default): for the detection score incidents resampled within scenarios, for the other metrics whole datasets resampled. Two detectors whose intervals overlap are not clearly different.",
+    "budget k": "How many units (entity, day) an analyst reads per day, top scores first; only alerts within budget count as detections or false alerts.",
+    "first true alert": "For one incident and detector, the day (counted from the incident's first day, day 0) of the first alert within budget on one of the insider's own units, and that alert's `reason` text.",
+    "records exposed": "Distinct customers whose records an incident read (by kind of read in the incident table); harm weighs each (customer, kind) row by its kind, in units of one customer record (targeted look-ups count most).",
+}
 
 COLUMNS = [
     ("detector", "detector", "{}"),
@@ -110,35 +139,64 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
         "the 2.5-97.5 percentiles of a uniform ranking's draws. `oracle` reads truth: it is an anchor, not a detector.\n"
     )
     extra = ["", "```", *stability_lines(payload), "```"] if payload else []
-    return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else [])])
+    glossary = ["", "## Glossary", "", *(f"- **{h}**: {GLOSSARY[h]}" for _, h, _ in COLUMNS if h in GLOSSARY), ""]
+    return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else []),
+                      *glossary])
 
 
-def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console | None = None, payload: dict[str, Any] | None = None) -> None:
-    """Print the leaderboard (at most 100 columns): the headline with its interval, then its chance line and stability."""
+def _table(title: str | None, cols: list[tuple[str, str, str]], rows: list[dict[str, Any]], chance: dict[str, Any] | None) -> Table:
     from rich import box
 
-    console = console or Console()
-    table = Table(title=f"Leaderboard: {title}", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    cols = [c for c in COLUMNS if c[0] in PRINTED]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for key, h, _ in cols:
         table.add_column(h, justify="left" if key == "detector" else "right", no_wrap=True)
-    budget = (payload or {}).get("budget", 10)
-    chance = chance_row((payload or {}).get("chance"), budget)
-    for r in ordered(rows):
+    for r in rows:
         table.add_row(*(_cell(r, k, f, {"detection_score"}) for k, _, f in cols))
     if chance:
         table.add_section()
         table.add_row(*(_cell(chance, k, f, {"detection_score"}) for k, _, f in cols))
-    console.print(table)
+    return table
+
+
+def leaderboard_tables(rows: list[dict[str, Any]], title: str, payload: dict[str, Any] | None = None, width: int = 100) -> list[Table]:
+    """The printed leaderboard as one table when it fits ``width`` columns, else as several (each led by the detector).
+
+    Numbers are never cut: a table's natural width is measured first and columns move to the next table instead.
+    """
+    budget = (payload or {}).get("budget", 10)
+    chance = chance_row((payload or {}).get("chance"), budget)
+    ranked = ordered(rows)
+    cols = [c for c in COLUMNS if c[0] in PRINTED]
+    wide = Console(width=10_000, file=io.StringIO())
+
+    def fits(group: list[tuple[str, str, str]]) -> bool:
+        return wide.measure(_table(None, group, ranked, chance)).maximum <= width
+
+    groups: list[list[tuple[str, str, str]]] = [[cols[0]]]
+    for c in cols[1:]:
+        if fits([*groups[-1], c]) or len(groups[-1]) == 1:
+            groups[-1].append(c)
+        else:
+            groups.append([cols[0], c])
+    return [_table(f"Leaderboard: {title}" + (f" ({i + 1}/{len(groups)})" if len(groups) > 1 else ""), g, ranked, chance)
+            for i, g in enumerate(groups)]
+
+
+def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console | None = None, payload: dict[str, Any] | None = None) -> None:
+    """Print the leaderboard within 100 columns (split in two tables when needed, numbers never cut), then its stability."""
+    console = console or Console()
+    for table in leaderboard_tables(rows, title, payload, width=min(100, console.width)):
+        console.print(table)
     for line in stability_lines(payload or {}):
         console.print(line, highlight=False)
-    console.print("caught: incidents caught; prevent: exposure prevented; op: operational score; false: per bucket",
+    console.print("caught: incidents caught; timely: how early; prevent: exposure prevented; op: operational score;",
                   highlight=False)
+    console.print("false: false alerts per day. Every column is explained in report.html and README (Glossary).", highlight=False)
     if any(r.get("runs_total", 1) > 1 for r in rows):
         console.print("intervals of the other metrics: leaderboard.md and report.html", highlight=False)
     for r in rows:
         if r["status"] != "OK":
-            console.print(f"[red]{r['detector']}[/red]: {r['error']}")
+            console.print(f"[red]{r['detector']}[/red]: {r['error']}", highlight=False)
 
 
 def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]], title: str, budget: int) -> tuple[Path, Path]:
@@ -150,3 +208,272 @@ def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]]
         tmp.write_text(text)
         tmp.replace(path)
     return res, board
+
+
+# ---- the first screen: verdict, scenario matrix, per-incident table (data; html.py renders) ----------
+
+ANCHORS = ("oracle",)  # reads truth: never "the best detector"
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(xs)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return float(xs[m]) if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def scenario_cells(row: dict[str, Any], scenario: str, bars: dict[str, float] | None = None, resamples: int = 1000,
+                   confidence: float = 0.95) -> dict[str, Any] | None:
+    """One detector on one scenario: caught (of the detectable incidents), median days to detect, exposure prevented, scores.
+
+    ``ci`` is the scenario's detection score interval above its chance bar (incidents of the scenario resampled, as the
+    headline's interval does).
+    """
+    from breachbench.stats import headline
+
+    if row.get("status") != "OK" or scenario not in (row.get("by_scenario") or {}):
+        return None
+    incs = [i for i in row.get("incidents") or [] if i["scenario"] == scenario and i.get("detectable", True)]
+    caught = [i for i in incs if i["detected"]]
+    sc = row["by_scenario"][scenario]
+    pt = sc["point"]
+    ci = headline([i for i in row.get("incidents") or [] if i["scenario"] == scenario], resamples, confidence,
+                  chance=bars or {})["ci"] if incs else None
+    return {
+        "caught": len(caught), "incidents": len(incs), "caught_share": len(caught) / len(incs) if incs else None,
+        "ttd_median": _median([i["ttd_buckets"] for i in caught if i["ttd_buckets"] is not None]),
+        "prevented": pt.get("exposure_prevented"), "score": pt.get("detection_score"), "raw": pt.get("detection_score_raw"),
+        "ci": ci if ci and None not in ci else None,
+    }
+
+
+def scenario_matrix(payload: dict[str, Any]) -> dict[str, Any]:
+    """Scenario x detector: every detector's cells per scenario, the chance bar per scenario, detectors in headline order."""
+    from breachbench.suite import chance_bars
+
+    rows = ordered(payload["results"])
+    scen = sorted({s for r in rows if r["status"] == "OK" for s in r.get("by_scenario", {})})
+    bars = chance_bars(payload.get("chance"), payload.get("budget", 10))
+    suite = (payload.get("config") or {}).get("suite") or {}
+    n, conf = int(suite.get("bootstrap", 1000)), float(payload.get("confidence", 0.95))
+    return {
+        "scenarios": scen,
+        "bars": bars,
+        "detectors": [r["detector"] for r in rows],
+        "cells": {r["detector"]: {s: scenario_cells(r, s, bars, n, conf) for s in scen} for r in rows},
+    }
+
+
+def _interval(lo_hi: list[float] | None) -> str:
+    return "" if not lo_hi or None in lo_hi else f" [{lo_hi[0]:.1f}, {lo_hi[1]:.1f}]"
+
+
+def _overlap(a: list[float] | None, b: list[float] | None) -> bool | None:
+    if not a or not b or None in a or None in b:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _days(x: float | None) -> str:
+    return "-" if x is None else f"{x:g} day" + ("" if x == 1 else "s")
+
+
+def verdict(payload: dict[str, Any]) -> list[str]:
+    """The first screen's verdict in plain words, generated from the results (one sentence per line)."""
+    rows = [r for r in ordered(payload["results"]) if r["status"] == "OK" and r["detector"] not in ANCHORS and r.get("detection_score") is not None]
+    if not rows:
+        return ["No detector finished: there is nothing to rank (see the errors under the leaderboard)."]
+    m = scenario_matrix(payload)
+    best, out = rows[0], []
+    ci = (best.get("ci") or {}).get("detection_score")
+    tied = [r["detector"] for r in rows[1:] if round(r["detection_score"], 1) == round(best["detection_score"], 1)]
+    out.append(f"Best detector overall: {best['detector']}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
+               f"detection score {best['detection_score']:.1f}{_interval(ci)} (0 = alerts nothing, 100 = the oracle, which reads the answers).")
+    if len(rows) > 1:
+        second = rows[1 + len(tied)] if len(rows) > 1 + len(tied) else rows[1]
+        ci2 = (second.get("ci") or {}).get("detection_score")
+        ov = _overlap(ci, ci2)
+        gap = round(best["detection_score"], 1) - round(second["detection_score"], 1)  # as the reader would subtract them
+        conf = f"{payload.get('confidence', 0.95):.0%}"
+        judged = (f"their {conf} intervals overlap, so the gap is not significant" if ov
+                  else f"their {conf} intervals do not overlap, so the gap is significant" if ov is False
+                  else "no interval to judge the gap by (one run)")
+        out.append(f"Runner-up: {second['detector']}, {second['detection_score']:.1f}{_interval(ci2)}, {gap:.1f} points behind; {judged}.")
+    cells = m["cells"][best["detector"]]
+    catches = [s for s in m["scenarios"] if (c := cells.get(s)) and c["incidents"] and c["caught"] == c["incidents"]]
+    partly = [s for s in m["scenarios"] if (c := cells.get(s)) and 0 < c["caught"] < c["incidents"]]
+    misses = [s for s in m["scenarios"] if (c := cells.get(s)) and c["incidents"] and c["caught"] == 0]
+    parts = []
+    if catches:
+        parts.append("catches every incident of " + ", ".join(catches))
+    if partly:
+        parts.append("catches some incidents of " + ", ".join(f"{s} ({cells[s]['caught']}/{cells[s]['incidents']})" for s in partly))
+    if misses:
+        parts.append("misses every incident of " + ", ".join(misses))
+    if parts:
+        out.append(f"{best['detector']} " + "; ".join(parts) + ".")
+    ttds = [i["ttd_buckets"] for i in best.get("incidents") or [] if i["detected"] and i["ttd_buckets"] is not None]
+    if ttds:
+        out.append(f"How early: {best['detector']} raises its first true alert a median {_days(_median(ttds))} after an incident's first day "
+                   f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
+                   f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would.")
+    leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
+    if leaking:
+        out.append(f"Read with care: a one-line shortcut reaches the leak line on {', '.join(leaking)} (see the leakage audit).")
+    for s in m["scenarios"]:
+        ranked = sorted(((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
+                        key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]))
+        if not ranked:
+            continue
+        r, c = ranked[0]
+        bar = m["bars"].get(s)
+        bar_text = f"; chance bar {bar:.1f} raw" if bar is not None else ""
+        if c["score"] <= 0:
+            out.append(f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text}).")
+            continue
+        ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]
+        ttd = f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}" if c["ttd_median"] is not None else ""
+        out.append(f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
+                   f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
+                   f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}.")
+    return out
+
+
+INCIDENT_COLUMNS = [
+    "scenario", "knobs", "seed", "dataset", "incident_id", "actor_role", "start", "end", "window_days", "records_exposed",
+    "records_by_kind", "harm_total", "detector", "detected", "first_alert_day", "first_alert_date", "ttd_days", "timeliness",
+    "records_before_detection", "harm_before_detection", "reason",
+]
+
+
+def _actor_role(ds: Any, actors: list[int], when: Any) -> str:
+    """The actors' role (and kind, when not an employee), with "left" when they had left the company by the incident."""
+    import polars as pl
+
+    try:
+        emp = pl.read_parquet(sorted((ds.root / "world").glob("employees-*.parquet")))
+    except Exception:  # noqa: BLE001 - a world without employees: the column stays empty
+        return ""
+    day = when.date() if hasattr(when, "date") else when
+    out = []
+    for e in emp.filter(pl.col("employee_id").is_in(list(actors))).iter_rows(named=True):
+        text = str(e.get("role") or "")
+        if e.get("kind") and e["kind"] != "employee":
+            text += f" ({e['kind']})"
+        if e.get("termination_date") is not None and day is not None and e["termination_date"] <= day:
+            text += f", left {e['termination_date'].isoformat()}"
+        out.append(text)
+    return "; ".join(sorted(set(out)))
+
+
+def within_budget(out: Path, label: str, detector: str, budget: int, single: bool, cache: dict[Any, Any] | None = None) -> Any:
+    """A detector's alerts on one dataset cut to the top ``budget`` units of each day (with ``rank``), or None without a file.
+
+    ``cache`` (any dict) keeps each cut, so the report reads every alerts file once.
+    """
+    import polars as pl
+
+    from breachbench.scoring import top_k
+
+    key = (label, detector, budget)
+    if cache is not None and key in cache:
+        return cache[key]
+    path = Path(out) / "alerts" / (f"{detector}.parquet" if single else f"{label}/{detector}.parquet")
+    frame = top_k(pl.read_parquet(path), budget) if path.is_file() else None
+    if cache is not None:
+        cache[key] = frame
+    return frame
+
+
+def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
+    """(incident id, bucket) -> the reason of the best-ranked alert within budget (``read``) on one of that incident's actor units."""
+    from breachbench.scoring import KEYS
+
+    if read is None or "reason" not in read.columns or read.height == 0:
+        return {}
+    hits = read.join(actors, on=KEYS, how="inner").sort("incident_id", "bucket", "rank")
+    out: dict[tuple[int, str], str] = {}
+    for iid, bucket, reason in hits.select("incident_id", "bucket", "reason").iter_rows():
+        out.setdefault((int(iid), bucket.isoformat()), "" if reason is None else str(reason))
+    return out
+
+
+def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = None, out: Path | None = None,
+                  truths: dict[str, Any] | None = None, cache: dict[Any, Any] | None = None) -> list[dict[str, Any]]:
+    """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
+
+    ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
+    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) and ``cache``
+    (see :func:`within_budget`) save loading them again.
+    """
+    import polars as pl
+
+    from breachbench.scoring import Truth
+
+    by_label = {d["label"]: d for d in payload.get("datasets", []) if not d.get("tuning")}
+    knobs = {}
+    for spec in (payload.get("config") or {}).get("scenarios", []):
+        knobs[spec["id"]] = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("knobs") or {}).items()))
+    single = len(by_label) == 1
+    facts: dict[tuple[str, int], dict[str, Any]] = {}
+    truths = dict(truths or {})
+    for label, ds in (datasets or {}).items():
+        truth = truths[label] = truths[label] if label in truths else Truth.of(ds)
+        kinds = truth.exposure_kinds if truth.exposure_kinds is not None else pl.DataFrame()
+        for inc in truth.incidents.iter_rows(named=True):
+            iid = int(inc["incident_id"])
+            mine = kinds.filter(pl.col("incident_id") == iid) if kinds.height else kinds
+            by_kind = dict(sorted(mine.group_by("kind").len().iter_rows())) if mine.height else {}
+            facts[(label, iid)] = {
+                "actor_role": _actor_role(ds, inc["actors"] or [], inc["start"]),
+                "start": inc["start"].date().isoformat() if inc["start"] else "", "end": inc["end"].date().isoformat() if inc["end"] else "",
+                "window_days": (inc["end"].date() - inc["start"].date()).days + 1 if inc["start"] and inc["end"] else None,
+                "records_by_kind": "; ".join(f"{k} {n}" for k, n in by_kind.items()),
+            }
+    budget = payload.get("budget", 10)
+    rows: list[dict[str, Any]] = []
+    for r in ordered(payload["results"]):
+        if r["status"] != "OK":
+            continue
+        for run in r.get("runs", []):
+            label = run["dataset"]
+            reasons: dict[tuple[int, str], str] = {}
+            if out is not None and label in truths:
+                reasons = _first_reasons(within_budget(out, label, r["detector"], budget, single, cache), truths[label].actors)
+            for i in run.get("incidents", []):
+                f = facts.get((label, i["incident_id"]), {})
+                start = f.get("start")
+                day = i["ttd_buckets"] if i["detected"] else None
+                rows.append({
+                    "scenario": run["scenario"], "knobs": knobs.get(run["scenario"], ""), "seed": run["seed"], "dataset": label,
+                    "incident_id": i["incident_id"], "actor_role": f.get("actor_role", ""), "start": start or "", "end": f.get("end", ""),
+                    "window_days": f.get("window_days"), "records_exposed": i.get("exposed_total"), "records_by_kind": f.get("records_by_kind", ""),
+                    "harm_total": i.get("harm_total"), "detector": r["detector"], "detected": bool(i["detected"]),
+                    "first_alert_day": day, "first_alert_date": i.get("detected_bucket") or "", "ttd_days": i["ttd_buckets"],
+                    "timeliness": i.get("timeliness"), "records_before_detection": i.get("exposed_before_detection"),
+                    "harm_before_detection": i.get("harm_before_detection"),
+                    "reason": reasons.get((i["incident_id"], i.get("detected_bucket") or ""), ""),
+                })
+    order = {d: j for j, d in enumerate(r["detector"] for r in ordered(payload["results"]))}
+    rows.sort(key=lambda x: (x["scenario"], x["seed"], x["incident_id"], order[x["detector"]]))
+    return rows
+
+
+def write_incidents_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """``incidents.csv``: the per-incident table, one row per (incident, detector), atomically."""
+    import csv
+
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=INCIDENT_COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: "" if row.get(k) is None else row[k] for k in INCIDENT_COLUMNS})
+    tmp.replace(path)
+    return path
+
+
+def glossary_markdown() -> str:
+    """The glossary as README.md carries it, one entry a line (a test checks README holds these lines verbatim)."""
+    return "\n".join(f"- **{term}**: {text}" for term, text in GLOSSARY.items())

@@ -23,7 +23,7 @@ from simulator.outdir import pid_alive
 
 _SCRATCH = re.compile(r"^bb-det-(?P<pid>\d+)-")
 _FEATURES = re.compile(r"^v\d+-[0-9a-f]{16}$")
-RUN_FILES = ("results.json", "leaderboard.md", "report.html")
+RUN_FILES = ("results.json", "leaderboard.md", "report.html", "incidents.csv")
 
 
 class Terminated(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling

@@ -265,6 +265,8 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         for det in [*ids, ORACLE]:
             runs = []
             started = time.perf_counter()
+            if progress is not None:  # the bar (or the plain log line) names the detector now running
+                progress.update(task, description=f"detect {det}")
             if det in reused:
                 earlier = reused[det]["row"]
                 for p in tests:

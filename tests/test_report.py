@@ -1,0 +1,258 @@
+"""The report a security lead reads: verdict, scenario matrix, incidents, glossary, audits, plots, terminal and logs."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import html
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from breachbench.report import (
+    COLUMNS,
+    GLOSSARY,
+    INCIDENT_COLUMNS,
+    PRINTED,
+    glossary_markdown,
+    print_leaderboard,
+    scenario_matrix,
+    verdict,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def payload(tiny_run: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(Path(tiny_run["results"]).read_text())
+
+
+@pytest.fixture(scope="module")
+def doc(tiny_run: dict[str, Any]) -> str:
+    return Path(tiny_run["report"]).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- 1. the first screen
+
+
+def test_first_screen_is_verdict_then_matrix(doc: str, payload: dict[str, Any]) -> None:
+    body = doc.split("<body>", 1)[1]
+    assert body.index("Verdict") < body.index("Scenario matrix") < body.index("<h2>Leaderboard</h2>") < body.index("<h2>Incidents</h2>")
+    words = verdict(payload)
+    assert words[0].startswith("Best detector overall: ") and "oracle" not in words[0].split(",")[0]
+    for line in words:
+        assert html.escape(line) in doc
+    matrix = doc.split("<table class='matrix'>", 1)[1].split("</table>", 1)[0]
+    m = scenario_matrix(payload)
+    for s in m["scenarios"]:
+        assert f"{s}<br><small>chance bar " in matrix
+    assert all(f"<th class='det'>{d}</th>" in matrix for d in m["detectors"])
+    assert matrix.count("background:#") >= len(m["detectors"])  # colour-coded cells
+    oracle = m["cells"]["oracle"][m["scenarios"][0]]
+    assert oracle["caught"] == oracle["incidents"] and oracle["prevented"] == pytest.approx(1.0)
+
+
+def _with_scores(payload: dict[str, Any], a: tuple[float, float, float], b: tuple[float, float, float]) -> dict[str, Any]:
+    p = copy.deepcopy(payload)
+    rows = [r for r in p["results"] if r["status"] == "OK" and r["detector"] not in ("oracle",)]
+    first, second = rows[0], rows[1]
+    for r, (v, lo, hi) in ((first, a), (second, b)):
+        r["detection_score"], r["ci"]["detection_score"] = v, [lo, hi]
+    for r in rows[2:]:
+        r["detection_score"], r["ci"]["detection_score"] = 0.0, [0.0, 0.0]
+    first["detector"], second["detector"] = "alpha-v1", "beta-v1"
+    return p
+
+
+def test_verdict_says_whether_the_gap_is_significant(payload: dict[str, Any]) -> None:
+    apart = verdict(_with_scores(payload, (80.0, 75.0, 85.0), (50.0, 40.0, 60.0)))
+    assert apart[0].startswith("Best detector overall: alpha-v1, detection score 80.0 [75.0, 85.0]")
+    assert apart[1].startswith("Runner-up: beta-v1, 50.0 [40.0, 60.0], 30.0 points behind")
+    assert "do not overlap, so the gap is significant" in apart[1]
+    close = verdict(_with_scores(payload, (80.0, 70.0, 90.0), (75.0, 65.0, 85.0)))
+    assert "intervals overlap, so the gap is not significant" in close[1]
+    assert any(line.startswith("How early: alpha-v1") or "alpha-v1" in line for line in close[2:])
+
+
+# ---------------------------------------------------------------- 2. incidents
+
+
+def test_incident_table_and_csv(tiny_run: dict[str, Any], payload: dict[str, Any], doc: str) -> None:
+    path = Path(tiny_run["results"]).parent / "incidents.csv"
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == INCIDENT_COLUMNS
+    ok = [r for r in payload["results"] if r["status"] == "OK"]
+    n_inc = sum(len(run["incidents"]) for run in ok[0]["runs"])
+    assert len(rows) == n_inc * len(ok)
+    oracle = [r for r in rows if r["detector"] == "oracle"]
+    assert all(r["detected"] == "True" and r["first_alert_day"] != "" and r["reason"] == "reads truth" for r in oracle)
+    assert all(r["actor_role"] and r["start"] and r["window_days"] and int(r["records_exposed"]) > 0 for r in rows)
+    missed = [r for r in rows if r["detector"] == "null"]
+    assert missed and all(r["detected"] == "False" and r["first_alert_day"] == "" for r in missed)
+    assert any(r["reason"] and r["detector"] not in ("oracle",) for r in rows)  # reasons come from the alerts files
+    section = doc.split("<h2>Incidents</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "incidents.csv" in section and "<h3>coupang-forged-token-v2</h3>" in section
+    assert "reads truth" in section and "missed" in section
+
+
+# ---------------------------------------------------------------- 3. glossary
+
+
+def test_glossary_covers_every_column_and_readme_holds_it_verbatim(doc: str, tiny_run: dict[str, Any]) -> None:
+    headers = {h for _, h, _ in COLUMNS}
+    assert headers <= set(GLOSSARY), headers - set(GLOSSARY)
+    board = doc.split("<h2>Leaderboard</h2>", 1)[1].split("</thead>", 1)[0]
+    shown = {html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", board)}
+    assert shown and shown <= set(GLOSSARY), shown - set(GLOSSARY)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for line in glossary_markdown().splitlines():
+        assert line in readme.splitlines(), line[:80]
+    board_md = Path(tiny_run["leaderboard"]).read_text()
+    assert all(f"- **{h}**: {GLOSSARY[h]}" in board_md for h in headers)  # leaderboard.md explains its columns in the same words
+    glossary = doc.split("<h2>Glossary</h2>", 1)[1]
+    for term, text in GLOSSARY.items():
+        assert f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" in glossary, term
+
+
+# ---------------------------------------------------------------- 4. audits
+
+
+def test_audits_in_one_short_table_with_details_folded(doc: str, payload: dict[str, Any]) -> None:
+    section = doc.split("<h2>Leakage audit</h2>", 1)[1].split("<h2>", 1)[0]
+    summary, rest = section.split("<details>", 1)
+    head = re.findall(r"<th>(.*?)</th>", summary)
+    assert head == ["scenario", "best one-line shortcut", "its op score (pooled)", "leakage verdict", "artefact audit"]
+    scenarios = {a["scenario"] for a in payload["leakage_audit"]["scenarios"]}
+    assert summary.count("<tr><td>") == len(scenarios)
+    assert "easy on purpose" in summary  # the tiny forged-token case is declared easy
+    assert "<summary>Per dataset" in rest and rest.count("<details>") >= 1
+
+
+# ---------------------------------------------------------------- 5. terminal and logs
+
+
+def _big(payload: dict[str, Any]) -> dict[str, Any]:
+    """Wide numbers and a long name: what truncated cells at 120 columns before."""
+    p = copy.deepcopy(payload)
+    r = next(r for r in p["results"] if r["detector"] == "null")
+    r["detector"] = "a-detector-with-a-rather-long-name-v12"
+    r["op_score"], r["detection_score"], r["ci"]["detection_score"] = -13456.7, 12.3, [-0.0, 100.0]
+    r["false_alerts_per_bucket"] = 12345.67
+    return p
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_printed_leaderboard_fits_100_columns_and_cuts_no_number(payload: dict[str, Any], big: bool) -> None:
+    p = _big(payload) if big else payload
+    console = Console(width=100, record=True, file=io.StringIO())
+    print_leaderboard(p["results"], "tiny", console, p)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "…" not in text and "..." not in text
+    from breachbench.report import _cell
+
+    for r in p["results"]:
+        for key, _, fmt in COLUMNS:
+            if key in PRINTED:
+                assert _cell(r, key, fmt, {"detection_score"}) in text, (r["detector"], key)
+    if big:
+        assert "-13,456.7" in text or "-13456.7" in text
+
+
+def test_plain_progress_lines() -> None:
+    from breachbench.cli import PlainProgress
+
+    out = io.StringIO()
+    p = PlainProgress(Console(file=out, width=200), every=1e9)
+    t = p.add_task("detect", total=4)
+    p.update(t, description="detect null")
+    p.advance(t, 2)
+    p.update(t, description="detect oracle")
+    p.advance(t, 2)
+    lines = out.getvalue().splitlines()
+    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in lines[:-1]] == [
+        "detect: started (0/4)", "detect null: 0/4", "detect oracle: 2/4"]
+    assert re.fullmatch(r"\[ *[0-9.]+ s\] detect oracle: done, 4/4 in [0-9.]+ s", lines[-1])
+    out.truncate(0)
+    out.seek(0)
+    g = p.add_task("generate logs", total=3)
+    p.update(g, completed=3)
+    p.update(g, completed=1)  # the next dataset: the stage starts again and is reported again
+    p.update(g, completed=3)
+    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line).split(" in ")[0] for line in out.getvalue().splitlines()] == [
+        "generate logs: started (0/3)", "generate logs: done, 3/3", "generate logs: started again (1/3)", "generate logs: done, 3/3"]
+
+
+def test_run_piped_prints_a_line_per_stage_and_detector(tmp_path: Path) -> None:
+    dets = ["null", "rule-stale-key-v1"]
+    res = subprocess.run(
+        [sys.executable, "-m", "breachbench", "run", str(REPO / "configs" / "tiny.toml"), "--out", str(tmp_path / "run"), "--workers", "1",
+         "--set", f"detection.detectors={json.dumps(dets)}"],
+        check=False, capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stderr.splitlines()
+    stamped = [line for line in lines if re.match(r"^\[ *[0-9.]+ s\] ", line)]
+    assert len(stamped) >= 8, res.stderr[-3000:]
+    text = "\n".join(stamped)
+    assert re.search(r"generate \S+: done, \d+/\d+ in [0-9.]+ s", text), text
+    assert re.search(r"detect: started \(0/\d+\)", text) and re.search(r"score: done, \d+/\d+ in [0-9.]+ s", text), text
+    for det in [*dets, "oracle"]:
+        assert f"detect {det}: " in text, det
+        assert re.search(rf"detector {re.escape(det)}: OK on 1/1 dataset\(s\) in [0-9.]+ s", text), det
+    assert "leakage audit: " in text and "report: " in text
+    assert "Leaderboard: tiny" in res.stdout and max(len(line) for line in res.stdout.splitlines()) <= 200
+
+
+# ---------------------------------------------------------------- 6. plots
+
+
+def test_plots_are_titled_labelled_and_legends_sit_outside(tiny_run: dict[str, Any], payload: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from breachbench.dataset import Dataset
+    from breachbench.html import detector_styles, report_figures
+
+    out = Path(tiny_run["results"]).parent
+    datasets = {d["label"]: Dataset.open(Path(d["path"])) for d in payload["datasets"] if not d["tuning"]}
+    figs = report_figures(out, payload, datasets)
+    assert [t.split(" (")[0] for t, _ in figs][-4:] == ["Budget curves", "Precision-recall curves", "Time to detect", "What fooled each detector"]
+    assert sum(t.startswith("Records exposed over time") for t, _ in figs) == len({d["scenario"] for d in payload["datasets"]})
+    try:
+        for title, fig in figs:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            axes = fig.get_axes()
+            assert axes, title
+            boxes = [ax.get_window_extent(renderer) for ax in axes]
+            for ax in axes:
+                assert ax.get_title(), title
+                assert ax.get_xlabel() and ax.get_ylabel(), title
+                for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+                    shown = [t.get_window_extent(renderer) for t in ticks if t.get_visible() and t.get_text()]
+                    for a, b in zip(shown, shown[1:], strict=False):
+                        assert not a.overlaps(b), (title, [t.get_text() for t in ticks])
+                leg = ax.get_legend()
+                if leg is not None:
+                    lb = leg.get_window_extent(renderer)
+                    assert not any(lb.overlaps(bb) for bb in boxes), title
+            assert not fig.legends or all(not lg.get_window_extent(renderer).overlaps(bb) for lg in fig.legends for bb in boxes)
+    finally:
+        for _, fig in figs:
+            plt.close(fig)
+    names = [f"det-{i}" for i in range(40)]
+    styles = detector_styles(names)
+    assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(names)

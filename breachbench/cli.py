@@ -49,7 +49,7 @@ def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> An
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)  # brackets are text: 'breachbench[dask]'
     raise typer.Exit(2)
 
 

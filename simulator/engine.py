@@ -148,16 +148,36 @@ def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
             threads = str(max(1, (os.cpu_count() or 1) // workers))
             stack.enter_context(_polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker
             cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",  # a free port: the scheduler always serves HTTP
                 silence_logs=logging.ERROR, env={"POLARS_MAX_THREADS": threads},
             ))
             client = stack.enter_context(Client(cluster, set_as_default=False))
+            client.register_plugin(_leave_interrupts_to_the_bench())
         ex = client.get_executor(pure=False)
         try:
             yield ex
         except BaseException:
             ex.shutdown(wait=False)  # cancel what is queued; the client and cluster close on the way out
             raise
+
+
+def _leave_interrupts_to_the_bench() -> Any:
+    """A worker plugin for our own LocalCluster: each worker leaves the bench's process group and ignores
+    SIGINT, so a terminal's Ctrl-C (sent to the whole foreground group) reaches the bench alone, which
+    reports it in one line and closes the cluster. Workers still exit when the bench dies
+    (``distributed`` watches the parent through a pipe)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        name = "breachbench-ignore-sigint"
+
+        def setup(self, worker: Any) -> None:  # noqa: ARG002
+            import signal
+
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
 
 
 # ---- shard functions (pure, top level, retry-safe) ---------------------------------------

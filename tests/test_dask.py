@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_executors_give_identical_bytes(serial_reference: Path, tmp_path: Path, 
 @pytest.mark.distributed
 def test_lost_dask_worker_gives_identical_bytes(serial_reference: Path, tmp_path: Path) -> None:
     """Kill one worker (SIGKILL) while it runs a log shard: its tasks run again, the dataset is the same."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         killed: list[int] = []
 
@@ -121,3 +122,59 @@ def test_executor_dask_without_dask_names_the_extra(tmp_path: Path, command: str
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install 'breachbench[dask]'" in lines[0], proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---- interrupts and a killed bench: the local cluster goes with it -----------------------------
+
+
+def _popen(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "breachbench", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Processes below ``pid`` (the dask workers, and what they started)."""
+    parents: dict[int, int] = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                parents[int(e)] = int(Path(f"/proc/{e}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for_logs(p: subprocess.Popen[str], tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    while not (tmp_path / f".ds.tmp-{p.pid}" / "logs").is_dir() and p.poll() is None and time.monotonic() - t0 < 90:
+        time.sleep(0.01)
+    assert p.poll() is None, p.communicate()
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code: int, name: str) -> None:
+    p = _popen("generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "dask", "--workers", "2",
+               *[a for kv in SMALL for a in ("--set", kv)])
+    _wait_for_logs(p, tmp_path)
+    workers = _descendants(p.pid)
+    os.killpg(p.pid, sig)  # the whole group, as a terminal's Ctrl-C does
+    _, err = p.communicate(timeout=90)
+    lines = err.strip().splitlines()
+    assert p.returncode == code, err
+    assert len(lines) == 1 and lines[0].startswith(f"interrupted ({name})"), err
+    assert list(tmp_path.iterdir()) == [], "left behind"
+    assert not any(_alive(w) for w in workers), "dask workers outlived the command"

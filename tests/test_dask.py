@@ -178,3 +178,22 @@ def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code:
     assert len(lines) == 1 and lines[0].startswith(f"interrupted ({name})"), err
     assert list(tmp_path.iterdir()) == [], "left behind"
     assert not any(_alive(w) for w in workers), "dask workers outlived the command"
+
+
+@pytest.mark.distributed
+def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
+    p = _popen("generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "dask", "--workers", "2",
+               *[a for kv in SMALL for a in ("--set", kv)])
+    _wait_for_logs(p, tmp_path)
+    workers = _descendants(p.pid)
+    assert workers
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "dask workers outlived their killed bench"
+    r = subprocess.run([sys.executable, "-m", "breachbench", "generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "serial",
+                        *[a for kv in SMALL for a in ("--set", kv)]], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["ds"], "temp dirs left"

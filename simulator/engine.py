@@ -143,7 +143,11 @@ def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
 
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
-            client = stack.enter_context(Client(scheduler, set_as_default=False))
+            try:
+                client = stack.enter_context(Client(scheduler, set_as_default=False))
+            except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, a malformed address
+                raise SimulationError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {exc})"
+                                      .replace("\n", " ")) from None
         else:
             threads = str(max(1, (os.cpu_count() or 1) // workers))
             stack.enter_context(_polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker

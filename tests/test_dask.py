@@ -197,3 +197,11 @@ def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
                         *[a for kv in SMALL for a in ("--set", kv)]], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert sorted(x.name for x in tmp_path.iterdir()) == ["ds"], "temp dirs left"
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(SimulationError, match="cannot connect to a Dask scheduler"):
+        generate(_small(), tmp_path / "ds", executor="dask", scheduler="tcp://127.0.0.1:1")
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ Dask clusters are local, on free ports, without a dashboard, so the tests run si
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "configs" / "tiny.toml"
 SMALL = ["world.customers=2000", "world.block_size=500", "time.end=2025-04-17"]
 
-distributed = pytest.importorskip("distributed")
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs the dask extra: pip install 'breachbench[dask]'")
 
 
 def _small():  # noqa: ANN202 - SimConfig
@@ -43,6 +44,7 @@ def serial_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(_small(), tmp_path_factory.mktemp("ref") / "serial", executor="serial")
 
 
+@needs_dask
 @pytest.mark.distributed
 @pytest.mark.parametrize("executor", ["process", "dask"])
 def test_executors_give_identical_bytes(serial_reference: Path, tmp_path: Path, executor: str) -> None:
@@ -54,9 +56,12 @@ def test_executors_give_identical_bytes(serial_reference: Path, tmp_path: Path, 
     assert verify_dataset(out, full=True) == []  # no leftover temporary file, every byte as listed
 
 
+@needs_dask
 @pytest.mark.distributed
 def test_lost_dask_worker_gives_identical_bytes(serial_reference: Path, tmp_path: Path) -> None:
     """Kill one worker (SIGKILL) while it runs a log shard: its tasks run again, the dataset is the same."""
+    import distributed
+
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         killed: list[int] = []
@@ -79,6 +84,7 @@ def test_lost_dask_worker_gives_identical_bytes(serial_reference: Path, tmp_path
     assert not list(out.rglob("*.part"))
 
 
+@needs_dask
 @pytest.mark.distributed
 def test_dask_workers_get_polars_threads_and_the_cluster_closes() -> None:
     with make_executor(2, "dask") as ex:
@@ -88,6 +94,7 @@ def test_dask_workers_get_polars_threads_and_the_cluster_closes() -> None:
     assert client.status == "closed"
 
 
+@needs_dask
 @pytest.mark.distributed
 def test_error_in_a_dask_shard_is_raised_and_closes_the_cluster() -> None:
     with pytest.raises(ZeroDivisionError), make_executor(1, "dask") as ex:
@@ -164,6 +171,7 @@ def _wait_for_logs(p: subprocess.Popen[str], tmp_path: Path) -> None:
     assert p.poll() is None, p.communicate()
 
 
+@needs_dask
 @pytest.mark.distributed
 @pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
 def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code: int, name: str) -> None:
@@ -180,6 +188,7 @@ def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code:
     assert not any(_alive(w) for w in workers), "dask workers outlived the command"
 
 
+@needs_dask
 @pytest.mark.distributed
 def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
     p = _popen("generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "dask", "--workers", "2",
@@ -199,6 +208,7 @@ def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
     assert sorted(x.name for x in tmp_path.iterdir()) == ["ds"], "temp dirs left"
 
 
+@needs_dask
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     import dask
 

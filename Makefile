@@ -1,5 +1,5 @@
 # BreachBench: `make run` runs the default suite, `make test` runs every test.
-# Both create .venv once (Python 3.11+) and install the project with its test and siem extras.
+# Both create .venv once (Python 3.11+) and install the project with its test, siem and dask extras.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +18,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,siem]'
+	$(BIN)/python -m pip install --quiet -e '.[test,siem,dask]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

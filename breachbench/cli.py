@@ -31,10 +31,26 @@ out_console = Console() if Console().is_terminal else Console(width=200)  # tabl
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="where generation runs: serial, process (a local pool of --workers) or dask (default: the config's execution.executor, "
+    "else process; output is identical on each)")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="address of an existing Dask scheduler to generate on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)")]
+
+
+def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> Any:
+    """The config with --executor/--scheduler applied over its [execution] table; refuses a bad pair or a missing Dask in one line."""
+    from breachbench.config import ExecutionConfig
+    from simulator.engine import check_executor
+
+    name = executor or ("dask" if scheduler else cfg.execution.executor)
+    address = scheduler or (cfg.execution.scheduler if name == "dask" else None)
+    check_executor(name, address)
+    return cfg.model_copy(update={"execution": ExecutionConfig(executor=name, scheduler=address)})
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)  # brackets are text: 'breachbench[dask]'
     raise typer.Exit(2)
 
 
@@ -179,6 +195,8 @@ def generate(
     config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/tiny.toml")],
     out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
     workers: WorkersOpt = 1,
+    executor: ExecutorOpt = None,
+    scheduler: SchedulerOpt = None,
     set_: SetOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
     only: Annotated[str | None, typer.Option("--only", help="generate one part only: world")] = None,
@@ -192,12 +210,13 @@ def generate(
 
     sized: dict[str, int] = {}
     with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")):
-        cfg = load_config(config, set_)
+        cfg = _with_execution(load_config(config, set_), executor, scheduler)
         from simulator.engine import estimated_bytes
 
         sized["bytes"] = estimated_bytes(cfg.sim())
         with _progress() as p:
-            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
+            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p),
+                       executor=cfg.execution.executor, scheduler=cfg.execution.scheduler)
     out_console.print(f"dataset written to {path}")
 
 
@@ -207,6 +226,8 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="results directory (default: runs/<name>)")] = None,
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
+    executor: ExecutorOpt = None,
+    scheduler: SchedulerOpt = None,
     verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
     detectors: Annotated[str | None, typer.Option(
         "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them")] = None,
@@ -253,7 +274,7 @@ def run(
     with _user_errors(kept, lambda: sized.get("bytes")):
         from simulator.outdir import locked
 
-        cfg = load_config(config, set_)
+        cfg = _with_execution(load_config(config, set_), executor, scheduler)
         from breachbench.suite import grid_bytes
 
         sized["bytes"] = grid_bytes(cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -79,12 +79,30 @@ class SuiteConfig(Frozen):
         return self
 
 
+class ExecutionConfig(Frozen):
+    """Where generation runs; never changes the bytes (not part of a dataset's config hash)."""
+
+    executor: Literal["serial", "process", "dask"] = Field(
+        "process", description="serial: this process; process: a local process pool of --workers; dask: a Dask cluster (pip install 'breachbench[dask]')"
+    )
+    scheduler: str | None = Field(
+        None, min_length=1, description="address of an existing Dask scheduler (tcp://host:8786) to join; none: a LocalCluster of --workers processes"
+    )
+
+    @model_validator(mode="after")
+    def _scheduler(self) -> ExecutionConfig:
+        if self.scheduler is not None and self.executor != "dask":
+            raise ValueError(f"scheduler = {self.scheduler!r} joins a Dask cluster: set executor = \"dask\" too (got {self.executor!r})")
+        return self
+
+
 class BenchConfig(SimConfig):
     """A whole benchmark run: what to generate and what to run on it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="name of the run (used for the default output dir)")
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @property
     def test_seeds(self) -> list[int]:

@@ -60,7 +60,7 @@ def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Call
         if m.get("config_hash") == config_hash(sim) and m.get("data_version") == DATA_VERSION and not m.get("only"):
             check_dataset(path, full=verify)
             return Dataset.open(path), True
-    generate(sim, path, workers=workers, force=True, progress=progress)
+    generate(sim, path, workers=workers, force=True, progress=progress, executor=cfg.execution.executor, scheduler=cfg.execution.scheduler)
     return Dataset.open(path), False
 
 

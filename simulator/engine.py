@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
@@ -52,35 +53,35 @@ class SerialExecutor(Executor):
         return map(fn, *iterables)
 
 
-@contextlib.contextmanager
-def make_executor(workers: int) -> Iterator[Executor]:
-    """A serial executor for one worker, else a ``spawn`` process pool (never ``fork``: polars).
+#: Where generation shards run: this process, a local ``spawn`` process pool, or a Dask cluster.
+EXECUTORS = ("serial", "process", "dask")
+DASK_MISSING = "--executor dask needs Dask, an optional extra: pip install 'breachbench[dask]'"
 
-    Each worker gets ``POLARS_MAX_THREADS`` so workers do not fight over the cores.
+
+def check_executor(executor: str, scheduler: str | None = None) -> None:
+    """Refuse an unknown executor, a scheduler without ``dask``, or ``dask`` without the package, before any work starts.
+
+    Raises:
+        SimulationError: with the fix in one line.
     """
-    if workers <= 1:
-        yield SerialExecutor()
-        return
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    if executor not in EXECUTORS:
+        raise SimulationError(f"--executor {executor!r}: unknown; accepted: {', '.join(EXECUTORS)}")
+    if scheduler is not None and executor != "dask":
+        raise SimulationError(f"--scheduler {scheduler}: joins a Dask cluster; pass --executor dask too (got --executor {executor})")
+    if executor == "dask":
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise SimulationError(DASK_MISSING)
+
+
+@contextlib.contextmanager
+def _polars_threads(threads: str) -> Iterator[None]:
+    """``POLARS_MAX_THREADS`` set in this process while workers are started (they inherit it)."""
     old = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = threads  # inherited by the spawned children
+    os.environ["POLARS_MAX_THREADS"] = threads
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=outdir.die_with_parent, initargs=(os.getpid(),)) as ex:
-            try:
-                yield ex
-            except BaseException:  # interrupted or failed: do not wait for the queued shards
-                # no public way to stop running workers; killing them breaks the pool, whose manager thread
-                # then trips over the futures map() already cancelled (InvalidStateError): keep that quiet
-                hook = threading.excepthook
-                threading.excepthook = lambda a: None if issubclass(a.exc_type, InvalidStateError) else hook(a)
-                try:
-                    for proc in list((getattr(ex, "_processes", None) or {}).values()):
-                        proc.kill()
-                    ex.shutdown(wait=True)  # joins the manager thread
-                finally:
-                    threading.excepthook = hook
-                raise
+        yield
     finally:
         if old is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
@@ -88,18 +89,130 @@ def make_executor(workers: int) -> Iterator[Executor]:
             os.environ["POLARS_MAX_THREADS"] = old
 
 
+@contextlib.contextmanager
+def make_executor(workers: int, executor: str = "process", scheduler: str | None = None) -> Iterator[Executor]:
+    """Where shards run; the output bytes do not depend on it.
+
+    * ``serial``, or ``process`` with one worker: this process, in order.
+    * ``process``: a ``spawn`` process pool of ``workers`` (never ``fork``: polars).
+    * ``dask``: ``distributed.Client.get_executor()``, on the cluster at ``scheduler`` when given
+      (its own workers; ``workers`` is ignored), else on a ``LocalCluster`` of ``workers``
+      single-threaded processes, closed on the way out (also on an error or an interrupt).
+
+    Local workers get ``POLARS_MAX_THREADS`` (cores / workers) so they do not fight over the cores.
+    """
+    check_executor(executor, scheduler)
+    if executor == "dask":
+        with _dask_executor(workers, scheduler) as ex:
+            yield ex
+        return
+    if executor == "serial" or workers <= 1:
+        yield SerialExecutor()
+        return
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    with _polars_threads(threads), ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                                       initializer=outdir.die_with_parent, initargs=(os.getpid(),)) as ex:
+        try:
+            yield ex
+        except BaseException:  # interrupted or failed: do not wait for the queued shards
+            # no public way to stop running workers; killing them breaks the pool, whose manager thread
+            # then trips over the futures map() already cancelled (InvalidStateError): keep that quiet
+            hook = threading.excepthook
+            threading.excepthook = lambda a: None if issubclass(a.exc_type, InvalidStateError) else hook(a)
+            try:
+                for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                    proc.kill()
+                ex.shutdown(wait=True)  # joins the manager thread
+            finally:
+                threading.excepthook = hook
+            raise
+
+
+@contextlib.contextmanager
+def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
+    """A ``concurrent.futures`` executor on a Dask cluster (see :func:`make_executor`).
+
+    Tasks are submitted with ``pure=False`` (unique keys, no hashing of the arguments). A task
+    lost with its worker is run again by the scheduler (``distributed.scheduler.allowed-failures``);
+    shards are pure and write under a unique temporary name renamed into place, so a rerun leaves
+    the same bytes. An exception in a shard is not retried: it is raised here.
+    """
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, set_as_default=False))
+            except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, a malformed address
+                raise SimulationError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {exc})"
+                                      .replace("\n", " ")) from None
+        else:
+            threads = str(max(1, (os.cpu_count() or 1) // workers))
+            stack.enter_context(_polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",  # a free port: the scheduler always serves HTTP
+                silence_logs=logging.ERROR, env={"POLARS_MAX_THREADS": threads},
+            ))
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+            client.register_plugin(_leave_interrupts_to_the_bench())
+        ex = client.get_executor(pure=False)
+        try:
+            yield ex
+        except BaseException:
+            ex.shutdown(wait=False)  # cancel what is queued; the client and cluster close on the way out
+            raise
+
+
+def _leave_interrupts_to_the_bench() -> Any:
+    """A worker plugin for our own LocalCluster: each worker leaves the bench's process group and ignores
+    SIGINT, so a terminal's Ctrl-C (sent to the whole foreground group) reaches the bench alone, which
+    reports it in one line and closes the cluster. Workers still exit when the bench dies
+    (``distributed`` watches the parent through a pipe)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        name = "breachbench-ignore-sigint"
+
+        def setup(self, worker: Any) -> None:  # noqa: ARG002
+            import signal
+
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
+
+
 # ---- shard functions (pure, top level, retry-safe) ---------------------------------------
 
 
 def _write(df: pl.DataFrame, path: Path, root: Path) -> dict[str, Any]:
-    """Write atomically and describe the file for the manifest."""
+    """Write atomically and describe the file for the manifest.
+
+    The temporary name is unique to this writer, so a shard run twice at once (a task Dask
+    believed lost, rerun elsewhere) never interleaves bytes; the rename is atomic and both
+    runs write the same bytes. A writer killed mid-file leaves a ``*.part`` that
+    :func:`_sweep_parts` removes before the manifest is written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}{PART}")
     df.write_parquet(tmp, compression="zstd", statistics=True)
     with open(tmp, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     tmp.replace(path)
     return {"path": path.relative_to(root).as_posix(), "rows": df.height, "sha256": digest, "bytes": path.stat().st_size}
+
+
+PART = ".part"
+
+
+def _sweep_parts(root: Path) -> list[Path]:
+    """Remove temporary files of writers killed mid-file (a lost Dask worker); returns them."""
+    gone = [p for p in root.rglob(f"*{PART}") if p.is_file()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def world_shard(cfg: SimConfig, root: Path, block: int) -> list[dict[str, Any]]:
@@ -461,14 +574,17 @@ def _check_size(cfg: SimConfig, out: Path) -> None:
 
 def generate(
     cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False, only: str | None = None,
-    shard_size: int | None = None, progress: Progress | None = None,
+    shard_size: int | None = None, progress: Progress | None = None, executor: str = "process", scheduler: str | None = None,
 ) -> Path:
     """Generate the dataset of ``cfg`` into ``out``; returns ``out``.
 
     Args:
         cfg: validated generation config.
         out: dataset directory; must be absent or empty unless ``force``.
-        workers: processes; 1 runs in this process. Output bytes do not depend on it.
+        workers: processes (of the pool, or of a local Dask cluster); 1 runs in this process. Output
+            bytes do not depend on it.
+        executor: ``serial``, ``process`` or ``dask`` (:func:`make_executor`). Output bytes do not depend on it.
+        scheduler: address of an existing Dask scheduler to run on (``executor="dask"`` only).
         shard_size: customers per unit of work (rounded up to whole blocks; default one
             block). Output bytes do not depend on it.
         force: replace an existing non-empty ``out``.
@@ -479,16 +595,18 @@ def generate(
         raise SimulationError(f"--workers: must be >= 1, got {workers}")
     if only not in (None, "world"):
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
+    check_executor(executor, scheduler)
     out = Path(out).resolve()
     _check_out(out, force)
     _check_size(cfg, out)
     with outdir.locked(out):
         outdir.sweep(out.parent)
         _check_out(out, force)  # again, now that no other writer can change it
-        return _generate(cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress)
+        return _generate(cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress, executor=executor, scheduler=scheduler)
 
 
-def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shard_size: int | None, progress: Progress | None) -> Path:
+def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shard_size: int | None, progress: Progress | None,
+              executor: str = "process", scheduler: str | None = None) -> Path:
     """The body of :func:`generate`, run under the output directory's lock."""
     groups = shards(cfg, shard_size)
     scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
@@ -506,7 +624,7 @@ def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shar
     report = progress or (lambda *_: None)
     try:
         files: list[dict[str, Any]] = []
-        with make_executor(workers) as ex:
+        with make_executor(workers, executor, scheduler) as ex:
             tasks = [(cfg, tmp, [-1])] + [(cfg, tmp, g) for g in groups]
             for i, res in enumerate(ex.map(_world_task, tasks)):
                 files.extend(res)
@@ -522,6 +640,7 @@ def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shar
                     tags.append(b)
                     report("logs", i + 1, len(tasks2))
                 truth_files = _write_truth(cfg, tmp, tasks2[0][4] if tasks2 else [], mal, expo, tags)
+        _sweep_parts(tmp)  # every shard has returned and its workers are gone (a local cluster) or done with it
         manifest = {
             "format": "breachbench-dataset",
             "data_version": DATA_VERSION,

@@ -53,7 +53,7 @@ def test_main_help_lists_commands() -> None:
 
 def test_generate_help_lists_options() -> None:
     out = cli("generate", "--help").stdout
-    for opt in ("--out", "--workers", "--set", "--force", "--only"):
+    for opt in ("--out", "--workers", "--executor", "--scheduler", "--set", "--force", "--only"):
         assert opt in out
 
 

@@ -763,7 +763,6 @@ def audit_datasets(
     import time
 
     t0 = time.perf_counter()
-    say = progress or (lambda _m: None)
     for phase, names in declared.items():
         signals.check(names, f"{scenario} phase {phase}")
     rows = load_rows(datasets, entry)
@@ -911,7 +910,7 @@ def audit_scenarios(
             mine = {k: v for k, v in knobs.items() if k in cls.Knobs.model_fields}
             try:
                 kn = cls.Knobs(**mine)
-            except Exception as exc:  # noqa: BLE001 - pydantic: one line naming the knob
+            except Exception as exc:  # pydantic: one line naming the knob
                 raise AuditError(f"--set knobs ({sid}): {str(exc).splitlines()[0]}; {' '.join(str(exc).split())[:200]}") from None
             if not hasattr(cls(), "signals"):
                 raise AuditError(f"{sid}: the scenario has no signals(knobs); declare its phases' signals (simulator/signals.py)")

@@ -11,6 +11,7 @@ Each shortcut reads only what a detector could (logs and world tables through th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import polars as pl
@@ -19,19 +20,20 @@ from breachbench.dataset import Dataset
 from breachbench.scoring import Truth, false_alert_cost, op_score, score_alerts
 from detectors.contract import ALERTS
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
+from detectors.view import View
 from simulator.scenarios import load as load_scenario
 
 LEAK_SHARE = 0.9
 
 
-def _alerts(frame: pl.DataFrame, bucket, kind: str, reason: str) -> pl.DataFrame:  # noqa: ANN001 - date
+def _alerts(frame: pl.DataFrame, bucket: dt.date | None, kind: str, reason: str) -> pl.DataFrame:
     return frame.select(
         pl.lit(bucket, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col("entity_id").cast(pl.String), pl.col("score").cast(pl.Float64),
         pl.lit(reason).alias("reason"),
     )
 
 
-def foreign_ip(view) -> pl.DataFrame:  # noqa: ANN001 - View
+def foreign_ip(view: View) -> pl.DataFrame:
     """Any source address outside Korea."""
     parts = [view.logs(s, current_only=True).filter(pl.col("country") != "KR").select(pl.col("src_ip").alias("entity_id")) for s in UNIT_STREAMS]
     ips = pl.concat(parts).collect().group_by("entity_id").len().rename({"len": "score"})
@@ -106,7 +108,7 @@ def declared_easy(ds: Dataset) -> dict[str, str]:
         try:
             cls = load_scenario(spec["id"])
             reason = cls().declared_easy(cls.Knobs(**spec.get("knobs", {}))) if hasattr(cls, "declared_easy") else None
-        except Exception:  # noqa: BLE001 - a scenario that no longer loads is simply not declared easy
+        except Exception:  # a scenario that no longer loads is simply not declared easy
             reason = None
         if reason:
             out[spec["id"]] = reason

@@ -41,7 +41,7 @@ def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> Non
     """One line for an interrupt, saying what was kept; exit 130 (SIGINT) or 143 (SIGTERM)."""
     try:
         what = kept() if kept else "no partial output was kept"
-    except Exception as exc:  # noqa: BLE001 - the report must not turn into a traceback
+    except Exception as exc:  # the report must not turn into a traceback
         what = f"could not list what was kept ({type(exc).__name__})"
     err_console.print(f"[bold red]interrupted[/bold red] ({signame}): {what}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -485,7 +485,7 @@ def _check_audit(name: str) -> tuple[str, str, bool, str]:
 
     try:
         (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say)
-    except Exception as exc:  # noqa: BLE001 - a scenario that cannot be audited fails this check
+    except Exception as exc:  # a scenario that cannot be audited fails this check
         return name, "artefacts", False, f"audit failed: {type(exc).__name__}: {exc}"
     problems = res.problems
     for line in problems:

@@ -13,7 +13,7 @@ import html
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,10 +21,13 @@ from breachbench.audit import LEAK_SHARE, leakage_audit
 from breachbench.dataset import Dataset
 from breachbench.scoring import KEYS, Truth, top_k
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def _png(fig) -> str:  # noqa: ANN001 - matplotlib figure
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt

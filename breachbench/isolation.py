@@ -146,7 +146,7 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
         if proto is None:
             try:
                 proto = _tuned(detector_id, tune_views)
-            except Exception as exc:  # noqa: BLE001 - a detector's bug in tune() is its row
+            except Exception as exc:  # a detector's bug in tune() is its row
                 meta = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
                 raise _TuneFailed() from exc
         run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
@@ -158,7 +158,7 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
         pass
     except MemoryError:
         meta = {"status": "OOM", "error": "MemoryError in the detector's process"}
-    except BaseException as exc:  # noqa: BLE001 - anything the child hits becomes its row
+    except BaseException as exc:  # anything the child hits becomes its row
         meta = {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
     meta["note"] = note
     (slot.work / "meta.json").write_text(json.dumps(meta))

@@ -137,7 +137,7 @@ class _Sink:
                 self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self._udp = (u.hostname, u.port)
         elif to.startswith("file://") or "://" not in to:
-            self._file = open(to.removeprefix("file://"), "w")  # noqa: SIM115 - closed in close()
+            self._file = open(to.removeprefix("file://"), "w")  # closed in close()
         else:
             raise ReplayError(f"--to {to!r}: accepted: stdout, a file path (or file://PATH), tcp://HOST:PORT, udp://HOST:PORT")
 
@@ -181,7 +181,7 @@ def replay(dataset: str | Path, to: str = "stdout", *, as_: As = "ecs", speed: f
             for at, lines in slices(ds, as_, start=start, end=end, slice_s=slice_s):
                 for i in range(0, len(lines), 1000):
                     q.put((at[i : i + 1000], lines[i : i + 1000]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread, which raises it
+        except BaseException as exc:  # handed to the sending thread, which raises it
             failure.append(exc)
         finally:
             q.put(_END)

@@ -101,7 +101,7 @@ def check_scenario(
     try:
         try:
             a = generate(cfg, tmp / "a", workers=1)
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the check run
+        except Exception as exc:  # report, do not crash the check run
             results.append(CheckResult("generate", False, f"generation failed: {type(exc).__name__}: {exc}"))
             return _finish(results, raise_on_failure)
         staff: dict[str, Any] = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}

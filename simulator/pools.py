@@ -116,10 +116,10 @@ def _prefixes(rows: list[tuple[str, int, int, str, float]]) -> Prefixes:
         asn.append(a)
         country.append(c)
         weight.append(w)
-    w = np.asarray(weight, dtype=np.float64)
+    weights = np.asarray(weight, dtype=np.float64)
     return Prefixes(
         np.asarray(base, dtype=np.uint32), np.asarray(size, dtype=np.int64), np.asarray(asn, dtype=np.int32),
-        np.asarray(country, dtype=object), w / w.sum(),
+        np.asarray(country, dtype=object), weights / weights.sum(),
     )
 
 

@@ -571,7 +571,7 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
             cat.append(False)
             continue
         b = sample.filter(~pl.col("_attack"))
-        per_entity = b.height > 0 and b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].median() <= 1
+        per_entity = b.height > 0 and float(np.median(b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].to_numpy())) <= 1
         if per_entity:
             continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
         top = sample[f.name].value_counts(sort=True).head(60)[f.name].to_list()
@@ -645,7 +645,7 @@ def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
     if x.height == 0:
         return 0.0
     seen = ref.select("_group", feat).unique().with_columns(_seen=pl.lit(True))
-    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().mean())
+    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().to_numpy().mean())
 
 
 def _num(df: pl.DataFrame, name: str) -> np.ndarray:
@@ -904,7 +904,7 @@ def audit_scenarios(
             raise AuditError(f"--set knobs.{name}: no selected scenario has that knob; knobs: "
                              f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}")
     tmp = Path(tempfile.mkdtemp(prefix="artefact-audit-", dir=workdir))
-    results = []
+    results: list[AuditResult] = []
     try:
         for sid, cls in classes.items():
             mine = {k: v for k, v in knobs.items() if k in cls.Knobs.model_fields}
@@ -941,7 +941,7 @@ def artefact_audit(datasets: dict[str, Dataset] | Sequence[Dataset]) -> dict[str
     from simulator.scenarios import load
 
     items = list(datasets.values()) if isinstance(datasets, dict) else list(datasets)
-    groups: dict[tuple[str, str, int], list[tuple[Dataset, int]]] = {}
+    groups: dict[tuple[str, str], list[tuple[Dataset, int]]] = {}
     for ds in items:
         for i, spec in enumerate(ds.manifest["config"]["scenarios"]):
             key = (spec["id"], json.dumps(spec.get("knobs", {}), sort_keys=True))
@@ -984,7 +984,7 @@ def table(result: AuditResult, *, all_rows: bool = False) -> list[tuple[str, ...
 
     Only differences (declared or not) unless ``all_rows``.
     """
-    out = []
+    out: list[tuple[str, ...]] = []
     for f in sorted(result.findings, key=lambda f: (f.stream, f.phase, f.unit, f.column, f.feature, f.test)):
         if not (f.differs or all_rows):
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -131,13 +132,19 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
         frames = [fn(ds.view(b, b)).select(ALERTS.names()) for b in ds.scored]
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
         res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
-        parts = {int(k): (*map(float, m["harm_by_profile"][profile]), float(m["false_alerts_read"])) for k, m in res["by_budget"].items()}
+        parts = {int(k): _parts(m, profile) for k, m in res["by_budget"].items()}
         best_k, best = _best(parts, profile)
         m = res["by_budget"][str(best_k)]
         rows.append({"shortcut": name, "op_score": best, "budget": best_k, "auprc": res["overall"]["auprc"],
                      "recall_at_k": m["recall_at_k"], "leaks": best is not None and best >= LEAK_SHARE * 100,
                      "declared_easy": easy, "parts": parts})
     return rows
+
+
+def _parts(m: dict[str, Any], profile: str) -> tuple[float, float, float, float]:
+    """(harm before detection, harm of no detector, harm of a perfect one, false alerts read) of one budget's metrics."""
+    before, total, perfect = (float(x) for x in m["harm_by_profile"][profile])
+    return before, total, perfect, float(m["false_alerts_read"])
 
 
 def _best(parts: dict[int, tuple[float, float, float, float]], profile: str) -> tuple[int, float | None]:
@@ -174,7 +181,8 @@ def leakage_audit(datasets: dict[str, Dataset], scenario_of: dict[str, str], bud
     ``scenario_of`` maps a dataset label to its scenario entry's label. A scenario leaks when a
     shortcut's pooled score reaches the line and the scenario does not declare itself easy.
     """
-    per_dataset, per_scenario = [], {}
+    per_dataset: list[dict[str, Any]] = []
+    per_scenario: dict[str, list[list[dict[str, Any]]]] = {}
     for label, ds in datasets.items():
         rows = audit(ds, Truth.of(ds), budget, profile)
         per_scenario.setdefault(scenario_of.get(label, label), []).append(rows)

@@ -7,12 +7,16 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from breachbench.interop.export import As as ExportAs
+    from breachbench.interop.replay import As as ReplayAs
 
 app = typer.Typer(
     help="BreachBench: generate a synthetic company with insider attacks, run detectors, score them.",
@@ -32,7 +36,7 @@ SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a conf
 WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
@@ -234,7 +238,7 @@ def score(
         except Exception as exc:  # not Parquet, truncated...
             raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
         frame = validate_alerts(frame, source=str(alerts))
-        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored))["units"].max() or 0)
+        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
         if budget > units:
             raise DatasetError(f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}")
         outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
@@ -300,7 +304,7 @@ def export_cmd(
         _fail(f"--as {as_!r}: unknown; accepted: ndjson, parquet")
     with _user_errors():
         try:
-            m = export_dataset(dataset, out, fmt, as_=as_, truth=truth)  # type: ignore[arg-type]
+            m = export_dataset(dataset, out, fmt, as_=cast("ExportAs", as_), truth=truth)  # checked above
         except MappingError as exc:
             _fail(str(exc))
     rows = sum(f["rows"] for f in m["files"])
@@ -339,7 +343,7 @@ def replay_cmd(
         _fail(f"--speed {speed!r}: give N, Nx or max")
     with _user_errors():
         try:
-            stats = replay(dataset, to, as_=as_, speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # type: ignore[arg-type]
+            stats = replay(dataset, to, as_=cast("ReplayAs", as_), speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # replay checks as_
         except (ReplayError, OSError) as exc:
             _fail(str(exc))
     err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
@@ -360,7 +364,7 @@ def import_cmd(
 
     with _user_errors():
         try:
-            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)  # type: ignore[arg-type]
+            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)
         except (MappingError, FileExistsError) as exc:
             _fail(f"{exc.filename}: {exc.strerror}" if isinstance(exc, FileExistsError) else str(exc))
     t = m["config"]["time"]

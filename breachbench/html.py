@@ -63,9 +63,10 @@ def _exposure_plot(ds: Dataset, label: str, rows: list[dict[str, Any]]) -> str |
                 import datetime as dt
 
                 when = truth.bucket_end(dt.date.fromisoformat(det["detected_bucket"]))
-                label = None if r["detector"] in labelled else (f"{r['detector']}: first true alert" if many else f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
+                legend = None if r["detector"] in labelled else (f"{r['detector']}: first true alert" if many else f"{r['detector']}: {det['exposed_before_detection']:,} exposed")
                 labelled.add(r["detector"])
-                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=label)
+                # matplotlib's date units take the datetime; its stubs type the position as a float only
+                ax.axvline(when, color=COLORS[j % len(COLORS)], linestyle="--", linewidth=1, label=legend)  # type: ignore[arg-type]
     ax.set_ylabel("customer records exposed")
     ax.set_title(f"Records exposed over time: {label}")
     ax.legend(fontsize=7, loc="upper left")

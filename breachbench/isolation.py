@@ -105,7 +105,7 @@ def _import_roots(detector_id: str) -> list[str]:
     import simulator
     from detectors.registry import registry
 
-    roots = [str(Path(m.__file__).parent) for m in (breachbench, detectors, simulator)]
+    roots = [m.__path__[0] for m in (breachbench, detectors, simulator)]  # each package's folder
     target = registry().get(detector_id, detector_id)
     module = target.partition(":")[0]
     try:
@@ -245,6 +245,7 @@ def _supervise(run: DetectorRun, slot: sealing.SealedSlot, detector_id: str, pro
         proc.start()
     finally:
         os.environ.update(saved)
+    assert proc.pid is not None  # started
     killed = None
     slot_pids: set[int] = set()
     try:

@@ -26,6 +26,7 @@ from breachbench.scoring import DetectionParts, Truth, cost_profiles, detection_
 from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
+from simulator.config import ScenarioSpec
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
 
 
@@ -64,7 +65,7 @@ def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Call
 
 def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     """The datasets of a run: test seeds x scenario entries, then tuning seeds x entries."""
-    entries = list(enumerate(cfg.scenarios)) or [(-1, None)]
+    entries: list[tuple[int, ScenarioSpec | None]] = [*enumerate(cfg.scenarios)] or [(-1, None)]
     single = len(cfg.test_seeds) == 1 and len(entries) == 1 and not cfg.suite.tuning_seeds
     points = []
     for tuning, seeds in ((False, cfg.test_seeds), (True, cfg.suite.tuning_seeds)):

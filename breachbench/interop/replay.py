@@ -101,12 +101,12 @@ def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.d
             frames.append(pl.scan_parquet(late))
         if not frames:
             continue
-        df = pl.concat(frames).with_columns(_at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us"))
+        lazy = pl.concat(frames).with_columns(_at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us"))
         if start is not None:
-            df = df.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
+            lazy = lazy.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
         if end is not None:
-            df = df.filter(pl.col("_at") < int(end.timestamp() * 1_000_000))
-        df = df.collect()
+            lazy = lazy.filter(pl.col("_at") < int(end.timestamp() * 1_000_000))
+        df = lazy.collect()
         if df.height == 0:
             continue
         parts.append(pl.DataFrame({"_at": df["_at"], "_s": [_STREAM_ORDER[stream]] * df.height, "event_id": df["event_id"],

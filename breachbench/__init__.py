@@ -31,6 +31,7 @@ _EXPORTS = {
     "check_detector": "detectors.checks",
     "parametrize_with_checks": "detectors.checks",
     "DetectorCheckError": "detectors.checks",
+    "BreachBenchError": "simulator.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -55,6 +55,7 @@ import polars as pl
 from breachbench.dataset import Dataset
 from simulator import layout, pools, signals
 from simulator.schema import LOG_STREAMS
+from simulator.errors import BreachBenchError
 
 # ---- thresholds ----------------------------------------------------------------------------------
 
@@ -98,7 +99,7 @@ TOKEN = "token_id"
 SKIP = {"event_id"}
 
 
-class AuditError(ValueError):
+class AuditError(BreachBenchError, ValueError):
     """Bad input to the audit (a knob, a seed, a dataset); the message names the field and value."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from breachbench.scoring import KEYS, Truth, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
+from breachbench.scoring import KEYS, Truth, above_chance, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
 
 #: Percentiles of the draws reported as a chance line's spread.
 SPREAD = (2.5, 97.5)
@@ -209,18 +209,45 @@ def pool(draws: list[ChanceDraws]) -> ChanceDraws:
     return out
 
 
+def chance_bar(raw: np.ndarray) -> float | None:
+    """The top of a chance line: the :data:`SPREAD` upper percentile of raw detection score draws (None if undefined)."""
+    ok = np.asarray(raw, dtype=np.float64)
+    ok = ok[~np.isnan(ok)]
+    return float(np.percentile(ok, SPREAD[1])) if len(ok) else None
+
+
+def above_chance_draws(d: ChanceDraws) -> np.ndarray:
+    """Per draw: the scenario's detection score above the top of its own chance line (the headline's per-scenario term)."""
+    raw = d.detection_parts()[3]
+    bar = chance_bar(raw)
+    return raw if bar is None else above_chance(raw, bar)
+
+
 def headline_draws(per_scenario: dict[str, ChanceDraws]) -> np.ndarray:
-    """Per draw: the equal-weight mean over scenarios of each scenario's detection score."""
-    scores = np.vstack([d.detection_parts()[3] for d in per_scenario.values()])
+    """Per draw: the equal-weight mean over scenarios of each scenario's detection score above chance."""
+    if not per_scenario:
+        return np.zeros(0)
+    scores = np.vstack([above_chance_draws(d) for d in per_scenario.values()])
     with np.errstate(invalid="ignore"):
-        return np.nanmean(scores, axis=0) if len(scores) else np.zeros(0)
+        return np.nanmean(scores, axis=0)
+
+
+def _scenario_line(d: ChanceDraws) -> dict[str, Any]:
+    line = {m: summary(v) for m, v in d.metrics().items()}
+    line["detection_score_raw"] = line["detection_score"]
+    line["detection_score"] = summary(above_chance_draws(d))
+    return line
 
 
 def chance_lines(per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: dict[str, str], headline_budget: int) -> dict[str, Any]:
     """The run's chance lines (as ``results.json`` carries them): per budget, overall and per scenario.
 
     Overall figures pool every dataset as the leaderboard does; ``detection_score`` is the
-    equal-weight mean over scenarios, like the headline.
+    equal-weight mean over scenarios of scores above chance, like the headline. Per scenario,
+    ``detection_score_raw`` is the raw score's line and ``detection_score`` the line of the score
+    above chance (what chance earns on the leaderboard's scale: 0 in all but the top
+    ``100 - SPREAD[1]`` percent of draws); ``detection_score_raw``'s ``hi`` is the bar that
+    scores above chance count from (:func:`chance_bar`).
     """
     budgets = sorted({k for d in per_dataset.values() for k in d})
     out: dict[str, Any] = {"method": "uniform ranking of each bucket's universe, multivariate hypergeometric draws",
@@ -237,6 +264,6 @@ def chance_lines(per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: di
         overall["auprc"]["expected"] = allp.auprc_expected
         out["by_budget"][str(k)] = {
             "overall": overall,
-            "by_scenario": {s: {m: summary(v) for m, v in d.metrics().items()} for s, d in sorted(pooled.items())},
+            "by_scenario": {s: _scenario_line(d) for s, d in sorted(pooled.items())},
         }
     return out

@@ -51,37 +51,39 @@ def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> Non
     raise typer.Exit(code)
 
 
-def _disk_full(exc: OSError) -> None:
+def _disk_full(exc: OSError, need: Callable[[], int | None] | None = None) -> None:
+    """One line for a full disk: the path, the space free there and, when the command knows it, the space its output needs."""
     import shutil
 
     where = Path(exc.filename or ".")
     probe = next((p for p in (where, *where.parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
-    _fail(f"{where}: no space left on the device ({free / 2**20:.0f} MiB free on {probe}); free space or choose another --out "
-          "(a tiny dataset needs about 20 MiB, the default one several hundred)")
+    try:
+        needed = need() if need else None
+    except Exception:  # noqa: BLE001 - the report must not turn into a traceback
+        needed = None
+    what = (f"this command's datasets need up to {needed / 2**20:,.0f} MiB (an upper estimate)" if needed
+            else "a tiny dataset needs about 20 MiB, the default suite's about 500 MiB")
+    _fail(f"{where}: no space left on the device ({free / 2**20:,.0f} MiB free on {probe}); {what}; free space or choose another --out")
 
 
 @contextlib.contextmanager
-def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
+def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int | None] | None = None) -> Iterator[None]:
     """Turn bad-input exceptions into one-line messages and exit status 2; interrupts into one line and 130/143.
 
     Args:
         kept: describes what an interrupted command kept on disk (default: nothing).
+        need: bytes the command's output needs on disk, for the message of a full disk (None: unknown).
     """
     import errno
 
     from breachbench.safety import Terminated, signals_as_exceptions
-    from breachbench.config import ConfigError
-    from breachbench.dataset import DatasetError
-    from detectors.contract import AlertsError
-    from detectors.registry import DetectorLoadError
-    from breachbench.verify import VerifyError
-    from simulator.errors import SimulationError
+    from simulator.errors import BreachBenchError
 
     try:
         with signals_as_exceptions():
             yield
-    except (ConfigError, SimulationError, DatasetError, AlertsError, DetectorLoadError, VerifyError) as exc:
+    except BreachBenchError as exc:  # every error the project raises for bad input or refused work
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc.filename or exc}: file not found")
@@ -91,7 +93,7 @@ def _user_errors(kept: Callable[[], str] | None = None) -> Iterator[None]:
         _interrupted("SIGTERM", 143, kept)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            _disk_full(exc)
+            _disk_full(exc, need)
         raise
 
 
@@ -137,8 +139,12 @@ def generate(
     from breachbench.config import load_config
     from simulator.engine import generate as gen
 
-    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)"):
+    sized: dict[str, int] = {}
+    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")):
         cfg = load_config(config, set_)
+        from simulator.engine import estimated_bytes
+
+        sized["bytes"] = estimated_bytes(cfg.sim())
         with _progress() as p:
             path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p))
     out_console.print(f"dataset written to {path}")
@@ -151,8 +157,16 @@ def run(
     set_: SetOpt = None,
     workers: WorkersOpt = 2,
     verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
+    detectors: Annotated[str | None, typer.Option(
+        "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them")] = None,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="run every detector again, even those whose alerts in --out are reusable (same code, datasets and limits)")] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
+
+    Run again into the same --out, a detector whose code (its package's files), datasets and limits are unchanged
+    is not run again: its alerts files, checked against results.json's hashes, are scored afresh with the rest
+    (--rerun runs every one). Add a detector to a finished run with --detectors my-det-v1.
 
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
@@ -184,17 +198,27 @@ def run(
         return (f"kept {len(good)} complete dataset(s) that verify" + (f" ({', '.join(good)})" if good else "")
                 + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written")
 
-    with _user_errors(kept):
+    sized: dict[str, int] = {}
+    with _user_errors(kept, lambda: sized.get("bytes")):
         from simulator.outdir import locked
 
         cfg = load_config(config, set_)
+        from breachbench.suite import grid_bytes
+
+        sized["bytes"] = grid_bytes(cfg)
+        if detectors is not None:
+            extra = [d.strip() for d in detectors.split(",")]
+            if not all(extra):
+                raise SimulationError(f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated")
+            cfg = cfg.model_copy(update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})})
         out = out or Path("runs") / cfg.name
         for parent in (out, *out.parents):
             if parent.exists() and not parent.is_dir():
                 raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
         with locked(out), _progress() as p:
             holder["out"] = out
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify)
+            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=err_console.print, verify=verify,
+                               reuse=not rerun)
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console, json.loads(Path(result["results"]).read_text()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from simulator.errors import BreachBenchError
 
 #: Metrics where a smaller value is better.
 LOWER_IS_BETTER = {"ttd_median_buckets", "exposed_before_detection", "false_alerts_per_bucket"}
@@ -20,7 +21,7 @@ LOWER_IS_BETTER |= {"harm_before_detection"}
 SUPPORTED = (2, 3)
 
 
-class CompareError(ValueError):
+class CompareError(BreachBenchError, ValueError):
     """Unreadable or incompatible results files."""
 
 

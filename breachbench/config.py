@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from simulator.config import Frozen, SimConfig
+from simulator.errors import BreachBenchError
 
 
-class ConfigError(ValueError):
+class ConfigError(BreachBenchError, ValueError):
     """Bad config input; the message is meant for the user as is."""
 
 

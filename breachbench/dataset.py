@@ -16,6 +16,7 @@ import polars as pl
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
+from simulator.errors import BreachBenchError
 from simulator.schema import LOG_STREAMS, DType
 
 
@@ -47,7 +48,7 @@ def unit_roles(units: pl.DataFrame, benign_ips: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class DatasetError(ValueError):
+class DatasetError(BreachBenchError, ValueError):
     """A path that is not a complete dataset."""
 
 

@@ -210,11 +210,23 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
           *[_fmt(r["by_budget"][str(k)]["recall_at_k"]) for k in budgets]] for r in _ok(ordered)],
     )
     scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
+    from breachbench.suite import chance_bars
+
+    bars = chance_bars(payload.get("chance"), budget)
+
+    def detection(r: dict[str, Any], s: str) -> str:
+        if s not in r["by_scenario"]:
+            return "-"
+        pt = r["by_scenario"][s]["point"]
+        raw = pt.get("detection_score_raw")
+        return _fmt(pt.get("detection_score")) + (f" <small>(raw {_fmt(raw)})</small>" if raw is not None else "")
+
     by_s = _table(
-        ["detector", *[f"{s}: detection" for s in scen], *[f"{s}: op" for s in scen], *[f"{s}: AUPRC" for s in scen]],
-        [[html.escape(r["detector"]), *[_fmt(r["by_scenario"][s]["point"].get("detection_score")) if s in r["by_scenario"] else "-" for s in scen],
+        ["detector", *[f"{s}: detection above chance (raw)" for s in scen], *[f"{s}: op" for s in scen], *[f"{s}: AUPRC" for s in scen]],
+        [[html.escape(r["detector"]), *[detection(r, s) for s in scen],
           *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
-          *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen]] for r in _ok(ordered)],
+          *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen]] for r in _ok(ordered)]
+        + [["<i>chance bar (raw score 97.5% of blind rankings stay under)</i>", *[_fmt(bars.get(s)) for s in scen], *["" for _ in scen], *["" for _ in scen]]],
     )
     figs: list[tuple[str, str]] = []
     first_seed = payload["seeds"]["test"][0]

@@ -5,10 +5,14 @@ scratch folder, drops the bench's environment, applies the Landlock ruleset of
 :mod:`breachbench.sealing` and only then loads the detector: it sees a private view of the
 dataset's ``world/`` and ``logs/`` plus the shared feature tables, and may write only to its
 ``work/`` folder. The parent samples the resident memory of the slot's whole tree (double-forked
-descendants included: the bench is a child subreaper meanwhile) every 20 ms and kills the tree
+descendants included: the bench is a child subreaper meanwhile) every 50 ms and kills the tree
 past ``memory_mb`` (status ``OOM``) or past ``timeout_s`` (``TIMEOUT``); a crash, an exception or
 a broken contract is ``ERROR`` with the message. When the slot ends, every process of it is
 killed. The run always ends with a row, and the other detectors are unaffected.
+
+A slot can hold several datasets (:func:`run_isolated_many`): one warm process scores them in
+turn, each with its own view, work folder and limits, and a fresh process takes over after a
+dataset that killed the previous one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pickle
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,55 +122,72 @@ def _import_roots(detector_id: str) -> list[str]:
     return roots
 
 
-def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool) -> None:
-    """Child process body: seal itself, run the detector, write alerts and a status file to ``work/``."""
+def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool, count: int, start: int) -> None:
+    """Child process body: seal itself, then run the detector on datasets ``start`` to ``count - 1`` of the slot in turn.
+
+    Each dataset's alerts and status file go to its own ``work/`` folder (:func:`_dataset_slot`);
+    the status file is written last, so the bench knows the dataset is done when it appears.
+    """
     os.setsid()  # the slot's process group; the bench kills it whole
     sealing.die_with_parent(parent)
-    slot = sealing.SealedSlot(Path(scratch))
-    os.chdir(slot.work)
+    top = Path(scratch)
+    slots = [_dataset_slot(top, i) for i in range(count)]
+    os.chdir(slots[start].work)
     sys.argv = ["breachbench-detector"]
     for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
         del os.environ[k]
     # joblib's process pools need shared-memory semaphores the sealed slot does not give: serial, without its warning
-    os.environ.update(TMPDIR=str(slot.work), JOBLIB_TEMP_FOLDER=str(slot.work), JOBLIB_MULTIPROCESSING="0", MPLCONFIGDIR=str(slot.work),
-                      PYTHONDONTWRITEBYTECODE="1",
-                      BREACHBENCH_FEATURE_CACHE=str(slot.features))
+    os.environ.update(TMPDIR=str(slots[start].work), JOBLIB_TEMP_FOLDER=str(slots[start].work), JOBLIB_MULTIPROCESSING="0",
+                      MPLCONFIGDIR=str(slots[start].work), PYTHONDONTWRITEBYTECODE="1")
     tempfile.tempdir = None
-    tune_views = sorted(slot.scratch.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
-    note = sealing.restrict([Path(p) for p in read] + [slot.view, *tune_views], [slot.work])
-    meta: dict[str, Any] = {"status": "ERROR", "error": "did not finish"}
+    tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
+    note = sealing.restrict([Path(p) for p in read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
     if note and linked:  # hard links to the bench's files are only safe under the kernel's restriction
-        meta = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}"}
-        (slot.work / "meta.json").write_text(json.dumps(meta))
+        meta: dict[str, Any] = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}", "note": note}
+        for slot in slots[start:]:
+            (slot.work / "meta.json").write_text(json.dumps(meta))
         return
+    proto: Any = None
+    tune_error: dict[str, Any] | None = None
+    try:
+        proto = pickle.loads(prototype) if prototype else None
+        if proto is None:
+            proto = _tuned(detector_id, tune_views)
+    except MemoryError:
+        tune_error = {"status": "OOM", "error": "MemoryError in the detector's process"}
+    except BaseException as exc:  # a detector's bug in tune() is its row
+        tune_error = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
+    for slot in slots[start:]:
+        meta = tune_error or _run_one(detector_id, proto, slot)
+        meta["note"] = note
+        part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
+        part.write_text(json.dumps(meta))
+        part.replace(slot.work / "meta.json")
+
+
+def _run_one(detector_id: str, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any]:
+    """In the child: one dataset of the slot; the status to write (alerts written first)."""
+    os.environ["BREACHBENCH_FEATURE_CACHE"] = str(slot.features)
     try:
         from breachbench.dataset import Dataset
         from breachbench.runner import run_detector
 
-        proto = pickle.loads(prototype) if prototype else None
-        if proto is None:
-            try:
-                proto = _tuned(detector_id, tune_views)
-            except Exception as exc:  # a detector's bug in tune() is its row
-                meta = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
-                raise _TuneFailed() from exc
         run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
         run.alerts.write_parquet(slot.work / "alerts.parquet")
-        meta = {"status": run.status, "error": run.error, "version": run.version, "fit_s": run.fit_s, "score_s": run.score_s, "events": run.events}
+        meta: dict[str, Any] = {"status": run.status, "error": run.error, "version": run.version, "fit_s": run.fit_s, "score_s": run.score_s,
+                                "events": run.events}
         if run.error and run.error.startswith("MemoryError"):
             meta["status"] = "OOM"
-    except _TuneFailed:
-        pass
+        return meta
     except MemoryError:
-        meta = {"status": "OOM", "error": "MemoryError in the detector's process"}
+        return {"status": "OOM", "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # anything the child hits becomes its row
-        meta = {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
-    meta["note"] = note
-    (slot.work / "meta.json").write_text(json.dumps(meta))
+        return {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
 
 
-class _TuneFailed(Exception):
-    """tune() raised; its message is already in the child's status."""
+def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
+    """The sealed view and work folder of the ``i``-th dataset of a slot."""
+    return sealing.SealedSlot(top / f"d{i}")
 
 
 def _clean_env(protected: list[Path]) -> dict[str, str]:
@@ -180,60 +202,93 @@ def _clean_env(protected: list[Path]) -> dict[str, str]:
 def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memory_mb: int, prototype: Any = None,
                  features: dict[str, str] | None = None, features_root: Path | None = None,
                  protected: list[Path] | None = None, tuning: list[Path] | None = None) -> DetectorRun:
-    """Run one detector on one dataset in a sealed child process under the limits; never raises for its faults.
+    """Run one detector on one dataset in a sealed child process under the limits (:func:`run_isolated_many` of one)."""
+    return run_isolated_many(detector_id, [dataset_root], timeout_s=timeout_s, memory_mb=memory_mb, prototype=prototype,
+                             features=[features] if features is not None else None, features_root=features_root,
+                             protected=protected, tuning=tuning)[0]
+
+
+def run_isolated_many(detector_id: str, dataset_roots: list[Path], *, timeout_s: float, memory_mb: int, prototype: Any = None,
+                      features: list[dict[str, str]] | None = None, features_root: Path | None = None,
+                      protected: list[Path] | None = None, tuning: list[Path] | None = None,
+                      on_done: Callable[[int, DetectorRun], None] | None = None) -> list[DetectorRun]:
+    """Run one detector on several datasets in one warm sealed process; one row per dataset; never raises for its faults.
+
+    The process is started once and scores the datasets in turn (a fresh instance for each, from
+    the same tuned prototype), so the bench pays the start of a process and the detector's imports
+    once instead of once per dataset. Limits apply per dataset: the clock restarts and the memory
+    peak is taken per dataset. A dataset whose run crashes, hangs or passes the memory limit gets
+    its own ERROR, TIMEOUT or OOM row; the process tree is killed and a fresh sealed process takes
+    the remaining datasets, so their rows are those of a clean run.
 
     Args:
         detector_id: registered id or ``module:attr``.
-        dataset_root: the bench's dataset; the detector gets a private view of its world and logs.
-        timeout_s: wall-clock limit of the slot.
+        dataset_roots: the bench's datasets; the detector gets a private view of each one's world and logs.
+        timeout_s: wall-clock limit per dataset.
         memory_mb: limit on the summed resident memory of the slot's process tree.
         prototype: a tuned instance to copy instead of constructing a fresh one.
-        features: shared feature tables (relative path -> sha256) handed over read-only.
+        features: per dataset, shared feature tables (relative path -> sha256) handed over read-only.
         features_root: where those tables are.
         protected: further folders the detector must not read (the run's output folder).
         tuning: tuning datasets; a detector with ``tune(view, labels)`` is tuned on sealed views of
             them (their world and logs, and their positive units as labels) inside the slot.
+        on_done: called with (index, row) as each dataset's row is known.
     """
-    dataset_root = Path(dataset_root).resolve()
-    run = DetectorRun(detector_id)
+    roots = [Path(r).resolve() for r in dataset_roots]
+    runs = [DetectorRun(detector_id) for _ in roots]
     try:
         proto = pickle.dumps(prototype) if prototype is not None else None
     except Exception as exc:  # an unpicklable tuned detector cannot be isolated
-        run.status, run.error = "ERROR", f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
-        return run
-    slot = sealing.SealedSlot(Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-")))
-    guarded = [dataset_root, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
+        for run in runs:
+            run.status, run.error = "ERROR", f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
+        return runs
+    top = Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-"))
+    guarded = [*roots, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
     enforced = sealing.landlock_abi() >= 1
     try:
-        sealing.build_view(dataset_root, slot, link=enforced, features=features, features_root=features_root)
+        for i, root in enumerate(roots):
+            sealing.build_view(root, _dataset_slot(top, i), link=enforced, features=features[i] if features else None, features_root=features_root)
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning
         for i, t in enumerate(tuning):
-            _tuning_view(t, sealing.SealedSlot(slot.scratch / f"tune-{i}"), link=enforced)
+            _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
         read = [str(p) for p in sealing.readable_roots(
             [*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p), *_import_roots(detector_id)],
-            [*guarded, slot.scratch],
+            [*guarded, top],
         )]
-        run = _supervise(run, slot, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb)
+        start = 0
+        while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
+            start = _supervise(runs, top, start, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb,
+                               on_done=on_done)
         if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
             from breachbench.verify import check_dataset
 
-            check_dataset(dataset_root)
-        return run
-    except sealing.SealError as exc:
-        run.status, run.error, run.alerts = "ERROR", f"sealing: {exc}", empty_alerts()
-        return run
+            for root in roots:
+                check_dataset(root)
+        return runs
+    except sealing.SealError as exc:  # raised while the views are built, before any process starts
+        for i, run in enumerate(runs):
+            run.status, run.error, run.alerts = "ERROR", f"sealing: {exc}", empty_alerts()
+            if on_done:
+                on_done(i, run)
+        return runs
     finally:
-        sealing.unseal(slot)
+        sealing.unseal(sealing.SealedSlot(top))
 
 
-def _supervise(run: DetectorRun, slot: sealing.SealedSlot, detector_id: str, proto: bytes | None, read: list[str],
-               guarded: list[Path], *, linked: bool, timeout_s: float, memory_mb: int) -> DetectorRun:
-    """Start the child, watch its tree, kill the tree at the end and turn what it left into ``run``."""
+def _supervise(runs: list[DetectorRun], top: Path, start: int, detector_id: str, proto: bytes | None, read: list[str],
+               guarded: list[Path], *, linked: bool, timeout_s: float, memory_mb: int,
+               on_done: Callable[[int, DetectorRun], None] | None) -> int:
+    """Start a child on datasets ``start``.., watch its tree, fill ``runs`` as datasets finish; returns where the next child starts.
+
+    A dataset is finished when its status file appears. Past the time or memory limit on the
+    current dataset, the tree is killed and that dataset gets TIMEOUT or OOM; a child that dies
+    without a status file gives the current dataset ERROR (OOM if it was killed by signal 9).
+    """
     ctx = multiprocessing.get_context("spawn")
-    proc = ctx.Process(target=_child, args=(detector_id, proto, str(slot.scratch), read, os.getpid(), linked), daemon=True)
+    n = len(runs)
+    proc = ctx.Process(target=_child, args=(detector_id, proto, str(top), read, os.getpid(), linked, n, start), daemon=True)
     limit = memory_mb * 2**20
-    peak = 0
     was_reaper = sealing.set_child_subreaper(True)
     from multiprocessing import resource_tracker
 
@@ -247,9 +302,21 @@ def _supervise(run: DetectorRun, slot: sealing.SealedSlot, detector_id: str, pro
         os.environ.update(saved)
     assert proc.pid is not None  # started
     killed = None
-    slot_pids: set[int] = set()
+    cur, peak = start, 0
+
+    def finish(i: int, p: int) -> None:
+        _read_child(runs[i], _dataset_slot(top, i))
+        runs[i].peak_mb = p / 2**20
+        if on_done:
+            on_done(i, runs[i])
+
     try:
-        while proc.is_alive():
+        while True:
+            while cur < n and (_dataset_slot(top, cur).work / "meta.json").is_file():
+                finish(cur, peak)
+                cur, peak, t0 = cur + 1, 0, time.perf_counter()
+            if cur >= n or not proc.is_alive():
+                break
             children, rss = sealing.proc_table()
             orphans = set(children.get(os.getpid(), [])) - before
             slot_pids = sealing.tree([proc.pid, *orphans], children)
@@ -260,26 +327,30 @@ def _supervise(run: DetectorRun, slot: sealing.SealedSlot, detector_id: str, pro
                 killed = "TIMEOUT"
             if killed:
                 break
-            proc.join(0.02)
+            proc.join(0.05)  # returns at once when the child exits
     finally:
         _end_slot(proc, before)
         if not was_reaper:
             sealing.set_child_subreaper(False)
-    meta_path = slot.work / "meta.json"
+    while cur < n and not killed and (_dataset_slot(top, cur).work / "meta.json").is_file():  # written just before the child exited
+        finish(cur, peak)
+        cur, peak = cur + 1, 0
+    if cur >= n:
+        return n
+    run = runs[cur]
     if killed == "OOM":
         run.status, run.error = "OOM", f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)"
     elif killed == "TIMEOUT":
         run.status, run.error = "TIMEOUT", f"still running after the limit of {timeout_s:g} s"
-    elif not meta_path.is_file():
+    else:
         code = proc.exitcode
         run.status = "OOM" if code == -9 else "ERROR"
         run.error = f"the detector's process died (exit code {code})" + (" - killed, likely out of memory" if code == -9 else "")
-    else:
-        _read_child(run, slot)
-    if run.status != "OK":
-        run.alerts = empty_alerts()
+    run.alerts = empty_alerts()
     run.peak_mb = peak / 2**20
-    return run
+    if on_done:
+        on_done(cur, run)
+    return cur + 1
 
 
 def _end_slot(proc: Any, before: set[int]) -> None:

@@ -68,8 +68,11 @@ def is_our_results(path: Path) -> bool:
     return isinstance(res, dict) and isinstance(res.get("schema_version"), int) and isinstance(res.get("results"), list)
 
 
-def clear_run_outputs(out: Path) -> list[str]:
-    """Remove an earlier run's results, alerts and feature tables from ``out`` (only files of ours); returns what went."""
+def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Remove an earlier run's results, alerts and feature tables from ``out`` (only files of ours); returns what went.
+
+    ``keep``: alerts files (paths relative to ``out``) that stay.
+    """
     out = Path(out)
     removed = []
     if is_our_results(out / "results.json"):
@@ -80,6 +83,8 @@ def clear_run_outputs(out: Path) -> list[str]:
     alerts = out / "alerts"
     if alerts.is_dir():
         for f in sorted(alerts.rglob("*.parquet")):
+            if f.relative_to(out).as_posix() in keep:
+                continue
             f.unlink()
             removed.append(f.relative_to(out).as_posix())
         for d in sorted((d for d in alerts.rglob("*") if d.is_dir()), reverse=True):

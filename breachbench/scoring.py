@@ -19,8 +19,10 @@ Operational score, per cost profile: cost = harm before detection + ``false_aler
 alerts read; ``100 * (cost_null - cost) / (cost_null - cost_perfect)``: 0 for null, 100 for a
 perfect detector, below 0 when false alerts cost more than the harm prevented.
 
-Detection score (the headline, see :func:`detection_score`): per scenario, the mean of the
-share of incidents caught, timeliness and exposure prevented, then the mean over scenarios.
+Detection score (the headline, see :func:`detection_score`): per scenario, the raw score is
+the mean of the share of incidents caught, timeliness and exposure prevented; it counts by how
+far it lies above the top of the scenario's chance line (:func:`above_chance`); the headline is
+the mean over scenarios. A dataset scored alone (:func:`score_alerts`) reports the raw score.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import polars as pl
 from breachbench.dataset import Dataset
 from detectors.contract import validate_alerts
 from simulator.schema import EXPOSURE_KINDS
+from simulator.errors import BreachBenchError
 
 KEYS = ["bucket", "entity_kind", "entity_id"]
 
@@ -47,7 +50,7 @@ KEYS = ["bucket", "entity_kind", "entity_id"]
 PER_READ_KINDS = frozenset({"targeted"})
 
 
-class CostProfileError(ValueError):
+class CostProfileError(BreachBenchError, ValueError):
     """A cost profile file that does not weigh every exposure kind or has no false-alert cost."""
 
 
@@ -341,9 +344,32 @@ class DetectionParts:
         return 100.0 * float(np.mean(vals)) if vals else None
 
 
-def detection_score(per_scenario: dict[str, DetectionParts]) -> float | None:
-    """The headline: the equal-weight mean over scenarios of each scenario's score (0-100)."""
-    vals = [s for p in per_scenario.values() if (s := p.score()) is not None]
+def above_chance(score: Any, bar: float | None) -> Any:
+    """A raw detection score (0-100; a float or a numpy array) as its share of the way from chance's bar to perfect.
+
+    ``100 * max(0, score - bar) / (100 - bar)``, with ``bar`` the top of the scenario's chance
+    line (the score that 97.5% of rankings that know nothing stay under,
+    :func:`breachbench.chance.chance_bar`). Blind luck earns 0 but in one draw of 40, a perfect
+    detector 100; where chance is already perfect only a perfect score counts. ``bar`` None (no
+    chance line) leaves the score as it is.
+    """
+    if score is None or bar is None:
+        return score
+    c = min(max(float(bar), 0.0), 100.0)
+    if 100.0 - c < 1e-9:
+        return np.where(np.asarray(score) >= 100.0 - 1e-9, 100.0, 0.0) if isinstance(score, np.ndarray) else (100.0 if score >= 100.0 - 1e-9 else 0.0)
+    out = 100.0 * np.maximum(np.asarray(score, dtype=np.float64) - c, 0.0) / (100.0 - c)
+    return out if isinstance(score, np.ndarray) else float(out)
+
+
+def detection_score(per_scenario: dict[str, DetectionParts], chance: dict[str, float] | None = None) -> float | None:
+    """The headline: the equal-weight mean over scenarios of each scenario's score above chance (0-100).
+
+    ``chance`` maps a scenario to the top of its chance line (:func:`above_chance`); a scenario
+    without one counts with its raw score.
+    """
+    chance = chance or {}
+    vals = [above_chance(s, chance.get(k)) for k, p in per_scenario.items() if (s := p.score()) is not None]
     return float(np.mean(vals)) if vals else None
 
 

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from simulator.errors import BreachBenchError
 
 # ---- Landlock (linux/landlock.h) ---------------------------------------------------------------
 
@@ -280,7 +281,7 @@ def unseal(slot: SealedSlot) -> None:
     shutil.rmtree(slot.scratch, ignore_errors=True)
 
 
-class SealError(RuntimeError):
+class SealError(BreachBenchError, RuntimeError):
     """The material of a slot could not be prepared as the bench wrote it."""
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from breachbench.scoring import DetectionParts, detection_score, false_alert_cost, incident_parts, op_score, profile_names
+from breachbench.scoring import DetectionParts, above_chance, detection_score, false_alert_cost, incident_parts, op_score, profile_names
 
 METRICS = (
     "auprc", "lift", "recall_at_k", "timeliness", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented",
@@ -211,29 +211,36 @@ def _score_of_sums(s: np.ndarray) -> np.ndarray:
         return 100.0 * np.nanmean(np.stack([c, t, p]), axis=0)
 
 
-def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+             chance: dict[str, float] | None = None) -> dict[str, Any]:
     """The detection score: point, interval and per-scenario scores from per-incident entries.
 
-    Each entry carries ``scenario``; the interval resamples incidents with replacement within
-    each scenario (percentile bootstrap at ``confidence``).
+    Each entry carries ``scenario``; ``chance`` maps a scenario to its chance line's mean raw
+    score, and scores count above it (:func:`breachbench.scoring.above_chance`; the chance line
+    is held fixed). ``by_scenario`` holds the scores above chance, ``by_scenario_raw`` the raw
+    ones. The interval resamples incidents with replacement within each scenario (percentile
+    bootstrap at ``confidence``).
     """
+    chance = chance or {}
     by_scen: dict[str, list[dict[str, Any]]] = {}
     for i in incidents:
         by_scen.setdefault(i["scenario"], []).append(i)
     parts = {s: incident_parts(v) for s, v in by_scen.items()}
-    point = detection_score(parts)
-    per_scenario = {s: p.score() for s, p in sorted(parts.items())}
-    arrays = [a for a in (_incident_arrays(v) for v in by_scen.values()) if len(a)]
+    point = detection_score(parts, chance)
+    raw = {s: p.score() for s, p in sorted(parts.items())}
+    per_scenario = {s: above_chance(v, chance.get(s)) for s, v in raw.items()}
+    arrays = [(s, a) for s, a in ((s, _incident_arrays(v)) for s, v in by_scen.items()) if len(a)]
     if point is None or not arrays:
-        return {"point": point, "ci": [point, point], "by_scenario": per_scenario}
+        return {"point": point, "ci": [point, point], "by_scenario": per_scenario, "by_scenario_raw": raw}
     r = np.random.default_rng(seed)
-    scores = np.vstack([_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)) for a in arrays])
+    scores = np.vstack([above_chance(_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)), chance.get(s)) for s, a in arrays])
     draws = np.nanmean(scores, axis=0)
     lo, hi = np.percentile(draws, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return {"point": point, "ci": [float(min(lo, point)), float(max(hi, point))], "by_scenario": per_scenario}
+    return {"point": point, "ci": [float(min(lo, point)), float(max(hi, point))], "by_scenario": per_scenario, "by_scenario_raw": raw}
 
 
-def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null"), resolution: float = 1.0) -> dict[str, Any]:
+def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null"), resolution: float = 1.0,
+               chance: dict[str, float] | None = None) -> dict[str, Any]:
     """Rank correlation (Spearman) of the detectors' detection scores between two disjoint halves of the seeds.
 
     The seeds in sorted order alternate between the halves. Anchors (``exclude``) are left out:
@@ -255,7 +262,7 @@ def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str,
             for i in r.get("incidents", []):
                 if i.get("seed") in half:
                     parts[i["scenario"]] = parts.get(i["scenario"], DetectionParts()).plus(incident_parts([i]))
-            out["scores"][h].append(detection_score(parts))
+            out["scores"][h].append(detection_score(parts, chance))
     a, b = (np.array([x if x is not None else 0.0 for x in v]) for v in out["scores"])
     from scipy.stats import spearmanr
 

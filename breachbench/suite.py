@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,13 @@ from typing import Any
 
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
-from breachbench.isolation import run_isolated, shared_features
+from breachbench.isolation import run_isolated_many, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
+from breachbench.reuse import detector_fingerprint, reusable
 from breachbench.chance import chance_draws, chance_lines
 from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
 from breachbench.safety import clear_run_outputs, sweep_scratch
-from breachbench.scoring import DetectionParts, Truth, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
+from breachbench.scoring import DetectionParts, Truth, above_chance, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
 from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
@@ -79,12 +81,26 @@ def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     return points
 
 
+def grid_bytes(cfg: BenchConfig) -> int:
+    """Upper estimate of the disk space of every dataset of the grid (test and tuning seeds)."""
+    from simulator.engine import estimated_bytes
+
+    points = grid(cfg, Path("."))
+    return sum(estimated_bytes(_point_config(cfg, p).sim()) for p in points)
+
+
 def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
     scen = [cfg.scenarios[p.index]] if p.index >= 0 else []
     return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})
 
 
-def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[str, Any]:
+def chance_bars(chance: dict[str, Any] | None, budget: int | str) -> dict[str, float]:
+    """Per scenario: the top of its chance line at ``budget``, the raw score the headline counts from (empty without chance lines)."""
+    by_scen = ((chance or {}).get("by_budget", {}).get(str(budget)) or {}).get("by_scenario", {})
+    return {s: float(hi) for s, line in by_scen.items() if (hi := (line.get("detection_score_raw") or {}).get("hi")) is not None}
+
+
+def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: dict[str, Any] | None = None) -> dict[str, Any]:
     rows = [r["by_budget"][k] for r in runs]
     n_inc = [len(r["incidents"]) for r in runs]
     false = sum(x["false_alerts_read"] for x in rows)
@@ -102,7 +118,7 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[
         ops[name] = op_score(before, total, perfect, false, false_alert_cost(name)) if sum(n_inc) else None
     v_total = sum(r["overall"].get("victim_units", 0) for r in runs)
     return {
-        "detection_score": detection_score(per_scen),
+        "detection_score": detection_score(per_scen, chance_bars(chance, k)),
         "recall_at_k": detected / sum(n_inc) if sum(n_inc) else None,
         "timeliness": allp.components()["timeliness"],
         "exposure_prevented": allp.components()["prevented"],
@@ -110,12 +126,20 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str) -> dict[
         "victims_flagged_share": sum(x.get("victims_flagged", 0) for x in rows) / v_total if v_total else None,
         "op_score": ops.get(profile),
         "op_score_profiles": ops,
-        "by_scenario": {s: {"detection_score": p.score(), **p.components()} for s, p in sorted(per_scen.items())},
+        "by_scenario": {
+            s: {"detection_score": above_chance(p.score(), chance_bars(chance, k).get(s)), "detection_score_raw": p.score(), **p.components()}
+            for s, p in sorted(per_scen.items())
+        },
     }
 
 
-def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig) -> dict[str, Any]:
-    """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget."""
+def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig,
+              chance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget.
+
+    ``chance`` is the run's chance lines (:func:`breachbench.chance.chance_lines`): detection
+    scores count above them.
+    """
     profile = cfg.detection.cost_profile
     bad = [(p, r) for p, r, _ in runs if r.status != "OK"]
     scored = [s | {"seed": p.seed, "scenario": p.scenario} for p, r, s in runs if s is not None]
@@ -142,7 +166,8 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         row.update(point)
         row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
         row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
-        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence)
+        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence,
+                        chance=chance_bars(chance, cfg.detection.budget))
         row["detection_score"] = head["point"]
         row["ci"]["detection_score"] = head["ci"]
         row["by_scenario"] = {
@@ -153,7 +178,8 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         for sid, h in head["by_scenario"].items():
             if sid in row["by_scenario"]:
                 row["by_scenario"][sid]["point"]["detection_score"] = h
-        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile) for k in scored[0]["by_budget"]}
+                row["by_scenario"][sid]["point"]["detection_score_raw"] = head["by_scenario_raw"][sid]
+        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile, chance) for k in scored[0]["by_budget"]}
         row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
     row["runs"] = [
         {
@@ -180,17 +206,22 @@ def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]
 
 
 def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
-              verify: bool = False) -> dict[str, Any]:
-    """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths."""
+              verify: bool = False, reuse: bool = True) -> dict[str, Any]:
+    """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths.
+
+    With ``reuse``, a detector whose alerts an earlier run wrote into ``out`` is not run again
+    while nothing it depends on changed (:mod:`breachbench.reuse`); its verified files are
+    scored afresh with the rest.
+    """
     out = Path(out)
     preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
     sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}
     for p in points:
-        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
+        ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
         datasets[p.label] = ds
-        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
+        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
     tests = [p for p in points if not p.tuning]
     tuning = [datasets[p.label] for p in points if p.tuning]
     truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
@@ -201,6 +232,18 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     )
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
+    single = len(tests) == 1
+
+    def rel(det: str, p: GridPoint) -> str:
+        return f"alerts/{det}.parquet" if single else f"alerts/{p.label}/{det}.parquet"
+
+    fingerprints = {d: detector_fingerprint(d) for d in ids}
+    reused = reusable(
+        out, {p.label: datasets[p.label].manifest["config_hash"] for p in points}, cfg.detection.model_dump(mode="json"), SCHEMA_VERSION,
+        fingerprints, {d: {p.label: rel(d, p) for p in tests} for d in ids},
+    ) if reuse else {}
+    if reused:
+        log(f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}")
     task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
     scoring = progress.add_task("score", total=(len(ids) + 1) * len(tests)) if progress is not None else None
 
@@ -215,42 +258,69 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
-    clear_run_outputs(out)  # results.json never sits beside alerts it did not score
-    rows, single = [], len(tests) == 1
+    # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
+    clear_run_outputs(out, keep={rel(d, p) for d in reused for p in tests})
+    rows = []
     feats: dict[str, dict[str, str]] = {}
     try:
         for det in [*ids, ORACLE]:
-            runs = []
+            runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]] = []
+            started = time.perf_counter()
+            if det in reused:
+                earlier = reused[det]["row"]
+                for p in tests:
+                    ds = datasets[p.label]
+                    was: dict[str, Any] = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
+                    r = DetectorRun(det, version=earlier.get("version"), alerts=reused[det]["alerts"][p.label], fit_s=was.get("fit_s") or 0.0,
+                                    score_s=was.get("score_s") or 0.0, peak_mb=was.get("peak_mb"), events=ds.event_count(ds.scored), note=was.get("note"))
+                    s: dict[str, Any] | None = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets))
+                    runs.append((p, r, s))
+                    for _ in ds.scored:
+                        tick()
+                    scored()
+                rows.append(summarise(det, runs, cfg, chance) | {"fingerprint": fingerprints.get(det), "reused": True})
+                log(f"detector {det}: reused alerts, re-scored on {len(tests)} dataset(s) in {time.perf_counter() - started:.1f} s")
+                continue
             proto, proto_err = None, None
             if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
                 try:
                     proto = tuned_prototype(det, tuning)
                 except Exception as exc:  # a detector's bug is its result
                     proto_err = f"tune: {type(exc).__name__}: {exc}"
-            for p in tests:
+            warm: list[DetectorRun] = []
+            if det != ORACLE and not proto_err and cfg.detection.isolate:
+                for p in tests:  # computed by the bench, handed to the sealed slot read-only
+                    if p.label not in feats:
+                        feats[p.label] = shared_features(datasets[p.label].root, out / "features")
+
+                def done(i: int, _: DetectorRun) -> None:
+                    for _b in datasets[tests[i].label].scored:
+                        tick()
+
+                # one warm sealed process scores every dataset in turn (a fresh one after a dataset that kills it)
+                warm = run_isolated_many(det, [datasets[p.label].root for p in tests], timeout_s=cfg.detection.timeout_s,
+                                         memory_mb=cfg.detection.memory_mb, prototype=proto, features=[feats[p.label] for p in tests],
+                                         features_root=out / "features", protected=[out], tuning=[d.root for d in tuning], on_done=done)
+            for j, p in enumerate(tests):
                 ds = datasets[p.label]
                 if det == ORACLE:
                     r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
                 elif proto_err:
                     r = DetectorRun(det, status="ERROR", error=proto_err)
-                elif cfg.detection.isolate:
-                    if p.label not in feats:  # computed by the bench, handed to each sealed slot read-only
-                        feats[p.label] = shared_features(ds.root, out / "features")
-                    r = run_isolated(det, ds.root, timeout_s=cfg.detection.timeout_s, memory_mb=cfg.detection.memory_mb, prototype=proto,
-                                     features=feats[p.label], features_root=out / "features", protected=[out],
-                                     tuning=[d.root for d in tuning])
-                    for _ in ds.scored:
-                        tick()
+                elif warm:
+                    r = warm[j]
                 else:
                     r = run_detector(det, ds, on_bucket=tick, prototype=proto)
                 s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
                 if r.status == "OK":
-                    target = out / "alerts" / (f"{det}.parquet" if single else f"{p.label}/{det}.parquet")
+                    target = out / rel(det, p)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     r.alerts.write_parquet(target)
                 runs.append((p, r, s))
                 scored()
-            rows.append(summarise(det, runs, cfg))
+            row = summarise(det, runs, cfg, chance)
+            rows.append(row | ({} if det == ORACLE else {"fingerprint": fingerprints.get(det), "reused": False}))
+            log(f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s")
     finally:
         if old_cache is None:
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
@@ -276,7 +346,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         "alerts": alerts_hashes(out),
         "results": rows,
         "chance": chance,
-        "stability": split_half(rows, cfg.test_seeds),
+        "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget)),
         "headline": headline_summary(rows),
     }
     from breachbench.audit import leakage_audit

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator import layout
+from simulator.errors import BreachBenchError
 
 #: Folders of a dataset whose every file must be in the manifest.
 DATA_DIRS = ("world", "logs", "truth")
 DATASET_FORMAT = "breachbench-dataset"
 
 
-class VerifyError(ValueError):
+class VerifyError(BreachBenchError, ValueError):
     """A dataset or run whose files do not match what the bench recorded; the message names them."""
 
 

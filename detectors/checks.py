@@ -42,12 +42,18 @@ from simulator.config import SimConfig
 
 CHECKS = ("schema", "direction", "determinism", "prefix", "no_truth", "pickle")
 
-#: The check world: small and quick, one blatant forged-token incident.
+#: The check world: small and quick, one blatant forged-token incident and two staff ones (an
+#: analyst's bulk export before leaving, a support agent snooping), so that ``direction`` sees
+#: the units of customer-side and staff-side attacks alike.
 CHECK_WORLD = {
     "seed": 11,
     "world": {"customers": 2000, "employees": 150},
     "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 5},
-    "scenarios": [{"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}}],
+    "scenarios": [
+        {"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}},
+        {"id": "bulk-export-before-departure-v2", "knobs": {"start_offset": 1}},
+        {"id": "snooping-agent-v2", "knobs": {"start_offset": 1}},
+    ],
 }
 N_SCORED = 4  # buckets scored in each run
 PREFIX = 2  # buckets kept in the truncated copy for the prefix check
@@ -161,20 +167,11 @@ def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
 
 
 def _positives(root: Path) -> pl.DataFrame:
-    """Alert units of the check world's malicious gateway events (the harness may read truth)."""
-    ids = pl.read_parquet(layout.truth_file(root, "malicious_events")).filter(pl.col("stream") == "gateway").select("event_id")
-    days, _ = _buckets(root)
-    parts = []
-    for day in days:
-        files = layout.log_files(root, "gateway", [day])
-        if files:
-            rows = pl.scan_parquet(files).join(ids.lazy(), on="event_id").collect()
-            for kind, col in (("customer", "customer_id"), ("ip", "src_ip"), ("key", "key_id"), ("token", "token_id")):
-                parts.append(rows.select(pl.lit(day, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id")))
-    return pl.concat(parts).unique() if parts else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+    """Actor units of the check world's incidents, every stream (the harness may read truth; scoring counts these)."""
+    from breachbench.dataset import Dataset  # the bench's own rule of roles, so the check and the score agree
 
-
-
+    pos = Dataset.open(root).positive_units
+    return pos.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique()
 
 
 def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str, ...] = CHECKS, cache_dir: str | Path | None = None,

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from simulator.schema import ENTITY_KINDS
+from simulator.errors import BreachBenchError
 
 #: Columns of an alerts frame. ``reason`` may be omitted.
 ALERTS = pl.Schema(
@@ -34,7 +35,7 @@ ALERTS = pl.Schema(
 REQUIRED = ("bucket", "entity_kind", "entity_id", "score")
 
 
-class AlertsError(ValueError):
+class AlertsError(BreachBenchError, ValueError):
     """An alerts frame that breaks the contract; the message says which column and why."""
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
+from simulator.errors import BreachBenchError
 
 GROUP = "breachbench.detectors"
 
 
-class DetectorLoadError(LookupError):
+class DetectorLoadError(BreachBenchError, LookupError):
     """A detector id that is not registered or whose target cannot be imported."""
 
 

@@ -23,6 +23,7 @@ import polars as pl
 
 from detectors.contract import ALERTS, empty_alerts
 from detectors.features import ENTITY_COLUMNS, with_issuance
+from simulator.errors import BreachBenchError
 
 #: The shipped rule pack.
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -49,7 +50,7 @@ LOOKUP_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-class SigmaRuleError(ValueError):
+class SigmaRuleError(BreachBenchError, ValueError):
     """A rule this engine cannot evaluate; the message names the rule and the construct."""
 
 

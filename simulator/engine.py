@@ -440,10 +440,16 @@ def _check_out(out: Path, force: bool) -> None:
 BYTES_PER_CUSTOMER_DAY, BYTES_PER_EMPLOYEE_DAY = 600, 2_000
 
 
+def estimated_bytes(cfg: SimConfig) -> int:
+    """Upper estimate of the bytes a dataset of ``cfg`` takes on disk (:data:`BYTES_PER_CUSTOMER_DAY` and its sibling)."""
+    days = (cfg.time.end - cfg.time.start).days
+    return days * (cfg.world.customers * BYTES_PER_CUSTOMER_DAY + cfg.world.employees * BYTES_PER_EMPLOYEE_DAY)
+
+
 def _check_size(cfg: SimConfig, out: Path) -> None:
     """Refuse a world whose dataset cannot fit on the disk under ``out`` before any work starts."""
     days = (cfg.time.end - cfg.time.start).days
-    need = days * (cfg.world.customers * BYTES_PER_CUSTOMER_DAY + cfg.world.employees * BYTES_PER_EMPLOYEE_DAY)
+    need = estimated_bytes(cfg)
     probe = next((p for p in (out, *out.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(probe).free
     if need > free:

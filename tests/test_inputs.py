@@ -163,6 +163,18 @@ def test_disk_full_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     res = CliRunner().invoke(app, ["generate", str(TINY), "--out", str(tmp_path / "ds")])
     assert res.exit_code == 2 and _one_line(res.output), res.output
     assert "x.parquet: no space left on the device" in res.output and "MiB free" in res.output
+    from breachbench.config import load_config
+    from simulator.engine import estimated_bytes
+
+    need = estimated_bytes(load_config(TINY).sim())
+    assert f"need up to {need / 2**20:,.0f} MiB" in res.output  # the space this config's dataset takes, not a guess
+
+    import breachbench.suite
+
+    monkeypatch.setattr(breachbench.suite, "run_suite", full)
+    res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2 and _one_line(res.output), res.output
+    assert f"need up to {breachbench.suite.grid_bytes(load_config(TINY)) / 2**20:,.0f} MiB" in res.output
 
 
 def test_oversized_detector_output_is_refused_unread(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:

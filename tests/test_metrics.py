@@ -19,16 +19,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from breachbench.chance import chance_draws, pool, summary
+from breachbench.chance import ChanceDraws, above_chance_draws, chance_bar, chance_draws, pool, summary
 from breachbench.config import load_config
 from breachbench.dataset import Dataset, unit_roles
 from breachbench.report import print_leaderboard
 from breachbench.runner import oracle_alerts, run_detector
 from breachbench.scoring import (
-    KEYS, Truth, _cost_profiles, chance_average_precision, cost_profiles, harm_weights, score_alerts,
+    KEYS, Truth, _cost_profiles, above_chance, chance_average_precision, cost_profiles, harm_weights, score_alerts,
 )
 from breachbench.stats import headline, split_half
 from breachbench.suite import ensure_dataset, grid
+from detectors.builtin import RandomDetector
 from detectors.contract import ALERTS, empty_alerts
 from simulator.schema import EXPOSURE_KINDS
 
@@ -56,6 +57,20 @@ def small_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ds, _ = ensure_dataset(sim, p.path, workers=1)
         found[p.label] = (p, ds, Truth.of(ds))
     return {"config": cfg, "points": found}
+
+
+@pytest.fixture(scope="module")
+def small_chance(small_suite: dict[str, Any]) -> dict[str, ChanceDraws]:
+    """Per scenario of the small suite: its chance line at budget 10, pooled over seeds as the suite pools them."""
+    per: dict[str, list[ChanceDraws]] = {}
+    for p, _, truth in small_suite["points"].values():
+        per.setdefault(p.scenario, []).append(chance_draws(truth, [10], draws=1000, seed=p.seed)[10])
+    return {s: pool(v) for s, v in per.items()}
+
+
+def _bars(lines: dict[str, ChanceDraws]) -> dict[str, float]:
+    """Per scenario: the top of its chance line (the raw score the headline counts from)."""
+    return {s: chance_bar(d.detection_parts()[3]) for s, d in lines.items()}
 
 
 def _of(small_suite: dict[str, Any], scenario: str) -> list[tuple[Any, Dataset, Truth]]:
@@ -87,9 +102,9 @@ def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame
     return pl.concat(parts)
 
 
-def _headline_of(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The suite's headline from (scenario, score_alerts result) pairs."""
-    return headline([i | {"scenario": scen} for scen, res in results for i in res["incidents"]], resamples=300)
+def _headline_of(results: list[tuple[str, dict[str, Any]]], chance: dict[str, float] | None = None) -> dict[str, Any]:
+    """The suite's headline from (scenario, score_alerts result) pairs, above ``chance`` (scenario -> mean raw score)."""
+    return headline([i | {"scenario": scen} for scen, res in results for i in res["incidents"]], resamples=300, chance=chance)
 
 
 # ---------------------------------------------------------------- 1. roles
@@ -142,7 +157,7 @@ def test_victims_and_shared_units_never_detect(tiny_truth: Truth) -> None:
 # ---------------------------------------------------------------- 2. anchors on the detection score
 
 
-def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any]) -> None:
+def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]) -> None:
     by_scen: dict[str, list] = {}
     for p, ds, truth in small_suite["points"].values():
         null = score_alerts(empty_alerts(), truth)
@@ -153,8 +168,8 @@ def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any]) ->
             assert oracle["overall"]["op_score_profiles"][name] == pytest.approx(100.0)
         assert null["overall"]["detection_score"] == 0.0 and oracle["overall"]["detection_score"] == pytest.approx(100.0)
     assert len(by_scen) >= 3
-    nulls = _headline_of([(s, n) for s, v in by_scen.items() for n, _ in v])
-    oracles = _headline_of([(s, o) for s, v in by_scen.items() for _, o in v])
+    nulls = _headline_of([(s, n) for s, v in by_scen.items() for n, _ in v], _bars(small_chance))
+    oracles = _headline_of([(s, o) for s, v in by_scen.items() for _, o in v], _bars(small_chance))
     assert nulls["point"] == 0.0 and nulls["ci"] == [0.0, 0.0]
     assert oracles["point"] == pytest.approx(100.0) and oracles["ci"] == pytest.approx([100.0, 100.0])
     assert all(v == pytest.approx(100.0) for v in oracles["by_scenario"].values())
@@ -189,26 +204,51 @@ def test_random_sits_inside_its_chance_line(tiny_ds: Dataset, tiny_truth: Truth,
     assert tiny_rows["random"]["chance_auprc"] == pytest.approx(summary(draws[10].auprc)["mean"], rel=0.1)
 
 
-def test_lotteries_and_random_score_chance_on_staff_scenarios(small_suite: dict[str, Any]) -> None:
-    """Random, 10 random customers a day and 10 random office/VPN addresses a day: inside chance, at most 5 points."""
-    for scen in STAFF:
+def test_lotteries_and_random_score_chance_on_every_scenario(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]) -> None:
+    """Random, 10 random customers a day and 10 random office/VPN addresses a day: inside chance, at most 5 points.
+
+    The forged-token case is included: its forged tokens are actor units, so a blind ranking
+    lands on one now and then (a raw score near 30); the headline counts above that line.
+    """
+    bars = _bars(small_chance)
+    assert summary(small_chance[FORGED].detection_parts()[3])["mean"] > 10.0  # the case this is about: blind luck earns raw points here
+    for scen in (*STAFF, FORGED):
         points = _of(small_suite, scen)
-        line = pool([chance_draws(t, [10], draws=1000, seed=p.seed)[10] for p, _, t in points])
-        chance = {m: summary(v) for m, v in line.metrics().items()}
-        for who in ("random", "customer", "ip"):
+        line = small_chance[scen]
+        raw_line = summary(line.detection_parts()[3])
+        above_line = summary(above_chance_draws(line))
+        assert above_line["mean"] <= 5.0 and above_line["lo"] == 0.0, (scen, above_line)
+        raws = []
+        for who in ("random", "random:1", "random:2", "random:3", "customer", "ip"):
             results = []
             for p, ds, truth in points:
-                alerts = run_detector("random", ds).alerts if who == "random" else _lottery(ds, who, seed=p.seed)
+                if who.startswith("random"):  # the built-in, and the same detector with other seeds: each one blind draw
+                    alerts = run_detector("random", ds, prototype=RandomDetector(seed=int(who.partition(":")[2] or 0))).alerts
+                else:
+                    alerts = _lottery(ds, who, seed=p.seed)
                 results.append((scen, score_alerts(alerts, truth, budget=10)))
-            head = _headline_of(results)
-            # blind ranking is worth under 5 points in expectation; one random draw may sit in the
-            # chance line's upper tail (about 3% of draws exceed 5.5 here), so it is held to the line
-            assert chance["detection_score"]["mean"] <= 5.0, (scen, chance["detection_score"])
-            lo, hi = chance["detection_score"]["lo"], chance["detection_score"]["hi"]
-            assert lo - 1e-9 <= head["point"] <= hi + 1e-9, (scen, who, head["point"], chance["detection_score"])
-            if who != "random":  # victims and shared addresses never detect
-                assert head["point"] == 0.0
+            head = _headline_of(results, bars)
+            raw = head["by_scenario_raw"][scen]
+            assert head["point"] == pytest.approx(above_chance(raw, bars[scen]))
+            assert above_line["lo"] - 1e-9 <= head["point"] <= above_line["hi"] + 1e-9, (scen, who, head["point"], above_line)
+            assert head["point"] <= 5.0, (scen, who, head["point"], raw, bars[scen])
+            if who.startswith("random"):
+                raws.append(raw)
+            else:  # victims and shared addresses never detect
+                assert head["point"] == 0.0 and raw == 0.0
                 assert all(r["overall"]["recall_at_k"] == 0.0 for _, r in results)
+        # one blind draw may fall anywhere in the line (seed 0 sits in its lower tail on the forged-token case);
+        # the mean of four lies inside it
+        assert raw_line["lo"] - 1e-9 <= float(np.mean(raws)) <= raw_line["hi"] + 1e-9, (scen, raws, raw_line)
+
+
+def test_above_chance_anchors() -> None:
+    assert above_chance(0.0, 30.0) == 0.0 and above_chance(30.0, 30.0) == 0.0 and above_chance(100.0, 30.0) == pytest.approx(100.0)
+    assert above_chance(65.0, 30.0) == pytest.approx(50.0)  # half the way from chance to perfect
+    assert above_chance(40.0, None) == 40.0 and above_chance(None, 30.0) is None
+    assert above_chance(99.0, 100.0) == 0.0 and above_chance(100.0, 100.0) == 100.0
+    arr = above_chance(np.array([0.0, 30.0, 65.0, np.nan]), 30.0)
+    assert arr[:3] == pytest.approx([0.0, 0.0, 50.0]) and np.isnan(arr[3])
 
 
 def test_lotteries_never_detect_the_forged_token_case(small_suite: dict[str, Any]) -> None:
@@ -233,7 +273,7 @@ def _late(ds: Dataset, truth: Truth, share: float) -> pl.DataFrame:
     return _frame(keep)
 
 
-def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, Any], tmp_path: Path) -> None:
+def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], tmp_path: Path) -> None:
     """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, late."""
     a_res, b_res = [], []
     for p, ds, truth in small_suite["points"].values():
@@ -243,7 +283,7 @@ def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, 
             path = tmp_path / f"{name}-{p.label}.parquet"
             alerts.write_parquet(path)
             into.append((p.scenario, score_alerts(pl.read_parquet(path), truth, budget=10)))
-    ha, hb = _headline_of(a_res), _headline_of(b_res)
+    ha, hb = _headline_of(a_res, _bars(small_chance)), _headline_of(b_res, _bars(small_chance))
     assert all(r["overall"]["recall_at_k"] == 1.0 for s, r in b_res if s in STAFF)  # every seed
     assert ha["by_scenario"][FORGED] == pytest.approx(100.0)
     assert hb["point"] > ha["point"], (ha, hb)

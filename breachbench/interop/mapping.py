@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+from simulator.errors import BreachBenchError
 
 Format = Literal["ocsf", "ecs"]
 #: The mapping file of each export format (bump the file name with the schema version).
@@ -24,7 +25,7 @@ MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "data" / "mappings"
 ISO_US = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
 
-class MappingError(ValueError):
+class MappingError(BreachBenchError, ValueError):
     """A mapping file entry that cannot be turned into an expression; the message names it."""
 
 

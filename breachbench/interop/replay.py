@@ -32,6 +32,7 @@ from breachbench.interop.export import convert
 from breachbench.interop.mapping import load_mapping
 from simulator import layout
 from simulator.schema import LOG_STREAMS
+from simulator.errors import BreachBenchError
 
 As = Literal["ecs", "ocsf", "syslog"]
 #: RFC 5424 PRI of every line: facility local0 (16), severity informational (6).
@@ -40,7 +41,7 @@ _STREAM_ORDER = {s: i for i, s in enumerate(LOG_STREAMS)}
 _END = object()
 
 
-class ReplayError(ValueError):
+class ReplayError(BreachBenchError, ValueError):
     """A bad replay target, speed or window; the message says what is accepted."""
 
 

@@ -1,0 +1,103 @@
+"""Reusing a finished run's alerts: the researcher's loop (``breachbench run ... --out RUN`` again).
+
+A later run into the same folder runs a detector again only when something it depends on
+changed. A detector's earlier alerts are reused, and scored afresh, when all of these hold:
+
+- the folder's ``results.json`` is one this tool wrote, with the same schema version;
+- every dataset of the grid (test and tuning) has the same label and config hash as then;
+- the detection settings that shape alerts are unchanged (isolation, time and memory limits);
+- the detector's row was ``OK`` and its fingerprint (:func:`detector_fingerprint`: its target
+  and the source files of the package it lives in) is unchanged;
+- each of its alerts files still has the SHA-256 that ``results.json`` recorded.
+
+Budgets, cost profiles and bootstrap settings do not shape alerts: changing them re-scores
+the same files. Nothing here imports a plugin: fingerprints are read from the files on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from breachbench.safety import is_our_results
+from breachbench.verify import alerts_hashes
+
+#: Detection settings that change what a detector emits (the rest only change scoring).
+SHAPING = ("isolate", "timeout_s", "memory_mb")
+
+
+def _source_files(target: str) -> list[Path]:
+    """The files of the top-level package (or module) that ``target`` ("module:attr") lives in, found without importing it."""
+    top = target.partition(":")[0].split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        files: list[Path] = []
+        for loc in spec.submodule_search_locations:
+            files += [p for p in Path(loc).rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")]
+        return sorted(files)
+    return [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
+
+
+def detector_fingerprint(detector_id: str) -> str | None:
+    """SHA-256 over the detector's registered target and the bytes of its package's source files.
+
+    Any edit of the package (the detector's code, its version string, a helper it imports from
+    the same package) changes it. None when the package cannot be found (then nothing is reused).
+    """
+    from detectors.registry import registry
+
+    target = registry().get(detector_id, detector_id)
+    files = _source_files(target)
+    if not files:
+        return None
+    h = hashlib.sha256(f"{detector_id}\0{target}\0".encode())
+    root = files[0].parent
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else f.name.encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def reusable(out: Path, datasets: dict[str, str], detection: dict[str, Any], schema_version: int,
+             fingerprints: dict[str, str | None], alert_paths: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Detectors whose earlier alerts in ``out`` can be read back: id -> {"row": earlier row, "alerts": {label: frame}}.
+
+    ``datasets``: every grid label -> config hash now; ``detection``: the detection settings now;
+    ``alert_paths``: detector -> {test label: alerts path relative to ``out``}.
+    """
+    path = Path(out) / "results.json"
+    if not is_our_results(path):
+        return {}
+    prev = json.loads(path.read_text())
+    if prev.get("schema_version") != schema_version:
+        return {}
+    then = {str(d.get("label")): d.get("config_hash") for d in prev.get("datasets", []) if isinstance(d, dict)}
+    if then != datasets:
+        return {}
+    prev_det = (prev.get("config") or {}).get("detection") or {}
+    if any(prev_det.get(k) != detection.get(k) for k in SHAPING):
+        return {}
+    recorded = prev.get("alerts") if isinstance(prev.get("alerts"), dict) else {}
+    have = alerts_hashes(out)
+    out_rows: dict[str, dict[str, Any]] = {}
+    for row in prev.get("results", []):
+        det = row.get("detector")
+        fp = fingerprints.get(det)
+        if det not in alert_paths or row.get("status") != "OK" or fp is None or row.get("fingerprint") != fp:
+            continue
+        rels = alert_paths[det]
+        if not all(rel in recorded and have.get(rel) == recorded[rel] for rel in rels.values()):
+            continue
+        out_rows[det] = {"row": row, "alerts": {label: pl.read_parquet(Path(out) / rel) for label, rel in rels.items()}}
+    return out_rows

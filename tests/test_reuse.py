@@ -1,0 +1,124 @@
+"""The researcher's loop: a run into a finished run's folder reuses what did not change.
+
+One copy of the session's tiny run is the finished run; every test works on its own copy of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breachbench.reuse import detector_fingerprint, reusable
+from breachbench.suite import run_suite
+
+EXTRA = "bad_detectors:Inverted"  # a detector the tiny config does not list: a researcher's new one
+
+
+def _hashes(out: Path) -> dict[str, tuple[str, int]]:
+    return {p.relative_to(out).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted((out / "alerts").rglob("*.parquet"))}
+
+
+@pytest.fixture
+def finished(tiny_run: dict[str, Any], tiny_run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the session's finished tiny run (dataset included)."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, out, ignore=shutil.ignore_patterns("features"))
+    return out
+
+
+def _run(cfg: Any, out: Path, **kw: Any) -> tuple[dict[str, Any], list[str]]:
+    messages: list[str] = []
+    res = run_suite(cfg, out, workers=1, log=lambda *a, **k: messages.append(" ".join(map(str, a))), **kw)
+    return {r["detector"]: r for r in res["rows"]}, messages
+
+
+def test_fingerprint_follows_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "mydet_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("class D:\n    version = '1'\n")
+    (pkg / "helpers.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    a = detector_fingerprint("mydet_pkg:D")
+    assert a and a == detector_fingerprint("mydet_pkg:D")
+    (pkg / "helpers.py").write_text("X = 2\n")  # a helper of the same package changed
+    b = detector_fingerprint("mydet_pkg:D")
+    assert b and b != a
+    assert "mydet_pkg" not in sys.modules  # found on disk, never imported
+    assert detector_fingerprint("no_such_pkg_anywhere:D") is None
+
+
+def test_adding_a_detector_to_a_finished_run(finished: Path, tiny_config: Any, tiny_rows: dict[str, dict[str, Any]]) -> None:
+    before = _hashes(finished)
+    cfg = tiny_config.model_copy(update={"detection": tiny_config.detection.model_copy(
+        update={"detectors": [*tiny_config.detection.detectors, EXTRA]})})
+    rows, messages = _run(cfg, finished)
+    assert rows[EXTRA]["status"] == "OK" and rows[EXTRA]["reused"] is False
+    earlier = [d for d in rows if d not in (EXTRA, "oracle")]
+    assert earlier and all(rows[d]["reused"] is True for d in earlier), [d for d in earlier if not rows[d]["reused"]]
+    after = _hashes(finished)
+    # other detectors' files untouched (bytes and mtime); the oracle anchor is written afresh, same bytes
+    assert {k: v for k, v in after.items() if EXTRA not in k and "oracle" not in k} == {k: v for k, v in before.items() if "oracle" not in k}
+    assert {k: v[0] for k, v in after.items() if "oracle" in k} == {k: v[0] for k, v in before.items() if "oracle" in k}
+    assert any(EXTRA in k for k in after)
+    assert any("reusing the verified alerts" in m for m in messages)
+    for det in earlier:  # re-scored from the files: the figures of the run that wrote them
+        assert rows[det]["detection_score"] == pytest.approx(tiny_rows[det]["detection_score"], nan_ok=True), det
+    assert set(json.loads((finished / "results.json").read_text())["alerts"]) == set(after)
+    board = (finished / "leaderboard.md").read_text()
+    assert EXTRA in board and "unissued-token-v1" in board
+
+
+def test_what_changed_runs_again(finished: Path, tiny_config: Any, tiny_rows: dict[str, dict[str, Any]]) -> None:
+    res = json.loads((finished / "results.json").read_text())
+    tampered_file = next(k for k in res["alerts"] if "random" in k)
+    path = finished / tampered_file
+    path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)  # a file that no longer matches its recorded hash
+    for row in res["results"]:
+        if row["detector"] == "null":
+            row["fingerprint"] = "0" * 64  # as if null's code had changed since
+    (finished / "results.json").write_text(json.dumps(res))
+    rows, _ = _run(tiny_config, finished)
+    assert rows["random"]["reused"] is False and rows["null"]["reused"] is False
+    assert rows["unissued-token-v1"]["reused"] is True
+    for det in ("random", "unissued-token-v1"):  # re-run or re-scored: the same figures as the session's run
+        assert rows[det]["detection_score"] == pytest.approx(tiny_rows[det]["detection_score"])
+        assert rows[det]["op_score"] == pytest.approx(tiny_rows[det]["op_score"])
+
+
+def test_changed_inputs_reuse_nothing(tiny_run: dict[str, Any], tiny_run_dir: Path, tiny_config: Any) -> None:
+    res = json.loads(Path(tiny_run["results"]).read_text())
+    datasets = {d["label"]: d["config_hash"] for d in res["datasets"]}
+    detection = tiny_config.detection.model_dump(mode="json")
+    ids = [r["detector"] for r in res["results"] if r["detector"] != "oracle"]
+    fps = {d: detector_fingerprint(d) for d in ids}
+    paths = {d: {lab: f"alerts/{d}.parquet" for lab in datasets} for d in ids}
+    assert set(reusable(tiny_run_dir, datasets, detection, res["schema_version"], fps, paths)) == set(ids)  # as it stands: all of them
+    for changed in (
+        (tiny_run_dir, {k: "0" * 16 for k in datasets}, detection, res["schema_version"]),  # another world
+        (tiny_run_dir, datasets, detection | {"timeout_s": detection["timeout_s"] + 1}, res["schema_version"]),  # other limits
+        (tiny_run_dir, datasets, detection | {"isolate": not detection["isolate"]}, res["schema_version"]),
+        (tiny_run_dir, datasets, detection, res["schema_version"] + 1),  # results of another schema
+        (tiny_run_dir / "dataset", datasets, detection, res["schema_version"]),  # no results.json there
+    ):
+        assert reusable(*changed, fps, paths) == {}
+    budget_only = detection | {"budget": detection["budget"] + 5, "cost_profile": "low_misses"}  # scoring settings: files still good
+    assert set(reusable(tiny_run_dir, datasets, budget_only, res["schema_version"], fps, paths)) == set(ids)
+
+
+def test_cli_detectors_option(finished: Path, repo_root: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo_root / "tests"), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "breachbench", "run", str(repo_root / "configs" / "tiny.toml"), "--out", str(finished)]
+    done = subprocess.run([*cmd, "--detectors", EXTRA], capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "reusing the verified alerts" in done.stderr and EXTRA in done.stdout
+    bad = subprocess.run([*cmd, "--detectors", "unissued-token-v1,,x"], capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert bad.returncode == 2 and "--detectors" in bad.stderr and "Traceback" not in bad.stderr

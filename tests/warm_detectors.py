@@ -1,0 +1,62 @@
+"""Detectors that misbehave on the second dataset a process scores (for the warm slot's tests).
+
+The count lives in the module, so it is per process: a fresh process after a dataset that
+killed the previous one starts again at 1 and behaves. Imported as ``warm_detectors:Name``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import polars as pl
+
+from detectors.builtin import UnissuedTokenRule
+
+_fits = 0
+
+
+class _SecondFails(UnissuedTokenRule):
+    mode = "raise"
+
+    def fit(self, view: object) -> _SecondFails:
+        global _fits
+        _fits += 1
+        self.nth_ = _fits
+        return super().fit(view)
+
+    def score(self, view) -> pl.DataFrame:  # noqa: ANN001
+        if self.nth_ == 2:
+            if self.mode == "raise":
+                raise RuntimeError("second dataset")
+            if self.mode == "exit":
+                os._exit(3)
+            if self.mode == "sleep":
+                time.sleep(600)
+            if self.mode == "hog":
+                hold = [bytearray(64 * 2**20) for _ in range(64)]  # 4 GiB, touched
+                for b in hold:
+                    b[::4096] = b"x" * len(b[::4096])
+            if self.mode == "schema":
+                return pl.DataFrame({"bucket": [view.bucket]})
+        return super().score(view)
+
+
+class SecondRaises(_SecondFails):
+    mode = "raise"
+
+
+class SecondExits(_SecondFails):
+    mode = "exit"
+
+
+class SecondSleeps(_SecondFails):
+    mode = "sleep"
+
+
+class SecondHogs(_SecondFails):
+    mode = "hog"
+
+
+class SecondWrongSchema(_SecondFails):
+    mode = "schema"

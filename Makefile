@@ -1,5 +1,6 @@
-# BreachBench: `make run` runs the default suite, `make test` runs every test.
-# Both create .venv once (Python 3.11+) and install the project with its test, siem and dask extras.
+# BreachBench: `make run` runs the default suite, `make test` runs every test, `make lint` runs
+# ruff (lint and format check) and mypy. All create .venv once (Python 3.11+) and install the
+# project with its test, siem, dask and lint extras.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ PERF_OUT ?= .benchmarks/perf.json
 BASE ?= main
 THRESHOLD ?= 0.15
 
-.PHONY: run test perf perf-compare setup clean
+.PHONY: run test lint perf perf-compare setup clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "BreachBench needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -18,7 +19,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,siem,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[test,siem,dask,lint]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,6 +29,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the same checks as .pre-commit-config.yaml; settings in pyproject.toml ([tool.ruff], [tool.mypy])
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 perf: $(STAMP)
 	@mkdir -p $(dir $(PERF_OUT))
@@ -39,4 +46,4 @@ perf-compare: $(STAMP)
 	$(BIN)/python benchmarks/compare.py --base $(BASE) --threshold $(THRESHOLD)
 
 clean:
-	rm -rf $(VENV) runs .benchmarks .perf .pytest_cache *.egg-info
+	rm -rf $(VENV) runs .benchmarks .perf .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from breachbench.config import load_config
+from breachbench.config import BenchConfig, load_config
 from breachbench.testing import cached_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("BREACHBENCH_CACHE", ROOT / ".benchmarks" / "cache"))
 
 
-def bench_config(*overrides: str):  # noqa: ANN201 - BenchConfig
+def bench_config(*overrides: str) -> BenchConfig:
     """configs/tiny.toml with overrides."""
     return load_config(ROOT / "configs" / "tiny.toml", list(overrides))
 

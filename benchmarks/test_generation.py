@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_generate_dataset(benchmark, tmp_path: Path, workers: int) -> None:  # noqa: ANN001 - pytest fixture
+def test_generate_dataset(benchmark, tmp_path: Path, workers: int) -> None:  # benchmark: pytest-benchmark's fixture
     """The whole dataset (world, logs, truth) of a 20k-customer, 28-day world."""
     cfg = load_config(ROOT / "configs" / "tiny.toml", ["world.customers=20000", "world.block_size=10000"]).sim()
     out = tmp_path / "ds"

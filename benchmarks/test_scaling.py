@@ -17,12 +17,13 @@ import numpy as np
 from benchmarks.conftest import bench_config
 from breachbench.dataset import Dataset
 from detectors.features import gateway_features
+from simulator.config import SimConfig
 from simulator.engine import generate
 
 SIZES = (20_000, 40_000, 80_000)
 
 
-def _cfg(n: int):  # noqa: ANN202 - SimConfig
+def _cfg(n: int) -> SimConfig:
     """The whole company scales: customers and staff (one employee per 50 customers)."""
     return bench_config(f"world.customers={n}", f"world.employees={n // 50}", "world.block_size=10000", "time.end=2025-04-15").sim()
 

@@ -16,6 +16,7 @@ import pytest
 
 from breachbench.config import load_config
 from simulator import engine, layout
+from simulator.config import SimConfig
 from simulator.world import block_count
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def _faker_loop_rate() -> float:
     return _faker_rate["ko_KR"]
 
 
-def _customers_only(cfg, root: Path, workers: int) -> None:  # noqa: ANN001 - SimConfig
+def _customers_only(cfg: SimConfig, root: Path, workers: int) -> None:
     """The customer table alone, Parquet included, block by block on the executor."""
     with engine.make_executor(workers) as ex:
         list(ex.map(engine.customers_table_shard, [(cfg, root, b) for b in range(block_count(cfg))]))

@@ -572,7 +572,7 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
             cat.append(False)
             continue
         b = sample.filter(~pl.col("_attack"))
-        per_entity = b.height > 0 and b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].median() <= 1
+        per_entity = b.height > 0 and float(np.median(b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].to_numpy())) <= 1
         if per_entity:
             continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
         top = sample[f.name].value_counts(sort=True).head(60)[f.name].to_list()
@@ -646,7 +646,7 @@ def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
     if x.height == 0:
         return 0.0
     seen = ref.select("_group", feat).unique().with_columns(_seen=pl.lit(True))
-    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().mean())
+    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().to_numpy().mean())
 
 
 def _num(df: pl.DataFrame, name: str) -> np.ndarray:
@@ -764,7 +764,6 @@ def audit_datasets(
     import time
 
     t0 = time.perf_counter()
-    say = progress or (lambda _m: None)
     for phase, names in declared.items():
         signals.check(names, f"{scenario} phase {phase}")
     rows = load_rows(datasets, entry)
@@ -906,13 +905,13 @@ def audit_scenarios(
             raise AuditError(f"--set knobs.{name}: no selected scenario has that knob; knobs: "
                              f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}")
     tmp = Path(tempfile.mkdtemp(prefix="artefact-audit-", dir=workdir))
-    results = []
+    results: list[AuditResult] = []
     try:
         for sid, cls in classes.items():
             mine = {k: v for k, v in knobs.items() if k in cls.Knobs.model_fields}
             try:
                 kn = cls.Knobs(**mine)
-            except Exception as exc:  # noqa: BLE001 - pydantic: one line naming the knob
+            except Exception as exc:  # pydantic: one line naming the knob
                 raise AuditError(f"--set knobs ({sid}): {str(exc).splitlines()[0]}; {' '.join(str(exc).split())[:200]}") from None
             if not hasattr(cls(), "signals"):
                 raise AuditError(f"{sid}: the scenario has no signals(knobs); declare its phases' signals (simulator/signals.py)")
@@ -943,7 +942,7 @@ def artefact_audit(datasets: dict[str, Dataset] | Sequence[Dataset]) -> dict[str
     from simulator.scenarios import load
 
     items = list(datasets.values()) if isinstance(datasets, dict) else list(datasets)
-    groups: dict[tuple[str, str, int], list[tuple[Dataset, int]]] = {}
+    groups: dict[tuple[str, str], list[tuple[Dataset, int]]] = {}
     for ds in items:
         for i, spec in enumerate(ds.manifest["config"]["scenarios"]):
             key = (spec["id"], json.dumps(spec.get("knobs", {}), sort_keys=True))
@@ -986,7 +985,7 @@ def table(result: AuditResult, *, all_rows: bool = False) -> list[tuple[str, ...
 
     Only differences (declared or not) unless ``all_rows``.
     """
-    out = []
+    out: list[tuple[str, ...]] = []
     for f in sorted(result.findings, key=lambda f: (f.stream, f.phase, f.unit, f.column, f.feature, f.test)):
         if not (f.differs or all_rows):
             continue

@@ -11,7 +11,9 @@ Each shortcut reads only what a detector could (logs and world tables through th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -19,19 +21,20 @@ from breachbench.dataset import Dataset
 from breachbench.scoring import Truth, false_alert_cost, op_score, score_alerts
 from detectors.contract import ALERTS
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
+from detectors.view import View
 from simulator.scenarios import load as load_scenario
 
 LEAK_SHARE = 0.9
 
 
-def _alerts(frame: pl.DataFrame, bucket, kind: str, reason: str) -> pl.DataFrame:  # noqa: ANN001 - date
+def _alerts(frame: pl.DataFrame, bucket: dt.date | None, kind: str, reason: str) -> pl.DataFrame:
     return frame.select(
         pl.lit(bucket, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col("entity_id").cast(pl.String), pl.col("score").cast(pl.Float64),
         pl.lit(reason).alias("reason"),
     )
 
 
-def foreign_ip(view) -> pl.DataFrame:  # noqa: ANN001 - View
+def foreign_ip(view: View) -> pl.DataFrame:
     """Any source address outside Korea."""
     parts = [view.logs(s, current_only=True).filter(pl.col("country") != "KR").select(pl.col("src_ip").alias("entity_id")) for s in UNIT_STREAMS]
     ips = pl.concat(parts).collect().group_by("entity_id").len().rename({"len": "score"})
@@ -106,7 +109,7 @@ def declared_easy(ds: Dataset) -> dict[str, str]:
         try:
             cls = load_scenario(spec["id"])
             reason = cls().declared_easy(cls.Knobs(**spec.get("knobs", {}))) if hasattr(cls, "declared_easy") else None
-        except Exception:  # noqa: BLE001 - a scenario that no longer loads is simply not declared easy
+        except Exception:  # a scenario that no longer loads is simply not declared easy
             reason = None
         if reason:
             out[spec["id"]] = reason
@@ -129,13 +132,19 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
         frames = [fn(ds.view(b, b)).select(ALERTS.names()) for b in ds.scored]
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
         res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
-        parts = {int(k): (*map(float, m["harm_by_profile"][profile]), float(m["false_alerts_read"])) for k, m in res["by_budget"].items()}
+        parts = {int(k): _parts(m, profile) for k, m in res["by_budget"].items()}
         best_k, best = _best(parts, profile)
         m = res["by_budget"][str(best_k)]
         rows.append({"shortcut": name, "op_score": best, "budget": best_k, "auprc": res["overall"]["auprc"],
                      "recall_at_k": m["recall_at_k"], "leaks": best is not None and best >= LEAK_SHARE * 100,
                      "declared_easy": easy, "parts": parts})
     return rows
+
+
+def _parts(m: dict[str, Any], profile: str) -> tuple[float, float, float, float]:
+    """(harm before detection, harm of no detector, harm of a perfect one, false alerts read) of one budget's metrics."""
+    before, total, perfect = (float(x) for x in m["harm_by_profile"][profile])
+    return before, total, perfect, float(m["false_alerts_read"])
 
 
 def _best(parts: dict[int, tuple[float, float, float, float]], profile: str) -> tuple[int, float | None]:
@@ -172,7 +181,8 @@ def leakage_audit(datasets: dict[str, Dataset], scenario_of: dict[str, str], bud
     ``scenario_of`` maps a dataset label to its scenario entry's label. A scenario leaks when a
     shortcut's pooled score reaches the line and the scenario does not declare itself easy.
     """
-    per_dataset, per_scenario = [], {}
+    per_dataset: list[dict[str, Any]] = []
+    per_scenario: dict[str, list[list[dict[str, Any]]]] = {}
     for label, ds in datasets.items():
         rows = audit(ds, Truth.of(ds), budget, profile)
         per_scenario.setdefault(scenario_of.get(label, label), []).append(rows)

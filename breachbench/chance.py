@@ -57,7 +57,8 @@ class ChanceDraws:
 
         return ChanceDraws(
             self.budget, self.incidents + other.incidents, self.detected + other.detected,
-            tuple(a + b for a, b in zip(self.parts, other.parts, strict=True)),  # type: ignore[arg-type]
+            (self.parts[0] + other.parts[0], self.parts[1] + other.parts[1], self.parts[2] + other.parts[2],
+             self.parts[3] + other.parts[3], self.parts[4] + other.parts[4]),
             {p: self.harm_before[p] + other.harm_before[p] for p in self.harm_before},
             {p: self.harm_total[p] + other.harm_total[p] for p in self.harm_total},
             {p: self.harm_perfect[p] + other.harm_perfect[p] for p in self.harm_perfect},
@@ -169,7 +170,7 @@ def chance_draws(truth: Truth, budgets: list[int], draws: int = 1000, seed: int 
             ga_n = got[:, : len(na)]
             false += take - ga_n.sum(axis=1)
             vflag += got[:, len(na) : len(na) + len(nv)].sum(axis=1)
-            if len(na):
+            if ga is not None and len(na):
                 member = np.zeros((len(na), n_inc))
                 for g, ms in enumerate(ga["members"].to_list()):
                     member[g, [col[m] for m in ms if m in col]] = 1.0

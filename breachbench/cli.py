@@ -8,12 +8,16 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from breachbench.interop.export import As as ExportAs
+    from breachbench.interop.replay import As as ReplayAs
 
 app = typer.Typer(
     help="BreachBench: generate a synthetic company with insider attacks, run detectors, score them.",
@@ -49,7 +53,7 @@ def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> An
     return cfg.model_copy(update={"execution": ExecutionConfig(executor=name, scheduler=address)})
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)  # brackets are text: 'breachbench[dask]'
     raise typer.Exit(2)
 
@@ -58,7 +62,7 @@ def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> Non
     """One line for an interrupt, saying what was kept; exit 130 (SIGINT) or 143 (SIGTERM)."""
     try:
         what = kept() if kept else "no partial output was kept"
-    except Exception as exc:  # noqa: BLE001 - the report must not turn into a traceback
+    except Exception as exc:  # the report must not turn into a traceback
         what = f"could not list what was kept ({type(exc).__name__})"
     err_console.print(f"[bold red]interrupted[/bold red] ({signame}): {what}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -335,7 +339,7 @@ def score(
         except Exception as exc:  # not Parquet, truncated...
             raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
         frame = validate_alerts(frame, source=str(alerts))
-        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored))["units"].max() or 0)
+        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
         if budget > units:
             raise DatasetError(f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}")
         outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
@@ -401,7 +405,7 @@ def export_cmd(
         _fail(f"--as {as_!r}: unknown; accepted: ndjson, parquet")
     with _user_errors():
         try:
-            m = export_dataset(dataset, out, fmt, as_=as_, truth=truth)  # type: ignore[arg-type]
+            m = export_dataset(dataset, out, fmt, as_=cast("ExportAs", as_), truth=truth)  # checked above
         except MappingError as exc:
             _fail(str(exc))
     rows = sum(f["rows"] for f in m["files"])
@@ -440,7 +444,7 @@ def replay_cmd(
         _fail(f"--speed {speed!r}: give N, Nx or max")
     with _user_errors():
         try:
-            stats = replay(dataset, to, as_=as_, speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # type: ignore[arg-type]
+            stats = replay(dataset, to, as_=cast("ReplayAs", as_), speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # replay checks as_
         except (ReplayError, OSError) as exc:
             _fail(str(exc))
     err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
@@ -461,7 +465,7 @@ def import_cmd(
 
     with _user_errors():
         try:
-            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)  # type: ignore[arg-type]
+            m = import_logs(mapping, out, sources, world=world, labels=labels, force=force)
         except (MappingError, FileExistsError) as exc:
             _fail(f"{exc.filename}: {exc.strerror}" if isinstance(exc, FileExistsError) else str(exc))
     t = m["config"]["time"]
@@ -586,7 +590,7 @@ def _check_audit(name: str) -> tuple[str, str, bool, str]:
 
     try:
         (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say)
-    except Exception as exc:  # noqa: BLE001 - a scenario that cannot be audited fails this check
+    except Exception as exc:  # a scenario that cannot be audited fails this check
         return name, "artefacts", False, f"audit failed: {type(exc).__name__}: {exc}"
     problems = res.problems
     for line in problems:

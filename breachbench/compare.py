@@ -53,7 +53,7 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
             f"{old.get('_path', 'OLD')} has schema_version {versions[0]} and {new.get('_path', 'NEW')} has {versions[1]}: version 3 counts only "
             "actor units and harm-weighted costs, so its scores do not compare with version 2's; rerun the older side with this version"
         )
-    metrics = METRICS + (METRICS_V3 if versions[0] >= 3 else ())
+    metrics = METRICS + (METRICS_V3 if isinstance(versions[0], int) and versions[0] >= 3 else ())
     if metric not in metrics:
         raise CompareError(f"--metric {metric!r}: unknown for schema_version {versions[0]}; accepted: {', '.join(metrics)}")
     o = {r["detector"]: r for r in old["results"]}

@@ -16,8 +16,8 @@ import polars as pl
 from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
-from simulator.schema import LOG_STREAMS
 from simulator.errors import BreachBenchError
+from simulator.schema import LOG_STREAMS, DType
 
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
@@ -179,7 +179,7 @@ class Dataset:
                 self.scan(stream).select("event_id", "customer_id", "ts").drop_nulls("customer_id").unique("event_id")
                 .join(ids.lazy(), on="event_id", how="inner").select("incident_id", "customer_id", "ts")
             )
-        schema = {"incident_id": tagged.schema["incident_id"], "customer_id": pl.Int64, "ts": LOG_STREAMS["admin"]["ts"]}
+        schema: dict[str, DType] = {"incident_id": tagged.schema["incident_id"], "customer_id": pl.Int64, "ts": LOG_STREAMS["admin"]["ts"]}
         return pl.concat(parts).collect() if parts else pl.DataFrame(schema=schema)
 
     @cached_property

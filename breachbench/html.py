@@ -15,13 +15,16 @@ import io
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from breachbench.audit import LEAK_SHARE, leakage_audit
 from breachbench.dataset import Dataset
 from breachbench.scoring import KEYS, Truth
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Okabe-Ito's colour-blind-safe palette (yellow swapped for grey, which reads on white).
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999999"]
@@ -34,7 +37,7 @@ def detector_styles(names: list[str]) -> dict[str, dict[str, str]]:
     return {n: {"color": PALETTE[j % len(PALETTE)], "marker": MARKERS[j % len(MARKERS)]} for j, n in enumerate(names)}
 
 
-def _png(fig) -> str:  # noqa: ANN001 - matplotlib figure
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt

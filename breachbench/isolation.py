@@ -110,7 +110,7 @@ def _import_roots(detector_id: str) -> list[str]:
     import simulator
     from detectors.registry import registry
 
-    roots = [str(Path(m.__file__).parent) for m in (breachbench, detectors, simulator)]
+    roots = [m.__path__[0] for m in (breachbench, detectors, simulator)]  # each package's folder
     target = registry().get(detector_id, detector_id)
     module = target.partition(":")[0]
     try:
@@ -143,19 +143,19 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     note = sealing.restrict([Path(p) for p in read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
     if note and linked:  # hard links to the bench's files are only safe under the kernel's restriction
-        meta = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}", "note": note}
+        meta: dict[str, Any] = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}", "note": note}
         for slot in slots[start:]:
             (slot.work / "meta.json").write_text(json.dumps(meta))
         return
     proto: Any = None
-    tune_error = None
+    tune_error: dict[str, Any] | None = None
     try:
         proto = pickle.loads(prototype) if prototype else None
         if proto is None:
             proto = _tuned(detector_id, tune_views)
     except MemoryError:
         tune_error = {"status": "OOM", "error": "MemoryError in the detector's process"}
-    except BaseException as exc:  # noqa: BLE001 - a detector's bug in tune() is its row
+    except BaseException as exc:  # a detector's bug in tune() is its row
         tune_error = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
     for slot in slots[start:]:
         meta = tune_error or _run_one(detector_id, proto, slot)
@@ -181,7 +181,7 @@ def _run_one(detector_id: str, proto: Any, slot: sealing.SealedSlot) -> dict[str
         return meta
     except MemoryError:
         return {"status": "OOM", "error": "MemoryError in the detector's process"}
-    except BaseException as exc:  # noqa: BLE001 - anything the child hits becomes its row
+    except BaseException as exc:  # anything the child hits becomes its row
         return {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -247,7 +247,7 @@ def run_isolated_many(detector_id: str, dataset_roots: list[Path], *, timeout_s:
     enforced = sealing.landlock_abi() >= 1
     try:
         for i, root in enumerate(roots):
-            sealing.build_view(root, _dataset_slot(top, i), link=enforced, features=(features or [None] * len(roots))[i], features_root=features_root)
+            sealing.build_view(root, _dataset_slot(top, i), link=enforced, features=features[i] if features else None, features_root=features_root)
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning
         for i, t in enumerate(tuning):
@@ -300,6 +300,7 @@ def _supervise(runs: list[DetectorRun], top: Path, start: int, detector_id: str,
         proc.start()
     finally:
         os.environ.update(saved)
+    assert proc.pid is not None  # started
     killed = None
     cur, peak = start, 0
 

@@ -26,7 +26,7 @@ _FEATURES = re.compile(r"^v\d+-[0-9a-f]{16}$")
 RUN_FILES = ("results.json", "leaderboard.md", "report.html", "incidents.csv")
 
 
-class Terminated(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its sibling
+class Terminated(BaseException):  # named like KeyboardInterrupt, its sibling
     """SIGTERM received (raised in the main thread by :func:`signals_as_exceptions`)."""
 
 

@@ -390,7 +390,7 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
     harm = {name: fr.harm_before(name, det_idx) for name in profile_names()}
     rec_before = np.where(det_idx >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total)
     rec_perfect = np.where(fr.first >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total)
-    per_incident = []
+    per_incident: list[dict[str, Any]] = []
     for j, iid in enumerate(fr.ids):
         detected = bool(det_idx[j] >= 0)
         det_bucket = truth.scored[det_idx[j]] if detected else None
@@ -400,8 +400,8 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
             {
                 "incident_id": int(iid), "scenario": fr.scenario[j], "detected": detected, "detectable": bool(fr.first[j] >= 0),
                 "detected_bucket": det_bucket.isoformat() if det_bucket else None,
-                "ttd_buckets": (det_bucket - start).days if detected and start else None,
-                "ttd_hours": (truth.bucket_end(det_bucket) - inc_start).total_seconds() / 3600 if detected and inc_start else None,
+                "ttd_buckets": (det_bucket - start).days if det_bucket is not None and start else None,
+                "ttd_hours": (truth.bucket_end(det_bucket) - inc_start).total_seconds() / 3600 if det_bucket is not None and inc_start else None,
                 "timeliness": float(tl[j]),
                 "window_buckets": int(fr.last[j] - fr.first[j] + 1) if fr.first[j] >= 0 else 0,
                 "exposed_before_detection": int(rec_before[j]), "exposed_total": int(fr.records_total[j]), "exposed_perfect": int(rec_perfect[j]),

@@ -28,6 +28,7 @@ from breachbench.scoring import DetectionParts, Truth, above_chance, cost_profil
 from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
+from simulator.config import ScenarioSpec
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
 
 
@@ -66,7 +67,7 @@ def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Call
 
 def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     """The datasets of a run: test seeds x scenario entries, then tuning seeds x entries."""
-    entries = list(enumerate(cfg.scenarios)) or [(-1, None)]
+    entries: list[tuple[int, ScenarioSpec | None]] = [*enumerate(cfg.scenarios)] or [(-1, None)]
     single = len(cfg.test_seeds) == 1 and len(entries) == 1 and not cfg.suite.tuning_seeds
     points = []
     for tuning, seeds in ((False, cfg.test_seeds), (True, cfg.suite.tuning_seeds)):
@@ -218,9 +219,9 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     points = grid(cfg, out)
     datasets: dict[str, Dataset] = {}
     for p in points:
-        ds, reused = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
+        ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
         datasets[p.label] = ds
-        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if reused else 'generated'})")
+        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
     tests = [p for p in points if not p.tuning]
     tuning = [datasets[p.label] for p in points if p.tuning]
     truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
@@ -263,7 +264,7 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     feats: dict[str, dict[str, str]] = {}
     try:
         for det in [*ids, ORACLE]:
-            runs = []
+            runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]] = []
             started = time.perf_counter()
             if progress is not None:  # the bar (or the plain log line) names the detector now running
                 progress.update(task, description=f"detect {det}")
@@ -271,10 +272,10 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                 earlier = reused[det]["row"]
                 for p in tests:
                     ds = datasets[p.label]
-                    was = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
+                    was: dict[str, Any] = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
                     r = DetectorRun(det, version=earlier.get("version"), alerts=reused[det]["alerts"][p.label], fit_s=was.get("fit_s") or 0.0,
                                     score_s=was.get("score_s") or 0.0, peak_mb=was.get("peak_mb"), events=ds.event_count(ds.scored), note=was.get("note"))
-                    s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets))
+                    s: dict[str, Any] | None = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets))
                     runs.append((p, r, s))
                     for _ in ds.scored:
                         tick()

@@ -14,6 +14,7 @@ import polars as pl
 from detectors.contract import ALERTS, empty_alerts
 from detectors.adapters import feature_matrix
 from detectors.features import UNIT_STREAMS, entity_units, feature_table, with_issuance
+from detectors.view import View
 
 
 class NullDetector:
@@ -42,8 +43,9 @@ class RandomDetector:
         """Nothing to learn."""
         return self
 
-    def score(self, view) -> pl.DataFrame:  # noqa: ANN001 - any View
+    def score(self, view: View) -> pl.DataFrame:
         """A uniform score for every entity of the current bucket, seeded by (seed, bucket)."""
+        assert view.bucket is not None, "score() gets a view with a current bucket"
         units = entity_units(*(view.logs(s, current_only=True) for s in UNIT_STREAMS))
         r = np.random.default_rng([self.seed, view.bucket.toordinal()])
         return units.with_columns(score=pl.Series(r.random(units.height)), reason=pl.lit(None, pl.String)).select(ALERTS.names())
@@ -68,9 +70,10 @@ class UnissuedTokenRule:
         """A rule: nothing to learn."""
         return self
 
-    def score(self, view) -> pl.DataFrame:  # noqa: ANN001 - any View
+    def score(self, view: View) -> pl.DataFrame:
         """Count unissued tokens per entity in the current bucket."""
         bucket = view.bucket
+        assert bucket is not None, "score() gets a view with a current bucket"
         gw = view.logs("gateway", current_only=True)
         auth = view.logs("auth").filter(pl.col("bucket") >= bucket - dt.timedelta(days=1))
         bad = with_issuance(gw, auth).filter(~pl.col("issued"))
@@ -103,7 +106,7 @@ class IsolationForestDetector:
         self.max_samples = max_samples
         self.seed = seed
 
-    def fit(self, view) -> IsolationForestDetector:  # noqa: ANN001 - any View
+    def fit(self, view: View) -> IsolationForestDetector:
         """Fit one forest per kind on the warm-up features."""
         from sklearn.ensemble import IsolationForest
 
@@ -114,7 +117,7 @@ class IsolationForestDetector:
             self.forests_[kind] = forest.fit(x)
         return self
 
-    def score(self, view) -> pl.DataFrame:  # noqa: ANN001 - any View
+    def score(self, view: View) -> pl.DataFrame:
         """Anomaly score of every entity of the current bucket."""
         parts = []
         for kind, forest in self.forests_.items():

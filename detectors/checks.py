@@ -73,7 +73,7 @@ class CheckResult:
 
 
 def _factory(target: str | type | Callable[[], Any]) -> Callable[[], Any]:
-    return (lambda: load(target)()) if isinstance(target, str) else target  # type: ignore[return-value]
+    return (lambda: load(target)()) if isinstance(target, str) else target
 
 
 def check_dataset(cache_dir: str | Path | None = None) -> Path:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from detectors.view import View
+
 #: Bumped whenever the features change (cached tables are keyed by it).
 FEATURE_VERSION = 2
 SENSITIVE = ["/my-info", "/address-list", "/address-edit", "/order-history"]
@@ -94,7 +96,7 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
     )
 
 
-def feature_table(view, kind: str, *, current_only: bool = True) -> pl.DataFrame:  # noqa: ANN001 - View
+def feature_table(view: View, kind: str, *, current_only: bool = True) -> pl.DataFrame:
     """The shared entity-bucket feature table of ``kind`` for the view's current bucket (or all
     visible buckets), one bucket at a time.
 

@@ -104,10 +104,13 @@ def to_expr(node: Any, columns: set[str], where: str) -> pl.Expr:
 def parse_rules(texts: dict[str, str]) -> list[dict[str, Any]]:
     """(name -> YAML) to [{name, title, level, stream, conditions}], checked; sorted by name."""
     from sigma.collection import SigmaCollection
+    from sigma.rule import SigmaRule
 
     out = []
     for name in sorted(texts):
         for rule in SigmaCollection.from_yaml(texts[name]).rules:
+            if not isinstance(rule, SigmaRule):
+                raise SigmaRuleError(f"{name}: {type(rule).__name__} is not supported; only detection rules are")
             ls = rule.logsource
             if ls.product != "breachbench" or ls.service not in STREAMS:
                 raise SigmaRuleError(f"{name}: logsource must be product: breachbench, service: one of {', '.join(STREAMS)}")

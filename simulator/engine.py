@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -434,7 +434,7 @@ def staff_day_context(cfg: SimConfig, root: Path, day_index: int, benign: list[B
     return StaffDay(cfg, day_index, day, utc_micros(day, cfg.time.timezone), ctx, work, signed_up(cfg, day_index))
 
 
-def staff_log_shard(cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: list[tuple[str, Any]] = ()) -> ShardOut:
+def staff_log_shard(cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[tuple[str, Any]] = ()) -> ShardOut:
     """Staff streams of one day: admin reads, employees' and services' auth events, hr and key events.
 
     Scenarios with a ``render_staff`` method add their rows of the day here.

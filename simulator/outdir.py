@@ -116,7 +116,7 @@ def check_replace(out: Path, force: bool, what: str = "--out") -> None:
 
 def sweep(parent: Path) -> list[Path]:
     """Remove ``.NAME.tmp-PID`` / ``.NAME.old-PID`` folders in ``parent`` whose process is gone; returns them."""
-    gone = []
+    gone: list[Path] = []
     try:
         entries = list(Path(parent).iterdir())
     except OSError:

@@ -8,6 +8,7 @@ unmistakably synthetic.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -45,7 +46,7 @@ def locale_pools(root: int, locale: str) -> LocalePools:
     fake = Faker(locale)
     fake.seed_instance(seed_int(root, "faker-pool", sum(map(ord, locale)) * 7919 + len(locale)))
 
-    def pool(fn) -> pl.Series:  # noqa: ANN001 - Faker provider method
+    def pool(fn: Callable[[], str]) -> pl.Series:  # a Faker provider method
         return pl.Series([fn() for _ in range(POOL_SIZE)], dtype=pl.String)
 
     city_fn = getattr(fake, "city", None) or fake.state
@@ -115,10 +116,10 @@ def _prefixes(rows: list[tuple[str, int, int, str, float]]) -> Prefixes:
         asn.append(a)
         country.append(c)
         weight.append(w)
-    w = np.asarray(weight, dtype=np.float64)
+    weights = np.asarray(weight, dtype=np.float64)
     return Prefixes(
         np.asarray(base, dtype=np.uint32), np.asarray(size, dtype=np.int64), np.asarray(asn, dtype=np.int32),
-        np.asarray(country, dtype=object), w / w.sum(),
+        np.asarray(country, dtype=object), weights / weights.sum(),
     )
 
 

@@ -7,12 +7,22 @@ Detectors may rely on the world and log schemas; the truth schemas are for the b
 from __future__ import annotations
 
 import polars as pl
+from polars.datatypes import DataTypeClass
+
+#: A polars column type: a class (``pl.Int64``) or an instance (``pl.Datetime("us", "UTC")``).
+DType = pl.DataType | DataTypeClass
 
 TS = pl.Datetime("us", "UTC")
 
+
+def _schema(columns: dict[str, DType]) -> pl.Schema:
+    """``pl.Schema(columns)``, typed so that classes and instances may be mixed."""
+    return pl.Schema(columns)
+
+
 # ---- world -----------------------------------------------------------------------------
 
-CUSTOMERS = pl.Schema(
+CUSTOMERS = _schema(
     {
         "customer_id": pl.Int64,
         "name": pl.String,
@@ -26,7 +36,7 @@ CUSTOMERS = pl.Schema(
     }
 )
 
-ADDRESSES = pl.Schema(
+ADDRESSES = _schema(
     {
         "address_id": pl.Int64,
         "customer_id": pl.Int64,
@@ -38,7 +48,7 @@ ADDRESSES = pl.Schema(
     }
 )
 
-ORDERS = pl.Schema(
+ORDERS = _schema(
     {
         "order_id": pl.Int64,
         "customer_id": pl.Int64,
@@ -48,7 +58,7 @@ ORDERS = pl.Schema(
     }
 )
 
-EMPLOYEES = pl.Schema(
+EMPLOYEES = _schema(
     {
         "employee_id": pl.Int64,
         "name": pl.String,
@@ -62,7 +72,7 @@ EMPLOYEES = pl.Schema(
     }
 )
 
-ROLE_HISTORY = pl.Schema(
+ROLE_HISTORY = _schema(
     {
         "employee_id": pl.Int64,
         "role": pl.String,
@@ -72,7 +82,7 @@ ROLE_HISTORY = pl.Schema(
     }
 )
 
-CREDENTIALS = pl.Schema(
+CREDENTIALS = _schema(
     {
         "key_id": pl.String,
         "kind": pl.String,
@@ -95,7 +105,7 @@ WORLD_TABLES: dict[str, pl.Schema] = {
 
 # ---- logs ------------------------------------------------------------------------------
 
-GATEWAY = pl.Schema(
+GATEWAY = _schema(
     {
         "event_id": pl.Int64,
         "ts": TS,
@@ -113,7 +123,7 @@ GATEWAY = pl.Schema(
     }
 )
 
-AUTH = pl.Schema(
+AUTH = _schema(
     {
         "event_id": pl.Int64,
         "ts": TS,
@@ -127,7 +137,7 @@ AUTH = pl.Schema(
     }
 )
 
-ADMIN = pl.Schema(
+ADMIN = _schema(
     {
         "event_id": pl.Int64,
         "ts": TS,
@@ -143,7 +153,7 @@ ADMIN = pl.Schema(
     }
 )
 
-HR = pl.Schema(
+HR = _schema(
     {
         "event_id": pl.Int64,
         "ts": TS,
@@ -167,7 +177,7 @@ ENTITY_KINDS: tuple[str, ...] = ("employee", "customer", "ip", "key", "token")
 
 # ---- truth (bench only) ------------------------------------------------------------------
 
-INCIDENTS = pl.Schema(
+INCIDENTS = _schema(
     {
         "incident_id": pl.Int32,
         "scenario": pl.String,
@@ -178,7 +188,7 @@ INCIDENTS = pl.Schema(
     }
 )
 
-MALICIOUS_EVENTS = pl.Schema(
+MALICIOUS_EVENTS = _schema(
     {
         "event_id": pl.Int64,
         "stream": pl.String,
@@ -188,7 +198,7 @@ MALICIOUS_EVENTS = pl.Schema(
     }
 )
 
-EXPOSURE = pl.Schema(
+EXPOSURE = _schema(
     {
         "incident_id": pl.Int32,
         "customer_id": pl.Int64,
@@ -198,7 +208,7 @@ EXPOSURE = pl.Schema(
     }
 )
 
-BENIGN_ANOMALIES = pl.Schema(
+BENIGN_ANOMALIES = _schema(
     {
         "event_id": pl.Int64,
         "stream": pl.String,
@@ -241,12 +251,12 @@ RENDER_REQUIRED: dict[str, tuple[str, ...]] = {
     "hr": ("ts", "subject_kind", "subject_id", "event", "phase"),
 }
 #: Hidden columns a rendered row may carry: they reach the truth, never the logs.
-RENDER_HIDDEN: dict[str, pl.DataType] = {"_xlo": pl.Int64, "_xn": pl.Int64, "_xkind": pl.String}
+RENDER_HIDDEN: dict[str, DType] = {"_xlo": pl.Int64, "_xn": pl.Int64, "_xkind": pl.String}
 
 
-def render_schema(stream: str) -> dict[str, pl.DataType]:
+def render_schema(stream: str) -> dict[str, DType]:
     """Every column a scenario may render in ``stream``, with its type."""
-    cols: dict[str, pl.DataType] = {c: t for c, t in LOG_STREAMS[stream].items() if c not in ("event_id", "src_ip")}
+    cols: dict[str, DType] = {c: t for c, t in LOG_STREAMS[stream].items() if c not in ("event_id", "src_ip")}
     if "src_ip" in LOG_STREAMS[stream]:
         cols["ip"] = pl.Int64
     cols["phase"] = pl.String
@@ -257,7 +267,7 @@ def render_schema(stream: str) -> dict[str, pl.DataType]:
     return cols
 
 
-def _kind(t: pl.DataType) -> str:
+def _kind(t: DType) -> str:
     if t == pl.Null:
         return "null"
     if t.is_integer():
@@ -288,7 +298,7 @@ def check_rendered(stream: str, df: pl.DataFrame, where: str) -> pl.DataFrame:
     missing = [c for c in RENDER_REQUIRED[stream] if c not in df.columns]
     if missing:
         raise ValueError(f"{where}: {stream} rows lack the required columns {missing}")
-    casts = {}
+    casts: dict[str, DType] = {}
     for c, t in df.schema.items():
         got, need = _kind(t), _kind(want[c])
         ok = got == need or got == "null" or (need == "float" and got == "integer") or (c == "ts" and got in ("integer", "datetime"))
@@ -301,4 +311,6 @@ def check_rendered(stream: str, df: pl.DataFrame, where: str) -> pl.DataFrame:
         raise ValueError(f"{where}: {stream} rows have nulls in the required columns {nulls}")
     if isinstance(df.schema["ts"], pl.Datetime):
         df = df.with_columns(pl.col("ts").dt.epoch("us"))
-    return df.cast(casts)
+    # polars types the argument as a Mapping keyed by names or selectors, and Mapping's key type is
+    # invariant, so no dict[str, ...] matches it
+    return df.cast(casts)  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return c - np.repeat(c[starts] - values[starts], counts)
 
 
-def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: dict[str, np.ndarray], key_ids: list[str]) -> dict[str, pl.DataFrame]:
+def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, key_ids: list[str]) -> dict[str, pl.DataFrame]:
     """Gateway and auth rows of normal customer traffic for one (day, block), unsorted, without ids."""
     r = rng(cfg.seed, "traffic", day_index, block)
     day = cfg.time.start + dt.timedelta(days=day_index)

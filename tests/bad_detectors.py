@@ -217,7 +217,7 @@ def _truth_roots(view) -> list[Path]:
         for paths in files.values():
             for f in paths[:1]:
                 add(f)
-    for k, v in os.environ.items():  # variables
+    for v in os.environ.values():  # variables
         if "/" in v:
             for part in v.split(os.pathsep):
                 add(part)
@@ -255,7 +255,7 @@ def find_truth(view) -> pl.DataFrame | None:
         for cand in (root / "truth" / "malicious_events.parquet", root / "dataset" / "truth" / "malicious_events.parquet"):
             try:
                 return pl.read_parquet(cand)
-            except Exception:  # noqa: BLE001, S112 - unreadable: try the next
+            except Exception:  # unreadable: try the next
                 continue
     return None
 
@@ -303,7 +303,7 @@ class Writer(UnissuedTokenRule):
                 except OSError:
                     continue
         for p in [t for t in targets if _damageable(t)][:400]:
-            for attempt in (lambda: p.write_bytes(b"poison"), lambda: (os.chmod(p, 0o644), p.write_bytes(b"poison")), p.unlink):
+            for attempt in (lambda p=p: p.write_bytes(b"poison"), lambda p=p: (os.chmod(p, 0o644), p.write_bytes(b"poison")), p.unlink):
                 try:
                     attempt()
                     break

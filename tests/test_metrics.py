@@ -389,7 +389,7 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
 
     payload = json.loads(Path(tiny_run["results"]).read_text())
     payload["stability"]["rho"] = 0.9  # the tiny run has one seed; the line must show a value when there is one
-    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115  (a wide terminal: the table must not need it)
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # a wide terminal: the table must not need it
     print_leaderboard(payload["results"], "tiny", console, payload)
     text = console.export_text()
     assert "detection score" in text and "chance (uniform)" in text

@@ -62,6 +62,13 @@ def test_unknown_field_and_keyword_search_are_refused() -> None:
         parse_rules({"r.yml": RULE.format(detection="  s: {a: 1}\n  condition: s").replace("breachbench", "windows")})
 
 
+def test_correlation_rules_are_refused_by_name() -> None:
+    base = "title: x\nname: x\nlogsource: {product: breachbench, service: gateway}\ndetection:\n  s: {endpoint: /my-info}\n  condition: s\n"
+    corr = "title: c\ncorrelation:\n  type: event_count\n  rules: [x]\n  group-by: [src_ip]\n  timespan: 1h\n  condition: {gte: 10}\n"
+    with pytest.raises(SigmaRuleError, match="c.yml: SigmaCorrelationRule is not supported"):
+        parse_rules({"c.yml": corr + "---\n" + base})
+
+
 def test_the_pack_ships_the_rules_of_the_issue() -> None:
     titles = " | ".join(r["title"].lower() for r in parse_rules({p.name: p.read_text() for p in rule_files()}))
     for words in ("never issued", "employee who has left", "without a ticket", "at night", "several countries"):

@@ -143,7 +143,8 @@ def validator(mapping: Mapping):
 def validate_file(path: Path, mapping: Mapping, *, limit: int | None = None) -> tuple[int, list[str]]:
     """(events read, first errors) of an exported NDJSON file, each line checked against the schema."""
     v = validator(mapping)
-    n, errors = 0, []
+    n = 0
+    errors: list[str] = []
     with open(path) as f:
         for line in f:
             if limit is not None and n >= limit:

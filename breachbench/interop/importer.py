@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,7 +26,7 @@ import polars as pl
 
 from breachbench.interop.mapping import MappingError
 from simulator import layout
-from simulator.schema import LOG_STREAMS, TRUTH_TABLES, WORLD_TABLES, event_ids
+from simulator.schema import LOG_STREAMS, TRUTH_TABLES, WORLD_TABLES, DType, event_ids
 
 READABLE = (".parquet", ".csv", ".ndjson", ".jsonl", ".json")
 TIME_TYPES = ("timestamp", "epoch_ms", "epoch_us")
@@ -66,7 +67,7 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
     return m
 
 
-def source_files(sources: list[str | Path]) -> list[Path]:
+def source_files(sources: Sequence[str | Path]) -> list[Path]:
     """Files to read: each file given, and in each folder (recursively) its Parquet, CSV and JSON-lines files."""
     out: list[Path] = []
     for s in map(Path, sources):
@@ -97,7 +98,8 @@ def _path(schema: pl.Schema, path: str) -> pl.Expr | None:
     head, *rest = path.split(".")
     if head not in schema:
         return None
-    e, t = pl.col(head), schema[head]
+    e = pl.col(head)
+    t: DType = schema[head]
     for part in rest:
         if not isinstance(t, pl.Struct):
             return None
@@ -157,7 +159,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path, name: str) -> list[str]:
+def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path | Callable[[str], Path], name: str) -> list[str]:
     """Copy ``<table>.parquet|ndjson`` or ``<table>-*.parquet`` of a folder, cast to the schema, to ``out``."""
     written = []
     for table, schema in schemas.items():
@@ -172,18 +174,18 @@ def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path, name: str) -
             elif isinstance(t, pl.Datetime) and df.schema[c] == pl.String:
                 cols.append(pl.col(c).str.to_datetime(time_unit="us", time_zone="UTC").alias(c))
             elif isinstance(t, pl.List) and isinstance(df.schema[c], pl.List):
-                cols.append(pl.col(c).list.eval(pl.element().cast(t.inner)).alias(c))  # type: ignore[union-attr]
+                cols.append(pl.col(c).list.eval(pl.element().cast(t.inner)).alias(c))
             else:
                 cols.append(pl.col(c).cast(t).alias(c))
         try:
-            _write(df.select(cols), out(table) if callable(out) else out / f"{table}.parquet")  # type: ignore[operator]
+            _write(df.select(cols), out(table) if callable(out) else out / f"{table}.parquet")
         except pl.exceptions.PolarsError as exc:
             raise MappingError(f"{name} {files[0]}: cannot be read as the {table} schema: {str(exc).splitlines()[0]}") from None
         written.append(table)
     return written
 
 
-def import_logs(mapping: str | Path, out: str | Path, sources: list[str | Path], *, world: str | Path | None = None,
+def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Path], *, world: str | Path | None = None,
                 labels: str | Path | None = None, force: bool = False) -> dict[str, Any]:
     """Build a dataset folder at ``out``; returns its manifest.
 

@@ -102,12 +102,12 @@ def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.d
             frames.append(pl.scan_parquet(late))
         if not frames:
             continue
-        df = pl.concat(frames).with_columns(_at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us"))
+        lazy = pl.concat(frames).with_columns(_at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us"))
         if start is not None:
-            df = df.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
+            lazy = lazy.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
         if end is not None:
-            df = df.filter(pl.col("_at") < int(end.timestamp() * 1_000_000))
-        df = df.collect()
+            lazy = lazy.filter(pl.col("_at") < int(end.timestamp() * 1_000_000))
+        df = lazy.collect()
         if df.height == 0:
             continue
         parts.append(pl.DataFrame({"_at": df["_at"], "_s": [_STREAM_ORDER[stream]] * df.height, "event_id": df["event_id"],
@@ -138,7 +138,7 @@ class _Sink:
                 self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self._udp = (u.hostname, u.port)
         elif to.startswith("file://") or "://" not in to:
-            self._file = open(to.removeprefix("file://"), "w")  # noqa: SIM115 - closed in close()
+            self._file = open(to.removeprefix("file://"), "w")  # closed in close()
         else:
             raise ReplayError(f"--to {to!r}: accepted: stdout, a file path (or file://PATH), tcp://HOST:PORT, udp://HOST:PORT")
 
@@ -182,7 +182,7 @@ def replay(dataset: str | Path, to: str = "stdout", *, as_: As = "ecs", speed: f
             for at, lines in slices(ds, as_, start=start, end=end, slice_s=slice_s):
                 for i in range(0, len(lines), 1000):
                     q.put((at[i : i + 1000], lines[i : i + 1000]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread, which raises it
+        except BaseException as exc:  # handed to the sending thread, which raises it
             failure.append(exc)
         finally:
             q.put(_END)

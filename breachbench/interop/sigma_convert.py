@@ -44,14 +44,16 @@ def pipeline():
 def convert(rule: Path, target: str) -> list[str]:
     """The queries of one rule file for ``target`` (splunk or elasticsearch)."""
     from sigma.collection import SigmaCollection
+    from sigma.conversion.base import TextQueryBackend
 
+    backend: type[TextQueryBackend]
     if target == "splunk":
-        from sigma.backends.splunk import SplunkBackend as Backend
+        from sigma.backends.splunk import SplunkBackend as backend
     elif target == "elasticsearch":
-        from sigma.backends.elasticsearch import LuceneBackend as Backend
+        from sigma.backends.elasticsearch import LuceneBackend as backend
     else:
         raise ValueError(f"unknown target {target!r}; accepted: {', '.join(TARGETS)}")
-    return list(Backend(pipeline()).convert(SigmaCollection.from_yaml(Path(rule).read_text())))
+    return list(backend(pipeline()).convert(SigmaCollection.from_yaml(Path(rule).read_text())))
 
 
 def rule_files(folder: Path | None = None) -> list[Path]:

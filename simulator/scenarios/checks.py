@@ -66,7 +66,7 @@ class CheckResult:
     message: str = ""
 
 
-def _target(target: str | type) -> tuple[str, type]:
+def _target(target: str | type) -> tuple[str, type[Any]]:  # any class with the scenario interface
     """(scenario id for the config, class)."""
     if isinstance(target, str):
         return target, load(target)
@@ -101,7 +101,7 @@ def check_scenario(
     try:
         try:
             a = generate(cfg, tmp / "a", workers=1)
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the check run
+        except Exception as exc:  # report, do not crash the check run
             results.append(CheckResult("generate", False, f"generation failed: {type(exc).__name__}: {exc}"))
             return _finish(results, raise_on_failure)
         staff: dict[str, Any] = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}
@@ -136,7 +136,7 @@ def _logs(root: Path, stream: str) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame(schema=schema.LOG_STREAMS[stream])
 
 
-def _interface(cls: type) -> CheckResult:
+def _interface(cls: type[Any]) -> CheckResult:
     problems = []
     sid = getattr(cls, "id", None)
     if not isinstance(sid, str) or not VERSIONED.match(sid):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import polars as pl
@@ -76,7 +77,7 @@ class ForgedToken:
 
     id = "coupang-forged-token-v2"
     summary = "departed engineer mints tokens with an unrevoked signing key; probing, then a slow sequential sweep from rotating overseas IPs"
-    Knobs = Knobs
+    Knobs: TypeAlias = Knobs
 
     def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: Knobs) -> Plan:
         """Pick the actor and key by fit and lay out the daily id ranges."""

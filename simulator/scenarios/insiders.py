@@ -300,7 +300,7 @@ class StaffScenario:
             ts = np.where(night, sd.night_times(n, r), sd.work_times(day_s, n, r))
             ip = np.where(night, night_s.ip, day_s.ip)
             country = np.where(night, night_s.country, day_s.country)
-            device = np.where(night, night_s.device, day_s.device)
+            devices = np.where(night, night_s.device, day_s.device)
             # what: single reads (fixed targets or anyone who exists), then bulk pulls over an id range
             is_pull = np.arange(n) >= n_views
             if plan.targets:
@@ -335,7 +335,7 @@ class StaffScenario:
                         "ticket_id": pl.Series(ticket).set(pl.Series(~tied | (is_pull & (channel == "sql"))), None),
                         "ip": ip,
                         "country": country.tolist(),
-                        "device": device.tolist(),
+                        "device": devices.tolist(),
                         "phase": [act.phase] * n,
                         "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
                         "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),

@@ -10,6 +10,8 @@ PERF_OUT ?= .benchmarks/perf.json
 
 BASE ?= main
 THRESHOLD ?= 0.15
+# make test's pytest-xdist workers (one per core with auto); TEST_WORKERS=0 runs in one process
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint perf perf-compare setup clean
 
@@ -28,7 +30,7 @@ run: $(STAMP)
 	$(BIN)/breachbench run configs/default.toml --out runs/default --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # the same checks as .pre-commit-config.yaml; settings in pyproject.toml ([tool.ruff], [tool.mypy])
 lint: $(STAMP)

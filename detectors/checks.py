@@ -20,6 +20,7 @@ registry into pytest cases.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import math
 import os
@@ -83,10 +84,13 @@ def check_dataset(cache_dir: str | Path | None = None) -> Path:
     cfg = SimConfig.model_validate(CHECK_WORLD)
     base = Path(cache_dir or os.environ.get("BREACHBENCH_CACHE") or Path(tempfile.gettempdir()) / "breachbench-datasets")
     path = base / f"check-{config_hash(cfg)[:16]}"
-    if path.exists() and not _intact(path):  # a detector checked earlier may have written into it
-        shutil.rmtree(path)
-    if not (path / layout.MANIFEST).is_file():
-        generate(cfg, path, workers=1, force=True)
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / f".{path.name}.wait", "a") as lock:  # checks in parallel processes wait for one generation
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists() and not _intact(path):  # a detector checked earlier may have written into it
+            shutil.rmtree(path)
+        if not (path / layout.MANIFEST).is_file():
+            generate(cfg, path, workers=1, force=True)
     return path
 
 

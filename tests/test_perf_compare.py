@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,11 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _compare(repo: Path, base: str) -> subprocess.CompletedProcess[str]:
+    # not an xdist worker's variables: pytest-benchmark would take the benchmark runs for xdist workers and disable them
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     return subprocess.run(
         [sys.executable, "benchmarks/compare.py", "--base", base, "--same-env", "--rounds", "1", "-k", "scenario_render", "--workdir", str(repo / ".perf")],
-        cwd=repo, capture_output=True, text=True, timeout=600,
+        cwd=repo, capture_output=True, text=True, timeout=600, env=env,
     )
 
 

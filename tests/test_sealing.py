@@ -29,6 +29,9 @@ from breachbench.suite import run_suite
 REPO = Path(__file__).resolve().parent.parent
 SMALL = ["world.customers=1500", "time.end=2025-04-18"]
 LANDLOCK = sealing.landlock_abi() >= 1
+#: One xdist worker for the whole module: its tests look for the forkers' and hogs' processes by
+#: name machine-wide, so no other worker may be running one of them at the same time.
+pytestmark = pytest.mark.xdist_group("sealing")
 
 
 def _hashes(root: Path) -> dict[str, str]:

@@ -80,8 +80,9 @@ def test_replay_into_a_loopback_listener_at_1000x(tiny_dataset: Path) -> None:
     span_s = (want["at"][-1] - want["at"][0]).total_seconds()
     assert stats.wall_s >= 0.95 * span_s / 1000  # not faster than 1000x
     assert time.monotonic() - t0 < span_s / 1000 + 20  # and not stuck (a generous bound on a shared machine)
-    # paced, not in one burst: data arrives over most of the window
-    assert lst.arrivals[-1] - lst.arrivals[0] >= 0.5 * span_s / 1000
+    # paced, not in one burst: data arrives over a good part of the window (a burst takes milliseconds; a loaded machine
+    # can delay the first send and let the sender catch up, so not "most of" it)
+    assert lst.arrivals[-1] - lst.arrivals[0] >= 0.25 * span_s / 1000
 
 
 def test_late_rows_are_sent_when_they_were_delivered(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -428,7 +428,10 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
         _, col, name = c.split(":", 2)
         # presence of the value in another stream is that cross-stream link (``in_auth``: the auth
         # rows of the entity's day carry it), which a signal may name (no issuance record: ``in_auth``)
-        out.append(Feature(c, col, "cat" if t == pl.String else "num", name if name.startswith("in_") else None))
+        # the gap since the entity's previous row is the inverse of its rate of rows: rows added to an
+        # entity's day shorten the gaps of all its rows, so volume explains it (as the distinct share)
+        agg = name if name.startswith("in_") else "rows" if c == "f:ts:gap" else None
+        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg))
     return out
 
 
@@ -493,6 +496,10 @@ def token_units(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Featu
         return None
     d = df.filter(pl.col(TOKEN).is_not_null())
     units, feats = _groups(d, ["_ds", TOKEN], stream)
+    # the day of the token's first row: tokens are matched with benign tokens of the same days, as
+    # entity-days are (without it a weekday attack was judged against every day's tokens, days off included)
+    first = d.group_by("_ds", TOKEN).agg(pl.col("_day").min())
+    units = units.join(first, on=["_ds", TOKEN], how="left")
     return units.with_columns(_entity=pl.concat_str([pl.col("_ds").cast(pl.String), pl.lit("/t"), pl.col(TOKEN).cast(pl.String)])), feats
 
 
@@ -669,8 +676,11 @@ def _stats(att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str
             continue
         if f.name in p99:
             out[(f.name, "sticky")] = float((att[f.name].fill_null(0).to_numpy() > p99[f.name]).mean())
-        if unit != "rows" and f.name.endswith(":mean") and f.aggregate is None:
-            continue  # a day's mean of a row feature: the row tests judge it (and one actor's habits dominate it)
+        if unit != "rows" and f.name.endswith(":mean") and (f.aggregate is None or f.aggregate.startswith("in_")):
+            # a day's mean of a row feature: the row tests judge it (and one actor's habits dominate it); so
+            # too for a share of rows whose value shows in another stream, which moves with the unit's rows
+            # (a day of nine reads has one read of an active customer more often than a day of three)
+            continue
         xa = _num(xs, f.name)
         out[(f.name, "ks")] = _ks(xa, _num(ref, f.name))
         out[(f.name, "single_auc")] = _auc1(y, np.r_[xa, _num(matched, f.name)])

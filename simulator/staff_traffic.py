@@ -192,6 +192,13 @@ class WorkDay:
     reads: np.ndarray  # single-record reads planned for the day
 
 
+def single_read_share(role: str) -> float:
+    """Share of single-record reads among a role's routine admin rows (the rest are batch queries)."""
+    reads = READS_PER_DAY.get(role, 0.0)
+    queries = ANALYST_QUERIES if role == "analyst" else 0.0
+    return reads / (reads + queries) if reads + queries > 0 else 1.0
+
+
 def usual_start(cfg: SimConfig, ctx: StaffContext, idx: np.ndarray, shift_role: np.ndarray, t0: int, r: np.random.Generator) -> np.ndarray:
     """Start of work: the shift's hour (support and logistics) or 9h, a personal habit and daily jitter."""
     habit = (hash_unit(cfg.seed, "habit", ctx.ids[idx]) - 0.5) * 2 * HOUR
@@ -377,6 +384,17 @@ class StaffDay:
         shift_role = np.array([self.role(employee) in ("support_agent", "logistics")])
         start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
         return Session(int(start[0]), int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
+
+    def usual_start(self, employee: int, r: np.random.Generator) -> int:
+        """A start of work drawn as the employee's own starts are (their shift's hour, their habit,
+        daily jitter): the hours someone mimicking the account holder keeps."""
+        i = self._index(employee)
+        shift_role = np.array([self.role(employee) in ("support_agent", "logistics")])
+        return int(usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)[0])
+
+    def login_time(self, session: Session) -> int:
+        """When the login that opens a working session is logged: a minute before work starts, as benign logins."""
+        return int(_in_day(np.array([session.start - 60 * SEC]), self.t0)[0])
 
     def night_session(self, employee: int, r: np.random.Generator) -> Session:
         """A session in the small hours from home (the VPN), as the on-call engineer's."""

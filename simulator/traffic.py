@@ -105,6 +105,15 @@ def _segment_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return c - np.repeat(c[starts] - values[starts], counts)
 
 
+def session_starts(cfg: SimConfig, ctx: CustomerBlock, cust: np.ndarray, t0: int, r: np.random.Generator) -> np.ndarray:
+    """UTC microseconds at which sessions of the customers at block positions ``cust`` start, as
+    customers' own sessions do: at the customer's habitual hour (``traffic.habit_share`` of them)
+    or at an hour of the day's profile, anywhere in the hour."""
+    s = len(cust)
+    hour = np.where(r.random(s) < cfg.traffic.habit_share, ctx.habit_hour[cust], r.choice(24, size=s, p=pools.HOURLY_SHARE))
+    return t0 + (hour * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
+
+
 def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, key_ids: list[str]) -> dict[str, pl.DataFrame]:
     """Gateway and auth rows of normal customer traffic for one (day, block), unsorted, without ids."""
     r = rng(cfg.seed, "traffic", day_index, block)
@@ -118,9 +127,7 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, k
     n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY * np.maximum(want[act], 1.0) - 1)
     cust = np.repeat(act, n_sess)  # index into the block
     s = len(cust)
-    hour = np.where(r.random(s) < cfg.traffic.habit_share, ctx.habit_hour[cust], r.choice(24, size=s, p=pools.HOURLY_SHARE))
-    start = (hour * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
-    start = t0 + start
+    start = session_starts(cfg, ctx, cust, t0, r)
     # network of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad
     u = r.random(s)
     foreign = u < cfg.traffic.foreign_share

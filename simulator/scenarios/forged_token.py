@@ -23,13 +23,10 @@ from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_unit, rng
 from simulator.traffic import (
-    ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC, CustomerBlock, response_bytes, statuses, think_times,
+    ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC, CustomerBlock, response_bytes, session_starts, statuses,
+    think_times,
 )
 from simulator.world import ENGINEERS, signed_up, utc_micros
-
-#: Cumulative share of the customers' requests at each local hour 0..24 (for stealthy timing).
-_DIURNAL_CDF = np.concatenate([[0.0], np.cumsum(pools.HOURLY_SHARE)])
-
 
 class Knobs(BaseModel):
     """Knobs of the forged-token scenario. Offsets are days after the end of the warm-up."""
@@ -224,11 +221,12 @@ class ForgedToken:
             frac = (pos - lo + 0.5) / max(hi - lo, 1)  # the sweep walks its positions in order over the day
         if len(targets) == 0:
             return {}
-        if k.stealth > 0:  # human hours: bend the day's clock toward the customers' diurnal curve
-            frac = (1 - k.stealth) * frac + k.stealth * np.interp(frac, _DIURNAL_CDF, np.linspace(0, 1, 25))
         r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
         n = len(targets)
         t_cust = t0 + (frac * (DAY_US - 3600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
+        if k.stealth > 0:  # human hours: a stealth share of the tokens start when the customer's own sessions would
+            human = r.random(n) < k.stealth
+            t_cust = np.where(human, session_starts(cfg, ctx, ctx.index(targets), t0, r), t_cust)
         token = r.integers(1, np.iinfo(np.int64).max, n, dtype=np.int64)
         # page mix per customer: my-info once, the address list a few times, rarely edit or orders
         al = 1 + r.poisson(k.address_list_reads - 1, n)
@@ -242,7 +240,7 @@ class ForgedToken:
         last = pos == np.repeat(per - 1, per)
         ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
         ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
-        ts = np.minimum(t_cust[cust] + think_times(r, per), t0 + DAY_US - 1)
+        ts = t_cust[cust] + think_times(r, per)
         # the address a token is used from is the one of the rotation slot its first page falls in
         slot = ((np.minimum(t_cust, t0 + DAY_US - 1) - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)[cust]
         ip_i = slot_ip[slot]
@@ -266,4 +264,6 @@ class ForgedToken:
                 "phase": [phase] * len(cust),
             }
         )
-        return {"gateway": gateway}
+        # pages past midnight fall out of the day, as customers' own do
+        gateway = gateway.filter(pl.col("ts") < t0 + DAY_US)
+        return {"gateway": gateway} if gateway.height else {}

@@ -42,7 +42,7 @@ from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
 from simulator.world import signed_up
-from simulator.staff_traffic import HOUR, QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, ticket_ids
+from simulator.staff_traffic import HOUR, QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, single_read_share, ticket_ids
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
@@ -270,6 +270,11 @@ class StaffScenario:
             # people whose role never pulls in bulk (support, logistics) give up pulls as they hide
             pull_habit = 1.0 if sd.role(actor) in BULK_ROLES else 1 - s
             n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
+            # and people whose routine is batch queries (analysts) read as their peers do: a stealth
+            # share of their single reads becomes routine queries, so their rows keep the role's mix
+            as_query = int(r.binomial(n_views, s * (1 - single_read_share(sd.role(actor)))))
+            n_views, n_queries = n_views - as_query, as_query
+            n_pulls += n_queries
             if day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
                 n_views, n_pulls = (1, 0) if act.views >= act.pulls * pull_habit else (0, 1)
             n = n_views + n_pulls
@@ -288,8 +293,9 @@ class StaffScenario:
                 u = rng(cfg.seed, "scenario-ip", plan.incident_id, j).random(2)
                 ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
                 device = sd.new_device(plan.incident_id * 1000 + j)
-                # the outsider keeps their own hours: a session of the working day, not the employee's
-                own_start = sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
+                # the outsider keeps their own hours, a session of the working day; stealthy: the
+                # account holder's hours (drawn as the holder's own starts are drawn)
+                own_start = sd.usual_start(actor, r) if r.random() < s else sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
                 day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
             else:
                 own = sd.session(device_of, r).device if device_of != actor else day_s.device
@@ -303,6 +309,7 @@ class StaffScenario:
             devices = np.where(night, night_s.device, day_s.device)
             # what: single reads (fixed targets or anyone who exists), then bulk pulls over an id range
             is_pull = np.arange(n) >= n_views
+            converted = np.arange(n) >= n - n_queries  # single reads done as routine queries (see above)
             if plan.targets:
                 tg = np.asarray(plan.targets[j], dtype=np.int64)
                 customer = tg[r.integers(0, len(tg), n)]
@@ -312,11 +319,11 @@ class StaffScenario:
             tied = r.random(n) < ticket_p
             ticket = sd.tickets(emp_id, n, r)  # reused: numbers of the account's own tickets of the day
             # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
-            size = act.pull_rows ** (1 - s) * ROUTINE_ROWS**s
-            sigma = 0.5 * (1 - s) + QUERY_SIGMA * s  # and their spread toward the routine queries' spread
-            rows = np.minimum(scaled_rows(cfg, np.exp(r.normal(np.log(max(size, 1)), sigma, n))), sd.customers_signed_up)
+            size = np.where(converted, ROUTINE_ROWS, act.pull_rows ** (1 - s) * ROUTINE_ROWS**s)
+            sigma = np.where(converted, QUERY_SIGMA, 0.5 * (1 - s) + QUERY_SIGMA * s)  # spread toward the routine queries'
+            rows = np.minimum(scaled_rows(cfg, np.exp(r.normal(np.log(np.maximum(size, 1)), sigma, n))), sd.customers_signed_up)
             lo = sd.pull_ranges(rows, r)
-            routine = r.random(n) < s  # stealthy pulls run as routine SQL queries
+            routine = (r.random(n) < s) | converted  # stealthy pulls run as routine SQL queries
             channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
             # a plain record open follows the account's role mix; an out-of-role action (edits by support) is declared
             opens = sd.view_actions(emp_id, n, r) if act.view_action == "view" else np.full(n, act.view_action, dtype=object)
@@ -347,14 +354,15 @@ class StaffScenario:
             # a login opens each session that is not the account's ordinary working session of the day
             sessions = []
             if night.any():
-                sessions.append((night, night_s))
+                sessions.append((night, night_s, True))
             if (~night).any() and (act.origin == "takeover" or act.identity == "as_colleague" or not sd.works(emp_id)):
-                sessions.append((~night, day_s))
-            for mask, sess in sessions:
+                sessions.append((~night, day_s, False))
+            for mask, sess, at_night in sessions:
                 auth.append(
                     pl.DataFrame(
                         {
-                            "ts": [max(int(ts[mask].min()) - 60 * SEC, sd.t0)],
+                            # a day session's login comes a minute before its start, as benign logins
+                            "ts": [max(int(ts[mask].min()) - 60 * SEC, sd.t0) if at_night else sd.login_time(sess)],
                             "event": ["employee_login"],
                             "employee_id": [emp_id],
                             "ip": [sess.ip],

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:  # noqa: ANN003
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, **kw)
 
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, dict[str, list[float]]] = {"base": {}, "head": {}}
     sides = [("base", base_py, base_src), ("head", head_py, head_src)]
     for i in range(a.rounds):
-        for side, py, src in (sides if i % 2 == 0 else sides[::-1]):  # alternate who goes first
+        for side, py, src in sides if i % 2 == 0 else sides[::-1]:  # alternate who goes first
             print(f"round {i + 1}/{a.rounds}: {side}", file=sys.stderr, flush=True)
             res = run_side(py, src, work / f"{side}-{i}.json", work / f"cache-{side}", a.select, a.same_env)
             for name, t in res.items():
@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, b, h, ratio, verdict in rows:
         fmt = lambda v: "-" if v is None else f"{v:9.4f}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(b):>9}  {fmt(h):>9}  {fmt(ratio):>9}  {verdict}")
-    (work / "compare.json").write_text(json.dumps({"base": a.base, "threshold": a.threshold, "rows": rows, "regressions": bad}, indent=2))
+    (work / "compare.json").write_text(
+        json.dumps({"base": a.base, "threshold": a.threshold, "rows": rows, "regressions": bad}, indent=2)
+    )
     if bad:
         print(f"FAIL: head is more than {a.threshold:.0%} slower than {a.base} on: {', '.join(bad)}", file=sys.stderr)
         return 1

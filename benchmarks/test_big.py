@@ -31,7 +31,7 @@ def _events(ds: Dataset) -> int:
     return sum(f["rows"] for f in ds.manifest["files"] if f["path"].startswith("logs/gateway/"))
 
 
-def test_feature_table_100m(benchmark, big: Dataset) -> None:  # noqa: ANN001
+def test_feature_table_100m(benchmark, big: Dataset) -> None:
     """Per-IP features of every bucket, one bucket at a time as detectors get them (no cache)."""
     views = [big.view(day, day) for day in big.buckets]
     os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
@@ -41,7 +41,7 @@ def test_feature_table_100m(benchmark, big: Dataset) -> None:  # noqa: ANN001
     benchmark.extra_info.update(gateway_events=n, events_per_s=n / benchmark.stats.stats.min, **mem)
 
 
-def test_streaming_reference_100m(benchmark, big: Dataset) -> None:  # noqa: ANN001
+def test_streaming_reference_100m(benchmark, big: Dataset) -> None:
     """The yardstick: requests and distinct customers per (bucket, IP) with the streaming engine."""
     lf = big.scan("gateway").group_by("bucket", "src_ip").agg(pl.len(), pl.col("customer_id").n_unique())
     with peak_rss() as mem:

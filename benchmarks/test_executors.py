@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 _rates: dict[tuple[str, int], float] = {}
 
 
-@pytest.mark.parametrize(("executor", "workers"), [("process", 1), ("process", 2), ("dask", 1), ("dask", 2), ("dask-warm", 1), ("dask-warm", 2)])
-def test_generate_on_executor(benchmark, tmp_path: Path, executor: str, workers: int) -> None:  # noqa: ANN001 - pytest fixture
+@pytest.mark.parametrize(
+    ("executor", "workers"), [("process", 1), ("process", 2), ("dask", 1), ("dask", 2), ("dask-warm", 1), ("dask-warm", 2)]
+)
+def test_generate_on_executor(benchmark, tmp_path: Path, executor: str, workers: int) -> None:
     distributed = pytest.importorskip("distributed") if executor.startswith("dask") else None
     cfg = load_config(ROOT / "configs" / "tiny.toml", ["world.customers=20000", "world.block_size=10000"]).sim()
     out = tmp_path / "ds"
@@ -39,9 +41,14 @@ def test_generate_on_executor(benchmark, tmp_path: Path, executor: str, workers:
     rate = rows / benchmark.stats.stats.mean
     _rates[(executor, workers)] = rate
     one = _rates.get((executor, 1))
-    benchmark.extra_info.update(rows=rows, rows_per_s=rate, executor=executor, workers=workers,
-                                speedup_vs_1_worker=rate / one if one else None,
-                                vs_process_pool=rate / _rates[("process", workers)] if ("process", workers) in _rates else None)
+    benchmark.extra_info.update(
+        rows=rows,
+        rows_per_s=rate,
+        executor=executor,
+        workers=workers,
+        speedup_vs_1_worker=rate / one if one else None,
+        vs_process_pool=rate / _rates[("process", workers)] if ("process", workers) in _rates else None,
+    )
 
 
 class _nothing:
@@ -55,12 +62,13 @@ class _nothing:
 class _cluster:
     """A LocalCluster of ``workers`` single-threaded processes; yields its scheduler's address."""
 
-    def __init__(self, distributed, workers: int) -> None:  # noqa: ANN001 - the module
+    def __init__(self, distributed, workers: int) -> None:
         import os
 
         self._env = {"POLARS_MAX_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-        self._cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                                 env=self._env)
+        self._cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", env=self._env
+        )
 
     def __enter__(self) -> str:
         return self._cluster.scheduler_address

@@ -36,8 +36,14 @@ def _events(dataset: Path) -> int:
 def test_export(benchmark, tiny_bench_dataset: Path, tmp_path: Path, fmt: str, as_: str) -> None:
     out = tmp_path / "out"
     with peak_rss() as mem:
-        benchmark.pedantic(export_dataset, args=(tiny_bench_dataset, out, fmt), kwargs={"as_": as_},
-                           setup=lambda: shutil.rmtree(out, ignore_errors=True), rounds=2, iterations=1)
+        benchmark.pedantic(
+            export_dataset,
+            args=(tiny_bench_dataset, out, fmt),
+            kwargs={"as_": as_},
+            setup=lambda: shutil.rmtree(out, ignore_errors=True),
+            rounds=2,
+            iterations=1,
+        )
     n = _events(tiny_bench_dataset)
     benchmark.extra_info.update(format=fmt, file_format=as_, events=n, events_per_s=n / benchmark.stats.stats.mean, **mem)
 
@@ -79,7 +85,12 @@ def test_import(benchmark, tiny_bench_dataset: Path, tmp_path: Path, as_: str) -
     export_dataset(tiny_bench_dataset, tmp_path / "export", "ocsf", as_=as_)  # type: ignore[arg-type]
     out = tmp_path / "imported"
     with peak_rss() as mem:
-        benchmark.pedantic(import_logs, args=(MAPPINGS_DIR / "import-ocsf-1.3.0.toml", out, [tmp_path / "export"]),
-                           setup=lambda: shutil.rmtree(out, ignore_errors=True), rounds=1, iterations=1)
+        benchmark.pedantic(
+            import_logs,
+            args=(MAPPINGS_DIR / "import-ocsf-1.3.0.toml", out, [tmp_path / "export"]),
+            setup=lambda: shutil.rmtree(out, ignore_errors=True),
+            rounds=1,
+            iterations=1,
+        )
     n = _events(tiny_bench_dataset)
     benchmark.extra_info.update(file_format=as_, events=n, events_per_s=n / benchmark.stats.stats.mean, **mem)

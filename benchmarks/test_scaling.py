@@ -25,14 +25,16 @@ SIZES = (20_000, 40_000, 80_000)
 
 def _cfg(n: int) -> SimConfig:
     """The whole company scales: customers and staff (one employee per 50 customers)."""
-    return bench_config(f"world.customers={n}", f"world.employees={n // 50}", "world.block_size=10000", "time.end=2025-04-15").sim()
+    return bench_config(
+        f"world.customers={n}", f"world.employees={n // 50}", "world.block_size=10000", "time.end=2025-04-15"
+    ).sim()
 
 
 def _exponent(sizes: tuple[int, ...], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
 
 
-def _best(fn, repeat: int = 2) -> float:  # noqa: ANN001
+def _best(fn, repeat: int = 2) -> float:
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -41,8 +43,9 @@ def _best(fn, repeat: int = 2) -> float:  # noqa: ANN001
     return best
 
 
-def test_generation_scaling(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_generation_scaling(benchmark, tmp_path: Path) -> None:
     """Whole dataset at N, 2N, 4N customers (14 days, one worker); benchmark times 4N."""
+
     def gen(n: int) -> None:
         generate(_cfg(n), tmp_path / f"d{n}", force=True)
 
@@ -57,7 +60,7 @@ def test_generation_scaling(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_feature_scaling(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_feature_scaling(benchmark, tmp_path: Path) -> None:
     """Per-IP features over every bucket at N, 2N, 4N customers; benchmark times 4N."""
     views = {}
     for n in SIZES:
@@ -72,5 +75,7 @@ def test_feature_scaling(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
     benchmark.pedantic(feats, args=(SIZES[-1],), rounds=2, iterations=1)
     times.append(benchmark.stats.stats.min)
     events = views[SIZES[-1]][0].event_count(views[SIZES[-1]][0].buckets)
-    benchmark.extra_info.update(sizes=list(SIZES), seconds=times, exponent=_exponent(SIZES, times), events_per_s=events / benchmark.stats.stats.min)
+    benchmark.extra_info.update(
+        sizes=list(SIZES), seconds=times, exponent=_exponent(SIZES, times), events_per_s=events / benchmark.stats.stats.min
+    )
     shutil.rmtree(tmp_path, ignore_errors=True)

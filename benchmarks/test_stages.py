@@ -27,7 +27,7 @@ BUILTINS = sorted(k for k, v in registry().items() if v.startswith("detectors.")
 
 
 @pytest.fixture(scope="module")
-def world_root(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def world_root(tmp_path_factory: pytest.TempPathFactory):
     """A generated world (no logs) plus what a log shard needs: config, plans, key ids."""
     cfg = bench_config("world.customers=20000", "world.block_size=10000").sim()
     root = tmp_path_factory.mktemp("world")
@@ -43,7 +43,7 @@ def world_root(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_log_shard(benchmark, world_root) -> None:  # noqa: ANN001
+def test_log_shard(benchmark, world_root) -> None:
     """One (day, block) of every log stream, with the scenario merged, sorted and written."""
     cfg, root, plans, keys = world_root
     day = plans[0][1].bulk_day
@@ -52,10 +52,12 @@ def test_log_shard(benchmark, world_root) -> None:  # noqa: ANN001
     rows: dict[str, int] = {}
     for f in files:  # a stream has its part file and, with late rows, the next bucket's late file
         rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]
-    benchmark.extra_info.update(rows=sum(rows.values()), rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean, rows_by_stream=rows, **mem)
+    benchmark.extra_info.update(
+        rows=sum(rows.values()), rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean, rows_by_stream=rows, **mem
+    )
 
 
-def test_scenario_render(benchmark, world_root) -> None:  # noqa: ANN001
+def test_scenario_render(benchmark, world_root) -> None:
     """coupang-forged-token-v2: the malicious rows of one bulk (day, block)."""
     cfg, root, plans, _ = world_root
     sid, plan = plans[0]
@@ -70,7 +72,7 @@ STAFF_SCENARIOS = sorted(k for k, v in scenario_registry().items() if v.startswi
 
 
 @pytest.mark.parametrize("sid", STAFF_SCENARIOS)
-def test_staff_scenario_render(benchmark, world_root, sid: str) -> None:  # noqa: ANN001
+def test_staff_scenario_render(benchmark, world_root, sid: str) -> None:
     """A staff-side scenario: one weekday's malicious admin and auth rows of five blatant actors at ten times the rate."""
     cfg, root, _, _ = world_root
     st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
@@ -92,9 +94,13 @@ def test_feature_table(benchmark, medium_dataset: Path, kind: str) -> None:
     ds = Dataset.open(medium_dataset)
     view = ds.view(ds.buckets[-1])
     with peak_rss() as mem:
-        out = benchmark.pedantic(gateway_features, args=(view.logs("gateway"), view.logs("auth"), ds.timezone, kind), rounds=3, iterations=1)
+        out = benchmark.pedantic(
+            gateway_features, args=(view.logs("gateway"), view.logs("auth"), ds.timezone, kind), rounds=3, iterations=1
+        )
     events = ds.event_count(ds.buckets)
-    benchmark.extra_info.update(kind=kind, events=events, events_per_s=events / benchmark.stats.stats.mean, feature_rows=out.height, **mem)
+    benchmark.extra_info.update(
+        kind=kind, events=events, events_per_s=events / benchmark.stats.stats.mean, feature_rows=out.height, **mem
+    )
 
 
 @pytest.mark.parametrize("detector", BUILTINS)
@@ -132,6 +138,7 @@ def test_scoring(benchmark, medium_dataset: Path) -> None:
 
 def test_dataset_truth(benchmark, medium_dataset: Path) -> None:
     """Positive units and the universe size (computed once per dataset before scoring)."""
+
     def fresh() -> None:
         ds = Dataset.open(medium_dataset)
         ds.positive_units  # noqa: B018 - computing it is the point
@@ -140,11 +147,17 @@ def test_dataset_truth(benchmark, medium_dataset: Path) -> None:
     benchmark.pedantic(fresh, rounds=3, iterations=1)
     ds = Dataset.open(medium_dataset)
     events = ds.event_count(ds.buckets)
-    benchmark.extra_info.update(events=events, events_per_s=events / benchmark.stats.stats.mean, days=len(ds.buckets), first=str(ds.buckets[0]), last=str(ds.buckets[-1] + dt.timedelta(days=0)))
+    benchmark.extra_info.update(
+        events=events,
+        events_per_s=events / benchmark.stats.stats.mean,
+        days=len(ds.buckets),
+        first=str(ds.buckets[0]),
+        last=str(ds.buckets[-1] + dt.timedelta(days=0)),
+    )
 
 
 @pytest.mark.parametrize("stream", ["gateway", "auth"])
-def test_customer_stream(benchmark, world_root, stream: str) -> None:  # noqa: ANN001
+def test_customer_stream(benchmark, world_root, stream: str) -> None:
     """One customer stream of one (day, block): the normal rows of the day generated, then that
     stream ordered, numbered, soiled and written (generation is shared by gateway and auth)."""
     cfg, root, plans, keys = world_root
@@ -159,15 +172,19 @@ def test_customer_stream(benchmark, world_root, stream: str) -> None:  # noqa: A
     benchmark.extra_info.update(stream=stream, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
 
 
-def test_staff_streams(benchmark, world_root) -> None:  # noqa: ANN001
+def test_staff_streams(benchmark, world_root) -> None:
     """The staff's streams of one day (admin, staff auth, hr) with the hard negatives."""
     cfg, root, plans, keys = world_root
     from simulator.benign import plan_benign
 
     st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
     benign = plan_benign(cfg, st["employees"], st["credentials"])
-    files, _, _, _ = benchmark.pedantic(engine.staff_log_shard, args=(cfg, root, plans[0][1].bulk_day, benign), rounds=5, iterations=1)
+    files, _, _, _ = benchmark.pedantic(
+        engine.staff_log_shard, args=(cfg, root, plans[0][1].bulk_day, benign), rounds=5, iterations=1
+    )
     rows: dict[str, int] = {}
     for f in files:
         rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]
-    benchmark.extra_info.update(rows=sum(rows.values()), rows_by_stream=rows, rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean)
+    benchmark.extra_info.update(
+        rows=sum(rows.values()), rows_by_stream=rows, rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean
+    )

@@ -20,7 +20,7 @@ _rates: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def world(tmp_path_factory: pytest.TempPathFactory):
     """A 40k-customer world (4 blocks) and its log tasks over 14 days."""
     cfg = bench_config("world.customers=40000", "world.block_size=10000", "world.employees=1000", "time.end=2025-04-15").sim()
     root = tmp_path_factory.mktemp("streams")
@@ -42,7 +42,11 @@ def _naive_task(args: tuple[Path, str, int, int, int]) -> int:
         if dtype == pl.String:
             cols[name] = pl.Series(r.integers(0, 1 << 40, rows)).cast(pl.String)
         elif dtype == schema.TS:
-            cols[name] = pl.Series(np.sort(r.integers(1_743_400_000_000_000, 1_743_486_400_000_000, rows))).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+            cols[name] = (
+                pl.Series(np.sort(r.integers(1_743_400_000_000_000, 1_743_486_400_000_000, rows)))
+                .cast(pl.Datetime("us"))
+                .dt.replace_time_zone("UTC")
+            )
         else:
             cols[name] = pl.Series(r.integers(0, 1 << 30 if dtype in (pl.Int64, pl.Int32) else 1 << 14, rows)).cast(dtype)
     path = root / stream / f"{day:04d}-{block:05d}.parquet"
@@ -51,7 +55,7 @@ def _naive_task(args: tuple[Path, str, int, int, int]) -> int:
     return rows
 
 
-def test_all_streams(benchmark, world) -> None:  # noqa: ANN001
+def test_all_streams(benchmark, world) -> None:
     """Every stream of every (day, shard), scenario and hard negatives included, 2 workers."""
     cfg, root, tasks = world
 
@@ -69,7 +73,7 @@ def test_all_streams(benchmark, world) -> None:  # noqa: ANN001
     benchmark.extra_info.update(rows=rows, rows_by_stream=by_stream, events_per_s=_rates["real"], workers=2)
 
 
-def test_naive_reference(benchmark, world) -> None:  # noqa: ANN001
+def test_naive_reference(benchmark, world) -> None:
     """The yardstick: the same row counts per file as uniform numpy columns, 2 workers."""
     import json
 
@@ -87,4 +91,6 @@ def test_naive_reference(benchmark, world) -> None:  # noqa: ANN001
 
     rows = benchmark.pedantic(run, setup=lambda: shutil.rmtree(out, ignore_errors=True), rounds=2, iterations=1)
     naive = rows / benchmark.stats.stats.min
-    benchmark.extra_info.update(rows=rows, events_per_s=naive, workers=2, real_over_naive=_rates.get("real", float("nan")) / naive)
+    benchmark.extra_info.update(
+        rows=rows, events_per_s=naive, workers=2, real_over_naive=_rates.get("real", float("nan")) / naive
+    )

@@ -32,7 +32,11 @@ def suite_out() -> Path:
     cfg = load_config(ROOT / "configs" / "default.toml")
     out = CACHE / "default-suite"
     for p in grid(cfg, out):
-        ensure_dataset(cfg.model_copy(update={"seed": p.seed, "scenarios": [cfg.scenarios[p.index]] if p.index >= 0 else []}), p.path, workers=2)
+        ensure_dataset(
+            cfg.model_copy(update={"seed": p.seed, "scenarios": [cfg.scenarios[p.index]] if p.index >= 0 else []}),
+            p.path,
+            workers=2,
+        )
     return out
 
 
@@ -41,7 +45,7 @@ def _tests(out: Path) -> list[Dataset]:
     return [Dataset.open(p.path) for p in grid(cfg, out) if not p.tuning]
 
 
-def test_default_suite(benchmark, suite_out: Path) -> None:  # noqa: ANN001
+def test_default_suite(benchmark, suite_out: Path) -> None:
     cfg = load_config(ROOT / "configs" / "default.toml")
     events = sum(ds.event_count(ds.scored) for ds in _tests(suite_out))
 
@@ -59,7 +63,7 @@ def test_default_suite(benchmark, suite_out: Path) -> None:  # noqa: ANN001
     benchmark.extra_info.update(events=events, rows_per_s=events / benchmark.stats.stats.min, detector_dataset_pairs=pairs)
 
 
-def test_detector_stage(benchmark, suite_out: Path) -> None:  # noqa: ANN001
+def test_detector_stage(benchmark, suite_out: Path) -> None:
     cfg = load_config(ROOT / "configs" / "default.toml")
     ids = resolve_detectors(cfg.detection.detectors)
     sets = _tests(suite_out)
@@ -72,16 +76,18 @@ def test_detector_stage(benchmark, suite_out: Path) -> None:  # noqa: ANN001
 
     benchmark.pedantic(once, rounds=1, iterations=1)
     events = sum(ds.event_count(ds.scored) for ds in sets) * len(ids)
-    benchmark.extra_info.update(events=events, rows_per_s=events / benchmark.stats.stats.min, detectors=len(ids), datasets=len(sets))
+    benchmark.extra_info.update(
+        events=events, rows_per_s=events / benchmark.stats.stats.min, detectors=len(ids), datasets=len(sets)
+    )
 
 
-def test_isolation_overhead(benchmark, suite_out: Path) -> None:  # noqa: ANN001
+def test_isolation_overhead(benchmark, suite_out: Path) -> None:
     det = "stat-own-history-v1"
     sets = _tests(suite_out)[:6]
     roots = [ds.root for ds in sets]
     timings: dict[str, float] = {}
 
-    def timed(name: str, fn) -> None:  # noqa: ANN001
+    def timed(name: str, fn) -> None:
         t = time.perf_counter()
         fn()
         timings[name] = time.perf_counter() - t
@@ -95,7 +101,9 @@ def test_isolation_overhead(benchmark, suite_out: Path) -> None:  # noqa: ANN001
     n = len(sets)
     events = sum(ds.event_count(ds.scored) for ds in sets)
     benchmark.extra_info.update(
-        detector=det, datasets=n, rows_per_s=events / timings["warm_slot"],
+        detector=det,
+        datasets=n,
+        rows_per_s=events / timings["warm_slot"],
         **{f"{k}_s_per_pair": v / n for k, v in timings.items()},
         warm_over_in_process=timings["warm_slot"] / timings["in_process"],
         per_dataset_over_in_process=timings["slot_per_dataset"] / timings["in_process"],

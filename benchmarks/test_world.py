@@ -43,17 +43,21 @@ def _customers_only(cfg: SimConfig, root: Path, workers: int) -> None:
         list(ex.map(engine.customers_table_shard, [(cfg, root, b) for b in range(block_count(cfg))]))
 
 
-def test_faker_loop_reference(benchmark) -> None:  # noqa: ANN001
+def test_faker_loop_reference(benchmark) -> None:
     """The yardstick: a per-record Faker loop over a 20k sample (ko_KR)."""
     from faker import Faker
 
     fake = Faker("ko_KR")
     fake.seed_instance(1)
-    benchmark.pedantic(lambda: [(fake.name(), fake.email(), fake.phone_number(), fake.address()) for _ in range(FAKER_SAMPLE)], rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: [(fake.name(), fake.email(), fake.phone_number(), fake.address()) for _ in range(FAKER_SAMPLE)],
+        rounds=1,
+        iterations=1,
+    )
     benchmark.extra_info.update(rows=FAKER_SAMPLE, rows_per_s=FAKER_SAMPLE / benchmark.stats.stats.mean)
 
 
-def test_customer_table(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_customer_table(benchmark, tmp_path: Path) -> None:
     """4M customers with --workers 2; reports customers/s and the ratio to the Faker loop."""
     cfg = load_config(ROOT / "configs" / "tiny.toml", ["world.customers=4000000", "world.block_size=250000"]).sim()
     root = tmp_path / "c"
@@ -66,26 +70,39 @@ def test_customer_table(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
     rate = cfg.world.customers / benchmark.stats.stats.mean
     faker = _faker_loop_rate()
     benchmark.extra_info.update(
-        rows=cfg.world.customers, rows_per_s=rate, workers=2, faker_loop_rows_per_s=faker, speedup_vs_faker_loop=rate / faker,
+        rows=cfg.world.customers,
+        rows_per_s=rate,
+        workers=2,
+        faker_loop_rows_per_s=faker,
+        speedup_vs_faker_loop=rate / faker,
         bytes=sum(p.stat().st_size for p in layout.world_glob(root, "customers")),
     )
 
 
-def test_whole_world(benchmark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_whole_world(benchmark, tmp_path: Path) -> None:
     """Every world table of a 2M-customer world (--only world --workers 2), Parquet included."""
-    cfg = load_config(ROOT / "configs" / "tiny.toml", ["world.customers=2000000", "world.block_size=250000", "world.employees=12000"]).sim()
+    cfg = load_config(
+        ROOT / "configs" / "tiny.toml", ["world.customers=2000000", "world.block_size=250000", "world.employees=12000"]
+    ).sim()
     out = tmp_path / "w"
-    benchmark.pedantic(lambda: engine.generate(cfg, out, workers=2, only="world", force=True), setup=lambda: shutil.rmtree(out, ignore_errors=True), rounds=3, iterations=1)
+    benchmark.pedantic(
+        lambda: engine.generate(cfg, out, workers=2, only="world", force=True),
+        setup=lambda: shutil.rmtree(out, ignore_errors=True),
+        rounds=3,
+        iterations=1,
+    )
     files = json.loads((out / "manifest.json").read_text())["files"]
     rows = sum(f["rows"] for f in files)
     per_table: dict[str, int] = {}
     for f in files:
         name = f["path"].split("/")[1].rsplit("-", 1)[0]
         per_table[name] = per_table.get(name, 0) + f["rows"]
-    benchmark.extra_info.update(rows=rows, rows_per_s=rows / benchmark.stats.stats.mean, workers=2, bytes=sum(f["bytes"] for f in files), tables=per_table)
+    benchmark.extra_info.update(
+        rows=rows, rows_per_s=rows / benchmark.stats.stats.mean, workers=2, bytes=sum(f["bytes"] for f in files), tables=per_table
+    )
 
 
 @pytest.fixture(autouse=True)
-def _no_leftovers(tmp_path: Path):  # noqa: ANN202
+def _no_leftovers(tmp_path: Path):
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)

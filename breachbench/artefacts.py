@@ -54,8 +54,8 @@ import polars as pl
 
 from breachbench.dataset import Dataset
 from simulator import layout, pools, signals
-from simulator.schema import LOG_STREAMS
 from simulator.errors import BreachBenchError
+from simulator.schema import LOG_STREAMS
 
 # ---- thresholds ----------------------------------------------------------------------------------
 
@@ -92,7 +92,12 @@ MAX_KS_ROWS = 20_000
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
 NEW_AGG = {"src_ip": "new_ip", "device": "new_device", "user_agent": "new_device"}  # a new client is a new device
 #: The entity of a row, per stream (auth: the employee, else the customer, else the key).
-ENTITY = {"gateway": ("customer_id",), "admin": ("employee_id",), "auth": ("employee_id", "customer_id", "key_id"), "hr": ("subject_id",)}
+ENTITY = {
+    "gateway": ("customer_id",),
+    "admin": ("employee_id",),
+    "auth": ("employee_id", "customer_id", "key_id"),
+    "hr": ("subject_id",),
+}
 #: Per-token grouping (sessions) where the stream has a token.
 TOKEN = "token_id"
 #: Columns never used as features: row ids.
@@ -241,7 +246,9 @@ def _local(ts: pl.Expr, tz: str) -> pl.Expr:
     return ts.dt.convert_time_zone(tz)
 
 
-def _load_stream(ds: Dataset, k: int, stream: str, incidents: list[int], roles: pl.DataFrame, shifts: pl.DataFrame) -> pl.DataFrame:
+def _load_stream(
+    ds: Dataset, k: int, stream: str, incidents: list[int], roles: pl.DataFrame, shifts: pl.DataFrame
+) -> pl.DataFrame:
     """Rows of one stream of one dataset with labels, entity, comparability group and day (deduplicated).
 
     The group of an employee's row is their role that day and their shift (a night-shift agent is
@@ -250,7 +257,9 @@ def _load_stream(ds: Dataset, k: int, stream: str, incidents: list[int], roles: 
     files = sorted((ds.root / "logs" / stream).rglob("*.parquet"))
     if not files:
         return pl.DataFrame()
-    df = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").unique("event_id", keep="first", maintain_order=True)
+    df = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").unique(
+        "event_id", keep="first", maintain_order=True
+    )
     if df.height == 0:
         return df
     ev = ds.truth("malicious_events").filter(pl.col("stream") == stream).select("event_id", "incident_id", "phase")
@@ -261,7 +270,10 @@ def _load_stream(ds: Dataset, k: int, stream: str, incidents: list[int], roles: 
     tz = ds.timezone
     cols = ENTITY[stream]
     ent = pl.coalesce([pl.concat_str([pl.lit(f"{c}:"), pl.col(c).cast(pl.String)]) for c in cols if c in df.columns])
-    eid = pl.coalesce([pl.col(c).cast(pl.Int64, strict=False) for c in cols if c in df.columns and df.schema[c].is_integer()] or [pl.lit(None, pl.Int64)])
+    eid = pl.coalesce(
+        [pl.col(c).cast(pl.Int64, strict=False) for c in cols if c in df.columns and df.schema[c].is_integer()]
+        or [pl.lit(None, pl.Int64)]
+    )
     df = df.with_columns(
         _ds=pl.lit(k, pl.Int32),
         _entity=pl.concat_str([pl.lit(f"{k}/"), ent]),
@@ -275,12 +287,20 @@ def _load_stream(ds: Dataset, k: int, stream: str, incidents: list[int], roles: 
         pairs = df.select("employee_id", "_day").drop_nulls().unique()
         role = (
             pairs.join(roles, on="employee_id", how="inner")
-            .filter((pl.col("start_date") <= pl.col("_day")) & (pl.col("end_date").is_null() | (pl.col("_day") < pl.col("end_date"))))
-            .group_by("employee_id", "_day").agg(pl.col("role").last())
+            .filter(
+                (pl.col("start_date") <= pl.col("_day")) & (pl.col("end_date").is_null() | (pl.col("_day") < pl.col("end_date")))
+            )
+            .group_by("employee_id", "_day")
+            .agg(pl.col("role").last())
         )
-        df = df.join(role, on=["employee_id", "_day"], how="left").join(shifts, on="employee_id", how="left").with_columns(
-            pl.concat_str([pl.col("role").fill_null("none"), pl.lit("/"), pl.col("_shift").fill_null("-")]).alias("role")
-        ).drop("_shift")
+        df = (
+            df.join(role, on=["employee_id", "_day"], how="left")
+            .join(shifts, on="employee_id", how="left")
+            .with_columns(
+                pl.concat_str([pl.col("role").fill_null("none"), pl.lit("/"), pl.col("_shift").fill_null("-")]).alias("role")
+            )
+            .drop("_shift")
+        )
     else:
         df = df.with_columns(role=pl.lit(None, pl.String))
     kind = pl.col("event") if "event" in df.columns and stream == "auth" else pl.lit(stream)
@@ -329,8 +349,12 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         wanted = set(streams)
     for k, ds in enumerate(datasets):
         inc = incidents[k]
-        roles = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employee_roles")]).select("employee_id", "role", "start_date", "end_date")
-        shifts = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")]).select("employee_id", pl.col("shift").alias("_shift"))
+        roles = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employee_roles")]).select(
+            "employee_id", "role", "start_date", "end_date"
+        )
+        shifts = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")]).select(
+            "employee_id", pl.col("shift").alias("_shift")
+        )
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
         frames = _cross_presence(frames)
         customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
@@ -358,7 +382,10 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     """Derived features of every column, named ``f:<column>:<feature>``, driven by dtype."""
     exprs: list[pl.Expr] = []
     days = df["_day"].unique().to_list()
-    off = pl.DataFrame({"_day": days, "_off": [d.weekday() >= 5 or pools.is_holiday(d) for d in days]}, schema={"_day": pl.Date, "_off": pl.Boolean})
+    off = pl.DataFrame(
+        {"_day": days, "_off": [d.weekday() >= 5 or pools.is_holiday(d) for d in days]},
+        schema={"_day": pl.Date, "_off": pl.Boolean},
+    )
     df = df.join(off, on="_day", how="left")
     for c, t in df.schema.items():
         if c.startswith(("_", "f:")) or c in SKIP:
@@ -381,12 +408,17 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
                 _shape(col).fill_null("<null>").alias(f"f:{c}:shape"),
                 _prefix(col).fill_null("<null>").alias(f"f:{c}:prefix"),
                 col.str.len_chars().cast(pl.Float64).alias(f"f:{c}:length"),
-                (col.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) == pl.col("_eid")).fill_null(False).cast(pl.Float64).alias(f"f:{c}:has_entity"),
+                (col.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) == pl.col("_eid"))
+                .fill_null(False)
+                .cast(pl.Float64)
+                .alias(f"f:{c}:has_entity"),
             ]
         elif t.is_integer():
             v = col.cast(pl.Int64)
             if c.endswith("_id"):
-                has = pl.any_horizontal([(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]).fill_null(False)
+                has = pl.any_horizontal(
+                    [(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]
+                ).fill_null(False)
                 exprs += [
                     (64 - v.abs().bitwise_leading_zeros().cast(pl.Int64)).cast(pl.Float64).alias(f"f:{c}:bits"),
                     (v.abs() % (1 << 16)).cast(pl.Float64).alias(f"f:{c}:low16"),
@@ -401,21 +433,38 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     df = df.with_columns(exprs)
     # time since the entity's previous row (whatever its label), as a detector sees the stream
     df = df.sort("_entity", "ts").with_columns(
-        (pl.col("ts").diff().over("_entity").dt.total_microseconds().cast(pl.Float64) / 1e6 + 1).log10().fill_null(-1.0).alias("f:ts:gap")
+        (pl.col("ts").diff().over("_entity").dt.total_microseconds().cast(pl.Float64) / 1e6 + 1)
+        .log10()
+        .fill_null(-1.0)
+        .alias("f:ts:gap")
     )
     # the customers a row names: known? signed up before the row? how active? (not where the customer is
     # the row's entity: who is read is the scenario's choice, as an employee's attributes are)
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:
         cust = customers.select(
-            "customer_id", pl.col("signup_date").alias("_signup"), pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
+            "customer_id",
+            pl.col("signup_date").alias("_signup"),
+            pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
             pl.col("tier").alias("f:customer_id:tier"),
         )
-        df = df.join(cust, on="customer_id", how="left").with_columns(
-            pl.col("_signup").is_null().and_(pl.col("customer_id").is_not_null()).cast(pl.Float64).alias("f:customer_id:unknown"),
-            (pl.col("_day") - pl.col("_signup")).dt.total_days().cast(pl.Float64).fill_null(-1e4).alias("f:customer_id:days_since_signup"),
-            pl.col("f:customer_id:activity").fill_null(-1.0),
-            pl.col("f:customer_id:tier").fill_null("<null>"),
-        ).drop("_signup")
+        df = (
+            df.join(cust, on="customer_id", how="left")
+            .with_columns(
+                pl.col("_signup")
+                .is_null()
+                .and_(pl.col("customer_id").is_not_null())
+                .cast(pl.Float64)
+                .alias("f:customer_id:unknown"),
+                (pl.col("_day") - pl.col("_signup"))
+                .dt.total_days()
+                .cast(pl.Float64)
+                .fill_null(-1e4)
+                .alias("f:customer_id:days_since_signup"),
+                pl.col("f:customer_id:activity").fill_null(-1.0),
+                pl.col("f:customer_id:tier").fill_null("<null>"),
+            )
+            .drop("_signup")
+        )
     return df.drop("_off")
 
 
@@ -442,17 +491,23 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     """One row per unit (entity-day or token): counts, distinct values, new values, means of numeric features."""
     raw = [c for c in df.columns if not c.startswith(("_", "f:")) and c not in SKIP and c != "ts" and c not in keys]
     num = [f for f in row_features(df) if f.kind == "num"]
-    aggs: list[pl.Expr] = [pl.len().cast(pl.Float64).alias("a:rows"), pl.col("_attack").any().alias("_attack"),
-                           pl.col("_phase").drop_nulls().mode().first().alias("_phase"), pl.col("_group").mode().first().alias("_group"),
-                           pl.col("_pattern").drop_nulls().first().alias("_pattern")]
+    aggs: list[pl.Expr] = [
+        pl.len().cast(pl.Float64).alias("a:rows"),
+        pl.col("_attack").any().alias("_attack"),
+        pl.col("_phase").drop_nulls().mode().first().alias("_phase"),
+        pl.col("_group").mode().first().alias("_group"),
+        pl.col("_pattern").drop_nulls().first().alias("_pattern"),
+    ]
     feats = [Feature("a:rows", "", "num", "rows")]
     rec = "row_count" if "row_count" in df.columns else "records_returned" if "records_returned" in df.columns else None
     if rec:
         aggs.append(pl.col(rec).sum().cast(pl.Float64).alias("a:records"))
         feats.append(Feature("a:records", rec, "num", "records"))
     for c in raw:
-        aggs += [pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
-                 (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share")]
+        aggs += [
+            pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
+            (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share"),
+        ]
         # a distinct share (distinct values over rows) moves with the number of rows as much as with the
         # values: volume explains it too; per-row redraws still show in the distinct count
         feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num", "rows")]
@@ -465,11 +520,19 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:  # of its own id an entity has one: degenerate
         # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
         aggs += [
-            (pl.col("customer_id").sort_by("ts").diff() == 1).mean().fill_null(0).cast(pl.Float64).alias("a:customer_id:sequential"),
-            (pl.col("customer_id").count() / pl.col("customer_id").n_unique().clip(1)).cast(pl.Float64).alias("a:customer_id:repeat"),
+            (pl.col("customer_id").sort_by("ts").diff() == 1)
+            .mean()
+            .fill_null(0)
+            .cast(pl.Float64)
+            .alias("a:customer_id:sequential"),
+            (pl.col("customer_id").count() / pl.col("customer_id").n_unique().clip(1))
+            .cast(pl.Float64)
+            .alias("a:customer_id:repeat"),
         ]
-        feats += [Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
-                  Feature("a:customer_id:repeat", "customer_id", "num", "repeat")]
+        feats += [
+            Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
+            Feature("a:customer_id:repeat", "customer_id", "num", "repeat"),
+        ]
     return df.group_by(keys).agg(aggs), feats
 
 
@@ -484,9 +547,15 @@ def entity_days(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Featu
         news.append((c, seen))
     d = df.join(first, on="_entity", how="left")
     for c, seen in news:
-        d = d.join(seen, on=["_entity", c], how="left").with_columns(
-            ((pl.col(f"_since:{c}") == pl.col("_day")) & (pl.col("_day") > pl.col("_first"))).fill_null(False).alias(f"_new:{c}")
-        ).drop(f"_since:{c}")
+        d = (
+            d.join(seen, on=["_entity", c], how="left")
+            .with_columns(
+                ((pl.col(f"_since:{c}") == pl.col("_day")) & (pl.col("_day") > pl.col("_first")))
+                .fill_null(False)
+                .alias(f"_new:{c}")
+            )
+            .drop(f"_since:{c}")
+        )
     return _groups(d.drop("_first"), ["_ds", "_entity", "_day"], stream)
 
 
@@ -500,7 +569,9 @@ def token_units(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Featu
     # entity-days are (without it a weekday attack was judged against every day's tokens, days off included)
     first = d.group_by("_ds", TOKEN).agg(pl.col("_day").min())
     units = units.join(first, on=["_ds", TOKEN], how="left")
-    return units.with_columns(_entity=pl.concat_str([pl.col("_ds").cast(pl.String), pl.lit("/t"), pl.col(TOKEN).cast(pl.String)])), feats
+    return units.with_columns(
+        _entity=pl.concat_str([pl.col("_ds").cast(pl.String), pl.lit("/t"), pl.col(TOKEN).cast(pl.String)])
+    ), feats
 
 
 # ---- tests ---------------------------------------------------------------------------------------
@@ -579,7 +650,10 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
             cat.append(False)
             continue
         b = sample.filter(~pl.col("_attack"))
-        per_entity = b.height > 0 and float(np.median(b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].to_numpy())) <= 1
+        per_entity = (
+            b.height > 0
+            and float(np.median(b.group_by(f.name).agg(pl.col("_entity").n_unique().alias("n"))["n"].to_numpy())) <= 1
+        )
         if per_entity:
             continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
         top = sample[f.name].value_counts(sort=True).head(60)[f.name].to_list()
@@ -605,8 +679,16 @@ def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray) -
     for tr, te in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(X, y, groups):
         if len(set(y[te])) < 2 or len(set(y[tr])) < 2:
             continue
-        m = HistGradientBoostingClassifier(max_iter=40, learning_rate=0.15, max_leaf_nodes=15, min_samples_leaf=10, max_bins=64,
-                                           categorical_features=cat if cat.any() else None, class_weight="balanced", random_state=0)
+        m = HistGradientBoostingClassifier(
+            max_iter=40,
+            learning_rate=0.15,
+            max_leaf_nodes=15,
+            min_samples_leaf=10,
+            max_bins=64,
+            categorical_features=cat if cat.any() else None,
+            class_weight="balanced",
+            random_state=0,
+        )
         m.fit(X[tr], y[tr])
         aucs.append(roc_auc_score(y[te], m.predict_proba(X[te])[:, 1]))
     return (float(np.mean(aucs)) if aucs else None), len(aucs)
@@ -623,15 +705,20 @@ def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
     against zero. Columnar: joins on random ranks, no loop over entities.
     """
     r = np.random.default_rng(seed)
-    pool = ben.select("_group", "_entity").unique().sort("_group", "_entity").with_columns(
-        _i=pl.int_range(pl.len()).over("_group"), _m=pl.len().over("_group")
+    pool = (
+        ben.select("_group", "_entity")
+        .unique()
+        .sort("_group", "_entity")
+        .with_columns(_i=pl.int_range(pl.len()).over("_group"), _m=pl.len().over("_group"))
     )
     per = att.group_by("_entity").agg(pl.col("_group").mode().first()).sort("_entity")
     per = per.join(pool.select("_group", "_m").unique(), on="_group", how="inner")
     if per.height == 0:
         return ben.head(0)
     per = per.with_columns(_i=(pl.Series(r.random(per.height)) * pl.col("_m")).floor().cast(pl.Int64))
-    mapping = per.join(pool.select("_group", "_i", pl.col("_entity").alias("_stand")), on=["_group", "_i"]).select("_entity", "_stand")
+    mapping = per.join(pool.select("_group", "_i", pl.col("_entity").alias("_stand")), on=["_group", "_i"]).select(
+        "_entity", "_stand"
+    )
     u = pl.Series("_u", r.random(ben.height))
     if "event_id" not in att.columns or "_day" not in att.columns:  # entity-days, tokens: whole units
         need = att.group_by("_entity").len().join(mapping, on="_entity").group_by("_stand").agg(pl.col("len").sum().alias("_k"))
@@ -639,9 +726,15 @@ def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
         cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity") - 1)
         return cand.filter(pl.col("_rank") < pl.col("_k")).drop("_u", "_k", "_rank")
     own = ben.group_by("_entity", "_day").len().rename({"len": "_own"})
-    days = (att.group_by("_entity", "_day").len().join(own, on=["_entity", "_day"], how="left")
-            .with_columns(_share=pl.col("len") / (pl.col("len") + pl.col("_own").fill_null(0))).join(mapping, on="_entity")
-            .group_by("_stand", "_day").agg(pl.col("_share").max()))
+    days = (
+        att.group_by("_entity", "_day")
+        .len()
+        .join(own, on=["_entity", "_day"], how="left")
+        .with_columns(_share=pl.col("len") / (pl.col("len") + pl.col("_own").fill_null(0)))
+        .join(mapping, on="_entity")
+        .group_by("_stand", "_day")
+        .agg(pl.col("_share").max())
+    )
     cand = ben.with_columns(u).join(days.rename({"_stand": "_entity"}), on=["_entity", "_day"], how="inner")
     cand = cand.with_columns(_rank=pl.col("_u").rank("ordinal").over("_entity", "_day") - 1, _n=pl.len().over("_entity", "_day"))
     k = (pl.col("_share") * pl.col("_n")).round().clip(1)
@@ -660,7 +753,9 @@ def _num(df: pl.DataFrame, name: str) -> np.ndarray:
     return df[name].cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9).to_numpy()
 
 
-def _stats(att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str, p99: dict[str, float], seed: int) -> dict[tuple[str, str], float]:
+def _stats(
+    att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str, p99: dict[str, float], seed: int
+) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (which must not hold ``att``'s units)."""
     out: dict[tuple[str, str], float] = {}
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed)
@@ -687,8 +782,17 @@ def _stats(att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str
     return out
 
 
-def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature],
-                cols: set[str], aggs: set[str], seed: int) -> tuple[list[Finding], ClassifierScore | None]:
+def _judge_unit(
+    stream: str,
+    phase: str,
+    unit: str,
+    att: pl.DataFrame,
+    ben: pl.DataFrame,
+    feats: list[Feature],
+    cols: set[str],
+    aggs: set[str],
+    seed: int,
+) -> tuple[list[Finding], ClassifierScore | None]:
     """Every test on one unit kind (rows, entity-days or tokens) of one (stream, phase), against null draws of benign entities."""
     findings: list[Finding] = []
     n = att.height
@@ -698,8 +802,11 @@ def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.D
     if ben.height < 2 * MIN_ROWS:
         return findings, None
     keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
-    p99 = {f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99)) for f in feats
-           if unit != "rows" and f.name.endswith((":distinct", ":new"))}
+    p99 = {
+        f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99))
+        for f in feats
+        if unit != "rows" and f.name.endswith((":distinct", ":new"))
+    }
     real = _stats(att, ben, feats, unit, p99, seed)
     nulls = []
     for i in range(NULL_DRAWS):
@@ -710,11 +817,16 @@ def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.D
         nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
     margin = NULL_MARGIN_FEW if few else NULL_MARGIN
-    crit = math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt((min(n, MAX_KS_ROWS) + min(ben.height, MAX_KS_ROWS)) / max(min(n, MAX_KS_ROWS) * min(ben.height, MAX_KS_ROWS), 1))
+    crit = math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt(
+        (min(n, MAX_KS_ROWS) + min(ben.height, MAX_KS_ROWS)) / max(min(n, MAX_KS_ROWS) * min(ben.height, MAX_KS_ROWS), 1)
+    )
     by_name = {f.name: f for f in feats}
     for (name, test), value in real.items():
         f = by_name[name]
-        base = max([nl.get((name, test), 0.0 if test != "single_auc" else 0.5) for nl in nulls], default=0.0 if test != "single_auc" else 0.5)
+        base = max(
+            [nl.get((name, test), 0.0 if test != "single_auc" else 0.5) for nl in nulls],
+            default=0.0 if test != "single_auc" else 0.5,
+        )
         if test in ("unseen", "shape"):
             thr = base + UNSEEN_GAP
         elif test == "ks":
@@ -724,7 +836,11 @@ def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.D
         else:
             thr = max(SINGLE_AUC, base + margin)
         shown = p99[name] if test == "sticky" else base  # sticky: the p99; otherwise the null draws' highest figure
-        findings.append(Finding(stream, phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, _is_declared(f, cols, aggs), unit))
+        findings.append(
+            Finding(
+                stream, phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, _is_declared(f, cols, aggs), unit
+            )
+        )
     if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
         return findings, None
     # the adversarial classifier on a matched sample, with every feature and without the declared ones
@@ -739,9 +855,13 @@ def _judge_unit(stream: str, phase: str, unit: str, att: pl.DataFrame, ben: pl.D
     auc_all, folds = _cv_auc(X, y, groups, cat)
     auc_und, _ = _cv_auc(X[:, keep], y, groups, cat[keep])
     verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
-    singles = sorted(((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not _is_declared(by_name[k[0]], cols, aggs)), reverse=True)
+    singles = sorted(
+        ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not _is_declared(by_name[k[0]], cols, aggs)), reverse=True
+    )
     top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
-    return findings, ClassifierScore(stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict)
+    return findings, ClassifierScore(
+        stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict
+    )
 
 
 def _groups_of(sample: pl.DataFrame, by_day: bool) -> np.ndarray:
@@ -754,8 +874,14 @@ def _groups_of(sample: pl.DataFrame, by_day: bool) -> np.ndarray:
 
 
 def audit_datasets(
-    datasets: Sequence[Dataset], declared: dict[str, Sequence[str]], *, scenario: str = "", knobs: str = "", entry: int = 0,
-    seeds: Sequence[int] = (), progress: Callable[[str], None] | None = None,
+    datasets: Sequence[Dataset],
+    declared: dict[str, Sequence[str]],
+    *,
+    scenario: str = "",
+    knobs: str = "",
+    entry: int = 0,
+    seeds: Sequence[int] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Audit the attack rows of one scenario entry in ``datasets`` (pooled) against comparable benign rows.
 
@@ -781,8 +907,14 @@ def audit_datasets(
 
 
 def audit_rows(
-    rows: dict[str, pl.DataFrame], declared: dict[str, Sequence[str]], *, scenario: str = "", knobs: str = "",
-    seeds: Sequence[int] = (), progress: Callable[[str], None] | None = None, started: float | None = None,
+    rows: dict[str, pl.DataFrame],
+    declared: dict[str, Sequence[str]],
+    *,
+    scenario: str = "",
+    knobs: str = "",
+    seeds: Sequence[int] = (),
+    progress: Callable[[str], None] | None = None,
+    started: float | None = None,
 ) -> AuditResult:
     """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows)."""
     import time
@@ -819,9 +951,20 @@ def audit_rows(
                 findings += f
                 if c is not None and unit != "tokens":
                     scores.append(c)
-            say(f"  {scenario} {knobs}: {stream} phase {phase}, {att_all.filter(pl.col('_phase') == phase).height} attack rows audited")
-    return AuditResult(scenario, knobs or "defaults", tuple(seeds), {k: tuple(v) for k, v in declared.items()}, tuple(findings), tuple(scores),
-                       anomalies, attack_rows, time.perf_counter() - t0)
+            say(
+                f"  {scenario} {knobs}: {stream} phase {phase}, {att_all.filter(pl.col('_phase') == phase).height} attack rows audited"
+            )
+    return AuditResult(
+        scenario,
+        knobs or "defaults",
+        tuple(seeds),
+        {k: tuple(v) for k, v in declared.items()},
+        tuple(findings),
+        tuple(scores),
+        anomalies,
+        attack_rows,
+        time.perf_counter() - t0,
+    )
 
 
 # ---- generating and auditing scenarios ------------------------------------------------------------
@@ -871,7 +1014,9 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, Any]
     return config, knobs
 
 
-def audit_config(scenario: str, knobs: dict[str, Any], seed: int, overrides: Sequence[str] = (), world: dict[str, Any] | None = None) -> Any:
+def audit_config(
+    scenario: str, knobs: dict[str, Any], seed: int, overrides: Sequence[str] = (), world: dict[str, Any] | None = None
+) -> Any:
     """The SimConfig of one audit dataset (the audit world, overrides applied, one scenario entry)."""
     import copy
 
@@ -885,8 +1030,14 @@ def audit_config(scenario: str, knobs: dict[str, Any], seed: int, overrides: Seq
 
 
 def audit_scenarios(
-    ids: Sequence[str], *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: Sequence[str] = (), workdir: str | Path | None = None,
-    world: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None, workers: int = 1,
+    ids: Sequence[str],
+    *,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    overrides: Sequence[str] = (),
+    workdir: str | Path | None = None,
+    world: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+    workers: int = 1,
     on_result: Callable[[AuditResult], None] | None = None,
 ) -> list[AuditResult]:
     """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
@@ -912,8 +1063,10 @@ def audit_scenarios(
     classes = {sid: load(sid) for sid in ids}
     for name in knobs:
         if not any(name in cls.Knobs.model_fields for cls in classes.values()):
-            raise AuditError(f"--set knobs.{name}: no selected scenario has that knob; knobs: "
-                             f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}")
+            raise AuditError(
+                f"--set knobs.{name}: no selected scenario has that knob; knobs: "
+                f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}"
+            )
     tmp = Path(tempfile.mkdtemp(prefix="artefact-audit-", dir=workdir))
     results: list[AuditResult] = []
     try:
@@ -966,7 +1119,11 @@ def artefact_audit(datasets: dict[str, Dataset] | Sequence[Dataset]) -> dict[str
         for ds, i in members:
             by_entry.setdefault(i, []).append(ds)
         for entry, dsets in by_entry.items():
-            out.append(audit_datasets(dsets, declared, scenario=sid, knobs=_knob_text(kn), entry=entry, seeds=[d.manifest["seed"] for d in dsets]))
+            out.append(
+                audit_datasets(
+                    dsets, declared, scenario=sid, knobs=_knob_text(kn), entry=entry, seeds=[d.manifest["seed"] for d in dsets]
+                )
+            )
     return artefact_summary(out)
 
 
@@ -982,9 +1139,18 @@ def artefact_summary(results: Sequence[AuditResult]) -> dict[str, Any]:
 
 def thresholds() -> dict[str, float]:
     """The audit's thresholds, for the record."""
-    return {"unseen_gap": UNSEEN_GAP, "ks_floor": KS_FLOOR, "ks_alpha": KS_ALPHA, "sticky_share": STICKY_SHARE,
-            "single_auc": SINGLE_AUC, "chance_auc": CHANCE_AUC, "null_draws": NULL_DRAWS, "null_margin": NULL_MARGIN,
-            "null_margin_few": NULL_MARGIN_FEW, "min_entities": MIN_ENTITIES}
+    return {
+        "unseen_gap": UNSEEN_GAP,
+        "ks_floor": KS_FLOOR,
+        "ks_alpha": KS_ALPHA,
+        "sticky_share": STICKY_SHARE,
+        "single_auc": SINGLE_AUC,
+        "chance_auc": CHANCE_AUC,
+        "null_draws": NULL_DRAWS,
+        "null_margin": NULL_MARGIN,
+        "null_margin_few": NULL_MARGIN_FEW,
+        "min_entities": MIN_ENTITIES,
+    }
 
 
 # ---- printing ------------------------------------------------------------------------------------
@@ -1018,6 +1184,17 @@ def classifier_lines(result: AuditResult) -> list[str]:
 
 
 __all__ = [
-    "AuditError", "AuditResult", "ClassifierScore", "Finding", "artefact_audit", "artefact_summary", "audit_datasets", "audit_rows", "audit_scenarios",
-    "classifier_lines", "load_rows", "table", "thresholds",
+    "AuditError",
+    "AuditResult",
+    "ClassifierScore",
+    "Finding",
+    "artefact_audit",
+    "artefact_summary",
+    "audit_datasets",
+    "audit_rows",
+    "audit_scenarios",
+    "classifier_lines",
+    "load_rows",
+    "table",
+    "thresholds",
 ]

@@ -29,25 +29,32 @@ LEAK_SHARE = 0.9
 
 def _alerts(frame: pl.DataFrame, bucket: dt.date | None, kind: str, reason: str) -> pl.DataFrame:
     return frame.select(
-        pl.lit(bucket, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col("entity_id").cast(pl.String), pl.col("score").cast(pl.Float64),
+        pl.lit(bucket, pl.Date).alias("bucket"),
+        pl.lit(kind).alias("entity_kind"),
+        pl.col("entity_id").cast(pl.String),
+        pl.col("score").cast(pl.Float64),
         pl.lit(reason).alias("reason"),
     )
 
 
 def foreign_ip(view: View) -> pl.DataFrame:
     """Any source address outside Korea."""
-    parts = [view.logs(s, current_only=True).filter(pl.col("country") != "KR").select(pl.col("src_ip").alias("entity_id")) for s in UNIT_STREAMS]
+    parts = [
+        view.logs(s, current_only=True).filter(pl.col("country") != "KR").select(pl.col("src_ip").alias("entity_id"))
+        for s in UNIT_STREAMS
+    ]
     ips = pl.concat(parts).collect().group_by("entity_id").len().rename({"len": "score"})
     return _alerts(ips, view.bucket, "ip", "foreign IP")
 
 
-def busiest_entity(view) -> pl.DataFrame:  # noqa: ANN001
+def busiest_entity(view) -> pl.DataFrame:
     """The entities with the most events of the bucket, of every kind."""
     out = []
     for kind, col in ENTITY_COLUMNS.items():
         parts = [
             view.logs(s, current_only=True).select(pl.col(col).cast(pl.String).alias("entity_id")).drop_nulls()
-            for s in UNIT_STREAMS if col in view.logs(s).collect_schema().names()
+            for s in UNIT_STREAMS
+            if col in view.logs(s).collect_schema().names()
         ]
         if parts:
             counts = pl.concat(parts).collect().group_by("entity_id").len().rename({"len": "score"})
@@ -55,40 +62,58 @@ def busiest_entity(view) -> pl.DataFrame:  # noqa: ANN001
     return pl.concat(out)
 
 
-def departed_owner(view) -> pl.DataFrame:  # noqa: ANN001
+def departed_owner(view) -> pl.DataFrame:
     """Keys whose owner has left, and employees active after their termination."""
     emp = view.world("employees").filter(pl.col("termination_date").is_not_null())
     keys = view.world("credentials").join(emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id")
-    used = pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
+    used = (
+        pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
+    )
     hit = used.join(keys.select("key_id"), on="key_id").select(pl.col("key_id").alias("entity_id"), pl.lit(1.0).alias("score"))
     return _alerts(hit, view.bucket, "key", "owner left")
 
 
-def terminated_employee(view) -> pl.DataFrame:  # noqa: ANN001
+def terminated_employee(view) -> pl.DataFrame:
     """Employees with a known termination date who show up in the bucket (the leaver rule)."""
-    gone = view.world("employees").filter(pl.col("termination_date").is_not_null()).select(pl.col("employee_id").cast(pl.String).alias("entity_id"))
-    seen = pl.concat([view.logs(s, current_only=True).select(pl.col("employee_id").cast(pl.String).alias("entity_id")) for s in ("auth", "admin")])
+    gone = (
+        view.world("employees")
+        .filter(pl.col("termination_date").is_not_null())
+        .select(pl.col("employee_id").cast(pl.String).alias("entity_id"))
+    )
+    seen = pl.concat(
+        [
+            view.logs(s, current_only=True).select(pl.col("employee_id").cast(pl.String).alias("entity_id"))
+            for s in ("auth", "admin")
+        ]
+    )
     hit = seen.drop_nulls().group_by("entity_id").len().collect().join(gone, on="entity_id").rename({"len": "score"})
     return _alerts(hit, view.bucket, "employee", "terminated")
 
 
-def biggest_pull(view) -> pl.DataFrame:  # noqa: ANN001
+def biggest_pull(view) -> pl.DataFrame:
     """Employees by the largest number of rows in one admin action of the bucket."""
     top = view.logs("admin", current_only=True).group_by("employee_id").agg(pl.col("row_count").max().alias("score")).collect()
     return _alerts(top.rename({"employee_id": "entity_id"}), view.bucket, "employee", "biggest pull")
 
 
-def newest_key(view) -> pl.DataFrame:  # noqa: ANN001
+def newest_key(view) -> pl.DataFrame:
     """The most recently created key in use."""
-    used = pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
+    used = (
+        pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
+    )
     keys = view.world("credentials").join(used, on="key_id").sort("created", descending=True).head(1)
     return _alerts(keys.select(pl.col("key_id").alias("entity_id"), pl.lit(1.0).alias("score")), view.bucket, "key", "newest key")
 
 
-def top_id_range(view) -> pl.DataFrame:  # noqa: ANN001
+def top_id_range(view) -> pl.DataFrame:
     """Customers with the highest ids seen in the bucket (a fixed id-range rule)."""
     ids = view.logs("gateway", current_only=True).select(pl.col("customer_id")).unique().collect()
-    return _alerts(ids.select(pl.col("customer_id").alias("entity_id"), pl.col("customer_id").cast(pl.Float64).alias("score")), view.bucket, "customer", "high id")
+    return _alerts(
+        ids.select(pl.col("customer_id").alias("entity_id"), pl.col("customer_id").cast(pl.Float64).alias("score")),
+        view.bucket,
+        "customer",
+        "high id",
+    )
 
 
 SHORTCUTS: dict[str, Callable] = {
@@ -135,9 +160,18 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
         parts = {int(k): _parts(m, profile) for k, m in res["by_budget"].items()}
         best_k, best = _best(parts, profile)
         m = res["by_budget"][str(best_k)]
-        rows.append({"shortcut": name, "op_score": best, "budget": best_k, "auprc": res["overall"]["auprc"],
-                     "recall_at_k": m["recall_at_k"], "leaks": best is not None and best >= LEAK_SHARE * 100,
-                     "declared_easy": easy, "parts": parts})
+        rows.append(
+            {
+                "shortcut": name,
+                "op_score": best,
+                "budget": best_k,
+                "auprc": res["overall"]["auprc"],
+                "recall_at_k": m["recall_at_k"],
+                "leaks": best is not None and best >= LEAK_SHARE * 100,
+                "declared_easy": easy,
+                "parts": parts,
+            }
+        )
     return rows
 
 
@@ -169,9 +203,17 @@ def pooled(per_dataset: list[list[dict]], profile: str = "standard") -> list[dic
         rows = [d[i] for d in per_dataset]
         parts = {k: tuple(sum(r["parts"][k][j] for r in rows) for j in range(4)) for k in first["parts"]}
         k, best = _best(parts, profile)
-        out.append({"shortcut": first["shortcut"], "op_score": best, "budget": k, "datasets": len(rows),
-                    "per_dataset": [r["op_score"] for r in rows], "leaks": best is not None and best >= LEAK_SHARE * 100,
-                    "declared_easy": first["declared_easy"]})
+        out.append(
+            {
+                "shortcut": first["shortcut"],
+                "op_score": best,
+                "budget": k,
+                "datasets": len(rows),
+                "per_dataset": [r["op_score"] for r in rows],
+                "leaks": best is not None and best >= LEAK_SHARE * 100,
+                "declared_easy": first["declared_easy"],
+            }
+        )
     return out
 
 

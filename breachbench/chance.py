@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from breachbench.scoring import KEYS, Truth, above_chance, chance_average_precision, false_alert_cost, op_score, profile_names, timeliness
+from breachbench.scoring import (
+    KEYS,
+    Truth,
+    above_chance,
+    chance_average_precision,
+    false_alert_cost,
+    op_score,
+    profile_names,
+    timeliness,
+)
 
 #: Percentiles of the draws reported as a chance line's spread.
 SPREAD = (2.5, 97.5)
@@ -35,7 +44,9 @@ class ChanceDraws:
     budget: int
     incidents: float  # every incident (recall's denominator)
     detected: np.ndarray  # incidents caught (all incidents)
-    parts: tuple[float, np.ndarray, np.ndarray, float, np.ndarray]  # DetectionParts fields: detectable, caught, timeliness, preventable, prevented
+    parts: tuple[
+        float, np.ndarray, np.ndarray, float, np.ndarray
+    ]  # DetectionParts fields: detectable, caught, timeliness, preventable, prevented
     harm_before: dict[str, np.ndarray]  # per profile, all incidents
     harm_total: dict[str, float]
     harm_perfect: dict[str, float]
@@ -56,15 +67,27 @@ class ChanceDraws:
             return (a * self.datasets + b * other.datasets) / n
 
         return ChanceDraws(
-            self.budget, self.incidents + other.incidents, self.detected + other.detected,
-            (self.parts[0] + other.parts[0], self.parts[1] + other.parts[1], self.parts[2] + other.parts[2],
-             self.parts[3] + other.parts[3], self.parts[4] + other.parts[4]),
+            self.budget,
+            self.incidents + other.incidents,
+            self.detected + other.detected,
+            (
+                self.parts[0] + other.parts[0],
+                self.parts[1] + other.parts[1],
+                self.parts[2] + other.parts[2],
+                self.parts[3] + other.parts[3],
+                self.parts[4] + other.parts[4],
+            ),
             {p: self.harm_before[p] + other.harm_before[p] for p in self.harm_before},
             {p: self.harm_total[p] + other.harm_total[p] for p in self.harm_total},
             {p: self.harm_perfect[p] + other.harm_perfect[p] for p in self.harm_perfect},
-            self.false_alerts + other.false_alerts, self.buckets + other.buckets,
-            self.victims_flagged + other.victims_flagged, self.victims_total + other.victims_total,
-            mean(self.auprc, other.auprc), mean(self.auprc_expected, other.auprc_expected), mean(self.auprc_victims, other.auprc_victims), n,
+            self.false_alerts + other.false_alerts,
+            self.buckets + other.buckets,
+            self.victims_flagged + other.victims_flagged,
+            self.victims_total + other.victims_total,
+            mean(self.auprc, other.auprc),
+            mean(self.auprc_expected, other.auprc_expected),
+            mean(self.auprc_victims, other.auprc_victims),
+            n,
         )
 
     def detection_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -81,14 +104,20 @@ class ChanceDraws:
         """Per draw: every metric with a chance line."""
         c, t, p, score = self.detection_parts()
         out = {
-            "detection_score": score, "caught": c, "timeliness": t, "exposure_prevented": p,
+            "detection_score": score,
+            "caught": c,
+            "timeliness": t,
+            "exposure_prevented": p,
             "recall_at_k": self.detected / self.incidents if self.incidents else np.full_like(c, np.nan),
             "false_alerts_per_bucket": self.false_alerts / self.buckets if self.buckets else np.zeros_like(c),
             "victims_flagged_share": self.victims_flagged / self.victims_total if self.victims_total else np.full_like(c, np.nan),
-            "auprc": self.auprc, "auprc_victims": self.auprc_victims,
+            "auprc": self.auprc,
+            "auprc_victims": self.auprc_victims,
         }
         for name in self.harm_before:
-            ops = _op_vec(self.harm_before[name], self.harm_total[name], self.harm_perfect[name], self.false_alerts, false_alert_cost(name))
+            ops = _op_vec(
+                self.harm_before[name], self.harm_total[name], self.harm_perfect[name], self.false_alerts, false_alert_cost(name)
+            )
             out[f"op_score:{name}"] = ops
         return out
 
@@ -129,7 +158,9 @@ def _ap_draws(n_units: int, n_positive: int, n_in: int, draws: int, rng: np.rand
     return out
 
 
-def chance_draws(truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200) -> dict[int, ChanceDraws]:
+def chance_draws(
+    truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
+) -> dict[int, ChanceDraws]:
     """The uniform ranking's draws on one dataset at each budget (detection parts under ``profile``'s harm)."""
     if truth.universe_units is None:
         raise ValueError("chance lines need the truth's universe units (Truth.of a dataset)")
@@ -184,14 +215,27 @@ def chance_draws(truth: Truth, budgets: list[int], draws: int = 1000, seed: int 
         total = fr.harm_total[std]
         perfect = fr.harm_perfect(std)
         parts = (
-            float(dmask.sum()), detected[:, dmask].sum(axis=1).astype(np.float64), tl[:, dmask].sum(axis=1),
-            float((total - perfect)[dmask].sum()), (total[None, :] - before[std])[:, dmask].sum(axis=1),
+            float(dmask.sum()),
+            detected[:, dmask].sum(axis=1).astype(np.float64),
+            tl[:, dmask].sum(axis=1),
+            float((total - perfect)[dmask].sum()),
+            (total[None, :] - before[std])[:, dmask].sum(axis=1),
         )
         out[k] = ChanceDraws(
-            k, float(n_inc), detected.sum(axis=1).astype(np.float64), parts,
-            {p: before[p].sum(axis=1) for p in before}, {p: float(fr.harm_total[p].sum()) for p in before},
-            {p: float(fr.harm_perfect(p).sum()) for p in before}, false, float(nb), vflag, float(n_vic),
-            _resize(ap, draws), ap_exp, _resize(ap_v, draws),
+            k,
+            float(n_inc),
+            detected.sum(axis=1).astype(np.float64),
+            parts,
+            {p: before[p].sum(axis=1) for p in before},
+            {p: float(fr.harm_total[p].sum()) for p in before},
+            {p: float(fr.harm_perfect(p).sum()) for p in before},
+            false,
+            float(nb),
+            vflag,
+            float(n_vic),
+            _resize(ap, draws),
+            ap_exp,
+            _resize(ap_v, draws),
         )
     return out
 
@@ -239,7 +283,9 @@ def _scenario_line(d: ChanceDraws) -> dict[str, Any]:
     return line
 
 
-def chance_lines(per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: dict[str, str], headline_budget: int) -> dict[str, Any]:
+def chance_lines(
+    per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: dict[str, str], headline_budget: int
+) -> dict[str, Any]:
     """The run's chance lines (as ``results.json`` carries them): per budget, overall and per scenario.
 
     Overall figures pool every dataset as the leaderboard does; ``detection_score`` is the
@@ -250,9 +296,13 @@ def chance_lines(per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: di
     scores above chance count from (:func:`chance_bar`).
     """
     budgets = sorted({k for d in per_dataset.values() for k in d})
-    out: dict[str, Any] = {"method": "uniform ranking of each bucket's universe, multivariate hypergeometric draws",
-                           "draws": int(len(next(iter(next(iter(per_dataset.values())).values())).detected)) if per_dataset else 0,
-                           "spread": list(SPREAD), "budget": headline_budget, "by_budget": {}}
+    out: dict[str, Any] = {
+        "method": "uniform ranking of each bucket's universe, multivariate hypergeometric draws",
+        "draws": int(len(next(iter(next(iter(per_dataset.values())).values())).detected)) if per_dataset else 0,
+        "spread": list(SPREAD),
+        "budget": headline_budget,
+        "by_budget": {},
+    }
     for k in budgets:
         scen: dict[str, list[ChanceDraws]] = {}
         for label, by_k in per_dataset.items():

@@ -35,11 +35,21 @@ out_console = Console() if Console().is_terminal else Console(width=200)  # tabl
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]
-ExecutorOpt = Annotated[str | None, typer.Option(
-    "--executor", help="where generation runs: serial, process (a local pool of --workers) or dask (default: the config's execution.executor, "
-    "else process; output is identical on each)")]
-SchedulerOpt = Annotated[str | None, typer.Option(
-    "--scheduler", help="address of an existing Dask scheduler to generate on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)")]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="where generation runs: serial, process (a local pool of --workers) or dask (default: the config's execution.executor, "
+        "else process; output is identical on each)",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="address of an existing Dask scheduler to generate on, e.g. tcp://10.0.0.5:8786 (implies --executor dask)",
+    ),
+]
 
 
 def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> Any:
@@ -54,7 +64,9 @@ def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> An
 
 
 def _fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)  # brackets are text: 'breachbench[dask]'
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+    )  # brackets are text: 'breachbench[dask]'
     raise typer.Exit(2)
 
 
@@ -77,11 +89,16 @@ def _disk_full(exc: OSError, need: Callable[[], int | None] | None = None) -> No
     free = shutil.disk_usage(probe).free
     try:
         needed = need() if need else None
-    except Exception:  # noqa: BLE001 - the report must not turn into a traceback
+    except Exception:
         needed = None
-    what = (f"this command's datasets need up to {needed / 2**20:,.0f} MiB (an upper estimate)" if needed
-            else "a tiny dataset needs about 20 MiB, the default suite's about 500 MiB")
-    _fail(f"{where}: no space left on the device ({free / 2**20:,.0f} MiB free on {probe}); {what}; free space or choose another --out")
+    what = (
+        f"this command's datasets need up to {needed / 2**20:,.0f} MiB (an upper estimate)"
+        if needed
+        else "a tiny dataset needs about 20 MiB, the default suite's about 500 MiB"
+    )
+    _fail(
+        f"{where}: no space left on the device ({free / 2**20:,.0f} MiB free on {probe}); {what}; free space or choose another --out"
+    )
 
 
 @contextlib.contextmanager
@@ -138,8 +155,16 @@ class PlainProgress:
     def _counts(self, t: dict[str, Any]) -> str:
         return f"{t['done']:g}/{t['total']:g}" if t["total"] is not None else f"{t['done']:g}"
 
-    def update(self, task_id: int, *, completed: float | None = None, advance: float | None = None, description: str | None = None,
-               total: float | None = None, **_: Any) -> None:
+    def update(
+        self,
+        task_id: int,
+        *,
+        completed: float | None = None,
+        advance: float | None = None,
+        description: str | None = None,
+        total: float | None = None,
+        **_: Any,
+    ) -> None:
         t = self.tasks[task_id]
         if total is not None:
             t["total"] = total
@@ -147,8 +172,11 @@ class PlainProgress:
         if completed is not None:
             if completed < t["done"]:  # the stage starts again (the next dataset's generation)
                 t.update(start=now, last=now, finished=False)
-                self.say(f"{description or t['description']}: started again ({completed:g}/{t['total']:g})" if t["total"] is not None
-                         else f"{description or t['description']}: started again")
+                self.say(
+                    f"{description or t['description']}: started again ({completed:g}/{t['total']:g})"
+                    if t["total"] is not None
+                    else f"{description or t['description']}: started again"
+                )
             t["done"] = completed
         if advance is not None:
             t["done"] += advance
@@ -175,8 +203,13 @@ def _progress(plain: bool = False) -> Iterator[Any]:
         yield PlainProgress(err_console) if plain else None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     ) as p:
         yield p
 
@@ -205,7 +238,8 @@ def generate(
     force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
     only: Annotated[str | None, typer.Option("--only", help="generate one part only: world")] = None,
     shard_size: Annotated[
-        int | None, typer.Option("--shard-size", help="customers per unit of work, whole blocks (output is identical for any size)")
+        int | None,
+        typer.Option("--shard-size", help="customers per unit of work, whole blocks (output is identical for any size)"),
     ] = None,
 ) -> None:
     """Generate a dataset (world tables, logs, truth, manifest) from a config."""
@@ -213,14 +247,25 @@ def generate(
     from simulator.engine import generate as gen
 
     sized: dict[str, int] = {}
-    with _user_errors(lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")):
+    with _user_errors(
+        lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")
+    ):
         cfg = _with_execution(load_config(config, set_), executor, scheduler)
         from simulator.engine import estimated_bytes
 
         sized["bytes"] = estimated_bytes(cfg.sim())
         with _progress() as p:
-            path = gen(cfg.sim(), out, workers=workers, force=force, only=only, shard_size=shard_size, progress=_gen_progress(p),
-                       executor=cfg.execution.executor, scheduler=cfg.execution.scheduler)
+            path = gen(
+                cfg.sim(),
+                out,
+                workers=workers,
+                force=force,
+                only=only,
+                shard_size=shard_size,
+                progress=_gen_progress(p),
+                executor=cfg.execution.executor,
+                scheduler=cfg.execution.scheduler,
+            )
     out_console.print(f"dataset written to {path}")
 
 
@@ -233,10 +278,19 @@ def run(
     executor: ExecutorOpt = None,
     scheduler: SchedulerOpt = None,
     verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of a reused dataset (default: sizes)")] = False,
-    detectors: Annotated[str | None, typer.Option(
-        "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them")] = None,
-    rerun: Annotated[bool, typer.Option(
-        "--rerun", help="run every detector again, even those whose alerts in --out are reusable (same code, datasets and limits)")] = False,
+    detectors: Annotated[
+        str | None,
+        typer.Option(
+            "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them"
+        ),
+    ] = None,
+    rerun: Annotated[
+        bool,
+        typer.Option(
+            "--rerun",
+            help="run every detector again, even those whose alerts in --out are reusable (same code, datasets and limits)",
+        ),
+    ] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
 
@@ -269,10 +323,15 @@ def run(
 
         run_dir = holder["out"]
         removed = clear_run_outputs(run_dir)
-        sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
+        sets = [
+            p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))
+        ]
         good = [str(p) for p in sets if not verify_dataset(p)]
-        return (f"kept {len(good)} complete dataset(s) that verify" + (f" ({', '.join(good)})" if good else "")
-                + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written")
+        return (
+            f"kept {len(good)} complete dataset(s) that verify"
+            + (f" ({', '.join(good)})" if good else "")
+            + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
+        )
 
     sized: dict[str, int] = {}
     with _user_errors(kept, lambda: sized.get("bytes")):
@@ -285,8 +344,12 @@ def run(
         if detectors is not None:
             extra = [d.strip() for d in detectors.split(",")]
             if not all(extra):
-                raise SimulationError(f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated")
-            cfg = cfg.model_copy(update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})})
+                raise SimulationError(
+                    f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated"
+                )
+            cfg = cfg.model_copy(
+                update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})}
+            )
         out = out or Path("runs") / cfg.name
         for parent in (out, *out.parents):
             if parent.exists() and not parent.is_dir():
@@ -294,19 +357,28 @@ def run(
         with locked(out), _progress(plain=True) as p:
             holder["out"] = out
             log = p.say if isinstance(p, PlainProgress) else err_console.print  # plain: every line with the elapsed time
-            result = run_suite(cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=log, verify=verify,
-                               reuse=not rerun)
+            result = run_suite(
+                cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=log, verify=verify, reuse=not rerun
+            )
     from breachbench.report import print_leaderboard
 
     print_leaderboard(result["rows"], cfg.name, out_console, json.loads(Path(result["results"]).read_text()))
     leak = result["leakage_audit"]
     if leak["leaking"]:
-        out_console.print(f"[bold red]leakage audit:[/bold red] a one-line shortcut reaches {leak['line']:.0f}% of the oracle on "
-                          f"{', '.join(leak['leaking'])}; read those results with that in mind (report.html)", highlight=False)
+        out_console.print(
+            f"[bold red]leakage audit:[/bold red] a one-line shortcut reaches {leak['line']:.0f}% of the oracle on "
+            f"{', '.join(leak['leaking'])}; read those results with that in mind (report.html)",
+            highlight=False,
+        )
     else:
-        out_console.print("leakage audit: no shortcut reaches the leak line on a scenario that is not declared easy"
-                          + (f" (declared easy: {', '.join(leak['declared_easy'])})" if leak["declared_easy"] else ""), highlight=False)
-    out_console.print(f"results: {result['results']}\nleaderboard: {result['leaderboard']}\nreport: {result['report']}", highlight=False)
+        out_console.print(
+            "leakage audit: no shortcut reaches the leak line on a scenario that is not declared easy"
+            + (f" (declared easy: {', '.join(leak['declared_easy'])})" if leak["declared_easy"] else ""),
+            highlight=False,
+        )
+    out_console.print(
+        f"results: {result['results']}\nleaderboard: {result['leaderboard']}\nreport: {result['report']}", highlight=False
+    )
 
 
 @app.command()
@@ -341,11 +413,17 @@ def score(
         frame = validate_alerts(frame, source=str(alerts))
         units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
         if budget > units:
-            raise DatasetError(f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}")
+            raise DatasetError(
+                f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}"
+            )
         outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
         if outside.height:
-            err_console.print(f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
-                              f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
+                f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored",
+                highlight=False,
+                soft_wrap=True,
+            )
         result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")
@@ -370,7 +448,8 @@ def compare(
     """Per-metric deltas between two runs; exit 1 when --metric drops by more than --tolerance."""
     from rich.table import Table
 
-    from breachbench.compare import CompareError, compare as do_compare, load_results
+    from breachbench.compare import CompareError, load_results
+    from breachbench.compare import compare as do_compare
 
     try:
         rows, bad = do_compare(load_results(old), load_results(new), metric, tolerance)
@@ -381,10 +460,14 @@ def compare(
         t.add_column(c, justify="left" if c in ("detector", "metric") else "right")
     fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
     for r in rows:
-        t.add_row(r["detector"], r["metric"], fmt(r["old"]), fmt(r["new"]), fmt(r["delta"]), "REGRESSED" if r["regressed"] else "")
+        t.add_row(
+            r["detector"], r["metric"], fmt(r["old"]), fmt(r["new"]), fmt(r["delta"]), "REGRESSED" if r["regressed"] else ""
+        )
     out_console.print(t)
     if bad:
-        err_console.print(f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False)
+        err_console.print(
+            f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False
+        )
         raise typer.Exit(1)
     out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)
 
@@ -409,17 +492,23 @@ def export_cmd(
         except MappingError as exc:
             _fail(str(exc))
     rows = sum(f["rows"] for f in m["files"])
-    out_console.print(f"{rows} events in {len(m['files'])} files ({m['format']} {m['schema_version']}, mapping {m['mapping']}) written to {out}",
-                      highlight=False)
+    out_console.print(
+        f"{rows} events in {len(m['files'])} files ({m['format']} {m['schema_version']}, mapping {m['mapping']}) written to {out}",
+        highlight=False,
+    )
 
 
 @app.command("replay")
 def replay_cmd(
     dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
     to: Annotated[str, typer.Option("--to", help="stdout, a file path, tcp://HOST:PORT or udp://HOST:PORT")] = "stdout",
-    speed: Annotated[str, typer.Option("--speed", help="N times real time (1000 or 1000x), or max for as fast as possible")] = "max",
+    speed: Annotated[
+        str, typer.Option("--speed", help="N times real time (1000 or 1000x), or max for as fast as possible")
+    ] = "max",
     as_: Annotated[str, typer.Option("--as", help="ecs or ocsf JSON lines, or syslog (RFC 5424 around the ECS JSON)")] = "ecs",
-    start: Annotated[str | None, typer.Option("--start", help="first delivery time to send (ISO 8601; UTC unless it names an offset)")] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="first delivery time to send (ISO 8601; UTC unless it names an offset)")
+    ] = None,
     end: Annotated[str | None, typer.Option("--end", help="delivery time to stop before (ISO 8601)")] = None,
     buffer: Annotated[int, typer.Option("--buffer", min=1000, help="events held at most between reader and sender")] = 10_000,
 ) -> None:
@@ -444,7 +533,15 @@ def replay_cmd(
         _fail(f"--speed {speed!r}: give N, Nx or max")
     with _user_errors():
         try:
-            stats = replay(dataset, to, as_=cast("ReplayAs", as_), speed=factor_f, start=when(start, "--start"), end=when(end, "--end"), buffer=buffer)  # replay checks as_
+            stats = replay(
+                dataset,
+                to,
+                as_=cast("ReplayAs", as_),
+                speed=factor_f,
+                start=when(start, "--start"),
+                end=when(end, "--end"),
+                buffer=buffer,
+            )  # replay checks as_
         except (ReplayError, OSError) as exc:
             _fail(str(exc))
     err_console.print(f"replayed {stats.events} events in {stats.wall_s:.2f} s", highlight=False)
@@ -453,10 +550,17 @@ def replay_cmd(
 @app.command("import")
 def import_cmd(
     sources: Annotated[list[Path], typer.Argument(help="log files or folders (Parquet, CSV, JSON lines)")],
-    mapping: Annotated[Path, typer.Option("--mapping", help="import mapping TOML (example: breachbench/data/mappings/import-ocsf-1.3.0.toml)")],
+    mapping: Annotated[
+        Path, typer.Option("--mapping", help="import mapping TOML (example: breachbench/data/mappings/import-ocsf-1.3.0.toml)")
+    ],
     out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
-    world: Annotated[Path | None, typer.Option("--world", help="folder of world tables (<table>.parquet or <table>-*.parquet); optional")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="folder of truth tables (<table>.parquet or .ndjson) to score against; optional")] = None,
+    world: Annotated[
+        Path | None, typer.Option("--world", help="folder of world tables (<table>.parquet or <table>-*.parquet); optional")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="folder of truth tables (<table>.parquet or .ndjson) to score against; optional"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing non-empty --out")] = False,
 ) -> None:
     """Build a dataset folder from your own logs, mapped to the four streams by a declarative mapping."""
@@ -470,9 +574,11 @@ def import_cmd(
             _fail(f"{exc.filename}: {exc.strerror}" if isinstance(exc, FileExistsError) else str(exc))
     t = m["config"]["time"]
     rows = sum(f["rows"] for f in m["files"])
-    out_console.print(f"dataset written to {out}: {rows} events, {t['start']} to {t['end']} ({t['timezone']}), "
-                      f"world tables: {', '.join(m['imported']['world_tables']) or 'none'}, labels: {', '.join(m['imported']['labels']) or 'none'}",
-                      highlight=False)
+    out_console.print(
+        f"dataset written to {out}: {rows} events, {t['start']} to {t['end']} ({t['timezone']}), "
+        f"world tables: {', '.join(m['imported']['world_tables']) or 'none'}, labels: {', '.join(m['imported']['labels']) or 'none'}",
+        highlight=False,
+    )
 
 
 def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> None:
@@ -486,11 +592,16 @@ def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> 
         result = run_dataset(dataset, out, log=err_console.print)
     for r in result["rows"]:
         s = r.get("scores") or {}
-        out_console.print(f"{r['detector']}\t{r['status']}\t{r['alerts']} alerts" + (f"\top_score {s['op_score']:.4g}" if "op_score" in s else ""),
-                          highlight=False)
+        out_console.print(
+            f"{r['detector']}\t{r['status']}\t{r['alerts']} alerts"
+            + (f"\top_score {s['op_score']:.4g}" if "op_score" in s else ""),
+            highlight=False,
+        )
     if result["world_tables_absent"]:
-        out_console.print(f"world tables absent: {', '.join(result['world_tables_absent'])}; detectors that read them saw them empty",
-                          highlight=False)
+        out_console.print(
+            f"world tables absent: {', '.join(result['world_tables_absent'])}; detectors that read them saw them empty",
+            highlight=False,
+        )
     if not result["labels"]:
         out_console.print("no labels (truth/): alerts and top alerts written, nothing scored", highlight=False)
     out_console.print(f"results: {out / 'results.json'}\ntop alerts: {out / 'top-alerts.md'}", highlight=False)
@@ -567,7 +678,9 @@ def scenarios_list() -> None:
 @scenarios_app.command("check")
 def scenarios_check(
     ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
-    audit: Annotated[bool, typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three seeds)")] = True,
+    audit: Annotated[
+        bool, typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three seeds)")
+    ] = True,
 ) -> None:
     """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents) and the artefact audit on scenarios."""
     from simulator.scenarios import registry
@@ -622,7 +735,10 @@ def _seeds(text: str) -> list[int]:
 def scenarios_audit(
     ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="seeds pooled per scenario: 1,2,3 or 1-3")] = "1-3",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="knobs.<name>=v (scenario knob) or a world key, e.g. world.customers=50000 (repeatable)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="knobs.<name>=v (scenario knob) or a world key, e.g. world.customers=50000 (repeatable)"),
+    ] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="print every test, not only the differences")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results as JSON to this file")] = None,
     workers: WorkersOpt = 1,
@@ -640,7 +756,10 @@ def scenarios_audit(
     from simulator.scenarios import registry
 
     def show(res: Any) -> None:
-        t = Table(title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)", title_justify="left")
+        t = Table(
+            title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)",
+            title_justify="left",
+        )
         for c in ("stream", "phase", "unit", "column", "feature", "test", "attack", "benign", "threshold", "verdict"):
             t.add_column(c, justify="right" if c in ("attack", "benign", "threshold") else "left")
         for row in table(res, all_rows=all_rows):
@@ -655,7 +774,9 @@ def scenarios_audit(
     seed_list = _seeds(seeds)
     with _user_errors():
         try:
-            results = audit_scenarios(ids or list(registry()), seeds=seed_list, overrides=set_ or [], progress=_say, workers=workers, on_result=show)
+            results = audit_scenarios(
+                ids or list(registry()), seeds=seed_list, overrides=set_ or [], progress=_say, workers=workers, on_result=show
+            )
         except AuditError as exc:
             _fail(str(exc))
     if json_out is not None:

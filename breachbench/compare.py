@@ -10,11 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
 from simulator.errors import BreachBenchError
 
 #: Metrics where a smaller value is better.
 LOWER_IS_BETTER = {"ttd_median_buckets", "exposed_before_detection", "false_alerts_per_bucket"}
-METRICS = ("op_score", "auprc", "lift", "recall_at_k", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented", "false_alerts_per_bucket")
+METRICS = (
+    "op_score",
+    "auprc",
+    "lift",
+    "recall_at_k",
+    "ttd_median_buckets",
+    "exposed_before_detection",
+    "exposure_prevented",
+    "false_alerts_per_bucket",
+)
 #: Metrics of schema version 3 only.
 METRICS_V3 = ("detection_score", "timeliness", "harm_before_detection", "victims_flagged_share")
 LOWER_IS_BETTER |= {"harm_before_detection"}
@@ -66,5 +76,14 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
             worse = None if delta is None else (delta > tolerance if m in LOWER_IS_BETTER else -delta > tolerance)
             if m == metric and det in o and (det not in n or (worse or (a is not None and b is None))):
                 bad.append(det)
-            rows.append({"detector": det, "metric": m, "old": a, "new": b, "delta": delta, "regressed": bool(worse) if m == metric else None})
+            rows.append(
+                {
+                    "detector": det,
+                    "metric": m,
+                    "old": a,
+                    "new": b,
+                    "delta": delta,
+                    "regressed": bool(worse) if m == metric else None,
+                }
+            )
     return rows, sorted(set(bad))

@@ -53,9 +53,12 @@ class SuiteConfig(Frozen):
     budgets: list[int] = Field(default_factory=lambda: [1, 5, 10, 20], description="budgets k reported besides detection.budget")
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the intervals")
-    chance_draws: int = Field(1000, ge=200, le=100_000, description="simulated draws of the uniform ranking behind each chance line")
+    chance_draws: int = Field(
+        1000, ge=200, le=100_000, description="simulated draws of the uniform ranking behind each chance line"
+    )
     artefact_audit: bool = Field(
-        False, description="also run the artefact audit (breachbench scenarios audit) on the test datasets into results.json; minutes per scenario"
+        False,
+        description="also run the artefact audit (breachbench scenarios audit) on the test datasets into results.json; minutes per scenario",
     )
 
     @field_validator("seeds", "tuning_seeds")
@@ -76,7 +79,9 @@ class SuiteConfig(Frozen):
     def _disjoint(self) -> SuiteConfig:
         both = sorted(set(self.seeds) & set(self.tuning_seeds))
         if both:
-            raise ValueError(f"seeds {both} appear in both suite.seeds and suite.tuning_seeds; a seed may be a test or a tuning seed, not both")
+            raise ValueError(
+                f"seeds {both} appear in both suite.seeds and suite.tuning_seeds; a seed may be a test or a tuning seed, not both"
+            )
         return self
 
 
@@ -84,16 +89,21 @@ class ExecutionConfig(Frozen):
     """Where generation runs; never changes the bytes (not part of a dataset's config hash)."""
 
     executor: Literal["serial", "process", "dask"] = Field(
-        "process", description="serial: this process; process: a local process pool of --workers; dask: a Dask cluster (pip install 'breachbench[dask]')"
+        "process",
+        description="serial: this process; process: a local process pool of --workers; dask: a Dask cluster (pip install 'breachbench[dask]')",
     )
     scheduler: str | None = Field(
-        None, min_length=1, description="address of an existing Dask scheduler (tcp://host:8786) to join; none: a LocalCluster of --workers processes"
+        None,
+        min_length=1,
+        description="address of an existing Dask scheduler (tcp://host:8786) to join; none: a LocalCluster of --workers processes",
     )
 
     @model_validator(mode="after")
     def _scheduler(self) -> ExecutionConfig:
         if self.scheduler is not None and self.executor != "dask":
-            raise ValueError(f"scheduler = {self.scheduler!r} joins a Dask cluster: set executor = \"dask\" too (got {self.executor!r})")
+            raise ValueError(
+                f'scheduler = {self.scheduler!r} joins a Dask cluster: set executor = "dask" too (got {self.executor!r})'
+            )
         return self
 
 
@@ -192,8 +202,10 @@ def validate(data: dict[str, Any], source: str = "config") -> BenchConfig:
         _strict_values(spec.knobs, knobs.model_dump(), source, ("scenarios", i, "knobs"))
         name = spec.label or spec.id
         if name in seen:
-            raise ConfigError(f"{source}: scenarios.{i}: label {name!r} repeats scenarios.{seen[name]} (their results would be pooled); "
-                              "give each entry a distinct label")
+            raise ConfigError(
+                f"{source}: scenarios.{i}: label {name!r} repeats scenarios.{seen[name]} (their results would be pooled); "
+                "give each entry a distinct label"
+            )
         seen[name] = i
     return cfg
 
@@ -210,7 +222,9 @@ def _strict_values(raw: Any, validated: Any, source: str, path: tuple[Any, ...])
             _strict_values(v, validated.get(k) if isinstance(validated, dict) else None, source, (*path, k))
     elif isinstance(raw, list):
         for i, v in enumerate(raw):
-            _strict_values(v, validated[i] if isinstance(validated, list | tuple) and i < len(validated) else None, source, (*path, i))
+            _strict_values(
+                v, validated[i] if isinstance(validated, list | tuple) and i < len(validated) else None, source, (*path, i)
+            )
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> BenchConfig:

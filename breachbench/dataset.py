@@ -19,7 +19,6 @@ from simulator import layout
 from simulator.errors import BreachBenchError
 from simulator.schema import LOG_STREAMS, DType
 
-
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
 #: infrastructure other people use too (``shared``, never positive).
 ROLES: tuple[str, ...] = ("actor", "victim", "shared")
@@ -127,8 +126,9 @@ class Dataset:
             for kind, col in ENTITY_COLUMNS.items():
                 if col in names:
                     parts.append(
-                        rows.select("bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), label)
-                        .drop_nulls("entity_id")
+                        rows.select(
+                            "bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), label
+                        ).drop_nulls("entity_id")
                     )
         dtype = tagged.schema[label]
         if not parts:
@@ -154,9 +154,13 @@ class Dataset:
         """
         bad = self.truth("malicious_events").select("event_id").unique()
         parts = [
-            self.scan(stream).select("event_id", pl.col(ENTITY_COLUMNS["ip"]).cast(pl.String).alias("entity_id"))
-            .drop_nulls("entity_id").join(bad.lazy(), on="event_id", how="anti").select("entity_id")
-            for stream, sch in LOG_STREAMS.items() if ENTITY_COLUMNS["ip"] in sch.names()
+            self.scan(stream)
+            .select("event_id", pl.col(ENTITY_COLUMNS["ip"]).cast(pl.String).alias("entity_id"))
+            .drop_nulls("entity_id")
+            .join(bad.lazy(), on="event_id", how="anti")
+            .select("entity_id")
+            for stream, sch in LOG_STREAMS.items()
+            if ENTITY_COLUMNS["ip"] in sch.names()
         ]
         if not parts:
             return pl.DataFrame(schema={"entity_id": pl.String})
@@ -176,10 +180,18 @@ class Dataset:
             if ids.height == 0 or "customer_id" not in sch.names():
                 continue
             parts.append(
-                self.scan(stream).select("event_id", "customer_id", "ts").drop_nulls("customer_id").unique("event_id")
-                .join(ids.lazy(), on="event_id", how="inner").select("incident_id", "customer_id", "ts")
+                self.scan(stream)
+                .select("event_id", "customer_id", "ts")
+                .drop_nulls("customer_id")
+                .unique("event_id")
+                .join(ids.lazy(), on="event_id", how="inner")
+                .select("incident_id", "customer_id", "ts")
             )
-        schema: dict[str, DType] = {"incident_id": tagged.schema["incident_id"], "customer_id": pl.Int64, "ts": LOG_STREAMS["admin"]["ts"]}
+        schema: dict[str, DType] = {
+            "incident_id": tagged.schema["incident_id"],
+            "customer_id": pl.Int64,
+            "ts": LOG_STREAMS["admin"]["ts"],
+        }
         return pl.concat(parts).collect() if parts else pl.DataFrame(schema=schema)
 
     @cached_property
@@ -193,7 +205,11 @@ class Dataset:
         of each bucket's own rows in :data:`~detectors.features.UNIT_STREAMS` (what the ``random``
         detector ranks, and the universe of the chance lines)."""
         parts = [entity_units(*(self.view(day, day).logs(s, current_only=True) for s in UNIT_STREAMS)) for day in self.buckets]
-        return pl.concat(parts) if parts else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+        return (
+            pl.concat(parts)
+            if parts
+            else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+        )
 
     @cached_property
     def universe_size(self) -> pl.DataFrame:
@@ -205,4 +221,6 @@ class Dataset:
     def event_count(self, buckets: list[dt.date]) -> int:
         """Log rows (all streams) in the given buckets, from the manifest."""
         names = {f"date={d.isoformat()}" for d in buckets}
-        return sum(f["rows"] for f in self.manifest["files"] if f["path"].startswith("logs/") and f["path"].split("/")[2] in names)
+        return sum(
+            f["rows"] for f in self.manifest["files"] if f["path"].startswith("logs/") and f["path"].split("/")[2] in names
+        )

@@ -50,14 +50,16 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["status"] == "OK"]
 
 
-def _legend_outside(fig, ax, **kw: Any) -> None:  # noqa: ANN001 - matplotlib objects
+def _legend_outside(fig, ax, **kw: Any) -> None:
     """A legend to the right of ``ax``, outside every data area."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False, **kw)
+        ax.legend(
+            handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False, **kw
+        )
 
 
-def _grid(n: int, cols: int = 2, w: float = 5.2, h: float = 2.9):  # noqa: ANN202
+def _grid(n: int, cols: int = 2, w: float = 5.2, h: float = 2.9):
     import matplotlib.pyplot as plt
 
     cols = max(1, min(cols, n))
@@ -69,8 +71,13 @@ def _grid(n: int, cols: int = 2, w: float = 5.2, h: float = 2.9):  # noqa: ANN20
     return fig, flat[:n]
 
 
-def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict[str, Any]], styles: dict[str, dict[str, str]],  # noqa: ANN201
-                    truths: dict[str, Truth] | None = None):
+def exposure_figure(
+    scenario: str,
+    datasets: dict[str, Dataset],
+    rows: list[dict[str, Any]],
+    styles: dict[str, dict[str, str]],
+    truths: dict[str, Truth] | None = None,
+):
     """Small multiples for one scenario, one panel per seed: customer records exposed over time (black steps, one per
     incident) and each detector's first true alert within budget as its marker on the curve."""
     import datetime as dt
@@ -86,7 +93,14 @@ def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict
             e = exp.filter(pl.col("incident_id") == inc["incident_id"])
             ts = e["first_ts"].to_list()
             if ts:
-                ax.step(ts, range(1, len(ts) + 1), where="post", color="black", linewidth=1.2, label="records exposed (one line per incident)")
+                ax.step(
+                    ts,
+                    range(1, len(ts) + 1),
+                    where="post",
+                    color="black",
+                    linewidth=1.2,
+                    label="records exposed (one line per incident)",
+                )
             top = max(len(ts), 1)
             for r in _ok(rows):
                 run = next((x for x in r["runs"] if x["dataset"] == label), None)
@@ -96,8 +110,17 @@ def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict
                     k = seen.get(when, 0)  # markers at one instant stack upwards instead of hiding each other
                     seen[when] = k + 1
                     st = styles[r["detector"]]
-                    ax.plot([when], [det["exposed_before_detection"] + k * 0.05 * top], linestyle="none", marker=st["marker"], color=st["color"],
-                            markersize=6, markeredgecolor="white", markeredgewidth=0.5, label=r["detector"])
+                    ax.plot(
+                        [when],
+                        [det["exposed_before_detection"] + k * 0.05 * top],
+                        linestyle="none",
+                        marker=st["marker"],
+                        color=st["color"],
+                        markersize=6,
+                        markeredgecolor="white",
+                        markeredgewidth=0.5,
+                        label=r["detector"],
+                    )
         loc = mdates.AutoDateLocator(maxticks=6)
         ax.xaxis.set_major_locator(loc)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
@@ -110,12 +133,21 @@ def exposure_figure(scenario: str, datasets: dict[str, Dataset], rows: list[dict
             handles.setdefault(lab, h)
     fig.suptitle(f"Records exposed over time and first true alerts: {scenario}", fontsize=10)
     if handles:
-        axes[min(len(axes), 2) - 1].legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                                           borderaxespad=0.0, fontsize=7, frameon=False, title="first true alert (marker)", title_fontsize=7)
+        axes[min(len(axes), 2) - 1].legend(
+            list(handles.values()),
+            list(handles),
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            fontsize=7,
+            frameon=False,
+            title="first true alert (marker)",
+            title_fontsize=7,
+        )
     return fig
 
 
-def budget_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  # noqa: ANN201
+def budget_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
@@ -125,7 +157,9 @@ def budget_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]])
             continue
         mean = [sum(c[i] for c in curves) / len(curves) for i in range(len(curves[0]))]
         st = styles[r["detector"]]
-        ax.plot(range(1, len(mean) + 1), mean, marker=st["marker"], markersize=4, color=st["color"], label=r["detector"], linewidth=1)
+        ax.plot(
+            range(1, len(mean) + 1), mean, marker=st["marker"], markersize=4, color=st["color"], label=r["detector"], linewidth=1
+        )
     ax.set_xlabel("budget k (alert units read per day)")
     ax.set_ylabel("incidents caught (share)")
     ax.set_ylim(-0.02, 1.02)
@@ -145,7 +179,7 @@ def _interp_precision(recall: list[float], precision: list[float], grid: Any) ->
     return out
 
 
-def pr_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  # noqa: ANN201
+def pr_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):
     """Precision-recall per scenario (small multiples), interpolated precision averaged over the scenario's seeds."""
     import numpy as np
 
@@ -154,15 +188,27 @@ def pr_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  #
     grid = np.linspace(0, 1, 51)
     for ax, s in zip(axes, scen, strict=False):
         for r in _ok(rows):
-            curves = [_interp_precision(x["curves"]["pr"]["recall"], x["curves"]["pr"]["precision"], grid)
-                      for x in r["runs"] if x.get("scenario") == s and x.get("curves") and x["curves"]["pr"]["recall"]]
+            curves = [
+                _interp_precision(x["curves"]["pr"]["recall"], x["curves"]["pr"]["precision"], grid)
+                for x in r["runs"]
+                if x.get("scenario") == s and x.get("curves") and x["curves"]["pr"]["recall"]
+            ]
             if curves:
                 st = styles[r["detector"]]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     mean = np.nanmean(np.vstack(curves), axis=0) if any(np.isfinite(c).any() for c in curves) else None
                 if mean is not None:
-                    ax.plot(grid, mean, color=st["color"], marker=st["marker"], markevery=10, markersize=4, linewidth=1, label=r["detector"])
+                    ax.plot(
+                        grid,
+                        mean,
+                        color=st["color"],
+                        marker=st["marker"],
+                        markevery=10,
+                        markersize=4,
+                        linewidth=1,
+                        label=r["detector"],
+                    )
         ax.set_title(s, fontsize=8)
         ax.set_xlabel("recall (share of actor units)")
         ax.set_ylabel("precision (share)")
@@ -174,12 +220,19 @@ def pr_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  #
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     if handles:
-        axes[min(len(axes), 3) - 1].legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                                           borderaxespad=0.0, fontsize=7, frameon=False)
+        axes[min(len(axes), 3) - 1].legend(
+            list(handles.values()),
+            list(handles),
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            fontsize=7,
+            frameon=False,
+        )
     return fig
 
 
-def ttd_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  # noqa: ANN201
+def ttd_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):
     """Time to detect per detector, horizontal so that detector names never overlap."""
     import matplotlib.pyplot as plt
 
@@ -202,8 +255,14 @@ def ttd_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):  
     return fig
 
 
-def _fooled_counts(out: Path, rows: list[dict[str, Any]], datasets: dict[str, Dataset], budget: int, single: bool,
-                   cache: dict[Any, Any] | None = None) -> dict[str, dict[str, int]]:
+def _fooled_counts(
+    out: Path,
+    rows: list[dict[str, Any]],
+    datasets: dict[str, Dataset],
+    budget: int,
+    single: bool,
+    cache: dict[Any, Any] | None = None,
+) -> dict[str, dict[str, int]]:
     """Benign anomalies among each detector's false alerts within budget, by pattern."""
     from breachbench.report import within_budget
 
@@ -223,7 +282,7 @@ def _fooled_counts(out: Path, rows: list[dict[str, Any]], datasets: dict[str, Da
     return counts
 
 
-def fooled_figure(counts: dict[str, dict[str, int]]):  # noqa: ANN201
+def fooled_figure(counts: dict[str, dict[str, int]]):
     import matplotlib.pyplot as plt
 
     patterns = sorted({p for c in counts.values() for p in c})
@@ -232,7 +291,9 @@ def fooled_figure(counts: dict[str, dict[str, int]]):  # noqa: ANN201
     left = [0] * len(names)
     for j, p in enumerate(patterns):
         vals = [counts[n].get(p, 0) for n in names]
-        ax.barh(names, vals, left=left, color=PALETTE[j % len(PALETTE)], hatch=["", "//", "..", "xx"][j // len(PALETTE) % 4], label=p)
+        ax.barh(
+            names, vals, left=left, color=PALETTE[j % len(PALETTE)], hatch=["", "//", "..", "xx"][j // len(PALETTE) % 4], label=p
+        )
         left = [b + v for b, v in zip(left, vals, strict=True)]
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("false alerts read within budget that were benign anomalies (count)")
@@ -280,13 +341,14 @@ def matrix_html(payload: dict[str, Any]) -> str:
 
     m = scenario_matrix(payload)
     rows = {r["detector"]: r for r in payload["results"]}
-    head = "".join(
-        f"<th>{html.escape(s)}<br><small>chance bar {_fmt(m['bars'].get(s))}</small></th>" for s in m["scenarios"])
+    head = "".join(f"<th>{html.escape(s)}<br><small>chance bar {_fmt(m['bars'].get(s))}</small></th>" for s in m["scenarios"])
     body = []
     for d in m["detectors"]:
         r = rows[d]
-        cells = [f"<th class='det'>{html.escape(d)}</th>",
-                 f"<td style='{_shade(r.get('detection_score'))}'><b>{_fmt(r.get('detection_score'))}</b></td>"]
+        cells = [
+            f"<th class='det'>{html.escape(d)}</th>",
+            f"<td style='{_shade(r.get('detection_score'))}'><b>{_fmt(r.get('detection_score'))}</b></td>",
+        ]
         for s in m["scenarios"]:
             c = m["cells"][d].get(s)
             if c is None:
@@ -295,12 +357,16 @@ def matrix_html(payload: dict[str, Any]) -> str:
             ttd = "missed" if c["ttd_median"] is None else f"day {c['ttd_median']:g}"
             prev = "-" if c["prevented"] is None else f"{c['prevented']:.0%}"
             title = html.escape(f"{d} on {s}: above chance {_fmt(c['score'])}, raw {_fmt(c['raw'])}")
-            cells.append(f"<td style='{_shade(c['score'])}' title='{title}'>{c['caught']}/{c['incidents']} &middot; {ttd} &middot; {prev}</td>")
+            cells.append(
+                f"<td style='{_shade(c['score'])}' title='{title}'>{c['caught']}/{c['incidents']} &middot; {ttd} &middot; {prev}</td>"
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<div class='wide'><table class='matrix'><thead><tr><th>detector</th><th>detection score</th>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>"
-            "<p><small>Each cell: incidents caught / incidents &middot; median day of the first true alert (day 0 = the incident's first day) &middot; exposure prevented. Shade: the "
-            "scenario's detection score above its chance bar (white 0, dark blue 100). Hover a cell for its scores.</small></p>")
+    return (
+        f"<div class='wide'><table class='matrix'><thead><tr><th>detector</th><th>detection score</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+        "<p><small>Each cell: incidents caught / incidents &middot; median day of the first true alert (day 0 = the incident's first day) &middot; exposure prevented. Shade: the "
+        "scenario's detection score above its chance bar (white 0, dark blue 100). Hover a cell for its scores.</small></p>"
+    )
 
 
 def incidents_html(rows: list[dict[str, Any]]) -> str:
@@ -330,15 +396,24 @@ def incidents_html(rows: list[dict[str, Any]]) -> str:
                 else:
                     reason = html.escape(x["reason"] or "")
                     short = reason if len(reason) <= 40 else reason[:38] + "&hellip;"
-                    cells.append(f"<td class='hit' title='{reason}'>day {x['first_alert_day']}" + (f"<br><small>{short}</small>" if reason else "") + "</td>")
-            facts = (f"<td>{f['seed']}</td><td>{f['incident_id']}</td><td>{html.escape(f['actor_role'] or '-')}</td>"
-                     f"<td>{html.escape(f['start'] or '-')} to {html.escape(f['end'] or '-')}</td>"
-                     f"<td>{_fmt(f['records_exposed'])}<br><small>{html.escape(f['records_by_kind'])}</small></td><td>{_fmt(f['harm_total'])}</td>")
+                    cells.append(
+                        f"<td class='hit' title='{reason}'>day {x['first_alert_day']}"
+                        + (f"<br><small>{short}</small>" if reason else "")
+                        + "</td>"
+                    )
+            facts = (
+                f"<td>{f['seed']}</td><td>{f['incident_id']}</td><td>{html.escape(f['actor_role'] or '-')}</td>"
+                f"<td>{html.escape(f['start'] or '-')} to {html.escape(f['end'] or '-')}</td>"
+                f"<td>{_fmt(f['records_exposed'])}<br><small>{html.escape(f['records_by_kind'])}</small></td><td>{_fmt(f['harm_total'])}</td>"
+            )
             body.append("<tr>" + facts + "".join(cells) + "</tr>")
         knobs = next((i["facts"]["knobs"] for k, i in incidents.items() if k[0] == scen), "")
-        out.append(f"<h3>{html.escape(scen)}</h3>" + (f"<p><small>knobs: {html.escape(knobs)}</small></p>" if knobs else "")
-                   + "<div class='wide'><table class='incidents'><thead><tr><th>seed</th><th>incident</th><th>actor role</th><th>window</th>"
-                   + f"<th>records exposed</th><th>harm</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+        out.append(
+            f"<h3>{html.escape(scen)}</h3>"
+            + (f"<p><small>knobs: {html.escape(knobs)}</small></p>" if knobs else "")
+            + "<div class='wide'><table class='incidents'><thead><tr><th>seed</th><th>incident</th><th>actor role</th><th>window</th>"
+            + f"<th>records exposed</th><th>harm</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
     return "".join(out)
 
 
@@ -351,50 +426,102 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
         mine = [a for a in leak["scenarios"] if a["scenario"] == s]
         best = max(mine, key=lambda a: a["op_score"] if a["op_score"] is not None else -1e18, default=None)
         leaks = [a for a in mine if a["leaks"]]
-        verdict = ("<b class='warn'>LEAKS</b>" if any(not a["declared_easy"] for a in leaks) else "easy on purpose" if leaks else "clean")
+        verdict = (
+            "<b class='warn'>LEAKS</b>" if any(not a["declared_easy"] for a in leaks) else "easy on purpose" if leaks else "clean"
+        )
         a = art.get(s)
-        art_verdict = "not run (suite.artefact_audit)" if a is None else "passed" if a["passed"] else f"<b class='warn'>{len(a['problems'])} problem(s)</b>"
-        summary.append([html.escape(s), html.escape(best["shortcut"]) if best else "-", _fmt(best["op_score"]) if best else "-", verdict, art_verdict])
+        art_verdict = (
+            "not run (suite.artefact_audit)"
+            if a is None
+            else "passed"
+            if a["passed"]
+            else f"<b class='warn'>{len(a['problems'])} problem(s)</b>"
+        )
+        summary.append(
+            [
+                html.escape(s),
+                html.escape(best["shortcut"]) if best else "-",
+                _fmt(best["op_score"]) if best else "-",
+                verdict,
+                art_verdict,
+            ]
+        )
     easy = {a["scenario"]: a["declared_easy"] for a in leak["scenarios"] if a["leaks"] and a["declared_easy"]}
     leaking = sorted({a["scenario"] for a in leak["scenarios"] if a["leaks"] and not a["declared_easy"]})
     note = (
         f"<p class='warn'>These scenarios are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score, pooled "
         f"over seeds): {', '.join(leaking)}. They are too easy or leak their label; read their results with that in mind.</p>"
-        if leaking else "<p>No shortcut reaches the leak line on any scenario that is not declared easy.</p>"
-    ) + "".join(f"<p><small>{html.escape(name)} is easy on purpose ({html.escape(why)}).</small></p>" for name, why in easy.items())
+        if leaking
+        else "<p>No shortcut reaches the leak line on any scenario that is not declared easy.</p>"
+    ) + "".join(
+        f"<p><small>{html.escape(name)} is easy on purpose ({html.escape(why)}).</small></p>" for name, why in easy.items()
+    )
     pooled = [
-        [html.escape(a["scenario"]), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), str(a["datasets"]),
-         (("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no")]
+        [
+            html.escape(a["scenario"]),
+            html.escape(a["shortcut"]),
+            _fmt(a["op_score"]),
+            str(a["budget"]),
+            str(a["datasets"]),
+            (("declared easy" if a["declared_easy"] else "<b>LEAKS</b>") if a["leaks"] else "no"),
+        ]
         for a in leak["scenarios"]
     ]
     per_ds = [
-        [html.escape(a["dataset"]), html.escape(a["shortcut"]), _fmt(a["op_score"]), str(a["budget"]), _fmt(a["auprc"]),
-         _fmt(a["recall_at_k"]), "at or above the line on this seed" if a["leaks"] else "no"]
+        [
+            html.escape(a["dataset"]),
+            html.escape(a["shortcut"]),
+            _fmt(a["op_score"]),
+            str(a["budget"]),
+            _fmt(a["auprc"]),
+            _fmt(a["recall_at_k"]),
+            "at or above the line on this seed" if a["leaks"] else "no",
+        ]
         for a in leak["datasets"]
     ]
     problems = [p for a in art.values() for p in a["problems"]]
-    art_detail = ("<details><summary>Artefact audit: every problem</summary><ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
-                  + "</ul></details>") if problems else ""
-    return (note + _table(["scenario", "best one-line shortcut", "its op score (pooled)", "leakage verdict", "artefact audit"], summary)
-            + "<p><small>Leakage: one-line shortcuts (any foreign IP, the busiest entity, a key whose owner left, ...) scored like detectors; "
-            f"a scenario leaks when one reaches {LEAK_SHARE:.0%} of the oracle's score. Artefact audit: attack rows against comparable "
-            "benign rows; a problem is a difference the scenario does not declare.</small></p>"
-            + "<details><summary>Leakage audit: every shortcut per scenario</summary>"
-            + _table(["scenario", "shortcut", "best op score (pooled)", "at budget", "datasets", "verdict"], pooled)
-            + "</details><details><summary>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank "
-            "the actor on the first day)</summary>"
-            + _table(["dataset", "shortcut", "best op score", "at budget", "AUPRC", "caught", "on this dataset"], per_ds)
-            + "</details>" + art_detail)
+    art_detail = (
+        (
+            "<details><summary>Artefact audit: every problem</summary><ul>"
+            + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+            + "</ul></details>"
+        )
+        if problems
+        else ""
+    )
+    return (
+        note
+        + _table(["scenario", "best one-line shortcut", "its op score (pooled)", "leakage verdict", "artefact audit"], summary)
+        + "<p><small>Leakage: one-line shortcuts (any foreign IP, the busiest entity, a key whose owner left, ...) scored like detectors; "
+        f"a scenario leaks when one reaches {LEAK_SHARE:.0%} of the oracle's score. Artefact audit: attack rows against comparable "
+        "benign rows; a problem is a difference the scenario does not declare.</small></p>"
+        + "<details><summary>Leakage audit: every shortcut per scenario</summary>"
+        + _table(["scenario", "shortcut", "best op score (pooled)", "at budget", "datasets", "verdict"], pooled)
+        + "</details><details><summary>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank "
+        "the actor on the first day)</summary>"
+        + _table(["dataset", "shortcut", "best op score", "at budget", "AUPRC", "caught", "on this dataset"], per_ds)
+        + "</details>"
+        + art_detail
+    )
 
 
 def glossary_html() -> str:
     from breachbench.report import GLOSSARY
 
-    return "<dl class='glossary'>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items()) + "</dl>"
+    return (
+        "<dl class='glossary'>"
+        + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items())
+        + "</dl>"
+    )
 
 
-def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], truths: dict[str, Truth] | None = None,
-                   cache: dict[Any, Any] | None = None) -> list[tuple[str, Any]]:
+def report_figures(
+    out: Path,
+    payload: dict[str, Any],
+    datasets: dict[str, Dataset],
+    truths: dict[str, Truth] | None = None,
+    cache: dict[Any, Any] | None = None,
+) -> list[tuple[str, Any]]:
     """Every plot of the report as (heading, matplotlib figure), in page order."""
     import matplotlib
 
@@ -412,7 +539,9 @@ def report_figures(out: Path, payload: dict[str, Any], datasets: dict[str, Datas
     figs.append(("Budget curves", budget_figure(rows, styles)))
     figs.append(("Precision-recall curves", pr_figure(rows, styles)))
     figs.append(("Time to detect", ttd_figure(rows, styles)))
-    figs.append(("What fooled each detector", fooled_figure(_fooled_counts(out, rows, datasets, payload["budget"], single, cache))))
+    figs.append(
+        ("What fooled each detector", fooled_figure(_fooled_counts(out, rows, datasets, payload["budget"], single, cache)))
+    )
     return figs
 
 
@@ -421,7 +550,8 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     import matplotlib
 
     matplotlib.use("Agg")
-    from breachbench.report import COLUMNS, chance_row, incident_rows, ordered as by_headline, stability_lines, verdict, write_incidents_csv
+    from breachbench.report import COLUMNS, chance_row, incident_rows, stability_lines, verdict, write_incidents_csv
+    from breachbench.report import ordered as by_headline
 
     rows = payload["results"]
     budget = payload["budget"]
@@ -439,15 +569,23 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
 
     board = _table(
         [h for _, h, _ in cols] + ["runs"],
-        [[cell(r, k) for k, _, _ in cols] + [f"{r['runs_ok']}/{r['runs_total']}"]
-         for r in [*ordered, *([chance | {"error": None, "runs_ok": "-", "runs_total": "-"}] if chance else [])]],
+        [
+            [cell(r, k) for k, _, _ in cols] + [f"{r['runs_ok']}/{r['runs_total']}"]
+            for r in [*ordered, *([chance | {"error": None, "runs_ok": "-", "runs_total": "-"}] if chance else [])]
+        ],
     )
     stability = "".join(f"<p><small>{html.escape(line)}</small></p>" for line in stability_lines(payload))
     budgets = payload["budgets"]
     by_k = _table(
         ["detector", *[f"op@{k}" for k in budgets], *[f"caught@{k}" for k in budgets]],
-        [[html.escape(r["detector"]), *[_fmt(r["by_budget"][str(k)]["op_score"]) for k in budgets],
-          *[_fmt(r["by_budget"][str(k)]["recall_at_k"]) for k in budgets]] for r in _ok(ordered)],
+        [
+            [
+                html.escape(r["detector"]),
+                *[_fmt(r["by_budget"][str(k)]["op_score"]) for k in budgets],
+                *[_fmt(r["by_budget"][str(k)]["recall_at_k"]) for k in budgets],
+            ]
+            for r in _ok(ordered)
+        ],
     )
     scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
     from breachbench.suite import chance_bars
@@ -462,11 +600,29 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
         return _fmt(pt.get("detection_score")) + (f" <small>(raw {_fmt(raw)})</small>" if raw is not None else "")
 
     by_s = _table(
-        ["detector", *[f"{s}: detection above chance (raw)" for s in scen], *[f"{s}: op" for s in scen], *[f"{s}: AUPRC" for s in scen]],
-        [[html.escape(r["detector"]), *[detection(r, s) for s in scen],
-          *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
-          *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen]] for r in _ok(ordered)]
-        + [["<i>chance bar (raw score 97.5% of blind rankings stay under)</i>", *[_fmt(bars.get(s)) for s in scen], *["" for _ in scen], *["" for _ in scen]]],
+        [
+            "detector",
+            *[f"{s}: detection above chance (raw)" for s in scen],
+            *[f"{s}: op" for s in scen],
+            *[f"{s}: AUPRC" for s in scen],
+        ],
+        [
+            [
+                html.escape(r["detector"]),
+                *[detection(r, s) for s in scen],
+                *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
+                *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen],
+            ]
+            for r in _ok(ordered)
+        ]
+        + [
+            [
+                "<i>chance bar (raw score 97.5% of blind rankings stay under)</i>",
+                *[_fmt(bars.get(s)) for s in scen],
+                *["" for _ in scen],
+                *["" for _ in scen],
+            ]
+        ],
     )
     truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
     cache: dict[Any, Any] = {}  # every alerts file read and cut to the budget once
@@ -480,7 +636,7 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
     words = "".join(f"<li>{html.escape(line)}</li>" for line in verdict(payload))
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>BreachBench report: {html.escape(payload['name'])}</title>
+<title>BreachBench report: {html.escape(payload["name"])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1em 1.5em; max-width: 1500px; color: #222; }}
 h1 {{ font-size: 1.4em; margin: 0.2em 0; }} h2 {{ margin-top: 1.4em; }}
@@ -497,14 +653,14 @@ img {{ max-width: 100%; border: 1px solid #eee; }}
 details {{ margin: 0.5em 0; }} summary {{ cursor: pointer; color: #0b4f8a; }}
 dl.glossary dt {{ font-weight: bold; margin-top: 0.5em; }} dl.glossary dd {{ margin-left: 1.5em; }}
 </style></head><body>
-<h1>BreachBench report: {html.escape(payload['name'])}</h1>
+<h1>BreachBench report: {html.escape(payload["name"])}</h1>
 <h2 style="margin-top:0.4em">Verdict</h2>
 <ul class="verdict">{words}</ul>
 <h2>Scenario matrix</h2>
 {matrix_html(payload)}
-<p><small>Config hash <code>{payload['config_hash'][:16]}</code>; test seeds {payload['seeds']['test']}, tuning seeds {payload['seeds']['tuning']};
-budget k = {budget} units read per day; cost profile <code>{html.escape(payload['cost_profile'])}</code> (version {payload['cost_profiles']['version']});
-{int(payload['confidence'] * 100)}% bootstrap intervals in brackets. Every column is explained in the glossary at the end.</small></p>
+<p><small>Config hash <code>{payload["config_hash"][:16]}</code>; test seeds {payload["seeds"]["test"]}, tuning seeds {payload["seeds"]["tuning"]};
+budget k = {budget} units read per day; cost profile <code>{html.escape(payload["cost_profile"])}</code> (version {payload["cost_profiles"]["version"]});
+{int(payload["confidence"] * 100)}% bootstrap intervals in brackets. Every column is explained in the glossary at the end.</small></p>
 <h2>Leaderboard</h2>{board}{stability}
 <details><summary>By budget</summary>{by_k}</details>
 <details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary>{by_s}</details>

@@ -79,7 +79,12 @@ def _tuning_view(dataset_root: Path, tslot: sealing.SealedSlot, *, link: bool) -
     from breachbench.dataset import Dataset
 
     sealing.build_view(dataset_root, tslot, link=link)
-    labels = Dataset.open(dataset_root).positive_units.select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+    labels = (
+        Dataset.open(dataset_root)
+        .positive_units.select("bucket", "entity_kind", "entity_id")
+        .unique()
+        .sort("bucket", "entity_kind", "entity_id")
+    )
     os.chmod(tslot.scratch, 0o755)
     labels.write_parquet(tslot.scratch / "labels.parquet")
     os.chmod(tslot.scratch / "labels.parquet", 0o444)
@@ -122,7 +127,9 @@ def _import_roots(detector_id: str) -> list[str]:
     return roots
 
 
-def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool, count: int, start: int) -> None:
+def _child(
+    detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool, count: int, start: int
+) -> None:
     """Child process body: seal itself, then run the detector on datasets ``start`` to ``count - 1`` of the slot in turn.
 
     Each dataset's alerts and status file go to its own ``work/`` folder (:func:`_dataset_slot`);
@@ -137,8 +144,13 @@ def _child(detector_id: str, prototype: bytes | None, scratch: str, read: list[s
     for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
         del os.environ[k]
     # joblib's process pools need shared-memory semaphores the sealed slot does not give: serial, without its warning
-    os.environ.update(TMPDIR=str(slots[start].work), JOBLIB_TEMP_FOLDER=str(slots[start].work), JOBLIB_MULTIPROCESSING="0",
-                      MPLCONFIGDIR=str(slots[start].work), PYTHONDONTWRITEBYTECODE="1")
+    os.environ.update(
+        TMPDIR=str(slots[start].work),
+        JOBLIB_TEMP_FOLDER=str(slots[start].work),
+        JOBLIB_MULTIPROCESSING="0",
+        MPLCONFIGDIR=str(slots[start].work),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     tempfile.tempdir = None
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     note = sealing.restrict([Path(p) for p in read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
@@ -174,8 +186,14 @@ def _run_one(detector_id: str, proto: Any, slot: sealing.SealedSlot) -> dict[str
 
         run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
         run.alerts.write_parquet(slot.work / "alerts.parquet")
-        meta: dict[str, Any] = {"status": run.status, "error": run.error, "version": run.version, "fit_s": run.fit_s, "score_s": run.score_s,
-                                "events": run.events}
+        meta: dict[str, Any] = {
+            "status": run.status,
+            "error": run.error,
+            "version": run.version,
+            "fit_s": run.fit_s,
+            "score_s": run.score_s,
+            "events": run.events,
+        }
         if run.error and run.error.startswith("MemoryError"):
             meta["status"] = "OOM"
         return meta
@@ -199,19 +217,45 @@ def _clean_env(protected: list[Path]) -> dict[str, str]:
     return saved
 
 
-def run_isolated(detector_id: str, dataset_root: Path, *, timeout_s: float, memory_mb: int, prototype: Any = None,
-                 features: dict[str, str] | None = None, features_root: Path | None = None,
-                 protected: list[Path] | None = None, tuning: list[Path] | None = None) -> DetectorRun:
+def run_isolated(
+    detector_id: str,
+    dataset_root: Path,
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    prototype: Any = None,
+    features: dict[str, str] | None = None,
+    features_root: Path | None = None,
+    protected: list[Path] | None = None,
+    tuning: list[Path] | None = None,
+) -> DetectorRun:
     """Run one detector on one dataset in a sealed child process under the limits (:func:`run_isolated_many` of one)."""
-    return run_isolated_many(detector_id, [dataset_root], timeout_s=timeout_s, memory_mb=memory_mb, prototype=prototype,
-                             features=[features] if features is not None else None, features_root=features_root,
-                             protected=protected, tuning=tuning)[0]
+    return run_isolated_many(
+        detector_id,
+        [dataset_root],
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        prototype=prototype,
+        features=[features] if features is not None else None,
+        features_root=features_root,
+        protected=protected,
+        tuning=tuning,
+    )[0]
 
 
-def run_isolated_many(detector_id: str, dataset_roots: list[Path], *, timeout_s: float, memory_mb: int, prototype: Any = None,
-                      features: list[dict[str, str]] | None = None, features_root: Path | None = None,
-                      protected: list[Path] | None = None, tuning: list[Path] | None = None,
-                      on_done: Callable[[int, DetectorRun], None] | None = None) -> list[DetectorRun]:
+def run_isolated_many(
+    detector_id: str,
+    dataset_roots: list[Path],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    prototype: Any = None,
+    features: list[dict[str, str]] | None = None,
+    features_root: Path | None = None,
+    protected: list[Path] | None = None,
+    tuning: list[Path] | None = None,
+    on_done: Callable[[int, DetectorRun], None] | None = None,
+) -> list[DetectorRun]:
     """Run one detector on several datasets in one warm sealed process; one row per dataset; never raises for its faults.
 
     The process is started once and scores the datasets in turn (a fresh instance for each, from
@@ -247,19 +291,46 @@ def run_isolated_many(detector_id: str, dataset_roots: list[Path], *, timeout_s:
     enforced = sealing.landlock_abi() >= 1
     try:
         for i, root in enumerate(roots):
-            sealing.build_view(root, _dataset_slot(top, i), link=enforced, features=features[i] if features else None, features_root=features_root)
+            sealing.build_view(
+                root,
+                _dataset_slot(top, i),
+                link=enforced,
+                features=features[i] if features else None,
+                features_root=features_root,
+            )
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
-        read = [str(p) for p in sealing.readable_roots(
-            [*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p), *_import_roots(detector_id)],
-            [*guarded, top],
-        )]
+        read = [
+            str(p)
+            for p in sealing.readable_roots(
+                [
+                    *sealing.SYSTEM_READ,
+                    sys.prefix,
+                    sys.base_prefix,
+                    sys.exec_prefix,
+                    *(p for p in sys.path if p),
+                    *_import_roots(detector_id),
+                ],
+                [*guarded, top],
+            )
+        ]
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
-            start = _supervise(runs, top, start, detector_id, proto, read, guarded, linked=enforced, timeout_s=timeout_s, memory_mb=memory_mb,
-                               on_done=on_done)
+            start = _supervise(
+                runs,
+                top,
+                start,
+                detector_id,
+                proto,
+                read,
+                guarded,
+                linked=enforced,
+                timeout_s=timeout_s,
+                memory_mb=memory_mb,
+                on_done=on_done,
+            )
         if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
             from breachbench.verify import check_dataset
 
@@ -276,9 +347,20 @@ def run_isolated_many(detector_id: str, dataset_roots: list[Path], *, timeout_s:
         sealing.unseal(sealing.SealedSlot(top))
 
 
-def _supervise(runs: list[DetectorRun], top: Path, start: int, detector_id: str, proto: bytes | None, read: list[str],
-               guarded: list[Path], *, linked: bool, timeout_s: float, memory_mb: int,
-               on_done: Callable[[int, DetectorRun], None] | None) -> int:
+def _supervise(
+    runs: list[DetectorRun],
+    top: Path,
+    start: int,
+    detector_id: str,
+    proto: bytes | None,
+    read: list[str],
+    guarded: list[Path],
+    *,
+    linked: bool,
+    timeout_s: float,
+    memory_mb: int,
+    on_done: Callable[[int, DetectorRun], None] | None,
+) -> int:
     """Start a child on datasets ``start``.., watch its tree, fill ``runs`` as datasets finish; returns where the next child starts.
 
     A dataset is finished when its status file appears. Past the time or memory limit on the
@@ -332,14 +414,19 @@ def _supervise(runs: list[DetectorRun], top: Path, start: int, detector_id: str,
         _end_slot(proc, before)
         if not was_reaper:
             sealing.set_child_subreaper(False)
-    while cur < n and not killed and (_dataset_slot(top, cur).work / "meta.json").is_file():  # written just before the child exited
+    while (
+        cur < n and not killed and (_dataset_slot(top, cur).work / "meta.json").is_file()
+    ):  # written just before the child exited
         finish(cur, peak)
         cur, peak = cur + 1, 0
     if cur >= n:
         return n
     run = runs[cur]
     if killed == "OOM":
-        run.status, run.error = "OOM", f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)"
+        run.status, run.error = (
+            "OOM",
+            f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)",
+        )
     elif killed == "TIMEOUT":
         run.status, run.error = "TIMEOUT", f"still running after the limit of {timeout_s:g} s"
     else:
@@ -384,7 +471,11 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
     try:
         meta = json.loads((slot.work / "meta.json").read_text())
         run.status, run.error, run.version = str(meta["status"]), meta.get("error"), meta.get("version")
-        run.fit_s, run.score_s, run.events = float(meta.get("fit_s", 0.0)), float(meta.get("score_s", 0.0)), int(meta.get("events", 0))
+        run.fit_s, run.score_s, run.events = (
+            float(meta.get("fit_s", 0.0)),
+            float(meta.get("score_s", 0.0)),
+            int(meta.get("events", 0)),
+        )
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = "ERROR", f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return
@@ -401,7 +492,10 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         cap = MAX_ALERT_ROWS_PER_BUCKET * max(1, len(Dataset.open(slot.view).scored))
         if rows > cap:
-            run.status, run.error = "ERROR", f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)"
+            run.status, run.error = (
+                "ERROR",
+                f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)",
+            )
             return
         run.alerts = validate_alerts(pl.read_parquet(path), source=f"detector {run.detector!r}")
     except Exception as exc:  # the child wrote it: anything in it is untrusted

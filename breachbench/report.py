@@ -59,7 +59,16 @@ COLUMNS = [
 ]
 
 #: What the printed table shows (the rest is in leaderboard.md, results.json and report.html).
-PRINTED = ("detector", "detection_score", "recall_at_k", "timeliness", "exposure_prevented", "op_score", "auprc", "false_alerts_per_bucket")
+PRINTED = (
+    "detector",
+    "detection_score",
+    "recall_at_k",
+    "timeliness",
+    "exposure_prevented",
+    "op_score",
+    "auprc",
+    "false_alerts_per_bucket",
+)
 
 CI_KEYS = {"detection_score", "op_score", "auprc", "recall_at_k", "exposure_prevented", "ttd_median_buckets"}
 
@@ -93,9 +102,16 @@ def chance_row(chance: dict[str, Any] | None, budget: int) -> dict[str, Any] | N
     line = chance.get("by_budget", {}).get(str(budget), {}).get("overall")
     if not line:
         return None
-    keys = {"detection_score": "detection_score", "recall_at_k": "recall_at_k", "timeliness": "timeliness", "exposure_prevented": "exposure_prevented",
-            "op_score": "op_score:standard", "auprc": "auprc", "false_alerts_per_bucket": "false_alerts_per_bucket",
-            "victims_flagged_share": "victims_flagged_share"}
+    keys = {
+        "detection_score": "detection_score",
+        "recall_at_k": "recall_at_k",
+        "timeliness": "timeliness",
+        "exposure_prevented": "exposure_prevented",
+        "op_score": "op_score:standard",
+        "auprc": "auprc",
+        "false_alerts_per_bucket": "false_alerts_per_bucket",
+        "victims_flagged_share": "victims_flagged_share",
+    }
     row: dict[str, Any] = {"detector": "chance (uniform)", "status": "OK", "ci": {}, "chance": True}
     for k, src in keys.items():
         if src in line:
@@ -116,8 +132,10 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
         rho = stab.get("rho")
         halves = " vs ".join(str(h) for h in stab.get("halves", []))
         exact = stab.get("rho_exact")
-        out.append(f"split-half rank correlation (seeds {halves}, target at least 0.8): "
-                   f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'}")
+        out.append(
+            f"split-half rank correlation (seeds {halves}, target at least 0.8): "
+            f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'}"
+        )
         if rho is not None and exact is not None:
             out.append(f"  (scores compared at {stab.get('resolution', 1.0):g}-point resolution; unrounded: {exact:.2f})")
     return out
@@ -128,7 +146,9 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
     head = "| " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
     chance = chance_row((payload or {}).get("chance"), budget)
-    body = ["| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in [*ordered(rows), *([chance] if chance else [])]]
+    body = [
+        "| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in [*ordered(rows), *([chance] if chance else [])]
+    ]
     errors = [f"- `{r['detector']}`: {r['error']}" for r in rows if r["status"] != "OK"]
     notes = (
         f"\nBudget k = {budget} alert units per bucket; only actor units (the insider's accounts, credentials and own "
@@ -140,11 +160,24 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
     )
     extra = ["", "```", *stability_lines(payload), "```"] if payload else []
     glossary = ["", "## Glossary", "", *(f"- **{h}**: {GLOSSARY[h]}" for _, h, _ in COLUMNS if h in GLOSSARY), ""]
-    return "\n".join([f"# Leaderboard: {title}", "", head, sep, *body, notes, *extra, *(["", "## Errors", "", *errors, ""] if errors else []),
-                      *glossary])
+    return "\n".join(
+        [
+            f"# Leaderboard: {title}",
+            "",
+            head,
+            sep,
+            *body,
+            notes,
+            *extra,
+            *(["", "## Errors", "", *errors, ""] if errors else []),
+            *glossary,
+        ]
+    )
 
 
-def _table(title: str | None, cols: list[tuple[str, str, str]], rows: list[dict[str, Any]], chance: dict[str, Any] | None) -> Table:
+def _table(
+    title: str | None, cols: list[tuple[str, str, str]], rows: list[dict[str, Any]], chance: dict[str, Any] | None
+) -> Table:
     from rich import box
 
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
@@ -158,7 +191,9 @@ def _table(title: str | None, cols: list[tuple[str, str, str]], rows: list[dict[
     return table
 
 
-def leaderboard_tables(rows: list[dict[str, Any]], title: str, payload: dict[str, Any] | None = None, width: int = 100) -> list[Table]:
+def leaderboard_tables(
+    rows: list[dict[str, Any]], title: str, payload: dict[str, Any] | None = None, width: int = 100
+) -> list[Table]:
     """The printed leaderboard as one table when it fits ``width`` columns, else as several (each led by the detector).
 
     Numbers are never cut: a table's natural width is measured first and columns move to the next table instead.
@@ -178,19 +213,24 @@ def leaderboard_tables(rows: list[dict[str, Any]], title: str, payload: dict[str
             groups[-1].append(c)
         else:
             groups.append([cols[0], c])
-    return [_table(f"Leaderboard: {title}" + (f" ({i + 1}/{len(groups)})" if len(groups) > 1 else ""), g, ranked, chance)
-            for i, g in enumerate(groups)]
+    return [
+        _table(f"Leaderboard: {title}" + (f" ({i + 1}/{len(groups)})" if len(groups) > 1 else ""), g, ranked, chance)
+        for i, g in enumerate(groups)
+    ]
 
 
-def print_leaderboard(rows: list[dict[str, Any]], title: str, console: Console | None = None, payload: dict[str, Any] | None = None) -> None:
+def print_leaderboard(
+    rows: list[dict[str, Any]], title: str, console: Console | None = None, payload: dict[str, Any] | None = None
+) -> None:
     """Print the leaderboard within 100 columns (split in two tables when needed, numbers never cut), then its stability."""
     console = console or Console()
     for table in leaderboard_tables(rows, title, payload, width=min(100, console.width)):
         console.print(table)
     for line in stability_lines(payload or {}):
         console.print(line, highlight=False)
-    console.print("caught: incidents caught; timely: how early; prevent: exposure prevented; op: operational score;",
-                  highlight=False)
+    console.print(
+        "caught: incidents caught; timely: how early; prevent: exposure prevented; op: operational score;", highlight=False
+    )
     console.print("false: false alerts per day. Every column is explained in report.html and README (Glossary).", highlight=False)
     if any(r.get("runs_total", 1) > 1 for r in rows):
         console.print("intervals of the other metrics: leaderboard.md and report.html", highlight=False)
@@ -203,7 +243,10 @@ def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]]
     """Write ``results.json`` and ``leaderboard.md`` atomically; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     res, board = out / "results.json", out / "leaderboard.md"
-    for path, text in ((res, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"), (board, leaderboard_markdown(rows, title, budget, payload))):
+    for path, text in (
+        (res, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"),
+        (board, leaderboard_markdown(rows, title, budget, payload)),
+    ):
         tmp = path.with_name(path.name + ".part")
         tmp.write_text(text)
         tmp.replace(path)
@@ -223,8 +266,9 @@ def _median(xs: list[float]) -> float | None:
     return float(xs[m]) if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 
 
-def scenario_cells(row: dict[str, Any], scenario: str, bars: dict[str, float] | None = None, resamples: int = 1000,
-                   confidence: float = 0.95) -> dict[str, Any] | None:
+def scenario_cells(
+    row: dict[str, Any], scenario: str, bars: dict[str, float] | None = None, resamples: int = 1000, confidence: float = 0.95
+) -> dict[str, Any] | None:
     """One detector on one scenario: caught (of the detectable incidents), median days to detect, exposure prevented, scores.
 
     ``ci`` is the scenario's detection score interval above its chance bar (incidents of the scenario resampled, as the
@@ -238,12 +282,21 @@ def scenario_cells(row: dict[str, Any], scenario: str, bars: dict[str, float] | 
     caught = [i for i in incs if i["detected"]]
     sc = row["by_scenario"][scenario]
     pt = sc["point"]
-    ci = headline([i for i in row.get("incidents") or [] if i["scenario"] == scenario], resamples, confidence,
-                  chance=bars or {})["ci"] if incs else None
+    ci = (
+        headline([i for i in row.get("incidents") or [] if i["scenario"] == scenario], resamples, confidence, chance=bars or {})[
+            "ci"
+        ]
+        if incs
+        else None
+    )
     return {
-        "caught": len(caught), "incidents": len(incs), "caught_share": len(caught) / len(incs) if incs else None,
+        "caught": len(caught),
+        "incidents": len(incs),
+        "caught_share": len(caught) / len(incs) if incs else None,
         "ttd_median": _median([i["ttd_buckets"] for i in caught if i["ttd_buckets"] is not None]),
-        "prevented": pt.get("exposure_prevented"), "score": pt.get("detection_score"), "raw": pt.get("detection_score_raw"),
+        "prevented": pt.get("exposure_prevented"),
+        "score": pt.get("detection_score"),
+        "raw": pt.get("detection_score_raw"),
         "ci": ci if ci and None not in ci else None,
     }
 
@@ -281,25 +334,37 @@ def _days(x: float | None) -> str:
 
 def verdict(payload: dict[str, Any]) -> list[str]:
     """The first screen's verdict in plain words, generated from the results (one sentence per line)."""
-    rows = [r for r in ordered(payload["results"]) if r["status"] == "OK" and r["detector"] not in ANCHORS and r.get("detection_score") is not None]
+    rows = [
+        r
+        for r in ordered(payload["results"])
+        if r["status"] == "OK" and r["detector"] not in ANCHORS and r.get("detection_score") is not None
+    ]
     if not rows:
         return ["No detector finished: there is nothing to rank (see the errors under the leaderboard)."]
     m = scenario_matrix(payload)
     best, out = rows[0], []
     ci = (best.get("ci") or {}).get("detection_score")
     tied = [r["detector"] for r in rows[1:] if round(r["detection_score"], 1) == round(best["detection_score"], 1)]
-    out.append(f"Best detector overall: {best['detector']}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
-               f"detection score {best['detection_score']:.1f}{_interval(ci)} (0 = alerts nothing, 100 = the oracle, which reads the answers).")
+    out.append(
+        f"Best detector overall: {best['detector']}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
+        f"detection score {best['detection_score']:.1f}{_interval(ci)} (0 = alerts nothing, 100 = the oracle, which reads the answers)."
+    )
     if len(rows) > 1:
         second = rows[1 + len(tied)] if len(rows) > 1 + len(tied) else rows[1]
         ci2 = (second.get("ci") or {}).get("detection_score")
         ov = _overlap(ci, ci2)
         gap = round(best["detection_score"], 1) - round(second["detection_score"], 1)  # as the reader would subtract them
         conf = f"{payload.get('confidence', 0.95):.0%}"
-        judged = (f"their {conf} intervals overlap, so the gap is not significant" if ov
-                  else f"their {conf} intervals do not overlap, so the gap is significant" if ov is False
-                  else "no interval to judge the gap by (one run)")
-        out.append(f"Runner-up: {second['detector']}, {second['detection_score']:.1f}{_interval(ci2)}, {gap:.1f} points behind; {judged}.")
+        judged = (
+            f"their {conf} intervals overlap, so the gap is not significant"
+            if ov
+            else f"their {conf} intervals do not overlap, so the gap is significant"
+            if ov is False
+            else "no interval to judge the gap by (one run)"
+        )
+        out.append(
+            f"Runner-up: {second['detector']}, {second['detection_score']:.1f}{_interval(ci2)}, {gap:.1f} points behind; {judged}."
+        )
     cells = m["cells"][best["detector"]]
     catches = [s for s in m["scenarios"] if (c := cells.get(s)) and c["incidents"] and c["caught"] == c["incidents"]]
     partly = [s for s in m["scenarios"] if (c := cells.get(s)) and 0 < c["caught"] < c["incidents"]]
@@ -308,22 +373,28 @@ def verdict(payload: dict[str, Any]) -> list[str]:
     if catches:
         parts.append("catches every incident of " + ", ".join(catches))
     if partly:
-        parts.append("catches some incidents of " + ", ".join(f"{s} ({cells[s]['caught']}/{cells[s]['incidents']})" for s in partly))
+        parts.append(
+            "catches some incidents of " + ", ".join(f"{s} ({cells[s]['caught']}/{cells[s]['incidents']})" for s in partly)
+        )
     if misses:
         parts.append("misses every incident of " + ", ".join(misses))
     if parts:
         out.append(f"{best['detector']} " + "; ".join(parts) + ".")
     ttds = [i["ttd_buckets"] for i in best.get("incidents") or [] if i["detected"] and i["ttd_buckets"] is not None]
     if ttds:
-        out.append(f"How early: {best['detector']} raises its first true alert a median {_days(_median(ttds))} after an incident's first day "
-                   f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
-                   f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would.")
+        out.append(
+            f"How early: {best['detector']} raises its first true alert a median {_days(_median(ttds))} after an incident's first day "
+            f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
+            f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would."
+        )
     leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
     if leaking:
         out.append(f"Read with care: a one-line shortcut reaches the leak line on {', '.join(leaking)} (see the leakage audit).")
     for s in m["scenarios"]:
-        ranked = sorted(((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
-                        key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]))
+        ranked = sorted(
+            ((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
+            key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]),
+        )
         if not ranked:
             continue
         r, c = ranked[0]
@@ -333,17 +404,41 @@ def verdict(payload: dict[str, Any]) -> list[str]:
             out.append(f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text}).")
             continue
         ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]
-        ttd = f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}" if c["ttd_median"] is not None else ""
-        out.append(f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
-                   f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
-                   f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}.")
+        ttd = (
+            f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}"
+            if c["ttd_median"] is not None
+            else ""
+        )
+        out.append(
+            f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
+            f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
+            f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}."
+        )
     return out
 
 
 INCIDENT_COLUMNS = [
-    "scenario", "knobs", "seed", "dataset", "incident_id", "actor_role", "start", "end", "window_days", "records_exposed",
-    "records_by_kind", "harm_total", "detector", "detected", "first_alert_day", "first_alert_date", "ttd_days", "timeliness",
-    "records_before_detection", "harm_before_detection", "reason",
+    "scenario",
+    "knobs",
+    "seed",
+    "dataset",
+    "incident_id",
+    "actor_role",
+    "start",
+    "end",
+    "window_days",
+    "records_exposed",
+    "records_by_kind",
+    "harm_total",
+    "detector",
+    "detected",
+    "first_alert_day",
+    "first_alert_date",
+    "ttd_days",
+    "timeliness",
+    "records_before_detection",
+    "harm_before_detection",
+    "reason",
 ]
 
 
@@ -353,7 +448,7 @@ def _actor_role(ds: Any, actors: list[int], when: Any) -> str:
 
     try:
         emp = pl.read_parquet(sorted((ds.root / "world").glob("employees-*.parquet")))
-    except Exception:  # noqa: BLE001 - a world without employees: the column stays empty
+    except Exception:
         return ""
     day = when.date() if hasattr(when, "date") else when
     out = []
@@ -399,8 +494,13 @@ def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
     return out
 
 
-def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = None, out: Path | None = None,
-                  truths: dict[str, Any] | None = None, cache: dict[Any, Any] | None = None) -> list[dict[str, Any]]:
+def incident_rows(
+    payload: dict[str, Any],
+    datasets: dict[str, Any] | None = None,
+    out: Path | None = None,
+    truths: dict[str, Any] | None = None,
+    cache: dict[Any, Any] | None = None,
+) -> list[dict[str, Any]]:
     """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
 
     ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
@@ -427,7 +527,8 @@ def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = Non
             by_kind = dict(sorted(mine.group_by("kind").len().iter_rows())) if mine.height else {}
             facts[(label, iid)] = {
                 "actor_role": _actor_role(ds, inc["actors"] or [], inc["start"]),
-                "start": inc["start"].date().isoformat() if inc["start"] else "", "end": inc["end"].date().isoformat() if inc["end"] else "",
+                "start": inc["start"].date().isoformat() if inc["start"] else "",
+                "end": inc["end"].date().isoformat() if inc["end"] else "",
                 "window_days": (inc["end"].date() - inc["start"].date()).days + 1 if inc["start"] and inc["end"] else None,
                 "records_by_kind": "; ".join(f"{k} {n}" for k, n in by_kind.items()),
             }
@@ -445,16 +546,31 @@ def incident_rows(payload: dict[str, Any], datasets: dict[str, Any] | None = Non
                 f = facts.get((label, i["incident_id"]), {})
                 start = f.get("start")
                 day = i["ttd_buckets"] if i["detected"] else None
-                rows.append({
-                    "scenario": run["scenario"], "knobs": knobs.get(run["scenario"], ""), "seed": run["seed"], "dataset": label,
-                    "incident_id": i["incident_id"], "actor_role": f.get("actor_role", ""), "start": start or "", "end": f.get("end", ""),
-                    "window_days": f.get("window_days"), "records_exposed": i.get("exposed_total"), "records_by_kind": f.get("records_by_kind", ""),
-                    "harm_total": i.get("harm_total"), "detector": r["detector"], "detected": bool(i["detected"]),
-                    "first_alert_day": day, "first_alert_date": i.get("detected_bucket") or "", "ttd_days": i["ttd_buckets"],
-                    "timeliness": i.get("timeliness"), "records_before_detection": i.get("exposed_before_detection"),
-                    "harm_before_detection": i.get("harm_before_detection"),
-                    "reason": reasons.get((i["incident_id"], i.get("detected_bucket") or ""), ""),
-                })
+                rows.append(
+                    {
+                        "scenario": run["scenario"],
+                        "knobs": knobs.get(run["scenario"], ""),
+                        "seed": run["seed"],
+                        "dataset": label,
+                        "incident_id": i["incident_id"],
+                        "actor_role": f.get("actor_role", ""),
+                        "start": start or "",
+                        "end": f.get("end", ""),
+                        "window_days": f.get("window_days"),
+                        "records_exposed": i.get("exposed_total"),
+                        "records_by_kind": f.get("records_by_kind", ""),
+                        "harm_total": i.get("harm_total"),
+                        "detector": r["detector"],
+                        "detected": bool(i["detected"]),
+                        "first_alert_day": day,
+                        "first_alert_date": i.get("detected_bucket") or "",
+                        "ttd_days": i["ttd_buckets"],
+                        "timeliness": i.get("timeliness"),
+                        "records_before_detection": i.get("exposed_before_detection"),
+                        "harm_before_detection": i.get("harm_before_detection"),
+                        "reason": reasons.get((i["incident_id"], i.get("detected_bucket") or ""), ""),
+                    }
+                )
     order = {d: j for j, d in enumerate(r["detector"] for r in ordered(payload["results"]))}
     rows.sort(key=lambda x: (x["scenario"], x["seed"], x["incident_id"], order[x["detector"]]))
     return rows

@@ -43,7 +43,11 @@ def _source_files(target: str) -> list[Path]:
     if spec.submodule_search_locations:
         files: list[Path] = []
         for loc in spec.submodule_search_locations:
-            files += [p for p in Path(loc).rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")]
+            files += [
+                p
+                for p in Path(loc).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+            ]
         return sorted(files)
     return [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
 
@@ -69,8 +73,14 @@ def detector_fingerprint(detector_id: str) -> str | None:
     return h.hexdigest()
 
 
-def reusable(out: Path, datasets: dict[str, str], detection: dict[str, Any], schema_version: int,
-             fingerprints: dict[str, str | None], alert_paths: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+def reusable(
+    out: Path,
+    datasets: dict[str, str],
+    detection: dict[str, Any],
+    schema_version: int,
+    fingerprints: dict[str, str | None],
+    alert_paths: dict[str, dict[str, str]],
+) -> dict[str, dict[str, Any]]:
     """Detectors whose earlier alerts in ``out`` can be read back: id -> {"row": earlier row, "alerts": {label: frame}}.
 
     ``datasets``: every grid label -> config hash now; ``detection``: the detection settings now;

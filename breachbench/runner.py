@@ -45,7 +45,7 @@ def resolve_detectors(requested: list[str]) -> list[str]:
     """Expand ``'*'`` to every registered id, keeping order and dropping repeats."""
     out: list[str] = []
     for name in requested:
-        for d in (sorted(registry()) if name == "*" else [name]):
+        for d in sorted(registry()) if name == "*" else [name]:
             if d not in out:
                 out.append(d)
     return out
@@ -77,8 +77,11 @@ def preflight_detectors(ids: list[str]) -> None:
         except (ImportError, ValueError):
             found = False
         if not found:
-            raise DetectorLoadError(f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
-                                    "(or give module:attr of a class on the import path)")
+            raise DetectorLoadError(
+                f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
+                "(or give module:attr of a class on the import path)"
+            )
+
 
 #: Order in which the oracle picks each incident's representative unit of a bucket.
 _KIND_ORDER = {"employee": 0, "key": 1, "ip": 2, "token": 3}
@@ -95,14 +98,19 @@ def oracle_alerts(ds: Dataset) -> pl.DataFrame:
     first = (
         pos.with_columns(order=pl.col("entity_kind").replace_strict(_KIND_ORDER, default=9, return_dtype=pl.Int64))
         .sort("bucket", "incident_id", "order", "entity_kind", "entity_id")
-        .group_by("bucket", "incident_id", maintain_order=True).first()
-        .select("bucket", "entity_kind", "entity_id").unique().with_columns(top=pl.lit(True))
+        .group_by("bucket", "incident_id", maintain_order=True)
+        .first()
+        .select("bucket", "entity_kind", "entity_id")
+        .unique()
+        .with_columns(top=pl.lit(True))
     )
     return (
-        pos.select("bucket", "entity_kind", "entity_id").unique()
+        pos.select("bucket", "entity_kind", "entity_id")
+        .unique()
         .join(first, on=["bucket", "entity_kind", "entity_id"], how="left")
         .with_columns(score=pl.when(pl.col("top")).then(pl.lit(2.0)).otherwise(pl.lit(1.0)), reason=pl.lit("reads truth"))
-        .select(ALERTS.names()).sort("bucket", "entity_kind", "entity_id")
+        .select(ALERTS.names())
+        .sort("bucket", "entity_kind", "entity_id")
     )
 
 
@@ -117,12 +125,19 @@ def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
     det = load(detector_id)()
     if tuning and callable(getattr(det, "tune", None)):
         for ds in tuning:
-            labels = ds.positive_units.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique().sort("bucket", "entity_kind", "entity_id")
+            labels = (
+                ds.positive_units.filter(pl.col("role") == "actor")
+                .select("bucket", "entity_kind", "entity_id")
+                .unique()
+                .sort("bucket", "entity_kind", "entity_id")
+            )
             det.tune(ds.view(ds.buckets[-1]), labels)
     return det
 
 
-def run_detector(detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None, prototype: Any = None) -> DetectorRun:
+def run_detector(
+    detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None, prototype: Any = None
+) -> DetectorRun:
     """Fit and score one registered detector over the dataset; never raises for its faults.
 
     ``prototype``: an instance (tuned) to copy instead of constructing a fresh one.

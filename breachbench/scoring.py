@@ -41,8 +41,8 @@ import polars as pl
 
 from breachbench.dataset import Dataset
 from detectors.contract import validate_alerts
-from simulator.schema import EXPOSURE_KINDS
 from simulator.errors import BreachBenchError
+from simulator.schema import EXPOSURE_KINDS
 
 KEYS = ["bucket", "entity_kind", "entity_id"]
 
@@ -201,12 +201,18 @@ class Truth:
         pos = ds.positive_units.filter(pl.col("bucket").is_in(scored))
         uni_units = ds.universe_units.filter(pl.col("bucket").is_in(scored))
         kinds = ds.truth("exposure")
-        records = kinds.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min(), pl.col("reads").sum()).sort("incident_id", "customer_id")
-        return cls(scored, ds.timezone, pos, ds.truth("incidents"), records, uni_units.height, kinds, uni_units, ds.malicious_reads)
+        records = (
+            kinds.group_by("incident_id", "customer_id")
+            .agg(pl.col("first_ts").min(), pl.col("reads").sum())
+            .sort("incident_id", "customer_id")
+        )
+        return cls(
+            scored, ds.timezone, pos, ds.truth("incidents"), records, uni_units.height, kinds, uni_units, ds.malicious_reads
+        )
 
     def bucket_end(self, day: dt.date) -> dt.datetime:
         """UTC instant at which a bucket is over (when its alerts reach an analyst)."""
-        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.timezone.utc)
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.UTC)
 
     def local_day(self, ts: dt.datetime) -> dt.date:
         """The bucket of an instant."""
@@ -251,7 +257,11 @@ class Truth:
         if per_read.height:
             # harm of a per-read row spread over its delivered reads (its truth count of reads);
             # a row with no delivered read keeps all of it at its first read
-            reads = self.reads if self.reads is not None else pl.DataFrame(schema={"incident_id": pl.Int32, "customer_id": pl.Int64, "ts": pl.Datetime("us", "UTC")})
+            reads = (
+                self.reads
+                if self.reads is not None
+                else pl.DataFrame(schema={"incident_id": pl.Int32, "customer_id": pl.Int64, "ts": pl.Datetime("us", "UTC")})
+            )
             seen = reads.with_columns(idx=self._day_index("ts")).join(
                 per_read.select("incident_id", "customer_id", "kind", "reads"), on=["incident_id", "customer_id"], how="inner"
             )
@@ -287,10 +297,14 @@ class Truth:
         np.add.at(by_day, (rrow, rec["idx"].to_numpy().astype(np.int64) + 1 if rec.height else np.zeros(0, np.int64)), 1.0)
         cum = np.cumsum(by_day, axis=1)
         starts = [None if s is None else self.local_day(s) for s in inc["start"].to_list()]
-        return IncidentFrame(ids, inc["scenario"].to_list(), starts, first, last, cum_harm, harm_total, cum[:, 1 : nb + 1], cum[:, -1])
+        return IncidentFrame(
+            ids, inc["scenario"].to_list(), starts, first, last, cum_harm, harm_total, cum[:, 1 : nb + 1], cum[:, -1]
+        )
 
 
-def op_score(exposed_before: float, exposed_total: float, exposed_perfect: float, false_alerts: float, false_alert_cost: float) -> float:
+def op_score(
+    exposed_before: float, exposed_total: float, exposed_perfect: float, false_alerts: float, false_alert_cost: float
+) -> float:
     """100 * (cost of null - cost) / (cost of null - cost of perfect); see the module docstring."""
     cost = exposed_before + false_alert_cost * false_alerts
     null, perfect = float(exposed_total), float(exposed_perfect)
@@ -357,7 +371,11 @@ def above_chance(score: Any, bar: float | None) -> Any:
         return score
     c = min(max(float(bar), 0.0), 100.0)
     if 100.0 - c < 1e-9:
-        return np.where(np.asarray(score) >= 100.0 - 1e-9, 100.0, 0.0) if isinstance(score, np.ndarray) else (100.0 if score >= 100.0 - 1e-9 else 0.0)
+        return (
+            np.where(np.asarray(score) >= 100.0 - 1e-9, 100.0, 0.0)
+            if isinstance(score, np.ndarray)
+            else (100.0 if score >= 100.0 - 1e-9 else 0.0)
+        )
     out = 100.0 * np.maximum(np.asarray(score, dtype=np.float64) - c, 0.0) / (100.0 - c)
     return out if isinstance(score, np.ndarray) else float(out)
 
@@ -388,8 +406,12 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
     false_days = np.array([day0[d] for d in false_read["bucket"].to_list()], dtype=np.int64)
     tl = timeliness(det_idx, fr.first, fr.last)
     harm = {name: fr.harm_before(name, det_idx) for name in profile_names()}
-    rec_before = np.where(det_idx >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total)
-    rec_perfect = np.where(fr.first >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total)
+    rec_before = np.where(
+        det_idx >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total
+    )
+    rec_perfect = np.where(
+        fr.first >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total
+    )
     per_incident: list[dict[str, Any]] = []
     for j, iid in enumerate(fr.ids):
         detected = bool(det_idx[j] >= 0)
@@ -398,17 +420,26 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
         inc_start = truth.incidents.filter(pl.col("incident_id") == iid)["start"][0]
         per_incident.append(
             {
-                "incident_id": int(iid), "scenario": fr.scenario[j], "detected": detected, "detectable": bool(fr.first[j] >= 0),
+                "incident_id": int(iid),
+                "scenario": fr.scenario[j],
+                "detected": detected,
+                "detectable": bool(fr.first[j] >= 0),
                 "detected_bucket": det_bucket.isoformat() if det_bucket else None,
                 "ttd_buckets": (det_bucket - start).days if det_bucket is not None and start else None,
-                "ttd_hours": (truth.bucket_end(det_bucket) - inc_start).total_seconds() / 3600 if det_bucket is not None and inc_start else None,
+                "ttd_hours": (truth.bucket_end(det_bucket) - inc_start).total_seconds() / 3600
+                if det_bucket is not None and inc_start
+                else None,
                 "timeliness": float(tl[j]),
                 "window_buckets": int(fr.last[j] - fr.first[j] + 1) if fr.first[j] >= 0 else 0,
-                "exposed_before_detection": int(rec_before[j]), "exposed_total": int(fr.records_total[j]), "exposed_perfect": int(rec_perfect[j]),
-                "harm_before_detection": float(harm[profile][j]), "harm_total": float(fr.harm_total[profile][j]),
+                "exposed_before_detection": int(rec_before[j]),
+                "exposed_total": int(fr.records_total[j]),
+                "exposed_perfect": int(rec_perfect[j]),
+                "harm_before_detection": float(harm[profile][j]),
+                "harm_total": float(fr.harm_total[profile][j]),
                 "harm_perfect": float(fr.harm_perfect(profile)[j]),
                 "false_alerts_before_detection": int((false_days <= det_idx[j]).sum()) if detected else false_read.height,
-                "victims_flagged": int(victims_read.get(int(iid), 0)), "victim_units": int(victims_total.get(int(iid), 0)),
+                "victims_flagged": int(victims_read.get(int(iid), 0)),
+                "victim_units": int(victims_total.get(int(iid), 0)),
             }
         )
     n_inc = len(per_incident)
@@ -416,7 +447,13 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
     med = float(np.median(ttds)) if ttds else None
     parts = incident_parts(per_incident)
     op = {
-        name: op_score(float(harm[name].sum()), float(fr.harm_total[name].sum()), float(fr.harm_perfect(name).sum()), false_read.height, false_alert_cost(name))
+        name: op_score(
+            float(harm[name].sum()),
+            float(fr.harm_total[name].sum()),
+            float(fr.harm_perfect(name).sum()),
+            false_read.height,
+            false_alert_cost(name),
+        )
         for name in profile_names()
     }
     v_total = sum(victims_total.values())
@@ -434,13 +471,16 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
         "harm_perfect": float(fr.harm_perfect(profile).sum()),
         "false_alerts_read": false_read.height,
         "false_alerts_per_bucket": false_read.height / n_buckets if n_buckets else 0.0,
-        "alerts_before_first_true": (float(np.mean([p["false_alerts_before_detection"] for p in per_incident])) if n_inc else None),
+        "alerts_before_first_true": (
+            float(np.mean([p["false_alerts_before_detection"] for p in per_incident])) if n_inc else None
+        ),
         "victims_flagged": sum(victims_read.values()),
         "victims_flagged_share": sum(victims_read.values()) / v_total if v_total else None,
         "op_score": op[profile],
         "op_score_profiles": op,
         "harm_by_profile": {
-            name: [float(harm[name].sum()), float(fr.harm_total[name].sum()), float(fr.harm_perfect(name).sum())] for name in profile_names()
+            name: [float(harm[name].sum()), float(fr.harm_total[name].sum()), float(fr.harm_perfect(name).sum())]
+            for name in profile_names()
         },
     }
     return out, per_incident
@@ -489,7 +529,9 @@ def _retrievable(truth: Truth, units: pl.DataFrame) -> int:
     return units.join(truth.universe_units, on=KEYS, how="semi").height
 
 
-def score_alerts(alerts: pl.DataFrame, truth: Truth, budget: int = 10, profile: str = "standard", budgets: tuple[int, ...] = ()) -> dict[str, Any]:
+def score_alerts(
+    alerts: pl.DataFrame, truth: Truth, budget: int = 10, profile: str = "standard", budgets: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """Every metric of one detector's alerts.
 
     Returns ``overall`` (at ``budget``), ``incidents`` (one entry each, at ``budget``),

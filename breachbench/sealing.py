@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
 from simulator.errors import BreachBenchError
 
 # ---- Landlock (linux/landlock.h) ---------------------------------------------------------------
@@ -154,7 +155,9 @@ def restrict(read: Iterable[Path], write: Iterable[Path]) -> str | None:
         handled |= REFER
     if abi >= 3:
         handled |= TRUNCATE
-    attr = _Ruleset(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
+    attr = _Ruleset(
+        handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    )
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     libc = _libc()
     fd = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
@@ -171,7 +174,12 @@ def restrict(read: Iterable[Path], write: Iterable[Path]) -> str | None:
                 if not os.path.isdir(path):
                     access &= FILE_RIGHTS
                 rule = _PathBeneath(access & handled, pfd)
-                if libc.syscall(_SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)) < 0:
+                if (
+                    libc.syscall(
+                        _SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0)
+                    )
+                    < 0
+                ):
                     e = ctypes.get_errno()
                     if e != errno.EINVAL:
                         return f"Landlock rule for {path} refused ({os.strerror(e)}): file access not restricted by the OS"
@@ -241,7 +249,9 @@ def _place(src: Path, dst: Path, link: bool) -> None:
     os.chmod(dst, 0o444)
 
 
-def build_view(dataset: Path, slot: SealedSlot, *, link: bool, features: dict[str, str] | None = None, features_root: Path | None = None) -> None:
+def build_view(
+    dataset: Path, slot: SealedSlot, *, link: bool, features: dict[str, str] | None = None, features_root: Path | None = None
+) -> None:
     """Fill ``slot.view`` with the world and log files of ``dataset`` and the verified feature tables.
 
     Args:

@@ -25,11 +25,28 @@ from typing import Any
 
 import numpy as np
 
-from breachbench.scoring import DetectionParts, above_chance, detection_score, false_alert_cost, incident_parts, op_score, profile_names
+from breachbench.scoring import (
+    DetectionParts,
+    above_chance,
+    detection_score,
+    false_alert_cost,
+    incident_parts,
+    op_score,
+    profile_names,
+)
 
 METRICS = (
-    "auprc", "lift", "recall_at_k", "timeliness", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented",
-    "harm_before_detection", "false_alerts_per_bucket", "victims_flagged_share", "op_score",
+    "auprc",
+    "lift",
+    "recall_at_k",
+    "timeliness",
+    "ttd_median_buckets",
+    "exposed_before_detection",
+    "exposure_prevented",
+    "harm_before_detection",
+    "false_alerts_per_bucket",
+    "victims_flagged_share",
+    "op_score",
 )
 
 
@@ -46,7 +63,12 @@ def _pooled_op(runs: list[dict[str, Any]], name: str, incidents: list[dict[str, 
 def aggregate(runs: list[dict[str, Any]], profile: str = "standard") -> dict[str, Any]:
     """Point estimates over runs (each with ``overall`` and ``incidents`` at the main budget)."""
     if not runs:
-        return {m: None for m in METRICS} | {"exposed_total": None, "harm_total": None, "op_score_profiles": {}, "detection_score": None}
+        return {m: None for m in METRICS} | {
+            "exposed_total": None,
+            "harm_total": None,
+            "op_score_profiles": {},
+            "detection_score": None,
+        }
     ov = [r["overall"] for r in runs]
     inc = [i for r in runs for i in r["incidents"]]
     parts = incident_parts(inc)
@@ -111,21 +133,29 @@ def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) ->
 
     n_inc = col(lambda r, o: len(r["incidents"]))
     sums = {
-        "auprc": col(lambda r, o: o["auprc"]), "chance": col(lambda r, o: o.get("chance_auprc") or 0.0),
-        "n": n_inc, "detected": col(lambda r, o: sum(i["detected"] for i in r["incidents"])),
-        "detectable": col(lambda r, o: len(det(r))), "tl": col(lambda r, o: sum(i["timeliness"] for i in det(r))),
+        "auprc": col(lambda r, o: o["auprc"]),
+        "chance": col(lambda r, o: o.get("chance_auprc") or 0.0),
+        "n": n_inc,
+        "detected": col(lambda r, o: sum(i["detected"] for i in r["incidents"])),
+        "detectable": col(lambda r, o: len(det(r))),
+        "tl": col(lambda r, o: sum(i["timeliness"] for i in det(r))),
         "preventable": col(lambda r, o: sum(i["harm_total"] - i["harm_perfect"] for i in det(r))),
         "prevented": col(lambda r, o: sum(i["harm_total"] - i["harm_before_detection"] for i in det(r))),
         "records": col(lambda r, o: sum(i["exposed_before_detection"] for i in r["incidents"])),
         "harm": col(lambda r, o: sum(i["harm_before_detection"] for i in r["incidents"])),
-        "false": col(lambda r, o: o["false_alerts_read"]), "buckets": col(lambda r, o: o["scored_buckets"]),
-        "vf": col(lambda r, o: o.get("victims_flagged", 0)), "vu": col(lambda r, o: o.get("victim_units", 0)),
-        "hb": col(lambda r, o: o["harm_by_profile"][profile][0]), "ht": col(lambda r, o: o["harm_by_profile"][profile][1]),
+        "false": col(lambda r, o: o["false_alerts_read"]),
+        "buckets": col(lambda r, o: o["scored_buckets"]),
+        "vf": col(lambda r, o: o.get("victims_flagged", 0)),
+        "vu": col(lambda r, o: o.get("victim_units", 0)),
+        "hb": col(lambda r, o: o["harm_by_profile"][profile][0]),
+        "ht": col(lambda r, o: o["harm_by_profile"][profile][1]),
         "hp": col(lambda r, o: o["harm_by_profile"][profile][2]),
     }
     w = {k: weights @ v for k, v in sums.items()}
     m = weights.sum(axis=1)
-    ttd = np.array([math.inf if i["ttd_buckets"] is None else i["ttd_buckets"] for r in runs for i in r["incidents"]], dtype=np.float64)
+    ttd = np.array(
+        [math.inf if i["ttd_buckets"] is None else i["ttd_buckets"] for r in runs for i in r["incidents"]], dtype=np.float64
+    )
     owner = np.repeat(np.arange(len(runs)), n_inc.astype(np.int64))
     cost = false_alert_cost(profile)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -139,7 +169,9 @@ def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) ->
             "timeliness": np.where(w["detectable"] > 0, w["tl"] / w["detectable"], np.nan),
             "ttd_median_buckets": _weighted_median(ttd, owner, weights) if len(ttd) else np.full(len(m), np.nan),
             "exposed_before_detection": w["records"],
-            "exposure_prevented": np.where((w["detectable"] > 0) & (w["preventable"] > 0), np.clip(w["prevented"] / w["preventable"], 0.0, 1.0), np.nan),
+            "exposure_prevented": np.where(
+                (w["detectable"] > 0) & (w["preventable"] > 0), np.clip(w["prevented"] / w["preventable"], 0.0, 1.0), np.nan
+            ),
             "harm_before_detection": w["harm"],
             "false_alerts_per_bucket": np.where(w["buckets"] > 0, w["false"] / w["buckets"], 0.0),
             "victims_flagged_share": np.where(w["vu"] > 0, w["vf"] / w["vu"], np.nan),
@@ -147,7 +179,9 @@ def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) ->
         }
 
 
-def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, list[float | None]]:
+def bootstrap(
+    runs: list[dict[str, Any]], profile: str = "standard", resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, list[float | None]]:
     """Intervals of :func:`aggregate` over runs resampled with replacement (see the module docstring).
 
     A single run has no spread to resample: its intervals are ``[value, value]``.
@@ -184,9 +218,17 @@ def bootstrap(runs: list[dict[str, Any]], profile: str = "standard", resamples: 
 
 #: Natural ranges of the metrics (intervals are clipped to them).
 BOUNDS = {
-    "auprc": (0.0, 1.0), "lift": (0.0, math.inf), "recall_at_k": (0.0, 1.0), "timeliness": (0.0, 1.0), "ttd_median_buckets": (0.0, math.inf),
-    "exposed_before_detection": (0.0, math.inf), "exposure_prevented": (0.0, 1.0), "harm_before_detection": (0.0, math.inf),
-    "false_alerts_per_bucket": (0.0, math.inf), "victims_flagged_share": (0.0, 1.0), "op_score": (-math.inf, 100.0),
+    "auprc": (0.0, 1.0),
+    "lift": (0.0, math.inf),
+    "recall_at_k": (0.0, 1.0),
+    "timeliness": (0.0, 1.0),
+    "ttd_median_buckets": (0.0, math.inf),
+    "exposed_before_detection": (0.0, math.inf),
+    "exposure_prevented": (0.0, 1.0),
+    "harm_before_detection": (0.0, math.inf),
+    "false_alerts_per_bucket": (0.0, math.inf),
+    "victims_flagged_share": (0.0, 1.0),
+    "op_score": (-math.inf, 100.0),
 }
 
 
@@ -196,7 +238,16 @@ def _incident_arrays(incidents: list[dict[str, Any]]) -> np.ndarray:
     if not inc:
         return np.zeros((0, 5))
     return np.array(
-        [(1.0, float(i["detected"]), i["timeliness"], i["harm_total"] - i["harm_perfect"], i["harm_total"] - i["harm_before_detection"]) for i in inc],
+        [
+            (
+                1.0,
+                float(i["detected"]),
+                i["timeliness"],
+                i["harm_total"] - i["harm_perfect"],
+                i["harm_total"] - i["harm_before_detection"],
+            )
+            for i in inc
+        ],
         dtype=np.float64,
     )
 
@@ -211,8 +262,13 @@ def _score_of_sums(s: np.ndarray) -> np.ndarray:
         return 100.0 * np.nanmean(np.stack([c, t, p]), axis=0)
 
 
-def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
-             chance: dict[str, float] | None = None) -> dict[str, Any]:
+def headline(
+    incidents: list[dict[str, Any]],
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    chance: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """The detection score: point, interval and per-scenario scores from per-incident entries.
 
     Each entry carries ``scenario``; ``chance`` maps a scenario to its chance line's mean raw
@@ -233,14 +289,29 @@ def headline(incidents: list[dict[str, Any]], resamples: int = 1000, confidence:
     if point is None or not arrays:
         return {"point": point, "ci": [point, point], "by_scenario": per_scenario, "by_scenario_raw": raw}
     r = np.random.default_rng(seed)
-    scores = np.vstack([above_chance(_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)), chance.get(s)) for s, a in arrays])
+    scores = np.vstack(
+        [
+            above_chance(_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)), chance.get(s))
+            for s, a in arrays
+        ]
+    )
     draws = np.nanmean(scores, axis=0)
     lo, hi = np.percentile(draws, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return {"point": point, "ci": [float(min(lo, point)), float(max(hi, point))], "by_scenario": per_scenario, "by_scenario_raw": raw}
+    return {
+        "point": point,
+        "ci": [float(min(lo, point)), float(max(hi, point))],
+        "by_scenario": per_scenario,
+        "by_scenario_raw": raw,
+    }
 
 
-def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str, ...] = ("oracle", "null"), resolution: float = 1.0,
-               chance: dict[str, float] | None = None) -> dict[str, Any]:
+def split_half(
+    rows: list[dict[str, Any]],
+    seeds: list[int],
+    exclude: tuple[str, ...] = ("oracle", "null"),
+    resolution: float = 1.0,
+    chance: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """Rank correlation (Spearman) of the detectors' detection scores between two disjoint halves of the seeds.
 
     The seeds in sorted order alternate between the halves. Anchors (``exclude``) are left out:
@@ -252,8 +323,14 @@ def split_half(rows: list[dict[str, Any]], seeds: list[int], exclude: tuple[str,
     s = sorted(seeds)
     halves = (s[0::2], s[1::2])
     ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in exclude]
-    out: dict[str, Any] = {"halves": [list(h) for h in halves], "detectors": [r["detector"] for r in ok], "scores": [[], []],
-                           "resolution": resolution, "rho": None, "rho_exact": None}
+    out: dict[str, Any] = {
+        "halves": [list(h) for h in halves],
+        "detectors": [r["detector"] for r in ok],
+        "scores": [[], []],
+        "resolution": resolution,
+        "rho": None,
+        "rho_exact": None,
+    }
     if len(s) < 2 or len(ok) < 3:
         return out
     for h, half in enumerate(halves):

@@ -16,15 +16,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breachbench.chance import chance_draws, chance_lines
 from breachbench.config import BenchConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated_many, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
 from breachbench.reuse import detector_fingerprint, reusable
-from breachbench.chance import chance_draws, chance_lines
-from breachbench.runner import ORACLE, DetectorRun, oracle_alerts, preflight_detectors, resolve_detectors, run_detector, tuned_prototype
+from breachbench.runner import (
+    ORACLE,
+    DetectorRun,
+    oracle_alerts,
+    preflight_detectors,
+    resolve_detectors,
+    run_detector,
+    tuned_prototype,
+)
 from breachbench.safety import clear_run_outputs, sweep_scratch
-from breachbench.scoring import DetectionParts, Truth, above_chance, cost_profiles, detection_score, false_alert_cost, op_score, profile_names, score_alerts
+from breachbench.scoring import (
+    DetectionParts,
+    Truth,
+    above_chance,
+    cost_profiles,
+    detection_score,
+    false_alert_cost,
+    op_score,
+    profile_names,
+    score_alerts,
+)
 from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
@@ -44,8 +62,9 @@ class GridPoint:
     tuning: bool = False
 
 
-def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None,
-                   verify: bool = False) -> tuple[Dataset, bool]:
+def ensure_dataset(
+    cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None, verify: bool = False
+) -> tuple[Dataset, bool]:
     """Reuse the dataset at ``path`` when its manifest matches the config, else (re)generate it.
 
     A dataset is reused only when its files match its manifest (sizes; SHA-256 with ``verify``).
@@ -61,7 +80,15 @@ def ensure_dataset(cfg: BenchConfig, path: Path, *, workers: int, progress: Call
         if m.get("config_hash") == config_hash(sim) and m.get("data_version") == DATA_VERSION and not m.get("only"):
             check_dataset(path, full=verify)
             return Dataset.open(path), True
-    generate(sim, path, workers=workers, force=True, progress=progress, executor=cfg.execution.executor, scheduler=cfg.execution.scheduler)
+    generate(
+        sim,
+        path,
+        workers=workers,
+        force=True,
+        progress=progress,
+        executor=cfg.execution.executor,
+        scheduler=cfg.execution.scheduler,
+    )
     return Dataset.open(path), False
 
 
@@ -127,14 +154,22 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: 
         "op_score": ops.get(profile),
         "op_score_profiles": ops,
         "by_scenario": {
-            s: {"detection_score": above_chance(p.score(), chance_bars(chance, k).get(s)), "detection_score_raw": p.score(), **p.components()}
+            s: {
+                "detection_score": above_chance(p.score(), chance_bars(chance, k).get(s)),
+                "detection_score_raw": p.score(),
+                **p.components(),
+            }
             for s, p in sorted(per_scen.items())
         },
     }
 
 
-def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]], cfg: BenchConfig,
-              chance: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarise(
+    detector: str,
+    runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]],
+    cfg: BenchConfig,
+    chance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One leaderboard row: status, timings, pooled metrics with intervals, per scenario and budget.
 
     ``chance`` is the run's chance lines (:func:`breachbench.chance.chance_lines`): detection
@@ -166,8 +201,12 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         row.update(point)
         row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
         row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
-        head = headline([i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]], cfg.suite.bootstrap, cfg.suite.confidence,
-                        chance=chance_bars(chance, cfg.detection.budget))
+        head = headline(
+            [i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]],
+            cfg.suite.bootstrap,
+            cfg.suite.confidence,
+            chance=chance_bars(chance, cfg.detection.budget),
+        )
         row["detection_score"] = head["point"]
         row["ci"]["detection_score"] = head["ci"]
         row["by_scenario"] = {
@@ -183,10 +222,20 @@ def summarise(detector: str, runs: list[tuple[GridPoint, DetectorRun, dict[str, 
         row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
     row["runs"] = [
         {
-            "dataset": p.label, "seed": p.seed, "scenario": p.scenario, "status": r.status, "error": r.error,
-            "fit_s": round(r.fit_s, 4), "score_s": round(r.score_s, 4), "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
+            "dataset": p.label,
+            "seed": p.seed,
+            "scenario": p.scenario,
+            "status": r.status,
+            "error": r.error,
+            "fit_s": round(r.fit_s, 4),
+            "score_s": round(r.score_s, 4),
+            "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
             **({"note": r.note} if r.note else {}),
-            **({"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]} if s else {}),
+            **(
+                {"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]}
+                if s
+                else {}
+            ),
         }
         for p, r, s in runs
     ]
@@ -201,12 +250,25 @@ def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]
     for r in best:
         lo, hi = r["ci"].get("detection_score", [None, None])
         widths.append(None if lo is None or hi is None else hi - lo)
-    return {"metric": "detection_score", "top": [r["detector"] for r in best], "widths": widths,
-            "max_width": max((w for w in widths if w is not None), default=None)}
+    return {
+        "metric": "detection_score",
+        "top": [r["detector"] for r in best],
+        "widths": widths,
+        "max_width": max((w for w in widths if w is not None), default=None),
+    }
 
 
-def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = None, gen_progress: Any = None, log: Callable[..., None] = print,
-              verify: bool = False, reuse: bool = True) -> dict[str, Any]:
+def run_suite(
+    cfg: BenchConfig,
+    out: Path,
+    *,
+    workers: int = 1,
+    progress: Any = None,
+    gen_progress: Any = None,
+    log: Callable[..., None] = print,
+    verify: bool = False,
+    reuse: bool = True,
+) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` into ``out``; returns rows and file paths.
 
     With ``reuse``, a detector whose alerts an earlier run wrote into ``out`` is not run again
@@ -227,8 +289,14 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
     budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
     chance = chance_lines(
-        {p.label: chance_draws(truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile) for p in tests},
-        {p.label: p.scenario for p in tests}, cfg.detection.budget,
+        {
+            p.label: chance_draws(
+                truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile
+            )
+            for p in tests
+        },
+        {p.label: p.scenario for p in tests},
+        cfg.detection.budget,
     )
     budget = cfg.detection.budget
     ids = resolve_detectors(cfg.detection.detectors)
@@ -238,13 +306,27 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         return f"alerts/{det}.parquet" if single else f"alerts/{p.label}/{det}.parquet"
 
     fingerprints = {d: detector_fingerprint(d) for d in ids}
-    reused = reusable(
-        out, {p.label: datasets[p.label].manifest["config_hash"] for p in points}, cfg.detection.model_dump(mode="json"), SCHEMA_VERSION,
-        fingerprints, {d: {p.label: rel(d, p) for p in tests} for d in ids},
-    ) if reuse else {}
+    reused = (
+        reusable(
+            out,
+            {p.label: datasets[p.label].manifest["config_hash"] for p in points},
+            cfg.detection.model_dump(mode="json"),
+            SCHEMA_VERSION,
+            fingerprints,
+            {d: {p.label: rel(d, p) for p in tests} for d in ids},
+        )
+        if reuse
+        else {}
+    )
     if reused:
-        log(f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}")
-    task = progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests)) if progress is not None else None
+        log(
+            f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
+        )
+    task = (
+        progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests))
+        if progress is not None
+        else None
+    )
     scoring = progress.add_task("score", total=(len(ids) + 1) * len(tests)) if progress is not None else None
 
     def tick() -> None:
@@ -273,15 +355,31 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                 for p in tests:
                     ds = datasets[p.label]
                     was: dict[str, Any] = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
-                    r = DetectorRun(det, version=earlier.get("version"), alerts=reused[det]["alerts"][p.label], fit_s=was.get("fit_s") or 0.0,
-                                    score_s=was.get("score_s") or 0.0, peak_mb=was.get("peak_mb"), events=ds.event_count(ds.scored), note=was.get("note"))
-                    s: dict[str, Any] | None = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets))
+                    r = DetectorRun(
+                        det,
+                        version=earlier.get("version"),
+                        alerts=reused[det]["alerts"][p.label],
+                        fit_s=was.get("fit_s") or 0.0,
+                        score_s=was.get("score_s") or 0.0,
+                        peak_mb=was.get("peak_mb"),
+                        events=ds.event_count(ds.scored),
+                        note=was.get("note"),
+                    )
+                    s: dict[str, Any] | None = score_alerts(
+                        r.alerts,
+                        truths[p.label],
+                        budget=budget,
+                        profile=cfg.detection.cost_profile,
+                        budgets=tuple(cfg.suite.budgets),
+                    )
                     runs.append((p, r, s))
                     for _ in ds.scored:
                         tick()
                     scored()
                 rows.append(summarise(det, runs, cfg, chance) | {"fingerprint": fingerprints.get(det), "reused": True})
-                log(f"detector {det}: reused alerts, re-scored on {len(tests)} dataset(s) in {time.perf_counter() - started:.1f} s")
+                log(
+                    f"detector {det}: reused alerts, re-scored on {len(tests)} dataset(s) in {time.perf_counter() - started:.1f} s"
+                )
                 continue
             proto, proto_err = None, None
             if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
@@ -300,9 +398,18 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                         tick()
 
                 # one warm sealed process scores every dataset in turn (a fresh one after a dataset that kills it)
-                warm = run_isolated_many(det, [datasets[p.label].root for p in tests], timeout_s=cfg.detection.timeout_s,
-                                         memory_mb=cfg.detection.memory_mb, prototype=proto, features=[feats[p.label] for p in tests],
-                                         features_root=out / "features", protected=[out], tuning=[d.root for d in tuning], on_done=done)
+                warm = run_isolated_many(
+                    det,
+                    [datasets[p.label].root for p in tests],
+                    timeout_s=cfg.detection.timeout_s,
+                    memory_mb=cfg.detection.memory_mb,
+                    prototype=proto,
+                    features=[feats[p.label] for p in tests],
+                    features_root=out / "features",
+                    protected=[out],
+                    tuning=[d.root for d in tuning],
+                    on_done=done,
+                )
             for j, p in enumerate(tests):
                 ds = datasets[p.label]
                 if det == ORACLE:
@@ -313,7 +420,17 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                     r = warm[j]
                 else:
                     r = run_detector(det, ds, on_bucket=tick, prototype=proto)
-                s = score_alerts(r.alerts, truths[p.label], budget=budget, profile=cfg.detection.cost_profile, budgets=tuple(cfg.suite.budgets)) if r.status == "OK" else None
+                s = (
+                    score_alerts(
+                        r.alerts,
+                        truths[p.label],
+                        budget=budget,
+                        profile=cfg.detection.cost_profile,
+                        budgets=tuple(cfg.suite.budgets),
+                    )
+                    if r.status == "OK"
+                    else None
+                )
                 if r.status == "OK":
                     target = out / rel(det, p)
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +439,9 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
                 scored()
             row = summarise(det, runs, cfg, chance)
             rows.append(row | ({} if det == ORACLE else {"fingerprint": fingerprints.get(det), "reused": False}))
-            log(f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s")
+            log(
+                f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s"
+            )
     finally:
         if old_cache is None:
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
@@ -340,8 +459,15 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
         "cost_profiles": cost_profiles(),
         "confidence": cfg.suite.confidence,
         "datasets": [
-            {"label": p.label, "seed": p.seed, "scenario": p.scenario, "tuning": p.tuning, "path": str(p.path),
-             "config_hash": datasets[p.label].manifest["config_hash"], "data_version": datasets[p.label].manifest["data_version"]}
+            {
+                "label": p.label,
+                "seed": p.seed,
+                "scenario": p.scenario,
+                "tuning": p.tuning,
+                "path": str(p.path),
+                "config_hash": datasets[p.label].manifest["config_hash"],
+                "data_version": datasets[p.label].manifest["data_version"],
+            }
             for p in points
         ],
         "versions": package_versions(),
@@ -366,5 +492,13 @@ def run_suite(cfg: BenchConfig, out: Path, *, workers: int = 1, progress: Any = 
     from breachbench.html import write_report
 
     report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
-    return {"rows": rows, "results": res, "leaderboard": board, "report": report, "leakage_audit": payload["leakage_audit"],
-            "chance": chance, "stability": payload["stability"], "headline": payload["headline"]}
+    return {
+        "rows": rows,
+        "results": res,
+        "leaderboard": board,
+        "report": report,
+        "leakage_audit": payload["leakage_audit"],
+        "chance": chance,
+        "stability": payload["stability"],
+        "headline": payload["headline"],
+    }

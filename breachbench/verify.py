@@ -105,8 +105,10 @@ def check_dataset(root: str | Path, *, full: bool = False) -> None:
     problems = verify_dataset(root, full=full)
     if problems:
         shown = "; ".join(map(str, problems[:5])) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise VerifyError(f"{root}: dataset does not match its manifest ({len(problems)} problem(s)): {shown}; "
-                          "regenerate it (`breachbench generate --force`)")
+        raise VerifyError(
+            f"{root}: dataset does not match its manifest ({len(problems)} problem(s)): {shown}; "
+            "regenerate it (`breachbench generate --force`)"
+        )
 
 
 def alerts_hashes(out: Path) -> dict[str, str]:

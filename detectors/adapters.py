@@ -57,8 +57,15 @@ def _scores(estimator: Any, x: np.ndarray) -> np.ndarray:
     return s if higher_is_anomalous(estimator) else -s
 
 
-def from_estimator(factory: Callable[[], Any], *, name: str = "estimator-v1", kinds: tuple[str, ...] = ("ip", "customer"),
-                   features: tuple[str, ...] = tuple(FEATURES), qualname: str | None = None, module: str | None = None) -> type:
+def from_estimator(
+    factory: Callable[[], Any],
+    *,
+    name: str = "estimator-v1",
+    kinds: tuple[str, ...] = ("ip", "customer"),
+    features: tuple[str, ...] = tuple(FEATURES),
+    qualname: str | None = None,
+    module: str | None = None,
+) -> type:
     """A detector class that fits ``factory()`` per entity kind on warm-up features and scores each bucket.
 
     Args:
@@ -90,10 +97,16 @@ def from_estimator(factory: Callable[[], Any], *, name: str = "estimator-v1", ki
                 f = feature_table(view, kind)
                 if f.height:
                     s = anomaly_scores(model, feature_matrix(f, features))
-                    parts.append(f.select("bucket", "entity_kind", "entity_id").with_columns(score=pl.Series(s), reason=pl.lit(None, pl.String)))
+                    parts.append(
+                        f.select("bucket", "entity_kind", "entity_id").with_columns(
+                            score=pl.Series(s), reason=pl.lit(None, pl.String)
+                        )
+                    )
             return pl.concat(parts).select(ALERTS.names()) if parts else empty_alerts()
 
-    EstimatorDetector.__name__ = EstimatorDetector.__qualname__ = qualname or "".join(p.capitalize() for p in name.replace("-", "_").split("_"))
+    EstimatorDetector.__name__ = EstimatorDetector.__qualname__ = qualname or "".join(
+        p.capitalize() for p in name.replace("-", "_").split("_")
+    )
     if module:
         EstimatorDetector.__module__ = module
     return EstimatorDetector

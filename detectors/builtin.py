@@ -11,8 +11,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from detectors.contract import ALERTS, empty_alerts
 from detectors.adapters import feature_matrix
+from detectors.contract import ALERTS, empty_alerts
 from detectors.features import UNIT_STREAMS, entity_units, feature_table, with_issuance
 from detectors.view import View
 
@@ -22,11 +22,11 @@ class NullDetector:
 
     version = "1"
 
-    def fit(self, view: object) -> NullDetector:  # noqa: ARG002
+    def fit(self, view: object) -> NullDetector:
         """Nothing to learn."""
         return self
 
-    def score(self, view: object) -> pl.DataFrame:  # noqa: ARG002
+    def score(self, view: object) -> pl.DataFrame:
         """No alerts."""
         return empty_alerts()
 
@@ -39,7 +39,7 @@ class RandomDetector:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def fit(self, view: object) -> RandomDetector:  # noqa: ARG002
+    def fit(self, view: object) -> RandomDetector:
         """Nothing to learn."""
         return self
 
@@ -66,7 +66,7 @@ class UnissuedTokenRule:
     def __init__(self, kinds: tuple[str, ...] = ("ip", "key", "customer", "token")) -> None:
         self.kinds = kinds
 
-    def fit(self, view: object) -> UnissuedTokenRule:  # noqa: ARG002
+    def fit(self, view: object) -> UnissuedTokenRule:
         """A rule: nothing to learn."""
         return self
 
@@ -82,8 +82,10 @@ class UnissuedTokenRule:
             bad.group_by(cols[k])
             .agg(score=pl.col("token_id").n_unique().cast(pl.Float64))
             .select(
-                pl.lit(bucket, pl.Date).alias("bucket"), pl.lit(k).alias("entity_kind"),
-                pl.col(cols[k]).cast(pl.String).alias("entity_id"), "score",
+                pl.lit(bucket, pl.Date).alias("bucket"),
+                pl.lit(k).alias("entity_kind"),
+                pl.col(cols[k]).cast(pl.String).alias("entity_id"),
+                "score",
                 pl.format("{} tokens with no issuance record", pl.col("score").cast(pl.Int64)).alias("reason"),
             )
             for k in self.kinds
@@ -100,7 +102,9 @@ class IsolationForestDetector:
 
     version = "1"
 
-    def __init__(self, kinds: tuple[str, ...] = ("ip", "customer"), n_estimators: int = 100, max_samples: int = 4096, seed: int = 0) -> None:
+    def __init__(
+        self, kinds: tuple[str, ...] = ("ip", "customer"), n_estimators: int = 100, max_samples: int = 4096, seed: int = 0
+    ) -> None:
         self.kinds = kinds
         self.n_estimators = n_estimators
         self.max_samples = max_samples
@@ -113,7 +117,9 @@ class IsolationForestDetector:
         self.forests_ = {}
         for kind in self.kinds:
             x = feature_matrix(feature_table(view, kind, current_only=False))
-            forest = IsolationForest(n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(x)), random_state=self.seed)
+            forest = IsolationForest(
+                n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(x)), random_state=self.seed
+            )
             self.forests_[kind] = forest.fit(x)
         return self
 
@@ -125,5 +131,7 @@ class IsolationForestDetector:
             if f.height == 0:
                 continue
             s = -forest.score_samples(feature_matrix(f))
-            parts.append(f.select("bucket", "entity_kind", "entity_id").with_columns(score=pl.Series(s), reason=pl.lit(None, pl.String)))
+            parts.append(
+                f.select("bucket", "entity_kind", "entity_id").with_columns(score=pl.Series(s), reason=pl.lit(None, pl.String))
+            )
         return pl.concat(parts).select(ALERTS.names()) if parts else empty_alerts()

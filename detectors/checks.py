@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import math
 import os
 import pickle
 import shutil
@@ -103,7 +102,9 @@ def _intact(root: Path) -> bool:
         listed = {f["path"]: f["sha256"] for f in [*m["files"], *m["truth"]]}
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    present = {p.relative_to(root).as_posix() for d in ("world", "logs", "truth") for p in (root / d).rglob("*") if not p.is_dir()}
+    present = {
+        p.relative_to(root).as_posix() for d in ("world", "logs", "truth") for p in (root / d).rglob("*") if not p.is_dir()
+    }
     if present != set(listed):
         return False
     for rel, digest in listed.items():
@@ -178,8 +179,13 @@ def _positives(root: Path) -> pl.DataFrame:
     return pos.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique()
 
 
-def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str, ...] = CHECKS, cache_dir: str | Path | None = None,
-                   raise_on_failure: bool = True) -> list[CheckResult]:
+def check_detector(
+    target: str | type | Callable[[], Any],
+    *,
+    checks: tuple[str, ...] = CHECKS,
+    cache_dir: str | Path | None = None,
+    raise_on_failure: bool = True,
+) -> list[CheckResult]:
     """Run the conformance checks on a detector (see the module docstring).
 
     Raises:
@@ -203,8 +209,15 @@ def check_detector(target: str | type | Callable[[], Any], *, checks: tuple[str,
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _checks(make: Callable[[], Any], root: Path, short: Path | None, blind: Path | None, positives: pl.DataFrame,
-            checks: tuple[str, ...], raise_on_failure: bool) -> list[CheckResult]:
+def _checks(
+    make: Callable[[], Any],
+    root: Path,
+    short: Path | None,
+    blind: Path | None,
+    positives: pl.DataFrame,
+    checks: tuple[str, ...],
+    raise_on_failure: bool,
+) -> list[CheckResult]:
     """The checks of :func:`check_detector` on private copies: ``root`` (full), ``short`` (prefix), ``blind`` (no truth)."""
     results: list[CheckResult] = []
     try:
@@ -221,7 +234,11 @@ def _checks(make: Callable[[], Any], root: Path, short: Path | None, blind: Path
         results.append(_direction(ref, positives))
     if "determinism" in checks:
         again = _run(make(), root, N_SCORED)
-        results.append(CheckResult("determinism", _same(ref, again), "" if _same(ref, again) else "two fresh instances gave different alerts"))
+        results.append(
+            CheckResult(
+                "determinism", _same(ref, again), "" if _same(ref, again) else "two fresh instances gave different alerts"
+            )
+        )
     if short is not None:
         days, warm = _buckets(root)
         try:
@@ -265,7 +282,9 @@ def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
     """
     if alerts.height == 0:
         return CheckResult("direction", True, "no alerts (nothing to rank)")
-    lab = alerts.join(positives.with_columns(hit=pl.lit(True)), on=["bucket", "entity_kind", "entity_id"], how="left").with_columns(pl.col("hit").fill_null(False))
+    lab = alerts.join(
+        positives.with_columns(hit=pl.lit(True)), on=["bucket", "entity_kind", "entity_id"], how="left"
+    ).with_columns(pl.col("hit").fill_null(False))
     aucs = []
     for (_, _), g in lab.group_by("bucket", "entity_kind"):
         y = g["hit"].to_numpy()
@@ -278,7 +297,11 @@ def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
         return CheckResult("direction", True, "no group with both positive and negative alerts to rank")
     auc = float(np.mean(aucs))
     ok = auc >= 0.25
-    return CheckResult("direction", ok, "" if ok else f"within-group AUC {auc:.3f}: positives rank below the others; higher scores must mean more suspicious")
+    return CheckResult(
+        "direction",
+        ok,
+        "" if ok else f"within-group AUC {auc:.3f}: positives rank below the others; higher scores must mean more suspicious",
+    )
 
 
 def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:
@@ -291,9 +314,9 @@ def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckRes
 def parametrize_with_checks(ids: list[str] | None = None) -> Any:
     """A pytest decorator running every check on every registered detector (or ``ids``)::
 
-        @parametrize_with_checks()
-        def test_conformance(detector_id, check):
-            check(detector_id)
+    @parametrize_with_checks()
+    def test_conformance(detector_id, check):
+        check(detector_id)
     """
     import pytest
 

@@ -19,8 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
-from simulator.schema import ENTITY_KINDS
 from simulator.errors import BreachBenchError
+from simulator.schema import ENTITY_KINDS
 
 #: Columns of an alerts frame. ``reason`` may be omitted.
 ALERTS = pl.Schema(
@@ -88,7 +88,9 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         df = df.select(ALERTS.names()).cast(ALERTS, strict=True)
     except Exception as exc:  # polars raises several types; report the column types instead
         got = ", ".join(f"{c}: {t}" for c, t in zip(df.columns, df.dtypes, strict=True))
-        raise AlertsError(f"{source}: columns cannot be read as bucket: date, entity_kind: str, entity_id: str, score: float ({got}): {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        raise AlertsError(
+            f"{source}: columns cannot be read as bucket: date, entity_kind: str, entity_id: str, score: float ({got}): {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
     bad = df.filter(~pl.col("entity_kind").is_in(list(ENTITY_KINDS)))["entity_kind"].unique().sort().to_list()
     if bad:
         raise AlertsError(f"{source}: unknown entity_kind {bad[0]!r}; accepted: {', '.join(ENTITY_KINDS)}")
@@ -97,7 +99,9 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
     if df.filter(pl.col("score").is_nan()).height:
         raise AlertsError(f"{source}: score is NaN in {df.filter(pl.col('score').is_nan()).height} row(s)")
     if df.filter(pl.col("score").is_infinite()).height:
-        raise AlertsError(f"{source}: score is infinite in {df.filter(pl.col('score').is_infinite()).height} row(s); accepted: finite numbers")
+        raise AlertsError(
+            f"{source}: score is infinite in {df.filter(pl.col('score').is_infinite()).height} row(s); accepted: finite numbers"
+        )
     if bucket is not None:
         other = df.filter(pl.col("bucket") != bucket)
         if other.height:

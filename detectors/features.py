@@ -40,8 +40,9 @@ def entity_units(*frames: pl.LazyFrame) -> pl.DataFrame:
         for kind, col in ENTITY_COLUMNS.items():
             if col in names:
                 parts.append(
-                    frame.select("bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"))
-                    .drop_nulls("entity_id")
+                    frame.select(
+                        "bucket", pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id")
+                    ).drop_nulls("entity_id")
                 )
     return pl.concat(parts).unique().sort("bucket", "entity_kind", "entity_id").collect()
 
@@ -71,7 +72,8 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
         same = (pl.col("bucket") == pl.col("bucket").shift(1)) & (pl.col(col) == pl.col(col).shift(1))
         seq = (
             pairs.with_columns(step=same & (pl.col("customer_id") - pl.col("customer_id").shift(1) == 1))
-            .group_by("bucket", col).agg(seq=pl.col("step").sum().cast(pl.Float64))
+            .group_by("bucket", col)
+            .agg(seq=pl.col("step").sum().cast(pl.Float64))
         )
     return (
         g.group_by("bucket", col)
@@ -109,7 +111,11 @@ def feature_table(view: View, kind: str, *, current_only: bool = True) -> pl.Dat
     cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     parts = []
     for day in days:
-        path = Path(cache) / f"v{FEATURE_VERSION}-{view.dataset_id}" / kind / f"{day.isoformat()}.parquet" if cache and view.dataset_id else None
+        path = (
+            Path(cache) / f"v{FEATURE_VERSION}-{view.dataset_id}" / kind / f"{day.isoformat()}.parquet"
+            if cache and view.dataset_id
+            else None
+        )
         if path is not None and path.is_file():
             parts.append(pl.read_parquet(path))
             continue
@@ -125,7 +131,22 @@ def feature_table(view: View, kind: str, *, current_only: bool = True) -> pl.Dat
             except OSError:
                 pass
         parts.append(table)
-    return pl.concat(parts) if parts else gateway_features(view.logs("gateway").head(0), view.logs("auth").head(0), view.timezone, kind)
+    return (
+        pl.concat(parts)
+        if parts
+        else gateway_features(view.logs("gateway").head(0), view.logs("auth").head(0), view.timezone, kind)
+    )
 
 
-FEATURES = ["requests", "customers", "tokens", "ips", "unissued_share", "foreign_share", "night_share", "sensitive_share", "records", "sequential_share"]
+FEATURES = [
+    "requests",
+    "customers",
+    "tokens",
+    "ips",
+    "unissued_share",
+    "foreign_share",
+    "night_share",
+    "sensitive_share",
+    "records",
+    "sequential_share",
+]

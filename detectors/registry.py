@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
+
 from simulator.errors import BreachBenchError
 
 GROUP = "breachbench.detectors"
@@ -43,5 +44,7 @@ def load(detector_id: str) -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except Exception as exc:  # a broken plugin must become an error row, not a crash
-        raise DetectorLoadError(f"detector {detector_id!r} ({reg[detector_id]}) failed to load: {type(exc).__name__}: {exc}") from exc
+        raise DetectorLoadError(
+            f"detector {detector_id!r} ({reg[detector_id]}) failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
     return obj

@@ -88,8 +88,13 @@ def to_expr(node: Any, columns: set[str], where: str) -> pl.Expr:
         return (col == v.number).fill_null(False)
     if isinstance(v, SigmaCompareExpression):
         n = v.number.number
-        ops = {CompareOperators.LT: col < n, CompareOperators.LTE: col <= n, CompareOperators.GT: col > n,
-               CompareOperators.GTE: col >= n, CompareOperators.NEQ: col != n}
+        ops = {
+            CompareOperators.LT: col < n,
+            CompareOperators.LTE: col <= n,
+            CompareOperators.GT: col > n,
+            CompareOperators.GTE: col >= n,
+            CompareOperators.NEQ: col != n,
+        }
         return ops[v.op].fill_null(False)
     if isinstance(v, SigmaRegularExpression):
         return col.cast(pl.String).str.contains(str(v.regexp)).fill_null(False)
@@ -119,16 +124,30 @@ def parse_rules(texts: dict[str, str]) -> list[dict[str, Any]]:
             bad = [f for f in units if f not in ENTITY_COLUMNS.values()]
             if bad:
                 raise SigmaRuleError(f"{name}: fields {bad} name no entity; accepted: {', '.join(ENTITY_COLUMNS.values())}")
-            out.append({"name": name, "title": rule.title, "level": level, "stream": ls.service, "units": units,
-                        "conditions": [c.parsed for c in rule.detection.parsed_condition]})
+            out.append(
+                {
+                    "name": name,
+                    "title": rule.title,
+                    "level": level,
+                    "stream": ls.service,
+                    "units": units,
+                    "conditions": [c.parsed for c in rule.detection.parsed_condition],
+                }
+            )
     return out
 
 
 def _enriched(view: Any, stream: str) -> pl.LazyFrame:
     """The current bucket of ``stream`` with its lookup fields."""
-    lf = view.logs(stream, current_only=True).with_columns(local_hour=pl.col("ts").dt.convert_time_zone(view.timezone).dt.hour().cast(pl.Int64))
+    lf = view.logs(stream, current_only=True).with_columns(
+        local_hour=pl.col("ts").dt.convert_time_zone(view.timezone).dt.hour().cast(pl.Int64)
+    )
     if stream in ("gateway", "auth"):
-        emp = view.world("employees").filter(pl.col("termination_date").is_not_null()).select(pl.col("employee_id").alias("owner_employee_id"))
+        emp = (
+            view.world("employees")
+            .filter(pl.col("termination_date").is_not_null())
+            .select(pl.col("employee_id").alias("owner_employee_id"))
+        )
         departed = view.world("credentials").join(emp, on="owner_employee_id")["key_id"].to_list()
         lf = lf.with_columns(key_owner_departed=pl.col("key_id").is_in(departed).fill_null(False))
     if stream == "gateway":
@@ -178,12 +197,26 @@ class SigmaPack:
                 for kind, c in kinds:
                     if c not in r["units"]:
                         continue
-                    frames.append(hit.select(
-                        pl.lit(r["name"]).alias("rule"), pl.lit(r["title"]).alias("title"), pl.lit(r["level"]).alias("level"),
-                        pl.lit(stream).alias("stream"), "event_id", pl.lit(kind).alias("entity_kind"), pl.col(c).cast(pl.String).alias("entity_id"),
-                    ).drop_nulls("entity_id"))
-        schema = {"rule": pl.String, "title": pl.String, "level": pl.String, "stream": pl.String, "event_id": pl.Int64,
-                  "entity_kind": pl.String, "entity_id": pl.String}
+                    frames.append(
+                        hit.select(
+                            pl.lit(r["name"]).alias("rule"),
+                            pl.lit(r["title"]).alias("title"),
+                            pl.lit(r["level"]).alias("level"),
+                            pl.lit(stream).alias("stream"),
+                            "event_id",
+                            pl.lit(kind).alias("entity_kind"),
+                            pl.col(c).cast(pl.String).alias("entity_id"),
+                        ).drop_nulls("entity_id")
+                    )
+        schema = {
+            "rule": pl.String,
+            "title": pl.String,
+            "level": pl.String,
+            "stream": pl.String,
+            "event_id": pl.Int64,
+            "entity_kind": pl.String,
+            "entity_id": pl.String,
+        }
         return pl.concat(frames).collect() if frames else pl.DataFrame(schema=schema)
 
     def score(self, view: Any) -> pl.DataFrame:
@@ -198,7 +231,9 @@ class SigmaPack:
             .group_by("entity_kind", "entity_id", maintain_order=True)
             .agg(w=pl.col("w").max(), n=pl.col("n").sum(), titles=pl.col("title"))
             .select(
-                pl.lit(view.bucket, pl.Date).alias("bucket"), "entity_kind", "entity_id",
+                pl.lit(view.bucket, pl.Date).alias("bucket"),
+                "entity_kind",
+                "entity_id",
                 (pl.col("w") + 0.1 * pl.col("n") / (pl.col("n") + 1)).alias("score"),
                 pl.format("{} events: {}", pl.col("n"), pl.col("titles").list.join("; ")).alias("reason"),
             )

@@ -28,8 +28,15 @@ class View:
         timezone: the company's time zone (buckets are its calendar days).
     """
 
-    def __init__(self, logs: dict[str, dict[dt.date, list[str]]], world: dict[str, list[str]], buckets: list[dt.date], bucket: dt.date | None,
-                 timezone: str, dataset_id: str | None = None) -> None:
+    def __init__(
+        self,
+        logs: dict[str, dict[dt.date, list[str]]],
+        world: dict[str, list[str]],
+        buckets: list[dt.date],
+        bucket: dt.date | None,
+        timezone: str,
+        dataset_id: str | None = None,
+    ) -> None:
         self._logs = logs
         self._world = world
         self.buckets: tuple[dt.date, ...] = tuple(buckets)
@@ -51,7 +58,7 @@ class View:
 
     def _end_utc(self) -> dt.datetime:
         last = self.buckets[-1] + dt.timedelta(days=1)
-        return dt.datetime.combine(last, dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.timezone.utc)
+        return dt.datetime.combine(last, dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.UTC)
 
     def logs(self, stream: str, *, current_only: bool = False) -> pl.LazyFrame:
         """A lazy frame of ``stream`` over the visible buckets (or the current one), with ``bucket``.

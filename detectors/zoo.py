@@ -23,8 +23,11 @@ def _alerts(df: pl.DataFrame, bucket: dt.date, kind: str, reason: pl.Expr | str)
         return empty_alerts()
     r = pl.lit(reason) if isinstance(reason, str) else reason
     return df.select(
-        pl.lit(bucket, pl.Date).alias("bucket"), pl.lit(kind).alias("entity_kind"), pl.col("entity_id").cast(pl.String),
-        pl.col("score").cast(pl.Float64), r.cast(pl.String).alias("reason"),
+        pl.lit(bucket, pl.Date).alias("bucket"),
+        pl.lit(kind).alias("entity_kind"),
+        pl.col("entity_id").cast(pl.String),
+        pl.col("score").cast(pl.Float64),
+        r.cast(pl.String).alias("reason"),
     ).sort("entity_id")
 
 
@@ -47,10 +50,16 @@ class DepartedOwnerKeyRule:
     def score(self, view: Any) -> pl.DataFrame:
         """Keys whose owner's termination date is on or before the bucket."""
         emp = view.world("employees").filter(pl.col("termination_date").is_not_null())
-        keys = view.world("credentials").join(emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id")
-        used = pl.concat(
-            [view.logs(s, current_only=True).select("key_id", "token_id") for s in ("gateway", "auth")]
-        ).drop_nulls("key_id").group_by("key_id").agg(score=pl.col("token_id").n_unique() + 1).collect()
+        keys = view.world("credentials").join(
+            emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id"
+        )
+        used = (
+            pl.concat([view.logs(s, current_only=True).select("key_id", "token_id") for s in ("gateway", "auth")])
+            .drop_nulls("key_id")
+            .group_by("key_id")
+            .agg(score=pl.col("token_id").n_unique() + 1)
+            .collect()
+        )
         hit = used.join(keys.select("key_id"), on="key_id").rename({"key_id": "entity_id"})
         return _alerts(hit, view.bucket, "key", "key owner has left")
 
@@ -69,12 +78,21 @@ class StaleKeyRule:
 
     def score(self, view: Any) -> pl.DataFrame:
         """Age of each key used today since its last rotation (or creation)."""
-        end = dt.datetime.combine(view.bucket, dt.time(0), tzinfo=dt.timezone.utc)
-        creds = view.world("credentials").with_columns(
-            age=((pl.lit(end) - pl.coalesce("rotated", "created")).dt.total_days()).cast(pl.Float64)
-        ).filter(pl.col("age") > self.max_age_days)
-        used = pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")]).drop_nulls().unique().collect()
-        hit = used.join(creds.select("key_id", "age"), on="key_id").select(pl.col("key_id").alias("entity_id"), pl.col("age").alias("score"))
+        end = dt.datetime.combine(view.bucket, dt.time(0), tzinfo=dt.UTC)
+        creds = (
+            view.world("credentials")
+            .with_columns(age=((pl.lit(end) - pl.coalesce("rotated", "created")).dt.total_days()).cast(pl.Float64))
+            .filter(pl.col("age") > self.max_age_days)
+        )
+        used = (
+            pl.concat([view.logs(s, current_only=True).select("key_id") for s in ("gateway", "auth")])
+            .drop_nulls()
+            .unique()
+            .collect()
+        )
+        hit = used.join(creds.select("key_id", "age"), on="key_id").select(
+            pl.col("key_id").alias("entity_id"), pl.col("age").alias("score")
+        )
         return _alerts(hit, view.bucket, "key", pl.format("not rotated for {} days", pl.col("score").cast(pl.Int64)))
 
 
@@ -94,7 +112,12 @@ class NewCountryRule:
         new = today.join(self.seen_, on=["customer_id", "country"], how="anti")
         self.seen_ = pl.concat([self.seen_, new])
         hit = new.group_by("customer_id").agg(score=pl.len().cast(pl.Float64), c=pl.col("country").sort().str.join(","))
-        return _alerts(hit.rename({"customer_id": "entity_id"}), view.bucket, "customer", pl.format("new country {}", pl.col("c")) if hit.height else "")
+        return _alerts(
+            hit.rename({"customer_id": "entity_id"}),
+            view.bucket,
+            "customer",
+            pl.format("new country {}", pl.col("c")) if hit.height else "",
+        )
 
 
 class AfterTerminationRule:
@@ -109,7 +132,9 @@ class AfterTerminationRule:
     def score(self, view: Any) -> pl.DataFrame:
         """Events today by employees whose termination date is before today."""
         gone = view.world("employees").filter(pl.col("termination_date") < view.bucket).select("employee_id")
-        acts = pl.concat([view.logs(s, current_only=True).select("employee_id") for s in ("admin", "auth")]).drop_nulls().collect()
+        acts = (
+            pl.concat([view.logs(s, current_only=True).select("employee_id") for s in ("admin", "auth")]).drop_nulls().collect()
+        )
         hit = acts.join(gone, on="employee_id").group_by("employee_id").agg(score=pl.len().cast(pl.Float64))
         return _alerts(hit.rename({"employee_id": "entity_id"}), view.bucket, "employee", "active after termination")
 
@@ -128,9 +153,16 @@ class NoTicketReadsRule:
         hit = (
             view.logs("admin", current_only=True)
             .filter(pl.col("ticket_id").is_null() & pl.col("customer_id").is_not_null())
-            .group_by("employee_id").agg(score=pl.len().cast(pl.Float64)).collect()
+            .group_by("employee_id")
+            .agg(score=pl.len().cast(pl.Float64))
+            .collect()
         )
-        return _alerts(hit.rename({"employee_id": "entity_id"}), view.bucket, "employee", pl.format("{} reads without a ticket", pl.col("score").cast(pl.Int64)))
+        return _alerts(
+            hit.rename({"employee_id": "entity_id"}),
+            view.bucket,
+            "employee",
+            pl.format("{} reads without a ticket", pl.col("score").cast(pl.Int64)),
+        )
 
 
 class OffHoursBulkRule:
@@ -149,18 +181,25 @@ class OffHoursBulkRule:
         """Night-time record reads today."""
         tz = view.timezone
         emp = (
-            view.logs("admin", current_only=True).filter(_local_hour(tz) < self.night_end_hour)
-            .group_by("employee_id").agg(score=pl.col("row_count").sum().cast(pl.Float64)).collect()
+            view.logs("admin", current_only=True)
+            .filter(_local_hour(tz) < self.night_end_hour)
+            .group_by("employee_id")
+            .agg(score=pl.col("row_count").sum().cast(pl.Float64))
+            .collect()
         )
         ips = (
             view.logs("gateway", current_only=True)
             .filter((_local_hour(tz) < self.night_end_hour) & pl.col("endpoint").is_in(SENSITIVE))
-            .group_by("src_ip").agg(score=pl.col("records_returned").sum().cast(pl.Float64)).collect()
+            .group_by("src_ip")
+            .agg(score=pl.col("records_returned").sum().cast(pl.Float64))
+            .collect()
         )
-        return pl.concat([
-            _alerts(emp.rename({"employee_id": "entity_id"}), view.bucket, "employee", "records read at night"),
-            _alerts(ips.rename({"src_ip": "entity_id"}), view.bucket, "ip", "records read at night"),
-        ])
+        return pl.concat(
+            [
+                _alerts(emp.rename({"employee_id": "entity_id"}), view.bucket, "employee", "records read at night"),
+                _alerts(ips.rename({"src_ip": "entity_id"}), view.bucket, "ip", "records read at night"),
+            ]
+        )
 
 
 # ---- statistics --------------------------------------------------------------------------
@@ -182,13 +221,17 @@ class OwnHistoryDetector:
         return {
             "customer": g.group_by("bucket", pl.col("customer_id").cast(pl.String).alias("entity_id")).agg(n=pl.len()).collect(),
             "ip": g.group_by("bucket", pl.col("src_ip").alias("entity_id")).agg(n=pl.len()).collect(),
-            "employee": a.group_by("bucket", pl.col("employee_id").cast(pl.String).alias("entity_id")).agg(n=pl.col("row_count").sum()).collect(),
+            "employee": a.group_by("bucket", pl.col("employee_id").cast(pl.String).alias("entity_id"))
+            .agg(n=pl.col("row_count").sum())
+            .collect(),
         }
 
     def fit(self, view: Any) -> OwnHistoryDetector:
         """Per-entity sums of counts and squares over the warm-up."""
         self.stats_ = {
-            k: df.group_by("entity_id").agg(s=pl.col("n").sum().cast(pl.Float64), q=(pl.col("n").cast(pl.Float64) ** 2).sum(), m=pl.len().cast(pl.Float64))
+            k: df.group_by("entity_id").agg(
+                s=pl.col("n").sum().cast(pl.Float64), q=(pl.col("n").cast(pl.Float64) ** 2).sum(), m=pl.len().cast(pl.Float64)
+            )
             for k, df in self._counts(view, False).items()
         }
         self.days_ = float(len(view.buckets))
@@ -224,11 +267,21 @@ class PeerGroupDetector:
         """z-score of records read within the role."""
         roles = view.world("employees").select(pl.col("employee_id"), "role")
         reads = (
-            view.logs("admin", current_only=True).group_by("employee_id").agg(n=pl.col("row_count").sum().cast(pl.Float64)).collect()
+            view.logs("admin", current_only=True)
+            .group_by("employee_id")
+            .agg(n=pl.col("row_count").sum().cast(pl.Float64))
+            .collect()
             .join(roles, on="employee_id", how="left")
         )
-        z = reads.with_columns(score=(pl.col("n") - pl.col("n").mean().over("role")) / (pl.col("n").std().over("role").fill_null(0) + 1.0))
-        return _alerts(z.select(pl.col("employee_id").alias("entity_id"), "score", "role"), view.bucket, "employee", pl.format("reads vs {} peers", pl.col("role")))
+        z = reads.with_columns(
+            score=(pl.col("n") - pl.col("n").mean().over("role")) / (pl.col("n").std().over("role").fill_null(0) + 1.0)
+        )
+        return _alerts(
+            z.select(pl.col("employee_id").alias("entity_id"), "score", "role"),
+            view.bucket,
+            "employee",
+            pl.format("reads vs {} peers", pl.col("role")),
+        )
 
 
 class SequentialSweepDetector:
@@ -246,14 +299,26 @@ class SequentialSweepDetector:
         out = []
         for col, kind in (("src_ip", "ip"), ("key_id", "key")):
             runs = (
-                g.select(col, "customer_id").unique().sort(col, "customer_id")
+                g.select(col, "customer_id")
+                .unique()
+                .sort(col, "customer_id")
                 .with_columns(brk=(pl.col("customer_id").diff().over(col) != 1).fill_null(True))
                 .with_columns(run=pl.col("brk").cum_sum().over(col))
-                .group_by(col, "run").agg(length=pl.len())
-                .group_by(col).agg(score=pl.col("length").max().cast(pl.Float64))
-                .filter(pl.col("score") > 1).collect()
+                .group_by(col, "run")
+                .agg(length=pl.len())
+                .group_by(col)
+                .agg(score=pl.col("length").max().cast(pl.Float64))
+                .filter(pl.col("score") > 1)
+                .collect()
             )
-            out.append(_alerts(runs.rename({col: "entity_id"}), view.bucket, kind, pl.format("{} consecutive customer ids", pl.col("score").cast(pl.Int64))))
+            out.append(
+                _alerts(
+                    runs.rename({col: "entity_id"}),
+                    view.bucket,
+                    kind,
+                    pl.format("{} consecutive customer ids", pl.col("score").cast(pl.Int64)),
+                )
+            )
         return pl.concat(out)
 
 
@@ -269,12 +334,31 @@ class IpRotationDetector:
     def score(self, view: Any) -> pl.DataFrame:
         """Distinct foreign IPs per key, distinct ASNs per customer."""
         g = view.logs("gateway", current_only=True)
-        keys = g.filter(pl.col("country") != "KR").group_by("key_id").agg(score=pl.col("src_ip").n_unique().cast(pl.Float64)).collect()
-        cust = g.group_by("customer_id").agg(score=pl.col("asn").n_unique().cast(pl.Float64)).filter(pl.col("score") > 1).collect()
-        return pl.concat([
-            _alerts(keys.rename({"key_id": "entity_id"}), view.bucket, "key", pl.format("{} foreign IPs", pl.col("score").cast(pl.Int64))),
-            _alerts(cust.rename({"customer_id": "entity_id"}), view.bucket, "customer", pl.format("{} networks", pl.col("score").cast(pl.Int64))),
-        ])
+        keys = (
+            g.filter(pl.col("country") != "KR")
+            .group_by("key_id")
+            .agg(score=pl.col("src_ip").n_unique().cast(pl.Float64))
+            .collect()
+        )
+        cust = (
+            g.group_by("customer_id").agg(score=pl.col("asn").n_unique().cast(pl.Float64)).filter(pl.col("score") > 1).collect()
+        )
+        return pl.concat(
+            [
+                _alerts(
+                    keys.rename({"key_id": "entity_id"}),
+                    view.bucket,
+                    "key",
+                    pl.format("{} foreign IPs", pl.col("score").cast(pl.Int64)),
+                ),
+                _alerts(
+                    cust.rename({"customer_id": "entity_id"}),
+                    view.bucket,
+                    "customer",
+                    pl.format("{} networks", pl.col("score").cast(pl.Int64)),
+                ),
+            ]
+        )
 
 
 # ---- learned -----------------------------------------------------------------------------
@@ -288,4 +372,3 @@ def _iforest() -> Any:
 
 #: IsolationForest through the one-line adapter (compare with the hand-written ``iforest-v1``).
 IForestAdapter = from_estimator(_iforest, name="iforest-adapter-v1", qualname="IForestAdapter", module=__name__)
-

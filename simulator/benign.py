@@ -20,7 +20,6 @@ from simulator.config import SimConfig
 from simulator.seeding import rng
 from simulator.staff_traffic import StaffDay, laptops, scaled_rows, ticket_ids
 
-
 SEC = 1_000_000
 HOUR = 3600 * SEC
 PATTERNS = ("data_migration", "batch_export", "support_campaign", "travel", "key_rotation", "night_on_call", "new_hire")
@@ -128,8 +127,16 @@ def plan_benign(cfg: SimConfig, employees: pl.DataFrame, credentials: pl.DataFra
         if e is not None:
             d = day()
             size = max(1, int(cfg.world.customers * 0.05))
-            out.append(Benign("data_migration", d, min(days, d + 2), employee=e, size=size,
-                              lo=int(r.integers(0, max(1, cfg.world.customers - size)))))
+            out.append(
+                Benign(
+                    "data_migration",
+                    d,
+                    min(days, d + 2),
+                    employee=e,
+                    size=size,
+                    lo=int(r.integers(0, max(1, cfg.world.customers - size))),
+                )
+            )
     for _ in range(b.batch_exports):
         e = pick("analyst")
         if e is not None:
@@ -145,7 +152,9 @@ def plan_benign(cfg: SimConfig, employees: pl.DataFrame, credentials: pl.DataFra
         ids = active["employee_id"].sort().to_numpy()
         if len(ids):
             d = day()
-            out.append(Benign("travel", d, min(days, d + int(r.integers(3, 8))), employee=int(r.choice(ids)), u=float(r.random())))
+            out.append(
+                Benign("travel", d, min(days, d + int(r.integers(3, 8))), employee=int(r.choice(ids)), u=float(r.random()))
+            )
     live = credentials.filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
     for _ in range(b.key_rotations):
         if live:

@@ -31,24 +31,27 @@ class WorldConfig(Frozen):
     )
     block_size: int = Field(50_000, gt=0, description="customers per entity-ID block (unit of seeding and of files)")
     signing_keys: int = Field(6, ge=1, description="token-signing keys in production use")
-    orphaned_keys: int = Field(
-        2, ge=0, description="signing keys whose owner has left and that were never revoked"
-    )
+    orphaned_keys: int = Field(2, ge=0, description="signing keys whose owner has left and that were never revoked")
     founded: dt.date = Field(dt.date(2014, 1, 1), description="first possible signup date")
-    signup_growth: float = Field(
-        2.0, gt=0, description="signup density grows as t**(g-1) from founded to time.end (1 = uniform)"
-    )
+    signup_growth: float = Field(2.0, gt=0, description="signup density grows as t**(g-1) from founded to time.end (1 = uniform)")
     address_book_pmf: list[float] = Field(
         default_factory=lambda: [0.45, 0.30, 0.13, 0.05, 0.03, 0.008, 0.008, 0.008, 0.008, 0.008],
         description="probability of 1, 2, ... entries in a customer's address book (docs/calibration.md §1)",
     )
     order_history_days: int = Field(90, ge=0, description="days of order history before time.start in the orders table")
-    orders_per_month: float = Field(3.5, ge=0, description="orders a month of a customer who orders (docs/calibration.md §1: 3.5)")
+    orders_per_month: float = Field(
+        3.5, ge=0, description="orders a month of a customer who orders (docs/calibration.md §1: 3.5)"
+    )
     ordering_share: float = Field(0.73, ge=0, le=1, description="share of customers who order at all (24.7M / 33.7M)")
     roles: dict[str, float] = Field(
         default_factory=lambda: {
-            "support_agent": 0.25, "logistics": 0.20, "analyst": 0.08, "backend_engineer": 0.15,
-            "platform_engineer": 0.12, "administrator": 0.05, "other": 0.15,
+            "support_agent": 0.25,
+            "logistics": 0.20,
+            "analyst": 0.08,
+            "backend_engineer": 0.15,
+            "platform_engineer": 0.12,
+            "administrator": 0.05,
+            "other": 0.15,
         },
         description="role mix of employees and contractors",
     )
@@ -96,7 +99,16 @@ class WorldConfig(Frozen):
     @field_validator("attrition")
     @classmethod
     def _attrition(cls, v: dict[str, float]) -> dict[str, float]:
-        known = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other", "default")
+        known = (
+            "support_agent",
+            "logistics",
+            "analyst",
+            "backend_engineer",
+            "platform_engineer",
+            "administrator",
+            "other",
+            "default",
+        )
         for name, rate in v.items():
             if name not in known:
                 raise ValueError(f"unknown role {name!r}; accepted: {', '.join(known)}")
@@ -107,9 +119,7 @@ class WorldConfig(Frozen):
     @model_validator(mode="after")
     def _keys(self) -> WorldConfig:
         if self.orphaned_keys > self.signing_keys:
-            raise ValueError(
-                f"orphaned_keys={self.orphaned_keys} must be <= signing_keys={self.signing_keys}"
-            )
+            raise ValueError(f"orphaned_keys={self.orphaned_keys} must be <= signing_keys={self.signing_keys}")
         return self
 
 
@@ -153,10 +163,15 @@ class TrafficConfig(Frozen):
     foreign_share: float = Field(0.005, ge=0, le=1, description="share of sessions from abroad")
     mobile_share: float = Field(0.55, ge=0, le=1, description="share of sessions on a mobile carrier network")
     habit_share: float = Field(
-        0.4, ge=0, le=1, description="share of a customer's sessions at their own habitual hour (drawn from the same hourly profile)"
+        0.4,
+        ge=0,
+        le=1,
+        description="share of a customer's sessions at their own habitual hour (drawn from the same hourly profile)",
     )
     sale_days: list[dt.date] = Field(default_factory=list, description="sale events: days with more traffic")
-    sale_multiplier: float = Field(1.6, ge=1, description="traffic on a sale day relative to an ordinary one (docs/calibration.md §2: 1.6)")
+    sale_multiplier: float = Field(
+        1.6, ge=1, description="traffic on a sale day relative to an ordinary one (docs/calibration.md §2: 1.6)"
+    )
 
 
 class BenignConfig(Frozen):
@@ -183,7 +198,12 @@ class ScenarioSpec(Frozen):
     id: str = Field(description="registered scenario id (see `breachbench scenarios list`) or 'module:attr'")
     knobs: dict[str, Any] = Field(default_factory=dict)
     count: int = Field(1, ge=1, le=10_000, description="incidents of this scenario (prevalence), each with its own actors")
-    label: str | None = Field(None, min_length=1, max_length=80, description="name in reports (default: the id); tells apart entries of one scenario with different knobs")
+    label: str | None = Field(
+        None,
+        min_length=1,
+        max_length=80,
+        description="name in reports (default: the id); tells apart entries of one scenario with different knobs",
+    )
 
 
 class SimConfig(Frozen):

@@ -48,7 +48,9 @@ Progress = Callable[[str, int, int], None]
 class SerialExecutor(Executor):
     """Runs tasks in this process, in order (``map`` only)."""
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None, chunksize: int = 1) -> Iterator[Any]:  # noqa: ARG002
+    def map(
+        self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None, chunksize: int = 1
+    ) -> Iterator[Any]:
         """Apply ``fn`` lazily, like :meth:`concurrent.futures.Executor.map`."""
         return map(fn, *iterables)
 
@@ -67,7 +69,9 @@ def check_executor(executor: str, scheduler: str | None = None) -> None:
     if executor not in EXECUTORS:
         raise SimulationError(f"--executor {executor!r}: unknown; accepted: {', '.join(EXECUTORS)}")
     if scheduler is not None and executor != "dask":
-        raise SimulationError(f"--scheduler {scheduler}: joins a Dask cluster; pass --executor dask too (got --executor {executor})")
+        raise SimulationError(
+            f"--scheduler {scheduler}: joins a Dask cluster; pass --executor dask too (got --executor {executor})"
+        )
     if executor == "dask":
         import importlib.util
 
@@ -110,8 +114,15 @@ def make_executor(workers: int, executor: str = "process", scheduler: str | None
         yield SerialExecutor()
         return
     threads = str(max(1, (os.cpu_count() or 1) // workers))
-    with _polars_threads(threads), ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                                       initializer=outdir.die_with_parent, initargs=(os.getpid(),)) as ex:
+    with (
+        _polars_threads(threads),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=outdir.die_with_parent,
+            initargs=(os.getpid(),),
+        ) as ex,
+    ):
         try:
             yield ex
         except BaseException:  # interrupted or failed: do not wait for the queued shards
@@ -146,15 +157,24 @@ def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
             try:
                 client = stack.enter_context(Client(scheduler, set_as_default=False))
             except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, a malformed address
-                raise SimulationError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {exc})"
-                                      .replace("\n", " ")) from None
+                raise SimulationError(
+                    f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {exc})".replace(
+                        "\n", " "
+                    )
+                ) from None
         else:
             threads = str(max(1, (os.cpu_count() or 1) // workers))
             stack.enter_context(_polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",  # a free port: the scheduler always serves HTTP
-                silence_logs=logging.ERROR, env={"POLARS_MAX_THREADS": threads},
-            ))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # a free port: the scheduler always serves HTTP
+                    silence_logs=logging.ERROR,
+                    env={"POLARS_MAX_THREADS": threads},
+                )
+            )
             client = stack.enter_context(Client(cluster, set_as_default=False))
             client.register_plugin(_leave_interrupts_to_the_bench())
         ex = client.get_executor(pure=False)
@@ -175,7 +195,7 @@ def _leave_interrupts_to_the_bench() -> Any:
     class IgnoreSigint(WorkerPlugin):
         name = "breachbench-ignore-sigint"
 
-        def setup(self, worker: Any) -> None:  # noqa: ARG002
+        def setup(self, worker: Any) -> None:
             import signal
 
             os.setpgid(0, 0)
@@ -249,8 +269,7 @@ def customer_block(cfg: SimConfig, root: Path, block: int) -> CustomerBlock:
 def _read_context(cfg: SimConfig, root: Path, block: int) -> CustomerBlock:
     customers = pl.read_parquet(layout.world_file(root, "customers", block), columns=["customer_id", "signup_date", "activity"])
     books = (
-        pl.scan_parquet(layout.world_file(root, "addresses", block))
-        .group_by("customer_id").len().sort("customer_id").collect()
+        pl.scan_parquet(layout.world_file(root, "addresses", block)).group_by("customer_id").len().sort("customer_id").collect()
     )
     n_addr = customers.select("customer_id").join(books, on="customer_id", how="left")["len"].fill_null(0).to_numpy()
     return customer_context(cfg, customers, n_addr.astype(np.int32))
@@ -276,7 +295,9 @@ def _dirty(cfg: SimConfig, name: str, day_index: int, block: int, df: pl.DataFra
     missing = u < lg.missing_rate
     late = (u >= lg.missing_rate) & (u < lg.missing_rate + lg.late_rate)
     dup = (r.random(df.height) < lg.duplicate_rate) & ~missing & ~late
-    idx = np.sort(np.concatenate([np.flatnonzero(~missing & ~late), np.flatnonzero(dup)]), kind="stable")  # a duplicate sits next to its original
+    idx = np.sort(
+        np.concatenate([np.flatnonzero(~missing & ~late), np.flatnonzero(dup)]), kind="stable"
+    )  # a duplicate sits next to its original
     return df[idx], df.filter(pl.Series(late))
 
 
@@ -292,9 +313,15 @@ def _finish(cfg: SimConfig, root: Path, name: str, day_index: int, block: int, p
     df = df.with_columns(schema.event_ids(name, day_index, block, df.height), pl.col("ts").cast(pl.Datetime("us", "UTC")))
     df = _ip_column(df)
     bad = df.filter(pl.col("_incident").is_not_null())
-    truth = bad.select("event_id", pl.lit(name).alias("stream"), "ts", pl.col("_incident").alias("incident_id"), "phase").cast(schema.MALICIOUS_EVENTS)
+    truth = bad.select("event_id", pl.lit(name).alias("stream"), "ts", pl.col("_incident").alias("incident_id"), "phase").cast(
+        schema.MALICIOUS_EVENTS
+    )
     exposure = _exposure(name, bad)
-    benign = df.filter(pl.col("_benign").is_not_null()).select("event_id", pl.lit(name).alias("stream"), pl.col("_benign").alias("pattern")).cast(schema.BENIGN_ANOMALIES)
+    benign = (
+        df.filter(pl.col("_benign").is_not_null())
+        .select("event_id", pl.lit(name).alias("stream"), pl.col("_benign").alias("pattern"))
+        .cast(schema.BENIGN_ANOMALIES)
+    )
     target = schema.LOG_STREAMS[name]
     out = df.select([pl.col(c) if c in df.columns else pl.lit(None, target[c]).alias(c) for c in target.names()]).cast(target)
     kept, late = _dirty(cfg, name, day_index, block, out)
@@ -304,7 +331,12 @@ def _finish(cfg: SimConfig, root: Path, name: str, day_index: int, block: int, p
     return files, truth, exposure, benign
 
 
-_PAGE_KIND = {"/my-info": "my_info", "/address-list": "address_book", "/address-edit": "address_edit", "/order-history": "order_history"}
+_PAGE_KIND = {
+    "/my-info": "my_info",
+    "/address-list": "address_book",
+    "/address-edit": "address_edit",
+    "/order-history": "order_history",
+}
 
 
 def _exposure(name: str, bad: pl.DataFrame) -> pl.DataFrame:
@@ -349,7 +381,8 @@ def _exposure(name: str, bad: pl.DataFrame) -> pl.DataFrame:
         read.group_by("_incident", "customer_id", "kind")
         .agg(pl.col("ts").min().alias("first_ts"), pl.len().cast(pl.Int32).alias("reads"))
         .rename({"_incident": "incident_id"})
-        .select(schema.EXPOSURE.names()).cast(schema.EXPOSURE)
+        .select(schema.EXPOSURE.names())
+        .cast(schema.EXPOSURE)
     )
 
 
@@ -358,7 +391,9 @@ def _merge(outs: list[ShardOut]) -> ShardOut:
     return files, pl.concat([o[1] for o in outs]), pl.concat([o[2] for o in outs]), pl.concat([o[3] for o in outs])
 
 
-def log_shard(cfg: SimConfig, root: Path, day_index: int, block: int, plans: list[tuple[str, Any]], key_ids: list[str]) -> ShardOut:
+def log_shard(
+    cfg: SimConfig, root: Path, day_index: int, block: int, plans: list[tuple[str, Any]], key_ids: list[str]
+) -> ShardOut:
     """Customer streams of one (day, block): normal traffic with the scenarios' rows merged in.
 
     Returns the manifest entries, the malicious events, the exposure rows and the benign tags.
@@ -372,8 +407,15 @@ def log_shard(cfg: SimConfig, root: Path, day_index: int, block: int, plans: lis
     return _merge([_finish(cfg, root, name, day_index, block, frames) for name, frames in parts.items()])
 
 
-def _add_rendered(parts: dict[str, list[pl.DataFrame]], rows: dict[str, pl.DataFrame], sid: str, plan: Any, cfg: SimConfig,
-                  day_index: int, where: str) -> None:
+def _add_rendered(
+    parts: dict[str, list[pl.DataFrame]],
+    rows: dict[str, pl.DataFrame],
+    sid: str,
+    plan: Any,
+    cfg: SimConfig,
+    day_index: int,
+    where: str,
+) -> None:
     """Check a scenario's rows (schema, customers who exist) and add them, tagged with the incident."""
     for name, df in (rows or {}).items():
         if df is None or not df.height:
@@ -434,7 +476,9 @@ def staff_day_context(cfg: SimConfig, root: Path, day_index: int, benign: list[B
     return StaffDay(cfg, day_index, day, utc_micros(day, cfg.time.timezone), ctx, work, signed_up(cfg, day_index))
 
 
-def staff_log_shard(cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[tuple[str, Any]] = ()) -> ShardOut:
+def staff_log_shard(
+    cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[tuple[str, Any]] = ()
+) -> ShardOut:
     """Staff streams of one day: admin reads, employees' and services' auth events, hr and key events.
 
     Scenarios with a ``render_staff`` method add their rows of the day here.
@@ -445,7 +489,15 @@ def staff_log_shard(cfg: SimConfig, root: Path, day_index: int, benign: list[Ben
     for sid, plan in plans:
         scenario = _scenario(sid)()
         if hasattr(scenario, "render_staff"):
-            _add_rendered(parts, scenario.render_staff(plan, cfg, day_index, sd), sid, plan, cfg, day_index, f"render_staff(day {day_index})")
+            _add_rendered(
+                parts,
+                scenario.render_staff(plan, cfg, day_index, sd),
+                sid,
+                plan,
+                cfg,
+                day_index,
+                f"render_staff(day {day_index})",
+            )
     return _merge([_finish(cfg, root, name, day_index, schema.STAFF_BLOCK, parts[name]) for name in ("admin", "auth", "hr")])
 
 
@@ -461,7 +513,12 @@ def _world_task(args: tuple[SimConfig, Path, list[int]]) -> list[dict[str, Any]]
 def _log_task(args: tuple[SimConfig, Path, int, list[int], list[tuple[str, Any]], list[str], list[Benign]]) -> ShardOut:
     """One shard of the logs: one day over a run of consecutive blocks (block -1: the staff)."""
     cfg, root, day, blocks, plans, key_ids, benign = args
-    return _merge([staff_log_shard(cfg, root, day, benign, plans) if b < 0 else log_shard(cfg, root, day, b, plans, key_ids) for b in blocks])
+    return _merge(
+        [
+            staff_log_shard(cfg, root, day, benign, plans) if b < 0 else log_shard(cfg, root, day, b, plans, key_ids)
+            for b in blocks
+        ]
+    )
 
 
 def shards(cfg: SimConfig, shard_size: int | None) -> list[list[int]]:
@@ -488,19 +545,25 @@ def shards(cfg: SimConfig, shard_size: int | None) -> list[list[int]]:
 # ---- the whole dataset -------------------------------------------------------------------
 
 
-def log_tasks(cfg: SimConfig, root: Path, groups: list[list[int]], scenarios: list[tuple[Any, Any, Any]]) -> list[tuple[Any, ...]]:
+def log_tasks(
+    cfg: SimConfig, root: Path, groups: list[list[int]], scenarios: list[tuple[Any, Any, Any]]
+) -> list[tuple[Any, ...]]:
     """Plan the scenarios and hard negatives from the world in ``root``; one task per (day, shard).
 
     The staff's streams are one more shard per day (block -1).
     """
     st: dict[str, Any] = {name: pl.read_parquet(layout.world_file(root, name, 0)) for name in ("employees", "credentials")}
     plans = plan_incidents(cfg, st | {"customers": CustomerWorld(cfg, root)}, scenarios)
-    key_ids = st["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
+    key_ids = (
+        st["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
+    )
     benign = plan_benign(cfg, st["employees"], st["credentials"])
     return [(cfg, root, d, g, plans, key_ids, benign) for d in range(cfg.time.days) for g in [[-1], *groups]]
 
 
-def plan_incidents(cfg: SimConfig, staff: dict[str, pl.DataFrame], scenarios: list[tuple[Any, Any, Any]]) -> list[tuple[str, Any]]:
+def plan_incidents(
+    cfg: SimConfig, staff: dict[str, pl.DataFrame], scenarios: list[tuple[Any, Any, Any]]
+) -> list[tuple[str, Any]]:
     """One plan per incident: ``count`` incidents of each scenario entry, numbered in order.
 
     An employee acts in one incident at most: later incidents choose among the others.
@@ -567,14 +630,24 @@ def _check_size(cfg: SimConfig, out: Path) -> None:
     free = shutil.disk_usage(probe).free
     if need > free:
         biggest = max(1, int(free // max(1, days * BYTES_PER_CUSTOMER_DAY)))
-        raise SimulationError(f"world.customers = {cfg.world.customers}: the dataset would need about {need / 2**30:,.1f} GiB over "
-                              f"{days} days, more than the {free / 2**30:,.1f} GiB free on {probe}; at most about {biggest:,} "
-                              "customers fit there")
+        raise SimulationError(
+            f"world.customers = {cfg.world.customers}: the dataset would need about {need / 2**30:,.1f} GiB over "
+            f"{days} days, more than the {free / 2**30:,.1f} GiB free on {probe}; at most about {biggest:,} "
+            "customers fit there"
+        )
 
 
 def generate(
-    cfg: SimConfig, out: Path, *, workers: int = 1, force: bool = False, only: str | None = None,
-    shard_size: int | None = None, progress: Progress | None = None, executor: str = "process", scheduler: str | None = None,
+    cfg: SimConfig,
+    out: Path,
+    *,
+    workers: int = 1,
+    force: bool = False,
+    only: str | None = None,
+    shard_size: int | None = None,
+    progress: Progress | None = None,
+    executor: str = "process",
+    scheduler: str | None = None,
 ) -> Path:
     """Generate the dataset of ``cfg`` into ``out``; returns ``out``.
 
@@ -602,11 +675,22 @@ def generate(
     with outdir.locked(out):
         outdir.sweep(out.parent)
         _check_out(out, force)  # again, now that no other writer can change it
-        return _generate(cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress, executor=executor, scheduler=scheduler)
+        return _generate(
+            cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress, executor=executor, scheduler=scheduler
+        )
 
 
-def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shard_size: int | None, progress: Progress | None,
-              executor: str = "process", scheduler: str | None = None) -> Path:
+def _generate(
+    cfg: SimConfig,
+    out: Path,
+    *,
+    workers: int,
+    only: str | None,
+    shard_size: int | None,
+    progress: Progress | None,
+    executor: str = "process",
+    scheduler: str | None = None,
+) -> Path:
     """The body of :func:`generate`, run under the output directory's lock."""
     groups = shards(cfg, shard_size)
     scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
@@ -667,29 +751,47 @@ def _generate(cfg: SimConfig, out: Path, *, workers: int, only: str | None, shar
 
 
 def _write_truth(
-    cfg: SimConfig, root: Path, plans: list[tuple[str, Any]], mal: list[pl.DataFrame], expo: list[pl.DataFrame], tags: list[pl.DataFrame]
+    cfg: SimConfig,
+    root: Path,
+    plans: list[tuple[str, Any]],
+    mal: list[pl.DataFrame],
+    expo: list[pl.DataFrame],
+    tags: list[pl.DataFrame],
 ) -> list[dict[str, Any]]:
     events = pl.concat(mal).sort("event_id") if mal else pl.DataFrame(schema=schema.MALICIOUS_EVENTS)
     exposure = (
-        pl.concat(expo)
-        .group_by("incident_id", "customer_id", "kind")
-        .agg(pl.col("first_ts").min(), pl.col("reads").sum())
-        .sort("incident_id", "customer_id", "kind")
-        .cast(schema.EXPOSURE)
-    ) if expo else pl.DataFrame(schema=schema.EXPOSURE)
+        (
+            pl.concat(expo)
+            .group_by("incident_id", "customer_id", "kind")
+            .agg(pl.col("first_ts").min(), pl.col("reads").sum())
+            .sort("incident_id", "customer_id", "kind")
+            .cast(schema.EXPOSURE)
+        )
+        if expo
+        else pl.DataFrame(schema=schema.EXPOSURE)
+    )
     span = events.group_by("incident_id").agg(pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end"))
-    incidents = pl.DataFrame(
-        {
-            "incident_id": [p.incident_id for _, p in plans],
-            "scenario": [sid for sid, _ in plans],
-            "actors": [list(p.actors) for _, p in plans],
-            "phases": [load_scenario(sid)().phases(p) for sid, p in plans],
-        },
-        schema={"incident_id": pl.Int32, "scenario": pl.String, "actors": pl.List(pl.Int64), "phases": pl.String},
-    ).join(span, on="incident_id", how="left").select(schema.INCIDENTS.names()).cast(schema.INCIDENTS)
+    incidents = (
+        pl.DataFrame(
+            {
+                "incident_id": [p.incident_id for _, p in plans],
+                "scenario": [sid for sid, _ in plans],
+                "actors": [list(p.actors) for _, p in plans],
+                "phases": [load_scenario(sid)().phases(p) for sid, p in plans],
+            },
+            schema={"incident_id": pl.Int32, "scenario": pl.String, "actors": pl.List(pl.Int64), "phases": pl.String},
+        )
+        .join(span, on="incident_id", how="left")
+        .select(schema.INCIDENTS.names())
+        .cast(schema.INCIDENTS)
+    )
     return [
         _write(incidents, layout.truth_file(root, "incidents"), root),
         _write(events, layout.truth_file(root, "malicious_events"), root),
         _write(exposure, layout.truth_file(root, "exposure"), root),
-        _write(pl.concat(tags).sort("event_id") if tags else pl.DataFrame(schema=schema.BENIGN_ANOMALIES), layout.truth_file(root, "benign_anomalies"), root),
+        _write(
+            pl.concat(tags).sort("event_id") if tags else pl.DataFrame(schema=schema.BENIGN_ANOMALIES),
+            layout.truth_file(root, "benign_anomalies"),
+            root,
+        ),
     ]

@@ -65,8 +65,10 @@ def locked(out: Path, what: str = "--out") -> Iterator[None]:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             finally:
                 os.close(fd)
-            raise SimulationError(f"{what}: {out} is being written by another breachbench process (pid {holder}); "
-                                  "wait for it to finish or choose another directory") from None
+            raise SimulationError(
+                f"{what}: {out} is being written by another breachbench process (pid {holder}); "
+                "wait for it to finish or choose another directory"
+            ) from None
         try:  # the file may have been removed by the holder between our open and our lock
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -107,8 +109,10 @@ def check_replace(out: Path, force: bool, what: str = "--out") -> None:
     if not force:
         raise SimulationError(f"{what}: directory {out} exists and is not empty; pass --force to replace it")
     if not is_ours(out):
-        raise SimulationError(f"{what}: {out} is not a dataset written by breachbench (no {DATASET_FORMAT} manifest.json); "
-                              "--force replaces only datasets this tool wrote: remove it yourself or choose another directory")
+        raise SimulationError(
+            f"{what}: {out} is not a dataset written by breachbench (no {DATASET_FORMAT} manifest.json); "
+            "--force replaces only datasets this tool wrote: remove it yourself or choose another directory"
+        )
     cwd = Path.cwd().resolve()
     if cwd == out.resolve() or out.resolve() in cwd.parents:
         raise SimulationError(f"{what}: {out} contains the current directory; refusing to replace it")

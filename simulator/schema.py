@@ -220,7 +220,16 @@ BENIGN_ANOMALIES = _schema(
 #: ``record``: one customer's record opened in an internal tool; ``bulk_row``: a row of a bulk
 #: pull (export, query, upload); ``targeted``: a record of a person the actor reads again and
 #: again on purpose (snooping), whose harm per person is far above a row in a list.
-EXPOSURE_KINDS: tuple[str, ...] = ("my_info", "address_book", "address_edit", "order_history", "page", "record", "bulk_row", "targeted")
+EXPOSURE_KINDS: tuple[str, ...] = (
+    "my_info",
+    "address_book",
+    "address_edit",
+    "order_history",
+    "page",
+    "record",
+    "bulk_row",
+    "targeted",
+)
 
 TRUTH_TABLES: dict[str, pl.Schema] = {
     "incidents": INCIDENTS,
@@ -230,7 +239,7 @@ TRUTH_TABLES: dict[str, pl.Schema] = {
 }
 
 
-def event_ids(stream: str, day: int, block: int, n: int) -> "pl.Series":
+def event_ids(stream: str, day: int, block: int, n: int) -> pl.Series:
     """Stable event ids for the ``n`` rows of one (stream, day, block) file, in row order.
 
     Layout: stream (3 bits) | day (16 bits) | block (16 bits) | row (28 bits).
@@ -245,7 +254,21 @@ def event_ids(stream: str, day: int, block: int, n: int) -> "pl.Series":
 #: address is the integer column ``ip`` (the engine writes it as ``src_ip`` text); ``event_id``
 #: is the engine's. Every rendered row also names its ``phase``.
 RENDER_REQUIRED: dict[str, tuple[str, ...]] = {
-    "gateway": ("ts", "customer_id", "token_id", "key_id", "endpoint", "ip", "country", "asn", "user_agent", "status", "bytes", "records_returned", "phase"),
+    "gateway": (
+        "ts",
+        "customer_id",
+        "token_id",
+        "key_id",
+        "endpoint",
+        "ip",
+        "country",
+        "asn",
+        "user_agent",
+        "status",
+        "bytes",
+        "records_returned",
+        "phase",
+    ),
     "auth": ("ts", "event", "ip", "country", "phase"),
     "admin": ("ts", "employee_id", "row_count", "action", "channel", "ip", "country", "device", "phase"),
     "hr": ("ts", "subject_kind", "subject_id", "event", "phase"),
@@ -301,7 +324,12 @@ def check_rendered(stream: str, df: pl.DataFrame, where: str) -> pl.DataFrame:
     casts: dict[str, DType] = {}
     for c, t in df.schema.items():
         got, need = _kind(t), _kind(want[c])
-        ok = got == need or got == "null" or (need == "float" and got == "integer") or (c == "ts" and got in ("integer", "datetime"))
+        ok = (
+            got == need
+            or got == "null"
+            or (need == "float" and got == "integer")
+            or (c == "ts" and got in ("integer", "datetime"))
+        )
         if not ok:
             raise ValueError(f"{where}: {stream}.{c} has type {t}; expected {want[c]}")
         if c != "ts":

@@ -42,34 +42,86 @@ VOCABULARY: dict[str, Signal] = {
         Signal("volume", "more events per day than comparable actors", aggregates=("rows", "records")),
         Signal("breadth", "more distinct customers per day than comparable actors", aggregates=("customers", "records")),
         # a pull names no single customer: its customer_id is null, as routine queries' are
-        Signal("bulk_pull", "bulk pulls (exports, queries, uploads) larger or more frequent than the role's routine",
-               columns=("admin.row_count", "admin.action", "admin.channel", "admin.customer_id"), aggregates=("records",)),
+        Signal(
+            "bulk_pull",
+            "bulk pulls (exports, queries, uploads) larger or more frequent than the role's routine",
+            columns=("admin.row_count", "admin.action", "admin.channel", "admin.customer_id"),
+            aggregates=("records",),
+        ),
         # night work is done from home, through the VPN (as the on-call engineer's): that night's
         # address on top of the day's
-        Signal("off_hours", "work at night or on days off, outside the actor's shift", columns=("ts", "src_ip"),
-               aggregates=("night", "ips", "new_ip")),
-        Signal("no_ticket", "reads or pulls without a ticket where peers have one", columns=("admin.ticket_id",), aggregates=("tickets",)),
-        Signal("foreign_origin", "requests from abroad", columns=("country", "src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
+        Signal(
+            "off_hours",
+            "work at night or on days off, outside the actor's shift",
+            columns=("ts", "src_ip"),
+            aggregates=("night", "ips", "new_ip"),
+        ),
+        Signal(
+            "no_ticket",
+            "reads or pulls without a ticket where peers have one",
+            columns=("admin.ticket_id",),
+            aggregates=("tickets",),
+        ),
+        Signal(
+            "foreign_origin", "requests from abroad", columns=("country", "src_ip", "gateway.asn"), aggregates=("ips", "new_ip")
+        ),
         Signal("cloud_origin", "requests from hosting or VPN providers' networks", columns=("src_ip", "gateway.asn")),
-        Signal("new_origin", "an address the account or client never used before", columns=("src_ip", "gateway.asn"), aggregates=("new_ip", "ips")),
+        Signal(
+            "new_origin",
+            "an address the account or client never used before",
+            columns=("src_ip", "gateway.asn"),
+            aggregates=("new_ip", "ips"),
+        ),
         # a customer's new client shows per customer-day (new and distinct agents), never as a value
         # no customer's client carries
-        Signal("new_device", "a device or client the account never used before", columns=("admin.device",),
-               aggregates=("new_device", "devices", "agents")),
-        Signal("rotating_ips", "one client or key spread over many addresses", columns=("src_ip", "gateway.asn"), aggregates=("ips", "new_ip")),
+        Signal(
+            "new_device",
+            "a device or client the account never used before",
+            columns=("admin.device",),
+            aggregates=("new_device", "devices", "agents"),
+        ),
+        Signal(
+            "rotating_ips",
+            "one client or key spread over many addresses",
+            columns=("src_ip", "gateway.asn"),
+            aggregates=("ips", "new_ip"),
+        ),
         Signal("sequential_ids", "customer ids read in order", columns=("customer_id",), aggregates=("sequential",)),
-        Signal("repeat_targets", "the same few customers read again and again", columns=("customer_id",), aggregates=("repeat", "customers")),
-        Signal("page_mix", "a mix of pages no human customer produces (personal data pages only)",
-               columns=("gateway.endpoint", "gateway.records_returned", "gateway.bytes")),
-        Signal("uniform_client", "one client version across many customers' sessions", columns=("gateway.user_agent",), aggregates=("agents",)),
+        Signal(
+            "repeat_targets",
+            "the same few customers read again and again",
+            columns=("customer_id",),
+            aggregates=("repeat", "customers"),
+        ),
+        Signal(
+            "page_mix",
+            "a mix of pages no human customer produces (personal data pages only)",
+            columns=("gateway.endpoint", "gateway.records_returned", "gateway.bytes"),
+        ),
+        Signal(
+            "uniform_client",
+            "one client version across many customers' sessions",
+            columns=("gateway.user_agent",),
+            aggregates=("agents",),
+        ),
         # with no issuance there are no auth rows of that session: no value of it shows in auth
-        Signal("unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",), aggregates=("in_auth",)),
+        Signal(
+            "unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",), aggregates=("in_auth",)
+        ),
         Signal("departed_owner", "a credential whose owner has left", columns=("key_id",)),
         Signal("out_of_role", "actions or channels outside the actor's role", columns=("admin.action", "admin.channel")),
         # the account's rows of the day then come from two people's sessions: two addresses, two devices
-        Signal("impersonation", "an account used from another employee's device, or as another employee",
-               columns=("employee_id", "admin.device", "src_ip"), aggregates=("devices", "new_device", "ips", "new_ip")),
-        Signal("extortion", "an extortion message to the company", columns=("hr.event", "hr.subject_kind", "hr.subject_id", "hr.detail")),
+        Signal(
+            "impersonation",
+            "an account used from another employee's device, or as another employee",
+            columns=("employee_id", "admin.device", "src_ip"),
+            aggregates=("devices", "new_device", "ips", "new_ip"),
+        ),
+        Signal(
+            "extortion",
+            "an extortion message to the company",
+            columns=("hr.event", "hr.subject_kind", "hr.subject_id", "hr.detail"),
+        ),
     )
 }
 

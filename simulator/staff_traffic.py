@@ -34,9 +34,21 @@ VPN_NET = (0xC6336400, 256, 64500)  # 198.51.100.0/24
 SHIFT_START = {"day": 9, "evening": 15, "night": 23}
 #: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, docs/calibration.md §4).
 #: Analysts open the odd single record to check their data.
-READS_PER_DAY = {"support_agent": 100.0, "logistics": 30.0, "administrator": 3.0, "analyst": 2.0, "backend_engineer": 0.3, "platform_engineer": 0.3}
+READS_PER_DAY = {
+    "support_agent": 100.0,
+    "logistics": 30.0,
+    "administrator": 3.0,
+    "analyst": 2.0,
+    "backend_engineer": 0.3,
+    "platform_engineer": 0.3,
+}
 TICKET_SHARE = {
-    "support_agent": 0.97, "logistics": 0.9, "administrator": 0.8, "analyst": 0.5, "backend_engineer": 0.95, "platform_engineer": 0.95,
+    "support_agent": 0.97,
+    "logistics": 0.9,
+    "administrator": 0.8,
+    "analyst": 0.5,
+    "backend_engineer": 0.95,
+    "platform_engineer": 0.95,
 }
 #: Share of an administrator's record opens that are edits.
 ADMIN_UPDATE_SHARE = 0.3
@@ -90,8 +102,9 @@ def staff_context(cfg: SimConfig, employees: pl.DataFrame, roles: pl.DataFrame, 
     api = credentials.filter(pl.col("kind") == "api-key").sort("key_id")
     events = pl.concat(
         [
-            credentials.select(pl.col(c).alias("ts"), pl.col("key_id").alias("subject_id"), pl.lit(f"key_{name}").alias("event"))
-            .drop_nulls("ts")
+            credentials.select(
+                pl.col(c).alias("ts"), pl.col("key_id").alias("subject_id"), pl.lit(f"key_{name}").alias("event")
+            ).drop_nulls("ts")
             for c, name in (("created", "created"), ("rotated", "rotated"), ("revoked", "revoked"))
         ]
     ).sort("ts", "subject_id", "event")
@@ -161,7 +174,12 @@ def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, seq: np.nd
     Every ticket in the logs, benign or not, is made here.
     """
     emp = np.asarray(employee, dtype=np.int64)
-    return (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16) | (np.asarray(seq, dtype=np.int64) & 0xFFFF)
+    return (
+        (np.int64(TICKET_KINDS[kind]) << 56)
+        | (np.int64(day_index) << 40)
+        | (emp << 16)
+        | (np.asarray(seq, dtype=np.int64) & 0xFFFF)
+    )
 
 
 def laptops(employees: np.ndarray) -> np.ndarray:
@@ -199,10 +217,14 @@ def single_read_share(role: str) -> float:
     return reads / (reads + queries) if reads + queries > 0 else 1.0
 
 
-def usual_start(cfg: SimConfig, ctx: StaffContext, idx: np.ndarray, shift_role: np.ndarray, t0: int, r: np.random.Generator) -> np.ndarray:
+def usual_start(
+    cfg: SimConfig, ctx: StaffContext, idx: np.ndarray, shift_role: np.ndarray, t0: int, r: np.random.Generator
+) -> np.ndarray:
     """Start of work: the shift's hour (support and logistics) or 9h, a personal habit and daily jitter."""
     habit = (hash_unit(cfg.seed, "habit", ctx.ids[idx]) - 0.5) * 2 * HOUR
-    shift_h = np.array([SHIFT_START.get(s, 9) if sr else 9 for s, sr in zip(ctx.shift[idx], shift_role, strict=True)], dtype=np.int64)
+    shift_h = np.array(
+        [SHIFT_START.get(s, 9) if sr else 9 for s, sr in zip(ctx.shift[idx], shift_role, strict=True)], dtype=np.int64
+    )
     return t0 + shift_h * HOUR + habit.astype(np.int64) + r.integers(0, 20 * 60 * SEC, len(idx))
 
 
@@ -227,7 +249,11 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     ip = np.where(remote, _ips(VPN_NET, r.random(len(who))), _ips(OFFICE_NET, r.random(len(who))))
     country = np.full(len(who), "KR", dtype=object)
     personal = remote & (hash_unit(cfg.seed, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
-    device = np.where(personal, personal_devices(cfg.seed, ctx.ids[who]), laptops(ctx.ids[who])) if len(who) else np.array([], dtype=object)
+    device = (
+        np.where(personal, personal_devices(cfg.seed, ctx.ids[who]), laptops(ctx.ids[who]))
+        if len(who)
+        else np.array([], dtype=object)
+    )
     tags = np.full(len(who), None, dtype=object)
     for b in benign:  # travel: the traveller works from abroad
         if b.pattern == "travel" and b.first_day <= day_index < b.last_day:
@@ -240,7 +266,9 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     return WorkDay(role, who, start, ip, country, device, tags, r.poisson(mean * ramp))
 
 
-def staff_day(cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list, work: WorkDay | None = None) -> dict[str, pl.DataFrame]:
+def staff_day(
+    cfg: SimConfig, day_index: int, ctx: StaffContext, benign: list, work: WorkDay | None = None
+) -> dict[str, pl.DataFrame]:
     """Admin, employee auth and hr rows of one day (unsorted, without ids).
 
     ``work``: the day's :func:`plan_work_day`, when the caller made it already (it is drawn
@@ -487,10 +515,14 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
                     "ts": _in_day(work.start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
                     "employee_id": ctx.ids[who][a_idx],
                     "customer_id": pl.Series([None] * k, dtype=pl.Int64),
-                    "row_count": scaled_rows(cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), QUERY_SIGMA, k)) + 1)),
+                    "row_count": scaled_rows(
+                        cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), QUERY_SIGMA, k)) + 1)
+                    ),
                     "action": np.where(export, "export", "query").tolist(),
                     "channel": np.where(export, "export", "sql").tolist(),
-                    "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(pl.Series(~ticketed), None),
+                    "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(
+                        pl.Series(~ticketed), None
+                    ),
                     "ip": work.ip[a_idx],
                     "country": work.country[a_idx].tolist(),
                     "device": work.device[a_idx].tolist(),
@@ -525,28 +557,56 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def _hr_events(cfg: SimConfig, ctx: StaffContext, day_index: int, dnum: int, t0: int, r: np.random.Generator, benign: list) -> pl.DataFrame:
+def _hr_events(
+    cfg: SimConfig, ctx: StaffContext, day_index: int, dnum: int, t0: int, r: np.random.Generator, benign: list
+) -> pl.DataFrame:
     """Hires, terminations, role changes and key lifecycle events of the day."""
     parts = []
     for mask, event in ((ctx.hire == dnum, "hire"), (ctx.term == dnum, "termination")):
         ids = ctx.ids[mask]
         if len(ids):
-            parts.append(pl.DataFrame({"ts": t0 + 9 * HOUR + r.integers(0, 8 * HOUR, len(ids)), "subject_kind": "employee",
-                                       "subject_id": ids.astype(str).tolist(), "event": event}))
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "ts": t0 + 9 * HOUR + r.integers(0, 8 * HOUR, len(ids)),
+                        "subject_kind": "employee",
+                        "subject_id": ids.astype(str).tolist(),
+                        "event": event,
+                    }
+                )
+            )
     change = (ctx.seg_start == dnum) & (ctx.hire[np.searchsorted(ctx.ids, ctx.seg_owner)] != dnum)
     if change.any():
         ids = ctx.seg_owner[change]
-        parts.append(pl.DataFrame({"ts": t0 + 9 * HOUR + r.integers(0, 8 * HOUR, len(ids)), "subject_kind": "employee",
-                                   "subject_id": ids.astype(str).tolist(), "event": "role_change",
-                                   "detail": ctx.seg_role[change].tolist()}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "ts": t0 + 9 * HOUR + r.integers(0, 8 * HOUR, len(ids)),
+                    "subject_kind": "employee",
+                    "subject_id": ids.astype(str).tolist(),
+                    "event": "role_change",
+                    "detail": ctx.seg_role[change].tolist(),
+                }
+            )
+        )
     end = t0 + DAY_US
     keys = ctx.key_events.filter((pl.col("ts").dt.epoch("us") >= t0) & (pl.col("ts").dt.epoch("us") < end))
     if keys.height:
         parts.append(keys.select(pl.col("ts").dt.epoch("us"), pl.lit("key").alias("subject_kind"), "subject_id", "event"))
     for b in benign:
         if b.pattern == "key_rotation" and b.first_day == day_index:
-            parts.append(pl.DataFrame({"ts": [t0 + 14 * HOUR], "subject_kind": ["key"], "subject_id": [b.key_id],
-                                       "event": ["key_rotated"], "detail": ["scheduled rotation"], "_benign": ["key_rotation"]}))
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "ts": [t0 + 14 * HOUR],
+                        "subject_kind": ["key"],
+                        "subject_id": [b.key_id],
+                        "event": ["key_rotated"],
+                        "detail": ["scheduled rotation"],
+                        "_benign": ["key_rotation"],
+                    }
+                )
+            )
     if not parts:
         return pl.DataFrame(schema={"ts": pl.Int64, "subject_kind": pl.String, "subject_id": pl.String, "event": pl.String})
     return pl.concat(parts, how="diagonal_relaxed")

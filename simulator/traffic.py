@@ -66,14 +66,23 @@ def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.nd
     """Per-customer habits that persist across days (client, home network), from stable hashes."""
     ids = customers["customer_id"].to_numpy()
     ua = pools.user_agent_index(hash_unit(cfg.seed, "client", ids), hash_u64(cfg.seed, "ua", ids))
-    home_ip, home_asn, _ = pools.addresses_in(pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids))
+    home_ip, home_asn, _ = pools.addresses_in(
+        pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids)
+    )
     carrier = hash_unit(cfg.seed, "carrier", ids)
     signup_day = (customers["signup_date"] - cfg.time.start).dt.total_days().to_numpy()
     # a habitual hour per customer, drawn from the same profile so the aggregate shape holds
     habit_hour = np.searchsorted(np.cumsum(pools.HOURLY_SHARE), hash_unit(cfg.seed, "habit-hour", ids), side="right").clip(0, 23)
     return CustomerBlock(
-        ids=ids, activity=customers["activity"].to_numpy(), ua=ua, home_ip=home_ip, home_asn=home_asn, carrier=carrier,
-        signup_day=signup_day, n_addresses=n_addresses, habit_hour=habit_hour,
+        ids=ids,
+        activity=customers["activity"].to_numpy(),
+        ua=ua,
+        home_ip=home_ip,
+        home_asn=home_asn,
+        carrier=carrier,
+        signup_day=signup_day,
+        n_addresses=n_addresses,
+        habit_hour=habit_hour,
     )
 
 

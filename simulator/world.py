@@ -25,9 +25,13 @@ TIERS = pl.Series(["basic", "wow"])
 
 ROLES = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other")
 TEAMS = {
-    "support_agent": ("cs-seoul", "cs-busan"), "logistics": ("fc-ops", "last-mile"), "analyst": ("bi", "growth"),
-    "backend_engineer": ("identity", "checkout", "catalog"), "platform_engineer": ("infra", "security-eng"),
-    "administrator": ("it-ops",), "other": ("finance", "legal", "hr"),
+    "support_agent": ("cs-seoul", "cs-busan"),
+    "logistics": ("fc-ops", "last-mile"),
+    "analyst": ("bi", "growth"),
+    "backend_engineer": ("identity", "checkout", "catalog"),
+    "platform_engineer": ("infra", "security-eng"),
+    "administrator": ("it-ops",),
+    "other": ("finance", "legal", "hr"),
 }
 OFFICES = ("Seoul", "Busan", "Incheon", "Pangyo")
 SHIFTS = ("day", "evening", "night")
@@ -119,7 +123,9 @@ def _locale_of(cfg: SimConfig, r: np.random.Generator, n: int) -> tuple[list[str
     return names, r.choice(len(names), size=n, p=w / w.sum())
 
 
-def _names(root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator, last_idx: np.ndarray | None = None) -> tuple[pl.Series, np.ndarray]:
+def _names(
+    root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator, last_idx: np.ndarray | None = None
+) -> tuple[pl.Series, np.ndarray]:
     """Full names by locale; returns the names and the surname indices (for family members)."""
     n = len(loc)
     first_idx = r.integers(0, 1 << 30, n)
@@ -157,7 +163,9 @@ def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random
     return out
 
 
-def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("customers", "addresses", "orders")) -> dict[str, pl.DataFrame]:
+def customers_block(
+    cfg: SimConfig, block: int, tables: tuple[str, ...] = ("customers", "addresses", "orders")
+) -> dict[str, pl.DataFrame]:
     """Customers, their address books and their orders for one block.
 
     ``tables`` may leave out the address books and orders (they are drawn after the
@@ -189,23 +197,30 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
     signup_off = signup_offsets(cfg, ids)
     mean = cfg.traffic.daily_active_fraction
     activity = r.beta(0.8, 0.8 * (1 - mean) / mean, n).astype(np.float32) if mean < 1 else np.ones(n, np.float32)
-    customers = pl.DataFrame(
-        {
-            "customer_id": ids,
-            "name": names,
-            "user": user,
-            "domain": domain,
-            "phone": phone,
-            "signup_date": signup_off,
-            "tier": TIERS.gather((r.random(n) < 0.4).astype(np.int64)),
-            "home_region": region,
-            "locale": pl.Series(locales).gather(loc),
-            "activity": activity,
-        }
-    ).with_columns(
-        email=pl.concat_str([pl.col("user"), pl.lit("."), pl.col("customer_id").cast(pl.String), pl.lit("@"), pl.col("domain")]),
-        signup_date=pl.lit(cfg.world.founded) + pl.duration(days=pl.col("signup_date")),
-    ).select(schema.CUSTOMERS.names()).cast(schema.CUSTOMERS)
+    customers = (
+        pl.DataFrame(
+            {
+                "customer_id": ids,
+                "name": names,
+                "user": user,
+                "domain": domain,
+                "phone": phone,
+                "signup_date": signup_off,
+                "tier": TIERS.gather((r.random(n) < 0.4).astype(np.int64)),
+                "home_region": region,
+                "locale": pl.Series(locales).gather(loc),
+                "activity": activity,
+            }
+        )
+        .with_columns(
+            email=pl.concat_str(
+                [pl.col("user"), pl.lit("."), pl.col("customer_id").cast(pl.String), pl.lit("@"), pl.col("domain")]
+            ),
+            signup_date=pl.lit(cfg.world.founded) + pl.duration(days=pl.col("signup_date")),
+        )
+        .select(schema.CUSTOMERS.names())
+        .cast(schema.CUSTOMERS)
+    )
     if tables == ("customers",):
         return {"customers": customers}
 
@@ -217,7 +232,9 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
     starts = np.cumsum(sizes) - sizes
     is_self = np.zeros(m, dtype=bool)
     is_self[starts] = True
-    fam_names, _ = _names(root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, last_idx[owner], r.integers(0, 1 << 30, m)))
+    fam_names, _ = _names(
+        root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, last_idx[owner], r.integers(0, 1 << 30, m))
+    )
     fam_phone = _nulls(m)
     for k, locale in enumerate(locales):
         mask = loc[owner] == k
@@ -245,19 +262,27 @@ def customers_block(cfg: SimConfig, block: int, tables: tuple[str, ...] = ("cust
     o_owner = np.repeat(np.arange(n), counts)
     k = len(o_owner)
     first_day = utc_micros(cfg.time.start - dt.timedelta(days=days), cfg.time.timezone)
-    ts = first_day + r.integers(0, max(days, 1), k) * 86_400_000_000 + (r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)) * 1_000_000
+    ts = (
+        first_day
+        + r.integers(0, max(days, 1), k) * 86_400_000_000
+        + (r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)) * 1_000_000
+    )
     order = np.lexsort((ts, o_owner))  # by customer, then time
     o_owner, ts = o_owner[order], ts[order]
     o_starts = np.cumsum(counts) - counts
-    orders = pl.DataFrame(
-        {
-            "order_id": ids[o_owner] * 4096 + (np.arange(k) - o_starts[o_owner]),
-            "customer_id": ids[o_owner],
-            "ts": ts,
-            "amount": np.round(r.lognormal(np.log(30_000), 0.7, k), -1).astype(np.int64),
-            "items": 1 + r.poisson(1.5, k),
-        }
-    ).with_columns(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")).cast(schema.ORDERS)
+    orders = (
+        pl.DataFrame(
+            {
+                "order_id": ids[o_owner] * 4096 + (np.arange(k) - o_starts[o_owner]),
+                "customer_id": ids[o_owner],
+                "ts": ts,
+                "amount": np.round(r.lognormal(np.log(30_000), 0.7, k), -1).astype(np.int64),
+                "items": 1 + r.poisson(1.5, k),
+            }
+        )
+        .with_columns(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
+        .cast(schema.ORDERS)
+    )
     return {"customers": customers, "addresses": addresses, "orders": orders}
 
 
@@ -395,7 +420,9 @@ def _offboard_lag(r: np.random.Generator, n: int) -> np.ndarray:
     return lag
 
 
-def _credentials(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray, forced: np.ndarray) -> pl.DataFrame:
+def _credentials(
+    cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray, forced: np.ndarray
+) -> pl.DataFrame:
     """Signing keys, personal API keys and team service accounts with their lifecycle.
 
     Signing keys are long-lived (the case: 5-10 years); ``world.orphaned_keys`` of them belong
@@ -431,7 +458,9 @@ def _credentials(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire:
     holders = ids[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
     m = len(holders)
     ak_created = np.maximum(hire[holders], start - 1500) + r.integers(0, 200, m)
-    ak_created = np.maximum(np.minimum(ak_created, np.minimum(term[holders], end) - 1), hire[holders])  # while employed, before the end
+    ak_created = np.maximum(
+        np.minimum(ak_created, np.minimum(term[holders], end) - 1), hire[holders]
+    )  # while employed, before the end
     alive_to = np.minimum(term[holders], end)
     policy = r.random(m) < 0.7  # the rest never rotate
     periods = np.maximum(alive_to - ak_created, 0) // (90 + r.integers(0, 60, m))  # rotation kept with a lag

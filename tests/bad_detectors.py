@@ -84,7 +84,9 @@ class PeeksAhead:
             later = pl.read_parquet(files).group_by("src_ip").agg(m=pl.len())
             today = today.join(later, on="src_ip", how="left").with_columns(n=pl.col("n") + pl.col("m").fill_null(0)).drop("m")
         return today.select(
-            pl.lit(view.bucket, pl.Date).alias("bucket"), pl.lit("ip").alias("entity_kind"), pl.col("src_ip").alias("entity_id"),
+            pl.lit(view.bucket, pl.Date).alias("bucket"),
+            pl.lit("ip").alias("entity_kind"),
+            pl.col("src_ip").alias("entity_id"),
             pl.col("n").cast(pl.Float64).alias("score"),
         )
 
@@ -115,8 +117,10 @@ class ReadsTruth:
             gw = gw.with_columns(hit=pl.lit(0.0))
         s = gw.group_by("customer_id").agg(score=pl.col("hit").fill_null(0.0).sum())
         return s.select(
-            pl.lit(view.bucket, pl.Date).alias("bucket"), pl.lit("customer").alias("entity_kind"),
-            pl.col("customer_id").cast(pl.String).alias("entity_id"), "score",
+            pl.lit(view.bucket, pl.Date).alias("bucket"),
+            pl.lit("customer").alias("entity_kind"),
+            pl.col("customer_id").cast(pl.String).alias("entity_id"),
+            "score",
         )
 
 
@@ -149,7 +153,9 @@ class Nondeterministic:
     def score(self, view):
         ips = view.logs("gateway", current_only=True).select(pl.col("src_ip").unique().sort()).collect()
         return ips.select(
-            pl.lit(view.bucket, pl.Date).alias("bucket"), pl.lit("ip").alias("entity_kind"), pl.col("src_ip").alias("entity_id"),
+            pl.lit(view.bucket, pl.Date).alias("bucket"),
+            pl.lit("ip").alias("entity_kind"),
+            pl.col("src_ip").alias("entity_id"),
             score=pl.Series(np.random.default_rng().random(ips.height)),
         )
 
@@ -200,7 +206,7 @@ def _truth_roots(view) -> list[Path]:
     def add(p) -> None:
         try:
             p = Path(str(p))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return
         for q in (p, *p.parents):
             if q not in found and q != Path("/"):
@@ -243,7 +249,11 @@ def _truth_roots(view) -> list[Path]:
     add(os.getcwd())
     import glob
 
-    for pattern in ("/tmp/pytest-of-*/pytest-*/*/dataset", "/tmp/pytest-of-*/pytest-*/*/*/dataset", "/tmp/breachbench-datasets/*"):
+    for pattern in (
+        "/tmp/pytest-of-*/pytest-*/*/dataset",
+        "/tmp/pytest-of-*/pytest-*/*/*/dataset",
+        "/tmp/breachbench-datasets/*",
+    ):
         for m in glob.glob(pattern):  # the file system
             add(m)
     return found
@@ -273,8 +283,10 @@ class TruthSeeker:
         gw = view.logs("gateway", current_only=True).select("event_id", "customer_id").collect()
         hit = gw.join(truth.select("event_id"), on="event_id").group_by("customer_id").agg(score=pl.len().cast(pl.Float64))
         return hit.select(
-            pl.lit(view.bucket, pl.Date).alias("bucket"), pl.lit("customer").alias("entity_kind"),
-            pl.col("customer_id").cast(pl.String).alias("entity_id"), "score",
+            pl.lit(view.bucket, pl.Date).alias("bucket"),
+            pl.lit("customer").alias("entity_kind"),
+            pl.col("customer_id").cast(pl.String).alias("entity_id"),
+            "score",
         )
 
 
@@ -303,11 +315,15 @@ class Writer(UnissuedTokenRule):
                 except OSError:
                     continue
         for p in [t for t in targets if _damageable(t)][:400]:
-            for attempt in (lambda p=p: p.write_bytes(b"poison"), lambda p=p: (os.chmod(p, 0o644), p.write_bytes(b"poison")), p.unlink):
+            for attempt in (
+                lambda p=p: p.write_bytes(b"poison"),
+                lambda p=p: (os.chmod(p, 0o644), p.write_bytes(b"poison")),
+                p.unlink,
+            ):
                 try:
                     attempt()
                     break
-                except Exception:  # noqa: BLE001, S112
+                except Exception:
                     continue
         return super().fit(view)
 
@@ -382,7 +398,7 @@ class TruthEraser(UnissuedTokenRule):
             try:
                 if _damageable(f.resolve()) and f.is_file():
                     pl.read_parquet(f).head(0).write_parquet(f)
-            except Exception:  # noqa: BLE001, S112
+            except Exception:
                 continue
         return super().fit(view)
 

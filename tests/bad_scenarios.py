@@ -15,7 +15,7 @@ class StartsEarly(SnoopingAgent):
 
     id = "bad-starts-early-v1"
 
-    def window(self, plan):  # noqa: ANN001, ANN201
+    def window(self, plan):
         return plan.first_day + 2, plan.end_day
 
 
@@ -24,7 +24,7 @@ class Nondeterministic(SnoopingAgent):
 
     id = "bad-nondeterministic-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             jitter = np.random.default_rng(time.time_ns()).integers(0, 1_000_000, out["admin"].height)
@@ -37,7 +37,7 @@ class UnexposedPulls(SlowDripAnalyst):
 
     id = "bad-unexposed-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             out["admin"] = out["admin"].with_columns(pl.lit(None, pl.Int64).alias("_xn"))
@@ -68,7 +68,7 @@ class ConstantAgent(ForgedToken):
 
     id = "planted-constant-agent-v1"
 
-    def render(self, plan, cfg, day_index, block, ctx):  # noqa: ANN001, ANN201
+    def render(self, plan, cfg, day_index, block, ctx):
         out = super().render(plan, cfg, day_index, block, ctx)
         if "gateway" in out:
             out["gateway"] = out["gateway"].with_columns(user_agent=pl.lit(PLANTED_AGENT))
@@ -80,13 +80,15 @@ class PrivateTickets(SnoopingAgent):
 
     id = "planted-private-tickets-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             a = out["admin"]
             fresh = rng(cfg.seed, "planted-tickets", day_index).integers(0, 1 << 20, a.height)
             out["admin"] = a.with_columns(
-                ticket_id=pl.when(pl.col("ticket_id").is_not_null()).then(pl.lit(1 << 60, pl.Int64) + pl.Series(fresh, dtype=pl.Int64))
+                ticket_id=pl.when(pl.col("ticket_id").is_not_null()).then(
+                    pl.lit(1 << 60, pl.Int64) + pl.Series(fresh, dtype=pl.Int64)
+                )
             )
         return out
 
@@ -96,7 +98,7 @@ class FreshIpPerRow(SnoopingAgent):
 
     id = "planted-fresh-ip-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             a = out["admin"]
@@ -110,7 +112,7 @@ class ReadsBeforeSignup(CompromisedEmployee):
 
     id = "planted-before-signup-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             out["admin"] = out["admin"].with_columns(pl.col("customer_id") + cfg.world.customers)
@@ -122,7 +124,7 @@ class WrongColumn(SnoopingAgent):
 
     id = "planted-wrong-column-v1"
 
-    def render_staff(self, plan, cfg, day_index, ctx):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             out["admin"] = out["admin"].drop("ip").with_columns(src_ip=pl.lit("203.0.113.9"))

@@ -55,6 +55,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[
         value.write_bytes(pickle.dumps(result))
         return result
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = REPO_ROOT / "configs" / "tiny.toml"
 

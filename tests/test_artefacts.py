@@ -20,7 +20,14 @@ import polars as pl
 import pytest
 
 from breachbench.artefacts import (
-    CHECK_AUDIT_WORLD, AuditError, AuditResult, audit_config, audit_rows, audit_scenarios, load_rows, split_overrides,
+    CHECK_AUDIT_WORLD,
+    AuditError,
+    AuditResult,
+    audit_config,
+    audit_rows,
+    audit_scenarios,
+    load_rows,
+    split_overrides,
 )
 
 TESTS = Path(__file__).resolve().parent
@@ -28,7 +35,10 @@ SEED = (5,)
 
 PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # plant -> (target, knobs); stealth 1 where it leaves the planted column undeclared
-    "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003}),
+    "agent": (
+        "bad_scenarios:ConstantAgent",
+        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
+    ),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "fresh_ip": ("bad_scenarios:FreshIpPerRow", {}),
 }
@@ -43,15 +53,21 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AuditResult]:
         sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
         if name == "agent":  # the customer side is what costs: a smaller, quieter one
             sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
-        (out[name],) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name))
+        (out[name],) = audit_scenarios(
+            [target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name)
+        )
     return out
 
 
 def _named(res: AuditResult, stream: str, column: str, features: tuple[str, ...] = (), tests: tuple[str, ...] = ()) -> list:
     return [
-        f for f in res.findings
-        if f.undeclared and f.stream == stream and f.column == column
-        and (not features or f.feature in features) and (not tests or f.test in tests)
+        f
+        for f in res.findings
+        if f.undeclared
+        and f.stream == stream
+        and f.column == column
+        and (not features or f.feature in features)
+        and (not tests or f.test in tests)
     ]
 
 
@@ -115,11 +131,17 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
     rows = load_rows([ds], streams=["admin"])
     adm = rows["admin"]
     days = sorted(adm["_day"].unique().to_list())[6:13]
-    busy = (adm.filter(pl.col("_group").str.starts_with("admin:support_agent/day") & pl.col("_day").is_in(days))
-            .group_by("_entity").len().sort("len", "_entity", descending=[True, False]))
+    busy = (
+        adm.filter(pl.col("_group").str.starts_with("admin:support_agent/day") & pl.col("_day").is_in(days))
+        .group_by("_entity")
+        .len()
+        .sort("len", "_entity", descending=[True, False])
+    )
     assert busy.height >= 14
     who = busy["_entity"].gather([1, 3, 5, 7, 9, 11]).implode()  # six agents who work that week, not the busiest
-    adm = adm.sort([c for c in ("_entity", "ts", "event_id", "customer_id") if c in adm.columns], nulls_last=True)  # a fixed order to draw from
+    adm = adm.sort(
+        [c for c in ("_entity", "ts", "event_id", "customer_id") if c in adm.columns], nulls_last=True
+    )  # a fixed order to draw from
     u = pl.Series(np.random.default_rng(3).random(adm.height))
     pick = pl.col("_entity").is_in(who) & pl.col("_day").is_in(days) & (u < 0.15)
     rows["admin"] = adm.with_columns(_attack=pick, _phase=pl.when(pick).then(pl.lit("p")))
@@ -127,7 +149,9 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
     assert res.attack_rows["admin"] > 40
     assert res.passed, res.problems
     (row_level,) = [c for c in res.classifiers if c.level == "rows"]
-    assert row_level.verdict and row_level.entities == 6 and row_level.auc_undeclared is not None and row_level.auc_undeclared <= 0.6
+    assert (
+        row_level.verdict and row_level.entities == 6 and row_level.auc_undeclared is not None and row_level.auc_undeclared <= 0.6
+    )
 
 
 def test_declared_signals_cover_their_columns() -> None:
@@ -153,7 +177,9 @@ def test_overrides_split_into_knobs_and_config() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "audit", *args], capture_output=True, text=True, check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "breachbench", "scenarios", "audit", *args], capture_output=True, text=True, check=False, env=env
+    )
 
 
 def test_cli_bad_input_is_one_line_and_exit_2() -> None:
@@ -170,8 +196,21 @@ def test_cli_bad_input_is_one_line_and_exit_2() -> None:
 
 def test_cli_names_the_planted_column_and_exits_1(tmp_path: Path) -> None:
     out = tmp_path / "audit.json"
-    proc = _cli("bad_scenarios:FreshIpPerRow", "--seeds", "5", "--set", "world.customers=6000", "--set", "world.employees=600",
-                "--set", "world.block_size=6000", "--set", "time.end=2025-04-19", "--json", str(out))
+    proc = _cli(
+        "bad_scenarios:FreshIpPerRow",
+        "--seeds",
+        "5",
+        "--set",
+        "world.customers=6000",
+        "--set",
+        "world.employees=600",
+        "--set",
+        "world.block_size=6000",
+        "--set",
+        "time.end=2025-04-19",
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "admin.src_ip" in proc.stdout and "UNDECLARED" in proc.stdout and "artefacts" in proc.stdout
     assert "generate bad_scenarios:FreshIpPerRow" in proc.stderr  # progress on stderr, also when piped
@@ -181,7 +220,7 @@ def test_cli_names_the_planted_column_and_exits_1(tmp_path: Path) -> None:
     assert doc["passed"] is False and any("admin.src_ip" in p for p in doc["problems"])
 
 
-def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config) -> None:  # noqa: ANN001
+def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config) -> None:
     """`suite.artefact_audit = true`: results.json carries the audit of the run's datasets, valid against the schema."""
     import json
 
@@ -191,10 +230,15 @@ def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config)
     from breachbench.suite import run_suite
 
     root = Path(__file__).resolve().parent.parent
-    cfg = load_config(root / "configs" / "tiny.toml", [
-        "suite.artefact_audit=true", "detection.detectors=[\"null\"]", "world.customers=1500",
-        'scenarios=[{id = "snooping-agent-v2", knobs = {start_offset = 1}}]',
-    ])
+    cfg = load_config(
+        root / "configs" / "tiny.toml",
+        [
+            "suite.artefact_audit=true",
+            'detection.detectors=["null"]',
+            "world.customers=1500",
+            'scenarios=[{id = "snooping-agent-v2", knobs = {start_offset = 1}}]',
+        ],
+    )
     res = run_suite(cfg, tmp_path / "run", workers=1, log=lambda *a, **k: None)
     payload = json.loads(Path(res["results"]).read_text())
     audit = payload["artefact_audit"]

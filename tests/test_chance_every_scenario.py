@@ -38,7 +38,7 @@ def test_anchors_and_chance_on_every_scenario(sid: str, tmp_path: Path) -> None:
     raw_line, above_line = summary(line.detection_parts()[3]), summary(above_chance_draws(line))
     assert above_line["mean"] <= 5.0, (sid, above_line)
 
-    def head(alerts):  # noqa: ANN001, ANN202 - the headline of this one scenario, above its chance bar
+    def head(alerts):
         res = score_alerts(alerts, truth, budget=10)
         return headline([i | {"scenario": sid} for i in res["incidents"]], resamples=50, chance={sid: bar}), res
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import bad_detectors
 import numpy as np
 import polars as pl
 import pytest
 
-import bad_detectors
 from breachbench.config import load_config
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated
@@ -89,17 +89,24 @@ def test_truth_reader_fails_no_truth() -> None:
     assert set(failed) <= {"no_truth", "prefix"}, failed
 
 
-@pytest.mark.parametrize(("target", "check"), [
-    ("bad_detectors:PeeksAheadResolved", "prefix"), ("bad_detectors:ReadsTruthResolved", "no_truth"),
-])
+@pytest.mark.parametrize(
+    ("target", "check"),
+    [
+        ("bad_detectors:PeeksAheadResolved", "prefix"),
+        ("bad_detectors:ReadsTruthResolved", "no_truth"),
+    ],
+)
 def test_symlink_resolving_cheats_are_caught(target: str, check: str) -> None:
     assert check in _failed(target)
 
 
-@pytest.mark.parametrize("target", [
-    "bad_detectors:RawScoreSamples",
-    "bad_detectors:Inverted",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "bad_detectors:RawScoreSamples",
+        "bad_detectors:Inverted",
+    ],
+)
 def test_inverted_scores_fail_direction(target: str) -> None:
     failed = _failed(target)
     assert set(failed) == {"direction"}, failed
@@ -119,9 +126,13 @@ def test_unpicklable_state_fails_pickle(cls: type, needle: str) -> None:
     assert needle in failed["pickle"]
 
 
-@pytest.mark.parametrize(("cls", "needle"), [
-    (bad_detectors.OtherBucket, "returned rows for bucket"), (bad_detectors.NoScoreColumn, "missing column(s) score"),
-])
+@pytest.mark.parametrize(
+    ("cls", "needle"),
+    [
+        (bad_detectors.OtherBucket, "returned rows for bucket"),
+        (bad_detectors.NoScoreColumn, "missing column(s) score"),
+    ],
+)
 def test_broken_frames_fail_schema(cls: type, needle: str) -> None:
     results = check_detector(cls, raise_on_failure=False)
     assert [(r.check, r.ok) for r in results] == [("schema", False)]  # nothing else can run
@@ -355,20 +366,28 @@ def test_sequential_sweep_top_ip_is_the_crawler(tiny_ds, malicious_gateway: pl.D
     bulk = sorted(set(malicious_gateway.filter(pl.col("phase") == "bulk")["bucket"]) & set(tiny_ds.scored))
     assert len(bulk) >= 5
     for day, out in _score(tiny_ds, "stat-sequential-sweep-v1", bulk).items():
-        t0 = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.timezone.utc)
+        t0 = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
         rows = malicious_gateway.filter((pl.col("bucket") == day) & (pl.col("ts") >= t0))
         # each swept customer belongs to the address of its first request's time slot; a run of
         # consecutive ids is one address's customers over its consecutive slots
-        first = rows.sort("ts").group_by("customer_id", maintain_order=True).first().with_columns(
-            slot=((pl.col("ts") - pl.lit(t0)).dt.total_microseconds() // slot_us)
+        first = (
+            rows.sort("ts")
+            .group_by("customer_id", maintain_order=True)
+            .first()
+            .with_columns(slot=((pl.col("ts") - pl.lit(t0)).dt.total_microseconds() // slot_us))
         )
         blocks = (
-            first.select("src_ip", "slot").unique().sort("src_ip", "slot")
+            first.select("src_ip", "slot")
+            .unique()
+            .sort("src_ip", "slot")
             .with_columns(block=(pl.col("slot").diff().over("src_ip") != 1).fill_null(True).cum_sum().over("src_ip"))
         )
         swept = (
-            first.join(blocks, on=["src_ip", "slot"]).group_by("src_ip", "block").agg(n=pl.len())
-            .group_by("src_ip").agg(pl.col("n").max())
+            first.join(blocks, on=["src_ip", "slot"])
+            .group_by("src_ip", "block")
+            .agg(n=pl.len())
+            .group_by("src_ip")
+            .agg(pl.col("n").max())
         )
         expected = dict(swept.iter_rows())
         ips = out.filter(pl.col("entity_kind") == "ip")
@@ -396,9 +415,9 @@ def _after_termination(root: Path, buckets: list[dt.date]) -> dict[dt.date, dict
     emp = pl.read_parquet(layout.world_glob(root, "employees")).select("employee_id", "termination_date")
     out = {}
     for day in buckets:
-        acts = pl.concat([
-            pl.read_parquet(layout.log_files(root, s, [day])).select("employee_id") for s in ("admin", "auth")
-        ]).drop_nulls()
+        acts = pl.concat(
+            [pl.read_parquet(layout.log_files(root, s, [day])).select("employee_id") for s in ("admin", "auth")]
+        ).drop_nulls()
         hit = acts.join(emp, on="employee_id").filter(pl.col("termination_date") < day).group_by("employee_id").agg(n=pl.len())
         out[day] = {str(e): float(n) for e, n in hit.iter_rows()}
     return out
@@ -411,14 +430,36 @@ def _with_planted_rows(src: Path, dst: Path, day: dt.date, admin: list[tuple[int
             (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
             (dst / f.relative_to(src)).symlink_to(f)
     for i, (emp, b) in enumerate(admin):
-        ts = dt.datetime.combine(b, dt.time(12), tzinfo=dt.timezone.utc)
-        row = {"event_id": 9_000_000 + i, "ts": ts, "employee_id": emp, "customer_id": 1, "row_count": 1, "action": "view",
-               "channel": "console", "ticket_id": None, "src_ip": "10.0.0.1", "country": "KR", "device": "laptop"}
+        ts = dt.datetime.combine(b, dt.time(12), tzinfo=dt.UTC)
+        row = {
+            "event_id": 9_000_000 + i,
+            "ts": ts,
+            "employee_id": emp,
+            "customer_id": 1,
+            "row_count": 1,
+            "action": "view",
+            "channel": "console",
+            "ticket_id": None,
+            "src_ip": "10.0.0.1",
+            "country": "KR",
+            "device": "laptop",
+        }
         path = layout.log_dir(dst, "admin", b) / f"planted-{i}.parquet"
         pl.DataFrame([row], schema=ADMIN).write_parquet(path)
-    rows = [{"event_id": 9_100_000 + i, "ts": dt.datetime.combine(day, dt.time(9), tzinfo=dt.timezone.utc), "event": "login",
-             "customer_id": None, "employee_id": e, "token_id": None, "key_id": None, "src_ip": "10.0.0.2", "country": "KR"}
-            for i, e in enumerate(auth)]
+    rows = [
+        {
+            "event_id": 9_100_000 + i,
+            "ts": dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
+            "event": "login",
+            "customer_id": None,
+            "employee_id": e,
+            "token_id": None,
+            "key_id": None,
+            "src_ip": "10.0.0.2",
+            "country": "KR",
+        }
+        for i, e in enumerate(auth)
+    ]
     pl.DataFrame(rows, schema=AUTH).write_parquet(layout.log_dir(dst, "auth", day) / "planted.parquet")
     return dst
 

@@ -90,7 +90,9 @@ def _bad_config(tmp_path: Path, old: str, new: str) -> Path:
         pytest.param("employees = 200", "employees = 200\ncolour = 3", ["world.colour", "unknown key"], id="unknown-key"),
         pytest.param("customers = 4000", 'customers = "lots"', ["world.customers", "'lots'"], id="wrong-type"),
         pytest.param("customers = 4000", "customers = -4000", ["world.customers", "-4000"], id="negative-size"),
-        pytest.param("end = 2025-04-29", "end = 2025-03-29", ["time", "end=2025-03-29", "start=2025-04-01"], id="end-before-start"),
+        pytest.param(
+            "end = 2025-04-29", "end = 2025-03-29", ["time", "end=2025-03-29", "start=2025-04-01"], id="end-before-start"
+        ),
         pytest.param('timezone = "Asia/Seoul"', 'timezone = "Asia/Atlantis"', ["time.timezone", "Asia/Atlantis"], id="bad-tz"),
         pytest.param("daily_share = 0.0072", "daily_share = 7", ["scenarios.0.knobs.daily_share", "7"], id="bad-knob"),
     ],
@@ -141,7 +143,15 @@ def test_generate_world_only(tmp_path: Path) -> None:
 
 # ---- score ----------------------------------------------------------------------------------
 
-OVERALL = ["auprc", "recall_at_k", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented", "false_alerts_per_bucket", "op_score"]
+OVERALL = [
+    "auprc",
+    "recall_at_k",
+    "ttd_median_buckets",
+    "exposed_before_detection",
+    "exposure_prevented",
+    "false_alerts_per_bucket",
+    "op_score",
+]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +172,11 @@ def test_score_json(tiny_dataset: Path, rule_alerts: Path, tiny_rows) -> None:
         assert key in overall, key
     # the CLI scores exactly as the run did
     for key in OVERALL:
-        assert overall[key] == pytest.approx(tiny_rows["unissued-token-v1"][key]) if overall[key] is not None else tiny_rows["unissued-token-v1"][key] is None
+        assert (
+            overall[key] == pytest.approx(tiny_rows["unissued-token-v1"][key])
+            if overall[key] is not None
+            else tiny_rows["unissued-token-v1"][key] is None
+        )
     assert len(result["incidents"]) == 1
 
 
@@ -184,7 +198,9 @@ def test_score_table(tiny_dataset: Path, rule_alerts: Path) -> None:
     ("mutate", "needles"),
     [
         pytest.param(lambda df: df.drop("score"), ["missing column", "score"], id="missing-column"),
-        pytest.param(lambda df: df.with_columns(entity_kind=pl.lit("planet")), ["unknown entity_kind", "'planet'"], id="unknown-kind"),
+        pytest.param(
+            lambda df: df.with_columns(entity_kind=pl.lit("planet")), ["unknown entity_kind", "'planet'"], id="unknown-kind"
+        ),
         pytest.param(lambda df: pl.concat([df, df.head(1)]), ["duplicate alert unit"], id="duplicate"),
         pytest.param(lambda df: df.with_columns(score=pl.lit("high")), ["score"], id="string-score"),
     ],

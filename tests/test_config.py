@@ -10,7 +10,6 @@ import pytest
 
 from breachbench.config import BenchConfig, ConfigError, apply_override, load_config
 
-
 # ---- --set overrides ------------------------------------------------------------------------
 
 
@@ -106,8 +105,14 @@ def test_set_malformed(tiny_config_path: Path, assignment: str, needle: str) -> 
         pytest.param("time.end=2025-03-01", ["time", "end=2025-03-01", "start=2025-04-01"], id="end-before-start"),
         pytest.param("world.locales={ xx_YY = 1.0 }", ["world.locales", "xx_YY", "ko_KR"], id="unknown-locale"),
         pytest.param("time.timezone=Mars/Olympus", ["time.timezone", "Mars/Olympus", "Asia/Seoul"], id="unknown-tz"),
-        pytest.param("scenarios.0.id=no-such-scenario-v1", ["scenarios.0.id", "no-such-scenario-v1", "coupang-forged-token-v2"], id="unknown-scenario"),
-        pytest.param("scenarios.0.knobs.daily_share=2", ["scenarios.0.knobs.daily_share", "2", "less than or equal to 1"], id="knob-range"),
+        pytest.param(
+            "scenarios.0.id=no-such-scenario-v1",
+            ["scenarios.0.id", "no-such-scenario-v1", "coupang-forged-token-v2"],
+            id="unknown-scenario",
+        ),
+        pytest.param(
+            "scenarios.0.knobs.daily_share=2", ["scenarios.0.knobs.daily_share", "2", "less than or equal to 1"], id="knob-range"
+        ),
         pytest.param("scenarios.0.knobs.probe_days=many", ["scenarios.0.knobs.probe_days", "'many'"], id="knob-type"),
         pytest.param("scenarios.0.knobs.colour=1", ["scenarios.0.knobs.colour", "unknown key"], id="knob-unknown"),
     ],

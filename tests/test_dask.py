@@ -26,10 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "configs" / "tiny.toml"
 SMALL = ["world.customers=2000", "world.block_size=500", "time.end=2025-04-17"]
 
-needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs the dask extra: pip install 'breachbench[dask]'")
+needs_dask = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None, reason="needs the dask extra: pip install 'breachbench[dask]'"
+)
 
 
-def _small():  # noqa: ANN202 - SimConfig
+def _small():
     return load_config(TINY, SMALL).sim()
 
 
@@ -62,8 +64,10 @@ def test_lost_dask_worker_gives_identical_bytes(serial_reference: Path, tmp_path
     """Kill one worker (SIGKILL) while it runs a log shard: its tasks run again, the dataset is the same."""
     import distributed
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            distributed.Client(cluster, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
         killed: list[int] = []
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -89,7 +93,7 @@ def test_lost_dask_worker_gives_identical_bytes(serial_reference: Path, tmp_path
 def test_dask_workers_get_polars_threads_and_the_cluster_closes() -> None:
     with make_executor(2, "dask") as ex:
         threads = list(ex.map(os.environ.get, ["POLARS_MAX_THREADS"] * 2))
-        client = ex._client  # noqa: SLF001 - to check the teardown below
+        client = ex._client
     assert threads == [str(max(1, (os.cpu_count() or 1) // 2))] * 2
     assert client.status == "closed"
 
@@ -98,7 +102,7 @@ def test_dask_workers_get_polars_threads_and_the_cluster_closes() -> None:
 @pytest.mark.distributed
 def test_error_in_a_dask_shard_is_raised_and_closes_the_cluster() -> None:
     with pytest.raises(ZeroDivisionError), make_executor(1, "dask") as ex:
-        client = ex._client  # noqa: SLF001
+        client = ex._client
         list(ex.map(divmod, [1, 2], [1, 0]))
     assert client.status == "closed"
 
@@ -135,8 +139,14 @@ def test_executor_dask_without_dask_names_the_extra(tmp_path: Path, command: str
 
 
 def _popen(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "breachbench", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "breachbench", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _descendants(pid: int) -> list[int]:
@@ -175,8 +185,17 @@ def _wait_for_logs(p: subprocess.Popen[str], tmp_path: Path) -> None:
 @pytest.mark.distributed
 @pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
 def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code: int, name: str) -> None:
-    p = _popen("generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "dask", "--workers", "2",
-               *[a for kv in SMALL for a in ("--set", kv)])
+    p = _popen(
+        "generate",
+        str(TINY),
+        "--out",
+        str(tmp_path / "ds"),
+        "--executor",
+        "dask",
+        "--workers",
+        "2",
+        *[a for kv in SMALL for a in ("--set", kv)],
+    )
     _wait_for_logs(p, tmp_path)
     workers = _descendants(p.pid)
     os.killpg(p.pid, sig)  # the whole group, as a terminal's Ctrl-C does
@@ -194,8 +213,17 @@ def test_signal_during_dask_generate_is_one_line(tmp_path: Path, sig: int, code:
 @needs_dask
 @pytest.mark.distributed
 def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
-    p = _popen("generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "dask", "--workers", "2",
-               *[a for kv in SMALL for a in ("--set", kv)])
+    p = _popen(
+        "generate",
+        str(TINY),
+        "--out",
+        str(tmp_path / "ds"),
+        "--executor",
+        "dask",
+        "--workers",
+        "2",
+        *[a for kv in SMALL for a in ("--set", kv)],
+    )
     _wait_for_logs(p, tmp_path)
     workers = _descendants(p.pid)
     assert workers
@@ -205,8 +233,24 @@ def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers), "dask workers outlived their killed bench"
-    r = subprocess.run([sys.executable, "-m", "breachbench", "generate", str(TINY), "--out", str(tmp_path / "ds"), "--executor", "serial",
-                        *[a for kv in SMALL for a in ("--set", kv)]], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "breachbench",
+            "generate",
+            str(TINY),
+            "--out",
+            str(tmp_path / "ds"),
+            "--executor",
+            "serial",
+            *[a for kv in SMALL for a in ("--set", kv)],
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(x.name for x in tmp_path.iterdir()) == ["ds"], "temp dirs left"
 
@@ -215,6 +259,9 @@ def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     import dask
 
-    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), pytest.raises(SimulationError, match="cannot connect to a Dask scheduler"):
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),
+        pytest.raises(SimulationError, match="cannot connect to a Dask scheduler"),
+    ):
         generate(_small(), tmp_path / "ds", executor="dask", scheduler="tcp://127.0.0.1:1")
     assert list(tmp_path.iterdir()) == []

@@ -56,11 +56,17 @@ def test_none_and_empty_are_no_alerts() -> None:
     [
         pytest.param(_alerts().drop("score"), ["det-x", "missing column", "score"], id="missing-column"),
         pytest.param(_alerts().drop("entity_kind", "bucket"), ["missing column", "bucket", "entity_kind"], id="missing-two"),
-        pytest.param(_alerts(entity_kind=["ip", "account"]), ["det-x", "unknown entity_kind", "'account'", "customer"], id="unknown-kind"),
+        pytest.param(
+            _alerts(entity_kind=["ip", "account"]), ["det-x", "unknown entity_kind", "'account'", "customer"], id="unknown-kind"
+        ),
         pytest.param(_alerts(score=[0.5, float("nan")]), ["det-x", "NaN", "1 row"], id="nan-score"),
         pytest.param(_alerts(bucket=[DAY, DAY + dt.timedelta(days=1)]), ["det-x", "2025-04-13", "2025-04-12"], id="next-bucket"),
-        pytest.param(_alerts(bucket=[DAY - dt.timedelta(days=1), DAY]), ["det-x", "2025-04-11", "2025-04-12"], id="previous-bucket"),
-        pytest.param(_alerts(entity_kind=["ip", "ip"], entity_id=["1.2.3.4", "1.2.3.4"]), ["det-x", "duplicate", "1.2.3.4"], id="duplicate"),
+        pytest.param(
+            _alerts(bucket=[DAY - dt.timedelta(days=1), DAY]), ["det-x", "2025-04-11", "2025-04-12"], id="previous-bucket"
+        ),
+        pytest.param(
+            _alerts(entity_kind=["ip", "ip"], entity_id=["1.2.3.4", "1.2.3.4"]), ["det-x", "duplicate", "1.2.3.4"], id="duplicate"
+        ),
         pytest.param(_alerts(extra=[1, 2]), ["det-x", "unexpected column", "extra"], id="extra-column"),
         pytest.param(_alerts(score=["high", "low"]), ["det-x", "score"], id="string-score"),
         pytest.param(_alerts(entity_id=["1.2.3.4", None]), ["det-x", "null"], id="null-id"),
@@ -95,7 +101,11 @@ def test_view_cannot_see_later_buckets(tiny_ds, offset: int) -> None:
     upto = tiny_ds.buckets[offset]
     view = tiny_ds.view(upto, upto)
     for stream in ("gateway", "auth"):
-        frame = view.logs(stream).select(pl.col("bucket").min().alias("lo"), pl.col("bucket").max().alias("hi"), pl.col("ts").max()).collect()
+        frame = (
+            view.logs(stream)
+            .select(pl.col("bucket").min().alias("lo"), pl.col("bucket").max().alias("hi"), pl.col("ts").max())
+            .collect()
+        )
         assert frame["hi"][0] == upto, stream
         assert frame["lo"][0] == tiny_ds.buckets[0], stream
         end = dt.datetime.combine(upto + dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone(dt.timedelta(hours=9)))
@@ -253,8 +263,10 @@ def test_unissued_rule_flags_the_forged_tokens(tiny_ds, attack_bucket: dt.date) 
     normal = tiny_ds.scan("gateway").filter(pl.col("bucket") == attack_bucket).join(mal, on="event_id", how="anti")
     lost = normal.join(issued, on="token_id", how="anti").collect()
     excused = pl.concat(
-        [lost.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"))
-         for kind, col in (("ip", "src_ip"), ("key", "key_id"), ("customer", "customer_id"), ("token", "token_id"))]
+        [
+            lost.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"))
+            for kind, col in (("ip", "src_ip"), ("key", "key_id"), ("customer", "customer_id"), ("token", "token_id"))
+        ]
     )
     keys = ["entity_kind", "entity_id"]
     wrong = flagged.join(pos, on=keys, how="anti").join(excused, on=keys, how="anti")

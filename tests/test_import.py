@@ -131,9 +131,17 @@ def _own_csv(tiny_dataset: Path, path: Path) -> pl.DataFrame:
     ds = Dataset.open(tiny_dataset)
     rows = ds.scan("admin").filter(pl.col("bucket").is_in(ds.buckets[:5])).collect()
     rows.select(
-        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("when"), pl.col("employee_id").alias("staff"), pl.col("customer_id").alias("client"),
-        pl.col("row_count").alias("rows"), pl.col("action").alias("verb"), pl.col("channel").alias("via"), pl.col("ticket_id").alias("case"),
-        pl.col("src_ip").alias("ip"), pl.col("country").alias("cc"), pl.col("device").alias("host"), pl.lit("crm").alias("source"),
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("when"),
+        pl.col("employee_id").alias("staff"),
+        pl.col("customer_id").alias("client"),
+        pl.col("row_count").alias("rows"),
+        pl.col("action").alias("verb"),
+        pl.col("channel").alias("via"),
+        pl.col("ticket_id").alias("case"),
+        pl.col("src_ip").alias("ip"),
+        pl.col("country").alias("cc"),
+        pl.col("device").alias("host"),
+        pl.lit("crm").alias("source"),
     ).write_csv(path)
     return rows
 
@@ -146,7 +154,9 @@ def test_own_csv_logs_without_world_or_labels(tiny_dataset: Path, tmp_path: Path
     got = ds.scan("admin").collect()
     assert got.height == rows.height == sum(f["rows"] for f in m["files"])
     assert got["event_id"].n_unique() == got.height  # generated, unique
-    assert got.drop("event_id", "bucket").sort("ts", "employee_id").equals(rows.drop("event_id", "bucket").sort("ts", "employee_id"))
+    assert (
+        got.drop("event_id", "bucket").sort("ts", "employee_id").equals(rows.drop("event_id", "bucket").sort("ts", "employee_id"))
+    )
     assert ds.scan("gateway").collect().height == 0 and not (tmp_path / "ds" / "truth").exists()
     # every detector runs on it; one reading only admin logs alerts
     run = run_detector("rule-no-ticket-reads-v1", ds)
@@ -154,13 +164,16 @@ def test_own_csv_logs_without_world_or_labels(tiny_dataset: Path, tmp_path: Path
     assert run_detector("rule-departed-owner-key-v1", ds).status == "OK"  # no world tables: empty, not a crash
 
 
-@pytest.mark.parametrize(("mapping", "match"), [
-    ("[streams.admin.columns]\nts = { path = 'a' }", "timezone"),
-    ("[dataset]\ntimezone = 'Mars/Olympus'\n[streams.admin.columns]\nts = { path = 'a' }", "IANA"),
-    ("[dataset]\ntimezone = 'UTC'\n[streams.web.columns]\nts = { path = 'a' }", "unknown stream 'web'"),
-    ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a' }\nwho = { path = 'b' }", "unknown column"),
-    ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a', type = 'excel' }", "accepted: timestamp"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "match"),
+    [
+        ("[streams.admin.columns]\nts = { path = 'a' }", "timezone"),
+        ("[dataset]\ntimezone = 'Mars/Olympus'\n[streams.admin.columns]\nts = { path = 'a' }", "IANA"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.web.columns]\nts = { path = 'a' }", "unknown stream 'web'"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a' }\nwho = { path = 'b' }", "unknown column"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a', type = 'excel' }", "accepted: timestamp"),
+    ],
+)
 def test_bad_mappings_say_what_is_accepted(tmp_path: Path, mapping: str, match: str) -> None:
     (tmp_path / "m.toml").write_text(mapping)
     (tmp_path / "x.csv").write_text("a\n2025-04-01T00:00:00Z\n")

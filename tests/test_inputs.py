@@ -23,13 +23,48 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "configs" / "tiny.toml"
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-NUMERIC_KEYS = ["world.customers", "world.employees", "world.signup_growth", "world.block_size", "time.warmup_days",
-                "traffic.daily_active_fraction", "traffic.pages_per_session", "logs.missing_rate", "detection.budget",
-                "detection.timeout_s", "detection.memory_mb", "suite.bootstrap", "scenarios.0.knobs.daily_share",
-                "scenarios.0.knobs.start_offset", "scenarios.0.count", "seed"]
+NUMERIC_KEYS = [
+    "world.customers",
+    "world.employees",
+    "world.signup_growth",
+    "world.block_size",
+    "time.warmup_days",
+    "traffic.daily_active_fraction",
+    "traffic.pages_per_session",
+    "logs.missing_rate",
+    "detection.budget",
+    "detection.timeout_s",
+    "detection.memory_mb",
+    "suite.bootstrap",
+    "scenarios.0.knobs.daily_share",
+    "scenarios.0.knobs.start_offset",
+    "scenarios.0.count",
+    "seed",
+]
 HOSTILE = st.one_of(
-    st.sampled_from(["inf", "-inf", "nan", "+inf", "true", "false", "1e12", "-1", "0", "1e400", "''", "[]", "{}", "[1, 2]",
-                     "{ a = 1 }", "2025-04-01", "\"\\u0000\"", "9223372036854775808", "1.5"]),
+    st.sampled_from(
+        [
+            "inf",
+            "-inf",
+            "nan",
+            "+inf",
+            "true",
+            "false",
+            "1e12",
+            "-1",
+            "0",
+            "1e400",
+            "''",
+            "[]",
+            "{}",
+            "[1, 2]",
+            "{ a = 1 }",
+            "2025-04-01",
+            '"\\u0000"',
+            "9223372036854775808",
+            "1.5",
+        ]
+    ),
     st.text(max_size=12),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
@@ -68,8 +103,7 @@ def test_set_values_are_accepted_only_when_sound(key: str, value: str) -> None:
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))),
-       raw=st.booleans())
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))), raw=st.booleans())
 def test_config_files_never_traceback(tmp_path_factory: pytest.TempPathFactory, text: str, raw: bool) -> None:
     p = tmp_path_factory.mktemp("cfg") / "c.toml"
     if raw:
@@ -97,13 +131,16 @@ def test_cli_rejects_with_one_line_and_leaves_nothing(tmp_path_factory: pytest.T
     assert list(base.iterdir()) == []
 
 
-@pytest.mark.parametrize(("overrides", "needle"), [
-    (["world.customers=true"], "a boolean where a number"),
-    (["world.signup_growth=inf"], "not a finite number"),
-    (["traffic.pages_per_session=nan"], "not a finite number"),
-    (["scenarios.0.knobs.daily_share=true"], "a boolean where a number"),
-    (['scenarios=[{id = "coupang-forged-token-v2"}, {id = "coupang-forged-token-v2"}]'], "repeats scenarios.0"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["world.customers=true"], "a boolean where a number"),
+        (["world.signup_growth=inf"], "not a finite number"),
+        (["traffic.pages_per_session=nan"], "not a finite number"),
+        (["scenarios.0.knobs.daily_share=true"], "a boolean where a number"),
+        (['scenarios=[{id = "coupang-forged-token-v2"}, {id = "coupang-forged-token-v2"}]'], "repeats scenarios.0"),
+    ],
+)
 def test_silent_coercions_are_refused(overrides: list[str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         load_config(TINY, overrides)
@@ -125,7 +162,9 @@ def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) ->
 
 DAY = dt.date(2025, 4, 10)
 SCORES = st.one_of(
-    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4).map(lambda v: pl.Series("score", v, pl.Float64)),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4).map(
+        lambda v: pl.Series("score", v, pl.Float64)
+    ),
     st.lists(st.booleans(), min_size=1, max_size=4).map(lambda v: pl.Series("score", v)),
     st.lists(st.text(max_size=4), min_size=1, max_size=4).map(lambda v: pl.Series("score", v)),
     st.lists(st.integers(-5, 5), min_size=1, max_size=4).map(lambda v: pl.Series("score", v)),
@@ -133,12 +172,20 @@ SCORES = st.one_of(
 
 
 @FUZZ
-@given(scores=SCORES, bucket_kind=st.sampled_from(["date", "int", "str", "datetime"]), kind=st.sampled_from(["ip", "customer", "IP", "", "planet"]),
-       dup=st.booleans())
+@given(
+    scores=SCORES,
+    bucket_kind=st.sampled_from(["date", "int", "str", "datetime"]),
+    kind=st.sampled_from(["ip", "customer", "IP", "", "planet"]),
+    dup=st.booleans(),
+)
 def test_alert_frames_are_valid_or_refused_in_one_line(scores: pl.Series, bucket_kind: str, kind: str, dup: bool) -> None:
     n = len(scores)
-    bucket = {"date": pl.Series([DAY] * n), "int": pl.Series([20250410] * n), "str": pl.Series(["2025-04-10"] * n),
-              "datetime": pl.Series([dt.datetime(2025, 4, 10)] * n)}[bucket_kind]
+    bucket = {
+        "date": pl.Series([DAY] * n),
+        "int": pl.Series([20250410] * n),
+        "str": pl.Series(["2025-04-10"] * n),
+        "datetime": pl.Series([dt.datetime(2025, 4, 10)] * n),
+    }[bucket_kind]
     ids = ["a"] * n if dup else [f"e{i}" for i in range(n)]
     frame = pl.DataFrame({"bucket": bucket, "entity_kind": [kind] * n, "entity_id": ids, "score": scores})
     try:

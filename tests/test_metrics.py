@@ -25,7 +25,14 @@ from breachbench.dataset import Dataset, unit_roles
 from breachbench.report import print_leaderboard
 from breachbench.runner import oracle_alerts, run_detector
 from breachbench.scoring import (
-    KEYS, Truth, _cost_profiles, above_chance, chance_average_precision, cost_profiles, harm_weights, score_alerts,
+    KEYS,
+    Truth,
+    _cost_profiles,
+    above_chance,
+    chance_average_precision,
+    cost_profiles,
+    harm_weights,
+    score_alerts,
 )
 from breachbench.stats import headline, split_half
 from breachbench.suite import ensure_dataset, grid
@@ -35,8 +42,14 @@ from simulator.schema import EXPOSURE_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 #: The default suite's scenario entries in a world small enough for a test (a few seconds a dataset).
-SMALL = ["world.customers=1000", "world.employees=300", "time.end=2025-04-23", "time.warmup_days=7", "suite.seeds=[1, 2]",
-         "suite.chance_draws=400"]
+SMALL = [
+    "world.customers=1000",
+    "world.employees=300",
+    "time.end=2025-04-23",
+    "time.warmup_days=7",
+    "suite.seeds=[1, 2]",
+    "suite.chance_draws=400",
+]
 STAFF = ("bulk-export-before-departure-v2", "snooping-agent-v2")
 FORGED = "coupang-forged-token-v2"
 
@@ -78,7 +91,13 @@ def _of(small_suite: dict[str, Any], scenario: str) -> list[tuple[Any, Dataset, 
 
 
 def _frame(rows: pl.DataFrame, score: float = 1.0) -> pl.DataFrame:
-    return rows.select(KEYS).unique().with_columns(score=pl.lit(score), reason=pl.lit(None, pl.String)).select(ALERTS.names()).cast(ALERTS)
+    return (
+        rows.select(KEYS)
+        .unique()
+        .with_columns(score=pl.lit(score), reason=pl.lit(None, pl.String))
+        .select(ALERTS.names())
+        .cast(ALERTS)
+    )
 
 
 def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
@@ -90,15 +109,31 @@ def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame
         if kind == "customer":
             pool_ = v.logs("gateway", current_only=True).select(pl.col("customer_id").cast(pl.String).alias("entity_id"))
         else:  # office and VPN egress: staff addresses that several employees use in the bucket
-            staff = pl.concat([v.logs(s, current_only=True).select("employee_id", "src_ip") for s in ("admin", "auth")]).drop_nulls()
-            pool_ = staff.group_by("src_ip").agg(pl.col("employee_id").n_unique().alias("n")).filter(pl.col("n") >= 2).select(
-                pl.col("src_ip").alias("entity_id"))
+            staff = pl.concat(
+                [v.logs(s, current_only=True).select("employee_id", "src_ip") for s in ("admin", "auth")]
+            ).drop_nulls()
+            pool_ = (
+                staff.group_by("src_ip")
+                .agg(pl.col("employee_id").n_unique().alias("n"))
+                .filter(pl.col("n") >= 2)
+                .select(pl.col("src_ip").alias("entity_id"))
+            )
         ids = pool_.drop_nulls().unique().collect().sort("entity_id")["entity_id"]
         if ids.len() == 0:
             continue
         pick = ids.gather(r.choice(ids.len(), size=min(n, ids.len()), replace=False))
-        parts.append(pl.DataFrame({"bucket": [day] * pick.len(), "entity_kind": [kind] * pick.len(), "entity_id": pick,
-                                   "score": r.random(pick.len()), "reason": [None] * pick.len()}, schema=ALERTS))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "bucket": [day] * pick.len(),
+                    "entity_kind": [kind] * pick.len(),
+                    "entity_id": pick,
+                    "score": r.random(pick.len()),
+                    "reason": [None] * pick.len(),
+                },
+                schema=ALERTS,
+            )
+        )
     return pl.concat(parts)
 
 
@@ -112,12 +147,14 @@ def _headline_of(results: list[tuple[str, dict[str, Any]]], chance: dict[str, fl
 
 def test_unit_roles_rule() -> None:
     d = dt.date(2025, 4, 10)
-    units = pl.DataFrame({
-        "bucket": [d] * 6,
-        "entity_kind": ["employee", "key", "token", "customer", "ip", "ip"],
-        "entity_id": ["7", "k1", "99", "123", "10.0.0.1", "203.0.113.9"],
-        "incident_id": [0] * 6,
-    })
+    units = pl.DataFrame(
+        {
+            "bucket": [d] * 6,
+            "entity_kind": ["employee", "key", "token", "customer", "ip", "ip"],
+            "entity_id": ["7", "k1", "99", "123", "10.0.0.1", "203.0.113.9"],
+            "incident_id": [0] * 6,
+        }
+    )
     benign = pl.DataFrame({"entity_id": ["10.0.0.1", "123"]})  # an office address others use; a customer id never matters
     roles = dict(unit_roles(units, benign).select("entity_id", "role").iter_rows())
     assert roles == {"7": "actor", "k1": "actor", "99": "actor", "123": "victim", "10.0.0.1": "shared", "203.0.113.9": "actor"}
@@ -204,14 +241,18 @@ def test_random_sits_inside_its_chance_line(tiny_ds: Dataset, tiny_truth: Truth,
     assert tiny_rows["random"]["chance_auprc"] == pytest.approx(summary(draws[10].auprc)["mean"], rel=0.1)
 
 
-def test_lotteries_and_random_score_chance_on_every_scenario(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]) -> None:
+def test_lotteries_and_random_score_chance_on_every_scenario(
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]
+) -> None:
     """Random, 10 random customers a day and 10 random office/VPN addresses a day: inside chance, at most 5 points.
 
     The forged-token case is included: its forged tokens are actor units, so a blind ranking
     lands on one now and then (a raw score near 30); the headline counts above that line.
     """
     bars = _bars(small_chance)
-    assert summary(small_chance[FORGED].detection_parts()[3])["mean"] > 10.0  # the case this is about: blind luck earns raw points here
+    assert (
+        summary(small_chance[FORGED].detection_parts()[3])["mean"] > 10.0
+    )  # the case this is about: blind luck earns raw points here
     for scen in (*STAFF, FORGED):
         points = _of(small_suite, scen)
         line = small_chance[scen]
@@ -243,7 +284,9 @@ def test_lotteries_and_random_score_chance_on_every_scenario(small_suite: dict[s
 
 
 def test_above_chance_anchors() -> None:
-    assert above_chance(0.0, 30.0) == 0.0 and above_chance(30.0, 30.0) == 0.0 and above_chance(100.0, 30.0) == pytest.approx(100.0)
+    assert (
+        above_chance(0.0, 30.0) == 0.0 and above_chance(30.0, 30.0) == 0.0 and above_chance(100.0, 30.0) == pytest.approx(100.0)
+    )
     assert above_chance(65.0, 30.0) == pytest.approx(50.0)  # half the way from chance to perfect
     assert above_chance(40.0, None) == 40.0 and above_chance(None, 30.0) is None
     assert above_chance(99.0, 100.0) == 0.0 and above_chance(100.0, 100.0) == 100.0
@@ -268,12 +311,15 @@ def _late(ds: Dataset, truth: Truth, share: float) -> pl.DataFrame:
     actors = truth.actors
     span = actors.group_by("incident_id").agg(lo=pl.col("bucket").min(), hi=pl.col("bucket").max())
     keep = actors.join(span, on="incident_id").filter(
-        pl.col("bucket") >= pl.col("lo") + pl.duration(days=((pl.col("hi") - pl.col("lo")).dt.total_days() * share).cast(pl.Int64))
+        pl.col("bucket")
+        >= pl.col("lo") + pl.duration(days=((pl.col("hi") - pl.col("lo")).dt.total_days() * share).cast(pl.Int64))
     )
     return _frame(keep)
 
 
-def test_catching_only_the_biggest_scenario_does_not_win(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], tmp_path: Path) -> None:
+def test_catching_only_the_biggest_scenario_does_not_win(
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], tmp_path: Path
+) -> None:
     """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, late."""
     a_res, b_res = [], []
     for p, ds, truth in small_suite["points"].values():
@@ -315,8 +361,12 @@ def _only(truth: Truth, iid: int) -> Truth:
 
     keep = pl.col("incident_id") == iid
     return dataclasses.replace(
-        truth, positives=truth.positives.filter(keep), incidents=truth.incidents.filter(keep), exposure=truth.exposure.filter(keep),
-        exposure_kinds=truth.exposure_kinds.filter(keep), reads=truth.reads.filter(keep),
+        truth,
+        positives=truth.positives.filter(keep),
+        incidents=truth.incidents.filter(keep),
+        exposure=truth.exposure.filter(keep),
+        exposure_kinds=truth.exposure_kinds.filter(keep),
+        reads=truth.reads.filter(keep),
     )
 
 
@@ -324,7 +374,11 @@ def test_catching_the_snooping_agent_in_its_first_week_beats_null(small_suite: d
     """One snooping agent, flagged on the seventh day of its snooping, with a full budget of false alerts every bucket: op score > 0."""
     checked = 0
     for p, ds, truth in _of(small_suite, "snooping-agent-v2"):
-        noise = run_detector("random", ds).alerts.join(truth.actors.select(KEYS), on=KEYS, how="anti").with_columns(score=pl.col("score") + 1.0)
+        noise = (
+            run_detector("random", ds)
+            .alerts.join(truth.actors.select(KEYS), on=KEYS, how="anti")
+            .with_columns(score=pl.col("score") + 1.0)
+        )
         for iid in truth.incidents["incident_id"].to_list()[:3]:
             one = _only(truth, iid)
             assert one.frame.detectable.all() and len(one.frame.ids) == 1
@@ -343,8 +397,19 @@ def test_catching_the_snooping_agent_in_its_first_week_beats_null(small_suite: d
 
 
 def _row(name: str, by_seed: dict[int, float], scen: str = "s") -> dict[str, Any]:
-    inc = [{"scenario": scen, "seed": s, "detected": v > 0, "detectable": True, "timeliness": v, "harm_total": 10.0, "harm_perfect": 0.0,
-            "harm_before_detection": 10.0 * (1 - v)} for s, v in by_seed.items()]
+    inc = [
+        {
+            "scenario": scen,
+            "seed": s,
+            "detected": v > 0,
+            "detectable": True,
+            "timeliness": v,
+            "harm_total": 10.0,
+            "harm_perfect": 0.0,
+            "harm_before_detection": 10.0 * (1 - v),
+        }
+        for s, v in by_seed.items()
+    ]
     return {"detector": name, "status": "OK", "incidents": inc}
 
 
@@ -395,7 +460,11 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
     assert "detection score" in text and "chance (uniform)" in text
     assert "interval widths, top 3" in text and "split-half rank correlation" in text and "0.90" in text
     assert max(len(line) for line in text.splitlines()) <= 100
-    order = [line.split()[0] for line in text.splitlines() if line.strip() and line.split()[0] in {r["detector"] for r in payload["results"]}]
+    order = [
+        line.split()[0]
+        for line in text.splitlines()
+        if line.strip() and line.split()[0] in {r["detector"] for r in payload["results"]}
+    ]
     assert order[0] == "oracle" and order.index("unissued-token-v1") < order.index("null")
 
 
@@ -406,8 +475,15 @@ def _compare(tmp: Path, old: dict, new: dict, *args: str) -> subprocess.Complete
     a, b = tmp / "old.json", tmp / "new.json"
     a.write_text(json.dumps(old))
     b.write_text(json.dumps(new))
-    return subprocess.run([sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
-                          check=False, capture_output=True, text=True, timeout=120, cwd=tmp, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_compare_reads_v2_and_v3(tiny_run: dict[str, Any], tmp_path: Path) -> None:

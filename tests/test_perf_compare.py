@@ -30,7 +30,11 @@ def _planted_slowdown(monkeypatch):
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,24 @@ def _compare(repo: Path, base: str) -> subprocess.CompletedProcess[str]:
     # not an xdist worker's variables: pytest-benchmark would take the benchmark runs for xdist workers and disable them
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     return subprocess.run(
-        [sys.executable, "benchmarks/compare.py", "--base", base, "--same-env", "--rounds", "1", "-k", "scenario_render", "--workdir", str(repo / ".perf")],
-        cwd=repo, capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            "benchmarks/compare.py",
+            "--base",
+            base,
+            "--same-env",
+            "--rounds",
+            "1",
+            "-k",
+            "scenario_render",
+            "--workdir",
+            str(repo / ".perf"),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
 
 

@@ -20,7 +20,18 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Install the example plugin with pip into a private target dir; return an env that sees it."""
     target = tmp_path_factory.mktemp("plugin-site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(PLUGIN)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(PLUGIN),
+        ],
         check=True,
         capture_output=True,
         cwd=tmp_path_factory.mktemp("pip-cwd"),
@@ -31,7 +42,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "breachbench", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "breachbench", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_plugin_is_listed(plugin_env: dict[str, str], tmp_path: Path) -> None:
@@ -45,9 +58,18 @@ def test_plugin_is_listed(plugin_env: dict[str, str], tmp_path: Path) -> None:
 def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "run"
     res = _cli(
-        ["run", str(ROOT / "configs" / "tiny.toml"), "--out", str(out), "--workers", "1",
-         "--set", f'detection.detectors=["null", "{PLUGIN_ID}"]'],
-        plugin_env, tmp_path,
+        [
+            "run",
+            str(ROOT / "configs" / "tiny.toml"),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--set",
+            f'detection.detectors=["null", "{PLUGIN_ID}"]',
+        ],
+        plugin_env,
+        tmp_path,
     )
     assert res.returncode == 0, res.stderr
     assert PLUGIN_ID in res.stdout
@@ -58,4 +80,7 @@ def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Pa
     assert rows[PLUGIN_ID]["auprc"] > rows["null"]["auprc"]
     assert PLUGIN_ID in (out / "leaderboard.md").read_text()
     # the run says what the leakage audit found: the tiny world's forged-token case is easy on purpose
-    assert "leakage audit: no shortcut reaches the leak line" in res.stdout and "declared easy: coupang-forged-token-v2" in res.stdout
+    assert (
+        "leakage audit: no shortcut reaches the leak line" in res.stdout
+        and "declared easy: coupang-forged-token-v2" in res.stdout
+    )

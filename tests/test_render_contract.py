@@ -15,8 +15,17 @@ from simulator.scenarios.insiders import SnoopingAgent
 
 def _admin_row(**over: object) -> pl.DataFrame:
     row = {
-        "ts": [1_743_465_600_000_000], "employee_id": [3], "customer_id": [5], "row_count": [1], "action": ["view"],
-        "channel": ["console"], "ticket_id": [None], "ip": [0xCB007105], "country": ["KR"], "device": ["LT-00003"], "phase": ["p"],
+        "ts": [1_743_465_600_000_000],
+        "employee_id": [3],
+        "customer_id": [5],
+        "row_count": [1],
+        "action": ["view"],
+        "channel": ["console"],
+        "ticket_id": [None],
+        "ip": [0xCB007105],
+        "country": ["KR"],
+        "device": ["LT-00003"],
+        "phase": ["p"],
     }
     row.update(over)
     return pl.DataFrame(row)
@@ -43,7 +52,7 @@ def test_check_rendered_names_the_bad_column(frame: pl.DataFrame, named: str) ->
         schema.check_rendered("admin", frame, "test")
 
 
-def _sim(dataset):  # noqa: ANN001, ANN202
+def _sim(dataset):
     import json
 
     from simulator import layout
@@ -52,7 +61,7 @@ def _sim(dataset):  # noqa: ANN001, ANN202
     return SimConfig.model_validate(json.loads((dataset / layout.MANIFEST).read_text())["config"])
 
 
-def test_customer_ids_follow_signup_order(tiny_dataset) -> None:  # noqa: ANN001
+def test_customer_ids_follow_signup_order(tiny_dataset) -> None:
     from simulator import layout
     from simulator.world import signed_up
 
@@ -70,27 +79,29 @@ class ReadsTheUnborn(SnoopingAgent):
 
     id = "bad-reads-unborn-v1"
 
-    def render_staff(self, plan, cfg, day_index, sd):  # noqa: ANN001, ANN201
+    def render_staff(self, plan, cfg, day_index, sd):
         out = super().render_staff(plan, cfg, day_index, sd)
         if "admin" in out:
             out["admin"] = out["admin"].with_columns(pl.lit(cfg.world.customers - 1, pl.Int64).alias("customer_id"))
         return out
 
 
-def test_engine_refuses_reads_before_signup(tmp_path, tiny_config) -> None:  # noqa: ANN001
+def test_engine_refuses_reads_before_signup(tmp_path, tiny_config) -> None:
     from simulator.config import ScenarioSpec
     from simulator.engine import generate
     from simulator.world import signed_up
 
     sim = tiny_config.sim()
-    sim = sim.model_copy(update={"scenarios": [ScenarioSpec(id="test_render_contract:ReadsTheUnborn", knobs={"start_offset": 0})]})
+    sim = sim.model_copy(
+        update={"scenarios": [ScenarioSpec(id="test_render_contract:ReadsTheUnborn", knobs={"start_offset": 0})]}
+    )
     assert signed_up(sim, sim.time.warmup_days) < sim.world.customers, "the tiny world must have customers who sign up later"
     with pytest.raises(ScenarioError, match="do not exist on that day"):
         generate(sim, tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
 
 
-def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:  # noqa: ANN001
+def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     """Session, tickets and customers of a scenario's helpers carry what the same employee's benign rows carry."""
     from simulator import layout
     from simulator.benign import plan_benign
@@ -103,7 +114,12 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:  # noqa: ANN0
     sd = staff_day_context(sim, tiny_dataset, day, plan_benign(sim, st["employees"], st["credentials"]))
     date = sim.time.start + dt.timedelta(days=day)
     admin = pl.read_parquet(layout.log_file(tiny_dataset, "admin", date, schema.STAFF_BLOCK))
-    agents = admin.filter(pl.col("ticket_id").is_not_null() & (pl.col("channel") == "console")).group_by("employee_id").len().sort("len", descending=True)
+    agents = (
+        admin.filter(pl.col("ticket_id").is_not_null() & (pl.col("channel") == "console"))
+        .group_by("employee_id")
+        .len()
+        .sort("len", descending=True)
+    )
     emp = int(agents["employee_id"][0])
     mine = admin.filter(pl.col("employee_id") == emp)
     r = np.random.default_rng(0)
@@ -116,7 +132,7 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:  # noqa: ANN0
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
 
 
-def test_customer_world_for_plans(tiny_dataset) -> None:  # noqa: ANN001
+def test_customer_world_for_plans(tiny_dataset) -> None:
     from simulator.errors import SimulationError
     from simulator.world import CustomerWorld
 
@@ -124,7 +140,12 @@ def test_customer_world_for_plans(tiny_dataset) -> None:  # noqa: ANN001
     w = CustomerWorld(sim, tiny_dataset)
     assert w.signed_up(0) <= w.signed_up(sim.time.days - 1) <= sim.world.customers
     addr = w.table("addresses").collect()
-    shared = addr.group_by("address").agg(pl.col("customer_id").n_unique().alias("n")).sort("n", "address", descending=[True, False]).row(0)[0]
+    shared = (
+        addr.group_by("address")
+        .agg(pl.col("customer_id").n_unique().alias("n"))
+        .sort("n", "address", descending=[True, False])
+        .row(0)[0]
+    )
     residents = w.residents(shared, sim.time.days - 1)
     assert set(residents.tolist()) == set(addr.filter(pl.col("address") == shared)["customer_id"].to_list())
     with pytest.raises(SimulationError, match="unknown table 'truth'"):

@@ -117,7 +117,9 @@ def test_udp_datagrams(tiny_dataset: Path) -> None:
     rx.bind(("127.0.0.1", 0))
     rx.settimeout(5)
     start = dt.datetime(2025, 4, 10, 3, 0, tzinfo=dt.UTC)
-    stats = replay(tiny_dataset, f"udp://127.0.0.1:{rx.getsockname()[1]}", as_="syslog", start=start, end=start + dt.timedelta(seconds=20))
+    stats = replay(
+        tiny_dataset, f"udp://127.0.0.1:{rx.getsockname()[1]}", as_="syslog", start=start, end=start + dt.timedelta(seconds=20)
+    )
     got = []
     for _ in range(stats.events):
         got.append(rx.recv(65536).decode())
@@ -125,7 +127,9 @@ def test_udp_datagrams(tiny_dataset: Path) -> None:
     assert stats.events > 0 and all(g.startswith(f"<{SYSLOG_PRI}>1 ") for g in got)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"to": "ftp://x"}, "accepted"), ({"speed": 0}, "positive"), ({"as_": "cef"}, "ecs, ocsf, syslog")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"to": "ftp://x"}, "accepted"), ({"speed": 0}, "positive"), ({"as_": "cef"}, "ecs, ocsf, syslog")]
+)
 def test_bad_arguments(tiny_dataset: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ReplayError, match=match):
         replay(tiny_dataset, **{"to": "stdout", **kwargs})
@@ -137,8 +141,21 @@ def test_cli_replay(tiny_dataset: Path, tmp_path: Path) -> None:
     from breachbench.cli import app
 
     out = tmp_path / "c.ndjson"
-    r = CliRunner().invoke(app, ["replay", str(tiny_dataset), "--to", str(out), "--speed", "max", "--start", "2025-04-10T00:00:00Z",
-                                 "--end", "2025-04-10T00:01:00Z"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "replay",
+            str(tiny_dataset),
+            "--to",
+            str(out),
+            "--speed",
+            "max",
+            "--start",
+            "2025-04-10T00:00:00Z",
+            "--end",
+            "2025-04-10T00:01:00Z",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "replayed" in r.output and len(out.read_text().splitlines()) > 0
     r = CliRunner().invoke(app, ["replay", str(tiny_dataset), "--speed", "fast"])

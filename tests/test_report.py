@@ -46,7 +46,12 @@ def doc(tiny_run: dict[str, Any]) -> str:
 
 def test_first_screen_is_verdict_then_matrix(doc: str, payload: dict[str, Any]) -> None:
     body = doc.split("<body>", 1)[1]
-    assert body.index("Verdict") < body.index("Scenario matrix") < body.index("<h2>Leaderboard</h2>") < body.index("<h2>Incidents</h2>")
+    assert (
+        body.index("Verdict")
+        < body.index("Scenario matrix")
+        < body.index("<h2>Leaderboard</h2>")
+        < body.index("<h2>Incidents</h2>")
+    )
     words = verdict(payload)
     assert words[0].startswith("Best detector overall: ") and "oracle" not in words[0].split(",")[0]
     for line in words:
@@ -181,7 +186,10 @@ def test_plain_progress_lines() -> None:
     p.advance(t, 2)
     lines = out.getvalue().splitlines()
     assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in lines[:-1]] == [
-        "detect: started (0/4)", "detect null: 0/4", "detect oracle: 2/4"]
+        "detect: started (0/4)",
+        "detect null: 0/4",
+        "detect oracle: 2/4",
+    ]
     assert re.fullmatch(r"\[ *[0-9.]+ s\] detect oracle: done, 4/4 in [0-9.]+ s", lines[-1])
     out.truncate(0)
     out.seek(0)
@@ -190,15 +198,35 @@ def test_plain_progress_lines() -> None:
     p.update(g, completed=1)  # the next dataset: the stage starts again and is reported again
     p.update(g, completed=3)
     assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line).split(" in ")[0] for line in out.getvalue().splitlines()] == [
-        "generate logs: started (0/3)", "generate logs: done, 3/3", "generate logs: started again (1/3)", "generate logs: done, 3/3"]
+        "generate logs: started (0/3)",
+        "generate logs: done, 3/3",
+        "generate logs: started again (1/3)",
+        "generate logs: done, 3/3",
+    ]
 
 
 def test_run_piped_prints_a_line_per_stage_and_detector(tmp_path: Path) -> None:
     dets = ["null", "rule-stale-key-v1"]
     res = subprocess.run(
-        [sys.executable, "-m", "breachbench", "run", str(REPO / "configs" / "tiny.toml"), "--out", str(tmp_path / "run"), "--workers", "1",
-         "--set", f"detection.detectors={json.dumps(dets)}"],
-        check=False, capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "breachbench",
+            "run",
+            str(REPO / "configs" / "tiny.toml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--workers",
+            "1",
+            "--set",
+            f"detection.detectors={json.dumps(dets)}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     lines = res.stderr.splitlines()
@@ -229,7 +257,12 @@ def test_plots_are_titled_labelled_and_legends_sit_outside(tiny_run: dict[str, A
     out = Path(tiny_run["results"]).parent
     datasets = {d["label"]: Dataset.open(Path(d["path"])) for d in payload["datasets"] if not d["tuning"]}
     figs = report_figures(out, payload, datasets)
-    assert [t.split(" (")[0] for t, _ in figs][-4:] == ["Budget curves", "Precision-recall curves", "Time to detect", "What fooled each detector"]
+    assert [t.split(" (")[0] for t, _ in figs][-4:] == [
+        "Budget curves",
+        "Precision-recall curves",
+        "Time to detect",
+        "What fooled each detector",
+    ]
     assert sum(t.startswith("Records exposed over time") for t, _ in figs) == len({d["scenario"] for d in payload["datasets"]})
     try:
         for title, fig in figs:

@@ -23,8 +23,10 @@ EXTRA = "bad_detectors:Inverted"  # a detector the tiny config does not list: a 
 
 
 def _hashes(out: Path) -> dict[str, tuple[str, int]]:
-    return {p.relative_to(out).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted((out / "alerts").rglob("*.parquet"))}
+    return {
+        p.relative_to(out).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted((out / "alerts").rglob("*.parquet"))
+    }
 
 
 @pytest.fixture
@@ -58,15 +60,18 @@ def test_fingerprint_follows_the_source(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_adding_a_detector_to_a_finished_run(finished: Path, tiny_config: Any, tiny_rows: dict[str, dict[str, Any]]) -> None:
     before = _hashes(finished)
-    cfg = tiny_config.model_copy(update={"detection": tiny_config.detection.model_copy(
-        update={"detectors": [*tiny_config.detection.detectors, EXTRA]})})
+    cfg = tiny_config.model_copy(
+        update={"detection": tiny_config.detection.model_copy(update={"detectors": [*tiny_config.detection.detectors, EXTRA]})}
+    )
     rows, messages = _run(cfg, finished)
     assert rows[EXTRA]["status"] == "OK" and rows[EXTRA]["reused"] is False
     earlier = [d for d in rows if d not in (EXTRA, "oracle")]
     assert earlier and all(rows[d]["reused"] is True for d in earlier), [d for d in earlier if not rows[d]["reused"]]
     after = _hashes(finished)
     # other detectors' files untouched (bytes and mtime); the oracle anchor is written afresh, same bytes
-    assert {k: v for k, v in after.items() if EXTRA not in k and "oracle" not in k} == {k: v for k, v in before.items() if "oracle" not in k}
+    assert {k: v for k, v in after.items() if EXTRA not in k and "oracle" not in k} == {
+        k: v for k, v in before.items() if "oracle" not in k
+    }
     assert {k: v[0] for k, v in after.items() if "oracle" in k} == {k: v[0] for k, v in before.items() if "oracle" in k}
     assert any(EXTRA in k for k in after)
     assert any("reusing the verified alerts" in m for m in messages)
@@ -101,7 +106,9 @@ def test_changed_inputs_reuse_nothing(tiny_run: dict[str, Any], tiny_run_dir: Pa
     ids = [r["detector"] for r in res["results"] if r["detector"] != "oracle"]
     fps = {d: detector_fingerprint(d) for d in ids}
     paths = {d: {lab: f"alerts/{d}.parquet" for lab in datasets} for d in ids}
-    assert set(reusable(tiny_run_dir, datasets, detection, res["schema_version"], fps, paths)) == set(ids)  # as it stands: all of them
+    assert set(reusable(tiny_run_dir, datasets, detection, res["schema_version"], fps, paths)) == set(
+        ids
+    )  # as it stands: all of them
     for changed in (
         (tiny_run_dir, {k: "0" * 16 for k in datasets}, detection, res["schema_version"]),  # another world
         (tiny_run_dir, datasets, detection | {"timeout_s": detection["timeout_s"] + 1}, res["schema_version"]),  # other limits
@@ -110,15 +117,24 @@ def test_changed_inputs_reuse_nothing(tiny_run: dict[str, Any], tiny_run_dir: Pa
         (tiny_run_dir / "dataset", datasets, detection, res["schema_version"]),  # no results.json there
     ):
         assert reusable(*changed, fps, paths) == {}
-    budget_only = detection | {"budget": detection["budget"] + 5, "cost_profile": "low_misses"}  # scoring settings: files still good
+    budget_only = detection | {
+        "budget": detection["budget"] + 5,
+        "cost_profile": "low_misses",
+    }  # scoring settings: files still good
     assert set(reusable(tiny_run_dir, datasets, budget_only, res["schema_version"], fps, paths)) == set(ids)
 
 
 def test_cli_detectors_option(finished: Path, repo_root: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo_root / "tests"), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo_root / "tests"), os.environ.get("PYTHONPATH", "")]),
+        "COLUMNS": "200",
+    }
     cmd = [sys.executable, "-m", "breachbench", "run", str(repo_root / "configs" / "tiny.toml"), "--out", str(finished)]
     done = subprocess.run([*cmd, "--detectors", EXTRA], capture_output=True, text=True, timeout=600, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "reusing the verified alerts" in done.stderr and EXTRA in done.stdout
-    bad = subprocess.run([*cmd, "--detectors", "unissued-token-v1,,x"], capture_output=True, text=True, timeout=120, env=env, check=False)
+    bad = subprocess.run(
+        [*cmd, "--detectors", "unissued-token-v1,,x"], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
     assert bad.returncode == 2 and "--detectors" in bad.stderr and "Traceback" not in bad.stderr

@@ -25,12 +25,20 @@ TINY = str(REPO / "configs" / "tiny.toml")
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "breachbench", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "breachbench", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def _popen(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "breachbench", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "breachbench", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -71,7 +79,9 @@ def test_two_concurrent_generates_one_wins(tmp_path: Path) -> None:
     codes = sorted(r[0] for r in res)
     assert codes == [0, 2], res
     loser = next(r for r in res if r[0] == 2)
-    assert len(loser[2].strip().splitlines()) == 1 and ("another breachbench process" in loser[2] or "not empty" in loser[2]), loser
+    assert len(loser[2].strip().splitlines()) == 1 and ("another breachbench process" in loser[2] or "not empty" in loser[2]), (
+        loser
+    )
     assert sum("dataset written" in r[1] for r in res) == 1
     assert sorted(x.name for x in tmp_path.iterdir()) == ["ds"]
 
@@ -161,7 +171,14 @@ def test_clear_run_outputs_only_touches_ours(tmp_path: Path) -> None:
     assert clear_run_outputs(tmp_path) == ["results.json"]
 
 
-RUN_SET = ["--set", "world.customers=1500", "--set", "time.end=2025-04-18", "--set", 'detection.detectors=["null", "unissued-token-v1"]']
+RUN_SET = [
+    "--set",
+    "world.customers=1500",
+    "--set",
+    "time.end=2025-04-18",
+    "--set",
+    'detection.detectors=["null", "unissued-token-v1"]',
+]
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +234,10 @@ def test_sigterm_in_the_detector_phase_says_what_was_kept(tmp_path: Path) -> Non
     _, err = p.communicate(timeout=60)
     lines = err.strip().splitlines()
     assert p.returncode == 143, err
-    assert lines[-1].startswith("interrupted (SIGTERM): kept 1 complete dataset(s) that verify") and "results.json not written" in lines[-1], err
+    assert (
+        lines[-1].startswith("interrupted (SIGTERM): kept 1 complete dataset(s) that verify")
+        and "results.json not written" in lines[-1]
+    ), err
     assert "Traceback" not in err
     assert not (out / "results.json").exists()
     assert not (out / "alerts").exists() or not list((out / "alerts").rglob("*.parquet"))

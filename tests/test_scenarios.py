@@ -32,13 +32,29 @@ from simulator.scenarios.checks import CHECK_WORLD, ScenarioCheckError, check_sc
 REPO = Path(__file__).resolve().parent.parent
 LADDER = REPO / "configs" / "stealth-ladder.toml"
 CATALOGUE = [
-    "coupang-forged-token-v2", "bulk-export-before-departure-v2", "snooping-agent-v2", "compromised-employee-v2",
-    "slow-drip-analyst-v2", "privilege-misuse-v2", "classic-after-hours-theft-v2", "classic-job-hunt-theft-v2",
-    "classic-admin-impersonation-v2", "classic-colleague-mailout-v2", "classic-layoff-survivor-upload-v2",
+    "coupang-forged-token-v2",
+    "bulk-export-before-departure-v2",
+    "snooping-agent-v2",
+    "compromised-employee-v2",
+    "slow-drip-analyst-v2",
+    "privilege-misuse-v2",
+    "classic-after-hours-theft-v2",
+    "classic-job-hunt-theft-v2",
+    "classic-admin-impersonation-v2",
+    "classic-colleague-mailout-v2",
+    "classic-layoff-survivor-upload-v2",
 ]
 RULES_AND_STATS = [
-    "rule-departed-owner-key-v1", "rule-stale-key-v1", "rule-new-country-v1", "rule-after-termination-v1", "rule-no-ticket-reads-v1",
-    "rule-off-hours-bulk-v1", "stat-own-history-v1", "stat-peer-group-v1", "stat-sequential-sweep-v1", "stat-ip-rotation-v1",
+    "rule-departed-owner-key-v1",
+    "rule-stale-key-v1",
+    "rule-new-country-v1",
+    "rule-after-termination-v1",
+    "rule-no-ticket-reads-v1",
+    "rule-off-hours-bulk-v1",
+    "stat-own-history-v1",
+    "stat-peer-group-v1",
+    "stat-sequential-sweep-v1",
+    "stat-ip-rotation-v1",
 ]
 STEALTH = (0.0, 0.5, 1.0)
 AUDIT_SEEDS = (1, 2, 3)  # the leak verdict pools a scenario's seeds, as the report does
@@ -72,7 +88,9 @@ def test_check_scenario_passes_for_every_registered_scenario(sid: str, tmp_path:
 
 
 def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path) -> None:
-    check_scenario("coupang-forged-token-v2", knobs={"extortion": True, "bulk_days": 3, "start_offset": 1, "probe_days": 1}, workdir=tmp_path)
+    check_scenario(
+        "coupang-forged-token-v2", knobs={"extortion": True, "bulk_days": 3, "start_offset": 1, "probe_days": 1}, workdir=tmp_path
+    )
     check_scenario("snooping-agent-v2", knobs={"actors": 2}, count=3, workdir=tmp_path)
 
 
@@ -107,11 +125,13 @@ def _small(scenarios: list[dict[str, Any]], **over: Any) -> SimConfig:
 def prevalence_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from simulator.engine import generate
 
-    cfg = _small([
-        {"id": "slow-drip-analyst-v2", "count": 2},
-        {"id": "snooping-agent-v2", "count": 3, "knobs": {"actors": 2}},
-        {"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 1, "bulk_days": 4, "extortion": True}},
-    ])
+    cfg = _small(
+        [
+            {"id": "slow-drip-analyst-v2", "count": 2},
+            {"id": "snooping-agent-v2", "count": 3, "knobs": {"actors": 2}},
+            {"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 1, "bulk_days": 4, "extortion": True}},
+        ]
+    )
     return generate(cfg, tmp_path_factory.mktemp("prev") / "ds")
 
 
@@ -183,7 +203,9 @@ def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"scenarios\.0\.knobs\.stealth.*1\.5"):
         validate({"name": "x", "scenarios": [{"id": "snooping-agent-v2", "knobs": {"stealth": 1.5}}]})
     cfg = _small([{"id": "classic-admin-impersonation-v2", "count": 500}])
-    with pytest.raises(SimulationError, match=r"classic-admin-impersonation-v2.*actors=1.*only 0 active employees fit.*count=500.*lower count"):
+    with pytest.raises(
+        SimulationError, match=r"classic-admin-impersonation-v2.*actors=1.*only 0 active employees fit.*count=500.*lower count"
+    ):
         generate(cfg, tmp_path / "too-many")
     assert not (tmp_path / "too-many").exists()
 
@@ -248,9 +270,7 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_no_shortcut_reaches_the_leak_line_at_default_knobs(ladder: list[dict[str, Any]]) -> None:
-    from breachbench.audit import LEAK_SHARE
-
-    from breachbench.audit import pooled
+    from breachbench.audit import LEAK_SHARE, pooled
 
     audited = [c for c in ladder if "audit" in c]
     assert len(audited) == len(AUDIT_SEEDS) * len(CATALOGUE)
@@ -278,15 +298,22 @@ def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[di
     # the trend over the ladder, pooled over scenarios, seeds and detectors: strictly falling
     pooled = {s: mean([c for c in scored if c["stealth"] == s]) for s in STEALTH}
     assert pooled[0.0] > pooled[0.5] > pooled[1.0], pooled
-    assert pooled[1.0] < 0.7 * pooled[0.0], pooled  # most of these detectors watch the gateway, so the means are low; the fall is not
+    assert pooled[1.0] < 0.7 * pooled[0.0], (
+        pooled
+    )  # most of these detectors watch the gateway, so the means are low; the fall is not
     # per staff scenario (two seeds): the detectors catch less at the top of the ladder, and no more in
     # the middle than at the bottom (within 0.05: two seeds of one incident each are noisy there)
     staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v2"]  # the case is declared easy: its key gives it away
     per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
-    rising = [sid for sid in staff if not (per[sid][1.0] < per[sid][0.5] <= per[sid][0.0] + 0.05 and per[sid][1.0] < per[sid][0.0])]
+    rising = [
+        sid for sid in staff if not (per[sid][1.0] < per[sid][0.5] <= per[sid][0.0] + 0.05 and per[sid][1.0] < per[sid][0.0])
+    ]
     assert not rising, {sid: per[sid] for sid in rising}
     # and at stealth 0 some rule or statistic catches every staff scenario before most of its records are out
-    best = {sid: float(np.mean([max(c["detect"].values()) for c in scored if c["sid"] == sid and c["stealth"] == 0.0])) for sid in staff}
+    best = {
+        sid: float(np.mean([max(c["detect"].values()) for c in scored if c["sid"] == sid and c["stealth"] == 0.0]))
+        for sid in staff
+    }
     assert min(best.values()) > 0.5, best
 
 
@@ -309,7 +336,12 @@ def test_external_alerts_are_scored_against_staff_truth(prevalence_ds: Path, tmp
     )
     path = tmp_path / "alerts.parquet"
     alerts.write_parquet(path)
-    proc = subprocess.run([sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path), "--json"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     by_id = {i["incident_id"]: i for i in res["incidents"]}
@@ -319,21 +351,32 @@ def test_external_alerts_are_scored_against_staff_truth(prevalence_ds: Path, tmp
     assert sum(i["detected"] for i in res["incidents"]) == 1  # the other incidents' actors were not named
     # a file another program got wrong: the error names the column
     alerts.drop("entity_kind").write_parquet(path)
-    bad = subprocess.run([sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path)], capture_output=True, text=True, check=False)
-    assert bad.returncode == 2 and "missing column" in bad.stderr and "entity_kind" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "breachbench", "score", str(prevalence_ds), str(path)], capture_output=True, text=True, check=False
+    )
+    assert (
+        bad.returncode == 2 and "missing column" in bad.stderr and "entity_kind" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_scenarios_check_cli_names_the_failed_check() -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # --no-audit: the artefact audit (three seeds of the check world, about half a minute of CPU) is not what this
     # test is about; test_artefact_audit_passes_for_every_registered_scenario runs the same audit on every scenario
-    proc = subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "check", "bad_scenarios:StartsEarly", "--no-audit"],
-                          capture_output=True, text=True, check=False, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "breachbench", "scenarios", "check", "bad_scenarios:StartsEarly", "--no-audit"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert re.search(r"window\s+FAIL", proc.stdout) and "before its start" in proc.stdout
     assert re.search(r"determinism\s+ok", proc.stdout)
     assert "artefacts" not in proc.stdout  # --no-audit is honoured
-    unknown = subprocess.run([sys.executable, "-m", "breachbench", "scenarios", "check", "no-such-v1"], capture_output=True, text=True, check=False)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "breachbench", "scenarios", "check", "no-such-v1"], capture_output=True, text=True, check=False
+    )
     assert unknown.returncode == 2 and "unknown scenario 'no-such-v1'" in unknown.stderr and "Traceback" not in unknown.stderr
 
 

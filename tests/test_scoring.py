@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from pathlib import Path
 
 from breachbench.runner import oracle_alerts
 from breachbench.scoring import average_precision, cost_profiles, score_alerts, top_k
@@ -84,7 +84,15 @@ def test_top_k_per_bucket_with_tie_break() -> None:
 
 # ---- anchors on the tiny run ----------------------------------------------------------------
 
-METRICS = ["auprc", "recall_at_k", "ttd_median_buckets", "exposed_before_detection", "exposure_prevented", "false_alerts_per_bucket", "op_score"]
+METRICS = [
+    "auprc",
+    "recall_at_k",
+    "ttd_median_buckets",
+    "exposed_before_detection",
+    "exposure_prevented",
+    "false_alerts_per_bucket",
+    "op_score",
+]
 
 
 def test_all_runs_ok(tiny_rows) -> None:
@@ -230,9 +238,13 @@ def test_empty_alerts_are_null(tiny_truth) -> None:
 
 
 def test_alerts_outside_scored_buckets_ignored(tiny_truth, tiny_ds, oracle: pl.DataFrame) -> None:
-    warm = pl.DataFrame(
-        {"bucket": [tiny_ds.warmup[0]] * 3, "entity_kind": ["ip"] * 3, "entity_id": ["a", "b", "c"], "score": [9.0] * 3}
-    ).with_columns(reason=pl.lit(None, pl.String)).cast(ALERTS)
+    warm = (
+        pl.DataFrame(
+            {"bucket": [tiny_ds.warmup[0]] * 3, "entity_kind": ["ip"] * 3, "entity_id": ["a", "b", "c"], "score": [9.0] * 3}
+        )
+        .with_columns(reason=pl.lit(None, pl.String))
+        .cast(ALERTS)
+    )
     res = score_alerts(pl.concat([oracle, warm]), tiny_truth)["overall"]
     assert res["false_alerts_per_bucket"] == 0.0 and res["op_score"] == pytest.approx(100.0)
 

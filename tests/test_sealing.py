@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bad_detectors
 import polars as pl
 import pytest
 
-import bad_detectors
 from breachbench import sealing
 from breachbench.config import load_config
 from breachbench.dataset import Dataset
@@ -145,7 +145,10 @@ def hostile_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small sealed run: an honest rule, then a truth seeker, a writer and a forker."""
     out = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "suite")
     dets = json.dumps(["unissued-token-v1", "bad_detectors:TruthSeeker", "bad_detectors:Writer", "bad_detectors:Forker", "null"])
-    cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, f"detection.detectors={dets}", "detection.timeout_s=120", "detection.memory_mb=4096"])
+    cfg = load_config(
+        REPO / "configs" / "tiny.toml",
+        [*SMALL, f"detection.detectors={dets}", "detection.timeout_s=120", "detection.memory_mb=4096"],
+    )
     from simulator.engine import generate
 
     generate(cfg.sim(), out / "dataset", workers=1)
@@ -154,7 +157,9 @@ def hostile_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"out": out, "before": before, "result": result, "rows": {r["detector"]: r for r in result["rows"]}}
 
 
-@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: a sealed slot runs on copies but can read the bench's files")
+@pytest.mark.skipif(
+    not LANDLOCK, reason="the kernel has no Landlock: a sealed slot runs on copies but can read the bench's files"
+)
 def test_truth_seeker_finds_nothing_when_sealed(hostile_suite: dict[str, Any]) -> None:
     row = hostile_suite["rows"]["bad_detectors:TruthSeeker"]
     assert row["status"] == "OK", row["error"]
@@ -176,7 +181,9 @@ def test_writer_changes_nothing_outside_its_scratch(hostile_suite: dict[str, Any
     assert honest.equals(ref)
     # the shared features are what the bench computes afresh
     feats = out / "features"
-    got = {rel: hashlib.sha256((feats / rel).read_bytes()).hexdigest() for rel in shared_features(out / "dataset", out / "features2")}
+    got = {
+        rel: hashlib.sha256((feats / rel).read_bytes()).hexdigest() for rel in shared_features(out / "dataset", out / "features2")
+    }
     again = {rel: hashlib.sha256((out / "features2" / rel).read_bytes()).hexdigest() for rel in got}
     assert got == again
     # the writer scored what the honest rule scores: it hurt nobody, itself included
@@ -202,11 +209,17 @@ def test_no_scratch_left_in_the_temp_folder(hostile_suite: dict[str, Any]) -> No
 def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: pytest.TempPathFactory) -> None:
     from detectors.checks import _intact, _positives, check_dataset, check_detector
 
-    cache = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "checks")  # private: the shared cache is never exposed to the eraser
+    cache = tmp_path_factory.mktemp(
+        bad_detectors.DAMAGE_MARKER + "checks"
+    )  # private: the shared cache is never exposed to the eraser
     before = _positives(check_dataset(cache))
     assert before.height > 0
-    results = {r.check: r.ok for r in check_detector("bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache,
-                                                     raise_on_failure=False)}
+    results = {
+        r.check: r.ok
+        for r in check_detector(
+            "bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache, raise_on_failure=False
+        )
+    }
     assert results == {"schema": True, "direction": True}
     hit = [p for p in cache.iterdir() if p.name.startswith("check-") and not _intact(p)]
     assert hit, "the eraser did not reach the cached check world: the test proves nothing"
@@ -220,15 +233,25 @@ def test_score_comparisons_tolerate_float_noise() -> None:
 
     from detectors.checks import _same
 
-    a = pl.DataFrame({"bucket": [dt.date(2025, 4, 1)] * 2, "entity_kind": ["ip", "ip"], "entity_id": ["a", "b"], "score": [0.3, 1.0]})
+    a = pl.DataFrame(
+        {"bucket": [dt.date(2025, 4, 1)] * 2, "entity_kind": ["ip", "ip"], "entity_id": ["a", "b"], "score": [0.3, 1.0]}
+    )
     assert _same(a, a.with_columns(score=pl.col("score") + 1.8e-15))
     assert not _same(a, a.with_columns(score=pl.col("score") + 1e-6))
     assert not _same(a, a.with_columns(entity_id=pl.Series(["a", "c"])))
 
 
 def test_tune_runs_sealed_with_labels_and_no_truth(tmp_path: Path) -> None:
-    cfg = load_config(REPO / "configs" / "tiny.toml", [*SMALL, "suite.tuning_seeds=[11]", 'detection.detectors=["bad_detectors:TunesOnTruth"]',
-                                                        "detection.timeout_s=120", "detection.memory_mb=4096"])
+    cfg = load_config(
+        REPO / "configs" / "tiny.toml",
+        [
+            *SMALL,
+            "suite.tuning_seeds=[11]",
+            'detection.detectors=["bad_detectors:TunesOnTruth"]',
+            "detection.timeout_s=120",
+            "detection.memory_mb=4096",
+        ],
+    )
     rows = {r["detector"]: r for r in run_suite(cfg, tmp_path, workers=1, log=lambda *a, **k: None)["rows"]}
     row = rows["bad_detectors:TunesOnTruth"]
     assert row["status"] == "OK", row["error"]

@@ -29,26 +29,34 @@ def _eval(detection: str, df: pl.DataFrame) -> list[int]:
     return df.with_row_index().filter(expr)["index"].to_list()
 
 
-ROWS = pl.DataFrame({
-    "action": ["View", "export", "query", "view", None],
-    "row_count": [1, 5000, 800, 2, 3],
-    "ticket_id": [7, None, None, None, 9],
-    "local_hour": [10, 2, 23, 12, 3],
-    "flag": [True, False, None, True, False],
-})
+ROWS = pl.DataFrame(
+    {
+        "action": ["View", "export", "query", "view", None],
+        "row_count": [1, 5000, 800, 2, 3],
+        "ticket_id": [7, None, None, None, 9],
+        "local_hour": [10, 2, 23, 12, 3],
+        "flag": [True, False, None, True, False],
+    }
+)
 
 
-@pytest.mark.parametrize(("detection", "want"), [
-    ("  s: {action: view}\n  condition: s", [0, 3]),  # Sigma strings match case-insensitively
-    ("  s: {action|startswith: ex}\n  condition: s", [1]),
-    ("  s: {action: '*uer*'}\n  condition: s", [2]),
-    ("  s: {row_count|gte: 800}\n  condition: s", [1, 2]),
-    ("  s: {ticket_id: null}\n  condition: s", [1, 2, 3]),
-    ("  s: {flag: true}\n  condition: s", [0, 3]),
-    ("  s: {action: [export, query]}\n  condition: not s", [0, 3, 4]),
-    ("  bulk: {row_count|gte: 500}\n  n1: {local_hour|lt: 7}\n  n2: {local_hour|gte: 22}\n  condition: bulk and 1 of n*", [1, 2]),
-    ("  a: {action: view}\n  b: {ticket_id: null}\n  condition: a and b", [3]),
-])
+@pytest.mark.parametrize(
+    ("detection", "want"),
+    [
+        ("  s: {action: view}\n  condition: s", [0, 3]),  # Sigma strings match case-insensitively
+        ("  s: {action|startswith: ex}\n  condition: s", [1]),
+        ("  s: {action: '*uer*'}\n  condition: s", [2]),
+        ("  s: {row_count|gte: 800}\n  condition: s", [1, 2]),
+        ("  s: {ticket_id: null}\n  condition: s", [1, 2, 3]),
+        ("  s: {flag: true}\n  condition: s", [0, 3]),
+        ("  s: {action: [export, query]}\n  condition: not s", [0, 3, 4]),
+        (
+            "  bulk: {row_count|gte: 500}\n  n1: {local_hour|lt: 7}\n  n2: {local_hour|gte: 22}\n  condition: bulk and 1 of n*",
+            [1, 2],
+        ),
+        ("  a: {action: view}\n  b: {ticket_id: null}\n  condition: a and b", [3]),
+    ],
+)
 def test_engine_semantics(detection: str, want: list[int]) -> None:
     assert _eval(detection, ROWS) == want
 
@@ -120,7 +128,13 @@ def test_custom_rule_folder(tiny_ds: Any, tmp_path: Path) -> None:
     det = SigmaPack(rules=str(tmp_path)).fit(tiny_ds.view(tiny_ds.warmup[-1]))
     day = tiny_ds.scored[0]
     out = det.score(tiny_ds.view(day, day))
-    exports = tiny_ds.scan("admin").filter((pl.col("bucket") == day) & (pl.col("action") == "export")).select("employee_id").unique().collect()
+    exports = (
+        tiny_ds.scan("admin")
+        .filter((pl.col("bucket") == day) & (pl.col("action") == "export"))
+        .select("employee_id")
+        .unique()
+        .collect()
+    )
     assert sorted(out["entity_id"].to_list()) == sorted(str(e) for e in exports["employee_id"].to_list())
     assert set(out["entity_kind"]) <= {"employee"}
     with pytest.raises(SigmaRuleError, match="no \\*.yml"):

@@ -409,9 +409,11 @@ def test_phases_probe_then_bulk(gateway: pl.DataFrame, knobs, tiny_config) -> No
 
 def test_bulk_ids_contiguous_per_day(gateway: pl.DataFrame) -> None:
     bulk = gateway.filter(pl.col("phase") == "bulk").with_columns(day=_local_date())
-    per_day = bulk.group_by("day").agg(
-        lo=pl.col("customer_id").min(), hi=pl.col("customer_id").max(), n=pl.col("customer_id").n_unique()
-    ).sort("day")
+    per_day = (
+        bulk.group_by("day")
+        .agg(lo=pl.col("customer_id").min(), hi=pl.col("customer_id").max(), n=pl.col("customer_id").n_unique())
+        .sort("day")
+    )
     assert per_day.height >= 5
     assert (per_day["hi"] - per_day["lo"] + 1 == per_day["n"]).all(), per_day
     # the sweep moves forward: each day starts right after the previous one ended
@@ -441,9 +443,15 @@ def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], tiny_clean_datase
         assert clean.equals(truth[name]), f"truth/{name} depends on the collection faults"
     # so it matches the logs exactly where collection is perfect
     mal = truth["malicious_events"].filter(pl.col("stream") == "gateway").select("event_id", "incident_id")
-    gateway = pl.read_parquet(layout.log_files(tiny_clean_dataset, "gateway", sorted(
-        dt.date.fromisoformat(p.name.removeprefix("date=")) for p in (tiny_clean_dataset / "logs" / "gateway").iterdir()
-    ))).join(mal, on="event_id", how="left")
+    gateway = pl.read_parquet(
+        layout.log_files(
+            tiny_clean_dataset,
+            "gateway",
+            sorted(
+                dt.date.fromisoformat(p.name.removeprefix("date=")) for p in (tiny_clean_dataset / "logs" / "gateway").iterdir()
+            ),
+        )
+    ).join(mal, on="event_id", how="left")
     read = (
         gateway.filter(pl.col("incident_id").is_not_null() & (pl.col("records_returned") > 0) & (pl.col("status") == 200))
         .group_by("incident_id", "customer_id")
@@ -453,14 +461,20 @@ def test_exposure_matches_logs(truth: dict[str, pl.DataFrame], tiny_clean_datase
     kinds = truth["exposure"]
     assert kinds.select("incident_id", "customer_id", "kind").is_unique().all()
     assert set(kinds["kind"].unique()) <= {"my_info", "address_book", "address_edit", "order_history"}
-    exp = kinds.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min(), pl.col("reads").sum()).sort("incident_id", "customer_id")
+    exp = (
+        kinds.group_by("incident_id", "customer_id")
+        .agg(pl.col("first_ts").min(), pl.col("reads").sum())
+        .sort("incident_id", "customer_id")
+    )
     assert exp["customer_id"].to_list() == read["customer_id"].to_list()
     assert exp["customer_id"].is_unique().all()
     assert (exp["first_ts"] == read["first"]).all()
     assert (exp["reads"] == read["n"]).all()
 
 
-def test_actor_is_departed_engineer_with_live_key(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame, world: dict[str, pl.DataFrame], tiny_config) -> None:
+def test_actor_is_departed_engineer_with_live_key(
+    truth: dict[str, pl.DataFrame], gateway: pl.DataFrame, world: dict[str, pl.DataFrame], tiny_config
+) -> None:
     from simulator.world import ENGINEERS
 
     mal = gateway.filter(pl.col("incident_id").is_not_null())
@@ -480,12 +494,16 @@ def test_actor_is_departed_engineer_with_live_key(truth: dict[str, pl.DataFrame]
     assert normal_with_key.height > 1000
     # and it is not the only departed owner of a token-signing key
     departed = world["employees"].filter(pl.col("termination_date") < tiny_config.time.start)["employee_id"]
-    signing = world["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("owner_employee_id").is_in(departed.implode()))
+    signing = world["credentials"].filter(
+        (pl.col("kind") == "token-signing") & pl.col("owner_employee_id").is_in(departed.implode())
+    )
     assert signing.height >= 2
 
 
 def test_normal_traffic_is_diurnal(gateway: pl.DataFrame) -> None:
-    hours = gateway.filter(pl.col("incident_id").is_null()).select(pl.col("ts").dt.convert_time_zone(TZ).dt.hour().alias("h"))["h"]
+    hours = gateway.filter(pl.col("incident_id").is_null()).select(pl.col("ts").dt.convert_time_zone(TZ).dt.hour().alias("h"))[
+        "h"
+    ]
     night = hours.is_between(2, 5).mean()
     evening = hours.is_between(20, 23).mean()
     assert night < 0.3 * evening, (night, evening)

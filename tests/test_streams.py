@@ -154,13 +154,10 @@ def test_admin_follows_the_working_week(big_admin: pl.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def daily_gateway(big: Dataset) -> pl.DataFrame:
     """Gateway rows per local day with a compound-Poisson standard error (sum of squared rows per session)."""
-    per_tok = (
-        _rows(big.root, "gateway").unique("event_id")
-        .with_columns(day=_local().dt.date())
-        .group_by("day", "token_id").len()
-    )
+    per_tok = _rows(big.root, "gateway").unique("event_id").with_columns(day=_local().dt.date()).group_by("day", "token_id").len()
     return (
-        per_tok.group_by("day").agg(n=pl.col("len").sum(), var=(pl.col("len").cast(pl.Float64) ** 2).sum())
+        per_tok.group_by("day")
+        .agg(n=pl.col("len").sum(), var=(pl.col("len").cast(pl.Float64) ** 2).sum())
         .with_columns(m=pl.col("day").map_elements(pools.day_multiplier, return_dtype=pl.Float64))
         .sort("day")
     )
@@ -216,15 +213,18 @@ def _first_use(ds: Dataset) -> pl.DataFrame:
     """Each normal token's first gateway row: its ts and the bucket it was delivered in."""
     mal = ds.truth("malicious_events").select("event_id").lazy()
     return (
-        ds.scan("gateway").join(mal, on="event_id", how="anti")
-        .group_by("token_id").agg(first=pl.col("ts").min(), first_bucket=pl.col("bucket").min())
+        ds.scan("gateway")
+        .join(mal, on="event_id", how="anti")
+        .group_by("token_id")
+        .agg(first=pl.col("ts").min(), first_bucket=pl.col("bucket").min())
         .collect()
     )
 
 
 def _issued(ds: Dataset) -> pl.DataFrame:
     return (
-        ds.scan("auth").filter(pl.col("event") == "token_issued")
+        ds.scan("auth")
+        .filter(pl.col("event") == "token_issued")
         .group_by("token_id")
         .agg(issued=pl.col("ts").min(), issued_bucket=pl.col("bucket").min(), issue_event=pl.col("event_id").first())
         .collect()
@@ -269,7 +269,9 @@ def test_support_reads_carry_tickets(big: Dataset, big_admin: pl.DataFrame) -> N
     analysts = big_admin.filter(pl.col("role") == "analyst")
     assert analysts.height > 1_000
     # analysts run batch queries, and open the odd single record (about 2 a day against 6 queries)
-    assert 0.6 < analysts["customer_id"].null_count() / analysts.height < 0.9, "analysts run batch queries, with a few record views"
+    assert 0.6 < analysts["customer_id"].null_count() / analysts.height < 0.9, (
+        "analysts run batch queries, with a few record views"
+    )
     assert (analysts["row_count"] >= 1).all()
     # a query selects a share of the base: 3,000 rows at 1M customers (median), scaled to this world
     expected = 3000 * big.manifest["config"]["world"]["customers"] / 1_000_000
@@ -331,10 +333,7 @@ def test_hard_negatives_tagged_and_look_their_part(
     assert tags["event_id"].is_unique().all()
     codes = {v: k for k, v in schema.STREAM_CODES.items()}
     assert (tags["stream"] == (tags["event_id"] // (1 << 60)).replace_strict(codes, return_dtype=pl.String)).all()
-    delivered = pl.concat([
-        _rows(big.root, s).select(pl.lit(s).alias("stream"), "event_id").unique()
-        for s in schema.LOG_STREAMS
-    ])
+    delivered = pl.concat([_rows(big.root, s).select(pl.lit(s).alias("stream"), "event_id").unique() for s in schema.LOG_STREAMS])
     lost = tags.join(delivered, on=["stream", "event_id"], how="anti")
     p = big_config.logs.missing_rate + big_config.logs.late_rate
     assert _at_most(lost.height, tags.height, p), f"{lost.height} of {tags.height} tagged events not delivered"
@@ -427,7 +426,8 @@ def test_staff_rows_only_while_employed(big: Dataset, big_world: dict[str, pl.Da
     bad = admin.filter(~_employed())
     assert bad.height == 0, bad.select("employee_id", "day", "hire_date", "termination_date").unique().head(5)
     auth = (
-        _rows(big.root, "auth").filter(pl.col("employee_id").is_not_null())
+        _rows(big.root, "auth")
+        .filter(pl.col("employee_id").is_not_null())
         .with_columns(day=_gen_day(BIG_START))
         .join(emp, on="employee_id", how="left")
     )
@@ -443,17 +443,20 @@ def test_staff_rows_only_while_employed(big: Dataset, big_world: dict[str, pl.Da
 
 def _hr_expected(ds: Dataset, start: dt.date, end: dt.date) -> pl.DataFrame:
     emp = pl.read_parquet(layout.world_glob(ds.root, "employees"))
-    return pl.concat([
-        emp.filter(pl.col(col).is_between(start, end, closed="left")).select(
-            pl.col("employee_id").cast(pl.String).alias("subject_id"), pl.lit(event).alias("event"), pl.col(col).alias("day")
-        )
-        for col, event in (("hire_date", "hire"), ("termination_date", "termination"))
-    ])
+    return pl.concat(
+        [
+            emp.filter(pl.col(col).is_between(start, end, closed="left")).select(
+                pl.col("employee_id").cast(pl.String).alias("subject_id"), pl.lit(event).alias("event"), pl.col(col).alias("day")
+            )
+            for col, event in (("hire_date", "hire"), ("termination_date", "termination"))
+        ]
+    )
 
 
 def _hr_got(ds: Dataset) -> pl.DataFrame:
     return (
-        _rows(ds.root, "hr").filter(pl.col("event").is_in(["hire", "termination"]))
+        _rows(ds.root, "hr")
+        .filter(pl.col("event").is_in(["hire", "termination"]))
         .unique("event_id")
         .select(pl.col("subject_kind"), "subject_id", "event", _local().dt.date().alias("day"))
     )

@@ -57,8 +57,13 @@ def _run(cfg, out: Path) -> dict[str, Any]:
     """run_suite with the log captured; adds the config, the parsed results.json and the log."""
     messages: list[str] = []
     result = run_suite(cfg, out, workers=1, log=lambda *a, **k: messages.append(" ".join(map(str, a))))
-    return result | {"config": cfg, "out": out, "payload": json.loads(Path(result["results"]).read_text()), "log": messages,
-                     "by_id": {r["detector"]: r for r in result["rows"]}}
+    return result | {
+        "config": cfg,
+        "out": out,
+        "payload": json.loads(Path(result["results"]).read_text()),
+        "log": messages,
+        "by_id": {r["detector"]: r for r in result["rows"]},
+    }
 
 
 def _seed_datasets(src: Path, dst: Path, labels: list[str]) -> None:
@@ -82,11 +87,15 @@ def two_seed_run(tiny_config_path: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def five_seed_run(two_seed_run: dict[str, Any], tiny_config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def five_seed_run(
+    two_seed_run: dict[str, Any], tiny_config_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """Seeds 1..5 (1 and 2 reused from the two-seed run); detection.budget 10 is not among suite.budgets."""
     out = tmp_path_factory.mktemp("five_seeds")
     _seed_datasets(two_seed_run["out"], out, [_label(1), _label(2)])
-    cfg = _cheap(tiny_config_path, "suite.seeds=[1, 2, 3, 4, 5]", "suite.budgets=[20, 2, 5]", f"detection.detectors={FAST_DETECTORS}")
+    cfg = _cheap(
+        tiny_config_path, "suite.seeds=[1, 2, 3, 4, 5]", "suite.budgets=[20, 2, 5]", f"detection.detectors={FAST_DETECTORS}"
+    )
     run = _run(cfg, out)
     assert sum("reused" in m for m in run["log"]) == 2, run["log"]
     return run
@@ -177,16 +186,35 @@ def test_single_seed_uses_out_dataset(tiny_config, tiny_run: dict[str, Any], tin
 def _incident(before: float, total: float = 100, perfect: float = 10, ttd: int | None = 1) -> dict[str, Any]:
     """A synthetic incident entry: harm and records alike (one record, one unit of harm)."""
     detected = ttd is not None
-    return {"exposed_before_detection": before, "exposed_total": total, "exposed_perfect": perfect, "harm_before_detection": float(before),
-            "harm_total": float(total), "harm_perfect": float(perfect), "detected": detected, "detectable": True, "ttd_buckets": ttd,
-            "timeliness": 1 - ttd / 10 if detected else 0.0, "scenario": SCENARIO}
+    return {
+        "exposed_before_detection": before,
+        "exposed_total": total,
+        "exposed_perfect": perfect,
+        "harm_before_detection": float(before),
+        "harm_total": float(total),
+        "harm_perfect": float(perfect),
+        "detected": detected,
+        "detectable": True,
+        "ttd_buckets": ttd,
+        "timeliness": 1 - ttd / 10 if detected else 0.0,
+        "scenario": SCENARIO,
+    }
 
 
 def _run_of(incidents: list[dict[str, Any]], false: int, auprc: float = 0.5) -> dict[str, Any]:
     harm = [sum(i[k] for i in incidents) for k in ("harm_before_detection", "harm_total", "harm_perfect")]
-    return {"overall": {"auprc": auprc, "chance_auprc": auprc / 20, "lift": 20.0, "prevalence": 0.01, "false_alerts_read": int(false), "scored_buckets": 10,
-                        "harm_by_profile": {p: harm for p in PROFILES}},
-            "incidents": incidents}
+    return {
+        "overall": {
+            "auprc": auprc,
+            "chance_auprc": auprc / 20,
+            "lift": 20.0,
+            "prevalence": 0.01,
+            "false_alerts_read": int(false),
+            "scored_buckets": 10,
+            "harm_by_profile": {p: harm for p in PROFILES},
+        },
+        "incidents": incidents,
+    }
 
 
 def _synthetic_runs(n: int) -> list[dict[str, Any]]:
@@ -250,7 +278,9 @@ def _records(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in row["runs"] if "overall" in r]
 
 
-def test_suite_intervals_are_the_run_bootstrap_and_tighten_with_seeds(two_seed_run: dict[str, Any], five_seed_run: dict[str, Any]) -> None:
+def test_suite_intervals_are_the_run_bootstrap_and_tighten_with_seeds(
+    two_seed_run: dict[str, Any], five_seed_run: dict[str, Any]
+) -> None:
     """Row intervals are the bootstrap over that row's runs; relative to the per-seed spread they tighten from 2 to 5 seeds."""
     ratios: dict[int, dict[tuple[str, str], float]] = {}
     for run in (two_seed_run, five_seed_run):
@@ -291,7 +321,9 @@ def test_op_score_is_zero_for_null_and_100_for_perfect_under_every_profile() -> 
 
 
 @pytest.mark.parametrize("which", ["tiny", "five_seeds"])
-def test_null_scores_0_and_oracle_100_under_every_profile(which: str, tiny_rows: dict[str, Any], five_seed_run: dict[str, Any]) -> None:
+def test_null_scores_0_and_oracle_100_under_every_profile(
+    which: str, tiny_rows: dict[str, Any], five_seed_run: dict[str, Any]
+) -> None:
     rows = tiny_rows if which == "tiny" else five_seed_run["by_id"]
     null, oracle = rows["null"], rows[ORACLE]
     assert set(null["op_score_profiles"]) == set(oracle["op_score_profiles"]) == set(PROFILES)
@@ -325,7 +357,9 @@ def results_validator(repo_root: Path):
     return jsonschema.Draft202012Validator(schema)
 
 
-def test_results_json_validates_against_schema(results_validator, tiny_run: dict[str, Any], five_seed_run: dict[str, Any], tuned_run: dict[str, Any]) -> None:
+def test_results_json_validates_against_schema(
+    results_validator, tiny_run: dict[str, Any], five_seed_run: dict[str, Any], tuned_run: dict[str, Any]
+) -> None:
     for payload in (json.loads(Path(tiny_run["results"]).read_text()), five_seed_run["payload"], tuned_run["payload"]):
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in results_validator.iter_errors(payload)]
         assert errors == []
@@ -355,8 +389,15 @@ def _compare(tmp: Path, old: dict, new: dict, *args: str) -> subprocess.Complete
     a, b = tmp / "old.json", tmp / "new.json"
     a.write_text(json.dumps(old))
     b.write_text(json.dumps(new))
-    return subprocess.run([sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
-                          check=False, capture_output=True, text=True, timeout=120, cwd=tmp, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_compare_identical_passes_and_planted_op_score_drop_fails(tiny_run: dict[str, Any], tmp_path: Path) -> None:
@@ -418,9 +459,9 @@ def _png_pixels(data: bytes) -> bytes:
     """Inflate the IDAT chunks (checks each chunk's CRC on the way)."""
     pos, idat = 8, b""
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         assert zlib.crc32(kind + body) == crc, kind
         if kind == b"IDAT":
             idat += body
@@ -472,20 +513,44 @@ def test_report_renders_offline_in_headless_chromium(tiny_run: dict[str, Any], t
 
     page = tmp_path / "report.html"
     doc = Path(tiny_run["report"]).read_text(encoding="utf-8")
-    probe = ("<script>window.addEventListener('load', () => { document.title = 'IMGS:' + "
-             "[...document.images].map(i => i.complete ? i.naturalWidth : -1).join(','); });</script>")
+    probe = (
+        "<script>window.addEventListener('load', () => { document.title = 'IMGS:' + "
+        "[...document.images].map(i => i.complete ? i.naturalWidth : -1).join(','); });</script>"
+    )
     page.write_text(doc.replace("</body>", probe + "</body>"), encoding="utf-8")
-    offline = [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={tmp_path / 'profile'}",
-               "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-first-run"]
+    offline = [
+        _chromium(),
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--no-first-run",
+    ]
     env = {**os.environ, "HOME": str(tmp_path)}
     shot = tmp_path / "shot.png"
-    res = subprocess.run([*offline, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()], check=False, capture_output=True, text=True, timeout=120, env=env)
+    res = subprocess.run(
+        [*offline, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert shot.is_file(), res.stderr[-2000:]
     data = shot.read_bytes()
     assert _png_size(data) == (1200, 2400)
     img = matplotlib.image.imread(io.BytesIO(data), format="png")
     assert float(img[..., :3].std()) > 0.05 and len(np.unique(img[..., :3].reshape(-1, 3), axis=0)) > 100
-    dom = subprocess.run([*offline, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()], check=False, capture_output=True, text=True, timeout=120, env=env)
+    dom = subprocess.run(
+        [*offline, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     found = re.search(r"<title>IMGS:([-0-9,]*)</title>", dom.stdout)
     assert found, dom.stdout[:500] + dom.stderr[-1000:]
     widths = [int(x) for x in found.group(1).split(",")]
@@ -508,10 +573,14 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
     # one dataset: the pooled verdict is that dataset's; the tiny world's forged-token case is declared easy
     scen = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){3}<td>(.*?)</td></tr>", pooled_table)
     assert all(r["declared_easy"] and r["declared_easy"].startswith("coupang-forged-token-v2: ") for r in rows)
-    assert [(name, verdict) for _, name, verdict in scen] == [(r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows]
+    assert [(name, verdict) for _, name, verdict in scen] == [
+        (r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows
+    ]
     assert {s for s, _, _ in scen} == {"coupang-forged-token-v2"}
     table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){4}<td>(.*?)</td></tr>", per_dataset)
-    assert [(name, verdict) for _, name, verdict in table] == [(r["shortcut"], "at or above the line on this seed" if r["leaks"] else "no") for r in rows]
+    assert [(name, verdict) for _, name, verdict in table] == [
+        (r["shortcut"], "at or above the line on this seed" if r["leaks"] else "no") for r in rows
+    ]
     assert {label for label, _, _ in table} == {_label(tiny_config.seed)}
     assert any(r["leaks"] for r in rows)  # the departed-owner key gives the case away
     assert "solved by a one-line shortcut" not in section and "No shortcut reaches the leak line" in section
@@ -528,7 +597,12 @@ def test_pooled_audit_sums_costs_over_seeds() -> None:
     from breachbench.audit import pooled
 
     def row(before: float, total: float, perfect: float, false: float, easy: str | None = None) -> dict[str, Any]:
-        return {"shortcut": "s", "op_score": None, "declared_easy": easy, "parts": {1: (before, total, perfect, false), 10: (total, total, perfect, 0.0)}}
+        return {
+            "shortcut": "s",
+            "op_score": None,
+            "declared_easy": easy,
+            "parts": {1: (before, total, perfect, false), 10: (total, total, perfect, 0.0)},
+        }
 
     # a chance catch on one seed (op 100 there) and misses on two: pooled well under the line
     out = pooled([[row(10, 100, 10, 0)], [row(100, 100, 10, 0)], [row(100, 100, 10, 0)]])[0]
@@ -559,14 +633,20 @@ def test_tune_sees_only_tuning_labels(tuned_run: dict[str, Any]) -> None:
     assert row["status"] == "OK", row["error"]  # the tuned instance (not a fresh one) was fitted on each test dataset
     assert row["runs_total"] == 2 and sorted(r["seed"] for r in row["runs"]) == [1, 2]
     assert payload["seeds"] == {"test": [1, 2], "tuning": [11]}
-    assert [(d["label"], d["tuning"]) for d in payload["datasets"]] == [(_label(1), False), (_label(2), False), (_label(11, True), True)]
+    assert [(d["label"], d["tuning"]) for d in payload["datasets"]] == [
+        (_label(1), False),
+        (_label(2), False),
+        (_label(11, True), True),
+    ]
     calls = tuned_run["calls"]
     assert len(calls) == 1  # once per tuning dataset, not once per test dataset
     tune_root = out / "datasets" / _label(11, True)
     assert calls[0]["files"] and all(Path(f).is_relative_to(tune_root) for f in calls[0]["files"])
 
     def units(ds: Dataset) -> set[tuple]:
-        return set(ds.positive_units.filter(pl.col("role") == "actor").select(UNITS).unique().iter_rows())  # the labels are actor units
+        return set(
+            ds.positive_units.filter(pl.col("role") == "actor").select(UNITS).unique().iter_rows()
+        )  # the labels are actor units
 
     given = set(calls[0]["labels"].select(UNITS).iter_rows())
     assert calls[0]["labels"].height == len(given)
@@ -590,8 +670,13 @@ def test_overlapping_test_and_tuning_seeds_is_a_config_error(tiny_config_path: P
 # ---------------------------------------------------------------- 9. budgets
 
 
-def test_by_budget_keys_are_suite_budgets_and_the_detection_budget(tiny_config, tiny_run: dict[str, Any], five_seed_run: dict[str, Any], tiny_ds, tiny_truth) -> None:
-    for cfg, payload in ((tiny_config, json.loads(Path(tiny_run["results"]).read_text())), (five_seed_run["config"], five_seed_run["payload"])):
+def test_by_budget_keys_are_suite_budgets_and_the_detection_budget(
+    tiny_config, tiny_run: dict[str, Any], five_seed_run: dict[str, Any], tiny_ds, tiny_truth
+) -> None:
+    for cfg, payload in (
+        (tiny_config, json.loads(Path(tiny_run["results"]).read_text())),
+        (five_seed_run["config"], five_seed_run["payload"]),
+    ):
         ks = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
         assert payload["budgets"] == ks
         for row in payload["results"]:

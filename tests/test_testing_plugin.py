@@ -22,7 +22,13 @@ def test_fixture_gives_a_scoreable_dataset(breachbench_dataset: Path) -> None:
 
 
 def test_cache_is_reused(tmp_path: Path) -> None:
-    cfg = SimConfig.model_validate({**SMALL, "world": {"customers": 300, "employees": 60}, "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 3}})
+    cfg = SimConfig.model_validate(
+        {
+            **SMALL,
+            "world": {"customers": 300, "employees": 60},
+            "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 3},
+        }
+    )
     first = cached_dataset(cfg, tmp_path)
     stamp = (first / "manifest.json").stat().st_mtime_ns
     assert cached_dataset(cfg, tmp_path) == first

@@ -18,18 +18,27 @@ def clean(tiny_dataset: Path) -> DetectorRun:
     return r
 
 
-@pytest.mark.parametrize(("name", "status", "timeout_s", "memory_mb"), [
-    ("SecondRaises", "ERROR", 300, 4096),
-    ("SecondWrongSchema", "ERROR", 300, 4096),
-    ("SecondExits", "ERROR", 300, 4096),
-    ("SecondSleeps", "TIMEOUT", 15, 4096),
-    ("SecondHogs", "OOM", 300, 1200),
-])
-def test_a_dataset_that_fails_spoils_nothing_else(tiny_dataset: Path, clean: DetectorRun, name: str, status: str, timeout_s: int,
-                                                 memory_mb: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "status", "timeout_s", "memory_mb"),
+    [
+        ("SecondRaises", "ERROR", 300, 4096),
+        ("SecondWrongSchema", "ERROR", 300, 4096),
+        ("SecondExits", "ERROR", 300, 4096),
+        ("SecondSleeps", "TIMEOUT", 15, 4096),
+        ("SecondHogs", "OOM", 300, 1200),
+    ],
+)
+def test_a_dataset_that_fails_spoils_nothing_else(
+    tiny_dataset: Path, clean: DetectorRun, name: str, status: str, timeout_s: int, memory_mb: int
+) -> None:
     seen: list[int] = []
-    runs = run_isolated_many(f"warm_detectors:{name}", [tiny_dataset] * 3, timeout_s=timeout_s, memory_mb=memory_mb,
-                             on_done=lambda i, _: seen.append(i))
+    runs = run_isolated_many(
+        f"warm_detectors:{name}",
+        [tiny_dataset] * 3,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        on_done=lambda i, _: seen.append(i),
+    )
     assert [r.status for r in runs] == ["OK", status, "OK"], [(r.status, r.error) for r in runs]
     assert seen == [0, 1, 2]
     assert runs[1].alerts.height == 0 and runs[1].error

@@ -232,8 +232,7 @@ def _pmf_misfits(sizes: np.ndarray, pmf: list[float]) -> list[tuple[int, int, fl
 def books() -> dict[str, dict[str, pl.DataFrame]]:
     """20,000 ko_KR customers (four blocks) with their books, for each pmf."""
     return {
-        name: _blocks(_sim(seed=31, customers=20_000, block_size=5000, address_book_pmf=pmf))
-        for name, pmf in BOOK_PMFS.items()
+        name: _blocks(_sim(seed=31, customers=20_000, block_size=5000, address_book_pmf=pmf)) for name, pmf in BOOK_PMFS.items()
     }
 
 
@@ -267,7 +266,8 @@ def test_first_entry_is_the_customer(books: dict[str, dict[str, pl.DataFrame]]) 
 def test_family_entries_share_the_surname(books: dict[str, dict[str, pl.DataFrame]]) -> None:
     t = books["default"]
     others = (
-        t["addresses"].filter(~pl.col("is_self"))
+        t["addresses"]
+        .filter(~pl.col("is_self"))
         .join(t["customers"].select("customer_id", "name"), on="customer_id")
         .select(same=pl.col("recipient_name").str.slice(0, 1) == pl.col("name").str.slice(0, 1))
     )["same"]
@@ -390,13 +390,15 @@ def test_lower_attrition_means_fewer_leavers(big_staff: dict[str, pl.DataFrame])
 
 # ---- 6. role history ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", list(ROLE_STAFF))
 def test_role_segments_tile_employment(name: str) -> None:
     s = _role_staff(name)
     e, seg = s["employees"], s["employee_roles"].sort("employee_id", "start_date")
     assert set(seg["employee_id"].unique()) == set(e["employee_id"])
     nxt = seg.with_columns(
-        next_start=pl.col("start_date").shift(-1).over("employee_id"), pos=pl.int_range(pl.len()).over("employee_id"),
+        next_start=pl.col("start_date").shift(-1).over("employee_id"),
+        pos=pl.int_range(pl.len()).over("employee_id"),
         n=pl.len().over("employee_id"),
     )
     inner = nxt.filter(pl.col("pos") < pl.col("n") - 1)
@@ -404,9 +406,12 @@ def test_role_segments_tile_employment(name: str) -> None:
     assert inner["end_date"].null_count() == 0
     closed = nxt.filter(pl.col("end_date").is_not_null())
     assert (closed["start_date"] < closed["end_date"]).all(), "an empty or reversed segment"
-    ends = nxt.filter(pl.col("pos") == 0).select("employee_id", "start_date").join(
-        nxt.filter(pl.col("pos") == pl.col("n") - 1).select("employee_id", "end_date"), on="employee_id"
-    ).join(e, on="employee_id")
+    ends = (
+        nxt.filter(pl.col("pos") == 0)
+        .select("employee_id", "start_date")
+        .join(nxt.filter(pl.col("pos") == pl.col("n") - 1).select("employee_id", "end_date"), on="employee_id")
+        .join(e, on="employee_id")
+    )
     assert (ends["start_date"] == ends["hire_date"]).all(), "first segment does not start at hire"
     assert (ends["end_date"].is_null() == ends["termination_date"].is_null()).all()
     both = ends.filter(pl.col("end_date").is_not_null())
@@ -428,8 +433,12 @@ def test_role_of_record(name: str) -> None:
     assert covering["employee_id"].is_unique().all()
     first = seg.sort("employee_id", "start_date").group_by("employee_id", maintain_order=True).first()
     later = e.filter(pl.col("hire") > pl.col("snap")).join(first, on="employee_id", suffix="_seg")
-    record = pl.concat([covering.select("employee_id", "role", "team", "role_seg", "team_seg"),
-                        later.select("employee_id", "role", "team", "role_seg", "team_seg")])
+    record = pl.concat(
+        [
+            covering.select("employee_id", "role", "team", "role_seg", "team_seg"),
+            later.select("employee_id", "role", "team", "role_seg", "team_seg"),
+        ]
+    )
     assert record.height == e.height, "an employee without a segment at the snapshot day"
     wrong = record.filter((pl.col("role") != pl.col("role_seg")) | (pl.col("team") != pl.col("team_seg")))
     assert wrong.height == 0, wrong.head(5)
@@ -441,9 +450,11 @@ def test_role_change_rate(name: str) -> None:
     s = _role_staff(name)
     e = s["employees"]
     end = _day(cfg.time.end)
-    years = e.select(
-        (pl.min_horizontal(_days("termination_date").fill_null(end), pl.lit(end)) - _days("hire_date")) / 365.25
-    ).to_series().sum()
+    years = (
+        e.select((pl.min_horizontal(_days("termination_date").fill_null(end), pl.lit(end)) - _days("hire_date")) / 365.25)
+        .to_series()
+        .sum()
+    )
     changes = s["employee_roles"].height - e.height
     expected = cfg.world.role_change_rate * years
     msg = f"{changes} changes in {years:.0f} person-years, expected {expected:.0f}"
@@ -463,8 +474,10 @@ ORPHAN_CASES = {
 
 def _check_orphans(cfg: SimConfig, s: dict[str, pl.DataFrame]) -> None:
     start = cfg.time.start
-    sk = s["credentials"].filter(pl.col("kind") == "token-signing").join(
-        s["employees"], left_on="owner_employee_id", right_on="employee_id", how="left"
+    sk = (
+        s["credentials"]
+        .filter(pl.col("kind") == "token-signing")
+        .join(s["employees"], left_on="owner_employee_id", right_on="employee_id", how="left")
     )
     # the keys in production use are exactly the unrevoked ones
     assert sk.filter(pl.col("revoked").is_null()).height == cfg.world.signing_keys
@@ -547,7 +560,8 @@ def test_offboarding_revokes_api_keys(big_staff: dict[str, pl.DataFrame]) -> Non
     assert OFFBOARD_NEVER == pytest.approx(0.20) and sum(s for *_, s in OFFBOARD_LAG) == pytest.approx(0.80)
     tz, end = BIG_STAFF.time.timezone, _day(BIG_STAFF.time.end)
     ak = (
-        big_staff["credentials"].filter(pl.col("kind") == "api-key")
+        big_staff["credentials"]
+        .filter(pl.col("kind") == "api-key")
         .join(big_staff["employees"], left_on="owner_employee_id", right_on="employee_id")
         .filter(pl.col("termination_date").is_not_null())
         .select(term=_days("termination_date"), rev=_local_day("revoked", tz))

@@ -25,7 +25,7 @@ class _SecondFails(UnissuedTokenRule):
         self.nth_ = _fits
         return super().fit(view)
 
-    def score(self, view) -> pl.DataFrame:  # noqa: ANN001
+    def score(self, view) -> pl.DataFrame:
         if self.nth_ == 2:
             if self.mode == "raise":
                 raise RuntimeError("second dataset")

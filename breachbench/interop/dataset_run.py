@@ -88,14 +88,20 @@ def top_alerts_markdown(alerts: dict[str, pl.DataFrame], days: list[Any], budget
             continue
         out += ["| day | rank | entity | score | reason |", "|---|---|---|---|---|"]
         for day in days:
-            top = df.filter(pl.col("bucket") == day).sort(["score", "entity_kind", "entity_id"], descending=[True, False, False]).head(budget)
+            top = (
+                df.filter(pl.col("bucket") == day)
+                .sort(["score", "entity_kind", "entity_id"], descending=[True, False, False])
+                .head(budget)
+            )
             for i, r in enumerate(top.iter_rows(named=True)):  # a report of at most budget x days rows
                 out.append(f"| {day} | {i + 1} | {r['entity_kind']} {r['entity_id']} | {r['score']:.4g} | {r['reason'] or ''} |")
         out.append("")
     return "\n".join(out)
 
 
-def run_dataset(dataset: str | Path, out: str | Path, *, detectors: list[str] | None = None, log: Callable[..., None] = print) -> dict[str, Any]:
+def run_dataset(
+    dataset: str | Path, out: str | Path, *, detectors: list[str] | None = None, log: Callable[..., None] = print
+) -> dict[str, Any]:
     """Run detectors on ``dataset``; returns the results written to ``out/results.json``."""
     from breachbench.scoring import Truth, score_alerts
 

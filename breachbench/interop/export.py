@@ -78,8 +78,15 @@ def _write(lf: pl.LazyFrame, path: Path, as_: As) -> None:
     os.replace(tmp, path)
 
 
-def export_dataset(dataset: str | Path, out: str | Path, fmt: str, *, as_: As = "ndjson", truth: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+def export_dataset(
+    dataset: str | Path,
+    out: str | Path,
+    fmt: str,
+    *,
+    as_: As = "ndjson",
+    truth: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Write every log partition of ``dataset`` as ``fmt`` events under ``out``; returns the manifest.
 
     Raises:
@@ -101,11 +108,20 @@ def export_dataset(dataset: str | Path, out: str | Path, fmt: str, *, as_: As = 
             progress(i + 1, len(parts))
     truth_files = _export_truth(ds, root, as_) if truth else []
     manifest = {
-        "format": mapping.format, "schema_version": mapping.meta["schema_version"], "mapping": mapping.name,
-        "mapping_version": mapping.meta["mapping_version"], "schema_file": mapping.meta["schema_file"], "as": as_,
-        "source": {"config_hash": ds.manifest["config_hash"], "data_version": ds.manifest.get("data_version"),
-                   "timezone": ds.timezone, "start": ds.buckets[0].isoformat(), "end": (ds.buckets[-1] + dt.timedelta(days=1)).isoformat(),
-                   "warmup_days": len(ds.warmup)},
+        "format": mapping.format,
+        "schema_version": mapping.meta["schema_version"],
+        "mapping": mapping.name,
+        "mapping_version": mapping.meta["mapping_version"],
+        "schema_file": mapping.meta["schema_file"],
+        "as": as_,
+        "source": {
+            "config_hash": ds.manifest["config_hash"],
+            "data_version": ds.manifest.get("data_version"),
+            "timezone": ds.timezone,
+            "start": ds.buckets[0].isoformat(),
+            "end": (ds.buckets[-1] + dt.timedelta(days=1)).isoformat(),
+            "warmup_days": len(ds.warmup),
+        },
         "files": [asdict(f) for f in written],
         "truth": truth_files,
     }

@@ -42,7 +42,7 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
         raise MappingError(f"{p}: not TOML: {exc}") from None
     ds = m.get("dataset", {})
     if "timezone" not in ds:
-        raise MappingError(f"{p}: [dataset] needs timezone (the company's, e.g. \"Asia/Seoul\")")
+        raise MappingError(f'{p}: [dataset] needs timezone (the company\'s, e.g. "Asia/Seoul")')
     try:
         ZoneInfo(ds["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -56,12 +56,14 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
         cols = spec.get("columns", {})
         unknown = [c for c in cols if c not in LOG_STREAMS[s] and c != "delivered"]
         if unknown:
-            raise MappingError(f"{p}: [streams.{s}.columns] unknown column(s) {unknown}; the stream has {list(LOG_STREAMS[s])} and delivered")
+            raise MappingError(
+                f"{p}: [streams.{s}.columns] unknown column(s) {unknown}; the stream has {list(LOG_STREAMS[s])} and delivered"
+            )
         if "ts" not in cols:
             raise MappingError(f"{p}: [streams.{s}.columns] needs ts")
         for c, v in cols.items():
             if not isinstance(v, dict) or "path" not in v:
-                raise MappingError(f"{p}: [streams.{s}.columns] {c}: expected {{ path = \"...\" }}, got {v!r}")
+                raise MappingError(f'{p}: [streams.{s}.columns] {c}: expected {{ path = "..." }}, got {v!r}')
             if v.get("type") not in (None, *TIME_TYPES):
                 raise MappingError(f"{p}: [streams.{s}.columns] {c}: type {v['type']!r}; accepted: {', '.join(TIME_TYPES)}")
     return m
@@ -72,7 +74,11 @@ def source_files(sources: Sequence[str | Path]) -> list[Path]:
     out: list[Path] = []
     for s in map(Path, sources):
         if s.is_dir():
-            out.extend(f for f in sorted(s.rglob("*")) if f.suffix in (".parquet", ".csv", ".ndjson", ".jsonl") and "truth" not in f.relative_to(s).parts)
+            out.extend(
+                f
+                for f in sorted(s.rglob("*"))
+                if f.suffix in (".parquet", ".csv", ".ndjson", ".jsonl") and "truth" not in f.relative_to(s).parts
+            )
         elif s.is_file():
             out.append(s)
         else:
@@ -123,7 +129,9 @@ def _value(schema: pl.Schema, spec: dict[str, Any], dtype: pl.DataType) -> pl.Ex
         if how == "timestamp":
             parts.append(e.cast(pl.String).str.to_datetime(time_unit="us", time_zone="UTC"))
         else:
-            parts.append(pl.from_epoch(e.cast(pl.Int64), time_unit="ms" if how == "epoch_ms" else "us").dt.replace_time_zone("UTC"))
+            parts.append(
+                pl.from_epoch(e.cast(pl.Int64), time_unit="ms" if how == "epoch_ms" else "us").dt.replace_time_zone("UTC")
+            )
     return pl.coalesce(parts).cast(dtype)
 
 
@@ -139,9 +147,14 @@ def stream_rows(lf: pl.LazyFrame, stream: str, spec: dict[str, Any], tz: str) ->
     cols = spec["columns"]
     out = [_value(schema, cols[c], t).alias(c) if c in cols else pl.lit(None, t).alias(c) for c, t in LOG_STREAMS[stream].items()]
     delivered = _value(schema, cols["delivered"], pl.Datetime("us", "UTC")) if "delivered" in cols else None
-    rows = lf.filter(cond).select(*out, (delivered if delivered is not None else pl.col("ts")).alias("_delivered")) if delivered is not None \
+    rows = (
+        lf.filter(cond).select(*out, (delivered if delivered is not None else pl.col("ts")).alias("_delivered"))
+        if delivered is not None
         else lf.filter(cond).select(*out).with_columns(_delivered=pl.col("ts"))
-    return rows.with_columns(bucket=pl.coalesce(pl.col("_delivered"), pl.col("ts")).dt.convert_time_zone(tz).dt.date()).drop("_delivered")
+    )
+    return rows.with_columns(bucket=pl.coalesce(pl.col("_delivered"), pl.col("ts")).dt.convert_time_zone(tz).dt.date()).drop(
+        "_delivered"
+    )
 
 
 def _write(df: pl.DataFrame, path: Path) -> None:
@@ -163,7 +176,10 @@ def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path | Callable[[s
     """Copy ``<table>.parquet|ndjson`` or ``<table>-*.parquet`` of a folder, cast to the schema, to ``out``."""
     written = []
     for table, schema in schemas.items():
-        files = sorted(folder.glob(f"{table}-*.parquet")) or [f for ext in (".parquet", ".ndjson", ".jsonl") if (f := folder / f"{table}{ext}").is_file()][:1]
+        files = (
+            sorted(folder.glob(f"{table}-*.parquet"))
+            or [f for ext in (".parquet", ".ndjson", ".jsonl") if (f := folder / f"{table}{ext}").is_file()][:1]
+        )
         if not files:
             continue
         df = pl.concat([_scan(f) for f in files], how="diagonal_relaxed").collect()
@@ -185,8 +201,15 @@ def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path | Callable[[s
     return written
 
 
-def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Path], *, world: str | Path | None = None,
-                labels: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+def import_logs(
+    mapping: str | Path,
+    out: str | Path,
+    sources: Sequence[str | Path],
+    *,
+    world: str | Path | None = None,
+    labels: str | Path | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Build a dataset folder at ``out``; returns its manifest.
 
     Raises:
@@ -220,7 +243,9 @@ def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Pa
             try:
                 df = rows.collect()
             except pl.exceptions.PolarsError as exc:
-                raise MappingError(f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}") from None
+                raise MappingError(
+                    f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}"
+                ) from None
             for (day,), part in df.partition_by("bucket", as_dict=True, maintain_order=True).items():
                 part = part.drop("bucket")
                 if "event_id" not in spec["columns"]:
@@ -228,7 +253,14 @@ def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Pa
                 path = layout.log_file(root, stream, day, i)
                 _write(part, path)
                 counts[(stream, day)] = counts.get((stream, day), 0) + part.height
-                written.append({"path": path.relative_to(root).as_posix(), "rows": part.height, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+                written.append(
+                    {
+                        "path": path.relative_to(root).as_posix(),
+                        "rows": part.height,
+                        "bytes": path.stat().st_size,
+                        "sha256": _sha256(path),
+                    }
+                )
     days = sorted({d for _, d in counts})
     if not days:
         raise MappingError("no source record matched any stream of the mapping (check the `where` tables)")
@@ -237,7 +269,9 @@ def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Pa
     end = dt.date.fromisoformat(str(span["end"])) if "end" in span else days[-1] + dt.timedelta(days=1)
     warm = int(span.get("warmup_days", 7))
     if not 0 < warm < (end - start).days:
-        raise MappingError(f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)")
+        raise MappingError(
+            f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)"
+        )
     world_tables = _tables(Path(world), WORLD_TABLES, lambda t: layout.world_file(root, t, 0), "--world") if world else []
     truth_tables = []
     if labels:
@@ -249,9 +283,21 @@ def import_logs(mapping: str | Path, out: str | Path, sources: Sequence[str | Pa
     for w in written:
         h.update(w["sha256"].encode())
     manifest = {
-        "format": IMPORT_FORMAT, "data_version": None, "seed": None, "only": None, "versions": {},
-        "imported": {"mapping": str(mapping), "sources": [str(f) for f in files], "world_tables": world_tables, "labels": truth_tables},
-        "config": {"time": {"start": start.isoformat(), "end": end.isoformat(), "timezone": tz, "warmup_days": warm}, "scenarios": []},
+        "format": IMPORT_FORMAT,
+        "data_version": None,
+        "seed": None,
+        "only": None,
+        "versions": {},
+        "imported": {
+            "mapping": str(mapping),
+            "sources": [str(f) for f in files],
+            "world_tables": world_tables,
+            "labels": truth_tables,
+        },
+        "config": {
+            "time": {"start": start.isoformat(), "end": end.isoformat(), "timezone": tz, "warmup_days": warm},
+            "scenarios": [],
+        },
         "config_hash": h.hexdigest(),
         "files": written,
         "truth": bool(labels),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+
 from simulator.errors import BreachBenchError
 
 Format = Literal["ocsf", "ecs"]
@@ -72,7 +73,13 @@ def _cast(e: pl.Expr, how: str | None, where: str) -> pl.Expr:
     if how == "iso":
         return e.dt.convert_time_zone("UTC").dt.strftime(ISO_US)
     if how == "status_id":
-        return pl.when(e.is_null()).then(pl.lit(None, pl.Int64)).when(e < 400).then(pl.lit(1, pl.Int64)).otherwise(pl.lit(2, pl.Int64))
+        return (
+            pl.when(e.is_null())
+            .then(pl.lit(None, pl.Int64))
+            .when(e < 400)
+            .then(pl.lit(1, pl.Int64))
+            .otherwise(pl.lit(2, pl.Int64))
+        )
     raise MappingError(f"{where}: unknown as = {how!r}; accepted: string, epoch_ms, iso, status_id")
 
 
@@ -144,7 +151,7 @@ def stream_exprs(mapping: Mapping, stream: str, columns: list[str]) -> list[pl.E
     for path, spec in fields.items():
         where = f"{mapping.name} [streams.{stream}.fields] {path!r}"
         if not isinstance(spec, dict):
-            raise MappingError(f"{where}: expected a table such as {{ col = \"x\" }}, got {spec!r}")
+            raise MappingError(f'{where}: expected a table such as {{ col = "x" }}, got {spec!r}')
         if spec.get("derive") == "type_uid":
             leaf[path] = leaf_expr(fields["class_uid"], where, cols) * 100 + leaf_expr(fields["activity_id"], where, cols)
         elif "derive" in spec:

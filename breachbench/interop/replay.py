@@ -31,8 +31,8 @@ from breachbench.dataset import Dataset
 from breachbench.interop.export import convert
 from breachbench.interop.mapping import load_mapping
 from simulator import layout
-from simulator.schema import LOG_STREAMS
 from simulator.errors import BreachBenchError
+from simulator.schema import LOG_STREAMS
 
 As = Literal["ecs", "ocsf", "syslog"]
 #: RFC 5424 PRI of every line: facility local0 (16), severity informational (6).
@@ -71,8 +71,9 @@ def _bucket_start(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
 
 
-def slices(ds: Dataset, as_: As = "ecs", *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-           slice_s: int = 3600) -> Iterator[tuple[list[int], list[str]]]:
+def slices(
+    ds: Dataset, as_: As = "ecs", *, start: dt.datetime | None = None, end: dt.datetime | None = None, slice_s: int = 3600
+) -> Iterator[tuple[list[int], list[str]]]:
     """(delivery times in UTC microseconds, lines) of successive time slices, in delivery order."""
     for day in ds.buckets:
         b0 = _bucket_start(day, ds.timezone)
@@ -87,8 +88,17 @@ def slices(ds: Dataset, as_: As = "ecs", *, start: dt.datetime | None = None, en
             t = t_next
 
 
-def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.datetime, first: bool, as_: As,
-           start: dt.datetime | None, end: dt.datetime | None) -> tuple[list[int], list[str]]:
+def _slice(
+    ds: Dataset,
+    day: dt.date,
+    b0: dt.datetime,
+    t0: dt.datetime,
+    t1: dt.datetime,
+    first: bool,
+    as_: As,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> tuple[list[int], list[str]]:
     parts = []
     for stream in LOG_STREAMS:
         files = layout.log_files(ds.root, stream, [day])
@@ -96,13 +106,18 @@ def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.d
         late = [f for f in files if f.name.startswith("late-")]
         frames = []
         if on_time:  # delivered at ts; rows before the bucket start (none expected) go with the late ones
-            frames.append(pl.scan_parquet(on_time).filter((pl.col("ts") >= t0) & (pl.col("ts") < t1)) if not first else
-                          pl.scan_parquet(on_time).filter(pl.col("ts") < t1))
+            frames.append(
+                pl.scan_parquet(on_time).filter((pl.col("ts") >= t0) & (pl.col("ts") < t1))
+                if not first
+                else pl.scan_parquet(on_time).filter(pl.col("ts") < t1)
+            )
         if late and first:
             frames.append(pl.scan_parquet(late))
         if not frames:
             continue
-        lazy = pl.concat(frames).with_columns(_at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us"))
+        lazy = pl.concat(frames).with_columns(
+            _at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us")
+        )
         if start is not None:
             lazy = lazy.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
         if end is not None:
@@ -110,8 +125,16 @@ def _slice(ds: Dataset, day: dt.date, b0: dt.datetime, t0: dt.datetime, t1: dt.d
         df = lazy.collect()
         if df.height == 0:
             continue
-        parts.append(pl.DataFrame({"_at": df["_at"], "_s": [_STREAM_ORDER[stream]] * df.height, "event_id": df["event_id"],
-                                   "_line": _lines(df.drop("_at"), stream, as_, b0)}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "_at": df["_at"],
+                    "_s": [_STREAM_ORDER[stream]] * df.height,
+                    "event_id": df["event_id"],
+                    "_line": _lines(df.drop("_at"), stream, as_, b0),
+                }
+            )
+        )
     if not parts:
         return [], []
     merged = pl.concat(parts).sort("_at", "_s", "event_id")
@@ -160,8 +183,17 @@ class _Sink:
             self._sock.close()
 
 
-def replay(dataset: str | Path, to: str = "stdout", *, as_: As = "ecs", speed: float | None = None, start: dt.datetime | None = None,
-           end: dt.datetime | None = None, buffer: int = 10_000, slice_s: int = 3600) -> ReplayStats:
+def replay(
+    dataset: str | Path,
+    to: str = "stdout",
+    *,
+    as_: As = "ecs",
+    speed: float | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    buffer: int = 10_000,
+    slice_s: int = 3600,
+) -> ReplayStats:
     """Send every delivered event of ``dataset`` (or of ``[start, end)`` in delivery time) to ``to``.
 
     ``speed``: N times real time (delivery times are kept N times faster, from the first event

@@ -34,8 +34,11 @@ def pipeline():
     from sigma.processing.transformations import FieldMappingTransformation
 
     items = [
-        ProcessingItem(identifier=f"breachbench-ecs-{s}", transformation=FieldMappingTransformation(ecs_field_map(s)),
-                       rule_conditions=[LogsourceCondition(product="breachbench", service=s)])
+        ProcessingItem(
+            identifier=f"breachbench-ecs-{s}",
+            transformation=FieldMappingTransformation(ecs_field_map(s)),
+            rule_conditions=[LogsourceCondition(product="breachbench", service=s)],
+        )
         for s in ("gateway", "auth", "admin", "hr")
     ]
     return ProcessingPipeline(name="BreachBench columns to ECS 8.11", priority=20, items=items)

@@ -74,8 +74,13 @@ def _target(target: str | type) -> tuple[str, type[Any]]:  # any class with the 
 
 
 def check_scenario(
-    target: str | type, *, knobs: dict[str, Any] | None = None, count: int = 1, checks: tuple[str, ...] = CHECKS,
-    workdir: str | Path | None = None, raise_on_failure: bool = True,
+    target: str | type,
+    *,
+    knobs: dict[str, Any] | None = None,
+    count: int = 1,
+    checks: tuple[str, ...] = CHECKS,
+    workdir: str | Path | None = None,
+    raise_on_failure: bool = True,
 ) -> list[CheckResult]:
     """Run the conformance checks on one scenario; see the module docstring.
 
@@ -105,7 +110,9 @@ def check_scenario(
             results.append(CheckResult("generate", False, f"generation failed: {type(exc).__name__}: {exc}"))
             return _finish(results, raise_on_failure)
         staff: dict[str, Any] = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}
-        plans = plan_incidents(cfg, staff | {"customers": CustomerWorld(cfg, a)}, [(cfg.scenarios[0], cls, cls.Knobs(**(knobs or {})))])
+        plans = plan_incidents(
+            cfg, staff | {"customers": CustomerWorld(cfg, a)}, [(cfg.scenarios[0], cls, cls.Knobs(**(knobs or {})))]
+        )
         truth = {t: pl.read_parquet(layout.truth_file(a, t)) for t in ("incidents", "malicious_events", "exposure")}
         logs = {s: _logs(a, s) for s in schema.LOG_STREAMS}
         if "determinism" in checks:
@@ -146,7 +153,7 @@ def _interface(cls: type[Any]) -> CheckResult:
         problems.append("summary must be one non-empty line")
     try:
         cls.Knobs()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         problems.append(f"Knobs() does not build with its defaults: {exc}")
     for name in ("plan", "render", "window", "phases"):
         if not callable(getattr(cls, name, None)):
@@ -159,7 +166,9 @@ def _determinism(a: Path, b: Path) -> CheckResult:
     diff = [f["path"] for f, g in zip(ma["files"] + ma["truth"], mb["files"] + mb["truth"], strict=False) if f != g]
     if len(ma["files"]) + len(ma["truth"]) != len(mb["files"]) + len(mb["truth"]):
         diff.append("(different file lists)")
-    return CheckResult("determinism", not diff, f"output differs between runs with 1 and 2 workers: {', '.join(diff[:5])}" if diff else "")
+    return CheckResult(
+        "determinism", not diff, f"output differs between runs with 1 and 2 workers: {', '.join(diff[:5])}" if diff else ""
+    )
 
 
 def _rendered_counts(cfg: SimConfig, root: Path, cls: type, plans: list[tuple[str, Any]]) -> dict[tuple[int, str], int]:
@@ -186,12 +195,16 @@ def _rendered_counts(cfg: SimConfig, root: Path, cls: type, plans: list[tuple[st
     return out
 
 
-def _truth_complete(cfg: SimConfig, root: Path, cls: type, plans: list, events: pl.DataFrame, logs: dict[str, pl.DataFrame]) -> CheckResult:
+def _truth_complete(
+    cfg: SimConfig, root: Path, cls: type, plans: list, events: pl.DataFrame, logs: dict[str, pl.DataFrame]
+) -> CheckResult:
     problems = []
     want = {k: v for k, v in _rendered_counts(cfg, root, cls, plans).items() if v}
     got = {(int(i), s): int(n) for i, s, n in events.group_by("incident_id", "stream").len().iter_rows()}
     if want != got:
-        problems.append(f"rendered rows per (incident, stream) {dict(sorted(want.items()))} but truth has {dict(sorted(got.items()))}")
+        problems.append(
+            f"rendered rows per (incident, stream) {dict(sorted(want.items()))} but truth has {dict(sorted(got.items()))}"
+        )
     if events["event_id"].n_unique() != events.height:
         problems.append("an event id appears twice in the truth")
     for stream, df in logs.items():
@@ -220,15 +233,31 @@ def _exposure(truth: dict[str, pl.DataFrame], logs: dict[str, pl.DataFrame]) -> 
     if orphan:
         problems.append(f"{orphan} exposure rows were first read at a time when the incident had no event")
     ev = events.select("event_id", "incident_id")
-    g = logs["gateway"].filter((pl.col("records_returned") > 0) & (pl.col("status") == 200)).join(ev, on="event_id").select("incident_id", "customer_id", "ts")
-    a = logs["admin"].filter(pl.col("customer_id").is_not_null()).join(ev, on="event_id").select("incident_id", "customer_id", "ts")
+    g = (
+        logs["gateway"]
+        .filter((pl.col("records_returned") > 0) & (pl.col("status") == 200))
+        .join(ev, on="event_id")
+        .select("incident_id", "customer_id", "ts")
+    )
+    a = (
+        logs["admin"]
+        .filter(pl.col("customer_id").is_not_null())
+        .join(ev, on="event_id")
+        .select("incident_id", "customer_id", "ts")
+    )
     read = pl.concat([g, a]).group_by("incident_id", "customer_id").agg(pl.col("ts").min())
     first = expo.group_by("incident_id", "customer_id").agg(pl.col("first_ts").min())
     joined = read.join(first, on=["incident_id", "customer_id"], how="left")
     not_exposed = joined.filter(pl.col("first_ts").is_null()).height
     late = joined.filter(pl.col("first_ts") > pl.col("ts")).height
     # every read counted: a page that returned records, a single-record admin read, each row of a bulk pull
-    pulls = logs["admin"].filter(pl.col("customer_id").is_null()).join(ev, on="event_id").group_by("incident_id").agg(pl.col("row_count").sum().alias("n"))
+    pulls = (
+        logs["admin"]
+        .filter(pl.col("customer_id").is_null())
+        .join(ev, on="event_id")
+        .group_by("incident_id")
+        .agg(pl.col("row_count").sum().alias("n"))
+    )
     single = pl.concat([g, a]).group_by("incident_id").len().rename({"len": "n"})
     want = pl.concat([pulls, single.cast({"n": pulls.schema["n"]})]).group_by("incident_id").agg(pl.col("n").sum())
     got = expo.group_by("incident_id").agg(pl.col("reads").sum().cast(want.schema["n"]).alias("got"))
@@ -274,7 +303,9 @@ def _incidents(cls: type, plans: list, truth: dict[str, pl.DataFrame]) -> CheckR
         if not used:
             problems.append(f"incident {row['incident_id']} has no events in the check world")
         if used - names:
-            problems.append(f"incident {row['incident_id']}: event phases {sorted(used - names)} are not in its phases {row['phases']!r}")
+            problems.append(
+                f"incident {row['incident_id']}: event phases {sorted(used - names)} are not in its phases {row['phases']!r}"
+            )
     return CheckResult("incidents", not problems, "; ".join(problems))
 
 

@@ -23,10 +23,21 @@ from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_unit, rng
 from simulator.traffic import (
-    ADDRESS_EDIT, ADDRESS_LIST, DAY_US, ENDPOINTS, MY_INFO, ORDER_HISTORY, SEC, CustomerBlock, response_bytes, session_starts, statuses,
+    ADDRESS_EDIT,
+    ADDRESS_LIST,
+    DAY_US,
+    ENDPOINTS,
+    MY_INFO,
+    ORDER_HISTORY,
+    SEC,
+    CustomerBlock,
+    response_bytes,
+    session_starts,
+    statuses,
     think_times,
 )
 from simulator.world import ENGINEERS, signed_up, utc_micros
+
 
 class Knobs(BaseModel):
     """Knobs of the forged-token scenario. Offsets are days after the end of the warm-up."""
@@ -44,10 +55,14 @@ class Knobs(BaseModel):
     rotation_hours: float = Field(2.0, gt=0, description="hours one address is used before rotating")
     address_list_reads: float = Field(4.4, ge=1, description="address-list reads per customer (case: 148M / 33.7M)")
     stealth: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="0: the case (cloud IPs abroad, strict id order, round the clock, one app version); 1: domestic proxies, scattered ids, human hours",
     )
-    extortion: bool = Field(False, description="end the incident with an extortion e-mail to the company (the case's 16 November)")
+    extortion: bool = Field(
+        False, description="end the incident with an extortion e-mail to the company (the case's 16 November)"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,9 +103,7 @@ class ForgedToken:
             .sort("key_id")
         )
         if keys.height == 0:
-            raise ScenarioError(
-                f"{self.id}: no departed engineer owns an unrevoked signing key; set world.orphaned_keys >= 1"
-            )
+            raise ScenarioError(f"{self.id}: no departed engineer owns an unrevoked signing key; set world.orphaned_keys >= 1")
         pick = keys.row(int(r.integers(keys.height)), named=True)
         first = cfg.time.warmup_days + knobs.start_offset
         bulk = first + knobs.probe_days
@@ -109,20 +122,36 @@ class ForgedToken:
         # stealth: that share of the crawler's addresses are domestic mobile proxies instead
         proxy = r.random(knobs.ip_pool) < knobs.stealth
         k_ip, k_asn, k_idx = pools.addresses_in(pools.KR_MOBILE, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
-        ips, asn, country = np.where(proxy, k_ip, ips), np.where(proxy, k_asn, asn), np.where(proxy, pools.KR_MOBILE.country[k_idx], country)
+        ips, asn, country = (
+            np.where(proxy, k_ip, ips),
+            np.where(proxy, k_asn, asn),
+            np.where(proxy, pools.KR_MOBILE.country[k_idx], country),
+        )
         n = cfg.world.customers
         a = int(n * 0.6180339887) | 1
         while np.gcd(a, n) != 1:
             a += 2
         return Plan(
-            incident_id=incident_id, actors=(int(pick["owner_employee_id"]),), key_id=pick["key_id"],
-            first_day=first, bulk_day=bulk, end_day=end, lo=cuts[:-1], hi=cuts[1:],
-            ips=ips, ip_asn=asn, ip_country=country, knobs=knobs, scatter=(a, int(r.integers(n))),
+            incident_id=incident_id,
+            actors=(int(pick["owner_employee_id"]),),
+            key_id=pick["key_id"],
+            first_day=first,
+            bulk_day=bulk,
+            end_day=end,
+            lo=cuts[:-1],
+            hi=cuts[1:],
+            ips=ips,
+            ip_asn=asn,
+            ip_country=country,
+            knobs=knobs,
+            scatter=(a, int(r.integers(n))),
         )
 
     def declared_easy(self, knobs: Knobs) -> str | None:
         """Easy on purpose, whatever the knobs: the case's hole is a key whose owner has left."""
-        return "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
+        return (
+            "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
+        )
 
     def signals(self, knobs: Knobs) -> dict[str, tuple[str, ...]]:
         """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
@@ -246,7 +275,9 @@ class ForgedToken:
         ip_i = slot_ip[slot]
         cid = targets[cust]
         n_addr = ctx.n_addresses[ctx.index(cid)]
-        records = np.where(ep == MY_INFO, 1, np.where(ep == ADDRESS_LIST, n_addr, np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), 1)))
+        records = np.where(
+            ep == MY_INFO, 1, np.where(ep == ADDRESS_LIST, n_addr, np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), 1))
+        )
         gateway = pl.DataFrame(
             {
                 "ts": ts,

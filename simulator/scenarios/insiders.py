@@ -41,8 +41,8 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
-from simulator.world import signed_up
 from simulator.staff_traffic import HOUR, QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, single_read_share, ticket_ids
+from simulator.world import signed_up
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
@@ -170,14 +170,20 @@ class StaffScenario:
         if self.leaver:
             # leavers with room for the scenario: at least a week (or its duration) after the start
             room = first_date + dt.timedelta(days=min(knobs.duration_days, 7))
-            leaving = fit.filter(pl.col("termination_date").is_not_null() & (pl.col("termination_date") >= room) & (pl.col("termination_date") <= end_of))
+            leaving = fit.filter(
+                pl.col("termination_date").is_not_null()
+                & (pl.col("termination_date") >= room)
+                & (pl.col("termination_date") <= end_of)
+            )
             if leaving.height >= knobs.actors:
                 fit, note = leaving, "leaves during the span"
             else:
                 note = "role fit; the departure falls after the span"
         if self.layoff_team:
             # departures in the year before the incident
-            gone = emp.filter(pl.col("termination_date").is_between(first_date - dt.timedelta(days=365), first_date, closed="left"))
+            gone = emp.filter(
+                pl.col("termination_date").is_between(first_date - dt.timedelta(days=365), first_date, closed="left")
+            )
             losses = gone.group_by("team").len().sort("len", "team", descending=[True, False])
             for team in losses["team"].to_list():
                 members = fit.filter(pl.col("team") == team)
@@ -192,7 +198,11 @@ class StaffScenario:
         pick = np.sort(r.choice(fit.height, size=knobs.actors, replace=False))
         chosen = fit[pick]
         actors = tuple(int(x) for x in chosen["employee_id"])
-        colleagues = tuple(self._colleague(r, active, row) for row in chosen.iter_rows(named=True)) if self._needs_colleague() else (-1,) * len(actors)
+        colleagues = (
+            tuple(self._colleague(r, active, row) for row in chosen.iter_rows(named=True))
+            if self._needs_colleague()
+            else (-1,) * len(actors)
+        )
         end = min(cfg.time.days, first + knobs.duration_days)
         if self.leaver and note.startswith("leaves"):
             # the window ends at the (earliest) departure; it starts duration days before, not before the start day
@@ -206,10 +216,13 @@ class StaffScenario:
         phases = self._phases(first, end, knobs)
         n_targets = max(a.targets for a in self.acts)
         existing = signed_up(cfg, first)  # people who exist when the snooping starts
-        targets = tuple(
-            tuple(int(x) for x in np.sort(r.choice(existing, size=min(n_targets, existing), replace=False)))
-            for _ in actors
-        ) if n_targets else ()
+        targets = (
+            tuple(
+                tuple(int(x) for x in np.sort(r.choice(existing, size=min(n_targets, existing), replace=False))) for _ in actors
+            )
+            if n_targets
+            else ()
+        )
         return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets)
 
     def _needs_colleague(self) -> bool:
@@ -384,7 +397,9 @@ class StaffScenario:
 
 def _knobs(model_name: str, base: type[StaffKnobs] = StaffKnobs, **defaults: object) -> type[StaffKnobs]:
     """A Knobs model with scenario-specific defaults (same fields, same checks), importable by name for pickling."""
-    fields = {name: (base.model_fields[name].annotation, Field(value, **_constraints(base, name))) for name, value in defaults.items()}
+    fields = {
+        name: (base.model_fields[name].annotation, Field(value, **_constraints(base, name))) for name, value in defaults.items()
+    }
     model = create_model(model_name, __base__=base, __module__=__name__, **fields)  # type: ignore[call-overload]
     globals()[model_name] = model
     return model
@@ -512,7 +527,9 @@ class LayoffSurvivorUpload(StaffScenario):
     """CERT script 5: a survivor of a team hit by departures uploads data for later use."""
 
     id = "classic-layoff-survivor-upload-v2"
-    summary = "classic 5: a member of the team that lost the most people in the past year uploads customer data to outside storage"
+    summary = (
+        "classic 5: a member of the team that lost the most people in the past year uploads customer data to outside storage"
+    )
     roles = ACCESS
     layoff_team = True
     Knobs = _knobs("LayoffSurvivorUploadKnobs", duration_days=14, stealth=0.5)

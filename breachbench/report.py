@@ -23,7 +23,7 @@ GLOSSARY: dict[str, str] = {
     "chance (uniform)": "The leaderboard row of a ranking that knows nothing: the mean of many uniform draws, with the 2.5-97.5 percentiles of the draws in brackets.",
     "caught": "The share of incidents detected: an analyst reading the top k units of each day sees at least one of the insider's own units (accounts, credentials, own addresses) while the incident runs.",
     "timely": "Per incident 1 - (days from its first detectable day to detection) / (its detectable window in days), 0 when missed; the mean over incidents.",
-    "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in README) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
+    "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in docs/metrics.md) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
     "op": "Operational score: cost = harm exposed before detection + cost of each false alert read (standard profile: 0.3 records each), scaled so null scores 0 and a detector that alerts on every incident's first detectable day with no false alert 100; below 0 when false alerts cost more than the harm they prevent.",
     "AUPRC": "Area under the precision-recall curve (average precision) of all emitted alerts against the insider's units, whatever the budget; 0 to 1.",
     "lift": "Pooled AUPRC divided by the AUPRC a uniform ranking gets on the same data; 1 = no better than chance.",

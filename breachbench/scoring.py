@@ -1,4 +1,4 @@
-"""Scoring alerts against truth (the evaluation protocol in README, "Metrics").
+"""Scoring alerts against truth (the evaluation protocol in docs/metrics.md).
 
 Alert unit: (bucket, entity_kind, entity_id). Each entity an incident's delivered events
 involve has a role (:func:`breachbench.dataset.unit_roles`): ``actor`` (the insider's account,

@@ -1,4 +1,4 @@
-"""The detector contract (README, "Writing a detector").
+"""The detector contract (docs/detectors.md).
 
 A detector is any class constructible without arguments that has two methods:
 

@@ -1,4 +1,4 @@
-"""The four log streams and their imperfect collection (README, "The logs").
+"""The four log streams and their imperfect collection (docs/world.md, "The logs").
 
 Three datasets beyond the session's: ``tiny_clean_ds`` (conftest: tiny, perfect collection),
 ``dirty`` (tiny with 2% of rows missing, 2% duplicated and 2% late; same seed, so the same

@@ -1,4 +1,4 @@
-"""Staff-side insider scenarios: the catalogue beyond the forged-token case (README, "Scenarios").
+"""Staff-side insider scenarios: the catalogue beyond the forged-token case (docs/scenarios.md).
 
 Every scenario here is an employee (or someone holding an employee's account) acting in the
 staff's streams (admin reads, employee logins, exports), rendered once per day for the whole

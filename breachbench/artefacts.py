@@ -617,6 +617,11 @@ def _auc1(y: np.ndarray, x: np.ndarray) -> float:
     return float(max(auc, 1 - auc))
 
 
+def _order(df: pl.DataFrame) -> list[str]:
+    """Columns that order a unit frame the same way on every run (random draws are assigned to rows in frame order)."""
+    return [c for c in ("_group", "_entity", "_day", "event_id", "token_id") if c in df.columns] or df.columns
+
+
 def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: int) -> pl.DataFrame:
     """Benign units sampled with the attack units' mix of groups and days, ``per`` of them per attack unit (at most ``cap``).
 
@@ -633,7 +638,7 @@ def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: i
     total = max(1, int(want["_want"].sum()))
     n = min(cap, int(per * total))
     r = np.random.default_rng(seed)
-    pool = pool.with_columns(_u=pl.Series(r.random(pool.height)))
+    pool = pool.sort(_order(pool)).with_columns(_u=pl.Series(r.random(pool.height)))  # a join's output order is not fixed
     # per (group, day): the first round(n * want / total) units in a random order
     quota = (pl.col("_want") * n / total).round().clip(1).cast(pl.Int64)
     out = pool.sort("_u").with_columns(_rank=pl.int_range(pl.len()).over(keys)).filter(pl.col("_rank") < quota)
@@ -656,7 +661,10 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
         )
         if per_entity:
             continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
-        top = sample[f.name].value_counts(sort=True).head(60)[f.name].to_list()
+        counts = sample[f.name].value_counts()
+        top = (
+            counts.sort(["count", f.name], descending=[True, False], nulls_last=True).head(60)[f.name].to_list()
+        )  # ties by value
         codes = sample[f.name].replace_strict({v: i for i, v in enumerate(top)}, default=len(top), return_dtype=pl.Int32)
         cols.append(codes.to_numpy().astype(np.float64))
         out.append(Feature(f.name + ".code", f.column, "num", f.aggregate))
@@ -801,6 +809,8 @@ def _judge_unit(
     ben = ben.filter(pl.col("_group").is_in(att["_group"].unique().implode()))
     if ben.height < 2 * MIN_ROWS:
         return findings, None
+    # every random draw below is assigned to rows in frame order: fix that order (joins and group-bys upstream do not)
+    att, ben = att.sort(_order(att)), ben.sort(_order(ben))
     keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
     p99 = {
         f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99))

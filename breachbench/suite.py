@@ -116,6 +116,25 @@ def grid_bytes(cfg: BenchConfig) -> int:
     return sum(estimated_bytes(_point_config(cfg, p).sim()) for p in points)
 
 
+def _check_grid_space(cfg: BenchConfig, out: Path, points: list[GridPoint]) -> None:
+    """Refuse a grid whose datasets to generate cannot fit on the disk under ``out``, before the first one."""
+    import shutil
+
+    from simulator.engine import estimated_bytes
+    from simulator.errors import SimulationError
+
+    todo = [p for p in points if not (p.path / layout.MANIFEST).is_file()]
+    need = sum(estimated_bytes(_point_config(cfg, p).sim()) for p in todo)
+    probe = next((q for q in (out, *out.parents) if q.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise SimulationError(
+            f"suite: {len(todo)} dataset(s) to generate ({len(cfg.test_seeds) + len(cfg.suite.tuning_seeds)} seed(s) x "
+            f"{max(1, len(cfg.scenarios))} scenario entr(ies)) would need about {need / 2**30:,.1f} GiB, more than the "
+            f"{free / 2**30:,.1f} GiB free on {probe}; fewer seeds or scenarios, a smaller world, or another --out"
+        )
+
+
 def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
     scen = [cfg.scenarios[p.index]] if p.index >= 0 else []
     return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})
@@ -279,6 +298,7 @@ def run_suite(
     preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
     sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
+    _check_grid_space(cfg, out, points)
     datasets: dict[str, Dataset] = {}
     for p in points:
         ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)

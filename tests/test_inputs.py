@@ -231,3 +231,16 @@ def test_oversized_detector_output_is_refused_unread(tiny_dataset: Path, monkeyp
     r = iso.run_isolated("random", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "ERROR" and "more than the bench reads (10 per scored bucket)" in r.error, r.error
     assert r.alerts.height == 0
+
+
+def test_a_grid_that_cannot_fit_is_refused_before_the_first_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**20, 9 * 2**20, 2**20))  # 1 MiB free
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(out)])
+    assert res.exit_code == 2 and _one_line(res.output), res.output
+    assert "suite: 1 dataset(s) to generate" in res.output and "GiB free" in res.output
+    assert not (out / "dataset").exists() and not list(out.glob("datasets/*"))  # nothing generated

@@ -50,13 +50,11 @@ def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["status"] == "OK"]
 
 
-def _legend_outside(fig, ax, **kw: Any) -> None:
-    """A legend to the right of ``ax``, outside every data area."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(
-            handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False, **kw
-        )
+def _legend_outside(fig, ax, handles: dict[str, Any] | None = None, **kw: Any) -> None:
+    """A legend to the right of ``ax``, outside every data area: ``handles`` (label -> artist) or ``ax``'s own."""
+    labels, arts = (list(handles), list(handles.values())) if handles is not None else ax.get_legend_handles_labels()[::-1]
+    if arts:
+        ax.legend(arts, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False, **kw)
 
 
 def _grid(n: int, cols: int = 2, w: float = 5.2, h: float = 2.9):
@@ -133,17 +131,7 @@ def exposure_figure(
             handles.setdefault(lab, h)
     fig.suptitle(f"Records exposed over time and first true alerts: {scenario}", fontsize=10)
     if handles:
-        axes[min(len(axes), 2) - 1].legend(
-            list(handles.values()),
-            list(handles),
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            borderaxespad=0.0,
-            fontsize=7,
-            frameon=False,
-            title="first true alert (marker)",
-            title_fontsize=7,
-        )
+        _legend_outside(fig, axes[min(len(axes), 2) - 1], handles, title="first true alert (marker)", title_fontsize=7)
     return fig
 
 
@@ -220,15 +208,7 @@ def pr_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     if handles:
-        axes[min(len(axes), 3) - 1].legend(
-            list(handles.values()),
-            list(handles),
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            borderaxespad=0.0,
-            fontsize=7,
-            frameon=False,
-        )
+        _legend_outside(fig, axes[min(len(axes), 3) - 1], handles)
     return fig
 
 

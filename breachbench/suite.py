@@ -277,6 +277,43 @@ def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]
     }
 
 
+def _detector_pool(cfg: BenchConfig, ids: list[str], reused: dict[str, Any], workers: int) -> tuple[Any, dict[str, Any]]:
+    """A pool that runs the sealed slots of ``workers`` detectors at once, and the detectors it will run (None: one at a time).
+
+    Each pool process supervises one detector's warm slot (:func:`breachbench.isolation.run_isolated_many`)
+    and is the child subreaper of that slot alone, so the limits and the clean-up of one slot never
+    see another slot's processes. Results are read in the configured order: the output does not
+    depend on which detector finishes first.
+    """
+    todo = [d for d in ids if d not in reused]
+    if not cfg.detection.isolate or workers < 2 or len(todo) < 2:
+        return None, {}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from simulator import outdir
+
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=outdir.die_with_parent,
+        initargs=(os.getpid(),),
+    )
+    return pool, dict.fromkeys(todo)
+
+
+def _kill_pool(pool: Any) -> None:
+    """On an interrupt or error: stop the detector pool without waiting for queued or running slots."""
+    import threading
+    from concurrent.futures import InvalidStateError
+
+    hook = threading.excepthook  # the pool's manager thread trips over futures already cancelled: keep that quiet
+    threading.excepthook = lambda a: None if issubclass(a.exc_type, InvalidStateError) else hook(a)
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.kill()  # its slot's processes die with it (they watch their parent)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_suite(
     cfg: BenchConfig,
     out: Path,
@@ -364,7 +401,23 @@ def run_suite(
     clear_run_outputs(out, keep={rel(d, p) for d in reused for p in tests})
     rows = []
     feats: dict[str, dict[str, str]] = {}
+    pool, ahead = _detector_pool(cfg, ids, reused, workers)
     try:
+        if pool is not None:  # sealed slots of several detectors at once, each supervised in its own process
+            for p in tests:  # computed by the bench, handed to the sealed slots read-only
+                feats[p.label] = shared_features(datasets[p.label].root, out / "features")
+            for det in ahead:
+                ahead[det] = pool.submit(
+                    run_isolated_many,
+                    det,
+                    [datasets[p.label].root for p in tests],
+                    timeout_s=cfg.detection.timeout_s,
+                    memory_mb=cfg.detection.memory_mb,
+                    features=[feats[p.label] for p in tests],
+                    features_root=out / "features",
+                    protected=[out],
+                    tuning=[d.root for d in tuning],
+                )
         for det in [*ids, ORACLE]:
             runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]] = []
             started = time.perf_counter()
@@ -408,7 +461,12 @@ def run_suite(
                 except Exception as exc:  # a detector's bug is its result
                     proto_err = f"tune: {type(exc).__name__}: {exc}"
             warm: list[DetectorRun] = []
-            if det != ORACLE and not proto_err and cfg.detection.isolate:
+            if det in ahead:  # running (or done) in the pool
+                warm = ahead[det].result()
+                for p in tests:
+                    for _b in datasets[p.label].scored:
+                        tick()
+            elif det != ORACLE and not proto_err and cfg.detection.isolate:
                 for p in tests:  # computed by the bench, handed to the sealed slot read-only
                     if p.label not in feats:
                         feats[p.label] = shared_features(datasets[p.label].root, out / "features")
@@ -454,7 +512,7 @@ def run_suite(
                 if r.status == "OK":
                     target = out / rel(det, p)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    r.alerts.write_parquet(target)
+                    r.alerts.rechunk().write_parquet(target)  # one chunk: the same bytes however the frame was assembled
                 runs.append((p, r, s))
                 scored()
             row = summarise(det, runs, cfg, chance)
@@ -462,7 +520,14 @@ def run_suite(
             log(
                 f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s"
             )
+    except BaseException:
+        if pool is not None:
+            _kill_pool(pool)
+            pool = None
+        raise
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
         if old_cache is None:
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
         else:

@@ -53,3 +53,26 @@ def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun
     assert [r.status for r in runs] == ["OK", "ERROR", "OK", "OK"]
     assert "second dataset" in (runs[1].error or "")
     assert all(r.alerts.equals(clean.alerts) for r in (runs[0], runs[2], runs[3]))
+
+
+def test_two_detectors_at_once_give_the_same_alerts(tiny_config, tiny_run, tiny_run_dir: Path, tmp_path: Path) -> None:
+    """--workers 2 runs two detectors' slots at once (each supervised in its own process): same alerts and scores as one at a time."""
+    import hashlib
+    import shutil
+
+    from breachbench.suite import run_suite
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run_dir / "dataset", out / "dataset")
+    dets = ["unissued-token-v1", "random", "stat-own-history-v1", "null"]
+    cfg = tiny_config.model_copy(update={"detection": tiny_config.detection.model_copy(update={"detectors": dets})})
+    res = run_suite(cfg, out, workers=2, log=lambda *a, **k: None, reuse=False)
+    rows = {r["detector"]: r for r in res["rows"]}
+    session = {r["detector"]: r for r in tiny_run["rows"]}
+    for det in dets:
+        assert rows[det]["status"] == "OK", rows[det]["error"]
+        a, b = (hashlib.sha256((d / "alerts" / f"{det}.parquet").read_bytes()).hexdigest() for d in (out, tiny_run_dir))
+        assert a == b, det
+        assert (
+            rows[det]["detection_score"] == session[det]["detection_score"] and rows[det]["op_score"] == session[det]["op_score"]
+        )

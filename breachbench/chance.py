@@ -143,7 +143,10 @@ def _groups(units: pl.DataFrame) -> pl.DataFrame:
     if units.height == 0:
         return pl.DataFrame(schema={"bucket": pl.Date, "members": pl.List(pl.Int64), "n": pl.Int64})
     per_unit = units.group_by(KEYS).agg(pl.col("incident_id").cast(pl.Int64).unique().sort().alias("members"))
-    return per_unit.group_by("bucket", "members").agg(pl.len().cast(pl.Int64).alias("n")).sort("bucket")
+    groups = per_unit.group_by("bucket", "members").agg(pl.len().cast(pl.Int64).alias("n"))
+    # a group-by's output order is not fixed, and the draws are assigned to groups in frame order: sort by (bucket, members)
+    key = pl.col("members").list.eval(pl.element().cast(pl.String).str.zfill(12)).list.join(",")
+    return groups.with_columns(_key=key).sort("bucket", "_key").drop("_key")
 
 
 def _ap_draws(n_units: int, n_positive: int, n_in: int, draws: int, rng: np.random.Generator) -> np.ndarray:

@@ -59,3 +59,34 @@ def test_anchors_and_chance_on_every_scenario(sid: str, tmp_path: Path) -> None:
     for kind in ("customer", "ip"):  # victims and shared addresses never detect
         lot, res = head(_lottery(ds, kind, seed=3))
         assert lot["point"] == 0.0 and res["overall"]["recall_at_k"] == 0.0, (sid, kind, lot)
+
+
+def test_chance_lines_are_the_same_in_every_process(tmp_path: Path) -> None:
+    """Draws are assigned to groups of units in a fixed order (a group-by's order changes from process to process).
+
+    Several incidents in one world, so that a bucket holds several groups of units.
+    """
+    import os
+    import subprocess
+    import sys
+
+    cfg = SimConfig.model_validate(CHECK_WORLD | {"scenarios": [{"id": "bulk-export-before-departure-v2", "count": 6}]})
+    root = generate(cfg, tmp_path / "ds", workers=1)
+    code = (
+        "import sys, numpy as np\n"
+        "from breachbench.dataset import Dataset\nfrom breachbench.scoring import Truth\nfrom breachbench.chance import chance_draws\n"
+        "d = chance_draws(Truth.of(Dataset.open(sys.argv[1])), [10], draws=300, seed=3)[10]\n"
+        "print(repr(float(np.nansum(d.detection_parts()[3]))), repr(float(d.false_alerts.sum())))\n"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(root)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+            env={**os.environ, "POLARS_MAX_THREADS": threads},
+        ).stdout
+        for threads in ("1", "2", "2", "2")
+    ]
+    assert len(set(outs)) == 1, outs

@@ -108,23 +108,21 @@ def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     return points
 
 
-def grid_bytes(cfg: BenchConfig) -> int:
-    """Upper estimate of the disk space of every dataset of the grid (test and tuning seeds)."""
+def grid_bytes(cfg: BenchConfig, points: list[GridPoint] | None = None) -> int:
+    """Upper estimate of the disk space of the grid's datasets (``points``, default every one: test and tuning seeds)."""
     from simulator.engine import estimated_bytes
 
-    points = grid(cfg, Path("."))
-    return sum(estimated_bytes(_point_config(cfg, p).sim()) for p in points)
+    return sum(estimated_bytes(_point_config(cfg, p).sim()) for p in (grid(cfg, Path(".")) if points is None else points))
 
 
 def _check_grid_space(cfg: BenchConfig, out: Path, points: list[GridPoint]) -> None:
     """Refuse a grid whose datasets to generate cannot fit on the disk under ``out``, before the first one."""
     import shutil
 
-    from simulator.engine import estimated_bytes
     from simulator.errors import SimulationError
 
     todo = [p for p in points if not (p.path / layout.MANIFEST).is_file()]
-    need = sum(estimated_bytes(_point_config(cfg, p).sim()) for p in todo)
+    need = grid_bytes(cfg, todo)
     probe = next((q for q in (out, *out.parents) if q.exists()), Path("/"))
     free = shutil.disk_usage(probe).free
     if need > free:
@@ -163,8 +161,9 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: 
         before, total, perfect = (sum(x["harm_by_profile"][name][j] for x in rows) for j in range(3))
         ops[name] = op_score(before, total, perfect, false, false_alert_cost(name)) if sum(n_inc) else None
     v_total = sum(r["overall"].get("victim_units", 0) for r in runs)
+    bars = chance_bars(chance, k)
     return {
-        "detection_score": detection_score(per_scen, chance_bars(chance, k)),
+        "detection_score": detection_score(per_scen, bars),
         "recall_at_k": detected / sum(n_inc) if sum(n_inc) else None,
         "timeliness": allp.components()["timeliness"],
         "exposure_prevented": allp.components()["prevented"],
@@ -174,7 +173,7 @@ def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: 
         "op_score_profiles": ops,
         "by_scenario": {
             s: {
-                "detection_score": above_chance(p.score(), chance_bars(chance, k).get(s)),
+                "detection_score": above_chance(p.score(), bars.get(s)),
                 "detection_score_raw": p.score(),
                 **p.components(),
             }

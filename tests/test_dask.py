@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_safety import _alive
 
+from breachbench import sealing
 from breachbench.config import ConfigError, load_config
 from breachbench.verify import verify_dataset
 from simulator.engine import generate, make_executor
@@ -151,27 +153,7 @@ def _popen(*args: str) -> subprocess.Popen[str]:
 
 def _descendants(pid: int) -> list[int]:
     """Processes below ``pid`` (the dask workers, and what they started)."""
-    parents: dict[int, int] = {}
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                parents[int(e)] = int(Path(f"/proc/{e}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parents.items() if pp == p]
-        out.extend(kids)
-        todo.extend(kids)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return sorted(sealing.tree([pid], sealing.proc_table()[0]) - {pid})
 
 
 def _wait_for_logs(p: subprocess.Popen[str], tmp_path: Path) -> None:

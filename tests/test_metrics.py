@@ -10,14 +10,13 @@ import copy
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
+from test_suite import _compare
 
 from breachbench.chance import ChanceDraws, above_chance_draws, chance_bar, chance_draws, pool, summary
 from breachbench.config import load_config
@@ -469,21 +468,6 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
 
 
 # ---------------------------------------------------------------- 7. compare reads v2 and v3
-
-
-def _compare(tmp: Path, old: dict, new: dict, *args: str) -> subprocess.CompletedProcess[str]:
-    a, b = tmp / "old.json", tmp / "new.json"
-    a.write_text(json.dumps(old))
-    b.write_text(json.dumps(new))
-    return subprocess.run(
-        [sys.executable, "-m", "breachbench", "compare", str(a), str(b), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 def test_compare_reads_v2_and_v3(tiny_run: dict[str, Any], tmp_path: Path) -> None:

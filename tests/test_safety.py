@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from breachbench import sealing
 from breachbench.safety import clear_run_outputs, sweep_scratch
 from simulator import layout
 from simulator.engine import generate
@@ -101,15 +102,7 @@ def test_stale_temp_dirs_are_swept(tmp_path: Path, tiny_config) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                if int(Path(f"/proc/{e}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(e))
-            except OSError:
-                continue
-    return out
+    return sealing.proc_table()[0].get(pid, [])
 
 
 def _alive(pid: int) -> bool:

@@ -31,9 +31,9 @@ def world_root(tmp_path_factory: pytest.TempPathFactory):
     """A generated world (no logs) plus what a log shard needs: config, plans, key ids."""
     cfg = bench_config("world.customers=20000", "world.block_size=10000").sim()
     root = tmp_path_factory.mktemp("world")
-    engine._world_task((cfg, root, [-1]))
+    engine.run_world_task(engine.WorldTask(cfg, root, staff=True))
     for b in range(2):
-        engine._world_task((cfg, root, [b]))
+        engine.run_world_task(engine.WorldTask(cfg, root, [b]))
     st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
     spec = cfg.scenarios[0]
     cls = load_scenario(spec.id)
@@ -48,7 +48,7 @@ def test_log_shard(benchmark, world_root) -> None:
     cfg, root, plans, keys = world_root
     day = plans[0][1].bulk_day
     with peak_rss() as mem:
-        files, _, _, _ = benchmark.pedantic(engine.log_shard, args=(cfg, root, day, 0, plans, keys), rounds=5, iterations=1)
+        files = benchmark.pedantic(engine.log_shard, args=(cfg, root, day, 0, plans, keys), rounds=5, iterations=1).files
     rows: dict[str, int] = {}
     for f in files:  # a stream has its part file and, with late rows, the next bucket's late file
         rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]
@@ -166,7 +166,7 @@ def test_customer_stream(benchmark, world_root, stream: str) -> None:
 
     def once() -> int:
         rows = engine.normal_day(cfg, day, 0, ctx, keys)[stream]
-        return sum(f["rows"] for f in engine._finish(cfg, root, stream, day, 0, [rows])[0])
+        return sum(f["rows"] for f in engine._finish(cfg, root, stream, day, 0, [rows]).files)
 
     n = benchmark.pedantic(once, rounds=5, iterations=1)
     benchmark.extra_info.update(stream=stream, rows=n, rows_per_s=n / benchmark.stats.stats.mean)
@@ -179,9 +179,9 @@ def test_staff_streams(benchmark, world_root) -> None:
 
     st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
     benign = plan_benign(cfg, st["employees"], st["credentials"])
-    files, _, _, _ = benchmark.pedantic(
+    files = benchmark.pedantic(
         engine.staff_log_shard, args=(cfg, root, plans[0][1].bulk_day, benign), rounds=5, iterations=1
-    )
+    ).files
     rows: dict[str, int] = {}
     for f in files:
         rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]

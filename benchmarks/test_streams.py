@@ -25,9 +25,9 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     cfg = bench_config("world.customers=40000", "world.block_size=10000", "world.employees=1000", "time.end=2025-04-15").sim()
     root = tmp_path_factory.mktemp("streams")
     groups = engine.shards(cfg, None)
-    for g in [[-1], *groups]:
-        engine._world_task((cfg, root, g))
-    scen = [(s, load_scenario(s.id), load_scenario(s.id).Knobs(**s.knobs)) for s in cfg.scenarios]
+    for task in [engine.WorldTask(cfg, root, staff=True), *(engine.WorldTask(cfg, root, g) for g in groups)]:
+        engine.run_world_task(task)
+    scen = [engine.ScenarioEntry(s, load_scenario(s.id), load_scenario(s.id).Knobs(**s.knobs)) for s in cfg.scenarios]
     tasks = engine.log_tasks(cfg, root, groups, scen)
     yield cfg, root, tasks
     shutil.rmtree(root, ignore_errors=True)
@@ -61,7 +61,7 @@ def test_all_streams(benchmark, world) -> None:
 
     def run() -> list:
         with engine.make_executor(2) as ex:
-            return [f for out in ex.map(engine._log_task, tasks) for f in out[0]]
+            return [f for out in ex.map(engine.run_log_task, tasks) for f in out.files]
 
     files = benchmark.pedantic(run, setup=lambda: shutil.rmtree(root / "logs", ignore_errors=True), rounds=2, iterations=1)
     by_stream: dict[str, int] = {}

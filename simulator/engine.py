@@ -19,16 +19,17 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
 from simulator import layout, outdir, pools, schema
 from simulator.benign import Benign, plan_benign
-from simulator.config import SimConfig
+from simulator.config import ScenarioSpec, SimConfig
 from simulator.errors import ScenarioError, SimulationError
 from simulator.scenarios import load as load_scenario
 from simulator.seeding import rng
@@ -253,17 +254,9 @@ def staff_shard(cfg: SimConfig, root: Path) -> list[dict[str, Any]]:
     return [_write(df, layout.world_file(root, name, 0), root) for name, df in staff(cfg).items()]
 
 
-_CONTEXTS: dict[tuple[str, str, int], CustomerBlock] = {}
-
-
 def customer_block(cfg: SimConfig, root: Path, block: int) -> CustomerBlock:
     """Per-block customer context, read from the block's world files (cached per process)."""
-    key = (config_hash(cfg), str(root), block)
-    if key not in _CONTEXTS:
-        if len(_CONTEXTS) >= 8:
-            _CONTEXTS.pop(next(iter(_CONTEXTS)))
-        _CONTEXTS[key] = _read_context(cfg, root, block)
-    return _CONTEXTS[key]
+    return _CACHE.customer_block(cfg, root, block)
 
 
 def _read_context(cfg: SimConfig, root: Path, block: int) -> CustomerBlock:
@@ -281,7 +274,41 @@ def _ip_column(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pools.ip_strings(df["ip"].to_numpy())).drop("ip")
 
 
-ShardOut = tuple[list[dict[str, Any]], pl.DataFrame, pl.DataFrame, pl.DataFrame]
+@dataclass(frozen=True)
+class ShardOut:
+    """What a log shard returns: its manifest entries and its rows of truth."""
+
+    files: list[dict[str, Any]]
+    malicious: pl.DataFrame  # truth/malicious_events rows
+    exposure: pl.DataFrame  # truth/exposure rows, not yet summed over shards
+    benign: pl.DataFrame  # truth/benign_anomalies rows
+
+    @classmethod
+    def merge(cls, outs: Sequence[ShardOut]) -> ShardOut:
+        """The outputs of several shards as one, in their order."""
+        return cls(
+            [f for o in outs for f in o.files],
+            pl.concat([o.malicious for o in outs]),
+            pl.concat([o.exposure for o in outs]),
+            pl.concat([o.benign for o in outs]),
+        )
+
+
+class ScenarioEntry(NamedTuple):
+    """One ``[[scenarios]]`` entry of the config, its class and its validated knobs."""
+
+    spec: ScenarioSpec
+    cls: Any  # the scenario class
+    knobs: Any  # an instance of cls.Knobs
+
+
+class PlannedIncident(NamedTuple):
+    """One incident: the id of its scenario and the scenario's plan (``plan.incident_id``, ``plan.actors``)."""
+
+    scenario_id: str
+    plan: Any
+
+
 PRIVATE = ("_incident", "phase", "_benign")
 
 
@@ -328,7 +355,7 @@ def _finish(cfg: SimConfig, root: Path, name: str, day_index: int, block: int, p
     files = [_write(kept, layout.log_file(root, name, day, block), root)]
     if late.height and day_index + 1 < cfg.time.days:
         files.append(_write(late, layout.late_file(root, name, day + dt.timedelta(days=1), block), root))
-    return files, truth, exposure, benign
+    return ShardOut(files, truth, exposure, benign)
 
 
 _PAGE_KIND = {
@@ -386,13 +413,8 @@ def _exposure(name: str, bad: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _merge(outs: list[ShardOut]) -> ShardOut:
-    files = [f for o in outs for f in o[0]]
-    return files, pl.concat([o[1] for o in outs]), pl.concat([o[2] for o in outs]), pl.concat([o[3] for o in outs])
-
-
 def log_shard(
-    cfg: SimConfig, root: Path, day_index: int, block: int, plans: list[tuple[str, Any]], key_ids: list[str]
+    cfg: SimConfig, root: Path, day_index: int, block: int, plans: Sequence[PlannedIncident], key_ids: list[str]
 ) -> ShardOut:
     """Customer streams of one (day, block): normal traffic with the scenarios' rows merged in.
 
@@ -402,21 +424,21 @@ def log_shard(
     streams = normal_day(cfg, day_index, block, ctx, key_ids)
     parts: dict[str, list[pl.DataFrame]] = {name: [normal] for name, normal in streams.items()}
     for sid, plan in plans:
-        rows = _scenario(sid)().render(plan, cfg, day_index, block, ctx)
-        _add_rendered(parts, rows, sid, plan, cfg, day_index, f"render(day {day_index}, block {block})")
-    return _merge([_finish(cfg, root, name, day_index, block, frames) for name, frames in parts.items()])
+        rows = _CACHE.scenario(sid)().render(plan, cfg, day_index, block, ctx)
+        _add_rendered(parts, rows, PlannedIncident(sid, plan), cfg, day_index, f"render(day {day_index}, block {block})")
+    return ShardOut.merge([_finish(cfg, root, name, day_index, block, frames) for name, frames in parts.items()])
 
 
 def _add_rendered(
     parts: dict[str, list[pl.DataFrame]],
     rows: dict[str, pl.DataFrame],
-    sid: str,
-    plan: Any,
+    incident: PlannedIncident,
     cfg: SimConfig,
     day_index: int,
     where: str,
 ) -> None:
     """Check a scenario's rows (schema, customers who exist) and add them, tagged with the incident."""
+    sid = incident.scenario_id
     for name, df in (rows or {}).items():
         if df is None or not df.height:
             continue
@@ -427,7 +449,7 @@ def _add_rendered(
         except ValueError as exc:
             raise ScenarioError(str(exc)) from None
         _check_signed_up(df, name, sid, cfg, day_index, where)
-        parts[name].append(df.with_columns(_incident=pl.lit(plan.incident_id, pl.Int32)))
+        parts[name].append(df.with_columns(_incident=pl.lit(incident.plan.incident_id, pl.Int32)))
 
 
 def _check_signed_up(df: pl.DataFrame, name: str, sid: str, cfg: SimConfig, day_index: int, where: str) -> None:
@@ -446,38 +468,61 @@ def _check_signed_up(df: pl.DataFrame, name: str, sid: str, cfg: SimConfig, day_
         )
 
 
-_SCENARIOS: dict[str, Any] = {}
+class ShardCache:
+    """What one process reuses between the shards it runs: customer block contexts (the last
+    :attr:`BLOCKS`), the staff context (the last world's) and scenario classes by id.
+
+    Each process has its own (:data:`_CACHE`): work sent to a process pool or a Dask worker is
+    pickled without it, and a worker fills its own from the dataset's files, so the bytes written
+    do not depend on which process ran a shard or what it ran before.
+    """
+
+    BLOCKS = 8
+
+    def __init__(self) -> None:
+        self.contexts: dict[tuple[str, str, int], CustomerBlock] = {}
+        self.staff: dict[tuple[str, str], StaffContext] = {}
+        self.scenarios: dict[str, Any] = {}
+
+    def customer_block(self, cfg: SimConfig, root: Path, block: int) -> CustomerBlock:
+        """The context of customer ``block`` of the world in ``root`` (:func:`customer_block`)."""
+        key = (config_hash(cfg), str(root), block)
+        if key not in self.contexts:
+            if len(self.contexts) >= self.BLOCKS:
+                self.contexts.pop(next(iter(self.contexts)))
+            self.contexts[key] = _read_context(cfg, root, block)
+        return self.contexts[key]
+
+    def scenario(self, scenario_id: str) -> Any:
+        """Scenario class by id, looked up in the registry once per process."""
+        if scenario_id not in self.scenarios:
+            self.scenarios[scenario_id] = load_scenario(scenario_id)
+        return self.scenarios[scenario_id]
+
+    def staff_context(self, cfg: SimConfig, root: Path) -> StaffContext:
+        """The staff context of the world in ``root`` (only the last world's is kept)."""
+        key = (config_hash(cfg), str(root))
+        if key not in self.staff:
+            self.staff.clear()
+            tables = {n: pl.read_parquet(layout.world_file(root, n, 0)) for n in ("employees", "employee_roles", "credentials")}
+            self.staff[key] = staff_context(cfg, tables["employees"], tables["employee_roles"], tables["credentials"])
+        return self.staff[key]
 
 
-def _scenario(scenario_id: str) -> Any:
-    """Scenario class by id, looked up in the registry once per process."""
-    if scenario_id not in _SCENARIOS:
-        _SCENARIOS[scenario_id] = load_scenario(scenario_id)
-    return _SCENARIOS[scenario_id]
-
-
-_STAFF: dict[tuple[str, str], StaffContext] = {}
-
-
-def _staff_context(cfg: SimConfig, root: Path) -> StaffContext:
-    key = (config_hash(cfg), str(root))
-    if key not in _STAFF:
-        _STAFF.clear()
-        tables = {n: pl.read_parquet(layout.world_file(root, n, 0)) for n in ("employees", "employee_roles", "credentials")}
-        _STAFF[key] = staff_context(cfg, tables["employees"], tables["employee_roles"], tables["credentials"])
-    return _STAFF[key]
+#: This process's :class:`ShardCache`.
+_CACHE = ShardCache()
 
 
 def staff_day_context(cfg: SimConfig, root: Path, day_index: int, benign: list[Benign]) -> StaffDay:
     """The render context of one day of the staff's streams (what ``render_staff`` receives)."""
-    ctx = _staff_context(cfg, root)
+    ctx = _CACHE.staff_context(cfg, root)
     work = plan_work_day(cfg, ctx, day_index, benign, rng(cfg.seed, "staff", day_index))
     day = cfg.time.start + dt.timedelta(days=day_index)
     return StaffDay(cfg, day_index, day, utc_micros(day, cfg.time.timezone), ctx, work, signed_up(cfg, day_index))
 
 
 def staff_log_shard(
-    cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[tuple[str, Any]] = ()
+    cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[PlannedIncident] = ()
 ) -> ShardOut:
     """Staff streams of one day: admin reads, employees' and services' auth events, hr and key events.
 
@@ -487,38 +532,60 @@ def staff_log_shard(
     streams = staff_day(cfg, day_index, sd.staff, benign, sd.work)
     parts: dict[str, list[pl.DataFrame]] = {name: [streams[name]] for name in ("admin", "auth", "hr")}
     for sid, plan in plans:
-        scenario = _scenario(sid)()
+        scenario = _CACHE.scenario(sid)()
         if hasattr(scenario, "render_staff"):
-            _add_rendered(
-                parts,
-                scenario.render_staff(plan, cfg, day_index, sd),
-                sid,
-                plan,
-                cfg,
-                day_index,
-                f"render_staff(day {day_index})",
-            )
-    return _merge([_finish(cfg, root, name, day_index, schema.STAFF_BLOCK, parts[name]) for name in ("admin", "auth", "hr")])
-
-
-def _world_task(args: tuple[SimConfig, Path, list[int]]) -> list[dict[str, Any]]:
-    """One shard of the world: a run of consecutive blocks (block -1 is the staff tables)."""
-    cfg, root, blocks = args
-    out: list[dict[str, Any]] = []
-    for block in blocks:
-        out.extend(staff_shard(cfg, root) if block < 0 else world_shard(cfg, root, block))
-    return out
-
-
-def _log_task(args: tuple[SimConfig, Path, int, list[int], list[tuple[str, Any]], list[str], list[Benign]]) -> ShardOut:
-    """One shard of the logs: one day over a run of consecutive blocks (block -1: the staff)."""
-    cfg, root, day, blocks, plans, key_ids, benign = args
-    return _merge(
-        [
-            staff_log_shard(cfg, root, day, benign, plans) if b < 0 else log_shard(cfg, root, day, b, plans, key_ids)
-            for b in blocks
-        ]
+            rows = scenario.render_staff(plan, cfg, day_index, sd)
+            _add_rendered(parts, rows, PlannedIncident(sid, plan), cfg, day_index, f"render_staff(day {day_index})")
+    return ShardOut.merge(
+        [_finish(cfg, root, name, day_index, schema.STAFF_BLOCK, parts[name]) for name in ("admin", "auth", "hr")]
     )
+
+
+@dataclass(frozen=True)
+class WorldTask:
+    """One shard of the world: the staff tables, or a run of consecutive customer blocks."""
+
+    cfg: SimConfig
+    root: Path
+    blocks: list[int] = field(default_factory=list)
+    staff: bool = False
+
+
+def run_world_task(task: WorldTask) -> list[dict[str, Any]]:
+    """Write one shard of the world; returns its manifest entries."""
+    if task.staff:
+        return staff_shard(task.cfg, task.root)
+    return [f for block in task.blocks for f in world_shard(task.cfg, task.root, block)]
+
+
+@dataclass(frozen=True)
+class LogInputs:
+    """What every log shard of a dataset reads besides the world: the incidents, the live signing
+    keys and the hard negatives (planned once, from the world tables)."""
+
+    plans: list[PlannedIncident]
+    key_ids: list[str]
+    benign: list[Benign]
+
+
+@dataclass(frozen=True)
+class LogTask:
+    """One shard of the logs: one day of the staff's streams, or of a run of consecutive customer blocks."""
+
+    cfg: SimConfig
+    root: Path
+    day: int
+    inputs: LogInputs
+    blocks: list[int] = field(default_factory=list)
+    staff: bool = False
+
+
+def run_log_task(task: LogTask) -> ShardOut:
+    """Write one shard of the logs; returns its manifest entries and truth rows."""
+    cfg, root, day, inputs = task.cfg, task.root, task.day, task.inputs
+    if task.staff:
+        return ShardOut.merge([staff_log_shard(cfg, root, day, inputs.benign, inputs.plans)])
+    return ShardOut.merge([log_shard(cfg, root, day, b, inputs.plans, inputs.key_ids) for b in task.blocks])
 
 
 def shards(cfg: SimConfig, shard_size: int | None) -> list[list[int]]:
@@ -545,30 +612,41 @@ def shards(cfg: SimConfig, shard_size: int | None) -> list[list[int]]:
 # ---- the whole dataset -------------------------------------------------------------------
 
 
-def log_tasks(
-    cfg: SimConfig, root: Path, groups: list[list[int]], scenarios: list[tuple[Any, Any, Any]]
-) -> list[tuple[Any, ...]]:
-    """Plan the scenarios and hard negatives from the world in ``root``; one task per (day, shard).
-
-    The staff's streams are one more shard per day (block -1).
-    """
+def log_inputs(cfg: SimConfig, root: Path, scenarios: Sequence[ScenarioEntry]) -> LogInputs:
+    """Plan the scenarios and hard negatives from the world in ``root``."""
     st: dict[str, Any] = {name: pl.read_parquet(layout.world_file(root, name, 0)) for name in ("employees", "credentials")}
     plans = plan_incidents(cfg, st | {"customers": CustomerWorld(cfg, root)}, scenarios)
     key_ids = (
         st["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
     )
-    benign = plan_benign(cfg, st["employees"], st["credentials"])
-    return [(cfg, root, d, g, plans, key_ids, benign) for d in range(cfg.time.days) for g in [[-1], *groups]]
+    return LogInputs(plans, key_ids, plan_benign(cfg, st["employees"], st["credentials"]))
+
+
+def log_tasks(cfg: SimConfig, root: Path, groups: list[list[int]], scenarios: Sequence[ScenarioEntry]) -> list[LogTask]:
+    """Plan the scenarios and hard negatives from the world in ``root``; one task per (day, shard).
+
+    The staff's streams are one more shard per day, the first.
+    """
+    inputs = log_inputs(cfg, root, scenarios)
+    return [
+        task
+        for d in range(cfg.time.days)
+        for task in [
+            LogTask(cfg, root, d, inputs, staff=True),
+            *(LogTask(cfg, root, d, inputs, blocks=g) for g in groups),
+        ]
+    ]
 
 
 def plan_incidents(
-    cfg: SimConfig, staff: dict[str, pl.DataFrame], scenarios: list[tuple[Any, Any, Any]]
-) -> list[tuple[str, Any]]:
+    cfg: SimConfig, staff: dict[str, pl.DataFrame], scenarios: Sequence[tuple[Any, Any, Any]]
+) -> list[PlannedIncident]:
     """One plan per incident: ``count`` incidents of each scenario entry, numbered in order.
 
-    An employee acts in one incident at most: later incidents choose among the others.
+    ``scenarios`` holds :class:`ScenarioEntry` (or plain ``(spec, cls, knobs)`` tuples). An
+    employee acts in one incident at most: later incidents choose among the others.
     """
-    plans: list[tuple[str, Any]] = []
+    plans: list[PlannedIncident] = []
     taken: list[int] = []
     for i, (spec, cls, knobs) in enumerate(scenarios):
         for j in range(spec.count):
@@ -583,7 +661,7 @@ def plan_incidents(
                     f"earlier incidents and are left out; lower count)"
                 ) from None
             taken.extend(plan.actors)
-            plans.append((spec.id, plan))
+            plans.append(PlannedIncident(spec.id, plan))
     return plans
 
 
@@ -675,89 +753,113 @@ def generate(
     with outdir.locked(out):
         outdir.sweep(out.parent)
         _check_out(out, force)  # again, now that no other writer can change it
-        return _generate(
-            cfg, out, workers=workers, only=only, shard_size=shard_size, progress=progress, executor=executor, scheduler=scheduler
-        )
+        plan = plan_generation(cfg, shard_size, only)
+        return _generate(plan, out, workers=workers, progress=progress, executor=executor, scheduler=scheduler)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What :func:`generate` will do: the shards of customer blocks and the scenario entries, knobs validated."""
+
+    cfg: SimConfig
+    groups: list[list[int]]
+    scenarios: list[ScenarioEntry]
+    only: str | None = None
+
+
+def plan_generation(cfg: SimConfig, shard_size: int | None, only: str | None = None) -> GenerationPlan:
+    """Cut the world into shards and validate every scenario's knobs, before anything is written.
+
+    Raises:
+        SimulationError: a bad ``shard_size`` or knobs a scenario refuses.
+    """
+    groups = shards(cfg, shard_size)
+    classes = [load_scenario(spec.id) for spec in cfg.scenarios]  # every id known before any knobs are checked
+    entries = []
+    for i, (spec, cls) in enumerate(zip(cfg.scenarios, classes, strict=True)):
+        try:
+            knobs = cls.Knobs(**spec.knobs)
+        except Exception as exc:  # pydantic ValidationError: reworded by the caller's formatter
+            raise SimulationError(f"scenarios[{i}].knobs ({spec.id}): {exc}") from None
+        entries.append(ScenarioEntry(spec, cls, knobs))
+    return GenerationPlan(cfg, groups, entries, only)
 
 
 def _generate(
-    cfg: SimConfig,
+    plan: GenerationPlan,
     out: Path,
     *,
     workers: int,
-    only: str | None,
-    shard_size: int | None,
     progress: Progress | None,
     executor: str = "process",
     scheduler: str | None = None,
 ) -> Path:
-    """The body of :func:`generate`, run under the output directory's lock."""
-    groups = shards(cfg, shard_size)
-    scenarios = [(spec, load_scenario(spec.id)) for spec in cfg.scenarios]
-    knobs = []
-    for i, (spec, cls) in enumerate(scenarios):
-        try:
-            knobs.append(cls.Knobs(**spec.knobs))
-        except Exception as exc:  # pydantic ValidationError: reworded by the caller's formatter
-            raise SimulationError(f"scenarios[{i}].knobs ({spec.id}): {exc}") from None
+    """The body of :func:`generate`, run under the output directory's lock: execute ``plan`` in a
+    temporary directory beside ``out``, then finalise it into ``out`` (nothing is left on a failure)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    report = progress or (lambda *_: None)
     try:
-        files: list[dict[str, Any]] = []
         with make_executor(workers, executor, scheduler) as ex:
-            tasks = [(cfg, tmp, [-1])] + [(cfg, tmp, g) for g in groups]
-            for i, res in enumerate(ex.map(_world_task, tasks)):
-                files.extend(res)
-                report("world", i + 1, len(tasks))
-            truth_files: list[dict[str, Any]] = []
-            if only != "world":
-                tasks2 = log_tasks(cfg, tmp, groups, [(spec, cls, k) for (spec, cls), k in zip(scenarios, knobs, strict=True)])
-                mal, expo, tags = [], [], []
-                for i, (res, t, e, b) in enumerate(ex.map(_log_task, tasks2)):
-                    files.extend(res)
-                    mal.append(t)
-                    expo.append(e)
-                    tags.append(b)
-                    report("logs", i + 1, len(tasks2))
-                truth_files = _write_truth(cfg, tmp, tasks2[0][4] if tasks2 else [], mal, expo, tags)
-        _sweep_parts(tmp)  # every shard has returned and its workers are gone (a local cluster) or done with it
-        manifest = {
-            "format": "breachbench-dataset",
-            "data_version": DATA_VERSION,
-            "config": cfg.model_dump(mode="json"),
-            "config_hash": config_hash(cfg),
-            "seed": cfg.seed,
-            "only": only,
-            "versions": package_versions(),
-            "files": sorted(files, key=lambda f: f["path"]),
-            "truth": sorted(truth_files, key=lambda f: f["path"]),
-        }
-        (tmp / layout.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            trash = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(trash)
-            tmp.rename(out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(out)
+            files, truth_files = _execute(plan, tmp, ex, progress or (lambda *_: None))
+        _finalise(plan, tmp, out, files, truth_files)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
 
-def _write_truth(
-    cfg: SimConfig,
-    root: Path,
-    plans: list[tuple[str, Any]],
-    mal: list[pl.DataFrame],
-    expo: list[pl.DataFrame],
-    tags: list[pl.DataFrame],
-) -> list[dict[str, Any]]:
+def _execute(
+    plan: GenerationPlan, root: Path, ex: Executor, report: Progress
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write the world, then the logs and the truth, into ``root``; returns (files, truth files) for the manifest."""
+    cfg = plan.cfg
+    files: list[dict[str, Any]] = []
+    world = [WorldTask(cfg, root, staff=True), *(WorldTask(cfg, root, g) for g in plan.groups)]
+    for i, written in enumerate(ex.map(run_world_task, world)):
+        files.extend(written)
+        report("world", i + 1, len(world))
+    if plan.only == "world":
+        return files, []
+    tasks = log_tasks(cfg, root, plan.groups, plan.scenarios)
+    outs: list[ShardOut] = []
+    for i, res in enumerate(ex.map(run_log_task, tasks)):
+        files.extend(res.files)
+        outs.append(res)
+        report("logs", i + 1, len(tasks))
+    return files, _write_truth(cfg, root, tasks[0].inputs.plans if tasks else [], outs)
+
+
+def _finalise(plan: GenerationPlan, tmp: Path, out: Path, files: list[dict[str, Any]], truth: list[dict[str, Any]]) -> None:
+    """Write the manifest into the complete dataset in ``tmp`` and rename it to ``out`` (replacing one there)."""
+    _sweep_parts(tmp)  # every shard has returned and its workers are gone (a local cluster) or done with it
+    cfg = plan.cfg
+    manifest = {
+        "format": "breachbench-dataset",
+        "data_version": DATA_VERSION,
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": config_hash(cfg),
+        "seed": cfg.seed,
+        "only": plan.only,
+        "versions": package_versions(),
+        "files": sorted(files, key=lambda f: f["path"]),
+        "truth": sorted(truth, key=lambda f: f["path"]),
+    }
+    (tmp / layout.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(trash)
+        tmp.rename(out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def _write_truth(cfg: SimConfig, root: Path, plans: Sequence[PlannedIncident], outs: list[ShardOut]) -> list[dict[str, Any]]:
+    """The truth tables from every log shard's rows: incidents, malicious events, exposure, benign anomalies."""
+    mal, expo, tags = [o.malicious for o in outs], [o.exposure for o in outs], [o.benign for o in outs]
     events = pl.concat(mal).sort("event_id") if mal else pl.DataFrame(schema=schema.MALICIOUS_EVENTS)
     exposure = (
         (

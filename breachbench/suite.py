@@ -193,7 +193,6 @@ def summarise(
     ``chance`` is the run's chance lines (:func:`breachbench.chance.chance_lines`): detection
     scores count above them.
     """
-    profile = cfg.detection.cost_profile
     bad = [(p, r) for p, r, _ in runs if r.status != "OK"]
     scored = [s | {"seed": p.seed, "scenario": p.scenario} for p, r, s in runs if s is not None]
     fit_s = sum(r.fit_s for _, r, _ in runs)
@@ -215,49 +214,57 @@ def summarise(
         row.update({m: None for m in METRICS})
         row.update(detection_score=None, ci={})
     else:
-        point = aggregate(scored, profile)
-        row.update(point)
-        row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
-        row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
-        head = headline(
-            [i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]],
-            cfg.suite.bootstrap,
-            cfg.suite.confidence,
-            chance=chance_bars(chance, cfg.detection.budget),
-        )
-        row["detection_score"] = head["point"]
-        row["ci"]["detection_score"] = head["ci"]
-        row["by_scenario"] = {
-            sid: {"point": aggregate(group, profile), "ci": bootstrap(group, profile, cfg.suite.bootstrap, cfg.suite.confidence)}
-            for sid in sorted({s["scenario"] for s in scored})
-            if (group := [s for s in scored if s["scenario"] == sid])
-        }
-        for sid, h in head["by_scenario"].items():
-            if sid in row["by_scenario"]:
-                row["by_scenario"][sid]["point"]["detection_score"] = h
-                row["by_scenario"][sid]["point"]["detection_score_raw"] = head["by_scenario_raw"][sid]
-        row["by_budget"] = {k: _pooled_by_budget(scored, k, profile, chance) for k in scored[0]["by_budget"]}
-        row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
-    row["runs"] = [
-        {
-            "dataset": p.label,
-            "seed": p.seed,
-            "scenario": p.scenario,
-            "status": r.status,
-            "error": r.error,
-            "fit_s": round(r.fit_s, 4),
-            "score_s": round(r.score_s, 4),
-            "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
-            **({"note": r.note} if r.note else {}),
-            **(
-                {"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]}
-                if s
-                else {}
-            ),
-        }
-        for p, r, s in runs
-    ]
+        _pooled_metrics(row, scored, cfg, chance)
+    row["runs"] = [_run_entry(p, r, s) for p, r, s in runs]
     return row
+
+
+def _pooled_metrics(row: dict[str, Any], scored: list[dict[str, Any]], cfg: BenchConfig, chance: dict[str, Any] | None) -> None:
+    """Add to ``row`` the metrics pooled over every scored run: points, intervals, per scenario, per budget, incidents."""
+    profile = cfg.detection.cost_profile
+    point = aggregate(scored, profile)
+    row.update(point)
+    row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
+    row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
+    head = headline(
+        [i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]],
+        cfg.suite.bootstrap,
+        cfg.suite.confidence,
+        chance=chance_bars(chance, cfg.detection.budget),
+    )
+    row["detection_score"] = head["point"]
+    row["ci"]["detection_score"] = head["ci"]
+    row["by_scenario"] = {
+        sid: {"point": aggregate(group, profile), "ci": bootstrap(group, profile, cfg.suite.bootstrap, cfg.suite.confidence)}
+        for sid in sorted({s["scenario"] for s in scored})
+        if (group := [s for s in scored if s["scenario"] == sid])
+    }
+    for sid, h in head["by_scenario"].items():
+        if sid in row["by_scenario"]:
+            row["by_scenario"][sid]["point"]["detection_score"] = h
+            row["by_scenario"][sid]["point"]["detection_score_raw"] = head["by_scenario_raw"][sid]
+    row["by_budget"] = {k: _pooled_by_budget(scored, k, profile, chance) for k in scored[0]["by_budget"]}
+    row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
+
+
+def _run_entry(p: GridPoint, r: DetectorRun, s: dict[str, Any] | None) -> dict[str, Any]:
+    """One dataset's entry of a row's ``runs``: status, timings and, when scored, its metrics."""
+    return {
+        "dataset": p.label,
+        "seed": p.seed,
+        "scenario": p.scenario,
+        "status": r.status,
+        "error": r.error,
+        "fit_s": round(r.fit_s, 4),
+        "score_s": round(r.score_s, 4),
+        "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
+        **({"note": r.note} if r.note else {}),
+        **(
+            {"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]}
+            if s
+            else {}
+        ),
+    }
 
 
 def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]:
@@ -313,6 +320,244 @@ def _kill_pool(pool: Any) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+@dataclass
+class _Bars:
+    """The run's "detect" and "score" progress bars; without a progress display every call does nothing."""
+
+    progress: Any
+    detect: Any = None
+    score: Any = None
+
+    @classmethod
+    def start(cls, progress: Any, detect_total: int, score_total: int) -> _Bars:
+        if progress is None:
+            return cls(None)
+        return cls(progress, progress.add_task("detect", total=detect_total), progress.add_task("score", total=score_total))
+
+    def name(self, det: str) -> None:
+        """The bar (or the plain log line) names the detector now running."""
+        if self.progress is not None:
+            self.progress.update(self.detect, description=f"detect {det}")
+
+    def tick(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.detect)
+
+    def scored(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.score)
+
+
+@dataclass
+class _Run:
+    """What the detector loop of :func:`run_suite` reads: the grid, its datasets and truths, the chance lines."""
+
+    cfg: BenchConfig
+    out: Path
+    points: list[GridPoint]
+    datasets: dict[str, Dataset]
+    truths: dict[str, Truth]
+    chance: dict[str, Any]
+    bars: _Bars
+    fingerprints: dict[str, Any]
+
+    @property
+    def tests(self) -> list[GridPoint]:
+        return [p for p in self.points if not p.tuning]
+
+    @property
+    def tuning(self) -> list[Dataset]:
+        return [self.datasets[p.label] for p in self.points if p.tuning]
+
+    def rel(self, det: str, p: GridPoint) -> str:
+        """Where ``det``'s alerts on ``p`` go, relative to the run's folder."""
+        return f"alerts/{det}.parquet" if len(self.tests) == 1 else f"alerts/{p.label}/{det}.parquet"
+
+    def score(self, alerts: Any, p: GridPoint) -> dict[str, Any]:
+        """``alerts`` scored against the truth of ``p`` at the run's budgets and cost profile."""
+        return score_alerts(
+            alerts,
+            self.truths[p.label],
+            budget=self.cfg.detection.budget,
+            profile=self.cfg.detection.cost_profile,
+            budgets=tuple(self.cfg.suite.budgets),
+        )
+
+    def tick_dataset(self, p: GridPoint) -> None:
+        """The detect bar moves on by the scored buckets of ``p``."""
+        for _b in self.datasets[p.label].scored:
+            self.bars.tick()
+
+
+def _ensure_datasets(
+    cfg: BenchConfig, points: list[GridPoint], *, workers: int, gen_progress: Any, verify: bool, log: Callable[..., None]
+) -> dict[str, Dataset]:
+    """Every dataset of the grid, reused or generated, in grid order."""
+    datasets: dict[str, Dataset] = {}
+    for p in points:
+        ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
+        datasets[p.label] = ds
+        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
+    return datasets
+
+
+def _chance(cfg: BenchConfig, tests: list[GridPoint], truths: dict[str, Truth]) -> dict[str, Any]:
+    """The chance lines of the test datasets at every budget (:func:`breachbench.chance.chance_lines`)."""
+    budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+    return chance_lines(
+        {
+            p.label: chance_draws(
+                truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile
+            )
+            for p in tests
+        },
+        {p.label: p.scenario for p in tests},
+        cfg.detection.budget,
+    )
+
+
+def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[str, Any]:
+    """The detectors whose verified alerts in the run's folder can be scored again (:func:`breachbench.reuse.reusable`)."""
+    return reusable(
+        run.out,
+        {p.label: run.datasets[p.label].manifest["config_hash"] for p in run.points},
+        run.cfg.detection.model_dump(mode="json"),
+        SCHEMA_VERSION,
+        fingerprints,
+        {d: {p.label: run.rel(d, p) for p in run.tests} for d in ids},
+    )
+
+
+def _submit_ahead(run: _Run, pool: Any, ahead: dict[str, Any], feats: dict[str, dict[str, str]]) -> None:
+    """Start every detector of ``ahead`` in ``pool``: sealed slots of several detectors at once."""
+    tests, out = run.tests, run.out
+    for p in tests:  # computed by the bench, handed to the sealed slots read-only
+        feats[p.label] = shared_features(run.datasets[p.label].root, out / "features")
+    for det in ahead:
+        ahead[det] = pool.submit(
+            run_isolated_many,
+            det,
+            [run.datasets[p.label].root for p in tests],
+            timeout_s=run.cfg.detection.timeout_s,
+            memory_mb=run.cfg.detection.memory_mb,
+            features=[feats[p.label] for p in tests],
+            features_root=out / "features",
+            protected=[out],
+            tuning=[d.root for d in run.tuning],
+        )
+
+
+Runs = list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]]
+
+
+def _reused_runs(run: _Run, det: str, reused: dict[str, Any]) -> Runs:
+    """The runs of a reused detector: its earlier alerts and timings, scored afresh."""
+    runs: Runs = []
+    earlier = reused["row"]
+    for p in run.tests:
+        ds = run.datasets[p.label]
+        was: dict[str, Any] = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
+        r = DetectorRun(
+            det,
+            version=earlier.get("version"),
+            alerts=reused["alerts"][p.label],
+            fit_s=was.get("fit_s") or 0.0,
+            score_s=was.get("score_s") or 0.0,
+            peak_mb=was.get("peak_mb"),
+            events=ds.event_count(ds.scored),
+            note=was.get("note"),
+        )
+        runs.append((p, r, run.score(r.alerts, p)))
+        run.tick_dataset(p)
+        run.bars.scored()
+    return runs
+
+
+def _prototype(run: _Run, det: str) -> tuple[Any, str | None]:
+    """``det`` tuned on the tuning datasets, in this process (isolated runs tune inside the sealed slot); (prototype, error)."""
+    if det != ORACLE and run.tuning and not run.cfg.detection.isolate:
+        try:
+            return tuned_prototype(det, run.tuning), None
+        except Exception as exc:  # a detector's bug is its result
+            return None, f"tune: {type(exc).__name__}: {exc}"
+    return None, None
+
+
+def _warm_runs(run: _Run, det: str, proto: Any, ahead: dict[str, Any], feats: dict[str, dict[str, str]]) -> list[DetectorRun]:
+    """``det``'s runs from a warm sealed slot: the pool's (``ahead``), or one started here; empty when not isolated."""
+    tests = run.tests
+    if det in ahead:  # running (or done) in the pool
+        warm: list[DetectorRun] = ahead[det].result()
+        for p in tests:
+            run.tick_dataset(p)
+        return warm
+    for p in tests:  # computed by the bench, handed to the sealed slot read-only
+        if p.label not in feats:
+            feats[p.label] = shared_features(run.datasets[p.label].root, run.out / "features")
+
+    def done(i: int, _: DetectorRun) -> None:
+        run.tick_dataset(tests[i])
+
+    # one warm sealed process scores every dataset in turn (a fresh one after a dataset that kills it)
+    return run_isolated_many(
+        det,
+        [run.datasets[p.label].root for p in tests],
+        timeout_s=run.cfg.detection.timeout_s,
+        memory_mb=run.cfg.detection.memory_mb,
+        prototype=proto,
+        features=[feats[p.label] for p in tests],
+        features_root=run.out / "features",
+        protected=[run.out],
+        tuning=[d.root for d in run.tuning],
+        on_done=done,
+    )
+
+
+def _detector_runs(run: _Run, det: str, ahead: dict[str, Any], feats: dict[str, dict[str, str]]) -> Runs:
+    """Run (or collect from the pool) ``det`` on every test dataset, score it and write its alerts."""
+    proto, proto_err = _prototype(run, det)
+    warm: list[DetectorRun] = []
+    if det in ahead or (det != ORACLE and not proto_err and run.cfg.detection.isolate):
+        warm = _warm_runs(run, det, proto, ahead, feats)
+    runs: Runs = []
+    for j, p in enumerate(run.tests):
+        ds = run.datasets[p.label]
+        if det == ORACLE:
+            r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
+        elif proto_err:
+            r = DetectorRun(det, status="ERROR", error=proto_err)
+        elif warm:
+            r = warm[j]
+        else:
+            r = run_detector(det, ds, on_bucket=run.bars.tick, prototype=proto)
+        s = run.score(r.alerts, p) if r.status == "OK" else None
+        if r.status == "OK":
+            target = run.out / run.rel(det, p)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            r.alerts.rechunk().write_parquet(target)  # one chunk: the same bytes however the frame was assembled
+        runs.append((p, r, s))
+        run.bars.scored()
+    return runs
+
+
+def _detector_row(
+    run: _Run, det: str, reused: dict[str, Any], ahead: dict[str, Any], feats: dict[str, dict[str, str]], log: Callable[..., None]
+) -> dict[str, Any]:
+    """The leaderboard row of ``det`` (or of the oracle): reused alerts re-scored, or a fresh run."""
+    started = time.perf_counter()
+    fingerprint = {"fingerprint": run.fingerprints.get(det)}
+    run.bars.name(det)
+    if det in reused:
+        row = summarise(det, _reused_runs(run, det, reused[det]), run.cfg, run.chance) | fingerprint | {"reused": True}
+        log(f"detector {det}: reused alerts, re-scored on {len(run.tests)} dataset(s) in {time.perf_counter() - started:.1f} s")
+        return row
+    row = summarise(det, _detector_runs(run, det, ahead, feats), run.cfg, run.chance)
+    log(
+        f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s"
+    )
+    return row if det == ORACLE else row | fingerprint | {"reused": False}
+
+
 def run_suite(
     cfg: BenchConfig,
     out: Path,
@@ -335,190 +580,39 @@ def run_suite(
     sweep_scratch()  # detector scratch of benches killed earlier
     points = grid(cfg, out)
     _check_grid_space(cfg, out, points)
-    datasets: dict[str, Dataset] = {}
-    for p in points:
-        ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
-        datasets[p.label] = ds
-        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
+    datasets = _ensure_datasets(cfg, points, workers=workers, gen_progress=gen_progress, verify=verify, log=log)
     tests = [p for p in points if not p.tuning]
-    tuning = [datasets[p.label] for p in points if p.tuning]
     truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
-    budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
-    chance = chance_lines(
-        {
-            p.label: chance_draws(
-                truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile
-            )
-            for p in tests
-        },
-        {p.label: p.scenario for p in tests},
-        cfg.detection.budget,
-    )
-    budget = cfg.detection.budget
+    chance = _chance(cfg, tests, truths)
     ids = resolve_detectors(cfg.detection.detectors)
-    single = len(tests) == 1
-
-    def rel(det: str, p: GridPoint) -> str:
-        return f"alerts/{det}.parquet" if single else f"alerts/{p.label}/{det}.parquet"
-
     fingerprints = {d: detector_fingerprint(d) for d in ids}
-    reused = (
-        reusable(
-            out,
-            {p.label: datasets[p.label].manifest["config_hash"] for p in points},
-            cfg.detection.model_dump(mode="json"),
-            SCHEMA_VERSION,
-            fingerprints,
-            {d: {p.label: rel(d, p) for p in tests} for d in ids},
-        )
-        if reuse
-        else {}
-    )
+    run = _Run(cfg, out, points, datasets, truths, chance, _Bars(None), fingerprints)
+    reused = _reusable(run, ids, fingerprints) if reuse else {}
     if reused:
         log(
             f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
         )
-    task = (
-        progress.add_task("detect", total=len(ids) * sum(len(datasets[p.label].scored) for p in tests))
-        if progress is not None
-        else None
-    )
-    scoring = progress.add_task("score", total=(len(ids) + 1) * len(tests)) if progress is not None else None
+    run.bars = _Bars.start(progress, len(ids) * sum(len(datasets[p.label].scored) for p in tests), (len(ids) + 1) * len(tests))
+    rows = _detect(run, ids, reused, workers, log)
+    return _report(run, rows, log)
 
-    def tick() -> None:
-        if progress is not None:
-            progress.advance(task)
 
-    def scored() -> None:
-        if progress is not None:
-            progress.advance(scoring)
-
+def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log: Callable[..., None]) -> list[dict[str, Any]]:
+    """Every detector's row, then the oracle's, in the configured order; sealed slots run in a pool when they can."""
+    cfg, out, tests = run.cfg, run.out, run.tests
     # the shared feature table: computed once per dataset bucket, read by every detector after
     old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
     os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
     # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
-    clear_run_outputs(out, keep={rel(d, p) for d in reused for p in tests})
+    clear_run_outputs(out, keep={run.rel(d, p) for d in reused for p in tests})
     rows = []
     feats: dict[str, dict[str, str]] = {}
     pool, ahead = _detector_pool(cfg, ids, reused, workers)
     try:
         if pool is not None:  # sealed slots of several detectors at once, each supervised in its own process
-            for p in tests:  # computed by the bench, handed to the sealed slots read-only
-                feats[p.label] = shared_features(datasets[p.label].root, out / "features")
-            for det in ahead:
-                ahead[det] = pool.submit(
-                    run_isolated_many,
-                    det,
-                    [datasets[p.label].root for p in tests],
-                    timeout_s=cfg.detection.timeout_s,
-                    memory_mb=cfg.detection.memory_mb,
-                    features=[feats[p.label] for p in tests],
-                    features_root=out / "features",
-                    protected=[out],
-                    tuning=[d.root for d in tuning],
-                )
+            _submit_ahead(run, pool, ahead, feats)
         for det in [*ids, ORACLE]:
-            runs: list[tuple[GridPoint, DetectorRun, dict[str, Any] | None]] = []
-            started = time.perf_counter()
-            if progress is not None:  # the bar (or the plain log line) names the detector now running
-                progress.update(task, description=f"detect {det}")
-            if det in reused:
-                earlier = reused[det]["row"]
-                for p in tests:
-                    ds = datasets[p.label]
-                    was: dict[str, Any] = next((x for x in earlier.get("runs", []) if x.get("dataset") == p.label), {})
-                    r = DetectorRun(
-                        det,
-                        version=earlier.get("version"),
-                        alerts=reused[det]["alerts"][p.label],
-                        fit_s=was.get("fit_s") or 0.0,
-                        score_s=was.get("score_s") or 0.0,
-                        peak_mb=was.get("peak_mb"),
-                        events=ds.event_count(ds.scored),
-                        note=was.get("note"),
-                    )
-                    s: dict[str, Any] | None = score_alerts(
-                        r.alerts,
-                        truths[p.label],
-                        budget=budget,
-                        profile=cfg.detection.cost_profile,
-                        budgets=tuple(cfg.suite.budgets),
-                    )
-                    runs.append((p, r, s))
-                    for _ in ds.scored:
-                        tick()
-                    scored()
-                rows.append(summarise(det, runs, cfg, chance) | {"fingerprint": fingerprints.get(det), "reused": True})
-                log(
-                    f"detector {det}: reused alerts, re-scored on {len(tests)} dataset(s) in {time.perf_counter() - started:.1f} s"
-                )
-                continue
-            proto, proto_err = None, None
-            if det != ORACLE and tuning and not cfg.detection.isolate:  # isolated: tuned inside the sealed slot
-                try:
-                    proto = tuned_prototype(det, tuning)
-                except Exception as exc:  # a detector's bug is its result
-                    proto_err = f"tune: {type(exc).__name__}: {exc}"
-            warm: list[DetectorRun] = []
-            if det in ahead:  # running (or done) in the pool
-                warm = ahead[det].result()
-                for p in tests:
-                    for _b in datasets[p.label].scored:
-                        tick()
-            elif det != ORACLE and not proto_err and cfg.detection.isolate:
-                for p in tests:  # computed by the bench, handed to the sealed slot read-only
-                    if p.label not in feats:
-                        feats[p.label] = shared_features(datasets[p.label].root, out / "features")
-
-                def done(i: int, _: DetectorRun) -> None:
-                    for _b in datasets[tests[i].label].scored:
-                        tick()
-
-                # one warm sealed process scores every dataset in turn (a fresh one after a dataset that kills it)
-                warm = run_isolated_many(
-                    det,
-                    [datasets[p.label].root for p in tests],
-                    timeout_s=cfg.detection.timeout_s,
-                    memory_mb=cfg.detection.memory_mb,
-                    prototype=proto,
-                    features=[feats[p.label] for p in tests],
-                    features_root=out / "features",
-                    protected=[out],
-                    tuning=[d.root for d in tuning],
-                    on_done=done,
-                )
-            for j, p in enumerate(tests):
-                ds = datasets[p.label]
-                if det == ORACLE:
-                    r = DetectorRun(ORACLE, version="1", alerts=oracle_alerts(ds))
-                elif proto_err:
-                    r = DetectorRun(det, status="ERROR", error=proto_err)
-                elif warm:
-                    r = warm[j]
-                else:
-                    r = run_detector(det, ds, on_bucket=tick, prototype=proto)
-                s = (
-                    score_alerts(
-                        r.alerts,
-                        truths[p.label],
-                        budget=budget,
-                        profile=cfg.detection.cost_profile,
-                        budgets=tuple(cfg.suite.budgets),
-                    )
-                    if r.status == "OK"
-                    else None
-                )
-                if r.status == "OK":
-                    target = out / rel(det, p)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    r.alerts.rechunk().write_parquet(target)  # one chunk: the same bytes however the frame was assembled
-                runs.append((p, r, s))
-                scored()
-            row = summarise(det, runs, cfg, chance)
-            rows.append(row | ({} if det == ORACLE else {"fingerprint": fingerprints.get(det), "reused": False}))
-            log(
-                f"detector {det}: {row['status']} on {row['runs_ok']}/{row['runs_total']} dataset(s) in {time.perf_counter() - started:.1f} s"
-            )
+            rows.append(_detector_row(run, det, reused, ahead, feats, log))
     except BaseException:
         if pool is not None:
             _kill_pool(pool)
@@ -531,7 +625,14 @@ def run_suite(
             os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
         else:
             os.environ["BREACHBENCH_FEATURE_CACHE"] = old_cache
-    payload = {
+    return rows
+
+
+def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """results.json's body before the audits: the run's settings, datasets, versions, alert hashes and rows."""
+    cfg, datasets, chance = run.cfg, run.datasets, run.chance
+    budget = cfg.detection.budget
+    return {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
         "config": cfg.model_dump(mode="json"),
@@ -552,15 +653,22 @@ def run_suite(
                 "config_hash": datasets[p.label].manifest["config_hash"],
                 "data_version": datasets[p.label].manifest["data_version"],
             }
-            for p in points
+            for p in run.points
         ],
         "versions": package_versions(),
-        "alerts": alerts_hashes(out),
+        "alerts": alerts_hashes(run.out),
         "results": rows,
         "chance": chance,
         "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget)),
         "headline": headline_summary(rows),
     }
+
+
+def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> dict[str, Any]:
+    """results.json, the leaderboard and the HTML report of a finished run, with its audits; returns what :func:`run_suite` does."""
+    cfg, out, datasets, tests, chance = run.cfg, run.out, run.datasets, run.tests, run.chance
+    budget = cfg.detection.budget
+    payload = _payload(run, rows)
     from breachbench.audit import leakage_audit
 
     log("leakage audit: one-line shortcuts on every test dataset")

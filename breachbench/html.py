@@ -78,47 +78,11 @@ def exposure_figure(
 ):
     """Small multiples for one scenario, one panel per seed: customer records exposed over time (black steps, one per
     incident) and each detector's first true alert within budget as its marker on the curve."""
-    import datetime as dt
-
     import matplotlib.dates as mdates
 
     fig, axes = _grid(len(datasets))
     for ax, (label, ds) in zip(axes, datasets.items(), strict=True):
-        truth = (truths or {}).get(label) or Truth.of(ds)
-        exp = truth.exposure.sort("first_ts")
-        seen: dict[Any, int] = {}
-        for inc in truth.incidents.iter_rows(named=True):
-            e = exp.filter(pl.col("incident_id") == inc["incident_id"])
-            ts = e["first_ts"].to_list()
-            if ts:
-                ax.step(
-                    ts,
-                    range(1, len(ts) + 1),
-                    where="post",
-                    color="black",
-                    linewidth=1.2,
-                    label="records exposed (one line per incident)",
-                )
-            top = max(len(ts), 1)
-            for r in _ok(rows):
-                run = next((x for x in r["runs"] if x["dataset"] == label), None)
-                det = next((i for i in (run or {}).get("incidents", []) if i["incident_id"] == inc["incident_id"]), None)
-                if det and det["detected_bucket"]:
-                    when = truth.bucket_end(dt.date.fromisoformat(det["detected_bucket"]))
-                    k = seen.get(when, 0)  # markers at one instant stack upwards instead of hiding each other
-                    seen[when] = k + 1
-                    st = styles[r["detector"]]
-                    ax.plot(
-                        [when],
-                        [det["exposed_before_detection"] + k * 0.05 * top],
-                        linestyle="none",
-                        marker=st["marker"],
-                        color=st["color"],
-                        markersize=6,
-                        markeredgecolor="white",
-                        markeredgewidth=0.5,
-                        label=r["detector"],
-                    )
+        _exposure_panel(ax, label, (truths or {}).get(label) or Truth.of(ds), rows, styles)
         loc = mdates.AutoDateLocator(maxticks=6)
         ax.xaxis.set_major_locator(loc)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
@@ -133,6 +97,46 @@ def exposure_figure(
     if handles:
         _legend_outside(fig, axes[min(len(axes), 2) - 1], handles, title="first true alert (marker)", title_fontsize=7)
     return fig
+
+
+def _exposure_panel(ax: Any, label: str, truth: Truth, rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]) -> None:
+    """One dataset's panel of :func:`exposure_figure`: a step line per incident, a marker per detector's first true alert."""
+    import datetime as dt
+
+    exp = truth.exposure.sort("first_ts")
+    seen: dict[Any, int] = {}
+    for inc in truth.incidents.iter_rows(named=True):
+        e = exp.filter(pl.col("incident_id") == inc["incident_id"])
+        ts = e["first_ts"].to_list()
+        if ts:
+            ax.step(
+                ts,
+                range(1, len(ts) + 1),
+                where="post",
+                color="black",
+                linewidth=1.2,
+                label="records exposed (one line per incident)",
+            )
+        top = max(len(ts), 1)
+        for r in _ok(rows):
+            run = next((x for x in r["runs"] if x["dataset"] == label), None)
+            det = next((i for i in (run or {}).get("incidents", []) if i["incident_id"] == inc["incident_id"]), None)
+            if det and det["detected_bucket"]:
+                when = truth.bucket_end(dt.date.fromisoformat(det["detected_bucket"]))
+                k = seen.get(when, 0)  # markers at one instant stack upwards instead of hiding each other
+                seen[when] = k + 1
+                st = styles[r["detector"]]
+                ax.plot(
+                    [when],
+                    [det["exposed_before_detection"] + k * 0.05 * top],
+                    linestyle="none",
+                    marker=st["marker"],
+                    color=st["color"],
+                    markersize=6,
+                    markeredgecolor="white",
+                    markeredgewidth=0.5,
+                    label=r["detector"],
+                )
 
 
 def budget_figure(rows: list[dict[str, Any]], styles: dict[str, dict[str, str]]):
@@ -401,6 +405,29 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
     """One short table, a row per scenario: the best one-line shortcut and the artefact audit, each with its verdict;
     the full tables folded in <details>."""
     art = {a["scenario"]: a for a in (payload.get("artefact_audit") or {}).get("scenarios", [])}
+    return (
+        _leak_note(leak)
+        + _table(
+            ["scenario", "best one-line shortcut", "its op score (pooled)", "leakage verdict", "artefact audit"],
+            _audit_summary(leak, art),
+        )
+        + "<p><small>Leakage: one-line shortcuts (any foreign IP, the busiest entity, a key whose owner left, ...) scored like detectors; "
+        f"a scenario leaks when one reaches {LEAK_SHARE:.0%} of the oracle's score. Artefact audit: attack rows against comparable "
+        "benign rows; a problem is a difference the scenario does not declare.</small></p>"
+        + "<details><summary>Leakage audit: every shortcut per scenario</summary>"
+        + _table(["scenario", "shortcut", "best op score (pooled)", "at budget", "datasets", "verdict"], _leak_pooled(leak))
+        + "</details><details><summary>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank "
+        "the actor on the first day)</summary>"
+        + _table(
+            ["dataset", "shortcut", "best op score", "at budget", "AUPRC", "caught", "on this dataset"], _leak_per_dataset(leak)
+        )
+        + "</details>"
+        + _artefact_problems(art)
+    )
+
+
+def _audit_summary(leak: dict[str, Any], art: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """A row per scenario: its best shortcut, that shortcut's op score, the leakage verdict, the artefact verdict."""
     summary = []
     for s in sorted({a["scenario"] for a in leak["scenarios"]} | set(art)):
         mine = [a for a in leak["scenarios"] if a["scenario"] == s]
@@ -426,9 +453,14 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
                 art_verdict,
             ]
         )
+    return summary
+
+
+def _leak_note(leak: dict[str, Any]) -> str:
+    """The leakage verdict in words: the scenarios that leak, else that none does; then the ones easy on purpose."""
     easy = {a["scenario"]: a["declared_easy"] for a in leak["scenarios"] if a["leaks"] and a["declared_easy"]}
     leaking = sorted({a["scenario"] for a in leak["scenarios"] if a["leaks"] and not a["declared_easy"]})
-    note = (
+    return (
         f"<p class='warn'>These scenarios are solved by a one-line shortcut (at least {LEAK_SHARE:.0%} of the oracle's score, pooled "
         f"over seeds): {', '.join(leaking)}. They are too easy or leak their label; read their results with that in mind.</p>"
         if leaking
@@ -436,7 +468,11 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
     ) + "".join(
         f"<p><small>{html.escape(name)} is easy on purpose ({html.escape(why)}).</small></p>" for name, why in easy.items()
     )
-    pooled = [
+
+
+def _leak_pooled(leak: dict[str, Any]) -> list[list[str]]:
+    """Every shortcut of every scenario, pooled over seeds, with its verdict."""
+    return [
         [
             html.escape(a["scenario"]),
             html.escape(a["shortcut"]),
@@ -447,7 +483,11 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
         ]
         for a in leak["scenarios"]
     ]
-    per_ds = [
+
+
+def _leak_per_dataset(leak: dict[str, Any]) -> list[list[str]]:
+    """Every shortcut on every test dataset."""
+    return [
         [
             html.escape(a["dataset"]),
             html.escape(a["shortcut"]),
@@ -459,29 +499,17 @@ def audits_html(payload: dict[str, Any], leak: dict[str, Any]) -> str:
         ]
         for a in leak["datasets"]
     ]
+
+
+def _artefact_problems(art: dict[str, dict[str, Any]]) -> str:
+    """Every problem the artefact audit found, folded; empty when none."""
     problems = [p for a in art.values() for p in a["problems"]]
-    art_detail = (
-        (
-            "<details><summary>Artefact audit: every problem</summary><ul>"
-            + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
-            + "</ul></details>"
-        )
-        if problems
-        else ""
-    )
+    if not problems:
+        return ""
     return (
-        note
-        + _table(["scenario", "best one-line shortcut", "its op score (pooled)", "leakage verdict", "artefact audit"], summary)
-        + "<p><small>Leakage: one-line shortcuts (any foreign IP, the busiest entity, a key whose owner left, ...) scored like detectors; "
-        f"a scenario leaks when one reaches {LEAK_SHARE:.0%} of the oracle's score. Artefact audit: attack rows against comparable "
-        "benign rows; a problem is a difference the scenario does not declare.</small></p>"
-        + "<details><summary>Leakage audit: every shortcut per scenario</summary>"
-        + _table(["scenario", "shortcut", "best op score (pooled)", "at budget", "datasets", "verdict"], pooled)
-        + "</details><details><summary>Per dataset (one seed's score can reach the line by chance: a shortcut that happens to rank "
-        "the actor on the first day)</summary>"
-        + _table(["dataset", "shortcut", "best op score", "at budget", "AUPRC", "caught", "on this dataset"], per_ds)
-        + "</details>"
-        + art_detail
+        "<details><summary>Artefact audit: every problem</summary><ul>"
+        + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        + "</ul></details>"
     )
 
 
@@ -525,18 +553,30 @@ def report_figures(
     return figs
 
 
-def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], log: Callable[..., None] = print) -> Path:
-    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path."""
-    import matplotlib
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1em 1.5em; max-width: 1500px; color: #222; }
+h1 { font-size: 1.4em; margin: 0.2em 0; } h2 { margin-top: 1.4em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; vertical-align: top; }
+th:first-child, td:first-child, th.det { text-align: left; }
+.wide { max-width: 100%; overflow-x: auto; }
+table.matrix td { white-space: nowrap; text-align: center; }
+table.incidents td.hit { background: #e7f0fa; } table.incidents td.miss { color: #999; }
+table.incidents td small { display: inline-block; max-width: 12em; white-space: normal; }
+img { max-width: 100%; border: 1px solid #eee; }
+.verdict { font-size: 1.02em; line-height: 1.4; margin: 0.4em 0; padding-left: 1.2em; }
+.warn { color: #a00; } small { color: #555; }
+details { margin: 0.5em 0; } summary { cursor: pointer; color: #0b4f8a; }
+dl.glossary dt { font-weight: bold; margin-top: 0.5em; } dl.glossary dd { margin-left: 1.5em; }
+"""
 
-    matplotlib.use("Agg")
-    from breachbench.report import COLUMNS, chance_row, incident_rows, stability_lines, verdict, write_incidents_csv
+
+def leaderboard_html(payload: dict[str, Any]) -> str:
+    """The leaderboard table (headline order, the chance row last) and the stability lines under it."""
+    from breachbench.report import COLUMNS, chance_row, stability_lines
     from breachbench.report import ordered as by_headline
 
-    rows = payload["results"]
-    budget = payload["budget"]
-    ordered = by_headline(rows)
-    chance = chance_row(payload.get("chance"), budget)
+    chance = chance_row(payload.get("chance"), payload["budget"])
     cols = [c for c in COLUMNS if c[0] not in ("score_s", "events_per_s", "peak_mb")]
     pct = {"exposure_prevented", "victims_flagged_share"}
 
@@ -551,12 +591,21 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
         [h for _, h, _ in cols] + ["runs"],
         [
             [cell(r, k) for k, _, _ in cols] + [f"{r['runs_ok']}/{r['runs_total']}"]
-            for r in [*ordered, *([chance | {"error": None, "runs_ok": "-", "runs_total": "-"}] if chance else [])]
+            for r in [
+                *by_headline(payload["results"]),
+                *([chance | {"error": None, "runs_ok": "-", "runs_total": "-"}] if chance else []),
+            ]
         ],
     )
-    stability = "".join(f"<p><small>{html.escape(line)}</small></p>" for line in stability_lines(payload))
+    return board + "".join(f"<p><small>{html.escape(line)}</small></p>" for line in stability_lines(payload))
+
+
+def by_budget_html(payload: dict[str, Any]) -> str:
+    """Op score and share caught of each detector at every budget."""
+    from breachbench.report import ordered as by_headline
+
     budgets = payload["budgets"]
-    by_k = _table(
+    return _table(
         ["detector", *[f"op@{k}" for k in budgets], *[f"caught@{k}" for k in budgets]],
         [
             [
@@ -564,13 +613,19 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
                 *[_fmt(r["by_budget"][str(k)]["op_score"]) for k in budgets],
                 *[_fmt(r["by_budget"][str(k)]["recall_at_k"]) for k in budgets],
             ]
-            for r in _ok(ordered)
+            for r in _ok(by_headline(payload["results"]))
         ],
     )
-    scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
+
+
+def by_scenario_html(payload: dict[str, Any]) -> str:
+    """Detection score above chance (raw), op score and AUPRC of each detector per scenario, the chance bars last."""
+    from breachbench.report import ordered as by_headline
     from breachbench.suite import chance_bars
 
-    bars = chance_bars(payload.get("chance"), budget)
+    rows = payload["results"]
+    scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
+    bars = chance_bars(payload.get("chance"), payload["budget"])
 
     def detection(r: dict[str, Any], s: str) -> str:
         if s not in r["by_scenario"]:
@@ -579,7 +634,10 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
         raw = pt.get("detection_score_raw")
         return _fmt(pt.get("detection_score")) + (f" <small>(raw {_fmt(raw)})</small>" if raw is not None else "")
 
-    by_s = _table(
+    def metric(r: dict[str, Any], s: str, m: str) -> str:
+        return _fmt(r["by_scenario"][s]["point"][m]) if s in r["by_scenario"] else "-"
+
+    return _table(
         [
             "detector",
             *[f"{s}: detection above chance (raw)" for s in scen],
@@ -590,10 +648,10 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
             [
                 html.escape(r["detector"]),
                 *[detection(r, s) for s in scen],
-                *[_fmt(r["by_scenario"][s]["point"]["op_score"]) if s in r["by_scenario"] else "-" for s in scen],
-                *[_fmt(r["by_scenario"][s]["point"]["auprc"]) if s in r["by_scenario"] else "-" for s in scen],
+                *[metric(r, s, "op_score") for s in scen],
+                *[metric(r, s, "auprc") for s in scen],
             ]
-            for r in _ok(ordered)
+            for r in _ok(by_headline(rows))
         ]
         + [
             [
@@ -604,35 +662,63 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
             ]
         ],
     )
+
+
+def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], log: Callable[..., None] = print) -> Path:
+    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from breachbench.report import incident_rows, write_incidents_csv
+
+    board, by_k, by_s = leaderboard_html(payload), by_budget_html(payload), by_scenario_html(payload)
     truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
     cache: dict[Any, Any] = {}  # every alerts file read and cut to the budget once
     inc_rows = incident_rows(payload, datasets, out, truths, cache)
     csv_path = write_incidents_csv(out / "incidents.csv", inc_rows)
     figs = report_figures(out, payload, datasets, truths, cache)
-    body = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{_png(fig)}'>" for t, fig in figs)
+    plots = "\n".join(f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='{_png(fig)}'>" for t, fig in figs)
     leak = payload.get("leakage_audit") or leakage_audit(
-        datasets, {d["label"]: d["scenario"] for d in payload.get("datasets", [])}, budget, payload["cost_profile"]
+        datasets, {d["label"]: d["scenario"] for d in payload.get("datasets", [])}, payload["budget"], payload["cost_profile"]
     )
+    doc = _page(
+        payload,
+        board=board,
+        by_budget=by_k,
+        by_scenario=by_s,
+        csv_name=csv_path.name,
+        incidents=incidents_html(inc_rows),
+        plots=plots,
+        audits=audits_html(payload, leak),
+    )
+    path = out / "report.html"
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(path)
+    log(f"report: {path}")
+    return path
+
+
+def _page(
+    payload: dict[str, Any],
+    *,
+    board: str,
+    by_budget: str,
+    by_scenario: str,
+    csv_name: str,
+    incidents: str,
+    plots: str,
+    audits: str,
+) -> str:
+    """The report page: the verdict, the matrix and the run's settings from ``payload`` around its rendered sections."""
+    from breachbench.report import verdict
+
+    budget = payload["budget"]
     words = "".join(f"<li>{html.escape(line)}</li>" for line in verdict(payload))
-    doc = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>BreachBench report: {html.escape(payload["name"])}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1em 1.5em; max-width: 1500px; color: #222; }}
-h1 {{ font-size: 1.4em; margin: 0.2em 0; }} h2 {{ margin-top: 1.4em; }}
-table {{ border-collapse: collapse; margin: 0.6em 0; font-size: 0.85em; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; vertical-align: top; }}
-th:first-child, td:first-child, th.det {{ text-align: left; }}
-.wide {{ max-width: 100%; overflow-x: auto; }}
-table.matrix td {{ white-space: nowrap; text-align: center; }}
-table.incidents td.hit {{ background: #e7f0fa; }} table.incidents td.miss {{ color: #999; }}
-table.incidents td small {{ display: inline-block; max-width: 12em; white-space: normal; }}
-img {{ max-width: 100%; border: 1px solid #eee; }}
-.verdict {{ font-size: 1.02em; line-height: 1.4; margin: 0.4em 0; padding-left: 1.2em; }}
-.warn {{ color: #a00; }} small {{ color: #555; }}
-details {{ margin: 0.5em 0; }} summary {{ cursor: pointer; color: #0b4f8a; }}
-dl.glossary dt {{ font-weight: bold; margin-top: 0.5em; }} dl.glossary dd {{ margin-left: 1.5em; }}
-</style></head><body>
+<style>{_STYLE}</style></head><body>
 <h1>BreachBench report: {html.escape(payload["name"])}</h1>
 <h2 style="margin-top:0.4em">Verdict</h2>
 <ul class="verdict">{words}</ul>
@@ -641,21 +727,15 @@ dl.glossary dt {{ font-weight: bold; margin-top: 0.5em; }} dl.glossary dd {{ mar
 <p><small>Config hash <code>{payload["config_hash"][:16]}</code>; test seeds {payload["seeds"]["test"]}, tuning seeds {payload["seeds"]["tuning"]};
 budget k = {budget} units read per day; cost profile <code>{html.escape(payload["cost_profile"])}</code> (version {payload["cost_profiles"]["version"]});
 {int(payload["confidence"] * 100)}% bootstrap intervals in brackets. Every column is explained in the glossary at the end.</small></p>
-<h2>Leaderboard</h2>{board}{stability}
-<details><summary>By budget</summary>{by_k}</details>
-<details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary>{by_s}</details>
+<h2>Leaderboard</h2>{board}
+<details><summary>By budget</summary>{by_budget}</details>
+<details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary>{by_scenario}</details>
 <h2>Incidents</h2>
 <p><small>Per detector: the day (from the incident's first day, day 0) of its first true alert within budget and that alert's reason
-(hover for all of it). Also in <code>{html.escape(csv_path.name)}</code> beside results.json, one row per incident and detector.</small></p>
-{incidents_html(inc_rows)}
-<h2>Plots</h2>{body}
-<h2>Leakage audit</h2>{audits_html(payload, leak)}
+(hover for all of it). Also in <code>{html.escape(csv_name)}</code> beside results.json, one row per incident and detector.</small></p>
+{incidents}
+<h2>Plots</h2>{plots}
+<h2>Leakage audit</h2>{audits}
 <h2>Glossary</h2>{glossary_html()}
 </body></html>
 """
-    path = out / "report.html"
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
-    log(f"report: {path}")
-    return path

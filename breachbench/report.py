@@ -342,6 +342,18 @@ def verdict(payload: dict[str, Any]) -> list[str]:
     if not rows:
         return ["No detector finished: there is nothing to rank (see the errors under the leaderboard)."]
     m = scenario_matrix(payload)
+    out = _ranking_lines(payload, rows)
+    out += _best_lines(rows[0], m)
+    leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
+    if leaking:
+        out.append(f"Read with care: a one-line shortcut reaches the leak line on {', '.join(leaking)} (see the leakage audit).")
+    for s in m["scenarios"]:
+        out += _scenario_line(s, rows, m)
+    return out
+
+
+def _ranking_lines(payload: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The best detector overall (with those tied), and the runner-up with whether the gap is significant."""
     best, out = rows[0], []
     ci = (best.get("ci") or {}).get("detection_score")
     tied = [r["detector"] for r in rows[1:] if round(r["detection_score"], 1) == round(best["detection_score"], 1)]
@@ -365,6 +377,12 @@ def verdict(payload: dict[str, Any]) -> list[str]:
         out.append(
             f"Runner-up: {second['detector']}, {second['detection_score']:.1f}{_interval(ci2)}, {gap:.1f} points behind; {judged}."
         )
+    return out
+
+
+def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
+    """What the best detector catches and misses per scenario, and how early."""
+    out = []
     cells = m["cells"][best["detector"]]
     catches = [s for s in m["scenarios"] if (c := cells.get(s)) and c["incidents"] and c["caught"] == c["incidents"]]
     partly = [s for s in m["scenarios"] if (c := cells.get(s)) and 0 < c["caught"] < c["incidents"]]
@@ -387,34 +405,33 @@ def verdict(payload: dict[str, Any]) -> list[str]:
             f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
             f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would."
         )
-    leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
-    if leaking:
-        out.append(f"Read with care: a one-line shortcut reaches the leak line on {', '.join(leaking)} (see the leakage audit).")
-    for s in m["scenarios"]:
-        ranked = sorted(
-            ((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
-            key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]),
-        )
-        if not ranked:
-            continue
-        r, c = ranked[0]
-        bar = m["bars"].get(s)
-        bar_text = f"; chance bar {bar:.1f} raw" if bar is not None else ""
-        if c["score"] <= 0:
-            out.append(f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text}).")
-            continue
-        ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]
-        ttd = (
-            f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}"
-            if c["ttd_median"] is not None
-            else ""
-        )
-        out.append(
-            f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
-            f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
-            f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}."
-        )
     return out
+
+
+def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> list[str]:
+    """Scenario ``s``'s best detector above chance (with those tied), or that none scores above chance; empty when none scored."""
+    ranked = sorted(
+        ((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
+        key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]),
+    )
+    if not ranked:
+        return []
+    r, c = ranked[0]
+    bar = m["bars"].get(s)
+    bar_text = f"; chance bar {bar:.1f} raw" if bar is not None else ""
+    if c["score"] <= 0:
+        return [f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text})."]
+    ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]
+    ttd = (
+        f", median time to detect {c['ttd_median']:g} day{'' if c['ttd_median'] == 1 else 's'}"
+        if c["ttd_median"] is not None
+        else ""
+    )
+    return [
+        f"{s}: best {r['detector']}{' (tied with ' + ', '.join(ties) + ')' if ties else ''}, "
+        f"{c['score']:.1f}{_interval(c['ci'])} above chance; caught {c['caught']}/{c['incidents']}{ttd}, "
+        f"{c['prevented'] or 0:.0%} of exposure prevented{bar_text}."
+    ]
 
 
 INCIDENT_COLUMNS = [
@@ -494,31 +511,14 @@ def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
     return out
 
 
-def incident_rows(
-    payload: dict[str, Any],
-    datasets: dict[str, Any] | None = None,
-    out: Path | None = None,
-    truths: dict[str, Any] | None = None,
-    cache: dict[Any, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
-
-    ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
-    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) and ``cache``
-    (see :func:`within_budget`) save loading them again.
-    """
+def _incident_facts(datasets: dict[str, Any], truths: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (dataset, incident): the actor's role, the window and the records by kind; fills ``truths`` with the truths it loads."""
     import polars as pl
 
     from breachbench.scoring import Truth
 
-    by_label = {d["label"]: d for d in payload.get("datasets", []) if not d.get("tuning")}
-    knobs = {}
-    for spec in (payload.get("config") or {}).get("scenarios", []):
-        knobs[spec["id"]] = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("knobs") or {}).items()))
-    single = len(by_label) == 1
     facts: dict[tuple[str, int], dict[str, Any]] = {}
-    truths = dict(truths or {})
-    for label, ds in (datasets or {}).items():
+    for label, ds in datasets.items():
         truth = truths[label] = truths[label] if label in truths else Truth.of(ds)
         kinds = truth.exposure_kinds if truth.exposure_kinds is not None else pl.DataFrame()
         for inc in truth.incidents.iter_rows(named=True):
@@ -532,6 +532,29 @@ def incident_rows(
                 "window_days": (inc["end"].date() - inc["start"].date()).days + 1 if inc["start"] and inc["end"] else None,
                 "records_by_kind": "; ".join(f"{k} {n}" for k, n in by_kind.items()),
             }
+    return facts
+
+
+def incident_rows(
+    payload: dict[str, Any],
+    datasets: dict[str, Any] | None = None,
+    out: Path | None = None,
+    truths: dict[str, Any] | None = None,
+    cache: dict[Any, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The per-incident table, one row per (incident, detector), grouped by scenario then seed and incident.
+
+    ``datasets`` (label -> Dataset) adds the actor's role, the window and records by kind; ``out`` (the run directory)
+    adds each first true alert's ``reason`` from the alerts files; ``truths`` (label -> Truth) and ``cache``
+    (see :func:`within_budget`) save loading them again.
+    """
+    by_label = {d["label"]: d for d in payload.get("datasets", []) if not d.get("tuning")}
+    knobs = {}
+    for spec in (payload.get("config") or {}).get("scenarios", []):
+        knobs[spec["id"]] = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("knobs") or {}).items()))
+    single = len(by_label) == 1
+    truths = dict(truths or {})
+    facts = _incident_facts(datasets or {}, truths)
     budget = payload.get("budget", 10)
     rows: list[dict[str, Any]] = []
     for r in ordered(payload["results"]):
@@ -544,36 +567,43 @@ def incident_rows(
                 reasons = _first_reasons(within_budget(out, label, r["detector"], budget, single, cache), truths[label].actors)
             for i in run.get("incidents", []):
                 f = facts.get((label, i["incident_id"]), {})
-                start = f.get("start")
-                day = i["ttd_buckets"] if i["detected"] else None
-                rows.append(
-                    {
-                        "scenario": run["scenario"],
-                        "knobs": knobs.get(run["scenario"], ""),
-                        "seed": run["seed"],
-                        "dataset": label,
-                        "incident_id": i["incident_id"],
-                        "actor_role": f.get("actor_role", ""),
-                        "start": start or "",
-                        "end": f.get("end", ""),
-                        "window_days": f.get("window_days"),
-                        "records_exposed": i.get("exposed_total"),
-                        "records_by_kind": f.get("records_by_kind", ""),
-                        "harm_total": i.get("harm_total"),
-                        "detector": r["detector"],
-                        "detected": bool(i["detected"]),
-                        "first_alert_day": day,
-                        "first_alert_date": i.get("detected_bucket") or "",
-                        "ttd_days": i["ttd_buckets"],
-                        "timeliness": i.get("timeliness"),
-                        "records_before_detection": i.get("exposed_before_detection"),
-                        "harm_before_detection": i.get("harm_before_detection"),
-                        "reason": reasons.get((i["incident_id"], i.get("detected_bucket") or ""), ""),
-                    }
-                )
+                reason = reasons.get((i["incident_id"], i.get("detected_bucket") or ""), "")
+                rows.append(_incident_row(r["detector"], run, i, f, knobs.get(run["scenario"], ""), reason))
     order = {d: j for j, d in enumerate(r["detector"] for r in ordered(payload["results"]))}
     rows.sort(key=lambda x: (x["scenario"], x["seed"], x["incident_id"], order[x["detector"]]))
     return rows
+
+
+def _incident_row(
+    detector: str, run: dict[str, Any], i: dict[str, Any], f: dict[str, Any], knobs: str, reason: str
+) -> dict[str, Any]:
+    """One row of the incident table: incident ``i`` of ``run`` (a results row's run) as ``detector`` saw it,
+    with the incident's facts ``f`` (:func:`_incident_facts`), its scenario's knobs and the first true alert's reason."""
+    start = f.get("start")
+    day = i["ttd_buckets"] if i["detected"] else None
+    return {
+        "scenario": run["scenario"],
+        "knobs": knobs,
+        "seed": run["seed"],
+        "dataset": run["dataset"],
+        "incident_id": i["incident_id"],
+        "actor_role": f.get("actor_role", ""),
+        "start": start or "",
+        "end": f.get("end", ""),
+        "window_days": f.get("window_days"),
+        "records_exposed": i.get("exposed_total"),
+        "records_by_kind": f.get("records_by_kind", ""),
+        "harm_total": i.get("harm_total"),
+        "detector": detector,
+        "detected": bool(i["detected"]),
+        "first_alert_day": day,
+        "first_alert_date": i.get("detected_bucket") or "",
+        "ttd_days": i["ttd_buckets"],
+        "timeliness": i.get("timeliness"),
+        "records_before_detection": i.get("exposed_before_detection"),
+        "harm_before_detection": i.get("harm_before_detection"),
+        "reason": reason,
+    }
 
 
 def write_incidents_csv(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 import time
@@ -242,7 +243,10 @@ def generate(
         typer.Option("--shard-size", help="customers per unit of work, whole blocks (output is identical for any size)"),
     ] = None,
 ) -> None:
-    """Generate a dataset (world tables, logs, truth, manifest) from a config."""
+    """Generate a dataset (world tables, logs, truth, manifest) from a config.
+
+    (Its parameters are the command's options, hence more than six.)
+    """
     from breachbench.config import load_config
     from simulator.engine import generate as gen
 
@@ -305,64 +309,84 @@ def run(
     Given a dataset directory instead (e.g. made by `breachbench import`), runs every registered detector
     on it and writes alerts/, top-alerts.md (the top alerts of each day) and results.json, with scores when
     the dataset has labels.
+
+    (Its parameters are the command's options, hence more than six.)
     """
     if config.is_dir():  # a dataset folder (an imported one, say): every detector on it, labels or not
         _run_on_dataset(config, out, set_)
         return
     from breachbench.config import load_config
     from breachbench.suite import run_suite
-    from simulator.errors import SimulationError
 
     holder: dict[str, Path] = {}
-
-    def kept() -> str:
-        if "out" not in holder:
-            return "nothing was written"
-        from breachbench.safety import clear_run_outputs
-        from breachbench.verify import verify_dataset
-
-        run_dir = holder["out"]
-        removed = clear_run_outputs(run_dir)
-        sets = [
-            p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))
-        ]
-        good = [str(p) for p in sets if not verify_dataset(p)]
-        return (
-            f"kept {len(good)} complete dataset(s) that verify"
-            + (f" ({', '.join(good)})" if good else "")
-            + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
-        )
-
     sized: dict[str, int] = {}
-    with _user_errors(kept, lambda: sized.get("bytes")):
+    with _user_errors(lambda: _kept_of_run(holder.get("out")), lambda: sized.get("bytes")):
         from simulator.outdir import locked
 
         cfg = _with_execution(load_config(config, set_), executor, scheduler)
         from breachbench.suite import grid_bytes
 
         sized["bytes"] = grid_bytes(cfg)
-        if detectors is not None:
-            extra = [d.strip() for d in detectors.split(",")]
-            if not all(extra):
-                raise SimulationError(
-                    f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated"
-                )
-            cfg = cfg.model_copy(
-                update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})}
-            )
-        out = out or Path("runs") / cfg.name
-        for parent in (out, *out.parents):
-            if parent.exists() and not parent.is_dir():
-                raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
+        cfg = _with_detectors(cfg, detectors)
+        out = _run_out(out, cfg.name)
         with locked(out), _progress(plain=True) as p:
             holder["out"] = out
             log = p.say if isinstance(p, PlainProgress) else err_console.print  # plain: every line with the elapsed time
             result = run_suite(
                 cfg, out, workers=workers, progress=p, gen_progress=_gen_progress(p), log=log, verify=verify, reuse=not rerun
             )
+    _print_run(result, cfg.name)
+
+
+def _kept_of_run(run_dir: Path | None) -> str:
+    """After a failed or interrupted run: remove its partial results and say what stays (the datasets that verify)."""
+    if run_dir is None:
+        return "nothing was written"
+    from breachbench.safety import clear_run_outputs
+    from breachbench.verify import verify_dataset
+
+    removed = clear_run_outputs(run_dir)
+    sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
+    good = [str(p) for p in sets if not verify_dataset(p)]
+    return (
+        f"kept {len(good)} complete dataset(s) that verify"
+        + (f" ({', '.join(good)})" if good else "")
+        + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
+    )
+
+
+def _with_detectors(cfg: Any, detectors: str | None) -> Any:
+    """``cfg`` with the ``--detectors`` ids (comma-separated) added after the config's."""
+    from simulator.errors import SimulationError
+
+    if detectors is None:
+        return cfg
+    extra = [d.strip() for d in detectors.split(",")]
+    if not all(extra):
+        raise SimulationError(
+            f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated"
+        )
+    return cfg.model_copy(
+        update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})}
+    )
+
+
+def _run_out(out: Path | None, name: str) -> Path:
+    """The run directory: ``--out``, else ``runs/<name>``; refused under a regular file."""
+    from simulator.errors import SimulationError
+
+    out = out or Path("runs") / name
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise SimulationError(f"--out: {parent} is a file, so {out} cannot be a run directory")
+    return out
+
+
+def _print_run(result: dict[str, Any], name: str) -> None:
+    """The leaderboard, the leakage verdict and the paths of a finished run, on stdout."""
     from breachbench.report import print_leaderboard
 
-    print_leaderboard(result["rows"], cfg.name, out_console, json.loads(Path(result["results"]).read_text()))
+    print_leaderboard(result["rows"], name, out_console, json.loads(Path(result["results"]).read_text()))
     leak = result["leakage_audit"]
     if leak["leaking"]:
         out_console.print(
@@ -381,6 +405,37 @@ def run(
     )
 
 
+def _alerts_to_score(alerts: Path, ds: Any, budget: int) -> Any:
+    """The alerts file read and validated against the dataset ``ds``: refuses a budget over its largest
+    scored bucket and warns about rows outside the scored buckets."""
+    import polars as pl
+
+    from breachbench.dataset import DatasetError
+    from detectors.contract import AlertsError, validate_alerts
+
+    if not alerts.is_file():
+        raise FileNotFoundError(2, "not found", str(alerts))
+    try:
+        frame = pl.read_parquet(alerts)
+    except Exception as exc:  # not Parquet, truncated...
+        raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
+    frame = validate_alerts(frame, source=str(alerts))
+    units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
+    if budget > units:
+        raise DatasetError(
+            f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}"
+        )
+    outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
+    if outside.height:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
+            f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return frame
+
+
 @app.command()
 def score(
     dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
@@ -390,12 +445,12 @@ def score(
     profile: Annotated[str, typer.Option("--profile", help="cost profile of op_score")] = "standard",
     verify: Annotated[bool, typer.Option("--verify", help="check full SHA-256 of the dataset's files (default: sizes)")] = False,
 ) -> None:
-    """Score alerts computed anywhere against a dataset's truth."""
-    import polars as pl
+    """Score alerts computed anywhere against a dataset's truth.
 
+    (Its parameters are the command's options.)
+    """
     from breachbench.dataset import Dataset, DatasetError
     from breachbench.scoring import Truth, cost_profiles, score_alerts
-    from detectors.contract import AlertsError, validate_alerts
 
     with _user_errors():
         if profile not in cost_profiles()["profiles"]:
@@ -404,26 +459,7 @@ def score(
         from breachbench.verify import check_dataset
 
         check_dataset(dataset, full=verify)
-        if not alerts.is_file():
-            raise FileNotFoundError(2, "not found", str(alerts))
-        try:
-            frame = pl.read_parquet(alerts)
-        except Exception as exc:  # not Parquet, truncated...
-            raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
-        frame = validate_alerts(frame, source=str(alerts))
-        units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
-        if budget > units:
-            raise DatasetError(
-                f"--budget {budget}: more than the {units} alert units of the dataset's largest scored bucket; accepted: 1 to {units}"
-            )
-        outside = frame.filter(~pl.col("bucket").is_in(ds.scored))
-        if outside.height:
-            err_console.print(
-                f"[yellow]warning:[/yellow] {outside.height} of {frame.height} alert row(s) are outside the scored buckets "
-                f"({ds.scored[0]} to {ds.scored[-1]}) and are not scored",
-                highlight=False,
-                soft_wrap=True,
-            )
+        frame = _alerts_to_score(alerts, ds, budget)
         result = score_alerts(frame, Truth.of(ds), budget=budget, profile=profile)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True, default=str) + "\n")
@@ -498,6 +534,26 @@ def export_cmd(
     )
 
 
+def _iso_time(text: str | None, name: str) -> dt.datetime | None:
+    """Option ``name``'s ISO 8601 time (UTC unless it names an offset); None when not given; exit 2 when malformed."""
+    if text is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{name} {text!r}: not an ISO 8601 time such as 2025-04-10T00:00:00Z")
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _speed_factor(speed: str) -> float | None:
+    """``--speed``: N or Nx times real time; None for max (as fast as possible); exit 2 otherwise."""
+    factor = None if speed == "max" else speed.removesuffix("x")
+    try:
+        return None if factor is None else float(factor)
+    except ValueError:
+        _fail(f"--speed {speed!r}: give N, Nx or max")
+
+
 @app.command("replay")
 def replay_cmd(
     dataset: Annotated[Path, typer.Argument(help="dataset directory made by `breachbench generate`")],
@@ -512,25 +568,13 @@ def replay_cmd(
     end: Annotated[str | None, typer.Option("--end", help="delivery time to stop before (ISO 8601)")] = None,
     buffer: Annotated[int, typer.Option("--buffer", min=1000, help="events held at most between reader and sender")] = 10_000,
 ) -> None:
-    """Send the logs as one stream in delivery order (late rows when they were delivered), paced or as fast as possible."""
-    import datetime as dt
+    """Send the logs as one stream in delivery order (late rows when they were delivered), paced or as fast as possible.
 
+    (Its parameters are the command's options.)
+    """
     from breachbench.interop.replay import ReplayError, replay
 
-    def when(text: str | None, name: str) -> dt.datetime | None:
-        if text is None:
-            return None
-        try:
-            t = dt.datetime.fromisoformat(text)
-        except ValueError:
-            _fail(f"{name} {text!r}: not an ISO 8601 time such as 2025-04-10T00:00:00Z")
-        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-    factor = None if speed == "max" else speed.removesuffix("x")
-    try:
-        factor_f = None if factor is None else float(factor)
-    except ValueError:
-        _fail(f"--speed {speed!r}: give N, Nx or max")
+    factor_f = _speed_factor(speed)
     with _user_errors():
         try:
             stats = replay(
@@ -538,8 +582,8 @@ def replay_cmd(
                 to,
                 as_=cast("ReplayAs", as_),
                 speed=factor_f,
-                start=when(start, "--start"),
-                end=when(end, "--end"),
+                start=_iso_time(start, "--start"),
+                end=_iso_time(end, "--end"),
                 buffer=buffer,
             )  # replay checks as_
         except (ReplayError, OSError) as exc:
@@ -749,28 +793,12 @@ def scenarios_audit(
     distribution distances, single-feature AUCs, and an adversarial classifier with and without the declared
     signals' features. Exit 1 on an undeclared difference (each named with its figure), 2 on bad input.
     """
-    from rich.table import Table
-    from rich.text import Text
+    import functools
 
-    from breachbench.artefacts import AuditError, artefact_summary, audit_scenarios, classifier_lines, table
+    from breachbench.artefacts import AuditError, artefact_summary, audit_scenarios
     from simulator.scenarios import registry
 
-    def show(res: Any) -> None:
-        t = Table(
-            title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)",
-            title_justify="left",
-        )
-        for c in ("stream", "phase", "unit", "column", "feature", "test", "attack", "benign", "threshold", "verdict"):
-            t.add_column(c, justify="right" if c in ("attack", "benign", "threshold") else "left")
-        for row in table(res, all_rows=all_rows):
-            t.add_row(*(Text(c) for c in row), style="red" if row[-1] == "UNDECLARED" else None)
-        out_console.print(t)
-        for line in classifier_lines(res):
-            out_console.print(f"  {line}", highlight=False, markup=False, emoji=False)
-        for line in res.problems:
-            out_console.print(f"  {line}", style="red", highlight=False, soft_wrap=True, markup=False, emoji=False)
-        sys.stdout.flush()  # each scenario's table as soon as it is ready, also in a log
-
+    show = functools.partial(_show_audit, all_rows=all_rows)
     seed_list = _seeds(seeds)
     with _user_errors():
         try:
@@ -785,6 +813,29 @@ def scenarios_audit(
         (f"{r.scenario} {r.knobs}", "artefacts", r.passed, f"{len(r.problems)} undeclared difference(s)" if r.problems else "")
         for r in results
     )
+
+
+def _show_audit(res: Any, all_rows: bool) -> None:
+    """One scenario's artefact audit as a table (every test with ``all_rows``, else the differences), its classifier lines and problems."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from breachbench.artefacts import classifier_lines, table
+
+    t = Table(
+        title=f"{res.scenario} {res.knobs} (seeds {', '.join(map(str, res.seeds))}; {res.seconds:.0f} s)",
+        title_justify="left",
+    )
+    for c in ("stream", "phase", "unit", "column", "feature", "test", "attack", "benign", "threshold", "verdict"):
+        t.add_column(c, justify="right" if c in ("attack", "benign", "threshold") else "left")
+    for row in table(res, all_rows=all_rows):
+        t.add_row(*(Text(c) for c in row), style="red" if row[-1] == "UNDECLARED" else None)
+    out_console.print(t)
+    for line in classifier_lines(res):
+        out_console.print(f"  {line}", highlight=False, markup=False, emoji=False)
+    for line in res.problems:
+        out_console.print(f"  {line}", style="red", highlight=False, soft_wrap=True, markup=False, emoji=False)
+    sys.stdout.flush()  # each scenario's table as soon as it is ready, also in a log
 
 
 def _print_checks(results: Iterable[tuple[str, str, bool, str]]) -> None:

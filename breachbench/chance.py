@@ -161,6 +161,16 @@ def _ap_draws(n_units: int, n_positive: int, n_in: int, draws: int, rng: np.rand
     return out
 
 
+@dataclass(frozen=True)
+class _Units:
+    """A dataset's universe of alert units as the uniform ranking draws from it, bucket by bucket."""
+
+    size: dict[Any, int]  # bucket -> units
+    a_by: dict[Any, pl.DataFrame]  # bucket -> groups of actor units (n, members)
+    v_by: dict[Any, pl.DataFrame]  # bucket -> groups of victim units
+    col: dict[int, int]  # incident id -> column of the truth frame
+
+
 def chance_draws(
     truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
 ) -> dict[int, ChanceDraws]:
@@ -169,15 +179,16 @@ def chance_draws(
         raise ValueError("chance lines need the truth's universe units (Truth.of a dataset)")
     rng = np.random.default_rng(seed)
     fr = truth.frame
-    n_inc, nb = len(fr.ids), len(truth.scored)
-    col = {int(i): j for j, i in enumerate(fr.ids)}
     uni = truth.universe_units.group_by("bucket").len()
-    size = dict(uni.iter_rows())
     in_uni = truth.universe_units.select(KEYS)
     actors = _groups(truth.actors.join(in_uni, on=KEYS, how="semi"))
     victims = _groups(truth.victims.join(in_uni, on=KEYS, how="semi"))
-    a_by = {b: g for (b,), g in actors.group_by(["bucket"])}
-    v_by = {b: g for (b,), g in victims.group_by(["bucket"])}
+    units = _Units(
+        dict(uni.iter_rows()),
+        {b: g for (b,), g in actors.group_by(["bucket"])},
+        {b: g for (b,), g in victims.group_by(["bucket"])},
+        {int(i): j for j, i in enumerate(fr.ids)},
+    )
     n_act = truth.actors.select(KEYS).unique().height
     n_vic = truth.victims.select(KEYS).unique().height
     a_in = truth.actors.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
@@ -187,29 +198,7 @@ def chance_draws(
     ap_exp = chance_average_precision(truth.universe, n_act, a_in)
     out = {}
     for k in sorted(set(budgets)):
-        det = np.full((draws, n_inc), -1, dtype=np.int64)
-        false = np.zeros(draws)
-        vflag = np.zeros(draws)
-        for b, day in enumerate(truth.scored):
-            u = int(size.get(day, 0))
-            if u == 0:
-                continue
-            ga, gv = a_by.get(day), v_by.get(day)
-            na = ga["n"].to_numpy() if ga is not None else np.zeros(0, np.int64)
-            nv = gv["n"].to_numpy() if gv is not None else np.zeros(0, np.int64)
-            rest = u - int(na.sum()) - int(nv.sum())
-            colors = np.r_[na, nv, max(rest, 0)].astype(np.int64)
-            take = min(k, int(colors.sum()))
-            got = rng.multivariate_hypergeometric(colors, take, size=draws)
-            ga_n = got[:, : len(na)]
-            false += take - ga_n.sum(axis=1)
-            vflag += got[:, len(na) : len(na) + len(nv)].sum(axis=1)
-            if ga is not None and len(na):
-                member = np.zeros((len(na), n_inc))
-                for g, ms in enumerate(ga["members"].to_list()):
-                    member[g, [col[m] for m in ms if m in col]] = 1.0
-                hit = (ga_n @ member) > 0
-                det = np.where((det < 0) & hit, b, det)
+        det, false, vflag = _draw_budget(truth, units, k, draws, rng)
         detected = det >= 0
         dmask = fr.detectable
         tl = timeliness(det, fr.first[None, :], fr.last[None, :])
@@ -226,14 +215,14 @@ def chance_draws(
         )
         out[k] = ChanceDraws(
             k,
-            float(n_inc),
+            float(len(fr.ids)),
             detected.sum(axis=1).astype(np.float64),
             parts,
             {p: before[p].sum(axis=1) for p in before},
             {p: float(fr.harm_total[p].sum()) for p in before},
             {p: float(fr.harm_perfect(p).sum()) for p in before},
             false,
-            float(nb),
+            float(len(truth.scored)),
             vflag,
             float(n_vic),
             _resize(ap, draws),
@@ -241,6 +230,38 @@ def chance_draws(
             _resize(ap_v, draws),
         )
     return out
+
+
+def _draw_budget(
+    truth: Truth, units: _Units, k: int, draws: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``draws`` uniform readings of ``k`` units a bucket: per draw, each incident's first detecting bucket
+    index (-1: never), the false alerts read and the victim units flagged."""
+    n_inc = len(truth.frame.ids)
+    det = np.full((draws, n_inc), -1, dtype=np.int64)
+    false = np.zeros(draws)
+    vflag = np.zeros(draws)
+    for b, day in enumerate(truth.scored):
+        u = int(units.size.get(day, 0))
+        if u == 0:
+            continue
+        ga, gv = units.a_by.get(day), units.v_by.get(day)
+        na = ga["n"].to_numpy() if ga is not None else np.zeros(0, np.int64)
+        nv = gv["n"].to_numpy() if gv is not None else np.zeros(0, np.int64)
+        rest = u - int(na.sum()) - int(nv.sum())
+        colors = np.r_[na, nv, max(rest, 0)].astype(np.int64)
+        take = min(k, int(colors.sum()))
+        got = rng.multivariate_hypergeometric(colors, take, size=draws)
+        ga_n = got[:, : len(na)]
+        false += take - ga_n.sum(axis=1)
+        vflag += got[:, len(na) : len(na) + len(nv)].sum(axis=1)
+        if ga is not None and len(na):
+            member = np.zeros((len(na), n_inc))
+            for g, ms in enumerate(ga["members"].to_list()):
+                member[g, [units.col[m] for m in ms if m in units.col]] = 1.0
+            hit = (ga_n @ member) > 0
+            det = np.where((det < 0) & hit, b, det)
+    return det, false, vflag
 
 
 def _resize(a: np.ndarray, n: int) -> np.ndarray:

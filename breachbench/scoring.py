@@ -391,11 +391,24 @@ def detection_score(per_scenario: dict[str, DetectionParts], chance: dict[str, f
     return float(np.mean(vals)) if vals else None
 
 
-def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Budget-dependent metrics at ``k``: detection per incident, harm, false alerts, cost."""
+@dataclass(frozen=True)
+class _Reads:
+    """What a budget's reads found, per incident of the truth frame (index ``j`` of ``truth.frame.ids``)."""
+
+    false_read: pl.DataFrame  # alert units read that are not an actor of any incident
+    det_idx: np.ndarray  # scored-bucket index of the first true read, -1 when never
+    false_days: np.ndarray  # scored-bucket index of each false read
+    victims_read: dict[int, int]  # incident -> victim units read
+    victims_total: dict[int, int]  # incident -> victim units
+    rec_before: np.ndarray  # records exposed before detection
+    rec_perfect: np.ndarray  # records exposed before the first detectable bucket
+    harm: dict[str, np.ndarray]  # profile -> harm before detection
+
+
+def _reads(labelled: pl.DataFrame, truth: Truth, k: int) -> _Reads:
+    """The ``k`` alert units read per bucket, set against the truth: first detections, false reads, victims, exposure."""
     read = top_k(labelled, k)
     false_read = read.filter(~pl.col("hit"))
-    n_buckets = len(truth.scored)
     fr = truth.frame
     day0 = {d: j for j, d in enumerate(truth.scored)}
     true_read = read.filter(pl.col("hit")).join(truth.actors, on=KEYS, how="inner")
@@ -404,14 +417,28 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
     victims_total = dict(truth.victims.group_by("incident_id").len().iter_rows())
     det_idx = np.array([day0[first[int(i)]] if int(i) in first else -1 for i in fr.ids], dtype=np.int64)
     false_days = np.array([day0[d] for d in false_read["bucket"].to_list()], dtype=np.int64)
-    tl = timeliness(det_idx, fr.first, fr.last)
     harm = {name: fr.harm_before(name, det_idx) for name in profile_names()}
+    n_buckets = len(truth.scored)
     rec_before = np.where(
         det_idx >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total
     )
     rec_perfect = np.where(
         fr.first >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total
     )
+    return _Reads(false_read, det_idx, false_days, victims_read, victims_total, rec_before, rec_perfect, harm)
+
+
+def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Budget-dependent metrics at ``k``: detection per incident, harm, false alerts, cost."""
+    rd = _reads(labelled, truth, k)
+    per_incident = _incident_metrics(rd, truth, profile)
+    return _budget_metrics(rd, truth, k, profile, per_incident), per_incident
+
+
+def _incident_metrics(rd: _Reads, truth: Truth, profile: str) -> list[dict[str, Any]]:
+    """One dict per incident: detected when and how early, records and harm before detection, false alerts, victims."""
+    fr, det_idx = truth.frame, rd.det_idx
+    tl = timeliness(det_idx, fr.first, fr.last)
     per_incident: list[dict[str, Any]] = []
     for j, iid in enumerate(fr.ids):
         detected = bool(det_idx[j] >= 0)
@@ -431,17 +458,23 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
                 else None,
                 "timeliness": float(tl[j]),
                 "window_buckets": int(fr.last[j] - fr.first[j] + 1) if fr.first[j] >= 0 else 0,
-                "exposed_before_detection": int(rec_before[j]),
+                "exposed_before_detection": int(rd.rec_before[j]),
                 "exposed_total": int(fr.records_total[j]),
-                "exposed_perfect": int(rec_perfect[j]),
-                "harm_before_detection": float(harm[profile][j]),
+                "exposed_perfect": int(rd.rec_perfect[j]),
+                "harm_before_detection": float(rd.harm[profile][j]),
                 "harm_total": float(fr.harm_total[profile][j]),
                 "harm_perfect": float(fr.harm_perfect(profile)[j]),
-                "false_alerts_before_detection": int((false_days <= det_idx[j]).sum()) if detected else false_read.height,
-                "victims_flagged": int(victims_read.get(int(iid), 0)),
-                "victim_units": int(victims_total.get(int(iid), 0)),
+                "false_alerts_before_detection": int((rd.false_days <= det_idx[j]).sum()) if detected else rd.false_read.height,
+                "victims_flagged": int(rd.victims_read.get(int(iid), 0)),
+                "victim_units": int(rd.victims_total.get(int(iid), 0)),
             }
         )
+    return per_incident
+
+
+def _budget_metrics(rd: _Reads, truth: Truth, k: int, profile: str, per_incident: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of budget ``k`` over every incident: detection, exposure, harm, false alerts, op score per profile."""
+    fr, harm, false_read, n_buckets = truth.frame, rd.harm, rd.false_read, len(truth.scored)
     n_inc = len(per_incident)
     ttds = [math.inf if p["ttd_buckets"] is None else p["ttd_buckets"] for p in per_incident]
     med = float(np.median(ttds)) if ttds else None
@@ -456,14 +489,14 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
         )
         for name in profile_names()
     }
-    v_total = sum(victims_total.values())
-    out = {
+    v_total = sum(rd.victims_total.values())
+    return {
         "budget": k,
         "recall_at_k": (sum(p["detected"] for p in per_incident) / n_inc) if n_inc else None,
         "ttd_median_buckets": None if med is None or math.isinf(med) else med,
         "timeliness": parts.components()["timeliness"],
         "detection_score": parts.score(),
-        "exposed_before_detection": int(rec_before.sum()),
+        "exposed_before_detection": int(rd.rec_before.sum()),
         "exposed_total": int(fr.records_total.sum()),
         "exposure_prevented": parts.components()["prevented"],
         "harm_before_detection": float(harm[profile].sum()),
@@ -474,8 +507,8 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
         "alerts_before_first_true": (
             float(np.mean([p["false_alerts_before_detection"] for p in per_incident])) if n_inc else None
         ),
-        "victims_flagged": sum(victims_read.values()),
-        "victims_flagged_share": sum(victims_read.values()) / v_total if v_total else None,
+        "victims_flagged": sum(rd.victims_read.values()),
+        "victims_flagged_share": sum(rd.victims_read.values()) / v_total if v_total else None,
         "op_score": op[profile],
         "op_score_profiles": op,
         "harm_by_profile": {
@@ -483,7 +516,6 @@ def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tu
             for name in profile_names()
         },
     }
-    return out, per_incident
 
 
 def incident_parts(incidents: list[dict[str, Any]]) -> DetectionParts:

@@ -217,12 +217,7 @@ def import_logs(
     """
     m = load_import_mapping(mapping)
     root = Path(out)
-    if root.exists() and any(root.iterdir()):
-        if not force:
-            raise FileExistsError(17, "not empty (use --force to replace)", str(root))
-        if not (root / layout.MANIFEST).is_file():
-            raise FileExistsError(17, "not empty and not a dataset; --force replaces datasets only", str(root))
-        shutil.rmtree(root)
+    _clear_out(root, force)
     files = source_files(sources)
     if not files:
         raise MappingError("no source files (Parquet, CSV or JSON lines) found")
@@ -230,55 +225,10 @@ def import_logs(
     counts: dict[tuple[str, dt.date], int] = {}
     written: list[dict[str, Any]] = []
     for i, f in enumerate(files):
-        if f.stat().st_size == 0:  # an empty partition: nothing to read (and nothing to infer a schema from)
-            continue
-        try:  # read once (memory: one source file), then pick each stream's records
-            lf = _scan(f).collect().lazy()
-        except pl.exceptions.PolarsError as exc:
-            raise MappingError(f"{f}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
-        for stream, spec in m["streams"].items():
-            rows = stream_rows(lf, stream, spec, tz)
-            if rows is None:
-                continue
-            try:
-                df = rows.collect()
-            except pl.exceptions.PolarsError as exc:
-                raise MappingError(
-                    f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}"
-                ) from None
-            for (day,), part in df.partition_by("bucket", as_dict=True, maintain_order=True).items():
-                part = part.drop("bucket")
-                if "event_id" not in spec["columns"]:
-                    part = part.with_columns(event_ids(stream, day.toordinal() & 0xFFFF, i & 0xFFFF, part.height))
-                path = layout.log_file(root, stream, day, i)
-                _write(part, path)
-                counts[(stream, day)] = counts.get((stream, day), 0) + part.height
-                written.append(
-                    {
-                        "path": path.relative_to(root).as_posix(),
-                        "rows": part.height,
-                        "bytes": path.stat().st_size,
-                        "sha256": _sha256(path),
-                    }
-                )
-    days = sorted({d for _, d in counts})
-    if not days:
-        raise MappingError("no source record matched any stream of the mapping (check the `where` tables)")
-    span = m["dataset"]
-    start = dt.date.fromisoformat(str(span["start"])) if "start" in span else days[0]
-    end = dt.date.fromisoformat(str(span["end"])) if "end" in span else days[-1] + dt.timedelta(days=1)
-    warm = int(span.get("warmup_days", 7))
-    if not 0 < warm < (end - start).days:
-        raise MappingError(
-            f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)"
-        )
+        written += _import_source(root, m, i, f, counts)
+    start, end, warm = _span(m["dataset"], sorted({d for _, d in counts}))
     world_tables = _tables(Path(world), WORLD_TABLES, lambda t: layout.world_file(root, t, 0), "--world") if world else []
-    truth_tables = []
-    if labels:
-        truth_tables = _tables(Path(labels), TRUTH_TABLES, root / "truth", "--labels")
-        for table, schema in TRUTH_TABLES.items():  # tables not given: empty (no incident of that kind)
-            if table not in truth_tables:
-                _write(pl.DataFrame(schema=schema), layout.truth_file(root, table))
+    truth_tables = _label_tables(root, Path(labels)) if labels else []
     h = hashlib.sha256(Path(mapping).read_bytes())
     for w in written:
         h.update(w["sha256"].encode())
@@ -304,3 +254,74 @@ def import_logs(
     }
     (root / layout.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def _clear_out(root: Path, force: bool) -> None:
+    """Refuse a non-empty ``root`` unless ``force`` and it holds a dataset, which is then removed."""
+    if root.exists() and any(root.iterdir()):
+        if not force:
+            raise FileExistsError(17, "not empty (use --force to replace)", str(root))
+        if not (root / layout.MANIFEST).is_file():
+            raise FileExistsError(17, "not empty and not a dataset; --force replaces datasets only", str(root))
+        shutil.rmtree(root)
+
+
+def _import_source(
+    root: Path, m: dict[str, Any], i: int, f: Path, counts: dict[tuple[str, dt.date], int]
+) -> list[dict[str, Any]]:
+    """Write source file ``f`` (the ``i``-th) as log files, one per (stream, day); counts its rows per (stream, day)
+    into ``counts`` and returns the manifest entries."""
+    written: list[dict[str, Any]] = []
+    if f.stat().st_size == 0:  # an empty partition: nothing to read (and nothing to infer a schema from)
+        return written
+    try:  # read once (memory: one source file), then pick each stream's records
+        lf = _scan(f).collect().lazy()
+    except pl.exceptions.PolarsError as exc:
+        raise MappingError(f"{f}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
+    for stream, spec in m["streams"].items():
+        rows = stream_rows(lf, stream, spec, m["dataset"]["timezone"])
+        if rows is None:
+            continue
+        try:
+            df = rows.collect()
+        except pl.exceptions.PolarsError as exc:
+            raise MappingError(f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}") from None
+        for (day,), part in df.partition_by("bucket", as_dict=True, maintain_order=True).items():
+            part = part.drop("bucket")
+            if "event_id" not in spec["columns"]:
+                part = part.with_columns(event_ids(stream, day.toordinal() & 0xFFFF, i & 0xFFFF, part.height))
+            path = layout.log_file(root, stream, day, i)
+            _write(part, path)
+            counts[(stream, day)] = counts.get((stream, day), 0) + part.height
+            written.append(
+                {
+                    "path": path.relative_to(root).as_posix(),
+                    "rows": part.height,
+                    "bytes": path.stat().st_size,
+                    "sha256": _sha256(path),
+                }
+            )
+    return written
+
+
+def _span(span: dict[str, Any], days: list[dt.date]) -> tuple[dt.date, dt.date, int]:
+    """(start, end, warm-up days) of the dataset: the mapping's ``[dataset]`` table, else the days the logs cover."""
+    if not days:
+        raise MappingError("no source record matched any stream of the mapping (check the `where` tables)")
+    start = dt.date.fromisoformat(str(span["start"])) if "start" in span else days[0]
+    end = dt.date.fromisoformat(str(span["end"])) if "end" in span else days[-1] + dt.timedelta(days=1)
+    warm = int(span.get("warmup_days", 7))
+    if not 0 < warm < (end - start).days:
+        raise MappingError(
+            f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)"
+        )
+    return start, end, warm
+
+
+def _label_tables(root: Path, labels: Path) -> list[str]:
+    """Copy the label tables given under ``labels`` into the dataset's truth; the tables not given are written empty."""
+    truth_tables = _tables(labels, TRUTH_TABLES, root / "truth", "--labels")
+    for table, schema in TRUTH_TABLES.items():  # tables not given: empty (no incident of that kind)
+        if table not in truth_tables:
+            _write(pl.DataFrame(schema=schema), layout.truth_file(root, table))
+    return truth_tables

@@ -33,6 +33,7 @@ from breachbench.interop.mapping import load_mapping
 from simulator import layout
 from simulator.errors import BreachBenchError
 from simulator.schema import LOG_STREAMS
+from simulator.units import SEC
 
 As = Literal["ecs", "ocsf", "syslog"]
 #: RFC 5424 PRI of every line: facility local0 (16), severity informational (6).
@@ -84,46 +85,33 @@ def slices(
         while t < b1:
             t_next = min(t + dt.timedelta(seconds=slice_s), b1)
             if (end is None or t < end) and (start is None or t_next > start):
-                yield _slice(ds, day, b0, t, t_next, t == b0, as_, start, end)
+                yield _slice(ds, _Window(day, b0, t, t_next, start, end), as_)
             t = t_next
 
 
-def _slice(
-    ds: Dataset,
-    day: dt.date,
-    b0: dt.datetime,
-    t0: dt.datetime,
-    t1: dt.datetime,
-    first: bool,
-    as_: As,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-) -> tuple[list[int], list[str]]:
+@dataclass(frozen=True)
+class _Window:
+    """One time slice of a bucket to replay: rows delivered in ``[t0, t1)`` of ``day`` (whose bucket starts at ``b0``),
+    kept within the replay's ``[start, end)``. The first slice of a bucket also delivers its late rows."""
+
+    day: dt.date
+    b0: dt.datetime
+    t0: dt.datetime
+    t1: dt.datetime
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+    @property
+    def first(self) -> bool:
+        return self.t0 == self.b0
+
+
+def _slice(ds: Dataset, w: _Window, as_: As) -> tuple[list[int], list[str]]:
+    """(delivery times, lines) of every stream's rows delivered in ``w``, in delivery order."""
     parts = []
     for stream in LOG_STREAMS:
-        files = layout.log_files(ds.root, stream, [day])
-        on_time = [f for f in files if not f.name.startswith("late-")]
-        late = [f for f in files if f.name.startswith("late-")]
-        frames = []
-        if on_time:  # delivered at ts; rows before the bucket start (none expected) go with the late ones
-            frames.append(
-                pl.scan_parquet(on_time).filter((pl.col("ts") >= t0) & (pl.col("ts") < t1))
-                if not first
-                else pl.scan_parquet(on_time).filter(pl.col("ts") < t1)
-            )
-        if late and first:
-            frames.append(pl.scan_parquet(late))
-        if not frames:
-            continue
-        lazy = pl.concat(frames).with_columns(
-            _at=pl.max_horizontal(pl.col("ts"), pl.lit(b0, pl.Datetime("us", "UTC"))).dt.epoch("us")
-        )
-        if start is not None:
-            lazy = lazy.filter(pl.col("_at") >= int(start.timestamp() * 1_000_000))
-        if end is not None:
-            lazy = lazy.filter(pl.col("_at") < int(end.timestamp() * 1_000_000))
-        df = lazy.collect()
-        if df.height == 0:
+        df = _delivered(ds, stream, w)
+        if df is None or df.height == 0:
             continue
         parts.append(
             pl.DataFrame(
@@ -131,7 +119,7 @@ def _slice(
                     "_at": df["_at"],
                     "_s": [_STREAM_ORDER[stream]] * df.height,
                     "event_id": df["event_id"],
-                    "_line": _lines(df.drop("_at"), stream, as_, b0),
+                    "_line": _lines(df.drop("_at"), stream, as_, w.b0),
                 }
             )
         )
@@ -139,6 +127,32 @@ def _slice(
         return [], []
     merged = pl.concat(parts).sort("_at", "_s", "event_id")
     return merged["_at"].to_list(), merged["_line"].to_list()
+
+
+def _delivered(ds: Dataset, stream: str, w: _Window) -> pl.DataFrame | None:
+    """``stream``'s rows delivered in ``w`` with their delivery time ``_at`` (UTC microseconds); None without files."""
+    files = layout.log_files(ds.root, stream, [w.day])
+    on_time = [f for f in files if not f.name.startswith("late-")]
+    late = [f for f in files if f.name.startswith("late-")]
+    frames = []
+    if on_time:  # delivered at ts; rows before the bucket start (none expected) go with the late ones
+        frames.append(
+            pl.scan_parquet(on_time).filter((pl.col("ts") >= w.t0) & (pl.col("ts") < w.t1))
+            if not w.first
+            else pl.scan_parquet(on_time).filter(pl.col("ts") < w.t1)
+        )
+    if late and w.first:
+        frames.append(pl.scan_parquet(late))
+    if not frames:
+        return None
+    lazy = pl.concat(frames).with_columns(
+        _at=pl.max_horizontal(pl.col("ts"), pl.lit(w.b0, pl.Datetime("us", "UTC"))).dt.epoch("us")
+    )
+    if w.start is not None:
+        lazy = lazy.filter(pl.col("_at") >= int(w.start.timestamp() * SEC))
+    if w.end is not None:
+        lazy = lazy.filter(pl.col("_at") < int(w.end.timestamp() * SEC))
+    return lazy.collect()
 
 
 class _Sink:

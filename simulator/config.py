@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simulator.units import ROLES
+
 
 class Frozen(BaseModel):
     """Base of every config model: immutable, unknown keys rejected."""
@@ -86,7 +88,7 @@ class WorldConfig(Frozen):
     @field_validator("roles")
     @classmethod
     def _roles(cls, v: dict[str, float]) -> dict[str, float]:
-        known = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other")
+        known = ROLES
         for name, w in v.items():
             if name not in known:
                 raise ValueError(f"unknown role {name!r}; accepted: {', '.join(known)}")

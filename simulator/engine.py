@@ -22,7 +22,7 @@ from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import polars as pl
@@ -57,7 +57,8 @@ class SerialExecutor(Executor):
 
 
 #: Where generation shards run: this process, a local ``spawn`` process pool, or a Dask cluster.
-EXECUTORS = ("serial", "process", "dask")
+ExecutorName = Literal["serial", "process", "dask"]
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 DASK_MISSING = "--executor dask needs Dask, an optional extra: pip install 'breachbench[dask]'"
 
 
@@ -95,7 +96,7 @@ def _polars_threads(threads: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def make_executor(workers: int, executor: str = "process", scheduler: str | None = None) -> Iterator[Executor]:
+def make_executor(workers: int, executor: ExecutorName = "process", scheduler: str | None = None) -> Iterator[Executor]:
     """Where shards run; the output bytes do not depend on it.
 
     * ``serial``, or ``process`` with one worker: this process, in order.
@@ -724,7 +725,7 @@ def generate(
     only: str | None = None,
     shard_size: int | None = None,
     progress: Progress | None = None,
-    executor: str = "process",
+    executor: ExecutorName = "process",
     scheduler: str | None = None,
 ) -> Path:
     """Generate the dataset of ``cfg`` into ``out``; returns ``out``.
@@ -791,7 +792,7 @@ def _generate(
     *,
     workers: int,
     progress: Progress | None,
-    executor: str = "process",
+    executor: ExecutorName = "process",
     scheduler: str | None = None,
 ) -> Path:
     """The body of :func:`generate`, run under the output directory's lock: execute ``plan`` in a

@@ -16,10 +16,8 @@ import polars as pl
 from simulator import pools
 from simulator.config import SimConfig
 from simulator.seeding import hash_u64, hash_unit, rng
+from simulator.units import DAY_US, SEC
 from simulator.world import utc_micros
-
-DAY_US = 86_400_000_000
-SEC = 1_000_000
 
 #: Customer-facing endpoints, their share of page calls and their base response size.
 ENDPOINTS = ("/home", "/search", "/product", "/cart", "/checkout", "/my-info", "/address-list", "/address-edit", "/order-history")
@@ -123,11 +121,42 @@ def session_starts(cfg: SimConfig, ctx: CustomerBlock, cust: np.ndarray, t0: int
     return t0 + (hour * 3600 + r.integers(0, 3600, s)).clip(5, None) * SEC + r.integers(0, SEC, s)
 
 
+@dataclass(frozen=True)
+class _Sessions:
+    """The sessions of one (day, block): who (index into the block), when, from where, with which token and key."""
+
+    cust: np.ndarray
+    start: np.ndarray
+    ip: np.ndarray
+    asn: np.ndarray
+    country: np.ndarray
+    token: np.ndarray
+    key: np.ndarray  # index into key_ids
+
+
 def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, key_ids: list[str]) -> dict[str, pl.DataFrame]:
-    """Gateway and auth rows of normal customer traffic for one (day, block), unsorted, without ids."""
+    """Gateway and auth rows of normal customer traffic for one (day, block), unsorted, without ids.
+
+    Every column is drawn from one random stream, in the order of the steps below.
+    """
     r = rng(cfg.seed, "traffic", day_index, block)
     day = cfg.time.start + dt.timedelta(days=day_index)
     t0 = utc_micros(day, cfg.time.timezone)
+    cust, start = _who_and_when(cfg, ctx, day_index, t0, r)
+    ip, asn, country = _networks(cfg, ctx, cust, r)
+    s = len(cust)
+    token = r.integers(1, np.iinfo(np.int64).max, s, dtype=np.int64)
+    key = r.integers(0, len(key_ids), s)
+    sessions = _Sessions(cust, start, ip, asn, country, token, key)
+    gateway, last = _gateway(cfg, ctx, sessions, t0, r, key_ids)
+    return {"gateway": gateway, "auth": _auth(ctx, sessions, last, t0, r, key_ids)}
+
+
+def _who_and_when(
+    cfg: SimConfig, ctx: CustomerBlock, day_index: int, t0: int, r: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The customers active on the day (signed up), their sessions (index into the block, repeated) and each session's start."""
+    day = cfg.time.start + dt.timedelta(days=day_index)
     mult = pools.day_multiplier(day) * (cfg.traffic.sale_multiplier if day in cfg.traffic.sale_days else 1.0)
     eligible = ctx.signed_up(day_index)
     want = ctx.activity * mult  # expected active-days; above 1 the customer is active and does more sessions
@@ -135,9 +164,14 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, k
     act = np.flatnonzero(active)
     n_sess = 1 + r.poisson(SESSIONS_PER_ACTIVE_DAY * np.maximum(want[act], 1.0) - 1)
     cust = np.repeat(act, n_sess)  # index into the block
+    return cust, session_starts(cfg, ctx, cust, t0, r)
+
+
+def _networks(
+    cfg: SimConfig, ctx: CustomerBlock, cust: np.ndarray, r: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ip, asn, country) of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad."""
     s = len(cust)
-    start = session_starts(cfg, ctx, cust, t0, r)
-    # network of each session: home broadband, mobile carrier (CGNAT address of the day), or abroad
     u = r.random(s)
     foreign = u < cfg.traffic.foreign_share
     mobile = ~foreign & (r.random(s) < cfg.traffic.mobile_share)
@@ -154,14 +188,20 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, k
         ip[foreign] = np.where(cloud, c_ip, f_ip)
         asn[foreign] = np.where(cloud, c_asn, f_asn)
         country[foreign] = np.where(cloud, pools.FOREIGN_CLOUD.country[c_idx], pools.FOREIGN_RESIDENTIAL.country[f_idx])
-    token = r.integers(1, np.iinfo(np.int64).max, s, dtype=np.int64)
-    key = r.integers(0, len(key_ids), s)
-    # pages of each session, spaced by exponential think times, cut at the end of the bucket
+    return ip, asn, country
+
+
+def _gateway(
+    cfg: SimConfig, ctx: CustomerBlock, ss: _Sessions, t0: int, r: np.random.Generator, key_ids: list[str]
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """The gateway rows: pages of each session, spaced by exponential think times, cut at the end of the bucket;
+    also returns the time of each session's last page."""
+    s = len(ss.cust)
     pages = np.minimum(r.geometric(1.0 / cfg.traffic.pages_per_session, s), 60)
     sess = np.repeat(np.arange(s), pages)
-    ts = start[sess] + think_times(r, pages)
+    ts = ss.start[sess] + think_times(r, pages)
     ep = r.choice(len(ENDPOINTS), size=len(sess), p=ENDPOINT_SHARE)
-    c = cust[sess]
+    c = ss.cust[sess]
     records = np.zeros(len(sess), dtype=np.int32)
     records[ep == MY_INFO] = 1
     records[ep == ADDRESS_EDIT] = 1
@@ -171,38 +211,42 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, k
     records[oh] = 1 + r.poisson(4, int(oh.sum()))
     status = statuses(r, len(sess))
     keep = ts < t0 + DAY_US
-    key_series = pl.Series(key_ids, dtype=pl.String)
     gateway = pl.DataFrame(
         {
             "ts": ts[keep],
             "customer_id": ctx.ids[c[keep]],
-            "token_id": token[sess[keep]],
-            "key_id": key_series.gather(key[sess[keep]]),
+            "token_id": ss.token[sess[keep]],
+            "key_id": pl.Series(key_ids, dtype=pl.String).gather(ss.key[sess[keep]]),
             "endpoint": pl.Series(ENDPOINTS).gather(ep[keep]),
-            "ip": ip[sess[keep]],
-            "country": country[sess[keep]].tolist(),
-            "asn": asn[sess[keep]],
+            "ip": ss.ip[sess[keep]],
+            "country": ss.country[sess[keep]].tolist(),
+            "asn": ss.asn[sess[keep]],
             "user_agent": pools.UA_POOL.gather(ctx.ua[c[keep]]),
             "status": status[keep],
             "bytes": response_bytes(r, ep[keep], records[keep]),
             "records_returned": records[keep],
         }
     )
-    # auth: login and token issuance just before the first page; a logout after the last for some
-    last = ts[np.cumsum(pages) - 1]
+    return gateway, ts[np.cumsum(pages) - 1]
+
+
+def _auth(
+    ctx: CustomerBlock, ss: _Sessions, last: np.ndarray, t0: int, r: np.random.Generator, key_ids: list[str]
+) -> pl.DataFrame:
+    """The auth rows: login and token issuance just before the first page; a logout after the last page for some."""
+    s = len(ss.cust)
     logout = (r.random(s) < 0.3) & (last + 5 * SEC < t0 + DAY_US)
     idx = np.concatenate([np.arange(s), np.arange(s), np.flatnonzero(logout)])
     ev = np.concatenate([np.zeros(s, np.int64), np.ones(s, np.int64), np.full(int(logout.sum()), 2)])
-    a_ts = np.concatenate([start - 1_500_000, start - 1_000_000, last[logout] + 5 * SEC])
-    auth = pl.DataFrame(
+    a_ts = np.concatenate([ss.start - 1_500_000, ss.start - 1_000_000, last[logout] + 5 * SEC])
+    return pl.DataFrame(
         {
             "ts": a_ts,
             "event": pl.Series(["login", "token_issued", "logout"]).gather(ev),
-            "customer_id": ctx.ids[cust[idx]],
-            "token_id": pl.Series(token[idx]).scatter(np.flatnonzero(ev == 0), None),
-            "key_id": key_series.gather(key[idx]).scatter(np.flatnonzero(ev != 1), None),
-            "ip": ip[idx],
-            "country": country[idx].tolist(),
+            "customer_id": ctx.ids[ss.cust[idx]],
+            "token_id": pl.Series(ss.token[idx]).scatter(np.flatnonzero(ev == 0), None),
+            "key_id": pl.Series(key_ids, dtype=pl.String).gather(ss.key[idx]).scatter(np.flatnonzero(ev != 1), None),
+            "ip": ss.ip[idx],
+            "country": ss.country[idx].tolist(),
         }
     )
-    return {"gateway": gateway, "auth": auth}

@@ -8,6 +8,7 @@ Employees and credentials are small and made in one piece.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,12 +19,12 @@ import polars as pl
 from simulator import layout, schema
 from simulator.config import SimConfig
 from simulator.errors import SimulationError
-from simulator.pools import EMAIL_HOSTS, FAMILY_FIRST, HOURLY_SHARE, locale_pools, phones
+from simulator.pools import EMAIL_HOSTS, FAMILY_FIRST, HOURLY_SHARE, LocalePools, locale_pools, phones
 from simulator.seeding import rng
+from simulator.units import DAY_US, ENGINEERS, ROLES, SEC
 
 TIERS = pl.Series(["basic", "wow"])
 
-ROLES = ("support_agent", "logistics", "analyst", "backend_engineer", "platform_engineer", "administrator", "other")
 TEAMS = {
     "support_agent": ("cs-seoul", "cs-busan"),
     "logistics": ("fc-ops", "last-mile"),
@@ -35,7 +36,6 @@ TEAMS = {
 }
 OFFICES = ("Seoul", "Busan", "Incheon", "Pangyo")
 SHIFTS = ("day", "evening", "night")
-ENGINEERS = ("backend_engineer", "platform_engineer")
 
 
 def block_count(cfg: SimConfig) -> int:
@@ -109,7 +109,7 @@ class CustomerWorld:
 def utc_micros(day: dt.date, tz: str) -> int:
     """UTC microseconds of local midnight starting ``day`` in ``tz``."""
     local = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz))
-    return int(local.timestamp()) * 1_000_000
+    return int(local.timestamp()) * SEC
 
 
 def _nulls(n: int, name: str = "") -> pl.Series:
@@ -123,6 +123,19 @@ def _locale_of(cfg: SimConfig, r: np.random.Generator, n: int) -> tuple[list[str
     return names, r.choice(len(names), size=n, p=w / w.sum())
 
 
+def _per_locale(
+    root: int, locales: list[str], loc: np.ndarray, value: Callable[[LocalePools, str, np.ndarray], pl.Series], name: str = ""
+) -> pl.Series:
+    """A string column made locale by locale: ``value(pools, locale, mask)`` gives the rows of ``mask``
+    (the rows whose ``loc`` is that locale's index), for each locale present, in the order of ``locales``."""
+    out = _nulls(len(loc), name)
+    for k, locale in enumerate(locales):
+        mask = loc == k
+        if mask.any():
+            out = out.scatter(np.flatnonzero(mask), value(locale_pools(root, locale), locale, mask))
+    return out
+
+
 def _names(
     root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator, last_idx: np.ndarray | None = None
 ) -> tuple[pl.Series, np.ndarray]:
@@ -131,36 +144,42 @@ def _names(
     first_idx = r.integers(0, 1 << 30, n)
     if last_idx is None:
         last_idx = r.integers(0, 1 << 30, n)
-    out = _nulls(n, "name")
-    for k, locale in enumerate(locales):
-        mask = loc == k
-        if not mask.any():
-            continue
-        p = locale_pools(root, locale)
-        last = p.last.gather(last_idx[mask] % len(p.last))
+    surnames = last_idx
+
+    def full(p: LocalePools, locale: str, mask: np.ndarray) -> pl.Series:
+        last = p.last.gather(surnames[mask] % len(p.last))
         first = p.first.gather(first_idx[mask] % len(p.first))
         sep = "" if locale in FAMILY_FIRST else " "
-        full = (last + sep + first) if locale in FAMILY_FIRST else (first + sep + last)
-        out = out.scatter(np.flatnonzero(mask), full)
-    return out, last_idx
+        return (last + sep + first) if locale in FAMILY_FIRST else (first + sep + last)
+
+    return _per_locale(root, locales, loc, full, "name"), last_idx
 
 
 def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator) -> pl.Series:
     n = len(loc)
     city_idx, street_idx = r.integers(0, 1 << 30, n), r.integers(0, 1 << 30, n)
     number = pl.Series(r.integers(1, 999, n)).cast(pl.String)
-    out = _nulls(n, "address")
-    for k, locale in enumerate(locales):
-        mask = loc == k
-        if not mask.any():
-            continue
-        p = locale_pools(root, locale)
+
+    def text(p: LocalePools, locale: str, mask: np.ndarray) -> pl.Series:
         city = p.city.gather(city_idx[mask] % len(p.city))
         street = p.street.gather(street_idx[mask] % len(p.street))
         num = number.filter(pl.Series(mask))
-        text = (city + " " + street + " " + num) if locale in FAMILY_FIRST else (num + " " + street + ", " + city)
-        out = out.scatter(np.flatnonzero(mask), text)
-    return out
+        return (city + " " + street + " " + num) if locale in FAMILY_FIRST else (num + " " + street + ", " + city)
+
+    return _per_locale(root, locales, loc, text, "address")
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A block's customers as the address books and orders drawn after them read them."""
+
+    ids: np.ndarray
+    locales: list[str]
+    loc: np.ndarray  # index into locales, per customer
+    names: pl.Series
+    last_idx: np.ndarray  # surname draws (family members share them)
+    phone: pl.Series
+    activity: np.ndarray
 
 
 def customers_block(
@@ -169,28 +188,30 @@ def customers_block(
     """Customers, their address books and their orders for one block.
 
     ``tables`` may leave out the address books and orders (they are drawn after the
-    customers, so the customers' rows are the same either way).
+    customers, so the customers' rows are the same either way). All three draw from one random
+    stream, in this order.
     """
+    r = rng(cfg.seed, "customers", block)
+    customers, drawn = _customers(cfg, block, r)
+    if tables == ("customers",):
+        return {"customers": customers}
+    addresses = _address_books(cfg, drawn, r)
+    return {"customers": customers, "addresses": addresses, "orders": _order_history(cfg, drawn, r)}
+
+
+def _customers(cfg: SimConfig, block: int, r: np.random.Generator) -> tuple[pl.DataFrame, _Block]:
+    """The customer table of a block, and what the later draws of the block read from it."""
     root = cfg.seed
     lo, hi = block_range(cfg, block)
     n = hi - lo
-    r = rng(root, "customers", block)
     ids = np.arange(lo, hi, dtype=np.int64)
     locales, loc = _locale_of(cfg, r, n)
     names, last_idx = _names(root, locales, loc, r)
     users_idx = r.integers(0, 1 << 30, n)
-    user = _nulls(n)
-    phone = _nulls(n)
-    region = _nulls(n)
     region_idx = r.integers(0, 1 << 30, n)
-    for k, locale in enumerate(locales):
-        mask = loc == k
-        if mask.any():
-            p = locale_pools(root, locale)
-            pos = np.flatnonzero(mask)
-            user = user.scatter(pos, p.user.gather(users_idx[mask] % len(p.user)))
-            phone = phone.scatter(pos, phones(locale, r, int(mask.sum())))
-            region = region.scatter(pos, p.city.gather(region_idx[mask] % len(p.city)))
+    user = _per_locale(root, locales, loc, lambda p, _, mask: p.user.gather(users_idx[mask] % len(p.user)))
+    phone = _per_locale(root, locales, loc, lambda _, locale, mask: phones(locale, r, int(mask.sum())))
+    region = _per_locale(root, locales, loc, lambda p, _, mask: p.city.gather(region_idx[mask] % len(p.city)))
     domain = pl.Series(list(EMAIL_HOSTS)).gather(r.integers(0, len(EMAIL_HOSTS), n))
     # ids follow signup order; signups grow over time (see signup_offsets)
     r.random(n)  # the draw that once placed signups at random, kept so that later columns stay the same
@@ -221,10 +242,12 @@ def customers_block(
         .select(schema.CUSTOMERS.names())
         .cast(schema.CUSTOMERS)
     )
-    if tables == ("customers",):
-        return {"customers": customers}
+    return customers, _Block(ids, locales, loc, names, last_idx, phone, activity)
 
-    # address books: entry 0 is the customer; others are family (same surname) or friends
+
+def _address_books(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.DataFrame:
+    """Address books: entry 0 is the customer; others are family (same surname) or friends."""
+    root, locales, loc, n = cfg.seed, c.locales, c.loc, len(c.ids)
     pmf = np.asarray(cfg.world.address_book_pmf, dtype=np.float64)
     sizes = 1 + r.choice(len(pmf), size=n, p=pmf / pmf.sum())
     owner = np.repeat(np.arange(n), sizes)
@@ -233,30 +256,31 @@ def customers_block(
     is_self = np.zeros(m, dtype=bool)
     is_self[starts] = True
     fam_names, _ = _names(
-        root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, last_idx[owner], r.integers(0, 1 << 30, m))
+        root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, c.last_idx[owner], r.integers(0, 1 << 30, m))
     )
-    fam_phone = _nulls(m)
-    for k, locale in enumerate(locales):
-        mask = loc[owner] == k
-        if mask.any():
-            fam_phone = fam_phone.scatter(np.flatnonzero(mask), phones(locale, r, int(mask.sum())))
+    fam_phone = _per_locale(root, locales, loc[owner], lambda _, locale, mask: phones(locale, r, int(mask.sum())))
     code = pl.Series(r.integers(0, 10000, m)).cast(pl.String).str.zfill(4)
     has_code = pl.Series(r.random(m) < 0.6)
-    addresses = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "address_id": ids[owner] * 16 + (np.arange(m) - starts[owner]),
-            "customer_id": ids[owner],
-            "recipient_name": pl.select(pl.when(pl.Series(is_self)).then(names.gather(owner)).otherwise(fam_names)).to_series(),
-            "recipient_phone": pl.select(pl.when(pl.Series(is_self)).then(phone.gather(owner)).otherwise(fam_phone)).to_series(),
+            "address_id": c.ids[owner] * 16 + (np.arange(m) - starts[owner]),
+            "customer_id": c.ids[owner],
+            "recipient_name": pl.select(pl.when(pl.Series(is_self)).then(c.names.gather(owner)).otherwise(fam_names)).to_series(),
+            "recipient_phone": pl.select(
+                pl.when(pl.Series(is_self)).then(c.phone.gather(owner)).otherwise(fam_phone)
+            ).to_series(),
             "is_self": is_self,
             "address": _addresses_text(root, locales, loc[owner], r),
             "entrance_code": pl.select(pl.when(has_code).then(pl.lit("#") + code)).to_series(),
         }
     ).cast(schema.ADDRESSES)
 
-    # order history before the span: orderers place ~orders_per_month, scaled by their activity
+
+def _order_history(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.DataFrame:
+    """Order history before the span: orderers place ~orders_per_month, scaled by their activity."""
+    n, mean = len(c.ids), cfg.traffic.daily_active_fraction
     days = cfg.world.order_history_days
-    orders_rate = cfg.world.orders_per_month / 30.0 * days * activity / max(mean, 1e-9)
+    orders_rate = cfg.world.orders_per_month / 30.0 * days * c.activity / max(mean, 1e-9)
     orderer = r.random(n) < cfg.world.ordering_share
     counts = np.minimum(np.where(orderer, r.poisson(orders_rate), 0), 4095)
     o_owner = np.repeat(np.arange(n), counts)
@@ -264,17 +288,17 @@ def customers_block(
     first_day = utc_micros(cfg.time.start - dt.timedelta(days=days), cfg.time.timezone)
     ts = (
         first_day
-        + r.integers(0, max(days, 1), k) * 86_400_000_000
-        + (r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)) * 1_000_000
+        + r.integers(0, max(days, 1), k) * DAY_US
+        + (r.choice(24, size=k, p=HOURLY_SHARE) * 3600 + r.integers(0, 3600, k)) * SEC
     )
     order = np.lexsort((ts, o_owner))  # by customer, then time
     o_owner, ts = o_owner[order], ts[order]
     o_starts = np.cumsum(counts) - counts
-    orders = (
+    return (
         pl.DataFrame(
             {
-                "order_id": ids[o_owner] * 4096 + (np.arange(k) - o_starts[o_owner]),
-                "customer_id": ids[o_owner],
+                "order_id": c.ids[o_owner] * 4096 + (np.arange(k) - o_starts[o_owner]),
+                "customer_id": c.ids[o_owner],
                 "ts": ts,
                 "amount": np.round(r.lognormal(np.log(30_000), 0.7, k), -1).astype(np.int64),
                 "items": 1 + r.poisson(1.5, k),
@@ -283,7 +307,6 @@ def customers_block(
         .with_columns(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
         .cast(schema.ORDERS)
     )
-    return {"customers": customers, "addresses": addresses, "orders": orders}
 
 
 def _days(d: dt.date) -> np.int64:

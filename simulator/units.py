@@ -1,0 +1,32 @@
+"""Units of time and the roles of the staff: one place for the vocabulary every generator shares.
+
+Timestamps are integer microseconds since the epoch (UTC) until they are cast to
+``Datetime("us", "UTC")`` on the way out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: Microseconds in a second, an hour and a day.
+SEC = 1_000_000
+HOUR = 3600 * SEC
+DAY_US = 86_400 * SEC
+
+
+class Role(StrEnum):
+    """An employee's role (``employees.role``, ``employee_roles.role``; ``world.roles`` keys)."""
+
+    SUPPORT_AGENT = "support_agent"
+    LOGISTICS = "logistics"
+    ANALYST = "analyst"
+    BACKEND_ENGINEER = "backend_engineer"
+    PLATFORM_ENGINEER = "platform_engineer"
+    ADMINISTRATOR = "administrator"
+    OTHER = "other"
+
+
+#: Every role, in the order the world draws them (plain strings: they go into numpy arrays and tables).
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+#: The roles that hold signing keys and build the services.
+ENGINEERS: tuple[str, ...] = (Role.BACKEND_ENGINEER.value, Role.PLATFORM_ENGINEER.value)

@@ -320,17 +320,55 @@ OFFBOARD_LAG = ((0, 0, 0.50), (1, 7, 0.25), (8, 30, 0.05))
 OFFBOARD_NEVER = 0.20
 
 
+@dataclass
+class _Hires:
+    """The staff's first draws, which the role segments are cut from. Mutable: forcing engineers out before the
+    span (for the orphaned keys) rewrites ``hire``, ``term`` and ``forced`` in place."""
+
+    ids: np.ndarray
+    role0: np.ndarray  # index into the roles drawn, at hire
+    contractor: np.ndarray
+    hire: np.ndarray  # days since the epoch
+    term: np.ndarray  # >= the end of the span: still employed then
+    owner: np.ndarray  # whose role change each change event is
+    u_at: np.ndarray  # where in the employment each change falls (0..1)
+    new_role: np.ndarray
+    team_pick: np.ndarray  # one per person, then one per change
+    forced: np.ndarray  # forced leavers keep their engineering role
+    start: np.int64
+    end: np.int64
+
+
 def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
-    """Employees, their role history and credentials (one piece: thousands of rows at most)."""
-    root = cfg.seed
+    """Employees, their role history and credentials (one piece: thousands of rows at most).
+
+    Every table is drawn from one random stream, in the order of the steps below.
+    """
     w = cfg.world
-    r = rng(root, "employees", 0)
+    r = rng(cfg.seed, "employees", 0)
+    roles = [x for x in ROLES if w.roles.get(x, 0) > 0]
+    role_names = np.asarray(roles, dtype=object)
+    h = _hires(cfg, roles, r)
+    segs = _segments(h)
+    seg_role, cur = segs[2], segs[6]
+    # the orphaned keys need owners: engineers (by their last role) who left before the span
+    departed_eng = np.flatnonzero(np.isin(role_names[seg_role[cur]], ENGINEERS) & (h.term < h.start))
+    need = w.orphaned_keys - len(departed_eng)
+    if need > 0:
+        _force_leavers(cfg, h, role_names, need, r)
+        segs = _segments(h)
+    employees, role_history = _staff_tables(cfg, h, segs, role_names, r)
+    creds = _credentials(cfg, r, role_names[segs[2][segs[6]]], h.hire, h.term, h.forced)
+    return {"employees": employees, "employee_roles": role_history, "credentials": creds}
+
+
+def _hires(cfg: SimConfig, roles: list[str], r: np.random.Generator) -> _Hires:
+    """Each person's first role, contract, hire and termination days, and their role changes."""
+    w = cfg.world
     n = w.employees
     ids = np.arange(n, dtype=np.int64)
-    roles = [x for x in ROLES if w.roles.get(x, 0) > 0]
     p_roles = np.array([w.roles[x] for x in roles], dtype=np.float64)
     p_roles /= p_roles.sum()
-    role_names = np.asarray(roles, dtype=object)
     role0 = r.choice(len(roles), size=n, p=p_roles)
     contractor = r.random(n) < w.contractor_share
     start, end = _days(cfg.time.start), _days(cfg.time.end)
@@ -347,58 +385,68 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
     new_role = r.choice(len(roles), size=len(owner), p=p_roles)
     team_pick = r.integers(0, 6, n + len(owner))
     forced = np.zeros(n, dtype=bool)
+    return _Hires(ids, role0, contractor, hire, term, owner, u_at, new_role, team_pick, forced, start, end)
 
-    def segments() -> tuple[np.ndarray, ...]:
-        """Role segments (owner, start, role, team pick, last?) and each person's role of record."""
-        keep_ev = ~forced[owner]  # forced leavers keep their engineering role
-        o = owner[keep_ev]
-        at = hire[o] + 1 + (u_at[keep_ev] * np.maximum(np.minimum(term, end)[o] - hire[o] - 1, 1)).astype(np.int64)
-        s_owner = np.concatenate([ids, o])
-        s_start = np.concatenate([hire, at])
-        s_role = np.concatenate([role0, new_role[keep_ev]])
-        s_team = np.concatenate([team_pick[:n], team_pick[n:][keep_ev]])
-        order = np.lexsort((s_start, s_owner))
-        s_owner, s_start, s_role, s_team = s_owner[order], s_start[order], s_role[order], s_team[order]
-        keep = np.r_[(s_owner[1:] != s_owner[:-1]) | (s_start[1:] != s_start[:-1]), True]  # same-day changes: last wins
-        s_owner, s_start, s_role, s_team = s_owner[keep], s_start[keep], s_role[keep], s_team[keep]
-        last = np.r_[s_owner[1:] != s_owner[:-1], True]
-        s_end = np.where(last, term[s_owner], np.r_[s_start[1:], 0])
-        # the role of record: at the start of the span, or the last one for those who left before
-        snap = np.minimum(start, term - 1)
-        in_seg = (s_start <= snap[s_owner]) & (snap[s_owner] < np.where(last, np.iinfo(np.int64).max, s_end))
-        cur = np.full(n, -1)
-        cur[s_owner[in_seg]] = np.flatnonzero(in_seg)
-        first = np.flatnonzero(np.r_[True, s_owner[1:] != s_owner[:-1]])
-        cur[cur < 0] = first[np.flatnonzero(cur < 0)]  # hired after the snapshot day: first role
-        return s_owner, s_start, s_role, s_team, s_end, last, cur
 
-    seg_owner, seg_start, seg_role, seg_team_pick, seg_end, last, cur = segments()
-    # the orphaned keys need owners: engineers (by their last role) who left before the span
-    departed_eng = np.flatnonzero(np.isin(role_names[seg_role[cur]], ENGINEERS) & (term < start))
-    need = w.orphaned_keys - len(departed_eng)
-    if need > 0:
-        pool = np.flatnonzero(np.isin(role_names[role0], ENGINEERS) & (term >= start))
-        if len(pool) < need:
-            raise SimulationError(
-                f"world.employees={n} gives too few engineers for world.orphaned_keys={w.orphaned_keys}; "
-                "raise world.employees or lower world.orphaned_keys"
-            )
-        pick = r.choice(pool, size=need, replace=False)
-        if start - founded <= 61:
-            raise SimulationError(
-                f"world.founded={w.founded} is too close to time.start={cfg.time.start} for engineers to have left "
-                f"and kept world.orphaned_keys={w.orphaned_keys} keys; move founded earlier or set orphaned_keys=0"
-            )
-        term[pick] = start - r.integers(30, min(240, int(start - founded) - 30), need)  # left 1-8 months before
-        hire[pick] = np.maximum(founded, np.minimum(hire[pick], term[pick] - r.integers(400, 900, need)))
-        forced[pick] = True
-        seg_owner, seg_start, seg_role, seg_team_pick, seg_end, last, cur = segments()
+def _segments(h: _Hires) -> tuple[np.ndarray, ...]:
+    """Role segments (owner, start, role, team pick, end, last?) and each person's segment of record."""
+    ids, hire, term, end, n = h.ids, h.hire, h.term, h.end, len(h.ids)
+    keep_ev = ~h.forced[h.owner]  # forced leavers keep their engineering role
+    o = h.owner[keep_ev]
+    at = hire[o] + 1 + (h.u_at[keep_ev] * np.maximum(np.minimum(term, end)[o] - hire[o] - 1, 1)).astype(np.int64)
+    s_owner = np.concatenate([ids, o])
+    s_start = np.concatenate([hire, at])
+    s_role = np.concatenate([h.role0, h.new_role[keep_ev]])
+    s_team = np.concatenate([h.team_pick[:n], h.team_pick[n:][keep_ev]])
+    order = np.lexsort((s_start, s_owner))
+    s_owner, s_start, s_role, s_team = s_owner[order], s_start[order], s_role[order], s_team[order]
+    keep = np.r_[(s_owner[1:] != s_owner[:-1]) | (s_start[1:] != s_start[:-1]), True]  # same-day changes: last wins
+    s_owner, s_start, s_role, s_team = s_owner[keep], s_start[keep], s_role[keep], s_team[keep]
+    last = np.r_[s_owner[1:] != s_owner[:-1], True]
+    s_end = np.where(last, term[s_owner], np.r_[s_start[1:], 0])
+    # the role of record: at the start of the span, or the last one for those who left before
+    snap = np.minimum(h.start, term - 1)
+    in_seg = (s_start <= snap[s_owner]) & (snap[s_owner] < np.where(last, np.iinfo(np.int64).max, s_end))
+    cur = np.full(n, -1)
+    cur[s_owner[in_seg]] = np.flatnonzero(in_seg)
+    first = np.flatnonzero(np.r_[True, s_owner[1:] != s_owner[:-1]])
+    cur[cur < 0] = first[np.flatnonzero(cur < 0)]  # hired after the snapshot day: first role
+    return s_owner, s_start, s_role, s_team, s_end, last, cur
+
+
+def _force_leavers(cfg: SimConfig, h: _Hires, role_names: np.ndarray, need: int, r: np.random.Generator) -> None:
+    """Make ``need`` current engineers leave 1-8 months before the span, to own orphaned keys (rewrites ``h``)."""
+    w = cfg.world
+    start, founded = h.start, _days(w.founded)
+    pool = np.flatnonzero(np.isin(role_names[h.role0], ENGINEERS) & (h.term >= start))
+    if len(pool) < need:
+        raise SimulationError(
+            f"world.employees={len(h.ids)} gives too few engineers for world.orphaned_keys={w.orphaned_keys}; "
+            "raise world.employees or lower world.orphaned_keys"
+        )
+    pick = r.choice(pool, size=need, replace=False)
+    if start - founded <= 61:
+        raise SimulationError(
+            f"world.founded={w.founded} is too close to time.start={cfg.time.start} for engineers to have left "
+            f"and kept world.orphaned_keys={w.orphaned_keys} keys; move founded earlier or set orphaned_keys=0"
+        )
+    h.term[pick] = start - r.integers(30, min(240, int(start - founded) - 30), need)  # left 1-8 months before
+    h.hire[pick] = np.maximum(founded, np.minimum(h.hire[pick], h.term[pick] - r.integers(400, 900, need)))
+    h.forced[pick] = True
+
+
+def _staff_tables(
+    cfg: SimConfig, h: _Hires, segs: tuple[np.ndarray, ...], role_names: np.ndarray, r: np.random.Generator
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The employees (names, offices and shifts drawn here) and their role history, from the role segments."""
+    seg_owner, seg_start, seg_role, seg_team_pick, seg_end, last, cur = segs
+    n, term, end = len(h.ids), h.term, h.end
     seg_end_known = np.where(last & (term[seg_owner] >= end), -1, seg_end)  # -1: still in that role
     seg_team = np.array(
         [TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, seg_team_pick, strict=True)], dtype=object
     )
     role_now = seg_role[cur]
-    names, _ = _names(root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
+    names, _ = _names(cfg.seed, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
     shift = np.where(
         role_names[role_now] == "support_agent",
         np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])],
@@ -407,12 +455,12 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
     to_date = lambda a: pl.Series(a.astype("datetime64[D]"))  # noqa: E731
     employees = pl.DataFrame(
         {
-            "employee_id": ids,
+            "employee_id": h.ids,
             "name": names,
-            "kind": np.where(contractor, "contractor", "employee").tolist(),
+            "kind": np.where(h.contractor, "contractor", "employee").tolist(),
             "role": role_names[role_now].tolist(),
             "team": seg_team[cur].tolist(),
-            "hire_date": to_date(hire),
+            "hire_date": to_date(h.hire),
             "termination_date": to_date(term).set(pl.Series(term >= end), None),
             "home_office": np.asarray(OFFICES, dtype=object)[r.integers(0, len(OFFICES), n)].tolist(),
             "shift": shift.tolist(),
@@ -427,8 +475,7 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
             "end_date": to_date(seg_end_known).set(pl.Series(seg_end_known < 0), None),
         }
     ).cast(schema.ROLE_HISTORY)
-    creds = _credentials(cfg, r, role_names[role_now], hire, term, forced)
-    return {"employees": employees, "employee_roles": role_history, "credentials": creds}
+    return employees, role_history
 
 
 def _offboard_lag(r: np.random.Generator, n: int) -> np.ndarray:
@@ -443,6 +490,16 @@ def _offboard_lag(r: np.random.Generator, n: int) -> np.ndarray:
     return lag
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """One kind of credential: owners (-1: none) and lifecycle days (-1: never)."""
+
+    owner: np.ndarray
+    created: np.ndarray
+    rotated: np.ndarray
+    revoked: np.ndarray
+
+
 def _credentials(
     cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray, forced: np.ndarray
 ) -> pl.DataFrame:
@@ -451,11 +508,46 @@ def _credentials(
     Signing keys are long-lived (the case: 5-10 years); ``world.orphaned_keys`` of them belong
     to engineers who left before the span and were never rotated or revoked. Personal API keys
     follow a 90-day rotation policy kept with a lag (some never rotated) and are revoked after
-    the owner leaves with the calibrated offboarding lag (20% never).
+    the owner leaves with the calibrated offboarding lag (20% never). All drawn from ``r``, in that order.
     """
+    sk = _signing_keys(cfg, r, role, hire, term, forced)
+    ak = _api_keys(cfg, r, role, hire, term)
+    teams = sorted({t for ts in TEAMS.values() for t in ts})
+    sa = _service_accounts(cfg, r, len(teams))
+    n_sk, m, n_sa = len(sk.owner), len(ak.owner), len(sa.owner)
+    hexes = r.choice(1 << 32, size=n_sk + m + n_sa, replace=False)
+    prefix = np.array(["sk"] * n_sk + ["ak"] * m + ["sa"] * n_sa, dtype=object)
+    key_id = [f"{p}-{h:08x}" for p, h in zip(prefix, hexes, strict=True)]
+
+    def ts(days: np.ndarray) -> pl.Series:
+        """Local midnight of each day (company time zone) as UTC; -1 becomes null."""
+        local = pl.Series(np.maximum(days, 0).astype("datetime64[D]")).cast(pl.Datetime("us"))
+        utc = local.dt.replace_time_zone(cfg.time.timezone).dt.convert_time_zone("UTC")
+        return utc.set(pl.Series(days < 0), None)
+
+    df = pl.DataFrame(
+        {
+            "key_id": key_id,
+            "kind": ["token-signing"] * n_sk + ["api-key"] * m + ["service-account"] * n_sa,
+            "owner_employee_id": pl.Series(np.concatenate([sk.owner, ak.owner, sa.owner])).set(
+                pl.Series(np.concatenate([sk.owner < 0, np.zeros(m, bool), np.ones(n_sa, bool)])), None
+            ),
+            "owner_team": ["identity"] * n_sk + [None] * m + [teams[j % len(teams)] for j in range(n_sa)],
+            "created": ts(np.concatenate([sk.created, ak.created, sa.created])),
+            "rotated": ts(np.concatenate([sk.rotated, ak.rotated, sa.rotated])),
+            "revoked": ts(np.concatenate([sk.revoked, ak.revoked, sa.revoked])),
+        }
+    )
+    return df.cast(schema.CREDENTIALS).sort("key_id")
+
+
+def _signing_keys(
+    cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray, forced: np.ndarray
+) -> _Keys:
+    """Signing keys: the orphaned ones first (departed engineers', never rotated or revoked), the live ones, then
+    up to two revoked keys of other departed engineers."""
     w = cfg.world
     start, end = _days(cfg.time.start), _days(cfg.time.end)
-    ids = np.arange(len(role))
     is_eng = np.isin(role, ENGINEERS)
     departed = np.flatnonzero(is_eng & (term < start))
     current = np.flatnonzero(is_eng & (term >= end) & (hire < start))
@@ -477,8 +569,13 @@ def _credentials(
     k = len(revoked_old)
     if k:
         sk_rev[-k:] = term[revoked_old] + r.integers(0, 30, k)
-    # personal API keys of engineers, analysts and administrators
-    holders = ids[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
+    return _Keys(sk_owner, sk_created, sk_rot, sk_rev)
+
+
+def _api_keys(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray) -> _Keys:
+    """Personal API keys of engineers, analysts and administrators."""
+    start, end = _days(cfg.time.start), _days(cfg.time.end)
+    holders = np.arange(len(role))[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
     m = len(holders)
     ak_created = np.maximum(hire[holders], start - 1500) + r.integers(0, 200, m)
     ak_created = np.maximum(
@@ -492,34 +589,14 @@ def _credentials(
     lag = _offboard_lag(r, m)
     ak_rev = np.where((term[holders] < end) & (lag >= 0), term[holders] + lag, -1)
     ak_rev = np.where(ak_rev >= end, -1, ak_rev)
-    # service accounts of teams: machine keys, never revoked
-    teams = sorted({t for ts in TEAMS.values() for t in ts})
-    n_sa = max(len(teams), w.employees // 40)
+    return _Keys(holders, ak_created, ak_rot, ak_rev)
+
+
+def _service_accounts(cfg: SimConfig, r: np.random.Generator, teams: int) -> _Keys:
+    """Service accounts of teams: machine keys, never revoked (no owner)."""
+    start = _days(cfg.time.start)
+    n_sa = max(teams, cfg.world.employees // 40)
     sa_created = start - r.integers(10, 1500, n_sa)
     sa_rot = np.where(r.random(n_sa) < 0.4, sa_created + r.integers(30, 365, n_sa), -1)
     sa_rot = np.where(sa_rot >= start, -1, sa_rot)
-    total = n_sk + m + n_sa
-    hexes = r.choice(1 << 32, size=total, replace=False)
-    prefix = np.array(["sk"] * n_sk + ["ak"] * m + ["sa"] * n_sa, dtype=object)
-    key_id = [f"{p}-{h:08x}" for p, h in zip(prefix, hexes, strict=True)]
-
-    def ts(days: np.ndarray) -> pl.Series:
-        """Local midnight of each day (company time zone) as UTC; -1 becomes null."""
-        local = pl.Series(np.maximum(days, 0).astype("datetime64[D]")).cast(pl.Datetime("us"))
-        utc = local.dt.replace_time_zone(cfg.time.timezone).dt.convert_time_zone("UTC")
-        return utc.set(pl.Series(days < 0), None)
-
-    df = pl.DataFrame(
-        {
-            "key_id": key_id,
-            "kind": ["token-signing"] * n_sk + ["api-key"] * m + ["service-account"] * n_sa,
-            "owner_employee_id": pl.Series(np.concatenate([sk_owner, holders, np.full(n_sa, -1)])).set(
-                pl.Series(np.concatenate([sk_owner < 0, np.zeros(m, bool), np.ones(n_sa, bool)])), None
-            ),
-            "owner_team": ["identity"] * n_sk + [None] * m + [teams[j % len(teams)] for j in range(n_sa)],
-            "created": ts(np.concatenate([sk_created, ak_created, sa_created])),
-            "rotated": ts(np.concatenate([sk_rot, ak_rot, sa_rot])),
-            "revoked": ts(np.concatenate([sk_rev, ak_rev, np.full(n_sa, -1)])),
-        }
-    )
-    return df.cast(schema.CREDENTIALS).sort("key_id")
+    return _Keys(np.full(n_sa, -1), sa_created, sa_rot, np.full(n_sa, -1))

@@ -234,6 +234,35 @@ class Truth:
         day = pl.col(col).dt.convert_time_zone(self.timezone).dt.date()
         return (day - pl.lit(first)).dt.total_days().clip(-1, len(self.scored)).cast(pl.Int64)
 
+    def _placed_harm(self) -> pl.DataFrame:
+        """Each exposure row's harm units (incident_id, kind, idx, units), placed on the scored-bucket index where it happens."""
+        ex = self.exposure_kinds if self.exposure_kinds is not None else self.exposure.with_columns(kind=pl.lit("record"))
+        if "reads" not in ex.columns:
+            ex = ex.with_columns(reads=pl.lit(1, pl.Int32))
+        ex = ex.with_columns(idx=self._day_index("first_ts"))
+        once = ex.filter(~pl.col("kind").is_in(list(PER_READ_KINDS))).select("incident_id", "kind", "idx", units=pl.lit(1.0))
+        per_read = ex.filter(pl.col("kind").is_in(list(PER_READ_KINDS)))
+        if not per_read.height:
+            return once
+        # harm of a per-read row spread over its delivered reads (its truth count of reads);
+        # a row with no delivered read keeps all of it at its first read
+        reads = (
+            self.reads
+            if self.reads is not None
+            else pl.DataFrame(schema={"incident_id": pl.Int32, "customer_id": pl.Int64, "ts": pl.Datetime("us", "UTC")})
+        )
+        seen = reads.with_columns(idx=self._day_index("ts")).join(
+            per_read.select("incident_id", "customer_id", "kind", "reads"), on=["incident_id", "customer_id"], how="inner"
+        )
+        n_seen = seen.group_by("incident_id", "customer_id", "kind").agg(pl.len().alias("n"))
+        seen = seen.join(n_seen, on=["incident_id", "customer_id", "kind"]).select(
+            "incident_id", "kind", "idx", units=pl.col("reads").cast(pl.Float64) / pl.col("n")
+        )
+        unseen = per_read.join(n_seen, on=["incident_id", "customer_id", "kind"], how="anti").select(
+            "incident_id", "kind", "idx", units=pl.col("reads").cast(pl.Float64)
+        )
+        return pl.concat([once, seen, unseen])
+
     @functools.cached_property
     def frame(self) -> IncidentFrame:
         """Per-incident arrays (harm curves per profile, detectable window) in incident order."""
@@ -247,35 +276,7 @@ class Truth:
         for iid, lo, hi in span.iter_rows():
             if int(iid) in pos_of:
                 first[pos_of[int(iid)]], last[pos_of[int(iid)]] = day0[lo], day0[hi]
-        # each exposure row's harm, placed on the scored-bucket index where it happens
-        ex = self.exposure_kinds if self.exposure_kinds is not None else self.exposure.with_columns(kind=pl.lit("record"))
-        if "reads" not in ex.columns:
-            ex = ex.with_columns(reads=pl.lit(1, pl.Int32))
-        ex = ex.with_columns(idx=self._day_index("first_ts"))
-        once = ex.filter(~pl.col("kind").is_in(list(PER_READ_KINDS))).select("incident_id", "kind", "idx", units=pl.lit(1.0))
-        per_read = ex.filter(pl.col("kind").is_in(list(PER_READ_KINDS)))
-        if per_read.height:
-            # harm of a per-read row spread over its delivered reads (its truth count of reads);
-            # a row with no delivered read keeps all of it at its first read
-            reads = (
-                self.reads
-                if self.reads is not None
-                else pl.DataFrame(schema={"incident_id": pl.Int32, "customer_id": pl.Int64, "ts": pl.Datetime("us", "UTC")})
-            )
-            seen = reads.with_columns(idx=self._day_index("ts")).join(
-                per_read.select("incident_id", "customer_id", "kind", "reads"), on=["incident_id", "customer_id"], how="inner"
-            )
-            n_seen = seen.group_by("incident_id", "customer_id", "kind").agg(pl.len().alias("n"))
-            seen = seen.join(n_seen, on=["incident_id", "customer_id", "kind"]).select(
-                "incident_id", "kind", "idx", units=pl.col("reads").cast(pl.Float64) / pl.col("n")
-            )
-            unseen = per_read.join(n_seen, on=["incident_id", "customer_id", "kind"], how="anti").select(
-                "incident_id", "kind", "idx", units=pl.col("reads").cast(pl.Float64)
-            )
-            placed = pl.concat([once, seen, unseen])
-        else:
-            placed = once
-        placed = placed.filter(pl.col("incident_id").is_in(ids.tolist()))
+        placed = self._placed_harm().filter(pl.col("incident_id").is_in(ids.tolist()))
         row = np.array([pos_of[int(i)] for i in placed["incident_id"].to_list()], dtype=np.int64)
         idx = placed["idx"].to_numpy().astype(np.int64) if placed.height else np.zeros(0, np.int64)
         kinds = placed["kind"].to_list()

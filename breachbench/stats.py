@@ -121,8 +121,8 @@ def _weighted_median(values: np.ndarray, owner: np.ndarray, weights: np.ndarray)
     return np.where(ok, mid, np.nan)
 
 
-def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric of :func:`aggregate` for each row of run weights (resamples x runs), vectorised."""
+def _run_sums(runs: list[dict[str, Any]], profile: str) -> dict[str, np.ndarray]:
+    """Per run, the sums every pooled metric is a ratio of (one value per run)."""
     ov = [r["overall"] for r in runs]
 
     def col(f: Any) -> np.ndarray:
@@ -151,6 +151,13 @@ def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) ->
         "ht": col(lambda r, o: o["harm_by_profile"][profile][1]),
         "hp": col(lambda r, o: o["harm_by_profile"][profile][2]),
     }
+    return sums
+
+
+def _resampled(runs: list[dict[str, Any]], profile: str, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric of :func:`aggregate` for each row of run weights (resamples x runs), vectorised."""
+    sums = _run_sums(runs, profile)
+    n_inc = sums["n"]
     w = {k: weights @ v for k, v in sums.items()}
     m = weights.sum(axis=1)
     ttd = np.array(

@@ -14,7 +14,7 @@ lines pool exactly as the detectors' figures do. AUPRC's chance line is exact in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -195,41 +195,55 @@ def chance_draws(
     v_in = truth.victims.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
     ap = _ap_draws(truth.universe, n_act, a_in, ap_draws, rng)
     ap_v = _ap_draws(truth.universe, n_vic, v_in, ap_draws, rng)
-    ap_exp = chance_average_precision(truth.universe, n_act, a_in)
-    out = {}
-    for k in sorted(set(budgets)):
-        det, false, vflag = _draw_budget(truth, units, k, draws, rng)
-        detected = det >= 0
-        dmask = fr.detectable
-        tl = timeliness(det, fr.first[None, :], fr.last[None, :])
-        before = {p: fr.harm_before(p, det) for p in profile_names()}
-        std = profile
-        total = fr.harm_total[std]
-        perfect = fr.harm_perfect(std)
-        parts = (
-            float(dmask.sum()),
-            detected[:, dmask].sum(axis=1).astype(np.float64),
-            tl[:, dmask].sum(axis=1),
-            float((total - perfect)[dmask].sum()),
-            (total[None, :] - before[std])[:, dmask].sum(axis=1),
-        )
-        out[k] = ChanceDraws(
-            k,
-            float(len(fr.ids)),
-            detected.sum(axis=1).astype(np.float64),
-            parts,
-            {p: before[p].sum(axis=1) for p in before},
-            {p: float(fr.harm_total[p].sum()) for p in before},
-            {p: float(fr.harm_perfect(p).sum()) for p in before},
-            false,
-            float(len(truth.scored)),
-            vflag,
-            float(n_vic),
-            _resize(ap, draws),
-            ap_exp,
-            _resize(ap_v, draws),
-        )
-    return out
+    ranking = _Ranking(ap, chance_average_precision(truth.universe, n_act, a_in), ap_v, n_vic)
+    return {k: _chance_at(truth, k, _draw_budget(truth, units, k, draws, rng), profile, ranking) for k in sorted(set(budgets))}
+
+
+class _Ranking(NamedTuple):
+    """The uniform ranking's average precision (its own draws, expected, on victims) and the victim units."""
+
+    auprc: np.ndarray
+    auprc_expected: float
+    auprc_victims: np.ndarray
+    victims: int
+
+
+def _chance_at(
+    truth: Truth, k: int, drawn: tuple[np.ndarray, np.ndarray, np.ndarray], profile: str, ranking: _Ranking
+) -> ChanceDraws:
+    """The per-draw sums at budget ``k`` from :func:`_draw_budget`'s draws (detections, false alerts, victims flagged)."""
+    fr = truth.frame
+    det, false, vflag = drawn
+    detected = det >= 0
+    dmask = fr.detectable
+    tl = timeliness(det, fr.first[None, :], fr.last[None, :])
+    before = {p: fr.harm_before(p, det) for p in profile_names()}
+    std = profile
+    total = fr.harm_total[std]
+    perfect = fr.harm_perfect(std)
+    parts = (
+        float(dmask.sum()),
+        detected[:, dmask].sum(axis=1).astype(np.float64),
+        tl[:, dmask].sum(axis=1),
+        float((total - perfect)[dmask].sum()),
+        (total[None, :] - before[std])[:, dmask].sum(axis=1),
+    )
+    return ChanceDraws(
+        k,
+        float(len(fr.ids)),
+        detected.sum(axis=1).astype(np.float64),
+        parts,
+        {p: before[p].sum(axis=1) for p in before},
+        {p: float(fr.harm_total[p].sum()) for p in before},
+        {p: float(fr.harm_perfect(p).sum()) for p in before},
+        false,
+        float(len(truth.scored)),
+        vflag,
+        float(ranking.victims),
+        _resize(ranking.auprc, len(false)),
+        ranking.auprc_expected,
+        _resize(ranking.auprc_victims, len(false)),
+    )
 
 
 def _draw_budget(

@@ -42,12 +42,12 @@ import polars as pl
 from breachbench.dataset import Dataset
 from detectors.contract import validate_alerts
 from simulator.errors import BreachBenchError
-from simulator.schema import EXPOSURE_KINDS
+from simulator.schema import EXPOSURE_KINDS, ExposureKind
 
 KEYS = ["bucket", "entity_kind", "entity_id"]
 
 #: Exposure kinds whose harm accrues with every read rather than at the first one.
-PER_READ_KINDS = frozenset({"targeted"})
+PER_READ_KINDS = frozenset({ExposureKind.TARGETED.value})
 
 
 class CostProfileError(BreachBenchError, ValueError):
@@ -236,7 +236,11 @@ class Truth:
 
     def _placed_harm(self) -> pl.DataFrame:
         """Each exposure row's harm units (incident_id, kind, idx, units), placed on the scored-bucket index where it happens."""
-        ex = self.exposure_kinds if self.exposure_kinds is not None else self.exposure.with_columns(kind=pl.lit("record"))
+        ex = (
+            self.exposure_kinds
+            if self.exposure_kinds is not None
+            else self.exposure.with_columns(kind=pl.lit(ExposureKind.RECORD.value))
+        )
         if "reads" not in ex.columns:
             ex = ex.with_columns(reads=pl.lit(1, pl.Int32))
         ex = ex.with_columns(idx=self._day_index("first_ts"))

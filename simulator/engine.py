@@ -360,10 +360,10 @@ def _finish(cfg: SimConfig, root: Path, name: str, day_index: int, block: int, p
 
 
 _PAGE_KIND = {
-    "/my-info": "my_info",
-    "/address-list": "address_book",
-    "/address-edit": "address_edit",
-    "/order-history": "order_history",
+    "/my-info": schema.ExposureKind.MY_INFO.value,
+    "/address-list": schema.ExposureKind.ADDRESS_BOOK.value,
+    "/address-edit": schema.ExposureKind.ADDRESS_EDIT.value,
+    "/order-history": schema.ExposureKind.ORDER_HISTORY.value,
 }
 
 
@@ -379,13 +379,13 @@ def _exposure(name: str, bad: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=schema.EXPOSURE)
     override = pl.col("_xkind") if "_xkind" in bad.columns else pl.lit(None, pl.String)
     if name == "gateway":
-        kind = pl.col("endpoint").replace_strict(_PAGE_KIND, default="page", return_dtype=pl.String)
+        kind = pl.col("endpoint").replace_strict(_PAGE_KIND, default=schema.ExposureKind.PAGE.value, return_dtype=pl.String)
         read = bad.filter((pl.col("records_returned") > 0) & (pl.col("status") == 200)).select(
             "_incident", "customer_id", pl.coalesce(override, kind).alias("kind"), "ts"
         )
     else:
         single = bad.filter(pl.col("customer_id").is_not_null()).select(
-            "_incident", "customer_id", pl.coalesce(override, pl.lit("record")).alias("kind"), "ts"
+            "_incident", "customer_id", pl.coalesce(override, pl.lit(schema.ExposureKind.RECORD.value)).alias("kind"), "ts"
         )
         parts = [single]
         if "_xn" in bad.columns:
@@ -399,7 +399,9 @@ def _exposure(name: str, bad: pl.DataFrame) -> pl.DataFrame:
                         {
                             "_incident": bulk["_incident"].gather(rep),
                             "customer_id": bulk["_xlo"].to_numpy().astype(np.int64)[rep] + offset,
-                            "kind": pl.Series(["bulk_row"], dtype=pl.String).gather(np.zeros(len(rep), dtype=np.int64)),
+                            "kind": pl.Series([schema.ExposureKind.BULK_ROW.value], dtype=pl.String).gather(
+                                np.zeros(len(rep), dtype=np.int64)
+                            ),
                             "ts": bulk["ts"].gather(rep),
                         }
                     )

@@ -6,6 +6,8 @@ Detectors may rely on the world and log schemas; the truth schemas are for the b
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import polars as pl
 from polars.datatypes import DataTypeClass
 
@@ -216,20 +218,25 @@ BENIGN_ANOMALIES = _schema(
     }
 )
 
+
 #: What an exposed record held (the ``kind`` of an exposure row). Gateway pages by endpoint;
 #: ``record``: one customer's record opened in an internal tool; ``bulk_row``: a row of a bulk
 #: pull (export, query, upload); ``targeted``: a record of a person the actor reads again and
 #: again on purpose (snooping), whose harm per person is far above a row in a list.
-EXPOSURE_KINDS: tuple[str, ...] = (
-    "my_info",
-    "address_book",
-    "address_edit",
-    "order_history",
-    "page",
-    "record",
-    "bulk_row",
-    "targeted",
-)
+class ExposureKind(StrEnum):
+    """The ``kind`` of an exposure row (see :data:`EXPOSURE_KINDS`)."""
+
+    MY_INFO = "my_info"
+    ADDRESS_BOOK = "address_book"
+    ADDRESS_EDIT = "address_edit"
+    ORDER_HISTORY = "order_history"
+    PAGE = "page"
+    RECORD = "record"
+    BULK_ROW = "bulk_row"
+    TARGETED = "targeted"
+
+
+EXPOSURE_KINDS: tuple[str, ...] = tuple(k.value for k in ExposureKind)
 
 TRUTH_TABLES: dict[str, pl.Schema] = {
     "incidents": INCIDENTS,

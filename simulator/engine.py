@@ -524,6 +524,10 @@ def staff_day_context(cfg: SimConfig, root: Path, day_index: int, benign: list[B
     return StaffDay(cfg, day_index, day, utc_micros(day, cfg.time.timezone), ctx, work, signed_up(cfg, day_index))
 
 
+#: The streams of the staff's shard, in the order their files are written.
+STAFF_STREAMS = ("admin", "auth", "hr")
+
+
 def staff_log_shard(
     cfg: SimConfig, root: Path, day_index: int, benign: list[Benign], plans: Sequence[PlannedIncident] = ()
 ) -> ShardOut:
@@ -533,15 +537,13 @@ def staff_log_shard(
     """
     sd = staff_day_context(cfg, root, day_index, benign)
     streams = staff_day(cfg, day_index, sd.staff, benign, sd.work)
-    parts: dict[str, list[pl.DataFrame]] = {name: [streams[name]] for name in ("admin", "auth", "hr")}
+    parts: dict[str, list[pl.DataFrame]] = {name: [streams[name]] for name in STAFF_STREAMS}
     for sid, plan in plans:
         scenario = _CACHE.scenario(sid)()
         if hasattr(scenario, "render_staff"):
             rows = scenario.render_staff(plan, cfg, day_index, sd)
             _add_rendered(parts, rows, PlannedIncident(sid, plan), cfg, day_index, f"render_staff(day {day_index})")
-    return ShardOut.merge(
-        [_finish(cfg, root, name, day_index, schema.STAFF_BLOCK, parts[name]) for name in ("admin", "auth", "hr")]
-    )
+    return ShardOut.merge([_finish(cfg, root, name, day_index, schema.STAFF_BLOCK, parts[name]) for name in STAFF_STREAMS])
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,19 @@ from simulator.config import SimConfig
 from simulator.errors import SimulationError
 from simulator.pools import EMAIL_HOSTS, FAMILY_FIRST, HOURLY_SHARE, LocalePools, locale_pools, phones
 from simulator.seeding import rng
-from simulator.units import DAY_US, ENGINEERS, ROLES, SEC
+from simulator.units import DAY_US, ENGINEERS, ROLES, SEC, Role
 
 TIERS = pl.Series(["basic", "wow"])
 
-TEAMS = {
-    "support_agent": ("cs-seoul", "cs-busan"),
-    "logistics": ("fc-ops", "last-mile"),
-    "analyst": ("bi", "growth"),
-    "backend_engineer": ("identity", "checkout", "catalog"),
-    "platform_engineer": ("infra", "security-eng"),
-    "administrator": ("it-ops",),
-    "other": ("finance", "legal", "hr"),
+#: The teams of each role (keys: :class:`simulator.units.Role` values).
+TEAMS: dict[str, tuple[str, ...]] = {
+    Role.SUPPORT_AGENT.value: ("cs-seoul", "cs-busan"),
+    Role.LOGISTICS.value: ("fc-ops", "last-mile"),
+    Role.ANALYST.value: ("bi", "growth"),
+    Role.BACKEND_ENGINEER.value: ("identity", "checkout", "catalog"),
+    Role.PLATFORM_ENGINEER.value: ("infra", "security-eng"),
+    Role.ADMINISTRATOR.value: ("it-ops",),
+    Role.OTHER.value: ("finance", "legal", "hr"),
 }
 OFFICES = ("Seoul", "Busan", "Incheon", "Pangyo")
 SHIFTS = ("day", "evening", "night")
@@ -448,9 +449,13 @@ def _staff_tables(
     role_now = seg_role[cur]
     names, _ = _names(cfg.seed, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
     shift = np.where(
-        role_names[role_now] == "support_agent",
+        role_names[role_now] == Role.SUPPORT_AGENT.value,
         np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])],
-        np.where(role_names[role_now] == "logistics", np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.5, 0.3, 0.2])], "day"),
+        np.where(
+            role_names[role_now] == Role.LOGISTICS.value,
+            np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.5, 0.3, 0.2])],
+            "day",
+        ),
     )
     to_date = lambda a: pl.Series(a.astype("datetime64[D]"))  # noqa: E731
     employees = pl.DataFrame(
@@ -575,7 +580,9 @@ def _signing_keys(
 def _api_keys(cfg: SimConfig, r: np.random.Generator, role: np.ndarray, hire: np.ndarray, term: np.ndarray) -> _Keys:
     """Personal API keys of engineers, analysts and administrators."""
     start, end = _days(cfg.time.start), _days(cfg.time.end)
-    holders = np.arange(len(role))[np.isin(role, (*ENGINEERS, "analyst", "administrator")) & (r.random(len(role)) < 0.8)]
+    holders = np.arange(len(role))[
+        np.isin(role, (*ENGINEERS, Role.ANALYST.value, Role.ADMINISTRATOR.value)) & (r.random(len(role)) < 0.8)
+    ]
     m = len(holders)
     ak_created = np.maximum(hire[holders], start - 1500) + r.integers(0, 200, m)
     ak_created = np.maximum(

@@ -40,7 +40,7 @@ def _faker_loop_rate() -> float:
 def _customers_only(cfg: SimConfig, root: Path, workers: int) -> None:
     """The customer table alone, Parquet included, block by block on the executor."""
     with engine.make_executor(workers) as ex:
-        list(ex.map(engine.customers_table_shard, [(cfg, root, b) for b in range(block_count(cfg))]))
+        list(ex.map(engine.customers_table_shard, [engine.WorldTask(cfg, root, [b]) for b in range(block_count(cfg))]))
 
 
 def test_faker_loop_reference(benchmark) -> None:

@@ -243,11 +243,13 @@ def world_shard(cfg: SimConfig, root: Path, block: int) -> list[dict[str, Any]]:
     return [_write(df, layout.world_file(root, name, block), root) for name, df in tables.items()]
 
 
-def customers_table_shard(args: tuple[SimConfig, Path, int]) -> list[dict[str, Any]]:
-    """The customer table of one block alone (for benchmarks of that table)."""
-    cfg, root, block = args
-    df = customers_block(cfg, block, tables=("customers",))["customers"]
-    return [_write(df, layout.world_file(root, "customers", block), root)]
+def customers_table_shard(task: WorldTask) -> list[dict[str, Any]]:
+    """The customer table alone of each block of ``task`` (for benchmarks of that table)."""
+    out = []
+    for block in task.blocks:
+        df = customers_block(task.cfg, block, tables=("customers",))["customers"]
+        out.append(_write(df, layout.world_file(task.root, "customers", block), task.root))
+    return out
 
 
 def staff_shard(cfg: SimConfig, root: Path) -> list[dict[str, Any]]:

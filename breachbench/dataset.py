@@ -53,17 +53,21 @@ class DatasetError(BreachBenchError, ValueError):
 
 @dataclass
 class Dataset:
-    """A generated dataset directory."""
+    """A generated dataset directory.
+
+    ``feature_cache``: where the shared feature tables of this dataset are (handed to every view).
+    """
 
     root: Path
+    feature_cache: Path | None = None
 
     @classmethod
-    def open(cls, root: str | Path) -> Dataset:
+    def open(cls, root: str | Path, *, feature_cache: Path | None = None) -> Dataset:
         """Open a dataset, checking that its manifest exists."""
         p = Path(root)
         if not (p / layout.MANIFEST).is_file():
             raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
-        ds = cls(p)
+        ds = cls(p, feature_cache)
         if ds.manifest.get("only"):
             raise DatasetError(f"{p}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
         return ds
@@ -97,7 +101,7 @@ class Dataset:
 
     def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
         """The detector's view up to ``upto``."""
-        return View.open(self.root, upto, bucket)
+        return View.open(self.root, upto, bucket, feature_cache=self.feature_cache)
 
     def truth(self, table: str) -> pl.DataFrame:
         """A truth table (bench only)."""

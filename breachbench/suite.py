@@ -8,6 +8,7 @@ otherwise ``OUT/datasets/seed<S>-<i>``. A dataset whose manifest matches is reus
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -393,9 +394,6 @@ def run_suite(
         if progress is not None:
             progress.advance(scoring)
 
-    # the shared feature table: computed once per dataset bucket, read by every detector after
-    old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
-    os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
     # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
     clear_run_outputs(out, keep={rel(d, p) for d in reused for p in tests})
     rows = []
@@ -496,7 +494,9 @@ def run_suite(
                 elif warm:
                     r = warm[j]
                 else:
-                    r = run_detector(det, ds, on_bucket=tick, prototype=proto)
+                    # in process (isolate = false): the shared feature tables, computed once per dataset bucket
+                    cached = dataclasses.replace(ds, feature_cache=out / "features")
+                    r = run_detector(det, cached, on_bucket=tick, prototype=proto)
                 s = (
                     score_alerts(
                         r.alerts,
@@ -527,10 +527,6 @@ def run_suite(
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-        if old_cache is None:
-            os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
-        else:
-            os.environ["BREACHBENCH_FEATURE_CACHE"] = old_cache
     payload = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,

@@ -8,6 +8,7 @@ otherwise ``OUT/datasets/seed<S>-<i>``. A dataset whose manifest matches is reus
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -283,10 +284,15 @@ def _detector_pool(cfg: BenchConfig, ids: list[str], reused: dict[str, Any], wor
     Each pool process supervises one detector's warm slot (:func:`breachbench.isolation.run_isolated_many`)
     and is the child subreaper of that slot alone, so the limits and the clean-up of one slot never
     see another slot's processes. Results are read in the configured order: the output does not
-    depend on which detector finishes first.
+    depend on which detector finishes first. With ``execution.executor = "dask"`` the slots are
+    tasks on the Dask cluster (:class:`_ClusterPool`), whatever ``workers`` is.
     """
     todo = [d for d in ids if d not in reused]
-    if not cfg.detection.isolate or workers < 2 or len(todo) < 2:
+    if not cfg.detection.isolate or not todo:
+        return None, {}
+    if cfg.execution.executor == "dask":
+        return _ClusterPool(workers, cfg.execution.scheduler), dict.fromkeys(todo)
+    if workers < 2 or len(todo) < 2:
         return None, {}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -300,6 +306,38 @@ def _detector_pool(cfg: BenchConfig, ids: list[str], reused: dict[str, Any], wor
         initargs=(os.getpid(),),
     )
     return pool, dict.fromkeys(todo)
+
+
+class _ClusterPool:
+    """The detector stage on Dask: each detector's warm sealed slot is one task on a worker.
+
+    A task lost with its worker is run again by the scheduler; its rows come back once, from the
+    run that finished, and the bench writes the alerts. The workers must be allowed to start child
+    processes (``distributed.worker.daemon: false``): it is set here for our own ``LocalCluster``,
+    and must be set on the workers of a cluster joined with ``--scheduler``.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        import dask
+
+        from simulator.engine import make_executor
+
+        self._stack = contextlib.ExitStack()
+        try:
+            self._stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
+            self._ex = self._stack.enter_context(make_executor(workers, "dask", scheduler))
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return self._ex.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        try:
+            self._ex.shutdown(wait=wait and not cancel_futures)
+        finally:
+            self._stack.close()  # the client, and our own cluster with its workers
 
 
 def _kill_pool(pool: Any) -> None:
@@ -399,6 +437,8 @@ def run_suite(
     rows = []
     feats: dict[str, dict[str, str]] = {}
     pool, ahead = _detector_pool(cfg, ids, reused, workers)
+    if isinstance(pool, _ClusterPool):
+        log(f"detectors: {len(ahead)} sealed slot(s) as tasks on the Dask cluster")
     try:
         if pool is not None:  # sealed slots of several detectors at once, each supervised in its own process
             for p in tests:  # computed by the bench, handed to the sealed slots read-only

@@ -208,12 +208,9 @@ class Dataset:
         """(bucket, entity_kind, entity_id) of every unit a detector could alert on: the entities
         of each bucket's own rows in :data:`~detectors.features.UNIT_STREAMS` (what the ``random``
         detector ranks, and the universe of the chance lines)."""
-        parts = [entity_units(*(self.view(day, day).logs(s, current_only=True) for s in UNIT_STREAMS)) for day in self.buckets]
-        return (
-            pl.concat(parts)
-            if parts
-            else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
-        )
+        if not self.buckets:
+            return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+        return entity_units(*(self.scan(s) for s in UNIT_STREAMS))  # one pass over every bucket, sorted by bucket
 
     @cached_property
     def universe_size(self) -> pl.DataFrame:

@@ -541,8 +541,17 @@ def report_figures(
     return figs
 
 
-def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], log: Callable[..., None] = print) -> Path:
-    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path."""
+def write_report(
+    out: Path,
+    payload: dict[str, Any],
+    datasets: dict[str, Dataset],
+    log: Callable[..., None] = print,
+    truths: dict[str, Truth] | None = None,
+) -> Path:
+    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path.
+
+    ``truths``: each dataset's :class:`Truth` when the caller has it already (computed otherwise).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -584,7 +593,7 @@ def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset
         ],
     )
     by_s = by_scenario_html(payload, ordered)
-    truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
+    truths = {label: (truths or {}).get(label) or Truth.of(ds) for label, ds in datasets.items()}  # once per dataset
     cache: dict[Any, Any] = {}  # every alerts file read and cut to the budget once
     inc_rows = incident_rows(payload, datasets, out, truths, cache)
     csv_path = write_incidents_csv(out / "incidents.csv", inc_rows)

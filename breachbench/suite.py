@@ -601,7 +601,11 @@ def run_suite(
 
     log("leakage audit: one-line shortcuts on every test dataset")
     payload["leakage_audit"] = leakage_audit(
-        {p.label: datasets[p.label] for p in tests}, {p.label: p.scenario for p in tests}, budget, cfg.detection.cost_profile
+        {p.label: datasets[p.label] for p in tests},
+        {p.label: p.scenario for p in tests},
+        budget,
+        cfg.detection.cost_profile,
+        truths=truths,
     )
     if cfg.suite.artefact_audit:
         from breachbench.artefacts import artefact_audit
@@ -611,7 +615,7 @@ def run_suite(
     res, board = write_results(out, payload, rows, cfg.name, budget)
     from breachbench.html import write_report
 
-    report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
+    report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log, truths=truths)
     return {
         "rows": rows,
         "results": res,

@@ -666,7 +666,7 @@ def detectors_check(
     def results() -> Iterable[tuple[str, str, bool, str]]:
         for name in ids:
             for r in check_detector(name, raise_on_failure=False, sealed=True, timeout_s=timeout, memory_mb=memory_mb):
-                yield name, r.check, r.ok, r.message
+                yield name, r.check, r.passed, r.message
 
     _print_checks(results())
 

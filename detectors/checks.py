@@ -39,6 +39,7 @@ from detectors.registry import load, registry
 from detectors.view import View
 from simulator import layout
 from simulator.config import SimConfig
+from simulator.plugins import CheckResult
 
 CHECKS = ("schema", "direction", "determinism", "prefix", "no_truth", "pickle")
 
@@ -61,15 +62,6 @@ PREFIX = 2  # buckets kept in the truncated copy for the prefix check
 
 class DetectorCheckError(AssertionError):
     """A detector failed one or more conformance checks; the message lists them."""
-
-
-@dataclass
-class CheckResult:
-    """Outcome of one check."""
-
-    check: str
-    ok: bool
-    message: str = ""
 
 
 def _factory(target: str | type | Callable[[], Any]) -> Callable[[], Any]:
@@ -343,7 +335,7 @@ def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
 
 def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:
     """``results``, or :class:`DetectorCheckError` listing the failed ones."""
-    failed = [r for r in results if not r.ok]
+    failed = [r for r in results if not r.passed]
     if failed and raise_on_failure:
         raise DetectorCheckError("; ".join(f"{r.check}: {r.message}" for r in failed))
     return results
@@ -372,7 +364,7 @@ def _single(name: str) -> Callable[[str], None]:
             _RESULTS[detector_id] = {r.check: r for r in check_detector(detector_id, raise_on_failure=False)}
         res = _RESULTS[detector_id]
         r = res.get(name) or res["schema"]
-        if not r.ok:
+        if not r.passed:
             raise DetectorCheckError(f"{r.check}: {r.message}")
 
     run.__name__ = f"check_{name}"

@@ -1,4 +1,4 @@
-"""The one way plugins are found and loaded: entry-point groups of ``"module:attr"`` strings.
+"""The one way plugins are found, loaded and checked: entry-point groups of ``"module:attr"`` strings.
 
 Detectors (``breachbench.detectors``) and scenarios (``breachbench.scenarios``) are registered
 this way, built-ins included; an unregistered class can also be named by its import path.
@@ -7,6 +7,7 @@ Nothing is imported until :func:`import_target` is called.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
@@ -32,3 +33,12 @@ def import_target(target: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one conformance check of a plugin (a detector's or a scenario's)."""
+
+    check: str
+    passed: bool
+    message: str = ""

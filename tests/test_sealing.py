@@ -216,7 +216,7 @@ def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: 
     before = _positives(check_dataset(cache))
     assert before.height > 0
     results = {
-        r.check: r.ok
+        r.check: r.passed
         for r in check_detector(
             "bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache, raise_on_failure=False
         )
@@ -249,7 +249,7 @@ def _tell(monkeypatch: pytest.MonkeyPatch, factory: pytest.TempPathFactory, *pat
 def _verdicts(target: str, cache: Path, **kw: Any) -> dict[str, tuple[bool, str]]:
     from detectors.checks import check_detector
 
-    return {r.check: (r.ok, r.message) for r in check_detector(target, cache_dir=cache, raise_on_failure=False, **kw)}
+    return {r.check: (r.passed, r.message) for r in check_detector(target, cache_dir=cache, raise_on_failure=False, **kw)}
 
 
 @pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")

@@ -20,9 +20,10 @@ import polars as pl
 from breachbench.dataset import Dataset
 from breachbench.scoring import Truth, false_alert_cost, op_score, score_alerts
 from detectors.contract import ALERTS
-from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
+from detectors.features import UNIT_STREAMS
 from detectors.view import View
 from simulator.scenarios import load as load_scenario
+from simulator.schema import ENTITY_COLUMNS
 
 LEAK_SHARE = 0.9
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import polars as pl
 
-from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
+from detectors.features import UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
 from simulator.errors import BreachBenchError
-from simulator.schema import LOG_STREAMS, DType
+from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, DType
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
 #: infrastructure other people use too (``shared``, never positive).

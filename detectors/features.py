@@ -13,20 +13,11 @@ from pathlib import Path
 import polars as pl
 
 from detectors.view import View
+from simulator.schema import ENTITY_COLUMNS
 
 #: Bumped whenever the features change (cached tables are keyed by it).
 FEATURE_VERSION = 2
 SENSITIVE = ["/my-info", "/address-list", "/address-edit", "/order-history"]
-
-#: Log column that names each kind of entity.
-ENTITY_COLUMNS: dict[str, str] = {
-    "customer": "customer_id",
-    "ip": "src_ip",
-    "key": "key_id",
-    "token": "token_id",
-    "employee": "employee_id",
-}
-
 
 #: Streams whose rows name alert-able entities.
 UNIT_STREAMS = ("gateway", "auth", "admin")

@@ -20,9 +20,10 @@ import polars as pl
 from breachbench.dataset import Dataset
 from breachbench.scoring import Truth, false_alert_cost, op_score, score_alerts
 from detectors.contract import ALERTS
-from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS
+from detectors.features import UNIT_STREAMS
 from detectors.view import View
 from simulator.scenarios import load as load_scenario
+from simulator.schema import ENTITY_COLUMNS
 
 LEAK_SHARE = 0.9
 
@@ -217,16 +218,23 @@ def pooled(per_dataset: list[list[dict]], profile: str = "standard") -> list[dic
     return out
 
 
-def leakage_audit(datasets: dict[str, Dataset], scenario_of: dict[str, str], budget: int, profile: str = "standard") -> dict:
+def leakage_audit(
+    datasets: dict[str, Dataset],
+    scenario_of: dict[str, str],
+    budget: int,
+    profile: str = "standard",
+    truths: dict[str, Truth] | None = None,
+) -> dict:
     """The whole run's audit, as ``results.json`` carries it: per dataset, then per scenario pooled over seeds.
 
     ``scenario_of`` maps a dataset label to its scenario entry's label. A scenario leaks when a
     shortcut's pooled score reaches the line and the scenario does not declare itself easy.
+    ``truths``: each dataset's :class:`Truth` when the caller has it already (computed otherwise).
     """
     per_dataset: list[dict[str, Any]] = []
     per_scenario: dict[str, list[list[dict[str, Any]]]] = {}
     for label, ds in datasets.items():
-        rows = audit(ds, Truth.of(ds), budget, profile)
+        rows = audit(ds, truths[label] if truths and label in truths else Truth.of(ds), budget, profile)
         per_scenario.setdefault(scenario_of.get(label, label), []).append(rows)
         per_dataset += [{"dataset": label, **{k: v for k, v in r.items() if k not in ("parts", "declared_easy")}} for r in rows]
     scenarios = [{"scenario": name, **r} for name, runs in per_scenario.items() for r in pooled(runs, profile)]

@@ -686,18 +686,33 @@ def detectors_list() -> None:
 
 @detectors_app.command("check")
 def detectors_check(
-    names: Annotated[list[str], typer.Argument(help="registered detector ids ('all' for every one)")],
+    names: Annotated[list[str], typer.Argument(help="registered detector ids or module:Class ('all' for every registered one)")],
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds one run of the detector may take", min=1)] = 300.0,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", help="resident memory limit of the detector's processes", min=64)
+    ] = 4096,
 ) -> None:
-    """Run the conformance checks (schema, direction, determinism, prefix, no_truth, pickle) on detectors."""
-    from detectors.checks import check_detector
-    from detectors.registry import registry
+    """Run the conformance checks (schema, direction, determinism, prefix, no_truth, pickle) on detectors.
 
-    reg = registry()
-    ids = sorted(reg) if names == ["all"] else names
-    unknown = [n for n in ids if n not in reg]
-    if unknown:
-        _fail(f"unknown detector {unknown[0]!r}; registered: {', '.join(reg)}")
-    _print_checks((name, r.check, r.ok, r.message) for name in ids for r in check_detector(name, raise_on_failure=False))
+    Every run of the detector is sealed, as in `breachbench run`: its own process, a view without
+    truth, only its scratch folder writable, and the limits on its whole process tree.
+    """
+    from breachbench.runner import preflight_detectors
+    from detectors.checks import check_detector
+    from detectors.registry import DetectorLoadError, registry
+
+    ids = sorted(registry()) if names == ["all"] else names
+    try:
+        preflight_detectors(ids)
+    except DetectorLoadError as exc:
+        _fail(str(exc).removeprefix("detection.detectors: "))
+
+    def results() -> Iterable[tuple[str, str, bool, str]]:
+        for name in ids:
+            for r in check_detector(name, raise_on_failure=False, sealed=True, timeout_s=timeout, memory_mb=memory_mb):
+                yield name, r.check, r.passed, r.message
+
+    _print_checks(results())
 
 
 @scenarios_app.command("list")

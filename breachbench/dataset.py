@@ -13,11 +13,11 @@ from pathlib import Path
 
 import polars as pl
 
-from detectors.features import ENTITY_COLUMNS, UNIT_STREAMS, entity_units
+from detectors.features import UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
 from simulator.errors import BreachBenchError
-from simulator.schema import LOG_STREAMS, DType
+from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, DType
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
 #: infrastructure other people use too (``shared``, never positive).
@@ -53,17 +53,21 @@ class DatasetError(BreachBenchError, ValueError):
 
 @dataclass
 class Dataset:
-    """A generated dataset directory."""
+    """A generated dataset directory.
+
+    ``feature_cache``: where the shared feature tables of this dataset are (handed to every view).
+    """
 
     root: Path
+    feature_cache: Path | None = None
 
     @classmethod
-    def open(cls, root: str | Path) -> Dataset:
+    def open(cls, root: str | Path, *, feature_cache: Path | None = None) -> Dataset:
         """Open a dataset, checking that its manifest exists."""
         p = Path(root)
         if not (p / layout.MANIFEST).is_file():
             raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
-        ds = cls(p)
+        ds = cls(p, feature_cache)
         if ds.manifest.get("only"):
             raise DatasetError(f"{p}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
         return ds
@@ -97,7 +101,7 @@ class Dataset:
 
     def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
         """The detector's view up to ``upto``."""
-        return View.open(self.root, upto, bucket)
+        return View.open(self.root, upto, bucket, feature_cache=self.feature_cache)
 
     def truth(self, table: str) -> pl.DataFrame:
         """A truth table (bench only)."""
@@ -204,12 +208,9 @@ class Dataset:
         """(bucket, entity_kind, entity_id) of every unit a detector could alert on: the entities
         of each bucket's own rows in :data:`~detectors.features.UNIT_STREAMS` (what the ``random``
         detector ranks, and the universe of the chance lines)."""
-        parts = [entity_units(*(self.view(day, day).logs(s, current_only=True) for s in UNIT_STREAMS)) for day in self.buckets]
-        return (
-            pl.concat(parts)
-            if parts
-            else pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
-        )
+        if not self.buckets:
+            return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
+        return entity_units(*(self.scan(s) for s in UNIT_STREAMS))  # one pass over every bucket, sorted by bucket
 
     @cached_property
     def universe_size(self) -> pl.DataFrame:

@@ -354,49 +354,42 @@ def matrix_html(payload: dict[str, Any]) -> str:
 
 
 def incidents_html(rows: list[dict[str, Any]]) -> str:
-    """The per-incident table grouped by scenario: one row per incident, one column per detector (day of the first
-    true alert within budget, its reason below)."""
+    """The per-incident table grouped by scenario: one row per incident; the detectors that caught it (day of the first
+    true alert within budget, its reason), earliest first, and how many missed it."""
     if not rows:
         return "<p>No incidents.</p>"
-    detectors = list(dict.fromkeys(r["detector"] for r in rows))
     incidents: dict[tuple[str, str, int], dict[str, Any]] = {}
     for r in rows:
         incidents.setdefault((r["scenario"], r["dataset"], r["incident_id"]), {"facts": r, "by": {}})["by"][r["detector"]] = r
     out = []
     for scen in sorted({k[0] for k in incidents}):
-        head = "".join(f"<th class='rot'><span>{html.escape(d)}</span></th>" for d in detectors)
         body = []
         for key, inc in incidents.items():
             if key[0] != scen:
                 continue
             f = inc["facts"]
-            cells = []
-            for d in detectors:
-                x = inc["by"].get(d)
-                if x is None:
-                    cells.append("<td>-</td>")
-                elif not x["detected"]:
-                    cells.append("<td class='miss'>missed</td>")
-                else:
-                    reason = html.escape(x["reason"] or "")
-                    short = reason if len(reason) <= 40 else reason[:38] + "&hellip;"
-                    cells.append(
-                        f"<td class='hit' title='{reason}'>day {x['first_alert_day']}"
-                        + (f"<br><small>{short}</small>" if reason else "")
-                        + "</td>"
-                    )
+            hits = sorted((x for x in inc["by"].values() if x["detected"]), key=lambda x: (x["first_alert_day"], x["detector"]))
+            caught = "<br>".join(
+                f"<b>{html.escape(x['detector'])}</b> day {x['first_alert_day']}"
+                + (f" <small>{html.escape(x['reason'])}</small>" if x["reason"] else "")
+                for x in hits
+            )
             facts = (
                 f"<td>{f['seed']}</td><td>{f['incident_id']}</td><td>{html.escape(f['actor_role'] or '-')}</td>"
                 f"<td>{html.escape(f['start'] or '-')} to {html.escape(f['end'] or '-')}</td>"
                 f"<td>{_fmt(f['records_exposed'])}<br><small>{html.escape(f['records_by_kind'])}</small></td><td>{_fmt(f['harm_total'])}</td>"
             )
-            body.append("<tr>" + facts + "".join(cells) + "</tr>")
+            missed = len(inc["by"]) - len(hits)
+            body.append(
+                f"<tr>{facts}<td class='caught'>{caught or '<i>nobody</i>'}</td><td>{missed} of {len(inc['by'])}</td></tr>"
+            )
         knobs = next((i["facts"]["knobs"] for k, i in incidents.items() if k[0] == scen), "")
         out.append(
             f"<h3>{html.escape(scen)}</h3>"
             + (f"<p><small>knobs: {html.escape(knobs)}</small></p>" if knobs else "")
-            + "<div class='wide'><table class='incidents'><thead><tr><th>seed</th><th>incident</th><th>actor role</th><th>window</th>"
-            + f"<th>records exposed</th><th>harm</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            + "<table class='incidents'><thead><tr><th>seed</th><th>incident</th><th>actor role</th><th>window</th>"
+            + "<th>records exposed</th><th>harm</th><th>caught by (day of the first true alert within budget, its reason)</th>"
+            + f"<th>missed by</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
     return "".join(out)
 
@@ -561,8 +554,8 @@ th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; vertical-a
 th:first-child, td:first-child, th.det { text-align: left; }
 .wide { max-width: 100%; overflow-x: auto; }
 table.matrix td { white-space: nowrap; text-align: center; }
-table.incidents td.hit { background: #e7f0fa; } table.incidents td.miss { color: #999; }
-table.incidents td small { display: inline-block; max-width: 12em; white-space: normal; }
+table.incidents td.caught, table.incidents td:nth-child(3), table.incidents td:nth-child(4) { text-align: left; }
+th, td { overflow-wrap: anywhere; } table { max-width: 100%; }
 img { max-width: 100%; border: 1px solid #eee; }
 .verdict { font-size: 1.02em; line-height: 1.4; margin: 0.4em 0; padding-left: 1.2em; }
 .warn { color: #a00; } small { color: #555; }
@@ -619,60 +612,48 @@ def by_budget_html(payload: dict[str, Any]) -> str:
 
 
 def by_scenario_html(payload: dict[str, Any]) -> str:
-    """Detection score above chance (raw), op score and AUPRC of each detector per scenario, the chance bars last."""
+    """Three detector x scenario tables: detection score above chance (raw beside it, the chance bar last), op score, AUPRC."""
     from breachbench.report import ordered as by_headline
     from breachbench.suite import chance_bars
 
-    rows = payload["results"]
-    scen = sorted({s for r in _ok(rows) for s in r.get("by_scenario", {})})
+    ordered = by_headline(payload["results"])
+    scen = sorted({s for r in _ok(ordered) for s in r.get("by_scenario", {})})
     bars = chance_bars(payload.get("chance"), payload["budget"])
 
-    def detection(r: dict[str, Any], s: str) -> str:
+    def cell(r: dict[str, Any], s: str, key: str) -> str:
         if s not in r["by_scenario"]:
             return "-"
         pt = r["by_scenario"][s]["point"]
-        raw = pt.get("detection_score_raw")
-        return _fmt(pt.get("detection_score")) + (f" <small>(raw {_fmt(raw)})</small>" if raw is not None else "")
+        raw = pt.get("detection_score_raw") if key == "detection_score" else None
+        return _fmt(pt.get(key)) + (f" <small>(raw {_fmt(raw)})</small>" if raw is not None else "")
 
-    def metric(r: dict[str, Any], s: str, m: str) -> str:
-        return _fmt(r["by_scenario"][s]["point"][m]) if s in r["by_scenario"] else "-"
-
-    return _table(
-        [
-            "detector",
-            *[f"{s}: detection above chance (raw)" for s in scen],
-            *[f"{s}: op" for s in scen],
-            *[f"{s}: AUPRC" for s in scen],
-        ],
-        [
-            [
-                html.escape(r["detector"]),
-                *[detection(r, s) for s in scen],
-                *[metric(r, s, "op_score") for s in scen],
-                *[metric(r, s, "auprc") for s in scen],
-            ]
-            for r in _ok(by_headline(rows))
-        ]
-        + [
-            [
-                "<i>chance bar (raw score 97.5% of blind rankings stay under)</i>",
-                *[_fmt(bars.get(s)) for s in scen],
-                *["" for _ in scen],
-                *["" for _ in scen],
-            ]
-        ],
-    )
+    out = []
+    for key, title in (("detection_score", "detection score above chance (raw)"), ("op_score", "op score"), ("auprc", "AUPRC")):
+        body = [[html.escape(r["detector"]), *[cell(r, s, key) for s in scen]] for r in _ok(ordered)]
+        if key == "detection_score":
+            body.append(["<i>chance bar (raw score 97.5% of blind rankings stay under)</i>", *[_fmt(bars.get(s)) for s in scen]])
+        out.append(f"<p><b>{title}</b></p>" + _table(["detector", *scen], body))
+    return "".join(out)
 
 
-def write_report(out: Path, payload: dict[str, Any], datasets: dict[str, Dataset], log: Callable[..., None] = print) -> Path:
-    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path."""
+def write_report(
+    out: Path,
+    payload: dict[str, Any],
+    datasets: dict[str, Dataset],
+    log: Callable[..., None] = print,
+    truths: dict[str, Truth] | None = None,
+) -> Path:
+    """Write ``OUT/report.html`` and ``OUT/incidents.csv``; returns the report's path.
+
+    ``truths``: each dataset's :class:`Truth` when the caller has it already (computed otherwise).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from breachbench.report import incident_rows, write_incidents_csv
 
     board, by_k, by_s = leaderboard_html(payload), by_budget_html(payload), by_scenario_html(payload)
-    truths = {label: Truth.of(ds) for label, ds in datasets.items()}  # once per dataset, for the table and the plots
+    truths = {label: (truths or {}).get(label) or Truth.of(ds) for label, ds in datasets.items()}  # once per dataset
     cache: dict[Any, Any] = {}  # every alerts file read and cut to the budget once
     inc_rows = incident_rows(payload, datasets, out, truths, cache)
     csv_path = write_incidents_csv(out / "incidents.csv", inc_rows)
@@ -731,8 +712,9 @@ budget k = {budget} units read per day; cost profile <code>{html.escape(payload[
 <details><summary>By budget</summary>{by_budget}</details>
 <details><summary>By scenario: detection score above chance (raw), op score, AUPRC</summary>{by_scenario}</details>
 <h2>Incidents</h2>
-<p><small>Per detector: the day (from the incident's first day, day 0) of its first true alert within budget and that alert's reason
-(hover for all of it). Also in <code>{html.escape(csv_name)}</code> beside results.json, one row per incident and detector.</small></p>
+<p><small>For each incident, the detectors that caught it: the day (from the incident's first day, day 0) of each one's first
+true alert within budget and that alert's reason, earliest first. Also in <code>{html.escape(csv_name)}</code> beside
+results.json, one row per incident and detector.</small></p>
 {incidents}
 <h2>Plots</h2>{plots}
 <h2>Leakage audit</h2>{audits}

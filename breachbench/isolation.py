@@ -26,13 +26,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from breachbench import sealing
-from breachbench.runner import DetectorRun
+from breachbench.runner import DetectorRun, Status
 from detectors.contract import empty_alerts
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -127,66 +128,87 @@ def _import_roots(detector_id: str) -> list[str]:
     return roots
 
 
-def _child(
-    detector_id: str, prototype: bytes | None, scratch: str, read: list[str], parent: int, linked: bool, count: int, start: int
-) -> None:
+@dataclass(frozen=True)
+class _Slot:
+    """What a slot's child process is told (pickled to the ``spawn`` child)."""
+
+    detector_id: str
+    prototype: bytes | None  # a pickled tuned instance, or None: construct (and tune) in the child
+    scratch: str  # the slot's top folder: d<i>/view, d<i>/work, tune-<i>/
+    read: tuple[str, ...]  # folders the child may read besides its views
+    parent: int  # the bench's pid: the child dies with it
+    linked: bool  # views hold hard links to the bench's files (only safe under Landlock)
+    count: int  # datasets in the slot
+    roundtrip: bool = False  # score with a pickled copy of the fitted detector
+
+
+def _child(plan: _Slot, start: int) -> None:
     """Child process body: seal itself, then run the detector on datasets ``start`` to ``count - 1`` of the slot in turn.
 
     Each dataset's alerts and status file go to its own ``work/`` folder (:func:`_dataset_slot`);
     the status file is written last, so the bench knows the dataset is done when it appears.
     """
     os.setsid()  # the slot's process group; the bench kills it whole
-    sealing.die_with_parent(parent)
-    top = Path(scratch)
-    slots = [_dataset_slot(top, i) for i in range(count)]
-    os.chdir(slots[start].work)
-    sys.argv = ["breachbench-detector"]
-    for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
-        del os.environ[k]
-    # joblib's process pools need shared-memory semaphores the sealed slot does not give: serial, without its warning
-    os.environ.update(
-        TMPDIR=str(slots[start].work),
-        JOBLIB_TEMP_FOLDER=str(slots[start].work),
-        JOBLIB_MULTIPROCESSING="0",
-        MPLCONFIGDIR=str(slots[start].work),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    tempfile.tempdir = None
+    sealing.die_with_parent(plan.parent)
+    top = Path(plan.scratch)
+    slots = [_dataset_slot(top, i) for i in range(plan.count)]
+    _enter(slots[start].work)
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
-    note = sealing.restrict([Path(p) for p in read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
-    if note and linked:  # hard links to the bench's files are only safe under the kernel's restriction
-        meta: dict[str, Any] = {"status": "ERROR", "error": f"sealing failed, the detector was not run: {note}", "note": note}
+    note = sealing.restrict([Path(p) for p in plan.read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
+    if note and plan.linked:  # hard links to the bench's files are only safe under the kernel's restriction
+        meta: dict[str, Any] = {
+            "status": Status.ERROR,
+            "error": f"sealing failed, the detector was not run: {note}",
+            "note": note,
+        }
         for slot in slots[start:]:
             (slot.work / "meta.json").write_text(json.dumps(meta))
         return
     proto: Any = None
     tune_error: dict[str, Any] | None = None
     try:
-        proto = pickle.loads(prototype) if prototype else None
+        proto = pickle.loads(plan.prototype) if plan.prototype else None
         if proto is None:
-            proto = _tuned(detector_id, tune_views)
+            proto = _tuned(plan.detector_id, tune_views)
     except MemoryError:
-        tune_error = {"status": "OOM", "error": "MemoryError in the detector's process"}
+        tune_error = {"status": Status.OOM, "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # a detector's bug in tune() is its row
-        tune_error = {"status": "ERROR", "error": f"tune: {type(exc).__name__}: {exc}"}
+        tune_error = {"status": Status.ERROR, "error": f"tune: {type(exc).__name__}: {exc}"}
     for slot in slots[start:]:
-        meta = tune_error or _run_one(detector_id, proto, slot)
+        meta = tune_error or _run_one(plan, proto, slot)
         meta["note"] = note
         part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
         part.write_text(json.dumps(meta))
         part.replace(slot.work / "meta.json")
 
 
-def _run_one(detector_id: str, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any]:
+def _enter(work: Path) -> None:
+    """In the child: move into ``work``, forget the bench's arguments and variables, keep temp files in ``work``."""
+    os.chdir(work)
+    sys.argv = ["breachbench-detector"]
+    for k in [k for k in os.environ if k.startswith(sealing.BENCH_ENV_PREFIXES)]:
+        del os.environ[k]
+    # joblib's process pools need shared-memory semaphores the sealed slot does not give: serial, without its warning
+    os.environ.update(
+        TMPDIR=str(work),
+        JOBLIB_TEMP_FOLDER=str(work),
+        JOBLIB_MULTIPROCESSING="0",
+        MPLCONFIGDIR=str(work),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    tempfile.tempdir = None
+
+
+def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any]:
     """In the child: one dataset of the slot; the status to write (alerts written first)."""
-    os.environ["BREACHBENCH_FEATURE_CACHE"] = str(slot.features)
     try:
         from breachbench.dataset import Dataset
         from breachbench.runner import run_detector
 
-        run = run_detector(detector_id, Dataset.open(slot.view), prototype=proto)
+        ds = Dataset.open(slot.view, feature_cache=slot.features)
+        run = run_detector(plan.detector_id, ds, prototype=proto, roundtrip=plan.roundtrip)
         run.alerts.write_parquet(slot.work / "alerts.parquet")
-        meta: dict[str, Any] = {
+        return {
             "status": run.status,
             "error": run.error,
             "version": run.version,
@@ -194,13 +216,10 @@ def _run_one(detector_id: str, proto: Any, slot: sealing.SealedSlot) -> dict[str
             "score_s": run.score_s,
             "events": run.events,
         }
-        if run.error and run.error.startswith("MemoryError"):
-            meta["status"] = "OOM"
-        return meta
     except MemoryError:
-        return {"status": "OOM", "error": "MemoryError in the detector's process"}
+        return {"status": Status.OOM, "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # anything the child hits becomes its row
-        return {"status": "ERROR", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": Status.ERROR, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
@@ -228,6 +247,7 @@ def run_isolated(
     features_root: Path | None = None,
     protected: list[Path] | None = None,
     tuning: list[Path] | None = None,
+    roundtrip: bool = False,
 ) -> DetectorRun:
     """Run one detector on one dataset in a sealed child process under the limits (:func:`run_isolated_many` of one)."""
     return run_isolated_many(
@@ -240,6 +260,7 @@ def run_isolated(
         features_root=features_root,
         protected=protected,
         tuning=tuning,
+        roundtrip=roundtrip,
     )[0]
 
 
@@ -255,6 +276,7 @@ def run_isolated_many(
     protected: list[Path] | None = None,
     tuning: list[Path] | None = None,
     on_done: Callable[[int, DetectorRun], None] | None = None,
+    roundtrip: bool = False,
 ) -> list[DetectorRun]:
     """Run one detector on several datasets in one warm sealed process; one row per dataset; never raises for its faults.
 
@@ -277,6 +299,8 @@ def run_isolated_many(
         tuning: tuning datasets; a detector with ``tune(view, labels)`` is tuned on sealed views of
             them (their world and logs, and their positive units as labels) inside the slot.
         on_done: called with (index, row) as each dataset's row is known.
+        roundtrip: score with a pickled and unpickled copy of each fitted detector (the
+            conformance check ``pickle``).
     """
     roots = [Path(r).resolve() for r in dataset_roots]
     runs = [DetectorRun(detector_id) for _ in roots]
@@ -284,7 +308,7 @@ def run_isolated_many(
         proto = pickle.dumps(prototype) if prototype is not None else None
     except Exception as exc:  # an unpicklable tuned detector cannot be isolated
         for run in runs:
-            run.status, run.error = "ERROR", f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
+            run.status, run.error = Status.ERROR, f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
         return runs
     top = Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-"))
     guarded = [*roots, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
@@ -316,21 +340,10 @@ def run_isolated_many(
                 [*guarded, top],
             )
         ]
+        plan = _Slot(detector_id, proto, str(top), tuple(read), os.getpid(), enforced, len(roots), roundtrip)
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
-            start = _supervise(
-                runs,
-                top,
-                start,
-                detector_id,
-                proto,
-                read,
-                guarded,
-                linked=enforced,
-                timeout_s=timeout_s,
-                memory_mb=memory_mb,
-                on_done=on_done,
-            )
+            start = _supervise(runs, plan, start, guarded, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
             from breachbench.verify import check_dataset
 
@@ -339,7 +352,7 @@ def run_isolated_many(
         return runs
     except sealing.SealError as exc:  # raised while the views are built, before any process starts
         for i, run in enumerate(runs):
-            run.status, run.error, run.alerts = "ERROR", f"sealing: {exc}", empty_alerts()
+            run.status, run.error, run.alerts = Status.ERROR, f"sealing: {exc}", empty_alerts()
             if on_done:
                 on_done(i, run)
         return runs
@@ -349,14 +362,10 @@ def run_isolated_many(
 
 def _supervise(
     runs: list[DetectorRun],
-    top: Path,
+    plan: _Slot,
     start: int,
-    detector_id: str,
-    proto: bytes | None,
-    read: list[str],
     guarded: list[Path],
     *,
-    linked: bool,
     timeout_s: float,
     memory_mb: int,
     on_done: Callable[[int, DetectorRun], None] | None,
@@ -369,7 +378,8 @@ def _supervise(
     """
     ctx = multiprocessing.get_context("spawn")
     n = len(runs)
-    proc = ctx.Process(target=_child, args=(detector_id, proto, str(top), read, os.getpid(), linked, n, start), daemon=True)
+    top = Path(plan.scratch)
+    proc = ctx.Process(target=_child, args=(plan, start), daemon=True)
     limit = memory_mb * 2**20
     was_reaper = sealing.set_child_subreaper(True)
     from multiprocessing import resource_tracker
@@ -404,9 +414,9 @@ def _supervise(
             slot_pids = sealing.tree([proc.pid, *orphans], children)
             peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
             if peak > limit:
-                killed = "OOM"
+                killed = Status.OOM
             elif time.perf_counter() - t0 > timeout_s:
-                killed = "TIMEOUT"
+                killed = Status.TIMEOUT
             if killed:
                 break
             proc.join(0.05)  # returns at once when the child exits
@@ -422,16 +432,16 @@ def _supervise(
     if cur >= n:
         return n
     run = runs[cur]
-    if killed == "OOM":
+    if killed == Status.OOM:
         run.status, run.error = (
-            "OOM",
+            Status.OOM,
             f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)",
         )
-    elif killed == "TIMEOUT":
-        run.status, run.error = "TIMEOUT", f"still running after the limit of {timeout_s:g} s"
+    elif killed == Status.TIMEOUT:
+        run.status, run.error = Status.TIMEOUT, f"still running after the limit of {timeout_s:g} s"
     else:
         code = proc.exitcode
-        run.status = "OOM" if code == -9 else "ERROR"
+        run.status = Status.OOM if code == -9 else Status.ERROR
         run.error = f"the detector's process died (exit code {code})" + (" - killed, likely out of memory" if code == -9 else "")
     run.alerts = empty_alerts()
     run.peak_mb = peak / 2**20
@@ -470,19 +480,19 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads."""
     try:
         meta = json.loads((slot.work / "meta.json").read_text())
-        run.status, run.error, run.version = str(meta["status"]), meta.get("error"), meta.get("version")
+        run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
         run.fit_s, run.score_s, run.events = (
             float(meta.get("fit_s", 0.0)),
             float(meta.get("score_s", 0.0)),
             int(meta.get("events", 0)),
         )
     except Exception as exc:  # the child owns that file: anything in it is untrusted
-        run.status, run.error = "ERROR", f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
+        run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return
     run.events_per_s = run.events / run.score_s if run.score_s else None
     if meta.get("note"):
         run.note = str(meta["note"])
-    if run.status != "OK":
+    if run.status != Status.OK:
         return
     from breachbench.dataset import Dataset
     from detectors.contract import validate_alerts
@@ -493,10 +503,10 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
         cap = MAX_ALERT_ROWS_PER_BUCKET * max(1, len(Dataset.open(slot.view).scored))
         if rows > cap:
             run.status, run.error = (
-                "ERROR",
+                Status.ERROR,
                 f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)",
             )
             return
         run.alerts = validate_alerts(pl.read_parquet(path), source=f"detector {run.detector!r}")
     except Exception as exc:  # the child wrote it: anything in it is untrusted
-        run.status, run.error = "ERROR", f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"
+        run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"

@@ -9,10 +9,12 @@ A detector that fails to load, raises, or returns a frame that breaks the contra
 from __future__ import annotations
 
 import copy
+import pickle
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -24,12 +26,21 @@ from detectors.registry import DetectorLoadError, load, registry
 ORACLE = "oracle"
 
 
+class Status(StrEnum):
+    """How a detector's run on a dataset ended (its row's ``status``)."""
+
+    OK = "OK"
+    ERROR = "ERROR"  # it raised, broke the alerts contract, or its process died
+    TIMEOUT = "TIMEOUT"  # past ``detection.timeout_s``
+    OOM = "OOM"  # past ``detection.memory_mb``, or MemoryError
+
+
 @dataclass
 class DetectorRun:
     """Outcome of running one detector."""
 
     detector: str
-    status: str = "OK"
+    status: str = Status.OK
     error: str | None = None
     version: str | None = None
     fit_s: float = 0.0
@@ -136,11 +147,18 @@ def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
 
 
 def run_detector(
-    detector_id: str, ds: Dataset, on_bucket: Callable[[], None] | None = None, prototype: Any = None
+    detector_id: str,
+    ds: Dataset,
+    on_bucket: Callable[[], None] | None = None,
+    prototype: Any = None,
+    *,
+    roundtrip: bool = False,
 ) -> DetectorRun:
     """Fit and score one registered detector over the dataset; never raises for its faults.
 
     ``prototype``: an instance (tuned) to copy instead of constructing a fresh one.
+    ``roundtrip``: score with a pickled and unpickled copy of the fitted detector (the
+    conformance check ``pickle``); a detector that does not pickle gets an ``ERROR`` row.
     """
     run = DetectorRun(detector_id)
     try:
@@ -150,6 +168,8 @@ def run_detector(
         t = time.perf_counter()
         det.fit(ds.view(ds.warmup[-1], None))
         run.fit_s = time.perf_counter() - t
+        if roundtrip:
+            det = pickle.loads(pickle.dumps(det))
         parts = []
         for bucket in ds.scored:
             t = time.perf_counter()
@@ -162,10 +182,12 @@ def run_detector(
         run.events = ds.event_count(ds.scored)
         run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
     except DetectorLoadError as exc:
-        run.status, run.error = "ERROR", str(exc)
+        run.status, run.error = Status.ERROR, str(exc)
+    except MemoryError:
+        run.status, run.error, run.alerts = Status.OOM, "MemoryError in the detector's process", empty_alerts()
     except (Exception, SystemExit) as exc:  # a detector's bug (or its sys.exit) is its result, not our crash
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-        run.status, run.error = "ERROR", f"{type(exc).__name__}: {exc}{where}"
+        run.status, run.error = Status.ERROR, f"{type(exc).__name__}: {exc}{where}"
         run.alerts = empty_alerts()
     return run

@@ -8,6 +8,8 @@ otherwise ``OUT/datasets/seed<S>-<i>``. A dataset whose manifest matches is reus
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -289,10 +291,15 @@ def _detector_pool(cfg: BenchConfig, ids: list[str], reused: dict[str, Any], wor
     Each pool process supervises one detector's warm slot (:func:`breachbench.isolation.run_isolated_many`)
     and is the child subreaper of that slot alone, so the limits and the clean-up of one slot never
     see another slot's processes. Results are read in the configured order: the output does not
-    depend on which detector finishes first.
+    depend on which detector finishes first. With ``execution.executor = "dask"`` the slots are
+    tasks on the Dask cluster (:class:`_ClusterPool`), whatever ``workers`` is.
     """
     todo = [d for d in ids if d not in reused]
-    if not cfg.detection.isolate or workers < 2 or len(todo) < 2:
+    if not cfg.detection.isolate or not todo:
+        return None, {}
+    if cfg.execution.executor == "dask":
+        return _ClusterPool(workers, cfg.execution.scheduler), dict.fromkeys(todo)
+    if workers < 2 or len(todo) < 2:
         return None, {}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -306,6 +313,38 @@ def _detector_pool(cfg: BenchConfig, ids: list[str], reused: dict[str, Any], wor
         initargs=(os.getpid(),),
     )
     return pool, dict.fromkeys(todo)
+
+
+class _ClusterPool:
+    """The detector stage on Dask: each detector's warm sealed slot is one task on a worker.
+
+    A task lost with its worker is run again by the scheduler; its rows come back once, from the
+    run that finished, and the bench writes the alerts. The workers must be allowed to start child
+    processes (``distributed.worker.daemon: false``): it is set here for our own ``LocalCluster``,
+    and must be set on the workers of a cluster joined with ``--scheduler``.
+    """
+
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        import dask
+
+        from simulator.engine import make_executor
+
+        self._stack = contextlib.ExitStack()
+        try:
+            self._stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
+            self._ex = self._stack.enter_context(make_executor(workers, "dask", scheduler))
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return self._ex.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        try:
+            self._ex.shutdown(wait=wait and not cancel_futures)
+        finally:
+            self._stack.close()  # the client, and our own cluster with its workers
 
 
 def _kill_pool(pool: Any) -> None:
@@ -528,8 +567,10 @@ def _detector_runs(run: _Run, det: str, ahead: dict[str, Any], feats: dict[str, 
             r = DetectorRun(det, status="ERROR", error=proto_err)
         elif warm:
             r = warm[j]
-        else:
-            r = run_detector(det, ds, on_bucket=run.bars.tick, prototype=proto)
+        else:  # in process (isolate = false): the shared feature tables, computed once per dataset bucket
+            r = run_detector(
+                det, dataclasses.replace(ds, feature_cache=run.out / "features"), on_bucket=run.bars.tick, prototype=proto
+            )
         s = run.score(r.alerts, p) if r.status == "OK" else None
         if r.status == "OK":
             target = run.out / run.rel(det, p)
@@ -600,14 +641,13 @@ def run_suite(
 def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log: Callable[..., None]) -> list[dict[str, Any]]:
     """Every detector's row, then the oracle's, in the configured order; sealed slots run in a pool when they can."""
     cfg, out, tests = run.cfg, run.out, run.tests
-    # the shared feature table: computed once per dataset bucket, read by every detector after
-    old_cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
-    os.environ["BREACHBENCH_FEATURE_CACHE"] = str(out / "features")
     # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
     clear_run_outputs(out, keep={run.rel(d, p) for d in reused for p in tests})
     rows = []
     feats: dict[str, dict[str, str]] = {}
     pool, ahead = _detector_pool(cfg, ids, reused, workers)
+    if isinstance(pool, _ClusterPool):
+        log(f"detectors: {len(ahead)} sealed slot(s) as tasks on the Dask cluster")
     try:
         if pool is not None:  # sealed slots of several detectors at once, each supervised in its own process
             _submit_ahead(run, pool, ahead, feats)
@@ -621,10 +661,6 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-        if old_cache is None:
-            os.environ.pop("BREACHBENCH_FEATURE_CACHE", None)
-        else:
-            os.environ["BREACHBENCH_FEATURE_CACHE"] = old_cache
     return rows
 
 
@@ -673,7 +709,11 @@ def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> 
 
     log("leakage audit: one-line shortcuts on every test dataset")
     payload["leakage_audit"] = leakage_audit(
-        {p.label: datasets[p.label] for p in tests}, {p.label: p.scenario for p in tests}, budget, cfg.detection.cost_profile
+        {p.label: datasets[p.label] for p in tests},
+        {p.label: p.scenario for p in tests},
+        budget,
+        cfg.detection.cost_profile,
+        truths=run.truths,
     )
     if cfg.suite.artefact_audit:
         from breachbench.artefacts import artefact_audit
@@ -683,7 +723,7 @@ def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> 
     res, board = write_results(out, payload, rows, cfg.name, budget)
     from breachbench.html import write_report
 
-    report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log)
+    report = write_report(out, payload, {p.label: datasets[p.label] for p in tests}, log=log, truths=run.truths)
     return {
         "rows": rows,
         "results": res,

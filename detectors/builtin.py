@@ -15,6 +15,7 @@ from detectors.adapters import feature_matrix
 from detectors.contract import ALERTS, empty_alerts
 from detectors.features import UNIT_STREAMS, entity_units, feature_table, with_issuance
 from detectors.view import View
+from simulator.schema import ENTITY_COLUMNS
 
 
 class NullDetector:
@@ -77,14 +78,13 @@ class UnissuedTokenRule:
         gw = view.logs("gateway", current_only=True)
         auth = view.logs("auth").filter(pl.col("bucket") >= bucket - dt.timedelta(days=1))
         bad = with_issuance(gw, auth).filter(~pl.col("issued"))
-        cols = {"ip": "src_ip", "key": "key_id", "customer": "customer_id", "token": "token_id"}
         parts = [
-            bad.group_by(cols[k])
+            bad.group_by(ENTITY_COLUMNS[k])
             .agg(score=pl.col("token_id").n_unique().cast(pl.Float64))
             .select(
                 pl.lit(bucket, pl.Date).alias("bucket"),
                 pl.lit(k).alias("entity_kind"),
-                pl.col(cols[k]).cast(pl.String).alias("entity_id"),
+                pl.col(ENTITY_COLUMNS[k]).cast(pl.String).alias("entity_id"),
                 "score",
                 pl.format("{} tokens with no issuance record", pl.col("score").cast(pl.Int64)).alias("reason"),
             )

@@ -39,6 +39,7 @@ from detectors.registry import load, registry
 from detectors.view import View
 from simulator import layout
 from simulator.config import SimConfig
+from simulator.plugins import CheckResult
 
 CHECKS = ("schema", "direction", "determinism", "prefix", "no_truth", "pickle")
 
@@ -61,15 +62,6 @@ PREFIX = 2  # buckets kept in the truncated copy for the prefix check
 
 class DetectorCheckError(AssertionError):
     """A detector failed one or more conformance checks; the message lists them."""
-
-
-@dataclass
-class CheckResult:
-    """Outcome of one check."""
-
-    check: str
-    ok: bool
-    message: str = ""
 
 
 def _factory(target: str | type | Callable[[], Any]) -> Callable[[], Any]:
@@ -115,23 +107,27 @@ def _intact(root: Path) -> bool:
 
 
 def _copy(src: Path, dst: Path, *, keep_days: int | None = None, truth: bool = True) -> Path:
-    """A copy of a dataset (hard-linked files), optionally truncated to its first days or without truth."""
+    """A copy of a dataset, optionally truncated to its first days or without truth; its manifest lists what was copied."""
     manifest = json.loads((src / layout.MANIFEST).read_text())
     t = manifest["config"]["time"]
     start = dt.date.fromisoformat(t["start"])
     if keep_days is not None:
         t["end"] = (start + dt.timedelta(days=keep_days)).isoformat()
-    dst.mkdir(parents=True)
-    (dst / layout.MANIFEST).write_text(json.dumps(manifest))
     last = dt.date.fromisoformat(t["end"])
-    for f in src.rglob("*.parquet"):
-        rel = f.relative_to(src)
-        if rel.parts[0] == "truth" and not truth:
-            continue
-        if rel.parts[0] == "logs" and dt.date.fromisoformat(rel.parts[2].removeprefix("date=")) >= last:
-            continue
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, dst / rel)  # a copy: neither a link to resolve nor a shared file to write into
+
+    def kept(rel: str) -> bool:
+        parts = rel.split("/")
+        if parts[0] == "truth":
+            return truth
+        return parts[0] != "logs" or dt.date.fromisoformat(parts[2].removeprefix("date=")) < last
+
+    dst.mkdir(parents=True)
+    for key in ("files", "truth"):
+        manifest[key] = [f for f in manifest.get(key, []) if kept(f["path"])]
+    for f in [*manifest["files"], *manifest["truth"]]:
+        (dst / f["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / f["path"], dst / f["path"])  # a copy: neither a link to resolve nor a shared file to write into
+    (dst / layout.MANIFEST).write_text(json.dumps(manifest))
     return dst
 
 
@@ -141,18 +137,42 @@ def _buckets(root: Path) -> tuple[list[dt.date], int]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)], t["warmup_days"]
 
 
-def _run(det: Any, root: Path, n: int) -> pl.DataFrame:
-    """Fit on the warm-up, score the first ``n`` later buckets, validating each frame."""
+def _run(det: Any, root: Path, *, roundtrip: bool = False) -> pl.DataFrame:
+    """Fit on the warm-up, score every later bucket of the copy, validating each frame.
+
+    ``roundtrip``: score with a pickled and unpickled copy of the fitted detector.
+    """
+    for m in ("fit", "score"):
+        if not callable(getattr(det, m, None)):
+            raise DetectorCheckError(f"no {m}() method")
     days, warm = _buckets(root)
     det.fit(View.open(root, days[warm - 1]))
-    frames = []
-    for day in days[warm : warm + n]:
-        out = validate_alerts(det.score(View.open(root, day, day)), bucket=day, source=type(det).__name__)
-        bad = out.filter(~pl.col("score").is_finite())
-        if bad.height:
-            raise DetectorCheckError(f"schema: {bad.height} infinite score(s) in bucket {day}")
-        frames.append(out)
-    return pl.concat(frames).sort("bucket", "entity_kind", "entity_id")
+    if roundtrip:
+        det = pickle.loads(pickle.dumps(det))
+    frames = [validate_alerts(det.score(View.open(root, day, day)), bucket=day, source=type(det).__name__) for day in days[warm:]]
+    return pl.concat(frames)
+
+
+def _sealed(target: str, *, timeout_s: float, memory_mb: int, protected: list[Path]) -> Callable[..., pl.DataFrame]:
+    """Runs of ``target`` each in a fresh sealed process (:func:`breachbench.isolation.run_isolated`)."""
+
+    def run(root: Path, *, roundtrip: bool = False) -> pl.DataFrame:
+        from breachbench.isolation import run_isolated
+
+        r = run_isolated(target, root, timeout_s=timeout_s, memory_mb=memory_mb, protected=protected, roundtrip=roundtrip)
+        if r.status != "OK":
+            raise DetectorCheckError(f"{r.status}: {r.error}")
+        return r.alerts
+
+    return run
+
+
+def _checked(alerts: pl.DataFrame) -> pl.DataFrame:
+    """Alerts in a fixed order; infinite scores are a schema failure."""
+    bad = alerts.filter(~pl.col("score").is_finite())
+    if bad.height:
+        raise DetectorCheckError(f"{bad.height} infinite score(s) in bucket(s) {sorted(set(bad['bucket'].to_list()))}")
+    return alerts.sort("bucket", "entity_kind", "entity_id")
 
 
 #: Scores that differ by less than this (relative, and absolute near zero) are the same: polars'
@@ -179,14 +199,31 @@ def _positives(root: Path) -> pl.DataFrame:
     return pos.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique()
 
 
+@dataclass(frozen=True)
+class _Copies:
+    """Private copies of the check world, made before any detector code runs."""
+
+    full: Path  # the first N_SCORED scored buckets, with truth
+    prefix: Path | None  # only the first PREFIX scored buckets, no truth
+    blind: Path | None  # as ``full``, without truth
+
+
 def check_detector(
     target: str | type | Callable[[], Any],
     *,
     checks: tuple[str, ...] = CHECKS,
     cache_dir: str | Path | None = None,
     raise_on_failure: bool = True,
+    sealed: bool = False,
+    timeout_s: float = 300.0,
+    memory_mb: int = 4096,
 ) -> list[CheckResult]:
     """Run the conformance checks on a detector (see the module docstring).
+
+    With ``sealed``, ``target`` (a registered id or ``module:Class``) runs as ``breachbench run``
+    runs it: every run of every check in its own sealed process under ``timeout_s`` and
+    ``memory_mb``, on a view without truth; this process only compares what the runs return.
+    Without it, the detector runs in this process (for a detector's own test suite).
 
     Raises:
         DetectorCheckError: when any check fails and ``raise_on_failure``.
@@ -194,82 +231,74 @@ def check_detector(
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s) {unknown}; accepted: {', '.join(CHECKS)}")
-    make = _factory(target)
+    if sealed and not isinstance(target, str):
+        raise ValueError(f"a sealed check needs a registered id or 'module:Class', not {target!r}")
     cached = check_dataset(cache_dir)
     positives = _positives(cached)  # read before any detector code runs
     work = Path(tempfile.mkdtemp(prefix="bb-check-"))
     try:
-        # private copies, all made before any detector code runs: the detector never gets the cached world
         days, warm = _buckets(cached)
-        root = _copy(cached, work / "full")
-        short = _copy(cached, work / "prefix", keep_days=warm + PREFIX, truth=False) if "prefix" in checks else None
-        blind = _copy(cached, work / "blind", truth=False) if "no_truth" in checks else None
-        return _checks(make, root, short, blind, positives, checks, raise_on_failure)
+        copies = _Copies(
+            _copy(cached, work / "full", keep_days=warm + N_SCORED),
+            _copy(cached, work / "prefix", keep_days=warm + PREFIX, truth=False) if "prefix" in checks else None,
+            _copy(cached, work / "blind", keep_days=warm + N_SCORED, truth=False) if "no_truth" in checks else None,
+        )
+        if sealed:
+            assert isinstance(target, str)
+            run = _sealed(target, timeout_s=timeout_s, memory_mb=memory_mb, protected=[cached.parent, work])
+        else:
+            make = _factory(target)
+
+            def run(root: Path, *, roundtrip: bool = False) -> pl.DataFrame:
+                return _run(make(), root, roundtrip=roundtrip)
+
+        return _finish(_checks(run, copies, positives, checks), raise_on_failure)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _checks(
-    make: Callable[[], Any],
-    root: Path,
-    short: Path | None,
-    blind: Path | None,
-    positives: pl.DataFrame,
-    checks: tuple[str, ...],
-    raise_on_failure: bool,
+    run: Callable[..., pl.DataFrame], copies: _Copies, positives: pl.DataFrame, checks: tuple[str, ...]
 ) -> list[CheckResult]:
-    """The checks of :func:`check_detector` on private copies: ``root`` (full), ``short`` (prefix), ``blind`` (no truth)."""
-    results: list[CheckResult] = []
+    """The checks of :func:`check_detector`; ``run(root, roundtrip=...)`` gives one fresh detector's alerts on a copy."""
+
+    def outcome(
+        name: str, root: Path, differs: str, fails: str, *, roundtrip: bool = False, upto: int | None = None
+    ) -> CheckResult:
+        try:
+            other = _checked(run(root, roundtrip=roundtrip))
+        except Exception as exc:
+            return CheckResult(name, False, f"{fails} ({type(exc).__name__}: {exc})")
+        want = ref if upto is None else ref.filter(pl.col("bucket") < _buckets(copies.full)[0][upto])
+        return CheckResult(name, True) if _same(want, other) else CheckResult(name, False, differs)
+
     try:
-        det = make()
-        for m in ("fit", "score"):
-            if not callable(getattr(det, m, None)):
-                raise DetectorCheckError(f"schema: no {m}() method")
-        ref = _run(det, root, N_SCORED)
-        results.append(CheckResult("schema", True))
+        ref = _checked(run(copies.full))
     except Exception as exc:  # everything after needs a working run
-        results.append(CheckResult("schema", False, f"{type(exc).__name__}: {exc}"))
-        return _finish(results, raise_on_failure)
+        return [CheckResult("schema", False, f"{type(exc).__name__}: {exc}")]
+    results = [CheckResult("schema", True)]
     if "direction" in checks:
         results.append(_direction(ref, positives))
     if "determinism" in checks:
-        again = _run(make(), root, N_SCORED)
+        results.append(outcome("determinism", copies.full, "two fresh instances gave different alerts", "failed on a second run"))
+    if copies.prefix is not None:
+        warm = _buckets(copies.full)[1]
+        msg = "alerts of past buckets changed when later buckets were removed: the detector looks ahead"
         results.append(
-            CheckResult(
-                "determinism", _same(ref, again), "" if _same(ref, again) else "two fresh instances gave different alerts"
+            outcome(
+                "prefix",
+                copies.prefix,
+                msg,
+                "failed when later buckets were removed: the detector reads ahead",
+                upto=warm + PREFIX,
             )
         )
-    if short is not None:
-        days, warm = _buckets(root)
-        try:
-            cut = _run(make(), short, PREFIX)
-            ok = _same(ref.filter(pl.col("bucket") < days[warm + PREFIX]), cut)
-            msg = "" if ok else "alerts of past buckets changed when later buckets were removed: the detector looks ahead"
-        except Exception as exc:
-            ok, msg = False, f"failed when later buckets were removed ({type(exc).__name__}: {exc}): the detector reads ahead"
-        results.append(CheckResult("prefix", ok, msg))
-    if blind is not None:
-        try:
-            other = _run(make(), blind, N_SCORED)
-            ok = _same(ref, other)
-            msg = "" if ok else "alerts changed when truth/ was removed: the detector reads truth"
-        except Exception as exc:
-            ok, msg = False, f"failed without truth/ ({type(exc).__name__}: {exc}): the detector reads truth"
-        results.append(CheckResult("no_truth", ok, msg))
+    if copies.blind is not None:
+        msg = "alerts changed when truth/ was removed: the detector reads truth"
+        results.append(outcome("no_truth", copies.blind, msg, "failed without truth/: the detector reads truth"))
     if "pickle" in checks:
-        try:
-            days, warm = _buckets(root)
-            d = make()
-            d.fit(View.open(root, days[warm - 1]))
-            clone = pickle.loads(pickle.dumps(d))
-            day = days[warm]
-            a = validate_alerts(d.score(View.open(root, day, day)), bucket=day).sort("entity_kind", "entity_id")
-            b = validate_alerts(clone.score(View.open(root, day, day)), bucket=day).sort("entity_kind", "entity_id")
-            ok = _same(a, b)
-            results.append(CheckResult("pickle", ok, "" if ok else "the unpickled copy scored differently"))
-        except Exception as exc:
-            results.append(CheckResult("pickle", False, f"{type(exc).__name__}: {exc}"))
-    return _finish(results, raise_on_failure)
+        results.append(outcome("pickle", copies.full, "the unpickled copy scored differently", "failed", roundtrip=True))
+    return results
 
 
 def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
@@ -305,7 +334,8 @@ def _direction(alerts: pl.DataFrame, positives: pl.DataFrame) -> CheckResult:
 
 
 def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:
-    failed = [r for r in results if not r.ok]
+    """``results``, or :class:`DetectorCheckError` listing the failed ones."""
+    failed = [r for r in results if not r.passed]
     if failed and raise_on_failure:
         raise DetectorCheckError("; ".join(f"{r.check}: {r.message}" for r in failed))
     return results
@@ -334,7 +364,7 @@ def _single(name: str) -> Callable[[str], None]:
             _RESULTS[detector_id] = {r.check: r for r in check_detector(detector_id, raise_on_failure=False)}
         res = _RESULTS[detector_id]
         r = res.get(name) or res["schema"]
-        if not r.ok:
+        if not r.passed:
             raise DetectorCheckError(f"{r.check}: {r.message}")
 
     run.__name__ = f"check_{name}"

@@ -13,20 +13,11 @@ from pathlib import Path
 import polars as pl
 
 from detectors.view import View
+from simulator.schema import ENTITY_COLUMNS
 
 #: Bumped whenever the features change (cached tables are keyed by it).
 FEATURE_VERSION = 2
 SENSITIVE = ["/my-info", "/address-list", "/address-edit", "/order-history"]
-
-#: Log column that names each kind of entity.
-ENTITY_COLUMNS: dict[str, str] = {
-    "customer": "customer_id",
-    "ip": "src_ip",
-    "key": "key_id",
-    "token": "token_id",
-    "employee": "employee_id",
-}
-
 
 #: Streams whose rows name alert-able entities.
 UNIT_STREAMS = ("gateway", "auth", "admin")
@@ -103,12 +94,12 @@ def feature_table(view: View, kind: str, *, current_only: bool = True) -> pl.Dat
     visible buckets), one bucket at a time.
 
     Each bucket's features use that bucket's gateway rows and the auth rows of the bucket and the
-    one before (tokens issued before midnight). When ``$BREACHBENCH_FEATURE_CACHE`` names a
-    directory (the bench sets it for a run), each bucket's table is computed once per dataset and
-    read back by every later detector that asks.
+    one before (tokens issued before midnight). When the view carries a ``feature_cache`` folder
+    (the bench hands one to every view of a run), each bucket's table is computed once per
+    dataset and read back by every later detector that asks.
     """
     days = [view.bucket] if current_only and view.bucket is not None else list(view.buckets)
-    cache = os.environ.get("BREACHBENCH_FEATURE_CACHE")
+    cache = view.feature_cache
     parts = []
     for day in days:
         path = (

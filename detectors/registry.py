@@ -6,10 +6,9 @@ Built-ins are registered the same way as plugins, so a plugin is a package that 
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any
 
+from simulator import plugins
 from simulator.errors import BreachBenchError
 
 GROUP = "breachbench.detectors"
@@ -21,7 +20,7 @@ class DetectorLoadError(BreachBenchError, LookupError):
 
 def registry() -> dict[str, str]:
     """Detector id -> ``"module:attr"`` (nothing imported)."""
-    return {ep.name: ep.value for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name)}
+    return plugins.registry(GROUP)
 
 
 def load(detector_id: str) -> Any:
@@ -30,21 +29,12 @@ def load(detector_id: str) -> Any:
     Raises:
         DetectorLoadError: unknown id, or the plugin's module or attribute fails to import.
     """
-    reg = registry()
-    if detector_id in reg:
-        target = reg[detector_id]
-    elif ":" in detector_id:  # an unregistered class named by its import path
-        target = detector_id
-    else:
-        raise DetectorLoadError(f"unknown detector {detector_id!r}; registered: {', '.join(reg) or 'none'} (or give module:attr)")
-    reg = {detector_id: target}
-    module, _, attr = target.partition(":")
+    reg = registry()  # looked up at call time (tests replace it)
+    target = plugins.target_of(detector_id, reg)
+    if target is None:
+        known = ", ".join(reg) or "none"
+        raise DetectorLoadError(f"unknown detector {detector_id!r}; registered: {known} (or give module:attr)")
     try:
-        obj: Any = import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        return plugins.import_target(target)
     except Exception as exc:  # a broken plugin must become an error row, not a crash
-        raise DetectorLoadError(
-            f"detector {detector_id!r} ({reg[detector_id]}) failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
-    return obj
+        raise DetectorLoadError(f"detector {detector_id!r} ({target}) failed to load: {type(exc).__name__}: {exc}") from exc

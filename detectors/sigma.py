@@ -22,8 +22,9 @@ from typing import Any
 import polars as pl
 
 from detectors.contract import ALERTS, empty_alerts
-from detectors.features import ENTITY_COLUMNS, with_issuance
+from detectors.features import with_issuance
 from simulator.errors import BreachBenchError
+from simulator.schema import ENTITY_COLUMNS
 
 #: The shipped rule pack.
 RULES_DIR = Path(__file__).resolve().parent / "rules"

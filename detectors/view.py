@@ -26,6 +26,8 @@ class View:
         bucket: the bucket being scored, or None while fitting.
         buckets: every visible bucket, oldest first (the last one is ``bucket`` when scoring).
         timezone: the company's time zone (buckets are its calendar days).
+        feature_cache: a folder of shared feature tables the bench computed for this dataset
+            (read by :func:`detectors.features.feature_table`), or None.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class View:
         bucket: dt.date | None,
         timezone: str,
         dataset_id: str | None = None,
+        feature_cache: str | None = None,
     ) -> None:
         self._logs = logs
         self._world = world
@@ -43,10 +46,11 @@ class View:
         self.bucket = bucket
         self.timezone = timezone
         self.dataset_id = dataset_id
+        self.feature_cache = feature_cache
 
     @classmethod
-    def open(cls, dataset: Path, upto: dt.date, bucket: dt.date | None = None) -> View:
-        """A view of ``dataset`` with every bucket up to ``upto`` (inclusive) visible."""
+    def open(cls, dataset: Path, upto: dt.date, bucket: dt.date | None = None, *, feature_cache: Path | None = None) -> View:
+        """A view of ``dataset`` with every bucket up to ``upto`` (inclusive) visible (``feature_cache``: see the class)."""
         dataset = Path(dataset)
         manifest = json.loads((dataset / layout.MANIFEST).read_text())
         cfg = manifest["config"]["time"]
@@ -54,7 +58,8 @@ class View:
         days = [start + dt.timedelta(days=i) for i in range((upto - start).days + 1)]
         logs = {s: {d: [str(p) for p in layout.log_files(dataset, s, [d])] for d in days} for s in LOG_STREAMS}
         world = {t: [str(p) for p in layout.world_glob(dataset, t)] for t in WORLD_TABLES}
-        return cls(logs, world, days, bucket, cfg["timezone"], manifest["config_hash"][:16])
+        cache = str(feature_cache) if feature_cache is not None else None
+        return cls(logs, world, days, bucket, cfg["timezone"], manifest["config_hash"][:16], cache)
 
     def _end_utc(self) -> dt.datetime:
         last = self.buckets[-1] + dt.timedelta(days=1)
@@ -114,4 +119,5 @@ class View:
         return df
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (View, (self._logs, self._world, list(self.buckets), self.bucket, self.timezone, self.dataset_id))
+        state = (self._logs, self._world, list(self.buckets), self.bucket, self.timezone, self.dataset_id, self.feature_cache)
+        return (View, state)

@@ -176,6 +176,14 @@ STAFF_BLOCK = 0xFFFF
 
 #: Kinds of entity an alert may name.
 ENTITY_KINDS: tuple[str, ...] = ("employee", "customer", "ip", "key", "token")
+#: The log column that names each kind of entity (in every stream that has it).
+ENTITY_COLUMNS: dict[str, str] = {
+    "customer": "customer_id",
+    "ip": "src_ip",
+    "key": "key_id",
+    "token": "token_id",
+    "employee": "employee_id",
+}
 
 # ---- truth (bench only) ------------------------------------------------------------------
 

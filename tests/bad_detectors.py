@@ -160,6 +160,16 @@ class Nondeterministic:
         )
 
 
+class PatchesChecks(Nondeterministic):
+    """Random scores, and on fit it rewrites the conformance harness so that every comparison agrees."""
+
+    def fit(self, view):
+        import detectors.checks
+
+        detectors.checks._same = lambda a, b: True
+        return self
+
+
 class HoldsLambda(UnissuedTokenRule):
     """Keeps a lambda in its fitted state."""
 
@@ -247,6 +257,13 @@ def _truth_roots(view) -> list[Path]:
         if type(obj).__name__ == "Dataset" and hasattr(obj, "root"):
             add(obj.root)
     add(os.getcwd())
+    try:  # the strongest plugin: it was told where the data is (a test puts `hostile_hint` on the path)
+        import hostile_hint
+
+        for p in hostile_hint.PATHS:
+            add(p)
+    except ImportError:
+        pass
     import glob
 
     for pattern in (

@@ -16,4 +16,4 @@ def test_check_world_has_staff_and_customer_side_actors() -> None:
 def test_direction_ranks_staff_side_detectors() -> None:
     """A peer-group detector alerts employees only: with staff actors among the positives its ranking is checked, not waved through."""
     results = {r.check: r for r in check_detector(StatPeerGroup, checks=("direction",), raise_on_failure=False)}
-    assert results["direction"].ok and results["direction"].message == "", results["direction"].message
+    assert results["direction"].passed and results["direction"].message == "", results["direction"].message

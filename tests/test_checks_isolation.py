@@ -40,7 +40,7 @@ BUILTINS = sorted(name for name, target in registry().items() if target.startswi
 
 def _failed(target: Any) -> dict[str, str]:
     """check -> message of every failed check."""
-    return {r.check: r.message for r in check_detector(target, raise_on_failure=False) if not r.ok}
+    return {r.check: r.message for r in check_detector(target, raise_on_failure=False) if not r.passed}
 
 
 # ---- conformance checks --------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_unpicklable_state_fails_pickle(cls: type, needle: str) -> None:
 )
 def test_broken_frames_fail_schema(cls: type, needle: str) -> None:
     results = check_detector(cls, raise_on_failure=False)
-    assert [(r.check, r.ok) for r in results] == [("schema", False)]  # nothing else can run
+    assert [(r.check, r.passed) for r in results] == [("schema", False)]  # nothing else can run
     assert "AlertsError" in results[0].message and needle in results[0].message
 
 

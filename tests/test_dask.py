@@ -247,3 +247,44 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     ):
         generate(_small(), tmp_path / "ds", executor="dask", scheduler="tcp://127.0.0.1:1")
     assert list(tmp_path.iterdir()) == []
+
+
+def _results(out: Path) -> dict:
+    """results.json without what may differ between executors: timings, dataset paths, the execution table."""
+    timing = {"fit_s", "score_s", "events_per_s", "peak_mb", "path"}
+
+    def strip(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in timing}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    payload = json.loads((out / "results.json").read_text())
+    payload["config"].pop("execution")
+    return strip(payload)  # type: ignore[return-value]
+
+
+@needs_dask
+@pytest.mark.distributed
+def test_suite_on_dask_gives_the_serial_results(tmp_path: Path) -> None:
+    """Datasets and detector slots as tasks on a LocalCluster of 2 workers: the same results, alerts byte for byte."""
+    dets = 'detection.detectors=["unissued-token-v1", "stat-own-history-v1", "random"]'
+    common = [sys.executable, "-m", "breachbench", "run", str(TINY), "--set", SMALL[0], "--set", SMALL[2], "--set", dets]
+    serial = subprocess.run(
+        [*common, "--out", str(tmp_path / "serial"), "--executor", "serial"], capture_output=True, text=True, check=False
+    )
+    assert serial.returncode == 0, serial.stderr[-2000:]
+    dask = subprocess.run(
+        [*common, "--out", str(tmp_path / "dask"), "--executor", "dask", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert dask.returncode == 0, dask.stderr[-2000:]
+    assert "detectors: 3 sealed slot(s) as tasks on the Dask cluster" in dask.stdout + dask.stderr
+    assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
+    alerts = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial" / "alerts").rglob("*.parquet"))
+    assert len(alerts) == 4  # the three and the oracle
+    for rel in alerts:
+        assert (tmp_path / "dask" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes(), rel

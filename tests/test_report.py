@@ -107,7 +107,13 @@ def test_incident_table_and_csv(tiny_run: dict[str, Any], payload: dict[str, Any
     assert any(r["reason"] and r["detector"] not in ("oracle",) for r in rows)  # reasons come from the alerts files
     section = doc.split("<h2>Incidents</h2>", 1)[1].split("<h2>", 1)[0]
     assert "incidents.csv" in section and "<h3>coupang-forged-token-v2</h3>" in section
-    assert "reads truth" in section and "missed" in section
+    assert "reads truth" in section and "missed by" in section
+    # every incident row: the detectors named as catching it and the count that missed it add up to all of them
+    rows_html = re.findall(r"<td class='caught'>(.*?)</td><td>(\d+) of (\d+)</td>", section)
+    assert len(rows_html) == n_inc
+    for caught, missed, total in rows_html:
+        named = re.findall(r"<b>([^<]+)</b> day \d+", caught)
+        assert "oracle" in named and len(named) + int(missed) == int(total) == len(ok), (caught, missed, total)
 
 
 # ---------------------------------------------------------------- 3. glossary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,7 @@ def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: 
     before = _positives(check_dataset(cache))
     assert before.height > 0
     results = {
-        r.check: r.ok
+        r.check: r.passed
         for r in check_detector(
             "bad_detectors:TruthEraser", checks=("schema", "direction"), cache_dir=cache, raise_on_failure=False
         )
@@ -226,6 +227,101 @@ def test_a_checked_eraser_cannot_empty_the_cached_check_world(tmp_path_factory: 
     root = check_dataset(cache)  # verified again, regenerated because the eraser reached it
     assert _intact(root)
     assert _positives(root).sort(pl.all()).equals(before.sort(pl.all()))
+
+
+def _check_world(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A private check-world cache the hostile writers may damage (never the shared one)."""
+    from detectors.checks import check_dataset
+
+    cache = factory.mktemp(bad_detectors.DAMAGE_MARKER + name)
+    check_dataset(cache)
+    return cache
+
+
+def _tell(monkeypatch: pytest.MonkeyPatch, factory: pytest.TempPathFactory, *paths: Path) -> None:
+    """Tell the hostile plugins where the data is: a ``hostile_hint`` module on the import path (seen by sealed children too)."""
+    hint = factory.mktemp("hint")
+    (hint / "hostile_hint.py").write_text(f"PATHS = {[str(p) for p in paths]!r}\n")
+    monkeypatch.syspath_prepend(str(hint))
+    monkeypatch.delitem(sys.modules, "hostile_hint", raising=False)
+
+
+def _verdicts(target: str, cache: Path, **kw: Any) -> dict[str, tuple[bool, str]]:
+    from detectors.checks import check_detector
+
+    return {r.check: (r.passed, r.message) for r in check_detector(target, cache_dir=cache, raise_on_failure=False, **kw)}
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")
+def test_sealed_check_finds_no_truth_and_writes_nothing(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _check_world(tmp_path_factory, "sealedcheck")
+    world = next(cache.glob("check-*"))
+    _tell(monkeypatch, tmp_path_factory, world)  # the plugins know the cached check world's path
+    before = _hashes(cache)
+    sealed = _verdicts("bad_detectors:TruthSeeker", cache, sealed=True)
+    assert sealed["direction"] == (True, "no alerts (nothing to rank)")  # it found no truth anywhere
+    assert all(ok for ok, _ in sealed.values()), sealed
+    for hostile in ("bad_detectors:Writer", "bad_detectors:TruthEraser"):
+        got = _verdicts(hostile, cache, sealed=True, checks=("schema", "direction"))
+        assert got["schema"][0], got
+    assert _hashes(cache) == before  # not a byte of the cached check world changed
+    # the same eraser, run in the calling process, does reach it: the seal is what stopped it
+    _verdicts("bad_detectors:TruthEraser", cache, checks=("schema",))
+    assert _hashes(cache) != before
+
+
+def test_sealed_check_cannot_rewrite_the_harness(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import detectors.checks
+
+    cache = _check_world(tmp_path_factory, "patch")
+    honest = detectors.checks._same
+    try:  # in process, the plugin rewrites the comparison and its random scores pass determinism
+        assert _verdicts("bad_detectors:PatchesChecks", cache, checks=("schema", "determinism"))["determinism"][0] is True
+    finally:
+        detectors.checks._same = honest
+    sealed = _verdicts("bad_detectors:PatchesChecks", cache, sealed=True, checks=("schema", "determinism"))
+    assert sealed["determinism"] == (False, "two fresh instances gave different alerts")
+
+
+def test_sealed_check_kills_descendants_and_limits_the_tree(tmp_path_factory: pytest.TempPathFactory) -> None:
+    cache = _check_world(tmp_path_factory, "tree")
+    forked = _verdicts("bad_detectors:Forker", cache, sealed=True, checks=("schema",))
+    assert forked["schema"][0], forked
+    hog = _verdicts("bad_detectors:GrandchildHog", cache, sealed=True, checks=("schema",), memory_mb=400, timeout_s=60)
+    assert hog["schema"][0] is False and hog["schema"][1].startswith("DetectorCheckError: OOM:"), hog
+    time.sleep(0.2)
+    assert _named((*bad_detectors.FORK_NAMES, bad_detectors.HOG_NAME)) == []
+
+
+def test_cli_check_seals_module_class_detectors(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import subprocess
+
+    cache = _check_world(tmp_path_factory, "cli")
+    env = {**os.environ, "BREACHBENCH_CACHE": str(cache), "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
+    p = subprocess.run(
+        [sys.executable, "-m", "breachbench", "detectors", "check", "bad_detectors:PatchesChecks", "bad_detectors:PeeksAhead"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    rows = {tuple(line.split()[:3]) for line in p.stdout.splitlines()}
+    assert p.returncode == 1, p.stderr
+    assert ("bad_detectors:PatchesChecks", "determinism", "FAIL") in rows
+    assert ("bad_detectors:PeeksAhead", "prefix", "FAIL") in rows and ("bad_detectors:PeeksAhead", "schema", "ok") in rows
+    bad = subprocess.run(
+        [sys.executable, "-m", "breachbench", "detectors", "check", "nosuchmodule:Thing"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "'nosuchmodule:Thing'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_score_comparisons_tolerate_float_noise() -> None:

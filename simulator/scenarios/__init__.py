@@ -30,10 +30,9 @@ strings and loaded lazily.
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any
 
+from simulator import plugins
 from simulator.errors import ScenarioError
 
 GROUP = "breachbench.scenarios"
@@ -41,24 +40,17 @@ GROUP = "breachbench.scenarios"
 
 def registry() -> dict[str, str]:
     """Scenario id -> ``"module:attr"`` for every registered scenario (nothing imported)."""
-    return {ep.name: ep.value for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name)}
+    return plugins.registry(GROUP)
 
 
 def load(scenario_id: str) -> Any:
-    """The scenario class registered under ``scenario_id``."""
-    reg = registry()
-    if scenario_id in reg:
-        target = reg[scenario_id]
-    elif ":" in scenario_id:
-        target = scenario_id  # an unregistered class by import path (tests, work in progress)
-    else:
+    """The scenario class registered under ``scenario_id``, or named directly as ``"module:attr"``."""
+    reg = registry()  # looked up at call time (tests replace it)
+    target = plugins.target_of(scenario_id, reg)
+    if target is None:
         known = ", ".join(reg) or "none"
         raise ScenarioError(f"scenarios.id: unknown scenario {scenario_id!r}; registered: {known}; or give 'module:attr'")
-    module, _, attr = target.partition(":")
     try:
-        obj: Any = import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        return plugins.import_target(target)
     except (ImportError, AttributeError) as exc:
         raise ScenarioError(f"scenarios.id: cannot load {scenario_id!r} ({target}): {exc}") from None
-    return obj

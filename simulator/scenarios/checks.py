@@ -29,7 +29,6 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +37,7 @@ import polars as pl
 
 from simulator import layout, schema
 from simulator.config import SimConfig
+from simulator.plugins import CheckResult
 from simulator.scenarios import load, registry
 
 CHECKS = ("interface", "determinism", "truth_complete", "exposure", "window", "incidents")
@@ -55,15 +55,6 @@ VERSIONED = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v[0-9]+$")
 
 class ScenarioCheckError(AssertionError):
     """A scenario failed one or more conformance checks; the message lists them."""
-
-
-@dataclass
-class CheckResult:
-    """Outcome of one check."""
-
-    check: str
-    passed: bool
-    message: str = ""
 
 
 def _target(target: str | type) -> tuple[str, type[Any]]:  # any class with the scenario interface

@@ -518,16 +518,14 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
         aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
         feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else f.aggregate))
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:  # of its own id an entity has one: degenerate
-        # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
+        # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer.
+        # Both over the rows that name a customer only: a pull (null customer) is neither a customer read
+        # again nor a break in a sequence (counting null as one more distinct customer made ``repeat`` the
+        # share of pulls among the day's rows, which the read/pull mix moves, not rereading)
+        named = pl.col("customer_id").sort_by("ts").drop_nulls()
         aggs += [
-            (pl.col("customer_id").sort_by("ts").diff() == 1)
-            .mean()
-            .fill_null(0)
-            .cast(pl.Float64)
-            .alias("a:customer_id:sequential"),
-            (pl.col("customer_id").count() / pl.col("customer_id").n_unique().clip(1))
-            .cast(pl.Float64)
-            .alias("a:customer_id:repeat"),
+            (named.diff() == 1).mean().fill_null(0).cast(pl.Float64).alias("a:customer_id:sequential"),
+            (named.len() / named.n_unique()).cast(pl.Float64).fill_nan(None).alias("a:customer_id:repeat"),  # none read: null
         ]
         feats += [
             Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),

@@ -246,3 +246,29 @@ def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config)
     assert isinstance(audit["passed"], bool)
     schema = json.loads((root / "breachbench" / "data" / "results.schema.json").read_text())
     jsonschema.validate(payload, schema)
+
+
+def test_reads_per_customer_and_sequence_skip_pulls() -> None:
+    """A pull names no customer: it is neither one more distinct customer (``repeat``) nor a break in a sequence."""
+    from breachbench.artefacts import _groups
+
+    df = pl.DataFrame(
+        {
+            "event_id": [1, 2, 3, 4, 5, 6],
+            "ts": [1, 2, 3, 4, 5, 6],
+            "customer_id": [10, None, 11, 11, None, None],
+            "_ds": [0] * 6,
+            "_entity": ["a", "a", "a", "a", "b", "b"],
+            "_day": [0] * 6,
+            "_attack": [False] * 6,
+            "_phase": pl.Series([None] * 6, dtype=pl.String),
+            "_group": ["g"] * 6,
+            "_pattern": pl.Series([None] * 6, dtype=pl.String),
+        }
+    )
+    units, _ = _groups(df, ["_ds", "_entity", "_day"], "admin")
+    got = {
+        e: (rep, seq) for e, rep, seq in units.select("_entity", "a:customer_id:repeat", "a:customer_id:sequential").iter_rows()
+    }
+    assert got["a"] == (1.5, 0.5)  # 10, 11, 11: three reads of two customers; 10 -> 11 follows, 11 -> 11 does not
+    assert got["b"][0] is None  # no customer read: no figure

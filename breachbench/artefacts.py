@@ -86,6 +86,12 @@ MIN_DAYS = 3
 MAX_CLASS_ROWS = 4000
 #: Folds of the adversarial classifier.
 FOLDS = 3
+#: Attack units the classifier's draws evaluate in all: with fewer attack units than this it is run on
+#: several draws (a fresh matched benign sample and fold split each, at most MAX_DRAWS) and its AUCs
+#: averaged. A single draw's AUC on a handful of attack entity-days spreads by +-0.15 around the same
+#: mean, so a verdict of one draw was a coin toss (the same rows passed or failed with the draw).
+DRAW_UNITS = 1000
+MAX_DRAWS = 5
 MAX_KS_ROWS = 20_000
 
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
@@ -161,6 +167,7 @@ class ClassifierScore:
     top_undeclared: tuple[str, ...] = ()  # features with the strongest single separation among the undeclared ones
     entities: int = 0  # attack entities (actors; customers in the gateway)
     verdict: bool = True  # False with fewer than MIN_ENTITIES attack entities: folds by entity-day, figures for information only
+    draws: int = 1  # matched benign samples (and fold splits) the AUCs are averaged over
 
     @property
     def near_chance(self) -> bool:
@@ -232,6 +239,9 @@ class Feature:
     column: str
     kind: str  # num | cat
     aggregate: str | None = None
+    # its distribution moves with the unit's number of rows (a day's mean of a row feature concentrates
+    # as rows are added), so volume explains a difference too: declared when ``rows`` is
+    volume: bool = False
 
 
 def _entry_of_incidents(ds: Dataset) -> list[int]:
@@ -514,20 +524,30 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
         if f"_new:{c}" in df.columns:
             aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
             feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
+    # a row feature per unit: the value of one row of the unit picked at random (by a hash of its event
+    # id). A day's mean would move with the unit's rows: its spread shrinks as rows are added (a day of
+    # two logins has its mean sub-second near the middle, a day of one anywhere; a day of nine reads has
+    # an active customer more often than a day of three), so the classifier read volume, or an actor's
+    # habits, off any column; a picked row does not move with the rows, so a per-row difference in a
+    # column still shows in the unit whatever is declared. Means stay for the named aggregates (the
+    # night share, presence in another stream, gaps), flagged as moving with the rows
+    pick = pl.col("event_id").hash(seed=11).arg_min() if "event_id" in df.columns else pl.lit(0)
     for f in num:
-        aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
-        feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", "night" if f.name == "f:ts:night" else f.aggregate))
+        agg = "night" if f.name == "f:ts:night" else f.aggregate
+        aggs.append(pl.col(f.name).get(pick).alias(f"a:{f.name[2:]}:pick"))
+        feats.append(Feature(f"a:{f.name[2:]}:pick", f.column, "num", agg))
+        if agg is not None:
+            aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
+            feats.append(Feature(f"a:{f.name[2:]}:mean", f.column, "num", agg, volume=True))
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:  # of its own id an entity has one: degenerate
-        # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer
+        # sequential: share of customer ids that follow the previous one; repeat: reads per distinct customer.
+        # Both over the rows that name a customer only: a pull (null customer) is neither a customer read
+        # again nor a break in a sequence (counting null as one more distinct customer made ``repeat`` the
+        # share of pulls among the day's rows, which the read/pull mix moves, not rereading)
+        named = pl.col("customer_id").sort_by("ts").drop_nulls()
         aggs += [
-            (pl.col("customer_id").sort_by("ts").diff() == 1)
-            .mean()
-            .fill_null(0)
-            .cast(pl.Float64)
-            .alias("a:customer_id:sequential"),
-            (pl.col("customer_id").count() / pl.col("customer_id").n_unique().clip(1))
-            .cast(pl.Float64)
-            .alias("a:customer_id:repeat"),
+            (named.diff() == 1).mean().fill_null(0).cast(pl.Float64).alias("a:customer_id:sequential"),
+            (named.len() / named.n_unique()).cast(pl.Float64).fill_nan(None).alias("a:customer_id:repeat"),  # none read: null
         ]
         feats += [
             Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
@@ -591,8 +611,13 @@ def _declared_sets(names: Iterable[str], stream: str) -> tuple[set[str], set[str
 
 
 def _is_declared(f: Feature, cols: set[str], aggs: set[str]) -> bool:
-    """Declared when a declared signal names the feature's column or its aggregate (``rows``: the aggregate only)."""
-    return (f.aggregate is not None and f.aggregate in aggs) or (bool(f.column) and f.column in cols)
+    """Declared when a declared signal names the feature's column or its aggregate (``rows``: the aggregate only),
+    or ``rows`` when the feature moves with the unit's rows."""
+    return (
+        (f.aggregate is not None and f.aggregate in aggs)
+        or (bool(f.column) and f.column in cols)
+        or (f.volume and "rows" in aggs)
+    )
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float:
@@ -667,13 +692,13 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
         )  # ties by value
         codes = sample[f.name].replace_strict({v: i for i, v in enumerate(top)}, default=len(top), return_dtype=pl.Int32)
         cols.append(codes.to_numpy().astype(np.float64))
-        out.append(Feature(f.name + ".code", f.column, "num", f.aggregate))
+        out.append(Feature(f.name + ".code", f.column, "num", f.aggregate, f.volume))
         cat.append(True)
     return (np.column_stack(cols) if cols else np.zeros((sample.height, 0))), out, np.array(cat, dtype=bool)
 
 
-def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray) -> tuple[float | None, int]:
-    """Mean AUC over stratified folds grouped by ``groups``; None when fewer than two groups hold attack units."""
+def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray, split: int = 0) -> tuple[float | None, int]:
+    """Mean AUC over stratified folds grouped by ``groups`` (shuffled by ``split``); None when fewer than two groups hold attack units."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
@@ -684,7 +709,7 @@ def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray) -
     if k < 2:
         return None, 0
     aucs = []
-    for tr, te in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(X, y, groups):
+    for tr, te in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split).split(X, y, groups):
         if len(set(y[te])) < 2 or len(set(y[tr])) < 2:
             continue
         m = HistGradientBoostingClassifier(
@@ -779,7 +804,9 @@ def _stats(
             continue
         if f.name in p99:
             out[(f.name, "sticky")] = float((att[f.name].fill_null(0).to_numpy() > p99[f.name]).mean())
-        if unit != "rows" and f.name.endswith(":mean") and (f.aggregate is None or f.aggregate.startswith("in_")):
+        if unit != "rows" and (
+            f.name.endswith(":pick") or (f.name.endswith(":mean") and (f.aggregate is None or f.aggregate.startswith("in_")))
+        ):
             # a day's mean of a row feature: the row tests judge it (and one actor's habits dominate it); so
             # too for a share of rows whose value shows in another stream, which moves with the unit's rows
             # (a day of nine reads has one read of an active customer more often than a day of three)
@@ -853,24 +880,35 @@ def _judge_unit(
         )
     if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
         return findings, None
-    # the adversarial classifier on a matched sample, with every feature and without the declared ones
+    # the adversarial classifier on matched samples, with every feature and without the declared ones;
+    # with few attack units, the mean over several draws (benign sample and folds) of the same attack units
     a_s = att.sample(MAX_CLASS_ROWS // 4, seed=seed) if n > MAX_CLASS_ROWS // 4 else att
-    b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed)
-    sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
-    y = sample["_attack"].cast(pl.Int8).to_numpy()
-    X, dfeats, cat = _design(sample, ben, feats)
-    keep = np.array([not _is_declared(f, cols, aggs) for f in dfeats], dtype=bool)
-    entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
-    groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
-    auc_all, folds = _cv_auc(X, y, groups, cat)
-    auc_und, _ = _cv_auc(X[:, keep], y, groups, cat[keep])
+    draws = int(np.clip(math.ceil(DRAW_UNITS / max(a_s.height, 1)), 1, MAX_DRAWS))
+    alls: list[float] = []
+    unds: list[float] = []
+    folds = 0
+    for d in range(draws):
+        b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d)
+        sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
+        y = sample["_attack"].cast(pl.Int8).to_numpy()
+        X, dfeats, cat = _design(sample, ben, feats)
+        keep = np.array([not _is_declared(f, cols, aggs) for f in dfeats], dtype=bool)
+        entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
+        groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
+        a_all, k_all = _cv_auc(X, y, groups, cat, split=d)
+        a_und, _ = _cv_auc(X[:, keep], y, groups, cat[keep], split=d)
+        folds = max(folds, k_all)
+        alls += [a_all] if a_all is not None else []
+        unds += [a_und] if a_und is not None else []
+    auc_all = float(np.mean(alls)) if alls else None
+    auc_und = float(np.mean(unds)) if unds else None
     verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
     singles = sorted(
         ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not _is_declared(by_name[k[0]], cols, aggs)), reverse=True
     )
     top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
     return findings, ClassifierScore(
-        stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict
+        stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict, draws
     )
 
 
@@ -1160,6 +1198,8 @@ def thresholds() -> dict[str, float]:
         "null_margin": NULL_MARGIN,
         "null_margin_few": NULL_MARGIN_FEW,
         "min_entities": MIN_ENTITIES,
+        "draw_units": DRAW_UNITS,
+        "max_draws": MAX_DRAWS,
     }
 
 
@@ -1187,7 +1227,7 @@ def classifier_lines(result: AuditResult) -> list[str]:
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     return [
         f"{c.stream} phase {c.phase} {c.level}: AUC all {fmt(c.auc_all)}, without declared {fmt(c.auc_undeclared)} "
-        f"({c.n_attack} attack / {c.n_benign} benign, {c.entities} attack entities, {c.folds} folds)"
+        f"({c.n_attack} attack / {c.n_benign} benign, {c.entities} attack entities, {c.folds} folds{f' x {c.draws} draws' if c.draws > 1 else ''})"
         f"{'' if c.near_chance else '  ABOVE CHANCE'}{'' if c.verdict else f'  (no verdict: fewer than {MIN_ENTITIES} attack entities)'}"
         for c in result.classifiers
     ]

@@ -246,3 +246,84 @@ def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config)
     assert isinstance(audit["passed"], bool)
     schema = json.loads((root / "breachbench" / "data" / "results.schema.json").read_text())
     jsonschema.validate(payload, schema)
+
+
+def _logins(leak: bool) -> dict[str, pl.DataFrame]:
+    """A synthetic auth stream: 60 employees log in once a working day; 6 of them are attacked on 4 days each,
+    two more logins on those days drawn like their own (or, with ``leak``, at a fixed sub-second)."""
+    import datetime as dt
+
+    from breachbench.artefacts import _row_features
+
+    r = np.random.default_rng(0)
+    rows = []
+    for e in range(60):
+        for d in range(10):
+            attacked = e < 6 and d >= 6
+            for k in range(3 if attacked else 1):
+                sub = 0 if (leak and k) else int(r.integers(0, 1_000_000))
+                ts = dt.datetime(2025, 4, 1 + d, 0, 0, tzinfo=dt.UTC) + dt.timedelta(
+                    seconds=int(r.integers(0, 4 * 3600)), microseconds=sub
+                )
+                rows.append((len(rows), ts, e, 7, attacked and k > 0))  # one office address
+    df = pl.DataFrame(rows, schema=["event_id", "ts", "employee_id", "ip", "_attack"], orient="row")
+    df = df.with_columns(
+        ts=pl.col("ts").dt.replace_time_zone("UTC"),
+        event=pl.lit("employee_login"),
+        _ds=pl.lit(0, pl.Int32),
+        _entity=pl.concat_str([pl.lit("0/employee_id:"), pl.col("employee_id").cast(pl.String)]),
+        _eid=pl.col("employee_id").cast(pl.Int64),
+        _day=pl.col("ts").dt.date(),
+        _phase=pl.when(pl.col("_attack")).then(pl.lit("p")),
+        _pattern=pl.lit(None, pl.String),
+        _group=pl.lit("employee_login:clerk/day"),
+    )
+    return {"auth": _row_features(df, "auth", "UTC", pl.DataFrame())}
+
+
+def test_day_means_count_as_volume_and_a_picked_row_does_not() -> None:
+    """Extra logins drawn like the actor's own: only volume differs; a day's mean sub-second of three logins sits
+    near the middle, of one anywhere, so the mean moves with the rows (declared with volume) and the unit's
+    picked row does not. A per-row artefact in the extra logins is still named."""
+    from breachbench.artefacts import entity_days
+
+    rows = _logins(False)["auth"]
+    ed, feats = entity_days(rows, "auth")
+    by = {f.name: f for f in feats}
+    assert "a:ts:subsecond:mean" not in by and not by["a:ts:subsecond:pick"].volume and by["a:ts:subsecond:pick"].column == "ts"
+    assert by["a:ts:night:mean"].volume and by["a:ts:night:mean"].aggregate == "night"  # a named aggregate keeps its mean
+    seen = rows.group_by("_entity", "_day").agg(pl.col("f:ts:subsecond"))
+    both = ed.join(seen, on=["_entity", "_day"])
+    assert all(p in vals for p, vals in both.select("a:ts:subsecond:pick", "f:ts:subsecond").iter_rows())  # one of its rows
+    res = audit_rows(_logins(False), {"p": ("volume",)}, scenario="extra-logins")
+    assert res.passed, res.problems
+    (days,) = [c for c in res.classifiers if c.level == "entity-days"]
+    assert days.verdict and days.draws > 1 and days.auc_undeclared is not None and days.auc_undeclared <= 0.6
+    leaky = audit_rows(_logins(True), {"p": ("volume",)}, scenario="extra-logins-leak")
+    assert any("auth.ts" in p for p in leaky.problems), leaky.problems
+
+
+def test_reads_per_customer_and_sequence_skip_pulls() -> None:
+    """A pull names no customer: it is neither one more distinct customer (``repeat``) nor a break in a sequence."""
+    from breachbench.artefacts import _groups
+
+    df = pl.DataFrame(
+        {
+            "event_id": [1, 2, 3, 4, 5, 6],
+            "ts": [1, 2, 3, 4, 5, 6],
+            "customer_id": [10, None, 11, 11, None, None],
+            "_ds": [0] * 6,
+            "_entity": ["a", "a", "a", "a", "b", "b"],
+            "_day": [0] * 6,
+            "_attack": [False] * 6,
+            "_phase": pl.Series([None] * 6, dtype=pl.String),
+            "_group": ["g"] * 6,
+            "_pattern": pl.Series([None] * 6, dtype=pl.String),
+        }
+    )
+    units, _ = _groups(df, ["_ds", "_entity", "_day"], "admin")
+    got = {
+        e: (rep, seq) for e, rep, seq in units.select("_entity", "a:customer_id:repeat", "a:customer_id:sequential").iter_rows()
+    }
+    assert got["a"] == (1.5, 0.5)  # 10, 11, 11: three reads of two customers; 10 -> 11 follows, 11 -> 11 does not
+    assert got["b"][0] is None  # no customer read: no figure

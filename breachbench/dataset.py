@@ -17,7 +17,7 @@ from detectors.features import UNIT_STREAMS, entity_units
 from detectors.view import View
 from simulator import layout
 from simulator.errors import BreachBenchError
-from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, DType
+from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, WORLD_TABLES, DType
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
 #: infrastructure other people use too (``shared``, never positive).
@@ -99,9 +99,24 @@ class Dataset:
         """Buckets detectors are scored on."""
         return self.buckets[self.manifest["config"]["time"]["warmup_days"] :]
 
+    @cached_property
+    def _files(self) -> tuple[dict[str, dict[dt.date, list[str]]], dict[str, list[str]]]:
+        """Every log file per stream and bucket, and every world file per table, listed once (views slice it)."""
+        logs = {s: {d: [str(p) for p in layout.log_files(self.root, s, [d])] for d in self.buckets} for s in LOG_STREAMS}
+        world = {t: [str(p) for p in layout.world_glob(self.root, t)] for t in WORLD_TABLES}
+        return logs, world
+
     def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
-        """The detector's view up to ``upto``."""
-        return View.open(self.root, upto, bucket, feature_cache=self.feature_cache)
+        """The detector's view up to ``upto`` (the same view as :meth:`View.open`, from the file lists made once)."""
+        logs, world = self._files
+        start = self.buckets[0] if self.buckets else upto
+        days = [start + dt.timedelta(days=i) for i in range((upto - start).days + 1)]
+        visible = {
+            s: {d: files[d] if d in files else [str(p) for p in layout.log_files(self.root, s, [d])] for d in days}
+            for s, files in logs.items()
+        }
+        cache = str(self.feature_cache) if self.feature_cache is not None else None
+        return View(visible, world, days, bucket, self.timezone, self.manifest["config_hash"][:16], cache)
 
     def truth(self, table: str) -> pl.DataFrame:
         """A truth table (bench only)."""

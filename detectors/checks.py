@@ -237,7 +237,7 @@ def check_detector(
     positives = _positives(cached)  # read before any detector code runs
     work = Path(tempfile.mkdtemp(prefix="bb-check-"))
     try:
-        days, warm = _buckets(cached)
+        warm = _buckets(cached)[1]
         copies = _Copies(
             _copy(cached, work / "full", keep_days=warm + N_SCORED),
             _copy(cached, work / "prefix", keep_days=warm + PREFIX, truth=False) if "prefix" in checks else None,
@@ -262,6 +262,8 @@ def _checks(
 ) -> list[CheckResult]:
     """The checks of :func:`check_detector`; ``run(root, roundtrip=...)`` gives one fresh detector's alerts on a copy."""
 
+    days, warm = _buckets(copies.full)  # read once: the copies' spans do not change
+
     def outcome(
         name: str, root: Path, differs: str, fails: str, *, roundtrip: bool = False, upto: int | None = None
     ) -> CheckResult:
@@ -269,7 +271,7 @@ def _checks(
             other = _checked(run(root, roundtrip=roundtrip))
         except Exception as exc:
             return CheckResult(name, False, f"{fails} ({type(exc).__name__}: {exc})")
-        want = ref if upto is None else ref.filter(pl.col("bucket") < _buckets(copies.full)[0][upto])
+        want = ref if upto is None else ref.filter(pl.col("bucket") < days[upto])
         return CheckResult(name, True) if _same(want, other) else CheckResult(name, False, differs)
 
     try:
@@ -282,7 +284,6 @@ def _checks(
     if "determinism" in checks:
         results.append(outcome("determinism", copies.full, "two fresh instances gave different alerts", "failed on a second run"))
     if copies.prefix is not None:
-        warm = _buckets(copies.full)[1]
         msg = "alerts of past buckets changed when later buckets were removed: the detector looks ahead"
         results.append(
             outcome(

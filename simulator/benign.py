@@ -19,9 +19,8 @@ import polars as pl
 from simulator.config import SimConfig
 from simulator.seeding import rng
 from simulator.staff_traffic import StaffDay, laptops, scaled_rows, ticket_ids
+from simulator.units import HOUR
 
-SEC = 1_000_000
-HOUR = 3600 * SEC
 PATTERNS = ("data_migration", "batch_export", "support_campaign", "travel", "key_rotation", "night_on_call", "new_hire")
 
 

@@ -101,16 +101,7 @@ class WorldConfig(Frozen):
     @field_validator("attrition")
     @classmethod
     def _attrition(cls, v: dict[str, float]) -> dict[str, float]:
-        known = (
-            "support_agent",
-            "logistics",
-            "analyst",
-            "backend_engineer",
-            "platform_engineer",
-            "administrator",
-            "other",
-            "default",
-        )
+        known = (*ROLES, "default")
         for name, rate in v.items():
             if name not in known:
                 raise ValueError(f"unknown role {name!r}; accepted: {', '.join(known)}")

@@ -21,11 +21,8 @@ from simulator import pools
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import hash_u64, hash_unit, rng
+from simulator.units import DAY_US, ENGINEERS, HOUR, SEC, SHIFT_ROLES
 from simulator.world import EPOCH, signed_up, utc_micros
-
-SEC = 1_000_000
-HOUR = 3600 * SEC
-DAY_US = 86_400 * SEC
 
 #: Corporate egress (office) and VPN concentrators: documentation ranges, unmistakably synthetic.
 OFFICE_NET = (0xCB007100, 256, 64500)  # 203.0.113.0/24, private ASN 64500
@@ -241,7 +238,7 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     # support and logistics rota 5 of 7 days (a stable per-person pattern); office roles work
     # weekdays that are not holidays
     rota = hash_unit(cfg.seed, "rota", ctx.ids * 7 + day.weekday()) < 5 / 7
-    shift_role = np.isin(role, ["support_agent", "logistics"])
+    shift_role = np.isin(role, SHIFT_ROLES)
     works = employed & np.where(shift_role, rota & (r.random(n) < (0.8 if holiday else 1.0)), not quiet)
     who = np.flatnonzero(works)
     start = usual_start(cfg, ctx, who, shift_role[who], t0, r)
@@ -295,7 +292,7 @@ def staff_day(
         )
     ]
     # vault key use: engineers use their API keys a few times a day; services steadily
-    eng = who[np.isin(role[who], ["backend_engineer", "platform_engineer"])]
+    eng = who[np.isin(role[who], ENGINEERS)]
     key_of = _api_key_index(ctx, ctx.ids[eng])
     have = key_of >= 0
     eng, key_of = eng[have], key_of[have]
@@ -409,7 +406,7 @@ class StaffDay:
         if k < len(self.work.who) and self.work.who[k] == i:
             w = self.work
             return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
-        shift_role = np.array([self.role(employee) in ("support_agent", "logistics")])
+        shift_role = np.array([self.role(employee) in SHIFT_ROLES])
         start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
         return Session(int(start[0]), int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
 
@@ -417,7 +414,7 @@ class StaffDay:
         """A start of work drawn as the employee's own starts are (their shift's hour, their habit,
         daily jitter): the hours someone mimicking the account holder keeps."""
         i = self._index(employee)
-        shift_role = np.array([self.role(employee) in ("support_agent", "logistics")])
+        shift_role = np.array([self.role(employee) in SHIFT_ROLES])
         return int(usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)[0])
 
     def login_time(self, session: Session) -> int:
@@ -532,7 +529,7 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
             )
         )
     # on call: one engineer a night (rotating over today's engineers) reads a few records at night from home
-    eng = np.flatnonzero(np.isin(work.role, ["backend_engineer", "platform_engineer"]))
+    eng = np.flatnonzero(np.isin(work.role, ENGINEERS))
     if len(eng):
         oc = int(ctx.ids[eng[day_index % len(eng)]])
         c = int(r.integers(1, 7))

@@ -30,3 +30,16 @@ class Role(StrEnum):
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
 #: The roles that hold signing keys and build the services.
 ENGINEERS: tuple[str, ...] = (Role.BACKEND_ENGINEER.value, Role.PLATFORM_ENGINEER.value)
+#: The roles that work a rota of shifts (``employees.shift``); the others work office hours on weekdays.
+SHIFT_ROLES: tuple[str, ...] = (Role.SUPPORT_AGENT.value, Role.LOGISTICS.value)
+#: The roles that can see customer records in the internal tools (every role but ``other``).
+ACCESS_ROLES: tuple[str, ...] = (
+    Role.SUPPORT_AGENT.value,
+    Role.LOGISTICS.value,
+    Role.ANALYST.value,
+    Role.ADMINISTRATOR.value,
+    Role.BACKEND_ENGINEER.value,
+    Role.PLATFORM_ENGINEER.value,
+)
+#: The roles whose routine includes bulk queries and exports (administrators' does not: they view and edit).
+BULK_ROLES: tuple[str, ...] = (Role.ANALYST.value,)

@@ -58,7 +58,7 @@ class Benign:
                     "channel": ["api"] * k,
                     "ticket_id": np.full(k, ticket_ids("migration", self.first_day, self.employee, 0)),
                     "ip": np.full(k, 0x0A000000 + 77),
-                    "country": ["KR"] * k,
+                    "country": [cfg.time.home_country] * k,
                     "device": laptops(np.full(k, self.employee)).tolist(),
                     "_benign": ["data_migration"] * k,
                 }

@@ -8,6 +8,10 @@ exclusive.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import importlib.resources
+import zoneinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,6 +120,29 @@ class WorldConfig(Frozen):
         return self
 
 
+@functools.cache
+def _zone_countries() -> dict[str, str]:
+    """IANA ``zone.tab``: zone name -> ISO 3166 country code, from the time zone database that
+    :class:`~zoneinfo.ZoneInfo` reads (the system's ``TZPATH`` first, then the ``tzdata`` package)."""
+    for path in (Path(d, "zone.tab") for d in zoneinfo.TZPATH):
+        if path.is_file():
+            return _parse_zone_tab(path.read_text(encoding="utf-8"))
+    try:
+        return _parse_zone_tab(importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+
+
+def _parse_zone_tab(text: str) -> dict[str, str]:
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {row[2]: row[0] for row in rows if len(row) >= 3}
+
+
+def zone_country(timezone: str) -> str | None:
+    """The ISO 3166 country of an IANA time zone (``Asia/Seoul`` -> ``KR``), None when it has none (``UTC``)."""
+    return _zone_countries().get(timezone)
+
+
 class TimeConfig(Frozen):
     """The simulated span and its buckets."""
 
@@ -131,6 +158,11 @@ class TimeConfig(Frozen):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}: use an IANA name such as 'Asia/Seoul'") from None
+        if zone_country(v) is None:
+            raise ValueError(
+                f"time zone {v!r} has no country in the IANA zone.tab; time.timezone also sets the home country "
+                "(the country of customers' and staff's domestic rows): use a country's zone such as 'Asia/Seoul'"
+            )
         return v
 
     @model_validator(mode="after")
@@ -146,6 +178,14 @@ class TimeConfig(Frozen):
     def days(self) -> int:
         """Number of buckets in the span."""
         return (self.end - self.start).days
+
+    @property
+    def home_country(self) -> str:
+        """The company's home country (ISO 3166 code), the country of ``timezone`` in the IANA zone.tab:
+        the ``country`` of domestic rows (customers at home, staff at the office or on the VPN)."""
+        country = zone_country(self.timezone)
+        assert country is not None, "checked by the validator"
+        return country
 
 
 class TrafficConfig(Frozen):

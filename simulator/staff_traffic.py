@@ -244,7 +244,7 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     start = usual_start(cfg, ctx, who, shift_role[who], t0, r)
     remote = hash_unit(cfg.seed, "remote", ctx.ids[who] * 1000 + day_index) < REMOTE_SHARE
     ip = np.where(remote, _ips(VPN_NET, r.random(len(who))), _ips(OFFICE_NET, r.random(len(who))))
-    country = np.full(len(who), "KR", dtype=object)
+    country = np.full(len(who), cfg.time.home_country, dtype=object)
     personal = remote & (hash_unit(cfg.seed, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
     device = (
         np.where(personal, personal_devices(cfg.seed, ctx.ids[who]), laptops(ctx.ids[who]))
@@ -325,7 +325,7 @@ def staff_day(
                     "event": ["key_use"] * len(k),
                     "key_id": ctx.service_keys[k].tolist(),
                     "ip": _ips((0x0A000000, 1 << 16, 64500), hash_unit(cfg.seed, "svc-ip", k.astype(np.int64))),
-                    "country": ["KR"] * len(k),
+                    "country": [cfg.time.home_country] * len(k),
                 }
             )
         )
@@ -408,7 +408,9 @@ class StaffDay:
             return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
         shift_role = np.array([self.role(employee) in SHIFT_ROLES])
         start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
-        return Session(int(start[0]), int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
+        return Session(
+            int(start[0]), int(_ips(VPN_NET, r.random(1))[0]), self.cfg.time.home_country, str(laptops(np.array([employee]))[0])
+        )
 
     def usual_start(self, employee: int, r: np.random.Generator) -> int:
         """A start of work drawn as the employee's own starts are (their shift's hour, their habit,
@@ -423,7 +425,9 @@ class StaffDay:
 
     def night_session(self, employee: int, r: np.random.Generator) -> Session:
         """A session in the small hours from home (the VPN), as the on-call engineer's."""
-        return Session(self.t0, int(_ips(VPN_NET, r.random(1))[0]), "KR", str(laptops(np.array([employee]))[0]))
+        return Session(
+            self.t0, int(_ips(VPN_NET, r.random(1))[0]), self.cfg.time.home_country, str(laptops(np.array([employee]))[0])
+        )
 
     def work_times(self, session: Session, n: int, r: np.random.Generator) -> np.ndarray:
         """Times of ``n`` rows inside a working session (eight hours from its start), as benign reads."""

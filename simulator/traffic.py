@@ -177,7 +177,7 @@ def _networks(
     mobile = ~foreign & (r.random(s) < cfg.traffic.mobile_share)
     ip = ctx.home_ip[cust].copy()
     asn = ctx.home_asn[cust].copy()
-    country = np.full(s, "KR", dtype=object)
+    country = np.full(s, cfg.time.home_country, dtype=object)
     m_ip, m_asn, _ = pools.addresses_in(pools.KR_MOBILE, ctx.carrier[cust], r.random(s))
     ip[mobile], asn[mobile] = m_ip[mobile], m_asn[mobile]
     nf = int(foreign.sum())

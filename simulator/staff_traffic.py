@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -23,6 +24,9 @@ from simulator.errors import ScenarioError
 from simulator.seeding import hash_u64, hash_unit, rng
 from simulator.units import DAY_US, ENGINEERS, HOUR, SEC, SHIFT_ROLES
 from simulator.world import EPOCH, signed_up, utc_micros
+
+if TYPE_CHECKING:
+    from simulator.benign import Benign
 
 #: Corporate egress (office) and VPN concentrators: documentation ranges, unmistakably synthetic.
 OFFICE_NET = (0xCB007100, 256, 64500)  # 203.0.113.0/24, private ASN 64500
@@ -273,74 +277,90 @@ def staff_day(
     """
     r = rng(cfg.seed, "staff", day_index)
     day = cfg.time.start + dt.timedelta(days=day_index)
-    dnum = (day - EPOCH).days
     t0 = utc_micros(day, cfg.time.timezone)
     drawn = plan_work_day(cfg, ctx, day_index, benign, r)
     work = work or drawn
-    who, start, ip, country, tags, role = work.who, work.start, work.ip, work.country, work.tags, work.role
-    auth = [
-        pl.DataFrame(
-            {
-                "ts": _in_day(start - 60 * SEC, t0),
-                "event": ["employee_login"] * len(who),
-                "employee_id": ctx.ids[who],
-                "ip": ip,
-                "country": country.tolist(),
-                "_benign": tags.tolist(),
-            },
-            schema_overrides={"_benign": pl.String},
-        )
-    ]
-    # vault key use: engineers use their API keys a few times a day; services steadily
-    eng = who[np.isin(role[who], ENGINEERS)]
-    key_of = _api_key_index(ctx, ctx.ids[eng])
-    have = key_of >= 0
-    eng, key_of = eng[have], key_of[have]
-    if len(eng):
-        uses = r.poisson(3, len(eng))
-        e_rep = np.repeat(eng, uses)
-        k_rep = np.repeat(key_of, uses)
-        pos = np.searchsorted(who, e_rep)
-        auth.append(
-            pl.DataFrame(
-                {
-                    "ts": _in_day(start[pos] + r.integers(0, 8 * HOUR, len(e_rep)), t0),
-                    "event": ["key_use"] * len(e_rep),
-                    "employee_id": ctx.ids[e_rep],
-                    "key_id": ctx.api_key_id[k_rep].tolist(),
-                    "ip": ip[pos],
-                    "country": country[pos].tolist(),
-                    "_benign": tags[pos].tolist(),
-                },
-                schema_overrides={"_benign": pl.String},
-            )
-        )
+    auth = [_employee_logins(ctx, work, t0)]
+    keys = _api_key_uses(ctx, work, t0, r)
+    if keys is not None:
+        auth.append(keys)
     if len(ctx.service_keys):
-        per = 24 * 4  # every 15 minutes
-        k = np.repeat(np.arange(len(ctx.service_keys)), per)
-        auth.append(
-            pl.DataFrame(
-                {
-                    "ts": t0 + np.tile(np.arange(per) * 15 * 60 * SEC, len(ctx.service_keys)) + r.integers(0, 30 * SEC, len(k)),
-                    "event": ["key_use"] * len(k),
-                    "key_id": ctx.service_keys[k].tolist(),
-                    "ip": _ips((0x0A000000, 1 << 16, 64500), hash_unit(cfg.seed, "svc-ip", k.astype(np.int64))),
-                    "country": [cfg.time.home_country] * len(k),
-                }
-            )
-        )
+        auth.append(_service_key_uses(cfg, ctx, t0, r))
     sd = StaffDay(cfg, day_index, day, t0, ctx, work, signed_up(cfg, day_index))
-    admin = [_reads(sd, r)]
-    for b in benign:
-        rows = b.render(sd, r) if b.first_day <= day_index < b.last_day else None
-        if rows is not None and rows.height:
-            admin.append(rows)
-    hr = _hr_events(cfg, ctx, day_index, dnum, t0, r, benign)
+    admin = [_reads(sd, r), *_benign_admin(sd, benign, r)]
     return {
         "admin": pl.concat(admin, how="diagonal_relaxed"),
         "auth": pl.concat(auth, how="diagonal_relaxed"),
-        "hr": hr,
+        "hr": _hr_events(sd, benign, r),
     }
+
+
+def _employee_logins(ctx: StaffContext, work: WorkDay, t0: int) -> pl.DataFrame:
+    """A login a minute before work starts for everyone at work."""
+    who = work.who
+    return pl.DataFrame(
+        {
+            "ts": _in_day(work.start - 60 * SEC, t0),
+            "event": ["employee_login"] * len(who),
+            "employee_id": ctx.ids[who],
+            "ip": work.ip,
+            "country": work.country.tolist(),
+            "_benign": work.tags.tolist(),
+        },
+        schema_overrides={"_benign": pl.String},
+    )
+
+
+def _api_key_uses(ctx: StaffContext, work: WorkDay, t0: int, r: np.random.Generator) -> pl.DataFrame | None:
+    """Vault key use: engineers at work use their API keys a few times a day (None when none has a key)."""
+    who = work.who
+    eng = who[np.isin(work.role[who], ENGINEERS)]
+    key_of = _api_key_index(ctx, ctx.ids[eng])
+    have = key_of >= 0
+    eng, key_of = eng[have], key_of[have]
+    if not len(eng):
+        return None
+    uses = r.poisson(3, len(eng))
+    e_rep = np.repeat(eng, uses)
+    k_rep = np.repeat(key_of, uses)
+    pos = np.searchsorted(who, e_rep)
+    return pl.DataFrame(
+        {
+            "ts": _in_day(work.start[pos] + r.integers(0, 8 * HOUR, len(e_rep)), t0),
+            "event": ["key_use"] * len(e_rep),
+            "employee_id": ctx.ids[e_rep],
+            "key_id": ctx.api_key_id[k_rep].tolist(),
+            "ip": work.ip[pos],
+            "country": work.country[pos].tolist(),
+            "_benign": work.tags[pos].tolist(),
+        },
+        schema_overrides={"_benign": pl.String},
+    )
+
+
+def _service_key_uses(cfg: SimConfig, ctx: StaffContext, t0: int, r: np.random.Generator) -> pl.DataFrame:
+    """Vault key use by the service accounts: every 15 minutes, from the internal network."""
+    per = 24 * 4  # every 15 minutes
+    k = np.repeat(np.arange(len(ctx.service_keys)), per)
+    return pl.DataFrame(
+        {
+            "ts": t0 + np.tile(np.arange(per) * 15 * 60 * SEC, len(ctx.service_keys)) + r.integers(0, 30 * SEC, len(k)),
+            "event": ["key_use"] * len(k),
+            "key_id": ctx.service_keys[k].tolist(),
+            "ip": _ips((0x0A000000, 1 << 16, 64500), hash_unit(cfg.seed, "svc-ip", k.astype(np.int64))),
+            "country": [cfg.time.home_country] * len(k),
+        }
+    )
+
+
+def _benign_admin(sd: StaffDay, benign: list, r: np.random.Generator) -> list[pl.DataFrame]:
+    """Admin rows of the planned benign anomalies running on the day (the non-empty ones)."""
+    out = []
+    for b in benign:
+        rows = b.render(sd, r) if b.first_day <= sd.day_index < b.last_day else None
+        if rows is not None and rows.height:
+            out.append(rows)
+    return out
 
 
 @dataclass(frozen=True)
@@ -467,7 +487,19 @@ class StaffDay:
 
 def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     """Routine reads of customer data by role, plus the night's on-call engineer."""
-    cfg, ctx, work, day_index, t0 = sd.cfg, sd.staff, sd.work, sd.day_index, sd.t0
+    frames = [_single_reads(sd, r)]
+    queries = _analyst_queries(sd, r)
+    if queries is not None:
+        frames.append(queries)
+    on_call = _on_call_reads(sd, r)
+    if on_call is not None:
+        frames.append(on_call)
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
+    """Everyone's planned single-record reads (``work.reads``), mostly tied to a ticket."""
+    ctx, work, t0 = sd.staff, sd.work, sd.t0
     who = work.who
     dnum = (sd.date - EPOCH).days
     roles_w = work.role[who]
@@ -478,90 +510,99 @@ def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", day_index, ctx.ids[who][idx], nth // 2)
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
     action = np.where(roles_w[idx] == "administrator", np.where(r.random(m) < ADMIN_UPDATE_SHARE, "update", "view"), "view")
-    frames = [
-        pl.DataFrame(
-            {
-                "ts": ts,
-                "employee_id": ctx.ids[who][idx],
-                "customer_id": sd.customers(m, r),
-                "row_count": np.ones(m, dtype=np.int64),
-                "action": action.tolist(),
-                "channel": ["console"] * m,
-                "ticket_id": pl.Series(ticket).set(pl.Series(~has_ticket), None),
-                "ip": work.ip[idx],
-                "country": work.country[idx].tolist(),
-                "device": work.device[idx].tolist(),
-                "_benign": tag.tolist(),
-            },
-            schema_overrides={"_benign": pl.String, "device": pl.String},
-        )
-    ]
-    # analysts: batch queries (no single customer), an export now and then
-    an = np.flatnonzero(roles_w == "analyst")
-    if len(an):
-        q = r.poisson(ANALYST_QUERIES, len(an))
-        a_idx = np.repeat(an, q)
-        k = len(a_idx)
-        export = r.random(k) < 0.03
-        ticketed = export & (r.random(k) >= EXPORT_UNTICKETED)
-        nth = np.arange(k) - np.repeat(np.cumsum(q) - q, q)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "ts": _in_day(work.start[a_idx] + r.integers(0, 8 * HOUR, k), t0),
-                    "employee_id": ctx.ids[who][a_idx],
-                    "customer_id": pl.Series([None] * k, dtype=pl.Int64),
-                    "row_count": scaled_rows(
-                        cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), QUERY_SIGMA, k)) + 1)
-                    ),
-                    "action": np.where(export, "export", "query").tolist(),
-                    "channel": np.where(export, "export", "sql").tolist(),
-                    "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(
-                        pl.Series(~ticketed), None
-                    ),
-                    "ip": work.ip[a_idx],
-                    "country": work.country[a_idx].tolist(),
-                    "device": work.device[a_idx].tolist(),
-                    "_benign": work.tags[a_idx].tolist(),
-                },
-                schema_overrides={"_benign": pl.String, "device": pl.String},
-            )
-        )
-    # on call: one engineer a night (rotating over today's engineers) reads a few records at night from home
-    eng = np.flatnonzero(np.isin(work.role, ENGINEERS))
-    if len(eng):
-        oc = int(ctx.ids[eng[day_index % len(eng)]])
-        c = int(r.integers(1, 7))
-        night = sd.night_session(oc, r)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "ts": sd.night_times(c, r),
-                    "employee_id": np.full(c, oc),
-                    "customer_id": sd.customers(c, r),
-                    "row_count": np.ones(c, dtype=np.int64),
-                    "action": ["view"] * c,
-                    "channel": ["console"] * c,
-                    "ticket_id": np.full(c, ticket_ids("on_call", day_index, oc, 0)),
-                    "ip": np.full(c, night.ip),
-                    "country": [night.country] * c,
-                    "device": [night.device] * c,
-                    "_benign": ["night_on_call"] * c,
-                }
-            )
-        )
-    return pl.concat(frames, how="diagonal_relaxed")
+    return pl.DataFrame(
+        {
+            "ts": ts,
+            "employee_id": ctx.ids[who][idx],
+            "customer_id": sd.customers(m, r),
+            "row_count": np.ones(m, dtype=np.int64),
+            "action": action.tolist(),
+            "channel": ["console"] * m,
+            "ticket_id": pl.Series(ticket).set(pl.Series(~has_ticket), None),
+            "ip": work.ip[idx],
+            "country": work.country[idx].tolist(),
+            "device": work.device[idx].tolist(),
+            "_benign": tag.tolist(),
+        },
+        schema_overrides={"_benign": pl.String, "device": pl.String},
+    )
 
 
-def _hr_events(
-    cfg: SimConfig, ctx: StaffContext, day_index: int, dnum: int, t0: int, r: np.random.Generator, benign: list
-) -> pl.DataFrame:
+def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
+    """Analysts' batch queries (no single customer) and an export now and then (None without analysts at work)."""
+    cfg, ctx, work, day_index = sd.cfg, sd.staff, sd.work, sd.day_index
+    who = work.who
+    an = np.flatnonzero(work.role[who] == "analyst")
+    if not len(an):
+        return None
+    q = r.poisson(ANALYST_QUERIES, len(an))
+    a_idx = np.repeat(an, q)
+    k = len(a_idx)
+    export = r.random(k) < 0.03
+    ticketed = export & (r.random(k) >= EXPORT_UNTICKETED)
+    nth = np.arange(k) - np.repeat(np.cumsum(q) - q, q)
+    return pl.DataFrame(
+        {
+            "ts": _in_day(work.start[a_idx] + r.integers(0, 8 * HOUR, k), sd.t0),
+            "employee_id": ctx.ids[who][a_idx],
+            "customer_id": pl.Series([None] * k, dtype=pl.Int64),
+            "row_count": scaled_rows(
+                cfg, np.where(export, r.integers(2_000, 20_000, k), np.exp(r.normal(np.log(3000), QUERY_SIGMA, k)) + 1)
+            ),
+            "action": np.where(export, "export", "query").tolist(),
+            "channel": np.where(export, "export", "sql").tolist(),
+            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(pl.Series(~ticketed), None),
+            "ip": work.ip[a_idx],
+            "country": work.country[a_idx].tolist(),
+            "device": work.device[a_idx].tolist(),
+            "_benign": work.tags[a_idx].tolist(),
+        },
+        schema_overrides={"_benign": pl.String, "device": pl.String},
+    )
+
+
+def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
+    """One engineer a night (rotating over today's engineers) reads a few records at night from home."""
+    eng = np.flatnonzero(np.isin(sd.work.role, ENGINEERS))
+    if not len(eng):
+        return None
+    oc = int(sd.staff.ids[eng[sd.day_index % len(eng)]])
+    c = int(r.integers(1, 7))
+    night = sd.night_session(oc, r)
+    return pl.DataFrame(
+        {
+            "ts": sd.night_times(c, r),
+            "employee_id": np.full(c, oc),
+            "customer_id": sd.customers(c, r),
+            "row_count": np.ones(c, dtype=np.int64),
+            "action": ["view"] * c,
+            "channel": ["console"] * c,
+            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0)),
+            "ip": np.full(c, night.ip),
+            "country": [night.country] * c,
+            "device": [night.device] * c,
+            "_benign": ["night_on_call"] * c,
+        }
+    )
+
+
+def _hr_events(sd: StaffDay, benign: list, r: np.random.Generator) -> pl.DataFrame:
     """Hires, terminations, role changes and key lifecycle events of the day."""
+    dnum = (sd.date - EPOCH).days
+    parts = [*_people_events(sd.staff, dnum, sd.t0, r), *_key_events(sd.staff, sd.t0)]
+    parts += [_scheduled_rotation(b, sd.t0) for b in benign if b.pattern == "key_rotation" and b.first_day == sd.day_index]
+    if not parts:
+        return pl.DataFrame(schema={"ts": pl.Int64, "subject_kind": pl.String, "subject_id": pl.String, "event": pl.String})
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def _people_events(ctx: StaffContext, dnum: int, t0: int, r: np.random.Generator) -> list[pl.DataFrame]:
+    """Hires, terminations and role changes of the day, in office hours."""
     parts = []
     for mask, event in ((ctx.hire == dnum, "hire"), (ctx.term == dnum, "termination")):
         ids = ctx.ids[mask]
@@ -590,24 +631,27 @@ def _hr_events(
                 }
             )
         )
+    return parts
+
+
+def _key_events(ctx: StaffContext, t0: int) -> list[pl.DataFrame]:
+    """Credentials created, rotated or revoked on the day (from the world's credentials table)."""
     end = t0 + DAY_US
     keys = ctx.key_events.filter((pl.col("ts").dt.epoch("us") >= t0) & (pl.col("ts").dt.epoch("us") < end))
-    if keys.height:
-        parts.append(keys.select(pl.col("ts").dt.epoch("us"), pl.lit("key").alias("subject_kind"), "subject_id", "event"))
-    for b in benign:
-        if b.pattern == "key_rotation" and b.first_day == day_index:
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "ts": [t0 + 14 * HOUR],
-                        "subject_kind": ["key"],
-                        "subject_id": [b.key_id],
-                        "event": ["key_rotated"],
-                        "detail": ["scheduled rotation"],
-                        "_benign": ["key_rotation"],
-                    }
-                )
-            )
-    if not parts:
-        return pl.DataFrame(schema={"ts": pl.Int64, "subject_kind": pl.String, "subject_id": pl.String, "event": pl.String})
-    return pl.concat(parts, how="diagonal_relaxed")
+    if not keys.height:
+        return []
+    return [keys.select(pl.col("ts").dt.epoch("us"), pl.lit("key").alias("subject_kind"), "subject_id", "event")]
+
+
+def _scheduled_rotation(b: Benign, t0: int) -> pl.DataFrame:
+    """The hr row of a planned benign key rotation, at 14h on its day."""
+    return pl.DataFrame(
+        {
+            "ts": [t0 + 14 * HOUR],
+            "subject_kind": ["key"],
+            "subject_id": [b.key_id],
+            "event": ["key_rotated"],
+            "detail": ["scheduled rotation"],
+            "_benign": ["key_rotation"],
+        }
+    )

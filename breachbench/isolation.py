@@ -314,36 +314,17 @@ def run_isolated_many(
     guarded = [*roots, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
     enforced = sealing.landlock_abi() >= 1
     try:
-        for i, root in enumerate(roots):
-            sealing.build_view(
-                root,
-                _dataset_slot(top, i),
-                link=enforced,
-                features=features[i] if features else None,
-                features_root=features_root,
-            )
+        _build_views(top, roots, features, features_root, link=enforced)
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
-        read = [
-            str(p)
-            for p in sealing.readable_roots(
-                [
-                    *sealing.SYSTEM_READ,
-                    sys.prefix,
-                    sys.base_prefix,
-                    sys.exec_prefix,
-                    *(p for p in sys.path if p),
-                    *_import_roots(detector_id),
-                ],
-                [*guarded, top],
-            )
-        ]
-        plan = _Slot(detector_id, proto, str(top), tuple(read), os.getpid(), enforced, len(roots), roundtrip)
+        read = _readable(detector_id, [*guarded, top])
+        plan = _Slot(detector_id, proto, str(top), read, os.getpid(), enforced, len(roots), roundtrip)
+        supervisor = _Supervisor(runs, plan, guarded, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
-            start = _supervise(runs, plan, start, guarded, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
+            start = supervisor.run_from(start)
         if not enforced:  # nothing kept the detector from the bench's files: check they are still as written
             from breachbench.verify import check_dataset
 
@@ -360,94 +341,134 @@ def run_isolated_many(
         sealing.unseal(sealing.SealedSlot(top))
 
 
-def _supervise(
-    runs: list[DetectorRun],
-    plan: _Slot,
-    start: int,
-    guarded: list[Path],
-    *,
-    timeout_s: float,
-    memory_mb: int,
-    on_done: Callable[[int, DetectorRun], None] | None,
-) -> int:
-    """Start a child on datasets ``start``.., watch its tree, fill ``runs`` as datasets finish; returns where the next child starts.
+def _build_views(
+    top: Path, roots: list[Path], features: list[dict[str, str]] | None, features_root: Path | None, *, link: bool
+) -> None:
+    """The sealed view of each dataset of the slot, with its shared feature tables."""
+    for i, root in enumerate(roots):
+        sealing.build_view(
+            root,
+            _dataset_slot(top, i),
+            link=link,
+            features=features[i] if features else None,
+            features_root=features_root,
+        )
+
+
+def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
+    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``."""
+    roots = [
+        *sealing.SYSTEM_READ,
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        *(p for p in sys.path if p),
+        *_import_roots(detector_id),
+    ]
+    return tuple(str(p) for p in sealing.readable_roots(roots, denied))
+
+
+@dataclass
+class _Supervisor:
+    """The parent's side of a slot: starts children on the slot's datasets, watches their tree and
+    fills ``runs`` as datasets finish.
 
     A dataset is finished when its status file appears. Past the time or memory limit on the
     current dataset, the tree is killed and that dataset gets TIMEOUT or OOM; a child that dies
     without a status file gives the current dataset ERROR (OOM if it was killed by signal 9).
     """
-    ctx = multiprocessing.get_context("spawn")
-    n = len(runs)
-    top = Path(plan.scratch)
-    proc = ctx.Process(target=_child, args=(plan, start), daemon=True)
-    limit = memory_mb * 2**20
-    was_reaper = sealing.set_child_subreaper(True)
-    from multiprocessing import resource_tracker
 
-    resource_tracker.ensure_running()  # a child of ours that spawn starts: not part of the slot
-    before = set(sealing.proc_table()[0].get(os.getpid(), []))
-    saved = _clean_env(guarded)
-    t0 = time.perf_counter()
-    try:
-        proc.start()
-    finally:
-        os.environ.update(saved)
-    assert proc.pid is not None  # started
-    killed = None
-    cur, peak = start, 0
+    runs: list[DetectorRun]
+    plan: _Slot
+    guarded: list[Path]  # folders the child's environment must not name
+    timeout_s: float
+    memory_mb: int
+    on_done: Callable[[int, DetectorRun], None] | None
 
-    def finish(i: int, p: int) -> None:
-        _read_child(runs[i], _dataset_slot(top, i))
-        runs[i].peak_mb = p / 2**20
-        if on_done:
-            on_done(i, runs[i])
+    def run_from(self, start: int) -> int:
+        """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
+        n = len(self.runs)
+        proc = multiprocessing.get_context("spawn").Process(target=_child, args=(self.plan, start), daemon=True)
+        was_reaper = sealing.set_child_subreaper(True)
+        before, t0 = self._start(proc)
+        try:
+            cur, peak, killed = self._watch(proc, before, start, t0)
+        finally:
+            _end_slot(proc, before)
+            if not was_reaper:
+                sealing.set_child_subreaper(False)
+        while cur < n and not killed and self._finished(cur):  # written just before the child exited
+            self._finish(cur, peak)
+            cur, peak = cur + 1, 0
+        if cur >= n:
+            return n
+        self._fail(cur, killed, proc.exitcode, peak)
+        return cur + 1
 
-    try:
+    def _start(self, proc: Any) -> tuple[set[int], float]:
+        """Start the child with the bench's folders out of its environment; the bench's children before it and the
+        clock of the first dataset (started just before the child)."""
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()  # a child of ours that spawn starts: not part of the slot
+        before = set(sealing.proc_table()[0].get(os.getpid(), []))
+        saved = _clean_env(self.guarded)
+        t0 = time.perf_counter()
+        try:
+            proc.start()
+        finally:
+            os.environ.update(saved)
+        assert proc.pid is not None  # started
+        return before, t0
+
+    def _finished(self, i: int) -> bool:
+        return (_dataset_slot(Path(self.plan.scratch), i).work / "meta.json").is_file()
+
+    def _finish(self, i: int, peak: int) -> None:
+        _read_child(self.runs[i], _dataset_slot(Path(self.plan.scratch), i))
+        self.runs[i].peak_mb = peak / 2**20
+        if self.on_done:
+            self.on_done(i, self.runs[i])
+
+    def _watch(self, proc: Any, before: set[int], cur: int, t0: float) -> tuple[int, int, Status | None]:
+        """Sample the slot's tree every 50 ms while the child runs; (current dataset, its memory peak, why it was killed)."""
+        n, limit = len(self.runs), self.memory_mb * 2**20
+        peak = 0
         while True:
-            while cur < n and (_dataset_slot(top, cur).work / "meta.json").is_file():
-                finish(cur, peak)
+            while cur < n and self._finished(cur):
+                self._finish(cur, peak)
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
             if cur >= n or not proc.is_alive():
-                break
+                return cur, peak, None
             children, rss = sealing.proc_table()
             orphans = set(children.get(os.getpid(), [])) - before
             slot_pids = sealing.tree([proc.pid, *orphans], children)
             peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
             if peak > limit:
-                killed = Status.OOM
-            elif time.perf_counter() - t0 > timeout_s:
-                killed = Status.TIMEOUT
-            if killed:
-                break
+                return cur, peak, Status.OOM
+            if time.perf_counter() - t0 > self.timeout_s:
+                return cur, peak, Status.TIMEOUT
             proc.join(0.05)  # returns at once when the child exits
-    finally:
-        _end_slot(proc, before)
-        if not was_reaper:
-            sealing.set_child_subreaper(False)
-    while (
-        cur < n and not killed and (_dataset_slot(top, cur).work / "meta.json").is_file()
-    ):  # written just before the child exited
-        finish(cur, peak)
-        cur, peak = cur + 1, 0
-    if cur >= n:
-        return n
-    run = runs[cur]
-    if killed == Status.OOM:
-        run.status, run.error = (
-            Status.OOM,
-            f"resident memory of the detector's processes passed the limit of {memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)",
-        )
-    elif killed == Status.TIMEOUT:
-        run.status, run.error = Status.TIMEOUT, f"still running after the limit of {timeout_s:g} s"
-    else:
-        code = proc.exitcode
-        run.status = Status.OOM if code == -9 else Status.ERROR
-        run.error = f"the detector's process died (exit code {code})" + (" - killed, likely out of memory" if code == -9 else "")
-    run.alerts = empty_alerts()
-    run.peak_mb = peak / 2**20
-    if on_done:
-        on_done(cur, run)
-    return cur + 1
+
+    def _fail(self, cur: int, killed: Status | None, code: int | None, peak: int) -> None:
+        """The row of the dataset the child was on when it was killed or died."""
+        run = self.runs[cur]
+        if killed == Status.OOM:
+            run.status, run.error = (
+                Status.OOM,
+                f"resident memory of the detector's processes passed the limit of {self.memory_mb} MiB (peak seen {peak / 2**20:.0f} MiB)",
+            )
+        elif killed == Status.TIMEOUT:
+            run.status, run.error = Status.TIMEOUT, f"still running after the limit of {self.timeout_s:g} s"
+        else:
+            run.status = Status.OOM if code == -9 else Status.ERROR
+            run.error = f"the detector's process died (exit code {code})" + (
+                " - killed, likely out of memory" if code == -9 else ""
+            )
+        run.alerts = empty_alerts()
+        run.peak_mb = peak / 2**20
+        if self.on_done:
+            self.on_done(cur, run)
 
 
 def _end_slot(proc: Any, before: set[int]) -> None:

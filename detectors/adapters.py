@@ -57,6 +57,31 @@ def _scores(estimator: Any, x: np.ndarray) -> np.ndarray:
     return s if higher_is_anomalous(estimator) else -s
 
 
+def _fit_models(factory: Callable[[], Any], view: Any, kinds: tuple[str, ...], features: tuple[str, ...]) -> dict[str, Any]:
+    """One fitted ``factory()`` per entity kind that has warm-up features."""
+    models = {}
+    for kind in kinds:
+        x = feature_matrix(feature_table(view, kind, current_only=False), features)
+        if len(x):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                models[kind] = factory().fit(x)
+    return models
+
+
+def _score_models(models: dict[str, Any], view: Any, features: tuple[str, ...]) -> pl.DataFrame:
+    """Alerts of the current bucket: each kind's entities scored by its model."""
+    parts = []
+    for kind, model in models.items():
+        f = feature_table(view, kind)
+        if f.height:
+            s = anomaly_scores(model, feature_matrix(f, features))
+            parts.append(
+                f.select("bucket", "entity_kind", "entity_id").with_columns(score=pl.Series(s), reason=pl.lit(None, pl.String))
+            )
+    return pl.concat(parts).select(ALERTS.names()) if parts else empty_alerts()
+
+
 def from_estimator(
     factory: Callable[[], Any],
     *,
@@ -82,27 +107,11 @@ def from_estimator(
         version = name
 
         def fit(self, view: Any) -> EstimatorDetector:
-            self.models_ = {}
-            for kind in kinds:
-                x = feature_matrix(feature_table(view, kind, current_only=False), features)
-                if len(x):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        self.models_[kind] = factory().fit(x)
+            self.models_ = _fit_models(factory, view, kinds, features)
             return self
 
         def score(self, view: Any) -> pl.DataFrame:
-            parts = []
-            for kind, model in self.models_.items():
-                f = feature_table(view, kind)
-                if f.height:
-                    s = anomaly_scores(model, feature_matrix(f, features))
-                    parts.append(
-                        f.select("bucket", "entity_kind", "entity_id").with_columns(
-                            score=pl.Series(s), reason=pl.lit(None, pl.String)
-                        )
-                    )
-            return pl.concat(parts).select(ALERTS.names()) if parts else empty_alerts()
+            return _score_models(self.models_, view, features)
 
     EstimatorDetector.__name__ = EstimatorDetector.__qualname__ = qualname or "".join(
         p.capitalize() for p in name.replace("-", "_").split("_")

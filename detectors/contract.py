@@ -72,6 +72,14 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         return empty_alerts()
     if not isinstance(df, pl.DataFrame):
         raise AlertsError(f"{source}: expected a polars DataFrame, got {type(df).__name__}")
+    _check_columns(df, source)
+    df = _canonical(df, source)
+    _check_values(df, bucket, source)
+    return df
+
+
+def _check_columns(df: pl.DataFrame, source: str) -> None:
+    """The required columns are there, no others, and score and bucket have the right kinds of type."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise AlertsError(f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)} (optional: reason)")
@@ -82,15 +90,23 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
         raise AlertsError(f"{source}: score is {df.schema['score']}; accepted: a number (float or integer)")
     if df.schema["bucket"] != pl.Date:
         raise AlertsError(f"{source}: bucket is {df.schema['bucket']}; accepted: a date (pl.Date)")
+
+
+def _canonical(df: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The frame in the canonical schema (a null ``reason`` when it has none)."""
     if "reason" not in df.columns:
         df = df.with_columns(reason=pl.lit(None, pl.String))
     try:
-        df = df.select(ALERTS.names()).cast(ALERTS, strict=True)
+        return df.select(ALERTS.names()).cast(ALERTS, strict=True)
     except Exception as exc:  # polars raises several types; report the column types instead
         got = ", ".join(f"{c}: {t}" for c, t in zip(df.columns, df.dtypes, strict=True))
         raise AlertsError(
             f"{source}: columns cannot be read as bucket: date, entity_kind: str, entity_id: str, score: float ({got}): {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
         ) from None
+
+
+def _check_values(df: pl.DataFrame, bucket: dt.date | None, source: str) -> None:
+    """Known entity kinds, no nulls, finite scores, only ``bucket``'s rows (when given), no unit twice."""
     bad = df.filter(~pl.col("entity_kind").is_in(list(ENTITY_KINDS)))["entity_kind"].unique().sort().to_list()
     if bad:
         raise AlertsError(f"{source}: unknown entity_kind {bad[0]!r}; accepted: {', '.join(ENTITY_KINDS)}")
@@ -110,4 +126,3 @@ def validate_alerts(df: object, *, bucket: dt.date | None = None, source: str = 
     if dup.any():
         row = df.filter(dup).row(0, named=True)
         raise AlertsError(f"{source}: duplicate alert unit ({row['bucket']}, {row['entity_kind']}, {row['entity_id']})")
-    return df

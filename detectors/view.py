@@ -40,6 +40,11 @@ class View:
         dataset_id: str | None = None,
         feature_cache: str | None = None,
     ) -> None:
+        """A view over these file lists (made by :meth:`open` and ``Dataset.view``).
+
+        (Seven positional parameters: they are the view's whole state, which :meth:`__reduce__`
+        hands back in this order so that a view pickles as its file lists.)
+        """
         self._logs = logs
         self._world = world
         self.buckets: tuple[dt.date, ...] = tuple(buckets)

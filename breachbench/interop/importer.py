@@ -221,17 +221,13 @@ def import_logs(
     files = source_files(sources)
     if not files:
         raise MappingError("no source files (Parquet, CSV or JSON lines) found")
-    tz = m["dataset"]["timezone"]
     counts: dict[tuple[str, dt.date], int] = {}
     written: list[dict[str, Any]] = []
     for i, f in enumerate(files):
         written += _import_source(root, m, i, f, counts)
-    start, end, warm = _span(m["dataset"], sorted({d for _, d in counts}))
+    config = _imported_config(m["dataset"], counts)
     world_tables = _tables(Path(world), WORLD_TABLES, lambda t: layout.world_file(root, t, 0), "--world") if world else []
     truth_tables = _label_tables(root, Path(labels)) if labels else []
-    h = hashlib.sha256(Path(mapping).read_bytes())
-    for w in written:
-        h.update(w["sha256"].encode())
     manifest = {
         "format": IMPORT_FORMAT,
         "data_version": None,
@@ -244,16 +240,30 @@ def import_logs(
             "world_tables": world_tables,
             "labels": truth_tables,
         },
-        "config": {
-            "time": {"start": start.isoformat(), "end": end.isoformat(), "timezone": tz, "warmup_days": warm},
-            "scenarios": [],
-        },
-        "config_hash": h.hexdigest(),
+        "config": config,
+        "config_hash": _imported_hash(Path(mapping), written),
         "files": written,
         "truth": bool(labels),
     }
     (root / layout.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def _imported_config(dataset: dict[str, Any], counts: dict[tuple[str, dt.date], int]) -> dict[str, Any]:
+    """The manifest's config of an imported dataset: its span (from the days the rows fell on) and time zone."""
+    start, end, warm = _span(dataset, sorted({d for _, d in counts}))
+    return {
+        "time": {"start": start.isoformat(), "end": end.isoformat(), "timezone": dataset["timezone"], "warmup_days": warm},
+        "scenarios": [],
+    }
+
+
+def _imported_hash(mapping: Path, written: list[dict[str, Any]]) -> str:
+    """The config hash of an imported dataset: the mapping file and the hashes of the files written."""
+    h = hashlib.sha256(mapping.read_bytes())
+    for w in written:
+        h.update(w["sha256"].encode())
+    return h.hexdigest()
 
 
 def _clear_out(root: Path, force: bool) -> None:

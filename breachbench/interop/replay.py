@@ -222,38 +222,47 @@ def replay(
     sink = _Sink(to)
     q: queue.Queue = queue.Queue(maxsize=max(1, buffer // 1000))  # chunks of up to 1000 events
     failure: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            for at, lines in slices(ds, as_, start=start, end=end, slice_s=slice_s):
-                for i in range(0, len(lines), 1000):
-                    q.put((at[i : i + 1000], lines[i : i + 1000]))
-        except BaseException as exc:  # handed to the sending thread, which raises it
-            failure.append(exc)
-        finally:
-            q.put(_END)
-
-    reader = threading.Thread(target=produce, daemon=True)
+    chunks = slices(ds, as_, start=start, end=end, slice_s=slice_s)
+    reader = threading.Thread(target=_produce, args=(chunks, q, failure), daemon=True)
     reader.start()
-    n, first, last = 0, None, None
     wall0 = time.monotonic()
     try:
-        while (item := q.get()) is not _END:
-            at, lines = item
-            if first is None and at:
-                first = at[0]
-            if speed is None:
-                sink.send(lines)
-            else:
-                _paced(sink, at, lines, first, wall0, speed)  # type: ignore[arg-type]
-            n += len(lines)
-            last = at[-1] if at else last
+        n, first, last = _send_all(q, sink, speed, wall0)
     finally:
         sink.close()
     reader.join()
     if failure:
         raise failure[0]
     return ReplayStats(n, time.monotonic() - wall0, first, last)
+
+
+def _produce(chunks: Iterator[tuple[list[int], list[str]]], q: queue.Queue, failure: list[BaseException]) -> None:
+    """The reading thread: put the slices on ``q`` in chunks of up to 1000 events, then the end mark; an error goes
+    to ``failure`` for the sending thread to raise."""
+    try:
+        for at, lines in chunks:
+            for i in range(0, len(lines), 1000):
+                q.put((at[i : i + 1000], lines[i : i + 1000]))
+    except BaseException as exc:  # handed to the sending thread, which raises it
+        failure.append(exc)
+    finally:
+        q.put(_END)
+
+
+def _send_all(q: queue.Queue, sink: _Sink, speed: float | None, wall0: float) -> tuple[int, int | None, int | None]:
+    """Send the chunks from ``q`` until the end mark, paced or not; (events sent, first and last delivery times)."""
+    n, first, last = 0, None, None
+    while (item := q.get()) is not _END:
+        at, lines = item
+        if first is None and at:
+            first = at[0]
+        if speed is None:
+            sink.send(lines)
+        else:
+            _paced(sink, at, lines, first, wall0, speed)  # type: ignore[arg-type]
+        n += len(lines)
+        last = at[-1] if at else last
+    return n, first, last
 
 
 def _paced(sink: _Sink, at: list[int], lines: list[str], first: int, wall0: float, speed: float) -> None:

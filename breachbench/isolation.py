@@ -301,6 +301,9 @@ def run_isolated_many(
         on_done: called with (index, row) as each dataset's row is known.
         roundtrip: score with a pickled and unpickled copy of each fitted detector (the
             conformance check ``pickle``).
+
+    (Past fifty lines with these documented arguments; the steps are :func:`_build_views`,
+    :func:`_readable` and :class:`_Supervisor`.)
     """
     roots = [Path(r).resolve() for r in dataset_roots]
     runs = [DetectorRun(detector_id) for _ in roots]

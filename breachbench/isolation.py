@@ -35,6 +35,7 @@ import polars as pl
 from breachbench import sealing
 from breachbench.runner import DetectorRun, Status
 from detectors.contract import empty_alerts
+from simulator.outdir import pid_alive
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
 FEATURE_KINDS = ("customer", "ip", "key")
@@ -481,7 +482,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
         children, _ = sealing.proc_table()
         orphans = set(children.get(me, [])) - before
         pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
-        live = {p for p in pids if _alive(p)}
+        live = {p for p in pids if pid_alive(p)}
         if not live:
             break
         sealing.kill_all(live, group=proc.pid)
@@ -489,15 +490,6 @@ def _end_slot(proc: Any, before: set[int]) -> None:
         time.sleep(0.01)
     proc.join(5)
     sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:

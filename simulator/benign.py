@@ -11,7 +11,7 @@ the staff model produces every day: ``night_on_call`` (the on-call engineer's ni
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,28 +147,32 @@ def plan_benign(cfg: SimConfig, employees: pl.DataFrame, credentials: pl.DataFra
     return [*_migrations(p), *_batch_exports(p), *_campaigns(p), *_travels(p), *_rotations(p, live)]
 
 
+def _picked(p: _Planner, count: int, role: str) -> Iterator[tuple[int, int]]:
+    """(employee, day) of each of ``count`` one-person patterns of a role (none while the role has nobody active).
+
+    Lazy: each pair is drawn after the caller's draws for the one before, so the plan's stream is
+    read in pattern order.
+    """
+    for _ in range(count):
+        e = p.pick(role)
+        if e is not None:
+            yield e, p.day()
+
+
 def _migrations(p: _Planner) -> list[Benign]:
     """Jobs of a platform engineer reading a sequential 5% of the customers over two days."""
     out = []
-    for _ in range(p.cfg.benign.data_migrations):
-        e = p.pick("platform_engineer")
-        if e is not None:
-            d = p.day()
-            size = max(1, int(p.cfg.world.customers * 0.05))
-            lo = int(p.r.integers(0, max(1, p.cfg.world.customers - size)))
-            out.append(Benign("data_migration", d, min(p.cfg.time.days, d + 2), employee=e, size=size, lo=lo))
+    for e, d in _picked(p, p.cfg.benign.data_migrations, "platform_engineer"):
+        size = max(1, int(p.cfg.world.customers * 0.05))
+        lo = int(p.r.integers(0, max(1, p.cfg.world.customers - size)))
+        out.append(Benign("data_migration", d, min(p.cfg.time.days, d + 2), employee=e, size=size, lo=lo))
     return out
 
 
 def _batch_exports(p: _Planner) -> list[Benign]:
     """Analysts' exports of 100k-400k rows (at 1M customers)."""
-    out = []
-    for _ in range(p.cfg.benign.batch_exports):
-        e = p.pick("analyst")
-        if e is not None:
-            d = p.day()
-            out.append(Benign("batch_export", d, d + 1, employee=e, size=int(p.r.integers(100_000, 400_000))))
-    return out
+    picked = _picked(p, p.cfg.benign.batch_exports, "analyst")
+    return [Benign("batch_export", d, d + 1, employee=e, size=int(p.r.integers(100_000, 400_000))) for e, d in picked]
 
 
 def _campaigns(p: _Planner) -> list[Benign]:

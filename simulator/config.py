@@ -143,6 +143,26 @@ def zone_country(timezone: str) -> str | None:
     return _zone_countries().get(timezone)
 
 
+def home_country(timezone: str) -> str:
+    """The company's home country (ISO 3166 code) given its time zone: the zone's country in the IANA zone.tab.
+
+    Raises:
+        ValueError: the zone has no country there (``UTC``, ``Etc/GMT-9``, an old alias), or no zone.tab was found.
+    """
+    if not _zone_countries():
+        raise ValueError(
+            "the time zone database has no zone.tab (neither in zoneinfo.TZPATH nor in the tzdata package); "
+            "time.timezone sets the home country through it: install tzdata (pip install tzdata)"
+        )
+    country = zone_country(timezone)
+    if country is None:
+        raise ValueError(
+            f"time zone {timezone!r} has no country in the IANA zone.tab; time.timezone also sets the home country "
+            "(the country of customers' and staff's domestic rows): use a country's zone such as 'Asia/Seoul'"
+        )
+    return country
+
+
 class TimeConfig(Frozen):
     """The simulated span and its buckets."""
 
@@ -158,11 +178,7 @@ class TimeConfig(Frozen):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}: use an IANA name such as 'Asia/Seoul'") from None
-        if zone_country(v) is None:
-            raise ValueError(
-                f"time zone {v!r} has no country in the IANA zone.tab; time.timezone also sets the home country "
-                "(the country of customers' and staff's domestic rows): use a country's zone such as 'Asia/Seoul'"
-            )
+        home_country(v)
         return v
 
     @model_validator(mode="after")
@@ -183,9 +199,7 @@ class TimeConfig(Frozen):
     def home_country(self) -> str:
         """The company's home country (ISO 3166 code), the country of ``timezone`` in the IANA zone.tab:
         the ``country`` of domestic rows (customers at home, staff at the office or on the VPN)."""
-        country = zone_country(self.timezone)
-        assert country is not None, "checked by the validator"
-        return country
+        return home_country(self.timezone)
 
 
 class TrafficConfig(Frozen):

@@ -40,6 +40,7 @@ Entry points: :func:`audit_datasets` (datasets of one scenario at one set of kno
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -390,56 +391,19 @@ def _prefix(col: pl.Expr) -> pl.Expr:
 
 def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFrame) -> pl.DataFrame:
     """Derived features of every column, named ``f:<column>:<feature>``, driven by dtype."""
-    exprs: list[pl.Expr] = []
     days = df["_day"].unique().to_list()
     off = pl.DataFrame(
         {"_day": days, "_off": [d.weekday() >= 5 or pools.is_holiday(d) for d in days]},
         schema={"_day": pl.Date, "_off": pl.Boolean},
     )
     df = df.join(off, on="_day", how="left")
+    exprs: list[pl.Expr] = []
     for c, t in df.schema.items():
         if c.startswith(("_", "f:")) or c in SKIP:
             continue
-        col = pl.col(c)
-        exprs.append(col.is_null().cast(pl.Float64).alias(f"f:{c}:null"))
-        if c in ENTITY[stream]:
-            continue  # the entity's id: never a feature (the classifier would learn the actor, not the attack)
-        if t == pl.Datetime or isinstance(t, pl.Datetime):
-            loc = _local(col, tz)
-            exprs += [
-                (loc.dt.hour() + loc.dt.minute() / 60).cast(pl.Float64).alias(f"f:{c}:hour"),
-                loc.dt.weekday().cast(pl.Float64).alias(f"f:{c}:weekday"),
-                (loc.dt.hour() < 6).or_(pl.col("_off")).cast(pl.Float64).alias(f"f:{c}:night"),
-                (col.dt.epoch("us") % 1_000_000).cast(pl.Float64).alias(f"f:{c}:subsecond"),
-            ]
-        elif t == pl.String:
-            exprs += [
-                col.fill_null("<null>").alias(f"f:{c}:value"),
-                _shape(col).fill_null("<null>").alias(f"f:{c}:shape"),
-                _prefix(col).fill_null("<null>").alias(f"f:{c}:prefix"),
-                col.str.len_chars().cast(pl.Float64).alias(f"f:{c}:length"),
-                (col.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) == pl.col("_eid"))
-                .fill_null(False)
-                .cast(pl.Float64)
-                .alias(f"f:{c}:has_entity"),
-            ]
-        elif t.is_integer():
-            v = col.cast(pl.Int64)
-            if c.endswith("_id"):
-                has = pl.any_horizontal(
-                    [(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]
-                ).fill_null(False)
-                exprs += [
-                    (64 - v.abs().bitwise_leading_zeros().cast(pl.Int64)).cast(pl.Float64).alias(f"f:{c}:bits"),
-                    (v.abs() % (1 << 16)).cast(pl.Float64).alias(f"f:{c}:low16"),
-                    (v.abs() // (1 << 40)).cast(pl.Float64).alias(f"f:{c}:high"),
-                    has.cast(pl.Float64).alias(f"f:{c}:has_entity"),
-                    v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value"),
-                ]
-            else:
-                exprs += [v.cast(pl.Float64).alias(f"f:{c}:num"), v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value")]
-        elif t.is_float():
-            exprs.append(col.cast(pl.Float64).alias(f"f:{c}:num"))
+        exprs.append(pl.col(c).is_null().cast(pl.Float64).alias(f"f:{c}:null"))
+        if c not in ENTITY[stream]:  # the entity's id: never a feature (the classifier would learn the actor, not the attack)
+            exprs += _column_features(c, t, tz)
     df = df.with_columns(exprs)
     # time since the entity's previous row (whatever its label), as a detector sees the stream
     df = df.sort("_entity", "ts").with_columns(
@@ -451,31 +415,77 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     # the customers a row names: known? signed up before the row? how active? (not where the customer is
     # the row's entity: who is read is the scenario's choice, as an employee's attributes are)
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:
-        cust = customers.select(
-            "customer_id",
-            pl.col("signup_date").alias("_signup"),
-            pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
-            pl.col("tier").alias("f:customer_id:tier"),
-        )
-        df = (
-            df.join(cust, on="customer_id", how="left")
-            .with_columns(
-                pl.col("_signup")
-                .is_null()
-                .and_(pl.col("customer_id").is_not_null())
-                .cast(pl.Float64)
-                .alias("f:customer_id:unknown"),
-                (pl.col("_day") - pl.col("_signup"))
-                .dt.total_days()
-                .cast(pl.Float64)
-                .fill_null(-1e4)
-                .alias("f:customer_id:days_since_signup"),
-                pl.col("f:customer_id:activity").fill_null(-1.0),
-                pl.col("f:customer_id:tier").fill_null("<null>"),
-            )
-            .drop("_signup")
-        )
+        df = _customer_features(df, customers)
     return df.drop("_off")
+
+
+def _column_features(c: str, t: pl.DataType, tz: str) -> list[pl.Expr]:
+    """The derived features of one column by its dtype: times (local hour, weekday, night, sub-second), strings (value,
+    shape, prefix, length, whether it holds the entity's number), integers (id bit fields; numbers), floats."""
+    col = pl.col(c)
+    exprs: list[pl.Expr] = []
+    if t == pl.Datetime or isinstance(t, pl.Datetime):
+        loc = _local(col, tz)
+        exprs += [
+            (loc.dt.hour() + loc.dt.minute() / 60).cast(pl.Float64).alias(f"f:{c}:hour"),
+            loc.dt.weekday().cast(pl.Float64).alias(f"f:{c}:weekday"),
+            (loc.dt.hour() < 6).or_(pl.col("_off")).cast(pl.Float64).alias(f"f:{c}:night"),
+            (col.dt.epoch("us") % 1_000_000).cast(pl.Float64).alias(f"f:{c}:subsecond"),
+        ]
+    elif t == pl.String:
+        exprs += [
+            col.fill_null("<null>").alias(f"f:{c}:value"),
+            _shape(col).fill_null("<null>").alias(f"f:{c}:shape"),
+            _prefix(col).fill_null("<null>").alias(f"f:{c}:prefix"),
+            col.str.len_chars().cast(pl.Float64).alias(f"f:{c}:length"),
+            (col.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) == pl.col("_eid"))
+            .fill_null(False)
+            .cast(pl.Float64)
+            .alias(f"f:{c}:has_entity"),
+        ]
+    elif t.is_integer():
+        v = col.cast(pl.Int64)
+        if c.endswith("_id"):
+            has = pl.any_horizontal([(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]).fill_null(
+                False
+            )
+            exprs += [
+                (64 - v.abs().bitwise_leading_zeros().cast(pl.Int64)).cast(pl.Float64).alias(f"f:{c}:bits"),
+                (v.abs() % (1 << 16)).cast(pl.Float64).alias(f"f:{c}:low16"),
+                (v.abs() // (1 << 40)).cast(pl.Float64).alias(f"f:{c}:high"),
+                has.cast(pl.Float64).alias(f"f:{c}:has_entity"),
+                v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value"),
+            ]
+        else:
+            exprs += [v.cast(pl.Float64).alias(f"f:{c}:num"), v.cast(pl.String).fill_null("<null>").alias(f"f:{c}:value")]
+    elif t.is_float():
+        exprs.append(col.cast(pl.Float64).alias(f"f:{c}:num"))
+    return exprs
+
+
+def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """Whether the customer a row names exists, the days since their signup, their activity and tier."""
+    cust = customers.select(
+        "customer_id",
+        pl.col("signup_date").alias("_signup"),
+        pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
+        pl.col("tier").alias("f:customer_id:tier"),
+    )
+    df = (
+        df.join(cust, on="customer_id", how="left")
+        .with_columns(
+            pl.col("_signup").is_null().and_(pl.col("customer_id").is_not_null()).cast(pl.Float64).alias("f:customer_id:unknown"),
+            (pl.col("_day") - pl.col("_signup"))
+            .dt.total_days()
+            .cast(pl.Float64)
+            .fill_null(-1e4)
+            .alias("f:customer_id:days_since_signup"),
+            pl.col("f:customer_id:activity").fill_null(-1.0),
+            pl.col("f:customer_id:tier").fill_null("<null>"),
+        )
+        .drop("_signup")
+    )
+    return df
 
 
 def row_features(df: pl.DataFrame) -> list[Feature]:
@@ -497,8 +507,49 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
 # ---- entity-day aggregates -----------------------------------------------------------------------
 
 
+def _thin(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``df`` with ``_thin``: a row mask that thins every attack unit to the size of a benign unit of its group and day.
+
+    Distinct values per unit rise with the unit's rows whatever the values' source: an actor's day
+    with twice the reads shows both of an administrator's two actions more often, so a distinct
+    count reads volume, which is declared, as much as per-row redraws, which are not. Counted over
+    the thinned rows (for each attack unit, as many of its rows, picked by a hash of the event id,
+    as a random benign unit of the same group and day has), a distinct count compares values at
+    benign volume: a fresh address per row still gives as many addresses as rows, values drawn as
+    the actor's own are drawn do not. Benign units keep every row.
+    """
+    day = "_day" if "_day" in keys else None
+    units = df.group_by(keys).agg(
+        _n=pl.len(),
+        _att=pl.col("_attack").any(),
+        _g=pl.col("_group").mode().first(),
+        _d=pl.col("_day").first() if day else pl.lit(None),
+    )
+    att = units.filter(pl.col("_att")).sort(keys)
+    if att.height == 0 or "event_id" not in df.columns:
+        return df.with_columns(_thin=pl.lit(True))
+    ben = units.filter(~pl.col("_att"))
+    att = att.with_columns(_r=pl.Series(np.random.default_rng(att.height).random(att.height)), _size=pl.lit(None, pl.Int64))
+    for match in (["_g", "_d"], ["_g"]) if day else (["_g"],):
+        sizes = ben.group_by(match).agg(pl.col("_n").sort().alias("_sizes"))
+        at = (pl.col("_r") * pl.col("_sizes").list.len()).floor().cast(pl.Int64)
+        att = (
+            att.join(sizes, on=match, how="left")
+            .with_columns(_size=pl.coalesce([pl.col("_size"), pl.col("_sizes").list.get(at, null_on_oob=True)]))
+            .drop("_sizes")
+        )
+    att = att.select(*keys, pl.coalesce([pl.col("_size"), pl.col("_n")]).cast(pl.Int64).alias("_size"))
+    rank = pl.col("event_id").hash(seed=13).rank("ordinal").over(keys) - 1
+    return (
+        df.join(att, on=keys, how="left", maintain_order="left")
+        .with_columns(_thin=pl.col("_size").is_null() | (rank < pl.col("_size")))
+        .drop("_size")
+    )
+
+
 def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFrame, list[Feature]]:
     """One row per unit (entity-day or token): counts, distinct values, new values, means of numeric features."""
+    df = _thin(df, keys)
     raw = [c for c in df.columns if not c.startswith(("_", "f:")) and c not in SKIP and c != "ts" and c not in keys]
     num = [f for f in row_features(df) if f.kind == "num"]
     aggs: list[pl.Expr] = [
@@ -513,17 +564,31 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     if rec:
         aggs.append(pl.col(rec).sum().cast(pl.Float64).alias("a:records"))
         feats.append(Feature("a:records", rec, "num", "records"))
+    thin = pl.col("_thin")
     for c in raw:
         aggs += [
             pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
+            pl.col(c).filter(thin).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct_thin"),
             (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share"),
         ]
-        # a distinct share (distinct values over rows) moves with the number of rows as much as with the
-        # values: volume explains it too; per-row redraws still show in the distinct count
-        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num", "rows")]
+        # distinct values (and their share of the rows) move with the number of rows as much as with the
+        # values: volume explains them too; per-row redraws still show in the count over the thinned rows
+        # (see _thin), which does not move with the attack's volume
+        feats += [
+            Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c), volume=True),
+            Feature(f"a:{c}:distinct_thin", c, "num", DISTINCT_AGG.get(c)),
+            Feature(f"a:{c}:distinct_share", c, "num", "rows"),
+        ]
         if f"_new:{c}" in df.columns:
-            aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
-            feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
+            new = pl.col(f"_new:{c}")
+            aggs += [
+                pl.col(c).filter(new).n_unique().cast(pl.Float64).alias(f"a:{c}:new"),
+                pl.col(c).filter(new & thin).n_unique().cast(pl.Float64).alias(f"a:{c}:new_thin"),
+            ]
+            feats += [
+                Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c), volume=True),
+                Feature(f"a:{c}:new_thin", c, "num", NEW_AGG.get(c)),
+            ]
     # a row feature per unit: the value of one row of the unit picked at random (by a hash of its event
     # id). A day's mean would move with the unit's rows: its spread shrinks as rows are added (a day of
     # two logins has its mean sub-second near the middle, a day of one anywhere; a day of nine reads has
@@ -817,32 +882,49 @@ def _stats(
     return out
 
 
-def _judge_unit(
-    stream: str,
-    phase: str,
-    unit: str,
-    att: pl.DataFrame,
-    ben: pl.DataFrame,
-    feats: list[Feature],
-    cols: set[str],
-    aggs: set[str],
-    seed: int,
-) -> tuple[list[Finding], ClassifierScore | None]:
-    """Every test on one unit kind (rows, entity-days or tokens) of one (stream, phase), against null draws of benign entities."""
-    findings: list[Finding] = []
-    n = att.height
-    if n < (MIN_ROWS if unit == "rows" else MIN_DAYS):
-        return findings, None
-    ben = ben.filter(pl.col("_group").is_in(att["_group"].unique().implode()))
+@dataclass(frozen=True)
+class _Case:
+    """One unit kind (rows, entity-days or tokens) of one (stream, phase): its attack and benign units, features and declared sets."""
+
+    stream: str
+    phase: str
+    unit: str
+    att: pl.DataFrame
+    ben: pl.DataFrame
+    feats: list[Feature]
+    cols: set[str]
+    aggs: set[str]
+
+    def declared(self, f: Feature) -> bool:
+        """Whether a signal declared for the case's phase covers the feature."""
+        return _is_declared(f, self.cols, self.aggs)
+
+
+def _judge_unit(case: _Case, seed: int) -> tuple[list[Finding], ClassifierScore | None]:
+    """Every test on one unit kind of one (stream, phase), against null draws of benign entities."""
+    att, unit = case.att, case.unit
+    if att.height < (MIN_ROWS if unit == "rows" else MIN_DAYS):
+        return [], None
+    ben = case.ben.filter(pl.col("_group").is_in(att["_group"].unique().implode()))
     if ben.height < 2 * MIN_ROWS:
-        return findings, None
+        return [], None
     # every random draw below is assigned to rows in frame order: fix that order (joins and group-bys upstream do not)
-    att, ben = att.sort(_order(att)), ben.sort(_order(ben))
+    case = dataclasses.replace(case, att=att.sort(_order(att)), ben=ben.sort(_order(ben)))
+    findings, real = _findings(case, seed)
+    if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
+        return findings, None
+    return findings, _classify(case, real, seed)
+
+
+def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, str], float]]:
+    """The per-feature tests of a case, each against the highest figure of the null draws; (findings, the attack's figures)."""
+    att, ben, unit, feats = case.att, case.ben, case.unit, case.feats
+    n = att.height
     keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
     p99 = {
         f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99))
         for f in feats
-        if unit != "rows" and f.name.endswith((":distinct", ":new"))
+        if unit != "rows" and f.name.endswith((":distinct", ":new", ":distinct_thin", ":new_thin"))
     }
     real = _stats(att, ben, feats, unit, p99, seed)
     nulls = []
@@ -858,12 +940,11 @@ def _judge_unit(
         (min(n, MAX_KS_ROWS) + min(ben.height, MAX_KS_ROWS)) / max(min(n, MAX_KS_ROWS) * min(ben.height, MAX_KS_ROWS), 1)
     )
     by_name = {f.name: f for f in feats}
+    findings = []
     for (name, test), value in real.items():
         f = by_name[name]
-        base = max(
-            [nl.get((name, test), 0.0 if test != "single_auc" else 0.5) for nl in nulls],
-            default=0.0 if test != "single_auc" else 0.5,
-        )
+        neutral = 0.0 if test != "single_auc" else 0.5
+        base = max([nl.get((name, test), neutral) for nl in nulls], default=neutral)
         if test in ("unseen", "shape"):
             thr = base + UNSEEN_GAP
         elif test == "ks":
@@ -874,25 +955,28 @@ def _judge_unit(
             thr = max(SINGLE_AUC, base + margin)
         shown = p99[name] if test == "sticky" else base  # sticky: the p99; otherwise the null draws' highest figure
         findings.append(
-            Finding(
-                stream, phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, _is_declared(f, cols, aggs), unit
-            )
+            Finding(case.stream, case.phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, case.declared(f), unit)
         )
-    if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
-        return findings, None
-    # the adversarial classifier on matched samples, with every feature and without the declared ones;
-    # with few attack units, the mean over several draws (benign sample and folds) of the same attack units
-    a_s = att.sample(MAX_CLASS_ROWS // 4, seed=seed) if n > MAX_CLASS_ROWS // 4 else att
+    return findings, real
+
+
+def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> ClassifierScore:
+    """The adversarial classifier on matched samples, with every feature and without the declared ones.
+
+    With few attack units, the mean over several draws (benign sample and folds) of the same attack units.
+    """
+    att, ben = case.att, case.ben
+    a_s = att.sample(MAX_CLASS_ROWS // 4, seed=seed) if att.height > MAX_CLASS_ROWS // 4 else att
     draws = int(np.clip(math.ceil(DRAW_UNITS / max(a_s.height, 1)), 1, MAX_DRAWS))
     alls: list[float] = []
     unds: list[float] = []
-    folds = 0
+    folds = entities = n_att = n_ben = 0
     for d in range(draws):
         b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d)
         sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
         y = sample["_attack"].cast(pl.Int8).to_numpy()
-        X, dfeats, cat = _design(sample, ben, feats)
-        keep = np.array([not _is_declared(f, cols, aggs) for f in dfeats], dtype=bool)
+        X, dfeats, cat = _design(sample, ben, case.feats)
+        keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
         entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
         groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
         a_all, k_all = _cv_auc(X, y, groups, cat, split=d)
@@ -900,15 +984,26 @@ def _judge_unit(
         folds = max(folds, k_all)
         alls += [a_all] if a_all is not None else []
         unds += [a_und] if a_und is not None else []
-    auc_all = float(np.mean(alls)) if alls else None
-    auc_und = float(np.mean(unds)) if unds else None
-    verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
+        n_att, n_ben = int(y.sum()), int((1 - y).sum())
+    by_name = {f.name: f for f in case.feats}
     singles = sorted(
-        ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not _is_declared(by_name[k[0]], cols, aggs)), reverse=True
+        ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not case.declared(by_name[k[0]])), reverse=True
     )
     top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
-    return findings, ClassifierScore(
-        stream, phase, unit, auc_all, auc_und, int(y.sum()), int((1 - y).sum()), folds, top, entities, verdict, draws
+    verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
+    return ClassifierScore(
+        case.stream,
+        case.phase,
+        case.unit,
+        float(np.mean(alls)) if alls else None,
+        float(np.mean(unds)) if unds else None,
+        n_att,
+        n_ben,
+        folds,
+        top,
+        entities,
+        verdict,
+        draws,
     )
 
 
@@ -995,7 +1090,7 @@ def audit_rows(
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))
-                f, c = _judge_unit(stream, phase, unit, att, ben, feats, cols, aggs, seed=len(findings))
+                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs), seed=len(findings))
                 findings += f
                 if c is not None and unit != "tokens":
                     scores.append(c)

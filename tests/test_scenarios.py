@@ -35,13 +35,13 @@ CATALOGUE = [
     "coupang-forged-token-v2",
     "bulk-export-before-departure-v2",
     "snooping-agent-v2",
-    "compromised-employee-v2",
+    "compromised-employee-v3",
     "slow-drip-analyst-v2",
-    "privilege-misuse-v2",
+    "privilege-misuse-v3",
     "classic-after-hours-theft-v2",
     "classic-job-hunt-theft-v2",
-    "classic-admin-impersonation-v2",
-    "classic-colleague-mailout-v2",
+    "classic-admin-impersonation-v3",
+    "classic-colleague-mailout-v3",
     "classic-layoff-survivor-upload-v2",
 ]
 RULES_AND_STATS = [
@@ -184,7 +184,7 @@ def test_stealth_changes_the_rows_and_defaults_are_the_declared_ones(tmp_path: P
     from simulator.engine import generate
 
     def admin_rows(stealth: float) -> pl.DataFrame:
-        out = generate(_small([{"id": "compromised-employee-v2", "knobs": {"stealth": stealth}}]), tmp_path / f"s{stealth}")
+        out = generate(_small([{"id": "compromised-employee-v3", "knobs": {"stealth": stealth}}]), tmp_path / f"s{stealth}")
         ev = pl.read_parquet(layout.truth_file(out, "malicious_events"))
         admin = pl.concat([pl.read_parquet(f) for f in (out / "logs" / "admin").rglob("*.parquet")])
         return admin.join(ev.select("event_id"), on="event_id")
@@ -193,7 +193,7 @@ def test_stealth_changes_the_rows_and_defaults_are_the_declared_ones(tmp_path: P
     assert blatant.height > 2 * quiet.height  # fewer reads
     assert (blatant["country"] != "KR").all() and (quiet["country"] == "KR").all()  # abroad from day one vs a domestic address
     assert blatant["ticket_id"].null_count() == blatant.height and quiet["ticket_id"].null_count() < quiet.height / 2
-    assert load("compromised-employee-v2").Knobs().stealth == 0.5
+    assert load("compromised-employee-v3").Knobs().stealth == 0.5
 
 
 def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> None:
@@ -202,9 +202,9 @@ def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> 
 
     with pytest.raises(ConfigError, match=r"scenarios\.0\.knobs\.stealth.*1\.5"):
         validate({"name": "x", "scenarios": [{"id": "snooping-agent-v2", "knobs": {"stealth": 1.5}}]})
-    cfg = _small([{"id": "classic-admin-impersonation-v2", "count": 500}])
+    cfg = _small([{"id": "classic-admin-impersonation-v3", "count": 500}])
     with pytest.raises(
-        SimulationError, match=r"classic-admin-impersonation-v2.*actors=1.*only 0 active employees fit.*count=500.*lower count"
+        SimulationError, match=r"classic-admin-impersonation-v3.*actors=1.*only 0 active employees fit.*count=500.*lower count"
     ):
         generate(cfg, tmp_path / "too-many")
     assert not (tmp_path / "too-many").exists()

@@ -117,16 +117,7 @@ class ForgedToken:
         w = r.uniform(0.7, 1.3, n_days)  # "a little every day", not exactly the same amount
         per_day = np.maximum(1, np.round(w * knobs.daily_share * cfg.world.customers)).astype(np.int64)
         cuts = np.minimum(np.concatenate([[0], np.cumsum(per_day)]), cfg.world.customers)  # the sweep stops at the last id
-        ips, asn, idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
-        country = pools.FOREIGN_CLOUD.country[idx]
-        # stealth: that share of the crawler's addresses are domestic mobile proxies instead
-        proxy = r.random(knobs.ip_pool) < knobs.stealth
-        k_ip, k_asn, k_idx = pools.addresses_in(pools.KR_MOBILE, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
-        ips, asn, country = (
-            np.where(proxy, k_ip, ips),
-            np.where(proxy, k_asn, asn),
-            np.where(proxy, pools.KR_MOBILE.country[k_idx], country),
-        )
+        ips, asn, country = self._addresses(knobs, r)
         n = cfg.world.customers
         a = int(n * 0.6180339887) | 1
         while np.gcd(a, n) != 1:
@@ -145,6 +136,20 @@ class ForgedToken:
             ip_country=country,
             knobs=knobs,
             scatter=(a, int(r.integers(n))),
+        )
+
+    @staticmethod
+    def _addresses(knobs: Knobs, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The crawler's address pool (address, ASN, country): overseas cloud hosts, of which a stealth share
+        are domestic mobile proxies instead."""
+        ips, asn, idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
+        country = pools.FOREIGN_CLOUD.country[idx]
+        proxy = r.random(knobs.ip_pool) < knobs.stealth
+        k_ip, k_asn, k_idx = pools.addresses_in(pools.KR_MOBILE, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
+        return (
+            np.where(proxy, k_ip, ips),
+            np.where(proxy, k_asn, asn),
+            np.where(proxy, pools.KR_MOBILE.country[k_idx], country),
         )
 
     def declared_easy(self, knobs: Knobs) -> str | None:
@@ -227,27 +232,11 @@ class ForgedToken:
         if not plan.first_day <= day_index < plan.end_day:
             return {}
         k = plan.knobs
-        ids = ctx.ids
-        b_lo, b_hi = int(ids[0]), int(ids[-1]) + 1
         t0 = utc_micros(cfg.time.start + dt.timedelta(days=day_index), cfg.time.timezone)
         day_rng = rng(cfg.seed, "scenario-day", plan.incident_id, day_index)
         slot_ip = day_rng.integers(0, len(plan.ips), int(np.ceil(24 / k.rotation_hours)) + 1)
-        if day_index < plan.bulk_day:
-            phase = "probe"
-            targets = np.sort(day_rng.integers(0, signed_up(cfg, day_index), k.probe_reads_per_day))
-            frac = np.sort(day_rng.random(len(targets)))
-            sel = (targets >= b_lo) & (targets < b_hi)
-            targets, frac = targets[sel], frac[sel]
-        else:
-            phase = "bulk"
-            d = day_index - plan.bulk_day
-            lo, hi = int(plan.lo[d]), int(plan.hi[d])
-            pos = self._position(plan, cfg, ids.astype(np.int64))
-            sel = (pos >= lo) & (pos < hi) & ctx.signed_up(day_index)
-            targets, pos = ids[sel].astype(np.int64), pos[sel]
-            order = np.argsort(pos, kind="stable")
-            targets, pos = targets[order], pos[order]
-            frac = (pos - lo + 0.5) / max(hi - lo, 1)  # the sweep walks its positions in order over the day
+        phase = "probe" if day_index < plan.bulk_day else "bulk"
+        targets, frac = self._targets(plan, cfg, day_index, ctx, day_rng)
         if len(targets) == 0:
             return {}
         r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
@@ -257,18 +246,7 @@ class ForgedToken:
             human = r.random(n) < k.stealth
             t_cust = np.where(human, session_starts(cfg, ctx, ctx.index(targets), t0, r), t_cust)
         token = r.integers(1, np.iinfo(np.int64).max, n, dtype=np.int64)
-        # page mix per customer: my-info once, the address list a few times, rarely edit or orders
-        al = 1 + r.poisson(k.address_list_reads - 1, n)
-        extra_edit = (r.random(n) < 0.0015).astype(np.int64)
-        extra_orders = (r.random(n) < 0.003).astype(np.int64)
-        per = 1 + al + extra_edit + extra_orders
-        cust = np.repeat(np.arange(n), per)
-        pos = np.arange(len(cust)) - np.repeat(np.cumsum(per) - per, per)
-        ep = np.full(len(cust), ADDRESS_LIST)
-        ep[pos == 0] = MY_INFO
-        last = pos == np.repeat(per - 1, per)
-        ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
-        ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
+        cust, ep, per = self._pages(k, r, n)
         ts = t_cust[cust] + think_times(r, per)
         # the address a token is used from is the one of the rotation slot its first page falls in
         slot = ((np.minimum(t_cust, t0 + DAY_US - 1) - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)[cust]
@@ -298,3 +276,39 @@ class ForgedToken:
         # pages past midnight fall out of the day, as customers' own do
         gateway = gateway.filter(pl.col("ts") < t0 + DAY_US)
         return {"gateway": gateway} if gateway.height else {}
+
+    def _targets(
+        self, plan: Plan, cfg: SimConfig, day_index: int, ctx: CustomerBlock, day_rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The block's customers read on the day, in order, and when in the day (a fraction): a few scattered
+        probing reads (drawn for the whole world, so every block draws the same), then the day's slice of the sweep."""
+        ids = ctx.ids
+        if day_index < plan.bulk_day:
+            targets = np.sort(day_rng.integers(0, signed_up(cfg, day_index), plan.knobs.probe_reads_per_day))
+            frac = np.sort(day_rng.random(len(targets)))
+            sel = (targets >= int(ids[0])) & (targets < int(ids[-1]) + 1)
+            return targets[sel], frac[sel]
+        d = day_index - plan.bulk_day
+        lo, hi = int(plan.lo[d]), int(plan.hi[d])
+        pos = self._position(plan, cfg, ids.astype(np.int64))
+        sel = (pos >= lo) & (pos < hi) & ctx.signed_up(day_index)
+        targets, pos = ids[sel].astype(np.int64), pos[sel]
+        order = np.argsort(pos, kind="stable")
+        return targets[order], (pos[order] - lo + 0.5) / max(hi - lo, 1)  # the sweep walks its positions in order over the day
+
+    @staticmethod
+    def _pages(k: Knobs, r: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pages of ``n`` forged tokens (one per customer): my-info once, the address list a few times, rarely an
+        edit or the orders; (token index per page, endpoint per page, pages per token)."""
+        al = 1 + r.poisson(k.address_list_reads - 1, n)
+        extra_edit = (r.random(n) < 0.0015).astype(np.int64)
+        extra_orders = (r.random(n) < 0.003).astype(np.int64)
+        per = 1 + al + extra_edit + extra_orders
+        cust = np.repeat(np.arange(n), per)
+        pos = np.arange(len(cust)) - np.repeat(np.cumsum(per) - per, per)
+        ep = np.full(len(cust), ADDRESS_LIST)
+        ep[pos == 0] = MY_INFO
+        last = pos == np.repeat(per - 1, per)
+        ep[last & np.repeat(extra_orders == 1, per)] = ORDER_HISTORY
+        ep[(pos == np.repeat(per - 1 - extra_orders, per)) & np.repeat(extra_edit == 1, per)] = ADDRESS_EDIT
+        return cust, ep, per

@@ -50,6 +50,8 @@ ROUTINE_ROWS = 3_000
 TICKET_FLOOR = 0.95
 #: Roles whose routine includes bulk queries and exports (administrators' does not: they view and edit).
 BULK_ROLES = ("analyst",)
+#: Share of a privilege misuser's record opens that are out of role at stealth 1 (all of them at stealth 0).
+OUT_OF_ROLE_FLOOR = 0.2
 #: Roles that can see customer records in the internal tools.
 ACCESS = ("support_agent", "logistics", "analyst", "administrator", "backend_engineer", "platform_engineer")
 
@@ -164,37 +166,7 @@ class StaffScenario:
             (pl.col("hire_date") < start - dt.timedelta(days=30))
             & (pl.col("termination_date").is_null() | (pl.col("termination_date") > first_date + dt.timedelta(days=2)))
         )
-        fit = active.filter(pl.col("role").is_in(self.roles)).sort("employee_id")
-        note = "role fit"
-        end_of = cfg.time.end
-        if self.leaver:
-            # leavers with room for the scenario: at least a week (or its duration) after the start
-            room = first_date + dt.timedelta(days=min(knobs.duration_days, 7))
-            leaving = fit.filter(
-                pl.col("termination_date").is_not_null()
-                & (pl.col("termination_date") >= room)
-                & (pl.col("termination_date") <= end_of)
-            )
-            if leaving.height >= knobs.actors:
-                fit, note = leaving, "leaves during the span"
-            else:
-                note = "role fit; the departure falls after the span"
-        if self.layoff_team:
-            # departures in the year before the incident
-            gone = emp.filter(
-                pl.col("termination_date").is_between(first_date - dt.timedelta(days=365), first_date, closed="left")
-            )
-            losses = gone.group_by("team").len().sort("len", "team", descending=[True, False])
-            for team in losses["team"].to_list():
-                members = fit.filter(pl.col("team") == team)
-                if members.height >= knobs.actors:
-                    fit, note = members, f"survivor of team {team}, which lost the most people"
-                    break
-        if fit.height < knobs.actors:
-            raise ScenarioError(
-                f"{self.id}: knobs.actors={knobs.actors} but only {fit.height} active employees fit (roles {', '.join(self.roles)}); "
-                f"lower actors or raise world.employees"
-            )
+        fit, note = self._fit(cfg, emp, active, first_date, knobs)
         pick = np.sort(r.choice(fit.height, size=knobs.actors, replace=False))
         chosen = fit[pick]
         actors = tuple(int(x) for x in chosen["employee_id"])
@@ -224,6 +196,42 @@ class StaffScenario:
             else ()
         )
         return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets)
+
+    def _fit(
+        self, cfg: SimConfig, emp: pl.DataFrame, active: pl.DataFrame, first_date: dt.date, knobs: StaffKnobs
+    ) -> tuple[pl.DataFrame, str]:
+        """The employees who fit (role; a leaver; a survivor of the team that lost the most people) and how they were chosen."""
+        fit = active.filter(pl.col("role").is_in(self.roles)).sort("employee_id")
+        note = "role fit"
+        if self.leaver:
+            # leavers with room for the scenario: at least a week (or its duration) after the start
+            room = first_date + dt.timedelta(days=min(knobs.duration_days, 7))
+            leaving = fit.filter(
+                pl.col("termination_date").is_not_null()
+                & (pl.col("termination_date") >= room)
+                & (pl.col("termination_date") <= cfg.time.end)
+            )
+            if leaving.height >= knobs.actors:
+                fit, note = leaving, "leaves during the span"
+            else:
+                note = "role fit; the departure falls after the span"
+        if self.layoff_team:
+            # departures in the year before the incident
+            gone = emp.filter(
+                pl.col("termination_date").is_between(first_date - dt.timedelta(days=365), first_date, closed="left")
+            )
+            losses = gone.group_by("team").len().sort("len", "team", descending=[True, False])
+            for team in losses["team"].to_list():
+                members = fit.filter(pl.col("team") == team)
+                if members.height >= knobs.actors:
+                    fit, note = members, f"survivor of team {team}, which lost the most people"
+                    break
+        if fit.height < knobs.actors:
+            raise ScenarioError(
+                f"{self.id}: knobs.actors={knobs.actors} but only {fit.height} active employees fit (roles {', '.join(self.roles)}); "
+                f"lower actors or raise world.employees"
+            )
+        return fit, note
 
     def _needs_colleague(self) -> bool:
         return any(a.identity != "self" for a in self.acts)
@@ -269,127 +277,224 @@ class StaffScenario:
             return {}
         phase_i = next(i for i, (_, a, b) in enumerate(plan.phases) if a <= day_index < b)
         act = self.acts[phase_i]
-        _, p_first, p_end = plan.phases[phase_i]
-        k = plan.knobs
-        s = k.stealth
         admin, auth = [], []
-        for j, actor in enumerate(plan.actors):
-            r = rng(cfg.seed, "scenario-staff", plan.incident_id, day_index, j)
-            if not sd.works(actor) and not (act.days_off and r.random() < 1 - s):
-                continue  # a day off (rota, weekend, holiday): only blatant actors come in
-            ramp = (1 + 2 * (day_index - p_first + 0.5) / max(p_end - p_first, 1)) / 2 if act.ramp else 1.0
-            vol = k.rate * (1 - 0.75 * s) * ramp
-            n_views = int(r.poisson(act.views * vol))
-            # people whose role never pulls in bulk (support, logistics) give up pulls as they hide
-            pull_habit = 1.0 if sd.role(actor) in BULK_ROLES else 1 - s
-            n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
-            # and people whose routine is batch queries (analysts) read as their peers do: a stealth
-            # share of their single reads becomes routine queries, so their rows keep the role's mix
-            as_query = int(r.binomial(n_views, s * (1 - single_read_share(sd.role(actor)))))
-            n_views, n_queries = n_views - as_query, as_query
-            n_pulls += n_queries
-            if day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
-                n_views, n_pulls = (1, 0) if act.views >= act.pulls * pull_habit else (0, 1)
-            n = n_views + n_pulls
-            if n == 0:
+        for j in range(len(plan.actors)):
+            ad = _ActorDay(plan, act, cfg, day_index, sd, j, rng(cfg.seed, "scenario-staff", plan.incident_id, day_index, j))
+            counts = self._counts(ad)
+            if counts is None:
                 continue
-            colleague = plan.colleagues[j]
-            emp_id = colleague if act.identity == "as_colleague" else actor  # whose account the rows carry
-            device_of = colleague if act.identity == "colleague_device" else actor  # whose machine they run on
-            day_s = sd.session(actor, r)
-            night_s = sd.night_session(actor, r)
-            if act.origin == "takeover":
-                # an outsider's own device; blatant: abroad from the first day; stealthy: a domestic
-                # mobile address at first, abroad only for the last (1 - stealth)^2 share of the days
-                abroad = day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
-                net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
-                u = rng(cfg.seed, "scenario-ip", plan.incident_id, j).random(2)
-                ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
-                device = sd.new_device(plan.incident_id * 1000 + j)
-                # the outsider keeps their own hours, a session of the working day; stealthy: the
-                # account holder's hours (drawn as the holder's own starts are drawn)
-                own_start = sd.usual_start(actor, r) if r.random() < s else sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
-                day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
-            else:
-                own = sd.session(device_of, r).device if device_of != actor else day_s.device
-                day_s = Session(day_s.start, day_s.ip, day_s.country, own)
-                night_s = Session(night_s.start, night_s.ip, night_s.country, own)
-            # when: inside the actor's working hours, or at night (the blatant share shrinks with stealth)
-            night = r.random(n) < act.night * (1 - s)
-            ts = np.where(night, sd.night_times(n, r), sd.work_times(day_s, n, r))
-            ip = np.where(night, night_s.ip, day_s.ip)
-            country = np.where(night, night_s.country, day_s.country)
-            devices = np.where(night, night_s.device, day_s.device)
-            # what: single reads (fixed targets or anyone who exists), then bulk pulls over an id range
-            is_pull = np.arange(n) >= n_views
-            converted = np.arange(n) >= n - n_queries  # single reads done as routine queries (see above)
-            if plan.targets:
-                tg = np.asarray(plan.targets[j], dtype=np.int64)
-                customer = tg[r.integers(0, len(tg), n)]
-            else:
-                customer = sd.customers(n, r)
-            ticket_p = act.ticket + (TICKET_FLOOR - act.ticket) * s
-            tied = r.random(n) < ticket_p
-            ticket = sd.tickets(emp_id, n, r)  # reused: numbers of the account's own tickets of the day
-            # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
-            size = np.where(converted, ROUTINE_ROWS, act.pull_rows ** (1 - s) * ROUTINE_ROWS**s)
-            sigma = np.where(converted, QUERY_SIGMA, 0.5 * (1 - s) + QUERY_SIGMA * s)  # spread toward the routine queries'
-            rows = np.minimum(scaled_rows(cfg, np.exp(r.normal(np.log(np.maximum(size, 1)), sigma, n))), sd.customers_signed_up)
-            lo = sd.pull_ranges(rows, r)
-            routine = (r.random(n) < s) | converted  # stealthy pulls run as routine SQL queries
-            channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
-            # a plain record open follows the account's role mix; an out-of-role action (edits by support) is declared
-            opens = sd.view_actions(emp_id, n, r) if act.view_action == "view" else np.full(n, act.view_action, dtype=object)
-            action = np.where(is_pull, np.where(channel == "sql", "query", "export"), opens)
-            export_ticket = ticket_ids("export", day_index, emp_id, r.integers(0, 8, n))
-            ticket = np.where(is_pull, export_ticket, ticket)
-            admin.append(
-                pl.DataFrame(
-                    {
-                        "ts": ts,
-                        "employee_id": np.full(n, emp_id, dtype=np.int64),
-                        "customer_id": pl.Series(customer).set(pl.Series(is_pull), None),
-                        "row_count": np.where(is_pull, rows, 1),
-                        "action": action.tolist(),
-                        "channel": channel.tolist(),
-                        "ticket_id": pl.Series(ticket).set(pl.Series(~tied | (is_pull & (channel == "sql"))), None),
-                        "ip": ip,
-                        "country": country.tolist(),
-                        "device": devices.tolist(),
-                        "phase": [act.phase] * n,
-                        "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
-                        "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),
-                        # reads of a few chosen people: a targeted record, not a row in a list
-                        "_xkind": pl.Series(["targeted" if plan.targets else None] * n, dtype=pl.String),
-                    }
-                )
-            )
+            day = self._sessions(ad)
+            ts, sessions = self._when(ad, counts.views + counts.pulls, day)
+            admin.append(self._admin_rows(ad, counts, day, ts, sessions))
             # a login opens each session that is not the account's ordinary working session of the day
-            sessions = []
-            if night.any():
-                sessions.append((night, night_s, True))
-            if (~night).any() and (act.origin == "takeover" or act.identity == "as_colleague" or not sd.works(emp_id)):
-                sessions.append((~night, day_s, False))
-            for mask, sess, at_night in sessions:
-                auth.append(
-                    pl.DataFrame(
-                        {
-                            # a day session's login comes a minute before its start, as benign logins
-                            "ts": [max(int(ts[mask].min()) - 60 * SEC, sd.t0) if at_night else sd.login_time(sess)],
-                            "event": ["employee_login"],
-                            "employee_id": [emp_id],
-                            "ip": [sess.ip],
-                            "country": [sess.country],
-                            "phase": [act.phase],
-                        }
-                    )
-                )
+            auth += [self._login(act, sd, day.account, ts[m], sess, night) for m, sess, night, login in sessions if login]
         out = {}
         if admin:
             out["admin"] = pl.concat(admin, how="diagonal_relaxed")
         if auth:
             out["auth"] = pl.concat(auth, how="diagonal_relaxed")
         return out
+
+    def _counts(self, ad: _ActorDay) -> _Counts | None:
+        """How many single reads, pulls and reads done as routine queries the actor makes on the day (None: none)."""
+        plan, act, sd, r, actor, s = ad.plan, ad.act, ad.sd, ad.r, ad.actor, ad.stealth
+        if not sd.works(actor) and not (act.days_off and r.random() < 1 - s):
+            return None  # a day off (rota, weekend, holiday): only blatant actors come in
+        _, p_first, p_end = next(p for p in plan.phases if p[1] <= ad.day_index < p[2])
+        ramp = (1 + 2 * (ad.day_index - p_first + 0.5) / max(p_end - p_first, 1)) / 2 if act.ramp else 1.0
+        vol = plan.knobs.rate * (1 - 0.75 * s) * ramp
+        n_views = int(r.poisson(act.views * vol))
+        # people whose role never pulls in bulk (support, logistics) give up pulls as they hide
+        pull_habit = 1.0 if sd.role(actor) in BULK_ROLES else 1 - s
+        n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
+        # and people whose routine is batch queries (analysts) read as their peers do: a stealth
+        # share of their single reads becomes routine queries, so their rows keep the role's mix
+        as_query = int(r.binomial(n_views, s * (1 - single_read_share(sd.role(actor)))))
+        n_views, n_queries = n_views - as_query, as_query
+        n_pulls += n_queries
+        if ad.day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
+            n_views, n_pulls = (1, 0) if act.views >= act.pulls * pull_habit else (0, 1)
+        return _Counts(n_views, n_pulls, n_queries) if n_views + n_pulls else None
+
+    def _sessions(self, ad: _ActorDay) -> _Day:
+        """The sessions the actor's rows of the day come from (see :class:`_Day`)."""
+        plan, act, sd, r, actor, s = ad.plan, ad.act, ad.sd, ad.r, ad.actor, ad.stealth
+        colleague = plan.colleagues[ad.j]
+        account = colleague if act.identity == "as_colleague" else actor  # whose account the rows carry
+        device_of = colleague if act.identity == "colleague_device" else actor  # whose machine they run on
+        day_s = sd.session(actor, r)
+        night_s = sd.night_session(actor, r)
+        own = None
+        if act.origin == "takeover":
+            # an outsider's own device; blatant: abroad from the first day; stealthy: a domestic
+            # mobile address at first, abroad only for the last (1 - stealth)^2 share of the days
+            abroad = ad.day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
+            net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
+            u = rng(ad.cfg.seed, "scenario-ip", plan.incident_id, ad.j).random(2)
+            ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
+            device = sd.new_device(plan.incident_id * 1000 + ad.j)
+            # the outsider keeps their own hours, a session of the working day; stealthy: the
+            # account holder's hours (drawn as the holder's own starts are drawn)
+            own_start = sd.usual_start(actor, r) if r.random() < s else sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
+            day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
+            if s > 0:
+                # stealthy: the employee's stolen session replayed through the company VPN (an infostealer's
+                # cookies and VPN password): the employee's own laptop and a VPN address, as remote work
+                vpn = sd.night_session(actor, r)
+                own = Session(own_start, vpn.ip, vpn.country, vpn.device)
+        else:
+            dev = sd.session(device_of, r).device if device_of != actor else day_s.device
+            if act.identity != "self" and s > 0:
+                # stealthy: some reads from the account's own session (the colleague's unlocked machine
+                # while they are away; the actor's own laptop for his own account), with no second device
+                own = sd.session(account, r) if account != actor else day_s
+            day_s = Session(day_s.start, day_s.ip, day_s.country, dev)
+            night_s = Session(night_s.start, night_s.ip, night_s.country, dev)
+        return _Day(account, day_s, night_s, own)
+
+    @staticmethod
+    def _when(ad: _ActorDay, n: int, day: _Day) -> tuple[np.ndarray, list[tuple[np.ndarray, Session, bool, bool]]]:
+        """Times of the day's ``n`` rows and the sessions they come from: (row mask, session, at night,
+        whether it needs a login, i.e. is not the account's ordinary working session of the day)."""
+        act, sd, r, s = ad.act, ad.sd, ad.r, ad.stealth
+        # inside the actor's working hours, or at night (the blatant share shrinks with stealth)
+        night = r.random(n) < act.night * (1 - s)
+        ts = np.where(night, sd.night_times(n, r), sd.work_times(day.day, n, r))
+        # stealthy: a stealth share of the day's rows come from the account's own session (see _sessions)
+        hidden = (~night & (r.random(n) < s)) if day.own is not None else np.zeros(n, dtype=bool)
+        if hidden.any() and day.own is not None:
+            ts = np.where(hidden, sd.work_times(day.own, n, r), ts)
+        away = not sd.works(day.account)  # the account holder is not at work: no session of theirs is open
+        takeover = act.origin == "takeover"
+        sessions = [
+            (night, day.night, True, True),
+            (~night & ~hidden, day.day, False, takeover or act.identity == "as_colleague" or away),
+        ]
+        if day.own is not None:
+            sessions.append((hidden, day.own, False, takeover or away))
+        return ts, [x for x in sessions if x[0].any()]
+
+    def _admin_rows(
+        self, ad: _ActorDay, c: _Counts, day: _Day, ts: np.ndarray, sessions: list[tuple[np.ndarray, Session, bool, bool]]
+    ) -> pl.DataFrame:
+        """The actor's admin rows of the day: single reads (fixed targets or anyone who exists), then bulk pulls over an id range."""
+        plan, act, sd, r, s = ad.plan, ad.act, ad.sd, ad.r, ad.stealth
+        n = c.views + c.pulls
+        is_pull = np.arange(n) >= c.views
+        converted = np.arange(n) >= n - c.queries  # single reads done as routine queries (see _counts)
+        if plan.targets:
+            tg = np.asarray(plan.targets[ad.j], dtype=np.int64)
+            customer = tg[r.integers(0, len(tg), n)]
+        else:
+            customer = sd.customers(n, r)
+        ticket_p = act.ticket + (TICKET_FLOOR - act.ticket) * s
+        tied = r.random(n) < ticket_p
+        ticket = sd.tickets(day.account, n, r)  # reused: numbers of the account's own tickets of the day
+        # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
+        size = np.where(converted, ROUTINE_ROWS, act.pull_rows ** (1 - s) * ROUTINE_ROWS**s)
+        sigma = np.where(converted, QUERY_SIGMA, 0.5 * (1 - s) + QUERY_SIGMA * s)  # spread toward the routine queries'
+        rows = np.minimum(scaled_rows(ad.cfg, np.exp(r.normal(np.log(np.maximum(size, 1)), sigma, n))), sd.customers_signed_up)
+        lo = sd.pull_ranges(rows, r)
+        routine = (r.random(n) < s) | converted  # stealthy pulls run as routine SQL queries
+        channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
+        action = np.where(is_pull, np.where(channel == "sql", "query", "export"), self._opens(act, sd, day.account, n, s, r))
+        export_ticket = ticket_ids("export", ad.day_index, day.account, r.integers(0, 8, n))
+        ticket = np.where(is_pull, export_ticket, ticket)
+        return pl.DataFrame(
+            {
+                "ts": ts,
+                "employee_id": np.full(n, day.account, dtype=np.int64),
+                "customer_id": pl.Series(customer).set(pl.Series(is_pull), None),
+                "row_count": np.where(is_pull, rows, 1),
+                "action": action.tolist(),
+                "channel": channel.tolist(),
+                "ticket_id": pl.Series(ticket).set(pl.Series(~tied | (is_pull & (channel == "sql"))), None),
+                "ip": _of_sessions(sessions, n, "ip"),
+                "country": _of_sessions(sessions, n, "country").tolist(),
+                "device": _of_sessions(sessions, n, "device").tolist(),
+                "phase": [act.phase] * n,
+                "_xlo": pl.Series(lo).set(pl.Series(~is_pull), None),
+                "_xn": pl.Series(rows).set(pl.Series(~is_pull), None),
+                # reads of a few chosen people: a targeted record, not a row in a list
+                "_xkind": pl.Series(["targeted" if plan.targets else None] * n, dtype=pl.String),
+            }
+        )
+
+    @staticmethod
+    def _opens(act: Act, sd: StaffDay, account: int, n: int, s: float, r: np.random.Generator) -> np.ndarray:
+        """Actions of ``n`` record opens: the account's role mix, or the scenario's out-of-role action
+        (edits by support), of which a stealthy actor does fewer, the rest plain opens (OUT_OF_ROLE_FLOOR at stealth 1)."""
+        opens = sd.view_actions(account, n, r)
+        if act.view_action == "view":
+            return opens
+        if s == 0:
+            return np.full(n, act.view_action, dtype=object)
+        return np.where(r.random(n) < 1 - (1 - OUT_OF_ROLE_FLOOR) * s, act.view_action, opens)
+
+    @staticmethod
+    def _login(act: Act, sd: StaffDay, account: int, ts: np.ndarray, sess: Session, at_night: bool) -> pl.DataFrame:
+        """The login that opens a session of the day's rows (``ts``: the session's row times)."""
+        return pl.DataFrame(
+            {
+                # a day session's login comes a minute before its start, as benign logins
+                "ts": [max(int(ts.min()) - 60 * SEC, sd.t0) if at_night else sd.login_time(sess)],
+                "event": ["employee_login"],
+                "employee_id": [account],
+                "ip": [sess.ip],
+                "country": [sess.country],
+                "phase": [act.phase],
+            }
+        )
+
+
+def _of_sessions(sessions: list[tuple[np.ndarray, Session, bool, bool]], n: int, attr: str) -> np.ndarray:
+    """One attribute of the session each of ``n`` rows comes from."""
+    out = np.empty(n, dtype=np.int64 if attr == "ip" else object)
+    for mask, sess, _, _ in sessions:
+        out[mask] = getattr(sess, attr)
+    return out
+
+
+@dataclass(frozen=True)
+class _ActorDay:
+    """One actor's day of an incident: what every rendering step needs."""
+
+    plan: Plan
+    act: Act  # the phase of the day
+    cfg: SimConfig
+    day_index: int
+    sd: StaffDay
+    j: int  # the actor's index in the plan
+    r: np.random.Generator  # the actor-day's generator: every step draws from it in turn
+
+    @property
+    def actor(self) -> int:
+        """The actor's employee id."""
+        return self.plan.actors[self.j]
+
+    @property
+    def stealth(self) -> float:
+        """The incident's stealth knob."""
+        return self.plan.knobs.stealth
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """An actor's work of one day: single reads, bulk pulls, and how many of the pulls are reads done as routine queries."""
+
+    views: int
+    pulls: int
+    queries: int
+
+
+@dataclass(frozen=True)
+class _Day:
+    """The sessions an actor's rows of one day come from."""
+
+    account: int  # whose account the rows carry
+    day: Session  # the working session the rows come from (device: whose machine they run on)
+    night: Session  # the night session (from home, through the VPN)
+    own: Session | None  # stealthy: the account's own session, which some rows come from (None: not used)
 
 
 # ---- the catalogue ------------------------------------------------------------------------------
@@ -442,7 +547,7 @@ class SnoopingAgent(StaffScenario):
 class CompromisedEmployee(StaffScenario):
     """Someone else using an employee's account: new device, another country, odd hours."""
 
-    id = "compromised-employee-v2"
+    id = "compromised-employee-v3"
     summary = "an outsider uses an employee's account from a new device and another country at odd hours, scraping records"
     roles = ("support_agent", "logistics", "administrator", "analyst")
     Knobs = _knobs("CompromisedEmployeeKnobs", duration_days=6, stealth=0.5)
@@ -462,7 +567,7 @@ class SlowDripAnalyst(StaffScenario):
 class PrivilegeMisuse(StaffScenario):
     """Access to fields or actions outside the role."""
 
-    id = "privilege-misuse-v2"
+    id = "privilege-misuse-v3"
     summary = "a support or logistics employee edits customer records and exports lists, actions outside the role"
     roles = ("support_agent", "logistics")
     Knobs = _knobs("PrivilegeMisuseKnobs", duration_days=10, stealth=0.5)
@@ -503,7 +608,7 @@ class JobHuntThenTheft(StaffScenario):
 class AdminImpersonation(StaffScenario):
     """CERT script 3: an administrator takes over a colleague's login and acts as them."""
 
-    id = "classic-admin-impersonation-v2"
+    id = "classic-admin-impersonation-v3"
     summary = "classic 3: an administrator obtains a colleague's login, then reads, edits and exports as that colleague from his own device"
     roles = ("administrator",)
     Knobs = _knobs("AdminImpersonationKnobs", PhasedKnobs, duration_days=6, stealth=0.5, phase_split=0.34)
@@ -516,7 +621,7 @@ class AdminImpersonation(StaffScenario):
 class ColleagueMailout(StaffScenario):
     """CERT script 4: reads data on a colleague's machine and mails it out, more and more often."""
 
-    id = "classic-colleague-mailout-v2"
+    id = "classic-colleague-mailout-v3"
     summary = "classic 4: an employee works from a colleague's machine and mails records out, more and more often"
     roles = ("support_agent", "logistics", "analyst")
     Knobs = _knobs("ColleagueMailoutKnobs", duration_days=21, stealth=0.5)

@@ -41,19 +41,16 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
-from simulator.staff_traffic import HOUR, QUERY_SIGMA, SEC, Session, StaffDay, scaled_rows, single_read_share, ticket_ids
+from simulator.staff_traffic import QUERY_SIGMA, Session, StaffDay, scaled_rows, single_read_share, ticket_ids
+from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR, SEC
 from simulator.world import signed_up
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
 #: Share of single reads tied to a ticket at stealth 1 (the peers' habit); below it, reads lack tickets.
 TICKET_FLOOR = 0.95
-#: Roles whose routine includes bulk queries and exports (administrators' does not: they view and edit).
-BULK_ROLES = ("analyst",)
 #: Share of a privilege misuser's record opens that are out of role at stealth 1 (all of them at stealth 0).
 OUT_OF_ROLE_FLOOR = 0.2
-#: Roles that can see customer records in the internal tools.
-ACCESS = ("support_agent", "logistics", "analyst", "administrator", "backend_engineer", "platform_engineer")
 
 
 class StaffKnobs(BaseModel):
@@ -114,7 +111,7 @@ class StaffScenario:
     id = ""
     summary = ""
     Knobs = StaffKnobs
-    roles: tuple[str, ...] = ACCESS
+    roles: tuple[str, ...] = ACCESS_ROLES
     leaver = False  # prefer employees who leave during the span; the window ends at the departure
     layoff_team = False  # prefer members of the team that lost the most people
     acts: tuple[Act, ...] = ()
@@ -635,7 +632,7 @@ class LayoffSurvivorUpload(StaffScenario):
     summary = (
         "classic 5: a member of the team that lost the most people in the past year uploads customer data to outside storage"
     )
-    roles = ACCESS
+    roles = ACCESS_ROLES
     layoff_team = True
     Knobs = _knobs("LayoffSurvivorUploadKnobs", duration_days=14, stealth=0.5)
     acts = (Act("upload", views=6.0, pulls=1.0, pull_rows=4_000, pull_channel="api"),)

@@ -10,7 +10,9 @@ PERF_OUT ?= .benchmarks/perf.json
 
 BASE ?= main
 THRESHOLD ?= 0.15
-# make test's pytest-xdist workers (one per core with auto); TEST_WORKERS=0 runs in one process
+# make test's pytest-xdist workers (one per core with auto); TEST_WORKERS=0 runs in one process.
+# --dist loadgroup keeps the tests of one module fixture on one worker; --no-loadscope-reorder hands
+# the groups out in collection order, which tests/conftest.py sets longest first on the workers.
 TEST_WORKERS ?= auto
 
 .PHONY: run test lint perf perf-compare setup clean
@@ -30,7 +32,7 @@ run: $(STAMP)
 	$(BIN)/breachbench run configs/default.toml --out runs/default --workers 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # the same checks as .pre-commit-config.yaml; settings in pyproject.toml ([tool.ruff], [tool.mypy])
 lint: $(STAMP)

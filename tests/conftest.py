@@ -178,17 +178,92 @@ def tiny_clean_ds(tiny_clean_dataset: Path):
     return Dataset.open(tiny_clean_dataset)
 
 
+#: Module fixtures whose tests go first under xdist: the longest work units of the run (the stealth
+#: ladder: ~77 generated worlds). Started first, they run beside the rest instead of alone at the end.
+FIRST = ("ladder",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``, keep the tests that share a module-scoped fixture on one worker.
+    """Under ``--dist loadgroup``, keep the tests that share a module-scoped fixture on one worker; longest first.
 
     A module fixture (a generated world, a suite run) is built once per worker that runs one of
-    its tests, so those tests go together (group: the module); tests that use only session
-    fixtures (shared through :func:`shared`) or none spread over the workers one by one.
+    its tests, so those tests go together: one group per set of tests linked through the module
+    fixtures they use (two fixtures of one module that no test uses together are two groups, which
+    two workers can build at once). Tests that use only session fixtures (shared through
+    :func:`shared`) or none spread over the workers one by one.
+
+    On a worker, the tests of :data:`FIRST` fixtures, then the other ``slow`` ones, come first in
+    the collection (the same order on every worker); with ``--no-loadscope-reorder`` (``make test``)
+    xdist hands out the groups in that order, so the longest start first and the short ones fill in.
     """
-    for item in items:
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    uses: dict[int, list[str]] = {}
+    for i, item in enumerate(items):
         if item.get_closest_marker("xdist_group"):
             continue
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        if any(d and d[-1].scope == "module" for d in defs.values()):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        keys = sorted(f"{item.module.__name__}:{name}" for name, d in defs.items() if d and d[-1].scope == "module")
+        if keys:
+            uses[i] = keys
+            for k in keys:
+                parent[find(k)] = find(keys[0])
+    members: dict[str, list[str]] = {}
+    for k in list(parent):
+        members.setdefault(find(k), []).append(k)
+    for i, keys in uses.items():
+        items[i].add_marker(pytest.mark.xdist_group(min(members[find(keys[0])])))  # a name that does not depend on order
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        first = {f"{item.module.__name__}:{name}" for item in items for name in FIRST}
+
+        def rank(i: int) -> int:
+            if first & set(uses.get(i, ())):
+                return 0
+            return 1 if items[i].get_closest_marker("slow") else 2
+
+        order = sorted(range(len(items)), key=rank)  # stable: the collection order within a rank
+        items[:] = [items[i] for i in order]
+
+
+class _GroupIds:
+    """Gives each grouped test its ``@group`` node id suffix on an xdist worker, where xdist's own hook did not.
+
+    pytest-xdist's loadgroup marks a test's group by appending ``@group`` to ``item._nodeid``;
+    pytest 9 keeps the node id elsewhere (``item._id``), so the suffix never reached the controller
+    and every test ran ungrouped (each worker built every module fixture it met). This runs after
+    xdist's hook and sets the suffix where it is missing; with a pytest where xdist's works, it
+    finds the suffix there and does nothing.
+    """
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not getattr(config.option, "loadgroup", False):  # set by xdist on its workers only
+            return
+        for item in items:
+            names = sorted(
+                {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+            )
+            if not names:
+                continue
+            suffix = "@" + "_".join(names)
+            if item.nodeid.endswith(suffix):
+                continue
+            if hasattr(item, "_id"):
+                from _pytest.nodeid import coerce_node_id
+
+                item._id = coerce_node_id(item.nodeid + suffix)
+            else:
+                item._nodeid = item.nodeid + suffix
+            assert item.nodeid.endswith(suffix), item.nodeid
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        config.pluginmanager.register(_GroupIds(), "breachbench-xdist-group-ids")

@@ -12,17 +12,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import shared
 
 from breachbench.artefacts import (
     CHECK_AUDIT_WORLD,
     AuditError,
     AuditResult,
+    Finding,
     audit_config,
     audit_rows,
     audit_scenarios,
@@ -40,23 +43,31 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
-    "fresh_ip": ("bad_scenarios:FreshIpPerRow", {}),
 }
 
 
 @pytest.fixture(scope="session")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, AuditResult]:
-    """Each planted scenario audited once on the small world."""
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditResult]:
+    """``planted(name)``: that planted scenario audited once on the small world.
+
+    One plant per call, cached: each test asks only for its own, so under xdist a worker builds
+    only the plants of the tests it runs (not all three, on each worker).
+    """
     sys.path.insert(0, str(TESTS))
-    out = {}
-    for name, (target, knobs) in PLANTS.items():
-        sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-        if name == "agent":  # the customer side is what costs: a smaller, quieter one
-            sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
-        (out[name],) = audit_scenarios(
-            [target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name)
-        )
-    return out
+    cache: dict[str, AuditResult] = {}
+
+    def get(name: str) -> AuditResult:
+        if name not in cache:
+            target, knobs = PLANTS[name]
+            sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
+            if name == "agent":  # the customer side is what costs: a smaller, quieter one
+                sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
+            (cache[name],) = audit_scenarios(
+                [target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name)
+            )
+        return cache[name]
+
+    return get
 
 
 def _named(res: AuditResult, stream: str, column: str, features: tuple[str, ...] = (), tests: tuple[str, ...] = ()) -> list:
@@ -71,26 +82,29 @@ def _named(res: AuditResult, stream: str, column: str, features: tuple[str, ...]
     ]
 
 
-def test_constant_user_agent_is_named(planted: dict[str, AuditResult]) -> None:
-    res = planted["agent"]
+def test_constant_user_agent_is_named(planted: Callable[[str], AuditResult]) -> None:
+    res = planted("agent")
     assert not res.passed
     hits = _named(res, "gateway", "user_agent", tests=("unseen",))
     assert hits and max(f.attack for f in hits) > 0.9, res.problems
     assert any("gateway.user_agent" in p for p in res.problems)
 
 
-def test_tickets_from_a_private_range_are_named(planted: dict[str, AuditResult]) -> None:
-    res = planted["tickets"]
+def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:
+    res = planted("tickets")
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
     assert hits, res.problems
     assert any("admin.ticket_id" in p for p in res.problems)
 
 
-def test_fresh_ip_per_row_is_named(planted: dict[str, AuditResult]) -> None:
-    res = planted["fresh_ip"]
+def test_fresh_ip_per_row_is_named(fresh_ip_cli: dict[str, Any]) -> None:
+    """Read from the JSON of the CLI audit below (the same scenario, world and seed as ``planted`` would audit)."""
+    (doc,) = fresh_ip_cli["doc"]["scenarios"]  # AuditResult.to_dict()
+    findings = [Finding(**f) for f in doc["findings"]]  # every finding that differs, so every undeclared one
+    res = AuditResult(doc["scenario"], doc["knobs"], tuple(doc["seeds"]), {}, tuple(findings), ())
     sticky = _named(res, "admin", "src_ip", tests=("sticky",))
-    assert sticky and sticky[0].unit == "entity-days" and sticky[0].attack >= 0.5, res.problems
-    assert any("admin.src_ip" in p and "distinct" in p for p in res.problems)
+    assert sticky and sticky[0].unit == "entity-days" and sticky[0].attack >= 0.5, doc["problems"]
+    assert any("admin.src_ip" in p and "distinct" in p for p in doc["problems"])
 
 
 def test_reads_before_signup_fail_generation_naming_the_column(tmp_path: Path) -> None:
@@ -194,29 +208,54 @@ def test_cli_bad_input_is_one_line_and_exit_2() -> None:
         assert needle in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
-def test_cli_names_the_planted_column_and_exits_1(tmp_path: Path) -> None:
-    out = tmp_path / "audit.json"
-    proc = _cli(
-        "bad_scenarios:FreshIpPerRow",
-        "--seeds",
-        "5",
-        "--set",
-        "world.customers=6000",
-        "--set",
-        "world.employees=600",
-        "--set",
-        "world.block_size=6000",
-        "--set",
-        "time.end=2025-04-19",
-        "--json",
-        str(out),
-    )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "admin.src_ip" in proc.stdout and "UNDECLARED" in proc.stdout and "artefacts" in proc.stdout
-    assert "generate bad_scenarios:FreshIpPerRow" in proc.stderr  # progress on stderr, also when piped
+@pytest.fixture(scope="session")
+def fresh_ip_cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`breachbench scenarios audit` of the fresh-IP plant on ``CHECK_AUDIT_WORLD`` (as ``--set``s), seed 5, with ``--json``.
+
+    Shared by the CLI test and test_fresh_ip_per_row_is_named: one generation and audit, not two.
+    """
     import json
 
-    doc = json.loads(out.read_text())
+    def make(folder: Path) -> dict[str, Any]:
+        out = folder / "audit.json"
+        proc = _cli(
+            "bad_scenarios:FreshIpPerRow",
+            "--seeds",
+            "5",
+            "--set",
+            "world.customers=6000",
+            "--set",
+            "world.employees=600",
+            "--set",
+            "world.block_size=6000",
+            "--set",
+            "time.end=2025-04-19",
+            "--json",
+            str(out),
+        )
+        doc = json.loads(out.read_text()) if out.is_file() else None
+        return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr, "doc": doc}
+
+    res = shared(tmp_path_factory, "fresh-ip-cli", make)
+    assert res["doc"] is not None, res["stdout"] + res["stderr"]
+    return res
+
+
+def test_the_cli_audit_world_is_the_check_world() -> None:
+    """The --sets of ``fresh_ip_cli`` turn the CLI's audit world into ``CHECK_AUDIT_WORLD``, the world ``planted`` uses."""
+    from breachbench.artefacts import AUDIT_WORLD
+
+    sets = ["world.customers=6000", "world.employees=600", "world.block_size=6000", "time.end=2025-04-19"]
+    assert audit_config("snooping-agent-v2", {}, 5, sets) == audit_config("snooping-agent-v2", {}, 5, world=CHECK_AUDIT_WORLD)
+    assert AUDIT_WORLD != CHECK_AUDIT_WORLD
+
+
+def test_cli_names_the_planted_column_and_exits_1(fresh_ip_cli: dict[str, Any]) -> None:
+    proc = fresh_ip_cli
+    assert proc["returncode"] == 1, proc["stdout"] + proc["stderr"]
+    assert "admin.src_ip" in proc["stdout"] and "UNDECLARED" in proc["stdout"] and "artefacts" in proc["stdout"]
+    assert "generate bad_scenarios:FreshIpPerRow" in proc["stderr"]  # progress on stderr, also when piped
+    doc = proc["doc"]
     assert doc["passed"] is False and any("admin.src_ip" in p for p in doc["problems"])
 
 

@@ -29,12 +29,10 @@ def load(detector_id: str) -> Any:
     Raises:
         DetectorLoadError: unknown id, or the plugin's module or attribute fails to import.
     """
-    reg = registry()  # looked up at call time (tests replace it)
-    target = plugins.target_of(detector_id, reg)
-    if target is None:
-        known = ", ".join(reg) or "none"
-        raise DetectorLoadError(f"unknown detector {detector_id!r}; registered: {known} (or give module:attr)")
-    try:
-        return plugins.import_target(target)
-    except Exception as exc:  # a broken plugin must become an error row, not a crash
-        raise DetectorLoadError(f"detector {detector_id!r} ({target}) failed to load: {type(exc).__name__}: {exc}") from exc
+    return plugins.load(
+        detector_id,
+        registry(),  # looked up at call time (tests replace it)
+        lambda known: DetectorLoadError(f"unknown detector {detector_id!r}; registered: {known} (or give module:attr)"),
+        # a broken plugin must become an error row, not a crash: any exception
+        lambda target, exc: DetectorLoadError(f"detector {detector_id!r} ({target}) failed to load: {type(exc).__name__}: {exc}"),
+    )

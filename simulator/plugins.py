@@ -7,6 +7,7 @@ Nothing is imported until :func:`import_target` is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -33,6 +34,28 @@ def import_target(target: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def load(
+    name: str,
+    registered: dict[str, str],
+    unknown: Callable[[str], Exception],
+    failed: Callable[[str, Exception], Exception],
+    catch: tuple[type[Exception], ...] = (Exception,),
+) -> Any:
+    """The object a registered id (in ``registered``) or a ``module:attr`` names.
+
+    Raises ``unknown(ids)`` (the registered ids, comma-separated) for a name that is neither, and
+    ``failed(target, exc)`` when importing the target raises one of ``catch``: each plugin kind
+    words its own errors and chooses what a broken plugin may raise.
+    """
+    target = target_of(name, registered)
+    if target is None:
+        raise unknown(", ".join(registered) or "none")
+    try:
+        return import_target(target)
+    except catch as exc:
+        raise failed(target, exc) from exc
 
 
 @dataclass

@@ -45,12 +45,12 @@ def registry() -> dict[str, str]:
 
 def load(scenario_id: str) -> Any:
     """The scenario class registered under ``scenario_id``, or named directly as ``"module:attr"``."""
-    reg = registry()  # looked up at call time (tests replace it)
-    target = plugins.target_of(scenario_id, reg)
-    if target is None:
-        known = ", ".join(reg) or "none"
-        raise ScenarioError(f"scenarios.id: unknown scenario {scenario_id!r}; registered: {known}; or give 'module:attr'")
-    try:
-        return plugins.import_target(target)
-    except (ImportError, AttributeError) as exc:
-        raise ScenarioError(f"scenarios.id: cannot load {scenario_id!r} ({target}): {exc}") from None
+    return plugins.load(
+        scenario_id,
+        registry(),  # looked up at call time (tests replace it)
+        lambda known: ScenarioError(
+            f"scenarios.id: unknown scenario {scenario_id!r}; registered: {known}; or give 'module:attr'"
+        ),
+        lambda target, exc: ScenarioError(f"scenarios.id: cannot load {scenario_id!r} ({target}): {exc}"),
+        (ImportError, AttributeError),
+    )

@@ -49,6 +49,8 @@ from simulator.world import signed_up
 ROUTINE_ROWS = 3_000
 #: Share of single reads tied to a ticket at stealth 1 (the peers' habit); below it, reads lack tickets.
 TICKET_FLOOR = 0.95
+#: Roles whose daily work opens customer records (the engineers' does not: they read a few for bugs).
+RECORD_ROLES = ("support_agent", "logistics", "analyst", "administrator")
 #: Share of a privilege misuser's record opens that are out of role at stealth 1 (all of them at stealth 0).
 OUT_OF_ROLE_FLOOR = 0.2
 
@@ -546,7 +548,7 @@ class CompromisedEmployee(StaffScenario):
 
     id = "compromised-employee-v3"
     summary = "an outsider uses an employee's account from a new device and another country at odd hours, scraping records"
-    roles = ("support_agent", "logistics", "administrator", "analyst")
+    roles = RECORD_ROLES
     Knobs = _knobs("CompromisedEmployeeKnobs", duration_days=6, stealth=0.5)
     acts = (Act("takeover", views=60.0, pulls=0.3, pull_rows=5_000, night=0.8, origin="takeover", days_off=True),)
 
@@ -579,7 +581,7 @@ class AfterHoursTheft(StaffScenario):
 
     id = "classic-after-hours-theft-v2"
     summary = "classic 1: an employee who never worked late starts logging in at night, takes data, and leaves"
-    roles = ("support_agent", "logistics", "analyst", "administrator")
+    roles = RECORD_ROLES
     leaver = True
     Knobs = _knobs("AfterHoursTheftKnobs", PhasedKnobs, duration_days=10, stealth=0.5, phase_split=0.6)
     acts = (
@@ -593,7 +595,7 @@ class JobHuntThenTheft(StaffScenario):
 
     id = "classic-job-hunt-theft-v2"
     summary = "classic 2: an employee scouts what to take while job hunting, then takes it at a far higher rate before leaving"
-    roles = ("support_agent", "logistics", "analyst", "administrator")
+    roles = RECORD_ROLES
     leaver = True
     Knobs = _knobs("JobHuntThenTheftKnobs", PhasedKnobs, duration_days=20, stealth=0.5, phase_split=0.6)
     acts = (

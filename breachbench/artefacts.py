@@ -507,49 +507,8 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
 # ---- entity-day aggregates -----------------------------------------------------------------------
 
 
-def _thin(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """``df`` with ``_thin``: a row mask that thins every attack unit to the size of a benign unit of its group and day.
-
-    Distinct values per unit rise with the unit's rows whatever the values' source: an actor's day
-    with twice the reads shows both of an administrator's two actions more often, so a distinct
-    count reads volume, which is declared, as much as per-row redraws, which are not. Counted over
-    the thinned rows (for each attack unit, as many of its rows, picked by a hash of the event id,
-    as a random benign unit of the same group and day has), a distinct count compares values at
-    benign volume: a fresh address per row still gives as many addresses as rows, values drawn as
-    the actor's own are drawn do not. Benign units keep every row.
-    """
-    day = "_day" if "_day" in keys else None
-    units = df.group_by(keys).agg(
-        _n=pl.len(),
-        _att=pl.col("_attack").any(),
-        _g=pl.col("_group").mode().first(),
-        _d=pl.col("_day").first() if day else pl.lit(None),
-    )
-    att = units.filter(pl.col("_att")).sort(keys)
-    if att.height == 0 or "event_id" not in df.columns:
-        return df.with_columns(_thin=pl.lit(True))
-    ben = units.filter(~pl.col("_att"))
-    att = att.with_columns(_r=pl.Series(np.random.default_rng(att.height).random(att.height)), _size=pl.lit(None, pl.Int64))
-    for match in (["_g", "_d"], ["_g"]) if day else (["_g"],):
-        sizes = ben.group_by(match).agg(pl.col("_n").sort().alias("_sizes"))
-        at = (pl.col("_r") * pl.col("_sizes").list.len()).floor().cast(pl.Int64)
-        att = (
-            att.join(sizes, on=match, how="left")
-            .with_columns(_size=pl.coalesce([pl.col("_size"), pl.col("_sizes").list.get(at, null_on_oob=True)]))
-            .drop("_sizes")
-        )
-    att = att.select(*keys, pl.coalesce([pl.col("_size"), pl.col("_n")]).cast(pl.Int64).alias("_size"))
-    rank = pl.col("event_id").hash(seed=13).rank("ordinal").over(keys) - 1
-    return (
-        df.join(att, on=keys, how="left", maintain_order="left")
-        .with_columns(_thin=pl.col("_size").is_null() | (rank < pl.col("_size")))
-        .drop("_size")
-    )
-
-
 def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFrame, list[Feature]]:
     """One row per unit (entity-day or token): counts, distinct values, new values, means of numeric features."""
-    df = _thin(df, keys)
     raw = [c for c in df.columns if not c.startswith(("_", "f:")) and c not in SKIP and c != "ts" and c not in keys]
     num = [f for f in row_features(df) if f.kind == "num"]
     aggs: list[pl.Expr] = [
@@ -564,31 +523,17 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     if rec:
         aggs.append(pl.col(rec).sum().cast(pl.Float64).alias("a:records"))
         feats.append(Feature("a:records", rec, "num", "records"))
-    thin = pl.col("_thin")
     for c in raw:
         aggs += [
             pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
-            pl.col(c).filter(thin).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct_thin"),
             (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share"),
         ]
-        # distinct values (and their share of the rows) move with the number of rows as much as with the
-        # values: volume explains them too; per-row redraws still show in the count over the thinned rows
-        # (see _thin), which does not move with the attack's volume
-        feats += [
-            Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c), volume=True),
-            Feature(f"a:{c}:distinct_thin", c, "num", DISTINCT_AGG.get(c)),
-            Feature(f"a:{c}:distinct_share", c, "num", "rows"),
-        ]
+        # a distinct share (distinct values over rows) moves with the number of rows as much as with the
+        # values: volume explains it too; per-row redraws still show in the distinct count
+        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num", "rows")]
         if f"_new:{c}" in df.columns:
-            new = pl.col(f"_new:{c}")
-            aggs += [
-                pl.col(c).filter(new).n_unique().cast(pl.Float64).alias(f"a:{c}:new"),
-                pl.col(c).filter(new & thin).n_unique().cast(pl.Float64).alias(f"a:{c}:new_thin"),
-            ]
-            feats += [
-                Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c), volume=True),
-                Feature(f"a:{c}:new_thin", c, "num", NEW_AGG.get(c)),
-            ]
+            aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
+            feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
     # a row feature per unit: the value of one row of the unit picked at random (by a hash of its event
     # id). A day's mean would move with the unit's rows: its spread shrinks as rows are added (a day of
     # two logins has its mean sub-second near the middle, a day of one anywhere; a day of nine reads has
@@ -924,7 +869,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     p99 = {
         f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99))
         for f in feats
-        if unit != "rows" and f.name.endswith((":distinct", ":new", ":distinct_thin", ":new_thin"))
+        if unit != "rows" and f.name.endswith((":distinct", ":new"))
     }
     real = _stats(att, ben, feats, unit, p99, seed)
     nulls = []

@@ -40,7 +40,10 @@ VOCABULARY: dict[str, Signal] = {
     s.name: s
     for s in (
         Signal("volume", "more events per day than comparable actors", aggregates=("rows", "records")),
-        Signal("breadth", "more distinct customers per day than comparable actors", aggregates=("customers", "records")),
+        # reads spread over more customers revisit each of them less: reads per distinct customer fall
+        Signal(
+            "breadth", "more distinct customers per day than comparable actors", aggregates=("customers", "records", "repeat")
+        ),
         # a pull names no single customer: its customer_id is null, as routine queries' are
         Signal(
             "bulk_pull",

@@ -231,7 +231,9 @@ def _gen_progress(p: Any) -> Any:
 @app.command()
 def generate(
     config: Annotated[Path, typer.Argument(help="TOML config, e.g. configs/tiny.toml")],
-    out: Annotated[Path, typer.Option("--out", help="dataset directory to create")],
+    out: Annotated[
+        str, typer.Option("--out", help="dataset directory to create, or an fsspec URL (s3://bucket/prefix, memory://...)")
+    ],
     workers: WorkersOpt = 1,
     executor: ExecutorOpt = None,
     scheduler: SchedulerOpt = None,
@@ -251,9 +253,14 @@ def generate(
     from simulator.engine import generate as gen
 
     sized: dict[str, int] = {}
-    with _user_errors(
-        lambda: f"nothing was written to {out} (the dataset is renamed into place only when complete)", lambda: sized.get("bytes")
-    ):
+    from simulator.storage import is_url
+
+    kept = (
+        "the manifest is written last, only when the dataset is complete; what was uploaded is removed"
+        if is_url(out)
+        else "the dataset is renamed into place only when complete"
+    )
+    with _user_errors(lambda: f"nothing was written to {out} ({kept})", lambda: sized.get("bytes")):
         cfg = _with_execution(load_config(config, set_), executor, scheduler)
         from simulator.engine import estimated_bytes
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -18,6 +19,7 @@ from detectors.view import View
 from simulator import layout
 from simulator.errors import BreachBenchError
 from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, WORLD_TABLES, DType
+from simulator.storage import Store, locate
 
 #: Roles of a positive unit: the attacker's own (``actor``), a customer read (``victim``), or
 #: infrastructure other people use too (``shared``, never positive).
@@ -53,28 +55,53 @@ class DatasetError(BreachBenchError, ValueError):
 
 @dataclass
 class Dataset:
-    """A generated dataset directory.
+    """A generated dataset directory, or a dataset at an fsspec URL.
 
     ``feature_cache``: where the shared feature tables of this dataset are (handed to every view).
+    ``store``: where a dataset opened from a URL lives (:mod:`simulator.storage`); its ``root`` is then
+    the path in that store, not a local one. Such a dataset gives its manifest, truth and :meth:`scan`,
+    not detector views.
     """
 
     root: Path
     feature_cache: Path | None = None
+    store: Store | None = None
 
     @classmethod
-    def open(cls, root: str | Path, *, feature_cache: Path | None = None) -> Dataset:
-        """Open a dataset, checking that its manifest exists."""
-        p = Path(root)
-        if not (p / layout.MANIFEST).is_file():
-            raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
-        ds = cls(p, feature_cache)
+    def open(
+        cls, root: str | Path, *, feature_cache: Path | None = None, storage_options: dict[str, Any] | None = None
+    ) -> Dataset:
+        """Open a dataset (a path, a ``file://`` URL or any fsspec URL), checking that its manifest exists.
+
+        ``storage_options`` go to fsspec for a URL (credentials, endpoint).
+        """
+        where = locate(root)
+        if isinstance(where, str):
+            store = Store.of(where, storage_options, what="dataset")
+            if store.manifest() is None:
+                raise DatasetError(
+                    f"{store.url}: incomplete or not a dataset (no {layout.MANIFEST}, which is written last); "
+                    "make one with `breachbench generate --out URL`"
+                )
+            ds = cls(Path(store.root), feature_cache, store)
+        else:
+            p = where
+            if not (p / layout.MANIFEST).is_file():
+                raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
+            ds = cls(p, feature_cache)
+        name = ds.store.url if ds.store else ds.root
         if ds.manifest.get("only"):
-            raise DatasetError(f"{p}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
+            raise DatasetError(f"{name}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
         return ds
 
     @cached_property
     def manifest(self) -> dict:
         """The parsed manifest."""
+        if self.store is not None:
+            m = self.store.manifest()
+            if m is None:
+                raise DatasetError(f"{self.store.url}: its {layout.MANIFEST} is gone or unreadable")
+            return m
         return json.loads((self.root / layout.MANIFEST).read_text())
 
     @property
@@ -108,6 +135,8 @@ class Dataset:
 
     def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
         """The detector's view up to ``upto`` (the same view as :meth:`View.open`, from the file lists made once)."""
+        if self.store is not None:
+            raise DatasetError(f"{self.store.url}: detector views need a local dataset; copy it to a local directory first")
         logs, world = self._files
         start = self.buckets[0] if self.buckets else upto
         days = [start + dt.timedelta(days=i) for i in range((upto - start).days + 1)]
@@ -120,16 +149,26 @@ class Dataset:
 
     def truth(self, table: str) -> pl.DataFrame:
         """A truth table (bench only)."""
+        if self.store is not None:
+            return self.store.read_parquet(layout.truth_file(Path(), table).as_posix())
         return pl.read_parquet(layout.truth_file(self.root, table))
 
     def scan(self, stream: str) -> pl.LazyFrame:
         """Every delivered row of a stream with its ``bucket``: the partition it arrived in
         (late rows arrive in the bucket after their ``ts``), as detectors see it."""
-        frames = [
-            pl.scan_parquet(files).with_columns(bucket=pl.lit(day, pl.Date))
-            for day in self.buckets
-            if (files := layout.log_files(self.root, stream, [day]))
-        ]
+        if self.store is not None:
+            store, listed = self.store, sorted(f["path"] for f in self.manifest["files"])
+            frames = [
+                store.scan_parquet(rels).with_columns(bucket=pl.lit(day, pl.Date))
+                for day in self.buckets
+                if (rels := [r for r in listed if r.startswith(f"{layout.log_dir(Path(), stream, day).as_posix()}/")])
+            ]
+        else:
+            frames = [
+                pl.scan_parquet(files).with_columns(bucket=pl.lit(day, pl.Date))
+                for day in self.buckets
+                if (files := layout.log_files(self.root, stream, [day]))
+            ]
         return pl.concat(frames) if frames else pl.LazyFrame(schema={**LOG_STREAMS[stream], "bucket": pl.Date})
 
     def _units(self, table: str, label: str) -> pl.DataFrame:

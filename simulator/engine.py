@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,12 +23,12 @@ from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args, overload
 
 import numpy as np
 import polars as pl
 
-from simulator import layout, outdir, pools, schema
+from simulator import layout, outdir, pools, schema, storage
 from simulator.benign import Benign, plan_benign
 from simulator.config import ScenarioSpec, SimConfig
 from simulator.errors import ScenarioError, SimulationError
@@ -722,9 +723,41 @@ def _check_size(cfg: SimConfig, out: Path) -> None:
         )
 
 
+@overload
 def generate(
     cfg: SimConfig,
     out: Path,
+    *,
+    workers: int = ...,
+    force: bool = ...,
+    only: str | None = ...,
+    shard_size: int | None = ...,
+    progress: Progress | None = ...,
+    executor: ExecutorName = ...,
+    scheduler: str | None = ...,
+    storage_options: dict[str, Any] | None = ...,
+) -> Path: ...
+
+
+@overload
+def generate(
+    cfg: SimConfig,
+    out: str,
+    *,
+    workers: int = ...,
+    force: bool = ...,
+    only: str | None = ...,
+    shard_size: int | None = ...,
+    progress: Progress | None = ...,
+    executor: ExecutorName = ...,
+    scheduler: str | None = ...,
+    storage_options: dict[str, Any] | None = ...,
+) -> Path | str: ...
+
+
+def generate(
+    cfg: SimConfig,
+    out: Path | str,
     *,
     workers: int = 1,
     force: bool = False,
@@ -733,12 +766,16 @@ def generate(
     progress: Progress | None = None,
     executor: ExecutorName = "process",
     scheduler: str | None = None,
-) -> Path:
-    """Generate the dataset of ``cfg`` into ``out``; returns ``out``.
+    storage_options: dict[str, Any] | None = None,
+) -> Path | str:
+    """Generate the dataset of ``cfg`` into ``out``; returns ``out`` (a resolved path, or the URL).
 
     Args:
         cfg: validated generation config.
-        out: dataset directory; must be absent or empty unless ``force``.
+        out: dataset directory; must be absent or empty unless ``force``. A ``file://`` URL is that
+            path; any other fsspec URL (``s3://bucket/prefix``, ``memory://...``) is generated locally,
+            then uploaded with the manifest last (:mod:`simulator.storage`).
+        storage_options: passed to fsspec for a URL ``out`` (credentials, endpoint).
         workers: processes (of the pool, or of a local Dask cluster); 1 runs in this process. Output
             bytes do not depend on it.
         executor: ``serial``, ``process`` or ``dask`` (:func:`make_executor`). Output bytes do not depend on it.
@@ -754,7 +791,20 @@ def generate(
     if only not in (None, "world"):
         raise SimulationError(f"--only: unknown part {only!r}; accepted: world")
     check_executor(executor, scheduler)
-    out = Path(out).resolve()
+    where = storage.locate(out)
+    if isinstance(where, str):
+        return _generate_remote(
+            cfg,
+            storage.Store.of(where, storage_options),
+            force=force,
+            only=only,
+            shard_size=shard_size,
+            workers=workers,
+            progress=progress,
+            executor=executor,
+            scheduler=scheduler,
+        )
+    out = where.resolve()
     _check_out(out, force)
     _check_size(cfg, out)
     with outdir.locked(out):
@@ -762,6 +812,16 @@ def generate(
         _check_out(out, force)  # again, now that no other writer can change it
         plan = plan_generation(cfg, shard_size, only)
         return _generate(plan, out, workers=workers, progress=progress, executor=executor, scheduler=scheduler)
+
+
+def _generate_remote(cfg: SimConfig, store: storage.Store, *, force: bool, **kwargs: Any) -> str:
+    """:func:`generate` for a URL: generate into a local temporary directory (the same bytes as for a path),
+    then :meth:`~simulator.storage.Store.publish` it (the manifest last; nothing is left on a failure)."""
+    store.check_replace(force)  # before the work; publish checks again
+    with tempfile.TemporaryDirectory(prefix="breachbench-upload-") as tmp:
+        local = generate(cfg, Path(tmp) / "dataset", **kwargs)
+        store.publish(local, force)
+    return store.url
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,6 @@ class Store:
         body = [f for f in files if f != layout.MANIFEST]
         self.remove()
         try:
-            for d in sorted({posixpath.dirname(self.path(f)) for f in body}):
-                self.fs.makedirs(d, exist_ok=True)
             self.fs.put([str(local / f) for f in body], [self.path(f) for f in body])
             self.fs.pipe_file(self.path(layout.MANIFEST), (local / layout.MANIFEST).read_bytes())
         except BaseException:

@@ -86,18 +86,19 @@ def test_file_url_is_the_local_path(small, local: Path, tmp_path: Path) -> None:
     assert Dataset.open(f"file://{tmp_path}/ds").scan("gateway").collect().equals(Dataset.open(local).scan("gateway").collect())
 
 
-def test_failed_upload_leaves_nothing(small, mem: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("error", [ConnectionError, KeyboardInterrupt], ids=["error", "ctrl-c"])
+def test_failed_upload_leaves_nothing(small, mem: str, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
     calls = {"n": 0}
     real = MemoryFileSystem.put_file
 
     def flaky(self, lpath, rpath, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise ConnectionError("upload failed (simulated)")
+            raise error("upload failed (simulated)")
         return real(self, lpath, rpath, *args, **kwargs)
 
     monkeypatch.setattr(MemoryFileSystem, "put_file", flaky)
-    with pytest.raises(ConnectionError, match="simulated"):
+    with pytest.raises(error, match="simulated"):
         generate(small, mem, workers=1)
     assert calls["n"] == 3
     store = Store.of(mem)

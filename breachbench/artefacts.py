@@ -68,6 +68,9 @@ KS_FLOOR = 0.2
 KS_ALPHA = 1e-4
 #: Share of attack entity-days (tokens) above the benign 99th percentile of distinct values that is a difference.
 STICKY_SHARE = 0.25
+#: The sticky test's benign 99th percentile is taken over benign units as busy as the attack unit (the same power
+#: of two of rows), or over the STICKY_PEERS benign units nearest in rows where that bucket holds fewer.
+STICKY_PEERS = 100
 #: A single feature that separates attack from benign with at least this AUC is a one-line shortcut.
 SINGLE_AUC = 0.7
 #: The adversarial classifier with the declared features removed must stay at or below this AUC.
@@ -146,7 +149,7 @@ class Finding:
             "unseen": f"{self.attack:.0%} of attack {self.unit} carry a value no comparable benign row has (a random benign actor: {self.benign:.0%})",
             "shape": f"{self.attack:.0%} of attack {self.unit} carry a value shape no comparable benign row has (a random benign actor: {self.benign:.0%})",
             "ks": f"KS distance {self.attack:.2f} from benign (a random benign actor: {self.benign:.2f}; threshold {self.threshold:.2f})",
-            "sticky": f"{self.attack:.0%} of attack {self.unit} above the benign p99 of {self.benign:g} distinct",
+            "sticky": f"{self.attack:.0%} of attack {self.unit} above the p99 of benign {self.unit} as busy ({self.benign:g} distinct at the attack's median rows)",
             "single_auc": f"alone separates attack {self.unit} with AUC {self.attack:.2f} (a random benign actor: {self.benign:.2f})",
         }[self.test]
         tag = "declared" if self.declared else "undeclared"
@@ -530,10 +533,17 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
         ]
         # a distinct share (distinct values over rows) moves with the number of rows as much as with the
         # values: volume explains it too; per-row redraws still show in the distinct count
-        feats += [Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c)), Feature(f"a:{c}:distinct_share", c, "num", "rows")]
+        # and so do the distinct values themselves (a busier day shows more of the role's actions, more of
+        # the actor's addresses): both count as volume too; the sticky test judges the distinct (and new)
+        # values against benign units as busy, where volume explains nothing, so a per-row redraw still shows
+        feats += [
+            Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c), volume=True),
+            Feature(f"a:{c}:distinct_share", c, "num", "rows"),
+        ]
         if f"_new:{c}" in df.columns:
             aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
-            feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c)))
+            feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c), volume=True))
+
     # a row feature per unit: the value of one row of the unit picked at random (by a hash of its event
     # id). A day's mean would move with the unit's rows: its spread shrinks as rows are added (a day of
     # two logins has its mean sub-second near the middle, a day of one anywhere; a day of nine reads has
@@ -541,10 +551,15 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     # habits, off any column; a picked row does not move with the rows, so a per-row difference in a
     # column still shows in the unit whatever is declared. Means stay for the named aggregates (the
     # night share, presence in another stream, gaps), flagged as moving with the rows
-    pick = pl.col("event_id").hash(seed=11).arg_min() if "event_id" in df.columns else pl.lit(0)
+    # The classifier's draw d reads the row picked with seed d (columns ``...:pick~d``): with a handful of
+    # attack units, the rows picked were one more fixed sample that no number of benign draws averaged out
+    def pick(d: int) -> pl.Expr:
+        return pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else pl.lit(0)
+
     for f in num:
         agg = "night" if f.name == "f:ts:night" else f.aggregate
-        aggs.append(pl.col(f.name).get(pick).alias(f"a:{f.name[2:]}:pick"))
+        aggs.append(pl.col(f.name).get(pick(0)).alias(f"a:{f.name[2:]}:pick"))
+        aggs += [pl.col(f.name).get(pick(d)).alias(f"a:{f.name[2:]}:pick~{d}") for d in range(1, MAX_DRAWS)]
         feats.append(Feature(f"a:{f.name[2:]}:pick", f.column, "num", agg))
         if agg is not None:
             aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
@@ -796,8 +811,41 @@ def _num(df: pl.DataFrame, name: str) -> np.ndarray:
     return df[name].cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9).to_numpy()
 
 
+class _Sticky:
+    """The sticky test's thresholds: per feature, the 99th percentile of benign units as busy as a unit (see STICKY_PEERS)."""
+
+    def __init__(self, ben: pl.DataFrame, names: list[str]) -> None:
+        lg = np.log2(np.maximum(ben["a:rows"].to_numpy(), 1.0))
+        top = int(lg.max()) if lg.size else 0
+        self.p99: dict[str, np.ndarray] = {n: np.zeros(top + 1) for n in names}
+        vals = {n: ben[n].fill_null(0).to_numpy() for n in names}
+        for b in range(top + 1):
+            peers = np.flatnonzero(np.floor(lg) == b)
+            if peers.size < STICKY_PEERS:  # the benign units nearest in rows
+                peers = np.argsort(np.abs(lg - (b + 0.5)), kind="stable")[:STICKY_PEERS]
+            for n in names:
+                self.p99[n][b] = float(np.quantile(vals[n][peers], 0.99)) if peers.size else 0.0
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.p99
+
+    def threshold(self, units: pl.DataFrame, name: str) -> np.ndarray:
+        """Per unit: the benign p99 of ``name`` at its rows."""
+        t = self.p99[name]
+        b = np.floor(np.log2(np.maximum(units["a:rows"].to_numpy(), 1.0))).astype(np.int64)
+        return t[np.clip(b, 0, len(t) - 1)]
+
+    def above(self, units: pl.DataFrame, name: str) -> float:
+        """Share of ``units`` above their threshold."""
+        return float((units[name].fill_null(0).to_numpy() > self.threshold(units, name)).mean()) if units.height else 0.0
+
+    def shown(self, units: pl.DataFrame, name: str) -> float:
+        """The threshold at the units' median rows (for the report)."""
+        return float(np.median(self.threshold(units, name))) if units.height else 0.0
+
+
 def _stats(
-    att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str, p99: dict[str, float], seed: int
+    att: pl.DataFrame, ben: pl.DataFrame, feats: list[Feature], unit: str, p99: _Sticky | None, seed: int
 ) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (which must not hold ``att``'s units)."""
     out: dict[tuple[str, str], float] = {}
@@ -812,8 +860,8 @@ def _stats(
                 test = "shape" if f.name.endswith((":shape", ":prefix")) else "unseen"
                 out[(f.name, test)] = _unseen_share(att, big, f.name)
             continue
-        if f.name in p99:
-            out[(f.name, "sticky")] = float((att[f.name].fill_null(0).to_numpy() > p99[f.name]).mean())
+        if p99 is not None and f.name in p99:
+            out[(f.name, "sticky")] = p99.above(att, f.name)
         if unit != "rows" and (
             f.name.endswith(":pick") or (f.name.endswith(":mean") and (f.aggregate is None or f.aggregate.startswith("in_")))
         ):
@@ -866,11 +914,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     att, ben, unit, feats = case.att, case.ben, case.unit, case.feats
     n = att.height
     keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
-    p99 = {
-        f.name: float(np.quantile(ben[f.name].fill_null(0).to_numpy(), 0.99))
-        for f in feats
-        if unit != "rows" and f.name.endswith((":distinct", ":new"))
-    }
+    p99 = _Sticky(ben, [f.name for f in feats if f.name.endswith((":distinct", ":new"))]) if unit != "rows" else None
     real = _stats(att, ben, feats, unit, p99, seed)
     nulls = []
     for i in range(NULL_DRAWS):
@@ -898,9 +942,12 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             thr = max(STICKY_SHARE, base + margin)
         else:
             thr = max(SINGLE_AUC, base + margin)
-        shown = p99[name] if test == "sticky" else base  # sticky: the p99; otherwise the null draws' highest figure
+        # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
+        shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base
+        # the sticky test compares units as busy: volume does not explain what it finds
+        declared = case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
         findings.append(
-            Finding(case.stream, case.phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, case.declared(f), unit)
+            Finding(case.stream, case.phase, f.column, name[2:], test, value, shown, thr, n, value >= thr, declared, unit)
         )
     return findings, real
 
@@ -919,6 +966,12 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
     for d in range(draws):
         b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d)
         sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
+        if d:  # this draw's picked rows
+            sample = sample.with_columns(
+                pl.col(f"{f.name}~{d}").alias(f.name)
+                for f in case.feats
+                if f.name.endswith(":pick") and f"{f.name}~{d}" in sample.columns
+            )
         y = sample["_attack"].cast(pl.Int8).to_numpy()
         X, dfeats, cat = _design(sample, ben, case.feats)
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
@@ -1232,6 +1285,7 @@ def thresholds() -> dict[str, float]:
         "ks_floor": KS_FLOOR,
         "ks_alpha": KS_ALPHA,
         "sticky_share": STICKY_SHARE,
+        "sticky_peers": STICKY_PEERS,
         "single_auc": SINGLE_AUC,
         "chance_auc": CHANCE_AUC,
         "null_draws": NULL_DRAWS,

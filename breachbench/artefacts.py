@@ -68,8 +68,8 @@ KS_FLOOR = 0.2
 KS_ALPHA = 1e-4
 #: Share of attack entity-days (tokens) above the benign 99th percentile of distinct values that is a difference.
 STICKY_SHARE = 0.25
-#: The sticky test's benign 99th percentile is taken over benign units as busy as the attack unit (the same power
-#: of two of rows), or over the STICKY_PEERS benign units nearest in rows where that bucket holds fewer.
+#: The sticky test's benign 99th percentile is taken over benign units of the attack unit's group as busy as it (the
+#: same power of two of rows), or over the group's STICKY_PEERS benign units nearest in rows where that bucket holds fewer.
 STICKY_PEERS = 100
 #: A single feature that separates attack from benign with at least this AUC is a one-line shortcut.
 SINGLE_AUC = 0.7
@@ -149,7 +149,7 @@ class Finding:
             "unseen": f"{self.attack:.0%} of attack {self.unit} carry a value no comparable benign row has (a random benign actor: {self.benign:.0%})",
             "shape": f"{self.attack:.0%} of attack {self.unit} carry a value shape no comparable benign row has (a random benign actor: {self.benign:.0%})",
             "ks": f"KS distance {self.attack:.2f} from benign (a random benign actor: {self.benign:.2f}; threshold {self.threshold:.2f})",
-            "sticky": f"{self.attack:.0%} of attack {self.unit} above the p99 of benign {self.unit} as busy ({self.benign:g} distinct at the attack's median rows)",
+            "sticky": f"{self.attack:.0%} of attack {self.unit} above the p99 of benign {self.unit} of their group as busy ({self.benign:g} distinct at the attack's median)",
             "single_auc": f"alone separates attack {self.unit} with AUC {self.attack:.2f} (a random benign actor: {self.benign:.2f})",
         }[self.test]
         tag = "declared" if self.declared else "undeclared"
@@ -812,35 +812,44 @@ def _num(df: pl.DataFrame, name: str) -> np.ndarray:
 
 
 class _Sticky:
-    """The sticky test's thresholds: per feature, the 99th percentile of benign units as busy as a unit (see STICKY_PEERS)."""
+    """The sticky test's thresholds: per feature, the 99th percentile of benign units of the same group (role, kind of
+    client) as busy as a unit (see STICKY_PEERS). Roles differ in volume and in variety at once (an administrator's
+    day of 18 rows holds views and updates, a logistics clerk's of 40 only views), so units as busy from every role
+    would judge one role's variety against another's."""
 
     def __init__(self, ben: pl.DataFrame, names: list[str]) -> None:
         lg = np.log2(np.maximum(ben["a:rows"].to_numpy(), 1.0))
         top = int(lg.max()) if lg.size else 0
-        self.p99: dict[str, np.ndarray] = {n: np.zeros(top + 1) for n in names}
+        groups = ben["_group"].to_numpy()
+        self.groups = {g: i for i, g in enumerate(sorted(set(groups.tolist())))}
+        self.p99: dict[str, np.ndarray] = {n: np.zeros((max(len(self.groups), 1), top + 1)) for n in names}
         vals = {n: ben[n].fill_null(0).to_numpy() for n in names}
-        for b in range(top + 1):
-            peers = np.flatnonzero(np.floor(lg) == b)
-            if peers.size < STICKY_PEERS:  # the benign units nearest in rows
-                peers = np.argsort(np.abs(lg - (b + 0.5)), kind="stable")[:STICKY_PEERS]
-            for n in names:
-                self.p99[n][b] = float(np.quantile(vals[n][peers], 0.99)) if peers.size else 0.0
+        for g, gi in self.groups.items():
+            mine = np.flatnonzero(groups == g)
+            for b in range(top + 1):
+                peers = mine[np.floor(lg[mine]) == b]
+                if peers.size < STICKY_PEERS:  # the group's benign units nearest in rows
+                    peers = mine[np.argsort(np.abs(lg[mine] - (b + 0.5)), kind="stable")[:STICKY_PEERS]]
+                for n in names:
+                    self.p99[n][gi, b] = float(np.quantile(vals[n][peers], 0.99)) if peers.size else 0.0
 
     def __contains__(self, name: str) -> bool:
         return name in self.p99
 
     def threshold(self, units: pl.DataFrame, name: str) -> np.ndarray:
-        """Per unit: the benign p99 of ``name`` at its rows."""
+        """Per unit: the benign p99 of ``name`` in its group at its rows (a group with no benign unit: 0)."""
         t = self.p99[name]
         b = np.floor(np.log2(np.maximum(units["a:rows"].to_numpy(), 1.0))).astype(np.int64)
-        return t[np.clip(b, 0, len(t) - 1)]
+        gi = np.array([self.groups.get(g, -1) for g in units["_group"].to_list()], dtype=np.int64)
+        out = t[np.clip(gi, 0, None), np.clip(b, 0, t.shape[1] - 1)]
+        return np.where(gi >= 0, out, 0.0)
 
     def above(self, units: pl.DataFrame, name: str) -> float:
         """Share of ``units`` above their threshold."""
         return float((units[name].fill_null(0).to_numpy() > self.threshold(units, name)).mean()) if units.height else 0.0
 
     def shown(self, units: pl.DataFrame, name: str) -> float:
-        """The threshold at the units' median rows (for the report)."""
+        """The threshold at the units' median (for the report)."""
         return float(np.median(self.threshold(units, name))) if units.height else 0.0
 
 

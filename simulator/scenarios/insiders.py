@@ -20,7 +20,13 @@ actor's peers:
 - reads tied to a (reused) ticket;
 - bulk pulls run as routine SQL queries (like the analysts', with no ticket) or, for roles
   that never pull in bulk, given up;
-- a domestic address instead of a foreign one, abroad only for the last days.
+- a domestic address instead of a foreign one, abroad only for the last days;
+- in version 3 of four scenarios, the scenario's defining trait itself: a stealth share of an
+  impersonator's (or mail-out colleague's) rows comes from the account's own session (no second
+  device or address), a stealth share of a compromised employee's rows replays the employee's
+  stolen session through the company VPN (their laptop, a VPN address), and a privilege misuser's
+  out-of-role edits fall from every read at stealth 0 to ``OUT_OF_ROLE_FLOOR`` of them at stealth 1
+  (the rest are plain opens in the role's mix).
 
 Bulk pulls (exports, queries) log a row count and no customer id, like the analysts' routine
 queries; the customers they cover (a contiguous id range: ids follow signup order, so "the

@@ -531,11 +531,10 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
             pl.col(c).drop_nulls().n_unique().cast(pl.Float64).alias(f"a:{c}:distinct"),
             (pl.col(c).drop_nulls().n_unique() / pl.len()).cast(pl.Float64).alias(f"a:{c}:distinct_share"),
         ]
-        # a distinct share (distinct values over rows) moves with the number of rows as much as with the
-        # values: volume explains it too; per-row redraws still show in the distinct count
-        # and so do the distinct values themselves (a busier day shows more of the role's actions, more of
-        # the actor's addresses): both count as volume too; the sticky test judges the distinct (and new)
-        # values against benign units as busy, where volume explains nothing, so a per-row redraw still shows
+        # a distinct share (distinct values over rows) moves with the unit's rows as much as with the values,
+        # and so do distinct (and new) values (a busier day shows more of the role's actions, more of the
+        # actor's addresses): volume explains them. The sticky test judges distinct and new values against
+        # the group's benign units as busy (_Sticky), where volume explains nothing: a per-row redraw still shows
         feats += [
             Feature(f"a:{c}:distinct", c, "num", DISTINCT_AGG.get(c), volume=True),
             Feature(f"a:{c}:distinct_share", c, "num", "rows"),
@@ -840,7 +839,7 @@ class _Sticky:
         """Per unit: the benign p99 of ``name`` in its group at its rows (a group with no benign unit: 0)."""
         t = self.p99[name]
         b = np.floor(np.log2(np.maximum(units["a:rows"].to_numpy(), 1.0))).astype(np.int64)
-        gi = np.array([self.groups.get(g, -1) for g in units["_group"].to_list()], dtype=np.int64)
+        gi = units["_group"].replace_strict(self.groups, default=-1, return_dtype=pl.Int64).to_numpy()
         out = t[np.clip(gi, 0, None), np.clip(b, 0, t.shape[1] - 1)]
         return np.where(gi >= 0, out, 0.0)
 

@@ -132,18 +132,25 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
         raise
 
 
+#: Seconds ``generate`` writes no progress lines off a terminal: a failure at once stays one line.
+GENERATE_QUIET_S = 10.0
+
+
 class PlainProgress:
     """Rich ``Progress``'s ``add_task``/``update``/``advance``, written as plain lines for logs (stdout not a terminal).
 
     One line when a stage starts, one when its description changes (the detector now running), one when it completes
     (counts and seconds), and at most one every ``every`` seconds in between; each starts with the run's elapsed time.
+    Nothing in the first ``quiet`` seconds (a short command, or one that fails at once, stays one line).
     """
 
-    def __init__(self, console: Console, every: float = 30.0) -> None:
-        self.console, self.every, self.t0 = console, every, time.perf_counter()
+    def __init__(self, console: Console, every: float = 30.0, quiet: float = 0.0) -> None:
+        self.console, self.every, self.quiet, self.t0 = console, every, quiet, time.perf_counter()
         self.tasks: dict[int, dict[str, Any]] = {}
 
     def say(self, text: str) -> None:
+        if time.perf_counter() - self.t0 < self.quiet:
+            return
         self.console.print(f"[{time.perf_counter() - self.t0:7.1f} s] {text}", highlight=False, markup=False, soft_wrap=True)
 
     def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
@@ -197,11 +204,11 @@ class PlainProgress:
 
 
 @contextlib.contextmanager
-def _progress(plain: bool = False) -> Iterator[Any]:
-    """A rich progress display on a terminal; off the terminal, plain progress lines (:class:`PlainProgress`) with ``plain``
-    (``run``: CI logs show where it is), else nothing (``generate`` keeps a failure or an interruption to one line)."""
+def _progress(quiet: float = 0.0) -> Iterator[Any]:
+    """A rich progress display on a terminal; off the terminal, plain progress lines (:class:`PlainProgress`), none in
+    the first ``quiet`` seconds (``generate``: a failure or an interruption at once stays one line)."""
     if not err_console.is_terminal:
-        yield PlainProgress(err_console) if plain else None
+        yield PlainProgress(err_console, quiet=quiet)
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -265,7 +272,7 @@ def generate(
         from simulator.engine import estimated_bytes
 
         sized["bytes"] = estimated_bytes(cfg.sim())
-        with _progress() as p:
+        with _progress(quiet=GENERATE_QUIET_S) as p:
             path = gen(
                 cfg.sim(),
                 out,
@@ -337,7 +344,7 @@ def run(
         sized["bytes"] = grid_bytes(cfg)
         cfg = _with_detectors(cfg, detectors)
         out = _run_out(out, cfg.name)
-        with locked(out), _progress(plain=True) as p:
+        with locked(out), _progress() as p:
             holder["out"] = out
             log = p.say if isinstance(p, PlainProgress) else err_console.print  # plain: every line with the elapsed time
             result = run_suite(

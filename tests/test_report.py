@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 from breachbench.report import (
     COLUMNS,
@@ -106,7 +107,7 @@ def test_incident_table_and_csv(tiny_run: dict[str, Any], payload: dict[str, Any
     assert missed and all(r["detected"] == "False" and r["first_alert_day"] == "" for r in missed)
     assert any(r["reason"] and r["detector"] not in ("oracle",) for r in rows)  # reasons come from the alerts files
     section = doc.split("<h2>Incidents</h2>", 1)[1].split("<h2>", 1)[0]
-    assert "incidents.csv" in section and "<h3>coupang-forged-token-v2</h3>" in section
+    assert "incidents.csv" in section and "<h3>coupang-forged-token-v3</h3>" in section
     assert "reads truth" in section and "missed by" in section
     # every incident row: the detectors named as catching it and the count that missed it add up to all of them
     rows_html = re.findall(r"<td class='caught'>(.*?)</td><td>(\d+) of (\d+)</td>", section)
@@ -209,6 +210,31 @@ def test_plain_progress_lines() -> None:
         "generate logs: started again (1/3)",
         "generate logs: done, 3/3",
     ]
+
+
+def test_plain_progress_stays_quiet_at_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import breachbench.cli as cli
+
+    out = io.StringIO()
+    now = [0.0]
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: now[0])
+    p = cli.PlainProgress(Console(file=out, width=200), every=1e9, quiet=10.0)
+    now[0] = 5.0
+    t = p.add_task("generate logs", total=4)  # quiet
+    now[0] = 9.0
+    p.update(t, completed=1, description="generate logs 1")  # quiet
+    now[0] = 11.0
+    p.update(t, completed=4)  # said
+    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in out.getvalue().splitlines()] == ["generate logs 1: done, 4/4 in 6.0 s"]
+
+
+def test_generate_piped_reports_progress_after_its_quiet_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import breachbench.cli as cli
+
+    monkeypatch.setattr(cli, "GENERATE_QUIET_S", 0.0)
+    res = CliRunner().invoke(cli.app, ["generate", str(REPO / "configs" / "tiny.toml"), "--out", str(tmp_path / "ds")])
+    assert res.exit_code == 0, res.output
+    assert re.search(r"generate world: started", res.output) and "dataset written to" in res.output, res.output
 
 
 def test_run_piped_prints_a_line_per_stage_and_detector(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_log_shard(benchmark, world_root) -> None:
 
 
 def test_scenario_render(benchmark, world_root) -> None:
-    """coupang-forged-token-v2: the malicious rows of one bulk (day, block)."""
+    """coupang-forged-token-v3: the malicious rows of one bulk (day, block)."""
     cfg, root, plans, _ = world_root
     sid, plan = plans[0]
     ctx = engine.customer_block(cfg, root, 0)

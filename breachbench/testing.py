@@ -31,7 +31,7 @@ SMALL = {
     "seed": 7,
     "world": {"customers": 4000, "employees": 200},
     "time": {"start": "2025-04-01", "end": "2025-04-29", "warmup_days": 7},
-    "scenarios": [{"id": "coupang-forged-token-v2", "knobs": {"start_offset": 2, "probe_days": 4, "daily_share": 0.0072}}],
+    "scenarios": [{"id": "coupang-forged-token-v3", "knobs": {"start_offset": 2, "probe_days": 4, "daily_share": 0.0072}}],
 }
 
 

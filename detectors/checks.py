@@ -51,7 +51,7 @@ CHECK_WORLD = {
     "world": {"customers": 2000, "employees": 150},
     "time": {"start": "2025-04-01", "end": "2025-04-15", "warmup_days": 5},
     "scenarios": [
-        {"id": "coupang-forged-token-v2", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}},
+        {"id": "coupang-forged-token-v3", "knobs": {"start_offset": 1, "probe_days": 2, "daily_share": 0.02}},
         {"id": "bulk-export-before-departure-v2", "knobs": {"start_offset": 1}},
         {"id": "snooping-agent-v2", "knobs": {"start_offset": 1}},
     ],

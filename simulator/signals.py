@@ -112,6 +112,13 @@ VOCABULARY: dict[str, Signal] = {
             "unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",), aggregates=("in_auth",)
         ),
         Signal("departed_owner", "a credential whose owner has left", columns=("key_id",)),
+        # a customer's own sessions open with a login now and then (after a logout or a lapsed refresh
+        # token); one who cannot log in (a forged refresh token) never does
+        Signal(
+            "no_login",
+            "sessions that no login ever opens: the account's tokens come only from refreshes",
+            columns=("auth.event",),
+        ),
         Signal("out_of_role", "actions or channels outside the actor's role", columns=("admin.action", "admin.channel")),
         # the account's rows of the day then come from two people's sessions: two addresses, two devices
         Signal(

@@ -1,7 +1,7 @@
 """Normal customer traffic: sessions in the auth stream and page calls in the gateway stream.
 
-One call makes one (day, customer block): who is active that day, their sessions (login and
-token issuance in auth), and the pages each session calls with its token (gateway). All
+One call makes one (day, customer block): who is active that day, their sessions (token
+issuance in auth, after a login for some), and the pages each session calls with its token (gateway). All
 columns are drawn with numpy from the (``traffic``, day, block) stream; no loop over rows.
 """
 
@@ -26,6 +26,11 @@ ENDPOINT_BYTES = np.array([48_000, 22_000, 35_000, 9_000, 12_000, 2_500, 1_200, 
 MY_INFO, ADDRESS_LIST, ADDRESS_EDIT, ORDER_HISTORY = 5, 6, 7, 8
 SESSIONS_PER_ACTIVE_DAY = 1.8
 FOREIGN_CLOUD_SHARE = 0.15  # of sessions from abroad: VPN exits and hosting, not residential
+#: Sessions that open with a login: after a logout or a lapsed refresh token. The others' access
+#: tokens (an hour's validity) come from the app's refresh token (30 days), with no login row.
+LOGIN_SHARE = 0.35
+#: Sessions that end with a logout (5 s after their last page).
+LOGOUT_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -233,12 +238,14 @@ def _gateway(
 def _auth(
     ctx: CustomerBlock, ss: _Sessions, last: np.ndarray, t0: int, r: np.random.Generator, key_ids: list[str]
 ) -> pl.DataFrame:
-    """The auth rows: login and token issuance just before the first page; a logout after the last page for some."""
+    """The auth rows: token issuance just before the first page, after a login for a :data:`LOGIN_SHARE` of
+    sessions (the others' tokens come from a refresh); a logout after the last page for some."""
     s = len(ss.cust)
-    logout = (r.random(s) < 0.3) & (last + 5 * SEC < t0 + DAY_US)
-    idx = np.concatenate([np.arange(s), np.arange(s), np.flatnonzero(logout)])
-    ev = np.concatenate([np.zeros(s, np.int64), np.ones(s, np.int64), np.full(int(logout.sum()), 2)])
-    a_ts = np.concatenate([ss.start - 1_500_000, ss.start - 1_000_000, last[logout] + 5 * SEC])
+    logout = (r.random(s) < LOGOUT_SHARE) & (last + 5 * SEC < t0 + DAY_US)
+    login = np.flatnonzero(r.random(s) < LOGIN_SHARE)
+    idx = np.concatenate([login, np.arange(s), np.flatnonzero(logout)])
+    ev = np.concatenate([np.zeros(len(login), np.int64), np.ones(s, np.int64), np.full(int(logout.sum()), 2)])
+    a_ts = np.concatenate([ss.start[login] - 1_500_000, ss.start - 1_000_000, last[logout] + 5 * SEC])
     return pl.DataFrame(
         {
             "ts": a_ts,

@@ -68,7 +68,7 @@ def test_detectors_list() -> None:
 def test_scenarios_list() -> None:
     proc = cli("scenarios", "list")
     assert proc.returncode == 0, proc.stderr
-    assert "coupang-forged-token-v2" in proc.stdout
+    assert "coupang-forged-token-v3" in proc.stdout
     for knob in ("start_offset", "probe_days", "daily_share", "ip_pool"):
         assert knob in proc.stdout, knob
 

@@ -17,7 +17,7 @@ def test_defaults_of_tiny(tiny_config) -> None:
     assert tiny_config.name == "tiny"
     assert tiny_config.world.customers == 4000
     assert tiny_config.time.days == 28
-    assert tiny_config.scenarios[0].id == "coupang-forged-token-v2"
+    assert tiny_config.scenarios[0].id == "coupang-forged-token-v3"
 
 
 def test_set_nested_int(tiny_config_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_set_malformed(tiny_config_path: Path, assignment: str, needle: str) -> 
         pytest.param("time.timezone=Mars/Olympus", ["time.timezone", "Mars/Olympus", "Asia/Seoul"], id="unknown-tz"),
         pytest.param(
             "scenarios.0.id=no-such-scenario-v1",
-            ["scenarios.0.id", "no-such-scenario-v1", "coupang-forged-token-v2"],
+            ["scenarios.0.id", "no-such-scenario-v1", "coupang-forged-token-v3"],
             id="unknown-scenario",
         ),
         pytest.param(

@@ -138,7 +138,7 @@ def test_cli_rejects_with_one_line_and_leaves_nothing(tmp_path_factory: pytest.T
         (["world.signup_growth=inf"], "not a finite number"),
         (["traffic.pages_per_session=nan"], "not a finite number"),
         (["scenarios.0.knobs.daily_share=true"], "a boolean where a number"),
-        (['scenarios=[{id = "coupang-forged-token-v2"}, {id = "coupang-forged-token-v2"}]'], "repeats scenarios.0"),
+        (['scenarios=[{id = "coupang-forged-token-v3"}, {id = "coupang-forged-token-v3"}]'], "repeats scenarios.0"),
     ],
 )
 def test_silent_coercions_are_refused(overrides: list[str], needle: str) -> None:

@@ -50,7 +50,7 @@ SMALL = [
     "suite.chance_draws=400",
 ]
 STAFF = ("bulk-export-before-departure-v2", "snooping-agent-v2")
-FORGED = "coupang-forged-token-v2"
+FORGED = "coupang-forged-token-v3"
 
 
 # ---------------------------------------------------------------- fixtures

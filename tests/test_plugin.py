@@ -82,5 +82,5 @@ def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Pa
     # the run says what the leakage audit found: the tiny world's forged-token case is easy on purpose
     assert (
         "leakage audit: no shortcut reaches the leak line" in res.stdout
-        and "declared easy: coupang-forged-token-v2" in res.stdout
+        and "declared easy: coupang-forged-token-v3" in res.stdout
     )

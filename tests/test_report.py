@@ -225,7 +225,9 @@ def test_plain_progress_stays_quiet_at_first(monkeypatch: pytest.MonkeyPatch) ->
     p.update(t, completed=1, description="generate logs 1")  # quiet
     now[0] = 11.0
     p.update(t, completed=4)  # said
-    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in out.getvalue().splitlines()] == ["generate logs 1: done, 4/4 in 6.0 s"]
+    assert [re.sub(r"^\[ *[0-9.]+ s\] ", "", line) for line in out.getvalue().splitlines()] == [
+        "generate logs 1: done, 4/4 in 6.0 s"
+    ]
 
 
 def test_generate_piped_reports_progress_after_its_quiet_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

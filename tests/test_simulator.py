@@ -351,7 +351,7 @@ def test_failure_with_force_keeps_old_dataset(tiny_config, tmp_path: Path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-# ---- scenario truth: coupang-forged-token-v2 ------------------------------------------------
+# ---- scenario truth: coupang-forged-token-v3 ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -359,14 +359,14 @@ def knobs(tiny_config):
     from simulator.scenarios import load
 
     spec = tiny_config.scenarios[0]
-    assert spec.id == "coupang-forged-token-v2"
+    assert spec.id == "coupang-forged-token-v3"
     return load(spec.id).Knobs(**spec.knobs)
 
 
 def test_one_incident_with_events(truth: dict[str, pl.DataFrame], gateway: pl.DataFrame, tiny_config) -> None:
     inc = truth["incidents"]
     assert inc.height == 1
-    assert inc["scenario"][0] == "coupang-forged-token-v2"
+    assert inc["scenario"][0] == "coupang-forged-token-v3"
     mal = truth["malicious_events"]
     assert mal.height > 0
     assert set(mal["incident_id"].unique()) == {inc["incident_id"][0]}

@@ -9,6 +9,7 @@ longer tell every attack row apart. Rendered on the small check world, a few sec
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -59,3 +60,50 @@ def test_a_stealthy_privilege_misuser_edits_less(tmp_path: Path) -> None:
     assert edits0 == 1.0
     assert edits1 is not None and 0.0 < edits1 < 0.5, edits1  # about OUT_OF_ROLE_FLOOR, the rest plain opens
     assert set(quiet.filter(reads)["action"].unique().to_list()) == {"update", "view"}
+
+
+def _forged(stealth: float, root: Path) -> dict[str, pl.DataFrame]:
+    """The forged-token incident's attack rows (gateway, auth) and its actor's key, at one stealth, on the check world."""
+    from simulator.engine import generate
+
+    cfg = SimConfig.model_validate(
+        CHECK_WORLD
+        | {"scenarios": [{"id": "coupang-forged-token-v3", "knobs": {"stealth": stealth, "start_offset": 1, "probe_days": 2}}]}
+    )
+    out = generate(cfg, root / f"forged-{stealth}")
+    ev = pl.read_parquet(layout.truth_file(out, "malicious_events"))
+    rows = {}
+    for stream in ("gateway", "auth"):
+        logs = pl.concat([pl.read_parquet(f) for f in (out / "logs" / stream).rglob("*.parquet")], how="diagonal_relaxed")
+        rows[stream] = logs.join(ev.filter(pl.col("stream") == stream).select("event_id"), on="event_id")
+    creds = pl.read_parquet(next((out / "world").glob("credentials-*.parquet")))
+    actor = pl.read_parquet(layout.truth_file(out, "incidents"))["actors"][0][0]
+    rows["own_keys"] = creds.filter(pl.col("owner_employee_id") == actor).select("key_id")
+    return rows
+
+
+def test_a_careful_forger_has_his_tokens_issued_and_signed_by_the_service(tmp_path: Path) -> None:
+    blatant = _forged(0.0, tmp_path)
+    # the case: no token was ever issued, and every one carries his own key
+    assert blatant["gateway"].height >= 100 and blatant["auth"].height == 0
+    assert blatant["gateway"]["key_id"].is_in(blatant["own_keys"]["key_id"].implode()).all()
+    quiet = _forged(1.0, tmp_path)
+    gw, auth = quiet["gateway"], quiet["auth"]
+    assert gw.height >= 100
+    # every token is issued by auth as a refreshed session's: one token_issued row, no login, a second
+    # before the session starts (its first page a think time later), from the address the pages come
+    # from, with the key the pages carry; some sessions end with a logout, as customers' do
+    assert sorted(auth["event"].unique().to_list()) == ["logout", "token_issued"]
+    logout = auth.filter(pl.col("event") == "logout")
+    assert 0.15 < logout.height / gw["token_id"].n_unique() < 0.45 and logout["key_id"].null_count() == logout.height
+    issued = auth.filter(pl.col("event") == "token_issued")
+    first = gw.group_by("token_id").agg(pl.col("ts").min().alias("first"), pl.col("src_ip", "key_id", "customer_id").first())
+    assert issued["token_id"].n_unique() == issued.height == first.height
+    both = first.join(issued.select("token_id", "ts", "src_ip", "key_id", "customer_id"), on="token_id", suffix="_auth")
+    assert both.height == first.height
+    assert (both["ts"] < both["first"]).all() and (both["first"] - both["ts"] <= dt.timedelta(minutes=10)).all()
+    assert (both["src_ip"] == both["src_ip_auth"]).all() and (both["customer_id"] == both["customer_id_auth"]).all()
+    assert (both["key_id"] == both["key_id_auth"]).all() and both["key_id"].n_unique() > 1  # the service's keys, not his one
+    # and the session browses: more than the personal-data pages, the address list in every session
+    assert gw["endpoint"].n_unique() > 4
+    assert gw.group_by("token_id").agg((pl.col("endpoint") == "/address-list").any())["endpoint"].all()

@@ -253,6 +253,21 @@ def test_every_normal_token_issued_before_use(tiny_clean_ds: Dataset, tiny_ds: D
     assert unexplained.height == 0, unexplained.head(5)
 
 
+def test_a_share_of_normal_sessions_opens_with_a_login(tiny_clean_ds: Dataset) -> None:
+    from simulator.traffic import LOGIN_SHARE
+
+    mal = tiny_clean_ds.truth("malicious_events").select("event_id")
+    auth = tiny_clean_ds.scan("auth").join(mal.lazy(), on="event_id", how="anti").filter(pl.col("customer_id").is_not_null())
+    issued = auth.filter(pl.col("event") == "token_issued").select("customer_id", "ts").collect()
+    logins = (
+        auth.filter(pl.col("event") == "login").select("customer_id", pl.col("ts") + pl.duration(microseconds=500_000)).collect()
+    )
+    # every login is followed half a second later by its session's token; the other tokens come from a refresh
+    assert logins.join(issued, on=["customer_id", "ts"], how="anti").height == 0
+    share = logins.height / issued.height
+    assert abs(share - LOGIN_SHARE) < 4 * (LOGIN_SHARE * (1 - LOGIN_SHARE) / issued.height) ** 0.5, (share, issued.height)
+
+
 # ---- 5. who reads what ---------------------------------------------------------------------
 
 

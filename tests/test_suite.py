@@ -43,7 +43,7 @@ from detectors.registry import registry
 # in-process detectors: a spawned process per detector and dataset would triple the cost, and a
 # registry monkeypatched here does not reach a spawned child
 CHEAP = ["world.customers=1500", "time.end=2025-04-20", "suite.bootstrap=500", "detection.isolate=false"]
-SCENARIO = "coupang-forged-token-v2"
+SCENARIO = "coupang-forged-token-v3"
 FAST_DETECTORS = '["null", "random", "unissued-token-v1"]'
 PROFILES = sorted(cost_profiles()["profiles"])
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -533,11 +533,11 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
     pooled_table, per_dataset = section.split("Per dataset", 1)
     # one dataset: the pooled verdict is that dataset's; the tiny world's forged-token case is declared easy
     scen = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){3}<td>(.*?)</td></tr>", pooled_table)
-    assert all(r["declared_easy"] and r["declared_easy"].startswith("coupang-forged-token-v2: ") for r in rows)
+    assert all(r["declared_easy"] and r["declared_easy"].startswith("coupang-forged-token-v3: ") for r in rows)
     assert [(name, verdict) for _, name, verdict in scen] == [
         (r["shortcut"], "declared easy" if r["leaks"] else "no") for r in rows
     ]
-    assert {s for s, _, _ in scen} == {"coupang-forged-token-v2"}
+    assert {s for s, _, _ in scen} == {"coupang-forged-token-v3"}
     table = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>(?:<td>[^<]*</td>){4}<td>(.*?)</td></tr>", per_dataset)
     assert [(name, verdict) for _, name, verdict in table] == [
         (r["shortcut"], "at or above the line on this seed" if r["leaks"] else "no") for r in rows
@@ -545,11 +545,11 @@ def test_audit_rows_and_leak_line(tiny_ds, tiny_truth, tiny_config, tiny_run: di
     assert {label for label, _, _ in table} == {_label(tiny_config.seed)}
     assert any(r["leaks"] for r in rows)  # the departed-owner key gives the case away
     assert "solved by a one-line shortcut" not in section and "No shortcut reaches the leak line" in section
-    assert "is easy on purpose (coupang-forged-token-v2: the case as it happened" in section
+    assert "is easy on purpose (coupang-forged-token-v3: the case as it happened" in section
     # results.json carries the same audit, for CI
     leak = json.loads(Path(tiny_run["results"]).read_text())["leakage_audit"]
     assert leak["line"] == LEAK_SHARE * 100 and leak["shortcuts"] == list(SHORTCUTS)
-    assert leak["leaking"] == [] and list(leak["declared_easy"]) == ["coupang-forged-token-v2"]
+    assert leak["leaking"] == [] and list(leak["declared_easy"]) == ["coupang-forged-token-v3"]
     assert [(r["shortcut"], r["leaks"]) for r in leak["scenarios"]] == [(r["shortcut"], r["leaks"]) for r in rows]
     assert [r["op_score"] for r in leak["datasets"]] == pytest.approx([r["op_score"] for r in rows])
 

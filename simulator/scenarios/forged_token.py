@@ -1,11 +1,17 @@
-"""coupang-forged-token-v2: a departed engineer forges access tokens with a signing key he kept.
+"""coupang-forged-token-v3: a departed engineer forges tokens with a signing key he kept.
 
 The actor is an engineer who left before the scenario starts and owns a token-signing key that
 was never revoked (and that the auth service still uses for real tokens, so the key alone
-gives nothing away). He mints tokens that have no issuance record in auth, for sequential
-customer ids, and calls the customer pages as those customers from rotating overseas cloud
-addresses: a probing phase of a few scattered reads a day, then a slow bulk phase that sweeps
-the id range a slice a day.
+gives nothing away). As in the case, he mints access tokens that have no issuance record in
+auth, for sequential customer ids, and calls the customer pages as those customers from
+rotating overseas cloud addresses: a probing phase of a few scattered reads a day, then a slow
+bulk phase that sweeps the id range a slice a day.
+
+With stealth, a share of his tokens is careful: he forges the customer's *refresh* token
+instead and trades it at the auth service for an access token, which auth then issues and
+logs like any refreshed session's (signed with one of the service's keys, no login before
+it), and the session browses pages as a customer's does, the address list among them. Such a
+token has an issuance record and does not carry his key. v2 forged every token as the case.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from simulator.traffic import (
     ADDRESS_EDIT,
     ADDRESS_LIST,
     DAY_US,
+    ENDPOINT_SHARE,
     ENDPOINTS,
+    LOGOUT_SHARE,
     MY_INFO,
     ORDER_HISTORY,
     SEC,
@@ -58,7 +66,7 @@ class Knobs(BaseModel):
         0.0,
         ge=0,
         le=1,
-        description="0: the case (cloud IPs abroad, strict id order, round the clock, one app version); 1: domestic proxies, scattered ids, human hours",
+        description="0: the case (cloud IPs abroad, strict id order, round the clock, one app version, unissued tokens); 1: domestic proxies, scattered ids, human hours, tokens issued through a forged refresh, customers' page mix",
     )
     extortion: bool = Field(
         False, description="end the incident with an extortion e-mail to the company (the case's 16 November)"
@@ -82,12 +90,13 @@ class Plan:
     ip_country: np.ndarray
     knobs: Knobs
     scatter: tuple[int, int] = (1, 0)  # (a, c): scattered position of an id is (a * id + c) mod customers
+    service_keys: tuple[str, ...] = ()  # the keys the auth service signs issued tokens with
 
 
 class ForgedToken:
     """The 2025 case: forged tokens from a departed engineer's unrevoked signing key."""
 
-    id = "coupang-forged-token-v2"
+    id = "coupang-forged-token-v3"
     summary = "departed engineer mints tokens with an unrevoked signing key; probing, then a slow sequential sweep from rotating overseas IPs"
     Knobs: TypeAlias = Knobs
 
@@ -96,12 +105,8 @@ class ForgedToken:
         r = rng(cfg.seed, "scenario-plan", incident_id)
         start = cfg.time.start
         emp = staff["employees"].filter(pl.col("role").is_in(ENGINEERS) & (pl.col("termination_date") < start))
-        keys = (
-            staff["credentials"]
-            .filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())
-            .join(emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id")
-            .sort("key_id")
-        )
+        signing = staff["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())
+        keys = signing.join(emp.select(pl.col("employee_id").alias("owner_employee_id")), on="owner_employee_id").sort("key_id")
         if keys.height == 0:
             raise ScenarioError(f"{self.id}: no departed engineer owns an unrevoked signing key; set world.orphaned_keys >= 1")
         pick = keys.row(int(r.integers(keys.height)), named=True)
@@ -136,6 +141,7 @@ class ForgedToken:
             ip_country=country,
             knobs=knobs,
             scatter=(a, int(r.integers(n))),
+            service_keys=tuple(signing["key_id"].sort().to_list()),
         )
 
     @staticmethod
@@ -153,7 +159,9 @@ class ForgedToken:
         )
 
     def declared_easy(self, knobs: Knobs) -> str | None:
-        """Easy on purpose, whatever the knobs: the case's hole is a key whose owner has left."""
+        """Easy on purpose below stealth 1: the case's hole is a key whose owner has left, and some tokens carry it."""
+        if knobs.stealth >= 1:
+            return None
         return (
             "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
         )
@@ -161,9 +169,13 @@ class ForgedToken:
     def signals(self, knobs: Knobs) -> dict[str, tuple[str, ...]]:
         """Phase -> the behavioural signals its rows carry at these knobs (see :mod:`simulator.signals`)."""
         s = knobs.stealth
-        # the crawler's client is never the customer's own device, whatever version it claims
-        common = {"unissued_token", "departed_owner", "page_mix", "rotating_ips", "new_origin", "new_device", "volume"}
+        # the crawler's client is never the customer's own device, whatever version it claims; even a
+        # careful session reads the address list, which most customers' sessions do not
+        common = {"page_mix", "rotating_ips", "new_origin", "new_device", "volume"}
+        if s > 0:  # careful tokens come from a forged refresh token: he cannot log in as the customer
+            common |= {"no_login"}
         if s < 1:
+            common |= {"unissued_token", "departed_owner"}
             common |= {"foreign_origin", "cloud_origin", "sequential_ids", "off_hours", "uniform_client"}
         out = {
             "probe": signals.check(common, f"{self.id} phase probe"),
@@ -223,11 +235,14 @@ class ForgedToken:
         return np.where(pick, scattered, ids)
 
     def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock) -> dict[str, pl.DataFrame]:
-        """Malicious gateway rows of one (day, block); no auth rows (the tokens were never issued).
+        """Malicious gateway rows of one (day, block), and the auth rows of careful tokens' issuance.
 
         Only customers who exist on the day are read. Per forged token (one per customer read)
         the pages follow a customer's think times, the status codes the gateway's usual mix, and
-        the client one app version (stealth: the version a customer's app would be).
+        the client one app version (stealth: the version a customer's app would be). A forged
+        access token has no auth rows; a careful one (a stealth share) is issued by auth a second
+        before its first page, from the crawler's address, signed with a service key drawn as
+        customers' sessions' are, and browses a customer's page mix with the address list in it.
         """
         if not plan.first_day <= day_index < plan.end_day:
             return {}
@@ -246,7 +261,8 @@ class ForgedToken:
             human = r.random(n) < k.stealth
             t_cust = np.where(human, session_starts(cfg, ctx, ctx.index(targets), t0, r), t_cust)
         token = r.integers(1, np.iinfo(np.int64).max, n, dtype=np.int64)
-        cust, ep, per = self._pages(k, r, n)
+        careful = r.random(n) < k.stealth if k.stealth > 0 else None
+        cust, ep, per = self._pages(k, r, n, careful, cfg.traffic.pages_per_session)
         ts = t_cust[cust] + think_times(r, per)
         # the address a token is used from is the one of the rotation slot its first page falls in
         slot = ((np.minimum(t_cust, t0 + DAY_US - 1) - t0) // int(k.rotation_hours * 3600 * SEC)).astype(np.int64)[cust]
@@ -254,14 +270,20 @@ class ForgedToken:
         cid = targets[cust]
         n_addr = ctx.n_addresses[ctx.index(cid)]
         records = np.where(
-            ep == MY_INFO, 1, np.where(ep == ADDRESS_LIST, n_addr, np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), 1))
+            ep == ADDRESS_LIST,
+            n_addr,
+            np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), np.isin(ep, (MY_INFO, ADDRESS_EDIT)).astype(np.int64)),
         )
+        keys = [plan.key_id, *plan.service_keys]
+        key = np.zeros(n, dtype=np.int64)  # index into keys: his own for a forged access token
+        if careful is not None:
+            key = np.where(careful, 1 + r.integers(0, len(plan.service_keys), n), key)
         gateway = pl.DataFrame(
             {
                 "ts": ts,
                 "customer_id": cid,
                 "token_id": token[cust],
-                "key_id": pl.Series([plan.key_id]).gather(np.zeros(len(cust), dtype=np.int64)),
+                "key_id": pl.Series(keys, dtype=pl.String).gather(key[cust]),
                 "endpoint": pl.Series(ENDPOINTS).gather(ep),
                 "ip": plan.ips[ip_i],
                 "country": plan.ip_country[ip_i].tolist(),
@@ -275,7 +297,46 @@ class ForgedToken:
         )
         # pages past midnight fall out of the day, as customers' own do
         gateway = gateway.filter(pl.col("ts") < t0 + DAY_US)
-        return {"gateway": gateway} if gateway.height else {}
+        out = {"gateway": gateway} if gateway.height else {}
+        if careful is not None and careful.any():
+            first, last = np.cumsum(per) - per, ts[np.cumsum(per) - 1]  # each token's first page, its last page's time
+            logout = careful & (r.random(n) < LOGOUT_SHARE) & (last + 5 * SEC < t0 + DAY_US)
+            out["auth"] = self._issued(plan, t0, (t_cust, last), token, key, targets, ip_i[first], (careful, logout), phase)
+        return out
+
+    @staticmethod
+    def _issued(
+        plan: Plan,
+        t0: int,
+        times: tuple[np.ndarray, np.ndarray],
+        token: np.ndarray,
+        key: np.ndarray,
+        targets: np.ndarray,
+        ip_i: np.ndarray,
+        which: tuple[np.ndarray, np.ndarray],
+        phase: str,
+    ) -> pl.DataFrame:
+        """Auth rows of careful tokens, as a refreshed customer session's: the issuance (traded for a forged refresh
+        token) a second before the first page, and for ``logout`` tokens a logout 5 s after the last page; from the
+        crawler's address of the moment. ``times``: (session start, last page) per token; ``which``: (careful, logout)."""
+        (start, last), (careful, logout) = times, which
+        i = np.concatenate([np.flatnonzero(careful), np.flatnonzero(logout)])
+        issued = np.arange(len(i)) < int(careful.sum())
+        return pl.DataFrame(
+            {
+                "ts": np.where(issued, np.maximum(start[i] - SEC, t0), last[i] + 5 * SEC),
+                "event": pl.Series(["logout", "token_issued"]).gather(issued.astype(np.int64)),
+                "customer_id": targets[i],
+                "token_id": token[i],
+                # a logout names the token, not its key, as customers' logouts
+                "key_id": pl.Series([plan.key_id, *plan.service_keys], dtype=pl.String)
+                .gather(key[i])
+                .set(pl.Series(~issued), None),
+                "ip": plan.ips[ip_i[i]],
+                "country": plan.ip_country[ip_i[i]].tolist(),
+                "phase": [phase] * len(i),
+            }
+        )
 
     def _targets(
         self, plan: Plan, cfg: SimConfig, day_index: int, ctx: CustomerBlock, day_rng: np.random.Generator
@@ -296,10 +357,28 @@ class ForgedToken:
         order = np.argsort(pos, kind="stable")
         return targets[order], (pos[order] - lo + 0.5) / max(hi - lo, 1)  # the sweep walks its positions in order over the day
 
+    @classmethod
+    def _pages(
+        cls, k: Knobs, r: np.random.Generator, n: int, careful: np.ndarray | None, pages_per_session: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pages of ``n`` tokens (one per customer), (token index per page, endpoint per page, pages per token):
+        the crawler's (:meth:`_crawl`), or for ``careful`` tokens a customer's session's, as many pages and
+        drawn from the same mix, one of them the address list."""
+        cust, ep, per = cls._crawl(k, r, n)
+        if careful is None:
+            return cust, ep, per
+        per_h = np.minimum(r.geometric(1.0 / pages_per_session, n), 60)
+        ep_h = r.choice(len(ENDPOINTS), size=int(per_h.sum()), p=ENDPOINT_SHARE)
+        ep_h[np.cumsum(per_h) - per_h + (r.random(n) * per_h).astype(np.int64)] = ADDRESS_LIST
+        keep, hum = ~careful[cust], np.repeat(careful, per_h)
+        tok = np.concatenate([cust[keep], np.repeat(np.arange(n), per_h)[hum]])
+        order = np.argsort(tok, kind="stable")
+        return tok[order], np.concatenate([ep[keep], ep_h[hum]])[order], np.where(careful, per_h, per)
+
     @staticmethod
-    def _pages(k: Knobs, r: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pages of ``n`` forged tokens (one per customer): my-info once, the address list a few times, rarely an
-        edit or the orders; (token index per page, endpoint per page, pages per token)."""
+    def _crawl(k: Knobs, r: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The crawler's pages of ``n`` tokens: my-info once, the address list a few times, rarely an edit or the
+        orders; (token index per page, endpoint per page, pages per token)."""
         al = 1 + r.poisson(k.address_list_reads - 1, n)
         extra_edit = (r.random(n) < 0.0015).astype(np.int64)
         extra_orders = (r.random(n) < 0.003).astype(np.int64)

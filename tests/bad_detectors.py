@@ -137,6 +137,14 @@ class Inverted(UnissuedTokenRule):
         return super().score(view).with_columns(score=-pl.col("score"))
 
 
+class Slow(UnissuedTokenRule):
+    """The unissued-token rule, a quarter of a second slower per call: a slot that runs long enough to lose its worker."""
+
+    def score(self, view):
+        time.sleep(0.25)
+        return super().score(view)
+
+
 class RawScoreSamples(IsolationForestDetector):
     """The classic scikit-learn slip: ``score_samples`` used as is (higher = more normal)."""
 

@@ -265,26 +265,92 @@ def _results(out: Path) -> dict:
     return strip(payload)  # type: ignore[return-value]
 
 
+SUITE_DETECTORS = 'detection.detectors=["unissued-token-v1", "stat-own-history-v1", "random", "bad_detectors:Slow"]'
+
+
+def _suite(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "breachbench", "run", str(TINY), "--set", SMALL[0], "--set", SMALL[2]] + [
+        "--set",
+        SUITE_DETECTORS,
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _suite_env() -> dict[str, str]:
+    """The bench's environment: the tests folder importable (``bad_detectors``), and workers that may start child processes."""
+    return os.environ | {"PYTHONPATH": str(REPO / "tests"), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+
+
+@pytest.fixture(scope="module")
+def serial_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("suite") / "serial"
+    res = subprocess.run(_suite(out, "--executor", "serial"), capture_output=True, text=True, check=False, env=_suite_env())
+    assert res.returncode == 0, res.stderr[-2000:]
+    return out
+
+
+def _same_run(got: Path, ref: Path) -> None:
+    """The same results (apart from timings, paths and the execution table) and the same alerts, byte for byte."""
+    assert _results(got) == _results(ref)
+    alerts = sorted(p.relative_to(ref) for p in (ref / "alerts").rglob("*.parquet"))
+    assert len(alerts) == 5  # the four and the oracle
+    for rel in alerts:
+        assert (got / rel).read_bytes() == (ref / rel).read_bytes(), rel
+
+
 @needs_dask
 @pytest.mark.distributed
-def test_suite_on_dask_gives_the_serial_results(tmp_path: Path) -> None:
+def test_suite_on_dask_gives_the_serial_results(serial_suite: Path, tmp_path: Path) -> None:
     """Datasets and detector slots as tasks on a LocalCluster of 2 workers: the same results, alerts byte for byte."""
-    dets = 'detection.detectors=["unissued-token-v1", "stat-own-history-v1", "random"]'
-    common = [sys.executable, "-m", "breachbench", "run", str(TINY), "--set", SMALL[0], "--set", SMALL[2], "--set", dets]
-    serial = subprocess.run(
-        [*common, "--out", str(tmp_path / "serial"), "--executor", "serial"], capture_output=True, text=True, check=False
-    )
-    assert serial.returncode == 0, serial.stderr[-2000:]
     dask = subprocess.run(
-        [*common, "--out", str(tmp_path / "dask"), "--executor", "dask", "--workers", "2"],
+        _suite(tmp_path / "dask", "--executor", "dask", "--workers", "2"),
         capture_output=True,
         text=True,
         check=False,
+        env=_suite_env(),
     )
     assert dask.returncode == 0, dask.stderr[-2000:]
-    assert "detectors: 3 sealed slot(s) as tasks on the Dask cluster" in dask.stdout + dask.stderr
-    assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
-    alerts = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial" / "alerts").rglob("*.parquet"))
-    assert len(alerts) == 4  # the three and the oracle
-    for rel in alerts:
-        assert (tmp_path / "dask" / rel).read_bytes() == (tmp_path / "serial" / rel).read_bytes(), rel
+    assert "detectors: 4 sealed slot(s) as tasks on the Dask cluster" in dask.stdout + dask.stderr
+    _same_run(tmp_path / "dask", serial_suite)
+
+
+@needs_dask
+@pytest.mark.distributed
+def test_lost_dask_worker_during_detection_gives_the_serial_results(
+    serial_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kill (SIGKILL) the worker that runs a detector's slot: the scheduler runs the slot again elsewhere, and the
+    run's results and alerts are those of a serial run, none lost or doubled."""
+    import dask
+    import distributed
+
+    for k, v in _suite_env().items():
+        monkeypatch.setenv(k, v)  # the cluster's workers, and the slots they start, inherit them
+    with (
+        dask.config.set({"distributed.worker.daemon": False}),
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        bench = subprocess.Popen(
+            _suite(tmp_path / "lost", "--scheduler", cluster.scheduler_address),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_suite_env(),
+        )
+        killed: list[int] = []
+        deadline = time.monotonic() + 300
+        while bench.poll() is None and time.monotonic() < deadline and not killed:
+            for worker, keys in client.processing().items():
+                if any(str(k).startswith("run_isolated_many") for k in keys):
+                    pid = client.run(os.getpid, workers=[worker])[worker]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.05)
+        out, _ = bench.communicate(timeout=300)
+    assert killed, "no worker was running a detector slot"
+    assert bench.returncode == 0, out[-2000:]
+    _same_run(tmp_path / "lost", serial_suite)

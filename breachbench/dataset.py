@@ -29,23 +29,38 @@ ROLES: tuple[str, ...] = ("actor", "victim", "shared")
 KIND_ROLES: dict[str, str] = {"employee": "actor", "key": "actor", "token": "actor", "customer": "victim"}
 
 
-def unit_roles(units: pl.DataFrame, benign_ips: pl.DataFrame) -> pl.DataFrame:
+def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | None = None) -> pl.DataFrame:
     """``units`` with a ``role`` column (see :data:`ROLES`).
 
-    Employees, keys and tokens of malicious events are accounts or credentials the attacker
-    operates (their own, an impersonated colleague's, a compromised one): ``actor``. Customers
-    are ``victim``. A source address is ``actor`` only when no benign delivered event anywhere
-    in the dataset carries it (``benign_ips``), else ``shared``. A kind not listed is ``shared``.
+    Employees and tokens of malicious events are accounts or credentials the attacker operates
+    (their own, an impersonated colleague's, a compromised one): ``actor``. Customers are
+    ``victim``. A source address or a key is ``actor`` when one of the incident's actors owns it
+    (``owned``: incident_id, entity_kind, entity_id), else only when no benign delivered event
+    anywhere in the dataset carries it (``benign``: entity_kind, entity_id; an ``entity_id``
+    column alone lists addresses), else ``shared``: an office egress, a carrier's gateway, the
+    auth service's signing key that signed a token it issued. A kind not listed is ``shared``.
     """
-    shared_ip = benign_ips.select("entity_id").unique().with_columns(_shared=pl.lit(True))
+    if "entity_kind" not in benign.columns:
+        benign = benign.with_columns(entity_kind=pl.lit("ip"))
+    used = benign.select("entity_kind", "entity_id").unique().with_columns(_shared=pl.lit(True))
+    own = (
+        pl.DataFrame(schema={"incident_id": pl.Int32, "entity_kind": pl.String, "entity_id": pl.String})
+        if owned is None
+        else owned.select("incident_id", "entity_kind", "entity_id")
+    )
+    own = own.unique().with_columns(pl.col("incident_id").cast(units.schema["incident_id"]), _own=pl.lit(True))
+    either = pl.col("entity_kind").is_in(["ip", "key"])
     return (
-        units.join(shared_ip, on="entity_id", how="left")
+        units.join(used, on=["entity_kind", "entity_id"], how="left")
+        .join(own, on=["incident_id", "entity_kind", "entity_id"], how="left")
         .with_columns(
-            role=pl.when(pl.col("entity_kind") == "ip")
-            .then(pl.when(pl.col("_shared").fill_null(False)).then(pl.lit("shared")).otherwise(pl.lit("actor")))
+            role=pl.when(either & (pl.col("_own").fill_null(False) | ~pl.col("_shared").fill_null(False)))
+            .then(pl.lit("actor"))
+            .when(either)
+            .then(pl.lit("shared"))
             .otherwise(pl.col("entity_kind").replace_strict(KIND_ROLES, default="shared", return_dtype=pl.String))
         )
-        .drop("_shared")
+        .drop("_shared", "_own")
     )
 
 
@@ -201,7 +216,33 @@ class Dataset:
         one of :data:`ROLES` (see :func:`unit_roles`): only ``actor`` units count as detections.
         """
         units = self._units("malicious_events", "incident_id")
-        return unit_roles(units, self.benign_ips)
+        benign = pl.concat(
+            [self.benign_ips.with_columns(entity_kind=pl.lit("ip")), self.benign_keys.with_columns(entity_kind=pl.lit("key"))]
+        )
+        return unit_roles(units, benign, self.actor_keys)
+
+    @cached_property
+    def actor_keys(self) -> pl.DataFrame:
+        """(incident_id, entity_kind, entity_id) of every key an incident's actors own (world ``credentials``)."""
+        if self.store is None:
+            creds = pl.concat([pl.read_parquet(f) for f in layout.world_glob(self.root, "credentials")])
+        else:
+            rels = sorted(f["path"] for f in self.manifest["files"] if f["path"].startswith("world/credentials"))
+            creds = pl.concat([self.store.read_parquet(r) for r in rels])
+        actors = (
+            self.truth("incidents")
+            .select("incident_id", pl.col("actors").alias("owner_employee_id"))
+            .explode("owner_employee_id")
+        )
+        return actors.join(creds.select("owner_employee_id", "key_id"), on="owner_employee_id").select(
+            "incident_id", pl.lit("key").alias("entity_kind"), pl.col("key_id").alias("entity_id")
+        )
+
+    @cached_property
+    def benign_keys(self) -> pl.DataFrame:
+        """(entity_id) of every key that some delivered non-malicious event carries (the signing keys of the
+        tokens the auth service issues to customers, an employee's API key in their own use)."""
+        return self._benign_values(ENTITY_COLUMNS["key"])
 
     @cached_property
     def benign_ips(self) -> pl.DataFrame:
@@ -210,15 +251,19 @@ class Dataset:
         Over the whole dataset (warm-up included): an address that anyone else uses, on any day,
         is shared infrastructure (office or VPN egress, a carrier's gateway), not the actor's own.
         """
+        return self._benign_values(ENTITY_COLUMNS["ip"])
+
+    def _benign_values(self, col: str) -> pl.DataFrame:
+        """(entity_id) of every value of ``col`` that some delivered non-malicious event carries."""
         bad = self.truth("malicious_events").select("event_id").unique()
         parts = [
             self.scan(stream)
-            .select("event_id", pl.col(ENTITY_COLUMNS["ip"]).cast(pl.String).alias("entity_id"))
+            .select("event_id", pl.col(col).cast(pl.String).alias("entity_id"))
             .drop_nulls("entity_id")
             .join(bad.lazy(), on="event_id", how="anti")
             .select("entity_id")
             for stream, sch in LOG_STREAMS.items()
-            if ENTITY_COLUMNS["ip"] in sch.names()
+            if col in sch.names()
         ]
         if not parts:
             return pl.DataFrame(schema={"entity_id": pl.String})

@@ -159,6 +159,15 @@ def test_unit_roles_rule() -> None:
     assert roles == {"7": "actor", "k1": "actor", "99": "actor", "123": "victim", "10.0.0.1": "shared", "203.0.113.9": "actor"}
     other = units.with_columns(entity_kind=pl.lit("printer"))
     assert set(unit_roles(other, benign)["role"]) == {"shared"}  # a kind nobody declared never detects
+    # a key others' events carry too is the actor's only when an actor of the incident owns it: the auth
+    # service's key that signed a token it issued to him is shared, his own signing key is his
+    keys = pl.DataFrame(
+        {"bucket": [d] * 3, "entity_kind": ["key"] * 3, "entity_id": ["k-service", "k-his", "k-stolen"], "incident_id": [0] * 3}
+    )
+    used = pl.DataFrame({"entity_kind": ["key", "key", "ip"], "entity_id": ["k-service", "k-his", "k-stolen"]})
+    owned = pl.DataFrame({"incident_id": [0, 1], "entity_kind": ["key", "key"], "entity_id": ["k-his", "k-service"]})
+    roles = dict(unit_roles(keys, used, owned).select("entity_id", "role").iter_rows())
+    assert roles == {"k-service": "shared", "k-his": "actor", "k-stolen": "actor"}  # k-service: owned in another incident
 
 
 def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> None:
@@ -166,7 +175,13 @@ def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> Non
         pos = ds.positive_units
         assert set(pos["role"].unique()) <= {"actor", "victim", "shared"}
         assert (pos.filter(pl.col("entity_kind") == "customer")["role"] == "victim").all()
-        assert (pos.filter(pl.col("entity_kind").is_in(["employee", "key", "token"]))["role"] == "actor").all()
+        assert (pos.filter(pl.col("entity_kind").is_in(["employee", "token"]))["role"] == "actor").all()
+        keys = pos.filter(pl.col("entity_kind") == "key")
+        mine = keys.join(ds.actor_keys, on=["incident_id", "entity_kind", "entity_id"], how="semi")
+        assert (mine["role"] == "actor").all()  # his own key, however many others' tokens it signs
+        others = keys.join(ds.actor_keys, on=["incident_id", "entity_kind", "entity_id"], how="anti")
+        used = others.join(ds.benign_keys, on="entity_id", how="semi")
+        assert (used["role"] == "shared").all() and (others.join(used, on="entity_id", how="anti")["role"] == "actor").all()
         ips = pos.filter(pl.col("entity_kind") == "ip")
         shared = ips.filter(pl.col("role") == "shared").select("entity_id").unique()
         assert shared.join(ds.benign_ips, on="entity_id", how="anti").height == 0  # shared: someone benign uses it

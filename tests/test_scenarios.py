@@ -250,26 +250,16 @@ def _default_stealth(sid: str) -> float:
     return float(load(sid).Knobs().stealth)
 
 
-def _easy_only_at_defaults(sid: str) -> bool:
-    """Declared easy at its default knobs but not at stealth 1: the leakage audit must judge it there too."""
-    cls = load(sid)
-    return cls().declared_easy(cls.Knobs()) is not None and cls().declared_easy(cls.Knobs(stealth=1.0)) is None
-
-
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Default knobs on the audit seeds (audited; scored on the ladder seeds), plus the other rungs of the ladder (scored);
-    stealth 1 on the audit seeds is audited too for a scenario declared easy only below it."""
+    """Default knobs on the audit seeds (audited; scored on the ladder seeds), plus the other rungs of the ladder (scored)."""
     root = str(tmp_path_factory.mktemp("ladder"))
     cases = []
     for seed in AUDIT_SEEDS:
         for sid in CATALOGUE:
             cases.append((sid, -1.0, seed, root, True, seed in LADDER_SEEDS))
-            top = _easy_only_at_defaults(sid)
             if seed in LADDER_SEEDS:
-                cases += [(sid, s, seed, root, top and s == 1.0, True) for s in STEALTH if s != _default_stealth(sid)]
-            elif top:
-                cases.append((sid, 1.0, seed, root, True, False))
+                cases += [(sid, s, seed, root, False, True) for s in STEALTH if s != _default_stealth(sid)]
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as ex:
         out = list(ex.map(_case, cases))
     for c in out:
@@ -282,7 +272,7 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 def test_no_shortcut_reaches_the_leak_line_at_default_knobs(ladder: list[dict[str, Any]]) -> None:
     from breachbench.audit import LEAK_SHARE, pooled
 
-    audited = [c for c in ladder if "audit" in c and c["stealth"] == _default_stealth(c["sid"])]
+    audited = [c for c in ladder if "audit" in c]
     assert len(audited) == len(AUDIT_SEEDS) * len(CATALOGUE)
     leaks, easy = [], set()
     for sid in CATALOGUE:
@@ -295,21 +285,6 @@ def test_no_shortcut_reaches_the_leak_line_at_default_knobs(ladder: list[dict[st
                 (easy.add(sid) if reason else leaks.append((sid, row["shortcut"], round(row["op_score"], 1), row["per_dataset"])))
     assert not leaks, f"shortcuts at >= {LEAK_SHARE:.0%} of the oracle, pooled over seeds {AUDIT_SEEDS}: {leaks}"
     assert easy == {"coupang-forged-token-v3"}  # the declared-easy case does leak, as declared
-
-
-@pytest.mark.slow
-def test_a_scenario_easy_only_below_stealth_1_has_no_shortcut_at_stealth_1(ladder: list[dict[str, Any]]) -> None:
-    from breachbench.audit import LEAK_SHARE, pooled
-
-    tops = [sid for sid in CATALOGUE if _easy_only_at_defaults(sid)]
-    assert tops == ["coupang-forged-token-v3"]  # the case: at stealth 1 every token is issued and signed by a service key
-    for sid in tops:
-        runs = [c["audit"] for c in ladder if c["sid"] == sid and c["stealth"] == 1.0 and "audit" in c]
-        assert len(runs) == len(AUDIT_SEEDS)
-        rows = pooled(runs)
-        assert rows and all(r["declared_easy"] is None for r in rows)
-        leaks = [(r["shortcut"], round(r["op_score"], 1), r["per_dataset"]) for r in rows if r["leaks"]]
-        assert not leaks, f"{sid} at stealth 1: shortcuts at >= {LEAK_SHARE:.0%} of the oracle: {leaks}"
 
 
 @pytest.mark.slow
@@ -328,9 +303,7 @@ def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[di
     )  # most of these detectors watch the gateway, so the means are low; the fall is not
     # per staff scenario (two seeds): the detectors catch less at the top of the ladder, and no more in
     # the middle than at the bottom (within 0.05: two seeds of one incident each are noisy there)
-    staff = [
-        sid for sid in CATALOGUE if sid != "coupang-forged-token-v3"
-    ]  # below stealth 1 its departed owner's key gives it away
+    staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v3"]  # the case is declared easy: its key gives it away
     per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
     rising = [
         sid for sid in staff if not (per[sid][1.0] < per[sid][0.5] <= per[sid][0.0] + 0.05 and per[sid][1.0] < per[sid][0.0])

@@ -79,6 +79,9 @@ def _forged(stealth: float, root: Path) -> dict[str, pl.DataFrame]:
     creds = pl.read_parquet(next((out / "world").glob("credentials-*.parquet")))
     actor = pl.read_parquet(layout.truth_file(out, "incidents"))["actors"][0][0]
     rows["own_keys"] = creds.filter(pl.col("owner_employee_id") == actor).select("key_id")
+    from breachbench.dataset import Dataset
+
+    rows["key_roles"] = Dataset.open(out).positive_units.filter(pl.col("entity_kind") == "key")
     return rows
 
 
@@ -104,6 +107,11 @@ def test_a_careful_forger_has_his_tokens_issued_and_signed_by_the_service(tmp_pa
     assert (both["ts"] < both["first"]).all() and (both["first"] - both["ts"] <= dt.timedelta(minutes=10)).all()
     assert (both["src_ip"] == both["src_ip_auth"]).all() and (both["customer_id"] == both["customer_id_auth"]).all()
     assert (both["key_id"] == both["key_id_auth"]).all() and both["key_id"].n_unique() > 1  # the service's keys, not his one
+    # a detection names him: his own key where the service signed with it, never another key of the service
+    roles = quiet["key_roles"].with_columns(his=pl.col("entity_id").is_in(quiet["own_keys"]["key_id"].implode()))
+    assert (roles.filter("his")["role"] == "actor").all() and (roles.filter(~pl.col("his"))["role"] == "shared").all()
+    assert roles.filter(~pl.col("his")).height > 0
+    assert (blatant["key_roles"]["role"] == "actor").all()
     # and the session browses: more than the personal-data pages, the address list in every session
     assert gw["endpoint"].n_unique() > 4
     assert gw.group_by("token_id").agg((pl.col("endpoint") == "/address-list").any())["endpoint"].all()

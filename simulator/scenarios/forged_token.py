@@ -159,9 +159,8 @@ class ForgedToken:
         )
 
     def declared_easy(self, knobs: Knobs) -> str | None:
-        """Easy on purpose below stealth 1: the case's hole is a key whose owner has left, and some tokens carry it."""
-        if knobs.stealth >= 1:
-            return None
+        """Easy on purpose, whatever the knobs: the case's hole is a key whose owner has left (at stealth 1 the
+        service still signs a share of everyone's tokens, his careful ones included, with it)."""
         return (
             "the case as it happened: the forging key's owner left before the span, so a departed-owner rule flags it on day one"
         )

@@ -306,15 +306,16 @@ def run(
         bool,
         typer.Option(
             "--rerun",
-            help="run every detector again, even those whose alerts in --out are reusable (same code, datasets and limits)",
+            help="run every detector and the leakage audit again, even those whose results in --out are reusable (same code, datasets and limits)",
         ),
     ] = False,
 ) -> None:
     """Run the suite: datasets, every configured detector, scores, reports.
 
     Run again into the same --out, a detector whose code (its package's files), datasets and limits are unchanged
-    is not run again: its alerts files, checked against results.json's hashes, are scored afresh with the rest
-    (--rerun runs every one). Add a detector to a finished run with --detectors my-det-v1.
+    is not run again: its alerts files, checked against results.json's hashes, are scored afresh with the rest;
+    the leakage audit is reused while the datasets, budget, cost profile and bench code are unchanged (--rerun runs
+    everything again). Add a detector to a finished run with --detectors my-det-v1.
 
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap

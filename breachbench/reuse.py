@@ -12,6 +12,7 @@ changed. A detector's earlier alerts are reused, and scored afresh, when all of 
 
 Budgets, cost profiles and bootstrap settings do not shape alerts: changing them re-scores
 the same files. Nothing here imports a plugin: fingerprints are read from the files on disk.
+The leakage audit is reused when its key (:func:`leakage_key`) is unchanged.
 """
 
 from __future__ import annotations
@@ -111,3 +112,35 @@ def reusable(
             continue
         out_rows[det] = {"row": row, "alerts": {label: pl.read_parquet(Path(out) / rel) for label, rel in rels.items()}}
     return out_rows
+
+
+def bench_fingerprint() -> str:
+    """SHA-256 of the bench's own source and data files (``breachbench/``, ``simulator/``) and the package versions:
+    what the leakage audit of unchanged datasets depends on besides them (its shortcuts, scoring, roles, scenarios)."""
+    import breachbench
+    import simulator
+    from simulator.engine import package_versions
+
+    h = hashlib.sha256(json.dumps(package_versions(), sort_keys=True).encode())
+    for pkg in (breachbench, simulator):
+        root = Path(str(pkg.__file__)).parent
+        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json")):
+            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def leakage_key(datasets: dict[str, str], budget: int, cost_profile: str) -> dict[str, Any]:
+    """What a leakage audit's verdicts depend on: the test datasets (label -> config hash), the budget, the cost
+    profile and the bench's code (:func:`bench_fingerprint`)."""
+    return {"datasets": datasets, "budget": budget, "cost_profile": cost_profile, "bench": bench_fingerprint()}
+
+
+def reusable_leakage_audit(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The leakage audit of the earlier run in ``out`` when its key (:func:`leakage_key`) is ``key``, else None."""
+    path = Path(out) / "results.json"
+    if not is_our_results(path):
+        return None
+    prev = json.loads(path.read_text())
+    audit = prev.get("leakage_audit")
+    return audit if prev.get("leakage_audit_key") == key and isinstance(audit, dict) else None

@@ -399,6 +399,8 @@ class _Run:
     chance: dict[str, Any]
     bars: _Bars
     fingerprints: dict[str, Any]
+    leak_key: dict[str, Any] | None = None
+    leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
 
     @property
     def tests(self) -> list[GridPoint]:
@@ -629,6 +631,12 @@ def run_suite(
     fingerprints = {d: detector_fingerprint(d) for d in ids}
     run = _Run(cfg, out, points, datasets, truths, chance, _Bars(None), fingerprints)
     reused = _reusable(run, ids, fingerprints) if reuse else {}
+    from breachbench.reuse import leakage_key, reusable_leakage_audit
+
+    run.leak_key = leakage_key(
+        {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, cfg.detection.budget, cfg.detection.cost_profile
+    )
+    run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None  # read before the run's outputs are cleared
     if reused:
         log(
             f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
@@ -707,14 +715,19 @@ def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> 
     payload = _payload(run, rows)
     from breachbench.audit import leakage_audit
 
-    log("leakage audit: one-line shortcuts on every test dataset")
-    payload["leakage_audit"] = leakage_audit(
-        {p.label: datasets[p.label] for p in tests},
-        {p.label: p.scenario for p in tests},
-        budget,
-        cfg.detection.cost_profile,
-        truths=run.truths,
-    )
+    if run.leak_then is not None:
+        log("leakage audit: the earlier run's, reused (same datasets, budget, cost profile and bench code)")
+        payload["leakage_audit"] = run.leak_then
+    else:
+        log("leakage audit: one-line shortcuts on every test dataset")
+        payload["leakage_audit"] = leakage_audit(
+            {p.label: datasets[p.label] for p in tests},
+            {p.label: p.scenario for p in tests},
+            budget,
+            cfg.detection.cost_profile,
+            truths=run.truths,
+        )
+    payload["leakage_audit_key"] = run.leak_key
     if cfg.suite.artefact_audit:
         from breachbench.artefacts import artefact_audit
 

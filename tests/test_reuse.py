@@ -58,7 +58,9 @@ def test_fingerprint_follows_the_source(tmp_path: Path, monkeypatch: pytest.Monk
     assert detector_fingerprint("no_such_pkg_anywhere:D") is None
 
 
-def test_adding_a_detector_to_a_finished_run(finished: Path, tiny_config: Any, tiny_rows: dict[str, dict[str, Any]]) -> None:
+def test_adding_a_detector_to_a_finished_run(
+    finished: Path, tiny_config: Any, tiny_rows: dict[str, dict[str, Any]], tiny_run: dict[str, Any]
+) -> None:
     before = _hashes(finished)
     cfg = tiny_config.model_copy(
         update={"detection": tiny_config.detection.model_copy(update={"detectors": [*tiny_config.detection.detectors, EXTRA]})}
@@ -77,7 +79,11 @@ def test_adding_a_detector_to_a_finished_run(finished: Path, tiny_config: Any, t
     assert any("reusing the verified alerts" in m for m in messages)
     for det in earlier:  # re-scored from the files: the figures of the run that wrote them
         assert rows[det]["detection_score"] == pytest.approx(tiny_rows[det]["detection_score"], nan_ok=True), det
-    assert set(json.loads((finished / "results.json").read_text())["alerts"]) == set(after)
+    res = json.loads((finished / "results.json").read_text())
+    assert set(res["alerts"]) == set(after)
+    # the leakage audit depends on the datasets, the budget and the bench's code, none changed: reused as it was
+    assert any("leakage audit: the earlier run's, reused" in m for m in messages)
+    assert res["leakage_audit"] == json.loads(Path(tiny_run["results"]).read_text())["leakage_audit"]
     board = (finished / "leaderboard.md").read_text()
     assert EXTRA in board and "unissued-token-v1" in board
 
@@ -91,7 +97,10 @@ def test_what_changed_runs_again(finished: Path, tiny_config: Any, tiny_rows: di
         if row["detector"] == "null":
             row["fingerprint"] = "0" * 64  # as if null's code had changed since
     (finished / "results.json").write_text(json.dumps(res))
-    rows, _ = _run(tiny_config, finished)
+    res["leakage_audit_key"]["bench"] = "0" * 64  # as if the bench's code had changed since
+    (finished / "results.json").write_text(json.dumps(res))
+    rows, messages = _run(tiny_config, finished)
+    assert any("leakage audit: one-line shortcuts" in m for m in messages)  # computed afresh
     assert rows["random"]["reused"] is False and rows["null"]["reused"] is False
     assert rows["unissued-token-v1"]["reused"] is True
     for det in ("random", "unissued-token-v1"):  # re-run or re-scored: the same figures as the session's run

@@ -240,7 +240,7 @@ class ForgedToken:
         the pages follow a customer's think times, the status codes the gateway's usual mix, and
         the client one app version (stealth: the version a customer's app would be). A forged
         access token has no auth rows; a careful one (a stealth share) is issued by auth a second
-        before its first page, from the crawler's address, signed with a service key drawn as
+        before its session starts, from the crawler's address, signed with a service key drawn as
         customers' sessions' are, and browses a customer's page mix with the address list in it.
         """
         if not plan.first_day <= day_index < plan.end_day:
@@ -316,7 +316,7 @@ class ForgedToken:
         phase: str,
     ) -> pl.DataFrame:
         """Auth rows of careful tokens, as a refreshed customer session's: the issuance (traded for a forged refresh
-        token) a second before the first page, and for ``logout`` tokens a logout 5 s after the last page; from the
+        token) a second before the session starts, and for ``logout`` tokens a logout 5 s after the last page; from the
         crawler's address of the moment. ``times``: (session start, last page) per token; ``which``: (careful, logout)."""
         (start, last), (careful, logout) = times, which
         i = np.concatenate([np.flatnonzero(careful), np.flatnonzero(logout)])

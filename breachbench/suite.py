@@ -327,10 +327,15 @@ class _ClusterPool:
     def __init__(self, workers: int, scheduler: str | None) -> None:
         import dask
 
-        from simulator.engine import make_executor
+        from simulator.engine import check_executor, make_executor
+
+        check_executor("dask", scheduler)  # a missing package: one line
+        import distributed  # noqa: F401  (loads its config defaults, before one of them is set below)
 
         self._stack = contextlib.ExitStack()
         try:
+            # (set on a key whose parent is missing, dask's config drops the whole parent on exit: every later
+            # cluster in this process would find no distributed.comm settings)
             self._stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
             self._ex = self._stack.enter_context(make_executor(workers, "dask", scheduler))
         except BaseException:

@@ -120,6 +120,18 @@ def test_bad_executor_and_scheduler_without_dask(tmp_path: Path) -> None:
     assert load_config(TINY, ["execution.executor=dask"]).execution.executor == "dask"
 
 
+def test_the_detector_pool_leaves_dask_config_whole() -> None:
+    """Setting distributed.worker.daemon for the detector pool must not drop distributed's other settings on exit
+    (dask's config drops a whole missing parent when a set ends), which broke every later cluster in the process."""
+    code = (
+        "import dask; from breachbench.suite import _ClusterPool; p = _ClusterPool(1, None); p.shutdown(); "
+        "print(dask.config.get('distributed.comm.timeouts.connect'), dask.config.get('distributed.worker.daemon'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == ["30s", "True"], proc.stdout  # distributed's defaults, the daemon one restored
+
+
 def _cli_without_dask(*args: str) -> subprocess.CompletedProcess[str]:
     """The command line in a Python where ``distributed`` cannot be imported."""
     code = "import sys; sys.modules['distributed'] = None; from breachbench.cli import main; sys.argv = ['breachbench', *sys.argv[1:]]; main()"
@@ -240,6 +252,7 @@ def test_kill_9_during_dask_generate_takes_the_workers(tmp_path: Path) -> None:
 @needs_dask
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     import dask
+    import distributed  # noqa: F401  (its config defaults first: a set on a missing parent drops it on exit)
 
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "2s"}),

@@ -133,7 +133,7 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
 
 
 #: Seconds ``generate`` writes no progress lines off a terminal: a failure at once stays one line.
-GENERATE_QUIET_S = 10.0
+GENERATE_QUIET_S = 30.0
 
 
 class PlainProgress:

@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import secrets
 import sys
 import tempfile
 import time
@@ -314,10 +315,12 @@ def run_isolated_many(
         for run in runs:
             run.status, run.error = Status.ERROR, f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
         return runs
-    top = Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-"))
+    # named before it exists and made inside the try: a SIGTERM or Ctrl-C at any point after mkdir still removes it
+    top = Path(tempfile.gettempdir()) / f"bb-det-{os.getpid()}-{secrets.token_hex(8)}"
     guarded = [*roots, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
     enforced = sealing.landlock_abi() >= 1
     try:
+        top.mkdir(mode=0o700)
         _build_views(top, roots, features, features_root, link=enforced)
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning

@@ -281,14 +281,19 @@ def build_view(
 
 
 def unseal(slot: SealedSlot) -> None:
-    """Remove a slot's scratch directory (making its read-only folders writable first)."""
-    if slot.scratch.exists():
+    """Remove a slot's scratch directory (making its read-only folders writable first).
+
+    Tried three times: a child of the slot that is still dying may add a file while the tree goes.
+    """
+    for _ in range(3):
+        if not slot.scratch.exists():
+            return
         for d in [slot.scratch, *(p for p in slot.scratch.rglob("*") if p.is_dir() and not p.is_symlink())]:
             try:
                 os.chmod(d, 0o755)
             except OSError:
                 pass
-    shutil.rmtree(slot.scratch, ignore_errors=True)
+        shutil.rmtree(slot.scratch, ignore_errors=True)
 
 
 class SealError(BreachBenchError, RuntimeError):

@@ -204,6 +204,25 @@ def test_no_scratch_left_in_the_temp_folder(hostile_suite: dict[str, Any]) -> No
     assert left == []
 
 
+@pytest.mark.parametrize("at", ["landlock_abi", "_build_views"])
+def test_an_interrupt_while_a_slot_is_prepared_leaves_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    # Ctrl-C or SIGTERM (both exceptions in the bench) can land between any two statements: CI once
+    # found a slot's scratch folder left after a SIGTERM that came just as the folder was made
+    import tempfile
+
+    from breachbench import isolation
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sealing if at == "landlock_abi" else isolation, at, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        isolation.run_isolated_many("null-v1", [tmp_path / "dataset"], timeout_s=10, memory_mb=512)
+    assert list(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*")) == []
+
+
 # ---- conformance checks that mean it ----------------------------------------------------------
 
 

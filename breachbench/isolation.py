@@ -57,24 +57,24 @@ def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
     wrote earlier can reach the next one.
     """
     from breachbench.dataset import Dataset
-    from detectors.features import FEATURE_VERSION, gateway_features
+    from detectors.features import FEATURE_VERSION, gateway_feature_tables
 
     ds = Dataset.open(dataset_root)
     view = ds.view(ds.buckets[-1])
     base = f"v{FEATURE_VERSION}-{view.dataset_id}"
     out: dict[str, str] = {}
-    for kind in FEATURE_KINDS:
-        for day in ds.buckets:
-            gw = view.logs_of(stream="gateway", day=day)
-            auth = pl.concat([view.logs_of(stream="auth", day=day - dt.timedelta(days=1)), view.logs_of(stream="auth", day=day)])
+    for day in ds.buckets:  # the three kinds of a bucket from one pass over its rows
+        gw = view.logs_of(stream="gateway", day=day)
+        auth = pl.concat([view.logs_of(stream="auth", day=day - dt.timedelta(days=1)), view.logs_of(stream="auth", day=day)])
+        for kind, table in gateway_feature_tables(gw, auth, view.timezone, FEATURE_KINDS).items():
             rel = f"{base}/{kind}/{day.isoformat()}.parquet"
             path = cache / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-            gateway_features(gw, auth, view.timezone, kind).write_parquet(tmp)
+            table.write_parquet(tmp)
             tmp.replace(path)
             out[rel] = sealing.sha256(path)
-    return out
+    return dict(sorted(out.items()))
 
 
 def _tuning_view(dataset_root: Path, tslot: sealing.SealedSlot, *, link: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -49,44 +50,115 @@ def gateway_features(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, k
 
     Columns: requests, customers, tokens, ips, unissued_share, foreign_share, night_share,
     sensitive_share, records, sequential_share (share of the entity's distinct customer ids
-    that directly follow another of them: sweeps score near 1).
+    that directly follow another of them: sweeps score near 1). See :func:`gateway_feature_tables`.
     """
-    col = ENTITY_COLUMNS[kind]
-    g = with_issuance(gateway, auth).with_columns(
-        hour=pl.col("ts").dt.convert_time_zone(timezone).dt.hour(),
-    )
-    # sequential ids: sort the distinct (entity, customer) pairs once, compare with the row above
-    if col == "customer_id":  # one customer per entity: no sequence to speak of
-        seq = g.select("bucket", col).unique().with_columns(seq=pl.lit(0.0))
+    return gateway_feature_tables(gateway, auth, timezone, (kind,))[kind]
+
+
+def gateway_feature_tables(
+    gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, kinds: tuple[str, ...]
+) -> dict[str, pl.DataFrame]:
+    """:func:`gateway_features` of several kinds from one pass over the rows.
+
+    The values are those of a one-step group-by per kind, to the bit, in two steps: one streaming
+    pass sums the rows per (bucket, token, customer, address and the kinds' columns), a few rows
+    per session; each kind's features come from those sums (shares as counts over counts,
+    distinct values of the sums' keys), with the issuance join and the sequence on the sums. The
+    local hour is integer arithmetic on the UTC timestamp when the zone's offset is the same over
+    every row's time, else the zone's calendar row by row. The sequence counts the entity's
+    distinct customers whose id less one is among them too (a semi-join, no sort).
+    """
+    flagged = {"foreign": "country", "night": "ts", "sensitive": "endpoint"}  # each flag is null where its column is
+    span = gateway.select(
+        lo=pl.col("ts").min(), hi=pl.col("ts").max(), **{k: pl.col(c).null_count() for k, c in flagged.items()}
+    ).collect(engine="streaming")
+    offset = _fixed_offset_us(timezone, span["lo"][0], span["hi"][0])
+    if offset is None:
+        hour = pl.col("ts").dt.convert_time_zone(timezone).dt.hour()
     else:
-        pairs = g.select("bucket", col, "customer_id").unique().sort("bucket", col, "customer_id")
-        same = (pl.col("bucket") == pl.col("bucket").shift(1)) & (pl.col(col) == pl.col(col).shift(1))
-        seq = (
-            pairs.with_columns(step=same & (pl.col("customer_id") - pl.col("customer_id").shift(1) == 1))
-            .group_by("bucket", col)
-            .agg(seq=pl.col("step").sum().cast(pl.Float64))
-        )
-    return (
-        g.group_by("bucket", col)
+        hour = ((pl.col("ts").dt.epoch("us") + offset) // 3_600_000_000) % 24
+    flags = {"foreign": pl.col("country") != "KR", "night": hour < 6, "sensitive": pl.col("endpoint").is_in(SENSITIVE)}
+    keys = dict.fromkeys(["bucket", *(ENTITY_COLUMNS[k] for k in kinds), "token_id", "customer_id", "src_ip"])
+    issued = auth.filter(pl.col("event") == "token_issued").select("token_id").unique().with_columns(issued=pl.lit(True))
+    sums = (
+        gateway.group_by(*keys)
         .agg(
-            requests=pl.len().cast(pl.Float64),
-            customers=pl.col("customer_id").n_unique().cast(pl.Float64),
-            tokens=pl.col("token_id").n_unique().cast(pl.Float64),
-            ips=pl.col("src_ip").n_unique().cast(pl.Float64),
-            unissued_share=(~pl.col("issued")).mean().cast(pl.Float64),
-            foreign_share=(pl.col("country") != "KR").mean().cast(pl.Float64),
-            night_share=(pl.col("hour") < 6).mean().cast(pl.Float64),
-            sensitive_share=pl.col("endpoint").is_in(SENSITIVE).mean().cast(pl.Float64),
-            records=pl.col("records_returned").sum().cast(pl.Float64),
+            n=pl.len(),
+            records=pl.col("records_returned").sum(),
+            **{f"{k}_t": e.sum() for k, e in flags.items()},
+            # a mean counts the rows whose flag is not null: every row, unless the column has nulls (an import may)
+            **{f"{k}_n": e.count() if span[k][0] else pl.len() for k, e in flags.items()},
         )
-        .join(seq, on=["bucket", col], how="left", nulls_equal=True)
-        .with_columns(sequential_share=pl.col("seq").fill_null(0.0) / pl.col("customers"))
-        .drop("seq")
-        .with_columns(entity_kind=pl.lit(kind), entity_id=pl.col(col).cast(pl.String))
-        .drop(col)
-        .sort("bucket", "entity_id")
+        .join(issued, on="token_id", how="left")
+        .with_columns(unissued=pl.when(pl.col("issued").is_null()).then(pl.col("n")).otherwise(0))
         .collect(engine="streaming")
+        .lazy()
     )
+    return dict(zip(kinds, pl.collect_all([_from_sums(sums, k) for k in kinds]), strict=True))
+
+
+def _from_sums(sums: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+    """One kind's features from the per-session sums of :func:`gateway_feature_tables` (plain sums and
+    distinct counts per entity, the shares after: polars' fast aggregations)."""
+    col = ENTITY_COLUMNS[kind]
+    keys = ["bucket", col]
+    flags = ("foreign", "night", "sensitive")
+    one = pl.lit(1.0, pl.Float64)
+    table = (
+        sums.group_by(keys)
+        .agg(
+            requests=pl.col("n").sum(),
+            # the entity's own column has one value (a null key counts as one, as n_unique counts it)
+            customers=one if col == "customer_id" else pl.col("customer_id").n_unique().cast(pl.Float64),
+            tokens=pl.col("token_id").n_unique().cast(pl.Float64),
+            ips=one if col == "src_ip" else pl.col("src_ip").n_unique().cast(pl.Float64),
+            unissued=pl.col("unissued").sum(),
+            records=pl.col("records").sum().cast(pl.Float64),
+            **{f"{k}_t": pl.col(f"{k}_t").sum() for k in flags},
+            **{f"{k}_n": pl.col(f"{k}_n").sum() for k in flags},
+        )
+        .with_columns(
+            unissued_share=pl.col("unissued") / pl.col("requests"),
+            # a mean of flags: null where every flag is null, as mean() gives
+            **{f"{k}_share": pl.when(pl.col(f"{k}_n") > 0).then(pl.col(f"{k}_t") / pl.col(f"{k}_n")) for k in flags},
+        )
+        .with_columns(requests=pl.col("requests").cast(pl.Float64))
+    )
+    if col == "customer_id":  # one customer per entity: no sequence to speak of
+        seq = sums.select(keys).unique().with_columns(seq=pl.lit(0, pl.UInt32))
+    else:
+        pairs = sums.select(*keys, "customer_id").drop_nulls("customer_id").unique()
+        follows = pairs.join(
+            pairs.with_columns(pl.col("customer_id") + 1), on=[*keys, "customer_id"], how="semi", nulls_equal=True
+        )
+        seq = follows.group_by(keys).agg(seq=pl.len())
+    return (
+        table.join(seq, on=keys, how="left", nulls_equal=True)
+        .with_columns(sequential_share=pl.col("seq").fill_null(0).cast(pl.Float64) / pl.col("customers"))
+        .with_columns(entity_kind=pl.lit(kind), entity_id=pl.col(col).cast(pl.String))
+        .select("bucket", *FEATURES, "entity_kind", "entity_id")
+        .sort("bucket", "entity_id")
+    )
+
+
+def _fixed_offset_us(timezone: str, lo: dt.datetime | None, hi: dt.datetime | None) -> int | None:
+    """The zone's UTC offset in microseconds when it is the same at every hour from ``lo`` to ``hi`` (and an hour
+    either side); None when it changes there or the span is over a year (the caller then converts row by row)."""
+    if lo is None or hi is None:
+        return 0
+    if hi - lo > dt.timedelta(days=366):
+        return None
+    zone = ZoneInfo(timezone)
+    t, end = lo.astimezone(dt.UTC) - dt.timedelta(hours=1), hi.astimezone(dt.UTC) + dt.timedelta(hours=1)
+    first = t.astimezone(zone).utcoffset()
+    while t <= end:
+        if t.astimezone(zone).utcoffset() != first:
+            return None
+        t += dt.timedelta(minutes=30)
+    last = end.astimezone(zone).utcoffset()
+    if first is None or last != first:
+        return None
+    return (first.days * 86_400 + first.seconds) * 1_000_000 + first.microseconds
 
 
 def feature_table(view: View, kind: str, *, current_only: bool = True) -> pl.DataFrame:

@@ -36,12 +36,10 @@ def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | 
     (their own, an impersonated colleague's, a compromised one): ``actor``. Customers are
     ``victim``. A source address or a key is ``actor`` when one of the incident's actors owns it
     (``owned``: incident_id, entity_kind, entity_id), else only when no benign delivered event
-    anywhere in the dataset carries it (``benign``: entity_kind, entity_id; an ``entity_id``
-    column alone lists addresses), else ``shared``: an office egress, a carrier's gateway, the
-    auth service's signing key that signed a token it issued. A kind not listed is ``shared``.
+    anywhere in the dataset carries it (``benign``: entity_kind, entity_id), else ``shared``: an
+    office egress, a carrier's gateway, the auth service's signing key that signed a token it
+    issued. A kind not listed is ``shared``.
     """
-    if "entity_kind" not in benign.columns:
-        benign = benign.with_columns(entity_kind=pl.lit("ip"))
     used = benign.select("entity_kind", "entity_id").unique().with_columns(_shared=pl.lit(True))
     own = (
         pl.DataFrame(schema={"incident_id": pl.Int32, "entity_kind": pl.String, "entity_id": pl.String})
@@ -216,10 +214,7 @@ class Dataset:
         one of :data:`ROLES` (see :func:`unit_roles`): only ``actor`` units count as detections.
         """
         units = self._units("malicious_events", "incident_id")
-        benign = pl.concat(
-            [self.benign_ips.with_columns(entity_kind=pl.lit("ip")), self.benign_keys.with_columns(entity_kind=pl.lit("key"))]
-        )
-        return unit_roles(units, benign, self.actor_keys)
+        return unit_roles(units, self.benign_carried, self.actor_keys)
 
     @cached_property
     def actor_keys(self) -> pl.DataFrame:
@@ -238,36 +233,47 @@ class Dataset:
             "incident_id", pl.lit("key").alias("entity_kind"), pl.col("key_id").alias("entity_id")
         )
 
-    @cached_property
+    @property
     def benign_keys(self) -> pl.DataFrame:
         """(entity_id) of every key that some delivered non-malicious event carries (the signing keys of the
         tokens the auth service issues to customers, an employee's API key in their own use)."""
-        return self._benign_values(ENTITY_COLUMNS["key"])
+        return self.benign_carried.filter(pl.col("entity_kind") == "key").select("entity_id")
 
-    @cached_property
+    @property
     def benign_ips(self) -> pl.DataFrame:
         """(entity_id) of every source address that some delivered non-malicious event carries.
 
         Over the whole dataset (warm-up included): an address that anyone else uses, on any day,
         is shared infrastructure (office or VPN egress, a carrier's gateway), not the actor's own.
         """
-        return self._benign_values(ENTITY_COLUMNS["ip"])
+        return self.benign_carried.filter(pl.col("entity_kind") == "ip").select("entity_id")
 
-    def _benign_values(self, col: str) -> pl.DataFrame:
-        """(entity_id) of every value of ``col`` that some delivered non-malicious event carries."""
+    @cached_property
+    def benign_carried(self) -> pl.DataFrame:
+        """(entity_kind, entity_id) of every address ("ip") and key ("key") that some delivered non-malicious
+        event carries; one pass over each stream, sorted."""
         bad = self.truth("malicious_events").select("event_id").unique()
-        parts = [
-            self.scan(stream)
-            .select("event_id", pl.col(col).cast(pl.String).alias("entity_id"))
-            .drop_nulls("entity_id")
-            .join(bad.lazy(), on="event_id", how="anti")
-            .select("entity_id")
-            for stream, sch in LOG_STREAMS.items()
-            if col in sch.names()
-        ]
+        parts = []
+        for stream, sch in LOG_STREAMS.items():
+            cols = {k: ENTITY_COLUMNS[k] for k in ("ip", "key") if ENTITY_COLUMNS[k] in sch.names()}
+            if not cols:
+                continue
+            pairs = (  # the distinct combinations first: few next to the rows
+                self.scan(stream)
+                .select("event_id", *cols.values())
+                .join(bad.lazy(), on="event_id", how="anti")
+                .drop("event_id")
+                .unique()
+            )
+            parts += [
+                pairs.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id")).drop_nulls(
+                    "entity_id"
+                )
+                for kind, col in cols.items()
+            ]
         if not parts:
-            return pl.DataFrame(schema={"entity_id": pl.String})
-        return pl.concat(parts).unique().collect()
+            return pl.DataFrame(schema={"entity_kind": pl.String, "entity_id": pl.String})
+        return pl.concat(parts).unique().sort("entity_kind", "entity_id").collect()
 
     @cached_property
     def malicious_reads(self) -> pl.DataFrame:

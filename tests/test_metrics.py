@@ -154,7 +154,8 @@ def test_unit_roles_rule() -> None:
             "incident_id": [0] * 6,
         }
     )
-    benign = pl.DataFrame({"entity_id": ["10.0.0.1", "123"]})  # an office address others use; a customer id never matters
+    # an office address others use; a customer id never matters
+    benign = pl.DataFrame({"entity_kind": ["ip", "customer"], "entity_id": ["10.0.0.1", "123"]})
     roles = dict(unit_roles(units, benign).select("entity_id", "role").iter_rows())
     assert roles == {"7": "actor", "k1": "actor", "99": "actor", "123": "victim", "10.0.0.1": "shared", "203.0.113.9": "actor"}
     other = units.with_columns(entity_kind=pl.lit("printer"))

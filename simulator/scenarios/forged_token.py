@@ -92,6 +92,11 @@ class Plan:
     scatter: tuple[int, int] = (1, 0)  # (a, c): scattered position of an id is (a * id + c) mod customers
     service_keys: tuple[str, ...] = ()  # the keys the auth service signs issued tokens with
 
+    @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """His own key (index 0), then the service's."""
+        return (self.key_id, *self.service_keys)
+
 
 class ForgedToken:
     """The 2025 case: forged tokens from a departed engineer's unrevoked signing key."""
@@ -273,16 +278,16 @@ class ForgedToken:
             n_addr,
             np.where(ep == ORDER_HISTORY, 1 + r.poisson(4, len(cust)), np.isin(ep, (MY_INFO, ADDRESS_EDIT)).astype(np.int64)),
         )
-        keys = [plan.key_id, *plan.service_keys]
-        key = np.zeros(n, dtype=np.int64)  # index into keys: his own for a forged access token
+        key = np.zeros(n, dtype=np.int64)  # index into plan.signing_keys: his own for a forged access token
         if careful is not None:
             key = np.where(careful, 1 + r.integers(0, len(plan.service_keys), n), key)
+        token_key = pl.Series(plan.signing_keys, dtype=pl.String).gather(key)  # each token's signing key
         gateway = pl.DataFrame(
             {
                 "ts": ts,
                 "customer_id": cid,
                 "token_id": token[cust],
-                "key_id": pl.Series(keys, dtype=pl.String).gather(key[cust]),
+                "key_id": token_key.gather(cust),
                 "endpoint": pl.Series(ENDPOINTS).gather(ep),
                 "ip": plan.ips[ip_i],
                 "country": plan.ip_country[ip_i].tolist(),
@@ -300,25 +305,30 @@ class ForgedToken:
         if careful is not None and careful.any():
             first, last = np.cumsum(per) - per, ts[np.cumsum(per) - 1]  # each token's first page, its last page's time
             logout = careful & (r.random(n) < LOGOUT_SHARE) & (last + 5 * SEC < t0 + DAY_US)
-            out["auth"] = self._issued(plan, t0, (t_cust, last), token, key, targets, ip_i[first], (careful, logout), phase)
+            out["auth"] = self._issued(
+                plan, t0, token, token_key, targets, ip_i[first], phase, start=t_cust, last=last, careful=careful, logout=logout
+            )
         return out
 
     @staticmethod
     def _issued(
         plan: Plan,
         t0: int,
-        times: tuple[np.ndarray, np.ndarray],
         token: np.ndarray,
-        key: np.ndarray,
+        token_key: pl.Series,
         targets: np.ndarray,
         ip_i: np.ndarray,
-        which: tuple[np.ndarray, np.ndarray],
         phase: str,
+        *,
+        start: np.ndarray,
+        last: np.ndarray,
+        careful: np.ndarray,
+        logout: np.ndarray,
     ) -> pl.DataFrame:
         """Auth rows of careful tokens, as a refreshed customer session's: the issuance (traded for a forged refresh
         token) a second before the session starts, and for ``logout`` tokens a logout 5 s after the last page; from the
-        crawler's address of the moment. ``times``: (session start, last page) per token; ``which``: (careful, logout)."""
-        (start, last), (careful, logout) = times, which
+        crawler's address of the moment. Per token: its signing key, session start and last page's time, whether
+        it is careful and whether it logs out."""
         i = np.concatenate([np.flatnonzero(careful), np.flatnonzero(logout)])
         issued = np.arange(len(i)) < int(careful.sum())
         return pl.DataFrame(
@@ -328,9 +338,7 @@ class ForgedToken:
                 "customer_id": targets[i],
                 "token_id": token[i],
                 # a logout names the token, not its key, as customers' logouts
-                "key_id": pl.Series([plan.key_id, *plan.service_keys], dtype=pl.String)
-                .gather(key[i])
-                .set(pl.Series(~issued), None),
+                "key_id": token_key.gather(i).set(pl.Series(~issued), None),
                 "ip": plan.ips[ip_i[i]],
                 "country": plan.ip_country[ip_i[i]].tolist(),
                 "phase": [phase] * len(i),

@@ -86,8 +86,8 @@ def gateway_feature_tables(
             n=pl.len(),
             records=pl.col("records_returned").sum(),
             **{f"{k}_t": e.sum() for k, e in flags.items()},
-            # a mean counts the rows whose flag is not null: every row, unless the column has nulls (an import may)
-            **{f"{k}_n": e.count() if span[k][0] else pl.len() for k, e in flags.items()},
+            # a mean counts the rows whose flag is not null: every row (n), unless the column has nulls (an import may)
+            **{f"{k}_n": e.count() for k, e in flags.items() if span[k][0]},
         )
         .join(issued, on="token_id", how="left")
         .with_columns(unissued=pl.when(pl.col("issued").is_null()).then(pl.col("n")).otherwise(0))
@@ -104,6 +104,7 @@ def _from_sums(sums: pl.LazyFrame, kind: str) -> pl.LazyFrame:
     keys = ["bucket", col]
     flags = ("foreign", "night", "sensitive")
     one = pl.lit(1.0, pl.Float64)
+    names = sums.collect_schema().names()
     table = (
         sums.group_by(keys)
         .agg(
@@ -115,7 +116,7 @@ def _from_sums(sums: pl.LazyFrame, kind: str) -> pl.LazyFrame:
             unissued=pl.col("unissued").sum(),
             records=pl.col("records").sum().cast(pl.Float64),
             **{f"{k}_t": pl.col(f"{k}_t").sum() for k in flags},
-            **{f"{k}_n": pl.col(f"{k}_n").sum() for k in flags},
+            **{f"{k}_n": pl.col(f"{k}_n" if f"{k}_n" in names else "n").sum() for k in flags},
         )
         .with_columns(
             unissued_share=pl.col("unissued") / pl.col("requests"),

@@ -65,11 +65,18 @@ class GridPoint:
 
 
 def ensure_dataset(
-    cfg: BenchConfig, path: Path, *, workers: int, progress: Callable[[str, int, int], None] | None = None, verify: bool = False
+    cfg: BenchConfig,
+    path: Path,
+    *,
+    workers: int,
+    progress: Callable[[str, int, int], None] | None = None,
+    verify: bool = False,
+    pool: Callable[[], Any] | None = None,
 ) -> tuple[Dataset, bool]:
     """Reuse the dataset at ``path`` when its manifest matches the config, else (re)generate it.
 
     A dataset is reused only when its files match its manifest (sizes; SHA-256 with ``verify``).
+    ``pool``: called for an open executor to generate on (see :func:`simulator.engine.generate`).
     Returns the dataset and whether it was reused.
 
     Raises:
@@ -90,6 +97,7 @@ def ensure_dataset(
         progress=progress,
         executor=cfg.execution.executor,
         scheduler=cfg.execution.scheduler,
+        pool=pool() if pool is not None else None,
     )
     return Dataset.open(path), False
 
@@ -455,12 +463,25 @@ class _Run:
 def _ensure_datasets(
     cfg: BenchConfig, points: list[GridPoint], *, workers: int, gen_progress: Any, verify: bool, log: Callable[..., None]
 ) -> dict[str, Dataset]:
-    """Every dataset of the grid, reused or generated, in grid order."""
+    """Every dataset of the grid, reused or generated, in grid order; the generation workers start once, at the first
+    dataset to generate, and serve every dataset after it."""
+    from simulator.engine import make_executor
+
     datasets: dict[str, Dataset] = {}
-    for p in points:
-        ds, kept = ensure_dataset(_point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify)
-        datasets[p.label] = ds
-        log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
+    with contextlib.ExitStack() as stack:
+        opened: list[Any] = []
+
+        def pool() -> Any:
+            if not opened:
+                opened.append(stack.enter_context(make_executor(workers, cfg.execution.executor, cfg.execution.scheduler)))
+            return opened[0]
+
+        for p in points:
+            ds, kept = ensure_dataset(
+                _point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify, pool=pool
+            )
+            datasets[p.label] = ds
+            log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
     return datasets
 
 

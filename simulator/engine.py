@@ -743,6 +743,7 @@ def generate(
     executor: ExecutorName = ...,
     scheduler: str | None = ...,
     storage_options: dict[str, Any] | None = ...,
+    pool: Executor | None = ...,
 ) -> Path: ...
 
 
@@ -759,6 +760,7 @@ def generate(
     executor: ExecutorName = ...,
     scheduler: str | None = ...,
     storage_options: dict[str, Any] | None = ...,
+    pool: Executor | None = ...,
 ) -> Path | str: ...
 
 
@@ -774,6 +776,7 @@ def generate(
     executor: ExecutorName = "process",
     scheduler: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    pool: Executor | None = None,
 ) -> Path | str:
     """Generate the dataset of ``cfg`` into ``out``; returns ``out`` (a resolved path, or the URL).
 
@@ -792,6 +795,9 @@ def generate(
         force: replace an existing non-empty ``out``.
         only: ``"world"`` to write the world tables alone.
         progress: called as ``progress(stage, done, total)``.
+        pool: an open executor from :func:`make_executor` to run on instead of starting one (a bench
+            that generates many datasets starts its workers once); ``workers`` and ``executor`` should
+            name it. Output bytes do not depend on it.
     """
     if workers < 1:
         raise SimulationError(f"--workers: must be >= 1, got {workers}")
@@ -810,6 +816,7 @@ def generate(
             progress=progress,
             executor=executor,
             scheduler=scheduler,
+            pool=pool,
         )
     out = where.resolve()
     _check_out(out, force)
@@ -818,7 +825,7 @@ def generate(
         outdir.sweep(out.parent)
         _check_out(out, force)  # again, now that no other writer can change it
         plan = plan_generation(cfg, shard_size, only)
-        return _generate(plan, out, workers=workers, progress=progress, executor=executor, scheduler=scheduler)
+        return _generate(plan, out, workers=workers, progress=progress, executor=executor, scheduler=scheduler, pool=pool)
 
 
 def _generate_remote(cfg: SimConfig, store: storage.Store, *, force: bool, **kwargs: Any) -> str:
@@ -867,16 +874,18 @@ def _generate(
     progress: Progress | None,
     executor: ExecutorName = "process",
     scheduler: str | None = None,
+    pool: Executor | None = None,
 ) -> Path:
     """The body of :func:`generate`, run under the output directory's lock: execute ``plan`` in a
-    temporary directory beside ``out``, then finalise it into ``out`` (nothing is left on a failure)."""
+    temporary directory beside ``out`` (on ``pool`` when given), then finalise it into ``out``
+    (nothing is left on a failure)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        with make_executor(workers, executor, scheduler) as ex:
+        with contextlib.nullcontext(pool) if pool is not None else make_executor(workers, executor, scheduler) as ex:
             files, truth_files = _execute(plan, tmp, ex, progress or (lambda *_: None))
         _finalise(plan, tmp, out, files, truth_files)
     except BaseException:

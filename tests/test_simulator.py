@@ -81,6 +81,36 @@ def test_workers_do_not_change_bytes(tiny_config, tiny_dataset: Path, tmp_path: 
     assert not differ, f"workers=2 changed: {differ[:5]}"
 
 
+@pytest.mark.distributed
+def test_one_pool_for_several_datasets_keeps_the_bytes(
+    tiny_config, tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a run generates its datasets on one set of workers: workers that served another dataset first
+    # must write the same bytes
+    from breachbench.suite import _ensure_datasets, grid
+
+    started: list[int] = []
+    real = simulator.engine.make_executor
+
+    def counting(*args: object, **kwargs: object) -> object:
+        started.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(simulator.engine, "make_executor", counting)
+    cfg = tiny_config.model_copy(
+        update={"suite": tiny_config.suite.model_copy(update={"seeds": [tiny_config.seed + 1, tiny_config.seed]})}
+    )
+    points = grid(cfg, tmp_path / "run")
+    datasets = _ensure_datasets(cfg, points, workers=2, gen_progress=None, verify=False, log=lambda *a, **k: None)
+    assert len(started) == 1, "one pool for the run's datasets"
+    second = datasets[points[1].label].root
+    assert _manifest(second)["config_hash"] == _manifest(tiny_dataset)["config_hash"]
+    t1, t2 = _tree(tiny_dataset), _tree(second)
+    assert t1.keys() == t2.keys()
+    differ = [k for k in t1 if t1[k] != t2[k]]
+    assert not differ, f"a shared pool changed: {differ[:5]}"
+
+
 def test_different_seed_differs(tiny_config, tiny_dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config.sim().model_copy(update={"seed": tiny_config.seed + 1})
     other = generate(cfg, tmp_path / "other", workers=1)

@@ -414,7 +414,7 @@ class _Run:
     fingerprints: dict[str, Any]
     leak_key: dict[str, Any] | None = None
     leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
-    leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued after the slots
+    leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
     leak_now: dict[str, Any] | None = None  # its result, taken before the pool shuts down
 
     def leakage_audit(self) -> dict[str, Any]:

@@ -79,18 +79,16 @@ def gateway_feature_tables(
         hour = ((pl.col("ts").dt.epoch("us") + offset) // 3_600_000_000) % 24
     flags = {"foreign": pl.col("country") != "KR", "night": hour < 6, "sensitive": pl.col("endpoint").is_in(SENSITIVE)}
     keys = dict.fromkeys(["bucket", *(ENTITY_COLUMNS[k] for k in kinds), "token_id", "customer_id", "src_ip"])
-    issued = auth.filter(pl.col("event") == "token_issued").select("token_id").unique().with_columns(issued=pl.lit(True))
+    per_session = gateway.group_by(*keys).agg(
+        n=pl.len(),
+        records=pl.col("records_returned").sum(),
+        **{f"{k}_t": e.sum() for k, e in flags.items()},
+        # a mean counts the rows whose flag is not null: every row (n), unless the column has nulls (an import may)
+        **{f"{k}_n": e.count() for k, e in flags.items() if span[k][0]},
+    )
     sums = (
-        gateway.group_by(*keys)
-        .agg(
-            n=pl.len(),
-            records=pl.col("records_returned").sum(),
-            **{f"{k}_t": e.sum() for k, e in flags.items()},
-            # a mean counts the rows whose flag is not null: every row (n), unless the column has nulls (an import may)
-            **{f"{k}_n": e.count() for k, e in flags.items() if span[k][0]},
-        )
-        .join(issued, on="token_id", how="left")
-        .with_columns(unissued=pl.when(pl.col("issued").is_null()).then(pl.col("n")).otherwise(0))
+        with_issuance(per_session, auth)  # the token is a key of the sums: the join runs on them, not on the rows
+        .with_columns(unissued=pl.when(pl.col("issued")).then(0).otherwise(pl.col("n")))
         .collect(engine="streaming")
         .lazy()
     )

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import shared
+from polars.testing import assert_frame_equal
 
 from breachbench.artefacts import (
     CHECK_AUDIT_WORLD,
@@ -366,3 +367,44 @@ def test_reads_per_customer_and_sequence_skip_pulls() -> None:
     }
     assert got["a"] == (1.5, 0.5)  # 10, 11, 11: three reads of two customers; 10 -> 11 follows, 11 -> 11 does not
     assert got["b"][0] is None  # no customer read: no figure
+
+
+def test_null_draws_repeat() -> None:
+    """The audit's random stand-ins are the same on every call: its figures do not depend on hashing or join order.
+
+    Each attack actor has as many rows in two groups (a tie for its commonest group); twenty calls
+    with one seed must draw the same rows.
+    """
+    from breachbench.artefacts import _pseudo
+
+    rows = [(f"a{e}", g, k % 2, True, 100 * e + (g == "g2") * 10 + k) for e in range(6) for g in ("g1", "g2") for k in range(3)]
+    rows += [(f"b{e:02d}", "g1" if e % 2 else "g2", k % 2, False, 10_000 + 100 * e + k) for e in range(40) for k in range(8)]
+    df = pl.DataFrame(rows, schema=["_entity", "_group", "_day", "_attack", "event_id"], orient="row")
+    att, ben = df.filter(pl.col("_attack")), df.filter(~pl.col("_attack"))
+    first = _pseudo(att, ben, 3)
+    assert first.height > 0
+    for _ in range(19):
+        assert_frame_equal(_pseudo(att, ben, 3), first)
+    # units without days (the bench sorts the units it passes)
+    a2, b2 = (x.group_by("_entity", "_group").len().sort("_entity", "_group") for x in (att, ben))
+    whole = _pseudo(a2, b2, 3)
+    assert whole.height > 0
+    for _ in range(19):
+        assert_frame_equal(_pseudo(a2, b2, 3), whole)
+
+
+def test_ks_distance_is_scipys_statistic() -> None:
+    """The audit's own KS distance equals ``scipy.stats.ks_2samp``'s statistic bit for bit (ties, both modes)."""
+    from scipy.stats import ks_2samp
+
+    from breachbench.artefacts import _ks
+
+    r = np.random.default_rng(0)
+    for i in range(300):
+        n1, n2 = (int(r.integers(9_000, 12_000)), int(r.integers(5_000, 20_000))) if i % 50 == 0 else r.integers(1, 3_000, 2)
+        if i % 2:
+            a, b = r.normal(size=n1), r.normal(0.1, size=n2)
+        else:
+            a, b = r.integers(0, 8, n1).astype(float), r.integers(1, 9, n2).astype(float)
+        assert _ks(a, b) == float(ks_2samp(a, b).statistic), (n1, n2)
+    assert _ks(np.array([]), np.array([1.0])) == 0.0

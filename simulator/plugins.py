@@ -7,6 +7,8 @@ Nothing is imported until :func:`import_target` is called.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -14,9 +16,33 @@ from importlib.metadata import entry_points
 from typing import Any
 
 
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """Each ``sys.path`` entry with its modification time: what installing or removing a package changes."""
+    out = []
+    for p in sys.path:
+        try:
+            out.append((p, os.stat(p or ".").st_mtime_ns))
+        except OSError:
+            out.append((p, -1))
+    return tuple(out)
+
+
+_REGISTRY: dict[tuple[str, tuple[tuple[str, int], ...]], dict[str, str]] = {}
+
+
 def registry(group: str) -> dict[str, str]:
-    """Registered id -> ``"module:attr"`` of an entry-point group, sorted by id (nothing imported)."""
-    return {ep.name: ep.value for ep in sorted(entry_points(group=group), key=lambda e: e.name)}
+    """Registered id -> ``"module:attr"`` of an entry-point group, sorted by id (nothing imported).
+
+    Remembered while no ``sys.path`` entry changes (a package installed or removed changes its
+    folder): scanning every installed distribution takes milliseconds, and a run asks dozens of times.
+    """
+    state = _path_state()
+    key = (group, state)
+    if key not in _REGISTRY:
+        for old in [k for k in _REGISTRY if k[1] != state]:  # only the current state is worth keeping
+            del _REGISTRY[old]
+        _REGISTRY[key] = {ep.name: ep.value for ep in sorted(entry_points(group=group), key=lambda e: e.name)}
+    return dict(_REGISTRY[key])
 
 
 def target_of(name: str, registered: dict[str, str]) -> str | None:

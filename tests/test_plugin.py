@@ -84,3 +84,16 @@ def test_plugin_runs_in_the_leaderboard(plugin_env: dict[str, str], tmp_path: Pa
         "leakage audit: no shortcut reaches the leak line" in res.stdout
         and "declared easy: coupang-forged-token-v3" in res.stdout
     )
+
+
+def test_registry_sees_a_package_installed_while_running(plugin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry is remembered between calls, but a package added to (or removed from) ``sys.path`` shows at once."""
+    from detectors.registry import registry
+
+    before = registry()
+    assert PLUGIN_ID not in before
+    site = plugin_env["PYTHONPATH"].split(os.pathsep)[0]
+    monkeypatch.syspath_prepend(site)
+    assert PLUGIN_ID in registry()
+    monkeypatch.undo()
+    assert registry() == before

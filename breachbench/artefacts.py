@@ -734,19 +734,29 @@ def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -
     return (np.column_stack(cols) if cols else np.zeros((sample.height, 0))), out, np.array(cat, dtype=bool)
 
 
-def _cv_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cat: np.ndarray, split: int = 0) -> tuple[float | None, int]:
-    """Mean AUC over stratified folds grouped by ``groups`` (shuffled by ``split``); None when fewer than two groups hold attack units."""
+def _folds(y: np.ndarray, groups: np.ndarray, split: int = 0) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Stratified folds grouped by ``groups`` (shuffled by ``split``); None when fewer than two groups hold attack units."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    k = min(FOLDS, len(set(groups[y == 1])))
+    if k < 2:
+        return None
+    return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split).split(np.zeros((len(y), 1)), y, groups))
+
+
+def _cv_auc(
+    X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]] | None, cat: np.ndarray
+) -> tuple[float | None, int]:
+    """Mean AUC over ``folds`` (from :func:`_folds`); None without folds."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold
 
     if X.shape[1] == 0:
         return 0.5, 0
-    k = min(FOLDS, len(set(groups[y == 1])))
-    if k < 2:
+    if folds is None:
         return None, 0
     aucs = []
-    for tr, te in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split).split(X, y, groups):
+    for tr, te in folds:
         if len(set(y[te])) < 2 or len(set(y[tr])) < 2:
             continue
         m = HistGradientBoostingClassifier(
@@ -1016,8 +1026,9 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
         entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
         groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
-        a_all, k_all = _cv_auc(X, y, groups, cat, split=d)
-        a_und, _ = _cv_auc(X[:, keep], y, groups, cat[keep], split=d)
+        parts = _folds(y, groups, split=d)  # the same folds for both classifiers
+        a_all, k_all = _cv_auc(X, y, parts, cat)
+        a_und, _ = _cv_auc(X[:, keep], y, parts, cat[keep])
         folds = max(folds, k_all)
         alls += [a_all] if a_all is not None else []
         unds += [a_und] if a_und is not None else []

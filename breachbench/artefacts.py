@@ -833,16 +833,17 @@ def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
     return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().to_numpy().mean())
 
 
-def _num(df: pl.DataFrame, name: str) -> np.ndarray:
-    return df[name].cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9).to_numpy()
-
-
 def _nums(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
-    """:func:`_num` of several columns, in one pass over ``df``."""
+    """Columns as float arrays, a missing value (null or NaN) as -1e9; one pass over ``df``."""
     if not names:
         return {}
     m = df.select(pl.col(n).cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9) for n in names)
     return {n: m[n].to_numpy() for n in names}
+
+
+def _num(df: pl.DataFrame, name: str) -> np.ndarray:
+    """One column of :func:`_nums`."""
+    return _nums(df, [name])[name]
 
 
 class _Sticky:

@@ -24,7 +24,7 @@ def clean(tiny_dataset: Path) -> DetectorRun:
         ("SecondRaises", "ERROR", 300, 4096),
         ("SecondWrongSchema", "ERROR", 300, 4096),
         ("SecondExits", "ERROR", 300, 4096),
-        ("SecondSleeps", "TIMEOUT", 15, 4096),
+        ("SecondSleeps", "TIMEOUT", 6, 4096),  # the others take about 1 s each (the first with its start)
         ("SecondHogs", "OOM", 300, 1200),
     ],
 )

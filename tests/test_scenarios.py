@@ -110,11 +110,17 @@ def test_check_scenario_fails_a_broken_scenario(name: str, failing: str, tmp_pat
     import bad_scenarios
 
     cls = getattr(bad_scenarios, name)
-    results = check_scenario(cls, workdir=tmp_path, raise_on_failure=False)
-    failed = {r.check for r in results if not r.passed}
-    assert failing in failed, results
-    with pytest.raises(ScenarioCheckError, match=failing):
+    with pytest.raises(ScenarioCheckError, match=failing) as err:
         check_scenario(cls, workdir=tmp_path)
+    failed = {r.check for r in err.value.results if not r.passed}
+    assert failing in failed, err.value.results
+
+
+def test_check_scenario_without_raising_returns_the_failures(tmp_path: Path) -> None:
+    import bad_scenarios
+
+    results = check_scenario(bad_scenarios.BadId, workdir=tmp_path, raise_on_failure=False)
+    assert [(r.check, r.passed) for r in results] == [("interface", False)]
 
 
 # ---- truth, knobs and prevalence -------------------------------------------------------------

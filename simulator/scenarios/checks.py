@@ -54,7 +54,11 @@ VERSIONED = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-v[0-9]+$")
 
 
 class ScenarioCheckError(AssertionError):
-    """A scenario failed one or more conformance checks; the message lists them."""
+    """A scenario failed one or more conformance checks; the message lists them, ``results`` holds every check's result."""
+
+    def __init__(self, message: str, results: list[CheckResult] | None = None) -> None:
+        super().__init__(message)
+        self.results: list[CheckResult] = list(results or [])
 
 
 def _target(target: str | type) -> tuple[str, type[Any]]:  # any class with the scenario interface
@@ -125,7 +129,7 @@ def check_scenario(
 def _finish(results: list[CheckResult], raise_on_failure: bool) -> list[CheckResult]:
     failed = [r for r in results if not r.passed]
     if failed and raise_on_failure:
-        raise ScenarioCheckError("; ".join(f"{r.check}: {r.message}" for r in failed))
+        raise ScenarioCheckError("; ".join(f"{r.check}: {r.message}" for r in failed), results)
     return results
 
 

@@ -228,6 +228,26 @@ class Truth:
         """(bucket, entity_kind, entity_id, incident_id) of the victim units."""
         return self.positives.filter(pl.col("role") == "victim").select(*KEYS, "incident_id")
 
+    @functools.cached_property
+    def actor_units(self) -> pl.DataFrame:
+        """The distinct (bucket, entity_kind, entity_id) actor units."""
+        return self.actors.select(KEYS).unique()
+
+    @functools.cached_property
+    def victim_units(self) -> pl.DataFrame:
+        """The distinct (bucket, entity_kind, entity_id) victim units."""
+        return self.victims.select(KEYS).unique()
+
+    @functools.cached_property
+    def victims_total(self) -> dict[int, int]:
+        """incident -> its victim units."""
+        return dict(self.victims.group_by("incident_id").len().iter_rows())
+
+    @functools.cached_property
+    def retrievable_actors(self) -> int:
+        """How many actor units are in the universe a detector ranks (all of them without a universe)."""
+        return _retrievable(self, self.actor_units)
+
     def _day_index(self, col: str) -> pl.Expr:
         """Scored-bucket index of a UTC timestamp column: -1 before the span, len(scored) after it."""
         first = self.scored[0] if self.scored else dt.date(1970, 1, 1)
@@ -419,7 +439,7 @@ def _reads(labelled: pl.DataFrame, truth: Truth, k: int) -> _Reads:
     true_read = read.filter(pl.col("hit")).join(truth.actors, on=KEYS, how="inner")
     first = dict(true_read.group_by("incident_id").agg(pl.col("bucket").min()).iter_rows())
     victims_read = dict(read.join(truth.victims, on=KEYS, how="inner").group_by("incident_id").len().iter_rows())
-    victims_total = dict(truth.victims.group_by("incident_id").len().iter_rows())
+    victims_total = truth.victims_total
     det_idx = np.array([day0[first[int(i)]] if int(i) in first else -1 for i in fr.ids], dtype=np.int64)
     false_days = np.array([day0[d] for d in false_read["bucket"].to_list()], dtype=np.int64)
     harm = {name: fr.harm_before(name, det_idx) for name in profile_names()}
@@ -581,8 +601,7 @@ def score_alerts(
     if profile not in profile_names():
         raise ValueError(f"unknown cost profile {profile!r}; known: {', '.join(profile_names())}")
     alerts = validate_alerts(alerts, source="alerts").filter(pl.col("bucket").is_in(truth.scored))
-    act_units = truth.actors.select(KEYS).unique()
-    vic_units = truth.victims.select(KEYS).unique()
+    act_units, vic_units = truth.actor_units, truth.victim_units  # computed once per truth
     n_pos, n_vic = act_units.height, vic_units.height
     labelled = (
         alerts.join(act_units.with_columns(hit=pl.lit(True)), on=KEYS, how="left")
@@ -592,7 +611,7 @@ def score_alerts(
     scores, hits = labelled["score"].to_numpy(), labelled["hit"].to_numpy()
     ap = average_precision(scores, hits, n_pos)
     ap_victims = average_precision(scores, labelled["victim"].to_numpy(), n_vic)
-    chance_ap = chance_average_precision(truth.universe, n_pos, _retrievable(truth, act_units))
+    chance_ap = chance_average_precision(truth.universe, n_pos, truth.retrievable_actors)
     prevalence = n_pos / truth.universe if truth.universe else 0.0
     main, per_incident = _at_budget(labelled, truth, budget, profile)
     overall = {

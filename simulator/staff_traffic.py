@@ -169,18 +169,36 @@ PERSONAL_DEVICE_SHARE = 0.1
 EXPORT_UNTICKETED = 0.1
 
 
-def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, seq: np.ndarray | int) -> np.ndarray:
-    """Ticket ids: kind (8 bits) | day (16) | employee (24) | sequence of the employee's tickets that day (16).
+def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int, seed: int) -> np.ndarray:
+    """Ticket ids: kind (8 bits) | day (16) | employee (24) | number (16).
 
+    The number is the ticket's ``ordinal`` among the employee's tickets of that kind that day
+    (0, 1, ... for their routine work) through a keyed shuffle of the 16-bit numbers (a
+    four-round Feistel permutation keyed by the dataset seed, kind, day and employee): distinct
+    ordinals give distinct numbers, and no number tells how many tickets came before it, so
+    tickets a scenario adds (ordinals from :data:`ADDED_TICKETS` up) look like any others.
     Every ticket in the logs, benign or not, is made here.
     """
     emp = np.asarray(employee, dtype=np.int64)
-    return (
-        (np.int64(TICKET_KINDS[kind]) << 56)
-        | (np.int64(day_index) << 40)
-        | (emp << 16)
-        | (np.asarray(seq, dtype=np.int64) & 0xFFFF)
-    )
+    head = (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16)
+    return head | _ticket_number(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, seed)
+
+
+#: Ordinals of the tickets a scenario adds to an employee's day (:meth:`StaffDay.tickets`): above
+#: any routine ordinal (an employee's tickets of a day are far fewer than 2^15), in 32 ranges of
+#: :data:`ADDED_PER_INCIDENT`.
+ADDED_TICKETS = 1 << 15
+ADDED_PER_INCIDENT = 1 << 10
+
+
+def _ticket_number(head: np.ndarray, ordinal: np.ndarray, seed: int) -> np.ndarray:
+    """A keyed permutation of 16-bit ``ordinal`` per ``head`` (kind, day, employee): four Feistel rounds on 8-bit halves."""
+    head, ordinal = np.broadcast_arrays(np.asarray(head, dtype=np.int64), ordinal)
+    left, right = (ordinal >> 8) & 0xFF, ordinal & 0xFF
+    for i in range(4):
+        f = hash_u64(seed, f"ticket-{i}", (head | right).astype(np.uint64)) & np.uint64(0xFF)
+        left, right = right, left ^ f.astype(np.int64)
+    return (left << 8) | right
 
 
 def laptops(employees: np.ndarray) -> np.ndarray:
@@ -457,13 +475,14 @@ class StaffDay:
         """Times of ``n`` rows in the local small hours (0-6h), as the on-call engineer's reads."""
         return self.t0 + r.integers(0, 6 * HOUR, n)
 
-    def tickets(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
-        """``n`` contact tickets of the employee on the day: numbers their ordinary reads carry
-        (about two views a ticket), or the next ones when they have none."""
-        i = self._index(employee)
-        k = int(np.searchsorted(self.work.who, i))
-        planned = int(self.work.reads[k]) if k < len(self.work.who) and self.work.who[k] == i else 0
-        return ticket_ids("contact", self.day_index, employee, r.integers(0, max(1, -(-planned // 2)), n))
+    def tickets(self, employee: int, n: int, first: int = ADDED_TICKETS) -> np.ndarray:
+        """Ticket ids for ``n`` record opens the employee adds to their day: new contact tickets of
+        theirs, two opens each (consecutive opens pair up), as their ordinary reads are ticketed
+        (no ticket of their routine reads gets a third open). ``first``: the ordinal of the first
+        new ticket, at or above :data:`ADDED_TICKETS` (distinct incidents on one account-day use
+        distinct ranges, :data:`ADDED_PER_INCIDENT` ordinals each; past 2 x that many opens the
+        numbers repeat)."""
+        return ticket_ids("contact", self.day_index, employee, first + (np.arange(n) // 2) % ADDED_PER_INCIDENT, self.cfg.seed)
 
     def view_actions(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
         """Actions of ``n`` record opens by the employee, in their role's mix (administrators also edit)."""
@@ -510,7 +529,7 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2)
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.seed)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
@@ -556,7 +575,9 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
             ),
             "action": np.where(export, "export", "query").tolist(),
             "channel": np.where(export, "export", "sql").tolist(),
-            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth)).set(pl.Series(~ticketed), None),
+            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth, cfg.seed)).set(
+                pl.Series(~ticketed), None
+            ),
             "ip": work.ip[a_idx],
             "country": work.country[a_idx].tolist(),
             "device": work.device[a_idx].tolist(),
@@ -582,7 +603,7 @@ def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
             "row_count": np.ones(c, dtype=np.int64),
             "action": ["view"] * c,
             "channel": ["console"] * c,
-            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0)),
+            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0, sd.cfg.seed)),
             "ip": np.full(c, night.ip),
             "country": [night.country] * c,
             "device": [night.device] * c,

@@ -8,8 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from simulator import schema
+from simulator import layout, schema
 from simulator.errors import ScenarioError
+from simulator.scenarios import registry
 from simulator.scenarios.insiders import SnoopingAgent
 
 
@@ -126,9 +127,12 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     s = sd.session(emp, r)
     assert ip_strings(np.array([s.ip]))[0] in set(mine["src_ip"])  # the same address as their reads of the day
     assert s.device in set(mine["device"])
-    own = set(mine["ticket_id"].drop_nulls().to_list())
-    tickets = set(sd.tickets(emp, 50, r).tolist())
-    assert len(tickets & own) >= 0.8 * len(tickets)  # numbers the agent's own reads carry, not invented ones
+    own = mine.filter(pl.col("ticket_id").is_not_null())
+    added = sd.tickets(emp, 50)
+    assert len(set(added.tolist())) == 25 and not set(added.tolist()) & set(own["ticket_id"].to_list())  # new, two opens each
+    # the agent's kind, day and employee in the top 48 bits, as their own tickets; the numbers give no order away
+    assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}
+    assert own.group_by("ticket_id").len()["len"].max() <= 2  # routine tickets: at most two opens
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
 
 
@@ -150,3 +154,56 @@ def test_customer_world_for_plans(tiny_dataset) -> None:
     assert set(residents.tolist()) == set(addr.filter(pl.col("address") == shared)["customer_id"].to_list())
     with pytest.raises(SimulationError, match="unknown table 'truth'"):
         w.table("truth")
+
+
+STAFF_SCENARIOS = sorted(k for k, v in registry().items() if v.startswith("simulator.scenarios.insiders:"))
+
+
+@pytest.fixture(scope="module")
+def every_staff_scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
+    """One clean check world with every staff scenario at its default knobs, and again at stealth 0 and 1: the logs."""
+    from simulator.config import SimConfig
+    from simulator.engine import generate
+    from simulator.scenarios.checks import CHECK_WORLD
+
+    frames: dict[str, list[pl.DataFrame]] = {"admin": [], "auth": []}
+    for stealth in (None, 0.0, 1.0):
+        knobs = {} if stealth is None else {"stealth": stealth}
+        world = CHECK_WORLD | {"world": CHECK_WORLD["world"] | {"employees": 900}}
+        cfg = SimConfig.model_validate(world | {"scenarios": [{"id": sid, "knobs": knobs} for sid in STAFF_SCENARIOS]})
+        out = generate(cfg, tmp_path_factory.mktemp("staff") / "ds", workers=1)
+        mal = pl.read_parquet(layout.truth_file(out, "malicious_events")).select("event_id", attack=pl.lit(True))
+        for stream in frames:
+            logs = pl.concat([pl.read_parquet(f) for f in sorted((out / "logs" / stream).rglob("*.parquet"))])
+            frames[stream].append(
+                logs.join(mal, on="event_id", how="left").with_columns(
+                    pl.col("attack").fill_null(False), world=pl.lit(-1.0 if stealth is None else stealth)
+                )
+            )
+    return {s: pl.concat(v) for s, v in frames.items()}
+
+
+def test_attack_tickets_are_ticketed_as_routine_reads(every_staff_scenario: dict[str, pl.DataFrame]) -> None:
+    """No contact ticket gets more opens than routine reads give one (two), no export ticket serves two pulls."""
+    admin = every_staff_scenario["admin"].filter(pl.col("ticket_id").is_not_null())
+    assert admin.filter(pl.col("attack")).height > 200
+    kind = pl.col("ticket_id") // (1 << 56)
+    per = admin.group_by("world", "ticket_id").agg(rows=pl.len(), attack=pl.col("attack").any(), kind=kind.first())
+    contact, export = per.filter(pl.col("kind") == 0), per.filter(pl.col("kind") == 1)
+    assert contact.filter(pl.col("attack")).height > 100 and contact["rows"].max() <= 2, contact.sort("rows").tail(5)
+    assert export.filter(pl.col("attack")).height > 0 and export["rows"].max() == 1, export.sort("rows").tail(5)
+
+
+def test_attack_logins_are_timed_as_routine_logins(every_staff_scenario: dict[str, pl.DataFrame]) -> None:
+    """No two logins at the same microsecond, and no login at a fixed offset before a row of its account."""
+    auth, admin = every_staff_scenario["auth"], every_staff_scenario["admin"]
+    logins = auth.filter(pl.col("event") == "employee_login")
+    assert logins.filter(pl.col("attack")).height > 20
+    same = logins.group_by("world", "ts").len().filter(pl.col("len") > 1)
+    assert same.height == 0, same
+    # a login opens a session whose rows fall anywhere in it: none lies exactly a minute (or a second, or
+    # the same microsecond) after its login
+    for gap_s in (0, 1, 60):
+        at = logins.select("world", "employee_id", ts=pl.col("ts") + pl.duration(seconds=gap_s))
+        hit = admin.join(at, on=["world", "employee_id", "ts"], how="semi")
+        assert hit.height == 0, (gap_s, hit.select("world", "employee_id", "ts", "attack"))

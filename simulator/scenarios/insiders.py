@@ -47,7 +47,16 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
-from simulator.staff_traffic import QUERY_SIGMA, Session, StaffDay, scaled_rows, single_read_share, ticket_ids
+from simulator.staff_traffic import (
+    ADDED_PER_INCIDENT,
+    ADDED_TICKETS,
+    QUERY_SIGMA,
+    Session,
+    StaffDay,
+    scaled_rows,
+    single_read_share,
+    ticket_ids,
+)
 from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR, SEC
 from simulator.world import signed_up
 
@@ -292,7 +301,7 @@ class StaffScenario:
             ts, sessions = self._when(ad, counts.views + counts.pulls, day)
             admin.append(self._admin_rows(ad, counts, day, ts, sessions))
             # a login opens each session that is not the account's ordinary working session of the day
-            auth += [self._login(act, sd, day.account, ts[m], sess, night) for m, sess, night, login in sessions if login]
+            auth += [self._login(act, sd, day.account, sess) for _, sess, _, login in sessions if login]
         out = {}
         if admin:
             out["admin"] = pl.concat(admin, how="diagonal_relaxed")
@@ -344,11 +353,16 @@ class StaffScenario:
             day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
             if s > 0:
                 # stealthy: the employee's stolen session replayed through the company VPN (an infostealer's
-                # cookies and VPN password): the employee's own laptop and a VPN address, as remote work
+                # cookies and VPN password): the employee's own laptop and a VPN address, as remote work,
+                # opened at a time of its own (drawn as the holder's starts are), not the outsider's
                 vpn = sd.night_session(actor, r)
-                own = Session(own_start, vpn.ip, vpn.country, vpn.device)
+                own = Session(sd.usual_start(actor, r), vpn.ip, vpn.country, vpn.device)
         else:
             dev = sd.session(device_of, r).device if device_of != actor else day_s.device
+            if act.identity == "as_colleague":
+                # the colleague's account is logged into from the actor's place, at a start of its own
+                # (the actor's own login of the day opens the actor's session, not this one)
+                day_s = Session(sd.usual_start(actor, r), day_s.ip, day_s.country, day_s.device)
             if act.identity != "self" and s > 0:
                 # stealthy: some reads from the account's own session (the colleague's unlocked machine
                 # while they are away; the actor's own laptop for his own account), with no second device
@@ -362,9 +376,14 @@ class StaffScenario:
         """Times of the day's ``n`` rows and the sessions they come from: (row mask, session, at night,
         whether it needs a login, i.e. is not the account's ordinary working session of the day)."""
         act, sd, r, s = ad.act, ad.sd, ad.r, ad.stealth
-        # inside the actor's working hours, or at night (the blatant share shrinks with stealth)
+        # inside the actor's working hours, or at night (the blatant share shrinks with stealth); a
+        # night session starts in the small hours (a minute after its login, as every session) and
+        # its rows come after its start, before 6h
         night = r.random(n) < act.night * (1 - s)
-        ts = np.where(night, sd.night_times(n, r), sd.work_times(day.day, n, r))
+        night_start = sd.t0 + 60 * SEC + int(r.integers(0, 2 * HOUR))
+        at_night = night_start + (r.random(n) * (sd.t0 + 6 * HOUR - night_start)).astype(np.int64)
+        ts = np.where(night, at_night, sd.work_times(day.day, n, r))
+        night_s = Session(night_start, day.night.ip, day.night.country, day.night.device)
         # stealthy: a stealth share of the day's rows come from the account's own session (see _sessions)
         hidden = (~night & (r.random(n) < s)) if day.own is not None else np.zeros(n, dtype=bool)
         if hidden.any() and day.own is not None:
@@ -372,7 +391,7 @@ class StaffScenario:
         away = not sd.works(day.account)  # the account holder is not at work: no session of theirs is open
         takeover = act.origin == "takeover"
         sessions = [
-            (night, day.night, True, True),
+            (night, night_s, True, True),
             (~night & ~hidden, day.day, False, takeover or act.identity == "as_colleague" or away),
         ]
         if day.own is not None:
@@ -394,7 +413,10 @@ class StaffScenario:
             customer = sd.customers(n, r)
         ticket_p = act.ticket + (TICKET_FLOOR - act.ticket) * s
         tied = r.random(n) < ticket_p
-        ticket = sd.tickets(day.account, n, r)  # reused: numbers of the account's own tickets of the day
+        # new tickets of the account's day, two opens each as its routine reads, numbered from this
+        # incident's range of added ordinals (the numbers are shuffled: none tells an added ticket)
+        first = ADDED_TICKETS + ((plan.incident_id * 7 + ad.j) % 32) * ADDED_PER_INCIDENT
+        ticket = sd.tickets(day.account, n, first)
         # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
         size = np.where(converted, ROUTINE_ROWS, act.pull_rows ** (1 - s) * ROUTINE_ROWS**s)
         sigma = np.where(converted, QUERY_SIGMA, 0.5 * (1 - s) + QUERY_SIGMA * s)  # spread toward the routine queries'
@@ -403,7 +425,8 @@ class StaffScenario:
         routine = (r.random(n) < s) | converted  # stealthy pulls run as routine SQL queries
         channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
         action = np.where(is_pull, np.where(channel == "sql", "query", "export"), self._opens(act, sd, day.account, n, s, r))
-        export_ticket = ticket_ids("export", ad.day_index, day.account, r.integers(0, 8, n))
+        # an export ticket per pull, each its own (as routine exports), from the same range of ordinals
+        export_ticket = ticket_ids("export", ad.day_index, day.account, first + np.arange(n) % ADDED_PER_INCIDENT, ad.cfg.seed)
         ticket = np.where(is_pull, export_ticket, ticket)
         return pl.DataFrame(
             {
@@ -437,12 +460,12 @@ class StaffScenario:
         return np.where(r.random(n) < 1 - (1 - OUT_OF_ROLE_FLOOR) * s, act.view_action, opens)
 
     @staticmethod
-    def _login(act: Act, sd: StaffDay, account: int, ts: np.ndarray, sess: Session, at_night: bool) -> pl.DataFrame:
-        """The login that opens a session of the day's rows (``ts``: the session's row times)."""
+    def _login(act: Act, sd: StaffDay, account: int, sess: Session) -> pl.DataFrame:
+        """The login that opens a session of the day's rows (its rows all come after the session's start)."""
         return pl.DataFrame(
             {
-                # a day session's login comes a minute before its start, as benign logins
-                "ts": [max(int(ts.min()) - 60 * SEC, sd.t0) if at_night else sd.login_time(sess)],
+                # a minute before the session's start, as benign logins (never tied to a row's time)
+                "ts": [sd.login_time(sess)],
                 "event": ["employee_login"],
                 "employee_id": [account],
                 "ip": [sess.ip],

@@ -18,11 +18,13 @@ dataset that killed the previous one.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import multiprocessing
 import os
 import pickle
 import secrets
+import stat
 import sys
 import tempfile
 import time
@@ -42,6 +44,57 @@ from simulator.outdir import pid_alive
 FEATURE_KINDS = ("customer", "ip", "key")
 #: Most alert rows a detector may return per scored bucket before the bench refuses to read them.
 MAX_ALERT_ROWS_PER_BUCKET = 1_000_000
+#: Most bytes the bench reads of a child's status file, and of its alerts per scored bucket.
+MAX_STATUS_BYTES = 1 << 20
+MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
+
+
+class UntrustedFileError(OSError):
+    """A file the child wrote is not a plain file in its work folder, or is too large."""
+
+
+def read_child_file(folder: Path, name: str, max_bytes: int) -> bytes | None:
+    """The bytes of ``folder/name`` as the child left it, or None when there is no such entry.
+
+    The child owns its work folder, so the entry may be anything: a symbolic link to a file only
+    the bench may read (the truth of another run), a FIFO that blocks whoever opens it, a device,
+    a huge file. The folder and the entry are opened without following links and without
+    blocking, and only a regular file of at most ``max_bytes`` is read, from that descriptor.
+
+    Raises:
+        UntrustedFileError: anything else.
+    """
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UntrustedFileError(f"{folder.name}/ is not a plain folder: {exc.strerror}") from None
+    try:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dfd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # ELOOP: a symbolic link
+            raise UntrustedFileError(f"{name} is not a plain file: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UntrustedFileError(f"{name} is not a plain file")
+            if st.st_size > max_bytes:
+                raise UntrustedFileError(f"{name} holds {st.st_size} bytes, more than the bench reads ({max_bytes})")
+            chunks, left = [], max_bytes + 1
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+            if len(data) > max_bytes:
+                raise UntrustedFileError(f"{name} grew past {max_bytes} bytes while the bench read it")
+            return data
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dfd)
 
 
 def tree_rss(pid: int) -> int:
@@ -152,6 +205,7 @@ def _child(plan: _Slot, start: int) -> None:
     """
     os.setsid()  # the slot's process group; the bench kills it whole
     sealing.die_with_parent(plan.parent)
+    _detach_stdio()
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
@@ -182,6 +236,19 @@ def _child(plan: _Slot, start: int) -> None:
         part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
         part.write_text(json.dumps(meta))
         part.replace(slot.work / "meta.json")
+
+
+def _detach_stdio() -> None:
+    """In the child: standard input, output and error on /dev/null before any detector code runs.
+
+    Inherited, they are the bench's terminal or log: a detector could inject keystrokes into the
+    user's shell (TIOCSTI on a terminal), forge lines of the bench's log or truncate it.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
 
 def _enter(work: Path) -> None:
@@ -363,13 +430,19 @@ def _build_views(
 
 
 def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
-    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``."""
+    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``.
+
+    The current folder is not one of them, though ``python -m`` puts it on ``sys.path``: it is where
+    runs are written (``runs/``), and another run of the same config holds the same truth. Only the
+    detector's own module or package is granted from there.
+    """
+    here = {os.path.realpath(os.getcwd())}
     roots = [
         *sealing.SYSTEM_READ,
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
-        *(p for p in sys.path if p),
+        *(p for p in sys.path if p and os.path.realpath(p) not in here),
         *_import_roots(detector_id),
     ]
     return tuple(str(p) for p in sealing.readable_roots(roots, denied))
@@ -429,7 +502,11 @@ class _Supervisor:
         return before, t0
 
     def _finished(self, i: int) -> bool:
-        return (_dataset_slot(Path(self.plan.scratch), i).work / "meta.json").is_file()
+        # the child owns work/: lstat, never follow what it put there (a link or a FIFO is not a status file)
+        try:
+            return stat.S_ISREG(os.lstat(_dataset_slot(Path(self.plan.scratch), i).work / "meta.json").st_mode)
+        except OSError:
+            return False
 
     def _finish(self, i: int, peak: int) -> None:
         _read_child(self.runs[i], _dataset_slot(Path(self.plan.scratch), i))
@@ -498,7 +575,10 @@ def _end_slot(proc: Any, before: set[int]) -> None:
 def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads."""
     try:
-        meta = json.loads((slot.work / "meta.json").read_text())
+        raw = read_child_file(slot.work, "meta.json", MAX_STATUS_BYTES)
+        if raw is None:
+            raise UntrustedFileError("no status file")
+        meta = json.loads(raw)
         run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
         run.fit_s, run.score_s, run.events = (
             float(meta.get("fit_s", 0.0)),
@@ -517,15 +597,18 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
     from detectors.contract import validate_alerts
 
     try:
-        path = slot.work / "alerts.parquet"
-        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-        cap = MAX_ALERT_ROWS_PER_BUCKET * max(1, len(Dataset.open(slot.view).scored))
+        buckets = max(1, len(Dataset.open(slot.view).scored))
+        raw = read_child_file(slot.work, "alerts.parquet", MAX_ALERT_BYTES_PER_BUCKET * buckets)
+        if raw is None:
+            raise UntrustedFileError("no alerts file")
+        rows = pl.scan_parquet(io.BytesIO(raw)).select(pl.len()).collect().item()
+        cap = MAX_ALERT_ROWS_PER_BUCKET * buckets
         if rows > cap:
             run.status, run.error = (
                 Status.ERROR,
                 f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)",
             )
             return
-        run.alerts = validate_alerts(pl.read_parquet(path), source=f"detector {run.detector!r}")
+        run.alerts = validate_alerts(pl.read_parquet(io.BytesIO(raw)), source=f"detector {run.detector!r}")
     except Exception as exc:  # the child wrote it: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"

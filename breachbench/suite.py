@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from breachbench.chance import chance_draws, chance_lines
-from breachbench.config import BenchConfig
+from breachbench.config import BenchConfig, ConfigError
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated_many, shared_features
 from breachbench.report import SCHEMA_VERSION, write_results
@@ -50,6 +50,7 @@ from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
 from simulator.config import ScenarioSpec
 from simulator.engine import DATA_VERSION, config_hash, generate, package_versions
+from simulator.plugins import safe_id
 
 
 @dataclass
@@ -441,8 +442,15 @@ class _Run:
         return [self.datasets[p.label] for p in self.points if p.tuning]
 
     def rel(self, det: str, p: GridPoint) -> str:
-        """Where ``det``'s alerts on ``p`` go, relative to the run's folder."""
-        return f"alerts/{det}.parquet" if len(self.tests) == 1 else f"alerts/{p.label}/{det}.parquet"
+        """Where ``det``'s alerts on ``p`` go, relative to the run's folder (always inside ``alerts/``)."""
+        rel = f"alerts/{det}.parquet" if len(self.tests) == 1 else f"alerts/{p.label}/{det}.parquet"
+        parts = Path(rel).parts
+        if not safe_id(det) or ".." in parts or len(parts) != rel.count("/") + 1 or "\0" in rel:
+            raise ConfigError(
+                f"detector {det!r} on {p.label!r}: its alerts file {rel!r} would leave the run's alerts/ folder; "
+                "detector ids and scenario labels may not hold '/' or '..'"
+            )
+        return rel
 
     def score(self, alerts: Any, p: GridPoint) -> dict[str, Any]:
         """``alerts`` scored against the truth of ``p`` at the run's budgets and cost profile."""

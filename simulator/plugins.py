@@ -8,6 +8,7 @@ Nothing is imported until :func:`import_target` is called.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +30,19 @@ def _path_state() -> tuple[tuple[str, int], ...]:
 
 _REGISTRY: dict[tuple[str, tuple[tuple[str, int], ...]], dict[str, str]] = {}
 
+#: What a plugin id (a registered name or a ``module:Class`` path) may look like: it names files
+#: (``alerts/<id>.parquet``), so no path separator and no ``..``.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]*")
+
+
+def safe_id(name: str) -> bool:
+    """Whether ``name`` matches :data:`ID_PATTERN` without ``..`` (safe as a file name)."""
+    return bool(ID_PATTERN.fullmatch(name)) and ".." not in name
+
 
 def registry(group: str) -> dict[str, str]:
-    """Registered id -> ``"module:attr"`` of an entry-point group, sorted by id (nothing imported).
+    """Registered id -> ``"module:attr"`` of an entry-point group, sorted by id (nothing imported); names
+    that are not :func:`safe_id` are left out.
 
     Remembered while no ``sys.path`` entry changes (a package installed or removed changes its
     folder): scanning every installed distribution takes milliseconds, and a run asks dozens of times.
@@ -41,7 +52,10 @@ def registry(group: str) -> dict[str, str]:
     if key not in _REGISTRY:
         for old in [k for k in _REGISTRY if k[1] != state]:  # only the current state is worth keeping
             del _REGISTRY[old]
-        _REGISTRY[key] = {ep.name: ep.value for ep in sorted(entry_points(group=group), key=lambda e: e.name)}
+        # a name that is not a safe id (``../x``, ``a/b``) is never registered: ids name files, and any
+        # installed distribution may declare entry points
+        eps = sorted(entry_points(group=group), key=lambda e: e.name)
+        _REGISTRY[key] = {ep.name: ep.value for ep in eps if safe_id(ep.name)}
     return dict(_REGISTRY[key])
 
 

@@ -8,9 +8,12 @@ fitted instances pickle by reference.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -434,3 +437,59 @@ class TunesOnTruth(TruthSeeker):
     def tune(self, view, labels):
         self.found_in_tune_ = find_truth(view) is not None
         self.version = f"labels={labels.height} truth_in_tune={self.found_in_tune_}"
+
+
+def _swap_alerts_file(make: Any) -> None:
+    """Make the slot's own alerts write (``work/alerts.parquet``) leave ``make(path, frame)`` there instead."""
+    original = pl.DataFrame.write_parquet
+
+    def write_parquet(df: pl.DataFrame, file: Any, *a: Any, **k: Any) -> Any:
+        if str(file).endswith("alerts.parquet"):
+            return make(Path(file), df, original)
+        return original(df, file, *a, **k)
+
+    pl.DataFrame.write_parquet = write_parquet  # type: ignore[method-assign]
+
+
+class LinksAlerts(UnissuedTokenRule):
+    """Leaves its alerts file as a symbolic link (here to its own alerts beside it; a real attack points it at a
+    file only the bench may read, another run's oracle alerts): the bench must not follow it."""
+
+    def fit(self, view):
+        def link(path: Path, df: pl.DataFrame, write: Any) -> None:
+            write(df, path.with_name("real.parquet"))
+            os.symlink("real.parquet", path)
+
+        _swap_alerts_file(link)
+        return super().fit(view)
+
+
+class FifoAlerts(UnissuedTokenRule):
+    """Leaves a FIFO where its alerts file goes: opening it would block the bench for good."""
+
+    def fit(self, view):
+        _swap_alerts_file(lambda path, df, write: os.mkfifo(path))
+        return super().fit(view)
+
+
+class TalksToTheTerminal(UnissuedTokenRule):
+    """Writes to the standard output and error it inherited (the bench's terminal or log) while fitting."""
+
+    def fit(self, view):
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                os.write(fd, b"[  0.0 s] detector forged-by-a-plugin: OK\n")
+        return super().fit(view)
+
+
+class ReadsTheCurrentFolder(UnissuedTokenRule):
+    """Reads the file named by ``SEALTEST_SECRET`` (placed by the test in the bench's current folder) and fails
+    naming what it read; scores like the unissued-token rule when it cannot read it."""
+
+    def fit(self, view):
+        path = os.environ.get("SEALTEST_SECRET", "")
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            return super().fit(view)
+        raise RuntimeError(f"read the bench's current folder: {text}")

@@ -374,3 +374,63 @@ def test_tune_runs_sealed_with_labels_and_no_truth(tmp_path: Path) -> None:
     assert int(labels.removeprefix("labels=")) > 0
     if LANDLOCK:
         assert truth == "truth_in_tune=False" and row["op_score"] == 0
+
+
+# ---- what the bench reads back from a slot, and what a slot inherits ------------------------------
+
+
+@pytest.mark.parametrize("name", ["LinksAlerts", "FifoAlerts"])
+def test_alerts_left_as_a_link_or_a_fifo_are_not_read(tiny_dataset: Path, name: str) -> None:
+    """The bench reads the child's files without following links or blocking: a link to a file only the bench may
+    read (another run's oracle alerts) would score as that file; a FIFO would hang the bench."""
+    t = time.perf_counter()
+    r = run_isolated(f"bad_detectors:{name}", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "ERROR" and "not a plain file" in (r.error or ""), (r.status, r.error)
+    assert r.alerts.height == 0 and time.perf_counter() - t < 60
+
+
+def test_a_slot_does_not_inherit_the_bench_terminal(tiny_dataset: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Standard input, output and error of the child are /dev/null: a plugin cannot forge the bench's log lines,
+    truncate its log, or push keystrokes into the user's shell through a terminal it inherited."""
+    r = run_isolated("bad_detectors:TalksToTheTerminal", tiny_dataset, timeout_s=120, memory_mb=4096)
+    out, err = capfd.readouterr()
+    assert r.status == "OK", r.error
+    assert "forged-by-a-plugin" not in out + err
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")
+def test_the_current_folder_is_not_readable_from_a_slot(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m breachbench`` puts the current folder on ``sys.path``; that is where runs (and the truth of another
+    run of the same config) lie, so the slot is not granted it."""
+    here = tmp_path / "project"
+    here.mkdir()
+    secret = here / "secret.txt"
+    secret.write_text("the truth of an earlier run")
+    monkeypatch.chdir(here)
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("SEALTEST_SECRET", str(secret))
+    r = run_isolated("bad_detectors:ReadsTheCurrentFolder", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+
+
+def test_ids_that_would_name_a_path_outside_alerts_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed distribution may declare any entry-point name; ids name files (``alerts/<id>.parquet``), so one
+    with a '/' or '..' is never registered, and a config naming one is a clear error."""
+    from breachbench.config import ConfigError, validate
+    from detectors.registry import registry
+
+    dist = tmp_path / "evil-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[breachbench.detectors]\n../dataset/truth/malicious_events = bad_detectors:Raiser\n"
+        "x/../stat-own-history-v1 = bad_detectors:Raiser\nfine-one-v1 = bad_detectors:Raiser\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ids = registry()
+    assert "fine-one-v1" in ids and not [i for i in ids if "/" in i or ".." in i]
+    for bad in ("../../escape", "a/b:C"):
+        with pytest.raises(ConfigError, match="is not a detector id"):
+            validate({"name": "x", "detection": {"detectors": [bad]}})

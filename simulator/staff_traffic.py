@@ -169,36 +169,22 @@ PERSONAL_DEVICE_SHARE = 0.1
 EXPORT_UNTICKETED = 0.1
 
 
-def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int, seed: int) -> np.ndarray:
-    """Ticket ids: kind (8 bits) | day (16) | employee (24) | number (16).
+def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int) -> np.ndarray:
+    """Ticket ids: kind (8 bits) | day (16) | employee (24) | ordinal of the employee's tickets of that kind that day (16).
 
-    The number is the ticket's ``ordinal`` among the employee's tickets of that kind that day
-    (0, 1, ... for their routine work) through a keyed shuffle of the 16-bit numbers (a
-    four-round Feistel permutation keyed by the dataset seed, kind, day and employee): distinct
-    ordinals give distinct numbers, and no number tells how many tickets came before it, so
-    tickets a scenario adds (ordinals from :data:`ADDED_TICKETS` up) look like any others.
-    Every ticket in the logs, benign or not, is made here.
+    An employee's tickets of a day are numbered 0, 1, ... in the order they are made (contact
+    tickets: two record opens each; exports: one each); tickets a scenario adds to the day continue
+    that count (:meth:`StaffDay.tickets`, :meth:`StaffDay.export_tickets`), so a number says how
+    many tickets the day held before it and nothing else. Every ticket in the logs, benign or not,
+    is made here.
     """
     emp = np.asarray(employee, dtype=np.int64)
-    head = (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16)
-    return head | _ticket_number(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, seed)
-
-
-#: Ordinals of the tickets a scenario adds to an employee's day (:meth:`StaffDay.tickets`): above
-#: any routine ordinal (an employee's tickets of a day are far fewer than 2^15), in 32 ranges of
-#: :data:`ADDED_PER_INCIDENT`.
-ADDED_TICKETS = 1 << 15
-ADDED_PER_INCIDENT = 1 << 10
-
-
-def _ticket_number(head: np.ndarray, ordinal: np.ndarray, seed: int) -> np.ndarray:
-    """A keyed permutation of 16-bit ``ordinal`` per ``head`` (kind, day, employee): four Feistel rounds on 8-bit halves."""
-    head, ordinal = np.broadcast_arrays(np.asarray(head, dtype=np.int64), ordinal)
-    left, right = (ordinal >> 8) & 0xFF, ordinal & 0xFF
-    for i in range(4):
-        f = hash_u64(seed, f"ticket-{i}", (head | right).astype(np.uint64)) & np.uint64(0xFF)
-        left, right = right, left ^ f.astype(np.int64)
-    return (left << 8) | right
+    return (
+        (np.int64(TICKET_KINDS[kind]) << 56)
+        | (np.int64(day_index) << 40)
+        | (emp << 16)
+        | (np.asarray(ordinal, dtype=np.int64) & 0xFFFF)
+    )
 
 
 def laptops(employees: np.ndarray) -> np.ndarray:
@@ -475,14 +461,33 @@ class StaffDay:
         """Times of ``n`` rows in the local small hours (0-6h), as the on-call engineer's reads."""
         return self.t0 + r.integers(0, 6 * HOUR, n)
 
-    def tickets(self, employee: int, n: int, first: int = ADDED_TICKETS) -> np.ndarray:
-        """Ticket ids for ``n`` record opens the employee adds to their day: new contact tickets of
-        theirs, two opens each (consecutive opens pair up), as their ordinary reads are ticketed
-        (no ticket of their routine reads gets a third open). ``first``: the ordinal of the first
-        new ticket, at or above :data:`ADDED_TICKETS` (distinct incidents on one account-day use
-        distinct ranges, :data:`ADDED_PER_INCIDENT` ordinals each; past 2 x that many opens the
-        numbers repeat)."""
-        return ticket_ids("contact", self.day_index, employee, first + (np.arange(n) // 2) % ADDED_PER_INCIDENT, self.cfg.seed)
+    def _at_work(self, employee: int) -> int:
+        """The employee's index into the day's ``work`` arrays, or -1 when they are not at work."""
+        i = self._index(employee)
+        k = int(np.searchsorted(self.work.who, i))
+        return k if k < len(self.work.who) and self.work.who[k] == i else -1
+
+    def tickets(self, employee: int, pairs: np.ndarray) -> np.ndarray:
+        """Contact tickets for record opens the employee adds to their day: ``pairs`` numbers the
+        added tickets (0, 1, ...; two opens share one, as routine opens do, so give the two opens of
+        a pair the same session), counted on after the tickets of the employee's routine reads of
+        the day, as a ticketing system numbers the next ticket of the day."""
+        k = self._at_work(employee)
+        routine = -(-int(self.work.reads[k]) // 2) if k >= 0 else 0  # two routine opens a ticket
+        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64))
+
+    def export_tickets(self, employee: int, n: int) -> np.ndarray:
+        """``n`` export tickets the employee adds to their day (one per export), counted on after their
+        routine exports' tickets of the day."""
+        k = self._at_work(employee)
+        routine = 0
+        if k >= 0:
+            analysts, counts, _, ticketed = query_plan(self)
+            pos = np.flatnonzero(analysts == k)
+            if len(pos):
+                first = int(counts[: pos[0]].sum())
+                routine = int(ticketed[first : first + int(counts[pos[0]])].sum())
+        return ticket_ids("export", self.day_index, employee, routine + np.arange(n))
 
     def view_actions(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
         """Actions of ``n`` record opens by the employee, in their role's mix (administrators also edit)."""
@@ -529,7 +534,7 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.seed)
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
@@ -552,19 +557,33 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     )
 
 
+def query_plan(sd: StaffDay) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The analysts' batch queries of the day, from a stream of their own (so that a scenario can
+    count an analyst's routine export tickets): (analysts at work as indices into ``work.who``,
+    queries each, and per query in that order: an export?, a ticketed export?)."""
+    work = sd.work
+    an = np.flatnonzero(work.role[work.who] == "analyst")
+    r = rng(sd.cfg.seed, "analyst-queries", sd.day_index)
+    q = r.poisson(ANALYST_QUERIES, len(an))
+    k = int(q.sum())
+    export = r.random(k) < 0.03
+    ticketed = export & (r.random(k) >= EXPORT_UNTICKETED)
+    return an, q, export, ticketed
+
+
 def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
     """Analysts' batch queries (no single customer) and an export now and then (None without analysts at work)."""
     cfg, ctx, work, day_index = sd.cfg, sd.staff, sd.work, sd.day_index
     who = work.who
-    an = np.flatnonzero(work.role[who] == "analyst")
+    an, q, export, ticketed = query_plan(sd)
     if not len(an):
         return None
-    q = r.poisson(ANALYST_QUERIES, len(an))
     a_idx = np.repeat(an, q)
     k = len(a_idx)
-    export = r.random(k) < 0.03
-    ticketed = export & (r.random(k) >= EXPORT_UNTICKETED)
-    nth = np.arange(k) - np.repeat(np.cumsum(q) - q, q)
+    # an export ticket numbers the analyst's ticketed exports of the day: 0, 1, ...
+    first = np.repeat(np.cumsum(q) - q, q)  # each query's analyst's first query
+    done = np.concatenate([[0], np.cumsum(ticketed)]).astype(np.int64)  # ticketed exports before each query
+    seq = done[1:] - done[first] - 1
     return pl.DataFrame(
         {
             "ts": _in_day(work.start[a_idx] + r.integers(0, 8 * HOUR, k), sd.t0),
@@ -575,9 +594,7 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
             ),
             "action": np.where(export, "export", "query").tolist(),
             "channel": np.where(export, "export", "sql").tolist(),
-            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], nth, cfg.seed)).set(
-                pl.Series(~ticketed), None
-            ),
+            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], seq)).set(pl.Series(~ticketed), None),
             "ip": work.ip[a_idx],
             "country": work.country[a_idx].tolist(),
             "device": work.device[a_idx].tolist(),
@@ -603,7 +620,7 @@ def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
             "row_count": np.ones(c, dtype=np.int64),
             "action": ["view"] * c,
             "channel": ["console"] * c,
-            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0, sd.cfg.seed)),
+            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0)),
             "ip": np.full(c, night.ip),
             "country": [night.country] * c,
             "device": [night.device] * c,

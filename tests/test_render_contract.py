@@ -128,10 +128,11 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     assert ip_strings(np.array([s.ip]))[0] in set(mine["src_ip"])  # the same address as their reads of the day
     assert s.device in set(mine["device"])
     own = mine.filter(pl.col("ticket_id").is_not_null())
-    added = sd.tickets(emp, 50)
-    assert len(set(added.tolist())) == 25 and not set(added.tolist()) & set(own["ticket_id"].to_list())  # new, two opens each
-    # the agent's kind, day and employee in the top 48 bits, as their own tickets; the numbers give no order away
-    assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}
+    added = sd.tickets(emp, np.arange(50) // 2)
+    routine = sorted({int(t) & 0xFFFF for t in own["ticket_id"]})
+    # new tickets, two opens each, numbered on after the agent's routine tickets of the day (no gap, no reuse)
+    assert sorted({int(t) & 0xFFFF for t in added}) == list(range(max(routine) + 1, max(routine) + 26))
+    assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}  # the agent's kind, day and id
     assert own.group_by("ticket_id").len()["len"].max() <= 2  # routine tickets: at most two opens
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
 
@@ -192,6 +193,21 @@ def test_attack_tickets_are_ticketed_as_routine_reads(every_staff_scenario: dict
     contact, export = per.filter(pl.col("kind") == 0), per.filter(pl.col("kind") == 1)
     assert contact.filter(pl.col("attack")).height > 100 and contact["rows"].max() <= 2, contact.sort("rows").tail(5)
     assert export.filter(pl.col("attack")).height > 0 and export["rows"].max() == 1, export.sort("rows").tail(5)
+    # a contact ticket's opens come from one session: one address, one device
+    spread = (
+        admin.filter(kind == 0)
+        .group_by("world", "ticket_id")
+        .agg(pl.col("src_ip").n_unique().alias("ips"), pl.col("device").n_unique().alias("devs"))
+    )
+    assert spread["ips"].max() == 1 and spread["devs"].max() == 1, spread.filter((pl.col("ips") > 1) | (pl.col("devs") > 1))
+    # an employee's export tickets of a day are numbered 0, 1, ... whoever made them: no gap, no number past the count
+    ex = admin.filter(kind == 1).with_columns(
+        seq=pl.col("ticket_id") % (1 << 16), day=pl.col("ticket_id") // (1 << 40) % (1 << 16)
+    )
+    dense = ex.group_by("world", "employee_id", "day").agg(n=pl.len(), top=pl.col("seq").max(), attack=pl.col("attack").any())
+    assert dense.filter(pl.col("attack")).height > 0 and (dense["top"] == dense["n"] - 1).all(), dense.filter(
+        pl.col("top") != pl.col("n") - 1
+    )
 
 
 def test_attack_logins_are_timed_as_routine_logins(every_staff_scenario: dict[str, pl.DataFrame]) -> None:

@@ -47,22 +47,14 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
-from simulator.staff_traffic import (
-    ADDED_PER_INCIDENT,
-    ADDED_TICKETS,
-    QUERY_SIGMA,
-    Session,
-    StaffDay,
-    scaled_rows,
-    single_read_share,
-    ticket_ids,
-)
+from simulator.staff_traffic import QUERY_SIGMA, TICKET_SHARE, Session, StaffDay, scaled_rows, single_read_share
 from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR, SEC
 from simulator.world import signed_up
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
-#: Share of single reads tied to a ticket at stealth 1 (the peers' habit); below it, reads lack tickets.
+#: A scenario whose share of single reads tied to a ticket is below this lacks tickets where peers have them
+#: (declares ``no_ticket`` below stealth 1); at stealth 1 its share is that of the account's role.
 TICKET_FLOOR = 0.95
 #: Roles whose daily work opens customer records (the engineers' does not: they read a few for bugs).
 RECORD_ROLES = ("support_agent", "logistics", "analyst", "administrator")
@@ -411,12 +403,9 @@ class StaffScenario:
             customer = tg[r.integers(0, len(tg), n)]
         else:
             customer = sd.customers(n, r)
-        ticket_p = act.ticket + (TICKET_FLOOR - act.ticket) * s
+        # the share of opens tied to a ticket moves from the scenario's to that of the account's role
+        ticket_p = act.ticket + (TICKET_SHARE.get(sd.role(day.account), 0.8) - act.ticket) * s
         tied = r.random(n) < ticket_p
-        # new tickets of the account's day, two opens each as its routine reads, numbered from this
-        # incident's range of added ordinals (the numbers are shuffled: none tells an added ticket)
-        first = ADDED_TICKETS + ((plan.incident_id * 7 + ad.j) % 32) * ADDED_PER_INCIDENT
-        ticket = sd.tickets(day.account, n, first)
         # pull sizes move from the scenario's toward the analysts' routine median (geometrically)
         size = np.where(converted, ROUTINE_ROWS, act.pull_rows ** (1 - s) * ROUTINE_ROWS**s)
         sigma = np.where(converted, QUERY_SIGMA, 0.5 * (1 - s) + QUERY_SIGMA * s)  # spread toward the routine queries'
@@ -425,9 +414,7 @@ class StaffScenario:
         routine = (r.random(n) < s) | converted  # stealthy pulls run as routine SQL queries
         channel = np.where(is_pull, np.where(routine, "sql", act.pull_channel), "console")
         action = np.where(is_pull, np.where(channel == "sql", "query", "export"), self._opens(act, sd, day.account, n, s, r))
-        # an export ticket per pull, each its own (as routine exports), from the same range of ordinals
-        export_ticket = ticket_ids("export", ad.day_index, day.account, first + np.arange(n) % ADDED_PER_INCIDENT, ad.cfg.seed)
-        ticket = np.where(is_pull, export_ticket, ticket)
+        ticket = self._tickets(sd, day.account, is_pull, ~tied | (is_pull & (channel == "sql")), sessions)
         return pl.DataFrame(
             {
                 "ts": ts,
@@ -447,6 +434,30 @@ class StaffScenario:
                 "_xkind": pl.Series(["targeted" if plan.targets else None] * n, dtype=pl.String),
             }
         )
+
+    @staticmethod
+    def _tickets(
+        sd: StaffDay,
+        account: int,
+        is_pull: np.ndarray,
+        untied: np.ndarray,
+        sessions: list[tuple[np.ndarray, Session, bool, bool]],
+    ) -> np.ndarray:
+        """Ticket ids of the day's rows, as the account's routine rows carry them: record opens pair up on
+        new contact tickets within each session (a ticket's two opens come from one place and device),
+        and each pull that carries a ticket gets an export ticket of its own; both counted on after the
+        account's routine tickets of the day. Untied opens use up their number, as routine ones do."""
+        n = len(is_pull)
+        pair = np.zeros(n, dtype=np.int64)
+        done = 0
+        for mask, *_ in sessions:
+            mine = np.flatnonzero(mask & ~is_pull)
+            pair[mine] = done + np.arange(len(mine)) // 2
+            done += -(-len(mine) // 2)
+        ticket = sd.tickets(account, pair)
+        carries = np.flatnonzero(is_pull & ~untied)
+        ticket[carries] = sd.export_tickets(account, len(carries))
+        return ticket
 
     @staticmethod
     def _opens(act: Act, sd: StaffDay, account: int, n: int, s: float, r: np.random.Generator) -> np.ndarray:

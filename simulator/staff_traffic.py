@@ -169,22 +169,42 @@ PERSONAL_DEVICE_SHARE = 0.1
 EXPORT_UNTICKETED = 0.1
 
 
-def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int) -> np.ndarray:
-    """Ticket ids: kind (8 bits) | day (16) | employee (24) | ordinal of the employee's tickets of that kind that day (16).
+def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int, seed: int) -> np.ndarray:
+    """Ticket ids: kind (8 bits) | day (16) | employee (24) | number (16).
 
-    An employee's tickets of a day are numbered 0, 1, ... in the order they are made (contact
-    tickets: two record opens each; exports: one each); tickets a scenario adds to the day continue
-    that count (:meth:`StaffDay.tickets`, :meth:`StaffDay.export_tickets`), so a number says how
-    many tickets the day held before it and nothing else. Every ticket in the logs, benign or not,
-    is made here.
+    The number is the ticket's ``ordinal`` among the employee's tickets of that kind that day (0,
+    1, ... in the order they are made: contact tickets two record opens each, exports one each;
+    tickets a scenario adds continue that count, :meth:`StaffDay.tickets`) through a keyed
+    shuffle of the 16-bit numbers (four Feistel rounds keyed by the dataset seed, kind, day and
+    employee; :func:`ticket_ordinal` undoes it). Even undone, an ordinal says how many tickets
+    the day held before it (volume), not which were added. Every ticket in the logs is made here.
     """
     emp = np.asarray(employee, dtype=np.int64)
-    return (
-        (np.int64(TICKET_KINDS[kind]) << 56)
-        | (np.int64(day_index) << 40)
-        | (emp << 16)
-        | (np.asarray(ordinal, dtype=np.int64) & 0xFFFF)
-    )
+    head = (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16)
+    return head | _feistel(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, seed, inverse=False)
+
+
+def ticket_ordinal(ticket: np.ndarray, seed: int) -> np.ndarray:
+    """The ordinals of ``ticket`` ids of a dataset generated with ``seed`` (the inverse of :func:`ticket_ids`'s shuffle)."""
+    t = np.asarray(ticket, dtype=np.int64)
+    return _feistel(t & ~np.int64(0xFFFF), t & 0xFFFF, seed, inverse=True)
+
+
+def _feistel(head: np.ndarray, number: np.ndarray, seed: int, *, inverse: bool) -> np.ndarray:
+    """A keyed permutation of 16-bit ``number`` per ``head`` (kind, day, employee) and its inverse: four rounds on 8-bit halves."""
+    head, number = np.broadcast_arrays(np.asarray(head, dtype=np.int64), number)
+
+    def f(i: int, half: np.ndarray) -> np.ndarray:
+        return (hash_u64(seed, f"ticket-{i}", (head | half).astype(np.uint64)) & np.uint64(0xFF)).astype(np.int64)
+
+    left, right = (number >> 8) & 0xFF, number & 0xFF
+    if inverse:
+        for i in reversed(range(4)):
+            left, right = right ^ f(i, left), left
+    else:
+        for i in range(4):
+            left, right = right, left ^ f(i, right)
+    return (left << 8) | right
 
 
 def laptops(employees: np.ndarray) -> np.ndarray:
@@ -474,7 +494,7 @@ class StaffDay:
         the day, as a ticketing system numbers the next ticket of the day."""
         k = self._at_work(employee)
         routine = -(-int(self.work.reads[k]) // 2) if k >= 0 else 0  # two routine opens a ticket
-        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64))
+        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64), self.cfg.seed)
 
     def export_tickets(self, employee: int, n: int) -> np.ndarray:
         """``n`` export tickets the employee adds to their day (one per export), counted on after their
@@ -487,7 +507,7 @@ class StaffDay:
             if len(pos):
                 first = int(counts[: pos[0]].sum())
                 routine = int(ticketed[first : first + int(counts[pos[0]])].sum())
-        return ticket_ids("export", self.day_index, employee, routine + np.arange(n))
+        return ticket_ids("export", self.day_index, employee, routine + np.arange(n), self.cfg.seed)
 
     def view_actions(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
         """Actions of ``n`` record opens by the employee, in their role's mix (administrators also edit)."""
@@ -534,7 +554,7 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2)
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.seed)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
@@ -594,7 +614,9 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
             ),
             "action": np.where(export, "export", "query").tolist(),
             "channel": np.where(export, "export", "sql").tolist(),
-            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], seq)).set(pl.Series(~ticketed), None),
+            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], seq, cfg.seed)).set(
+                pl.Series(~ticketed), None
+            ),
             "ip": work.ip[a_idx],
             "country": work.country[a_idx].tolist(),
             "device": work.device[a_idx].tolist(),
@@ -620,7 +642,7 @@ def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
             "row_count": np.ones(c, dtype=np.int64),
             "action": ["view"] * c,
             "channel": ["console"] * c,
-            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0)),
+            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0, sd.cfg.seed)),
             "ip": np.full(c, night.ip),
             "country": [night.country] * c,
             "device": [night.device] * c,

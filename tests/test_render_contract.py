@@ -11,7 +11,9 @@ import pytest
 from simulator import layout, schema
 from simulator.errors import ScenarioError
 from simulator.scenarios import registry
+from simulator.scenarios.checks import CHECK_WORLD
 from simulator.scenarios.insiders import SnoopingAgent
+from simulator.staff_traffic import ticket_ordinal
 
 
 def _admin_row(**over: object) -> pl.DataFrame:
@@ -129,9 +131,10 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     assert s.device in set(mine["device"])
     own = mine.filter(pl.col("ticket_id").is_not_null())
     added = sd.tickets(emp, np.arange(50) // 2)
-    routine = sorted({int(t) & 0xFFFF for t in own["ticket_id"]})
+    routine = sorted(set(ticket_ordinal(own["ticket_id"].to_numpy(), sim.seed).tolist()))
     # new tickets, two opens each, numbered on after the agent's routine tickets of the day (no gap, no reuse)
-    assert sorted({int(t) & 0xFFFF for t in added}) == list(range(max(routine) + 1, max(routine) + 26))
+    assert sorted(set(ticket_ordinal(added, sim.seed).tolist())) == list(range(max(routine) + 1, max(routine) + 26))
+    assert not set(added.tolist()) & set(own["ticket_id"].to_list())
     assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}  # the agent's kind, day and id
     assert own.group_by("ticket_id").len()["len"].max() <= 2  # routine tickets: at most two opens
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
@@ -165,7 +168,6 @@ def every_staff_scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     """One clean check world with every staff scenario at its default knobs, and again at stealth 0 and 1: the logs."""
     from simulator.config import SimConfig
     from simulator.engine import generate
-    from simulator.scenarios.checks import CHECK_WORLD
 
     frames: dict[str, list[pl.DataFrame]] = {"admin": [], "auth": []}
     for stealth in (None, 0.0, 1.0):
@@ -201,8 +203,10 @@ def test_attack_tickets_are_ticketed_as_routine_reads(every_staff_scenario: dict
     )
     assert spread["ips"].max() == 1 and spread["devs"].max() == 1, spread.filter((pl.col("ips") > 1) | (pl.col("devs") > 1))
     # an employee's export tickets of a day are numbered 0, 1, ... whoever made them: no gap, no number past the count
-    ex = admin.filter(kind == 1).with_columns(
-        seq=pl.col("ticket_id") % (1 << 16), day=pl.col("ticket_id") // (1 << 40) % (1 << 16)
+    ex = admin.filter(kind == 1)
+    ex = ex.with_columns(
+        seq=pl.Series(ticket_ordinal(ex["ticket_id"].to_numpy(), CHECK_WORLD["seed"])),  # the shuffle undone
+        day=pl.col("ticket_id") // (1 << 40) % (1 << 16),
     )
     dense = ex.group_by("world", "employee_id", "day").agg(n=pl.len(), top=pl.col("seq").max(), attack=pl.col("attack").any())
     assert dense.filter(pl.col("attack")).height > 0 and (dense["top"] == dense["n"] - 1).all(), dense.filter(

@@ -38,6 +38,7 @@ import polars as pl
 from breachbench import sealing
 from breachbench.runner import DetectorRun, Status
 from detectors.contract import empty_alerts
+from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -49,7 +50,7 @@ MAX_STATUS_BYTES = 1 << 20
 MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
 
 
-class UntrustedFileError(OSError):
+class UntrustedFileError(BreachBenchError, OSError):
     """A file the child wrote is not a plain file in its work folder, or is too large."""
 
 

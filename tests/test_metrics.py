@@ -274,7 +274,8 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
         raw_line = summary(line.detection_parts()[3])
         above_line = summary(above_chance_draws(line))
         assert above_line["mean"] <= 5.0 and above_line["lo"] == 0.0, (scen, above_line)
-        raws = []
+        raws, heads = [], []
+        most = float(np.nanmax(above_chance_draws(line)))  # the most blind luck reached in any chance draw
         for who in ("random", "random:1", "random:2", "random:3", "customer", "ip"):
             results = []
             for p, ds, truth in points:
@@ -286,16 +287,21 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
             head = _headline_of(results, bars)
             raw = head["by_scenario_raw"][scen]
             assert head["point"] == pytest.approx(above_chance(raw, bars[scen]))
-            assert above_line["lo"] - 1e-9 <= head["point"] <= above_line["hi"] + 1e-9, (scen, who, head["point"], above_line)
-            assert head["point"] <= 5.0, (scen, who, head["point"], raw, bars[scen])
+            # one blind draw is one draw of the line: anywhere blind luck reaches (the forged-token case's line has a
+            # long thin tail: most draws score 0 above chance, one in forty or so about 10)
+            assert above_line["lo"] - 1e-9 <= head["point"] <= most + 1e-9, (scen, who, head["point"], most, above_line)
             if who.startswith("random"):
                 raws.append(raw)
+                heads.append(head["point"])
             else:  # victims and shared addresses never detect
                 assert head["point"] == 0.0 and raw == 0.0
                 assert all(r["overall"]["recall_at_k"] == 0.0 for _, r in results)
         # one blind draw may fall anywhere in the line (seed 0 sits in its lower tail on the forged-token case);
-        # the mean of four lies inside it
+        # the mean of four lies inside it, at most one of the four above the line's upper end (each has a
+        # 2.5% chance; two or more, under 0.4%), and blind luck is worth at most 5 points on average
         assert raw_line["lo"] - 1e-9 <= float(np.mean(raws)) <= raw_line["hi"] + 1e-9, (scen, raws, raw_line)
+        assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, heads, above_line)
+        assert float(np.mean(heads)) <= 5.0, (scen, heads, bars[scen])
 
 
 def test_above_chance_anchors() -> None:

@@ -444,11 +444,10 @@ class _Run:
     def rel(self, det: str, p: GridPoint) -> str:
         """Where ``det``'s alerts on ``p`` go, relative to the run's folder (always inside ``alerts/``)."""
         rel = f"alerts/{det}.parquet" if len(self.tests) == 1 else f"alerts/{p.label}/{det}.parquet"
-        parts = Path(rel).parts
-        if not safe_id(det) or ".." in parts or len(parts) != rel.count("/") + 1 or "\0" in rel:
+        if not safe_id(det) or "\0" in rel or any(part in ("", ".", "..") for part in rel.split("/")):
             raise ConfigError(
                 f"detector {det!r} on {p.label!r}: its alerts file {rel!r} would leave the run's alerts/ folder; "
-                "detector ids and scenario labels may not hold '/' or '..'"
+                "detector ids may not hold '/' or '..', scenario labels may not hold '..', '//' or start with '/'"
             )
         return rel
 

@@ -438,18 +438,16 @@ class StaffDay:
 
     def works(self, employee: int) -> bool:
         """Whether the employee is at work on the day."""
-        i = self._index(employee)
-        k = int(np.searchsorted(self.work.who, i))
-        return k < len(self.work.who) and self.work.who[k] == i
+        return self._at_work(employee) >= 0
 
     def session(self, employee: int, r: np.random.Generator) -> Session:
         """The employee's working session of the day: the one benign traffic uses when they work,
         else one drawn the same way (usual start, remote from the VPN, their laptop)."""
-        i = self._index(employee)
-        k = int(np.searchsorted(self.work.who, i))
-        if k < len(self.work.who) and self.work.who[k] == i:
+        k = self._at_work(employee)
+        if k >= 0:
             w = self.work
             return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
+        i = self._index(employee)
         shift_role = np.array([self.role(employee) in SHIFT_ROLES])
         start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
         return Session(

@@ -60,7 +60,7 @@ class Benign:
                 "row_count": np.minimum(batch, ids[-1] + 1 - starts) if k else np.zeros(0, np.int64),
                 "action": ["migrate"] * k,
                 "channel": ["api"] * k,
-                "ticket_id": np.full(k, ticket_ids("migration", self.first_day, self.employee, 0, sd.cfg.seed)),
+                "ticket_id": np.full(k, ticket_ids("migration", self.first_day, self.employee, 0, sd.cfg.root)),
                 "ip": np.full(k, 0x0A000000 + 77),
                 "country": [sd.cfg.time.home_country] * k,
                 "device": laptops(np.full(k, self.employee)).tolist(),
@@ -79,7 +79,7 @@ class Benign:
                 "row_count": [int(scaled_rows(sd.cfg, np.array([self.size]))[0])],
                 "action": ["export"],
                 "channel": ["export"],
-                "ticket_id": [int(ticket_ids("batch_export", sd.day_index, self.employee, 0, sd.cfg.seed))],
+                "ticket_id": [int(ticket_ids("batch_export", sd.day_index, self.employee, 0, sd.cfg.root))],
                 "ip": [s.ip],
                 "country": [s.country],
                 "device": [s.device],
@@ -102,7 +102,7 @@ class Benign:
                 "row_count": np.ones(k, dtype=np.int64),
                 "action": ["view"] * k,
                 "channel": ["console"] * k,
-                "ticket_id": np.full(k, ticket_ids("campaign", self.first_day, 0, 0, sd.cfg.seed)),
+                "ticket_id": np.full(k, ticket_ids("campaign", self.first_day, 0, 0, sd.cfg.root)),
                 "ip": np.array([x.ip for x in sessions], dtype=np.int64)[member],
                 "country": np.array([x.country for x in sessions], dtype=object)[member].tolist(),
                 "device": np.array([x.device for x in sessions], dtype=object)[member].tolist(),
@@ -142,7 +142,7 @@ def plan_benign(cfg: SimConfig, employees: pl.DataFrame, credentials: pl.DataFra
     """Pick days, people and sizes for the configured counts of each pattern (deterministic)."""
     start = cfg.time.start
     active = employees.filter(pl.col("termination_date").is_null() & (pl.col("hire_date") < start))
-    p = _Planner(cfg, rng(cfg.seed, "benign-plan"), active)
+    p = _Planner(cfg, rng(cfg.root, "benign-plan"), active)
     live = credentials.filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
     return [*_migrations(p), *_batch_exports(p), *_campaigns(p), *_travels(p), *_rotations(p, live)]
 

@@ -257,9 +257,23 @@ class SimConfig(Frozen):
     """Everything that determines a generated dataset."""
 
     seed: int = Field(0, ge=0, lt=2**63, description="root seed")
+    secret: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description=(
+            "64 hex digits mixed into every random stream with the seed, so that no one without them can generate "
+            "the dataset (and its truth) again from the config; empty: the seed alone (public). `breachbench run` "
+            "fills it from OUT/secret unless suite.seal_seeds = false"
+        ),
+    )
     world: WorldConfig = Field(default_factory=WorldConfig)
     time: TimeConfig = Field(default_factory=TimeConfig)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     benign: BenignConfig = Field(default_factory=BenignConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     scenarios: list[ScenarioSpec] = Field(default_factory=list)
+
+    @property
+    def root(self) -> int:
+        """The root of every random stream: the seed, with the secret above its 64 bits when there is one."""
+        return self.seed | (int(self.secret, 16) << 64) if self.secret else self.seed

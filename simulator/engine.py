@@ -323,7 +323,7 @@ def _dirty(cfg: SimConfig, name: str, day_index: int, block: int, df: pl.DataFra
     lg = cfg.logs
     if df.height == 0 or not (lg.missing_rate or lg.duplicate_rate or lg.late_rate):
         return df, df.head(0)
-    r = rng(cfg.seed, "dirty", schema.STREAM_CODES[name], day_index, block)
+    r = rng(cfg.root, "dirty", schema.STREAM_CODES[name], day_index, block)
     u = r.random(df.height)
     missing = u < lg.missing_rate
     late = (u >= lg.missing_rate) & (u < lg.missing_rate + lg.late_rate)
@@ -524,7 +524,7 @@ _CACHE = ShardCache()
 def staff_day_context(cfg: SimConfig, root: Path, day_index: int, benign: list[Benign]) -> StaffDay:
     """The render context of one day of the staff's streams (what ``render_staff`` receives)."""
     ctx = _CACHE.staff_context(cfg, root)
-    work = plan_work_day(cfg, ctx, day_index, benign, rng(cfg.seed, "staff", day_index))
+    work = plan_work_day(cfg, ctx, day_index, benign, rng(cfg.root, "staff", day_index))
     day = cfg.time.start + dt.timedelta(days=day_index)
     return StaffDay(cfg, day_index, day, utc_micros(day, cfg.time.timezone), ctx, work, signed_up(cfg, day_index))
 

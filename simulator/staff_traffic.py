@@ -169,33 +169,33 @@ PERSONAL_DEVICE_SHARE = 0.1
 EXPORT_UNTICKETED = 0.1
 
 
-def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int, seed: int) -> np.ndarray:
+def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: np.ndarray | int, root: int) -> np.ndarray:
     """Ticket ids: kind (8 bits) | day (16) | employee (24) | number (16).
 
     The number is the ticket's ``ordinal`` among the employee's tickets of that kind that day (0,
     1, ... in the order they are made: contact tickets two record opens each, exports one each;
     tickets a scenario adds continue that count, :meth:`StaffDay.tickets`) through a keyed
-    shuffle of the 16-bit numbers (four Feistel rounds keyed by the dataset seed, kind, day and
-    employee; :func:`ticket_ordinal` undoes it). Even undone, an ordinal says how many tickets
+    shuffle of the 16-bit numbers (four Feistel rounds keyed by the dataset's root, its seed and
+    secret, and by kind, day and employee; :func:`ticket_ordinal` undoes it). Even undone, an ordinal says how many tickets
     the day held before it (volume), not which were added. Every ticket in the logs is made here.
     """
     emp = np.asarray(employee, dtype=np.int64)
     head = (np.int64(TICKET_KINDS[kind]) << 56) | (np.int64(day_index) << 40) | (emp << 16)
-    return head | _feistel(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, seed, inverse=False)
+    return head | _feistel(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, root, inverse=False)
 
 
-def ticket_ordinal(ticket: np.ndarray, seed: int) -> np.ndarray:
-    """The ordinals of ``ticket`` ids of a dataset generated with ``seed`` (the inverse of :func:`ticket_ids`'s shuffle)."""
+def ticket_ordinal(ticket: np.ndarray, root: int) -> np.ndarray:
+    """The ordinals of ``ticket`` ids of a dataset of root ``root`` (``SimConfig.root``): :func:`ticket_ids`'s shuffle undone."""
     t = np.asarray(ticket, dtype=np.int64)
-    return _feistel(t & ~np.int64(0xFFFF), t & 0xFFFF, seed, inverse=True)
+    return _feistel(t & ~np.int64(0xFFFF), t & 0xFFFF, root, inverse=True)
 
 
-def _feistel(head: np.ndarray, number: np.ndarray, seed: int, *, inverse: bool) -> np.ndarray:
+def _feistel(head: np.ndarray, number: np.ndarray, root: int, *, inverse: bool) -> np.ndarray:
     """A keyed permutation of 16-bit ``number`` per ``head`` (kind, day, employee) and its inverse: four rounds on 8-bit halves."""
     head, number = np.broadcast_arrays(np.asarray(head, dtype=np.int64), number)
 
     def f(i: int, half: np.ndarray) -> np.ndarray:
-        return (hash_u64(seed, f"ticket-{i}", (head | half).astype(np.uint64)) & np.uint64(0xFF)).astype(np.int64)
+        return (hash_u64(root, f"ticket-{i}", (head | half).astype(np.uint64)) & np.uint64(0xFF)).astype(np.int64)
 
     left, right = (number >> 8) & 0xFF, number & 0xFF
     if inverse:
@@ -246,7 +246,7 @@ def usual_start(
     cfg: SimConfig, ctx: StaffContext, idx: np.ndarray, shift_role: np.ndarray, t0: int, r: np.random.Generator
 ) -> np.ndarray:
     """Start of work: the shift's hour (support and logistics) or 9h, a personal habit and daily jitter."""
-    habit = (hash_unit(cfg.seed, "habit", ctx.ids[idx]) - 0.5) * 2 * HOUR
+    habit = (hash_unit(cfg.root, "habit", ctx.ids[idx]) - 0.5) * 2 * HOUR
     shift_h = np.array(
         [SHIFT_START.get(s, 9) if sr else 9 for s, sr in zip(ctx.shift[idx], shift_role, strict=True)], dtype=np.int64
     )
@@ -265,17 +265,17 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     n = len(ctx.ids)
     # support and logistics rota 5 of 7 days (a stable per-person pattern); office roles work
     # weekdays that are not holidays
-    rota = hash_unit(cfg.seed, "rota", ctx.ids * 7 + day.weekday()) < 5 / 7
+    rota = hash_unit(cfg.root, "rota", ctx.ids * 7 + day.weekday()) < 5 / 7
     shift_role = np.isin(role, SHIFT_ROLES)
     works = employed & np.where(shift_role, rota & (r.random(n) < (0.8 if holiday else 1.0)), not quiet)
     who = np.flatnonzero(works)
     start = usual_start(cfg, ctx, who, shift_role[who], t0, r)
-    remote = hash_unit(cfg.seed, "remote", ctx.ids[who] * 1000 + day_index) < REMOTE_SHARE
+    remote = hash_unit(cfg.root, "remote", ctx.ids[who] * 1000 + day_index) < REMOTE_SHARE
     ip = np.where(remote, _ips(VPN_NET, r.random(len(who))), _ips(OFFICE_NET, r.random(len(who))))
     country = np.full(len(who), cfg.time.home_country, dtype=object)
-    personal = remote & (hash_unit(cfg.seed, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
+    personal = remote & (hash_unit(cfg.root, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
     device = (
-        np.where(personal, personal_devices(cfg.seed, ctx.ids[who]), laptops(ctx.ids[who]))
+        np.where(personal, personal_devices(cfg.root, ctx.ids[who]), laptops(ctx.ids[who]))
         if len(who)
         else np.array([], dtype=object)
     )
@@ -299,7 +299,7 @@ def staff_day(
     ``work``: the day's :func:`plan_work_day`, when the caller made it already (it is drawn
     first from the day's stream, so it is the same either way).
     """
-    r = rng(cfg.seed, "staff", day_index)
+    r = rng(cfg.root, "staff", day_index)
     day = cfg.time.start + dt.timedelta(days=day_index)
     t0 = utc_micros(day, cfg.time.timezone)
     drawn = plan_work_day(cfg, ctx, day_index, benign, r)
@@ -371,7 +371,7 @@ def _service_key_uses(cfg: SimConfig, ctx: StaffContext, t0: int, r: np.random.G
             "ts": t0 + np.tile(np.arange(per) * 15 * 60 * SEC, len(ctx.service_keys)) + r.integers(0, 30 * SEC, len(k)),
             "event": ["key_use"] * len(k),
             "key_id": ctx.service_keys[k].tolist(),
-            "ip": _ips((0x0A000000, 1 << 16, 64500), hash_unit(cfg.seed, "svc-ip", k.astype(np.int64))),
+            "ip": _ips((0x0A000000, 1 << 16, 64500), hash_unit(cfg.root, "svc-ip", k.astype(np.int64))),
             "country": [cfg.time.home_country] * len(k),
         }
     )
@@ -492,7 +492,7 @@ class StaffDay:
         the day, as a ticketing system numbers the next ticket of the day."""
         k = self._at_work(employee)
         routine = -(-int(self.work.reads[k]) // 2) if k >= 0 else 0  # two routine opens a ticket
-        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64), self.cfg.seed)
+        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64), self.cfg.root)
 
     def export_tickets(self, employee: int, n: int) -> np.ndarray:
         """``n`` export tickets the employee adds to their day (one per export), counted on after their
@@ -505,7 +505,7 @@ class StaffDay:
             if len(pos):
                 first = int(counts[: pos[0]].sum())
                 routine = int(ticketed[first : first + int(counts[pos[0]])].sum())
-        return ticket_ids("export", self.day_index, employee, routine + np.arange(n), self.cfg.seed)
+        return ticket_ids("export", self.day_index, employee, routine + np.arange(n), self.cfg.root)
 
     def view_actions(self, employee: int, n: int, r: np.random.Generator) -> np.ndarray:
         """Actions of ``n`` record opens by the employee, in their role's mix (administrators also edit)."""
@@ -524,7 +524,7 @@ class StaffDay:
 
     def new_device(self, key: int) -> str:
         """A personal device id that is none of the staff's own (an outsider's phone or laptop)."""
-        return str(personal_devices(self.cfg.seed, np.array([-1 - int(key)]))[0])
+        return str(personal_devices(self.cfg.root, np.array([-1 - int(key)]))[0])
 
 
 def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
@@ -552,7 +552,7 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     has_ticket = r.random(m) < ticket_p
     # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.seed)
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.root)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711
@@ -581,7 +581,7 @@ def query_plan(sd: StaffDay) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     queries each, and per query in that order: an export?, a ticketed export?)."""
     work = sd.work
     an = np.flatnonzero(work.role[work.who] == "analyst")
-    r = rng(sd.cfg.seed, "analyst-queries", sd.day_index)
+    r = rng(sd.cfg.root, "analyst-queries", sd.day_index)
     q = r.poisson(ANALYST_QUERIES, len(an))
     k = int(q.sum())
     export = r.random(k) < 0.03
@@ -612,7 +612,7 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
             ),
             "action": np.where(export, "export", "query").tolist(),
             "channel": np.where(export, "export", "sql").tolist(),
-            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], seq, cfg.seed)).set(
+            "ticket_id": pl.Series(ticket_ids("export", day_index, ctx.ids[who][a_idx], seq, cfg.root)).set(
                 pl.Series(~ticketed), None
             ),
             "ip": work.ip[a_idx],
@@ -640,7 +640,7 @@ def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
             "row_count": np.ones(c, dtype=np.int64),
             "action": ["view"] * c,
             "channel": ["console"] * c,
-            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0, sd.cfg.seed)),
+            "ticket_id": np.full(c, ticket_ids("on_call", sd.day_index, oc, 0, sd.cfg.root)),
             "ip": np.full(c, night.ip),
             "country": [night.country] * c,
             "device": [night.device] * c,

@@ -68,14 +68,14 @@ class CustomerBlock:
 def customer_context(cfg: SimConfig, customers: pl.DataFrame, n_addresses: np.ndarray) -> CustomerBlock:
     """Per-customer habits that persist across days (client, home network), from stable hashes."""
     ids = customers["customer_id"].to_numpy()
-    ua = pools.user_agent_index(hash_unit(cfg.seed, "client", ids), hash_u64(cfg.seed, "ua", ids))
+    ua = pools.user_agent_index(hash_unit(cfg.root, "client", ids), hash_u64(cfg.root, "ua", ids))
     home_ip, home_asn, _ = pools.addresses_in(
-        pools.KR_FIXED, hash_unit(cfg.seed, "home-isp", ids), hash_unit(cfg.seed, "home-host", ids)
+        pools.KR_FIXED, hash_unit(cfg.root, "home-isp", ids), hash_unit(cfg.root, "home-host", ids)
     )
-    carrier = hash_unit(cfg.seed, "carrier", ids)
+    carrier = hash_unit(cfg.root, "carrier", ids)
     signup_day = (customers["signup_date"] - cfg.time.start).dt.total_days().to_numpy()
     # a habitual hour per customer, drawn from the same profile so the aggregate shape holds
-    habit_hour = np.searchsorted(np.cumsum(pools.HOURLY_SHARE), hash_unit(cfg.seed, "habit-hour", ids), side="right").clip(0, 23)
+    habit_hour = np.searchsorted(np.cumsum(pools.HOURLY_SHARE), hash_unit(cfg.root, "habit-hour", ids), side="right").clip(0, 23)
     return CustomerBlock(
         ids=ids,
         activity=customers["activity"].to_numpy(),
@@ -144,7 +144,7 @@ def normal_day(cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock, k
 
     Every column is drawn from one random stream, in the order of the steps below.
     """
-    r = rng(cfg.seed, "traffic", day_index, block)
+    r = rng(cfg.root, "traffic", day_index, block)
     day = cfg.time.start + dt.timedelta(days=day_index)
     t0 = utc_micros(day, cfg.time.timezone)
     cust, start = _who_and_when(cfg, ctx, day_index, t0, r)

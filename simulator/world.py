@@ -192,7 +192,7 @@ def customers_block(
     customers, so the customers' rows are the same either way). All three draw from one random
     stream, in this order.
     """
-    r = rng(cfg.seed, "customers", block)
+    r = rng(cfg.root, "customers", block)
     customers, drawn = _customers(cfg, block, r)
     if tables == ("customers",):
         return {"customers": customers}
@@ -202,7 +202,7 @@ def customers_block(
 
 def _customers(cfg: SimConfig, block: int, r: np.random.Generator) -> tuple[pl.DataFrame, _Block]:
     """The customer table of a block, and what the later draws of the block read from it."""
-    root = cfg.seed
+    root = cfg.root
     lo, hi = block_range(cfg, block)
     n = hi - lo
     ids = np.arange(lo, hi, dtype=np.int64)
@@ -248,7 +248,7 @@ def _customers(cfg: SimConfig, block: int, r: np.random.Generator) -> tuple[pl.D
 
 def _address_books(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.DataFrame:
     """Address books: entry 0 is the customer; others are family (same surname) or friends."""
-    root, locales, loc, n = cfg.seed, c.locales, c.loc, len(c.ids)
+    root, locales, loc, n = cfg.root, c.locales, c.loc, len(c.ids)
     pmf = np.asarray(cfg.world.address_book_pmf, dtype=np.float64)
     sizes = 1 + r.choice(len(pmf), size=n, p=pmf / pmf.sum())
     owner = np.repeat(np.arange(n), sizes)
@@ -346,7 +346,7 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
     Every table is drawn from one random stream, in the order of the steps below.
     """
     w = cfg.world
-    r = rng(cfg.seed, "employees", 0)
+    r = rng(cfg.root, "employees", 0)
     roles = [x for x in ROLES if w.roles.get(x, 0) > 0]
     role_names = np.asarray(roles, dtype=object)
     h = _hires(cfg, roles, r)
@@ -447,7 +447,7 @@ def _staff_tables(
         [TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, seg_team_pick, strict=True)], dtype=object
     )
     role_now = seg_role[cur]
-    names, _ = _names(cfg.seed, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
+    names, _ = _names(cfg.root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
     shift = np.where(
         role_names[role_now] == Role.SUPPORT_AGENT.value,
         np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])],

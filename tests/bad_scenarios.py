@@ -84,7 +84,7 @@ class PrivateTickets(SnoopingAgent):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             a = out["admin"]
-            fresh = rng(cfg.seed, "planted-tickets", day_index).integers(0, 1 << 20, a.height)
+            fresh = rng(cfg.root, "planted-tickets", day_index).integers(0, 1 << 20, a.height)
             out["admin"] = a.with_columns(
                 ticket_id=pl.when(pl.col("ticket_id").is_not_null()).then(
                     pl.lit(1 << 60, pl.Int64) + pl.Series(fresh, dtype=pl.Int64)
@@ -102,7 +102,7 @@ class FreshIpPerRow(SnoopingAgent):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             a = out["admin"]
-            u = rng(cfg.seed, "planted-ip", day_index).random(a.height)
+            u = rng(cfg.root, "planted-ip", day_index).random(a.height)
             out["admin"] = a.with_columns(ip=pl.Series(OFFICE_NET[0] + (u * OFFICE_NET[1]).astype(np.int64)))
         return out
 

@@ -131,9 +131,9 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     assert s.device in set(mine["device"])
     own = mine.filter(pl.col("ticket_id").is_not_null())
     added = sd.tickets(emp, np.arange(50) // 2)
-    routine = sorted(set(ticket_ordinal(own["ticket_id"].to_numpy(), sim.seed).tolist()))
+    routine = sorted(set(ticket_ordinal(own["ticket_id"].to_numpy(), sim.root).tolist()))
     # new tickets, two opens each, numbered on after the agent's routine tickets of the day (no gap, no reuse)
-    assert sorted(set(ticket_ordinal(added, sim.seed).tolist())) == list(range(max(routine) + 1, max(routine) + 26))
+    assert sorted(set(ticket_ordinal(added, sim.root).tolist())) == list(range(max(routine) + 1, max(routine) + 26))
     assert not set(added.tolist()) & set(own["ticket_id"].to_list())
     assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}  # the agent's kind, day and id
     assert own.group_by("ticket_id").len()["len"].max() <= 2  # routine tickets: at most two opens

@@ -107,7 +107,7 @@ class ForgedToken:
 
     def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: Knobs) -> Plan:
         """Pick the actor and key by fit and lay out the daily id ranges."""
-        r = rng(cfg.seed, "scenario-plan", incident_id)
+        r = rng(cfg.root, "scenario-plan", incident_id)
         start = cfg.time.start
         emp = staff["employees"].filter(pl.col("role").is_in(ENGINEERS) & (pl.col("termination_date") < start))
         signing = staff["credentials"].filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())
@@ -235,7 +235,7 @@ class ForgedToken:
         n = cfg.world.customers
         a, c = plan.scatter
         scattered = (ids * a + c) % n  # a < n, so no int64 overflow below 3 billion customers
-        pick = hash_unit(cfg.seed, "sweep-scatter", ids) < plan.knobs.stealth
+        pick = hash_unit(cfg.root, "sweep-scatter", ids) < plan.knobs.stealth
         return np.where(pick, scattered, ids)
 
     def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock) -> dict[str, pl.DataFrame]:
@@ -252,13 +252,13 @@ class ForgedToken:
             return {}
         k = plan.knobs
         t0 = utc_micros(cfg.time.start + dt.timedelta(days=day_index), cfg.time.timezone)
-        day_rng = rng(cfg.seed, "scenario-day", plan.incident_id, day_index)
+        day_rng = rng(cfg.root, "scenario-day", plan.incident_id, day_index)
         slot_ip = day_rng.integers(0, len(plan.ips), int(np.ceil(24 / k.rotation_hours)) + 1)
         phase = "probe" if day_index < plan.bulk_day else "bulk"
         targets, frac = self._targets(plan, cfg, day_index, ctx, day_rng)
         if len(targets) == 0:
             return {}
-        r = rng(cfg.seed, "scenario-render", plan.incident_id, day_index, block)
+        r = rng(cfg.root, "scenario-render", plan.incident_id, day_index, block)
         n = len(targets)
         t_cust = t0 + (frac * (DAY_US - 3600 * SEC)).astype(np.int64) + r.integers(0, 30 * SEC, n)
         if k.stealth > 0:  # human hours: a stealth share of the tokens start when the customer's own sessions would

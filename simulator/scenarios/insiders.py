@@ -158,7 +158,7 @@ class StaffScenario:
 
     def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: StaffKnobs) -> Plan:
         """Pick the actors by fit and lay the phases out over the window."""
-        r = rng(cfg.seed, "scenario-plan", incident_id)
+        r = rng(cfg.root, "scenario-plan", incident_id)
         start = cfg.time.start
         first = cfg.time.warmup_days + knobs.start_offset
         if first >= cfg.time.days - 1:
@@ -285,7 +285,7 @@ class StaffScenario:
         act = self.acts[phase_i]
         admin, auth = [], []
         for j in range(len(plan.actors)):
-            ad = _ActorDay(plan, act, cfg, day_index, sd, j, rng(cfg.seed, "scenario-staff", plan.incident_id, day_index, j))
+            ad = _ActorDay(plan, act, cfg, day_index, sd, j, rng(cfg.root, "scenario-staff", plan.incident_id, day_index, j))
             counts = self._counts(ad)
             if counts is None:
                 continue
@@ -336,7 +336,7 @@ class StaffScenario:
             # mobile address at first, abroad only for the last (1 - stealth)^2 share of the days
             abroad = ad.day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
             net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
-            u = rng(ad.cfg.seed, "scenario-ip", plan.incident_id, ad.j).random(2)
+            u = rng(ad.cfg.root, "scenario-ip", plan.incident_id, ad.j).random(2)
             ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
             device = sd.new_device(plan.incident_id * 1000 + ad.j)
             # the outsider keeps their own hours, a session of the working day; stealthy: the

@@ -317,6 +317,9 @@ def run(
     the leakage audit is reused while the datasets, budget, cost profile and bench code are unchanged (--rerun runs
     everything again). Add a detector to a finished run with --detectors my-det-v1.
 
+    The seeds are sealed: a secret of the run's own (OUT/secret, made on the first run into OUT) is mixed into them,
+    so no detector can generate the datasets again from the config; suite.seal_seeds = false makes them public.
+
     One dataset per test seed and scenario (reused when its manifest matches); each detector runs in its own
     process under detection.timeout_s and detection.memory_mb; metrics pooled over the grid with bootstrap
     confidence intervals. Writes results.json, leaderboard.md, report.html and alerts/ under --out.
@@ -364,9 +367,15 @@ def _kept_of_run(run_dir: Path | None) -> str:
     removed = clear_run_outputs(run_dir)
     sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
     good = [str(p) for p in sets if not verify_dataset(p)]
+    from breachbench.suite import SECRET_FILE
+
+    secret = run_dir / SECRET_FILE
+    if not good and secret.is_file():  # the secret of datasets that are not there: a later run makes a new one
+        secret.unlink()
     return (
         f"kept {len(good)} complete dataset(s) that verify"
-        + (f" ({', '.join(good)})" if good else "")
+        + (f" ({', '.join(good)}) and {secret} (their seeds' secret)" if good and secret.is_file() else "")
+        + (f" ({', '.join(good)})" if good and not secret.is_file() else "")
         + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
     )
 

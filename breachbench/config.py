@@ -64,6 +64,14 @@ class SuiteConfig(Frozen):
     chance_draws: int = Field(
         1000, ge=200, le=100_000, description="simulated draws of the uniform ranking behind each chance line"
     )
+    seal_seeds: bool = Field(
+        True,
+        description=(
+            "mix a secret kept in OUT/secret (32 random bytes, made on the first run into OUT) into every dataset's seeds, "
+            "so that a detector cannot generate the datasets and their truth again from the config; false: the seeds "
+            "alone decide the datasets (anyone can generate them again; a run into another folder gives the same bytes)"
+        ),
+    )
     artefact_audit: bool = Field(
         False,
         description="also run the artefact audit (breachbench scenarios audit) on the test datasets into results.json; minutes per scenario",

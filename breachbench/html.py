@@ -318,6 +318,16 @@ def _shade(score: float | None) -> str:
     return f"background:#{rgb};color:{'#fff' if t > 0.55 else '#111'}"
 
 
+def _sealing(payload: dict[str, Any]) -> str:
+    """How the seeds were used: sealed with the run's secret, or public (anyone can generate the datasets again)."""
+    sealed = payload["seeds"].get("sealed")
+    if sealed is None:  # written before seeds could be sealed
+        return ""
+    if sealed:
+        return " (sealed: mixed with the run's secret, so no detector could generate the datasets again)"
+    return " (public: <code>suite.seal_seeds = false</code>, anyone with the config can generate the datasets and their truth)"
+
+
 def matrix_html(payload: dict[str, Any]) -> str:
     """The scenario x detector matrix: caught, median days to detect and exposure prevented per cell, shaded by the
     scenario's detection score above its chance bar."""
@@ -705,7 +715,7 @@ def _page(
 <ul class="verdict">{words}</ul>
 <h2>Scenario matrix</h2>
 {matrix_html(payload)}
-<p><small>Config hash <code>{payload["config_hash"][:16]}</code>; test seeds {payload["seeds"]["test"]}, tuning seeds {payload["seeds"]["tuning"]};
+<p><small>Config hash <code>{payload["config_hash"][:16]}</code>; test seeds {payload["seeds"]["test"]}, tuning seeds {payload["seeds"]["tuning"]}{_sealing(payload)};
 budget k = {budget} units read per day; cost profile <code>{html.escape(payload["cost_profile"])}</code> (version {payload["cost_profiles"]["version"]});
 {int(payload["confidence"] * 100)}% bootstrap intervals in brackets. Every column is explained in the glossary at the end.</small></p>
 <h2>Leaderboard</h2>{board}

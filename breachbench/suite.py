@@ -103,6 +103,47 @@ def ensure_dataset(
     return Dataset.open(path), False
 
 
+SECRET_FILE = "secret"
+
+
+def sealed_seeds(cfg: BenchConfig, out: Path) -> BenchConfig:
+    """``cfg`` with the secret its datasets' seeds are mixed with: its own ``secret`` when it sets one, else, with
+    ``suite.seal_seeds``, the run's (``OUT/secret``, made now when absent); without either, ``cfg`` as it is.
+
+    A sealed detector knows the config and could guess the seeds, but not the secret, so it cannot
+    generate the datasets and their truth again. Keeping the secret in ``out`` keeps a run's
+    datasets reusable by later runs into it (``--detectors``); copying it into another folder
+    before a run there gives the same datasets.
+
+    Raises:
+        ConfigError: ``OUT/secret`` is not 64 hex digits.
+    """
+    if cfg.secret or not cfg.suite.seal_seeds:
+        return cfg
+    path = out / SECRET_FILE
+    if not path.exists():
+        import secrets
+
+        out.mkdir(parents=True, exist_ok=True)
+        part = out / f".{SECRET_FILE}.{os.getpid()}"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):  # whole or not at all; a secret made meanwhile wins
+            os.link(part, path)
+        part.unlink()
+    try:
+        text = path.read_text(encoding="ascii").strip() if path.is_file() and not path.is_symlink() else None
+    except (OSError, UnicodeDecodeError):
+        text = None
+    if text is None or len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ConfigError(
+            f"{path}: not a run secret (64 lowercase hex digits on one line); remove it to have a new one made "
+            "(the run's datasets are then generated again), or set suite.seal_seeds = false"
+        )
+    return cfg.model_copy(update={"secret": text})
+
+
 def grid(cfg: BenchConfig, out: Path) -> list[GridPoint]:
     """The datasets of a run: test seeds x scenario entries, then tuning seeds x entries."""
     entries: list[tuple[int, ScenarioSpec | None]] = [*enumerate(cfg.scenarios)] or [(-1, None)]
@@ -671,6 +712,7 @@ def run_suite(
     out = Path(out)
     preflight_detectors(resolve_detectors(cfg.detection.detectors))  # before the first dataset
     sweep_scratch()  # detector scratch of benches killed earlier
+    cfg = sealed_seeds(cfg, out)
     points = grid(cfg, out)
     _check_grid_space(cfg, out, points)
     datasets = _ensure_datasets(cfg, points, workers=workers, gen_progress=gen_progress, verify=verify, log=log)
@@ -737,9 +779,9 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
-        "config": cfg.model_dump(mode="json"),
+        "config": cfg.model_dump(mode="json", exclude={"secret"}),  # results are shared; the secret is not
         "config_hash": config_hash(cfg.sim()),
-        "seeds": {"test": cfg.test_seeds, "tuning": list(cfg.suite.tuning_seeds)},
+        "seeds": {"test": cfg.test_seeds, "tuning": list(cfg.suite.tuning_seeds), "sealed": bool(cfg.secret)},
         "budget": budget,
         "budgets": sorted(set(cfg.suite.budgets) | {budget}),
         "cost_profile": cfg.detection.cost_profile,

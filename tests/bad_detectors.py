@@ -493,3 +493,31 @@ class ReadsTheCurrentFolder(UnissuedTokenRule):
         except OSError:
             return super().fit(view)
         raise RuntimeError(f"read the bench's current folder: {text}")
+
+
+class Regenerates:
+    """Generates the run's dataset again from a published config (``CONFIG``, the seed and all) and alerts on the actors
+    of its truth, as the oracle does; each alert's reason says whether the view's dataset id confirmed the guess.
+
+    A plugin's source can hold any public config (``configs/default.toml``); the tests write a subclass whose
+    ``CONFIG`` is the run's config less its secret.
+    """
+
+    CONFIG: dict[str, Any] = {}
+
+    def fit(self, view):
+        return self
+
+    def score(self, view):
+        from breachbench.dataset import Dataset
+        from breachbench.runner import oracle_alerts
+        from simulator.config import SimConfig
+        from simulator.engine import config_hash, generate
+
+        cfg = SimConfig.model_validate(self.CONFIG)
+        here = Path("regenerated").resolve()  # the slot's work folder: the process starts in the first dataset's
+        if not (here / "manifest.json").is_file():
+            generate(cfg, here, workers=1, executor="serial")
+        confirmed = config_hash(cfg)[:16] == view.dataset_id
+        alerts = oracle_alerts(Dataset.open(here)).filter(pl.col("bucket") == view.bucket)
+        return alerts.with_columns(reason=pl.lit("confirmed" if confirmed else "unconfirmed"))

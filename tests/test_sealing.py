@@ -434,3 +434,41 @@ def test_ids_that_would_name_a_path_outside_alerts_are_refused(tmp_path: Path, m
     for bad in ("../../escape", "a/b:C"):
         with pytest.raises(ConfigError, match="is not a detector id"):
             validate({"name": "x", "detection": {"detectors": [bad]}})
+
+
+def _published_plugin(folder: Path, cfg: Any) -> str:
+    """A plugin module whose source holds the config a run used, seed and all but its secret (a published config)."""
+    folder.mkdir(parents=True)
+    published = cfg.sim().model_dump(mode="json", exclude={"secret"})
+    (folder / "regen_plugin.py").write_text(
+        f"from bad_detectors import Regenerates\n\n\nclass Published(Regenerates):\n    CONFIG = {published!r}\n"
+    )
+    return "regen_plugin:Published"
+
+
+@pytest.mark.parametrize("sealed", [True, False], ids=["sealed-seeds", "public-seeds"])
+def test_a_plugin_cannot_generate_the_datasets_again(
+    sealed: bool, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator is public and deterministic: with a run's config and seeds (published, or guessed among a few) a
+    plugin generates the same datasets and reads their truth. With sealed seeds (the default) the run mixes a secret
+    kept in its folder into every seed: the plugin generates another world and cannot even confirm its guess."""
+    base = tmp_path_factory.mktemp(bad_detectors.DAMAGE_MARKER + "regen")
+    cfg = load_config(
+        REPO / "configs" / "tiny.toml",
+        [*SMALL, f"suite.seal_seeds={str(sealed).lower()}", "detection.timeout_s=300", 'detection.detectors=["null"]'],
+    )
+    target = _published_plugin(base / "plugin", cfg)
+    monkeypatch.syspath_prepend(str(base / "plugin"))
+    cfg = cfg.model_copy(update={"detection": cfg.detection.model_copy(update={"detectors": [target]})})
+    rows = {r["detector"]: r for r in run_suite(cfg, base / "run", workers=1, log=lambda *a, **k: None)["rows"]}
+    row, oracle = rows[target], rows["oracle"]
+    assert row["status"] == "OK", row["error"]
+    reasons = set(pl.read_parquet(base / "run" / "alerts" / f"{target}.parquet")["reason"])
+    assert (base / "run" / "secret").is_file() == sealed
+    if sealed:
+        assert reasons <= {"unconfirmed"}
+        assert row["op_score"] < 0.5 * oracle["op_score"], (row["op_score"], oracle["op_score"])
+    else:  # what the seal prevents: the oracle's score, from the published config alone
+        assert reasons == {"confirmed"}
+        assert row["op_score"] == pytest.approx(oracle["op_score"]), (row["op_score"], oracle["op_score"])

@@ -154,7 +154,7 @@ def test_grid_makes_one_dataset_per_seed_and_one_run_per_seed(two_seed_run: dict
     assert sorted(p.name for p in (out / "datasets").iterdir()) == labels
     assert not (out / "dataset").exists()
     assert payload["datasets"][0]["config_hash"] != payload["datasets"][1]["config_hash"]  # different worlds
-    assert payload["seeds"] == {"test": [1, 2], "tuning": []}
+    assert payload["seeds"] == {"test": [1, 2], "tuning": [], "sealed": False}
     assert {r["detector"] for r in payload["results"]} == {"null", "random", "unissued-token-v1", ORACLE}
     for row in payload["results"]:
         assert row["status"] == "OK", row["error"]
@@ -593,7 +593,7 @@ def test_tune_sees_only_tuning_labels(tuned_run: dict[str, Any]) -> None:
     row = tuned_run["by_id"]["tunable-test"]
     assert row["status"] == "OK", row["error"]  # the tuned instance (not a fresh one) was fitted on each test dataset
     assert row["runs_total"] == 2 and sorted(r["seed"] for r in row["runs"]) == [1, 2]
-    assert payload["seeds"] == {"test": [1, 2], "tuning": [11]}
+    assert payload["seeds"] == {"test": [1, 2], "tuning": [11], "sealed": False}
     assert [(d["label"], d["tuning"]) for d in payload["datasets"]] == [
         (_label(1), False),
         (_label(2), False),

@@ -146,6 +146,12 @@ class Dataset:
         world = {t: [str(p) for p in layout.world_glob(self.root, t)] for t in WORLD_TABLES}
         return logs, world
 
+    def refresh(self, day: dt.date) -> None:
+        """List bucket ``day``'s log files again (a sealed view gains them when the bench shows the bucket)."""
+        logs, _ = self._files
+        for stream, days in logs.items():
+            days[day] = [str(p) for p in layout.log_files(self.root, stream, [day])]
+
     def view(self, upto: dt.date, bucket: dt.date | None = None) -> View:
         """The detector's view up to ``upto`` (the same view as :meth:`View.open`, from the file lists made once)."""
         if self.store is not None:

@@ -13,10 +13,17 @@ killed. The run always ends with a row, and the other detectors are unaffected.
 A slot can hold several datasets (:func:`run_isolated_many`): one warm process scores them in
 turn, each with its own view, work folder and limits, and a fresh process takes over after a
 dataset that killed the previous one.
+
+Buckets are handed over one at a time (:class:`breachbench.sealing.Reveal`): a view starts with
+the warm-up buckets; before it scores a bucket the child writes the alerts of the bucket before
+(:data:`COMMIT`) and asks for the next one (:data:`WANT`); the bench copies those alerts out of
+the child's reach, then shows the bucket. The alerts of a bucket are the ones committed before
+any later bucket was in the view (the last bucket's come from the final alerts file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -29,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +55,10 @@ MAX_ALERT_ROWS_PER_BUCKET = 1_000_000
 #: Most bytes the bench reads of a child's status file, and of its alerts per scored bucket.
 MAX_STATUS_BYTES = 1 << 20
 MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
+#: In a child's work folder: the bucket it asks to see next, and the alerts of the bucket it scored last.
+WANT, COMMIT = "want", "bucket.parquet"
+#: How often the bench looks for a child's request for the next bucket (its memory: every 50 ms).
+SERVE_S = 0.002
 
 
 class UntrustedFileError(BreachBenchError, OSError):
@@ -276,7 +287,7 @@ def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any
         from breachbench.runner import run_detector
 
         ds = Dataset.open(slot.view, feature_cache=slot.features)
-        run = run_detector(plan.detector_id, ds, prototype=proto, roundtrip=plan.roundtrip)
+        run = run_detector(plan.detector_id, ds, prototype=proto, roundtrip=plan.roundtrip, before_bucket=_asker(ds, slot))
         run.alerts.write_parquet(slot.work / "alerts.parquet")
         return {
             "status": run.status,
@@ -290,6 +301,29 @@ def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any
         return {"status": Status.OOM, "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # anything the child hits becomes its row
         return {"status": Status.ERROR, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _asker(ds: Any, slot: sealing.SealedSlot) -> Callable[[dt.date, pl.DataFrame | None], None]:
+    """In the child: before a scored bucket, hand over the previous bucket's alerts, ask for this one, wait until shown."""
+
+    def ask(bucket: dt.date, previous: pl.DataFrame | None) -> None:
+        if previous is not None:
+            previous.write_parquet(slot.work / f"{COMMIT}.part")
+            (slot.work / f"{COMMIT}.part").replace(slot.work / COMMIT)
+        (slot.work / f"{WANT}.part").write_text(bucket.isoformat())
+        (slot.work / f"{WANT}.part").replace(slot.work / WANT)
+        want, delay = bucket.isoformat(), 0.0002
+        while True:  # the supervisor's limits still run: a bench that never answers is a TIMEOUT
+            try:
+                if (slot.view / sealing.SHOWN).read_text() == want:
+                    break
+            except OSError:
+                pass
+            time.sleep(delay)
+            delay = min(2 * delay, 0.001)
+        ds.refresh(bucket)
+
+    return ask
 
 
 def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
@@ -389,14 +423,14 @@ def run_isolated_many(
     enforced = sealing.landlock_abi() >= 1
     try:
         top.mkdir(mode=0o700)
-        _build_views(top, roots, features, features_root, link=enforced)
+        reveals = _build_views(top, roots, features, features_root, link=enforced)
         tuning = [Path(t).resolve() for t in tuning or []]
         guarded += tuning
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
         read = _readable(detector_id, [*guarded, top])
         plan = _Slot(detector_id, proto, str(top), read, os.getpid(), enforced, len(roots), roundtrip)
-        supervisor = _Supervisor(runs, plan, guarded, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
+        supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
             start = supervisor.run_from(start)
@@ -418,16 +452,19 @@ def run_isolated_many(
 
 def _build_views(
     top: Path, roots: list[Path], features: list[dict[str, str]] | None, features_root: Path | None, *, link: bool
-) -> None:
-    """The sealed view of each dataset of the slot, with its shared feature tables."""
-    for i, root in enumerate(roots):
+) -> list[sealing.Reveal]:
+    """The sealed view of each dataset of the slot, with its shared feature tables: its warm-up buckets, to start."""
+    return [
         sealing.build_view(
             root,
             _dataset_slot(top, i),
             link=link,
             features=features[i] if features else None,
             features_root=features_root,
+            stepwise=True,
         )
+        for i, root in enumerate(roots)
+    ]
 
 
 def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
@@ -462,9 +499,11 @@ class _Supervisor:
     runs: list[DetectorRun]
     plan: _Slot
     guarded: list[Path]  # folders the child's environment must not name
+    reveals: list[sealing.Reveal]  # per dataset: the buckets its view shows
     timeout_s: float
     memory_mb: int
     on_done: Callable[[int, DetectorRun], None] | None
+    committed: dict[int, dict[dt.date, bytes | None]] = field(default_factory=dict)  # per dataset: alerts per bucket
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -509,31 +548,58 @@ class _Supervisor:
         except OSError:
             return False
 
+    def _serve(self, i: int) -> None:
+        """Show dataset ``i``'s next bucket if its child asks for it, after taking the alerts of the bucket before."""
+        work = _dataset_slot(Path(self.plan.scratch), i).work
+        try:
+            raw = read_child_file(work, WANT, 64)
+        except (OSError, UntrustedFileError):
+            raw = b"?"
+        if raw is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(work / WANT)
+        rv = self.reveals[i]
+        nxt = rv.next_day()
+        if nxt is None or raw.decode(errors="replace").strip() != nxt.isoformat():
+            return  # only the bench's own order: the next scored bucket (a child asking otherwise waits for nothing)
+        done = self.committed.setdefault(i, {})
+        if rv.shown is not None and rv.shown in rv.scored:
+            try:
+                done[rv.shown] = read_child_file(work, COMMIT, MAX_ALERT_BYTES_PER_BUCKET)
+            except (OSError, UntrustedFileError):
+                done[rv.shown] = b"not a plain file"
+        rv.show(nxt)
+
     def _finish(self, i: int, peak: int) -> None:
-        _read_child(self.runs[i], _dataset_slot(Path(self.plan.scratch), i))
+        _read_child(self.runs[i], _dataset_slot(Path(self.plan.scratch), i), self.reveals[i], self.committed.get(i, {}))
         self.runs[i].peak_mb = peak / 2**20
         if self.on_done:
             self.on_done(i, self.runs[i])
 
     def _watch(self, proc: Any, before: set[int], cur: int, t0: float) -> tuple[int, int, Status | None]:
-        """Sample the slot's tree every 50 ms while the child runs; (current dataset, its memory peak, why it was killed)."""
+        """Serve the child's requests for buckets; sample the slot's tree every 50 ms while it runs; (current dataset,
+        its memory peak, why it was killed)."""
         n, limit = len(self.runs), self.memory_mb * 2**20
-        peak = 0
+        peak, sampled = 0, 0.0
         while True:
             while cur < n and self._finished(cur):
                 self._finish(cur, peak)
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
-            children, rss = sealing.proc_table()
-            orphans = set(children.get(os.getpid(), [])) - before
-            slot_pids = sealing.tree([proc.pid, *orphans], children)
-            peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
-            if peak > limit:
-                return cur, peak, Status.OOM
-            if time.perf_counter() - t0 > self.timeout_s:
-                return cur, peak, Status.TIMEOUT
-            proc.join(0.05)  # returns at once when the child exits
+            self._serve(cur)
+            if time.perf_counter() - sampled >= 0.05:
+                sampled = time.perf_counter()
+                children, rss = sealing.proc_table()
+                orphans = set(children.get(os.getpid(), [])) - before
+                slot_pids = sealing.tree([proc.pid, *orphans], children)
+                peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
+                if peak > limit:
+                    return cur, peak, Status.OOM
+                if time.perf_counter() - t0 > self.timeout_s:
+                    return cur, peak, Status.TIMEOUT
+            proc.join(SERVE_S)  # returns at once when the child exits
 
     def _fail(self, cur: int, killed: Status | None, code: int | None, peak: int) -> None:
         """The row of the dataset the child was on when it was killed or died."""
@@ -573,19 +639,21 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
 
 
-def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
-    """Fill ``run`` from the child's status file and alerts, bounding what the bench loads."""
+def _read_child(run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, bytes | None]) -> None:
+    """Fill ``run`` from the child's status file and alerts, bounding what the bench loads.
+
+    A bucket's alerts are those the child committed before the next bucket was shown
+    (``committed``); the final alerts file gives the last bucket's alone. The event count comes
+    from the bench's manifest.
+    """
+    run.events = rv.events()
     try:
         raw = read_child_file(slot.work, "meta.json", MAX_STATUS_BYTES)
         if raw is None:
             raise UntrustedFileError("no status file")
         meta = json.loads(raw)
         run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
-        run.fit_s, run.score_s, run.events = (
-            float(meta.get("fit_s", 0.0)),
-            float(meta.get("score_s", 0.0)),
-            int(meta.get("events", 0)),
-        )
+        run.fit_s, run.score_s = float(meta.get("fit_s", 0.0)), float(meta.get("score_s", 0.0))
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return
@@ -610,6 +678,28 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot) -> None:
                 f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)",
             )
             return
-        run.alerts = validate_alerts(pl.read_parquet(io.BytesIO(raw)), source=f"detector {run.detector!r}")
+        final = validate_alerts(pl.read_parquet(io.BytesIO(raw)), source=f"detector {run.detector!r}")
+        run.alerts = validate_alerts(_bucketwise(final, rv, committed, run.detector), source=f"detector {run.detector!r}")
     except Exception as exc:  # the child wrote it: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"
+
+
+def _bucketwise(final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, bytes | None], detector: str) -> pl.DataFrame:
+    """A dataset's alerts, bucket by bucket as the bench took them: the committed ones, then the last bucket's from ``final``."""
+    from detectors.contract import validate_alerts
+
+    if not rv.scored:
+        return final
+    parts = []
+    for day in rv.scored[:-1]:
+        if day not in committed:
+            raise AlertsOrderError(f"bucket {day} was never handed over before the next one was asked for")
+        raw = committed[day]
+        part = pl.read_parquet(io.BytesIO(raw)) if raw else empty_alerts()
+        parts.append(validate_alerts(part, bucket=day, source=f"detector {detector!r}, bucket {day}"))
+    parts.append(final.filter(pl.col("bucket") == rv.scored[-1]))
+    return pl.concat(parts)
+
+
+class AlertsOrderError(BreachBenchError, ValueError):
+    """A slot's alerts that did not come bucket by bucket."""

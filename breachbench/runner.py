@@ -9,6 +9,7 @@ A detector that fails to load, raises, or returns a frame that breaks the contra
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import pickle
 import time
 import traceback
@@ -153,12 +154,15 @@ def run_detector(
     prototype: Any = None,
     *,
     roundtrip: bool = False,
+    before_bucket: Callable[[dt.date, pl.DataFrame | None], None] | None = None,
 ) -> DetectorRun:
     """Fit and score one registered detector over the dataset; never raises for its faults.
 
     ``prototype``: an instance (tuned) to copy instead of constructing a fresh one.
     ``roundtrip``: score with a pickled and unpickled copy of the fitted detector (the
     conformance check ``pickle``); a detector that does not pickle gets an ``ERROR`` row.
+    ``before_bucket``: called with each scored bucket and the previous one's alerts (None before
+    the first) before the detector scores it (a sealed slot hands buckets over one at a time).
     """
     run = DetectorRun(detector_id)
     try:
@@ -170,8 +174,10 @@ def run_detector(
         run.fit_s = time.perf_counter() - t
         if roundtrip:
             det = pickle.loads(pickle.dumps(det))
-        parts = []
+        parts: list[pl.DataFrame] = []
         for bucket in ds.scored:
+            if before_bucket is not None:
+                before_bucket(bucket, parts[-1] if parts else None)
             t = time.perf_counter()
             out = det.score(ds.view(bucket, bucket))
             run.score_s += time.perf_counter() - t

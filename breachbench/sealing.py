@@ -4,8 +4,9 @@ A detector slot gets a scratch directory with two parts:
 
 * ``view/``: a dataset of ``world/`` and ``logs/`` only (hard links when the kernel enforces
   read-only access, copies otherwise), a reduced manifest (time span, time zone, config hash and
-  the world and log files; no scenarios, no truth) and ``features/``, the shared feature tables
-  the bench computed, checked against the hashes it recorded when it wrote them;
+  the world files' names; no scenarios, no truth) and ``features/``, the shared feature tables
+  the bench computed, checked against the hashes it recorded when it wrote them; a detector's
+  view shows one more bucket at a time (:class:`Reveal`);
 * ``work/``: the only place the detector may write (its temp folder, its alerts, its status).
 
 In the child, before any plugin code is imported, :func:`restrict` applies a Landlock ruleset
@@ -24,6 +25,7 @@ killed when the slot ends.
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import errno
 import hashlib
 import json
@@ -34,6 +36,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import polars as pl
 
 from simulator.errors import BreachBenchError
 
@@ -218,6 +222,11 @@ class SealedSlot:
         """The detector's only writable folder."""
         return self.scratch / "work"
 
+    @property
+    def stage(self) -> Path:
+        """Buckets of the view not shown yet (the bench's; never granted to the detector)."""
+        return self.scratch / "stage"
+
 
 def sha256(path: Path) -> str:
     """Hex SHA-256 of a file."""
@@ -226,14 +235,18 @@ def sha256(path: Path) -> str:
 
 
 def view_manifest(manifest: dict) -> dict:
-    """What a detector may know of a manifest: the time span, the config hash, world and log files."""
+    """What a detector may know of a manifest: the time span, the config hash and the world files' names.
+
+    No log files: their row counts and hashes would tell the volume of buckets still ahead (the
+    slot finds a bucket's files in its folder once the bench shows it).
+    """
     return {
         "format": "breachbench-view",
         "data_version": manifest.get("data_version"),
         "config": {"time": manifest["config"]["time"]},
         "config_hash": manifest["config_hash"],
         "only": None,
-        "files": [f for f in manifest["files"] if f["path"].split("/", 1)[0] in ("world", "logs")],
+        "files": [{"path": f["path"]} for f in manifest["files"] if f["path"].startswith("world/")],
     }
 
 
@@ -250,8 +263,14 @@ def _place(src: Path, dst: Path, link: bool) -> None:
 
 
 def build_view(
-    dataset: Path, slot: SealedSlot, *, link: bool, features: dict[str, str] | None = None, features_root: Path | None = None
-) -> None:
+    dataset: Path,
+    slot: SealedSlot,
+    *,
+    link: bool,
+    features: dict[str, str] | None = None,
+    features_root: Path | None = None,
+    stepwise: bool = False,
+) -> Reveal:
     """Fill ``slot.view`` with the world and log files of ``dataset`` and the verified feature tables.
 
     Args:
@@ -260,6 +279,10 @@ def build_view(
         link: hard-link files (only when the kernel makes them read-only for the detector).
         features: relative path -> sha256 of every shared feature table, as the bench wrote them.
         features_root: where those tables are.
+        stepwise: show the warm-up buckets only, with the staff's world tables as known at their
+            end; the later buckets wait in ``slot.stage`` (beside the view, out of the detector's
+            reach) until the returned :class:`Reveal` shows them. Otherwise every bucket and the
+            whole world tables (a tuning view), in read-only folders.
 
     Raises:
         SealError: a feature table that no longer matches its recorded hash.
@@ -268,16 +291,159 @@ def build_view(
     slot.view.mkdir(parents=True)
     slot.work.mkdir(parents=True)
     vm = view_manifest(manifest)
-    for f in vm["files"]:
-        _place(dataset / f["path"], slot.view / f["path"], link)
     (slot.view / "manifest.json").write_text(json.dumps(vm))
+    rv = Reveal(slot, dataset, manifest, stepwise)
+    horizon = rv.warmup[-1] if stepwise and rv.warmup else None
+
+    def where(rel: str, root: Path) -> Path:  # in the view, or staged until its bucket is shown
+        d = _day_of(rel)
+        return (slot.stage if horizon is not None and d is not None and d > horizon else slot.view) / root / rel
+
+    for f in vm["files"]:
+        if not (stepwise and _table_of(f["path"]) in STAFF_TABLES):
+            _place(dataset / f["path"], slot.view / f["path"], link)
+    for f in manifest["files"]:
+        if f["path"].startswith("logs/"):
+            _place(dataset / f["path"], where(f["path"], Path()), link)
     for rel, digest in (features or {}).items():
         src = Path(features_root or "") / rel
         if sha256(src) != digest:
             raise SealError(f"shared feature table {src} changed after the bench wrote it (sha256 mismatch)")
-        _place(src, slot.features / rel, link=False)  # a copy: a hard link could be chmod-ed back by its owner
-    for d in [slot.view, *(p for p in slot.view.rglob("*") if p.is_dir())]:
-        os.chmod(d, 0o555)
+        _place(src, where(rel, Path("features")), link=False)  # a copy: a hard link could be chmod-ed back by its owner
+    rv.staged()
+    if horizon is not None:
+        rv.show(horizon)
+    else:  # everything is in place: read-only folders
+        for d in [slot.view, *(p for p in slot.view.rglob("*") if p.is_dir())]:
+            os.chmod(d, 0o555)
+    return rv
+
+
+#: World tables of the staff a stepwise view holds as known at the end of its latest bucket (the
+#: files carry every future termination, role change, key rotation and revocation).
+STAFF_TABLES = ("employees", "employee_roles", "credentials")
+#: In a stepwise view: the latest bucket shown (written by the bench, last).
+SHOWN = ".shown"
+
+
+def _table_of(rel: str) -> str:
+    """The world table of ``world/<table>-BBBBB.parquet``."""
+    return rel.removeprefix("world/").rsplit("-", 1)[0]
+
+
+def _day_of(rel: str) -> dt.date | None:
+    """The bucket of a log file (``logs/<stream>/date=D/...``) or feature table (``.../<kind>/D.parquet``)."""
+    for part in reversed(rel.split("/")):
+        text = part.removeprefix("date=").removesuffix(".parquet")
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class Reveal:
+    """The bench's side of a slot's view: which buckets it shows, and showing the next one.
+
+    A stepwise view starts with the warm-up buckets (what ``fit`` sees); :meth:`show` moves a
+    scored bucket's log partitions and feature tables from the stage into the view (renames) and
+    rewrites the staff's world tables as known at its end. The bench shows a bucket only after
+    it has taken the detector's alerts for the one before, so no alert can draw on a later
+    bucket, however the detector reads its folder.
+    """
+
+    slot: SealedSlot
+    dataset: Path
+    manifest: dict
+    stepwise: bool
+    shown: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        t = self.manifest["config"]["time"]
+        start, end = dt.date.fromisoformat(t["start"]), dt.date.fromisoformat(t["end"])
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+        self.warmup, self.scored = days[: t["warmup_days"]], days[t["warmup_days"] :]
+        self._staff = [
+            f["path"]
+            for f in self.manifest["files"]
+            if self.stepwise and f["path"].startswith("world/") and _table_of(f["path"]) in STAFF_TABLES
+        ]
+        self._digests = {f["path"]: f["sha256"] for f in self.manifest["files"]}
+        self._written: dict[str, dt.date | None] = {}
+        self._moves: dict[dt.date, list[Path]] = {}  # per staged bucket: its folders and files, relative to the stage
+
+    def staged(self) -> None:
+        """List what waits on the stage, per bucket: each stream's partition folder, each feature table (and make
+        their parent folders in the view, so that showing is a rename)."""
+        stage = self.slot.stage
+        if not stage.is_dir():
+            return
+        found = [*stage.glob("logs/*/date=*"), *(p for p in stage.glob("features/**/*.parquet") if p.is_file())]
+        for p in sorted(found):
+            rel = p.relative_to(stage)
+            day = _day_of(rel.as_posix())
+            if day is not None:
+                self._moves.setdefault(day, []).append(rel)
+                (self.slot.view / rel).parent.mkdir(parents=True, exist_ok=True)
+
+    def next_day(self) -> dt.date | None:
+        """The scored bucket to show next, or None when every one is shown."""
+        return next((d for d in self.scored if self.shown is None or d > self.shown), None)
+
+    def show(self, day: dt.date) -> None:
+        """Show every bucket up to ``day`` and the staff tables as known at its end (the marker :data:`SHOWN` last)."""
+        for d in sorted(d for d in self._moves if d <= day):
+            for rel in self._moves.pop(d):
+                (self.slot.stage / rel).rename(self.slot.view / rel)
+        for rel in self._staff:
+            key, known = _known(self.dataset / rel, self._digests[rel], self.manifest["config"]["time"]["timezone"], day)
+            if self._written.get(rel, "none") != key:
+                dst = self.slot.view / rel
+                tmp = dst.with_name(f".{dst.name}.part")
+                tmp.write_bytes(known)
+                os.chmod(tmp, 0o444)
+                tmp.replace(dst)
+                self._written[rel] = key
+        tmp = self.slot.view / f"{SHOWN}.part"
+        tmp.write_text(day.isoformat())
+        tmp.replace(self.slot.view / SHOWN)
+        self.shown = day
+
+    def events(self) -> int:
+        """Log rows of the scored buckets (from the bench's manifest, not from the detector)."""
+        names = {f"date={d.isoformat()}" for d in self.scored}
+        return sum(
+            f["rows"] for f in self.manifest["files"] if f["path"].startswith("logs/") and f["path"].split("/")[2] in names
+        )
+
+
+#: Per world file (by SHA-256): the days its as-of table changes on, and its bytes as known after each
+#: (the bench shows the same dataset to every detector: each table is masked and written once per process).
+_KNOWN: dict[str, tuple[list[dt.date], dict[dt.date | None, bytes]]] = {}
+
+
+def _known(path: Path, digest: str, timezone: str, day: dt.date) -> tuple[dt.date | None, bytes]:
+    """World file ``path`` (of SHA-256 ``digest``) as known at the end of ``day``: (its last change day up to it, the
+    Parquet bytes)."""
+    import bisect
+    import io
+
+    from detectors.view import as_of, change_days
+
+    table = _table_of(f"world/{path.name}")
+    if digest not in _KNOWN:
+        if len(_KNOWN) >= 64:
+            _KNOWN.pop(next(iter(_KNOWN)))
+        _KNOWN[digest] = (change_days(table, pl.read_parquet(path), timezone), {})
+    days, versions = _KNOWN[digest]
+    i = bisect.bisect_right(days, day)
+    key = days[i - 1] if i else None
+    if key not in versions:
+        buf = io.BytesIO()
+        as_of(table, pl.read_parquet(path), day, timezone).write_parquet(buf)
+        versions[key] = buf.getvalue()
+    return key, versions[key]
 
 
 def unseal(slot: SealedSlot) -> None:

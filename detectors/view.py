@@ -66,10 +66,6 @@ class View:
         cache = str(feature_cache) if feature_cache is not None else None
         return cls(logs, world, days, bucket, cfg["timezone"], manifest["config_hash"][:16], cache)
 
-    def _end_utc(self) -> dt.datetime:
-        last = self.buckets[-1] + dt.timedelta(days=1)
-        return dt.datetime.combine(last, dt.time(0), tzinfo=ZoneInfo(self.timezone)).astimezone(dt.UTC)
-
     def logs(self, stream: str, *, current_only: bool = False) -> pl.LazyFrame:
         """A lazy frame of ``stream`` over the visible buckets (or the current one), with ``bucket``.
 
@@ -101,28 +97,57 @@ class View:
             raise KeyError(f"unknown world table {table!r}; available: {', '.join(self._world)}")
         files = self._world[table]
         df = pl.read_parquet(files) if files else pl.DataFrame(schema=WORLD_TABLES[table])
-        end_ts = self._end_utc()
-        last_day = self.buckets[-1]
-        if table == "employees":
-            df = df.filter(pl.col("hire_date") <= last_day).with_columns(
-                termination_date=pl.when(pl.col("termination_date") <= last_day).then(pl.col("termination_date"))
-            )
-        elif table == "employee_roles":
-            df = df.filter(pl.col("start_date") <= last_day).with_columns(
-                end_date=pl.when(pl.col("end_date") <= last_day).then(pl.col("end_date"))
-            )
-        elif table == "credentials":
-            df = df.filter(pl.col("created") < end_ts).with_columns(
-                [pl.when(pl.col(c) < end_ts).then(pl.col(c)).alias(c) for c in ("rotated", "revoked")]
-            )
-        elif table == "customers":
-            df = df.filter(pl.col("signup_date") <= last_day)
-        elif table == "orders":
-            df = df.filter(pl.col("ts") < end_ts)
-        elif table == "addresses":
-            df = df  # address books carry no dates
-        return df
+        return as_of(table, df, self.buckets[-1], self.timezone)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         state = (self._logs, self._world, list(self.buckets), self.bucket, self.timezone, self.dataset_id, self.feature_cache)
         return (View, state)
+
+
+#: The columns :func:`as_of` reads, per table: a table known at the end of a day changes only on
+#: the days (in the company's time zone) these dates and times fall on.
+DATED_COLUMNS = {
+    "employees": ("hire_date", "termination_date"),
+    "employee_roles": ("start_date", "end_date"),
+    "credentials": ("created", "rotated", "revoked"),
+    "customers": ("signup_date",),
+    "orders": ("ts",),
+}
+
+
+def change_days(table: str, df: pl.DataFrame, timezone: str) -> list[dt.date]:
+    """The days on which ``as_of(table, df, day, timezone)`` differs from the day before, sorted."""
+    days: set[dt.date] = set()
+    for col in DATED_COLUMNS.get(table, ()):
+        s = df[col].drop_nulls()
+        if s.dtype != pl.Date:
+            s = s.dt.convert_time_zone(timezone).dt.date()
+        days.update(s.unique().to_list())
+    return sorted(days)
+
+
+def as_of(table: str, df: pl.DataFrame, last_day: dt.date, timezone: str) -> pl.DataFrame:
+    """World table ``table`` as known at the end of bucket ``last_day`` (a calendar day in ``timezone``).
+
+    Rows that do not exist yet go (employees not hired, roles not started, keys not created,
+    customers not signed up, orders not placed); dates and times still ahead are null (a
+    termination, a role's end, a key's rotation or revocation). Address books carry no dates.
+    """
+    end_ts = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(dt.UTC)
+    if table == "employees":
+        return df.filter(pl.col("hire_date") <= last_day).with_columns(
+            termination_date=pl.when(pl.col("termination_date") <= last_day).then(pl.col("termination_date"))
+        )
+    if table == "employee_roles":
+        return df.filter(pl.col("start_date") <= last_day).with_columns(
+            end_date=pl.when(pl.col("end_date") <= last_day).then(pl.col("end_date"))
+        )
+    if table == "credentials":
+        return df.filter(pl.col("created") < end_ts).with_columns(
+            [pl.when(pl.col(c) < end_ts).then(pl.col(c)).alias(c) for c in ("rotated", "revoked")]
+        )
+    if table == "customers":
+        return df.filter(pl.col("signup_date") <= last_day)
+    if table == "orders":
+        return df.filter(pl.col("ts") < end_ts)
+    return df

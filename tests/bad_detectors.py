@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -521,3 +523,75 @@ class Regenerates:
         confirmed = config_hash(cfg)[:16] == view.dataset_id
         alerts = oracle_alerts(Dataset.open(here)).filter(pl.col("bucket") == view.bucket)
         return alerts.with_columns(reason=pl.lit("confirmed" if confirmed else "unconfirmed"))
+
+
+def _day_in(name: str) -> dt.date | None:
+    """The date in a partition or feature-table name (``date=YYYY-MM-DD`` or ``YYYY-MM-DD.parquet``), if any."""
+    try:
+        return dt.date.fromisoformat(name.removeprefix("date=").removesuffix(".parquet"))
+    except ValueError:
+        return None
+
+
+class ReadsAhead:
+    """Looks for anything dated after the bucket it scores, wherever its view's folder holds it: later log
+    partitions and feature tables, log files listed in the manifest, future terminations, rotations and
+    revocations in the raw staff tables. One alert per find (its reason says what), none when it finds nothing."""
+
+    def fit(self, view):
+        return self
+
+    def score(self, view):
+        root = Path(view._logs["gateway"][view.bucket][0]).parents[3]  # <root>/logs/gateway/date=D/part
+        end = dt.datetime.combine(view.bucket + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(view.timezone)).astimezone(
+            dt.UTC
+        )
+        found = [
+            f"file {p.relative_to(top)}"
+            for top in (root, Path(view.feature_cache or root))
+            for p in top.rglob("*")
+            if (d := _day_in(p.name)) is not None and d > view.bucket
+        ]
+        manifest = json.loads((root / "manifest.json").read_text())
+        found += [f"listed {f['path']}" for f in manifest["files"] if f["path"].startswith("logs/") and "rows" in f]
+        for f in root.glob("world/employees-*.parquet"):
+            later = pl.read_parquet(f).filter(pl.col("termination_date") > view.bucket)
+            found += [f"termination of employee {e}" for e in later["employee_id"]]
+        for f in root.glob("world/credentials-*.parquet"):
+            creds = pl.read_parquet(f)
+            for col in ("created", "rotated", "revoked"):
+                later = creds.filter(pl.col(col) >= end)
+                found += [f"{col} {k}" for k in later["key_id"]]
+        return pl.DataFrame(
+            {
+                "bucket": [view.bucket] * len(found),
+                "entity_kind": ["ip"] * len(found),
+                "entity_id": [f"ahead-{i}" for i in range(len(found))],
+                "score": [1.0] * len(found),
+                "reason": found,
+            },
+            schema={
+                "bucket": pl.Date,
+                "entity_kind": pl.String,
+                "entity_id": pl.String,
+                "score": pl.Float64,
+                "reason": pl.String,
+            },
+        )
+
+
+class RewritesHistory(UnissuedTokenRule):
+    """Scores like the unissued-token rule, then leaves a final alerts file that adds an alert to every earlier
+    bucket (as if written after seeing later ones): the bench keeps each bucket's alerts as handed over in turn."""
+
+    def fit(self, view):
+        def rewrite(path: Path, df: pl.DataFrame, write: Any) -> None:
+            days = sorted(set(df["bucket"].to_list()))[:-1]
+            extra = pl.DataFrame(
+                {"bucket": days, "entity_kind": ["ip"] * len(days), "entity_id": ["rewritten"] * len(days)},
+                schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String},
+            ).with_columns(score=pl.lit(1e9), reason=pl.lit("written after later buckets"))
+            write(pl.concat([df, extra.select(df.columns)], how="vertical_relaxed"), path)
+
+        _swap_alerts_file(rewrite)
+        return super().fit(view)

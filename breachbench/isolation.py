@@ -503,7 +503,9 @@ class _Supervisor:
     timeout_s: float
     memory_mb: int
     on_done: Callable[[int, DetectorRun], None] | None
-    committed: dict[int, dict[dt.date, bytes | None]] = field(default_factory=dict)  # per dataset: alerts per bucket
+    #: per dataset and bucket: the alerts handed over (a copy in the bench's part of the scratch), None for none, or
+    #: why they could not be taken
+    committed: dict[int, dict[dt.date, Path | str | None]] = field(default_factory=dict)
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -564,11 +566,17 @@ class _Supervisor:
         if nxt is None or raw.decode(errors="replace").strip() != nxt.isoformat():
             return  # only the bench's own order: the next scored bucket (a child asking otherwise waits for nothing)
         done = self.committed.setdefault(i, {})
-        if rv.shown is not None and rv.shown in rv.scored:
+        if rv.shown is not None and rv.shown in rv.scored:  # on disk, not in the bench's memory: up to 64 MiB a bucket
             try:
-                done[rv.shown] = read_child_file(work, COMMIT, MAX_ALERT_BYTES_PER_BUCKET)
-            except (OSError, UntrustedFileError):
-                done[rv.shown] = b"not a plain file"
+                raw = read_child_file(work, COMMIT, MAX_ALERT_BYTES_PER_BUCKET)
+            except (OSError, UntrustedFileError) as exc:
+                done[rv.shown] = f"{type(exc).__name__}: {exc}"
+            else:
+                dst = Path(self.plan.scratch) / "committed" / f"d{i}" / f"{rv.shown.isoformat()}.parquet"
+                if raw is not None:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.write_bytes(raw)
+                done[rv.shown] = dst if raw is not None else None
         rv.show(nxt)
 
     def _finish(self, i: int, peak: int) -> None:
@@ -639,7 +647,9 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
 
 
-def _read_child(run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, bytes | None]) -> None:
+def _read_child(
+    run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, Path | str | None]
+) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads.
 
     A bucket's alerts are those the child committed before the next bucket was shown
@@ -684,7 +694,9 @@ def _read_child(run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, 
         run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"
 
 
-def _bucketwise(final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, bytes | None], detector: str) -> pl.DataFrame:
+def _bucketwise(
+    final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, Path | str | None], detector: str
+) -> pl.DataFrame:
     """A dataset's alerts, bucket by bucket as the bench took them: the committed ones, then the last bucket's from ``final``."""
     from detectors.contract import validate_alerts
 
@@ -694,12 +706,16 @@ def _bucketwise(final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date
     for day in rv.scored[:-1]:
         if day not in committed:
             raise AlertsOrderError(f"bucket {day} was never handed over before the next one was asked for")
-        raw = committed[day]
-        part = pl.read_parquet(io.BytesIO(raw)) if raw else empty_alerts()
+        kept = committed[day]
+        if isinstance(kept, str):
+            raise UntrustedFileError(f"bucket {day}'s alerts cannot be read: {kept}")
+        if kept is not None and pl.scan_parquet(kept).select(pl.len()).collect().item() > MAX_ALERT_ROWS_PER_BUCKET:
+            raise AlertsOrderError(f"bucket {day}: more alert rows than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET})")
+        part = pl.read_parquet(kept) if kept is not None else empty_alerts()
         parts.append(validate_alerts(part, bucket=day, source=f"detector {detector!r}, bucket {day}"))
     parts.append(final.filter(pl.col("bucket") == rv.scored[-1]))
     return pl.concat(parts)
 
 
 class AlertsOrderError(BreachBenchError, ValueError):
-    """A slot's alerts that did not come bucket by bucket."""
+    """A slot's alerts that did not come bucket by bucket, or not within the bench's bounds."""

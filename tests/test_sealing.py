@@ -506,3 +506,10 @@ def test_alerts_count_as_handed_over_bucket_by_bucket(tiny_dataset: Path) -> Non
 def tiny_ds_events(dataset: Path) -> int:
     """Log rows of the scored buckets, from the dataset's own manifest."""
     return Dataset.open(dataset).event_count(Dataset.open(dataset).scored)
+
+
+def test_a_fifo_handed_over_as_a_bucket_s_alerts_is_an_error(tiny_dataset: Path) -> None:
+    t = time.perf_counter()
+    r = run_isolated("bad_detectors:HandsOverAFifo", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "ERROR" and "not a plain file" in (r.error or ""), (r.status, r.error)
+    assert r.alerts.height == 0 and time.perf_counter() - t < 60

@@ -16,7 +16,7 @@ dataset that killed the previous one.
 
 Buckets are handed over one at a time (:class:`breachbench.sealing.Reveal`): a view starts with
 the warm-up buckets; before it scores a bucket the child writes the alerts of the bucket before
-(:data:`COMMIT`) and asks for the next one (:data:`WANT`); the bench copies those alerts out of
+(a file named for the bucket it asks for next, :data:`HANDOVER`); the bench copies those alerts out of
 the child's reach, then shows the bucket. The alerts of a bucket are the ones committed before
 any later bucket was in the view (the last bucket's come from the final alerts file).
 """
@@ -56,7 +56,9 @@ MAX_ALERT_ROWS_PER_BUCKET = 1_000_000
 MAX_STATUS_BYTES = 1 << 20
 MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
 #: In a child's work folder: the bucket it asks to see next, and the alerts of the bucket it scored last.
-WANT, COMMIT = "want", "bucket.parquet"
+HANDOVER = "handover-{day}.parquet"
+#: Alerts handed over up to this size stay in the bench's memory; larger ones go to its part of the scratch.
+HANDOVER_IN_MEMORY = 256 << 10
 #: How often the bench looks for a child's request for the next bucket: every 0.2 ms for 50 ms after it served one
 #: (a fast detector asks again within milliseconds), else every 2 ms (its memory: every 50 ms).
 SERVE_S, SERVE_FAST_S = 0.002, 0.0002
@@ -308,18 +310,11 @@ def _asker(ds: Any, slot: sealing.SealedSlot) -> Callable[[dt.date, pl.DataFrame
     """In the child: before a scored bucket, hand over the previous bucket's alerts, ask for this one, wait until shown."""
 
     def ask(bucket: dt.date, previous: pl.DataFrame | None) -> None:
-        if previous is not None:
-            previous.write_parquet(slot.work / f"{COMMIT}.part")
-            (slot.work / f"{COMMIT}.part").replace(slot.work / COMMIT)
-        (slot.work / f"{WANT}.part").write_text(bucket.isoformat())
-        (slot.work / f"{WANT}.part").replace(slot.work / WANT)
-        want, delay = bucket.isoformat(), 0.00005
-        while True:  # the supervisor's limits still run: a bench that never answers is a TIMEOUT
-            try:
-                if (slot.view / sealing.SHOWN).read_text() == want:
-                    break
-            except OSError:
-                pass
+        part = slot.work / "handover.part"
+        (previous if previous is not None else empty_alerts()).write_parquet(part)
+        part.replace(slot.work / HANDOVER.format(day=bucket.isoformat()))  # the request: whole or not at all
+        shown, delay = slot.view / sealing.shown(bucket), 0.00005
+        while not shown.exists():  # the supervisor's limits still run: a bench that never answers is a TIMEOUT
             time.sleep(delay)
             delay = min(2 * delay, 0.001)
         ds.refresh(bucket)
@@ -504,9 +499,9 @@ class _Supervisor:
     timeout_s: float
     memory_mb: int
     on_done: Callable[[int, DetectorRun], None] | None
-    #: per dataset and bucket: the alerts handed over (a copy in the bench's part of the scratch), None for none, or
+    #: per dataset and bucket: the alerts handed over (their bytes, or a copy in the bench's part of the scratch), or
     #: why they could not be taken
-    committed: dict[int, dict[dt.date, Path | str | None]] = field(default_factory=dict)
+    committed: dict[int, dict[dt.date, bytes | Path | str]] = field(default_factory=dict)
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -554,31 +549,29 @@ class _Supervisor:
     def _serve(self, i: int) -> bool:
         """Show dataset ``i``'s next bucket if its child asks for it, after taking the alerts of the bucket before;
         whether it did."""
-        work = _dataset_slot(Path(self.plan.scratch), i).work
-        try:
-            raw = read_child_file(work, WANT, 64)
-        except (OSError, UntrustedFileError):
-            raw = b"?"
-        if raw is None:
-            return False
-        with contextlib.suppress(OSError):
-            os.unlink(work / WANT)
         rv = self.reveals[i]
-        nxt = rv.next_day()
-        if nxt is None or raw.decode(errors="replace").strip() != nxt.isoformat():
-            return False  # only the bench's own order: the next scored bucket (a child asking otherwise waits for nothing)
-        done = self.committed.setdefault(i, {})
-        if rv.shown is not None and rv.shown in rv.scored:  # on disk, not in the bench's memory: up to 64 MiB a bucket
-            try:
-                raw = read_child_file(work, COMMIT, MAX_ALERT_BYTES_PER_BUCKET)
-            except (OSError, UntrustedFileError) as exc:
-                done[rv.shown] = f"{type(exc).__name__}: {exc}"
-            else:
-                dst = Path(self.plan.scratch) / "committed" / f"d{i}" / f"{rv.shown.isoformat()}.parquet"
-                if raw is not None:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    dst.write_bytes(raw)
-                done[rv.shown] = dst if raw is not None else None
+        nxt = rv.next_day()  # only the bench's own order: a request for any other bucket is never seen
+        if nxt is None:
+            return False
+        work, name = _dataset_slot(Path(self.plan.scratch), i).work, HANDOVER.format(day=nxt.isoformat())
+        kept: bytes | Path | str
+        try:
+            raw = read_child_file(work, name, MAX_ALERT_BYTES_PER_BUCKET)
+        except (OSError, UntrustedFileError) as exc:
+            kept = f"{type(exc).__name__}: {exc}"
+        else:
+            if raw is None:
+                return False
+            kept = raw
+        with contextlib.suppress(OSError):
+            os.unlink(work / name)
+        if rv.shown is not None and rv.shown in rv.scored:  # the alerts of the bucket shown last, out of the child's reach
+            if isinstance(kept, bytes) and len(kept) > HANDOVER_IN_MEMORY:
+                dst = Path(self.plan.scratch) / "handed" / f"d{i}" / f"{rv.shown.isoformat()}.parquet"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(kept)
+                kept = dst
+            self.committed.setdefault(i, {})[rv.shown] = kept
         rv.show(nxt)
         return True
 
@@ -652,7 +645,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
 
 
 def _read_child(
-    run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, Path | str | None]
+    run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, bytes | Path | str]
 ) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads.
 
@@ -699,11 +692,11 @@ def _read_child(
 
 
 def _bucketwise(
-    final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, Path | str | None], detector: str
+    final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, bytes | Path | str], detector: str
 ) -> pl.DataFrame:
-    """A dataset's alerts, bucket by bucket as the bench took them: the committed ones, then the last bucket's from ``final``."""
-    from detectors.contract import validate_alerts
-
+    """A dataset's alerts, bucket by bucket as the bench took them: the committed ones, then the last bucket's from
+    ``final``. (Checked together: every committed row is for the bucket it was handed over with; the caller validates
+    the whole.)"""
     if not rv.scored:
         return final
     parts = []
@@ -713,12 +706,18 @@ def _bucketwise(
         kept = committed[day]
         if isinstance(kept, str):
             raise UntrustedFileError(f"bucket {day}'s alerts cannot be read: {kept}")
-        if kept is not None and pl.scan_parquet(kept).select(pl.len()).collect().item() > MAX_ALERT_ROWS_PER_BUCKET:
+        src = io.BytesIO(kept) if isinstance(kept, bytes) else kept
+        if pl.scan_parquet(src).select(pl.len()).collect().item() > MAX_ALERT_ROWS_PER_BUCKET:
             raise AlertsOrderError(f"bucket {day}: more alert rows than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET})")
-        part = pl.read_parquet(kept) if kept is not None else empty_alerts()
-        parts.append(validate_alerts(part, bucket=day, source=f"detector {detector!r}, bucket {day}"))
-    parts.append(final.filter(pl.col("bucket") == rv.scored[-1]))
-    return pl.concat(parts)
+        parts.append(
+            pl.read_parquet(io.BytesIO(kept) if isinstance(kept, bytes) else kept).with_columns(handed=pl.lit(day, pl.Date))
+        )
+    if parts:
+        early = pl.concat(parts, how="vertical_relaxed")
+        if "bucket" not in early.columns or not (early["bucket"].cast(pl.Date) == early["handed"]).fill_null(False).all():
+            raise AlertsOrderError(f"detector {detector!r}: alerts handed over with a bucket for another bucket")
+        return pl.concat([early.drop("handed"), final.filter(pl.col("bucket") == rv.scored[-1])], how="vertical_relaxed")
+    return final.filter(pl.col("bucket") == rv.scored[-1])
 
 
 class AlertsOrderError(BreachBenchError, ValueError):

@@ -250,8 +250,12 @@ def view_manifest(manifest: dict) -> dict:
     }
 
 
-def _place(src: Path, dst: Path, link: bool) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+def _place(src: Path, dst: Path, link: bool, made: set[Path] | None = None) -> None:
+    """Hard-link (``link``) or copy ``src`` to ``dst``; ``made``: folders known to exist (one ``mkdir`` per folder)."""
+    if made is None or dst.parent not in made:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(dst.parent)
     if link:
         try:
             os.link(src, dst)
@@ -294,6 +298,7 @@ def build_view(
     (slot.view / "manifest.json").write_text(json.dumps(vm))
     rv = Reveal(slot, dataset, manifest, stepwise)
     horizon = rv.warmup[-1] if stepwise and rv.warmup else None
+    made: set[Path] = set()
 
     def where(rel: str, root: Path) -> Path:  # in the view, or staged until its bucket is shown
         d = _day_of(rel)
@@ -301,16 +306,16 @@ def build_view(
 
     for f in vm["files"]:
         if not (stepwise and _table_of(f["path"]) in STAFF_TABLES):
-            _place(dataset / f["path"], slot.view / f["path"], link)
+            _place(dataset / f["path"], slot.view / f["path"], link, made)
     for f in manifest["files"]:
         if f["path"].startswith("logs/"):
-            _place(dataset / f["path"], where(f["path"], Path()), link)
+            _place(dataset / f["path"], where(f["path"], Path()), link, made)
     for rel, digest in (features or {}).items():
         src = Path(features_root or "") / rel
         if sha256(src) != digest:
             raise SealError(f"shared feature table {src} changed after the bench wrote it (sha256 mismatch)")
-        _place(src, where(rel, Path("features")), link=False)  # a copy: a hard link could be chmod-ed back by its owner
-    rv.staged()
+        _place(src, where(rel, Path("features")), False, made)  # a copy: a hard link could be chmod-ed back by its owner
+    rv.staged(made)
     if horizon is not None:
         rv.show(horizon)
     else:  # everything is in place: read-only folders
@@ -322,8 +327,11 @@ def build_view(
 #: World tables of the staff a stepwise view holds as known at the end of its latest bucket (the
 #: files carry every future termination, role change, key rotation and revocation).
 STAFF_TABLES = ("employees", "employee_roles", "credentials")
-#: In a stepwise view: the latest bucket shown (written by the bench, last).
-SHOWN = ".shown"
+
+
+def shown(day: dt.date) -> str:
+    """In a stepwise view: the marker of bucket ``day``, moved in last when the bench shows it."""
+    return f".shown-{day.isoformat()}"
 
 
 def _table_of(rel: str) -> str:
@@ -373,10 +381,14 @@ class Reveal:
         self._written: dict[str, dt.date | None] = {}
         self._moves: dict[dt.date, list[Path]] = {}  # per staged bucket: its folders and files, relative to the stage
 
-    def staged(self) -> None:
+    def staged(self, made: set[Path]) -> None:
         """List what waits on the stage, per bucket: each stream's partition folder, each feature table (and make
         their parent folders in the view, so that showing is a rename)."""
         stage = self.slot.stage
+        if self.stepwise:
+            stage.mkdir(exist_ok=True)
+            for scored in self.scored:  # made now, moved in when the bucket is shown (one rename)
+                (stage / shown(scored)).touch()
         if not stage.is_dir():
             return
         found = [*stage.glob("logs/*/date=*"), *(p for p in stage.glob("features/**/*.parquet") if p.is_file())]
@@ -385,14 +397,16 @@ class Reveal:
             day = _day_of(rel.as_posix())
             if day is not None:
                 self._moves.setdefault(day, []).append(rel)
-                (self.slot.view / rel).parent.mkdir(parents=True, exist_ok=True)
+                if (self.slot.view / rel).parent not in made:
+                    (self.slot.view / rel).parent.mkdir(parents=True, exist_ok=True)
+                    made.add((self.slot.view / rel).parent)
 
     def next_day(self) -> dt.date | None:
         """The scored bucket to show next, or None when every one is shown."""
         return next((d for d in self.scored if self.shown is None or d > self.shown), None)
 
     def show(self, day: dt.date) -> None:
-        """Show every bucket up to ``day`` and the staff tables as known at its end (the marker :data:`SHOWN` last)."""
+        """Show every bucket up to ``day`` and the staff tables as known at its end (the marker :func:`shown` last)."""
         for d in sorted(d for d in self._moves if d <= day):
             for rel in self._moves.pop(d):
                 (self.slot.stage / rel).rename(self.slot.view / rel)
@@ -405,9 +419,9 @@ class Reveal:
                 os.chmod(tmp, 0o444)
                 tmp.replace(dst)
                 self._written[rel] = key
-        tmp = self.slot.view / f"{SHOWN}.part"
-        tmp.write_text(day.isoformat())
-        tmp.replace(self.slot.view / SHOWN)
+        marker = self.slot.stage / shown(day)
+        if marker.exists():
+            marker.rename(self.slot.view / shown(day))
         self.shown = day
 
     def events(self) -> int:

@@ -598,14 +598,14 @@ class RewritesHistory(UnissuedTokenRule):
 
 
 class HandsOverAFifo(UnissuedTokenRule):
-    """Leaves a FIFO where a bucket's alerts are handed over (``work/bucket.parquet``): the bench must neither block
+    """Leaves a FIFO where a bucket's alerts are handed over (``work/handover-<day>.parquet``): the bench must neither block
     on it nor take it for alerts."""
 
     def fit(self, view):
         original = pl.DataFrame.write_parquet
 
         def write_parquet(df: pl.DataFrame, file: Any, *a: Any, **k: Any) -> Any:
-            if str(file).endswith("bucket.parquet.part"):
+            if str(file).endswith("handover.part"):
                 return os.mkfifo(file)
             return original(df, file, *a, **k)
 

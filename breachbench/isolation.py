@@ -221,6 +221,7 @@ def _child(plan: _Slot, start: int) -> None:
     os.setsid()  # the slot's process group; the bench kills it whole
     sealing.die_with_parent(plan.parent)
     _detach_stdio()
+    sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
@@ -502,6 +503,7 @@ class _Supervisor:
     #: per dataset and bucket: the alerts handed over (their bytes, or a copy in the bench's part of the scratch), or
     #: why they could not be taken
     committed: dict[int, dict[dt.date, bytes | Path | str]] = field(default_factory=dict)
+    failure: str | None = None  # why the bench stopped the slot, when not for its limits
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -592,8 +594,12 @@ class _Supervisor:
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
-            if self._serve(cur):
-                served = time.perf_counter()
+            try:
+                if self._serve(cur):
+                    served = time.perf_counter()
+            except Exception as exc:  # the child may have damaged its view (its folders' flags, say): its row, not our crash
+                self.failure = f"the bench could not show the next bucket: {type(exc).__name__}: {exc}"
+                return cur, peak, Status.ERROR
             if time.perf_counter() - sampled >= 0.05:
                 sampled = time.perf_counter()
                 children, rss = sealing.proc_table()
@@ -616,6 +622,8 @@ class _Supervisor:
             )
         elif killed == Status.TIMEOUT:
             run.status, run.error = Status.TIMEOUT, f"still running after the limit of {self.timeout_s:g} s"
+        elif killed == Status.ERROR:
+            run.status, run.error, self.failure = Status.ERROR, self.failure, None
         else:
             run.status = Status.OOM if code == -9 else Status.ERROR
             run.error = f"the detector's process died (exit code {code})" + (

@@ -103,6 +103,30 @@ def set_child_subreaper(on: bool) -> bool:
     return bool(old.value)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> str | None:
+    """Clear this process's capabilities (effective, permitted, inheritable); None when done, else why not.
+
+    A bench run as root would otherwise hand them to the detector: CAP_LINUX_IMMUTABLE lets it
+    make its view's folders (or, through hard links, the bench's dataset files) immutable, which
+    Landlock does not cover, and CAP_DAC_OVERRIDE reads past file modes. With no_new_privs set
+    (:func:`restrict`) nothing gives them back.
+    """
+    if not sys.platform.startswith("linux"):
+        return "not Linux: capabilities not dropped"
+    data = (_CapData * 2)()
+    if _libc().capset(ctypes.byref(_CapHeader(0x20080522, 0)), data) != 0:  # _LINUX_CAPABILITY_VERSION_3
+        return f"capset failed: {os.strerror(ctypes.get_errno())}"
+    return None
+
+
 def die_with_parent(parent: int) -> None:
     """SIGKILL this process when ``parent`` exits (and now, if it already has)."""
     if sys.platform.startswith("linux"):

@@ -186,8 +186,19 @@ def _check_grid_space(cfg: BenchConfig, out: Path, points: list[GridPoint]) -> N
 
 
 def _point_config(cfg: BenchConfig, p: GridPoint) -> BenchConfig:
-    scen = [cfg.scenarios[p.index]] if p.index >= 0 else []
-    return cfg.model_copy(update={"seed": p.seed, "scenarios": scen})
+    """The config of grid point ``p``: its seed and scenario entry; in a sealed run, a secret of its own.
+
+    Derived from the run's secret and the point's label, the secret gives every dataset of a
+    sealed run a world of its own: datasets of one seed would otherwise share their world and
+    benign traffic, and a slot that reads two of them (one detector scores a run's datasets in
+    turn) could take the difference, which is the attack.
+    """
+    import hashlib
+
+    update: dict[str, Any] = {"seed": p.seed, "scenarios": [cfg.scenarios[p.index]] if p.index >= 0 else []}
+    if cfg.secret:
+        update["secret"] = hashlib.sha256(f"{cfg.secret}:{p.label}".encode()).hexdigest()
+    return cfg.model_copy(update=update)
 
 
 def chance_bars(chance: dict[str, Any] | None, budget: int | str) -> dict[str, float]:

@@ -611,3 +611,13 @@ class HandsOverAFifo(UnissuedTokenRule):
 
         pl.DataFrame.write_parquet = write_parquet  # type: ignore[method-assign]
         return super().fit(view)
+
+
+class HasCapabilities(UnissuedTokenRule):
+    """Fails naming its effective capabilities when it has any (a bench run as root must not pass them on)."""
+
+    def fit(self, view):
+        eff = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapEff"))
+        if int(eff, 16):
+            raise RuntimeError(f"the slot holds capabilities CapEff={eff}")
+        return super().fit(view)

@@ -18,7 +18,7 @@ import pytest
 
 from breachbench.cli import _kept_of_run
 from breachbench.config import ConfigError, load_config
-from breachbench.suite import SECRET_FILE, run_suite, sealed_seeds
+from breachbench.suite import SECRET_FILE, _point_config, grid, run_suite, sealed_seeds
 from simulator.engine import config_hash, generate
 
 TINY = Path(__file__).resolve().parent.parent / "configs" / "tiny.toml"
@@ -61,7 +61,9 @@ def test_a_run_makes_its_secret_private_to_its_folder(sealed_run: dict) -> None:
     assert len(secret) == 64 and int(secret, 16) > 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     manifest = json.loads((sealed_run["out"] / "dataset" / "manifest.json").read_text())
-    assert manifest["config"]["secret"] == secret and manifest["seed"] == sealed_run["cfg"].seed
+    sealed = sealed_seeds(sealed_run["cfg"], sealed_run["out"])
+    own = _point_config(sealed, grid(sealed, sealed_run["out"])[0]).secret  # the dataset's, derived from the run's
+    assert manifest["config"]["secret"] == own != secret and manifest["seed"] == sealed_run["cfg"].seed
     results = json.loads((sealed_run["out"] / "results.json").read_text())
     assert results["seeds"]["sealed"] is True and "secret" not in results["config"]
 
@@ -85,8 +87,25 @@ def test_a_second_run_into_the_folder_reuses_its_secret_and_datasets(sealed_run:
     elsewhere = tmp_path / "copy"
     elsewhere.mkdir()
     (elsewhere / SECRET_FILE).write_bytes((sealed_run["out"] / SECRET_FILE).read_bytes())
-    assert config_hash(sealed_seeds(sealed_run["cfg"], elsewhere).sim()) == hashes[0]
-    assert config_hash(sealed_seeds(sealed_run["cfg"], tmp_path / "fresh").sim()) != hashes[0]
+
+    def dataset_hash(folder: Path) -> str:
+        cfg = sealed_seeds(sealed_run["cfg"], folder)
+        return config_hash(_point_config(cfg, grid(cfg, folder)[0]).sim())
+
+    assert dataset_hash(elsewhere) == hashes[0]
+    assert dataset_hash(tmp_path / "fresh") != hashes[0]
+
+
+def test_every_dataset_of_a_sealed_run_has_a_world_of_its_own(tmp_path: Path) -> None:
+    """Datasets of one seed share their world and benign traffic when the seeds are public; a detector that scores two
+    of them in one process could diff them down to the attack. Sealed, each grid point has a secret of its own."""
+    default = TINY.parent / "default.toml"
+    sealed = sealed_seeds(load_config(default, ["suite.tuning_seeds=[9]"]), tmp_path)
+    points = grid(sealed, tmp_path)
+    roots = {_point_config(sealed, p).sim().root for p in points}
+    assert len(points) > 5 and len(roots) == len(points)
+    public = load_config(default, ["suite.seal_seeds=false"])
+    assert len({_point_config(public, p).sim().root for p in grid(public, tmp_path)}) == len(public.test_seeds)
 
 
 def test_the_default_suite_seals_its_seeds() -> None:

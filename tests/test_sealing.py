@@ -513,3 +513,30 @@ def test_a_fifo_handed_over_as_a_bucket_s_alerts_is_an_error(tiny_dataset: Path)
     r = run_isolated("bad_detectors:HandsOverAFifo", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "ERROR" and "not a plain file" in (r.error or ""), (r.status, r.error)
     assert r.alerts.height == 0 and time.perf_counter() - t < 60
+
+
+def test_a_slot_holds_no_capabilities(tiny_dataset: Path) -> None:
+    """Run as root, the bench would pass its capabilities on: CAP_LINUX_IMMUTABLE let a plugin make its view's folders
+    immutable (Landlock does not cover that ioctl), so that the bench could not show the next bucket and the run died.
+    (Where the bench does not run as root, there is nothing to drop and this passes either way.)"""
+    r = run_isolated("bad_detectors:HasCapabilities", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK", r.error
+
+
+def test_a_bucket_the_bench_cannot_show_is_that_dataset_s_error_row(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a slot did to its view, a bucket the bench fails to show gives that dataset an ERROR row; the other
+    datasets of the slot are scored by a fresh process, and the run goes on."""
+    show, calls = sealing.Reveal.show, {"n": 0}
+
+    def failing(self: sealing.Reveal, day: Any) -> None:
+        calls["n"] += 1
+        if self.dataset == tiny_dataset.resolve() and calls["n"] == 4 and day in self.scored:
+            raise PermissionError("planted: the folder became immutable")
+        show(self, day)
+
+    monkeypatch.setattr(sealing.Reveal, "show", failing)
+    from breachbench.isolation import run_isolated_many
+
+    first, second = run_isolated_many("unissued-token-v1", [tiny_dataset, tiny_dataset], timeout_s=120, memory_mb=4096)
+    assert first.status == "ERROR" and "could not show the next bucket" in (first.error or ""), first.error
+    assert second.status == "OK" and second.alerts.height > 0, second.error

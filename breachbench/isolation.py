@@ -55,7 +55,7 @@ MAX_ALERT_ROWS_PER_BUCKET = 1_000_000
 #: Most bytes the bench reads of a child's status file, and of its alerts per scored bucket.
 MAX_STATUS_BYTES = 1 << 20
 MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
-#: In a child's work folder: the bucket it asks to see next, and the alerts of the bucket it scored last.
+#: In a child's work folder: its request for the next bucket (named for it), holding the alerts of the bucket scored last.
 HANDOVER = "handover-{day}.parquet"
 #: Alerts handed over up to this size stay in the bench's memory; larger ones go to its part of the scratch.
 HANDOVER_IN_MEMORY = 256 << 10

@@ -374,8 +374,7 @@ def _kept_of_run(run_dir: Path | None) -> str:
         secret.unlink()
     return (
         f"kept {len(good)} complete dataset(s) that verify"
-        + (f" ({', '.join(good)}) and {secret} (their seeds' secret)" if good and secret.is_file() else "")
-        + (f" ({', '.join(good)})" if good and not secret.is_file() else "")
+        + (f" ({', '.join(good)})" + (f" and {secret} (their seeds' secret)" if secret.is_file() else "") if good else "")
         + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
     )
 

@@ -36,6 +36,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -315,12 +316,14 @@ def build_view(
     Raises:
         SealError: a feature table that no longer matches its recorded hash.
     """
-    manifest = json.loads((dataset / "manifest.json").read_text())
+    from breachbench.dataset import Dataset
+
+    rv = Reveal(slot, Dataset(dataset), stepwise)
+    manifest = rv.ds.manifest
     slot.view.mkdir(parents=True)
     slot.work.mkdir(parents=True)
     vm = view_manifest(manifest)
     (slot.view / "manifest.json").write_text(json.dumps(vm))
-    rv = Reveal(slot, dataset, manifest, stepwise)
     horizon = rv.warmup[-1] if stepwise and rv.warmup else None
     made: set[Path] = set()
 
@@ -386,22 +389,17 @@ class Reveal:
     """
 
     slot: SealedSlot
-    dataset: Path
-    manifest: dict
+    ds: Any  # the bench's Dataset (never handed to the detector)
     stepwise: bool
     shown: dt.date | None = None
 
     def __post_init__(self) -> None:
-        t = self.manifest["config"]["time"]
-        start, end = dt.date.fromisoformat(t["start"]), dt.date.fromisoformat(t["end"])
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
-        self.warmup, self.scored = days[: t["warmup_days"]], days[t["warmup_days"] :]
+        self.warmup, self.scored = self.ds.warmup, self.ds.scored
+        files = self.ds.manifest["files"]
         self._staff = [
-            f["path"]
-            for f in self.manifest["files"]
-            if self.stepwise and f["path"].startswith("world/") and _table_of(f["path"]) in STAFF_TABLES
+            f["path"] for f in files if self.stepwise and f["path"].startswith("world/") and _table_of(f["path"]) in STAFF_TABLES
         ]
-        self._digests = {f["path"]: f["sha256"] for f in self.manifest["files"]}
+        self._digests = {f["path"]: f["sha256"] for f in files}
         self._written: dict[str, dt.date | None] = {}
         self._moves: dict[dt.date, list[Path]] = {}  # per staged bucket: its folders and files, relative to the stage
 
@@ -435,8 +433,8 @@ class Reveal:
             for rel in self._moves.pop(d):
                 (self.slot.stage / rel).rename(self.slot.view / rel)
         for rel in self._staff:
-            key, known = _known(self.dataset / rel, self._digests[rel], self.manifest["config"]["time"]["timezone"], day)
-            if self._written.get(rel, "none") != key:
+            key, known = _known(self.ds.root / rel, self._digests[rel], self.ds.timezone, day)
+            if rel not in self._written or self._written[rel] != key:
                 dst = self.slot.view / rel
                 tmp = dst.with_name(f".{dst.name}.part")
                 tmp.write_bytes(known)
@@ -450,10 +448,7 @@ class Reveal:
 
     def events(self) -> int:
         """Log rows of the scored buckets (from the bench's manifest, not from the detector)."""
-        names = {f"date={d.isoformat()}" for d in self.scored}
-        return sum(
-            f["rows"] for f in self.manifest["files"] if f["path"].startswith("logs/") and f["path"].split("/")[2] in names
-        )
+        return int(self.ds.event_count(self.scored))
 
 
 #: Per world file (by SHA-256): the days its as-of table changes on, and its bytes as known after each

@@ -530,7 +530,7 @@ def test_a_bucket_the_bench_cannot_show_is_that_dataset_s_error_row(tiny_dataset
 
     def failing(self: sealing.Reveal, day: Any) -> None:
         calls["n"] += 1
-        if self.dataset == tiny_dataset.resolve() and calls["n"] == 4 and day in self.scored:
+        if self.ds.root == tiny_dataset.resolve() and calls["n"] == 4 and day in self.scored:
             raise PermissionError("planted: the folder became immutable")
         show(self, day)
 

@@ -39,9 +39,11 @@ def _alerts(frame: pl.DataFrame, bucket: dt.date | None, kind: str, reason: str)
 
 
 def foreign_ip(view: View) -> pl.DataFrame:
-    """Any source address outside Korea."""
+    """Any source address outside the company's home country."""
+    from detectors.features import foreign
+
     parts = [
-        view.logs(s, current_only=True).filter(pl.col("country") != "KR").select(pl.col("src_ip").alias("entity_id"))
+        view.logs(s, current_only=True).filter(foreign(view.timezone)).select(pl.col("src_ip").alias("entity_id"))
         for s in UNIT_STREAMS
     ]
     ips = pl.concat(parts).collect().group_by("entity_id").len().rename({"len": "score"})

@@ -15,6 +15,7 @@ import polars as pl
 
 from detectors.view import View
 from simulator.schema import ENTITY_COLUMNS
+from simulator.zones import zone_country
 
 #: Bumped whenever the features change (cached tables are keyed by it).
 FEATURE_VERSION = 2
@@ -77,7 +78,7 @@ def gateway_feature_tables(
         hour = pl.col("ts").dt.convert_time_zone(timezone).dt.hour()
     else:
         hour = ((pl.col("ts").dt.epoch("us") + offset) // 3_600_000_000) % 24
-    flags = {"foreign": pl.col("country") != "KR", "night": hour < 6, "sensitive": pl.col("endpoint").is_in(SENSITIVE)}
+    flags = {"foreign": foreign(timezone), "night": hour < 6, "sensitive": pl.col("endpoint").is_in(SENSITIVE)}
     keys = dict.fromkeys(["bucket", *(ENTITY_COLUMNS[k] for k in kinds), "token_id", "customer_id", "src_ip"])
     per_session = gateway.group_by(*keys).agg(
         n=pl.len(),
@@ -93,6 +94,15 @@ def gateway_feature_tables(
         .lazy()
     )
     return dict(zip(kinds, pl.collect_all([_from_sums(sums, k) for k in kinds]), strict=True))
+
+
+def foreign(timezone: str) -> pl.Expr:
+    """Whether a row's ``country`` is not the home country of ``timezone`` (null where ``country`` is; false
+    everywhere else when the zone names no country, as ``UTC`` does: no row counts as foreign then)."""
+    home = zone_country(timezone)
+    if home is None:
+        return pl.when(pl.col("country").is_not_null()).then(False)
+    return pl.col("country") != home
 
 
 def _from_sums(sums: pl.LazyFrame, kind: str) -> pl.LazyFrame:

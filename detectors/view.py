@@ -26,6 +26,9 @@ class View:
         bucket: the bucket being scored, or None while fitting.
         buckets: every visible bucket, oldest first (the last one is ``bucket`` when scoring).
         timezone: the company's time zone (buckets are its calendar days).
+        home_country: the company's home country (ISO 3166 code, ``KR`` for ``Asia/Seoul``), the
+            country of its time zone and of its domestic rows; None for a zone without a country
+            (``UTC``, which an imported dataset may carry).
         feature_cache: a folder of shared feature tables the bench computed for this dataset
             (read by :func:`detectors.features.feature_table`), or None.
     """
@@ -52,6 +55,13 @@ class View:
         self.timezone = timezone
         self.dataset_id = dataset_id
         self.feature_cache = feature_cache
+
+    @property
+    def home_country(self) -> str | None:
+        """The company's home country (see the class); rows whose ``country`` differs are foreign."""
+        from simulator.zones import zone_country
+
+        return zone_country(self.timezone)
 
     @classmethod
     def open(cls, dataset: Path, upto: dt.date, bucket: dt.date | None = None, *, feature_cache: Path | None = None) -> View:

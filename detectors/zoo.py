@@ -14,7 +14,7 @@ import polars as pl
 
 from detectors.adapters import from_estimator
 from detectors.contract import empty_alerts
-from detectors.features import SENSITIVE
+from detectors.features import SENSITIVE, foreign
 
 
 def _alerts(df: pl.DataFrame, bucket: dt.date, kind: str, reason: pl.Expr | str) -> pl.DataFrame:
@@ -335,10 +335,7 @@ class IpRotationDetector:
         """Distinct foreign IPs per key, distinct ASNs per customer."""
         g = view.logs("gateway", current_only=True)
         keys = (
-            g.filter(pl.col("country") != "KR")
-            .group_by("key_id")
-            .agg(score=pl.col("src_ip").n_unique().cast(pl.Float64))
-            .collect()
+            g.filter(foreign(view.timezone)).group_by("key_id").agg(score=pl.col("src_ip").n_unique().cast(pl.Float64)).collect()
         )
         cust = (
             g.group_by("customer_id").agg(score=pl.col("asn").n_unique().cast(pl.Float64)).filter(pl.col("score") > 1).collect()

@@ -8,16 +8,13 @@ exclusive.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import importlib.resources
-import zoneinfo
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simulator.units import ROLES
+from simulator.zones import _zone_countries, zone_country
 
 
 class Frozen(BaseModel):
@@ -118,29 +115,6 @@ class WorldConfig(Frozen):
         if self.orphaned_keys > self.signing_keys:
             raise ValueError(f"orphaned_keys={self.orphaned_keys} must be <= signing_keys={self.signing_keys}")
         return self
-
-
-@functools.cache
-def _zone_countries() -> dict[str, str]:
-    """IANA ``zone.tab``: zone name -> ISO 3166 country code, from the time zone database that
-    :class:`~zoneinfo.ZoneInfo` reads (the system's ``TZPATH`` first, then the ``tzdata`` package)."""
-    for path in (Path(d, "zone.tab") for d in zoneinfo.TZPATH):
-        if path.is_file():
-            return _parse_zone_tab(path.read_text(encoding="utf-8"))
-    try:
-        return _parse_zone_tab(importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8"))
-    except (ModuleNotFoundError, FileNotFoundError):
-        return {}
-
-
-def _parse_zone_tab(text: str) -> dict[str, str]:
-    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
-    return {row[2]: row[0] for row in rows if len(row) >= 3}
-
-
-def zone_country(timezone: str) -> str | None:
-    """The ISO 3166 country of an IANA time zone (``Asia/Seoul`` -> ``KR``), None when it has none (``UTC``)."""
-    return _zone_countries().get(timezone)
 
 
 def home_country(timezone: str) -> str:

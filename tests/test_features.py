@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from detectors.features import SENSITIVE, gateway_feature_tables, gateway_features, with_issuance
+from detectors.features import SENSITIVE, feature_table, gateway_feature_tables, gateway_features, with_issuance
 from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS
+from simulator.zones import zone_country
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _one_step(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, kind: str) -> pl.DataFrame:
@@ -35,7 +39,7 @@ def _one_step(gateway: pl.LazyFrame, auth: pl.LazyFrame, timezone: str, kind: st
             tokens=pl.col("token_id").n_unique().cast(pl.Float64),
             ips=pl.col("src_ip").n_unique().cast(pl.Float64),
             unissued_share=(~pl.col("issued")).mean().cast(pl.Float64),
-            foreign_share=(pl.col("country") != "KR").mean().cast(pl.Float64),
+            foreign_share=(pl.col("country") != zone_country(timezone)).mean().cast(pl.Float64),
             night_share=(pl.col("hour") < 6).mean().cast(pl.Float64),
             sensitive_share=pl.col("endpoint").is_in(SENSITIVE).mean().cast(pl.Float64),
             records=pl.col("records_returned").sum().cast(pl.Float64),
@@ -109,3 +113,31 @@ def test_local_hours_hold_across_clock_changes(zone: str, start: dt.datetime) ->
     together = gateway_feature_tables(gw, auth, zone, KINDS)
     for kind in KINDS:
         assert_frame_equal(together[kind], _one_step(gw, auth, zone, kind), check_exact=True)
+
+
+def test_foreign_is_another_country_than_the_zones(tmp_path: Path) -> None:
+    """A company on New York time: its domestic rows carry US, so the features, the rotation detector and the
+    foreign-IP shortcut count rows of other countries as foreign (with Korea written in, every row was)."""
+    from breachbench.audit import foreign_ip
+    from breachbench.config import load_config
+    from breachbench.dataset import Dataset
+    from detectors.zoo import IpRotationDetector
+    from simulator.engine import generate
+
+    over = ["time.timezone=America/New_York", "world.customers=1500", "world.employees=120", "time.end=2025-04-16"]
+    ds = Dataset.open(generate(load_config(REPO / "configs" / "tiny.toml", over).sim(), tmp_path / "ny", workers=1))
+    day = ds.buckets[-1]
+    view = ds.view(day, day)
+    assert view.home_country == "US"
+    gw = view.logs("gateway", current_only=True).collect()
+    abroad = gw.filter(pl.col("country") != "US")
+    assert 0 < abroad.height < 0.1 * gw.height  # mostly domestic, a few customers abroad
+    table = feature_table(view, "ip")
+    want = gw.group_by("src_ip").agg(share=(pl.col("country") != "US").mean())
+    got = table.join(want, left_on="entity_id", right_on="src_ip", how="left")
+    assert got.height == want.height and (got["foreign_share"] == got["share"]).all()
+    keys = IpRotationDetector().score(view).filter(pl.col("entity_kind") == "key")
+    per_key = abroad.group_by("key_id").agg(pl.col("src_ip").n_unique().cast(pl.Float64).alias("n"))
+    assert keys.join(per_key, left_on="entity_id", right_on="key_id").select((pl.col("score") == pl.col("n")).all()).item()
+    assert keys.height == per_key.height
+    assert set(foreign_ip(view)["entity_id"]) >= set(abroad["src_ip"])

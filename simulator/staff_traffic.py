@@ -164,6 +164,11 @@ def _ips(net: tuple[int, int, int], u: np.ndarray) -> np.ndarray:
 TICKET_KINDS = {"contact": 0, "export": 1, "on_call": 2, "migration": 3, "batch_export": 4, "campaign": 5}
 #: Share of the days an employee works remotely (VPN) and, then, from their personal device.
 REMOTE_SHARE = 0.2
+#: Logins after the first of a working day, per employee at work (Poisson): a lapsed single sign-on
+#: session or a dropped VPN signs in again from the day's address, some time into the day. Without
+#: them no employee ever logged in twice a day, and any second session of an attack (a night one, a
+#: takeover) gave its account away by its login alone.
+RELOGINS_PER_DAY = 0.3
 PERSONAL_DEVICE_SHARE = 0.1
 #: Share of analysts' exports run without a ticket (ad-hoc requests), as ticketing audits find.
 EXPORT_UNTICKETED = 0.1
@@ -304,7 +309,7 @@ def staff_day(
     t0 = utc_micros(day, cfg.time.timezone)
     drawn = plan_work_day(cfg, ctx, day_index, benign, r)
     work = work or drawn
-    auth = [_employee_logins(ctx, work, t0)]
+    auth = [_employee_logins(ctx, work, t0), _relogins(cfg, ctx, work, t0, day_index)]
     keys = _api_key_uses(ctx, work, t0, r)
     if keys is not None:
         auth.append(keys)
@@ -330,6 +335,25 @@ def _employee_logins(ctx: StaffContext, work: WorkDay, t0: int) -> pl.DataFrame:
             "ip": work.ip,
             "country": work.country.tolist(),
             "_benign": work.tags.tolist(),
+        },
+        schema_overrides={"_benign": pl.String},
+    )
+
+
+def _relogins(cfg: SimConfig, ctx: StaffContext, work: WorkDay, t0: int, day_index: int) -> pl.DataFrame:
+    """Logins later in the working day (:data:`RELOGINS_PER_DAY`), from the day's address: a minute to
+    eight hours after work starts. Drawn from a stream of their own, so the day's other rows stay as drawn."""
+    r = rng(cfg.root, "staff-relogin", day_index)
+    n = r.poisson(RELOGINS_PER_DAY, len(work.who))
+    pos = np.repeat(np.arange(len(work.who)), n)
+    return pl.DataFrame(
+        {
+            "ts": _in_day(work.start[pos] + r.integers(60 * SEC, 8 * HOUR, len(pos)), t0),
+            "event": ["employee_login"] * len(pos),
+            "employee_id": ctx.ids[work.who[pos]],
+            "ip": work.ip[pos],
+            "country": work.country[pos].tolist(),
+            "_benign": work.tags[pos].tolist(),
         },
         schema_overrides={"_benign": pl.String},
     )

@@ -227,3 +227,15 @@ def test_attack_logins_are_timed_as_routine_logins(every_staff_scenario: dict[st
         at = logins.select("world", "employee_id", ts=pl.col("ts") + pl.duration(seconds=gap_s))
         hit = admin.join(at, on=["world", "employee_id", "ts"], how="semi")
         assert hit.height == 0, (gap_s, hit.select("world", "employee_id", "ts", "attack"))
+
+
+def test_a_second_login_of_the_day_is_routine(every_staff_scenario: dict[str, pl.DataFrame]) -> None:
+    """Employees log in again later in the day now and then, so a second login does not mark an attack's account
+    (until data version 9 no benign employee ever logged in twice a day): among employee-days with more than one
+    login, the benign ones far outnumber those with attack rows."""
+    logins = every_staff_scenario["auth"].filter(pl.col("event") == "employee_login")
+    day = pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().alias("day")
+    per = logins.group_by("world", "employee_id", day).agg(n=pl.len(), attack=pl.col("attack").any())
+    multi = per.filter(pl.col("n") > 1)
+    attack, benign = multi.filter(pl.col("attack")).height, multi.filter(~pl.col("attack")).height
+    assert attack > 0 and benign > 3 * attack, (attack, benign)

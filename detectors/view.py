@@ -17,6 +17,7 @@ import polars as pl
 
 from simulator import layout
 from simulator.schema import LOG_STREAMS, WORLD_TABLES
+from simulator.zones import zone_country
 
 
 class View:
@@ -59,8 +60,6 @@ class View:
     @property
     def home_country(self) -> str | None:
         """The company's home country (see the class); rows whose ``country`` differs are foreign."""
-        from simulator.zones import zone_country
-
         return zone_country(self.timezone)
 
     @classmethod

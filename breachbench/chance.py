@@ -1,8 +1,12 @@
 """Chance lines: what a ranking that knows nothing scores, per dataset, budget and metric.
 
-The ranking is uniform over each bucket's universe (every unit of the bucket's own rows in
-``UNIT_STREAMS``, the units the ``random`` detector ranks), so its top ``k`` is a uniform
-``k``-subset of the bucket. How many actor and victim units of each incident such a subset
+A blind ranking is uniform over each bucket's universe (every unit of the bucket's own rows in
+``UNIT_STREAMS``, the units the ``random`` detector ranks), or over the units of one entity kind
+only: a detector that alerts on ten random employees a day knows nothing about the attack but
+does know that staff scenarios have employee actors, and that alone lifts it above a ranking of
+every unit. Each scenario's line is the blind ranking (any unit, or one kind) whose line reaches
+highest (:func:`chance_lines`), so no detection score counts what knowing a kind earns.
+A ranking's top ``k`` is a uniform ``k``-subset of the bucket's units. How many actor and victim units of each incident such a subset
 holds follows a multivariate hypergeometric law; each draw picks one subset per scored bucket
 (numpy, vectorised over draws) and yields the same sufficient statistics a detector's run
 yields: incidents caught, timeliness, harm before detection, false alerts, victims flagged.
@@ -29,6 +33,7 @@ from breachbench.scoring import (
     profile_names,
     timeliness,
 )
+from simulator.schema import ENTITY_KINDS
 
 #: Percentiles of the draws reported as a chance line's spread.
 SPREAD = (2.5, 97.5)
@@ -171,16 +176,35 @@ class _Units:
     col: dict[int, int]  # incident id -> column of the truth frame
 
 
+#: What a blind ranking ranks: every unit of a bucket, or the units of one entity kind.
+ANY = "any"
+BLIND_KINDS: tuple[str, ...] = (ANY, *ENTITY_KINDS)
+
+
 def chance_draws(
-    truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
+    truth: Truth,
+    budgets: list[int],
+    draws: int = 1000,
+    seed: int = 0,
+    profile: str = "standard",
+    ap_draws: int = 200,
+    kind: str = ANY,
 ) -> dict[int, ChanceDraws]:
-    """The uniform ranking's draws on one dataset at each budget (detection parts under ``profile``'s harm)."""
+    """The uniform ranking's draws on one dataset at each budget (detection parts under ``profile``'s harm).
+
+    ``kind`` restricts the ranking to the units of one entity kind (:data:`BLIND_KINDS`); a
+    dataset without units of that kind gives a line that never alerts.
+    """
     if truth.universe_units is None:
         raise ValueError("chance lines need the truth's universe units (Truth.of a dataset)")
+    if kind not in BLIND_KINDS:
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)}")
     rng = np.random.default_rng(seed)
     fr = truth.frame
-    uni = truth.universe_units.group_by("bucket").len()
-    in_uni = truth.universe_units.select(KEYS)
+    universe = truth.universe_units if kind == ANY else truth.universe_units.filter(pl.col("entity_kind") == kind)
+    n_universe = universe.height
+    uni = universe.group_by("bucket").len()
+    in_uni = universe.select(KEYS)
     actors = _groups(truth.actors.join(in_uni, on=KEYS, how="semi"))
     victims = _groups(truth.victims.join(in_uni, on=KEYS, how="semi"))
     units = _Units(
@@ -193,10 +217,21 @@ def chance_draws(
     n_vic = truth.victims.select(KEYS).unique().height
     a_in = truth.actors.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
     v_in = truth.victims.select(KEYS).unique().join(in_uni, on=KEYS, how="semi").height
-    ap = _ap_draws(truth.universe, n_act, a_in, ap_draws, rng)
-    ap_v = _ap_draws(truth.universe, n_vic, v_in, ap_draws, rng)
-    ranking = _Ranking(ap, chance_average_precision(truth.universe, n_act, a_in), ap_v, n_vic)
+    ap = _ap_draws(n_universe, n_act, a_in, ap_draws, rng)
+    ap_v = _ap_draws(n_universe, n_vic, v_in, ap_draws, rng)
+    ranking = _Ranking(ap, chance_average_precision(n_universe, n_act, a_in), ap_v, n_vic)
     return {k: _chance_at(truth, k, _draw_budget(truth, units, k, draws, rng), profile, ranking) for k in sorted(set(budgets))}
+
+
+def chance_draws_by_kind(
+    truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
+) -> dict[str, dict[int, ChanceDraws]]:
+    """:func:`chance_draws` for every blind ranking of :data:`BLIND_KINDS` (each kind its own random stream)."""
+    out = {}
+    for j, kind in enumerate(BLIND_KINDS):
+        s = seed if kind == ANY else int(np.random.SeedSequence([seed, j]).generate_state(1, np.uint64)[0])
+        out[kind] = chance_draws(truth, budgets, draws, s, profile, ap_draws, kind)
+    return out
 
 
 class _Ranking(NamedTuple):
@@ -314,44 +349,80 @@ def headline_draws(per_scenario: dict[str, ChanceDraws]) -> np.ndarray:
         return np.nanmean(scores, axis=0)
 
 
-def _scenario_line(d: ChanceDraws) -> dict[str, Any]:
-    line = {m: summary(v) for m, v in d.metrics().items()}
+def _scenario_line(d: ChanceDraws, kind: str, raw_by_kind: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    line: dict[str, Any] = {m: summary(v) for m, v in d.metrics().items()}
     line["detection_score_raw"] = line["detection_score"]
     line["detection_score"] = summary(above_chance_draws(d))
+    line["kind"] = kind
+    line["raw_by_kind"] = raw_by_kind
     return line
 
 
-def chance_lines(
-    per_dataset: dict[str, dict[int, ChanceDraws]], scenario_of: dict[str, str], headline_budget: int
-) -> dict[str, Any]:
+def _by_kind(per_dataset: dict[str, Any]) -> dict[str, dict[str, dict[int, ChanceDraws]]]:
+    """label -> kind -> budget -> draws; draws of one ranking (budget -> draws) count as the ``any`` kind."""
+    out = {}
+    for label, v in per_dataset.items():
+        first = next(iter(v), None)
+        out[label] = {ANY: v} if isinstance(first, int) else v
+    return out
+
+
+def _reach(d: ChanceDraws) -> tuple[float, float]:
+    """How high a blind ranking's line reaches: the top of its raw detection score line, then its mean (NaN as -1)."""
+    raw = d.detection_parts()[3]
+    bar = chance_bar(raw)
+    mean = summary(raw)["mean"]
+    return (-1.0 if bar is None else bar, -1.0 if mean is None else mean)
+
+
+def best_kind(per_kind: dict[str, ChanceDraws]) -> str:
+    """The blind ranking whose raw detection score line reaches highest (its top, then its mean; ``any`` wins ties)."""
+    order = [k for k in BLIND_KINDS if k in per_kind] + sorted(k for k in per_kind if k not in BLIND_KINDS)
+    return max(order, key=lambda k: (_reach(per_kind[k]), -order.index(k)))
+
+
+def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headline_budget: int) -> dict[str, Any]:
     """The run's chance lines (as ``results.json`` carries them): per budget, overall and per scenario.
 
-    Overall figures pool every dataset as the leaderboard does; ``detection_score`` is the
-    equal-weight mean over scenarios of scores above chance, like the headline. Per scenario,
-    ``detection_score_raw`` is the raw score's line and ``detection_score`` the line of the score
-    above chance (what chance earns on the leaderboard's scale: 0 in all but the top
+    ``per_dataset`` maps a dataset's label to its draws per blind kind and budget
+    (:func:`chance_draws_by_kind`), or to one ranking's draws per budget (:func:`chance_draws`).
+    Per scenario and budget the line is the blind ranking that reaches highest (:func:`best_kind`,
+    named in ``kind``; ``raw_by_kind`` gives every ranking's raw line). Overall figures pool every
+    dataset under its scenario's ranking as the leaderboard pools detectors; ``detection_score``
+    is the equal-weight mean over scenarios of scores above chance, like the headline. Per
+    scenario, ``detection_score_raw`` is the raw score's line and ``detection_score`` the line of
+    the score above chance (what chance earns on the leaderboard's scale: 0 in all but the top
     ``100 - SPREAD[1]`` percent of draws); ``detection_score_raw``'s ``hi`` is the bar that
     scores above chance count from (:func:`chance_bar`).
     """
-    budgets = sorted({k for d in per_dataset.values() for k in d})
+    kinds = _by_kind(per_dataset)
+    budgets = sorted({k for d in kinds.values() for by_k in d.values() for k in by_k})
+    first = next((by_k for d in kinds.values() for by_k in d.values() if by_k), None)
     out: dict[str, Any] = {
-        "method": "uniform ranking of each bucket's universe, multivariate hypergeometric draws",
-        "draws": int(len(next(iter(next(iter(per_dataset.values())).values())).detected)) if per_dataset else 0,
+        "method": "uniform ranking of each bucket's units, or of one entity kind's units (per scenario the one that "
+        "reaches highest), multivariate hypergeometric draws",
+        "draws": int(len(next(iter(first.values())).detected)) if first else 0,
         "spread": list(SPREAD),
         "budget": headline_budget,
         "by_budget": {},
     }
     for k in budgets:
-        scen: dict[str, list[ChanceDraws]] = {}
-        for label, by_k in per_dataset.items():
-            scen.setdefault(scenario_of[label], []).append(by_k[k])
-        pooled = {s: pool(v) for s, v in scen.items()}
-        allp = pool([d for v in scen.values() for d in v])
+        scen: dict[str, dict[str, list[ChanceDraws]]] = {}
+        for label, per_kind in kinds.items():
+            for kind, by_k in per_kind.items():
+                scen.setdefault(scenario_of[label], {}).setdefault(kind, []).append(by_k[k])
+        pooled_kinds = {s: {kind: pool(v) for kind, v in per.items()} for s, per in scen.items()}
+        chosen = {s: best_kind(per) for s, per in pooled_kinds.items()}
+        pooled = {s: pooled_kinds[s][chosen[s]] for s in pooled_kinds}
+        allp = pool([d for s, per in scen.items() for d in per[chosen[s]]])
         overall = {m: summary(v) for m, v in allp.metrics().items() if m not in ("detection_score",)}
         overall["detection_score"] = summary(headline_draws(pooled))
         overall["auprc"]["expected"] = allp.auprc_expected
         out["by_budget"][str(k)] = {
             "overall": overall,
-            "by_scenario": {s: _scenario_line(d) for s, d in sorted(pooled.items())},
+            "by_scenario": {
+                s: _scenario_line(d, chosen[s], {kind: summary(v.detection_parts()[3]) for kind, v in pooled_kinds[s].items()})
+                for s, d in sorted(pooled.items())
+            },
         }
     return out

@@ -331,11 +331,14 @@ def _sealing(payload: dict[str, Any]) -> str:
 def matrix_html(payload: dict[str, Any]) -> str:
     """The scenario x detector matrix: caught, median days to detect and exposure prevented per cell, shaded by the
     scenario's detection score above its chance bar."""
-    from breachbench.report import scenario_matrix
+    from breachbench.report import kind_note, scenario_matrix
 
     m = scenario_matrix(payload)
     rows = {r["detector"]: r for r in payload["results"]}
-    head = "".join(f"<th>{html.escape(s)}<br><small>chance bar {_fmt(m['bars'].get(s))}</small></th>" for s in m["scenarios"])
+    head = "".join(
+        f"<th>{html.escape(s)}<br><small>chance bar {_fmt(m['bars'].get(s))}{html.escape(kind_note(m, s))}</small></th>"
+        for s in m["scenarios"]
+    )
     body = []
     for d in m["detectors"]:
         r = rows[d]

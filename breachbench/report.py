@@ -19,8 +19,8 @@ GLOSSARY: dict[str, str] = {
     "status": "OK, or why the detector failed (ERROR, TIMEOUT, OOM) on at least one dataset; a failed detector scores nothing.",
     "detection score": "The headline, 0 to 100. Per scenario the mean of caught, timely and prevent, counted above that scenario's chance bar (100 x (raw - bar) / (100 - bar), never below 0), then the plain mean over scenarios, so every scenario weighs the same. Null scores 0, the oracle 100.",
     "raw score": "A scenario's detection score before the chance bar is subtracted: 100 x the mean of caught, timely and prevent.",
-    "chance bar": "Per scenario, the raw score that 97.5% of blind (uniform) rankings stay under at the run's budget; only the part of a raw score above it counts.",
-    "chance (uniform)": "The leaderboard row of a ranking that knows nothing: the mean of many uniform draws, with the 2.5-97.5 percentiles of the draws in brackets.",
+    "chance bar": "Per scenario, the raw score that 97.5% of blind rankings stay under at the run's budget (the blind ranking that reaches highest: uniform over every unit of a bucket, or over one entity kind's units); only the part of a raw score above it counts.",
+    "chance (blind)": "The leaderboard row of rankings that know nothing about the attack: per scenario the blind ranking that reaches highest (uniform over every unit of a bucket, or over the units of one entity kind, say ten random employees a day), the mean of many draws with their 2.5-97.5 percentiles in brackets.",
     "caught": "The share of incidents detected: an analyst reading the top k units of each day sees at least one of the insider's own units (accounts, credentials, own addresses) while the incident runs.",
     "timely": "Per incident 1 - (days from its first detectable day to detection) / (its detectable window in days), 0 when missed; the mean over incidents.",
     "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in docs/metrics.md) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
@@ -112,7 +112,7 @@ def chance_row(chance: dict[str, Any] | None, budget: int) -> dict[str, Any] | N
         "false_alerts_per_bucket": "false_alerts_per_bucket",
         "victims_flagged_share": "victims_flagged_share",
     }
-    row: dict[str, Any] = {"detector": "chance (uniform)", "status": "OK", "ci": {}, "chance": True}
+    row: dict[str, Any] = {"detector": "chance (blind)", "status": "OK", "ci": {}, "chance": True}
     for k, src in keys.items():
         if src in line:
             row[k] = line[src]["mean"]
@@ -156,7 +156,7 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
         "then the equal-weight mean over scenarios (0 = null, 100 = oracle). op score: harm-weighted cost, 0 = null, "
         "100 = alert in the first detectable bucket with no false alert (standard cost profile). Brackets: 95% bootstrap "
         "intervals (detection score: incidents resampled within scenarios; others: runs resampled); for the chance row, "
-        "the 2.5-97.5 percentiles of a uniform ranking's draws. `oracle` reads truth: it is an anchor, not a detector.\n"
+        "the 2.5-97.5 percentiles of the blind rankings' draws. `oracle` reads truth: it is an anchor, not a detector.\n"
     )
     extra = ["", "```", *stability_lines(payload), "```"] if payload else []
     glossary = ["", "## Glossary", "", *(f"- **{h}**: {GLOSSARY[h]}" for _, h, _ in COLUMNS if h in GLOSSARY), ""]
@@ -303,7 +303,7 @@ def scenario_cells(
 
 def scenario_matrix(payload: dict[str, Any]) -> dict[str, Any]:
     """Scenario x detector: every detector's cells per scenario, the chance bar per scenario, detectors in headline order."""
-    from breachbench.suite import chance_bars
+    from breachbench.suite import chance_bars, chance_kinds
 
     rows = ordered(payload["results"])
     scen = sorted({s for r in rows if r["status"] == "OK" for s in r.get("by_scenario", {})})
@@ -313,6 +313,7 @@ def scenario_matrix(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "scenarios": scen,
         "bars": bars,
+        "bar_kinds": chance_kinds(payload.get("chance"), payload.get("budget", 10)),
         "detectors": [r["detector"] for r in rows],
         "cells": {r["detector"]: {s: scenario_cells(r, s, bars, n, conf) for s in scen} for r in rows},
     }
@@ -408,6 +409,16 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
     return out
 
 
+#: How a chance line's blind ranking reads in prose (its entity kind, plural).
+_KIND_WORDS = {"employee": "employees", "customer": "customers", "ip": "addresses", "key": "keys", "token": "tokens"}
+
+
+def kind_note(m: dict[str, Any], scenario: str) -> str:
+    """`` (random employees)`` when a scenario's chance line ranks one entity kind only (:func:`scenario_matrix`), else nothing."""
+    kind = m.get("bar_kinds", {}).get(scenario)
+    return f" (random {_KIND_WORDS.get(kind, kind)})" if kind and kind != "any" else ""
+
+
 def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> list[str]:
     """Scenario ``s``'s best detector above chance (with those tied), or that none scores above chance; empty when none scored."""
     ranked = sorted(
@@ -418,7 +429,7 @@ def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> lis
         return []
     r, c = ranked[0]
     bar = m["bars"].get(s)
-    bar_text = f"; chance bar {bar:.1f} raw" if bar is not None else ""
+    bar_text = f"; chance bar {bar:.1f} raw{kind_note(m, s)}" if bar is not None else ""
     if c["score"] <= 0:
         return [f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text})."]
     ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]

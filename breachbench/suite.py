@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from breachbench.chance import chance_draws, chance_lines
+from breachbench.chance import chance_draws_by_kind, chance_lines
 from breachbench.config import BenchConfig, ConfigError
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated_many, shared_features
@@ -205,6 +205,12 @@ def chance_bars(chance: dict[str, Any] | None, budget: int | str) -> dict[str, f
     """Per scenario: the top of its chance line at ``budget``, the raw score the headline counts from (empty without chance lines)."""
     by_scen = ((chance or {}).get("by_budget", {}).get(str(budget)) or {}).get("by_scenario", {})
     return {s: float(hi) for s, line in by_scen.items() if (hi := (line.get("detection_score_raw") or {}).get("hi")) is not None}
+
+
+def chance_kinds(chance: dict[str, Any] | None, budget: int | str) -> dict[str, str]:
+    """Per scenario: which blind ranking its chance line at ``budget`` is (``any`` or an entity kind; empty without one)."""
+    by_scen = ((chance or {}).get("by_budget", {}).get(str(budget)) or {}).get("by_scenario", {})
+    return {s: str(line["kind"]) for s, line in by_scen.items() if line.get("kind")}
 
 
 def _pooled_by_budget(runs: list[dict[str, Any]], k: str, profile: str, chance: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -549,7 +555,7 @@ def _chance(cfg: BenchConfig, tests: list[GridPoint], truths: dict[str, Truth]) 
     budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
     return chance_lines(
         {
-            p.label: chance_draws(
+            p.label: chance_draws_by_kind(
                 truths[p.label], budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile
             )
             for p in tests

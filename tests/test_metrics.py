@@ -18,7 +18,18 @@ import polars as pl
 import pytest
 from test_suite import _compare
 
-from breachbench.chance import ChanceDraws, above_chance_draws, chance_bar, chance_draws, pool, summary
+from breachbench.chance import (
+    ANY,
+    ChanceDraws,
+    above_chance_draws,
+    best_kind,
+    chance_bar,
+    chance_draws,
+    chance_draws_by_kind,
+    chance_lines,
+    pool,
+    summary,
+)
 from breachbench.config import load_config
 from breachbench.dataset import Dataset, unit_roles
 from breachbench.report import print_leaderboard
@@ -37,7 +48,7 @@ from breachbench.stats import headline, split_half
 from breachbench.suite import ensure_dataset, grid
 from detectors.builtin import RandomDetector
 from detectors.contract import ALERTS, empty_alerts
-from simulator.schema import EXPOSURE_KINDS
+from simulator.schema import ENTITY_KINDS, EXPOSURE_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 #: The default suite's scenario entries in a world small enough for a test (a few seconds a dataset).
@@ -72,12 +83,19 @@ def small_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def small_chance(small_suite: dict[str, Any]) -> dict[str, ChanceDraws]:
-    """Per scenario of the small suite: its chance line at budget 10, pooled over seeds as the suite pools them."""
-    per: dict[str, list[ChanceDraws]] = {}
+def small_chance_kinds(small_suite: dict[str, Any]) -> dict[str, dict[str, ChanceDraws]]:
+    """Per scenario of the small suite and blind kind: its chance line at budget 10, pooled over seeds as the suite pools them."""
+    per: dict[str, dict[str, list[ChanceDraws]]] = {}
     for p, _, truth in small_suite["points"].values():
-        per.setdefault(p.scenario, []).append(chance_draws(truth, [10], draws=1000, seed=p.seed)[10])
-    return {s: pool(v) for s, v in per.items()}
+        for kind, by_k in chance_draws_by_kind(truth, [10], draws=1000, seed=p.seed).items():
+            per.setdefault(p.scenario, {}).setdefault(kind, []).append(by_k[10])
+    return {s: {kind: pool(v) for kind, v in kinds.items()} for s, kinds in per.items()}
+
+
+@pytest.fixture(scope="module")
+def small_chance(small_chance_kinds: dict[str, dict[str, ChanceDraws]]) -> dict[str, ChanceDraws]:
+    """Per scenario of the small suite: its chance line at budget 10 (the blind kind that reaches highest)."""
+    return {s: kinds[best_kind(kinds)] for s, kinds in small_chance_kinds.items()}
 
 
 def _bars(lines: dict[str, ChanceDraws]) -> dict[str, float]:
@@ -100,7 +118,15 @@ def _frame(rows: pl.DataFrame, score: float = 1.0) -> pl.DataFrame:
 
 
 def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
-    """``n`` random entities a day: customers seen in the bucket, or office/VPN addresses (shared by several employees)."""
+    """``n`` random entities a day: customers seen in the bucket, office/VPN addresses (shared by several employees),
+    or (``unit:KIND``) units of one entity kind that the bucket's rows carry."""
+    if kind.startswith("unit:"):  # a uniform n-subset of each bucket's units of the kind, in random order
+        picked = (
+            ds.universe_units.filter(pl.col("entity_kind") == kind.partition(":")[2], pl.col("bucket").is_in(ds.scored))
+            .with_columns(score=pl.concat_str(pl.col("bucket").cast(pl.String), "entity_id").hash(seed).cast(pl.Float64))
+            .filter(pl.col("score").rank("ordinal", descending=True).over("bucket") <= n)
+        )  # a hash of (bucket, unit) as the score: independent draws from bucket to bucket
+        return picked.with_columns(reason=pl.lit(None, pl.String)).select(ALERTS.names()).cast(ALERTS)
     r = np.random.default_rng(seed)
     parts = []
     for day in ds.scored:
@@ -125,7 +151,7 @@ def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame
             pl.DataFrame(
                 {
                     "bucket": [day] * pick.len(),
-                    "entity_kind": [kind] * pick.len(),
+                    "entity_kind": [kind.rpartition(":")[2]] * pick.len(),
                     "entity_id": pick,
                     "score": r.random(pick.len()),
                     "reason": [None] * pick.len(),
@@ -257,9 +283,11 @@ def test_random_sits_inside_its_chance_line(tiny_ds: Dataset, tiny_truth: Truth,
 
 
 def test_lotteries_and_random_score_chance_on_every_scenario(
-    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], small_chance_kinds: dict[str, dict[str, ChanceDraws]]
 ) -> None:
-    """Random, 10 random customers a day and 10 random office/VPN addresses a day: inside chance, at most 5 points.
+    """Blind players score chance on every scenario, at most 5 points above it: random, 10 random units a day of each
+    entity kind (ten random employees a day know only that staff scenarios have employee actors), 10 random customers
+    a day and 10 random office/VPN addresses a day.
 
     The forged-token case is included: its forged tokens are actor units, so a blind ranking
     lands on one now and then (a raw score near 30); the headline counts above that line.
@@ -268,40 +296,75 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
     assert (
         summary(small_chance[FORGED].detection_parts()[3])["mean"] > 10.0
     )  # the case this is about: blind luck earns raw points here
+    # the case the kinds are about: ten random employees a day reach higher than a ranking of every unit
+    assert any(
+        chance_bar(small_chance_kinds[s]["employee"].detection_parts()[3])
+        > chance_bar(small_chance_kinds[s][ANY].detection_parts()[3]) + 5.0
+        for s in STAFF
+    )
+    seeds = (0, 1, 2, 3)
+    families = {ANY: [f"random:{i}" for i in seeds]} | {k: [f"unit:{k}:{i}" for i in seeds] for k in ENTITY_KINDS}
     for scen in (*STAFF, FORGED):
         points = _of(small_suite, scen)
         line = small_chance[scen]
-        raw_line = summary(line.detection_parts()[3])
         above_line = summary(above_chance_draws(line))
         assert above_line["mean"] <= 5.0 and above_line["lo"] == 0.0, (scen, above_line)
-        raws, heads = [], []
         most = float(np.nanmax(above_chance_draws(line)))  # the most blind luck reached in any chance draw
-        for who in ("random", "random:1", "random:2", "random:3", "customer", "ip"):
-            results = []
-            for p, ds, truth in points:
-                if who.startswith("random"):  # the built-in, and the same detector with other seeds: each one blind draw
-                    alerts = run_detector("random", ds, prototype=RandomDetector(seed=int(who.partition(":")[2] or 0))).alerts
-                else:
-                    alerts = _lottery(ds, who, seed=p.seed)
-                results.append((scen, score_alerts(alerts, truth, budget=10)))
-            head = _headline_of(results, bars)
-            raw = head["by_scenario_raw"][scen]
-            assert head["point"] == pytest.approx(above_chance(raw, bars[scen]))
-            # one blind draw is one draw of the line: anywhere blind luck reaches (the forged-token case's line has a
-            # long thin tail: most draws score 0 above chance, one in forty or so about 10)
-            assert above_line["lo"] - 1e-9 <= head["point"] <= most + 1e-9, (scen, who, head["point"], most, above_line)
-            if who.startswith("random"):
+        for family, players in [*families.items(), ("lottery", ["customer", "ip"])]:
+            raws, heads = [], []
+            for who in players:
+                results = []
+                for p, ds, truth in points:
+                    name, _, seed = who.rpartition(":")
+                    if name == "random":  # the built-in with one seed: one blind draw
+                        alerts = run_detector("random", ds, prototype=RandomDetector(seed=int(seed))).alerts
+                    elif name:
+                        alerts = _lottery(ds, name, seed=p.seed * 10 + int(seed))
+                    else:
+                        alerts = _lottery(ds, who, seed=p.seed)
+                    results.append((scen, score_alerts(alerts, truth, budget=10)))
+                head = _headline_of(results, bars)
+                raw = head["by_scenario_raw"][scen]
+                assert head["point"] == pytest.approx(above_chance(raw, bars[scen]))
+                # one blind draw is one draw of a line below the scenario's: anywhere blind luck reaches (the
+                # forged-token case's line has a long thin tail: most draws score 0 above chance, one in forty about 10)
+                assert 0.0 <= head["point"] <= most + 1e-9, (scen, who, head["point"], most, above_line)
                 raws.append(raw)
                 heads.append(head["point"])
-            else:  # victims and shared addresses never detect
-                assert head["point"] == 0.0 and raw == 0.0
-                assert all(r["overall"]["recall_at_k"] == 0.0 for _, r in results)
-        # one blind draw may fall anywhere in the line (seed 0 sits in its lower tail on the forged-token case);
-        # the mean of four lies inside it, at most one of the four above the line's upper end (each has a
-        # 2.5% chance; two or more, under 0.4%), and blind luck is worth at most 5 points on average
-        assert raw_line["lo"] - 1e-9 <= float(np.mean(raws)) <= raw_line["hi"] + 1e-9, (scen, raws, raw_line)
-        assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, heads, above_line)
-        assert float(np.mean(heads)) <= 5.0, (scen, heads, bars[scen])
+                if family == "lottery":  # victims and shared addresses never detect
+                    assert head["point"] == 0.0 and raw == 0.0
+                    assert all(r["overall"]["recall_at_k"] == 0.0 for _, r in results)
+            if family == "lottery":
+                continue
+            # one blind draw may fall anywhere in its line (seed 0 sits in its lower tail on the forged-token case);
+            # the mean of four lies inside its own kind's line, at most one of the four above the scenario line's upper
+            # end (each has at most a 2.5% chance; two or more, under 0.4%), and blind luck is worth at most 5 points
+            own = summary(small_chance_kinds[scen][family].detection_parts()[3])
+            assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, family, raws, own)
+            assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, family, heads, above_line)
+            assert float(np.mean(heads)) <= 5.0, (scen, family, heads, bars[scen])
+
+
+def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str, Any]) -> None:
+    """The suite's chance line per scenario is the blind ranking that reaches highest; staff scenarios: random employees."""
+    per = {
+        label: chance_draws_by_kind(truth, [10], draws=400, seed=p.seed) for label, (p, _, truth) in small_suite["points"].items()
+    }
+    scen_of = {label: p.scenario for label, (p, _, _) in small_suite["points"].items()}
+    lines = chance_lines(per, scen_of, 10)["by_budget"]["10"]["by_scenario"]
+    assert set(lines) == {FORGED, *STAFF}
+    for s, line in lines.items():
+        his = {k: v["hi"] for k, v in line["raw_by_kind"].items()}
+        assert set(his) == {ANY, *ENTITY_KINDS}
+        assert line["detection_score_raw"]["hi"] == max(his.values()) == his[line["kind"]], (s, line["kind"], his)
+    assert all(
+        lines[s]["kind"] == "employee" and lines[s]["raw_by_kind"][ANY]["hi"] < lines[s]["detection_score_raw"]["hi"]
+        for s in STAFF
+    )
+    # one ranking's draws per budget, as chance_draws gives them, are the ranking of every unit
+    plain = chance_lines({label: d[ANY] for label, d in per.items()}, scen_of, 10)["by_budget"]["10"]["by_scenario"]
+    assert all(line["kind"] == ANY and set(line["raw_by_kind"]) == {ANY} for line in plain.values())
+    assert plain[STAFF[0]]["detection_score_raw"] == lines[STAFF[0]]["raw_by_kind"][ANY]
 
 
 def test_above_chance_anchors() -> None:
@@ -341,11 +404,11 @@ def _late(ds: Dataset, truth: Truth, share: float) -> pl.DataFrame:
 def test_catching_only_the_biggest_scenario_does_not_win(
     small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], tmp_path: Path
 ) -> None:
-    """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, late."""
+    """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, a fifth of the way in."""
     a_res, b_res = [], []
     for p, ds, truth in small_suite["points"].values():
         a = oracle_alerts(ds) if p.scenario == FORGED else empty_alerts()
-        b = _late(ds, truth, 0.5) if p.scenario in STAFF else empty_alerts()
+        b = _late(ds, truth, 0.2) if p.scenario in STAFF else empty_alerts()
         for name, alerts, into in (("a", a, a_res), ("b", b, b_res)):  # alert files, scored as `breachbench score` would
             path = tmp_path / f"{name}-{p.label}.parquet"
             alerts.write_parquet(path)
@@ -478,7 +541,7 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
     console = Console(width=200, record=True, file=open(os.devnull, "w"))  # a wide terminal: the table must not need it
     print_leaderboard(payload["results"], "tiny", console, payload)
     text = console.export_text()
-    assert "detection score" in text and "chance (uniform)" in text
+    assert "detection score" in text and "chance (blind)" in text
     assert "interval widths, top 3" in text and "split-half rank correlation" in text and "0.90" in text
     assert max(len(line) for line in text.splitlines()) <= 100
     order = [

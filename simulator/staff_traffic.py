@@ -317,6 +317,10 @@ def staff_day(
         auth.append(_service_key_uses(cfg, ctx, t0, r))
     sd = StaffDay(cfg, day_index, day, t0, ctx, work, signed_up(cfg, day_index))
     admin = [_reads(sd, r), *_benign_admin(sd, benign, r)]
+    on_call = _on_call(sd)
+    if on_call is not None:
+        admin.append(on_call[0])
+        auth.append(on_call[1])
     return {
         "admin": pl.concat(admin, how="diagonal_relaxed"),
         "auth": pl.concat(auth, how="diagonal_relaxed"),
@@ -499,9 +503,14 @@ class StaffDay:
         """Times of ``n`` rows inside a working session (eight hours from its start), as benign reads."""
         return _in_day(session.start + r.integers(0, 8 * HOUR, n), self.t0)
 
-    def night_times(self, n: int, r: np.random.Generator) -> np.ndarray:
-        """Times of ``n`` rows in the local small hours (0-6h), as the on-call engineer's reads."""
-        return self.t0 + r.integers(0, 6 * HOUR, n)
+    def night_start(self, r: np.random.Generator) -> int:
+        """When a night session starts (UTC microseconds): a minute to two hours after local midnight,
+        as the on-call engineer's; its login (:meth:`login_time`) comes a minute before."""
+        return self.t0 + 60 * SEC + int(r.integers(0, 2 * HOUR))
+
+    def night_times(self, start: int, n: int, r: np.random.Generator) -> np.ndarray:
+        """Times of ``n`` rows of a night session that starts at ``start``: after it, before 6h local."""
+        return start + (r.random(n) * (self.t0 + 6 * HOUR - start)).astype(np.int64)
 
     def _at_work(self, employee: int) -> int:
         """The employee's index into the day's ``work`` arrays, or -1 when they are not at work."""
@@ -552,14 +561,11 @@ class StaffDay:
 
 
 def _reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
-    """Routine reads of customer data by role, plus the night's on-call engineer."""
+    """Routine reads of customer data by role (the night's on-call engineer: :func:`_on_call`)."""
     frames = [_single_reads(sd, r)]
     queries = _analyst_queries(sd, r)
     if queries is not None:
         frames.append(queries)
-    on_call = _on_call_reads(sd, r)
-    if on_call is not None:
-        frames.append(on_call)
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -648,17 +654,22 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
     )
 
 
-def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
-    """One engineer a night (rotating over today's engineers) reads a few records at night from home."""
+def _on_call(sd: StaffDay) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """One engineer a night (rotating over today's engineers) logs in from home in the small hours
+    and reads a few records: (admin rows, the login). The session starts as any night session does
+    (a minute to two hours after midnight, its login a minute before, its rows after it, before
+    6h). Drawn from a stream of its own."""
     eng = np.flatnonzero(np.isin(sd.work.role, ENGINEERS))
     if not len(eng):
         return None
+    r = rng(sd.cfg.root, "staff-on-call", sd.day_index)
     oc = int(sd.staff.ids[eng[sd.day_index % len(eng)]])
     c = int(r.integers(1, 7))
     night = sd.night_session(oc, r)
-    return pl.DataFrame(
+    start = sd.night_start(r)
+    reads = pl.DataFrame(
         {
-            "ts": sd.night_times(c, r),
+            "ts": sd.night_times(start, c, r),
             "employee_id": np.full(c, oc),
             "customer_id": sd.customers(c, r),
             "row_count": np.ones(c, dtype=np.int64),
@@ -671,6 +682,17 @@ def _on_call_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | None:
             "_benign": ["night_on_call"] * c,
         }
     )
+    login = pl.DataFrame(
+        {
+            "ts": [sd.login_time(Session(start, night.ip, night.country, night.device))],
+            "event": ["employee_login"],
+            "employee_id": [oc],
+            "ip": [night.ip],
+            "country": [night.country],
+            "_benign": ["night_on_call"],
+        }
+    )
+    return reads, login
 
 
 def _hr_events(sd: StaffDay, benign: list, r: np.random.Generator) -> pl.DataFrame:

@@ -275,10 +275,12 @@ def test_random_sits_inside_its_chance_line(tiny_ds: Dataset, tiny_truth: Truth,
     draws = chance_draws(tiny_truth, [1, 5, 10, 20], draws=1000, seed=3)
     for k, d in draws.items():
         got = score_alerts(random, tiny_truth, budget=k)["overall"]
-        line = {m: summary(v) for m, v in d.metrics().items()}
+        per_draw = d.metrics()
         for m in ("detection_score", "recall_at_k", "false_alerts_per_bucket", "op_score:standard", "auprc"):
-            lo, hi = line[m]["lo"], line[m]["hi"]
-            assert lo - 1e-9 <= got[m.split(":")[0]] <= hi + 1e-9, (k, m, got[m.split(":")[0]], line[m])
+            # one blind draw is one draw of the line: anywhere the line's draws reach (a single draw falls outside the
+            # 2.5-97.5 percentiles one time in twenty, and this checks twenty figures)
+            lo, hi = float(np.nanmin(per_draw[m])), float(np.nanmax(per_draw[m]))
+            assert lo - 1e-9 <= got[m.split(":")[0]] <= hi + 1e-9, (k, m, got[m.split(":")[0]], summary(per_draw[m]), lo, hi)
     assert tiny_rows["random"]["chance_auprc"] == pytest.approx(summary(draws[10].auprc)["mean"], rel=0.1)
 
 

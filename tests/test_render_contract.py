@@ -239,3 +239,26 @@ def test_a_second_login_of_the_day_is_routine(every_staff_scenario: dict[str, pl
     multi = per.filter(pl.col("n") > 1)
     attack, benign = multi.filter(pl.col("attack")).height, multi.filter(~pl.col("attack")).height
     assert attack > 0 and benign > 3 * attack, (attack, benign)
+
+
+def test_a_night_login_before_night_reads_is_routine(every_staff_scenario: dict[str, pl.DataFrame]) -> None:
+    """An attack's night session opens with a login in the small hours; so do the on-call engineer's (since data
+    version 10: before, the on-call reads came without one, and benign nights like that were 40 to the attacks' 24)
+    and night-shift relogins. Among employee-nights whose small-hours reads follow a login of that night, the benign
+    ones outnumber those with attack rows at least twice in every world."""
+    auth, admin = every_staff_scenario["auth"], every_staff_scenario["admin"]
+    local = pl.col("ts").dt.convert_time_zone("Asia/Seoul")
+    night = [local.dt.date().alias("day"), (local.dt.hour() < 6).alias("night")]
+    logins = auth.filter(pl.col("event") == "employee_login").with_columns(night).filter("night")
+    reads = admin.filter(pl.col("employee_id").is_not_null()).with_columns(night).filter("night")
+    per = reads.group_by("world", "employee_id", "day").agg(pl.col("attack").any(), first=pl.col("ts").min())
+    opened = per.join(
+        logins.select("world", "employee_id", "day", login=pl.col("ts")), on=["world", "employee_id", "day"]
+    ).filter(pl.col("login") < pl.col("first"))
+    counts = (
+        opened.unique(["world", "employee_id", "day"])
+        .group_by("world")
+        .agg(attack=pl.col("attack").sum(), benign=(~pl.col("attack")).sum())
+    )
+    assert counts["attack"].sum() > 0, counts
+    assert (counts["benign"] >= 2 * counts["attack"]).all(), counts

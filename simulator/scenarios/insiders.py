@@ -48,7 +48,7 @@ from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
 from simulator.staff_traffic import QUERY_SIGMA, TICKET_SHARE, Session, StaffDay, scaled_rows, single_read_share
-from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR, SEC
+from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR
 from simulator.world import signed_up
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
@@ -372,8 +372,8 @@ class StaffScenario:
         # night session starts in the small hours (a minute after its login, as every session) and
         # its rows come after its start, before 6h
         night = r.random(n) < act.night * (1 - s)
-        night_start = sd.t0 + 60 * SEC + int(r.integers(0, 2 * HOUR))
-        at_night = night_start + (r.random(n) * (sd.t0 + 6 * HOUR - night_start)).astype(np.int64)
+        night_start = sd.night_start(r)
+        at_night = sd.night_times(night_start, n, r)
         ts = np.where(night, at_night, sd.work_times(day.day, n, r))
         night_s = Session(night_start, day.night.ip, day.night.country, day.night.device)
         # stealthy: a stealth share of the day's rows come from the account's own session (see _sessions)

@@ -63,6 +63,13 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
             f"{old.get('_path', 'OLD')} has schema_version {versions[0]} and {new.get('_path', 'NEW')} has {versions[1]}: version 3 counts only "
             "actor units and harm-weighted costs, so its scores do not compare with version 2's; rerun the older side with this version"
         )
+    methods = (((old.get("chance") or {}).get("method")), ((new.get("chance") or {}).get("method")))
+    if metric == "detection_score" and None not in methods and methods[0] != methods[1]:
+        raise CompareError(
+            f"{old.get('_path', 'OLD')} and {new.get('_path', 'NEW')} count detection scores above different chance lines "
+            f"({methods[0]!r} against {methods[1]!r}), so their detection scores do not compare; rerun the older side with "
+            "this version, or compare another --metric"
+        )
     metrics = METRICS + (METRICS_V3 if isinstance(versions[0], int) and versions[0] >= 3 else ())
     if metric not in metrics:
         raise CompareError(f"--metric {metric!r}: unknown for schema_version {versions[0]}; accepted: {', '.join(metrics)}")

@@ -17,3 +17,18 @@ def test_version_3_adds_its_metrics() -> None:
     old = {"schema_version": 3, "results": [{"detector": "d", "detection_score": 10.0}]}
     rows, bad = compare(old, old, "detection_score", 0.0)
     assert bad == [] and {r["metric"] for r in rows} == set(METRICS) | set(METRICS_V3)
+
+
+def test_detection_scores_above_different_chance_lines_do_not_compare() -> None:
+    import pytest
+
+    from breachbench.compare import CompareError
+
+    row = [{"detector": "d", "detection_score": 10.0, "op_score": 5.0}]
+    old = {"schema_version": 3, "results": row, "chance": {"method": "uniform ranking of each bucket's universe"}}
+    new = {"schema_version": 3, "results": row, "chance": {"method": "uniform ranking, or of one entity kind's units"}}
+    with pytest.raises(CompareError, match="different chance lines"):
+        compare(old, new, "detection_score", 0.0)
+    rows, bad = compare(old, new, "op_score", 0.0)  # other metrics still compare
+    assert bad == [] and rows
+    assert compare(new, new, "detection_score", 0.0)[1] == []

@@ -4,8 +4,9 @@ Patterns: ``data_migration`` (a platform engineer's job reads a sequential block
 records through the API, with a change ticket), ``batch_export`` (an analyst exports far more
 rows than usual, with a ticket), ``support_campaign`` (support agents open many more records
 than usual for an outbound campaign, one campaign ticket), ``travel`` (an employee logs in from
-abroad for a few days), ``key_rotation`` (a scheduled rotation of a signing key), plus two that
-the staff model produces every day: ``night_on_call`` (the on-call engineer's night reads) and
+abroad for a few days), ``key_rotation`` (a scheduled rotation of a signing key), plus three that
+the staff model produces every day: ``night_on_call`` (the on-call engineer's night reads),
+``late_from_home`` (a bit of an employee's routine day done at night over the VPN) and
 ``new_hire`` (reads in a new hire's first two weeks).
 """
 
@@ -22,7 +23,16 @@ from simulator.seeding import rng
 from simulator.staff_traffic import StaffDay, laptops, scaled_rows, ticket_ids
 from simulator.units import HOUR
 
-PATTERNS = ("data_migration", "batch_export", "support_campaign", "travel", "key_rotation", "night_on_call", "new_hire")
+PATTERNS = (
+    "data_migration",
+    "batch_export",
+    "support_campaign",
+    "travel",
+    "key_rotation",
+    "night_on_call",
+    "late_from_home",
+    "new_hire",
+)
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,14 @@ REMOTE_SHARE = 0.2
 #: them no employee ever logged in twice a day, and any second session of an attack (a night one, a
 #: takeover) gave its account away by its login alone.
 RELOGINS_PER_DAY = 0.3
+#: Share of the employees at work on a day who also work a little at night from home (an estimate):
+#: one ticket's record opens, or one query, of their routine day come from a night session on the
+#: VPN, opened by a login as every session is. Without it only the on-call engineer ever worked at
+#: night or had a second address in a day. Night work is a signal the staff scenarios declare
+#: (off-hours), so this is benign noise on it, not a leak closed: at about six such employees a
+#: day, ranking employees by their login addresses of the day still finds the night sessions of
+#: bulk-export-before-departure-v2 within ten alerts a day.
+LATE_WORK_SHARE = 0.01
 PERSONAL_DEVICE_SHARE = 0.1
 #: Share of analysts' exports run without a ticket (ad-hoc requests), as ticketing audits find.
 EXPORT_UNTICKETED = 0.1
@@ -316,7 +324,10 @@ def staff_day(
     if len(ctx.service_keys):
         auth.append(_service_key_uses(cfg, ctx, t0, r))
     sd = StaffDay(cfg, day_index, day, t0, ctx, work, signed_up(cfg, day_index))
-    admin = [_reads(sd, r), *_benign_admin(sd, benign, r)]
+    routine, late_logins = _late_work(sd, _reads(sd, r))
+    admin = [routine, *_benign_admin(sd, benign, r)]
+    if late_logins is not None:
+        auth.append(late_logins)
     on_call = _on_call(sd)
     if on_call is not None:
         admin.append(on_call[0])
@@ -651,6 +662,55 @@ def _analyst_queries(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame | Non
             "_benign": work.tags[a_idx].tolist(),
         },
         schema_overrides={"_benign": pl.String, "device": pl.String},
+    )
+
+
+def _late_work(sd: StaffDay, routine: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Some employees at work (:data:`LATE_WORK_SHARE`) do a bit of their routine day at night from home:
+    one of their ticket's opens (or one untied open, or one query) moves to a night session that starts
+    as any night session does, from a VPN address on the day's device, opened by a login a minute
+    before; (the routine rows so moved and tagged ``late_from_home``, the logins). Drawn from a stream
+    of its own, so the day's other rows stay as drawn."""
+    r = rng(sd.cfg.root, "staff-late-work", sd.day_index)
+    work = sd.work
+    picked = np.flatnonzero(r.random(len(work.who)) < LATE_WORK_SHARE)
+    if not len(picked) or routine.height == 0:
+        return routine, None
+    ids = sd.staff.ids[work.who]
+    emp = routine["employee_id"].to_numpy()
+    ticket = routine["ticket_id"].fill_null(-1).to_numpy()
+    ts, ip = routine["ts"].to_numpy().copy(), routine["ip"].to_numpy().copy()
+    country = routine["country"].to_numpy().astype(object)
+    device = routine["device"].to_numpy().astype(object)
+    tag = routine["_benign"].to_numpy().astype(object)
+    logins: dict[str, list] = {"ts": [], "employee_id": [], "ip": [], "country": []}
+    for k in picked:  # about one employee in a hundred a day
+        mine = np.flatnonzero(emp == ids[k])
+        if not len(mine):
+            continue
+        row = mine[r.integers(len(mine))]
+        group = mine[ticket[mine] == ticket[row]] if ticket[row] >= 0 else np.array([row])
+        night = sd.night_session(int(ids[k]), r)
+        start = sd.night_start(r)
+        ts[group] = sd.night_times(start, len(group), r)
+        ip[group], country[group], device[group], tag[group] = night.ip, night.country, work.device[k], "late_from_home"
+        logins["ts"].append(sd.login_time(Session(start, night.ip, night.country, str(work.device[k]))))
+        logins["employee_id"].append(int(ids[k]))
+        logins["ip"].append(night.ip)
+        logins["country"].append(night.country)
+    if not logins["ts"]:
+        return routine, None
+    moved = routine.with_columns(
+        pl.Series("ts", ts),
+        pl.Series("ip", ip),
+        pl.Series("country", country.tolist(), dtype=pl.String),
+        pl.Series("device", device.tolist(), dtype=pl.String),
+        pl.Series("_benign", tag.tolist(), dtype=pl.String),
+    )
+    n = len(logins["ts"])
+    return moved, pl.DataFrame(
+        logins | {"event": ["employee_login"] * n, "_benign": ["late_from_home"] * n},
+        schema_overrides={"ts": pl.Int64, "employee_id": routine.schema["employee_id"], "ip": routine.schema["ip"]},
     )
 
 

@@ -399,6 +399,24 @@ def test_hard_negatives_tagged_and_look_their_part(
     assert night["role"].is_in(ENGINEERS).all()
     assert night.group_by("day").agg(pl.col("employee_id").n_unique())["employee_id"].max() == 1, "one on-call engineer a night"
 
+    # a bit of a routine day done at night over the VPN: whole tickets (no ticket split between two sessions),
+    # each night session opened by a login from its address, before its rows
+    late = rows("late_from_home").with_columns(h=_local().dt.hour())
+    assert late["h"].is_between(0, 6).all(), late["h"].unique().to_list()
+    tickets = late["ticket_id"].drop_nulls().unique()
+    whole = _rows(big.root, "admin").filter(pl.col("ticket_id").is_in(tickets.implode())).unique("event_id")
+    assert whole.join(late, on="event_id", how="anti").height == 0, "a ticket's opens split between day and night"
+    late_logins = (
+        _rows(big.root, "auth")
+        .join(tags.filter(pl.col("pattern") == "late_from_home"), on="event_id")
+        .select("employee_id", "src_ip", login=pl.col("ts"))
+    )
+    first = late.group_by("employee_id", "src_ip", "day").agg(pl.col("ts").min())
+    opened = first.join(late_logins, on=["employee_id", "src_ip"]).filter(
+        (pl.col("login") < pl.col("ts")) & (pl.col("ts") - pl.col("login") < pl.duration(hours=6))
+    )
+    assert opened.select("employee_id", "day").n_unique() >= 0.9 * first.height, (opened.height, first.height)  # late logins lost
+
     new = rows("new_hire").with_columns(tenure=(pl.col("day") - pl.col("hire_date")).dt.total_days())
     assert new["tenure"].is_between(0, 13).all(), new["tenure"].describe()
 

@@ -7,7 +7,9 @@ dataset's ``world/`` and ``logs/`` plus the shared feature tables, and may write
 ``work/`` folder. The parent samples the resident memory of the slot's whole tree (double-forked
 descendants included: the bench is a child subreaper meanwhile) every 50 ms and kills the tree
 past ``memory_mb`` (status ``OOM``) or past ``timeout_s`` (``TIMEOUT``); a crash, an exception or
-a broken contract is ``ERROR`` with the message. When the slot ends, every process of it is
+a broken contract is ``ERROR`` with the message, and so is a slot that writes more into its
+``work/`` folders than :func:`scratch_limit` allows (no single file may pass it either: the child's
+``RLIMIT_FSIZE``), so a plugin cannot fill the bench's disk. When the slot ends, every process of it is
 killed. The run always ends with a row, and the other detectors are unaffected.
 
 A slot can hold several datasets (:func:`run_isolated_many`): one warm process scores them in
@@ -31,6 +33,7 @@ import multiprocessing
 import os
 import pickle
 import secrets
+import signal
 import stat
 import sys
 import tempfile
@@ -47,6 +50,61 @@ from breachbench.runner import DetectorRun, Status
 from detectors.contract import empty_alerts
 from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
+
+#: A slot may keep at most this many files in its work folders (a plugin that makes millions of empty files
+#: exhausts the file system's inodes without using bytes).
+SCRATCH_FILES = 100_000
+#: How often the bench measures the slot's work folders.
+SCRATCH_EVERY_S = 1.0
+#: The signal a process gets for a file past its RLIMIT_FSIZE (Python ignores it and sees EFBIG; a child it starts
+#: does not).
+_SIGXFSZ = int(getattr(signal, "SIGXFSZ", 25))
+
+
+def _empty(folder: Path) -> None:
+    """Remove what is in ``folder`` (never following links out of it), keeping the folder."""
+    import shutil
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def scratch_limit(memory_mb: int) -> int:
+    """Bytes a slot may keep in its work folders: four times its memory limit, at least 256 MiB (temporary files
+    of a detector that spills to disk included)."""
+    return max(256, 4 * memory_mb) * 2**20
+
+
+def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int]:
+    """(bytes allocated, files) under ``folders``, never following links; stops counting past ``max_files``."""
+    used = files = 0
+    todo = [str(f) for f in folders]
+    while todo and files <= max_files:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            files += 1
+            used += getattr(st, "st_blocks", 0) * 512 or st.st_size
+            if stat.S_ISDIR(st.st_mode):
+                todo.append(e.path)
+    return used, files
+
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
 FEATURE_KINDS = ("customer", "ip", "key")
@@ -210,6 +268,7 @@ class _Slot:
     linked: bool  # views hold hard links to the bench's files (only safe under Landlock)
     count: int  # datasets in the slot
     roundtrip: bool = False  # score with a pickled copy of the fitted detector
+    file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
 
 
 def _child(plan: _Slot, start: int) -> None:
@@ -227,6 +286,10 @@ def _child(plan: _Slot, start: int) -> None:
     _enter(slots[start].work)
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     note = sealing.restrict([Path(p) for p in plan.read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
+    if plan.file_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (plan.file_limit, plan.file_limit))  # past it: SIGXFSZ, the slot's row
     if note and plan.linked:  # hard links to the bench's files are only safe under the kernel's restriction
         meta: dict[str, Any] = {
             "status": Status.ERROR,
@@ -426,7 +489,7 @@ def run_isolated_many(
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
         read = _readable(detector_id, [*guarded, top])
-        plan = _Slot(detector_id, proto, str(top), read, os.getpid(), enforced, len(roots), roundtrip)
+        plan = _Slot(detector_id, proto, str(top), read, os.getpid(), enforced, len(roots), roundtrip, scratch_limit(memory_mb))
         supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it
@@ -504,6 +567,7 @@ class _Supervisor:
     #: why they could not be taken
     committed: dict[int, dict[dt.date, bytes | Path | str]] = field(default_factory=dict)
     failure: str | None = None  # why the bench stopped the slot, when not for its limits
+    spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -522,6 +586,10 @@ class _Supervisor:
             cur, peak = cur + 1, 0
         if cur >= n:
             return n
+        if self.spilled or proc.exitcode == -_SIGXFSZ:  # the child is dead: free the disk it filled
+            for i in range(start, n):
+                _empty(_dataset_slot(Path(self.plan.scratch), i).work)
+            self.spilled = False
         self._fail(cur, killed, proc.exitcode, peak)
         return cur + 1
 
@@ -587,7 +655,8 @@ class _Supervisor:
         """Serve the child's requests for buckets; sample the slot's tree every 50 ms while it runs; (current dataset,
         its memory peak, why it was killed)."""
         n, limit = len(self.runs), self.memory_mb * 2**20
-        peak, sampled, served = 0, 0.0, 0.0
+        peak, sampled, served, measured = 0, 0.0, 0.0, time.perf_counter()
+        works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
         while True:
             while cur < n and self._finished(cur):
                 self._finish(cur, peak)
@@ -610,6 +679,16 @@ class _Supervisor:
                     return cur, peak, Status.OOM
                 if time.perf_counter() - t0 > self.timeout_s:
                     return cur, peak, Status.TIMEOUT
+            if time.perf_counter() - measured >= SCRATCH_EVERY_S:
+                used, files = _scratch_use(works, SCRATCH_FILES)
+                measured = time.perf_counter()
+                if used > scratch_limit(self.memory_mb) or files > SCRATCH_FILES:
+                    self.failure = (
+                        f"the detector wrote past the limit of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB "
+                        f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files)"
+                    )
+                    self.spilled = True
+                    return cur, peak, Status.ERROR
             proc.join(SERVE_FAST_S if time.perf_counter() - served < 0.05 else SERVE_S)  # at once when the child exits
 
     def _fail(self, cur: int, killed: Status | None, code: int | None, peak: int) -> None:
@@ -624,6 +703,9 @@ class _Supervisor:
             run.status, run.error = Status.TIMEOUT, f"still running after the limit of {self.timeout_s:g} s"
         elif killed == Status.ERROR:
             run.status, run.error, self.failure = Status.ERROR, self.failure, None
+        elif code == -_SIGXFSZ:
+            run.status = Status.ERROR
+            run.error = f"the detector wrote a file past the limit of {scratch_limit(self.memory_mb) // 2**20} MiB (SIGXFSZ)"
         else:
             run.status = Status.OOM if code == -9 else Status.ERROR
             run.error = f"the detector's process died (exit code {code})" + (

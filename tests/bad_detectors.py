@@ -440,6 +440,38 @@ class GrandchildHog:
         return empty_alerts()
 
 
+class DiskFiller:
+    """Writes 4 MiB files into its work folder (its current folder) without end, shrugging off every error."""
+
+    def fit(self, view):
+        import os
+
+        block = os.urandom(4 * 2**20)  # incompressible, in case the file system compresses
+        for i in range(100_000):
+            try:
+                with open(f"fill-{i}.bin", "wb") as fh:
+                    fh.write(block)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class BigFile:
+    """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
+
+    def fit(self, view):
+        with open("big.bin", "wb") as fh:
+            fh.truncate(64 * 2**30)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
 class Exits(UnissuedTokenRule):
     """Calls sys.exit(0) while scoring."""
 

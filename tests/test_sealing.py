@@ -104,6 +104,38 @@ def test_memory_of_a_grandchild_counts_against_the_limit(tiny_dataset: Path) -> 
     assert _named((bad_detectors.HOG_NAME,)) == []
 
 
+def test_a_detector_that_fills_its_scratch_is_stopped(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin cannot fill the bench's disk: past its scratch limit (four times its memory limit, 256 MiB at least;
+    32 MiB here, which the bench side reads) in its work folders the slot is killed with an ERROR row naming it."""
+    from breachbench import isolation
+
+    assert isolation.scratch_limit(4096) == 16 * 2**30 and isolation.scratch_limit(10) == 256 * 2**20
+    monkeypatch.setattr(isolation, "scratch_limit", lambda memory_mb: 32 * 2**20)
+    t = time.perf_counter()
+    r = run_isolated("bad_detectors:DiskFiller", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "scratch folder" in r.error and "32 MiB" in r.error, (r.status, r.error)
+    assert time.perf_counter() - t < 60
+
+
+def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
+    r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
+    assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)
+
+
+def test_scratch_use_counts_bytes_and_files_without_following_links(tmp_path: Path) -> None:
+    from breachbench.isolation import _scratch_use
+
+    (tmp_path / "w" / "sub").mkdir(parents=True)
+    for i in range(30):
+        (tmp_path / "w" / "sub" / f"f{i}").write_bytes(b"x" * 10_000)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "big").write_bytes(b"y" * 1_000_000)
+    (tmp_path / "w" / "link").symlink_to(tmp_path / "outside")
+    used, files = _scratch_use([tmp_path / "w"], max_files=1000)
+    assert files == 32 and 300_000 <= used < 1_000_000, (used, files)  # 30 files, the folder and the link
+    assert _scratch_use([tmp_path / "w"], max_files=5)[1] > 5  # stops counting past the cap, above it
+
+
 def test_sys_exit_in_process_is_an_error_row(tiny_ds) -> None:
     r = run_detector("bad_detectors:Exits", tiny_ds)
     assert r.status == "ERROR" and "SystemExit" in r.error

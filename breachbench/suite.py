@@ -12,12 +12,15 @@ import contextlib
 import dataclasses
 import json
 import os
+import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breachbench import sealing
 from breachbench.chance import chance_draws_by_kind, chance_lines
 from breachbench.config import BenchConfig, ConfigError
 from breachbench.dataset import Dataset
@@ -475,6 +478,7 @@ class _Run:
     leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
     leak_now: dict[str, Any] | None = None  # its result, taken before the pool shuts down
+    spent: Path | None = None  # where finished slots' folders wait to be removed together (isolation.set_aside)
 
     def leakage_audit(self) -> dict[str, Any]:
         """The leakage audit of the run's test datasets (:func:`breachbench.audit.leakage_audit`)."""
@@ -593,6 +597,7 @@ def _submit_ahead(run: _Run, pool: Any, ahead: dict[str, Any], feats: dict[str, 
             features_root=out / "features",
             protected=[out],
             tuning=[d.root for d in run.tuning],
+            spent=None if isinstance(pool, _ClusterPool) else run.spent,
         )
 
 
@@ -659,6 +664,7 @@ def _warm_runs(run: _Run, det: str, proto: Any, ahead: dict[str, Any], feats: di
         protected=[run.out],
         tuning=[d.root for d in run.tuning],
         on_done=done,
+        spent=run.spent,
     )
 
 
@@ -764,6 +770,10 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     rows = []
     feats: dict[str, dict[str, str]] = {}
     pool, ahead = _detector_pool(cfg, ids, reused, workers)
+    # finished slots' folders are removed together at the end (isolation.set_aside); named as a scratch
+    # folder of this process, so a later bench sweeps it if this one is killed
+    run.spent = Path(tempfile.gettempdir()) / f"bb-det-{os.getpid()}-spent-{secrets.token_hex(4)}"
+    run.spent.mkdir(mode=0o700)
     if isinstance(pool, _ClusterPool):
         log(f"detectors: {len(ahead)} sealed slot(s) as tasks on the Dask cluster")
     try:
@@ -786,6 +796,7 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        sealing.unseal(sealing.SealedSlot(run.spent))
     return rows
 
 

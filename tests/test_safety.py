@@ -180,6 +180,11 @@ def run_results() -> list[dict]:
     return []
 
 
+def _slots(scratch_glob: str) -> list[Path]:
+    """The run's sealed slot folders (not the folder where finished ones wait to be removed)."""
+    return [p for p in Path(tempfile.gettempdir()).glob(scratch_glob) if "-spent-" not in p.name]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["generating", "detector-slot", "alerts-written"])
 def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: list[dict]) -> None:
@@ -190,7 +195,7 @@ def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: 
     while time.monotonic() - t0 < 90 and p.poll() is None:
         if moment == "generating" and (out / f".dataset.tmp-{p.pid}" / "logs").is_dir():
             break
-        if moment == "detector-slot" and list(Path(tempfile.gettempdir()).glob(scratch_glob)):
+        if moment == "detector-slot" and _slots(scratch_glob):
             break
         if moment == "alerts-written" and list((out / "alerts").glob("*.parquet")) if (out / "alerts").is_dir() else False:
             break
@@ -221,7 +226,7 @@ def test_sigterm_in_the_detector_phase_says_what_was_kept(tmp_path: Path) -> Non
     p = _popen("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET)
     scratch_glob = f"bb-det-{p.pid}-*"
     t0 = time.monotonic()
-    while not list(Path(tempfile.gettempdir()).glob(scratch_glob)) and time.monotonic() - t0 < 90 and p.poll() is None:
+    while not _slots(scratch_glob) and time.monotonic() - t0 < 90 and p.poll() is None:
         time.sleep(0.005)
     os.killpg(p.pid, signal.SIGTERM)
     _, err = p.communicate(timeout=60)

@@ -76,3 +76,34 @@ def test_two_detectors_at_once_give_the_same_alerts(tiny_config, tiny_run, tiny_
         assert (
             rows[det]["detection_score"] == session[det]["detection_score"] and rows[det]["op_score"] == session[det]["op_score"]
         )
+
+
+def test_a_finished_slot_is_set_aside_whole_or_removed(
+    tiny_dataset: Path, clean: DetectorRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``spent``, a finished slot's folder (views of hard links) waits there to be removed with the others; a slot
+    whose copies pass the limit, or one without the kernel's restriction, is removed at once. The rows are the same."""
+    import os
+    import tempfile
+
+    from breachbench import isolation, sealing
+
+    spent = Path(tempfile.mkdtemp(prefix=f"bb-det-{os.getpid()}-spent-"))
+    try:
+        runs = run_isolated_many("unissued-token-v1", [tiny_dataset], timeout_s=300, memory_mb=4096, spent=spent)
+        assert runs[0].status == "OK" and runs[0].alerts.equals(clean.alerts)
+        kept = list(spent.iterdir())
+        if sealing.landlock_abi() >= 1:
+            (slot,) = kept
+            view = sealing.SealedSlot(slot / "d0").view
+            assert (view / "manifest.json").is_file() and list(view.glob("logs/*/date=*/*.parquet"))
+            assert not list(slot.rglob("truth"))  # only what the detector was shown
+        else:
+            assert kept == []  # views of copies are not kept
+        monkeypatch.setattr(isolation, "SPENT_MAX_BYTES", 0)  # the feature tables are copies: past the limit
+        before = set(spent.iterdir())
+        runs = run_isolated_many("unissued-token-v1", [tiny_dataset], timeout_s=300, memory_mb=4096, spent=spent)
+        assert runs[0].status == "OK" and set(spent.iterdir()) == before
+    finally:
+        sealing.unseal(sealing.SealedSlot(spent))
+    assert list(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*")) == []

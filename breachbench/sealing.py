@@ -128,6 +128,70 @@ def drop_capabilities() -> str | None:
     return None
 
 
+# ---- seccomp (linux/seccomp.h, linux/filter.h) -------------------------------------------------
+
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_LD_ABS_W, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+#: Per architecture (``uname -m``): its AUDIT_ARCH value, and the system calls that change a file's mode, owner,
+#: times, extended attributes or attribute flags (``ioctl`` is checked for the two set-flags requests only).
+_METADATA_CALLS: dict[str, tuple[int, tuple[int, ...], int]] = {
+    "x86_64": (
+        0xC000003E,
+        (90, 91, 92, 93, 94, 132, 188, 189, 190, 197, 198, 199, 235, 260, 261, 268, 280, 452, 463, 466, 469),
+        16,
+    ),
+    "aarch64": (0xC00000B7, (5, 6, 7, 14, 15, 16, 52, 53, 54, 55, 88, 452, 463, 466, 469), 29),
+}
+#: ``ioctl`` requests that set a file's attribute flags (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
+_SET_FLAGS = (0x40086602, 0x401C5820)
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def deny_metadata_changes() -> str | None:
+    """Refuse this process (and its children) every change of a file's mode, owner, times or attributes; None when
+    done, else why not.
+
+    Landlock does not cover them, and a slot's views hold hard links to the bench's dataset files:
+    without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
+    process (without capabilities) would fail to read them. The calls return EPERM; so does every
+    call made through another architecture's numbering (x32, i386), which could otherwise slip past.
+    """
+    import platform
+
+    if not sys.platform.startswith("linux"):
+        return "not Linux: file metadata changes not refused"
+    spec = _METADATA_CALLS.get(platform.machine())
+    if spec is None:
+        return f"no seccomp filter for {platform.machine()}: file metadata changes not refused"
+    arch, calls, ioctl = spec
+    deny = _RET_ERRNO | errno.EPERM
+    prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
+    prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused
+    if arch == 0xC000003E:
+        prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, deny)]  # x32 numbers
+    for nr in calls:
+        prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, deny)]
+    prog += [(_JEQ_K, 0, 2 * len(_SET_FLAGS) + 1, ioctl), (_LD_ABS_W, 0, 0, 24)]  # ioctl: its request (low half)
+    for req in _SET_FLAGS:
+        prog += [(_JEQ_K, 0, 1, req), (_RET_K, 0, 0, deny)]
+    prog += [(_RET_K, 0, 0, _RET_ALLOW)]
+    filters = (_SockFilter * len(prog))(*(_SockFilter(*f) for f in prog))
+    fprog = _SockFprog(len(prog), filters)
+    if _prctl(_PR_SET_NO_NEW_PRIVS, 1) != 0:
+        return "PR_SET_NO_NEW_PRIVS refused: file metadata changes not refused"
+    if _libc().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return f"seccomp filter refused ({os.strerror(ctypes.get_errno())}): file metadata changes not refused"
+    return None
+
+
 def die_with_parent(parent: int) -> None:
     """SIGKILL this process when ``parent`` exits (and now, if it already has)."""
     if sys.platform.startswith("linux"):

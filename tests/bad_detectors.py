@@ -683,3 +683,42 @@ class HasCapabilities(UnissuedTokenRule):
         if int(eff, 16):
             raise RuntimeError(f"the slot holds capabilities CapEff={eff}")
         return super().fit(view)
+
+
+class MetadataChanger(UnissuedTokenRule):
+    """Scores like the unissued-token rule, and first tries to change the mode, owner, times, extended attributes and
+    attribute flags of every file and folder it can see (through the views' hard links, the bench's dataset files),
+    also through the raw system calls and the x32 numbering Python never uses."""
+
+    def fit(self, view):
+        import ctypes
+        import fcntl
+        import platform
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        raw = {"x86_64": (90, 0x40000000 + 90), "aarch64": (None, None)}.get(platform.machine(), (None, None))
+        here = Path.cwd().parent / "view"
+        for p in [here, *here.rglob("*")]:
+            for attempt in (
+                lambda p=p: os.chmod(p, 0),
+                lambda p=p: os.chmod(p, 0o777),
+                lambda p=p: os.utime(p, (0, 0)),
+                lambda p=p: os.chown(p, os.getuid(), os.getgid()),
+                lambda p=p: os.setxattr(p, "user.bb", b"x"),
+                lambda p=p: [libc.syscall(nr, str(p).encode(), 0) for nr in raw if nr is not None],
+                lambda p=p: _set_flags(p, fcntl),
+            ):
+                with contextlib.suppress(Exception):
+                    attempt()
+        return super().fit(view)
+
+
+def _set_flags(p: Path, fcntl: Any) -> None:
+    """FS_IOC_SETFLAGS with FS_NODUMP_FL (no capability needed) on ``p``."""
+    import struct
+
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, 0x40086602, struct.pack("l", 0x40))
+    finally:
+        os.close(fd)

@@ -572,3 +572,33 @@ def test_a_bucket_the_bench_cannot_show_is_that_dataset_s_error_row(tiny_dataset
     first, second = run_isolated_many("unissued-token-v1", [tiny_dataset, tiny_dataset], timeout_s=120, memory_mb=4096)
     assert first.status == "ERROR" and "could not show the next bucket" in (first.error or ""), first.error
     assert second.status == "OK" and second.alerts.height > 0, second.error
+
+
+def _metadata(root: Path) -> dict[str, tuple[int, int, int, int, tuple[str, ...]]]:
+    """Relative path -> (mode, owner, group, modification time, extended attribute names) of everything under ``root``."""
+    out = {}
+    for p in sorted([root, *root.rglob("*")]):
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, tuple(sorted(os.listxattr(p))))
+    return out
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: views are copies")
+def test_a_plugin_cannot_change_the_bench_files_metadata(tiny_dataset: Path, tmp_path: Path) -> None:
+    """Landlock does not cover chmod, chown, utime or attributes, and the views hold hard links to the dataset's files:
+    a plugin that tries them all (raw and x32 system calls too) changes nothing, and the next detector reads the
+    dataset as before."""
+    import shutil
+
+    from breachbench.isolation import run_isolated_many
+
+    ds = tmp_path / "dataset"
+    shutil.copytree(tiny_dataset, ds)
+    before = _metadata(ds)
+    clean = run_isolated("unissued-token-v1", tiny_dataset, timeout_s=300, memory_mb=4096)
+    hostile = run_isolated_many("bad_detectors:MetadataChanger", [ds], timeout_s=300, memory_mb=4096)
+    assert hostile[0].status == "OK", hostile[0].error
+    assert _metadata(ds) == before
+    after = run_isolated("unissued-token-v1", ds, timeout_s=300, memory_mb=4096)
+    assert after.status == "OK", after.error
+    assert after.alerts.equals(clean.alerts) and hostile[0].alerts.equals(clean.alerts)

@@ -100,7 +100,7 @@ def test_a_finished_slot_is_set_aside_whole_or_removed(
             assert not list(slot.rglob("truth"))  # only what the detector was shown
         else:
             assert kept == []  # views of copies are not kept
-        monkeypatch.setattr(isolation, "SPENT_MAX_BYTES", 0)  # the feature tables are copies: past the limit
+        monkeypatch.setattr(isolation, "SPENT_MAX_BYTES", 0)  # the manifest and staff tables are copies: past the limit
         before = set(spent.iterdir())
         runs = run_isolated_many("unissued-token-v1", [tiny_dataset], timeout_s=300, memory_mb=4096, spent=spent)
         assert runs[0].status == "OK" and set(spent.iterdir()) == before

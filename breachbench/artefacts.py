@@ -97,6 +97,8 @@ FOLDS = 3
 DRAW_UNITS = 1000
 MAX_DRAWS = 5
 MAX_KS_ROWS = 20_000
+#: Bins of a numeric feature in the classifier (see :func:`_binned`).
+MAX_BINS = 64
 
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
@@ -744,6 +746,25 @@ def _folds(y: np.ndarray, groups: np.ndarray, split: int = 0) -> list[tuple[np.n
     return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split).split(np.zeros((len(y), 1)), y, groups))
 
 
+def _binned(X: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    """``X`` with each numeric column of more than :data:`MAX_BINS` distinct values replaced by its quantile bin.
+
+    The classifier bins its features itself, but on every fit (three folds, two classifiers, up to
+    five draws) and, with class weights, by weighted percentiles one at a time, which was 40% of its
+    time. Binned once here, on the whole sample and without the labels, a column holds at most
+    MAX_BINS values and the classifier keeps them as they are. The bins are the classifier's own
+    (quantiles, a value in bin i when edge i-1 < value <= edge i); what changes is that they are
+    drawn from all rows of the draw, unweighted, instead of from each fold's training rows.
+    """
+    out = X.copy()
+    qs = np.linspace(0, 100, MAX_BINS + 1)[1:-1]
+    for j in np.flatnonzero(~cat):
+        col = X[:, j]
+        if np.unique(col).size > MAX_BINS:
+            out[:, j] = np.searchsorted(np.percentile(col, qs, method="averaged_inverted_cdf"), col, side="left")
+    return out
+
+
 def _cv_auc(
     X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]] | None, cat: np.ndarray
 ) -> tuple[float | None, int]:
@@ -764,7 +785,7 @@ def _cv_auc(
             learning_rate=0.15,
             max_leaf_nodes=15,
             min_samples_leaf=10,
-            max_bins=64,
+            max_bins=MAX_BINS,
             categorical_features=cat if cat.any() else None,
             class_weight="balanced",
             random_state=0,
@@ -1024,6 +1045,7 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
             )
         y = sample["_attack"].cast(pl.Int8).to_numpy()
         X, dfeats, cat = _design(sample, ben, case.feats)
+        X = _binned(X, cat)
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
         entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
         groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)

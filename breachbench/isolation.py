@@ -37,6 +37,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
             rel = f"{base}/{kind}/{day.isoformat()}.parquet"
             path = cache / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")  # threads of one bench too
             table.write_parquet(tmp)
             tmp.replace(path)
             out[rel] = sealing.sha256(path)

@@ -15,8 +15,8 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -479,6 +479,7 @@ class _Run:
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
     leak_now: dict[str, Any] | None = None  # its result, taken before the pool shuts down
     spent: Path | None = None  # where finished slots' folders wait to be removed together (isolation.set_aside)
+    feats_ahead: dict[str, Any] = field(default_factory=dict)  # dataset label -> its shared feature tables (a future)
 
     def leakage_audit(self) -> dict[str, Any]:
         """The leakage audit of the run's test datasets (:func:`breachbench.audit.leakage_audit`)."""
@@ -581,11 +582,44 @@ def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[s
     )
 
 
+@contextlib.contextmanager
+def _features_ahead(run: _Run, todo: list[str], workers: int) -> Iterator[dict[str, Any]]:
+    """The shared feature tables of the test datasets, computed in ``workers`` threads while the bench does the rest.
+
+    The bench hands them to the sealed slots (:func:`breachbench.isolation.shared_features`); they took
+    10 s of the default run's 20 s between the last dataset and the first detector, one dataset after
+    another, beside the truths and the chance lines. Polars works outside the GIL, so threads overlap
+    them. Started only when a sealed detector is to run; on the way out (an error, Ctrl-C) the
+    datasets not begun are dropped and the ones under way finish.
+    """
+    if not todo or not run.cfg.detection.isolate:
+        yield {}
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    ex = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bb-features")
+    try:
+        yield {p.label: ex.submit(shared_features, run.datasets[p.label].root, run.out / "features") for p in run.tests}
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _features_of(run: _Run, p: GridPoint, feats: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The shared feature tables of ``p`` into ``feats`` (from :func:`_features_ahead`, else computed here): computed
+    by the bench, handed to the sealed slots read-only."""
+    if p.label not in feats:
+        ahead = run.feats_ahead.get(p.label)
+        feats[p.label] = (
+            ahead.result() if ahead is not None else shared_features(run.datasets[p.label].root, run.out / "features")
+        )
+    return feats[p.label]
+
+
 def _submit_ahead(run: _Run, pool: Any, ahead: dict[str, Any], feats: dict[str, dict[str, str]]) -> None:
     """Start every detector of ``ahead`` in ``pool``: sealed slots of several detectors at once."""
     tests, out = run.tests, run.out
-    for p in tests:  # computed by the bench, handed to the sealed slots read-only
-        feats[p.label] = shared_features(run.datasets[p.label].root, out / "features")
+    for p in tests:
+        _features_of(run, p, feats)
     for det in ahead:
         ahead[det] = pool.submit(
             run_isolated_many,
@@ -645,9 +679,8 @@ def _warm_runs(run: _Run, det: str, proto: Any, ahead: dict[str, Any], feats: di
         for p in tests:
             run.tick_dataset(p)
         return warm
-    for p in tests:  # computed by the bench, handed to the sealed slot read-only
-        if p.label not in feats:
-            feats[p.label] = shared_features(run.datasets[p.label].root, run.out / "features")
+    for p in tests:
+        _features_of(run, p, feats)
 
     def done(i: int, _: DetectorRun) -> None:
         run.tick_dataset(tests[i])
@@ -740,11 +773,9 @@ def run_suite(
     _check_grid_space(cfg, out, points)
     datasets = _ensure_datasets(cfg, points, workers=workers, gen_progress=gen_progress, verify=verify, log=log)
     tests = [p for p in points if not p.tuning]
-    truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
-    chance = _chance(cfg, tests, truths)
     ids = resolve_detectors(cfg.detection.detectors)
     fingerprints = {d: detector_fingerprint(d) for d in ids}
-    run = _Run(cfg, out, points, datasets, truths, chance, _Bars(None), fingerprints)
+    run = _Run(cfg, out, points, datasets, {}, {}, _Bars(None), fingerprints)
     reused = _reusable(run, ids, fingerprints) if reuse else {}
     from breachbench.reuse import leakage_key, reusable_leakage_audit
 
@@ -752,21 +783,26 @@ def run_suite(
         {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, cfg.detection.budget, cfg.detection.cost_profile
     )
     run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None  # read before the run's outputs are cleared
-    if reused:
-        log(
-            f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
+    # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
+    clear_run_outputs(out, keep={run.rel(d, p) for d in reused for p in tests})
+    with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
+        run.truths = {p.label: Truth.of(datasets[p.label]) for p in tests}
+        run.chance = _chance(cfg, tests, run.truths)
+        if reused:
+            log(
+                f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
+            )
+        run.bars = _Bars.start(
+            progress, len(ids) * sum(len(datasets[p.label].scored) for p in tests), (len(ids) + 1) * len(tests)
         )
-    run.bars = _Bars.start(progress, len(ids) * sum(len(datasets[p.label].scored) for p in tests), (len(ids) + 1) * len(tests))
-    rows = _detect(run, ids, reused, workers, log)
+        rows = _detect(run, ids, reused, workers, log)
     return _report(run, rows, log)
 
 
 def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log: Callable[..., None]) -> list[dict[str, Any]]:
     """Every detector's row, then the oracle's, in the configured order; sealed slots run in a pool when they can
     (the leakage audit too, queued first, when it is not reused)."""
-    cfg, out, tests = run.cfg, run.out, run.tests
-    # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
-    clear_run_outputs(out, keep={run.rel(d, p) for d in reused for p in tests})
+    cfg = run.cfg
     rows = []
     feats: dict[str, dict[str, str]] = {}
     pool, ahead = _detector_pool(cfg, ids, reused, workers)

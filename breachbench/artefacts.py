@@ -554,13 +554,16 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     # night share, presence in another stream, gaps), flagged as moving with the rows
     # The classifier's draw d reads the row picked with seed d (columns ``...:pick~d``): with a handful of
     # attack units, the rows picked were one more fixed sample that no number of benign draws averaged out
-    def pick(d: int) -> pl.Expr:
-        return pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else pl.lit(0)
-
+    # The picked rows are found once per unit and draw (their row numbers), and their features gathered by
+    # row number, not looked up feature by feature in every group
+    picks: dict[str, tuple[int, str]] = {}  # unit column -> (draw, row feature)
     for f in num:
         agg = "night" if f.name == "f:ts:night" else f.aggregate
-        aggs.append(pl.col(f.name).get(pick(0)).alias(f"a:{f.name[2:]}:pick"))
-        aggs += [pl.col(f.name).get(pick(d)).alias(f"a:{f.name[2:]}:pick~{d}") for d in range(1, MAX_DRAWS)]
+        picks[f"a:{f.name[2:]}:pick"] = (0, f.name)
+        aggs.append(pl.lit(None).alias(f"a:{f.name[2:]}:pick"))  # a placeholder that keeps the column order
+        for d in range(1, MAX_DRAWS):
+            picks[f"a:{f.name[2:]}:pick~{d}"] = (d, f.name)
+            aggs.append(pl.lit(None).alias(f"a:{f.name[2:]}:pick~{d}"))
         feats.append(Feature(f"a:{f.name[2:]}:pick", f.column, "num", agg))
         if agg is not None:
             aggs.append(pl.col(f.name).mean().alias(f"a:{f.name[2:]}:mean"))
@@ -579,7 +582,33 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
             Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
             Feature("a:customer_id:repeat", "customer_id", "num", "repeat"),
         ]
-    return df.group_by(keys).agg(aggs), feats
+    return _with_picks(df, keys, aggs, picks), feats
+
+
+def _with_picks(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr], picks: dict[str, tuple[int, str]]) -> pl.DataFrame:
+    """``df`` grouped by ``keys`` with ``aggs``, whose ``picks`` columns (placeholders there) hold the row feature's value
+    at the unit's row picked for the draw: the row whose event id hashes lowest with the draw's seed (the first row
+    without event ids)."""
+    if not picks:
+        return df.group_by(keys).agg(aggs)
+    names = [e.meta.output_name() for e in aggs]
+    units = df.group_by(keys).agg([e for e, n in zip(aggs, names, strict=True) if n not in picks])
+    draws = sorted({d for d, _ in picks.values()})
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    at = (
+        df.with_columns(_ri=row)
+        .group_by(keys)
+        .agg(
+            pl.col("_ri").get(pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else 0).alias(f"_ri~{d}")
+            for d in draws
+        )
+    )
+    for d in draws:
+        cols = {n: f for n, (dd, f) in picks.items() if dd == d}
+        got = df.select(pl.col(f).alias(n) for n, f in cols.items())[at[f"_ri~{d}"]]
+        at = at.hstack(got)
+    units = units.join(at.drop([f"_ri~{d}" for d in draws]), on=keys, how="left", nulls_equal=True)
+    return units.select(*keys, *names)
 
 
 def entity_days(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Feature]]:

@@ -2,7 +2,7 @@
 
 The mapping (TOML; ``breachbench/data/mappings/import-ocsf-1.3.0.toml`` is the documented
 example) picks each stream's records and gives each log column a source path. Every source
-file is read lazily, its records of each stream are cast to the stream's schema, put in the
+file is read once (of JSON lines, only the paths the mapping names), its records of each stream are cast to the stream's schema, put in the
 bucket they were delivered in (company time zone), and written as one part file per (stream,
 day, source file), atomically; memory holds one source file at a time. World tables (``--world``) and labels in the truth format
 (``--labels``) are optional: without labels, ``score`` cannot score the dataset; without world
@@ -97,6 +97,44 @@ def _scan(f: Path) -> pl.LazyFrame:
     return pl.scan_ndjson(f, infer_schema_length=10_000)
 
 
+def _json_schema(m: dict[str, Any]) -> pl.Schema:
+    """What to read of JSON-lines logs: every path the mapping names, as text, and nothing else.
+
+    Parsing JSON is most of an import's time: inferring the types parsed each file twice (and saw
+    only its first 10,000 records), and building every field's column cost as much again; the
+    reader skips the fields not named here. Text keeps the values as inference did: the reader
+    writes numbers (integral ones without ``.0``) and booleans as their JSON text, which
+    ``stream_rows`` casts to the column's type. A dotted path is read both nested and as a flat key
+    (``{"event.id": ...}``, as some loggers write); :func:`_read_logs` drops the flat key where a
+    file has no value under it.
+    """
+    tree: dict[str, Any] = {}
+    for spec in m["streams"].values():
+        paths = list(spec.get("where", {}))
+        for v in spec["columns"].values():
+            paths += v["path"] if isinstance(v["path"], list) else [v["path"]]
+        for path in paths:
+            if "." in path:
+                tree.setdefault(path, {})
+            node = tree
+            for part in path.split("."):
+                node = node.setdefault(part, {})
+
+    def dtype(node: dict[str, Any]) -> pl.DataType:
+        return pl.Struct({k: dtype(v) for k, v in node.items()}) if node else pl.String()
+
+    return pl.Schema({k: dtype(v) for k, v in tree.items()})
+
+
+def _read_logs(f: Path, json_schema: pl.Schema) -> pl.DataFrame:
+    """A source file of logs: all of it, or of JSON lines the paths in ``json_schema``."""
+    if f.suffix in (".parquet", ".csv"):
+        return _scan(f).collect()
+    df = pl.scan_ndjson(f, schema=json_schema).collect()
+    # a flat key is a column name, which _path prefers to the nested path: keep it only where the file has it
+    return df.drop([c for c in df.columns if "." in c and df[c].null_count() == df.height])
+
+
 def _path(schema: pl.Schema, path: str) -> pl.Expr | None:
     """The expression of a source path (a column name, or dotted into structs); None when the file lacks it."""
     if path in schema:
@@ -135,25 +173,32 @@ def _value(schema: pl.Schema, spec: dict[str, Any], dtype: pl.DataType) -> pl.Ex
     return pl.coalesce(parts).cast(dtype)
 
 
-def stream_rows(lf: pl.LazyFrame, stream: str, spec: dict[str, Any], tz: str) -> pl.LazyFrame | None:
-    """The records of ``lf`` that belong to ``stream``, in its schema plus ``bucket``; None when the file has none."""
-    schema = lf.collect_schema()
+def stream_rows(df: pl.DataFrame, stream: str, spec: dict[str, Any], tz: str) -> pl.DataFrame | None:
+    """The records of ``df`` that belong to ``stream``, in its schema plus ``bucket``; None when the file has none.
+
+    A file without any (most files hold one stream) costs one comparison, not the stream's conversion.
+    """
+    schema = df.schema
     cond = pl.lit(True)
     for path, want in spec.get("where", {}).items():
         e = _path(schema, path)
         if e is None:
             return None
         cond = cond & (e.cast(pl.String) == str(want))
+    if not df.select(cond.any()).item():
+        return None
     cols = spec["columns"]
     out = [_value(schema, cols[c], t).alias(c) if c in cols else pl.lit(None, t).alias(c) for c, t in LOG_STREAMS[stream].items()]
     delivered = _value(schema, cols["delivered"], pl.Datetime("us", "UTC")) if "delivered" in cols else None
     rows = (
-        lf.filter(cond).select(*out, (delivered if delivered is not None else pl.col("ts")).alias("_delivered"))
+        df.lazy().filter(cond).select(*out, (delivered if delivered is not None else pl.col("ts")).alias("_delivered"))
         if delivered is not None
-        else lf.filter(cond).select(*out).with_columns(_delivered=pl.col("ts"))
+        else df.lazy().filter(cond).select(*out).with_columns(_delivered=pl.col("ts"))
     )
-    return rows.with_columns(bucket=pl.coalesce(pl.col("_delivered"), pl.col("ts")).dt.convert_time_zone(tz).dt.date()).drop(
-        "_delivered"
+    return (
+        rows.with_columns(bucket=pl.coalesce(pl.col("_delivered"), pl.col("ts")).dt.convert_time_zone(tz).dt.date())
+        .drop("_delivered")
+        .collect()
     )
 
 
@@ -223,8 +268,9 @@ def import_logs(
         raise MappingError("no source files (Parquet, CSV or JSON lines) found")
     counts: dict[tuple[str, dt.date], int] = {}
     written: list[dict[str, Any]] = []
+    schema = _json_schema(m)
     for i, f in enumerate(files):
-        written += _import_source(root, m, i, f, counts)
+        written += _import_source(root, m, schema, i, f, counts)
     config = _imported_config(m["dataset"], counts)
     world_tables = _tables(Path(world), WORLD_TABLES, lambda t: layout.world_file(root, t, 0), "--world") if world else []
     truth_tables = _label_tables(root, Path(labels)) if labels else []
@@ -277,25 +323,24 @@ def _clear_out(root: Path, force: bool) -> None:
 
 
 def _import_source(
-    root: Path, m: dict[str, Any], i: int, f: Path, counts: dict[tuple[str, dt.date], int]
+    root: Path, m: dict[str, Any], schema: pl.Schema, i: int, f: Path, counts: dict[tuple[str, dt.date], int]
 ) -> list[dict[str, Any]]:
-    """Write source file ``f`` (the ``i``-th) as log files, one per (stream, day); counts its rows per (stream, day)
-    into ``counts`` and returns the manifest entries."""
+    """Write source file ``f`` (the ``i``-th; JSON lines read in ``schema``) as log files, one per (stream, day);
+    counts its rows per (stream, day) into ``counts`` and returns the manifest entries."""
     written: list[dict[str, Any]] = []
     if f.stat().st_size == 0:  # an empty partition: nothing to read (and nothing to infer a schema from)
         return written
     try:  # read once (memory: one source file), then pick each stream's records
-        lf = _scan(f).collect().lazy()
+        source = _read_logs(f, schema)
     except pl.exceptions.PolarsError as exc:
         raise MappingError(f"{f}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
     for stream, spec in m["streams"].items():
-        rows = stream_rows(lf, stream, spec, m["dataset"]["timezone"])
-        if rows is None:
-            continue
         try:
-            df = rows.collect()
+            df = stream_rows(source, stream, spec, m["dataset"]["timezone"])
         except pl.exceptions.PolarsError as exc:
             raise MappingError(f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}") from None
+        if df is None:
+            continue
         for (day,), part in df.partition_by("bucket", as_dict=True, maintain_order=True).items():
             part = part.drop("bucket")
             if "event_id" not in spec["columns"]:

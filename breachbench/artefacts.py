@@ -1039,9 +1039,9 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         ps = _pseudo(att, ben, seed + 101 * (i + 1))
         if ps.height == 0:
             continue
-        out = _narrow(ben, *keys).join(ps.select(keys).unique(), on=keys, how="semi")["_r"].to_numpy()
+        drawn = ben.select(keys).with_row_index("_r").join(ps.select(keys).unique(), on=keys, how="semi")["_r"].to_numpy()
         keep = np.ones(ben.height, dtype=bool)
-        keep[out] = False
+        keep[drawn] = False
         rest = ben.filter(pl.Series(keep))  # ben without the draw's units, in ben's order
         nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin

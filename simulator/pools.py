@@ -1,7 +1,7 @@
 """Value pools: Faker-built name and address pools, network prefixes, user agents, calendars.
 
-Faker runs only here, a few thousand calls per locale, seeded per (root seed, locale); numpy
-then draws indices into the pools. Phone numbers and e-mail domains are chosen to be
+Faker runs only here, a few thousand calls per locale, from one fixed seed (the pools are the same
+for every world); numpy then draws indices into the pools with the world's seed. Phone numbers and e-mail domains are chosen to be
 unmistakably synthetic.
 """
 
@@ -18,6 +18,8 @@ import polars as pl
 from simulator.seeding import seed_int
 
 POOL_SIZE = 2000
+#: The seed of the Faker pools (:func:`locale_pools`), the same for every world.
+POOL_SEED = 2025
 
 #: Reserved e-mail domains (RFC 2606 / RFC 6761): never deliverable.
 EMAIL_HOSTS = ("example.com", "example.net", "example.org", "shop.test", "mail.invalid")
@@ -39,12 +41,18 @@ class LocalePools:
 
 
 @lru_cache(maxsize=32)
-def locale_pools(root: int, locale: str) -> LocalePools:
-    """Build (once per process) the pools of one locale, deterministically from the seed."""
+def locale_pools(locale: str) -> LocalePools:
+    """Build (once per process) the pools of one locale, from a fixed seed.
+
+    The pools are the same for every world: a world's seed decides which entries its people get
+    (the indices drawn into the pools), not what the pools hold. Built from each world's seed, they
+    cost half a second of Faker calls in every process for every new world (a sealed run has a world
+    per dataset); their entries come from Faker's public word lists either way.
+    """
     from faker import Faker
 
     fake = Faker(locale)
-    fake.seed_instance(seed_int(root, "faker-pool", sum(map(ord, locale)) * 7919 + len(locale)))
+    fake.seed_instance(seed_int(POOL_SEED, "faker-pool", sum(map(ord, locale)) * 7919 + len(locale)))
 
     def pool(fn: Callable[[], str]) -> pl.Series:  # a Faker provider method
         return pl.Series([fn() for _ in range(POOL_SIZE)], dtype=pl.String)

@@ -125,7 +125,7 @@ def _locale_of(cfg: SimConfig, r: np.random.Generator, n: int) -> tuple[list[str
 
 
 def _per_locale(
-    root: int, locales: list[str], loc: np.ndarray, value: Callable[[LocalePools, str, np.ndarray], pl.Series], name: str = ""
+    locales: list[str], loc: np.ndarray, value: Callable[[LocalePools, str, np.ndarray], pl.Series], name: str = ""
 ) -> pl.Series:
     """A string column made locale by locale: ``value(pools, locale, mask)`` gives the rows of ``mask``
     (the rows whose ``loc`` is that locale's index), for each locale present, in the order of ``locales``."""
@@ -133,12 +133,12 @@ def _per_locale(
     for k, locale in enumerate(locales):
         mask = loc == k
         if mask.any():
-            out = out.scatter(np.flatnonzero(mask), value(locale_pools(root, locale), locale, mask))
+            out = out.scatter(np.flatnonzero(mask), value(locale_pools(locale), locale, mask))
     return out
 
 
 def _names(
-    root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator, last_idx: np.ndarray | None = None
+    locales: list[str], loc: np.ndarray, r: np.random.Generator, last_idx: np.ndarray | None = None
 ) -> tuple[pl.Series, np.ndarray]:
     """Full names by locale; returns the names and the surname indices (for family members)."""
     n = len(loc)
@@ -153,10 +153,10 @@ def _names(
         sep = "" if locale in FAMILY_FIRST else " "
         return (last + sep + first) if locale in FAMILY_FIRST else (first + sep + last)
 
-    return _per_locale(root, locales, loc, full, "name"), last_idx
+    return _per_locale(locales, loc, full, "name"), last_idx
 
 
-def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random.Generator) -> pl.Series:
+def _addresses_text(locales: list[str], loc: np.ndarray, r: np.random.Generator) -> pl.Series:
     n = len(loc)
     city_idx, street_idx = r.integers(0, 1 << 30, n), r.integers(0, 1 << 30, n)
     number = pl.Series(r.integers(1, 999, n)).cast(pl.String)
@@ -167,7 +167,7 @@ def _addresses_text(root: int, locales: list[str], loc: np.ndarray, r: np.random
         num = number.filter(pl.Series(mask))
         return (city + " " + street + " " + num) if locale in FAMILY_FIRST else (num + " " + street + ", " + city)
 
-    return _per_locale(root, locales, loc, text, "address")
+    return _per_locale(locales, loc, text, "address")
 
 
 @dataclass(frozen=True)
@@ -202,17 +202,16 @@ def customers_block(
 
 def _customers(cfg: SimConfig, block: int, r: np.random.Generator) -> tuple[pl.DataFrame, _Block]:
     """The customer table of a block, and what the later draws of the block read from it."""
-    root = cfg.root
     lo, hi = block_range(cfg, block)
     n = hi - lo
     ids = np.arange(lo, hi, dtype=np.int64)
     locales, loc = _locale_of(cfg, r, n)
-    names, last_idx = _names(root, locales, loc, r)
+    names, last_idx = _names(locales, loc, r)
     users_idx = r.integers(0, 1 << 30, n)
     region_idx = r.integers(0, 1 << 30, n)
-    user = _per_locale(root, locales, loc, lambda p, _, mask: p.user.gather(users_idx[mask] % len(p.user)))
-    phone = _per_locale(root, locales, loc, lambda _, locale, mask: phones(locale, r, int(mask.sum())))
-    region = _per_locale(root, locales, loc, lambda p, _, mask: p.city.gather(region_idx[mask] % len(p.city)))
+    user = _per_locale(locales, loc, lambda p, _, mask: p.user.gather(users_idx[mask] % len(p.user)))
+    phone = _per_locale(locales, loc, lambda _, locale, mask: phones(locale, r, int(mask.sum())))
+    region = _per_locale(locales, loc, lambda p, _, mask: p.city.gather(region_idx[mask] % len(p.city)))
     domain = pl.Series(list(EMAIL_HOSTS)).gather(r.integers(0, len(EMAIL_HOSTS), n))
     # ids follow signup order; signups grow over time (see signup_offsets)
     r.random(n)  # the draw that once placed signups at random, kept so that later columns stay the same
@@ -248,7 +247,7 @@ def _customers(cfg: SimConfig, block: int, r: np.random.Generator) -> tuple[pl.D
 
 def _address_books(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.DataFrame:
     """Address books: entry 0 is the customer; others are family (same surname) or friends."""
-    root, locales, loc, n = cfg.root, c.locales, c.loc, len(c.ids)
+    locales, loc, n = c.locales, c.loc, len(c.ids)
     pmf = np.asarray(cfg.world.address_book_pmf, dtype=np.float64)
     sizes = 1 + r.choice(len(pmf), size=n, p=pmf / pmf.sum())
     owner = np.repeat(np.arange(n), sizes)
@@ -257,9 +256,9 @@ def _address_books(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.Data
     is_self = np.zeros(m, dtype=bool)
     is_self[starts] = True
     fam_names, _ = _names(
-        root, locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, c.last_idx[owner], r.integers(0, 1 << 30, m))
+        locales, loc[owner], r, last_idx=np.where(r.random(m) < 0.7, c.last_idx[owner], r.integers(0, 1 << 30, m))
     )
-    fam_phone = _per_locale(root, locales, loc[owner], lambda _, locale, mask: phones(locale, r, int(mask.sum())))
+    fam_phone = _per_locale(locales, loc[owner], lambda _, locale, mask: phones(locale, r, int(mask.sum())))
     code = pl.Series(r.integers(0, 10000, m)).cast(pl.String).str.zfill(4)
     has_code = pl.Series(r.random(m) < 0.6)
     return pl.DataFrame(
@@ -271,7 +270,7 @@ def _address_books(cfg: SimConfig, c: _Block, r: np.random.Generator) -> pl.Data
                 pl.when(pl.Series(is_self)).then(c.phone.gather(owner)).otherwise(fam_phone)
             ).to_series(),
             "is_self": is_self,
-            "address": _addresses_text(root, locales, loc[owner], r),
+            "address": _addresses_text(locales, loc[owner], r),
             "entrance_code": pl.select(pl.when(has_code).then(pl.lit("#") + code)).to_series(),
         }
     ).cast(schema.ADDRESSES)
@@ -447,7 +446,7 @@ def _staff_tables(
         [TEAMS[role_names[x]][j % len(TEAMS[role_names[x]])] for x, j in zip(seg_role, seg_team_pick, strict=True)], dtype=object
     )
     role_now = seg_role[cur]
-    names, _ = _names(cfg.root, ["ko_KR"], np.zeros(n, dtype=np.int64), r)
+    names, _ = _names(["ko_KR"], np.zeros(n, dtype=np.int64), r)
     shift = np.where(
         role_names[role_now] == Role.SUPPORT_AGENT.value,
         np.asarray(SHIFTS, dtype=object)[r.choice(3, n, p=[0.55, 0.3, 0.15])],

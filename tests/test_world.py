@@ -272,7 +272,7 @@ def test_family_entries_share_the_surname(books: dict[str, dict[str, pl.DataFram
         .select(same=pl.col("recipient_name").str.slice(0, 1) == pl.col("name").str.slice(0, 1))
     )["same"]
     # ko_KR surnames are one syllable here; a random surname matches by chance with probability q
-    last = locale_pools(31, "ko_KR").last
+    last = locale_pools("ko_KR").last
     assert (last.str.len_chars() == 1).all()
     q = float(((last.value_counts()["count"] / last.len()) ** 2).sum())
     p = 0.7 + 0.3 * q

@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import pickle
 import secrets
+import select
 import signal
 import stat
 import sys
@@ -118,9 +119,11 @@ MAX_ALERT_BYTES_PER_BUCKET = 64 << 20
 HANDOVER = "handover-{day}.parquet"
 #: Alerts handed over up to this size stay in the bench's memory; larger ones go to its part of the scratch.
 HANDOVER_IN_MEMORY = 256 << 10
-#: How often the bench looks for a child's request for the next bucket: every 0.2 ms for 50 ms after it served one
-#: (a fast detector asks again within milliseconds), else every 2 ms (its memory: every 50 ms).
-SERVE_S, SERVE_FAST_S = 0.002, 0.0002
+#: The longest the bench waits for a child's signal before it looks at the slot anyway (its memory, its time, a
+#: request the child did not signal). A child writes a byte into its wake pipe after each request for a bucket and
+#: after each status file, and the bench writes one into the child's pipe after showing a bucket: both sleep until
+#: then. Polling at 0.2 to 2 ms instead cost the default run some 60,000 context switches a second.
+WAIT_S = 0.05
 
 
 class UntrustedFileError(BreachBenchError, OSError):
@@ -272,12 +275,36 @@ class _Slot:
     file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
 
 
-def _child(plan: _Slot, start: int) -> None:
+#: In the child: the write end of its wake pipe to the bench and the read end of the bench's pipe to it (file numbers).
+_PIPES: tuple[int, int] | None = None
+
+
+def _signal(fd: int) -> None:
+    """One byte into a wake pipe; nothing when it is full (the reader wakes on its own within :data:`WAIT_S`)."""
+    with contextlib.suppress(OSError):
+        os.write(fd, b".")
+
+
+def _drain(fd: int) -> None:
+    """Read what waits in a non-blocking wake pipe (the bytes mean nothing but "look now")."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 4096):
+            pass
+
+
+def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None:
     """Child process body: seal itself, then run the detector on datasets ``start`` to ``count - 1`` of the slot in turn.
 
     Each dataset's alerts and status file go to its own ``work/`` folder (:func:`_dataset_slot`);
     the status file is written last, so the bench knows the dataset is done when it appears.
+    ``wake`` and ``shown`` are the ends of the two wake pipes (:data:`WAIT_S`): the child signals
+    the bench on ``wake`` and sleeps on ``shown``.
     """
+    global _PIPES
+    if wake is not None and shown is not None:
+        _PIPES = (wake.fileno(), shown.fileno())
+        for fd in _PIPES:
+            os.set_blocking(fd, False)
     os.setsid()  # the slot's process group; the bench kills it whole
     sealing.die_with_parent(plan.parent)
     _detach_stdio()
@@ -318,6 +345,8 @@ def _child(plan: _Slot, start: int) -> None:
         part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
         part.write_text(json.dumps(meta))
         part.replace(slot.work / "meta.json")
+        if _PIPES:
+            _signal(_PIPES[0])
 
 
 def _detach_stdio() -> None:
@@ -380,10 +409,15 @@ def _asker(ds: Any, slot: sealing.SealedSlot) -> Callable[[dt.date, pl.DataFrame
         part = slot.work / "handover.part"
         (previous if previous is not None else empty_alerts()).write_parquet(part)
         part.replace(slot.work / HANDOVER.format(day=bucket.isoformat()))  # the request: whole or not at all
-        shown, delay = slot.view / sealing.shown(bucket), 0.00005
+        if _PIPES:
+            _signal(_PIPES[0])
+        shown = slot.view / sealing.shown(bucket)
         while not shown.exists():  # the supervisor's limits still run: a bench that never answers is a TIMEOUT
-            time.sleep(delay)
-            delay = min(2 * delay, 0.001)
+            if _PIPES:
+                select.select([_PIPES[1]], [], [], WAIT_S)
+                _drain(_PIPES[1])
+            else:
+                time.sleep(0.001)
         ds.refresh(bucket)
 
     return ask
@@ -608,17 +642,31 @@ class _Supervisor:
     committed: dict[int, dict[dt.date, bytes | Path | str]] = field(default_factory=dict)
     failure: str | None = None  # why the bench stopped the slot, when not for its limits
     spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
+    pipes: tuple[int, int] | None = None  # while a child runs: the bench's ends of the wake pipes (read, write)
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
         n = len(self.runs)
-        proc = multiprocessing.get_context("spawn").Process(target=_child, args=(self.plan, start), daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        wake_r, wake_w = ctx.Pipe(duplex=False)  # child -> bench: a request or a status file is there
+        shown_r, shown_w = ctx.Pipe(duplex=False)  # bench -> child: the bucket asked for is shown
+        proc = ctx.Process(target=_child, args=(self.plan, start, wake_w, shown_r), daemon=True)
         was_reaper = sealing.set_child_subreaper(True)
-        before, t0 = self._start(proc)
         try:
-            cur, peak, killed = self._watch(proc, before, start, t0)
+            before, t0 = self._start(proc)
+            wake_w.close()  # the child's ends: only the child holds them now
+            shown_r.close()
+            for c in (wake_r, shown_w):
+                os.set_blocking(c.fileno(), False)
+            self.pipes = (wake_r.fileno(), shown_w.fileno())
+            try:
+                cur, peak, killed = self._watch(proc, before, start, t0)
+            finally:
+                _end_slot(proc, before)
         finally:
-            _end_slot(proc, before)
+            for c in (wake_r, wake_w, shown_r, shown_w):
+                c.close()
+            self.pipes = None
             if not was_reaper:
                 sealing.set_child_subreaper(False)
         while cur < n and not killed and self._finished(cur):  # written just before the child exited
@@ -695,7 +743,7 @@ class _Supervisor:
         """Serve the child's requests for buckets; sample the slot's tree every 50 ms while it runs; (current dataset,
         its memory peak, why it was killed)."""
         n, limit = len(self.runs), self.memory_mb * 2**20
-        peak, sampled, served, measured = 0, 0.0, 0.0, time.perf_counter()
+        peak, sampled, measured = 0, 0.0, time.perf_counter()
         works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
         while True:
             while cur < n and self._finished(cur):
@@ -704,8 +752,8 @@ class _Supervisor:
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
             try:
-                if self._serve(cur):
-                    served = time.perf_counter()
+                if self._serve(cur) and self.pipes:
+                    _signal(self.pipes[1])
             except Exception as exc:  # the child may have damaged its view (its folders' flags, say): its row, not our crash
                 self.failure = f"the bench could not show the next bucket: {type(exc).__name__}: {exc}"
                 return cur, peak, Status.ERROR
@@ -729,7 +777,13 @@ class _Supervisor:
                     )
                     self.spilled = True
                     return cur, peak, Status.ERROR
-            proc.join(SERVE_FAST_S if time.perf_counter() - served < 0.05 else SERVE_S)  # at once when the child exits
+            # until the child signals, exits, or it is time to look at its memory
+            wait = max(0.0, min(WAIT_S, sampled + 0.05 - time.perf_counter()))
+            if self.pipes:
+                select.select([self.pipes[0], proc.sentinel], [], [], wait)
+                _drain(self.pipes[0])
+            else:
+                proc.join(wait)
 
     def _fail(self, cur: int, killed: Status | None, code: int | None, peak: int) -> None:
         """The row of the dataset the child was on when it was killed or died."""

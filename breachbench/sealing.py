@@ -200,8 +200,10 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+def _under(path: Path | str, root: Path | str) -> bool:
+    """Whether ``path`` is ``root`` or inside it (both absolute and normalised, as :func:`os.path.realpath` gives them)."""
+    p, r = str(path), str(root)
+    return p == r or p.startswith(r if r.endswith("/") else r + "/")
 
 
 def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | Path]) -> list[Path]:
@@ -210,7 +212,7 @@ def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | P
     A candidate that holds a protected path is replaced by its entries, recursively, leaving out
     the protected one; a candidate inside a protected path is dropped; ``/`` is never granted.
     """
-    prot = [Path(os.path.realpath(p)) for p in protected]
+    prot = [os.path.realpath(p) for p in protected]
     out: list[Path] = []
 
     def add(p: Path) -> None:

@@ -130,6 +130,38 @@ SHORTCUTS: dict[str, Callable] = {
 }
 
 
+#: A bucket with at most this many log rows is read into memory once for all the shortcuts (:class:`_ReadOnce`).
+READ_ONCE_ROWS = 2_000_000
+
+
+class _ReadOnce:
+    """A one-bucket view whose current logs and world tables are read once and shared by the shortcuts.
+
+    Each shortcut scans the bucket's files again otherwise: 36,000 small reads for the default
+    run's 20 datasets, three quarters of the audit's time. Anything else is the view's.
+    """
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+        self._logs: dict[str, pl.DataFrame] = {}
+        self._world: dict[str, pl.DataFrame] = {}
+
+    def logs(self, stream: str, *, current_only: bool = False) -> pl.LazyFrame:
+        if not current_only:
+            return self._view.logs(stream)
+        if stream not in self._logs:
+            self._logs[stream] = self._view.logs(stream, current_only=True).collect()
+        return self._logs[stream].lazy()
+
+    def world(self, table: str) -> pl.DataFrame:
+        if table not in self._world:
+            self._world[table] = self._view.world(table)
+        return self._world[table]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+
 def declared_easy(ds: Dataset) -> dict[str, str]:
     """Scenario id -> why it is easy on purpose, for the dataset's scenarios that say so at their knobs."""
     out = {}
@@ -156,9 +188,13 @@ def audit(ds: Dataset, truth: Truth, budget: int, profile: str = "standard") -> 
     rows = []
     easy = "; ".join(f"{sid}: {why}" for sid, why in declared_easy(ds).items()) or None
     budgets = tuple(sorted({1, 3, budget}))
-    views = [ds.view(b, b) for b in ds.scored]  # one per bucket, shared by the shortcuts
-    for name, fn in SHORTCUTS.items():
-        frames = [fn(v).select(ALERTS.names()) for v in views]
+    found: dict[str, list[pl.DataFrame]] = {name: [] for name in SHORTCUTS}
+    for b in ds.scored:  # one view per bucket, shared by the shortcuts (its logs read once when they are small)
+        v = ds.view(b, b)
+        view = _ReadOnce(v) if ds.event_count([b]) <= READ_ONCE_ROWS else v
+        for name, fn in SHORTCUTS.items():
+            found[name].append(fn(view).select(ALERTS.names()))
+    for name, frames in found.items():
         alerts = pl.concat(frames).unique(subset=["bucket", "entity_kind", "entity_id"], keep="first", maintain_order=True)
         res = score_alerts(alerts, truth, budget=budget, profile=profile, budgets=budgets)
         parts = {int(k): _parts(m, profile) for k, m in res["by_budget"].items()}

@@ -83,7 +83,7 @@ def check_executor(executor: str, scheduler: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _polars_threads(threads: str) -> Iterator[None]:
+def polars_threads(threads: str) -> Iterator[None]:
     """``POLARS_MAX_THREADS`` set in this process while workers are started (they inherit it)."""
     old = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = threads
@@ -118,7 +118,7 @@ def make_executor(workers: int, executor: ExecutorName = "process", scheduler: s
         return
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     with (
-        _polars_threads(threads),
+        polars_threads(threads),
         ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -167,7 +167,7 @@ def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
                 ) from None
         else:
             threads = str(max(1, (os.cpu_count() or 1) // workers))
-            stack.enter_context(_polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker
+            stack.enter_context(polars_threads(threads))  # spawned workers inherit it; env= sets it again in each worker
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers,

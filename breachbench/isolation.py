@@ -413,10 +413,12 @@ def _asker(ds: Any, slot: sealing.SealedSlot) -> Callable[[dt.date, pl.DataFrame
             _signal(_PIPES[0])
         shown = slot.view / sealing.shown(bucket)
         while not shown.exists():  # the supervisor's limits still run: a bench that never answers is a TIMEOUT
-            if _PIPES:
+            try:  # the detector may have closed the pipe (or put another file on its number): then poll
+                if not _PIPES:
+                    raise OSError
                 select.select([_PIPES[1]], [], [], WAIT_S)
                 _drain(_PIPES[1])
-            else:
+            except (OSError, ValueError):
                 time.sleep(0.001)
         ds.refresh(bucket)
 

@@ -47,6 +47,13 @@ def test_a_dataset_that_fails_spoils_nothing_else(
         assert r.version == clean.version
 
 
+def test_a_detector_that_closes_the_wake_pipes_still_gets_every_bucket(tiny_dataset: Path, clean: DetectorRun) -> None:
+    """The pipes only wake the two sides: a child without them is served when the bench looks anyway (every 50 ms)."""
+    runs = run_isolated_many("warm_detectors:ClosesPipes", [tiny_dataset] * 2, timeout_s=300, memory_mb=4096)
+    assert [r.status for r in runs] == ["OK", "OK"], [(r.status, r.error) for r in runs]
+    assert all(r.alerts.equals(clean.alerts) for r in runs)
+
+
 def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun) -> None:
     """SecondRaises raises on the second dataset its process scores: the third is the process's third (no restart after an exception)."""
     runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)

@@ -60,3 +60,18 @@ class SecondHogs(_SecondFails):
 
 class SecondWrongSchema(_SecondFails):
     mode = "schema"
+
+
+class ClosesPipes(UnissuedTokenRule):
+    """Closes every pipe its process holds in its fit (the slot's wake pipes), then scores as the base rule."""
+
+    def fit(self, view: object) -> ClosesPipes:
+        import stat
+
+        for fd in range(3, 1024):
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    os.close(fd)
+            except OSError:
+                continue
+        return self

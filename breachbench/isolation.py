@@ -286,10 +286,10 @@ def _signal(fd: int) -> None:
 
 
 def _drain(fd: int) -> None:
-    """Read what waits in a non-blocking wake pipe (the bytes mean nothing but "look now")."""
+    """Read what waits in a non-blocking wake pipe (the bytes mean nothing but "look now"): one read, never a loop, so
+    a child that writes without end cannot keep the bench from its limits (what is left wakes the next wait at once)."""
     with contextlib.suppress(OSError):
-        while os.read(fd, 4096):
-            pass
+        os.read(fd, 1 << 16)
 
 
 def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None:
@@ -645,6 +645,7 @@ class _Supervisor:
     failure: str | None = None  # why the bench stopped the slot, when not for its limits
     spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
     pipes: tuple[int, int] | None = None  # while a child runs: the bench's ends of the wake pipes (read, write)
+    poller: Any = None  # while a child runs: waits on its wake pipe and its exit
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -661,6 +662,9 @@ class _Supervisor:
             for c in (wake_r, shown_w):
                 os.set_blocking(c.fileno(), False)
             self.pipes = (wake_r.fileno(), shown_w.fileno())
+            self.poller = select.poll()  # no limit on descriptor numbers, unlike select()
+            for fd in (wake_r.fileno(), proc.sentinel):
+                self.poller.register(fd, select.POLLIN)
             try:
                 cur, peak, killed = self._watch(proc, before, start, t0)
             finally:
@@ -668,7 +672,7 @@ class _Supervisor:
         finally:
             for c in (wake_r, wake_w, shown_r, shown_w):
                 c.close()
-            self.pipes = None
+            self.pipes = self.poller = None
             if not was_reaper:
                 sealing.set_child_subreaper(False)
         while cur < n and not killed and self._finished(cur):  # written just before the child exited
@@ -781,8 +785,8 @@ class _Supervisor:
                     return cur, peak, Status.ERROR
             # until the child signals, exits, or it is time to look at its memory
             wait = max(0.0, min(WAIT_S, sampled + 0.05 - time.perf_counter()))
-            if self.pipes:
-                select.select([self.pipes[0], proc.sentinel], [], [], wait)
+            if self.pipes and self.poller is not None:
+                self.poller.poll(wait * 1000)
                 _drain(self.pipes[0])
             else:
                 proc.join(wait)

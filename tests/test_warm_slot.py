@@ -54,6 +54,12 @@ def test_a_detector_that_closes_the_wake_pipes_still_gets_every_bucket(tiny_data
     assert all(r.alerts.equals(clean.alerts) for r in runs)
 
 
+def test_a_detector_that_floods_the_wake_pipe_still_meets_its_time_limit(tiny_dataset: Path) -> None:
+    """A child that writes into its wake pipe without end still gets its TIMEOUT (the bench reads the pipe once per look)."""
+    runs = run_isolated_many("warm_detectors:FloodsPipes", [tiny_dataset], timeout_s=4, memory_mb=4096)
+    assert [r.status for r in runs] == ["TIMEOUT"], [(r.status, r.error) for r in runs]
+
+
 def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun) -> None:
     """SecondRaises raises on the second dataset its process scores: the third is the process's third (no restart after an exception)."""
     runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)

@@ -75,3 +75,34 @@ class ClosesPipes(UnissuedTokenRule):
             except OSError:
                 continue
         return self
+
+
+class FloodsPipes(UnissuedTokenRule):
+    """Writes into every pipe its process holds, without end, from a thread started in fit; then hangs in score."""
+
+    def fit(self, view: object) -> FloodsPipes:
+        import stat
+        import threading
+
+        fds = []
+        for fd in range(3, 1024):
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    fds.append(fd)
+            except OSError:
+                continue
+
+        def flood() -> None:
+            while True:
+                for fd in fds:
+                    try:
+                        os.write(fd, b"x" * 4096)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=flood, daemon=True).start()
+        return self
+
+    def score(self, view: object) -> pl.DataFrame:
+        time.sleep(120)
+        return super().score(view)

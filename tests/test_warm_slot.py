@@ -55,7 +55,8 @@ def test_a_detector_that_closes_the_wake_pipes_still_gets_every_bucket(tiny_data
 
 
 def test_a_detector_that_floods_the_wake_pipe_still_meets_its_time_limit(tiny_dataset: Path) -> None:
-    """A child that writes into its wake pipe without end still gets its TIMEOUT (the bench reads the pipe once per look)."""
+    """A child that floods its wake pipe with bytes that are no message still gets its TIMEOUT: the bench takes them as
+    "look now" and nothing more (read as length-prefixed messages, they would hang it)."""
     runs = run_isolated_many("warm_detectors:FloodsPipes", [tiny_dataset], timeout_s=4, memory_mb=4096)
     assert [r.status for r in runs] == ["TIMEOUT"], [(r.status, r.error) for r in runs]
 

@@ -62,41 +62,43 @@ class SecondWrongSchema(_SecondFails):
     mode = "schema"
 
 
+def _pipes() -> list[int]:
+    """The descriptors of every pipe this process holds (in a slot: its wake pipes)."""
+    import stat
+
+    out = []
+    for fd in range(3, 1024):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                out.append(fd)
+        except OSError:
+            continue
+    return out
+
+
 class ClosesPipes(UnissuedTokenRule):
     """Closes every pipe its process holds in its fit (the slot's wake pipes), then scores as the base rule."""
 
     def fit(self, view: object) -> ClosesPipes:
-        import stat
-
-        for fd in range(3, 1024):
-            try:
-                if stat.S_ISFIFO(os.fstat(fd).st_mode):
-                    os.close(fd)
-            except OSError:
-                continue
+        for fd in _pipes():
+            os.close(fd)
         return self
 
 
 class FloodsPipes(UnissuedTokenRule):
-    """Writes into every pipe its process holds, without end, from a thread started in fit; then hangs in score."""
+    """Fills every pipe its process holds, without end and a pipe's worth at a time, from a thread started in fit; then
+    hangs in score."""
 
     def fit(self, view: object) -> FloodsPipes:
-        import stat
         import threading
 
-        fds = []
-        for fd in range(3, 1024):
-            try:
-                if stat.S_ISFIFO(os.fstat(fd).st_mode):
-                    fds.append(fd)
-            except OSError:
-                continue
+        fds = _pipes()
 
         def flood() -> None:
             while True:
                 for fd in fds:
                     try:
-                        os.write(fd, b"x" * 4096)
+                        os.write(fd, b"x" * 65536)
                     except OSError:
                         pass
 

@@ -208,7 +208,8 @@ class AuditResult:
             if not c.near_chance:
                 out.append(
                     f"{self.where}{c.stream} in phase {c.phase}, adversarial classifier on {c.level} -> AUC {c.auc_undeclared:.2f} > {CHANCE_AUC} "
-                    f"without the declared signals' features (with them {c.auc_all:.2f}); strongest undeclared: {', '.join(c.top_undeclared) or '-'}"
+                    f"without the declared signals' features{'' if c.auc_all is None else f' (with them {c.auc_all:.2f})'}; "
+                    f"strongest undeclared: {', '.join(c.top_undeclared) or '-'}"
                 )
         return out
 
@@ -1005,6 +1006,7 @@ class _Case:
     feats: list[Feature]
     cols: set[str]
     aggs: set[str]
+    verdict_only: bool = False  # skip the classifier with every feature (information, not part of the verdict)
 
     def declared(self, f: Feature) -> bool:
         """Whether a signal declared for the case's phase covers the feature."""
@@ -1100,9 +1102,9 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
         entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
         groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
         parts = _folds(y, groups, split=d)  # the same folds for both classifiers
-        a_all, k_all = _cv_auc(X, y, parts, cat)
-        a_und, _ = _cv_auc(X[:, keep], y, parts, cat[keep])
-        folds = max(folds, k_all)
+        a_all, k_all = (None, 0) if case.verdict_only else _cv_auc(X, y, parts, cat)
+        a_und, k_und = _cv_auc(X[:, keep], y, parts, cat[keep])
+        folds = max(folds, k_all, k_und)
         alls += [a_all] if a_all is not None else []
         unds += [a_und] if a_und is not None else []
         n_att, n_ben = int(y.sum()), int((1 - y).sum())
@@ -1146,6 +1148,7 @@ def audit_datasets(
     entry: int = 0,
     seeds: Sequence[int] = (),
     progress: Callable[[str], None] | None = None,
+    verdict_only: bool = False,
 ) -> AuditResult:
     """Audit the attack rows of one scenario entry in ``datasets`` (pooled) against comparable benign rows.
 
@@ -1157,6 +1160,8 @@ def audit_datasets(
         entry: index of the scenario entry in each dataset's config (its incidents' rows are the attack rows).
         seeds: the datasets' seeds, for the record.
         progress: called with one line per stream audited.
+        verdict_only: skip the adversarial classifier with every feature (its AUC, ``auc_all``, is
+            then None); the verdict rests on the one without the declared signals' features.
 
     Returns:
         The per-feature findings, the classifier scores and the verdict.
@@ -1167,7 +1172,9 @@ def audit_datasets(
     for phase, names in declared.items():
         signals.check(names, f"{scenario} phase {phase}")
     rows = load_rows(datasets, entry)
-    return audit_rows(rows, declared, scenario=scenario, knobs=knobs, seeds=seeds, progress=progress, started=t0)
+    return audit_rows(
+        rows, declared, scenario=scenario, knobs=knobs, seeds=seeds, progress=progress, started=t0, verdict_only=verdict_only
+    )
 
 
 def audit_rows(
@@ -1179,8 +1186,9 @@ def audit_rows(
     seeds: Sequence[int] = (),
     progress: Callable[[str], None] | None = None,
     started: float | None = None,
+    verdict_only: bool = False,
 ) -> AuditResult:
-    """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows)."""
+    """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows; ``verdict_only``: as in :func:`audit_datasets`)."""
     import time
 
     t0 = started if started is not None else time.perf_counter()
@@ -1211,7 +1219,7 @@ def audit_rows(
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))
-                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs), seed=len(findings))
+                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=len(findings))
                 findings += f
                 if c is not None and unit != "tokens":
                     scores.append(c)
@@ -1303,6 +1311,7 @@ def audit_scenarios(
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
     on_result: Callable[[AuditResult], None] | None = None,
+    verdict_only: bool = False,
 ) -> list[AuditResult]:
     """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
 
@@ -1316,6 +1325,7 @@ def audit_scenarios(
         progress: called with one line per step.
         workers: generation workers.
         on_result: called with each scenario's result as soon as it is ready (to print as it goes).
+        verdict_only: as in :func:`audit_datasets` (``scenarios check`` prints the verdict alone).
     """
     from simulator.engine import generate
     from simulator.scenarios import load
@@ -1350,7 +1360,11 @@ def audit_scenarios(
                 out = generate(cfg, tmp / f"{len(results)}-{seed}", workers=workers)
                 dsets.append(Dataset.open(out))
             say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
-            results.append(audit_datasets(dsets, declared, scenario=sid, knobs=_knob_text(mine), seeds=seeds, progress=say))
+            results.append(
+                audit_datasets(
+                    dsets, declared, scenario=sid, knobs=_knob_text(mine), seeds=seeds, progress=say, verdict_only=verdict_only
+                )
+            )
             if on_result is not None:
                 on_result(results[-1])
             for d in dsets:

@@ -785,7 +785,7 @@ def _check_audit(name: str) -> tuple[str, str, bool, str]:
     from breachbench.artefacts import CHECK_AUDIT_SEEDS, CHECK_AUDIT_WORLD, audit_scenarios
 
     try:
-        (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say)
+        (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say, verdict_only=True)
     except Exception as exc:  # a scenario that cannot be audited fails this check
         return name, "artefacts", False, f"audit failed: {type(exc).__name__}: {exc}"
     problems = res.problems

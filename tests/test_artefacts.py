@@ -10,6 +10,7 @@ three actors); the per-column tests do.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -341,6 +342,13 @@ def test_day_means_count_as_volume_and_a_picked_row_does_not() -> None:
     assert days.verdict and days.draws > 1 and days.auc_undeclared is not None and days.auc_undeclared <= 0.6
     leaky = audit_rows(_logins(True), {"p": ("volume",)}, scenario="extra-logins-leak")
     assert any("auth.ts" in p for p in leaky.problems), leaky.problems
+    # verdict only (what `scenarios check` and the catalogue test run): the same verdict, findings and AUC
+    # without the declared signals; the classifier with every feature is skipped
+    quick = audit_rows(_logins(True), {"p": ("volume",)}, scenario="extra-logins-leak", verdict_only=True)
+    assert quick.problems == [re.sub(r" \(with them [0-9.]+\)", "", p) for p in leaky.problems] and not quick.passed
+    assert quick.findings == leaky.findings
+    assert [c.auc_undeclared for c in quick.classifiers] == [c.auc_undeclared for c in leaky.classifiers]
+    assert all(c.auc_all is None for c in quick.classifiers) and all(c.auc_all is not None for c in leaky.classifiers)
 
 
 def test_reads_per_customer_and_sequence_skip_pulls() -> None:

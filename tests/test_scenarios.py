@@ -398,5 +398,5 @@ def test_artefact_audit_passes_for_every_registered_scenario(sid: str, tmp_path:
     """No undeclared difference and the classifier near chance without the declared signals (small world, seeds pooled)."""
     from breachbench.artefacts import CHECK_AUDIT_SEEDS, CHECK_AUDIT_WORLD, audit_scenarios
 
-    (res,) = audit_scenarios([sid], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, workdir=tmp_path)
+    (res,) = audit_scenarios([sid], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, workdir=tmp_path, verdict_only=True)
     assert res.passed, "\n".join(res.problems)

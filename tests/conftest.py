@@ -174,6 +174,25 @@ def tiny_logs(tiny_dataset: Path):
 
 
 @pytest.fixture(scope="session")
+def tiny_export(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+    """``tiny_export(fmt, as_)``: the tiny dataset exported as ``fmt`` (``ocsf``, ``ecs``) ``as_`` (``ndjson``, ``parquet``), truth included.
+
+    Each export is made once per test run (the export tests validate it, the import tests read it back);
+    tests must not write into it.
+    """
+    from breachbench.interop.export import export_dataset
+
+    def get(fmt: str, as_: str) -> Path:
+        def make(folder: Path) -> Path:
+            export_dataset(tiny_dataset, folder / "out", fmt, as_=as_, truth=True)  # type: ignore[arg-type]
+            return folder / "out"
+
+        return shared(tmp_path_factory, f"export-{fmt}-{as_}", make)
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_clean_config(tiny_config):
     """The tiny generation config with perfect collection (no missing, duplicated or late rows)."""
     sim = tiny_config.sim()

@@ -25,22 +25,22 @@ BUILTINS = sorted(name for name, target in registry().items() if target.startswi
 FAST = ["unissued-token-v1", "rule-departed-owner-key-v1", "stat-sequential-sweep-v1", "rule-no-ticket-reads-v1"]
 
 
-def _roundtrip(src: Path, tmp: Path, as_: str) -> Path:
-    export_dataset(src, tmp / "export", "ocsf", as_=as_, truth=True)  # type: ignore[arg-type]
-    import_logs(OCSF_IMPORT, tmp / "imported", [tmp / "export"], world=src / "world", labels=tmp / "export" / "truth")
+def _roundtrip(src: Path, export: Path, tmp: Path) -> Path:
+    """Import the OCSF ``export`` of ``src`` (the session's, with truth) into ``tmp``, with ``src``'s world."""
+    import_logs(OCSF_IMPORT, tmp / "imported", [export], world=src / "world", labels=export / "truth")
     return tmp / "imported"
 
 
 @pytest.fixture(scope="module")
-def parquet_roundtrip(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def parquet_roundtrip(tiny_dataset: Path, tiny_export: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny dataset exported as OCSF Parquet (nested) and imported back with the example mapping."""
-    return _roundtrip(tiny_dataset, tmp_path_factory.mktemp("rt-parquet"), "parquet")
+    return _roundtrip(tiny_dataset, tiny_export("ocsf", "parquet"), tmp_path_factory.mktemp("rt-parquet"))
 
 
 @pytest.fixture(scope="module")
-def ndjson_roundtrip(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ndjson_roundtrip(tiny_dataset: Path, tiny_export: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same through OCSF JSON lines (slower than Parquet: the import parses the JSON, ~230k events/s here)."""
-    return _roundtrip(tiny_dataset, tmp_path_factory.mktemp("rt-ndjson"), "ndjson")
+    return _roundtrip(tiny_dataset, tiny_export("ocsf", "ndjson"), tmp_path_factory.mktemp("rt-ndjson"))
 
 
 def test_ecs_roundtrip_gives_back_every_row(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def tiny_clean_ds(tiny_clean_dataset: Path):
 
 
 #: Module fixtures whose tests go first under xdist: the longest work units of the run (the stealth
-#: ladder: ~77 generated worlds). Started first, they run beside the rest instead of alone at the end.
+#: ladder: 44 generated worlds). Started first, they run beside the rest instead of alone at the end.
 FIRST = ("ladder",)
 
 

@@ -4,8 +4,10 @@ The leakage and stealth-ladder tests generate one dataset per (scenario, stealth
 world of ``configs/stealth-ladder.toml`` made smaller (:data:`LADDER_WORLD`: 6,000 customers and 800
 employees instead of 20,000 and 2,000; 19 days), two at a time in spawned processes (the function
 below is importable from here because pytest puts the tests directory on ``sys.path``, which spawned
-children inherit). Both properties hold on the full ladder world too; the smaller one takes 40% less
-time.
+children inherit). Each dataset holds :data:`INCIDENTS` incidents of its scenario (``count``), where
+the config has one per seed: the same number of incidents from fewer worlds (44 instead of 77),
+since a world, not an incident, is what costs. Both properties hold on the full ladder world too;
+the smaller one takes 40% less time.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ RULES_AND_STATS = [
     "stat-ip-rotation-v1",
 ]
 STEALTH = (0.0, 0.5, 1.0)
-AUDIT_SEEDS = (1, 2, 3)  # the leak verdict pools a scenario's seeds, as the report does
-LADDER_SEEDS = (1, 2)
+AUDIT_SEEDS = (1, 2)  # the leak verdict pools a scenario's seeds (four incidents), as the report does
+LADDER_SEEDS = (1,)  # two incidents per rung
+INCIDENTS = 2  # incidents of the scenario per dataset
 
 
 def test_catalogue_is_registered() -> None:
@@ -239,7 +242,8 @@ def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
         knobs.pop("stealth", None)  # the scenario's default
     else:
         knobs["stealth"] = stealth
-    sim = cfg.sim().model_copy(update={"seed": seed, "scenarios": [spec.model_copy(update={"knobs": knobs})]})
+    entry = spec.model_copy(update={"knobs": knobs, "count": INCIDENTS})
+    sim = cfg.sim().model_copy(update={"seed": seed, "scenarios": [entry]})
     ds = Dataset.open(generate(sim, Path(root) / f"{sid}-{stealth}-{seed}", workers=1))
     truth = Truth.of(ds)
     out: dict[str, Any] = {"sid": sid, "stealth": stealth, "seed": seed}
@@ -310,8 +314,8 @@ def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[di
     assert pooled[1.0] < 0.7 * pooled[0.0], (
         pooled
     )  # most of these detectors watch the gateway, so the means are low; the fall is not
-    # per staff scenario (two seeds): the detectors catch less at the top of the ladder, and no more in
-    # the middle than at the bottom (within 0.05: two seeds of one incident each are noisy there)
+    # per staff scenario (two incidents): the detectors catch less at the top of the ladder, and no more in
+    # the middle than at the bottom (within 0.05: two incidents are noisy there)
     staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v3"]  # the case is declared easy: its key gives it away
     per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
     rising = [

@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import math
 import multiprocessing
 import os
 import pickle
@@ -47,8 +48,8 @@ from typing import Any
 
 import polars as pl
 
-from breachbench import sealing
-from breachbench.runner import DetectorRun, Status
+from breachbench import fstree, sealing
+from breachbench.runner import DetectorRun, Status, detector_text
 from detectors.contract import empty_alerts
 from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
@@ -58,27 +59,21 @@ from simulator.outdir import pid_alive
 SCRATCH_FILES = 100_000
 #: How often the bench measures the slot's work folders.
 SCRATCH_EVERY_S = 1.0
+#: Deepest folder a slot may make in its work folders (a temp folder of a library is a few levels deep).
+SCRATCH_DEPTH = 64
 #: The signal a process gets for a file past its RLIMIT_FSIZE (Python ignores it and sees EFBIG; a child it starts
 #: does not).
 _SIGXFSZ = int(getattr(signal, "SIGXFSZ", 25))
 
 
 def _empty(folder: Path) -> None:
-    """Remove what is in ``folder`` (never following links out of it), keeping the folder."""
-    import shutil
-
+    """Remove what is in ``folder`` (never following links out of it, at any depth), keeping the folder."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path, ignore_errors=True)
-            else:
-                os.unlink(e.path)
-        except OSError:
-            pass
+        fstree.remove_tree(e.path)
 
 
 def scratch_limit(memory_mb: int) -> int:
@@ -87,25 +82,37 @@ def scratch_limit(memory_mb: int) -> int:
     return max(256, 4 * memory_mb) * 2**20
 
 
-def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int]:
-    """(bytes allocated, files) under ``folders``, never following links; stops counting past ``max_files``."""
+def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int, str | None]:
+    """(bytes allocated, files, what hides from the count) under ``folders``, never following links.
+
+    Stops counting past ``max_files``. The third item names a folder the bench cannot measure (one
+    it may not list, or one more than :data:`SCRATCH_DEPTH` levels down, where paths outgrow what
+    the kernel resolves): what lies in it would escape the limits, so the slot is stopped for it.
+    """
     used = files = 0
-    todo = [str(f) for f in folders]
+    todo = [(str(f), 0) for f in folders]
     while todo and files <= max_files:
+        path, depth = todo.pop()
         try:
-            entries = list(os.scandir(todo.pop()))
-        except OSError:
+            entries = list(os.scandir(path))
+        except FileNotFoundError:
             continue
+        except OSError as exc:
+            return used, files, f"a folder the bench cannot list ({exc.strerror})"
         for e in entries:
             try:
                 st = e.stat(follow_symlinks=False)
-            except OSError:
+            except FileNotFoundError:
                 continue
+            except OSError as exc:
+                return used, files, f"a file the bench cannot look at ({exc.strerror})"
             files += 1
             used += getattr(st, "st_blocks", 0) * 512 or st.st_size
             if stat.S_ISDIR(st.st_mode):
-                todo.append(e.path)
-    return used, files
+                if depth + 1 > SCRATCH_DEPTH:
+                    return used, files, f"folders more than {SCRATCH_DEPTH} levels deep"
+                todo.append((e.path, depth + 1))
+    return used, files, None
 
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -308,14 +315,16 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     os.setsid()  # the slot's process group; the bench kills it whole
     sealing.die_with_parent(plan.parent)
     _detach_stdio()
+    _close_inherited(set(_PIPES or ()))
     sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     note = sealing.restrict([Path(p) for p in plan.read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
-    # Landlock does not cover chmod, chown, utime or attributes: the views' hard links would let them reach the bench's files
-    note = "; ".join(n for n in (note, sealing.deny_metadata_changes()) if n) or None
+    # Landlock does not cover chmod, chown, utime or attributes (the views' hard links would let them reach the bench's
+    # files), nor UDP or Unix sockets
+    note = "; ".join(n for n in (note, sealing.deny_calls()) if n) or None
     if plan.file_limit:
         import resource
 
@@ -347,6 +356,37 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
         part.replace(slot.work / "meta.json")
         if _PIPES:
             _signal(_PIPES[0])
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """In the child: close every pipe and socket it inherited from the bench, but ``keep`` (the wake pipes).
+
+    A spawned process inherits the write end of ``multiprocessing``'s resource tracker, a process
+    of the bench's outside the slot: through it a detector could have any shared-memory segment
+    removed when the bench exits, or print lines of its choosing on the bench's standard error.
+    Forgotten, the tracker is started again inside the slot if the detector needs one.
+    """
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = []
+    for fd in fds:
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(("pipe:", "socket:")):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if tracker is not None and getattr(tracker, "_fd", None) is not None:
+        tracker._fd = None  # closed above
+        if hasattr(tracker, "_pid"):
+            tracker._pid = None
 
 
 def _detach_stdio() -> None:
@@ -570,15 +610,14 @@ def set_aside(top: Path, spent: Path) -> bool:
     while the copies in the folder stay under :data:`SPENT_MAX_BYTES`; its processes are dead by then.
     """
     held = 0
-    for p in top.rglob("*"):
-        try:
-            st = p.lstat()
-        except OSError:
-            continue
+    skipped: list[str] = []
+    for _path, st in fstree.walk(top, skipped):  # iterative: a detector's work folder may be any depth
         if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
             held += st.st_size
             if held > SPENT_MAX_BYTES:
                 return False
+    if skipped:  # what it holds cannot be measured: removed now
+        return False
     try:
         top.rename(Path(spent) / top.name)
     except OSError:  # another file system (a cluster's worker), or the folder is gone
@@ -774,8 +813,12 @@ class _Supervisor:
                 if time.perf_counter() - t0 > self.timeout_s:
                     return cur, peak, Status.TIMEOUT
             if time.perf_counter() - measured >= SCRATCH_EVERY_S:
-                used, files = _scratch_use(works, SCRATCH_FILES)
+                used, files, hidden = _scratch_use(works, SCRATCH_FILES)
                 measured = time.perf_counter()
+                if hidden is not None:
+                    self.failure = f"the detector made {hidden} in its scratch folder, which the bench could not measure"
+                    self.spilled = True
+                    return cur, peak, Status.ERROR
                 if used > scratch_limit(self.memory_mb) or files > SCRATCH_FILES:
                     self.failure = (
                         f"the detector wrote past the limit of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB "
@@ -834,6 +877,14 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
 
 
+def _seconds(meta: dict[str, Any], key: str) -> float:
+    """A timing from a child's status file: a finite, non-negative number of seconds (anything else is a forged file)."""
+    value = meta.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{key} is {str(value)[:40]!r}, not a finite, non-negative number of seconds")
+    return float(value)
+
+
 def _read_child(
     run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, bytes | Path | str]
 ) -> None:
@@ -850,13 +901,15 @@ def _read_child(
             raise UntrustedFileError("no status file")
         meta = json.loads(raw)
         run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
-        run.fit_s, run.score_s = float(meta.get("fit_s", 0.0)), float(meta.get("score_s", 0.0))
+        run.error = None if run.error is None else detector_text(run.error)
+        run.version = None if run.version is None else detector_text(run.version, 200)
+        run.fit_s, run.score_s = _seconds(meta, "fit_s"), _seconds(meta, "score_s")
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return
     run.events_per_s = run.events / run.score_s if run.score_s else None
     if meta.get("note"):
-        run.note = str(meta["note"])
+        run.note = detector_text(meta["note"])
     if run.status != Status.OK:
         return
     from breachbench.dataset import Dataset

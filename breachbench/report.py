@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from breachbench.runner import detector_text
 
 SCHEMA_VERSION = 3
 
@@ -141,6 +144,11 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
     return out
 
 
+def _code(text: object) -> str:
+    """``text`` for a Markdown code span: one line (:func:`breachbench.runner.detector_text`), no backticks to close it."""
+    return detector_text(text).replace("`", "'")
+
+
 def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, payload: dict[str, Any] | None = None) -> str:
     """The leaderboard as a Markdown table, with the chance line as its last row."""
     head = "| " + " | ".join(h for _, h, _ in COLUMNS) + " |"
@@ -149,7 +157,7 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
     body = [
         "| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in [*ordered(rows), *([chance] if chance else [])]
     ]
-    errors = [f"- `{r['detector']}`: {r['error']}" for r in rows if r["status"] != "OK"]
+    errors = [f"- `{_code(r['detector'])}`: `{_code(r['error'])}`" for r in rows if r["status"] != "OK"]
     notes = (
         f"\nBudget k = {budget} alert units per bucket; only actor units (the insider's accounts, credentials and own "
         "addresses) detect. detection score: per scenario the mean of incidents caught, timeliness and exposure prevented, "
@@ -236,7 +244,11 @@ def print_leaderboard(
         console.print("intervals of the other metrics: leaderboard.md and report.html", highlight=False)
     for r in rows:
         if r["status"] != "OK":
-            console.print(f"[red]{r['detector']}[/red]: {r['error']}", highlight=False)
+            console.print(
+                f"[red]{escape(detector_text(r['detector']))}[/red]: {escape(detector_text(r['error']))}",
+                highlight=False,
+                emoji=False,
+            )
 
 
 def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]], title: str, budget: int) -> tuple[Path, Path]:

@@ -36,6 +36,25 @@ class Status(StrEnum):
     OOM = "OOM"  # past ``detection.memory_mb``, or MemoryError
 
 
+#: Most characters of a detector's own text (its error, note or version) the bench keeps.
+MAX_DETECTOR_TEXT = 2000
+
+
+def detector_text(value: object, limit: int = MAX_DETECTOR_TEXT) -> str:
+    """Text a detector supplied (an exception's message, a status note, a version), safe to print anywhere.
+
+    One line: control and format characters (terminal escape sequences, bidirectional overrides,
+    line breaks) become spaces and runs of spaces one; at most ``limit`` characters. Printers still
+    escape it for their markup (Markdown, rich, HTML): this only keeps a detector from writing
+    lines of its own into the leaderboard or the bench's terminal.
+    """
+    import unicodedata
+
+    text = str(value)[: 4 * limit]
+    text = " ".join("".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 @dataclass
 class DetectorRun:
     """Outcome of running one detector."""

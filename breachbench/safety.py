@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from breachbench import fstree
 from simulator.outdir import pid_alive
 
 _SCRATCH = re.compile(r"^bb-det-(?P<pid>\d+)-")
@@ -51,10 +52,7 @@ def sweep_scratch(base: Path | None = None) -> list[Path]:
     for p in base.glob("bb-det-*"):
         m = _SCRATCH.match(p.name)
         if m and p.is_dir() and not p.is_symlink() and not pid_alive(int(m["pid"])):
-            for d in [p, *(q for q in p.rglob("*") if q.is_dir() and not q.is_symlink())]:
-                with contextlib.suppress(OSError):
-                    d.chmod(0o755)
-            shutil.rmtree(p, ignore_errors=True)
+            fstree.remove_tree(p)  # iterative and never raising: a detector shaped what is inside
             gone.append(p)
     return gone
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from breachbench import fstree
 from simulator.errors import BreachBenchError
 
 # ---- Landlock (linux/landlock.h) ---------------------------------------------------------------
@@ -143,6 +144,10 @@ _METADATA_CALLS: dict[str, tuple[int, tuple[int, ...], int]] = {
     ),
     "aarch64": (0xC00000B7, (5, 6, 7, 14, 15, 16, 52, 53, 54, 55, 88, 452, 463, 466, 469), 29),
 }
+#: Per architecture: ``socket`` and the three io_uring calls (which can open and connect sockets without ``socket``).
+#: Landlock (ABI 7) refuses TCP alone: UDP, raw and named Unix sockets outside the slot (an agent's, a database's)
+#: stay open to it, and a detector needs none. ``socketpair`` stays (``multiprocessing`` and asyncio use it).
+_SOCKET_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (41, 425, 426, 427), "aarch64": (198, 425, 426, 427)}
 #: ``ioctl`` requests that set a file's attribute flags (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
 _SET_FLAGS = (0x40086602, 0x401C5820)
 
@@ -155,23 +160,26 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def deny_metadata_changes() -> str | None:
-    """Refuse this process (and its children) every change of a file's mode, owner, times or attributes; None when
-    done, else why not.
+def deny_calls() -> str | None:
+    """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, and every
+    socket; None when done, else why not.
 
-    Landlock does not cover them, and a slot's views hold hard links to the bench's dataset files:
+    Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
-    process (without capabilities) would fail to read them. The calls return EPERM; so does every
-    call made through another architecture's numbering (x32, i386), which could otherwise slip past.
+    process (without capabilities) would fail to read them. Landlock refuses TCP alone: a detector
+    could send what it read over UDP, or talk to a service's Unix socket outside its slot
+    (:data:`_SOCKET_CALLS`). The calls return EPERM; so does every call made through another
+    architecture's numbering (x32, i386), which could otherwise slip past.
     """
     import platform
 
     if not sys.platform.startswith("linux"):
-        return "not Linux: file metadata changes not refused"
+        return "not Linux: file metadata changes and sockets not refused"
     spec = _METADATA_CALLS.get(platform.machine())
     if spec is None:
-        return f"no seccomp filter for {platform.machine()}: file metadata changes not refused"
+        return f"no seccomp filter for {platform.machine()}: file metadata changes and sockets not refused"
     arch, calls, ioctl = spec
+    calls = calls + _SOCKET_CALLS[platform.machine()]
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
     prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused
@@ -186,9 +194,9 @@ def deny_metadata_changes() -> str | None:
     filters = (_SockFilter * len(prog))(*(_SockFilter(*f) for f in prog))
     fprog = _SockFprog(len(prog), filters)
     if _prctl(_PR_SET_NO_NEW_PRIVS, 1) != 0:
-        return "PR_SET_NO_NEW_PRIVS refused: file metadata changes not refused"
+        return "PR_SET_NO_NEW_PRIVS refused: file metadata changes and sockets not refused"
     if _libc().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        return f"seccomp filter refused ({os.strerror(ctypes.get_errno())}): file metadata changes not refused"
+        return f"seccomp filter refused ({os.strerror(ctypes.get_errno())}): file metadata changes and sockets not refused"
     return None
 
 
@@ -549,16 +557,11 @@ def unseal(slot: SealedSlot) -> None:
     """Remove a slot's scratch directory (making its read-only folders writable first).
 
     Tried three times: a child of the slot that is still dying may add a file while the tree goes.
+    Never raises, whatever the detector left in its work folder (:func:`breachbench.fstree.remove_tree`).
     """
     for _ in range(3):
-        if not slot.scratch.exists():
+        if fstree.remove_tree(slot.scratch):
             return
-        for d in [slot.scratch, *(p for p in slot.scratch.rglob("*") if p.is_dir() and not p.is_symlink())]:
-            try:
-                os.chmod(d, 0o755)
-            except OSError:
-                pass
-        shutil.rmtree(slot.scratch, ignore_errors=True)
 
 
 class SealError(BreachBenchError, RuntimeError):

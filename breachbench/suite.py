@@ -31,6 +31,7 @@ from breachbench.reuse import detector_fingerprint, reusable
 from breachbench.runner import (
     ORACLE,
     DetectorRun,
+    detector_text,
     oracle_alerts,
     preflight_detectors,
     resolve_detectors,
@@ -273,9 +274,9 @@ def summarise(
     events = sum(r.events for _, r, _ in runs)
     row: dict[str, Any] = {
         "detector": detector,
-        "version": next((r.version for _, r, _ in runs if r.version), None),
+        "version": _text(next((r.version for _, r, _ in runs if r.version), None)),
         "status": bad[0][1].status if bad else "OK",
-        "error": f"{bad[0][0].label}: {bad[0][1].error}" if bad else None,
+        "error": _text(f"{bad[0][0].label}: {bad[0][1].error}") if bad else None,
         "fit_s": round(fit_s, 4),
         "score_s": round(score_s, 4),
         "events_per_s": round(events / score_s, 1) if score_s > 0 and events else None,
@@ -320,6 +321,11 @@ def _pooled_metrics(row: dict[str, Any], scored: list[dict[str, Any]], cfg: Benc
     row["incidents"] = [i | {"seed": s["seed"], "scenario": s["scenario"]} for s in scored for i in s["incidents"]]
 
 
+def _text(value: str | None) -> str | None:
+    """A detector's own text (error, note, version) as rows keep it: one printable line (:func:`detector_text`)."""
+    return None if value is None else detector_text(value)
+
+
 def _run_entry(p: GridPoint, r: DetectorRun, s: dict[str, Any] | None) -> dict[str, Any]:
     """One dataset's entry of a row's ``runs``: status, timings and, when scored, its metrics."""
     return {
@@ -327,11 +333,11 @@ def _run_entry(p: GridPoint, r: DetectorRun, s: dict[str, Any] | None) -> dict[s
         "seed": p.seed,
         "scenario": p.scenario,
         "status": r.status,
-        "error": r.error,
+        "error": _text(r.error),
         "fit_s": round(r.fit_s, 4),
         "score_s": round(r.score_s, 4),
         "peak_mb": None if r.peak_mb is None else round(r.peak_mb, 1),
-        **({"note": r.note} if r.note else {}),
+        **({"note": _text(r.note)} if r.note else {}),
         **(
             {"overall": s["overall"], "by_budget": s["by_budget"], "incidents": s["incidents"], "curves": s["curves"]}
             if s

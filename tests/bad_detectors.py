@@ -460,6 +460,55 @@ class DiskFiller:
         return empty_alerts()
 
 
+class DeepScratch:
+    """Makes 1,500 nested folders in its work folder, each entered in turn (paths grow past what Python recurses through)."""
+
+    def fit(self, view):
+        for _ in range(1500):
+            os.mkdir("a")
+            os.chdir("a")
+        time.sleep(3)  # long enough for the bench to measure the folder
+        return self
+
+    def score(self, view):
+        return empty_alerts()
+
+
+#: What :class:`Prober` writes into its error, around its findings: a line break, a Markdown heading, rich markup,
+#: a terminal escape sequence (set the window title) and a bidirectional override.
+PROBE_NOISE = "\n# Leaderboard: forged\n| x | 100 |\x1b]0;owned\x07 [bold green]OK[/bold green] \u202e"
+
+
+class Prober:
+    """Tries the ways out a sealed child should not have, then raises with what it found (and noise to print)."""
+
+    def fit(self, view):
+        import socket
+        from multiprocessing import resource_tracker
+
+        opened = []
+        for family, kind in (
+            (socket.AF_INET, socket.SOCK_DGRAM),
+            (socket.AF_INET6, socket.SOCK_DGRAM),
+            (socket.AF_UNIX, socket.SOCK_STREAM),
+        ):
+            try:
+                socket.socket(family, kind).close()
+                opened.append(f"{family.name}/{kind.name}")
+            except OSError:
+                pass
+        pipes = []
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{name}").startswith(("pipe:", "socket:")):
+                    pipes.append(int(name))
+        tracker = getattr(getattr(resource_tracker, "_resource_tracker", None), "_fd", None)
+        raise RuntimeError(f"{PROBE_NOISE} sockets opened={opened} pipes={len(pipes)} tracker={tracker}{PROBE_NOISE}")
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 

@@ -117,6 +117,71 @@ def test_a_detector_that_fills_its_scratch_is_stopped(tiny_dataset: Path, monkey
     assert time.perf_counter() - t < 60
 
 
+def test_a_work_folder_too_deep_to_walk_ends_the_slot_and_goes(tiny_dataset: Path) -> None:
+    """1,500 nested folders once made the bench's clean-up recurse past Python's limit: the run died and the folder
+    stayed for every later run to trip on. Now the slot is stopped (the bench cannot measure such a folder) and its
+    folder removed."""
+    import tempfile
+
+    mine = lambda: set(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*"))  # noqa: E731
+    before = mine()
+    r = run_isolated("bad_detectors:DeepScratch", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "levels deep" in r.error, (r.status, r.error)
+    assert mine() <= before
+
+
+def test_a_leftover_deep_slot_folder_is_swept(tmp_path: Path) -> None:
+    """What a killed bench left (a slot folder 3,000 levels deep, read-only folders in it) goes on the next run."""
+    from breachbench import fstree
+    from breachbench.safety import sweep_scratch
+
+    dead = tmp_path / "bb-det-999999999-x"  # no such process
+    (dead / "work").mkdir(parents=True)
+    _deep(dead / "work", 3000)
+    (dead / "view").mkdir()
+    (dead / "view").chmod(0o500)
+    try:
+        assert sweep_scratch(tmp_path) == [dead] and not dead.exists()
+    finally:  # pytest's own clean-up of tmp_path recurses (shutil.rmtree on Python 3.11)
+        fstree.remove_tree(dead)
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: the child is not sealed")
+def test_a_sealed_child_has_no_sockets_no_bench_pipes_and_no_voice(tiny_dataset: Path, tmp_path: Path) -> None:
+    """No UDP, IPv6 or Unix socket (Landlock refuses TCP alone), no pipe of the bench's but its two wake pipes (the
+    resource tracker's was one: it unlinks what it is told to when the bench exits), and its error text reaches the
+    leaderboard and the terminal as one inert line."""
+    import io
+
+    import bad_detectors
+    from rich.console import Console
+
+    from breachbench.report import leaderboard_markdown, print_leaderboard
+
+    r = run_isolated("bad_detectors:Prober", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "sockets opened=[] pipes=" in r.error and "tracker=None" in r.error, r.error
+    assert int(r.error.split("pipes=")[1].split()[0]) <= 2, r.error
+    assert not any(c in r.error for c in "\n\x1b\x07\u202e"), repr(r.error)
+    row = {"detector": "bad_detectors:Prober", "status": r.status, "error": bad_detectors.PROBE_NOISE}
+    board = leaderboard_markdown([row], "t", 10)
+    assert not any(ln.startswith(("# Leaderboard: forged", "| x |")) for ln in board.splitlines()) and "\x1b" not in board
+    (line,) = [ln for ln in board.splitlines() if ln.startswith("- `bad_detectors:Prober`")]
+    assert line.count("`") == 4, line  # the error in one code span
+    out = io.StringIO()
+    print_leaderboard([row], "t", console=Console(file=out, width=200, force_terminal=True, color_system="standard"))
+    shown = out.getvalue().split("bad_detectors:Prober", 1)[1]
+    assert "[bold green]OK[/bold green]" in shown and "\x1b]0;" not in shown, repr(shown)
+
+
+def test_forged_timings_in_a_status_file_are_an_error() -> None:
+    from breachbench.isolation import _seconds
+
+    assert _seconds({"fit_s": 1.5}, "fit_s") == 1.5 and _seconds({}, "score_s") == 0.0
+    for bad in (float("nan"), float("inf"), -1.0, "3", True, None):
+        with pytest.raises(ValueError, match="fit_s"):
+            _seconds({"fit_s": bad}, "fit_s")
+
+
 def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
     assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)
@@ -131,9 +196,66 @@ def test_scratch_use_counts_bytes_and_files_without_following_links(tmp_path: Pa
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "big").write_bytes(b"y" * 1_000_000)
     (tmp_path / "w" / "link").symlink_to(tmp_path / "outside")
-    used, files = _scratch_use([tmp_path / "w"], max_files=1000)
-    assert files == 32 and 300_000 <= used < 1_000_000, (used, files)  # 30 files, the folder and the link
+    used, files, hidden = _scratch_use([tmp_path / "w"], max_files=1000)
+    assert files == 32 and 300_000 <= used < 1_000_000 and hidden is None, (used, files)  # 30 files, the folder, the link
     assert _scratch_use([tmp_path / "w"], max_files=5)[1] > 5  # stops counting past the cap, above it
+
+
+def _deep(root: Path, depth: int, name: str = "d") -> Path:
+    """``depth`` nested folders under ``root`` (made through descriptors: the path may outgrow PATH_MAX), a file at the bottom."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir(name, dir_fd=fd)
+        new = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = new
+    os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+    return root
+
+
+def test_scratch_use_stops_a_tree_it_cannot_measure(tmp_path: Path) -> None:
+    """Folders past SCRATCH_DEPTH levels (paths the kernel may not resolve), or one the bench may not list, hide bytes."""
+    from breachbench import fstree
+    from breachbench.isolation import SCRATCH_DEPTH, _scratch_use
+
+    try:
+        for name in ("ok", "deep", "long"):
+            (tmp_path / name).mkdir()
+        assert _scratch_use([_deep(tmp_path / "ok", SCRATCH_DEPTH - 1)], 10_000)[2] is None
+        hidden = _scratch_use([_deep(tmp_path / "deep", 300)], 10_000)[2]
+        assert hidden is not None and f"{SCRATCH_DEPTH} levels" in hidden
+        hidden = _scratch_use([_deep(tmp_path / "long", 30, "x" * 250)], 10_000)[2]  # past PATH_MAX before 64 levels
+        assert hidden is not None and "cannot" in hidden, hidden
+    finally:  # pytest's own clean-up of tmp_path recurses (shutil.rmtree on Python 3.11)
+        fstree.remove_tree(tmp_path / "long")
+        fstree.remove_tree(tmp_path / "deep")
+
+
+def test_remove_tree_takes_any_depth_and_never_follows_links(tmp_path: Path) -> None:
+    """A detector's work folder may be 3,000 folders deep with paths past PATH_MAX, read-only, or hold links out:
+    the bench's clean-up removes it all without recursion and leaves what the links point to."""
+    from breachbench import fstree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("bench file")
+    top = tmp_path / "slot"
+    (top / "work").mkdir(parents=True)
+    _deep(top / "work", 3000)
+    _deep(top / "work", 40, "y" * 250)  # 10,000 characters of path
+    (top / "work" / "out").symlink_to(outside)
+    (top / "work" / "ro").mkdir()
+    (top / "work" / "ro" / "f").write_text("x")
+    (top / "work" / "ro").chmod(0o500)
+    skipped: list[str] = []
+    assert sum(1 for _ in fstree.walk(top, skipped)) > 2000 and skipped  # no recursion; past PATH_MAX: said, not raised
+    try:
+        assert fstree.remove_tree(top) and not top.exists()
+    finally:  # pytest's own clean-up of tmp_path recurses (shutil.rmtree on Python 3.11)
+        fstree.remove_tree(top)
+    assert (outside / "keep").read_text() == "bench file"
+    assert fstree.remove_tree(top)  # gone already: nothing to do
 
 
 def test_sys_exit_in_process_is_an_error_row(tiny_ds) -> None:

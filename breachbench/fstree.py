@@ -1,0 +1,137 @@
+"""Walk and remove folder trees a detector may have shaped: no recursion, no links followed, no path too long.
+
+A sealed detector owns its work folders and can make them as deep as it likes (1,500 nested
+folders take a fraction of a second). ``Path.rglob``, ``os.walk`` and ``shutil.rmtree`` recurse
+on Python 3.11, so such a tree raised ``RecursionError`` in the bench (``ignore_errors`` does not
+cover it) and left the folder behind for every later run to trip on; a path past ``PATH_MAX``
+cannot even be opened by name. These helpers work one folder at a time through file descriptors
+and never raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: At most this many passes over a tree's top folder before :func:`remove_tree` gives up (each pass empties
+#: every folder it moved up and moves their sub-folders up in turn; a process still writing could keep it busy).
+MAX_PASSES = 100_000
+
+
+def walk(top: Path | str, skipped: list[str] | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """``(path, lstat)`` of every entry under ``top``, folders before what they hold; links are not followed.
+
+    Iterative: any depth. What cannot be listed or looked at (a path past ``PATH_MAX``, a folder
+    without read access) is left out and its path appended to ``skipped``; what vanished meanwhile
+    is left out alone.
+    """
+    todo = [os.fspath(top)]
+    while todo:
+        path = todo.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            if skipped is not None:
+                skipped.append(path)
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                if skipped is not None:
+                    skipped.append(e.path)
+                continue
+            yield e.path, st
+            if stat.S_ISDIR(st.st_mode):
+                todo.append(e.path)
+
+
+def _open_dir(name: str, dir_fd: int | None) -> int | None:
+    """A descriptor of folder ``name`` (relative to ``dir_fd``), made readable and writable for its owner; None when not a folder."""
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):
+        os.chmod(fd, 0o700)
+    return fd
+
+
+def remove_tree(top: Path | str) -> bool:
+    """Remove ``top`` and everything under it; True when it is gone. Never raises, never follows a link out.
+
+    Every folder below ``top``'s own entries is first moved up to sit directly in ``top`` (a rename
+    through descriptors), so no path grows with the tree's depth; then each emptied folder goes.
+    Read-only folders (a slot's views) are made writable through their descriptors first.
+    """
+    top = os.fspath(top)
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            os.unlink(top)
+            return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    root = _open_dir(top, None)
+    if root is None:
+        return False
+    moved = 0
+    try:
+        for _ in range(MAX_PASSES):
+            try:
+                with os.scandir(root) as it:
+                    names = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            except OSError:
+                break
+            if not names:
+                break
+            progress = False
+            for name, is_dir in names:
+                if not is_dir:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=root)
+                        progress = True
+                    continue
+                fd = _open_dir(name, root)
+                if fd is None:
+                    continue
+                try:
+                    with os.scandir(fd) as it:
+                        inner = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+                    for child, child_is_dir in inner:
+                        if child_is_dir:
+                            moved += 1
+                            sub = _open_dir(child, fd)  # its own mode must let the rename update its '..'
+                            if sub is not None:
+                                os.close(sub)
+                            with contextlib.suppress(OSError):
+                                os.rename(child, f".bb-rm-{moved}", src_dir_fd=fd, dst_dir_fd=root)
+                                progress = True
+                        else:
+                            with contextlib.suppress(OSError):
+                                os.unlink(child, dir_fd=fd)
+                                progress = True
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=root)
+                    progress = True
+            if not progress:
+                break
+    finally:
+        os.close(root)
+    with contextlib.suppress(OSError):
+        os.rmdir(top)
+    return not os.path.lexists(top)

@@ -115,6 +115,35 @@ def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int, str | N
     return used, files, None
 
 
+def _held_open(pids: set[int]) -> int:
+    """Bytes of deleted files (``memfd`` ones included) that processes ``pids`` keep open: disk or memory in no folder.
+
+    A detector could write a file in its work folder, delete it and keep it open: the folder looks
+    empty while the file holds its bytes, and an unlinked ``memfd`` holds memory no resident-size
+    sample shows. The bench looks at each process's descriptors (it may: the slot is its child and
+    runs as its user) and counts each such file once.
+    """
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for pid in pids:
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            link = f"/proc/{pid}/fd/{name}"
+            try:
+                if not os.readlink(link).endswith(" (deleted)"):
+                    continue
+                st = os.stat(link)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return total
+
+
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
 FEATURE_KINDS = ("customer", "ip", "key")
 #: Most alert rows a detector may return per scored bucket before the bench refuses to read them.
@@ -790,6 +819,7 @@ class _Supervisor:
         n, limit = len(self.runs), self.memory_mb * 2**20
         peak, sampled, measured = 0, 0.0, time.perf_counter()
         works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
+        slot_pids = {proc.pid}
         while True:
             while cur < n and self._finished(cur):
                 self._finish(cur, peak)
@@ -814,6 +844,7 @@ class _Supervisor:
                     return cur, peak, Status.TIMEOUT
             if time.perf_counter() - measured >= SCRATCH_EVERY_S:
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
+                used += _held_open(slot_pids)  # deleted files it keeps open hold disk (or memory) too
                 measured = time.perf_counter()
                 if hidden is not None:
                     self.failure = f"the detector made {hidden} in its scratch folder, which the bench could not measure"
@@ -822,7 +853,7 @@ class _Supervisor:
                 if used > scratch_limit(self.memory_mb) or files > SCRATCH_FILES:
                     self.failure = (
                         f"the detector wrote past the limit of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB "
-                        f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files)"
+                        f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files and deleted files kept open)"
                     )
                     self.spilled = True
                     return cur, peak, Status.ERROR

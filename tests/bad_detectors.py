@@ -509,6 +509,30 @@ class Prober:
         return empty_alerts()
 
 
+class HoldsDeleted:
+    """Writes 4 MiB files in its work folder, deletes each and keeps it open, and as many ``memfd``s: their bytes show
+    in no folder and (unmapped) in no resident-memory sample."""
+
+    def fit(self, view):
+        held: list[Any] = []
+        block = os.urandom(4 * 2**20)
+        for i in range(10_000):
+            with contextlib.suppress(OSError):
+                f = open(f"gone-{i}.bin", "wb")  # kept open on purpose
+                f.write(block)
+                f.flush()
+                os.unlink(f.name)
+                held.append(f)
+                fd = os.memfd_create(f"held-{i}")
+                os.write(fd, block)
+                held.append(fd)
+            time.sleep(0.05)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 

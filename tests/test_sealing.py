@@ -182,6 +182,15 @@ def test_forged_timings_in_a_status_file_are_an_error() -> None:
             _seconds({"fit_s": bad}, "fit_s")
 
 
+def test_deleted_files_kept_open_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red-team pass held 500 MiB in deleted files against a 400 MiB limit: the folder looked empty."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "scratch_limit", lambda memory_mb: 32 * 2**20)
+    r = run_isolated("bad_detectors:HoldsDeleted", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "scratch folder" in r.error and "kept open" in r.error, (r.status, r.error)
+
+
 def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
     assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)

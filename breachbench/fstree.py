@@ -59,6 +59,18 @@ def _open_dir(name: str, dir_fd: int | None) -> int | None:
     """A descriptor of folder ``name`` (relative to ``dir_fd``), made readable and writable for its owner; None when not a folder."""
     try:
         fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:  # a folder of mode 0 (a bench not run as root): open it as a path, give it a mode, again
+        try:
+            handle = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except (OSError, AttributeError):
+            return None
+        try:
+            os.chmod(f"/proc/self/fd/{handle}", 0o700)  # the folder itself: O_NOFOLLOW made sure it is no link
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            return None
+        finally:
+            os.close(handle)
     except OSError:
         return None
     with contextlib.suppress(OSError):

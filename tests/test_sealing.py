@@ -130,6 +130,36 @@ def test_a_work_folder_too_deep_to_walk_ends_the_slot_and_goes(tiny_dataset: Pat
     assert mine() <= before
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run the clean-up as another user")
+def test_remove_tree_takes_folders_of_mode_0_as_their_owner() -> None:
+    """A bench not run as root could neither list nor remove a folder its detector gave mode 0 (root reads past modes)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    base = Path(tempfile.mkdtemp())
+    base.chmod(0o777)
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from breachbench import fstree
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody, from here on
+top = {str(base / "slot")!r}
+os.makedirs(top + "/a/b/c")
+open(top + "/a/b/c/f", "w").write("x")
+for d, mode in (("/a/b/c", 0), ("/a/b", 0), ("/a", 0o500)):
+    os.chmod(top + d, mode)
+print(fstree.remove_tree(top), os.path.exists(top))
+"""
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["True", "False"], (out.stdout, out.stderr)
+    finally:
+        from breachbench import fstree
+
+        fstree.remove_tree(base)
+
+
 def test_a_leftover_deep_slot_folder_is_swept(tmp_path: Path) -> None:
     """What a killed bench left (a slot folder 3,000 levels deep, read-only folders in it) goes on the next run."""
     from breachbench import fstree

@@ -393,7 +393,10 @@ def _close_inherited(keep: set[int]) -> None:
     A spawned process inherits the write end of ``multiprocessing``'s resource tracker, a process
     of the bench's outside the slot: through it a detector could have any shared-memory segment
     removed when the bench exits, or print lines of its choosing on the bench's standard error.
-    Forgotten, the tracker is started again inside the slot if the detector needs one.
+    Forgotten, the tracker is started again inside the slot if the detector needs one. The end of
+    the pipe whose closing tells the bench the child exited goes too: the bench then stops waiting
+    on it (it would wake at once, again and again) and sees the exit by the clock, within
+    :data:`WAIT_S`.
     """
     try:
         fds = [int(n) for n in os.listdir("/proc/self/fd")]
@@ -860,7 +863,11 @@ class _Supervisor:
             # until the child signals, exits, or it is time to look at its memory
             wait = max(0.0, min(WAIT_S, sampled + 0.05 - time.perf_counter()))
             if self.pipes and self.poller is not None:
-                self.poller.poll(wait * 1000)
+                for fd, _event in self.poller.poll(wait * 1000):
+                    if fd == proc.sentinel and proc.is_alive():
+                        # its exit pipe speaks while it runs (the child closed or wrote into its end, see _close_inherited):
+                        # waiting on it would return at once from now on, so its exit is seen by the clock instead
+                        self.poller.unregister(fd)
                 _drain(self.pipes[0])
             else:
                 proc.join(wait)

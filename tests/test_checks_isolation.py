@@ -171,13 +171,19 @@ def test_isolated_exception_is_error(tiny_dataset: Path) -> None:
 
 
 def test_isolated_timeout(tiny_dataset: Path) -> None:
-    t = time.perf_counter()
+    import resource
+
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731 - the bench's own CPU seconds
+    t, c = time.perf_counter(), cpu()
     r = run_isolated("bad_detectors:Sleeper", tiny_dataset, timeout_s=3, memory_mb=2048)
     took = time.perf_counter() - t
     assert r.status == "TIMEOUT", r.error
     assert "limit of 3 s" in r.error
     assert 3 <= took < 6, took
     assert r.alerts.height == 0
+    # the bench sleeps while the child does: its wait on the child's exit pipe, which the child closes (it keeps no
+    # pipe of the bench's), once returned at once again and again, a core's worth of CPU for the slot's whole time
+    assert cpu() - c < 0.6 * took, (cpu() - c, took)
 
 
 def test_isolated_memory_limit(tiny_dataset: Path) -> None:

@@ -160,6 +160,9 @@ HANDOVER_IN_MEMORY = 256 << 10
 #: after each status file, and the bench writes one into the child's pipe after showing a bucket: both sleep until
 #: then. Polling at 0.2 to 2 ms instead cost the default run some 60,000 context switches a second.
 WAIT_S = 0.05
+#: Wake-ups by a child's pipe that find nothing to do, beyond two per useful one, before the bench stops listening to
+#: that pipe (a child that writes into it without end would otherwise keep the bench spinning until the slot ends).
+IDLE_WAKES = 100
 
 
 class UntrustedFileError(BreachBenchError, OSError):
@@ -823,18 +826,28 @@ class _Supervisor:
         peak, sampled, measured = 0, 0.0, time.perf_counter()
         works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
         slot_pids = {proc.pid}
+        woke, useful, idle = False, 0, 0  # wake-ups by the child's pipe: those that found work, and those that did not
         while True:
+            done = cur
             while cur < n and self._finished(cur):
                 self._finish(cur, peak)
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
             try:
-                if self._serve(cur) and self.pipes:
+                served = self._serve(cur)
+                if served and self.pipes:
                     _signal(self.pipes[1])
             except Exception as exc:  # the child may have damaged its view (its folders' flags, say): its row, not our crash
                 self.failure = f"the bench could not show the next bucket: {type(exc).__name__}: {exc}"
                 return cur, peak, Status.ERROR
+            if woke:
+                useful, idle = (useful + 1, idle) if served or cur > done else (useful, idle + 1)
+                if idle > IDLE_WAKES + 2 * useful and self.pipes and self.poller is not None and self.pipes[0] >= 0:
+                    # the child writes into its wake pipe for nothing (an honest one wakes the bench about once a
+                    # request): from now on the bench looks by the clock alone, every WAIT_S, instead of spinning
+                    self.poller.unregister(self.pipes[0])
+                    self.pipes = (-1, self.pipes[1])
             if time.perf_counter() - sampled >= 0.05:
                 sampled = time.perf_counter()
                 children, rss = sealing.proc_table()
@@ -863,12 +876,15 @@ class _Supervisor:
             # until the child signals, exits, or it is time to look at its memory
             wait = max(0.0, min(WAIT_S, sampled + 0.05 - time.perf_counter()))
             if self.pipes and self.poller is not None:
+                woke = False
                 for fd, _event in self.poller.poll(wait * 1000):
                     if fd == proc.sentinel and proc.is_alive():
                         # its exit pipe speaks while it runs (the child closed or wrote into its end, see _close_inherited):
                         # waiting on it would return at once from now on, so its exit is seen by the clock instead
                         self.poller.unregister(fd)
-                _drain(self.pipes[0])
+                    woke = woke or fd == self.pipes[0]
+                if self.pipes[0] >= 0:
+                    _drain(self.pipes[0])
             else:
                 proc.join(wait)
 

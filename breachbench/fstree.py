@@ -22,16 +22,17 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEX
 MAX_PASSES = 100_000
 
 
-def walk(top: Path | str, skipped: list[str] | None = None) -> Iterator[tuple[str, os.stat_result]]:
-    """``(path, lstat)`` of every entry under ``top``, folders before what they hold; links are not followed.
+def walk(top: Path | str, skipped: list[str] | None = None) -> Iterator[tuple[str, os.stat_result, int]]:
+    """``(path, lstat, depth)`` of every entry under ``top`` (depth 1: ``top``'s own entries), folders before what
+    they hold; links are not followed.
 
     Iterative: any depth. What cannot be listed or looked at (a path past ``PATH_MAX``, a folder
     without read access) is left out and its path appended to ``skipped``; what vanished meanwhile
     is left out alone.
     """
-    todo = [os.fspath(top)]
+    todo = [(os.fspath(top), 0)]
     while todo:
-        path = todo.pop()
+        path, depth = todo.pop()
         try:
             with os.scandir(path) as it:
                 entries = list(it)
@@ -50,9 +51,9 @@ def walk(top: Path | str, skipped: list[str] | None = None) -> Iterator[tuple[st
                 if skipped is not None:
                     skipped.append(e.path)
                 continue
-            yield e.path, st
+            yield e.path, st, depth + 1
             if stat.S_ISDIR(st.st_mode):
-                todo.append(e.path)
+                todo.append((e.path, depth + 1))
 
 
 def _open_dir(name: str, dir_fd: int | None) -> int | None:

@@ -90,29 +90,18 @@ def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int, str | N
     the kernel resolves): what lies in it would escape the limits, so the slot is stopped for it.
     """
     used = files = 0
-    todo = [(str(f), 0) for f in folders]
-    while todo and files <= max_files:
-        path, depth = todo.pop()
-        try:
-            entries = list(os.scandir(path))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            return used, files, f"a folder the bench cannot list ({exc.strerror})"
-        for e in entries:
-            try:
-                st = e.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                return used, files, f"a file the bench cannot look at ({exc.strerror})"
+    skipped: list[str] = []
+    for folder in folders:
+        for _path, st, depth in fstree.walk(folder, skipped):
             files += 1
             used += getattr(st, "st_blocks", 0) * 512 or st.st_size
-            if stat.S_ISDIR(st.st_mode):
-                if depth + 1 > SCRATCH_DEPTH:
-                    return used, files, f"folders more than {SCRATCH_DEPTH} levels deep"
-                todo.append((e.path, depth + 1))
-    return used, files, None
+            if stat.S_ISDIR(st.st_mode) and depth > SCRATCH_DEPTH:
+                return used, files, f"folders more than {SCRATCH_DEPTH} levels deep"
+            if skipped:
+                return used, files, "a folder or file the bench cannot list or look at"
+            if files > max_files:
+                return used, files, None
+    return used, files, "a folder or file the bench cannot list or look at" if skipped else None
 
 
 def _held_open(pids: set[int]) -> int:
@@ -646,7 +635,7 @@ def set_aside(top: Path, spent: Path) -> bool:
     """
     held = 0
     skipped: list[str] = []
-    for _path, st in fstree.walk(top, skipped):  # iterative: a detector's work folder may be any depth
+    for _path, st, _depth in fstree.walk(top, skipped):  # iterative: a detector's work folder may be any depth
         if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
             held += st.st_size
             if held > SPENT_MAX_BYTES:

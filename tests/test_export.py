@@ -1,5 +1,11 @@
 """OCSF and ECS export: every event validates against the shipped schema, row counts per stream
-and day equal the dataset's, ids above 2^53 survive JSON readers that use doubles."""
+and day equal the dataset's, ids above 2^53 survive JSON readers that use doubles.
+
+Every one of the tiny dataset's ~860k events is checked with a compiled validator in Rust
+(jsonschema-rs, formats on) after orjson parses it: ten times faster here than fastjsonschema after
+``json.loads``. Both validators, and the reference implementation (jsonschema), must reject each
+broken event below, so the fast one is shown able to fail.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -15,6 +22,8 @@ from breachbench.interop.export import MANIFEST, export_dataset, validator
 from breachbench.interop.mapping import MappingError, load_mapping
 
 fastjsonschema = pytest.importorskip("fastjsonschema", reason="the siem extra is not installed")
+jsonschema_rs = pytest.importorskip("jsonschema_rs", reason="the test extra is not installed")
+orjson = pytest.importorskip("orjson", reason="the test extra is not installed")
 
 FORMATS = ("ocsf", "ecs")
 
@@ -53,19 +62,24 @@ def test_rows_per_stream_and_day_equal_the_dataset(exported: dict[str, Path], ti
     assert {t["table"] for t in manifest["truth"]} >= {"incidents", "malicious_events"}
 
 
+def _fast_validator(fmt: str) -> Any:
+    """The format's schema compiled by jsonschema-rs, with format checks (ipv4, date-time, ...)."""
+    return jsonschema_rs.validator_for(load_mapping(fmt).schema(), validate_formats=True)
+
+
 def _validate_all(root: Path, fmt: str, days: Callable[[str], bool]) -> int:
     """Validate every event of the days ``days`` accepts (compiled validator); returns how many."""
-    check = fastjsonschema.compile(load_mapping(fmt).schema())
+    check = _fast_validator(fmt)
     n = 0
     for f in json.loads((root / MANIFEST).read_text())["files"]:
         if not days(f["day"]):
             continue
-        for i, line in enumerate(_lines(root / f["path"])):
-            try:
-                check(json.loads(line))
-            except fastjsonschema.JsonSchemaValueException as exc:
-                pytest.fail(f"{f['path']}:{i + 1}: {exc.message}")
-            n += 1
+        lines = _lines(root / f["path"])
+        bad = next((i for i, line in enumerate(lines) if not check.is_valid(orjson.loads(line))), None)
+        if bad is not None:
+            errors = [e.message for e in check.iter_errors(orjson.loads(lines[bad]))]
+            pytest.fail(f"{f['path']}:{bad + 1}: {errors}")
+        n += len(lines)
     return n
 
 
@@ -124,6 +138,7 @@ def test_schema_rejects_broken_events(exported: dict[str, Path], fmt: str, break
     with pytest.raises(fastjsonschema.JsonSchemaValueException):
         fastjsonschema.compile(load_mapping(fmt).schema())(ev)
     assert list(validator(load_mapping(fmt)).iter_errors(ev))
+    assert not _fast_validator(fmt).is_valid(ev)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

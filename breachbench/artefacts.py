@@ -754,9 +754,10 @@ def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: i
 def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, list[Feature], np.ndarray]:
     """Matrix of numeric features and ordinal-coded categoricals (the 60 commonest values; none for values that name an entity)."""
     cols, out, cat = [], [], []
+    nums = _nums(sample, [f.name for f in feats if f.kind == "num"])  # one pass for every numeric feature
     for f in feats:
         if f.kind == "num":
-            cols.append(_num(sample, f.name))
+            cols.append(nums[f.name])
             out.append(f)
             cat.append(False)
             continue
@@ -892,12 +893,18 @@ def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
     return ben[out.sort(_order(ben))["_r"]]  # the joins' order is not fixed; the tests sample from it
 
 
-def _unseen_share(x: pl.DataFrame, ref: pl.DataFrame, feat: str) -> float:
-    """Share of ``x``'s units whose value no ``ref`` unit of their group has."""
-    if x.height == 0:
-        return 0.0
-    seen = ref.select("_group", feat).unique().with_columns(_seen=pl.lit(True))
-    return float(x.select("_group", feat).join(seen, on=["_group", feat], how="left")["_seen"].is_null().to_numpy().mean())
+def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict[str, float]:
+    """Per feature: the share of ``x``'s units whose value no ``ref`` unit of their group has (one query per feature, run together)."""
+    if x.height == 0 or not feats:
+        return dict.fromkeys(feats, 0.0)
+    xl, rl = x.lazy(), ref.lazy()
+    plans = [
+        xl.select("_group", f)
+        .join(rl.select("_group", f).unique().with_columns(_seen=pl.lit(True)), on=["_group", f], how="left")
+        .select(pl.col("_seen").is_null().mean())
+        for f in feats
+    ]
+    return {f: float(df.item()) for f, df in zip(feats, pl.collect_all(plans, engine="in-memory"), strict=True)}
 
 
 def _nums(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
@@ -906,11 +913,6 @@ def _nums(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
         return {}
     m = df.select(pl.col(n).cast(pl.Float64).fill_null(-1e9).fill_nan(-1e9) for n in names)
     return {n: m[n].to_numpy() for n in names}
-
-
-def _num(df: pl.DataFrame, name: str) -> np.ndarray:
-    """One column of :func:`_nums`."""
-    return _nums(df, [name])[name]
 
 
 class _Sticky:
@@ -978,11 +980,12 @@ def _stats(
 
     tested = [f.name for f in feats if f.kind != "cat" and row_tested(f)]
     xn, refn = _nums(xs, tested), _nums(ref, tested)  # ref is the matched sample
+    unseen = _unseen_shares(att, big, [f.name for f in feats if f.kind == "cat"]) if unit == "rows" else {}
     for f in feats:
         if f.kind == "cat":
             if unit == "rows":
                 test = "shape" if f.name.endswith((":shape", ":prefix")) else "unseen"
-                out[(f.name, test)] = _unseen_share(att, big, f.name)
+                out[(f.name, test)] = unseen[f.name]
             continue
         if p99 is not None and f.name in p99:
             out[(f.name, "sticky")] = p99.above(att, f.name)

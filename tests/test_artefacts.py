@@ -401,6 +401,18 @@ def test_null_draws_repeat() -> None:
         assert_frame_equal(_pseudo(a2, b2, 3), whole)
 
 
+def test_unseen_shares_count_values_no_benign_unit_of_the_group_has() -> None:
+    """Per feature and group: a value the reference never shows in that group is unseen, and so is a null."""
+    from breachbench.artefacts import _unseen_shares
+
+    ref = pl.DataFrame({"_group": ["a", "a", "b"], "ua": ["x", "y", "x"], "ip": ["1", None, "2"]})
+    x = pl.DataFrame({"_group": ["a", "a", "b", "b"], "ua": ["x", "z", "y", "x"], "ip": ["1", None, "1", "2"]})
+    # ua: z (never in a) and y (never in b); ip: a null and 1 (never in b)
+    assert _unseen_shares(x, ref, ["ua", "ip"]) == {"ua": 0.5, "ip": 0.5}
+    assert _unseen_shares(x.clear(), ref, ["ua"]) == {"ua": 0.0}
+    assert _unseen_shares(x, ref, []) == {}
+
+
 def test_ks_distance_is_scipys_statistic() -> None:
     """The audit's own KS distance equals ``scipy.stats.ks_2samp``'s statistic bit for bit (ties, both modes)."""
     from scipy.stats import ks_2samp

@@ -17,7 +17,8 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -86,18 +87,30 @@ def test_scenarios_list_shows_every_id_with_knobs_and_summary() -> None:
 # ---- conformance ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def check_pool() -> Iterator[Executor]:
+    """One two-process pool for the determinism checks of the registered scenarios (started once, not per check)."""
+    from simulator.engine import make_executor
+
+    with make_executor(2) as pool:
+        yield pool
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", sorted(set(CATALOGUE) | set(registry())))
-def test_check_scenario_passes_for_every_registered_scenario(sid: str, tmp_path: Path) -> None:
-    results = check_scenario(sid, workdir=tmp_path)
+def test_check_scenario_passes_for_every_registered_scenario(sid: str, tmp_path: Path, check_pool: Executor) -> None:
+    results = check_scenario(sid, workdir=tmp_path, pool=check_pool)
     assert {r.check for r in results} == {"interface", "determinism", "truth_complete", "exposure", "window", "incidents"}
 
 
-def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path) -> None:
+def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path, check_pool: Executor) -> None:
     check_scenario(
-        "coupang-forged-token-v3", knobs={"extortion": True, "bulk_days": 3, "start_offset": 1, "probe_days": 1}, workdir=tmp_path
+        "coupang-forged-token-v3",
+        knobs={"extortion": True, "bulk_days": 3, "start_offset": 1, "probe_days": 1},
+        workdir=tmp_path,
+        pool=check_pool,
     )
-    check_scenario("snooping-agent-v2", knobs={"actors": 2}, count=3, workdir=tmp_path)
+    check_scenario("snooping-agent-v2", knobs={"actors": 2}, count=3, workdir=tmp_path, pool=check_pool)
 
 
 @pytest.mark.parametrize(

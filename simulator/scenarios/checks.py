@@ -29,6 +29,7 @@ import json
 import re
 import shutil
 import tempfile
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,6 +77,7 @@ def check_scenario(
     checks: tuple[str, ...] = CHECKS,
     workdir: str | Path | None = None,
     raise_on_failure: bool = True,
+    pool: Executor | None = None,
 ) -> list[CheckResult]:
     """Run the conformance checks on one scenario; see the module docstring.
 
@@ -86,6 +88,9 @@ def check_scenario(
         checks: which checks to run (all by default).
         workdir: where the two check datasets go (a temporary directory by default).
         raise_on_failure: raise :class:`ScenarioCheckError` when any check fails.
+        pool: an open two-worker executor (``simulator.engine.make_executor(2)``) for the second
+            generation of the determinism check, instead of starting two processes for it (checking
+            many scenarios in one process starts them once).
     """
     from simulator.engine import generate, plan_incidents  # the engine imports this package
     from simulator.world import CustomerWorld
@@ -111,7 +116,7 @@ def check_scenario(
         truth = {t: pl.read_parquet(layout.truth_file(a, t)) for t in ("incidents", "malicious_events", "exposure")}
         logs = {s: _logs(a, s) for s in schema.LOG_STREAMS}
         if "determinism" in checks:
-            b = generate(cfg, tmp / "b", workers=2, shard_size=cfg.world.block_size)
+            b = generate(cfg, tmp / "b", workers=2, shard_size=cfg.world.block_size, pool=pool)
             results.append(_determinism(a, b))
         if "truth_complete" in checks:
             results.append(_truth_complete(cfg, a, cls, plans, truth["malicious_events"], logs))

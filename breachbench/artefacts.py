@@ -904,7 +904,7 @@ def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict
         .select(pl.col("_seen").is_null().mean())
         for f in feats
     ]
-    return {f: float(df.item()) for f, df in zip(feats, pl.collect_all(plans, engine="in-memory"), strict=True)}
+    return {f: float(df.item()) for f, df in zip(feats, pl.collect_all(plans), strict=True)}
 
 
 def _nums(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:

@@ -46,7 +46,17 @@ def _failed(target: Any) -> dict[str, str]:
 # ---- conformance checks --------------------------------------------------------------------
 
 
-@parametrize_with_checks(ids=BUILTINS)
+def _one_worker_per_detector(mark: Any) -> Any:
+    """``mark``'s cases, those of one detector in one xdist group: the checks of a detector run once per
+    process (the first case runs them all), so cases spread over two workers ran them twice."""
+    names, cases = mark.args
+    return pytest.mark.parametrize(
+        names,
+        [pytest.param(*c.values, id=c.id, marks=[*c.marks, pytest.mark.xdist_group(f"checks-{c.values[0]}")]) for c in cases],
+    )
+
+
+@_one_worker_per_detector(parametrize_with_checks(ids=BUILTINS))
 def test_builtin_passes_every_check(detector_id: str, check) -> None:
     check(detector_id)
 

@@ -272,6 +272,7 @@ class PeerGroupDetector:
             .agg(n=pl.col("row_count").sum().cast(pl.Float64))
             .collect()
             .join(roles, on="employee_id", how="left")
+            .sort("employee_id")  # a fixed order for the role's mean and spread (float sums depend on it)
         )
         z = reads.with_columns(
             score=(pl.col("n") - pl.col("n").mean().over("role")) / (pl.col("n").std().over("role").fill_null(0) + 1.0)

@@ -64,9 +64,16 @@ def _with_execution(cfg: Any, executor: str | None, scheduler: str | None) -> An
     return cfg.model_copy(update={"execution": ExecutionConfig(executor=name, scheduler=address)})
 
 
+def _one_line(message: str) -> str:
+    """An error message as one line: a library's multi-line text (polars adds the stack of the query's
+    operators after a blank line) is cut at that stack, and line breaks become spaces."""
+    head = message.split("This error occurred with the following context stack", 1)[0]
+    return " ".join(head.split())
+
+
 def _fail(message: str) -> NoReturn:
     err_console.print(
-        f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+        f"[bold red]error:[/bold red] {escape(_one_line(message))}", highlight=False, soft_wrap=True
     )  # brackets are text: 'breachbench[dask]'
     raise typer.Exit(2)
 

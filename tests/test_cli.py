@@ -257,3 +257,13 @@ def test_public_import_path_reexports_contract() -> None:
     assert breachbench.validate_alerts is validate_alerts
     with pytest.raises(AttributeError):
         breachbench.no_such_name  # noqa: B018
+
+
+def test_an_error_from_a_library_is_printed_on_one_line() -> None:
+    """polars (1.36, for one) puts the stack of its query's operators after the message; the CLI prints the message alone."""
+    from breachbench.cli import _one_line
+
+    text = "a.parquet: cannot be read as Parquet: parquet: File out of specification: The file must end with PAR1"
+    raw = f"{text}\n\nThis error occurred with the following context stack:\n        [1] 'parquet scan'\n        [2] 'sink'\n"
+    assert _one_line(raw) == text
+    assert _one_line("first\nsecond   third\n") == "first second third"

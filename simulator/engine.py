@@ -338,23 +338,34 @@ def _finish(cfg: SimConfig, root: Path, name: str, day_index: int, block: int, p
     """Order, number, tag, soil and write one (stream, day, block); returns files and truth rows."""
     day = cfg.time.start + dt.timedelta(days=day_index)
     df = pl.concat(parts, how="diagonal_relaxed")
-    for c, t in (("_incident", pl.Int32), ("phase", pl.String), ("_benign", pl.String)):
-        if c not in df.columns:
-            df = df.with_columns(pl.lit(None, t).alias(c))
+    missing = [
+        pl.lit(None, t).alias(c)
+        for c, t in (("_incident", pl.Int32), ("phase", pl.String), ("_benign", pl.String))
+        if c not in df.columns
+    ]
+    if missing:
+        df = df.with_columns(missing)
     # order by time; ties keep the (deterministic) input order; ids follow the order
     df = df[np.argsort(df["ts"].to_numpy(), kind="stable")]
     df = df.with_columns(schema.event_ids(name, day_index, block, df.height), pl.col("ts").cast(pl.Datetime("us", "UTC")))
     df = _ip_column(df)
-    bad = df.filter(pl.col("_incident").is_not_null())
-    truth = bad.select("event_id", pl.lit(name).alias("stream"), "ts", pl.col("_incident").alias("incident_id"), "phase").cast(
-        schema.MALICIOUS_EVENTS
-    )
-    exposure = _exposure(name, bad)
-    benign = (
-        df.filter(pl.col("_benign").is_not_null())
-        .select("event_id", pl.lit(name).alias("stream"), pl.col("_benign").alias("pattern"))
-        .cast(schema.BENIGN_ANOMALIES)
-    )
+    # most shards hold no attack row and no benign anomaly: their truth is the empty table, without a query
+    if df["_incident"].null_count() < df.height:
+        bad = df.filter(pl.col("_incident").is_not_null())
+        truth = bad.select(
+            "event_id", pl.lit(name).alias("stream"), "ts", pl.col("_incident").alias("incident_id"), "phase"
+        ).cast(schema.MALICIOUS_EVENTS)
+        exposure = _exposure(name, bad)
+    else:
+        truth, exposure = pl.DataFrame(schema=schema.MALICIOUS_EVENTS), pl.DataFrame(schema=schema.EXPOSURE)
+    if df["_benign"].null_count() < df.height:
+        benign = (
+            df.filter(pl.col("_benign").is_not_null())
+            .select("event_id", pl.lit(name).alias("stream"), pl.col("_benign").alias("pattern"))
+            .cast(schema.BENIGN_ANOMALIES)
+        )
+    else:
+        benign = pl.DataFrame(schema=schema.BENIGN_ANOMALIES)
     target = schema.LOG_STREAMS[name]
     out = df.select([pl.col(c) if c in df.columns else pl.lit(None, target[c]).alias(c) for c in target.names()]).cast(target)
     kept, late = _dirty(cfg, name, day_index, block, out)

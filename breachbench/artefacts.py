@@ -329,11 +329,15 @@ def _load_stream(
     return df
 
 
-def _cross_presence(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """Add, per column shared with another stream, whether (entity, day, value) occurs there (else (day, value))."""
+def _cross_presence(frames: dict[str, pl.DataFrame], wanted: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
+    """Add, per column shared with another stream, whether (entity, day, value) occurs there (else (day, value)).
+
+    Only to the ``wanted`` streams (default: all); every stream is looked in.
+    """
     out = {}
+    keep = set(frames) if wanted is None else set(wanted)
     for s, df in frames.items():
-        if df.height == 0:
+        if df.height == 0 or s not in keep:
             out[s] = df
             continue
         ent_cols = [c for c in ENTITY[s] if c in df.columns]
@@ -373,7 +377,7 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
             "employee_id", pl.col("shift").alias("_shift")
         )
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
-        frames = _cross_presence(frames)
+        frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
         for s, df in frames.items():
             if df.height and s in wanted:

@@ -329,15 +329,14 @@ def _load_stream(
     return df
 
 
-def _cross_presence(frames: dict[str, pl.DataFrame], wanted: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
+def _cross_presence(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.DataFrame]:
     """Add, per column shared with another stream, whether (entity, day, value) occurs there (else (day, value)).
 
-    Only to the ``wanted`` streams (default: all); every stream is looked in.
+    Only to the ``wanted`` streams; every stream is looked in.
     """
     out = {}
-    keep = set(frames) if wanted is None else set(wanted)
     for s, df in frames.items():
-        if df.height == 0 or s not in keep:
+        if df.height == 0 or s not in wanted:
             out[s] = df
             continue
         ent_cols = [c for c in ENTITY[s] if c in df.columns]

@@ -34,7 +34,7 @@ def world_root(tmp_path_factory: pytest.TempPathFactory):
     engine.run_world_task(engine.WorldTask(cfg, root, staff=True))
     for b in range(2):
         engine.run_world_task(engine.WorldTask(cfg, root, [b]))
-    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
+    st = engine.staff_tables(root)
     spec = cfg.scenarios[0]
     cls = load_scenario(spec.id)
     plan = cls().plan(cfg, st, 0, cls.Knobs(**spec.knobs))
@@ -75,7 +75,7 @@ STAFF_SCENARIOS = sorted(k for k, v in scenario_registry().items() if v.startswi
 def test_staff_scenario_render(benchmark, world_root, sid: str) -> None:
     """A staff-side scenario: one weekday's malicious admin and auth rows of five blatant actors at ten times the rate."""
     cfg, root, _, _ = world_root
-    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
+    st = engine.staff_tables(root)
     cls = load_scenario(sid)
     try:
         plan = cls().plan(cfg, st, 0, cls.Knobs(actors=5, rate=10.0, stealth=0.0, start_offset=0))
@@ -177,8 +177,7 @@ def test_staff_streams(benchmark, world_root) -> None:
     cfg, root, plans, keys = world_root
     from simulator.benign import plan_benign
 
-    st = {n: pl.read_parquet(root / "world" / f"{n}-00000.parquet") for n in ("employees", "credentials")}
-    benign = plan_benign(cfg, st["employees"], st["credentials"])
+    benign = plan_benign(cfg, engine.staff_tables(root))
     files = benchmark.pedantic(
         engine.staff_log_shard, args=(cfg, root, plans[0][1].bulk_day, benign), rounds=5, iterations=1
     ).files

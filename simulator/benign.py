@@ -12,7 +12,7 @@ the staff model produces every day: ``night_on_call`` (the on-call engineer's ni
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ from simulator.config import SimConfig
 from simulator.seeding import rng
 from simulator.staff_traffic import StaffDay, laptops, scaled_rows, ticket_ids
 from simulator.units import HOUR
+from simulator.world import steady_roles
 
 PATTERNS = (
     "data_migration",
@@ -148,10 +149,18 @@ class _Planner:
         return int(self.r.integers(first, days)) if days > first else 0
 
 
-def plan_benign(cfg: SimConfig, employees: pl.DataFrame, credentials: pl.DataFrame) -> list[Benign]:
-    """Pick days, people and sizes for the configured counts of each pattern (deterministic)."""
+def plan_benign(cfg: SimConfig, staff: Mapping[str, pl.DataFrame]) -> list[Benign]:
+    """Pick days, people and sizes for the configured counts of each pattern (deterministic).
+
+    ``staff``: the world's ``employees``, ``employee_roles`` and ``credentials``
+    (:func:`simulator.engine.staff_tables`); people are picked among those whose role holds
+    through the span (:func:`simulator.world.steady_roles`), as the scenarios' actors are.
+    """
     start = cfg.time.start
-    active = employees.filter(pl.col("termination_date").is_null() & (pl.col("hire_date") < start))
+    employees, credentials = staff["employees"], staff["credentials"]
+    active = steady_roles(employees, staff["employee_roles"], cfg).filter(
+        pl.col("termination_date").is_null() & (pl.col("hire_date") < start)
+    )
     p = _Planner(cfg, rng(cfg.root, "benign-plan"), active)
     live = credentials.filter((pl.col("kind") == "token-signing") & pl.col("revoked").is_null())["key_id"].sort().to_list()
     return [*_migrations(p), *_batch_exports(p), *_campaigns(p), *_travels(p), *_rotations(p, live)]

@@ -362,6 +362,22 @@ def staff(cfg: SimConfig) -> dict[str, pl.DataFrame]:
     return {"employees": employees, "employee_roles": role_history, "credentials": creds}
 
 
+def steady_roles(employees: pl.DataFrame, roles: pl.DataFrame, cfg: SimConfig) -> pl.DataFrame:
+    """The ``employees`` whose role holds through the whole span (``roles``: the ``employee_roles`` table).
+
+    At most one of their role periods overlaps the span, so ``employees.role`` (the role at its
+    start, or the first one for people hired later) is their role on every day of it. Scenarios
+    and hard negatives pick their people among these: an actor picked by ``employees.role`` who
+    moved to another role during the span (a clerk gone to the legal team) went on reading records
+    in a role whose people never do, a difference no scenario declares. About one employee in two
+    hundred changes role in a three-week span.
+    """
+    start, end = cfg.time.start, cfg.time.end
+    overlap = roles.filter((pl.col("start_date") < end) & (pl.col("end_date").is_null() | (pl.col("end_date") > start)))
+    moved = overlap.group_by("employee_id").len().filter(pl.col("len") > 1)["employee_id"]
+    return employees.filter(~pl.col("employee_id").is_in(moved.implode()))
+
+
 def _hires(cfg: SimConfig, roles: list[str], r: np.random.Generator) -> _Hires:
     """Each person's first role, contract, hire and termination days, and their role changes."""
     w = cfg.world

@@ -108,13 +108,12 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     """Session, tickets and customers of a scenario's helpers carry what the same employee's benign rows carry."""
     from simulator import layout
     from simulator.benign import plan_benign
-    from simulator.engine import staff_day_context
+    from simulator.engine import staff_day_context, staff_tables
     from simulator.pools import ip_strings
 
     sim = _sim(tiny_dataset)
-    st = {n: pl.read_parquet(layout.world_file(tiny_dataset, n, 0)) for n in ("employees", "credentials")}
     day = sim.time.warmup_days + 1
-    sd = staff_day_context(sim, tiny_dataset, day, plan_benign(sim, st["employees"], st["credentials"]))
+    sd = staff_day_context(sim, tiny_dataset, day, plan_benign(sim, staff_tables(tiny_dataset)))
     date = sim.time.start + dt.timedelta(days=day)
     admin = pl.read_parquet(layout.log_file(tiny_dataset, "admin", date, schema.STAFF_BLOCK))
     agents = (

@@ -205,6 +205,55 @@ def test_bulk_pulls_expose_customers_the_logs_do_not_name(prevalence_ds: Path) -
     assert mine.select("incident_id", "customer_id").n_unique() == mine.height
 
 
+def test_attack_rows_come_from_people_whose_role_does_that_work_that_day(tmp_path: Path) -> None:
+    """Every staff scenario's rows (admin, auth) name people in one role through the span, the role their
+    benign rows carry, and only roles whose benign people have rows in that stream on the span's days.
+
+    An actor picked by ``employees.role`` (the role at the span's start) who moved to the legal team
+    mid-span read records as a role that never does: a shortcut with precision 1. Role changes are
+    made a hundred times as common here (eight a person-year), so that about one person in eight
+    changes role during the span and the rule is tested, not met by luck.
+    """
+    from simulator.engine import generate
+
+    staff_ids = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v3"]
+    cfg = _small(
+        [{"id": sid, "count": 2} for sid in staff_ids],
+        world=CHECK_WORLD["world"] | {"employees": 800, "role_change_rate": 8.0},
+    )
+    out = generate(cfg, tmp_path / "ds")
+    tz = ZoneInfo(cfg.time.timezone)
+    roles = pl.read_parquet(layout.world_file(out, "employee_roles", 0))
+    record = pl.read_parquet(layout.world_file(out, "employees", 0)).select("employee_id", pl.col("role").alias("of_record"))
+    span = (pl.col("start_date") < cfg.time.end) & (pl.col("end_date").is_null() | (pl.col("end_date") > cfg.time.start))
+    changed = roles.filter(span).group_by("employee_id").len().filter(pl.col("len") > 1).height
+    assert changed > 60, changed  # the rule has people to refuse
+    ev = pl.read_parquet(layout.truth_file(out, "malicious_events")).select("event_id")
+    for stream in ("admin", "auth"):
+        rows = pl.concat([pl.read_parquet(f) for f in (out / "logs" / stream).rglob("*.parquet")]).filter(
+            pl.col("employee_id").is_not_null()
+        )
+        rows = rows.with_columns(
+            _day=pl.col("ts").dt.convert_time_zone(str(tz)).dt.date(), _attack=pl.col("event_id").is_in(ev["event_id"].implode())
+        )
+        day_role = (
+            rows.select("employee_id", "_day")
+            .unique()
+            .join(roles, on="employee_id")
+            .filter(
+                (pl.col("start_date") <= pl.col("_day")) & (pl.col("end_date").is_null() | (pl.col("_day") < pl.col("end_date")))
+            )
+            .select("employee_id", "_day", "role")
+        )
+        rows = rows.join(day_role, on=["employee_id", "_day"], how="left").join(record, on="employee_id", how="left")
+        att, ben = rows.filter(pl.col("_attack")), rows.filter(~pl.col("_attack"))
+        assert att.height > 20, stream
+        moved = att.filter(pl.col("role").is_null() | (pl.col("role") != pl.col("of_record")))
+        assert moved.height == 0, (stream, moved.select("employee_id", "_day", "role", "of_record").unique().head(5))
+        unseen = set(att["role"].unique().to_list()) - set(ben["role"].drop_nulls().unique().to_list())
+        assert not unseen, (stream, unseen)
+
+
 def test_stealth_changes_the_rows_and_defaults_are_the_declared_ones(tmp_path: Path) -> None:
     from simulator.engine import generate
 

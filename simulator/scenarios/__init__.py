@@ -4,9 +4,10 @@ A scenario class has a versioned ``id``, a one-line ``summary``, a frozen pydant
 model, and these methods:
 
 - ``plan(cfg, staff, incident_id, knobs)``: a picklable plan, made once from the world, with
-  ``incident_id`` and ``actors`` (employee ids) attributes; ``staff`` holds the ``employees``
-  and ``credentials`` tables and ``customers``, a :class:`simulator.world.CustomerWorld`
-  (customers who exist on a day, the customer tables, the residents of an address);
+  ``incident_id`` and ``actors`` (employee ids) attributes; ``staff`` holds the ``employees``,
+  ``employee_roles`` and ``credentials`` tables and ``customers``, a :class:`simulator.world.CustomerWorld`
+  (customers who exist on a day, the customer tables, the residents of an address); pick actors
+  among :func:`simulator.world.steady_roles` (one role through the span), as the built-ins do;
 - ``render(plan, cfg, day_index, block, ctx)``: the malicious rows of one (day, customer
   block), per customer stream (gateway, auth), each with a ``phase`` column; ``ctx`` is a
   :class:`simulator.traffic.CustomerBlock`;

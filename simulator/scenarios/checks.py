@@ -92,7 +92,7 @@ def check_scenario(
             generation of the determinism check, instead of starting two processes for it (checking
             many scenarios in one process starts them once).
     """
-    from simulator.engine import generate, plan_incidents  # the engine imports this package
+    from simulator.engine import generate, plan_incidents, staff_tables  # the engine imports this package
     from simulator.world import CustomerWorld
 
     sid, cls = _target(target)
@@ -109,7 +109,7 @@ def check_scenario(
         except Exception as exc:  # report, do not crash the check run
             results.append(CheckResult("generate", False, f"generation failed: {type(exc).__name__}: {exc}"))
             return _finish(results, raise_on_failure)
-        staff: dict[str, Any] = {n: pl.read_parquet(layout.world_file(a, n, 0)) for n in ("employees", "credentials")}
+        staff: dict[str, Any] = staff_tables(a)
         plans = plan_incidents(
             cfg, staff | {"customers": CustomerWorld(cfg, a)}, [(cfg.scenarios[0], cls, cls.Knobs(**(knobs or {})))]
         )
@@ -174,13 +174,12 @@ def _determinism(a: Path, b: Path) -> CheckResult:
 def _rendered_counts(cfg: SimConfig, root: Path, cls: type, plans: list[tuple[str, Any]]) -> dict[tuple[int, str], int]:
     """Rows the scenario renders, per (incident, stream), rendered again from the plans."""
     from simulator.benign import plan_benign
-    from simulator.engine import customer_block, staff_day_context
+    from simulator.engine import customer_block, staff_day_context, staff_tables
     from simulator.world import block_count
 
     out: dict[tuple[int, str], int] = {}
     scen = cls()
-    st = {n: pl.read_parquet(layout.world_file(root, n, 0)) for n in ("employees", "credentials")}
-    benign = plan_benign(cfg, st["employees"], st["credentials"])
+    benign = plan_benign(cfg, staff_tables(root))
     for _, plan in plans:
         for day in range(cfg.time.days):
             frames = []

@@ -49,7 +49,7 @@ from simulator.errors import ScenarioError
 from simulator.seeding import rng
 from simulator.staff_traffic import QUERY_SIGMA, TICKET_SHARE, Session, StaffDay, scaled_rows, single_read_share
 from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR
-from simulator.world import signed_up
+from simulator.world import signed_up, steady_roles
 
 #: Median rows of an analyst's routine query (at 1M customers; see staff_traffic).
 ROUTINE_ROWS = 3_000
@@ -168,7 +168,8 @@ class StaffScenario:
             )
         first_date = start + dt.timedelta(days=first)
         emp = staff["employees"]
-        active = emp.filter(
+        # hired a month before the span, in one role through it (steady_roles), not leaving within two days
+        active = steady_roles(emp, staff["employee_roles"], cfg).filter(
             (pl.col("hire_date") < start - dt.timedelta(days=30))
             & (pl.col("termination_date").is_null() | (pl.col("termination_date") > first_date + dt.timedelta(days=2)))
         )

@@ -572,9 +572,51 @@ def run_isolated_many(
         spent: a folder of the caller's (see :func:`set_aside`) where the slot's folder goes when the
             slot is over, to be removed with the others later; removed at once without it.
 
+    The slot scores the datasets in an order drawn at random for it (the rows come back in the
+    order given): a plugin that counts the datasets it has seen in its process would otherwise know
+    which entry of a published config each one is, and so its scenario.
+
     (Past fifty lines with these documented arguments; the steps are :func:`_build_views`,
     :func:`_readable` and :class:`_Supervisor`.)
     """
+    order = list(range(len(dataset_roots)))
+    secrets.SystemRandom().shuffle(order)  # the slot's i-th dataset is dataset_roots[order[i]]
+    runs = _run_many(
+        detector_id,
+        [dataset_roots[j] for j in order],
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        prototype=prototype,
+        features=[features[j] for j in order] if features else None,
+        features_root=features_root,
+        protected=protected,
+        tuning=tuning,
+        on_done=(lambda i, run: on_done(order[i], run)) if on_done else None,
+        roundtrip=roundtrip,
+        spent=spent,
+    )
+    back = list(runs)
+    for i, j in enumerate(order):
+        back[j] = runs[i]
+    return back
+
+
+def _run_many(
+    detector_id: str,
+    dataset_roots: list[Path],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    prototype: Any = None,
+    features: list[dict[str, str]] | None = None,
+    features_root: Path | None = None,
+    protected: list[Path] | None = None,
+    tuning: list[Path] | None = None,
+    on_done: Callable[[int, DetectorRun], None] | None = None,
+    roundtrip: bool = False,
+    spent: Path | None = None,
+) -> list[DetectorRun]:
+    """:func:`run_isolated_many` on the datasets in the order given (the tests of the warm slot's steps use it)."""
     roots = [Path(r).resolve() for r in dataset_roots]
     runs = [DetectorRun(detector_id) for _ in roots]
     try:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from breachbench.isolation import run_isolated, run_isolated_many
+from breachbench import isolation
+from breachbench.isolation import _run_many, run_isolated, run_isolated_many
 from breachbench.runner import DetectorRun
 
 
@@ -32,7 +33,7 @@ def test_a_dataset_that_fails_spoils_nothing_else(
     tiny_dataset: Path, clean: DetectorRun, name: str, status: str, timeout_s: int, memory_mb: int
 ) -> None:
     seen: list[int] = []
-    runs = run_isolated_many(
+    runs = _run_many(  # in the order given: the second dataset is the one the process scores second
         f"warm_detectors:{name}",
         [tiny_dataset] * 3,
         timeout_s=timeout_s,
@@ -70,10 +71,36 @@ def test_a_detector_that_floods_the_wake_pipe_still_meets_its_time_limit(tiny_da
 
 def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun) -> None:
     """SecondRaises raises on the second dataset its process scores: the third is the process's third (no restart after an exception)."""
-    runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
+    runs = _run_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
     assert [r.status for r in runs] == ["OK", "ERROR", "OK", "OK"]
     assert "second dataset" in (runs[1].error or "")
     assert all(r.alerts.equals(clean.alerts) for r in (runs[0], runs[2], runs[3]))
+
+
+def test_the_slot_scores_the_datasets_in_an_order_it_cannot_know(tiny_dataset: Path, clean: DetectorRun, monkeypatch) -> None:
+    """A plugin that counts the datasets its process has seen learns nothing: the order is drawn at random for each slot
+    (else the k-th dataset is the k-th entry of a published config, and so its scenario); rows come back in the order given.
+    """
+    runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
+    assert sorted(r.status for r in runs) == ["ERROR", "OK", "OK", "OK"]
+    assert all(r.alerts.equals(clean.alerts) for r in runs if r.status == "OK")
+    orders, seen = set(), []
+
+    def fake(detector_id: str, roots: list[Path], **kw: object) -> list[DetectorRun]:
+        orders.add(tuple(roots))
+        out = [DetectorRun(str(r)) for r in roots]
+        for i, run in enumerate(out):
+            kw["on_done"](i, run)  # type: ignore[operator]
+        return out
+
+    monkeypatch.setattr(isolation, "_run_many", fake)
+    given = [Path(f"/d{i}") for i in range(8)]
+    for _ in range(10):
+        seen.clear()
+        rows = run_isolated_many("null", given, timeout_s=1, memory_mb=1, on_done=lambda i, r: seen.append((i, r.detector)))
+        assert [r.detector for r in rows] == [str(p) for p in given]  # each row in its dataset's place
+        assert sorted(seen) == [(i, str(p)) for i, p in enumerate(given)]  # on_done names the dataset's own index
+    assert len(orders) > 1  # ten draws of 8! orders: the same one ten times would be a fixed order
 
 
 def test_two_detectors_at_once_give_the_same_alerts(tiny_config, tiny_run, tiny_run_dir: Path, tmp_path: Path) -> None:

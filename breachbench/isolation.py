@@ -301,6 +301,7 @@ class _Slot:
     count: int  # datasets in the slot
     roundtrip: bool = False  # score with a pickled copy of the fitted detector
     file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
+    hidden: tuple[str, ...] = ()  # the bench's folders, covered in the child's mount namespace (sealing.hide)
 
 
 #: In the child: the write end of its wake pipe to the bench and the read end of the bench's pipe to it (file numbers).
@@ -337,6 +338,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     sealing.die_with_parent(plan.parent)
     _detach_stdio()
     _close_inherited(set(_PIPES or ()))
+    hidden = sealing.hide(plan.hidden)  # before the capabilities go: it mounts
     sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
@@ -371,7 +373,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
         tune_error = {"status": Status.ERROR, "error": f"tune: {type(exc).__name__}: {exc}"}
     for slot in slots[start:]:
         meta = tune_error or _run_one(plan, proto, slot)
-        meta["note"] = note
+        meta["note"] = "; ".join(n for n in (note, hidden) if n) or None  # folders left visible to stat: a note, not a stop
         part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
         part.write_text(json.dumps(meta))
         part.replace(slot.work / "meta.json")
@@ -637,7 +639,18 @@ def _run_many(
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
         read = _readable(detector_id, [*guarded, top])
-        plan = _Slot(detector_id, proto, str(top), read, os.getpid(), enforced, len(roots), roundtrip, scratch_limit(memory_mb))
+        plan = _Slot(
+            detector_id,
+            proto,
+            str(top),
+            read,
+            os.getpid(),
+            enforced,
+            len(roots),
+            roundtrip,
+            scratch_limit(memory_mb),
+            tuple(d for d in sealing.outermost(guarded) if not str(top).startswith(d.rstrip("/") + "/")),  # never the slot's own
+        )
         supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
         while start < len(roots):  # one warm process; a fresh one after a dataset that killed it

@@ -14,7 +14,9 @@ In the child, before any plugin code is imported, :func:`restrict` applies a Lan
 ``view/``, the Python installation, the import path and system folders, minus the bench's own
 dataset and output folders; read-write access to ``work/`` alone; no TCP; no signals to
 processes outside the slot (Landlock ABI 6+). Where the kernel has no Landlock the slot still
-runs on copies, and its status row carries a note saying the kernel did not restrict it.
+runs on copies, and its status row carries a note saying the kernel did not restrict it. Landlock
+does not cover ``stat``: a bench run as root also covers its own folders in the child's mount
+namespace (:func:`hide`), so that no path under them resolves there.
 
 Processes: the child starts its own session (so its process group is the slot) and dies with
 the bench (``PR_SET_PDEATHSIG``); the bench is a child subreaper while a slot runs, so even a
@@ -126,6 +128,53 @@ def drop_capabilities() -> str | None:
     data = (_CapData * 2)()
     if _libc().capset(ctypes.byref(_CapHeader(0x20080522, 0)), data) != 0:  # _LINUX_CAPABILITY_VERSION_3
         return f"capset failed: {os.strerror(ctypes.get_errno())}"
+    return None
+
+
+# ---- a mount namespace that hides the bench's folders ---------------------------------------------
+
+_CLONE_NEWNS = 0x00020000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+
+
+def outermost(paths: Iterable[Path | str]) -> list[str]:
+    """The real paths of the existing folders among ``paths``, less those inside another of them, sorted."""
+    real = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    out: list[str] = []
+    for p in real:
+        if not any(p == q or p.startswith(q.rstrip("/") + "/") for q in out):
+            out.append(p)
+    return out
+
+
+def hide(folders: Iterable[Path | str]) -> str | None:
+    """Cover ``folders`` with empty read-only file systems in a mount namespace of this process; None when done, else why not.
+
+    Landlock keeps the detector from opening the bench's files, not from ``stat``-ing them, and
+    the view's log files are hard links of the dataset's: a plugin that read the run folder off the
+    bench's command line matched their inodes against ``OUT/datasets/<label>/...`` for every label
+    a config can make, learned each dataset's scenario and scored as the oracle. Under the covers
+    those paths do not exist for the detector. Needs ``CAP_SYS_ADMIN`` (a bench run as root; call it
+    before :func:`drop_capabilities`): a user namespace would do it without, but the child already
+    runs polars' threads and ``unshare`` takes a user namespace for a single-threaded process only.
+    """
+    if not sys.platform.startswith("linux"):
+        return "not Linux: the bench's folders are not hidden from stat"
+    dirs = outermost(folders)
+    if not dirs:
+        return None
+    libc = _libc()
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        why = "the bench is not root" if os.geteuid() != 0 else os.strerror(ctypes.get_errno())
+        return f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading"
+    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:  # nothing below propagates to the bench's mounts
+        return f"mount namespace not private ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
+    for d in dirs:
+        if (
+            libc.mount(b"none", os.fsencode(d), b"tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, b"size=4k,mode=0555")
+            != 0
+        ):
+            return f"could not cover {d} ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
     return None
 
 

@@ -765,3 +765,56 @@ def test_a_plugin_cannot_change_the_bench_files_metadata(tiny_dataset: Path, tmp
     after = run_isolated("unissued-token-v1", ds, timeout_s=300, memory_mb=4096)
     assert after.status == "OK", after.error
     assert after.alerts.equals(clean.alerts) and hostile[0].alerts.equals(clean.alerts)
+
+
+STATS_THE_BENCH = '''
+import os
+import polars as pl
+
+TARGETS = {targets!r}
+
+
+class StatsTheBench:
+    """Stats the bench's dataset paths (Landlock does not cover stat) and matches its view's inodes against them."""
+
+    def fit(self, view):
+        return self
+
+    def score(self, view):
+        mine = next(iter(view._logs["gateway"].values()))[0]  # a hard link of the bench's file
+        seen, same = 0, 0
+        for t in TARGETS:
+            try:
+                st = os.stat(t)
+            except OSError:
+                continue
+            seen += 1
+            same += (st.st_ino, st.st_dev) == (os.stat(mine).st_ino, os.stat(mine).st_dev)
+        return pl.DataFrame(
+            {{"bucket": [view.bucket], "entity_kind": ["ip"], "entity_id": [f"seen:{{seen}} same:{{same}}"], "score": [1.0]}},
+            schema={{"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "score": pl.Float64}},
+        )
+'''
+
+
+@pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: a sealed slot runs on copies")
+def test_the_bench_folders_do_not_resolve_in_a_slot(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin that knows where the bench keeps a dataset (its run folder is on the bench's command line, its labels in the
+    config) finds nothing there: no path under the folder resolves (the folder is an empty cover), so no inode or size
+    ties its view to a label. A red-team plugin that
+    did tie them scored as the oracle. A bench that cannot hide them (not root) says so on the row."""
+    from breachbench.isolation import run_isolated_many
+
+    root = tiny_dataset.resolve()
+    gateway = sorted((root / "logs" / "gateway").rglob("*.parquet"))
+    targets = [str(root / "manifest.json"), str(root / "truth" / "malicious_events.parquet"), *map(str, gateway)]
+    (tmp_path / "stats_the_bench.py").write_text(STATS_THE_BENCH.format(targets=targets))
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned children get the bench's sys.path
+    (run,) = run_isolated_many("stats_the_bench:StatsTheBench", [tiny_dataset], timeout_s=120, memory_mb=4096)
+    assert run.status == "OK", run.error
+    found = set(run.alerts["entity_id"].to_list())
+    if os.geteuid() != 0:  # no mount namespace without CAP_SYS_ADMIN: the row says the folders stay visible
+        assert run.note and "visible to stat" in run.note, run.note
+        return
+    assert run.note is None, run.note
+    assert found == {"seen:0 same:0"}, found

@@ -57,6 +57,10 @@ from simulator.outdir import pid_alive
 #: A slot may keep at most this many files in its work folders (a plugin that makes millions of empty files
 #: exhausts the file system's inodes without using bytes).
 SCRATCH_FILES = 100_000
+#: Threads a slot's processes may run together. A bench run as root is exempt from RLIMIT_NPROC,
+#: so without it a plugin held 21,745 threads (two thirds of the machine's process ids) with status
+#: OK; the bench samples the count with the memory (every 50 ms) and ends the slot past it.
+MAX_TASKS = 2048
 #: How often the bench measures the slot's work folders.
 SCRATCH_EVERY_S = 1.0
 #: Deepest folder a slot may make in its work folders (a temp folder of a library is a few levels deep).
@@ -204,7 +208,7 @@ def read_child_file(folder: Path, name: str, max_bytes: int) -> bytes | None:
 
 def tree_rss(pid: int) -> int:
     """Summed resident memory (bytes) of ``pid`` and its descendants (Linux /proc)."""
-    children, rss = sealing.proc_table()
+    children, rss, _ = sealing.proc_table()
     return sum(rss.get(p, 0) for p in sealing.tree([pid], children))
 
 
@@ -894,12 +898,16 @@ class _Supervisor:
                     self.pipes = (-1, self.pipes[1])
             if time.perf_counter() - sampled >= 0.05:
                 sampled = time.perf_counter()
-                children, rss = sealing.proc_table()
+                children, rss, threads = sealing.proc_table()
                 orphans = set(children.get(os.getpid(), [])) - before
                 slot_pids = sealing.tree([proc.pid, *orphans], children)
                 peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
                 if peak > limit:
                     return cur, peak, Status.OOM
+                tasks = sum(threads.get(p, 0) for p in slot_pids)
+                if tasks > MAX_TASKS:
+                    self.failure = f"the detector's processes ran {tasks:,} threads, past the limit of {MAX_TASKS:,}"
+                    return cur, peak, Status.ERROR
                 if time.perf_counter() - t0 > self.timeout_s:
                     return cur, peak, Status.TIMEOUT
             if time.perf_counter() - measured >= SCRATCH_EVERY_S:
@@ -962,7 +970,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     """Kill every process of the slot (its group, its tree, orphans handed to us) and reap them."""
     me = os.getpid()
     for _ in range(50):
-        children, _ = sealing.proc_table()
+        children, _, _ = sealing.proc_table()
         orphans = set(children.get(me, [])) - before
         pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
         live = {p for p in pids if pid_alive(p)}

@@ -620,10 +620,11 @@ class SealError(BreachBenchError, RuntimeError):
 # ---- processes -----------------------------------------------------------------------------------
 
 
-def proc_table() -> tuple[dict[int, list[int]], dict[int, int]]:
-    """(parent pid -> child pids, pid -> resident bytes) from /proc (Linux)."""
+def proc_table() -> tuple[dict[int, list[int]], dict[int, int], dict[int, int]]:
+    """(parent pid -> child pids, pid -> resident bytes, pid -> threads) from /proc (Linux)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    threads: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -635,7 +636,8 @@ def proc_table() -> tuple[dict[int, list[int]], dict[int, int]]:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
         rss[int(entry)] = int(fields[21]) * page
-    return children, rss
+        threads[int(entry)] = int(fields[17])
+    return children, rss, threads
 
 
 def tree(roots: Iterable[int], children: dict[int, list[int]]) -> set[int]:

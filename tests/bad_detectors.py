@@ -795,3 +795,15 @@ def _set_flags(p: Path, fcntl: Any) -> None:
         fcntl.ioctl(fd, 0x40086602, struct.pack("l", 0x40))
     finally:
         os.close(fd)
+
+
+class ThreadBomb(UnissuedTokenRule):
+    """Starts threads that wait forever, past any sane number (a bench run as root is exempt from RLIMIT_NPROC)."""
+
+    def fit(self, view):
+        import threading
+
+        stop = threading.Event()
+        for _ in range(5_000):  # twice the limit: enough to pass it, harmless where it is not enforced
+            threading.Thread(target=stop.wait, daemon=True).start()
+        return super().fit(view)

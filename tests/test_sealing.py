@@ -94,6 +94,15 @@ def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
     assert _named(bad_detectors.FORK_NAMES) == []
 
 
+def test_a_thread_bomb_ends_its_slot(tiny_dataset: Path) -> None:
+    """Threads are counted over the slot's tree with its memory: past MAX_TASKS the slot ends with an ERROR row that says so."""
+    from breachbench.isolation import MAX_TASKS
+
+    r = run_isolated("bad_detectors:ThreadBomb", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "ERROR" and f"past the limit of {MAX_TASKS:,}" in (r.error or ""), (r.status, r.error)
+    assert r.alerts.height == 0
+
+
 def test_memory_of_a_grandchild_counts_against_the_limit(tiny_dataset: Path) -> None:
     t = time.perf_counter()
     r = run_isolated("bad_detectors:GrandchildHog", tiny_dataset, timeout_s=60, memory_mb=400)

@@ -66,7 +66,26 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 #: Environment variables a slot's process never inherits (they name the bench's folders).
 BENCH_ENV_PREFIXES = ("BREACHBENCH_",)
-SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev")
+#: What a slot may read of the system. Of ``/dev`` only the character devices every process uses
+#: (``/dev/fd`` and ``/dev/std*`` are links into ``/proc``): a bench run as root left its disks'
+#: block devices readable by their owner, root, so a detector could have read truth off the raw disk.
+SYSTEM_READ = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/sbin",
+    "/etc",
+    "/opt",
+    "/proc",
+    "/sys",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+)
 
 
 class _PathBeneath(ctypes.Structure):

@@ -94,6 +94,52 @@ def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
     assert _named(bad_detectors.FORK_NAMES) == []
 
 
+def test_no_block_device_opens_in_a_slot(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disks' block devices, which a root bench's child (root, its capabilities dropped) could still open as their
+    owner, are not readable in a slot: a raw disk holds the truth files' bytes."""
+    devices = [str(p) for p in sorted(Path("/dev").iterdir()) if p.is_block_device()]
+    opened_here = []
+    for d in devices:
+        try:
+            os.close(os.open(d, os.O_RDONLY))
+            opened_here.append(d)
+        except OSError:
+            continue
+    if not opened_here or not LANDLOCK:
+        pytest.skip("no block device this bench can open, or no Landlock")
+    (tmp_path / "opens_devices.py").write_text(OPENS_DEVICES.format(devices=opened_here))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = run_isolated("opens_devices:OpensDevices", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK", r.error
+    assert set(r.alerts["entity_id"].to_list()) == {"opened:0"}, (opened_here, r.alerts["entity_id"].to_list())
+
+
+OPENS_DEVICES = """
+import os
+import polars as pl
+
+DEVICES = {devices!r}
+
+
+class OpensDevices:
+    def fit(self, view):
+        return self
+
+    def score(self, view):
+        n = 0
+        for d in DEVICES:
+            try:
+                os.close(os.open(d, os.O_RDONLY))
+                n += 1
+            except OSError:
+                continue
+        return pl.DataFrame(
+            {{"bucket": [view.bucket], "entity_kind": ["ip"], "entity_id": [f"opened:{{n}}"], "score": [1.0]}},
+            schema={{"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "score": pl.Float64}},
+        )
+"""
+
+
 def test_a_thread_bomb_ends_its_slot(tiny_dataset: Path) -> None:
     """Threads are counted over the slot's tree with its memory: past MAX_TASKS the slot ends with an ERROR row that says so."""
     from breachbench.isolation import MAX_TASKS

@@ -838,7 +838,8 @@ class StatsTheBench:
     def score(self, view):
         mine = next(iter(view._logs["gateway"].values()))[0]  # a hard link of the bench's file
         seen, same = 0, 0
-        for t in TARGETS:
+        bench = os.getppid()  # its mount namespace, through /proc, where nothing is covered
+        for t in [*TARGETS, *(f"/proc/{{bench}}/root{{t}}" for t in TARGETS), *(f"/proc/{{bench}}/cwd/{{t}}" for t in TARGETS)]:
             try:
                 st = os.stat(t)
             except OSError:

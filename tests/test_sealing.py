@@ -415,7 +415,8 @@ def test_truth_seeker_finds_nothing_when_sealed(hostile_suite: dict[str, Any]) -
     assert row["op_score"] == 0, row["op_score"]
     alerts = pl.read_parquet(hostile_suite["out"] / "alerts" / "bad_detectors:TruthSeeker.parquet")
     assert alerts.height == 0
-    assert all("note" not in r for r in row["runs"])
+    notes = [r["note"] for r in row["runs"] if "note" in r]  # a bench that is not root says its folders stay visible to stat
+    assert not notes or (os.geteuid() != 0 and all("visible to stat" in n for n in notes)), notes
 
 
 @pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock")

@@ -585,44 +585,10 @@ def run_isolated_many(
     (Past fifty lines with these documented arguments; the steps are :func:`_build_views`,
     :func:`_readable` and :class:`_Supervisor`.)
     """
-    order = list(range(len(dataset_roots)))
-    secrets.SystemRandom().shuffle(order)  # the slot's i-th dataset is dataset_roots[order[i]]
-    runs = _run_many(
-        detector_id,
-        [dataset_roots[j] for j in order],
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        prototype=prototype,
-        features=[features[j] for j in order] if features else None,
-        features_root=features_root,
-        protected=protected,
-        tuning=tuning,
-        on_done=(lambda i, run: on_done(order[i], run)) if on_done else None,
-        roundtrip=roundtrip,
-        spent=spent,
-    )
-    back = list(runs)
-    for i, j in enumerate(order):
-        back[j] = runs[i]
-    return back
-
-
-def _run_many(
-    detector_id: str,
-    dataset_roots: list[Path],
-    *,
-    timeout_s: float,
-    memory_mb: int,
-    prototype: Any = None,
-    features: list[dict[str, str]] | None = None,
-    features_root: Path | None = None,
-    protected: list[Path] | None = None,
-    tuning: list[Path] | None = None,
-    on_done: Callable[[int, DetectorRun], None] | None = None,
-    roundtrip: bool = False,
-    spent: Path | None = None,
-) -> list[DetectorRun]:
-    """:func:`run_isolated_many` on the datasets in the order given (the tests of the warm slot's steps use it)."""
+    order = _order(len(dataset_roots))  # the slot's i-th dataset is dataset_roots[order[i]]
+    dataset_roots = [dataset_roots[j] for j in order]
+    features = [features[j] for j in order] if features else features
+    on_done = _in_given_order_done(on_done, order)
     roots = [Path(r).resolve() for r in dataset_roots]
     runs = [DetectorRun(detector_id) for _ in roots]
     try:
@@ -630,7 +596,7 @@ def _run_many(
     except Exception as exc:  # an unpicklable tuned detector cannot be isolated
         for run in runs:
             run.status, run.error = Status.ERROR, f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
-        return runs
+        return _in_given_order(runs, order)
     # named before it exists and made inside the try: a SIGTERM or Ctrl-C at any point after mkdir still removes it
     top = Path(tempfile.gettempdir()) / f"bb-det-{os.getpid()}-{secrets.token_hex(8)}"
     guarded = [*roots, *(Path(p).resolve() for p in protected or []), *([Path(features_root).resolve()] if features_root else [])]
@@ -664,16 +630,38 @@ def _run_many(
 
             for root in roots:
                 check_dataset(root)
-        return runs
+        return _in_given_order(runs, order)
     except sealing.SealError as exc:  # raised while the views are built, before any process starts
         for i, run in enumerate(runs):
             run.status, run.error, run.alerts = Status.ERROR, f"sealing: {exc}", empty_alerts()
             if on_done:
                 on_done(i, run)
-        return runs
+        return _in_given_order(runs, order)
     finally:
         if not (spent is not None and enforced and set_aside(top, spent)):
             sealing.unseal(sealing.SealedSlot(top))
+
+
+def _order(n: int) -> list[int]:
+    """The order in which a slot scores its ``n`` datasets: drawn at random (``secrets``), unknown to the slot."""
+    order = list(range(n))
+    secrets.SystemRandom().shuffle(order)
+    return order
+
+
+def _in_given_order_done(
+    on_done: Callable[[int, DetectorRun], None] | None, order: list[int]
+) -> Callable[[int, DetectorRun], None] | None:
+    """``on_done`` told the caller's index of the slot's ``i``-th dataset."""
+    return (lambda i, run: on_done(order[i], run)) if on_done is not None else None
+
+
+def _in_given_order(runs: list[DetectorRun], order: list[int]) -> list[DetectorRun]:
+    """The slot's rows (in its order, :func:`_order`) in the order the caller gave the datasets."""
+    back = list(runs)
+    for i, j in enumerate(order):
+        back[j] = runs[i]
+    return back
 
 
 #: Most bytes of copied files a spent slot folder may hold and still be set aside (the views' log

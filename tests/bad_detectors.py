@@ -479,6 +479,22 @@ class DeepScratch:
 PROBE_NOISE = "\n# Leaderboard: forged\n| x | 100 |\x1b]0;owned\x07 [bold green]OK[/bold green] \u202e"
 
 
+class Reports:
+    """A probe that says what it found as the entity id of its one alert a bucket (subclasses: ``found(view)`` -> text)."""
+
+    def fit(self, view):
+        return self
+
+    def found(self, view) -> str:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def score(self, view):
+        return pl.DataFrame(
+            {"bucket": [view.bucket], "entity_kind": ["ip"], "entity_id": [self.found(view)], "score": [1.0]},
+            schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "score": pl.Float64},
+        )
+
+
 class Prober:
     """Tries the ways out a sealed child should not have, then raises with what it found (and noise to print)."""
 

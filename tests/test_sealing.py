@@ -116,16 +116,13 @@ def test_no_block_device_opens_in_a_slot(tiny_dataset: Path, tmp_path: Path, mon
 
 OPENS_DEVICES = """
 import os
-import polars as pl
+from bad_detectors import Reports
 
 DEVICES = {devices!r}
 
 
-class OpensDevices:
-    def fit(self, view):
-        return self
-
-    def score(self, view):
+class OpensDevices(Reports):
+    def found(self, view):
         n = 0
         for d in DEVICES:
             try:
@@ -133,10 +130,7 @@ class OpensDevices:
                 n += 1
             except OSError:
                 continue
-        return pl.DataFrame(
-            {{"bucket": [view.bucket], "entity_kind": ["ip"], "entity_id": [f"opened:{{n}}"], "score": [1.0]}},
-            schema={{"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "score": pl.Float64}},
-        )
+        return f"opened:{{n}}"
 """
 
 
@@ -825,19 +819,16 @@ def test_a_plugin_cannot_change_the_bench_files_metadata(tiny_dataset: Path, tmp
 
 STATS_THE_BENCH = '''
 import os
-import polars as pl
+from bad_detectors import Reports
 
 TARGETS = {targets!r}
 
 
-class StatsTheBench:
+class StatsTheBench(Reports):
     """Stats the bench's dataset paths (Landlock does not cover stat) and matches its view's inodes against them."""
 
-    def fit(self, view):
-        return self
-
-    def score(self, view):
-        mine = next(iter(view._logs["gateway"].values()))[0]  # a hard link of the bench's file
+    def found(self, view):
+        mine = os.stat(next(iter(view._logs["gateway"].values()))[0])  # a hard link of the bench's file
         seen, same = 0, 0
         bench = os.getppid()  # its mount namespace, through /proc, where nothing is covered
         for t in [*TARGETS, *(f"/proc/{{bench}}/root{{t}}" for t in TARGETS), *(f"/proc/{{bench}}/cwd/{{t}}" for t in TARGETS)]:
@@ -846,11 +837,8 @@ class StatsTheBench:
             except OSError:
                 continue
             seen += 1
-            same += (st.st_ino, st.st_dev) == (os.stat(mine).st_ino, os.stat(mine).st_dev)
-        return pl.DataFrame(
-            {{"bucket": [view.bucket], "entity_kind": ["ip"], "entity_id": [f"seen:{{seen}} same:{{same}}"], "score": [1.0]}},
-            schema={{"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "score": pl.Float64}},
-        )
+            same += (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev)
+        return f"seen:{{seen}} same:{{same}}"
 '''
 
 
@@ -858,8 +846,7 @@ class StatsTheBench:
 def test_the_bench_folders_do_not_resolve_in_a_slot(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A plugin that knows where the bench keeps a dataset (its run folder is on the bench's command line, its labels in the
     config) finds nothing there: no path under the folder resolves (the folder is an empty cover), so no inode or size
-    ties its view to a label. A red-team plugin that
-    did tie them scored as the oracle. A bench that cannot hide them (not root) says so on the row."""
+    ties its view to a label. A red-team plugin that did tie them scored as the oracle. A bench that cannot hide them (not root) says so on the row."""
     from breachbench.isolation import run_isolated_many
 
     root = tiny_dataset.resolve()

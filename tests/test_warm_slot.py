@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from breachbench import isolation
-from breachbench.isolation import _run_many, run_isolated, run_isolated_many
+from breachbench.isolation import run_isolated, run_isolated_many
 from breachbench.runner import DetectorRun
+
+
+@pytest.fixture
+def in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slots score their datasets in the order given (they draw a random one: see the last tests)."""
+    monkeypatch.setattr(isolation, "_order", lambda n: list(range(n)))
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +36,10 @@ def clean(tiny_dataset: Path) -> DetectorRun:
     ],
 )
 def test_a_dataset_that_fails_spoils_nothing_else(
-    tiny_dataset: Path, clean: DetectorRun, name: str, status: str, timeout_s: int, memory_mb: int
+    tiny_dataset: Path, clean: DetectorRun, name: str, status: str, timeout_s: int, memory_mb: int, in_order: None
 ) -> None:
     seen: list[int] = []
-    runs = _run_many(  # in the order given: the second dataset is the one the process scores second
+    runs = run_isolated_many(  # in the order given (in_order): the second dataset is the one the process scores second
         f"warm_detectors:{name}",
         [tiny_dataset] * 3,
         timeout_s=timeout_s,
@@ -69,9 +75,9 @@ def test_a_detector_that_floods_the_wake_pipe_still_meets_its_time_limit(tiny_da
     assert cpu() - before < 2.0, cpu() - before
 
 
-def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun) -> None:
+def test_one_process_scores_every_dataset(tiny_dataset: Path, clean: DetectorRun, in_order: None) -> None:
     """SecondRaises raises on the second dataset its process scores: the third is the process's third (no restart after an exception)."""
-    runs = _run_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
+    runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
     assert [r.status for r in runs] == ["OK", "ERROR", "OK", "OK"]
     assert "second dataset" in (runs[1].error or "")
     assert all(r.alerts.equals(clean.alerts) for r in (runs[0], runs[2], runs[3]))
@@ -84,23 +90,16 @@ def test_the_slot_scores_the_datasets_in_an_order_it_cannot_know(tiny_dataset: P
     runs = run_isolated_many("warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096)
     assert sorted(r.status for r in runs) == ["ERROR", "OK", "OK", "OK"]
     assert all(r.alerts.equals(clean.alerts) for r in runs if r.status == "OK")
-    orders, seen = set(), []
-
-    def fake(detector_id: str, roots: list[Path], **kw: object) -> list[DetectorRun]:
-        orders.add(tuple(roots))
-        out = [DetectorRun(str(r)) for r in roots]
-        for i, run in enumerate(out):
-            kw["on_done"](i, run)  # type: ignore[operator]
-        return out
-
-    monkeypatch.setattr(isolation, "_run_many", fake)
-    given = [Path(f"/d{i}") for i in range(8)]
-    for _ in range(10):
-        seen.clear()
-        rows = run_isolated_many("null", given, timeout_s=1, memory_mb=1, on_done=lambda i, r: seen.append((i, r.detector)))
-        assert [r.detector for r in rows] == [str(p) for p in given]  # each row in its dataset's place
-        assert sorted(seen) == [(i, str(p)) for i, p in enumerate(given)]  # on_done names the dataset's own index
-    assert len(orders) > 1  # ten draws of 8! orders: the same one ten times would be a fixed order
+    # in a known order (reversed), the process's second dataset is the caller's third, and on_done says so
+    monkeypatch.setattr(isolation, "_order", lambda n: list(range(n))[::-1])
+    seen: list[int] = []
+    runs = run_isolated_many(
+        "warm_detectors:SecondRaises", [tiny_dataset] * 4, timeout_s=300, memory_mb=4096, on_done=lambda i, _: seen.append(i)
+    )
+    assert [r.status for r in runs] == ["OK", "OK", "ERROR", "OK"]
+    assert seen == [3, 2, 1, 0]
+    monkeypatch.undo()
+    assert len({tuple(isolation._order(8)) for _ in range(10)}) > 1  # ten draws of 8! orders: one ten times is fixed
 
 
 def test_two_detectors_at_once_give_the_same_alerts(tiny_config, tiny_run, tiny_run_dir: Path, tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import json
 import math
 import multiprocessing
@@ -48,10 +47,10 @@ from typing import Any
 
 import polars as pl
 
-from breachbench import fstree, sealing
+from breachbench import fstree, sealing, untrusted
 from breachbench.runner import DetectorRun, Status, detector_text
+from breachbench.untrusted import UntrustedFileError
 from detectors.contract import empty_alerts
-from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
 
 #: A slot may keep at most this many files in its work folders (a plugin that makes millions of empty files
@@ -156,10 +155,6 @@ WAIT_S = 0.05
 #: Wake-ups by a child's pipe that find nothing to do, beyond two per useful one, before the bench stops listening to
 #: that pipe (a child that writes into it without end would otherwise keep the bench spinning until the slot ends).
 IDLE_WAKES = 100
-
-
-class UntrustedFileError(BreachBenchError, OSError):
-    """A file the child wrote is not a plain file in its work folder, or is too large."""
 
 
 def read_child_file(folder: Path, name: str, max_bytes: int) -> bytes | None:
@@ -803,6 +798,7 @@ class _Supervisor:
         from multiprocessing import resource_tracker
 
         resource_tracker.ensure_running()  # a child of ours that spawn starts: not part of the slot
+        untrusted.ensure_reader()  # another (it reads what the slot writes)
         before = set(sealing.proc_table()[0].get(os.getpid(), []))
         saved = _clean_env(self.guarded)
         t0 = time.perf_counter()
@@ -850,7 +846,14 @@ class _Supervisor:
         return True
 
     def _finish(self, i: int, peak: int) -> None:
-        _read_child(self.runs[i], _dataset_slot(Path(self.plan.scratch), i), self.reveals[i], self.committed.get(i, {}))
+        _read_child(
+            self.runs[i],
+            _dataset_slot(Path(self.plan.scratch), i),
+            self.reveals[i],
+            self.committed.get(i, {}),
+            memory_mb=self.memory_mb,
+            timeout_s=self.timeout_s,
+        )
         self.runs[i].peak_mb = peak / 2**20
         if self.on_done:
             self.on_done(i, self.runs[i])
@@ -887,7 +890,7 @@ class _Supervisor:
             if time.perf_counter() - sampled >= 0.05:
                 sampled = time.perf_counter()
                 children, rss, threads = sealing.proc_table()
-                orphans = set(children.get(os.getpid(), [])) - before
+                orphans = set(children.get(os.getpid(), [])) - before - untrusted.reader_pids()
                 slot_pids = sealing.tree([proc.pid, *orphans], children)
                 peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
                 if peak > limit:
@@ -959,7 +962,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     me = os.getpid()
     for _ in range(50):
         children, _, _ = sealing.proc_table()
-        orphans = set(children.get(me, [])) - before
+        orphans = set(children.get(me, [])) - before - untrusted.reader_pids()
         pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
         live = {p for p in pids if pid_alive(p)}
         if not live:
@@ -968,7 +971,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
         sealing.reap(orphans - {proc.pid})
         time.sleep(0.01)
     proc.join(5)
-    sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid})
+    sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid} - untrusted.reader_pids())
 
 
 def _seconds(meta: dict[str, Any], key: str) -> float:
@@ -980,13 +983,20 @@ def _seconds(meta: dict[str, Any], key: str) -> float:
 
 
 def _read_child(
-    run: DetectorRun, slot: sealing.SealedSlot, rv: sealing.Reveal, committed: dict[dt.date, bytes | Path | str]
+    run: DetectorRun,
+    slot: sealing.SealedSlot,
+    rv: sealing.Reveal,
+    committed: dict[dt.date, bytes | Path | str],
+    *,
+    memory_mb: int,
+    timeout_s: float,
 ) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads.
 
     A bucket's alerts are those the child committed before the next bucket was shown
     (``committed``); the final alerts file gives the last bucket's alone. The event count comes
-    from the bench's manifest.
+    from the bench's manifest. The alerts are parsed in the bench's reader process
+    (:mod:`breachbench.untrusted`), never here, under the slot's memory and time limits.
     """
     run.events = rv.events()
     try:
@@ -1007,55 +1017,23 @@ def _read_child(
     if run.status != Status.OK:
         return
     from breachbench.dataset import Dataset
-    from detectors.contract import validate_alerts
 
     try:
         buckets = max(1, len(Dataset.open(slot.view).scored))
         raw = read_child_file(slot.work, "alerts.parquet", MAX_ALERT_BYTES_PER_BUCKET * buckets)
         if raw is None:
             raise UntrustedFileError("no alerts file")
-        rows = pl.scan_parquet(io.BytesIO(raw)).select(pl.len()).collect().item()
-        cap = MAX_ALERT_ROWS_PER_BUCKET * buckets
-        if rows > cap:
-            run.status, run.error = (
-                Status.ERROR,
-                f"returned {rows} alert rows, more than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET} per scored bucket)",
-            )
-            return
-        final = validate_alerts(pl.read_parquet(io.BytesIO(raw)), source=f"detector {run.detector!r}")
-        run.alerts = validate_alerts(_bucketwise(final, rv, committed, run.detector), source=f"detector {run.detector!r}")
+        run.alerts = untrusted.read_alerts(
+            raw,
+            committed,
+            list(rv.scored),
+            run.detector,
+            buckets=buckets,
+            max_rows=MAX_ALERT_ROWS_PER_BUCKET,
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
+        )
+    except untrusted.TooManyAlerts as exc:
+        run.status, run.error = Status.ERROR, str(exc)
     except Exception as exc:  # the child wrote it: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"
-
-
-def _bucketwise(
-    final: pl.DataFrame, rv: sealing.Reveal, committed: dict[dt.date, bytes | Path | str], detector: str
-) -> pl.DataFrame:
-    """A dataset's alerts, bucket by bucket as the bench took them: the committed ones, then the last bucket's from
-    ``final``. (Checked together: every committed row is for the bucket it was handed over with; the caller validates
-    the whole.)"""
-    if not rv.scored:
-        return final
-    parts = []
-    for day in rv.scored[:-1]:
-        if day not in committed:
-            raise AlertsOrderError(f"bucket {day} was never handed over before the next one was asked for")
-        kept = committed[day]
-        if isinstance(kept, str):
-            raise UntrustedFileError(f"bucket {day}'s alerts cannot be read: {kept}")
-        src = io.BytesIO(kept) if isinstance(kept, bytes) else kept
-        if pl.scan_parquet(src).select(pl.len()).collect().item() > MAX_ALERT_ROWS_PER_BUCKET:
-            raise AlertsOrderError(f"bucket {day}: more alert rows than the bench reads ({MAX_ALERT_ROWS_PER_BUCKET})")
-        parts.append(
-            pl.read_parquet(io.BytesIO(kept) if isinstance(kept, bytes) else kept).with_columns(handed=pl.lit(day, pl.Date))
-        )
-    if parts:
-        early = pl.concat(parts, how="vertical_relaxed")
-        if "bucket" not in early.columns or not (early["bucket"].cast(pl.Date) == early["handed"]).fill_null(False).all():
-            raise AlertsOrderError(f"detector {detector!r}: alerts handed over with a bucket for another bucket")
-        return pl.concat([early.drop("handed"), final.filter(pl.col("bucket") == rv.scored[-1])], how="vertical_relaxed")
-    return final.filter(pl.col("bucket") == rv.scored[-1])
-
-
-class AlertsOrderError(BreachBenchError, ValueError):
-    """A slot's alerts that did not come bucket by bucket, or not within the bench's bounds."""

@@ -215,7 +215,7 @@ def test_isolated_ok_matches_in_process(tiny_dataset: Path, tiny_ds) -> None:
 
 
 SMALL = ["world.customers=1500", "time.end=2025-04-18"]
-BAD = ["bad_detectors:Raiser", "bad_detectors:Sleeper", "bad_detectors:Hog"]
+BAD = ["bad_detectors:Raiser", "bad_detectors:Sleeper", "bad_detectors:Hog", "bad_detectors:PanicAlerts"]
 
 
 def _suite(out: Path, overrides: list[str]) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def _suite(out: Path, overrides: list[str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def bad_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A small run with three faulty detectors among two good ones, under tight limits."""
+    """A small run with four faulty detectors among two good ones, under tight limits."""
     dets = json.dumps(["null", *BAD, "unissued-token-v1"])
     limits = ["detection.timeout_s=15", "detection.memory_mb=400"]  # room for the hog to reach its limit on a busy machine
     return _suite(tmp_path_factory.mktemp("badsuite"), [f"detection.detectors={dets}", *limits])
@@ -246,6 +246,7 @@ def test_suite_survives_faulty_detectors(bad_suite: dict[str, Any]) -> None:
         "bad_detectors:Raiser": ("ERROR", bad_detectors.RAISER_MESSAGE),
         "bad_detectors:Sleeper": ("TIMEOUT", "limit of 15 s"),
         "bad_detectors:Hog": ("OOM", "limit of 400 MiB"),
+        "bad_detectors:PanicAlerts": ("ERROR", "alerts from the detector's process cannot be read"),  # the run goes on
     }
     for det, (status, needle) in expected.items():
         assert rows[det]["status"] == status, rows[det]["error"]

@@ -1,0 +1,71 @@
+"""The bench's alerts reader: what a detector's process wrote is parsed in a sealed process of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import bad_detectors
+import polars as pl
+import pytest
+
+from breachbench import untrusted
+from detectors.contract import validate_alerts
+
+DAY = dt.date(2025, 4, 10)
+
+
+def _alerts(n: int, width: int = 8) -> pl.DataFrame:
+    return validate_alerts(
+        pl.DataFrame(
+            {
+                "bucket": [DAY] * n,
+                "entity_kind": ["ip"] * n,
+                "entity_id": [f"{i:0{width}d}" for i in range(n)],
+                "score": [float(i) for i in range(n)],
+            }
+        )
+    )
+
+
+def _bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf)
+    return buf.getvalue()
+
+
+def _read(raw: bytes, memory_mb: int = 1024) -> pl.DataFrame:
+    return untrusted.read_alerts(raw, {}, [DAY], "probe", buckets=1, max_rows=1_000_000, memory_mb=memory_mb, timeout_s=60)
+
+
+def test_a_file_that_makes_polars_panic_is_an_error_and_the_reader_goes_on() -> None:
+    with pytest.raises(untrusted.UntrustedFileError):  # in the bench's process: a PanicException, past `except Exception`
+        _read(bad_detectors.PANIC_PARQUET)
+    good = _alerts(5)
+    assert _read(_bytes(good)).equals(good)
+
+
+def test_a_read_past_the_memory_limit_kills_the_reader_and_the_next_read_gets_a_fresh_one() -> None:
+    untrusted.ensure_reader()
+    (first,) = untrusted.reader_pids()
+    big = _alerts(400_000, width=64)  # about 30 MB of entity ids once read, from a file of a few MB
+    with pytest.raises(untrusted.UntrustedFileError, match="more than 1 MiB, the detector's memory limit"):
+        _read(_bytes(big), memory_mb=1)
+    assert not untrusted.reader_pids() or untrusted.reader_pids() != {first}
+    assert _read(_bytes(big)).equals(big)
+    assert untrusted.reader_pids() != {first}
+
+
+def test_too_many_rows_is_its_own_error() -> None:
+    with pytest.raises(untrusted.TooManyAlerts, match=r"returned 11 alert rows, more than the bench reads \(10 per scored bucket\)"):
+        untrusted.read_alerts(_bytes(_alerts(11)), {}, [DAY], "probe", buckets=1, max_rows=10, memory_mb=1024, timeout_s=60)
+
+
+def test_the_reader_is_sealed() -> None:
+    untrusted.ensure_reader()
+    (pid,) = untrusted.reader_pids()
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    assert status["NoNewPrivs"].strip() == "1"  # set by the Landlock ruleset
+    assert status["Seccomp"].strip() == "2"  # the calls a slot may not make
+    assert int(status["CapEff"].strip(), 16) == 0

@@ -747,6 +747,9 @@ class _Supervisor:
     #: per dataset and bucket: the alerts handed over (their bytes, or a copy in the bench's part of the scratch), or
     #: why they could not be taken
     committed: dict[int, dict[dt.date, bytes | Path | str]] = field(default_factory=dict)
+    #: bytes of alerts handed over and kept (in memory or copied into the bench's part of the scratch) for datasets not
+    #: yet finished: they count against the slot's scratch limit with its work folders
+    handed: int = 0
     failure: str | None = None  # why the bench stopped the slot, when not for its limits
     spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
     pipes: tuple[int, int] | None = None  # while a child runs: the bench's ends of the wake pipes (read, write)
@@ -836,6 +839,13 @@ class _Supervisor:
         with contextlib.suppress(OSError):
             os.unlink(work / name)
         if rv.shown is not None and rv.shown in rv.scored:  # the alerts of the bucket shown last, out of the child's reach
+            if isinstance(kept, bytes):
+                self.handed += len(kept)
+                if self.handed > scratch_limit(self.memory_mb):
+                    raise _Overrun(
+                        f"the detector handed over {self.handed / 2**20:.0f} MiB of alerts, past the limit of its scratch "
+                        f"folder ({scratch_limit(self.memory_mb) // 2**20} MiB)"
+                    )
             if isinstance(kept, bytes) and len(kept) > HANDOVER_IN_MEMORY:
                 dst = Path(self.plan.scratch) / "handed" / f"d{i}" / f"{rv.shown.isoformat()}.parquet"
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -854,9 +864,19 @@ class _Supervisor:
             memory_mb=self.memory_mb,
             timeout_s=self.timeout_s,
         )
+        self._release(i)
         self.runs[i].peak_mb = peak / 2**20
         if self.on_done:
             self.on_done(i, self.runs[i])
+
+    def _release(self, i: int) -> None:
+        """Forget the alerts dataset ``i`` handed over (read now, or never to be read)."""
+        for kept in self.committed.pop(i, {}).values():
+            if isinstance(kept, Path):
+                self.handed -= kept.stat().st_size
+                kept.unlink()
+            elif isinstance(kept, bytes):
+                self.handed -= len(kept)
 
     def _watch(self, proc: Any, before: set[int], cur: int, t0: float) -> tuple[int, int, Status | None]:
         """Serve the child's requests for buckets; sample the slot's tree every 50 ms while it runs; (current dataset,
@@ -877,6 +897,9 @@ class _Supervisor:
                 served = self._serve(cur)
                 if served and self.pipes:
                     _signal(self.pipes[1])
+            except _Overrun as exc:
+                self.failure = str(exc)
+                return cur, peak, Status.ERROR
             except Exception as exc:  # the child may have damaged its view (its folders' flags, say): its row, not our crash
                 self.failure = f"the bench could not show the next bucket: {type(exc).__name__}: {exc}"
                 return cur, peak, Status.ERROR
@@ -904,6 +927,7 @@ class _Supervisor:
             if time.perf_counter() - measured >= SCRATCH_EVERY_S:
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
                 used += _held_open(slot_pids)  # deleted files it keeps open hold disk (or memory) too
+                used += self.handed  # and the alerts it handed over, kept until its dataset is done
                 measured = time.perf_counter()
                 if hidden is not None:
                     self.failure = f"the detector made {hidden} in its scratch folder, which the bench could not measure"
@@ -912,7 +936,8 @@ class _Supervisor:
                 if used > scratch_limit(self.memory_mb) or files > SCRATCH_FILES:
                     self.failure = (
                         f"the detector wrote past the limit of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB "
-                        f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files and deleted files kept open)"
+                        f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files, deleted files kept open "
+                        "and alerts handed over)"
                     )
                     self.spilled = True
                     return cur, peak, Status.ERROR
@@ -953,8 +978,13 @@ class _Supervisor:
             )
         run.alerts = empty_alerts()
         run.peak_mb = peak / 2**20
+        self._release(cur)
         if self.on_done:
             self.on_done(cur, run)
+
+
+class _Overrun(Exception):
+    """A slot handed over more alerts than its scratch limit."""
 
 
 def _end_slot(proc: Any, before: set[int]) -> None:

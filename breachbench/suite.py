@@ -541,10 +541,16 @@ def _ensure_datasets(
     cfg: BenchConfig, points: list[GridPoint], *, workers: int, gen_progress: Any, verify: bool, log: Callable[..., None]
 ) -> dict[str, Dataset]:
     """Every dataset of the grid, reused or generated, in grid order; the generation workers start once, at the first
-    dataset to generate, and serve every dataset after it."""
+    dataset to generate, and serve every dataset after it.
+
+    The datasets are made in an order drawn at random for each run (:func:`generation_order`), not in grid order: a
+    dataset's files keep the inode numbers and times of their making, and a slot's views are hard links to them, so a
+    plugin that ranks its views by inode or modification time would otherwise know each one's place in the published
+    grid, and so its scenario (a red-team plugin did, and doubled the best honest detection score).
+    """
     from simulator.engine import make_executor
 
-    datasets: dict[str, Dataset] = {}
+    made: dict[str, Dataset] = {}
     with contextlib.ExitStack() as stack:
         opened: list[Any] = []
 
@@ -553,13 +559,20 @@ def _ensure_datasets(
                 opened.append(stack.enter_context(make_executor(workers, cfg.execution.executor, cfg.execution.scheduler)))
             return opened[0]
 
-        for p in points:
+        for p in generation_order(points):
             ds, kept = ensure_dataset(
                 _point_config(cfg, p), p.path, workers=workers, progress=gen_progress, verify=verify, pool=pool
             )
-            datasets[p.label] = ds
+            made[p.label] = ds
             log(f"dataset {p.label}: {ds.root} ({'reused, manifest matches' if kept else 'generated'})")
-    return datasets
+    return {p.label: made[p.label] for p in points}
+
+
+def generation_order(points: list[GridPoint]) -> list[GridPoint]:
+    """``points`` in an order drawn at random (from the operating system's randomness, never from a seed)."""
+    out = list(points)
+    secrets.SystemRandom().shuffle(out)
+    return out
 
 
 def _truths_and_chance(

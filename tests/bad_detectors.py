@@ -488,6 +488,27 @@ class DiskFiller:
         return empty_alerts()
 
 
+class HandsOverJunk:
+    """Hands over 3 MiB of junk as each bucket's alerts (read by the bench only when the dataset is done): the bench
+    keeps every handover until then, so without a bound a slot could fill the bench's disk through them."""
+
+    def fit(self, view):
+        junk = os.urandom(3 * 2**20)
+
+        def write(df: pl.DataFrame, file: Any, *a: Any, **k: Any) -> Any:
+            if str(file).endswith("handover.part"):
+                Path(file).write_bytes(junk)
+                return None
+            return original(df, file, *a, **k)
+
+        original = pl.DataFrame.write_parquet
+        pl.DataFrame.write_parquet = write  # type: ignore[method-assign]
+        return self
+
+    def score(self, view):
+        return empty_alerts()
+
+
 class DeepScratch:
     """Makes 1,500 nested folders in its work folder, each entered in turn (paths grow past what Python recurses through)."""
 

@@ -166,6 +166,20 @@ def test_a_detector_that_fills_its_scratch_is_stopped(tiny_dataset: Path, monkey
     assert time.perf_counter() - t < 60
 
 
+def test_alerts_handed_over_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench keeps each bucket's handed-over alerts (copied out of the slot's reach) until the dataset is done. A
+    red-team plugin handed over 64 MiB per bucket and held 1.2 GiB of the bench's disk against a 400 MiB limit; now they
+    count with its work folders."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "scratch_limit", lambda memory_mb: 8 * 2**20)
+    r = run_isolated("bad_detectors:HandsOverJunk", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "handed over 9 MiB of alerts, past the limit of its scratch folder (8 MiB)" in r.error, (
+        r.status,
+        r.error,
+    )
+
+
 def test_a_work_folder_too_deep_to_walk_ends_the_slot_and_goes(tiny_dataset: Path) -> None:
     """1,500 nested folders once made the bench's clean-up recurse past Python's limit: the run died and the folder
     stayed for every later run to trip on. Now the slot is stopped (the bench cannot measure such a folder) and its

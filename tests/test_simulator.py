@@ -111,6 +111,32 @@ def test_one_pool_for_several_datasets_keeps_the_bytes(
     assert not differ, f"a shared pool changed: {differ[:5]}"
 
 
+def test_a_run_makes_its_datasets_in_an_order_drawn_at_random(tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Datasets keep the inode numbers and times of their making, and a slot's views are hard links to them: made in
+    grid order, a plugin ranking its views by inode knew each one's scenario (a red-team pass). The datasets come back
+    in grid order."""
+    import breachbench.suite as suite
+
+    made: list[str] = []
+
+    def fake(cfg: object, path: Path, **_: object) -> tuple[object, bool]:
+        made.append(path.name)
+        return type("Made", (), {"root": path})(), False
+
+    monkeypatch.setattr(suite, "ensure_dataset", fake)
+    cfg = tiny_config.model_copy(update={"suite": tiny_config.suite.model_copy(update={"seeds": [1, 2, 3, 4, 5, 6]})})
+    points = suite.grid(cfg, tmp_path / "run")
+    labels = [p.label for p in points]
+    orders = []
+    for _ in range(5):
+        made.clear()
+        got = suite._ensure_datasets(cfg, points, workers=1, gen_progress=None, verify=False, log=lambda *a, **k: None)
+        assert list(got) == labels and sorted(made) == sorted(p.path.name for p in points)
+        orders.append(tuple(made))
+    grid_order = tuple(p.path.name for p in points)
+    assert len(points) == 6 and any(o != grid_order for o in orders) and len(set(orders)) > 1, orders  # 1 in 720**4 to fail
+
+
 def test_different_seed_differs(tiny_config, tiny_dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config.sim().model_copy(update={"seed": tiny_config.seed + 1})
     other = generate(cfg, tmp_path / "other", workers=1)

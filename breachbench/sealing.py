@@ -216,6 +216,11 @@ _METADATA_CALLS: dict[str, tuple[int, tuple[int, ...], int]] = {
 #: Landlock (ABI 7) refuses TCP alone: UDP, raw and named Unix sockets outside the slot (an agent's, a database's)
 #: stay open to it, and a detector needs none. ``socketpair`` stays (``multiprocessing`` and asyncio use it).
 _SOCKET_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (41, 425, 426, 427), "aarch64": (198, 425, 426, 427)}
+#: Per architecture: ``inotify_init``, ``inotify_init1``, ``inotify_add_watch``, ``fanotify_init`` and ``fanotify_mark``.
+#: Landlock does not cover watches: through one on the hard-linked files of its views a detector saw when other
+#: processes (other slots, the bench's audits) opened or read the bench's dataset files, and the names of entries made
+#: in any folder it could reach; a detector needs none.
+_WATCH_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (253, 254, 294, 300, 301), "aarch64": (26, 27, 262, 263)}
 #: ``ioctl`` requests that set a file's attribute flags (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
 _SET_FLAGS = (0x40086602, 0x401C5820)
 
@@ -229,8 +234,8 @@ class _SockFprog(ctypes.Structure):
 
 
 def deny_calls() -> str | None:
-    """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, and every
-    socket; None when done, else why not.
+    """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
+    socket and every file watch (:data:`_WATCH_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
@@ -247,7 +252,7 @@ def deny_calls() -> str | None:
     if spec is None:
         return f"no seccomp filter for {platform.machine()}: file metadata changes and sockets not refused"
     arch, calls, ioctl = spec
-    calls = calls + _SOCKET_CALLS[platform.machine()]
+    calls = calls + _SOCKET_CALLS[platform.machine()] + _WATCH_CALLS[platform.machine()]
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
     prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused

@@ -544,6 +544,28 @@ class Reports:
         )
 
 
+class WatchesFiles(Reports):
+    """Tries to watch its view's files (inotify: a watch on the hard-linked dataset files would show when other
+    processes open them) and the whole file system (fanotify); says how many of the calls worked."""
+
+    def found(self, view) -> str:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        worked = []
+        fd = libc.inotify_init1(0)
+        if fd >= 0:
+            worked.append("inotify_init1")
+            if libc.inotify_add_watch(fd, os.getcwd().encode(), 0xFFF) >= 0:
+                worked.append("inotify_add_watch")
+            os.close(fd)
+        fan = libc.fanotify_init(0, 0)
+        if fan >= 0:
+            worked.append("fanotify_init")
+            os.close(fan)
+        return "watch:" + ",".join(worked)
+
+
 class Prober:
     """Tries the ways out a sealed child should not have, then raises with what it found (and noise to print)."""
 

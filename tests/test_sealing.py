@@ -134,6 +134,13 @@ class OpensDevices(Reports):
 """
 
 
+def test_a_slot_cannot_watch_files(tiny_dataset: Path) -> None:
+    """Landlock does not cover inotify or fanotify: the seccomp filter refuses them."""
+    r = run_isolated("bad_detectors:WatchesFiles", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", r.error
+    assert set(r.alerts["entity_id"]) == {"watch:"}
+
+
 def test_a_thread_bomb_ends_its_slot(tiny_dataset: Path) -> None:
     """Threads are counted over the slot's tree with its memory: past MAX_TASKS the slot ends with an ERROR row that says so."""
     from breachbench.isolation import MAX_TASKS

@@ -111,7 +111,9 @@ def test_one_pool_for_several_datasets_keeps_the_bytes(
     assert not differ, f"a shared pool changed: {differ[:5]}"
 
 
-def test_a_run_makes_its_datasets_in_an_order_drawn_at_random(tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_makes_its_datasets_in_an_order_drawn_at_random(
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Datasets keep the inode numbers and times of their making, and a slot's views are hard links to them: made in
     grid order, a plugin ranking its views by inode knew each one's scenario (a red-team pass). The datasets come back
     in grid order."""

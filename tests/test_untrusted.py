@@ -58,7 +58,9 @@ def test_a_read_past_the_memory_limit_kills_the_reader_and_the_next_read_gets_a_
 
 
 def test_too_many_rows_is_its_own_error() -> None:
-    with pytest.raises(untrusted.TooManyAlerts, match=r"returned 11 alert rows, more than the bench reads \(10 per scored bucket\)"):
+    with pytest.raises(
+        untrusted.TooManyAlerts, match=r"returned 11 alert rows, more than the bench reads \(10 per scored bucket\)"
+    ):
         untrusted.read_alerts(_bytes(_alerts(11)), {}, [DAY], "probe", buckets=1, max_rows=10, memory_mb=1024, timeout_s=60)
 
 

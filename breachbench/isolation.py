@@ -51,6 +51,7 @@ from breachbench import fstree, sealing, untrusted
 from breachbench.runner import DetectorRun, Status, detector_text
 from breachbench.untrusted import UntrustedFileError
 from detectors.contract import empty_alerts
+from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
 
 #: A slot may keep at most this many files in its work folders (a plugin that makes millions of empty files
@@ -983,7 +984,7 @@ class _Supervisor:
             self.on_done(cur, run)
 
 
-class _Overrun(Exception):
+class _Overrun(BreachBenchError, RuntimeError):
     """A slot handed over more alerts than its scratch limit."""
 
 

@@ -197,6 +197,35 @@ def ticket_ids(kind: str, day_index: int, employee: np.ndarray | int, ordinal: n
     return head | _feistel(head, np.asarray(ordinal, dtype=np.int64) & 0xFFFF, root, inverse=False)
 
 
+#: Record opens per contact ticket, on average (docs/calibration.md §4: 1.8 record views per contact). Each open
+#: after an employee's first of the day starts a new ticket with chance 1 / TICKET_OPENS, else it is one more open of
+#: the ticket before it (:func:`ticket_numbers`): tickets of one, two, three or more opens, as contacts come.
+TICKET_OPENS = 1.8
+
+
+def ticket_starts(root: int, day_index: int, employee: np.ndarray, nth: np.ndarray) -> np.ndarray:
+    """Whether each record open starts a contact ticket (``nth``: its place among the employee's opens of the day; the
+    first always does): a keyed hash of (day, employee, ``nth``), so the routine reads and the opens a scenario adds
+    after them draw from one process."""
+    emp = np.asarray(employee, dtype=np.int64)
+    nth = np.asarray(nth, dtype=np.int64)
+    key = (np.int64(day_index) << 48) | (emp << 24) | nth
+    return (nth == 0) | (hash_unit(root, "ticket-start", key.astype(np.uint64)) < 1 / TICKET_OPENS)
+
+
+def ticket_numbers(starts: np.ndarray, employee: np.ndarray) -> np.ndarray:
+    """The number of the contact ticket of each record open, counted from 0 per employee: a running count of the opens
+    that start one (:func:`ticket_starts`). The arrays run employee by employee, each employee's opens in order."""
+    emp = np.asarray(employee, dtype=np.int64)
+    count: np.ndarray = np.cumsum(starts, dtype=np.int64)
+    if not len(count):
+        return count
+    # per employee: the count since their first open (which always starts one)
+    head = np.flatnonzero(np.r_[True, emp[1:] != emp[:-1]])
+    out: np.ndarray = count - np.repeat(count[head], np.diff(np.r_[head, len(emp)]))
+    return out
+
+
 def ticket_ordinal(ticket: np.ndarray, root: int) -> np.ndarray:
     """The ordinals of ``ticket`` ids of a dataset of root ``root`` (``SimConfig.root``): :func:`ticket_ids`'s shuffle undone."""
     t = np.asarray(ticket, dtype=np.int64)
@@ -529,14 +558,43 @@ class StaffDay:
         k = int(np.searchsorted(self.work.who, i))
         return k if k < len(self.work.who) and self.work.who[k] == i else -1
 
-    def tickets(self, employee: int, pairs: np.ndarray) -> np.ndarray:
-        """Contact tickets for record opens the employee adds to their day: ``pairs`` numbers the
-        added tickets (0, 1, ...; two opens share one, as routine opens do, so give the two opens of
-        a pair the same session), counted on after the tickets of the employee's routine reads of
-        the day, as a ticketing system numbers the next ticket of the day."""
+    def tickets(self, employee: int, opens: list[int], own: list[bool]) -> np.ndarray:
+        """Contact tickets for record opens the employee adds to their day, session by session: ``opens[i]`` opens
+        in session ``i``, which is the employee's routine working session of the day when ``own[i]``.
+
+        The added opens go on from the employee's routine reads of the day (:func:`ticket_starts`, the same
+        process, counted on as a ticketing system numbers the next ticket): those of the routine session first,
+        which may go on with the routine's last ticket, then each other session's. A ticket's opens come from one
+        place and device, so another session's first open starts one; when the process would not have started one
+        there, the session's next start is dropped instead, so that the day keeps the number of tickets of a day
+        with that many routine opens (a start added per session gave attack days more tickets than their opens
+        allow). The ids come back in the sessions' order.
+        """
         k = self._at_work(employee)
-        routine = -(-int(self.work.reads[k]) // 2) if k >= 0 else 0  # two routine opens a ticket
-        return ticket_ids("contact", self.day_index, employee, routine + np.asarray(pairs, dtype=np.int64), self.cfg.root)
+        reads = int(self.work.reads[k]) if k >= 0 else 0
+        order = sorted(range(len(opens)), key=lambda i: not own[i])  # the routine session's opens first
+        n = [opens[i] for i in order]
+        total = reads + sum(n)
+        starts = ticket_starts(self.cfg.root, self.day_index, np.full(total, employee), np.arange(total))
+        at = reads
+        for i, c in zip(order, n, strict=True):
+            if c and not own[i] and not starts[at]:
+                later = np.flatnonzero(starts[at + 1 : at + c])
+                if len(later):
+                    starts[at + 1 + later[0]] = False
+                starts[at] = True
+            at += c
+        number = ticket_numbers(starts, np.full(total, employee))[reads:]
+        out = np.empty(total - reads, dtype=np.int64)
+        placed = np.cumsum([0, *n])
+        starts = np.cumsum([0, *opens])
+        for j, i in enumerate(order):
+            out[starts[i] : starts[i + 1]] = number[placed[j] : placed[j + 1]]
+        return ticket_ids("contact", self.day_index, employee, out, self.cfg.root)
+
+    def routine_session(self, employee: int) -> Session | None:
+        """The employee's routine working session of the day (None when they are not at work)."""
+        return self.session(employee, np.random.default_rng(0)) if self._at_work(employee) >= 0 else None
 
     def export_tickets(self, employee: int, n: int) -> np.ndarray:
         """``n`` export tickets the employee adds to their day (one per export), counted on after their
@@ -591,9 +649,10 @@ def _single_reads(sd: StaffDay, r: np.random.Generator) -> pl.DataFrame:
     ts = _in_day(work.start[idx] + r.integers(0, 8 * HOUR, m), t0)
     ticket_p = np.array([TICKET_SHARE.get(x, 0.8) for x in roles_w])[idx]
     has_ticket = r.random(m) < ticket_p
-    # about two views per ticket (docs/calibration.md §4: 1.8 record views per contact)
+    # about two views per ticket (TICKET_OPENS; docs/calibration.md §4: 1.8 record views per contact)
     nth = np.arange(m) - np.repeat(np.cumsum(work.reads) - work.reads, work.reads)
-    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], nth // 2, sd.cfg.root)
+    number = ticket_numbers(ticket_starts(sd.cfg.root, sd.day_index, ctx.ids[who][idx], nth), ctx.ids[who][idx])
+    ticket = ticket_ids("contact", sd.day_index, ctx.ids[who][idx], number, sd.cfg.root)
     tag = work.tags[idx].copy()
     newbie = (dnum - ctx.hire[who])[idx] < 14
     tag[(tag == None) & newbie] = "new_hire"  # noqa: E711

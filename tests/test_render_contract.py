@@ -13,7 +13,7 @@ from simulator.errors import ScenarioError
 from simulator.scenarios import registry
 from simulator.scenarios.checks import CHECK_WORLD
 from simulator.scenarios.insiders import SnoopingAgent
-from simulator.staff_traffic import ticket_ordinal
+from simulator.staff_traffic import ticket_numbers, ticket_ordinal, ticket_starts
 
 
 def _admin_row(**over: object) -> pl.DataFrame:
@@ -129,13 +129,26 @@ def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     assert ip_strings(np.array([s.ip]))[0] in set(mine["src_ip"])  # the same address as their reads of the day
     assert s.device in set(mine["device"])
     own = mine.filter(pl.col("ticket_id").is_not_null())
-    added = sd.tickets(emp, np.arange(50) // 2)
     routine = sorted(set(ticket_ordinal(own["ticket_id"].to_numpy(), sim.root).tolist()))
-    # new tickets, two opens each, numbered on after the agent's routine tickets of the day (no gap, no reuse)
-    assert sorted(set(ticket_ordinal(added, sim.root).tolist())) == list(range(max(routine) + 1, max(routine) + 26))
+    reads = int(sd.work.reads[sd._at_work(emp)])
+    everyone = np.full(reads + 50, emp)
+    whole = ticket_numbers(ticket_starts(sim.root, sd.day_index, everyone, np.arange(reads + 50)), everyone)
+    assert whole[reads - 1] >= max(routine)  # the routine's last ticket (untied opens use up their place too)
+    # from another session: new tickets, numbered on after the agent's routine tickets of the day (no gap, no reuse)
+    added = sd.tickets(emp, [50], [False])
+    got = ticket_ordinal(added, sim.root)
+    assert got[0] == whole[reads - 1] + 1 and set(np.diff(got).tolist()) <= {0, 1}
     assert not set(added.tolist()) & set(own["ticket_id"].to_list())
     assert {int(t) >> 16 for t in added} == {int(t) >> 16 for t in own["ticket_id"]}  # the agent's kind, day and id
-    assert own.group_by("ticket_id").len()["len"].max() <= 2  # routine tickets: at most two opens
+    # from the routine session: the tickets a day with 50 more routine opens has (the first may join the last one)
+    cont = ticket_ordinal(sd.tickets(emp, [50], [True]), sim.root)
+    assert cont.tolist() == whole[reads:].tolist()
+    # sessions in any order: the routine session's opens go on from the routine, each other session starts its own
+    mixed = ticket_ordinal(sd.tickets(emp, [7, 5, 9], [False, True, False]), sim.root)
+    assert mixed[7:12].tolist() == whole[reads : reads + 5].tolist()
+    assert mixed[0] > mixed[11] and mixed[12] > mixed[6]  # no ticket spans two sessions
+    sizes = own.group_by("ticket_id").len()["len"]
+    assert sizes.min() == 1 and sizes.max() >= 3  # tickets of one, two, three or more opens, as contacts come
     assert (sd.customers(1000, r) < sd.customers_signed_up).all()
 
 
@@ -186,14 +199,30 @@ def every_staff_scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 
 def test_attack_tickets_are_ticketed_as_routine_reads(every_staff_scenario: dict[str, pl.DataFrame]) -> None:
-    """No contact ticket gets more opens than routine reads give one (two), no export ticket serves two pulls."""
+    """Contact tickets with attack opens have the sizes routine ones have, no export ticket serves two pulls, and an
+    attack day has the tickets a routine day with as many opens has."""
     admin = every_staff_scenario["admin"].filter(pl.col("ticket_id").is_not_null())
     assert admin.filter(pl.col("attack")).height > 200
     kind = pl.col("ticket_id") // (1 << 56)
     per = admin.group_by("world", "ticket_id").agg(rows=pl.len(), attack=pl.col("attack").any(), kind=kind.first())
     contact, export = per.filter(pl.col("kind") == 0), per.filter(pl.col("kind") == 1)
-    assert contact.filter(pl.col("attack")).height > 100 and contact["rows"].max() <= 2, contact.sort("rows").tail(5)
+    att, ben = contact.filter(pl.col("attack"))["rows"], contact.filter(~pl.col("attack"))["rows"]
+    assert att.len() > 100 and att.max() <= ben.max() and abs(att.mean() - ben.mean()) < 0.3, (att.describe(), ben.describe())
     assert export.filter(pl.col("attack")).height > 0 and export["rows"].max() == 1, export.sort("rows").tail(5)
+    # Per employee-day at stealth 1 (no ticket signal declared): contact tickets per ticketed open. Added opens once
+    # paired on fresh tickets after the routine's, so a day could hold more tickets than its opens allow a routine
+    # day (a red-team rule on that ranked actors at AUC 0.64-0.93); here z was 4.3, now 2.0 (0.2 over six seeds).
+    day = (pl.col("ticket_id") // (1 << 40)) % (1 << 16)
+    days = (
+        admin.filter((kind == 0) & (pl.col("world") == 1.0))
+        .group_by("employee_id", day.alias("day"))
+        .agg(n=pl.len(), t=pl.col("ticket_id").n_unique(), attack=pl.col("attack").any())
+        .filter(pl.col("n") >= 10)
+        .with_columns(rate=(pl.col("t") - 1) / (pl.col("n") - 1))
+    )
+    a, b = days.filter(pl.col("attack"))["rate"].to_numpy(), days.filter(~pl.col("attack"))["rate"].to_numpy()
+    z = (a.mean() - b.mean()) / (b.std() / np.sqrt(len(a)))
+    assert len(a) >= 20 and abs(z) < 3, (len(a), z)
     # a contact ticket's opens come from one session: one address, one device
     spread = (
         admin.filter(kind == 0)

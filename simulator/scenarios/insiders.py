@@ -151,6 +151,10 @@ class StaffScenario:
                 sig |= {"new_device", "new_origin"} | ({"foreign_origin"} if s < 1 else set())
             if act.view_action != "view" or act.pull_channel == "api":
                 sig.add("out_of_role")
+            if self.leaver:
+                sig.add("leaving")
+            if self.layoff_team:
+                sig.add("layoff_team")
             out[act.phase] = signals.check(sig, f"{self.id} phase {act.phase}")
         return out
 
@@ -444,18 +448,22 @@ class StaffScenario:
         untied: np.ndarray,
         sessions: list[tuple[np.ndarray, Session, bool, bool]],
     ) -> np.ndarray:
-        """Ticket ids of the day's rows, as the account's routine rows carry them: record opens pair up on
-        new contact tickets within each session (a ticket's two opens come from one place and device),
-        and each pull that carries a ticket gets an export ticket of its own; both counted on after the
-        account's routine tickets of the day. Untied opens use up their number, as routine ones do."""
+        """Ticket ids of the day's rows, as the account's routine rows carry them: record opens go on with the
+        account's routine tickets of the day (:meth:`StaffDay.tickets`: opens from its routine working session may
+        join its last one; another session's start a new one, a ticket's opens come from one place and device),
+        and each pull that carries a ticket gets an export ticket of its own, counted on after the routine ones.
+        Untied opens use up their place, as routine ones do."""
         n = len(is_pull)
-        pair = np.zeros(n, dtype=np.int64)
-        done = 0
-        for mask, *_ in sessions:
-            mine = np.flatnonzero(mask & ~is_pull)
-            pair[mine] = done + np.arange(len(mine)) // 2
-            done += -(-len(mine) // 2)
-        ticket = sd.tickets(account, pair)
+        routine = sd.routine_session(account)
+        rows = [np.flatnonzero(mask & ~is_pull) for mask, *_ in sessions]
+        own = [
+            routine is not None and not login and (sess.ip, sess.device) == (routine.ip, routine.device)
+            for _, sess, _, login in sessions
+        ]
+        numbered = sd.tickets(account, [len(x) for x in rows], own)
+        ticket = np.zeros(n, dtype=np.int64)
+        if rows:
+            ticket[np.concatenate(rows)] = numbered
         carries = np.flatnonzero(is_pull & ~untied)
         ticket[carries] = sd.export_tickets(account, len(carries))
         return ticket

@@ -841,12 +841,12 @@ class _Supervisor:
             os.unlink(work / name)
         if rv.shown is not None and rv.shown in rv.scored:  # the alerts of the bucket shown last, out of the child's reach
             if isinstance(kept, bytes):
-                self.handed += len(kept)
-                if self.handed > scratch_limit(self.memory_mb):
+                if self.handed + len(kept) > scratch_limit(self.memory_mb):
                     raise _Overrun(
-                        f"the detector handed over {self.handed / 2**20:.0f} MiB of alerts, past the limit of its scratch "
-                        f"folder ({scratch_limit(self.memory_mb) // 2**20} MiB)"
+                        f"the detector handed over {(self.handed + len(kept)) / 2**20:.0f} MiB of alerts, past the limit "
+                        f"of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB)"
                     )
+                self.handed += len(kept)
             if isinstance(kept, bytes) and len(kept) > HANDOVER_IN_MEMORY:
                 dst = Path(self.plan.scratch) / "handed" / f"d{i}" / f"{rv.shown.isoformat()}.parquet"
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -874,8 +874,9 @@ class _Supervisor:
         """Forget the alerts dataset ``i`` handed over (read now, or never to be read)."""
         for kept in self.committed.pop(i, {}).values():
             if isinstance(kept, Path):
-                self.handed -= kept.stat().st_size
-                kept.unlink()
+                with contextlib.suppress(OSError):
+                    self.handed -= kept.stat().st_size
+                    kept.unlink()
             elif isinstance(kept, bytes):
                 self.handed -= len(kept)
 
@@ -1067,4 +1068,8 @@ def _read_child(
     except untrusted.TooManyAlerts as exc:
         run.status, run.error = Status.ERROR, str(exc)
     except Exception as exc:  # the child wrote it: anything in it is untrusted
-        run.status, run.error = Status.ERROR, f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"
+        # the message may quote what the detector wrote (a column's name, a value): one printable line, as its own texts
+        run.status, run.error = (
+            Status.ERROR,
+            detector_text(f"alerts from the detector's process cannot be read: {type(exc).__name__}: {exc}"),
+        )

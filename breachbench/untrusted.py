@@ -278,5 +278,8 @@ def _ask(request: bytes, memory_mb: int, timeout_s: float) -> tuple[Any, ...]:
             return answer
     except (EOFError, OSError) as exc:
         why = f"the bench's alerts reader died on them ({type(exc).__name__})"
+    except BaseException:  # Ctrl-C while it reads: its answer would be the next request's
+        _READER.stop()
+        raise
     _READER.stop()  # killed, dead or unknown: the next read starts a fresh one
     return ("error", "read", why)

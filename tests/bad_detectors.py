@@ -696,6 +696,14 @@ class PanicAlerts(UnissuedTokenRule):
         return super().fit(view)
 
 
+class InjectsLines(UnissuedTokenRule):
+    """Returns alerts with an extra column whose name breaks the line and writes a Markdown heading and a terminal
+    escape sequence: the bench's error names the column, and must not carry them into the leaderboard or terminal."""
+
+    def score(self, view):
+        return super().score(view).with_columns(pl.lit(1).alias("x\n## Injected heading\x1b[2J"))
+
+
 class FifoAlerts(UnissuedTokenRule):
     """Leaves a FIFO where its alerts file goes: opening it would block the bench for good."""
 

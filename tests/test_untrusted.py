@@ -71,3 +71,11 @@ def test_the_reader_is_sealed() -> None:
     assert status["NoNewPrivs"].strip() == "1"  # set by the Landlock ruleset
     assert status["Seccomp"].strip() == "2"  # the calls a slot may not make
     assert int(status["CapEff"].strip(), 16) == 0
+
+
+def test_an_error_quoting_the_alerts_is_one_printable_line(tiny_dataset: Path) -> None:
+    from breachbench.isolation import run_isolated
+
+    r = run_isolated("bad_detectors:InjectsLines", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "unexpected column" in (r.error or ""), (r.status, r.error)
+    assert "\n" not in r.error and "\x1b" not in r.error and "Injected heading" in r.error

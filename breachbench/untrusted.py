@@ -19,6 +19,7 @@ needs is imported, and one read is done, before the seal.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -179,10 +180,15 @@ class _Reader:
         proc = ctx.Process(target=_serve, args=(theirs, os.getpid()), daemon=True, name="breachbench-alerts-reader")
         proc.start()
         theirs.close()
-        if not mine.poll(120) or mine.recv()[0] != "ready":
+        try:
+            ready = mine.poll(120) and mine.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             proc.kill()
             proc.join(5)
-            raise UntrustedFileError("the bench's alerts reader did not start")
+            mine.close()
+            raise UntrustedFileError(f"the bench's alerts reader did not start (exit code {proc.exitcode})")
         self.proc, self.conn = proc, mine
         self.idle_rss = _rss(proc.pid or 0)
 
@@ -209,11 +215,13 @@ def _rss(pid: int) -> int:
 
 
 def ensure_reader() -> None:
-    """Start this process's reader if it is not running (before a slot starts: it is not one of the slot's processes)."""
+    """Start this process's reader if it is not running (before a slot starts: it is not one of the slot's processes).
+    One that does not start is tried again at the first read, whose row then says so."""
     with _READER.lock:
         if not _READER.alive():
             _READER.stop()
-            _READER.start()
+            with contextlib.suppress(UntrustedFileError):
+                _READER.start()
 
 
 def reader_pids() -> set[int]:

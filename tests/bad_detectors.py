@@ -697,11 +697,14 @@ class PanicAlerts(UnissuedTokenRule):
 
 
 class InjectsLines(UnissuedTokenRule):
-    """Returns alerts with an extra column whose name breaks the line and writes a Markdown heading and a terminal
-    escape sequence: the bench's error names the column, and must not carry them into the leaderboard or terminal."""
+    """Leaves an alerts file with an extra column whose name breaks the line and writes a Markdown heading and a
+    terminal escape sequence: the bench's error names the column, and must not carry them into the leaderboard or
+    terminal. (Written past the slot's own check of its alerts, as a hostile plugin would.)"""
 
-    def score(self, view):
-        return super().score(view).with_columns(pl.lit(1).alias("x\n## Injected heading\x1b[2J"))
+    def fit(self, view):
+        odd = "x\n## Injected heading\x1b[2J"
+        _swap_alerts_file(lambda path, df, write: write(df.with_columns(pl.lit(1).alias(odd)), path))
+        return super().fit(view)
 
 
 class FifoAlerts(UnissuedTokenRule):

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -891,7 +891,8 @@ class _Supervisor:
         while True:
             done = cur
             while cur < n and self._finished(cur):
-                self._finish(cur, peak)
+                with _frozen(proc, before):  # the child goes on to the next dataset: nothing of it runs unwatched
+                    self._finish(cur, peak)
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
@@ -983,6 +984,35 @@ class _Supervisor:
         self._release(cur)
         if self.on_done:
             self.on_done(cur, run)
+
+
+@contextlib.contextmanager
+def _frozen(proc: Any, before: set[int]) -> Iterator[None]:
+    """Stop every process of the slot (SIGSTOP, which no process can catch) while the bench does something that keeps
+    it from watching them, and let them go on after.
+
+    Reading a dataset's alerts (:func:`breachbench.untrusted.read_alerts`) takes up to the slot's time limit, while
+    the warm child goes on to its next dataset: a red-team plugin waited for the reader to work, held twice its memory
+    limit for 1.5 s and freed it before the read ended, and its rows were OK. The tree is taken again until no new
+    process shows, so a process forked just before the stop is stopped too.
+    """
+    stopped: set[int] = set()
+    try:
+        for _ in range(20):
+            children, _, _ = sealing.proc_table()
+            orphans = set(children.get(os.getpid(), [])) - before - untrusted.reader_pids()
+            fresh = sealing.tree([proc.pid, *orphans], children) - stopped
+            if not fresh:
+                break
+            for p in fresh:
+                with contextlib.suppress(OSError):
+                    os.kill(p, signal.SIGSTOP)
+            stopped |= fresh
+        yield
+    finally:
+        for p in stopped:
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGCONT)
 
 
 class _Overrun(BreachBenchError, RuntimeError):

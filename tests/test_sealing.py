@@ -134,6 +134,35 @@ class OpensDevices(Reports):
 """
 
 
+def test_the_slot_is_stopped_while_the_bench_reads_its_alerts() -> None:
+    """Reading a dataset's alerts keeps the bench from watching the slot, whose warm child goes on to its next
+    dataset: every process of the slot's tree (a grandchild too) is stopped meanwhile, and goes on after."""
+    import subprocess
+    import sys
+
+    from breachbench import isolation, sealing
+
+    before = set(sealing.proc_table()[0].get(os.getpid(), []))
+    child = subprocess.Popen([sys.executable, "-c", "import os, time; os.fork(); time.sleep(60)"])
+    try:
+        for _ in range(100):
+            tree = sealing.tree([child.pid], sealing.proc_table()[0])
+            if len(tree) == 2:
+                break
+            time.sleep(0.05)
+        assert len(tree) == 2
+
+        def states() -> set[str]:
+            return {Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] for p in tree}
+
+        with isolation._frozen(type("Proc", (), {"pid": child.pid})(), before):
+            assert states() == {"T"}
+        assert "T" not in states()
+    finally:
+        sealing.kill_all(tree)
+        child.wait()
+
+
 def test_a_slot_cannot_watch_files(tiny_dataset: Path) -> None:
     """Landlock does not cover inotify or fanotify: the seccomp filter refuses them."""
     r = run_isolated("bad_detectors:WatchesFiles", tiny_dataset, timeout_s=120, memory_mb=1024)

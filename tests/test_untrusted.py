@@ -57,6 +57,22 @@ def test_a_read_past_the_memory_limit_kills_the_reader_and_the_next_read_gets_a_
     assert untrusted.reader_pids() != {first}
 
 
+def test_text_that_only_views_share_counts_at_its_full_size() -> None:
+    """polars keeps strings as views: 100,000 rows sharing one 5,000-byte reason (a dictionary page read as plain
+    text) cost the reader little and the answer 64 KB, and 500 MB wherever the bench copied the frame (a red-team file
+    of 3.4 MB held 64 GiB and aborted the bench)."""
+    n = 100_000
+    one = _alerts(1).with_columns(reason=pl.lit("x" * 5000))
+    df = one.select(pl.all().gather([0] * n)).with_columns(
+        entity_id=pl.format("10.0.{}.{}", pl.int_range(n) // 256, pl.int_range(n) % 256),
+        reason=pl.col("reason").cast(pl.Categorical),
+    )
+    raw = _bytes(df).replace(b"ARROW:schema", b"ARROW:schemX")  # no schema in the footer: the reason reads as text
+    assert len(raw) < 100_000
+    with pytest.raises(untrusted.UntrustedFileError, match=r"the alerts take 50\d,\d{3},\d{3} bytes read, more than 209,715,200"):
+        _read(raw, memory_mb=200)
+
+
 def test_too_many_rows_is_its_own_error() -> None:
     with pytest.raises(
         untrusted.TooManyAlerts, match=r"returned 11 alert rows, more than the bench reads \(10 per scored bucket\)"

@@ -83,9 +83,12 @@ VOCABULARY: dict[str, Signal] = {
             columns=("admin.device",),
             aggregates=("new_device", "devices", "agents"),
         ),
+        # a crawler's few proxies each serve many of the customers it reads, while benign customers' addresses are
+        # their own (no carrier-grade NAT shared by strangers: a red-team rule "an address with two customers in a
+        # day" reached precision 0.78-0.99 at stealth 1, against base rates under 0.03)
         Signal(
             "rotating_ips",
-            "one client or key spread over many addresses",
+            "one client or key spread over many addresses, and a few addresses shared by the many customers it reads",
             columns=("src_ip", "gateway.asn"),
             aggregates=("ips", "new_ip"),
         ),
@@ -115,6 +118,10 @@ VOCABULARY: dict[str, Signal] = {
         # the premise of a scenario, in the world tables rather than the logs: the employees table shows who leaves
         # (a red-team rule "leaves during the span" alone: precision 0.72 on one scenario's actors, against a base
         # rate of 0.014), and the departures of a team in the year before
+        # a sweep reads everyone, most of whom rarely use the service themselves, while benign sessions come in
+        # proportion to each customer's activity (a red-team rule ranking tokens by how seldom their customer shows:
+        # AUC 0.67-0.72 at stealth 1); the case as it happened read nearly every account
+        Signal("dormant_targets", "reads of customers who rarely use the service themselves (a sweep reads everyone)"),
         Signal("leaving", "an actor picked among employees who leave during the span (their termination date)"),
         Signal("layoff_team", "an actor picked on the team that lost the most people in the year before"),
         # a customer's own sessions open with a login now and then (after a logout or a lapsed refresh

@@ -160,6 +160,33 @@ def prevalence_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(cfg, tmp_path_factory.mktemp("prev") / "ds")
 
 
+def test_attack_rows_carry_no_country_benign_rows_lack_where_no_origin_is_declared(tmp_path: Path) -> None:
+    """At stealth 1 no scenario declares a foreign origin: every country on an attack row shows on benign rows of its
+    stream too, also in a world outside Korea (the forged-token case's domestic proxies said "KR" in a New York
+    world: precision 1 for the rule country == "KR")."""
+    from simulator.engine import generate
+
+    knobs = {"stealth": 1.0}
+    cfg = _small(
+        [
+            {"id": "coupang-forged-token-v3", "knobs": {**knobs, "start_offset": 1, "probe_days": 2}},
+            {"id": "compromised-employee-v3", "knobs": knobs},
+        ],
+        time=CHECK_WORLD["time"] | {"timezone": "America/New_York"},
+    )
+    out = generate(cfg, tmp_path / "ny")
+    mal = pl.read_parquet(layout.truth_file(out, "malicious_events")).select("event_id", attack=pl.lit(True))
+    for stream in ("gateway", "auth", "admin"):
+        logs = pl.concat([pl.read_parquet(f) for f in (out / "logs" / stream).rglob("*.parquet")]).join(
+            mal, on="event_id", how="left"
+        )
+        if "country" not in logs.columns:
+            continue
+        att = set(logs.filter(pl.col("attack").is_not_null())["country"].drop_nulls().unique().to_list())
+        ben = set(logs.filter(pl.col("attack").is_null())["country"].drop_nulls().unique().to_list())
+        assert att and att <= ben, (stream, att - ben)
+
+
 def test_prevalence_gives_many_incidents_with_distinct_actors(prevalence_ds: Path) -> None:
     inc = pl.read_parquet(layout.truth_file(prevalence_ds, "incidents")).sort("incident_id")
     assert inc["scenario"].to_list() == ["slow-drip-analyst-v2"] * 2 + ["snooping-agent-v2"] * 3 + ["coupang-forged-token-v3"]

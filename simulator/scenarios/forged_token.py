@@ -127,7 +127,7 @@ class ForgedToken:
         w = r.uniform(0.7, 1.3, n_days)  # "a little every day", not exactly the same amount
         per_day = np.maximum(1, np.round(w * knobs.daily_share * cfg.world.customers)).astype(np.int64)
         cuts = np.minimum(np.concatenate([[0], np.cumsum(per_day)]), cfg.world.customers)  # the sweep stops at the last id
-        ips, asn, country = self._addresses(knobs, r)
+        ips, asn, country = self._addresses(knobs, r, cfg.time.home_country)
         n = cfg.world.customers
         a = int(n * 0.6180339887) | 1
         while np.gcd(a, n) != 1:
@@ -150,9 +150,10 @@ class ForgedToken:
         )
 
     @staticmethod
-    def _addresses(knobs: Knobs, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _addresses(knobs: Knobs, r: np.random.Generator, home: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The crawler's address pool (address, ASN, country): overseas cloud hosts, of which a stealth share
-        are domestic mobile proxies instead."""
+        are domestic mobile proxies instead, in the pool customers' own mobile sessions use and with their
+        country (the company's, ``home``: a proxy row saying "KR" in a New York world was a label, precision 1)."""
         ips, asn, idx = pools.addresses_in(pools.FOREIGN_CLOUD, r.random(knobs.ip_pool), r.random(knobs.ip_pool))
         country = pools.FOREIGN_CLOUD.country[idx]
         proxy = r.random(knobs.ip_pool) < knobs.stealth
@@ -160,7 +161,7 @@ class ForgedToken:
         return (
             np.where(proxy, k_ip, ips),
             np.where(proxy, k_asn, asn),
-            np.where(proxy, pools.KR_MOBILE.country[k_idx], country),
+            np.where(proxy, home, country),
         )
 
     def declared_easy(self, knobs: Knobs) -> str | None:
@@ -175,7 +176,7 @@ class ForgedToken:
         s = knobs.stealth
         # the crawler's client is never the customer's own device, whatever version it claims; even a
         # careful session reads the address list, which most customers' sessions do not
-        common = {"page_mix", "rotating_ips", "new_origin", "new_device", "volume"}
+        common = {"page_mix", "rotating_ips", "new_origin", "new_device", "volume", "dormant_targets"}
         if s > 0:  # careful tokens come from a forged refresh token: he cannot log in as the customer
             common |= {"no_login"}
         if s < 1:

@@ -347,7 +347,9 @@ class StaffScenario:
             # the outsider keeps their own hours, a session of the working day; stealthy: the
             # account holder's hours (drawn as the holder's own starts are drawn)
             own_start = sd.usual_start(actor, r) if r.random() < s else sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
-            day_s = night_s = Session(own_start, int(ip1[0]), str(net.country[idx[0]]), device)
+            # a domestic mobile address carries the company's country, as customers' and staff's own do
+            where = ad.cfg.time.home_country if net is pools.KR_MOBILE else str(net.country[idx[0]])
+            day_s = night_s = Session(own_start, int(ip1[0]), where, device)
             if s > 0:
                 # stealthy: the employee's stolen session replayed through the company VPN (an infostealer's
                 # cookies and VPN password): the employee's own laptop and a VPN address, as remote work,

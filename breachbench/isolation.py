@@ -1008,11 +1008,29 @@ def _frozen(proc: Any, before: set[int]) -> Iterator[None]:
                 with contextlib.suppress(OSError):
                     os.kill(p, signal.SIGSTOP)
             stopped |= fresh
+        _until_stopped(stopped, 1.0)  # a signal is delivered when the process next runs
         yield
     finally:
         for p in stopped:
             with contextlib.suppress(OSError):
                 os.kill(p, signal.SIGCONT)
+
+
+def _until_stopped(pids: set[int], wait_s: float) -> None:
+    """Wait until every one of ``pids`` shows as stopped (or is gone), for at most ``wait_s`` seconds."""
+    deadline = time.perf_counter() + wait_s
+    left = set(pids)
+    while left and time.perf_counter() < deadline:
+        for p in list(left):
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                state = "gone"
+            if state in ("T", "t", "Z", "X", "gone"):
+                left.discard(p)
+        if left:
+            time.sleep(0.001)
 
 
 class _Overrun(BreachBenchError, RuntimeError):

@@ -115,13 +115,13 @@ VOCABULARY: dict[str, Signal] = {
             "unissued_token", "tokens with no issuance record in auth", columns=("gateway.token_id",), aggregates=("in_auth",)
         ),
         Signal("departed_owner", "a credential whose owner has left", columns=("key_id",)),
-        # the premise of a scenario, in the world tables rather than the logs: the employees table shows who leaves
-        # (a red-team rule "leaves during the span" alone: precision 0.72 on one scenario's actors, against a base
-        # rate of 0.014), and the departures of a team in the year before
         # a sweep reads everyone, most of whom rarely use the service themselves, while benign sessions come in
         # proportion to each customer's activity (a red-team rule ranking tokens by how seldom their customer shows:
         # AUC 0.67-0.72 at stealth 1); the case as it happened read nearly every account
         Signal("dormant_targets", "reads of customers who rarely use the service themselves (a sweep reads everyone)"),
+        # the premise of a scenario, in the world tables rather than the logs: the employees table shows who leaves
+        # (a red-team rule "leaves during the span" alone: precision 0.72 on one scenario's actors, against a base
+        # rate of 0.014), and the departures of a team in the year before
         Signal("leaving", "an actor picked among employees who leave during the span (their termination date)"),
         Signal("layoff_team", "an actor picked on the team that lost the most people in the year before"),
         # a customer's own sessions open with a login now and then (after a logout or a lapsed refresh

@@ -586,10 +586,10 @@ class StaffDay:
             at += c
         number = ticket_numbers(starts, np.full(total, employee))[reads:]
         out = np.empty(total - reads, dtype=np.int64)
-        placed = np.cumsum([0, *n])
-        starts = np.cumsum([0, *opens])
+        placed = np.cumsum([0, *n])  # where each session's opens are in ``number`` (routine session first)
+        given = np.cumsum([0, *opens])  # and in the caller's order
         for j, i in enumerate(order):
-            out[starts[i] : starts[i + 1]] = number[placed[j] : placed[j + 1]]
+            out[given[i] : given[i + 1]] = number[placed[j] : placed[j + 1]]
         return ticket_ids("contact", self.day_index, employee, out, self.cfg.root)
 
     def routine_session(self, employee: int) -> Session | None:

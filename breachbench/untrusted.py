@@ -8,7 +8,7 @@ rows with it. So the bench never parses them itself. A reader process (started o
 process, before any slot, and again after one that died) takes the raw bytes over a pipe, reads and
 validates them (:func:`detectors.contract.validate_alerts`, bucket by bucket as they were handed
 over) and sends back the validated frame as Arrow IPC, which polars wrote. The bench waits for it
-with the slot's own limits: past the detector's memory limit (over what the reader holds idle) or
+with the slot's own limits: past the detector's memory limit (over what the reader holds as the read starts) or
 its time limit, the reader is killed and the row is an ERROR naming why; a reader that dies
 (abort, signal) gives an ERROR row too, and the next read starts a fresh one.
 
@@ -167,13 +167,12 @@ def _serve(conn: Any, parent: int) -> None:
 
 
 class _Reader:
-    """The bench process's reader: its process, the bench's end of the pipe and the memory it holds idle."""
+    """The bench process's reader: its process and the bench's end of the pipe."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.proc: Any = None
         self.conn: Any = None
-        self.idle_rss = 0
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.is_alive()
@@ -196,7 +195,6 @@ class _Reader:
             mine.close()
             raise UntrustedFileError(f"the bench's alerts reader did not start (exit code {proc.exitcode})")
         self.proc, self.conn = proc, mine
-        self.idle_rss = _rss(proc.pid or 0)
 
     def stop(self) -> None:
         if self.conn is not None:
@@ -252,7 +250,7 @@ def read_alerts(
     Raises:
         TooManyAlerts: more rows than the bench reads.
         UntrustedFileError: anything else: the bytes do not read as alerts, the read took more than
-            ``memory_mb`` MiB over the reader's idle memory or more than ``timeout_s`` seconds, or the
+            ``memory_mb`` MiB over the reader's memory as it started or more than ``timeout_s`` seconds, or the
             reader died on them.
     """
     given = {day: (Path(v).read_bytes() if isinstance(v, Path) else v) for day, v in committed.items()}
@@ -272,7 +270,8 @@ def read_alerts(
 def _ask(request: bytes, memory_mb: int, timeout_s: float) -> tuple[Any, ...]:
     """Send one request to the reader and wait for its answer under the limits (the caller holds the lock)."""
     proc, conn = _READER.proc, _READER.conn
-    limit = _READER.idle_rss + memory_mb * 2**20
+    # over what the reader holds as the read starts (its allocator may keep memory of an earlier, larger read)
+    limit = _rss(proc.pid) + memory_mb * 2**20
     t0 = time.perf_counter()
     why = None
     try:

@@ -211,7 +211,10 @@ def test_attack_tickets_are_ticketed_as_routine_reads(every_staff_scenario: dict
     assert export.filter(pl.col("attack")).height > 0 and export["rows"].max() == 1, export.sort("rows").tail(5)
     # Per employee-day at stealth 1 (no ticket signal declared): contact tickets per ticketed open. Added opens once
     # paired on fresh tickets after the routine's, so a day could hold more tickets than its opens allow a routine
-    # day (a red-team rule on that ranked actors at AUC 0.64-0.93); here z was 4.3, now 2.0 (0.2 over six seeds).
+    # day (a red-team rule on that ranked actors at AUC up to 0.93). On this world's 23 attack days the z-test alone
+    # does not tell the old numbering from the new (the size comparison above does: with the old one attack tickets
+    # averaged 1.35 opens, benign ones 1.88); on the artefact audit's check world at stealth 1, tickets per open gave
+    # AUC 0.50 over six seeds (0.61 over three seeds with the old one).
     day = (pl.col("ticket_id") // (1 << 40)) % (1 << 16)
     days = (
         admin.filter((kind == 0) & (pl.col("world") == 1.0))

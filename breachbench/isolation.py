@@ -916,7 +916,7 @@ class _Supervisor:
             if time.perf_counter() - sampled >= 0.05:
                 sampled = time.perf_counter()
                 children, rss, threads = sealing.proc_table()
-                orphans = set(children.get(os.getpid(), [])) - before - untrusted.reader_pids()
+                orphans = _strays(children, before)
                 slot_pids = sealing.tree([proc.pid, *orphans], children)
                 peak = max(peak, sum(rss.get(p, 0) for p in slot_pids))
                 if peak > limit:
@@ -986,6 +986,12 @@ class _Supervisor:
             self.on_done(cur, run)
 
 
+def _strays(children: dict[int, list[int]], before: set[int]) -> set[int]:
+    """The bench's children that were not there before the slot started (orphans of the slot handed to the bench as
+    its subreaper), never the bench's alerts reader."""
+    return set(children.get(os.getpid(), [])) - before - untrusted.reader_pids()
+
+
 @contextlib.contextmanager
 def _frozen(proc: Any, before: set[int]) -> Iterator[None]:
     """Stop every process of the slot (SIGSTOP, which no process can catch) while the bench does something that keeps
@@ -1000,7 +1006,7 @@ def _frozen(proc: Any, before: set[int]) -> Iterator[None]:
     try:
         for _ in range(20):
             children, _, _ = sealing.proc_table()
-            orphans = set(children.get(os.getpid(), [])) - before - untrusted.reader_pids()
+            orphans = _strays(children, before)
             fresh = sealing.tree([proc.pid, *orphans], children) - stopped
             if not fresh:
                 break
@@ -1039,10 +1045,9 @@ class _Overrun(BreachBenchError, RuntimeError):
 
 def _end_slot(proc: Any, before: set[int]) -> None:
     """Kill every process of the slot (its group, its tree, orphans handed to us) and reap them."""
-    me = os.getpid()
     for _ in range(50):
         children, _, _ = sealing.proc_table()
-        orphans = set(children.get(me, [])) - before - untrusted.reader_pids()
+        orphans = _strays(children, before)
         pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
         live = {p for p in pids if pid_alive(p)}
         if not live:
@@ -1051,7 +1056,7 @@ def _end_slot(proc: Any, before: set[int]) -> None:
         sealing.reap(orphans - {proc.pid})
         time.sleep(0.01)
     proc.join(5)
-    sealing.reap(set(sealing.proc_table()[0].get(me, [])) - before - {proc.pid} - untrusted.reader_pids())
+    sealing.reap(_strays(sealing.proc_table()[0], before) - {proc.pid})
 
 
 def _seconds(meta: dict[str, Any], key: str) -> float:

@@ -103,7 +103,7 @@ def _bucketwise(
 
 
 def _package_roots() -> list[str]:
-    """The folders of the bench's own packages and of every module the reader has imported (read-only under the seal)."""
+    """Python's folders and those of the bench's own packages (read-only under the seal)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
     for name in ("breachbench", "detectors", "simulator"):
         mod = sys.modules.get(name)

@@ -511,10 +511,9 @@ class StaffDay:
     def session(self, employee: int, r: np.random.Generator) -> Session:
         """The employee's working session of the day: the one benign traffic uses when they work,
         else one drawn the same way (usual start, remote from the VPN, their laptop)."""
-        k = self._at_work(employee)
-        if k >= 0:
-            w = self.work
-            return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
+        routine = self.routine_session(employee)
+        if routine is not None:
+            return routine
         i = self._index(employee)
         shift_role = np.array([self.role(employee) in SHIFT_ROLES])
         start = usual_start(self.cfg, self.staff, np.array([i]), shift_role, self.t0, r)
@@ -594,7 +593,11 @@ class StaffDay:
 
     def routine_session(self, employee: int) -> Session | None:
         """The employee's routine working session of the day (None when they are not at work)."""
-        return self.session(employee, np.random.default_rng(0)) if self._at_work(employee) >= 0 else None
+        k = self._at_work(employee)
+        if k < 0:
+            return None
+        w = self.work
+        return Session(int(w.start[k]), int(w.ip[k]), str(w.country[k]), str(w.device[k]))
 
     def export_tickets(self, employee: int, n: int) -> np.ndarray:
         """``n`` export tickets the employee adds to their day (one per export), counted on after their

@@ -494,15 +494,7 @@ class HandsOverJunk:
 
     def fit(self, view):
         junk = os.urandom(3 * 2**20)
-
-        def write(df: pl.DataFrame, file: Any, *a: Any, **k: Any) -> Any:
-            if str(file).endswith("handover.part"):
-                Path(file).write_bytes(junk)
-                return None
-            return original(df, file, *a, **k)
-
-        original = pl.DataFrame.write_parquet
-        pl.DataFrame.write_parquet = write  # type: ignore[method-assign]
+        _swap_alerts_file(lambda path, df, write: path.write_bytes(junk), name="handover.part")
         return self
 
     def score(self, view):
@@ -663,12 +655,13 @@ class TunesOnTruth(TruthSeeker):
         self.version = f"labels={labels.height} truth_in_tune={self.found_in_tune_}"
 
 
-def _swap_alerts_file(make: Any) -> None:
-    """Make the slot's own alerts write (``work/alerts.parquet``) leave ``make(path, frame)`` there instead."""
+def _swap_alerts_file(make: Any, name: str = "alerts.parquet") -> None:
+    """Make the slot's own alerts write (``work/alerts.parquet``, or the file ending in ``name``: ``handover.part``,
+    a bucket's handover) leave ``make(path, frame, write)`` there instead."""
     original = pl.DataFrame.write_parquet
 
     def write_parquet(df: pl.DataFrame, file: Any, *a: Any, **k: Any) -> Any:
-        if str(file).endswith("alerts.parquet"):
+        if str(file).endswith(name):
             return make(Path(file), df, original)
         return original(df, file, *a, **k)
 

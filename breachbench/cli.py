@@ -365,13 +365,16 @@ def run(
 
 
 def _kept_of_run(run_dir: Path | None) -> str:
-    """After a failed or interrupted run: remove its partial results and say what stays (the datasets that verify)."""
+    """After a failed or interrupted run: remove its partial results and say what stays (the datasets that verify,
+    and an earlier run's results while they still describe the folder)."""
     if run_dir is None:
         return "nothing was written"
-    from breachbench.safety import clear_run_outputs
+    from breachbench.safety import clear_run_outputs, drop_staging, earlier_results_hold
     from breachbench.verify import verify_dataset
 
-    removed = clear_run_outputs(run_dir)
+    staged = drop_staging(run_dir)
+    earlier = earlier_results_hold(run_dir)
+    removed = [] if earlier else clear_run_outputs(run_dir)
     sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
     good = [str(p) for p in sets if not verify_dataset(p)]
     from breachbench.suite import SECRET_FILE
@@ -382,7 +385,11 @@ def _kept_of_run(run_dir: Path | None) -> str:
     return (
         f"kept {len(good)} complete dataset(s) that verify"
         + (f" ({', '.join(good)})" + (f" and {secret} (their seeds' secret)" if secret.is_file() else "") if good else "")
-        + f"; removed {len(removed)} partial result file(s) (alerts, feature tables); results.json not written"
+        + (
+            f"; the earlier run's results.json, reports and alerts stay as they were; removed {staged} alerts file(s) of this run"
+            if earlier
+            else f"; removed {len(removed) + staged} partial result file(s) (alerts, feature tables); results.json not written"
+        )
     )
 
 

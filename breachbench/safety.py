@@ -2,9 +2,10 @@
 
 ``kill -9`` cannot be cleaned up after, so every start cleans up after earlier deaths: dataset
 temp folders (``.NAME.tmp-PID``, swept by the generator) and detector scratch folders
-(``bb-det-PID-*`` in the system temp folder) whose process is gone. A run removes the results of
-an earlier run in the same directory before it writes alerts, so results.json never sits beside
-alerts it did not score. SIGTERM is turned into an exception like SIGINT, so both leave through
+(``bb-det-PID-*`` in the system temp folder) whose process is gone. A run writes its alerts into
+a staging folder (:data:`STAGING`) and moves them into ``alerts/`` only when its detectors are
+done (:func:`publish_run_outputs`): an earlier run's results stay whole until then, through a
+crash or an interrupt, and results.json never sits beside alerts it did not score. SIGTERM is turned into an exception like SIGINT, so both leave through
 the same cleanup and the command line reports them in one line (exit 143 and 130).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -25,6 +27,8 @@ from simulator.outdir import pid_alive
 _SCRATCH = re.compile(r"^bb-det-(?P<pid>\d+)-")
 _FEATURES = re.compile(r"^v\d+-[0-9a-f]{16}$")
 RUN_FILES = ("results.json", "leaderboard.md", "report.html", "incidents.csv")
+#: Where a run's alerts wait, in the run folder (``STAGING/alerts/...``), until its detectors are done.
+STAGING = ".alerts.new"
 
 
 class Terminated(BaseException):  # named like KeyboardInterrupt, its sibling
@@ -66,10 +70,11 @@ def is_our_results(path: Path) -> bool:
     return isinstance(res, dict) and isinstance(res.get("schema_version"), int) and isinstance(res.get("results"), list)
 
 
-def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
-    """Remove an earlier run's results, alerts and feature tables from ``out`` (only files of ours); returns what went.
+def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset(), *, features: bool = True) -> list[str]:
+    """Remove an earlier run's results, alerts and (with ``features``) feature tables from ``out`` (only files of ours); returns what went.
 
-    ``keep``: alerts files (paths relative to ``out``) that stay.
+    ``keep``: alerts files (paths relative to ``out``) that stay. results.json goes first, so that
+    no results.json describes a folder half cleared.
     """
     out = Path(out)
     removed = []
@@ -88,10 +93,75 @@ def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) 
         for d in sorted((d for d in alerts.rglob("*") if d.is_dir()), reverse=True):
             with contextlib.suppress(OSError):
                 d.rmdir()
+    return removed + (_clear_features(out) if features else [])
+
+
+def _clear_features(out: Path) -> list[str]:
+    """Remove the shared feature tables (a cache of the bench's) from ``out``; returns what went."""
+    removed = []
     feats = out / "features"
     if feats.is_dir():
-        for d in feats.iterdir():
+        for d in sorted(feats.iterdir()):
             if d.is_dir() and _FEATURES.match(d.name):
                 shutil.rmtree(d)
                 removed.append(d.relative_to(out).as_posix())
     return removed
+
+
+def earlier_results_hold(out: Path) -> bool:
+    """Whether ``out`` holds a finished run whose results still describe it.
+
+    Its results.json is ours, every alerts file matches the SHA-256 it recorded (and none is
+    extra), and every dataset it scored is still there with the config hash it recorded and the
+    files its manifest lists (sizes).
+    """
+    from breachbench.verify import verify_run
+
+    return is_our_results(Path(out) / "results.json") and not verify_run(out)
+
+
+def drop_staging(out: Path) -> int:
+    """Remove the staging folder an unfinished run left in ``out``; returns how many alerts files it held."""
+    stage = Path(out) / STAGING
+    if not stage.is_dir() or stage.is_symlink():
+        return 0
+    n = sum(1 for _ in stage.rglob("*.parquet"))
+    fstree.remove_tree(stage)
+    return n
+
+
+def begin_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) -> Path:
+    """Before a run's detectors: an empty staging folder for their alerts, returned.
+
+    An earlier run's results that still hold (:func:`earlier_results_hold`) stay as they are until
+    :func:`publish_run_outputs`; results that do not (alerts files without their results.json,
+    say, from a run killed while it published) go now, but for the alerts in ``keep``. Feature
+    tables (a cache) go in both cases.
+    """
+    out = Path(out)
+    drop_staging(out)
+    if earlier_results_hold(out):
+        _clear_features(out)
+    else:
+        clear_run_outputs(out, keep)
+    stage = out / STAGING
+    stage.mkdir(parents=True)
+    return stage
+
+
+def publish_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """This run's alerts from the staging folder into ``alerts/``, in place of the earlier run's (but ``keep``).
+
+    The earlier results files go first, then its alerts, then the new ones move in (a rename
+    each, same file system); the caller writes results.json after. A crash in between leaves
+    alerts without a results.json, which no later run mistakes for finished.
+    """
+    out = Path(out)
+    stage = out / STAGING
+    clear_run_outputs(out, keep, features=False)
+    if stage.is_dir():
+        for f in sorted(stage.rglob("*.parquet")):
+            target = out / f.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, target)
+        fstree.remove_tree(stage)

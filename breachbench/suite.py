@@ -38,7 +38,7 @@ from breachbench.runner import (
     run_detector,
     tuned_prototype,
 )
-from breachbench.safety import clear_run_outputs, sweep_scratch
+from breachbench.safety import STAGING, begin_run_outputs, publish_run_outputs, sweep_scratch
 from breachbench.scoring import (
     DetectionParts,
     Truth,
@@ -487,6 +487,7 @@ class _Run:
     leak_now: dict[str, Any] | None = None  # its result, taken before the pool shuts down
     spent: Path | None = None  # where finished slots' folders wait to be removed together (isolation.set_aside)
     feats_ahead: dict[str, Any] = field(default_factory=dict)  # dataset label -> its shared feature tables (a future)
+    kept: frozenset[str] = frozenset()  # the reused detectors' alerts files (relative to out), which stay where they are
 
     def leakage_audit(self) -> dict[str, Any]:
         """The leakage audit of the run's test datasets (:func:`breachbench.audit.leakage_audit`)."""
@@ -751,7 +752,7 @@ def _detector_runs(run: _Run, det: str, ahead: dict[str, Any], feats: dict[str, 
             )
         s = run.score(r.alerts, p) if r.status == "OK" else None
         if r.status == "OK":
-            target = run.out / run.rel(det, p)
+            target = run.out / STAGING / run.rel(det, p)  # into alerts/ once every detector is done (_report)
             target.parent.mkdir(parents=True, exist_ok=True)
             r.alerts.rechunk().write_parquet(target)  # one chunk: the same bytes however the frame was assembled
         runs.append((p, r, s))
@@ -811,9 +812,11 @@ def run_suite(
     run.leak_key = leakage_key(
         {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, cfg.detection.budget, cfg.detection.cost_profile
     )
-    run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None  # read before the run's outputs are cleared
-    # results.json never sits beside alerts it did not score; reused alerts stay (verified above)
-    clear_run_outputs(out, keep={run.rel(d, p) for d in reused for p in tests})
+    run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None
+    # this run's alerts wait in a staging folder; the earlier run's results stay whole until they are all there
+    # (_report), so a crash or an interrupt keeps them; reused alerts stay where they are (verified above)
+    run.kept = frozenset(run.rel(d, p) for d in reused for p in tests)
+    begin_run_outputs(out, keep=run.kept)
     with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
         run.truths, run.chance = _truths_and_chance(cfg, tests, datasets, workers)
         if reused:
@@ -908,21 +911,24 @@ def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> 
     """results.json, the leaderboard and the HTML report of a finished run, with its audits; returns what :func:`run_suite` does."""
     cfg, out, datasets, tests, chance = run.cfg, run.out, run.datasets, run.tests, run.chance
     budget = cfg.detection.budget
-    payload = _payload(run, rows)
+    audits: dict[str, Any] = {}
     if run.leak_then is not None:
         log("leakage audit: the earlier run's, reused (same datasets, budget, cost profile and bench code)")
-        payload["leakage_audit"] = run.leak_then
+        audits["leakage_audit"] = run.leak_then
     elif run.leak_now is not None:
-        payload["leakage_audit"] = run.leak_now
+        audits["leakage_audit"] = run.leak_now
     else:
         log("leakage audit: one-line shortcuts on every test dataset")
-        payload["leakage_audit"] = run.leakage_audit()
-    payload["leakage_audit_key"] = run.leak_key
+        audits["leakage_audit"] = run.leakage_audit()
+    audits["leakage_audit_key"] = run.leak_key
     if cfg.suite.artefact_audit:
         from breachbench.artefacts import artefact_audit
 
         log("artefact audit: attack rows against comparable benign rows, seeds pooled per scenario")
-        payload["artefact_audit"] = artefact_audit([datasets[p.label] for p in tests])
+        audits["artefact_audit"] = artefact_audit([datasets[p.label] for p in tests])
+    # every figure is ready: the earlier run's results give way to this run's alerts, then its results are written
+    publish_run_outputs(out, keep=run.kept)
+    payload = _payload(run, rows) | audits
     res, board = write_results(out, payload, rows, cfg.name, budget)
     from breachbench.html import write_report
 

@@ -139,4 +139,9 @@ def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
         cands = [Path(str(d.get("path", ""))), out / "datasets" / label, out / "dataset"]
         path = next((c for c in cands if (c / layout.MANIFEST).is_file()), cands[0])
         problems.extend(Problem(f"{d.get('label')}/{p.path}", p.what) for p in verify_dataset(path, full=full))
+        m = read_manifest(path)
+        if m is not None and "config_hash" in d and m.get("config_hash") != d["config_hash"]:
+            problems.append(
+                Problem(f"{d.get('label')}/{layout.MANIFEST}", "config_hash differs from results.json (generated again)")
+            )
     return problems

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from breachbench import sealing
-from breachbench.safety import clear_run_outputs, sweep_scratch
+from breachbench.safety import (
+    STAGING,
+    begin_run_outputs,
+    clear_run_outputs,
+    earlier_results_hold,
+    publish_run_outputs,
+    sweep_scratch,
+)
+from breachbench.verify import verify_run
 from simulator import layout
 from simulator.engine import generate
 from simulator.errors import SimulationError
@@ -197,7 +205,7 @@ def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: 
             break
         if moment == "detector-slot" and _slots(scratch_glob):
             break
-        if moment == "alerts-written" and list((out / "alerts").glob("*.parquet")) if (out / "alerts").is_dir() else False:
+        if moment == "alerts-written" and list((out / STAGING).rglob("*.parquet")) if (out / STAGING).is_dir() else False:
             break
         time.sleep(0.005)
     assert p.poll() is None, "the run finished before the kill"
@@ -218,6 +226,83 @@ def test_kill_9_during_run_then_rerun(tmp_path: Path, moment: str, run_results: 
     run_results.append(res)
     assert all(x["alerts"] == run_results[0]["alerts"] for x in run_results), "reruns differ in their alert bytes"
     assert len(res["alerts"]) == 3  # null, the rule, the oracle
+
+
+def _results_bytes(out: Path) -> dict[str, bytes]:
+    """A run's results files and alerts files (relative path -> bytes)."""
+    files = [out / name for name in ("results.json", "leaderboard.md", "report.html", "incidents.csv")]
+    files += sorted((out / "alerts").rglob("*.parquet")) if (out / "alerts").is_dir() else []
+    return {f.relative_to(out).as_posix(): f.read_bytes() for f in files if f.is_file()}
+
+
+def _until_a_slot(p: subprocess.Popen) -> None:
+    scratch_glob = f"bb-det-{p.pid}-*"
+    t0 = time.monotonic()
+    while not _slots(scratch_glob) and time.monotonic() - t0 < 90 and p.poll() is None:
+        time.sleep(0.005)
+    assert p.poll() is None, "the run finished before the interrupt"
+
+
+@pytest.mark.slow
+def test_an_interrupted_or_killed_rerun_keeps_the_finished_runs_results(tmp_path: Path) -> None:
+    """A run into a finished run's folder that is stopped (SIGTERM, kill -9) in its detector phase leaves the earlier
+    results, reports and alerts byte for byte, still verifying; the next run sweeps what the killed one left."""
+    out = tmp_path / "run"
+    assert _cli("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET).returncode == 0
+    finished = _results_bytes(out)
+    assert {"results.json", "leaderboard.md", "report.html", "incidents.csv"} <= set(finished) and len(finished) == 7
+    p = _popen("run", TINY, "--out", str(out), "--workers", "1", "--rerun", *RUN_SET)
+    _until_a_slot(p)
+    os.killpg(p.pid, signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "Traceback" not in err, err
+    assert "the earlier run's results.json, reports and alerts stay as they were" in err.strip().splitlines()[-1], err
+    assert _results_bytes(out) == finished and not (out / STAGING).exists()
+    assert _cli("verify", str(out)).returncode == 0
+    p = _popen("run", TINY, "--out", str(out), "--workers", "1", "--rerun", *RUN_SET)
+    _until_a_slot(p)
+    p.kill()
+    p.wait()
+    assert _results_bytes(out) == finished
+    assert _cli("verify", str(out)).returncode == 0
+    r = _cli("run", TINY, "--out", str(out), "--workers", "1", *RUN_SET)  # reuses the kept alerts
+    assert r.returncode == 0 and "reusing the verified alerts of 2 detector(s)" in r.stderr, r.stderr
+    assert sorted(x.name for x in out.iterdir() if x.name.startswith(".")) == []
+    again = _results_bytes(out)
+    assert {k: v for k, v in again.items() if k.startswith("alerts/")} == {
+        k: v for k, v in finished.items() if k.startswith("alerts/")
+    }
+
+
+def test_a_run_publishes_its_alerts_only_when_done(tiny_run: dict, tiny_run_dir: Path, tmp_path: Path) -> None:
+    """The steps of a run into a finished run's folder: the earlier results stay through begin, go at publish (but the kept
+    alerts), and alerts left without their results.json (a run killed while it published) go at the next begin."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, out, ignore=shutil.ignore_patterns("features"))
+    before = _results_bytes(out)
+    alerts = sorted(k for k in before if k.startswith("alerts/"))
+    assert earlier_results_hold(out) and len(alerts) >= 3
+    stage = begin_run_outputs(out)
+    assert stage == out / STAGING and stage.is_dir() and _results_bytes(out) == before
+    (stage / "alerts").mkdir()
+    (stage / "alerts" / "new-v1.parquet").write_bytes(b"new")
+    publish_run_outputs(out, keep={alerts[0]})
+    assert sorted(_results_bytes(out)) == sorted([alerts[0], "alerts/new-v1.parquet"]) and not stage.exists()
+    assert not earlier_results_hold(out)  # no results.json: the caller writes it next
+    begin_run_outputs(out, keep={alerts[0]})
+    assert sorted(_results_bytes(out)) == [alerts[0]]
+    # results whose alerts or datasets changed since no longer hold, so a begin removes them
+    shutil.rmtree(out)
+    shutil.copytree(tiny_run_dir, out, ignore=shutil.ignore_patterns("features"))
+    res = json.loads((out / "results.json").read_text())
+    res["datasets"][0]["config_hash"] = "0" * len(res["datasets"][0]["config_hash"])
+    (out / "results.json").write_text(json.dumps(res))
+    assert not earlier_results_hold(out)
+    assert any("config_hash differs from results.json" in p.what for p in verify_run(out))
+    begin_run_outputs(out)
+    assert _results_bytes(out) == {}
 
 
 @pytest.mark.slow

@@ -345,8 +345,9 @@ def run(
     from breachbench.suite import run_suite
 
     holder: dict[str, Path] = {}
+    started = time.time()  # results.json older than this is an earlier run's
     sized: dict[str, int] = {}
-    with _user_errors(lambda: _kept_of_run(holder.get("out")), lambda: sized.get("bytes")):
+    with _user_errors(lambda: _kept_of_run(holder.get("out"), started), lambda: sized.get("bytes")):
         from simulator.outdir import locked
 
         cfg = _with_execution(load_config(config, set_), executor, scheduler)
@@ -364,16 +365,17 @@ def run(
     _print_run(result, cfg.name)
 
 
-def _kept_of_run(run_dir: Path | None) -> str:
+def _kept_of_run(run_dir: Path | None, started: float) -> str:
     """After a failed or interrupted run: remove its partial results and say what stays (the datasets that verify,
-    and an earlier run's results while they still describe the folder)."""
+    and an earlier run's results while they still describe the folder; results this run wrote, ``started`` or
+    later, go: its report is not whole)."""
     if run_dir is None:
         return "nothing was written"
     from breachbench.safety import clear_run_outputs, drop_staging, earlier_results_hold
     from breachbench.verify import verify_dataset
 
     staged = drop_staging(run_dir)
-    earlier = earlier_results_hold(run_dir)
+    earlier = earlier_results_hold(run_dir) and (run_dir / "results.json").stat().st_mtime < started
     removed = [] if earlier else clear_run_outputs(run_dir)
     sets = [p.parent for p in sorted(run_dir.glob("dataset*/manifest.json")) + sorted(run_dir.glob("datasets/*/manifest.json"))]
     good = [str(p) for p in sets if not verify_dataset(p)]

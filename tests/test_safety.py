@@ -305,6 +305,25 @@ def test_a_run_publishes_its_alerts_only_when_done(tiny_run: dict, tiny_run_dir:
     assert _results_bytes(out) == {}
 
 
+def test_after_a_failed_run_the_earlier_results_stay_and_its_own_go(tiny_run: dict, tiny_run_dir: Path, tmp_path: Path) -> None:
+    """What the command line does after an error or an interrupt: results older than the run stay whole; results the run
+    wrote itself (its report then failed) go, with its staged alerts."""
+    import shutil
+
+    from breachbench.cli import _kept_of_run
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, out, ignore=shutil.ignore_patterns("features"))
+    before = _results_bytes(out)
+    (out / STAGING / "alerts").mkdir(parents=True)
+    (out / STAGING / "alerts" / "x.parquet").write_bytes(b"x")
+    said = _kept_of_run(out, time.time() + 60)
+    assert "the earlier run's results.json, reports and alerts stay as they were; removed 1 alerts file(s)" in said, said
+    assert _results_bytes(out) == before and not (out / STAGING).exists()
+    said = _kept_of_run(out, 0.0)  # results.json written after the run started: the run's own
+    assert "results.json not written" in said and _results_bytes(out) == {}, said
+
+
 @pytest.mark.slow
 def test_sigterm_in_the_detector_phase_says_what_was_kept(tmp_path: Path) -> None:
     out = tmp_path / "run"

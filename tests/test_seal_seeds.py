@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import polars as pl
@@ -135,5 +136,5 @@ def test_a_bad_secret_in_the_config_names_the_field() -> None:
 def test_a_failed_first_run_leaves_no_secret_behind(tmp_path: Path) -> None:
     """A secret without a dataset to go with it is removed with the run's partial results."""
     sealed_seeds(load_config(TINY, SMALL), tmp_path)
-    assert "kept 0 complete dataset(s)" in _kept_of_run(tmp_path)
+    assert "kept 0 complete dataset(s)" in _kept_of_run(tmp_path, time.time())
     assert not (tmp_path / SECRET_FILE).exists()

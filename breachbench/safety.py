@@ -5,8 +5,9 @@ temp folders (``.NAME.tmp-PID``, swept by the generator) and detector scratch fo
 (``bb-det-PID-*`` in the system temp folder) whose process is gone. A run writes its alerts into
 a staging folder (:data:`STAGING`) and moves them into ``alerts/`` only when its detectors are
 done (:func:`publish_run_outputs`): an earlier run's results stay whole until then, through a
-crash or an interrupt, and results.json never sits beside alerts it did not score. SIGTERM is turned into an exception like SIGINT, so both leave through
-the same cleanup and the command line reports them in one line (exit 143 and 130).
+crash or an interrupt, and results.json never sits beside alerts it did not score. SIGTERM is
+turned into an exception like SIGINT, so both leave through the same cleanup and the command
+line reports them in one line (exit 143 and 130).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ longer tell every attack row apart. Rendered on the small check world, a few sec
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -115,3 +117,24 @@ def test_a_careful_forger_has_his_tokens_issued_and_signed_by_the_service(tmp_pa
     # and the session browses: more than the personal-data pages, the address list in every session
     assert gw["endpoint"].n_unique() > 4
     assert gw.group_by("token_id").agg((pl.col("endpoint") == "/address-list").any())["endpoint"].all()
+    # the scattered sweep leaves no order a detector can compute: under every affine map of the ids onto
+    # themselves (a public multiplier once made a bulk day's reads a run of neighbours), a bulk day's reads
+    # spread over the ring as a random set does, never into a short arc
+    n = CHECK_WORLD["world"]["customers"]
+    days = gw.group_by(pl.col("ts").dt.date()).agg(pl.col("customer_id").unique()).filter(pl.col("customer_id").list.len() >= 8)
+    assert days.height >= 3
+    for ids in days["customer_id"].to_list():
+        assert _narrowest_arc(np.asarray(ids, dtype=np.int64), n) > n // 10, sorted(ids)
+
+
+def _narrowest_arc(ids: np.ndarray, n: int) -> int:
+    """Over every multiplier a coprime to ``n``: the shortest arc of the ring 0..n-1 that holds nine in ten of the
+    positions a * id mod n (the smallest over all the maps)."""
+    k = len(ids)
+    m = max(2, int(np.ceil(0.9 * k)))
+    best = n
+    for a in (a for a in range(1, n) if math.gcd(a, n) == 1):
+        p = np.sort((ids * a) % n)
+        ring = np.concatenate([p, p + n])
+        best = min(best, int((ring[m - 1 : m - 1 + k] - ring[:k]).min()))
+    return best

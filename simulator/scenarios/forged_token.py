@@ -89,7 +89,6 @@ class Plan:
     ip_asn: np.ndarray
     ip_country: np.ndarray
     knobs: Knobs
-    scatter: tuple[int, int] = (1, 0)  # (a, c): scattered position of an id is (a * id + c) mod customers
     service_keys: tuple[str, ...] = ()  # the keys the auth service signs issued tokens with
 
     @property
@@ -128,10 +127,6 @@ class ForgedToken:
         per_day = np.maximum(1, np.round(w * knobs.daily_share * cfg.world.customers)).astype(np.int64)
         cuts = np.minimum(np.concatenate([[0], np.cumsum(per_day)]), cfg.world.customers)  # the sweep stops at the last id
         ips, asn, country = self._addresses(knobs, r, cfg.time.home_country)
-        n = cfg.world.customers
-        a = int(n * 0.6180339887) | 1
-        while np.gcd(a, n) != 1:
-            a += 2
         return Plan(
             incident_id=incident_id,
             actors=(int(pick["owner_employee_id"]),),
@@ -145,7 +140,6 @@ class ForgedToken:
             ip_asn=asn,
             ip_country=country,
             knobs=knobs,
-            scatter=(a, int(r.integers(n))),
             service_keys=tuple(signing["key_id"].sort().to_list()),
         )
 
@@ -232,12 +226,17 @@ class ForgedToken:
 
     @staticmethod
     def _position(plan: Plan, cfg: SimConfig, ids: np.ndarray) -> np.ndarray:
-        """Where each id falls in the sweep: its own id, or (a stealth share of ids) a scattered slot."""
+        """Where each id falls in the sweep: its own id, or (a stealth share of ids) a scattered slot.
+
+        A scattered slot is drawn per id and incident from the world's seed, which detectors do not
+        know: a slot that anyone can compute from the id (an affine map whose multiplier followed
+        from the customer count) let a detector see the "scattered" sweep as a run of neighbours
+        and rank its tokens at AUC 0.94-0.96 at stealth 1.
+        """
         n = cfg.world.customers
-        a, c = plan.scatter
-        scattered = (ids * a + c) % n  # a < n, so no int64 overflow below 3 billion customers
+        slot = np.minimum((hash_unit(cfg.root, f"sweep-slot-{plan.incident_id}", ids) * n).astype(np.int64), n - 1)
         pick = hash_unit(cfg.root, "sweep-scatter", ids) < plan.knobs.stealth
-        return np.where(pick, scattered, ids)
+        return np.where(pick, slot, ids)
 
     def render(self, plan: Plan, cfg: SimConfig, day_index: int, block: int, ctx: CustomerBlock) -> dict[str, pl.DataFrame]:
         """Malicious gateway rows of one (day, block), and the auth rows of careful tokens' issuance.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -277,8 +278,6 @@ def test_an_interrupted_or_killed_rerun_keeps_the_finished_runs_results(tmp_path
 def test_a_run_publishes_its_alerts_only_when_done(tiny_run: dict, tiny_run_dir: Path, tmp_path: Path) -> None:
     """The steps of a run into a finished run's folder: the earlier results stay through begin, go at publish (but the kept
     alerts), and alerts left without their results.json (a run killed while it published) go at the next begin."""
-    import shutil
-
     out = tmp_path / "run"
     shutil.copytree(tiny_run_dir, out, ignore=shutil.ignore_patterns("features"))
     before = _results_bytes(out)
@@ -308,8 +307,6 @@ def test_a_run_publishes_its_alerts_only_when_done(tiny_run: dict, tiny_run_dir:
 def test_after_a_failed_run_the_earlier_results_stay_and_its_own_go(tiny_run: dict, tiny_run_dir: Path, tmp_path: Path) -> None:
     """What the command line does after an error or an interrupt: results older than the run stay whole; results the run
     wrote itself (its report then failed) go, with its staged alerts."""
-    import shutil
-
     from breachbench.cli import _kept_of_run
 
     out = tmp_path / "run"

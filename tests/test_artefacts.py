@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -428,3 +429,65 @@ def test_ks_distance_is_scipys_statistic() -> None:
             a, b = r.integers(0, 8, n1).astype(float), r.integers(1, 9, n2).astype(float)
         assert _ks(a, b) == float(ks_2samp(a, b).statistic), (n1, n2)
     assert _ks(np.array([]), np.array([1.0])) == 0.0
+
+
+def _sample_folds_case(r: np.random.Generator, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Labels, CV groups and a split seed: attack units scattered or held by whole groups, as in an audit sample."""
+    n = int(r.integers(6, 400))
+    groups = r.integers(0, int(r.integers(2, max(3, n // 2))), n) + int(r.integers(0, 5))
+    if i % 3:
+        y = (r.random(n) < r.uniform(0.05, 0.6)).astype(np.int8)
+    else:
+        ug = np.unique(groups)
+        y = np.isin(groups, r.choice(ug, size=max(1, len(ug) // 3), replace=False)).astype(np.int8)
+    return y, groups, int(r.integers(0, 5))
+
+
+def test_folds_are_scikit_learns_stratified_group_folds() -> None:
+    """The audit's folds equal ``StratifiedGroupKFold(k, shuffle=True)``'s of scikit-learn 1.8 and later, index for index."""
+    import sklearn
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from breachbench.artefacts import FOLDS, _folds
+
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 8):
+        pytest.skip(f"scikit-learn {sklearn.__version__} shuffles groups out of step with their samples (fixed in 1.8)")
+    r = np.random.default_rng(0)
+    compared = 0
+    for i in range(400):
+        y, groups, split = _sample_folds_case(r, i)
+        if y.min() == y.max():
+            continue
+        mine = _folds(y, groups, split)
+        k = min(FOLDS, len(set(groups[y == 1])))
+        if k < 2:
+            assert mine is None
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a class smaller than k
+            ref = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split).split(np.zeros((len(y), 1)), y, groups))
+        assert mine is not None and len(mine) == len(ref), i
+        for (tr, te), (tr_ref, te_ref) in zip(mine, ref, strict=True):
+            assert np.array_equal(tr, tr_ref) and np.array_equal(te, te_ref), i
+        compared += 1
+    assert compared > 300
+
+
+def test_folds_partition_the_units_and_keep_groups_whole() -> None:
+    """Whatever scikit-learn is installed: every unit is tested once, no group spans folds, each fold holds attack units."""
+    from breachbench.artefacts import _folds
+
+    r = np.random.default_rng(1)
+    for i in range(200):
+        y, groups, split = _sample_folds_case(r, i)
+        folds = _folds(y, groups, split)
+        if folds is None:
+            assert len(set(groups[y == 1])) < 2
+            continue
+        tested = np.concatenate([te for _, te in folds])
+        assert np.array_equal(np.sort(tested), np.arange(len(y)))
+        for tr, te in folds:
+            assert not set(groups[tr]) & set(groups[te])
+            assert np.array_equal(np.sort(np.r_[tr, te]), np.arange(len(y)))
+            assert y[te].any()
+        assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, _folds(y, groups, split), strict=True))

@@ -48,7 +48,7 @@ def test_flipped_byte_is_caught_by_hashes_only(copy: Path) -> None:
     assert p.returncode == 1 and rel in p.stdout and "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("damage", ["truncated", "missing", "extra", "config"])
+@pytest.mark.parametrize("damage", ["truncated", "missing", "extra", "config", "older"])
 def test_damage_is_named(copy: Path, damage: str) -> None:
     f = _a_log(copy)
     rel = f.relative_to(copy).as_posix()
@@ -61,11 +61,16 @@ def test_damage_is_named(copy: Path, damage: str) -> None:
     elif damage == "extra":
         shutil.copyfile(f, f.with_name("part-99999.parquet"))
         want = (f.with_name("part-99999.parquet").relative_to(copy).as_posix(), "not in the manifest")
-    else:
+    elif damage == "config":
         m = json.loads((copy / "manifest.json").read_text())
         m["config"]["time"]["warmup_days"] += 1
         (copy / "manifest.json").write_text(json.dumps(m))
         want = ("manifest.json", "config does not match")
+    else:  # made by an earlier data version: said as such, not as an edited config
+        m = json.loads((copy / "manifest.json").read_text())
+        m["data_version"] = str(int(m["data_version"]) - 1)
+        (copy / "manifest.json").write_text(json.dumps(m))
+        want = ("manifest.json", f"made by data version '{m['data_version']}'")
     problems = verify_dataset(copy, full=False)
     assert len(problems) == 1 and problems[0].path == want[0] and want[1] in problems[0].what, problems
     p = _cli("verify", str(copy), "--quick")

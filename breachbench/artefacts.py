@@ -523,8 +523,10 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     aggs: list[pl.Expr] = [
         pl.len().cast(pl.Float64).alias("a:rows"),
         pl.col("_attack").any().alias("_attack"),
-        pl.col("_phase").drop_nulls().mode().first().alias("_phase"),
-        pl.col("_group").mode().first().alias("_group"),
+        # the commonest (ties: the first by name; polars returns tied modes in no fixed order, which made a unit's group,
+        # and with it the audit's figures, differ from one process to the next)
+        pl.col("_phase").drop_nulls().mode().sort().first().alias("_phase"),
+        pl.col("_group").mode().sort().first().alias("_group"),
         pl.col("_pattern").drop_nulls().first().alias("_pattern"),
     ]
     feats = [Feature("a:rows", "", "num", "rows")]

@@ -402,6 +402,25 @@ def test_null_draws_repeat() -> None:
         assert_frame_equal(_pseudo(a2, b2, 3), whole)
 
 
+def test_a_units_group_and_phase_break_ties_by_name() -> None:
+    """An entity-day with as many rows of two groups (phases) takes the first by name, in every process.
+
+    Polars returns tied modes in no fixed order: a customer-day with one login and one issued token
+    was a "login" unit in one run and a "token_issued" unit in the next, and the audit's figures moved.
+    """
+    code = (
+        "import polars as pl\n"
+        "from breachbench.artefacts import entity_days\n"
+        "rows = [dict(event_id=10 * u + k, _ds=0, _entity=f'c{u}', _day=u % 3, _attack=u % 5 == 0, _pattern=None,\n"
+        "             _phase=('probe', 'bulk')[k] if u % 5 == 0 else None, _group=('token_issued', 'login')[k], ts=u, event='x')\n"
+        "        for u in range(300) for k in range(2)]\n"
+        "units, _ = entity_days(pl.DataFrame(rows), 'auth')\n"
+        "print(sorted(set(units['_group'])), sorted(set(units['_phase'].drop_nulls())))\n"
+    )
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(3)}
+    assert outs == {"['login'] ['bulk']\n"}, outs
+
+
 def test_unseen_shares_count_values_no_benign_unit_of_the_group_has() -> None:
     """Per feature and group: a value the reference never shows in that group is unseen, and so is a null."""
     from breachbench.artefacts import _unseen_shares

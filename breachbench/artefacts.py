@@ -593,21 +593,27 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
 
 def _with_picks(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr], picks: dict[str, tuple[int, str]]) -> pl.DataFrame:
     """``df`` grouped by ``keys`` with ``aggs``, whose ``picks`` columns (placeholders there) hold the row feature's value
-    at the unit's row picked for the draw: the row whose event id hashes lowest with the draw's seed (the first row
-    without event ids)."""
+    at the unit's row picked for the draw: of the unit's rows of its own group (``_group``, the commonest), the one
+    whose event id hashes lowest with the draw's seed (the first such row without event ids).
+
+    A unit is compared with benign units of its group, and so is its picked row: a customer-day of issued tokens and
+    one login picked the login row now and then, and a day without logins (a declared signal) never did, so the
+    token columns of picked rows (null on a login) told the two apart beside the declared event column. Rows of
+    other groups are judged by the row tests, among rows of their own group, and count in the unit's aggregates.
+    """
     if not picks:
         return df.group_by(keys).agg(aggs)
     names = [e.meta.output_name() for e in aggs]
     units = df.group_by(keys).agg([e for e, n in zip(aggs, names, strict=True) if n not in picks])
     draws = sorted({d for d, _ in picks.values()})
     row = pl.int_range(pl.len(), dtype=pl.Int64)
-    at = (
-        df.with_columns(_ri=row)
-        .group_by(keys)
-        .agg(
-            pl.col("_ri").get(pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else 0).alias(f"_ri~{d}")
-            for d in draws
-        )
+    own = units.select(*keys, pl.col("_group").alias("_unit_group")) if "_group" in units.columns else None
+    rows = df.with_columns(_ri=row)
+    if own is not None:
+        rows = rows.join(own, on=keys, how="left", nulls_equal=True).filter(pl.col("_group").eq_missing(pl.col("_unit_group")))
+    at = rows.group_by(keys).agg(
+        pl.col("_ri").get(pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else 0).alias(f"_ri~{d}")
+        for d in draws
     )
     for d in draws:
         cols = {n: f for n, (dd, f) in picks.items() if dd == d}

@@ -421,6 +421,39 @@ def test_a_units_group_and_phase_break_ties_by_name() -> None:
     assert outs == {"['login'] ['bulk']\n"}, outs
 
 
+def test_a_unit_picks_a_row_of_its_own_group() -> None:
+    """A customer-day of issued tokens and a login is a token unit, and its picked row (every draw's) is a token row.
+
+    Picking the login now and then, while an attack's days of tokens without logins (a declared signal) never
+    did, let the token columns of the picked rows (null on a login) tell attack from benign undeclared.
+    """
+    from breachbench.artefacts import MAX_DRAWS, entity_days
+
+    rows = [
+        {
+            "event_id": 100 * u + k,
+            "_ds": 0,
+            "_entity": f"c{u}",
+            "_day": u % 4,
+            "_attack": False,
+            "_pattern": None,
+            "_phase": None,
+            "_group": "login" if k == 3 else "token_issued",
+            "ts": 10 * u + k,
+            "f:token_id:null": 1.0 if k == 3 else 0.0,
+        }
+        for u in range(200)
+        for k in range(4)
+    ]
+    units, _ = entity_days(pl.DataFrame(rows), "auth")
+    assert set(units["_group"]) == {"token_issued"}
+    picks = ["a:token_id:null:pick", *(f"a:token_id:null:pick~{d}" for d in range(1, MAX_DRAWS))]
+    assert units.select(pl.sum_horizontal(picks).sum()).item() == 0.0
+    # without the group, any row may be picked: the same units then pick the login in about one draw in four
+    loose, _ = entity_days(pl.DataFrame(rows).with_columns(_group=pl.lit("customer")), "auth")
+    assert loose.select(pl.sum_horizontal(picks).sum()).item() > 0.1 * len(picks) * 200
+
+
 def test_unseen_shares_count_values_no_benign_unit_of_the_group_has() -> None:
     """Per feature and group: a value the reference never shows in that group is unseen, and so is a null."""
     from breachbench.artefacts import _unseen_shares

@@ -951,16 +951,31 @@ def _pseudo(att: pl.DataFrame, ben: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 
 def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict[str, float]:
-    """Per feature: the share of ``x``'s units whose value no ``ref`` unit of their group has (one query per feature, run together)."""
+    """Per feature: the share of ``x``'s units whose value no ``ref`` unit of their group has on another entity-day
+    (with ``_entity`` and ``_day`` in both; else no ``ref`` unit of their group at all). One query per feature, run together.
+
+    Another entity-day, because a value shared by an actor's rows of one day says nothing: a ticket's opens
+    are one agent's on one day, so a null draw (part of a benign actor's day) found most of its tickets among the
+    rest of that day, while an attack's ticket of its own, all of whose opens are attack rows, was new; the same
+    attack ticket against other days' rows is as new as any benign ticket is.
+    """
     if x.height == 0 or not feats:
         return dict.fromkeys(feats, 0.0)
     xl, rl = x.lazy(), ref.lazy()
-    plans = [
-        xl.select("_group", f)
-        .join(rl.select("_group", f).unique().with_columns(_seen=pl.lit(True)), on=["_group", f], how="left")
-        .select(pl.col("_seen").is_null().mean())
-        for f in feats
-    ]
+    day = ["_entity", "_day"] if {"_entity", "_day"} <= set(x.columns) & set(ref.columns) else []
+    plans = []
+    for f in feats:
+        seen = rl.select("_group", f, *day).unique()
+        if day:  # per value: on how many entity-days, and one of them
+            seen = seen.group_by("_group", f).agg(
+                pl.len().alias("_n"), pl.col("_entity").min().alias("_e1"), pl.col("_day").min().alias("_d1")
+            )
+            other = (pl.col("_n") > 1) | (pl.col("_e1") != pl.col("_entity")) | (pl.col("_d1") != pl.col("_day"))
+        else:
+            seen, other = seen.with_columns(_n=pl.lit(1)), pl.lit(True)
+        plans.append(
+            xl.select("_group", f, *day).join(seen, on=["_group", f], how="left").select((pl.col("_n").is_null() | ~other).mean())
+        )
     return {f: float(df.item()) for f, df in zip(feats, pl.collect_all(plans), strict=True)}
 
 
@@ -1022,7 +1037,8 @@ def _stats(
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed)
     ref = matched
     cats = ["_group", *(f.name for f in feats if f.kind == "cat")] if unit == "rows" else ["_group"]
-    big = ben.select(cats)  # the reference of the unseen tests: their columns alone (a sample draws the same rows)
+    # the reference of the unseen tests: their columns and the entity-day alone (a sample draws the same rows)
+    big = ben.select(*cats, *(c for c in ("_entity", "_day") if c in ben.columns))
     big = big.sample(MAX_REF_ROWS, seed=seed) if big.height > MAX_REF_ROWS else big
     xs = att.sample(MAX_KS_ROWS, seed=seed) if att.height > MAX_KS_ROWS else att
     y = np.r_[np.ones(xs.height, dtype=np.int8), np.zeros(matched.height, dtype=np.int8)]

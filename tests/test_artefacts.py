@@ -466,6 +466,27 @@ def test_unseen_shares_count_values_no_benign_unit_of_the_group_has() -> None:
     assert _unseen_shares(x, ref, []) == {}
 
 
+def test_a_value_seen_only_on_the_units_own_entity_day_is_unseen() -> None:
+    """A ticket whose other opens are the same agent's of the same day is new; one another agent or day carries is not.
+
+    Without that, a null draw (part of a benign agent's day) found most of its tickets among the rest of the
+    day, and an attack's ticket of its own (every open an attack row) counted as an artefact.
+    """
+    from breachbench.artefacts import _unseen_shares
+
+    ref = pl.DataFrame(
+        {
+            "_group": ["a"] * 5,
+            "_entity": ["e1", "e1", "e2", "e1", "e2"],
+            "_day": [1, 1, 1, 1, 2],
+            "ticket": ["T1", "T1", "T2", "T3", "T3"],
+        }
+    )
+    x = pl.DataFrame({"_group": ["a"] * 4, "_entity": ["e1"] * 4, "_day": [1] * 4, "ticket": ["T1", "T2", "T3", "T9"]})
+    assert _unseen_shares(x, ref, ["ticket"]) == {"ticket": 0.5}  # T1 (own day only) and T9 (nowhere)
+    assert _unseen_shares(x.with_columns(_day=pl.lit(3)), ref, ["ticket"]) == {"ticket": 0.25}  # another day: T9 alone
+
+
 def test_ks_distance_is_scipys_statistic() -> None:
     """The audit's own KS distance equals ``scipy.stats.ks_2samp``'s statistic bit for bit (ties, both modes)."""
     from scipy.stats import ks_2samp

@@ -311,6 +311,36 @@ def test_bad_knob_and_impossible_prevalence_are_clear_errors(tmp_path: Path) -> 
     assert not (tmp_path / "too-many").exists()
 
 
+def test_a_colleague_stays_employed_through_the_window() -> None:
+    """The colleague whose account or machine a scenario uses is employed on every day of the window.
+
+    Benign employees have no rows from their last day on, so rows on a departed colleague's account were an
+    exact rule (a red team found one such day in 240 incidents). Here a world where people leave at four
+    times a year, so that a colleague drawn regardless would often be leaving.
+    """
+    import datetime as dt
+
+    from breachbench.config import load_config
+    from simulator.world import staff
+
+    cfg = load_config(LADDER, ["world.attrition={default = 4.0}"]).sim()
+    st = staff(cfg)
+    term = dict(zip(st["employees"]["employee_id"].to_list(), st["employees"]["termination_date"].to_list(), strict=True))
+    window_end = cfg.time.start + dt.timedelta(days=cfg.time.days)
+    leaving = sum(1 for d in term.values() if d is not None and cfg.time.start <= d < window_end)
+    assert leaving > 10  # leavers to draw by mistake
+    with_colleagues = [sid for sid in sorted(registry()) if getattr(load(sid)(), "_needs_colleague", lambda: False)()]
+    assert len(with_colleagues) >= 2
+    for sid in with_colleagues:
+        cls = load(sid)
+        knobs = cls.Knobs(duration_days=12)
+        for inc in range(150):
+            plan = cls().plan(cfg, st, inc, knobs)
+            last = cfg.time.start + dt.timedelta(days=plan.end_day)
+            gone = [c for c in plan.colleagues if term[c] is not None and term[c] < last]
+            assert not gone, (sid, inc, gone, [term[c] for c in gone], last)
+
+
 # ---- leakage and the stealth ladder -------------------------------------------------------------
 
 

@@ -610,7 +610,10 @@ def _with_picks(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr], picks: d
     own = units.select(*keys, pl.col("_group").alias("_unit_group")) if "_group" in units.columns else None
     rows = df.with_columns(_ri=row)
     if own is not None:
-        rows = rows.join(own, on=keys, how="left", nulls_equal=True).filter(pl.col("_group").eq_missing(pl.col("_unit_group")))
+        # in the rows' order: without event ids the unit's first row is picked
+        rows = rows.join(own, on=keys, how="left", nulls_equal=True, maintain_order="left").filter(
+            pl.col("_group").eq_missing(pl.col("_unit_group"))
+        )
     at = rows.group_by(keys).agg(
         pl.col("_ri").get(pl.col("event_id").hash(seed=11 + d).arg_min() if "event_id" in df.columns else 0).alias(f"_ri~{d}")
         for d in draws
@@ -799,7 +802,7 @@ def _folds(y: np.ndarray, groups: np.ndarray, split: int = 0) -> list[tuple[np.n
     (NumPy's ``RandomState(split)``), stably sorted by the spread of their class counts, each put in
     the fold where the classes' shares over the folds spread least (ties within ``np.isclose``: the
     fold with fewer units). Its scoring loop, in plain floats in the same order of operations, is
-    the one part kept from the library; its per-group NumPy calls were 10% of an audit.
+    the one part kept from the library; its per-group NumPy calls were a tenth of a check-world audit.
     """
     k = min(FOLDS, len(set(groups[y == 1])))
     if k < 2:

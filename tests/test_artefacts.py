@@ -523,7 +523,7 @@ def test_folds_are_scikit_learns_stratified_group_folds() -> None:
 
     from breachbench.artefacts import FOLDS, _folds
 
-    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 8):
+    if tuple(map(int, re.match(r"(\d+)\.(\d+)", sklearn.__version__).groups())) < (1, 8):  # type: ignore[union-attr]
         pytest.skip(f"scikit-learn {sklearn.__version__} shuffles groups out of step with their samples (fixed in 1.8)")
     r = np.random.default_rng(0)
     compared = 0

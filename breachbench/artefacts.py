@@ -842,7 +842,7 @@ def _folds(y: np.ndarray, groups: np.ndarray, split: int = 0) -> list[tuple[np.n
 
 
 def _seq_sum(xs: list[float]) -> float:
-    """Left-to-right sum, as NumPy adds a handful of values (``math.fsum`` would round differently)."""
+    """Left-to-right sum, as NumPy adds a handful of values (``sum`` compensates from Python 3.12 on, ``math.fsum`` rounds once: both differ)."""
     s = 0.0
     for x in xs:
         s += x

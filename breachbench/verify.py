@@ -72,7 +72,9 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     imported = isinstance(m.get("imported"), dict)  # no generation config to hash; its files are checked below
     made_by = m.get("data_version")
-    if not imported and made_by != DATA_VERSION:
+    if imported:
+        pass
+    elif made_by != DATA_VERSION:
         # the config hash covers the data version (and the config's fields may have changed since): not checkable here
         problems.append(
             Problem(
@@ -83,7 +85,7 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
         )
     else:
         try:
-            if not imported and config_hash(SimConfig.model_validate(m["config"])) != m.get("config_hash"):
+            if config_hash(SimConfig.model_validate(m["config"])) != m.get("config_hash"):
                 problems.append(Problem(layout.MANIFEST, "config does not match its config_hash (edited after generation)"))
         except (ValidationError, KeyError, TypeError) as exc:
             problems.append(Problem(layout.MANIFEST, f"config is not valid ({type(exc).__name__})"))

@@ -965,20 +965,20 @@ def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict
     if x.height == 0 or not feats:
         return dict.fromkeys(feats, 0.0)
     xl, rl = x.lazy(), ref.lazy()
-    day = ["_entity", "_day"] if {"_entity", "_day"} <= set(x.columns) & set(ref.columns) else []
+    day = {"_entity", "_day"} <= set(x.columns) & set(ref.columns)
     plans = []
     for f in feats:
-        seen = rl.select("_group", f, *day).unique()
-        if day:  # per value: on how many entity-days, and one of them
-            seen = seen.group_by("_group", f).agg(
-                pl.len().alias("_n"), pl.col("_entity").min().alias("_e1"), pl.col("_day").min().alias("_d1")
+        if day:  # per value: the least and the greatest entity and day that carry it; all four a unit's own: only its own
+            seen = rl.group_by("_group", f).agg(
+                _e0=pl.col("_entity").min(), _e1=pl.col("_entity").max(), _d0=pl.col("_day").min(), _d1=pl.col("_day").max()
             )
-            other = (pl.col("_n") > 1) | (pl.col("_e1") != pl.col("_entity")) | (pl.col("_d1") != pl.col("_day"))
+            e, d = pl.col("_entity"), pl.col("_day")
+            own = (pl.col("_e0") == e) & (pl.col("_e1") == e) & (pl.col("_d0") == d) & (pl.col("_d1") == d)
+            unseen = xl.select("_group", f, "_entity", "_day").join(seen, on=["_group", f], how="left")
+            plans.append(unseen.select((pl.col("_e0").is_null() | own).mean()))
         else:
-            seen, other = seen.with_columns(_n=pl.lit(1)), pl.lit(True)
-        plans.append(
-            xl.select("_group", f, *day).join(seen, on=["_group", f], how="left").select((pl.col("_n").is_null() | ~other).mean())
-        )
+            seen = rl.select("_group", f).unique().with_columns(_seen=pl.lit(True))
+            plans.append(xl.select("_group", f).join(seen, on=["_group", f], how="left").select(pl.col("_seen").is_null().mean()))
     return {f: float(df.item()) for f, df in zip(feats, pl.collect_all(plans), strict=True)}
 
 

@@ -781,7 +781,7 @@ def scenarios_check(
         bool, typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three seeds)")
     ] = True,
 ) -> None:
-    """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents) and the artefact audit on scenarios."""
+    """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents, employment) and the artefact audit on scenarios."""
     from simulator.scenarios import registry
     from simulator.scenarios.checks import check_scenario
 

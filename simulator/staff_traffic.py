@@ -508,6 +508,12 @@ class StaffDay:
         """Whether the employee is at work on the day."""
         return self._at_work(employee) >= 0
 
+    def employed(self, employee: int) -> bool:
+        """Whether the employee is employed on the day (hired on or before it, not gone by it)."""
+        i = self._index(employee)
+        dnum = (self.date - EPOCH).days
+        return bool(self.staff.hire[i] <= dnum < self.staff.term[i])
+
     def session(self, employee: int, r: np.random.Generator) -> Session:
         """The employee's working session of the day: the one benign traffic uses when they work,
         else one drawn the same way (usual start, remote from the VPN, their laptop)."""

@@ -44,6 +44,19 @@ class UnexposedPulls(SlowDripAnalyst):
         return out
 
 
+class ActsAfterLeaving(SnoopingAgent):
+    """Its admin rows carry the account of someone already gone (benign accounts go quiet on their holder's last day)."""
+
+    id = "bad-after-leaving-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            gone = int(ctx.staff.ids[int(np.argmin(ctx.staff.term))])
+            out["admin"] = out["admin"].with_columns(employee_id=pl.lit(gone, pl.Int64))
+        return out
+
+
 class BadId(SnoopingAgent):
     """An id without a version."""
 

@@ -100,7 +100,15 @@ def check_pool() -> Iterator[Executor]:
 @pytest.mark.parametrize("sid", sorted(set(CATALOGUE) | set(registry())))
 def test_check_scenario_passes_for_every_registered_scenario(sid: str, tmp_path: Path, check_pool: Executor) -> None:
     results = check_scenario(sid, workdir=tmp_path, pool=check_pool)
-    assert {r.check for r in results} == {"interface", "determinism", "truth_complete", "exposure", "window", "incidents"}
+    assert {r.check for r in results} == {
+        "interface",
+        "determinism",
+        "truth_complete",
+        "exposure",
+        "window",
+        "incidents",
+        "employment",
+    }
 
 
 def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path, check_pool: Executor) -> None:
@@ -119,6 +127,7 @@ def test_check_scenario_passes_with_extortion_and_prevalence(tmp_path: Path, che
         ("StartsEarly", "window"),
         ("Nondeterministic", "determinism"),
         ("UnexposedPulls", "exposure"),
+        ("ActsAfterLeaving", "employment"),
         ("BadId", "interface"),
     ],
 )
@@ -339,6 +348,61 @@ def test_a_colleague_stays_employed_through_the_window() -> None:
             last = cfg.time.start + dt.timedelta(days=plan.end_day)
             gone = [c for c in plan.colleagues if term[c] is not None and term[c] < last]
             assert not gone, (sid, inc, gone, [term[c] for c in gone], last)
+
+
+def test_no_attack_row_falls_outside_its_accounts_employment(tmp_path: Path) -> None:
+    """No attack row on an account, or by an actor, from the day its holder is gone (or before the hire).
+
+    Benign employees have no rows from their last day on, so such a row is an exact rule that no scenario outside
+    the leavers declares. A non-leaver actor may leave during the window; blatant actors also come in on days off,
+    and did on the days after leaving. Here every non-leaver staff scenario at stealth 0 in a world where people
+    leave at 4.5 times a year, with at least one actor leaving during the window.
+    """
+    from breachbench.config import load_config
+    from breachbench.dataset import Dataset
+    from simulator.engine import generate
+
+    cfg = load_config(LADDER, ["world.attrition={default = 4.5}", "world.customers=3000", "traffic.daily_active_fraction=0.02"])
+    entries = []
+    for sid in sorted(registry()):
+        cls = load(sid)
+        if sid == "coupang-forged-token-v3" or cls.leaver:
+            continue
+        knobs: dict[str, Any] = {"stealth": 0.0, "start_offset": 1}
+        if "duration_days" in cls.Knobs.model_fields:
+            knobs["duration_days"] = 13
+        entries.append(
+            cfg.scenarios[0].model_copy(update={"id": sid, "label": sid, "knobs": knobs, "count": 1 if "admin" in sid else 3})
+        )
+    assert len(entries) >= 5
+    ds = Dataset.open(generate(cfg.sim().model_copy(update={"seed": 2, "scenarios": entries}), tmp_path / "ds", workers=1))
+    emp = pl.read_parquet(layout.world_glob(ds.root, "employees")).select("employee_id", "hire_date", "termination_date")
+    # the window's end from the phase layout ("name:first-end;..." in day indices): the truth's end is the last row
+    inc = ds.truth("incidents").with_columns(
+        _end=pl.lit(cfg.time.start)
+        + pl.duration(
+            days=pl.col("phases").str.extract_all(r"-(\d+)").list.eval(pl.element().str.slice(1).cast(pl.Int64)).list.max()
+        )
+    )
+    actors = inc.select("incident_id", "_end", pl.col("actors").alias("_actor")).explode("_actor")
+    left = actors.join(emp, left_on="_actor", right_on="employee_id").filter(pl.col("termination_date") < pl.col("_end"))
+    assert left.height, "no actor leaves during the window: the test would prove nothing"
+    mal = ds.truth("malicious_events")
+    for stream in ("admin", "auth"):
+        rows = (
+            ds.scan(stream)
+            .select("event_id", "ts", "employee_id")
+            .collect()
+            .join(mal.filter(pl.col("stream") == stream).select("event_id", "incident_id"), on="event_id")
+            .with_columns(_date=pl.col("ts").dt.convert_time_zone(ds.timezone).dt.date())
+            .join(actors.select("incident_id", "_actor"), on="incident_id")
+        )
+        assert rows.height
+        for who in ("employee_id", "_actor"):
+            gone = rows.join(emp, left_on=who, right_on="employee_id").filter(
+                (pl.col("_date") < pl.col("hire_date")) | (pl.col("_date") >= pl.col("termination_date"))
+            )
+            assert gone.is_empty(), (stream, who, gone.head(3))
 
 
 # ---- leakage and the stealth ladder -------------------------------------------------------------

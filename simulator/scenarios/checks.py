@@ -16,7 +16,10 @@ checks that:
   and its reads add up to the records the malicious rows read (bulk pulls: their row counts);
 * ``window``: no malicious event before the day the scenario says it starts, nor after its end;
 * ``incidents``: one incident per planned one, with its actors and phases, and every event's
-  phase among them.
+  phase among them;
+* ``employment``: every malicious row that carries an employee's account (admin rows, employee
+  logins) falls on a day its holder is employed, hired and not yet gone: benign accounts have no
+  rows outside their holder's employment, so such a row would be a rule no scenario declares.
 
 ``target`` is a registered id, ``"module:attr"``, or a class. Failures raise
 :class:`ScenarioCheckError` listing every failed check.
@@ -41,7 +44,7 @@ from simulator.config import SimConfig
 from simulator.plugins import CheckResult
 from simulator.scenarios import load, registry
 
-CHECKS = ("interface", "determinism", "truth_complete", "exposure", "window", "incidents")
+CHECKS = ("interface", "determinism", "truth_complete", "exposure", "window", "incidents", "employment")
 
 #: The check world: small, quick, faults off, enough staff for every role to have people.
 CHECK_WORLD: dict[str, Any] = {
@@ -126,6 +129,8 @@ def check_scenario(
             results.append(_window(cfg, cls, plans, truth["malicious_events"]))
         if "incidents" in checks:
             results.append(_incidents(cls, plans, truth))
+        if "employment" in checks:
+            results.append(_employment(cfg, staff["employees"], truth["malicious_events"], logs))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _finish(results, raise_on_failure)
@@ -306,6 +311,37 @@ def _incidents(cls: type, plans: list, truth: dict[str, pl.DataFrame]) -> CheckR
                 f"incident {row['incident_id']}: event phases {sorted(used - names)} are not in its phases {row['phases']!r}"
             )
     return CheckResult("incidents", not problems, "; ".join(problems))
+
+
+def _employment(cfg: SimConfig, employees: pl.DataFrame, events: pl.DataFrame, logs: dict[str, pl.DataFrame]) -> CheckResult:
+    problems = []
+    emp = employees.select("employee_id", "hire_date", "termination_date")
+    for stream, rows in logs.items():
+        if "employee_id" not in rows.columns:
+            continue
+        mine = (
+            rows.filter(pl.col("employee_id").is_not_null())
+            .join(events.filter(pl.col("stream") == stream).select("event_id", "incident_id"), on="event_id")
+            .with_columns(_day=pl.col("ts").dt.convert_time_zone(cfg.time.timezone).dt.date())
+            .join(emp, on="employee_id", how="left")
+        )
+        unknown = mine.filter(pl.col("hire_date").is_null())
+        outside = mine.filter(
+            (pl.col("_day") < pl.col("hire_date"))
+            | (pl.col("termination_date").is_not_null() & (pl.col("_day") >= pl.col("termination_date")))
+        )
+        if unknown.height:
+            problems.append(
+                f"{stream}: {unknown.height} malicious rows carry accounts no employee holds ({sorted(set(unknown['employee_id'].to_list()))[:5]})"
+            )
+        for key, g in outside.group_by("incident_id", "employee_id", maintain_order=True):
+            inc, who = key
+            r = g.row(0, named=True)
+            problems.append(
+                f"incident {inc}: {g.height} {stream} rows on employee {who}'s account outside their employment "
+                f"(hired {r['hire_date']}, gone {r['termination_date']}; first such row on {min(g['_day'].to_list())})"
+            )
+    return CheckResult("employment", not problems, "; ".join(problems))
 
 
 def scenario_ids() -> list[str]:

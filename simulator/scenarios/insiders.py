@@ -314,6 +314,10 @@ class StaffScenario:
     def _counts(self, ad: _ActorDay) -> _Counts | None:
         """How many single reads, pulls and reads done as routine queries the actor makes on the day (None: none)."""
         plan, act, sd, r, actor, s = ad.plan, ad.act, ad.sd, ad.r, ad.actor, ad.stealth
+        if not all(sd.employed(e) for e in (actor, plan.colleagues[ad.j]) if e >= 0):
+            # gone (a non-leaver may leave during the window): no benign account has a row from its holder's last
+            # day on, so nor does the attack's; an outsider's access to a taken-over account ends with it too
+            return None
         if not sd.works(actor) and not (act.days_off and r.random() < 1 - s):
             return None  # a day off (rota, weekend, holiday): only blatant actors come in
         _, p_first, p_end = next(p for p in plan.phases if p[1] <= ad.day_index < p[2])

@@ -18,6 +18,8 @@ attack rows, so it is bench side):
   customer signed up...) between attack rows and benign rows, against the distance between two
   benign halves;
 * **one-line separation**: the AUC of each feature alone (the best one-line shortcut on it);
+* **orphan groups**: attack rows in a comparability group (below) that no benign row has, such as
+  a staff account on a day its holder holds no role: an exact rule however few they are;
 * **adversarial validation**: a gradient-boosted classifier, cross-validated with folds grouped
   by entity, trained to tell attack rows (and entity-days with attack rows) from comparable
   benign ones, once on every feature and once with the declared signals' features removed.
@@ -131,7 +133,7 @@ class Finding:
     phase: str
     column: str
     feature: str
-    test: str  # unseen | shape | ks | sticky | single_auc
+    test: str  # unseen | shape | ks | sticky | single_auc | orphan
     attack: float
     benign: float
     threshold: float
@@ -153,6 +155,7 @@ class Finding:
             "ks": f"KS distance {self.attack:.2f} from benign (a random benign actor: {self.benign:.2f}; threshold {self.threshold:.2f})",
             "sticky": f"{self.attack:.0%} of attack {self.unit} above the p99 of benign {self.unit} of their group as busy ({self.benign:g} distinct at the attack's median)",
             "single_auc": f"alone separates attack {self.unit} with AUC {self.attack:.2f} (a random benign actor: {self.benign:.2f})",
+            "orphan": f"{self.attack:.2%} of attack {self.unit} fall in a group no benign row has (role that day and shift; auth event kind)",
         }[self.test]
         tag = "declared" if self.declared else "undeclared"
         return f"{where}{self.stream}.{self.column or '(rows)'} in phase {self.phase}, {self.feature} -> {what} ({tag})"
@@ -1073,6 +1076,20 @@ def _stats(
     return out
 
 
+def _orphans(att: pl.DataFrame, ben: pl.DataFrame, stream: str, phase: str) -> list[Finding]:
+    """Attack rows of a group (the role that day and shift; the auth event kind) that no benign row has: an exact rule,
+    however few they are, and no null draw to weigh it against (every benign row has a group with benign rows).
+
+    A staff account outside its holder's employment has no role that day (group ``none``), and benign accounts have
+    no rows then; such rows were one incident's in 240 once (a non-leaver who went on after leaving). The other
+    tests compare rows within a group, so they never saw them.
+    """
+    stray = att.join(ben.select("_group").unique(), on="_group", how="anti").height
+    if not stray:
+        return []
+    return [Finding(stream, phase, "", "group", "orphan", stray / att.height, 0.0, 0.0, att.height, True, False, "rows")]
+
+
 @dataclass(frozen=True)
 class _Case:
     """One unit kind (rows, entity-days or tokens) of one (stream, phase): its attack and benign units, features and declared sets."""
@@ -1295,6 +1312,7 @@ def audit_rows(
             if names is None:
                 raise AuditError(f"{scenario}: rows of phase {phase!r} but signals() declares only {sorted(declared)}")
             cols, aggs = _declared_sets(names, stream)
+            findings += _orphans(att_all.filter(pl.col("_phase") == phase), ben_all, stream, phase)
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))

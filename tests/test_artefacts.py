@@ -110,6 +110,27 @@ def test_fresh_ip_per_row_is_named(fresh_ip_cli: dict[str, Any]) -> None:
     assert any("admin.src_ip" in p and "distinct" in p for p in doc["problems"])
 
 
+def test_rows_outside_employment_are_an_orphan_group(tmp_path: Path) -> None:
+    """Attack rows on an account whose holder is gone fall in a group no benign row has (role ``none``), which the
+    audit names however few they are; the other tests compare rows within a group and never saw them."""
+    from breachbench.artefacts import _orphans
+    from breachbench.dataset import Dataset
+    from simulator.config import SimConfig
+    from simulator.engine import generate
+    from simulator.scenarios.checks import CHECK_WORLD
+
+    sys.path.insert(0, str(TESTS))
+    cfg = SimConfig.model_validate(CHECK_WORLD | {"scenarios": [{"id": "bad_scenarios:ActsAfterLeaving"}]})
+    rows = load_rows([Dataset.open(generate(cfg, tmp_path / "gone", workers=1))])["admin"]
+    att, ben = rows.filter(pl.col("_attack")), rows.filter(~pl.col("_attack"))
+    assert att["_group"].str.contains(":none/").all() and not ben["_group"].str.contains(":none/").any()
+    (f,) = _orphans(att, ben, "admin", "snooping")
+    assert f.undeclared and f.test == "orphan" and f.attack == 1.0
+    assert "no benign row has" in f.describe()
+    # and nothing when every attack row shares a group with benign rows
+    assert _orphans(ben.head(20), ben, "admin", "snooping") == []
+
+
 def test_reads_before_signup_fail_generation_naming_the_column(tmp_path: Path) -> None:
     """The engine, not the audit, guarantees that nobody reads a customer before signup."""
     from simulator.engine import generate

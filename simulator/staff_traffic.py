@@ -483,6 +483,8 @@ class StaffDay:
     staff: StaffContext
     work: WorkDay
     customers_signed_up: int  # customers who exist by the end of the day: ids [0, n)
+    #: contact tickets of the day's routine reads that late work moved to a night session (:func:`_late_work`)
+    late_tickets: frozenset[int] = frozenset()
 
     @property
     def off_day(self) -> bool:
@@ -581,9 +583,14 @@ class StaffDay:
         n = [opens[i] for i in order]
         total = reads + sum(n)
         starts = ticket_starts(self.cfg.root, self.day_index, np.full(total, employee), np.arange(total))
+        # the routine's last ticket, when late work moved it to a night session, is not there to go on with
+        last = ticket_numbers(starts[:reads], np.full(reads, employee))[-1:]
+        moved = (
+            bool(len(last)) and int(ticket_ids("contact", self.day_index, employee, last, self.cfg.root)[0]) in self.late_tickets
+        )
         at = reads
         for i, c in zip(order, n, strict=True):
-            if c and not own[i] and not starts[at]:
+            if c and (not own[i] or (moved and at == reads)) and not starts[at]:
                 later = np.flatnonzero(starts[at + 1 : at + c])
                 if len(later):
                     starts[at + 1 + later[0]] = False

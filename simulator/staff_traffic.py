@@ -584,10 +584,10 @@ class StaffDay:
         total = reads + sum(n)
         starts = ticket_starts(self.cfg.root, self.day_index, np.full(total, employee), np.arange(total))
         # the routine's last ticket, when late work moved it to a night session, is not there to go on with
-        last = ticket_numbers(starts[:reads], np.full(reads, employee))[-1:]
-        moved = (
-            bool(len(last)) and int(ticket_ids("contact", self.day_index, employee, last, self.cfg.root)[0]) in self.late_tickets
-        )
+        moved = False
+        if self.late_tickets and reads:  # late work moves a ticket of about one employee in a hundred a day
+            last = ticket_numbers(starts[:reads], np.full(reads, employee))[-1:]
+            moved = int(ticket_ids("contact", self.day_index, employee, last, self.cfg.root)[0]) in self.late_tickets
         at = reads
         for i, c in zip(order, n, strict=True):
             if c and (not own[i] or (moved and at == reads)) and not starts[at]:

@@ -38,6 +38,12 @@ from simulator.errors import BreachBenchError
 
 #: How often the bench looks at the reader's memory while it reads.
 WATCH_S = 0.05
+#: The first byte of the reader's answers: the alerts (Arrow IPC follows), too many alert rows, any other
+#: failure to read them (the text follows, UTF-8), and the one message a fresh reader sends when it is sealed.
+_OK, _ROWS, _READ, _READY = b"K", b"R", b"E", b"S"
+ANSWERS = (_OK, _ROWS, _READ, _READY)
+#: The most bytes of error text the bench takes from the reader.
+MAX_TEXT = 4096
 
 
 class UntrustedFileError(BreachBenchError, OSError):
@@ -116,9 +122,9 @@ def _serve(conn: Any, parent: int) -> None:
     """The reader's body: seal itself, then answer requests until the bench closes its end of the pipe.
 
     A request is a pickled ``(final, committed, scored, detector, buckets, max_rows, max_bytes)`` (see
-    :func:`parse`; ``max_bytes`` bounds the answer); the answer is
-    ``("ok", ipc)`` or ``("error", kind, text)`` with ``kind`` ``"rows"`` (too many alert rows) or
-    ``"read"`` (anything else).
+    :func:`parse`; ``max_bytes`` bounds the answer), which only the bench writes. The answer is plain
+    bytes, never a pickle, since the reader has parsed a detector's bytes by then: one byte of
+    :data:`ANSWERS` and its payload, the Arrow IPC of the alerts or the error's text in UTF-8.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bench's to handle; it ends the reader by closing the pipe
     sealing.die_with_parent(parent)
@@ -134,7 +140,7 @@ def _serve(conn: Any, parent: int) -> None:
     roots = sealing.readable_roots([*sealing.SYSTEM_READ, *_package_roots()], [])
     sealing.restrict(roots, [])
     sealing.deny_calls()
-    conn.send(("ready", os.getpid()))
+    conn.send_bytes(_READY)
     while True:
         try:
             final, committed, scored, detector, buckets, max_rows, max_bytes = pickle.loads(conn.recv_bytes())
@@ -150,15 +156,15 @@ def _serve(conn: Any, parent: int) -> None:
                 df.write_ipc(out)
             if text > max_bytes or out.tell() > max_bytes:
                 size = max(text, out.tell())
-                answer: tuple[Any, ...] = ("error", "read", f"the alerts take {size:,} bytes read, more than {max_bytes:,}")
+                answer = _READ + f"the alerts take {size:,} bytes read, more than {max_bytes:,}".encode()
             else:
-                answer = ("ok", out.getvalue())
+                answer = _OK + out.getvalue()
         except TooManyAlerts as exc:
-            answer = ("error", "rows", str(exc))
+            answer = _ROWS + str(exc).encode()[:MAX_TEXT]
         except BaseException as exc:  # a panic in polars is a BaseException; the bytes are untrusted
-            answer = ("error", "read", f"{type(exc).__name__}: {exc}")
+            answer = _READ + f"{type(exc).__name__}: {exc}".encode(errors="replace")[:MAX_TEXT]
         try:
-            conn.send(answer)
+            conn.send_bytes(answer)
         except (OSError, ValueError):
             return
 
@@ -186,7 +192,7 @@ class _Reader:
         proc.start()
         theirs.close()
         try:
-            ready = mine.poll(120) and mine.recv()[0] == "ready"
+            ready = mine.poll(120) and mine.recv_bytes(len(_READY)) == _READY
         except (EOFError, OSError):
             ready = False
         if not ready:
@@ -259,16 +265,19 @@ def read_alerts(
         if not _READER.alive():
             _READER.stop()
             _READER.start()
-        answer = _ask(request, memory_mb, timeout_s)
-    if answer[0] == "ok":
-        return pl.read_ipc(io.BytesIO(answer[1]))
-    if answer[1] == "rows":
-        raise TooManyAlerts(answer[2])
-    raise UntrustedFileError(answer[2])
+        kind, payload = _ask(request, memory_mb, timeout_s)
+    if kind == _OK:
+        return pl.read_ipc(io.BytesIO(payload))
+    text = payload[:MAX_TEXT].decode(errors="replace")
+    if kind == _ROWS:
+        raise TooManyAlerts(text)
+    raise UntrustedFileError(text)
 
 
-def _ask(request: bytes, memory_mb: int, timeout_s: float) -> tuple[Any, ...]:
-    """Send one request to the reader and wait for its answer under the limits (the caller holds the lock)."""
+def _ask(request: bytes, memory_mb: int, timeout_s: float) -> tuple[bytes, bytes]:
+    """Send one request to the reader and wait for its answer under the limits (the caller holds the lock):
+    (the answer's kind, its payload). The answer is read as bytes, at most what the request allows, and never
+    unpickled: the reader has parsed a detector's bytes, and a pickle from it could run code in the bench."""
     proc, conn = _READER.proc, _READER.conn
     # over what the reader holds as the read starts (its allocator may keep memory of an earlier, larger read)
     limit = _rss(proc.pid) + memory_mb * 2**20
@@ -287,12 +296,14 @@ def _ask(request: bytes, memory_mb: int, timeout_s: float) -> tuple[Any, ...]:
                 why = f"reading them took more than {timeout_s:g} s, the detector's time limit"
                 break
         else:
-            answer: tuple[Any, ...] = conn.recv()
-            return answer
+            answer = conn.recv_bytes(memory_mb * 2**20 + 1)  # the reader bounds its answer by the same
+            if answer[:1] in (_OK, _ROWS, _READ):
+                return answer[:1], answer[1:]
+            why = "the bench's alerts reader sent an answer that is not one"
     except (EOFError, OSError) as exc:
         why = f"the bench's alerts reader died on them ({type(exc).__name__})"
     except BaseException:  # Ctrl-C while it reads: its answer would be the next request's
         _READER.stop()
         raise
     _READER.stop()  # killed, dead or unknown: the next read starts a fresh one
-    return ("error", "read", why)
+    return _READ, (why or "").encode()

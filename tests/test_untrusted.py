@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import os
 from pathlib import Path
 
 import bad_detectors
@@ -95,3 +97,61 @@ def test_an_error_quoting_the_alerts_is_one_printable_line(tiny_dataset: Path) -
     r = run_isolated("bad_detectors:InjectsLines", tiny_dataset, timeout_s=120, memory_mb=1024)
     assert r.status == "ERROR" and "unexpected column" in (r.error or ""), (r.status, r.error)
     assert "\n" not in r.error and "\x1b" not in r.error and "Injected heading" in r.error
+
+
+class _Planted:
+    """Unpickled, it creates a file: what a reader that a crafted file took over could send the bench."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Path.touch, (self.marker,))
+
+
+class _StandIn:
+    """A reader process as the bench sees one: alive, with a pid whose memory it can look up (this process)."""
+
+    pid = os.getpid()
+
+    def is_alive(self) -> bool:
+        return True
+
+    def kill(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("answer", ["pickle", "huge", "unknown"])
+def test_the_bench_takes_the_readers_answer_as_bytes_and_never_unpickles_it(
+    answer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader has parsed a detector's bytes: its answer is bytes of a known form, bounded, or an error."""
+    import multiprocessing
+    import pickle
+    import threading
+
+    marker = tmp_path / "ran-in-the-bench"
+    ours, theirs = multiprocessing.Pipe()
+    payload = {
+        "pickle": pickle.dumps(("ok", _Planted(marker))),
+        "huge": untrusted.ANSWERS[0] + b"\0" * (2 * 2**20),  # more than the 1 MiB the request allows
+        "unknown": b"Z" + _bytes(_alerts(3)),
+    }[answer]
+
+    def reply() -> None:
+        theirs.recv_bytes()
+        with contextlib.suppress(OSError):  # the bench stops reading past what it allows
+            theirs.send_bytes(payload)
+
+    monkeypatch.setattr(untrusted._READER, "proc", _StandIn())
+    monkeypatch.setattr(untrusted._READER, "conn", ours)
+    t = threading.Thread(target=reply)
+    t.start()
+    with pytest.raises(untrusted.UntrustedFileError, match="reader"):
+        untrusted.read_alerts(_bytes(_alerts(3)), {}, [DAY], "probe", buckets=1, max_rows=10, memory_mb=1, timeout_s=30)
+    t.join(10)
+    assert not marker.exists()
+    assert untrusted._READER.proc is None  # a reader that answered so is not asked again

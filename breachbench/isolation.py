@@ -53,6 +53,7 @@ from breachbench.untrusted import UntrustedFileError
 from detectors.contract import empty_alerts
 from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
+from simulator.schema import WORLD_TABLES
 
 #: A slot may keep at most this many files in its work folders (a plugin that makes millions of empty files
 #: exhausts the file system's inodes without using bytes).
@@ -445,6 +446,14 @@ def _enter(work: Path) -> None:
     tempfile.tempdir = None
 
 
+def _world_read(value: Any) -> list[str] | None:
+    """The world tables a slot says its detector read (the detector could write anything there, which changes
+    nothing but its own row's note): the known table names in it, or None."""
+    if not isinstance(value, list):
+        return None
+    return sorted({t for t in value if isinstance(t, str) and t in WORLD_TABLES})
+
+
 def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any]:
     """In the child: one dataset of the slot; the status to write (alerts written first)."""
     try:
@@ -461,6 +470,7 @@ def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any
             "fit_s": run.fit_s,
             "score_s": run.score_s,
             "events": run.events,
+            "world_read": run.world_read,
         }
     except MemoryError:
         return {"status": Status.OOM, "error": "MemoryError in the detector's process"}
@@ -1093,6 +1103,7 @@ def _read_child(
         run.error = None if run.error is None else detector_text(run.error)
         run.version = None if run.version is None else detector_text(run.version, 200)
         run.fit_s, run.score_s = _seconds(meta, "fit_s"), _seconds(meta, "score_s")
+        run.world_read = _world_read(meta.get("world_read"))
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return

@@ -23,6 +23,7 @@ import polars as pl
 from breachbench.dataset import Dataset
 from detectors.contract import ALERTS, empty_alerts, validate_alerts
 from detectors.registry import DetectorLoadError, load, registry
+from detectors.view import WORLD_READ
 
 ORACLE = "oracle"
 
@@ -69,6 +70,7 @@ class DetectorRun:
     events: int = 0
     peak_mb: float | None = None
     note: str | None = None  # e.g. the kernel did not restrict the sealed process's file access
+    world_read: list[str] | None = None  # the world tables it read (fit and every bucket); None when unknown
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
 
 
@@ -188,6 +190,7 @@ def run_detector(
         cls = load(detector_id)
         det = copy.deepcopy(prototype) if prototype is not None else cls()
         run.version = str(getattr(det, "version", getattr(cls, "__version__", "")) or "") or None
+        WORLD_READ.clear()
         t = time.perf_counter()
         det.fit(ds.view(ds.warmup[-1], None))
         run.fit_s = time.perf_counter() - t
@@ -204,6 +207,7 @@ def run_detector(
             if on_bucket:
                 on_bucket()
         run.alerts = pl.concat(parts) if parts else empty_alerts()
+        run.world_read = sorted(WORLD_READ)
         run.events = ds.event_count(ds.scored)
         run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
     except DetectorLoadError as exc:

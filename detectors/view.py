@@ -19,6 +19,11 @@ from simulator import layout
 from simulator.schema import LOG_STREAMS, WORLD_TABLES
 from simulator.zones import zone_country
 
+#: The world tables read through any view of this process since the bench last cleared it
+#: (:func:`breachbench.runner.run_detector` does, per dataset): in a sealed slot, the slot's own, which
+#: says which tables a detector needed on a dataset that lacks some (``breachbench run DATASET``).
+WORLD_READ: set[str] = set()
+
 
 class View:
     """Read-only access to the visible part of a dataset.
@@ -104,6 +109,7 @@ class View:
         """A world table as known at the end of the latest visible bucket."""
         if table not in self._world:
             raise KeyError(f"unknown world table {table!r}; available: {', '.join(self._world)}")
+        WORLD_READ.add(table)
         files = self._world[table]
         df = pl.read_parquet(files) if files else pl.DataFrame(schema=WORLD_TABLES[table])
         return as_of(table, df, self.buckets[-1], self.timezone)

@@ -906,3 +906,28 @@ class ThreadBomb(UnissuedTokenRule):
         for _ in range(5_000):  # twice the limit: enough to pass it, harmless where it is not enforced
             threading.Thread(target=stop.wait, daemon=True).start()
         return super().fit(view)
+
+
+#: Where :class:`ActsWhenUnsealed` leaves its mark (an environment variable, which an unsealed child inherits).
+UNSEALED_MARK = "BB_TEST_UNSEALED_MARK"
+
+
+class ActsWhenUnsealed(UnissuedTokenRule):
+    """Reads a world table and behaves while sealed; run anywhere else (a process without the bench's call filter), it
+    leaves a file where :data:`UNSEALED_MARK` says, as a plugin would copy the truth out or write into the dataset."""
+
+    def _act(self, view) -> None:
+        view.world("employees")
+        status = Path("/proc/self/status").read_text()
+        sealed = any(line.split(":")[0] == "Seccomp" and line.split(":")[1].strip() != "0" for line in status.splitlines())
+        mark = os.environ.get(UNSEALED_MARK)
+        if not sealed and mark:
+            Path(mark).write_text(f"ran unsealed in {os.getpid()}")
+
+    def fit(self, view):
+        self._act(view)
+        return super().fit(view)
+
+    def score(self, view):
+        self._act(view)
+        return super().score(view)

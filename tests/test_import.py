@@ -229,6 +229,26 @@ def test_run_on_an_imported_dataset_without_labels(tiny_dataset: Path, tmp_path:
     assert all(str(d) in top for d in ds.scored) and "## null" in top and "No alerts." in top
 
 
+def test_run_on_a_dataset_lacking_world_tables_never_runs_a_detector_outside_its_seal(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which missing world tables a detector read is noted in its sealed process: a red-team plugin, run a second time
+    unsealed to find them, copied the truth out, wrote into the dataset and ran code in the bench."""
+    import bad_detectors
+
+    from breachbench.interop.dataset_run import run_dataset
+
+    _own_csv(tiny_dataset, tmp_path / "crm.csv")
+    (tmp_path / "m.toml").write_text(CSV_MAPPING)
+    import_logs(tmp_path / "m.toml", tmp_path / "ds", [tmp_path / "crm.csv"])  # admin rows alone: no world tables
+    mark = tmp_path / "unsealed"
+    monkeypatch.setenv(bad_detectors.UNSEALED_MARK, str(mark))
+    res = run_dataset(tmp_path / "ds", tmp_path / "run", detectors=["bad_detectors:ActsWhenUnsealed"], log=lambda *a: None)
+    assert "employees" in res["world_tables_absent"]
+    assert res["rows"][0]["status"] == "OK (needs world tables: employees; saw them empty)"
+    assert not mark.exists(), mark.read_text()
+
+
 def test_run_on_a_labelled_dataset_scores(parquet_roundtrip: Path, tmp_path: Path) -> None:
     from breachbench.interop.dataset_run import run_dataset
 

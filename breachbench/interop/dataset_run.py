@@ -1,9 +1,9 @@
 """``breachbench run DATASET``: every detector on one dataset folder (an imported one, say), labels or not.
 
-Each detector runs in its own process under the default limits (``[detection]`` of the bench
-config), as in a suite. When the dataset lacks world tables, a second child process fits each
-detector and scores one bucket with a view that notes the world tables it reads, and the
-detector's status names the missing ones it needed. Writes ``alerts/<detector>.parquet``, ``top-alerts.md`` (each
+Each detector runs in its own sealed process under the default limits (``[detection]`` of the bench
+config), as in a suite. When the dataset lacks world tables, the detector's status names the
+missing ones it read (its views note every world table read in that process: :data:`detectors.view.WORLD_READ`);
+the detector never runs outside its seal. Writes ``alerts/<detector>.parquet``, ``top-alerts.md`` (each
 detector's top ``budget`` alerts of every scored day) and ``results.json``; with labels
 (``truth/``) each detector is also scored.
 """
@@ -33,49 +33,6 @@ def has_labels(ds: Dataset) -> bool:
 def missing_world(ds: Dataset) -> list[str]:
     """World tables the dataset lacks (detectors that read one see it empty)."""
     return [t for t in WORLD_TABLES if not layout.world_glob(ds.root, t)]
-
-
-def _probe_world(detector_id: str, root: str, q: Any) -> None:
-    """Child process: fit the detector and score the first scored bucket, noting the world tables it reads."""
-    from detectors.registry import load
-    from detectors.view import View
-
-    read: set[str] = set()
-
-    class Probe(View):
-        def world(self, table: str) -> pl.DataFrame:
-            read.add(table)
-            return super().world(table)
-
-    try:
-        ds = Dataset.open(root)
-        det = load(detector_id)()
-        det.fit(Probe.open(ds.root, ds.warmup[-1]))
-        det.score(Probe.open(ds.root, ds.scored[0], ds.scored[0]))
-    except Exception:  # the real run reports the detector's faults; here only reads count
-        pass
-    q.put(sorted(read))
-
-
-def world_tables_read(detector_id: str, root: Path, timeout_s: float = 120.0) -> list[str] | None:
-    """World tables a detector reads on this dataset (fit and first scored bucket), found in a child
-    process (the detector is untrusted code); None when the probe did not finish in time."""
-    import multiprocessing
-    import queue
-
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_probe_world, args=(detector_id, str(root), q), daemon=True)
-    p.start()
-    try:
-        return q.get(timeout=timeout_s)
-    except queue.Empty:
-        return None
-    finally:
-        p.join(5)
-        if p.is_alive():
-            p.kill()
-            p.join()
 
 
 def top_alerts_markdown(alerts: dict[str, pl.DataFrame], days: list[Any], budget: int, title: str) -> str:
@@ -119,8 +76,7 @@ def run_dataset(
         alerts[det] = run.alerts
         row: dict[str, Any] = {"detector": det, "status": run.status, "error": run.error, "alerts": run.alerts.height}
         if absent and run.status == "OK":  # say which detectors wanted a table this dataset lacks
-            reads = world_tables_read(det, ds.root)
-            row["world_tables_missing"] = sorted(set(reads or []) & set(absent))
+            row["world_tables_missing"] = sorted(set(run.world_read or []) & set(absent))
             if row["world_tables_missing"]:
                 row["status"] = f"OK (needs world tables: {', '.join(row['world_tables_missing'])}; saw them empty)"
         if truth is not None and run.status == "OK":

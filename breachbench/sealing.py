@@ -223,6 +223,19 @@ _SOCKET_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (41, 425, 426, 427), "aar
 _WATCH_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (253, 254, 294, 300, 301), "aarch64": (26, 27, 262, 263)}
 #: ``ioctl`` requests that set a file's attribute flags (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
 _SET_FLAGS = (0x40086602, 0x401C5820)
+#: Per architecture: System V shared memory, semaphores and message queues, and POSIX message queues. Neither Landlock
+#: nor the slot's memory watch covers them: a red-team plugin under a 512 MiB limit held 2 GiB of shared memory with a
+#: resident size of 52 MB, and its segments outlived the slot and the run; a queue is also a channel between slots and
+#: between runs. A detector needs none (Python's and joblib's locks are POSIX semaphores, files Landlock governs).
+_IPC_CALLS: dict[str, tuple[int, ...]] = {
+    "x86_64": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 240, 241, 242, 243, 244, 245),
+    "aarch64": tuple(range(180, 198)),
+}
+#: Per architecture: ``fcntl``, refused for two commands only, F_SETLEASE and F_NOTIFY. A lease on a view's log file (a
+#: hard link of the dataset's, which a root bench's slot owns) told the detector whenever another process opened that
+#: file, as the refused watches would, and held every such open for up to 45 s: another worker's detectors waited.
+_FCNTL: dict[str, int] = {"x86_64": 72, "aarch64": 25}
+_FCNTL_REFUSED = (1024, 1026)
 
 
 class _SockFilter(ctypes.Structure):
@@ -235,7 +248,8 @@ class _SockFprog(ctypes.Structure):
 
 def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
-    socket and every file watch (:data:`_WATCH_CALLS`); None when done, else why not.
+    socket, every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), and System V
+    and POSIX message queue IPC (:data:`_IPC_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
@@ -252,7 +266,8 @@ def deny_calls() -> str | None:
     if spec is None:
         return f"no seccomp filter for {platform.machine()}: file metadata changes and sockets not refused"
     arch, calls, ioctl = spec
-    calls = calls + _SOCKET_CALLS[platform.machine()] + _WATCH_CALLS[platform.machine()]
+    machine = platform.machine()
+    calls = calls + _SOCKET_CALLS[machine] + _WATCH_CALLS[machine] + _IPC_CALLS[machine]
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
     prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused
@@ -260,9 +275,12 @@ def deny_calls() -> str | None:
         prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, deny)]  # x32 numbers
     for nr in calls:
         prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, deny)]
-    prog += [(_JEQ_K, 0, 2 * len(_SET_FLAGS) + 1, ioctl), (_LD_ABS_W, 0, 0, 24)]  # ioctl: its request (low half)
-    for req in _SET_FLAGS:
-        prog += [(_JEQ_K, 0, 1, req), (_RET_K, 0, 0, deny)]
+    # ioctl and fcntl: refused for some requests (the low half of the second argument) only
+    for nr, refused in ((ioctl, _SET_FLAGS), (_FCNTL[machine], _FCNTL_REFUSED)):
+        prog += [(_JEQ_K, 0, 2 * len(refused) + 2, nr), (_LD_ABS_W, 0, 0, 24)]
+        for req in refused:
+            prog += [(_JEQ_K, 0, 1, req), (_RET_K, 0, 0, deny)]
+        prog += [(_RET_K, 0, 0, _RET_ALLOW)]
     prog += [(_RET_K, 0, 0, _RET_ALLOW)]
     filters = (_SockFilter * len(prog))(*(_SockFilter(*f) for f in prog))
     fprog = _SockFprog(len(prog), filters)

@@ -170,6 +170,15 @@ def test_a_slot_cannot_watch_files(tiny_dataset: Path) -> None:
     assert set(r.alerts["entity_id"]) == {"watch:"}
 
 
+def test_a_slot_cannot_share_memory_queue_messages_or_lease_files(tiny_dataset: Path) -> None:
+    """System V and POSIX message queue IPC, file leases and directory notices: the seccomp filter refuses them (a
+    red-team plugin held 2 GiB of shared memory under a 512 MiB limit, and stalled other processes' opens with a lease);
+    fcntl's other commands still work."""
+    r = run_isolated("bad_detectors:SharesMemory", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", r.error
+    assert set(r.alerts["entity_id"]) == {"ipc:fcntl"}
+
+
 def test_a_thread_bomb_ends_its_slot(tiny_dataset: Path) -> None:
     """Threads are counted over the slot's tree with its memory: past MAX_TASKS the slot ends with an ERROR row that says so."""
     from breachbench.isolation import MAX_TASKS

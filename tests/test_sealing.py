@@ -795,6 +795,15 @@ def test_a_slot_sees_nothing_ahead_of_the_bucket_it_scores(tiny_dataset: Path, t
     assert all(w in reasons for w in ("date=", "listed logs/", "termination of", "revoked", "created")), reasons[:300]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the bench's folders are hidden from stat in a mount namespace, which needs root")
+def test_a_slot_cannot_stat_the_buckets_still_ahead(tiny_dataset: Path) -> None:
+    """The buckets not shown yet wait beside the view; Landlock refuses opening them, not looking them up by name, and
+    their sizes tell the volume to come: the slot's mount namespace covers them."""
+    r = run_isolated("bad_detectors:StatsAhead", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK", r.error
+    assert set(r.alerts["entity_id"]) == {"staged:0"}, r.alerts["entity_id"].to_list()
+
+
 def test_alerts_count_as_handed_over_bucket_by_bucket(tiny_dataset: Path) -> None:
     """A slot's final alerts file cannot add to buckets it scored before: each bucket's alerts are those the child
     handed over before the next bucket was shown (the last bucket's come from the final file)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -148,3 +148,40 @@ def remove_tree(top: Path | str) -> bool:
     with contextlib.suppress(OSError):
         os.rmdir(top)
     return not os.path.lexists(top)
+
+
+def _remove_quietly(top: str) -> None:
+    """:func:`remove_tree` three times (a child of a slot that is still dying may add a file while the tree goes),
+    ignoring Ctrl-C: the bench that started this waits for it on its way out."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for _ in range(3):
+        if remove_tree(top):
+            return
+
+
+def remove_later(top: Path | str) -> Callable[[], None]:
+    """Start removing ``top`` (as :func:`remove_tree`) in a process of its own; returns what waits until it is gone.
+
+    The spent slot folders of a run are tens of thousands of files, about ten seconds of the kernel's time
+    to remove on this project's 2-core machine: done beside the report, not before it. Should the
+    process not start, the tree is removed here and now.
+    """
+    import multiprocessing
+
+    try:
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_remove_quietly, args=(os.fspath(top),), name="breachbench-remove", daemon=False
+        )
+        proc.start()
+    except OSError:
+        _remove_quietly(os.fspath(top))
+        return lambda: None
+
+    def wait() -> None:
+        proc.join()
+        if os.path.lexists(top):  # the process died (killed): what is left goes here
+            _remove_quietly(os.fspath(top))
+
+    return wait

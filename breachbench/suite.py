@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breachbench import sealing
+from breachbench import fstree
 from breachbench.chance import chance_draws_by_kind, chance_lines
 from breachbench.config import BenchConfig, ConfigError
 from breachbench.dataset import Dataset
@@ -486,6 +486,7 @@ class _Run:
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
     leak_now: dict[str, Any] | None = None  # its result, taken before the pool shuts down
     spent: Path | None = None  # where finished slots' folders wait to be removed together (isolation.set_aside)
+    spent_gone: Callable[[], None] = lambda: None  # waits until the spent folder, removed beside the report, is gone
     feats_ahead: dict[str, Any] = field(default_factory=dict)  # dataset label -> its shared feature tables (a future)
     kept: frozenset[str] = frozenset()  # the reused detectors' alerts files (relative to out), which stay where they are
 
@@ -817,17 +818,20 @@ def run_suite(
     # (_report), so a crash or an interrupt keeps them; reused alerts stay where they are (verified above)
     run.kept = frozenset(run.rel(d, p) for d in reused for p in tests)
     begin_run_outputs(out, keep=run.kept)
-    with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
-        run.truths, run.chance = _truths_and_chance(cfg, tests, datasets, workers)
-        if reused:
-            log(
-                f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
+    try:
+        with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
+            run.truths, run.chance = _truths_and_chance(cfg, tests, datasets, workers)
+            if reused:
+                log(
+                    f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"
+                )
+            run.bars = _Bars.start(
+                progress, len(ids) * sum(len(datasets[p.label].scored) for p in tests), (len(ids) + 1) * len(tests)
             )
-        run.bars = _Bars.start(
-            progress, len(ids) * sum(len(datasets[p.label].scored) for p in tests), (len(ids) + 1) * len(tests)
-        )
-        rows = _detect(run, ids, reused, workers, log)
-    return _report(run, rows, log)
+            rows = _detect(run, ids, reused, workers, log)
+        return _report(run, rows, log)
+    finally:
+        run.spent_gone()  # the finished slots' folders, removed beside the report
 
 
 def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log: Callable[..., None]) -> list[dict[str, Any]]:
@@ -867,7 +871,7 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-        sealing.unseal(sealing.SealedSlot(run.spent))
+        run.spent_gone = fstree.remove_later(run.spent)  # seconds of the kernel's time: beside the report
     return rows
 
 

@@ -405,6 +405,35 @@ def test_remove_tree_takes_any_depth_and_never_follows_links(tmp_path: Path) -> 
     assert fstree.remove_tree(top)  # gone already: nothing to do
 
 
+@pytest.mark.parametrize("killed", [False, True])
+def test_remove_later_takes_the_tree_in_another_process_and_what_is_left_on_the_wait(tmp_path: Path, killed: bool) -> None:
+    """A run's spent slot folders go in a process of their own beside the report; the wait leaves nothing, even when
+    that process was killed before it began, and a link out keeps what it points to."""
+    import multiprocessing
+
+    from breachbench import fstree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("bench file")
+    top = tmp_path / "spent"
+    for i in range(20):
+        d = top / f"slot-{i}" / "view"
+        d.mkdir(parents=True)
+        for j in range(50):
+            (d / f"f{j}").write_text("x")
+        (d / "out").symlink_to(outside)
+        d.chmod(0o500)
+    wait = fstree.remove_later(top)
+    (proc,) = [c for c in multiprocessing.active_children() if c.name == "breachbench-remove"]
+    assert proc.pid != os.getpid()
+    if killed:
+        proc.kill()
+    wait()
+    assert not top.exists() and not proc.is_alive()
+    assert (outside / "keep").read_text() == "bench file"
+
+
 def test_sys_exit_in_process_is_an_error_row(tiny_ds) -> None:
     r = run_detector("bad_detectors:Exits", tiny_ds)
     assert r.status == "ERROR" and "SystemExit" in r.error

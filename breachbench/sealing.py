@@ -226,10 +226,12 @@ _SET_FLAGS = (0x40086602, 0x401C5820)
 #: Per architecture: System V shared memory, semaphores and message queues, and POSIX message queues. Neither Landlock
 #: nor the slot's memory watch covers them: a red-team plugin under a 512 MiB limit held 2 GiB of shared memory with a
 #: resident size of 52 MB, and its segments outlived the slot and the run; a queue is also a channel between slots and
-#: between runs. A detector needs none (Python's and joblib's locks are POSIX semaphores, files Landlock governs).
+#: between runs. The kernel's key rings too (``add_key``, ``request_key``, ``keyctl``): the user's ring is shared by
+#: every process of the bench's user and outlives the slot, and a slot could read what other software keeps there.
+#: A detector needs none (Python's and joblib's locks are POSIX semaphores, files Landlock governs).
 _IPC_CALLS: dict[str, tuple[int, ...]] = {
-    "x86_64": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 240, 241, 242, 243, 244, 245),
-    "aarch64": tuple(range(180, 198)),
+    "x86_64": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 240, 241, 242, 243, 244, 245, 248, 249, 250),
+    "aarch64": (*range(180, 198), 217, 218, 219),
 }
 #: Per architecture: ``fcntl``, refused for two commands only, F_SETLEASE and F_NOTIFY. A lease on a view's log file (a
 #: hard link of the dataset's, which a root bench's slot owns) told the detector whenever another process opened that
@@ -248,8 +250,8 @@ class _SockFprog(ctypes.Structure):
 
 def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
-    socket, every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), and System V
-    and POSIX message queue IPC (:data:`_IPC_CALLS`); None when done, else why not.
+    socket, every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), System V
+    and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed

@@ -171,7 +171,7 @@ def test_a_slot_cannot_watch_files(tiny_dataset: Path) -> None:
 
 
 def test_a_slot_cannot_share_memory_queue_messages_or_lease_files(tiny_dataset: Path) -> None:
-    """System V and POSIX message queue IPC, file leases and directory notices: the seccomp filter refuses them (a
+    """System V and POSIX message queue IPC, key rings, file leases and directory notices: the seccomp filter refuses them (a
     red-team plugin held 2 GiB of shared memory under a 512 MiB limit, and stalled other processes' opens with a lease);
     fcntl's other commands still work."""
     r = run_isolated("bad_detectors:SharesMemory", tiny_dataset, timeout_s=120, memory_mb=1024)

@@ -150,15 +150,20 @@ def remove_tree(top: Path | str) -> bool:
     return not os.path.lexists(top)
 
 
-def _remove_quietly(top: str) -> None:
-    """:func:`remove_tree` three times (a child of a slot that is still dying may add a file while the tree goes),
-    ignoring Ctrl-C: the bench that started this waits for it on its way out."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _remove(top: str) -> None:
+    """:func:`remove_tree` up to three times (a child of a slot that is still dying may add a file while the tree goes)."""
     for _ in range(3):
         if remove_tree(top):
             return
+
+
+def _remove_quietly(top: str) -> None:
+    """The removing process's body: :func:`_remove`, ignoring Ctrl-C (the bench that started it waits for it on its way
+    out)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _remove(top)
 
 
 def remove_later(top: Path | str) -> Callable[[], None]:
@@ -175,13 +180,13 @@ def remove_later(top: Path | str) -> Callable[[], None]:
             target=_remove_quietly, args=(os.fspath(top),), name="breachbench-remove", daemon=False
         )
         proc.start()
-    except OSError:
-        _remove_quietly(os.fspath(top))
+    except Exception:  # no process (out of them, or a main module that cannot be spawned): remove it here
+        _remove(os.fspath(top))
         return lambda: None
 
     def wait() -> None:
         proc.join()
         if os.path.lexists(top):  # the process died (killed): what is left goes here
-            _remove_quietly(os.fspath(top))
+            _remove(os.fspath(top))
 
     return wait

@@ -405,11 +405,15 @@ def test_remove_tree_takes_any_depth_and_never_follows_links(tmp_path: Path) -> 
     assert fstree.remove_tree(top)  # gone already: nothing to do
 
 
-@pytest.mark.parametrize("killed", [False, True])
-def test_remove_later_takes_the_tree_in_another_process_and_what_is_left_on_the_wait(tmp_path: Path, killed: bool) -> None:
+@pytest.mark.parametrize("how", ["beside", "killed", "no-process"])
+def test_remove_later_takes_the_tree_in_another_process_and_what_is_left_on_the_wait(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run's spent slot folders go in a process of their own beside the report; the wait leaves nothing, even when
-    that process was killed before it began, and a link out keeps what it points to."""
+    that process was killed before it began or never started (then here, Ctrl-C still the bench's), and a link out
+    keeps what it points to."""
     import multiprocessing
+    import signal
 
     from breachbench import fstree
 
@@ -424,13 +428,23 @@ def test_remove_later_takes_the_tree_in_another_process_and_what_is_left_on_the_
             (d / f"f{j}").write_text("x")
         (d / "out").symlink_to(outside)
         d.chmod(0o500)
-    wait = fstree.remove_later(top)
-    (proc,) = [c for c in multiprocessing.active_children() if c.name == "breachbench-remove"]
-    assert proc.pid != os.getpid()
-    if killed:
-        proc.kill()
-    wait()
-    assert not top.exists() and not proc.is_alive()
+    if how == "no-process":
+
+        def refuse(self: object) -> None:
+            raise OSError("no process")
+
+        monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", refuse)
+        handler = signal.getsignal(signal.SIGINT)
+        fstree.remove_later(top)()
+        assert not top.exists() and signal.getsignal(signal.SIGINT) == handler
+    else:
+        wait = fstree.remove_later(top)
+        (proc,) = [c for c in multiprocessing.active_children() if c.name == "breachbench-remove"]
+        assert proc.pid != os.getpid()
+        if how == "killed":
+            proc.kill()
+        wait()
+        assert not top.exists() and not proc.is_alive()
     assert (outside / "keep").read_text() == "bench file"
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import multiprocessing
@@ -43,7 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import polars as pl
 
@@ -543,6 +544,25 @@ def run_isolated(
     )[0]
 
 
+#: One sealed slot at a time in a process. The bench is its slot's subreaper and takes every new child of its own
+#: process for an orphan of that slot, to count and kill: two slots in one process (threads of a Dask worker started
+#: with ``--nthreads`` above 1) would count and kill each other's processes (a red-team plugin that finished at once
+#: killed the honest slot beside it, reported OOM).
+_ONE_SLOT = threading.Lock()
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_slot_at_a_time(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _ONE_SLOT:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_slot_at_a_time
 def run_isolated_many(
     detector_id: str,
     dataset_roots: list[Path],

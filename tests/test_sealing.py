@@ -179,6 +179,19 @@ def test_a_slot_cannot_share_memory_queue_messages_or_lease_files(tiny_dataset: 
     assert set(r.alerts["entity_id"]) == {"ipc:fcntl"}
 
 
+def test_two_slots_started_from_threads_of_one_process_do_not_kill_each_other(tiny_dataset: Path) -> None:
+    """The bench takes every new child of its process for one of its slot's: slots from two threads of one process (a
+    Dask worker with several threads) take turns, so one that ends at once kills nothing of the other's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as ex:
+        quick = ex.submit(run_isolated, "null", tiny_dataset, timeout_s=120, memory_mb=1024)
+        time.sleep(0.2)  # the quick slot has begun; the slow one starts its child while it runs, and outlives it
+        slow = ex.submit(run_isolated, "bad_detectors:Slow", tiny_dataset, timeout_s=120, memory_mb=1024)
+        runs = slow.result(), quick.result()
+    assert [r.status for r in runs] == ["OK", "OK"], [(r.status, r.error) for r in runs]
+
+
 def test_a_thread_bomb_ends_its_slot(tiny_dataset: Path) -> None:
     """Threads are counted over the slot's tree with its memory: past MAX_TASKS the slot ends with an ERROR row that says so."""
     from breachbench.isolation import MAX_TASKS

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -340,13 +340,21 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     sealing.die_with_parent(plan.parent)
     _detach_stdio()
     _close_inherited(set(_PIPES or ()))
-    hidden = sealing.hide(plan.hidden)  # before the capabilities go: it mounts
+    # before the capabilities go: it mounts. The temp folder, where every slot's folder lies, is covered but for this
+    # slot's own and what the child may read there
+    temp = Path(plan.scratch).parent
+    hidden = sealing.hide(plan.hidden, temp=str(temp), keep=[plan.scratch, *plan.read])
     sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
-    note = sealing.restrict([Path(p) for p in plan.read] + [s.view for s in slots] + tune_views, [s.work for s in slots])
+    # under the temp folder's cover, the folders that hold what it may read there are the cover's own, new to the
+    # import system's caches, which list them: readable, with nothing in them but those entries
+    skeleton = [Path(d) for d in _covered_parents(plan.read, temp)] if hidden is None else []
+    note = sealing.restrict(
+        [Path(p) for p in plan.read] + skeleton + [s.view for s in slots] + tune_views, [s.work for s in slots]
+    )
     # Landlock does not cover chmod, chown, utime or attributes (the views' hard links would let them reach the bench's
     # files), nor UDP or Unix sockets
     note = "; ".join(n for n in (note, sealing.deny_calls()) if n) or None
@@ -381,6 +389,18 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
         part.replace(slot.work / "meta.json")
         if _PIPES:
             _signal(_PIPES[0])
+
+
+def _covered_parents(read: Iterable[str], temp: Path) -> list[str]:
+    """The folders between ``temp`` (not itself) and each path of ``read`` below it (:func:`sealing.hide`'s ``temp``)."""
+    root = os.path.realpath(temp)
+    out: set[str] = set()
+    for p in read:
+        d = os.path.dirname(os.path.realpath(p))
+        while d.startswith(root + "/") and d not in out:
+            out.add(d)
+            d = os.path.dirname(d)
+    return sorted(out)
 
 
 def _close_inherited(keep: set[int]) -> None:
@@ -634,7 +654,8 @@ def run_isolated_many(
         guarded += tuning
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
-        read = _readable(detector_id, [*guarded, top])
+        # never another slot's folder (a plugin's import path may hold the temp folder, which grants its entries)
+        read = _readable(detector_id, [*guarded, top, *top.parent.glob("bb-det-*")])
         plan = _Slot(
             detector_id,
             proto,

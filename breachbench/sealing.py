@@ -154,6 +154,7 @@ def drop_capabilities() -> str | None:
 
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+_MS_REMOUNT, _MS_BIND = 32, 4096
 
 
 def outermost(paths: Iterable[Path | str]) -> list[str]:
@@ -166,8 +167,44 @@ def outermost(paths: Iterable[Path | str]) -> list[str]:
     return out
 
 
-def hide(folders: Iterable[Path | str]) -> str | None:
+def _cover_temp(libc: Any, temp: str, keep: Iterable[Path | str]) -> str | None:
+    """Cover the temp folder ``temp`` with an empty file system, then bind what of ``keep`` lies below it back at the same
+    paths (through descriptors opened before the cover), read-only; None when done, else why not.
+
+    Every slot's folder lies in the bench's temp folder: another slot's, present or made later, would otherwise resolve
+    for ``stat`` (Landlock does not restrict it), and its name shows in that slot's ``/proc/PID/mountinfo``. A red-team
+    plugin read the sizes of every bucket still ahead from another slot's stage of the same dataset.
+    """
+    temp = os.path.realpath(temp)
+    held: list[tuple[str, int, bool]] = []
+    try:
+        for k in sorted({os.path.realpath(k) for k in keep}):
+            if _under(k, temp) and k != temp and (os.path.isdir(k) or os.path.isfile(k)):
+                held.append((k, os.open(k, os.O_PATH | os.O_CLOEXEC), os.path.isdir(k)))
+        flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+        if libc.mount(b"none", os.fsencode(temp), b"tmpfs", flags, b"size=1m,mode=0755") != 0:
+            return f"could not cover {temp} ({os.strerror(ctypes.get_errno())}): other slots' folders are visible to stat"
+        for path, fd, is_dir in held:
+            if is_dir:
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "a").close()
+            if libc.mount(os.fsencode(f"/proc/self/fd/{fd}"), os.fsencode(path), None, _MS_BIND | _MS_REC, None) != 0:
+                return f"could not keep {path} ({os.strerror(ctypes.get_errno())}) under the temp folder's cover"
+        if libc.mount(None, os.fsencode(temp), None, _MS_REMOUNT | _MS_RDONLY | flags, None) != 0:
+            return f"could not make the cover of {temp} read-only ({os.strerror(ctypes.get_errno())})"
+        return None
+    finally:
+        for _, fd, _ in held:
+            os.close(fd)
+
+
+def hide(folders: Iterable[Path | str], temp: str | None = None, keep: Iterable[Path | str] = ()) -> str | None:
     """Cover ``folders`` with empty read-only file systems in a mount namespace of this process; None when done, else why not.
+
+    With ``temp``, the temp folder is covered first, all but ``keep`` (:func:`_cover_temp`); ``folders`` that no
+    longer resolve under that cover are hidden already.
 
     Landlock keeps the detector from opening the bench's files, not from ``stat``-ing them, and
     the view's log files are hard links of the dataset's: a plugin that read the run folder off the
@@ -179,8 +216,7 @@ def hide(folders: Iterable[Path | str]) -> str | None:
     """
     if not sys.platform.startswith("linux"):
         return "not Linux: the bench's folders are not hidden from stat"
-    dirs = outermost(folders)
-    if not dirs:
+    if not outermost(folders) and temp is None:
         return None
     libc = _libc()
     if libc.unshare(_CLONE_NEWNS) != 0:
@@ -188,7 +224,9 @@ def hide(folders: Iterable[Path | str]) -> str | None:
         return f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading"
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:  # nothing below propagates to the bench's mounts
         return f"mount namespace not private ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
-    for d in dirs:
+    if temp is not None and (failed := _cover_temp(libc, temp, keep)) is not None:
+        return failed
+    for d in outermost(folders):  # after the temp folder's cover: those under it no longer resolve
         if (
             libc.mount(b"none", os.fsencode(d), b"tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, b"size=4k,mode=0555")
             != 0

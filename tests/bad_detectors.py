@@ -1007,3 +1007,24 @@ class StatsAhead(Reports):
                     os.stat(top / rel.replace(f"date={view.bucket}", f"date={day}"))
                     seen += 1
         return f"staged:{seen}"
+
+
+#: The name of a folder the test makes as another slot's would be (its bench: the test's process, this slot's parent).
+OTHER_SLOT = "bb-det-{pid}-feedfacefeedface"
+
+
+class LooksAtOtherSlots(Reports):
+    """Looks up, then reads, a file in another slot's stage in the temp folder (a red-team plugin found such names in
+    other slots' ``/proc/PID/mountinfo``); says what worked."""
+
+    def found(self, view) -> str:
+        temp = Path(view._logs["gateway"][view.bucket][0]).parents[6]  # <temp>/<slot>/d<i>/view/logs/gateway/date=D/part
+        path = temp / OTHER_SLOT.format(pid=os.getppid()) / "d0" / "stage" / "ahead.txt"
+        worked = []
+        with contextlib.suppress(OSError):
+            os.stat(path)
+            worked.append("stat")
+        with contextlib.suppress(OSError):
+            path.read_text()
+            worked.append("read")
+        return "other:" + ",".join(worked)

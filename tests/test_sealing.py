@@ -860,6 +860,27 @@ def test_a_slot_cannot_stat_the_buckets_still_ahead(tiny_dataset: Path) -> None:
     assert set(r.alerts["entity_id"]) == {"staged:0"}, r.alerts["entity_id"].to_list()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the temp folder is covered in a mount namespace, which needs root")
+@pytest.mark.parametrize("import_path", ["", "temp"])
+def test_a_slot_cannot_reach_another_slots_folder(tiny_dataset: Path, import_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every slot's folder lies in the bench's temp folder: the slot sees its own there and what it may read, nothing
+    else, even with the temp folder on the import path (whose entries are granted then)."""
+    import shutil
+    import tempfile
+
+    other = Path(tempfile.gettempdir()) / bad_detectors.OTHER_SLOT.format(pid=os.getpid())
+    (other / "d0" / "stage").mkdir(parents=True)
+    (other / "d0" / "stage" / "ahead.txt").write_text("a bucket still ahead")
+    if import_path:
+        monkeypatch.syspath_prepend(tempfile.gettempdir())
+    try:
+        r = run_isolated("bad_detectors:LooksAtOtherSlots", tiny_dataset, timeout_s=120, memory_mb=1024)
+    finally:
+        shutil.rmtree(other)
+    assert r.status == "OK", r.error
+    assert set(r.alerts["entity_id"]) == {"other:"}
+
+
 def test_alerts_count_as_handed_over_bucket_by_bucket(tiny_dataset: Path) -> None:
     """A slot's final alerts file cannot add to buckets it scored before: each bucket's alerts are those the child
     handed over before the next bucket was shown (the last bucket's come from the final file)."""

@@ -224,15 +224,14 @@ def hide(folders: Iterable[Path | str], temp: str | None = None, keep: Iterable[
         return f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading"
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:  # nothing below propagates to the bench's mounts
         return f"mount namespace not private ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
-    if temp is not None and (failed := _cover_temp(libc, temp, keep)) is not None:
-        return failed
+    failed = _cover_temp(libc, temp, keep) if temp is not None else None  # on failure, the folders below are still covered
     for d in outermost(folders):  # after the temp folder's cover: those under it no longer resolve
         if (
             libc.mount(b"none", os.fsencode(d), b"tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, b"size=4k,mode=0555")
             != 0
         ):
             return f"could not cover {d} ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
-    return None
+    return failed
 
 
 # ---- seccomp (linux/seccomp.h, linux/filter.h) -------------------------------------------------

@@ -150,7 +150,7 @@ def remove_tree(top: Path | str) -> bool:
     return not os.path.lexists(top)
 
 
-def _remove(top: str) -> None:
+def remove_settled(top: Path | str) -> None:
     """:func:`remove_tree` up to three times (a child of a slot that is still dying may add a file while the tree goes)."""
     for _ in range(3):
         if remove_tree(top):
@@ -158,12 +158,12 @@ def _remove(top: str) -> None:
 
 
 def _remove_quietly(top: str) -> None:
-    """The removing process's body: :func:`_remove`, ignoring Ctrl-C (the bench that started it waits for it on its way
+    """The removing process's body: :func:`remove_settled`, ignoring Ctrl-C (the bench that started it waits for it on its way
     out)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _remove(top)
+    remove_settled(top)
 
 
 def remove_later(top: Path | str) -> Callable[[], None]:
@@ -181,12 +181,12 @@ def remove_later(top: Path | str) -> Callable[[], None]:
         )
         proc.start()
     except Exception:  # no process (out of them, or a main module that cannot be spawned): remove it here
-        _remove(os.fspath(top))
+        remove_settled(top)
         return lambda: None
 
     def wait() -> None:
         proc.join()
         if os.path.lexists(top):  # the process died (killed): what is left goes here
-            _remove(os.fspath(top))
+            remove_settled(top)
 
     return wait

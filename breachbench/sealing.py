@@ -689,9 +689,7 @@ def unseal(slot: SealedSlot) -> None:
     Tried three times: a child of the slot that is still dying may add a file while the tree goes.
     Never raises, whatever the detector left in its work folder (:func:`breachbench.fstree.remove_tree`).
     """
-    for _ in range(3):
-        if fstree.remove_tree(slot.scratch):
-            return
+    fstree.remove_settled(slot.scratch)
 
 
 class SealError(BreachBenchError, RuntimeError):

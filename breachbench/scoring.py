@@ -224,6 +224,11 @@ class Truth:
         return self.positives.filter(pl.col("role") == "actor").select(*KEYS, "incident_id")
 
     @functools.cached_property
+    def starts(self) -> dict[int, dt.datetime | None]:
+        """incident -> the instant it starts."""
+        return dict(zip(self.incidents["incident_id"].to_list(), self.incidents["start"].to_list(), strict=True))
+
+    @functools.cached_property
     def victims(self) -> pl.DataFrame:
         """(bucket, entity_kind, entity_id, incident_id) of the victim units."""
         return self.positives.filter(pl.col("role") == "victim").select(*KEYS, "incident_id")
@@ -420,7 +425,7 @@ def detection_score(per_scenario: dict[str, DetectionParts], chance: dict[str, f
 class _Reads:
     """What a budget's reads found, per incident of the truth frame (index ``j`` of ``truth.frame.ids``)."""
 
-    false_read: pl.DataFrame  # alert units read that are not an actor of any incident
+    false_reads: int  # alert units read that are not an actor of any incident
     det_idx: np.ndarray  # scored-bucket index of the first true read, -1 when never
     false_days: np.ndarray  # scored-bucket index of each false read
     victims_read: dict[int, int]  # incident -> victim units read
@@ -430,32 +435,76 @@ class _Reads:
     harm: dict[str, np.ndarray]  # profile -> harm before detection
 
 
-def _reads(labelled: pl.DataFrame, truth: Truth, k: int) -> _Reads:
+@dataclass(frozen=True)
+class _Ranked:
+    """The labelled alerts ranked once, at the largest budget, as arrays that each budget slices by rank.
+
+    A budget ``k`` reads the units of rank at most ``k`` in their bucket: the rows of ``top_k(labelled, k)``.
+    """
+
+    false_rank: np.ndarray  # rank of each false unit (not an actor of any incident)
+    false_day: np.ndarray  # and its scored-bucket index
+    actor_rank: np.ndarray  # one entry per (actor unit, incident it is an actor of): the unit's rank
+    actor_inc: np.ndarray  # the incident
+    actor_day: np.ndarray  # the unit's scored-bucket index
+    victim_rank: np.ndarray  # one entry per (victim unit, incident): the unit's rank
+    victim_inc: np.ndarray  # the incident
+
+    @classmethod
+    def of(cls, labelled: pl.DataFrame, truth: Truth, max_k: int) -> _Ranked:
+        days = pl.DataFrame(
+            {"bucket": truth.scored, "day": range(len(truth.scored))}, schema={"bucket": pl.Date, "day": pl.Int64}
+        )
+        ranked = top_k(labelled, max_k).join(days, on="bucket", how="inner")  # the alerts are in scored buckets already
+        false = ranked.filter(~pl.col("hit"))
+        true = ranked.filter(pl.col("hit")).join(truth.actors, on=KEYS, how="inner")
+        vic = ranked.join(truth.victims, on=KEYS, how="inner")
+
+        def arr(frame: pl.DataFrame, col: str) -> np.ndarray:
+            return frame[col].cast(pl.Int64).to_numpy()
+
+        return cls(
+            arr(false, "rank"),
+            arr(false, "day"),
+            arr(true, "rank"),
+            arr(true, "incident_id"),
+            arr(true, "day"),
+            arr(vic, "rank"),
+            arr(vic, "incident_id"),
+        )
+
+
+def _reads(rk: _Ranked, truth: Truth, k: int) -> _Reads:
     """The ``k`` alert units read per bucket, set against the truth: first detections, false reads, victims, exposure."""
-    read = top_k(labelled, k)
-    false_read = read.filter(~pl.col("hit"))
     fr = truth.frame
-    day0 = {d: j for j, d in enumerate(truth.scored)}
-    true_read = read.filter(pl.col("hit")).join(truth.actors, on=KEYS, how="inner")
-    first = dict(true_read.group_by("incident_id").agg(pl.col("bucket").min()).iter_rows())
-    victims_read = dict(read.join(truth.victims, on=KEYS, how="inner").group_by("incident_id").len().iter_rows())
-    victims_total = truth.victims_total
-    det_idx = np.array([day0[first[int(i)]] if int(i) in first else -1 for i in fr.ids], dtype=np.int64)
-    false_days = np.array([day0[d] for d in false_read["bucket"].to_list()], dtype=np.int64)
+    n = len(fr.ids)
+    ids = fr.ids.astype(np.int64)
+    seen = rk.actor_rank <= k
+    inc, day = rk.actor_inc[seen], rk.actor_day[seen]
+    row = np.searchsorted(ids, inc)  # the frame's incidents are sorted by id
+    known = row < n
+    known[known] = ids[row[known]] == inc[known]
+    never = np.iinfo(np.int64).max
+    first = np.full(n, never, dtype=np.int64)
+    np.minimum.at(first, row[known], day[known])
+    det_idx = np.where(first == never, -1, first)
+    false_days = rk.false_day[rk.false_rank <= k]
+    vic, count = np.unique(rk.victim_inc[rk.victim_rank <= k], return_counts=True)
+    victims_read = {int(i): int(c) for i, c in zip(vic, count, strict=True)}
     harm = {name: fr.harm_before(name, det_idx) for name in profile_names()}
     n_buckets = len(truth.scored)
     rec_before = np.where(
-        det_idx >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total
+        det_idx >= 0, fr.cum_records[np.arange(n), np.clip(det_idx, 0, None)] if n_buckets else 0, fr.records_total
     )
     rec_perfect = np.where(
-        fr.first >= 0, fr.cum_records[np.arange(len(fr.ids)), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total
+        fr.first >= 0, fr.cum_records[np.arange(n), np.clip(fr.first, 0, None)] if n_buckets else 0, fr.records_total
     )
-    return _Reads(false_read, det_idx, false_days, victims_read, victims_total, rec_before, rec_perfect, harm)
+    return _Reads(len(false_days), det_idx, false_days, victims_read, truth.victims_total, rec_before, rec_perfect, harm)
 
 
-def _at_budget(labelled: pl.DataFrame, truth: Truth, k: int, profile: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _at_budget(rk: _Ranked, truth: Truth, k: int, profile: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Budget-dependent metrics at ``k``: detection per incident, harm, false alerts, cost."""
-    rd = _reads(labelled, truth, k)
+    rd = _reads(rk, truth, k)
     per_incident = _incident_metrics(rd, truth, profile)
     return _budget_metrics(rd, truth, k, profile, per_incident), per_incident
 
@@ -469,7 +518,7 @@ def _incident_metrics(rd: _Reads, truth: Truth, profile: str) -> list[dict[str, 
         detected = bool(det_idx[j] >= 0)
         det_bucket = truth.scored[det_idx[j]] if detected else None
         start = fr.start_bucket[j]
-        inc_start = truth.incidents.filter(pl.col("incident_id") == iid)["start"][0]
+        inc_start = truth.starts[int(iid)]
         per_incident.append(
             {
                 "incident_id": int(iid),
@@ -489,7 +538,7 @@ def _incident_metrics(rd: _Reads, truth: Truth, profile: str) -> list[dict[str, 
                 "harm_before_detection": float(rd.harm[profile][j]),
                 "harm_total": float(fr.harm_total[profile][j]),
                 "harm_perfect": float(fr.harm_perfect(profile)[j]),
-                "false_alerts_before_detection": int((rd.false_days <= det_idx[j]).sum()) if detected else rd.false_read.height,
+                "false_alerts_before_detection": int((rd.false_days <= det_idx[j]).sum()) if detected else rd.false_reads,
                 "victims_flagged": int(rd.victims_read.get(int(iid), 0)),
                 "victim_units": int(rd.victims_total.get(int(iid), 0)),
             }
@@ -499,7 +548,7 @@ def _incident_metrics(rd: _Reads, truth: Truth, profile: str) -> list[dict[str, 
 
 def _budget_metrics(rd: _Reads, truth: Truth, k: int, profile: str, per_incident: list[dict[str, Any]]) -> dict[str, Any]:
     """The metrics of budget ``k`` over every incident: detection, exposure, harm, false alerts, op score per profile."""
-    fr, harm, false_read, n_buckets = truth.frame, rd.harm, rd.false_read, len(truth.scored)
+    fr, harm, false_reads, n_buckets = truth.frame, rd.harm, rd.false_reads, len(truth.scored)
     n_inc = len(per_incident)
     ttds = [math.inf if p["ttd_buckets"] is None else p["ttd_buckets"] for p in per_incident]
     med = float(np.median(ttds)) if ttds else None
@@ -509,7 +558,7 @@ def _budget_metrics(rd: _Reads, truth: Truth, k: int, profile: str, per_incident
             float(harm[name].sum()),
             float(fr.harm_total[name].sum()),
             float(fr.harm_perfect(name).sum()),
-            false_read.height,
+            false_reads,
             false_alert_cost(name),
         )
         for name in profile_names()
@@ -527,8 +576,8 @@ def _budget_metrics(rd: _Reads, truth: Truth, k: int, profile: str, per_incident
         "harm_before_detection": float(harm[profile].sum()),
         "harm_total": float(fr.harm_total[profile].sum()),
         "harm_perfect": float(fr.harm_perfect(profile).sum()),
-        "false_alerts_read": false_read.height,
-        "false_alerts_per_bucket": false_read.height / n_buckets if n_buckets else 0.0,
+        "false_alerts_read": false_reads,
+        "false_alerts_per_bucket": false_reads / n_buckets if n_buckets else 0.0,
         "alerts_before_first_true": (
             float(np.mean([p["false_alerts_before_detection"] for p in per_incident])) if n_inc else None
         ),
@@ -568,14 +617,17 @@ def pr_curve(scores: np.ndarray, labels: np.ndarray, n_positive: int, points: in
     return {"precision": precision[keep].round(6).tolist(), "recall": recall[keep].round(6).tolist()}
 
 
-def budget_curve(labelled: pl.DataFrame, truth: Truth, max_k: int) -> list[float | None]:
-    """Incident recall at every budget 1..max_k."""
+def budget_curve(labelled: pl.DataFrame, truth: Truth, max_k: int, *, ranked: _Ranked | None = None) -> list[float | None]:
+    """Incident recall at every budget 1..max_k (``ranked``: ``_Ranked.of(labelled, truth, max_k)`` when the caller has it)."""
     n_inc = truth.incidents.height
     if n_inc == 0:
         return [None] * max_k
-    ranked = top_k(labelled, max_k).filter(pl.col("hit")).join(truth.actors, on=KEYS, how="inner")
-    best = ranked.group_by("incident_id").agg(pl.col("rank").min())  # the smallest budget that finds it at all
-    ranks = best["rank"].to_numpy()
+    rk = ranked if ranked is not None else _Ranked.of(labelled, truth, max_k)
+    seen = rk.actor_rank <= max_k
+    inc, rank = rk.actor_inc[seen], rk.actor_rank[seen]
+    order = np.lexsort((rank, inc))
+    inc, rank = inc[order], rank[order]
+    ranks = rank[np.r_[True, inc[1:] != inc[:-1]]] if len(inc) else rank  # the smallest budget that finds each incident at all
     return [float((ranks <= k).sum() / n_inc) for k in range(1, max_k + 1)]
 
 
@@ -613,7 +665,9 @@ def score_alerts(
     ap_victims = average_precision(scores, labelled["victim"].to_numpy(), n_vic)
     chance_ap = chance_average_precision(truth.universe, n_pos, truth.retrievable_actors)
     prevalence = n_pos / truth.universe if truth.universe else 0.0
-    main, per_incident = _at_budget(labelled, truth, budget, profile)
+    ks = sorted(set(budgets) | {budget})
+    ranked = _Ranked.of(labelled, truth, max(ks))  # ranked once: each budget reads the units ranked within it
+    main, per_incident = _at_budget(ranked, truth, budget, profile)
     overall = {
         "auprc": ap,
         "auprc_victims": ap_victims,
@@ -628,8 +682,7 @@ def score_alerts(
         "universe_units": truth.universe,
         "scored_buckets": len(truth.scored),
     }
-    ks = sorted(set(budgets) | {budget})
-    at = {k: ((main, per_incident) if k == budget else _at_budget(labelled, truth, k, profile)) for k in ks}
+    at = {k: ((main, per_incident) if k == budget else _at_budget(ranked, truth, k, profile)) for k in ks}
     by_budget = {str(k): m | {"parts": list(incident_parts(incs).as_tuple())} for k, (m, incs) in at.items()}
-    curves = {"pr": pr_curve(scores, hits, n_pos), "budget": budget_curve(labelled, truth, max(ks))}
+    curves = {"pr": pr_curve(scores, hits, n_pos), "budget": budget_curve(labelled, truth, max(ks), ranked=ranked)}
     return {"overall": overall, "incidents": per_incident, "by_budget": by_budget, "curves": curves}

@@ -270,3 +270,28 @@ def test_noise_ranked_below_truth_keeps_recall(tiny_truth, oracle: pl.DataFrame,
     res2 = score_alerts(pl.concat([oracle, loud]), tiny_truth)["overall"]
     assert res2["auprc"] < 0.5
     assert res2["op_score"] < res["op_score"]
+
+
+def test_a_budget_read_from_one_ranking_is_that_budget_alone(tiny_truth, oracle: pl.DataFrame, false_units: pl.DataFrame) -> None:
+    """score_alerts ranks once, at the largest budget, and slices it: each budget's figures are those of scoring at it alone."""
+    days = oracle["bucket"].unique().sort()
+    mixed = pl.concat(
+        [
+            oracle.filter(pl.col("bucket") >= days[len(days) // 3]).with_columns(score=pl.col("score") + 0.7),  # late, mid-ranked
+            false_units.with_columns(score=pl.col("score") + 1.0),
+        ]
+    )
+    ranked_once = score_alerts(mixed, tiny_truth, budget=10, budgets=(1, 2, 5, 20))
+    for k in (1, 2, 5, 10, 20):
+        alone = score_alerts(mixed, tiny_truth, budget=k)
+        assert {m: v for m, v in ranked_once["by_budget"][str(k)].items() if m != "parts"} == {
+            m: alone["overall"][m] for m in ranked_once["by_budget"][str(k)] if m != "parts"
+        }, k
+        # the false reads, counted directly: the top k units of each bucket that are no incident's actor
+        read = top_k(mixed, k).join(tiny_truth.actor_units, on=["bucket", "entity_kind", "entity_id"], how="anti")
+        assert alone["overall"]["false_alerts_read"] == read.height, k
+    assert 0 < ranked_once["by_budget"]["1"]["false_alerts_read"] < ranked_once["by_budget"]["20"]["false_alerts_read"]
+    curve = ranked_once["curves"]["budget"]
+    assert [curve[k - 1] for k in (1, 2, 5, 10, 20)] == [
+        ranked_once["by_budget"][str(k)]["recall_at_k"] for k in (1, 2, 5, 10, 20)
+    ]

@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from benchmarks.conftest import bench_config, peak_rss
+from benchmarks.conftest import ROOT, bench_config, peak_rss
+from breachbench.config import load_config
 from breachbench.dataset import Dataset
 from breachbench.runner import run_detector
 from breachbench.scoring import Truth, score_alerts
@@ -128,12 +129,15 @@ def test_detector_score(benchmark, medium_dataset: Path, detector: str) -> None:
 
 
 def test_scoring(benchmark, medium_dataset: Path) -> None:
-    """score_alerts of the random detector's alerts (every entity of every bucket)."""
+    """score_alerts of the random detector's alerts (every entity of every bucket) at the default suite's budgets, as a run scores."""
     ds = Dataset.open(medium_dataset)
     truth = Truth.of(ds)
     alerts = run_detector("random", ds).alerts
-    benchmark.pedantic(score_alerts, args=(alerts, truth), rounds=3, iterations=1)
-    benchmark.extra_info.update(alert_units=alerts.height, rows_per_s=alerts.height / benchmark.stats.stats.mean)
+    budgets = tuple(load_config(ROOT / "configs" / "default.toml").suite.budgets)
+    benchmark.pedantic(score_alerts, args=(alerts, truth), kwargs={"budgets": budgets}, rounds=3, iterations=1)
+    benchmark.extra_info.update(
+        alert_units=alerts.height, budgets=list(budgets), rows_per_s=alerts.height / benchmark.stats.stats.mean
+    )
 
 
 def test_dataset_truth(benchmark, medium_dataset: Path) -> None:

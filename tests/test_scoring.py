@@ -295,3 +295,45 @@ def test_a_budget_read_from_one_ranking_is_that_budget_alone(tiny_truth, oracle:
     assert [curve[k - 1] for k in (1, 2, 5, 10, 20)] == [
         ranked_once["by_budget"][str(k)]["recall_at_k"] for k in (1, 2, 5, 10, 20)
     ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reads_match_a_plain_top_k_reading(tiny_truth, oracle: pl.DataFrame, false_units: pl.DataFrame, seed: int) -> None:
+    """Random alerts (actors, victims and others, scores with ties) scored at several budgets: each incident's first
+    detection, its victims flagged, the false reads and the budget curve equal a plain reading of ``top_k`` at that budget."""
+    keys = ["bucket", "entity_kind", "entity_id"]
+    rng = np.random.default_rng(seed)
+    units = pl.concat(
+        [
+            oracle.select(keys),
+            tiny_truth.victims.select(keys).unique(),
+            false_units.select(keys).sample(fraction=0.3, seed=seed),
+        ]
+    ).unique(maintain_order=True)
+    units = units.filter(pl.Series(rng.random(units.height) < 0.7))
+    alerts = units.with_columns(
+        score=pl.Series(rng.integers(0, 6, units.height).astype(float)), reason=pl.lit(None, pl.String)
+    ).cast(ALERTS)  # six score values: many ties, broken by entity kind and id
+    labelled = alerts.join(tiny_truth.actor_units.with_columns(hit=pl.lit(True)), on=keys, how="left").with_columns(
+        pl.col("hit").fill_null(False)
+    )
+    res = score_alerts(alerts, tiny_truth, budget=10, budgets=(1, 3, 25))
+    n_inc = tiny_truth.incidents.height
+    for k in (1, 3, 10, 25):
+        read = top_k(labelled, k)
+        first = dict(
+            read.filter(pl.col("hit"))
+            .join(tiny_truth.actors, on=keys)
+            .group_by("incident_id")
+            .agg(pl.col("bucket").min())
+            .iter_rows()
+        )
+        victims = dict(read.join(tiny_truth.victims, on=keys).group_by("incident_id").len().iter_rows())
+        alone = score_alerts(alerts, tiny_truth, budget=k)
+        for inc in alone["incidents"]:
+            i = inc["incident_id"]
+            assert inc["detected_bucket"] == (first[i].isoformat() if i in first else None), (k, i)
+            assert inc["victims_flagged"] == victims.get(i, 0), (k, i)
+        assert alone["overall"]["false_alerts_read"] == read.filter(~pl.col("hit")).height, k
+        assert res["by_budget"][str(k)]["recall_at_k"] == pytest.approx(len(first) / n_inc), k
+        assert res["curves"]["budget"][k - 1] == pytest.approx(len(first) / n_inc), k

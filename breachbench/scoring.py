@@ -446,6 +446,7 @@ class _Ranked:
     false_day: np.ndarray  # and its scored-bucket index
     actor_rank: np.ndarray  # one entry per (actor unit, incident it is an actor of): the unit's rank
     actor_inc: np.ndarray  # the incident
+    actor_row: np.ndarray  # its row in the truth frame (-1: not one of the frame's incidents)
     actor_day: np.ndarray  # the unit's scored-bucket index
     victim_rank: np.ndarray  # one entry per (victim unit, incident): the unit's rank
     victim_inc: np.ndarray  # the incident
@@ -463,11 +464,16 @@ class _Ranked:
         def arr(frame: pl.DataFrame, col: str) -> np.ndarray:
             return frame[col].cast(pl.Int64).to_numpy()
 
+        ids, inc = truth.frame.ids.astype(np.int64), arr(true, "incident_id")
+        row = np.searchsorted(ids, inc)  # the frame's incidents are sorted by id
+        known = row < len(ids)
+        known[known] = ids[row[known]] == inc[known]
         return cls(
             arr(false, "rank"),
             arr(false, "day"),
             arr(true, "rank"),
-            arr(true, "incident_id"),
+            inc,
+            np.where(known, row, -1),
             arr(true, "day"),
             arr(vic, "rank"),
             arr(vic, "incident_id"),
@@ -478,15 +484,10 @@ def _reads(rk: _Ranked, truth: Truth, k: int) -> _Reads:
     """The ``k`` alert units read per bucket, set against the truth: first detections, false reads, victims, exposure."""
     fr = truth.frame
     n = len(fr.ids)
-    ids = fr.ids.astype(np.int64)
-    seen = rk.actor_rank <= k
-    inc, day = rk.actor_inc[seen], rk.actor_day[seen]
-    row = np.searchsorted(ids, inc)  # the frame's incidents are sorted by id
-    known = row < n
-    known[known] = ids[row[known]] == inc[known]
+    seen = (rk.actor_rank <= k) & (rk.actor_row >= 0)
     never = np.iinfo(np.int64).max
     first = np.full(n, never, dtype=np.int64)
-    np.minimum.at(first, row[known], day[known])
+    np.minimum.at(first, rk.actor_row[seen], rk.actor_day[seen])
     det_idx = np.where(first == never, -1, first)
     false_days = rk.false_day[rk.false_rank <= k]
     vic, count = np.unique(rk.victim_inc[rk.victim_rank <= k], return_counts=True)
@@ -617,12 +618,11 @@ def pr_curve(scores: np.ndarray, labels: np.ndarray, n_positive: int, points: in
     return {"precision": precision[keep].round(6).tolist(), "recall": recall[keep].round(6).tolist()}
 
 
-def budget_curve(labelled: pl.DataFrame, truth: Truth, max_k: int, *, ranked: _Ranked | None = None) -> list[float | None]:
-    """Incident recall at every budget 1..max_k (``ranked``: ``_Ranked.of(labelled, truth, max_k)`` when the caller has it)."""
+def budget_curve(rk: _Ranked, truth: Truth, max_k: int) -> list[float | None]:
+    """Incident recall at every budget 1..max_k (``rk`` ranked at ``max_k`` or more)."""
     n_inc = truth.incidents.height
     if n_inc == 0:
         return [None] * max_k
-    rk = ranked if ranked is not None else _Ranked.of(labelled, truth, max_k)
     seen = rk.actor_rank <= max_k
     inc, rank = rk.actor_inc[seen], rk.actor_rank[seen]
     order = np.lexsort((rank, inc))
@@ -684,5 +684,5 @@ def score_alerts(
     }
     at = {k: ((main, per_incident) if k == budget else _at_budget(ranked, truth, k, profile)) for k in ks}
     by_budget = {str(k): m | {"parts": list(incident_parts(incs).as_tuple())} for k, (m, incs) in at.items()}
-    curves = {"pr": pr_curve(scores, hits, n_pos), "budget": budget_curve(labelled, truth, max(ks), ranked=ranked)}
+    curves = {"pr": pr_curve(scores, hits, n_pos), "budget": budget_curve(ranked, truth, max(ks))}
     return {"overall": overall, "incidents": per_incident, "by_budget": by_budget, "curves": curves}

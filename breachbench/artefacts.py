@@ -71,7 +71,7 @@ KS_ALPHA = 1e-4
 #: Share of attack entity-days (tokens) above the benign 99th percentile of distinct values that is a difference.
 STICKY_SHARE = 0.25
 #: The sticky test's benign 99th percentile is taken over benign units of the attack unit's group as busy as it (the
-#: same power of two of rows), or over the group's STICKY_PEERS benign units nearest in rows where that bucket holds fewer.
+#: same number of rows), or over the group's STICKY_PEERS benign units nearest in rows where fewer have that many.
 STICKY_PEERS = 100
 #: A single feature that separates attack from benign with at least this AUC is a one-line shortcut.
 SINGLE_AUC = 0.7
@@ -997,34 +997,41 @@ class _Sticky:
     """The sticky test's thresholds: per feature, the 99th percentile of benign units of the same group (role, kind of
     client) as busy as a unit (see STICKY_PEERS). Roles differ in volume and in variety at once (an administrator's
     day of 18 rows holds views and updates, a logistics clerk's of 40 only views), so units as busy from every role
-    would judge one role's variety against another's."""
+    would judge one role's variety against another's; and within a role, a day of 14 rows shows more distinct values
+    than one of 8, so units of a power of two of rows (8 to 15) put a busy day against quieter ones."""
 
     def __init__(self, ben: pl.DataFrame, names: list[str]) -> None:
-        lg = np.log2(np.maximum(ben["a:rows"].to_numpy(), 1.0))
-        top = int(lg.max()) if lg.size else 0
+        self.rows = np.maximum(ben["a:rows"].to_numpy(), 1.0)
         groups = ben["_group"].to_numpy()
         self.groups = {g: i for i, g in enumerate(sorted(set(groups.tolist())))}
-        self.p99: dict[str, np.ndarray] = {n: np.zeros((max(len(self.groups), 1), top + 1)) for n in names}
-        vals = {n: ben[n].fill_null(0).to_numpy() for n in names}
-        for g, gi in self.groups.items():
-            mine = np.flatnonzero(groups == g)
-            for b in range(top + 1):
-                peers = mine[np.floor(lg[mine]) == b]
-                if peers.size < STICKY_PEERS:  # the group's benign units nearest in rows
-                    peers = mine[np.argsort(np.abs(lg[mine] - (b + 0.5)), kind="stable")[:STICKY_PEERS]]
-                for n in names:
-                    self.p99[n][gi, b] = float(np.quantile(vals[n][peers], 0.99)) if peers.size else 0.0
+        self.members = {i: np.flatnonzero(groups == g) for g, i in self.groups.items()}
+        self.names = names
+        self.vals = {n: ben[n].fill_null(0).to_numpy() for n in names}
+        self.p99: dict[tuple[int, float], dict[str, float]] = {}  # (group, rows) -> feature -> p99, as asked
 
     def __contains__(self, name: str) -> bool:
-        return name in self.p99
+        return name in self.vals
+
+    def _peers(self, gi: int, rows: float) -> dict[str, float]:
+        """The p99 of every feature over the group's benign units with ``rows`` rows, or its STICKY_PEERS nearest in rows."""
+        if (gi, rows) not in self.p99:
+            mine = self.members[gi]
+            peers = mine[self.rows[mine] == rows]
+            if peers.size < STICKY_PEERS:  # nearest in rows by ratio; ties in frame order
+                gap = np.abs(np.log2(self.rows[mine]) - np.log2(rows))
+                peers = mine[np.argsort(gap, kind="stable")[:STICKY_PEERS]]
+            self.p99[(gi, rows)] = {n: float(np.quantile(self.vals[n][peers], 0.99)) if peers.size else 0.0 for n in self.names}
+        return self.p99[(gi, rows)]
 
     def threshold(self, units: pl.DataFrame, name: str) -> np.ndarray:
         """Per unit: the benign p99 of ``name`` in its group at its rows (a group with no benign unit: 0)."""
-        t = self.p99[name]
-        b = np.floor(np.log2(np.maximum(units["a:rows"].to_numpy(), 1.0))).astype(np.int64)
+        rows = np.maximum(units["a:rows"].to_numpy(), 1.0)
         gi = units["_group"].replace_strict(self.groups, default=-1, return_dtype=pl.Int64).to_numpy()
-        out = t[np.clip(gi, 0, None), np.clip(b, 0, t.shape[1] - 1)]
-        return np.where(gi >= 0, out, 0.0)
+        if not units.height:
+            return np.zeros(0)
+        pairs, back = np.unique(np.c_[gi.astype(np.float64), rows], axis=0, return_inverse=True)
+        out = np.array([self._peers(int(g), float(r))[name] if g >= 0 else 0.0 for g, r in pairs])
+        return out[back.ravel()]
 
     def above(self, units: pl.DataFrame, name: str) -> float:
         """Share of ``units`` above their threshold."""

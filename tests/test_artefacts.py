@@ -508,6 +508,34 @@ def test_a_value_seen_only_on_the_units_own_entity_day_is_unseen() -> None:
     assert _unseen_shares(x.with_columns(_day=pl.lit(3)), ref, ["ticket"]) == {"ticket": 0.25}  # another day: T9 alone
 
 
+def test_sticky_thresholds_come_from_peers_with_as_many_rows() -> None:
+    """A unit's distinct values are judged against benign units of its group with its number of rows (or the
+    STICKY_PEERS nearest in rows where fewer have that many), not against a power of two of rows: a day of 15 rows
+    shows more distinct values than one of 8, and against the quieter days of its bucket it looked sticky."""
+    from breachbench.artefacts import STICKY_PEERS, _Sticky
+
+    # group g: 2000 quiet days (8 rows, 8 distinct), 100 busy ones (15 rows; 95 with 12 distinct, 5 with 15);
+    # group h: 100 days of 2 rows and 100 of 4 rows (every value distinct), and 3 of 40
+    rows = [8.0] * 2000 + [15.0] * 100 + [2.0] * 100 + [4.0] * 100 + [40.0] * 3
+    distinct = [8.0] * 2000 + [12.0] * 95 + [15.0] * 5 + [2.0] * 100 + [4.0] * 100 + [40.0] * 3
+    ben = pl.DataFrame({"_group": ["g"] * 2100 + ["h"] * 203, "a:rows": rows, "a:x:distinct": distinct})
+    sticky = _Sticky(ben, ["a:x:distinct"])
+    assert "a:x:distinct" in sticky and "a:y:distinct" not in sticky
+    # the whole bucket of 8 to 15 rows has its p99 at 12: the busy days' 15 distinct lay above it
+    assert np.quantile(ben.filter((pl.col("_group") == "g") & (pl.col("a:rows") >= 8))["a:x:distinct"], 0.99) == 12.0
+    busy = pl.DataFrame({"_group": ["g", "g", "g"], "a:rows": [15.0, 15.0, 8.0], "a:x:distinct": [15.0, 14.0, 8.0]})
+    assert sticky.threshold(busy, "a:x:distinct").tolist() == [15.0, 15.0, 8.0]
+    assert sticky.above(busy, "a:x:distinct") == 0.0
+    assert sticky.above(busy.with_columns(pl.col("a:x:distinct") + 2), "a:x:distinct") == 1.0
+    # 40 rows: three benign days have that many, so the STICKY_PEERS nearest in rows (by ratio) judge it:
+    # the three of 40 and the 4-row days (nearer than the 2-row ones), whose p99 is 4 with three at 40 among 103
+    assert STICKY_PEERS == 100
+    far = pl.DataFrame({"_group": ["h", "unknown"], "a:rows": [40.0, 3.0], "a:x:distinct": [5.0, 1.0]})
+    peers = np.r_[[40.0] * 3, [4.0] * 97]
+    assert sticky.threshold(far, "a:x:distinct").tolist() == [float(np.quantile(peers, 0.99)), 0.0]
+    assert sticky.shown(busy, "a:x:distinct") == 15.0 and sticky.above(busy.clear(), "a:x:distinct") == 0.0
+
+
 def test_ks_distance_is_scipys_statistic() -> None:
     """The audit's own KS distance equals ``scipy.stats.ks_2samp``'s statistic bit for bit (ties, both modes)."""
     from scipy.stats import ks_2samp

@@ -613,3 +613,34 @@ def test_folds_partition_the_units_and_keep_groups_whole() -> None:
             assert np.array_equal(np.sort(np.r_[tr, te]), np.arange(len(y)))
             assert y[te].any()
         assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, _folds(y, groups, split), strict=True))
+
+
+def test_the_classifier_fits_on_one_openmp_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two OpenMP threads, scikit-learn's binning threads could leave the process's warning filters empty
+    (each resets them while it works), and every later fit printed a warning per feature; one thread, whatever
+    the caller set."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import breachbench.artefacts as art
+
+    seen: list[set[int]] = []
+    real = art._fit_auc
+
+    def spy(*args: Any) -> float:
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+        return real(*args)
+
+    monkeypatch.setattr(art, "_fit_auc", spy)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 3)), (rng.random(300) < 0.3).astype(np.int8)
+    folds = art._folds(y, np.arange(300))
+    assert folds
+    art._cv_auc(X, y, folds, np.zeros(3, dtype=bool))  # the imports, which add filters of their own
+    seen.clear()
+    filters = list(warnings.filters)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        auc, k = art._cv_auc(X, y, folds, np.zeros(3, dtype=bool))
+        after = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+    assert auc is not None and k == len(seen) == len(folds)
+    assert all(s == {1} for s in seen), seen
+    assert after == {2} and warnings.filters == filters  # the caller's setting and filters come back

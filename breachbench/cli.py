@@ -782,18 +782,20 @@ def scenarios_check(
     ] = True,
 ) -> None:
     """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents, employment) and the artefact audit on scenarios."""
+    from simulator.engine import make_executor
     from simulator.scenarios import registry
     from simulator.scenarios.checks import check_scenario
 
-    def results() -> Iterator[tuple[str, str, bool, str]]:
+    def results(pool: Any) -> Iterator[tuple[str, str, bool, str]]:
         for name in ids or list(registry()):
-            res = check_scenario(name, raise_on_failure=False)
+            res = check_scenario(name, raise_on_failure=False, pool=pool)
             yield from ((name, r.check, r.passed, r.message) for r in res)
             if audit and all(r.passed for r in res if r.check in ("interface", "generate")):
                 yield _check_audit(name)
 
-    with _user_errors():
-        _print_checks(results())
+    # one two-worker pool for every scenario's determinism check (not a pool started per scenario)
+    with _user_errors(), make_executor(2) as pool:
+        _print_checks(results(pool))
 
 
 def _check_audit(name: str) -> tuple[str, str, bool, str]:

@@ -102,6 +102,10 @@ MAX_KS_ROWS = 20_000
 #: Bins of a numeric feature in the classifier (see :func:`_binned`).
 MAX_BINS = 64
 
+#: Row features of an integer's digits (parity, trailing zeros): tested one by one, not given to the classifier. Given to
+#: it, and with every later draw moved (see audit_rows), the catalogue's audits saw AUCs move by up to 0.1 and three
+#: verdicts at stealth 0.5 and 1 turn to failures on figures near their lines (2026-12-05).
+DIGITS = ("odd", "zeros")
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
 NEW_AGG = {"src_ip": "new_ip", "device": "new_device", "user_agent": "new_device"}  # a new client is a new device
@@ -457,6 +461,15 @@ def _column_features(c: str, t: pl.DataType, tz: str) -> list[pl.Expr]:
         ]
     elif t.is_integer():
         v = col.cast(pl.Int64)
+        # the digits a generator leaves in a number whatever its size: parity (ids drawn even, a step of two)
+        # and trailing zeros (round numbers); a distribution or a bit field of the whole value hides both
+        exprs += [
+            (v % 2).abs().cast(pl.Float64).alias(f"f:{c}:odd"),
+            pl.when(v.is_not_null())
+            .then(v.abs().cast(pl.String).str.extract(r"[1-9](0*)$").str.len_chars().fill_null(0))
+            .cast(pl.Float64)
+            .alias(f"f:{c}:zeros"),
+        ]
         if c.endswith("_id"):
             has = pl.any_horizontal([(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]).fill_null(
                 False
@@ -1196,6 +1209,11 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     return findings, real
 
 
+def _digits(name: str) -> bool:
+    """Whether the feature ``name`` (``f:c:odd``, ``a:c:odd:pick``, or a finding's ``c:odd``) is one of DIGITS."""
+    return any(p in DIGITS for p in name.split(":")[1:])
+
+
 def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> ClassifierScore:
     """The adversarial classifier on matched samples, with every feature and without the declared ones.
 
@@ -1217,7 +1235,7 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
                 if f.name.endswith(":pick") and f"{f.name}~{d}" in sample.columns
             )
         y = sample["_attack"].cast(pl.Int8).to_numpy()
-        X, dfeats, cat = _design(sample, ben, case.feats)
+        X, dfeats, cat = _design(sample, ben, [f for f in case.feats if not _digits(f.name)])
         X = _binned(X, cat)
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
         entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
@@ -1341,7 +1359,10 @@ def audit_rows(
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))
-                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=len(findings))
+                # the case's draws are seeded by the findings before it, but for the digit features' (added
+                # later): with them counted, every draw after the first integer column moved
+                seed = sum(not _digits(x.feature) for x in findings)
+                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=seed)
                 findings += f
                 if c is not None and unit != "tokens":
                     scores.append(c)

@@ -106,6 +106,18 @@ class PrivateTickets(SnoopingAgent):
         return out
 
 
+class EvenTickets(SnoopingAgent):
+    """Tickets of the benign process with the last bit cleared: every attack ticket number is even (a step of two)."""
+
+    id = "planted-even-tickets-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            out["admin"] = out["admin"].with_columns(pl.col("ticket_id") - pl.col("ticket_id") % 2)
+        return out
+
+
 class FreshIpPerRow(SnoopingAgent):
     """A fresh random office address on every admin row (benign staff keep their login's address all day)."""
 

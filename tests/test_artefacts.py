@@ -46,6 +46,7 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
+    "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
 }
 
 
@@ -98,6 +99,55 @@ def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditRe
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
     assert hits, res.problems
     assert any("admin.ticket_id" in p for p in res.problems)
+
+
+def test_even_ticket_numbers_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every value a benign ticket could have, but all even: no value is unseen and the numbers' distribution is the
+    benign one; the parity of the numbers gives it away."""
+    res = planted("even")
+    hits = _named(res, "admin", "ticket_id", features=("ticket_id:odd",))
+    assert hits and max(f.attack for f in hits) > 0.3, res.problems
+    assert not _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high", "ticket_id:value"))
+
+
+def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parity and trailing zeros stay out of the classifier (two noise features per integer moved its AUCs on a few
+    rows) and out of the draws' seeds: the other findings and the AUCs are those of an audit without them."""
+    import breachbench.artefacts as art
+
+    target, knobs = PLANTS["even"]
+    sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
+    seen: list[str] = []
+    design, columns = art._design, art._column_features
+
+    def spy(sample: pl.DataFrame, ben: pl.DataFrame, feats: list[Any]) -> Any:
+        seen.extend(f.name for f in feats)
+        return design(sample, ben, feats)
+
+    monkeypatch.setattr(art, "_design", spy)
+    (res,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
+    assert seen and not [n for n in seen if art._digits(n)]
+    assert [f for f in res.findings if art._digits(f.feature) and f.undeclared]  # tested one by one all the same
+    # an audit without them (as before they were added): the same classifier figures and other findings
+    monkeypatch.setattr(
+        art, "_column_features", lambda c, t, tz: [e for e in columns(c, t, tz) if not art._digits(e.meta.output_name())]
+    )
+    (ref,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
+    assert not [f for f in ref.findings if art._digits(f.feature)]
+    assert [(c.stream, c.phase, c.level, c.auc_undeclared) for c in ref.classifiers] == [
+        (c.stream, c.phase, c.level, c.auc_undeclared) for c in res.classifiers
+    ]
+    assert [f for f in res.findings if not art._digits(f.feature)] == list(ref.findings)
+
+
+def test_integer_columns_show_their_parity_and_trailing_zeros() -> None:
+    from breachbench.artefacts import _column_features
+
+    df = pl.DataFrame({"x": [0, 1, 10, 200, -30, None, 7, 1000], "_eid": [1] * 8}, schema={"x": pl.Int64, "_eid": pl.Int64})
+    for c in ("x", "x_id"):
+        out = df.rename({"x": c}).with_columns(_column_features(c, pl.Int64, "UTC"))
+        assert out[f"f:{c}:odd"].to_list() == [0.0, 1.0, 0.0, 0.0, 0.0, None, 1.0, 0.0]
+        assert out[f"f:{c}:zeros"].to_list() == [0.0, 0.0, 1.0, 2.0, 1.0, None, 0.0, 3.0]
 
 
 def test_fresh_ip_per_row_is_named(fresh_ip_cli: dict[str, Any]) -> None:

@@ -578,7 +578,7 @@ def test_sticky_thresholds_come_from_peers_with_as_many_rows() -> None:
     assert sticky.above(busy, "a:x:distinct") == 0.0
     assert sticky.above(busy.with_columns(pl.col("a:x:distinct") + 2), "a:x:distinct") == 1.0
     # 40 rows: three benign days have that many, so the STICKY_PEERS nearest in rows (by ratio) judge it:
-    # the three of 40 and the 4-row days (nearer than the 2-row ones), whose p99 is 4 with three at 40 among 103
+    # the three of 40 and 97 of the 4-row days (nearer than the 2-row ones): three at 40 among the 100
     assert STICKY_PEERS == 100
     far = pl.DataFrame({"_group": ["h", "unknown"], "a:rows": [40.0, 3.0], "a:x:distinct": [5.0, 1.0]})
     peers = np.r_[[40.0] * 3, [4.0] * 97]

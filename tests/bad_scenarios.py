@@ -88,6 +88,23 @@ class ConstantAgent(ForgedToken):
         return out
 
 
+class EvenPages(ForgedToken):
+    """Each forged token's pages evenly spaced between its first and last (a scripted crawler's fixed delay); the
+    first and last page, and so the hours, stay as drawn."""
+
+    id = "planted-even-pages-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            g = out["gateway"].with_row_index("_i").sort("token_id", "ts")
+            k, n = pl.int_range(pl.len()).over("token_id"), pl.len().over("token_id")
+            t0, t1 = pl.col("ts").min().over("token_id"), pl.col("ts").max().over("token_id")
+            even = t0 + ((t1 - t0) * k / (n - 1).clip(1)).floor().cast(pl.Int64)
+            out["gateway"] = g.with_columns(ts=pl.when(n > 1).then(even).otherwise(pl.col("ts"))).sort("_i").drop("_i")
+        return out
+
+
 class PrivateTickets(SnoopingAgent):
     """Tickets from a private range (ids >= 2**60) that no ticketing system hands out."""
 
@@ -115,6 +132,18 @@ class EvenTickets(SnoopingAgent):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out:
             out["admin"] = out["admin"].with_columns(pl.col("ticket_id") - pl.col("ticket_id") % 2)
+        return out
+
+
+class MillisecondTimes(SnoopingAgent):
+    """Every attack row's time cut to the whole millisecond (benign rows carry microseconds): a tool's own clock."""
+
+    id = "planted-ms-times-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            out["admin"] = out["admin"].with_columns(pl.col("ts") - pl.col("ts") % 1000)
         return out
 
 

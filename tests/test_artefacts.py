@@ -45,8 +45,13 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "bad_scenarios:ConstantAgent",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
+    "pages": (
+        "bad_scenarios:EvenPages",
+        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
+    ),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
+    "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
 }
 
 
@@ -64,7 +69,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
         if name not in cache:
             target, knobs = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name == "agent":  # the customer side is what costs: a smaller, quieter one
+            if name in ("agent", "pages"):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name)
@@ -94,6 +99,41 @@ def test_constant_user_agent_is_named(planted: Callable[[str], AuditResult]) -> 
     assert any("gateway.user_agent" in p for p in res.problems)
 
 
+def test_evenly_spaced_pages_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """A token's pages a fixed delay apart: every gap a session's pages could have, but each the one before it."""
+    res = planted("pages")
+    hits = _named(res, "gateway", "ts", features=("ts:rhythm",), tests=("ks",))
+    assert hits and min(f.attack for f in hits) > 0.9, res.problems
+    assert any("gateway.ts" in p and "ts:rhythm" in p for p in res.problems)
+
+
+def test_a_sessions_rhythm_is_its_tokens_and_even_spacing_is_zero() -> None:
+    """|log10| of a gap over the gap before it, within a token (by time, ties by event id), from its third row on."""
+    from breachbench.artefacts import _row_features
+
+    t0 = 1_743_465_600_000_000
+    ts = [t0, t0 + 10_000_000, t0 + 20_000_000, t0 + 30_000_000]  # token 1: a page every 10 s
+    ts += [t0, t0 + 1_000_000, t0 + 101_000_000, t0 + 101_000_000]  # token 2: 1 s, 100 s, then a tie
+    ts += [t0 + 5_000_000]  # no token (a login)
+    df = pl.DataFrame(
+        {
+            "event_id": [4, 2, 3, 1, 5, 6, 8, 7, 9],
+            "ts": ts,
+            "token_id": [1, 1, 1, 1, 2, 2, 2, 2, None],
+            "_entity": ["c:1"] * 9,
+            "_eid": [1] * 9,
+            "_day": [None] * 9,
+        },
+        schema_overrides={"_day": pl.Date},
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    perm = [8, 3, 0, 6, 1, 5, 2, 7, 4]
+    out = _row_features(df[perm].with_columns(_day=pl.col("ts").dt.date()), "gateway", "UTC", pl.DataFrame())
+    got = dict(zip(out["event_id"], out["f:ts:rhythm"], strict=True))
+    assert got[4] is None and got[2] is None and got[3] == got[1] == pytest.approx(0.0, abs=1e-6)
+    assert got[5] is None and got[6] is None and got[9] is None
+    assert got[7] == pytest.approx(np.log10(100.001 / 1.001)) and got[8] == pytest.approx(np.log10(100.001 / 0.001))
+
+
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:
     res = planted("tickets")
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
@@ -112,7 +152,8 @@ def test_even_ticket_numbers_are_named(planted: Callable[[str], AuditResult]) ->
 
 def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parity and trailing zeros stay out of the classifier (two noise features per integer moved its AUCs on a few
-    rows) and out of the draws' seeds: the other findings and the AUCs are those of an audit without them."""
+    rows), and they and the excess tests stay out of the draws' seeds: the other findings and the AUCs are those of an
+    audit without them."""
     import breachbench.artefacts as art
 
     target, knobs = PLANTS["even"]
@@ -126,18 +167,21 @@ def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(mo
 
     monkeypatch.setattr(art, "_design", spy)
     (res,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
-    assert seen and not [n for n in seen if art._digits(n)]
-    assert [f for f in res.findings if art._digits(f.feature) and f.undeclared]  # tested one by one all the same
-    # an audit without them (as before they were added): the same classifier figures and other findings
+    assert seen and not [n for n in seen if art._alone(n)]
+    assert [f for f in res.findings if art._alone(f.feature) and f.undeclared]  # tested one by one all the same
+    assert [f for f in res.findings if f.test == "excess"]
+    # an audit without them and without the excess tests (as before either was added): the same classifier figures
+    # and other findings
     monkeypatch.setattr(
-        art, "_column_features", lambda c, t, tz: [e for e in columns(c, t, tz) if not art._digits(e.meta.output_name())]
+        art, "_column_features", lambda c, t, tz: [e for e in columns(c, t, tz) if not art._alone(e.meta.output_name())]
     )
+    monkeypatch.setattr(art, "_excess_stats", lambda *a: {})
     (ref,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
-    assert not [f for f in ref.findings if art._digits(f.feature)]
+    assert not [f for f in ref.findings if art._alone(f.feature) or f.test == "excess"]
     assert [(c.stream, c.phase, c.level, c.auc_undeclared) for c in ref.classifiers] == [
         (c.stream, c.phase, c.level, c.auc_undeclared) for c in res.classifiers
     ]
-    assert [f for f in res.findings if not art._digits(f.feature)] == list(ref.findings)
+    assert [f for f in res.findings if not art._alone(f.feature) and f.test != "excess"] == list(ref.findings)
 
 
 def test_integer_columns_show_their_parity_and_trailing_zeros() -> None:
@@ -148,6 +192,60 @@ def test_integer_columns_show_their_parity_and_trailing_zeros() -> None:
         out = df.rename({"x": c}).with_columns(_column_features(c, pl.Int64, "UTC"))
         assert out[f"f:{c}:odd"].to_list() == [0.0, 1.0, 0.0, 0.0, 0.0, None, 1.0, 0.0]
         assert out[f"f:{c}:zeros"].to_list() == [0.0, 0.0, 1.0, 2.0, 1.0, None, 0.0, 3.0]
+
+
+def test_times_cut_to_the_millisecond_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every time a benign row could have, on a whole millisecond: the hours, gaps and sub-second spread are the benign
+    ones; the residues of the microseconds give it away."""
+    res = planted("ms")
+    hits = _named(res, "admin", "ts", tests=("excess",))
+    assert hits and re.match(r"ts mod (2|4|5|8|10) = 0 on 100\.0% of attack values", hits[0].detail), res.problems
+    assert any("admin.ts" in p and "in excess" in p for p in res.problems)
+
+
+def test_the_excess_test_names_the_category_in_excess() -> None:
+    """One category moved by a generator, in a column whose other figures barely move: a residue of ids, a byte of
+    token ids, the microseconds of times, a rare status, a null benign rows never have. A sample of the reference's own
+    generator stays below the line."""
+    from breachbench.artefacts import EXCESS_MIN, Feature, _excess_stats, _raw_features
+
+    r = np.random.default_rng(3)
+
+    def frame(n: int, planted: bool) -> pl.DataFrame:
+        tickets, tokens = r.integers(0, 1 << 20, n), r.integers(1 << 40, 1 << 50, n)
+        ts = r.integers(1_743_465_600_000_000, 1_745_000_000_000_000, n)
+        status, null = np.where(r.random(n) < 0.004, "429", "200"), np.zeros(n)
+        if planted:
+            tickets = tickets - tickets % 3
+            tokens = np.where(r.random(n) < 0.9, (tokens & ~(0xFF << 24)) | (0x5A << 24), tokens)
+            ts = ts - ts % 1000
+            status = np.where(r.random(n) < 0.08, "429", status)
+            null = (r.random(n) < 0.15).astype(np.float64)
+        return pl.DataFrame(
+            {"ticket_id": tickets, "token_id": tokens, "ts": ts, "f:status:value": status, "f:customer_id:null": null}
+        ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")), _entity=pl.int_range(n).cast(pl.String))  # a session a row
+
+    ref = frame(20_000, False)
+    feats = [Feature("f:status:value", "status", "cat"), Feature("f:customer_id:null", "customer_id", "num")]
+    raws = _raw_features(ref)
+    assert [f.name for f in raws] == [f"f:{c}:{k}" for c in ("ticket_id", "token_id") for k in ("residue", "bit")] + [
+        "f:ts:residue"
+    ]
+    benign = _excess_stats(frame(400, False), ref, feats, raws)
+    assert set(benign) == {f.name for f in [*feats, *raws]}
+    assert max(z for z, _ in benign.values()) < EXCESS_MIN, benign
+    att = _excess_stats(frame(400, True), ref, feats, raws)
+    expect = {
+        "f:ticket_id:residue": r"ticket_id mod 3 = 0 on 100\.0% of attack values",
+        "f:token_id:bit": r"token_id bit (2[4-9]|3[01]) = [01] on 9\d\.\d% of attack values",
+        "f:ts:residue": r"ts mod (2|4|5|8|10) = 0 on 100\.0% of attack values",
+        "f:status:value": r"status:value = '429' on \d\.\d% of attack sessions, 0\.\d% of benign",
+        "f:customer_id:null": r"customer_id:null = 1 on 1\d\.\d% of attack sessions, 0\.0% of benign",
+    }
+    for name, text in expect.items():
+        z, detail = att[name]
+        assert z >= EXCESS_MIN and re.match(text, detail), (name, z, detail)
+    assert att["f:token_id:residue"][0] < EXCESS_MIN  # its low bits are the benign ones
 
 
 def test_fresh_ip_per_row_is_named(fresh_ip_cli: dict[str, Any]) -> None:

@@ -1569,7 +1569,7 @@ def audit_rows(
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))
-                # the case's draws are seeded by the findings before it, but for the digit features' and the excess
+                # the case's draws are seeded by the findings before it, but for the ALONE features' and the excess
                 # tests' (added later): with them counted, every draw after the first integer column moved
                 seed = sum(not _alone(x.feature) and x.test != "excess" for x in findings)
                 f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=seed)

@@ -540,6 +540,12 @@ class StaffDay:
         """When the login that opens a working session is logged: a minute before work starts, as benign logins."""
         return int(_in_day(np.array([session.start - 60 * SEC]), self.t0)[0])
 
+    def relogin_times(self, session: Session, r: np.random.Generator) -> np.ndarray:
+        """Times of the later logins of a working session: as many as a benign working day has
+        (Poisson, :data:`RELOGINS_PER_DAY`), a minute to eight hours after its start (:func:`_relogins`)."""
+        n = int(r.poisson(RELOGINS_PER_DAY))
+        return _in_day(session.start + r.integers(60 * SEC, 8 * HOUR, n), self.t0)
+
     def night_session(self, employee: int, r: np.random.Generator) -> Session:
         """A session in the small hours from home (the VPN), as the on-call engineer's."""
         return Session(

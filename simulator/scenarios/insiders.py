@@ -302,8 +302,10 @@ class StaffScenario:
             day = self._sessions(ad)
             ts, sessions = self._when(ad, counts.views + counts.pulls, day)
             admin.append(self._admin_rows(ad, counts, day, ts, sessions))
-            # a login opens each session that is not the account's ordinary working session of the day
-            auth += [self._login(act, sd, day.account, sess) for _, sess, _, login in sessions if login]
+            # a login opens each session that is not the account's ordinary working session of the day; a daytime
+            # one signs in again later as a benign working day does (a stream of its own: the other draws stay)
+            again = rng(cfg.root, "scenario-relogin", plan.incident_id, day_index, j)
+            auth += [self._login(act, sd, day.account, sess, again, night) for _, sess, night, login in sessions if login]
         out = {}
         if admin:
             out["admin"] = pl.concat(admin, how="diagonal_relaxed")
@@ -491,17 +493,22 @@ class StaffScenario:
         return np.where(r.random(n) < 1 - (1 - OUT_OF_ROLE_FLOOR) * s, act.view_action, opens)
 
     @staticmethod
-    def _login(act: Act, sd: StaffDay, account: int, sess: Session) -> pl.DataFrame:
-        """The login that opens a session of the day's rows (its rows all come after the session's start)."""
+    def _login(act: Act, sd: StaffDay, account: int, sess: Session, r: np.random.Generator, night: bool) -> pl.DataFrame:
+        """The login that opens a session of the day's rows (its rows all come after the session's start) and,
+        for a daytime session, its later logins (:meth:`StaffDay.relogin_times`): benign working sessions sign
+        in again (a lapsed sign-on, a dropped VPN) and night ones do not. With one login per session, the
+        attack's logins were all at a session's start where a quarter of benign ones come later in the day."""
+        ts = [sd.login_time(sess)] + ([] if night else sd.relogin_times(sess, r).tolist())
+        n = len(ts)
         return pl.DataFrame(
             {
                 # a minute before the session's start, as benign logins (never tied to a row's time)
-                "ts": [sd.login_time(sess)],
-                "event": ["employee_login"],
-                "employee_id": [account],
-                "ip": [sess.ip],
-                "country": [sess.country],
-                "phase": [act.phase],
+                "ts": ts,
+                "event": ["employee_login"] * n,
+                "employee_id": [account] * n,
+                "ip": [sess.ip] * n,
+                "country": [sess.country] * n,
+                "phase": [act.phase] * n,
             }
         )
 

@@ -201,11 +201,18 @@ class ClassifierScore:
     entities: int = 0  # attack entities (actors; customers in the gateway)
     verdict: bool = True  # False with fewer than MIN_ENTITIES attack entities: folds by entity-day, figures for information only
     draws: int = 1  # matched benign samples (and fold splits) the AUCs are averaged over
+    null: float | None = None  # the highest AUC without declared features of the null draws (computed above CHANCE_AUC only)
+
+    @property
+    def line(self) -> float:
+        """The AUC without the declared features above which the classifier finds a difference: CHANCE_AUC, or
+        NULL_MARGIN above the null draws' highest when they reach it."""
+        return CHANCE_AUC if self.null is None else max(CHANCE_AUC, self.null + NULL_MARGIN)
 
     @property
     def near_chance(self) -> bool:
         """Without the declared signals' features the classifier is near chance (or gives no verdict)."""
-        return not self.verdict or self.auc_undeclared is None or self.auc_undeclared <= CHANCE_AUC
+        return not self.verdict or self.auc_undeclared is None or self.auc_undeclared <= self.line
 
 
 @dataclass(frozen=True)
@@ -234,7 +241,7 @@ class AuditResult:
         for c in self.classifiers:
             if not c.near_chance:
                 out.append(
-                    f"{self.where}{c.stream} in phase {c.phase}, adversarial classifier on {c.level} -> AUC {c.auc_undeclared:.2f} > {CHANCE_AUC} "
+                    f"{self.where}{c.stream} in phase {c.phase}, adversarial classifier on {c.level} -> AUC {c.auc_undeclared:.2f} > {c.line:.2f} "
                     f"without the declared signals' features{'' if c.auc_all is None else f' (with them {c.auc_all:.2f})'}; "
                     f"strongest undeclared: {', '.join(c.top_undeclared) or '-'}"
                 )
@@ -1355,24 +1362,29 @@ def _judge_unit(case: _Case, seed: int) -> tuple[list[Finding], ClassifierScore 
     return findings, _classify(case, real, seed)
 
 
+def _null_draw(att: pl.DataFrame, ben: pl.DataFrame, unit: str, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A null draw (:func:`_pseudo`) and the benign units without it, in ``ben``'s order."""
+    ps = _pseudo(att, ben, seed)
+    keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
+    drawn = ben.select(keys).with_row_index("_r").join(ps.select(keys).unique(), on=keys, how="semi")["_r"].to_numpy()
+    keep = np.ones(ben.height, dtype=bool)
+    keep[drawn] = False
+    return ps, ben.filter(pl.Series(keep))
+
+
 def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, str], float]]:
     """The per-feature tests of a case, each against the highest figure of the null draws; (findings, the attack's figures)."""
     att, ben, unit, feats = case.att, case.ben, case.unit, case.feats
     n = att.height
-    keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
     p99 = _Sticky(ben, [f.name for f in feats if f.name.endswith((":distinct", ":new"))]) if unit != "rows" else None
     raws = _raw_features(att) if unit == "rows" else []
     details: dict[str, str] = {}
     real = _stats(att, ben, feats, unit, p99, seed, raws, details)
     nulls = []
     for i in range(NULL_DRAWS):
-        ps = _pseudo(att, ben, seed + 101 * (i + 1))
+        ps, rest = _null_draw(att, ben, unit, seed + 101 * (i + 1))
         if ps.height == 0:
             continue
-        drawn = ben.select(keys).with_row_index("_r").join(ps.select(keys).unique(), on=keys, how="semi")["_r"].to_numpy()
-        keep = np.ones(ben.height, dtype=bool)
-        keep[drawn] = False
-        rest = ben.filter(pl.Series(keep))  # ben without the draw's units, in ben's order
         nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1, raws))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
     margin = NULL_MARGIN_FEW if few else NULL_MARGIN
@@ -1428,14 +1440,66 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
     """The adversarial classifier on matched samples, with every feature and without the declared ones.
 
     With few attack units, the mean over several draws (benign sample and folds) of the same attack units.
+    Above CHANCE_AUC without the declared features, the same classifier on the feature tests' null draws
+    (random benign actors standing in for the attack's, :func:`_pseudo`) sets the line (:attr:`ClassifierScore.line`):
+    with three or four actors, folds by actor leave the classifier free to find that two of them keep like
+    hours or days, which benign stand-ins do as often.
     """
     att, ben = case.att, case.ben
     a_s = att.sample(MAX_CLASS_ROWS // 4, seed=seed) if att.height > MAX_CLASS_ROWS // 4 else att
-    draws = int(np.clip(math.ceil(DRAW_UNITS / max(a_s.height, 1)), 1, MAX_DRAWS))
-    alls: list[float] = []
-    unds: list[float] = []
-    folds = entities = n_att = n_ben = 0
-    for d in range(draws):
+    run = _class_draws(case, a_s, ben, seed, with_all=not case.verdict_only)
+    null = None
+    und = float(np.mean(run.unds)) if run.unds else None
+    verdict = run.entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
+    if verdict and und is not None and und > CHANCE_AUC:
+        highs = []
+        for i in range(NULL_DRAWS):
+            ps, rest = _null_draw(att, ben, case.unit, seed + 101 * (i + 1))
+            p_s = ps.sample(MAX_CLASS_ROWS // 4, seed=seed) if ps.height > MAX_CLASS_ROWS // 4 else ps
+            if p_s.height == 0:
+                continue
+            drawn = _class_draws(case, p_s.with_columns(_attack=pl.lit(True)), rest, seed + i + 1, with_all=False)
+            highs += [float(np.mean(drawn.unds))] if drawn.unds else []
+        null = max(highs, default=None)
+    by_name = {f.name: f for f in case.feats}
+    singles = sorted(
+        ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not case.declared(by_name[k[0]])), reverse=True
+    )
+    top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
+    return ClassifierScore(
+        case.stream,
+        case.phase,
+        case.unit,
+        float(np.mean(run.alls)) if run.alls else None,
+        und,
+        run.n_att,
+        run.n_ben,
+        run.folds,
+        top,
+        run.entities,
+        verdict,
+        run.draws,
+        null,
+    )
+
+
+@dataclass
+class _Draws:
+    """What :func:`_class_draws` found: AUCs with every feature and without the declared ones, per draw."""
+
+    alls: list[float] = field(default_factory=list)
+    unds: list[float] = field(default_factory=list)
+    folds: int = 0
+    entities: int = 0
+    n_att: int = 0
+    n_ben: int = 0
+    draws: int = 0
+
+
+def _class_draws(case: _Case, a_s: pl.DataFrame, ben: pl.DataFrame, seed: int, *, with_all: bool) -> _Draws:
+    """The classifier's draws on attack units ``a_s`` (labelled ``_attack``) against benign units matched from ``ben``."""
+    out = _Draws(draws=int(np.clip(math.ceil(DRAW_UNITS / max(a_s.height, 1)), 1, MAX_DRAWS)))
+    for d in range(out.draws):
         b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d)
         sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
         if d:  # this draw's picked rows
@@ -1448,35 +1512,16 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
         X, dfeats, cat = _design(sample, ben, [f for f in case.feats if not _alone(f.name)])
         X = _binned(X, cat)
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
-        entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
-        groups = _groups_of(sample, by_day=entities < MIN_ENTITIES)
+        out.entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()
+        groups = _groups_of(sample, by_day=out.entities < MIN_ENTITIES)
         parts = _folds(y, groups, split=d)  # the same folds for both classifiers
-        a_all, k_all = (None, 0) if case.verdict_only else _cv_auc(X, y, parts, cat)
+        a_all, k_all = _cv_auc(X, y, parts, cat) if with_all else (None, 0)
         a_und, k_und = _cv_auc(X[:, keep], y, parts, cat[keep])
-        folds = max(folds, k_all, k_und)
-        alls += [a_all] if a_all is not None else []
-        unds += [a_und] if a_und is not None else []
-        n_att, n_ben = int(y.sum()), int((1 - y).sum())
-    by_name = {f.name: f for f in case.feats}
-    singles = sorted(
-        ((v, k[0]) for k, v in real.items() if k[1] == "single_auc" and not case.declared(by_name[k[0]])), reverse=True
-    )
-    top = tuple(f"{name[2:]} ({v:.2f})" for v, name in singles if v > 0.55)[:4]
-    verdict = entities >= MIN_ENTITIES  # folds by entity-day would let the classifier learn one actor's habits: no verdict
-    return ClassifierScore(
-        case.stream,
-        case.phase,
-        case.unit,
-        float(np.mean(alls)) if alls else None,
-        float(np.mean(unds)) if unds else None,
-        n_att,
-        n_ben,
-        folds,
-        top,
-        entities,
-        verdict,
-        draws,
-    )
+        out.folds = max(out.folds, k_all, k_und)
+        out.alls += [a_all] if a_all is not None else []
+        out.unds += [a_und] if a_und is not None else []
+        out.n_att, out.n_ben = int(y.sum()), int((1 - y).sum())
+    return out
 
 
 def _groups_of(sample: pl.DataFrame, by_day: bool) -> np.ndarray:
@@ -1821,7 +1866,8 @@ def classifier_lines(result: AuditResult) -> list[str]:
     return [
         f"{c.stream} phase {c.phase} {c.level}: AUC all {fmt(c.auc_all)}, without declared {fmt(c.auc_undeclared)} "
         f"({c.n_attack} attack / {c.n_benign} benign, {c.entities} attack entities, {c.folds} folds{f' x {c.draws} draws' if c.draws > 1 else ''})"
-        f"{'' if c.near_chance else '  ABOVE CHANCE'}{'' if c.verdict else f'  (no verdict: fewer than {MIN_ENTITIES} attack entities)'}"
+        f"{'' if c.null is None else f', null draws up to {c.null:.2f}'}"
+        f"{'' if c.near_chance else f'  ABOVE {c.line:.2f}'}{'' if c.verdict else f'  (no verdict: fewer than {MIN_ENTITIES} attack entities)'}"
         for c in result.classifiers
     ]
 

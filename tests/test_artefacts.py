@@ -521,6 +521,60 @@ def test_day_means_count_as_volume_and_a_picked_row_does_not() -> None:
     assert all(c.auc_all is None for c in quick.classifiers) and all(c.auc_all is not None for c in leaky.classifiers)
 
 
+def _two_shifts(attack_hour: float | None) -> dict[str, pl.DataFrame]:
+    """A synthetic auth stream: 60 employees log in once a working day, half of them at 8h, half at 10h (within 20
+    minutes); three of the 10h starters get a second login on four days, at their own hour or at ``attack_hour``."""
+    import datetime as dt
+
+    from breachbench.artefacts import _row_features
+
+    r = np.random.default_rng(0)
+    rows = []
+    for e in range(60):
+        for d in range(10):
+            attacked = e in (0, 2, 4) and d >= 6
+            for k in range(2 if attacked else 1):
+                h = attack_hour if attacked and k and attack_hour is not None else 8.0 if e % 2 else 10.0
+                ts = dt.datetime(2025, 4, 1 + d, tzinfo=dt.UTC) + dt.timedelta(
+                    seconds=int(h * 3600 + r.integers(0, 1200)), microseconds=int(r.integers(0, 1_000_000))
+                )
+                rows.append((len(rows), ts, e, 7, attacked and k > 0))
+    df = pl.DataFrame(rows, schema=["event_id", "ts", "employee_id", "ip", "_attack"], orient="row")
+    df = df.with_columns(
+        ts=pl.col("ts").dt.replace_time_zone("UTC"),
+        event=pl.lit("employee_login"),
+        _ds=pl.lit(0, pl.Int32),
+        _entity=pl.concat_str([pl.lit("0/employee_id:"), pl.col("employee_id").cast(pl.String)]),
+        _eid=pl.col("employee_id").cast(pl.Int64),
+        _day=pl.col("ts").dt.date(),
+        _phase=pl.when(pl.col("_attack")).then(pl.lit("p")),
+        _pattern=pl.lit(None, pl.String),
+        _group=pl.lit("employee_login:clerk/day"),
+    )
+    return {"auth": _row_features(df, "auth", "UTC", pl.DataFrame())}
+
+
+def test_the_classifier_is_judged_against_its_null_draws() -> None:
+    """Above 0.6 without the declared features, the classifier is run on the null draws too, and its line is their
+    highest AUC + 0.1: with three actors whose hours are their own, the folds (one actor each) still let it learn
+    the hours two of them share, and random benign actors standing in do as well. Below 0.6 no null is drawn."""
+    from breachbench.artefacts import CHANCE_AUC, NULL_MARGIN
+
+    own = audit_rows(_two_shifts(None), {"p": ("volume",)}, scenario="own-hours", verdict_only=True)
+    days = next(c for c in own.classifiers if c.level == "entity-days")
+    assert days.verdict and days.entities == 3 and days.auc_undeclared is not None and days.auc_undeclared > CHANCE_AUC
+    assert days.null is not None and days.line == max(CHANCE_AUC, days.null + NULL_MARGIN) and days.near_chance
+    assert not any("classifier on entity-days" in p for p in own.problems), own.problems
+    # the same actors logging in at 3h: the rows' classifier is above its null draws' line, and the problem says so
+    night = audit_rows(_two_shifts(3.0), {"p": ("volume",)}, scenario="night", verdict_only=True)
+    rows = next(c for c in night.classifiers if c.level == "rows")
+    assert rows.null is not None and rows.auc_undeclared is not None and rows.auc_undeclared > rows.line > CHANCE_AUC
+    assert any(f"classifier on rows -> AUC {rows.auc_undeclared:.2f} > {rows.line:.2f}" in p for p in night.problems)
+    # near chance: no null draws
+    quiet = audit_rows(_logins(False), {"p": ("volume",)}, scenario="extra-logins", verdict_only=True)
+    assert all(c.null is None and c.line == CHANCE_AUC for c in quiet.classifiers if c.auc_undeclared is not None)
+
+
 def test_reads_per_customer_and_sequence_skip_pulls() -> None:
     """A pull names no customer: it is neither one more distinct customer (``repeat``) nor a break in a sequence."""
     from breachbench.artefacts import _groups

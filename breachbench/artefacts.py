@@ -1075,7 +1075,14 @@ class _Sticky:
     client) as busy as a unit (see STICKY_PEERS). Roles differ in volume and in variety at once (an administrator's
     day of 18 rows holds views and updates, a logistics clerk's of 40 only views), so units as busy from every role
     would judge one role's variety against another's; and within a role, a day of 14 rows shows more distinct values
-    than one of 8, so units of a power of two of rows (8 to 15) put a busy day against quieter ones."""
+    than one of 8, so units of a power of two of rows (8 to 15) put a busy day against quieter ones.
+
+    Where the nearest peers are quieter than the unit (an attack day busier than any benign day of its group), each
+    quieter peer's value is carried up to the unit's rows at the rate the feature grows with rows in the group (the
+    slope of log(1 + value) on log(rows) over its benign units, between 0 and 1): an analyst's distinct row counts
+    grow with their queries (slope near 1), a clerk's addresses do not (near 0). Without it, an analyst's takeover
+    days of 21 to 32 rows (the outsider's reads run as routine queries), beyond every benign analyst day but one,
+    were judged against days of about 15, and their distinct row counts, volume alone, looked sticky."""
 
     def __init__(self, ben: pl.DataFrame, names: list[str]) -> None:
         self.rows = np.maximum(ben["a:rows"].to_numpy(), 1.0)
@@ -1085,6 +1092,17 @@ class _Sticky:
         self.names = names
         self.vals = {n: ben[n].fill_null(0).to_numpy() for n in names}
         self.p99: dict[tuple[int, float], dict[str, float]] = {}  # (group, rows) -> feature -> p99, as asked
+        self.slopes: dict[tuple[int, str], float] = {}
+
+    def _slope(self, gi: int, name: str) -> float:
+        """How fast the feature grows with rows in the group: the least-squares slope of log(1 + value) on log(rows), in [0, 1]."""
+        if (gi, name) not in self.slopes:
+            mine = self.members[gi]
+            x, y = np.log(self.rows[mine]), np.log1p(np.maximum(self.vals[name][mine], 0.0))
+            dx = x - x.mean() if x.size else x
+            var = float(dx @ dx)
+            self.slopes[(gi, name)] = float(np.clip((dx @ (y - y.mean())) / var, 0.0, 1.0)) if var > 0 else 0.0
+        return self.slopes[(gi, name)]
 
     def __contains__(self, name: str) -> bool:
         return name in self.vals
@@ -1097,8 +1115,19 @@ class _Sticky:
             if peers.size < STICKY_PEERS:  # nearest in rows by ratio; ties in frame order
                 gap = np.abs(np.log2(self.rows[mine]) - np.log2(rows))
                 peers = mine[np.argsort(gap, kind="stable")[:STICKY_PEERS]]
-            self.p99[(gi, rows)] = {n: float(np.quantile(self.vals[n][peers], 0.99)) if peers.size else 0.0 for n in self.names}
+            up = np.log(np.maximum(rows / self.rows[peers], 1.0))  # quieter peers, carried up to ``rows`` (see the class)
+            self.p99[(gi, rows)] = {
+                n: float(np.quantile(self._carried(self.vals[n][peers], up, self._slope(gi, n)), 0.99)) if peers.size else 0.0
+                for n in self.names
+            }
         return self.p99[(gi, rows)]
+
+    @staticmethod
+    def _carried(vals: np.ndarray, up: np.ndarray, slope: float) -> np.ndarray:
+        """``vals`` carried up by ``up`` (log of the rows' ratio) at ``slope``; unchanged where ``up`` is 0."""
+        if slope == 0.0 or not up.any():
+            return vals
+        return np.where(up > 0, np.expm1(np.log1p(np.maximum(vals, 0.0)) + slope * up), vals)
 
     def threshold(self, units: pl.DataFrame, name: str) -> np.ndarray:
         """Per unit: the benign p99 of ``name`` in its group at its rows (a group with no benign unit: 0)."""

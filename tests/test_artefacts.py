@@ -738,6 +738,31 @@ def test_sticky_thresholds_come_from_peers_with_as_many_rows() -> None:
     assert sticky.shown(busy, "a:x:distinct") == 15.0 and sticky.above(busy.clear(), "a:x:distinct") == 0.0
 
 
+def test_quieter_peers_are_carried_up_at_the_rate_the_feature_grows() -> None:
+    """A day busier than every benign day of its group is judged against its nearest (quieter) peers carried up to its
+    rows at the rate the feature grows with rows in the group: distinct row counts of queries (one each) grow with the
+    rows, an address per day does not; a day as busy as its peers is judged as before."""
+    from breachbench.artefacts import _Sticky
+
+    r = np.random.default_rng(0)
+    rows = r.integers(4, 17, 600).astype(float)  # benign days of 4 to 16 rows
+    queries = rows - r.integers(0, 3, 600)  # nearly one distinct row count per row
+    ben = pl.DataFrame(
+        {"_group": ["analyst"] * 600, "a:rows": rows, "a:row_count:distinct": queries, "a:src_ip:distinct": np.ones(600)}
+    )
+    sticky = _Sticky(ben, ["a:row_count:distinct", "a:src_ip:distinct"])
+    assert 0.9 < sticky._slope(0, "a:row_count:distinct") <= 1.0 and sticky._slope(0, "a:src_ip:distinct") == 0.0
+    busy = pl.DataFrame(
+        {"_group": ["analyst"] * 2, "a:rows": [24.0, 16.0], "a:row_count:distinct": [22.0, 16.0], "a:src_ip:distinct": [2.0, 1.0]}
+    )
+    t24, t16 = sticky.threshold(busy, "a:row_count:distinct").tolist()
+    assert 16.0 <= t16 < 18.0  # its peers: the 16-row days and the nearest 15-row ones, carried up by 16/15
+    assert t24 > 22.0  # the quieter peers' 14-16 distinct, carried up to 24 rows: volume, not stickiness
+    assert sticky.above(busy, "a:row_count:distinct") == 0.0
+    # a second address on the busy day stays above: addresses do not grow with rows
+    assert sticky.threshold(busy, "a:src_ip:distinct").tolist() == [1.0, 1.0] and sticky.above(busy, "a:src_ip:distinct") == 0.5
+
+
 def test_ks_distance_is_scipys_statistic() -> None:
     """The audit's own KS distance equals ``scipy.stats.ks_2samp``'s statistic bit for bit (ties, both modes)."""
     from scipy.stats import ks_2samp

@@ -24,13 +24,7 @@ from simulator.scenarios.checks import CHECK_WORLD
 
 def _attack_admin(sid: str, stealth: float, root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The attack rows of the admin stream and the incidents table, at one stealth."""
-    from simulator.engine import generate
-
-    cfg = SimConfig.model_validate(CHECK_WORLD | {"scenarios": [{"id": sid, "count": 3, "knobs": {"stealth": stealth}}]})
-    out = generate(cfg, root / f"{sid}-{stealth}")
-    ev = pl.read_parquet(layout.truth_file(out, "malicious_events")).filter(pl.col("stream") == "admin")
-    admin = pl.concat([pl.read_parquet(f) for f in (out / "logs" / "admin").rglob("*.parquet")])
-    return admin.join(ev.select("event_id"), on="event_id"), pl.read_parquet(layout.truth_file(out, "incidents"))
+    return _attack_admin_knobs(sid, {"stealth": stealth}, root / sid)
 
 
 def _foreign_device_share(rows: pl.DataFrame) -> float:
@@ -62,6 +56,32 @@ def test_a_stealthy_privilege_misuser_edits_less(tmp_path: Path) -> None:
     assert edits0 == 1.0
     assert edits1 is not None and 0.0 < edits1 < 0.5, edits1  # about OUT_OF_ROLE_FLOOR, the rest plain opens
     assert set(quiet.filter(reads)["action"].unique().to_list()) == {"update", "view"}
+
+
+def test_a_stealthy_slow_drip_keeps_the_analysts_mix_of_reads_and_queries(tmp_path: Path) -> None:
+    """At stealth 1 a slow drip's pulls run as routine queries and come with the odd single read, as an analyst's
+    routine queries do (single_read_share: a quarter of their rows); at stealth 0 it only pulls."""
+    from simulator.staff_traffic import single_read_share
+
+    def single_share(stealth: float) -> tuple[float, int]:
+        rows, _ = _attack_admin_knobs("slow-drip-analyst-v2", {"stealth": stealth, "rate": 4.0, "actors": 3}, tmp_path)
+        return float(rows["customer_id"].is_not_null().mean() or 0.0), rows.height
+
+    blatant, n0 = single_share(0.0)
+    quiet, n1 = single_share(1.0)
+    assert blatant == 0.0 and n0 > 100
+    assert n1 > 50 and abs(quiet - single_read_share("analyst")) < 0.1, (quiet, n1)
+
+
+def _attack_admin_knobs(sid: str, knobs: dict[str, float], root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The attack rows of the admin stream and the incidents table, at these knobs."""
+    from simulator.engine import generate
+
+    cfg = SimConfig.model_validate(CHECK_WORLD | {"scenarios": [{"id": sid, "count": 3, "knobs": knobs}]})
+    out = generate(cfg, root / "-".join(f"{k}{v}" for k, v in sorted(knobs.items())))
+    ev = pl.read_parquet(layout.truth_file(out, "malicious_events")).filter(pl.col("stream") == "admin")
+    admin = pl.concat([pl.read_parquet(f) for f in (out / "logs" / "admin").rglob("*.parquet")])
+    return admin.join(ev.select("event_id"), on="event_id"), pl.read_parquet(layout.truth_file(out, "incidents"))
 
 
 def _forged(stealth: float, root: Path) -> dict[str, pl.DataFrame]:

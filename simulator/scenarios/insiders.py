@@ -331,9 +331,18 @@ class StaffScenario:
         n_pulls = int(r.poisson(act.pulls * vol * pull_habit))
         # and people whose routine is batch queries (analysts) read as their peers do: a stealth
         # share of their single reads becomes routine queries, so their rows keep the role's mix
-        as_query = int(r.binomial(n_views, s * (1 - single_read_share(sd.role(actor)))))
+        share = single_read_share(sd.role(actor))
+        as_query = int(r.binomial(n_views, s * (1 - share)))
         n_views, n_queries = n_views - as_query, as_query
         n_pulls += n_queries
+        if sd.role(actor) in BULK_ROLES and share < 1 and n_pulls:
+            # and the other way: pulls run as routine queries come with the odd single read a stealth share of
+            # the time, as the role's routine queries do (an analyst's two opens to six queries); without them a
+            # slow drip at stealth 1 and rate 4 was all queries, where analysts' rows are a quarter single reads
+            # (a stream of its own: the day's other draws stay as they were)
+            lack = share * n_pulls / (1 - share) - n_views
+            if lack > 0:
+                n_views += int(rng(ad.cfg.root, "scenario-mix", plan.incident_id, ad.day_index, ad.j).poisson(s * lack))
         if ad.day_index == plan.first_day and n_views + n_pulls == 0:  # the incident starts on its first day
             n_views, n_pulls = (1, 0) if act.views >= act.pulls * pull_habit else (0, 1)
         return _Counts(n_views, n_pulls, n_queries) if n_views + n_pulls else None

@@ -459,24 +459,10 @@ def test_run_writes_the_artefact_audit_into_results(tmp_path: Path, tiny_config)
     jsonschema.validate(payload, schema)
 
 
-def _logins(leak: bool) -> dict[str, pl.DataFrame]:
-    """A synthetic auth stream: 60 employees log in once a working day; 6 of them are attacked on 4 days each,
-    two more logins on those days drawn like their own (or, with ``leak``, at a fixed sub-second)."""
-    import datetime as dt
-
+def _login_rows(rows: list[tuple[Any, ...]]) -> dict[str, pl.DataFrame]:
+    """A synthetic auth stream of employee logins (event id, UTC time, employee, address, attack?) of one group, featurised."""
     from breachbench.artefacts import _row_features
 
-    r = np.random.default_rng(0)
-    rows = []
-    for e in range(60):
-        for d in range(10):
-            attacked = e < 6 and d >= 6
-            for k in range(3 if attacked else 1):
-                sub = 0 if (leak and k) else int(r.integers(0, 1_000_000))
-                ts = dt.datetime(2025, 4, 1 + d, 0, 0, tzinfo=dt.UTC) + dt.timedelta(
-                    seconds=int(r.integers(0, 4 * 3600)), microseconds=sub
-                )
-                rows.append((len(rows), ts, e, 7, attacked and k > 0))  # one office address
     df = pl.DataFrame(rows, schema=["event_id", "ts", "employee_id", "ip", "_attack"], orient="row")
     df = df.with_columns(
         ts=pl.col("ts").dt.replace_time_zone("UTC"),
@@ -490,6 +476,25 @@ def _logins(leak: bool) -> dict[str, pl.DataFrame]:
         _group=pl.lit("employee_login:clerk/day"),
     )
     return {"auth": _row_features(df, "auth", "UTC", pl.DataFrame())}
+
+
+def _logins(leak: bool) -> dict[str, pl.DataFrame]:
+    """A synthetic auth stream: 60 employees log in once a working day; 6 of them are attacked on 4 days each,
+    two more logins on those days drawn like their own (or, with ``leak``, at a fixed sub-second)."""
+    import datetime as dt
+
+    r = np.random.default_rng(0)
+    rows = []
+    for e in range(60):
+        for d in range(10):
+            attacked = e < 6 and d >= 6
+            for k in range(3 if attacked else 1):
+                sub = 0 if (leak and k) else int(r.integers(0, 1_000_000))
+                ts = dt.datetime(2025, 4, 1 + d, 0, 0, tzinfo=dt.UTC) + dt.timedelta(
+                    seconds=int(r.integers(0, 4 * 3600)), microseconds=sub
+                )
+                rows.append((len(rows), ts, e, 7, attacked and k > 0))  # one office address
+    return _login_rows(rows)
 
 
 def test_day_means_count_as_volume_and_a_picked_row_does_not() -> None:
@@ -526,8 +531,6 @@ def _two_shifts(attack_hour: float | None) -> dict[str, pl.DataFrame]:
     minutes); three of the 10h starters get a second login on four days, at their own hour or at ``attack_hour``."""
     import datetime as dt
 
-    from breachbench.artefacts import _row_features
-
     r = np.random.default_rng(0)
     rows = []
     for e in range(60):
@@ -539,19 +542,7 @@ def _two_shifts(attack_hour: float | None) -> dict[str, pl.DataFrame]:
                     seconds=int(h * 3600 + r.integers(0, 1200)), microseconds=int(r.integers(0, 1_000_000))
                 )
                 rows.append((len(rows), ts, e, 7, attacked and k > 0))
-    df = pl.DataFrame(rows, schema=["event_id", "ts", "employee_id", "ip", "_attack"], orient="row")
-    df = df.with_columns(
-        ts=pl.col("ts").dt.replace_time_zone("UTC"),
-        event=pl.lit("employee_login"),
-        _ds=pl.lit(0, pl.Int32),
-        _entity=pl.concat_str([pl.lit("0/employee_id:"), pl.col("employee_id").cast(pl.String)]),
-        _eid=pl.col("employee_id").cast(pl.Int64),
-        _day=pl.col("ts").dt.date(),
-        _phase=pl.when(pl.col("_attack")).then(pl.lit("p")),
-        _pattern=pl.lit(None, pl.String),
-        _group=pl.lit("employee_login:clerk/day"),
-    )
-    return {"auth": _row_features(df, "auth", "UTC", pl.DataFrame())}
+    return _login_rows(rows)
 
 
 def test_the_classifier_is_judged_against_its_null_draws() -> None:

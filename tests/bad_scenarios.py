@@ -123,16 +123,20 @@ class PrivateTickets(SnoopingAgent):
         return out
 
 
+def _floored(out: dict, column: str, step: int) -> dict:
+    """``out`` with the admin rows' ``column`` rounded down to a multiple of ``step``."""
+    if "admin" in out:
+        out["admin"] = out["admin"].with_columns(pl.col(column) - pl.col(column) % step)
+    return out
+
+
 class EvenTickets(SnoopingAgent):
     """Tickets of the benign process with the last bit cleared: every attack ticket number is even (a step of two)."""
 
     id = "planted-even-tickets-v1"
 
     def render_staff(self, plan, cfg, day_index, ctx):
-        out = super().render_staff(plan, cfg, day_index, ctx)
-        if "admin" in out:
-            out["admin"] = out["admin"].with_columns(pl.col("ticket_id") - pl.col("ticket_id") % 2)
-        return out
+        return _floored(super().render_staff(plan, cfg, day_index, ctx), "ticket_id", 2)
 
 
 class MillisecondTimes(SnoopingAgent):
@@ -141,10 +145,7 @@ class MillisecondTimes(SnoopingAgent):
     id = "planted-ms-times-v1"
 
     def render_staff(self, plan, cfg, day_index, ctx):
-        out = super().render_staff(plan, cfg, day_index, ctx)
-        if "admin" in out:
-            out["admin"] = out["admin"].with_columns(pl.col("ts") - pl.col("ts") % 1000)
-        return out
+        return _floored(super().render_staff(plan, cfg, day_index, ctx), "ts", 1000)
 
 
 class FreshIpPerRow(SnoopingAgent):

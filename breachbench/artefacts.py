@@ -124,6 +124,9 @@ EXCESS_REF_ROWS = 50_000
 #: A category is in excess above max(EXCESS_MIN, EXCESS_RATIO x the null draws' highest figure) (z-scores).
 EXCESS_MIN = 6.0
 EXCESS_RATIO = 2.0
+#: The conditional excess test (a 0/1 feature within each value of another column) judges a value that at least
+#: GIVEN_MIN_SESSIONS comparable benign sessions carry.
+GIVEN_MIN_SESSIONS = 20
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
 NEW_AGG = {"src_ip": "new_ip", "device": "new_device", "user_agent": "new_device"}  # a new client is a new device
@@ -285,6 +288,8 @@ class Feature:
     volume: bool = False
     # it has a value on some rows only (a token's rhythm): its tests compare the rows that have one
     partial: bool = False
+    # the excess test of a 0/1 feature within each value of this column (see :func:`_given_features`)
+    given: str = ""
 
 
 def _entry_of_incidents(ds: Dataset) -> list[int]:
@@ -749,6 +754,7 @@ def _is_declared(f: Feature, cols: set[str], aggs: set[str]) -> bool:
         (f.aggregate is not None and f.aggregate in aggs)
         or (bool(f.column) and f.column in cols)
         or (f.volume and "rows" in aggs)
+        or (bool(f.given) and f.given in cols)
     )
 
 
@@ -1197,6 +1203,21 @@ def _raw_features(df: pl.DataFrame) -> list[Feature]:
     return out
 
 
+def _given_features(feats: Sequence[Feature]) -> list[Feature]:
+    """The conditional excess test's features: each 0/1 row feature (null, night, ...) within each value of a column
+    (``f:customer_id:null|action``: a null customer among views, among queries, ...), another column's.
+
+    The 0/1 test over all rows weighs a category's share of the rows: a sixth of an analyst's single views naming no
+    customer moved the null share of all their rows less than their mix of views and pulls (pulls name none) does
+    from day to day. Within views it is new. Declared when either column is.
+    """
+    strata = [f.column for f in feats if f.kind == "cat" and f.name.endswith(":value")]
+    flags = [f for f in feats if f.kind == "num" and not f.partial]
+    return [
+        Feature(f"{b.name}|{c}", b.column, "raw", b.aggregate, b.volume, given=c) for c in strata for b in flags if b.column != c
+    ]
+
+
 def _distinct_ints(df: pl.DataFrame, c: str) -> np.ndarray:
     """The distinct values of column ``c`` as int64, without null (a time as microseconds since the epoch)."""
     col = pl.col(c).dt.epoch("us") if isinstance(df.schema[c], pl.Datetime) else pl.col(c).cast(pl.Int64)
@@ -1228,6 +1249,8 @@ def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws
         return f"{ka[k] / max(ka.sum(), 1):.1%} of attack {what}, {kb[k] / max(kb.sum(), 1):.1%} of benign"
 
     for f in raws:
+        if f.given:  # below
+            continue
         a, b = _distinct_ints(x, f.column), _distinct_ints(ref, f.column)
         if not len(a) or not len(b):
             continue
@@ -1276,9 +1299,52 @@ def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws
         in_sessions(f.name, values, pl.col(f.name).replace_strict({v: i for i, v in enumerate(values)}, return_dtype=pl.Int64))
     nums = _nums(x, [f.name for f in feats if f.kind == "num"])
     refn = _nums(ref, list(nums))
+    flags = []
     for name, a in nums.items():
         if np.isin(a, (0.0, 1.0)).all() and np.isin(refn[name], (0.0, 1.0)).all():
             in_sessions(name, (0, 1), pl.col(name).cast(pl.Int64))
+            flags.append(name)
+    given: dict[str, list[Feature]] = {}
+    for f in raws:
+        if f.given and f.name.split("|")[0] in flags:
+            given.setdefault(f.given, []).append(f)
+    for c, fs in given.items():
+        out |= _given_excess(xs, rs, f"f:{c}:value", fs, shares)
+    return out
+
+
+def _given_excess(
+    xs: pl.DataFrame, rs: pl.DataFrame, stratum: str, fs: list[Feature], shares: Callable[..., str]
+) -> dict[str, tuple[float, str]]:
+    """The 0/1 features ``fs`` (``flag|column``) within each value of the ``stratum`` feature, over sessions (``_sess``):
+    per value, the sessions whose rows of that value carry 0 and 1; the root deviance of the value and flag in most excess.
+
+    A value judged needs GIVEN_MIN_SESSIONS benign sessions with it (fewer say little of what is usual there) and
+    at most EXCESS_LEVELS values among them.
+    """
+    if stratum not in xs.columns or stratum not in rs.columns or rs[stratum].n_unique() > EXCESS_LEVELS:
+        return {}
+    flags = [f.name.split("|")[0] for f in fs]
+
+    def counts(d: pl.DataFrame) -> pl.DataFrame:
+        per = d.group_by("_sess", stratum).agg(
+            *(pl.col(b).eq(v).any().alias(f"{i}~{v}") for i, b in enumerate(flags) for v in (0, 1))
+        )
+        return per.group_by(stratum).agg(pl.all().exclude("_sess", stratum).sum())
+
+    kb = counts(rs).filter(pl.sum_horizontal(pl.col("0~0"), pl.col("0~1")) >= GIVEN_MIN_SESSIONS)
+    both = counts(xs).join(kb, on=stratum, how="inner", suffix="~ref").sort(stratum)
+    out: dict[str, tuple[float, str]] = {}
+    if both.height == 0:
+        return out
+    values = both[stratum].to_list()
+    for i, f in enumerate(fs):
+        ka = np.stack([both[f"{i}~0"].to_numpy(), both[f"{i}~1"].to_numpy()], axis=-1)
+        kr = np.stack([both[f"{i}~0~ref"].to_numpy(), both[f"{i}~1~ref"].to_numpy()], axis=-1)
+        g = _deviance(ka, kr)
+        j, k = np.unravel_index(int(np.argmax(g)), g.shape)  # the first of equals: the first value, flag 0
+        where = f"{flags[i][2:]} = {k} where {stratum[2:].removesuffix(':value')} = {values[j]!r}"
+        out[f.name] = (math.sqrt(max(float(g[j, k]), 0.0)), f"{where} on {shares(ka[j], kr[j], k, 'sessions')}")
     return out
 
 
@@ -1406,7 +1472,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     att, ben, unit, feats = case.att, case.ben, case.unit, case.feats
     n = att.height
     p99 = _Sticky(ben, [f.name for f in feats if f.name.endswith((":distinct", ":new"))]) if unit != "rows" else None
-    raws = _raw_features(att) if unit == "rows" else []
+    raws = [*_raw_features(att), *_given_features(feats)] if unit == "rows" else []
     details: dict[str, str] = {}
     real = _stats(att, ben, feats, unit, p99, seed, raws, details)
     nulls = []

@@ -184,3 +184,21 @@ class WrongColumn(SnoopingAgent):
         if "admin" in out:
             out["admin"] = out["admin"].drop("ip").with_columns(src_ip=pl.lit("203.0.113.9"))
         return out
+
+
+class ViewsWithoutCustomer(SlowDripAnalyst):
+    """Half the analyst's single views name no customer: benign views always name one, and only pulls
+    (queries, exports) leave the customer null. The null share of all attack rows stays within what the read/pull
+    mix moves; among views it is new."""
+
+    id = "planted-views-without-customer-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            a = out["admin"]
+            u = pl.Series(rng(cfg.root, "planted-null-view", day_index).random(a.height))
+            out["admin"] = a.with_columns(
+                customer_id=pl.when((pl.col("action") == "view") & (u < 1 / 2)).then(None).otherwise(pl.col("customer_id"))
+            )
+        return out

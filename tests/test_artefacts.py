@@ -52,6 +52,7 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
     "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
+    "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}),
 }
 
 
@@ -148,6 +149,23 @@ def test_even_ticket_numbers_are_named(planted: Callable[[str], AuditResult]) ->
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:odd",))
     assert hits and max(f.attack for f in hits) > 0.3, res.problems
     assert not _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high", "ticket_id:value"))
+
+
+def test_a_null_within_one_action_is_named_where_the_null_share_is_not(planted: Callable[[str], AuditResult]) -> None:
+    """Half an analyst's single views name no customer: pulls name none either, so the null share of all the
+    attack's sessions stays within what the mix of views and pulls moves; among views, where benign rows always name
+    one, it is new. Declared when either column is."""
+    from breachbench.artefacts import Feature, _is_declared
+
+    res = planted("nullviews")
+    assert not res.passed
+    hits = _named(res, "admin", "customer_id", tests=("excess",))
+    assert [f for f in hits if f.feature == "customer_id:null|action"], res.problems
+    assert not [f for f in hits if f.feature == "customer_id:null"]  # over all rows: no difference
+    assert any("customer_id:null = 1 where action = 'view'" in p for p in res.problems)
+    given = Feature("f:customer_id:null|action", "customer_id", "raw", given="action")
+    assert _is_declared(given, {"action"}, set()) and _is_declared(given, {"customer_id"}, set())
+    assert not _is_declared(given, {"channel"}, set())
 
 
 def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,7 +111,10 @@ MAX_BINS = 64
 #: session's rhythm (added later). Given to it, and with every later draw moved (see audit_rows), the catalogue's audits
 #: saw AUCs move by up to 0.1 and three verdicts at stealth 0.5 and 1 turn to failures on figures near their lines
 #: (2026-12-05).
-ALONE = ("odd", "zeros", "rhythm")
+ALONE = ("odd", "zeros", "rhythm", "after_auth")
+#: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
+#: unit's picked row has one moves with the unit's rows).
+PARTIAL = ("f:ts:rhythm", "f:ts:after_auth")
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
 #: most EXCESS_LEVELS distinct values among comparable benign rows; 0/1 features (null, night, ...).
@@ -394,6 +397,46 @@ def _cross_presence(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[s
     return out
 
 
+def _after_auth(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.DataFrame]:
+    """Add ``f:ts:after_auth`` to the ``wanted`` streams but auth: on the first row of an entity after each of its auth
+    rows (a login, a token issued), log10(1 + the seconds since that auth row); none on the other rows.
+
+    A session's first row follows its login by a person's delay: one that always came a minute after was a script,
+    and no feature of a single stream compares times across streams. Only the first row after a login, since the
+    later rows' delays grow with the session's length (volume).
+    """
+    auth = frames.get("auth")
+    out = {}
+    for s, df in frames.items():
+        e = ENTITY[s][0] if s in ENTITY else ""
+        if s == "auth" or s not in wanted or df.height == 0 or auth is None or auth.height == 0 or e not in auth.columns:
+            out[s] = df
+            continue
+        logins = auth.select(e, pl.col("ts").alias("_auth_ts")).drop_nulls().unique().sort("_auth_ts")
+        tie = ["event_id"] if "event_id" in df.columns else []
+        d = (
+            df.with_row_index("_o")
+            .sort(e, "ts", *tie, maintain_order=True, nulls_last=True)
+            .with_columns(_prev=pl.col("ts").shift(1).over(e))
+            .sort("ts", maintain_order=True)
+            .join_asof(
+                logins, left_on="ts", right_on="_auth_ts", by=e, strategy="backward", check_sortedness=False
+            )  # both sorted by time
+        )
+        first = (
+            pl.col("_auth_ts").is_not_null()
+            & pl.col(e).is_not_null()
+            & (pl.col("_prev").is_null() | (pl.col("_prev") < pl.col("_auth_ts")))
+        )
+        secs = (pl.col("ts") - pl.col("_auth_ts")).dt.total_microseconds().cast(pl.Float64) / 1e6
+        out[s] = (
+            d.with_columns(pl.when(first).then((secs + 1).log10()).alias("f:ts:after_auth"))
+            .sort("_o")
+            .drop("_o", "_prev", "_auth_ts")
+        )
+    return out
+
+
 def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
     """The rows of the datasets (pooled), labelled, with their raw and derived features.
 
@@ -418,6 +461,7 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         )
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
+        frames = _after_auth(frames, wanted)
         customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
         for s, df in frames.items():
             if df.height and s in wanted:
@@ -467,18 +511,25 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     # one actor's session, whose every row is the attack's or none is. Over an entity's rows it mixed the attack's
     # rows with the holder's (a taken-over account's extra logins broke a benign daily cadence: added rows, which
     # volume explains), and a session's first two rows have none (their share moves with the session's length)
-    if TOKEN in df.columns:
-        gap = pl.col("ts").diff().over(TOKEN).dt.total_microseconds().cast(pl.Float64) / 1e6 + 1e-3
-        tie = ["event_id"] if "event_id" in df.columns else []  # rows of the same time: a fixed order, so fixed figures
-        df = (
-            df.with_row_index("_o")
-            .sort(TOKEN, "ts", *tie, maintain_order=True, nulls_last=True)
-            .with_columns(
-                pl.when(pl.col(TOKEN).is_not_null()).then((gap / gap.shift(1).over(TOKEN)).log10().abs()).alias("f:ts:rhythm")
-            )
-            .sort("_o")
-            .drop("_o")
+    # A stream without tokens (staff's admin rows): a session is an entity's rows of a day from one device and address,
+    # so that a taken-over account's rows (the outsider's device and address) are not mixed with its holder's
+    session = TOKEN
+    if TOKEN not in df.columns:
+        session = "_session"
+        df = df.with_columns(
+            _session=pl.concat_str([pl.col(c) for c in ("_entity", "device", "src_ip", "_day") if c in df.columns], separator="|")
         )
+    gap = pl.col("ts").diff().over(session).dt.total_microseconds().cast(pl.Float64) / 1e6 + 1e-3
+    tie = ["event_id"] if "event_id" in df.columns else []  # rows of the same time: a fixed order, so fixed figures
+    df = (
+        df.with_row_index("_o")
+        .sort(session, "ts", *tie, maintain_order=True, nulls_last=True)
+        .with_columns(
+            pl.when(pl.col(session).is_not_null()).then((gap / gap.shift(1).over(session)).log10().abs()).alias("f:ts:rhythm")
+        )
+        .sort("_o")
+        .drop("_o", *(["_session"] if session == "_session" else []))
+    )
     # the customers a row names: known? signed up before the row? how active? (not where the customer is
     # the row's entity: who is read is the scenario's choice, as an employee's attributes are)
     if "customer_id" in df.columns and "customer_id" not in ENTITY[stream]:
@@ -575,8 +626,9 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
         # rows of the entity's day carry it), which a signal may name (no issuance record: ``in_auth``)
         # the gap since the entity's previous row is the inverse of its rate of rows: rows added to an
         # entity's day shorten the gaps of all its rows, so volume explains it (as the distinct share)
-        agg = name if name.startswith("in_") else "rows" if c == "f:ts:gap" else None
-        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=c == "f:ts:rhythm"))
+        # the delay from an auth row to the first row after it (``after_auth``) is a link to auth as ``in_auth`` is
+        agg = name if name.startswith("in_") else "in_auth" if name == "after_auth" else "rows" if c == "f:ts:gap" else None
+        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=c in PARTIAL))
     return out
 
 
@@ -631,6 +683,8 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
     # row number, not looked up feature by feature in every group
     picks: dict[str, tuple[int, str]] = {}  # unit column -> (draw, row feature)
     for f in num:
+        if f.partial:
+            continue
         agg = "night" if f.name == "f:ts:night" else f.aggregate
         picks[f"a:{f.name[2:]}:pick"] = (0, f.name)
         aggs.append(pl.lit(None).alias(f"a:{f.name[2:]}:pick"))  # a placeholder that keeps the column order
@@ -1357,9 +1411,11 @@ def _stats(
     seed: int,
     raws: Sequence[Feature] = (),
     details: dict[str, str] | None = None,
+    sizes: dict[str, tuple[int, int]] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (which must not hold ``att``'s units); ``details``, where given,
-    gets the excess tests' categories (by feature)."""
+    gets the excess tests' categories (by feature), ``sizes`` the attack and benign values a partial feature's tests
+    compared."""
     out: dict[tuple[str, str], float] = {}
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed)
     ref = matched
@@ -1397,6 +1453,8 @@ def _stats(
             if min(has_a.sum(), has_r.sum()) < MIN_ROWS:  # a null draw of 2 values against 12 was at KS 1.0
                 continue
             xa, ra, yy = xa[has_a], ra[has_r], y[np.r_[has_a, has_r]]
+            if sizes is not None:
+                sizes[f.name] = (len(xa), len(ra))
         out[(f.name, "ks")] = _ks(xa, ra)
         out[(f.name, "single_auc")] = _auc1(yy, np.r_[xa, ra])
     if unit == "rows":  # its own reference, larger: a category of 0.4% needs more benign rows than the KS test does
@@ -1474,7 +1532,8 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     p99 = _Sticky(ben, [f.name for f in feats if f.name.endswith((":distinct", ":new"))]) if unit != "rows" else None
     raws = [*_raw_features(att), *_given_features(feats)] if unit == "rows" else []
     details: dict[str, str] = {}
-    real = _stats(att, ben, feats, unit, p99, seed, raws, details)
+    sizes: dict[str, tuple[int, int]] = {}
+    real = _stats(att, ben, feats, unit, p99, seed, raws, details, sizes)
     nulls = []
     for i in range(NULL_DRAWS):
         ps, rest = _null_draw(att, ben, unit, seed + 101 * (i + 1))
@@ -1483,9 +1542,16 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1, raws))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
     margin = NULL_MARGIN_FEW if few else NULL_MARGIN
-    crit = math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt(
-        (min(n, MAX_KS_ROWS) + min(ben.height, MAX_KS_ROWS)) / max(min(n, MAX_KS_ROWS) * min(ben.height, MAX_KS_ROWS), 1)
-    )
+
+    def crit(na: int, nb: int) -> float:  # the KS distance two samples of these sizes exceed with probability KS_ALPHA
+        na, nb = min(na, MAX_KS_ROWS), min(nb, MAX_KS_ROWS)
+        return math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt((na + nb) / max(na * nb, 1))
+
+    def auc_crit(na: int, nb: int) -> float:  # the same for a one-feature AUC (its spread under no difference)
+        from scipy.special import ndtri
+
+        return 0.5 + float(ndtri(1 - KS_ALPHA / 2)) * math.sqrt((na + nb + 1) / max(12 * na * nb, 1))
+
     by_name = {f.name: f for f in [*feats, *raws]}
     findings = []
     for (name, test), value in real.items():
@@ -1495,13 +1561,14 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         if test in ("unseen", "shape"):
             thr = base + UNSEEN_GAP
         elif test == "ks":
-            thr = max(KS_FLOOR, base + margin, crit)
+            # a partial feature's test compares the rows that have a value: as many as that (a few sessions' first rows)
+            thr = max(KS_FLOOR, base + margin, crit(*sizes[name]) if name in sizes else crit(n, ben.height))
         elif test == "sticky":
             thr = max(STICKY_SHARE, base + margin)
         elif test == "excess":
             thr = max(EXCESS_MIN, EXCESS_RATIO * base)
         else:
-            thr = max(SINGLE_AUC, base + margin)
+            thr = max(SINGLE_AUC, base + margin, auc_crit(*sizes[name]) if name in sizes else 0.0)
         # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
         shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base
         # the sticky test compares units as busy: volume does not explain what it finds

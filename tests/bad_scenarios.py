@@ -202,3 +202,37 @@ class ViewsWithoutCustomer(SlowDripAnalyst):
                 customer_id=pl.when((pl.col("action") == "view") & (u < 1 / 2)).then(None).otherwise(pl.col("customer_id"))
             )
         return out
+
+
+class RowsAMinuteAfterLogin(CompromisedEmployee):
+    """Each day's first admin row comes exactly a minute after the day's first login of the outsider's session
+    (the rest of the day's rows shifted with it): a script started by the login, where a person's first read
+    follows at a person's delay. No column of the admin rows alone differs."""
+
+    id = "planted-minute-after-login-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out and "auth" in out:
+            first = out["auth"].group_by("employee_id").agg(pl.col("ts").min().alias("_login"))
+            a = out["admin"].join(first, on="employee_id", how="left")
+            shift = pl.col("_login") + 60_000_000 - pl.col("ts").min().over("employee_id")  # times in microseconds
+            out["admin"] = a.with_columns(
+                ts=pl.when(pl.col("_login").is_not_null()).then(pl.col("ts") + shift).otherwise(pl.col("ts"))
+            ).drop("_login")
+        return out
+
+
+class EvenlySpacedTakeover(CompromisedEmployee):
+    """The outsider's admin rows of a day come two minutes apart, from the day's first on: a script's loop, where a
+    person's reads spread. The account's holder works the same day from their own device and address."""
+
+    id = "planted-evenly-spaced-takeover-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            a = out["admin"].sort("ts")
+            step = pl.int_range(pl.len()).over("employee_id") * 120_000_000  # times in microseconds
+            out["admin"] = a.with_columns(ts=pl.col("ts").min().over("employee_id") + step)
+        return out

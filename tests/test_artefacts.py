@@ -9,6 +9,7 @@ three actors); the per-column tests do.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -39,8 +40,8 @@ from breachbench.artefacts import (
 TESTS = Path(__file__).resolve().parent
 SEED = (5,)
 
-PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    # plant -> (target, knobs); stealth 1 where it leaves the planted column undeclared
+PLANTS: dict[str, tuple[Any, ...]] = {
+    # plant -> (target, knobs[, seeds]); stealth 1 where it leaves the planted column undeclared
     "agent": (
         "bad_scenarios:ConstantAgent",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
@@ -53,6 +54,9 @@ PLANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
     "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
     "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}),
+    # three seeds: a day's first row after a login is one row a day, too few in one seed's fifteen actor-days
+    "minute": ("bad_scenarios:RowsAMinuteAfterLogin", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    "spaced": ("bad_scenarios:EvenlySpacedTakeover", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
 }
 
 
@@ -68,12 +72,16 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
 
     def get(name: str) -> AuditResult:
         if name not in cache:
-            target, knobs = PLANTS[name]
+            target, knobs, *seeds = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
             if name in ("agent", "pages"):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
-                [target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, workdir=tmp_path_factory.mktemp(name)
+                [target],
+                seeds=seeds[0] if seeds else SEED,
+                overrides=sets,
+                world=CHECK_AUDIT_WORLD,
+                workdir=tmp_path_factory.mktemp(name),
             )
         return cache[name]
 
@@ -135,6 +143,71 @@ def test_a_sessions_rhythm_is_its_tokens_and_even_spacing_is_zero() -> None:
     assert got[7] == pytest.approx(np.log10(100.001 / 1.001)) and got[8] == pytest.approx(np.log10(100.001 / 0.001))
 
 
+def test_the_first_row_after_each_login_carries_its_delay() -> None:
+    """log10(1 + seconds) from the entity's latest auth row to its first row after it; none on later rows, on rows
+    before any auth row, or on rows of an entity that never logs in."""
+    from breachbench.artefacts import _after_auth
+
+    t0 = dt.datetime(2025, 4, 1, 9, tzinfo=dt.UTC)
+
+    def at(*secs: float) -> list[dt.datetime]:
+        return [t0 + dt.timedelta(seconds=x) for x in secs]
+
+    auth = pl.DataFrame({"employee_id": [1, 1, 2], "ts": at(0, 3600, 10)})
+    # employee 1: a row before the login, two after it, one after the relogin; 2: one row after; 3: never logs in
+    admin = pl.DataFrame({"event_id": [5, 1, 2, 3, 4, 6], "employee_id": [1, 1, 1, 1, 2, 3], "ts": at(-5, 60, 90, 3602, 20, 30)})
+    out = _after_auth({"auth": auth, "admin": admin}, {"admin", "auth"})
+    assert out["auth"] is auth and out["admin"]["event_id"].to_list() == [5, 1, 2, 3, 4, 6]  # the order kept
+    got = dict(zip(out["admin"]["event_id"], out["admin"]["f:ts:after_auth"], strict=True))
+    assert got[5] is None and got[2] is None and got[6] is None
+    assert (
+        got[1] == pytest.approx(np.log10(61)) and got[3] == pytest.approx(np.log10(3)) and got[4] == pytest.approx(np.log10(11))
+    )
+
+
+def test_rows_a_minute_after_each_login_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """A taken-over account's first row of the day exactly a minute after its login: each admin column as benign, but
+    the delay from the login to the first row is the same every day, where a person's varies."""
+    res = planted("minute")
+    hits = _named(res, "admin", "ts", features=("ts:after_auth",))
+    assert {f.test for f in hits} == {"ks", "single_auc"}, res.problems
+    assert min(f.attack - f.threshold for f in hits) > 0.1  # well past the line, which counts the few rows compared
+    assert any("ts:after_auth" in p for p in res.problems)
+
+
+def test_without_tokens_a_session_is_an_entitys_day_on_one_device_and_address() -> None:
+    """Admin rows have no token: the rhythm runs over an employee's rows of a day from one device and address, so a
+    taken-over account's rows (another device) and its holder's, interleaved, are two sessions."""
+    from breachbench.artefacts import _row_features
+
+    t0 = dt.datetime(2025, 4, 1, 9, tzinfo=dt.UTC)
+    # the outsider (LT-9) every 30 s: rows 0, 2, 4, 6; the holder (LT-1) at 15, 30, 40 and 50 s: rows 1, 3, 5, 7
+    dev = ["LT-9", "LT-1", "LT-9", "LT-1", "LT-9", "LT-1", "LT-9", "LT-1"]
+    df = pl.DataFrame(
+        {
+            "event_id": list(range(8)),
+            "ts": [t0 + dt.timedelta(seconds=x) for x in (0, 15, 30, 30, 60, 40, 90, 50)],
+            "device": dev,
+            "src_ip": ["198.51.100.7" if d == "LT-9" else "10.0.0.4" for d in dev],
+            "_entity": ["e:1"] * 8,
+            "_eid": [1] * 8,
+        }
+    ).with_columns(_day=pl.col("ts").dt.date())
+    out = _row_features(df, "admin", "UTC", pl.DataFrame())
+    got = dict(zip(out["event_id"], out["f:ts:rhythm"], strict=True))
+    assert got[0] is None and got[2] is None and got[4] == pytest.approx(0.0, abs=1e-6) and got[6] == pytest.approx(0.0, abs=1e-6)
+    assert got[1] is None and got[3] is None
+    assert got[5] == pytest.approx(abs(np.log10(10.001 / 15.001))) and got[7] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_takeovers_evenly_spaced_rows_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """The outsider's rows two minutes apart on the taken-over account, its holder working the same day: the rhythm
+    of the outsider's session (their device and address) is 0 on every row."""
+    res = planted("spaced")
+    hits = _named(res, "admin", "ts", features=("ts:rhythm",), tests=("ks",))
+    assert hits and min(f.attack for f in hits) > 0.9, res.problems
+
+
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:
     res = planted("tickets")
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
@@ -169,9 +242,9 @@ def test_a_null_within_one_action_is_named_where_the_null_share_is_not(planted: 
 
 
 def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parity and trailing zeros stay out of the classifier (two noise features per integer moved its AUCs on a few
-    rows), and they and the excess tests stay out of the draws' seeds: the other findings and the AUCs are those of an
-    audit without them."""
+    """Parity and trailing zeros (and a session's rhythm, the delay after a login) stay out of the classifier (two noise
+    features per integer moved its AUCs on a few rows), and they and the excess tests stay out of the draws' seeds: the
+    other findings and the AUCs are those of an audit without them."""
     import breachbench.artefacts as art
 
     target, knobs = PLANTS["even"]
@@ -193,6 +266,8 @@ def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(mo
     monkeypatch.setattr(
         art, "_column_features", lambda c, t, tz: [e for e in columns(c, t, tz) if not art._alone(e.meta.output_name())]
     )
+    rows = art.row_features  # the rhythm and the delay after a login, which other steps add
+    monkeypatch.setattr(art, "row_features", lambda df: [f for f in rows(df) if not art._alone(f.name)])
     monkeypatch.setattr(art, "_excess_stats", lambda *a: {})
     (ref,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
     assert not [f for f in ref.findings if art._alone(f.feature) or f.test == "excess"]

@@ -1384,9 +1384,9 @@ def _given_excess(
         per = d.group_by("_sess", stratum).agg(
             *(pl.col(b).eq(v).any().alias(f"{i}~{v}") for i, b in enumerate(flags) for v in (0, 1))
         )
-        return per.group_by(stratum).agg(pl.all().exclude("_sess", stratum).sum())
+        return per.group_by(stratum).agg(pl.all().exclude("_sess", stratum).sum(), _n=pl.len())  # _n: sessions
 
-    kb = counts(rs).filter(pl.sum_horizontal(pl.col("0~0"), pl.col("0~1")) >= GIVEN_MIN_SESSIONS)
+    kb = counts(rs).filter(pl.col("_n") >= GIVEN_MIN_SESSIONS)
     both = counts(xs).join(kb, on=stratum, how="inner", suffix="~ref").sort(stratum)
     out: dict[str, tuple[float, str]] = {}
     if both.height == 0:

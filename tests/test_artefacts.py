@@ -242,24 +242,31 @@ def test_a_null_within_one_action_is_named_where_the_null_share_is_not(planted: 
 
 
 def test_a_flag_is_judged_within_values_that_enough_benign_sessions_carry() -> None:
-    """Within each value of the stratum, sessions (not rows) with the flag 0 and 1; a value fewer than
-    GIVEN_MIN_SESSIONS benign sessions carry is not judged, however many rows they hold."""
+    """Within each value of the stratum, sessions (not rows) with each flag 0 and 1; a value fewer than
+    GIVEN_MIN_SESSIONS benign sessions carry is not judged, however many rows they hold and however many of them
+    carry a flag both ways."""
     from breachbench.artefacts import GIVEN_MIN_SESSIONS, Feature, _given_excess
 
-    def frame(sessions: dict[str, list[tuple[str, float]]]) -> pl.DataFrame:
-        rows = [(s, a, v) for s, rs in sessions.items() for a, v in rs]
-        return pl.DataFrame(rows, schema=["_sess", "f:action:value", "f:customer_id:null"], orient="row")
+    def frame(sessions: dict[str, list[tuple[str, float, float]]]) -> pl.DataFrame:
+        rows = [(s, *r) for s, rs in sessions.items() for r in rs]
+        return pl.DataFrame(rows, schema=["_sess", "f:action:value", "f:ts:night", "f:customer_id:null"], orient="row")
 
     n = GIVEN_MIN_SESSIONS
-    # benign: n views a session, none null; n - 1 sessions of a rare action with 50 rows each, none null
-    ref = frame({f"b{i}": [("view", 0.0)] for i in range(n)} | {f"r{i}": [("rare", 0.0)] * 50 for i in range(n - 1)})
-    att = frame({f"a{i}": [("view", 1.0), ("view", 0.0), ("rare", 1.0)] for i in range(10)})
-    flag = Feature("f:customer_id:null|action", "customer_id", "raw", given="action")
-    got = _given_excess(att, ref, "f:action:value", [flag], lambda ka, kb, k, what: f"{ka[k]} of {what}")
-    z, detail = got[flag.name]
-    assert detail.startswith("customer_id:null = 1 where action = 'view'") and z > 4  # 10 sessions of 10, none of 20
-    ref = ref.vstack(frame({"r-last": [("rare", 0.0)]}))  # now n benign sessions carry the rare action too
-    z2, detail2 = _given_excess(att, ref, "f:action:value", [flag], lambda ka, kb, k, what: "")[flag.name]
+    # benign: n sessions of one view, none null; n // 2 sessions of a rare action, 50 rows each, by day and at night
+    rare = [("rare", 0.0, 0.0), ("rare", 1.0, 0.0)] * 25
+    ref = frame({f"b{i}": [("view", 0.0, 0.0)] for i in range(n)} | {f"r{i}": rare for i in range(n // 2)})
+    att = frame({f"a{i}": [("view", 0.0, 1.0), ("view", 0.0, 0.0), ("rare", 0.0, 1.0)] for i in range(10)})
+    flags = [
+        Feature(f"{b}|action", c, "raw", given="action") for b, c in (("f:ts:night", "ts"), ("f:customer_id:null", "customer_id"))
+    ]
+
+    def null_flag(ref: pl.DataFrame) -> tuple[float, str]:
+        return _given_excess(att, ref, "f:action:value", flags, lambda ka, kb, k, what: "")[flags[1].name]
+
+    z, detail = null_flag(ref)
+    assert detail.startswith("customer_id:null = 1 where action = 'view'") and z > 4  # half the sessions, none of n
+    ref = ref.vstack(frame({f"r{i}": rare for i in range(n // 2, n)}))  # now n benign sessions carry the rare action
+    z2, detail2 = null_flag(ref)
     assert detail2.startswith("customer_id:null = 1 where action = 'rare'") and z2 > z  # every attack session, not half
 
 

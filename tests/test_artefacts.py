@@ -143,26 +143,41 @@ def test_a_sessions_rhythm_is_its_tokens_and_even_spacing_is_zero() -> None:
     assert got[7] == pytest.approx(np.log10(100.001 / 1.001)) and got[8] == pytest.approx(np.log10(100.001 / 0.001))
 
 
-def test_the_first_row_after_each_login_carries_its_delay() -> None:
-    """log10(1 + seconds) from the entity's latest auth row to its first row after it; none on later rows, on rows
-    before any auth row, or on rows of an entity that never logs in."""
+def test_the_first_row_after_each_login_carries_its_delay_in_the_sessions_gaps() -> None:
+    """log10((1 + seconds) / (1 + the session's mean gap)) from the latest login from the row's address to the row's
+    first row from that address after it; none on later rows, rows before any login from their address, a session
+    of one row, or an entity that never logs in."""
     from breachbench.artefacts import _after_auth
 
-    t0 = dt.datetime(2025, 4, 1, 9, tzinfo=dt.UTC)
+    t0 = dt.datetime(2025, 4, 1, 1, tzinfo=dt.UTC)
 
     def at(*secs: float) -> list[dt.datetime]:
         return [t0 + dt.timedelta(seconds=x) for x in secs]
 
-    auth = pl.DataFrame({"employee_id": [1, 1, 2], "ts": at(0, 3600, 10)})
-    # employee 1: a row before the login, two after it, one after the relogin; 2: one row after; 3: never logs in
-    admin = pl.DataFrame({"event_id": [5, 1, 2, 3, 4, 6], "employee_id": [1, 1, 1, 1, 2, 3], "ts": at(-5, 60, 90, 3602, 20, 30)})
-    out = _after_auth({"auth": auth, "admin": admin}, {"admin", "auth"})
-    assert out["auth"] is auth and out["admin"]["event_id"].to_list() == [5, 1, 2, 3, 4, 6]  # the order kept
-    got = dict(zip(out["admin"]["event_id"], out["admin"]["f:ts:after_auth"], strict=True))
-    assert got[5] is None and got[2] is None and got[6] is None
-    assert (
-        got[1] == pytest.approx(np.log10(61)) and got[3] == pytest.approx(np.log10(3)) and got[4] == pytest.approx(np.log10(11))
+    a, b = "192.0.2.1", "198.51.100.7"
+    auth = pl.DataFrame({"employee_id": [1, 1, 1, 2, 4], "src_ip": [a, a, b, a, a], "ts": at(0, 3600, 100, 10, 0)})
+    # employee 1 from a: a row before the login, two after it, one after the relogin; from b (another place at once):
+    # a row before b's login, one after it; 2: two rows after a login; 3: never logs in; 4: one row in its session
+    admin = pl.DataFrame(
+        {
+            "event_id": [5, 7, 1, 8, 2, 3, 4, 9, 6, 10],
+            "employee_id": [1, 1, 1, 1, 1, 1, 2, 2, 3, 4],
+            "src_ip": [a, b, a, b, a, a, a, a, a, a],
+            "ts": at(-5, 30, 60, 120, 90, 3602, 20, 50, 30, 40),
+        }
     )
+    out = _after_auth({"auth": auth, "admin": admin}, {"admin", "auth"}, "Asia/Seoul")
+    assert out["auth"] is auth and out["admin"]["event_id"].to_list() == [5, 7, 1, 8, 2, 3, 4, 9, 6, 10]  # order kept
+    got = dict(zip(out["admin"]["event_id"], out["admin"]["f:ts:after_auth"], strict=True))
+    assert all(got[k] is None for k in (5, 7, 2, 9, 6, 10))
+    # per entity, b's row at 30 came between a's login and a's first row: that row was not first
+    gap_a, gap_b = 3607 / 3, 90
+    assert got[1] == pytest.approx(np.log10(61 / (1 + gap_a))) and got[3] == pytest.approx(np.log10(3 / (1 + gap_a)))
+    assert got[8] == pytest.approx(np.log10(21 / (1 + gap_b))) and got[4] == pytest.approx(np.log10(11 / 31))
+    # a stream without addresses pairs by entity alone: b's row at 30 is the first after a's login, a's at 60 is not
+    plain = _after_auth({"auth": auth.drop("src_ip"), "admin": admin.drop("src_ip")}, {"admin"}, "Asia/Seoul")["admin"]
+    got = dict(zip(plain["event_id"], plain["f:ts:after_auth"], strict=True))
+    assert got[1] is None and got[7] is not None and got[8] is not None
 
 
 def test_rows_a_minute_after_each_login_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -144,9 +144,9 @@ def test_a_sessions_rhythm_is_its_tokens_and_even_spacing_is_zero() -> None:
 
 
 def test_the_first_row_after_each_login_carries_its_delay_in_the_sessions_gaps() -> None:
-    """log10((1 + seconds) / (1 + the session's mean gap)) from the latest login from the row's address to the row's
-    first row from that address after it; none on later rows, rows before any login from their address, a session
-    of one row, or an entity that never logs in."""
+    """log10((1 + seconds) / (1 + mean gap)) from the latest login from the row's address to its first row from there
+    after it, the gap that of the rows the login opens (up to the next login); none on later rows, rows before any
+    login from their address, a login that opens one row, or an entity that never logs in."""
     from breachbench.artefacts import _after_auth
 
     t0 = dt.datetime(2025, 4, 1, 1, tzinfo=dt.UTC)
@@ -156,26 +156,25 @@ def test_the_first_row_after_each_login_carries_its_delay_in_the_sessions_gaps()
 
     a, b = "192.0.2.1", "198.51.100.7"
     auth = pl.DataFrame({"employee_id": [1, 1, 1, 2, 4], "src_ip": [a, a, b, a, a], "ts": at(0, 3600, 100, 10, 0)})
-    # employee 1 from a: a row before the login, two after it, one after the relogin; from b (another place at once):
-    # a row before b's login, one after it; 2: two rows after a login; 3: never logs in; 4: one row in its session
+    # employee 1 from a: a row before the login, two after it, two after the relogin; from b (another place at once):
+    # a row before b's login, two after it; 2: two rows after a login; 3: never logs in; 4: one row after its login
     admin = pl.DataFrame(
         {
-            "event_id": [5, 7, 1, 8, 2, 3, 4, 9, 6, 10],
-            "employee_id": [1, 1, 1, 1, 1, 1, 2, 2, 3, 4],
-            "src_ip": [a, b, a, b, a, a, a, a, a, a],
-            "ts": at(-5, 30, 60, 120, 90, 3602, 20, 50, 30, 40),
+            "event_id": [5, 7, 1, 8, 2, 3, 11, 12, 4, 9, 6, 10],
+            "employee_id": [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4],
+            "src_ip": [a, b, a, b, a, a, a, b, a, a, a, a],
+            "ts": at(-5, 30, 60, 120, 90, 3602, 3700, 150, 20, 50, 30, 40),
         }
     )
-    out = _after_auth({"auth": auth, "admin": admin}, {"admin", "auth"}, "Asia/Seoul")
-    assert out["auth"] is auth and out["admin"]["event_id"].to_list() == [5, 7, 1, 8, 2, 3, 4, 9, 6, 10]  # order kept
+    out = _after_auth({"auth": auth, "admin": admin}, {"admin", "auth"})
+    assert out["auth"] is auth and out["admin"]["event_id"].to_list() == [5, 7, 1, 8, 2, 3, 11, 12, 4, 9, 6, 10]
     got = dict(zip(out["admin"]["event_id"], out["admin"]["f:ts:after_auth"], strict=True))
-    assert all(got[k] is None for k in (5, 7, 2, 9, 6, 10))
+    assert all(got[k] is None for k in (5, 7, 2, 11, 12, 9, 6, 10))
     # per entity, b's row at 30 came between a's login and a's first row: that row was not first
-    gap_a, gap_b = 3607 / 3, 90
-    assert got[1] == pytest.approx(np.log10(61 / (1 + gap_a))) and got[3] == pytest.approx(np.log10(3 / (1 + gap_a)))
-    assert got[8] == pytest.approx(np.log10(21 / (1 + gap_b))) and got[4] == pytest.approx(np.log10(11 / 31))
+    assert got[1] == pytest.approx(np.log10(61 / 31)) and got[3] == pytest.approx(np.log10(3 / 99))
+    assert got[8] == pytest.approx(np.log10(21 / 31)) and got[4] == pytest.approx(np.log10(11 / 31))
     # a stream without addresses pairs by entity alone: b's row at 30 is the first after a's login, a's at 60 is not
-    plain = _after_auth({"auth": auth.drop("src_ip"), "admin": admin.drop("src_ip")}, {"admin"}, "Asia/Seoul")["admin"]
+    plain = _after_auth({"auth": auth.drop("src_ip"), "admin": admin.drop("src_ip")}, {"admin"})["admin"]
     got = dict(zip(plain["event_id"], plain["f:ts:after_auth"], strict=True))
     assert got[1] is None and got[7] is not None and got[8] is not None
 

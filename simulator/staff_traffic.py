@@ -322,11 +322,16 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
         else np.array([], dtype=object)
     )
     tags = np.full(len(who), None, dtype=object)
-    for b in benign:  # travel: the traveller works from abroad
+    for b in benign:  # travel: the traveller works from abroad, from one address the whole trip (a hotel's)
         if b.pattern == "travel" and b.first_day <= day_index < b.last_day:
             k = np.flatnonzero(ctx.ids[who] == b.employee)
             if len(k):
-                f_ip, _, f_idx = pools.addresses_in(pools.FOREIGN_RESIDENTIAL, np.array([b.u]), np.array([r.random()]))
+                # one host per trip, where each day drew its own: an outsider on a taken-over account keeps one
+                # address abroad, and a rule "the same outside address on two days" told it from the travellers
+                # (the day's draw is still made, so the rest of the day's stream stays as it was)
+                r.random()
+                host = hash_unit(cfg.root, "travel-host", np.array([b.employee * 100_000 + b.first_day], dtype=np.int64))
+                f_ip, _, f_idx = pools.addresses_in(pools.FOREIGN_RESIDENTIAL, np.array([b.u]), host)
                 ip[k], country[k], tags[k] = f_ip[0], pools.FOREIGN_RESIDENTIAL.country[f_idx[0]], "travel"
     mean = np.array([READS_PER_DAY.get(x, 0.0) for x in role[who]]) * (0.75 if quiet else 1.0)
     ramp = np.clip((dnum - ctx.hire[who] + 1) / 14.0, 0.1, 1.0)  # new hires ramp up over two weeks

@@ -392,6 +392,13 @@ def test_hard_negatives_tagged_and_look_their_part(
     assert (rows("travel")["country"] != "KR").all()
     travel_auth = _rows(big.root, "auth").join(tags.filter(pl.col("pattern") == "travel"), on="event_id")
     assert travel_auth.height > 0 and (travel_auth["country"] != "KR").all()
+    # one address a trip (a hotel's), as an outsider on a taken-over account keeps one: not a fresh one each day
+    trips = (
+        rows("travel")
+        .group_by("employee_id")
+        .agg(pl.col("day").n_unique().alias("days"), pl.col("src_ip").n_unique().alias("ips"))
+    )
+    assert (trips["days"] >= 2).any() and (trips["ips"] == 1).all(), trips
 
     night = rows("night_on_call").with_columns(h=_local().dt.hour())
     assert night["h"].is_between(0, 6).all(), night["h"].unique().to_list()

@@ -34,7 +34,49 @@ app.add_typer(scenarios_app, name="scenarios")
 err_console = Console(stderr=True)
 out_console = Console() if Console().is_terminal else Console(width=200)  # tables stay readable in logs
 
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: dotted.key=value (repeatable)")]
+
+def _no_secret(values: list[str] | None) -> list[str] | None:
+    """``--set`` values, refusing ``secret``: a command line is readable by every process of the machine
+    (``/proc/PID/cmdline``), the detectors' own included, and a secret there would let them generate the datasets."""
+    for v in values or []:
+        if v.partition("=")[0].strip() == "secret":
+            raise typer.BadParameter(
+                "secret: a value on the command line is readable by every process on the machine, the detectors' "
+                'included; put secret = "<64 hex digits>" in the config file (breachbench run also takes it from OUT/secret)'
+            )
+    return values
+
+
+def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
+    """``--plugin-path`` folders: each must exist; they join :data:`simulator.plugins.PLUGIN_PATH_ENV` (searched for
+    ``module:Class`` detectors in their sealed processes only, never on the bench's own import path)."""
+    import os
+
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    if not folders:
+        return folders
+    for f in folders:
+        if not f.is_dir():
+            raise typer.BadParameter(f"{f}: not a folder; expected the folder that holds the detector's module or package")
+    known = [p for p in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
+    os.environ[PLUGIN_PATH_ENV] = os.pathsep.join([*known, *(str(f.resolve()) for f in folders)])
+    return folders
+
+
+PluginPathOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--plugin-path",
+        help="folder holding a third-party detector's module (named module:Class), searched only in its sealed process; "
+        "safer than PYTHONPATH, whose folders Python runs code from (sitecustomize.py) as the bench starts (repeatable)",
+        callback=_plugin_path,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a config key: dotted.key=value (repeatable; not secret)", callback=_no_secret),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="worker processes for generation (output is identical for any count)")]
 ExecutorOpt = Annotated[
     str | None,
@@ -309,6 +351,7 @@ def run(
             "--detectors", help="detector ids (comma-separated) to run besides the config's; the leaderboard holds all of them"
         ),
     ] = None,
+    plugin_path: PluginPathOpt = None,
     rerun: Annotated[
         bool,
         typer.Option(
@@ -332,14 +375,14 @@ def run(
     confidence intervals. Writes results.json, leaderboard.md, report.html and alerts/ under --out.
 
     Given a dataset directory instead (e.g. made by `breachbench import`), runs every registered detector
-    on it and writes alerts/, top-alerts.md (the top alerts of each day) and results.json, with scores when
+    (and the --detectors ones) on it and writes alerts/, top-alerts.md (the top alerts of each day) and results.json, with scores when
     the dataset has labels.
 
     (Its parameters are the command's options, hence more than six; with their help texts and this
     text it runs past fifty lines, the work itself is about twenty.)
     """
     if config.is_dir():  # a dataset folder (an imported one, say): every detector on it, labels or not
-        _run_on_dataset(config, out, set_)
+        _run_on_dataset(config, out, set_, detectors)
         return
     from breachbench.config import load_config
     from breachbench.suite import run_suite
@@ -395,17 +438,23 @@ def _kept_of_run(run_dir: Path | None, started: float) -> str:
     )
 
 
-def _with_detectors(cfg: Any, detectors: str | None) -> Any:
-    """``cfg`` with the ``--detectors`` ids (comma-separated) added after the config's."""
+def _extra_detectors(detectors: str | None) -> list[str]:
+    """The ``--detectors`` ids (comma-separated)."""
     from simulator.errors import SimulationError
 
-    if detectors is None:
-        return cfg
-    extra = [d.strip() for d in detectors.split(",")]
+    extra = [d.strip() for d in (detectors or "").split(",")] if detectors is not None else []
     if not all(extra):
         raise SimulationError(
             f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated"
         )
+    return extra
+
+
+def _with_detectors(cfg: Any, detectors: str | None) -> Any:
+    """``cfg`` with the ``--detectors`` ids (comma-separated) added after the config's."""
+    extra = _extra_detectors(detectors)
+    if not extra:
+        return cfg
     return cfg.model_copy(
         update={"detection": cfg.detection.model_copy(update={"detectors": [*cfg.detection.detectors, *extra]})}
     )
@@ -665,15 +714,21 @@ def import_cmd(
     )
 
 
-def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None) -> None:
-    """`breachbench run DATASET`: every registered detector on one dataset folder."""
+def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None, detectors: str | None) -> None:
+    """`breachbench run DATASET`: every registered detector on one dataset folder, and the ``--detectors`` ones."""
+    from breachbench.config import DetectionConfig
     from breachbench.interop.dataset_run import run_dataset
+    from breachbench.runner import preflight_detectors
 
     if set_:
         _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
     out = out or Path("runs") / dataset.name
     with _user_errors():
-        result = run_dataset(dataset, out, log=err_console.print)
+        # --detectors adds to every registered one, as it adds to a config's (it was ignored here)
+        extra = _extra_detectors(detectors)
+        preflight_detectors(extra)
+        ids = [*DetectionConfig().detectors, *extra]
+        result = run_dataset(dataset, out, detectors=ids, log=err_console.print)
     for r in result["rows"]:
         s = r.get("scores") or {}
         out_console.print(
@@ -731,6 +786,7 @@ def detectors_check(
     memory_mb: Annotated[
         int, typer.Option("--memory-mb", help="resident memory limit of the detector's processes", min=64)
     ] = 4096,
+    plugin_path: PluginPathOpt = None,
 ) -> None:
     """Run the conformance checks (schema, direction, determinism, prefix, no_truth, pickle) on detectors.
 
@@ -838,7 +894,11 @@ def scenarios_audit(
     seeds: Annotated[str, typer.Option("--seeds", help="seeds pooled per scenario: 1,2,3 or 1-3")] = "1-3",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="knobs.<name>=v (scenario knob) or a world key, e.g. world.customers=50000 (repeatable)"),
+        typer.Option(
+            "--set",
+            help="knobs.<name>=v (scenario knob) or a world key, e.g. world.customers=50000 (repeatable; not secret)",
+            callback=_no_secret,
+        ),
     ] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="print every test, not only the differences")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results as JSON to this file")] = None,

@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import math
 import multiprocessing
 import os
 import pickle
@@ -49,9 +48,10 @@ from typing import Any, ParamSpec, TypeVar
 import polars as pl
 
 from breachbench import fstree, sealing, untrusted
-from breachbench.runner import DetectorRun, Status, detector_text
+from breachbench.runner import DetectorRun, Status, detector_text, rate
 from breachbench.untrusted import UntrustedFileError
 from detectors.contract import empty_alerts
+from simulator import plugins
 from simulator.errors import BreachBenchError
 from simulator.outdir import pid_alive
 from simulator.schema import WORLD_TABLES
@@ -271,8 +271,6 @@ def _tuned(detector_id: str, views: list[Path]) -> Any:
 
 def _import_roots(detector_id: str) -> list[str]:
     """Folders the child must read to import the bench and the detector (never executes it)."""
-    import importlib.util
-
     import breachbench
     import detectors
     import simulator
@@ -281,10 +279,7 @@ def _import_roots(detector_id: str) -> list[str]:
     roots = [m.__path__[0] for m in (breachbench, detectors, simulator)]  # each package's folder
     target = registry().get(detector_id, detector_id)
     module = target.partition(":")[0]
-    try:
-        spec = importlib.util.find_spec(module.split(".")[0])
-    except (ImportError, ValueError):
-        spec = None
+    spec = plugins.find_top(module.split(".")[0])
     if spec is not None:
         roots.extend(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
     return roots
@@ -304,6 +299,7 @@ class _Slot:
     roundtrip: bool = False  # score with a pickled copy of the fitted detector
     file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
     hidden: tuple[str, ...] = ()  # the bench's folders, covered in the child's mount namespace (sealing.hide)
+    plugin_path: tuple[str, ...] = ()  # folders searched for module:attr detectors after the import path (--plugin-path)
 
 
 #: In the child: the write end of its wake pipe to the bench and the read end of the bench's pipe to it (file numbers).
@@ -348,6 +344,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
+    plugins.use_plugin_path(plan.plugin_path)  # its variable went with the bench's others
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     # under the temp folder's cover, the folders that hold what it may read there are the cover's own, new to the
     # import system's caches, which list them: readable, with nothing in them but those entries
@@ -527,11 +524,18 @@ def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
     return sealing.SealedSlot(top / f"d{i}")
 
 
+#: Variables that make a starting Python run code from outside its installation before ``_child`` seals anything: a
+#: ``sitecustomize.py`` in a ``PYTHONPATH`` folder (a red-team plugin shipped one beside its module, and in every slot
+#: it read truth as root, unsealed, and scored as the oracle), a start-up script, a warning category's module, a user
+#: site folder with its ``.pth`` files. The child gets the bench's import path from ``spawn`` itself, not from these.
+STARTUP_ENV = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONWARNINGS", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONBREAKPOINT")
+
+
 def _clean_env(protected: list[Path]) -> dict[str, str]:
-    """Remove (and return) environment variables that name the bench's folders."""
+    """Remove (and return) environment variables that name the bench's folders, and Python's start-up ones."""
     saved = {}
     for k, v in list(os.environ.items()):
-        if k.startswith(sealing.BENCH_ENV_PREFIXES) or any(str(p) in v for p in protected):
+        if k.startswith(sealing.BENCH_ENV_PREFIXES) or k in STARTUP_ENV or any(str(p) in v for p in protected):
             saved[k] = os.environ.pop(k)
     return saved
 
@@ -672,6 +676,7 @@ def run_isolated_many(
                 *(d for d in sealing.outermost(guarded) if not str(top).startswith(d.rstrip("/") + "/")),
                 *(str(_dataset_slot(top, i).stage) for i in range(len(roots))),
             ),
+            tuple(plugins.plugin_path()),
         )
         supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
@@ -779,6 +784,7 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
         sys.base_prefix,
         sys.exec_prefix,
         *(p for p in sys.path if p and os.path.realpath(p) not in here),
+        *plugins.plugin_path(),
         *_import_roots(detector_id),
     ]
     return tuple(str(p) for p in sealing.readable_roots(roots, denied))
@@ -1115,11 +1121,13 @@ def _end_slot(proc: Any, before: set[int]) -> None:
     sealing.reap(_strays(sealing.proc_table()[0], before) - {proc.pid})
 
 
-def _seconds(meta: dict[str, Any], key: str) -> float:
-    """A timing from a child's status file: a finite, non-negative number of seconds (anything else is a forged file)."""
+def _seconds(meta: dict[str, Any], key: str, limit: float) -> float:
+    """A timing from a child's status file: a non-negative number of seconds within the dataset's time limit, with a
+    margin (anything else is a forged file: a slot past its limit is stopped; two forged ones of 1.7e308 summed to
+    infinity in the leaderboard)."""
     value = meta.get(key, 0.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{key} is {str(value)[:40]!r}, not a finite, non-negative number of seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 2 * limit + 60:
+        raise ValueError(f"{key} is {str(value)[:40]!r}, not a number of seconds from 0 to the time limit ({limit:g} s)")
     return float(value)
 
 
@@ -1148,12 +1156,12 @@ def _read_child(
         run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
         run.error = None if run.error is None else detector_text(run.error)
         run.version = None if run.version is None else detector_text(run.version, 200)
-        run.fit_s, run.score_s = _seconds(meta, "fit_s"), _seconds(meta, "score_s")
+        run.fit_s, run.score_s = _seconds(meta, "fit_s", timeout_s), _seconds(meta, "score_s", timeout_s)
         run.world_read = _world_read(meta.get("world_read"))
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"
         return
-    run.events_per_s = run.events / run.score_s if run.score_s else None
+    run.events_per_s = rate(run.events, run.score_s)
     if meta.get("note"):
         run.note = detector_text(meta["note"])
     if run.status != Status.OK:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,13 @@ def _code(text: object) -> str:
     return detector_text(text).replace("`", "'")
 
 
+def md_cell(text: object) -> str:
+    """Detector-supplied ``text`` (an entity id, a reason) as a Markdown table cell that shows it and nothing more: a
+    code span (no markup, links or HTML inside), one line, its pipes escaped (a pipe ends a cell even in a code span)."""
+    text = _code(text)
+    return f"`{text.replace('|', chr(92) + '|')}`" if text else ""
+
+
 def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, payload: dict[str, Any] | None = None) -> str:
     """The leaderboard as a Markdown table, with the chance line as its last row."""
     head = "| " + " | ".join(h for _, h, _ in COLUMNS) + " |"
@@ -251,12 +259,24 @@ def print_leaderboard(
             )
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite as None: strict JSON has no NaN or Infinity, and a parser that
+    holds to it refused a results.json with one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]], title: str, budget: int) -> tuple[Path, Path]:
     """Write ``results.json`` and ``leaderboard.md`` atomically; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     res, board = out / "results.json", out / "leaderboard.md"
     for path, text in (
-        (res, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"),
+        (res, json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"),
         (board, leaderboard_markdown(rows, title, budget, payload)),
     ):
         tmp = path.with_name(path.name + ".part")
@@ -638,9 +658,20 @@ def write_incidents_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
         w = csv.DictWriter(fh, fieldnames=INCIDENT_COLUMNS)
         w.writeheader()
         for row in rows:
-            w.writerow({k: "" if row.get(k) is None else row[k] for k in INCIDENT_COLUMNS})
+            w.writerow({k: _csv_text(row.get(k)) for k in INCIDENT_COLUMNS})
     tmp.replace(path)
     return path
+
+
+def _csv_text(value: object) -> object:
+    """A cell of ``incidents.csv``: empty for None; text that a spreadsheet would run as a formula (a detector's
+    reason starting ``=HYPERLINK(...)``, say: ``=``, ``+``, ``-``, ``@``, a tab or a carriage return first) behind a
+    quote, which the spreadsheet shows and does not run."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def glossary_markdown() -> str:

@@ -18,7 +18,6 @@ The leakage audit is reused when its key (:func:`leakage_key`) is unchanged.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import polars as pl
 
 from breachbench.safety import is_our_results
 from breachbench.verify import alerts_hashes
+from simulator import plugins
 
 #: Detection settings that change what a detector emits (the rest only change scoring).
 SHAPING = ("isolate", "timeout_s", "memory_mb")
@@ -35,10 +35,7 @@ SHAPING = ("isolate", "timeout_s", "memory_mb")
 def _source_files(target: str) -> list[Path]:
     """The files of the top-level package (or module) that ``target`` ("module:attr") lives in, found without importing it."""
     top = target.partition(":")[0].split(".")[0]
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return []
+    spec = plugins.find_top(top)
     if spec is None:
         return []
     if spec.submodule_search_locations:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import pickle
 import time
 import traceback
@@ -56,6 +57,12 @@ def detector_text(value: object, limit: int = MAX_DETECTOR_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def rate(events: int, seconds: float) -> float | None:
+    """Events per second, or None where it is not a finite number (no time, or a forged one of 5e-324 s)."""
+    value = events / seconds if seconds > 0 else math.inf
+    return value if math.isfinite(value) else None
+
+
 @dataclass
 class DetectorRun:
     """Outcome of running one detector."""
@@ -93,9 +100,8 @@ def preflight_detectors(ids: list[str]) -> None:
     Raises:
         DetectorLoadError: an id that is neither registered nor an importable ``module:attr``.
     """
-    import importlib.util
-
     import detectors.registry
+    from simulator import plugins
 
     reg = detectors.registry.registry()  # looked up at call time, like load() does
     for d in ids:
@@ -105,10 +111,7 @@ def preflight_detectors(ids: list[str]) -> None:
             continue
         module, sep, attr = d.partition(":")
         top = module.split(".")[0]
-        try:
-            found = bool(sep and attr and top and importlib.util.find_spec(top) is not None)
-        except (ImportError, ValueError):
-            found = False
+        found = bool(sep and attr and top and plugins.find_top(top) is not None)
         if not found:
             raise DetectorLoadError(
                 f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
@@ -209,7 +212,7 @@ def run_detector(
         run.alerts = pl.concat(parts) if parts else empty_alerts()
         run.world_read = sorted(WORLD_READ)
         run.events = ds.event_count(ds.scored)
-        run.events_per_s = run.events / run.score_s if run.score_s > 0 else None
+        run.events_per_s = rate(run.events, run.score_s)
     except DetectorLoadError as exc:
         run.status, run.error = Status.ERROR, str(exc)
     except MemoryError:

@@ -18,9 +18,14 @@ class DetectorLoadError(BreachBenchError, LookupError):
     """A detector id that is not registered or whose target cannot be imported."""
 
 
+#: Ids the bench keeps for itself: an installed plugin registered as one is left out (as ``oracle`` it made every
+#: ``detectors = ["*"]`` run refuse to start, the bench's anchor named twice).
+RESERVED = ("oracle",)
+
+
 def registry() -> dict[str, str]:
-    """Detector id -> ``"module:attr"`` (nothing imported)."""
-    return plugins.registry(GROUP)
+    """Detector id -> ``"module:attr"`` (nothing imported), reserved ids left out."""
+    return {k: v for k, v in plugins.registry(GROUP).items() if k not in RESERVED}
 
 
 def load(detector_id: str) -> Any:

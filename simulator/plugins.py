@@ -54,9 +54,21 @@ def registry(group: str) -> dict[str, str]:
             del _REGISTRY[old]
         # a name that is not a safe id (``../x``, ``a/b``) is never registered: ids name files, and any
         # installed distribution may declare entry points
-        eps = sorted(entry_points(group=group), key=lambda e: e.name)
+        # an id the bench itself registers is the bench's: another distribution's entry of the same name (an
+        # installed plugin calling itself stat-own-history-v1) comes first and is overwritten by it
+        eps = sorted(entry_points(group=group), key=lambda e: (e.name, _is_own(e)))
         _REGISTRY[key] = {ep.name: ep.value for ep in eps if safe_id(ep.name)}
     return dict(_REGISTRY[key])
+
+
+#: The distribution that registers the built-ins (pyproject.toml's name).
+OWN_DISTRIBUTION = "breachbench"
+
+
+def _is_own(ep: Any) -> bool:
+    """Whether an entry point comes from the bench's own distribution."""
+    dist = getattr(ep, "dist", None)
+    return dist is not None and getattr(dist, "name", None) == OWN_DISTRIBUTION
 
 
 def target_of(name: str, registered: dict[str, str]) -> str | None:
@@ -67,9 +79,47 @@ def target_of(name: str, registered: dict[str, str]) -> str | None:
     return name if ":" in name else None
 
 
+#: Folders searched for ``module:attr`` plugins after the import path (``--plugin-path``), os.pathsep-separated. A
+#: folder on ``PYTHONPATH`` is on the bench's own import path, and Python runs a ``sitecustomize.py`` it holds as it
+#: starts, before the bench can seal anything; one named here is only searched where a plugin is imported (in a
+#: detector's sealed process, after the seal).
+PLUGIN_PATH_ENV = "BREACHBENCH_PLUGIN_PATH"
+_sealed_path: tuple[str, ...] | None = None  # in a sealed process: its plan's, the bench's variables being dropped
+
+
+def plugin_path() -> list[str]:
+    """The plugin folders (:data:`PLUGIN_PATH_ENV`, or those a sealed process was given)."""
+    if _sealed_path is not None:
+        return list(_sealed_path)
+    return [p for p in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
+
+
+def use_plugin_path(paths: tuple[str, ...]) -> None:
+    """In a sealed process: the plugin folders its plan names (its environment no longer does)."""
+    global _sealed_path
+    _sealed_path = tuple(paths)
+
+
+def find_top(top: str) -> Any:
+    """The module spec of a top-level module or package on the import path, else in the plugin folders; None if
+    neither has it. Nothing is imported or run."""
+    import importlib.machinery
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None and top and plugin_path():
+        spec = importlib.machinery.PathFinder.find_spec(top, plugin_path())
+    return spec
+
+
 def import_target(target: str) -> Any:
-    """Import ``"module:attr"`` (``attr`` may be dotted) and return the object; raises what the import raises."""
+    """Import ``"module:attr"`` (``attr`` may be dotted) and return the object; raises what the import raises.
+    The plugin folders (:func:`plugin_path`) join the end of the import path first."""
     module, _, attr = target.partition(":")
+    sys.path.extend(p for p in plugin_path() if p not in sys.path)
     obj: Any = import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)

@@ -170,6 +170,18 @@ class Inverted(UnissuedTokenRule):
         return super().score(view).with_columns(score=-pl.col("score"))
 
 
+#: What :class:`MarkupReasons` writes into its reasons: a formula, a heading on a line of its own, HTML, a cell's pipe.
+MARKUP_REASON = '=HYPERLINK("http://attacker.example/x","open")\n## injected heading <script>alert(1)</script> | forged |'
+
+
+class MarkupReasons(UnissuedTokenRule):
+    """The unissued-token rule with a reason that is markup in every format the bench writes: a red-team plugin's
+    reasons went into top-alerts.md (a heading, a table row, raw HTML) and incidents.csv (a formula) as they were."""
+
+    def score(self, view):
+        return super().score(view).with_columns(reason=pl.lit(MARKUP_REASON))
+
+
 class Slow(UnissuedTokenRule):
     """The unissued-token rule, a quarter of a second slower per call: a slot that runs long enough to lose its worker."""
 

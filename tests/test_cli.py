@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -267,3 +268,29 @@ def test_an_error_from_a_library_is_printed_on_one_line() -> None:
     raw = f"{text}\n\nThis error occurred with the following context stack:\n        [1] 'parquet scan'\n        [2] 'sink'\n"
     assert _one_line(raw) == text
     assert _one_line("first\nsecond   third\n") == "first second third"
+
+
+def test_run_on_a_dataset_runs_the_detectors_option_too(
+    tiny_dataset: Path, tiny_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`breachbench run DATASET --detectors X` ran every registered detector and left X out, saying nothing; an unknown
+    id is an error before anything runs; a secret on the command line is refused (any process can read it there)."""
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+    from breachbench.interop import dataset_run
+
+    asked: list[list[str]] = []
+
+    def fake(dataset: Path, out: Path, *, detectors: list[str], log: Any) -> dict[str, Any]:
+        asked.append(detectors)
+        return {"rows": [], "world_tables_absent": [], "labels": True}
+
+    monkeypatch.setattr(dataset_run, "run_dataset", fake)
+    r = CliRunner().invoke(app, ["run", str(tiny_dataset), "--out", str(tmp_path / "r"), "--detectors", "bad_detectors:Inverted"])
+    assert r.exit_code == 0, r.output
+    assert asked == [["*", "bad_detectors:Inverted"]]
+    r = CliRunner().invoke(app, ["run", str(tiny_dataset), "--out", str(tmp_path / "r"), "--detectors", "no-such-v1"])
+    assert r.exit_code != 0 and "unknown detector 'no-such-v1'" in r.output and len(asked) == 1
+    r = CliRunner().invoke(app, ["run", str(tiny_config_path), "--set", "secret=" + "ab" * 32, "--out", str(tmp_path / "s")])
+    assert r.exit_code == 2 and "command line is readable" in " ".join(r.output.split()) and not (tmp_path / "s").exists()

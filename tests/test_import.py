@@ -249,6 +249,28 @@ def test_run_on_a_dataset_lacking_world_tables_never_runs_a_detector_outside_its
     assert not mark.exists(), mark.read_text()
 
 
+def test_a_detectors_reasons_are_shown_as_text_in_top_alerts_and_incidents_csv(parquet_roundtrip: Path, tmp_path: Path) -> None:
+    """A reason that is markup (a heading on a line of its own, HTML, a pipe, a spreadsheet formula) is shown, not run."""
+    import csv
+
+    import bad_detectors
+
+    from breachbench.interop.dataset_run import run_dataset
+    from breachbench.report import INCIDENT_COLUMNS, write_incidents_csv
+
+    res = run_dataset(parquet_roundtrip, tmp_path / "run", detectors=["bad_detectors:MarkupReasons"], log=lambda *a: None)
+    assert res["rows"][0]["status"] == "OK", res["rows"][0]
+    md = (tmp_path / "run" / "top-alerts.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 20")]
+    assert rows and all(line.replace("\\|", "").count("|") == 6 for line in rows), rows[:2]  # six cell borders
+    assert not any(line.startswith("## injected") for line in md.splitlines())
+    assert not any("<script>" in outside for outside in md.split("`")[::2])  # only inside code spans
+    assert all("`=HYPERLINK" in line and "<script>" in line.split("`")[-2] for line in rows)  # inside a code span
+    write_incidents_csv(tmp_path / "incidents.csv", [{"detector": "x", "reason": bad_detectors.MARKUP_REASON, "scenario": "-s"}])
+    (row,) = list(csv.DictReader((tmp_path / "incidents.csv").open()))
+    assert set(row) == set(INCIDENT_COLUMNS) and row["reason"] == "'" + bad_detectors.MARKUP_REASON and row["scenario"] == "'-s"
+
+
 def test_run_on_a_labelled_dataset_scores(parquet_roundtrip: Path, tmp_path: Path) -> None:
     from breachbench.interop.dataset_run import run_dataset
 

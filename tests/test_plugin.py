@@ -97,3 +97,22 @@ def test_registry_sees_a_package_installed_while_running(plugin_env: dict[str, s
     assert PLUGIN_ID in registry()
     monkeypatch.undo()
     assert registry() == before
+
+
+def test_an_installed_plugin_cannot_take_a_builtin_or_a_reserved_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution registered as ``oracle`` made every ``detectors = ["*"]`` run refuse to start (the bench's
+    anchor named twice); one registered as a built-in's id took it where it came later on the import path."""
+    from breachbench.runner import preflight_detectors, resolve_detectors
+    from detectors.registry import registry
+
+    dist = tmp_path / "evil_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[breachbench.detectors]\noracle = evil:Nothing\nstat-own-history-v1 = evil:Nothing\nevil-v1 = evil:Nothing\n"
+    )
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])  # after the bench's own: the later entry won
+    reg = registry()
+    assert reg["evil-v1"] == "evil:Nothing" and "oracle" not in reg
+    assert reg["stat-own-history-v1"] == "detectors.zoo:OwnHistoryDetector"
+    preflight_detectors(resolve_detectors(["*"]))  # no error

@@ -86,6 +86,54 @@ def test_readable_roots_leave_out_protected_subtrees(tmp_path: Path) -> None:
     assert not any(r == Path("/") or (tmp_path / "repo" / "runs" / "x").is_relative_to(r) for r in roots), roots
 
 
+def test_a_sitecustomize_on_pythonpath_does_not_run_in_a_slot(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python imports ``sitecustomize`` from its import path as it starts, before any of the bench's code: a red-team
+    plugin shipped one in its folder on ``PYTHONPATH``, and each slot's child ran it unsealed, read truth and scored as
+    the oracle. The child starts without Python's start-up variables (the import path still reaches it)."""
+    from multiprocessing import resource_tracker
+
+    from breachbench import untrusted
+
+    plug, marker = tmp_path / "plug", tmp_path / "ran"
+    plug.mkdir()
+    (plug / "sitecustomize.py").write_text(f"import os\nopen({str(marker)!r}, 'a').write(str(os.getpid()) + '\\n')\n")
+    resource_tracker.ensure_running()  # the bench's own helpers, started before the variable is set
+    untrusted.ensure_reader()
+    monkeypatch.setenv("PYTHONPATH", str(plug))
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    r = run_isolated("null", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", r.error
+    assert not marker.exists(), marker.read_text()
+    assert os.environ["PYTHONPATH"] == str(plug)  # the bench's own environment is put back
+
+
+def test_a_detector_in_a_plugin_folder_runs_sealed_and_never_on_the_bench_import_path(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--plugin-path: a module:Class found in the folder is imported in its sealed process alone; the folder's
+    ``sitecustomize.py`` never runs (it is on no process's import path as Python starts)."""
+    from breachbench.reuse import detector_fingerprint
+    from breachbench.runner import preflight_detectors
+    from detectors.registry import DetectorLoadError
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug, marker = tmp_path / "plug", tmp_path / "ran"
+    plug.mkdir()
+    (plug / "sitecustomize.py").write_text(f"open({str(marker)!r}, 'a').write('ran')\n")
+    (plug / "plugdet.py").write_text("from detectors.builtin import UnissuedTokenRule\n\n\nclass Det(UnissuedTokenRule):\n    pass\n")
+    monkeypatch.delenv(PLUGIN_PATH_ENV, raising=False)
+    with pytest.raises(DetectorLoadError, match="plugdet:Det"):
+        preflight_detectors(["plugdet:Det"])
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    preflight_detectors(["plugdet:Det"])
+    assert detector_fingerprint("plugdet:Det") is not None
+    r = run_isolated("plugdet:Det", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+    assert str(plug) not in sys.path and "plugdet" not in sys.modules and not marker.exists()
+
+
 def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:Forker", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK", r.error
@@ -325,12 +373,18 @@ def test_a_sealed_child_has_no_sockets_no_bench_pipes_and_no_voice(tiny_dataset:
 
 
 def test_forged_timings_in_a_status_file_are_an_error() -> None:
+    """A timing is a number of seconds the slot's time limit allows; a red-team plugin's 1.7e308 s, finite, summed to
+    infinity over two datasets, and its 5e-324 s gave infinite events per second."""
     from breachbench.isolation import _seconds
+    from breachbench.report import _finite
+    from breachbench.runner import rate
 
-    assert _seconds({"fit_s": 1.5}, "fit_s") == 1.5 and _seconds({}, "score_s") == 0.0
-    for bad in (float("nan"), float("inf"), -1.0, "3", True, None):
+    assert _seconds({"fit_s": 1.5}, "fit_s", 60) == 1.5 and _seconds({}, "score_s", 60) == 0.0
+    for bad in (float("nan"), float("inf"), -1.0, "3", True, None, 1.7e308, 10_000.0):
         with pytest.raises(ValueError, match="fit_s"):
-            _seconds({"fit_s": bad}, "fit_s")
+            _seconds({"fit_s": bad}, "fit_s", 60)
+    assert rate(10, 5e-324) is None and rate(10, 0.0) is None and rate(10, 2.0) == 5.0
+    assert _finite({"a": [1.0, float("inf")], "b": float("nan"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}
 
 
 def test_deleted_files_kept_open_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,8 +20,10 @@ import polars as pl
 from breachbench.config import DetectionConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated
+from breachbench.report import md_cell
 from breachbench.runner import resolve_detectors
 from simulator import layout
+from simulator.plugins import safe_id
 from simulator.schema import WORLD_TABLES
 
 
@@ -39,7 +41,7 @@ def top_alerts_markdown(alerts: dict[str, pl.DataFrame], days: list[Any], budget
     """Each detector's top ``budget`` alerts of each day, as Markdown tables."""
     out = [f"# Top alerts: {title}", "", f"The {budget} highest-scored alert units of each day, per detector.", ""]
     for det, df in alerts.items():
-        out += [f"## {det}", ""]
+        out += [f"## {det if safe_id(det) else md_cell(det)}", ""]
         if df.height == 0:
             out += ["No alerts.", ""]
             continue
@@ -51,7 +53,8 @@ def top_alerts_markdown(alerts: dict[str, pl.DataFrame], days: list[Any], budget
                 .head(budget)
             )
             for i, r in enumerate(top.iter_rows(named=True)):  # a report of at most budget x days rows
-                out.append(f"| {day} | {i + 1} | {r['entity_kind']} {r['entity_id']} | {r['score']:.4g} | {r['reason'] or ''} |")
+                entity, reason = md_cell(f"{r['entity_kind']} {r['entity_id']}"), md_cell(r["reason"] or "")
+                out.append(f"| {day} | {i + 1} | {entity} | {r['score']:.4g} | {reason} |")
         out.append("")
     return "\n".join(out)
 

@@ -64,6 +64,23 @@ def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
     return folders
 
 
+def _warn_startup_code() -> None:
+    """Say on standard error which ``PYTHONPATH`` folders hold a ``sitecustomize`` or ``usercustomize`` module: Python
+    ran it as this process started, outside any seal (a red-team plugin shipped one beside its module). A hostile one
+    can hide itself by then; a careless one is named."""
+    import os
+
+    for folder in [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]:
+        found = [n for n in ("sitecustomize", "usercustomize") if any(Path(folder, n + x).exists() for x in (".py", ""))]
+        if found:
+            err_console.print(
+                f"warning: PYTHONPATH folder {folder} holds {' and '.join(found)}, which Python ran unsealed as the bench "
+                "started; give a detector you did not write with --plugin-path, never on PYTHONPATH",
+                highlight=False,
+                markup=False,
+            )
+
+
 PluginPathOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -381,6 +398,7 @@ def run(
     (Its parameters are the command's options, hence more than six; with their help texts and this
     text it runs past fifty lines, the work itself is about twenty.)
     """
+    _warn_startup_code()
     if config.is_dir():  # a dataset folder (an imported one, say): every detector on it, labels or not
         _run_on_dataset(config, out, set_, detectors)
         return
@@ -799,6 +817,7 @@ def detectors_check(
 
     ids = sorted(registry()) if names == ["all"] else names
     try:
+        _warn_startup_code()
         preflight_detectors(ids)
     except DetectorLoadError as exc:
         _fail(str(exc).removeprefix("detection.detectors: "))

@@ -115,7 +115,7 @@ def preflight_detectors(ids: list[str]) -> None:
         if not found:
             raise DetectorLoadError(
                 f"detection.detectors: unknown detector {d!r}; registered: {', '.join(reg) or 'none'} "
-                "(or give module:attr of a class on the import path)"
+                "(or give module:attr of a class on the import path or in a --plugin-path folder)"
             )
 
 

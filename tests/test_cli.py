@@ -294,3 +294,20 @@ def test_run_on_a_dataset_runs_the_detectors_option_too(
     assert r.exit_code != 0 and "unknown detector 'no-such-v1'" in r.output and len(asked) == 1
     r = CliRunner().invoke(app, ["run", str(tiny_config_path), "--set", "secret=" + "ab" * 32, "--out", str(tmp_path / "s")])
     assert r.exit_code == 2 and "command line is readable" in " ".join(r.output.split()) and not (tmp_path / "s").exists()
+
+
+def test_a_sitecustomize_on_pythonpath_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python runs a PYTHONPATH folder's sitecustomize as the bench starts, unsealed: the commands that run detectors
+    name the folder and point to --plugin-path."""
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    (tmp_path / "sitecustomize.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    r = CliRunner().invoke(app, ["detectors", "check", "no-such-v1"])
+    text = " ".join(r.output.split())
+    assert r.exit_code != 0 and f"PYTHONPATH folder {tmp_path} holds sitecustomize" in text and "--plugin-path" in text
+    (tmp_path / "sitecustomize.py").unlink()
+    r = CliRunner().invoke(app, ["detectors", "check", "no-such-v1"])
+    assert "PYTHONPATH folder" not in r.output and "unknown detector 'no-such-v1'" in " ".join(r.output.split())

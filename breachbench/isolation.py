@@ -281,7 +281,10 @@ def _import_roots(detector_id: str) -> list[str]:
     module = target.partition(":")[0]
     spec = plugins.find_top(module.split(".")[0])
     if spec is not None:
-        roots.extend(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
+        # never a location reached through a link: a plugin folder's "up -> .." made the module a namespace package
+        # whose folder resolved to the plugin folder's parent, and another run's truth there was granted
+        locations = spec.submodule_search_locations or ([spec.origin] if spec.origin else [])
+        roots.extend(p for p in locations if os.path.realpath(p) == os.path.abspath(p))
     return roots
 
 

@@ -152,8 +152,9 @@ def _code(text: object) -> str:
 
 def md_cell(text: object) -> str:
     """Detector-supplied ``text`` (an entity id, a reason) as a Markdown table cell that shows it and nothing more: a
-    code span (no markup, links or HTML inside), one line, its pipes escaped (a pipe ends a cell even in a code span)."""
-    text = _code(text)
+    code span (no markup, links or HTML inside), one line, its pipes escaped (a pipe ends a cell even in a code span)
+    and its backslashes doubled (``ok\\|`` had escaped the escape, and the pipe ended the cell)."""
+    text = _code(text).replace("\\", "\\\\")  # a backslash doubled, so that none escapes the pipe's own below
     return f"`{text.replace('|', chr(92) + '|')}`" if text else ""
 
 
@@ -259,15 +260,15 @@ def print_leaderboard(
             )
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """``value`` with every float that is not finite as None: strict JSON has no NaN or Infinity, and a parser that
     holds to it refused a results.json with one."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -276,7 +277,7 @@ def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]]
     out.mkdir(parents=True, exist_ok=True)
     res, board = out / "results.json", out / "leaderboard.md"
     for path, text in (
-        (res, json.dumps(_finite(payload), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"),
+        (res, json.dumps(finite_json(payload), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"),
         (board, leaderboard_markdown(rows, title, budget, payload)),
     ):
         tmp = path.with_name(path.name + ".part")

@@ -33,21 +33,30 @@ SHAPING = ("isolate", "timeout_s", "memory_mb")
 
 
 def _source_files(target: str) -> list[Path]:
-    """The files of the top-level package (or module) that ``target`` ("module:attr") lives in, found without importing it."""
-    top = target.partition(":")[0].split(".")[0]
-    spec = plugins.find_top(top)
+    """The files of the top-level package (or module) that ``target`` ("module:attr") lives in, found without importing
+    it: regular files only, never through a link (a plugin package's link to /proc/self/mem crashed the bench here)."""
+    import os
+
+    spec = plugins.find_top(target.partition(":")[0].split(".")[0])
     if spec is None:
         return []
     if spec.submodule_search_locations:
         files: list[Path] = []
         for loc in spec.submodule_search_locations:
-            files += [
-                p
-                for p in Path(loc).rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-            ]
+            if os.path.islink(loc):
+                continue
+            for folder, dirs, names in os.walk(loc):  # links to folders are not followed
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                files += [
+                    Path(folder, n)
+                    for n in names
+                    if not n.endswith((".pyc", ".pyo"))
+                    and os.path.isfile(Path(folder, n))
+                    and not os.path.islink(Path(folder, n))
+                ]
         return sorted(files)
-    return [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
+    origin = Path(spec.origin) if spec.origin else None
+    return [origin] if origin is not None and origin.is_file() and not origin.is_symlink() else []
 
 
 def detector_fingerprint(detector_id: str) -> str | None:
@@ -64,10 +73,13 @@ def detector_fingerprint(detector_id: str) -> str | None:
         return None
     h = hashlib.sha256(f"{detector_id}\0{target}\0".encode())
     root = files[0].parent
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else f.name.encode())
-        h.update(b"\0")
-        h.update(f.read_bytes())
+    try:
+        for f in files:
+            h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else f.name.encode())
+            h.update(b"\0")
+            h.update(f.read_bytes())
+    except OSError:  # a file that cannot be read: the detector runs again rather than the bench stopping
+        return None
     return h.hexdigest()
 
 

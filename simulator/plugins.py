@@ -100,26 +100,49 @@ def use_plugin_path(paths: tuple[str, ...]) -> None:
     _sealed_path = tuple(paths)
 
 
+def _on_import_path(top: str) -> Any:
+    """The module spec of a top-level module or package on the import path, or None. Nothing is imported or run."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(top) if top else None
+    except (ImportError, ValueError):
+        return None
+
+
 def find_top(top: str) -> Any:
     """The module spec of a top-level module or package on the import path, else in the plugin folders; None if
     neither has it. Nothing is imported or run."""
     import importlib.machinery
-    import importlib.util
 
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        spec = None
+    spec = _on_import_path(top)
     if spec is None and top and plugin_path():
         spec = importlib.machinery.PathFinder.find_spec(top, plugin_path())
     return spec
 
 
+class PluginPathError(ImportError):
+    """A ``module:attr`` found only in a plugin folder, asked for outside a detector's sealed process."""
+
+
 def import_target(target: str) -> Any:
     """Import ``"module:attr"`` (``attr`` may be dotted) and return the object; raises what the import raises.
-    The plugin folders (:func:`plugin_path`) join the end of the import path first."""
+
+    In a sealed process the plugin folders (:func:`use_plugin_path`) join the end of the import path first. Elsewhere
+    they never do: the bench's own processes also import scenarios, and libraries scan the import path for hooks (a
+    red-team plugin folder held a ``dist-info`` whose pydantic entry point ran, unsealed, in every worker the bench
+    started after the folder joined its path, and rewrote the scores); a module found only there is refused.
+    """
     module, _, attr = target.partition(":")
-    sys.path.extend(p for p in plugin_path() if p not in sys.path)
+    if _sealed_path is not None:
+        sys.path.extend(p for p in _sealed_path if p not in sys.path)
+    else:
+        top = module.split(".")[0]
+        if plugin_path() and _on_import_path(top) is None and find_top(top) is not None:
+            raise PluginPathError(
+                f"{module} is only in a --plugin-path folder, which only a detector's sealed process searches "
+                "(detection.isolate = true); it is never imported in the bench's own process"
+            )
     obj: Any = import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)

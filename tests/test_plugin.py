@@ -116,3 +116,54 @@ def test_an_installed_plugin_cannot_take_a_builtin_or_a_reserved_id(tmp_path: Pa
     assert reg["evil-v1"] == "evil:Nothing" and "oracle" not in reg
     assert reg["stat-own-history-v1"] == "detectors.zoo:OwnHistoryDetector"
     preflight_detectors(resolve_detectors(["*"]))  # no error
+
+
+def test_a_plugin_folder_never_joins_the_bench_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red-team plugin folder held a dist-info whose pydantic entry point ran, unsealed, in every worker the bench
+    started once the folder had joined its import path (loading a scenario did that). Only a sealed process searches
+    it; a module found there alone is refused elsewhere."""
+    from simulator import plugins
+    from simulator.plugins import PLUGIN_PATH_ENV, PluginPathError, import_target
+
+    (tmp_path / "onlyhere.py").write_text("X = 1\n")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(tmp_path))
+    before = list(sys.path)
+    assert import_target("simulator.scenarios.insiders:CompromisedEmployee").id == "compromised-employee-v3"
+    with pytest.raises(PluginPathError, match="only in a --plugin-path folder"):
+        import_target("onlyhere:X")
+    assert sys.path == before and "onlyhere" not in sys.modules
+    monkeypatch.setattr(plugins, "_sealed_path", (str(tmp_path),))  # as in a sealed process
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert import_target("onlyhere:X") == 1 and sys.path[-1] == str(tmp_path)
+    monkeypatch.delitem(sys.modules, "onlyhere")
+
+
+def test_links_in_a_plugin_folder_grant_nothing_and_crash_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link `up -> ..` made the plugin's module a namespace package whose folder resolved to the plugin folder's
+    parent, which the slot was then granted (another run's truth lay there); a package's link to /proc/self/mem
+    crashed the bench as it fingerprinted the package for reuse."""
+    from breachbench.isolation import _import_roots
+    from breachbench.reuse import _source_files, detector_fingerprint
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug = tmp_path / "plug"
+    (plug / "kpkg").mkdir(parents=True)
+    (plug / "det.py").write_text("X = 1\n")
+    (plug / "up").symlink_to("..")
+    (plug / "kpkg" / "__init__.py").write_text("X = 1\n")
+    (plug / "kpkg" / "data.bin").symlink_to("/proc/self/mem")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    roots = [os.path.realpath(p) for p in _import_roots("up.plug.det:X")]
+    assert not any(Path(r) == tmp_path or Path(r) == plug for r in roots), roots
+    assert _source_files("kpkg:X") == [plug / "kpkg" / "__init__.py"] and detector_fingerprint("kpkg:X") is not None
+
+
+def test_a_reason_cannot_end_its_markdown_cell() -> None:
+    """A reason's own backslash before a pipe had escaped the escape (``ok\\|``), and the pipe ended the cell."""
+    import re
+
+    from breachbench.report import md_cell
+
+    for text in ("a|b", "ok\\| [x](https://evil.example)", "\\\\|", "x\\"):
+        cell = md_cell(text)
+        assert "|" not in re.sub(r"\\.", "", cell), cell  # every pipe is escaped, every escape is a pair

@@ -378,7 +378,7 @@ def test_forged_timings_in_a_status_file_are_an_error() -> None:
     """A timing is a number of seconds the slot's time limit allows; a red-team plugin's 1.7e308 s, finite, summed to
     infinity over two datasets, and its 5e-324 s gave infinite events per second."""
     from breachbench.isolation import _seconds
-    from breachbench.report import _finite
+    from breachbench.report import finite_json
     from breachbench.runner import rate
 
     assert _seconds({"fit_s": 1.5}, "fit_s", 60) == 1.5 and _seconds({}, "score_s", 60) == 0.0
@@ -386,7 +386,7 @@ def test_forged_timings_in_a_status_file_are_an_error() -> None:
         with pytest.raises(ValueError, match="fit_s"):
             _seconds({"fit_s": bad}, "fit_s", 60)
     assert rate(10, 5e-324) is None and rate(10, 0.0) is None and rate(10, 2.0) == 5.0
-    assert _finite({"a": [1.0, float("inf")], "b": float("nan"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}
+    assert finite_json({"a": [1.0, float("inf")], "b": float("nan"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}
 
 
 def test_deleted_files_kept_open_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ import polars as pl
 from breachbench.config import DetectionConfig
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated
-from breachbench.report import md_cell
+from breachbench.report import finite_json, md_cell
 from breachbench.runner import resolve_detectors
 from simulator import layout
 from simulator.plugins import safe_id
@@ -88,5 +88,5 @@ def run_dataset(
         log(f"{det}: {run.status}" + (f" ({run.error})" if run.error else "") + f", {run.alerts.height} alerts")
     (out / "top-alerts.md").write_text(top_alerts_markdown(alerts, ds.scored, cfg.budget, str(dataset)))
     result = {"dataset": str(dataset), "labels": labelled, "world_tables_absent": absent, "budget": cfg.budget, "rows": rows}
-    (out / "results.json").write_text(json.dumps(result, indent=1, default=str, sort_keys=True))
+    (out / "results.json").write_text(json.dumps(finite_json(result), indent=1, default=str, sort_keys=True, allow_nan=False))
     return result

@@ -16,6 +16,8 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
+from simulator.errors import BreachBenchError
+
 
 def _path_state() -> tuple[tuple[str, int], ...]:
     """Each ``sys.path`` entry with its modification time: what installing or removing a package changes."""
@@ -121,7 +123,7 @@ def find_top(top: str) -> Any:
     return spec
 
 
-class PluginPathError(ImportError):
+class PluginPathError(BreachBenchError, ImportError):
     """A ``module:attr`` found only in a plugin folder, asked for outside a detector's sealed process."""
 
 

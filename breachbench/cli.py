@@ -460,7 +460,7 @@ def _extra_detectors(detectors: str | None) -> list[str]:
     """The ``--detectors`` ids (comma-separated)."""
     from simulator.errors import SimulationError
 
-    extra = [d.strip() for d in (detectors or "").split(",")] if detectors is not None else []
+    extra = [d.strip() for d in detectors.split(",")] if detectors is not None else []
     if not all(extra):
         raise SimulationError(
             f"--detectors {detectors!r}: an empty id; accepted: registered ids or module:Class, comma-separated"

@@ -47,13 +47,8 @@ def _source_files(target: str) -> list[Path]:
                 continue
             for folder, dirs, names in os.walk(loc):  # links to folders are not followed
                 dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                files += [
-                    Path(folder, n)
-                    for n in names
-                    if not n.endswith((".pyc", ".pyo"))
-                    and os.path.isfile(Path(folder, n))
-                    and not os.path.islink(Path(folder, n))
-                ]
+                paths = (Path(folder, n) for n in names if not n.endswith((".pyc", ".pyo")))
+                files += [p for p in paths if p.is_file() and not p.is_symlink()]
         return sorted(files)
     origin = Path(spec.origin) if spec.origin else None
     return [origin] if origin is not None and origin.is_file() and not origin.is_symlink() else []

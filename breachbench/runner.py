@@ -23,10 +23,8 @@ import polars as pl
 
 from breachbench.dataset import Dataset
 from detectors.contract import ALERTS, empty_alerts, validate_alerts
-from detectors.registry import DetectorLoadError, load, registry
+from detectors.registry import ORACLE, DetectorLoadError, load, registry
 from detectors.view import WORLD_READ
-
-ORACLE = "oracle"
 
 
 class Status(StrEnum):

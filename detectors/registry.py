@@ -20,7 +20,8 @@ class DetectorLoadError(BreachBenchError, LookupError):
 
 #: Ids the bench keeps for itself: an installed plugin registered as one is left out (as ``oracle`` it made every
 #: ``detectors = ["*"]`` run refuse to start, the bench's anchor named twice).
-RESERVED = ("oracle",)
+ORACLE = "oracle"
+RESERVED = (ORACLE,)
 
 
 def registry() -> dict[str, str]:

@@ -112,15 +112,19 @@ def _on_import_path(top: str) -> Any:
         return None
 
 
+def _in_plugin_folders(top: str) -> Any:
+    """The module spec of a top-level module or package in the plugin folders, or None. Nothing is imported or run."""
+    import importlib.machinery
+
+    folders = plugin_path()
+    return importlib.machinery.PathFinder.find_spec(top, folders) if top and folders else None
+
+
 def find_top(top: str) -> Any:
     """The module spec of a top-level module or package on the import path, else in the plugin folders; None if
     neither has it. Nothing is imported or run."""
-    import importlib.machinery
-
     spec = _on_import_path(top)
-    if spec is None and top and plugin_path():
-        spec = importlib.machinery.PathFinder.find_spec(top, plugin_path())
-    return spec
+    return spec if spec is not None else _in_plugin_folders(top)
 
 
 class PluginPathError(BreachBenchError, ImportError):
@@ -140,7 +144,7 @@ def import_target(target: str) -> Any:
         sys.path.extend(p for p in _sealed_path if p not in sys.path)
     else:
         top = module.split(".")[0]
-        if plugin_path() and _on_import_path(top) is None and find_top(top) is not None:
+        if _in_plugin_folders(top) is not None and _on_import_path(top) is None:
             raise PluginPathError(
                 f"{module} is only in a --plugin-path folder, which only a detector's sealed process searches "
                 "(detection.isolate = true); it is never imported in the bench's own process"

@@ -867,25 +867,30 @@ def _order(df: pl.DataFrame) -> list[str]:
     return [c for c in ("_group", "_entity", "_day", "event_id", "token_id") if c in df.columns] or df.columns
 
 
-def _narrow(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
-    """The columns that order ``df`` (:func:`_order`) and ``cols``, with each row's index in ``df`` as ``_r``.
+def _narrow(df: pl.DataFrame, *cols: str, rows: np.ndarray | None = None) -> pl.DataFrame:
+    """The columns that order ``df`` (:func:`_order`) and ``cols``, with each row's index in ``df`` as ``_r``
+    (``rows``: of ``df[rows]``, without gathering its other columns).
 
     The samplers below pick rows by joins, sorts and window ranks; on these few columns instead of
     a unit frame's hundred, with the picked rows gathered once at the end (``df[_r]``), they pick the
     same rows in the same order at a fraction of the cost (the gateway's 350k benign rows carry 82 columns).
     """
     keep = list(dict.fromkeys([*_order(df), *cols]))
-    return df.select(keep).with_row_index("_r")
+    narrow = df.select(keep)
+    return (narrow if rows is None else narrow[rows]).with_row_index("_r")
 
 
-def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: int) -> pl.DataFrame:
-    """Benign units sampled with the attack units' mix of groups and days, ``per`` of them per attack unit (at most ``cap``).
+def _matched(
+    ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: int, rows: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Benign units sampled with the attack units' mix of groups and days, ``per`` of them per attack unit (at most ``cap``);
+    ``rows``: from ``ben[rows]`` (the same units, without copying the rest of ``ben`` first).
 
     Same role (or kind) on the same days: an attack window covers some days only, and days differ
     (weekdays, holidays), so benign units of other days are not comparable.
     """
     keys = ["_group", "_day"] if "_day" in att.columns else ["_group"]
-    idx = _narrow(ben, *keys)
+    idx = _narrow(ben, *keys, rows=rows)
     want = att.group_by(keys).len().rename({"len": "_want"})
     pool = idx.join(want, on=keys, how="inner")
     if pool.height == 0:  # no benign unit on those days: the groups alone
@@ -899,10 +904,10 @@ def _matched(ben: pl.DataFrame, att: pl.DataFrame, per: float, cap: int, seed: i
     # per (group, day): the first round(n * want / total) units in a random order
     quota = (pl.col("_want") * n / total).round().clip(1).cast(pl.Int64)
     out = pool.sort("_u").with_columns(_rank=pl.int_range(pl.len()).over(keys)).filter(pl.col("_rank") < quota)
-    return ben[out["_r"]]
+    return ben[out["_r"]] if rows is None else ben[rows[out["_r"].to_numpy()]]
 
 
-def _design(sample: pl.DataFrame, ben_all: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, list[Feature], np.ndarray]:
+def _design(sample: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, list[Feature], np.ndarray]:
     """Matrix of numeric features and ordinal-coded categoricals (the 60 commonest values; none for values that name an entity)."""
     cols, out, cat = [], [], []
     nums = _nums(sample, [f.name for f in feats if f.kind == "num"])  # one pass for every numeric feature
@@ -1121,16 +1126,20 @@ def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict
         return dict.fromkeys(feats, 0.0)
     xl, rl = x.lazy(), ref.lazy()
     day = {"_entity", "_day"} <= set(x.columns) & set(ref.columns)
+    if day:  # one integer per entity-day, the same in both frames (only equality is asked of it below)
+        code = pl.concat([x.select("_entity"), ref.select("_entity")]).unique().with_columns(_c=pl.int_range(pl.len()))
+        key = (pl.col("_c").cast(pl.Int64) * 1_000_000 + pl.col("_day").cast(pl.Int64)).alias("_k")
+        xl, rl = (
+            d.select("_group", *feats, "_entity", "_day").join(code.lazy(), on="_entity").select(pl.exclude("_c"), key)
+            for d in (xl, rl)
+        )
     plans = []
     for f in feats:
-        if day:  # per value: the least and the greatest entity and day that carry it; all four a unit's own: only its own
-            seen = rl.group_by("_group", f).agg(
-                _e0=pl.col("_entity").min(), _e1=pl.col("_entity").max(), _d0=pl.col("_day").min(), _d1=pl.col("_day").max()
-            )
-            e, d = pl.col("_entity"), pl.col("_day")
-            own = (pl.col("_e0") == e) & (pl.col("_e1") == e) & (pl.col("_d0") == d) & (pl.col("_d1") == d)
-            unseen = xl.select("_group", f, "_entity", "_day").join(seen, on=["_group", f], how="left")
-            plans.append(unseen.select((pl.col("_e0").is_null() | own).mean()))
+        if day:  # per value: the least and the greatest entity-day that carry it; both a unit's own: only its own
+            seen = rl.group_by("_group", f).agg(_k0=pl.col("_k").min(), _k1=pl.col("_k").max())
+            k = pl.col("_k")
+            unseen = xl.select("_group", f, "_k").join(seen, on=["_group", f], how="left")
+            plans.append(unseen.select((pl.col("_k0").is_null() | ((pl.col("_k0") == k) & (pl.col("_k1") == k))).mean()))
         else:
             seen = rl.select("_group", f).unique().with_columns(_seen=pl.lit(True))
             plans.append(xl.select("_group", f).join(seen, on=["_group", f], how="left").select(pl.col("_seen").is_null().mean()))
@@ -1348,7 +1357,8 @@ def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws
             if "_day" in d.columns
             else pl.col("_entity")
         )
-        return d.with_columns(_sess=pl.coalesce(pl.col(TOKEN).cast(pl.String), day) if TOKEN in d.columns else day)
+        sess = pl.coalesce(pl.col(TOKEN).cast(pl.String), day) if TOKEN in d.columns else day
+        return d.with_columns(_sess=sess.rank("dense"))  # a number per session: the counts below only ask which rows share one
 
     xs, rs = session(x), session(ref)
 
@@ -1427,16 +1437,18 @@ def _stats(
     raws: Sequence[Feature] = (),
     details: dict[str, str] | None = None,
     sizes: dict[str, tuple[int, int]] | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[tuple[str, str], float]:
-    """Every test's figure for ``att`` against ``ben`` (which must not hold ``att``'s units); ``details``, where given,
-    gets the excess tests' categories (by feature), ``sizes`` the attack and benign values a partial feature's tests
-    compared."""
+    """Every test's figure for ``att`` against ``ben`` (``ben[rows]`` where given; it must not hold ``att``'s units);
+    ``details``, where given, gets the excess tests' categories (by feature), ``sizes`` the attack and benign values a
+    partial feature's tests compared."""
     out: dict[tuple[str, str], float] = {}
-    matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed)
+    matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed, rows=rows)
     ref = matched
     cats = ["_group", *(f.name for f in feats if f.kind == "cat")] if unit == "rows" else ["_group"]
     # the reference of the unseen tests: their columns and the entity-day alone (a sample draws the same rows)
     big = ben.select(*cats, *(c for c in ("_entity", "_day") if c in ben.columns))
+    big = big if rows is None else big[rows]
     big = big.sample(MAX_REF_ROWS, seed=seed) if big.height > MAX_REF_ROWS else big
     xs = att.sample(MAX_KS_ROWS, seed=seed) if att.height > MAX_KS_ROWS else att
     y = np.r_[np.ones(xs.height, dtype=np.int8), np.zeros(matched.height, dtype=np.int8)]
@@ -1473,7 +1485,7 @@ def _stats(
         out[(f.name, "ks")] = _ks(xa, ra)
         out[(f.name, "single_auc")] = _auc1(yy, np.r_[xa, ra])
     if unit == "rows":  # its own reference, larger: a category of 0.4% needs more benign rows than the KS test does
-        eref = _matched(ben, att, per=EXCESS_PER, cap=EXCESS_REF_ROWS, seed=seed + 17)
+        eref = _matched(ben, att, per=EXCESS_PER, cap=EXCESS_REF_ROWS, seed=seed + 17, rows=rows)
         for name, (r, detail) in _excess_stats(xs, eref, feats, list(raws)).items():
             out[(name, "excess")] = r
             if details is not None:
@@ -1530,14 +1542,15 @@ def _judge_unit(case: _Case, seed: int) -> tuple[list[Finding], ClassifierScore 
     return findings, _classify(case, real, seed)
 
 
-def _null_draw(att: pl.DataFrame, ben: pl.DataFrame, unit: str, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A null draw (:func:`_pseudo`) and the benign units without it, in ``ben``'s order."""
+def _null_draw(att: pl.DataFrame, ben: pl.DataFrame, unit: str, seed: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """A null draw (:func:`_pseudo`) and the benign units without it: their rows in ``ben``, in ``ben``'s order
+    (the tests take those rows' columns as they need them; a copy of the whole frame per draw cost more than they)."""
     ps = _pseudo(att, ben, seed)
     keys = ["event_id"] if unit == "rows" else ["_entity", "_day"] if "_day" in att.columns else ["_entity"]
     drawn = ben.select(keys).with_row_index("_r").join(ps.select(keys).unique(), on=keys, how="semi")["_r"].to_numpy()
     keep = np.ones(ben.height, dtype=bool)
     keep[drawn] = False
-    return ps, ben.filter(pl.Series(keep))
+    return ps, np.flatnonzero(keep)
 
 
 def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, str], float]]:
@@ -1554,7 +1567,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         ps, rest = _null_draw(att, ben, unit, seed + 101 * (i + 1))
         if ps.height == 0:
             continue
-        nulls.append(_stats(ps, rest, feats, unit, p99, seed + i + 1, raws))
+        nulls.append(_stats(ps, ben, feats, unit, p99, seed + i + 1, raws, rows=rest))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
     margin = NULL_MARGIN_FEW if few else NULL_MARGIN
 
@@ -1635,7 +1648,7 @@ def _classify(case: _Case, real: dict[tuple[str, str], float], seed: int) -> Cla
             p_s = ps.sample(MAX_CLASS_ROWS // 4, seed=seed) if ps.height > MAX_CLASS_ROWS // 4 else ps
             if p_s.height == 0:
                 continue
-            drawn = _class_draws(case, p_s.with_columns(_attack=pl.lit(True)), rest, seed + i + 1, with_all=False)
+            drawn = _class_draws(case, p_s.with_columns(_attack=pl.lit(True)), ben, seed + i + 1, with_all=False, rows=rest)
             highs += [float(np.mean(drawn.unds))] if drawn.unds else []
         null = max(highs, default=None)
     by_name = {f.name: f for f in case.feats}
@@ -1673,11 +1686,14 @@ class _Draws:
     draws: int = 0
 
 
-def _class_draws(case: _Case, a_s: pl.DataFrame, ben: pl.DataFrame, seed: int, *, with_all: bool) -> _Draws:
-    """The classifier's draws on attack units ``a_s`` (labelled ``_attack``) against benign units matched from ``ben``."""
+def _class_draws(
+    case: _Case, a_s: pl.DataFrame, ben: pl.DataFrame, seed: int, *, with_all: bool, rows: np.ndarray | None = None
+) -> _Draws:
+    """The classifier's draws on attack units ``a_s`` (labelled ``_attack``) against benign units matched from ``ben``
+    (from ``ben[rows]`` where given)."""
     out = _Draws(draws=int(np.clip(math.ceil(DRAW_UNITS / max(a_s.height, 1)), 1, MAX_DRAWS)))
     for d in range(out.draws):
-        b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d)
+        b_s = _matched(ben, a_s, per=3.0, cap=MAX_CLASS_ROWS, seed=seed + 7919 * d, rows=rows)
         sample = pl.concat([a_s, b_s], how="diagonal_relaxed")
         if d:  # this draw's picked rows
             sample = sample.with_columns(
@@ -1686,7 +1702,7 @@ def _class_draws(case: _Case, a_s: pl.DataFrame, ben: pl.DataFrame, seed: int, *
                 if f.name.endswith(":pick") and f"{f.name}~{d}" in sample.columns
             )
         y = sample["_attack"].cast(pl.Int8).to_numpy()
-        X, dfeats, cat = _design(sample, ben, [f for f in case.feats if not _alone(f.name)])
+        X, dfeats, cat = _design(sample, [f for f in case.feats if not _alone(f.name)])
         X = _binned(X, cat)
         keep = np.array([not case.declared(f) for f in dfeats], dtype=bool)
         out.entities = sample.filter(pl.col("_attack"))["_entity"].n_unique()

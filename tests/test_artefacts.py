@@ -295,9 +295,9 @@ def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(mo
     seen: list[str] = []
     design, columns = art._design, art._column_features
 
-    def spy(sample: pl.DataFrame, ben: pl.DataFrame, feats: list[Any]) -> Any:
+    def spy(sample: pl.DataFrame, feats: list[Any]) -> Any:
         seen.extend(f.name for f in feats)
-        return design(sample, ben, feats)
+        return design(sample, feats)
 
     monkeypatch.setattr(art, "_design", spy)
     (res,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
@@ -998,3 +998,47 @@ def test_the_classifier_fits_on_one_openmp_thread(monkeypatch: pytest.MonkeyPatc
     assert auc is not None and k == len(seen) == len(folds)
     assert all(s == {1} for s in seen), seen
     assert after == {2} and warnings.filters == filters  # the caller's setting and filters come back
+
+
+def test_unseen_share_is_the_share_of_values_no_other_entity_day_has() -> None:
+    """The unseen test against its definition, row by row: a unit's value is unseen when no reference row of its group
+    carries it on another entity-day (the audit computes it by group-bys on a code per entity-day)."""
+    from breachbench.artefacts import _unseen_shares
+
+    r = np.random.default_rng(3)
+
+    def frame(n: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "_group": r.choice(["a", "b"], n),
+                "f:x:value": r.choice([f"v{i}" for i in range(30)], n),
+                "_entity": r.choice([f"0/e:{i}" for i in range(6)], n),
+                "_day": [dt.date(2025, 4, int(d)) for d in r.integers(1, 4, n)],
+            }
+        )
+
+    x, ref = frame(60), frame(40)
+    rows = ref.rows()
+    want = np.mean([not any(g == rg and v == rv and (e, d) != (re_, rd) for rg, rv, re_, rd in rows) for g, v, e, d in x.rows()])
+    assert _unseen_shares(x, ref, ["f:x:value"])["f:x:value"] == pytest.approx(want)
+    assert 0 < want < 1  # both kinds of rows are there
+    # without entity and day: no reference row of the group has the value
+    x2, ref2 = x.drop("_entity", "_day"), ref.drop("_entity", "_day")
+    want2 = np.mean([not any(g == rg and v == rv for rg, rv in ref2.rows()) for g, v in x2.rows()])
+    assert _unseen_shares(x2, ref2, ["f:x:value"])["f:x:value"] == pytest.approx(want2)
+
+
+def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tiny_dataset: Path) -> None:
+    """The tests of a null draw take the benign rows left as row numbers of the whole frame; the figures equal those of
+    a copy of those rows."""
+    from breachbench.artefacts import _null_draw, _stats, row_features
+    from breachbench.dataset import Dataset
+
+    df = load_rows([Dataset.open(tiny_dataset)], streams=["gateway"])["gateway"]
+    att, ben = df.filter(pl.col("_attack")), df.filter(~pl.col("_attack"))
+    feats = row_features(df)
+    ps, rest = _null_draw(att, ben, "rows", 11)
+    assert ps.height and 0 < len(rest) < ben.height
+    in_place = _stats(ps, ben, feats, "rows", None, 5, rows=rest)
+    copied = _stats(ps, ben[rest], feats, "rows", None, 5)
+    assert in_place == copied and len(in_place) > 20

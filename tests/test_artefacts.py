@@ -1042,3 +1042,22 @@ def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tiny_dataset: 
     in_place = _stats(ps, ben, feats, "rows", None, 5, rows=rest)
     copied = _stats(ps, ben[rest], feats, "rows", None, 5)
     assert in_place == copied and len(in_place) > 20
+
+
+def test_string_features_per_distinct_value_equal_those_per_row() -> None:
+    """Features of a string column alone are computed once per distinct value and joined back: the same frame, columns
+    in the same order, as computing them on every row (nulls and features that read another column too)."""
+    from breachbench.artefacts import _column_features, _with_value_features
+
+    df = pl.DataFrame(
+        {
+            "agent": ["Mozilla/5.0 (X11)", None, "curl/8.4", "Mozilla/5.0 (X11)", "LT-00042", None, "curl/8.4"],
+            "ip": ["203.0.113.7", "203.0.113.9", None, "198.51.100.42", "203.0.113.7", "10.0.0.1", "203.0.113.7"],
+            "n": [1, 2, 3, None, 5, 6, 7],
+            "_eid": [42, 7, 8, 42, 42, 1, 8],
+            "_off": [False] * 7,
+        }
+    )
+    exprs = [e for c, t in df.schema.items() if not c.startswith("_") for e in _column_features(c, t, "UTC")]
+    assert any(set(e.meta.root_names()) == {"agent", "_eid"} for e in exprs)  # has_entity reads the entity's number
+    assert_frame_equal(_with_value_features(df, exprs), df.with_columns(exprs))

@@ -1151,7 +1151,8 @@ def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict
     day = {"_entity", "_day"} <= set(x.columns) & set(ref.columns)
     if day:  # one integer per entity-day, the same in both frames (only equality is asked of it below)
         code = pl.concat([x.select("_entity"), ref.select("_entity")]).unique().with_columns(_c=pl.int_range(pl.len()))
-        key = (pl.col("_c").cast(pl.Int64) * 1_000_000 + pl.col("_day").cast(pl.Int64)).alias("_k")
+        # a date is a 32-bit day number: the entity's number above it, the day shifted to be non-negative below
+        key = (pl.col("_c").cast(pl.Int64) * (1 << 32) + pl.col("_day").cast(pl.Int64) + (1 << 31)).alias("_k")
         xl, rl = (
             d.select("_group", *feats, "_entity", "_day").join(code.lazy(), on="_entity").select(pl.exclude("_c"), key)
             for d in (xl, rl)

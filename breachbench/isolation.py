@@ -283,7 +283,16 @@ def _import_roots(detector_id: str) -> list[str]:
     if spec is not None:
         # never a location reached through a link: a plugin folder's "up -> .." made the module a namespace package
         # whose folder resolved to the plugin folder's parent, and another run's truth there was granted
-        locations = spec.submodule_search_locations or ([spec.origin] if spec.origin else [])
+        locations = list(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
+        parts = module.split(".")
+        if spec.origin is None and len(parts) > 1:
+            # a namespace package spans every folder of its name on the search path: only the portions that hold the
+            # detector's own module. Under ``python -m`` the current folder leads the path, and a plugin's module
+            # ``runs.evil`` made ``./runs`` (other runs' truth and alerts) a portion of it, granted whole.
+            nxt = parts[1]
+            locations = [
+                p for p in locations if os.path.isfile(os.path.join(p, nxt + ".py")) or os.path.isdir(os.path.join(p, nxt))
+            ]
         roots.extend(p for p in locations if os.path.realpath(p) == os.path.abspath(p))
     return roots
 
@@ -1173,7 +1182,16 @@ def _read_child(
 
     try:
         buckets = max(1, len(Dataset.open(slot.view).scored))
-        raw = read_child_file(slot.work, "alerts.parquet", MAX_ALERT_BYTES_PER_BUCKET * buckets)
+        # what the reader gets is the handed-over files and the final one, all in memory at once (in the bench, then
+        # in the reader): bounded by the detector's memory limit before any is read. Sparse files of zeros cost the
+        # slot no disk and no memory; read whole, a red team's made the bench hold 15 times the limit.
+        limit = memory_mb * 2**20
+        handed = sum(len(v) if isinstance(v, (bytes, str)) else os.stat(v).st_size for v in committed.values())
+        if handed > limit:
+            raise UntrustedFileError(
+                f"the alerts it handed over hold {handed / 2**20:.0f} MiB, more than its memory limit ({memory_mb} MiB) lets the bench read"
+            )
+        raw = read_child_file(slot.work, "alerts.parquet", min(MAX_ALERT_BYTES_PER_BUCKET * buckets, limit - handed))
         if raw is None:
             raise UntrustedFileError("no alerts file")
         run.alerts = untrusted.read_alerts(

@@ -275,6 +275,36 @@ _IPC_CALLS: dict[str, tuple[int, ...]] = {
 #: file, as the refused watches would, and held every such open for up to 45 s: another worker's detectors waited.
 _FCNTL: dict[str, int] = {"x86_64": 72, "aarch64": 25}
 _FCNTL_REFUSED = (1024, 1026)
+#: Per architecture: calls that act on another process named by its id, allowed on the caller alone (each argument,
+#: by its offset in seccomp_data, must hold the value given: pid 0, or PRIO_PROCESS/IOPRIO_WHO_PROCESS and 0).
+#: Landlock has no hook for them and the kernel lets any process of the same user call them without a capability: a
+#: red-team plugin set RLIMIT_CPU on the bench's own process (``prlimit``), which killed the run, and RLIMIT_AS on
+#: the other slots, whose detectors failed; it moved other slots onto one busy core at idle priority
+#: (``sched_setaffinity``, ``sched_setscheduler``, ``setpriority``), whose detectors timed out.
+_OTHERS_CALLS: dict[str, tuple[tuple[int, tuple[tuple[int, int], ...]], ...]] = {
+    "x86_64": (
+        (141, ((16, 0), (24, 0))),  # setpriority(PRIO_PROCESS, 0, ...)
+        (142, ((16, 0),)),  # sched_setparam
+        (144, ((16, 0),)),  # sched_setscheduler
+        (203, ((16, 0),)),  # sched_setaffinity
+        (251, ((16, 1), (24, 0))),  # ioprio_set(IOPRIO_WHO_PROCESS, 0, ...)
+        (256, ((16, 0),)),  # migrate_pages
+        (279, ((16, 0),)),  # move_pages
+        (302, ((16, 0),)),  # prlimit64
+        (314, ((16, 0),)),  # sched_setattr
+    ),
+    "aarch64": (
+        (140, ((16, 0), (24, 0))),
+        (118, ((16, 0),)),
+        (119, ((16, 0),)),
+        (122, ((16, 0),)),
+        (30, ((16, 1), (24, 0))),
+        (238, ((16, 0),)),
+        (239, ((16, 0),)),
+        (261, ((16, 0),)),
+        (274, ((16, 0),)),
+    ),
+}
 
 
 class _SockFilter(ctypes.Structure):
@@ -288,7 +318,8 @@ class _SockFprog(ctypes.Structure):
 def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
     socket, every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), System V
-    and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`); None when done, else why not.
+    and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`), and limits, priorities, CPUs and memory
+    placement set on any process but itself (:data:`_OTHERS_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
@@ -314,6 +345,13 @@ def deny_calls() -> str | None:
         prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, deny)]  # x32 numbers
     for nr in calls:
         prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, deny)]
+    # calls on another process: allowed only with the arguments that name the caller (else refused)
+    for nr, need in _OTHERS_CALLS[machine]:
+        m = len(need)
+        prog += [(_JEQ_K, 0, 2 * m + 2, nr)]
+        for k, (off, value) in enumerate(need):
+            prog += [(_LD_ABS_W, 0, 0, off), (_JEQ_K, 0, 2 * m - 2 * k - 1, value)]
+        prog += [(_RET_K, 0, 0, _RET_ALLOW), (_RET_K, 0, 0, deny)]
     # ioctl and fcntl: refused for some requests (the low half of the second argument) only
     for nr, refused in ((ioctl, _SET_FLAGS), (_FCNTL[machine], _FCNTL_REFUSED)):
         prog += [(_JEQ_K, 0, 2 * len(refused) + 2, nr), (_LD_ABS_W, 0, 0, 24)]

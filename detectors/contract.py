@@ -115,7 +115,13 @@ def _check_values(df: pl.DataFrame, bucket: dt.date | None, source: str) -> None
         return
     clean = df.select(
         ok=pl.col("entity_kind").is_in(list(ENTITY_KINDS)).all()
-        & (pl.col("bucket").null_count() + pl.col("entity_id").null_count() + pl.col("score").null_count() == 0)
+        & (
+            pl.col("bucket").null_count()
+            + pl.col("entity_kind").null_count()
+            + pl.col("entity_id").null_count()
+            + pl.col("score").null_count()
+            == 0
+        )
         & pl.col("score").is_finite().all()
         & ((pl.col("bucket") == bucket).all() if bucket is not None else pl.lit(True))
         & ~pl.struct(REQUIRED[:3]).is_duplicated().any()
@@ -125,8 +131,11 @@ def _check_values(df: pl.DataFrame, bucket: dt.date | None, source: str) -> None
     bad = df.filter(~pl.col("entity_kind").is_in(list(ENTITY_KINDS)))["entity_kind"].unique().sort().to_list()
     if bad:
         raise AlertsError(f"{source}: unknown entity_kind {bad[0]!r}; accepted: {', '.join(ENTITY_KINDS)}")
-    if df["bucket"].null_count() or df["entity_id"].null_count() or df["score"].null_count():
-        raise AlertsError(f"{source}: null bucket, entity_id or score")
+    nulls = [c for c in REQUIRED if df[c].null_count()]
+    if nulls:
+        raise AlertsError(
+            f"{source}: null {', '.join(nulls)} in {df.select(pl.any_horizontal(pl.col(nulls).is_null()).sum()).item()} row(s); every alert needs all of {', '.join(REQUIRED)}"
+        )
     if df.filter(pl.col("score").is_nan()).height:
         raise AlertsError(f"{source}: score is NaN in {df.filter(pl.col('score').is_nan()).height} row(s)")
     if df.filter(pl.col("score").is_infinite()).height:

@@ -1040,3 +1040,62 @@ class LooksAtOtherSlots(Reports):
             path.read_text()
             worked.append("read")
         return "other:" + ",".join(worked)
+
+
+class TouchesOtherProcesses(UnissuedTokenRule):
+    """Scores like the unissued-token rule, and first tries to set a limit, a priority and the CPUs of its parent
+    process and of every process of its user (a red-team plugin killed the bench through ``prlimit`` on it, and
+    starved other slots); fails naming any call that went through. The same calls on itself must still work."""
+
+    def fit(self, view):
+        import resource
+
+        parent = os.getppid()
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        cpus = os.sched_getaffinity(0)
+        prio = os.getpriority(os.PRIO_PROCESS, 0)
+        # on itself: allowed (the same values, so nothing changes)
+        resource.prlimit(0, resource.RLIMIT_NOFILE, nofile)
+        os.sched_setaffinity(0, cpus)
+        os.setpriority(os.PRIO_PROCESS, 0, prio)
+        went = []
+        for name, call in (
+            (
+                "prlimit(parent)",
+                lambda: resource.prlimit(parent, resource.RLIMIT_NOFILE, resource.prlimit(parent, resource.RLIMIT_NOFILE)),
+            ),
+            ("sched_setaffinity(parent)", lambda: os.sched_setaffinity(parent, os.sched_getaffinity(parent))),
+            ("setpriority(parent)", lambda: os.setpriority(os.PRIO_PROCESS, parent, os.getpriority(os.PRIO_PROCESS, parent))),
+            ("setpriority(user)", lambda: os.setpriority(os.PRIO_USER, 0, os.getpriority(os.PRIO_USER, 0))),
+            ("sched_setscheduler(parent)", lambda: os.sched_setscheduler(parent, os.SCHED_OTHER, os.sched_param(0))),
+        ):
+            try:
+                call()
+            except PermissionError:
+                continue
+            except OSError as exc:  # the parent gone, say: not a refusal, not a success either
+                went.append(f"{name}: {exc}")
+                continue
+            went.append(name)
+        if went:
+            raise RuntimeError(f"calls on other processes went through: {', '.join(went)}")
+        return super().fit(view)
+
+
+class SparseAlerts(UnissuedTokenRule):
+    """Hands over its alerts as sparse files of zeros (45 MiB a bucket) and leaves a sparse 200 MiB final alerts file:
+    no disk and no memory in the slot, where the bench used to read every byte (a red team's held 15 times its limit)."""
+
+    def fit(self, view):
+        write = pl.DataFrame.write_parquet
+
+        def sparse(df, file, *args, **kwargs):
+            name = str(file)
+            if name.endswith(("handover.part", "alerts.parquet")):
+                with open(file, "wb") as f:
+                    f.truncate((45 if name.endswith("handover.part") else 200) << 20)
+                return None
+            return write(df, file, *args, **kwargs)
+
+        pl.DataFrame.write_parquet = sparse
+        return super().fit(view)

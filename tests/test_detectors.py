@@ -69,7 +69,9 @@ def test_none_and_empty_are_no_alerts() -> None:
         ),
         pytest.param(_alerts(extra=[1, 2]), ["det-x", "unexpected column", "extra"], id="extra-column"),
         pytest.param(_alerts(score=["high", "low"]), ["det-x", "score"], id="string-score"),
-        pytest.param(_alerts(entity_id=["1.2.3.4", None]), ["det-x", "null"], id="null-id"),
+        pytest.param(_alerts(entity_id=["1.2.3.4", None]), ["det-x", "null entity_id", "1 row"], id="null-id"),
+        # a null kind slipped past the kind check (is_in skips nulls) and the null check alike
+        pytest.param(_alerts(entity_kind=["ip", None]), ["det-x", "null entity_kind", "1 row"], id="null-kind"),
         pytest.param({"bucket": [DAY]}, ["det-x", "DataFrame", "dict"], id="not-a-frame"),
     ],
 )

@@ -136,6 +136,37 @@ def test_a_detector_in_a_plugin_folder_runs_sealed_and_never_on_the_bench_import
     assert str(plug) not in sys.path and "plugdet" not in sys.modules and not marker.exists()
 
 
+def test_a_namespace_module_is_granted_only_the_folder_that_holds_it(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin module ``runs.evil`` makes ``runs`` a namespace package of every ``runs`` folder on the search path; under
+    ``python -m`` the current folder leads it, and its ``runs/`` (other runs' truth) was granted to the slot whole."""
+    import tempfile
+
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    ws, plug = tmp_path / "ws", tmp_path / "plug"
+    (ws / "runs" / "prev").mkdir(parents=True)
+    secret = ws / "runs" / "prev" / "truth.txt"
+    secret.write_text("the other run's truth")
+    (plug / "runs").mkdir(parents=True)
+    (plug / "runs" / "evil.py").write_text(
+        "from pathlib import Path\nfrom detectors.builtin import UnissuedTokenRule\n\n\nclass Det(UnissuedTokenRule):\n"
+        "    def fit(self, view):\n        try:\n"
+        f"            text = Path({str(secret)!r}).read_text()\n"
+        "        except OSError:\n            return super().fit(view)\n"
+        "        raise RuntimeError('read: ' + text)\n"
+    )
+    monkeypatch.chdir(ws)
+    monkeypatch.syspath_prepend(str(ws))  # the bench's current folder, as `python -m breachbench` puts it first
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    # the temp folder is covered in a slot's mount namespace (where the bench runs as root): move it off ws's path
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    r = run_isolated("runs.evil:Det", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+
+
 def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:Forker", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK", r.error
@@ -968,6 +999,20 @@ def test_a_slot_holds_no_capabilities(tiny_dataset: Path) -> None:
     (Where the bench does not run as root, there is nothing to drop and this passes either way.)"""
     r = run_isolated("bad_detectors:HasCapabilities", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK", r.error
+
+
+def test_a_slot_cannot_set_limits_priorities_or_cpus_of_other_processes(tiny_dataset: Path) -> None:
+    """``prlimit``, ``sched_setaffinity``, ``setpriority`` and ``sched_setscheduler`` on its parent or its user's processes
+    are refused (a red-team plugin set RLIMIT_CPU on the bench and killed the run); on itself they still work."""
+    r = run_isolated("bad_detectors:TouchesOtherProcesses", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK", r.error
+
+
+def test_alerts_bigger_than_the_memory_limit_are_refused_before_the_bench_reads_them(tiny_dataset: Path) -> None:
+    """Sparse alerts files (zeros: no disk, no memory in the slot) of more than the detector's memory limit in all are an
+    ERROR row named before the bench reads a byte of them, not after it held them all (and the reader twice over)."""
+    r = run_isolated("bad_detectors:SparseAlerts", tiny_dataset, timeout_s=120, memory_mb=256)
+    assert r.status == "ERROR" and "memory limit (256 MiB) lets the bench read" in (r.error or ""), r.error
 
 
 def test_a_bucket_the_bench_cannot_show_is_that_dataset_s_error_row(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,11 +1,15 @@
 """Chance lines: what a ranking that knows nothing scores, per dataset, budget and metric.
 
 A blind ranking is uniform over each bucket's universe (every unit of the bucket's own rows in
-``UNIT_STREAMS``, the units the ``random`` detector ranks), or over the units of one entity kind
-only: a detector that alerts on ten random employees a day knows nothing about the attack but
-does know that staff scenarios have employee actors, and that alone lifts it above a ranking of
-every unit. Each scenario's line is the blind ranking (any unit, or one kind) whose line reaches
-highest (:func:`chance_lines`), so no detection score counts what knowing a kind earns.
+``UNIT_STREAMS``, the units the ``random`` detector ranks), over the units of one entity kind
+only, or over the units of one public class (:attr:`breachbench.dataset.Dataset.unit_classes`:
+an employee's role that day, a key's credential kind). A detector that alerts on ten random
+employees a day knows nothing about the attack but does know that staff scenarios have employee
+actors, and that alone lifts it above a ranking of every unit; ten random analysts a day, or
+every token-signing key (a world has about as many as the budget), lift it further without
+reading a row of what anyone did. Each scenario's line is the blind ranking (any unit, one kind
+or one class) whose line reaches highest (:func:`chance_lines`), so no detection score counts
+what knowing a kind or a class earns.
 A ranking's top ``k`` is a uniform ``k``-subset of the bucket's units. How many actor and victim units of each incident such a subset
 holds follows a multivariate hypergeometric law; each draw picks one subset per scored bucket
 (numpy, vectorised over draws) and yields the same sufficient statistics a detector's run
@@ -17,6 +21,8 @@ lines pool exactly as the detectors' figures do. AUPRC's chance line is exact in
 
 from __future__ import annotations
 
+import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -176,9 +182,30 @@ class _Units:
     col: dict[int, int]  # incident id -> column of the truth frame
 
 
-#: What a blind ranking ranks: every unit of a bucket, or the units of one entity kind.
+#: What a blind ranking ranks: every unit of a bucket, or the units of one entity kind. The public
+#: classes of a dataset (``employee:<role>``, ``key:<credential kind>``) come after them (:func:`blind_kinds`).
 ANY = "any"
 BLIND_KINDS: tuple[str, ...] = (ANY, *ENTITY_KINDS)
+
+
+def blind_kinds(truth: Truth) -> tuple[str, ...]:
+    """Every blind ranking of a dataset: :data:`BLIND_KINDS`, then its public classes (sorted)."""
+    classes = truth.unit_classes
+    extra = sorted(classes["class"].unique().to_list()) if classes is not None and classes.height else []
+    return (*BLIND_KINDS, *extra)
+
+
+def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
+    """The universe units a blind ranking of ``kind`` draws from."""
+    assert truth.universe_units is not None
+    if kind == ANY:
+        return truth.universe_units
+    if kind in ENTITY_KINDS:
+        return truth.universe_units.filter(pl.col("entity_kind") == kind)
+    classes = truth.unit_classes
+    if ":" not in kind or classes is None:
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)} nor a public class of the dataset")
+    return truth.universe_units.join(classes.filter(pl.col("class") == kind).select(KEYS), on=KEYS, how="semi")
 
 
 def chance_draws(
@@ -192,16 +219,15 @@ def chance_draws(
 ) -> dict[int, ChanceDraws]:
     """The uniform ranking's draws on one dataset at each budget (detection parts under ``profile``'s harm).
 
-    ``kind`` restricts the ranking to the units of one entity kind (:data:`BLIND_KINDS`); a
-    dataset without units of that kind gives a line that never alerts.
+    ``kind`` restricts the ranking to the units of one entity kind (:data:`BLIND_KINDS`) or of one
+    public class (``employee:analyst``, :func:`blind_kinds`); a dataset without units of that kind
+    or class gives a line that never alerts.
     """
     if truth.universe_units is None:
         raise ValueError("chance lines need the truth's universe units (Truth.of a dataset)")
-    if kind not in BLIND_KINDS:
-        raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)}")
     rng = np.random.default_rng(seed)
     fr = truth.frame
-    universe = truth.universe_units if kind == ANY else truth.universe_units.filter(pl.col("entity_kind") == kind)
+    universe = _ranked_units(truth, kind)
     n_universe = universe.height
     uni = universe.group_by("bucket").len()
     in_uni = universe.select(KEYS)
@@ -226,10 +252,11 @@ def chance_draws(
 def chance_draws_by_kind(
     truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
 ) -> dict[str, dict[int, ChanceDraws]]:
-    """:func:`chance_draws` for every blind ranking of :data:`BLIND_KINDS` (each kind its own random stream)."""
+    """:func:`chance_draws` for every blind ranking of :func:`blind_kinds` (each its own random stream)."""
     out = {}
-    for j, kind in enumerate(BLIND_KINDS):
-        s = seed if kind == ANY else int(np.random.SeedSequence([seed, j]).generate_state(1, np.uint64)[0])
+    for j, kind in enumerate(blind_kinds(truth)):
+        tag = [j] if kind in BLIND_KINDS else [0xC1A55, zlib.crc32(kind.encode())]  # a class's stream: its name, not its place
+        s = seed if kind == ANY else int(np.random.SeedSequence([seed, *tag]).generate_state(1, np.uint64)[0])
         out[kind] = chance_draws(truth, budgets, draws, s, profile, ap_draws, kind)
     return out
 
@@ -345,7 +372,8 @@ def headline_draws(per_scenario: dict[str, ChanceDraws]) -> np.ndarray:
     if not per_scenario:
         return np.zeros(0)
     scores = np.vstack([above_chance_draws(d) for d in per_scenario.values()])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every scenario's chance line perfect: NaN, no score above chance
         return np.nanmean(scores, axis=0)
 
 
@@ -399,8 +427,9 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
     budgets = sorted({k for d in kinds.values() for by_k in d.values() for k in by_k})
     first = next((by_k for d in kinds.values() for by_k in d.values() if by_k), None)
     out: dict[str, Any] = {
-        "method": "uniform ranking of each bucket's units, or of one entity kind's units (per scenario the one that "
-        "reaches highest), multivariate hypergeometric draws",
+        "method": "uniform ranking of each bucket's units, of one entity kind's units or of one public class's units "
+        "(an employee's role, a key's credential kind; per scenario the one that reaches highest), multivariate "
+        "hypergeometric draws",
         "draws": int(len(next(iter(first.values())).detected)) if first else 0,
         "spread": list(SPREAD),
         "budget": headline_budget,
@@ -411,7 +440,9 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
         for label, per_kind in kinds.items():
             for kind, by_k in per_kind.items():
                 scen.setdefault(scenario_of[label], {}).setdefault(kind, []).append(by_k[k])
-        pooled_kinds = {s: {kind: pool(v) for kind, v in per.items()} for s, per in scen.items()}
+        n_sets = {s: max(len(v) for v in per.values()) for s, per in scen.items()}
+        # a ranking pools only over all of a scenario's datasets (a class one world lacks is no line of that scenario)
+        pooled_kinds = {s: {kind: pool(v) for kind, v in per.items() if len(v) == n_sets[s]} for s, per in scen.items()}
         chosen = {s: best_kind(per) for s, per in pooled_kinds.items()}
         pooled = {s: pooled_kinds[s][chosen[s]] for s in pooled_kinds}
         allp = pool([d for s, per in scen.items() for d in per[chosen[s]]])

@@ -222,14 +222,21 @@ class Dataset:
         units = self._units("malicious_events", "incident_id")
         return unit_roles(units, self.benign_carried, self.actor_keys)
 
+    def world_table(self, table: str) -> pl.DataFrame | None:
+        """A world table, every part in block order (None when the dataset has no file of it)."""
+        if self.store is None:
+            frames = [pl.read_parquet(f) for f in layout.world_glob(self.root, table)]
+        else:
+            rels = sorted(f["path"] for f in self.manifest["files"] if f["path"].startswith(f"world/{table}-"))
+            frames = [self.store.read_parquet(r) for r in rels]
+        return pl.concat(frames) if frames else None
+
     @cached_property
     def actor_keys(self) -> pl.DataFrame:
         """(incident_id, entity_kind, entity_id) of every key an incident's actors own (world ``credentials``)."""
-        if self.store is None:
-            creds = pl.concat([pl.read_parquet(f) for f in layout.world_glob(self.root, "credentials")])
-        else:
-            rels = sorted(f["path"] for f in self.manifest["files"] if f["path"].startswith("world/credentials"))
-            creds = pl.concat([self.store.read_parquet(r) for r in rels])
+        creds = self.world_table("credentials")
+        if creds is None:  # no keys, so none an actor owns
+            return pl.DataFrame(schema={"incident_id": pl.Int32, "entity_kind": pl.String, "entity_id": pl.String})
         actors = (
             self.truth("incidents")
             .select("incident_id", pl.col("actors").alias("owner_employee_id"))
@@ -322,6 +329,48 @@ class Dataset:
         if not self.buckets:
             return pl.DataFrame(schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String})
         return entity_units(*(self.scan(s) for s in UNIT_STREAMS))  # one pass over every bucket, sorted by bucket
+
+    @cached_property
+    def unit_classes(self) -> pl.DataFrame:
+        """(bucket, entity_kind, entity_id, class) of the universe units that a public world table puts in a class.
+
+        What any detector can read about a unit without looking at what it did: an employee's role
+        that day (``employee:analyst``; world ``employee_roles``, the last role begun by that day) and
+        a key's credential kind (``key:token-signing``; world ``credentials``). The chance lines rank
+        each class blind too (:mod:`breachbench.chance`): ten random analysts a day, or every signing
+        key, is knowledge of who tends to act, not detection. Units without a class (customers,
+        addresses, tokens; a dataset without those tables) have no row.
+        """
+        schema = {"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "class": pl.String}
+        uni = self.universe_units
+        parts = []
+        roles = self.world_table("employee_roles")
+        if roles is not None and roles.height:
+            emp = (
+                uni.filter(pl.col("entity_kind") == "employee")
+                .with_columns(_id=pl.col("entity_id").cast(pl.Int64, strict=False))
+                .drop_nulls("_id")
+                .sort("bucket")
+            )
+            began = roles.select(_id=pl.col("employee_id").cast(pl.Int64), start=pl.col("start_date"), role=pl.col("role")).sort(
+                "start", "_id", "role"
+            )
+            dated = emp.join_asof(  # both sorted by date, so each employee's rows are too
+                began, left_on="bucket", right_on="start", by="_id", strategy="backward", check_sortedness=False
+            )
+            parts.append(
+                dated.drop_nulls("role").select(
+                    "bucket", "entity_kind", "entity_id", ("employee:" + pl.col("role")).alias("class")
+                )
+            )
+        creds = self.world_table("credentials")
+        if creds is not None and creds.height:
+            kinds = creds.select(entity_id=pl.col("key_id"), _kind=pl.col("kind")).unique("entity_id", keep="first")
+            keys = uni.filter(pl.col("entity_kind") == "key").join(kinds, on="entity_id", how="inner")
+            parts.append(keys.select("bucket", "entity_kind", "entity_id", ("key:" + pl.col("_kind")).alias("class")))
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        return pl.concat(parts).select(*schema).sort("bucket", "entity_kind", "entity_id")
 
     @cached_property
     def universe_size(self) -> pl.DataFrame:

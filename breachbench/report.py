@@ -21,10 +21,10 @@ SCHEMA_VERSION = 3
 GLOSSARY: dict[str, str] = {
     "detector": "The detector's id. `oracle` reads the ground truth and alerts exactly the insider's units: an anchor at 100, not a detector. `null` alerts nothing (the anchor at 0); `random` ranks units uniformly at random.",
     "status": "OK, or why the detector failed (ERROR, TIMEOUT, OOM) on at least one dataset; a failed detector scores nothing.",
-    "detection score": "The headline, 0 to 100. Per scenario the mean of caught, timely and prevent, counted above that scenario's chance bar (100 x (raw - bar) / (100 - bar), never below 0), then the plain mean over scenarios, so every scenario weighs the same. Null scores 0, the oracle 100.",
+    "detection score": "The headline, 0 to 100. Per scenario the mean of caught, timely and prevent, counted above that scenario's chance bar (100 x (raw - bar) / (100 - bar), never below 0), then the plain mean over scenarios, so every scenario weighs the same; a scenario whose chance bar is 100 (blind luck catches it at once) has no score above chance and is left out. Null scores 0, the oracle 100.",
     "raw score": "A scenario's detection score before the chance bar is subtracted: 100 x the mean of caught, timely and prevent.",
-    "chance bar": "Per scenario, the raw score that 97.5% of blind rankings stay under at the run's budget (the blind ranking that reaches highest: uniform over every unit of a bucket, or over one entity kind's units); only the part of a raw score above it counts.",
-    "chance (blind)": "The leaderboard row of rankings that know nothing about the attack: per scenario the blind ranking that reaches highest (uniform over every unit of a bucket, or over the units of one entity kind, say ten random employees a day), the mean of many draws with their 2.5-97.5 percentiles in brackets.",
+    "chance bar": "Per scenario, the raw score that 97.5% of blind rankings stay under at the run's budget (the blind ranking that reaches highest: uniform over every unit of a bucket, over one entity kind's units, or over one public class's units such as an employee role or a key's credential kind); only the part of a raw score above it counts.",
+    "chance (blind)": "The leaderboard row of rankings that know nothing about the attack: per scenario the blind ranking that reaches highest (uniform over every unit of a bucket, over the units of one entity kind, say ten random employees a day, or of one public class, say ten random analysts a day or every token-signing key), the mean of many draws with their 2.5-97.5 percentiles in brackets.",
     "caught": "The share of incidents detected: an analyst reading the top k units of each day sees at least one of the insider's own units (accounts, credentials, own addresses) while the incident runs.",
     "timely": "Per incident 1 - (days from its first detectable day to detection) / (its detectable window in days), 0 when missed; the mean over incidents.",
     "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in docs/metrics.md) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
@@ -128,6 +128,12 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
     """Plain-text lines (under 100 columns) on the headline's precision: interval widths of the top three, split-half correlation."""
     out = []
     head = payload.get("headline") or {}
+    ok = [r for r in payload.get("results", []) if r.get("status") == "OK"]
+    if ok and all(r.get("detection_score") is None for r in ok):
+        out += [
+            "detection score: none (-) at this budget: on every scenario a blind ranking catches every",
+            "  incident at once in some draws (chance bar 100), so no score can stand above chance",
+        ]
     if head.get("top"):
         out.append(f"detection score 95% interval widths, top {len(head['top'])} (target: at most 10 points):")
         out += [f"  {d}: {'-' if w is None else f'{w:.1f}'}" for d, w in zip(head["top"], head["widths"], strict=True)]
@@ -368,14 +374,19 @@ def _days(x: float | None) -> str:
 
 def verdict(payload: dict[str, Any]) -> list[str]:
     """The first screen's verdict in plain words, generated from the results (one sentence per line)."""
-    rows = [
-        r
-        for r in ordered(payload["results"])
-        if r["status"] == "OK" and r["detector"] not in ANCHORS and r.get("detection_score") is not None
-    ]
-    if not rows:
+    ok = [r for r in ordered(payload["results"]) if r["status"] == "OK" and r["detector"] not in ANCHORS]
+    rows = [r for r in ok if r.get("detection_score") is not None]
+    if not ok:
         return ["No detector finished: there is nothing to rank (see the errors under the leaderboard)."]
     m = scenario_matrix(payload)
+    if not rows:
+        out = [
+            "No detector has a detection score: on every scenario of this run a blind ranking catches every incident at "
+            "once in some draws (its chance bar is 100), so no score can stand above chance at this budget."
+        ]
+        for s in m["scenarios"]:
+            out += _scenario_line(s, ok, m)
+        return out
     out = _ranking_lines(payload, rows)
     out += _best_lines(rows[0], m)
     leaking = (payload.get("leakage_audit") or {}).get("leaking") or []
@@ -446,10 +457,17 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
 _KIND_WORDS = {"employee": "employees", "customer": "customers", "ip": "addresses", "key": "keys", "token": "tokens"}
 
 
+def kind_words(kind: str) -> str:
+    """A blind ranking's units in prose: ``employees``, ``analyst employees``, ``token-signing keys``."""
+    base, _, cls = kind.partition(":")
+    words = _KIND_WORDS.get(base, base)
+    return f"{cls.replace('_', ' ')} {words}" if cls else words
+
+
 def kind_note(m: dict[str, Any], scenario: str) -> str:
-    """`` (random employees)`` when a scenario's chance line ranks one entity kind only (:func:`scenario_matrix`), else nothing."""
+    """`` (random employees)`` when a scenario's chance line ranks one entity kind or class only (:func:`scenario_matrix`), else nothing."""
     kind = m.get("bar_kinds", {}).get(scenario)
-    return f" (random {_KIND_WORDS.get(kind, kind)})" if kind and kind != "any" else ""
+    return f" (random {kind_words(kind)})" if kind and kind != "any" else ""
 
 
 def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> list[str]:
@@ -458,11 +476,17 @@ def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> lis
         ((r, c) for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["score"] is not None),
         key=lambda rc: (-rc[1]["score"], -(rc[1]["raw"] or 0), rc[0]["detector"]),
     )
-    if not ranked:
-        return []
-    r, c = ranked[0]
     bar = m["bars"].get(s)
     bar_text = f"; chance bar {bar:.1f} raw{kind_note(m, s)}" if bar is not None else ""
+    if not ranked:
+        raws = [c["raw"] for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["raw"] is not None]
+        if bar is not None and bar >= 100.0 - 1e-9 and raws:
+            return [
+                f"{s}: no score above chance at this budget: a blind ranking{kind_note(m, s)} catches every incident at "
+                f"once in some draws (chance bar 100 raw); best raw score {max(raws):.1f}, left out of the headline."
+            ]
+        return []
+    r, c = ranked[0]
     if c["score"] <= 0:
         return [f"{s}: no detector scores above chance (best raw score {c['raw'] or 0:.1f}{bar_text})."]
     ties = [x[0]["detector"] for x in ranked[1:] if round(x[1]["score"], 1) == round(c["score"], 1)]

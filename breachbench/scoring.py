@@ -193,6 +193,7 @@ class Truth:
     exposure_kinds: pl.DataFrame | None = None  # the truth table: one row per (incident, customer, kind)
     universe_units: pl.DataFrame | None = None  # bucket, entity_kind, entity_id (scored buckets only)
     reads: pl.DataFrame | None = None  # incident_id, customer_id, ts of every delivered malicious read
+    unit_classes: pl.DataFrame | None = None  # bucket, entity_kind, entity_id, class (Dataset.unit_classes, scored buckets)
 
     @classmethod
     def of(cls, ds: Dataset) -> Truth:
@@ -206,8 +207,18 @@ class Truth:
             .agg(pl.col("first_ts").min(), pl.col("reads").sum())
             .sort("incident_id", "customer_id")
         )
+        classes = ds.unit_classes.filter(pl.col("bucket").is_in(scored))
         return cls(
-            scored, ds.timezone, pos, ds.truth("incidents"), records, uni_units.height, kinds, uni_units, ds.malicious_reads
+            scored,
+            ds.timezone,
+            pos,
+            ds.truth("incidents"),
+            records,
+            uni_units.height,
+            kinds,
+            uni_units,
+            ds.malicious_reads,
+            classes,
         )
 
     def bucket_end(self, day: dt.date) -> dt.datetime:
@@ -394,18 +405,17 @@ def above_chance(score: Any, bar: float | None) -> Any:
     ``100 * max(0, score - bar) / (100 - bar)``, with ``bar`` the top of the scenario's chance
     line (the score that 97.5% of rankings that know nothing stay under,
     :func:`breachbench.chance.chance_bar`). Blind luck earns 0 but in one draw of 40, a perfect
-    detector 100; where chance is already perfect only a perfect score counts. ``bar`` None (no
+    detector 100. Where chance is already perfect (a blind ranking, say every token-signing key of a
+    world with no more of them than the budget, catches every incident at once in at least one draw
+    of 40) no score can stand above it, a perfect one neither: the scenario has no score above
+    chance at that budget (None; NaN in an array) and the headline leaves it out. ``bar`` None (no
     chance line) leaves the score as it is.
     """
     if score is None or bar is None:
         return score
     c = min(max(float(bar), 0.0), 100.0)
     if 100.0 - c < 1e-9:
-        return (
-            np.where(np.asarray(score) >= 100.0 - 1e-9, 100.0, 0.0)
-            if isinstance(score, np.ndarray)
-            else (100.0 if score >= 100.0 - 1e-9 else 0.0)
-        )
+        return np.full(np.shape(score), np.nan) if isinstance(score, np.ndarray) else None
     out = 100.0 * np.maximum(np.asarray(score, dtype=np.float64) - c, 0.0) / (100.0 - c)
     return out if isinstance(score, np.ndarray) else float(out)
 
@@ -414,10 +424,13 @@ def detection_score(per_scenario: dict[str, DetectionParts], chance: dict[str, f
     """The headline: the equal-weight mean over scenarios of each scenario's score above chance (0-100).
 
     ``chance`` maps a scenario to the top of its chance line (:func:`above_chance`); a scenario
-    without one counts with its raw score.
+    without one counts with its raw score, one whose chance line is perfect (no score above chance)
+    not at all.
     """
     chance = chance or {}
-    vals = [above_chance(s, chance.get(k)) for k, p in per_scenario.items() if (s := p.score()) is not None]
+    vals = [
+        v for k, p in per_scenario.items() if (s := p.score()) is not None and (v := above_chance(s, chance.get(k))) is not None
+    ]
     return float(np.mean(vals)) if vals else None
 
 

@@ -21,6 +21,7 @@ scenario's figures are pooled over its incidents first.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -302,7 +303,9 @@ def headline(
             for s, a in arrays
         ]
     )
-    draws = np.nanmean(scores, axis=0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a scenario with a perfect chance line is NaN in every draw
+        draws = np.nanmean(scores, axis=0)
     lo, hi = np.percentile(draws, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
     return {
         "point": point,

@@ -20,9 +20,11 @@ from test_suite import _compare
 
 from breachbench.chance import (
     ANY,
+    BLIND_KINDS,
     ChanceDraws,
     above_chance_draws,
     best_kind,
+    blind_kinds,
     chance_bar,
     chance_draws,
     chance_draws_by_kind,
@@ -36,11 +38,13 @@ from breachbench.report import print_leaderboard
 from breachbench.runner import oracle_alerts, run_detector
 from breachbench.scoring import (
     KEYS,
+    DetectionParts,
     Truth,
     _cost_profiles,
     above_chance,
     chance_average_precision,
     cost_profiles,
+    detection_score,
     harm_weights,
     score_alerts,
 )
@@ -119,10 +123,17 @@ def _frame(rows: pl.DataFrame, score: float = 1.0) -> pl.DataFrame:
 
 def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
     """``n`` random entities a day: customers seen in the bucket, office/VPN addresses (shared by several employees),
-    or (``unit:KIND``) units of one entity kind that the bucket's rows carry."""
-    if kind.startswith("unit:"):  # a uniform n-subset of each bucket's units of the kind, in random order
+    (``unit:KIND``) units of one entity kind that the bucket's rows carry, or (``class:CLASS``) units of one public
+    class (``class:employee:analyst``: analysts; :attr:`Dataset.unit_classes`)."""
+    if kind.startswith(("unit:", "class:")):  # a uniform n-subset of each bucket's units of the kind or class, in random order
+        what = kind.partition(":")[2]
+        units = (
+            ds.universe_units.filter(pl.col("entity_kind") == what)
+            if kind.startswith("unit:")
+            else ds.unit_classes.filter(pl.col("class") == what).select(KEYS)
+        )
         picked = (
-            ds.universe_units.filter(pl.col("entity_kind") == kind.partition(":")[2], pl.col("bucket").is_in(ds.scored))
+            units.filter(pl.col("bucket").is_in(ds.scored))
             .with_columns(score=pl.concat_str(pl.col("bucket").cast(pl.String), "entity_id").hash(seed).cast(pl.Float64))
             .filter(pl.col("score").rank("ordinal", descending=True).over("bucket") <= n)
         )  # a hash of (bucket, unit) as the score: independent draws from bucket to bucket
@@ -250,7 +261,11 @@ def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any], sm
     oracles = _headline_of([(s, o) for s, v in by_scen.items() for _, o in v], _bars(small_chance))
     assert nulls["point"] == 0.0 and nulls["ci"] == [0.0, 0.0]
     assert oracles["point"] == pytest.approx(100.0) and oracles["ci"] == pytest.approx([100.0, 100.0])
-    assert all(v == pytest.approx(100.0) for v in oracles["by_scenario"].values())
+    # per scenario 100 (null 0), or no score above chance at all where a blind ranking is perfect in some draws
+    bars = _bars(small_chance)
+    for res, anchor in ((oracles, 100.0), (nulls, 0.0)):
+        for s, v in res["by_scenario"].items():
+            assert (v is None) == (bars[s] >= 100.0 - 1e-9) and (v is None or v == pytest.approx(anchor)), (s, v, bars[s])
 
 
 # ---------------------------------------------------------------- 3. chance lines
@@ -288,8 +303,9 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
     small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], small_chance_kinds: dict[str, dict[str, ChanceDraws]]
 ) -> None:
     """Blind players score chance on every scenario, at most 5 points above it: random, 10 random units a day of each
-    entity kind (ten random employees a day know only that staff scenarios have employee actors), 10 random customers
-    a day and 10 random office/VPN addresses a day.
+    entity kind (ten random employees a day know only that staff scenarios have employee actors) and of each public
+    class (an employee's role, a key's credential kind), 10 random customers a day and 10 random office/VPN addresses
+    a day.
 
     The forged-token case is included: its forged tokens are actor units, so a blind ranking
     lands on one now and then (a raw score near 30); the headline counts above that line.
@@ -306,9 +322,19 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
     )
     seeds = (0, 1, 2, 3)
     families = {ANY: [f"random:{i}" for i in seeds]} | {k: [f"unit:{k}:{i}" for i in seeds] for k in ENTITY_KINDS}
+    # and ten random units of one public class a day (analysts, token-signing keys): knowing who tends to act is no detection
+    classes = set.intersection(*(set(blind_kinds(truth)) - set(BLIND_KINDS) for _, _, truth in small_suite["points"].values()))
+    assert {"employee:analyst", "key:token-signing"} <= classes
+    families |= {c: [f"class:{c}:{i}" for i in seeds] for c in sorted(classes)}
     for scen in (*STAFF, FORGED):
         points = _of(small_suite, scen)
         line = small_chance[scen]
+        if bars[scen] >= 100.0 - 1e-9:  # a blind ranking is perfect in some draws: no score above chance, for anyone
+            assert np.isnan(above_chance_draws(line)).all()
+            for _, ds, truth in points:
+                head = _headline_of([(scen, score_alerts(run_detector("random", ds).alerts, truth, budget=10))], bars)
+                assert head["point"] is None and head["by_scenario"][scen] is None
+            continue
         above_line = summary(above_chance_draws(line))
         assert above_line["mean"] <= 5.0 and above_line["lo"] == 0.0, (scen, above_line)
         most = float(np.nanmax(above_chance_draws(line)))  # the most blind luck reached in any chance draw
@@ -357,10 +383,15 @@ def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str
     assert set(lines) == {FORGED, *STAFF}
     for s, line in lines.items():
         his = {k: v["hi"] for k, v in line["raw_by_kind"].items()}
-        assert set(his) == {ANY, *ENTITY_KINDS}
+        assert set(his) == {k for p, _, truth in _of(small_suite, s) for k in blind_kinds(truth)}
+        assert {ANY, *ENTITY_KINDS, "employee:analyst", "key:token-signing"} <= set(his)
         assert line["detection_score_raw"]["hi"] == max(his.values()) == his[line["kind"]], (s, line["kind"], his)
+    # staff scenarios: random employees, or random employees of one role, reach higher than a ranking of every unit
     assert all(
-        lines[s]["kind"] == "employee" and lines[s]["raw_by_kind"][ANY]["hi"] < lines[s]["detection_score_raw"]["hi"]
+        lines[s]["kind"].partition(":")[0] == "employee"
+        and lines[s]["raw_by_kind"][ANY]["hi"]
+        < lines[s]["raw_by_kind"]["employee"]["hi"]
+        <= lines[s]["detection_score_raw"]["hi"]
         for s in STAFF
     )
     # one ranking's draws per budget, as chance_draws gives them, are the ranking of every unit
@@ -369,13 +400,59 @@ def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str
     assert plain[STAFF[0]]["detection_score_raw"] == lines[STAFF[0]]["raw_by_kind"][ANY]
 
 
+def test_every_unit_of_a_class_no_bigger_than_the_budget_scores_nothing_above_chance(
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]
+) -> None:
+    """Alerting every unit of a public class each day (every token-signing key, where a world has no more of them than
+    the budget) is what that class's blind ranking does in every draw: it may catch an incident at once, never above chance."""
+    bars = _bars(small_chance)
+    swept = []
+    for scen in (*STAFF, FORGED):
+        points = _of(small_suite, scen)
+        for c in sorted(set.intersection(*(set(blind_kinds(t)) - set(BLIND_KINDS) for _, _, t in points))):
+            units = [ds.unit_classes.filter(pl.col("class") == c, pl.col("bucket").is_in(ds.scored)) for _, ds, _ in points]
+            if any(u.height == 0 or u.group_by("bucket").len()["len"].max() > 10 for u in units):
+                continue
+            results = [(scen, score_alerts(_frame(u), truth, budget=10)) for u, (_, _, truth) in zip(units, points, strict=True)]
+            head = _headline_of(results, bars)
+            swept.append((scen, c, head["by_scenario_raw"][scen]))
+            # nothing above chance: 0, or no score at all where the class's blind ranking is perfect in some draws
+            assert head["point"] in (0.0, None) and head["by_scenario"][scen] in (0.0, None), (scen, c, head, bars[scen])
+    # the sweep a red team found: every signing key a day catches the forged-token case at once, and earns nothing
+    assert any(s == FORGED and c == "key:token-signing" and raw >= 90.0 for s, c, raw in swept), swept
+
+
+def test_unit_classes_are_each_days_role_and_each_keys_kind(small_suite: dict[str, Any]) -> None:
+    """An employee unit's class is the role held that day (employee_roles: from start_date, until end_date), a key's its kind."""
+    _, ds, _ = next(iter(small_suite["points"].values()))
+    cls = ds.unit_classes
+    emp = cls.filter(pl.col("entity_kind") == "employee").with_columns(employee_id=pl.col("entity_id").cast(pl.Int64))
+    roles = ds.world_table("employee_roles")
+    assert roles is not None
+    held = emp.join(roles, on="employee_id").filter(
+        (pl.col("start_date") <= pl.col("bucket")) & (pl.col("end_date").is_null() | (pl.col("bucket") < pl.col("end_date")))
+    )
+    assert emp.height > 100 and held.height == emp.height  # one role held that day each, and it is the class
+    assert (held["class"] == "employee:" + held["role"]).all()
+    keys = cls.filter(pl.col("entity_kind") == "key").join(ds.world_table("credentials"), left_on="entity_id", right_on="key_id")
+    assert keys.height and (keys["class"] == "key:" + keys["kind"]).all()
+    uni = ds.universe_units.filter(pl.col("entity_kind").is_in(["employee", "key"]))
+    assert uni.join(cls, on=KEYS, how="anti").is_empty()  # every employee and key unit has its class
+
+
 def test_above_chance_anchors() -> None:
     assert (
         above_chance(0.0, 30.0) == 0.0 and above_chance(30.0, 30.0) == 0.0 and above_chance(100.0, 30.0) == pytest.approx(100.0)
     )
     assert above_chance(65.0, 30.0) == pytest.approx(50.0)  # half the way from chance to perfect
     assert above_chance(40.0, None) == 40.0 and above_chance(None, 30.0) is None
-    assert above_chance(99.0, 100.0) == 0.0 and above_chance(100.0, 100.0) == 100.0
+    # where chance is already perfect, a perfect score is no more than luck: there is no score above chance
+    assert above_chance(99.0, 100.0) is None and above_chance(100.0, 100.0) is None
+    assert np.isnan(above_chance(np.array([100.0, 50.0, np.nan]), 100.0)).all()
+    # and the headline leaves such a scenario out (the oracle stays at 100)
+    perfect = DetectionParts(2, 2, 2.0, 10.0, 10.0)
+    assert detection_score({"a": perfect, "b": perfect}, {"a": 100.0, "b": 30.0}) == 100.0
+    assert detection_score({"a": perfect}, {"a": 100.0}) is None
     arr = above_chance(np.array([0.0, 30.0, 65.0, np.nan]), 30.0)
     assert arr[:3] == pytest.approx([0.0, 0.0, 50.0]) and np.isnan(arr[3])
 
@@ -415,12 +492,19 @@ def test_catching_only_the_biggest_scenario_does_not_win(
             path = tmp_path / f"{name}-{p.label}.parquet"
             alerts.write_parquet(path)
             into.append((p.scenario, score_alerts(pl.read_parquet(path), truth, budget=10)))
-    ha, hb = _headline_of(a_res, _bars(small_chance)), _headline_of(b_res, _bars(small_chance))
+    bars = _bars(small_chance)
+    ha, hb = _headline_of(a_res, bars), _headline_of(b_res, bars)
     assert all(r["overall"]["recall_at_k"] == 1.0 for s, r in b_res if s in STAFF)  # every seed
-    assert ha["by_scenario"][FORGED] == pytest.approx(100.0)
-    assert hb["point"] > ha["point"], (ha, hb)
-    n = len(ha["by_scenario"])
-    assert ha["point"] == pytest.approx(100.0 / n)  # one scenario of n, however many records it holds
+    assert hb["point"] > 0.0
+    if bars[FORGED] >= 100.0 - 1e-9:  # every signing key a day catches the case at once: no score above chance at all
+        assert ha["by_scenario"][FORGED] is None and ha["point"] == 0.0, ha  # the other scenarios: 0 above chance
+    else:
+        assert ha["by_scenario"][FORGED] == pytest.approx(100.0) and hb["point"] > ha["point"], (ha, hb)
+    # perfect on one scenario alone counts as one scenario of those with a score above chance, however many records
+    one = [(s, r) for s, r in b_res if s == STAFF[0]] + [(s, r) for s, r in a_res if s != STAFF[0]]
+    h1 = _headline_of(one, bars)
+    scored = [s for s, v in h1["by_scenario"].items() if v is not None]
+    assert h1["by_scenario"][STAFF[0]] > 0 and h1["point"] == pytest.approx(h1["by_scenario"][STAFF[0]] / len(scored))
 
 
 # ---------------------------------------------------------------- 5. harm
@@ -522,12 +606,17 @@ def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any]
     jsonschema.validate(payload, schema)
     assert payload["schema_version"] == 3
     line = payload["chance"]["by_budget"][str(payload["budget"])]["overall"]
-    assert line["detection_score"]["lo"] <= line["detection_score"]["mean"] <= line["detection_score"]["hi"]
+    spread = line["detection_score"]
+    # the tiny run's one scenario has no score above chance (chance bar 100), so neither has its chance line
+    assert spread["lo"] <= spread["mean"] <= spread["hi"] if spread["mean"] is not None else set(spread.values()) == {None}
     assert payload["chance"]["draws"] >= 200 and set(payload["chance"]["by_budget"]) == {str(k) for k in payload["budgets"]}
     assert set(payload["stability"]) == {"halves", "detectors", "scores", "resolution", "rho", "rho_exact"}
-    assert payload["headline"]["top"] and len(payload["headline"]["widths"]) == len(payload["headline"]["top"])
+    scored = [r for r in payload["results"] if r["status"] == "OK" and r["detection_score"] is not None]
+    assert bool(payload["headline"]["top"]) == bool(scored) and len(payload["headline"]["widths"]) == len(
+        payload["headline"]["top"]
+    )
     for row in payload["results"]:
-        if row["status"] == "OK":
+        if row["status"] == "OK" and row["detection_score"] is not None:
             lo, hi = row["ci"]["detection_score"]
             assert lo <= row["detection_score"] <= hi
     bad = copy.deepcopy(payload)
@@ -544,7 +633,9 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
     print_leaderboard(payload["results"], "tiny", console, payload)
     text = console.export_text()
     assert "detection score" in text and "chance (blind)" in text
-    assert "interval widths, top 3" in text and "split-half rank correlation" in text and "0.90" in text
+    assert "split-half rank correlation" in text and "0.90" in text
+    # the tiny run's one scenario has no score above chance (its chance bar is 100): the table says why, not a ranking
+    assert "detection score: none (-) at this budget" in text and "interval widths" not in text
     assert max(len(line) for line in text.splitlines()) <= 100
     order = [
         line.split()[0]
@@ -552,6 +643,13 @@ def test_printed_leaderboard_has_headline_chance_and_stability(tiny_run: dict[st
         if line.strip() and line.split()[0] in {r["detector"] for r in payload["results"]}
     ]
     assert order[0] == "oracle" and order.index("unissued-token-v1") < order.index("null")
+    from breachbench.report import stability_lines
+
+    scored = copy.deepcopy(payload)
+    scored["headline"] |= {"top": ["a-v1", "b-v1", "c-v1"], "widths": [4.2, None, 7.7]}
+    lines = stability_lines(scored)
+    assert "detection score 95% interval widths, top 3 (target: at most 10 points):" in lines
+    assert "  a-v1: 4.2" in lines and "  b-v1: -" in lines
 
 
 # ---------------------------------------------------------------- 7. compare reads v2 and v3
@@ -562,6 +660,9 @@ def test_compare_reads_v2_and_v3(tiny_run: dict[str, Any], tmp_path: Path) -> No
     same = _compare(tmp_path, v3, v3, "--metric", "detection_score")
     assert same.returncode == 0, same.stderr
     assert "detection_score" in same.stdout
+    # the tiny run has no score above chance (its one scenario's chance bar is 100: the compare above read nulls);
+    # give the compared row one, and take five points off it
+    next(r for r in v3["results"] if r["detector"] == "unissued-token-v1")["detection_score"] = 40.0
     worse = copy.deepcopy(v3)
     row = next(r for r in worse["results"] if r["detector"] == "unissued-token-v1")
     row["detection_score"] -= 5

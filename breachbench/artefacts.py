@@ -111,10 +111,13 @@ MAX_BINS = 64
 #: session's rhythm (added later). Given to it, and with every later draw moved (see audit_rows), the catalogue's audits
 #: saw AUCs move by up to 0.1 and three verdicts at stealth 0.5 and 1 turn to failures on figures near their lines
 #: (2026-12-05).
-ALONE = ("odd", "zeros", "rhythm", "after_auth")
+#: So are the clock's fields (minute, second), an id's order within a session (``up``) and a row's lack of a login
+#: before it that day (``no_auth``), added after a red team planted leaks there (times on whole minutes or quarter
+#: hours, customers read in ascending id order, a login logged after the first read) that no test saw.
+ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth")
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
-#: unit's picked row has one moves with the unit's rows).
-PARTIAL = ("f:ts:rhythm", "f:ts:after_auth")
+#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``.
+PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
 #: most EXCESS_LEVELS distinct values among comparable benign rows; 0/1 features (null, night, ...).
@@ -423,7 +426,11 @@ def _after_auth(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, 
             out[s] = df
             continue
         by = [e, "src_ip"] if "src_ip" in df.columns and "src_ip" in auth.columns else [e]
-        logins = auth.select(*by, pl.col("ts").alias("_auth_ts")).drop_nulls().unique().sort("_auth_ts")
+        days = "_day" in auth.columns and "_day" in df.columns  # the local day (frames of load_rows have it)
+        row_day = pl.col("_day") if days else pl.col("ts").dt.date()
+        logins = (
+            auth.select(*by, pl.col("ts").alias("_auth_ts"), row_day.alias("_auth_day")).drop_nulls().unique().sort("_auth_ts")
+        )
         tie = ["event_id"] if "event_id" in df.columns else []
         d = (
             df.with_row_index("_o")
@@ -444,10 +451,17 @@ def _after_auth(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, 
             & pl.col("_mean_gap").is_finite()
         )
         secs = (pl.col("ts") - pl.col("_auth_ts")).dt.total_microseconds().cast(pl.Float64) / 1e6
+        # on the first row of an entity's day (per address where both streams carry one): 1 where no auth row came before
+        # it that day, a session whose first rows precede its login; none on the other rows
+        known = pl.all_horizontal(pl.col(c).is_not_null() for c in by) & (pl.col("ts") == pl.col("ts").min().over(*by, row_day))
+        none_yet = pl.col("_auth_ts").is_null() | (pl.col("_auth_day") != row_day)
         out[s] = (
-            d.with_columns(pl.when(first).then(((secs + 1) / (pl.col("_mean_gap") + 1)).log10()).alias("f:ts:after_auth"))
+            d.with_columns(
+                pl.when(first).then(((secs + 1) / (pl.col("_mean_gap") + 1)).log10()).alias("f:ts:after_auth"),
+                pl.when(known).then(none_yet.cast(pl.Float64)).alias("f:ts:no_auth"),
+            )
             .sort("_o")
-            .drop("_o", "_prev", "_auth_ts", "_mean_gap")
+            .drop("_o", "_prev", "_auth_ts", "_auth_day", "_mean_gap")
         )
     return out
 
@@ -536,11 +550,21 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
         )
     gap = pl.col("ts").diff().over(session).dt.total_microseconds().cast(pl.Float64) / 1e6 + 1e-3
     tie = ["event_id"] if "event_id" in df.columns else []  # rows of the same time: a fixed order, so fixed figures
+    # an id's order within the session: 1 where the row's id is above the session's last id before it, 0 below, none on
+    # the first and where equal (customers read in ascending order, or tickets worked in their numbers' order)
+    ups = [
+        pl.when(pl.col(session).is_not_null() & (pl.col(c) != (last := pl.col(c).shift(1).forward_fill().over(session))))
+        .then((pl.col(c) > last).cast(pl.Float64))
+        .alias(f"f:{c}:up")
+        for c, t in df.schema.items()
+        if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
+    ]
     df = (
         df.with_row_index("_o")
         .sort(session, "ts", *tie, maintain_order=True, nulls_last=True)
         .with_columns(
-            pl.when(pl.col(session).is_not_null()).then((gap / gap.shift(1).over(session)).log10().abs()).alias("f:ts:rhythm")
+            pl.when(pl.col(session).is_not_null()).then((gap / gap.shift(1).over(session)).log10().abs()).alias("f:ts:rhythm"),
+            *ups,
         )
         .sort("_o")
         .drop("_o", *(["_session"] if session == "_session" else []))
@@ -586,6 +610,9 @@ def _column_features(c: str, t: pl.DataType, tz: str) -> list[pl.Expr]:
             (loc.dt.hour() + loc.dt.minute() / 60).cast(pl.Float64).alias(f"f:{c}:hour"),
             loc.dt.weekday().cast(pl.Float64).alias(f"f:{c}:weekday"),
             (loc.dt.hour() < 6).or_(pl.col("_off")).cast(pl.Float64).alias(f"f:{c}:night"),
+            # the clock's own fields: times on whole minutes, or minutes on the quarter hour, move the hour by little
+            loc.dt.minute().cast(pl.Float64).alias(f"f:{c}:minute"),
+            loc.dt.second().cast(pl.Float64).alias(f"f:{c}:second"),
             (col.dt.epoch("us") % 1_000_000).cast(pl.Float64).alias(f"f:{c}:subsecond"),
         ]
     elif t == pl.String:
@@ -665,8 +692,16 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
         # the gap since the entity's previous row is the inverse of its rate of rows: rows added to an
         # entity's day shorten the gaps of all its rows, so volume explains it (as the distinct share)
         # the delay from an auth row to the first row after it (``after_auth``) is a link to auth as ``in_auth`` is
-        agg = name if name.startswith("in_") else "in_auth" if name == "after_auth" else "rows" if c == "f:ts:gap" else None
-        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=c in PARTIAL))
+        agg = (
+            name
+            if name.startswith("in_")
+            else "in_auth"
+            if name in ("after_auth", "no_auth")
+            else "rows"
+            if c == "f:ts:gap"
+            else None
+        )
+        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=c in PARTIAL or name == "up"))
     return out
 
 

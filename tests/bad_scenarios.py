@@ -236,3 +236,60 @@ class EvenlySpacedTakeover(CompromisedEmployee):
             step = pl.int_range(pl.len()).over("employee_id") * 120_000_000  # times in microseconds
             out["admin"] = a.with_columns(ts=pl.col("ts").min().over("employee_id") + step)
         return out
+
+
+# ---- planted by a red team (2026-12-06): leaks the audit's tests did not see until they were added -----------------
+
+
+class WholeMinuteTimes(SnoopingAgent):
+    """Every attack row at second :00 of its minute (sub-second kept): a scheduler's tick. The hour barely moves."""
+
+    id = "planted-whole-minute-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            minute, second = 60_000_000, 1_000_000  # times in microseconds
+            out["admin"] = out["admin"].with_columns(ts=pl.col("ts") - pl.col("ts") % minute + pl.col("ts") % second)
+        return out
+
+
+class SortedCustomers(CompromisedEmployee):
+    """The outsider reads each day's customers in ascending id order (the same customers, reordered by time): a script
+    walking a list. No value differs from benign reads, only their order within the session."""
+
+    id = "planted-sorted-customers-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            a = out["admin"].with_row_index("_i").sort("employee_id", "ts")
+            named = a.filter(pl.col("customer_id").is_not_null()).with_columns(
+                customer_id=pl.col("customer_id").sort().over("employee_id")
+            )
+            out["admin"] = pl.concat([named, a.filter(pl.col("customer_id").is_null())]).sort("_i").drop("_i")
+        return out
+
+
+class LoginAfterFirstRead(CompromisedEmployee):
+    """The outsider's login of each session logged 30 s after the session's first read (a replayed session, its login
+    made up afterwards): the session's first rows come before any login from that account and address that day."""
+
+    id = "planted-login-after-first-read-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out and "auth" in out:
+            first = out["admin"].group_by("employee_id", "ip").agg(pl.col("ts").min().alias("_first"))
+            au = out["auth"].with_row_index("_i").join(first, on=["employee_id", "ip"], how="left", maintain_order="left")
+            is_first = pl.col("ts") == pl.col("ts").min().over("employee_id", "ip")
+            out["auth"] = (
+                au.with_columns(
+                    ts=pl.when(is_first & pl.col("_first").is_not_null())
+                    .then(pl.col("_first") + 30_000_000)
+                    .otherwise(pl.col("ts"))
+                )
+                .sort("_i")
+                .drop("_i", "_first")
+            )
+        return out

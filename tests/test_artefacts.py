@@ -57,6 +57,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # three seeds: a day's first row after a login is one row a day, too few in one seed's fifteen actor-days
     "minute": ("bad_scenarios:RowsAMinuteAfterLogin", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "spaced": ("bad_scenarios:EvenlySpacedTakeover", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    "whole-minute": ("bad_scenarios:WholeMinuteTimes", {"stealth": 1.0, "actors": 3}),
+    "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
+    "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
 }
 
 
@@ -220,6 +223,29 @@ def test_a_takeovers_evenly_spaced_rows_are_named(planted: Callable[[str], Audit
     res = planted("spaced")
     hits = _named(res, "admin", "ts", features=("ts:rhythm",), tests=("ks",))
     assert hits and min(f.attack for f in hits) > 0.9, res.problems
+
+
+def test_times_on_whole_minutes_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every attack row at second :00: the hour moves by little and the microseconds' residues not at all; the clock's
+    second, a feature of its own, is 0 on every attack row."""
+    res = planted("whole-minute")
+    hits = _named(res, "admin", "ts", features=("ts:second",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.9, res.problems
+
+
+def test_customers_read_in_ascending_order_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """The same customers as the scenario reads, in ascending id order within the session: each read's id is above the
+    session's last one, where a person's go up about half the time."""
+    res = planted("sorted")
+    hits = _named(res, "admin", "customer_id", features=("customer_id:up",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, res.problems
+
+
+def test_a_login_logged_after_the_sessions_first_read_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """The session's first read comes before any login from that account and address that day."""
+    res = planted("login-after")
+    hits = _named(res, "admin", "ts", features=("ts:no_auth",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -479,8 +479,9 @@ def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> lis
     bar = m["bars"].get(s)
     bar_text = f"; chance bar {bar:.1f} raw{kind_note(m, s)}" if bar is not None else ""
     if not ranked:
+        # raw scores but none above chance: the bar is 100 (without a bar the score is the raw one)
         raws = [c["raw"] for r in rows if (c := m["cells"][r["detector"]].get(s)) and c["raw"] is not None]
-        if bar is not None and bar >= 100.0 - 1e-9 and raws:
+        if raws:
             return [
                 f"{s}: no score above chance at this budget: a blind ranking{kind_note(m, s)} catches every incident at "
                 f"once in some draws (chance bar 100 raw); best raw score {max(raws):.1f}, left out of the headline."

@@ -115,13 +115,7 @@ def _check_values(df: pl.DataFrame, bucket: dt.date | None, source: str) -> None
         return
     clean = df.select(
         ok=pl.col("entity_kind").is_in(list(ENTITY_KINDS)).all()
-        & (
-            pl.col("bucket").null_count()
-            + pl.col("entity_kind").null_count()
-            + pl.col("entity_id").null_count()
-            + pl.col("score").null_count()
-            == 0
-        )
+        & pl.all_horizontal(pl.col(list(REQUIRED)).null_count() == 0)
         & pl.col("score").is_finite().all()
         & ((pl.col("bucket") == bucket).all() if bucket is not None else pl.lit(True))
         & ~pl.struct(REQUIRED[:3]).is_duplicated().any()

@@ -332,14 +332,11 @@ def test_null_scores_0_and_oracle_100_under_every_profile(
         assert null["op_score_profiles"][name] == 0.0
         assert oracle["op_score_profiles"][name] == pytest.approx(100.0)
     assert null["op_score"] == 0.0 and oracle["op_score"] == pytest.approx(100.0)
-    # the headline too, where a scenario has a score above chance at all: the tiny world's forged-token case has none (its
-    # six token-signing keys, fewer than the budget, are what the blind ranking of that class alerts on in every draw)
-    if oracle["detection_score"] is None:
-        assert null["detection_score"] is None
-        assert all(s["point"]["detection_score"] is None for r in (null, oracle) for s in r["by_scenario"].values())
-    else:
-        assert null["detection_score"] == 0.0 and oracle["detection_score"] == pytest.approx(100.0)
-        assert null["ci"]["detection_score"] == [0.0, 0.0] and oracle["ci"]["detection_score"] == pytest.approx([100.0, 100.0])
+    # the headline: none here, the tiny world's forged-token case has no score above chance (its six token-signing keys,
+    # fewer than the budget, are what the blind ranking of that class alerts on in every draw); the anchors at 0 and
+    # 100 where a scenario has one: tests/test_metrics.py
+    assert null["detection_score"] is None and oracle["detection_score"] is None
+    assert all(s["point"]["detection_score"] is None for r in (null, oracle) for s in r["by_scenario"].values())
     assert oracle["ci"]["op_score"] == [100.0, 100.0] and null["ci"]["op_score"] == [0.0, 0.0]
     for scen in oracle["by_scenario"].values():
         assert scen["point"]["op_score"] == 100.0 and scen["ci"]["op_score"] == [100.0, 100.0]

@@ -113,10 +113,11 @@ MAX_BINS = 64
 #: (2026-12-05).
 #: So are the clock's fields (minute, second), an id's order within a session (``up``) and a row's lack of a login
 #: before it that day (``no_auth``), added after a red team planted leaks there (times on whole minutes or quarter
-#: hours, customers read in ascending id order, a login logged after the first read) that no test saw.
-ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth")
+#: hours, customers read in ascending id order, a login logged after the first read) that no test saw; and the named
+#: customer's profile (a category of the customer table and its share of customers), added for reads of one home region.
+ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile")
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
-#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``.
+#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up`` and ``f:customer_id:profile:<c>``.
 PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
@@ -655,13 +656,34 @@ def _column_features(c: str, t: pl.DataType, tz: str) -> list[pl.Expr]:
     return exprs
 
 
+def _profile_columns(customers: pl.DataFrame) -> list[str]:
+    """The customer table's categories: its string columns with two values or more and at most a tenth as many values as
+    customers (a tier, a home region, a locale; not a name, an address or a phone number, which name one customer or a
+    few)."""
+    n = customers.height
+    return [
+        c
+        for c, t in customers.schema.items()
+        if t == pl.String and c != "customer_id" and 2 <= customers[c].n_unique() <= max(2, n // 10)
+    ]
+
+
 def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
-    """Whether the customer a row names exists, the days since their signup, their activity and tier."""
+    """Whether the customer a row names exists, the days since their signup, their activity and tier; and per category
+    of the customer table (:func:`_profile_columns`) the share of the world's customers with the named customer's value
+    (``f:customer_id:profile:<c>``; none on a row naming no known customer), tested alone (see ALONE).
+
+    Reads of customers of one home region or locale: each value is one benign reads carry (nothing unseen) and a region
+    is one of too many values for the excess test, but the share of customers living there is one number on every
+    attack row, where benign reads spread over every region's share.
+    """
+    profile = _profile_columns(customers) if "customer_id" in customers.columns else []
     cust = customers.select(
         "customer_id",
         pl.col("signup_date").alias("_signup"),
         pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
         pl.col("tier").alias("f:customer_id:tier"),
+        *((pl.len().over(c) / pl.len()).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in profile),
     )
     df = (
         df.join(cust, on="customer_id", how="left")
@@ -701,7 +723,8 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
             if c == "f:ts:gap"
             else None
         )
-        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=c in PARTIAL or name == "up"))
+        partial = c in PARTIAL or name == "up" or name.startswith("profile:")
+        out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=partial))
     return out
 
 

@@ -293,3 +293,24 @@ class LoginAfterFirstRead(CompromisedEmployee):
                 .drop("_i", "_first")
             )
         return out
+
+
+class OneRegionReads(CompromisedEmployee):
+    """The outsider reads only customers who live in one home region (the world's commonest; as many reads, each
+    customer one who exists that day): every customer read is one a benign read could name, of a region benign reads
+    name too, and regions are too many for a test of categories."""
+
+    id = "planted-one-region-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator.world import customers_block
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            cust = customers_block(cfg, 0, ("customers",))["customers"].filter(pl.col("customer_id") < ctx.customers_signed_up)
+            region = cust["home_region"].value_counts().sort(["count", "home_region"], descending=[True, False])[0, 0]
+            ids = cust.filter(pl.col("home_region") == region)["customer_id"].to_numpy()
+            cid = out["admin"]["customer_id"]
+            mapped = pl.Series("customer_id", ids[cid.fill_null(0).to_numpy() % len(ids)]).set(cid.is_null(), None)
+            out["admin"] = out["admin"].with_columns(mapped)
+        return out

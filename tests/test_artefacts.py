@@ -60,6 +60,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "whole-minute": ("bad_scenarios:WholeMinuteTimes", {"stealth": 1.0, "actors": 3}),
     "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
+    "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
 }
 
 
@@ -245,6 +246,14 @@ def test_a_login_logged_after_the_sessions_first_read_is_named(planted: Callable
     """The session's first read comes before any login from that account and address that day."""
     res = planted("login-after")
     hits = _named(res, "admin", "ts", features=("ts:no_auth",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every customer the outsider reads lives in the commonest home region: no value is unseen and there are too many
+    regions to count, but the share of the world's customers living where the customer read lives is one number."""
+    res = planted("one-region")
+    hits = _named(res, "admin", "customer_id", features=("customer_id:profile:home_region",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 

@@ -253,6 +253,14 @@ _METADATA_CALLS: dict[str, tuple[int, tuple[int, ...], int]] = {
 #: Landlock (ABI 7) refuses TCP alone: UDP, raw and named Unix sockets outside the slot (an agent's, a database's)
 #: stay open to it, and a detector needs none. ``socketpair`` stays (``multiprocessing`` and asyncio use it).
 _SOCKET_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (41, 425, 426, 427), "aarch64": (198, 425, 426, 427)}
+#: Per architecture: ``connect``, ``sendmsg`` and ``sendmmsg``, refused, and ``sendto``, allowed without an address only
+#: (its fifth argument, both halves, 0). A datagram socket of a pair could otherwise send to, or be connected to, any
+#: named Unix socket the slot could name by path (a red-team plugin's datagrams reached a listener in /dev/shm); a
+#: socket of a pair needs none of them (``send`` is ``sendto`` without an address).
+_SEND_CALLS: dict[str, tuple[tuple[int, ...], tuple[int, tuple[tuple[int, int], ...]]]] = {
+    "x86_64": ((42, 46, 307), (44, ((48, 0), (52, 0)))),
+    "aarch64": ((203, 211, 269), (206, ((48, 0), (52, 0)))),
+}
 #: Per architecture: ``inotify_init``, ``inotify_init1``, ``inotify_add_watch``, ``fanotify_init`` and ``fanotify_mark``.
 #: Landlock does not cover watches: through one on the hard-linked files of its views a detector saw when other
 #: processes (other slots, the bench's audits) opened or read the bench's dataset files, and the names of entries made
@@ -317,7 +325,7 @@ class _SockFprog(ctypes.Structure):
 
 def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
-    socket, every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), System V
+    socket and every datagram sent to an address (:data:`_SEND_CALLS`), every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), System V
     and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`), and limits, priorities, CPUs and memory
     placement set on any process but itself (:data:`_OTHERS_CALLS`); None when done, else why not.
 
@@ -337,7 +345,7 @@ def deny_calls() -> str | None:
         return f"no seccomp filter for {platform.machine()}: file metadata changes and sockets not refused"
     arch, calls, ioctl = spec
     machine = platform.machine()
-    calls = calls + _SOCKET_CALLS[machine] + _WATCH_CALLS[machine] + _IPC_CALLS[machine]
+    calls = calls + _SOCKET_CALLS[machine] + _SEND_CALLS[machine][0] + _WATCH_CALLS[machine] + _IPC_CALLS[machine]
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
     prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused
@@ -345,8 +353,8 @@ def deny_calls() -> str | None:
         prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, deny)]  # x32 numbers
     for nr in calls:
         prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, deny)]
-    # calls on another process: allowed only with the arguments that name the caller (else refused)
-    for nr, need in _OTHERS_CALLS[machine]:
+    # calls on another process: allowed only with the arguments that name the caller (else refused); sendto without address
+    for nr, need in (*_OTHERS_CALLS[machine], _SEND_CALLS[machine][1]):
         m = len(need)
         prog += [(_JEQ_K, 0, 2 * m + 2, nr)]
         for k, (off, value) in enumerate(need):

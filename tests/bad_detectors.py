@@ -570,6 +570,10 @@ class WatchesFiles(Reports):
         return "watch:" + ",".join(worked)
 
 
+#: Where a test listens for :class:`Prober`'s datagrams (the first free of these; the first's name, abstract, too).
+PROBE_LISTENERS = tuple(f"/dev/shm/breachbench-probe-{k}.sock" for k in range(8))
+
+
 class Prober:
     """Tries the ways out a sealed child should not have, then raises with what it found (and noise to print)."""
 
@@ -594,7 +598,24 @@ class Prober:
                 if os.readlink(f"/proc/self/fd/{name}").startswith(("pipe:", "socket:")):
                     pipes.append(int(name))
         tracker = getattr(getattr(resource_tracker, "_resource_tracker", None), "_fd", None)
-        raise RuntimeError(f"{PROBE_NOISE} sockets opened={opened} pipes={len(pipes)} tracker={tracker}{PROBE_NOISE}")
+        # socket() is refused, socketpair() is not: a datagram socket of a pair, sent to (or connected to) a named Unix
+        # socket outside the slot (a test's listener in /dev/shm, which the slot cannot list: by name) or an abstract one
+        sent = []
+        a, _b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for addr in [*PROBE_LISTENERS, "\0" + os.path.basename(PROBE_LISTENERS[0])]:
+            with contextlib.suppress(OSError):
+                a.sendto(b"from the slot", addr)
+                sent.append(f"sendto {addr!r}")
+            with contextlib.suppress(OSError):
+                a.connect(addr)
+                a.send(b"from the slot")
+                sent.append(f"connect {addr!r}")
+        b2, c2 = socket.socketpair()  # the pair itself still works (multiprocessing's and asyncio's)
+        b2.send(b"ok")
+        pair = c2.recv(2).decode()
+        raise RuntimeError(
+            f"{PROBE_NOISE} sockets opened={opened} sent={sent} pair={pair} pipes={len(pipes)} tracker={tracker}{PROBE_NOISE}"
+        )
 
     def score(self, view):  # pragma: no cover - never reached
         return empty_alerts()

@@ -8,6 +8,7 @@ outside its scratch, leave a process behind, or escape the memory limit through 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -380,18 +381,47 @@ def test_a_leftover_deep_slot_folder_is_swept(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not LANDLOCK, reason="the kernel has no Landlock: the child is not sealed")
 def test_a_sealed_child_has_no_sockets_no_bench_pipes_and_no_voice(tiny_dataset: Path, tmp_path: Path) -> None:
-    """No UDP, IPv6 or Unix socket (Landlock refuses TCP alone), no pipe of the bench's but its two wake pipes (the
+    """No UDP, IPv6 or Unix socket (Landlock refuses TCP alone) and no datagram from a socket pair to a named or abstract
+    Unix socket (a pair still works), no pipe of the bench's but its two wake pipes (the
     resource tracker's was one: it unlinks what it is told to when the bench exits), and its error text reaches the
     leaderboard and the terminal as one inert line."""
     import io
+    import socket
 
     import bad_detectors
     from rich.console import Console
 
     from breachbench.report import leaderboard_markdown, print_leaderboard
 
-    r = run_isolated("bad_detectors:Prober", tiny_dataset, timeout_s=120, memory_mb=1024)
-    assert r.status == "ERROR" and "sockets opened=[] pipes=" in r.error and "tracker=None" in r.error, r.error
+    # datagram sockets outside the slot, one named (where the red team's listened) and one abstract
+    listeners, bound = [], []
+    names = [*bad_detectors.PROBE_LISTENERS, "\0" + os.path.basename(bad_detectors.PROBE_LISTENERS[0])]
+    for addr in names:
+        if len(bound) == 1 and not addr.startswith("\0"):
+            continue  # one named listener is enough
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.bind(addr)  # taken: another run's test listens there
+        except OSError:
+            s.close()
+            continue
+        s.setblocking(False)
+        listeners.append(s)
+        bound.append(addr)
+    try:
+        r = run_isolated("bad_detectors:Prober", tiny_dataset, timeout_s=120, memory_mb=1024)
+        got = []
+        for s in listeners:
+            with contextlib.suppress(BlockingIOError):
+                got.append(s.recv(100))
+    finally:
+        for s in listeners:
+            s.close()
+        for addr in bound:
+            if not addr.startswith("\0"):
+                Path(addr).unlink(missing_ok=True)
+    assert r.status == "ERROR" and "sockets opened=[] sent=[] pair=ok pipes=" in r.error and "tracker=None" in r.error, r.error
+    assert any(not a.startswith("\0") for a in bound) and not got, (bound, got)
     assert int(r.error.split("pipes=")[1].split()[0]) <= 2, r.error
     assert not any(c in r.error for c in "\n\x1b\x07\u202e"), repr(r.error)
     row = {"detector": "bad_detectors:Prober", "status": r.status, "error": bad_detectors.PROBE_NOISE}

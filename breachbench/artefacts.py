@@ -115,7 +115,7 @@ MAX_BINS = 64
 #: before it that day (``no_auth``), added after a red team planted leaks there (times on whole minutes or quarter
 #: hours, customers read in ascending id order, a login logged after the first read) that no test saw; and the named
 #: customer's profile (a category of the customer table and its share of customers), added for reads of one home region.
-ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile")
+ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile", "uses")
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
 #: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up`` and ``f:customer_id:profile:<c>``.
 PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
@@ -560,8 +560,16 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
         for c, t in df.schema.items()
         if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
     ]
+    # how many rows of the dataset name the row's id (a ticket's reads, a customer's): a day's opens all under one
+    # ticket were each a value benign rows carry, in a column whose distinct values move with the day's rows
+    uses = [
+        pl.when(pl.col(c).is_not_null()).then(pl.len().over("_ds", c).cast(pl.Float64).log10()).alias(f"f:{c}:uses")
+        for c, t in df.schema.items()
+        if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
+    ]
     df = (
-        df.with_row_index("_o")
+        df.with_columns(uses)
+        .with_row_index("_o")
         .sort(session, "ts", *tie, maintain_order=True, nulls_last=True)
         .with_columns(
             pl.when(pl.col(session).is_not_null()).then((gap / gap.shift(1).over(session)).log10().abs()).alias("f:ts:rhythm"),
@@ -723,7 +731,7 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
             if c == "f:ts:gap"
             else None
         )
-        partial = c in PARTIAL or name == "up" or name.startswith("profile:")
+        partial = c in PARTIAL or name in ("up", "uses") or name.startswith("profile:")
         out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=partial))
     return out
 

@@ -314,3 +314,18 @@ class OneRegionReads(CompromisedEmployee):
             mapped = pl.Series("customer_id", ids[cid.fill_null(0).to_numpy() % len(ids)]).set(cid.is_null(), None)
             out["admin"] = out["admin"].with_columns(mapped)
         return out
+
+
+class OneTicketADay(SnoopingAgent):
+    """Every ticketed open of an actor's day carries the day's first ticket: each number is one the account's routine
+    work could carry, but a benign ticket covers a few opens, this one the whole day's."""
+
+    id = "planted-one-ticket-a-day-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            t = pl.col("ticket_id")
+            first = t.drop_nulls().first().over("employee_id")
+            out["admin"] = out["admin"].with_columns(ticket_id=pl.when(t.is_not_null()).then(first).otherwise(t))
+        return out

@@ -61,6 +61,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
     "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
+    "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
 }
 
 
@@ -255,6 +256,14 @@ def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult
     res = planted("one-region")
     hits = _named(res, "admin", "customer_id", features=("customer_id:profile:home_region",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_one_ticket_for_a_whole_days_opens_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every ticketed open of the actor's day under one ticket: the ticket's number is an ordinary one and distinct
+    tickets per day move with the day's opens, but the rows naming that ticket are many where a benign one has a few."""
+    res = planted("one-ticket")
+    hits = _named(res, "admin", "ticket_id", features=("ticket_id:uses",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.4, res.problems
 
 
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -821,7 +821,12 @@ def run_suite(
     begin_run_outputs(out, keep=run.kept)
     try:
         with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
+            t0 = time.perf_counter()
+            log(
+                f"chance lines: truth and {cfg.suite.chance_draws} blind draws per public ranking of {len(tests)} test dataset(s)"
+            )
             run.truths, run.chance = _truths_and_chance(cfg, tests, datasets, workers)
+            log(f"chance lines: done in {time.perf_counter() - t0:.1f} s")
             if reused:
                 log(
                     f"reusing the verified alerts of {len(reused)} detector(s) whose code and inputs are unchanged: {', '.join(sorted(reused))}"

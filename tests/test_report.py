@@ -277,7 +277,7 @@ def test_run_piped_prints_a_line_per_stage_and_detector(tmp_path: Path) -> None:
     for det in [*dets, "oracle"]:
         assert f"detect {det}: " in text, det
         assert re.search(rf"detector {re.escape(det)}: OK on 1/1 dataset\(s\) in [0-9.]+ s", text), det
-    assert "leakage audit: " in text and "report: " in text
+    assert "leakage audit: " in text and "report: " in text and re.search(r"chance lines: done in [0-9.]+ s", text), text
     assert "Leaderboard: tiny" in res.stdout and max(len(line) for line in res.stdout.splitlines()) <= 200
 
 

@@ -131,6 +131,17 @@ EXCESS_REF_ROWS = 50_000
 #: A category is in excess above max(EXCESS_MIN, EXCESS_RATIO x the null draws' highest figure) (z-scores).
 EXCESS_MIN = 6.0
 EXCESS_RATIO = 2.0
+#: The tie test (see :func:`_tie_stats`): a value the attack rows' integers share beyond chance, alone or two columns
+#: together (every id congruent to the actor's number modulo a prime, every minute even, the second of the clock the
+#: customer's id modulo 60). Its figure is log2 of the greatest common divisor of the differences between the rows'
+#: values (of ``x``, or of ``x - y``); a divisor of ``g`` bits is shared by ``n`` distinct random values with odds of
+#: about ``2^(-g (n - 1))``: the line is at least log2(1 / TIE_ALPHA) / (n - 1) bits, TIE_MIN_BITS, and the null draws'
+#: highest plus TIE_MARGIN_BITS. All rows on one value count as 64 bits (judged against the null draws alone).
+TIE_ALPHA = 1e-6
+TIE_MIN_BITS = 1.0
+TIE_MARGIN_BITS = 1.0
+#: The clock's fields (local time) the tie test takes as integers, beside the integer columns and the entity's number.
+TIE_CLOCK = ("second", "minute", "hour")
 #: The conditional excess test (a 0/1 feature within each value of another column) judges a value that at least
 #: GIVEN_MIN_SESSIONS comparable benign sessions carry.
 GIVEN_MIN_SESSIONS = 20
@@ -165,7 +176,7 @@ class Finding:
     phase: str
     column: str
     feature: str
-    test: str  # unseen | shape | ks | sticky | single_auc | orphan | excess
+    test: str  # unseen | shape | ks | sticky | single_auc | orphan | excess | deficit | tie
     attack: float
     benign: float
     threshold: float
@@ -173,7 +184,7 @@ class Finding:
     differs: bool
     declared: bool
     unit: str = "rows"  # rows | entity-days | tokens
-    detail: str = ""  # excess: the category in excess and its shares
+    detail: str = ""  # excess: the category in excess and its shares; tie: the columns and their shared residue
 
     @property
     def undeclared(self) -> bool:
@@ -190,6 +201,8 @@ class Finding:
             "single_auc": f"alone separates attack {self.unit} with AUC {self.attack:.2f} (a random benign actor: {self.benign:.2f})",
             "orphan": f"{self.attack:.2%} of attack {self.unit} fall in a group no benign row has (role that day and shift; auth event kind)",
             "excess": f"{self.detail}: in excess by z {self.attack:.1f} (a random benign actor: {self.benign:.1f}; threshold {self.threshold:.1f})",
+            "deficit": f"{self.detail}: in deficit by z {self.attack:.1f} (a random benign actor: {self.benign:.1f}; threshold {self.threshold:.1f})",
+            "tie": f"{self.detail}: a common divisor of {self.attack:.1f} bits (a random benign actor: {self.benign:.1f}; threshold {self.threshold:.1f})",
         }[self.test]
         tag = "declared" if self.declared else "undeclared"
         return f"{where}{self.stream}.{self.column or '(rows)'} in phase {self.phase}, {self.feature} -> {what} ({tag})"
@@ -1392,7 +1405,13 @@ def _distinct_ints(df: pl.DataFrame, c: str) -> np.ndarray:
     return df.select(col).to_series().drop_nulls().unique().sort().to_numpy()
 
 
-def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws: list[Feature]) -> dict[str, tuple[float, str]]:
+def _excess_stats(
+    x: pl.DataFrame,
+    ref: pl.DataFrame,
+    feats: list[Feature],
+    raws: list[Feature],
+    deficits: dict[str, tuple[float, str]] | None = None,
+) -> dict[str, tuple[float, str]]:
     """Per feature: how far one of its categories is in excess in ``x`` against ``ref`` (a z-score), and the category
     with its shares in both.
 
@@ -1460,6 +1479,9 @@ def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws
         g = _deviance(ka, kb)
         k = int(np.argmax(g))
         out[name] = (math.sqrt(max(float(g[k]), 0.0)), f"{name[2:]} = {values[k]!r} on {shares(ka, kb, k, 'sessions')}")
+        if deficits is not None:  # and the value in most deficit (the first of equals): a category benign sessions carry
+            k = int(np.argmin(g))  # and the attack's never do (no error status, no untied open), which no excess shows
+            deficits[name] = (math.sqrt(max(-float(g[k]), 0.0)), f"{name[2:]} = {values[k]!r} on {shares(ka, kb, k, 'sessions')}")
 
     for f in feats:
         if f.kind != "cat" or (levels := ref[f.name].unique()).len() > EXCESS_LEVELS:
@@ -1479,6 +1501,63 @@ def _excess_stats(x: pl.DataFrame, ref: pl.DataFrame, feats: list[Feature], raws
             given.setdefault(f.given, []).append(f)
     for c, fs in given.items():
         out |= _given_excess(xs, rs, f"f:{c}:value", fs, shares)
+    return out
+
+
+def _tie_operands(df: pl.DataFrame, stream: str) -> dict[str, pl.Expr]:
+    """The tie test's operands (see TIE_ALPHA), by label: every integer column but the entity's and the row id, the
+    entity's number (``_eid``, labelled ``entity``) and the clock's fields (TIE_CLOCK: ``ts.second``...,
+    from the row features), as int64 expressions (every value is 0 or more; null as -1)."""
+    ops = {
+        c: pl.col(c).cast(pl.Int64)
+        for c, t in df.schema.items()
+        if t.is_integer() and not c.startswith(("_", "f:")) and c not in SKIP and c not in ENTITY[stream]
+    }
+    if "_eid" in df.columns:
+        ops["entity"] = pl.col("_eid").cast(pl.Int64)
+    for k in TIE_CLOCK:
+        if f"f:ts:{k}" in df.columns:
+            ops[f"ts.{k}"] = pl.col(f"f:ts:{k}").floor().cast(pl.Int64)
+    return {label: e.fill_null(-1).alias(label) for label, e in ops.items()}
+
+
+def _tie_features(df: pl.DataFrame, stream: str) -> list[Feature]:
+    """The tie test's features: each operand (:func:`_tie_operands`) alone (``f:<a>:tie``) and every two together
+    (``f:<a>:tie:<b>``, their difference). Declared when either column is (a clock field's column is ``ts``)."""
+    labels = list(_tie_operands(df, stream))
+    col = {a: "" if a == "entity" else a.split(".")[0] for a in labels}  # the entity's number: no column of its own
+    out = [Feature(f"f:{a}:tie", col[a], "tie") for a in labels]
+    out += [Feature(f"f:{a}:tie:{b}", col[a], "tie", given=col[b]) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+    return out
+
+
+def _tie_stats(x: pl.DataFrame, stream: str, feats: Sequence[Feature]) -> dict[str, tuple[float, str, int]]:
+    """Per tie feature (:func:`_tie_features`): (bits, what the rows share, distinct values), over ``x``'s rows that
+    have the operands. Bits: log2 of the greatest common divisor of the values' differences from the least (64
+    where every row has the same value); none where fewer than MIN_ROWS rows have them."""
+    if not feats:
+        return {}
+    m = x.select(_tie_operands(x, stream).values())
+    vals = {c: m[c].to_numpy() for c in m.columns}
+    out: dict[str, tuple[float, str, int]] = {}
+    for f in feats:
+        parts = f.name[2:].split(":tie")
+        a, b = parts[0], parts[1].removeprefix(":") or None
+        if a not in vals or (b is not None and b not in vals):
+            continue
+        va = vals[a]
+        ok = va >= 0 if b is None else (va >= 0) & (vals[b] >= 0)
+        if int(ok.sum()) < MIN_ROWS:
+            continue
+        d = va[ok] if b is None else va[ok] - vals[b][ok]
+        d = np.unique(d)
+        what = a if b is None else f"{a} - {b}"
+        if len(d) == 1:
+            out[f.name] = (64.0, f"{what} = {int(d[0])} on every attack row", 1)
+            continue
+        u = d.astype(np.uint64)
+        g = int(np.gcd.reduce(u - u[:1]))  # the differences from the least, exact (below 2^64) in wrapping uint64
+        out[f.name] = (math.log2(g), f"{what} = {int(d[0] % g)} (mod {g}) on every attack row", len(d))
     return out
 
 
@@ -1525,13 +1604,15 @@ def _stats(
     p99: _Sticky | None,
     seed: int,
     raws: Sequence[Feature] = (),
-    details: dict[str, str] | None = None,
+    details: dict[tuple[str, str], str] | None = None,
     sizes: dict[str, tuple[int, int]] | None = None,
     rows: np.ndarray | None = None,
+    ties: Sequence[Feature] = (),
+    stream: str = "",
 ) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (``ben[rows]`` where given; it must not hold ``att``'s units);
-    ``details``, where given, gets the excess tests' categories (by feature), ``sizes`` the attack and benign values a
-    partial feature's tests compared."""
+    ``details``, where given, gets the excess, deficit and tie tests' categories (by feature and test), ``sizes`` the
+    attack and benign values a partial feature's tests compared (a tie feature's: its distinct values)."""
     out: dict[tuple[str, str], float] = {}
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed, rows=rows)
     ref = matched
@@ -1576,10 +1657,21 @@ def _stats(
         out[(f.name, "single_auc")] = _auc1(yy, np.r_[xa, ra])
     if unit == "rows":  # its own reference, larger: a category of 0.4% needs more benign rows than the KS test does
         eref = _matched(ben, att, per=EXCESS_PER, cap=EXCESS_REF_ROWS, seed=seed + 17, rows=rows)
-        for name, (r, detail) in _excess_stats(xs, eref, feats, list(raws)).items():
+        deficits: dict[str, tuple[float, str]] = {}
+        for name, (r, detail) in _excess_stats(xs, eref, feats, list(raws), deficits).items():
             out[(name, "excess")] = r
             if details is not None:
-                details[name] = detail
+                details[(name, "excess")] = detail
+        for name, (r, detail) in deficits.items():
+            out[(name, "deficit")] = r
+            if details is not None:
+                details[(name, "deficit")] = detail
+        for name, (bits, detail, n_values) in _tie_stats(xs, stream, ties).items():
+            out[(name, "tie")] = bits
+            if details is not None:
+                details[(name, "tie")] = detail
+            if sizes is not None:
+                sizes[name] = (n_values, 0)
     return out
 
 
@@ -1649,15 +1741,16 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     n = att.height
     p99 = _Sticky(ben, [f.name for f in feats if f.name.endswith((":distinct", ":new"))]) if unit != "rows" else None
     raws = [*_raw_features(att), *_given_features(feats)] if unit == "rows" else []
-    details: dict[str, str] = {}
+    ties = _tie_features(att, case.stream) if unit == "rows" else []
+    details: dict[tuple[str, str], str] = {}
     sizes: dict[str, tuple[int, int]] = {}
-    real = _stats(att, ben, feats, unit, p99, seed, raws, details, sizes)
+    real = _stats(att, ben, feats, unit, p99, seed, raws, details, sizes, ties=ties, stream=case.stream)
     nulls = []
     for i in range(NULL_DRAWS):
         ps, rest = _null_draw(att, ben, unit, seed + 101 * (i + 1))
         if ps.height == 0:
             continue
-        nulls.append(_stats(ps, ben, feats, unit, p99, seed + i + 1, raws, rows=rest))
+        nulls.append(_stats(ps, ben, feats, unit, p99, seed + i + 1, raws, rows=rest, ties=ties, stream=case.stream))
     few = att["_entity"].n_unique() < 3  # one or two actors: their own habits weigh more, so a wider margin
     margin = NULL_MARGIN_FEW if few else NULL_MARGIN
 
@@ -1670,7 +1763,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
 
         return 0.5 + float(ndtri(1 - KS_ALPHA / 2)) * math.sqrt((na + nb + 1) / max(12 * na * nb, 1))
 
-    by_name = {f.name: f for f in [*feats, *raws]}
+    by_name = {f.name: f for f in [*feats, *raws, *ties]}
     findings = []
     for (name, test), value in real.items():
         f = by_name[name]
@@ -1683,8 +1776,14 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             thr = max(KS_FLOOR, base + margin, crit(*sizes[name]) if name in sizes else crit(n, ben.height))
         elif test == "sticky":
             thr = max(STICKY_SHARE, base + margin)
-        elif test == "excess":
+        elif test in ("excess", "deficit"):
             thr = max(EXCESS_MIN, EXCESS_RATIO * base)
+        elif test == "tie":
+            # no null draw with a figure (too few rows with the operands): nothing to tell a shared value from an actor's
+            n_eff = sizes[name][0] if name in sizes else 0
+            chance = math.log2(1 / TIE_ALPHA) / (n_eff - 1) if n_eff > 1 else 0.0
+            seen = any((name, test) in nl for nl in nulls)
+            thr = max(TIE_MIN_BITS, chance, base + TIE_MARGIN_BITS) if seen else math.inf
         else:
             thr = max(SINGLE_AUC, base + margin, auc_crit(*sizes[name]) if name in sizes else 0.0)
         # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
@@ -1705,7 +1804,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
                 value >= thr,
                 declared,
                 unit,
-                details.get(name, "") if test == "excess" else "",
+                details.get((name, test), ""),
             )
         )
     return findings, real
@@ -1899,7 +1998,7 @@ def audit_rows(
                 ben = frame.filter(~pl.col("_attack"))
                 # the case's draws are seeded by the findings before it, but for the ALONE features' and the excess
                 # tests' (added later): with them counted, every draw after the first integer column moved
-                seed = sum(not _alone(x.feature) and x.test != "excess" for x in findings)
+                seed = sum(not _alone(x.feature) and x.test not in ("excess", "deficit", "tie") for x in findings)
                 f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=seed)
                 findings += f
                 if c is not None and unit != "tokens":
@@ -2115,6 +2214,9 @@ def thresholds() -> dict[str, float]:
         "excess_min": EXCESS_MIN,
         "excess_ratio": EXCESS_RATIO,
         "excess_levels": EXCESS_LEVELS,
+        "tie_alpha": TIE_ALPHA,
+        "tie_min_bits": TIE_MIN_BITS,
+        "tie_margin_bits": TIE_MARGIN_BITS,
     }
 
 
@@ -2135,7 +2237,7 @@ def table(result: AuditResult, *, all_rows: bool = False) -> list[tuple[str, ...
             (lambda v: f"{v:.0%}")
             if f.test in ("unseen", "shape", "sticky")
             else (lambda v: f"{v:.1f}")
-            if f.test == "excess"
+            if f.test in ("excess", "deficit", "tie")
             else (lambda v: f"{v:.2f}")
         )
         ben = f"p99 {f.benign:g}" if f.test == "sticky" else fmt(f.benign)

@@ -329,3 +329,35 @@ class OneTicketADay(SnoopingAgent):
             first = t.drop_nulls().first().over("employee_id")
             out["admin"] = out["admin"].with_columns(ticket_id=pl.when(t.is_not_null()).then(first).otherwise(t))
         return out
+
+
+class CustomersCongruentToActor(CompromisedEmployee):
+    """Each customer the outsider reads has an id congruent to the account's employee id plus 50, modulo 101 (the
+    nearest such id at or below the one the scenario drew): every id is one a benign read could name, never the
+    employee id itself, and a modulus above every residue the excess test counts; the two columns are tied."""
+
+    id = "planted-customers-congruent-to-actor-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            c, e = pl.col("customer_id"), pl.col("employee_id")
+            tied = c - c % 101 + (e + 50) % 101
+            tied = pl.when(tied >= ctx.customers_signed_up).then(tied - 101).otherwise(tied)
+            out["admin"] = out["admin"].with_columns(customer_id=pl.when(c.is_not_null()).then(tied).otherwise(c))
+        return out
+
+
+class EvenMinutes(CompromisedEmployee):
+    """Every outsider's row on an even minute of the clock (a row on an odd minute moved one minute back): a job that
+    runs every two minutes; the hour, the second and the sub-second are as the scenario drew them."""
+
+    id = "planted-even-minutes-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            minute = 60_000_000  # render times are UTC microseconds; the world's time zones are whole hours
+            ts = pl.col("ts")
+            out["admin"] = out["admin"].with_columns(ts=ts - ((ts // minute) % 2) * minute)
+        return out

@@ -62,6 +62,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
     "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
+    "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
+    "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
 }
 
 
@@ -266,6 +268,44 @@ def test_one_ticket_for_a_whole_days_opens_is_named(planted: Callable[[str], Aud
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.4, res.problems
 
 
+def test_customer_ids_tied_to_the_actors_id_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every customer read congruent to the account's id plus 50 modulo 101: no value unseen, no residue the excess test
+    counts (2 to 16) in excess, no aligned bit field holding the id; the difference of the two ids shares a divisor
+    of 101 on every attack row, where a random benign actor's share none."""
+    res = planted("congruent")
+    hits = _named(res, "admin", "customer_id", features=("customer_id:tie:entity",), tests=("tie",))
+    assert hits and "(mod 101)" in hits[0].detail and hits[0].attack >= np.log2(101) - 1e-9, res.problems
+
+
+def test_rows_on_even_minutes_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Every attack row on an even minute: the minute's distribution moves by a sixtieth; every minute shares the
+    divisor 2, which thirty distinct minutes share by chance once in half a billion."""
+    res = planted("even-minutes")
+    hits = _named(res, "admin", "ts", features=("ts.minute:tie",), tests=("tie",))
+    assert hits and "(mod 2)" in hits[0].detail, res.problems
+
+
+def test_a_shared_divisor_needs_as_many_distinct_values_as_chance_asks() -> None:
+    """The tie test's figure and its line: a divisor shared by a few values is chance, by many is not; all one value is
+    64 bits; an operand with too few rows gives no figure."""
+    from breachbench.artefacts import TIE_ALPHA, Feature, _tie_stats
+
+    feats = [Feature("f:customer_id:tie", "customer_id", "tie"), Feature("f:customer_id:tie:entity", "customer_id", "tie")]
+    n = 40
+    df = pl.DataFrame(
+        {"customer_id": [6 * i + 4 for i in range(n)], "_eid": [7] * n}, schema={"customer_id": pl.Int64, "_eid": pl.Int64}
+    )
+    got = _tie_stats(df, "admin", feats)
+    bits, detail, distinct = got["f:customer_id:tie"]
+    assert bits == pytest.approx(np.log2(6)) and "= 4 (mod 6)" in detail and distinct == n
+    assert got["f:customer_id:tie:entity"][0] == pytest.approx(np.log2(6))  # minus a constant: the same divisor
+    const = _tie_stats(df.with_columns(customer_id=pl.lit(9, pl.Int64)), "admin", feats)
+    assert const["f:customer_id:tie"][:2] == (64.0, "customer_id = 9 on every attack row")
+    assert _tie_stats(df.head(5), "admin", feats) == {}  # fewer than MIN_ROWS rows
+    # the chance line: n distinct values share a divisor of g bits with odds 2^(-g (n - 1)); at n = 40, 6 is far beyond
+    assert np.log2(6) > np.log2(1 / TIE_ALPHA) / (n - 1)
+
+
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:
     res = planted("tickets")
     hits = _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high"))
@@ -330,8 +370,8 @@ def test_a_flag_is_judged_within_values_that_enough_benign_sessions_carry() -> N
 
 def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parity and trailing zeros (and a session's rhythm, the delay after a login) stay out of the classifier (two noise
-    features per integer moved its AUCs on a few rows), and they and the excess tests stay out of the draws' seeds: the
-    other findings and the AUCs are those of an audit without them."""
+    features per integer moved its AUCs on a few rows), and they and the excess, deficit and tie tests stay out of the
+    draws' seeds: the other findings and the AUCs are those of an audit without them."""
     import breachbench.artefacts as art
 
     target, knobs = PLANTS["even"]
@@ -356,12 +396,15 @@ def test_digit_features_are_tested_one_by_one_and_not_given_to_the_classifier(mo
     rows = art.row_features  # the rhythm and the delay after a login, which other steps add
     monkeypatch.setattr(art, "row_features", lambda df: [f for f in rows(df) if not art._alone(f.name)])
     monkeypatch.setattr(art, "_excess_stats", lambda *a: {})
+    monkeypatch.setattr(art, "_tie_features", lambda df, stream: [])
     (ref,) = audit_scenarios([target], seeds=SEED, overrides=sets, world=CHECK_AUDIT_WORLD, verdict_only=True)
-    assert not [f for f in ref.findings if art._alone(f.feature) or f.test == "excess"]
+    later = ("excess", "deficit", "tie")
+    assert not [f for f in ref.findings if art._alone(f.feature) or f.test in later]
+    assert {f.test for f in res.findings} >= set(later)
     assert [(c.stream, c.phase, c.level, c.auc_undeclared) for c in ref.classifiers] == [
         (c.stream, c.phase, c.level, c.auc_undeclared) for c in res.classifiers
     ]
-    assert [f for f in res.findings if not art._alone(f.feature) and f.test != "excess"] == list(ref.findings)
+    assert [f for f in res.findings if not art._alone(f.feature) and f.test not in later] == list(ref.findings)
 
 
 def test_integer_columns_show_their_parity_and_trailing_zeros() -> None:
@@ -1075,7 +1118,7 @@ def test_unseen_share_is_the_share_of_values_no_other_entity_day_has() -> None:
 def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tiny_dataset: Path) -> None:
     """The tests of a null draw take the benign rows left as row numbers of the whole frame; the figures equal those of
     a copy of those rows."""
-    from breachbench.artefacts import _null_draw, _stats, row_features
+    from breachbench.artefacts import _null_draw, _stats, _tie_features, row_features
     from breachbench.dataset import Dataset
 
     df = load_rows([Dataset.open(tiny_dataset)], streams=["gateway"])["gateway"]
@@ -1083,9 +1126,10 @@ def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tiny_dataset: 
     feats = row_features(df)
     ps, rest = _null_draw(att, ben, "rows", 11)
     assert ps.height and 0 < len(rest) < ben.height
-    in_place = _stats(ps, ben, feats, "rows", None, 5, rows=rest)
-    copied = _stats(ps, ben[rest], feats, "rows", None, 5)
-    assert in_place == copied and len(in_place) > 20
+    ties = _tie_features(att, "gateway")
+    in_place = _stats(ps, ben, feats, "rows", None, 5, rows=rest, ties=ties, stream="gateway")
+    copied = _stats(ps, ben[rest], feats, "rows", None, 5, ties=ties, stream="gateway")
+    assert in_place == copied and len(in_place) > 20 and any(t == "tie" for _, t in in_place)
 
 
 def test_string_features_per_distinct_value_equal_those_per_row() -> None:
@@ -1105,3 +1149,28 @@ def test_string_features_per_distinct_value_equal_those_per_row() -> None:
     exprs = [e for c, t in df.schema.items() if not c.startswith("_") for e in _column_features(c, t, "UTC")]
     assert any(set(e.meta.root_names()) == {"agent", "_eid"} for e in exprs)  # has_entity reads the entity's number
     assert_frame_equal(_with_value_features(df, exprs), df.with_columns(exprs))
+
+
+def test_a_category_the_attack_never_carries_is_in_deficit() -> None:
+    """A status benign sessions carry now and then (one in five) and 200 attack sessions never do: no category is in
+    excess (the attack's other statuses keep their benign proportions), the missing one is in deficit; where the
+    attack carries it as often as benign sessions do, neither is."""
+    from breachbench.artefacts import EXCESS_MIN, Feature, _excess_stats
+
+    def frame(n: int, every: int) -> pl.DataFrame:  # n sessions of 5 rows: status 404 on one session in ``every``, if any
+        s = np.repeat(np.arange(n), 5)
+        st = np.where((s % 2) == 0, "200", "304")
+        if every:
+            st = np.where((s % every == 0) & (np.arange(5 * n) % 5 == 0), "404", st)
+        return pl.DataFrame({"_entity": [f"e{i}" for i in s], "_day": [dt.date(2025, 4, 1)] * (5 * n), "f:status:value": st})
+
+    feats = [Feature("f:status:value", "status", "cat")]
+    ref = frame(2000, 5)
+    deficits: dict[str, tuple[float, str]] = {}
+    excess = _excess_stats(frame(200, 0), ref, feats, [], deficits)
+    z, detail = deficits["f:status:value"]
+    assert z > EXCESS_MIN and "'404' on 0.0% of attack sessions" in detail, (z, detail)
+    assert excess["f:status:value"][0] < EXCESS_MIN, excess
+    same: dict[str, tuple[float, str]] = {}
+    _excess_stats(frame(200, 5), ref, feats, [], same)
+    assert same["f:status:value"][0] < 2.0, same

@@ -114,10 +114,12 @@ MAX_BINS = 64
 #: So are the clock's fields (minute, second), an id's order within a session (``up``) and a row's lack of a login
 #: before it that day (``no_auth``), added after a red team planted leaks there (times on whole minutes or quarter
 #: hours, customers read in ascending id order, a login logged after the first read) that no test saw; and the named
-#: customer's profile (a category of the customer table and its share of customers), added for reads of one home region.
+#: customer's profile (a category of the customer table and its share of customers) and how many rows name an id
+#: (``uses``), added for reads of one home region and a whole day's opens under one ticket.
 ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile", "uses")
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
-#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up`` and ``f:customer_id:profile:<c>``.
+#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``, ``f:<id column>:uses`` and
+#: ``f:customer_id:profile:<c>``.
 PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
@@ -184,7 +186,7 @@ class Finding:
     differs: bool
     declared: bool
     unit: str = "rows"  # rows | entity-days | tokens
-    detail: str = ""  # excess: the category in excess and its shares; tie: the columns and their shared residue
+    detail: str = ""  # excess, deficit: the category and its shares; tie: the columns and their shared residue
 
     @property
     def undeclared(self) -> bool:
@@ -1413,7 +1415,8 @@ def _excess_stats(
     deficits: dict[str, tuple[float, str]] | None = None,
 ) -> dict[str, tuple[float, str]]:
     """Per feature: how far one of its categories is in excess in ``x`` against ``ref`` (a z-score), and the category
-    with its shares in both.
+    with its shares in both; ``deficits``, where given, gets the same of the category most short of its count among
+    the values counted over sessions (below).
 
     * Residues modulo EXCESS_MODULI and the bits of ``raws``, over the column's distinct values (a ticket read ten
       times is one ticket number): the deviance of each modulus' (each bit's) counts as a z-score, the highest.
@@ -1506,8 +1509,8 @@ def _excess_stats(
 
 def _tie_operands(df: pl.DataFrame, stream: str) -> dict[str, pl.Expr]:
     """The tie test's operands (see TIE_ALPHA), by label: every integer column but the entity's and the row id, the
-    entity's number (``_eid``, labelled ``entity``) and the clock's fields (TIE_CLOCK: ``ts.second``...,
-    from the row features), as int64 expressions (every value is 0 or more; null as -1)."""
+    entity's number (``_eid``, labelled ``entity``) and the clock's fields (TIE_CLOCK: ``ts.second``..., from the row
+    features), as int64 expressions."""
     ops = {
         c: pl.col(c).cast(pl.Int64)
         for c, t in df.schema.items()
@@ -1518,7 +1521,7 @@ def _tie_operands(df: pl.DataFrame, stream: str) -> dict[str, pl.Expr]:
     for k in TIE_CLOCK:
         if f"f:ts:{k}" in df.columns:
             ops[f"ts.{k}"] = pl.col(f"f:ts:{k}").floor().cast(pl.Int64)
-    return {label: e.fill_null(-1).alias(label) for label, e in ops.items()}
+    return {label: e.alias(label) for label, e in ops.items()}
 
 
 def _tie_features(df: pl.DataFrame, stream: str) -> list[Feature]:
@@ -1537,8 +1540,10 @@ def _tie_stats(x: pl.DataFrame, stream: str, feats: Sequence[Feature]) -> dict[s
     where every row has the same value); none where fewer than MIN_ROWS rows have them."""
     if not feats:
         return {}
-    m = x.select(_tie_operands(x, stream).values())
-    vals = {c: m[c].to_numpy() for c in m.columns}
+    ops = _tie_operands(x, stream)
+    m = x.select(*(e.fill_null(0) for e in ops.values()), *(e.is_not_null().alias(f"{c}~has") for c, e in ops.items()))
+    vals = {c: m[c].to_numpy() for c in ops}
+    has = {c: m[f"{c}~has"].to_numpy() for c in ops}
     out: dict[str, tuple[float, str, int]] = {}
     for f in feats:
         parts = f.name[2:].split(":tie")
@@ -1546,7 +1551,7 @@ def _tie_stats(x: pl.DataFrame, stream: str, feats: Sequence[Feature]) -> dict[s
         if a not in vals or (b is not None and b not in vals):
             continue
         va = vals[a]
-        ok = va >= 0 if b is None else (va >= 0) & (vals[b] >= 0)
+        ok = has[a] if b is None else has[a] & has[b]
         if int(ok.sum()) < MIN_ROWS:
             continue
         d = va[ok] if b is None else va[ok] - vals[b][ok]
@@ -1996,8 +2001,8 @@ def audit_rows(
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
                 ben = frame.filter(~pl.col("_attack"))
-                # the case's draws are seeded by the findings before it, but for the ALONE features' and the excess
-                # tests' (added later): with them counted, every draw after the first integer column moved
+                # the case's draws are seeded by the findings before it, but for the ALONE features' and the excess,
+                # deficit and tie tests' (added later): with them counted, every draw after the first integer column moved
                 seed = sum(not _alone(x.feature) and x.test not in ("excess", "deficit", "tie") for x in findings)
                 f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=seed)
                 findings += f

@@ -325,8 +325,8 @@ class _SockFprog(ctypes.Structure):
 
 def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
-    socket and every datagram sent to an address (:data:`_SEND_CALLS`), every file watch (:data:`_WATCH_CALLS`), lease and directory notice (:data:`_FCNTL_REFUSED`), System V
-    and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`), and limits, priorities, CPUs and memory
+    socket and every datagram sent to an address (:data:`_SEND_CALLS`), every file watch (:data:`_WATCH_CALLS`),
+    lease and directory notice (:data:`_FCNTL_REFUSED`), System V and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`), and limits, priorities, CPUs and memory
     placement set on any process but itself (:data:`_OTHERS_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
@@ -353,7 +353,8 @@ def deny_calls() -> str | None:
         prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, deny)]  # x32 numbers
     for nr in calls:
         prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, deny)]
-    # calls on another process: allowed only with the arguments that name the caller (else refused); sendto without address
+    # calls on another process: allowed only with the arguments that name the caller (else refused); sendto only
+    # without an address
     for nr, need in (*_OTHERS_CALLS[machine], _SEND_CALLS[machine][1]):
         m = len(need)
         prog += [(_JEQ_K, 0, 2 * m + 2, nr)]

@@ -302,6 +302,9 @@ def test_a_shared_divisor_needs_as_many_distinct_values_as_chance_asks() -> None
     const = _tie_stats(df.with_columns(customer_id=pl.lit(9, pl.Int64)), "admin", feats)
     assert const["f:customer_id:tie"][:2] == (64.0, "customer_id = 9 on every attack row")
     assert _tie_stats(df.head(5), "admin", feats) == {}  # fewer than MIN_ROWS rows
+    gaps = df.with_columns(customer_id=pl.when(pl.int_range(n) == 3).then(None).otherwise(pl.col("customer_id") - 400))
+    bits, detail, distinct = _tie_stats(gaps, "admin", feats)["f:customer_id:tie"]  # a null is no value; below 0 is one
+    assert bits == pytest.approx(np.log2(6)) and "= 0 (mod 6)" in detail and distinct == n - 1
     # the chance line: n distinct values share a divisor of g bits with odds 2^(-g (n - 1)); at n = 40, 6 is far beyond
     assert np.log2(6) > np.log2(1 / TIE_ALPHA) / (n - 1)
 

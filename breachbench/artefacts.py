@@ -568,19 +568,21 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     tie = ["event_id"] if "event_id" in df.columns else []  # rows of the same time: a fixed order, so fixed figures
     # an id's order within the session: 1 where the row's id is above the session's last id before it, 0 below, none on
     # the first and where equal (customers read in ascending order, or tickets worked in their numbers' order)
+    ids = [
+        c
+        for c, t in df.schema.items()
+        if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
+    ]
     ups = [
         pl.when(pl.col(session).is_not_null() & (pl.col(c) != (last := pl.col(c).shift(1).forward_fill().over(session))))
         .then((pl.col(c) > last).cast(pl.Float64))
         .alias(f"f:{c}:up")
-        for c, t in df.schema.items()
-        if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
+        for c in ids
     ]
     # how many rows of the dataset name the row's id (a ticket's reads, a customer's): a day's opens all under one
     # ticket were each a value benign rows carry, in a column whose distinct values move with the day's rows
     uses = [
-        pl.when(pl.col(c).is_not_null()).then(pl.len().over("_ds", c).cast(pl.Float64).log10()).alias(f"f:{c}:uses")
-        for c, t in df.schema.items()
-        if t.is_integer() and c.endswith("_id") and c not in (*ENTITY[stream], TOKEN, *SKIP) and not c.startswith(("_", "f:"))
+        pl.when(pl.col(c).is_not_null()).then(pl.len().over("_ds", c).cast(pl.Float64).log10()).alias(f"f:{c}:uses") for c in ids
     ]
     df = (
         df.with_columns(uses)

@@ -115,11 +115,12 @@ MAX_BINS = 64
 #: before it that day (``no_auth``), added after a red team planted leaks there (times on whole minutes or quarter
 #: hours, customers read in ascending id order, a login logged after the first read) that no test saw; and the named
 #: customer's profile (a category of the customer table and its share of customers) and how many rows name an id
-#: (``uses``), added for reads of one home region and a whole day's opens under one ticket.
-ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile", "uses")
+#: (``uses``), added for reads of one home region and a whole day's opens under one ticket; and a token's lifecycle
+#: (``lifecycle``: its nearest row's delay from each kind of its auth rows), added for a logout logged before the last page.
+ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile", "uses", "lifecycle")
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
-#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``, ``f:<id column>:uses`` and
-#: ``f:customer_id:profile:<c>``.
+#: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``, ``f:<id column>:uses``,
+#: ``f:customer_id:profile:<c>`` and ``f:ts:lifecycle:<kind>``.
 PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
@@ -482,6 +483,43 @@ def _after_auth(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, 
     return out
 
 
+def _lifecycle(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.DataFrame]:
+    """Add ``f:ts:lifecycle:<kind>`` to the ``wanted`` streams but auth that carry a token, for each kind of auth row
+    that names a token (``event``: a token issued, a logout): on the token's row nearest in time to the token's first
+    auth row of that kind, the signed delay from that auth row, sign(s) * log10(1 + |s|) in seconds; none on the other
+    rows, nor for a token without such an auth row.
+
+    A session's pages and the auth rows that open and close it come from one generator: pages after their token's
+    logout, or before its issuance, or a logout at another delay from the last page, broke that order where no column
+    of either stream alone differed (a red team's logout logged 5 s before the last page instead of after it). On
+    one row per token, so that a token's many pages do not weigh as many tokens and the figure does not move with
+    the session's length (the row nearest the auth row is the first page after an issuance, the last before a logout).
+    """
+    auth = frames.get("auth")
+    if auth is None or auth.height == 0 or TOKEN not in auth.columns or "event" not in auth.columns:
+        return frames
+    life = auth.filter(pl.col(TOKEN).is_not_null()).group_by(TOKEN, "event").agg(pl.col("ts").min().alias("_life_ts"))
+    kinds = sorted(life["event"].drop_nulls().unique().to_list())[:EXCESS_LEVELS]
+    out = {}
+    for s, df in frames.items():
+        if s == "auth" or s not in wanted or df.height == 0 or TOKEN not in df.columns or not kinds:
+            out[s] = df
+            continue
+        d = df.with_row_index("_o")
+        for k in kinds:
+            d = d.join(life.filter(pl.col("event") == k).select(TOKEN, "_life_ts"), on=TOKEN, how="left", maintain_order="left")
+            secs = (pl.col("ts") - pl.col("_life_ts")).dt.total_microseconds().cast(pl.Float64) / 1e6
+            # the token's row nearest the auth row (the first of equals in the rows' order)
+            nearest = pl.col("_o") == pl.col("_o").sort_by(secs.abs(), pl.col("_o")).first().over(TOKEN)
+            d = d.with_columns(
+                pl.when(pl.col("_life_ts").is_not_null() & nearest)
+                .then(secs.sign() * secs.abs().log1p() / math.log(10))
+                .alias(f"f:ts:lifecycle:{k}")
+            ).drop("_life_ts")
+        out[s] = d.drop("_o")
+    return out
+
+
 def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
     """The rows of the datasets (pooled), labelled, with their raw and derived features.
 
@@ -507,6 +545,7 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         frames = _after_auth(frames, wanted)
+        frames = _lifecycle(frames, wanted)
         customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
         for s, df in frames.items():
             if df.height and s in wanted:
@@ -743,12 +782,12 @@ def row_features(df: pl.DataFrame) -> list[Feature]:
             name
             if name.startswith("in_")
             else "in_auth"
-            if name in ("after_auth", "no_auth")
+            if name in ("after_auth", "no_auth") or name.startswith("lifecycle:")
             else "rows"
             if c == "f:ts:gap"
             else None
         )
-        partial = c in PARTIAL or name in ("up", "uses") or name.startswith("profile:")
+        partial = c in PARTIAL or name in ("up", "uses") or name.startswith(("profile:", "lifecycle:"))
         out.append(Feature(c, col, "cat" if t == pl.String else "num", agg, partial=partial))
     return out
 

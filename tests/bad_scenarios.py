@@ -361,3 +361,23 @@ class EvenMinutes(CompromisedEmployee):
             ts = pl.col("ts")
             out["admin"] = out["admin"].with_columns(ts=ts - ((ts // minute) % 2) * minute)
         return out
+
+
+class LogoutBeforeLastPage(ForgedToken):
+    """A careful token's logout logged 5 s before its last page instead of 5 s after it: the token's last page comes
+    after its own logout. Every page and every auth row is as the scenario drew it but for the logout's time."""
+
+    id = "planted-logout-before-last-page-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "auth" in out and "gateway" in out:
+            last = out["gateway"].group_by("token_id").agg(pl.col("ts").max().alias("_last"), pl.len().alias("_n"))
+            au = out["auth"].with_row_index("_i").join(last, on="token_id", how="left")
+            move = (pl.col("event") == "logout") & (pl.col("_n") >= 2)
+            out["auth"] = (
+                au.with_columns(ts=pl.when(move).then(pl.col("_last") - 5_000_000).otherwise(pl.col("ts")))  # microseconds
+                .sort("_i")
+                .drop("_i", "_last", "_n")
+            )
+        return out

@@ -64,6 +64,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
+    # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
+    "logout": (
+        "bad_scenarios:LogoutBeforeLastPage",
+        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.03},
+    ),
 }
 
 
@@ -81,7 +86,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
         if name not in cache:
             target, knobs, *seeds = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name in ("agent", "pages"):  # the customer side is what costs: a smaller, quieter one
+            if name in ("agent", "pages", "logout"):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target],
@@ -307,6 +312,42 @@ def test_a_shared_divisor_needs_as_many_distinct_values_as_chance_asks() -> None
     assert bits == pytest.approx(np.log2(6)) and "= 0 (mod 6)" in detail and distinct == n - 1
     # the chance line: n distinct values share a divisor of g bits with odds 2^(-g (n - 1)); at n = 40, 6 is far beyond
     assert np.log2(6) > np.log2(1 / TIE_ALPHA) / (n - 1)
+
+
+def test_a_page_after_its_tokens_logout_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """A careful token's logout logged before its last page: every page and every auth row a benign one could be, but
+    the token's row nearest its logout comes after it, where a benign session's last page comes 5 s before."""
+    res = planted("logout")
+    hits = _named(res, "gateway", "ts", features=("ts:lifecycle:logout",), tests=("ks",))
+    assert hits and max(f.attack for f in hits) > 0.5, res.problems
+
+
+def test_a_tokens_lifecycle_is_the_delay_of_its_nearest_row_from_each_kind_of_its_auth_rows() -> None:
+    """On one row per token and kind: the row nearest the token's first auth row of that kind (the first of equals),
+    sign(s) * log10(1 + |s|) for s seconds after it; none on the other rows, on rows without a token, nor for a token
+    without an auth row of that kind."""
+    from breachbench.artefacts import _lifecycle
+
+    t0 = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+    s = dt.timedelta(seconds=1)
+    auth = pl.DataFrame(
+        {
+            "ts": [t0, t0 + 100 * s, t0 + 200 * s, t0 + 50 * s],
+            "token_id": [1, 1, 1, 2],
+            "event": ["token_issued", "logout", "token_issued", "logout"],
+        }
+    )
+    pages = [t0 + 1 * s, t0 + 40 * s, t0 + 95 * s, t0 + 60 * s, t0 + 40 * s, t0 + 60 * s, t0 + 10 * s]
+    gateway = pl.DataFrame({"ts": pages, "token_id": [1, 1, 1, 2, 2, None, 3]})
+    out = _lifecycle({"auth": auth, "gateway": gateway}, {"auth", "gateway"})
+    g = out["gateway"]
+    assert out["auth"] is auth and g.height == gateway.height
+    issued, logout = g["f:ts:lifecycle:token_issued"].to_list(), g["f:ts:lifecycle:logout"].to_list()
+    assert issued[0] == pytest.approx(np.log10(2)) and issued[1:] == [None] * 6  # from the token's first issuance
+    assert logout[2] == pytest.approx(-np.log10(6)) and logout[0] is None and logout[1] is None
+    # token 2: two rows 10 s from its logout, before and after it; the first of them in the rows' order
+    assert logout[3] == pytest.approx(np.log10(11)) and logout[4] is None
+    assert logout[5] is None and logout[6] is None  # no token; a token without auth rows
 
 
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -18,7 +18,9 @@ Aggregates are computed per (entity, bucket) by the audit:
 - ``sequential``: share of its customer ids that follow the previous one;
 - ``repeat``: reads per distinct customer;
 - ``in_<stream>``: whether a row's value also shows in that stream's rows of the entity's day
-  (a gateway row's address in the customer's auth rows, say).
+  (a gateway row's address in the customer's auth rows, say);
+- ``leaving``, ``layoff_team``: who the row's employee is, from the employees table (the days
+  until their departure; the share of employees in their team).
 """
 
 from __future__ import annotations
@@ -122,8 +124,16 @@ VOCABULARY: dict[str, Signal] = {
         # the premise of a scenario, in the world tables rather than the logs: the employees table shows who leaves
         # (a red-team rule "leaves during the span" alone: precision 0.72 on one scenario's actors, against a base
         # rate of 0.014), and the departures of a team in the year before
-        Signal("leaving", "an actor picked among employees who leave during the span (their termination date)"),
-        Signal("layoff_team", "an actor picked on the team that lost the most people in the year before"),
+        Signal(
+            "leaving",
+            "an actor picked among employees who leave during the span (their termination date)",
+            aggregates=("leaving",),
+        ),
+        Signal(
+            "layoff_team",
+            "an actor picked on the team that lost the most people in the year before",
+            aggregates=("layoff_team",),
+        ),
         # a customer's own sessions open with a login now and then (after a logout or a lapsed refresh
         # token); one who cannot log in (a forged refresh token) never does
         Signal(

@@ -381,3 +381,16 @@ class LogoutBeforeLastPage(ForgedToken):
                 .drop("_i", "_last", "_n")
             )
         return out
+
+
+class NewestHires(CompromisedEmployee):
+    """The accounts taken over are the newest hires among those who fit (the scenario's own rule: hired at least a
+    month before the span, one role through it): every row is as the scenario draws it, only whose rows they are
+    differs, which a detector reads off the employees table."""
+
+    id = "planted-newest-hires-v1"
+
+    def _fit(self, cfg, emp, active, first_date, knobs):
+        fit, note = super()._fit(cfg, emp, active, first_date, knobs)
+        newest = fit.sort("hire_date", "employee_id", descending=True).head(knobs.actors)
+        return newest.sort("employee_id"), note

@@ -64,6 +64,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
+    # three seeds: the actor's features weigh as many values as actors, and three actors are too few for any verdict
+    "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
         "bad_scenarios:LogoutBeforeLastPage",
@@ -348,6 +350,52 @@ def test_a_tokens_lifecycle_is_the_delay_of_its_nearest_row_from_each_kind_of_it
     # token 2: two rows 10 s from its logout, before and after it; the first of them in the rows' order
     assert logout[3] == pytest.approx(np.log10(11)) and logout[4] is None
     assert logout[5] is None and logout[6] is None  # no token; a token without auth rows
+
+
+def test_actors_picked_among_the_newest_hires_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """The accounts taken over are the newest hires that fit the scenario's rule: every row is one the scenario draws,
+    but whose rows they are shows in the employees table, as days since the hire."""
+    res = planted("newest")
+    hits = _named(res, "admin", "employee_id", features=("employee_id:actor:tenure",), tests=("ks",))
+    assert hits and max(f.attack for f in hits) > 0.8, res.problems
+
+
+def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_per_employee() -> None:
+    """Tenure and days to departure on the row's day (10^4 for one not leaving), the share of employees in the same
+    category; none on rows without an employee; the KS test's critical value counts employees, not rows."""
+    from breachbench.artefacts import Feature, _actor_features, _stats, row_features
+
+    employees = pl.DataFrame(
+        {
+            "employee_id": [1, 2, 3, 4],
+            "hire_date": [dt.date(2025, 3, 23), dt.date(2020, 1, 1), dt.date(2024, 1, 1), dt.date(2024, 6, 1)],
+            "termination_date": [None, dt.date(2025, 4, 10), None, None],
+            "home_office": ["Seoul", "Seoul", "Busan", "Seoul"],
+            "name": ["a", "b", "c", "d"],
+        }
+    )
+    day = dt.date(2025, 4, 1)
+    rows = pl.DataFrame({"employee_id": [1, 2, None, 9], "customer_id": [None, None, 5, None], "_day": [day] * 4})
+    got = _actor_features(rows, "auth", employees)
+    assert got["f:employee_id:actor:tenure"].to_list()[:3] == [pytest.approx(1.0), pytest.approx(np.log10(1918)), None]
+    assert got["f:employee_id:actor:leaving"].to_list()[:2] == [pytest.approx(np.log10(10_001)), pytest.approx(1.0)]
+    assert got["f:employee_id:actor:home_office"].to_list() == [0.75, 0.75, None, None]  # an unknown employee: none
+    assert "f:employee_id:actor:name" not in got.columns  # a name is no category
+    assert _actor_features(rows, "gateway", employees) is rows  # a customer's rows: no employee is their entity
+    feats = {f.name: f for f in row_features(got)}
+    assert feats["f:employee_id:actor:leaving"].aggregate == "leaving" and feats["f:employee_id:actor:tenure"].partial
+    # three actors' 30 rows against 20 benign employees' 200: a difference of rows, but three values
+    r = np.random.default_rng(0)
+    att = pl.DataFrame(
+        {"_entity": np.repeat(["a1", "a2", "a3"], 10), "f:employee_id:actor:tenure": np.repeat([0.5, 0.6, 0.7], 10)}
+    )
+    ben = pl.DataFrame(
+        {"_entity": np.repeat([f"b{i}" for i in range(20)], 10), "f:employee_id:actor:tenure": np.repeat(r.uniform(1, 3, 20), 10)}
+    )
+    sizes: dict[str, tuple[int, int]] = {}
+    feat = Feature("f:employee_id:actor:tenure", "employee_id", "num", partial=True)
+    out = _stats(att.with_columns(_group=pl.lit("g")), ben.with_columns(_group=pl.lit("g")), [feat], "rows", None, 0, sizes=sizes)
+    assert out[(feat.name, "ks")] == 1.0 and sizes[feat.name] == (3, 20)
 
 
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -106,6 +106,11 @@ MAX_DRAWS = 5
 MAX_KS_ROWS = 20_000
 #: Bins of a numeric feature in the classifier (see :func:`_binned`).
 MAX_BINS = 64
+#: The permutation test of the actor's features (see :func:`_perm_lines`): draws, draws at once, and the number of
+#: actors (or peers) from which the critical values of continuous values take over (ties only lower the figures).
+PERMUTATIONS = 10_000
+PERM_BATCH = 2_000
+PERM_BELOW = 30
 
 #: Row features tested one by one and not given to the classifier: an integer's digits (parity, trailing zeros) and a
 #: session's rhythm (added later). Given to it, and with every later draw moved (see audit_rows), the catalogue's audits
@@ -1679,6 +1684,53 @@ def _given_excess(
     return out
 
 
+def _per_entity(values: np.ndarray, entities: np.ndarray) -> np.ndarray:
+    """The value of each entity's first row, in the entities' sorted order (a value as it is: a mean of equal values
+    is not always equal to them, and an actor's departure ten thousand days away stood out from its peers' by the
+    last bit)."""
+    _, first = np.unique(entities, return_index=True)
+    return values[first]
+
+
+def _perm_lines(xa: np.ndarray, ra: np.ndarray, seed: int) -> tuple[float, float]:
+    """The KS distance and one-feature AUC (either way round) that ``len(xa)`` values drawn at random from ``xa`` and
+    ``ra`` pooled reach with probability at most KS_ALPHA: the lines of a permutation test, PERMUTATIONS draws, ties
+    kept (just above the draws' (KS_ALPHA * PERMUTATIONS + 1)-th highest figure, so a figure at the highest a few
+    draws reach stays under it).
+
+    For a few values against a few dozen, with ties: three actors whose departure (most employees: none) or tenure
+    is at one end of their peers happen by chance far more often than the asymptotic lines of continuous values say,
+    and those lines exceed 1 below about ten values.
+    """
+    pool = np.r_[xa, ra]
+    k, n = len(xa), len(pool)
+    order = np.argsort(pool, kind="stable")
+    v = pool[order]
+    ends = np.r_[np.flatnonzero(v[1:] != v[:-1]), n - 1]  # the last position of each run of equal values
+    ranks = np.empty(n)
+    starts = np.r_[0, ends[:-1] + 1]
+    ranks_sorted = np.repeat((starts + ends) / 2 + 1, ends - starts + 1)  # mid-ranks, in sorted order
+    ranks[order] = ranks_sorted
+    rng = np.random.default_rng(seed)
+    ks, auc = [], []
+    for left in range(PERMUTATIONS, 0, -PERM_BATCH):
+        b = min(PERM_BATCH, left)
+        pick = np.argpartition(rng.random((b, n)), k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (b, 1))
+        mask = np.zeros((b, n), dtype=np.int32)
+        np.put_along_axis(mask, pick, 1, axis=1)
+        cs = np.cumsum(mask[:, order], axis=1)[:, ends]  # picked values at or below each distinct value
+        fa, fb = cs / k, (ends + 1 - cs) / max(n - k, 1)
+        ks.append(np.abs(fa - fb).max(axis=1))
+        u = ((mask * ranks).sum(axis=1) - k * (k + 1) / 2) / max(k * (n - k), 1)
+        auc.append(np.maximum(u, 1 - u))
+    j = int(KS_ALPHA * PERMUTATIONS)
+
+    def line(x: np.ndarray) -> float:
+        return float(np.sort(x)[::-1][j]) + 1e-9
+
+    return line(np.concatenate(ks)), line(np.concatenate(auc))
+
+
 def _stats(
     att: pl.DataFrame,
     ben: pl.DataFrame,
@@ -1689,13 +1741,15 @@ def _stats(
     raws: Sequence[Feature] = (),
     details: dict[tuple[str, str], str] | None = None,
     sizes: dict[str, tuple[int, int]] | None = None,
+    perm: dict[tuple[str, str], float] | None = None,
     rows: np.ndarray | None = None,
     ties: Sequence[Feature] = (),
     stream: str = "",
 ) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (``ben[rows]`` where given; it must not hold ``att``'s units);
     ``details``, where given, gets the excess, deficit and tie tests' categories (by feature and test), ``sizes`` the
-    attack and benign values a partial feature's tests compared (a tie feature's: its distinct values)."""
+    attack and benign values a partial feature's tests compared (a tie feature's: its distinct values), ``perm`` the
+    lines of an actor's feature's permutation test (by feature and test; see :func:`_perm_lines`)."""
     out: dict[tuple[str, str], float] = {}
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed, rows=rows)
     ref = matched
@@ -1734,12 +1788,15 @@ def _stats(
             if min(has_a.sum(), has_r.sum()) < MIN_ROWS:  # a null draw of 2 values against 12 was at KS 1.0
                 continue
             xa, ra, yy = xa[has_a], ra[has_r], y[np.r_[has_a, has_r]]
-            if sizes is not None and ":actor:" in f.name:
-                # one value per employee: the test weighs as many values as employees, not rows (three actors' rows are
-                # three values; a random three of a team's offices stood out at KS 0.8 against a critical value of rows)
-                ea, er = xs["_entity"].to_numpy()[has_a], ref["_entity"].to_numpy()[has_r]
-                sizes[f.name] = (len(np.unique(ea)), len(np.unique(er)))
-            elif sizes is not None:
+            if ":actor:" in f.name:
+                # who the employee is: one value per employee (its first row's), each employee weighed once (three
+                # actors' rows are three values, and one busy actor's rows are one; a random three of a team's offices
+                # stood out at KS 0.8 over rows, against a critical value of as many rows)
+                xa, ra = _per_entity(xa, xs["_entity"].to_numpy()[has_a]), _per_entity(ra, ref["_entity"].to_numpy()[has_r])
+                yy = np.r_[np.ones(len(xa), dtype=np.int8), np.zeros(len(ra), dtype=np.int8)]
+                if perm is not None and min(len(xa), len(ra)) < PERM_BELOW:
+                    perm[(f.name, "ks")], perm[(f.name, "single_auc")] = _perm_lines(xa, ra, seed)
+            if sizes is not None:
                 sizes[f.name] = (len(xa), len(ra))
         out[(f.name, "ks")] = _ks(xa, ra)
         out[(f.name, "single_auc")] = _auc1(yy, np.r_[xa, ra])
@@ -1832,7 +1889,8 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
     ties = _tie_features(att, case.stream) if unit == "rows" else []
     details: dict[tuple[str, str], str] = {}
     sizes: dict[str, tuple[int, int]] = {}
-    real = _stats(att, ben, feats, unit, p99, seed, raws, details, sizes, ties=ties, stream=case.stream)
+    perm: dict[tuple[str, str], float] = {}
+    real = _stats(att, ben, feats, unit, p99, seed, raws, details, sizes, perm, ties=ties, stream=case.stream)
     nulls = []
     for i in range(NULL_DRAWS):
         ps, rest = _null_draw(att, ben, unit, seed + 101 * (i + 1))
@@ -1861,7 +1919,9 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             thr = base + UNSEEN_GAP
         elif test == "ks":
             # a partial feature's test compares the rows that have a value: as many as that (a few sessions' first rows)
-            thr = max(KS_FLOOR, base + margin, crit(*sizes[name]) if name in sizes else crit(n, ben.height))
+            # an actor's feature: its permutation test's line (see _stats); else the critical value of as many values
+            line = perm[(name, test)] if (name, test) in perm else crit(*sizes[name]) if name in sizes else crit(n, ben.height)
+            thr = max(KS_FLOOR, base + margin, line)
         elif test == "sticky":
             thr = max(STICKY_SHARE, base + margin)
         elif test in ("excess", "deficit"):
@@ -1873,7 +1933,8 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             seen = any((name, test) in nl for nl in nulls)
             thr = max(TIE_MIN_BITS, chance, base + TIE_MARGIN_BITS) if seen else math.inf
         else:
-            thr = max(SINGLE_AUC, base + margin, auc_crit(*sizes[name]) if name in sizes else 0.0)
+            line = perm[(name, test)] if (name, test) in perm else auc_crit(*sizes[name]) if name in sizes else 0.0
+            thr = max(SINGLE_AUC, base + margin, line)
         # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
         shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base
         # the sticky test compares units as busy: volume does not explain what it finds

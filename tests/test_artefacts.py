@@ -64,7 +64,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
-    # three seeds: the actor's features weigh as many values as actors, and three actors are too few for any verdict
+    # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
+    # their peers (KS 1.00 against a line of 0.98 in one stream, one seed); nine are well past it
     "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
@@ -363,7 +364,9 @@ def test_actors_picked_among_the_newest_hires_are_named(planted: Callable[[str],
 def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_per_employee() -> None:
     """Tenure and days to departure on the row's day (10^4 for one not leaving), the share of employees in the same
     category; none on rows without an employee; the KS test's critical value counts employees, not rows."""
-    from breachbench.artefacts import Feature, _actor_features, _stats, row_features
+    from scipy.stats import kstwo
+
+    from breachbench.artefacts import KS_ALPHA, Feature, _actor_features, _ks, _perm_lines, _stats, row_features
 
     employees = pl.DataFrame(
         {
@@ -395,7 +398,14 @@ def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_pe
     sizes: dict[str, tuple[int, int]] = {}
     feat = Feature("f:employee_id:actor:tenure", "employee_id", "num", partial=True)
     out = _stats(att.with_columns(_group=pl.lit("g")), ben.with_columns(_group=pl.lit("g")), [feat], "rows", None, 0, sizes=sizes)
-    assert out[(feat.name, "ks")] == 1.0 and sizes[feat.name] == (3, 20)
+    assert out[(feat.name, "ks")] == 1.0 and out[(feat.name, "single_auc")] == 1.0 and sizes[feat.name] == (3, 20)
+    # the lines, by permutation: for three distinct values among 200, near the one-sample KS distribution's of three
+    # and three uniform ranks' mean (Irwin-Hall: 0.978); where most values are one, three actors at the other end are
+    # no rarity, and no figure reaches the line
+    ks_line, auc_line = _perm_lines(r.uniform(0, 1, 3), r.uniform(0, 1, 200), seed=1)
+    assert kstwo.isf(KS_ALPHA, 3) - 0.06 < ks_line <= 1.0 and 0.95 < auc_line <= 1.0
+    tied = np.r_[np.zeros(180), np.ones(20)]  # three actors among the twenty ones: once in about 800 draws
+    assert _ks(np.ones(3), tied) == pytest.approx(0.9) and min(_perm_lines(np.ones(3), tied, seed=1)) > 0.9
 
 
 def test_tickets_from_a_private_range_are_named(planted: Callable[[str], AuditResult]) -> None:

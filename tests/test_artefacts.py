@@ -363,7 +363,8 @@ def test_actors_picked_among_the_newest_hires_are_named(planted: Callable[[str],
 
 def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_per_employee() -> None:
     """Tenure and days to departure on the row's day (10^4 for one not leaving), the share of employees in the same
-    category; none on rows without an employee; the KS test's critical value counts employees, not rows."""
+    category; none on rows without an employee; the tests compare one value per employee (its first row's), against
+    the lines of a permutation test over employees."""
     from scipy.stats import kstwo
 
     from breachbench.artefacts import KS_ALPHA, Feature, _actor_features, _ks, _perm_lines, _stats, row_features
@@ -396,9 +397,18 @@ def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_pe
         {"_entity": np.repeat([f"b{i}" for i in range(20)], 10), "f:employee_id:actor:tenure": np.repeat(r.uniform(1, 3, 20), 10)}
     )
     sizes: dict[str, tuple[int, int]] = {}
+    perm: dict[tuple[str, str], float] = {}
     feat = Feature("f:employee_id:actor:tenure", "employee_id", "num", partial=True)
-    out = _stats(att.with_columns(_group=pl.lit("g")), ben.with_columns(_group=pl.lit("g")), [feat], "rows", None, 0, sizes=sizes)
+    g = pl.lit("g")
+    out = _stats(att.with_columns(_group=g), ben.with_columns(_group=g), [feat], "rows", None, 0, sizes=sizes, perm=perm)
     assert out[(feat.name, "ks")] == 1.0 and out[(feat.name, "single_auc")] == 1.0 and sizes[feat.name] == (3, 20)
+    # three actors at one end of twenty peers: once in about 600 draws, so no figure reaches the permutation's lines
+    assert perm[(feat.name, "ks")] > 1.0 and perm[(feat.name, "single_auc")] > 1.0
+    # a value as it is: the mean of seven equal departures is not always equal to them, and stood out by its last bit
+    same = float(np.log10(10_001))
+    att = att.with_columns(pl.lit(same).alias(feat.name), _group=g)  # ten rows an actor; one a peer below
+    one = pl.DataFrame({"_entity": [f"b{i}" for i in range(20)], feat.name: [same] * 20}).with_columns(_group=g)
+    assert _stats(att, one, [feat], "rows", None, 0)[(feat.name, "ks")] == 0.0
     # the lines, by permutation: for three distinct values among 200, near the one-sample KS distribution's of three
     # and three uniform ranks' mean (Irwin-Hall: 0.978); where most values are one, three actors at the other end are
     # no rarity, and no figure reaches the line

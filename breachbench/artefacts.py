@@ -1715,13 +1715,13 @@ def _perm_lines(xa: np.ndarray, ra: np.ndarray, seed: int) -> tuple[float, float
     ks, auc = [], []
     for left in range(PERMUTATIONS, 0, -PERM_BATCH):
         b = min(PERM_BATCH, left)
-        pick = np.argpartition(rng.random((b, n)), k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (b, 1))
+        pick = np.argpartition(rng.random((b, n)), k - 1, axis=1)[:, :k]  # k of the n at random (both sides hold values)
         mask = np.zeros((b, n), dtype=np.int32)
         np.put_along_axis(mask, pick, 1, axis=1)
         cs = np.cumsum(mask[:, order], axis=1)[:, ends]  # picked values at or below each distinct value
-        fa, fb = cs / k, (ends + 1 - cs) / max(n - k, 1)
+        fa, fb = cs / k, (ends + 1 - cs) / (n - k)
         ks.append(np.abs(fa - fb).max(axis=1))
-        u = ((mask * ranks).sum(axis=1) - k * (k + 1) / 2) / max(k * (n - k), 1)
+        u = ((mask * ranks).sum(axis=1) - k * (k + 1) / 2) / (k * (n - k))
         auc.append(np.maximum(u, 1 - u))
     j = int(KS_ALPHA * PERMUTATIONS)
 
@@ -1771,6 +1771,8 @@ def _stats(
 
     tested = [f.name for f in feats if f.kind != "cat" and row_tested(f)]
     xn, refn = _nums(xs, tested), _nums(ref, tested)  # ref is the matched sample
+    # the rows' employees, for the actor's features (one value per employee)
+    ents = (xs["_entity"].to_numpy(), ref["_entity"].to_numpy()) if any(":actor:" in f for f in tested) else None
     unseen = _unseen_shares(att, big, [f.name for f in feats if f.kind == "cat"]) if unit == "rows" else {}
     for f in feats:
         if f.kind == "cat":
@@ -1792,7 +1794,8 @@ def _stats(
                 # who the employee is: one value per employee (its first row's), each employee weighed once (three
                 # actors' rows are three values, and one busy actor's rows are one; a random three of a team's offices
                 # stood out at KS 0.8 over rows, against a critical value of as many rows)
-                xa, ra = _per_entity(xa, xs["_entity"].to_numpy()[has_a]), _per_entity(ra, ref["_entity"].to_numpy()[has_r])
+                assert ents is not None
+                xa, ra = _per_entity(xa, ents[0][has_a]), _per_entity(ra, ents[1][has_r])
                 yy = np.r_[np.ones(len(xa), dtype=np.int8), np.zeros(len(ra), dtype=np.int8)]
                 if perm is not None and min(len(xa), len(ra)) < PERM_BELOW:
                     perm[(f.name, "ks")], perm[(f.name, "single_auc")] = _perm_lines(xa, ra, seed)

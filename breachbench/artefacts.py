@@ -260,6 +260,7 @@ class AuditResult:
     benign_anomalies: dict[str, dict[str, int]] = field(default_factory=dict)  # stream -> pattern -> rows kept as benign
     attack_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    classified: bool = True  # False: audited without the classifier (``classifier=False``), so no verdict
 
     @property
     def where(self) -> str:
@@ -270,6 +271,8 @@ class AuditResult:
     def problems(self) -> list[str]:
         """One line per undeclared difference and per classifier above chance without the declared features."""
         out = [f.describe(self.where) for f in self.findings if f.undeclared]
+        if not self.classified:
+            out.append(f"{self.where}the adversarial classifier did not run (classifier=False): no verdict")
         for c in self.classifiers:
             if not c.near_chance:
                 out.append(
@@ -1850,6 +1853,7 @@ class _Case:
     cols: set[str]
     aggs: set[str]
     verdict_only: bool = False  # skip the classifier with every feature (information, not part of the verdict)
+    classify: bool = True  # False: the per-feature tests alone (no classifier at all)
 
     def declared(self, f: Feature) -> bool:
         """Whether a signal declared for the case's phase covers the feature."""
@@ -1867,7 +1871,7 @@ def _judge_unit(case: _Case, seed: int) -> tuple[list[Finding], ClassifierScore 
     # every random draw below is assigned to rows in frame order: fix that order (joins and group-bys upstream do not)
     case = dataclasses.replace(case, att=att.sort(_order(att)), ben=ben.sort(_order(ben)))
     findings, real = _findings(case, seed)
-    if unit == "tokens":  # the per-token tests above; the classifiers run on rows and entity-days
+    if unit == "tokens" or not case.classify:  # the per-token tests above; the classifiers run on rows and entity-days
         return findings, None
     return findings, _classify(case, real, seed)
 
@@ -2077,6 +2081,7 @@ def audit_datasets(
     seeds: Sequence[int] = (),
     progress: Callable[[str], None] | None = None,
     verdict_only: bool = False,
+    classifier: bool = True,
 ) -> AuditResult:
     """Audit the attack rows of one scenario entry in ``datasets`` (pooled) against comparable benign rows.
 
@@ -2090,6 +2095,10 @@ def audit_datasets(
         progress: called with one line per stream audited.
         verdict_only: skip the adversarial classifier with every feature (its AUC, ``auc_all``, is
             then None); the verdict rests on the one without the declared signals' features.
+        classifier: False skips the adversarial classifier altogether (most of an audit's time with
+            three or more actors): the result has the per-feature findings alone, and its verdict
+            says that the classifier did not run (:attr:`AuditResult.problems`). For tests of the
+            per-feature tests.
 
     Returns:
         The per-feature findings, the classifier scores and the verdict.
@@ -2101,7 +2110,15 @@ def audit_datasets(
         signals.check(names, f"{scenario} phase {phase}")
     rows = load_rows(datasets, entry)
     return audit_rows(
-        rows, declared, scenario=scenario, knobs=knobs, seeds=seeds, progress=progress, started=t0, verdict_only=verdict_only
+        rows,
+        declared,
+        scenario=scenario,
+        knobs=knobs,
+        seeds=seeds,
+        progress=progress,
+        started=t0,
+        verdict_only=verdict_only,
+        classifier=classifier,
     )
 
 
@@ -2115,8 +2132,10 @@ def audit_rows(
     progress: Callable[[str], None] | None = None,
     started: float | None = None,
     verdict_only: bool = False,
+    classifier: bool = True,
 ) -> AuditResult:
-    """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows; ``verdict_only``: as in :func:`audit_datasets`)."""
+    """Audit rows loaded by :func:`load_rows` (``_attack`` and ``_phase`` say which rows are attack rows;
+    ``verdict_only`` and ``classifier``: as in :func:`audit_datasets`)."""
     import time
 
     t0 = started if started is not None else time.perf_counter()
@@ -2151,7 +2170,7 @@ def audit_rows(
                 # the case's draws are seeded by the findings before it, but for the ALONE features' and the excess,
                 # deficit and tie tests' (added later): with them counted, every draw after the first integer column moved
                 seed = sum(not _alone(x.feature) and x.test not in ("excess", "deficit", "tie") for x in findings)
-                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only), seed=seed)
+                f, c = _judge_unit(_Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only, classifier), seed=seed)
                 findings += f
                 if c is not None and unit != "tokens":
                     scores.append(c)
@@ -2168,6 +2187,7 @@ def audit_rows(
         anomalies,
         attack_rows,
         time.perf_counter() - t0,
+        classified=classifier,
     )
 
 
@@ -2244,6 +2264,7 @@ def audit_scenarios(
     workers: int = 1,
     on_result: Callable[[AuditResult], None] | None = None,
     verdict_only: bool = False,
+    classifier: bool = True,
 ) -> list[AuditResult]:
     """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
 
@@ -2258,6 +2279,7 @@ def audit_scenarios(
         workers: generation workers.
         on_result: called with each scenario's result as soon as it is ready (to print as it goes).
         verdict_only: as in :func:`audit_datasets` (``scenarios check`` prints the verdict alone).
+        classifier: as in :func:`audit_datasets`.
     """
     from simulator.engine import generate
     from simulator.scenarios import load
@@ -2294,7 +2316,14 @@ def audit_scenarios(
             say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
             results.append(
                 audit_datasets(
-                    dsets, declared, scenario=sid, knobs=_knob_text(mine), seeds=seeds, progress=say, verdict_only=verdict_only
+                    dsets,
+                    declared,
+                    scenario=sid,
+                    knobs=_knob_text(mine),
+                    seeds=seeds,
+                    progress=say,
+                    verdict_only=verdict_only,
+                    classifier=classifier,
                 )
             )
             if on_result is not None:

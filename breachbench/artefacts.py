@@ -128,6 +128,8 @@ ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_a
 #: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``, ``f:<id column>:uses``,
 #: ``f:customer_id:profile:<c>``, ``f:ts:lifecycle:<kind>`` and ``f:employee_id:actor:<what>`` (rows of an employee).
 PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
+#: The key of the ``sizes`` of :func:`_stats` for the numbers of attack and benign units every full feature compares.
+COMPARED = "*"
 #: The excess test (see :func:`_excess_stats`): categories it counts in a column. Residues of integers (and of a time's
 #: microseconds) modulo 2..16; every bit of an integer (0..62); the values of a string (or small integer) column with at
 #: most EXCESS_LEVELS distinct values among comparable benign rows; 0/1 features (null, night, ...).
@@ -1751,7 +1753,8 @@ def _stats(
 ) -> dict[tuple[str, str], float]:
     """Every test's figure for ``att`` against ``ben`` (``ben[rows]`` where given; it must not hold ``att``'s units);
     ``details``, where given, gets the excess, deficit and tie tests' categories (by feature and test), ``sizes`` the
-    attack and benign values a partial feature's tests compared (a tie feature's: its distinct values), ``perm`` the
+    attack and benign values a partial feature's tests compared (a tie feature's: its distinct values; under
+    :data:`COMPARED`, the units every other feature's tests compared), ``perm`` the
     lines of an actor's feature's permutation test (by feature and test; see :func:`_perm_lines`)."""
     out: dict[tuple[str, str], float] = {}
     matched = _matched(ben, att, per=3.0, cap=MAX_KS_ROWS, seed=seed, rows=rows)
@@ -1774,6 +1777,8 @@ def _stats(
 
     tested = [f.name for f in feats if f.kind != "cat" and row_tested(f)]
     xn, refn = _nums(xs, tested), _nums(ref, tested)  # ref is the matched sample
+    if sizes is not None:
+        sizes[COMPARED] = (xs.height, ref.height)
     # the rows' employees, for the actor's features (one value per employee)
     ents = (xs["_entity"].to_numpy(), ref["_entity"].to_numpy()) if any(":actor:" in f for f in tested) else None
     unseen = _unseen_shares(att, big, [f.name for f in feats if f.kind == "cat"]) if unit == "rows" else {}
@@ -1925,9 +1930,11 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         if test in ("unseen", "shape"):
             thr = base + UNSEEN_GAP
         elif test == "ks":
-            # a partial feature's test compares the rows that have a value: as many as that (a few sessions' first rows)
-            # an actor's feature: its permutation test's line (see _stats); else the critical value of as many values
-            line = perm[(name, test)] if (name, test) in perm else crit(*sizes[name]) if name in sizes else crit(n, ben.height)
+            # the critical value of the values compared: the attack's against its matched benign sample (three times as
+            # many, not every benign unit: 18 rows against 54 is a line of 0.61, not 0.52); a partial feature's test
+            # compares the rows that have a value (a few sessions' first rows); an actor's feature: its permutation test's
+            # line (see _stats)
+            line = perm[(name, test)] if (name, test) in perm else crit(*sizes.get(name, sizes[COMPARED]))
             thr = max(KS_FLOOR, base + margin, line)
         elif test == "sticky":
             thr = max(STICKY_SHARE, base + margin)
@@ -1940,7 +1947,9 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             seen = any((name, test) in nl for nl in nulls)
             thr = max(TIE_MIN_BITS, chance, base + TIE_MARGIN_BITS) if seen else math.inf
         else:
-            line = perm[(name, test)] if (name, test) in perm else auc_crit(*sizes[name]) if name in sizes else 0.0
+            # the critical value of the values compared (a partial feature's: those that have one): 18 attack rows
+            # against 54 reach AUC 0.70 by chance (one hour of a job hunt's daily queries, seeds 4-6)
+            line = perm[(name, test)] if (name, test) in perm else auc_crit(*sizes.get(name, sizes[COMPARED]))
             thr = max(SINGLE_AUC, base + margin, line)
         # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
         shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base

@@ -10,6 +10,7 @@ adversarial classifier: the per-column tests are what these tests check.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import subprocess
@@ -887,6 +888,29 @@ def _two_shifts(attack_hour: float | None) -> dict[str, pl.DataFrame]:
                 )
                 rows.append((len(rows), ts, e, 7, attacked and k > 0))
     return _login_rows(rows)
+
+
+def test_few_rows_are_judged_at_the_critical_values_of_the_rows_compared() -> None:
+    """Twelve attack logins drawn as their actors' own are compared with a matched benign sample three times as large
+    (36 rows), not with all 600 benign logins: each feature's KS and one-feature AUC lines are at least the critical
+    values at 1e-4 of 12 against 36 (0.74 and 0.88), where those of 12 against 600 (0.65 and 0.83) let chance through."""
+    from scipy.special import ndtri
+
+    from breachbench.artefacts import KS_ALPHA
+
+    rows = _two_shifts(None)
+    n = rows["auth"]["_attack"].sum()
+    res = audit_rows(rows, {"p": ("volume",)}, scenario="own-hours", classifier=False)
+    ks_line = math.sqrt(-math.log(KS_ALPHA / 2) / 2) * math.sqrt((n + 3 * n) / (3 * n * n))
+    auc_line = 0.5 + float(ndtri(1 - KS_ALPHA / 2)) * math.sqrt((4 * n + 1) / (12 * 3 * n * n))
+    full = [f for f in res.findings if f.unit == "rows" and f.test in ("ks", "single_auc") and f.n_attack == n]
+    partial = {"ts:rhythm", "ts:after_auth", "ts:no_auth"}
+    judged = [f for f in full if f.feature not in partial and ":actor:" not in f.feature]
+    assert n == 12 and len(judged) > 10
+    assert all(f.threshold >= (ks_line if f.test == "ks" else auc_line) - 1e-9 for f in judged), [
+        (f.feature, f.test, round(f.threshold, 3)) for f in judged if f.threshold < (ks_line if f.test == "ks" else auc_line)
+    ]
+    assert round(ks_line, 2) == 0.74 and round(auc_line, 2) == 0.88
 
 
 def test_the_classifier_is_judged_against_its_null_draws() -> None:

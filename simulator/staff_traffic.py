@@ -160,6 +160,21 @@ def _ips(net: tuple[int, int, int], u: np.ndarray) -> np.ndarray:
     return base + (u * size).astype(np.int64)
 
 
+def direct_addresses(root: int, who: str, keys: np.ndarray, day_index: int) -> np.ndarray:
+    """The addresses of a day worked without the VPN for the people ``keys`` (``who``: "staff" for employee ids, or
+    another name for people of another numbering): their home broadband's one address (as a customer's), or on
+    :data:`HOTSPOT_SHARE` of the days their carrier's address of the day."""
+    keys = np.asarray(keys, dtype=np.int64)
+    day_keys = keys * 1000 + day_index
+    home, _, _ = pools.addresses_in(
+        pools.KR_FIXED, hash_unit(root, f"{who}-home-isp", keys), hash_unit(root, f"{who}-home-host", keys)
+    )
+    mobile, _, _ = pools.addresses_in(
+        pools.KR_MOBILE, hash_unit(root, f"{who}-carrier", keys), hash_unit(root, f"{who}-hotspot-host", day_keys)
+    )
+    return np.where(hash_unit(root, f"{who}-hotspot", day_keys) < HOTSPOT_SHARE, mobile, home)
+
+
 #: Kinds of ticket, the top byte of a ticket id (see :func:`ticket_ids`).
 TICKET_KINDS = {"contact": 0, "export": 1, "on_call": 2, "migration": 3, "batch_export": 4, "campaign": 5}
 #: Share of the days an employee works remotely (VPN) and, then, from their personal device.
@@ -178,6 +193,14 @@ RELOGINS_PER_DAY = 0.3
 #: bulk-export-before-departure-v2 within ten alerts a day.
 LATE_WORK_SHARE = 0.01
 PERSONAL_DEVICE_SHARE = 0.1
+#: Share of remote days worked without the VPN (the console's single sign-on answers from anywhere; an
+#: estimate), and of those the days on a phone's hotspot rather than the home broadband: an address of a
+#: Korean broadband or mobile network, the same generator an outsider on a taken-over account draws from
+#: at home (:func:`direct_addresses`). Without them every staff row came from the office, the VPN or a
+#: traveller's hotel, and a rule "an employee on a network no colleague uses" named the outsider's
+#: domestic address, declared stealthier than a foreign one, as surely as a foreign one.
+DIRECT_SHARE = 0.5
+HOTSPOT_SHARE = 0.3
 #: Share of analysts' exports run without a ticket (ad-hoc requests), as ticketing audits find.
 EXPORT_UNTICKETED = 0.1
 
@@ -270,7 +293,7 @@ class WorkDay:
     role: np.ndarray  # every employee's role that day (None when not employed)
     who: np.ndarray
     start: np.ndarray  # UTC microseconds work starts
-    ip: np.ndarray  # the day's address (office egress, or VPN when remote, or abroad when travelling)
+    ip: np.ndarray  # the day's address (office egress; VPN, home broadband or hotspot when remote; abroad when travelling)
     country: np.ndarray
     device: np.ndarray  # laptop, or a personal device on some remote days
     tags: np.ndarray  # benign pattern (travel) or None
@@ -314,6 +337,8 @@ def plan_work_day(cfg: SimConfig, ctx: StaffContext, day_index: int, benign: lis
     start = usual_start(cfg, ctx, who, shift_role[who], t0, r)
     remote = hash_unit(cfg.root, "remote", ctx.ids[who] * 1000 + day_index) < REMOTE_SHARE
     ip = np.where(remote, _ips(VPN_NET, r.random(len(who))), _ips(OFFICE_NET, r.random(len(who))))
+    direct = remote & (hash_unit(cfg.root, "direct", ctx.ids[who] * 1000 + day_index) < DIRECT_SHARE)
+    ip = np.where(direct, direct_addresses(cfg.root, "staff", ctx.ids[who], day_index), ip)
     country = np.full(len(who), cfg.time.home_country, dtype=object)
     personal = remote & (hash_unit(cfg.root, "personal", ctx.ids[who] * 1000 + day_index) < PERSONAL_DEVICE_SHARE)
     device = (

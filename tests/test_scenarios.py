@@ -169,6 +169,23 @@ def prevalence_ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(cfg, tmp_path_factory.mktemp("prev") / "ds")
 
 
+def _network(col: str) -> pl.Expr:
+    """The address block each address of ``col`` is drawn from (an office, VPN, broadband, mobile, residential or cloud range)."""
+    from simulator import pools
+    from simulator.staff_traffic import OFFICE_NET, VPN_NET
+
+    blocks = [("office", OFFICE_NET[0], OFFICE_NET[1]), ("vpn", VPN_NET[0], VPN_NET[1])]
+    for name in ("KR_FIXED", "KR_MOBILE", "FOREIGN_RESIDENTIAL", "FOREIGN_CLOUD"):
+        p = getattr(pools, name)
+        blocks += [(f"{name}:{i}", int(b), int(n)) for i, (b, n) in enumerate(zip(p.base, p.size, strict=True))]
+    o = pl.col(col).str.split(".").list.eval(pl.element().cast(pl.Int64))
+    ip = o.list.get(0) * 2**24 + o.list.get(1) * 2**16 + o.list.get(2) * 2**8 + o.list.get(3)
+    expr = pl.lit("other")
+    for name, base, size in reversed(blocks):
+        expr = pl.when((ip >= base) & (ip < base + size)).then(pl.lit(name)).otherwise(expr)
+    return expr
+
+
 def test_attack_rows_carry_no_country_benign_rows_lack_where_no_origin_is_declared(tmp_path: Path) -> None:
     """At stealth 1 no scenario declares a foreign origin: every country on an attack row shows on benign rows of its
     stream too, also in a world outside Korea (the forged-token case's domestic proxies said "KR" in a New York
@@ -194,6 +211,29 @@ def test_attack_rows_carry_no_country_benign_rows_lack_where_no_origin_is_declar
         att = set(logs.filter(pl.col("attack").is_not_null())["country"].drop_nulls().unique().to_list())
         ben = set(logs.filter(pl.col("attack").is_null())["country"].drop_nulls().unique().to_list())
         assert att and att <= ben, (stream, att - ben)
+
+
+def test_staff_attack_rows_come_from_networks_benign_staff_use(tmp_path: Path) -> None:
+    """Every network a staff scenario's domestic rows come from (at stealth 0.5, every registered staff scenario),
+    benign staff rows come from too: a takeover's domestic mobile address was on a network no employee used, and a red
+    team's rule "an employee on a network outside the office's and the VPN's" scored 100 on compromised-employee-v3.
+    Rows abroad are a declared origin."""
+    from simulator.engine import generate
+
+    staff_ids = sorted(sid for sid in set(CATALOGUE) | set(registry()) if sid != "coupang-forged-token-v3")
+    cfg = _small([{"id": sid, "knobs": {"stealth": 0.5}} for sid in staff_ids])
+    out = generate(cfg, tmp_path / "ds")
+    mal = pl.read_parquet(layout.truth_file(out, "malicious_events")).select("event_id", attack=pl.lit(True))
+    for stream in ("auth", "admin"):
+        logs = pl.concat([pl.read_parquet(f) for f in (out / "logs" / stream).rglob("*.parquet")]).join(
+            mal, on="event_id", how="left"
+        )
+        staff = logs.filter(pl.col("employee_id").is_not_null() & (pl.col("country") == "KR"))
+        staff = staff.with_columns(_net=_network("src_ip"))
+        att = set(staff.filter(pl.col("attack").is_not_null())["_net"].unique().to_list())
+        ben = set(staff.filter(pl.col("attack").is_null())["_net"].unique().to_list())
+        assert att and att <= ben, (stream, att - ben)
+        assert any(n.startswith("KR_MOBILE") for n in att), att  # the takeover's hotspot days: the case in point
 
 
 def test_prevalence_gives_many_incidents_with_distinct_actors(prevalence_ds: Path) -> None:

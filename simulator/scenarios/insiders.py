@@ -47,7 +47,15 @@ from simulator import pools, signals
 from simulator.config import SimConfig
 from simulator.errors import ScenarioError
 from simulator.seeding import rng
-from simulator.staff_traffic import QUERY_SIGMA, TICKET_SHARE, Session, StaffDay, scaled_rows, single_read_share
+from simulator.staff_traffic import (
+    QUERY_SIGMA,
+    TICKET_SHARE,
+    Session,
+    StaffDay,
+    direct_addresses,
+    scaled_rows,
+    single_read_share,
+)
 from simulator.units import ACCESS_ROLES, BULK_ROLES, HOUR
 from simulator.world import signed_up, steady_roles
 
@@ -357,18 +365,20 @@ class StaffScenario:
         night_s = sd.night_session(actor, r)
         own = None
         if act.origin == "takeover":
-            # an outsider's own device; blatant: abroad from the first day; stealthy: a domestic
-            # mobile address at first, abroad only for the last (1 - stealth)^2 share of the days
+            # an outsider's own device; blatant: abroad from the first day; stealthy: at home at first (their
+            # broadband, or a phone's hotspot, drawn as an employee's remote day without the VPN is), abroad only
+            # for the last (1 - stealth)^2 share of the days
             abroad = ad.day_index >= plan.end_day - np.ceil((1 - s) ** 2 * (plan.end_day - plan.first_day))
-            net = pools.FOREIGN_RESIDENTIAL if abroad else pools.KR_MOBILE
             u = rng(ad.cfg.root, "scenario-ip", plan.incident_id, ad.j).random(2)
-            ip1, _, idx = pools.addresses_in(net, u[:1], u[1:])
+            ip1, _, idx = pools.addresses_in(pools.FOREIGN_RESIDENTIAL, u[:1], u[1:])
+            if not abroad:
+                ip1 = direct_addresses(ad.cfg.root, "outsider", np.array([plan.incident_id * 1000 + ad.j]), ad.day_index)
             device = sd.new_device(plan.incident_id * 1000 + ad.j)
             # the outsider keeps their own hours, a session of the working day; stealthy: the
             # account holder's hours (drawn as the holder's own starts are drawn)
             own_start = sd.usual_start(actor, r) if r.random() < s else sd.t0 + int(r.integers(8 * HOUR, 18 * HOUR))
-            # a domestic mobile address carries the company's country, as customers' and staff's own do
-            where = ad.cfg.time.home_country if net is pools.KR_MOBILE else str(net.country[idx[0]])
+            # a domestic address carries the company's country, as customers' and staff's own do
+            where = str(pools.FOREIGN_RESIDENTIAL.country[idx[0]]) if abroad else ad.cfg.time.home_country
             day_s = night_s = Session(own_start, int(ip1[0]), where, device)
             if s > 0:
                 # stealthy: the employee's stolen session replayed through the company VPN (an infostealer's

@@ -1319,3 +1319,28 @@ def test_a_category_the_attack_never_carries_is_in_deficit() -> None:
     same: dict[str, tuple[float, str]] = {}
     _excess_stats(frame(200, 5), ref, feats, [], same)
     assert same["f:status:value"][0] < 2.0, same
+
+
+def test_a_value_benign_entity_days_share_counts_once_per_entity_day() -> None:
+    """A column whose values a benign entity-day's rows share (an address) counts once per entity-day and value in the
+    critical values; one whose values each row draws (ticket numbers: a day of many tickets) counts per row, also where
+    an attack's rows share a value (all even), which is what the tests are there to find."""
+    from breachbench.artefacts import Feature, _shared_columns, _value_days
+
+    days = np.repeat(np.arange(7), [5, 3, 4, 2, 6, 3, 2])  # 25 rows on 7 entity-days
+    assert _value_days(days, days % 3.0) == (7, 7)
+    second = days % 3.0
+    second[0] = 9.0  # one day with a second address
+    assert _value_days(days, second) == (8, 7)
+    assert _value_days(days, np.random.default_rng(0).random(25)) == (25, 7)
+    assert _value_days(days[:0], days[:0] * 1.0) == (0, 0)
+    ben = pl.DataFrame(
+        {
+            "_entity": (days % 4).astype(str),
+            "_day": days,
+            "src_ip": (days * 7).astype(str),  # one address a day
+            "ticket_id": np.arange(25),  # a ticket per row
+        }
+    )
+    feats = [Feature(f"f:{c}:length", c, "num") for c in ("src_ip", "ticket_id")]
+    assert _shared_columns(ben, feats) == frozenset({"src_ip"})

@@ -178,6 +178,7 @@ def _check_grid_space(cfg: BenchConfig, out: Path, points: list[GridPoint]) -> N
     import shutil
 
     from simulator.errors import SimulationError
+    from simulator.units import size_text
 
     todo = [p for p in points if not (p.path / layout.MANIFEST).is_file()]
     need = grid_bytes(cfg, todo)
@@ -186,8 +187,8 @@ def _check_grid_space(cfg: BenchConfig, out: Path, points: list[GridPoint]) -> N
     if need > free:
         raise SimulationError(
             f"suite: {len(todo)} dataset(s) to generate ({len(cfg.test_seeds) + len(cfg.suite.tuning_seeds)} seed(s) x "
-            f"{max(1, len(cfg.scenarios))} scenario entr(ies)) would need about {need / 2**30:,.1f} GiB, more than the "
-            f"{free / 2**30:,.1f} GiB free on {probe}; fewer seeds or scenarios, a smaller world, or another --out"
+            f"{max(1, len(cfg.scenarios))} scenario entr(ies)) would need about {size_text(need)}, more than the "
+            f"{size_text(free)} free on {probe}; fewer seeds or scenarios, a smaller world, or another --out"
         )
 
 

@@ -54,10 +54,15 @@ def locked(out: Path, what: str = "--out") -> Iterator[None]:
         SimulationError: another process holds it.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f".{out.name}.lock"
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:  # a folder of the kernel's (/proc), one of another user's, a file in the way
+            raise SimulationError(
+                f"{what}: cannot write into {out.parent} ({exc.strerror or type(exc).__name__}); choose a folder you can write in"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,4 +1,4 @@
-"""Units of time and the roles of the staff: one place for the vocabulary every generator shares.
+"""Units of time and size and the roles of the staff: one place for the vocabulary every generator shares.
 
 Timestamps are integer microseconds since the epoch (UTC) until they are cast to
 ``Datetime("us", "UTC")`` on the way out.
@@ -12,6 +12,11 @@ from enum import StrEnum
 SEC = 1_000_000
 HOUR = 3600 * SEC
 DAY_US = 86_400 * SEC
+
+
+def size_text(n: float) -> str:
+    """Bytes for a message: GiB with one decimal from 1 GiB, else MiB (``"0 MiB"`` for under half a MiB)."""
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 
 class Role(StrEnum):

@@ -152,6 +152,14 @@ def test_absurd_world_is_refused_before_work(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_an_out_folder_nobody_can_write_into_is_one_clear_line(command: str) -> None:
+    """/proc takes no new files, whoever asks (root included): the error names the folder, not a lock file."""
+    res = CliRunner().invoke(app, [command, str(TINY), "--out", "/proc/breachbench-out"])
+    assert res.exit_code == 2 and _one_line(res.output), res.output
+    assert "/proc" in res.output and "lock" not in res.output and "0.0 GiB" not in res.output, res.output
+
+
 def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(tmp_path / "run"), "--set", 'detection.detectors=["nope-v9"]'])
     assert res.exit_code == 2 and _one_line(res.output) and "'nope-v9'" in res.output, res.output
@@ -242,5 +250,5 @@ def test_a_grid_that_cannot_fit_is_refused_before_the_first_dataset(tmp_path: Pa
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(out)])
     assert res.exit_code == 2 and _one_line(res.output), res.output
-    assert "suite: 1 dataset(s) to generate" in res.output and "GiB free" in res.output
+    assert "suite: 1 dataset(s) to generate" in res.output and "1 MiB free" in res.output  # not "0.0 GiB"
     assert not (out / "dataset").exists() and not list(out.glob("datasets/*"))  # nothing generated

@@ -583,8 +583,8 @@ def score(
 
 @app.command()
 def compare(
-    old: Annotated[Path, typer.Argument(help="results.json of the reference run")],
-    new: Annotated[Path, typer.Argument(help="results.json of the run under test")],
+    old: Annotated[Path, typer.Argument(help="results.json of the reference run (or its --out folder)")],
+    new: Annotated[Path, typer.Argument(help="results.json of the run under test (or its --out folder)")],
     metric: Annotated[str, typer.Option("--metric", help="metric that gates the exit status")] = "op_score",
     tolerance: Annotated[float, typer.Option("--tolerance", min=0, help="allowed drop of --metric (absolute)")] = 0.0,
 ) -> None:

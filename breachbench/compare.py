@@ -36,9 +36,13 @@ class CompareError(BreachBenchError, ValueError):
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    """A results.json with a supported schema version."""
+    """A results.json with a supported schema version (or a run folder holding one)."""
+    if path.is_dir():
+        if not (path / "results.json").is_file():
+            raise CompareError(f"{path}: a folder without results.json; give a run's --out folder or its results.json")
+        path = path / "results.json"
     if not path.is_file():
-        raise CompareError(f"{path}: file not found")
+        raise CompareError(f"{path}: file not found; give a run's results.json or its --out folder")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

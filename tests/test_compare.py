@@ -32,3 +32,20 @@ def test_detection_scores_above_different_chance_lines_do_not_compare() -> None:
     rows, bad = compare(old, new, "op_score", 0.0)  # other metrics still compare
     assert bad == [] and rows
     assert compare(new, new, "detection_score", 0.0)[1] == []
+
+
+def test_a_run_folder_stands_for_its_results_and_a_folder_without_one_is_named(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from breachbench.compare import SUPPORTED, CompareError, load_results
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"schema_version": max(SUPPORTED), "results": []}))
+    assert load_results(run)["_path"] == str(run / "results.json")
+    with pytest.raises(CompareError, match="a folder without results.json"):
+        load_results(tmp_path)  # it said "file not found" of a folder that is there
+    with pytest.raises(CompareError, match="file not found"):
+        load_results(tmp_path / "nope.json")

@@ -128,7 +128,14 @@ def test_udp_datagrams(tiny_dataset: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"to": "ftp://x"}, "accepted"), ({"speed": 0}, "positive"), ({"as_": "cef"}, "ecs, ocsf, syslog")]
+    ("kwargs", "match"),
+    [
+        ({"to": "ftp://x"}, "accepted"),
+        ({"speed": 0}, "positive"),
+        ({"as_": "cef"}, "ecs, ocsf, syslog"),
+        ({"to": "/proc/breachbench-replay"}, "cannot write that file"),  # was a bare errno line
+        ({"to": "tcp://127.0.0.1:1"}, "cannot connect"),  # nothing listens on port 1
+    ],
 )
 def test_bad_arguments(tiny_dataset: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ReplayError, match=match):

@@ -170,12 +170,18 @@ class _Sink:
             if not u.hostname or not u.port:
                 raise ReplayError(f"--to {to!r}: give host and port, e.g. tcp://127.0.0.1:5514")
             if u.scheme == "tcp":
-                self._sock = socket.create_connection((u.hostname, u.port), timeout=10)
+                try:
+                    self._sock = socket.create_connection((u.hostname, u.port), timeout=10)
+                except OSError as exc:
+                    raise ReplayError(f"--to {to!r}: cannot connect ({exc.strerror or exc}); is a listener there?") from None
             else:
                 self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self._udp = (u.hostname, u.port)
         elif to.startswith("file://") or "://" not in to:
-            self._file = open(to.removeprefix("file://"), "w")  # closed in close()
+            try:
+                self._file = open(to.removeprefix("file://"), "w")  # closed in close()
+            except OSError as exc:
+                raise ReplayError(f"--to {to!r}: cannot write that file ({exc.strerror or exc})") from None
         else:
             raise ReplayError(f"--to {to!r}: accepted: stdout, a file path (or file://PATH), tcp://HOST:PORT, udp://HOST:PORT")
 

@@ -195,7 +195,11 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             _disk_full(exc, need)
-        raise
+        if exc.filename is None:
+            raise
+        # a path the command could not read or create: a file where a folder goes, a folder it may not write in
+        # (/proc, another user's), a path through a file
+        _fail(f"{exc.filename}: {exc.strerror or type(exc).__name__}")
 
 
 #: Seconds ``generate`` writes no progress lines off a terminal: a failure at once stays one line.
@@ -520,6 +524,8 @@ def _alerts_to_score(alerts: Path, ds: Any, budget: int) -> Any:
     from breachbench.dataset import DatasetError
     from detectors.contract import AlertsError, validate_alerts
 
+    if alerts.is_dir():
+        raise AlertsError(f"{alerts}: a folder; give the alerts' Parquet file")
     if not alerts.is_file():
         raise FileNotFoundError(2, "not found", str(alerts))
     try:
@@ -629,6 +635,9 @@ def export_cmd(
 
     if as_ not in ("ndjson", "parquet"):
         _fail(f"--as {as_!r}: unknown; accepted: ndjson, parquet")
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            _fail(f"--out: {parent} is a file, so {out} cannot be the export's folder")
     with _user_errors():
         try:
             m = export_dataset(dataset, out, fmt, as_=cast("ExportAs", as_), truth=truth)  # checked above
@@ -740,8 +749,8 @@ def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None, det
 
     if set_:
         _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
-    out = out or Path("runs") / dataset.name
     with _user_errors():
+        out = _run_out(out, dataset.name)
         # --detectors adds to every registered one, as it adds to a config's (it was ignored here)
         extra = _extra_detectors(detectors)
         preflight_detectors(extra)

@@ -152,12 +152,28 @@ def test_absurd_world_is_refused_before_work(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["run", "generate"])
-def test_an_out_folder_nobody_can_write_into_is_one_clear_line(command: str) -> None:
-    """/proc takes no new files, whoever asks (root included): the error names the folder, not a lock file."""
-    res = CliRunner().invoke(app, [command, str(TINY), "--out", "/proc/breachbench-out"])
-    assert res.exit_code == 2 and _one_line(res.output), res.output
-    assert "/proc" in res.output and "lock" not in res.output and "0.0 GiB" not in res.output, res.output
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        # /proc takes no new files, whoever asks (root included): the error names the folder, not a lock file
+        (["run", "{tiny}", "--out", "/proc/breachbench-out"], "cannot write into /proc"),
+        (["generate", "{tiny}", "--out", "/proc/breachbench-out"], "not even the staff's logs fit"),  # not "0.0 GiB"
+        (["export", "{dataset}", "--format", "ocsf", "--out", "{file}"], "is a file"),  # was a FileExistsError traceback
+        (["export", "{dataset}", "--format", "ocsf", "--out", "{file}/x"], "is a file"),
+        (["run", "{dataset}", "--out", "{file}"], "is a file"),
+        (["score", "{dataset}", "{dataset}"], "a folder; give the alerts' Parquet file"),  # said "file not found"
+    ],
+)
+def test_an_output_or_input_path_of_the_wrong_kind_is_one_clear_line(
+    args: list[str], needle: str, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    names = {"tiny": str(TINY), "dataset": str(tiny_dataset), "file": str(afile)}
+    res = CliRunner().invoke(app, [a.format(**names) for a in args])
+    assert res.exit_code == 2 and _one_line(res.output) and "Traceback" not in res.output, res.output
+    assert needle in res.output and "lock" not in res.output, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and afile.read_text() == "x"  # nothing written
 
 
 def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) -> None:

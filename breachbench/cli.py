@@ -945,6 +945,9 @@ def scenarios_audit(
 
     show = functools.partial(_show_audit, all_rows=all_rows)
     seed_list = _seeds(seeds)
+    if json_out is not None and (json_out.is_dir() or not json_out.parent.is_dir()):
+        # before the audit's minutes, not after them
+        _fail(f"--json {json_out}: " + ("a folder; give a file name" if json_out.is_dir() else f"no folder {json_out.parent}"))
     with _user_errors():
         try:
             results = audit_scenarios(
@@ -953,7 +956,8 @@ def scenarios_audit(
         except AuditError as exc:
             _fail(str(exc))
     if json_out is not None:
-        json_out.write_text(json.dumps(artefact_summary(results), indent=2, default=str) + "\n")
+        with _user_errors():
+            json_out.write_text(json.dumps(artefact_summary(results), indent=2, default=str) + "\n")
     _print_checks(
         (f"{r.scenario} {r.knobs}", "artefacts", r.passed, f"{len(r.problems)} undeclared difference(s)" if r.problems else "")
         for r in results

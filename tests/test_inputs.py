@@ -162,6 +162,8 @@ def test_absurd_world_is_refused_before_work(tmp_path: Path) -> None:
         (["export", "{dataset}", "--format", "ocsf", "--out", "{file}/x"], "is a file"),
         (["run", "{dataset}", "--out", "{file}"], "is a file"),
         (["score", "{dataset}", "{dataset}"], "a folder; give the alerts' Parquet file"),  # said "file not found"
+        # refused before the audit's minutes (it was a traceback after them)
+        (["scenarios", "audit", "snooping-agent-v2", "--json", "{file}/audit.json"], "--json"),
     ],
 )
 def test_an_output_or_input_path_of_the_wrong_kind_is_one_clear_line(

@@ -2329,7 +2329,8 @@ def audit_scenarios(
         seeds: one dataset per seed, pooled before judging.
         overrides: ``--set`` assignments: ``knobs.<name>=v`` set scenario knobs (on the scenarios that have
             the knob), anything else a key of the audit world's config.
-        workdir: where the datasets go (a temporary directory, removed afterwards, by default).
+        workdir: the folder (made if missing) in which a temporary folder of the datasets is made and removed afterwards
+            (by default, the system's temporary folder).
         world: the base world (default :data:`AUDIT_WORLD`).
         progress: called with one line per step.
         workers: generation workers.
@@ -2351,6 +2352,8 @@ def audit_scenarios(
                 f"--set knobs.{name}: no selected scenario has that knob; knobs: "
                 f"{sorted({k for cls in classes.values() for k in cls.Knobs.model_fields})}"
             )
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)  # a folder of its own below it holds the datasets
     tmp = Path(tempfile.mkdtemp(prefix="artefact-audit-", dir=workdir))
     results: list[AuditResult] = []
     try:

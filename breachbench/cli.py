@@ -137,8 +137,14 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+#: Whether :func:`_interrupted` has said its line (:func:`main` says one for the commands that do not).
+_INTERRUPT_SAID = False
+
+
 def _interrupted(signame: str, code: int, kept: Callable[[], str] | None) -> None:
     """One line for an interrupt, saying what was kept; exit 130 (SIGINT) or 143 (SIGTERM)."""
+    global _INTERRUPT_SAID
+    _INTERRUPT_SAID = True
     try:
         what = kept() if kept else "no partial output was kept"
     except Exception as exc:  # the report must not turn into a traceback
@@ -1000,5 +1006,11 @@ def _print_checks(results: Iterable[tuple[str, str, bool, str]]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """The command line: a Ctrl-C in a command that says nothing of its own (``verify``, ``compare``, the lists)
+    is one line too, where typer exits 130 in silence."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130 and not _INTERRUPT_SAID:
+            err_console.print("[bold red]interrupted[/bold red] (SIGINT)", highlight=False)
+        raise

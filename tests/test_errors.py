@@ -38,3 +38,41 @@ def test_every_error_of_ours_derives_from_the_base() -> None:
     strays = [c.__qualname__ for c in classes if c.__name__ not in NOT_INPUT and not issubclass(c, BreachBenchError)]
     assert not strays, f"errors outside BreachBenchError: {strays}"
     assert breachbench.BreachBenchError is BreachBenchError
+
+
+def test_a_ctrl_c_is_one_line_in_every_command_and_while_starting(monkeypatch, capsys, tmp_path) -> None:
+    """Typer ends a command that a Ctrl-C stops with status 130 and no word; a command that says what it kept says
+    it once; and a Ctrl-C while the command line's modules load is one line, not a traceback."""
+    import sys
+    import types
+
+    import pytest
+
+    import breachbench.dataset
+    import breachbench.verify
+    from breachbench import __main__ as entry
+    from breachbench import cli
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    (tmp_path / "manifest.json").write_text("{}")
+    monkeypatch.setattr(breachbench.verify, "verify_dataset", interrupt)  # verify: no words of its own
+    monkeypatch.setattr(breachbench.dataset.Dataset, "open", interrupt)  # score: says what it kept
+    for argv in (["verify", str(tmp_path)], ["score", str(tmp_path), str(tmp_path / "alerts.parquet")]):
+        monkeypatch.setattr(cli, "_INTERRUPT_SAID", False)
+        monkeypatch.setattr(sys, "argv", ["breachbench", *argv])
+        with pytest.raises(SystemExit) as stopped:
+            cli.main()
+        err = capsys.readouterr().err
+        assert stopped.value.code == 130 and err.count("interrupted") == 1 and "Traceback" not in err, (argv, err)
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "breachbench.cli", Loading("breachbench.cli"))
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 130 and err.startswith("interrupted (SIGINT) while starting") and "Traceback" not in err

@@ -270,7 +270,11 @@ def _tuned(detector_id: str, views: list[Path]) -> Any:
 
 
 def _import_roots(detector_id: str) -> list[str]:
-    """Folders the child must read to import the bench and the detector (never executes it)."""
+    """Folders the child must read to import the bench and the detector (never executes it).
+
+    The detector's module is looked up as the child's import will find it (:func:`simulator.plugins.code_of`), and only where its
+    code lies is granted: never a folder that merely shares a name with it.
+    """
     import breachbench
     import detectors
     import simulator
@@ -278,22 +282,11 @@ def _import_roots(detector_id: str) -> list[str]:
 
     roots = [m.__path__[0] for m in (breachbench, detectors, simulator)]  # each package's folder
     target = registry().get(detector_id, detector_id)
-    module = target.partition(":")[0]
-    spec = plugins.find_top(module.split(".")[0])
-    if spec is not None:
-        # never a location reached through a link: a plugin folder's "up -> .." made the module a namespace package
-        # whose folder resolved to the plugin folder's parent, and another run's truth there was granted
-        locations = list(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
-        parts = module.split(".")
-        if spec.origin is None and len(parts) > 1:
-            # a namespace package spans every folder of its name on the search path: only the portions that hold the
-            # detector's own module. Under ``python -m`` the current folder leads the path, and a plugin's module
-            # ``runs.evil`` made ``./runs`` (other runs' truth and alerts) a portion of it, granted whole.
-            nxt = parts[1]
-            locations = [
-                p for p in locations if os.path.isfile(os.path.join(p, nxt + ".py")) or os.path.isdir(os.path.join(p, nxt))
-            ]
-        roots.extend(p for p in locations if os.path.realpath(p) == os.path.abspath(p))
+    code = plugins.code_of(target.partition(":")[0])
+    # never a location reached through a link: a plugin folder's "up -> .." made the module a namespace package whose
+    # folder resolved to the plugin folder's parent, and another run's truth there was granted
+    if code is not None and os.path.realpath(code) == os.path.abspath(code):
+        roots.append(code)
     return roots
 
 

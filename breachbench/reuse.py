@@ -32,26 +32,49 @@ from simulator import plugins
 SHAPING = ("isolate", "timeout_s", "memory_mb")
 
 
-def _source_files(target: str) -> list[Path]:
-    """The files of the top-level package (or module) that ``target`` ("module:attr") lives in, found without importing
-    it: regular files only, never through a link (a plugin package's link to /proc/self/mem crashed the bench here)."""
+#: A detector package of more files than this, or of folders nested deeper, is not fingerprinted (so never reused).
+MAX_SOURCE_FILES = 20_000
+MAX_SOURCE_DEPTH = 64
+
+
+def _source_files(target: str) -> list[Path] | None:
+    """The files of the package (or the module) that ``target`` ("module:attr") lives in, where a detector's sealed
+    process finds its code (:func:`simulator.plugins.code_of`), found without importing it: regular files only, never
+    through a link (a plugin package's link to /proc/self/mem crashed the bench here). None for a package past
+    :data:`MAX_SOURCE_FILES` or :data:`MAX_SOURCE_DEPTH` (a red team's 1,100 nested folders crashed the bench in
+    ``os.walk``, which recurses).
+
+    Found by name, a plugin ``runs:Det`` under ``python -m`` was the current folder's ``runs/``, every earlier run's files
+    read and hashed."""
     import os
 
-    spec = plugins.find_top(target.partition(":")[0].split(".")[0])
-    if spec is None:
+    code = plugins.code_of(target.partition(":")[0])
+    if code is None or os.path.islink(code):
         return []
-    if spec.submodule_search_locations:
-        files: list[Path] = []
-        for loc in spec.submodule_search_locations:
-            if os.path.islink(loc):
+    if not os.path.isdir(code):
+        origin = Path(code)
+        return [origin] if origin.is_file() and not origin.is_symlink() else []
+    files: list[Path] = []
+    stack = [(Path(code), 0)]
+    while stack:  # a walk of our own, iterative and bounded
+        folder, depth = stack.pop()
+        if depth > MAX_SOURCE_DEPTH:
+            return None
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_symlink():
                 continue
-            for folder, dirs, names in os.walk(loc):  # links to folders are not followed
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                paths = (Path(folder, n) for n in names if not n.endswith((".pyc", ".pyo")))
-                files += [p for p in paths if p.is_file() and not p.is_symlink()]
-        return sorted(files)
-    origin = Path(spec.origin) if spec.origin else None
-    return [origin] if origin is not None and origin.is_file() and not origin.is_symlink() else []
+            if e.is_dir(follow_symlinks=False):
+                if e.name != "__pycache__":
+                    stack.append((Path(e.path), depth + 1))
+            elif e.is_file(follow_symlinks=False) and not e.name.endswith((".pyc", ".pyo")):
+                files.append(Path(e.path))
+                if len(files) > MAX_SOURCE_FILES:
+                    return None
+    return sorted(files)
 
 
 def detector_fingerprint(detector_id: str) -> str | None:
@@ -64,7 +87,7 @@ def detector_fingerprint(detector_id: str) -> str | None:
 
     target = registry().get(detector_id, detector_id)
     files = _source_files(target)
-    if not files:
+    if not files:  # not found, or too big to fingerprint: run again
         return None
     h = hashlib.sha256(f"{detector_id}\0{target}\0".encode())
     root = files[0].parent

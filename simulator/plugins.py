@@ -127,6 +127,53 @@ def find_top(top: str) -> Any:
     return spec if spec is not None else _in_plugin_folders(top)
 
 
+def code_of(module: str) -> str | None:
+    """Where a detector's sealed process finds the code of ``module``: the file of a module, the folder of a package
+    (its submodules' too), or None (not found, or a namespace package, which holds no code of its own). Nothing is
+    imported or run.
+
+    Searched as that process searches: the import path, then the plugin folders (joined after the seal), each part of a
+    dotted name within the folders of the part before it, a regular module or package anywhere ahead of a namespace
+    portion (as ``PathFinder`` does, without importing the parents it would ask ``sys.modules`` for). Under ``python
+    -m`` the current folder leads the import path, and its ``runs/`` (other runs' truth) is a namespace package there:
+    a plugin's ``runs.py`` (or ``runs/old/__init__.py``) is what the child imports, and granting the folder ``runs``
+    found by name (or every portion holding ``old``) gave the slot the other runs' truth.
+    """
+    from importlib.machinery import (
+        BYTECODE_SUFFIXES,
+        EXTENSION_SUFFIXES,
+        SOURCE_SUFFIXES,
+        ExtensionFileLoader,
+        FileFinder,
+        SourceFileLoader,
+        SourcelessFileLoader,
+    )
+
+    loaders = [
+        (ExtensionFileLoader, EXTENSION_SUFFIXES),
+        (SourceFileLoader, SOURCE_SUFFIXES),
+        (SourcelessFileLoader, BYTECODE_SUFFIXES),
+    ]
+    search: list[str] = [p for p in sys.path if isinstance(p, str)] + plugin_path()
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name, portions = ".".join(parts[: i + 1]), []
+        for entry in search:
+            if not os.path.isdir(entry or "."):  # a zip file on the path is granted whole with the path
+                continue
+            spec = FileFinder(entry or ".", *loaders).find_spec(name)
+            if spec is None:
+                continue
+            if spec.loader is not None and spec.origin is not None:  # a regular module or package: its code is here
+                folders = list(spec.submodule_search_locations or ())
+                return folders[0] if folders else spec.origin
+            portions += list(spec.submodule_search_locations or ())  # a namespace portion
+        if not portions:
+            return None
+        search = portions  # the next part is in the namespace package's portions
+    return None
+
+
 class PluginPathError(BreachBenchError, ImportError):
     """A ``module:attr`` found only in a plugin folder, asked for outside a detector's sealed process."""
 

@@ -167,3 +167,49 @@ def test_a_reason_cannot_end_its_markdown_cell() -> None:
     for text in ("a|b", "ok\\| [x](https://evil.example)", "\\\\|", "x\\"):
         cell = md_cell(text)
         assert "|" not in re.sub(r"\\.", "", cell), cell  # every pipe is escaped, every escape is a pair
+
+
+def test_a_deeply_nested_plugin_package_is_not_fingerprinted_and_crashes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team's package of 1,100 nested folders crashed the bench (``os.walk`` recurses) as it fingerprinted the
+    package for reuse; past the walk's bounds it is not fingerprinted, so it runs again each time."""
+    from breachbench.reuse import MAX_SOURCE_DEPTH, _source_files, detector_fingerprint
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug = tmp_path / "plug"
+    (plug / "deep").mkdir(parents=True)
+    (plug / "deep" / "__init__.py").write_text("X = 1\n")
+    leaf = plug / "deep"
+    for _ in range(1100):  # one level at a time: mkdir(parents=True) recurses too
+        leaf = leaf / "a"
+        leaf.mkdir()
+    (leaf / "x.py").write_text("Y = 1\n")
+    (plug / "shallow").mkdir()
+    (plug / "shallow" / "__init__.py").write_text("X = 1\n")
+    (plug / "shallow" / "sub").mkdir()
+    (plug / "shallow" / "sub" / "m.py").write_text("Y = 1\n")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    assert MAX_SOURCE_DEPTH < 1100 and _source_files("deep:X") is None and detector_fingerprint("deep:X") is None
+    assert _source_files("shallow:X") == [plug / "shallow" / "__init__.py", plug / "shallow" / "sub" / "m.py"]
+
+
+def test_a_plugins_code_is_found_where_its_sealed_process_imports_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regular module or package anywhere on the search path comes before a namespace folder of its name ahead of it
+    (the current folder's ``runs/`` under ``python -m``); a namespace package alone holds no code."""
+    from simulator.plugins import PLUGIN_PATH_ENV, code_of
+
+    ws, plug = tmp_path / "ws", tmp_path / "plug"
+    for run in ("runs", "other"):
+        (ws / run / "old").mkdir(parents=True)
+        (ws / run / "old" / "truth.parquet").write_text("x")
+    (plug / "pk" / "old").mkdir(parents=True)
+    (plug / "runs.py").write_text("X = 1\n")
+    (plug / "pk" / "old" / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(ws))
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    assert code_of("runs") == str(plug / "runs.py")
+    assert code_of("runs.old") == str(plug / "runs.py")  # the module the import finds (runs.old then fails: no package)
+    assert code_of("other") is None and code_of("other.old") is None  # namespace folders alone: no code
+    assert code_of("pk.old") == str(plug / "pk" / "old")
+    assert code_of("nowhere") is None

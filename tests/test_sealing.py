@@ -137,11 +137,21 @@ def test_a_detector_in_a_plugin_folder_runs_sealed_and_never_on_the_bench_import
     assert str(plug) not in sys.path and "plugdet" not in sys.modules and not marker.exists()
 
 
-def test_a_namespace_module_is_granted_only_the_folder_that_holds_it(
-    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("module", "file"),
+    [
+        ("runs.evil", "runs/evil.py"),  # a namespace package of every runs/ folder on the search path
+        ("runs", "runs.py"),  # a module the child imports ahead of the namespace folder ./runs the bench found by name
+        ("runs.prev", "runs/prev/__init__.py"),  # a package named as the other run's folder: ./runs holds a prev/ too
+    ],
+)
+def test_a_plugin_named_as_a_folder_of_the_current_folder_is_granted_only_its_own_code(
+    module: str, file: str, tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plugin module ``runs.evil`` makes ``runs`` a namespace package of every ``runs`` folder on the search path; under
-    ``python -m`` the current folder leads it, and its ``runs/`` (other runs' truth) was granted to the slot whole."""
+    """Under ``python -m`` the current folder leads the import path, and its ``runs/`` (other runs' truth) is a
+    namespace package there. A plugin ``runs.evil`` had it granted whole as a portion of its namespace package; a red
+    team's ``runs`` and ``runs.old`` (a plain module, and a package named as another run's folder) had it granted as
+    the folder found by name, where the child imports the plugin's own code, and scored as the oracle."""
     import tempfile
 
     from simulator.plugins import PLUGIN_PATH_ENV
@@ -150,8 +160,8 @@ def test_a_namespace_module_is_granted_only_the_folder_that_holds_it(
     (ws / "runs" / "prev").mkdir(parents=True)
     secret = ws / "runs" / "prev" / "truth.txt"
     secret.write_text("the other run's truth")
-    (plug / "runs").mkdir(parents=True)
-    (plug / "runs" / "evil.py").write_text(
+    (plug / file).parent.mkdir(parents=True, exist_ok=True)
+    (plug / file).write_text(
         "from pathlib import Path\nfrom detectors.builtin import UnissuedTokenRule\n\n\nclass Det(UnissuedTokenRule):\n"
         "    def fit(self, view):\n        try:\n"
         f"            text = Path({str(secret)!r}).read_text()\n"
@@ -164,7 +174,7 @@ def test_a_namespace_module_is_granted_only_the_folder_that_holds_it(
     # the temp folder is covered in a slot's mount namespace (where the bench runs as root): move it off ws's path
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    r = run_isolated("runs.evil:Det", tiny_dataset, timeout_s=120, memory_mb=1024)
+    r = run_isolated(f"{module}:Det", tiny_dataset, timeout_s=120, memory_mb=1024)
     assert r.status == "OK" and r.alerts.height > 0, r.error
 
 

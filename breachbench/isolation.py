@@ -536,11 +536,24 @@ def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
 STARTUP_ENV = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONWARNINGS", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONBREAKPOINT")
 
 
+#: All a slot's process keeps of the bench's environment: where programs and libraries are, the locale and time zone,
+#: Python's hash seed and text encoding, and the thread settings of the numerical libraries. The rest is the operator's
+#: (an API token, a cloud key), not the detector's: a red-team plugin put a variable's value into its error, and so
+#: into the published leaderboard. Removed before the process starts, so that ``/proc/self/environ`` (its start-up
+#: block, which setting ``os.environ`` later does not change) holds none of it either.
+SLOT_ENV = frozenset(
+    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8"}
+)
+SLOT_ENV_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "BLIS_", "VECLIB_", "NUMEXPR_", "POLARS_", "RAYON_", "CUDA_")
+
+
 def _clean_env(protected: list[Path]) -> dict[str, str]:
-    """Remove (and return) environment variables that name the bench's folders, and Python's start-up ones."""
+    """Remove (and return) every environment variable a slot's process does not keep (:data:`SLOT_ENV`), those that
+    name the bench's folders, and Python's start-up ones."""
     saved = {}
     for k, v in list(os.environ.items()):
-        if k.startswith(sealing.BENCH_ENV_PREFIXES) or k in STARTUP_ENV or any(str(p) in v for p in protected):
+        kept = k in SLOT_ENV or k.startswith(SLOT_ENV_PREFIXES)
+        if not kept or k.startswith(sealing.BENCH_ENV_PREFIXES) or k in STARTUP_ENV or any(str(p) in v for p in protected):
             saved[k] = os.environ.pop(k)
     return saved
 

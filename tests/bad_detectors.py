@@ -752,13 +752,15 @@ class TalksToTheTerminal(UnissuedTokenRule):
 
 
 class ReadsTheCurrentFolder(UnissuedTokenRule):
-    """Reads the file named by ``SEALTEST_SECRET`` (placed by the test in the bench's current folder) and fails
-    naming what it read; scores like the unissued-token rule when it cannot read it."""
+    """Reads the file named by ``SECRET`` (a subclass the test writes names one it placed in the bench's current
+    folder; no variable of the bench's reaches a slot) and fails naming what it read; scores like the unissued-token
+    rule when it cannot read it."""
+
+    SECRET = ""
 
     def fit(self, view):
-        path = os.environ.get("SEALTEST_SECRET", "")
         try:
-            text = Path(path).read_text()
+            text = Path(self.SECRET).read_text()
         except OSError:
             return super().fit(view)
         raise RuntimeError(f"read the bench's current folder: {text}")
@@ -1123,4 +1125,23 @@ class SparseAlerts(UnissuedTokenRule):
             return write(df, file, *args, **kwargs)
 
         pl.DataFrame.write_parquet = sparse
+        return super().fit(view)
+
+
+#: A value the test puts in a variable of the bench's own, as an operator's API token would be.
+OPERATOR_TOKEN = "bb-operator-token-7f3a9c"
+
+
+class ReadsTheEnvironment(UnissuedTokenRule):
+    """Fails naming any variable of its process that holds :data:`OPERATOR_TOKEN`, in ``os.environ`` or in the start-up
+    block of ``/proc/self/environ`` (which later changes to ``os.environ`` do not touch); scores like the unissued-token
+    rule otherwise. A red-team plugin put such a value into its error, and so into the published leaderboard."""
+
+    def fit(self, view):
+        seen = [k for k, v in os.environ.items() if OPERATOR_TOKEN in v]
+        with contextlib.suppress(OSError):
+            if OPERATOR_TOKEN.encode() in Path("/proc/self/environ").read_bytes():
+                seen.append("/proc/self/environ")
+        if seen:
+            raise RuntimeError(f"the bench's environment: {seen}")
         return super().fit(view)

@@ -190,8 +190,14 @@ def test_a_deeply_nested_plugin_package_is_not_fingerprinted_and_crashes_nothing
     (plug / "shallow" / "sub").mkdir()
     (plug / "shallow" / "sub" / "m.py").write_text("Y = 1\n")
     monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
-    assert MAX_SOURCE_DEPTH < 1100 and _source_files("deep:X") is None and detector_fingerprint("deep:X") is None
-    assert _source_files("shallow:X") == [plug / "shallow" / "__init__.py", plug / "shallow" / "sub" / "m.py"]
+    try:
+        assert MAX_SOURCE_DEPTH < 1100 and _source_files("deep:X") is None and detector_fingerprint("deep:X") is None
+        assert _source_files("shallow:X") == [plug / "shallow" / "__init__.py", plug / "shallow" / "sub" / "m.py"]
+    finally:  # from the leaf up: shutil.rmtree recurses too, and pytest's clean-up of old temp folders would fail on it
+        (leaf / "x.py").unlink()
+        while leaf != plug / "deep":
+            leaf.rmdir()
+            leaf = leaf.parent
 
 
 def test_a_plugins_code_is_found_where_its_sealed_process_imports_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -898,11 +898,31 @@ def test_the_current_folder_is_not_readable_from_a_slot(
     here.mkdir()
     secret = here / "secret.txt"
     secret.write_text("the truth of an earlier run")
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "reads_here.py").write_text(
+        f"from bad_detectors import ReadsTheCurrentFolder\n\n\nclass Det(ReadsTheCurrentFolder):\n    SECRET = {str(secret)!r}\n"
+    )
     monkeypatch.chdir(here)
+    monkeypatch.syspath_prepend(str(mods))
     monkeypatch.syspath_prepend(str(here))
-    monkeypatch.setenv("SEALTEST_SECRET", str(secret))
-    r = run_isolated("bad_detectors:ReadsTheCurrentFolder", tiny_dataset, timeout_s=120, memory_mb=4096)
+    r = run_isolated("reads_here:Det", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK" and r.alerts.height > 0, r.error
+
+
+def test_a_slot_keeps_none_of_the_operators_variables(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the locale, the paths, Python's hash seed and encoding and the numerical libraries' thread settings reach a
+    slot (SLOT_ENV); an operator's token in any other variable is in neither its ``os.environ`` nor its start-up block."""
+    from breachbench.isolation import SLOT_ENV
+
+    monkeypatch.setenv("MY_API_TOKEN", bad_detectors.OPERATOR_TOKEN)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bad_detectors.OPERATOR_TOKEN)
+    r = run_isolated("bad_detectors:ReadsTheEnvironment", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+    assert os.environ["MY_API_TOKEN"] == bad_detectors.OPERATOR_TOKEN  # the bench's own variables are put back
+    monkeypatch.setenv("LANG", bad_detectors.OPERATOR_TOKEN)  # a kept one does reach it: the test can fail
+    r = run_isolated("bad_detectors:ReadsTheEnvironment", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert "LANG" in SLOT_ENV and r.status == "ERROR" and "LANG" in (r.error or ""), r.error
 
 
 def test_ids_that_would_name_a_path_outside_alerts_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

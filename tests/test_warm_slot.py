@@ -154,3 +154,11 @@ def test_a_finished_slot_is_set_aside_whole_or_removed(
     finally:
         sealing.unseal(sealing.SealedSlot(spent))
     assert list(Path(tempfile.gettempdir()).glob(f"bb-det-{os.getpid()}-*")) == []
+
+
+def test_the_process_after_a_failure_writes_only_into_its_own_datasets_folders(
+    tiny_dataset: Path, clean: DetectorRun, in_order: None
+) -> None:
+    runs = run_isolated_many("warm_detectors:WritesIntoAnEarlierFolder", [tiny_dataset] * 2, timeout_s=300, memory_mb=4096)
+    assert [r.status for r in runs] == ["ERROR", "OK"], [(r.status, r.error) for r in runs]
+    assert "died" in (runs[0].error or "") and runs[1].alerts.equals(clean.alerts), runs[1].error

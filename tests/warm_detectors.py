@@ -108,3 +108,22 @@ class FloodsPipes(UnissuedTokenRule):
     def score(self, view: object) -> pl.DataFrame:
         time.sleep(120)
         return super().score(view)
+
+
+class WritesIntoAnEarlierFolder(UnissuedTokenRule):
+    """Dies on the first dataset of its slot; the process the bench starts for the others writes into that first
+    dataset's work folder, which the bench no longer measures, and fails saying so when it could (a red team's wrote
+    1.5 GiB there past an 800 MiB scratch limit). Where it cannot, it scores like the unissued-token rule."""
+
+    def fit(self, view: object) -> WritesIntoAnEarlierFolder:
+        here = os.getcwd()  # <slot>/d<i>/work
+        i = int(os.path.basename(os.path.dirname(here))[1:])
+        if i == 0:
+            os._exit(3)
+        earlier = os.path.join(os.path.dirname(os.path.dirname(here)), "d0", "work", "spill.bin")
+        try:
+            with open(earlier, "wb") as f:
+                f.write(b"x" * 4096)
+        except OSError:
+            return super().fit(view)
+        raise RuntimeError(f"wrote into {earlier}")

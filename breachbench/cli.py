@@ -57,10 +57,21 @@ def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
     if not folders:
         return folders
     for f in folders:
+        if os.pathsep in str(f.resolve()):  # the folders travel joined by it: "acme:runs" would be "acme" and "./runs"
+            raise typer.BadParameter(f"{f}: a folder whose path holds {os.pathsep!r}; move the plugin to a folder without it")
         if not f.is_dir():
             raise typer.BadParameter(f"{f}: not a folder; expected the folder that holds the detector's module or package")
     known = [p for p in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
     os.environ[PLUGIN_PATH_ENV] = os.pathsep.join([*known, *(str(f.resolve()) for f in folders)])
+    if os.geteuid() == 0:
+        err_console.print(
+            "warning: running as root: a detector's sealed process drops every capability but keeps user id 0, so it can "
+            "read files only root may read in the system folders it is granted (/etc/shadow, SSH host keys); run "
+            "detectors you did not write as an ordinary user",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     return folders
 
 

@@ -538,15 +538,28 @@ def _dataset_slot(top: Path, i: int) -> sealing.SealedSlot:
 STARTUP_ENV = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONWARNINGS", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONBREAKPOINT")
 
 
-#: All a slot's process keeps of the bench's environment: where programs and libraries are, the locale and time zone,
-#: Python's hash seed and text encoding, and the thread settings of the numerical libraries. The rest is the operator's
-#: (an API token, a cloud key), not the detector's: a red-team plugin put a variable's value into its error, and so
-#: into the published leaderboard. Removed before the process starts, so that ``/proc/self/environ`` (its start-up
+#: All a slot's process keeps of the bench's environment, by exact name: where programs and libraries are, the locale
+#: and time zone, Python's hash seed and text encoding, and the thread settings of the numerical libraries. The rest is
+#: the operator's (an API token, a cloud key), not the detector's: a red-team plugin put a variable's value into its
+#: error, and so into the published leaderboard; kept by prefix, ``POLARS_CLOUD_CLIENT_SECRET`` (Polars Cloud's
+#: credentials) went the same way. Removed before the process starts, so that ``/proc/self/environ`` (its start-up
 #: block, which setting ``os.environ`` later does not change) holds none of it either.
 SLOT_ENV = frozenset(
-    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8"}
-)
-SLOT_ENV_PREFIXES = ("LC_", "OMP_", "MKL_", "OPENBLAS_", "BLIS_", "VECLIB_", "NUMEXPR_", "POLARS_", "RAYON_", "CUDA_")
+    {
+        *("PATH", "HOME", "LD_LIBRARY_PATH", "TZ", "TERM", "LANG", "LANGUAGE"),
+        *("PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8"),
+        *(
+            f"LC_{c}"
+            for c in (
+                "ALL", "CTYPE", "NUMERIC", "TIME", "COLLATE", "MONETARY", "MESSAGES", "PAPER", "NAME", "ADDRESS",
+                "TELEPHONE", "MEASUREMENT", "IDENTIFICATION",
+            )
+        ),
+        *("OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"),
+        *("VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS", "POLARS_MAX_THREADS"),
+        *("RAYON_NUM_THREADS", "CUDA_VISIBLE_DEVICES"),
+    }
+)  # fmt: skip
 
 
 def _clean_env(protected: list[Path]) -> dict[str, str]:
@@ -554,8 +567,12 @@ def _clean_env(protected: list[Path]) -> dict[str, str]:
     name the bench's folders, and Python's start-up ones."""
     saved = {}
     for k, v in list(os.environ.items()):
-        kept = k in SLOT_ENV or k.startswith(SLOT_ENV_PREFIXES)
-        if not kept or k.startswith(sealing.BENCH_ENV_PREFIXES) or k in STARTUP_ENV or any(str(p) in v for p in protected):
+        if (
+            k not in SLOT_ENV
+            or k.startswith(sealing.BENCH_ENV_PREFIXES)
+            or k in STARTUP_ENV
+            or any(str(p) in v for p in protected)
+        ):
             saved[k] = os.environ.pop(k)
     return saved
 

@@ -32,9 +32,11 @@ from simulator import plugins
 SHAPING = ("isolate", "timeout_s", "memory_mb")
 
 
-#: A detector package of more files than this, or of folders nested deeper, is not fingerprinted (so never reused).
+#: A detector package of more files than this, of folders nested deeper, or of more bytes in all, is not fingerprinted
+#: (so never reused): a red team's 1 TiB sparse file in its package ran the bench out of memory as it was read whole.
 MAX_SOURCE_FILES = 20_000
 MAX_SOURCE_DEPTH = 64
+MAX_SOURCE_BYTES = 256 * 2**20
 
 
 def _source_files(target: str) -> list[Path] | None:
@@ -52,9 +54,22 @@ def _source_files(target: str) -> list[Path] | None:
     if code is None or os.path.islink(code):
         return []
     if not os.path.isdir(code):
+        # a module of one file: with the files beside it, which it may import (a red team's helper module changed and
+        # its stale alerts were reused); not their subfolders (a module in a project's root has its runs/ there)
         origin = Path(code)
-        return [origin] if origin.is_file() and not origin.is_symlink() else []
-    files: list[Path] = []
+        if not origin.is_file() or origin.is_symlink():
+            return []
+        try:
+            near = [
+                e
+                for e in os.scandir(origin.parent)
+                if e.is_file(follow_symlinks=False) and not e.is_symlink() and not e.name.startswith(".")  # a run's lock
+            ]
+        except OSError:
+            return [origin]
+        files = sorted(Path(e.path) for e in near if not e.name.endswith((".pyc", ".pyo")))
+        return None if len(files) > MAX_SOURCE_FILES else files
+    files = []
     stack = [(Path(code), 0)]
     while stack:  # a walk of our own, iterative and bounded
         folder, depth = stack.pop()
@@ -81,7 +96,9 @@ def detector_fingerprint(detector_id: str) -> str | None:
     """SHA-256 over the detector's registered target and the bytes of its package's source files.
 
     Any edit of the package (the detector's code, its version string, a helper it imports from
-    the same package) changes it. None when the package cannot be found (then nothing is reused).
+    the same package; for a module of one file, any file beside it) changes it. None when the package cannot be found
+    or is past the bounds of :data:`MAX_SOURCE_FILES`, :data:`MAX_SOURCE_DEPTH` and :data:`MAX_SOURCE_BYTES` (then
+    nothing is reused).
     """
     from detectors.registry import registry
 
@@ -92,10 +109,14 @@ def detector_fingerprint(detector_id: str) -> str | None:
     h = hashlib.sha256(f"{detector_id}\0{target}\0".encode())
     root = files[0].parent
     try:
+        if sum(f.lstat().st_size for f in files) > MAX_SOURCE_BYTES:
+            return None
         for f in files:
             h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else f.name.encode())
             h.update(b"\0")
-            h.update(f.read_bytes())
+            with open(f, "rb") as fh:  # in blocks: never a whole file in memory
+                while block := fh.read(1 << 20):
+                    h.update(block)
     except OSError:  # a file that cannot be read: the detector runs again rather than the bench stopping
         return None
     return h.hexdigest()

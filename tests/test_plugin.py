@@ -219,3 +219,39 @@ def test_a_plugins_code_is_found_where_its_sealed_process_imports_it(tmp_path: P
     assert code_of("other") is None and code_of("other.old") is None  # namespace folders alone: no code
     assert code_of("pk.old") == str(plug / "pk" / "old")
     assert code_of("nowhere") is None
+
+
+def test_a_single_file_plugins_fingerprint_covers_the_files_beside_it_and_a_huge_package_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team's one-file plugin imported a helper beside it; the helper changed and the stale alerts were reused.
+    Another's package held a 1 TiB sparse file, read whole: the bench ran out of memory."""
+    from breachbench.reuse import detector_fingerprint
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug = tmp_path / "plug"
+    (plug / "bigpkg").mkdir(parents=True)
+    (plug / "stale.py").write_text("from stalehelper import MODE\n")
+    (plug / "stalehelper.py").write_text('MODE = "A"\n')
+    (plug / "bigpkg" / "__init__.py").write_text("X = 1\n")
+    with open(plug / "bigpkg" / "weights.bin", "wb") as f:
+        f.truncate(1 << 40)  # sparse: no disk
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    before = detector_fingerprint("stale:X")
+    (plug / "stalehelper.py").write_text('MODE = "B"\n')
+    assert before is not None and detector_fingerprint("stale:X") not in (None, before)
+    assert detector_fingerprint("bigpkg:X") is None  # past MAX_SOURCE_BYTES: not fingerprinted, so run again
+
+
+def test_a_plugin_folder_whose_path_holds_the_path_separator_is_refused(tmp_path: Path) -> None:
+    """The folders travel joined by os.pathsep: a red team's "acme:runs" became "acme" and "runs", the second granted
+    as the bench's ./runs (another run's truth), and scored as the oracle."""
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    odd = tmp_path / f"acme{os.pathsep}runs"
+    odd.mkdir()
+    res = CliRunner().invoke(app, ["detectors", "check", "null", "--plugin-path", str(odd)])
+    flat = "".join(res.output.replace("│", "").split())  # the message in typer's box, wrapped at any width
+    assert res.exit_code == 2 and "movetheplugintoafolderwithoutit" in flat, res.output

@@ -915,14 +915,37 @@ def test_a_slot_keeps_none_of_the_operators_variables(tiny_dataset: Path, monkey
     slot (SLOT_ENV); an operator's token in any other variable is in neither its ``os.environ`` nor its start-up block."""
     from breachbench.isolation import SLOT_ENV
 
-    monkeypatch.setenv("MY_API_TOKEN", bad_detectors.OPERATOR_TOKEN)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bad_detectors.OPERATOR_TOKEN)
+    # kept by prefix once, Polars Cloud's credentials (and any LC_, OMP_ or CUDA_ name) reached the leaderboard too
+    for name in ("MY_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "POLARS_CLOUD_CLIENT_SECRET", "LC_DEPLOY_TOKEN", "OMP_TOKEN"):
+        monkeypatch.setenv(name, bad_detectors.OPERATOR_TOKEN)
     r = run_isolated("bad_detectors:ReadsTheEnvironment", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK" and r.alerts.height > 0, r.error
     assert os.environ["MY_API_TOKEN"] == bad_detectors.OPERATOR_TOKEN  # the bench's own variables are put back
     monkeypatch.setenv("LANG", bad_detectors.OPERATOR_TOKEN)  # a kept one does reach it: the test can fail
     r = run_isolated("bad_detectors:ReadsTheEnvironment", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert "LANG" in SLOT_ENV and r.status == "ERROR" and "LANG" in (r.error or ""), r.error
+
+
+def test_a_run_on_a_dataset_folder_keeps_its_output_folder_out_of_the_slots_reach(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``breachbench run DATASET`` writes every detector's alerts into its --out as it goes; a red team's plugin, whose
+    folder held that --out, copied the built-ins' alerts there and scored as they did."""
+    from breachbench.interop.dataset_run import run_dataset
+
+    mods = tmp_path / "mods"  # on the import path (granted whole), as a --plugin-path folder is
+    out = mods / "runs" / "dataset"  # the default --out, ./runs/<dataset>, run from the plugin's folder
+    mods.mkdir()
+    (mods / "copycat.py").write_text(
+        "from pathlib import Path\nfrom detectors.builtin import UnissuedTokenRule\n\n\nclass Det(UnissuedTokenRule):\n"
+        "    def fit(self, view):\n        try:\n"
+        f"            seen = sorted(p.name for p in Path({str(out / 'alerts')!r}).iterdir())\n"
+        "        except OSError:\n            return super().fit(view)\n"
+        "        raise RuntimeError(f'read the output folder: {seen}')\n"
+    )
+    monkeypatch.syspath_prepend(str(mods))
+    res = run_dataset(tiny_dataset, out, detectors=["null", "copycat:Det"], log=lambda *a: None)
+    assert [r["status"] for r in res["rows"]] == ["OK", "OK"], res["rows"]
 
 
 def test_ids_that_would_name_a_path_outside_alerts_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,7 +74,10 @@ def run_dataset(
     absent = missing_world(ds)
     rows, alerts = [], {}
     for det in resolve_detectors(detectors or cfg.detectors):
-        run = run_isolated(det, ds.root, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+        # the output folder is out of the slot's reach, as a suite run's: other detectors' alerts are there (and, in a
+        # second run into it, results.json's scores against truth); a red-team plugin whose folder held the default
+        # ./runs/<dataset> copied the built-ins' alerts and scored as they did
+        run = run_isolated(det, ds.root, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, protected=[out])
         run.alerts.write_parquet(out / "alerts" / f"{det}.parquet")
         alerts[det] = run.alerts
         row: dict[str, Any] = {"detector": det, "status": run.status, "error": run.error, "alerts": run.alerts.height}

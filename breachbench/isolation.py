@@ -349,13 +349,13 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
     _enter(slots[start].work)
-    # it writes into the work folders of its own datasets alone: an earlier process's (one that died on its dataset)
-    # is no longer measured, and a red team's second process wrote 1.5 GiB into it past an 800 MiB scratch limit
     plugins.use_plugin_path(plan.plugin_path)  # its variable went with the bench's others
     tune_views = sorted(top.glob("tune-*"), key=lambda p: int(p.name.split("-")[1]))  # listed before the scratch is closed
     # under the temp folder's cover, the folders that hold what it may read there are the cover's own, new to the
     # import system's caches, which list them: readable, with nothing in them but those entries
     skeleton = [Path(d) for d in _covered_parents(plan.read, temp)] if hidden is None else []
+    # it writes into the work folders of its own datasets alone: an earlier process's (one that died on its dataset)
+    # is no longer measured, and a red team's second process wrote 1.5 GiB into it past an 800 MiB scratch limit
     note = sealing.restrict(
         [Path(p) for p in plan.read] + skeleton + [s.view for s in slots] + tune_views, [s.work for s in slots[start:]]
     )

@@ -65,9 +65,9 @@ def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
     os.environ[PLUGIN_PATH_ENV] = os.pathsep.join([*known, *(str(f.resolve()) for f in folders)])
     if os.geteuid() == 0:
         err_console.print(
-            "warning: running as root: a detector's sealed process drops every capability but keeps user id 0, so it can "
-            "read files only root may read in the system folders it is granted (/etc/shadow, SSH host keys); run "
-            "detectors you did not write as an ordinary user",
+            "warning: running as root: a detector's sealed process drops every capability but keeps user id 0; it is "
+            "kept from files in /etc and /opt that others may not read, not from such files in /usr, /proc or /sys; "
+            "run detectors you did not write as an ordinary user",
             highlight=False,
             markup=False,
             soft_wrap=True,

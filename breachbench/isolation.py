@@ -808,7 +808,8 @@ def _build_views(
 
 
 def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
-    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``.
+    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``
+    and the entries of the system's configuration folders that not every user may read.
 
     The current folder is not one of them, though ``python -m`` puts it on ``sys.path``: it is where
     runs are written (``runs/``), and another run of the same config holds the same truth. Only the
@@ -824,7 +825,7 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
         *plugins.plugin_path(),
         *_import_roots(detector_id),
     ]
-    return tuple(str(p) for p in sealing.readable_roots(roots, denied))
+    return tuple(str(p) for p in sealing.readable_roots(roots, [*denied, *sealing.private_entries()]))
 
 
 @dataclass

@@ -29,11 +29,13 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import errno
+import functools
 import hashlib
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +88,15 @@ SYSTEM_READ = (
     "/dev/random",
     "/dev/urandom",
 )
+#: The system folders of configuration, where a machine keeps its secrets (``/etc/shadow``, SSH host keys, a
+#: database's passwords, an add-on's credentials under ``/opt``): a slot gets only the entries of these that every
+#: user may read (:func:`private_entries`). A bench run as root keeps user id 0 in its slots (Python itself may lie
+#: under ``/root``), so the owner's bits alone would have let a detector read root's files (a red-team plugin printed
+#: ``/etc/shadow``'s first line into the leaderboard). The other system folders hold software (``/usr``, ``/lib``),
+#: or are the kernel's (``/proc``, ``/sys``), and are granted whole.
+CONFIG_READ = ("/etc", "/opt")
+#: Entries :func:`private_entries` looks at under one folder; past them the rest of it is granted as it is.
+MAX_SCAN_ENTRIES = 200_000
 
 
 class _PathBeneath(ctypes.Structure):
@@ -389,6 +400,40 @@ def _under(path: Path | str, root: Path | str) -> bool:
     """Whether ``path`` is ``root`` or inside it (both absolute and normalised, as :func:`os.path.realpath` gives them)."""
     p, r = str(path), str(root)
     return p == r or p.startswith(r if r.endswith("/") else r + "/")
+
+
+@functools.cache
+def private_entries(roots: tuple[str, ...] = CONFIG_READ, max_entries: int = MAX_SCAN_ENTRIES) -> tuple[str, ...]:
+    """The files under ``roots`` that others may not read and the folders they may not list and enter, as real paths.
+
+    Passed to :func:`readable_roots` as protected, they leave a folder that holds one granted entry by entry. Links
+    are not followed: Landlock judges the file a link resolves to where it lies. A folder is not looked into past
+    ``max_entries`` entries in all under one root (the rest is granted as it is). Found once per process: a few
+    milliseconds for a system's ``/etc``.
+    """
+    found: list[str] = []
+    for root in roots:
+        seen, stack = 0, [os.path.realpath(root)]
+        while stack and seen < max_entries:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            seen += len(entries)
+            for e in entries:
+                try:
+                    mode = e.stat(follow_symlinks=False).st_mode
+                except OSError:
+                    continue
+                if stat.S_ISDIR(mode):
+                    if mode & 0o005 != 0o005:
+                        found.append(e.path)
+                    else:
+                        stack.append(e.path)
+                elif not stat.S_ISLNK(mode) and not mode & 0o004:
+                    found.append(e.path)
+    return tuple(sorted(found))
 
 
 def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | Path]) -> list[Path]:

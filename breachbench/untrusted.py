@@ -137,7 +137,7 @@ def _serve(conn: Any, parent: int) -> None:
     empty_alerts().write_parquet(warm)
     parse(warm.getvalue(), {}, [], "warm-up", 1, 1).write_ipc(io.BytesIO())  # every lazy import of a read, before the seal
     sealing.drop_capabilities()
-    roots = sealing.readable_roots([*sealing.SYSTEM_READ, *_package_roots()], [])
+    roots = sealing.readable_roots([*sealing.SYSTEM_READ, *_package_roots()], sealing.private_entries())
     sealing.restrict(roots, [])
     sealing.deny_calls()
     conn.send_bytes(_READY)

@@ -1145,3 +1145,30 @@ class ReadsTheEnvironment(UnissuedTokenRule):
         if seen:
             raise RuntimeError(f"the bench's environment: {seen}")
         return super().fit(view)
+
+
+class ReadsPrivateSystemFiles(UnissuedTokenRule):
+    """Fails naming every file of :attr:`TARGETS` (the test lists the system's files that others may not read) whose
+    bytes it got, by its path, through a symbolic link or a hard link made in its temp folder; scores like the
+    unissued-token rule otherwise. A red-team plugin printed ``/etc/shadow``'s first line into the leaderboard."""
+
+    TARGETS: tuple[str, ...] = ()
+
+    def fit(self, view):
+        import tempfile
+
+        got = []
+        for i, target in enumerate(self.TARGETS):
+            tries = [target]
+            for how, make in (("sym", os.symlink), ("hard", os.link)):
+                link = os.path.join(tempfile.gettempdir(), f"{how}{i}")
+                with contextlib.suppress(OSError):
+                    make(target, link)
+                    tries.append(link)
+            for path in tries:
+                with contextlib.suppress(OSError):
+                    Path(path).read_bytes()
+                    got.append(path)
+        if got:
+            raise RuntimeError(f"read files others may not: {got}")
+        return super().fit(view)

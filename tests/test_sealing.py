@@ -926,6 +926,59 @@ def test_a_slot_keeps_none_of_the_operators_variables(tiny_dataset: Path, monkey
     assert "LANG" in SLOT_ENV and r.status == "ERROR" and "LANG" in (r.error or ""), r.error
 
 
+def test_private_entries_are_the_files_and_folders_others_may_not_read(tmp_path: Path) -> None:
+    """Files without read for others and folders others may not list and enter; links are not followed (Landlock
+    judges a link's target where it lies) and nothing below a private folder is looked at."""
+    (tmp_path / "conf").mkdir()
+    for name, mode in (("open", 0o644), ("shadow", 0o640), ("none", 0o000), ("group", 0o660), ("conf/open", 0o444)):
+        (tmp_path / name).write_text(name)
+        (tmp_path / name).chmod(mode)
+    for name, mode in (("keys", 0o700), ("listless", 0o711), ("seen", 0o755)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "inner").write_text("x")
+        (tmp_path / name).chmod(mode)
+    (tmp_path / "conf" / "link").symlink_to(tmp_path / "shadow")
+    try:
+        found = sealing.private_entries((str(tmp_path),))
+        assert found == tuple(str(tmp_path / n) for n in ("group", "keys", "listless", "none", "shadow")), found
+        # past the limit on entries, the rest is granted as it is: the first folder's 8 entries are all it looks at
+        assert len(sealing.private_entries((str(tmp_path),), 3)) == 5
+        assert sealing.private_entries((str(tmp_path / "seen"),)) == ()
+    finally:
+        for name in ("keys", "listless", "seen"):
+            (tmp_path / name).chmod(0o755)
+
+
+def test_a_slot_reads_no_system_file_others_may_not(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bench run as root keeps user id 0 in its slots, and a red-team plugin read ``/etc/shadow``. The test lists,
+    with its own walk, the files under ``/etc`` and ``/opt`` that others may not read but this process can; the
+    plugin reads none of them, by path or through links it makes. Without the exclusion it does (where the test runs
+    as root and such a file exists: the only case where the exclusion matters)."""
+    import stat as st
+
+    targets = []
+    for root in sealing.CONFIG_READ:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(folder, name)
+                mode = os.lstat(path).st_mode
+                if st.S_ISREG(mode) and not mode & 0o004 and os.access(path, os.R_OK):
+                    targets.append(path)
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "reads_private.py").write_text(
+        f"from bad_detectors import ReadsPrivateSystemFiles\n\n\nclass Det(ReadsPrivateSystemFiles):\n"
+        f"    TARGETS = {tuple(targets[:50])!r}\n"
+    )
+    monkeypatch.syspath_prepend(str(mods))
+    r = run_isolated("reads_private:Det", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+    if targets and os.geteuid() == 0:
+        monkeypatch.setattr(sealing, "private_entries", lambda *a: ())
+        r = run_isolated("reads_private:Det", tiny_dataset, timeout_s=120, memory_mb=4096)
+        assert r.status == "ERROR" and targets[0] in (r.error or ""), r.error
+
+
 def test_a_run_on_a_dataset_folder_keeps_its_output_folder_out_of_the_slots_reach(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ killed when the slot ends.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import datetime as dt
 import errno
@@ -95,8 +96,9 @@ SYSTEM_READ = (
 #: ``/etc/shadow``'s first line into the leaderboard). The other system folders hold software (``/usr``, ``/lib``),
 #: or are the kernel's (``/proc``, ``/sys``), and are granted whole.
 CONFIG_READ = ("/etc", "/opt")
-#: Entries :func:`private_entries` looks at under one folder; past them the rest of it is granted as it is.
-MAX_SCAN_ENTRIES = 200_000
+#: Entries :func:`private_entries` looks at under one folder, level by level; past them the rest of it is granted as it
+#: is (a system's ``/etc`` holds one to three thousand; a build machine's ``/opt`` may hold a million).
+MAX_SCAN_ENTRIES = 20_000
 
 
 class _PathBeneath(ctypes.Structure):
@@ -407,16 +409,16 @@ def private_entries(roots: tuple[str, ...] = CONFIG_READ, max_entries: int = MAX
     """The files under ``roots`` that others may not read and the folders they may not list and enter, as real paths.
 
     Passed to :func:`readable_roots` as protected, they leave a folder that holds one granted entry by entry. Links
-    are not followed: Landlock judges the file a link resolves to where it lies. A folder is not looked into past
-    ``max_entries`` entries in all under one root (the rest is granted as it is). Found once per process: a few
-    milliseconds for a system's ``/etc``.
+    are not followed: Landlock judges the file a link resolves to where it lies. Folders are looked into level by level,
+    nearest first, and no further once ``max_entries`` entries under one root are seen (the rest is granted as it is).
+    Found once per process: a few milliseconds for a system's ``/etc``.
     """
     found: list[str] = []
     for root in roots:
-        seen, stack = 0, [os.path.realpath(root)]
-        while stack and seen < max_entries:
+        seen, queue = 0, collections.deque([os.path.realpath(root)])
+        while queue and seen < max_entries:
             try:
-                with os.scandir(stack.pop()) as it:
+                with os.scandir(queue.popleft()) as it:
                     entries = list(it)
             except OSError:
                 continue
@@ -430,7 +432,7 @@ def private_entries(roots: tuple[str, ...] = CONFIG_READ, max_entries: int = MAX
                     if mode & 0o005 != 0o005:
                         found.append(e.path)
                     else:
-                        stack.append(e.path)
+                        queue.append(e.path)
                 elif not stat.S_ISLNK(mode) and not mode & 0o004:
                     found.append(e.path)
     return tuple(sorted(found))

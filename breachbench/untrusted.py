@@ -118,8 +118,9 @@ def _package_roots() -> list[str]:
     return sorted(roots)
 
 
-def _serve(conn: Any, parent: int) -> None:
-    """The reader's body: seal itself, then answer requests until the bench closes its end of the pipe.
+def _serve(conn: Any, parent: int, private: tuple[str, ...]) -> None:
+    """The reader's body: seal itself (``private``: the system's files it may not read, :func:`sealing.private_entries`
+    of the bench), then answer requests until the bench closes its end of the pipe.
 
     A request is a pickled ``(final, committed, scored, detector, buckets, max_rows, max_bytes)`` (see
     :func:`parse`; ``max_bytes`` bounds the answer), which only the bench writes. The answer is plain
@@ -137,7 +138,7 @@ def _serve(conn: Any, parent: int) -> None:
     empty_alerts().write_parquet(warm)
     parse(warm.getvalue(), {}, [], "warm-up", 1, 1).write_ipc(io.BytesIO())  # every lazy import of a read, before the seal
     sealing.drop_capabilities()
-    roots = sealing.readable_roots([*sealing.SYSTEM_READ, *_package_roots()], sealing.private_entries())
+    roots = sealing.readable_roots([*sealing.SYSTEM_READ, *_package_roots()], private)
     sealing.restrict(roots, [])
     sealing.deny_calls()
     conn.send_bytes(_READY)
@@ -188,7 +189,9 @@ class _Reader:
 
         ctx = multiprocessing.get_context("spawn")
         mine, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(theirs, os.getpid()), daemon=True, name="breachbench-alerts-reader")
+        proc = ctx.Process(
+            target=_serve, args=(theirs, os.getpid(), sealing.private_entries()), daemon=True, name="breachbench-alerts-reader"
+        )
         proc.start()
         theirs.close()
         try:

@@ -53,24 +53,41 @@ def _source_files(target: str) -> list[Path] | None:
     code = plugins.code_of(target.partition(":")[0])
     if code is None or os.path.islink(code):
         return []
-    if not os.path.isdir(code):
-        # a module of one file: with the files beside it, which it may import (a red team's helper module changed and
-        # its stale alerts were reused); not their subfolders (a module in a project's root has its runs/ there)
-        origin = Path(code)
-        if not origin.is_file() or origin.is_symlink():
-            return []
-        try:
-            near = [
-                e
-                for e in os.scandir(origin.parent)
-                if e.is_file(follow_symlinks=False) and not e.is_symlink() and not e.name.startswith(".")  # a run's lock
-            ]
-        except OSError:
-            return [origin]
-        files = sorted(Path(e.path) for e in near if not e.name.endswith((".pyc", ".pyo")))
-        return None if len(files) > MAX_SOURCE_FILES else files
+    if os.path.isdir(code):
+        return _package_files(Path(code))
+    # a module of one file: with the files beside it and the regular packages beside it, which it may import (a red
+    # team's helper module changed and its stale alerts were reused); not other subfolders (a module in a project's
+    # root has its runs/ there, which holds no __init__.py)
+    origin = Path(code)
+    if not origin.is_file() or origin.is_symlink():
+        return []
+    try:
+        near = sorted(os.scandir(origin.parent), key=lambda e: e.name)
+    except OSError:
+        return [origin]
     files = []
-    stack = [(Path(code), 0)]
+    for e in near:
+        if e.is_symlink() or e.name.startswith("."):  # a run's lock
+            continue
+        if e.is_file(follow_symlinks=False):
+            if not e.name.endswith((".pyc", ".pyo")):
+                files.append(Path(e.path))
+        elif e.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(e.path, "__init__.py")):
+            inner = _package_files(Path(e.path))
+            if inner is None:
+                return None
+            files += inner
+        if len(files) > MAX_SOURCE_FILES:
+            return None
+    return sorted(files)
+
+
+def _package_files(code: Path) -> list[Path] | None:
+    """The regular files under the folder ``code`` (no links, no ``__pycache__``), or None past the bounds."""
+    import os
+
+    files = []
+    stack = [(code, 0)]
     while stack:  # a walk of our own, iterative and bounded
         folder, depth = stack.pop()
         if depth > MAX_SOURCE_DEPTH:
@@ -96,7 +113,7 @@ def detector_fingerprint(detector_id: str) -> str | None:
     """SHA-256 over the detector's registered target and the bytes of its package's source files.
 
     Any edit of the package (the detector's code, its version string, a helper it imports from
-    the same package; for a module of one file, any file beside it) changes it. None when the package cannot be found
+    the same package; for a module of one file, any file or regular package beside it) changes it. None when the package cannot be found
     or is past the bounds of :data:`MAX_SOURCE_FILES`, :data:`MAX_SOURCE_DEPTH` and :data:`MAX_SOURCE_BYTES` (then
     nothing is reused).
     """

@@ -225,21 +225,32 @@ def test_a_single_file_plugins_fingerprint_covers_the_files_beside_it_and_a_huge
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A red team's one-file plugin imported a helper beside it; the helper changed and the stale alerts were reused.
-    Another's package held a 1 TiB sparse file, read whole: the bench ran out of memory."""
+    A package beside it counts too, a folder that is no package does not (a project's runs/). Another's package held a
+    1 TiB sparse file, read whole: the bench ran out of memory."""
     from breachbench.reuse import detector_fingerprint
     from simulator.plugins import PLUGIN_PATH_ENV
 
-    plug = tmp_path / "plug"
-    (plug / "bigpkg").mkdir(parents=True)
-    (plug / "stale.py").write_text("from stalehelper import MODE\n")
+    plug, big = tmp_path / "plug", tmp_path / "big"
+    for folder in (plug / "helpers" / "inner", plug / "runs", big / "bigpkg"):
+        folder.mkdir(parents=True)
+    (plug / "stale.py").write_text("from stalehelper import MODE\nfrom helpers.inner.deep import KIND\n")
     (plug / "stalehelper.py").write_text('MODE = "A"\n')
-    (plug / "bigpkg" / "__init__.py").write_text("X = 1\n")
-    with open(plug / "bigpkg" / "weights.bin", "wb") as f:
+    for name in ("helpers/__init__.py", "helpers/inner/__init__.py"):
+        (plug / name).write_text("")
+    (plug / "helpers" / "inner" / "deep.py").write_text('KIND = "A"\n')
+    (plug / "runs" / "results.json").write_text("{}")
+    (big / "bigpkg" / "__init__.py").write_text("X = 1\n")
+    with open(big / "bigpkg" / "weights.bin", "wb") as f:
         f.truncate(1 << 40)  # sparse: no disk
-    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
-    before = detector_fingerprint("stale:X")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(plug), str(big)]))
+    prints = [detector_fingerprint("stale:X")]
     (plug / "stalehelper.py").write_text('MODE = "B"\n')
-    assert before is not None and detector_fingerprint("stale:X") not in (None, before)
+    prints.append(detector_fingerprint("stale:X"))
+    (plug / "helpers" / "inner" / "deep.py").write_text('KIND = "B"\n')
+    prints.append(detector_fingerprint("stale:X"))
+    assert None not in prints and len(set(prints)) == 3, prints
+    (plug / "runs" / "results.json").write_text('{"another": "run"}')
+    assert detector_fingerprint("stale:X") == prints[-1]
     assert detector_fingerprint("bigpkg:X") is None  # past MAX_SOURCE_BYTES: not fingerprinted, so run again
 
 

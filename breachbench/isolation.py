@@ -345,6 +345,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     # slot's own and what the child may read there
     temp = Path(plan.scratch).parent
     hidden = sealing.hide(plan.hidden, temp=str(temp), keep=[plan.scratch, *plan.read])
+    procs = sealing.private_proc() if hidden is None or "no mount namespace" not in hidden else None  # said once
     sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]
@@ -387,7 +388,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
         tune_error = {"status": Status.ERROR, "error": f"tune: {type(exc).__name__}: {exc}"}
     for slot in slots[start:]:
         meta = tune_error or _run_one(plan, proto, slot)
-        meta["note"] = "; ".join(n for n in (note, hidden) if n) or None  # folders left visible to stat: a note, not a stop
+        meta["note"] = "; ".join(n for n in (note, hidden, procs) if n) or None  # a note, not a stop
         part = slot.work / "meta.json.part"  # the bench reads meta.json as soon as it appears: whole or not at all
         part.write_text(json.dumps(meta))
         part.replace(slot.work / "meta.json")

@@ -231,12 +231,17 @@ def hide(folders: Iterable[Path | str], temp: str | None = None, keep: Iterable[
         return "not Linux: the bench's folders are not hidden from stat"
     if not outermost(folders) and temp is None:
         return None
+    global _OWN_MOUNTS
     libc = _libc()
     if libc.unshare(_CLONE_NEWNS) != 0:
         why = "the bench is not root" if os.geteuid() != 0 else os.strerror(ctypes.get_errno())
-        return f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading"
+        return (
+            f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading, and other processes' "
+            "command lines are readable"
+        )
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:  # nothing below propagates to the bench's mounts
         return f"mount namespace not private ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
+    _OWN_MOUNTS = True
     failed = _cover_temp(libc, temp, keep) if temp is not None else None  # on failure, the folders below are still covered
     for d in outermost(folders):  # after the temp folder's cover: those under it no longer resolve
         if (
@@ -245,6 +250,34 @@ def hide(folders: Iterable[Path | str], temp: str | None = None, keep: Iterable[
         ):
             return f"could not cover {d} ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
     return failed
+
+
+#: Set by :func:`hide` once this process has a private mount namespace of its own: only then may it mount ``/proc``.
+_OWN_MOUNTS = False
+
+
+def private_proc() -> str | None:
+    """Mount a ``/proc`` of this process's own that lists only the processes it may trace; None when done, else why not.
+
+    ``/proc/PID/cmdline`` is readable by anyone for any process, without the checks that keep ``environ`` and the
+    descriptors private: a red-team plugin printed an operator's ``--api-token=...`` from another process's command
+    line, and the bench's own ``--set`` values, into the leaderboard. With ``hidepid=invisible`` a process that may not
+    trace another does not see its folder at all; a slot's process has no capabilities and a Landlock domain of its
+    own, so it sees its own processes alone. ``gid=`` names a group the process is not in (group 0, the default, would
+    exempt a bench run as root). Call after :func:`hide` (in that mount namespace) and before :func:`restrict` (whose
+    rules name this ``/proc``) and :func:`drop_capabilities`.
+    """
+    if not _OWN_MOUNTS:
+        return "no mount namespace of its own: other processes' command lines are readable"
+    mine = {os.getgid(), os.getegid(), *os.getgroups()}
+    gid = next(g for g in range(65534, 0, -1) if g not in mine)
+    libc = _libc()
+    opts = f"hidepid=invisible,gid={gid}".encode()
+    if libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, opts) != 0:
+        # kernels before 5.8 know the option by number only
+        if libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, f"hidepid=2,gid={gid}".encode()) != 0:
+            return f"could not mount a /proc of its own ({os.strerror(ctypes.get_errno())}): other processes' command lines are readable"
+    return None
 
 
 # ---- seccomp (linux/seccomp.h, linux/filter.h) -------------------------------------------------

@@ -1172,3 +1172,25 @@ class ReadsPrivateSystemFiles(UnissuedTokenRule):
         if got:
             raise RuntimeError(f"read files others may not: {got}")
         return super().fit(view)
+
+
+#: A value the test puts on another process's command line, as an operator's ``--api-token=...`` would be.
+COMMAND_LINE_TOKEN = "bb-command-line-token-51e0d2"
+
+
+class ReadsCommandLines(UnissuedTokenRule):
+    """Fails naming every ``/proc/PID/cmdline`` that holds :data:`COMMAND_LINE_TOKEN`; scores like the unissued-token
+    rule otherwise. A red-team plugin printed an operator's token from another process's command line, and the bench's
+    own ``--set`` values, into the leaderboard."""
+
+    def fit(self, view):
+        import glob
+
+        seen = []
+        for path in glob.glob("/proc/[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                if COMMAND_LINE_TOKEN.encode() in Path(path).read_bytes():
+                    seen.append(path)
+        if seen:
+            raise RuntimeError(f"other processes' command lines: {seen}")
+        return super().fit(view)

@@ -979,6 +979,29 @@ def test_a_slot_reads_no_system_file_others_may_not(tiny_dataset: Path, tmp_path
         assert r.status == "ERROR" and targets[0] in (r.error or ""), r.error
 
 
+def test_a_slot_sees_no_other_process_command_line(tiny_dataset: Path) -> None:
+    """A process of the operator's holds a token on its command line; the plugin that looks through every process's
+    ``/proc/PID/cmdline`` finds it when run in the bench's process, and not in its slot (a ``/proc`` of its own that
+    lists only its processes). Where the bench is not root the slot's note says the command lines stay readable."""
+    import subprocess
+
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)", f"--token={bad_detectors.COMMAND_LINE_TOKEN}"]
+    )
+    try:
+        bare = run_detector("bad_detectors:ReadsCommandLines", Dataset.open(tiny_dataset))
+        assert bare.status == "ERROR" and "other processes' command lines" in str(bare.error), bare.error  # there to find
+        r = run_isolated("bad_detectors:ReadsCommandLines", tiny_dataset, timeout_s=120, memory_mb=4096)
+        if os.geteuid() == 0:
+            assert r.status == "OK" and r.alerts.height > 0, r.error
+            assert "command lines" not in str(r.note), r.note
+        else:
+            assert "command lines are readable" in str(r.note), r.note
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_run_on_a_dataset_folder_keeps_its_output_folder_out_of_the_slots_reach(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,20 +47,23 @@ def _source_files(target: str) -> list[Path] | None:
     ``os.walk``, which recurses).
 
     Found by name, a plugin ``runs:Det`` under ``python -m`` was the current folder's ``runs/``, every earlier run's files
-    read and hashed."""
+    read and hashed. Outside the bench's own packages compiled files count too: a red team's ``__pycache__`` file,
+    stamped with its source's time and size, ran in place of the source, and its stale alerts were reused."""
     import os
 
     code = plugins.code_of(target.partition(":")[0])
     if code is None or os.path.islink(code):
         return []
+    bytecode = not _bench_code(code)
     if os.path.isdir(code):
-        return _package_files(Path(code))
-    # a module of one file: with the files beside it and the regular packages beside it, which it may import (a red
-    # team's helper module changed and its stale alerts were reused); not other subfolders (a module in a project's
-    # root has its runs/ there, which holds no __init__.py)
+        return _package_files(Path(code), bytecode)
+    # a module of one file: with the files beside it and, in a --plugin-path folder, the regular packages beside it,
+    # which it may import (a red team's helper module changed and its stale alerts were reused); not other subfolders
+    # (a module in a project's root has its runs/ there, which holds no __init__.py; in site-packages, every package)
     origin = Path(code)
     if not origin.is_file() or origin.is_symlink():
         return []
+    packages = os.path.realpath(origin.parent) in {os.path.realpath(f) for f in plugins.plugin_path()}
     try:
         near = sorted(os.scandir(origin.parent), key=lambda e: e.name)
     except OSError:
@@ -70,10 +73,12 @@ def _source_files(target: str) -> list[Path] | None:
         if e.is_symlink() or e.name.startswith("."):  # a run's lock
             continue
         if e.is_file(follow_symlinks=False):
-            if not e.name.endswith((".pyc", ".pyo")):
+            if bytecode or not e.name.endswith(_BYTECODE):
                 files.append(Path(e.path))
-        elif e.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(e.path, "__init__.py")):
-            inner = _package_files(Path(e.path))
+        elif e.is_dir(follow_symlinks=False) and (
+            (packages and os.path.isfile(os.path.join(e.path, "__init__.py"))) or (bytecode and e.name == "__pycache__")
+        ):
+            inner = _package_files(Path(e.path), bytecode)
             if inner is None:
                 return None
             files += inner
@@ -82,8 +87,30 @@ def _source_files(target: str) -> list[Path] | None:
     return sorted(files)
 
 
-def _package_files(code: Path) -> list[Path] | None:
-    """The regular files under the folder ``code`` (no links, no ``__pycache__``), or None past the bounds."""
+#: Compiled modules: Python runs a ``__pycache__/NAME.TAG.pyc`` whose header matches its source's time and size instead
+#: of the source, and a ``NAME.pyc`` with no source at all.
+_BYTECODE = (".pyc", ".pyo")
+
+
+def _bench_code(code: str) -> bool:
+    """Whether ``code`` lies in the bench's own packages, whose compiled files the bench itself writes as it imports them."""
+    import os
+
+    import breachbench
+    import detectors
+    import simulator
+
+    real = os.path.realpath(code)
+    return any(
+        real == r or real.startswith(r + os.sep)
+        for m in (breachbench, detectors, simulator)
+        for r in map(os.path.realpath, m.__path__)
+    )
+
+
+def _package_files(code: Path, bytecode: bool = True) -> list[Path] | None:
+    """The regular files under the folder ``code`` (no links; compiled files only with ``bytecode``), or None past the
+    bounds."""
     import os
 
     files = []
@@ -100,9 +127,9 @@ def _package_files(code: Path) -> list[Path] | None:
             if e.is_symlink():
                 continue
             if e.is_dir(follow_symlinks=False):
-                if e.name != "__pycache__":
+                if bytecode or e.name != "__pycache__":
                     stack.append((Path(e.path), depth + 1))
-            elif e.is_file(follow_symlinks=False) and not e.name.endswith((".pyc", ".pyo")):
+            elif e.is_file(follow_symlinks=False) and (bytecode or not e.name.endswith(_BYTECODE)):
                 files.append(Path(e.path))
                 if len(files) > MAX_SOURCE_FILES:
                     return None
@@ -113,7 +140,8 @@ def detector_fingerprint(detector_id: str) -> str | None:
     """SHA-256 over the detector's registered target and the bytes of its package's source files.
 
     Any edit of the package (the detector's code, its version string, a helper it imports from
-    the same package; for a module of one file, any file or regular package beside it) changes it. None when the package cannot be found
+    the same package, a compiled file outside the bench's packages; for a module of one file, any file beside it and, in a
+    ``--plugin-path`` folder, any regular package beside it) changes it. None when the package cannot be found
     or is past the bounds of :data:`MAX_SOURCE_FILES`, :data:`MAX_SOURCE_DEPTH` and :data:`MAX_SOURCE_BYTES` (then
     nothing is reused).
     """

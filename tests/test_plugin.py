@@ -251,6 +251,18 @@ def test_a_single_file_plugins_fingerprint_covers_the_files_beside_it_and_a_huge
     assert None not in prints and len(set(prints)) == 3, prints
     (plug / "runs" / "results.json").write_text('{"another": "run"}')
     assert detector_fingerprint("stale:X") == prints[-1]
+    # a compiled file that Python runs in place of its source (a red team's, stamped with the source's time and size),
+    # beside the module or in a package
+    tag = sys.implementation.cache_tag
+    (plug / "__pycache__").mkdir()
+    (plug / "helpers" / "inner" / "__pycache__").mkdir()
+    (plug / "__pycache__" / f"stale.{tag}.pyc").write_bytes(b"A")
+    prints.append(detector_fingerprint("stale:X"))
+    package = detector_fingerprint("helpers:X")
+    (plug / "helpers" / "inner" / "__pycache__" / f"deep.{tag}.pyc").write_bytes(b"A")
+    prints.append(detector_fingerprint("stale:X"))
+    assert None not in prints and len(set(prints)) == 5, prints
+    assert detector_fingerprint("helpers:X") not in (None, package)
     assert detector_fingerprint("bigpkg:X") is None  # past MAX_SOURCE_BYTES: not fingerprinted, so run again
 
 

@@ -545,10 +545,32 @@ def _alerts_to_score(alerts: Path, ds: Any, budget: int) -> Any:
         raise AlertsError(f"{alerts}: a folder; give the alerts' Parquet file")
     if not alerts.is_file():
         raise FileNotFoundError(2, "not found", str(alerts))
+    from breachbench import untrusted
+    from breachbench.config import DetectionConfig
+    from breachbench.isolation import MAX_ALERT_BYTES_PER_BUCKET, MAX_ALERT_ROWS_PER_BUCKET
+
+    # read in the bench's sealed alerts reader, as a detector's are, under a detector's default limits: the file may
+    # come from anywhere, and a crafted one made polars panic in this process (a traceback, exit 1)
+    buckets = max(1, len(ds.scored))
+    limits = DetectionConfig()
+    if alerts.stat().st_size > MAX_ALERT_BYTES_PER_BUCKET * buckets:
+        raise AlertsError(
+            f"{alerts}: {alerts.stat().st_size:,} bytes, more than the bench reads for {buckets} scored bucket(s) "
+            f"({MAX_ALERT_BYTES_PER_BUCKET * buckets:,})"
+        )
     try:
-        frame = pl.read_parquet(alerts)
-    except Exception as exc:  # not Parquet, truncated...
-        raise AlertsError(f"{alerts}: cannot be read as Parquet: {exc}") from None
+        frame = untrusted.read_alerts(
+            alerts.read_bytes(),
+            {},
+            [],
+            str(alerts),
+            buckets=buckets,
+            max_rows=MAX_ALERT_ROWS_PER_BUCKET,
+            memory_mb=limits.memory_mb,
+            timeout_s=limits.timeout_s,
+        )
+    except (untrusted.UntrustedFileError, untrusted.TooManyAlerts) as exc:  # not Parquet, truncated, not alerts...
+        raise AlertsError(f"{alerts}: cannot be read as Parquet alerts: {exc}") from None
     frame = validate_alerts(frame, source=str(alerts))
     units = int(ds.universe_size.filter(pl.col("bucket").is_in(ds.scored)).select(pl.col("units").max()).item() or 0)
     if budget > units:

@@ -222,6 +222,49 @@ def test_score_not_parquet(tmp_path: Path, tiny_dataset: Path) -> None:
     assert str(bad) in line and "Parquet" in line
 
 
+def test_score_a_crafted_alerts_file_is_one_line(tmp_path: Path, tiny_dataset: Path) -> None:
+    """Alerts files with a few bytes changed (a red team's fuzzing): polars panicked on one in the bench's process, a
+    traceback and exit 1; each is now one line and exit 2, read in the bench's sealed alerts reader. The files are
+    found here the same way: the first of the seeded mutations that make polars panic, and one it refuses."""
+    import datetime as dt
+    import io
+    import random
+
+    import polars as pl
+
+    base = io.BytesIO()
+    n = 20
+    pl.DataFrame(
+        {
+            "bucket": [dt.date(2025, 4, 10)] * n,
+            "entity_kind": ["ip"] * n,
+            "entity_id": [f"10.0.0.{i}" for i in range(n)],
+            "score": [float(i) for i in range(n)],
+            "reason": ["x" * i for i in range(n)],
+        }
+    ).write_parquet(base)
+    rng, found = random.Random(1), {}
+    for _ in range(20_000):
+        b = bytearray(base.getvalue())
+        for _ in range(rng.randint(1, 3)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        try:
+            pl.read_parquet(io.BytesIO(bytes(b)))
+        except Exception:
+            found.setdefault("refused", bytes(b))
+        except BaseException:  # a panic: pyo3's PanicException is no Exception
+            found.setdefault("panic", bytes(b))
+        if len(found) == 2:
+            break
+    assert "refused" in found
+    for kind, data in found.items():
+        bad = tmp_path / f"{kind}.parquet"
+        bad.write_bytes(data)
+        proc = cli("score", tiny_dataset, bad)
+        line = one_line_error(proc)
+        assert proc.returncode == 2 and str(bad) in line and "Parquet" in line, (kind, line)
+
+
 def test_score_missing_alerts_and_dataset(tmp_path: Path, tiny_dataset: Path, rule_alerts: Path) -> None:
     line = one_line_error(cli("score", tiny_dataset, tmp_path / "none.parquet"))
     assert "none.parquet" in line and "not found" in line

@@ -238,16 +238,12 @@ def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
 
 
 def _tuning_view(dataset_root: Path, tslot: sealing.SealedSlot, *, link: bool) -> None:
-    """A sealed view of a tuning dataset with its labels (positive units) beside it, read-only."""
+    """A sealed view of a tuning dataset with its labels (:func:`breachbench.runner.tuning_labels`) beside it, read-only."""
     from breachbench.dataset import Dataset
+    from breachbench.runner import tuning_labels
 
     sealing.build_view(dataset_root, tslot, link=link)
-    labels = (
-        Dataset.open(dataset_root)
-        .positive_units.select("bucket", "entity_kind", "entity_id")
-        .unique()
-        .sort("bucket", "entity_kind", "entity_id")
-    )
+    labels = tuning_labels(Dataset.open(dataset_root))
     os.chmod(tslot.scratch, 0o755)
     labels.write_parquet(tslot.scratch / "labels.parquet")
     os.chmod(tslot.scratch / "labels.parquet", 0o444)

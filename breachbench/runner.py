@@ -159,14 +159,19 @@ def tuned_prototype(detector_id: str, tuning: list[Dataset]) -> Any:
     det = load(detector_id)()
     if tuning and callable(getattr(det, "tune", None)):
         for ds in tuning:
-            labels = (
-                ds.positive_units.filter(pl.col("role") == "actor")
-                .select("bucket", "entity_kind", "entity_id")
-                .unique()
-                .sort("bucket", "entity_kind", "entity_id")
-            )
-            det.tune(ds.view(ds.buckets[-1]), labels)
+            det.tune(ds.view(ds.buckets[-1]), tuning_labels(ds))
     return det
+
+
+def tuning_labels(ds: Dataset) -> pl.DataFrame:
+    """A tuning dataset's labels for ``tune(view, labels)``: its actor units (bucket, entity_kind, entity_id), sorted;
+    the same in a sealed slot as here (the slot's copy once held victims and shared units too)."""
+    return (
+        ds.positive_units.filter(pl.col("role") == "actor")
+        .select("bucket", "entity_kind", "entity_id")
+        .unique()
+        .sort("bucket", "entity_kind", "entity_id")
+    )
 
 
 def run_detector(

@@ -861,7 +861,11 @@ def test_tune_runs_sealed_with_labels_and_no_truth(tmp_path: Path) -> None:
     row = rows["bad_detectors:TunesOnTruth"]
     assert row["status"] == "OK", row["error"]
     labels, truth = row["version"].split()
-    assert int(labels.removeprefix("labels=")) > 0
+    # the actors' units alone, as in the bench's process: the slot's copy once held the victims' and shared units too
+    tuning = Dataset.open(next(p for p in (tmp_path / "datasets").iterdir() if "tune" in p.name))
+    actors = tuning.positive_units.filter(pl.col("role") == "actor").select("bucket", "entity_kind", "entity_id").unique()
+    assert 0 < actors.height < tuning.positive_units.select("bucket", "entity_kind", "entity_id").unique().height
+    assert int(labels.removeprefix("labels=")) == actors.height
     if LANDLOCK:
         assert truth == "truth_in_tune=False" and row["op_score"] == 0
 

@@ -500,9 +500,12 @@ def _with_detectors(cfg: Any, detectors: str | None) -> Any:
 
 
 def _run_out(out: Path | None, name: str) -> Path:
-    """The run directory: ``--out``, else ``runs/<name>``; refused under a regular file."""
+    """The run directory: ``--out``, else ``runs/<name>``; refused under a regular file, and without ``--out`` for a name
+    that is no plain folder name (``runs/..`` is the current folder)."""
     from simulator.errors import SimulationError
 
+    if out is None and (name in ("", ".", "..") or "/" in name):
+        raise SimulationError(f"the run's name {name!r} is no folder name to make under runs/; give --out")
     out = out or Path("runs") / name
     for parent in (out, *out.parents):
         if parent.exists() and not parent.is_dir():
@@ -789,7 +792,7 @@ def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None, det
     if set_:
         _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
     with _user_errors():
-        out = _run_out(out, dataset.name)
+        out = _run_out(out, dataset.resolve().name)  # "." or ".." name no folder
         # --detectors adds to every registered one, as it adds to a config's (it was ignored here)
         extra = _extra_detectors(detectors)
         preflight_detectors(extra)

@@ -126,7 +126,11 @@ class ExecutionConfig(Frozen):
 class BenchConfig(SimConfig):
     """A whole benchmark run: what to generate and what to run on it."""
 
-    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$", description="name of the run (used for the default output dir)")
+    name: str = Field(
+        "run",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",  # never "." or "..": runs/.. was the current folder, written over
+        description="name of the run (used for the default output dir)",
+    )
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     suite: SuiteConfig = Field(default_factory=SuiteConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)

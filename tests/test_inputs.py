@@ -178,6 +178,20 @@ def test_an_output_or_input_path_of_the_wrong_kind_is_one_clear_line(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and afile.read_text() == "x"  # nothing written
 
 
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "-x"])
+def test_a_run_name_that_is_no_plain_folder_name_is_refused(name: str, tmp_path: Path) -> None:
+    """A red team's config named ".." ran into runs/.., the current folder, and wrote a whole run over it."""
+    from breachbench.cli import _run_out
+    from simulator.errors import SimulationError
+
+    with pytest.raises(ConfigError, match=r"name"):
+        load_config(TINY, [f"name={name!r}"])
+    if name in (".", ".."):  # a name from elsewhere (a dataset folder's) gets the same refusal without --out
+        with pytest.raises(SimulationError, match="give --out"):
+            _run_out(None, name)
+    assert _run_out(tmp_path / "x", name) == tmp_path / "x"
+
+
 def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(tmp_path / "run"), "--set", 'detection.detectors=["nope-v9"]'])
     assert res.exit_code == 2 and _one_line(res.output) and "'nope-v9'" in res.output, res.output

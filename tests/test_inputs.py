@@ -198,6 +198,16 @@ def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) ->
     assert not (tmp_path / "run" / "dataset").exists()
 
 
+@pytest.mark.parametrize("target", ["config", "dataset"])
+def test_a_detectors_id_that_is_no_file_name_is_refused_before_work(target: str, tiny_dataset: Path, tmp_path: Path) -> None:
+    """An id names its alerts file: a red team's ``--detectors 'json:x/../../../escaped'`` on a dataset folder ran every
+    detector, then failed writing outside --out (with no results.json)."""
+    source = str(TINY) if target == "config" else str(tiny_dataset)
+    res = CliRunner().invoke(app, ["run", source, "--out", str(tmp_path / "run"), "--detectors", "json:x/../../../escaped"])
+    assert res.exit_code == 2 and _one_line(res.output) and "is not a detector id" in res.output, res.output
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.parquet"))
+
+
 # ---- alert files ---------------------------------------------------------------------------------
 
 DAY = dt.date(2025, 4, 10)

@@ -641,23 +641,33 @@ def compare(
 
     from breachbench.compare import CompareError, load_results
     from breachbench.compare import compare as do_compare
+    from breachbench.runner import detector_text
 
     try:
         rows, bad = do_compare(load_results(old), load_results(new), metric, tolerance)
     except CompareError as exc:
         _fail(str(exc))
-    t = Table(title=f"{old} -> {new}")
+    except OSError as exc:  # unreadable: one line
+        _fail(f"{exc.filename or old}: {exc.strerror or exc}")
+    t = Table(title=escape(f"{old} -> {new}"))
     for c in ("detector", "metric", "old", "new", "delta", ""):
         t.add_column(c, justify="left" if c in ("detector", "metric") else "right")
     fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    shown = lambda det: escape(detector_text(det))  # noqa: E731  # ids from a file: no markup, no escape sequences
     for r in rows:
         t.add_row(
-            r["detector"], r["metric"], fmt(r["old"]), fmt(r["new"]), fmt(r["delta"]), "REGRESSED" if r["regressed"] else ""
+            shown(r["detector"]),
+            r["metric"],
+            fmt(r["old"]),
+            fmt(r["new"]),
+            fmt(r["delta"]),
+            "REGRESSED" if r["regressed"] else "",
         )
     out_console.print(t)
     if bad:
         err_console.print(
-            f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(bad)}", highlight=False
+            f"[bold red]regression:[/bold red] {metric} dropped by more than {tolerance} for {', '.join(map(shown, bad))}",
+            highlight=False,
         )
         raise typer.Exit(1)
     out_console.print(f"no regression of {metric} beyond {tolerance}", highlight=False)

@@ -8,6 +8,7 @@ op_score --tolerance 0.5`` fails when any detector's op_score in NEW is more tha
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,48 @@ def load_results(path: Path) -> dict[str, Any]:
         path = path / "results.json"
     if not path.is_file():
         raise CompareError(f"{path}: file not found; give a run's results.json or its --out folder")
+
+    def constant(name: str) -> Any:
+        raise CompareError(f"{path}: {name} is not a JSON number (a run writes null for a figure it has none of)")
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode(), parse_constant=constant)
+    except UnicodeDecodeError as exc:
+        raise CompareError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CompareError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise CompareError(f"{path}: nested too deeply to be a run's results") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in SUPPORTED:
+    if version not in SUPPORTED or isinstance(version, bool):
         raise CompareError(f"{path}: schema_version {version!r} is not supported; accepted: {', '.join(map(str, SUPPORTED))}")
+    _check_rows(path, data)
     data["_path"] = str(path)
     return data
+
+
+def _check_rows(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a results file whose parts :func:`compare` reads are not what a run writes: a list of rows, each with a
+    detector id of its own and every metric a finite number or null (a red team's ``"op_score": NaN`` passed the gate)."""
+    rows = data.get("results")
+    if not isinstance(rows, list):
+        raise CompareError(f"{path}: results: {type(rows).__name__}, expected a list of detector rows")
+    if not isinstance(data.get("chance"), dict | None):
+        raise CompareError(f"{path}: chance: {type(data.get('chance')).__name__}, expected an object or null")
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("detector"), str):
+            raise CompareError(f"{path}: results[{i}]: expected an object with a detector id (a string)")
+        det = row["detector"]
+        if det in seen:
+            raise CompareError(f"{path}: results[{i}]: detector {det[:80]!r} has two rows")
+        seen.add(det)
+        for m in (*METRICS, *METRICS_V3):
+            v = row.get(m)
+            if not _number(v):
+                raise CompareError(
+                    f"{path}: results[{i}].{m}: {str(v)[:40]!r} is not a finite number; accepted: a number or null"
+                )
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: float) -> tuple[list[dict[str, Any]], list[str]]:
@@ -98,3 +132,15 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
                 }
             )
     return rows, sorted(set(bad))
+
+
+def _number(v: Any) -> bool:
+    """Null, or a finite number as a float (never a boolean)."""
+    if v is None:
+        return True
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an integer past a float's range
+        return False

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from breachbench.compare import METRICS, METRICS_V3, compare
 
 
@@ -49,3 +53,53 @@ def test_a_run_folder_stands_for_its_results_and_a_folder_without_one_is_named(t
         load_results(tmp_path)  # it said "file not found" of a folder that is there
     with pytest.raises(CompareError, match="file not found"):
         load_results(tmp_path / "nope.json")
+
+
+_GOOD = '{"schema_version": 3, "chance": null, "results": [{"detector": "d", "op_score": 50.0}]}'
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (_GOOD.replace("50.0", "NaN"), "NaN is not a JSON number"),  # passed the gate: nan - 50 regresses nothing
+        (_GOOD.replace("50.0", "Infinity"), "Infinity is not a JSON number"),
+        (_GOOD.replace("50.0", '"high"'), "results[0].op_score"),
+        (_GOOD.replace("50.0", "true"), "results[0].op_score"),  # counted as 1.0
+        (_GOOD.replace("50.0", "1" + "0" * 400), "results[0].op_score"),  # OverflowError
+        (_GOOD.replace('"d"', "7"), "detector id"),
+        (_GOOD.replace('"d"', '["d"]'), "detector id"),
+        (_GOOD.replace('"results": [', '"results": [7, '), "results[0]"),
+        (_GOOD.replace('"chance": null', '"chance": []'), "chance"),
+        (_GOOD.replace(', "results": [{"detector": "d", "op_score": 50.0}]', ""), "results: NoneType"),
+        (_GOOD.replace("}]}", '}, {"detector": "d", "op_score": 1.0}]}'), "two rows"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"schema_version": true, "results": []}', "schema_version"),
+    ],
+)
+def test_a_hostile_results_file_is_one_line_and_exit_2(text: str, needle: str, tmp_path) -> None:
+    """A red team's crafted results.json files gave tracebacks, and one with a NaN score passed the CI gate."""
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(_GOOD)
+    bad.write_text(text)
+    for args in ([str(good), str(bad)], [str(bad), str(good)]):
+        res = CliRunner().invoke(app, ["compare", *args])
+        assert res.exit_code == 2 and needle in res.output and "Traceback" not in res.output, res.output
+    assert CliRunner().invoke(app, ["compare", str(good), str(good)]).exit_code == 0
+
+
+def test_ids_from_a_results_file_reach_the_terminal_without_markup_or_escape_sequences(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    evil = "[bold red]REGRESSED[/bold red] \x1b[2J\x1b]0;pwned\x07"
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(_GOOD.replace('"d"', json.dumps(evil)))
+    new.write_text(_GOOD.replace('"d"', json.dumps(evil)).replace("50.0", "10.0"))
+    res = CliRunner().invoke(app, ["compare", str(old), str(new)], color=True)
+    assert res.exit_code == 1 and "\x1b[2J" not in res.output and "\x07" not in res.output, repr(res.output)
+    assert "[bold red]REGRESSED[/bold red]" in res.output.replace("\n", "")  # shown as the text it is

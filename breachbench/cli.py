@@ -841,10 +841,18 @@ def verify_cmd(
     else:
         _fail(f"{target}: neither a dataset (no {layout.MANIFEST}) nor a run (no results.json)")
         return
-    for p in problems:
-        out_console.print(f"{p.path}\t{p.what}", highlight=False, soft_wrap=True)
+    from breachbench.runner import detector_text
+
+    for p in problems:  # paths from the files: no markup, no escape sequences
+        out_console.print(
+            f"{escape(detector_text(p.path, 400))}\t{escape(detector_text(p.what, 400))}", highlight=False, soft_wrap=True
+        )
     if problems:
-        err_console.print(f"[bold red]{kind} {target} does not verify:[/bold red] {len(problems)} problem(s)", highlight=False)
+        err_console.print(
+            f"[bold red]{escape(f'{kind} {target} does not verify:')}[/bold red] {len(problems)} problem(s)",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     out_console.print(f"{kind} {target} verifies ({'sizes' if quick else 'sha256'} of every file)", highlight=False)
 

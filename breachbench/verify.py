@@ -38,8 +38,26 @@ class Problem:
         return f"{self.path}: {self.what}"
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
+#: What :func:`_sha256` gives for a path that is no regular file: never a digest, so it matches no record.
+NOT_A_FILE = "not a regular file"
+
+
+def _sha256(path: Path, *, follow: bool = True) -> str:
+    """SHA-256 of a regular file (``follow``: through a link), else :data:`NOT_A_FILE`: a pipe, a device or a link was
+    read for ever (a red team's alerts "file" linked to /dev/zero, another was a FIFO: ``verify`` hung)."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if not follow and os.path.islink(path):
+            return NOT_A_FILE
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return NOT_A_FILE
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -98,11 +116,11 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
         listed[entry["path"]] = entry
     for rel, entry in sorted(listed.items()):
         p = root / rel
-        if not p.is_file():
+        if not p.is_file():  # a pipe or a device (also through a link) is no file either
             problems.append(Problem(rel, "missing"))
         elif p.stat().st_size != entry.get("bytes"):
             problems.append(Problem(rel, f"{p.stat().st_size} bytes, manifest says {entry.get('bytes')}"))
-        elif full and _sha256(p) != entry.get("sha256"):
+        elif full and _sha256(p) != entry.get("sha256"):  # a regular file, of the size recorded
             problems.append(Problem(rel, "sha256 differs from the manifest"))
     for d in DATA_DIRS if not imported else ():  # an import lists its logs, not its optional world and labels
         if (root / d).is_dir():
@@ -125,9 +143,12 @@ def check_dataset(root: str | Path, *, full: bool = False) -> None:
 
 
 def alerts_hashes(out: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every alerts file of a run."""
+    """Relative path -> sha256 of every alerts file of a run (:data:`NOT_A_FILE` for a link, a pipe or a device: a run
+    writes none)."""
     base = Path(out) / "alerts"
-    return {p.relative_to(out).as_posix(): _sha256(p) for p in sorted(base.rglob("*.parquet"))} if base.is_dir() else {}
+    if not base.is_dir():
+        return {}
+    return {p.relative_to(out).as_posix(): _sha256(p, follow=False) for p in sorted(base.rglob("*.parquet"))}
 
 
 def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
@@ -135,19 +156,29 @@ def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
     out = Path(out)
     try:
         res = json.loads((out / "results.json").read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return [Problem("results.json", "missing or unreadable")]
+    datasets = res.get("datasets", []) if isinstance(res, dict) else None
+    recorded = res.get("alerts") if isinstance(res, dict) else None
+    if (
+        not isinstance(datasets, list)
+        or not all(isinstance(d, dict) for d in datasets)
+        or not isinstance(recorded, dict | None)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in (recorded or {}).items())
+    ):
+        return [Problem("results.json", "not a run's results (datasets must be a list of objects, alerts an object of hashes)")]
     problems: list[Problem] = []
-    recorded = res.get("alerts")
     if isinstance(recorded, dict):
         have = alerts_hashes(out)
         for rel, digest in sorted(recorded.items()):
             if rel not in have:
                 problems.append(Problem(rel, "missing"))
+            elif have[rel] == NOT_A_FILE:
+                problems.append(Problem(rel, "not a regular file (a link, a pipe or a device)"))
             elif have[rel] != digest:
                 problems.append(Problem(rel, "sha256 differs from results.json"))
         problems.extend(Problem(rel, "not in results.json") for rel in sorted(set(have) - set(recorded)))
-    for d in res.get("datasets", []):
+    for d in datasets:
         label = str(d.get("label", ""))
         cands = [Path(str(d.get("path", ""))), out / "datasets" / label, out / "dataset"]
         path = next((c for c in cands if (c / layout.MANIFEST).is_file()), cands[0])

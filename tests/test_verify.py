@@ -113,3 +113,27 @@ def test_run_records_alert_hashes_and_verifies(tiny_run, tiny_run_dir: Path, tmp
 def test_verify_rejects_what_is_neither(tmp_path: Path) -> None:
     p = _cli("verify", str(tmp_path))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "neither a dataset" in p.stderr
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "types", "list"])
+def test_a_crafted_run_folder_is_named_not_read_for_ever(kind: str, tmp_path: Path) -> None:
+    """A red team's run folders: an alerts "file" linked to /dev/zero and one that is a FIFO hung `verify`; results.json
+    entries of the wrong type gave tracebacks."""
+    import os
+
+    run = tmp_path / "run"
+    (run / "alerts").mkdir(parents=True)
+    res: object = {"schema_version": 3, "datasets": [], "alerts": {"alerts/x.parquet": "0" * 64}}
+    if kind == "link":
+        (run / "alerts" / "x.parquet").symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(run / "alerts" / "x.parquet")
+    elif kind == "types":
+        res = {"schema_version": 3, "datasets": [1, "x"], "alerts": {"a": 1}}
+    else:
+        res = [1]
+    (run / "results.json").write_text(json.dumps(res))
+    p = _cli("verify", str(run))
+    assert p.returncode == 1 and "does not verify" in p.stderr and "Traceback" not in p.stderr + p.stdout, p.stderr
+    needle = "not a regular file" if kind in ("link", "fifo") else "not a run's results"
+    assert needle in p.stdout, p.stdout

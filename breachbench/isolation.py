@@ -48,7 +48,7 @@ from typing import Any, ParamSpec, TypeVar
 import polars as pl
 
 from breachbench import fstree, sealing, untrusted
-from breachbench.runner import DetectorRun, Status, detector_text, rate
+from breachbench.runner import DetectorRun, Status, detector_text, exception_text, rate
 from breachbench.untrusted import UntrustedFileError
 from detectors.contract import empty_alerts
 from simulator import plugins
@@ -381,7 +381,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     except MemoryError:
         tune_error = {"status": Status.OOM, "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # a detector's bug in tune() is its row
-        tune_error = {"status": Status.ERROR, "error": f"tune: {type(exc).__name__}: {exc}"}
+        tune_error = {"status": Status.ERROR, "error": f"tune: {exception_text(exc)}"}
     for slot in slots[start:]:
         meta = tune_error or _run_one(plan, proto, slot)
         meta["note"] = "; ".join(n for n in (note, hidden, procs) if n) or None  # a note, not a stop
@@ -497,7 +497,7 @@ def _run_one(plan: _Slot, proto: Any, slot: sealing.SealedSlot) -> dict[str, Any
     except MemoryError:
         return {"status": Status.OOM, "error": "MemoryError in the detector's process"}
     except BaseException as exc:  # anything the child hits becomes its row
-        return {"status": Status.ERROR, "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": Status.ERROR, "error": exception_text(exc)}
 
 
 def _asker(ds: Any, slot: sealing.SealedSlot) -> Callable[[dt.date, pl.DataFrame | None], None]:
@@ -679,7 +679,7 @@ def run_isolated_many(
         proto = pickle.dumps(prototype) if prototype is not None else None
     except Exception as exc:  # an unpicklable tuned detector cannot be isolated
         for run in runs:
-            run.status, run.error = Status.ERROR, f"tuned detector does not pickle: {type(exc).__name__}: {exc}"
+            run.status, run.error = Status.ERROR, f"tuned detector does not pickle: {exception_text(exc)}"
         return _in_given_order(runs, order)
     # named before it exists and made inside the try: a SIGTERM or Ctrl-C at any point after mkdir still removes it
     top = Path(tempfile.gettempdir()) / f"bb-det-{os.getpid()}-{secrets.token_hex(8)}"

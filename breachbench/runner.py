@@ -55,6 +55,20 @@ def detector_text(value: object, limit: int = MAX_DETECTOR_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def exception_text(exc: BaseException) -> str:
+    """``"Type: message"`` of an exception a detector raised, never raising itself: a red team's exception whose
+    ``__str__`` raised took its whole row down to "the detector's process died"."""
+    try:
+        name = str(type(exc).__name__)
+    except BaseException:
+        name = "Exception"
+    try:
+        message = str(exc)
+    except BaseException as inner:  # its own text is the detector's, whatever it raises
+        message = f"(its message could not be shown: its __str__ raised {type(inner).__name__})"
+    return f"{name}: {message}"
+
+
 def rate(events: int, seconds: float) -> float | None:
     """Events per second, or None where it is not a finite number (no time, or a forged one of 5e-324 s)."""
     value = events / seconds if seconds > 0 else math.inf
@@ -228,6 +242,6 @@ def run_detector(
     except (Exception, SystemExit) as exc:  # a detector's bug (or its sys.exit) is its result, not our crash
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-        run.status, run.error = Status.ERROR, f"{type(exc).__name__}: {exc}{where}"
+        run.status, run.error = Status.ERROR, f"{exception_text(exc)}{where}"
         run.alerts = empty_alerts()
     return run

@@ -1194,3 +1194,19 @@ class ReadsCommandLines(UnissuedTokenRule):
         if seen:
             raise RuntimeError(f"other processes' command lines: {seen}")
         return super().fit(view)
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class RaisesAnUnprintableError(UnissuedTokenRule):
+    """Its ``fit`` raises an exception whose ``__str__`` and ``__repr__`` raise; a red team's took the whole row down to
+    "the detector's process died"."""
+
+    def fit(self, view):
+        raise _Unprintable()

@@ -1006,6 +1006,16 @@ def test_a_slot_sees_no_other_process_command_line(tiny_dataset: Path) -> None:
         other.wait()
 
 
+def test_an_exception_whose_text_raises_is_its_detectors_error_row(tiny_dataset: Path) -> None:
+    for isolated in (True, False):
+        r = (
+            run_isolated("bad_detectors:RaisesAnUnprintableError", tiny_dataset, timeout_s=120, memory_mb=4096)
+            if isolated
+            else run_detector("bad_detectors:RaisesAnUnprintableError", Dataset.open(tiny_dataset))
+        )
+        assert r.status == "ERROR" and "_Unprintable: (its message could not be shown" in str(r.error), (isolated, r.error)
+
+
 def test_a_run_on_a_dataset_folder_keeps_its_output_folder_out_of_the_slots_reach(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

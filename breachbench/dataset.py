@@ -66,6 +66,44 @@ class DatasetError(BreachBenchError, ValueError):
     """A path that is not a complete dataset."""
 
 
+#: The most buckets (days) a dataset may span: a hundred years. A crafted manifest of 3.65 million days had the bench
+#: list them all, for ever.
+MAX_BUCKETS = 36_525
+
+
+def check_manifest(m: Any, name: str) -> None:
+    """Refuse a manifest whose parts the bench reads are not what the bench writes (a crafted one gave tracebacks deep in
+    a command, or a span of millions of days): one line naming the field, the value and what is accepted."""
+    from pydantic import ValidationError
+
+    from simulator.config import TimeConfig
+
+    where = f"{name}: {layout.MANIFEST}"
+    if not isinstance(m, dict):
+        raise DatasetError(f"{where}: a JSON {type(m).__name__}, expected an object")
+    config = m.get("config")
+    try:
+        time = TimeConfig.model_validate(config.get("time") if isinstance(config, dict) else None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(["config", "time", *map(str, err.get("loc", ()))])
+        raise DatasetError(f"{where}: {field}: {err.get('msg')} (got {str(err.get('input'))[:60]!r})") from None
+    if time.days > MAX_BUCKETS:
+        raise DatasetError(f"{where}: config.time spans {time.days:,} days; accepted: at most {MAX_BUCKETS:,}")
+    if not isinstance(m.get("config_hash"), str):
+        raise DatasetError(f"{where}: config_hash: {str(m.get('config_hash'))[:60]!r}, expected a string")
+    files = m.get("files")
+
+    def count(f: dict, key: str) -> bool:  # a log file's rows and bytes are read; a view lists world files by path alone
+        v = f.get(key)
+        return (v is None and not f["path"].startswith("logs/")) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("path"), str) and count(f, "rows") and count(f, "bytes") for f in files
+    ):
+        raise DatasetError(f"{where}: files: expected a list of {{path, rows, bytes}} entries (a string and two counts)")
+
+
 @dataclass
 class Dataset:
     """A generated dataset directory, or a dataset at an fsspec URL.
@@ -103,6 +141,7 @@ class Dataset:
                 raise DatasetError(f"{p}: not a dataset (no {layout.MANIFEST}); make one with `breachbench generate`")
             ds = cls(p, feature_cache)
         name = ds.store.url if ds.store else ds.root
+        check_manifest(ds.manifest, str(name))
         if ds.manifest.get("only"):
             raise DatasetError(f"{name}: dataset was generated with --only {ds.manifest['only']}; it has no logs to score")
         return ds
@@ -115,7 +154,10 @@ class Dataset:
             if m is None:
                 raise DatasetError(f"{self.store.url}: its {layout.MANIFEST} is gone or unreadable")
             return m
-        return json.loads((self.root / layout.MANIFEST).read_text())
+        try:
+            return json.loads((self.root / layout.MANIFEST).read_bytes().decode())
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the parser
+            raise DatasetError(f"{self.root / layout.MANIFEST}: not a manifest ({type(exc).__name__})") from None
 
     @property
     def timezone(self) -> str:

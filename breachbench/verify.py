@@ -65,7 +65,7 @@ def read_manifest(root: Path) -> dict | None:
     """The parsed manifest of a dataset written by this tool, or None."""
     try:
         m = json.loads((Path(root) / layout.MANIFEST).read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     # a generated dataset, or one built by `breachbench import` (its manifest says what it imported)
     return m if isinstance(m, dict) and (m.get("format") == DATASET_FORMAT or isinstance(m.get("imported"), dict)) else None
@@ -87,7 +87,13 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
     m = read_manifest(root)
     if m is None:
         return [Problem(layout.MANIFEST, f"missing, unreadable or not a {DATASET_FORMAT} manifest")]
+    from breachbench.dataset import DatasetError, check_manifest
+
     problems: list[Problem] = []
+    try:
+        check_manifest(m, str(root))  # the parts every command reads (an import's too)
+    except DatasetError as exc:
+        problems.append(Problem(layout.MANIFEST, str(exc).split(f"{layout.MANIFEST}: ", 1)[-1]))
     imported = isinstance(m.get("imported"), dict)  # no generation config to hash; its files are checked below
     made_by = m.get("data_version")
     if imported:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -137,3 +138,77 @@ def test_a_crafted_run_folder_is_named_not_read_for_ever(kind: str, tmp_path: Pa
     assert p.returncode == 1 and "does not verify" in p.stderr and "Traceback" not in p.stderr + p.stdout, p.stderr
     needle = "not a regular file" if kind in ("link", "fifo") else "not a run's results"
     assert needle in p.stdout, p.stdout
+
+
+def _edited(manifest: dict, case: str) -> str:
+    m = json.loads(json.dumps(manifest))
+    t = m["config"]["time"]
+    if case == "list":
+        return "[1, 2]"
+    if case == "deep":
+        return "[" * 100_000 + "]" * 100_000
+    if case == "not-utf8":
+        return "\udcff"
+    edits = {
+        "start": lambda: t.update(start="yesterday"),
+        "far": lambda: t.update(end="9999-12-31"),
+        "warmup": lambda: t.update(warmup_days="seven"),
+        "zone": lambda: t.update(timezone="Mars/Olympus"),
+        "files": lambda: m.update(files={"a": 1}),
+        "imported": lambda: (m.update(imported={}), t.update(start="x")),
+    }
+    edits[case]()
+    return json.dumps(m)
+
+
+@pytest.mark.parametrize("case", ["list", "deep", "not-utf8", "start", "far", "warmup", "zone", "files", "imported"])
+def test_a_crafted_manifest_is_one_line_for_every_command(
+    case: str, tiny_dataset: Path, tiny_run_dir: Path, tmp_path: Path
+) -> None:
+    """A red team's manifests gave tracebacks in score, verify and export, a span of 9999 years that listed its days for
+    ever, and an export that wrote 574 MB before failing (a half-written --out)."""
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    ds = Path(shutil.copytree(tiny_dataset, tmp_path / "ds", copy_function=os.link))
+    (ds / "manifest.json").unlink()  # a link: never write through it
+    text = _edited(json.loads((tiny_dataset / "manifest.json").read_text()), case)
+    (ds / "manifest.json").write_bytes(text.encode(errors="surrogateescape"))
+    alerts = tiny_run_dir / "alerts" / "null.parquet"
+    for args, code in (
+        (["score", str(ds), str(alerts)], 2),
+        (["export", str(ds), "--format", "ocsf", "--out", str(tmp_path / "exp")], 2),
+        (["verify", str(ds), "--quick"], 1),
+    ):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == code and "Traceback" not in res.output, (args[0], res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit), (args[0], res.exception)
+        assert "manifest.json" in res.output, (args[0], res.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no export folder, no staging folder
+
+
+def test_an_export_that_fails_half_way_leaves_no_folder(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from breachbench.interop import export
+
+    calls = []
+
+    def fail_later(*a: object, **k: object) -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+        return original(*a, **k)
+
+    original = export._write
+    monkeypatch.setattr(export, "_write", fail_later)
+    with pytest.raises(OSError, match="No space"):
+        export.export_dataset(tiny_dataset, tmp_path / "exp", "ocsf", as_="parquet")
+    assert list(tmp_path.iterdir()) == [] and len(calls) == 4
+    monkeypatch.setattr(export, "_write", original)
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "notes.txt").write_text("mine")
+    with pytest.raises(Exception, match="holds files of no export"):
+        export.export_dataset(tiny_dataset, tmp_path / "exp", "ocsf", as_="parquet")
+    assert [p.name for p in (tmp_path / "exp").iterdir()] == ["notes.txt"]

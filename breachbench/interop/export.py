@@ -90,12 +90,43 @@ def export_dataset(
     """Write every log partition of ``dataset`` as ``fmt`` events under ``out``; returns the manifest.
 
     Raises:
-        DatasetError: not a dataset. MappingError: unknown format.
+        DatasetError: not a dataset (or a manifest the bench did not write), or ``out`` holds files of no export.
+        VerifyError: the dataset's files differ from its manifest. MappingError: unknown format.
     """
+    import shutil
+
+    from breachbench.dataset import DatasetError
+    from breachbench.verify import check_dataset
+
     ds = Dataset.open(dataset)
+    if ds.store is None:
+        check_dataset(ds.root)  # sizes against the manifest, as run and score check them
     mapping = load_mapping(fmt)
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    final = Path(out)
+    if final.is_dir() and any(final.iterdir()) and not (final / MANIFEST).is_file():
+        raise DatasetError(f"--out: {final} holds files of no export; give a new or empty folder, or an earlier export's")
+    # written beside it and moved in whole: a failure half-way (a crafted manifest did it) leaves the folder as it was
+    final.parent.mkdir(parents=True, exist_ok=True)
+    root = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    try:
+        manifest = _export(ds, mapping, root, as_, truth, progress)
+        if final.exists():
+            old = final.parent / f".{final.name}.old-{os.getpid()}"
+            final.rename(old)
+            root.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            root.rename(final)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _export(ds: Dataset, mapping: Mapping, root: Path, as_: As, truth: bool, progress: Callable[[int, int], None] | None) -> dict:
+    """The body of :func:`export_dataset`, writing into the folder ``root``."""
     parts = list(partitions(ds))
     written: list[ExportedFile] = []
     for i, (stream, day, files) in enumerate(parts):

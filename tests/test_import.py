@@ -179,6 +179,24 @@ def test_own_csv_logs_without_world_or_labels(tiny_dataset: Path, tmp_path: Path
         ("[dataset]\ntimezone = 'UTC'\n[streams.web.columns]\nts = { path = 'a' }", "unknown stream 'web'"),
         ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a' }\nwho = { path = 'b' }", "unknown column"),
         ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a', type = 'excel' }", "accepted: timestamp"),
+        # a red team's: tracebacks, a span of 9999 years, and files written before the error
+        ("dataset = 'x'\n[streams.admin.columns]\nts = { path = 'a' }", r"expected a \[dataset\] table"),
+        ("[dataset]\ntimezone = 5\n[streams.admin.columns]\nts = { path = 'a' }", "IANA"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams]\nadmin = 'x'", r"expected a \[streams.admin\] table"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.admin]\nwhere = 'x'\n[streams.admin.columns]\nts = { path = 'a' }", "where"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 5 }", "expected { path"),
+        ("[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = [1, 2] }", "expected { path"),
+        ("[dataset]\ntimezone = 'UTC'\nstart = 'yesterday'\n[streams.admin.columns]\nts = { path = 'a' }", "expected a date"),
+        ("[dataset]\ntimezone = 'UTC'\nstart = 2025-04-01T00:00:00\n[streams.admin.columns]\nts = { path = 'a' }", "a date"),
+        ("[dataset]\ntimezone = 'UTC'\nwarmup_days = 'three'\n[streams.admin.columns]\nts = { path = 'a' }", "whole number"),
+        (
+            "[dataset]\ntimezone = 'UTC'\nstart = 0001-01-01\nend = 9999-12-31\n[streams.admin.columns]\nts = { path = 'a' }",
+            "at most 36,525",
+        ),
+        (
+            "[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a' }\n" + "x = " + "[" * 5000 + "]" * 5000,
+            "nested",
+        ),
     ],
 )
 def test_bad_mappings_say_what_is_accepted(tmp_path: Path, mapping: str, match: str) -> None:
@@ -186,6 +204,18 @@ def test_bad_mappings_say_what_is_accepted(tmp_path: Path, mapping: str, match: 
     (tmp_path / "x.csv").write_text("a\n2025-04-01T00:00:00Z\n")
     with pytest.raises(MappingError, match=match):
         import_logs(tmp_path / "m.toml", tmp_path / "ds", [tmp_path / "x.csv"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.toml", "x.csv"]  # nothing written
+
+
+def test_an_import_that_fails_half_way_leaves_no_folder(tmp_path: Path) -> None:
+    """The logs' own days span too long (a record of the year 1): refused after the logs were read, nothing left."""
+    (tmp_path / "m.toml").write_text(
+        "[dataset]\ntimezone = 'UTC'\n[streams.admin.columns]\nts = { path = 'a', type = 'timestamp' }"
+    )
+    (tmp_path / "x.csv").write_text("a\n2025-04-01T00:00:00Z\n0001-01-01T00:00:00Z\n")
+    with pytest.raises(MappingError, match="at most 36,525"):
+        import_logs(tmp_path / "m.toml", tmp_path / "ds", [tmp_path / "x.csv"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.toml", "x.csv"]
 
 
 def test_cli_import_refuses_a_non_empty_out(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -37,22 +37,38 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
     """Parse and check an import mapping; MappingError names the bad entry."""
     p = Path(path)
     try:
-        m = tomllib.loads(p.read_text())
+        m = tomllib.loads(p.read_bytes().decode())
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{p}: not TOML: {exc}") from None
+    except RecursionError:
+        raise MappingError(f"{p}: nested too deeply to be a mapping") from None
     ds = m.get("dataset", {})
+    if not isinstance(ds, dict):
+        raise MappingError(f"{p}: dataset = {str(ds)[:40]!r}: expected a [dataset] table")
     if "timezone" not in ds:
         raise MappingError(f'{p}: [dataset] needs timezone (the company\'s, e.g. "Asia/Seoul")')
     try:
+        if not isinstance(ds["timezone"], str):
+            raise ValueError
         ZoneInfo(ds["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
         raise MappingError(f"{p}: [dataset] timezone {ds['timezone']!r} is not an IANA time zone") from None
+    _check_span(p, ds)
     streams = m.get("streams", {})
+    if not isinstance(streams, dict):
+        raise MappingError(f"{p}: streams = {str(streams)[:40]!r}: expected [streams.<stream>] tables")
     if not streams:
         raise MappingError(f"{p}: no [streams.<stream>] table; streams: {', '.join(LOG_STREAMS)}")
     for s, spec in streams.items():
         if s not in LOG_STREAMS:
             raise MappingError(f"{p}: unknown stream {s!r}; accepted: {', '.join(LOG_STREAMS)}")
+        if not isinstance(spec, dict):
+            raise MappingError(f"{p}: streams.{s} = {str(spec)[:40]!r}: expected a [streams.{s}] table")
+        for key in ("columns", "where"):
+            if not isinstance(spec.get(key, {}), dict):
+                raise MappingError(f"{p}: [streams.{s}] {key} = {str(spec[key])[:40]!r}: expected a [streams.{s}.{key}] table")
         cols = spec.get("columns", {})
         unknown = [c for c in cols if c not in LOG_STREAMS[s] and c != "delivered"]
         if unknown:
@@ -62,11 +78,43 @@ def load_import_mapping(path: str | Path) -> dict[str, Any]:
         if "ts" not in cols:
             raise MappingError(f"{p}: [streams.{s}.columns] needs ts")
         for c, v in cols.items():
-            if not isinstance(v, dict) or "path" not in v:
-                raise MappingError(f'{p}: [streams.{s}.columns] {c}: expected {{ path = "..." }}, got {v!r}')
+            path_ok = isinstance(v, dict) and (
+                isinstance(v.get("path"), str)
+                or (isinstance(v.get("path"), list) and v["path"] and all(isinstance(x, str) for x in v["path"]))
+            )
+            if not path_ok:
+                raise MappingError(
+                    f'{p}: [streams.{s}.columns] {c}: expected {{ path = "..." }} (or a list of paths), got {str(v)[:60]}'
+                )
             if v.get("type") not in (None, *TIME_TYPES):
                 raise MappingError(f"{p}: [streams.{s}.columns] {c}: type {v['type']!r}; accepted: {', '.join(TIME_TYPES)}")
     return m
+
+
+#: The most days an imported dataset may span: a hundred years (a mapping's span of 9999 years made a dataset that
+#: every command then listed day by day, for ever).
+MAX_IMPORT_DAYS = 36_525
+
+
+def _check_span(p: Path, ds: dict[str, Any]) -> None:
+    """The ``[dataset]`` table's start, end and warmup_days, when given: dates and a count, checked before any file is
+    written (a bad one failed after the logs were, and left them half-written)."""
+    for key in ("start", "end"):
+        if key in ds:
+            v = ds[key]
+            try:
+                if isinstance(v, dt.datetime) or not isinstance(v, dt.date | str):
+                    raise ValueError
+                dt.date.fromisoformat(str(v))
+            except ValueError:
+                raise MappingError(f"{p}: [dataset] {key} = {str(v)[:40]!r}: expected a date such as 2025-04-01") from None
+    w = ds.get("warmup_days", 7)
+    if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+        raise MappingError(f"{p}: [dataset] warmup_days = {str(w)[:40]!r}: expected a whole number of days, at least 1")
+    if "start" in ds and "end" in ds:
+        days = (dt.date.fromisoformat(str(ds["end"])) - dt.date.fromisoformat(str(ds["start"]))).days
+        if days > MAX_IMPORT_DAYS:
+            raise MappingError(f"{p}: [dataset] start..end spans {days:,} days; accepted: at most {MAX_IMPORT_DAYS:,}")
 
 
 def source_files(sources: Sequence[str | Path]) -> list[Path]:
@@ -261,11 +309,37 @@ def import_logs(
         MappingError: a bad mapping or unreadable source. FileExistsError: ``out`` not empty and not ``force``.
     """
     m = load_import_mapping(mapping)
-    root = Path(out)
-    _clear_out(root, force)
+    final = Path(out)
+    _clear_out(final, force, remove=False)
     files = source_files(sources)
     if not files:
         raise MappingError("no source files (Parquet, CSV or JSON lines) found")
+    # built beside it and moved in whole: a failure half-way leaves ``out`` as it was
+    final.parent.mkdir(parents=True, exist_ok=True)
+    root = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    try:
+        manifest = _import(m, mapping, root, files, world, labels)
+        _clear_out(final, force, remove=True)
+        if final.exists():
+            final.rmdir()  # empty
+        root.rename(final)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _import(
+    m: dict[str, Any],
+    mapping: str | Path,
+    root: Path,
+    files: list[Path],
+    world: str | Path | None,
+    labels: str | Path | None,
+) -> dict[str, Any]:
+    """The body of :func:`import_logs`, writing the dataset into the folder ``root``."""
     counts: dict[tuple[str, dt.date], int] = {}
     written: list[dict[str, Any]] = []
     schema = _json_schema(m)
@@ -312,14 +386,15 @@ def _imported_hash(mapping: Path, written: list[dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def _clear_out(root: Path, force: bool) -> None:
-    """Refuse a non-empty ``root`` unless ``force`` and it holds a dataset, which is then removed."""
+def _clear_out(root: Path, force: bool, *, remove: bool) -> None:
+    """Refuse a non-empty ``root`` unless ``force`` and it holds a dataset, which is then removed (with ``remove``)."""
     if root.exists() and any(root.iterdir()):
         if not force:
             raise FileExistsError(17, "not empty (use --force to replace)", str(root))
         if not (root / layout.MANIFEST).is_file():
             raise FileExistsError(17, "not empty and not a dataset; --force replaces datasets only", str(root))
-        shutil.rmtree(root)
+        if remove:
+            shutil.rmtree(root)
 
 
 def _import_source(
@@ -366,6 +441,10 @@ def _span(span: dict[str, Any], days: list[dt.date]) -> tuple[dt.date, dt.date, 
     start = dt.date.fromisoformat(str(span["start"])) if "start" in span else days[0]
     end = dt.date.fromisoformat(str(span["end"])) if "end" in span else days[-1] + dt.timedelta(days=1)
     warm = int(span.get("warmup_days", 7))
+    if (end - start).days > MAX_IMPORT_DAYS:  # the logs' own days (a record of the year 1 among this year's)
+        raise MappingError(
+            f"the dataset spans {start}..{end}, {(end - start).days:,} days; accepted: at most {MAX_IMPORT_DAYS:,}"
+        )
     if not 0 < warm < (end - start).days:
         raise MappingError(
             f"[dataset] warmup_days = {warm}: must leave scored days in {start}..{end} ({(end - start).days} days)"

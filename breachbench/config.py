@@ -260,6 +260,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> BenchCo
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); a config is a UTF-8 TOML file") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot be read: {exc.strerror}") from None
+    except RecursionError:  # a red team's arrays 100,000 deep
+        raise ConfigError(f"{p}: nested too deeply to be a config") from None
     if not data:
         raise ConfigError(f"{p}: the config is empty; start from configs/tiny.toml")
     for assignment in overrides or []:

@@ -192,6 +192,13 @@ def test_a_run_name_that_is_no_plain_folder_name_is_refused(name: str, tmp_path:
     assert _run_out(tmp_path / "x", name) == tmp_path / "x"
 
 
+def test_a_config_nested_past_the_parser_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
+
+
 def test_unknown_detector_is_refused_before_the_first_dataset(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["run", str(TINY), "--out", str(tmp_path / "run"), "--set", 'detection.detectors=["nope-v9"]'])
     assert res.exit_code == 2 and _one_line(res.output) and "'nope-v9'" in res.output, res.output

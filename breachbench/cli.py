@@ -802,7 +802,7 @@ def _run_on_dataset(dataset: Path, out: Path | None, set_: list[str] | None, det
     if set_:
         _fail("--set applies to a config; a dataset directory runs every registered detector with the default limits")
     with _user_errors():
-        out = _run_out(out, dataset.resolve().name)  # "." or ".." name no folder
+        out = _run_out(out, dataset.name if dataset.name not in ("", ".", "..") else dataset.resolve().name)
         # --detectors adds to every registered one, as it adds to a config's (it was ignored here)
         extra = _extra_detectors(detectors)
         preflight_detectors(extra)

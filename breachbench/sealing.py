@@ -324,6 +324,12 @@ _IPC_CALLS: dict[str, tuple[int, ...]] = {
     "x86_64": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 240, 241, 242, 243, 244, 245, 248, 249, 250),
     "aarch64": (*range(180, 198), 217, 218, 219),
 }
+#: Per architecture: ``setpgid`` and ``setsid``, refused once the slot's process has made its own session. The kernel
+#: schedules each session as one group where autogroups are on (most desktop and server kernels): a red-team plugin
+#: forked 46 busy children, each into a session of its own, and the other slot, one group among 47, got 2% of the CPU
+#: and its detector a TIMEOUT row. In the slot's session its processes share one group's time; they also stay in the
+#: slot's process group, which the bench kills whole.
+_SESSION_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (109, 112), "aarch64": (154, 157)}
 #: Per architecture: ``fcntl``, refused for two commands only, F_SETLEASE and F_NOTIFY. A lease on a view's log file (a
 #: hard link of the dataset's, which a root bench's slot owns) told the detector whenever another process opened that
 #: file, as the refused watches would, and held every such open for up to 45 s: another worker's detectors waited.
@@ -373,7 +379,8 @@ def deny_calls() -> str | None:
     """Refuse this process (and its children) every change of a file's mode, owner, times or attributes, every
     socket and every datagram sent to an address (:data:`_SEND_CALLS`), every file watch (:data:`_WATCH_CALLS`),
     lease and directory notice (:data:`_FCNTL_REFUSED`), System V and POSIX message queue IPC and the key rings (:data:`_IPC_CALLS`), and limits, priorities, CPUs and memory
-    placement set on any process but itself (:data:`_OTHERS_CALLS`); None when done, else why not.
+    placement set on any process but itself (:data:`_OTHERS_CALLS`), and a new session or process group
+    (:data:`_SESSION_CALLS`); None when done, else why not.
 
     Landlock does not cover them. A slot's views hold hard links to the bench's dataset files:
     without this a detector could ``chmod 000`` the bench's logs, and every other detector's sealed
@@ -391,7 +398,14 @@ def deny_calls() -> str | None:
         return f"no seccomp filter for {platform.machine()}: file metadata changes and sockets not refused"
     arch, calls, ioctl = spec
     machine = platform.machine()
-    calls = calls + _SOCKET_CALLS[machine] + _SEND_CALLS[machine][0] + _WATCH_CALLS[machine] + _IPC_CALLS[machine]
+    calls = (
+        calls
+        + _SOCKET_CALLS[machine]
+        + _SEND_CALLS[machine][0]
+        + _WATCH_CALLS[machine]
+        + _IPC_CALLS[machine]
+        + _SESSION_CALLS[machine]
+    )
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch
     prog += [(_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, deny), (_LD_ABS_W, 0, 0, 0)]  # another architecture: refused

@@ -439,7 +439,7 @@ HOG_NAME = b"bbhost-hog"
 
 
 class Forker(UnissuedTokenRule):
-    """Leaves a forked child and a double-forked grandchild (in a session of its own) running."""
+    """Leaves a forked child and a double-forked grandchild (in a session of its own where it may start one) running."""
 
     def fit(self, view):
         import os
@@ -449,7 +449,8 @@ class Forker(UnissuedTokenRule):
             time.sleep(120)
             os._exit(0)
         if os.fork() == 0:
-            os.setsid()
+            with contextlib.suppress(OSError):  # a session of its own, where the slot lets it (it does not)
+                os.setsid()
             if os.fork() == 0:
                 _name(FORK_NAMES[1])
                 time.sleep(120)
@@ -465,7 +466,8 @@ class GrandchildHog:
         import os
 
         if os.fork() == 0:
-            os.setsid()
+            with contextlib.suppress(OSError):  # as above
+                os.setsid()
             if os.fork() == 0:
                 _name(HOG_NAME)
                 ballast = np.ones(800_000_000 // 8)
@@ -1210,3 +1212,30 @@ class RaisesAnUnprintableError(UnissuedTokenRule):
 
     def fit(self, view):
         raise _Unprintable()
+
+
+class LeavesItsSession(UnissuedTokenRule):
+    """Fails naming each way it left the slot's session or process group (``setsid`` in a forked child, ``setpgid``
+    here); scores like the unissued-token rule otherwise. A red-team plugin forked busy children into sessions of their
+    own, each scheduled as a group of its own, and starved the other slot into a TIMEOUT row."""
+
+    def fit(self, view):
+        left = []
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                os._exit(1)
+            except OSError:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            left.append("setsid")
+        try:
+            os.setpgid(0, 0)
+            left.append("setpgid")
+        except OSError:
+            pass
+        if left:
+            raise RuntimeError(f"left the slot's session: {left}")
+        return super().fit(view)

@@ -1016,6 +1016,16 @@ def test_an_exception_whose_text_raises_is_its_detectors_error_row(tiny_dataset:
         assert r.status == "ERROR" and "_Unprintable: (its message could not be shown" in str(r.error), (isolated, r.error)
 
 
+def test_a_slots_processes_stay_in_its_session(tiny_dataset: Path) -> None:
+    """No new session or process group in a slot: each session is scheduled as a group of its own, and a red-team
+    plugin's 46 busy children, one session each, left the other slot 2% of the CPU and its detector a TIMEOUT row. In
+    the bench's own process the same plugin does leave (the test can fail)."""
+    bare = run_detector("bad_detectors:LeavesItsSession", Dataset.open(tiny_dataset))
+    assert bare.status == "ERROR" and "setsid" in str(bare.error), bare.error
+    r = run_isolated("bad_detectors:LeavesItsSession", tiny_dataset, timeout_s=120, memory_mb=4096)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+
+
 def test_a_run_on_a_dataset_folder_keeps_its_output_folder_out_of_the_slots_reach(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -957,13 +957,7 @@ def _finalise(plan: GenerationPlan, tmp: Path, out: Path, files: list[dict[str, 
         "truth": sorted(truth, key=lambda f: f["path"]),
     }
     (tmp / layout.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(trash)
-        tmp.rename(out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        tmp.rename(out)
+    outdir.replace(tmp, out)
 
 
 def _write_truth(cfg: SimConfig, root: Path, plans: Sequence[PlannedIncident], outs: list[ShardOut]) -> list[dict[str, Any]]:

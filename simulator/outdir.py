@@ -6,6 +6,8 @@
   dataset this tool wrote (``format = "breachbench-dataset"``), whatever ``--force`` says.
 * :func:`sweep` removes ``.<name>.tmp-<pid>`` and ``.<name>.old-<pid>`` folders left by a
   process that is gone (``kill -9``, power loss).
+* :func:`staged` gives a temporary folder beside the output directory to write into, moved in whole
+  (:func:`replace`) when done and removed on a failure, so nothing half-written is left.
 * :func:`die_with_parent` is the initializer of pool workers: SIGKILL when the parent dies,
   SIGINT ignored (the parent alone reports an interrupt).
 """
@@ -136,6 +138,33 @@ def sweep(parent: Path) -> list[Path]:
             shutil.rmtree(p, ignore_errors=True)
             gone.append(p)
     return gone
+
+
+def replace(new: Path, out: Path) -> None:
+    """Put the finished folder ``new`` (a sibling of ``out``) at ``out``, in place of whatever folder is there, by renames."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(trash)
+        new.rename(out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        new.rename(out)
+
+
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A fresh ``.<name>.tmp-<pid>`` folder beside ``out`` to write into: at ``out`` once the block ends (:func:`replace`),
+    removed if it raises."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def die_with_parent(parent: int) -> None:

@@ -23,7 +23,7 @@ import polars as pl
 
 from breachbench.dataset import Dataset
 from breachbench.interop.mapping import Mapping, load_mapping, stream_exprs
-from simulator import layout
+from simulator import layout, outdir
 from simulator.schema import LOG_STREAMS, TRUTH_TABLES
 
 As = Literal["ndjson", "parquet"]
@@ -93,8 +93,6 @@ def export_dataset(
         DatasetError: not a dataset (or a manifest the bench did not write), or ``out`` holds files of no export.
         VerifyError: the dataset's files differ from its manifest. MappingError: unknown format.
     """
-    import shutil
-
     from breachbench.dataset import DatasetError
     from breachbench.verify import check_dataset
 
@@ -106,23 +104,8 @@ def export_dataset(
     if final.is_dir() and any(final.iterdir()) and not (final / MANIFEST).is_file():
         raise DatasetError(f"--out: {final} holds files of no export; give a new or empty folder, or an earlier export's")
     # written beside it and moved in whole: a failure half-way (a crafted manifest did it) leaves the folder as it was
-    final.parent.mkdir(parents=True, exist_ok=True)
-    root = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    try:
-        manifest = _export(ds, mapping, root, as_, truth, progress)
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{os.getpid()}"
-            final.rename(old)
-            root.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            root.rename(final)
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    return manifest
+    with outdir.staged(final) as root:
+        return _export(ds, mapping, root, as_, truth, progress)
 
 
 def _export(ds: Dataset, mapping: Mapping, root: Path, as_: As, truth: bool, progress: Callable[[int, int], None] | None) -> dict:

@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from breachbench.interop.mapping import MappingError
-from simulator import layout
+from simulator import layout, outdir
 from simulator.schema import LOG_STREAMS, TRUTH_TABLES, WORLD_TABLES, DType, event_ids
 
 READABLE = (".parquet", ".csv", ".ndjson", ".jsonl", ".json")
@@ -310,25 +309,12 @@ def import_logs(
     """
     m = load_import_mapping(mapping)
     final = Path(out)
-    _clear_out(final, force, remove=False)
+    _check_out(final, force)
     files = source_files(sources)
     if not files:
         raise MappingError("no source files (Parquet, CSV or JSON lines) found")
-    # built beside it and moved in whole: a failure half-way leaves ``out`` as it was
-    final.parent.mkdir(parents=True, exist_ok=True)
-    root = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    try:
-        manifest = _import(m, mapping, root, files, world, labels)
-        _clear_out(final, force, remove=True)
-        if final.exists():
-            final.rmdir()  # empty
-        root.rename(final)
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    return manifest
+    with outdir.staged(final) as root:  # built beside it and moved in whole: a failure half-way leaves ``out`` as it was
+        return _import(m, mapping, root, files, world, labels)
 
 
 def _import(
@@ -386,15 +372,13 @@ def _imported_hash(mapping: Path, written: list[dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def _clear_out(root: Path, force: bool, *, remove: bool) -> None:
-    """Refuse a non-empty ``root`` unless ``force`` and it holds a dataset, which is then removed (with ``remove``)."""
+def _check_out(root: Path, force: bool) -> None:
+    """Refuse a non-empty ``root`` unless ``force`` and it holds a dataset (which the import then replaces)."""
     if root.exists() and any(root.iterdir()):
         if not force:
             raise FileExistsError(17, "not empty (use --force to replace)", str(root))
         if not (root / layout.MANIFEST).is_file():
             raise FileExistsError(17, "not empty and not a dataset; --force replaces datasets only", str(root))
-        if remove:
-            shutil.rmtree(root)
 
 
 def _import_source(

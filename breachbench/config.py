@@ -40,14 +40,11 @@ class DetectionConfig(Frozen):
     def _nonempty(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("list at least one detector id, or '*' for all")
-        from simulator.plugins import safe_id
+        from simulator.plugins import ID_RULE, safe_id
 
         bad = [d for d in v if d != "*" and not safe_id(d)]
         if bad:
-            raise ValueError(
-                f"{bad[0]!r} is not a detector id: ids are letters, digits and _ . : + - (no '/', no '..'), "
-                "e.g. 'stat-own-history-v1' or 'my_pkg.module:MyDetector'"
-            )
+            raise ValueError(f"{bad[0]!r} is not a detector id: {ID_RULE}")
         return v
 
 

@@ -341,7 +341,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     # slot's own and what the child may read there
     temp = Path(plan.scratch).parent
     hidden = sealing.hide(plan.hidden, temp=str(temp), keep=[plan.scratch, *plan.read])
-    procs = sealing.private_proc() if hidden is None or "no mount namespace" not in hidden else None  # said once
+    procs = sealing.private_proc()
     sealing.drop_capabilities()  # a root bench's capabilities are not the detector's (see there)
     top = Path(plan.scratch)
     slots = [_dataset_slot(top, i) for i in range(plan.count)]

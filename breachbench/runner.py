@@ -118,10 +118,7 @@ def preflight_detectors(ids: list[str]) -> None:
     reg = detectors.registry.registry()  # looked up at call time, like load() does
     for d in ids:
         if not plugins.safe_id(d):  # it names its alerts file (a red team's "json:x/../../escaped" left --out)
-            raise DetectorLoadError(
-                f"detection.detectors: {d!r} is not a detector id: ids are letters, digits and _ . : + - (no '/', no '..'), "
-                "e.g. 'stat-own-history-v1' or 'my_pkg.module:MyDetector'"
-            )
+            raise DetectorLoadError(f"detection.detectors: {d!r} is not a detector id: {plugins.ID_RULE}")
         if d == ORACLE:
             raise DetectorLoadError(f"detection.detectors: {d!r} is the bench's anchor, added to every run; remove it")
         if d in reg:

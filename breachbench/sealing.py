@@ -235,10 +235,7 @@ def hide(folders: Iterable[Path | str], temp: str | None = None, keep: Iterable[
     libc = _libc()
     if libc.unshare(_CLONE_NEWNS) != 0:
         why = "the bench is not root" if os.geteuid() != 0 else os.strerror(ctypes.get_errno())
-        return (
-            f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading, and other processes' "
-            "command lines are readable"
-        )
+        return f"no mount namespace ({why}): the bench's folders are visible to stat, not to reading"
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:  # nothing below propagates to the bench's mounts
         return f"mount namespace not private ({os.strerror(ctypes.get_errno())}): the bench's folders are visible to stat"
     _OWN_MOUNTS = True

@@ -37,6 +37,10 @@ _REGISTRY: dict[tuple[str, tuple[tuple[str, int], ...]], dict[str, str]] = {}
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]*")
 
 
+#: What :func:`safe_id` accepts, for error messages.
+ID_RULE = "ids are letters, digits and _ . : + - (no '/', no '..'), e.g. 'stat-own-history-v1' or 'my_pkg.module:MyDetector'"
+
+
 def safe_id(name: str) -> bool:
     """Whether ``name`` matches :data:`ID_PATTERN` without ``..`` (safe as a file name)."""
     return bool(ID_PATTERN.fullmatch(name)) and ".." not in name

@@ -221,6 +221,8 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
 
 #: Seconds ``generate`` writes no progress lines off a terminal: a failure at once stays one line.
 GENERATE_QUIET_S = 30.0
+#: The same for ``verify``'s hashing (a small dataset verifies in a second or two, a large one's files take minutes).
+VERIFY_QUIET_S = 10.0
 
 
 class PlainProgress:
@@ -834,13 +836,22 @@ def verify_cmd(
     from breachbench.verify import verify_dataset, verify_run
     from simulator import layout
 
-    if (target / "results.json").is_file():
-        kind, problems = "run", verify_run(target, full=not quick)
-    elif (target / layout.MANIFEST).is_file():
-        kind, problems = "dataset", verify_dataset(target, full=not quick)
-    else:
+    if not (target / "results.json").is_file() and not (target / layout.MANIFEST).is_file():
         _fail(f"{target}: neither a dataset (no {layout.MANIFEST}) nor a run (no results.json)")
         return
+    with _progress(quiet=VERIFY_QUIET_S) as p:
+        task = None
+
+        def hashed(done: int, total: int) -> None:  # bytes, shown in MiB (a dataset's files may be many GiB)
+            nonlocal task
+            if task is None:
+                task = p.add_task("verify sha256 (MiB)", total=round(total / 2**20, 1))
+            p.update(task, completed=round(done / 2**20, 1), total=round(total / 2**20, 1))
+
+        if (target / "results.json").is_file():
+            kind, problems = "run", verify_run(target, full=not quick, progress=hashed)
+        else:
+            kind, problems = "dataset", verify_dataset(target, full=not quick, progress=hashed)
     from breachbench.runner import detector_text
 
     for p in problems:  # paths from the files: no markup, no escape sequences

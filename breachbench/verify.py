@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,15 @@ class Problem:
 NOT_A_FILE = "not a regular file"
 
 
-def _sha256(path: Path, *, follow: bool = True) -> str:
+#: ``progress(bytes hashed so far, bytes to hash)``: called as :func:`verify_dataset` and :func:`verify_run` hash.
+Progress = Callable[[int, int], None]
+CHUNK = 1 << 20
+
+
+def _sha256(path: Path, *, follow: bool = True, read: Callable[[int], None] | None = None) -> str:
     """SHA-256 of a regular file (``follow``: through a link), else :data:`NOT_A_FILE`: a pipe, a device or a link was
-    read for ever (a red team's alerts "file" linked to /dev/zero, another was a FIFO: ``verify`` hung)."""
+    read for ever (a red team's alerts "file" linked to /dev/zero, another was a FIFO: ``verify`` hung). ``read`` is
+    called with the size of each chunk read (a dataset's file may be large: the caller shows progress)."""
     import os
     import stat
 
@@ -58,7 +65,28 @@ def _sha256(path: Path, *, follow: bool = True) -> str:
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return NOT_A_FILE
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        if read is None:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        h, buf = hashlib.sha256(), bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            read(n)
+        return h.hexdigest()
+
+
+class _Meter:
+    """Bytes hashed against the bytes to hash, passed on to a :data:`Progress` callback."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        if progress is not None:
+            progress(0, total)
+
+    def read(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, max(self.total, self.done))
 
 
 def read_manifest(root: Path) -> dict | None:
@@ -71,12 +99,13 @@ def read_manifest(root: Path) -> dict | None:
     return m if isinstance(m, dict) and (m.get("format") == DATASET_FORMAT or isinstance(m.get("imported"), dict)) else None
 
 
-def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
+def verify_dataset(root: str | Path, *, full: bool = False, progress: Progress | None = None) -> list[Problem]:
     """Every way ``root`` differs from its manifest (empty when it verifies).
 
     Args:
         root: dataset directory.
         full: compare SHA-256 of every file (else sizes only, which is cheap).
+        progress: called with (bytes hashed, bytes to hash) as ``full`` reads the files.
     """
     from pydantic import ValidationError
 
@@ -120,14 +149,20 @@ def verify_dataset(root: str | Path, *, full: bool = False) -> list[Problem]:
             problems.append(Problem(layout.MANIFEST, f"malformed file entry {entry!r:.80}"))
             continue
         listed[entry["path"]] = entry
+    sized = []  # the listed regular files of the size recorded: the ones to hash
     for rel, entry in sorted(listed.items()):
         p = root / rel
         if not p.is_file():  # a pipe or a device (also through a link) is no file either
             problems.append(Problem(rel, "missing"))
         elif p.stat().st_size != entry.get("bytes"):
             problems.append(Problem(rel, f"{p.stat().st_size} bytes, manifest says {entry.get('bytes')}"))
-        elif full and _sha256(p) != entry.get("sha256"):  # a regular file, of the size recorded
-            problems.append(Problem(rel, "sha256 differs from the manifest"))
+        else:
+            sized.append((rel, p, entry))
+    if full:
+        meter = _Meter(progress, sum(int(e["bytes"]) for _, _, e in sized))
+        for rel, p, entry in sized:
+            if _sha256(p, read=meter.read) != entry.get("sha256"):
+                problems.append(Problem(rel, "sha256 differs from the manifest"))
     for d in DATA_DIRS if not imported else ():  # an import lists its logs, not its optional world and labels
         if (root / d).is_dir():
             for p in sorted((root / d).rglob("*")):
@@ -157,8 +192,9 @@ def alerts_hashes(out: Path) -> dict[str, str]:
     return {p.relative_to(out).as_posix(): _sha256(p, follow=False) for p in sorted(base.rglob("*.parquet"))}
 
 
-def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
-    """Every way a run directory differs from its ``results.json`` (alerts files and datasets)."""
+def verify_run(out: str | Path, *, full: bool = False, progress: Progress | None = None) -> list[Problem]:
+    """Every way a run directory differs from its ``results.json`` (alerts files and datasets); ``progress`` as in
+    :func:`verify_dataset`, once per dataset."""
     out = Path(out)
     try:
         res = json.loads((out / "results.json").read_text())
@@ -188,7 +224,7 @@ def verify_run(out: str | Path, *, full: bool = False) -> list[Problem]:
         label = str(d.get("label", ""))
         cands = [Path(str(d.get("path", ""))), out / "datasets" / label, out / "dataset"]
         path = next((c for c in cands if (c / layout.MANIFEST).is_file()), cands[0])
-        problems.extend(Problem(f"{d.get('label')}/{p.path}", p.what) for p in verify_dataset(path, full=full))
+        problems.extend(Problem(f"{d.get('label')}/{p.path}", p.what) for p in verify_dataset(path, full=full, progress=progress))
         m = read_manifest(path)
         if m is not None and "config_hash" in d and m.get("config_hash") != d["config_hash"]:
             problems.append(

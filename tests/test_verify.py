@@ -212,3 +212,22 @@ def test_an_export_that_fails_half_way_leaves_no_folder(
     with pytest.raises(Exception, match="holds files of no export"):
         export.export_dataset(tiny_dataset, tmp_path / "exp", "ocsf", as_="parquet")
     assert [p.name for p in (tmp_path / "exp").iterdir()] == ["notes.txt"]
+
+
+def test_hashing_reports_its_progress_over_every_listed_byte(copy: Path) -> None:
+    """A manifest may list a file of any size (a red team's listed a 1 TiB sparse file, which verify then read for hours
+    without a word): the full check reports bytes hashed against bytes to hash, up to every listed file's size."""
+    big = copy / "logs" / "gateway" / "big.parquet"
+    with big.open("wb") as f:
+        f.truncate(96 << 20)  # sparse: 96 MiB listed, nothing on disk
+    m = json.loads((copy / "manifest.json").read_text())
+    m["files"].append({"path": big.relative_to(copy).as_posix(), "rows": 1, "bytes": 96 << 20, "sha256": "0" * 64})
+    (copy / "manifest.json").write_text(json.dumps(m))
+    total = sum(p.stat().st_size for e in m["files"] + m["truth"] if (p := copy / e["path"]).is_file())
+    calls: list[tuple[int, int]] = []
+    problems = verify_dataset(copy, full=True, progress=lambda done, of: calls.append((done, of)))
+    assert [(p.path, p.what) for p in problems] == [("logs/gateway/big.parquet", "sha256 differs from the manifest")]
+    assert calls[0] == (0, total) and calls[-1] == (total, total), (calls[:2], calls[-2:])
+    assert all(a[0] <= b[0] and b[1] == total for a, b in zip(calls, calls[1:], strict=False))
+    assert len(calls) > 96  # at least a call per MiB of the large file: a caller can show it moving
+    assert verify_dataset(copy, full=False, progress=lambda *_: pytest.fail("nothing to hash")) == []

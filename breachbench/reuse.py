@@ -55,15 +55,26 @@ def _source_files(target: str) -> list[Path] | None:
     if code is None or os.path.islink(code):
         return []
     bytecode = not _bench_code(code)
+    # code in a --plugin-path folder may import anything in any of them (a module beside it, a namespace package's
+    # folder, another plugin folder: each of a red team's helpers changed and its stale alerts were reused): every
+    # regular file of every one of them counts
+    folders = sorted({os.path.realpath(f) for f in plugins.plugin_path() if os.path.isdir(f)})
+    real = os.path.realpath(code)
+    if any(real == f or real.startswith(f + os.sep) for f in folders):
+        files: list[Path] = []
+        for f in folders:
+            inner = _package_files(Path(f))
+            if inner is None or len(files) + len(inner) > MAX_SOURCE_FILES:
+                return None
+            files += inner
+        return files
     if os.path.isdir(code):
         return _package_files(Path(code), bytecode)
-    # a module of one file: with the files beside it and, in a --plugin-path folder, the regular packages beside it,
-    # which it may import (a red team's helper module changed and its stale alerts were reused); not other subfolders
-    # (a module in a project's root has its runs/ there, which holds no __init__.py; in site-packages, every package)
+    # a module of one file elsewhere: with the files beside it; not subfolders (a module in a project's root has its
+    # runs/ there, which holds no __init__.py; in site-packages, every package)
     origin = Path(code)
     if not origin.is_file() or origin.is_symlink():
         return []
-    packages = os.path.realpath(origin.parent) in {os.path.realpath(f) for f in plugins.plugin_path()}
     try:
         near = sorted(os.scandir(origin.parent), key=lambda e: e.name)
     except OSError:
@@ -75,9 +86,7 @@ def _source_files(target: str) -> list[Path] | None:
         if e.is_file(follow_symlinks=False):
             if bytecode or not e.name.endswith(_BYTECODE):
                 files.append(Path(e.path))
-        elif e.is_dir(follow_symlinks=False) and (
-            (packages and os.path.isfile(os.path.join(e.path, "__init__.py"))) or (bytecode and e.name == "__pycache__")
-        ):
+        elif e.is_dir(follow_symlinks=False) and bytecode and e.name == "__pycache__":
             inner = _package_files(Path(e.path), bytecode)
             if inner is None:
                 return None
@@ -140,8 +149,8 @@ def detector_fingerprint(detector_id: str) -> str | None:
     """SHA-256 over the detector's registered target and the bytes of its package's source files.
 
     Any edit of the package (the detector's code, its version string, a helper it imports from
-    the same package, a compiled file outside the bench's packages; for a module of one file, any file beside it and, in a
-    ``--plugin-path`` folder, any regular package beside it) changes it. None when the package cannot be found
+    the same package, a compiled file outside the bench's packages; for a module of one file, any file beside it; for code
+    in a ``--plugin-path`` folder, any file of any of those folders) changes it. None when the package cannot be found
     or is past the bounds of :data:`MAX_SOURCE_FILES`, :data:`MAX_SOURCE_DEPTH` and :data:`MAX_SOURCE_BYTES` (then
     nothing is reused).
     """

@@ -172,6 +172,15 @@ def code_of(module: str) -> str | None:
                 folders = list(spec.submodule_search_locations or ())
                 return folders[0] if folders else spec.origin
             portions += list(spec.submodule_search_locations or ())  # a namespace portion
+        if not portions and i == 0:
+            # a top-level name no folder of the path holds may come from an installed import hook: an editable install
+            # (``pip install -e``) maps the bench's own packages to the checkout that way, and the console script's
+            # path holds no checkout (the built-ins had no code, so no fingerprint, and were never reused)
+            spec = _on_import_path(name)
+            if spec is not None and spec.loader is not None and spec.has_location and isinstance(spec.origin, str):
+                folders = list(spec.submodule_search_locations or ())
+                return folders[0] if folders else spec.origin
+            portions = list(getattr(spec, "submodule_search_locations", None) or ())
         if not portions:
             return None
         search = portions  # the next part is in the namespace package's portions

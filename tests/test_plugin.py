@@ -155,7 +155,8 @@ def test_links_in_a_plugin_folder_grant_nothing_and_crash_nothing(tmp_path: Path
     monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
     roots = [os.path.realpath(p) for p in _import_roots("up.plug.det:X")]
     assert not any(Path(r) == tmp_path or Path(r) == plug for r in roots), roots
-    assert _source_files("kpkg:X") == [plug / "kpkg" / "__init__.py"] and detector_fingerprint("kpkg:X") is not None
+    assert _source_files("kpkg:X") == [plug / "det.py", plug / "kpkg" / "__init__.py"]  # every file of the folder, no link
+    assert detector_fingerprint("kpkg:X") is not None
 
 
 def test_a_reason_cannot_end_its_markdown_cell() -> None:
@@ -185,14 +186,16 @@ def test_a_deeply_nested_plugin_package_is_not_fingerprinted_and_crashes_nothing
         leaf = leaf / "a"
         leaf.mkdir()
     (leaf / "x.py").write_text("Y = 1\n")
-    (plug / "shallow").mkdir()
-    (plug / "shallow" / "__init__.py").write_text("X = 1\n")
-    (plug / "shallow" / "sub").mkdir()
-    (plug / "shallow" / "sub" / "m.py").write_text("Y = 1\n")
-    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    near = tmp_path / "near"
+    (near / "shallow" / "sub").mkdir(parents=True)
+    (near / "shallow" / "__init__.py").write_text("X = 1\n")
+    (near / "shallow" / "sub" / "m.py").write_text("Y = 1\n")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(plug), str(near)]))
     try:
         assert MAX_SOURCE_DEPTH < 1100 and _source_files("deep:X") is None and detector_fingerprint("deep:X") is None
-        assert _source_files("shallow:X") == [plug / "shallow" / "__init__.py", plug / "shallow" / "sub" / "m.py"]
+        assert _source_files("shallow:X") is None  # the other plugin folder's files count too
+        monkeypatch.setenv(PLUGIN_PATH_ENV, str(near))
+        assert _source_files("shallow:X") == [near / "shallow" / "__init__.py", near / "shallow" / "sub" / "m.py"]
     finally:  # from the leaf up: shutil.rmtree recurses too, and pytest's clean-up of old temp folders would fail on it
         (leaf / "x.py").unlink()
         while leaf != plug / "deep":
@@ -221,49 +224,88 @@ def test_a_plugins_code_is_found_where_its_sealed_process_imports_it(tmp_path: P
     assert code_of("nowhere") is None
 
 
-def test_a_single_file_plugins_fingerprint_covers_the_files_beside_it_and_a_huge_package_is_not_read(
+def test_a_plugins_fingerprint_covers_every_plugin_folder_and_a_huge_one_is_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A red team's one-file plugin imported a helper beside it; the helper changed and the stale alerts were reused.
-    A package beside it counts too, a folder that is no package does not (a project's runs/). Another's package held a
-    1 TiB sparse file, read whole: the bench ran out of memory."""
+    """Red teams' one-file plugins imported a helper beside it, a module of a folder with no ``__init__.py`` (a namespace
+    package) and a module of a second ``--plugin-path`` folder; each helper changed and the stale alerts were reused.
+    Code in a plugin folder may import anything in any of them, so every file of every one counts. Another's package held
+    a 1 TiB sparse file, read whole: the bench ran out of memory."""
     from breachbench.reuse import detector_fingerprint
     from simulator.plugins import PLUGIN_PATH_ENV
 
-    plug, big = tmp_path / "plug", tmp_path / "big"
-    for folder in (plug / "helpers" / "inner", plug / "runs", big / "bigpkg"):
+    plug, other, big = tmp_path / "plug", tmp_path / "other", tmp_path / "big"
+    for folder in (plug / "helpers" / "inner", plug / "loose", other, big / "bigpkg"):
         folder.mkdir(parents=True)
     (plug / "stale.py").write_text("from stalehelper import MODE\nfrom helpers.inner.deep import KIND\n")
     (plug / "stalehelper.py").write_text('MODE = "A"\n')
     for name in ("helpers/__init__.py", "helpers/inner/__init__.py"):
         (plug / name).write_text("")
     (plug / "helpers" / "inner" / "deep.py").write_text('KIND = "A"\n')
-    (plug / "runs" / "results.json").write_text("{}")
+    (plug / "loose" / "knob.py").write_text("K = 1\n")  # loose.knob: a namespace package's module
+    (other / "knob2.py").write_text("K = 1\n")
     (big / "bigpkg" / "__init__.py").write_text("X = 1\n")
     with open(big / "bigpkg" / "weights.bin", "wb") as f:
         f.truncate(1 << 40)  # sparse: no disk
-    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(plug), str(big)]))
-    prints = [detector_fingerprint("stale:X")]
-    (plug / "stalehelper.py").write_text('MODE = "B"\n')
-    prints.append(detector_fingerprint("stale:X"))
-    (plug / "helpers" / "inner" / "deep.py").write_text('KIND = "B"\n')
-    prints.append(detector_fingerprint("stale:X"))
-    assert None not in prints and len(set(prints)) == 3, prints
-    (plug / "runs" / "results.json").write_text('{"another": "run"}')
-    assert detector_fingerprint("stale:X") == prints[-1]
+    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(plug), str(other)]))
+    prints = [detector_fingerprint("stale:X"), detector_fingerprint("helpers:X")]
+    assert prints[0] != prints[1]  # the id and target count too
+    edits = [
+        (plug / "stalehelper.py", 'MODE = "B"\n'),
+        (plug / "helpers" / "inner" / "deep.py", 'KIND = "B"\n'),
+        (plug / "loose" / "knob.py", "K = 2\n"),
+        (other / "knob2.py", "K = 2\n"),
+    ]
+    for path, text in edits:
+        path.write_text(text)
+        now = [detector_fingerprint("stale:X"), detector_fingerprint("helpers:X")]
+        assert None not in now and not set(now) & set(prints), (path, now)
+        prints += now
     # a compiled file that Python runs in place of its source (a red team's, stamped with the source's time and size),
     # beside the module or in a package
     tag = sys.implementation.cache_tag
-    (plug / "__pycache__").mkdir()
-    (plug / "helpers" / "inner" / "__pycache__").mkdir()
-    (plug / "__pycache__" / f"stale.{tag}.pyc").write_bytes(b"A")
-    prints.append(detector_fingerprint("stale:X"))
-    package = detector_fingerprint("helpers:X")
-    (plug / "helpers" / "inner" / "__pycache__" / f"deep.{tag}.pyc").write_bytes(b"A")
-    prints.append(detector_fingerprint("stale:X"))
-    assert None not in prints and len(set(prints)) == 5, prints
-    assert detector_fingerprint("helpers:X") not in (None, package)
-    assert detector_fingerprint("bigpkg:X") is None  # past MAX_SOURCE_BYTES: not fingerprinted, so run again
+    for pyc in (plug / "__pycache__" / f"stale.{tag}.pyc", plug / "helpers" / "inner" / "__pycache__" / f"deep.{tag}.pyc"):
+        pyc.parent.mkdir()
+        pyc.write_bytes(b"A")
+        now = [detector_fingerprint("stale:X"), detector_fingerprint("helpers:X")]
+        assert None not in now and not set(now) & set(prints), (pyc, now)
+        prints += now
+    # past MAX_SOURCE_BYTES: not fingerprinted, so run again, nor any detector of a plugin folder beside it
+    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(plug), str(big)]))
+    assert detector_fingerprint("bigpkg:X") is None and detector_fingerprint("stale:X") is None
+
+
+def test_a_module_outside_the_plugin_folders_counts_the_files_beside_it_and_not_the_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-file detector on the import path (a project's root): the files beside it count, its folders do not (the
+    project's runs/, every earlier run's files)."""
+    from breachbench.reuse import detector_fingerprint
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "rootdet.py").write_text("from roothelper import X\n")
+    (tmp_path / "roothelper.py").write_text("X = 1\n")
+    (tmp_path / "runs" / "results.json").write_text("{}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    a = detector_fingerprint("rootdet:D")
+    (tmp_path / "runs" / "results.json").write_text('{"another": "run"}')
+    assert a is not None and detector_fingerprint("rootdet:D") == a
+    (tmp_path / "roothelper.py").write_text("X = 2\n")
+    assert detector_fingerprint("rootdet:D") not in (None, a)
+
+
+def test_the_bench_finds_its_own_code_through_an_import_hook(tmp_path: Path) -> None:
+    """Run as the console script, the import path holds no checkout: an editable install maps the bench's packages to it
+    with an import hook. The built-ins had no code found, so no fingerprint, and ``make run`` ran them all again."""
+    code = (
+        "from simulator.plugins import code_of; from breachbench.reuse import detector_fingerprint; "
+        "print(code_of('detectors.rules')); print(detector_fingerprint('null'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # -P: nothing before the import path (not the current folder); run from a folder that holds no checkout
+    out = subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    where, fingerprint = out.stdout.split()
+    assert Path(where) == ROOT / "detectors" and fingerprint != "None", out.stdout
 
 
 def test_a_plugin_folder_whose_path_holds_the_path_separator_is_refused(tmp_path: Path) -> None:

@@ -716,9 +716,12 @@ def _column_features(c: str, t: pl.DataType, tz: str) -> list[pl.Expr]:
             .alias(f"f:{c}:zeros"),
         ]
         if c.endswith("_id"):
-            has = pl.any_horizontal([(v.abs() // (1 << s)) % (1 << 24) == pl.col("_eid") for s in (0, 8, 16, 24, 32)]).fill_null(
-                False
-            )
+            # a field above the lowest holds the number only where it is not zero: the high fields of a small id are, and
+            # an actor numbered 0 "held" its number in every customer id it read (an audit grid's FAIL at stealth 1)
+            field = [(v.abs() // (1 << s)) % (1 << 24) for s in (0, 8, 16, 24, 32)]
+            has = pl.any_horizontal(
+                [field[0] == pl.col("_eid"), *((f == pl.col("_eid")) & (f != 0) for f in field[1:])]
+            ).fill_null(False)
             exprs += [
                 (64 - v.abs().bitwise_leading_zeros().cast(pl.Int64)).cast(pl.Float64).alias(f"f:{c}:bits"),
                 (v.abs() % (1 << 16)).cast(pl.Float64).alias(f"f:{c}:low16"),

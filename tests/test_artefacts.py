@@ -1296,6 +1296,23 @@ def test_string_features_per_distinct_value_equal_those_per_row() -> None:
     assert_frame_equal(_with_value_features(df, exprs), df.with_columns(exprs))
 
 
+def test_an_id_holds_the_entitys_number_in_a_field_only_where_that_field_is_not_zero() -> None:
+    """``<id>:has_entity``: the id holds the row's entity's number in its lowest bits or in a higher field. The high
+    fields of a small id are zero, so an actor numbered 0 "held" its number in every customer id it read: an audit
+    grid's FAIL (41% of attack sessions against 0.4% of benign ones, the rows of employee 0) with nothing planted."""
+    from breachbench.artefacts import _column_features
+
+    df = pl.DataFrame(
+        {
+            "customer_id": [17, 0, 5 << 8, 17, (9 << 24) | 3, 4],
+            "_eid": [0, 0, 5, 17, 9, 5],
+            "_off": [False] * 6,
+        }
+    )
+    got = df.with_columns(_column_features("customer_id", pl.Int64, "UTC"))["f:customer_id:has_entity"].to_list()
+    assert got == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+
+
 def test_a_category_the_attack_never_carries_is_in_deficit() -> None:
     """A status benign sessions carry now and then (one in five) and 200 attack sessions never do: no category is in
     excess (the attack's other statuses keep their benign proportions), the missing one is in deficit; where the

@@ -334,6 +334,39 @@ def test_attack_rows_come_from_people_whose_role_does_that_work_that_day(tmp_pat
         assert not unseen, (stream, unseen)
 
 
+def test_no_ticket_comes_from_two_places_when_incidents_crowd_the_staff(tmp_path: Path) -> None:
+    """An employee's ticket's rows come from one address and device, also where many incidents share a small staff.
+
+    Two incidents that used one colleague's account (or one's colleague the other's actor) numbered the account's
+    tickets of a day each on their own: one ticket id came from the impersonator's session and from the colleague's
+    own, an exact rule no benign ticket meets (a red team flagged 12 of 48 impersonation incidents at default knobs).
+    Here every staff scenario, six incidents of each scenario with colleagues (three of two actors) and two of each other, in a staff of 800."""
+    from simulator.engine import generate
+
+    staff_ids = sorted(sid for sid in set(CATALOGUE) | set(registry()) if sid != "coupang-forged-token-v3")
+    pairs = {sid for sid in staff_ids if getattr(load(sid)(), "_needs_colleague", lambda: False)()}
+    assert len(pairs) >= 2
+    # six incidents of each with colleagues (two actors in half of them), two of the others
+    entries = [{"id": sid, "count": 3, "knobs": {"actors": 2}} for sid in sorted(pairs)]
+    entries += [{"id": sid, "count": 3 if sid in pairs else 2} for sid in staff_ids]
+    out = generate(_small(entries, world=CHECK_WORLD["world"] | {"employees": 800}), tmp_path / "ds")
+    admin = pl.concat([pl.read_parquet(f) for f in (out / "logs" / "admin").rglob("*.parquet")])
+    mal = pl.read_parquet(layout.truth_file(out, "malicious_events")).select("event_id", "incident_id")
+    from simulator.staff_traffic import TICKET_KINDS
+
+    # an employee's own tickets (a contact's opens, an export); a migration or campaign ticket is many people's
+    own = pl.col("ticket_id") // (1 << 56) <= max(TICKET_KINDS["contact"], TICKET_KINDS["export"])
+    places = (
+        admin.filter(pl.col("ticket_id").is_not_null() & own)
+        .join(mal, on="event_id", how="left")
+        .group_by("ticket_id")
+        .agg(pl.struct("src_ip", "device").n_unique().alias("places"), pl.col("incident_id").unique().drop_nulls())
+    )
+    assert places.height > 1000, places.height
+    spread = places.filter(pl.col("places") > 1)
+    assert spread.is_empty(), spread.head(5)
+
+
 def test_stealth_changes_the_rows_and_defaults_are_the_declared_ones(tmp_path: Path) -> None:
     from simulator.engine import generate
 
@@ -406,7 +439,11 @@ def test_no_attack_row_falls_outside_its_accounts_employment(tmp_path: Path) -> 
     from breachbench.dataset import Dataset
     from simulator.engine import generate
 
-    cfg = load_config(LADDER, ["world.attrition={default = 4.5}", "world.customers=3000", "traffic.daily_active_fraction=0.02"])
+    # 3,000 staff: an incident's colleague acts in no other, and the few analysts that fit ran out at 2,000
+    cfg = load_config(
+        LADDER,
+        ["world.attrition={default = 4.5}", "world.customers=3000", "world.employees=3000", "traffic.daily_active_fraction=0.02"],
+    )
     entries = []
     for sid in sorted(registry()):
         cls = load(sid)

@@ -200,11 +200,7 @@ class StaffScenario:
         staying = active.filter(
             pl.col("termination_date").is_null() | (pl.col("termination_date") >= start + dt.timedelta(days=end))
         )
-        colleagues = (
-            tuple(self._colleague(r, staying, row) for row in chosen.iter_rows(named=True))
-            if self._needs_colleague()
-            else (-1,) * len(actors)
-        )
+        colleagues = self._colleagues(r, staying, chosen) if self._needs_colleague() else (-1,) * len(actors)
         if end - first < 2:
             raise ScenarioError(
                 f"{self.id}: the window (days {first}-{end}) is shorter than 2 days; lower start_offset or lengthen time"
@@ -259,6 +255,19 @@ class StaffScenario:
 
     def _needs_colleague(self) -> bool:
         return any(a.identity != "self" for a in self.acts)
+
+    @classmethod
+    def _colleagues(cls, r: np.random.Generator, staying: pl.DataFrame, chosen: pl.DataFrame) -> tuple[int, ...]:
+        """One colleague per actor, each an account no other actor of the incident holds or uses: two actors' rows on one
+        account and day numbered the account's tickets on each on their own, so one ticket id came from two sessions
+        (a red team's exact rule; :func:`simulator.engine.plan_incidents` keeps them apart across incidents)."""
+        used = set(chosen["employee_id"].to_list())
+        out = []
+        for row in chosen.iter_rows(named=True):
+            c = cls._colleague(r, staying.filter(~pl.col("employee_id").is_in(sorted(used))), row)
+            out.append(c)
+            used.add(c)
+        return tuple(out)
 
     @staticmethod
     def _colleague(r: np.random.Generator, active: pl.DataFrame, row: dict) -> int:

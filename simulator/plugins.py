@@ -63,7 +63,19 @@ def registry(group: str) -> dict[str, str]:
         # an id the bench itself registers is the bench's: another distribution's entry of the same name (an
         # installed plugin calling itself stat-own-history-v1) comes first and is overwritten by it
         eps = sorted(entry_points(group=group), key=lambda e: (e.name, _is_own(e)))
-        _REGISTRY[key] = {ep.name: ep.value for ep in eps if safe_id(ep.name)}
+        # a name with ":" is an import path's form, which names its module whatever a distribution declares (a red
+        # team's entry point "acme_det:Sweep" ran its own code for a user's --detectors acme_det:Sweep); a name that
+        # differs from another only in case names the same alerts file on a file system that ignores case ("Null")
+        found = {ep.name: (ep.value, _is_own(ep)) for ep in eps if safe_id(ep.name) and ":" not in ep.name}
+        folded: dict[str, list[str]] = {}
+        for name in found:
+            folded.setdefault(name.casefold(), []).append(name)
+        for names in folded.values():
+            if len(names) > 1:  # the bench's own name stays; of names none of which is the bench's, none does
+                for name in names:
+                    if not found[name][1]:
+                        del found[name]
+        _REGISTRY[key] = {name: value for name, (value, _own) in found.items()}
     return dict(_REGISTRY[key])
 
 

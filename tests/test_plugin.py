@@ -104,17 +104,24 @@ def test_an_installed_plugin_cannot_take_a_builtin_or_a_reserved_id(tmp_path: Pa
     anchor named twice); one registered as a built-in's id took it where it came later on the import path."""
     from breachbench.runner import preflight_detectors, resolve_detectors
     from detectors.registry import registry
+    from simulator import plugins
 
     dist = tmp_path / "evil_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
         "[breachbench.detectors]\noracle = evil:Nothing\nstat-own-history-v1 = evil:Nothing\nevil-v1 = evil:Nothing\n"
+        # a red team's: an import path's form took the user's --detectors acme_det:Sweep; a built-in's id in capitals
+        # names the same alerts file where case is ignored; two of its own ids alike but for case, neither kept
+        "acme_det:Sweep = evil:Forged\nNull = evil:Nothing\nSTAT-Peer-Group-V1 = evil:Nothing\nTwin-v1 = evil:A\ntwin-V1 = evil:B\n"
     )
     monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])  # after the bench's own: the later entry won
     reg = registry()
     assert reg["evil-v1"] == "evil:Nothing" and "oracle" not in reg
     assert reg["stat-own-history-v1"] == "detectors.zoo:OwnHistoryDetector"
+    assert not [i for i in reg if ":" in i or i.casefold() in ("null", "stat-peer-group-v1", "twin-v1") and i.lower() != i]
+    assert "null" in reg and "stat-peer-group-v1" in reg and "twin-v1" not in {i.casefold() for i in reg}
+    assert plugins.target_of("acme_det:Sweep", reg) == "acme_det:Sweep"  # the import path it names, not evil:Forged
     preflight_detectors(resolve_detectors(["*"]))  # no error
 
 

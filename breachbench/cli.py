@@ -185,6 +185,13 @@ def _disk_full(exc: OSError, need: Callable[[], int | None] | None = None) -> No
     )
 
 
+def _polars_errors() -> tuple[type[BaseException], ...]:
+    """The errors polars raises on a file it cannot read as asked (a ``PanicException`` is not an ``Exception``)."""
+    import polars as pl
+
+    return (pl.exceptions.PolarsError, pl.exceptions.PanicException)
+
+
 @contextlib.contextmanager
 def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int | None] | None = None) -> Iterator[None]:
     """Turn bad-input exceptions into one-line messages and exit status 2; interrupts into one line and 130/143.
@@ -209,6 +216,13 @@ def _user_errors(kept: Callable[[], str] | None = None, need: Callable[[], int |
         _interrupted("SIGINT", 130, kept)
     except Terminated:
         _interrupted("SIGTERM", 143, kept)
+    except _polars_errors() as exc:  # evaluated only when an exception gets this far: polars is imported then
+        # a file of a dataset (or an input) that is not what it should be: a crafted one made polars panic or miss a
+        # column in score, replay and run, each a traceback; the bench's own files are checked against their manifest
+        _fail(
+            f"the data could not be read ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+            "a file that is not what the bench wrote? `breachbench verify` checks a dataset against its manifest"
+        )
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             _disk_full(exc, need)

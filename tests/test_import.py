@@ -306,3 +306,28 @@ def test_run_on_a_labelled_dataset_scores(parquet_roundtrip: Path, tmp_path: Pat
 
     res = run_dataset(parquet_roundtrip, tmp_path / "run", detectors=["unissued-token-v1"], log=lambda *a: None)
     assert res["labels"] and res["world_tables_absent"] == [] and res["rows"][0]["scores"]["op_score"] is not None
+
+
+def test_a_source_file_that_makes_polars_panic_is_one_line(tmp_path: Path) -> None:
+    """A red team's crafted Parquet source made polars panic in `import` (a ``PanicException`` is no ``PolarsError``):
+    a traceback. Now one line naming the file, exit 2, and no dataset folder."""
+    from bad_detectors import PANIC_PARQUET
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    (tmp_path / "src.parquet").write_bytes(PANIC_PARQUET)
+    r = CliRunner().invoke(
+        app,
+        [
+            "import",
+            str(tmp_path / "src.parquet"),
+            "--mapping",
+            str(MAPPINGS_DIR / "import-ocsf-1.3.0.toml"),
+            "--out",
+            str(tmp_path / "ds"),
+        ],
+    )
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "src.parquet" in lines[0], (r.output, r.exception)
+    assert not (tmp_path / "ds").exists()

@@ -231,3 +231,49 @@ def test_hashing_reports_its_progress_over_every_listed_byte(copy: Path) -> None
     assert all(a[0] <= b[0] and b[1] == total for a, b in zip(calls, calls[1:], strict=False))
     assert len(calls) > 96  # at least a call per MiB of the large file: a caller can show it moving
     assert verify_dataset(copy, full=False, progress=lambda *_: pytest.fail("nothing to hash")) == []
+
+
+def _swapped(copy: Path, rel: str, data: bytes) -> None:
+    """``rel`` replaced by ``data`` and recorded so in the manifest: the dataset still verifies."""
+    import hashlib
+
+    (copy / rel).write_bytes(data)
+    m = json.loads((copy / "manifest.json").read_text())
+    for e in [*m["files"], *m["truth"]]:
+        if e["path"] == rel:
+            e["bytes"], e["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("file", ["truth", "log"])
+@pytest.mark.parametrize("content", ["panic", "columns"])
+def test_a_crafted_file_that_verifies_is_one_line_for_every_command(
+    copy: Path, tiny_run, tiny_run_dir: Path, file: str, content: str, tmp_path: Path
+) -> None:
+    """A red team handed over datasets whose one truth or log file (recorded in the manifest, so they verify) made polars
+    panic or lacked the columns: score, replay and run gave tracebacks."""
+    import io
+
+    import polars as pl
+    from bad_detectors import PANIC_PARQUET
+    from typer.testing import CliRunner
+
+    from breachbench.cli import app
+
+    rel = "truth/incidents.parquet" if file == "truth" else _a_log(copy).relative_to(copy).as_posix()
+    if content == "panic":
+        data = PANIC_PARQUET
+    else:
+        buf = io.BytesIO()
+        pl.DataFrame({"ts": ["x"], "foo": [1]}).write_parquet(buf)
+        data = buf.getvalue()
+    _swapped(copy, rel, data)
+    assert verify_dataset(copy, full=True) == []
+    alerts = tiny_run_dir / "alerts" / "unissued-token-v1.parquet"
+    commands = [["score", str(copy), str(alerts)]]
+    if file == "log":
+        commands.append(["replay", str(copy), "--to", str(tmp_path / "events.jsonl")])
+    for args in commands:
+        res = CliRunner().invoke(app, args)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args[0], res.output, res.exception)

@@ -287,7 +287,7 @@ def _tables(folder: Path, schemas: dict[str, pl.Schema], out: Path | Callable[[s
                 cols.append(pl.col(c).cast(t).alias(c))
         try:
             _write(df.select(cols), out(table) if callable(out) else out / f"{table}.parquet")
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
             raise MappingError(f"{name} {files[0]}: cannot be read as the {table} schema: {str(exc).splitlines()[0]}") from None
         written.append(table)
     return written
@@ -391,12 +391,12 @@ def _import_source(
         return written
     try:  # read once (memory: one source file), then pick each stream's records
         source = _read_logs(f, schema)
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise MappingError(f"{f}: cannot be read: {str(exc).strip().splitlines()[0]}") from None
     for stream, spec in m["streams"].items():
         try:
             df = stream_rows(source, stream, spec, m["dataset"]["timezone"])
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
             raise MappingError(f"{f}: its {stream} records do not fit the mapping: {str(exc).strip().splitlines()[0]}") from None
         if df is None:
             continue

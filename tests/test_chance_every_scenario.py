@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from test_metrics import _lottery
 
@@ -50,12 +49,17 @@ def test_anchors_and_chance_on_every_scenario(sid: str, tmp_path: Path) -> None:
         rnd, _ = head(run_detector("random", ds, prototype=RandomDetector(seed=seed)).alerts)
         raws.append(rnd["by_scenario_raw"][sid])
         points.append(rnd["point"])
-    # what luck earns in expectation is at most 5 points; the four draws agree with the line (one-sided, 3 standard errors):
-    # with two incidents one blind draw in forty passes the bar by a whole incident, so single draws are not held to 5
-    spread = float(np.std(above_chance_draws(line)))
-    assert float(np.mean(points)) <= above_line["mean"] + 3 * spread / 2 + 1e-9, (sid, points, above_line, spread)
-    raw_sd = float(np.nanstd(line.detection_parts()[3]))
-    assert abs(float(np.mean(raws)) - raw_line["mean"]) <= 3 * raw_sd / 2 + 1e-9, (sid, raws, raw_line, raw_sd)
+    # what luck earns in expectation is at most 5 points (the line, above); the four draws agree with it: a draw lands
+    # above the bar (0 above chance) with chance at most 2.5%, two of four with chance under 0.4%. With two incidents
+    # one blind draw in forty passes the bar by a whole incident (29 points), so neither a single draw nor the mean of
+    # four is held to the line's spread (a mean within three standard errors failed on one such draw in four)
+    assert sum(p > 0.0 for p in points) <= 1, (sid, points, above_line)
+    # and on the raw scale, both ways: at most one of the four outside the line's 2.5-97.5 percentiles on either side
+    assert sum(r > raw_line["hi"] + 1e-9 for r in raws) <= 1 and sum(r < raw_line["lo"] - 1e-9 for r in raws) <= 1, (
+        sid,
+        raws,
+        raw_line,
+    )
     for kind in ("customer", "ip"):  # victims and shared addresses never detect
         lot, res = head(_lottery(ds, kind, seed=3))
         assert lot["point"] == 0.0 and res["overall"]["recall_at_k"] == 0.0, (sid, kind, lot)

@@ -4,8 +4,8 @@ The leakage and stealth-ladder tests generate one dataset per (scenario, stealth
 world of ``configs/stealth-ladder.toml`` made smaller (:data:`LADDER_WORLD`: 6,000 customers and 800
 employees instead of 20,000 and 2,000; 19 days), two at a time in spawned processes (the function
 below is importable from here because pytest puts the tests directory on ``sys.path``, which spawned
-children inherit). Each dataset holds :data:`INCIDENTS` incidents of its scenario (``count``), where
-the config has one per seed: the same number of incidents from fewer worlds (44 instead of 77),
+children inherit). Each audited dataset holds :data:`INCIDENTS` incidents of its scenario (``count``), each rung
+:data:`RUNG_INCIDENTS`, where the config has one per seed: more incidents from fewer worlds (55 instead of 77),
 since a world, not an incident, is what costs. Both properties hold on the full ladder world too;
 the smaller one takes 40% less time.
 """
@@ -64,8 +64,12 @@ RULES_AND_STATS = [
 ]
 STEALTH = (0.0, 0.5, 1.0)
 AUDIT_SEEDS = (1, 2)  # the leak verdict pools a scenario's seeds (four incidents), as the report does
-LADDER_SEEDS = (1,)  # two incidents per rung
-INCIDENTS = 2  # incidents of the scenario per dataset
+LADDER_SEEDS = (1,)  # the rungs' seed
+INCIDENTS = 2  # incidents of the scenario per audited dataset
+# incidents per rung: with two, one scenario's mean over the ten detectors moved by 0.05 from one draw of actors to the
+# next (the job hunt's stealth 0 over seeds 1-4: 0.17, 0.25, 0.15, 0.12), as much as the ladder's step, and a new data
+# version's actors had its middle rung 0.06 above its bottom one; a world, not an incident, is what costs
+RUNG_INCIDENTS = 4  # (two for the forged-token case: the ladder world has two orphaned signing keys)
 
 
 def test_catalogue_is_registered() -> None:
@@ -427,6 +431,32 @@ def test_a_colleague_stays_employed_through_the_window() -> None:
             assert not gone, (sid, inc, gone, [term[c] for c in gone], last)
 
 
+def test_scenarios_of_one_world_pick_their_actors_apart() -> None:
+    """Two scenarios whose actors come from one pool (support agents and logistics staff) pick them on their own.
+
+    Actor picks were keyed by the incident's number alone: in one world (the datasets of a seed, public seeds) the
+    snooping agent's and the privilege misuser's incidents had the very same actors, and a detector that remembered
+    the employees flagged in one dataset caught the other's incidents (14 of 30, above chance) from memory alone."""
+    from breachbench.config import load_config
+    from simulator.world import staff
+
+    cfg = load_config(LADDER).sim()
+    st = staff(cfg)
+    picks = {}
+    for sid in sorted(registry()):
+        cls = load(sid)
+        if sid == "coupang-forged-token-v3" or cls.leaver or cls.layoff_team:
+            continue
+        picks[sid] = [cls().plan(cfg, st, inc, cls.Knobs()).actors for inc in range(12)]
+    same = {
+        (a, b): sum(x == y for x, y in zip(picks[a], picks[b], strict=True))
+        for a in picks
+        for b in picks
+        if a < b and set(load(a).roles) & set(load(b).roles)
+    }
+    assert len(same) >= 2 and max(same.values()) <= 2, same
+
+
 def test_no_attack_row_falls_outside_its_accounts_employment(tmp_path: Path) -> None:
     """No attack row on an account, or by an actor, from the day its holder is gone (or before the hire).
 
@@ -490,7 +520,8 @@ def test_no_attack_row_falls_outside_its_accounts_employment(tmp_path: Path) -> 
 
 
 def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
-    """Generate one (scenario, stealth, seed) dataset of the ladder world; audit and/or score it."""
+    """Generate one (scenario, stealth, seed) dataset of the ladder world; audit it (:data:`INCIDENTS` incidents) or score
+    it (:data:`RUNG_INCIDENTS`)."""
     sid, stealth, seed, root, do_audit, do_detect = args
     from breachbench.audit import audit
     from breachbench.config import load_config
@@ -506,9 +537,11 @@ def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
         knobs.pop("stealth", None)  # the scenario's default
     else:
         knobs["stealth"] = stealth
-    entry = spec.model_copy(update={"knobs": knobs, "count": INCIDENTS})
+    # the forged-token case on a rung: as many incidents as the audit's (the world has two orphaned signing keys)
+    count = INCIDENTS if do_audit or sid == "coupang-forged-token-v3" else RUNG_INCIDENTS
+    entry = spec.model_copy(update={"knobs": knobs, "count": count})
     sim = cfg.sim().model_copy(update={"seed": seed, "scenarios": [entry]})
-    ds = Dataset.open(generate(sim, Path(root) / f"{sid}-{stealth}-{seed}", workers=1))
+    ds = Dataset.open(generate(sim, Path(root) / f"{sid}-{stealth}-{seed}-{int(do_audit)}", workers=1))
     truth = Truth.of(ds)
     out: dict[str, Any] = {"sid": sid, "stealth": stealth, "seed": seed}
     if do_audit:
@@ -529,14 +562,12 @@ def _default_stealth(sid: str) -> float:
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Default knobs on the audit seeds (audited; scored on the ladder seeds), plus the other rungs of the ladder (scored)."""
+    """Default knobs on the audit seeds (audited), and every rung of the ladder on its seeds (scored)."""
     root = str(tmp_path_factory.mktemp("ladder"))
-    cases = []
-    for seed in AUDIT_SEEDS:
+    cases = [(sid, -1.0, seed, root, True, False) for seed in AUDIT_SEEDS for sid in CATALOGUE]
+    for seed in LADDER_SEEDS:
         for sid in CATALOGUE:
-            cases.append((sid, -1.0, seed, root, True, seed in LADDER_SEEDS))
-            if seed in LADDER_SEEDS:
-                cases += [(sid, s, seed, root, False, True) for s in STEALTH if s != _default_stealth(sid)]
+            cases += [(sid, -1.0 if s == _default_stealth(sid) else s, seed, root, False, True) for s in STEALTH]
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as ex:
         out = list(ex.map(_case, cases))
     for c in out:
@@ -578,8 +609,8 @@ def test_rule_and_stat_detectors_lose_detection_as_stealth_rises(ladder: list[di
     assert pooled[1.0] < 0.7 * pooled[0.0], (
         pooled
     )  # most of these detectors watch the gateway, so the means are low; the fall is not
-    # per staff scenario (two incidents): the detectors catch less at the top of the ladder, and no more in
-    # the middle than at the bottom (within 0.05: two incidents are noisy there)
+    # per staff scenario (four incidents): the detectors catch less at the top of the ladder, and no more in
+    # the middle than at the bottom (within 0.05: a few incidents are noisy there)
     staff = [sid for sid in CATALOGUE if sid != "coupang-forged-token-v3"]  # the case is declared easy: its key gives it away
     per = {sid: {s: mean([c for c in scored if c["sid"] == sid and c["stealth"] == s]) for s in STEALTH} for sid in staff}
     rising = [

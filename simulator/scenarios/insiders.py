@@ -170,7 +170,9 @@ class StaffScenario:
 
     def plan(self, cfg: SimConfig, staff: dict[str, pl.DataFrame], incident_id: int, knobs: StaffKnobs) -> Plan:
         """Pick the actors by fit and lay the phases out over the window."""
-        r = rng(cfg.root, "scenario-plan", incident_id)
+        # keyed by the scenario too: two scenarios drawing from one pool (support agents) picked the same actors in the
+        # datasets of one world (public seeds), and a detector that remembered one dataset's actors caught the other's
+        r = rng(cfg.root, f"scenario-plan:{self.id}", incident_id)
         start = cfg.time.start
         first = cfg.time.warmup_days + knobs.start_offset
         if first >= cfg.time.days - 1:

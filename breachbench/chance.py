@@ -9,7 +9,9 @@ actors, and that alone lifts it above a ranking of every unit; ten random analys
 every token-signing key (a world has about as many as the budget), lift it further without
 reading a row of what anyone did. Each scenario's line is the blind ranking (any unit, one kind
 or one class) whose line reaches highest (:func:`chance_lines`), so no detection score counts
-what knowing a kind or a class earns.
+what knowing a kind or a class earns. A rotating ranking of a kind or class (:data:`ROTATING`) reads each bucket the
+units it read least recently, so it works through them all before reading one twice: blind, yet it catches an actor
+present every day within as many days as the units take turns (simulated unit by unit, :class:`_Rotation`).
 A ranking's top ``k`` is a uniform ``k``-subset of the bucket's units. How many actor and victim units of each incident such a subset
 holds follows a multivariate hypergeometric law; each draw picks one subset per scored bucket
 (numpy, vectorised over draws) and yields the same sufficient statistics a detector's run
@@ -195,9 +197,42 @@ def blind_kinds(truth: Truth) -> tuple[str, ...]:
     return (*BLIND_KINDS, *extra)
 
 
-def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
-    """The universe units a blind ranking of ``kind`` draws from."""
+#: A rotating blind ranking (``rotating:<kind>``) reads, each bucket, the ``k`` units of its kind it read least recently
+#: (never read first; ties in an order drawn once per draw): it works through its units without reading one twice
+#: before it has read them all. A uniform ranking draws each bucket afresh, so a red team's blind rotation through
+#: the bucket's support agents and logistics staff scored 24 on the headline against a chance line of 0.1.
+ROTATING = "rotating:"
+#: A kind gets a rotating ranking where its ``k`` units a bucket, over the scored buckets, can read at least this share
+#: of its units (at the run's largest budget; at a smaller one below the share, the uniform line stands in) and its
+#: units hold an actor's unit in the dataset (else the rotation detects nothing, as the uniform ranking does; where
+#: another dataset of the scenario has the rotation, the uniform line stands in for this one). Below the share a
+#: rotation reads as few units twice as a uniform ranking does (a unit present on every scored bucket is read by a
+#: uniform ranking with chance 1 - (1 - x/B)^B and by a rotation with chance x, x the share read: at x = 0.1 about
+#: 0.095 against 0.1), and simulating it would cost the draws times the units of a bucket, each bucket (the `any`
+#: kind's thousands).
+ROTATION_COVER = 0.1
+
+
+def _rotates(truth: Truth, kind: str, budget: int) -> bool:
+    """Whether a rotation through ``kind``'s units at ``budget`` can read :data:`ROTATION_COVER` of them, and they hold
+    an actor's unit (else it detects nothing, as the uniform ranking of the kind does, and reaches no higher)."""
+    units = _ranked_units(truth, kind)
+    n = units.select("entity_kind", "entity_id").n_unique()
+    if n == 0 or budget * max(len(truth.scored), 1) < ROTATION_COVER * n:
+        return False
+    return truth.actors.join(units, on=KEYS, how="semi").height > 0
+
+
+def rotating_kinds(truth: Truth, budget: int) -> tuple[str, ...]:
+    """The rotating rankings of a dataset at its largest budget ``budget`` (see :data:`ROTATION_COVER`)."""
     assert truth.universe_units is not None
+    return tuple(ROTATING + kind for kind in blind_kinds(truth) if _rotates(truth, kind, budget))
+
+
+def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
+    """The universe units a blind ranking of ``kind`` (or ``rotating:<kind>``) draws from."""
+    assert truth.universe_units is not None
+    kind = kind.removeprefix(ROTATING)
     if kind == ANY:
         return truth.universe_units
     if kind in ENTITY_KINDS:
@@ -246,19 +281,102 @@ def chance_draws(
     ap = _ap_draws(n_universe, n_act, a_in, ap_draws, rng)
     ap_v = _ap_draws(n_universe, n_vic, v_in, ap_draws, rng)
     ranking = _Ranking(ap, chance_average_precision(n_universe, n_act, a_in), ap_v, n_vic)
+    if kind.startswith(ROTATING):
+        rot = _Rotation.of(truth, universe, units.col)
+        return {k: _chance_at(truth, k, rot.draw(k, draws, rng), profile, ranking) for k in sorted(set(budgets))}
     return {k: _chance_at(truth, k, _draw_budget(truth, units, k, draws, rng), profile, ranking) for k in sorted(set(budgets))}
 
 
 def chance_draws_by_kind(
     truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
 ) -> dict[str, dict[int, ChanceDraws]]:
-    """:func:`chance_draws` for every blind ranking of :func:`blind_kinds` (each its own random stream)."""
-    out = {}
-    for j, kind in enumerate(blind_kinds(truth)):
-        tag = [j] if kind in BLIND_KINDS else [0xC1A55, zlib.crc32(kind.encode())]  # a class's stream: its name, not its place
+    """:func:`chance_draws` for every blind ranking of :func:`blind_kinds` and :func:`rotating_kinds` (each its own
+    random stream)."""
+    out: dict[str, dict[int, ChanceDraws]] = {}
+    for j, kind in enumerate((*blind_kinds(truth), *rotating_kinds(truth, max(budgets)))):
+        # a class's stream, and a rotating ranking's: its name, not its place
+        tag = [j] if kind in BLIND_KINDS else [0xC1A55, zlib.crc32(kind.encode())]
         s = seed if kind == ANY else int(np.random.SeedSequence([seed, *tag]).generate_state(1, np.uint64)[0])
-        out[kind] = chance_draws(truth, budgets, draws, s, profile, ap_draws, kind)
+        if kind.startswith(ROTATING):  # at a budget too small to read ROTATION_COVER of the units, the uniform line
+            base = kind.removeprefix(ROTATING)
+            mine = [k for k in budgets if _rotates(truth, base, k)]
+            out[kind] = {k: out[base][k] for k in budgets if k not in mine}
+            out[kind] |= chance_draws(truth, mine, draws, s, profile, ap_draws, kind) if mine else {}
+        else:
+            out[kind] = chance_draws(truth, budgets, draws, s, profile, ap_draws, kind)
     return out
+
+
+@dataclass(frozen=True)
+class _Rotation:
+    """A dataset's universe of one kind as a rotating ranking reads it: per scored bucket, its units (as indices into
+    the kind's units), the positions among them of the actor units with their incidents, and of the victim units."""
+
+    n_units: int
+    n_inc: int
+    buckets: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # units, actor positions, member, victim positions
+
+    @staticmethod
+    def of(truth: Truth, universe: pl.DataFrame, col: dict[int, int]) -> _Rotation:
+        ids = universe.select("entity_kind", "entity_id").unique().sort("entity_kind", "entity_id").with_row_index("_u")
+        uni = universe.select(KEYS).join(ids, on=["entity_kind", "entity_id"])
+        act = truth.actors.join(uni, on=KEYS).select("bucket", "_u", "incident_id")
+        vic = (
+            truth.victims.join(uni, on=KEYS)
+            .select("bucket", "_u")
+            .join(act.select("bucket", "_u"), on=["bucket", "_u"], how="anti")
+        )
+        by_bucket = {b: np.sort(g["_u"].to_numpy()) for (b,), g in uni.group_by("bucket")}
+        acts = {b: g for (b,), g in act.group_by("bucket")}
+        vics = {b: np.unique(g["_u"].to_numpy()) for (b,), g in vic.group_by("bucket")}
+        n_inc = len(truth.frame.ids)
+        out = []
+        for day in truth.scored:
+            units = by_bucket.get(day, np.zeros(0, np.int64)).astype(np.int64)
+            a = acts.get(day)
+            a_units = np.unique(a["_u"].to_numpy()) if a is not None else np.zeros(0, np.int64)
+            member = np.zeros((len(a_units), n_inc))
+            if a is not None:
+                row = np.searchsorted(a_units, a["_u"].to_numpy())
+                for r, inc in zip(row, a["incident_id"].to_list(), strict=True):
+                    if int(inc) in col:
+                        member[r, col[int(inc)]] = 1.0
+            out.append(
+                (
+                    units,
+                    np.searchsorted(units, a_units),
+                    member,
+                    np.searchsorted(units, vics.get(day, np.zeros(0, np.int64))),
+                )
+            )
+        return _Rotation(ids.height, n_inc, out)
+
+    def draw(self, k: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``draws`` rotating readings of ``k`` units a bucket, as :func:`_draw_budget` gives uniform ones."""
+        det = np.full((draws, self.n_inc), -1, dtype=np.int64)
+        false = np.zeros(draws)
+        vflag = np.zeros(draws)
+        # each draw's order of the units: a permutation of 0..n-1 (the rank a unit has among those read as long ago)
+        wide = np.int64 if (len(self.buckets) + 1) * self.n_units >= 2**31 else np.int32
+        order = rng.permuted(np.tile(np.arange(self.n_units, dtype=wide), (draws, 1)), axis=1)
+        last = np.zeros((draws, self.n_units), dtype=wide)  # the bucket a unit was last read, plus one (0: never)
+        rows = np.arange(draws)[:, None]
+        for b, (units, a_pos, member, v_pos) in enumerate(self.buckets):
+            take = min(k, len(units))
+            if take == 0:
+                continue
+            key = last[:, units] * self.n_units + order[:, units]
+            pos = np.argpartition(key, take - 1, axis=1)[:, :take] if take < len(units) else np.tile(np.arange(take), (draws, 1))
+            last[rows, units[pos]] = b + 1
+            read = np.zeros((draws, len(units)), dtype=bool)
+            read[rows, pos] = True
+            a_read = read[:, a_pos]
+            false += take - a_read.sum(axis=1)
+            vflag += read[:, v_pos].sum(axis=1)
+            if len(a_pos):
+                hit = (a_read.astype(np.float64) @ member) > 0
+                det = np.where((det < 0) & hit, b, det)
+        return det, false, vflag
 
 
 class _Ranking(NamedTuple):
@@ -428,8 +546,9 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
     first = next((by_k for d in kinds.values() for by_k in d.values() if by_k), None)
     out: dict[str, Any] = {
         "method": "uniform ranking of each bucket's units, of one entity kind's units or of one public class's units "
-        "(an employee's role, a key's credential kind; per scenario the one that reaches highest), multivariate "
-        "hypergeometric draws",
+        "(an employee's role, a key's credential kind), or a rotation through one of these (each bucket the units read "
+        "least recently); per scenario the one that reaches highest; uniform rankings by multivariate hypergeometric "
+        "draws, rotations simulated unit by unit",
         "draws": int(len(next(iter(first.values())).detected)) if first else 0,
         "spread": list(SPREAD),
         "budget": headline_budget,
@@ -437,9 +556,19 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
     }
     for k in budgets:
         scen: dict[str, dict[str, list[ChanceDraws]]] = {}
+        rotating: dict[str, set[str]] = {
+            s: set() for s in scenario_of.values()
+        }  # per scenario: every rotation one of its datasets has
+        for label, per_kind in kinds.items():
+            rotating[scenario_of[label]] |= {kind for kind in per_kind if kind.startswith(ROTATING)}
         for label, per_kind in kinds.items():
             for kind, by_k in per_kind.items():
                 scen.setdefault(scenario_of[label], {}).setdefault(kind, []).append(by_k[k])
+            # a rotation this dataset has no line of (its units hold no actor's here, or too many to rotate through):
+            # the uniform ranking of its kind stands in, so that the rotation pools over all of the scenario's datasets
+            for kind in sorted(rotating[scenario_of[label]] - set(per_kind)):
+                if kind.removeprefix(ROTATING) in per_kind:
+                    scen[scenario_of[label]].setdefault(kind, []).append(per_kind[kind.removeprefix(ROTATING)][k])
         n_sets = {s: max(len(v) for v in per.values()) for s, per in scen.items()}
         # a ranking pools only over all of a scenario's datasets (a class one world lacks is no line of that scenario)
         pooled_kinds = {s: {kind: pool(v) for kind, v in per.items() if len(v) == n_sets[s]} for s, per in scen.items()}

@@ -21,6 +21,7 @@ from test_suite import _compare
 from breachbench.chance import (
     ANY,
     BLIND_KINDS,
+    ROTATING,
     ChanceDraws,
     above_chance_draws,
     best_kind,
@@ -30,6 +31,7 @@ from breachbench.chance import (
     chance_draws_by_kind,
     chance_lines,
     pool,
+    rotating_kinds,
     summary,
 )
 from breachbench.config import load_config
@@ -373,6 +375,83 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
             assert float(np.mean(heads)) <= 5.0, (scen, family, heads, bars[scen])
 
 
+def _rotation(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
+    """A blind rotation: each bucket, the ``n`` units of one entity kind (``unit:KIND``) or public class (``class:CLASS``)
+    alerted least recently (never first; ties in a hashed order): through them all before any comes round again."""
+    what = kind.partition(":")[2]
+    units = (
+        ds.universe_units.filter(pl.col("entity_kind") == what)
+        if kind.startswith("unit:")
+        else ds.unit_classes.filter(pl.col("class") == what).select(KEYS)
+    ).filter(pl.col("bucket").is_in(ds.scored))
+    units = units.with_columns(_h=pl.concat_str("entity_kind", "entity_id").hash(seed))
+    last: dict[tuple[str, str], int] = {}
+    parts = []
+    for b, day in enumerate(ds.scored):
+        today = units.filter(pl.col("bucket") == day)
+        ranked = sorted(
+            zip(today["entity_kind"].to_list(), today["entity_id"].to_list(), today["_h"].to_list(), strict=True),
+            key=lambda u: (last.get((u[0], u[1]), -1), u[2]),
+        )[:n]
+        for kind_, id_, _ in ranked:
+            last[(kind_, id_)] = b
+        parts.append(
+            pl.DataFrame(
+                {"bucket": [day] * len(ranked), "entity_kind": [u[0] for u in ranked], "entity_id": [u[1] for u in ranked]}
+            )
+        )
+    return _frame(pl.concat(parts)) if parts else empty_alerts()
+
+
+def test_blind_rotations_score_chance_on_every_scenario(
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], small_chance_kinds: dict[str, dict[str, ChanceDraws]]
+) -> None:
+    """A red team's blind detector went through the bucket's support agents and logistics staff ten a day, never one
+    twice before all had had a turn, and scored 24 on the headline against a chance line of 0.1: uniform draws forget
+    whom they read the day before. Rotations through each entity kind and public class now have lines of their own;
+    such a rotation scores inside its own line and at most 5 points above the scenario's, as the uniform players do."""
+    bars = _bars(small_chance)
+    for scen in STAFF:
+        points = _of(small_suite, scen)
+        line = small_chance[scen]
+        above_line = summary(above_chance_draws(line))
+        kinds = set.intersection(*(set(rotating_kinds(truth, 10)) for _, _, truth in points))
+        assert ROTATING + "employee" in kinds and ROTATING + ANY not in kinds, kinds  # thousands of units: no rotation
+        for kind in sorted(kinds):
+            base = kind.removeprefix(ROTATING)
+            who = f"unit:{base}" if base in ENTITY_KINDS else f"class:{base}"
+            raws, heads = [], []
+            for seed in range(4):
+                results = [
+                    (scen, score_alerts(_rotation(ds, who, seed=p.seed * 10 + seed), truth, budget=10)) for p, ds, truth in points
+                ]
+                head = _headline_of(results, bars)
+                raws.append(head["by_scenario_raw"][scen])
+                heads.append(head["point"])
+            own = summary(small_chance_kinds[scen][kind].detection_parts()[3])
+            assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, kind, raws, own)
+            assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, kind, heads, above_line)
+            assert float(np.mean(heads)) <= 5.0, (scen, kind, heads, bars[scen])
+
+
+def test_a_rotation_reaches_a_unit_present_every_bucket_within_its_turn() -> None:
+    """The simulated rotation, exactly: ``n`` units on every bucket, one of them the actor's, ``k`` read a bucket. Each
+    draw reads the actor's unit in the bucket of its turn (its place in that draw's order over ``k``), never later than
+    bucket ``ceil(n / k) - 1``, each of those buckets about equally often; every other read is a false alert."""
+    from breachbench.chance import _Rotation
+
+    n, k, buckets, draws = 37, 5, 12, 4000
+    units = np.arange(n)
+    rot = _Rotation(n, 1, [(units, np.array([0]), np.ones((1, 1)), np.zeros(0, np.int64))] * buckets)
+    det, false, vflag = rot.draw(k, draws, np.random.default_rng(1))
+    turns = -(-n // k)
+    assert det.min() == 0 and det.max() == turns - 1
+    share = np.bincount(det[:, 0], minlength=turns) / draws
+    assert np.allclose(share[:-1], k / n, atol=0.025) and share[-1] == pytest.approx((n - k * (turns - 1)) / n, abs=0.025)
+    # from its turn on it is read once a round (every turns - 1 or turns buckets): the false alerts are the rest
+    assert (false <= buckets * k - 1).all() and (false >= buckets * k - buckets).all() and (vflag == 0).all()
+
+
 def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str, Any]) -> None:
     """The suite's chance line per scenario is the blind ranking that reaches highest; staff scenarios: random employees."""
     per = {
@@ -383,12 +462,14 @@ def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str
     assert set(lines) == {FORGED, *STAFF}
     for s, line in lines.items():
         his = {k: v["hi"] for k, v in line["raw_by_kind"].items()}
-        assert set(his) == {k for p, _, truth in _of(small_suite, s) for k in blind_kinds(truth)}
+        assert set(his) == {k for p, _, truth in _of(small_suite, s) for k in (*blind_kinds(truth), *rotating_kinds(truth, 10))}
         assert {ANY, *ENTITY_KINDS, "employee:analyst", "key:token-signing"} <= set(his)
+        assert ROTATING + ("employee" if s in STAFF else "key") in his, (s, sorted(his))
         assert line["detection_score_raw"]["hi"] == max(his.values()) == his[line["kind"]], (s, line["kind"], his)
-    # staff scenarios: random employees, or random employees of one role, reach higher than a ranking of every unit
+    # staff scenarios: random employees, or random employees of one role (or a rotation through them), reach higher than
+    # a ranking of every unit
     assert all(
-        lines[s]["kind"].partition(":")[0] == "employee"
+        lines[s]["kind"].removeprefix(ROTATING).partition(":")[0] == "employee"
         and lines[s]["raw_by_kind"][ANY]["hi"]
         < lines[s]["raw_by_kind"]["employee"]["hi"]
         <= lines[s]["detection_score_raw"]["hi"]

@@ -848,6 +848,8 @@ class _Supervisor:
     #: bytes of alerts handed over and kept (in memory or copied into the bench's part of the scratch) for datasets not
     #: yet finished: they count against the slot's scratch limit with its work folders
     handed: int = 0
+    #: bytes of the alerts read back and kept for scoring, over the slot's finished datasets: at most its memory limit
+    held: int = 0
     failure: str | None = None  # why the bench stopped the slot, when not for its limits
     spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
     pipes: tuple[int, int] | None = None  # while a child runs: the bench's ends of the wake pipes (read, write)
@@ -965,7 +967,21 @@ class _Supervisor:
             timeout_s=self.timeout_s,
         )
         self._release(i)
-        self.runs[i].peak_mb = peak / 2**20
+        run = self.runs[i]
+        if run.status == Status.OK:
+            # each dataset's alerts are bounded on their own, but the bench keeps every dataset's until the slot is done:
+            # a red team's plugin, within every per-dataset bound, had the bench hold 120 MiB more per dataset, past its
+            # memory limit (about 20 GiB in the default grid at the default limit). In all they stay within it.
+            size = int(run.alerts.estimated_size())
+            if self.held + size > self.memory_mb * 2**20:
+                run.status, run.alerts = Status.ERROR, empty_alerts()
+                run.error = (
+                    f"its alerts over the datasets so far hold {(self.held + size) / 2**20:.0f} MiB, more than its memory "
+                    f"limit ({self.memory_mb} MiB) lets the bench keep for scoring"
+                )
+            else:
+                self.held += size
+        run.peak_mb = peak / 2**20
         if self.on_done:
             self.on_done(i, self.runs[i])
 

@@ -162,3 +162,37 @@ def test_the_process_after_a_failure_writes_only_into_its_own_datasets_folders(
     runs = run_isolated_many("warm_detectors:WritesIntoAnEarlierFolder", [tiny_dataset] * 2, timeout_s=300, memory_mb=4096)
     assert [r.status for r in runs] == ["ERROR", "OK"], [(r.status, r.error) for r in runs]
     assert "died" in (runs[0].error or "") and runs[1].alerts.equals(clean.alerts), runs[1].error
+
+
+def test_the_alerts_a_slot_keeps_over_its_datasets_stay_within_its_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each dataset's alerts are bounded on their own, and the bench keeps every dataset's until the slot is done: a red
+    team's plugin stayed within every per-dataset bound and had the bench hold 120 MiB more per dataset, past the
+    detector's memory limit. The dataset whose alerts would take the kept total past the limit is an ERROR row."""
+    import types
+
+    import polars as pl
+
+    sizes = {0: 0.4, 1: 0.4, 2: 0.4}  # MiB of alerts per dataset, against a limit of 1 MiB
+
+    def read(run: DetectorRun, slot: object, rv: object, committed: object, **_: object) -> None:
+        n = int(sizes[int(run.detector)] * 2**20 / 16)
+        run.alerts = pl.DataFrame({"a": pl.arange(0, n, eager=True, dtype=pl.Int64), "b": pl.zeros(n, pl.Float64, eager=True)})
+
+    monkeypatch.setattr(isolation, "_read_child", read)
+    done: list[int] = []
+    sup = types.SimpleNamespace(
+        runs=[DetectorRun(str(i)) for i in range(3)],
+        plan=types.SimpleNamespace(scratch="/nonexistent"),
+        reveals=[None] * 3,
+        committed={},
+        memory_mb=1,
+        timeout_s=10.0,
+        held=0,
+        on_done=lambda i, _run: done.append(i),
+        _release=lambda i: None,
+    )
+    for i in range(3):
+        isolation._Supervisor._finish(sup, i, 0)
+    assert [r.status for r in sup.runs] == ["OK", "OK", "ERROR"] and done == [0, 1, 2]
+    assert "memory limit (1 MiB)" in (sup.runs[2].error or "") and sup.runs[2].alerts.height == 0
+    assert sup.held == sup.runs[0].alerts.estimated_size() + sup.runs[1].alerts.estimated_size() <= 2**20

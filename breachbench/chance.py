@@ -213,20 +213,19 @@ ROTATING = "rotating:"
 ROTATION_COVER = 0.1
 
 
-def _rotates(truth: Truth, kind: str, budget: int) -> bool:
-    """Whether a rotation through ``kind``'s units at ``budget`` can read :data:`ROTATION_COVER` of them, and they hold
-    an actor's unit (else it detects nothing, as the uniform ranking of the kind does, and reaches no higher)."""
+def _rotation_budgets(truth: Truth, kind: str, budgets: list[int]) -> list[int]:
+    """The budgets at which a rotation through ``kind``'s units can read :data:`ROTATION_COVER` of them; none where they
+    hold no actor's unit (it detects nothing then, as the uniform ranking of the kind does, and reaches no higher)."""
     units = _ranked_units(truth, kind)
     n = units.select("entity_kind", "entity_id").n_unique()
-    if n == 0 or budget * max(len(truth.scored), 1) < ROTATION_COVER * n:
-        return False
-    return truth.actors.join(units, on=KEYS, how="semi").height > 0
+    out = [k for k in budgets if n and k * max(len(truth.scored), 1) >= ROTATION_COVER * n]
+    return out if out and truth.actors.join(units, on=KEYS, how="semi").height > 0 else []
 
 
 def rotating_kinds(truth: Truth, budget: int) -> tuple[str, ...]:
     """The rotating rankings of a dataset at its largest budget ``budget`` (see :data:`ROTATION_COVER`)."""
     assert truth.universe_units is not None
-    return tuple(ROTATING + kind for kind in blind_kinds(truth) if _rotates(truth, kind, budget))
+    return tuple(ROTATING + kind for kind in blind_kinds(truth) if _rotation_budgets(truth, kind, [budget]))
 
 
 def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
@@ -293,15 +292,16 @@ def chance_draws_by_kind(
     """:func:`chance_draws` for every blind ranking of :func:`blind_kinds` and :func:`rotating_kinds` (each its own
     random stream)."""
     out: dict[str, dict[int, ChanceDraws]] = {}
-    for j, kind in enumerate((*blind_kinds(truth), *rotating_kinds(truth, max(budgets)))):
+    kinds = blind_kinds(truth)
+    rotations = {ROTATING + kind: mine for kind in kinds if (mine := _rotation_budgets(truth, kind, budgets))}
+    for j, kind in enumerate((*kinds, *rotations)):
         # a class's stream, and a rotating ranking's: its name, not its place
         tag = [j] if kind in BLIND_KINDS else [0xC1A55, zlib.crc32(kind.encode())]
         s = seed if kind == ANY else int(np.random.SeedSequence([seed, *tag]).generate_state(1, np.uint64)[0])
-        if kind.startswith(ROTATING):  # at a budget too small to read ROTATION_COVER of the units, the uniform line
-            base = kind.removeprefix(ROTATING)
-            mine = [k for k in budgets if _rotates(truth, base, k)]
-            out[kind] = {k: out[base][k] for k in budgets if k not in mine}
-            out[kind] |= chance_draws(truth, mine, draws, s, profile, ap_draws, kind) if mine else {}
+        if kind in rotations:  # at a budget too small to read ROTATION_COVER of the units, the uniform line
+            mine = rotations[kind]
+            out[kind] = {k: out[kind.removeprefix(ROTATING)][k] for k in budgets if k not in mine}
+            out[kind] |= chance_draws(truth, mine, draws, s, profile, ap_draws, kind)
         else:
             out[kind] = chance_draws(truth, budgets, draws, s, profile, ap_draws, kind)
     return out

@@ -65,13 +65,12 @@ def _sha256(path: Path, *, follow: bool = True, read: Callable[[int], None] | No
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return NOT_A_FILE
-        if read is None:
-            return hashlib.file_digest(f, "sha256").hexdigest()
         h, buf = hashlib.sha256(), bytearray(CHUNK)
         view = memoryview(buf)
         while n := f.readinto(buf):
             h.update(view[:n])
-            read(n)
+            if read is not None:
+                read(n)
         return h.hexdigest()
 
 

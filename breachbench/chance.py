@@ -7,9 +7,10 @@ an employee's role that day, a key's credential kind). A detector that alerts on
 employees a day knows nothing about the attack but does know that staff scenarios have employee
 actors, and that alone lifts it above a ranking of every unit; ten random analysts a day, or
 every token-signing key (a world has about as many as the budget), lift it further without
-reading a row of what anyone did. Each scenario's line is the blind ranking (any unit, one kind
-or one class) whose line reaches highest (:func:`chance_lines`), so no detection score counts
-what knowing a kind or a class earns. A rotating ranking of a kind or class (:data:`ROTATING`) reads each bucket the
+reading a row of what anyone did. A scenario's code says which roles it draws its actors from, so the union of the
+classes that hold its actors is ranked blind too (:func:`actor_class_unions`). Each scenario's line is the blind ranking
+(any unit, one kind, one class or the union) whose line reaches highest (:func:`chance_lines`), so no detection score
+counts what knowing a kind or a class earns. A rotating ranking of a kind or class (:data:`ROTATING`) reads each bucket the
 units it read least recently, so it works through them all before reading one twice: blind, yet it catches an actor
 present every day within as many days as the units take turns (simulated unit by unit, :class:`_Rotation`).
 A ranking's top ``k`` is a uniform ``k``-subset of the bucket's units. How many actor and victim units of each incident such a subset
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -228,8 +230,34 @@ def rotating_kinds(truth: Truth, budget: int) -> tuple[str, ...]:
     return tuple(ROTATING + kind for kind in blind_kinds(truth) if _rotation_budgets(truth, kind, [budget]))
 
 
+#: Joins the classes of a union (``employee:logistics+employee:support_agent``, :func:`actor_class_unions`).
+UNION = "+"
+
+
+def actor_class_unions(truths: Iterable[Truth]) -> tuple[str, ...]:
+    """The unions of classes a scenario's blind rankings also draw from, given the truths of its datasets: per entity kind
+    (``employee``, ``key``), the classes that hold an actor's unit in any of them, joined by :data:`UNION` (sorted),
+    where there are two or more.
+
+    A scenario draws its actors from a few roles (support agents and logistics staff), which its code makes public. A
+    ranking of one class misses the actors of the others, and a ranking of the whole kind spreads its ``k`` over every
+    role: a red team's rotation through two roles at once, ten a day, scored 5.4 above a chance line of 0.0 that had
+    each role's rotation alone. The union is what any of the scenario's datasets shows, so its name, and so its line,
+    is the same in every one of them (they pool draw by draw, :func:`chance_lines`).
+    """
+    held: dict[str, set[str]] = {}
+    for truth in truths:
+        if truth.unit_classes is None or not truth.unit_classes.height:
+            continue
+        hit = truth.unit_classes.join(truth.actors.select(KEYS).unique(), on=KEYS, how="semi")
+        for kind, cls in hit.select("entity_kind", "class").unique().iter_rows():
+            held.setdefault(kind, set()).add(cls)
+    return tuple(UNION.join(sorted(c)) for _, c in sorted(held.items()) if len(c) >= 2)
+
+
 def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
-    """The universe units a blind ranking of ``kind`` (or ``rotating:<kind>``) draws from."""
+    """The universe units a blind ranking of ``kind`` (or ``rotating:<kind>``) draws from; a union of classes
+    (:func:`actor_class_unions`) draws from the units of any of them (of those the dataset has)."""
     assert truth.universe_units is not None
     kind = kind.removeprefix(ROTATING)
     if kind == ANY:
@@ -239,7 +267,9 @@ def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
     classes = truth.unit_classes
     if ":" not in kind or classes is None:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)} nor a public class of the dataset")
-    return truth.universe_units.join(classes.filter(pl.col("class") == kind).select(KEYS), on=KEYS, how="semi")
+    # a unit has one class a bucket (an employee's role that day), so the classes' units are apart
+    mine = classes.filter(pl.col("class").is_in(kind.split(UNION))).select(KEYS)
+    return truth.universe_units.join(mine, on=KEYS, how="semi")
 
 
 def chance_draws(
@@ -287,12 +317,18 @@ def chance_draws(
 
 
 def chance_draws_by_kind(
-    truth: Truth, budgets: list[int], draws: int = 1000, seed: int = 0, profile: str = "standard", ap_draws: int = 200
+    truth: Truth,
+    budgets: list[int],
+    draws: int = 1000,
+    seed: int = 0,
+    profile: str = "standard",
+    ap_draws: int = 200,
+    unions: Sequence[str] = (),
 ) -> dict[str, dict[int, ChanceDraws]]:
-    """:func:`chance_draws` for every blind ranking of :func:`blind_kinds` and :func:`rotating_kinds` (each its own
-    random stream)."""
+    """:func:`chance_draws` for every blind ranking of :func:`blind_kinds`, of the ``unions`` of classes (the scenario's,
+    :func:`actor_class_unions`), and their rotations (:func:`rotating_kinds`; each its own random stream)."""
     out: dict[str, dict[int, ChanceDraws]] = {}
-    kinds = blind_kinds(truth)
+    kinds = (*blind_kinds(truth), *(u for u in unions if u not in BLIND_KINDS))
     rotations = {ROTATING + kind: mine for kind in kinds if (mine := _rotation_budgets(truth, kind, budgets))}
     for j, kind in enumerate((*kinds, *rotations)):
         # a class's stream, and a rotating ranking's: its name, not its place
@@ -545,10 +581,10 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
     budgets = sorted({k for d in kinds.values() for by_k in d.values() for k in by_k})
     first = next((by_k for d in kinds.values() for by_k in d.values() if by_k), None)
     out: dict[str, Any] = {
-        "method": "uniform ranking of each bucket's units, of one entity kind's units or of one public class's units "
-        "(an employee's role, a key's credential kind), or a rotation through one of these (each bucket the units read "
-        "least recently); per scenario the one that reaches highest; uniform rankings by multivariate hypergeometric "
-        "draws, rotations simulated unit by unit",
+        "method": "uniform ranking of each bucket's units, of one entity kind's units, of one public class's units "
+        "(an employee's role, a key's credential kind) or of the union of the classes that hold the scenario's actors, "
+        "or a rotation through one of these (each bucket the units read least recently); per scenario the one that "
+        "reaches highest; uniform rankings by multivariate hypergeometric draws, rotations simulated unit by unit",
         "draws": int(len(next(iter(first.values())).detected)) if first else 0,
         "spread": list(SPREAD),
         "budget": headline_budget,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from breachbench import fstree
-from breachbench.chance import chance_draws_by_kind, chance_lines
+from breachbench.chance import actor_class_unions, chance_draws_by_kind, chance_lines
 from breachbench.config import BenchConfig, ConfigError
 from breachbench.dataset import Dataset
 from breachbench.isolation import run_isolated_many, shared_features
@@ -590,19 +590,30 @@ def _truths_and_chance(
     way out (an error, Ctrl-C) the datasets not begun are dropped.
     """
     budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+    truths: dict[str, Truth] = {}
+    unions: dict[str, tuple[str, ...]] = {}
 
-    def one(p: GridPoint) -> tuple[Truth, dict[str, Any]]:
-        truth = Truth.of(datasets[p.label])
-        draws = chance_draws_by_kind(truth, budgets_all, cfg.suite.chance_draws, seed=p.seed, profile=cfg.detection.cost_profile)
-        return truth, draws
+    def draw(p: GridPoint) -> dict[str, Any]:
+        return chance_draws_by_kind(
+            truths[p.label],
+            budgets_all,
+            cfg.suite.chance_draws,
+            seed=p.seed,
+            profile=cfg.detection.cost_profile,
+            unions=unions[p.scenario],
+        )
 
     ex = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tests))), thread_name_prefix="bb-truth")
     try:
-        done = dict(zip([p.label for p in tests], ex.map(one, tests), strict=True))
+        truths = dict(zip([p.label for p in tests], ex.map(lambda p: Truth.of(datasets[p.label]), tests), strict=True))
+        # the classes a scenario's actors come from, over all of its datasets (the union's line pools over them)
+        for s in {p.scenario for p in tests}:
+            unions[s] = actor_class_unions(truths[p.label] for p in tests if p.scenario == s)
+        done = dict(zip([p.label for p in tests], ex.map(draw, tests), strict=True))
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
-    lines = chance_lines({k: d for k, (_, d) in done.items()}, {p.label: p.scenario for p in tests}, cfg.detection.budget)
-    return {k: t for k, (t, _) in done.items()}, lines
+    lines = chance_lines(done, {p.label: p.scenario for p in tests}, cfg.detection.budget)
+    return truths, lines
 
 
 def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from breachbench.chance import (
     ROTATING,
     ChanceDraws,
     above_chance_draws,
+    actor_class_unions,
     best_kind,
     blind_kinds,
     chance_bar,
@@ -92,8 +93,9 @@ def small_suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def small_chance_kinds(small_suite: dict[str, Any]) -> dict[str, dict[str, ChanceDraws]]:
     """Per scenario of the small suite and blind kind: its chance line at budget 10, pooled over seeds as the suite pools them."""
     per: dict[str, dict[str, list[ChanceDraws]]] = {}
+    unions = {s: actor_class_unions(truth for _, _, truth in _of(small_suite, s)) for s in (FORGED, *STAFF)}
     for p, _, truth in small_suite["points"].values():
-        for kind, by_k in chance_draws_by_kind(truth, [10], draws=1000, seed=p.seed).items():
+        for kind, by_k in chance_draws_by_kind(truth, [10], draws=1000, seed=p.seed, unions=unions[p.scenario]).items():
             per.setdefault(p.scenario, {}).setdefault(kind, []).append(by_k[10])
     return {s: {kind: pool(v) for kind, v in kinds.items()} for s, kinds in per.items()}
 
@@ -382,7 +384,7 @@ def _rotation(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFram
     units = (
         ds.universe_units.filter(pl.col("entity_kind") == what)
         if kind.startswith("unit:")
-        else ds.unit_classes.filter(pl.col("class") == what).select(KEYS)
+        else ds.unit_classes.filter(pl.col("class").is_in(what.split("+"))).select(KEYS)
     ).filter(pl.col("bucket").is_in(ds.scored))
     units = units.with_columns(_h=pl.concat_str("entity_kind", "entity_id").hash(seed))
     last: dict[tuple[str, str], int] = {}
@@ -432,6 +434,33 @@ def test_blind_rotations_score_chance_on_every_scenario(
             assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, kind, raws, own)
             assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, kind, heads, above_line)
             assert float(np.mean(heads)) <= 5.0, (scen, kind, heads, bars[scen])
+
+
+def test_a_rotation_through_the_roles_a_scenario_draws_its_actors_from_scores_chance(
+    small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], small_chance_kinds: dict[str, dict[str, ChanceDraws]]
+) -> None:
+    """A scenario draws its actors from a few roles (its code says which). A red team's rotation through two of them at
+    once, ten a day, scored 5.4 above a chance line of 0.0 that had each role's rotation alone. The union of the classes
+    that hold a scenario's actors (in any of its datasets) has lines of its own, and such a rotation scores inside them."""
+    bars = _bars(small_chance)
+    for scen in STAFF:
+        points = _of(small_suite, scen)
+        (union,) = actor_class_unions(truth for _, _, truth in points)  # the staff scenarios' actors hold two roles or more
+        assert union.count("+") >= 1 and {f"{union}", ROTATING + union} <= set(small_chance_kinds[scen]), union
+        above_line = summary(above_chance_draws(small_chance[scen]))
+        raws, heads = [], []
+        for seed in range(4):
+            results = [
+                (scen, score_alerts(_rotation(ds, f"class:{union}", seed=p.seed * 10 + seed), truth, budget=10))
+                for p, ds, truth in points
+            ]
+            head = _headline_of(results, bars)
+            raws.append(head["by_scenario_raw"][scen])
+            heads.append(head["point"])
+        own = summary(small_chance_kinds[scen][ROTATING + union].detection_parts()[3])
+        assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, union, raws, own)
+        assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, union, heads, above_line)
+        assert float(np.mean(heads)) <= 5.0, (scen, union, heads, bars[scen])
 
 
 def test_a_rotation_reaches_a_unit_present_every_bucket_within_its_turn() -> None:
@@ -550,25 +579,16 @@ def test_lotteries_never_detect_the_forged_token_case(small_suite: dict[str, Any
 # ---------------------------------------------------------------- 4. scenarios weigh equally
 
 
-def _late(ds: Dataset, truth: Truth, share: float) -> pl.DataFrame:
-    """Oracle alerts from ``share`` of each incident's detectable window on: caught, late."""
-    actors = truth.actors
-    span = actors.group_by("incident_id").agg(lo=pl.col("bucket").min(), hi=pl.col("bucket").max())
-    keep = actors.join(span, on="incident_id").filter(
-        pl.col("bucket")
-        >= pl.col("lo") + pl.duration(days=((pl.col("hi") - pl.col("lo")).dt.total_days() * share).cast(pl.Int64))
-    )
-    return _frame(keep)
-
-
 def test_catching_only_the_biggest_scenario_does_not_win(
     small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], tmp_path: Path
 ) -> None:
-    """Detector A is perfect on the forged-token case only; B catches both staff scenarios in every seed, a fifth of the way in."""
+    """Detector A is perfect on the forged-token case only; B on both staff scenarios in every seed. (B caught them a fifth
+    of the way in, until the chance lines ranked the union of the roles a scenario draws its actors from: in this world
+    of 300 employees a blind rotation through them reaches 94 and 91, and catching a fifth of the way in is below it.)"""
     a_res, b_res = [], []
     for p, ds, truth in small_suite["points"].values():
         a = oracle_alerts(ds) if p.scenario == FORGED else empty_alerts()
-        b = _late(ds, truth, 0.2) if p.scenario in STAFF else empty_alerts()
+        b = oracle_alerts(ds) if p.scenario in STAFF else empty_alerts()
         for name, alerts, into in (("a", a, a_res), ("b", b, b_res)):  # alert files, scored as `breachbench score` would
             path = tmp_path / f"{name}-{p.label}.parquet"
             alerts.write_parquet(path)

@@ -568,7 +568,9 @@ def within_budget(out: Path, label: str, detector: str, budget: int, single: boo
 
 
 def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
-    """(incident id, bucket) -> the reason of the best-ranked alert within budget (``read``) on one of that incident's actor units."""
+    """(incident id, bucket) -> the reason of the best-ranked alert within budget (``read``) on one of that incident's actor
+    units, as :func:`breachbench.runner.detector_text` shows detector text (a red team's reason held a terminal's escape
+    sequences and a right-to-left override, which went into incidents.csv and report.html as they were)."""
     from breachbench.scoring import KEYS
 
     if read is None or "reason" not in read.columns or read.height == 0:
@@ -576,7 +578,7 @@ def _first_reasons(read: Any, actors: Any) -> dict[tuple[int, str], str]:
     hits = read.join(actors, on=KEYS, how="inner").sort("incident_id", "bucket", "rank")
     out: dict[tuple[int, str], str] = {}
     for iid, bucket, reason in hits.select("incident_id", "bucket", "reason").iter_rows():
-        out.setdefault((int(iid), bucket.isoformat()), "" if reason is None else str(reason))
+        out.setdefault((int(iid), bucket.isoformat()), "" if reason is None else detector_text(reason))
     return out
 
 

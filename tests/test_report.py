@@ -122,6 +122,24 @@ def test_incident_table_and_csv(tiny_run: dict[str, Any], payload: dict[str, Any
         assert "oracle" in named and len(named) + int(missed) == int(total) == len(ok), (caught, missed, total)
 
 
+def test_a_first_true_alerts_reason_is_shown_as_one_line_of_plain_text() -> None:
+    """A red team's reason held a terminal's escape sequences (a colour, a window title), a right-to-left override, a
+    zero-width space and line breaks: incidents.csv held them byte for byte (``cat`` ran them) and report.html too."""
+    import datetime as dt
+
+    import polars as pl
+
+    from breachbench.report import _first_reasons
+
+    day = dt.date(2025, 4, 9)
+    evil = "\x1b[31mred\x1b]0;title\x07 \u202eevil\u200b\nnext line <b>x</b>"
+    read = pl.DataFrame({"bucket": [day], "entity_kind": ["employee"], "entity_id": ["7"], "rank": [1], "reason": [evil]})
+    actors = pl.DataFrame({"bucket": [day], "entity_kind": ["employee"], "entity_id": ["7"], "incident_id": [3]})
+    (shown,) = _first_reasons(read, actors).values()
+    assert not any(c in shown for c in "\x1b\x07\u202e\u200b\n"), repr(shown)
+    assert "red" in shown and "next line <b>x</b>" in shown  # the words stay (report.html escapes the markup)
+
+
 # ---------------------------------------------------------------- 3. glossary
 
 

@@ -52,6 +52,7 @@ def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
     ``module:Class`` detectors in their sealed processes only, never on the bench's own import path)."""
     import os
 
+    from breachbench.isolation import SCAN_ENTRIES, bench_files, python_and_system
     from simulator.plugins import PLUGIN_PATH_ENV
 
     if not folders:
@@ -61,6 +62,21 @@ def _plugin_path(folders: list[Path] | None) -> list[Path] | None:
             raise typer.BadParameter(f"{f}: a folder whose path holds {os.pathsep!r}; move the plugin to a folder without it")
         if not f.is_dir():
             raise typer.BadParameter(f"{f}: not a folder; expected the folder that holds the detector's module or package")
+        found, large = bench_files([f], skip=python_and_system())
+        if large:
+            raise typer.BadParameter(
+                f"{f}: more than {SCAN_ENTRIES:,} files and folders to search for datasets and runs, which detectors "
+                "must not read; point it at the folder that holds the detector's code"
+            )
+        if found:
+            err_console.print(
+                f"note: --plugin-path {f} holds the bench's own files, hidden from every detector: "
+                + ", ".join(str(p) for p in found[:3])
+                + (f" and {len(found) - 3} more" if len(found) > 3 else ""),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
     known = [p for p in os.environ.get(PLUGIN_PATH_ENV, "").split(os.pathsep) if p]
     os.environ[PLUGIN_PATH_ENV] = os.pathsep.join([*known, *(str(f.resolve()) for f in folders)])
     if os.geteuid() == 0:

@@ -301,6 +301,7 @@ class _Slot:
     file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
     hidden: tuple[str, ...] = ()  # the bench's folders, covered in the child's mount namespace (sealing.hide)
     plugin_path: tuple[str, ...] = ()  # folders searched for module:attr detectors after the import path (--plugin-path)
+    listed: tuple[str, ...] = ()  # folders whose names alone it may read (a plugin folder that holds a hidden run)
 
 
 #: In the child: the write end of its wake pipe to the bench and the read end of the bench's pipe to it (file numbers).
@@ -354,7 +355,9 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     # it writes into the work folders of its own datasets alone: an earlier process's (one that died on its dataset)
     # is no longer measured, and a red team's second process wrote 1.5 GiB into it past an 800 MiB scratch limit
     note = sealing.restrict(
-        [Path(p) for p in plan.read] + skeleton + [s.view for s in slots] + tune_views, [s.work for s in slots[start:]]
+        [Path(p) for p in plan.read] + skeleton + [s.view for s in slots] + tune_views,
+        [s.work for s in slots[start:]],
+        [Path(p) for p in plan.listed],
     )
     # Landlock does not cover chmod, chown, utime or attributes (the views' hard links would let them reach the bench's
     # files), nor UDP or Unix sockets
@@ -693,7 +696,7 @@ def run_isolated_many(
         for i, t in enumerate(tuning):
             _tuning_view(t, sealing.SealedSlot(top / f"tune-{i}"), link=enforced)
         # never another slot's folder (a plugin's import path may hold the temp folder, which grants its entries)
-        read = _readable(detector_id, [*guarded, top, *top.parent.glob("bb-det-*")])
+        read, listed = _readable(detector_id, [*guarded, top, *top.parent.glob("bb-det-*")])
         plan = _Slot(
             detector_id,
             proto,
@@ -711,6 +714,7 @@ def run_isolated_many(
                 *(str(_dataset_slot(top, i).stage) for i in range(len(roots))),
             ),
             tuple(plugins.plugin_path()),
+            listed,
         )
         supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
         start = 0
@@ -804,9 +808,76 @@ def _build_views(
     ]
 
 
-def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
-    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``
-    and the entries of the system's configuration folders that not every user may read.
+#: At most this many entries of a folder granted to a detector besides the system's and Python's (a plugin folder, an
+#: import path such as ``PYTHONPATH``) are searched for the bench's own files (:func:`bench_files`); a folder with more
+#: is not granted (``--plugin-path`` refuses it at once).
+SCAN_ENTRIES = 20_000
+
+
+def bench_files(roots: Iterable[str | Path], limit: int | None = None, skip: Iterable[str] = ()) -> tuple[list[Path], list[Path]]:
+    """The bench's own folders under ``roots`` and the roots too large to search (more than ``limit`` entries, by default
+    :data:`SCAN_ENTRIES`).
+
+    A bench folder is a dataset's ``truth``, a dataset (a ``manifest.json`` beside ``truth``), or a run's output folder
+    (its ``results.json``, its ``secret``, or ``datasets`` beside ``alerts``: an oracle's alerts are the truth), staged
+    (``.name.tmp-<pid>``) or not. A red team's plugin in a folder that held an earlier run (``--plugin-path .`` from
+    the project, whose ``runs/`` it then read) found that run's truth and oracle alerts and scored as the oracle
+    does. Links are not followed: Landlock judges a file by where it lies, not by the path that reached it. Folders
+    ``skip`` (Python's installation in a project's ``.venv``) are not searched.
+    """
+    from breachbench.suite import SECRET_FILE
+
+    limit = SCAN_ENTRIES if limit is None else limit
+    passed = {os.path.realpath(p) for p in skip}
+    found: list[Path] = []
+    large: list[Path] = []
+    for root in dict.fromkeys(os.path.realpath(r) for r in roots):
+        if not os.path.isdir(root):
+            continue
+        seen, todo, mine = 0, [root], []
+        while todo and seen <= limit:
+            d = todo.pop()
+            try:
+                with os.scandir(d) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            seen += len(entries)
+            dirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+            files = {e.name: e for e in entries if e.is_file(follow_symlinks=False)}
+            secret = files.get(SECRET_FILE)
+            if (
+                os.path.basename(d) == "truth"
+                or ("manifest.json" in files and "truth" in dirs)
+                or "results.json" in files
+                or (secret is not None and secret.stat(follow_symlinks=False).st_size in (64, 65))
+                or {"datasets", "alerts"} <= dirs
+            ):
+                mine.append(Path(d))
+                continue
+            todo += [x for n in sorted(dirs) if (x := os.path.join(d, n)) not in passed]
+        if seen > limit:
+            large.append(Path(root))
+        else:
+            found += mine
+    return found, large
+
+
+def python_and_system() -> list[str]:
+    """The system's and Python's folders, granted to every detector and never searched for the bench's files."""
+    return [os.path.realpath(p) for p in (*sealing.SYSTEM_READ, sys.prefix, sys.base_prefix, sys.exec_prefix)]
+
+
+def _searched(paths: Iterable[str]) -> list[str]:
+    """Of the folders granted to a detector, those :func:`bench_files` searches: all but the system's and Python's."""
+    fixed = python_and_system()
+    return [p for p in paths if p and not any(sealing._under(Path(os.path.realpath(p)), q) for q in fixed)]
+
+
+def _readable(detector_id: str, denied: list[Path]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Folders the child may read besides its views: the system's, Python's and the detector's imports, less ``denied``,
+    the bench's own folders within them (:func:`bench_files`) and the entries of the system's configuration folders
+    that not every user may read.
 
     The current folder is not one of them, though ``python -m`` puts it on ``sys.path``: it is where
     runs are written (``runs/``), and another run of the same config holds the same truth. Only the
@@ -822,7 +893,14 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[str, ...]:
         *plugins.plugin_path(),
         *_import_roots(detector_id),
     ]
-    return tuple(str(p) for p in sealing.readable_roots(roots, [*denied, *sealing.private_entries()]))
+    found, large = bench_files(_searched([str(p) for p in roots]), skip=python_and_system())
+    # a folder too large to search is not granted (Python's installation inside it still is, as a root of its own)
+    roots = [r for r in roots if Path(os.path.realpath(r)) not in large]
+    split: list[Path] = []
+    read = sealing.readable_roots(roots, [*denied, *found, *sealing.private_entries()], split)
+    # a plugin folder that holds a hidden run: its names listed alone, so that the import system finds the plugin there
+    listed = [p for p in split if any(sealing._under(p, os.path.realpath(r)) for r in _searched([str(r) for r in roots]))]
+    return tuple(str(p) for p in read), tuple(str(p) for p in listed)
 
 
 @dataclass

@@ -482,11 +482,15 @@ def private_entries(roots: tuple[str, ...] = CONFIG_READ, max_entries: int = MAX
     return tuple(sorted(found))
 
 
-def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | Path]) -> list[Path]:
+def readable_roots(
+    candidates: Iterable[str | Path], protected: Iterable[str | Path], split: list[Path] | None = None
+) -> list[Path]:
     """Folders (and files) to grant read access to: ``candidates``, minus every protected subtree.
 
     A candidate that holds a protected path is replaced by its entries, recursively, leaving out
-    the protected one; a candidate inside a protected path is dropped; ``/`` is never granted.
+    the protected one (and added to ``split``, where given: a folder to grant listing alone, which
+    Python's import system needs to find a module among its entries); a candidate inside a protected
+    path is dropped; ``/`` is never granted.
     """
     prot = [os.path.realpath(p) for p in protected]
     out: list[Path] = []
@@ -502,6 +506,8 @@ def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | P
             for e in entries:
                 if not e.is_symlink():
                     add(e)
+            if split is not None and p not in split:
+                split.append(p)
             return
         if p not in out:
             out.append(p)
@@ -513,8 +519,9 @@ def readable_roots(candidates: Iterable[str | Path], protected: Iterable[str | P
     return out
 
 
-def restrict(read: Iterable[Path], write: Iterable[Path]) -> str | None:
-    """Landlock this process: read-only ``read``, read-write ``write``, nothing else; no TCP.
+def restrict(read: Iterable[Path], write: Iterable[Path], listed: Iterable[Path] = ()) -> str | None:
+    """Landlock this process: read-only ``read``, read-write ``write``, the names in the folders ``listed`` (and
+    below them: Landlock's rights hold for a folder's whole tree) and nothing else of them; no TCP.
 
     Returns None when the kernel enforces it, else a note saying why it does not.
     """
@@ -535,7 +542,7 @@ def restrict(read: Iterable[Path], write: Iterable[Path]) -> str | None:
     if fd < 0:
         return f"Landlock ruleset refused ({os.strerror(ctypes.get_errno())}): file access not restricted by the OS"
     try:
-        rules = [(p, READ) for p in read] + [(p, handled) for p in write]
+        rules = [(p, READ) for p in read] + [(p, handled) for p in write] + [(p, READ_DIR) for p in listed]
         for path, access in rules:
             try:
                 pfd = os.open(path, _O_PATH | os.O_CLOEXEC)

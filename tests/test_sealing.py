@@ -178,6 +178,72 @@ def test_a_plugin_named_as_a_folder_of_the_current_folder_is_granted_only_its_ow
     assert r.status == "OK" and r.alerts.height > 0, r.error
 
 
+@pytest.mark.skipif(
+    not LANDLOCK, reason="the kernel has no Landlock: a sealed slot runs on copies but can read the bench's files"
+)
+def test_a_plugin_folder_that_holds_runs_and_datasets_shows_the_detector_none_of_them(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team's plugin walked its own ``--plugin-path`` folder, which held an earlier run of the same config, and
+    returned that run's oracle alerts: it scored as the oracle. A run's output folder (finished, or staged before its
+    results), a dataset and a loose ``truth`` folder inside a plugin folder are now hidden from every detector; the
+    plugin's own package beside them is not."""
+    import tempfile
+
+    from breachbench.isolation import bench_files
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug = tmp_path / "plug"
+    bench = {
+        "out1/alerts/oracle.parquet": "alerts",  # a finished run
+        "out1/results.json": "{}",
+        "out1/datasets/d/manifest.json": "{}",
+        "out1/datasets/d/truth/incidents.parquet": "truth",
+        ".out2.tmp-123/alerts/oracle.parquet": "alerts",  # a run still writing (no results.json yet)
+        ".out2.tmp-123/datasets/d/logs/x.parquet": "logs",
+        "ds/manifest.json": "{}",  # a dataset generated into the folder
+        "ds/truth/actors.parquet": "truth",
+        "loose/truth/actors.parquet": "truth",  # a truth folder copied out of its dataset
+        "sealed/secret": "a" * 64 + "\n",  # a run's secret (its datasets' seeds)
+    }
+    for rel, text in bench.items():
+        (plug / rel).parent.mkdir(parents=True, exist_ok=True)
+        (plug / rel).write_text(text)
+    (plug / "helpers").mkdir()
+    (plug / "helpers" / "__init__.py").write_text("WORD = 'mine'\n")
+    (plug / "thief.py").write_text(
+        "from pathlib import Path\nfrom detectors.builtin import UnissuedTokenRule\nfrom helpers import WORD\n\n\n"
+        "class Det(UnissuedTokenRule):\n    def fit(self, view):\n"
+        f"        for rel in {sorted(bench)!r}:\n"
+        "            try:\n"
+        f"                text = (Path({str(plug)!r}) / rel).read_text()\n"
+        "            except OSError:\n                continue\n"
+        "            raise RuntimeError('read ' + rel + ': ' + text[:20])\n"
+        "        return super().fit(view)\n"
+    )
+    found, large = bench_files([plug])
+    assert sorted(p.relative_to(plug).as_posix() for p in found) == [".out2.tmp-123", "ds", "loose/truth", "out1", "sealed"]
+    assert large == [] and bench_files([plug], limit=5) == ([], [plug.resolve()])  # too many to search: none granted
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the slot's scratch off the plugin folder's path
+    (tmp_path / "tmp").mkdir()
+    r = run_isolated("thief:Det", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK" and r.alerts.height > 0, r.error
+
+
+def test_a_plugin_folder_too_large_to_search_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from breachbench import isolation
+    from breachbench.cli import app
+
+    for i in range(12):
+        (tmp_path / "big" / f"d{i}").mkdir(parents=True)
+    monkeypatch.setattr(isolation, "SCAN_ENTRIES", 10)
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "none.toml"), "--plugin-path", str(tmp_path / "big")])
+    assert r.exit_code == 2 and "more than 10 files and folders" in " ".join(r.output.replace("│", " ").split()), r.output
+
+
 def test_forked_descendants_die_with_the_slot(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:Forker", tiny_dataset, timeout_s=120, memory_mb=4096)
     assert r.status == "OK", r.error

@@ -63,7 +63,7 @@ import polars as pl
 from breachbench.dataset import Dataset
 from simulator import layout, pools, signals
 from simulator.errors import BreachBenchError
-from simulator.schema import LOG_STREAMS
+from simulator.schema import LOG_STREAMS, WORLD_TABLES
 
 # ---- thresholds ----------------------------------------------------------------------------------
 
@@ -559,10 +559,11 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         frames = _after_auth(frames, wanted)
         frames = _lifecycle(frames, wanted)
-        customers = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")])
+        customers = _with_related(ds, pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")]))
         for s, df in frames.items():
             if df.height and s in wanted:
-                pooled[s].append(_actor_features(_row_features(df, s, ds.timezone, customers), s, employees))
+                rows = _actor_features(_row_features(df, s, ds.timezone, customers), s, employees)
+                pooled[s].append(_kin_features(rows, s, customers, employees))
     # a row's own entity column is not a feature, but the other streams' presence columns of it stay
     return {s: pl.concat(v, how="diagonal_relaxed") for s, v in pooled.items() if v}
 
@@ -748,6 +749,55 @@ def _profile_columns(customers: pl.DataFrame) -> list[str]:
     ]
 
 
+#: The suffix of a customer's count of rows in another world table keyed by customer (``orders.rows``).
+ROWS_IN = ".rows"
+
+
+def _with_related(ds: Dataset, customers: pl.DataFrame) -> pl.DataFrame:
+    """``customers`` with, per other world table keyed by customer (orders, addresses), the customer's number of rows
+    in it (``<table>.rows``, 0 for none): whom an attack reads may differ in what the world holds of them (a red team's
+    reads of customers who had ordered, 100% of them against 65% of benign reads, passed the audit)."""
+    out = customers
+    for table in WORLD_TABLES:
+        if table == "customers" or "customer_id" not in WORLD_TABLES[table]:
+            continue
+        files = layout.world_glob(ds.root, table)
+        if not files:
+            continue
+        n = pl.concat([pl.read_parquet(p, columns=["customer_id"]) for p in files]).group_by("customer_id").len()
+        out = out.join(n.rename({"len": f"{table}{ROWS_IN}"}), on="customer_id", how="left").with_columns(
+            pl.col(f"{table}{ROWS_IN}").fill_null(0).cast(pl.Int64)
+        )
+    return out
+
+
+def _derived_profile(customers: pl.DataFrame) -> dict[str, pl.Expr]:
+    """Categories derived from the customer table's columns that name one customer or a few (a name, an e-mail, a
+    phone, a sign-up date): a string's shape (letters ``A``, digits ``9``), its first character and what follows its
+    last ``@``, a date's weekday and month; those with two values or more and at most a tenth as many values as
+    customers (as :func:`_profile_columns`). A red team read only customers of one e-mail domain (100% of attack reads
+    against 20%), signed up on a Monday (100% against 14%), or sharing a surname's initial (100% against 13%): each
+    column names one customer, so no category covered it, and the audit passed all three."""
+    n = customers.height
+    cands: dict[str, pl.Expr] = {}
+    for c, t in customers.schema.items():
+        if c == "customer_id" or c.endswith(ROWS_IN):
+            continue
+        col = pl.col(c)
+        if t == pl.String:
+            cands |= {
+                f"{c}.shape": _shape(col),
+                f"{c}.first": col.str.slice(0, 1).str.to_uppercase(),
+                f"{c}.domain": col.str.extract(r"@([^@]*)$"),
+            }
+        elif t in (pl.Date, pl.Datetime):
+            cands |= {f"{c}.weekday": col.dt.weekday().cast(pl.String), f"{c}.month": col.dt.month().cast(pl.String)}
+    if not cands:
+        return {}
+    counts = customers.select(e.n_unique().alias(k) for k, e in cands.items()).row(0, named=True)
+    return {k: e for k, e in cands.items() if 2 <= counts[k] <= max(2, n // 10)}
+
+
 def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
     """Whether the customer a row names exists, the days since their signup, their activity and tier; and per category
     of the customer table (:func:`_profile_columns`) the share of the world's customers with the named customer's value
@@ -758,12 +808,15 @@ def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFram
     attack row, where benign reads spread over every region's share.
     """
     profile = _profile_columns(customers) if "customer_id" in customers.columns else []
+    derived = _derived_profile(customers) if "customer_id" in customers.columns else {}
     cust = customers.select(
         "customer_id",
         pl.col("signup_date").alias("_signup"),
         pl.col("activity").cast(pl.Float64).alias("f:customer_id:activity"),
         pl.col("tier").alias("f:customer_id:tier"),
         *((pl.len().over(c) / pl.len()).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in profile),
+        *((pl.len().over(e) / pl.len()).cast(pl.Float64).alias(f"f:customer_id:profile:{k}") for k, e in derived.items()),
+        *(pl.col(c).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in customers.columns if c.endswith(ROWS_IN)),
     )
     df = (
         df.join(cust, on="customer_id", how="left")
@@ -780,6 +833,46 @@ def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFram
         .drop("_signup")
     )
     return df
+
+
+def _kin_features(df: pl.DataFrame, stream: str, customers: pl.DataFrame, employees: pl.DataFrame) -> pl.DataFrame:
+    """On the rows of an employee that name a customer: whether the two share a string column's value, its shape or its
+    first character, per column both tables have (a name): ``f:customer_id:profile:kin:<column>.<what>``, 1 or 0, none
+    where either is missing. A red team's takeover read only customers whose surname began as the account holder's
+    did (every attack read against 13% of benign reads); the customers' own categories could not show it, each
+    actor's letter being another. Tested alone (see ALONE)."""
+    if (
+        "employee_id" not in ENTITY.get(stream, ())
+        or "employee_id" not in df.columns
+        or "customer_id" not in df.columns
+        or "customer_id" not in customers.columns
+        or employees.height == 0
+    ):
+        return df
+    common = [
+        c
+        for c, t in customers.schema.items()
+        if c != "customer_id" and t == pl.String and employees.schema.get(c) == pl.String and c != "employee_id"
+    ]
+    ways = {"value": lambda e: e, "shape": _shape, "first": lambda e: e.str.slice(0, 1).str.to_uppercase()}
+    pairs = {
+        f"{c}.{w}": f(pl.col(c))
+        for c in common
+        for w, f in ways.items()
+        if customers.select(f(pl.col(c)).n_unique()).item() >= 2  # a category every customer shares tells nothing
+    }
+    if not pairs:
+        return df
+    cust = customers.select("customer_id", *(e.alias(f"_kc:{k}") for k, e in pairs.items()))
+    emp = employees.select("employee_id", *(e.alias(f"_ke:{k}") for k, e in pairs.items()))
+    return (
+        df.join(cust, on="customer_id", how="left")
+        .join(emp, on="employee_id", how="left")
+        .with_columns(
+            (pl.col(f"_kc:{k}") == pl.col(f"_ke:{k}")).cast(pl.Float64).alias(f"f:customer_id:profile:kin:{k}") for k in pairs
+        )
+        .drop(*(f"_kc:{k}" for k in pairs), *(f"_ke:{k}" for k in pairs))
+    )
 
 
 #: The actor's features (:func:`_actor_features`) that a premise signal declares: how the actors were picked.

@@ -316,6 +316,81 @@ class OneRegionReads(CompromisedEmployee):
         return out
 
 
+def _reads_among(out: dict, ids: np.ndarray) -> dict:
+    """The admin rows' customers mapped onto ``ids`` (as many reads, nulls kept)."""
+    if "admin" in out:
+        cid = out["admin"]["customer_id"]
+        mapped = pl.Series("customer_id", ids[cid.fill_null(0).to_numpy() % len(ids)]).set(cid.is_null(), None)
+        out["admin"] = out["admin"].with_columns(mapped)
+    return out
+
+
+def _signed_up(cfg, ctx) -> pl.DataFrame:
+    from simulator.world import customers_block
+
+    return customers_block(cfg, 0, ("customers",))["customers"].filter(pl.col("customer_id") < ctx.customers_signed_up)
+
+
+class OneMailDomain(CompromisedEmployee):
+    """The outsider reads only customers with an e-mail at one provider (a phishing list): the e-mail names one
+    customer, so no category of the customer table held its domain (red team, session 43)."""
+
+    id = "planted-one-mail-domain-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        cust = _signed_up(cfg, ctx)
+        return _reads_among(out, cust.filter(pl.col("email").str.ends_with("@example.com"))["customer_id"].sort().to_numpy())
+
+
+class OnlyOrderers(CompromisedEmployee):
+    """The outsider reads only customers who have ordered (about two thirds do, drawn apart from their activity): no
+    feature joined the orders table."""
+
+    id = "planted-only-orderers-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator.world import customers_block
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        ids = np.unique(customers_block(cfg, 0)["orders"]["customer_id"].to_numpy())
+        return _reads_among(out, ids[ids < ctx.customers_signed_up])
+
+
+class MondaySignups(CompromisedEmployee):
+    """The outsider reads only customers who signed up on a Monday (a weekly cohort's export): the days since sign-up
+    keep their spread; the sign-up's weekday is one."""
+
+    id = "planted-monday-signups-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        cust = _signed_up(cfg, ctx)
+        return _reads_among(out, cust.filter(pl.col("signup_date").dt.weekday() == 1)["customer_id"].sort().to_numpy())
+
+
+class SameInitialReads(CompromisedEmployee):
+    """The outsider reads only customers whose name begins as the account holder's does (relatives): each actor's
+    letter is another, so no category of the customers read is one."""
+
+    id = "planted-same-initial-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator.world import staff
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out:
+            return out
+        names = dict(staff(cfg)["employees"].select("employee_id", "name").iter_rows())
+        cust = _signed_up(cfg, ctx).with_columns(_first=pl.col("name").str.slice(0, 1))
+        parts = []
+        for (e,), g in out["admin"].with_row_index("_i").group_by("employee_id"):
+            ids = cust.filter(pl.col("_first") == names[e][:1])["customer_id"].sort().to_numpy()
+            parts.append(_reads_among({"admin": g}, ids)["admin"] if len(ids) else g)
+        out["admin"] = pl.concat(parts).sort("_i").drop("_i")
+        return out
+
+
 class OneTicketADay(SnoopingAgent):
     """Every ticketed open of an actor's day carries the day's first ticket: each number is one the account's routine
     work could carry, but a benign ticket covers a few opens, this one the whole day's."""

@@ -62,6 +62,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
     "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
+    "mail-domain": ("bad_scenarios:OneMailDomain", {"stealth": 1.0, "actors": 3}),
+    # three seeds: a random benign reader's customers cluster on the busy ones, and one seed's null draws reach 0.26
+    "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    "monday": ("bad_scenarios:MondaySignups", {"stealth": 1.0, "actors": 3}),
+    "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
@@ -270,6 +275,27 @@ def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult
     res = planted("one-region")
     hits = _named(res, "admin", "customer_id", features=("customer_id:profile:home_region",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+@pytest.mark.parametrize(
+    ("plant", "feature"),
+    [
+        ("mail-domain", "customer_id:profile:email.domain"),  # one e-mail provider
+        ("orderers", "customer_id:profile:orders.rows"),  # customers who have ordered
+        ("monday", "customer_id:profile:signup_date.weekday"),  # signed up on a Monday
+        ("initial", "customer_id:profile:kin:name.first"),  # the name's initial the account holder's
+    ],
+)
+def test_what_the_world_tables_hold_of_the_customers_read_is_named(
+    plant: str, feature: str, planted: Callable[[str], AuditResult]
+) -> None:
+    """A red team's takeovers read only customers of one e-mail provider, who had ordered, who signed up on a Monday, or
+    whose name began as the account holder's: every customer read was an ordinary one, and the audit passed all four.
+    Categories derived from the customer table's columns, the customer's rows in the other world tables and what the
+    customer shares with the row's employee now name each."""
+    res = planted(plant)
+    hits = _named(res, "admin", "customer_id", features=(feature,))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, (plant, res.problems)
 
 
 def test_one_ticket_for_a_whole_days_opens_is_named(planted: Callable[[str], AuditResult]) -> None:

@@ -897,6 +897,14 @@ def _actor_features(df: pl.DataFrame, stream: str, employees: pl.DataFrame) -> p
         pl.col("hire_date").alias("_hire"),
         pl.col("termination_date").alias("_term"),
         *((pl.len().over(c) / pl.len()).cast(pl.Float64).alias(f"f:employee_id:actor:{c}") for c in cats),
+        # where the employee's number falls among those of their category (0 the lowest, 1 the highest): a red team's
+        # snooping agents, each the lowest number of its team that fit the scenario, were 9 actors of ids 4-39 of 600
+        *(
+            ((pl.col("employee_id").rank("ordinal").over(c) - 1) / (pl.len().over(c) - 1).clip(1))
+            .cast(pl.Float64)
+            .alias(f"f:employee_id:actor:rank:{c}")
+            for c in cats
+        ),
     )
     never = 10_000  # days: one who is not leaving
     days_in = (pl.col("_day") - pl.col("_hire")).dt.total_days().clip(0)

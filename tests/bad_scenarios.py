@@ -391,6 +391,18 @@ class SameInitialReads(CompromisedEmployee):
         return out
 
 
+class LowestNumberOfTeam(SnoopingAgent):
+    """The actors are each the lowest employee number of their team among those who fit (a list walked from the top):
+    numbers are drawn apart from hire dates, so the tenure does not show it (red team, session 43)."""
+
+    id = "planted-lowest-number-of-team-v1"
+
+    def _fit(self, cfg, emp, active, first_date, knobs):
+        fit, note = super()._fit(cfg, emp, active, first_date, knobs)
+        low = fit.filter(pl.col("employee_id") == pl.col("employee_id").min().over("team"))
+        return (low if low.height >= knobs.actors else fit).sort("employee_id"), note
+
+
 class OneTicketADay(SnoopingAgent):
     """Every ticketed open of an actor's day carries the day's first ticket: each number is one the account's routine
     work could carry, but a benign ticket covers a few opens, this one the whole day's."""

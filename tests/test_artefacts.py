@@ -67,6 +67,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "monday": ("bad_scenarios:MondaySignups", {"stealth": 1.0, "actors": 3}),
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
+    # three seeds: the actor's features are judged over actors (see "newest")
+    "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
@@ -389,6 +391,14 @@ def test_actors_picked_among_the_newest_hires_are_named(planted: Callable[[str],
     res = planted("newest")
     hits = _named(res, "admin", "employee_id", features=("employee_id:actor:tenure",), tests=("ks",))
     assert hits and max(f.attack for f in hits) > 0.8, res.problems
+
+
+def test_actors_picked_by_their_number_within_their_team_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Snooping agents each the lowest employee number of their team that fit: their tenure, team and office are their
+    peers', but where their number falls within their team is not (0 for every actor)."""
+    res = planted("lowest")
+    hits = _named(res, "admin", "employee_id", features=("employee_id:actor:rank:team",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.8, res.problems
 
 
 def test_the_actors_features_are_who_the_rows_employee_is_and_weigh_one_value_per_employee() -> None:

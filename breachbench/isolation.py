@@ -846,11 +846,15 @@ def bench_files(roots: Iterable[str | Path], limit: int | None = None, skip: Ite
             dirs = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
             files = {e.name: e for e in entries if e.is_file(follow_symlinks=False)}
             secret = files.get(SECRET_FILE)
+            try:  # a run's secret: 64 hex digits and a line's end (a file of that name and another size is not)
+                secret_size = secret.stat(follow_symlinks=False).st_size if secret is not None else -1
+            except OSError:
+                secret_size = -1
             if (
                 os.path.basename(d) == "truth"
                 or ("manifest.json" in files and "truth" in dirs)
                 or "results.json" in files
-                or (secret is not None and secret.stat(follow_symlinks=False).st_size in (64, 65))
+                or secret_size in (64, 65)
                 or {"datasets", "alerts"} <= dirs
             ):
                 mine.append(Path(d))

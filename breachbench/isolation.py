@@ -897,13 +897,15 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[tuple[str, ...], tu
         *plugins.plugin_path(),
         *_import_roots(detector_id),
     ]
-    found, large = bench_files(_searched([str(p) for p in roots]), skip=python_and_system())
+    searched = _searched([str(p) for p in roots])
+    found, large = bench_files(searched, skip=python_and_system())
     # a folder too large to search is not granted (Python's installation inside it still is, as a root of its own)
     roots = [r for r in roots if Path(os.path.realpath(r)) not in large]
     split: list[Path] = []
     read = sealing.readable_roots(roots, [*denied, *found, *sealing.private_entries()], split)
     # a plugin folder that holds a hidden run: its names listed alone, so that the import system finds the plugin there
-    listed = [p for p in split if any(sealing._under(p, os.path.realpath(r)) for r in _searched([str(r) for r in roots]))]
+    kept = [os.path.realpath(r) for r in searched if Path(os.path.realpath(r)) not in large]
+    listed = [p for p in split if any(sealing._under(p, r) for r in kept)]
     return tuple(str(p) for p in read), tuple(str(p) for p in listed)
 
 

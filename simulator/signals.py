@@ -14,6 +14,9 @@ Aggregates are computed per (entity, bucket) by the audit:
 - ``records``: records it read (row counts of pulls included);
 - ``ips``, ``devices``, ``agents``, ``tickets``: distinct values it used;
 - ``new_ip``, ``new_device``: values it never used before the bucket;
+- ``interleaved``: whether two of its addresses, devices or clients take turns (their time ranges
+  overlap: the account in use from two places at once, where a commute or a night at home uses
+  one place after the other);
 - ``night``: share of its rows in the local small hours (0-6h) or on days off;
 - ``sequential``: share of its customer ids that follow the previous one;
 - ``repeat``: reads per distinct customer;
@@ -148,6 +151,13 @@ VOCABULARY: dict[str, Signal] = {
             "an account used from another employee's device, or as another employee",
             columns=("employee_id", "admin.device", "src_ip"),
             aggregates=("devices", "new_device", "ips", "new_ip"),
+        ),
+        # a second party on the account beside its holder: the holder's session and the other's take turns in the
+        # day (an outsider's replay while the holder works, a colleague's account used while the colleague works)
+        Signal(
+            "concurrent_use",
+            "an account in use from two places or devices at once: its holder's session beside another's",
+            aggregates=("interleaved",),
         ),
         Signal(
             "extortion",

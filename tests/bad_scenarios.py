@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -70,7 +71,33 @@ class BadId(SnoopingAgent):
 from simulator.scenarios.forged_token import ForgedToken  # noqa: E402
 from simulator.scenarios.insiders import CompromisedEmployee  # noqa: E402
 from simulator.seeding import rng  # noqa: E402
-from simulator.staff_traffic import OFFICE_NET  # noqa: E402
+from simulator.staff_traffic import OFFICE_NET, Session  # noqa: E402
+
+
+class ReplayedTakeover(CompromisedEmployee):
+    """The takeover as drawn until data version 25, the base of plants that need the outsider's own session: at stealth
+    above 0, the stolen session replayed from a VPN address of its own with a login, at the holder's hours, beside the
+    holder's own session (the built-in now drives the holder's session, with no login and no address of its own).
+    Declares the second address, device and session that this makes, at any stealth."""
+
+    id = "planted-replayed-takeover-v1"
+
+    def signals(self, knobs):
+        extra = ("new_device", "new_origin", "concurrent_use")
+        return {phase: tuple(sorted({*sig, *extra})) for phase, sig in super().signals(knobs).items()}
+
+    def _sessions(self, ad):
+        day = super()._sessions(ad)
+        if day.own is None:
+            return day
+        vpn = ad.sd.night_session(ad.actor, ad.r)
+        return dataclasses.replace(day, own=Session(ad.sd.usual_start(ad.actor, ad.r), vpn.ip, vpn.country, vpn.device))
+
+    @staticmethod
+    def _when(ad, n, day):
+        ts, sessions = CompromisedEmployee._when(ad, n, day)
+        return ts, [(rows, sess, night, True) for rows, sess, night, _ in sessions]  # every session opens with a login
+
 
 #: A user agent no benign client sends.
 PLANTED_AGENT = "BreachBot/1.0 (planted; +https://example.invalid/bot)"
@@ -204,7 +231,7 @@ class ViewsWithoutCustomer(SlowDripAnalyst):
         return out
 
 
-class RowsAMinuteAfterLogin(CompromisedEmployee):
+class RowsAMinuteAfterLogin(ReplayedTakeover):
     """Each day's first admin row comes exactly a minute after the day's first login of the outsider's session
     (the rest of the day's rows shifted with it): a script started by the login, where a person's first read
     follows at a person's delay. No column of the admin rows alone differs."""
@@ -223,7 +250,7 @@ class RowsAMinuteAfterLogin(CompromisedEmployee):
         return out
 
 
-class EvenlySpacedTakeover(CompromisedEmployee):
+class EvenlySpacedTakeover(ReplayedTakeover):
     """The outsider's admin rows of a day come two minutes apart, from the day's first on: a script's loop, where a
     person's reads spread. The account's holder works the same day from their own device and address."""
 
@@ -254,7 +281,7 @@ class WholeMinuteTimes(SnoopingAgent):
         return out
 
 
-class SortedCustomers(CompromisedEmployee):
+class SortedCustomers(ReplayedTakeover):
     """The outsider reads each day's customers in ascending id order (the same customers, reordered by time): a script
     walking a list. No value differs from benign reads, only their order within the session."""
 
@@ -271,7 +298,7 @@ class SortedCustomers(CompromisedEmployee):
         return out
 
 
-class LoginAfterFirstRead(CompromisedEmployee):
+class LoginAfterFirstRead(ReplayedTakeover):
     """The outsider's login of each session logged 30 s after the session's first read (a replayed session, its login
     made up afterwards): the session's first rows come before any login from that account and address that day."""
 

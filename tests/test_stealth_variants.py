@@ -43,8 +43,32 @@ def test_a_growing_share_of_rows_comes_from_the_accounts_own_session(sid: str, t
     share = _foreign_device_share(quiet)
     assert share < 0.5, f"{sid}: {share:.0%} of the stealth-1 rows still on another device"
     if sid == "compromised-employee-v3":
-        assert share == 0.0  # a replayed session: the employee's laptop, through the company VPN
+        assert share == 0.0  # the holder's own session: their laptop, at home
         assert (quiet["country"] == "KR").all()
+
+
+def test_a_stealthy_takeover_never_puts_the_account_at_two_places_at_once(tmp_path: Path) -> None:
+    """At stealth 1 the outsider drives the holder's own working session: every attack row of a day the holder works
+    carries an address and device of the holder's own rows that day, and no day of the account has two addresses
+    whose time ranges overlap. A replay from a VPN address of its own took turns with the holder's office address on
+    102 of 103 attack days (data version 25), which 28 of 32,670 benign employee-days do."""
+    rows, _ = _attack_admin_knobs("compromised-employee-v3", {"stealth": 1.0, "actors": 3}, tmp_path)
+    admin = pl.concat([pl.read_parquet(f) for f in (tmp_path / "actors3-stealth1.0" / "logs" / "admin").rglob("*.parquet")])
+    tz = SimConfig.model_validate(CHECK_WORLD).time.timezone
+    day = pl.col("ts").dt.convert_time_zone(tz).dt.date().alias("day")
+    attack = rows.select("event_id", "employee_id", "src_ip", "device", day)
+    benign = admin.join(rows.select("event_id"), on="event_id", how="anti").select("employee_id", "src_ip", "device", day)
+    held = attack.join(benign.select("employee_id", "day").unique(), on=["employee_id", "day"])
+    assert attack.height >= 5 and held.height == attack.height, "the outsider came in on a day the holder did not"
+    assert held.join(benign.unique(), on=["employee_id", "day", "src_ip", "device"], how="anti").is_empty()
+    spans = (
+        admin.with_columns(day)
+        .join(attack.select("employee_id", "day").unique(), on=["employee_id", "day"])
+        .group_by("employee_id", "day", "src_ip")
+        .agg(lo=pl.col("ts").min(), hi=pl.col("ts").max())
+    )
+    pairs = spans.join(spans, on=["employee_id", "day"], suffix="2").filter(pl.col("src_ip") < pl.col("src_ip2"))
+    assert pairs.filter((pl.col("lo") < pl.col("hi2")) & (pl.col("lo2") < pl.col("hi"))).is_empty()
 
 
 def test_a_stealthy_privilege_misuser_edits_less(tmp_path: Path) -> None:

@@ -162,6 +162,11 @@ GIVEN_MIN_SESSIONS = 20
 #: Raw column -> aggregate of the vocabulary for its distinct values per entity-day (and new ones).
 DISTINCT_AGG = {"src_ip": "ips", "device": "devices", "user_agent": "agents", "ticket_id": "tickets", "customer_id": "customers"}
 NEW_AGG = {"src_ip": "new_ip", "device": "new_device", "user_agent": "new_device"}  # a new client is a new device
+#: Columns that say where a row comes from: a unit whose values of one of them take turns (the time ranges of two values
+#: overlap: an account used from two places at once) has ``a:<column>:interleaved`` 1. Its aggregate is ``interleaved``
+#: whatever the column, so that an address or device declared new does not declare it: a new address used after the
+#: usual one (a commute, a night at home) and one used beside it are different things.
+PLACES = ("src_ip", "device", "user_agent")
 #: The entity of a row, per stream (auth: the employee, else the customer, else the key).
 ENTITY = {
     "gateway": ("customer_id",),
@@ -984,6 +989,9 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
             aggs.append(pl.col(c).filter(pl.col(f"_new:{c}")).n_unique().cast(pl.Float64).alias(f"a:{c}:new"))
             feats.append(Feature(f"a:{c}:new", c, "num", NEW_AGG.get(c), volume=True))
 
+    places = [c for c in PLACES if c in raw]
+    feats += [Feature(f"a:{c}:interleaved", "", "num", "interleaved") for c in places]
+
     # a row feature per unit: the value of one row of the unit picked at random (by a hash of its event
     # id). A day's mean would move with the unit's rows: its spread shrinks as rows are added (a day of
     # two logins has its mean sub-second near the middle, a day of one anywhere; a day of nine reads has
@@ -1023,7 +1031,29 @@ def _groups(df: pl.DataFrame, keys: list[str], stream: str) -> tuple[pl.DataFram
             Feature("a:customer_id:sequential", "customer_id", "num", "sequential"),
             Feature("a:customer_id:repeat", "customer_id", "num", "repeat"),
         ]
-    return _with_picks(df, keys, aggs, picks), feats
+    units = _with_picks(df, keys, aggs, picks)
+    for c in places:
+        units = units.join(_interleaved(df, keys, c), on=keys, how="left", nulls_equal=True).with_columns(
+            pl.col(f"a:{c}:interleaved").fill_null(0.0)
+        )
+    return units, feats
+
+
+def _interleaved(df: pl.DataFrame, keys: list[str], c: str) -> pl.DataFrame:
+    """Per unit of ``keys``: 1.0 when the time ranges of two of its values of ``c`` overlap, else 0.0."""
+    spans = (
+        df.filter(pl.col(c).is_not_null())
+        .group_by(*keys, c)
+        .agg(pl.col("ts").min().alias("_lo"), pl.col("ts").max().alias("_hi"))
+        .sort(*keys, "_lo", c, nulls_last=True)
+    )
+    # sorted by first row: a value whose first row comes before the latest last row of the values before it overlaps one
+    before = pl.col("_hi").cum_max().shift(1).over(keys)
+    return (
+        spans.with_columns((pl.col("_lo") < before).fill_null(False).alias("_x"))
+        .group_by(keys)
+        .agg(pl.col("_x").any().cast(pl.Float64).alias(f"a:{c}:interleaved"))
+    )
 
 
 def _with_picks(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr], picks: dict[str, tuple[int, str]]) -> pl.DataFrame:

@@ -508,3 +508,14 @@ class NewestHires(CompromisedEmployee):
         fit, note = super()._fit(cfg, emp, active, first_date, knobs)
         newest = fit.sort("hire_date", "employee_id", descending=True).head(knobs.actors)
         return newest.sort("employee_id"), note
+
+
+class UndeclaredConcurrentUse(CompromisedEmployee):
+    """The takeover as it is drawn, without declaring that the outsider's address takes turns with the holder's: a red
+    team's rule "two addresses of one account whose time ranges overlap in a day" caught 102 of 103 attack days at
+    stealth 1 (data version 25) against 28 of 32,670 benign employee-days, where the audit saw nothing."""
+
+    id = "planted-undeclared-concurrent-use-v1"
+
+    def signals(self, knobs):
+        return {phase: tuple(s for s in sig if s != "concurrent_use") for phase, sig in super().signals(knobs).items()}

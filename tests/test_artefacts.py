@@ -31,6 +31,7 @@ from breachbench.artefacts import (
     AuditError,
     AuditResult,
     Finding,
+    _interleaved,
     audit_config,
     audit_rows,
     audit_scenarios,
@@ -70,6 +71,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # three seeds: the actor's features are judged over actors (see "newest")
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
+    "concurrent": ("bad_scenarios:UndeclaredConcurrentUse", {"actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
@@ -298,6 +300,28 @@ def test_what_the_world_tables_hold_of_the_customers_read_is_named(
     res = planted(plant)
     hits = _named(res, "admin", "customer_id", features=(feature,))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, (plant, res.problems)
+
+
+def test_an_account_at_two_places_at_once_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """The takeover's outsider reads from a place of their own while the holder works from theirs, undeclared: every
+    address is one a benign account uses and new addresses are declared, but the two take turns through the day,
+    where a benign account's second address (a commute, a night at home) comes after the first."""
+    res = planted("concurrent")
+    hits = _named(res, "admin", "", features=("src_ip:interleaved",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_interleaved_places_need_two_values_whose_time_ranges_overlap() -> None:
+    """A unit's values one after the other (A A B B) do not take turns; A B A does; nulls and single rows do not count."""
+    df = pl.DataFrame(
+        {
+            "_u": [1, 1, 1, 1, 2, 2, 2, 3, 3, 4],
+            "ts": [1, 2, 3, 4, 1, 2, 3, 1, 2, 1],
+            "src_ip": ["a", "a", "b", "b", "a", "b", "a", None, "a", "a"],
+        }
+    )
+    got = _interleaved(df, ["_u"], "src_ip").sort("_u")
+    assert got.to_dict(as_series=False) == {"_u": [1, 2, 3, 4], "a:src_ip:interleaved": [0.0, 1.0, 0.0, 0.0]}
 
 
 def test_one_ticket_for_a_whole_days_opens_is_named(planted: Callable[[str], AuditResult]) -> None:

@@ -910,6 +910,30 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[tuple[str, ...], tu
 
 
 @dataclass
+class _Clock:
+    """The bench's own clock of one dataset in a slot (a detector's process can make its own clock say anything: a
+    red team's plugin patched ``time.perf_counter`` and its row showed 2.9e13 events/s)."""
+
+    start: float  # when the dataset's turn began (the child started, or finished the dataset before)
+    fit: float | None = None  # from the start to the child's first request for a scored bucket
+    shown: float | None = None  # when the bucket it works on was shown
+    busy: float = 0.0  # from each bucket shown to the child's next request, or to its status file after the last
+
+    def asked(self, now: float) -> None:
+        """The child asks for its next bucket: the one before is done (the first: fit is)."""
+        if self.shown is None:
+            self.fit = now - self.start
+        else:
+            self.busy += now - self.shown
+
+    def stop(self, now: float) -> tuple[float, float]:
+        """The dataset is done (its status file is there): (fit seconds, score seconds) as the bench saw them."""
+        if self.shown is None:
+            return now - self.start, 0.0
+        return (self.fit or 0.0), self.busy + now - self.shown
+
+
+@dataclass
 class _Supervisor:
     """The parent's side of a slot: starts children on the slot's datasets, watches their tree and
     fills ``runs`` as datasets finish.
@@ -938,6 +962,7 @@ class _Supervisor:
     spilled: bool = False  # the child was stopped for what it wrote: empty its work folders once it is dead
     pipes: tuple[int, int] | None = None  # while a child runs: the bench's ends of the wake pipes (read, write)
     poller: Any = None  # while a child runs: waits on its wake pipe and its exit
+    clocks: dict[int, _Clock] = field(default_factory=dict)  # per dataset watched: the bench's clock of it
 
     def run_from(self, start: int) -> int:
         """Start a child on datasets ``start``.., watch it until it ends or is killed; returns where the next child starts."""
@@ -1022,6 +1047,9 @@ class _Supervisor:
             if raw is None:
                 return False
             kept = raw
+        clock = self.clocks.get(i)
+        if clock is not None:
+            clock.asked(time.perf_counter())
         with contextlib.suppress(OSError):
             os.unlink(work / name)
         if rv.shown is not None and rv.shown in rv.scored:  # the alerts of the bucket shown last, out of the child's reach
@@ -1039,9 +1067,12 @@ class _Supervisor:
                 kept = dst
             self.committed.setdefault(i, {})[rv.shown] = kept
         rv.show(nxt)
+        if clock is not None:
+            clock.shown = time.perf_counter()
         return True
 
     def _finish(self, i: int, peak: int) -> None:
+        clock = self.clocks.pop(i, None)
         _read_child(
             self.runs[i],
             _dataset_slot(Path(self.plan.scratch), i),
@@ -1049,6 +1080,7 @@ class _Supervisor:
             self.committed.get(i, {}),
             memory_mb=self.memory_mb,
             timeout_s=self.timeout_s,
+            seen=clock.stop(time.perf_counter()) if clock is not None else (0.0, 0.0),
         )
         self._release(i)
         run = self.runs[i]
@@ -1084,6 +1116,7 @@ class _Supervisor:
         its memory peak, why it was killed)."""
         n, limit = len(self.runs), self.memory_mb * 2**20
         peak, sampled, measured = 0, 0.0, time.perf_counter()
+        self.clocks = {cur: _Clock(t0)}
         works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
         slot_pids = {proc.pid}
         woke, useful, idle = False, 0, 0  # wake-ups by the child's pipe: those that found work, and those that did not
@@ -1093,6 +1126,7 @@ class _Supervisor:
                 with _frozen(proc, before):  # the child goes on to the next dataset: nothing of it runs unwatched
                     self._finish(cur, peak)
                 cur, peak, t0 = cur + 1, 0, time.perf_counter()
+                self.clocks[cur] = _Clock(t0)
             if cur >= n or not proc.is_alive():
                 return cur, peak, None
             try:
@@ -1276,8 +1310,12 @@ def _read_child(
     *,
     memory_mb: int,
     timeout_s: float,
+    seen: tuple[float, float],
 ) -> None:
     """Fill ``run`` from the child's status file and alerts, bounding what the bench loads.
+
+    ``seen``: fit and score seconds by the bench's clock (:class:`_Clock`), which the row shows; the child's own
+    figures are checked (a forged status file is an ``ERROR`` row) and not used.
 
     A bucket's alerts are those the child committed before the next bucket was shown
     (``committed``); the final alerts file gives the last bucket's alone. The event count comes
@@ -1293,7 +1331,8 @@ def _read_child(
         run.status, run.error, run.version = Status(meta["status"]), meta.get("error"), meta.get("version")
         run.error = None if run.error is None else detector_text(run.error)
         run.version = None if run.version is None else detector_text(run.version, 200)
-        run.fit_s, run.score_s = _seconds(meta, "fit_s", timeout_s), _seconds(meta, "score_s", timeout_s)
+        _seconds(meta, "fit_s", timeout_s), _seconds(meta, "score_s", timeout_s)
+        run.fit_s, run.score_s = seen
         run.world_read = _world_read(meta.get("world_read"))
     except Exception as exc:  # the child owns that file: anything in it is untrusted
         run.status, run.error = Status.ERROR, f"unreadable status file from the detector's process: {type(exc).__name__}: {exc}"

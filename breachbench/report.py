@@ -34,7 +34,7 @@ GLOSSARY: dict[str, str] = {
     "victims": "The share of victim units (customers whose records were read) that appear within budget; flagging a victim is not a detection.",
     "TTD (days)": "Median time to detect: days from the incident's first day to the day of the first true alert within budget; missed incidents count as never, so it reads `missed` when more than half are missed.",
     "false": "False alerts per day: units read within budget (top k of each day) that are not the insider's own, averaged over scored days.",
-    "score s": "Seconds the detector spent scoring (fit excluded), summed over datasets.",
+    "score s": "Seconds the detector spent scoring (fit excluded), summed over datasets; in a sealed slot by the bench's clock (from each bucket shown to the detector's next request), never the detector's own.",
     "events/s": "Log events scored per second of scoring time.",
     "peak MB": "The detector process's peak memory, in megabytes.",
     "runs": "Datasets (seed x scenario) the detector ran on successfully, of all datasets in the run.",

@@ -190,6 +190,19 @@ class Slow(UnissuedTokenRule):
         return super().score(view)
 
 
+class StoppedClock(UnissuedTokenRule):
+    """A tenth of a second per bucket, while the process's clock stands still: its own figures say it took no time."""
+
+    def fit(self, view):
+        now = time.perf_counter()
+        time.perf_counter = lambda: now  # the process's clock, the one the harness in the slot reads, stopped
+        return super().fit(view)
+
+    def score(self, view):
+        time.sleep(0.1)
+        return super().score(view)
+
+
 class RawScoreSamples(IsolationForestDetector):
     """The classic scikit-learn slip: ``score_samples`` used as is (higher = more normal)."""
 

@@ -196,6 +196,19 @@ def test_isolated_timeout(tiny_dataset: Path) -> None:
     assert cpu() - c < 0.6 * took, (cpu() - c, took)
 
 
+def test_the_bench_times_a_slot_by_its_own_clock(tiny_dataset: Path, tiny_ds) -> None:
+    """A detector that stops its process's clock reported no time at all (a red team's plugin: 2.9e13 events/s in its
+    row); its row shows the time the bench saw it score: a tenth of a second a bucket at least, and no more than the
+    slot took."""
+    t = time.perf_counter()
+    r = run_isolated("bad_detectors:StoppedClock", tiny_dataset, timeout_s=120, memory_mb=1024)
+    took = time.perf_counter() - t
+    assert r.status == "OK", r.error
+    buckets = len(tiny_ds.scored)
+    assert 0.1 * buckets <= r.score_s and r.fit_s + r.score_s < took, (r.fit_s, r.score_s, took, buckets)
+    assert r.events_per_s is not None and r.events_per_s <= r.events / (0.1 * buckets)
+
+
 def test_isolated_memory_limit(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:Hog", tiny_dataset, timeout_s=60, memory_mb=400)
     assert r.status == "OOM", r.error

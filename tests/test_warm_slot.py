@@ -188,6 +188,7 @@ def test_the_alerts_a_slot_keeps_over_its_datasets_stay_within_its_memory_limit(
         memory_mb=1,
         timeout_s=10.0,
         held=0,
+        clocks={},
         on_done=lambda i, _run: done.append(i),
         _release=lambda i: None,
     )

@@ -123,11 +123,28 @@ PERM_BELOW = 30
 #: (``uses``), added for reads of one home region and a whole day's opens under one ticket; and a token's lifecycle
 #: (``lifecycle``: its nearest row's delay from each kind of its auth rows), added for a logout logged before the last page;
 #: and who the actor is (``actor``: tenure, departure, the share of employees in their team or office).
-ALONE = ("odd", "zeros", "rhythm", "after_auth", "minute", "second", "up", "no_auth", "profile", "uses", "lifecycle", "actor")
+ALONE = (
+    "odd",
+    "zeros",
+    "rhythm",
+    "pace",
+    "after_auth",
+    "minute",
+    "second",
+    "up",
+    "no_auth",
+    "profile",
+    "uses",
+    "lifecycle",
+    "actor",
+)
 #: Row features that only some rows have (the tests compare the rows that have one; no unit picks one: whether a
 #: unit's picked row has one moves with the unit's rows); and every ``f:<id column>:up``, ``f:<id column>:uses``,
 #: ``f:customer_id:profile:<c>``, ``f:ts:lifecycle:<kind>`` and ``f:employee_id:actor:<what>`` (rows of an employee).
-PARTIAL = ("f:ts:rhythm", "f:ts:after_auth", "f:ts:no_auth")
+PARTIAL = ("f:ts:rhythm", "f:ts:pace", "f:ts:after_auth", "f:ts:no_auth")
+#: A session's pace (``f:ts:pace``) is judged in sessions of at least this many rows: below it the spacing of a few
+#: rows over their own span moves with their number (two rows: always the span), which volume would explain.
+PACE_MIN_ROWS = 10
 #: A row feature of a column whose benign entity-days hold at most this many distinct values on average counts as one
 #: value per entity-day and value in its tests' critical values (:func:`_shared_columns`).
 SHARED_VALUES = 1.5
@@ -623,6 +640,7 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
             _session=pl.concat_str([pl.col(c) for c in ("_entity", "device", "src_ip", "_day") if c in df.columns], separator="|")
         )
     gap = pl.col("ts").diff().over(session).dt.total_microseconds().cast(pl.Float64) / 1e6 + 1e-3
+    span = (pl.col("ts").max() - pl.col("ts").min()).over(session).dt.total_microseconds().cast(pl.Float64) / 1e6
     tie = ["event_id"] if "event_id" in df.columns else []  # rows of the same time: a fixed order, so fixed figures
     # an id's order within the session: 1 where the row's id is above the session's last id before it, 0 below, none on
     # the first and where equal (customers read in ascending order, or tickets worked in their numbers' order)
@@ -648,6 +666,12 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
         .sort(session, "ts", *tie, maintain_order=True, nulls_last=True)
         .with_columns(
             pl.when(pl.col(session).is_not_null()).then((gap / gap.shift(1).over(session)).log10().abs()).alias("f:ts:rhythm"),
+            # its pace: the row's gap over the session's mean gap (log10), from the session's second row on. Rows
+            # squeezed into ten minutes of a day's session are far faster than the session's mean; rows added through
+            # the session (volume) keep their spacing near it
+            pl.when(pl.col(session).is_not_null() & (pl.len().over(session) >= PACE_MIN_ROWS) & (span > 0))
+            .then((gap * (pl.len().over(session) - 1) / span).log10())
+            .alias("f:ts:pace"),
             *ups,
         )
         .sort("_o")

@@ -519,3 +519,21 @@ class UndeclaredConcurrentUse(CompromisedEmployee):
 
     def signals(self, knobs):
         return {phase: tuple(s for s in sig if s != "concurrent_use") for phase, sig in super().signals(knobs).items()}
+
+
+class SqueezedReads(SnoopingAgent):
+    """Each day's snooping reads squeezed into ten minutes around the day's middle read (a script run once a day), in
+    their order, where the agent's own reads spread over the working session: the hours those of the agent's day, every
+    gap one a busy agent has, but all of them far shorter than the session's mean gap."""
+
+    id = "planted-squeezed-reads-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out:
+            ts = pl.col("ts").cast(pl.Int64)
+            lo, hi, mid = (ts.min().over("employee_id"), ts.max().over("employee_id"), ts.median().over("employee_id"))
+            scale = 600_000_000 / pl.max_horizontal(hi - lo, 1)  # ten minutes, in microseconds
+            squeezed = (mid - 300_000_000 + (ts - lo) * scale).cast(pl.Int64)
+            out["admin"] = out["admin"].with_columns(ts=squeezed.cast(out["admin"].schema["ts"]))
+        return out

@@ -72,6 +72,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "concurrent": ("bad_scenarios:UndeclaredConcurrentUse", {"actors": 3}),
+    "squeezed": ("bad_scenarios:SqueezedReads", {"stealth": 1.0, "actors": 3, "rate": 4.0}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
@@ -309,6 +310,14 @@ def test_an_account_at_two_places_at_once_is_named(planted: Callable[[str], Audi
     res = planted("concurrent")
     hits = _named(res, "admin", "", features=("src_ip:interleaved",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_reads_squeezed_into_ten_minutes_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """A day's reads run in ten minutes inside the agent's working session: each time one of the agent's hours, each
+    gap one a busy day has, but far shorter than the session's mean gap, where rows added through the session keep it."""
+    res = planted("squeezed")
+    hits = _named(res, "admin", "ts", features=("ts:pace",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, res.problems
 
 
 def test_interleaved_places_need_two_values_whose_time_ranges_overlap() -> None:

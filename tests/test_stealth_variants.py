@@ -43,7 +43,7 @@ def test_a_growing_share_of_rows_comes_from_the_accounts_own_session(sid: str, t
     share = _foreign_device_share(quiet)
     assert share < 0.5, f"{sid}: {share:.0%} of the stealth-1 rows still on another device"
     if sid == "compromised-employee-v3":
-        assert share == 0.0  # the holder's own session: their laptop, at home
+        assert share == 0.0  # the holder's own session: their laptop, wherever they work that day
         assert (quiet["country"] == "KR").all()
 
 

@@ -514,3 +514,18 @@ def test_after_termination_alerts_exactly_the_departed(tiny_ds, tmp_path: Path) 
     assert expected[plant][str(gone)] >= 3
     assert str(late_id) not in expected[late_day]
     assert expected[late_day + dt.timedelta(days=1)].get(str(late_id), 0) >= 1
+
+
+def test_the_bench_clock_counts_a_dataset_done_unasked_as_scoring() -> None:
+    """A dataset whose status file comes without a single bucket request: the bench cannot tell fit from scoring and
+    counts all of it as scoring (a row that skipped its requests showed 0 score seconds, and an events/s to match)."""
+    from breachbench.isolation import _Clock
+
+    unasked = _Clock(start=10.0)
+    assert unasked.stop(12.5) == (0.0, 2.5)
+    asked = _Clock(start=10.0)
+    asked.asked(11.0)  # fit done: the first bucket asked for
+    asked.shown = 11.1
+    asked.asked(11.6)  # the next one
+    asked.shown = 11.7
+    assert asked.stop(12.0) == pytest.approx((1.0, 0.8))

@@ -272,6 +272,27 @@ def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
     return truth.universe_units.join(mine, on=KEYS, how="semi")
 
 
+def blind_auprc(truth: Truth) -> tuple[str, float]:
+    """The blind ranking whose expected AUPRC is highest on a dataset, and that AUPRC: what ``lift`` divides by.
+
+    The rankings are those of the chance lines, but for rotations (whose order within a bucket is as blind as a
+    uniform one's): every unit, one entity kind, one public class (:func:`blind_kinds`), or the union of the classes
+    that hold the dataset's actors (:func:`actor_class_unions`). A red team's detector that gave random scores to the
+    employees of the four staff roles, and no evidence, had a lift of 3.3 against a ranking of every unit, where the
+    honest ``rule-off-hours-bulk-v1`` had 2.8 (default suite, two sealed seeds).
+    """
+    n_act = truth.actor_units.height
+    if truth.universe_units is None:
+        return ANY, chance_average_precision(truth.universe, n_act, truth.retrievable_actors)
+    best = (ANY, chance_average_precision(truth.universe, n_act, truth.retrievable_actors))
+    for kind in (*blind_kinds(truth)[1:], *actor_class_unions([truth])):
+        units = _ranked_units(truth, kind).select(KEYS)
+        ap = chance_average_precision(units.height, n_act, truth.actor_units.join(units, on=KEYS, how="semi").height)
+        if ap > best[1]:
+            best = (kind, ap)
+    return best
+
+
 def chance_draws(
     truth: Truth,
     budgets: list[int],

@@ -108,6 +108,12 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
             f"({methods[0]!r} against {methods[1]!r}), so their detection scores do not compare; rerun the older side with "
             "this version, or compare another --metric"
         )
+    lifts = (_lift_against(old), _lift_against(new))
+    if metric == "lift" and None not in lifts and lifts[0] != lifts[1]:
+        raise CompareError(
+            f"{old.get('_path', 'OLD')} divides lift by {lifts[0]} and {new.get('_path', 'NEW')} by {lifts[1]}, so their lifts "
+            "do not compare; rerun the older side with this version, or compare another --metric"
+        )
     metrics = METRICS + (METRICS_V3 if isinstance(versions[0], int) and versions[0] >= 3 else ())
     if metric not in metrics:
         raise CompareError(f"--metric {metric!r}: unknown for schema_version {versions[0]}; accepted: {', '.join(metrics)}")
@@ -132,6 +138,15 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
                 }
             )
     return rows, sorted(set(bad))
+
+
+def _lift_against(data: dict[str, Any]) -> str | None:
+    """What a results file's lift divides by: the blind rankings that reach highest (rows with ``chance_auprc_blind``),
+    or, in files from before them, a ranking of every unit (rows with ``chance_auprc`` alone); None without either."""
+    rows = [r for r in data.get("results", []) if isinstance(r, dict)]
+    if any("chance_auprc_blind" in r for r in rows):
+        return "the blind ranking that reaches highest"
+    return "a ranking of every unit" if any("chance_auprc" in r for r in rows) else None
 
 
 def _number(v: Any) -> bool:

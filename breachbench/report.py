@@ -30,7 +30,7 @@ GLOSSARY: dict[str, str] = {
     "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in docs/metrics.md) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
     "op": "Operational score: cost = harm exposed before detection + cost of each false alert read (standard profile: 0.3 records each), scaled so null scores 0 and a detector that alerts on every incident's first detectable day with no false alert 100; below 0 when false alerts cost more than the harm they prevent.",
     "AUPRC": "Area under the precision-recall curve (average precision) of all emitted alerts against the insider's units, whatever the budget; 0 to 1.",
-    "lift": "Pooled AUPRC divided by the AUPRC a uniform ranking gets on the same data; 1 = no better than chance.",
+    "lift": "Pooled AUPRC divided by the expected AUPRC of the blind ranking that reaches highest on the same datasets (uniform over every unit, one entity kind, one public class such as analysts, or the classes that hold the actors); 1 = no better than knowing which sort of entity tends to act.",
     "victims": "The share of victim units (customers whose records were read) that appear within budget; flagging a victim is not a detection.",
     "TTD (days)": "Median time to detect: days from the incident's first day to the day of the first true alert within budget; missed incidents count as never, so it reads `missed` when more than half are missed.",
     "false": "False alerts per day: units read within budget (top k of each day) that are not the insider's own, averaged over scored days.",

@@ -264,6 +264,13 @@ class Truth:
         """How many actor units are in the universe a detector ranks (all of them without a universe)."""
         return _retrievable(self, self.actor_units)
 
+    @functools.cached_property
+    def blind_auprc(self) -> tuple[str, float]:
+        """The blind ranking whose expected AUPRC is highest here, and that AUPRC (:func:`breachbench.chance.blind_auprc`)."""
+        from breachbench.chance import blind_auprc
+
+        return blind_auprc(self)
+
     def _day_index(self, col: str) -> pl.Expr:
         """Scored-bucket index of a UTC timestamp column: -1 before the span, len(scored) after it."""
         first = self.scored[0] if self.scored else dt.date(1970, 1, 1)
@@ -660,8 +667,10 @@ def score_alerts(
     ``by_budget`` (the budget-dependent metrics at each of ``budgets``) and ``curves``
     (precision-recall points and the budget curve of incident recall at k = 1..max budget).
     AUPRC is over actor units (``auprc``) and, separately, over victim units (``auprc_victims``);
-    ``chance_auprc`` is the expected AUPRC of a uniformly random ranking of the universe and
-    ``lift`` = ``auprc`` / ``chance_auprc``.
+    ``chance_auprc`` is the expected AUPRC of a uniformly random ranking of the universe,
+    ``chance_auprc_blind`` that of the blind ranking that reaches highest (every unit, one entity
+    kind, one public class or the union of the classes holding the actors: ``chance_auprc_kind``,
+    :attr:`Truth.blind_auprc`) and ``lift`` = ``auprc`` / ``chance_auprc_blind``.
     """
     if profile not in profile_names():
         raise ValueError(f"unknown cost profile {profile!r}; known: {', '.join(profile_names())}")
@@ -677,6 +686,7 @@ def score_alerts(
     ap = average_precision(scores, hits, n_pos)
     ap_victims = average_precision(scores, labelled["victim"].to_numpy(), n_vic)
     chance_ap = chance_average_precision(truth.universe, n_pos, truth.retrievable_actors)
+    blind_kind, blind_ap = truth.blind_auprc
     prevalence = n_pos / truth.universe if truth.universe else 0.0
     ks = sorted(set(budgets) | {budget})
     ranked = _Ranked.of(labelled, truth, max(ks))  # ranked once: each budget reads the units ranked within it
@@ -686,7 +696,9 @@ def score_alerts(
         "auprc_victims": ap_victims,
         "prevalence": prevalence,
         "chance_auprc": chance_ap,
-        "lift": ap / chance_ap if chance_ap else None,
+        "chance_auprc_blind": blind_ap,
+        "chance_auprc_kind": blind_kind,
+        "lift": ap / blind_ap if blind_ap else None,
         **main,
         "cost_profiles_version": _cost_profiles()["version"],
         "alert_units": alerts.height,

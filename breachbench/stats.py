@@ -1,7 +1,8 @@
 """Aggregation over a suite's runs (seeds x scenarios) with bootstrap confidence intervals.
 
 A run is one detector on one dataset. Dataset-level metrics (AUPRC) are averaged over runs and
-lift is the ratio of the pooled AUPRC to the pooled chance AUPRC; incident-level metrics are
+lift is the ratio of the pooled AUPRC to the pooled AUPRC of the blind rankings that reach highest
+(``chance_auprc_blind``, one per run); incident-level metrics are
 pooled over the incidents of all runs (recall, timeliness, exposure prevented, time to detect);
 the operational score is computed from pooled harm and false alerts, so null stays 0 and the
 oracle 100 by construction.
@@ -80,13 +81,15 @@ def aggregate(runs: list[dict[str, Any]], profile: str = "standard") -> dict[str
     med = float(np.median(ttds)) if ttds else math.inf
     auprc = float(np.mean([o["auprc"] for o in ov]))
     chance = float(np.mean([o.get("chance_auprc") or 0.0 for o in ov]))
+    blind = float(np.mean([o.get("chance_auprc_blind") or 0.0 for o in ov]))
     v_total = sum(o.get("victim_units", 0) for o in ov)
     ops = {name: _pooled_op(runs, name, inc, false) for name in profile_names()}
     return {
         "auprc": auprc,
         "auprc_victims": float(np.mean([o.get("auprc_victims", 0.0) for o in ov])),
         "chance_auprc": chance,
-        "lift": auprc / chance if chance else None,
+        "chance_auprc_blind": blind,
+        "lift": auprc / blind if blind else None,
         "recall_at_k": (sum(i["detected"] for i in inc) / len(inc)) if inc else None,
         "timeliness": comp["timeliness"],
         "detection_score": parts.score(),
@@ -135,7 +138,7 @@ def _run_sums(runs: list[dict[str, Any]], profile: str) -> dict[str, np.ndarray]
     n_inc = col(lambda r, o: len(r["incidents"]))
     sums = {
         "auprc": col(lambda r, o: o["auprc"]),
-        "chance": col(lambda r, o: o.get("chance_auprc") or 0.0),
+        "chance": col(lambda r, o: o.get("chance_auprc_blind") or 0.0),
         "n": n_inc,
         "detected": col(lambda r, o: sum(i["detected"] for i in r["incidents"])),
         "detectable": col(lambda r, o: len(det(r))),

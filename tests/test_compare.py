@@ -38,6 +38,21 @@ def test_detection_scores_above_different_chance_lines_do_not_compare() -> None:
     assert compare(new, new, "detection_score", 0.0)[1] == []
 
 
+def test_lifts_against_different_chance_do_not_compare() -> None:
+    """Lift once divided by a ranking of every unit; it now divides by the blind ranking that reaches highest."""
+    import pytest
+
+    from breachbench.compare import CompareError
+
+    before = [{"detector": "d", "lift": 3.3, "chance_auprc": 0.01, "op_score": 5.0}]
+    after = [{"detector": "d", "lift": 0.5, "chance_auprc": 0.01, "chance_auprc_blind": 0.07, "op_score": 5.0}]
+    old, new = ({"schema_version": 3, "results": rows} for rows in (before, after))
+    with pytest.raises(CompareError, match="lifts do not compare"):
+        compare(old, new, "lift", 0.0)
+    assert compare(old, new, "op_score", 0.0)[1] == []  # other metrics still compare
+    assert compare(new, new, "lift", 0.0)[1] == []
+
+
 def test_a_run_folder_stands_for_its_results_and_a_folder_without_one_is_named(tmp_path) -> None:
     import json
 

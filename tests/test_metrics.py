@@ -776,3 +776,35 @@ def test_compare_reads_v2_and_v3(tiny_run: dict[str, Any], tmp_path: Path) -> No
     assert len(mixed.stderr.strip().splitlines()) == 1 and "schema_version" in mixed.stderr and "actor units" in mixed.stderr
     v2_metric = _compare(tmp_path, v2, v2, "--metric", "detection_score")
     assert v2_metric.returncode == 2 and "detection_score" in v2_metric.stderr
+
+
+def test_a_blind_ranking_of_the_actors_classes_has_no_lift(small_suite: dict[str, Any]) -> None:
+    """Lift divides by the blind ranking that reaches highest, not by a ranking of every unit: random scores for every
+    unit of a public class, of the classes that hold a scenario's actors, or of one entity kind know nothing about the
+    attack, and their pooled lift stays near 1 or below (a red team's random scores for the four staff roles' employees
+    had a lift of 3.3 against a ranking of every unit, above the honest rule-off-hours-bulk-v1's 2.8)."""
+    from breachbench.chance import _ranked_units
+    from breachbench.stats import aggregate
+
+    unions = {s: actor_class_unions(truth for _, _, truth in _of(small_suite, s)) for s in (FORGED, *STAFF)}
+    players = {
+        "union": lambda p, truth: unions[p.scenario][0] if unions[p.scenario] else "employee",
+        "analysts": lambda p, truth: "employee:analyst",
+        "employees": lambda p, truth: "employee",
+        "signing keys": lambda p, truth: "key:token-signing",
+    }
+    against_every_unit = {}
+    for name, kind_of in players.items():
+        runs = []
+        for i, (p, _, truth) in enumerate(small_suite["points"].values()):
+            units = _ranked_units(truth, kind_of(p, truth)).select(KEYS).unique()
+            alerts = units.with_columns(
+                score=pl.concat_str(pl.col("bucket").cast(pl.String), "entity_id").hash(i).cast(pl.Float64),
+                reason=pl.lit(None, pl.String),
+            ).select(ALERTS.names())
+            runs.append(score_alerts(alerts.cast(ALERTS), truth, budget=10))
+        pooled = aggregate(runs)
+        assert pooled["lift"] == pytest.approx(pooled["auprc"] / pooled["chance_auprc_blind"]), name
+        assert pooled["lift"] < 1.3, (name, pooled["lift"])
+        against_every_unit[name] = pooled["auprc"] / pooled["chance_auprc"]
+    assert max(against_every_unit.values()) > 2.0, against_every_unit  # what a ranking of every unit would have given them

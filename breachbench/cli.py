@@ -112,7 +112,8 @@ PluginPathOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--plugin-path",
-        help="folder holding a third-party detector's module (named module:Class), searched only in its sealed process; "
+        help="folder holding a third-party detector's module (named module:Class), searched only in the sealed process "
+        "of a detector whose module it holds (its helpers go beside it); "
         "safer than PYTHONPATH, whose folders Python runs code from (sitecustomize.py) as the bench starts (repeatable)",
         callback=_plugin_path,
     ),

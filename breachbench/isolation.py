@@ -286,6 +286,40 @@ def _import_roots(detector_id: str) -> list[str]:
     return roots
 
 
+def plugin_folders_of(detector_id: str) -> tuple[str, ...]:
+    """The ``--plugin-path`` folders a detector's slot searches: the one that holds its module (the first that does, as
+    the child's import finds it; every one holding a portion of a namespace package), none where the import path holds
+    it (a built-in, an installed package) or no folder does.
+
+    Every slot once searched every folder, after its import path: a red team's folder held a ``cython.py``, which
+    scipy's optional ``import cython`` found in ``iforest-v1``'s slot (no cython installed); it negated the built-in's
+    scores, and in another run exited its process (an ERROR row). A module another detector's library merely tries is
+    found in no folder now, and a plugin's helpers go beside it, in its own folder.
+    """
+    import importlib.machinery
+
+    from detectors.registry import registry
+
+    top = registry().get(detector_id, detector_id).partition(":")[0].split(".")[0]
+    if not top:
+        return ()
+    ahead = plugins._on_import_path(top)
+    if ahead is not None and ahead.loader is not None and ahead.origin is not None:
+        return ()  # a regular module or package on the import path: the import stops there
+    portions = []  # (the import path's namespace portions, if any, do not stop it: a regular module later wins)
+    for folder in plugins.plugin_path():
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(top, [folder])
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        if spec.loader is not None and spec.origin is not None:  # a regular module or package: the import stops here
+            return (folder,)
+        portions.append(folder)
+    return tuple(portions)
+
+
 @dataclass(frozen=True)
 class _Slot:
     """What a slot's child process is told (pickled to the ``spawn`` child)."""
@@ -300,7 +334,7 @@ class _Slot:
     roundtrip: bool = False  # score with a pickled copy of the fitted detector
     file_limit: int = 0  # bytes one file of the child may reach (RLIMIT_FSIZE; 0: none)
     hidden: tuple[str, ...] = ()  # the bench's folders, covered in the child's mount namespace (sealing.hide)
-    plugin_path: tuple[str, ...] = ()  # folders searched for module:attr detectors after the import path (--plugin-path)
+    plugin_path: tuple[str, ...] = ()  # the --plugin-path folders that hold the detector (plugin_folders_of), searched last
     listed: tuple[str, ...] = ()  # folders whose names alone it may read (a plugin folder that holds a hidden run)
 
 
@@ -713,7 +747,7 @@ def run_isolated_many(
                 *(d for d in sealing.outermost(guarded) if not str(top).startswith(d.rstrip("/") + "/")),
                 *(str(_dataset_slot(top, i).stage) for i in range(len(roots))),
             ),
-            tuple(plugins.plugin_path()),
+            plugin_folders_of(detector_id),
             listed,
         )
         supervisor = _Supervisor(runs, plan, guarded, reveals, timeout_s=timeout_s, memory_mb=memory_mb, on_done=on_done)
@@ -894,7 +928,7 @@ def _readable(detector_id: str, denied: list[Path]) -> tuple[tuple[str, ...], tu
         sys.base_prefix,
         sys.exec_prefix,
         *(p for p in sys.path if p and os.path.realpath(p) not in here),
-        *plugins.plugin_path(),
+        *plugin_folders_of(detector_id),
         *_import_roots(detector_id),
     ]
     searched = _searched([str(p) for p in roots])

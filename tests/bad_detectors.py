@@ -94,6 +94,18 @@ class Hog:
 # ---- for check_detector ----------------------------------------------------------------------
 
 
+class OptionalImport(UnissuedTokenRule):
+    """An honest detector whose library tries an optional module, as scipy tries ``cython``: whatever module of that
+    name its slot finds runs there (``bb_optional_extra`` is installed nowhere)."""
+
+    def fit(self, view: Any) -> OptionalImport:
+        with contextlib.suppress(ImportError):
+            import bb_optional_extra  # type: ignore[import-not-found]  # noqa: F401
+
+        super().fit(view)
+        return self
+
+
 def _gateway_file(view) -> Path:
     """A gateway file of the current bucket, from the view's private file lists."""
     return Path(view._logs["gateway"][view.bucket][0])

@@ -327,3 +327,29 @@ def test_a_plugin_folder_whose_path_holds_the_path_separator_is_refused(tmp_path
     res = CliRunner().invoke(app, ["detectors", "check", "null", "--plugin-path", str(odd)])
     flat = "".join(res.output.replace("│", "").split())  # the message in typer's box, wrapped at any width
     assert res.exit_code == 2 and "movetheplugintoafolderwithoutit" in flat, res.output
+
+
+def test_a_plugin_folder_is_searched_only_in_the_slot_of_a_detector_it_holds(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team's plugin folder held a ``cython.py``; scipy's optional ``import cython`` found it in ``iforest-v1``'s
+    sealed slot, where it negated the built-in's scores (and in another run exited, an ERROR row). A slot searches
+    only the plugin folder that holds its own detector's module: a module an honest detector merely tries for (here
+    ``bb_optional_extra``) is found in no other folder, whether the detector is on the import path or in a folder."""
+    from breachbench.isolation import plugin_folders_of, run_isolated
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    hostile, mine = tmp_path / "hostile", tmp_path / "mine"
+    for folder in (hostile, mine):
+        folder.mkdir()
+    (hostile / "bb_optional_extra.py").write_text("raise SystemExit('a plugin folder module ran in another slot')\n")
+    (mine / "minedet.py").write_text("from bad_detectors import OptionalImport\n\n\nclass Det(OptionalImport):\n    pass\n")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, os.pathsep.join([str(hostile), str(mine)]))
+    assert plugin_folders_of("unissued-token-v1") == () and plugin_folders_of("bad_detectors:OptionalImport") == ()
+    assert plugin_folders_of("minedet:Det") == (str(mine),) and plugin_folders_of("nowhere:Det") == ()
+    clean = run_isolated("unissued-token-v1", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert clean.status == "OK", clean.error
+    for det in ("bad_detectors:OptionalImport", "minedet:Det"):
+        r = run_isolated(det, tiny_dataset, timeout_s=120, memory_mb=1024)
+        assert r.status == "OK", (det, r.error)
+        assert r.alerts.equals(clean.alerts), det

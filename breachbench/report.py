@@ -90,13 +90,25 @@ def _cell(row: dict[str, Any], key: str, fmt: str, ci_keys: set[str] = CI_KEYS) 
     return text
 
 
+#: Where the anchors go among rows of the same detection score: the oracle first, null last, detectors between them.
+_TIE_RANK = {"oracle": 0, "null": 2}
+
+
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows by detection score (the headline), then operational score, best first; failed runs last."""
+    """Rows by detection score (the headline), best first; failed runs last.
+
+    Rows of the same detection score (most often none above chance: 0) are tied, and go by id, the oracle first and
+    null last among them. No other figure breaks the tie: the operational score and the share caught have no chance
+    line subtracted, and a red team's blind rotations through two roles (op 12 to 20) stood above the honest
+    ``rule-off-hours-bulk-v1`` (op 8.7) when the operational score broke ties at 0.
+    """
 
     def val(r: dict[str, Any], key: str) -> float:
         return -(r[key] if r.get(key) is not None else -1e18)
 
-    return sorted(rows, key=lambda r: (r["status"] != "OK", val(r, "detection_score"), val(r, "op_score"), r["detector"]))
+    return sorted(
+        rows, key=lambda r: (r["status"] != "OK", val(r, "detection_score"), _TIE_RANK.get(r["detector"], 1), r["detector"])
+    )
 
 
 def chance_row(chance: dict[str, Any] | None, budget: int) -> dict[str, Any] | None:
@@ -176,7 +188,8 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
     notes = (
         f"\nBudget k = {budget} alert units per bucket; only actor units (the insider's accounts, credentials and own "
         "addresses) detect. detection score: per scenario the mean of incidents caught, timeliness and exposure prevented, "
-        "then the equal-weight mean over scenarios (0 = null, 100 = oracle). op score: harm-weighted cost, 0 = null, "
+        "then the equal-weight mean over scenarios (0 = null, 100 = oracle); rows of the same detection score are tied and "
+        "listed by id. op score: harm-weighted cost, 0 = null, "
         "100 = alert in the first detectable bucket with no false alert (standard cost profile). Brackets: 95% bootstrap "
         "intervals (detection score: incidents resampled within scenarios; others: runs resampled); for the chance row, "
         "the 2.5-97.5 percentiles of the blind rankings' draws. `oracle` reads truth: it is an anchor, not a detector.\n"

@@ -346,3 +346,28 @@ def test_plots_are_titled_labelled_and_legends_sit_outside(tiny_run: dict[str, A
     names = [f"det-{i}" for i in range(40)]
     styles = detector_styles(names)
     assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(names)
+
+
+def test_rows_of_the_same_detection_score_are_tied_and_go_by_id() -> None:
+    """No figure without a chance line breaks a tie on the headline: a blind rotation's higher op score does not lift it
+    above an honest rule that scores as little above chance (both 0)."""
+    from breachbench.report import ordered
+
+    def row(name: str, score: float | None, op: float, status: str = "OK") -> dict:
+        return {"detector": name, "status": status, "detection_score": score, "op_score": op}
+
+    rows = [
+        row("z-blind-rotation", 0.0, 20.2),
+        row("null", 0.0, 0.0),
+        row("a-honest-rule", 0.0, 8.7),
+        row("broken", None, 0.0, "ERROR"),
+        row("oracle", 100.0, 100.0),
+        row("m-good", 40.0, 30.0),
+        row("b-good", 40.0, 10.0),
+    ]
+    assert [r["detector"] for r in ordered(rows)] == [
+        "oracle", "b-good", "m-good", "a-honest-rule", "z-blind-rotation", "null", "broken"
+    ]  # fmt: skip
+    # with no score above chance for anyone (every chance bar at 100), the anchors still lead and close the table
+    rows = [row("unissued", None, 90.0), row("null", None, 0.0), row("oracle", None, 100.0), row("blind", None, 95.0)]
+    assert [r["detector"] for r in ordered(rows)] == ["oracle", "blind", "unissued", "null"]

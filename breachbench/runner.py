@@ -140,25 +140,48 @@ _KIND_ORDER = {"employee": 0, "key": 1, "ip": 2, "token": 3}
 def oracle_alerts(ds: Dataset) -> pl.DataFrame:
     """Bench-only anchor: every actor unit of every scored bucket (victims and shared units never).
 
-    One unit per incident and bucket (an employee, else a key, an address, a token) scores 2,
-    the rest 1, so that with up to ``k`` incidents active in a bucket every one of them is read
-    within budget ``k``.
+    Each bucket, one unit of every active incident (an employee, else a key, an address, a token)
+    scores above 2, the rest 1. The incidents of a bucket go first that were read least high in
+    the buckets before it: those never ranked, then those whose best place so far was furthest
+    down, then the one whose last bucket comes soonest. So at every budget ``k`` at once, the top ``k`` units
+    of a bucket are those of incidents not yet caught at that budget first, and the oracle reads
+    every incident on its first day whenever ``k`` covers the incidents that begin together
+    (ranked by incident alone, it caught 17% to 40% of a dataset's six to ten incidents at a budget of 1; now 60% to 100%).
     """
     pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored) & (pl.col("role") == "actor"))
-    first = (
+    rep = (
         pos.with_columns(order=pl.col("entity_kind").replace_strict(_KIND_ORDER, default=9, return_dtype=pl.Int64))
         .sort("bucket", "incident_id", "order", "entity_kind", "entity_id")
         .group_by("bucket", "incident_id", maintain_order=True)
         .first()
-        .select("bucket", "entity_kind", "entity_id")
-        .unique()
-        .with_columns(top=pl.lit(True))
+    )
+    span = pos.group_by("incident_id").agg(pl.col("bucket").min().alias("first"), pl.col("bucket").max().alias("last"))
+    first = dict(zip(span["incident_id"].to_list(), span["first"].to_list(), strict=True))
+    last = dict(zip(span["incident_id"].to_list(), span["last"].to_list(), strict=True))
+    best: dict[int, int] = {}  # incident -> its best (lowest) rank in the buckets so far
+    top: list[tuple[dt.date, str, str, float]] = []
+    never = len(rep) + 1
+    for (bucket,), g in rep.group_by(["bucket"], maintain_order=True):  # buckets in order (sorted above)
+        inc = g["incident_id"].to_list()
+        units = list(zip(g["entity_kind"].to_list(), g["entity_id"].to_list(), strict=True))
+        order = sorted(
+            range(len(inc)), key=lambda j: (-best.get(inc[j], never), last[inc[j]], -first[inc[j]].toordinal(), inc[j])
+        )
+        rank: dict[tuple[str, str], int] = {}
+        for j in order:  # a unit shared by incidents (a signing key) stands once, where its first incident put it
+            rank.setdefault(units[j], len(rank))
+        for j in order:
+            best[inc[j]] = min(best.get(inc[j], never), rank[units[j]])
+        m = len(rank)
+        top += [(bucket, kind, eid, 2.0 + (m - r) / (m + 1)) for (kind, eid), r in rank.items()]
+    ranked = pl.DataFrame(
+        top, schema={"bucket": pl.Date, "entity_kind": pl.String, "entity_id": pl.String, "top": pl.Float64}, orient="row"
     )
     return (
         pos.select("bucket", "entity_kind", "entity_id")
         .unique()
-        .join(first, on=["bucket", "entity_kind", "entity_id"], how="left")
-        .with_columns(score=pl.when(pl.col("top")).then(pl.lit(2.0)).otherwise(pl.lit(1.0)), reason=pl.lit("reads truth"))
+        .join(ranked, on=["bucket", "entity_kind", "entity_id"], how="left")
+        .with_columns(score=pl.col("top").fill_null(1.0), reason=pl.lit("reads truth"))
         .select(ALERTS.names())
         .sort("bucket", "entity_kind", "entity_id")
     )

@@ -929,6 +929,20 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _oracle_note(rows: list[dict[str, Any]], budget: int, log: Callable[..., None]) -> None:
+    """Say where the oracle's raw score is below 100: more incidents begin together than ``budget`` units a day read,
+    so no detector can catch each on its first day there, and 100 is out of reach (a red team's run at budget 1)."""
+    oracle = next((r for r in rows if r["detector"] == ORACLE and r["status"] == "OK"), None)
+    raw = {s: v["point"].get("detection_score_raw") for s, v in ((oracle or {}).get("by_scenario") or {}).items()}
+    short = {s: x for s, x in sorted(raw.items()) if x is not None and x < 100.0 - 1e-6}
+    if short:
+        log(
+            f"note: at budget {budget} the oracle's raw score is below 100 on "
+            + ", ".join(f"{s} ({x:.1f})" for s, x in short.items())
+            + f": more of their incidents run at once than {budget} unit(s) a day can read, so no detector reaches 100 there"
+        )
+
+
 def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> dict[str, Any]:
     """results.json, the leaderboard and the HTML report of a finished run, with its audits; returns what :func:`run_suite` does."""
     cfg, out, datasets, tests, chance = run.cfg, run.out, run.datasets, run.tests, run.chance
@@ -948,6 +962,7 @@ def _report(run: _Run, rows: list[dict[str, Any]], log: Callable[..., None]) -> 
 
         log("artefact audit: attack rows against comparable benign rows, seeds pooled per scenario")
         audits["artefact_audit"] = artefact_audit([datasets[p.label] for p in tests])
+    _oracle_note(rows, budget, log)
     # every figure is ready: the earlier run's results give way to this run's alerts, then its results are written
     publish_run_outputs(out, keep=run.kept)
     payload = _payload(run, rows) | audits

@@ -250,6 +250,43 @@ def test_victims_and_shared_units_never_detect(tiny_truth: Truth) -> None:
 # ---------------------------------------------------------------- 2. anchors on the detection score
 
 
+def test_the_oracle_reads_incidents_not_yet_caught_first_at_every_budget(small_suite: dict[str, Any]) -> None:
+    """One ranking for every budget ``k``: each bucket, the top ``k`` units cover as many incidents not yet caught at that
+    budget as ``k`` can (all of them if fewer), so the oracle reads each incident as early as any ranking could. Ranked
+    by incident alone, it caught 17% to 40% of a dataset's incidents at budget 1 on a red team's run (now 60% to 100%)."""
+    for p, ds, truth in small_suite["points"].values():
+        alerts = oracle_alerts(ds).join(truth.actors, on=KEYS)  # each unit with the incidents it belongs to
+        assert alerts["incident_id"].n_unique() == truth.actors["incident_id"].n_unique()
+        by_bucket = {b: g for (b,), g in alerts.group_by(["bucket"])}
+        for k in (1, 2, 3):
+            caught: set[int] = set()
+            for bucket in sorted(by_bucket):
+                g = by_bucket[bucket]
+                open_ = set(g["incident_id"].to_list()) - caught
+                units = g.select(*KEYS, "score").unique(KEYS).sort("score", "entity_kind", "entity_id", descending=True)
+                read = g.join(units.head(k).select(KEYS), on=KEYS, how="semi")
+                got = set(read["incident_id"].to_list())
+                assert len(got & open_) >= min(k, len(open_)), (p.label, k, bucket, sorted(open_), sorted(got))
+                caught |= got
+            if k == 3:
+                assert caught == set(truth.actors["incident_id"].to_list()), p.label
+
+
+def test_a_run_notes_where_the_oracle_cannot_reach_100() -> None:
+    from breachbench.suite import _oracle_note
+
+    def oracle(raw: dict[str, float | None]) -> dict[str, Any]:
+        by = {s: {"point": {"detection_score_raw": x}} for s, x in raw.items()}
+        return {"detector": "oracle", "status": "OK", "by_scenario": by}
+
+    said: list[str] = []
+    _oracle_note([oracle({"a": 100.0, "b": 60.5, "c": None})], 1, said.append)
+    assert len(said) == 1 and "budget 1" in said[0] and "b (60.5)" in said[0] and "a (" not in said[0]
+    said.clear()
+    _oracle_note([oracle({"a": 100.0})], 10, said.append)
+    assert said == []
+
+
 def test_null_0_and_oracle_100_on_every_scenario(small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws]) -> None:
     by_scen: dict[str, list] = {}
     for p, ds, truth in small_suite["points"].values():

@@ -154,10 +154,13 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
         rho = stab.get("rho")
         halves = " vs ".join(str(h) for h in stab.get("halves", []))
         exact = stab.get("rho_exact")
-        out.append(
-            f"split-half rank correlation (seeds {halves}, target at least 0.8): "
-            f"{'n/a (too few seeds or detectors)' if rho is None else f'{rho:.2f}'}"
-        )
+        ranked = stab.get("ranked")
+        over = "" if ranked is None else f", {len(ranked)} of {len(stab.get('detectors', []))} detectors above chance in a half"
+        few = len(stab.get("halves", [[]])[-1]) > 0 and ranked is not None and len(ranked) < 3
+        why = "n/a (fewer than three detectors above chance in a half)" if few else "n/a (too few seeds or detectors)"
+        out.append(f"split-half rank correlation (seeds {halves}, target at least 0.8): {why if rho is None else f'{rho:.2f}'}")
+        if over:
+            out.append(f"  (each half above its own chance bars{over})")
         if rho is not None and exact is not None:
             out.append(f"  (scores compared at {stab.get('resolution', 1.0):g}-point resolution; unrounded: {exact:.2f})")
     return out

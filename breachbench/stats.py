@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -324,14 +325,19 @@ def split_half(
     exclude: tuple[str, ...] = ("oracle", "null"),
     resolution: float = 1.0,
     chance: dict[str, float] | None = None,
+    half_chance: Sequence[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Rank correlation (Spearman) of the detectors' detection scores between two disjoint halves of the seeds.
 
     The seeds in sorted order alternate between the halves. Anchors (``exclude``) are left out:
-    they would rank first and last in any half. Scores are compared at ``resolution`` points
-    (rounded to it first): detectors less than that apart tie, so that 19.9 against 20.0 does not
-    count as a ranking (``rho_exact`` is the correlation of the unrounded scores). ``rho`` is None
-    with fewer than two seeds, fewer than three detectors, or a half in which every detector ties.
+    they would rank first and last in any half. Each half's scores count above ``half_chance[h]``,
+    that half's own chance bars (a half's blind luck reaches higher than the whole run's), else
+    above ``chance``. Scores are compared at ``resolution`` points (rounded to it first): detectors
+    less than that apart tie, so that 19.9 against 20.0 does not count as a ranking (``rho_exact``
+    is the correlation of the unrounded scores). Only detectors that score above chance in a half
+    are ranked (``ranked``): those at 0 in both say nothing of the order, and any number of them
+    would move it (tied at the bottom of both halves, they raise it). ``rho`` is None with fewer
+    than two seeds, fewer than three ranked detectors, or a half in which every one of them ties.
     """
     s = sorted(seeds)
     halves = (s[0::2], s[1::2])
@@ -340,20 +346,27 @@ def split_half(
         "halves": [list(h) for h in halves],
         "detectors": [r["detector"] for r in ok],
         "scores": [[], []],
+        "ranked": [],
         "resolution": resolution,
         "rho": None,
         "rho_exact": None,
     }
-    if len(s) < 2 or len(ok) < 3:
+    if len(s) < 2:
         return out
     for h, half in enumerate(halves):
+        bars = half_chance[h] if half_chance is not None else chance
         for r in ok:
             parts: dict[str, DetectionParts] = {}
             for i in r.get("incidents", []):
                 if i.get("seed") in half:
                     parts[i["scenario"]] = parts.get(i["scenario"], DetectionParts()).plus(incident_parts([i]))
-            out["scores"][h].append(detection_score(parts, chance))
-    a, b = (np.array([x if x is not None else 0.0 for x in v]) for v in out["scores"])
+            out["scores"][h].append(detection_score(parts, bars))
+    both = [[x if x is not None else 0.0 for x in v] for v in out["scores"]]
+    keep = [j for j in range(len(ok)) if both[0][j] > 0 or both[1][j] > 0]
+    out["ranked"] = [ok[j]["detector"] for j in keep]
+    if len(keep) < 3:
+        return out
+    a, b = (np.array([v[j] for j in keep]) for v in both)
     from scipy.stats import spearmanr
 
     if np.ptp(a) > 0 and np.ptp(b) > 0:

@@ -483,6 +483,7 @@ class _Run:
     chance: dict[str, Any]
     bars: _Bars
     fingerprints: dict[str, Any]
+    half_bars: list[dict[str, float]] | None = None  # per half of the test seeds: its datasets' chance bars (split_half)
     leak_key: dict[str, Any] | None = None
     leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
@@ -581,8 +582,9 @@ def generation_order(points: list[GridPoint]) -> list[GridPoint]:
 
 def _truths_and_chance(
     cfg: BenchConfig, tests: list[GridPoint], datasets: dict[str, Dataset], workers: int
-) -> tuple[dict[str, Truth], dict[str, Any]]:
-    """Each test dataset's truth, and the run's chance lines at every budget (:func:`breachbench.chance.chance_lines`).
+) -> tuple[dict[str, Truth], dict[str, Any], list[dict[str, float]] | None]:
+    """Each test dataset's truth, the run's chance lines at every budget (:func:`breachbench.chance.chance_lines`), and
+    the chance bars of each half of the test seeds at the headline budget (:func:`half_bars`; None with one seed).
 
     A dataset's truth and its chance draws (from its own seed) are computed together, in ``workers``
     threads: polars and numpy's multivariate hypergeometric draws work outside the GIL, and one
@@ -613,7 +615,27 @@ def _truths_and_chance(
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
     lines = chance_lines(done, {p.label: p.scenario for p in tests}, cfg.detection.budget)
-    return truths, lines
+    return truths, lines, half_bars(done, tests, cfg.test_seeds, cfg.detection.budget)
+
+
+def half_bars(done: dict[str, Any], tests: list[GridPoint], seeds: list[int], budget: int) -> list[dict[str, float]] | None:
+    """Per half of the seeds (as :func:`breachbench.stats.split_half` splits them): the chance bars at ``budget`` of that
+    half's datasets alone, pooled as the run's are. A half pools half the incidents, so its blind luck reaches higher
+    than the whole run's: scored against the run's bars, a red team's blind detectors got 2.3 to 2.9 in one half, above
+    the honest rule-off-hours-bulk-v1's 2.2, and the split-half correlation fell from 0.95 to 0.66."""
+    s = sorted(seeds)
+    if len(s) < 2:
+        return None
+    out = []
+    for half in (s[0::2], s[1::2]):
+        part = {
+            p.label: {kind: {budget: by_k[budget]} for kind, by_k in done[p.label].items() if budget in by_k}
+            for p in tests
+            if p.seed in half
+        }
+        lines = chance_lines(part, {p.label: p.scenario for p in tests if p.seed in half}, budget)
+        out.append(chance_bars(lines, budget))
+    return out
 
 
 def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[str, Any]:
@@ -837,7 +859,7 @@ def run_suite(
             log(
                 f"chance lines: truth and {cfg.suite.chance_draws} blind draws per public ranking of {len(tests)} test dataset(s)"
             )
-            run.truths, run.chance = _truths_and_chance(cfg, tests, datasets, workers)
+            run.truths, run.chance, run.half_bars = _truths_and_chance(cfg, tests, datasets, workers)
             log(f"chance lines: done in {time.perf_counter() - t0:.1f} s")
             if reused:
                 log(
@@ -924,7 +946,7 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts": alerts_hashes(run.out),
         "results": rows,
         "chance": chance,
-        "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget)),
+        "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget), half_chance=run.half_bars),
         "headline": headline_summary(rows),
     }
 

@@ -736,6 +736,28 @@ def test_split_half_rank_correlation() -> None:
     assert out["rho_exact"] < 0.5 and out["rho"] == pytest.approx(1.0) and out["resolution"] == 1.0
 
 
+def test_split_half_ranks_only_detectors_above_chance_in_a_half_each_half_above_its_own_bars() -> None:
+    """A red team's thirteen blind detectors, scored against the whole run's chance bars, got 2.3 to 2.9 in one half
+    (a half's blind luck reaches higher) and moved rho from 0.95 to 0.66; at 0 in both halves they would raise it."""
+    seeds = [1, 2, 3, 4]
+    real = [_row(f"d{j}", {s: j / 10 if s % 2 else j / 10 + (0.02 if j == 3 else 0) for s in seeds}) for j in range(3, 8)]
+    base = split_half(real, seeds)
+    idle = [_row(f"blind{j}", {s: 0.0 for s in seeds}) for j in range(20)]
+    out = split_half([*real, *idle], seeds)
+    assert out["ranked"] == [r["detector"] for r in real] and len(out["detectors"]) == 25
+    assert out["rho"] == base["rho"] and out["rho_exact"] == base["rho_exact"]
+    # the bars of each half: a detector at 53.3 raw in one half and 46.7 in the other is above a bar of 50 in the first only
+    lucky = [_row(f"l{j}", {s: (0.3 if s % 2 else 0.2) for s in seeds}) for j in range(3)]
+    per_half = split_half(lucky, seeds, chance={"s": 0.0}, half_chance=[{"s": 50.0}, {"s": 50.0}])
+    assert all(x > 0 for x in per_half["scores"][0]) and all(x == 0 for x in per_half["scores"][1])
+    assert split_half(lucky, seeds, chance={"s": 50.0})["scores"] == per_half["scores"]
+    from breachbench.report import stability_lines
+
+    two = split_half([*real[:2], *idle], seeds)
+    assert two["rho"] is None and two["ranked"] == ["d3", "d4"]
+    assert "n/a (fewer than three detectors above chance in a half)" in stability_lines({"stability": two})[0]
+
+
 def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any], repo_root: Path) -> None:
     import jsonschema
 
@@ -748,7 +770,7 @@ def test_results_v3_carry_chance_stability_and_headline(tiny_run: dict[str, Any]
     # the tiny run's one scenario has no score above chance (chance bar 100), so neither has its chance line
     assert spread["lo"] <= spread["mean"] <= spread["hi"] if spread["mean"] is not None else set(spread.values()) == {None}
     assert payload["chance"]["draws"] >= 200 and set(payload["chance"]["by_budget"]) == {str(k) for k in payload["budgets"]}
-    assert set(payload["stability"]) == {"halves", "detectors", "scores", "resolution", "rho", "rho_exact"}
+    assert set(payload["stability"]) == {"halves", "detectors", "scores", "ranked", "resolution", "rho", "rho_exact"}
     scored = [r for r in payload["results"] if r["status"] == "OK" and r["detection_score"] is not None]
     assert bool(payload["headline"]["top"]) == bool(scored) and len(payload["headline"]["widths"]) == len(
         payload["headline"]["top"]

@@ -143,10 +143,11 @@ def oracle_alerts(ds: Dataset) -> pl.DataFrame:
     Each bucket, one unit of every active incident (an employee, else a key, an address, a token)
     scores above 2, the rest 1. The incidents of a bucket go first that were read least high in
     the buckets before it: those never ranked, then those whose best place so far was furthest
-    down, then the one whose last bucket comes soonest. So at every budget ``k`` at once, the top ``k`` units
-    of a bucket are those of incidents not yet caught at that budget first, and the oracle reads
-    every incident on its first day whenever ``k`` covers the incidents that begin together
-    (ranked by incident alone, it caught 17% to 40% of a dataset's six to ten incidents at a budget of 1; now 60% to 100%).
+    down, then the one whose last bucket comes soonest. So at every budget ``k`` at once, the top
+    ``k`` units of a bucket are those of incidents not yet caught at that budget first, and the
+    oracle reads every incident on its first day whenever ``k`` covers the incidents that begin
+    together. Ranked by incident alone, it caught 17% to 40% of a dataset's six to ten incidents
+    at a budget of 1 on a red team's run; now 60% to 100%.
     """
     pos = ds.positive_units.filter(pl.col("bucket").is_in(ds.scored) & (pl.col("role") == "actor"))
     rep = (

@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import random
 import secrets
 import select
 import signal
@@ -63,8 +64,12 @@ SCRATCH_FILES = 100_000
 #: so without it a plugin held 21,745 threads (two thirds of the machine's process ids) with status
 #: OK; the bench samples the count with the memory (every 50 ms) and ends the slot past it.
 MAX_TASKS = 2048
-#: How often the bench measures the slot's work folders.
+#: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and
+#: one and three quarters of it, from the system's randomness, so that a detector cannot tell when the next comes (a
+#: red team's, which saw each measurement, held 6 GiB against a 2 GiB limit in the second between them; see
+#: :func:`breachbench.fstree.walk` for how it saw them).
 SCRATCH_EVERY_S = 1.0
+_UNPREDICTABLE = random.SystemRandom()
 #: Deepest folder a slot may make in its work folders (a temp folder of a library is a few levels deep).
 SCRATCH_DEPTH = 64
 #: The signal a process gets for a file past its RLIMIT_FSIZE (Python ignores it and sees EFBIG; a child it starts
@@ -1152,6 +1157,7 @@ class _Supervisor:
         its memory peak, why it was killed)."""
         n, limit = len(self.runs), self.memory_mb * 2**20
         peak, sampled, measured = 0, 0.0, time.perf_counter()
+        gap = SCRATCH_EVERY_S * _UNPREDICTABLE.uniform(0.25, 1.75)
         self.clocks = {cur: _Clock(t0)}
         works = [_dataset_slot(Path(self.plan.scratch), i).work for i in range(cur, n)]  # this child's datasets
         slot_pids = {proc.pid}
@@ -1196,7 +1202,8 @@ class _Supervisor:
                     return cur, peak, Status.ERROR
                 if time.perf_counter() - t0 > self.timeout_s:
                     return cur, peak, Status.TIMEOUT
-            if time.perf_counter() - measured >= SCRATCH_EVERY_S:
+            if time.perf_counter() - measured >= gap:
+                gap = SCRATCH_EVERY_S * _UNPREDICTABLE.uniform(0.25, 1.75)
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
                 used += _held_open(slot_pids)  # deleted files it keeps open hold disk (or memory) too
                 used += self.handed  # and the alerts it handed over, kept until its dataset is done

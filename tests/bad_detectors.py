@@ -94,6 +94,22 @@ class Hog:
 # ---- for check_detector ----------------------------------------------------------------------
 
 
+class SeesTheChecks(UnissuedTokenRule):
+    """Watches a folder of its scratch for the bench's measurements: a listing moved the folder's access time (on a
+    file system mounted ``relatime``), and a red team held 6 GiB against a 2 GiB limit between the checks it saw."""
+
+    def fit(self, view: Any) -> SeesTheChecks:
+        probe = Path("probe")  # the slot's current folder is its work folder, which the bench measures
+        probe.mkdir(exist_ok=True)
+        (probe / "f").write_text("x")  # its access time no later than its change time: the next read moves it
+        seen = probe.stat().st_atime_ns
+        time.sleep(3.0)  # about three of the bench's measurements
+        if probe.stat().st_atime_ns != seen:
+            raise RuntimeError("saw the bench measure its scratch folder")
+        super().fit(view)
+        return self
+
+
 class OptionalImport(UnissuedTokenRule):
     """An honest detector whose library tries an optional module, as scipy tries ``cython``: whatever module of that
     name its slot finds runs there (``bb_optional_extra`` is installed nowhere)."""

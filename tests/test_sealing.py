@@ -382,6 +382,17 @@ def test_a_detector_that_fills_its_scratch_is_stopped(tiny_dataset: Path, monkey
     assert time.perf_counter() - t < 60
 
 
+def test_a_detector_cannot_see_when_the_bench_measures_its_scratch(tiny_dataset: Path) -> None:
+    """The bench's listing of a slot's work folders leaves their access times, and its measurements come at random:
+    a red team's plugin watched a folder's access time, saw each measurement and held 6 GiB against a 2 GiB limit in
+    the second between two (its row OK)."""
+    from breachbench import fstree
+
+    r = run_isolated("bad_detectors:SeesTheChecks", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", r.error
+    assert fstree._NOATIME  # Linux
+
+
 def test_alerts_handed_over_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bench keeps each bucket's handed-over alerts (copied out of the slot's reach) until the dataset is done. A
     red-team plugin handed over 64 MiB per bucket and held 1.2 GiB of the bench's disk against a 400 MiB limit; now they

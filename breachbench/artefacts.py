@@ -581,7 +581,9 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         frames = _after_auth(frames, wanted)
         frames = _lifecycle(frames, wanted)
-        customers = _with_related(ds, pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")]))
+        customers = _usual(
+            frames, _with_related(ds, pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "customers")]))
+        )
         for s, df in frames.items():
             if df.height and s in wanted:
                 rows = _actor_features(_row_features(df, s, ds.timezone, customers), s, employees)
@@ -780,12 +782,19 @@ def _profile_columns(customers: pl.DataFrame) -> list[str]:
 
 #: The suffix of a customer's count of rows in another world table keyed by customer (``orders.rows``).
 ROWS_IN = ".rows"
+#: The suffixes of a customer's figures from another world table keyed by customer (:func:`_with_related`): its rows,
+#: a number column's mean over them (``orders.amount.mean``), a text column's share of them that has a value
+#: (``addresses.entrance_code.present``). Tested as numbers.
+RELATED = (ROWS_IN, ".mean", ".present")
 
 
 def _with_related(ds: Dataset, customers: pl.DataFrame) -> pl.DataFrame:
     """``customers`` with, per other world table keyed by customer (orders, addresses), the customer's number of rows
-    in it (``<table>.rows``, 0 for none): whom an attack reads may differ in what the world holds of them (a red team's
-    reads of customers who had ordered, 100% of them against 65% of benign reads, passed the audit)."""
+    in it (``<table>.rows``, 0 for none), and over those rows each number or yes/no column's mean
+    (``<table>.<column>.mean``) and each text column's share with a value (``<table>.<column>.present``); ids and times
+    aside. Whom an attack reads may differ in what the world holds of them: a red team's reads of customers who had
+    ordered (100% of them against 65% of benign reads), of the top fifth by mean order amount (66% against 13%) and of
+    customers whose own address has an entrance code (100% against 60%) each passed the audit."""
     out = customers
     for table in WORLD_TABLES:
         if table == "customers" or "customer_id" not in WORLD_TABLES[table]:
@@ -793,10 +802,43 @@ def _with_related(ds: Dataset, customers: pl.DataFrame) -> pl.DataFrame:
         files = layout.world_glob(ds.root, table)
         if not files:
             continue
-        n = pl.concat([pl.read_parquet(p, columns=["customer_id"]) for p in files]).group_by("customer_id").len()
-        out = out.join(n.rename({"len": f"{table}{ROWS_IN}"}), on="customer_id", how="left").with_columns(
-            pl.col(f"{table}{ROWS_IN}").fill_null(0).cast(pl.Int64)
-        )
+        rows = pl.concat([pl.read_parquet(p) for p in files])
+        aggs = [pl.len().cast(pl.Int64).alias(f"{table}{ROWS_IN}")]
+        for c, t in rows.schema.items():
+            if c == "customer_id" or c.endswith("_id"):
+                continue
+            if t.is_numeric() or t == pl.Boolean:
+                aggs.append(pl.col(c).cast(pl.Float64).mean().alias(f"{table}.{c}.mean"))
+            elif t == pl.String:
+                aggs.append(pl.col(c).is_not_null().cast(pl.Float64).mean().alias(f"{table}.{c}.present"))
+        per = rows.group_by("customer_id").agg(aggs)
+        out = out.join(per, on="customer_id", how="left").with_columns(pl.col(f"{table}{ROWS_IN}").fill_null(0))
+    return out
+
+
+def _usual(frames: dict[str, pl.DataFrame], customers: pl.DataFrame) -> pl.DataFrame:
+    """``customers`` with, per stream of the customers' own rows (the gateway's), each text column's most common value
+    among the customer's benign rows (``<stream>.<column>``; ties by value): their usual client, country, endpoint. A
+    red team's takeover read only customers whose own client is an iPhone (62% of its reads against 17.5%), which no
+    world table holds, and the audit passed it. As a category of the customer table it is judged as one
+    (:func:`_profile_columns`: those with two values or more and few enough)."""
+    out = customers
+    for s, df in sorted(frames.items()):
+        if "customer_id" not in ENTITY.get(s, ()) or not df.height or "_attack" not in df.columns:
+            continue
+        ben = df.filter(~pl.col("_attack") & pl.col("customer_id").is_not_null())
+        cols = [c for c, t in ben.schema.items() if t == pl.String and not c.startswith(("_", "f:")) and c not in SKIP]
+        for c in cols:
+            usual = (
+                ben.filter(pl.col(c).is_not_null())
+                .group_by("customer_id", c)
+                .len()
+                .sort(["customer_id", "len", c], descending=[False, True, False])
+                .group_by("customer_id", maintain_order=True)
+                .first()
+                .select("customer_id", pl.col(c).alias(f"{s}.{c}"))
+            )
+            out = out.join(usual, on="customer_id", how="left")
     return out
 
 
@@ -810,7 +852,7 @@ def _derived_profile(customers: pl.DataFrame) -> dict[str, pl.Expr]:
     n = customers.height
     cands: dict[str, pl.Expr] = {}
     for c, t in customers.schema.items():
-        if c == "customer_id" or c.endswith(ROWS_IN):
+        if c == "customer_id" or c not in WORLD_TABLES["customers"]:  # the customer table's own columns
             continue
         col = pl.col(c)
         if t == pl.String:
@@ -820,7 +862,11 @@ def _derived_profile(customers: pl.DataFrame) -> dict[str, pl.Expr]:
                 f"{c}.domain": col.str.extract(r"@([^@]*)$"),
             }
         elif t in (pl.Date, pl.Datetime):
-            cands |= {f"{c}.weekday": col.dt.weekday().cast(pl.String), f"{c}.month": col.dt.month().cast(pl.String)}
+            cands |= {
+                f"{c}.weekday": col.dt.weekday().cast(pl.String),
+                f"{c}.month": col.dt.month().cast(pl.String),
+                f"{c}.day": col.dt.day().cast(pl.String),  # the day of the month: a monthly cohort (red team, 2026-12-07)
+            }
     if not cands:
         return {}
     counts = customers.select(e.n_unique().alias(k) for k, e in cands.items()).row(0, named=True)
@@ -845,7 +891,7 @@ def _customer_features(df: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFram
         pl.col("tier").alias("f:customer_id:tier"),
         *((pl.len().over(c) / pl.len()).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in profile),
         *((pl.len().over(e) / pl.len()).cast(pl.Float64).alias(f"f:customer_id:profile:{k}") for k, e in derived.items()),
-        *(pl.col(c).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in customers.columns if c.endswith(ROWS_IN)),
+        *(pl.col(c).cast(pl.Float64).alias(f"f:customer_id:profile:{c}") for c in customers.columns if c.endswith(RELATED)),
     )
     df = (
         df.join(cust, on="customer_id", how="left")

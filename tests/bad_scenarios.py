@@ -352,6 +352,85 @@ def _reads_among(out: dict, ids: np.ndarray) -> dict:
     return out
 
 
+def _reads_near(out: dict, ids: np.ndarray) -> dict:
+    """The admin rows' customers each moved to the nearest id of ``ids`` (sorted): unlike :func:`_reads_among`, the ids
+    keep their spread (and the days since sign-up theirs), so no bit of the id tells the plant."""
+    if "admin" in out and len(ids):
+        cid = out["admin"]["customer_id"]
+        drawn = cid.fill_null(0).to_numpy()
+        j = np.clip(np.searchsorted(ids, drawn), 1, max(1, len(ids) - 1))
+        lo, hi = ids[j - 1], ids[np.minimum(j, len(ids) - 1)]
+        near = np.where(np.abs(drawn - lo) <= np.abs(hi - drawn), lo, hi)
+        out["admin"] = out["admin"].with_columns(pl.Series("customer_id", near).set(cid.is_null(), None))
+    return out
+
+
+class EarlyMonthSignups(CompromisedEmployee):
+    """The outsider reads only customers who signed up on days 1-3 of a month (a monthly promotion's cohorts): the
+    weekday and month of sign-up keep their spread; the day of the month is one of three (red team, session 45)."""
+
+    id = "planted-early-month-signups-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        cust = _signed_up(cfg, ctx)
+        return _reads_near(out, cust.filter(pl.col("signup_date").dt.day() <= 3)["customer_id"].sort().to_numpy())
+
+
+class BigSpenders(CompromisedEmployee):
+    """The outsider's reads of customers who have ordered go to the top fifth by mean order amount (a list of big
+    spenders); reads of customers who never ordered stay, so the share of orderers does too (red team, session 45)."""
+
+    id = "planted-big-spenders-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator.world import customers_block
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out:
+            return out
+        orders = customers_block(cfg, 0)["orders"].filter(pl.col("customer_id") < ctx.customers_signed_up)
+        mean = orders.group_by("customer_id").agg(pl.col("amount").mean().alias("m"))
+        big = mean.filter(pl.col("m") >= pl.col("m").quantile(0.8))["customer_id"].sort().to_numpy()
+        cid = out["admin"]["customer_id"]
+        ordered = cid.is_in(mean["customer_id"].implode())
+        moved = _reads_near({"admin": out["admin"]}, big)["admin"]["customer_id"]
+        out["admin"] = out["admin"].with_columns(customer_id=pl.when(ordered).then(moved).otherwise(cid))
+        return out
+
+
+class EntranceCodes(CompromisedEmployee):
+    """The outsider reads only customers whose own address carries an entrance code (a burglar's list): the addresses
+    table's rows per customer stay as benign, what they hold does not (red team, session 45)."""
+
+    id = "planted-entrance-codes-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator.world import customers_block
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        addresses = customers_block(cfg, 0)["addresses"]
+        coded = addresses.filter(pl.col("is_self") & pl.col("entrance_code").is_not_null())["customer_id"].unique()
+        ids = coded.filter(coded < ctx.customers_signed_up).sort().to_numpy()
+        return _reads_near(out, ids)
+
+
+class IPhoneCustomers(CompromisedEmployee):
+    """The outsider reads only customers whose own client is an iPhone (a lure written for iOS): the client is in the
+    gateway's rows of the customer, in no world table (red team, session 45)."""
+
+    id = "planted-iphone-customers-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        from simulator import pools
+        from simulator.traffic import customer_context
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        cust = _signed_up(cfg, ctx)
+        client = pools.UA_POOL.gather(customer_context(cfg, cust, np.zeros(cust.height, np.int64)).ua)
+        return _reads_near(out, cust["customer_id"].filter(client.str.contains("iPhone")).sort().to_numpy())
+
+
 def _signed_up(cfg, ctx) -> pl.DataFrame:
     from simulator.world import customers_block
 

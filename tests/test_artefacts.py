@@ -67,6 +67,10 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # three seeds: a random benign reader's customers cluster on the busy ones, and one seed's null draws reach 0.26
     "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "monday": ("bad_scenarios:MondaySignups", {"stealth": 1.0, "actors": 3}),
+    "early-month": ("bad_scenarios:EarlyMonthSignups", {"stealth": 1.0, "actors": 3}),
+    "big-spenders": ("bad_scenarios:BigSpenders", {"stealth": 1.0, "actors": 3}),
+    "entrance": ("bad_scenarios:EntranceCodes", {"stealth": 1.0, "actors": 3}),
+    "iphone": ("bad_scenarios:IPhoneCustomers", {"stealth": 1.0, "actors": 3}),
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are judged over actors (see "newest")
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
@@ -288,19 +292,25 @@ def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult
         ("mail-domain", "customer_id:profile:email.domain"),  # one e-mail provider
         ("orderers", "customer_id:profile:orders.rows"),  # customers who have ordered
         ("monday", "customer_id:profile:signup_date.weekday"),  # signed up on a Monday
+        ("early-month", "customer_id:profile:signup_date.day"),  # signed up on days 1-3 of a month
+        ("big-spenders", "customer_id:profile:orders.amount.mean"),  # the top fifth by mean order amount
+        ("entrance", "customer_id:profile:addresses.entrance_code.present"),  # an entrance code at their own address
+        ("iphone", "customer_id:profile:gateway.user_agent"),  # their own client an iPhone (in the gateway's rows)
         ("initial", "customer_id:profile:kin:name.first"),  # the name's initial the account holder's
     ],
 )
 def test_what_the_world_tables_hold_of_the_customers_read_is_named(
     plant: str, feature: str, planted: Callable[[str], AuditResult]
 ) -> None:
-    """A red team's takeovers read only customers of one e-mail provider, who had ordered, who signed up on a Monday, or
-    whose name began as the account holder's: every customer read was an ordinary one, and the audit passed all four.
-    Categories derived from the customer table's columns, the customer's rows in the other world tables and what the
-    customer shares with the row's employee now name each."""
+    """Red teams' takeovers read only customers of one e-mail provider, who had ordered, who signed up on a Monday or
+    on days 1-3 of a month, in the top fifth by mean order amount, with an entrance code at their own address, whose
+    own client was an iPhone, or whose name began as the account holder's: every customer read was an ordinary one,
+    and the audit passed all of them. Categories derived from the customer table's columns, what the customer's rows
+    in the other world tables hold, their usual values in their own stream's rows and what the customer shares with
+    the row's employee now name each."""
     res = planted(plant)
     hits = _named(res, "admin", "customer_id", features=(feature,))
-    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, (plant, res.problems)
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, (plant, [(f.feature, f.test, f.attack) for f in hits])
 
 
 def test_an_account_at_two_places_at_once_is_named(planted: Callable[[str], AuditResult]) -> None:

@@ -81,9 +81,11 @@ def _source_files(target: str) -> list[Path] | None:
         return [origin]
     files = []
     for e in near:
-        if e.is_symlink() or e.name.startswith("."):  # a run's lock
+        if e.name.startswith("."):  # a run's lock
             continue
-        if e.is_file(follow_symlinks=False):
+        if e.is_symlink():  # counted by where it points
+            files.append(Path(e.path))
+        elif e.is_file(follow_symlinks=False):
             if bytecode or not e.name.endswith(_BYTECODE):
                 files.append(Path(e.path))
         elif e.is_dir(follow_symlinks=False) and bytecode and e.name == "__pycache__":
@@ -118,8 +120,8 @@ def _bench_code(code: str) -> bool:
 
 
 def _package_files(code: Path, bytecode: bool = True) -> list[Path] | None:
-    """The regular files under the folder ``code`` (no links; compiled files only with ``bytecode``), or None past the
-    bounds."""
+    """The regular files and the links under the folder ``code`` (links not followed; compiled files only with
+    ``bytecode``), or None past the bounds."""
     import os
 
     files = []
@@ -133,7 +135,10 @@ def _package_files(code: Path, bytecode: bool = True) -> list[Path] | None:
         except OSError:
             continue
         for e in entries:
-            if e.is_symlink():
+            if e.is_symlink():  # counted by where it points (never followed: see detector_fingerprint)
+                files.append(Path(e.path))
+                if len(files) > MAX_SOURCE_FILES:
+                    return None
                 continue
             if e.is_dir(follow_symlinks=False):
                 if bytecode or e.name != "__pycache__":
@@ -150,7 +155,11 @@ def detector_fingerprint(detector_id: str) -> str | None:
 
     Any edit of the package (the detector's code, its version string, a helper it imports from
     the same package, a compiled file outside the bench's packages; for a module of one file, any file beside it; for code
-    in a ``--plugin-path`` folder, any file of any of those folders) changes it. None when the package cannot be found
+    in a ``--plugin-path`` folder, any file of any of those folders) changes it, and so does moving a file to another
+    folder of it or pointing a link in it elsewhere: each file is hashed with its path from the files' common folder and
+    its size, each link with its target (a red team moved a helper out of a subfolder and retargeted a link, and its
+    stale alerts were reused; another's two folders, one file's bytes holding the next one's name, hashed alike). None
+    when the package cannot be found
     or is past the bounds of :data:`MAX_SOURCE_FILES`, :data:`MAX_SOURCE_DEPTH` and :data:`MAX_SOURCE_BYTES` (then
     nothing is reused).
     """
@@ -160,14 +169,23 @@ def detector_fingerprint(detector_id: str) -> str | None:
     files = _source_files(target)
     if not files:  # not found, or too big to fingerprint: run again
         return None
+    import os
+
     h = hashlib.sha256(f"{detector_id}\0{target}\0".encode())
-    root = files[0].parent
+    root = os.path.commonpath([str(f.parent) for f in files])
+
+    def part(data: bytes) -> bytes:  # each name, link target and content framed by its length: no two trees alike
+        return len(data).to_bytes(8, "big") + data
+
     try:
-        if sum(f.lstat().st_size for f in files) > MAX_SOURCE_BYTES:
+        if sum(f.lstat().st_size for f in files if not f.is_symlink()) > MAX_SOURCE_BYTES:
             return None
         for f in files:
-            h.update(f.relative_to(root).as_posix().encode() if f.is_relative_to(root) else f.name.encode())
-            h.update(b"\0")
+            name = os.path.relpath(f, root).encode(errors="surrogateescape")
+            if f.is_symlink():  # where it points, never followed (a link to /proc/self/mem crashed the bench)
+                h.update(b"L" + part(name) + part(os.readlink(f).encode(errors="surrogateescape")))
+                continue
+            h.update(b"F" + part(name) + f.lstat().st_size.to_bytes(8, "big"))
             with open(f, "rb") as fh:  # in blocks: never a whole file in memory
                 while block := fh.read(1 << 20):
                     h.update(block)

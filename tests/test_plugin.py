@@ -353,3 +353,39 @@ def test_a_plugin_folder_is_searched_only_in_the_slot_of_a_detector_it_holds(
         r = run_isolated(det, tiny_dataset, timeout_s=120, memory_mb=1024)
         assert r.status == "OK", (det, r.error)
         assert r.alerts.equals(clean.alerts), det
+
+
+def test_a_plugins_fingerprint_changes_when_a_file_moves_or_a_link_points_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team moved a helper out of a subfolder and pointed a link in the plugin folder at another file: the slot
+    imported other code, and the fingerprint, which named files from the first file's folder and skipped links, stayed,
+    so the stale alerts were reused. Another's two folders hashed alike: one file's bytes held the next file's name."""
+    from breachbench.reuse import detector_fingerprint
+    from simulator.plugins import PLUGIN_PATH_ENV
+
+    plug = tmp_path / "plug"
+    (plug / "aa").mkdir(parents=True)
+    (plug / "movedet.py").write_text("import helper\nimport linked\n")
+    (plug / "aa" / "helper.py").write_text("H = 1\n")
+    (plug / "zz_a.py").write_text("W = 'A'\n")
+    (plug / "zz_b.py").write_text("W = 'B'\n")
+    (plug / "linked.py").symlink_to("zz_a.py")
+    monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
+    seen = [detector_fingerprint("movedet:D")]
+    (plug / "aa" / "helper.py").rename(plug / "helper.py")  # same bytes, another folder
+    seen.append(detector_fingerprint("movedet:D"))
+    (plug / "linked.py").unlink()
+    (plug / "linked.py").symlink_to("zz_b.py")  # the link points elsewhere
+    seen.append(detector_fingerprint("movedet:D"))
+    assert None not in seen and len(set(seen)) == 3, seen
+    prints = []
+    for name, files in (("a", {"p.txt": b"A", "q.txt": b"B"}), ("b", {"p.txt": b"Aq.txt\0B"})):
+        pkg = tmp_path / name / "fpdet"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("X = 1\n")
+        for f, data in files.items():
+            (pkg / f).write_bytes(data)
+        monkeypatch.setenv(PLUGIN_PATH_ENV, str(tmp_path / name))
+        prints.append(detector_fingerprint("fpdet:D"))
+    assert None not in prints and prints[0] != prints[1], prints

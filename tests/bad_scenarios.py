@@ -365,6 +365,26 @@ def _reads_near(out: dict, ids: np.ndarray) -> dict:
     return out
 
 
+class FixedDelay(CompromisedEmployee):
+    """Each of the outsider's days, its second admin row comes exactly 41 s after its first (a script's fixed sleep
+    after its first request); every other row keeps its drawn time (red team, session 45)."""
+
+    id = "planted-fixed-delay-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        parts = []
+        for (_,), g in out["admin"].sort("ts").with_row_index("_o").group_by(["employee_id"], maintain_order=True):
+            ts = g["ts"].dt.epoch("us").to_numpy().copy()
+            if len(ts) >= 3 and ts[0] + 41_000_000 < ts[2]:
+                ts[1] = ts[0] + 41_000_000
+            parts.append(g.with_columns(ts=pl.Series(ts).cast(pl.Datetime("us", "UTC"))))
+        out["admin"] = pl.concat(parts).sort("_o").drop("_o")
+        return out
+
+
 class EarlyMonthSignups(CompromisedEmployee):
     """The outsider reads only customers who signed up on days 1-3 of a month (a monthly promotion's cohorts): the
     weekday and month of sign-up keep their spread; the day of the month is one of three (red team, session 45)."""

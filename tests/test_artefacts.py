@@ -71,6 +71,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "big-spenders": ("bad_scenarios:BigSpenders", {"stealth": 1.0, "actors": 3}),
     "entrance": ("bad_scenarios:EntranceCodes", {"stealth": 1.0, "actors": 3}),
     "iphone": ("bad_scenarios:IPhoneCustomers", {"stealth": 1.0, "actors": 3}),
+    "fixed-delay": ("bad_scenarios:FixedDelay", {"stealth": 1.0, "actors": 3}),
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are judged over actors (see "newest")
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
@@ -311,6 +312,15 @@ def test_what_the_world_tables_hold_of_the_customers_read_is_named(
     res = planted(plant)
     hits = _named(res, "admin", "customer_id", features=(feature,))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, (plant, [(f.feature, f.test, f.attack) for f in hits])
+
+
+def test_a_delay_repeated_to_the_microsecond_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """A red team's takeover put each day's second row exactly 41 s after its first (a script's sleep), every other
+    time as drawn: one row a day, so no residue of the clock is shared, and the audit passed it. A gap the entity's
+    rows show on another day too, to the microsecond, is in excess among the attack's rows."""
+    res = planted("fixed-delay")
+    hits = _named(res, "admin", "ts", features=("ts:again",))
+    assert hits and max(f.attack / f.threshold for f in hits) > 1.5, [(f.feature, f.test, f.attack, f.threshold) for f in hits]
 
 
 def test_an_account_at_two_places_at_once_is_named(planted: Callable[[str], AuditResult]) -> None:

@@ -639,9 +639,11 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     # (77% of its days against none of 6,340 benign ones), and the audit passed it. A delay every client has (a session's
     # logout 5 s after its last page) is the system's, not anyone's habit: shown by more than AGAIN_ENTITIES of the
     # dataset's entities of the stream, it is none
-    few = (pl.col("_entity").n_unique().over("_ds") * AGAIN_ENTITIES).clip(1)
+    per = [c for c in ("_ds",) if c in df.columns]  # the datasets pooled (none: one)
+    entities = pl.col("_entity").n_unique()
+    few = ((entities.over(per) if per else entities) * AGAIN_ENTITIES).clip(1)
     df = df.with_columns(
-        pl.when((pl.col("_gus") > 0) & (pl.col("_entity").n_unique().over("_ds", "_gus") <= few))
+        pl.when((pl.col("_gus") > 0) & (entities.over([*per, "_gus"]) <= few))
         .then((pl.col("_day").n_unique().over("_entity", "_gus") > 1).cast(pl.Float64))
         .otherwise(0.0)  # an entity's first row, one at the same instant as the row before it, or a system's delay
         .alias("f:ts:again")

@@ -162,7 +162,8 @@ def test_links_in_a_plugin_folder_grant_nothing_and_crash_nothing(tmp_path: Path
     monkeypatch.setenv(PLUGIN_PATH_ENV, str(plug))
     roots = [os.path.realpath(p) for p in _import_roots("up.plug.det:X")]
     assert not any(Path(r) == tmp_path or Path(r) == plug for r in roots), roots
-    assert _source_files("kpkg:X") == [plug / "det.py", plug / "kpkg" / "__init__.py"]  # every file of the folder, no link
+    # every file of the folder; its links as entries of their own, hashed by where they point, never followed
+    assert _source_files("kpkg:X") == [plug / "det.py", plug / "kpkg" / "__init__.py", plug / "kpkg" / "data.bin", plug / "up"]
     assert detector_fingerprint("kpkg:X") is not None
 
 

@@ -626,12 +626,9 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
             exprs += _column_features(c, t, tz)
     df = _with_value_features(df, exprs)
     # time since the entity's previous row (whatever its label), as a detector sees the stream
+    gus = pl.col("ts").diff().over("_entity").dt.total_microseconds()  # one expression: computed once (polars' CSE)
     df = df.sort("_entity", "ts").with_columns(
-        (pl.col("ts").diff().over("_entity").dt.total_microseconds().cast(pl.Float64) / 1e6 + 1)
-        .log10()
-        .fill_null(-1.0)
-        .alias("f:ts:gap"),
-        _gus=pl.col("ts").diff().over("_entity").dt.total_microseconds(),
+        (gus.cast(pl.Float64) / 1e6 + 1).log10().fill_null(-1.0).alias("f:ts:gap"), _gus=gus
     )
     # whether the row's gap, to the microsecond, is one the entity's rows show on another day too, and few other
     # entities show at all: a script's fixed sleep repeats its delay exactly, where a person's delays are drawn to the

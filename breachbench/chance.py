@@ -282,9 +282,9 @@ def blind_auprc(truth: Truth) -> tuple[str, float]:
     honest ``rule-off-hours-bulk-v1`` had 2.8 (default suite, two sealed seeds).
     """
     n_act = truth.actor_units.height
-    if truth.universe_units is None:
-        return ANY, chance_average_precision(truth.universe, n_act, truth.retrievable_actors)
     best = (ANY, chance_average_precision(truth.universe, n_act, truth.retrievable_actors))
+    if truth.universe_units is None:
+        return best
     for kind in (*blind_kinds(truth)[1:], *actor_class_unions([truth])):
         units = _ranked_units(truth, kind).select(KEYS)
         ap = chance_average_precision(units.height, n_act, truth.actor_units.join(units, on=KEYS, how="semi").height)

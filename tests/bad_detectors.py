@@ -688,6 +688,33 @@ class HoldsDeleted:
         return empty_alerts()
 
 
+class MapsDeleted:
+    """Like :class:`HoldsDeleted`, but keeps no descriptor: each deleted work file and each ``memfd`` is mapped from C
+    (Python's ``mmap`` keeps a copy of the descriptor), then closed; the mapping alone holds the bytes, and the pages,
+    never read, show in no resident-memory sample."""
+
+    def fit(self, view):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        size, held = 4 * 2**20, []
+        block = os.urandom(size)
+        for i in range(10_000):
+            with contextlib.suppress(OSError):
+                for fd in (os.open(f"mapped-{i}.bin", os.O_RDWR | os.O_CREAT, 0o600), os.memfd_create(f"mapped-{i}")):
+                    os.write(fd, block)
+                    held.append(libc.mmap(None, size, 1, 1, fd, 0))  # PROT_READ, MAP_SHARED
+                    os.close(fd)
+                os.unlink(f"mapped-{i}.bin")
+            time.sleep(0.05)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 

@@ -546,6 +546,16 @@ def test_deleted_files_kept_open_count_against_the_scratch_limit(tiny_dataset: P
     assert r.status == "ERROR" and "scratch folder" in r.error and "kept open" in r.error, (r.status, r.error)
 
 
+def test_deleted_files_kept_mapped_count_against_the_scratch_limit(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red-team pass mapped deleted work files and memfds from C, closed every descriptor, and held 2 GiB against a
+    300 MiB limit, its row OK: neither a folder, a descriptor nor the resident size showed them."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "scratch_limit", lambda memory_mb: 32 * 2**20)
+    r = run_isolated("bad_detectors:MapsDeleted", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "scratch folder" in r.error and "mapped" in r.error, (r.status, r.error)
+
+
 def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
     assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)

@@ -64,6 +64,9 @@ SCRATCH_FILES = 100_000
 #: so without it a plugin held 21,745 threads (two thirds of the machine's process ids) with status
 #: OK; the bench samples the count with the memory (every 50 ms) and ends the slot past it.
 MAX_TASKS = 2048
+#: Pipes a slot's processes may hold open together (each end counts; an honest detector's pool holds a few per worker).
+#: Past it the slot ends: the bench looks into each one to count the bytes waiting in it (:func:`_in_pipes`).
+MAX_PIPES = 4096
 #: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and
 #: one and three quarters of it, from the system's randomness, so that a detector cannot tell when the next comes (a
 #: red team's, which saw each measurement, held 6 GiB against a 2 GiB limit in the second between them; see
@@ -147,6 +150,51 @@ def _held_open(pids: set[int]) -> int:
                     seen.add((st.st_dev, st.st_ino))
                     total += getattr(st, "st_blocks", 0) * 512 or st.st_size
     return total
+
+
+def _in_pipes(pids: set[int]) -> tuple[int, int]:
+    """(bytes waiting in the pipes that processes ``pids`` hold open, pipes), each pipe once; stops counting bytes past
+    :data:`MAX_PIPES` pipes.
+
+    A pipe's buffer is kernel memory that no process's resident size shows: a red-team plugin filled pipes, closed
+    their write ends and handed the read ends to ``sleep`` processes it started, and held 1.2 GiB against a 400 MiB
+    limit, its row OK. The bench opens each pipe through ``/proc`` (it may: the slot is its child and runs as its user)
+    without blocking and asks how many bytes wait in it (FIONREAD).
+    """
+    import fcntl
+    import termios
+
+    seen: set[str] = set()
+    total = 0
+    buf = bytearray(4)
+    for pid in pids:
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            link = f"/proc/{pid}/fd/{name}"
+            try:
+                target = os.readlink(link)
+            except OSError:
+                continue
+            if not target.startswith("pipe:") or target in seen:
+                continue
+            seen.add(target)
+            if len(seen) > MAX_PIPES:
+                return total, len(seen)
+            try:
+                fd = os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.ioctl(fd, termios.FIONREAD, buf)
+                total += int.from_bytes(buf, sys.byteorder)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    return total, len(seen)
 
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -1211,6 +1259,11 @@ class _Supervisor:
                 gap = SCRATCH_EVERY_S * _UNPREDICTABLE.uniform(0.25, 1.75)
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
                 used += _held_open(slot_pids)  # deleted files it keeps open or mapped hold disk (or memory) too
+                piped, pipes = _in_pipes(slot_pids)  # and so do the bytes waiting in its pipes (kernel memory)
+                used += piped
+                if pipes > MAX_PIPES:
+                    self.failure = f"the detector's processes held more than {MAX_PIPES:,} pipes open"
+                    return cur, peak, Status.ERROR
                 used += self.handed  # and the alerts it handed over, kept until its dataset is done
                 measured = time.perf_counter()
                 if hidden is not None:
@@ -1221,7 +1274,7 @@ class _Supervisor:
                     self.failure = (
                         f"the detector wrote past the limit of its scratch folder ({scratch_limit(self.memory_mb) // 2**20} MiB "
                         f"and {SCRATCH_FILES:,} files; seen {used / 2**20:.0f} MiB in {files:,} files, deleted files kept open "
-                        "or mapped and alerts handed over)"
+                        "or mapped, bytes waiting in its pipes and alerts handed over)"
                     )
                     self.spilled = True
                     return cur, peak, Status.ERROR

@@ -715,6 +715,36 @@ class MapsDeleted:
         return empty_alerts()
 
 
+class FillsPipes:
+    """Fills pipes and keeps their read ends alone open (``empty=True``: opens pipes and writes nothing): the bytes
+    wait in kernel memory that no resident size shows and no folder holds."""
+
+    empty = False
+
+    def fit(self, view):
+        held: list[int] = []
+        block = b"x" * 65536
+        for _ in range(100_000):
+            with contextlib.suppress(OSError):
+                r, w = os.pipe()
+                if not self.empty:
+                    os.set_blocking(w, False)
+                    with contextlib.suppress(BlockingIOError):
+                        while os.write(w, block):
+                            pass
+                os.close(w)
+                held.append(r)
+            time.sleep(0.001)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class ManyPipes(FillsPipes):
+    empty = True
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 

@@ -556,6 +556,21 @@ def test_deleted_files_kept_mapped_count_against_the_scratch_limit(tiny_dataset:
     assert r.status == "ERROR" and "scratch folder" in r.error and "mapped" in r.error, (r.status, r.error)
 
 
+def test_bytes_waiting_in_a_slots_pipes_count_against_the_scratch_limit(
+    tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red-team pass filled pipes and kept their read ends open in helper processes: 1.2 GiB of kernel memory
+    against a 400 MiB limit, its row OK. A slot that holds too many pipes for the bench to look into ends too."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "scratch_limit", lambda memory_mb: 32 * 2**20)
+    r = run_isolated("bad_detectors:FillsPipes", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "scratch folder" in r.error and "pipes" in r.error, (r.status, r.error)
+    monkeypatch.setattr(isolation, "MAX_PIPES", 200)
+    r = run_isolated("bad_detectors:ManyPipes", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "more than 200 pipes" in r.error, (r.status, r.error)
+
+
 def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
     assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)

@@ -636,3 +636,51 @@ class SqueezedReads(SnoopingAgent):
             squeezed = (mid - 300_000_000 + (ts - lo) * scale).cast(pl.Int64)
             out["admin"] = out["admin"].with_columns(ts=squeezed.cast(out["admin"].schema["ts"]))
         return out
+
+
+def _colleagues_rows(cfg, day_index, ctx, plan) -> pl.DataFrame:
+    """The day's benign admin rows of the employees other than the plan's actors, in time order."""
+    from simulator.staff_traffic import staff_day
+
+    rows = staff_day(cfg, day_index, ctx.staff, [], ctx.work)["admin"]
+    return rows.filter(~pl.col("employee_id").is_in(list(plan.actors))).sort("ts")
+
+
+class InStepWithColleagues(CompromisedEmployee):
+    """Each outsider row comes 50-300 ms after another employee's latest admin row (a relay that fires on a colleague's
+    traffic): its hours are the drawn ones, moved back by at most the gap between two staff rows (red team, session 46)."""
+
+    id = "planted-in-step-with-colleagues-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        theirs = _colleagues_rows(cfg, day_index, ctx, plan)["ts"].dt.epoch("us").to_numpy()
+        ts = out["admin"]["ts"].dt.epoch("us").to_numpy()
+        j = np.searchsorted(theirs, ts) - 1
+        lag = rng(cfg.root, "planted-in-step", day_index).integers(50_000, 300_000, len(ts))
+        moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag, ts)
+        out["admin"] = out["admin"].with_columns(ts=pl.Series(moved).cast(out["admin"].schema["ts"]))
+        return out
+
+
+class ColleaguesCustomers(CompromisedEmployee):
+    """Each outsider read names the customer another employee read last before it (the outsider works through a real
+    agent's list); its times are the drawn ones, and every customer is one a benign read names (red team, session 46)."""
+
+    id = "planted-colleagues-customers-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        theirs = _colleagues_rows(cfg, day_index, ctx, plan).filter(pl.col("customer_id").is_not_null())
+        at = theirs["ts"].dt.epoch("us").to_numpy()
+        a = out["admin"]
+        j = np.clip(np.searchsorted(at, a["ts"].dt.epoch("us").to_numpy()) - 1, 0, len(at) - 1)
+        last = pl.Series(theirs["customer_id"].to_numpy()[j]).cast(a.schema["customer_id"])
+        out["admin"] = a.with_columns(
+            customer_id=pl.when(pl.col("customer_id").is_not_null()).then(last).otherwise("customer_id")
+        )
+        return out

@@ -32,6 +32,7 @@ from breachbench.artefacts import (
     AuditResult,
     Finding,
     _interleaved,
+    _others_near,
     audit_config,
     audit_rows,
     audit_scenarios,
@@ -78,6 +79,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "concurrent": ("bad_scenarios:UndeclaredConcurrentUse", {"actors": 3}),
     "squeezed": ("bad_scenarios:SqueezedReads", {"stealth": 1.0, "actors": 3, "rate": 4.0}),
+    "in-step": ("bad_scenarios:InStepWithColleagues", {"stealth": 1.0, "actors": 3}),
+    "colleagues-customers": ("bad_scenarios:ColleaguesCustomers", {"stealth": 1.0, "actors": 3}),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
@@ -338,6 +341,51 @@ def test_reads_squeezed_into_ten_minutes_are_named(planted: Callable[[str], Audi
     res = planted("squeezed")
     hits = _named(res, "admin", "ts", features=("ts:pace",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, res.problems
+
+
+def test_rows_in_step_with_other_peoples_rows_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Each outsider row 50-300 ms after another employee's row: the hours and every gap of the account's own rows as
+    drawn, but never far from someone else's row (a relay fired by a colleague's traffic)."""
+    res = planted("in-step")
+    hits = _named(res, "admin", "ts", features=("ts:near:admin",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_reads_of_the_customer_a_colleague_just_read_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Each outsider read names the customer another employee read last before it: every customer one a benign read
+    names, every time as drawn, but each read close behind another person's read of the same customer."""
+    res = planted("colleagues-customers")
+    hits = _named(res, "admin", "customer_id", features=("customer_id:near:admin",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_the_nearest_row_of_another_entity_is_found_either_side() -> None:
+    """``_others_near`` against every pair by hand: another entity's nearest row before or after, within the same
+    customer where asked, none where there is none (one entity alone), whatever the rows' order."""
+    rng = np.random.default_rng(46)
+
+    def frame(n: int, entities: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "ts": pl.Series(np.sort(rng.integers(0, 10**10, n))).cast(pl.Datetime("us", "UTC")),
+                "_entity": [f"e{x}" for x in rng.integers(0, entities, n)],
+                "customer_id": rng.integers(0, 7, n),
+            }
+        ).sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1000)))
+
+    for nq, nt, entities in ((150, 300, 3), (80, 600, 2), (40, 40, 1)):
+        q, t = frame(nq, entities), frame(nt, entities)
+        tt, te, tc = t["ts"].dt.epoch("us").to_numpy(), t["_entity"].to_numpy(), t["customer_id"].to_numpy()
+        for by in ([], ["customer_id"]):
+            got = _others_near(q, t, by).to_numpy().astype(float)
+            want = []
+            for ts, e, c in zip(
+                q["ts"].dt.epoch("us").to_numpy(), q["_entity"].to_numpy(), q["customer_id"].to_numpy(), strict=True
+            ):
+                m = (te != e) & ((tc == c) if by else True)
+                want.append(math.log10(np.abs(tt[m] - ts).min() / 1e6 + 1) if m.any() else np.nan)
+            np.testing.assert_allclose(got, np.array(want), equal_nan=True)
+        assert entities > 1 or np.isnan(got).all()
 
 
 def test_interleaved_places_need_two_values_whose_time_ranges_overlap() -> None:

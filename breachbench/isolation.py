@@ -188,8 +188,9 @@ def _in_pipes(pids: set[int]) -> tuple[int, int]:
             except OSError:
                 continue
             try:
-                fcntl.ioctl(fd, termios.FIONREAD, buf)
-                total += int.from_bytes(buf, sys.byteorder)
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):  # still a pipe (the slot may have put another file in its place)
+                    fcntl.ioctl(fd, termios.FIONREAD, buf)
+                    total += int.from_bytes(buf, sys.byteorder)
             except OSError:
                 pass
             finally:

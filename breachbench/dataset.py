@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from detectors.features import UNIT_STREAMS, entity_units
-from detectors.view import View
+from detectors.view import View, view_id
 from simulator import layout
 from simulator.errors import BreachBenchError
 from simulator.schema import ENTITY_COLUMNS, LOG_STREAMS, WORLD_TABLES, DType
@@ -188,6 +188,11 @@ class Dataset:
         world = {t: [str(p) for p in layout.world_glob(self.root, t)] for t in WORLD_TABLES}
         return logs, world
 
+    @cached_property
+    def view_id(self) -> str:
+        """The id a detector's view gives the dataset (``View.dataset_id``, see :func:`detectors.view.view_id`)."""
+        return view_id(self.manifest)
+
     def refresh(self, day: dt.date) -> None:
         """List bucket ``day``'s log files again (a sealed view gains them when the bench shows the bucket)."""
         logs, _ = self._files
@@ -206,7 +211,7 @@ class Dataset:
             for s, files in logs.items()
         }
         cache = str(self.feature_cache) if self.feature_cache is not None else None
-        return View(visible, world, days, bucket, self.timezone, self.manifest["config_hash"][:16], cache)
+        return View(visible, world, days, bucket, self.timezone, self.view_id, cache)
 
     def truth(self, table: str) -> pl.DataFrame:
         """A truth table (bench only)."""

@@ -46,6 +46,7 @@ from typing import Any
 import polars as pl
 
 from breachbench import fstree
+from detectors.view import view_id
 from simulator.errors import BreachBenchError
 
 # ---- Landlock (linux/landlock.h) ---------------------------------------------------------------
@@ -609,7 +610,9 @@ def sha256(path: Path) -> str:
 
 
 def view_manifest(manifest: dict) -> dict:
-    """What a detector may know of a manifest: the time span, the config hash and the world files' names.
+    """What a detector may know of a manifest: the time span, the dataset's view id (in place of its config hash, which
+    ``results.json`` publishes beside each dataset's label: see :func:`detectors.view.view_id`) and the world files'
+    names.
 
     No log files: their row counts and hashes would tell the volume of buckets still ahead (the
     slot finds a bucket's files in its folder once the bench shows it).
@@ -618,7 +621,7 @@ def view_manifest(manifest: dict) -> dict:
         "format": "breachbench-view",
         "data_version": manifest.get("data_version"),
         "config": {"time": manifest["config"]["time"]},
-        "config_hash": manifest["config_hash"],
+        "config_hash": view_id(manifest),
         "only": None,
         "files": [{"path": f["path"]} for f in manifest["files"] if f["path"].startswith("world/")],
     }

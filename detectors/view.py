@@ -9,6 +9,7 @@ customers who have not signed up yet are not visible.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,24 @@ from simulator.zones import zone_country
 #: (:func:`breachbench.runner.run_detector` does, per dataset): in a sealed slot, the slot's own, which
 #: says which tables a detector needed on a dataset that lacks some (``breachbench run DATASET``).
 WORLD_READ: set[str] = set()
+
+
+def view_id(manifest: dict) -> str:
+    """The id a detector's view gives a dataset (:attr:`View.dataset_id`, the shared feature tables' folder name): 16
+    hex digits of a SHA-256 over the dataset's config hash and its truth files' hashes, which no published file holds
+    (a sealed slot's reduced manifest carries the id itself in place of the config hash).
+
+    It was the config hash's first 16 digits, and a sealed view's manifest held the whole hash, which ``results.json``
+    lists beside each dataset's label: a red-team plugin carrying that table from a finished run named the scenario of
+    each of its views (6 of 6) and ran a rule chosen per scenario when added to the same run.
+    """
+    if manifest.get("format") == "breachbench-view":
+        return str(manifest["config_hash"])
+    listed = manifest.get("truth")  # a dataset's truth files (an imported dataset says whether it has labels instead)
+    files = [f for f in (*(listed if isinstance(listed, list) else ()), *manifest.get("files", ())) if isinstance(f, dict)]
+    truth = sorted({str(f.get("sha256", "")) for f in files if str(f.get("path", "")).startswith("truth/")})
+    parts = [str(manifest.get("config_hash", "")), *truth]
+    return hashlib.sha256("\n".join(["view", *parts]).encode()).hexdigest()[:16]
 
 
 class View:
@@ -78,7 +97,7 @@ class View:
         logs = {s: {d: [str(p) for p in layout.log_files(dataset, s, [d])] for d in days} for s in LOG_STREAMS}
         world = {t: [str(p) for p in layout.world_glob(dataset, t)] for t in WORLD_TABLES}
         cache = str(feature_cache) if feature_cache is not None else None
-        return cls(logs, world, days, bucket, cfg["timezone"], manifest["config_hash"][:16], cache)
+        return cls(logs, world, days, bucket, cfg["timezone"], view_id(manifest), cache)
 
     def logs(self, stream: str, *, current_only: bool = False) -> pl.LazyFrame:
         """A lazy frame of ``stream`` over the visible buckets (or the current one), with ``bucket``.

@@ -745,6 +745,20 @@ class ManyPipes(FillsPipes):
     empty = True
 
 
+class NamesItsViews(UnissuedTokenRule):
+    """Alerts as the issuance rule does, each alert's reason the view's dataset id and the text of every
+    ``manifest.json`` found above its world files: what a plugin could match against a published ``results.json``."""
+
+    def score(self, view):
+        seen = [str(view.dataset_id)]
+        for files in view._world.values():
+            for f in files:
+                for parent in Path(f).parents:
+                    with contextlib.suppress(OSError):
+                        seen.append((parent / "manifest.json").read_text())
+        return super().score(view).with_columns(reason=pl.lit(" ".join(dict.fromkeys(seen))[:1900]))
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 
@@ -883,13 +897,13 @@ class Regenerates:
         from breachbench.dataset import Dataset
         from breachbench.runner import oracle_alerts
         from simulator.config import SimConfig
-        from simulator.engine import config_hash, generate
+        from simulator.engine import generate
 
         cfg = SimConfig.model_validate(self.CONFIG)
         here = Path("regenerated").resolve()  # the slot's work folder: the process starts in the first dataset's
         if not (here / "manifest.json").is_file():
             generate(cfg, here, workers=1, executor="serial")
-        confirmed = config_hash(cfg)[:16] == view.dataset_id
+        confirmed = Dataset.open(here).view_id == view.dataset_id
         alerts = oracle_alerts(Dataset.open(here)).filter(pl.col("bucket") == view.bucket)
         return alerts.with_columns(reason=pl.lit("confirmed" if confirmed else "unconfirmed"))
 

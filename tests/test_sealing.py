@@ -1209,6 +1209,22 @@ def test_a_plugin_cannot_generate_the_datasets_again(
         assert row["op_score"] == pytest.approx(oracle["op_score"]), (row["op_score"], oracle["op_score"])
 
 
+def test_a_slot_cannot_match_its_view_to_a_published_dataset(tiny_dataset: Path, tiny_ds) -> None:
+    """``results.json`` lists each dataset's config hash beside its label (the scenario): a red-team plugin read the
+    hash's first 16 digits as its view's dataset id (the whole hash in its view's manifest), matched a finished run's
+    table and named 6 of 6 scenarios. The slot sees an id of its own, the same for the bench's shared feature tables."""
+    from detectors.view import View
+
+    published = tiny_ds.manifest["config_hash"]
+    r = run_isolated("bad_detectors:NamesItsViews", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", r.error
+    seen = " ".join(r.alerts["reason"].unique().to_list())
+    assert published[:16] not in seen and published[:8] not in seen, seen[:300]
+    assert tiny_ds.view_id in seen and "breachbench-view" in seen, seen[:300]  # the id, and the view's manifest read
+    last = tiny_ds.buckets[-1]
+    assert tiny_ds.view(last).dataset_id == View.open(tiny_dataset, last).dataset_id == tiny_ds.view_id
+
+
 def test_a_slot_sees_nothing_ahead_of_the_bucket_it_scores(tiny_dataset: Path, tiny_ds, tmp_path: Path) -> None:
     """The bench hands a slot its buckets one at a time: later log partitions and feature tables are not in its folder
     yet, the manifest lists no log file, and the staff's world tables are as known at the end of the bucket (the raw

@@ -759,6 +759,30 @@ class NamesItsViews(UnissuedTokenRule):
         return super().score(view).with_columns(reason=pl.lit(" ".join(dict.fromkeys(seen))[:1900]))
 
 
+class PageTables:
+    """Maps a large read-only private region and reads one byte every 2 MiB: each read maps the shared zero page (no
+    resident memory) but costs the kernel a 4 KiB page table; holds them."""
+
+    def fit(self, view):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        size, step = 256 * 2**30, 2 * 2**20
+        base = libc.mmap(None, size, 1, 0x02 | 0x20 | 0x4000, -1, 0)  # PROT_READ, MAP_PRIVATE | ANONYMOUS | NORESERVE
+        if base in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap failed")
+        total = 0
+        for off in range(0, size, step):
+            total += ctypes.c_char.from_address(base + off).value[0]
+        time.sleep(60)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
 class BigFile:
     """Makes one sparse file of 64 GiB in its work folder (no disk used, but a file past any sane limit)."""
 

@@ -571,6 +571,13 @@ def test_bytes_waiting_in_a_slots_pipes_count_against_the_scratch_limit(
     assert r.status == "ERROR" and "more than 200 pipes" in r.error, (r.status, r.error)
 
 
+def test_page_tables_count_against_the_memory_limit(tiny_dataset: Path) -> None:
+    """A red-team plugin held 3 GiB of page tables (reads of an untouched mapping: no resident memory) against a 400 MiB
+    limit, its row OK; 256 GiB mapped this way make 512 MiB of page tables."""
+    r = run_isolated("bad_detectors:PageTables", tiny_dataset, timeout_s=120, memory_mb=400)
+    assert r.status == "OOM", (r.status, r.error)
+
+
 def test_one_file_past_the_scratch_limit_is_refused(tiny_dataset: Path) -> None:
     r = run_isolated("bad_detectors:BigFile", tiny_dataset, timeout_s=60, memory_mb=1024)
     assert r.status == "ERROR" and "File too large" in r.error, (r.status, r.error)

@@ -668,8 +668,16 @@ def compare(
     new: Annotated[Path, typer.Argument(help="results.json of the run under test (or its --out folder)")],
     metric: Annotated[str, typer.Option("--metric", help="metric that gates the exit status")] = "op_score",
     tolerance: Annotated[float, typer.Option("--tolerance", min=0, help="allowed drop of --metric (absolute)")] = 0.0,
+    other_datasets: Annotated[
+        bool,
+        typer.Option(
+            "--other-datasets",
+            help="compare runs that scored different datasets (another --out folder draws its own secret), or at another "
+            "budget or cost profile; refused without it",
+        ),
+    ] = False,
 ) -> None:
-    """Per-metric deltas between two runs; exit 1 when --metric drops by more than --tolerance."""
+    """Per-metric deltas between two runs of the same datasets; exit 1 when --metric drops by more than --tolerance."""
     from rich.table import Table
 
     from breachbench.compare import CompareError, load_results
@@ -677,7 +685,7 @@ def compare(
     from breachbench.runner import detector_text
 
     try:
-        rows, bad = do_compare(load_results(old), load_results(new), metric, tolerance)
+        rows, bad = do_compare(load_results(old), load_results(new), metric, tolerance, other_datasets=other_datasets)
     except CompareError as exc:
         _fail(str(exc))
     except OSError as exc:  # unreadable: one line

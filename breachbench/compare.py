@@ -2,7 +2,11 @@
 
 Runs are deterministic, so a tight tolerance works: ``breachbench compare OLD NEW --metric
 op_score --tolerance 0.5`` fails when any detector's op_score in NEW is more than 0.5 below OLD
-(for metrics where lower is better, such as time to detect, "drops" means rises).
+(for metrics where lower is better, such as time to detect, "drops" means rises). Only on the same
+datasets, budget and cost profile: two ``--out`` folders draw secrets of their own, so their
+datasets differ, and a red team saw a detector "regress" by 5.6 between two runs of one config
+and one version of the code. :func:`compare` refuses runs that scored different datasets, or at
+another budget or cost profile, unless told to compare them anyway.
 """
 
 from __future__ import annotations
@@ -88,12 +92,15 @@ def _check_rows(path: Path, data: dict[str, Any]) -> None:
                 )
 
 
-def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: float) -> tuple[list[dict[str, Any]], list[str]]:
+def compare(
+    old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: float, *, other_datasets: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Per detector and metric: old, new, delta; and the detectors whose ``metric`` regressed.
 
     Both files must have the same schema version: version 3 changed what the scores mean
     (only actor units detect; costs are harm-weighted), so a v2 figure and a v3 figure of the
-    same name are not comparable.
+    same name are not comparable. Both must have scored the same datasets (their config hashes),
+    at the same budget and cost profile, unless ``other_datasets`` (where a file lists them).
     """
     versions = (old.get("schema_version"), new.get("schema_version"))
     if versions[0] != versions[1]:
@@ -114,6 +121,8 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
             f"{old.get('_path', 'OLD')} divides lift by {lifts[0]} and {new.get('_path', 'NEW')} by {lifts[1]}, so their lifts "
             "do not compare; rerun the older side with this version, or compare another --metric"
         )
+    if not other_datasets:
+        _same_ground(old, new)
     metrics = METRICS + (METRICS_V3 if isinstance(versions[0], int) and versions[0] >= 3 else ())
     if metric not in metrics:
         raise CompareError(f"--metric {metric!r}: unknown for schema_version {versions[0]}; accepted: {', '.join(metrics)}")
@@ -138,6 +147,34 @@ def compare(old: dict[str, Any], new: dict[str, Any], metric: str, tolerance: fl
                 }
             )
     return rows, sorted(set(bad))
+
+
+def _same_ground(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse two results files that scored different datasets, or at another budget or cost profile (where both say)."""
+    a, b = old.get("_path", "OLD"), new.get("_path", "NEW")
+
+    def hashes(data: dict[str, Any]) -> list[str] | None:
+        ds = data.get("datasets")
+        if not isinstance(ds, list) or not all(isinstance(d, dict) and isinstance(d.get("config_hash"), str) for d in ds):
+            return None
+        return sorted(d["config_hash"] for d in ds)
+
+    ha, hb = hashes(old), hashes(new)
+    if ha is not None and hb is not None and ha != hb:
+        differ = len(set(ha) ^ set(hb))
+        raise CompareError(
+            f"{a} and {b} scored different datasets ({len(ha)} and {len(hb)}, {differ} config hashes in one only): two --out "
+            "folders draw secrets of their own, so the same config gives other datasets, and the figures differ by the draw; "
+            "copy OLD's folder's `secret` file into NEW's --out before its first run (or set suite.seal_seeds = false), or "
+            "pass --other-datasets to compare them anyway"
+        )
+    for key, what in (("budget", "budget"), ("cost_profile", "cost profile")):
+        va, vb = old.get(key), new.get(key)
+        if va is not None and vb is not None and va != vb:
+            raise CompareError(
+                f"{a} was scored at {what} {str(va)[:40]!r} and {b} at {str(vb)[:40]!r}: their figures do not compare; "
+                f"rerun one side with the other's {key}, or pass --other-datasets to compare them anyway"
+            )
 
 
 def _lift_against(data: dict[str, Any]) -> str | None:

@@ -118,3 +118,31 @@ def test_ids_from_a_results_file_reach_the_terminal_without_markup_or_escape_seq
     res = CliRunner().invoke(app, ["compare", str(old), str(new)], color=True)
     assert res.exit_code == 1 and "\x1b[2J" not in res.output and "\x07" not in res.output, repr(res.output)
     assert "[bold red]REGRESSED[/bold red]" in res.output.replace("\n", "")  # shown as the text it is
+
+
+def test_runs_of_other_datasets_budgets_or_cost_profiles_do_not_compare_unless_asked() -> None:
+    """Two --out folders of one config draw their own secrets: a red team saw stat-peer-group-v1 "regress" by 5.6
+    between two such runs of the same code, and a budget of 20 against 10 pass for a drop."""
+    from breachbench.compare import CompareError
+
+    def run(hashes: list[str], budget: int = 10, profile: str = "standard", score: float = 10.0) -> dict:
+        return {
+            "schema_version": 3,
+            "budget": budget,
+            "cost_profile": profile,
+            "datasets": [{"label": f"l{i}", "config_hash": h} for i, h in enumerate(hashes)],
+            "results": [{"detector": "d", "detection_score": score}],
+        }
+
+    base = run(["a", "b"])
+    assert compare(base, run(["b", "a"], score=9.0), "detection_score", 0.5)[1] == ["d"]  # same datasets, any order
+    for other, needle in (
+        (run(["a", "c"]), "scored different datasets"),
+        (run(["a", "b"], budget=20), "budget"),
+        (run(["a", "b"], profile="strict"), "cost profile"),
+    ):
+        with pytest.raises(CompareError, match=needle):
+            compare(base, other, "detection_score", 0.5)
+        assert compare(base, other, "detection_score", 0.5, other_datasets=True)[1] == []
+    bare = {"schema_version": 3, "results": [{"detector": "d", "detection_score": 10.0}]}
+    assert compare(bare, base, "detection_score", 0.0)[1] == []  # a file that does not list them: nothing to check

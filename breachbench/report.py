@@ -459,10 +459,12 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
         parts.append("misses every incident of " + ", ".join(misses))
     if parts:
         out.append(f"{best['detector']} " + "; ".join(parts) + ".")
-    ttds = [i["ttd_buckets"] for i in best.get("incidents") or [] if i["detected"] and i["ttd_buckets"] is not None]
+    incidents = best.get("incidents") or []
+    ttds = [i["ttd_buckets"] for i in incidents if i["detected"] and i["ttd_buckets"] is not None]
     if ttds:
         out.append(
-            f"How early: {best['detector']} raises its first true alert a median {_days(_median(ttds))} after an incident's first day "
+            f"How early: on the {len(ttds)} of {len(incidents)} incidents it catches, {best['detector']} raises its first true "
+            f"alert a median {_days(_median(ttds))} after an incident's first day "
             f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
             f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would."
         )

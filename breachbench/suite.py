@@ -349,8 +349,11 @@ def _run_entry(p: GridPoint, r: DetectorRun, s: dict[str, Any] | None) -> dict[s
 
 
 def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]:
-    """The detection score's leaders (anchors aside) and the width of their intervals."""
-    ok = [r for r in rows if r["status"] == "OK" and r["detector"] != ORACLE and r.get("detection_score") is not None]
+    """The detection score's leaders (the oracle and ``null``, which alerts on nothing, aside) and the width of their
+    intervals."""
+    ok = [
+        r for r in rows if r["status"] == "OK" and r["detector"] not in (ORACLE, "null") and r.get("detection_score") is not None
+    ]
     best = sorted(ok, key=lambda r: (-r["detection_score"], r["detector"]))[:top]
     widths = []
     for r in best:

@@ -92,6 +92,18 @@ def test_verdict_says_whether_the_gap_is_significant(payload: dict[str, Any]) ->
     close = verdict(_with_scores(payload, (80.0, 70.0, 90.0), (75.0, 65.0, 85.0)))
     assert "intervals overlap, so the gap is not significant" in close[1]
     assert any(line.startswith("How early: alpha-v1") or "alpha-v1" in line for line in close[2:])
+    early = [line for line in apart if line.startswith("How early:")]
+    # the median is over the incidents it catches, and the line says how many of all those are (a red team read the
+    # verdict's "median 0 days" beside a leaderboard's time to detect of 2, which counts the missed ones too)
+    assert early and all(re.match(r"How early: on the \d+ of \d+ incidents it catches, ", line) for line in early), apart
+
+
+def test_the_interval_widths_leave_out_the_anchors_that_read_truth_or_alert_on_nothing() -> None:
+    from breachbench.suite import headline_summary
+
+    row = lambda det, score: {"detector": det, "status": "OK", "detection_score": score, "ci": {"detection_score": [0.0, score]}}  # noqa: E731
+    head = headline_summary([row("oracle", 100.0), row("a-v1", 60.0), row("null", 0.0), row("b-v1", 0.0)])
+    assert head["top"] == ["a-v1", "b-v1"] and head["widths"] == [60.0, 0.0]
 
 
 # ---------------------------------------------------------------- 2. incidents

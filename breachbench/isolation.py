@@ -67,6 +67,7 @@ MAX_TASKS = 2048
 #: Pipes a slot's processes may hold open together (each end counts; an honest detector's pool holds a few per worker).
 #: Past it the slot ends: the bench looks into each one to count the bytes waiting in it (:func:`_in_pipes`).
 MAX_PIPES = 4096
+_F_GETPIPE_SZ = 1032  # fcntl: a pipe's capacity in bytes (Linux)
 #: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and
 #: one and three quarters of it, from the system's randomness, so that a detector cannot tell when the next comes (a
 #: red team's, which saw each measurement, held 6 GiB against a 2 GiB limit in the second between them; see
@@ -153,13 +154,14 @@ def _held_open(pids: set[int]) -> int:
 
 
 def _in_pipes(pids: set[int]) -> tuple[int, int]:
-    """(bytes waiting in the pipes that processes ``pids`` hold open, pipes), each pipe once; stops counting bytes past
-    :data:`MAX_PIPES` pipes.
+    """(bytes the pipes that processes ``pids`` hold open may keep, pipes), each pipe once: a pipe with bytes waiting in
+    it counts its whole capacity; stops counting past :data:`MAX_PIPES` pipes.
 
     A pipe's buffer is kernel memory that no process's resident size shows: a red-team plugin filled pipes, closed
     their write ends and handed the read ends to ``sleep`` processes it started, and held 1.2 GiB against a 400 MiB
     limit, its row OK. The bench opens each pipe through ``/proc`` (it may: the slot is its child and runs as its user)
-    without blocking and asks how many bytes wait in it (FIONREAD).
+    without blocking and asks whether bytes wait in it (FIONREAD) and, if so, its capacity (F_GETPIPE_SZ): each byte
+    may hold a page of its own (spliced one byte a page; ``vmsplice``, which handed a pipe whole huge pages, is refused).
     """
     import fcntl
     import termios
@@ -190,7 +192,8 @@ def _in_pipes(pids: set[int]) -> tuple[int, int]:
             try:
                 if stat.S_ISFIFO(os.fstat(fd).st_mode):  # still a pipe (the slot may have put another file in its place)
                     fcntl.ioctl(fd, termios.FIONREAD, buf)
-                    total += int.from_bytes(buf, sys.byteorder)
+                    waiting = int.from_bytes(buf, sys.byteorder)
+                    total += max(waiting, fcntl.fcntl(fd, _F_GETPIPE_SZ)) if waiting else 0
             except OSError:
                 pass
             finally:

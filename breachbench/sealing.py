@@ -322,6 +322,10 @@ _IPC_CALLS: dict[str, tuple[int, ...]] = {
     "x86_64": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 240, 241, 242, 243, 244, 245, 248, 249, 250),
     "aarch64": (*range(180, 198), 217, 218, 219),
 }
+#: Per architecture: ``vmsplice``. It hands a pipe a process's own pages: a red-team plugin put one byte of each 2 MiB
+#: huge page into pipes, unmapped the pages and held 1.5 GiB that way, while the bytes waiting in the pipes (what the
+#: bench counts, see ``breachbench.isolation._in_pipes``) came to 768; a detector needs none.
+_PIN_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (278,), "aarch64": (75,)}
 #: Per architecture: ``setpgid`` and ``setsid``, refused once the slot's process has made its own session. The kernel
 #: schedules each session as one group where autogroups are on (most desktop and server kernels): a red-team plugin
 #: forked 46 busy children, each into a session of its own, and the other slot, one group among 47, got 2% of the CPU
@@ -403,6 +407,7 @@ def deny_calls() -> str | None:
         + _WATCH_CALLS[machine]
         + _IPC_CALLS[machine]
         + _SESSION_CALLS[machine]
+        + _PIN_CALLS[machine]
     )
     deny = _RET_ERRNO | errno.EPERM
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS_W, 0, 0, 4)]  # seccomp_data.arch

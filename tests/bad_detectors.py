@@ -1108,8 +1108,9 @@ class ActsWhenUnsealed(UnissuedTokenRule):
 
 class SharesMemory(Reports):
     """Tries the IPC and file calls that neither Landlock nor the memory watch covers: System V shared memory, message
-    queues and semaphores, a POSIX message queue, a lease on a view's log file (a hard link of the dataset's) and a
-    directory notice; says which worked (removing what it made), with ``fcntl``'s everyday use as the control."""
+    queues and semaphores, a POSIX message queue, ``vmsplice``, a lease on a view's log file (a hard link of the
+    dataset's) and a directory notice; says which worked (removing what it made), with ``fcntl``'s everyday use as the
+    control."""
 
     def found(self, view) -> str:
         import ctypes
@@ -1138,6 +1139,18 @@ class SharesMemory(Reports):
         if serial >= 0:
             worked.append("add_key")
             libc.syscall(keyctl, 9, serial, user_keyring)  # KEYCTL_UNLINK
+        r, w = os.pipe()  # vmsplice hands a pipe pages of one's own: one byte of a huge page pinned it whole
+        page = ctypes.create_string_buffer(b"x", 4096)
+
+        class _Iovec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+        iov = _Iovec(ctypes.cast(page, ctypes.c_void_p), 1)
+        vmsplice = {"x86_64": 278, "aarch64": 75}[platform.machine()]
+        if libc.syscall(vmsplice, w, ctypes.byref(iov), ctypes.c_ulong(1), ctypes.c_uint(0)) >= 0:
+            worked.append("vmsplice")
+        os.close(r)
+        os.close(w)
         libc.mq_open.restype = ctypes.c_int
         q = libc.mq_open(b"/bb-test-queue", os.O_CREAT | os.O_RDWR, 0o600, None)
         if q >= 0:

@@ -1406,7 +1406,14 @@ def _matched(
 
 
 def _design(sample: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, list[Feature], np.ndarray]:
-    """Matrix of numeric features and ordinal-coded categoricals (the 60 commonest values; none for values that name an entity)."""
+    """Matrix of numeric features and ordinal-coded categoricals (the 60 values most entities carry, of those at least
+    two carry; none for features whose values name an entity).
+
+    Ranked by entities, not rows: ranked by rows over the whole sample, an actor's own addresses (each carried by its
+    rows alone) took codes of their own from the actor's many rows, while a benign entity's, a few rows each, fell in
+    "other"; the classifier learnt "a coded address" and, through folds by entity, the held-out actors' too (a takeover
+    at stealth 1 with three actors an incident: AUC 0.73 on rows, 0.45 without that feature, random benign actors up to
+    0.53). A value one entity alone carries is "other" now, as a feature of such values is left out."""
     cols, out, cat = [], [], []
     nums = _nums(sample, [f.name for f in feats if f.kind == "num"])  # one pass for every numeric feature
     for f in feats:
@@ -1422,10 +1429,13 @@ def _design(sample: pl.DataFrame, feats: list[Feature]) -> tuple[np.ndarray, lis
         )
         if per_entity:
             continue  # values that name an entity (a laptop, a ticket) would let the classifier learn actors, not artefacts
-        counts = sample[f.name].value_counts()
+        counts = sample.group_by(f.name).agg(pl.col("_entity").n_unique().alias("_ents"), pl.len().alias("_rows"))
         top = (
-            counts.sort(["count", f.name], descending=[True, False], nulls_last=True).head(60)[f.name].to_list()
-        )  # ties by value
+            counts.filter(pl.col("_ents") >= 2)
+            .sort(["_ents", "_rows", f.name], descending=[True, True, False], nulls_last=True)
+            .head(60)[f.name]
+            .to_list()
+        )  # ties by rows, then by value
         codes = sample[f.name].replace_strict({v: i for i, v in enumerate(top)}, default=len(top), return_dtype=pl.Int32)
         cols.append(codes.to_numpy().astype(np.float64))
         out.append(Feature(f.name + ".code", f.column, "num", f.aggregate, f.volume))

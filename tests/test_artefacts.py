@@ -359,6 +359,23 @@ def test_reads_of_the_customer_a_colleague_just_read_are_named(planted: Callable
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 
+def test_the_classifier_codes_the_values_entities_share_not_one_entitys_own() -> None:
+    """An actor's own address on its many rows took a code of its own when values were ranked by rows, and the
+    classifier learnt "a coded address" (the takeover at stealth 1, three actors: 0.73, 0.45 without it). A value one
+    entity alone carries is "other"; values several carry keep their codes, ranked by entities."""
+    from breachbench.artefacts import Feature, _design
+
+    rows = [("a1", "own-a1", True)] * 50 + [("a2", "own-a2", True)] * 50  # two actors, each on an address of its own
+    rows += [(f"b{i}", "office", False) for i in range(30)] + [(f"b{i}", "vpn", False) for i in range(5)]
+    rows += [(f"b{i}", "cafe", False) for i in range(3)] * 20 + [("b0", "home-0", False)]  # 60 rows of three; one's own
+    sample = pl.DataFrame(rows, schema=["_entity", "f:src_ip:value", "_attack"], orient="row")
+    X, feats, cat = _design(sample, [Feature("f:src_ip:value", "src_ip", "cat")])
+    assert [f.name for f in feats] == ["f:src_ip:value.code"] and cat.tolist() == [True]
+    code = dict(zip(sample["f:src_ip:value"].to_list(), X[:, 0].tolist(), strict=True))
+    assert code["office"] == 0 and code["vpn"] == 1 and code["cafe"] == 2  # by entities (30, 5, 3), not rows
+    assert code["own-a1"] == code["own-a2"] == code["home-0"] == 3  # one entity's own: "other"
+
+
 def test_the_nearest_row_of_another_entity_is_found_either_side() -> None:
     """``_others_near`` against every pair by hand: another entity's nearest row before or after, within the same
     customer where asked, none where there is none (one entity alone), whatever the rows' order."""

@@ -65,7 +65,7 @@ SCRATCH_FILES = 100_000
 #: OK; the bench samples the count with the memory (every 50 ms) and ends the slot past it.
 MAX_TASKS = 2048
 #: Pipes a slot's processes may hold open together (each end counts; an honest detector's pool holds a few per worker).
-#: Past it the slot ends: the bench looks into each one to count the bytes waiting in it (:func:`_in_pipes`).
+#: Past it the slot ends: the bench looks into each one, whose capacity counts where bytes wait in it (:func:`_in_pipes`).
 MAX_PIPES = 4096
 _F_GETPIPE_SZ = 1032  # fcntl: a pipe's capacity in bytes (Linux)
 #: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and

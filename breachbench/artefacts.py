@@ -585,11 +585,10 @@ def _near_ref(t: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     )
 
 
-def _others_near(q: pl.DataFrame, t: pl.DataFrame, by: list[str], ref: pl.DataFrame | None = None) -> pl.Series:
-    """Per row of ``q`` (in its order): log10(1 + seconds) to the nearest row of ``t``, before or after it, of another
-    entity (``_entity``) with the same values of ``by``; None where ``t`` has none. ``ref``: :func:`_near_ref` of
-    ``t``, where already made."""
-    ref = _near_ref(t, by) if ref is None else ref
+def _others_near(q: pl.DataFrame, ref: pl.DataFrame, by: list[str]) -> pl.Series:
+    """Per row of ``q`` (in its order): log10(1 + seconds) to the nearest row of a stream, before or after it, of another
+    entity (``_entity``) with the same values of ``by``; None where the stream has none. ``ref``: :func:`_near_ref` of
+    the stream's rows with the same ``by``."""
     if ref.height == 0 or q.height == 0:
         return pl.Series([None] * q.height, dtype=pl.Float64)
     d = q.select(*by, "_entity", "ts").with_row_index("_o").sort("ts")
@@ -623,7 +622,7 @@ def _coincidence(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str,
     def near(q: pl.DataFrame, t: str, by: list[str]) -> pl.Series:
         if (t, *by) not in refs:
             refs[(t, *by)] = _near_ref(frames[t], by)
-        return _others_near(q, frames[t], by, refs[(t, *by)])
+        return _others_near(q, refs[(t, *by)], by)
 
     out = {}
     for s, df in frames.items():

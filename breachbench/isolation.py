@@ -65,7 +65,7 @@ SCRATCH_FILES = 100_000
 #: OK; the bench samples the count with the memory (every 50 ms) and ends the slot past it.
 MAX_TASKS = 2048
 #: Pipes a slot's processes may hold open together (each end counts; an honest detector's pool holds a few per worker).
-#: Past it the slot ends: the bench looks into each one, whose capacity counts where bytes wait in it (:func:`_in_pipes`).
+#: Past it the slot ends: the bench looks into each one, whose capacity counts where bytes wait in it (:func:`_held_outside`).
 MAX_PIPES = 4096
 _F_GETPIPE_SZ = 1032  # fcntl: a pipe's capacity in bytes (Linux)
 #: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and
@@ -119,20 +119,31 @@ def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int, str | N
     return used, files, "a folder or file the bench cannot list or look at" if skipped else None
 
 
-def _held_open(pids: set[int]) -> int:
-    """Bytes of deleted files (``memfd`` ones included) that processes ``pids`` keep open or mapped: disk or memory in
-    no folder.
+def _held_outside(pids: set[int]) -> tuple[int, int]:
+    """(bytes that processes ``pids`` hold outside any folder, pipes they hold open), each file and pipe once, from one
+    look at each process's descriptors and mapped files (it may: the slot is its child and runs as its user); stops
+    counting pipes past :data:`MAX_PIPES`.
 
-    A detector could write a file in its work folder, delete it and keep it open: the folder looks
-    empty while the file holds its bytes, and an unlinked ``memfd`` holds memory no resident-size
-    sample shows. A mapping holds them as well as a descriptor does: a red-team plugin mapped two
-    ``memfd``s of 992 MiB and three deleted work files of 496 MiB (through ``mmap`` from C, which keeps
-    no descriptor), closed every descriptor and held 2 GiB of memory and 1.5 GiB of disk against a
-    300 MiB limit, its row OK. The bench looks at each process's descriptors and mapped files (it may:
-    the slot is its child and runs as its user) and counts each such file once.
+    Deleted files (``memfd`` ones included) kept open or mapped: a detector could write a file in its work folder,
+    delete it and keep it open, and the folder looks empty while the file holds its bytes; an unlinked ``memfd`` holds
+    memory no resident-size sample shows. A mapping holds them as well as a descriptor does: a red-team plugin mapped
+    two ``memfd``s of 992 MiB and three deleted work files of 496 MiB (through ``mmap`` from C, which keeps no
+    descriptor), closed every descriptor and held 2 GiB of memory and 1.5 GiB of disk against a 300 MiB limit, its
+    row OK.
+
+    Pipes: a pipe's buffer is kernel memory that no process's resident size shows: a red-team plugin filled pipes,
+    closed their write ends and handed the read ends to ``sleep`` processes it started, and held 1.2 GiB against a
+    400 MiB limit, its row OK. The bench opens each pipe through ``/proc`` without blocking and asks whether bytes wait
+    in it (FIONREAD) and, if so, counts its capacity (F_GETPIPE_SZ): each byte may hold a page of its own (spliced one
+    byte a page; ``vmsplice``, which handed a pipe whole huge pages, is refused).
     """
-    seen: set[tuple[int, int]] = set()
+    import fcntl
+    import termios
+
+    files: set[tuple[int, int]] = set()
+    pipes: set[str] = set()
     total = 0
+    buf = bytearray(4)
     for pid in pids:
         for folder in (f"/proc/{pid}/fd", f"/proc/{pid}/map_files"):
             try:
@@ -142,63 +153,37 @@ def _held_open(pids: set[int]) -> int:
             for name in names:
                 link = f"{folder}/{name}"
                 try:
-                    if not os.readlink(link).endswith(" (deleted)"):
-                        continue
-                    st = os.stat(link)
+                    target = os.readlink(link)
                 except OSError:
                     continue
-                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += getattr(st, "st_blocks", 0) * 512 or st.st_size
-    return total
-
-
-def _in_pipes(pids: set[int]) -> tuple[int, int]:
-    """(bytes the pipes that processes ``pids`` hold open may keep, pipes), each pipe once: a pipe with bytes waiting in
-    it counts its whole capacity; stops counting past :data:`MAX_PIPES` pipes.
-
-    A pipe's buffer is kernel memory that no process's resident size shows: a red-team plugin filled pipes, closed
-    their write ends and handed the read ends to ``sleep`` processes it started, and held 1.2 GiB against a 400 MiB
-    limit, its row OK. The bench opens each pipe through ``/proc`` (it may: the slot is its child and runs as its user)
-    without blocking and asks whether bytes wait in it (FIONREAD) and, if so, its capacity (F_GETPIPE_SZ): each byte
-    may hold a page of its own (spliced one byte a page; ``vmsplice``, which handed a pipe whole huge pages, is refused).
-    """
-    import fcntl
-    import termios
-
-    seen: set[str] = set()
-    total = 0
-    buf = bytearray(4)
-    for pid in pids:
-        try:
-            names = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for name in names:
-            link = f"/proc/{pid}/fd/{name}"
-            try:
-                target = os.readlink(link)
-            except OSError:
-                continue
-            if not target.startswith("pipe:") or target in seen:
-                continue
-            seen.add(target)
-            if len(seen) > MAX_PIPES:
-                return total, len(seen)
-            try:
-                fd = os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                if stat.S_ISFIFO(os.fstat(fd).st_mode):  # still a pipe (the slot may have put another file in its place)
-                    fcntl.ioctl(fd, termios.FIONREAD, buf)
-                    waiting = int.from_bytes(buf, sys.byteorder)
-                    total += max(waiting, fcntl.fcntl(fd, _F_GETPIPE_SZ)) if waiting else 0
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    return total, len(seen)
+                if target.endswith(" (deleted)"):
+                    try:
+                        st = os.stat(link)
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in files:
+                        files.add((st.st_dev, st.st_ino))
+                        total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+                    continue
+                if not target.startswith("pipe:") or target in pipes:
+                    continue
+                pipes.add(target)
+                if len(pipes) > MAX_PIPES:
+                    return total, len(pipes)
+                try:
+                    fd = os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    if stat.S_ISFIFO(os.fstat(fd).st_mode):  # still a pipe (the slot may have put another file in its place)
+                        fcntl.ioctl(fd, termios.FIONREAD, buf)
+                        waiting = int.from_bytes(buf, sys.byteorder)
+                        total += max(waiting, fcntl.fcntl(fd, _F_GETPIPE_SZ)) if waiting else 0
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+    return total, len(pipes)
 
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -1279,9 +1264,8 @@ class _Supervisor:
             if time.perf_counter() - measured >= gap:
                 gap = SCRATCH_EVERY_S * _UNPREDICTABLE.uniform(0.25, 1.75)
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
-                used += _held_open(slot_pids)  # deleted files it keeps open or mapped hold disk (or memory) too
-                piped, pipes = _in_pipes(slot_pids)  # and so do the bytes waiting in its pipes (kernel memory)
-                used += piped
+                held, pipes = _held_outside(slot_pids)  # deleted files kept open or mapped, and pipes, hold disk or memory too
+                used += held
                 if pipes > MAX_PIPES:
                     self.failure = f"the detector's processes held more than {MAX_PIPES:,} pipes open"
                     return cur, peak, Status.ERROR

@@ -324,7 +324,7 @@ _IPC_CALLS: dict[str, tuple[int, ...]] = {
 }
 #: Per architecture: ``vmsplice``. It hands a pipe a process's own pages: a red-team plugin put one byte of each 2 MiB
 #: huge page into pipes, unmapped the pages and held 1.5 GiB that way, while the bytes waiting in the pipes (what the
-#: bench counts, see ``breachbench.isolation._in_pipes``) came to 768; a detector needs none.
+#: bench counts, see ``breachbench.isolation._held_outside``) came to 768; a detector needs none.
 _PIN_CALLS: dict[str, tuple[int, ...]] = {"x86_64": (278,), "aarch64": (75,)}
 #: Per architecture: ``setpgid`` and ``setsid``, refused once the slot's process has made its own session. The kernel
 #: schedules each session as one group where autogroups are on (most desktop and server kernels): a red-team plugin

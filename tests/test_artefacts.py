@@ -32,6 +32,7 @@ from breachbench.artefacts import (
     AuditResult,
     Finding,
     _interleaved,
+    _near_ref,
     _others_near,
     audit_config,
     audit_rows,
@@ -394,7 +395,7 @@ def test_the_nearest_row_of_another_entity_is_found_either_side() -> None:
         q, t = frame(nq, entities), frame(nt, entities)
         tt, te, tc = t["ts"].dt.epoch("us").to_numpy(), t["_entity"].to_numpy(), t["customer_id"].to_numpy()
         for by in ([], ["customer_id"]):
-            got = _others_near(q, t, by).to_numpy().astype(float)
+            got = _others_near(q, _near_ref(t, by), by).to_numpy().astype(float)
             want = []
             for ts, e, c in zip(
                 q["ts"].dt.epoch("us").to_numpy(), q["_entity"].to_numpy(), q["customer_id"].to_numpy(), strict=True

@@ -465,8 +465,9 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
         out.append(
             f"How early: on the {len(ttds)} of {len(incidents)} incidents it catches, {best['detector']} raises its first true "
             f"alert a median {_days(_median(ttds))} after an incident's first day "
-            f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}), and prevents "
-            f"{best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on the first detectable day would."
+            f"(fastest {_days(min(ttds))}, slowest {_days(max(ttds))}). Over all {len(incidents)} incidents, those it "
+            f"misses included, it prevents {best.get('exposure_prevented') or 0:.0%} of the exposure that an alert on "
+            "the first detectable day would."
         )
     return out
 
@@ -476,16 +477,30 @@ _KIND_WORDS = {"employee": "employees", "customer": "customers", "ip": "addresse
 
 
 def kind_words(kind: str) -> str:
-    """A blind ranking's units in prose: ``employees``, ``analyst employees``, ``token-signing keys``."""
-    base, _, cls = kind.partition(":")
+    """A blind ranking's units in prose: ``employees``, ``analyst employees``, ``token-signing keys``, ``logistics or
+    support agent employees`` (a union of classes, ``employee:logistics+employee:support_agent``); a rotation's
+    (``rotating:<kind>``) are its kind's."""
+    from breachbench.chance import ROTATING, UNION
+
+    parts = kind.removeprefix(ROTATING).split(UNION)
+    base = parts[0].partition(":")[0]
+    classes = [c.replace("_", " ") for p in parts if (c := p.partition(":")[2])]
     words = _KIND_WORDS.get(base, base)
-    return f"{cls.replace('_', ' ')} {words}" if cls else words
+    if not classes:
+        return words
+    listed = classes[0] if len(classes) == 1 else ", ".join(classes[:-1]) + " or " + classes[-1]
+    return f"{listed} {words}"
 
 
 def kind_note(m: dict[str, Any], scenario: str) -> str:
-    """`` (random employees)`` when a scenario's chance line ranks one entity kind or class only (:func:`scenario_matrix`), else nothing."""
+    """`` (random employees)`` when a scenario's chance line ranks one entity kind or class only (:func:`scenario_matrix`),
+    `` (employees in rotation)`` when it is a rotation through them, else nothing."""
+    from breachbench.chance import ROTATING
+
     kind = m.get("bar_kinds", {}).get(scenario)
-    return f" (random {kind_words(kind)})" if kind and kind != "any" else ""
+    if not kind or kind == "any":
+        return ""
+    return f" ({kind_words(kind)} in rotation)" if kind.startswith(ROTATING) else f" (random {kind_words(kind)})"
 
 
 def _scenario_line(s: str, rows: list[dict[str, Any]], m: dict[str, Any]) -> list[str]:

@@ -96,6 +96,28 @@ def test_verdict_says_whether_the_gap_is_significant(payload: dict[str, Any]) ->
     # the median is over the incidents it catches, and the line says how many of all those are (a red team read the
     # verdict's "median 0 days" beside a leaderboard's time to detect of 2, which counts the missed ones too)
     assert early and all(re.match(r"How early: on the \d+ of \d+ incidents it catches, ", line) for line in early), apart
+    # the share prevented is the detector's over every incident, missed ones included, and says so (a red team read
+    # "on the 120 of 184 incidents it catches ... prevents 67%" as 67% of the caught ones' harm, where it was 89%)
+    for line in early:
+        n = re.match(r"How early: on the \d+ of (\d+) ", line)
+        assert n and re.search(rf"Over all {n[1]} incidents, those it misses included, it prevents \d+%", line), line
+
+
+def test_a_chance_bars_ranking_reads_as_its_classes_or_rotation() -> None:
+    """A union of classes lists them, and a rotation says it is one (a red team read "random administrator+employee:
+    analyst+... employees" and "random employee:administrator+employee:analyst rotating employees")."""
+    from breachbench.report import kind_note
+
+    def note(kind: str) -> str:
+        return kind_note({"bar_kinds": {"s": kind}}, "s")
+
+    assert note("employee") == " (random employees)"
+    assert note("key:token-signing") == " (random token-signing keys)"
+    assert note("employee:logistics+employee:support_agent") == " (random logistics or support agent employees)"
+    assert note("employee:a+employee:b+employee:c") == " (random a, b or c employees)"
+    assert note("rotating:employee:analyst+employee:administrator") == " (analyst or administrator employees in rotation)"
+    assert note("rotating:customer") == " (customers in rotation)"
+    assert note("any") == ""
 
 
 def test_the_interval_widths_leave_out_the_anchors_that_read_truth_or_alert_on_nothing() -> None:

@@ -104,6 +104,47 @@ def test_engine_refuses_reads_before_signup(tmp_path, tiny_config) -> None:
     assert not (tmp_path / "ds").exists()
 
 
+class PastMidnight(SnoopingAgent):
+    """Moves its rows a day on (a night session rendered past midnight, left in the day it was rendered for): the engine
+    must refuse it."""
+
+    id = "bad-past-midnight-v1"
+
+    def render_staff(self, plan, cfg, day_index, sd):
+        out = super().render_staff(plan, cfg, day_index, sd)
+        if "admin" in out and out["admin"].height:
+            out["admin"] = out["admin"].with_columns(pl.col("ts").cast(pl.Int64) + 86_400_000_000)
+        return out
+
+
+class BeforeMidnight(SnoopingAgent):
+    """Puts its first row of a day one microsecond before the day's local midnight: the engine must refuse it."""
+
+    id = "bad-before-midnight-v1"
+
+    def render_staff(self, plan, cfg, day_index, sd):
+        out = super().render_staff(plan, cfg, day_index, sd)
+        if "admin" in out and out["admin"].height:
+            first = pl.int_range(pl.len()) == 0
+            out["admin"] = out["admin"].with_columns(ts=pl.when(first).then(pl.lit(sd.t0 - 1, pl.Int64)).otherwise("ts"))
+        return out
+
+
+@pytest.mark.parametrize("name", ["PastMidnight", "BeforeMidnight"])
+def test_engine_refuses_rows_outside_the_day_they_were_rendered_for(tmp_path, tiny_config, name: str) -> None:
+    """A row of another date would sit in the partition of the day it was rendered for, where no benign row lies (a red
+    team's night rows a day on: a rule "local date is not the partition's" flagged 76% of them and no benign row)."""
+    from simulator.config import ScenarioSpec
+    from simulator.engine import generate
+
+    sim = tiny_config.sim().model_copy(
+        update={"scenarios": [ScenarioSpec(id=f"test_render_contract:{name}", knobs={"start_offset": 0})]}
+    )
+    with pytest.raises(ScenarioError, match=r"admin rows have a ts outside 20\d\d-\d\d-\d\d \(.*\), the day they were rendered"):
+        generate(sim, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
 def test_staff_day_helpers_draw_like_benign(tiny_dataset) -> None:
     """Session, tickets and customers of a scenario's helpers carry what the same employee's benign rows carry."""
     from simulator import layout

@@ -68,6 +68,18 @@ MAX_TASKS = 2048
 #: Past it the slot ends: the bench looks into each one, whose capacity counts where bytes wait in it (:func:`_held_outside`).
 MAX_PIPES = 4096
 _F_GETPIPE_SZ = 1032  # fcntl: a pipe's capacity in bytes (Linux)
+#: Descriptors and mapped files a slot's processes may hold together (each process's count; a Python process with polars
+#: and scikit-learn loaded holds about 1,100). The bench reads each to find deleted files and pipes, and does not sample
+#: the slot's memory meanwhile: a red-team plugin handed 19,000 descriptors to 400 helper processes, and in the seconds
+#: the bench spent on their 7.6 million links it held 1.1 GiB against a 256 MiB limit, its row OK. Past it the slot ends.
+MAX_DESCRIPTORS = 65_536
+#: Memory mappings and epoll watches a slot's processes may hold together: kernel memory that neither a resident size nor
+#: page tables show (a mapping costs the kernel about 300 bytes, a watch about 160). A red-team plugin's 100 helpers each
+#: made 65,530 untouched mappings and held 1.4 GiB of kernel memory against a 256 MiB limit, and 2,000,000 epoll watches
+#: held 400 MiB, their rows OK. A Python process with polars and scikit-learn loaded has about 1,250 mappings. The bench
+#: counts them with the descriptors; past either the slot ends.
+MAX_MAPPINGS = 131_072
+MAX_WATCHES = 65_536
 #: How often the bench measures the slot's work folders, on average: each wait is drawn anew between a quarter and
 #: one and three quarters of it, from the system's randomness, so that a detector cannot tell when the next comes (a
 #: red team's, which saw each measurement, held 6 GiB against a 2 GiB limit in the second between them; see
@@ -119,10 +131,51 @@ def _scratch_use(folders: list[Path], max_files: int) -> tuple[int, int, str | N
     return used, files, "a folder or file the bench cannot list or look at" if skipped else None
 
 
-def _held_outside(pids: set[int]) -> tuple[int, int]:
-    """(bytes that processes ``pids`` hold outside any folder, pipes they hold open), each file and pipe once, from one
-    look at each process's descriptors and mapped files (it may: the slot is its child and runs as its user); stops
-    counting pipes past :data:`MAX_PIPES`.
+@dataclass
+class _Held:
+    """What a slot's processes hold outside their folders (:func:`_held_outside`)."""
+
+    bytes: int = 0  # deleted files kept open or mapped, and pipes with bytes waiting (at their capacity)
+    pipes: int = 0
+    entries: int = 0  # descriptors and mapped files
+    mappings: int = 0
+    watches: int = 0  # epoll watches
+
+    def past(self) -> str | None:
+        """What passes its limit, as the slot's error says it; None when nothing does."""
+        if self.pipes > MAX_PIPES:
+            return f"the detector's processes held more than {MAX_PIPES:,} pipes open"
+        if self.entries > MAX_DESCRIPTORS:
+            return f"the detector's processes held more than {MAX_DESCRIPTORS:,} descriptors and mapped files together"
+        if self.mappings > MAX_MAPPINGS:
+            return f"the detector's processes held more than {MAX_MAPPINGS:,} memory mappings together (kernel memory)"
+        if self.watches > MAX_WATCHES:
+            return f"the detector's processes held more than {MAX_WATCHES:,} epoll watches together (kernel memory)"
+        return None
+
+
+def _count_lines(path: str, prefix: bytes, cap: int) -> int:
+    """Lines of ``path`` that start with ``prefix`` (every line for ``b""``), counted up to just past ``cap``; 0 when it
+    cannot be read."""
+    found = 0
+    try:
+        with open(path, "rb") as f:
+            rest = b""
+            while found <= cap and (chunk := f.read(1 << 20)):
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                found += len(lines) if not prefix else sum(1 for line in lines if line.startswith(prefix))
+            if rest and rest.startswith(prefix):
+                found += 1
+    except OSError:
+        return 0
+    return found
+
+
+def _held_outside(pids: set[int]) -> _Held:
+    """What processes ``pids`` hold outside any folder (:class:`_Held`), each file and pipe once, from one
+    look at each process's descriptors, mapped files and mappings (it may: the slot is its child and runs as its user);
+    stops counting past any of its limits (:meth:`_Held.past`).
 
     Deleted files (``memfd`` ones included) kept open or mapped: a detector could write a file in its work folder,
     delete it and keep it open, and the folder looks empty while the file holds its bytes; an unlinked ``memfd`` holds
@@ -142,19 +195,31 @@ def _held_outside(pids: set[int]) -> tuple[int, int]:
 
     files: set[tuple[int, int]] = set()
     pipes: set[str] = set()
-    total = 0
+    held = _Held()
     buf = bytearray(4)
     for pid in pids:
+        held.mappings += _count_lines(f"/proc/{pid}/maps", b"", MAX_MAPPINGS - held.mappings)
+        if held.past():
+            return held
         for folder in (f"/proc/{pid}/fd", f"/proc/{pid}/map_files"):
             try:
                 names = os.listdir(folder)
             except OSError:
                 continue
+            held.entries += len(names)
+            if held.past():
+                return held
             for name in names:
                 link = f"{folder}/{name}"
                 try:
                     target = os.readlink(link)
                 except OSError:
+                    continue
+                if target == "anon_inode:[eventpoll]" and folder.endswith("/fd"):
+                    # every descriptor of an instance counts (anonymous inodes share one number: none tells two apart)
+                    held.watches += _count_lines(f"/proc/{pid}/fdinfo/{name}", b"tfd:", MAX_WATCHES - held.watches)
+                    if held.past():
+                        return held
                     continue
                 if target.endswith(" (deleted)"):
                     try:
@@ -163,13 +228,14 @@ def _held_outside(pids: set[int]) -> tuple[int, int]:
                         continue
                     if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in files:
                         files.add((st.st_dev, st.st_ino))
-                        total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+                        held.bytes += getattr(st, "st_blocks", 0) * 512 or st.st_size
                     continue
                 if not target.startswith("pipe:") or target in pipes:
                     continue
                 pipes.add(target)
-                if len(pipes) > MAX_PIPES:
-                    return total, len(pipes)
+                held.pipes = len(pipes)
+                if held.past():
+                    return held
                 try:
                     fd = os.open(link, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
                 except OSError:
@@ -178,12 +244,12 @@ def _held_outside(pids: set[int]) -> tuple[int, int]:
                     if stat.S_ISFIFO(os.fstat(fd).st_mode):  # still a pipe (the slot may have put another file in its place)
                         fcntl.ioctl(fd, termios.FIONREAD, buf)
                         waiting = int.from_bytes(buf, sys.byteorder)
-                        total += max(waiting, fcntl.fcntl(fd, _F_GETPIPE_SZ)) if waiting else 0
+                        held.bytes += max(waiting, fcntl.fcntl(fd, _F_GETPIPE_SZ)) if waiting else 0
                 except OSError:
                     pass
                 finally:
                     os.close(fd)
-    return total, len(pipes)
+    return held
 
 
 #: Kinds of shared feature tables the bench computes for every bucket (``detectors.features``).
@@ -454,7 +520,7 @@ def _child(plan: _Slot, start: int, wake: Any = None, shown: Any = None) -> None
     # is no longer measured, and a red team's second process wrote 1.5 GiB into it past an 800 MiB scratch limit
     note = sealing.restrict(
         [Path(p) for p in plan.read] + skeleton + [s.view for s in slots] + tune_views,
-        [s.work for s in slots[start:]],
+        [*(s.work for s in slots[start:]), *(Path(d) for d in sealing.DEVICE_WRITE)],
         [Path(p) for p in plan.listed],
     )
     # Landlock does not cover chmod, chown, utime or attributes (the views' hard links would let them reach the bench's
@@ -1264,10 +1330,11 @@ class _Supervisor:
             if time.perf_counter() - measured >= gap:
                 gap = SCRATCH_EVERY_S * _UNPREDICTABLE.uniform(0.25, 1.75)
                 used, files, hidden = _scratch_use(works, SCRATCH_FILES)
-                held, pipes = _held_outside(slot_pids)  # deleted files kept open or mapped, and pipes, hold disk or memory too
-                used += held
-                if pipes > MAX_PIPES:
-                    self.failure = f"the detector's processes held more than {MAX_PIPES:,} pipes open"
+                # deleted files kept open or mapped, and pipes, hold disk or memory too; mappings and watches, kernel memory
+                held = _held_outside(slot_pids)
+                used += held.bytes
+                if (past := held.past()) is not None:
+                    self.failure = past
                     return cur, peak, Status.ERROR
                 used += self.handed  # and the alerts it handed over, kept until its dataset is done
                 measured = time.perf_counter()

@@ -90,6 +90,9 @@ SYSTEM_READ = (
     "/dev/random",
     "/dev/urandom",
 )
+#: Of those, the devices a slot may also write into, which keep nothing (``subprocess.Popen(..., stdin=DEVNULL)`` opens
+#: ``/dev/null`` for reading and writing: read-only, an honest detector that started a helper that way failed).
+DEVICE_WRITE = ("/dev/null", "/dev/zero", "/dev/full")
 #: The system folders of configuration, where a machine keeps its secrets (``/etc/shadow``, SSH host keys, a
 #: database's passwords, an add-on's credentials under ``/opt``): a slot gets only the entries of these that every
 #: user may read (:func:`private_entries`). A bench run as root keeps user id 0 in its slots (Python itself may lie

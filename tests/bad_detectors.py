@@ -1388,3 +1388,91 @@ class LeavesItsSession(UnissuedTokenRule):
         if left:
             raise RuntimeError(f"left the slot's session: {left}")
         return super().fit(view)
+
+
+class ManyDescriptors:
+    """Opens ``/dev/null`` ``count`` times and hands the descriptors to ``helpers`` child processes that sleep: the
+    bench reads every descriptor of every process of the slot (a red team's 400 helpers of 19,000 descriptors each
+    kept it reading for seconds, its memory unsampled meanwhile)."""
+
+    count, helpers = 3_000, 4
+
+    def fit(self, view):
+        import resource
+        import subprocess
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, self.count + 100)), hard))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(self.count)]
+        kids = [subprocess.Popen(["sleep", "600"], pass_fds=held) for _ in range(self.helpers)]
+        time.sleep(60)
+        for k in kids:  # pragma: no cover - the bench ends the slot first
+            k.kill()
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class StartsAHelper(UnissuedTokenRule):
+    """An honest detector that runs a helper program the usual way, its standard input on ``/dev/null``
+    (``subprocess`` opens it for reading and writing), and alerts as the issuance rule does."""
+
+    def fit(self, view):
+        import subprocess
+
+        subprocess.run(["true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+        return super().fit(view)
+
+
+class ManyMappings:
+    """Maps a region and makes every other page inaccessible: each page is a mapping of its own, kernel memory that no
+    resident size or page table shows (a red team's 100 helpers of 65,530 mappings each held 1.4 GiB that way)."""
+
+    pages = 20_000
+
+    def fit(self, view):
+        import ctypes
+        import mmap
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        page = mmap.PAGESIZE
+        base = libc.mmap(None, 2 * self.pages * page, 1, 0x02 | 0x20, -1, 0)  # PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS
+        for k in range(self.pages):
+            libc.mprotect(base + 2 * k * page, page, 0)  # PROT_NONE
+        time.sleep(60)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class ManyWatches:
+    """Registers the same pipes with many epoll instances: each registration is kernel memory no resident size shows (a
+    red team held 400 MiB with 2,000,000 of them)."""
+
+    pipes, polls = 200, 50
+
+    def fit(self, view):
+        import select
+
+        ends = []
+        for _ in range(self.pipes):
+            r, w = os.pipe()
+            os.close(w)
+            ends.append(r)
+        polls = []
+        for _ in range(self.polls):
+            ep = select.epoll()
+            for fd in ends:
+                ep.register(fd, select.EPOLLIN)
+            polls.append(ep)
+        time.sleep(60)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()

@@ -571,6 +571,42 @@ def test_bytes_waiting_in_a_slots_pipes_count_against_the_scratch_limit(
     assert r.status == "ERROR" and "more than 200 pipes" in r.error, (r.status, r.error)
 
 
+def test_a_slot_holding_too_many_descriptors_for_the_bench_to_read_ends(
+    tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red-team plugin handed 19,000 descriptors to each of 400 helpers: the bench read 7.6 million links a second,
+    sampled no memory meanwhile, and the plugin held 1.1 GiB against a 256 MiB limit, its row OK. Past
+    MAX_DESCRIPTORS (3,000 of them in four helpers here, against a line of 8,000) the slot ends."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "MAX_DESCRIPTORS", 8_000)
+    r = run_isolated("bad_detectors:ManyDescriptors", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "more than 8,000 descriptors and mapped files" in r.error, (r.status, r.error)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "limit", "words"),
+    [("ManyMappings", "MAX_MAPPINGS", "memory mappings"), ("ManyWatches", "MAX_WATCHES", "epoll watches")],
+)
+def test_a_slots_mappings_and_epoll_watches_are_limited(
+    tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch, plugin: str, limit: str, words: str
+) -> None:
+    """Kernel memory no resident size shows: a red-team plugin held 1.4 GiB in 6.5 million untouched mappings and 400 MiB
+    in 2,000,000 epoll watches against a 256 MiB limit, its rows OK. Here 20,000 mappings and 10,000 watches against
+    lines of 10,000 and 5,000."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, limit, {"MAX_MAPPINGS": 10_000, "MAX_WATCHES": 5_000}[limit])
+    r = run_isolated(f"bad_detectors:{plugin}", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and words in r.error and "more than" in r.error, (r.status, r.error)
+
+
+def test_an_honest_detector_may_start_a_helper_with_its_input_on_dev_null(tiny_dataset: Path) -> None:
+    """``subprocess`` opens ``/dev/null`` for reading and writing; read-only, a red team's honest helper failed (ERROR)."""
+    r = run_isolated("bad_detectors:StartsAHelper", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "OK", (r.status, r.error)
+
+
 def test_page_tables_count_against_the_memory_limit(tiny_dataset: Path) -> None:
     """A red-team plugin held 3 GiB of page tables (reads of an untouched mapping: no resident memory) against a 400 MiB
     limit, its row OK; 256 GiB mapped this way make 512 MiB of page tables."""

@@ -684,3 +684,75 @@ class ColleaguesCustomers(CompromisedEmployee):
             customer_id=pl.when(pl.col("customer_id").is_not_null()).then(last).otherwise("customer_id")
         )
         return out
+
+
+class ColleagueEcho(CompromisedEmployee):
+    """Each outsider row comes exactly 17 s (+0-200 us) after another employee's latest admin row before its drawn time
+    (a relay with a fixed delay): not the nearest row of another entity, as others' rows come in between (red team,
+    session 46: a rule "another employee's row 17.000 s before" flagged 99.7% of its rows and 0.02% of benign ones)."""
+
+    id = "planted-colleague-echo-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        theirs = _colleagues_rows(cfg, day_index, ctx, plan)["ts"].dt.epoch("us").to_numpy()
+        ts = out["admin"]["ts"].dt.epoch("us").to_numpy()
+        lag = 17_000_000
+        j = np.searchsorted(theirs, ts - lag) - 1
+        jitter = rng(cfg.root, "planted-echo", day_index).integers(0, 200, len(ts))
+        moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag + jitter, ts)
+        out["admin"] = out["admin"].with_columns(ts=pl.Series(moved).cast(out["admin"].schema["ts"]))
+        return out
+
+
+class DailyClock(SnoopingAgent):
+    """Each actor-day, the read nearest the actor's own clock time (their shift's start and habit, plus two to five hours
+    drawn once per actor) moves to that time plus 0-0.5 s: a script fired at the same second every day; every other row
+    as drawn (red team, session 47: a rule "a row within a second of one clock time on most days" told the actors from
+    benign support staff at AUC 0.90)."""
+
+    id = "planted-daily-clock-v1"
+
+    def render_staff(self, plan, cfg, day_index, sd):
+        from simulator.seeding import hash_unit
+        from simulator.staff_traffic import SHIFT_START
+        from simulator.units import DAY_US, HOUR, SEC
+
+        out = super().render_staff(plan, cfg, day_index, sd)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        ts = out["admin"]["ts"].cast(pl.Int64).to_numpy().copy()
+        emp = out["admin"]["employee_id"].to_numpy()
+        r = rng(cfg.root, "planted-clock", plan.incident_id, day_index)
+        for e in np.unique(emp):
+            i = int(np.searchsorted(sd.staff.ids, e))
+            start_h = SHIFT_START.get(sd.staff.shift[i], 9) if sd.role(int(e)) in ("support_agent", "logistics") else 9
+            habit = (float(hash_unit(cfg.root, "habit", np.array([e]))[0]) - 0.5) * 2 * HOUR
+            at = int(
+                start_h * HOUR + habit + 2 * HOUR + float(hash_unit(cfg.root, "planted-clock-at", np.array([e]))[0]) * 3 * HOUR
+            )
+            at %= DAY_US
+            rows = np.flatnonzero(emp == e)
+            k = rows[int(np.argmin(np.abs(ts[rows] - sd.t0 - at)))]
+            ts[k] = sd.t0 + at + int(r.integers(0, SEC // 2))
+        out["admin"] = out["admin"].with_columns(ts=pl.Series(ts).cast(out["admin"].schema["ts"]))
+        return out
+
+
+class RoleMovers(SnoopingAgent):
+    """The actors are drawn among those who fit and had held another role before (more than one period in the
+    employee_roles table; one role through the span, as the scenario asks): every row as drawn, only whose rows they
+    are differs (red team, session 47: 9 of 9 actors against 19% of benign support and logistics staff)."""
+
+    id = "planted-role-movers-v1"
+
+    def plan(self, cfg, staff, incident_id, knobs):
+        self._movers = staff["employee_roles"].group_by("employee_id").len().filter(pl.col("len") > 1)["employee_id"]
+        return super().plan(cfg, staff, incident_id, knobs)
+
+    def _fit(self, cfg, emp, active, first_date, knobs):
+        fit, note = super()._fit(cfg, emp, active, first_date, knobs)
+        movers = fit.filter(pl.col("employee_id").is_in(self._movers.implode()))
+        return (movers if movers.height >= knobs.actors else fit), note

@@ -82,6 +82,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "squeezed": ("bad_scenarios:SqueezedReads", {"stealth": 1.0, "actors": 3, "rate": 4.0}),
     "in-step": ("bad_scenarios:InStepWithColleagues", {"stealth": 1.0, "actors": 3}),
     "colleagues-customers": ("bad_scenarios:ColleaguesCustomers", {"stealth": 1.0, "actors": 3}),
+    "echo": ("bad_scenarios:ColleagueEcho", {"stealth": 1.0, "actors": 3}),
+    # three seeds: one row a day of a snooping agent's few
+    "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three seeds: the actor's features are judged over actors (see "newest")
+    "role-movers": ("bad_scenarios:RoleMovers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
@@ -358,6 +363,105 @@ def test_reads_of_the_customer_a_colleague_just_read_are_named(planted: Callable
     res = planted("colleagues-customers")
     hits = _named(res, "admin", "customer_id", features=("customer_id:near:admin",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_rows_a_fixed_delay_after_other_peoples_rows_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Each outsider row exactly 17 s after another employee's row (a relay with a fixed delay): others' rows come in
+    between, so the nearest row of another entity is not the colleague's; but the account's rows share one lag."""
+    res = planted("echo")
+    hits = _named(res, "admin", "ts", features=("ts:echo",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_a_read_at_the_same_second_every_day_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """One read a day at the actor's own clock time, within half a second: every hour one of the actor's, every gap one
+    a day has, but the row meets the actor's rows of the other days at the same second of the clock."""
+    res = planted("daily-clock")
+    hits = _named(res, "admin", "ts", features=("ts:daily",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.3, res.problems
+
+
+def test_actors_picked_by_their_role_history_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Snooping agents each of whom held another role before: their team, office, tenure and number are their peers',
+    but the employee_roles table holds more periods of theirs."""
+    res = planted("role-movers")
+    hits = _named(res, "admin", "employee_id", features=("employee_id:actor:roles",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
+def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
+    """``_echo_lags`` and ``_same_clock_days`` against every pair, counted by hand on small random inputs with planted
+    echoes and repeated clock times (lags within the window and the row cap, two grids of bins; the clock round
+    midnight)."""
+    from breachbench import artefacts as A
+    from simulator.units import DAY_US
+
+    def echo_by_hand(qt, qe, qk, qu, rt, re_, rk):
+        lags = []
+        for i in range(len(qt)):
+            mid, half = int(np.searchsorted(rt, qt[i])), A.ECHO_MAX_PAIRS // 2
+            near = [j for j in range(len(rt)) if abs(qt[i] - rt[j]) <= A.ECHO_WINDOW_US and mid - half <= j < mid + half]
+            lags.append([qt[i] - rt[j] for j in near if re_[j] != qe[i] and rk[j] != qk[i]])
+        shared = np.full(len(qt), np.nan)
+        for i in range(len(qt)):
+            others = [k for k in range(len(qt)) if qu[k] == qu[i] and k != i]
+            if others:
+                best = 0
+                for shift in (0, A.ECHO_BIN_US // 2):
+                    bins = [{(x + A.ECHO_WINDOW_US + shift) // A.ECHO_BIN_US for x in lag} for lag in lags]
+                    best = max([best, *(sum(b in bins[k] for k in others) for b in bins[i])])
+                shared[i] = best
+        return shared, np.array([len(x) for x in lags])
+
+    def clock_by_hand(e, d, t):
+        out = np.full(len(t), np.nan)
+        for i in range(len(t)):
+            days = set(d[e == e[i]]) - {d[i]}
+            if days:
+                near = {
+                    d[j]
+                    for j in range(len(t))
+                    if e[j] == e[i] and d[j] != d[i] and min(abs(t[j] - t[i]), DAY_US - abs(t[j] - t[i])) <= A.DAILY_US
+                }
+                out[i] = len(near) / len(days)
+        return out
+
+    r = np.random.default_rng(1)
+    for trial in range(30):
+        nr, nq = int(r.integers(0, 60)), int(r.integers(1, 40))
+        rt = np.sort(r.integers(0, 10 * A.ECHO_WINDOW_US, nr))
+        re_, rk = r.integers(0, 5, nr), r.integers(-2, 4, nr)
+        qt, qe, qk, qu = (
+            r.integers(0, 10 * A.ECHO_WINDOW_US, nq),
+            r.integers(0, 5, nq),
+            r.integers(-1, 4, nq),
+            r.integers(0, 6, nq),
+        )
+        if nr and trial % 2:  # echoes: each query row a fixed lag after a reference row
+            qt = rt[r.integers(0, nr, nq)] + A.ECHO_WINDOW_US // 2 + r.integers(0, 200, nq)
+        (got, got_lags), (want, want_lags) = A._echo_lags(qt, qe, qk, qu, rt, re_, rk), echo_by_hand(qt, qe, qk, qu, rt, re_, rk)
+        np.testing.assert_allclose(got, want, err_msg=str(trial))
+        assert got_lags.tolist() == want_lags.tolist(), trial
+        n = int(r.integers(1, 80))
+        e, d, t = r.integers(1, 4, n), r.integers(0, 6, n), r.integers(0, DAY_US, n)
+        if trial % 2:  # half the rows at one clock time, round midnight
+            t[: n // 2] = (DAY_US - 300_000 + r.integers(0, 900_000, n // 2)) % DAY_US
+        np.testing.assert_allclose(A._same_clock_days(e, d, t), clock_by_hand(e, d, t), err_msg=str(trial))
+    # a planted echo: three rows of one unit each 17 s after another entity's row share the lag (each the two others)
+    rt, re_, rk = np.array([0, 40_000_000, 90_000_000]), np.array([7, 8, 9]), np.array([-2, -2, -2])
+    qt, unit = rt + 17_000_000, np.zeros(3, np.int64)
+    shared, lags = A._echo_lags(qt, np.zeros(3, np.int64), np.full(3, -1), unit, rt, re_, rk)
+    assert shared.tolist() == [2.0, 2.0, 2.0] and lags.tolist() == [2, 1, 1]  # the first also 23 s before the second
+    # in odds: Poisson with the others' lags over the window's bins as the mean, for the best of the row's lags on two grids
+    from scipy.stats import poisson
+
+    bins = 2 * A.ECHO_WINDOW_US / A.ECHO_BIN_US
+    want = [-np.log10(2 * n * poisson.sf(1, (4 - n) / bins)) for n in (2, 1, 1)]
+    assert min(want) > A.ECHO_LINE
+    np.testing.assert_allclose(A._echo_surprise(shared, lags, unit), want)
+    # none shared: 0; a unit of one row: none
+    assert A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1])).tolist()[0] == 0.0
+    assert np.isnan(A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]))[1])
 
 
 def test_the_classifier_codes_the_values_entities_share_not_one_entitys_own() -> None:

@@ -198,10 +198,11 @@ def _held_outside(pids: set[int]) -> _Held:
     held = _Held()
     buf = bytearray(4)
     for pid in pids:
-        held.mappings += _count_lines(f"/proc/{pid}/maps", b"", MAX_MAPPINGS - held.mappings)
+        task = sealing.task_path(pid)  # a thread that has not exited: the memory and mappings of all
+        held.mappings += _count_lines(f"{task}/maps", b"", MAX_MAPPINGS - held.mappings)
         if held.past():
             return held
-        for folder in (f"/proc/{pid}/fd", f"/proc/{pid}/map_files"):
+        for folder in (*(f"{t}/fd" for t in sealing.descriptor_tables(pid)), f"{task}/map_files"):
             try:
                 names = os.listdir(folder)
             except OSError:
@@ -217,7 +218,7 @@ def _held_outside(pids: set[int]) -> _Held:
                     continue
                 if target == "anon_inode:[eventpoll]" and folder.endswith("/fd"):
                     # every descriptor of an instance counts (anonymous inodes share one number: none tells two apart)
-                    held.watches += _count_lines(f"/proc/{pid}/fdinfo/{name}", b"tfd:", MAX_WATCHES - held.watches)
+                    held.watches += _count_lines(f"{folder[:-3]}/fdinfo/{name}", b"tfd:", MAX_WATCHES - held.watches)
                     if held.past():
                         return held
                     continue
@@ -331,7 +332,7 @@ def _page_tables(pid: int) -> int:
     400 MiB limit, resident 72 MB, its row OK.
     """
     try:
-        with open(f"/proc/{pid}/status", "rb") as f:
+        with open(sealing.task_path(pid) + "/status", "rb") as f:
             for line in f:
                 if line.startswith(b"VmPTE:"):
                     return int(line.split()[1]) * 1024
@@ -1451,14 +1452,14 @@ class _Overrun(BreachBenchError, RuntimeError):
 
 def _end_slot(proc: Any, before: set[int]) -> None:
     """Kill every process of the slot (its group, its tree, orphans handed to us) and reap them."""
-    for _ in range(50):
+    for k in range(50):
         children, _, _ = sealing.proc_table()
         orphans = _strays(children, before)
         pids = sealing.tree([proc.pid, *orphans], children) if proc.pid else set()
-        live = {p for p in pids if pid_alive(p)}
-        if not live:
+        live = {p for p in pids if pid_alive(p)}  # a process whose first thread exited but others run on is alive
+        if not live and k:
             break
-        sealing.kill_all(live, group=proc.pid)
+        sealing.kill_all(pids, group=proc.pid)  # the group too, always: it may hold what the tree no longer shows
         sealing.reap(orphans - {proc.pid})
         time.sleep(0.01)
     proc.join(5)

@@ -32,10 +32,11 @@ _STALE = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)$")
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (a zombie counts as gone)."""
+    """Whether a process ``pid`` exists (a zombie counts as gone, unless only its first thread exited and others run on)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0] != "Z" or int(fields[17]) > 1
     except FileNotFoundError:
         return False
     except OSError:

@@ -1476,3 +1476,70 @@ class ManyWatches:
 
     def score(self, view):  # pragma: no cover - never reached
         return empty_alerts()
+
+
+#: A helper process whose first thread exits while a second one holds ``HOLD_MB`` of memory: ``/proc/PID`` shows a
+#: zombie (no memory, no descriptors) though the process lives on; its live thread is named MARK.
+ZOMBIE_LEADER_MARK = "bb-zombie-lead"
+_ZOMBIE_LEADER = """
+import ctypes, threading, time, sys
+def hold():
+    ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME
+    time.sleep(1)  # the first thread has exited: the memory is taken where /proc/PID shows none
+    block = bytearray(int(sys.argv[2]) * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(120)
+threading.Thread(target=hold).start()
+time.sleep(0.2)
+ctypes.CDLL(None).syscall(60 if __import__("platform").machine() == "x86_64" else 93, 0)  # the first thread alone exits
+"""
+
+
+class ZombieLeader:
+    """Starts helpers whose first thread exits while another holds memory (a red-team plugin held 2.9 GiB against a
+    256 MiB limit that way, and its helpers outlived the slot and the run)."""
+
+    helpers, hold_mb = 2, 300
+
+    def fit(self, view):
+        import subprocess
+        import sys
+
+        for _ in range(self.helpers):
+            subprocess.Popen([sys.executable, "-c", _ZOMBIE_LEADER, ZOMBIE_LEADER_MARK, str(self.hold_mb)])
+        time.sleep(60)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()
+
+
+class PrivateTable:
+    """A thread takes a descriptor table of its own (``unshare(CLONE_FILES)``) and opens ``count`` descriptors in it,
+    which ``/proc/PID/fd`` (the first thread's table) does not list."""
+
+    count = 3_000
+
+    def fit(self, view):
+        import ctypes
+        import resource
+        import threading
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, self.count + 100)), hard))
+
+        def own_table() -> None:
+            if ctypes.CDLL(None, use_errno=True).unshare(0x400) != 0:  # CLONE_FILES
+                return
+            held = [os.eventfd(0) for _ in range(self.count)]
+            time.sleep(60)
+            del held
+
+        threading.Thread(target=own_table, daemon=True).start()
+        time.sleep(60)
+        return self
+
+    def score(self, view):  # pragma: no cover - never reached
+        return empty_alerts()

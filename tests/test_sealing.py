@@ -601,6 +601,39 @@ def test_a_slots_mappings_and_epoll_watches_are_limited(
     assert r.status == "ERROR" and words in r.error and "more than" in r.error, (r.status, r.error)
 
 
+def _marked_threads(mark: str) -> list[str]:
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/task/[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() == mark:
+                found.append(str(comm.parent))
+    return found
+
+
+def test_a_process_whose_first_thread_exited_is_measured_and_killed(tiny_dataset: Path) -> None:
+    """A red-team plugin's helpers let their first thread exit while another held the memory: /proc/PID showed a zombie
+    (no memory, no descriptors), the bench saw 169 MB against 256 MiB while they held 2.9 GiB, and they outlived the
+    slot and the run (OK). Two helpers of 300 MiB against 256 MiB here: OOM, and none left once the slot is done."""
+    from bad_detectors import ZOMBIE_LEADER_MARK
+
+    r = run_isolated("bad_detectors:ZombieLeader", tiny_dataset, timeout_s=120, memory_mb=256)
+    assert r.status == "OOM", (r.status, r.error)
+    deadline = time.monotonic() + 10
+    while _marked_threads(ZOMBIE_LEADER_MARK) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _marked_threads(ZOMBIE_LEADER_MARK)
+
+
+def test_a_threads_own_descriptor_table_is_counted(tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red-team plugin's threads took tables of their own (unshare(CLONE_FILES)) and held 95,031 descriptors and an
+    800 MiB memfd that /proc/PID/fd does not list, row OK. 3,000 in a thread's table against a line of 2,500 here."""
+    from breachbench import isolation
+
+    monkeypatch.setattr(isolation, "MAX_DESCRIPTORS", 2_500)
+    r = run_isolated("bad_detectors:PrivateTable", tiny_dataset, timeout_s=120, memory_mb=1024)
+    assert r.status == "ERROR" and "more than 2,500 descriptors" in r.error, (r.status, r.error)
+
+
 def test_an_honest_detector_may_start_a_helper_with_its_input_on_dev_null(tiny_dataset: Path) -> None:
     """``subprocess`` opens ``/dev/null`` for reading and writing; read-only, a red team's honest helper failed (ERROR)."""
     r = run_isolated("bad_detectors:StartsAHelper", tiny_dataset, timeout_s=120, memory_mb=1024)

@@ -150,7 +150,8 @@ def compare(
 
 
 def _same_ground(old: dict[str, Any], new: dict[str, Any]) -> None:
-    """Refuse two results files that scored different datasets, or at another budget or cost profile (where both say)."""
+    """Refuse two results files that scored different datasets, or at another budget or cost profile, or with other
+    ``[suite]`` settings that move a dataset's figures (chance draws, bootstrap draws, confidence), where both say."""
     a, b = old.get("_path", "OLD"), new.get("_path", "NEW")
 
     def hashes(data: dict[str, Any]) -> list[str] | None:
@@ -175,6 +176,36 @@ def _same_ground(old: dict[str, Any], new: dict[str, Any]) -> None:
                 f"{a} was scored at {what} {str(va)[:40]!r} and {b} at {str(vb)[:40]!r}: their figures do not compare; "
                 f"rerun one side with the other's {key}, or pass --other-datasets to compare them anyway"
             )
+    changed = [
+        f"suite.{key} {str(sa.get(key))[:40]} against {str(sb.get(key))[:40]}"
+        for sa, sb in [(_suite(old), _suite(new))]
+        if sa is not None and sb is not None
+        for key in sorted(set(sa) | set(sb))
+        if key not in SUITE_SAME_FIGURES and sa.get(key) != sb.get(key)
+    ]
+    if changed:
+        raise CompareError(
+            f"{a} and {b} were scored with other settings ({'; '.join(changed)}): the chance bars and intervals are draws "
+            'of their own, so the same alerts score differently (a red team saw the same alerts files "regress" by 1.0 '
+            "with 200 chance draws against 1,000); rerun one side with the other's settings, or pass --other-datasets "
+            "to compare them anyway"
+        )
+
+
+#: Settings of ``[suite]`` that pick datasets or add work but leave a dataset's figures as they are: the seeds (their
+#: datasets' hashes are compared instead), whether they are sealed, the extra budgets, the artefact audit.
+SUITE_SAME_FIGURES = frozenset({"seeds", "tuning_seeds", "seal_seeds", "budgets", "artefact_audit"})
+
+
+def _suite(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``[suite]`` settings a results file's config holds (None where it holds none), with its chance draws where
+    only the chance section says them."""
+    config = data.get("config")
+    suite = config.get("suite") if isinstance(config, dict) else None
+    if not isinstance(suite, dict):
+        draws = (data.get("chance") or {}).get("draws") if isinstance(data.get("chance"), dict) else None
+        return None if draws is None else {"chance_draws": draws}
+    return suite
 
 
 def _lift_against(data: dict[str, Any]) -> str | None:

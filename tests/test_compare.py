@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -134,15 +135,22 @@ def test_runs_of_other_datasets_budgets_or_cost_profiles_do_not_compare_unless_a
             "results": [{"detector": "d", "detection_score": score}],
         }
 
-    base = run(["a", "b"])
+    def with_suite(draws: int, **extra: Any) -> dict:
+        return run(["a", "b"]) | {"config": {"suite": {"chance_draws": draws, "bootstrap": 300, "seeds": [1, 2]} | extra}}
+
+    base, suited = run(["a", "b"]), with_suite(1000)
     assert compare(base, run(["b", "a"], score=9.0), "detection_score", 0.5)[1] == ["d"]  # same datasets, any order
-    for other, needle in (
-        (run(["a", "c"]), "scored different datasets"),
-        (run(["a", "b"], budget=20), "budget"),
-        (run(["a", "b"], profile="strict"), "cost profile"),
+    for old, new, needle in (
+        (base, run(["a", "c"]), "scored different datasets"),
+        (base, run(["a", "b"], budget=20), "budget"),
+        (base, run(["a", "b"], profile="strict"), "cost profile"),
+        # the same alerts files moved by 1.0 with 200 chance draws against 1,000 (a red team): the bars are draws
+        (suited, with_suite(200), r"other settings \(suite.chance_draws 1000 against 200\)"),
+        (suited, with_suite(1000, bootstrap=500), r"suite.bootstrap 300 against 500"),
     ):
         with pytest.raises(CompareError, match=needle):
-            compare(base, other, "detection_score", 0.5)
-        assert compare(base, other, "detection_score", 0.5, other_datasets=True)[1] == []
+            compare(old, new, "detection_score", 0.5)
+        assert compare(old, new, "detection_score", 0.5, other_datasets=True)[1] == []
+    assert compare(with_suite(1000, seeds=[3, 4]), suited, "detection_score", 0.5)[1] == []  # the hashes decide
     bare = {"schema_version": 3, "results": [{"detector": "d", "detection_score": 10.0}]}
     assert compare(bare, base, "detection_score", 0.0)[1] == []  # a file that does not list them: nothing to check

@@ -904,7 +904,16 @@ def verify_cmd(
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    out_console.print(f"{kind} {target} verifies ({'sizes' if quick else 'sha256'} of every file)", highlight=False)
+    what = "sizes" if quick else "sha256"
+    if kind == "run":
+        # the figures in results.json are not recomputed here: a red team edited a score and the run still verified
+        out_console.print(
+            f"{kind} {target} verifies ({what} of every alerts and dataset file against results.json; its figures are not "
+            "recomputed: `breachbench run CONFIG --out RUN` scores the verified alerts again)",
+            highlight=False,
+        )
+    else:
+        out_console.print(f"{kind} {target} verifies ({what} of every file)", highlight=False)
 
 
 @detectors_app.command("list")

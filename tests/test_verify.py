@@ -102,6 +102,8 @@ def test_run_records_alert_hashes_and_verifies(tiny_run, tiny_run_dir: Path, tmp
     res = json.loads((tiny_run_dir / "results.json").read_text())
     assert "alerts/unissued-token-v1.parquet" in res["alerts"]
     assert verify_run(tiny_run_dir) == []
+    ok = _cli("verify", str(tiny_run_dir))  # a red team edited a score and the run verified: it says what it checked
+    assert ok.returncode == 0 and "figures are not recomputed" in ok.stdout.replace("\n", " "), ok.stdout
     run = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
     res["datasets"][0]["path"] = str(run / "dataset")
     (run / "results.json").write_text(json.dumps(res))

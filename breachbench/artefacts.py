@@ -150,11 +150,14 @@ ALONE = (
 #: ``f:customer_id:profile:<c>``, ``f:ts:lifecycle:<kind>`` and ``f:employee_id:actor:<what>`` (rows of an employee).
 PARTIAL = ("f:ts:rhythm", "f:ts:pace", "f:ts:after_auth", "f:ts:no_auth", "f:ts:echo", "f:ts:daily")
 #: A row's lags to other entities' rows (``f:ts:echo``, see :func:`_echo_lags`): within this many microseconds
-#: either side, at most this many reference rows in all, in bins of this many microseconds; worked out a whole number of
-#: units at a time, about this many lags each.
-ECHO_WINDOW_US = 30_000_000
+#: either side (a red team's relay of 45 s passed a window of 30 s), at most this many reference rows in all; worked
+#: out a whole number of units at a time, about ECHO_CHUNK_PAIRS lags each.
+ECHO_WINDOW_US = 120_000_000
 ECHO_MAX_PAIRS = 32
-ECHO_BIN_US = 10_000
+#: Widths of the bins, each on its own: a relay's fixed delay falls in one bin of 10 ms. Wider bins, for a delay drawn
+#: within a second or three (a red team's 17 s + U(0, 1 s) passed these), shared lags by chance: a unit's rows a second
+#: apart meet one colleague's row at delays one wide bin holds (48% of benign rows past the line with bins of 2 s).
+ECHO_BINS_US = (10_000,)
 ECHO_CHUNK_PAIRS = 4_000_000
 #: ``f:ts:echo`` is 0 below this (-log10 of the odds: one in a thousand), so that how often a benign row shares a lag by
 #: chance, which moves with its unit's rows, does not show; and at most this much (odds no float tells from zero).
@@ -666,17 +669,17 @@ def _echo_lags(
     r_ent: np.ndarray,
     r_tok: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per query row: (how many other rows of its unit (``q_unit``) share one of its lags to the reference's rows (``r_*``,
-    sorted by time) of another entity and token, the most over its lags, NaN where the unit has one row; how many lags
-    it has).
+    """Per bin width of ECHO_BINS_US and query row: how many other rows of its unit (``q_unit``) share one of its lags to
+    the reference's rows (``r_*``, sorted by time) of another entity and token, the most over its lags, NaN where the unit
+    has one row (an array of widths x rows); and per row how many lags it has.
 
     Times in microseconds; entities and tokens as integer codes, a missing token coded apart in the two (it matches
     nothing); units as integers 0 .. units - 1. The lags are signed, within ECHO_WINDOW_US either side and at most
-    ECHO_MAX_PAIRS // 2 reference rows either side of the row's time; two lags are in common when they fall in one bin
-    of ECHO_BIN_US, on one of two grids offset by half a bin.
+    ECHO_MAX_PAIRS // 2 reference rows either side of the row's time; two lags are in common when they fall in one bin,
+    on one of two grids offset by half a bin (one grid for the finest bins).
     """
     n = len(q_ts)
-    shared, lags = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    shared, lags = np.full((len(ECHO_BINS_US), n), np.nan), np.zeros(n, dtype=np.int64)
     if n == 0 or len(r_ts) == 0:
         return shared, lags
     half = ECHO_MAX_PAIRS // 2
@@ -685,14 +688,13 @@ def _echo_lags(
     hi = np.minimum(np.searchsorted(r_ts, q_ts + ECHO_WINDOW_US, "right"), mid + half)
     unit = q_unit
     size = np.bincount(unit)
-    nbins = 2 * (ECHO_WINDOW_US // ECHO_BIN_US) + 4
     # whole units at a time, about ECHO_CHUNK_PAIRS lags each: the memory stays bounded whatever the rows
     order = np.argsort(unit, kind="stable")
     pairs = np.cumsum(np.maximum(hi - lo, 0)[order])
     starts = np.flatnonzero(np.r_[True, np.diff(unit[order]) != 0])  # where a unit starts in ``order``
     targets = np.searchsorted(pairs, np.arange(0, max(int(pairs[-1]), 1), ECHO_CHUNK_PAIRS))
     cuts = np.unique(starts[np.searchsorted(starts, targets, "right") - 1])
-    best = np.zeros(n)
+    best = np.zeros((len(ECHO_BINS_US), n))
     for c0, c1 in zip(cuts, [*cuts[1:], n], strict=True):
         rows = order[c0:c1]
         counts = np.maximum(hi[rows] - lo[rows], 0)
@@ -702,28 +704,34 @@ def _echo_lags(
         keep = (r_ent[j] != q_ent[i]) & (r_tok[j] != q_tok[i])
         i, k, lag = i[keep], k[keep], q_ts[i[keep]] - r_ts[j[keep]]
         lags += np.bincount(i, minlength=n)
-        for shift in (0, ECHO_BIN_US // 2) if len(i) else ():
-            b = (lag + ECHO_WINDOW_US + shift) // ECHO_BIN_US  # falls within a row's lags (the reference is in time order)
-            first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
-            key = unit[i[first]] * nbins + b[first]
-            by = np.argsort(key)
-            edge = np.flatnonzero(np.r_[True, key[by][1:] != key[by][:-1], True])
-            rows_with = np.diff(edge)  # rows of the unit with a lag in the bin
-            np.maximum.at(best, i[first][by], np.repeat(rows_with, rows_with) - 1.0)  # the others among them
+        if not len(i):
+            continue
+        for w, width in enumerate(ECHO_BINS_US):
+            nbins = 2 * (ECHO_WINDOW_US // width) + 4
+            # a second grid half a bin on, where a delay drawn within a bin's width may straddle two (not for the
+            # finest bins: a fixed delay's rows fall in one but for a sliver)
+            for shift in (0, width // 2) if w else (0,):
+                b = (lag + ECHO_WINDOW_US + shift) // width  # falls within a row's lags (the reference is in time order)
+                first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
+                key = unit[i[first]] * nbins + b[first]
+                by = np.argsort(key)
+                edge = np.flatnonzero(np.r_[True, key[by][1:] != key[by][:-1], True])
+                rows_with = np.diff(edge)  # rows of the unit with a lag in the bin
+                np.maximum.at(best[w], i[first][by], np.repeat(rows_with, rows_with) - 1.0)  # the others among them
     many = size[unit] > 1
-    shared[many] = best[many]
+    shared[:, many] = best[:, many]
     return shared, lags
 
 
-def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    """-log10 of the odds that as many of a unit's other rows as ``shared`` (see :func:`_echo_lags`) share a lag with the
-    row by chance: Poisson, with the mean the unit's other rows' lags over the bins of the window, for the best of the
-    row's lags on two grids (times 2 x ``lags``); 0 below ECHO_LINE, so that a benign row is 0 but for about one in a
-    thousand whatever its unit's rows; NaN where ``shared`` is."""
+def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray, width: int) -> np.ndarray:
+    """-log10 of the odds that as many of a unit's other rows as ``shared`` (one width's row of :func:`_echo_lags`) share a
+    lag with the row by chance: Poisson, with the mean the unit's other rows' lags over the window's bins of ``width``
+    microseconds, for the best of the row's lags on two grids (times 2 x ``lags``); 0 below ECHO_LINE, so that a benign
+    row is 0 but for about one in a thousand whatever its unit's rows; NaN where ``shared`` is."""
     from scipy.stats import poisson
 
     total = np.bincount(unit, weights=lags)[unit] if len(unit) else np.zeros(0)
-    expect = (total - lags) / (2 * ECHO_WINDOW_US / ECHO_BIN_US)
+    expect = (total - lags) / (2 * ECHO_WINDOW_US / width)
     with np.errstate(divide="ignore"):
         log_p = poisson.logsf(shared - 1, expect) + np.log(2.0 * np.maximum(lags, 1))
     out = np.clip(-log_p / np.log(10.0), 0.0, ECHO_MAX_SURPRISE)
@@ -735,7 +743,8 @@ def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray) -> np
 def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.DataFrame]:
     """Add ``f:ts:echo`` to the ``wanted`` streams: per row, how unlikely by chance it is that as many of the other rows
     of its unit (its token, else its entity's day) share one of its lags to one stream's rows of other entities
-    (-log10 of the odds, :func:`_echo_surprise` of :func:`_echo_lags`), the most over the streams. None where the unit
+    (-log10 of the odds, :func:`_echo_surprise` of :func:`_echo_lags`), the most over the streams and bin widths. None
+    where the unit
     has one row. In odds, not in the share of the unit's rows: a small unit's share is coarse and a busy one's rows
     share lags by chance, so a share moved with the unit's rows (an impersonation's few rows a day on a colleague's
     account at stealth 1: KS 0.43 against a line of 0.39, no lag planted).
@@ -783,7 +792,8 @@ def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.Dat
             found, lags = _echo_lags(
                 q_ts, q_ent, q_tok, q_unit, r["t"].to_numpy(), r["e"].to_numpy(), np.where(r_tok < 0, -2, r_tok)
             )
-            share = np.fmax(share, _echo_surprise(found, lags, q_unit))
+            for w, width in enumerate(ECHO_BINS_US):
+                share = np.fmax(share, _echo_surprise(found[w], lags, q_unit, width))
         out[s] = df.with_columns(pl.Series("f:ts:echo", share, nan_to_null=True))
     return out
 
@@ -861,6 +871,7 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
             "employee_id", "role", "start_date", "end_date"
         )
         employees = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")])
+        related = _employee_related(ds)
         shifts = employees.select("employee_id", pl.col("shift").alias("_shift"))
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
@@ -874,7 +885,7 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         )
         for s, df in frames.items():
             if df.height and s in wanted:
-                rows = _actor_features(_row_features(df, s, ds.timezone, customers), s, employees, roles)
+                rows = _actor_features(_row_features(df, s, ds.timezone, customers), s, employees, roles, related)
                 pooled[s].append(_kin_features(rows, s, customers, employees))
     # a row's own entity column is not a feature, but the other streams' presence columns of it stay
     return {s: pl.concat(v, how="diagonal_relaxed") for s, v in pooled.items() if v}
@@ -1081,6 +1092,47 @@ def _profile_columns(customers: pl.DataFrame) -> list[str]:
     ]
 
 
+def _employee_related(ds: Dataset) -> pl.DataFrame | None:
+    """Per employee, from each other world table keyed by an employee (a column ``employee_id`` or ``*_employee_id``: the
+    credentials' owner): their number of rows in it (``credentials.rows``, 0 for none) and, over those rows, each date's
+    share with a value (``credentials.rotated.present``) and log10(1 + days) from its earliest value to the dataset's
+    first day (``credentials.created.age``, none without one), and the same from the first date of its oldest row whose
+    later dates are empty (``credentials.open.age``: a key never rotated nor revoked; 0 without one). A red team's takeovers of accounts whose owner held an API
+    key made over a year before and never rotated (9 of 9 actors against 10% of their peers) passed the audit: no
+    feature read the credentials table. None when no such table holds rows."""
+    start = pl.lit(ds.buckets[0], pl.Date) if ds.buckets else None
+    out: pl.DataFrame | None = None
+    for table, schema in WORLD_TABLES.items():
+        if table in ("employees", "employee_roles"):
+            continue
+        key = next((c for c in schema.names() if c == "employee_id" or c.endswith("_employee_id")), None)
+        files = layout.world_glob(ds.root, table) if key else []
+        if not key or not files:
+            continue
+        rows = pl.concat([pl.read_parquet(p) for p in files]).filter(pl.col(key).is_not_null())
+        if rows.height == 0:
+            continue
+        aggs = [pl.len().cast(pl.Float64).alias(f"{table}{ROWS_IN}")]
+        dates = [c for c, t in rows.schema.items() if t == pl.Date or isinstance(t, pl.Datetime)]
+
+        def age(col: pl.Expr) -> pl.Expr:
+            return ((start - col.cast(pl.Date).min()).dt.total_days().clip(0) + 1).cast(pl.Float64).log10()
+
+        for c in dates:
+            aggs.append(pl.col(c).is_not_null().mean().cast(pl.Float64).alias(f"{table}.{c}.present"))
+            if start is not None:
+                aggs.append(age(pl.col(c)).alias(f"{table}.{c}.age"))
+        if start is not None and len(dates) > 1:
+            # the oldest row still open (its later dates empty: a key never rotated nor revoked), by its first date
+            still = pl.all_horizontal(pl.col(c).is_null() for c in dates[1:])
+            aggs.append(age(pl.col(dates[0]).filter(still)).alias(f"{table}.open.age"))
+        part = rows.group_by(pl.col(key).alias("employee_id")).agg(aggs)
+        if f"{table}.open.age" in part.columns:
+            part = part.with_columns(pl.col(f"{table}.open.age").fill_null(0.0))
+        out = part if out is None else out.join(part, on="employee_id", how="full", coalesce=True)
+    return out
+
+
 #: The suffix of a customer's count of rows in another world table keyed by customer (``orders.rows``).
 ROWS_IN = ".rows"
 #: The suffixes of a customer's figures from another world table keyed by customer (:func:`_with_related`): its rows,
@@ -1256,14 +1308,21 @@ def _kin_features(df: pl.DataFrame, stream: str, customers: pl.DataFrame, employ
 ACTOR_AGG = {"actor:leaving": "leaving", "actor:team": "layoff_team"}
 
 
-def _actor_features(df: pl.DataFrame, stream: str, employees: pl.DataFrame, roles: pl.DataFrame | None = None) -> pl.DataFrame:
+def _actor_features(
+    df: pl.DataFrame,
+    stream: str,
+    employees: pl.DataFrame,
+    roles: pl.DataFrame | None = None,
+    related: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """On the rows whose entity is an employee: who the employee is, from the employees table. ``actor:tenure``,
     log10(1 + days since their hire) on the row's day; ``actor:leaving``, log10(1 + days until their departure), 10^4
     days for one who is not leaving; per category of the table (:func:`_profile_columns`: a team, a home office, a kind
     of contract; and those :func:`_derived_profile` derives: a hire date's weekday, month and day of the month, a
     name's shape) the share of the world's employees with the employee's value (``actor:team``); and from their role
     history (``roles``, the employee_roles table) the roles held up to the row's day (``actor:roles``) and
-    log10(1 + days) in the current one (``actor:in_role``). None on other rows. Tested alone (see ALONE); ``leaving``
+    log10(1 + days) in the current one (``actor:in_role``); and what the other world tables keyed by an employee hold of
+    them (``related``, :func:`_employee_related`: ``actor:credentials.created.age``). None on other rows. Tested alone (see ALONE); ``leaving``
     and ``team`` declared by the premise signals that pick actors so.
 
     A scenario chooses its actors, and a detector can read the employees table as well as the logs: actors picked
@@ -1303,6 +1362,20 @@ def _actor_features(df: pl.DataFrame, stream: str, employees: pl.DataFrame, role
         )
         .drop("_hire", "_term")
     )
+    if related is not None and related.height:
+        cols = [c for c in related.columns if c != "employee_id"]
+        rel = related.select("employee_id", *(pl.col(c).alias(f"f:employee_id:actor:{c}") for c in cols))
+        out = out.join(rel, on="employee_id", how="left", maintain_order="left").with_columns(
+            # an employee in no row of a table: none of it (0 rows)
+            *(
+                pl.when(pl.col("f:employee_id:actor:tenure").is_not_null())  # a known employee
+                .then(pl.col(f"f:employee_id:actor:{c}").fill_null(0.0))
+                .otherwise(None)
+                .alias(f"f:employee_id:actor:{c}")
+                for c in cols
+                if c.endswith((ROWS_IN, ".open.age"))  # no open row: 0 days
+            )
+        )
     if roles is None or roles.height == 0:
         return out
     held = (

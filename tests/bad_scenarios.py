@@ -687,9 +687,10 @@ class ColleaguesCustomers(CompromisedEmployee):
 
 
 class ColleagueEcho(CompromisedEmployee):
-    """Each outsider row comes exactly 17 s (+0-200 us) after another employee's latest admin row before its drawn time
-    (a relay with a fixed delay): not the nearest row of another entity, as others' rows come in between (red team,
-    session 46: a rule "another employee's row 17.000 s before" flagged 99.7% of its rows and 0.02% of benign ones)."""
+    """Each outsider row comes exactly 45 s (+0-200 us) after another employee's latest admin row before its drawn time
+    (a relay with a fixed delay): not the nearest row of another entity, as others' rows come in between (red teams,
+    session 46 and 47: a rule "another employee's row 17.000 s before" flagged 99.7% of its rows and 0.02% of benign
+    ones; one of 45 s, 99.8% and 0.01%)."""
 
     id = "planted-colleague-echo-v1"
 
@@ -699,7 +700,7 @@ class ColleagueEcho(CompromisedEmployee):
             return out
         theirs = _colleagues_rows(cfg, day_index, ctx, plan)["ts"].dt.epoch("us").to_numpy()
         ts = out["admin"]["ts"].dt.epoch("us").to_numpy()
-        lag = 17_000_000
+        lag = 45_000_000
         j = np.searchsorted(theirs, ts - lag) - 1
         jitter = rng(cfg.root, "planted-echo", day_index).integers(0, 200, len(ts))
         moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag + jitter, ts)
@@ -756,3 +757,25 @@ class RoleMovers(SnoopingAgent):
         fit, note = super()._fit(cfg, emp, active, first_date, knobs)
         movers = fit.filter(pl.col("employee_id").is_in(self._movers.implode()))
         return (movers if movers.height >= knobs.actors else fit), note
+
+
+class StaleKeyOwners(CompromisedEmployee):
+    """The accounts taken over are those whose owner holds a personal API key made over a year before the span, never
+    rotated nor revoked: every row as drawn, only whose rows they are differs, which a detector reads off the
+    credentials table (red team, session 47: 9 of 9 actors against 10% of their peers)."""
+
+    id = "planted-stale-key-owners-v1"
+
+    def plan(self, cfg, staff, incident_id, knobs):
+        import datetime as dt
+
+        c = staff["credentials"]
+        cut = dt.datetime.combine(cfg.time.start - dt.timedelta(days=365), dt.time(), tzinfo=dt.UTC)
+        stale = (pl.col("kind") == "api-key") & pl.col("rotated").is_null() & pl.col("revoked").is_null()
+        self._stale = c.filter(stale & (pl.col("created") < cut))["owner_employee_id"].unique()
+        return super().plan(cfg, staff, incident_id, knobs)
+
+    def _fit(self, cfg, emp, active, first_date, knobs):
+        fit, note = super()._fit(cfg, emp, active, first_date, knobs)
+        stale = fit.filter(pl.col("employee_id").is_in(self._stale.implode()))
+        return (stale if stale.height >= knobs.actors else fit), note

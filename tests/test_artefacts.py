@@ -87,6 +87,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     # three seeds: the actor's features are judged over actors (see "newest")
     "role-movers": ("bad_scenarios:RoleMovers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    "stale-key": ("bad_scenarios:StaleKeyOwners", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
@@ -366,7 +367,7 @@ def test_reads_of_the_customer_a_colleague_just_read_are_named(planted: Callable
 
 
 def test_rows_a_fixed_delay_after_other_peoples_rows_are_named(planted: Callable[[str], AuditResult]) -> None:
-    """Each outsider row exactly 17 s after another employee's row (a relay with a fixed delay): others' rows come in
+    """Each outsider row exactly 45 s after another employee's row (a relay with a fixed delay): others' rows come in
     between, so the nearest row of another entity is not the colleague's; but the account's rows share one lag."""
     res = planted("echo")
     hits = _named(res, "admin", "ts", features=("ts:echo",))
@@ -389,6 +390,14 @@ def test_actors_picked_by_their_role_history_are_named(planted: Callable[[str], 
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 
+def test_actors_picked_by_a_stale_credential_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Takeovers of accounts whose owner holds an API key made over a year before, never rotated nor revoked: every row
+    as drawn, but the credentials table holds an old open key of each actor's."""
+    res = planted("stale-key")
+    hits = _named(res, "admin", "employee_id", features=("employee_id:actor:credentials.open.age",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
+
+
 def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     """``_echo_lags`` and ``_same_clock_days`` against every pair, counted by hand on small random inputs with planted
     echoes and repeated clock times (lags within the window and the row cap, two grids of bins; the clock round
@@ -402,15 +411,16 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
             mid, half = int(np.searchsorted(rt, qt[i])), A.ECHO_MAX_PAIRS // 2
             near = [j for j in range(len(rt)) if abs(qt[i] - rt[j]) <= A.ECHO_WINDOW_US and mid - half <= j < mid + half]
             lags.append([qt[i] - rt[j] for j in near if re_[j] != qe[i] and rk[j] != qk[i]])
-        shared = np.full(len(qt), np.nan)
-        for i in range(len(qt)):
-            others = [k for k in range(len(qt)) if qu[k] == qu[i] and k != i]
-            if others:
-                best = 0
-                for shift in (0, A.ECHO_BIN_US // 2):
-                    bins = [{(x + A.ECHO_WINDOW_US + shift) // A.ECHO_BIN_US for x in lag} for lag in lags]
-                    best = max([best, *(sum(b in bins[k] for k in others) for b in bins[i])])
-                shared[i] = best
+        shared = np.full((len(A.ECHO_BINS_US), len(qt)), np.nan)
+        for w, width in enumerate(A.ECHO_BINS_US):
+            for i in range(len(qt)):
+                others = [k for k in range(len(qt)) if qu[k] == qu[i] and k != i]
+                if others:
+                    best = 0
+                    for shift in (0, width // 2) if w else (0,):
+                        bins = [{(x + A.ECHO_WINDOW_US + shift) // width for x in lag} for lag in lags]
+                        best = max([best, *(sum(b in bins[k] for k in others) for b in bins[i])])
+                    shared[w, i] = best
         return shared, np.array([len(x) for x in lags])
 
     def clock_by_hand(e, d, t):
@@ -451,17 +461,18 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     rt, re_, rk = np.array([0, 40_000_000, 90_000_000]), np.array([7, 8, 9]), np.array([-2, -2, -2])
     qt, unit = rt + 17_000_000, np.zeros(3, np.int64)
     shared, lags = A._echo_lags(qt, np.zeros(3, np.int64), np.full(3, -1), unit, rt, re_, rk)
-    assert shared.tolist() == [2.0, 2.0, 2.0] and lags.tolist() == [2, 1, 1]  # the first also 23 s before the second
-    # in odds: Poisson with the others' lags over the window's bins as the mean, for the best of the row's lags on two grids
+    assert shared.tolist() == [[2.0, 2.0, 2.0]] * len(A.ECHO_BINS_US) and lags.tolist() == [3, 3, 3]  # each row: 3 lags
+    # in odds: Poisson with the others' lags over the window's bins as the mean, for the best of the row's lags (times two,
+    # as for two grids); 0 below the line (in bins of 2 s, two others among 6 lags in 120 bins would not be one in 1,000)
     from scipy.stats import poisson
 
-    bins = 2 * A.ECHO_WINDOW_US / A.ECHO_BIN_US
-    want = [-np.log10(2 * n * poisson.sf(1, (4 - n) / bins)) for n in (2, 1, 1)]
-    assert min(want) > A.ECHO_LINE
-    np.testing.assert_allclose(A._echo_surprise(shared, lags, unit), want)
+    fine = A.ECHO_BINS_US[0]
+    want = -np.log10(2 * 3 * poisson.sf(1, 6 / (2 * A.ECHO_WINDOW_US / fine)))
+    assert want > A.ECHO_LINE > -np.log10(2 * 3 * poisson.sf(1, 6 / (2 * A.ECHO_WINDOW_US / 2_000_000)))  # wide: chance
+    np.testing.assert_allclose(A._echo_surprise(shared[0], lags, unit, fine), [want] * 3)
     # none shared: 0; a unit of one row: none
-    assert A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1])).tolist()[0] == 0.0
-    assert np.isnan(A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]))[1])
+    got = A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]), fine)
+    assert got[0] == 0.0 and np.isnan(got[1])
 
 
 def test_the_classifier_codes_the_values_entities_share_not_one_entitys_own() -> None:

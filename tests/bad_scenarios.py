@@ -646,6 +646,16 @@ def _colleagues_rows(cfg, day_index, ctx, plan) -> pl.DataFrame:
     return rows.filter(~pl.col("employee_id").is_in(list(plan.actors))).sort("ts")
 
 
+def _after_colleagues(admin: pl.DataFrame, colleagues: pl.DataFrame, back: int, lag: np.ndarray) -> pl.DataFrame:
+    """``admin`` with each row moved to ``lag`` microseconds after the colleagues' latest row at or before ``back``
+    microseconds before its drawn time (rows with none such keep theirs)."""
+    theirs = colleagues["ts"].dt.epoch("us").to_numpy()
+    ts = admin["ts"].dt.epoch("us").to_numpy()
+    j = np.searchsorted(theirs, ts - back) - 1
+    moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag, ts)
+    return admin.with_columns(ts=pl.Series(moved).cast(admin.schema["ts"]))
+
+
 class InStepWithColleagues(CompromisedEmployee):
     """Each outsider row comes 50-300 ms after another employee's latest admin row (a relay that fires on a colleague's
     traffic): its hours are the drawn ones, moved back by at most the gap between two staff rows (red team, session 46)."""
@@ -654,14 +664,9 @@ class InStepWithColleagues(CompromisedEmployee):
 
     def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
-        if "admin" not in out or out["admin"].height == 0:
-            return out
-        theirs = _colleagues_rows(cfg, day_index, ctx, plan)["ts"].dt.epoch("us").to_numpy()
-        ts = out["admin"]["ts"].dt.epoch("us").to_numpy()
-        j = np.searchsorted(theirs, ts) - 1
-        lag = rng(cfg.root, "planted-in-step", day_index).integers(50_000, 300_000, len(ts))
-        moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag, ts)
-        out["admin"] = out["admin"].with_columns(ts=pl.Series(moved).cast(out["admin"].schema["ts"]))
+        if "admin" in out and out["admin"].height:
+            lag = rng(cfg.root, "planted-in-step", day_index).integers(50_000, 300_000, out["admin"].height)
+            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), 0, lag)
         return out
 
 
@@ -696,15 +701,9 @@ class ColleagueEcho(CompromisedEmployee):
 
     def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
-        if "admin" not in out or out["admin"].height == 0:
-            return out
-        theirs = _colleagues_rows(cfg, day_index, ctx, plan)["ts"].dt.epoch("us").to_numpy()
-        ts = out["admin"]["ts"].dt.epoch("us").to_numpy()
-        lag = 45_000_000
-        j = np.searchsorted(theirs, ts - lag) - 1
-        jitter = rng(cfg.root, "planted-echo", day_index).integers(0, 200, len(ts))
-        moved = np.where(j >= 0, theirs[np.clip(j, 0, None)] + lag + jitter, ts)
-        out["admin"] = out["admin"].with_columns(ts=pl.Series(moved).cast(out["admin"].schema["ts"]))
+        if "admin" in out and out["admin"].height:
+            delay = 45_000_000 + rng(cfg.root, "planted-echo", day_index).integers(0, 200, out["admin"].height)
+            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), 45_000_000, delay)
         return out
 
 

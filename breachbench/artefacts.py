@@ -726,7 +726,8 @@ def _echo_lags(
 def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray, width: int) -> np.ndarray:
     """-log10 of the odds that as many of a unit's other rows as ``shared`` (one width's row of :func:`_echo_lags`) share a
     lag with the row by chance: Poisson, with the mean the unit's other rows' lags over the window's bins of ``width``
-    microseconds, for the best of the row's lags on two grids (times 2 x ``lags``); 0 below ECHO_LINE, so that a benign
+    microseconds, for the best of the row's lags (times 2 x ``lags``: as many bins as it looks in, on two grids where
+    the width has them, one grid counted as two); 0 below ECHO_LINE, so that a benign
     row is 0 but for about one in a thousand whatever its unit's rows; NaN where ``shared`` is."""
     from scipy.stats import poisson
 

@@ -154,10 +154,10 @@ PARTIAL = ("f:ts:rhythm", "f:ts:pace", "f:ts:after_auth", "f:ts:no_auth", "f:ts:
 #: out a whole number of units at a time, about ECHO_CHUNK_PAIRS lags each.
 ECHO_WINDOW_US = 120_000_000
 ECHO_MAX_PAIRS = 32
-#: Widths of the bins, each on its own: a relay's fixed delay falls in one bin of 10 ms. Wider bins, for a delay drawn
-#: within a second or three (a red team's 17 s + U(0, 1 s) passed these), shared lags by chance: a unit's rows a second
-#: apart meet one colleague's row at delays one wide bin holds (48% of benign rows past the line with bins of 2 s).
-ECHO_BINS_US = (10_000,)
+#: The width of the bins: a relay's fixed delay falls in one bin of 10 ms. Wider bins, for a delay drawn within a
+#: second or three (a red team's 17 s + U(0, 1 s) passed these), shared lags by chance: a unit's rows a second apart
+#: meet one colleague's row at delays one wide bin holds (48% of benign rows past the line with bins of 2 s).
+ECHO_BIN_US = 10_000
 ECHO_CHUNK_PAIRS = 4_000_000
 #: ``f:ts:echo`` is 0 below this (-log10 of the odds: one in a thousand), so that how often a benign row shares a lag by
 #: chance, which moves with its unit's rows, does not show; and at most this much (odds no float tells from zero).
@@ -669,17 +669,17 @@ def _echo_lags(
     r_ent: np.ndarray,
     r_tok: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per bin width of ECHO_BINS_US and query row: how many other rows of its unit (``q_unit``) share one of its lags to
-    the reference's rows (``r_*``, sorted by time) of another entity and token, the most over its lags, NaN where the unit
-    has one row (an array of widths x rows); and per row how many lags it has.
+    """Per query row: (how many other rows of its unit (``q_unit``) share one of its lags to the reference's rows
+    (``r_*``, sorted by time) of another entity and token, the most over its lags, NaN where the unit has one row; how
+    many lags it has).
 
     Times in microseconds; entities and tokens as integer codes, a missing token coded apart in the two (it matches
     nothing); units as integers 0 .. units - 1. The lags are signed, within ECHO_WINDOW_US either side and at most
-    ECHO_MAX_PAIRS // 2 reference rows either side of the row's time; two lags are in common when they fall in one bin,
-    on one of two grids offset by half a bin (one grid for the finest bins).
+    ECHO_MAX_PAIRS // 2 reference rows either side of the row's time; two lags are in common when they fall in one bin
+    of ECHO_BIN_US.
     """
     n = len(q_ts)
-    shared, lags = np.full((len(ECHO_BINS_US), n), np.nan), np.zeros(n, dtype=np.int64)
+    shared, lags = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
     if n == 0 or len(r_ts) == 0:
         return shared, lags
     half = ECHO_MAX_PAIRS // 2
@@ -688,13 +688,14 @@ def _echo_lags(
     hi = np.minimum(np.searchsorted(r_ts, q_ts + ECHO_WINDOW_US, "right"), mid + half)
     unit = q_unit
     size = np.bincount(unit)
+    nbins = 2 * (ECHO_WINDOW_US // ECHO_BIN_US) + 2
     # whole units at a time, about ECHO_CHUNK_PAIRS lags each: the memory stays bounded whatever the rows
     order = np.argsort(unit, kind="stable")
     pairs = np.cumsum(np.maximum(hi - lo, 0)[order])
     starts = np.flatnonzero(np.r_[True, np.diff(unit[order]) != 0])  # where a unit starts in ``order``
     targets = np.searchsorted(pairs, np.arange(0, max(int(pairs[-1]), 1), ECHO_CHUNK_PAIRS))
     cuts = np.unique(starts[np.searchsorted(starts, targets, "right") - 1])
-    best = np.zeros((len(ECHO_BINS_US), n))
+    best = np.zeros(n)
     for c0, c1 in zip(cuts, [*cuts[1:], n], strict=True):
         rows = order[c0:c1]
         counts = np.maximum(hi[rows] - lo[rows], 0)
@@ -706,33 +707,27 @@ def _echo_lags(
         lags += np.bincount(i, minlength=n)
         if not len(i):
             continue
-        for w, width in enumerate(ECHO_BINS_US):
-            nbins = 2 * (ECHO_WINDOW_US // width) + 4
-            # a second grid half a bin on, where a delay drawn within a bin's width may straddle two (not for the
-            # finest bins: a fixed delay's rows fall in one but for a sliver)
-            for shift in (0, width // 2) if w else (0,):
-                b = (lag + ECHO_WINDOW_US + shift) // width  # falls within a row's lags (the reference is in time order)
-                first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
-                key = unit[i[first]] * nbins + b[first]
-                by = np.argsort(key)
-                edge = np.flatnonzero(np.r_[True, key[by][1:] != key[by][:-1], True])
-                rows_with = np.diff(edge)  # rows of the unit with a lag in the bin
-                np.maximum.at(best[w], i[first][by], np.repeat(rows_with, rows_with) - 1.0)  # the others among them
+        b = (lag + ECHO_WINDOW_US) // ECHO_BIN_US  # falls within a row's lags (the reference is in time order)
+        first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
+        key = unit[i[first]] * nbins + b[first]
+        by = np.argsort(key)
+        edge = np.flatnonzero(np.r_[True, key[by][1:] != key[by][:-1], True])
+        rows_with = np.diff(edge)  # rows of the unit with a lag in the bin
+        np.maximum.at(best, i[first][by], np.repeat(rows_with, rows_with) - 1.0)  # the others among them
     many = size[unit] > 1
-    shared[:, many] = best[:, many]
+    shared[many] = best[many]
     return shared, lags
 
 
-def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray, width: int) -> np.ndarray:
-    """-log10 of the odds that as many of a unit's other rows as ``shared`` (one width's row of :func:`_echo_lags`) share a
-    lag with the row by chance: Poisson, with the mean the unit's other rows' lags over the window's bins of ``width``
-    microseconds, for the best of the row's lags (times 2 x ``lags``: as many bins as it looks in, on two grids where
-    the width has them, one grid counted as two); 0 below ECHO_LINE, so that a benign
-    row is 0 but for about one in a thousand whatever its unit's rows; NaN where ``shared`` is."""
+def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """-log10 of the odds that as many of a unit's other rows as ``shared`` (see :func:`_echo_lags`) share a lag with the
+    row by chance: Poisson, with the mean the unit's other rows' lags over the window's bins, for the best of the row's
+    lags (times 2 x ``lags``, a margin over the bins it looks in); 0 below ECHO_LINE, so that a benign row is 0 but for
+    about one in a thousand whatever its unit's rows; NaN where ``shared`` is."""
     from scipy.stats import poisson
 
     total = np.bincount(unit, weights=lags)[unit] if len(unit) else np.zeros(0)
-    expect = (total - lags) / (2 * ECHO_WINDOW_US / width)
+    expect = (total - lags) / (2 * ECHO_WINDOW_US / ECHO_BIN_US)
     with np.errstate(divide="ignore"):
         log_p = poisson.logsf(shared - 1, expect) + np.log(2.0 * np.maximum(lags, 1))
     out = np.clip(-log_p / np.log(10.0), 0.0, ECHO_MAX_SURPRISE)
@@ -744,8 +739,7 @@ def _echo_surprise(shared: np.ndarray, lags: np.ndarray, unit: np.ndarray, width
 def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.DataFrame]:
     """Add ``f:ts:echo`` to the ``wanted`` streams: per row, how unlikely by chance it is that as many of the other rows
     of its unit (its token, else its entity's day) share one of its lags to one stream's rows of other entities
-    (-log10 of the odds, :func:`_echo_surprise` of :func:`_echo_lags`), the most over the streams and bin widths. None
-    where the unit
+    (-log10 of the odds, :func:`_echo_surprise` of :func:`_echo_lags`), the most over the streams. None where the unit
     has one row. In odds, not in the share of the unit's rows: a small unit's share is coarse and a busy one's rows
     share lags by chance, so a share moved with the unit's rows (an impersonation's few rows a day on a colleague's
     account at stealth 1: KS 0.43 against a line of 0.39, no lag planted).
@@ -793,8 +787,7 @@ def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.Dat
             found, lags = _echo_lags(
                 q_ts, q_ent, q_tok, q_unit, r["t"].to_numpy(), r["e"].to_numpy(), np.where(r_tok < 0, -2, r_tok)
             )
-            for w, width in enumerate(ECHO_BINS_US):
-                share = np.fmax(share, _echo_surprise(found[w], lags, q_unit, width))
+            share = np.fmax(share, _echo_surprise(found, lags, q_unit))
         out[s] = df.with_columns(pl.Series("f:ts:echo", share, nan_to_null=True))
     return out
 
@@ -1098,9 +1091,9 @@ def _employee_related(ds: Dataset) -> pl.DataFrame | None:
     credentials' owner): their number of rows in it (``credentials.rows``, 0 for none) and, over those rows, each date's
     share with a value (``credentials.rotated.present``) and log10(1 + days) from its earliest value to the dataset's
     first day (``credentials.created.age``, none without one), and the same from the first date of its oldest row whose
-    later dates are empty (``credentials.open.age``: a key never rotated nor revoked; 0 without one). A red team's takeovers of accounts whose owner held an API
-    key made over a year before and never rotated (9 of 9 actors against 10% of their peers) passed the audit: no
-    feature read the credentials table. None when no such table holds rows."""
+    later dates are empty (``credentials.open.age``: a key never rotated nor revoked; 0 without one). A red team's
+    takeovers of accounts whose owner held an API key made over a year before and never rotated (9 of 9 actors against
+    10% of their peers) passed the audit: no feature read the credentials table. None when no such table holds rows."""
     start = pl.lit(ds.buckets[0], pl.Date) if ds.buckets else None
     out: pl.DataFrame | None = None
     for table, schema in WORLD_TABLES.items():
@@ -1323,8 +1316,8 @@ def _actor_features(
     name's shape) the share of the world's employees with the employee's value (``actor:team``); and from their role
     history (``roles``, the employee_roles table) the roles held up to the row's day (``actor:roles``) and
     log10(1 + days) in the current one (``actor:in_role``); and what the other world tables keyed by an employee hold of
-    them (``related``, :func:`_employee_related`: ``actor:credentials.created.age``). None on other rows. Tested alone (see ALONE); ``leaving``
-    and ``team`` declared by the premise signals that pick actors so.
+    them (``related``, :func:`_employee_related`: ``actor:credentials.created.age``). None on other rows. Tested alone
+    (see ALONE); ``leaving`` and ``team`` declared by the premise signals that pick actors so.
 
     A scenario chooses its actors, and a detector can read the employees table as well as the logs: actors picked
     among the newest hires, or the longest serving, or in one office, were rows no column of a log told apart; and so

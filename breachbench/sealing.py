@@ -872,10 +872,9 @@ def live_tasks(pid: int) -> list[int]:
     held 2.9 GiB against a 256 MiB limit unseen, then outlived the slot and the run.
     """
     try:
-        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit())
+        tids = sorted((int(t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit()), key=lambda t: (t != pid, t))
     except OSError:
         return []
-    tids.sort(key=lambda t: t != pid)
     return [t for t in tids if (f := _stat_fields(f"/proc/{pid}/task/{t}/stat")) is not None and f[0] not in ("Z", "X")]
 
 

@@ -400,7 +400,7 @@ def test_actors_picked_by_a_stale_credential_are_named(planted: Callable[[str], 
 
 def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     """``_echo_lags`` and ``_same_clock_days`` against every pair, counted by hand on small random inputs with planted
-    echoes and repeated clock times (lags within the window and the row cap, two grids of bins; the clock round
+    echoes and repeated clock times (lags within the window and the row cap, bins of 10 ms; the clock round
     midnight)."""
     from breachbench import artefacts as A
     from simulator.units import DAY_US
@@ -411,16 +411,12 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
             mid, half = int(np.searchsorted(rt, qt[i])), A.ECHO_MAX_PAIRS // 2
             near = [j for j in range(len(rt)) if abs(qt[i] - rt[j]) <= A.ECHO_WINDOW_US and mid - half <= j < mid + half]
             lags.append([qt[i] - rt[j] for j in near if re_[j] != qe[i] and rk[j] != qk[i]])
-        shared = np.full((len(A.ECHO_BINS_US), len(qt)), np.nan)
-        for w, width in enumerate(A.ECHO_BINS_US):
-            for i in range(len(qt)):
-                others = [k for k in range(len(qt)) if qu[k] == qu[i] and k != i]
-                if others:
-                    best = 0
-                    for shift in (0, width // 2) if w else (0,):
-                        bins = [{(x + A.ECHO_WINDOW_US + shift) // width for x in lag} for lag in lags]
-                        best = max([best, *(sum(b in bins[k] for k in others) for b in bins[i])])
-                    shared[w, i] = best
+        bins = [{(x + A.ECHO_WINDOW_US) // A.ECHO_BIN_US for x in lag} for lag in lags]
+        shared = np.full(len(qt), np.nan)
+        for i in range(len(qt)):
+            others = [k for k in range(len(qt)) if qu[k] == qu[i] and k != i]
+            if others:
+                shared[i] = max([0, *(sum(b in bins[k] for k in others) for b in bins[i])])
         return shared, np.array([len(x) for x in lags])
 
     def clock_by_hand(e, d, t):
@@ -461,17 +457,16 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     rt, re_, rk = np.array([0, 40_000_000, 90_000_000]), np.array([7, 8, 9]), np.array([-2, -2, -2])
     qt, unit = rt + 17_000_000, np.zeros(3, np.int64)
     shared, lags = A._echo_lags(qt, np.zeros(3, np.int64), np.full(3, -1), unit, rt, re_, rk)
-    assert shared.tolist() == [[2.0, 2.0, 2.0]] * len(A.ECHO_BINS_US) and lags.tolist() == [3, 3, 3]  # each row: 3 lags
+    assert shared.tolist() == [2.0, 2.0, 2.0] and lags.tolist() == [3, 3, 3]  # each row: 3 lags
     # in odds: Poisson with the others' lags over the window's bins as the mean, for the best of the row's lags (times two,
-    # as for two grids); 0 below the line (in bins of 2 s, two others among 6 lags in 120 bins would not be one in 1,000)
+    # a margin); 0 below the line (in bins of 2 s, two others among 6 lags in 120 bins would not be one in 1,000)
     from scipy.stats import poisson
 
-    fine = A.ECHO_BINS_US[0]
-    want = -np.log10(2 * 3 * poisson.sf(1, 6 / (2 * A.ECHO_WINDOW_US / fine)))
+    want = -np.log10(2 * 3 * poisson.sf(1, 6 / (2 * A.ECHO_WINDOW_US / A.ECHO_BIN_US)))
     assert want > A.ECHO_LINE > -np.log10(2 * 3 * poisson.sf(1, 6 / (2 * A.ECHO_WINDOW_US / 2_000_000)))  # wide: chance
-    np.testing.assert_allclose(A._echo_surprise(shared[0], lags, unit, fine), [want] * 3)
+    np.testing.assert_allclose(A._echo_surprise(shared, lags, unit), [want] * 3)
     # none shared: 0; a unit of one row: none
-    got = A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]), fine)
+    got = A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]))
     assert got[0] == 0.0 and np.isnan(got[1])
 
 

@@ -24,6 +24,7 @@ lines pool exactly as the detectors' figures do. AUPRC's chance line is exact in
 
 from __future__ import annotations
 
+import itertools
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -192,11 +193,23 @@ ANY = "any"
 BLIND_KINDS: tuple[str, ...] = (ANY, *ENTITY_KINDS)
 
 
+#: The employees a scenario's picking rule lets it draw its actors from (:attr:`breachbench.scoring.Truth.pool`): the
+#: rule is in the scenario's public code and reads public world tables only (a role held through the span, hired a
+#: month before it, a departure in it), so ranking them blind is knowing who tends to act, not detection. A red team's
+#: rotation through the analysts and administrators the rule allowed, ten a day from the incidents' first day and reading
+#: nothing of what anyone did, cleared the chance bar of ``compromised-employee-v3`` under six tie orders of six (37.1 to
+#: 41.7 raw against a bar of 34.8 from the analysts alone), where the scenario draws from four roles.
+POOL = "pool"
+#: The pool's employees within a class or union of classes (``pool:employee:analyst``, :func:`actor_class_unions`).
+POOL_OF = POOL + ":"
+
+
 def blind_kinds(truth: Truth) -> tuple[str, ...]:
-    """Every blind ranking of a dataset: :data:`BLIND_KINDS`, then its public classes (sorted)."""
+    """Every blind ranking of a dataset: :data:`BLIND_KINDS`, then its public classes (sorted), then :data:`POOL` where
+    the truth names one."""
     classes = truth.unit_classes
     extra = sorted(classes["class"].unique().to_list()) if classes is not None and classes.height else []
-    return (*BLIND_KINDS, *extra)
+    return (*BLIND_KINDS, *extra, *((POOL,) if truth.pool.height else ()))
 
 
 #: A rotating blind ranking (``rotating:<kind>``) reads, each bucket, the ``k`` units of its kind it read least recently
@@ -234,39 +247,64 @@ def rotating_kinds(truth: Truth, budget: int) -> tuple[str, ...]:
 UNION = "+"
 
 
+#: At most this many classes of one entity kind hold a scenario's actors for every union of them to be ranked (2^n - 1
+#: rankings and their rotations); past it, each class alone and all of them together.
+MAX_UNION_CLASSES = 6
+
+
 def actor_class_unions(truths: Iterable[Truth]) -> tuple[str, ...]:
-    """The unions of classes a scenario's blind rankings also draw from, given the truths of its datasets: per entity kind
-    (``employee``, ``key``), the classes that hold an actor's unit in any of them, joined by :data:`UNION` (sorted),
-    where there are two or more.
+    """The extra blind rankings of a scenario, given the truths of its datasets: per entity kind (``employee``, ``key``),
+    every union of two or more of the classes that hold an actor's unit in any of them, joined by :data:`UNION`
+    (sorted); and, where the truths name a :data:`POOL`, the pool's employees within each union of one or more of the
+    employee classes (``pool:employee:analyst+employee:administrator``).
 
     A scenario draws its actors from a few roles (support agents and logistics staff), which its code makes public. A
     ranking of one class misses the actors of the others, and a ranking of the whole kind spreads its ``k`` over every
     role: a red team's rotation through two roles at once, ten a day, scored 5.4 above a chance line of 0.0 that had
-    each role's rotation alone. The union is what any of the scenario's datasets shows, so its name, and so its line,
-    is the same in every one of them (they pool draw by draw, :func:`chance_lines`).
+    each role's rotation alone. Nor did the union of all of them bound a part of it: where the takeover draws from four
+    roles, a rotation through two of them that its picking rule allowed (:data:`POOL`) cleared the bar of the best
+    single role under six tie orders of six. The classes are what any of the scenario's datasets shows, so the names,
+    and so the lines, are the same in every one of them (they pool draw by draw, :func:`chance_lines`).
     """
     held: dict[str, set[str]] = {}
+    pooled = False
     for truth in truths:
+        pooled |= truth.pool.height > 0
         if truth.unit_classes is None or not truth.unit_classes.height:
             continue
         hit = truth.unit_classes.join(truth.actors.select(KEYS).unique(), on=KEYS, how="semi")
         for kind, cls in hit.select("entity_kind", "class").unique().iter_rows():
             held.setdefault(kind, set()).add(cls)
-    return tuple(UNION.join(sorted(c)) for _, c in sorted(held.items()) if len(c) >= 2)
+    out: list[str] = []
+    for kind, classes in sorted(held.items()):
+        ordered = sorted(classes)
+        if len(ordered) > MAX_UNION_CLASSES:
+            subsets = [(c,) for c in ordered] + [tuple(ordered)]
+        else:
+            subsets = [c for n in range(1, len(ordered) + 1) for c in itertools.combinations(ordered, n)]
+        out += [UNION.join(c) for c in subsets if len(c) >= 2]
+        if pooled and kind == "employee":
+            out += [POOL_OF + UNION.join(c) for c in subsets]
+    return tuple(out)
 
 
 def _ranked_units(truth: Truth, kind: str) -> pl.DataFrame:
     """The universe units a blind ranking of ``kind`` (or ``rotating:<kind>``) draws from; a union of classes
-    (:func:`actor_class_unions`) draws from the units of any of them (of those the dataset has)."""
+    (:func:`actor_class_unions`) draws from the units of any of them (of those the dataset has), :data:`POOL` from the
+    employees the truth's pool names."""
     assert truth.universe_units is not None
     kind = kind.removeprefix(ROTATING)
     if kind == ANY:
         return truth.universe_units
     if kind in ENTITY_KINDS:
         return truth.universe_units.filter(pl.col("entity_kind") == kind)
+    if kind == POOL:
+        return truth.universe_units.join(truth.pool, on=["entity_kind", "entity_id"], how="semi")
+    if kind.startswith(POOL_OF):
+        return _ranked_units(truth, kind.removeprefix(POOL_OF)).join(truth.pool, on=["entity_kind", "entity_id"], how="semi")
     classes = truth.unit_classes
     if ":" not in kind or classes is None:
-        raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)} nor a public class of the dataset")
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(BLIND_KINDS)}, {POOL} nor a public class of the dataset")
     # a unit has one class a bucket (an employee's role that day), so the classes' units are apart
     mine = classes.filter(pl.col("class").is_in(kind.split(UNION))).select(KEYS)
     return truth.universe_units.join(mine, on=KEYS, how="semi")
@@ -276,8 +314,8 @@ def blind_auprc(truth: Truth) -> tuple[str, float]:
     """The blind ranking whose expected AUPRC is highest on a dataset, and that AUPRC: what ``lift`` divides by.
 
     The rankings are those of the chance lines, but for rotations (whose order within a bucket is as blind as a
-    uniform one's): every unit, one entity kind, one public class (:func:`blind_kinds`), or the union of the classes
-    that hold the dataset's actors (:func:`actor_class_unions`). A red team's detector that gave random scores to the
+    uniform one's): every unit, one entity kind, one public class, the employees the scenarios' picking rules allowed
+    (:func:`blind_kinds`), or the union of the classes that hold the dataset's actors (:func:`actor_class_unions`). A red team's detector that gave random scores to the
     employees of the four staff roles, and no evidence, had a lift of 3.3 against a ranking of every unit, where the
     honest ``rule-off-hours-bulk-v1`` had 2.8 (default suite, two sealed seeds).
     """
@@ -603,7 +641,8 @@ def chance_lines(per_dataset: dict[str, Any], scenario_of: dict[str, str], headl
     first = next((by_k for d in kinds.values() for by_k in d.values() if by_k), None)
     out: dict[str, Any] = {
         "method": "uniform ranking of each bucket's units, of one entity kind's units, of one public class's units "
-        "(an employee's role, a key's credential kind) or of the union of the classes that hold the scenario's actors, "
+        "(an employee's role, a key's credential kind), of the union of the classes that hold the scenario's actors "
+        "or of the employees the scenario's picking rule allowed (pool), "
         "or a rotation through one of these (each bucket the units read least recently); per scenario the one that "
         "reaches highest; uniform rankings by multivariate hypergeometric draws, rotations simulated unit by unit",
         "draws": int(len(next(iter(first.values())).detected)) if first else 0,

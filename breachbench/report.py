@@ -473,16 +473,25 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
 
 
 #: How a chance line's blind ranking reads in prose (its entity kind, plural).
-_KIND_WORDS = {"employee": "employees", "customer": "customers", "ip": "addresses", "key": "keys", "token": "tokens"}
+_KIND_WORDS = {
+    "employee": "employees",
+    "customer": "customers",
+    "ip": "addresses",
+    "key": "keys",
+    "token": "tokens",
+}
 
 
 def kind_words(kind: str) -> str:
     """A blind ranking's units in prose: ``employees``, ``analyst employees``, ``token-signing keys``, ``logistics or
-    support agent employees`` (a union of classes, ``employee:logistics+employee:support_agent``); a rotation's
-    (``rotating:<kind>``) are its kind's."""
-    from breachbench.chance import ROTATING, UNION
+    support agent employees`` (a union of classes, ``employee:logistics+employee:support_agent``), ``analyst employees
+    its picking rule allows`` (``pool:employee:analyst``); a rotation's (``rotating:<kind>``) are its kind's."""
+    from breachbench.chance import POOL, POOL_OF, ROTATING, UNION
 
-    parts = kind.removeprefix(ROTATING).split(UNION)
+    kind = kind.removeprefix(ROTATING)
+    if kind == POOL or kind.startswith(POOL_OF):
+        return f"{kind_words(kind.removeprefix(POOL_OF)) if kind != POOL else 'employees'} its picking rule allows"
+    parts = kind.split(UNION)
     base = parts[0].partition(":")[0]
     classes = [c.replace("_", " ") for p in parts if (c := p.partition(":")[2])]
     words = _KIND_WORDS.get(base, base)

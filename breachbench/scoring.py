@@ -235,6 +235,16 @@ class Truth:
         return self.positives.filter(pl.col("role") == "actor").select(*KEYS, "incident_id")
 
     @functools.cached_property
+    def pool(self) -> pl.DataFrame:
+        """(entity_kind, entity_id) of every employee an incident's actors were drawn from (the truth's ``pool``: the
+        scenario's picking rule applied to the public world tables), sorted; empty where the incidents name none."""
+        empty = pl.DataFrame(schema={"entity_kind": pl.String, "entity_id": pl.String})
+        if "pool" not in self.incidents.columns:
+            return empty
+        ids = self.incidents.select(pl.col("pool").explode().drop_nulls().unique().sort())["pool"]
+        return pl.DataFrame({"entity_kind": "employee", "entity_id": ids.cast(pl.String)}) if len(ids) else empty
+
+    @functools.cached_property
     def starts(self) -> dict[int, dt.datetime | None]:
         """incident -> the instant it starts."""
         return dict(zip(self.incidents["incident_id"].to_list(), self.incidents["start"].to_list(), strict=True))

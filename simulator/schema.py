@@ -195,6 +195,7 @@ INCIDENTS = _schema(
         "start": TS,
         "end": TS,
         "phases": pl.String,
+        "pool": pl.List(pl.Int64),
     }
 )
 

@@ -21,6 +21,8 @@ from test_suite import _compare
 from breachbench.chance import (
     ANY,
     BLIND_KINDS,
+    POOL,
+    POOL_OF,
     ROTATING,
     ChanceDraws,
     above_chance_draws,
@@ -131,11 +133,7 @@ def _lottery(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame
     class (``class:employee:analyst``: analysts; :attr:`Dataset.unit_classes`)."""
     if kind.startswith(("unit:", "class:")):  # a uniform n-subset of each bucket's units of the kind or class, in random order
         what = kind.partition(":")[2]
-        units = (
-            ds.universe_units.filter(pl.col("entity_kind") == what)
-            if kind.startswith("unit:")
-            else ds.unit_classes.filter(pl.col("class") == what).select(KEYS)
-        )
+        units = ds.universe_units.filter(pl.col("entity_kind") == what) if kind.startswith("unit:") else _class_units(ds, what)
         picked = (
             units.filter(pl.col("bucket").is_in(ds.scored))
             .with_columns(score=pl.concat_str(pl.col("bucket").cast(pl.String), "entity_id").hash(seed).cast(pl.Float64))
@@ -414,14 +412,24 @@ def test_lotteries_and_random_score_chance_on_every_scenario(
             assert float(np.mean(heads)) <= 5.0, (scen, family, heads, bars[scen])
 
 
+def _class_units(ds: Dataset, what: str) -> pl.DataFrame:
+    """Each bucket's units of a public class or union of classes (``employee:analyst+employee:administrator``), or of
+    the employees the incidents' picking rules allowed (``pool``; ``pool:<classes>``: of those classes), read here
+    from the truth's incidents."""
+    if what == POOL or what.startswith(POOL_OF):
+        ids = ds.truth("incidents")["pool"].explode().drop_nulls().cast(pl.String).unique()
+        base = ds.universe_units if what == POOL else _class_units(ds, what.removeprefix(POOL_OF))
+        return base.filter((pl.col("entity_kind") == "employee") & pl.col("entity_id").is_in(ids.implode())).select(KEYS)
+    return ds.unit_classes.filter(pl.col("class").is_in(what.split("+"))).select(KEYS)
+
+
 def _rotation(ds: Dataset, kind: str, n: int = 10, seed: int = 0) -> pl.DataFrame:
-    """A blind rotation: each bucket, the ``n`` units of one entity kind (``unit:KIND``) or public class (``class:CLASS``)
-    alerted least recently (never first; ties in a hashed order): through them all before any comes round again."""
+    """A blind rotation: each bucket, the ``n`` units of one entity kind (``unit:KIND``) or public class, union of
+    classes or pool (``class:CLASS``, :func:`_class_units`) alerted least recently (never first; ties in a hashed
+    order): through them all before any comes round again."""
     what = kind.partition(":")[2]
     units = (
-        ds.universe_units.filter(pl.col("entity_kind") == what)
-        if kind.startswith("unit:")
-        else ds.unit_classes.filter(pl.col("class").is_in(what.split("+"))).select(KEYS)
+        ds.universe_units.filter(pl.col("entity_kind") == what) if kind.startswith("unit:") else _class_units(ds, what)
     ).filter(pl.col("bucket").is_in(ds.scored))
     units = units.with_columns(_h=pl.concat_str("entity_kind", "entity_id").hash(seed))
     last: dict[tuple[str, str], int] = {}
@@ -473,6 +481,34 @@ def test_blind_rotations_score_chance_on_every_scenario(
             assert float(np.mean(heads)) <= 5.0, (scen, kind, heads, bars[scen])
 
 
+def test_the_truth_names_the_employees_each_incidents_picking_rule_allowed(small_suite: dict[str, Any]) -> None:
+    """Each staff incident's ``pool`` holds its actors and only employees its scenario could pick from the public world
+    tables (one of its roles, hired a month before the span, not an earlier incident's actor); the chance lines rank
+    the pool (and the forged token, which picks keys, has none)."""
+    from simulator.scenarios import load
+
+    for scen in (*STAFF, FORGED):
+        for _p, ds, truth in _of(small_suite, scen):
+            inc = ds.truth("incidents").sort("incident_id")
+            emp = ds.world_table("employees")
+            assert emp is not None
+            start = dt.date.fromisoformat(ds.manifest["config"]["time"]["start"])
+            earlier: set[int] = set()
+            for row in inc.iter_rows(named=True):
+                pool = set(row["pool"])
+                if scen == FORGED:
+                    assert not pool
+                    continue
+                members = emp.filter(pl.col("employee_id").is_in(sorted(pool)))
+                assert set(row["actors"]) <= pool and members.height == len(pool) > len(row["actors"]), row["incident_id"]
+                assert members["role"].is_in(list(load(scen).roles)).all()
+                assert (members["hire_date"] < start - dt.timedelta(days=30)).all()
+                assert not pool & earlier, row["incident_id"]  # nobody acts in two incidents
+                earlier |= set(row["actors"])
+            assert (POOL in blind_kinds(truth)) == (scen != FORGED)
+            assert truth.pool.height == (0 if scen == FORGED else len(set(inc["pool"].explode().drop_nulls())))
+
+
 def test_a_rotation_through_the_roles_a_scenario_draws_its_actors_from_scores_chance(
     small_suite: dict[str, Any], small_chance: dict[str, ChanceDraws], small_chance_kinds: dict[str, dict[str, ChanceDraws]]
 ) -> None:
@@ -482,22 +518,30 @@ def test_a_rotation_through_the_roles_a_scenario_draws_its_actors_from_scores_ch
     bars = _bars(small_chance)
     for scen in STAFF:
         points = _of(small_suite, scen)
-        (union,) = actor_class_unions(truth for _, _, truth in points)  # the staff scenarios' actors hold two roles or more
+        kinds = actor_class_unions(truth for _, _, truth in points)
+        unions = [k for k in kinds if not k.startswith(POOL_OF)]  # the staff scenarios' actors hold two roles or more
+        union = max(unions, key=lambda k: k.count("+"))
         assert union.count("+") >= 1 and {f"{union}", ROTATING + union} <= set(small_chance_kinds[scen]), union
+        # every union of the roles, alone and among the employees the picking rule allowed
+        roles = union.split("+")
+        assert len(unions) == 2 ** len(roles) - 1 - len(roles), unions
+        assert {POOL_OF + u for u in (*roles, *unions)} == set(kinds) - set(unions), kinds
         above_line = summary(above_chance_draws(small_chance[scen]))
-        raws, heads = [], []
-        for seed in range(4):
-            results = [
-                (scen, score_alerts(_rotation(ds, f"class:{union}", seed=p.seed * 10 + seed), truth, budget=10))
-                for p, ds, truth in points
-            ]
-            head = _headline_of(results, bars)
-            raws.append(head["by_scenario_raw"][scen])
-            heads.append(head["point"])
-        own = summary(small_chance_kinds[scen][ROTATING + union].detection_parts()[3])
-        assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, union, raws, own)
-        assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, union, heads, above_line)
-        assert float(np.mean(heads)) <= 5.0, (scen, union, heads, bars[scen])
+        # the whole union, and the red team's: two of the roles among the employees the rule allowed
+        for kind in (union, POOL_OF + "+".join(roles[:2])):
+            raws, heads = [], []
+            for seed in range(4):
+                results = [
+                    (scen, score_alerts(_rotation(ds, f"class:{kind}", seed=p.seed * 10 + seed), truth, budget=10))
+                    for p, ds, truth in points
+                ]
+                head = _headline_of(results, bars)
+                raws.append(head["by_scenario_raw"][scen])
+                heads.append(head["point"] or 0.0)
+            own = summary(small_chance_kinds[scen][ROTATING + kind].detection_parts()[3])
+            assert own["lo"] - 1e-9 <= float(np.mean(raws)) <= own["hi"] + 1e-9, (scen, kind, raws, own)
+            assert sum(h > above_line["hi"] + 1e-9 for h in heads) <= 1, (scen, kind, heads, above_line)
+            assert float(np.mean(heads)) <= 5.0, (scen, kind, heads, bars[scen])
 
 
 def test_a_rotation_reaches_a_unit_present_every_bucket_within_its_turn() -> None:
@@ -535,7 +579,7 @@ def test_each_scenario_counts_above_its_highest_blind_line(small_suite: dict[str
     # staff scenarios: random employees, or random employees of one role (or a rotation through them), reach higher than
     # a ranking of every unit
     assert all(
-        lines[s]["kind"].removeprefix(ROTATING).partition(":")[0] == "employee"
+        lines[s]["kind"].removeprefix(ROTATING).partition(":")[0] in ("employee", POOL)
         and lines[s]["raw_by_kind"][ANY]["hi"]
         < lines[s]["raw_by_kind"]["employee"]["hi"]
         <= lines[s]["detection_score_raw"]["hi"]

@@ -117,6 +117,10 @@ def test_a_chance_bars_ranking_reads_as_its_classes_or_rotation() -> None:
     assert note("employee:a+employee:b+employee:c") == " (random a, b or c employees)"
     assert note("rotating:employee:analyst+employee:administrator") == " (analyst or administrator employees in rotation)"
     assert note("rotating:customer") == " (customers in rotation)"
+    assert note("pool") == " (random employees its picking rule allows)"
+    assert note("rotating:pool:employee:analyst+employee:administrator") == (
+        " (analyst or administrator employees its picking rule allows in rotation)"
+    )
     assert note("any") == ""
 
 

@@ -121,6 +121,9 @@ class Plan:
     knobs: StaffKnobs
     note: str = ""  # how the actors were chosen
     targets: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+    # every employee the actors were drawn from (the picking rule's fit, by employee id): truth only, where the chance
+    # lines rank them blind (knowing the rule is knowing who tends to act, not detection)
+    pool: tuple[int, ...] = ()
 
 
 class StaffScenario:
@@ -222,7 +225,8 @@ class StaffScenario:
             if n_targets
             else ()
         )
-        return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets)
+        pool = tuple(int(x) for x in fit["employee_id"])
+        return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets, pool)
 
     def _fit(
         self, cfg: SimConfig, emp: pl.DataFrame, active: pl.DataFrame, first_date: dt.date, knobs: StaffKnobs

@@ -483,8 +483,9 @@ def test_blind_rotations_score_chance_on_every_scenario(
 
 def test_the_truth_names_the_employees_each_incidents_picking_rule_allowed(small_suite: dict[str, Any]) -> None:
     """Each staff incident's ``pool`` holds its actors and only employees its scenario could pick from the public world
-    tables (one of its roles, hired a month before the span, not an earlier incident's actor); the chance lines rank
-    the pool (and the forged token, which picks keys, has none)."""
+    tables (one of its roles, hired a month before the span, not an earlier incident's actor; a leaver's, not only those
+    leaving, which no detector sees before); the chance lines rank the pool (the forged token, which picks keys, has
+    none)."""
     from simulator.scenarios import load
 
     for scen in (*STAFF, FORGED):
@@ -505,6 +506,8 @@ def test_the_truth_names_the_employees_each_incidents_picking_rule_allowed(small
                 assert (members["hire_date"] < start - dt.timedelta(days=30)).all()
                 assert not pool & earlier, row["incident_id"]  # nobody acts in two incidents
                 earlier |= set(row["actors"])
+                if load(scen).leaver:  # not the departures to come, which no detector sees: the role fit
+                    assert members["termination_date"].is_null().any(), row["incident_id"]
             assert (POOL in blind_kinds(truth)) == (scen != FORGED)
             assert truth.pool.height == (0 if scen == FORGED else len(set(inc["pool"].explode().drop_nulls())))
 

@@ -121,8 +121,9 @@ class Plan:
     knobs: StaffKnobs
     note: str = ""  # how the actors were chosen
     targets: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
-    # every employee the actors were drawn from (the picking rule's fit, by employee id): truth only, where the chance
-    # lines rank them blind (knowing the rule is knowing who tends to act, not detection)
+    # the employees the actors were drawn from (the picking rule's fit, by employee id; for a leaver's, the role fit
+    # before the departures to come): truth only, where the chance lines rank them blind (knowing the rule is knowing
+    # who tends to act, not detection)
     pool: tuple[int, ...] = ()
 
 
@@ -225,7 +226,10 @@ class StaffScenario:
             if n_targets
             else ()
         )
-        pool = tuple(int(x) for x in fit["employee_id"])
+        # what a detector could know of the rule: not the departures to come (a leaver's scenario picks among those
+        # leaving in the span, which the employees table shows no detector before they are announced), so the role fit
+        public = active.filter(pl.col("role").is_in(self.roles)) if self.leaver and note.startswith("leaves") else fit
+        pool = tuple(int(x) for x in public["employee_id"].sort())
         return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets, pool)
 
     def _fit(

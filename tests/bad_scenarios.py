@@ -778,3 +778,58 @@ class StaleKeyOwners(CompromisedEmployee):
         fit, note = super()._fit(cfg, emp, active, first_date, knobs)
         stale = fit.filter(pl.col("employee_id").is_in(self._stale.implode()))
         return (stale if stale.height >= knobs.actors else fit), note
+
+
+class JitteredRelay(CompromisedEmployee):
+    """Each outsider row comes 17 s + U(0, 0.9 s) after another employee's latest admin row before its drawn time (a
+    relay that waits about as long each time): the delay spreads over ninety of the echo's 10 ms bins (red team, session
+    47: a rule "another employee's row 17-18 s before" flagged 99.8% of its rows and 9% of benign ones)."""
+
+    id = "planted-jittered-relay-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" in out and out["admin"].height:
+            lag = 17_000_000 + rng(cfg.root, "planted-jitter", day_index).integers(0, 900_000, out["admin"].height)
+            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), 17_000_000, lag)
+        return out
+
+
+class RecentOrderers(CompromisedEmployee):
+    """Each outsider read that names a customer who has ordered moves to the nearest customer (by id) with as many orders
+    whose latest order fell in the two weeks before the span and was placed at night (a list of recent night buyers,
+    from a parcel-delivery phish); reads of customers without orders stay. The number of orders keeps its spread; their
+    times do not (red teams, session 48: reads of recent buyers were named only through the number of orders, which no
+    longer differs here, and reads of night buyers with as many orders passed)."""
+
+    id = "planted-recent-orderers-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        import datetime as dt
+
+        from simulator.world import customers_block
+
+        out = super().render_staff(plan, cfg, day_index, ctx)
+        if "admin" not in out or out["admin"].height == 0:
+            return out
+        orders = customers_block(cfg, 0)["orders"].filter(pl.col("customer_id") < ctx.customers_signed_up)
+        start = dt.datetime.combine(cfg.time.start, dt.time(), tzinfo=dt.UTC)
+        last = pl.col("ts").max()
+        per = orders.group_by("customer_id").agg(
+            n=pl.len(),
+            recent=(last >= start - dt.timedelta(days=14)) & (last.dt.convert_time_zone(cfg.time.timezone).dt.hour() < 6),
+        )
+        cid = out["admin"]["customer_id"]
+        drawn = cid.fill_null(-1).to_numpy()
+        count = dict(zip(per["customer_id"].to_list(), per["n"].to_list(), strict=True))
+        moved = drawn.copy()
+        for n, g in per.filter(pl.col("recent")).group_by("n"):
+            ids = np.sort(g["customer_id"].to_numpy())
+            mine = np.flatnonzero([count.get(int(c), 0) == n[0] for c in drawn])
+            if not len(mine):
+                continue
+            j = np.clip(np.searchsorted(ids, drawn[mine]), 1, max(1, len(ids) - 1))
+            lo, hi = ids[j - 1], ids[np.minimum(j, len(ids) - 1)]
+            moved[mine] = np.where(np.abs(drawn[mine] - lo) <= np.abs(hi - drawn[mine]), lo, hi)
+        out["admin"] = out["admin"].with_columns(pl.Series("customer_id", moved).set(cid.is_null(), None))
+        return out

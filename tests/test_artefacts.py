@@ -83,6 +83,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "in-step": ("bad_scenarios:InStepWithColleagues", {"stealth": 1.0, "actors": 3}),
     "colleagues-customers": ("bad_scenarios:ColleaguesCustomers", {"stealth": 1.0, "actors": 3}),
     "echo": ("bad_scenarios:ColleagueEcho", {"stealth": 1.0, "actors": 3}),
+    "jitter": ("bad_scenarios:JitteredRelay", {"stealth": 1.0, "actors": 3}),
+    # three seeds: one seed's three actors put the orders' recency at its line
+    "recent-orderers": ("bad_scenarios:RecentOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     # three seeds: one row a day of a snooping agent's few
     "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
     # three seeds: the actor's features are judged over actors (see "newest")
@@ -374,6 +377,24 @@ def test_rows_a_fixed_delay_after_other_peoples_rows_are_named(planted: Callable
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 
+def test_a_relay_whose_delay_varies_within_a_second_is_named(planted: Callable[[str], AuditResult]) -> None:
+    """Each outsider row 17 s and up to 0.9 s after another employee's row: the delay spreads over the fine echo's bins,
+    but its bins of a second hold many of the unit's rows, each after a reference row of its own."""
+    res = planted("jitter")
+    hits = _named(res, "admin", "ts", features=("ts:echo:wide",))
+    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.4, res.problems
+
+
+def test_customers_picked_by_when_they_last_ordered_are_named(planted: Callable[[str], AuditResult]) -> None:
+    """Reads moved to customers with as many orders whose latest order fell in the two weeks before the span, at night:
+    their number of orders is the drawn customers', but the orders table's times are not."""
+    res = planted("recent-orderers")
+    assert not _named(res, "admin", "customer_id", features=("customer_id:profile:orders.rows",)), res.problems
+    for feature in ("customer_id:profile:orders.ts.recent", "customer_id:profile:orders.ts.hour"):
+        hits = _named(res, "admin", "customer_id", features=(feature,), tests=("ks",))
+        assert hits and max(f.attack for f in hits) > 0.3, (feature, res.problems)
+
+
 def test_a_read_at_the_same_second_every_day_is_named(planted: Callable[[str], AuditResult]) -> None:
     """One read a day at the actor's own clock time, within half a second: every hour one of the actor's, every gap one
     a day has, but the row meets the actor's rows of the other days at the same second of the clock."""
@@ -468,6 +489,77 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     # none shared: 0; a unit of one row: none
     got = A._echo_surprise(np.array([0.0, np.nan]), np.array([5, 5]), np.array([0, 1]))
     assert got[0] == 0.0 and np.isnan(got[1])
+
+
+def test_the_wide_echo_counts_distinct_reference_rows_by_hand() -> None:
+    """``f:ts:echo:wide`` (bins of a second, laid twice): a bin's rows count only as many as the distinct reference rows
+    their lags go to. Against every pair counted by hand on small random inputs (the odds past the line the same), a
+    relay jittered within a second named, and a burst of a unit's rows after one colleague's row not."""
+    from breachbench import artefacts as A
+
+    wide, grids = A.ECHO_WIDE_US, A.ECHO_WIDE_GRIDS
+
+    def by_hand(qt, qe, qk, qu, rt, re_, rk):
+        pairs = []
+        for i in range(len(qt)):
+            mid, half = int(np.searchsorted(rt, qt[i])), A.ECHO_MAX_PAIRS // 2
+            near = [j for j in range(len(rt)) if abs(qt[i] - rt[j]) <= A.ECHO_WINDOW_US and mid - half <= j < mid + half]
+            pairs.append([(qt[i] - rt[j], j) for j in near if re_[j] != qe[i] and rk[j] != qk[i]])
+        shared = np.full(len(qt), np.nan)
+        for i in range(len(qt)):
+            mine = [k for k in range(len(qt)) if qu[k] == qu[i]]
+            if len(mine) < 2:
+                continue
+            best = 0
+            for g in range(grids):
+
+                def bins(k: int, g: int = g) -> dict[int, set[int]]:
+                    out: dict[int, set[int]] = {}
+                    for lag, j in pairs[k]:
+                        out.setdefault((lag + A.ECHO_WINDOW_US + g * (wide // grids)) // wide, set()).add(j)
+                    return out
+
+                of = {k: bins(k) for k in mine}
+                for b in of[i]:
+                    rows = [k for k in mine if b in of[k]]
+                    refs = set().union(*(of[k][b] for k in rows))
+                    best = max(best, min(len(rows), len(refs)) - 1)
+            shared[i] = best
+        return shared, np.array([len(p) for p in pairs])
+
+    def odds(shared, lags, unit):
+        return A._echo_surprise(shared, lags, unit, wide, grids)
+
+    r = np.random.default_rng(2)
+    crossed = 0
+    for trial in range(40):
+        nr, nq = int(r.integers(1, 60)), int(r.integers(2, 40))
+        rt = np.sort(r.integers(0, 10 * A.ECHO_WINDOW_US, nr))
+        re_, rk = r.integers(0, 5, nr), np.full(nr, -2)
+        qe, qk, qu = r.integers(0, 5, nq), np.full(nq, -1), r.integers(0, 3, nq)
+        qt = r.integers(0, 10 * A.ECHO_WINDOW_US, nq)
+        if trial % 2:  # a relay: each query row 17 s + up to 0.9 s after a reference row
+            qt = rt[r.integers(0, nr, nq)] + 17_000_000 + r.integers(0, 900_000, nq)
+        got, got_lags = A._echo_lags(qt, qe, qk, qu, rt, re_, rk, bin_us=wide, grids=grids)
+        want, want_lags = by_hand(qt, qe, qk, qu, rt, re_, rk)
+        assert got_lags.tolist() == want_lags.tolist(), trial
+        np.testing.assert_allclose(odds(got, got_lags, qu), odds(want, want_lags, qu), err_msg=str(trial))
+        crossed += int((odds(want, want_lags, qu) > 0).any())
+    assert crossed >= 5  # the comparison saw rows past the line
+    # a relay: twelve rows of one unit, each 17 s + up to 0.9 s after another entity's row (a minute apart)
+    rt = np.arange(12) * 60_000_000
+    qt = rt + 17_000_000 + np.linspace(0, 900_000, 12).astype(np.int64)
+    ent, unit = np.arange(12) % 3 + 10, np.zeros(12, np.int64)
+    shared, lags = A._echo_lags(qt, np.zeros(12, np.int64), np.full(12, -1), unit, rt, ent, np.full(12, -2), wide, grids)
+    assert (odds(shared, lags, unit) > A.ECHO_LINE).all()
+    fine, fine_lags = A._echo_lags(qt, np.zeros(12, np.int64), np.full(12, -1), unit, rt, ent, np.full(12, -2))
+    assert (A._echo_surprise(fine, fine_lags, unit) == 0).all()  # the fine bins see no echo
+    # a burst: the same twelve rows 0.1 s apart, all after one colleague's row: one reference row, no echo
+    qt = 17_000_000 + np.arange(12) * 100_000
+    one = (np.array([0]), np.array([10]), np.array([-2]))
+    shared, lags = A._echo_lags(qt, np.zeros(12, np.int64), np.full(12, -1), unit, *one, wide, grids)
+    # (a bin of fewer rows than could reach the line keeps its rows' count: two rows a grid puts in one bin)
+    assert shared.max() <= 1 and (odds(shared, lags, unit) == 0).all()
 
 
 def test_the_classifier_codes_the_values_entities_share_not_one_entitys_own() -> None:

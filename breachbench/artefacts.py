@@ -48,6 +48,7 @@ Entry points: :func:`audit_datasets` (datasets of one scenario at one set of kno
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -724,12 +725,10 @@ def _echo_lags(
             # per unit, the fewest others a row must share a bin with to reach ECHO_LINE at all (Poisson, with the least
             # mean any of its rows has; one fewer, a margin): a bin whose rows are fewer stays under the line however
             # many reference rows they go to, so its distinct reference rows are not counted
-            from scipy.stats import poisson
-
             most = np.zeros(len(size), dtype=np.int64)
             np.maximum.at(most, unit[rows], lags[rows])
             least = (np.bincount(unit[i], minlength=len(size)) - most) / (2 * ECHO_WINDOW_US / bin_us)
-            lines = poisson.isf(10.0**-ECHO_LINE / (2 * grids), np.maximum(least, 1e-12))
+            lines = _echo_lines(least, grids)
         for g in range(grids):
             # falls within a row's lags (the reference is in time order, so a row's bins come in order)
             b = (lag + ECHO_WINDOW_US + g * (bin_us // grids)) // bin_us
@@ -746,13 +745,31 @@ def _echo_lags(
                 u_of = unit[i[first]][by][edge[:-1]]  # each bin's unit
                 many = rows_with[g_of] - 1 >= lines[u_of[g_of]]
                 if many.any():
-                    pair = np.unique(g_of[many] * len(r_ts) + j[many])
+                    pair = np.sort(g_of[many] * len(r_ts) + j[many])
+                    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # distinct (bin, reference row)
                     refs = np.bincount(pair // len(r_ts), minlength=len(rows_with))
                     rows_with = np.where(rows_with - 1 >= lines[u_of], np.minimum(rows_with, refs), rows_with)
             np.maximum.at(best, i[first][by], np.repeat(rows_with, np.diff(edge)) - 1.0)  # the others among them
     many_rows = size[unit] > 1
     shared[many_rows] = best[many_rows]
     return shared, lags
+
+
+@functools.cache
+def _echo_line_table(grids: int) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson means on a fine log grid and, per mean, the fewest rows at which odds of ECHO_LINE are reached."""
+    from scipy.stats import poisson
+
+    means = np.geomspace(1e-9, 1e7, 6401)
+    return means, poisson.isf(10.0**-ECHO_LINE / (2 * grids), means)
+
+
+def _echo_lines(means: np.ndarray, grids: int) -> np.ndarray:
+    """Per Poisson mean, a lower bound on the count past which a bin's rows can reach ECHO_LINE: the table's value at
+    the grid's mean just below (the count grows with the mean), 0 below the grid."""
+    grid, table = _echo_line_table(grids)
+    at = np.searchsorted(grid, means, "right") - 1
+    return np.where(at >= 0, table[np.clip(at, 0, len(grid) - 1)], 0.0)
 
 
 def _echo_surprise(

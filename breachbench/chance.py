@@ -194,8 +194,9 @@ BLIND_KINDS: tuple[str, ...] = (ANY, *ENTITY_KINDS)
 
 
 #: The employees a scenario's picking rule lets it draw its actors from (:attr:`breachbench.scoring.Truth.pool`): the
-#: rule is in the scenario's public code and reads public world tables only (a role held through the span, hired a
-#: month before it, a departure in it), so ranking them blind is knowing who tends to act, not detection. A red team's
+#: rule is in the scenario's public code and reads public world tables (a role held through the span, hired a month
+#: before it; not the departures to come, which no detector sees: a leaver's pool is its role fit), so ranking them
+#: blind is knowing who tends to act, not detection. A red team's
 #: rotation through the analysts and administrators the rule allowed, ten a day from the incidents' first day and reading
 #: nothing of what anyone did, cleared the chance bar of ``compromised-employee-v3`` under six tie orders of six (37.1 to
 #: 41.7 raw against a bar of 34.8 from the analysts alone), where the scenario draws from four roles.
@@ -315,9 +316,10 @@ def blind_auprc(truth: Truth) -> tuple[str, float]:
 
     The rankings are those of the chance lines, but for rotations (whose order within a bucket is as blind as a
     uniform one's): every unit, one entity kind, one public class, the employees the scenarios' picking rules allowed
-    (:func:`blind_kinds`), or the union of the classes that hold the dataset's actors (:func:`actor_class_unions`). A red team's detector that gave random scores to the
-    employees of the four staff roles, and no evidence, had a lift of 3.3 against a ranking of every unit, where the
-    honest ``rule-off-hours-bulk-v1`` had 2.8 (default suite, two sealed seeds).
+    (:func:`blind_kinds`), or a union of the classes that hold the dataset's actors, alone or within the pool
+    (:func:`actor_class_unions`). A red team's detector that gave random scores to the employees of the four staff
+    roles, and no evidence, had a lift of 3.3 against a ranking of every unit, where the honest
+    ``rule-off-hours-bulk-v1`` had 2.8 (default suite, two sealed seeds).
     """
     n_act = truth.actor_units.height
     best = (ANY, chance_average_precision(truth.universe, n_act, truth.retrievable_actors))

@@ -23,8 +23,8 @@ GLOSSARY: dict[str, str] = {
     "status": "OK, or why the detector failed (ERROR, TIMEOUT, OOM) on at least one dataset; a failed detector scores nothing.",
     "detection score": "The headline, 0 to 100. Per scenario the mean of caught, timely and prevent, counted above that scenario's chance bar (100 x (raw - bar) / (100 - bar), never below 0), then the plain mean over scenarios, so every scenario weighs the same; a scenario whose chance bar is 100 (blind luck catches it at once) has no score above chance and is left out. Null scores 0, the oracle 100.",
     "raw score": "A scenario's detection score before the chance bar is subtracted: 100 x the mean of caught, timely and prevent.",
-    "chance bar": "Per scenario, the raw score that 97.5% of blind rankings stay under at the run's budget (the blind ranking that reaches highest: uniform over every unit of a bucket, over one entity kind's units, or over one public class's units such as an employee role or a key's credential kind); only the part of a raw score above it counts.",
-    "chance (blind)": "The leaderboard row of rankings that know nothing about the attack: per scenario the blind ranking that reaches highest (uniform over every unit of a bucket, over the units of one entity kind, say ten random employees a day, or of one public class, say ten random analysts a day or every token-signing key, or of the roles the scenario's actors come from; or a rotation through one of these, each day the ten read least recently), the mean of many draws with their 2.5-97.5 percentiles in brackets.",
+    "chance bar": "Per scenario, the raw score that 97.5% of blind rankings stay under at the run's budget (the blind ranking that reaches highest: uniform over every unit of a bucket, over one entity kind's units, or over one public class's units such as an employee role or a key's credential kind, over the union of the roles the scenario's actors come from or the employees its actor-picking rule allows, or a rotation through one of these); only the part of a raw score above it counts.",
+    "chance (blind)": "The leaderboard row of rankings that know nothing about the attack: per scenario the blind ranking that reaches highest (uniform over every unit of a bucket, over the units of one entity kind, say ten random employees a day, or of one public class, say ten random analysts a day or every token-signing key, or of the roles the scenario's actors come from, or of the employees its actor-picking rule allows; or a rotation through one of these, each day the ten read least recently), the mean of many draws with their 2.5-97.5 percentiles in brackets.",
     "caught": "The share of incidents detected: an analyst reading the top k units of each day sees at least one of the insider's own units (accounts, credentials, own addresses) on a day of the incident when that unit acts in it (a day without the insider's malicious rows does not count).",
     "timely": "Per incident 1 - (days from its first detectable day to detection) / (its detectable window in days), 0 when missed; the mean over incidents.",
     "prevent": "Exposure prevented: the share of the harm (records weighted by kind, see Harm in docs/metrics.md) that an alert in time stops, relative to what an alert on the first detectable day could stop; the oracle scores 100%.",
@@ -473,13 +473,7 @@ def _best_lines(best: dict[str, Any], m: dict[str, Any]) -> list[str]:
 
 
 #: How a chance line's blind ranking reads in prose (its entity kind, plural).
-_KIND_WORDS = {
-    "employee": "employees",
-    "customer": "customers",
-    "ip": "addresses",
-    "key": "keys",
-    "token": "tokens",
-}
+_KIND_WORDS = {"employee": "employees", "customer": "customers", "ip": "addresses", "key": "keys", "token": "tokens"}
 
 
 def kind_words(kind: str) -> str:

@@ -698,12 +698,14 @@ class ColleagueEcho(CompromisedEmployee):
     ones; one of 45 s, 99.8% and 0.01%)."""
 
     id = "planted-colleague-echo-v1"
+    #: the delay, what is drawn on top of it (microseconds) and the stream of those draws
+    DELAY_US, JITTER_US, DRAWS = 45_000_000, 200, "planted-echo"
 
     def render_staff(self, plan, cfg, day_index, ctx):
         out = super().render_staff(plan, cfg, day_index, ctx)
         if "admin" in out and out["admin"].height:
-            delay = 45_000_000 + rng(cfg.root, "planted-echo", day_index).integers(0, 200, out["admin"].height)
-            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), 45_000_000, delay)
+            lag = self.DELAY_US + rng(cfg.root, self.DRAWS, day_index).integers(0, self.JITTER_US, out["admin"].height)
+            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), self.DELAY_US, lag)
         return out
 
 
@@ -780,19 +782,13 @@ class StaleKeyOwners(CompromisedEmployee):
         return (stale if stale.height >= knobs.actors else fit), note
 
 
-class JitteredRelay(CompromisedEmployee):
+class JitteredRelay(ColleagueEcho):
     """Each outsider row comes 17 s + U(0, 0.9 s) after another employee's latest admin row before its drawn time (a
     relay that waits about as long each time): the delay spreads over ninety of the echo's 10 ms bins (red team, session
     47: a rule "another employee's row 17-18 s before" flagged 99.8% of its rows and 9% of benign ones)."""
 
     id = "planted-jittered-relay-v1"
-
-    def render_staff(self, plan, cfg, day_index, ctx):
-        out = super().render_staff(plan, cfg, day_index, ctx)
-        if "admin" in out and out["admin"].height:
-            lag = 17_000_000 + rng(cfg.root, "planted-jitter", day_index).integers(0, 900_000, out["admin"].height)
-            out["admin"] = _after_colleagues(out["admin"], _colleagues_rows(cfg, day_index, ctx, plan), 17_000_000, lag)
-        return out
+    DELAY_US, JITTER_US, DRAWS = 17_000_000, 900_000, "planted-jitter"
 
 
 class RecentOrderers(CompromisedEmployee):

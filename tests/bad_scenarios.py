@@ -817,11 +817,11 @@ class RecentOrderers(CompromisedEmployee):
         )
         cid = out["admin"]["customer_id"]
         drawn = cid.fill_null(-1).to_numpy()
-        count = dict(zip(per["customer_id"].to_list(), per["n"].to_list(), strict=True))
+        orders_of = pl.Series(drawn).replace_strict(per["customer_id"], per["n"], default=0).to_numpy()
         moved = drawn.copy()
         for n, g in per.filter(pl.col("recent")).group_by("n"):
             ids = np.sort(g["customer_id"].to_numpy())
-            mine = np.flatnonzero([count.get(int(c), 0) == n[0] for c in drawn])
+            mine = np.flatnonzero(orders_of == n[0])
             if not len(mine):
                 continue
             j = np.clip(np.searchsorted(ids, drawn[mine]), 1, max(1, len(ids) - 1))

@@ -228,7 +228,7 @@ class StaffScenario:
         )
         # what a detector could know of the rule: not the departures to come (a leaver's scenario picks among those
         # leaving in the span, which the employees table shows no detector before they are announced), so the role fit
-        public = active.filter(pl.col("role").is_in(self.roles)) if self.leaver and note.startswith("leaves") else fit
+        public = active.filter(pl.col("role").is_in(self.roles)) if self.leaver else fit
         pool = tuple(int(x) for x in public["employee_id"].sort())
         return Plan(incident_id, actors, colleagues, first, end, phases, knobs, note, targets, pool)
 

@@ -167,6 +167,9 @@ ECHO_BIN_US = 10_000
 ECHO_WIDE_US = 1_000_000
 ECHO_WIDE_GRIDS = 2
 ECHO_CHUNK_PAIRS = 4_000_000
+#: A chunk's (unit, bin) pairs counted in one dense array up to this many (wide bins, a chunk's few thousand units),
+#: by sorting beyond it; the counts are the same either way
+ECHO_DENSE_BINS = 4_000_000
 #: ``f:ts:echo`` is 0 below this (-log10 of the odds: one in a thousand), so that how often a benign row shares a lag by
 #: chance, which moves with its unit's rows, does not show; and at most this much (odds no float tells from zero).
 ECHO_LINE = 3.0
@@ -691,24 +694,38 @@ def _echo_lags(
     most over the grids: in bins of a second, a unit's rows a second apart meet one colleague's row at lags one bin
     holds, which is one reference row, not a relay.
     """
+    ((shared, lags),) = _echo_lags_binned(q_ts, q_ent, q_tok, q_unit, r_ts, r_ent, r_tok, ((bin_us, grids),))
+    return shared, lags
+
+
+def _echo_lags_binned(
+    q_ts: np.ndarray,
+    q_ent: np.ndarray,
+    q_tok: np.ndarray,
+    q_unit: np.ndarray,
+    r_ts: np.ndarray,
+    r_ent: np.ndarray,
+    r_tok: np.ndarray,
+    bins: Sequence[tuple[int, int]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_echo_lags` for each ``(bin_us, grids)`` of ``bins``, the row's lags drawn once for all of them."""
     n = len(q_ts)
-    shared, lags = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
     if n == 0 or len(r_ts) == 0:
-        return shared, lags
+        return [(np.full(n, np.nan), np.zeros(n, dtype=np.int64)) for _ in bins]
     half = ECHO_MAX_PAIRS // 2
     mid = np.searchsorted(r_ts, q_ts)
     lo = np.maximum(np.searchsorted(r_ts, q_ts - ECHO_WINDOW_US, "left"), mid - half)
     hi = np.minimum(np.searchsorted(r_ts, q_ts + ECHO_WINDOW_US, "right"), mid + half)
     unit = q_unit
     size = np.bincount(unit)
-    nbins = 2 * (ECHO_WINDOW_US // bin_us) + 3
+    lags = np.zeros(n, dtype=np.int64)
     # whole units at a time, about ECHO_CHUNK_PAIRS lags each: the memory stays bounded whatever the rows
     order = np.argsort(unit, kind="stable")
     pairs = np.cumsum(np.maximum(hi - lo, 0)[order])
     starts = np.flatnonzero(np.r_[True, np.diff(unit[order]) != 0])  # where a unit starts in ``order``
     targets = np.searchsorted(pairs, np.arange(0, max(int(pairs[-1]), 1), ECHO_CHUNK_PAIRS))
     cuts = np.unique(starts[np.searchsorted(starts, targets, "right") - 1])
-    best = np.zeros(n)
+    best = [np.zeros(n) for _ in bins]
     for c0, c1 in zip(cuts, [*cuts[1:], n], strict=True):
         rows = order[c0:c1]
         counts = np.maximum(hi[rows] - lo[rows], 0)
@@ -721,38 +738,80 @@ def _echo_lags(
         lags += np.bincount(i, minlength=n)
         if not len(i):
             continue
-        if grids > 1:
-            # per unit, the fewest others a row must share a bin with to reach ECHO_LINE at all (Poisson, with the least
-            # mean any of its rows has; one fewer, a margin): a bin whose rows are fewer stays under the line however
-            # many reference rows they go to, so its distinct reference rows are not counted
-            most = np.zeros(len(size), dtype=np.int64)
-            np.maximum.at(most, unit[rows], lags[rows])
-            least = (np.bincount(unit[i], minlength=len(size)) - most) / (2 * ECHO_WINDOW_US / bin_us)
-            lines = _echo_lines(least, grids)
-        for g in range(grids):
-            # falls within a row's lags (the reference is in time order, so a row's bins come in order)
-            b = (lag + ECHO_WINDOW_US + g * (bin_us // grids)) // bin_us
-            first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
-            key = unit[i[first]] * nbins + b[first]
-            by = np.argsort(key, kind="stable")
-            edge = np.flatnonzero(np.r_[True, key[by][1:] != key[by][:-1], True])
-            rows_with = np.diff(edge)  # rows of the unit with a lag in the bin
-            if grids > 1:  # no more than the distinct reference rows of those lags, in bins that can matter
-                run = np.cumsum(first) - 1  # each lag's (row, bin)
-                group = np.empty(len(by), dtype=np.int64)
-                group[by] = np.repeat(np.arange(len(rows_with)), rows_with)  # each (row, bin)'s bin of the unit
-                g_of = group[run]
-                u_of = unit[i[first]][by][edge[:-1]]  # each bin's unit
-                many = rows_with[g_of] - 1 >= lines[u_of[g_of]]
-                if many.any():
-                    pair = np.sort(g_of[many] * len(r_ts) + j[many])
-                    pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # distinct (bin, reference row)
-                    refs = np.bincount(pair // len(r_ts), minlength=len(rows_with))
-                    rows_with = np.where(rows_with - 1 >= lines[u_of], np.minimum(rows_with, refs), rows_with)
-            np.maximum.at(best, i[first][by], np.repeat(rows_with, np.diff(edge)) - 1.0)  # the others among them
+        for (bin_us, grids), top in zip(bins, best, strict=True):
+            _echo_bins(unit, size, lags, rows, i, k, j, lag, len(r_ts), bin_us, grids, top)
     many_rows = size[unit] > 1
-    shared[many_rows] = best[many_rows]
-    return shared, lags
+    out = []
+    for top in best:
+        shared = np.full(n, np.nan)
+        shared[many_rows] = top[many_rows]
+        out.append((shared, lags.copy()))
+    return out
+
+
+def _echo_bins(
+    unit: np.ndarray,
+    size: np.ndarray,
+    lags: np.ndarray,
+    rows: np.ndarray,
+    i: np.ndarray,
+    k: np.ndarray,
+    j: np.ndarray,
+    lag: np.ndarray,
+    n_ref: int,
+    bin_us: int,
+    grids: int,
+    best: np.ndarray,
+) -> None:
+    """One chunk of :func:`_echo_lags_binned` in bins of ``bin_us`` laid ``grids`` times: raise ``best`` (per query row)
+    to the others of its unit that share a bin of its lags (``i`` the lag's query row, ``k`` its row within the chunk's
+    ``rows``, ``j`` its reference row)."""
+    nbins = 2 * (ECHO_WINDOW_US // bin_us) + 3
+    # the lags come row by row (``k`` rises) and a unit's rows together (``rows`` is in unit order)
+    at_unit = unit[i]
+    if grids > 1:
+        # per unit, the fewest others a row must share a bin with to reach ECHO_LINE at all (Poisson, with the least
+        # mean any of its rows has; one fewer, a margin): a bin whose rows are fewer stays under the line however
+        # many reference rows they go to, so its distinct reference rows are not counted
+        most = np.zeros(len(size), dtype=np.int64)
+        np.maximum.at(most, unit[rows], lags[rows])
+        least = (np.bincount(at_unit, minlength=len(size)) - most) / (2 * ECHO_WINDOW_US / bin_us)
+        lines = _echo_lines(least, grids)
+    for g in range(grids):
+        # falls within a row's lags (the reference is in time order, so a row's bins come in order)
+        b = (lag + ECHO_WINDOW_US + g * (bin_us // grids)) // bin_us
+        first = np.r_[True, (k[1:] != k[:-1]) | (b[1:] != b[:-1])]  # each row once per bin
+        u_first = at_unit[first]
+        u0 = int(u_first[0])  # the chunk's least unit (``rows`` is in unit order)
+        span = (int(u_first[-1]) - u0 + 1) * nbins
+        if span <= ECHO_DENSE_BINS:  # few enough bins of the chunk's units to count them all (wide bins): no sort
+            group = (u_first - u0) * nbins + b[first]  # each (row, bin)'s bin of the unit
+            rows_with = np.bincount(group, minlength=span)  # rows of the unit with a lag in the bin
+            u_of = u0 + np.arange(span) // nbins  # each bin's unit
+        else:
+            key = u_first * nbins + b[first]
+            by = np.argsort(key)  # not stable: only the counts of equal keys and the most over them are read
+            sorted_key = key[by]
+            edge = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1], True])
+            rows_with = np.diff(edge)
+            group = np.empty(len(by), dtype=np.int64)
+            group[by] = np.repeat(np.arange(len(rows_with)), rows_with)
+            u_of = u_first[by[edge[:-1]]]
+        if grids > 1:  # no more than the distinct reference rows of those lags, in bins that can matter
+            run = np.cumsum(first) - 1  # each lag's (row, bin)
+            g_of = group[run]
+            many = rows_with[g_of] - 1 >= lines[u_of[g_of]]
+            if many.any():
+                pair = np.sort(g_of[many] * n_ref + j[many])
+                pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # distinct (bin, reference row)
+                refs = np.bincount(pair // n_ref, minlength=len(rows_with))
+                rows_with = np.where(rows_with - 1 >= lines[u_of], np.minimum(rows_with, refs), rows_with)
+        # the others among them, the most over a row's bins (a row's bins are together)
+        row_of = i[first]
+        starts = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1]])
+        top = np.maximum.reduceat(rows_with[group] - 1.0, starts)
+        heads = row_of[starts]
+        best[heads] = np.maximum(best[heads], top)
 
 
 @functools.cache
@@ -842,10 +901,10 @@ def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.Dat
             # a row without a token matches no reference row's token (-1 there is -2 here)
             r_tok = r["k"].to_numpy()
             ref = (r["t"].to_numpy(), r["e"].to_numpy(), np.where(r_tok < 0, -2, r_tok))
-            found, lags = _echo_lags(q_ts, q_ent, q_tok, q_unit, *ref)
+            bins = ((ECHO_BIN_US, 1), (ECHO_WIDE_US, ECHO_WIDE_GRIDS))
+            (found, lags), (found_wide, _) = _echo_lags_binned(q_ts, q_ent, q_tok, q_unit, *ref, bins)
             share = np.fmax(share, _echo_surprise(found, lags, q_unit))
-            found, lags = _echo_lags(q_ts, q_ent, q_tok, q_unit, *ref, bin_us=ECHO_WIDE_US, grids=ECHO_WIDE_GRIDS)
-            wide = np.fmax(wide, _echo_surprise(found, lags, q_unit, ECHO_WIDE_US, ECHO_WIDE_GRIDS))
+            wide = np.fmax(wide, _echo_surprise(found_wide, lags, q_unit, ECHO_WIDE_US, ECHO_WIDE_GRIDS))
         out[s] = df.with_columns(
             pl.Series("f:ts:echo", share, nan_to_null=True), pl.Series("f:ts:echo:wide", wide, nan_to_null=True)
         )

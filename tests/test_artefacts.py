@@ -419,11 +419,14 @@ def test_actors_picked_by_a_stale_credential_are_named(planted: Callable[[str], 
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
 
 
-def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
+@pytest.mark.parametrize("dense", [True, False], ids=["counted", "sorted"])
+def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """``_echo_lags`` and ``_same_clock_days`` against every pair, counted by hand on small random inputs with planted
     echoes and repeated clock times (lags within the window and the row cap, bins of 10 ms; the clock round
-    midnight)."""
+    midnight). The bins' rows counted in one array (``dense``, the small inputs' way) and by sorting (a large chunk's)."""
     from breachbench import artefacts as A
+
+    monkeypatch.setattr(A, "ECHO_DENSE_BINS", A.ECHO_DENSE_BINS if dense else 0)
     from simulator.units import DAY_US
 
     def echo_by_hand(qt, qe, qk, qu, rt, re_, rk):
@@ -491,11 +494,15 @@ def test_a_rows_shared_lag_and_its_clock_on_other_days_by_hand() -> None:
     assert got[0] == 0.0 and np.isnan(got[1])
 
 
-def test_the_wide_echo_counts_distinct_reference_rows_by_hand() -> None:
+@pytest.mark.parametrize("dense", [True, False], ids=["counted", "sorted"])
+def test_the_wide_echo_counts_distinct_reference_rows_by_hand(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """``f:ts:echo:wide`` (bins of a second, laid twice): a bin's rows count only as many as the distinct reference rows
     their lags go to. Against every pair counted by hand on small random inputs (the odds past the line the same), a
-    relay jittered within a second named, and a burst of a unit's rows after one colleague's row not."""
+    relay jittered within a second named, and a burst of a unit's rows after one colleague's row not. Both ways of
+    counting a bin's rows (see the test above), and both bins from one set of lags as each alone."""
     from breachbench import artefacts as A
+
+    monkeypatch.setattr(A, "ECHO_DENSE_BINS", A.ECHO_DENSE_BINS if dense else 0)
 
     wide, grids = A.ECHO_WIDE_US, A.ECHO_WIDE_GRIDS
 
@@ -542,6 +549,11 @@ def test_the_wide_echo_counts_distinct_reference_rows_by_hand() -> None:
             qt = rt[r.integers(0, nr, nq)] + 17_000_000 + r.integers(0, 900_000, nq)
         got, got_lags = A._echo_lags(qt, qe, qk, qu, rt, re_, rk, bin_us=wide, grids=grids)
         want, want_lags = by_hand(qt, qe, qk, qu, rt, re_, rk)
+        both = A._echo_lags_binned(qt, qe, qk, qu, rt, re_, rk, ((A.ECHO_BIN_US, 1), (wide, grids)))
+        fine = A._echo_lags(qt, qe, qk, qu, rt, re_, rk)
+        for (x, x_lags), (y, y_lags) in zip(both, (fine, (got, got_lags)), strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=str(trial))
+            assert x_lags.tolist() == y_lags.tolist(), trial
         assert got_lags.tolist() == want_lags.tolist(), trial
         np.testing.assert_allclose(odds(got, got_lags, qu), odds(want, want_lags, qu), err_msg=str(trial))
         crossed += int((odds(want, want_lags, qu) > 0).any())

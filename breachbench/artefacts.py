@@ -2077,9 +2077,10 @@ def _unseen_shares(x: pl.DataFrame, ref: pl.DataFrame, feats: list[str]) -> dict
         code = pl.concat([x.select("_entity"), ref.select("_entity")]).unique().with_columns(_c=pl.int_range(pl.len()))
         # a date is a 32-bit day number: the entity's number above it, the day shifted to be non-negative below
         key = (pl.col("_c").cast(pl.Int64) * (1 << 32) + pl.col("_day").cast(pl.Int64) + (1 << 31)).alias("_k")
+        # joined once here, not once in each feature's query below
         xl, rl = (
-            d.select("_group", *feats, "_entity", "_day").join(code.lazy(), on="_entity").select(pl.exclude("_c"), key)
-            for d in (xl, rl)
+            d.select("_group", *feats, "_entity", "_day").join(code, on="_entity").select(pl.exclude("_c"), key).lazy()
+            for d in (x, ref)
         )
     plans = []
     for f in feats:
@@ -2317,30 +2318,40 @@ def _excess_stats(
 
     xs, rs = session(x), session(ref)
 
-    def in_sessions(name: str, values: Sequence[Any], code: pl.Expr) -> None:
-        ka, kb = (
-            np.bincount(d.select(pl.col("_sess"), code.alias("_c")).unique()["_c"].to_numpy(), minlength=len(values))
-            for d in (xs, rs)
-        )
-        g = _deviance(ka, kb)
-        k = int(np.argmax(g))
-        out[name] = (math.sqrt(max(float(g[k]), 0.0)), f"{name[2:]} = {values[k]!r} on {shares(ka, kb, k, 'sessions')}")
-        if deficits is not None:  # and the value in most deficit (the first of equals): a category benign sessions carry
-            k = int(np.argmin(g))  # and the attack's never do (no error status, no untied open), which no excess shows
-            deficits[name] = (math.sqrt(max(-float(g[k]), 0.0)), f"{name[2:]} = {values[k]!r} on {shares(ka, kb, k, 'sessions')}")
-
+    # per categorical feature (its values and a code per row): the sessions that carry each value, below
+    coded: list[tuple[str, Sequence[Any], pl.Expr]] = []
     for f in feats:
         if f.kind != "cat" or (levels := ref[f.name].unique()).len() > EXCESS_LEVELS:
             continue
         values = pl.concat([levels, x[f.name].unique()]).unique().sort().to_list()
-        in_sessions(f.name, values, pl.col(f.name).replace_strict({v: i for i, v in enumerate(values)}, return_dtype=pl.Int64))
+        coded.append((f.name, values, pl.col(f.name).replace_strict({v: i for i, v in enumerate(values)}, return_dtype=pl.Int64)))
     nums = _nums(x, [f.name for f in feats if f.kind == "num"])
     refn = _nums(ref, list(nums))
-    flags = []
-    for name, a in nums.items():
-        if np.isin(a, (0.0, 1.0)).all() and np.isin(refn[name], (0.0, 1.0)).all():
-            in_sessions(name, (0, 1), pl.col(name).cast(pl.Int64))
-            flags.append(name)
+    flags = [name for name, a in nums.items() if np.isin(a, (0.0, 1.0)).all() and np.isin(refn[name], (0.0, 1.0)).all()]
+    coded += [(name, (0, 1), pl.col(name).cast(pl.Int64)) for name in flags]
+    # every feature's codes in one query per frame, each feature's offset past the ones before: the distinct (session,
+    # code) pairs, counted per code
+    offsets = np.cumsum([0, *(len(values) for _, values, _ in coded)])
+
+    def carried(d: pl.DataFrame) -> np.ndarray:
+        if not coded:
+            return np.zeros(0, dtype=np.int64)
+        codes = d.select(
+            "_sess",
+            *(code.add(int(o)).alias(f"{i}") for i, ((_, _, code), o) in enumerate(zip(coded, offsets[:-1], strict=True))),
+        )
+        pairs = codes.unpivot(index="_sess").select("_sess", "value").unique()
+        return np.bincount(pairs["value"].to_numpy(), minlength=int(offsets[-1]))
+
+    in_x, in_ref = carried(xs), carried(rs)
+    for (name, labels, _), o0, o1 in zip(coded, offsets[:-1], offsets[1:], strict=True):
+        ka, kb = in_x[o0:o1], in_ref[o0:o1]
+        g = _deviance(ka, kb)
+        k = int(np.argmax(g))
+        out[name] = (math.sqrt(max(float(g[k]), 0.0)), f"{name[2:]} = {labels[k]!r} on {shares(ka, kb, k, 'sessions')}")
+        if deficits is not None:  # and the value in most deficit (the first of equals): a category benign sessions carry
+            k = int(np.argmin(g))  # and the attack's never do (no error status, no untied open), which no excess shows
+            deficits[name] = (math.sqrt(max(-float(g[k]), 0.0)), f"{name[2:]} = {labels[k]!r} on {shares(ka, kb, k, 'sessions')}")
     given: dict[str, list[Feature]] = {}
     for f in raws:
         if f.given and f.name.split("|")[0] in flags:

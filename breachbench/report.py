@@ -149,6 +149,13 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
     if head.get("top"):
         out.append(f"detection score 95% interval widths, top {len(head['top'])} (target: at most 10 points):")
         out += [f"  {d}: {'-' if w is None else f'{w:.1f}'}" for d, w in zip(head["top"], head["widths"], strict=True)]
+    copies: dict[str, list[str]] = {}
+    for r in payload.get("results", []):
+        if r.get("same_results_as"):
+            copies.setdefault(r["same_results_as"], []).append(r["detector"])
+    for first, same in copies.items():
+        out.append(f"same results as {first}: {', '.join(same)}")
+        out.append("  (one detector here: counted once in the top three's widths and the split-half correlation)")
     stab = payload.get("stability") or {}
     if stab:
         rho = stab.get("rho")
@@ -390,7 +397,12 @@ def _days(x: float | None) -> str:
 
 def verdict(payload: dict[str, Any]) -> list[str]:
     """The first screen's verdict in plain words, generated from the results (one sentence per line)."""
-    ok = [r for r in ordered(payload["results"]) if r["status"] == "OK" and r["detector"] not in ANCHORS]
+    # each detector once: a row with another's results (same_results_as) is named beside it, never ranked against it
+    ok = [
+        r
+        for r in ordered(payload["results"])
+        if r["status"] == "OK" and r["detector"] not in ANCHORS and not r.get("same_results_as")
+    ]
     rows = [r for r in ok if r.get("detection_score") is not None]
     if not ok:
         return ["No detector finished: there is nothing to rank (see the errors under the leaderboard)."]
@@ -418,8 +430,10 @@ def _ranking_lines(payload: dict[str, Any], rows: list[dict[str, Any]]) -> list[
     best, out = rows[0], []
     ci = (best.get("ci") or {}).get("detection_score")
     tied = [r["detector"] for r in rows[1:] if round(r["detection_score"], 1) == round(best["detection_score"], 1)]
+    same = [r["detector"] for r in payload["results"] if r.get("same_results_as") == best["detector"]]
+    also = f" ({', '.join(same)}: the same results)" if same else ""
     out.append(
-        f"Best detector overall: {best['detector']}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
+        f"Best detector overall: {best['detector']}{also}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
         f"detection score {best['detection_score']:.1f}{_interval(ci)} (0 = alerts nothing, 100 = the oracle, which reads the answers)."
     )
     if len(rows) > 1:

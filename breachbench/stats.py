@@ -21,6 +21,7 @@ scenario's figures are pooled over its incidents first.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -319,6 +320,34 @@ def headline(
     }
 
 
+#: Row fields that say who a detector is or what its run cost, not what it found (see :func:`same_results`).
+NOT_RESULTS = frozenset(
+    {"detector", "version", "fingerprint", "reused", "status", "error", "fit_s", "score_s", "events_per_s", "peak_mb", "runs"}
+    | {"same_results_as"}  # set by the marking itself
+)
+
+
+def same_results(rows: Sequence[dict[str, Any]], anchors: tuple[str, ...] = ("oracle", "null")) -> dict[str, str]:
+    """Per detector whose every scored figure equals an earlier OK row's (its alerts gave the same caught, times,
+    exposure, precision and intervals on every dataset and budget): that earlier row's detector.
+
+    ``rows`` in the order whose first stands for the others; an anchor (``anchors``) is never a copy, and a row that
+    equals one is the anchor's copy (a detector that alerts nothing gives ``null``'s results). Two entries of one detector, a built-in under a
+    plugin's id for example, would otherwise count twice where detectors are counted: the top three's interval widths
+    and the split-half correlation (a red team's two copies of the best built-in met the width target that the run
+    without them missed; with two of its variants in the run too, the correlation read 0.98, and 0.95 without the copies).
+    """
+    first: dict[str, str] = {}
+    out: dict[str, str] = {}
+    ok = [r for r in rows if r.get("status") == "OK"]
+    for r in [*(r for r in ok if r["detector"] in anchors), *(r for r in ok if r["detector"] not in anchors)]:
+        key = json.dumps({k: v for k, v in r.items() if k not in NOT_RESULTS}, sort_keys=True, default=str)
+        if key in first and r["detector"] not in anchors:
+            out[r["detector"]] = first[key]
+        first.setdefault(key, r["detector"])
+    return out
+
+
 def split_half(
     rows: list[dict[str, Any]],
     seeds: list[int],
@@ -336,12 +365,14 @@ def split_half(
     less than that apart tie, so that 19.9 against 20.0 does not count as a ranking (``rho_exact``
     is the correlation of the unrounded scores). Only detectors that score above chance in a half
     are ranked (``ranked``): those at 0 in both say nothing of the order, and any number of them
-    would move it (tied at the bottom of both halves, they raise it). ``rho`` is None with fewer
+    would move it (tied at the bottom of both halves, they raise it); nor are rows marked ``same_results_as`` another
+    (:func:`same_results`). ``rho`` is None with fewer
     than two seeds, fewer than three ranked detectors, or a half in which every one of them ties.
     """
     s = sorted(seeds)
     halves = (s[0::2], s[1::2])
-    ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in exclude]
+    # a row with the same results as another (see same_results) is that detector once more: it would count twice
+    ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in exclude and not r.get("same_results_as")]
     out: dict[str, Any] = {
         "halves": [list(h) for h in halves],
         "detectors": [r["detector"] for r in ok],

@@ -51,7 +51,7 @@ from breachbench.scoring import (
     profile_names,
     score_alerts,
 )
-from breachbench.stats import METRICS, aggregate, bootstrap, headline, split_half
+from breachbench.stats import METRICS, aggregate, bootstrap, headline, same_results, split_half
 from breachbench.verify import alerts_hashes, check_dataset
 from simulator import layout
 from simulator.config import ScenarioSpec
@@ -349,10 +349,15 @@ def _run_entry(p: GridPoint, r: DetectorRun, s: dict[str, Any] | None) -> dict[s
 
 
 def headline_summary(rows: list[dict[str, Any]], top: int = 3) -> dict[str, Any]:
-    """The detection score's leaders (the oracle and ``null``, which alerts on nothing, aside) and the width of their
-    intervals."""
+    """The detection score's leaders (the oracle and ``null``, which alerts on nothing, aside, and each detector once:
+    rows marked ``same_results_as`` another are left out) and the width of their intervals."""
     ok = [
-        r for r in rows if r["status"] == "OK" and r["detector"] not in (ORACLE, "null") and r.get("detection_score") is not None
+        r
+        for r in rows
+        if r["status"] == "OK"
+        and r["detector"] not in (ORACLE, "null")
+        and r.get("detection_score") is not None
+        and not r.get("same_results_as")  # the same detector once more (see breachbench.stats.same_results)
     ]
     best = sorted(ok, key=lambda r: (-r["detection_score"], r["detector"]))[:top]
     widths = []
@@ -918,10 +923,20 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     return rows
 
 
+def mark_same_results(rows: list[dict[str, Any]]) -> None:
+    """Set ``same_results_as`` on each row whose results equal an earlier one's (the earlier row's detector; see
+    :func:`breachbench.stats.same_results`), None on the others. ``rows`` in the run's order: the config's detectors,
+    then those a later ``--detectors`` added; so the one entered first stands for them all, not the first by id."""
+    copies = same_results(rows)
+    for r in rows:
+        r["same_results_as"] = copies.get(r["detector"])
+
+
 def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """results.json's body before the audits: the run's settings, datasets, versions, alert hashes and rows."""
     cfg, datasets, chance = run.cfg, run.datasets, run.chance
     budget = cfg.detection.budget
+    mark_same_results(rows)
     return {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,

@@ -26,6 +26,7 @@ from breachbench.report import (
     glossary_markdown,
     print_leaderboard,
     scenario_matrix,
+    stability_lines,
     verdict,
 )
 
@@ -74,6 +75,8 @@ def test_first_screen_is_verdict_then_matrix(doc: str, payload: dict[str, Any]) 
 
 def _with_scores(payload: dict[str, Any], a: tuple[float, float, float], b: tuple[float, float, float]) -> dict[str, Any]:
     p = copy.deepcopy(payload)
+    for r in p["results"]:  # the scores below are made up: no row has another's (the tiny run's rows may)
+        r["same_results_as"] = None
     rows = [r for r in p["results"] if r["status"] == "OK" and r["detector"] not in ("oracle",)]
     first, second = rows[0], rows[1]
     for r, (v, lo, hi) in ((first, a), (second, b)):
@@ -82,6 +85,42 @@ def _with_scores(payload: dict[str, Any], a: tuple[float, float, float], b: tupl
         r["detection_score"], r["ci"]["detection_score"] = 0.0, [0.0, 0.0]
     first["detector"], second["detector"] = "alpha-v1", "beta-v1"
     return p
+
+
+def test_a_detector_entered_twice_is_ranked_and_counted_once(payload: dict[str, Any]) -> None:
+    """A red team entered the best built-in twice more under plugin ids: the copies were named "best overall", their
+    intervals met the top three's width target that the run without them missed, and the split-half correlation read
+    0.98 where it is 0.95 without them. A row whose every scored figure equals an earlier one's is marked as its copy (the first entered
+    stands for them) and counted once; a row that differs in one incident's figure is not a copy."""
+    from breachbench.stats import split_half
+    from breachbench.suite import headline_summary, mark_same_results
+
+    p = _with_scores(payload, (80.0, 75.0, 85.0), (50.0, 40.0, 60.0))
+    alone = copy.deepcopy(p["results"])
+    alpha = next(r for r in p["results"] if r["detector"] == "alpha-v1")
+    copies = [
+        copy.deepcopy(alpha) | {"detector": name, "version": "9", "fingerprint": "x", "fit_s": 9.0}
+        for name in ("a-copy", "z-copy")
+    ]
+    near = copy.deepcopy(alpha) | {"detector": "near-v1"}
+    near["incidents"][0]["timeliness"] = near["incidents"][0]["timeliness"] / 2 + 0.01
+    p["results"] = [*p["results"], *copies, near]
+    mark_same_results(p["results"])
+    marked = {r["detector"]: r["same_results_as"] for r in p["results"]}
+    assert marked["a-copy"] == marked["z-copy"] == "alpha-v1" and marked["alpha-v1"] is None and marked["near-v1"] is None
+    assert marked["oracle"] is None and marked.get("null") is None
+    mark_same_results(alone)
+    assert headline_summary(p["results"])["top"] == [*headline_summary([*alone, near])["top"]]
+    assert "a-copy" not in headline_summary(p["results"])["top"]
+    words = verdict(p)
+    assert words[0].startswith("Best detector overall: alpha-v1 (a-copy, z-copy: the same results)"), words[0]
+    assert "tied with" not in words[0].split(",", 2)[0] and not any("a-copy" in w or "z-copy" in w for w in words[1:])
+    lines = stability_lines(p)
+    at = lines.index("same results as alpha-v1: a-copy, z-copy")
+    assert "counted once in the top three's widths and the split-half correlation" in lines[at + 1] and len(lines[at + 1]) < 100
+    # the split-half statistic ranks each detector once
+    seeds = sorted({i["seed"] for i in alpha["incidents"]})
+    assert split_half(p["results"], seeds)["detectors"] == split_half([*alone, near], seeds)["detectors"]
 
 
 def test_verdict_says_whether_the_gap_is_significant(payload: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ GLOSSARY: dict[str, str] = {
     "events/s": "Log events scored per second of scoring time.",
     "peak MB": "The detector process's peak memory, in megabytes.",
     "runs": "Datasets (seed x scenario) the detector ran on successfully, of all datasets in the run.",
-    "interval": "Numbers in brackets are bootstrap intervals at suite.confidence (95% by default): for the detection score incidents resampled within scenarios, for the other metrics whole datasets resampled. Two detectors whose intervals overlap are not clearly different.",
+    "interval": "Numbers in brackets are bootstrap intervals at suite.confidence (95% by default): for the detection score the datasets of each scenario resampled and the incidents within them, for the other metrics whole datasets resampled. Two detectors whose intervals overlap are not clearly different.",
     "budget k": "How many units (entity, day) an analyst reads per day, top scores first; only alerts within budget count as detections or false alerts.",
     "first true alert": "For one incident and detector, the day (counted from the incident's first day, day 0) of the first alert within budget on one of the insider's own units, and that alert's `reason` text.",
     "records exposed": "Distinct customers whose records an incident read (by kind of read in the incident table); harm weighs each (customer, kind) row by its kind, in units of one customer record (targeted look-ups count most).",
@@ -201,7 +201,7 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str, budget: int, pa
         "then the equal-weight mean over scenarios (0 = null, 100 = oracle); rows of the same detection score are tied and "
         "listed by id. op score: harm-weighted cost, 0 = null, "
         "100 = alert in the first detectable bucket with no false alert (standard cost profile). Brackets: 95% bootstrap "
-        "intervals (detection score: incidents resampled within scenarios; others: runs resampled); for the chance row, "
+        "intervals (detection score: datasets, then their incidents, resampled within scenarios; others: runs resampled); for the chance row, "
         "the 2.5-97.5 percentiles of the blind rankings' draws. `oracle` reads truth: it is an anchor, not a detector.\n"
     )
     extra = ["", "```", *stability_lines(payload), "```"] if payload else []
@@ -333,8 +333,8 @@ def scenario_cells(
 ) -> dict[str, Any] | None:
     """One detector on one scenario: caught (of the detectable incidents), median days to detect, exposure prevented, scores.
 
-    ``ci`` is the scenario's detection score interval above its chance bar (incidents of the scenario resampled, as the
-    headline's interval does).
+    ``ci`` is the scenario's detection score interval above its chance bar (its datasets and their incidents resampled,
+    as the headline's interval does).
     """
     from breachbench.stats import headline
 

@@ -15,8 +15,10 @@ clipped to the metric's range. Where a resample misses every incident (time to d
 infinite), the percentile interval is used for that metric.
 
 The headline (detection score, :func:`headline`) is an equal-weight mean over scenarios; its
-interval resamples incidents within each scenario (stratified percentile bootstrap), since each
-scenario's figures are pooled over its incidents first.
+interval resamples within each scenario (stratified percentile bootstrap) in two stages: its
+datasets with replacement, then each drawn dataset's incidents with replacement. Each scenario's
+figures are pooled over its incidents first, but incidents of one world are not independent: a
+detector that works on some worlds and not on others varies from world to world.
 """
 
 from __future__ import annotations
@@ -265,6 +267,37 @@ def _incident_arrays(incidents: list[dict[str, Any]]) -> np.ndarray:
     )
 
 
+def _dataset_arrays(incidents: list[dict[str, Any]]) -> list[np.ndarray]:
+    """:func:`_incident_arrays` of the incidents of each dataset (by ``seed``; one group where no entry has one), in
+    seed order, those without a detectable incident left out."""
+    by_seed: dict[Any, list[dict[str, Any]]] = {}
+    for i in incidents:
+        by_seed.setdefault(i.get("seed"), []).append(i)
+    arrays = [_incident_arrays(by_seed[k]) for k in sorted(by_seed, key=lambda k: (k is None, k if k is not None else 0))]
+    return [a for a in arrays if len(a)]
+
+
+def _resampled_sums(groups: list[np.ndarray], resamples: int, r: np.random.Generator) -> np.ndarray:
+    """(resamples, 5) sums of :func:`_incident_arrays` rows, resampled in two stages: as many datasets as there are, drawn
+    with replacement, then each drawn dataset's incidents with replacement. One dataset: its incidents alone."""
+    if len(groups) == 1:
+        a = groups[0]
+        return a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)
+    n = np.array([len(a) for a in groups])
+    pad = np.zeros((len(groups), int(n.max()), 5))
+    for g, a in enumerate(groups):
+        pad[g, : len(a)] = a
+    picks = r.integers(0, len(groups), (resamples, len(groups)))
+    inside = np.arange(pad.shape[1])[None, :]
+    total = np.zeros((resamples, 5))
+    for j in range(len(groups)):  # each drawn dataset: as many of its incidents as it has, with replacement
+        drawn = picks[:, j]
+        size = n[drawn][:, None]
+        k = np.minimum((r.random((resamples, pad.shape[1])) * size).astype(np.int64), size - 1)
+        total += np.where((inside < size)[..., None], pad[drawn[:, None], k], 0.0).sum(axis=1)
+    return total
+
+
 def _score_of_sums(s: np.ndarray) -> np.ndarray:
     """Detection score (0-100) of summed (incidents, caught, timeliness, preventable, prevented) rows, shape (..., 5)."""
     inc, caught, tl, preventable, prevented = np.moveaxis(s, -1, 0)
@@ -287,8 +320,11 @@ def headline(
     Each entry carries ``scenario``; ``chance`` maps a scenario to its chance line's mean raw
     score, and scores count above it (:func:`breachbench.scoring.above_chance`; the chance line
     is held fixed). ``by_scenario`` holds the scores above chance, ``by_scenario_raw`` the raw
-    ones. The interval resamples incidents with replacement within each scenario (percentile
-    bootstrap at ``confidence``).
+    ones. The interval resamples within each scenario, in two stages: its datasets (the entries' ``seed``) with
+    replacement, then the incidents of each drawn dataset with replacement (percentile bootstrap at ``confidence``).
+    Resampling incidents alone treated the incidents of one world as independent: a red team's copies of one rule, each
+    silent on a random half of the datasets, got intervals that did not overlap (0.0 [0.0, 3.4] against 16.0 [10.6,
+    20.7]); over datasets they overlap.
     """
     chance = chance or {}
     by_scen: dict[str, list[dict[str, Any]]] = {}
@@ -298,16 +334,12 @@ def headline(
     point = detection_score(parts, chance)
     raw = {s: p.score() for s, p in sorted(parts.items())}
     per_scenario = {s: above_chance(v, chance.get(s)) for s, v in raw.items()}
-    arrays = [(s, a) for s, a in ((s, _incident_arrays(v)) for s, v in by_scen.items()) if len(a)]
-    if point is None or not arrays:
+    groups = {s: _dataset_arrays(v) for s, v in by_scen.items()}
+    groups = {s: g for s, g in groups.items() if g}
+    if point is None or not groups:
         return {"point": point, "ci": [point, point], "by_scenario": per_scenario, "by_scenario_raw": raw}
     r = np.random.default_rng(seed)
-    scores = np.vstack(
-        [
-            above_chance(_score_of_sums(a[r.integers(0, len(a), (resamples, len(a)))].sum(axis=1)), chance.get(s))
-            for s, a in arrays
-        ]
-    )
+    scores = np.vstack([above_chance(_score_of_sums(_resampled_sums(g, resamples, r)), chance.get(s)) for s, g in groups.items()])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a scenario with a perfect chance line is NaN in every draw
         draws = np.nanmean(scores, axis=0)

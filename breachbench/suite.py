@@ -303,7 +303,7 @@ def _pooled_metrics(row: dict[str, Any], scored: list[dict[str, Any]], cfg: Benc
     row["prevalence"] = sum(s["overall"]["prevalence"] for s in scored) / len(scored)
     row["ci"] = bootstrap(scored, profile, cfg.suite.bootstrap, cfg.suite.confidence)
     head = headline(
-        [i | {"scenario": s["scenario"]} for s in scored for i in s["incidents"]],
+        [i | {"scenario": s["scenario"], "seed": s["seed"]} for s in scored for i in s["incidents"]],  # seed: the dataset
         cfg.suite.bootstrap,
         cfg.suite.confidence,
         chance=chance_bars(chance, cfg.detection.budget),

@@ -768,6 +768,45 @@ def _row(name: str, by_seed: dict[int, float], scen: str = "s") -> dict[str, Any
     return {"detector": name, "status": "OK", "incidents": inc}
 
 
+def test_the_detection_score_interval_resamples_datasets_then_their_incidents() -> None:
+    """Two runs of one procedure that differ only in which worlds it works on (caught everything on 3 of 8 datasets, and on
+    6 of 8) are not significantly apart: resampling incidents alone treated one world's incidents as independent, and a
+    red team's copies of one rule, each silent on a random half of the datasets, got intervals that did not overlap. One
+    dataset: its incidents resampled, as before."""
+    from breachbench.stats import _incident_arrays, _score_of_sums
+
+    def incidents(works: set[int], n: int = 6) -> list[dict[str, Any]]:
+        return [
+            {
+                "scenario": "s",
+                "seed": seed,
+                "detectable": True,
+                "detected": seed in works,
+                "timeliness": 0.8 if seed in works else 0.0,
+                "harm_total": 10.0,
+                "harm_perfect": 0.0,
+                "harm_before_detection": 2.0 if seed in works else 10.0,
+            }
+            for seed in range(1, 9)
+            for _ in range(n)
+        ]
+
+    few, many = headline(incidents({1, 2, 3}), resamples=2000), headline(incidents({1, 2, 3, 4, 5, 6}), resamples=2000)
+    assert few["point"] < many["point"] and few["ci"][1] > many["ci"][0], (few["ci"], many["ci"])
+    flat = [{**i, "seed": 0} for i in incidents({1, 2, 3})], [{**i, "seed": 0} for i in incidents({1, 2, 3, 4, 5, 6})]
+    apart = [headline(x, resamples=2000)["ci"] for x in flat]  # the same incidents as one dataset: incidents alone
+    assert apart[0][1] < apart[1][0], apart
+    # one dataset: exactly the incidents' own resampling
+    one = [i for i in incidents({1, 2, 3}) if i["seed"] in (1, 4)]
+    for i in one:
+        i["seed"] = 7
+    a = _incident_arrays(one)
+    draws = _score_of_sums(a[np.random.default_rng(0).integers(0, len(a), (500, len(a)))].sum(axis=1))
+    want = np.percentile(draws, [2.5, 97.5])
+    got = headline(one, resamples=500)
+    assert got["ci"] == [float(min(want[0], got["point"])), float(max(want[1], got["point"]))]
+
+
 def test_split_half_rank_correlation() -> None:
     seeds = [1, 2, 3, 4]
     agree = [_row(f"d{j}", {s: j / 10 for s in seeds}) for j in range(1, 6)]

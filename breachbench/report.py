@@ -155,7 +155,7 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
             copies.setdefault(r["same_results_as"], []).append(r["detector"])
     for first, same in copies.items():
         out.append(f"same results as {first}: {', '.join(same)}")
-        out.append("  (one detector here: counted once in the top three's widths and the split-half correlation)")
+        out.append("  (identical figures: counted once in the top three's widths and the split-half correlation)")
     stab = payload.get("stability") or {}
     if stab:
         rho = stab.get("rho")
@@ -318,6 +318,11 @@ def write_results(out: Path, payload: dict[str, Any], rows: list[dict[str, Any]]
 # ---- the first screen: verdict, scenario matrix, per-incident table (data; html.py renders) ----------
 
 ANCHORS = ("oracle",)  # reads truth: never "the best detector"
+#: The fewest test seeds with which the verdict judges a gap by the intervals' overlap. The interval resamples a
+#: scenario's datasets, so with one seed it holds the incidents' variation alone: a red team's two halves of one
+#: procedure (a rule switched off on a world by a coin) were called significantly apart in 23-63% of simulated pairs with
+#: one seed, 7-10% with two, 1-2% with four and at most 0.3% with eight.
+JUDGE_SEEDS = 4
 
 
 def _median(xs: list[float]) -> float | None:
@@ -442,8 +447,12 @@ def _ranking_lines(payload: dict[str, Any], rows: list[dict[str, Any]]) -> list[
         ov = _overlap(ci, ci2)
         gap = round(best["detection_score"], 1) - round(second["detection_score"], 1)  # as the reader would subtract them
         conf = f"{payload.get('confidence', 0.95):.0%}"
+        seeds = len((payload.get("seeds") or {}).get("test") or [])
         judged = (
-            f"their {conf} intervals overlap, so the gap is not significant"
+            f"with {seeds} seed{'' if seeds == 1 else 's'} the intervals cannot show how a detector varies from world to world, "
+            f"so the gap is not judged (at least {JUDGE_SEEDS} seeds)"
+            if 0 < seeds < JUDGE_SEEDS
+            else f"their {conf} intervals overlap, so the gap is not significant"
             if ov
             else f"their {conf} intervals do not overlap, so the gap is significant"
             if ov is False

@@ -359,19 +359,24 @@ NOT_RESULTS = frozenset(
 )
 
 
-def same_results(rows: Sequence[dict[str, Any]], anchors: tuple[str, ...] = ("oracle", "null")) -> dict[str, str]:
+def same_results(
+    rows: Sequence[dict[str, Any]], anchors: tuple[str, ...] = ("null",), apart: tuple[str, ...] = ("oracle",)
+) -> dict[str, str]:
     """Per detector whose every scored figure equals an earlier OK row's (its alerts gave the same caught, times,
     exposure, precision and intervals on every dataset and budget): that earlier row's detector.
 
-    ``rows`` in the order whose first stands for the others; an anchor (``anchors``) is never a copy, and a row that
-    equals one is the anchor's copy (a detector that alerts nothing gives ``null``'s results). Two entries of one detector, a built-in under a
-    plugin's id for example, would otherwise count twice where detectors are counted: the top three's interval widths
-    and the split-half correlation (a red team's two copies of the best built-in met the width target that the run
-    without them missed; with two of its variants in the run too, the correlation read 0.98, and 0.95 without the copies).
+    ``rows`` in the order whose first stands for the others; an anchor (``anchors``) is never marked, and a row that
+    equals one is marked as the anchor's (a detector that alerts nothing gives ``null``'s results); a row of ``apart``
+    is never compared (a detector as good as the oracle, which reads truth, is still the best detector). Two entries of
+    one detector, a built-in under a plugin's id for example, would otherwise count twice where detectors are counted:
+    the top three's interval widths and the split-half correlation (a red team's two copies of the best built-in met the
+    width target that the run without them missed; with two of its variants in the run too, the correlation read 0.98,
+    and 0.95 without the copies). Two different detectors can have the same results too (both catch nothing and fill
+    the budget with false alerts every day): the figures cannot tell them apart either.
     """
     first: dict[str, str] = {}
     out: dict[str, str] = {}
-    ok = [r for r in rows if r.get("status") == "OK"]
+    ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in apart]
     for r in [*(r for r in ok if r["detector"] in anchors), *(r for r in ok if r["detector"] not in anchors)]:
         key = json.dumps({k: v for k, v in r.items() if k not in NOT_RESULTS}, sort_keys=True, default=str)
         if key in first and r["detector"] not in anchors:

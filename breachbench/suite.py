@@ -925,9 +925,13 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
 
 def mark_same_results(rows: list[dict[str, Any]]) -> None:
     """Set ``same_results_as`` on each row whose results equal an earlier one's (the earlier row's detector; see
-    :func:`breachbench.stats.same_results`), None on the others. ``rows`` in the run's order: the config's detectors,
-    then those a later ``--detectors`` added; so the one entered first stands for them all, not the first by id."""
-    copies = same_results(rows)
+    :func:`breachbench.stats.same_results`), None on the others. A built-in stands for the others, then the one entered
+    first (``rows`` in the run's order: the config's detectors, then those a later ``--detectors`` added): a plugin
+    whose id sorts first (``detectors = ["*"]`` runs the registry in id order) must not take a built-in's place."""
+    from detectors.registry import registry
+
+    builtin = {d for d, target in registry().items() if target.startswith("detectors.")}
+    copies = same_results(sorted(rows, key=lambda r: r["detector"] not in builtin))  # stable: the run's order within
     for r in rows:
         r["same_results_as"] = copies.get(r["detector"])
 

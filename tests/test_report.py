@@ -77,6 +77,7 @@ def _with_scores(payload: dict[str, Any], a: tuple[float, float, float], b: tupl
     p = copy.deepcopy(payload)
     for r in p["results"]:  # the scores below are made up: no row has another's (the tiny run's rows may)
         r["same_results_as"] = None
+    p["seeds"]["test"] = [1, 2, 3, 4]  # as many seeds as the verdict needs to judge a gap (the tiny run has one)
     rows = [r for r in p["results"] if r["status"] == "OK" and r["detector"] not in ("oracle",)]
     first, second = rows[0], rows[1]
     for r, (v, lo, hi) in ((first, a), (second, b)):
@@ -117,7 +118,23 @@ def test_a_detector_entered_twice_is_ranked_and_counted_once(payload: dict[str, 
     assert "tied with" not in words[0].split(",", 2)[0] and not any("a-copy" in w or "z-copy" in w for w in words[1:])
     lines = stability_lines(p)
     at = lines.index("same results as alpha-v1: a-copy, z-copy")
-    assert "counted once in the top three's widths and the split-half correlation" in lines[at + 1] and len(lines[at + 1]) < 100
+    assert (
+        "identical figures: counted once in the top three's widths and the split-half correlation" in lines[at + 1]
+        and len(lines[at + 1]) < 100
+    )
+    # a detector as good as the oracle is the best detector, not the oracle's copy; a built-in stands for its copies
+    # whatever their ids and order (detectors = ["*"] runs the registry in id order)
+    oracle = copy.deepcopy(next(r for r in p["results"] if r["detector"] == "oracle"))
+    oracle["detection_score"], oracle["ci"]["detection_score"] = 100.0, [100.0, 100.0]
+    perfect = copy.deepcopy(oracle) | {"detector": "perfect-v1"}
+    builtin = copy.deepcopy(alpha) | {"detector": "rule-no-ticket-reads-v1"}
+    rest = [r for r in copy.deepcopy(p["results"]) if r["detector"] != "oracle"]
+    q = copy.deepcopy(p) | {"results": [oracle, perfect, *rest, builtin]}
+    mark_same_results(q["results"])
+    marked = {r["detector"]: r["same_results_as"] for r in q["results"]}
+    assert marked["perfect-v1"] is None and marked["rule-no-ticket-reads-v1"] is None
+    assert marked["alpha-v1"] == marked["a-copy"] == "rule-no-ticket-reads-v1"
+    assert verdict(q)[0].startswith("Best detector overall: perfect-v1, detection score")
     # the split-half statistic ranks each detector once
     seeds = sorted({i["seed"] for i in alpha["incidents"]})
     assert split_half(p["results"], seeds)["detectors"] == split_half([*alone, near], seeds)["detectors"]
@@ -130,6 +147,14 @@ def test_verdict_says_whether_the_gap_is_significant(payload: dict[str, Any]) ->
     assert "do not overlap, so the gap is significant" in apart[1]
     close = verdict(_with_scores(payload, (80.0, 70.0, 90.0), (75.0, 65.0, 85.0)))
     assert "intervals overlap, so the gap is not significant" in close[1]
+    # with fewer seeds the intervals hold little of how a detector varies from world to world: a red team's two halves of
+    # one procedure (a rule a coin switches off on a world) were called significantly apart with one seed
+    for seeds in ([1], [1, 2], [1, 2, 3]):
+        few = _with_scores(payload, (80.0, 75.0, 85.0), (50.0, 40.0, 60.0))
+        few["seeds"]["test"] = seeds
+        line = verdict(few)[1]
+        assert f"with {len(seeds)} seed" in line and "so the gap is not judged (at least 4 seeds)" in line, line
+        assert "significant" not in line
     assert any(line.startswith("How early: alpha-v1") or "alpha-v1" in line for line in close[2:])
     early = [line for line in apart if line.startswith("How early:")]
     # the median is over the incidents it catches, and the line says how many of all those are (a red team read the

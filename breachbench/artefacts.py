@@ -694,21 +694,18 @@ def _echo_lags(
     most over the grids: in bins of a second, a unit's rows a second apart meet one colleague's row at lags one bin
     holds, which is one reference row, not a relay.
     """
-    ((shared, lags),) = _echo_lags_binned(q_ts, q_ent, q_tok, q_unit, r_ts, r_ent, r_tok, ((bin_us, grids),))
+    ((shared, lags),) = _echo_lags_binned((q_ts, q_ent, q_tok, q_unit), (r_ts, r_ent, r_tok), ((bin_us, grids),))
     return shared, lags
 
 
 def _echo_lags_binned(
-    q_ts: np.ndarray,
-    q_ent: np.ndarray,
-    q_tok: np.ndarray,
-    q_unit: np.ndarray,
-    r_ts: np.ndarray,
-    r_ent: np.ndarray,
-    r_tok: np.ndarray,
+    query: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ref: tuple[np.ndarray, np.ndarray, np.ndarray],
     bins: Sequence[tuple[int, int]],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`_echo_lags` for each ``(bin_us, grids)`` of ``bins``, the row's lags drawn once for all of them."""
+    """:func:`_echo_lags` for each ``(bin_us, grids)`` of ``bins``, the row's lags drawn once for all of them; ``query``
+    is (``q_ts``, ``q_ent``, ``q_tok``, ``q_unit``) and ``ref`` (``r_ts``, ``r_ent``, ``r_tok``)."""
+    (q_ts, q_ent, q_tok, q_unit), (r_ts, r_ent, r_tok) = query, ref
     n = len(q_ts)
     if n == 0 or len(r_ts) == 0:
         return [(np.full(n, np.nan), np.zeros(n, dtype=np.int64)) for _ in bins]
@@ -902,7 +899,7 @@ def _echo(frames: dict[str, pl.DataFrame], wanted: set[str]) -> dict[str, pl.Dat
             r_tok = r["k"].to_numpy()
             ref = (r["t"].to_numpy(), r["e"].to_numpy(), np.where(r_tok < 0, -2, r_tok))
             bins = ((ECHO_BIN_US, 1), (ECHO_WIDE_US, ECHO_WIDE_GRIDS))
-            (found, lags), (found_wide, _) = _echo_lags_binned(q_ts, q_ent, q_tok, q_unit, *ref, bins)
+            (found, lags), (found_wide, _) = _echo_lags_binned((q_ts, q_ent, q_tok, q_unit), ref, bins)
             share = np.fmax(share, _echo_surprise(found, lags, q_unit))
             wide = np.fmax(wide, _echo_surprise(found_wide, lags, q_unit, ECHO_WIDE_US, ECHO_WIDE_GRIDS))
         out[s] = df.with_columns(

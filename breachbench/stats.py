@@ -402,9 +402,9 @@ def split_half(
     less than that apart tie, so that 19.9 against 20.0 does not count as a ranking (``rho_exact``
     is the correlation of the unrounded scores). Only detectors that score above chance in a half
     are ranked (``ranked``): those at 0 in both say nothing of the order, and any number of them
-    would move it (tied at the bottom of both halves, they raise it); nor are rows marked ``same_results_as`` another
-    (:func:`same_results`). ``rho`` is None with fewer
-    than two seeds, fewer than three ranked detectors, or a half in which every one of them ties.
+    would move it (tied at the bottom of both halves, they raise it); nor are rows marked
+    ``same_results_as`` another (:func:`same_results`). ``rho`` is None with fewer than two seeds,
+    fewer than three ranked detectors, or a half in which every one of them ties.
     """
     s = sorted(seeds)
     halves = (s[0::2], s[1::2])

@@ -549,7 +549,7 @@ def test_the_wide_echo_counts_distinct_reference_rows_by_hand(dense: bool, monke
             qt = rt[r.integers(0, nr, nq)] + 17_000_000 + r.integers(0, 900_000, nq)
         got, got_lags = A._echo_lags(qt, qe, qk, qu, rt, re_, rk, bin_us=wide, grids=grids)
         want, want_lags = by_hand(qt, qe, qk, qu, rt, re_, rk)
-        both = A._echo_lags_binned(qt, qe, qk, qu, rt, re_, rk, ((A.ECHO_BIN_US, 1), (wide, grids)))
+        both = A._echo_lags_binned((qt, qe, qk, qu), (rt, re_, rk), ((A.ECHO_BIN_US, 1), (wide, grids)))
         fine = A._echo_lags(qt, qe, qk, qu, rt, re_, rk)
         for (x, x_lags), (y, y_lags) in zip(both, (fine, (got, got_lags)), strict=True):
             np.testing.assert_array_equal(x, y, err_msg=str(trial))

@@ -3016,15 +3016,21 @@ AUDIT_WORLD: dict[str, Any] = {
     "traffic": {"daily_active_fraction": 0.1},
     "logs": {"missing_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0},
 }
-#: A smaller world for ``scenarios check``.
+#: A smaller world for ``scenarios check`` (three departed owners' unrevoked keys: one for each of
+#: CHECK_AUDIT_INCIDENTS forged-token incidents).
 CHECK_AUDIT_WORLD: dict[str, Any] = {
-    "world": {"customers": 6000, "employees": 600, "block_size": 6000},
+    "world": {"customers": 6000, "employees": 600, "block_size": 6000, "orphaned_keys": 3},
     "time": {"start": "2025-04-01", "end": "2025-04-19", "warmup_days": 4},
     "traffic": {"daily_active_fraction": 0.1},
     "logs": {"missing_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0},
 }
 DEFAULT_SEEDS = (1, 2, 3)
-#: Seeds of the audit in ``scenarios check`` (three actors, so the classifier gives a verdict).
+#: The audit of ``scenarios check``: CHECK_AUDIT_INCIDENTS incidents of the scenario, each with its own actors (three
+#: actors at least, so that the classifier gives a verdict), in one dataset of the check world (seed CHECK_AUDIT_SEED);
+#: a scenario the world cannot hold that many incidents of: one incident in each of CHECK_AUDIT_SEEDS, pooled. One
+#: world instead of three: the same verdicts on the built-in scenarios at about 40% of the time.
+CHECK_AUDIT_SEED = 5
+CHECK_AUDIT_INCIDENTS = 3
 CHECK_AUDIT_SEEDS = (5, 6, 7)
 
 
@@ -3055,15 +3061,21 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], dict[str, Any]
 
 
 def audit_config(
-    scenario: str, knobs: dict[str, Any], seed: int, overrides: Sequence[str] = (), world: dict[str, Any] | None = None
+    scenario: str,
+    knobs: dict[str, Any],
+    seed: int,
+    overrides: Sequence[str] = (),
+    world: dict[str, Any] | None = None,
+    count: int = 1,
 ) -> Any:
-    """The SimConfig of one audit dataset (the audit world, overrides applied, one scenario entry)."""
+    """The SimConfig of one audit dataset (the audit world, overrides applied, one scenario entry of ``count``
+    incidents)."""
     import copy
 
     from breachbench.config import apply_override, validate
 
     data = copy.deepcopy(world or AUDIT_WORLD)
-    data |= {"name": "audit", "seed": seed, "scenarios": [{"id": scenario, "knobs": dict(knobs)}]}
+    data |= {"name": "audit", "seed": seed, "scenarios": [{"id": scenario, "knobs": dict(knobs), "count": count}]}
     for a in overrides:
         apply_override(data, a)
     return validate(data, "audit").sim()
@@ -3081,6 +3093,7 @@ def audit_scenarios(
     on_result: Callable[[AuditResult], None] | None = None,
     verdict_only: bool = False,
     classifier: bool = True,
+    count: int = 1,
 ) -> list[AuditResult]:
     """Generate every scenario x seed at the knobs of ``overrides`` and audit each scenario, seeds pooled.
 
@@ -3097,6 +3110,7 @@ def audit_scenarios(
         on_result: called with each scenario's result as soon as it is ready (to print as it goes).
         verdict_only: as in :func:`audit_datasets` (``scenarios check`` prints the verdict alone).
         classifier: as in :func:`audit_datasets`.
+        count: incidents of the scenario in each dataset (each with its own actors), all audited.
     """
     from simulator.engine import generate
     from simulator.scenarios import load
@@ -3104,6 +3118,8 @@ def audit_scenarios(
     say = progress or (lambda _m: None)
     if not seeds or any((not isinstance(s, int)) or s < 0 for s in seeds):
         raise AuditError(f"--seeds: expected non-negative integers, got {list(seeds)}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise AuditError(f"count: expected a positive integer (incidents per dataset), got {count!r}")
     config, knobs = split_overrides(overrides)
     classes = {sid: load(sid) for sid in ids}
     for name in knobs:
@@ -3128,8 +3144,8 @@ def audit_scenarios(
             declared = cls().signals(kn)
             dsets = []
             for seed in seeds:
-                cfg = audit_config(sid, mine, seed, config, world)
-                say(f"generate {sid} {_knob_text(mine)} seed {seed}")
+                cfg = audit_config(sid, mine, seed, config, world, count)
+                say(f"generate {sid} {_knob_text(mine)} seed {seed}{f' ({count} incidents)' if count > 1 else ''}")
                 out = generate(cfg, tmp / f"{len(results)}-{seed}", workers=workers)
                 dsets.append(Dataset.open(out))
             say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
@@ -3152,6 +3168,29 @@ def audit_scenarios(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def check_audit(
+    scenario: str, *, workdir: str | Path | None = None, progress: Callable[[str], None] | None = None
+) -> AuditResult:
+    """The artefact audit of ``scenarios check`` (verdict only): CHECK_AUDIT_INCIDENTS incidents of ``scenario`` at its
+    default knobs in one dataset of CHECK_AUDIT_WORLD; where the world cannot hold that many (a
+    :class:`~simulator.errors.ScenarioError` while planning them), one incident on each of CHECK_AUDIT_SEEDS, pooled.
+    ``workdir`` and ``progress``: as in :func:`audit_scenarios`."""
+    from simulator.errors import ScenarioError
+
+    say = progress or (lambda _m: None)
+    common: dict[str, Any] = {"world": CHECK_AUDIT_WORLD, "workdir": workdir, "progress": progress, "verdict_only": True}
+    try:
+        (res,) = audit_scenarios([scenario], seeds=(CHECK_AUDIT_SEED,), count=CHECK_AUDIT_INCIDENTS, **common)
+        return res
+    except ScenarioError as exc:
+        say(
+            f"{scenario}: the check world does not hold {CHECK_AUDIT_INCIDENTS} incidents of it "
+            f"({str(exc).splitlines()[0]}); one incident on each of seeds {', '.join(map(str, CHECK_AUDIT_SEEDS))} instead"
+        )
+    (res,) = audit_scenarios([scenario], seeds=CHECK_AUDIT_SEEDS, **common)
+    return res
 
 
 def artefact_audit(datasets: dict[str, Dataset] | Sequence[Dataset]) -> dict[str, Any]:
@@ -3267,6 +3306,7 @@ __all__ = [
     "audit_datasets",
     "audit_rows",
     "audit_scenarios",
+    "check_audit",
     "classifier_lines",
     "load_rows",
     "table",

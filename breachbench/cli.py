@@ -981,7 +981,8 @@ def scenarios_list() -> None:
 def scenarios_check(
     ids: Annotated[list[str] | None, typer.Argument(help="scenario ids or module:attr (default: every registered one)")] = None,
     audit: Annotated[
-        bool, typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three seeds)")
+        bool,
+        typer.Option("--audit/--no-audit", help="also run the artefact audit on a small world (three incidents of the scenario)"),
     ] = True,
 ) -> None:
     """Run the conformance checks (interface, determinism, truth_complete, exposure, window, incidents, employment) and the artefact audit on scenarios."""
@@ -1002,11 +1003,12 @@ def scenarios_check(
 
 
 def _check_audit(name: str) -> tuple[str, str, bool, str]:
-    """The artefact audit of one scenario on the small check world (three seeds, pooled), as a check line."""
-    from breachbench.artefacts import CHECK_AUDIT_SEEDS, CHECK_AUDIT_WORLD, audit_scenarios
+    """The artefact audit of one scenario on the small check world (three incidents, see ``check_audit``), as a check
+    line."""
+    from breachbench.artefacts import check_audit
 
     try:
-        (res,) = audit_scenarios([name], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, progress=_say, verdict_only=True)
+        res = check_audit(name, progress=_say)
     except Exception as exc:  # a scenario that cannot be audited fails this check
         return name, "artefacts", False, f"audit failed: {type(exc).__name__}: {exc}"
     problems = res.problems

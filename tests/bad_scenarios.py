@@ -829,3 +829,17 @@ class RecentOrderers(CompromisedEmployee):
             moved[mine] = np.where(np.abs(drawn[mine] - lo) <= np.abs(hi - drawn[mine]), lo, hi)
         out["admin"] = out["admin"].with_columns(pl.Series("customer_id", moved).set(cid.is_null(), None))
         return out
+
+
+class OneAWorld(SnoopingAgent):
+    """Not broken: a scenario of which a world holds one incident (its second cannot be planned), as a scarce resource
+    (an orphaned key, a role of few people) would make it; ``scenarios check`` audits it one incident per seed."""
+
+    id = "test-one-a-world-v1"
+
+    def plan(self, cfg, staff, incident_id, knobs):
+        from simulator.errors import ScenarioError
+
+        if incident_id > 0:
+            raise ScenarioError(f"{self.id}: one incident a world")
+        return super().plan(cfg, staff, incident_id, knobs)

@@ -3,7 +3,7 @@
 Each planted scenario (tests/bad_scenarios.py) subclasses a built-in and adds one artefact; the
 built-ins still have artefacts of their own (issue 12), so every test asserts that the planted
 column is named among the undeclared differences, not that it is the only one. Worlds are
-small (one to three seeds of ``CHECK_AUDIT_WORLD``) and the plants are audited without the
+small (one dataset of ``CHECK_AUDIT_WORLD``, one or three incidents) and the plants are audited without the
 adversarial classifier: the per-column tests are what these tests check.
 """
 
@@ -45,7 +45,9 @@ TESTS = Path(__file__).resolve().parent
 SEED = (5,)
 
 PLANTS: dict[str, tuple[Any, ...]] = {
-    # plant -> (target, knobs[, seeds]); stealth 1 where it leaves the planted column undeclared
+    # plant -> (target, knobs[, incidents]): one world (seed 5), one incident unless given (each its own actors; as
+    # many as three seeds held before, at a third of the generating and featurising); stealth 1 where it leaves the
+    # planted column undeclared
     "agent": (
         "bad_scenarios:ConstantAgent",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
@@ -58,16 +60,16 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
     "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
     "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}),
-    # three seeds: a day's first row after a login is one row a day, too few in one seed's fifteen actor-days
-    "minute": ("bad_scenarios:RowsAMinuteAfterLogin", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
-    "spaced": ("bad_scenarios:EvenlySpacedTakeover", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three incidents: a day's first row after a login is one row a day, too few in one incident's fifteen actor-days
+    "minute": ("bad_scenarios:RowsAMinuteAfterLogin", {"stealth": 1.0, "actors": 3}, 3),
+    "spaced": ("bad_scenarios:EvenlySpacedTakeover", {"stealth": 1.0, "actors": 3}, 3),
     "whole-minute": ("bad_scenarios:WholeMinuteTimes", {"stealth": 1.0, "actors": 3}),
     "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
     "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
     "mail-domain": ("bad_scenarios:OneMailDomain", {"stealth": 1.0, "actors": 3}),
-    # three seeds: a random benign reader's customers cluster on the busy ones, and one seed's null draws reach 0.26
-    "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three incidents: a random benign reader's customers cluster on the busy ones, and one incident's null draws reached 0.26
+    "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, 3),
     "monday": ("bad_scenarios:MondaySignups", {"stealth": 1.0, "actors": 3}),
     "early-month": ("bad_scenarios:EarlyMonthSignups", {"stealth": 1.0, "actors": 3}),
     "big-spenders": ("bad_scenarios:BigSpenders", {"stealth": 1.0, "actors": 3}),
@@ -75,8 +77,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "iphone": ("bad_scenarios:IPhoneCustomers", {"stealth": 1.0, "actors": 3}),
     "fixed-delay": ("bad_scenarios:FixedDelay", {"stealth": 1.0, "actors": 3}),
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
-    # three seeds: the actor's features are judged over actors (see "newest")
-    "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three incidents: the actor's features are judged over actors (see "newest")
+    "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, 3),
     "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
     "concurrent": ("bad_scenarios:UndeclaredConcurrentUse", {"actors": 3}),
     "squeezed": ("bad_scenarios:SqueezedReads", {"stealth": 1.0, "actors": 3, "rate": 4.0}),
@@ -84,18 +86,18 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "colleagues-customers": ("bad_scenarios:ColleaguesCustomers", {"stealth": 1.0, "actors": 3}),
     "echo": ("bad_scenarios:ColleagueEcho", {"stealth": 1.0, "actors": 3}),
     "jitter": ("bad_scenarios:JitteredRelay", {"stealth": 1.0, "actors": 3}),
-    # three seeds: one seed's three actors put the orders' recency at its line
-    "recent-orderers": ("bad_scenarios:RecentOrderers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
-    # three seeds: one row a day of a snooping agent's few
-    "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
-    # three seeds: the actor's features are judged over actors (see "newest")
-    "role-movers": ("bad_scenarios:RoleMovers", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
-    "stale-key": ("bad_scenarios:StaleKeyOwners", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three incidents: one incident's three actors put the orders' recency at its line
+    "recent-orderers": ("bad_scenarios:RecentOrderers", {"stealth": 1.0, "actors": 3}, 3),
+    # three incidents: one row a day of a snooping agent's few
+    "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, 3),
+    # three incidents: the actor's features are judged over actors (see "newest")
+    "role-movers": ("bad_scenarios:RoleMovers", {"stealth": 1.0, "actors": 3}, 3),
+    "stale-key": ("bad_scenarios:StaleKeyOwners", {"stealth": 1.0, "actors": 3}, 3),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
-    # three seeds: the actor's features are tested over actors, and three give a verdict only at the very end of
-    # their peers (KS 1.00 against a line of 0.98 in one stream, one seed); nine are well past it
-    "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, (5, 6, 7)),
+    # three incidents: the actor's features are tested over actors, and three give a verdict only at the very end of
+    # their peers (KS 1.00 against a line of 0.98 in one stream, one incident); nine are well past it
+    "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, 3),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
         "bad_scenarios:LogoutBeforeLastPage",
@@ -118,13 +120,14 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
 
     def get(name: str) -> AuditResult:
         if name not in cache:
-            target, knobs, *seeds = PLANTS[name]
+            target, knobs, *count = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
             if name in ("agent", "pages", "logout"):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target],
-                seeds=seeds[0] if seeds else SEED,
+                seeds=SEED,
+                count=count[0] if count else 1,
                 overrides=sets,
                 world=CHECK_AUDIT_WORLD,
                 workdir=tmp_path_factory.mktemp(name),
@@ -1115,6 +1118,8 @@ def fresh_ip_cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "--set",
             "world.block_size=6000",
             "--set",
+            "world.orphaned_keys=3",
+            "--set",
             "time.end=2025-04-19",
             "--json",
             str(out),
@@ -1131,7 +1136,13 @@ def test_the_cli_audit_world_is_the_check_world() -> None:
     """The --sets of ``fresh_ip_cli`` turn the CLI's audit world into ``CHECK_AUDIT_WORLD``, the world ``planted`` uses."""
     from breachbench.artefacts import AUDIT_WORLD
 
-    sets = ["world.customers=6000", "world.employees=600", "world.block_size=6000", "time.end=2025-04-19"]
+    sets = [
+        "world.customers=6000",
+        "world.employees=600",
+        "world.block_size=6000",
+        "world.orphaned_keys=3",
+        "time.end=2025-04-19",
+    ]
     assert audit_config("snooping-agent-v2", {}, 5, sets) == audit_config("snooping-agent-v2", {}, 5, world=CHECK_AUDIT_WORLD)
     assert AUDIT_WORLD != CHECK_AUDIT_WORLD
 

@@ -669,7 +669,7 @@ def test_external_alerts_are_scored_against_staff_truth(prevalence_ds: Path, tmp
 
 def test_scenarios_check_cli_names_the_failed_check() -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # --no-audit: the artefact audit (three seeds of the check world, about half a minute of CPU) is not what this
+    # --no-audit: the artefact audit (three incidents in one check world, a few seconds of CPU) is not what this
     # test is about; test_artefact_audit_passes_for_every_registered_scenario runs the same audit on every scenario
     proc = subprocess.run(
         [sys.executable, "-m", "breachbench", "scenarios", "check", "bad_scenarios:StartsEarly", "--no-audit"],
@@ -694,8 +694,35 @@ def test_scenarios_check_cli_names_the_failed_check() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sid", sorted(set(CATALOGUE) | set(registry())))
 def test_artefact_audit_passes_for_every_registered_scenario(sid: str, tmp_path: Path) -> None:
-    """No undeclared difference and the classifier near chance without the declared signals (small world, seeds pooled)."""
-    from breachbench.artefacts import CHECK_AUDIT_SEEDS, CHECK_AUDIT_WORLD, audit_scenarios
+    """No undeclared difference and the classifier near chance without the declared signals (small world, three
+    incidents)."""
+    from breachbench.artefacts import CHECK_AUDIT_INCIDENTS, CHECK_AUDIT_SEED, check_audit
 
-    (res,) = audit_scenarios([sid], seeds=CHECK_AUDIT_SEEDS, world=CHECK_AUDIT_WORLD, workdir=tmp_path, verdict_only=True)
+    lines: list[str] = []
+    res = check_audit(sid, workdir=tmp_path, progress=lines.append)
     assert res.passed, "\n".join(res.problems)
+    # the built-in scenarios fit three incidents in one world: no fallback to three seeds
+    assert res.seeds == (CHECK_AUDIT_SEED,) and not [x for x in lines if "instead" in x], lines
+    assert any(f"({CHECK_AUDIT_INCIDENTS} incidents)" in x for x in lines), lines
+
+
+def test_the_check_audit_takes_one_incident_a_seed_where_the_world_holds_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A scenario whose second incident cannot be planned in the check world is audited one incident on each of three
+    seeds, and the progress says so (the pooled audit itself is the one every scenario gets, not run again here)."""
+    import breachbench.artefacts as art
+
+    calls: list[tuple[Any, int]] = []
+    real = art.audit_scenarios
+
+    def spy(ids: list[str], **kw: Any) -> Any:
+        calls.append((tuple(kw["seeds"]), kw.get("count", 1)))
+        return real(ids, **kw) if kw.get("count", 1) > 1 else ["pooled"]
+
+    monkeypatch.setattr(art, "audit_scenarios", spy)
+    lines: list[str] = []
+    assert art.check_audit("bad_scenarios:OneAWorld", workdir=tmp_path, progress=lines.append) == "pooled"
+    assert calls == [((art.CHECK_AUDIT_SEED,), art.CHECK_AUDIT_INCIDENTS), (art.CHECK_AUDIT_SEEDS, 1)]
+    assert [x for x in lines if "does not hold 3 incidents" in x and "one incident a world" in x and "seeds 5, 6, 7 instead" in x]
+    assert not list(tmp_path.iterdir())  # the failed generation left nothing

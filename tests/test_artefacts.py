@@ -1640,13 +1640,19 @@ def test_unseen_share_is_the_share_of_values_no_other_entity_day_has() -> None:
     assert _unseen_shares(x2, ref2, ["f:x:value"])["f:x:value"] == pytest.approx(want2)
 
 
-def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tiny_dataset: Path) -> None:
+def test_a_null_draw_judged_in_place_gets_the_figures_of_its_copy(tmp_path: Path) -> None:
     """The tests of a null draw take the benign rows left as row numbers of the whole frame; the figures equal those of
-    a copy of those rows."""
+    a copy of those rows (the forged-token case on the small world of the "agent" plant: a tenth of the tiny dataset's
+    gateway rows, whose features took 10 s)."""
     from breachbench.artefacts import _null_draw, _stats, _tie_features, row_features
     from breachbench.dataset import Dataset
+    from simulator.engine import generate
 
-    df = load_rows([Dataset.open(tiny_dataset)], streams=["gateway"])["gateway"]
+    knobs = {k: v for k, v in PLANTS["agent"][1].items() if k != "stealth"}
+    small = ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
+    cfg = audit_config("coupang-forged-token-v3", knobs, SEED[0], small, world=CHECK_AUDIT_WORLD)
+    df = load_rows([Dataset.open(generate(cfg, tmp_path / "ds", workers=1))], streams=["gateway"])["gateway"]
+    assert df["_attack"].sum() > 100
     att, ben = df.filter(pl.col("_attack")), df.filter(~pl.col("_attack"))
     feats = row_features(df)
     ps, rest = _null_draw(att, ben, "rows", 11)

@@ -3148,7 +3148,7 @@ def audit_scenarios(
                 say(f"generate {sid} {_knob_text(mine)} seed {seed}{f' ({count} incidents)' if count > 1 else ''}")
                 out = generate(cfg, tmp / f"{len(results)}-{seed}", workers=workers)
                 dsets.append(Dataset.open(out))
-            say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s))")
+            say(f"audit {sid} {_knob_text(mine)} ({len(seeds)} seed(s){f', {count} incidents each' if count > 1 else ''})")
             results.append(
                 audit_datasets(
                     dsets,

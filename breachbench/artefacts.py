@@ -178,7 +178,9 @@ ECHO_MAX_SURPRISE = 300.0
 #: microseconds of it on the clock.
 DAILY_US = 1_000_000
 #: A row's gap repeated to the microsecond on another day of its entity (``f:ts:again``) counts where at most this share
-#: of the dataset's entities of the stream show that gap (at least one): more is a delay of the system's, not a habit.
+#: of the dataset's benign entities of the stream show that gap (at least one): more is a delay of the system's, not a
+#: habit. Benign ones only: a script's delay on many attack entities (three incidents of six actors in one world) is
+#: still the script's.
 AGAIN_ENTITIES = 0.05
 #: A session's pace (``f:ts:pace``) is judged in sessions of at least this many rows: below it the spacing of a few
 #: rows over their own span moves with their number (two rows: always the span), which volume would explain.
@@ -1040,9 +1042,10 @@ def _row_features(df: pl.DataFrame, stream: str, tz: str, customers: pl.DataFram
     # microsecond. A red team's takeover put each day's second row exactly 41 s after its first, all else as drawn
     # (77% of its days against none of 6,340 benign ones), and the audit passed it. A delay every client has (a session's
     # logout 5 s after its last page) is the system's, not anyone's habit: shown by more than AGAIN_ENTITIES of the
-    # dataset's entities of the stream, it is none
+    # dataset's benign entities of the stream, it is none. Counted over benign entities alone: 18 actors of one script
+    # (three incidents of six) were over the line among some 300 entities, and their 41 s delay passed as the system's
     per = [c for c in ("_ds",) if c in df.columns]  # the datasets pooled (none: one)
-    entities = pl.col("_entity").n_unique()
+    entities = (pl.col("_entity").filter(~pl.col("_attack")) if "_attack" in df.columns else pl.col("_entity")).n_unique()
     few = ((entities.over(per) if per else entities) * AGAIN_ENTITIES).clip(1)
     df = df.with_columns(
         pl.when((pl.col("_gus") > 0) & (entities.over([*per, "_gus"]) <= few))

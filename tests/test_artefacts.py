@@ -193,6 +193,35 @@ def test_a_sessions_rhythm_is_its_tokens_and_even_spacing_is_zero() -> None:
     assert got[7] == pytest.approx(np.log10(100.001 / 1.001)) and got[8] == pytest.approx(np.log10(100.001 / 0.001))
 
 
+def test_a_delay_repeated_by_many_actors_is_theirs_and_one_every_benign_entity_shows_is_the_systems() -> None:
+    """``f:ts:again``: a gap repeated to the microsecond on another day of the entity counts where few benign entities
+    show it, however many attack entities do (three incidents of six actors in one world are 18 of ~300 entities, and
+    their script's 41 s delay had passed as a delay of the system's); a gap every benign entity shows counts on none."""
+    from breachbench.artefacts import _row_features
+
+    t0 = dt.datetime(2025, 4, 1, 1, tzinfo=dt.UTC)
+    rows: list[tuple[str, dt.datetime, bool]] = []
+    for e in range(25):
+        attack = e >= 20  # five attack entities of 25: a fifth, over AGAIN_ENTITIES of all
+        for day in (0, 1):
+            start = t0 + dt.timedelta(days=day, seconds=e * 300)
+            rows.append((f"e:{e}", start, attack))
+            rows.append((f"e:{e}", start + dt.timedelta(seconds=5), attack))  # every entity's 5 s: the system's
+            # the script's 41 s on attack entities; a drawn gap of its own on each benign one (and day)
+            gap = dt.timedelta(seconds=41) if attack else dt.timedelta(seconds=50 + e, microseconds=day * 1000 + 1)
+            rows.append((f"e:{e}", start + dt.timedelta(seconds=5) + gap, attack))
+    df = pl.DataFrame(rows, schema=["_entity", "ts", "_attack"], orient="row").with_columns(
+        event_id=pl.int_range(pl.len()), _eid=pl.lit(1), _day=pl.col("ts").dt.date()
+    )
+    out = _row_features(df, "admin", "UTC", pl.DataFrame()).sort("event_id")
+    again = out["f:ts:again"].to_numpy().reshape(25, 2, 3)
+    assert (again[20:, :, 2] == 1.0).all()  # the script's delay, on both days of each attack entity
+    assert (again[:20, :, 2] == 0.0).all()  # a benign entity's own drawn gaps do not repeat
+    assert (again[:, :, 1] == 0.0).all() and (again[:, :, 0] == 0.0).all()  # the system's 5 s; a day's first row
+    # counted over every entity, as before, the five attack entities' delay was the system's
+    assert (_row_features(df.drop("_attack"), "admin", "UTC", pl.DataFrame())["f:ts:again"] == 0.0).all()
+
+
 def test_the_first_row_after_each_login_carries_its_delay_in_the_sessions_gaps() -> None:
     """log10((1 + seconds) / (1 + mean gap)) from the latest login from the row's address to its first row from there
     after it, the gap that of the rows the login opens (up to the next login); none on later rows, rows before any

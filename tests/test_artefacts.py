@@ -68,7 +68,8 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
     "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
     "mail-domain": ("bad_scenarios:OneMailDomain", {"stealth": 1.0, "actors": 3}),
-    # three incidents: a random benign reader's customers cluster on the busy ones, and one incident's null draws reached 0.26
+    # three incidents: a random benign reader's customers cluster on the busy ones, and one seed's null draws reached 0.26
+    # (one incident)
     "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, 3),
     "monday": ("bad_scenarios:MondaySignups", {"stealth": 1.0, "actors": 3}),
     "early-month": ("bad_scenarios:EarlyMonthSignups", {"stealth": 1.0, "actors": 3}),
@@ -86,7 +87,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "colleagues-customers": ("bad_scenarios:ColleaguesCustomers", {"stealth": 1.0, "actors": 3}),
     "echo": ("bad_scenarios:ColleagueEcho", {"stealth": 1.0, "actors": 3}),
     "jitter": ("bad_scenarios:JitteredRelay", {"stealth": 1.0, "actors": 3}),
-    # three incidents: one incident's three actors put the orders' recency at its line
+    # three incidents: one seed's three actors (one incident) put the orders' recency at its line
     "recent-orderers": ("bad_scenarios:RecentOrderers", {"stealth": 1.0, "actors": 3}, 3),
     # three incidents: one row a day of a snooping agent's few
     "daily-clock": ("bad_scenarios:DailyClock", {"stealth": 1.0, "actors": 3}, 3),
@@ -96,7 +97,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
     "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
     # three incidents: the actor's features are tested over actors, and three give a verdict only at the very end of
-    # their peers (KS 1.00 against a line of 0.98 in one stream, one incident); nine are well past it
+    # their peers (KS 1.00 against a line of 0.98 in one stream, one seed of one incident); nine are well past it
     "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, 3),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (

@@ -154,8 +154,8 @@ def stability_lines(payload: dict[str, Any]) -> list[str]:
         if r.get("same_results_as"):
             copies.setdefault(r["same_results_as"], []).append(r["detector"])
     for first, same in copies.items():
-        out.append(f"same results as {first}: {', '.join(same)}")
-        out.append("  (identical figures: counted once in the top three's widths and the split-half correlation)")
+        out.append(f"same detection as {first}: {', '.join(same)}")
+        out.append("  (each incident caught alike: counted once in the top three's widths and the split-half rho)")
     stab = payload.get("stability") or {}
     if stab:
         rho = stab.get("rho")
@@ -436,7 +436,7 @@ def _ranking_lines(payload: dict[str, Any], rows: list[dict[str, Any]]) -> list[
     ci = (best.get("ci") or {}).get("detection_score")
     tied = [r["detector"] for r in rows[1:] if round(r["detection_score"], 1) == round(best["detection_score"], 1)]
     same = [r["detector"] for r in payload["results"] if r.get("same_results_as") == best["detector"]]
-    also = f" ({', '.join(same)}: the same results)" if same else ""
+    also = f" ({', '.join(same)}: the same detection)" if same else ""
     out.append(
         f"Best detector overall: {best['detector']}{also}{' (tied with ' + ', '.join(tied) + ')' if tied else ''}, "
         f"detection score {best['detection_score']:.1f}{_interval(ci)} (0 = alerts nothing, 100 = the oracle, which reads the answers)."

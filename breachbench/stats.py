@@ -352,18 +352,21 @@ def headline(
     }
 
 
-#: Row fields that say who a detector is or what its run cost, not what it found (see :func:`same_results`).
-NOT_RESULTS = frozenset(
-    {"detector", "version", "fingerprint", "reused", "status", "error", "fit_s", "score_s", "events_per_s", "peak_mb", "runs"}
-    | {"same_results_as"}  # set by the marking itself
-)
+def detection_key(row: dict[str, Any]) -> str:
+    """What a row's detection score, its interval, the top three's widths and the split-half correlation are computed
+    from: each incident's outcome at the run's budget (caught or not, when, the exposure and harm before it) and the
+    score itself."""
+    return json.dumps(
+        {"incidents": row.get("incidents"), "detection_score": row.get("detection_score")}, sort_keys=True, default=str
+    )
 
 
 def same_results(
     rows: Sequence[dict[str, Any]], anchors: tuple[str, ...] = ("null",), apart: tuple[str, ...] = ("oracle",)
 ) -> dict[str, str]:
-    """Per detector whose every scored figure equals an earlier OK row's (its alerts gave the same caught, times,
-    exposure, precision and intervals on every dataset and budget): that earlier row's detector.
+    """Per detector whose detection results equal an earlier OK row's (:func:`detection_key`: every incident caught in
+    the same bucket, with the same exposure, at the run's budget; its precision, false alerts and other budgets may
+    differ): that earlier row's detector.
 
     ``rows`` in the order whose first stands for the others; an anchor (``anchors``) is never marked, and a row that
     equals one is marked as the anchor's (a detector that alerts nothing gives ``null``'s results); a row of ``apart``
@@ -372,13 +375,15 @@ def same_results(
     the top three's interval widths and the split-half correlation (a red team's two copies of the best built-in met the
     width target that the run without them missed; with two of its variants in the run too, the correlation read 0.98,
     and 0.95 without the copies). Two different detectors can have the same results too (both catch nothing and fill
-    the budget with false alerts every day): the figures cannot tell them apart either.
+    the budget with false alerts every day): the figures cannot tell them apart either. Only the detection results are
+    compared: a red team's copy of the best built-in with every staff member appended below the budget (alerts never
+    read at it) differed in its AUPRC alone, was not marked when every figure was compared, and was named best overall.
     """
     first: dict[str, str] = {}
     out: dict[str, str] = {}
     ok = [r for r in rows if r.get("status") == "OK" and r["detector"] not in apart]
     for r in [*(r for r in ok if r["detector"] in anchors), *(r for r in ok if r["detector"] not in anchors)]:
-        key = json.dumps({k: v for k, v in r.items() if k not in NOT_RESULTS}, sort_keys=True, default=str)
+        key = detection_key(r)
         if key in first and r["detector"] not in anchors:
             out[r["detector"]] = first[key]
         first.setdefault(key, r["detector"])

@@ -91,8 +91,10 @@ def _with_scores(payload: dict[str, Any], a: tuple[float, float, float], b: tupl
 def test_a_detector_entered_twice_is_ranked_and_counted_once(payload: dict[str, Any]) -> None:
     """A red team entered the best built-in twice more under plugin ids: the copies were named "best overall", their
     intervals met the top three's width target that the run without them missed, and the split-half correlation read
-    0.98 where it is 0.95 without them. A row whose every scored figure equals an earlier one's is marked as its copy (the first entered
-    stands for them) and counted once; a row that differs in one incident's figure is not a copy."""
+    0.98 where it is 0.95 without them. A row whose detection results equal an earlier one's (every incident's) is marked
+    as its copy (the first entered stands for them) and counted once, whatever its other figures (a second red team's
+    copy padded with alerts below the budget differed in its AUPRC alone, and was named best overall); a row that
+    differs in one incident's figure is not a copy."""
     from breachbench.stats import split_half
     from breachbench.suite import headline_summary, mark_same_results
 
@@ -103,23 +105,27 @@ def test_a_detector_entered_twice_is_ranked_and_counted_once(payload: dict[str, 
         copy.deepcopy(alpha) | {"detector": name, "version": "9", "fingerprint": "x", "fit_s": 9.0}
         for name in ("a-copy", "z-copy")
     ]
+    # alerts below the budget: never read at it, so every incident's outcome is alpha's; its precision is not
+    padded = copy.deepcopy(alpha) | {"detector": "padded-v1", "auprc": alpha["auprc"] + 0.001, "false_alerts_per_bucket": 9.9}
+    copies.append(padded)
     near = copy.deepcopy(alpha) | {"detector": "near-v1"}
     near["incidents"][0]["timeliness"] = near["incidents"][0]["timeliness"] / 2 + 0.01
     p["results"] = [*p["results"], *copies, near]
     mark_same_results(p["results"])
     marked = {r["detector"]: r["same_results_as"] for r in p["results"]}
-    assert marked["a-copy"] == marked["z-copy"] == "alpha-v1" and marked["alpha-v1"] is None and marked["near-v1"] is None
+    assert marked["a-copy"] == marked["z-copy"] == marked["padded-v1"] == "alpha-v1"
+    assert marked["alpha-v1"] is None and marked["near-v1"] is None
     assert marked["oracle"] is None and marked.get("null") is None
     mark_same_results(alone)
     assert headline_summary(p["results"])["top"] == [*headline_summary([*alone, near])["top"]]
     assert "a-copy" not in headline_summary(p["results"])["top"]
     words = verdict(p)
-    assert words[0].startswith("Best detector overall: alpha-v1 (a-copy, z-copy: the same results)"), words[0]
-    assert "tied with" not in words[0].split(",", 2)[0] and not any("a-copy" in w or "z-copy" in w for w in words[1:])
+    assert words[0].startswith("Best detector overall: alpha-v1 (a-copy, z-copy, padded-v1: the same detection)"), words[0]
+    assert "tied with" not in words[0].split(",", 3)[0] and not any("-copy" in w or "padded" in w for w in words[1:])
     lines = stability_lines(p)
-    at = lines.index("same results as alpha-v1: a-copy, z-copy")
+    at = lines.index("same detection as alpha-v1: a-copy, z-copy, padded-v1")
     assert (
-        "identical figures: counted once in the top three's widths and the split-half correlation" in lines[at + 1]
+        "each incident caught alike: counted once in the top three's widths and the split-half rho" in lines[at + 1]
         and len(lines[at + 1]) < 100
     )
     # a detector as good as the oracle is the best detector, not the oracle's copy; a built-in stands for its copies

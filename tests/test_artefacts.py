@@ -1106,6 +1106,9 @@ def test_overrides_split_into_knobs_and_config() -> None:
         split_overrides(["knobs.=1"])
     with pytest.raises(AuditError, match="knobs.nope: no selected scenario has that knob"):
         audit_scenarios(["snooping-agent-v2"], seeds=(1,), overrides=["knobs.nope=1"])
+    for bad in (0, True, 1.5):  # incidents a dataset: a positive integer, before anything is generated
+        with pytest.raises(AuditError, match="count: expected a positive integer"):
+            audit_scenarios(["snooping-agent-v2"], seeds=(1,), count=bad)  # type: ignore[arg-type]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -797,18 +797,18 @@ def _echo_bins(
             group[by] = np.repeat(np.arange(len(rows_with)), rows_with)
             u_of = u_first[by[edge[:-1]]]
         if grids > 1:  # no more than the distinct reference rows of those lags, in bins that can matter
-            run = np.cumsum(first) - 1  # each lag's (row, bin)
-            g_of = group[run]
-            many = rows_with[g_of] - 1 >= lines[u_of[g_of]]
-            if many.any():
+            can = rows_with - 1 >= lines[u_of]  # per bin
+            if can.any():
+                g_of = group[np.cumsum(first) - 1]  # each lag's (row, bin)
+                many = can[g_of]
                 pair = np.sort(g_of[many] * n_ref + j[many])
                 pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # distinct (bin, reference row)
                 refs = np.bincount(pair // n_ref, minlength=len(rows_with))
-                rows_with = np.where(rows_with - 1 >= lines[u_of], np.minimum(rows_with, refs), rows_with)
+                rows_with = np.where(can, np.minimum(rows_with, refs), rows_with)
         # the others among them, the most over a row's bins (a row's bins are together)
         row_of = i[first]
         starts = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1]])
-        top = np.maximum.reduceat(rows_with[group] - 1.0, starts)
+        top = np.maximum.reduceat(rows_with[group], starts) - 1.0
         heads = row_of[starts]
         best[heads] = np.maximum(best[heads], top)
 

@@ -51,6 +51,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -1753,12 +1754,21 @@ def _declared_sets(names: Iterable[str], stream: str) -> tuple[set[str], set[str
     return cols, aggs
 
 
+def _family(name: str) -> str:
+    """A feature's column and kind, ``column:kind``: ``ts:hour`` of ``f:ts:hour``, ``a:ts:hour:pick`` and
+    ``f:ts:hour|channel``; ``""`` for a name with no kind (``a:rows``)."""
+    parts = re.split(r"[:|]", name.split(":", 1)[1] if name[:2] in ("f:", "a:") else name)
+    return ":".join(parts[:2]) if len(parts) > 1 else ""
+
+
 def _is_declared(f: Feature, cols: set[str], aggs: set[str]) -> bool:
-    """Declared when a declared signal names the feature's column or its aggregate (``rows``: the aggregate only),
-    or ``rows`` when the feature moves with the unit's rows."""
+    """Declared when a declared signal names the feature's column (or, as ``column:kind``, its column and kind: the
+    off-hours signal names when rows come, not a delay a script repeats to the microsecond) or its aggregate
+    (``rows``: the aggregate only), or ``rows`` when the feature moves with the unit's rows."""
     return (
         (f.aggregate is not None and f.aggregate in aggs)
         or (bool(f.column) and f.column in cols)
+        or (bool(f.column) and _family(f.name) in cols)
         or (f.volume and "rows" in aggs)
         or (bool(f.given) and f.given in cols)
     )

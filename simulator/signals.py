@@ -5,7 +5,10 @@ declares (``Scenario.signals(knobs)``: phase name -> signal names). Everything e
 rows (identifiers, formats, devices, addresses, agents, status codes, timing) comes from the
 generators benign traffic uses. The artefact audit compares attack rows with benign rows column
 by column and treats a difference as declared only when one of the declared signals names that
-column (``columns``) or that per-entity-day aggregate (``aggregates``).
+column (``columns``), that kind of feature of the column (``column:kind``, as ``ts:hour``: the
+audit's features are named ``<column>:<kind>...``), or that per-entity-day aggregate
+(``aggregates``). A signal names no more than it explains: off-hours work moves when rows come,
+not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``).
 
 Aggregates are computed per (entity, bucket) by the audit:
 
@@ -37,9 +40,38 @@ class Signal:
 
     name: str
     meaning: str
-    columns: tuple[str, ...] = ()  # raw log columns whose values may differ (stream.column or column in every stream)
+    # raw log columns whose values may differ (stream.column or column in every stream), or one kind of feature of a
+    # column (column:kind: ts:hour covers f:ts:hour and a:ts:hour:pick, not f:ts:second)
+    columns: tuple[str, ...] = ()
     aggregates: tuple[str, ...] = ()  # per-entity-day aggregates (see the module docstring)
 
+
+#: The kinds of the time's features (``ts:<kind>``) that off-hours work explains: when rows come (the hour, weekday and
+#: night), the gap since the entity's previous row, a session's pace (a night and a day from one place are one session
+#: with a pause in it), how near other people's rows are (few work at night), the delay from a login (a night session
+#: needs one) and, for now, the clock's digits (minute, second, sub-second, residues) and the echo of others' rows. Not
+#: a delay repeated to the microsecond (``ts:again``), a daily clock (``ts:daily``), a session's even rhythm
+#: (``ts:rhythm``) or a divisor every row's clock fields share (the tie test): until 2026-12-07 the signal named the
+#: whole ``ts`` column, and a takeover at its default stealth passed with a script's fixed delay each day, or with
+#: every row on an even minute. The digits and the echo stay: the echo grows with a unit's rows (the job hunt's busy
+#: theft days crossed its line, undeclared), and the digits, undeclared, put the impersonation's few logins at its
+#: lines by chance on two seeds of the check world.
+OFF_HOURS_TIME = (
+    "hour",
+    "weekday",
+    "night",
+    "gap",
+    "pace",
+    "near",
+    "after_auth",
+    "no_auth",
+    "lifecycle",
+    "minute",
+    "second",
+    "subsecond",
+    "residue",
+    "echo",
+)
 
 VOCABULARY: dict[str, Signal] = {
     s.name: s
@@ -57,11 +89,15 @@ VOCABULARY: dict[str, Signal] = {
             aggregates=("records",),
         ),
         # night work is done from home, through the VPN (as the on-call engineer's): that night's
-        # address on top of the day's
+        # address on top of the day's; of the time, the kinds OFF_HOURS_TIME lists
         Signal(
             "off_hours",
             "work at night or on days off, outside the actor's shift",
-            columns=("ts", "src_ip"),
+            columns=(
+                *(f"ts:{k}" for k in OFF_HOURS_TIME),
+                "customer_id:near",  # the nearest read of the same customer by someone else: few read at night
+                "src_ip",
+            ),
             aggregates=("night", "ips", "new_ip"),
         ),
         Signal(

@@ -76,7 +76,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "big-spenders": ("bad_scenarios:BigSpenders", {"stealth": 1.0, "actors": 3}),
     "entrance": ("bad_scenarios:EntranceCodes", {"stealth": 1.0, "actors": 3}),
     "iphone": ("bad_scenarios:IPhoneCustomers", {"stealth": 1.0, "actors": 3}),
-    "fixed-delay": ("bad_scenarios:FixedDelay", {"stealth": 1.0, "actors": 3}),
+    # the takeover's default stealth, where off-hours is declared: it names when rows come, not a script's delay or a
+    # divisor every row's minute shares (until 2026-12-07 it named the whole time column, and both passed there)
+    "fixed-delay": ("bad_scenarios:FixedDelay", {"actors": 3}),
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
     # three incidents: the actor's features are judged over actors (see "newest")
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, 3),
@@ -95,7 +97,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "role-movers": ("bad_scenarios:RoleMovers", {"stealth": 1.0, "actors": 3}, 3),
     "stale-key": ("bad_scenarios:StaleKeyOwners", {"stealth": 1.0, "actors": 3}, 3),
     "congruent": ("bad_scenarios:CustomersCongruentToActor", {"stealth": 1.0, "actors": 3}),
-    "even-minutes": ("bad_scenarios:EvenMinutes", {"stealth": 1.0, "actors": 3}),
+    "even-minutes": ("bad_scenarios:EvenMinutes", {"actors": 3}),  # at the default stealth, as "fixed-delay"
     # three incidents: the actor's features are tested over actors, and three give a verdict only at the very end of
     # their peers (KS 1.00 against a line of 0.98 in one stream, one seed of one incident); nine are well past it
     "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, 3),
@@ -363,7 +365,8 @@ def test_what_the_world_tables_hold_of_the_customers_read_is_named(
 def test_a_delay_repeated_to_the_microsecond_is_named(planted: Callable[[str], AuditResult]) -> None:
     """A red team's takeover put each day's second row exactly 41 s after its first (a script's sleep), every other
     time as drawn: one row a day, so no residue of the clock is shared, and the audit passed it. A gap the entity's
-    rows show on another day too, to the microsecond, is in excess among the attack's rows."""
+    rows show on another day too, to the microsecond, is in excess among the attack's rows. At the takeover's default
+    stealth: off-hours, declared there, does not explain a delay repeated to the microsecond."""
     res = planted("fixed-delay")
     hits = _named(res, "admin", "ts", features=("ts:again",))
     assert hits and max(f.attack / f.threshold for f in hits) > 1.5, [(f.feature, f.test, f.attack, f.threshold) for f in hits]
@@ -685,7 +688,8 @@ def test_customer_ids_tied_to_the_actors_id_are_named(planted: Callable[[str], A
 
 def test_rows_on_even_minutes_are_named(planted: Callable[[str], AuditResult]) -> None:
     """Every attack row on an even minute: the minute's distribution moves by a sixtieth; every minute shares the
-    divisor 2, which thirty distinct minutes share by chance once in half a billion."""
+    divisor 2, which thirty distinct minutes share by chance once in half a billion. At the takeover's default stealth:
+    off-hours, declared there, does not explain a divisor every minute shares."""
     res = planted("even-minutes")
     hits = _named(res, "admin", "ts", features=("ts.minute:tie",), tests=("tie",))
     assert hits and "(mod 2)" in hits[0].detail, res.problems
@@ -1097,6 +1101,31 @@ def test_declared_signals_cover_their_columns() -> None:
     assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
     cols, aggs = _declared_sets(["no_ticket"], "gateway")  # admin.ticket_id: another stream's column
     assert "ticket_id" not in cols and "tickets" in aggs
+
+
+def test_off_hours_names_when_rows_come_not_a_scripts_delay_rhythm_daily_clock_or_shared_divisor() -> None:
+    """Off-hours work moves when rows come (the hour, the weekday, the night; the gap since the entity's last row, a
+    session's pace, how near other people's rows are), not a delay repeated to the microsecond, a session's even rhythm,
+    a daily clock or a divisor every row's clock fields share: declared, it covered the whole ``ts`` column, and a
+    takeover at its default stealth passed with a fixed delay or even minutes planted (the two plants above)."""
+    from breachbench.artefacts import Feature, _declared_sets, _is_declared
+
+    cols, aggs = _declared_sets(["off_hours"], "admin")
+    declared = [
+        "f:ts:hour", "a:ts:hour:pick", "f:ts:weekday", "f:ts:night|channel", "f:ts:near:gateway", "f:ts:gap", "f:ts:pace",
+        "f:ts:echo:wide", "f:ts:second",
+    ]  # fmt: skip
+    for name in declared:
+        assert _is_declared(Feature(name, "ts", "num"), cols, aggs), name
+    assert _is_declared(Feature("a:ts:night:mean", "ts", "num", "night"), cols, aggs)
+    assert _is_declared(Feature("f:customer_id:near:admin", "customer_id", "num"), cols, aggs)
+    assert _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
+    assert not _is_declared(Feature("f:customer_id:profile:orders.rows", "customer_id", "num"), cols, aggs)
+    undeclared = ["f:ts:again", "f:ts:again|channel", "f:ts:daily", "f:ts:rhythm", "f:ts.minute:tie", "f:ts:hours"]
+    for name in undeclared:
+        assert not _is_declared(Feature(name, "ts", "num", given="channel" if "|" in name else ""), cols, aggs), name
+    assert not _is_declared(Feature("f:entity:tie:ts.minute", "", "tie", given="ts"), cols, aggs)
+    assert _is_declared(Feature("f:ts:daily", "ts", "num"), {"ts"}, set())  # a signal that names the column: all of it
 
 
 def test_overrides_split_into_knobs_and_config() -> None:

@@ -1756,9 +1756,10 @@ def _declared_sets(names: Iterable[str], stream: str) -> tuple[set[str], set[str
 
 def _family(name: str) -> str:
     """A feature's column and kind, ``column:kind``: ``ts:hour`` of ``f:ts:hour``, ``a:ts:hour:pick`` and
-    ``f:ts:hour|channel``; ``""`` for a name with no kind (``a:rows``)."""
+    ``f:ts:hour|channel``, ``customer_id:tier`` of the classifier's ``f:customer_id:tier.code``; ``""`` for a name
+    with no kind (``a:rows``)."""
     parts = re.split(r"[:|]", name.split(":", 1)[1] if name[:2] in ("f:", "a:") else name)
-    return ":".join(parts[:2]) if len(parts) > 1 else ""
+    return f"{parts[0]}:{parts[1].removesuffix('.code')}" if len(parts) > 1 else ""
 
 
 def _is_declared(f: Feature, cols: set[str], aggs: set[str]) -> bool:

@@ -8,7 +8,8 @@ by column and treats a difference as declared only when one of the declared sign
 column (``columns``), that kind of feature of the column (``column:kind``, as ``ts:hour``: the
 audit's features are named ``<column>:<kind>...``), or that per-entity-day aggregate
 (``aggregates``). A signal names no more than it explains: off-hours work moves when rows come,
-not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``).
+not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``, ``NO_TICKET_KINDS``,
+``BULK_CUSTOMER_KINDS``).
 
 Aggregates are computed per (entity, bucket) by the audit:
 
@@ -73,6 +74,59 @@ OFF_HOURS_TIME = (
     "echo",
 )
 
+#: The kinds of the ticket number's features (``ticket_id:<kind>``) that opens without a ticket explain: everything a
+#: missing number moves (its share, and the features of the rows' numbers, a missing one among them; the tickets per
+#: day, the reads per ticket). Not the excess of a residue among the distinct numbers the rows do carry, nor the tie
+#: test: those numbers come from the ticketing system as benign ones do. Until 2026-12-07 the signal named the whole
+#: column, which ten of the eleven built-in scenarios declare at their default knobs, and the snooping agent passed
+#: there with every ticket number even (mod 2: z 7.5 against a line of 6.0, reported as declared). The excess of a
+#: bit stays declared for now: a number holds its account's employee in a field, and three accounts share a bit of it
+#: by chance (the impersonation at default knobs, audit world seeds 1-3: bit 23 clear on every number, z 9.8 against a
+#: line of 9.8), so tickets from a private range (bit 60 on every number) still pass where no_ticket is declared.
+NO_TICKET_KINDS = (
+    "null",
+    "odd",
+    "zeros",
+    "bits",
+    "low16",
+    "high",
+    "has_entity",
+    "value",
+    "up",
+    "uses",
+    "distinct",
+    "distinct_share",
+    "new",
+    "bit",
+)
+
+#: The kinds of the customer id's features (``customer_id:<kind>``) that bulk pulls explain: a pull names no customer,
+#: so everything a missing customer moves among the rows (the share, the features of the rows' ids and of the customers
+#: they name, a missing one among them). Not which customers the single reads name (``customer_id:profile:...``, the
+#: order and reuse of the ids: ``up``, ``uses``), nor the excess of a residue or a bit among the distinct ids, nor the
+#: tie test: those are judged on the rows that name a customer. Until 2026-12-07 the signal named the whole column,
+#: which nine of the eleven built-in scenarios declare at their default knobs, and a takeover there passed with its
+#: reads all of one home region (KS 0.98 against a line of 0.20, reported as declared).
+BULK_CUSTOMER_KINDS = (
+    "null",
+    "odd",
+    "zeros",
+    "bits",
+    "low16",
+    "high",
+    "has_entity",
+    "value",
+    "unknown",
+    "activity",
+    "days_since_signup",
+    "tier",
+    "in_auth",
+    "in_gateway",
+    "distinct",
+    "distinct_share",
+    "new",
+)
+
 VOCABULARY: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -85,7 +139,12 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "bulk_pull",
             "bulk pulls (exports, queries, uploads) larger or more frequent than the role's routine",
-            columns=("admin.row_count", "admin.action", "admin.channel", "admin.customer_id"),
+            columns=(
+                "admin.row_count",
+                "admin.action",
+                "admin.channel",
+                *(f"admin.customer_id:{k}" for k in BULK_CUSTOMER_KINDS),
+            ),
             aggregates=("records",),
         ),
         # night work is done from home, through the VPN (as the on-call engineer's): that night's
@@ -103,7 +162,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "no_ticket",
             "reads or pulls without a ticket where peers have one",
-            columns=("admin.ticket_id",),
+            columns=tuple(f"admin.ticket_id:{k}" for k in NO_TICKET_KINDS),
             aggregates=("tickets",),
         ),
         Signal(

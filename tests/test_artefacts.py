@@ -58,6 +58,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     ),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
+    # the snooping agent's default stealth, where no_ticket is declared: it explains the numbers a missing ticket moves,
+    # not the residues of the numbers the rows carry (until 2026-12-07 it named the whole column)
+    "even-default": ("bad_scenarios:EvenTickets", {"actors": 3}),
     "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
     "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}),
     # three incidents: a day's first row after a login is one row a day, too few in one incident's fifteen actor-days
@@ -66,7 +69,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "whole-minute": ("bad_scenarios:WholeMinuteTimes", {"stealth": 1.0, "actors": 3}),
     "sorted": ("bad_scenarios:SortedCustomers", {"stealth": 1.0, "actors": 3}),
     "login-after": ("bad_scenarios:LoginAfterFirstRead", {"stealth": 1.0, "actors": 3}),
-    "one-region": ("bad_scenarios:OneRegionReads", {"stealth": 1.0, "actors": 3}),
+    # the takeover's default stealth, where bulk_pull is declared: it explains what a pull's missing customer moves, not
+    # which customers the single reads name (until 2026-12-07 it named the whole column, and this plant passed there)
+    "one-region": ("bad_scenarios:OneRegionReads", {"actors": 3}),
     "mail-domain": ("bad_scenarios:OneMailDomain", {"stealth": 1.0, "actors": 3}),
     # three incidents: a random benign reader's customers cluster on the busy ones, and one seed's null draws reached 0.26
     # (one incident)
@@ -329,7 +334,8 @@ def test_a_login_logged_after_the_sessions_first_read_is_named(planted: Callable
 
 def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult]) -> None:
     """Every customer the outsider reads lives in the commonest home region: no value is unseen and there are too many
-    regions to count, but the share of the world's customers living where the customer read lives is one number."""
+    regions to count, but the share of the world's customers living where the customer read lives is one number. At
+    the takeover's default stealth: bulk pulls, declared there, do not explain which customers the single reads name."""
     res = planted("one-region")
     hits = _named(res, "admin", "customer_id", features=("customer_id:profile:home_region",))
     assert hits and max(f.attack for f in hits if f.test == "ks") > 0.5, res.problems
@@ -844,6 +850,17 @@ def test_even_ticket_numbers_are_named(planted: Callable[[str], AuditResult]) ->
     assert not _named(res, "admin", "ticket_id", features=("ticket_id:bits", "ticket_id:high", "ticket_id:value"))
 
 
+def test_even_ticket_numbers_are_named_where_opens_without_a_ticket_are_declared(
+    planted: Callable[[str], AuditResult],
+) -> None:
+    """The same plant at the snooping agent's default stealth, which declares no_ticket: the parity's distribution moves
+    with the missing numbers (declared), the residue of the numbers the rows carry does not."""
+    res = planted("even-default")
+    hits = _named(res, "admin", "ticket_id", features=("ticket_id:residue",), tests=("excess",))
+    assert hits and "mod 2 = 0" in hits[0].detail, res.problems
+    assert not _named(res, "admin", "ticket_id", features=("ticket_id:odd", "ticket_id:null"))
+
+
 def test_a_null_within_one_action_is_named_where_the_null_share_is_not(planted: Callable[[str], AuditResult]) -> None:
     """Half an analyst's single views name no customer: pulls name none either, so the null share of all the
     attack's sessions stays within what the mix of views and pulls moves; among views, where benign rows always name
@@ -1100,7 +1117,17 @@ def test_declared_signals_cover_their_columns() -> None:
     assert _is_declared(Feature("a:user_agent:distinct", "user_agent", "num", "agents"), cols, aggs)
     assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
     cols, aggs = _declared_sets(["no_ticket"], "gateway")  # admin.ticket_id: another stream's column
-    assert "ticket_id" not in cols and "tickets" in aggs
+    assert not any(c.startswith("ticket_id") for c in cols) and "tickets" in aggs
+    cols, aggs = _declared_sets(["no_ticket"], "admin")  # what a missing number moves, not the numbers' residues and bits
+    for name in ("f:ticket_id:odd", "f:ticket_id:null|action", "a:ticket_id:bits:pick", "a:ticket_id:distinct_share"):
+        assert _is_declared(Feature(name, "ticket_id", "num"), cols, aggs), name
+    for name in ("f:ticket_id:residue", "f:ticket_id:tie"):
+        assert not _is_declared(Feature(name, "ticket_id", "raw"), cols, aggs), name
+    cols, aggs = _declared_sets(["bulk_pull"], "admin")  # what a pull's missing customer moves, not whom reads name
+    for name in ("f:customer_id:null", "f:customer_id:tier.code", "a:customer_id:odd:pick", "f:row_count:num"):
+        assert _is_declared(Feature(name, name.split(":")[1], "num"), cols, aggs), name
+    for name in ("f:customer_id:profile:home_region", "f:customer_id:up", "f:customer_id:uses", "f:customer_id:residue"):
+        assert not _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
 
 
 def test_off_hours_names_when_rows_come_not_a_scripts_delay_rhythm_daily_clock_or_shared_divisor() -> None:

@@ -1118,7 +1118,7 @@ def test_declared_signals_cover_their_columns() -> None:
     assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
     cols, aggs = _declared_sets(["no_ticket"], "gateway")  # admin.ticket_id: another stream's column
     assert not any(c.startswith("ticket_id") for c in cols) and "tickets" in aggs
-    cols, aggs = _declared_sets(["no_ticket"], "admin")  # what a missing number moves, not the numbers' residues and bits
+    cols, aggs = _declared_sets(["no_ticket"], "admin")  # what a missing number moves, not the numbers' residues
     for name in ("f:ticket_id:odd", "f:ticket_id:null|action", "a:ticket_id:bits:pick", "a:ticket_id:distinct_share"):
         assert _is_declared(Feature(name, "ticket_id", "num"), cols, aggs), name
     for name in ("f:ticket_id:residue", "f:ticket_id:tie"):

@@ -55,8 +55,9 @@ class Signal:
 #: (``ts:rhythm``) or a divisor every row's clock fields share (the tie test): until 2026-12-07 the signal named the
 #: whole ``ts`` column, and a takeover at its default stealth passed with a script's fixed delay each day, or with
 #: every row on an even minute. The digits and the echo stay: the echo grows with a unit's rows (the job hunt's busy
-#: theft days crossed its line, undeclared), and the digits, undeclared, put the impersonation's few logins at its
-#: lines by chance on two seeds of the check world.
+#: theft days crossed its line, undeclared), and with the digits undeclared the impersonation crossed lines by chance
+#: on the check world (seed 6 at stealth 0: a residue of its times, z 6.2 against 6.0; seed 7: the classifier on its
+#: few logins, 0.61 against 0.60).
 OFF_HOURS_TIME = (
     "hour",
     "weekday",

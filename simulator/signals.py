@@ -100,6 +100,13 @@ NO_TICKET_KINDS = (*MISSING_ID_KINDS, "up", "uses", "bit")
 #: reads all of one home region (KS 0.98 against a line of 0.20, reported as declared).
 BULK_CUSTOMER_KINDS = (*MISSING_ID_KINDS, "unknown", "activity", "days_since_signup", "tier", "in_auth", "in_gateway")
 
+#: The kinds of the customer id's features that reading the same few people again and again explains: how often the
+#: ids come back (the rows naming each, the distinct and new customers of a day and their share). Not whom they name
+#: (``customer_id:profile:...``, activity, tier), their order, their digits or the tie test. Until 2026-12-07 the signal
+#: named the whole column, which the snooping agent declares at every stealth, and it passed there with its people all
+#: of one mail provider (KS 0.79 against a line of 0.22) or every id even (z 9.2 against 6.0), reported as declared.
+REPEAT_KINDS = ("uses", "distinct", "distinct_share", "repeat", "new")
+
 VOCABULARY: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -169,7 +176,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "repeat_targets",
             "the same few customers read again and again",
-            columns=("customer_id",),
+            columns=tuple(f"customer_id:{k}" for k in REPEAT_KINDS),
             aggregates=("repeat", "customers"),
         ),
         Signal(

@@ -464,9 +464,24 @@ class OneMailDomain(CompromisedEmployee):
     id = "planted-one-mail-domain-v1"
 
     def render_staff(self, plan, cfg, day_index, ctx):
-        out = super().render_staff(plan, cfg, day_index, ctx)
-        cust = _signed_up(cfg, ctx)
-        return _reads_among(out, cust.filter(pl.col("email").str.ends_with("@example.com"))["customer_id"].sort().to_numpy())
+        return _one_mail_domain(super().render_staff(plan, cfg, day_index, ctx), cfg, ctx)
+
+
+def _one_mail_domain(out: dict, cfg, ctx) -> dict:
+    cust = _signed_up(cfg, ctx)
+    return _reads_among(out, cust.filter(pl.col("email").str.ends_with("@example.com"))["customer_id"].sort().to_numpy())
+
+
+class SnoopingOneMailDomain(SnoopingAgent):
+    """The snooping agent's few people all with an e-mail at one provider (each target mapped to one such customer, so
+    they are still read again and again). At its default knobs, where ``repeat_targets`` is declared: reading the same
+    few people again explains how often the ids come back, not whom they name; until 2026-12-07 the signal named the
+    whole customer column, and this passed there (KS 0.79 against a line of 0.22, reported as declared)."""
+
+    id = "planted-snooping-one-mail-domain-v1"
+
+    def render_staff(self, plan, cfg, day_index, ctx):
+        return _one_mail_domain(super().render_staff(plan, cfg, day_index, ctx), cfg, ctx)
 
 
 class OnlyOrderers(CompromisedEmployee):

@@ -72,7 +72,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # the takeover's default stealth, where bulk_pull is declared: it explains what a pull's missing customer moves, not
     # which customers the single reads name (until 2026-12-07 it named the whole column, and this plant passed there)
     "one-region": ("bad_scenarios:OneRegionReads", {"actors": 3}),
-    "mail-domain": ("bad_scenarios:OneMailDomain", {"stealth": 1.0, "actors": 3}),
+    # the snooping agent's default stealth, where repeat_targets is declared: it explains how often the few people's ids
+    # come back, not whom they name (until 2026-12-07 it named the whole column, and this plant passed there)
+    "mail-domain": ("bad_scenarios:SnoopingOneMailDomain", {"actors": 3}),
     # three incidents: a random benign reader's customers cluster on the busy ones, and one seed's null draws reached 0.26
     # (one incident)
     "orderers": ("bad_scenarios:OnlyOrderers", {"stealth": 1.0, "actors": 3}, 3),
@@ -344,7 +346,7 @@ def test_reads_of_one_home_region_are_named(planted: Callable[[str], AuditResult
 @pytest.mark.parametrize(
     ("plant", "feature"),
     [
-        ("mail-domain", "customer_id:profile:email.domain"),  # one e-mail provider
+        ("mail-domain", "customer_id:profile:email.domain"),  # one e-mail provider (the snooping agent's few people)
         ("orderers", "customer_id:profile:orders.rows"),  # customers who have ordered
         ("monday", "customer_id:profile:signup_date.weekday"),  # signed up on a Monday
         ("early-month", "customer_id:profile:signup_date.day"),  # signed up on days 1-3 of a month
@@ -1108,6 +1110,37 @@ def test_random_benign_actors_pass(tmp_path_factory: pytest.TempPathFactory) -> 
     )
 
 
+def test_whom_an_employee_reads_is_judged_once_per_reader_and_customer() -> None:
+    """The customers' profiles over an employee's reads: one value per reader and customer, as the same few people
+    read again and again are a sample of those few (a snooping agent's 25 crossed lines on rows, KS 0.24 against
+    0.20-0.24); a customer's own rows (gateway: the entity is the customer) stay rows."""
+    from breachbench.artefacts import Feature, _ks, _stats
+
+    r = np.random.default_rng(0)
+    prof = r.random(100_000)
+
+    def rows(readers: list[str], reads: np.ndarray) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"_entity": readers, "customer_id": reads, "_group": "agent", "_day": 1, "f:customer_id:profile:x": prof[reads]}
+        )
+
+    targets = [r.choice(100_000, 25, replace=False) for _ in range(3)]
+    times = [r.integers(1, 16, 25) for _ in range(3)]  # each target read 1 to 15 times
+    att = rows(
+        [f"a/{i}" for i in range(3) for n in times[i] for _ in range(n)],
+        np.concatenate([np.repeat(t, n) for t, n in zip(targets, times, strict=True)]),
+    )
+    # each customer read once, fewer rows than the matched sample takes (three per attack row): all of them
+    ben = rows([f"b/{i // 100}" for i in range(att.height)], r.choice(100_000, att.height, replace=False))
+    feat = Feature("f:customer_id:profile:x", "customer_id", "num", partial=True)
+    theirs = ben["f:customer_id:profile:x"].to_numpy()
+    for stream, mine in (("admin", prof[np.concatenate(targets)]), ("gateway", att["f:customer_id:profile:x"].to_numpy())):
+        sizes: dict[str, tuple[int, int]] = {}
+        got = _stats(att, ben, [feat], "rows", None, 1, sizes=sizes, stream=stream)[(feat.name, "ks")]
+        assert sizes[feat.name] == (len(mine), ben.height), (stream, sizes)
+        assert got == _ks(mine, theirs), stream
+
+
 def test_declared_signals_cover_their_columns() -> None:
     """A difference in a declared column is reported as declared, not as a problem (the planted agent, declared)."""
     from breachbench.artefacts import Feature, _declared_sets, _is_declared
@@ -1127,6 +1160,12 @@ def test_declared_signals_cover_their_columns() -> None:
     for name in ("f:customer_id:null", "f:customer_id:tier.code", "a:customer_id:odd:pick", "f:row_count:num"):
         assert _is_declared(Feature(name, name.split(":")[1], "num"), cols, aggs), name
     for name in ("f:customer_id:profile:home_region", "f:customer_id:up", "f:customer_id:uses", "f:customer_id:residue"):
+        assert not _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
+    cols, aggs = _declared_sets(["repeat_targets"], "admin")  # how often the few ids come back, not whom they name
+    for name in ("f:customer_id:uses", "a:customer_id:distinct", "a:customer_id:distinct_share", "a:customer_id:new"):
+        assert _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
+    assert "repeat" in aggs and "customers" in aggs
+    for name in ("f:customer_id:profile:email.domain", "f:customer_id:odd", "f:customer_id:up", "f:customer_id:tie"):
         assert not _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
 
 

@@ -69,7 +69,7 @@ class BadId(SnoopingAgent):
 # built-ins are fixed.
 
 from simulator.scenarios.forged_token import ForgedToken  # noqa: E402
-from simulator.scenarios.insiders import CompromisedEmployee  # noqa: E402
+from simulator.scenarios.insiders import ColleagueMailout, CompromisedEmployee  # noqa: E402
 from simulator.seeding import rng  # noqa: E402
 from simulator.staff_traffic import OFFICE_NET, Session  # noqa: E402
 
@@ -611,17 +611,17 @@ class LogoutBeforeLastPage(ForgedToken):
         return out
 
 
-class NewestHires(CompromisedEmployee):
-    """The accounts taken over are the newest hires among those who fit (the scenario's own rule: hired at least a
-    month before the span, one role through it): every row is as the scenario draws it, only whose rows they are
-    differs, which a detector reads off the employees table."""
+class MailoutNewestHires(ColleagueMailout):
+    """The mail-out's actors are the newest hires among those who fit (the scenario's own rule). At its default knobs,
+    where ``impersonation`` is declared: another's device explains the device, the address and which account's rows
+    they are, not who the actor is; until 2026-12-07 the signal named the whole employee column, and this passed there
+    (the actors' tenure, KS 0.92 against a line of 0.68, reported as declared)."""
 
-    id = "planted-newest-hires-v1"
+    id = "planted-mailout-newest-hires-v1"
 
     def _fit(self, cfg, emp, active, first_date, knobs):
         fit, note = super()._fit(cfg, emp, active, first_date, knobs)
-        newest = fit.sort("hire_date", "employee_id", descending=True).head(knobs.actors)
-        return newest.sort("employee_id"), note
+        return fit.sort("hire_date", "employee_id", descending=True).head(knobs.actors).sort("employee_id"), note
 
 
 class UndeclaredConcurrentUse(CompromisedEmployee):

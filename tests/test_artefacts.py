@@ -107,7 +107,9 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "even-minutes": ("bad_scenarios:EvenMinutes", {"actors": 3}),  # at the default stealth, as "fixed-delay"
     # three incidents: the actor's features are tested over actors, and three give a verdict only at the very end of
     # their peers (KS 1.00 against a line of 0.98 in one stream, one seed of one incident); nine are well past it
-    "newest": ("bad_scenarios:NewestHires", {"stealth": 1.0, "actors": 3}, 3),
+    # (the mail-out's default stealth, where impersonation is declared: it explains whose account and device the rows
+    # are of, not who the actor is; until 2026-12-07 it named the whole employee column, and this plant passed there)
+    "newest": ("bad_scenarios:MailoutNewestHires", {"actors": 3}, 3),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
         "bad_scenarios:LogoutBeforeLastPage",
@@ -764,8 +766,9 @@ def test_a_tokens_lifecycle_is_the_delay_of_its_nearest_row_from_each_kind_of_it
 
 
 def test_actors_picked_among_the_newest_hires_are_named(planted: Callable[[str], AuditResult]) -> None:
-    """The accounts taken over are the newest hires that fit the scenario's rule: every row is one the scenario draws,
-    but whose rows they are shows in the employees table, as days since the hire."""
+    """The mail-out's actors are the newest hires that fit the scenario's rule: every row is one the scenario draws,
+    but whose rows they are shows in the employees table, as days since the hire. At the scenario's default knobs,
+    where another's device (impersonation) is declared."""
     res = planted("newest")
     hits = _named(res, "admin", "employee_id", features=("employee_id:actor:tenure",), tests=("ks",))
     assert hits and max(f.attack for f in hits) > 0.8, res.problems
@@ -1165,6 +1168,11 @@ def test_declared_signals_cover_their_columns() -> None:
     for name in ("f:customer_id:uses", "a:customer_id:distinct", "a:customer_id:distinct_share", "a:customer_id:new"):
         assert _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
     assert "repeat" in aggs and "customers" in aggs
+    cols, aggs = _declared_sets(["impersonation"], "admin")  # whose account and device, not who the actor is
+    for name, col in (("a:employee_id:distinct", "employee_id"), ("f:device:value", "device"), ("f:src_ip:value", "src_ip")):
+        assert _is_declared(Feature(name, col, "num"), cols, aggs), name
+    for name in ("f:employee_id:actor:tenure", "f:employee_id:residue", "f:employee_id:tie"):
+        assert not _is_declared(Feature(name, "employee_id", "num"), cols, aggs), name
     for name in ("f:customer_id:profile:email.domain", "f:customer_id:odd", "f:customer_id:up", "f:customer_id:tie"):
         assert not _is_declared(Feature(name, "customer_id", "num"), cols, aggs), name
 

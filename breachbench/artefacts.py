@@ -2793,8 +2793,10 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
             thr = max(SINGLE_AUC, base + margin, line)
         # sticky: the p99 (at the attack's median rows); otherwise the null draws' highest figure
         shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base
-        # the sticky test compares units as busy: volume does not explain what it finds
-        declared = case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
+        # the sticky test compares units as busy: volume does not explain what it finds; and no signal explains a value's
+        # shape that no comparable benign row carries (a format: a signal's values come from benign traffic's generators)
+        declared = test != "shape" or not name.endswith(":shape")
+        declared = declared and case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
         findings.append(
             Finding(
                 case.stream,

@@ -52,6 +52,12 @@ PLANTS: dict[str, tuple[Any, ...]] = {
         "bad_scenarios:ConstantAgent",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
+    # the forged token's default stealth, where one client version (uniform_client) is declared: it explains which
+    # benign client every forged row carries, not a client whose shape no customer's has (until 2026-12-07 it did)
+    "agent-default": (
+        "bad_scenarios:ConstantAgent",
+        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
+    ),
     "pages": (
         "bad_scenarios:EvenPages",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
@@ -134,7 +140,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
         if name not in cache:
             target, knobs, *count = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name in ("agent", "pages", "logout"):  # the customer side is what costs: a smaller, quieter one
+            if name in ("agent", "agent-default", "pages", "logout"):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target],
@@ -168,6 +174,20 @@ def test_constant_user_agent_is_named(planted: Callable[[str], AuditResult]) -> 
     hits = _named(res, "gateway", "user_agent", tests=("unseen",))
     assert hits and max(f.attack for f in hits) > 0.9, res.problems
     assert any("gateway.user_agent" in p for p in res.problems)
+
+
+def test_a_client_of_a_shape_no_customer_sends_is_named_where_one_client_is_declared(
+    planted: Callable[[str], AuditResult],
+) -> None:
+    """The planted agent at the forged token's default knobs, where one client version on every forged row is declared
+    (``uniform_client``): that explains which of the customers' clients the rows carry, not a format none of them has.
+    Until 2026-12-07 a declared column covered its values' shapes too, and a scripted client passed there."""
+    res = planted("agent-default")
+    assert not res.passed
+    hits = _named(res, "gateway", "user_agent", features=("user_agent:shape",), tests=("shape",))
+    assert hits and max(f.attack for f in hits) > 0.9, res.problems
+    # the value no customer's client sends: declared there, as the one client version is
+    assert not _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
 
 
 def test_evenly_spaced_pages_are_named(planted: Callable[[str], AuditResult]) -> None:

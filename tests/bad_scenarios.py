@@ -115,6 +115,20 @@ class ConstantAgent(ForgedToken):
         return out
 
 
+class EvenTokens(ForgedToken):
+    """Every forged token's id even (a minting script's counter in steps of two). At the forged token's default knobs,
+    where tokens with no issuance record are declared (``unissued_token``): that explains the missing issuance, not the
+    ids' digits; until 2026-12-07 the signal named the whole token column, and this passed there."""
+
+    id = "planted-even-tokens-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            out["gateway"] = out["gateway"].with_columns(token_id=pl.col("token_id") - pl.col("token_id") % 2)
+        return out
+
+
 class EvenPages(ForgedToken):
     """Each forged token's pages evenly spaced between its first and last (a scripted crawler's fixed delay); the
     first and last page, and so the hours, stay as drawn."""

@@ -58,6 +58,13 @@ PLANTS: dict[str, tuple[Any, ...]] = {
         "bad_scenarios:ConstantAgent",
         {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
+    # the forged token's default stealth, where unissued_token is declared: it explains the missing issuance, not the
+    # ids' digits (until 2026-12-07 it named the whole column); a hundredth of the customers a day: one token in two is
+    # even by chance, and a few dozen tokens put all-even at the excess test's line
+    "even-tokens": (
+        "bad_scenarios:EvenTokens",
+        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.01},
+    ),
     "pages": (
         "bad_scenarios:EvenPages",
         {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
@@ -140,7 +147,13 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
         if name not in cache:
             target, knobs, *count = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name in ("agent", "agent-default", "pages", "logout"):  # the customer side is what costs: a smaller, quieter one
+            if name in (
+                "agent",
+                "agent-default",
+                "even-tokens",
+                "pages",
+                "logout",
+            ):  # the customer side is what costs: a smaller, quieter one
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target],
@@ -188,6 +201,15 @@ def test_a_client_of_a_shape_no_customer_sends_is_named_where_one_client_is_decl
     assert hits and max(f.attack for f in hits) > 0.9, res.problems
     # the value no customer's client sends: declared there, as the one client version is
     assert not _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
+
+
+def test_even_token_ids_are_named_where_tokens_without_issuance_are_declared(planted: Callable[[str], AuditResult]) -> None:
+    """Forged tokens whose ids are all even, at the forged token's default knobs: no issuance record (declared there)
+    explains why auth never shows the token, not how its id was drawn."""
+    res = planted("even-tokens")
+    hits = _named(res, "gateway", "token_id", features=("token_id:residue",), tests=("excess",))
+    assert hits and max(f.attack for f in hits) > 8, res.problems
+    assert not _named(res, "gateway", "token_id", features=("token_id:in_auth",))  # the missing issuance: declared
 
 
 def test_evenly_spaced_pages_are_named(planted: Callable[[str], AuditResult]) -> None:

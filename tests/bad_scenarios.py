@@ -471,17 +471,9 @@ def _signed_up(cfg, ctx) -> pl.DataFrame:
     return customers_block(cfg, 0, ("customers",))["customers"].filter(pl.col("customer_id") < ctx.customers_signed_up)
 
 
-class OneMailDomain(CompromisedEmployee):
-    """The outsider reads only customers with an e-mail at one provider (a phishing list): the e-mail names one
-    customer, so no category of the customer table held its domain (red team, session 43)."""
-
-    id = "planted-one-mail-domain-v1"
-
-    def render_staff(self, plan, cfg, day_index, ctx):
-        return _one_mail_domain(super().render_staff(plan, cfg, day_index, ctx), cfg, ctx)
-
-
 def _one_mail_domain(out: dict, cfg, ctx) -> dict:
+    """The admin rows' customers mapped onto those with an e-mail at one provider (a phishing list): the e-mail names
+    one customer, so no category of the customer table held its domain (red team, session 43)."""
     cust = _signed_up(cfg, ctx)
     return _reads_among(out, cust.filter(pl.col("email").str.ends_with("@example.com"))["customer_id"].sort().to_numpy())
 

@@ -131,6 +131,10 @@ PLANTS: dict[str, tuple[Any, ...]] = {
 }
 
 
+#: Forged-token plants: the customer side is what costs, so a smaller, quieter one.
+SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout")
+
+
 @pytest.fixture(scope="session")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditResult]:
     """``planted(name)``: that planted scenario audited once on the small world.
@@ -147,13 +151,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditRe
         if name not in cache:
             target, knobs, *count = PLANTS[name]
             sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name in (
-                "agent",
-                "agent-default",
-                "even-tokens",
-                "pages",
-                "logout",
-            ):  # the customer side is what costs: a smaller, quieter one
+            if name in SMALL_CUSTOMER_SIDE:
                 sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
             (cache[name],) = audit_scenarios(
                 [target],

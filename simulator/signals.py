@@ -114,6 +114,13 @@ REPEAT_KINDS = ("uses", "distinct", "distinct_share", "repeat", "new")
 #: against a line of 0.68, reported as declared).
 IMPERSONATION_KINDS = ("distinct", "distinct_share", "null", "value", "new")
 
+#: The kinds of a page's size (``gateway.bytes:<kind>``) that a mix of pages explains: the size and its bits (a small
+#: page's high bits are clear: the forged token's personal-data pages have bit 15 clear on 67-100% of sizes, against
+#: 55-57% of benign ones), the value, distinct and new sizes. Not its last digits (parity, trailing zeros, residues,
+#: the tie test): the server draws a size as it does for anyone. Until 2026-12-07 the signal named the whole column,
+#: and the forged token at default knobs passed with every size a multiple of 16 (z 25.0 against 6.0, as declared).
+PAGE_BYTES_KINDS = ("num", "bit", "value", "null", "distinct", "distinct_share", "new")
+
 VOCABULARY: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -189,7 +196,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "page_mix",
             "a mix of pages no human customer produces (personal data pages only)",
-            columns=("gateway.endpoint", "gateway.records_returned", "gateway.bytes"),
+            columns=("gateway.endpoint", "gateway.records_returned", *(f"gateway.bytes:{k}" for k in PAGE_BYTES_KINDS)),
         ),
         Signal(
             "uniform_client",

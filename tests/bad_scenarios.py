@@ -129,6 +129,21 @@ class EvenTokens(ForgedToken):
         return out
 
 
+class EvenTokensPaddedPages(EvenTokens):
+    """Even token ids, and every forged page's size padded down to a multiple of 16 bytes (a proxy's framing). At the
+    forged token's default knobs, where a mix of pages no customer produces is declared (``page_mix``): that explains
+    which pages and how large, not the digits of a size the server draws as it does for anyone; until 2026-12-07 the
+    signal named the whole column, and this passed there (mod 16: z 25.0 against a line of 6.0, reported as declared)."""
+
+    id = "planted-even-tokens-padded-pages-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            out["gateway"] = out["gateway"].with_columns(bytes=pl.col("bytes") - pl.col("bytes") % 16)
+        return out
+
+
 class EvenPages(ForgedToken):
     """Each forged token's pages evenly spaced between its first and last (a scripted crawler's fixed delay); the
     first and last page, and so the hours, stay as drawn."""

@@ -58,11 +58,12 @@ PLANTS: dict[str, tuple[Any, ...]] = {
         "bad_scenarios:ConstantAgent",
         {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
-    # the forged token's default stealth, where unissued_token is declared: it explains the missing issuance, not the
-    # ids' digits (until 2026-12-07 it named the whole column); a hundredth of the customers a day: one token in two is
-    # even by chance, and a few dozen tokens put all-even at the excess test's line
+    # the forged token's default stealth, where unissued_token and page_mix are declared: they explain the missing
+    # issuance and the pages, not the digits of the token ids or of the pages' sizes (until 2026-12-07 each named its
+    # whole column); a hundredth of the customers a day: one token in two is even by chance, and a few dozen tokens put
+    # all-even at the excess test's line
     "even-tokens": (
-        "bad_scenarios:EvenTokens",
+        "bad_scenarios:EvenTokensPaddedPages",
         {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.01},
     ),
     "pages": (
@@ -208,6 +209,15 @@ def test_even_token_ids_are_named_where_tokens_without_issuance_are_declared(pla
     hits = _named(res, "gateway", "token_id", features=("token_id:residue",), tests=("excess",))
     assert hits and max(f.attack for f in hits) > 8, res.problems
     assert not _named(res, "gateway", "token_id", features=("token_id:in_auth",))  # the missing issuance: declared
+
+
+def test_padded_page_sizes_are_named_where_a_mix_of_pages_is_declared(planted: Callable[[str], AuditResult]) -> None:
+    """The same forged tokens' pages each a multiple of 16 bytes: a mix of pages no customer produces (declared there)
+    explains which pages and how large they are, not the digits of a size the server draws as it does for anyone."""
+    res = planted("even-tokens")
+    hits = _named(res, "gateway", "bytes", features=("bytes:residue",), tests=("excess",))
+    assert hits and max(f.attack for f in hits) > 12, res.problems
+    assert not _named(res, "gateway", "bytes", features=("bytes:num",))  # how large the pages are: declared
 
 
 def test_evenly_spaced_pages_are_named(planted: Callable[[str], AuditResult]) -> None:

@@ -123,10 +123,7 @@ class EvenTokens(ForgedToken):
     id = "planted-even-tokens-v1"
 
     def render(self, plan, cfg, day_index, block, ctx):
-        out = super().render(plan, cfg, day_index, block, ctx)
-        if "gateway" in out:
-            out["gateway"] = out["gateway"].with_columns(token_id=pl.col("token_id") - pl.col("token_id") % 2)
-        return out
+        return _floored(super().render(plan, cfg, day_index, block, ctx), "token_id", 2, "gateway")
 
 
 class EvenTokensPaddedPages(EvenTokens):
@@ -138,10 +135,7 @@ class EvenTokensPaddedPages(EvenTokens):
     id = "planted-even-tokens-padded-pages-v1"
 
     def render(self, plan, cfg, day_index, block, ctx):
-        out = super().render(plan, cfg, day_index, block, ctx)
-        if "gateway" in out:
-            out["gateway"] = out["gateway"].with_columns(bytes=pl.col("bytes") - pl.col("bytes") % 16)
-        return out
+        return _floored(super().render(plan, cfg, day_index, block, ctx), "bytes", 16, "gateway")
 
 
 class EvenPages(ForgedToken):
@@ -179,10 +173,10 @@ class PrivateTickets(SnoopingAgent):
         return out
 
 
-def _floored(out: dict, column: str, step: int) -> dict:
-    """``out`` with the admin rows' ``column`` rounded down to a multiple of ``step``."""
-    if "admin" in out:
-        out["admin"] = out["admin"].with_columns(pl.col(column) - pl.col(column) % step)
+def _floored(out: dict, column: str, step: int, stream: str = "admin") -> dict:
+    """``out`` with the ``stream`` rows' ``column`` rounded down to a multiple of ``step``."""
+    if stream in out:
+        out[stream] = out[stream].with_columns(pl.col(column) - pl.col(column) % step)
     return out
 
 

@@ -2795,8 +2795,8 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         shown = p99.shown(att, name) if test == "sticky" and p99 is not None else base
         # the sticky test compares units as busy: volume does not explain what it finds; and no signal explains a value's
         # shape that no comparable benign row carries (a format: a signal's values come from benign traffic's generators)
-        declared = test != "shape" or not name.endswith(":shape")
-        declared = declared and case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
+        unseen_format = test == "shape" and name.endswith(":shape")
+        declared = not unseen_format and case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
         findings.append(
             Finding(
                 case.stream,

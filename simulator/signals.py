@@ -9,7 +9,9 @@ column (``columns``), that kind of feature of the column (``column:kind``, as ``
 audit's features are named ``<column>:<kind>...``), or that per-entity-day aggregate
 (``aggregates``). A signal names no more than it explains: off-hours work moves when rows come,
 not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``, ``NO_TICKET_KINDS``,
-``BULK_CUSTOMER_KINDS``).
+``BULK_CUSTOMER_KINDS``, ``REPEAT_KINDS``, ``IMPERSONATION_KINDS``, ``PAGE_BYTES_KINDS``). No signal
+covers a value's shape that no comparable benign row carries (the audit's unseen-shape test): a
+format is a leak wherever it is.
 
 Aggregates are computed per (entity, bucket) by the audit:
 
@@ -121,6 +123,12 @@ IMPERSONATION_KINDS = ("distinct", "distinct_share", "null", "value", "new")
 #: and the forged token at default knobs passed with every size a multiple of 16 (z 25.0 against 6.0, as declared).
 PAGE_BYTES_KINDS = ("num", "bit", "value", "null", "distinct", "distinct_share", "new")
 
+
+def _kinds(column: str, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """``column:kind`` for each of ``kinds`` (see :class:`Signal`'s ``columns``)."""
+    return tuple(f"{column}:{k}" for k in kinds)
+
+
 VOCABULARY: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -137,7 +145,7 @@ VOCABULARY: dict[str, Signal] = {
                 "admin.row_count",
                 "admin.action",
                 "admin.channel",
-                *(f"admin.customer_id:{k}" for k in BULK_CUSTOMER_KINDS),
+                *_kinds("admin.customer_id", BULK_CUSTOMER_KINDS),
             ),
             aggregates=("records",),
         ),
@@ -147,7 +155,7 @@ VOCABULARY: dict[str, Signal] = {
             "off_hours",
             "work at night or on days off, outside the actor's shift",
             columns=(
-                *(f"ts:{k}" for k in OFF_HOURS_TIME),
+                *_kinds("ts", OFF_HOURS_TIME),
                 "customer_id:near",  # the nearest read of the same customer by someone else: few read at night
                 "src_ip",
             ),
@@ -156,7 +164,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "no_ticket",
             "reads or pulls without a ticket where peers have one",
-            columns=tuple(f"admin.ticket_id:{k}" for k in NO_TICKET_KINDS),
+            columns=_kinds("admin.ticket_id", NO_TICKET_KINDS),
             aggregates=("tickets",),
         ),
         Signal(
@@ -190,13 +198,13 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "repeat_targets",
             "the same few customers read again and again",
-            columns=tuple(f"customer_id:{k}" for k in REPEAT_KINDS),
+            columns=_kinds("customer_id", REPEAT_KINDS),
             aggregates=("repeat", "customers"),
         ),
         Signal(
             "page_mix",
             "a mix of pages no human customer produces (personal data pages only)",
-            columns=("gateway.endpoint", "gateway.records_returned", *(f"gateway.bytes:{k}" for k in PAGE_BYTES_KINDS)),
+            columns=("gateway.endpoint", "gateway.records_returned", *_kinds("gateway.bytes", PAGE_BYTES_KINDS)),
         ),
         Signal(
             "uniform_client",
@@ -243,7 +251,7 @@ VOCABULARY: dict[str, Signal] = {
         Signal(
             "impersonation",
             "an account used from another employee's device, or as another employee",
-            columns=(*(f"employee_id:{k}" for k in IMPERSONATION_KINDS), "admin.device", "src_ip"),
+            columns=(*_kinds("employee_id", IMPERSONATION_KINDS), "admin.device", "src_ip"),
             aggregates=("devices", "new_device", "ips", "new_ip"),
         ),
         # a second party on the account beside its holder: the holder's session and the other's take turns in the

@@ -405,7 +405,13 @@ def _local(ts: pl.Expr, tz: str) -> pl.Expr:
 
 
 def _load_stream(
-    ds: Dataset, k: int, stream: str, incidents: list[int], roles: pl.DataFrame, shifts: pl.DataFrame
+    ds: Dataset,
+    k: int,
+    stream: str,
+    incidents: list[int],
+    roles: pl.DataFrame,
+    shifts: pl.DataFrame,
+    entries: dict[int, int] | None = None,
 ) -> pl.DataFrame:
     """Rows of one stream of one dataset with labels, entity, comparability group and day (deduplicated).
 
@@ -425,6 +431,8 @@ def _load_stream(
     df = df.join(ev, on="event_id", how="left").join(tags, on="event_id", how="left")
     # rows of other scenario entries are neither attack nor benign here
     df = df.filter(pl.col("incident_id").is_null() | pl.col("incident_id").is_in(incidents))
+    if entries is not None:  # several entries loaded at once: which one each attack row is of
+        df = df.with_columns(_entry=pl.col("incident_id").replace_strict(entries, default=None, return_dtype=pl.Int32))
     tz = ds.timezone
     cols = ENTITY[stream]
     ent = pl.coalesce([pl.concat_str([pl.lit(f"{c}:"), pl.col(c).cast(pl.String)]) for c in cols if c in df.columns])
@@ -964,15 +972,23 @@ def _daily(frames: dict[str, pl.DataFrame], wanted: set[str], tz: str) -> dict[s
     return out
 
 
-def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
+def load_rows(
+    datasets: Sequence[Dataset], entry: int | Sequence[int] = 0, streams: Iterable[str] | None = None
+) -> dict[str, pl.DataFrame]:
     """The rows of the datasets (pooled), labelled, with their raw and derived features.
 
     Attack rows are those of incidents of scenario entry ``entry`` of each dataset's config;
     other incidents' rows are dropped. ``streams``: which streams to return (default: those with
     attack rows).
+
+    Several entries (a sequence): their rows loaded and featurised once, each attack row's entry in ``_entry`` (null on
+    benign rows); :func:`entry_rows` gives one entry's rows. Each entry's rows are then context of the others' (their
+    nearest rows, shared lags, ...), as every row of the dataset is to a detector; alone, they are not there.
     """
     pooled: dict[str, list[pl.DataFrame]] = {s: [] for s in LOG_STREAMS}
-    incidents = [[i for i, e in enumerate(_entry_of_incidents(ds)) if e == entry] for ds in datasets]
+    several = not isinstance(entry, int)
+    chosen = {entry} if isinstance(entry, int) else set(entry)
+    incidents = [[i for i, e in enumerate(_entry_of_incidents(ds)) if e in chosen] for ds in datasets]
     wanted = set()  # streams with attack rows in some dataset: only those are featurised
     for ds, inc in zip(datasets, incidents, strict=True):
         wanted |= set(ds.truth("malicious_events").filter(pl.col("incident_id").is_in(inc))["stream"].unique().to_list())
@@ -986,7 +1002,8 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
         employees = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")])
         related = _employee_related(ds)
         shifts = employees.select("employee_id", pl.col("shift").alias("_shift"))
-        frames = {s: _load_stream(ds, k, s, inc, roles, shifts) for s in LOG_STREAMS}
+        of = {i: e for i, e in enumerate(_entry_of_incidents(ds)) if e in chosen} if several else None
+        frames = {s: _load_stream(ds, k, s, inc, roles, shifts, of) for s in LOG_STREAMS}
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         frames = _after_auth(frames, wanted)
         frames = _lifecycle(frames, wanted)
@@ -1002,6 +1019,19 @@ def load_rows(datasets: Sequence[Dataset], entry: int = 0, streams: Iterable[str
                 pooled[s].append(_kin_features(rows, s, customers, employees))
     # a row's own entity column is not a feature, but the other streams' presence columns of it stay
     return {s: pl.concat(v, how="diagonal_relaxed") for s, v in pooled.items() if v}
+
+
+def entry_rows(rows: dict[str, pl.DataFrame], entry: int) -> dict[str, pl.DataFrame]:
+    """One entry's rows of :func:`load_rows` of several entries: the benign rows and that entry's attack rows, in the
+    streams where it has attack rows (the other entries' rows are dropped here, after they served as context)."""
+    out = {}
+    for s, df in rows.items():
+        if "_entry" not in df.columns:
+            raise AuditError("entry_rows: expected the rows of load_rows(datasets, entry=[...]) of several entries")
+        mine = df.filter(pl.col("_entry").is_null() | (pl.col("_entry") == entry))
+        if mine.select((pl.col("_entry") == entry).any()).item():
+            out[s] = mine.with_columns(_attack=pl.col("_entry").is_not_null()).drop("_entry")
+    return out
 
 
 # ---- row features --------------------------------------------------------------------------------

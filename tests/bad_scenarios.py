@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 
 import numpy as np
@@ -72,6 +73,7 @@ from simulator.scenarios.forged_token import ForgedToken  # noqa: E402
 from simulator.scenarios.insiders import ColleagueMailout, CompromisedEmployee  # noqa: E402
 from simulator.seeding import rng  # noqa: E402
 from simulator.staff_traffic import OFFICE_NET, Session  # noqa: E402
+from simulator.world import utc_micros  # noqa: E402
 
 
 class ReplayedTakeover(CompromisedEmployee):
@@ -267,9 +269,13 @@ class RowsAMinuteAfterLogin(ReplayedTakeover):
             first = out["auth"].group_by("employee_id").agg(pl.col("ts").min().alias("_login"))
             a = out["admin"].join(first, on="employee_id", how="left")
             shift = pl.col("_login") + 60_000_000 - pl.col("ts").min().over("employee_id")  # times in microseconds
-            out["admin"] = a.with_columns(
-                ts=pl.when(pl.col("_login").is_not_null()).then(pl.col("ts") + shift).otherwise(pl.col("ts"))
-            ).drop("_login")
+            # the rows the shift carries past midnight are not rendered (a day's rows lie within it)
+            end = utc_micros(cfg.time.start + dt.timedelta(days=day_index + 1), cfg.time.timezone)
+            out["admin"] = (
+                a.with_columns(ts=pl.when(pl.col("_login").is_not_null()).then(pl.col("ts") + shift).otherwise(pl.col("ts")))
+                .filter(pl.col("ts").cast(pl.Int64) < end)
+                .drop("_login")
+            )
         return out
 
 

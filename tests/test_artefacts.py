@@ -2,9 +2,9 @@
 
 Each planted scenario (tests/bad_scenarios.py) subclasses a built-in and adds one artefact; the
 built-ins still have artefacts of their own (issue 12), so every test asserts that the planted
-column is named among the undeclared differences, not that it is the only one. Worlds are
-small (one dataset of ``CHECK_AUDIT_WORLD``, one or three incidents) and the plants are audited without the
-adversarial classifier: the per-column tests are what these tests check.
+column is named among the undeclared differences, not that it is the only one. The plants share two
+small worlds (``CHECK_AUDIT_WORLD``, each plant an entry of one or three incidents; see PLANT_WORLDS) and are audited
+without the adversarial classifier: the per-column tests are what these tests check.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from breachbench.artefacts import (
     audit_config,
     audit_rows,
     audit_scenarios,
+    entry_rows,
     load_rows,
     split_overrides,
 )
@@ -76,7 +77,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # not the residues of the numbers the rows carry (until 2026-12-07 it named the whole column)
     "even-default": ("bad_scenarios:EvenTickets", {"actors": 3}),
     "ms": ("bad_scenarios:MillisecondTimes", {"stealth": 1.0, "actors": 3}),
-    "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}),
+    "nullviews": ("bad_scenarios:ViewsWithoutCustomer", {"stealth": 1.0, "actors": 3, "rate": 4}, 3),
     # three incidents: a day's first row after a login is one row a day, too few in one incident's fifteen actor-days
     "minute": ("bad_scenarios:RowsAMinuteAfterLogin", {"stealth": 1.0, "actors": 3}, 3),
     "spaced": ("bad_scenarios:EvenlySpacedTakeover", {"stealth": 1.0, "actors": 3}, 3),
@@ -103,7 +104,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     "initial": ("bad_scenarios:SameInitialReads", {"stealth": 1.0, "actors": 3}),
     # three incidents: the actor's features are judged over actors (see "newest")
     "lowest": ("bad_scenarios:LowestNumberOfTeam", {"stealth": 1.0, "actors": 3}, 3),
-    "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}),
+    "one-ticket": ("bad_scenarios:OneTicketADay", {"stealth": 1.0, "actors": 3}, 3),
     "concurrent": ("bad_scenarios:UndeclaredConcurrentUse", {"actors": 3}),
     "squeezed": ("bad_scenarios:SqueezedReads", {"stealth": 1.0, "actors": 3, "rate": 4.0}),
     "in-step": ("bad_scenarios:InStepWithColleagues", {"stealth": 1.0, "actors": 3}),
@@ -136,36 +137,119 @@ PLANTS: dict[str, tuple[Any, ...]] = {
 SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout")
 
 
-@pytest.fixture(scope="session")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AuditResult]:
-    """``planted(name)``: that planted scenario audited once on the small world.
+#: Plants whose actors are picked by who they are (the newest hires, the lowest numbers of a team, ...).
+PICK_ACTORS = ("newest", "lowest", "role-movers", "stale-key")
+#: The worlds the plants share, each plant a labelled entry of its world's config: the forged-token plants' (the small
+#: customer side, an unrevoked key for each) and the staff plants' (the check world). An entry's actors are drawn
+#: among the employees no earlier entry took, so the plants that pick their actors come first, and a new plant goes
+#: last: the others keep theirs. The check world's support agents and logistics staff are nearly all taken; a plant
+#: that does not fit (generation says so) goes into a world of its own here.
+PLANT_WORLDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "small": (
+        SMALL_CUSTOMER_SIDE,
+        (
+            "world.customers=3000",
+            "world.block_size=3000",
+            "traffic.daily_active_fraction=0.05",
+            f"world.orphaned_keys={len(SMALL_CUSTOMER_SIDE)}",
+        ),
+    ),
+    "check": (tuple(sorted((n for n in PLANTS if n not in SMALL_CUSTOMER_SIDE), key=lambda n: n not in PICK_ACTORS)), ()),
+}
 
-    One plant per call, cached: each test asks only for its own, so under xdist a worker builds
-    only the plants of the tests it runs (not all three, on each worker). Without the adversarial
-    classifier: the tests read the per-feature findings, which do not depend on it
-    (test_random_benign_actors_pass checks that), and with three actors it was two thirds of a plant's time.
+
+@pytest.fixture(scope="session")
+def plant_world(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict[str, pl.DataFrame]]]:
+    """``plant_world(group)``: the dataset of that group of PLANT_WORLDS (seed 5) and its rows, every entry's.
+
+    Generated once per test run (:func:`conftest.shared`), loaded and featurised once per worker that asks: one
+    load for all the group's plants, where a world of their own each cost a generation and a load per plant (about
+    60% of the plant tests' time).
     """
+    import copy
+
+    from breachbench.config import apply_override, validate
+    from breachbench.dataset import Dataset
+    from simulator.engine import generate
+
     sys.path.insert(0, str(TESTS))
+    worlds: dict[str, tuple[Path, dict[str, pl.DataFrame]]] = {}
+
+    def get(group: str) -> tuple[Path, dict[str, pl.DataFrame]]:
+        if group not in worlds:
+            names, sets = PLANT_WORLDS[group]
+            data = copy.deepcopy(CHECK_AUDIT_WORLD) | {"name": f"plants-{group}", "seed": SEED[0]}
+            data["scenarios"] = [
+                {"id": PLANTS[n][0], "label": n, "knobs": dict(PLANTS[n][1]), "count": (PLANTS[n][2:] or (1,))[0]} for n in names
+            ]
+            for a in sets:
+                apply_override(data, a)
+            cfg = validate(data, f"plants-{group}").sim()
+            root = shared(tmp_path_factory, f"plants-{group}", lambda folder: generate(cfg, folder / "dataset", workers=1))
+            worlds[group] = (root, load_rows([Dataset.open(root)], entry=range(len(names))))
+        return worlds[group]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def planted(plant_world: Callable[[str], tuple[Path, dict[str, pl.DataFrame]]]) -> Callable[[str], AuditResult]:
+    """``planted(name)``: that planted scenario audited once, on its own entry's rows of the world it shares.
+
+    The other plants' rows are context there (their nearest rows, shared lags, ...), as in any dataset of several
+    scenarios (:func:`breachbench.artefacts.load_rows`). Without the adversarial classifier: the tests read the
+    per-feature findings, which do not depend on it (test_random_benign_actors_pass checks that), and with three
+    actors it was two thirds of a plant's time.
+    """
+    from simulator.scenarios import load
+
     cache: dict[str, AuditResult] = {}
 
     def get(name: str) -> AuditResult:
         if name not in cache:
-            target, knobs, *count = PLANTS[name]
-            sets = [f"knobs.{k}={v}" for k, v in knobs.items()]
-            if name in SMALL_CUSTOMER_SIDE:
-                sets += ["world.customers=3000", "world.block_size=3000", "traffic.daily_active_fraction=0.05"]
-            (cache[name],) = audit_scenarios(
-                [target],
+            group = next(g for g, (names, _) in PLANT_WORLDS.items() if name in names)
+            target, knobs, *_ = PLANTS[name]
+            cls = load(target)
+            cache[name] = audit_rows(
+                entry_rows(plant_world(group)[1], PLANT_WORLDS[group][0].index(name)),
+                cls().signals(cls.Knobs(**knobs)),
+                scenario=target,
+                knobs=" ".join(f"{k}={v}" for k, v in sorted(knobs.items())),
                 seeds=SEED,
-                count=count[0] if count else 1,
-                overrides=sets,
-                world=CHECK_AUDIT_WORLD,
-                workdir=tmp_path_factory.mktemp(name),
                 classifier=False,
             )
         return cache[name]
 
     return get
+
+
+def test_each_plant_is_judged_on_its_own_rows(plant_world: Callable[[str], tuple[Path, dict[str, pl.DataFrame]]]) -> None:
+    """In a world of several entries, an entry's rows are the benign rows and its own incidents' rows, the latter its
+    attack rows; and an entry chosen alone loads as it does by its index."""
+    from breachbench.dataset import Dataset
+
+    root, rows = plant_world("small")
+    ds = Dataset.open(root)
+    names = PLANT_WORLDS["small"][0]
+    events = ds.truth("malicious_events")
+    entry_of = dict(
+        enumerate(e for e, spec in enumerate(ds.manifest["config"]["scenarios"]) for _ in range(spec.get("count", 1)))
+    )
+    benign = {s: set(df.filter(pl.col("_entry").is_null())["event_id"].to_list()) for s, df in rows.items()}
+    for i, name in enumerate(names):
+        mine = entry_rows(rows, i)
+        streams = events.filter(pl.col("incident_id").replace_strict(entry_of).eq(i))["stream"].unique()
+        assert set(mine) == set(streams.to_list()), name
+        for s, df in mine.items():
+            own = events.filter((pl.col("stream") == s) & pl.col("incident_id").replace_strict(entry_of).eq(i))
+            assert set(df.filter(pl.col("_attack"))["event_id"].to_list()) == set(own["event_id"].to_list()), (name, s)
+            assert set(df.filter(~pl.col("_attack"))["event_id"].to_list()) == benign[s], (name, s)
+            assert "_entry" not in df.columns
+    alone = load_rows([ds], 2)
+    chosen = entry_rows(load_rows([ds], [2]), 2)
+    assert alone.keys() == chosen.keys()
+    for s in alone:
+        assert_frame_equal(alone[s], chosen[s])
 
 
 def _named(res: AuditResult, stream: str, column: str, features: tuple[str, ...] = (), tests: tuple[str, ...] = ()) -> list:
@@ -733,8 +817,8 @@ def test_one_ticket_for_a_whole_days_opens_is_named(planted: Callable[[str], Aud
     """Every ticketed open of the actor's day under one ticket: the ticket's number is an ordinary one and distinct
     tickets per day move with the day's opens, but the rows naming that ticket are many where a benign one has a few."""
     res = planted("one-ticket")
-    hits = _named(res, "admin", "ticket_id", features=("ticket_id:uses",))
-    assert hits and max(f.attack for f in hits if f.test == "ks") > 0.4, res.problems
+    hits = _named(res, "admin", "ticket_id", features=("ticket_id:uses",), tests=("ks",))
+    assert hits and max(f.attack - f.threshold for f in hits) > 0.05, res.problems  # past its line, not at it
 
 
 def test_customer_ids_tied_to_the_actors_id_are_named(planted: Callable[[str], AuditResult]) -> None:

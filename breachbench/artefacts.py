@@ -1771,11 +1771,14 @@ def token_units(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Featu
 # ---- tests ---------------------------------------------------------------------------------------
 
 
-def _declared_sets(names: Iterable[str], stream: str) -> tuple[set[str], set[str]]:
-    """(columns, aggregates) the named signals cover in ``stream``."""
+def _declared_sets(names: Iterable[str], stream: str, unseen: bool = False) -> tuple[set[str], set[str]]:
+    """(columns, aggregates) the named signals cover in ``stream``; ``unseen``: of the signals that explain values no
+    comparable benign row has (``Signal.unseen``), for the unseen-value test."""
     cols, aggs = set(), set()
     for n in names:
         sig = signals.VOCABULARY[n]
+        if unseen and not sig.unseen:
+            continue
         for c in sig.columns:
             s, _, col = c.rpartition(".")
             if not s or s == stream:
@@ -2728,10 +2731,14 @@ class _Case:
     verdict_only: bool = False  # skip the classifier with every feature (information, not part of the verdict)
     classify: bool = True  # False: the per-feature tests alone (no classifier at all)
     shared: frozenset[str] = frozenset()  # columns a benign entity-day's rows share (see _shared_columns)
+    new_cols: set[str] | None = None  # the columns of the signals that explain unseen values (None: those of cols)
 
-    def declared(self, f: Feature) -> bool:
-        """Whether a signal declared for the case's phase covers the feature."""
-        return _is_declared(f, self.cols, self.aggs)
+    def declared(self, f: Feature, test: str = "") -> bool:
+        """Whether a signal declared for the case's phase covers the feature (for the unseen-value and unseen-prefix
+        ``test``, a signal that explains values no benign row has: one of the customers' own clients does not explain a
+        version none sends)."""
+        cols = self.new_cols if test in ("unseen", "shape") and self.new_cols is not None else self.cols
+        return _is_declared(f, cols, self.aggs)
 
 
 def _judge_unit(case: _Case, seed: int) -> tuple[list[Finding], ClassifierScore | None]:
@@ -2826,7 +2833,7 @@ def _findings(case: _Case, seed: int) -> tuple[list[Finding], dict[tuple[str, st
         # the sticky test compares units as busy: volume does not explain what it finds; and no signal explains a value's
         # shape that no comparable benign row carries (a format: a signal's values come from benign traffic's generators)
         unseen_format = test == "shape" and name.endswith(":shape")
-        declared = not unseen_format and case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f)
+        declared = not unseen_format and case.declared(dataclasses.replace(f, volume=False) if test == "sticky" else f, test)
         findings.append(
             Finding(
                 case.stream,
@@ -3045,6 +3052,7 @@ def audit_rows(
             if names is None:
                 raise AuditError(f"{scenario}: rows of phase {phase!r} but signals() declares only {sorted(declared)}")
             cols, aggs = _declared_sets(names, stream)
+            new_cols, _ = _declared_sets(names, stream, unseen=True)
             findings += _orphans(att_all.filter(pl.col("_phase") == phase), ben_all, stream, phase)
             for unit, frame, feats in units:
                 att = frame.filter(pl.col("_attack") & (pl.col("_phase") == phase))
@@ -3053,7 +3061,8 @@ def audit_rows(
                 # deficit and tie tests' (added later): with them counted, every draw after the first integer column moved
                 seed = sum(not _alone(x.feature) and x.test not in ("excess", "deficit", "tie") for x in findings)
                 f, c = _judge_unit(
-                    _Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only, classifier, shared), seed=seed
+                    _Case(stream, phase, unit, att, ben, feats, cols, aggs, verdict_only, classifier, shared, new_cols),
+                    seed=seed,
                 )
                 findings += f
                 if c is not None and unit != "tokens":

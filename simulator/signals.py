@@ -11,7 +11,9 @@ audit's features are named ``<column>:<kind>...``), or that per-entity-day aggre
 not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``, ``NO_TICKET_KINDS``,
 ``BULK_CUSTOMER_KINDS``, ``REPEAT_KINDS``, ``IMPERSONATION_KINDS``, ``PAGE_BYTES_KINDS``). No signal
 covers a value's shape that no comparable benign row carries (the audit's unseen-shape test): a
-format is a leak wherever it is.
+format is a leak wherever it is. Nor does a signal whose values come from benign traffic's own pools (one of the
+customers' clients, the pages customers read: ``unseen=False``) cover a value no comparable benign row has (the audit's
+unseen-value test).
 
 Aggregates are computed per (entity, bucket) by the audit:
 
@@ -47,6 +49,9 @@ class Signal:
     # column (column:kind: ts:hour covers f:ts:hour and a:ts:hour:pick, not f:ts:second)
     columns: tuple[str, ...] = ()
     aggregates: tuple[str, ...] = ()  # per-entity-day aggregates (see the module docstring)
+    # whether it explains values no comparable benign row has (a new device, address or token: yes); False for a signal
+    # whose values come from benign traffic's own pools, which explains how often each comes, not a value none has
+    unseen: bool = True
 
 
 #: The kinds of the time's features (``ts:<kind>``) that off-hours work explains: when rows come (the hour, weekday and
@@ -206,11 +211,14 @@ VOCABULARY: dict[str, Signal] = {
             "a mix of pages no human customer produces (personal data pages only)",
             columns=("gateway.endpoint", "gateway.records_returned", *_kinds("gateway.bytes", PAGE_BYTES_KINDS)),
         ),
+        # one of the customers' own clients: a version no customer's client sends is not it (a crawler's made-up
+        # version of the shop's app passed while the signal explained any value of the column, until 2026-12-07)
         Signal(
             "uniform_client",
             "one client version across many customers' sessions",
             columns=("gateway.user_agent",),
             aggregates=("agents",),
+            unseen=False,
         ),
         # with no issuance there are no auth rows of that session: no value of it shows in auth
         Signal(

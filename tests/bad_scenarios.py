@@ -69,6 +69,7 @@ class BadId(SnoopingAgent):
 # Each subclasses a built-in and overrides only what plants the leak, so it stays a plant after the
 # built-ins are fixed.
 
+from simulator import pools  # noqa: E402
 from simulator.scenarios.forged_token import ForgedToken  # noqa: E402
 from simulator.scenarios.insiders import ColleagueMailout, CompromisedEmployee  # noqa: E402
 from simulator.seeding import rng  # noqa: E402
@@ -114,6 +115,28 @@ class ConstantAgent(ForgedToken):
         out = super().render(plan, cfg, day_index, block, ctx)
         if "gateway" in out:
             out["gateway"] = out["gateway"].with_columns(user_agent=pl.lit(PLANTED_AGENT))
+        return out
+
+
+#: The shop's Android app at a version no customer's app runs (customers': 7.12.0 and 7.11.2), the shape of theirs.
+UNSEEN_VERSION = "ShopApp/7.12.1 (Android 14; SM-S921N)"
+
+
+class UnseenAppVersion(ForgedToken):
+    """The forged tokens' one Android app version (the pool's first client) at a version no customer's app sends: the
+    shape of the shop's app, a value none has. At the forged token's default knobs, where one client version is
+    declared (``uniform_client``): that explains which of the customers' clients the rows carry, not a version none of
+    them runs; until 2026-12-07 it covered any value of the column, and this passed there."""
+
+    id = "planted-unseen-app-version-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            ua = pl.col("user_agent")
+            out["gateway"] = out["gateway"].with_columns(
+                user_agent=pl.when(ua == pools.UA_POOL[0]).then(pl.lit(UNSEEN_VERSION)).otherwise(ua)
+            )
         return out
 
 

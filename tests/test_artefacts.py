@@ -125,6 +125,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # (the mail-out's default stealth, where impersonation is declared: it explains whose account and device the rows
     # are of, not who the actor is; until 2026-12-07 it named the whole employee column, and this plant passed there)
     "newest": ("bad_scenarios:MailoutNewestHires", {"actors": 3}, 3),
+    # the forged token's default stealth again (uniform_client declared): a version of the shop's app no customer runs
+    "new-version": (
+        "bad_scenarios:UnseenAppVersion",
+        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
+    ),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
         "bad_scenarios:LogoutBeforeLastPage",
@@ -134,7 +139,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
 
 
 #: Forged-token plants: the customer side is what costs, so a smaller, quieter one.
-SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout")
+SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout", "new-version")
 
 
 #: Plants whose actors are picked by who they are (the newest hires, the lowest numbers of a team, ...).
@@ -282,8 +287,20 @@ def test_a_client_of_a_shape_no_customer_sends_is_named_where_one_client_is_decl
     assert not res.passed
     hits = _named(res, "gateway", "user_agent", features=("user_agent:shape",), tests=("shape",))
     assert hits and max(f.attack for f in hits) > 0.9, res.problems
-    # the value no customer's client sends: declared there, as the one client version is
-    assert not _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
+    # and the value no customer's client sends (see the next test)
+    assert _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
+
+
+def test_a_client_version_no_customer_runs_is_named_where_one_client_is_declared(
+    planted: Callable[[str], AuditResult],
+) -> None:
+    """The forged tokens' app at a version no customer's app runs, in the shape of theirs: one client version
+    (``uniform_client``) explains which of the customers' clients the rows carry, so the value is new to every
+    comparable row (named), while its shape is the app's (no shape finding)."""
+    res = planted("new-version")
+    hits = _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
+    assert hits and max(f.attack for f in hits) > 0.3, res.problems
+    assert not [f for f in res.findings if f.feature == "user_agent:shape" and f.differs]
 
 
 def test_even_token_ids_are_named_where_tokens_without_issuance_are_declared(planted: Callable[[str], AuditResult]) -> None:
@@ -1284,6 +1301,9 @@ def test_declared_signals_cover_their_columns() -> None:
 
     cols, aggs = _declared_sets(["uniform_client"], "gateway")
     assert _is_declared(Feature("f:user_agent:value", "user_agent", "cat"), cols, aggs)
+    # which of the customers' clients, not a value none of them sends; a new address is one no benign row has
+    assert not _declared_sets(["uniform_client"], "gateway", unseen=True)[0]
+    assert _declared_sets(["new_origin", "uniform_client"], "gateway", unseen=True)[0] == {"src_ip", "asn"}
     assert _is_declared(Feature("a:user_agent:distinct", "user_agent", "num", "agents"), cols, aggs)
     assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)
     cols, aggs = _declared_sets(["no_ticket"], "gateway")  # admin.ticket_id: another stream's column

@@ -1773,7 +1773,7 @@ def token_units(df: pl.DataFrame, stream: str) -> tuple[pl.DataFrame, list[Featu
 
 def _declared_sets(names: Iterable[str], stream: str, unseen: bool = False) -> tuple[set[str], set[str]]:
     """(columns, aggregates) the named signals cover in ``stream``; ``unseen``: of the signals that explain values no
-    comparable benign row has (``Signal.unseen``), for the unseen-value test."""
+    comparable benign row has (``Signal.unseen``), for the unseen-value and unseen-prefix tests."""
     cols, aggs = set(), set()
     for n in names:
         sig = signals.VOCABULARY[n]

@@ -12,8 +12,8 @@ not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``, ``NO_T
 ``BULK_CUSTOMER_KINDS``, ``REPEAT_KINDS``, ``IMPERSONATION_KINDS``, ``PAGE_BYTES_KINDS``). No signal
 covers a value's shape that no comparable benign row carries (the audit's unseen-shape test): a
 format is a leak wherever it is. Nor does a signal whose values come from benign traffic's own pools (one of the
-customers' clients, the pages customers read: ``unseen=False``) cover a value no comparable benign row has (the audit's
-unseen-value test).
+customers' clients: ``unseen=False``) cover a value, or a value's prefix, that no comparable benign row has (the audit's
+unseen-value and unseen-prefix tests).
 
 Aggregates are computed per (entity, bucket) by the audit:
 

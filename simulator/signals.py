@@ -12,8 +12,8 @@ not a script's delay repeated to the microsecond (see ``OFF_HOURS_TIME``, ``NO_T
 ``BULK_CUSTOMER_KINDS``, ``REPEAT_KINDS``, ``IMPERSONATION_KINDS``, ``PAGE_BYTES_KINDS``). No signal
 covers a value's shape that no comparable benign row carries (the audit's unseen-shape test): a
 format is a leak wherever it is. Nor does a signal whose values come from benign traffic's own pools (one of the
-customers' clients: ``unseen=False``) cover a value, or a value's prefix, that no comparable benign row has (the audit's
-unseen-value and unseen-prefix tests).
+customers' clients, the pages customers read: ``unseen=False``) cover a value, or a value's prefix, that no comparable
+benign row has (the audit's unseen-value and unseen-prefix tests).
 
 Aggregates are computed per (entity, bucket) by the audit:
 
@@ -206,10 +206,13 @@ VOCABULARY: dict[str, Signal] = {
             columns=_kinds("customer_id", REPEAT_KINDS),
             aggregates=("repeat", "customers"),
         ),
+        # the pages customers read, in another mix: a page no customer's session calls is not it (a crawler's endpoint
+        # of its own passed while the signal explained any value of the column, until 2026-12-07)
         Signal(
             "page_mix",
             "a mix of pages no human customer produces (personal data pages only)",
             columns=("gateway.endpoint", "gateway.records_returned", *_kinds("gateway.bytes", PAGE_BYTES_KINDS)),
+            unseen=False,
         ),
         # one of the customers' own clients: a version no customer's client sends is not it (a crawler's made-up
         # version of the shop's app passed while the signal explained any value of the column, until 2026-12-07)

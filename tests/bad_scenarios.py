@@ -140,6 +140,24 @@ class UnseenAppVersion(ForgedToken):
         return out
 
 
+class UnseenEndpoint(ForgedToken):
+    """The forged tokens' address pages from an endpoint no customer's session calls (``/address-export``, the shape of
+    ``/address-list``). At the forged token's default knobs, where a mix of pages no customer produces is declared
+    (``page_mix``): that explains how often each of the customers' pages comes, not a page none of them calls; until
+    2026-12-07 it covered any value of the column, and this passed there."""
+
+    id = "planted-unseen-endpoint-v1"
+
+    def render(self, plan, cfg, day_index, block, ctx):
+        out = super().render(plan, cfg, day_index, block, ctx)
+        if "gateway" in out:
+            ep = pl.col("endpoint")
+            out["gateway"] = out["gateway"].with_columns(
+                endpoint=pl.when(ep == "/address-list").then(pl.lit("/address-export")).otherwise(ep)
+            )
+        return out
+
+
 class EvenTokens(ForgedToken):
     """Every forged token's id even (a minting script's counter in steps of two). At the forged token's default knobs,
     where tokens with no issuance record are declared (``unissued_token``): that explains the missing issuance, not the

@@ -41,6 +41,7 @@ from breachbench.artefacts import (
     load_rows,
     split_overrides,
 )
+from simulator.config import WorldConfig
 
 TESTS = Path(__file__).resolve().parent
 SEED = (5,)
@@ -130,6 +131,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
         "bad_scenarios:UnseenAppVersion",
         {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
     ),
+    # and where page_mix is declared: an endpoint no customer's session calls
+    "new-endpoint": (
+        "bad_scenarios:UnseenEndpoint",
+        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
+    ),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
     "logout": (
         "bad_scenarios:LogoutBeforeLastPage",
@@ -139,7 +145,7 @@ PLANTS: dict[str, tuple[Any, ...]] = {
 
 
 #: Forged-token plants: the customer side is what costs, so a smaller, quieter one.
-SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout", "new-version")
+SMALL_CUSTOMER_SIDE = ("agent", "agent-default", "even-tokens", "pages", "logout", "new-version", "new-endpoint")
 
 
 #: Plants whose actors are picked by who they are (the newest hires, the lowest numbers of a team, ...).
@@ -157,6 +163,7 @@ PLANT_WORLDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "world.block_size=3000",
             "traffic.daily_active_fraction=0.05",
             f"world.orphaned_keys={len(SMALL_CUSTOMER_SIDE)}",
+            f"world.signing_keys={max(len(SMALL_CUSTOMER_SIDE), WorldConfig.model_fields['signing_keys'].default)}",
         ),
     ),
     "check": (tuple(sorted((n for n in PLANTS if n not in SMALL_CUSTOMER_SIDE), key=lambda n: n not in PICK_ACTORS)), ()),
@@ -301,6 +308,15 @@ def test_a_client_version_no_customer_runs_is_named_where_one_client_is_declared
     hits = _named(res, "gateway", "user_agent", features=("user_agent:value",), tests=("unseen",))
     assert hits and max(f.attack for f in hits) > 0.3, res.problems
     assert not [f for f in res.findings if f.feature == "user_agent:shape" and f.differs]
+
+
+def test_a_page_no_customer_calls_is_named_where_a_mix_of_pages_is_declared(planted: Callable[[str], AuditResult]) -> None:
+    """The forged tokens' address pages from an endpoint no customer's session calls: a mix of pages (``page_mix``)
+    explains how often each of the customers' pages comes, not a page none of them calls (named); its shape is theirs."""
+    res = planted("new-endpoint")
+    hits = _named(res, "gateway", "endpoint", features=("endpoint:value",), tests=("unseen",))
+    assert hits and max(f.attack for f in hits) > 0.1, res.problems
+    assert not [f for f in res.findings if f.feature == "endpoint:shape" and f.differs]
 
 
 def test_even_token_ids_are_named_where_tokens_without_issuance_are_declared(planted: Callable[[str], AuditResult]) -> None:
@@ -1302,7 +1318,7 @@ def test_declared_signals_cover_their_columns() -> None:
     cols, aggs = _declared_sets(["uniform_client"], "gateway")
     assert _is_declared(Feature("f:user_agent:value", "user_agent", "cat"), cols, aggs)
     # which of the customers' clients, not a value none of them sends; a new address is one no benign row has
-    assert not _declared_sets(["uniform_client"], "gateway", unseen=True)[0]
+    assert not _declared_sets(["uniform_client", "page_mix"], "gateway", unseen=True)[0]
     assert _declared_sets(["new_origin", "uniform_client"], "gateway", unseen=True)[0] == {"src_ip", "asn"}
     assert _is_declared(Feature("a:user_agent:distinct", "user_agent", "num", "agents"), cols, aggs)
     assert not _is_declared(Feature("f:src_ip:value", "src_ip", "cat"), cols, aggs)

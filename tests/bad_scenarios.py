@@ -118,6 +118,14 @@ class ConstantAgent(ForgedToken):
         return out
 
 
+def _replaced(out: dict, column: str, old: str, new: str, stream: str = "gateway") -> dict:
+    """``out`` with ``old`` in the ``stream`` rows' ``column`` replaced by ``new``."""
+    if stream in out:
+        c = pl.col(column)
+        out[stream] = out[stream].with_columns(pl.when(c == old).then(pl.lit(new)).otherwise(c).alias(column))
+    return out
+
+
 #: The shop's Android app at a version no customer's app runs (customers': 7.12.0 and 7.11.2), the shape of theirs.
 UNSEEN_VERSION = "ShopApp/7.12.1 (Android 14; SM-S921N)"
 
@@ -131,13 +139,7 @@ class UnseenAppVersion(ForgedToken):
     id = "planted-unseen-app-version-v1"
 
     def render(self, plan, cfg, day_index, block, ctx):
-        out = super().render(plan, cfg, day_index, block, ctx)
-        if "gateway" in out:
-            ua = pl.col("user_agent")
-            out["gateway"] = out["gateway"].with_columns(
-                user_agent=pl.when(ua == pools.UA_POOL[0]).then(pl.lit(UNSEEN_VERSION)).otherwise(ua)
-            )
-        return out
+        return _replaced(super().render(plan, cfg, day_index, block, ctx), "user_agent", pools.UA_POOL[0], UNSEEN_VERSION)
 
 
 class UnseenEndpoint(ForgedToken):
@@ -149,13 +151,7 @@ class UnseenEndpoint(ForgedToken):
     id = "planted-unseen-endpoint-v1"
 
     def render(self, plan, cfg, day_index, block, ctx):
-        out = super().render(plan, cfg, day_index, block, ctx)
-        if "gateway" in out:
-            ep = pl.col("endpoint")
-            out["gateway"] = out["gateway"].with_columns(
-                endpoint=pl.when(ep == "/address-list").then(pl.lit("/address-export")).otherwise(ep)
-            )
-        return out
+        return _replaced(super().render(plan, cfg, day_index, block, ctx), "endpoint", "/address-list", "/address-export")
 
 
 class EvenTokens(ForgedToken):

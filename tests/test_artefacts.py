@@ -46,32 +46,23 @@ from simulator.config import WorldConfig
 TESTS = Path(__file__).resolve().parent
 SEED = (5,)
 
+#: The forged token's knobs on the small customer side of its plants: a short sweep, a few hundred pages a day.
+FORGED_SMALL = {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003}
+
 PLANTS: dict[str, tuple[Any, ...]] = {
     # plant -> (target, knobs[, incidents]): one world (seed 5), one incident unless given (each its own actors; as
     # many as three seeds held before, at a third of the generating and featurising); stealth 1 where it leaves the
     # planted column undeclared
-    "agent": (
-        "bad_scenarios:ConstantAgent",
-        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
-    ),
+    "agent": ("bad_scenarios:ConstantAgent", {"stealth": 1.0, **FORGED_SMALL}),
     # the forged token's default stealth, where one client version (uniform_client) is declared: it explains which
     # benign client every forged row carries, not a client whose shape no customer's has (until 2026-12-07 it did)
-    "agent-default": (
-        "bad_scenarios:ConstantAgent",
-        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
-    ),
+    "agent-default": ("bad_scenarios:ConstantAgent", FORGED_SMALL),
     # the forged token's default stealth, where unissued_token and page_mix are declared: they explain the missing
     # issuance and the pages, not the digits of the token ids or of the pages' sizes (until 2026-12-07 each named its
     # whole column); a hundredth of the customers a day: one token in two is even by chance, and a few dozen tokens put
     # all-even at the excess test's line
-    "even-tokens": (
-        "bad_scenarios:EvenTokensPaddedPages",
-        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.01},
-    ),
-    "pages": (
-        "bad_scenarios:EvenPages",
-        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
-    ),
+    "even-tokens": ("bad_scenarios:EvenTokensPaddedPages", {**FORGED_SMALL, "daily_share": 0.01}),
+    "pages": ("bad_scenarios:EvenPages", {"stealth": 1.0, **FORGED_SMALL}),
     "tickets": ("bad_scenarios:PrivateTickets", {"stealth": 1.0}),
     "even": ("bad_scenarios:EvenTickets", {"stealth": 1.0, "actors": 3}),  # three actors: one alone is too few rows
     # the snooping agent's default stealth, where no_ticket is declared: it explains the numbers a missing ticket moves,
@@ -127,20 +118,11 @@ PLANTS: dict[str, tuple[Any, ...]] = {
     # are of, not who the actor is; until 2026-12-07 it named the whole employee column, and this plant passed there)
     "newest": ("bad_scenarios:MailoutNewestHires", {"actors": 3}, 3),
     # the forged token's default stealth again (uniform_client declared): a version of the shop's app no customer runs
-    "new-version": (
-        "bad_scenarios:UnseenAppVersion",
-        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
-    ),
+    "new-version": ("bad_scenarios:UnseenAppVersion", FORGED_SMALL),
     # and where page_mix is declared: an endpoint no customer's session calls
-    "new-endpoint": (
-        "bad_scenarios:UnseenEndpoint",
-        {"probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.003},
-    ),
+    "new-endpoint": ("bad_scenarios:UnseenEndpoint", FORGED_SMALL),
     # ten times the forged pages of "agent": a careful token logs out now and then, and one seed needs ten that do
-    "logout": (
-        "bad_scenarios:LogoutBeforeLastPage",
-        {"stealth": 1.0, "probe_days": 2, "start_offset": 1, "bulk_days": 3, "daily_share": 0.03},
-    ),
+    "logout": ("bad_scenarios:LogoutBeforeLastPage", {"stealth": 1.0, **FORGED_SMALL, "daily_share": 0.03}),
 }
 
 

@@ -988,7 +988,9 @@ def load_rows(
     pooled: dict[str, list[pl.DataFrame]] = {s: [] for s in LOG_STREAMS}
     several = not isinstance(entry, int)
     chosen = {entry} if isinstance(entry, int) else set(entry)
-    incidents = [[i for i, e in enumerate(_entry_of_incidents(ds)) if e in chosen] for ds in datasets]
+    # per dataset: each chosen incident's entry
+    entry_of = [{i: e for i, e in enumerate(_entry_of_incidents(ds)) if e in chosen} for ds in datasets]
+    incidents = [list(of) for of in entry_of]
     wanted = set()  # streams with attack rows in some dataset: only those are featurised
     for ds, inc in zip(datasets, incidents, strict=True):
         wanted |= set(ds.truth("malicious_events").filter(pl.col("incident_id").is_in(inc))["stream"].unique().to_list())
@@ -1002,7 +1004,7 @@ def load_rows(
         employees = pl.concat([pl.read_parquet(p) for p in layout.world_glob(ds.root, "employees")])
         related = _employee_related(ds)
         shifts = employees.select("employee_id", pl.col("shift").alias("_shift"))
-        of = {i: e for i, e in enumerate(_entry_of_incidents(ds)) if e in chosen} if several else None
+        of = entry_of[k] if several else None
         frames = {s: _load_stream(ds, k, s, inc, roles, shifts, of) for s in LOG_STREAMS}
         frames = _cross_presence(frames, wanted)  # the other streams are looked in, not featurised
         frames = _after_auth(frames, wanted)

@@ -4,10 +4,11 @@ The leakage and stealth-ladder tests generate one dataset per (scenario, stealth
 world of ``configs/stealth-ladder.toml`` made smaller (:data:`LADDER_WORLD`: 6,000 customers and 800
 employees instead of 20,000 and 2,000; 19 days), two at a time in spawned processes (the function
 below is importable from here because pytest puts the tests directory on ``sys.path``, which spawned
-children inherit). Each audited dataset holds :data:`INCIDENTS` incidents of its scenario (``count``), each rung
-:data:`RUNG_INCIDENTS`, where the config has one per seed: more incidents from fewer worlds (55 instead of 77),
-since a world, not an incident, is what costs. Both properties hold on the full ladder world too;
-the smaller one takes 40% less time.
+children inherit). Each rung holds :data:`RUNG_INCIDENTS` incidents of its scenario (``count``), where the config
+has one per seed: more incidents from fewer worlds, since a world, not an incident, is what costs. The leak verdict
+audits a scenario's default knobs on :data:`AUDIT_SEEDS`, as many incidents each; on the rungs' seed that is the rung
+at the default stealth (44 worlds in all; 55 when the audit had worlds of its own, two incidents each). Both
+properties hold on the full ladder world too; the smaller one takes 40% less time.
 """
 
 from __future__ import annotations
@@ -63,13 +64,16 @@ RULES_AND_STATS = [
     "stat-ip-rotation-v1",
 ]
 STEALTH = (0.0, 0.5, 1.0)
-AUDIT_SEEDS = (1, 2)  # the leak verdict pools a scenario's seeds (four incidents), as the report does
 LADDER_SEEDS = (1,)  # the rungs' seed
-INCIDENTS = 2  # incidents of the scenario per audited dataset
+# the leak verdict pools a scenario's seeds, as the report does. In this smaller world one seed is not enough: the job
+# hunt's biggest pull reached 92-99% of the oracle on four of seeds 1-6 and 17-55% on the others (four incidents each;
+# pooled over the six: 81%), where the full ladder world's 2,000 employees pull more (seeds 1-4: 93, 47, 54, 64%)
+AUDIT_SEEDS = (1, 2)
 # incidents per rung: with two, one scenario's mean over the ten detectors moved by 0.05 from one draw of actors to the
 # next (the job hunt's stealth 0 over seeds 1-4: 0.17, 0.25, 0.15, 0.12), as much as the ladder's step, and a new data
 # version's actors had its middle rung 0.06 above its bottom one; a world, not an incident, is what costs
-RUNG_INCIDENTS = 4  # (two for the forged-token case: the ladder world has two orphaned signing keys)
+RUNG_INCIDENTS = 4
+FORGED_INCIDENTS = 2  # the forged-token case's: the ladder world has two orphaned signing keys
 
 
 def test_catalogue_is_registered() -> None:
@@ -520,8 +524,8 @@ def test_no_attack_row_falls_outside_its_accounts_employment(tmp_path: Path) -> 
 
 
 def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
-    """Generate one (scenario, stealth, seed) dataset of the ladder world; audit it (:data:`INCIDENTS` incidents) or score
-    it (:data:`RUNG_INCIDENTS`)."""
+    """Generate one (scenario, stealth, seed) rung of the ladder world (:data:`RUNG_INCIDENTS` incidents); audit it
+    (``do_audit``), score the rules and statistics on it (``do_detect``) or both."""
     sid, stealth, seed, root, do_audit, do_detect = args
     from breachbench.audit import audit
     from breachbench.config import load_config
@@ -537,8 +541,7 @@ def _case(args: tuple[str, float, int, str, bool, bool]) -> dict[str, Any]:
         knobs.pop("stealth", None)  # the scenario's default
     else:
         knobs["stealth"] = stealth
-    # the forged-token case on a rung: as many incidents as the audit's (the world has two orphaned signing keys)
-    count = INCIDENTS if do_audit or sid == "coupang-forged-token-v3" else RUNG_INCIDENTS
+    count = FORGED_INCIDENTS if sid == "coupang-forged-token-v3" else RUNG_INCIDENTS
     entry = spec.model_copy(update={"knobs": knobs, "count": count})
     sim = cfg.sim().model_copy(update={"seed": seed, "scenarios": [entry]})
     ds = Dataset.open(generate(sim, Path(root) / f"{sid}-{stealth}-{seed}-{int(do_audit)}", workers=1))
@@ -562,12 +565,16 @@ def _default_stealth(sid: str) -> float:
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Default knobs on the audit seeds (audited), and every rung of the ladder on its seeds (scored)."""
+    """Every rung of the ladder on its seeds (scored), and default knobs on the audit seeds (audited): on a rungs' seed,
+    the rung at the default stealth is both."""
     root = str(tmp_path_factory.mktemp("ladder"))
-    cases = [(sid, -1.0, seed, root, True, False) for seed in AUDIT_SEEDS for sid in CATALOGUE]
+    cases = []
     for seed in LADDER_SEEDS:
         for sid in CATALOGUE:
-            cases += [(sid, -1.0 if s == _default_stealth(sid) else s, seed, root, False, True) for s in STEALTH]
+            default = _default_stealth(sid)
+            assert default in STEALTH, (sid, default)  # else the audit would need a world of its own on this seed
+            cases += [(sid, -1.0 if s == default else s, seed, root, seed in AUDIT_SEEDS and s == default, True) for s in STEALTH]
+    cases += [(sid, -1.0, seed, root, True, False) for seed in AUDIT_SEEDS if seed not in LADDER_SEEDS for sid in CATALOGUE]
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as ex:
         out = list(ex.map(_case, cases))
     for c in out:

@@ -798,7 +798,7 @@ def _echo_bins(
             u_of = u0 + np.arange(span) // nbins  # each bin's unit
         else:
             key = u_first * nbins + b[first]
-            by = np.argsort(key)  # not stable: only the counts of equal keys and the most over them are read
+            by = np.argsort(key, kind="stable")  # timsort: a unit's rows are together, each row's bins in order (runs)
             sorted_key = key[by]
             edge = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1], True])
             rows_with = np.diff(edge)
@@ -810,7 +810,7 @@ def _echo_bins(
             if can.any():
                 g_of = group[np.cumsum(first) - 1]  # each lag's (row, bin)
                 many = can[g_of]
-                pair = np.sort(g_of[many] * n_ref + j[many])
+                pair = np.sort(g_of[many] * n_ref + j[many], kind="stable")
                 pair = pair[np.r_[True, pair[1:] != pair[:-1]]]  # distinct (bin, reference row)
                 refs = np.bincount(pair // n_ref, minlength=len(rows_with))
                 rows_with = np.where(can, np.minimum(rows_with, refs), rows_with)

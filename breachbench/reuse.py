@@ -250,10 +250,49 @@ def bench_fingerprint() -> str:
     return h.hexdigest()
 
 
-def leakage_key(datasets: dict[str, str], budget: int, cost_profile: str) -> dict[str, Any]:
+def leakage_key(datasets: dict[str, str], budget: int, cost_profile: str, bench: str | None = None) -> dict[str, Any]:
     """What a leakage audit's verdicts depend on: the test datasets (label -> config hash), the budget, the cost
-    profile and the bench's code (:func:`bench_fingerprint`)."""
-    return {"datasets": datasets, "budget": budget, "cost_profile": cost_profile, "bench": bench_fingerprint()}
+    profile and the bench's code (``bench``, default :func:`bench_fingerprint`)."""
+    return {"datasets": datasets, "budget": budget, "cost_profile": cost_profile, "bench": bench or bench_fingerprint()}
+
+
+def chance_key(
+    datasets: dict[str, str],
+    points: dict[str, tuple[int, str]],
+    budgets: list[int],
+    budget: int,
+    draws: int,
+    cost_profile: str,
+    test_seeds: list[int],
+    bench: str,
+) -> dict[str, Any]:
+    """What a run's chance lines depend on: the test datasets (label -> config hash), each one's seed (its draws'
+    seed) and scenario (the lines pool a scenario's datasets), the budgets, the headline budget, the draws per
+    ranking, the cost profile, the test seeds (their halves' bars) and the bench's code (:func:`bench_fingerprint`)."""
+    return {
+        "datasets": datasets,
+        "points": {label: [seed, scenario] for label, (seed, scenario) in points.items()},
+        "budgets": sorted(budgets),
+        "budget": budget,
+        "draws": draws,
+        "cost_profile": cost_profile,
+        "test_seeds": sorted(test_seeds),
+        "bench": bench,
+    }
+
+
+def reusable_chance(out: Path, key: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, float]] | None] | None:
+    """The chance lines and half bars (``chance``, ``chance_halves``) of the earlier run in ``out`` when its
+    ``chance_key`` is ``key``, else None. A run records the key only where ``results.json`` holds its lines exactly
+    (every number finite), so what comes back is what the draws would give again."""
+    path = Path(out) / "results.json"
+    if not is_our_results(path):
+        return None
+    prev = json.loads(path.read_text())
+    lines, halves = prev.get("chance"), prev.get("chance_halves")
+    if prev.get("chance_key") != key or not isinstance(lines, dict) or not (halves is None or isinstance(halves, list)):
+        return None
+    return lines, halves
 
 
 def reusable_leakage_audit(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:

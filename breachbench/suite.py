@@ -492,6 +492,7 @@ class _Run:
     bars: _Bars
     fingerprints: dict[str, Any]
     half_bars: list[dict[str, float]] | None = None  # per half of the test seeds: its datasets' chance bars (split_half)
+    chance_key: dict[str, Any] | None = None  # what the chance lines depend on (recorded where results.json holds them exactly)
     leak_key: dict[str, Any] | None = None
     leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
@@ -599,7 +600,7 @@ def _truths_and_chance(
     after another they were 11 s of the default run. The lines do not depend on the threads. On the
     way out (an error, Ctrl-C) the datasets not begun are dropped.
     """
-    budgets_all = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+    budgets_all = _budgets_all(cfg)
     truths: dict[str, Truth] = {}
     unions: dict[str, tuple[str, ...]] = {}
 
@@ -615,7 +616,7 @@ def _truths_and_chance(
 
     ex = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tests))), thread_name_prefix="bb-truth")
     try:
-        truths = dict(zip([p.label for p in tests], ex.map(lambda p: Truth.of(datasets[p.label]), tests), strict=True))
+        truths = _truths(tests, datasets, ex)
         # the classes a scenario's actors come from, over all of its datasets (the union's line pools over them)
         for s in {p.scenario for p in tests}:
             unions[s] = actor_class_unions(truths[p.label] for p in tests if p.scenario == s)
@@ -624,6 +625,37 @@ def _truths_and_chance(
         ex.shutdown(wait=True, cancel_futures=True)
     lines = chance_lines(done, {p.label: p.scenario for p in tests}, cfg.detection.budget)
     return truths, lines, half_bars(done, tests, cfg.test_seeds, cfg.detection.budget)
+
+
+def _budgets_all(cfg: BenchConfig) -> list[int]:
+    """Every budget the run scores at: the suite's and the headline one."""
+    return sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+
+
+def _truths(tests: list[GridPoint], datasets: dict[str, Dataset], ex: ThreadPoolExecutor) -> dict[str, Truth]:
+    """Each test dataset's truth, computed in the threads of ``ex``."""
+    return dict(zip([p.label for p in tests], ex.map(lambda p: Truth.of(datasets[p.label]), tests), strict=True))
+
+
+def _truths_alone(tests: list[GridPoint], datasets: dict[str, Dataset], workers: int) -> dict[str, Truth]:
+    """:func:`_truths` in ``workers`` threads of its own (the chance lines reused); on the way out, as
+    :func:`_truths_and_chance`, the datasets not begun are dropped."""
+    ex = ThreadPoolExecutor(max_workers=max(1, min(workers, len(tests))), thread_name_prefix="bb-truth")
+    try:
+        return _truths(tests, datasets, ex)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _exact_in_json(value: Any) -> bool:
+    """Whether ``value`` comes back from ``results.json`` as it is (:func:`breachbench.report.finite_json`, then JSON):
+    no number that is not finite, no tuple, no key that is not a string."""
+    from breachbench.report import finite_json
+
+    try:
+        return json.loads(json.dumps(finite_json(value), allow_nan=False)) == value
+    except (TypeError, ValueError):
+        return False
 
 
 def half_bars(done: dict[str, Any], tests: list[GridPoint], seeds: list[int], budget: int) -> list[dict[str, float]] | None:
@@ -851,12 +883,22 @@ def run_suite(
     fingerprints = {d: detector_fingerprint(d) for d in ids}
     run = _Run(cfg, out, points, datasets, {}, {}, _Bars(None), fingerprints)
     reused = _reusable(run, ids, fingerprints) if reuse else {}
-    from breachbench.reuse import leakage_key, reusable_leakage_audit
+    from breachbench.reuse import bench_fingerprint, chance_key, leakage_key, reusable_chance, reusable_leakage_audit
 
-    run.leak_key = leakage_key(
-        {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, cfg.detection.budget, cfg.detection.cost_profile
-    )
+    hashes, bench = {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, bench_fingerprint()
+    run.leak_key = leakage_key(hashes, cfg.detection.budget, cfg.detection.cost_profile, bench)
     run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None
+    run.chance_key = chance_key(
+        hashes,
+        {p.label: (p.seed, p.scenario) for p in tests},
+        _budgets_all(cfg),
+        cfg.detection.budget,
+        cfg.suite.chance_draws,
+        cfg.detection.cost_profile,
+        cfg.test_seeds,
+        bench,
+    )
+    chance_then = reusable_chance(out, run.chance_key) if reuse else None
     # this run's alerts wait in a staging folder; the earlier run's results stay whole until they are all there
     # (_report), so a crash or an interrupt keeps them; reused alerts stay where they are (verified above)
     run.kept = frozenset(run.rel(d, p) for d in reused for p in tests)
@@ -864,10 +906,17 @@ def run_suite(
     try:
         with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
             t0 = time.perf_counter()
-            log(
-                f"chance lines: truth and {cfg.suite.chance_draws} blind draws per public ranking of {len(tests)} test dataset(s)"
-            )
-            run.truths, run.chance, run.half_bars = _truths_and_chance(cfg, tests, datasets, workers)
+            if chance_then is not None:
+                log(
+                    "chance lines: the earlier run's, reused (same datasets, budgets, draws, cost profile and bench code);"
+                    f" truth of {len(tests)} test dataset(s)"
+                )
+                run.truths, (run.chance, run.half_bars) = _truths_alone(tests, datasets, workers), chance_then
+            else:
+                log(
+                    f"chance lines: truth and {cfg.suite.chance_draws} blind draws per public ranking of {len(tests)} test dataset(s)"
+                )
+                run.truths, run.chance, run.half_bars = _truths_and_chance(cfg, tests, datasets, workers)
             log(f"chance lines: done in {time.perf_counter() - t0:.1f} s")
             if reused:
                 log(
@@ -968,6 +1017,9 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts": alerts_hashes(run.out),
         "results": rows,
         "chance": chance,
+        "chance_halves": run.half_bars,
+        # a later run into this folder reuses the lines only where this file holds them exactly
+        **({"chance_key": run.chance_key} if run.chance_key and _exact_in_json([chance, run.half_bars]) else {}),
         "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget), half_chance=run.half_bars),
         "headline": headline_summary(rows),
     }

@@ -83,7 +83,13 @@ def test_adding_a_detector_to_a_finished_run(
     assert set(res["alerts"]) == set(after)
     # the leakage audit depends on the datasets, the budget and the bench's code, none changed: reused as it was
     assert any("leakage audit: the earlier run's, reused" in m for m in messages)
-    assert res["leakage_audit"] == json.loads(Path(tiny_run["results"]).read_text())["leakage_audit"]
+    then = json.loads(Path(tiny_run["results"]).read_text())
+    assert res["leakage_audit"] == then["leakage_audit"]
+    # so do the chance lines (the same datasets, budgets, draws, cost profile and bench code): the earlier run's, whole
+    assert any("chance lines: the earlier run's, reused" in m for m in messages)
+    assert not any("blind draws per public ranking" in m for m in messages)
+    assert "chance_key" in then and res["chance_key"] == then["chance_key"]
+    assert (res["chance"], res["chance_halves"]) == (then["chance"], then["chance_halves"])
     board = (finished / "leaderboard.md").read_text()
     assert EXTRA in board and "unissued-token-v1" in board
 
@@ -97,9 +103,14 @@ def test_what_changed_runs_again(finished: Path, tiny_config: Any, tiny_rows: di
         if row["detector"] == "null":
             row["fingerprint"] = "0" * 64  # as if null's code had changed since
     res["leakage_audit_key"]["bench"] = "0" * 64  # as if the bench's code had changed since
+    fresh = json.loads(json.dumps(res["chance"]))
+    res["chance_key"]["bench"] = "0" * 64
+    res["chance"]["by_budget"][str(tiny_config.detection.budget)]["overall"]["detection_score"]["hi"] = 99.0  # stale
     (finished / "results.json").write_text(json.dumps(res))
     rows, messages = _run(tiny_config, finished)
     assert any("leakage audit: one-line shortcuts" in m for m in messages)  # computed afresh
+    assert any("blind draws per public ranking" in m for m in messages)  # and the chance lines: the draws' own figures
+    assert json.loads((finished / "results.json").read_text())["chance"] == fresh
     assert rows["random"]["reused"] is False and rows["null"]["reused"] is False
     assert rows["unissued-token-v1"]["reused"] is True
     for det in ("random", "unissued-token-v1"):  # re-run or re-scored: the same figures as the session's run
@@ -145,3 +156,16 @@ def test_cli_detectors_option(finished: Path, repo_root: Path) -> None:
         [*cmd, "--detectors", "unissued-token-v1,,x"], capture_output=True, text=True, timeout=120, env=env, check=False
     )
     assert bad.returncode == 2 and "--detectors" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_chance_lines_are_recorded_for_reuse_only_where_results_json_holds_them_exactly() -> None:
+    """A number that is not finite is written as null, and a tuple comes back a list: lines with either would come back
+    as something else, so the run records no ``chance_key`` for them and the next run draws again."""
+    from breachbench.suite import _exact_in_json
+
+    assert _exact_in_json([{"by_budget": {"10": {"hi": 2.5, "n": 3, "kind": None}}}, None])
+    assert _exact_in_json([{"a": [1.0, 2.0]}, [{"s": 1.5}]])
+    assert not _exact_in_json([{"hi": float("nan")}, None])
+    assert not _exact_in_json([{"hi": float("inf")}, None])
+    assert not _exact_in_json([{"spread": (2.5, 97.5)}, None])
+    assert not _exact_in_json([{10: 1.0}, None])

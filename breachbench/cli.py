@@ -427,7 +427,7 @@ def run(
         bool,
         typer.Option(
             "--rerun",
-            help="run every detector and the leakage audit again, even those whose results in --out are reusable (same code, datasets and limits)",
+            help="run every detector, the leakage audit and the chance draws again, even those whose results in --out are reusable (same code, datasets and limits)",
         ),
     ] = False,
 ) -> None:
@@ -435,8 +435,8 @@ def run(
 
     Run again into the same --out, a detector whose code (its package's files), datasets and limits are unchanged
     is not run again: its alerts files, checked against results.json's hashes, are scored afresh with the rest;
-    the leakage audit is reused while the datasets, budget, cost profile and bench code are unchanged (--rerun runs
-    everything again). Add a detector to a finished run with --detectors my-det-v1.
+    the leakage audit and the chance lines are reused while the datasets, budgets, draws, cost profile and bench code
+    are unchanged (--rerun runs everything again). Add a detector to a finished run with --detectors my-det-v1.
 
     The seeds are sealed: a secret of the run's own (OUT/secret, made on the first run into OUT) is mixed into them,
     so no detector can generate the datasets again from the config; suite.seal_seeds = false makes them public.

@@ -66,8 +66,9 @@ RULES_AND_STATS = [
 STEALTH = (0.0, 0.5, 1.0)
 LADDER_SEEDS = (1,)  # the rungs' seed
 # the leak verdict pools a scenario's seeds, as the report does. In this smaller world one seed is not enough: the job
-# hunt's biggest pull reached 92-99% of the oracle on four of seeds 1-6 and 17-55% on the others (four incidents each;
-# pooled over the six: 81%), where the full ladder world's 2,000 employees pull more (seeds 1-4: 93, 47, 54, 64%)
+# hunt's biggest pull reached 89-99% of the oracle on four of seeds 1-6 and 17-55% on the other two (four incidents
+# each; pooled over the six: 81%), where the full ladder world's 2,000 employees pull more (two incidents each, seeds
+# 1-4: 93, 47, 54, 64%)
 AUDIT_SEEDS = (1, 2)
 # incidents per rung: with two, one scenario's mean over the ten detectors moved by 0.05 from one draw of actors to the
 # next (the job hunt's stealth 0 over seeds 1-4: 0.17, 0.25, 0.15, 0.12), as much as the ladder's step, and a new data

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from breachbench.safety import is_our_results
+from breachbench.safety import our_results
 from breachbench.verify import alerts_hashes
 from simulator import plugins
 
@@ -207,11 +207,8 @@ def reusable(
     ``datasets``: every grid label -> config hash now; ``detection``: the detection settings now;
     ``alert_paths``: detector -> {test label: alerts path relative to ``out``}.
     """
-    path = Path(out) / "results.json"
-    if not is_our_results(path):
-        return {}
-    prev = json.loads(path.read_text())
-    if prev.get("schema_version") != schema_version:
+    prev = our_results(Path(out) / "results.json")
+    if prev is None or prev.get("schema_version") != schema_version:
         return {}
     then = {str(d.get("label")): d.get("config_hash") for d in prev.get("datasets", []) if isinstance(d, dict)}
     if then != datasets:
@@ -219,7 +216,7 @@ def reusable(
     prev_det = (prev.get("config") or {}).get("detection") or {}
     if any(prev_det.get(k) != detection.get(k) for k in SHAPING):
         return {}
-    recorded = prev.get("alerts") if isinstance(prev.get("alerts"), dict) else {}
+    recorded: dict[str, Any] = prev["alerts"] if isinstance(prev.get("alerts"), dict) else {}
     have = alerts_hashes(out)
     out_rows: dict[str, dict[str, Any]] = {}
     for row in prev.get("results", []):
@@ -281,25 +278,25 @@ def chance_key(
     }
 
 
-def reusable_chance(out: Path, key: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, float]] | None] | None:
-    """The chance lines and half bars (``chance``, ``chance_halves``) of the earlier run in ``out`` when its
-    ``chance_key`` is ``key``, else None. A run records the key only where ``results.json`` holds its lines exactly
-    (every number finite), so what comes back is what the draws would give again."""
-    path = Path(out) / "results.json"
-    if not is_our_results(path):
+def reusable_chance(
+    prev: dict[str, Any] | None, key: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, float]] | None] | None:
+    """The chance lines and half bars (``chance``, ``chance_halves``) of the earlier run (``prev``, its results.json:
+    :func:`breachbench.safety.our_results`) when its ``chance_key`` is ``key``, else None. A run records the key only
+    where ``results.json`` holds its lines exactly (every number finite), so what comes back is what the draws would give
+    again."""
+    if prev is None:
         return None
-    prev = json.loads(path.read_text())
     lines, halves = prev.get("chance"), prev.get("chance_halves")
     if prev.get("chance_key") != key or not isinstance(lines, dict) or not (halves is None or isinstance(halves, list)):
         return None
     return lines, halves
 
 
-def reusable_leakage_audit(out: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The leakage audit of the earlier run in ``out`` when its key (:func:`leakage_key`) is ``key``, else None."""
-    path = Path(out) / "results.json"
-    if not is_our_results(path):
+def reusable_leakage_audit(prev: dict[str, Any] | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The leakage audit of the earlier run (``prev``, its results.json: :func:`breachbench.safety.our_results`) when
+    its key (:func:`leakage_key`) is ``key``, else None."""
+    if prev is None:
         return None
-    prev = json.loads(path.read_text())
     audit = prev.get("leakage_audit")
     return audit if prev.get("leakage_audit_key") == key and isinstance(audit, dict) else None

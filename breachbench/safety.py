@@ -21,6 +21,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from breachbench import fstree
 from simulator.outdir import pid_alive
@@ -62,13 +63,19 @@ def sweep_scratch(base: Path | None = None) -> list[Path]:
     return gone
 
 
-def is_our_results(path: Path) -> bool:
-    """Whether ``path`` is a results.json this tool wrote."""
+def our_results(path: Path) -> dict[str, Any] | None:
+    """The results.json at ``path``, read once, when it is one this tool wrote; else None."""
     try:
         res = json.loads(Path(path).read_text())
     except (OSError, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(res, dict) and isinstance(res.get("schema_version"), int) and isinstance(res.get("results"), list)
+        return None
+    ours = isinstance(res, dict) and isinstance(res.get("schema_version"), int) and isinstance(res.get("results"), list)
+    return res if ours else None
+
+
+def is_our_results(path: Path) -> bool:
+    """Whether ``path`` is a results.json this tool wrote."""
+    return our_results(path) is not None
 
 
 def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset(), *, features: bool = True) -> list[str]:

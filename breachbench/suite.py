@@ -39,7 +39,7 @@ from breachbench.runner import (
     run_detector,
     tuned_prototype,
 )
-from breachbench.safety import STAGING, begin_run_outputs, publish_run_outputs, sweep_scratch
+from breachbench.safety import STAGING, begin_run_outputs, our_results, publish_run_outputs, sweep_scratch
 from breachbench.scoring import (
     DetectionParts,
     Truth,
@@ -886,8 +886,9 @@ def run_suite(
     from breachbench.reuse import bench_fingerprint, chance_key, leakage_key, reusable_chance, reusable_leakage_audit
 
     hashes, bench = {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, bench_fingerprint()
+    prev = our_results(out / "results.json") if reuse else None  # the earlier run's, read once for both below
     run.leak_key = leakage_key(hashes, cfg.detection.budget, cfg.detection.cost_profile, bench)
-    run.leak_then = reusable_leakage_audit(out, run.leak_key) if reuse else None
+    run.leak_then = reusable_leakage_audit(prev, run.leak_key)
     run.chance_key = chance_key(
         hashes,
         {p.label: (p.seed, p.scenario) for p in tests},
@@ -898,7 +899,8 @@ def run_suite(
         cfg.test_seeds,
         bench,
     )
-    chance_then = reusable_chance(out, run.chance_key) if reuse else None
+    chance_then = reusable_chance(prev, run.chance_key)
+    del prev  # about 10 MB parsed for a default run: not held while the detectors run
     # this run's alerts wait in a staging folder; the earlier run's results stay whole until they are all there
     # (_report), so a crash or an interrupt keeps them; reused alerts stay where they are (verified above)
     run.kept = frozenset(run.rel(d, p) for d in reused for p in tests)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -190,4 +191,30 @@ def test_staff_streams(benchmark, world_root) -> None:
         rows[f["path"].split("/")[1]] = rows.get(f["path"].split("/")[1], 0) + f["rows"]
     benchmark.extra_info.update(
         rows=sum(rows.values()), rows_by_stream=rows, rows_per_s=sum(rows.values()) / benchmark.stats.stats.mean
+    )
+
+
+def test_chance_draws(benchmark, medium_dataset: Path) -> None:
+    """One dataset's chance draws as a run makes them: every blind ranking (each kind, public class and rotation) at the
+    default suite's budgets, its 1,000 draws each (:func:`breachbench.chance.chance_draws_by_kind`)."""
+    from breachbench.chance import actor_class_unions, chance_draws_by_kind
+
+    cfg = load_config(ROOT / "configs" / "default.toml")
+    truth = Truth.of(Dataset.open(medium_dataset))
+    budgets = sorted(set(cfg.suite.budgets) | {cfg.detection.budget})
+    unions = actor_class_unions([truth])
+
+    def draw() -> dict[str, Any]:
+        return chance_draws_by_kind(truth, budgets, cfg.suite.chance_draws, seed=1, unions=unions)
+
+    with peak_rss() as mem:
+        out = benchmark.pedantic(draw, rounds=3, iterations=1)
+    lines = sum(len(by_budget) for by_budget in out.values())
+    benchmark.extra_info.update(
+        rankings=len(out),
+        lines=lines,
+        draws=cfg.suite.chance_draws,
+        draws_per_s=lines * cfg.suite.chance_draws / benchmark.stats.stats.mean,
+        units=truth.universe,
+        **mem,
     )

@@ -29,6 +29,18 @@ ROLES: tuple[str, ...] = ("actor", "victim", "shared")
 KIND_ROLES: dict[str, str] = {"employee": "actor", "key": "actor", "token": "actor", "customer": "victim"}
 
 
+def in_company_nets(ip: pl.Expr) -> pl.Expr:
+    """Whether the dotted-quad address ``ip`` lies in one of the company's egress ranges
+    (:data:`simulator.staff_traffic.COMPANY_NETS`); False for anything else (an IPv6 address of an imported dataset)."""
+    from simulator.staff_traffic import COMPANY_NETS
+
+    quad = ip.cast(pl.String).str.extract_groups(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+    value = sum(quad.struct.field(str(k + 1)).cast(pl.Int64) * (1 << (24 - 8 * k)) for k in range(4))
+    assert isinstance(value, pl.Expr)
+    inside = pl.any_horizontal([value.is_between(base, base + size - 1) for base, size, _ in COMPANY_NETS])
+    return inside.fill_null(False)
+
+
 def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | None = None) -> pl.DataFrame:
     """``units`` with a ``role`` column (see :data:`ROLES`).
 
@@ -36,9 +48,11 @@ def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | 
     (their own, an impersonated colleague's, a compromised one): ``actor``. Customers are
     ``victim``. A source address or a key is ``actor`` when one of the incident's actors owns it
     (``owned``: incident_id, entity_kind, entity_id), else only when no benign delivered event
-    anywhere in the dataset carries it (``benign``: entity_kind, entity_id), else ``shared``: an
-    office egress, a carrier's gateway, the auth service's signing key that signed a token it
-    issued. A kind not listed is ``shared``.
+    anywhere in the dataset carries it (``benign``: entity_kind, entity_id) and it is not in the
+    company's own egress ranges (:func:`in_company_nets`: the office's and the VPN's, other people's
+    however few of their addresses a dataset's benign rows use), else ``shared``: an office or VPN
+    egress, a carrier's gateway, the auth service's signing key that signed a token it issued. A
+    kind not listed is ``shared``.
     """
     used = benign.select("entity_kind", "entity_id").unique().with_columns(_shared=pl.lit(True))
     own = (
@@ -48,11 +62,12 @@ def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | 
     )
     own = own.unique().with_columns(pl.col("incident_id").cast(units.schema["incident_id"]), _own=pl.lit(True))
     either = pl.col("entity_kind").is_in(["ip", "key"])
+    company = (pl.col("entity_kind") == "ip") & in_company_nets(pl.col("entity_id"))
     return (
         units.join(used, on=["entity_kind", "entity_id"], how="left")
         .join(own, on=["incident_id", "entity_kind", "entity_id"], how="left")
         .with_columns(
-            role=pl.when(either & (pl.col("_own").fill_null(False) | ~pl.col("_shared").fill_null(False)))
+            role=pl.when(either & (pl.col("_own").fill_null(False) | ~(pl.col("_shared").fill_null(False) | company)))
             .then(pl.lit("actor"))
             .when(either)
             .then(pl.lit("shared"))

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 #: Corporate egress (office) and VPN concentrators: documentation ranges, unmistakably synthetic.
 OFFICE_NET = (0xCB007100, 256, 64500)  # 203.0.113.0/24, private ASN 64500
 VPN_NET = (0xC6336400, 256, 64500)  # 198.51.100.0/24
+#: The company's own egress ranges: every address in them is shared infrastructure, whichever of them a dataset's benign
+#: rows happen to carry (an attacker's night session through the VPN drew an address no employee's benign row had that
+#: month, and a shortcut that named new VPN addresses was credited with catching him: breachbench.dataset.unit_roles).
+COMPANY_NETS = (OFFICE_NET, VPN_NET)
 #: Local hour each shift starts.
 SHIFT_START = {"day": 9, "evening": 15, "night": 23}
 #: Mean admin reads per working day by role (support: ~55 contacts x 1.8 views, docs/calibration.md §4).

@@ -47,33 +47,49 @@ def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | 
     Employees and tokens of malicious events are accounts or credentials the attacker operates
     (their own, an impersonated colleague's, a compromised one): ``actor``. Customers are
     ``victim``. A source address or a key is ``actor`` when one of the incident's actors owns it
-    (``owned``: incident_id, entity_kind, entity_id), else only when no benign delivered event
-    anywhere in the dataset carries it (``benign``: entity_kind, entity_id) and it is not in the
-    company's own egress ranges (:func:`in_company_nets`: the office's and the VPN's, other people's
-    however few of their addresses a dataset's benign rows use), else ``shared``: an office or VPN
-    egress, a carrier's gateway, the auth service's signing key that signed a token it issued. A
+    (``owned``: incident_id, entity_kind, entity_id), else when no benign delivered event in the
+    dataset carries it but those of the accounts the incident operates (its ``employee`` units:
+    an insider's home broadband, which the insider's own ordinary days use too) and it is not in
+    the company's own egress ranges (:func:`in_company_nets`: the office's and the VPN's, other
+    people's however few of their addresses a dataset's benign rows use), else ``shared``: an
+    office or VPN egress, a carrier's gateway, the auth service's signing key that signed a token
+    it issued. ``benign`` (entity_kind, entity_id[, alone]): what benign events carry, ``alone``
+    the one employee whose rows alone carry it (null: several, or rows of nobody's account). A
     kind not listed is ``shared``.
     """
-    used = benign.select("entity_kind", "entity_id").unique().with_columns(_shared=pl.lit(True))
+    alone = pl.col("alone") if "alone" in benign.columns else pl.lit(None, pl.String)
+    used = benign.select("entity_kind", "entity_id", alone.cast(pl.String).alias("_alone")).unique(["entity_kind", "entity_id"])
+    if used.height != benign.select("entity_kind", "entity_id").n_unique():
+        raise ValueError("benign: one row per (entity_kind, entity_id)")
+    used = used.with_columns(_shared=pl.lit(True))
     own = (
         pl.DataFrame(schema={"incident_id": pl.Int32, "entity_kind": pl.String, "entity_id": pl.String})
         if owned is None
         else owned.select("incident_id", "entity_kind", "entity_id")
     )
     own = own.unique().with_columns(pl.col("incident_id").cast(units.schema["incident_id"]), _own=pl.lit(True))
+    # the accounts each incident operates: an address or key that only their own benign rows carry is theirs
+    accounts = (
+        units.filter(pl.col("entity_kind") == "employee")
+        .select("incident_id", pl.col("entity_id").alias("_alone"))
+        .unique()
+        .with_columns(_theirs=pl.lit(True))
+    )
     either = pl.col("entity_kind").is_in(["ip", "key"])
     company = (pl.col("entity_kind") == "ip") & in_company_nets(pl.col("entity_id"))
+    others = pl.col("_shared").fill_null(False) & ~pl.col("_theirs").fill_null(False)
     return (
         units.join(used, on=["entity_kind", "entity_id"], how="left")
         .join(own, on=["incident_id", "entity_kind", "entity_id"], how="left")
+        .join(accounts, on=["incident_id", "_alone"], how="left")
         .with_columns(
-            role=pl.when(either & (pl.col("_own").fill_null(False) | ~(pl.col("_shared").fill_null(False) | company)))
+            role=pl.when(either & (pl.col("_own").fill_null(False) | ~(others | company)))
             .then(pl.lit("actor"))
             .when(either)
             .then(pl.lit("shared"))
             .otherwise(pl.col("entity_kind").replace_strict(KIND_ROLES, default="shared", return_dtype=pl.String))
         )
-        .drop("_shared", "_own")
+        .drop("_shared", "_own", "_alone", "_theirs")
     )
 
 
@@ -319,36 +335,47 @@ class Dataset:
         """(entity_id) of every source address that some delivered non-malicious event carries.
 
         Over the whole dataset (warm-up included): an address that anyone else uses, on any day,
-        is shared infrastructure (office or VPN egress, a carrier's gateway), not the actor's own.
+        is shared infrastructure (office or VPN egress, a carrier's gateway), not the actor's own; one
+        that only the rows of the accounts an incident operates carry is theirs (see :func:`unit_roles`).
         """
         return self.benign_carried.filter(pl.col("entity_kind") == "ip").select("entity_id")
 
     @cached_property
     def benign_carried(self) -> pl.DataFrame:
-        """(entity_kind, entity_id) of every address ("ip") and key ("key") that some delivered non-malicious
-        event carries; one pass over each stream, sorted."""
+        """(entity_kind, entity_id, alone) of every address ("ip") and key ("key") that some delivered non-malicious
+        event carries, ``alone`` the one employee whose rows alone carry it (null where several employees' rows do, or
+        a row of nobody's account: a customer's, a service's); one pass over each stream, sorted."""
         bad = self.truth("malicious_events").select("event_id").unique()
         parts = []
         for stream, sch in LOG_STREAMS.items():
             cols = {k: ENTITY_COLUMNS[k] for k in ("ip", "key") if ENTITY_COLUMNS[k] in sch.names()}
             if not cols:
                 continue
+            who = ENTITY_COLUMNS["employee"]
+            by = pl.col(who).cast(pl.String) if who in sch.names() else pl.lit(None, pl.String)
             pairs = (  # the distinct combinations first: few next to the rows
                 self.scan(stream)
-                .select("event_id", *cols.values())
+                .select("event_id", *cols.values(), by.alias("_by"))
                 .join(bad.lazy(), on="event_id", how="anti")
                 .drop("event_id")
                 .unique()
             )
             parts += [
-                pairs.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id")).drop_nulls(
+                pairs.select(pl.lit(kind).alias("entity_kind"), pl.col(col).cast(pl.String).alias("entity_id"), "_by").drop_nulls(
                     "entity_id"
                 )
                 for kind, col in cols.items()
             ]
         if not parts:
-            return pl.DataFrame(schema={"entity_kind": pl.String, "entity_id": pl.String})
-        return pl.concat(parts).unique().sort("entity_kind", "entity_id").collect()
+            return pl.DataFrame(schema={"entity_kind": pl.String, "entity_id": pl.String, "alone": pl.String})
+        return (
+            pl.concat(parts)
+            .unique()
+            .group_by("entity_kind", "entity_id")
+            .agg(alone=pl.when((pl.col("_by").n_unique() == 1) & pl.col("_by").is_not_null().all()).then(pl.col("_by").first()))
+            .sort("entity_kind", "entity_id")
+            .collect()
+        )
 
     @cached_property
     def malicious_reads(self) -> pl.DataFrame:

@@ -214,6 +214,34 @@ def test_unit_roles_rule() -> None:
     owned = pl.DataFrame({"incident_id": [0, 1], "entity_kind": ["key", "key"], "entity_id": ["k-his", "k-service"]})
     roles = dict(unit_roles(keys, used, owned).select("entity_id", "role").iter_rows())
     assert roles == {"k-service": "shared", "k-his": "actor", "k-stolen": "actor"}  # k-service: owned in another incident
+    # an address that only the benign rows of an account the incident operates carry is theirs (an insider's home
+    # broadband on his ordinary remote days too), in that incident; one that another employee's rows carry, or a
+    # customer's (alone: null), is shared
+    homes = pl.DataFrame(
+        {
+            "bucket": [d] * 5,
+            "entity_kind": ["employee", "ip", "ip", "ip", "ip"],
+            "entity_id": ["7", "121.128.0.7", "121.128.0.8", "121.128.0.9", "198.51.100.7"],
+            "incident_id": [0] * 5,
+        }
+    )
+    carried = pl.DataFrame(
+        {
+            "entity_kind": ["ip"] * 4,
+            "entity_id": ["121.128.0.7", "121.128.0.8", "121.128.0.9", "198.51.100.7"],
+            "alone": ["7", "8", None, "7"],
+        }
+    )
+    roles = dict(unit_roles(homes, carried).select("entity_id", "role").iter_rows())
+    assert roles == {
+        "7": "actor",
+        "121.128.0.7": "actor",
+        "121.128.0.8": "shared",
+        "121.128.0.9": "shared",
+        "198.51.100.7": "shared",
+    }
+    other_incident = homes.with_columns(incident_id=pl.when(pl.col("entity_kind") == "ip").then(1).otherwise(0))
+    assert dict(unit_roles(other_incident, carried).select("entity_id", "role").iter_rows())["121.128.0.7"] == "shared"
 
 
 def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> None:
@@ -228,15 +256,23 @@ def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> Non
         others = keys.join(ds.actor_keys, on=["incident_id", "entity_kind", "entity_id"], how="anti")
         used = others.join(ds.benign_keys, on="entity_id", how="semi")
         assert (used["role"] == "shared").all() and (others.join(used, on="entity_id", how="anti")["role"] == "actor").all()
-        ips = pos.filter(pl.col("entity_kind") == "ip")
-        shared = ips.filter(pl.col("role") == "shared").select("entity_id").unique()
-        # shared: someone benign uses it, or it is the office's or the VPN's (in this small suite's worlds, a few of the
-        # VPN's 256 addresses carry attack rows and no benign one)
-        alone = shared.join(ds.benign_ips, on="entity_id", how="anti")
-        assert alone.select(in_company_nets(pl.col("entity_id")).all()).item()
-        actor = ips.filter(pl.col("role") == "actor").select("entity_id").unique()
-        assert actor.join(ds.benign_ips, on="entity_id", how="semi").height == 0  # actor: nobody else does
-        assert not actor.select(in_company_nets(pl.col("entity_id")).any()).item()  # nor is it the office's or the VPN's
+        ips = pos.filter(pl.col("entity_kind") == "ip").join(ds.benign_carried, on=["entity_kind", "entity_id"], how="left")
+        accounts = pos.filter(pl.col("entity_kind") == "employee").select("incident_id", pl.col("entity_id").alias("alone"))
+        theirs = ips.join(accounts, on=["incident_id", "alone"], how="semi").select("incident_id", "entity_id")
+        company = in_company_nets(pl.col("entity_id"))
+        shared = ips.filter(pl.col("role") == "shared").select("incident_id", "entity_id", "alone").unique()
+        # shared: someone benign uses it other than the accounts the incident operates, or it is the office's or the
+        # VPN's (in this small suite's worlds, a few of the VPN's 256 addresses carry attack rows and no benign one)
+        assert shared.filter(~company).join(theirs, on=["incident_id", "entity_id"], how="semi").height == 0
+        assert shared.filter(pl.col("alone").is_null() & ~company).join(ds.benign_ips, on="entity_id", how="anti").height == 0
+        actor = ips.filter(pl.col("role") == "actor").select("incident_id", "entity_id").unique()
+        # actor: nobody else's benign rows carry it (an operated account's own may), and it is not the office's or the VPN's
+        assert (ips.join(theirs, on=["incident_id", "entity_id"], how="semi").filter(~company)["role"] == "actor").all()
+        assert (
+            actor.join(theirs, on=["incident_id", "entity_id"], how="anti").join(ds.benign_ips, on="entity_id", how="semi").height
+            == 0
+        )
+        assert not actor.select(company.any()).item()
         assert pos.filter(pl.col("role") == "actor").height > 0, ds.root
         # the oracle alerts actor units only
         oracle = oracle_alerts(ds).select(KEYS)

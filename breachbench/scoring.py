@@ -2,8 +2,9 @@
 
 Alert unit: (bucket, entity_kind, entity_id). Each entity an incident's delivered events
 involve has a role (:func:`breachbench.dataset.unit_roles`): ``actor`` (the insider's account,
-the credentials and tokens they use, addresses nobody else uses), ``victim`` (customers read)
-or ``shared`` (infrastructure other people use; never positive). Only actor units detect:
+the credentials and tokens they use, addresses that nobody but the accounts they operate uses, outside
+the company's office and VPN ranges), ``victim`` (customers read) or ``shared`` (infrastructure other
+people use; never positive). Only actor units detect:
 analysts read the top ``k`` units of each bucket (ties broken by entity kind, then id), and an
 incident is detected at the end of the bucket of its first actor unit within budget. Every
 unit read within budget that is not an actor unit is a false alert (victims included: they are

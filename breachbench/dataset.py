@@ -58,9 +58,9 @@ def unit_roles(units: pl.DataFrame, benign: pl.DataFrame, owned: pl.DataFrame | 
     kind not listed is ``shared``.
     """
     alone = pl.col("alone") if "alone" in benign.columns else pl.lit(None, pl.String)
-    used = benign.select("entity_kind", "entity_id", alone.cast(pl.String).alias("_alone")).unique(["entity_kind", "entity_id"])
-    if used.height != benign.select("entity_kind", "entity_id").n_unique():
-        raise ValueError("benign: one row per (entity_kind, entity_id)")
+    used = benign.select("entity_kind", "entity_id", alone.cast(pl.String).alias("_alone")).unique()
+    if used.height != used.select("entity_kind", "entity_id").n_unique():
+        raise ValueError("benign: one 'alone' per (entity_kind, entity_id)")
     used = used.with_columns(_shared=pl.lit(True))
     own = (
         pl.DataFrame(schema={"incident_id": pl.Int32, "entity_kind": pl.String, "entity_id": pl.String})

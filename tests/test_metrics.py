@@ -242,6 +242,8 @@ def test_unit_roles_rule() -> None:
     }
     other_incident = homes.with_columns(incident_id=pl.when(pl.col("entity_kind") == "ip").then(1).otherwise(0))
     assert dict(unit_roles(other_incident, carried).select("entity_id", "role").iter_rows())["121.128.0.7"] == "shared"
+    with pytest.raises(ValueError, match="one 'alone' per"):  # two answers to whose rows alone carry an address
+        unit_roles(homes, carried.vstack(carried.head(1).with_columns(alone=pl.lit("8"))))
 
 
 def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> None:

@@ -247,6 +247,7 @@ def test_unit_roles_rule() -> None:
 
 
 def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> None:
+    homes = unused_company = 0  # how many units each address rule below decided, over the datasets
     for ds in [tiny_ds, *(v[1] for v in small_suite["points"].values())]:
         pos = ds.positive_units
         assert set(pos["role"].unique()) <= {"actor", "victim", "shared"}
@@ -275,11 +276,15 @@ def test_roles_in_datasets(tiny_ds: Dataset, small_suite: dict[str, Any]) -> Non
             == 0
         )
         assert not actor.select(company.any()).item()
+        homes += ips.join(theirs, on=["incident_id", "entity_id"], how="semi").filter(~company).height
+        unused_company += shared.filter(company).join(ds.benign_ips, on="entity_id", how="anti").height
         assert pos.filter(pl.col("role") == "actor").height > 0, ds.root
         # the oracle alerts actor units only
         oracle = oracle_alerts(ds).select(KEYS)
         actors = pos.filter(pl.col("role") == "actor", pl.col("bucket").is_in(ds.scored)).select(KEYS).unique()
         assert oracle.join(actors, on=KEYS, how="anti").height == 0 and oracle.height == actors.height
+    # both address rules had units to decide (insiders' home addresses; VPN addresses no benign row carries)
+    assert homes > 0 and unused_company > 0, (homes, unused_company)
 
 
 def test_victims_and_shared_units_never_detect(tiny_truth: Truth) -> None:

@@ -344,8 +344,9 @@ def _page_tables(pid: int) -> int:
 def shared_features(dataset_root: Path, cache: Path) -> dict[str, str]:
     """Compute the shared feature tables of a dataset into ``cache``; relative path -> sha256.
 
-    Always recomputed by the bench (never read back from an earlier run), so nothing a detector
-    wrote earlier can reach the next one.
+    Computed by the bench, never by a detector. A later run into the same folder keeps them only where
+    every file still has the SHA-256 that this run's ``results.json`` records
+    (:func:`breachbench.reuse.reusable_features`), so nothing a detector wrote can reach the next one.
     """
     from breachbench.dataset import Dataset
     from detectors.features import FEATURE_VERSION, gateway_feature_tables

@@ -12,7 +12,12 @@ changed. A detector's earlier alerts are reused, and scored afresh, when all of 
 
 Budgets, cost profiles and bootstrap settings do not shape alerts: changing them re-scores
 the same files. Nothing here imports a plugin: fingerprints are read from the files on disk.
-The leakage audit is reused when its key (:func:`leakage_key`) is unchanged.
+The leakage audit is reused when its key (:func:`leakage_key`) is unchanged, and so are the chance
+lines (:func:`chance_key`). Where the chance lines are reused and the intervals' settings are
+unchanged too (:func:`rows_key`), a reused detector's whole leaderboard row is the earlier one: the
+same alerts, truth, budgets, cost profile, chance lines and bootstrap give the same figures. The
+shared feature tables a new detector's sealed slot is handed stay in ``out/features`` between runs,
+and are used again where they verify (:func:`reusable_features`).
 """
 
 from __future__ import annotations
@@ -247,6 +252,61 @@ def bench_fingerprint() -> str:
     return h.hexdigest()
 
 
+def features_key(bench: str) -> str:
+    """What the shared feature tables of a dataset depend on besides it: the bench's code and package versions
+    (``bench``, :func:`bench_fingerprint`) and the code of the ``detectors`` package, where they are defined."""
+    import detectors
+
+    h = hashlib.sha256(f"{bench}\0".encode())
+    root = Path(str(detectors.__file__)).parent
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json", ".yml", ".yaml")):
+        h.update(f"detectors/{f.relative_to(root).as_posix()}\0".encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _feature_file(out: Path, rel: Any) -> Path | None:
+    """``out/features/rel`` when ``rel`` names a file of the bench's layout (``vN-<view id>/<kind>/<day>.parquet``) that
+    is a regular file there, not a link; else None."""
+    import re
+
+    if not isinstance(rel, str) or not re.fullmatch(r"v\d+-[0-9a-f]{16}/[a-z_]+/\d{4}-\d{2}-\d{2}\.parquet", rel):
+        return None
+    path = Path(out) / "features" / rel
+    if any(q.is_symlink() for q in (path, path.parent, path.parent.parent, path.parent.parent.parent)) or not path.is_file():
+        return None
+    return path
+
+
+def reusable_features(prev: dict[str, Any] | None, out: Path, datasets: dict[str, str], key: str) -> dict[str, dict[str, str]]:
+    """The earlier run's shared feature tables that still stand: test label -> {path relative to ``out/features``:
+    SHA-256}, as that run recorded them in its results.json (``prev``) under ``features``.
+
+    A dataset's tables stand when the record's key is ``key`` (:func:`features_key`), its config hash is the one in
+    ``datasets`` (label -> config hash now), and every file it lists is in its place with the SHA-256 recorded: the
+    bench computed them, and nothing changed them since (a sealed detector sees them read-only)."""
+    from breachbench import sealing
+
+    rec = (prev or {}).get("features")
+    if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("datasets"), dict):
+        return {}
+    got: dict[str, dict[str, str]] = {}
+    for label, entry in rec["datasets"].items():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if label not in datasets or entry.get("config_hash") != datasets[label] or not isinstance(files, dict) or not files:
+            continue
+        try:
+            same = all(
+                (path := _feature_file(out, rel)) is not None and isinstance(sha, str) and sealing.sha256(path) == sha
+                for rel, sha in files.items()
+            )
+        except OSError:
+            same = False
+        if same:
+            got[label] = dict(sorted(files.items()))
+    return got
+
+
 def leakage_key(datasets: dict[str, str], budget: int, cost_profile: str, bench: str | None = None) -> dict[str, Any]:
     """What a leakage audit's verdicts depend on: the test datasets (label -> config hash), the budget, the cost
     profile and the bench's code (``bench``, default :func:`bench_fingerprint`)."""
@@ -291,6 +351,23 @@ def reusable_chance(
     if prev.get("chance_key") != key or not isinstance(lines, dict) or not (halves is None or isinstance(halves, list)):
         return None
     return lines, halves
+
+
+def rows_key(chance: dict[str, Any], bootstrap: int, confidence: float) -> dict[str, Any]:
+    """What a reused detector's leaderboard row depends on besides its alerts (verified by :func:`reusable`): everything
+    the chance lines do (``chance``, :func:`chance_key`: the datasets, so the truth; the budgets; the cost profile; the
+    bench's code and package versions) and the intervals' resamples and confidence."""
+    return {"chance": chance, "bootstrap": bootstrap, "confidence": confidence}
+
+
+def reusable_rows(prev: dict[str, Any] | None, key: dict[str, Any]) -> frozenset[str]:
+    """The detectors whose rows in the earlier run (``prev``, its results.json) stand as they are, when its ``rows_key``
+    is ``key``: those the run listed as held exactly by ``results.json`` (no number that is not finite); else none.
+    Only rows whose alerts :func:`reusable` verified may be taken."""
+    rec = (prev or {}).get("rows_key")
+    if not isinstance(rec, dict) or rec.get("key") != key or not isinstance(rec.get("exact"), list):
+        return frozenset()
+    return frozenset(d for d in rec["exact"] if isinstance(d, str))
 
 
 def reusable_leakage_audit(prev: dict[str, Any] | None, key: dict[str, Any]) -> dict[str, Any] | None:

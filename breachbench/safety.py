@@ -104,15 +104,27 @@ def clear_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset(), 
     return removed + (_clear_features(out) if features else [])
 
 
-def _clear_features(out: Path) -> list[str]:
-    """Remove the shared feature tables (a cache of the bench's) from ``out``; returns what went."""
+def _clear_features(out: Path, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Remove the shared feature tables (a cache of the bench's) from ``out``, but the files ``keep`` names (paths
+    relative to ``out/features``: an earlier run's verified tables, :func:`breachbench.reuse.reusable_features`);
+    returns what went."""
     removed = []
     feats = out / "features"
     if feats.is_dir():
         for d in sorted(feats.iterdir()):
-            if d.is_dir() and _FEATURES.match(d.name):
+            if not (d.is_dir() and not d.is_symlink() and _FEATURES.match(d.name)):
+                continue
+            if not any(rel.startswith(d.name + "/") for rel in keep):
                 shutil.rmtree(d)
                 removed.append(d.relative_to(out).as_posix())
+                continue
+            for f in sorted(d.rglob("*"), reverse=True):  # deepest first: a folder after its files
+                rel = f.relative_to(feats).as_posix()
+                if f.is_dir() and not f.is_symlink():
+                    if not any(k.startswith(rel + "/") for k in keep):
+                        shutil.rmtree(f)
+                elif rel not in keep:
+                    f.unlink()
     return removed
 
 
@@ -138,18 +150,21 @@ def drop_staging(out: Path) -> int:
     return n
 
 
-def begin_run_outputs(out: Path, keep: set[str] | frozenset[str] = frozenset()) -> Path:
+def begin_run_outputs(
+    out: Path, keep: set[str] | frozenset[str] = frozenset(), keep_features: frozenset[str] = frozenset()
+) -> Path:
     """Before a run's detectors: an empty staging folder for their alerts, returned.
 
     An earlier run's results that still hold (:func:`earlier_results_hold`) stay as they are until
     :func:`publish_run_outputs`; results that do not (alerts files without their results.json,
     say, from a run killed while it published) go now, but for the alerts in ``keep``. Feature
-    tables (a cache) go in both cases.
+    tables (a cache) go in both cases, but for the earlier run's verified ones in ``keep_features``
+    while its results hold.
     """
     out = Path(out)
     drop_staging(out)
     if earlier_results_hold(out):
-        _clear_features(out)
+        _clear_features(out, keep_features)
     else:
         clear_run_outputs(out, keep)
     stage = out / STAGING

@@ -16,7 +16,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,6 +493,8 @@ class _Run:
     fingerprints: dict[str, Any]
     half_bars: list[dict[str, float]] | None = None  # per half of the test seeds: its datasets' chance bars (split_half)
     chance_key: dict[str, Any] | None = None  # what the chance lines depend on (recorded where results.json holds them exactly)
+    rows_key: dict[str, Any] | None = None  # what a reused detector's row depends on besides its alerts (reuse.rows_key)
+    rows_then: frozenset[str] = frozenset()  # reused detectors whose earlier rows stand whole (the key matched)
     leak_key: dict[str, Any] | None = None
     leak_then: dict[str, Any] | None = None  # the earlier run's leakage audit, when its key matches
     leak_ahead: Any = None  # the leakage audit running in the detector pool (a future), queued before the slots
@@ -500,6 +502,9 @@ class _Run:
     spent: Path | None = None  # where finished slots' folders wait to be removed together (isolation.set_aside)
     spent_gone: Callable[[], None] = lambda: None  # waits until the spent folder, removed beside the report, is gone
     feats_ahead: dict[str, Any] = field(default_factory=dict)  # dataset label -> its shared feature tables (a future)
+    feats_key: str | None = None  # what the shared feature tables depend on besides the datasets (reuse.features_key)
+    feats_then: dict[str, dict[str, str]] = field(default_factory=dict)  # the earlier run's verified tables, by label
+    feats: dict[str, dict[str, str]] = field(default_factory=dict)  # this run's tables (computed or the earlier ones)
     kept: frozenset[str] = frozenset()  # the reused detectors' alerts files (relative to out), which stay where they are
 
     def leakage_audit(self) -> dict[str, Any]:
@@ -705,19 +710,29 @@ def _features_ahead(run: _Run, todo: list[str], workers: int) -> Iterator[dict[s
         return
     ex = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bb-features")
     try:
-        yield {p.label: ex.submit(shared_features, run.datasets[p.label].root, run.out / "features") for p in run.tests}
+        ahead: dict[str, Any] = {}
+        for p in run.tests:
+            if p.label in run.feats_then:  # the earlier run's, verified: not computed again
+                ahead[p.label] = Future()
+                ahead[p.label].set_result(run.feats_then[p.label])
+            else:
+                ahead[p.label] = ex.submit(shared_features, run.datasets[p.label].root, run.out / "features")
+        yield ahead
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _features_of(run: _Run, p: GridPoint, feats: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The shared feature tables of ``p`` into ``feats`` (from :func:`_features_ahead`, else computed here): computed
-    by the bench, handed to the sealed slots read-only."""
+    """The shared feature tables of ``p`` into ``feats`` (from :func:`_features_ahead`, else the earlier run's verified
+    ones, else computed here): computed by the bench, handed to the sealed slots read-only."""
     if p.label not in feats:
         ahead = run.feats_ahead.get(p.label)
-        feats[p.label] = (
-            ahead.result() if ahead is not None else shared_features(run.datasets[p.label].root, run.out / "features")
-        )
+        if ahead is not None:
+            feats[p.label] = ahead.result()
+        elif p.label in run.feats_then:
+            feats[p.label] = run.feats_then[p.label]
+        else:
+            feats[p.label] = shared_features(run.datasets[p.label].root, run.out / "features")
     return feats[p.label]
 
 
@@ -843,6 +858,12 @@ def _detector_row(
     started = time.perf_counter()
     fingerprint = {"fingerprint": run.fingerprints.get(det)}
     run.bars.name(det)
+    if det in reused and det in run.rows_then:  # the same alerts, truth, chance lines and settings: the same figures
+        for p in run.tests:
+            run.tick_dataset(p)
+            run.bars.scored()
+        log(f"detector {det}: reused alerts and scores (nothing they depend on changed)")
+        return dict(reused[det]["row"]) | fingerprint | {"reused": True}
     if det in reused:
         row = summarise(det, _reused_runs(run, det, reused[det]), run.cfg, run.chance) | fingerprint | {"reused": True}
         log(f"detector {det}: reused alerts, re-scored on {len(run.tests)} dataset(s) in {time.perf_counter() - started:.1f} s")
@@ -883,7 +904,17 @@ def run_suite(
     fingerprints = {d: detector_fingerprint(d) for d in ids}
     run = _Run(cfg, out, points, datasets, {}, {}, _Bars(None), fingerprints)
     reused = _reusable(run, ids, fingerprints) if reuse else {}
-    from breachbench.reuse import bench_fingerprint, chance_key, leakage_key, reusable_chance, reusable_leakage_audit
+    from breachbench.reuse import (
+        bench_fingerprint,
+        chance_key,
+        features_key,
+        leakage_key,
+        reusable_chance,
+        reusable_features,
+        reusable_leakage_audit,
+        reusable_rows,
+        rows_key,
+    )
 
     hashes, bench = {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, bench_fingerprint()
     prev = our_results(out / "results.json") if reuse else None  # the earlier run's, read once for both below
@@ -900,11 +931,15 @@ def run_suite(
         bench,
     )
     chance_then = reusable_chance(prev, run.chance_key)
+    run.rows_key = rows_key(run.chance_key, cfg.suite.bootstrap, cfg.suite.confidence)
+    run.rows_then = reusable_rows(prev, run.rows_key) & set(reused) if chance_then is not None else frozenset()
+    run.feats_key = features_key(bench)
+    run.feats_then = reusable_features(prev, out, hashes, run.feats_key) if reuse else {}
     del prev  # about 10 MB parsed for a default run: not held while the detectors run
     # this run's alerts wait in a staging folder; the earlier run's results stay whole until they are all there
     # (_report), so a crash or an interrupt keeps them; reused alerts stay where they are (verified above)
     run.kept = frozenset(run.rel(d, p) for d in reused for p in tests)
-    begin_run_outputs(out, keep=run.kept)
+    begin_run_outputs(out, keep=run.kept, keep_features=frozenset(rel for fs in run.feats_then.values() for rel in fs))
     try:
         with _features_ahead(run, [d for d in ids if d not in reused], workers) as run.feats_ahead:
             t0 = time.perf_counter()
@@ -938,7 +973,7 @@ def _detect(run: _Run, ids: list[str], reused: dict[str, Any], workers: int, log
     (the leakage audit too, queued first, when it is not reused)."""
     cfg = run.cfg
     rows = []
-    feats: dict[str, dict[str, str]] = {}
+    feats = run.feats
     pool, ahead = _detector_pool(cfg, ids, reused, workers)
     # finished slots' folders are removed together at the end (isolation.set_aside); named as a scratch
     # folder of this process, so a later bench sweeps it if this one is killed
@@ -992,6 +1027,14 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
     cfg, datasets, chance = run.cfg, run.datasets, run.chance
     budget = cfg.detection.budget
     mark_same_results(rows)
+    # a later run into this folder reuses the chance lines only where this file holds them exactly, and with them the
+    # rows of the detectors it holds exactly
+    held = bool(run.chance_key) and _exact_in_json([chance, run.half_bars])
+    exact = (  # a row taken whole from the earlier results.json came back from it exactly
+        [r["detector"] for r in rows if r["status"] == "OK" and (r["detector"] in run.rows_then or _exact_in_json(r))]
+        if held and run.rows_key
+        else []
+    )
     return {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
@@ -1020,10 +1063,26 @@ def _payload(run: _Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "results": rows,
         "chance": chance,
         "chance_halves": run.half_bars,
-        # a later run into this folder reuses the lines only where this file holds them exactly
-        **({"chance_key": run.chance_key} if run.chance_key and _exact_in_json([chance, run.half_bars]) else {}),
+        **({"chance_key": run.chance_key} if held else {}),
+        **({"rows_key": {"key": run.rows_key, "exact": exact}} if held and run.rows_key else {}),
+        # the shared feature tables in out/features, which a later run into this folder reuses where they verify
+        **({"features": _features_record(run)} if run.feats_key and (run.feats or run.feats_then) else {}),
         "stability": split_half(rows, cfg.test_seeds, chance=chance_bars(chance, budget), half_chance=run.half_bars),
         "headline": headline_summary(rows),
+    }
+
+
+def _features_record(run: _Run) -> dict[str, Any]:
+    """The shared feature tables that ``out/features`` holds at the run's end, for :func:`breachbench.reuse.reusable_features`:
+    this run's, or the earlier run's verified ones that it kept but did not need."""
+    tables = run.feats_then | run.feats
+    return {
+        "key": run.feats_key,
+        "datasets": {
+            p.label: {"config_hash": run.datasets[p.label].manifest["config_hash"], "files": tables[p.label]}
+            for p in run.tests
+            if p.label in tables
+        },
     }
 
 

@@ -169,3 +169,98 @@ def test_chance_lines_are_recorded_for_reuse_only_where_results_json_holds_them_
     assert not _exact_in_json([{"hi": float("inf")}, None])
     assert not _exact_in_json([{"spread": (2.5, 97.5)}, None])
     assert not _exact_in_json([{10: 1.0}, None])
+
+
+def test_unchanged_rows_stand_whole(finished: Path, tiny_config: Any) -> None:
+    """Nothing a reused detector's row depends on changed: the earlier row stands whole, and every file of the run is
+    what re-scoring the same alerts gives."""
+    res = json.loads((finished / "results.json").read_text())
+    ok = {r["detector"] for r in res["results"] if r["status"] == "OK"}
+    assert res["rows_key"]["exact"] and set(res["rows_key"]["exact"]) == ok  # the tiny run's rows are held exactly
+    del res["rows_key"]  # as a run that recorded no key: the reused alerts are re-scored
+    (finished / "results.json").write_text(json.dumps(res))
+    outputs = ("results.json", "leaderboard.md", "report.html", "incidents.csv")
+    rows, messages = _run(tiny_config, finished)
+    rescored = {name: (finished / name).read_bytes() for name in outputs}
+    assert not any("reused alerts and scores" in m for m in messages)
+    assert sum("reused alerts, re-scored" in m for m in messages) == len(rows) - 1  # every detector but the oracle
+    rows, messages = _run(tiny_config, finished)  # the run above recorded the key
+    assert sum("reused alerts and scores" in m for m in messages) == len(rows) - 1
+    assert not any("re-scored" in m for m in messages)
+    for name in outputs:
+        assert (finished / name).read_bytes() == rescored[name], name
+
+
+def test_rows_are_reused_only_under_their_key() -> None:
+    from breachbench.reuse import reusable_rows, rows_key
+
+    key = rows_key({"bench": "a" * 64, "budget": 10}, 1000, 0.95)
+    prev = {"rows_key": {"key": key, "exact": ["a-v1", "b-v1"]}}
+    assert reusable_rows(prev, key) == {"a-v1", "b-v1"}
+    assert reusable_rows(prev, rows_key({"bench": "a" * 64, "budget": 10}, 2000, 0.95)) == set()  # other resamples
+    assert reusable_rows(prev, rows_key({"bench": "a" * 64, "budget": 10}, 1000, 0.9)) == set()  # another confidence
+    assert reusable_rows(prev, rows_key({"bench": "b" * 64, "budget": 10}, 1000, 0.95)) == set()  # the chance key
+    assert reusable_rows(None, key) == set() and reusable_rows({}, key) == set()
+    assert reusable_rows({"rows_key": {"key": key, "exact": "a-v1"}}, key) == set()
+    assert reusable_rows({"rows_key": {"key": key, "exact": ["a-v1", 3]}}, key) == {"a-v1"}
+
+
+def test_feature_tables_are_reused_where_they_verify(
+    tiny_run: dict[str, Any], tiny_run_dir: Path, tiny_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new detector's sealed slot is handed the earlier run's shared feature tables where each file still has the
+    SHA-256 that run recorded; a table that changed since is computed again, and nothing else stays in the folder."""
+    from breachbench import sealing, suite
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, out)  # its feature tables included
+    record = json.loads((out / "results.json").read_text())["features"]
+    [(label, entry)] = record["datasets"].items()
+    files = entry["files"]
+    assert files and all(sealing.sha256(out / "features" / rel) == sha for rel, sha in files.items())
+    computed: list[Any] = []
+    real = suite.shared_features
+    monkeypatch.setattr(suite, "shared_features", lambda *a, **k: computed.append(a) or real(*a, **k))
+    stray = out / "features" / next(iter(files)).split("/")[0] / "stray" / "x.parquet"
+    stray.parent.mkdir()
+    stray.write_bytes(b"not the bench's")
+
+    def plus(det: str) -> Any:
+        detection = tiny_config.detection.model_copy(update={"detectors": [*tiny_config.detection.detectors, det]})
+        return tiny_config.model_copy(update={"detection": detection})
+
+    rows, _ = _run(plus(EXTRA), out)
+    assert rows[EXTRA]["status"] == "OK" and rows[EXTRA]["reused"] is False
+    assert computed == [] and not stray.parent.exists()
+    assert json.loads((out / "results.json").read_text())["features"] == record
+    rows, _ = _run(tiny_config, out)  # no detector to run: the tables stay, and so does their record
+    assert computed == [] and json.loads((out / "results.json").read_text())["features"] == record
+    victim = out / "features" / sorted(files)[0]
+    victim.write_bytes(victim.read_bytes()[:-8] + b"\0" * 8)  # no longer what the record says
+    rows, _ = _run(plus("bad_detectors:MarkupReasons"), out)
+    assert rows["bad_detectors:MarkupReasons"]["status"] == "OK" and len(computed) == 1
+    assert sealing.sha256(victim) == files[sorted(files)[0]]  # computed again: the bench's bytes
+    assert json.loads((out / "results.json").read_text())["features"] == record
+
+
+def test_feature_records_name_only_the_benchs_files(tmp_path: Path) -> None:
+    from breachbench import sealing
+    from breachbench.reuse import reusable_features
+
+    rel = "v3-0123456789abcdef/customer/2025-04-09.parquet"
+    f = tmp_path / "features" / rel
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"table")
+    sha = sealing.sha256(f)
+    prev = {"features": {"key": "k", "datasets": {"a": {"config_hash": "h", "files": {rel: sha}}}}}
+    assert reusable_features(prev, tmp_path, {"a": "h"}, "k") == {"a": {rel: sha}}
+    assert reusable_features(prev, tmp_path, {"a": "other"}, "k") == {}  # another world
+    assert reusable_features(prev, tmp_path, {"a": "h"}, "other") == {}  # other code
+    outside = tmp_path / "secret.parquet"
+    outside.write_bytes(b"table")
+    for bad in ("../secret.parquet", "/etc/passwd", "v3-0123456789abcdef/../../secret.parquet"):
+        forged = {"features": {"key": "k", "datasets": {"a": {"config_hash": "h", "files": {bad: sha}}}}}
+        assert reusable_features(forged, tmp_path, {"a": "h"}, "k") == {}, bad
+    f.unlink()
+    f.symlink_to(outside)  # the same bytes, through a link
+    assert reusable_features(prev, tmp_path, {"a": "h"}, "k") == {}

@@ -206,13 +206,16 @@ def reusable(
     schema_version: int,
     fingerprints: dict[str, str | None],
     alert_paths: dict[str, dict[str, str]],
+    prev: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Detectors whose earlier alerts in ``out`` can be read back: id -> {"row": earlier row, "alerts": {label: frame}}.
 
     ``datasets``: every grid label -> config hash now; ``detection``: the detection settings now;
-    ``alert_paths``: detector -> {test label: alerts path relative to ``out``}.
+    ``alert_paths``: detector -> {test label: alerts path relative to ``out``}; ``prev``: ``out``'s results.json when
+    the caller has read it (:func:`breachbench.safety.our_results`), else it is read here.
     """
-    prev = our_results(Path(out) / "results.json")
+    if prev is None:
+        prev = our_results(Path(out) / "results.json")
     if prev is None or prev.get("schema_version") != schema_version:
         return {}
     then = {str(d.get("label")): d.get("config_hash") for d in prev.get("datasets", []) if isinstance(d, dict)}
@@ -245,11 +248,16 @@ def bench_fingerprint() -> str:
 
     h = hashlib.sha256(json.dumps(package_versions(), sort_keys=True).encode())
     for pkg in (breachbench, simulator):
-        root = Path(str(pkg.__file__)).parent
-        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json")):
-            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}\0".encode())
-            h.update(f.read_bytes())
+        _hash_package(h, pkg)
     return h.hexdigest()
+
+
+def _hash_package(h: Any, pkg: Any) -> None:
+    """Feed ``h`` each source and data file (``.py``, ``.toml``, ``.json``) of the package ``pkg``: its path, then its bytes."""
+    root = Path(str(pkg.__file__)).parent
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json")):
+        h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}\0".encode())
+        h.update(f.read_bytes())
 
 
 def features_key(bench: str) -> str:
@@ -258,10 +266,7 @@ def features_key(bench: str) -> str:
     import detectors
 
     h = hashlib.sha256(f"{bench}\0".encode())
-    root = Path(str(detectors.__file__)).parent
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".json", ".yml", ".yaml")):
-        h.update(f"detectors/{f.relative_to(root).as_posix()}\0".encode())
-        h.update(f.read_bytes())
+    _hash_package(h, detectors)
     return h.hexdigest()
 
 
@@ -292,8 +297,10 @@ def reusable_features(prev: dict[str, Any] | None, out: Path, datasets: dict[str
         return {}
     got: dict[str, dict[str, str]] = {}
     for label, entry in rec["datasets"].items():
-        files = entry.get("files") if isinstance(entry, dict) else None
-        if label not in datasets or entry.get("config_hash") != datasets[label] or not isinstance(files, dict) or not files:
+        if not isinstance(entry, dict) or label not in datasets or entry.get("config_hash") != datasets[label]:
+            continue
+        files = entry.get("files")
+        if not isinstance(files, dict) or not files:
             continue
         try:
             same = all(

@@ -683,8 +683,9 @@ def half_bars(done: dict[str, Any], tests: list[GridPoint], seeds: list[int], bu
     return out
 
 
-def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[str, Any]:
-    """The detectors whose verified alerts in the run's folder can be scored again (:func:`breachbench.reuse.reusable`)."""
+def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
+    """The detectors whose verified alerts in the run's folder can be scored again (:func:`breachbench.reuse.reusable`;
+    ``prev``: the folder's results.json, read once)."""
     return reusable(
         run.out,
         {p.label: run.datasets[p.label].manifest["config_hash"] for p in run.points},
@@ -692,6 +693,7 @@ def _reusable(run: _Run, ids: list[str], fingerprints: dict[str, Any]) -> dict[s
         SCHEMA_VERSION,
         fingerprints,
         {d: {p.label: run.rel(d, p) for p in run.tests} for d in ids},
+        prev,
     )
 
 
@@ -723,16 +725,13 @@ def _features_ahead(run: _Run, todo: list[str], workers: int) -> Iterator[dict[s
 
 
 def _features_of(run: _Run, p: GridPoint, feats: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The shared feature tables of ``p`` into ``feats`` (from :func:`_features_ahead`, else the earlier run's verified
-    ones, else computed here): computed by the bench, handed to the sealed slots read-only."""
+    """The shared feature tables of ``p`` into ``feats`` (from :func:`_features_ahead`: computed, or the earlier run's
+    verified ones; else computed here): computed by the bench, handed to the sealed slots read-only."""
     if p.label not in feats:
         ahead = run.feats_ahead.get(p.label)
-        if ahead is not None:
-            feats[p.label] = ahead.result()
-        elif p.label in run.feats_then:
-            feats[p.label] = run.feats_then[p.label]
-        else:
-            feats[p.label] = shared_features(run.datasets[p.label].root, run.out / "features")
+        feats[p.label] = (
+            ahead.result() if ahead is not None else shared_features(run.datasets[p.label].root, run.out / "features")
+        )
     return feats[p.label]
 
 
@@ -903,7 +902,8 @@ def run_suite(
     ids = resolve_detectors(cfg.detection.detectors)
     fingerprints = {d: detector_fingerprint(d) for d in ids}
     run = _Run(cfg, out, points, datasets, {}, {}, _Bars(None), fingerprints)
-    reused = _reusable(run, ids, fingerprints) if reuse else {}
+    prev = our_results(out / "results.json") if reuse else None  # the earlier run's, read once for all below
+    reused = _reusable(run, ids, fingerprints, prev) if reuse else {}
     from breachbench.reuse import (
         bench_fingerprint,
         chance_key,
@@ -917,7 +917,6 @@ def run_suite(
     )
 
     hashes, bench = {p.label: datasets[p.label].manifest["config_hash"] for p in tests}, bench_fingerprint()
-    prev = our_results(out / "results.json") if reuse else None  # the earlier run's, read once for both below
     run.leak_key = leakage_key(hashes, cfg.detection.budget, cfg.detection.cost_profile, bench)
     run.leak_then = reusable_leakage_audit(prev, run.leak_key)
     run.chance_key = chance_key(

@@ -256,6 +256,7 @@ def test_feature_records_name_only_the_benchs_files(tmp_path: Path) -> None:
     assert reusable_features(prev, tmp_path, {"a": "h"}, "k") == {"a": {rel: sha}}
     assert reusable_features(prev, tmp_path, {"a": "other"}, "k") == {}  # another world
     assert reusable_features(prev, tmp_path, {"a": "h"}, "other") == {}  # other code
+    assert reusable_features({"features": {"key": "k", "datasets": {"a": "h"}}}, tmp_path, {"a": "h"}, "k") == {}
     outside = tmp_path / "secret.parquet"
     outside.write_bytes(b"table")
     for bad in ("../secret.parquet", "/etc/passwd", "v3-0123456789abcdef/../../secret.parquet"):
